@@ -1,0 +1,70 @@
+"""Exception hierarchy shared by every kdbg layer.
+
+Every error kdbg raises on purpose subclasses :class:`KdbgError`, so the command line can
+print one line for it and exit with the right status.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "KdbgError",
+    "BTFError",
+    "CoreError",
+    "FaultError",
+    "ObjectNotFoundError",
+    "TypeNotFoundError",
+    "SymbolNotFoundError",
+    "ExpressionError",
+]
+
+
+class KdbgError(Exception):
+    """Base class of every error kdbg raises deliberately."""
+
+
+class BTFError(KdbgError):
+    """Malformed or unusable BTF data; the message names what is wrong and where."""
+
+
+class CoreError(KdbgError):
+    """A memory source (vmcore, kcore, kallsyms table) is malformed or unusable."""
+
+
+class FaultError(KdbgError):
+    """An address could not be read: unmapped, excluded from the dump, or past its end."""
+
+    def __init__(self, message: str, address: int, physical: bool = False) -> None:
+        super().__init__(message)
+        #: The address that could not be read.
+        self.address = address
+        #: Whether :attr:`address` is a physical address.
+        self.physical = physical
+
+    def __str__(self) -> str:
+        kind = "physical" if self.physical else "virtual"
+        return f"{self.args[0]}: {kind} address {self.address:#x}"
+
+
+class ObjectNotFoundError(KdbgError, LookupError):
+    """A name (variable, function, constant) is not known to the program."""
+
+
+class TypeNotFoundError(ObjectNotFoundError):
+    """A type name is not found in BTF."""
+
+    def __init__(self, name: str, hint: Optional[str] = None) -> None:
+        msg = f"unknown type {name!r}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+        self.name = name
+
+
+class SymbolNotFoundError(ObjectNotFoundError):
+    """A symbol name or address is not in the symbol table."""
+
+
+class ExpressionError(KdbgError):
+    """A user expression or command line could not be understood."""
