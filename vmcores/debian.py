@@ -1,0 +1,377 @@
+"""Fetch real Debian kernels (vmlinuz + modules) without installing them.
+
+The Debian mirror is never hard-coded: it is read at run time from the machine's own apt
+configuration (``/etc/apt/sources.list.d/*.sources``, falling back to one-line
+``sources.list`` entries).  For every suite a private sources list, lists directory and
+package cache are kept under the kdbg cache, so the host's apt state is never touched and
+other suites (trixie, bullseye) can be used from a bookworm host.
+
+Usage::
+
+    python -m vmcores.debian fetch [SUITE ...] [--flavour cloud|generic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import fcntl
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+SUITES: Tuple[str, ...] = ("bookworm", "trixie", "bullseye")
+"""Suites the reference dumps are built from (6.1, 6.12, 5.10)."""
+
+FLAVOURS: Dict[str, str] = {"cloud": "cloud-amd64", "generic": "amd64"}
+"""kdbg flavour name -> Debian kernel flavour suffix."""
+
+DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+APT_TIMEOUT = 1800
+
+
+class FetchError(RuntimeError):
+    """A Debian kernel could not be resolved, downloaded or unpacked."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelFiles:
+    """An unpacked Debian kernel package.
+
+    ``release`` is the ``uname -r`` string, ``vmlinuz`` the bootable image,
+    ``modules_dir`` is ``<root>/lib/modules/<release>`` and ``root`` the unpacked tree.
+    """
+
+    suite: str
+    flavour: str
+    release: str
+    vmlinuz: Path
+    modules_dir: Path
+    root: Path
+    package: str = ""
+    version: str = ""
+
+
+def cache_root() -> Path:
+    """The kdbg cache: ``$KDBG_CACHE``, else ``$XDG_CACHE_HOME/kdbg``, else ``~/.cache/kdbg``."""
+    env = os.environ.get("KDBG_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "kdbg"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on *path* (created if needed) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- mirror
+
+
+def _parse_deb822(text: str) -> List[Dict[str, str]]:
+    stanzas: List[Dict[str, str]] = []
+    cur: Dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if cur:
+                stanzas.append(cur)
+            cur, key = {}, ""
+            continue
+        if line[0] in " \t" and key:
+            cur[key] += "\n" + line.strip()
+            continue
+        if ":" in line:
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            cur[key] = value.strip()
+    if cur:
+        stanzas.append(cur)
+    return stanzas
+
+
+def debian_mirror() -> Tuple[str, str]:
+    """Return ``(uri, keyring)`` of the machine's main Debian archive from its apt config.
+
+    The main archive is the ``deb`` source whose suites include a plain release name
+    (not ``-security``/``-updates``).  Raises :class:`FetchError` when none is configured.
+    """
+    candidates: List[Tuple[str, str]] = []
+    for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        try:
+            text = Path(f).read_text()
+        except OSError:
+            continue
+        for st in _parse_deb822(text):
+            if "deb" not in st.get("types", "").split():
+                continue
+            if st.get("enabled", "yes").lower() == "no":
+                continue
+            suites = st.get("suites", "").split()
+            if not any("-" not in s and "/" not in s for s in suites):
+                continue
+            keyring = st.get("signed-by", "") or DEFAULT_KEYRING
+            if "\n" in keyring or not keyring.startswith("/"):
+                keyring = DEFAULT_KEYRING
+            for uri in st.get("uris", "").split():
+                if "security" not in uri:
+                    candidates.append((uri.rstrip("/"), keyring))
+    legacy = [
+        Path("/etc/apt/sources.list"),
+        *map(Path, glob.glob("/etc/apt/sources.list.d/*.list")),
+    ]
+    for f in legacy:
+        try:
+            lines = f.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+            if m and "-" not in m.group(2) and "security" not in m.group(1):
+                candidates.append((m.group(1).rstrip("/"), DEFAULT_KEYRING))
+    for uri, keyring in candidates:
+        if re.search(r"/debian$", uri):
+            return uri, keyring
+    if candidates:
+        return candidates[0]
+    raise FetchError(
+        "no Debian archive found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
+    )
+
+
+# --------------------------------------------------------------------------- private apt
+
+
+class PrivateApt:
+    """apt-get / apt-cache restricted to one suite through private configuration."""
+
+    def __init__(self, suite: str, base: Optional[Path] = None) -> None:
+        self.suite = suite
+        self.dir = (base or cache_root() / "debian" / "apt") / suite
+        self.sources = self.dir / "sources.list"
+        self.lists = self.dir / "lists"
+        self.cache = self.dir / "cache"
+        self.status = self.dir / "status"
+
+    def options(self) -> List[str]:
+        """The ``-o`` options that make apt use only this private state."""
+        return [
+            "-o", f"Dir::Etc::sourcelist={self.sources}",
+            "-o", "Dir::Etc::sourceparts=-",
+            "-o", f"Dir::State::Lists={self.lists}",
+            "-o", f"Dir::State::status={self.status}",
+            "-o", f"Dir::Cache={self.cache}",
+            "-o", "APT::Sandbox::User=root",
+            "-o", "Acquire::Retries=3",
+            "-o", "APT::Get::List-Cleanup=0",
+        ]  # fmt: skip
+
+    def _run(self, argv: Sequence[str], cwd: Optional[Path] = None) -> str:
+        try:
+            proc = subprocess.run(
+                list(argv),
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=APT_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise FetchError(f"{argv[0]} timed out after {APT_TIMEOUT}s: {' '.join(argv)}") from e
+        except FileNotFoundError as e:
+            raise FetchError(f"{argv[0]} not found; this needs Debian's apt") from e
+        if proc.returncode != 0:
+            raise FetchError(
+                f"{' '.join(argv[:1] + list(argv[-2:]))} failed ({proc.returncode}):\n"
+                + (proc.stderr or proc.stdout).strip()[-2000:]
+            )
+        return proc.stdout
+
+    def ensure_lists(self, refresh: bool = False) -> None:
+        """Write the private sources list and run ``apt-get update`` if lists are missing."""
+        uri, keyring = debian_mirror()
+        self.lists.joinpath("partial").mkdir(parents=True, exist_ok=True)
+        self.cache.joinpath("archives", "partial").mkdir(parents=True, exist_ok=True)
+        if not self.status.exists():
+            self.status.write_text("")
+        line = f"deb [signed-by={keyring}] {uri} {self.suite} main\n"
+        changed = not self.sources.exists() or self.sources.read_text() != line
+        if changed:
+            self.sources.write_text(line)
+        have = any(self.lists.glob("*_Packages*"))
+        if refresh or changed or not have:
+            self._run(["apt-get", "-q", *self.options(), "update"])
+            if not any(self.lists.glob("*_Packages*")):
+                raise FetchError(
+                    f"apt-get update fetched no package list for {self.suite} from {uri}"
+                )
+
+    def show(self, package: str) -> Dict[str, str]:
+        """Fields of the candidate version of *package* (``apt-cache show``, first stanza)."""
+        out = self._run(["apt-cache", *self.options(), "show", "--no-all-versions", package])
+        stanzas = _parse_deb822(out)
+        if not stanzas:
+            raise FetchError(f"apt-cache show {package}: nothing in {self.suite}")
+        return stanzas[0]
+
+    def download(self, package: str, dest: Path) -> Path:
+        """``apt-get download`` *package* into *dest*; return the .deb path."""
+        dest.mkdir(parents=True, exist_ok=True)
+        before = set(dest.glob("*.deb"))
+        self._run(["apt-get", "-q", *self.options(), "download", package], cwd=dest)
+        new = sorted(set(dest.glob(f"{package.replace('+', '%2b')}_*.deb")) - before) or sorted(
+            set(dest.glob("*.deb")) - before
+        )
+        if not new:
+            raise FetchError(f"apt-get download {package} produced no .deb in {dest}")
+        return new[-1]
+
+
+def resolve_kernel_package(apt: PrivateApt, flavour: str) -> Tuple[str, str]:
+    """Newest ``linux-image-<abi>-<flav>-unsigned`` of a suite, via its metapackage.
+
+    Returns ``(package, version)``.
+    """
+    suffix = FLAVOURS[flavour]
+    meta = apt.show(f"linux-image-{suffix}")
+    m = re.search(
+        r"linux-image-(\S+?)-" + re.escape(suffix) + r"(?:-unsigned)?\b", meta.get("depends", "")
+    )
+    if not m:
+        raise FetchError(
+            f"cannot find the kernel ABI in linux-image-{suffix} Depends: {meta.get('depends')!r}"
+        )
+    abi = m.group(1)
+    for pkg in (f"linux-image-{abi}-{suffix}-unsigned", f"linux-image-{abi}-{suffix}"):
+        try:
+            info = apt.show(pkg)
+        except FetchError:
+            continue
+        return pkg, info.get("version", "")
+    raise FetchError(
+        f"neither linux-image-{abi}-{suffix}-unsigned nor signed exists in {apt.suite}"
+    )
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _kernel_from_tree(suite: str, flavour: str, root: Path, meta: Dict[str, str]) -> KernelFiles:
+    mods = sorted((root / "lib" / "modules").glob("*")) or sorted(
+        (root / "usr" / "lib" / "modules").glob("*")
+    )
+    if not mods:
+        raise FetchError(f"{root}: no [usr/]lib/modules/<release> in the unpacked package")
+    release = mods[-1].name
+    vmlinuz = root / "boot" / f"vmlinuz-{release}"
+    if not vmlinuz.exists():
+        raise FetchError(f"{vmlinuz} missing in the unpacked package")
+    return KernelFiles(
+        suite=suite,
+        flavour=flavour,
+        release=release,
+        vmlinuz=vmlinuz,
+        modules_dir=mods[-1],
+        root=root,
+        package=meta.get("package", ""),
+        version=meta.get("version", ""),
+    )
+
+
+def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
+    """Return the newest Debian *suite* kernel of *flavour* (``cloud`` or ``generic``).
+
+    Downloads and unpacks it into ``<cache>/debian/<suite>-<flavour>/`` only when missing;
+    afterwards no network is needed.  Safe to call from several processes at once.
+    """
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}; choose from {sorted(FLAVOURS)}")
+    if not re.fullmatch(r"[a-z]+", suite):
+        raise ValueError(f"bad suite name {suite!r}")
+    top = cache_root() / "debian" / f"{suite}-{flavour}"
+    meta_file = top / "kernel.json"
+    root = top / "root"
+    with file_lock(cache_root() / "debian" / f".{suite}-{flavour}.lock"):
+        if meta_file.exists():
+            meta = json.loads(meta_file.read_text())
+            with contextlib.suppress(FetchError):
+                return _kernel_from_tree(suite, flavour, root, meta)
+        elif root.exists():
+            shutil.rmtree(root)  # an interrupted or failed earlier fetch
+        with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
+            apt = PrivateApt(suite)
+            apt.ensure_lists()
+            try:
+                pkg, version = resolve_kernel_package(apt, flavour)
+            except FetchError:
+                apt.ensure_lists(refresh=True)
+                pkg, version = resolve_kernel_package(apt, flavour)
+            with tempfile.TemporaryDirectory(dir=top.parent, prefix=f".{suite}-dl-") as tmp:
+                deb = apt.download(pkg, Path(tmp))
+                unpack = Path(tmp) / "root"
+                try:
+                    subprocess.run(
+                        ["dpkg-deb", "-x", str(deb), str(unpack)],
+                        check=True,
+                        capture_output=True,
+                        timeout=600,
+                    )
+                except subprocess.CalledProcessError as e:
+                    raise FetchError(
+                        f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}"
+                    ) from e
+                top.mkdir(parents=True, exist_ok=True)
+                if root.exists():
+                    shutil.rmtree(root)
+                os.replace(unpack, root)
+        meta = {"package": pkg, "version": version, "suite": suite, "flavour": flavour}
+        kf = _kernel_from_tree(suite, flavour, root, meta)
+        meta["release"] = kf.release
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        return kf
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line: ``python -m vmcores.debian fetch [SUITE ...] [--flavour F]``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m vmcores.debian", description=__doc__.split("\n")[0]
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="download and unpack kernels, print their paths")
+    f.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE")
+    f.add_argument("--flavour", choices=sorted(FLAVOURS), default="cloud")
+    args = ap.parse_args(argv)
+    rc = 0
+    for suite in args.suites:
+        try:
+            k = debian_kernel(suite, args.flavour)
+        except (FetchError, ValueError) as e:
+            print(f"vmcores.debian: {suite}: {e}", file=sys.stderr)
+            rc = 1
+            continue
+        print(f"{k.suite}\t{k.flavour}\t{k.release}\t{k.package}={k.version}")
+        print(f"  vmlinuz  {k.vmlinuz}")
+        print(f"  modules  {k.modules_dir}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
