@@ -105,8 +105,8 @@ VAR_GLOBAL_ALLOCATED = 1
 VAR_GLOBAL_EXTERN = 2
 VAR_LINKAGE_NAMES = {
     VAR_STATIC: "static",
-    VAR_GLOBAL_ALLOCATED: "global-alloc",
-    VAR_GLOBAL_EXTERN: "global-extern",
+    VAR_GLOBAL_ALLOCATED: "global",
+    VAR_GLOBAL_EXTERN: "extern",
 }
 
 #: Largest type id the format can address.

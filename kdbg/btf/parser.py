@@ -187,7 +187,10 @@ class BTF:
         self.start_id = base.start_id + len(base) if base is not None else 1
         self.start_str_off = base.start_str_off + base.str_len if base is not None else 0
         if base is None and hdr.str_len and self._strs[0] != 0:
-            raise BTFError(f"{name}: string section does not start with NUL (offset {hdr.str_off})")
+            raise BTFError(
+                f"{name}: string section does not start with NUL (offset {hdr.str_off}); "
+                "split BTF (a module's) needs its base BTF first"
+            )
         if hdr.str_len and self._strs[-1] != 0:
             raise BTFError(f"{name}: string section is not NUL-terminated")
         self.layout: Optional[Dict[int, KindLayout]] = None

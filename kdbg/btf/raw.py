@@ -1,0 +1,111 @@
+"""``bpftool btf dump`` raw format: one line per type, members/enumerators/params indented.
+
+The output is byte-for-byte what ``bpftool btf dump file F`` (raw) prints, so the two can
+be compared directly.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, List, Optional, TextIO
+
+from kdbg.btf import constants as K
+from kdbg.btf.parser import BTF
+from kdbg.btf.types import (
+    Array,
+    Composite,
+    Datasec,
+    DeclTag,
+    Enum,
+    Func,
+    FuncProto,
+    Fwd,
+    Int,
+    Opaque,
+    Type,
+    Var,
+    _Ref,
+)
+
+__all__ = ["raw_lines", "dump_raw"]
+
+_INT_ENC = {0: "(none)", K.INT_SIGNED: "SIGNED", K.INT_CHAR: "CHAR", K.INT_BOOL: "BOOL"}
+
+
+def _q(name: str) -> str:
+    return f"'{name or '(anon)'}'"
+
+
+def type_lines(t: Type) -> List[str]:
+    """The raw-format lines of one type (first line plus indented detail lines)."""
+    head = f"[{t.id}] {t.kind_name} {_q(t.name)}"
+    if isinstance(t, Int):
+        enc = _INT_ENC.get(t.encoding, "UNKN")
+        return [f"{head} size={t.size} bits_offset={t.bit_offset} nr_bits={t.bits} encoding={enc}"]
+    if isinstance(t, Array):
+        return [f"{head} type_id={t.type_id} index_type_id={t.index_type_id} nr_elems={t.length}"]
+    if isinstance(t, Composite):
+        out = [f"{head} size={t.size} vlen={t.vlen}"]
+        for m in t.members:
+            line = f"\t{_q(m.name)} type_id={m.type_id} bits_offset={m.bit_offset}"
+            if t.kflag and m.bitfield_size:
+                line += f" bitfield_size={m.bitfield_size}"
+            out.append(line)
+        return out
+    if isinstance(t, Enum):
+        enc = "SIGNED" if t.is_signed else "UNSIGNED"
+        out = [f"{head} encoding={enc} size={t.size} vlen={t.vlen}"]
+        suffix = ("LL" if t.is_signed else "ULL") if t.is_enum64 else ""
+        for e in t.enumerators:
+            out.append(f"\t{_q(e.name)} val={e.value}{suffix}")
+        return out
+    if isinstance(t, Fwd):
+        return [f"{head} fwd_kind={t.keyword}"]
+    if isinstance(t, Func):
+        link = K.LINKAGE_NAMES.get(t.linkage, "UNKN")
+        return [f"{head} type_id={t.type_id} linkage={link}"]
+    if isinstance(t, FuncProto):
+        out = [f"{head} ret_type_id={t.type_id} vlen={t._vlen}"]
+        t._decode()
+        for p in t._params or ():
+            out.append(f"\t{_q(p.name)} type_id={p.type_id}")
+        return out
+    if isinstance(t, Var):
+        link = K.VAR_LINKAGE_NAMES.get(t.linkage, "UNKN")
+        return [f"{head} type_id={t.type_id}, linkage={link}"]
+    if isinstance(t, Datasec):
+        out = [f"{head} size={t.size} vlen={len(t.entries)}"]
+        btf = t.btf
+        assert btf is not None
+        for e in t.entries:
+            out.append(
+                f"\ttype_id={e.type_id} offset={e.offset} size={e.size} "
+                f"({K.KIND_NAMES.get(btf.kind_of(e.type_id), 'UNKN')} {_q(btf.name_of(e.type_id))})"
+            )
+        return out
+    if isinstance(t, DeclTag):
+        return [f"{head} type_id={t.type_id} component_idx={t.component_idx}"]
+    if isinstance(t, _Ref):
+        return [f"{head} type_id={t.type_id}"]
+    if isinstance(t, Opaque):
+        return [f"{head} size_or_type={t.raw_size_or_type} vlen={t.vlen}"]
+    if t.kind == K.KIND_FLOAT:
+        return [f"{head} size={t.size}"]
+    return [head]
+
+
+def raw_lines(btf: BTF, ids: Optional[Iterable[int]] = None) -> Iterator[str]:
+    """Yield raw-format lines for ``ids`` (default: every type of ``btf``, base excluded)."""
+    for tid in btf.ids() if ids is None else ids:
+        yield from type_lines(btf.type(tid))
+
+
+def dump_raw(btf: BTF, out: TextIO, ids: Optional[Iterable[int]] = None) -> None:
+    """Write the raw dump to ``out``."""
+    buf: List[str] = []
+    for line in raw_lines(btf, ids):
+        buf.append(line)
+        if len(buf) >= 4096:
+            out.write("\n".join(buf) + "\n")
+            buf.clear()
+    if buf:
+        out.write("\n".join(buf) + "\n")
