@@ -1,0 +1,71 @@
+"""Memory sources: vmcores (ELF, kdump-compressed, flattened) and the live /proc/kcore.
+
+The public entry points are :func:`open_core` (post-mortem) and :func:`open_kcore` (live),
+which return a :class:`~kdbg.memory.base.KernelMemory`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kdbg.errors import CoreError
+from kdbg.memory.base import KernelMemory
+from kdbg.memory.elfcore import ElfPhysicalMemory
+from kdbg.memory.fileview import RawFile
+from kdbg.memory.flattened import FlattenedFile, is_flattened
+from kdbg.memory.kcore import KcoreMemory, open_kcore
+from kdbg.memory.kdump import DISKDUMP_SIGNATURE, KDUMP_SIGNATURE, KdumpPhysicalMemory
+from kdbg.memory.physical import CoreMemory, PhysicalMemory
+
+__all__ = [
+    "KernelMemory",
+    "CoreMemory",
+    "KcoreMemory",
+    "PhysicalMemory",
+    "ElfPhysicalMemory",
+    "KdumpPhysicalMemory",
+    "FlattenedFile",
+    "open_core",
+    "open_kcore",
+    "open_physical",
+    "sniff_format",
+]
+
+
+def sniff_format(path: str) -> str:
+    """``"elf"``, ``"kdump"`` or ``"flattened"`` from the file's first bytes; else CoreError."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError as e:
+        raise CoreError(f"cannot open {path}: {e.strerror or e}") from None
+    if head[:4] == b"\x7fELF":
+        return "elf"
+    if head[:8] in (KDUMP_SIGNATURE, DISKDUMP_SIGNATURE):
+        return "kdump"
+    if is_flattened(head):
+        return "flattened"
+    raise CoreError(
+        f"{path}: unknown dump format (not ELF, kdump-compressed or makedumpfile flattened)"
+    )
+
+
+def open_physical(path: str, cache_pages: int = 4096) -> PhysicalMemory:
+    """The physical memory of a vmcore in any supported format."""
+    path = os.fspath(path)
+    kind = sniff_format(path)
+    if kind == "elf":
+        return ElfPhysicalMemory(path)
+    if kind == "kdump":
+        return KdumpPhysicalMemory(RawFile(path), cache_pages)
+    flat = FlattenedFile(RawFile(path))
+    return KdumpPhysicalMemory(flat, cache_pages, f"kdump-compressed dump {path} (flattened)")
+
+
+def open_core(path: str, cache_pages: int = 4096) -> CoreMemory:
+    """Open a vmcore (ELF, kdump-compressed or flattened) as :class:`KernelMemory`.
+
+    Physical reads always work; virtual reads need the dump's VMCOREINFO note and raise a
+    clear :class:`~kdbg.errors.CoreError` without it.
+    """
+    return CoreMemory(open_physical(path, cache_pages))

@@ -1,0 +1,60 @@
+"""The interface every memory source offers to the layers above it (symbols, types, Program).
+
+Reading kernel memory is the only thing the upper layers need; how a dump stores pages,
+compression, and x86-64 address translation are hidden behind :class:`KernelMemory`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import List, Optional
+
+from kdbg.errors import CoreError
+from kdbg.vmcoreinfo import VMCoreInfo
+
+
+class KernelMemory(ABC):
+    """Readable kernel memory plus what the dump says about itself.
+
+    ``read(address, size)`` reads kernel *virtual* memory (direct map, kernel text with
+    KASLR applied, vmalloc and modules through the page tables); ``physical=True`` reads
+    physical memory. Unreadable bytes raise :class:`~kdbg.errors.FaultError` carrying the
+    address.
+    """
+
+    #: Parsed VMCOREINFO note, or ``None`` when the source has none.
+    vmcoreinfo: Optional[VMCoreInfo] = None
+
+    #: Raw ``NT_PRSTATUS`` note descriptors, one per CPU, in note order.
+    prstatus: List[bytes] = []
+
+    @abstractmethod
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        """Return exactly ``size`` bytes at ``address`` or raise ``FaultError``."""
+
+    #: Page size of the dumped machine in bytes.
+    page_size: int = 4096
+
+    #: A short human description of the source (path and format).
+    description: str = ""
+
+    def translate(self, address: int) -> int:
+        """Physical address that kernel virtual ``address`` maps to.
+
+        Raises :class:`~kdbg.errors.FaultError` when it is not mapped and
+        :class:`~kdbg.errors.CoreError` when the source cannot translate at all.
+        """
+        raise CoreError(f"{type(self).__name__} cannot translate virtual addresses")
+
+    def read_u64(self, address: int, physical: bool = False) -> int:
+        """Little-endian unsigned 64-bit integer at ``address``."""
+        return int.from_bytes(self.read(address, 8, physical), "little")
+
+    def close(self) -> None:  # noqa: B027
+        """Release files held by the source (idempotent)."""
+
+    def __enter__(self) -> KernelMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

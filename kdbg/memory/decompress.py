@@ -1,0 +1,218 @@
+"""Page decompression for kdump-compressed dumps: zlib, lzo, snappy, zstd.
+
+Each codec decompresses one page and must produce exactly ``page_size`` bytes; anything
+else (corrupt data, a page claiming to decompress past the page) raises
+:class:`~kdbg.errors.CoreError`. Output is always bounded by ``page_size``.
+
+Optional codecs: lzo uses ``python-lzo`` (falls back to the bundled pure-Python
+:mod:`kdbg.memory.lzo1x`), snappy uses ``python-snappy`` or ``cramjam``, zstd uses
+``zstandard`` or ``cramjam``. A missing codec raises a ``CoreError`` naming the extra.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from typing import Any, Callable, Dict, Optional
+
+from kdbg.errors import CoreError
+from kdbg.memory.lzo1x import LZOError, lzo1x_decompress_safe
+
+__all__ = [
+    "DUMP_DH_COMPRESSED_ZLIB",
+    "DUMP_DH_COMPRESSED_LZO",
+    "DUMP_DH_COMPRESSED_SNAPPY",
+    "DUMP_DH_COMPRESSED_INCOMPLETE",
+    "DUMP_DH_EXCLUDED_VMEMMAP",
+    "DUMP_DH_COMPRESSED_ZSTD",
+    "decompress_page",
+    "codec_name",
+    "available_codecs",
+]
+
+DUMP_DH_COMPRESSED_ZLIB = 0x1
+DUMP_DH_COMPRESSED_LZO = 0x2
+DUMP_DH_COMPRESSED_SNAPPY = 0x4
+DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
+DUMP_DH_EXCLUDED_VMEMMAP = 0x10
+DUMP_DH_COMPRESSED_ZSTD = 0x20
+COMPRESSION_MASK = (
+    DUMP_DH_COMPRESSED_ZLIB
+    | DUMP_DH_COMPRESSED_LZO
+    | DUMP_DH_COMPRESSED_SNAPPY
+    | DUMP_DH_COMPRESSED_ZSTD
+)
+
+_NAMES = {
+    DUMP_DH_COMPRESSED_ZLIB: "zlib",
+    DUMP_DH_COMPRESSED_LZO: "lzo",
+    DUMP_DH_COMPRESSED_SNAPPY: "snappy",
+    DUMP_DH_COMPRESSED_ZSTD: "zstd",
+}
+
+
+def codec_name(flags: int) -> str:
+    """Name of the compression a page descriptor's ``flags`` select (``"none"``)."""
+    c = flags & COMPRESSION_MASK
+    return _NAMES.get(c, "none" if c == 0 else f"flags {c:#x}")
+
+
+def _missing(extra: str, pkg: str) -> CoreError:
+    return CoreError(
+        f"decompressing this dump's {extra} pages needs the {extra!r} extra: "
+        f"pip install kdbg[{extra}]  (package {pkg})"
+    )
+
+
+def _zlib(data: bytes, page_size: int) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data, page_size)
+    except zlib.error as e:
+        raise CoreError(f"zlib page data is corrupt: {e}") from None
+    if d.unconsumed_tail:
+        raise CoreError(f"zlib page decompresses past the page size ({page_size} bytes)")
+    return out
+
+
+_lzo_mod: Any = None
+_lzo_checked = False
+
+
+def _lzo(data: bytes, page_size: int) -> bytes:
+    global _lzo_mod, _lzo_checked
+    if not _lzo_checked:
+        _lzo_checked = True
+        try:
+            import lzo
+
+            _lzo_mod = lzo
+        except ImportError:
+            _lzo_mod = None
+    if _lzo_mod is not None:
+        try:
+            out = _lzo_mod.decompress(data, False, page_size)
+        except Exception as e:  # lzo.error: includes output overrun
+            raise CoreError(
+                f"lzo page data is corrupt or decompresses past the page: {e}"
+            ) from None
+        return bytes(out)
+    try:
+        return lzo1x_decompress_safe(data, page_size)
+    except LZOError as e:
+        raise CoreError(f"lzo page data is corrupt or decompresses past the page: {e}") from None
+
+
+def _varint(data: bytes) -> Optional[int]:
+    v = 0
+    for i in range(min(len(data), 10)):
+        b = data[i]
+        v |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return v
+    return None
+
+
+_snappy_fn: Optional[Callable[[bytes], Any]] = None
+
+
+def _snappy(data: bytes, page_size: int) -> bytes:
+    global _snappy_fn
+    n = _varint(data)
+    if n is None:
+        raise CoreError("snappy page data is corrupt (bad length header)")
+    if n > page_size:
+        raise CoreError(f"snappy page claims {n} bytes, past the page size ({page_size})")
+    if _snappy_fn is None:
+        try:
+            import snappy
+
+            _snappy_fn = snappy.uncompress
+        except ImportError:
+            try:
+                import cramjam
+
+                _snappy_fn = cramjam.snappy.decompress_raw
+            except ImportError:
+                raise _missing("snappy", "python-snappy") from None
+    try:
+        return bytes(_snappy_fn(data))
+    except Exception as e:  # snappy.UncompressError and friends
+        raise CoreError(f"snappy page data is corrupt: {e}") from None
+
+
+_zstd_mod: Any = None
+
+
+def _zstd(data: bytes, page_size: int) -> bytes:
+    global _zstd_mod
+    if _zstd_mod is None:
+        try:
+            import zstandard
+
+            _zstd_mod = zstandard
+        except ImportError:
+            try:
+                import cramjam
+
+                _zstd_mod = cramjam
+            except ImportError:
+                raise _missing("zstd", "zstandard") from None
+    try:
+        if _zstd_mod.__name__ == "zstandard":
+            reader = _zstd_mod.ZstdDecompressor().stream_reader(io.BytesIO(data))
+            out = reader.read(page_size + 1)
+        else:
+            out = bytes(_zstd_mod.zstd.decompress(data, output_len=page_size + 1))
+    except Exception as e:  # zstandard.ZstdError and friends
+        raise CoreError(f"zstd page data is corrupt: {e}") from None
+    if len(out) > page_size:
+        raise CoreError(f"zstd page decompresses past the page size ({page_size} bytes)")
+    return bytes(out)
+
+
+_CODECS: Dict[int, Callable[[bytes, int], bytes]] = {
+    DUMP_DH_COMPRESSED_ZLIB: _zlib,
+    DUMP_DH_COMPRESSED_LZO: _lzo,
+    DUMP_DH_COMPRESSED_SNAPPY: _snappy,
+    DUMP_DH_COMPRESSED_ZSTD: _zstd,
+}
+
+
+def decompress_page(data: bytes, flags: int, page_size: int) -> bytes:
+    """Decompress one page; exactly ``page_size`` bytes or ``CoreError``."""
+    c = flags & COMPRESSION_MASK
+    if c == 0:
+        if len(data) != page_size:
+            raise CoreError(f"uncompressed page has {len(data)} bytes, not {page_size}")
+        return data
+    fn = _CODECS.get(c)
+    if fn is None:
+        raise CoreError(f"page descriptor has unknown compression flags {flags:#x}")
+    out = fn(data, page_size)
+    if len(out) != page_size:
+        raise CoreError(
+            f"{codec_name(flags)} page decompressed to {len(out)} bytes, not {page_size}"
+        )
+    return out
+
+
+def available_codecs() -> Dict[str, str]:
+    """Which implementation serves each codec here (``"missing"`` when none)."""
+    res = {"zlib": "zlib (stdlib)"}
+    try:
+        import lzo  # noqa: F401
+
+        res["lzo"] = "python-lzo"
+    except ImportError:
+        res["lzo"] = "kdbg.memory.lzo1x (pure Python)"
+    for name, mods in (("snappy", ("snappy", "cramjam")), ("zstd", ("zstandard", "cramjam"))):
+        res[name] = "missing"
+        for m in mods:
+            try:
+                __import__(m)
+            except ImportError:
+                continue
+            res[name] = m
+            break
+    return res

@@ -1,0 +1,254 @@
+"""ELF vmcores (QEMU ``dump-guest-memory``, ``/proc/vmcore`` copies, makedumpfile -E).
+
+Headers are read with pyelftools; memory is found through the physical addresses
+(``p_paddr``) of the ``PT_LOAD`` segments, kept in a sorted table searched with ``bisect``.
+Bytes come from an ``mmap`` of the file (never read whole). Bytes of a segment between
+``p_filesz`` and ``p_memsz`` read as zeros, as the ELF format defines.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+from typing import Any, List, Optional, Tuple
+
+from kdbg.errors import CoreError, FaultError
+from kdbg.memory.fileview import RawFile
+from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
+
+__all__ = ["ElfSegment", "ElfHeaders", "read_elf_headers", "ElfPhysicalMemory"]
+
+PT_LOAD = 1
+PT_NOTE = 4
+ELF64_PHDR_SIZE = 56
+#: Notes larger than this are not read (real vmcores have a few hundred KiB at most).
+MAX_NOTES_SIZE = 64 << 20
+#: Most segments accepted (QEMU writes one per RAM block; real dumps have < 10,000).
+MAX_SEGMENTS = 1 << 20
+START_KERNEL_MAP = 0xFFFFFFFF80000000
+
+
+class ElfSegment:
+    """One ``PT_LOAD``: ``[start, start + memsz)`` of some address space."""
+
+    __slots__ = ("start", "end", "offset", "filesz", "vaddr", "paddr")
+
+    def __init__(
+        self, start: int, memsz: int, offset: int, filesz: int, vaddr: int, paddr: int
+    ) -> None:
+        self.start = start
+        self.end = start + memsz
+        self.offset = offset
+        self.filesz = filesz
+        self.vaddr = vaddr
+        self.paddr = paddr
+
+    def __repr__(self) -> str:
+        return f"ElfSegment({self.start:#x}-{self.end:#x} @ {self.offset:#x})"
+
+
+class ElfHeaders:
+    """What the ELF headers of a core say: load segments and notes."""
+
+    def __init__(self) -> None:
+        self.loads: List[Tuple[int, int, int, int, int]] = []  # vaddr, paddr, off, filesz, memsz
+        self.notes: List[tuple] = []
+        self.machine: str = ""
+
+
+def _check_ident(head: bytes, path: str) -> None:
+    if len(head) < 64 or head[:4] != b"\x7fELF":
+        raise CoreError(f"{path}: not an ELF file")
+    if head[4] != 2:
+        raise CoreError(f"{path}: only 64-bit ELF cores are supported (EI_CLASS={head[4]})")
+    if head[5] != 1:
+        raise CoreError(f"{path}: only little-endian ELF cores are supported")
+
+
+def read_elf_headers(f: RawFile) -> ElfHeaders:
+    """Parse program headers and notes of an ELF core with bounds checks; ``CoreError``."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    path = f.path
+    size = f.size
+    if size < 64:
+        raise CoreError(f"{path}: file too short for an ELF header ({size} bytes)")
+    head = f.pread(0, 64)
+    _check_ident(head, path)
+    e_phoff = int.from_bytes(head[32:40], "little")
+    e_phentsize = int.from_bytes(head[54:56], "little")
+    e_phnum = int.from_bytes(head[56:58], "little")
+    if e_phnum == 0xFFFF:  # PN_XNUM: real count in section header 0's sh_info
+        e_shoff = int.from_bytes(head[40:48], "little")
+        if e_shoff == 0 or e_shoff + 64 > size:
+            raise CoreError(f"{path}: PN_XNUM set but no section header 0")
+        e_phnum = int.from_bytes(f.pread(e_shoff + 44, 4), "little")
+    if e_phnum == 0:
+        raise CoreError(f"{path}: ELF file has no program headers")
+    if e_phentsize != ELF64_PHDR_SIZE:
+        raise CoreError(f"{path}: bad program header size {e_phentsize}")
+    if e_phnum > MAX_SEGMENTS or e_phoff + e_phnum * ELF64_PHDR_SIZE > size:
+        raise CoreError(
+            f"{path}: program header table ({e_phnum} entries at {e_phoff:#x}) lies past the "
+            "end of the file (truncated or corrupt)"
+        )
+    hdrs = ElfHeaders()
+    # pyelftools reads the headers from a small in-memory prefix holding exactly them.
+    prefix_len = e_phoff + e_phnum * ELF64_PHDR_SIZE
+    try:
+        if prefix_len <= 64 << 20:
+            stream: Any = io.BytesIO(f.pread(0, prefix_len) + b"\0" * 64)
+            elf = ELFFile(stream)
+            if e_phnum != int.from_bytes(head[56:58], "little"):
+                raise ELFError("PN_XNUM")  # fall through to manual parsing
+            hdrs.machine = str(elf["e_machine"])
+            if elf["e_type"] != "ET_CORE":
+                raise CoreError(f"{path}: ELF file is {elf['e_type']}, not a core dump")
+            for seg in elf.iter_segments():
+                h = seg.header
+                ptype = h["p_type"]
+                if ptype == "PT_LOAD":
+                    hdrs.loads.append(
+                        (h["p_vaddr"], h["p_paddr"], h["p_offset"], h["p_filesz"], h["p_memsz"])
+                    )
+                elif ptype == "PT_NOTE":
+                    _add_notes(f, hdrs, h["p_offset"], h["p_filesz"])
+            return hdrs
+    except CoreError:
+        raise
+    except (ELFError, Exception):  # pyelftools raises assorted types on corrupt input
+        hdrs = ElfHeaders()
+    # Manual parsing (PN_XNUM, huge header tables, or pyelftools refusing the header).
+    e_type = int.from_bytes(head[16:18], "little")
+    if e_type != 4:
+        raise CoreError(f"{path}: ELF file type {e_type} is not ET_CORE")
+    hdrs.machine = "EM_X86_64" if int.from_bytes(head[18:20], "little") == 62 else ""
+    table = f.pread(e_phoff, e_phnum * ELF64_PHDR_SIZE)
+    for i in range(e_phnum):
+        b = table[i * ELF64_PHDR_SIZE : (i + 1) * ELF64_PHDR_SIZE]
+        p_type = int.from_bytes(b[0:4], "little")
+        p_offset, p_vaddr, p_paddr, p_filesz, p_memsz = (
+            int.from_bytes(b[o : o + 8], "little") for o in (8, 16, 24, 32, 40)
+        )
+        if p_type == PT_LOAD:
+            hdrs.loads.append((p_vaddr, p_paddr, p_offset, p_filesz, p_memsz))
+        elif p_type == PT_NOTE:
+            _add_notes(f, hdrs, p_offset, p_filesz)
+    return hdrs
+
+
+def _add_notes(f: RawFile, hdrs: ElfHeaders, offset: int, filesz: int) -> None:
+    if filesz == 0:
+        return
+    if filesz > MAX_NOTES_SIZE or offset + filesz > f.size:
+        raise CoreError(
+            f"{f.path}: PT_NOTE ({filesz} bytes at {offset:#x}) lies past the end of the file"
+        )
+    hdrs.notes.extend(parse_elf_notes(f.pread(offset, filesz)))
+
+
+def build_segment_table(
+    loads: List[Tuple[int, int, int, int, int]], file_size: int, physical: bool
+) -> List[ElfSegment]:
+    """Sorted, validated segments keyed by physical (or virtual) address."""
+    segs: List[ElfSegment] = []
+    for vaddr, paddr, off, filesz, memsz in loads:
+        start = paddr if physical else vaddr
+        if physical and paddr == (1 << 64) - 1:
+            continue  # kcore: no physical address for this segment
+        if memsz == 0 or start + memsz > 1 << 64:
+            continue
+        if filesz > memsz:
+            filesz = memsz
+        segs.append(ElfSegment(start, memsz, off, filesz, vaddr, paddr))
+    segs.sort(key=lambda s: s.start)
+    return segs
+
+
+class ElfPhysicalMemory(PhysicalMemory):
+    """Physical memory of an ELF vmcore."""
+
+    def __init__(self, path: str) -> None:
+        self.file = RawFile(path)
+        try:
+            self._init(path)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _init(self, path: str) -> None:
+        self.path = path
+        self.format_name = f"ELF vmcore {path}"
+        hdrs = read_elf_headers(self.file)
+        self.vmcoreinfo, self.prstatus = notes_to_info(hdrs.notes)
+        if self.vmcoreinfo is not None and "PAGESIZE" in self.vmcoreinfo:
+            ps = self.vmcoreinfo.page_size
+            if ps in (4096, 8192, 16384, 65536):
+                self.page_size = ps
+        self.segments = build_segment_table(hdrs.loads, self.file.size, physical=True)
+        if not self.segments:
+            raise CoreError(f"{path}: ELF core has no PT_LOAD segments with memory")
+        self._starts = [s.start for s in self.segments]
+        self.max_physical_address = max(s.end for s in self.segments)
+        self._map = self.file.mapping
+        # A kernel-text segment (kexec's /proc/vmcore) gives phys_base directly.
+        for s in self.segments:
+            if START_KERNEL_MAP <= s.vaddr < START_KERNEL_MAP + (1 << 30):
+                self.phys_base_hint = s.paddr - (s.vaddr - START_KERNEL_MAP)
+                break
+
+    def _segment(self, address: int) -> Optional[ElfSegment]:
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0:
+            return None
+        s = self.segments[i]
+        if address < s.end:
+            return s
+        return None
+
+    def read(self, address: int, size: int) -> bytes:
+        """Exactly ``size`` bytes of physical memory at ``address``."""
+        # Fast path: the whole read inside the file part of one segment.
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0:
+            s = self.segments[i]
+            rel = address - s.start
+            if rel + size <= s.filesz:
+                fo = s.offset + rel
+                m = self._map
+                if m is not None and fo + size <= len(m):
+                    return m[fo : fo + size]
+        return self._read_slow(address, size)
+
+    def _read_slow(self, address: int, size: int) -> bytes:
+        parts: List[bytes] = []
+        pos = address
+        end = address + size
+        fsize = self.file.size
+        while pos < end:
+            s = self._segment(pos)
+            if s is None:
+                raise FaultError("physical address not in the dump", pos, physical=True)
+            chunk_end = min(end, s.end)
+            rel = pos - s.start
+            if rel < s.filesz:
+                n = min(chunk_end - pos, s.filesz - rel)
+                fo = s.offset + rel
+                if fo + n > fsize:
+                    bad = pos + max(0, fsize - fo)
+                    raise FaultError(
+                        "memory is past the end of the (truncated) dump file", bad, True
+                    )
+                parts.append(self.file.pread(fo, n))
+                pos += n
+            else:
+                n = chunk_end - pos
+                parts.append(bytes(n))
+                pos += n
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.file.close()
+        self._map = None

@@ -1,0 +1,330 @@
+"""kdump-compressed dumps (makedumpfile ``-c/-l/-p/-z``, QEMU ``dump-guest-memory -z``).
+
+Layout (makedumpfile ``diskdump_mod.h``; all little-endian on x86-64), in blocks of
+``block_size`` (the page size):
+
+* block 0: ``disk_dump_header`` (signature ``"KDUMP   "`` or ``"DISKDUMP"``,
+  ``header_version``, utsname, ``block_size``, ``sub_hdr_size``, ``bitmap_blocks``,
+  ``max_mapnr``, ...);
+* blocks 1..: ``kdump_sub_header`` (``phys_base``; v1 ``dump_level``; v2 ``split``,
+  ``start_pfn``, ``end_pfn``; v3 ``offset_vmcoreinfo``/``size_vmcoreinfo``; v4
+  ``offset_note``/``size_note``; v5 ``offset_eraseinfo``/``size_eraseinfo``; v6
+  ``start_pfn_64``, ``end_pfn_64``, ``max_mapnr_64``);
+* ``bitmap_blocks`` blocks of bitmaps: the 1st half says which pfns exist in memory, the
+  2nd which are dumped;
+* ``page_desc`` array (``offset``, ``size``, ``flags``, ``page_flags``: 24 bytes), one per
+  dumped pfn in pfn order; then page data.
+
+A pfn set in the 1st bitmap but not in the 2nd was excluded by the dump filter (free,
+cache, user or zero pages): reading it raises :class:`~kdbg.errors.FaultError` saying it
+was "excluded from the dump".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from typing import List, Optional, Tuple
+
+from kdbg.errors import CoreError, FaultError
+from kdbg.memory.decompress import decompress_page
+from kdbg.memory.fileview import FileView
+from kdbg.memory.pagecache import PageCache
+from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
+from kdbg.vmcoreinfo import VMCoreInfo
+
+__all__ = ["KDUMP_SIGNATURE", "DISKDUMP_SIGNATURE", "KdumpHeader", "KdumpPhysicalMemory"]
+
+KDUMP_SIGNATURE = b"KDUMP   "
+DISKDUMP_SIGNATURE = b"DISKDUMP"
+DISK_DUMP_HEADER_SIZE = 464
+# signature[8], header_version, utsname(6*65), pad, timeval(16), status, block_size,
+# sub_hdr_size, bitmap_blocks, max_mapnr, total_ram_blocks, device_blocks, written_blocks,
+# current_cpu, nr_cpus
+_HDR_TAIL = struct.Struct("<IiiIIIIIIi")
+_HDR_TAIL_OFF = 424
+_SUB = struct.Struct("<Qii QQ qQ qQ qQ QQQ")
+PAGE_DESC = struct.Struct("<qIIQ")
+DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
+#: Largest VMCOREINFO / note area accepted from the sub-header.
+MAX_NOTE_AREA = 64 << 20
+#: Bitmap bytes covered by one rank checkpoint.
+RANK_CHUNK = 512
+
+_POPCOUNT = bytes(bin(i).count("1") for i in range(256))
+
+
+
+def _popcount(b: bytes) -> int:
+    """Number of set bits in ``b``."""
+    if _HAS_BIT_COUNT:
+        return int(getattr(int.from_bytes(b, "little"), "bit_count")())  # noqa: B009
+    return sum(b.translate(_POPCOUNT))
+
+
+_HAS_BIT_COUNT = hasattr(int, "bit_count")
+
+
+class KdumpHeader:
+    """The decoded ``disk_dump_header`` and ``kdump_sub_header``."""
+
+    signature: bytes
+    header_version: int
+    release: str
+    machine: str
+    status: int
+    block_size: int
+    sub_hdr_size: int
+    bitmap_blocks: int
+    max_mapnr: int
+    nr_cpus: int
+    phys_base: Optional[int] = None
+    dump_level: Optional[int] = None
+    split: int = 0
+    start_pfn: Optional[int] = None
+    end_pfn: Optional[int] = None
+    offset_vmcoreinfo: int = 0
+    size_vmcoreinfo: int = 0
+    offset_note: int = 0
+    size_note: int = 0
+    offset_eraseinfo: int = 0
+    size_eraseinfo: int = 0
+
+    @classmethod
+    def parse(cls, f: FileView) -> KdumpHeader:
+        """Read and validate both headers from ``f``; ``CoreError`` when malformed."""
+        path = f.path
+        if f.size < DISK_DUMP_HEADER_SIZE:
+            raise CoreError(f"{path}: file too short for a kdump header ({f.size} bytes)")
+        raw = f.pread(0, DISK_DUMP_HEADER_SIZE)
+        h = cls()
+        h.signature = raw[:8]
+        if h.signature not in (KDUMP_SIGNATURE, DISKDUMP_SIGNATURE):
+            raise CoreError(f"{path}: not a kdump-compressed file (signature {raw[:8]!r})")
+        h.header_version = int.from_bytes(raw[8:12], "little", signed=True)
+        uts = [raw[12 + 65 * i : 12 + 65 * (i + 1)].split(b"\0", 1)[0] for i in range(6)]
+        h.release = uts[2].decode("latin-1")
+        h.machine = uts[4].decode("latin-1")
+        (
+            h.status,
+            h.block_size,
+            h.sub_hdr_size,
+            h.bitmap_blocks,
+            mapnr32,
+            _total_ram,
+            _device,
+            _written,
+            _cpu,
+            h.nr_cpus,
+        ) = _HDR_TAIL.unpack_from(raw, _HDR_TAIL_OFF)
+        h.max_mapnr = mapnr32
+        bs = h.block_size
+        if bs <= 0 or bs & (bs - 1) or not 512 <= bs <= 1 << 20:
+            raise CoreError(f"{path}: kdump block_size {bs} is not a plausible page size")
+        if h.header_version < 0 or h.header_version > 64:
+            raise CoreError(f"{path}: kdump header_version {h.header_version} is not plausible")
+        if h.sub_hdr_size < 0 or h.bitmap_blocks == 0:
+            raise CoreError(
+                f"{path}: kdump header has sub_hdr_size {h.sub_hdr_size}, "
+                f"bitmap_blocks {h.bitmap_blocks}"
+            )
+        meta_end = (1 + h.sub_hdr_size + h.bitmap_blocks) * bs
+        if meta_end > f.size:
+            raise CoreError(
+                f"{path}: kdump headers and bitmaps ({meta_end:#x} bytes) extend past the end "
+                f"of the file ({f.size:#x} bytes; truncated or corrupt)"
+            )
+        if h.signature == KDUMP_SIGNATURE and h.sub_hdr_size > 0:
+            sub = f.pread(bs, min(_SUB.size, h.sub_hdr_size * bs))
+            sub = sub + bytes(_SUB.size - len(sub))
+            v = _SUB.unpack(sub)
+            h.phys_base = v[0]
+            hv = h.header_version
+            if hv >= 1:
+                h.dump_level = v[1]
+            if hv >= 2:
+                h.split = v[2]
+                h.start_pfn, h.end_pfn = v[3], v[4]
+            if hv >= 3:
+                h.offset_vmcoreinfo, h.size_vmcoreinfo = v[5], v[6]
+            if hv >= 4:
+                h.offset_note, h.size_note = v[7], v[8]
+            if hv >= 5:
+                h.offset_eraseinfo, h.size_eraseinfo = v[9], v[10]
+            if hv >= 6:
+                h.start_pfn, h.end_pfn, h.max_mapnr = v[11], v[12], v[13]
+        return h
+
+
+class KdumpPhysicalMemory(PhysicalMemory):
+    """Physical memory of a kdump-compressed file (plain or through a flattened view)."""
+
+    def __init__(self, f: FileView, cache_pages: int = 4096, format_name: str = "") -> None:
+        self.file = f
+        self.path = f.path
+        try:
+            self._init(cache_pages, format_name)
+        except BaseException:
+            f.close()
+            raise
+
+    def _init(self, cache_pages: int, format_name: str) -> None:
+        f = self.file
+        path = f.path
+        h = self.header = KdumpHeader.parse(f)
+        self.format_name = format_name or f"kdump-compressed dump {path}"
+        bs = self.page_size = h.block_size
+        self._page_shift = bs.bit_length() - 1
+        self.phys_base_hint = h.phys_base
+        self.prstatus: List[bytes] = []
+        self.vmcoreinfo: Optional[VMCoreInfo] = None
+        fsize = f.size
+        # Notes (v4+) carry PRSTATUS and usually VMCOREINFO; the v3 fields point at the text.
+        if (
+            0 < h.size_note <= MAX_NOTE_AREA
+            and h.offset_note > 0
+            and h.offset_note + h.size_note <= fsize
+        ):
+            self.vmcoreinfo, self.prstatus = notes_to_info(
+                parse_elf_notes(f.pread(h.offset_note, h.size_note))
+            )
+        if (
+            0 < h.size_vmcoreinfo <= 1 << 20
+            and h.offset_vmcoreinfo > 0
+            and h.offset_vmcoreinfo + h.size_vmcoreinfo <= fsize
+        ):
+            with contextlib.suppress(CoreError):
+                self.vmcoreinfo = VMCoreInfo.parse(f.pread(h.offset_vmcoreinfo, h.size_vmcoreinfo))
+        # Bitmaps: the file size bounds them (checked in KdumpHeader.parse).
+        bm_off = (1 + h.sub_hdr_size) * bs
+        bm_len = h.bitmap_blocks * bs
+        half = bm_len // 2
+        if half == 0:
+            raise CoreError(f"{path}: kdump bitmap is empty")
+        self._bitmap1 = f.pread(bm_off, half)
+        self._bitmap2 = f.pread(bm_off + half, half)
+        self.max_mapnr = min(h.max_mapnr, half * 8) if h.max_mapnr else half * 8
+        self._desc_off = bm_off + bm_len
+        self.max_physical_address = self.max_mapnr << self._page_shift
+        self._ranks: Optional[List[int]] = None
+        self._split_base = 0
+        self._pfn_lo = 0
+        self._pfn_hi = self.max_mapnr
+        if h.split and h.start_pfn is not None and h.end_pfn is not None:
+            self._pfn_lo = max(0, h.start_pfn)
+            self._pfn_hi = min(self.max_mapnr, h.end_pfn)
+            self._split_base = self._rank(self._pfn_lo)
+        self.incomplete = bool(h.status & DUMP_DH_COMPRESSED_INCOMPLETE)
+        self.cache = PageCache(self._load_page, cache_pages)
+
+    # -- bitmaps ------------------------------------------------------------------------
+
+    def is_present(self, pfn: int) -> bool:
+        """Whether ``pfn`` is RAM the dumped machine had (1st bitmap)."""
+        b = pfn >> 3
+        return 0 <= pfn < self.max_mapnr and bool(self._bitmap1[b] >> (pfn & 7) & 1)
+
+    def is_dumped(self, pfn: int) -> bool:
+        """Whether page ``pfn`` is stored in the dump (2nd bitmap)."""
+        b = pfn >> 3
+        return self._pfn_lo <= pfn < self._pfn_hi and bool(self._bitmap2[b] >> (pfn & 7) & 1)
+
+    def _rank(self, pfn: int) -> int:
+        """Number of dumped pfns below ``pfn`` (index of its page descriptor)."""
+        ranks = self._ranks
+        bm = self._bitmap2
+        if ranks is None:
+            ranks = [0]
+            acc = 0
+            for i in range(0, len(bm), RANK_CHUNK):
+                acc += _popcount(bm[i : i + RANK_CHUNK])
+                ranks.append(acc)
+            self._ranks = ranks
+        byte = pfn >> 3
+        chunk = byte // RANK_CHUNK
+        r = ranks[chunk] + _popcount(bm[chunk * RANK_CHUNK : byte])
+        bits = pfn & 7
+        if bits:
+            r += _POPCOUNT[bm[byte] & ((1 << bits) - 1)]
+        return r
+
+    def descriptor(self, pfn: int) -> Tuple[int, int, int, int]:
+        """The ``page_desc`` of dumped page ``pfn``: ``(offset, size, flags, page_flags)``."""
+        idx = self._rank(pfn) - self._split_base
+        off = self._desc_off + idx * PAGE_DESC.size
+        try:
+            raw = self.file.pread(off, PAGE_DESC.size)
+        except CoreError:
+            raise CoreError(
+                f"{self.path}: page descriptor of pfn {pfn:#x} lies past the end of the file "
+                "(truncated dump)"
+            ) from None
+        offset, size, flags, page_flags = PAGE_DESC.unpack(raw)
+        return offset, size, flags, page_flags
+
+    # -- pages --------------------------------------------------------------------------
+
+    def _load_page(self, pfn: int) -> bytes:
+        addr = pfn << self._page_shift
+        if not self.is_dumped(pfn):
+            if self.is_present(pfn):
+                raise FaultError("page excluded from the dump", addr, physical=True)
+            raise FaultError("physical address not in the dump", addr, physical=True)
+        offset, size, flags, _page_flags = self.descriptor(pfn)
+        ps = self.page_size
+        if offset == 0 and size == 0 and self.incomplete:
+            raise FaultError("page missing from the incomplete dump", addr, physical=True)
+        if size <= 0 or size > ps:
+            raise CoreError(
+                f"{self.path}: page descriptor of pfn {pfn:#x} has size {size} "
+                f"(page size is {ps})"
+            )
+        if offset <= 0 or offset + size > self.file.size:
+            raise CoreError(
+                f"{self.path}: page data of pfn {pfn:#x} ({size} bytes at {offset:#x}) lies "
+                "past the end of the file"
+            )
+        data = self.file.pread(offset, size)
+        try:
+            return decompress_page(data, flags, ps)
+        except CoreError as e:
+            raise CoreError(f"{self.path}: pfn {pfn:#x}: {e}") from None
+
+    def read_page(self, pfn: int) -> bytes:
+        """Decompressed page ``pfn`` through the LRU cache."""
+        return self.cache.get(pfn)
+
+    def read(self, address: int, size: int) -> bytes:
+        """Exactly ``size`` bytes of physical memory at ``address``."""
+        if address < 0:
+            raise FaultError("negative physical address", address, physical=True)
+        shift = self._page_shift
+        ps = self.page_size
+        pfn = address >> shift
+        off = address & (ps - 1)
+        if off + size <= ps:
+            try:
+                return self.cache.get(pfn)[off : off + size]
+            except FaultError as e:
+                raise FaultError(str(e.args[0]), address, physical=True) from None
+        bulk = size > 64 * ps
+        get = self.cache.get_uncached if bulk else self.cache.get
+        parts = []
+        pos = address
+        end = address + size
+        while pos < end:
+            pfn = pos >> shift
+            off = pos & (ps - 1)
+            n = min(ps - off, end - pos)
+            try:
+                page = get(pfn)
+            except FaultError as e:
+                raise FaultError(str(e.args[0]), pos, physical=True) from None
+            parts.append(page[off : off + n] if n != ps else page)
+            pos += n
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Close the file and drop cached pages."""
+        self.cache.clear()
+        self.file.close()

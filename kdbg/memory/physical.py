@@ -1,0 +1,194 @@
+"""Physical memory of a dump, and the virtual-memory front end built on it.
+
+Every dump format provides a :class:`PhysicalMemory` (``read(paddr, size)``).
+:class:`CoreMemory` turns one into a :class:`~kdbg.memory.base.KernelMemory` by adding the
+dump's VMCOREINFO and x86-64 address translation (:mod:`kdbg.arch`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, List, Optional
+
+from kdbg.errors import CoreError, FaultError
+from kdbg.memory.base import KernelMemory
+from kdbg.vmcoreinfo import VMCoreInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kdbg.arch.x86_64 import X86_64Translator
+
+__all__ = ["PhysicalMemory", "CoreMemory", "parse_elf_notes"]
+
+#: Largest single read accepted (guards against bogus sizes from callers).
+MAX_READ = 1 << 34
+
+
+class PhysicalMemory(ABC):
+    """Physical memory of one dump file."""
+
+    #: Page size in bytes.
+    page_size: int = 4096
+
+    #: Parsed VMCOREINFO found in the file, if any.
+    vmcoreinfo: Optional[VMCoreInfo] = None
+
+    #: Raw ``NT_PRSTATUS`` descriptors in note order.
+    prstatus: List[bytes]
+
+    #: ``phys_base`` recorded by the dump format itself (kdump sub-header, kernel-text
+    #: segment of an ELF core), used when VMCOREINFO lacks ``NUMBER(phys_base)``.
+    phys_base_hint: Optional[int] = None
+
+    #: Exclusive upper bound of the physical addresses the dump holds.
+    max_physical_address: int = 0
+
+    #: Format name for messages, e.g. ``"ELF"`` or ``"kdump (flattened)"``.
+    format_name: str = ""
+
+    @abstractmethod
+    def read(self, address: int, size: int) -> bytes:
+        """Exactly ``size`` bytes of physical memory or ``FaultError(physical=True)``."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release the file (idempotent)."""
+
+
+def parse_elf_notes(data: bytes, limit: int = 1 << 16) -> List[tuple]:
+    """Split an ELF note area into ``(name, type, desc)`` tuples (bounded, never raises).
+
+    Parsing stops at the first malformed note or after ``limit`` notes.
+    """
+    out: List[tuple] = []
+    off = 0
+    n = len(data)
+    while off + 12 <= n and len(out) < limit:
+        namesz = int.from_bytes(data[off : off + 4], "little")
+        descsz = int.from_bytes(data[off + 4 : off + 8], "little")
+        ntype = int.from_bytes(data[off + 8 : off + 12], "little")
+        off += 12
+        name_end = off + namesz
+        desc_off = off + ((namesz + 3) & ~3)
+        desc_end = desc_off + descsz
+        if name_end > n or desc_end > n:
+            break
+        name = bytes(data[off:name_end]).rstrip(b"\0").decode("latin-1")
+        out.append((name, ntype, bytes(data[desc_off:desc_end])))
+        off = desc_off + ((descsz + 3) & ~3)
+        if namesz == 0 and descsz == 0 and ntype == 0:
+            break
+    return out
+
+
+NT_PRSTATUS = 1
+
+
+def notes_to_info(notes: List[tuple]) -> tuple:
+    """``(vmcoreinfo, prstatus)`` from parsed notes."""
+    vmci: Optional[VMCoreInfo] = None
+    prs: List[bytes] = []
+    for name, ntype, desc in notes:
+        if name == "VMCOREINFO" and vmci is None:
+            try:
+                vmci = VMCoreInfo.parse(desc)
+            except CoreError:
+                vmci = None
+        elif name == "CORE" and ntype == NT_PRSTATUS:
+            prs.append(desc)
+    return vmci, prs
+
+
+class CoreMemory(KernelMemory):
+    """Kernel memory of a vmcore: physical reads plus x86-64 virtual translation."""
+
+    def __init__(self, phys: PhysicalMemory, description: str = "") -> None:
+        self.phys = phys
+        self.vmcoreinfo = phys.vmcoreinfo
+        self.prstatus = list(phys.prstatus)
+        self.page_size = phys.page_size
+        self.description = description or phys.format_name
+        self._arch: Optional[X86_64Translator] = None
+
+    @property
+    def arch(self) -> X86_64Translator:
+        """The address translator, created on first use; ``CoreError`` without VMCOREINFO."""
+        a = self._arch
+        if a is None:
+            from kdbg.arch import translator_for
+
+            if self.vmcoreinfo is None:
+                raise CoreError(
+                    f"{self.description}: virtual addresses cannot be read because the dump "
+                    "has no VMCOREINFO note (physical reads still work; capture the dump "
+                    "with VMCOREINFO, e.g. QEMU's -device vmcoreinfo)"
+                )
+            a = translator_for(
+                self._read_phys,
+                self.vmcoreinfo,
+                self.phys.phys_base_hint,
+                self.phys.max_physical_address,
+            )
+            self._arch = a
+        return a
+
+    def _read_phys(self, address: int, size: int) -> bytes:
+        return self.phys.read(address, size)
+
+    def translate(self, address: int) -> int:
+        """Physical address of kernel virtual ``address`` (``FaultError`` when unmapped)."""
+        return self.arch.translate(address)
+
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        """Exactly ``size`` bytes at ``address``; ``FaultError`` names the failing address."""
+        if size < 0 or size > MAX_READ:
+            raise FaultError(f"invalid read size {size}", address, physical)
+        if physical:
+            return self.phys.read(address, size)
+        if address < 0 or address + size > 1 << 64:
+            raise FaultError("address out of range", address & ((1 << 64) - 1))
+        arch = self._arch or self.arch
+        # Fast path: within one page.
+        off = address & 0xFFF
+        if off + size <= 0x1000:
+            pa = arch.tcache.get(address >> 12)
+            if pa is None:
+                pa = arch.translate_page(address)
+            try:
+                return self.phys.read(pa | off, size)
+            except FaultError as e:
+                raise FaultError(str(e.args[0]), address + (e.address - (pa | off))) from None
+        return self._read_span(arch, address, size)
+
+    def _read_span(self, arch: X86_64Translator, address: int, size: int) -> bytes:
+        """Read across pages, coalescing physically contiguous runs into one read."""
+        parts: List[bytes] = []
+        end = address + size
+        va = address
+        while va < end:
+            run_va = va
+            run_pa = arch.translate(va)
+            nxt = (va | 0xFFF) + 1
+            # Extend the run while the next page is physically adjacent.
+            while nxt < end:
+                try:
+                    pa = arch.translate(nxt)
+                except FaultError:
+                    break
+                if pa != run_pa + (nxt - run_va):
+                    break
+                nxt += 0x1000
+                if nxt - run_va >= 1 << 26:
+                    break
+            run_end = min(nxt, end)
+            try:
+                parts.append(self.phys.read(run_pa, run_end - run_va))
+            except FaultError as e:
+                raise FaultError(str(e.args[0]), run_va + (e.address - run_pa)) from None
+            va = run_end
+        return b"".join(parts) if len(parts) != 1 else parts[0]
+
+    def close(self) -> None:
+        """Close the dump file."""
+        self.phys.close()
+
+    def __repr__(self) -> str:
+        return f"<CoreMemory {self.description}>"
