@@ -1,0 +1,812 @@
+"""Build reference vmcores from real Debian kernels booted under QEMU (TCG).
+
+Each kernel boots with a generated busybox initramfs that loads ``qemu_fw_cfg`` (so the
+``-device vmcoreinfo`` note reaches the dump), starts a few recognizable processes,
+records ground truth (kallsyms, BTF, processes, mounts, modules, uname, dmesg) and streams
+it to the host as base64 over a second serial port with a SHA-256.  The host then stops
+the guest and dumps it through QMP in every form QEMU supports, and converts the ELF dump
+with makedumpfile into further forms.
+
+Usage::
+
+    python -m vmcores.build [--suite S ...] [--force] [--memory 128M]
+    python -m vmcores.build --live-test [--suite S] -- COMMAND ...
+
+Layout under ``<cache>/vmcores/``: ``manifest.json`` (every dump) and per suite
+``<suite>/`` with the dumps, ``truth/`` and ``dumps.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import json
+import lzma
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel, file_lock
+
+QEMU = "qemu-system-x86_64"
+BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
+DEFAULT_MEMORY = "128M"
+BOOT_TIMEOUT = 300.0
+"""Seconds from QEMU start until the guest reports its truth is sent."""
+DUMP_TIMEOUT = 600.0
+TRUTH_BEGIN = "KDBG-TRUTH-BEGIN"
+TRUTH_END = "KDBG-TRUTH-END"
+READY = "KDBG-READY"
+FW_CFG_MODULES = ("qemu_fw_cfg",)
+LIVE_MODULES = ("qemu_fw_cfg", "virtio_pci", "9pnet_virtio", "9p")
+
+QEMU_KDUMP_FORMATS = {
+    "kdump-zlib": "kdump-zlib",
+    "kdump-lzo": "kdump-lzo",
+    "kdump-snappy": "kdump-snappy",
+}
+MAKEDUMPFILE_COMPRESSION = {"zlib": "-c", "lzo": "-l", "snappy": "-p", "zstd": "-z"}
+
+
+class BuildError(RuntimeError):
+    """Booting a guest, collecting its truth or dumping it failed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dump:
+    """One reference vmcore.
+
+    ``form`` names the file format (``elf``, ``elf-paging``, ``kdump-zlib``,
+    ``kdump-zlib-flat``, ``kdump-lzo``, ``kdump-snappy``, ...); ``tool`` what produced it;
+    ``truth`` the directory with the ground truth recorded in the guest just before it.
+    """
+
+    suite: str
+    release: str
+    form: str
+    tool: str
+    path: Path
+    truth: Path
+
+
+def vmcores_root() -> Path:
+    """``<cache>/vmcores``: where dumps, truth and the manifest live."""
+    return cache_root() / "vmcores"
+
+
+def manifest_path() -> Path:
+    """``<cache>/vmcores/manifest.json``."""
+    return vmcores_root() / "manifest.json"
+
+
+def truth_files(suite: str) -> Path:
+    """The truth directory of *suite*'s reference dumps (building them if missing)."""
+    dumps = reference_dumps([suite])
+    return dumps[0].truth
+
+
+# --------------------------------------------------------------------------- initramfs
+
+
+class Cpio:
+    """A minimal writer of ``newc`` cpio archives (what the kernel unpacks as initramfs)."""
+
+    def __init__(self) -> None:
+        self._parts: List[bytes] = []
+        self._ino = 1
+        self._dirs: set = set()
+
+    def _entry(self, name: str, mode: int, data: bytes = b"") -> None:
+        name_b = name.encode() + b"\0"
+        fields = [self._ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0]
+        self._ino += 1
+        hdr = b"070701" + b"".join(b"%08X" % f for f in fields)
+        blob = hdr + name_b
+        blob += b"\0" * (-len(blob) % 4)
+        blob += data + b"\0" * (-len(data) % 4)
+        self._parts.append(blob)
+
+    def mkdir(self, name: str) -> None:
+        """Add directory *name* and its parents."""
+        parts = name.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d and d not in self._dirs:
+                self._dirs.add(d)
+                self._entry(d, stat.S_IFDIR | 0o755)
+
+    def file(self, name: str, data: bytes, mode: int = 0o644) -> None:
+        """Add a regular file (parents created)."""
+        name = name.strip("/")
+        if "/" in name:
+            self.mkdir(name.rsplit("/", 1)[0])
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def symlink(self, name: str, target: str) -> None:
+        """Add a symbolic link."""
+        name = name.strip("/")
+        if "/" in name:
+            self.mkdir(name.rsplit("/", 1)[0])
+        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
+
+    def getvalue(self) -> bytes:
+        """The finished archive, with its trailer."""
+        self._entry("TRAILER!!!", 0)
+        out = b"".join(self._parts)
+        return out + b"\0" * (-len(out) % 512)
+
+
+def _busybox() -> Path:
+    for c in BUSYBOX_CANDIDATES:
+        p = Path(c)
+        if p.exists():
+            out = subprocess.run(["file", "-L", str(p)], capture_output=True, text=True).stdout
+            if "statically linked" in out or "static-pie" in out or not out:
+                return p
+    raise BuildError("no static busybox found: apt-get install busybox-static")
+
+
+def _read_module(path: Path) -> bytes:
+    data = path.read_bytes()
+    name = path.name
+    if name.endswith(".xz"):
+        return lzma.decompress(data)
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        except ImportError:
+            return subprocess.run(
+                ["zstd", "-dc"], input=data, capture_output=True, check=True
+            ).stdout
+    if name.endswith(".gz"):
+        import gzip
+
+        return gzip.decompress(data)
+    return data
+
+
+def _module_name(path: Path) -> str:
+    return re.sub(r"\.ko(\.\w+)?$", "", path.name).replace("-", "_")
+
+
+def module_closure(modules_dir: Path, names: Iterable[str]) -> List[Tuple[str, bytes]]:
+    """Modules *names* plus their dependencies, dependencies first, decompressed.
+
+    Dependencies come from each module's ``.modinfo`` ``depends=`` (the Debian packages
+    ship no ``modules.dep``).  Built-in modules (``modules.builtin``) are left out.
+    """
+    index: Dict[str, Path] = {}
+    for p in (modules_dir / "kernel").rglob("*.ko*"):
+        index[_module_name(p)] = p
+    builtin = set()
+    bfile = modules_dir / "modules.builtin"
+    if bfile.exists():
+        builtin = {_module_name(Path(line.strip())) for line in bfile.read_text().splitlines()}
+    order: List[Tuple[str, bytes]] = []
+    seen: set = set()
+
+    def visit(name: str, chain: Tuple[str, ...]) -> None:
+        name = name.replace("-", "_")
+        if name in seen or name in builtin:
+            return
+        if name not in index:
+            raise BuildError(
+                f"module {name} (needed by {' <- '.join(chain) or 'init'}) not in {modules_dir}"
+            )
+        seen.add(name)
+        data = _read_module(index[name])
+        m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", data)
+        for dep in m.group(1).decode().split(",") if m else []:
+            if dep:
+                visit(dep, (*chain, name))
+        order.append((name, data))
+
+    for n in names:
+        visit(n, ())
+    return order
+
+
+INIT_COMMON = r"""#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /truth /host
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+echo 0 > /proc/sys/kernel/kptr_restrict
+echo 0 > /proc/sys/kernel/dmesg_restrict
+echo 1 > /proc/sys/kernel/printk_devkmsg 2>/dev/null
+for m in $(cat /modules.order); do
+    insmod /lib/modules/$m.ko || echo "kdbg-init: insmod $m failed"
+done
+stty -F /dev/ttyS1 raw -echo 115200 2>/dev/null
+send() {  # send FILE: stream it base64-encoded with its checksum on ttyS1
+    sum=$(sha256sum "$1" | cut -d' ' -f1)
+    size=$(wc -c < "$1")
+    { echo "KDBG-TRUTH-BEGIN $sum $size"; base64 "$1"; echo "KDBG-TRUTH-END"; } > /dev/ttyS1
+}
+"""
+
+INIT_DUMP = r"""
+# recognizable processes
+sleep 1000 &
+/bin/kdbg-sleeper &
+sh -c 'sleep 0 & exec sleep 1500' &
+mkfifo /tmp/kdbg-fifo
+cat /tmp/kdbg-fifo &
+sleep 1
+echo "kdbg-init: recording truth" > /dev/kmsg
+T=/truth
+mkdir -p $T/btf
+uname -r > $T/uname
+cat /proc/version > $T/version
+cat /proc/cmdline > $T/cmdline
+cat /proc/kallsyms > $T/kallsyms
+cat /proc/mounts > $T/mounts
+cat /proc/modules > $T/modules
+cat /proc/iomem > $T/iomem
+cat /proc/meminfo > $T/meminfo
+cat /proc/cpuinfo > $T/cpuinfo
+cat /sys/kernel/vmcoreinfo > $T/vmcoreinfo-sysfs 2>/dev/null
+for f in /sys/kernel/btf/*; do cat $f > $T/btf/${f##*/}; done
+dmesg > $T/dmesg
+# process snapshot with shell builtins only, so no short-lived helper shows up
+for d in /proc/[0-9]*; do
+    read -r line < $d/stat && echo "$line"
+done > $T/proc-stat
+tar -czf /tmp/truth.tgz -C $T .
+send /tmp/truth.tgz
+rm -f /tmp/truth.tgz
+echo KDBG-READY
+while :; do sleep 100000; done
+"""
+
+INIT_LIVE = r"""
+if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host; then
+    mount -t proc proc /host/proc
+    mount -t sysfs sysfs /host/sys
+    mount -o bind /dev /host/dev
+    mount -t tmpfs tmpfs /host/tmp
+    mount -t tmpfs tmpfs /host/run 2>/dev/null
+    cp /live.cmd /host/tmp/.live-cmd
+    echo "kdbg-init: running the live command"
+    chroot /host /bin/sh /tmp/.live-cmd > /tmp/live.out 2>&1 < /dev/null
+else
+    echo "kdbg-init: mounting the host root over 9p failed" > /tmp/live.out
+fi
+send /tmp/live.out
+echo KDBG-READY
+while :; do sleep 100000; done
+"""
+
+
+def make_initramfs(
+    kernel: KernelFiles,
+    modules: Sequence[str],
+    init_tail: str,
+    extra: Optional[Dict[str, bytes]] = None,
+) -> bytes:
+    """A newc initramfs: static busybox, decompressed *modules* (+deps), and ``/init``."""
+    c = Cpio()
+    for d in ("bin", "dev", "proc", "sys", "tmp", "truth", "host", "lib/modules"):
+        c.mkdir(d)
+    c.file("bin/busybox", _busybox().read_bytes(), 0o755)
+    c.symlink("bin/sh", "busybox")
+    c.file("bin/kdbg-sleeper", b"#!/bin/sh\nsleep 2000\n", 0o755)
+    mods = module_closure(kernel.modules_dir, modules)
+    for name, data in mods:
+        c.file(f"lib/modules/{name}.ko", data)
+    c.file("modules.order", "".join(f"{n}\n" for n, _ in mods).encode())
+    c.file("init", (INIT_COMMON + init_tail).encode(), 0o755)
+    for name, data in (extra or {}).items():
+        c.file(name, data)
+    return c.getvalue()
+
+
+# --------------------------------------------------------------------------- qemu
+
+
+class QMP:
+    """A tiny synchronous QMP client over a unix socket."""
+
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        while True:
+            try:
+                self.sock.connect(str(path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError) as e:
+                if time.monotonic() > deadline:
+                    raise BuildError(f"QMP socket {path} never came up") from e
+                time.sleep(0.1)
+        self.buf = b""
+        self._recv(timeout)  # greeting
+        self.execute("qmp_capabilities")
+
+    def _recv(self, timeout: float) -> Dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BuildError("QMP: timed out waiting for QEMU")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout as e:
+                raise BuildError("QMP: timed out waiting for QEMU") from e
+            if not chunk:
+                raise BuildError("QMP: QEMU closed the monitor connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, cmd: str, timeout: float = 60.0, **args: Any) -> Any:
+        """Run *cmd*; return its ``return`` value, raise BuildError on ``error``."""
+        msg: Dict[str, Any] = {"execute": cmd}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._recv(max(0.1, deadline - time.monotonic()))
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise BuildError(f"QMP {cmd}: {reply['error'].get('desc', reply['error'])}")
+
+    def close(self) -> None:
+        """Close the socket."""
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class Guest:
+    """One QEMU guest with console and data serial ports captured to files and QMP."""
+
+    def __init__(
+        self,
+        kernel: KernelFiles,
+        initramfs: bytes,
+        workdir: Path,
+        memory: str = DEFAULT_MEMORY,
+        cmdline: str = "",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        if shutil.which(QEMU) is None:
+            raise BuildError(f"{QEMU} not found: apt-get install qemu-system-x86")
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.initrd = workdir / "initramfs.cpio"
+        self.initrd.write_bytes(initramfs)
+        self.console = workdir / "console.log"
+        self.data = workdir / "serial1.log"
+        self.qmp_path = workdir / "qmp.sock"
+        for p in (self.console, self.data, self.qmp_path):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        append = f"console=ttyS0 panic=-1 init_on_free=1 printk.time=1 {cmdline}".strip()
+        self.argv = [
+            QEMU, "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
+            "-m", memory, "-smp", "2", "-device", "vmcoreinfo",
+            "-kernel", str(kernel.vmlinuz), "-initrd", str(self.initrd), "-append", append,
+            "-chardev", f"file,id=con,path={self.console}",
+            "-chardev", f"file,id=data,path={self.data}",
+            "-serial", "chardev:con", "-serial", "chardev:data",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            *extra_args,
+        ]  # fmt: skip
+        self.stderr = open(workdir / "qemu.stderr", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr,
+            start_new_session=True,
+        )  # fmt: skip
+        self.qmp: Optional[QMP] = None
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except BaseException:
+            self.kill()
+            raise
+
+    def __enter__(self) -> Guest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+    def _why_dead(self) -> str:
+        tail = self.console.read_text(errors="replace")[-1500:] if self.console.exists() else ""
+        err = (self.workdir / "qemu.stderr").read_text(errors="replace")[-800:]
+        return f"QEMU exited with {self.proc.returncode}\n--- console tail ---\n{tail}\n{err}"
+
+    def wait_console(self, marker: str, timeout: float) -> None:
+        """Wait until *marker* appears on the console, QEMU dies, or *timeout* elapses."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.console.exists() and marker in self.console.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                raise BuildError(f"guest died before {marker!r}: {self._why_dead()}")
+            time.sleep(0.25)
+        tail = self.console.read_text(errors="replace")[-1500:] if self.console.exists() else ""
+        raise BuildError(f"timed out after {timeout:.0f}s waiting for {marker!r}; console:\n{tail}")
+
+    def received(self) -> bytes:
+        """The payload the guest sent on ttyS1, checked against its SHA-256 and size."""
+        text = self.data.read_bytes().decode("ascii", "replace").replace("\r", "")
+        m = re.search(TRUTH_BEGIN + r" ([0-9a-f]{64}) (\d+)\n(.*?)\n" + TRUTH_END, text, re.S)
+        if not m:
+            raise BuildError(f"no complete {TRUTH_BEGIN}..{TRUTH_END} block in {self.data}")
+        payload = base64.b64decode("".join(m.group(3).split()))
+        if len(payload) != int(m.group(2)) or hashlib.sha256(payload).hexdigest() != m.group(1):
+            raise BuildError(f"serial payload corrupt: {len(payload)} bytes, checksum mismatch")
+        return payload
+
+    def kill(self) -> None:
+        """Quit QEMU (QMP ``quit``, then SIGKILL to its process group) and reap it."""
+        if self.qmp is not None:
+            with contextlib.suppress(BuildError, OSError, ValueError):
+                if self.proc.poll() is None:
+                    self.qmp.execute("quit", timeout=5)
+            self.qmp.close()
+            self.qmp = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.stderr.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.qmp_path.unlink()
+
+
+# --------------------------------------------------------------------------- truth
+
+
+def parse_proc_stat(text: str) -> List[Dict[str, Any]]:
+    """Parse ``/proc/<pid>/stat`` lines into ``{pid, comm, state, ppid}`` dicts."""
+    procs = []
+    for line in text.splitlines():
+        if "(" not in line:
+            continue
+        pid, rest = line.split(" (", 1)
+        comm, tail = rest.rsplit(") ", 1)
+        fields = tail.split()
+        procs.append({"pid": int(pid), "comm": comm, "state": fields[0], "ppid": int(fields[1])})
+    return sorted(procs, key=lambda p: p["pid"])
+
+
+def _unpack_truth(payload: bytes, dest: Path) -> None:
+    import io
+    import tarfile
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tf:
+        for member in tf.getmembers():
+            if not (member.isfile() or member.isdir()) or ".." in member.name.split("/"):
+                continue
+            tf.extract(member, dest)
+    stat_file = dest / "proc-stat"
+    if stat_file.exists():
+        procs = parse_proc_stat(stat_file.read_text(errors="replace"))
+        (dest / "ps.json").write_text(json.dumps(procs, indent=1) + "\n")
+        (dest / "ps").write_text(
+            "".join(f"{p['pid']} {p['ppid']} {p['state']} {p['comm']}\n" for p in procs)
+        )
+
+
+# --------------------------------------------------------------------------- dumps
+
+
+def _run_tool(argv: Sequence[str], timeout: float = DUMP_TIMEOUT, **kw: Any) -> Tuple[int, str]:
+    try:
+        kw.setdefault("stdout", subprocess.PIPE)
+        p = subprocess.run(list(argv), stderr=subprocess.PIPE, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        return -1, f"timed out after {timeout}s"
+    except FileNotFoundError:
+        return -1, f"{argv[0]} not found"
+    out = p.stderr.decode(errors="replace") if isinstance(p.stderr, bytes) else (p.stderr or "")
+    return p.returncode, out.strip()
+
+
+def _reassemble(flat: Path, out: Path) -> Tuple[bool, str]:
+    with open(flat, "rb") as fin:
+        rc, err = _run_tool(["makedumpfile", "-R", str(out)], stdin=fin)
+    return rc == 0 and out.exists(), err
+
+
+def _makedumpfile_forms(elf: Path, outdir: Path) -> Tuple[List[Tuple[str, str, Path]], Dict]:
+    """Convert the ELF dump with makedumpfile; return (form, tool, path) and failures."""
+    made: List[Tuple[str, str, Path]] = []
+    failed: Dict[str, str] = {}
+    for comp, opt in MAKEDUMPFILE_COMPRESSION.items():
+        for level in (0, 1, 31):
+            form = f"kdump-{comp}" + ("" if level == 0 else f"-d{level}")
+            out = outdir / f"makedumpfile.{form}"
+            out.unlink(missing_ok=True)
+            rc, err = _run_tool(["makedumpfile", opt, "-d", str(level), str(elf), str(out)])
+            ok = rc == 0 and out.exists() and out.stat().st_size > 4096
+            if ok and "ignored" in err:
+                ok, err = False, err  # e.g. "'-p' option will be ignored": not this form
+            if ok:
+                with open(out, "rb") as f:
+                    ok = f.read(8) == b"KDUMP   "
+                    err = err if ok else "output is not a kdump file"
+            if ok:
+                made.append((form, "makedumpfile", out))
+            else:
+                out.unlink(missing_ok=True)
+                failed[f"makedumpfile {opt} -d {level}"] = err.splitlines()[-1] if err else str(rc)
+    # flattened output from makedumpfile itself
+    out = outdir / "makedumpfile.kdump-zlib-flat"
+    with open(out, "wb") as fout:
+        rc, err = _run_tool(["makedumpfile", "-F", "-c", "-d", "0", str(elf)], stdout=fout)
+    if rc == 0 and out.stat().st_size > 4096:
+        made.append(("kdump-zlib-flat", "makedumpfile -F", out))
+    else:
+        out.unlink(missing_ok=True)
+        failed["makedumpfile -F -c -d 0"] = err.splitlines()[-1] if err else str(rc)
+    return made, failed
+
+
+def build_suite(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = None) -> List[Dump]:
+    """Boot *suite*'s cloud kernel, record truth and write every dump form; return them."""
+    say = log or (lambda msg: print(f"[vmcores {suite}] {msg}", file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    kernel = debian_kernel(suite, "cloud")
+    say(f"kernel {kernel.release} ({time.monotonic() - t0:.1f}s)")
+    outdir = vmcores_root() / suite
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    work = outdir / "guest"
+    initramfs = make_initramfs(kernel, FW_CFG_MODULES, INIT_DUMP)
+    truth = outdir / "truth"
+    made: List[Tuple[str, str, Path]] = []
+    failed: Dict[str, str] = {}
+    t_boot = time.monotonic()
+    with Guest(kernel, initramfs, work, memory=memory) as g:
+        g.wait_console(READY, BOOT_TIMEOUT)
+        say(f"guest ready after {time.monotonic() - t_boot:.1f}s")
+        _unpack_truth(g.received(), truth)
+        assert g.qmp is not None
+        g.qmp.execute("stop")
+        caps = g.qmp.execute("query-dump-guest-memory-capability")
+        qemu_formats = set(caps.get("formats", []))
+        for form, paging in (("elf", False), ("elf-paging", True)):
+            path = outdir / f"qemu.{form}"
+            g.qmp.execute(
+                "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=paging,
+                protocol=f"file:{path}",
+            )  # fmt: skip
+            made.append((form, "qemu dump-guest-memory" + (" -p" if paging else ""), path))
+        for form, qfmt in QEMU_KDUMP_FORMATS.items():
+            if qfmt not in qemu_formats:
+                failed[f"qemu dump-guest-memory {form}"] = "not in this QEMU's capabilities"
+                continue
+            flat = outdir / f"qemu.{form}-flat"
+            g.qmp.execute(
+                "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=False,
+                protocol=f"file:{flat}", format=qfmt,
+            )  # fmt: skip
+            made.append((f"{form}-flat", f"qemu dump-guest-memory ({qfmt})", flat))
+            out = outdir / f"qemu.{form}"
+            ok, err = _reassemble(flat, out)
+            if ok:
+                made.append((form, f"qemu dump-guest-memory ({qfmt}) + makedumpfile -R", out))
+            else:
+                failed[f"makedumpfile -R {flat.name}"] = err
+    shutil.copy(work / "console.log", truth / "console.log")
+    (work / "initramfs.cpio").unlink(missing_ok=True)
+    say(f"QEMU dumps done ({time.monotonic() - t_boot:.1f}s)")
+    more, more_failed = _makedumpfile_forms(outdir / "qemu.elf", outdir)
+    made += more
+    failed.update(more_failed)
+    say(f"makedumpfile done ({time.monotonic() - t0:.1f}s total)")
+    release = (truth / "uname").read_text().strip()
+    if release != kernel.release:
+        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
+    dumps = [Dump(suite, release, f, t, p, truth) for f, t, p in made]
+    info = {
+        "suite": suite,
+        "release": release,
+        "package": f"{kernel.package}={kernel.version}",
+        "memory": memory,
+        "qemu_formats": sorted(qemu_formats),
+        "build_seconds": round(time.monotonic() - t0, 1),
+        "dumps": [_dump_json(d) for d in dumps],
+        "failed": failed,
+    }
+    (outdir / "dumps.json").write_text(json.dumps(info, indent=1) + "\n")
+    return dumps
+
+
+def _dump_json(d: Dump) -> Dict[str, Any]:
+    return {
+        "suite": d.suite,
+        "release": d.release,
+        "form": d.form,
+        "tool": d.tool,
+        "path": str(d.path),
+        "truth": str(d.truth),
+        "size": d.path.stat().st_size,
+    }
+
+
+def _load_suite(suite: str) -> Optional[List[Dump]]:
+    f = vmcores_root() / suite / "dumps.json"
+    if not f.exists():
+        return None
+    try:
+        info = json.loads(f.read_text())
+        dumps = [
+            Dump(d["suite"], d["release"], d["form"], d["tool"], Path(d["path"]), Path(d["truth"]))
+            for d in info["dumps"]
+        ]
+    except (ValueError, KeyError):
+        return None
+    if not dumps or not all(d.path.exists() for d in dumps):
+        return None
+    if not (dumps[0].truth / "kallsyms").exists():
+        return None
+    return dumps
+
+
+def _write_manifest() -> None:
+    suites = {}
+    for suite_dir in sorted(vmcores_root().glob("*/dumps.json")):
+        with contextlib.suppress(ValueError):
+            info = json.loads(suite_dir.read_text())
+            suites[info["suite"]] = info
+    manifest = {
+        "cache": str(vmcores_root()),
+        "dumps": [d for s in suites.values() for d in s["dumps"]],
+        "suites": {
+            s: {k: v for k, v in info.items() if k != "dumps"} for s, info in suites.items()
+        },
+    }
+    tmp = manifest_path().with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, manifest_path())
+
+
+def reference_dumps(
+    suites: Optional[Sequence[str]] = None,
+    forms: Optional[Sequence[str]] = None,
+    build: bool = True,
+    force: bool = False,
+    memory: str = DEFAULT_MEMORY,
+) -> List[Dump]:
+    """All reference dumps of *suites* (default: bookworm, trixie, bullseye).
+
+    Missing suites are built (``build=True``) or raise :class:`BuildError`.  *forms*
+    filters by :attr:`Dump.form`.  Several processes may call this at once: builds are
+    serialized per suite with a lock file.
+    """
+    result: List[Dump] = []
+    for suite in suites or SUITES:
+        with file_lock(vmcores_root() / f".{suite}.lock"):
+            dumps = None if force else _load_suite(suite)
+            if dumps is None:
+                if not build:
+                    raise BuildError(f"no reference dumps for {suite}: run python -m vmcores.build")
+                dumps = build_suite(suite, memory=memory)
+            _write_manifest()
+        result += [d for d in dumps if forms is None or d.form in forms]
+    return result
+
+
+# --------------------------------------------------------------------------- live test
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveResult:
+    """Output of a command run inside a live guest (stdout and stderr merged)."""
+
+    suite: str
+    release: str
+    returncode: int
+    output: str
+
+
+def live_test(
+    command: str,
+    suite: str = "bookworm",
+    cwd: Optional[str] = None,
+    memory: str = "512M",
+    timeout: float = 900.0,
+    env: Optional[Dict[str, str]] = None,
+) -> LiveResult:
+    """Run shell *command* inside a guest booted from *suite*'s generic kernel.
+
+    The guest mounts the host's ``/`` read-only over 9p, chroots into it (with its own
+    ``/proc``, ``/sys``, ``/dev`` and a tmpfs ``/tmp``) and runs *command* with ``/bin/sh``
+    in *cwd* (default: this checkout), so host tools and this checkout see the guest's
+    own ``/proc/kcore``.  Raises :class:`BuildError` if the guest fails or times out.
+    """
+    kernel = debian_kernel(suite, "generic")
+    cwd = cwd or str(Path(__file__).resolve().parent.parent)
+    environ = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **(env or {}),
+    }
+    env_sh = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in environ.items())
+    cmd_sh = f"{env_sh}cd {shlex.quote(cwd)} || exit 1\n( {command}\n)\necho KDBG-LIVE-RC=$?\n"
+    initramfs = make_initramfs(
+        kernel,
+        LIVE_MODULES,
+        INIT_LIVE,
+        extra={"live.cmd": cmd_sh.encode()},
+    )
+    with tempfile.TemporaryDirectory(prefix="kdbg-live-") as tmp:
+        virtfs = ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on"]
+        with Guest(kernel, initramfs, Path(tmp), memory=memory, extra_args=virtfs) as g:
+            g.wait_console(READY, timeout)
+            out = g.received().decode(errors="replace")
+    m = re.search(r"KDBG-LIVE-RC=(\d+)\n?\Z", out)
+    if not m:
+        raise BuildError(f"live command did not finish; output:\n{out[-3000:]}")
+    return LiveResult(suite, kernel.release, int(m.group(1)), out[: m.start()])
+
+
+# --------------------------------------------------------------------------- cli
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of ``python -m vmcores.build``."""
+    ap = argparse.ArgumentParser(prog="python -m vmcores.build", description=__doc__.split("\n")[0])
+    ap.add_argument("--suite", action="append", choices=SUITES, help="repeatable; default all")
+    ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
+    ap.add_argument("--memory", default=None, help=f"guest RAM (default {DEFAULT_MEMORY})")
+    ap.add_argument("--live-test", action="store_true", help="run COMMAND in a live guest")
+    ap.add_argument("command", nargs="*", help="with --live-test: the shell command")
+    args = ap.parse_args(argv)
+    try:
+        if args.live_test:
+            if not args.command:
+                ap.error("--live-test needs a command")
+            res = live_test(
+                " ".join(args.command),
+                suite=(args.suite or ["bookworm"])[0],
+                memory=args.memory or "512M",
+            )
+            sys.stdout.write(res.output)
+            return res.returncode
+        t0 = time.monotonic()
+        for suite in args.suite or SUITES:
+            for d in reference_dumps(
+                [suite], force=args.force, memory=args.memory or DEFAULT_MEMORY
+            ):
+                print(f"{d.suite}\t{d.release}\t{d.form:22}\t{d.path}\t[{d.tool}]")
+        print(f"manifest: {manifest_path()} ({time.monotonic() - t0:.0f}s)")
+    except BuildError as e:
+        print(f"vmcores.build: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
