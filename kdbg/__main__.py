@@ -1,0 +1,5 @@
+"""``python -m kdbg``."""
+
+from kdbg.cli import main
+
+raise SystemExit(main())

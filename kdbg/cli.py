@@ -1,0 +1,183 @@
+"""The ``kdbg`` command line (see the contract in DESIGN.md).
+
+``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
+
+Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
+one line on stderr; ``--traceback`` shows the full one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
+
+from kdbg.errors import KdbgError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"kdbg: {message} (see kdbg --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for the contract's command line."""
+    p = _Parser(
+        prog="kdbg",
+        description="Debug a Linux kernel from BTF + kallsyms + memory: live, a vmcore, or files.",
+    )
+    t = p.add_argument_group("target (default: the live kernel)")
+    t.add_argument("-c", "--core", metavar="PATH", help="a vmcore: ELF, kdump-compressed or flattened")
+    t.add_argument(
+        "--btf", metavar="PATH", action="append", default=[],
+        help="types from raw BTF, an ELF with .BTF or a vmlinuz (repeat: base first, then split)",
+    )
+    t.add_argument("--kallsyms", metavar="PATH", help="symbols from a file in /proc/kallsyms format")
+    p.add_argument("--json", action="store_true", help="JSON output for table commands")
+    p.add_argument("-q", "--quiet", action="store_true", help="no banner or notices")
+    p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="load plugins from DIR")
+    p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    a = p.add_mutually_exclusive_group()
+    a.add_argument("-e", metavar="CODE", dest="code", help="evaluate Python with `prog` in scope")
+    a.add_argument("-x", metavar="COMMAND", dest="commands", action="append", help="run a command (repeatable)")
+    p.add_argument("script", nargs="?", help="a Python script run with `prog` in its globals")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    return p
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"kdbg: {msg}\n")
+
+
+def open_program(ns: argparse.Namespace) -> Any:
+    """Open the target named on the command line."""
+    from kdbg import program
+
+    if ns.core:
+        return program.open_core(ns.core, btf=ns.btf, kallsyms=ns.kallsyms)
+    if ns.btf or ns.kallsyms:
+        return program.open_files(btf=ns.btf, kallsyms=ns.kallsyms)
+    return program.open_live()
+
+
+def script_globals(prog: Any) -> Dict[str, Any]:
+    """Globals for -e, scripts and the REPL: ``prog`` plus kdbg's public names."""
+    import kdbg
+
+    g: Dict[str, Any] = {"prog": prog, "kdbg": kdbg, "__name__": "__main__"}
+    for name in getattr(kdbg, "__all__", []):
+        g[name] = getattr(kdbg, name)
+    try:
+        import kdbg.helpers as helpers  # noqa: F401  (later issue)
+
+        for name in getattr(helpers, "__all__", []):
+            g[name] = getattr(helpers, name)
+    except ImportError:
+        pass
+    return g
+
+
+def load_plugins(dirs: Sequence[str]) -> None:
+    """Import every ``*.py`` in each plugin directory (they register commands)."""
+    import importlib.util
+
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise KdbgError(f"plugin path {d!r} is not a directory")
+        for fn in sorted(os.listdir(d)):
+            if fn.endswith(".py") and not fn.startswith("_"):
+                path = os.path.join(d, fn)
+                spec = importlib.util.spec_from_file_location(f"kdbg_plugin_{fn[:-3]}", path)
+                if spec is None or spec.loader is None:
+                    raise KdbgError(f"cannot load plugin {path}")
+                mod = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(mod)
+
+
+def evaluate(prog: Any, code: str, g: Dict[str, Any], out: Any) -> None:
+    """Evaluate ``code``: an expression's value is printed, statements are executed."""
+    try:
+        compiled = compile(code, "<kdbg -e>", "eval")
+    except SyntaxError:
+        exec(compile(code, "<kdbg -e>", "exec"), g)
+        return
+    value = eval(compiled, g)
+    if value is not None:
+        fmt = getattr(value, "format_", None)
+        out.write((fmt() if callable(fmt) else repr(value)) + "\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``kdbg`` console script."""
+    ns = build_parser().parse_args(argv)
+    if ns.script and (ns.code or ns.commands):
+        _err("give either -e, -x or a SCRIPT, not several")
+        return EXIT_USAGE
+    try:
+        load_plugins(ns.plugin_path)
+        prog = open_program(ns)
+        # Files named on the command line are the target: an unusable one is exit 2.
+        if ns.btf:
+            prog.btfs
+        if ns.kallsyms:
+            prog.symbols
+    except KdbgError as e:
+        _err(str(e))
+        if ns.traceback:
+            traceback.print_exc()
+        return EXIT_USAGE
+    if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
+        _err(f"{prog.memory_unavailable}; types and symbols still work")
+    from kdbg.commands import CommandContext, run_command
+
+    ctx = CommandContext(out=sys.stdout, json=ns.json, err=sys.stderr)
+    try:
+        if ns.commands:
+            for line in ns.commands:
+                run_command(prog, line, ctx)
+            return EXIT_OK
+        if ns.code:
+            evaluate(prog, ns.code, script_globals(prog), sys.stdout)
+            return EXIT_OK
+        if ns.script:
+            import runpy
+
+            g = script_globals(prog)
+            del g["__name__"]
+            sys.argv = [ns.script] + list(ns.args)
+            runpy.run_path(ns.script, init_globals=g, run_name="__main__")
+            return EXIT_OK
+        from kdbg.repl import run_repl
+
+        run_repl(prog, ctx, script_globals(prog), quiet=ns.quiet)
+        return EXIT_OK
+    except KdbgError as e:
+        _err(str(e))
+        if ns.traceback:
+            traceback.print_exc()
+        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except SystemExit:
+        raise
+    except Exception as e:  # a user's script or expression failing
+        if ns.traceback:
+            traceback.print_exc()
+        else:
+            _err(f"{type(e).__name__}: {e} (--traceback shows where)")
+        return EXIT_FAILED
+    finally:
+        prog.close()
+
+

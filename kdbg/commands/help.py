@@ -1,0 +1,28 @@
+"""``help [COMMAND]``."""
+
+from __future__ import annotations
+
+from kdbg.commands import CommandContext, command, commands
+from kdbg.errors import ExpressionError
+from kdbg.program import Program
+
+
+@command("help", "list commands, or show one command's usage", "help [COMMAND]")
+def help_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+    """Print the command list or one command's usage."""
+    table = commands()
+    name = args.strip()
+    if name:
+        cmd = table.get(name)
+        if cmd is None:
+            raise ExpressionError(f"unknown command {name!r}")
+        ctx.out.write(f"{cmd.usage}\n    {cmd.summary}\n")
+        return
+    seen = set()
+    for key in sorted(table):
+        cmd = table[key]
+        if cmd.name in seen:
+            continue
+        seen.add(cmd.name)
+        ctx.out.write(f"{cmd.name:<8} {cmd.summary}\n")
+    ctx.out.write("Anything else is evaluated as Python with `prog` in scope.\n")

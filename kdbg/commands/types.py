@@ -1,0 +1,103 @@
+"""Type commands: ``ptype`` and ``btf dump`` / ``btf min``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, NoReturn, Optional
+
+from kdbg.btf.parser import BTF
+from kdbg.btf.ptype import ptype
+from kdbg.btf.types import Type
+from kdbg.commands import CommandContext, command, split_args
+from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError
+from kdbg.program import Program
+
+
+def resolve_type_or_function(prog: Program, spec: str) -> Type:
+    """A type by C name, else a function by name (``ptype vfs_read``)."""
+    spec = spec.strip()
+    if not spec:
+        raise ExpressionError("ptype needs a type name or function")
+    try:
+        return prog.type(spec)
+    except ObjectNotFoundError as type_err:
+        if spec.isidentifier():
+            try:
+                return prog.function(spec)
+            except ObjectNotFoundError:
+                pass
+        raise type_err
+
+
+@command("ptype", "print a type (or function prototype) as C with member offsets", "ptype TYPE|FUNCTION")
+def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+    """Print one type in C."""
+    ctx.out.write(ptype(resolve_type_or_function(prog, args)) + "\n")
+
+
+class _ArgParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ExpressionError(f"{self.prog}: {message}")
+
+
+def join_type_words(words: List[str]) -> List[str]:
+    """Rejoin ``struct``/``union``/``enum`` with the name after them (``struct x`` is one type)."""
+    out: List[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in ("struct", "union", "enum") and i + 1 < len(words):
+            out.append(f"{w} {words[i + 1]}")
+            i += 2
+        else:
+            out.append(w)
+            i += 1
+    return out
+
+
+def _target_ids(btf: BTF, names: List[str], prog: Program) -> Optional[List[int]]:
+    if not names:
+        return None
+    return [resolve_type_or_function(prog, n).id for n in join_type_words(names)]
+
+
+@command(
+    "btf",
+    "dump the BTF as C or raw, or write a reduced BTF holding some types",
+    "btf dump [--format c|raw] [TYPE...]\nbtf min TYPE... -o OUT",
+)
+def btf_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+    """``btf dump`` and ``btf min``."""
+    argv = split_args(args)
+    if not argv or argv[0] not in ("dump", "min"):
+        raise ExpressionError("usage: btf dump [--format c|raw] [TYPE...] | btf min TYPE... -o OUT")
+    target = prog.btfs[-1]
+    if argv[0] == "dump":
+        p = _ArgParser(prog="btf dump", add_help=False)
+        p.add_argument("--format", choices=("c", "raw"), default="raw")
+        p.add_argument("types", nargs="*")
+        ns = p.parse_args(argv[1:])
+        if ns.format == "raw":
+            from kdbg.btf.raw import dump_raw
+
+            ids = _target_ids(target, ns.types, prog)
+            dump_raw(target, ctx.out, ids)
+        else:
+            from kdbg.btf.header import header_c
+
+            ctx.out.write(header_c(target, join_type_words(ns.types) or None))
+        return
+    p = _ArgParser(prog="btf min", add_help=False)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("types", nargs="+")
+    ns = p.parse_args(argv[1:])
+    from kdbg.btf.encoder import minimize
+
+    blob = minimize(target, join_type_words(ns.types))
+    try:
+        with open(ns.output, "wb") as f:
+            f.write(blob)
+    except OSError as e:
+        raise KdbgError(f"cannot write {ns.output}: {e.strerror or e}") from None
+    if ctx.err is not None:
+        ctx.err.write(f"wrote {len(blob)} bytes of BTF to {ns.output}\n")
