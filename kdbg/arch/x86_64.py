@@ -59,7 +59,7 @@ class X86_64Translator:
                 "the dump does not record phys_base"
             )
         #: Physical address the kernel image was loaded at, minus its link address.
-        self.phys_base: int = pb & 0xFFFFFFFFFFFFFFFF
+        self.phys_base: int = pb if pb < 1 << 63 else pb - (1 << 64)
         self.l5 = vmcoreinfo.pgtable_l5_enabled
         self.levels = 5 if self.l5 else 4
         self._shifts: List[int] = [48, 39, 30, 21, 12] if self.l5 else [39, 30, 21, 12]

@@ -162,8 +162,23 @@ def build_segment_table(
         if filesz > memsz:
             filesz = memsz
         segs.append(ElfSegment(start, memsz, off, filesz, vaddr, paddr))
-    segs.sort(key=lambda s: s.start)
-    return segs
+    segs.sort(key=lambda s: (s.start, -s.end))
+    # Overlapping segments (e.g. QEMU -p maps the same RAM at several virtual addresses)
+    # hold the same bytes: keep each address once, trimming later segments.
+    out: List[ElfSegment] = []
+    covered = -1
+    for s in segs:
+        if s.end <= covered:
+            continue
+        if s.start < covered:
+            delta = covered - s.start
+            s = ElfSegment(
+                covered, s.end - covered, s.offset + delta, max(0, s.filesz - delta),
+                s.vaddr + delta, s.paddr + delta,
+            )
+        out.append(s)
+        covered = s.end
+    return out
 
 
 class ElfPhysicalMemory(PhysicalMemory):
@@ -193,9 +208,9 @@ class ElfPhysicalMemory(PhysicalMemory):
         self.max_physical_address = max(s.end for s in self.segments)
         self._map = self.file.mapping
         # A kernel-text segment (kexec's /proc/vmcore) gives phys_base directly.
-        for s in self.segments:
-            if START_KERNEL_MAP <= s.vaddr < START_KERNEL_MAP + (1 << 30):
-                self.phys_base_hint = s.paddr - (s.vaddr - START_KERNEL_MAP)
+        for vaddr, paddr, _off, _filesz, _memsz in hdrs.loads:
+            if START_KERNEL_MAP <= vaddr < START_KERNEL_MAP + (1 << 30):
+                self.phys_base_hint = paddr - (vaddr - START_KERNEL_MAP)
                 break
 
     def _segment(self, address: int) -> Optional[ElfSegment]:
