@@ -173,8 +173,12 @@ def build_segment_table(
         if s.start < covered:
             delta = covered - s.start
             s = ElfSegment(
-                covered, s.end - covered, s.offset + delta, max(0, s.filesz - delta),
-                s.vaddr + delta, s.paddr + delta,
+                covered,
+                s.end - covered,
+                s.offset + delta,
+                max(0, s.filesz - delta),
+                s.vaddr + delta,
+                s.paddr + delta,
             )
         out.append(s)
         covered = s.end

@@ -72,8 +72,7 @@ class FlattenedFile(FileView):
                 break
             if off < 0 or size < 0 or off + size > MAX_LOGICAL_SIZE:
                 raise CoreError(
-                    f"{path}: corrupt flattened record at {pos - 16:#x} "
-                    f"(offset {off}, size {size})"
+                    f"{path}: corrupt flattened record at {pos - 16:#x} (offset {off}, size {size})"
                 )
             if pos + size > fsize:
                 raise CoreError(

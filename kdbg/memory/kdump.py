@@ -54,7 +54,6 @@ RANK_CHUNK = 512
 _POPCOUNT = bytes(bin(i).count("1") for i in range(256))
 
 
-
 def _popcount(b: bytes) -> int:
     """Number of set bits in ``b``."""
     if _HAS_BIT_COUNT:
@@ -276,8 +275,7 @@ class KdumpPhysicalMemory(PhysicalMemory):
             raise FaultError("page missing from the incomplete dump", addr, physical=True)
         if size <= 0 or size > ps:
             raise CoreError(
-                f"{self.path}: page descriptor of pfn {pfn:#x} has size {size} "
-                f"(page size is {ps})"
+                f"{self.path}: page descriptor of pfn {pfn:#x} has size {size} (page size is {ps})"
             )
         if offset <= 0 or offset + size > self.file.size:
             raise CoreError(
