@@ -17,7 +17,7 @@ Translations are cached per 4 KiB page.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.vmcoreinfo import VMCoreInfo
@@ -129,6 +129,18 @@ class X86_64Translator:
             tc.clear()
         tc[va >> 12] = pa
         return pa
+
+    def translate_run(self, va: int, size: int) -> Tuple[int, int]:
+        """``(pa, n)``: ``va`` maps to ``pa`` and the next ``n`` bytes (``n <= size``) are
+        physically contiguous (the kernel image and the direct map in one step, other
+        regions up to the end of the page)."""
+        if START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size:
+            n = START_KERNEL_MAP + self.kernel_image_size - va
+            return va - START_KERNEL_MAP + self.phys_base, min(n, size)
+        pob = self._pob if self._pob_done else self.page_offset_base
+        if pob is not None and 0 <= va - pob < self.max_physical_address:
+            return va - pob, min(size, self.max_physical_address - (va - pob))
+        return self.translate(va), min(size, 0x1000 - (va & 0xFFF))
 
     def walk(self, va: int) -> int:
         """Translate ``va`` by walking the kernel page tables (no caches)."""

@@ -165,25 +165,22 @@ class CoreMemory(KernelMemory):
         va = address
         while va < end:
             run_va = va
-            run_pa = arch.translate(va)
-            nxt = (va | 0xFFF) + 1
-            # Extend the run while the next page is physically adjacent.
-            while nxt < end:
+            run_pa, n = arch.translate_run(va, end - va)
+            nxt = va + n
+            # Extend the run while the following pages are physically adjacent.
+            while nxt < end and nxt - run_va < 1 << 26:
                 try:
-                    pa = arch.translate(nxt)
+                    pa, n = arch.translate_run(nxt, end - nxt)
                 except FaultError:
                     break
                 if pa != run_pa + (nxt - run_va):
                     break
-                nxt += 0x1000
-                if nxt - run_va >= 1 << 26:
-                    break
-            run_end = min(nxt, end)
+                nxt += n
             try:
-                parts.append(self.phys.read(run_pa, run_end - run_va))
+                parts.append(self.phys.read(run_pa, nxt - run_va))
             except FaultError as e:
                 raise FaultError(str(e.args[0]), run_va + (e.address - run_pa)) from None
-            va = run_end
+            va = nxt
         return b"".join(parts) if len(parts) != 1 else parts[0]
 
     def close(self) -> None:
