@@ -1,0 +1,71 @@
+"""Independent ground truth for BTF tests: bpftool's output, parsed here without kdbg.
+
+Nothing in this module imports kdbg: the tests compare kdbg against what bpftool (libbpf)
+and gcc say about the same bytes.
+"""
+
+from __future__ import annotations
+
+import lzma
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
+_HEAD = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
+_KV = re.compile(r"(\w+)=(-?\w+)")
+
+
+def bpftool_raw(path: Path, base: Optional[Path] = None) -> str:
+    """``bpftool btf dump file PATH [-B BASE]`` (raw format)."""
+    cmd = [BPFTOOL, "btf", "dump", "file", str(path)]
+    if base is not None:
+        cmd[1:1] = ["-B", str(base)]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def bpftool_c(path: Path) -> str:
+    """``bpftool btf dump file PATH format c``."""
+    return subprocess.run(
+        [BPFTOOL, "btf", "dump", "file", str(path), "format", "c"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+
+
+@dataclass
+class RawType:
+    """One type as bpftool printed it."""
+
+    id: int
+    kind: str
+    name: str
+    attrs: Dict[str, str]
+    lines: List[str] = field(default_factory=list)
+
+
+def parse_raw(text: str) -> Dict[int, RawType]:
+    """Parse bpftool's raw dump into id -> RawType (detail lines kept verbatim)."""
+    out: Dict[int, RawType] = {}
+    cur: Optional[RawType] = None
+    for line in text.splitlines():
+        m = _HEAD.match(line)
+        if m:
+            cur = RawType(int(m.group(1)), m.group(2), m.group(3), dict(_KV.findall(m.group(4))))
+            out[cur.id] = cur
+        elif cur is not None and line.startswith("\t"):
+            cur.lines.append(line[1:])
+    return out
+
+
+def decompress_module(path: Path, dest: Path) -> Path:
+    """Decompress a .ko.xz with Python's lzma (or copy a plain .ko) for bpftool to read."""
+    if path.suffix == ".xz":
+        dest.write_bytes(lzma.decompress(path.read_bytes()))
+    elif path.suffix == ".zst":
+        subprocess.run(["zstd", "-q", "-d", "-f", str(path), "-o", str(dest)], check=True)
+    else:
+        shutil.copyfile(path, dest)
+    return dest
