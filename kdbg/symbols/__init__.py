@@ -1,0 +1,28 @@
+"""Kernel symbols: kallsyms from ``/proc/kallsyms`` text or decoded from kernel memory.
+
+:class:`SymbolTable` answers name and address queries; :func:`load_kallsyms_file` parses
+the text format and :func:`load_kallsyms_from_memory` decodes the kernel's compressed
+tables (vmlinux symbols only; module symbols need typed ``struct module`` access).
+"""
+
+from kdbg.symbols.kallsyms_mem import (
+    DecodedKallsyms,
+    KallsymsTables,
+    decode_kallsyms,
+    find_kallsyms_tables,
+    load_kallsyms_from_memory,
+)
+from kdbg.symbols.kallsyms_text import load_kallsyms_file, parse_kallsyms_text
+from kdbg.symbols.table import Symbol, SymbolTable
+
+__all__ = [
+    "DecodedKallsyms",
+    "KallsymsTables",
+    "Symbol",
+    "SymbolTable",
+    "decode_kallsyms",
+    "find_kallsyms_tables",
+    "load_kallsyms_file",
+    "load_kallsyms_from_memory",
+    "parse_kallsyms_text",
+]
