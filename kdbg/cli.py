@@ -127,9 +127,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         prog = open_program(ns)
         # Files named on the command line are the target: an unusable one is exit 2.
         if ns.btf:
-            prog.btfs
+            _ = prog.btfs
         if ns.kallsyms:
-            prog.symbols
+            _ = prog.symbols
     except KdbgError as e:
         _err(str(e))
         if ns.traceback:

@@ -70,7 +70,7 @@ class Program:
         assert last is not None
         raise last
 
-    def constant(self, name: str) -> "tuple[Enum, int]":
+    def constant(self, name: str) -> tuple[Enum, int]:
         """The enum type and value of enumerator ``name``."""
         for b in reversed(self.btfs):
             try:
@@ -98,7 +98,7 @@ class Program:
             self._symbols = self._symbol_loader()
         return self._symbols
 
-    def symbol(self, name_or_address: "str | int") -> Symbol:
+    def symbol(self, name_or_address: str | int) -> Symbol:
         """The symbol named ``name``, or the one containing ``address``."""
         if isinstance(name_or_address, int):
             sym, _ = self.symbols.symbolize(name_or_address)

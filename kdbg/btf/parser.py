@@ -47,11 +47,13 @@ from kdbg.btf.types import (
     Type,
     Typedef,
     TypeTag,
-    Union as UnionType,
     Var,
     VarSecinfo,
     Void,
     Volatile,
+)
+from kdbg.btf.types import (
+    Union as UnionType,
 )
 from kdbg.errors import BTFError, TypeNotFoundError
 
@@ -184,8 +186,8 @@ class BTF:
         self._strs = self.data[start + hdr.str_off : start + hdr.str_off + hdr.str_len]
         self._type_start = start + hdr.type_off
         self._type_end = self._type_start + hdr.type_len
-        self.start_id = base.start_id + len(base) if base is not None else 1
-        self.start_str_off = base.start_str_off + base.str_len if base is not None else 0
+        self.start_id: int = base.start_id + len(base) if base is not None else 1
+        self.start_str_off: int = base.start_str_off + base.str_len if base is not None else 0
         if base is None and hdr.str_len and self._strs[0] != 0:
             raise BTFError(
                 f"{name}: string section does not start with NUL (offset {hdr.str_off}); "
@@ -635,9 +637,9 @@ class BTF:
         if self._ptr_index is None:
             idx: Dict[int, int] = {}
             for i in self.all_ids((K.KIND_PTR,)):
-                tgt = self._u32.unpack_from(self.data, self._offs[i - self.start_id] + 8)[0] \
-                    if i >= self.start_id else self.base.type(i).type_id  # type: ignore[union-attr, attr-defined]
-                idx.setdefault(tgt, i)
+                ptr = self.type(i)
+                assert isinstance(ptr, Pointer)
+                idx.setdefault(ptr.type_id, i)
             self._ptr_index = idx
         pid = self._ptr_index.get(t.id)
         if pid is not None:

@@ -6,7 +6,7 @@ be compared directly.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Optional, TextIO
+from typing import IO, Iterable, Iterator, List, Optional
 
 from kdbg.btf import constants as K
 from kdbg.btf.parser import BTF
@@ -76,10 +76,10 @@ def type_lines(t: Type) -> List[str]:
         out = [f"{head} size={t.size} vlen={len(t.entries)}"]
         btf = t.btf
         assert btf is not None
-        for e in t.entries:
+        for sec in t.entries:
             out.append(
-                f"\ttype_id={e.type_id} offset={e.offset} size={e.size} "
-                f"({K.KIND_NAMES.get(btf.kind_of(e.type_id), 'UNKN')} {_q(btf.name_of(e.type_id))})"
+                f"\ttype_id={sec.type_id} offset={sec.offset} size={sec.size} "
+                f"({K.KIND_NAMES.get(btf.kind_of(sec.type_id), 'UNKN')} {_q(btf.name_of(sec.type_id))})"
             )
         return out
     if isinstance(t, DeclTag):
@@ -99,7 +99,7 @@ def raw_lines(btf: BTF, ids: Optional[Iterable[int]] = None) -> Iterator[str]:
         yield from type_lines(btf.type(tid))
 
 
-def dump_raw(btf: BTF, out: TextIO, ids: Optional[Iterable[int]] = None) -> None:
+def dump_raw(btf: BTF, out: IO[str], ids: Optional[Iterable[int]] = None) -> None:
     """Write the raw dump to ``out``."""
     buf: List[str] = []
     for line in raw_lines(btf, ids):

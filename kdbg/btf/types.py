@@ -8,7 +8,7 @@ resolve them through the owning BTF on access; that keeps decoding one type chea
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.errors import BTFError
@@ -49,6 +49,27 @@ __all__ = [
 
 #: Longest typedef/qualifier/pointer chain followed before declaring a cycle.
 MAX_CHAIN = 256
+#: Deepest nesting of types by value (struct in struct, array of arrays) before declaring a
+#: cycle; far above anything real (the kernel nests a few levels) and below Python's stack.
+MAX_NESTING = 128
+
+
+class _CycleError(BTFError):
+    """A type contains itself by value (only malformed BTF does that)."""
+
+
+_nesting = [0]
+
+
+def _nested_alignment(t: Type) -> int:
+    """``t.alignment`` one nesting level deeper; :class:`BTFError` past :data:`MAX_NESTING`."""
+    if _nesting[0] >= MAX_NESTING:
+        raise _CycleError(f"types nest more than {MAX_NESTING} deep (cycle?) at type id {t.id}")
+    _nesting[0] += 1
+    try:
+        return t.alignment
+    finally:
+        _nesting[0] -= 1
 
 
 class Type:
@@ -264,7 +285,7 @@ class Array(Type):
 
     @property
     def alignment(self) -> int:
-        return self.type.alignment
+        return _nested_alignment(self.type)
 
 
 def _sizeof_chain(t: Type, depth: int) -> int:
@@ -349,7 +370,9 @@ class Composite(Type):
         align = 1
         for m in self.members:
             try:
-                a = m.type.alignment
+                a = _nested_alignment(m.type)
+            except _CycleError:
+                raise
             except BTFError:
                 a = 1
             align = max(align, a)
@@ -528,7 +551,7 @@ class Typedef(_Ref):
 
     @property
     def alignment(self) -> int:
-        return self.strip_typedefs().alignment
+        return _nested_alignment(self.strip_typedefs())
 
 
 def _complete(t: Type) -> bool:
@@ -553,7 +576,7 @@ class Qualified(_Ref):
 
     @property
     def alignment(self) -> int:
-        return self.type.alignment
+        return _nested_alignment(self.type)
 
 
 class Const(Qualified):
@@ -729,7 +752,7 @@ class Opaque(Type):
 
 def iter_chain(t: Type) -> Iterator[Type]:
     """Yield ``t`` and every type it refers to through single references (bounded)."""
-    cur: Union[Type, None] = t
+    cur: Optional[Type] = t
     for _ in range(MAX_CHAIN):
         if cur is None:
             return
