@@ -1,0 +1,176 @@
+"""Fuzz the dump readers: mutate the headers of small real dump slices and assert that only
+CoreError / FaultError escape (no other exception, no hang, no huge allocation).
+
+The seeds are cut from the bookworm reference dump: its real ELF program headers and note
+segment (VMCOREINFO, PRSTATUS) with a 64-page PT_LOAD slice of its memory around the kernel
+banner, and the same pages as kdump (zlib and zstd, with real VMCOREINFO and notes in the
+sub-header) and as a flattened stream of that kdump.
+
+Normal runs try a small budget; the dedicated run is
+``KDBG_FUZZ_EXAMPLES=100000 pytest tests/test_fuzz_memory.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_memory_formats import make_elf, make_flattened, make_kdump
+
+from kdbg.errors import CoreError, FaultError
+from kdbg.memory import open_core
+
+EXAMPLES = int(os.environ.get("KDBG_FUZZ_EXAMPLES", "300"))
+PS = 4096
+SLICE_PAGES = 64
+
+_TMP = tempfile.mkdtemp(prefix="kdbg-fuzz-")
+
+
+def _real_slice(dumps: List[Any]) -> Dict[str, Any]:
+    d = next(d for d in dumps if d.suite == "bookworm" and d.form == "elf")
+    core = {}
+    for line in (Path(d.truth) / "kallsyms").read_text().splitlines():
+        a, _t, name = line.split()[:3]
+        core.setdefault(name, int(a, 16))
+    with Path(d.path).open("rb") as raw:
+        head = raw.read(64)
+        phoff = struct.unpack_from("<Q", head, 32)[0]
+        phnum = struct.unpack_from("<H", head, 56)[0]
+        raw.seek(phoff)
+        phdrs = raw.read(56 * phnum)
+        notes = b""
+        for i in range(phnum):
+            p_type, _f, off, _v, _p, filesz = struct.unpack_from("<IIQQQQ", phdrs, 56 * i)
+            if p_type == 4:
+                raw.seek(off)
+                notes = raw.read(filesz)
+    with open_core(str(d.path)) as m:
+        banner = core["linux_banner"]
+        pa = m.translate(banner) & ~(PS - 1)
+        base = pa - 16 * PS
+        pages = m.read(base, SLICE_PAGES * PS, physical=True)
+        assert m.vmcoreinfo is not None
+        vmci = m.vmcoreinfo.raw
+    # physical memory image: the slice at its real physical address
+    mem_pages = {base // PS + i: pages[i * PS : (i + 1) * PS] for i in range(SLICE_PAGES)}
+    nr = base // PS + SLICE_PAGES
+    elf = make_elf([(0, base, pages, len(pages))], notes)
+    kd = {
+        codec: make_kdump(
+            b"",
+            codec,
+            dumped=set(mem_pages),
+            present=set(mem_pages) | {1, 2, 3},
+            vmcoreinfo=vmci,
+            notes=notes,
+            page_data=lambda p: mem_pages[p],
+            max_mapnr=nr,
+        )
+        for codec in ("zlib", "zstd")
+    }
+    return {
+        "seeds": {
+            "elf": elf,
+            "kdump-zlib": kd["zlib"],
+            "kdump-zstd": kd["zstd"],
+            "flat": make_flattened(kd["zlib"], chunk=20000, overlap=False),
+        },
+        "vaddrs": [banner, banner + PS - 3, core["init_task"], 0xFFFFC90000001000],
+        "paddrs": [base, base + 5 * PS - 4, PS, 0],
+    }
+
+
+@pytest.fixture(scope="session")
+def fuzz_seeds(reference_dumps_all: List[Any]) -> Dict[str, Any]:
+    return _real_slice(reference_dumps_all)
+
+
+def _check(data: bytes, vaddrs: List[int], paddrs: List[int], name: str) -> None:
+    path = os.path.join(_TMP, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        m = open_core(path)
+    except (CoreError, FaultError):
+        return
+    try:
+        for a in paddrs:
+            for size in (8, 3 * PS):
+                with contextlib.suppress(CoreError, FaultError):
+                    m.read(a, size, physical=True)
+        for a in vaddrs:
+            with contextlib.suppress(CoreError, FaultError):
+                m.read(a, 64)
+    finally:
+        m.close()
+
+
+def _region(kind: str, data: bytes) -> Tuple[int, int]:
+    """The header area worth mutating: ELF headers+notes, kdump metadata, flat records."""
+    if kind == "elf":
+        phoff, phnum = struct.unpack_from("<Q", data, 32)[0], struct.unpack_from("<H", data, 56)[0]
+        end = phoff + 56 * phnum
+        note_off, note_size = struct.unpack_from("<QQ", data, phoff + 8)[0], 0
+        note_size = struct.unpack_from("<Q", data, phoff + 32)[0]
+        return 0, max(end, note_off + note_size)
+    if kind.startswith("kdump"):
+        sub, bm = struct.unpack_from("<iI", data, 432)
+        d0 = (1 + sub + bm) * PS
+        return 0, d0 + 24 * (SLICE_PAGES + 2)
+    return 0, len(data)
+
+
+mutation = st.tuples(
+    st.floats(min_value=0, max_value=1, exclude_max=True),
+    st.one_of(
+        st.binary(min_size=1, max_size=8),
+        st.sampled_from([b"\xff" * 8, b"\x00" * 8, b"\x7f\xff\xff\xff", b"\x00\x10\x00\x00", b"\x01"]),
+    ),
+)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=1000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=EXAMPLES <= 1000,
+)
+@given(
+    kind=st.sampled_from(["elf", "kdump-zlib", "kdump-zstd", "flat"]),
+    mutations=st.lists(mutation, min_size=1, max_size=6),
+    truncate=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+    anywhere=st.booleans(),
+)
+def test_fuzz_dump_headers(
+    fuzz_seeds: Dict[str, Any],
+    kind: str,
+    mutations: List[Tuple[float, bytes]],
+    truncate: Any,
+    anywhere: bool,
+) -> None:
+    data = bytearray(fuzz_seeds["seeds"][kind])
+    lo, hi = (0, len(data)) if anywhere else _region(kind, bytes(data))
+    hi = min(hi, len(data))
+    for where, blob in mutations:
+        off = lo + int(where * (hi - lo))
+        data[off : off + len(blob)] = blob
+    if truncate is not None:
+        del data[int(truncate * len(data)) :]
+    _check(bytes(data), fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], f"case-{os.getpid()}")
+
+
+def test_fuzz_seeds_are_valid(fuzz_seeds: Dict[str, Any]) -> None:
+    """The unmutated seeds open and read the real banner (so the fuzz exercises real paths)."""
+    for kind, data in fuzz_seeds["seeds"].items():
+        path = os.path.join(_TMP, f"seed-{kind}")
+        Path(path).write_bytes(data)
+        with open_core(path) as m:
+            assert b"Linux version" in m.read(fuzz_seeds["vaddrs"][0], 64), kind
