@@ -173,9 +173,7 @@ def _read_module(path: Path) -> bytes:
 
             return zstandard.ZstdDecompressor().decompressobj().decompress(data)
         except ImportError:
-            return subprocess.run(
-                ["zstd", "-dc"], input=data, capture_output=True, check=True
-            ).stdout
+            return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
     if name.endswith(".gz"):
         import gzip
 
@@ -208,9 +206,7 @@ def module_closure(modules_dir: Path, names: Iterable[str]) -> List[Tuple[str, b
         if name in seen or name in builtin:
             return
         if name not in index:
-            raise BuildError(
-                f"module {name} (needed by {' <- '.join(chain) or 'init'}) not in {modules_dir}"
-            )
+            raise BuildError(f"module {name} (needed by {' <- '.join(chain) or 'init'}) not in {modules_dir}")
         seen.add(name)
         data = _read_module(index[name])
         m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", data)
@@ -514,9 +510,7 @@ def _unpack_truth(payload: bytes, dest: Path) -> None:
     if stat_file.exists():
         procs = parse_proc_stat(stat_file.read_text(errors="replace"))
         (dest / "ps.json").write_text(json.dumps(procs, indent=1) + "\n")
-        (dest / "ps").write_text(
-            "".join(f"{p['pid']} {p['ppid']} {p['state']} {p['comm']}\n" for p in procs)
-        )
+        (dest / "ps").write_text("".join(f"{p['pid']} {p['ppid']} {p['state']} {p['comm']}\n" for p in procs))
 
 
 # --------------------------------------------------------------------------- dumps
@@ -694,9 +688,7 @@ def _write_manifest() -> None:
     manifest = {
         "cache": str(vmcores_root()),
         "dumps": [d for s in suites.values() for d in s["dumps"]],
-        "suites": {
-            s: {k: v for k, v in info.items() if k != "dumps"} for s, info in suites.items()
-        },
+        "suites": {s: {k: v for k, v in info.items() if k != "dumps"} for s, info in suites.items()},
     }
     tmp = manifest_path().with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -805,7 +797,7 @@ def live_test(
     kernel = debian_kernel(suite, "generic")
     cwd = cwd or str(Path(__file__).resolve().parent.parent)
     environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -859,9 +851,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         t0 = time.monotonic()
         for suite in args.suite or SUITES:
-            for d in reference_dumps(
-                [suite], force=args.force, memory=args.memory or DEFAULT_MEMORY
-            ):
+            for d in reference_dumps([suite], force=args.force, memory=args.memory or DEFAULT_MEMORY):
                 print(f"{d.suite}\t{d.release}\t{d.form:22}\t{d.path}\t[{d.tool}]")
         print(f"manifest: {manifest_path()} ({time.monotonic() - t0:.0f}s)")
     except BuildError as e:
