@@ -39,7 +39,9 @@ import os
 import struct
 import tempfile
 from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from kdbg.errors import CoreError, FaultError
@@ -194,53 +196,72 @@ def expand_names(blob: bytes, count: int, tokens: Sequence[str]) -> Tuple[List[s
     Returns the expanded names (type letter first) and the number of bytes consumed.
     Raises :class:`~kdbg.errors.CoreError` when the table is truncated or malformed.
     """
-    size = len(blob)
-    starts = array("l", bytes(8 * count)) if count < (1 << 24) else None
-    if starts is None:
+    if not 0 <= count <= MAX_SYMS:
         raise CoreError(f"kallsyms: implausible symbol count {count}")
-    ends = array("l", bytes(8 * count))
+    if len(tokens) != 256:
+        raise CoreError("kallsyms: the token table needs 256 tokens")
+    size = len(blob)
+    # Every name becomes "\n" + its codes: the length byte is overwritten with a separator
+    # code that maps to "\n" (no token contains one); then all names decode in one C-level
+    # charmap pass.  The separator is a code rare in the data; if it occurs inside a name
+    # anyway, the slower per-name path below is used.
+    sep = _pick_separator(blob[: min(size, 1 << 16)])
+    buf = bytearray(blob)
+    starts = [0] * count
+    big: List[int] = []
     pos = 0
-    big = 0
+    i = 0
     try:
         for i in range(count):
             n = blob[pos]
+            starts[i] = pos
+            buf[pos] = sep
             if n & 0x80:
                 n = (n & 0x7F) | (blob[pos + 1] << 7)
-                pos += 2
-                big += 1
-            else:
                 pos += 1
-            starts[i] = pos
-            pos += n
-            ends[i] = pos
-            if not n:
-                raise CoreError(f"kallsyms: symbol {i} has an empty name")
+                buf[pos] = sep
+                big.append(i)
+            pos += n + 1
     except IndexError:
         raise CoreError(f"kallsyms: names table truncated at symbol {i} of {count}") from None
     if pos > size:
         raise CoreError(f"kallsyms: names table truncated (needs {pos} of {size} bytes)")
-    chunks = [blob[a:b] for a, b in zip(starts, ends)]
-    # Decode all names in one C-level pass: join with a separator code, map codes to tokens
-    # (and the separator to "\n", which no token contains).  Names that contain the
-    # separator code are blanked in the joined input and expanded one by one.
-    sep = _pick_separator(blob[: min(size, 1 << 16)])
-    sepb = bytes([sep])
-    bad = [i for i, c in enumerate(chunks) if sepb in c]
-    for i in bad:
-        chunks[i] = b""
+    if any("\n" in t for t in tokens):
+        raise CoreError("kallsyms: a token contains a newline")
+    del buf[pos:]
+    # Names whose codes contain the separator are cut out of the bulk input and expanded
+    # one by one afterwards.
+    affected: List[int] = []
+    if buf.count(sep) != count + len(big):
+        sepb = bytes([sep])
+        big_set = set(big)
+        q = blob.find(sepb, 0, pos)
+        while q >= 0:
+            k = bisect_right(starts, q) - 1
+            is_length = starts[k] == q or (k in big_set and starts[k] + 1 == q)
+            if not is_length and (not affected or affected[-1] != k):
+                affected.append(k)
+            q = blob.find(sepb, q + 1, pos)
+        for k in reversed(affected):
+            a = starts[k] + (2 if k in big_set else 1)
+            b = starts[k + 1] if k + 1 < count else pos
+            del buf[a:b]
     mapping: Dict[int, str] = dict(enumerate(tokens))
     mapping[sep] = "\n"
-    try:
-        text = codecs.charmap_decode(sepb.join(chunks), "strict", mapping)[0]
-    except UnicodeDecodeError as e:  # pragma: no cover - every code is mapped
-        raise CoreError(f"kallsyms: undecodable name: {e}") from None
+    text = codecs.charmap_decode(buf, "strict", mapping)[0]
     names = text.split("\n")
-    if len(names) != count:
-        raise CoreError("kallsyms: a token contains a newline")
-    if bad:
+    # Leading "" before the first separator, and one "" per two-byte length.
+    del names[0]
+    for j in range(len(big) - 1, -1, -1):
+        del names[big[j] + j]
+    if len(names) != count:  # pragma: no cover - guarded by the separator bookkeeping
+        raise CoreError("kallsyms: names table does not split into its symbols")
+    if affected:
         mapping[sep] = tokens[sep]
-        for i in bad:
-            names[i] = codecs.charmap_decode(blob[starts[i]:ends[i]], "strict", mapping)[0]
+        for k in affected:
+            a = starts[k] + (2 if k in big_set else 1)
+            b = starts[k + 1] if k + 1 < count else pos
+            names[k] = codecs.charmap_decode(blob[a:b], "strict", mapping)[0]
     return names, pos
 
 
@@ -258,13 +279,13 @@ def _pick_separator(sample: bytes) -> int:
 
 def _check_names(full: List[str]) -> Tuple[List[str], str]:
     """Split ``Tname`` strings into names and a type-letter string; CoreError on garbage."""
-    types = "".join([s[:1] for s in full])
+    types = "".join(map(itemgetter(0), full)) if "" not in full else ""
     if len(types) != len(full):
         raise CoreError("kallsyms: a symbol expands to an empty string")
     if not types.isascii() or not types.isalpha():
         bad = next(i for i, c in enumerate(types) if not (c.isascii() and c.isalpha()))
         raise CoreError(f"kallsyms: symbol {bad} has a bad type letter {types[bad]!r}")
-    names = [s[1:] for s in full]
+    names = list(map(itemgetter(slice(1, None)), full))
     return names, types
 
 
@@ -286,33 +307,46 @@ def _address_fn(
 
 def _all_addresses(encoding: str, raw: array, rel_base: int, offsets_addr: int) -> List[int]:
     mask = (1 << 64) - 1
+    addrs: List[int]
     if encoding == "absolute-percpu":
-        rb1 = rel_base - 1
-        return [o if o >= 0 else (rb1 - o) & mask for o in raw]
-    if encoding == "base-relative":
-        return [(rel_base + (o & 0xFFFFFFFF)) & mask for o in raw]
-    if encoding == "pc-relative":
-        return [(offsets_addr + 4 * i + o) & mask for i, o in enumerate(raw)]
-    return list(raw)
+        # Most entries are negative (relative); compute those in C, then patch the few
+        # non-negative (absolute, per-CPU) ones, found by their sign byte.
+        addrs = list(map((rel_base - 1).__sub__, raw))
+        sign = raw.tobytes()[3::4].translate(_NONNEG)
+        k = sign.find(1)
+        while k >= 0:
+            addrs[k] = raw[k]
+            k = sign.find(1, k + 1)
+    elif encoding == "base-relative":
+        unsigned = array("I")
+        unsigned.frombytes(raw.tobytes())
+        addrs = list(map(rel_base.__add__, unsigned))
+    elif encoding == "pc-relative":
+        addrs = [offsets_addr + 4 * i + o for i, o in enumerate(raw)]
+    else:
+        addrs = list(raw)
+    if addrs and (max(addrs) > mask or min(addrs) < 0):
+        addrs = [a & mask for a in addrs]
+    return addrs
+
+
+# Maps a little-endian int32's high byte to 1 when the value is non-negative.
+_NONNEG = bytes(1 if b < 0x80 else 0 for b in range(256))
 
 
 def _check_points(vmci: Optional[_VMCoreInfoLike], names: List[str]) -> List[Tuple[int, int]]:
     """(symbol index, expected address) pairs from VMCOREINFO, ``_stext`` first."""
     points: List[Tuple[int, int]] = []
-    for sym in ("_stext", "init_uts_ns", "swapper_pg_dir", "init_top_pgt", "node_online_map"):
+    for sym in ("_stext", "init_uts_ns"):
         addr = _vmci_symbol(vmci, sym)
         if addr is None:
             continue
         try:
-            idx = names.index(sym) if sym == "_stext" else _find(names, sym)
+            idx = names.index(sym)
         except ValueError:
             continue
         points.append((idx, addr))
     return points
-
-
-def _find(names: List[str], name: str) -> int:
-    return names.index(name)
 
 
 def _read_addresses(
