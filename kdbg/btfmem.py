@@ -1,0 +1,181 @@
+"""Read vmlinux BTF out of kernel memory.
+
+The kernel keeps its BTF in the ``.BTF`` section, between the linker symbols
+``__start_BTF`` and ``__stop_BTF`` (the bytes ``/sys/kernel/btf/vmlinux`` serves).  With a
+symbol table those bound it exactly; without them the section is found by scanning the
+kernel image for a BTF header (magic ``0xeB9F``) that validates.
+
+This module only needs something with ``read(address, size)`` and, optionally, a symbol
+lookup; it does not depend on :mod:`kdbg.symbols`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable, Optional, Protocol
+
+from kdbg.errors import CoreError, FaultError
+
+__all__ = ["BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "btf_size_from_header"]
+
+#: ``btf_header.magic`` as stored little-endian, with version 1 and flags 0.
+BTF_MAGIC = b"\x9f\xeb\x01\x00"
+#: vmlinux BTF is a few MiB; refuse anything implausibly large.
+MAX_BTF_SIZE = 256 << 20
+_TEXT_BASE = 0xFFFFFFFF81000000
+
+
+class _Memory(Protocol):
+    def read(self, address: int, size: int, physical: bool = False) -> bytes: ...
+
+
+class _VMCoreInfo(Protocol):
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]: ...
+
+
+def btf_size_from_header(header: bytes) -> Optional[int]:
+    """Total size (header + sections) a BTF header declares, or ``None`` if implausible.
+
+    Checks magic, version 1, ``hdr_len`` (24..256, 4-aligned), and that the type and string
+    sections lie after the header with plausible, non-empty lengths.
+    """
+    if len(header) < 24 or header[:3] != BTF_MAGIC[:3]:
+        return None
+    hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<5I", header, 4)
+    if hdr_len < 24 or hdr_len > 256 or hdr_len % 4:
+        return None
+    if type_len == 0 or str_len == 0 or type_off % 4:
+        return None
+    if type_len > MAX_BTF_SIZE or str_len > MAX_BTF_SIZE:
+        return None
+    end = max(type_off + type_len, str_off + str_len)
+    # Sections must not overlap: types first, then strings, as every producer writes.
+    if type_off + type_len > str_off and str_off + str_len > type_off:
+        return None
+    if hdr_len + end > MAX_BTF_SIZE:
+        return None
+    return hdr_len + end
+
+
+def _valid_btf(data: bytes) -> bool:
+    """Whole-blob checks: header sizes match, string section starts and ends with NUL."""
+    size = btf_size_from_header(data[:256])
+    if size is None or size != len(data):
+        return False
+    hdr_len, _type_off, _type_len, str_off, str_len = struct.unpack_from("<5I", data, 4)
+    strs = hdr_len + str_off
+    return data[strs] == 0 and data[strs + str_len - 1] == 0
+
+
+def _read(mem: _Memory, addr: int, size: int, what: str) -> bytes:
+    try:
+        data = bytes(mem.read(addr, size))
+    except FaultError as e:
+        raise CoreError(f"cannot read {what} ({size:#x} bytes at {addr:#x}): {e}") from e
+    if len(data) != size:
+        raise CoreError(f"short read of {what} at {addr:#x}")
+    return data
+
+
+def read_vmlinux_btf(
+    mem: _Memory,
+    symbol: Optional[Callable[[str], Optional[int]]] = None,
+    vmcoreinfo: Optional[_VMCoreInfo] = None,
+    scan_limit: int = 96 << 20,
+) -> bytes:
+    """Return the raw vmlinux BTF bytes from kernel memory.
+
+    ``symbol(name)`` returns a symbol address or ``None`` (e.g. from a kallsyms
+    :class:`~kdbg.symbols.SymbolTable`).  When ``__start_BTF``/``__stop_BTF`` are known they
+    bound the data (validated as BTF); otherwise :func:`find_btf_in_memory` scans the
+    kernel image.  Raises :class:`~kdbg.errors.CoreError` when no valid BTF is found.
+    """
+    start = symbol("__start_BTF") if symbol is not None else None
+    stop = symbol("__stop_BTF") if symbol is not None else None
+    if start is not None and stop is not None:
+        size = stop - start
+        if not 24 <= size <= MAX_BTF_SIZE:
+            raise CoreError(f"__start_BTF..__stop_BTF spans an implausible {size:#x} bytes")
+        data = _read(mem, start, size, "vmlinux BTF")
+        if not _valid_btf(data):
+            raise CoreError(f"the bytes at __start_BTF ({start:#x}) are not valid BTF")
+        return data
+    vmci = vmcoreinfo if vmcoreinfo is not None else getattr(mem, "vmcoreinfo", None)
+    return find_btf_in_memory(mem, vmci, scan_limit=scan_limit)
+
+
+def _scan_start(vmci: Optional[_VMCoreInfo]) -> int:
+    if vmci is not None:
+        text = vmci.get("SYMBOL(_stext)")
+        if text:
+            try:
+                return int(text, 16)
+            except ValueError:
+                pass
+        off = vmci.get("KERNELOFFSET")
+        if off:
+            try:
+                return _TEXT_BASE + int(off, 16)
+            except ValueError:
+                pass
+    raise CoreError("cannot locate the kernel image to search for BTF "
+                    "(VMCOREINFO has neither _stext nor KERNELOFFSET)")
+
+
+def find_btf_in_memory(
+    mem: _Memory, vmcoreinfo: Optional[_VMCoreInfo], scan_limit: int = 96 << 20,
+    chunk: int = 4 << 20,
+) -> bytes:
+    """Scan the kernel image from ``_stext`` for a valid BTF header and return the BTF.
+
+    A candidate must carry the magic, version 1, flags 0, a sane header, its string section
+    must begin and end with NUL, and its first type must parse (``name_off`` inside the
+    string section).
+    """
+    start = _scan_start(vmcoreinfo)
+    pos = start
+    end = start + scan_limit
+    page = 4096
+    while pos < end:
+        size = min(chunk, end - pos)
+        try:
+            data = bytes(mem.read(pos, size + 32))
+        except FaultError:
+            # Fall back to pages, skipping unreadable ones.
+            buf = bytearray(size + 32)
+            for p in range(0, size + 32, page):
+                step = min(page, size + 32 - p)
+                try:
+                    buf[p:p + step] = mem.read(pos + p, step)
+                except FaultError:
+                    continue
+            data = bytes(buf)
+        i = data.find(BTF_MAGIC)
+        while 0 <= i < size:
+            found = _try_candidate(mem, pos + i, data[i:i + 256])
+            if found is not None:
+                return found
+            i = data.find(BTF_MAGIC, i + 1)
+        pos += size
+    raise CoreError(f"no BTF found in kernel memory {start:#x}..{end:#x}")
+
+
+def _try_candidate(mem: _Memory, addr: int, header: bytes) -> Optional[bytes]:
+    if addr % 4:
+        return None
+    total = btf_size_from_header(header)
+    if total is None:
+        return None
+    try:
+        data = bytes(mem.read(addr, total))
+    except FaultError:
+        return None
+    if not _valid_btf(data):
+        return None
+    hdr_len, type_off, type_len, _str_off, str_len = struct.unpack_from("<5I", data, 4)
+    # The first type's name offset must point into the string section.
+    if type_len >= 12:
+        (name_off,) = struct.unpack_from("<I", data, hdr_len + type_off)
+        if name_off >= str_len:
+            return None
+    return data
