@@ -1,0 +1,953 @@
+"""Write BTF as a compilable C header, like ``bpftool btf dump file F format c`` (vmlinux.h).
+
+The output is a complete header: ``__VMLINUX_H__`` guard, the clang
+``preserve_access_index`` pragma (guarded by ``BPF_NO_PRESERVE_ACCESS_INDEX`` and
+``__clang__``), then every type in dependency order. Types are ordered with libbpf's
+``btf_dump`` algorithm: a struct embedding another by value comes after it, a type reached
+only through a pointer needs just a forward declaration (``struct x;``), and cycles are
+broken with forward declarations.
+
+Unlike bpftool 7.1, the layout is exact: for every struct and union the layout gcc and clang
+would give the emitted C is computed (x86-64/LP64 rules, bitfields included) and compared
+with the BTF offsets and size; gaps get explicit padding (``long: 64;``), impossible
+placements make the type ``__attribute__((packed))``, and unions larger than their members
+get ``__attribute__((aligned(N)))`` or a padding array. Enums whose BTF size is not 4 get
+``__attribute__((packed))`` or ``__attribute__((mode(...)))`` so ``sizeof`` matches.
+
+Duplicate names are renamed the way bpftool does (``x___2``), tags (struct/union/enum) and
+ordinary identifiers (typedefs, enumerators) in separate namespaces. FUNC, VAR, DATASEC
+and DECL_TAG are not emitted; TYPE_TAGs are dropped.
+
+Decoding goes straight from the raw BTF bytes into flat lists (the parser's offsets index
+is reused), which keeps a full vmlinux header well under a second.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from array import array
+from itertools import accumulate
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Union
+
+from kdbg.btf import constants as K
+from kdbg.btf.parser import BTF
+from kdbg.btf.types import Type
+from kdbg.errors import BTFError
+
+__all__ = ["HeaderWriter", "dump_c", "header_c", "TypeSpec"]
+
+#: What ``types=`` accepts: a C type name (``"struct task_struct"``), a type id or a Type.
+TypeSpec = Union[str, int, Type]
+
+_INT, _PTR, _ARRAY = K.KIND_INT, K.KIND_PTR, K.KIND_ARRAY
+_STRUCT, _UNION, _ENUM, _ENUM64 = K.KIND_STRUCT, K.KIND_UNION, K.KIND_ENUM, K.KIND_ENUM64
+_FWD, _TYPEDEF = K.KIND_FWD, K.KIND_TYPEDEF
+_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG = (
+    K.KIND_VOLATILE, K.KIND_CONST, K.KIND_RESTRICT, K.KIND_TYPE_TAG,
+)
+_FUNC, _PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG = (
+    K.KIND_FUNC, K.KIND_FUNC_PROTO, K.KIND_VAR, K.KIND_DATASEC, K.KIND_FLOAT, K.KIND_DECL_TAG,
+)
+_DEFINERS = frozenset((_STRUCT, _UNION, _ENUM, _ENUM64, _FWD, _TYPEDEF))
+_QUALS = (_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG)
+_QUAL_KW = {_VOLATILE: "volatile", _CONST: "const", _RESTRICT: "restrict"}
+_REFS = (_PTR, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _FUNC, _VAR, _DECL_TAG)
+#: Kinds this writer never emits (and never decodes the bodies of).
+_SKIP = frozenset((_FUNC, _VAR, _DATASEC, _DECL_TAG, K.KIND_LOC_PARAM, K.KIND_LOC_PROTO,
+                   K.KIND_LOCSEC))
+
+_NOT_ORDERED, _ORDERING, _ORDERED = 0, 1, 2
+_NOT_EMITTED, _EMITTING, _EMITTED = 0, 1, 2
+
+_C_INTS = frozenset((
+    "char", "signed char", "unsigned char", "short", "short int", "short unsigned int",
+    "unsigned short", "int", "unsigned int", "signed int", "unsigned", "long", "long int",
+    "long unsigned int", "unsigned long", "long long", "long long int",
+    "long long unsigned int", "unsigned long long", "__int128", "__int128 unsigned",
+    "unsigned __int128", "_Bool",
+))
+_C_FLOATS = frozenset(("float", "double", "long double", "_Float16", "_Float32", "_Float64",
+                       "_Float128", "__float128"))
+_INT_BY_SIZE = {1: "char", 2: "short", 4: "int", 8: "long", 16: "__int128"}
+_FLOAT_BY_SIZE = {2: "_Float16", 4: "float", 8: "double", 16: "long double"}
+_MODE_BY_SIZE = {1: "QI", 2: "HI", 4: "SI", 8: "DI"}
+#: Unnamed bitfield types used for padding, smallest first: (C type, bits).
+_PADS = (("char", 8), ("short", 16), ("int", 32), ("long", 64))
+#: Typedefs that are compiler built-ins and must not be redefined (libbpf's blacklist).
+_BUILTIN_TYPEDEFS = frozenset(("__builtin_va_list",))
+
+_PROLOGUE = """#ifndef __VMLINUX_H__
+#define __VMLINUX_H__
+
+#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#ifdef __clang__
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+#endif
+#endif
+
+"""
+_EPILOGUE = """#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
+#endif
+
+#endif /* __VMLINUX_H__ */
+"""
+
+# A layout plan item: a member (name, type id, bitfield size) or padding (None, text, 0).
+_Item = Tuple[Optional[str], Union[int, str], int]
+
+
+class _Layout:
+    """How one struct/union is emitted: items in order plus the attributes it needs."""
+
+    __slots__ = ("items", "attrs", "align")
+
+    def __init__(self, items: List[_Item], attrs: str, align: int) -> None:
+        self.items = items
+        self.attrs = attrs
+        self.align = align
+
+
+def _pad_items(cur: int, end: int, out: List[_Item]) -> None:
+    """Unnamed bitfields covering bits [cur, end); each one fits its own storage unit, so
+    gcc and clang place it exactly at ``cur`` whether or not the struct is packed."""
+    while cur < end:
+        room = 64 - cur % 64
+        bits = min(room, end - cur)
+        for name, unit in _PADS:
+            if cur % unit + bits <= unit:
+                out.append((None, f"{name}: {bits}", 0))
+                break
+        cur += bits
+
+
+class _Strings(Dict[int, str]):
+    """String offset -> string, filled on first use."""
+
+    def __init__(self, fetch: Callable[[int], str]) -> None:
+        super().__init__()
+        self[0] = ""
+        self._fetch = fetch
+
+    def __missing__(self, off: int) -> str:
+        r = self._fetch(off)
+        self[off] = r
+        return r
+
+
+def _round_up(x: int, a: int) -> int:
+    return (x + a - 1) // a * a
+
+
+class HeaderWriter:
+    """Renders the types of one BTF (and its base, for split BTF) as C.
+
+    One writer keeps the naming state of one header: :meth:`c_name` gives the spelling a
+    type got in it (``x___2`` for the second ``struct x``), which lets callers write code
+    against the header.
+    """
+
+    def __init__(self, btf: BTF) -> None:
+        self.btf = btf
+        n = btf.last_id + 1
+        self._n = n
+        self.kind: List[int] = [0] * n
+        self.name: List[str] = [""] * n
+        self.ref: List[int] = [0] * n
+        self.size: List[int] = [0] * n
+        self.vlen: List[int] = [0] * n
+        self.kflag: List[bool] = [False] * n
+        self.alen: List[int] = [0] * n
+        # members: (name, type, bit offset, bitfield size); enumerators: (name, value);
+        # params: (name, type)
+        self.items: List[Optional[List[Any]]] = [None] * n
+        self._lazy: Dict[int, Tuple[Any, int]] = {}
+        self._strings = _Strings(btf.string)
+        self._decode_all()
+        self._inlined = bytearray(n)
+        self._order = bytearray(n)
+        self._emit = bytearray(n)
+        self._fwd_emitted = bytearray(n)
+        self._queue: List[int] = []
+        self._cname: List[Optional[str]] = [None] * n
+        self._tags: Dict[str, List[object]] = {}
+        self._idents: Dict[str, int] = {}
+        self._dcache: Dict[int, Tuple[str, str]] = {}
+        self._layouts: Dict[int, _Layout] = {}
+        self._align: List[int] = [-1] * n
+        self._sizes: List[int] = [-1] * n
+        self._strip: List[int] = [-1] * n
+        self._out: List[str] = []
+
+    # ------------------------------------------------------------------ decoding
+    def _decode_all(self) -> None:
+        layers: List[BTF] = []
+        b: Optional[BTF] = self.btf
+        while b is not None:
+            layers.append(b)
+            b = b.base
+        for layer in reversed(layers):
+            self._decode_layer(layer)
+        # Bitfields of structs without the kind flag live in the INT's encoding.
+        kind, items, kflag = self.kind, self.items, self.kflag
+        for tid in range(1, self._n):
+            if (kind[tid] == _STRUCT or kind[tid] == _UNION) and not kflag[tid]:
+                mems = items[tid]
+                assert mems is not None
+                for i, (mname, mt, off, _bsz) in enumerate(mems):
+                    if kind[mt] == _INT:
+                        bits, boff = self.alen[mt] & 0xFF, (self.alen[mt] >> 16) & 0xFF
+                        if bits != self.size[mt] * 8 or boff:
+                            mems[i] = (mname, mt, off + boff, bits)
+
+    def _decode_layer(self, b: BTF) -> None:
+        ts, te = b._type_start, b._type_end  # the parser's offsets index and bounds
+        words = array("I")
+        words.frombytes(b.data[ts:te])
+        if (b.byteorder == "<") != (sys.byteorder == "little"):
+            words.byteswap()
+        S = self._strings
+        strs = b._strs
+        if strs:
+            parts = strs.split(b"\0")
+            offs = accumulate((len(p) + 1 for p in parts), initial=b.start_str_off)
+            S.update(zip(offs, strs.decode("utf-8", "replace").split("\0")))
+        kind, name, ref, size, vlen_l = self.kind, self.name, self.ref, self.size, self.vlen
+        kflag_l, alen, items = self.kflag, self.alen, self.items
+        lazy = self._lazy
+        last = self._n - 1
+        start = b.start_id
+        skip = _SKIP
+        for i, (off, info) in enumerate(zip(b._offs, b._infos)):
+            k = (info >> 24) & 0x7F
+            tid = start + i
+            kind[tid] = k
+            if k in skip:
+                continue
+            w = off - ts
+            if w & 3:
+                raise BTFError(f"{b.name}: type id {tid} at offset {off} is not 4-byte aligned")
+            w >>= 2
+            noff = words[w]
+            if noff:
+                name[tid] = S[noff]
+            vlen = info & 0xFFFFFF
+            st = words[w + 2]
+            vlen_l[tid] = vlen
+            kf = info >> 31
+            kflag_l[tid] = bool(kf)
+            if k in (_PTR, _TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG):
+                if st > last:
+                    raise BTFError(f"{b.name}: type id {tid} refers to type id {st} past the last")
+                ref[tid] = st
+            elif k in (_STRUCT, _UNION):
+                size[tid] = st
+                j = w + 3
+                je = j + 3 * vlen
+                if kf:
+                    mems = [(S[words[x]], words[x + 1], words[x + 2] & 0xFFFFFF, words[x + 2] >> 24)
+                            for x in range(j, je, 3)]
+                else:
+                    mems = [(S[words[x]], words[x + 1], words[x + 2], 0) for x in range(j, je, 3)]
+                items[tid] = mems
+                if mems and max(m[1] for m in mems) > last:
+                    raise BTFError(f"{b.name}: a member of type id {tid} refers past the last type")
+            elif k == _PROTO:
+                ref[tid] = st
+                lazy[tid] = (words, w + 3)
+            elif k == _ENUM:
+                size[tid] = st
+                j = w + 3
+                vals = [(S[words[x]], words[x + 1]) for x in range(j, j + 2 * vlen, 2)]
+                if kf:
+                    vals = [(en, v - (1 << 32) if v >= 1 << 31 else v) for en, v in vals]
+                items[tid] = vals
+            elif k == _ENUM64:
+                size[tid] = st
+                j = w + 3
+                vals = []
+                for x in range(j, j + 3 * vlen, 3):
+                    v = (words[x + 2] << 32) | words[x + 1]
+                    if kf and v >= 1 << 63:
+                        v -= 1 << 64
+                    vals.append((S[words[x]], v))
+                items[tid] = vals
+            elif k == _ARRAY:
+                elem = words[w + 3]
+                if elem > last:
+                    raise BTFError(f"{b.name}: array type id {tid} refers to type id {elem}")
+                ref[tid] = elem
+                alen[tid] = words[w + 5]
+            elif k in (_INT, _FLOAT):
+                size[tid] = st
+                if k == _INT:
+                    alen[tid] = words[w + 3]  # the int encoding word
+
+    def _params_of(self, tid: int) -> List[Tuple[str, int]]:
+        """A FUNC_PROTO's parameters (decoded on first use: most are only used by FUNCs)."""
+        p = self.items[tid]
+        if p is None:
+            words, j = self._lazy.pop(tid)
+            S = self._strings
+            last = self._n - 1
+            p = [(S[words[x]], words[x + 1]) for x in range(j, j + 2 * self.vlen[tid], 2)]
+            for _pn, pt in p:
+                if pt > last:
+                    raise BTFError(f"{self.btf.name}: a parameter of type id {tid} refers past "
+                                   f"the last type")
+            self.items[tid] = p
+        return p
+
+    # ------------------------------------------------------------------ names
+    def c_name(self, type_id: int) -> str:
+        """The name ``type_id`` has in this header (renamed ``x___N`` on a clash)."""
+        c = self._cname[type_id]
+        if c is not None:
+            return c
+        k = self.kind[type_id]
+        name = self.name[type_id]
+        if not name:
+            c = ""
+        elif k in (_STRUCT, _UNION, _ENUM, _ENUM64, _FWD):
+            c = self._tag_name(type_id, k, name)
+        elif k == _TYPEDEF:
+            c = name if name in _BUILTIN_TYPEDEFS else self._ident_name(name)
+        else:
+            c = name
+        self._cname[type_id] = c
+        return c
+
+    def _tag_name(self, tid: int, k: int, name: str) -> str:
+        if k == _FWD:
+            kw = "union" if self.kflag[tid] else "struct"
+            complete = False
+        elif k in (_ENUM, _ENUM64):
+            kw = "enum"
+            complete = self.vlen[tid] > 0
+        else:
+            kw = "union" if k == _UNION else "struct"
+            complete = True
+        entry = self._tags.get(name)
+        if entry is None:
+            self._tags[name] = [kw, tid if complete else 0, 1]
+            return name
+        if entry[0] == kw and (not complete or not entry[1]):
+            if complete:
+                entry[1] = tid
+            return name
+        cnt = entry[2]
+        assert isinstance(cnt, int)
+        while True:
+            cnt += 1
+            cand = f"{name}___{cnt}"
+            if cand not in self._tags:
+                break
+        entry[2] = cnt
+        self._tags[cand] = [kw, tid if complete else 0, 1]
+        return cand
+
+    def _ident_name(self, name: str) -> str:
+        cnt = self._idents.get(name, 0) + 1
+        self._idents[name] = cnt
+        if cnt == 1:
+            return name
+        cand = f"{name}___{cnt}"
+        while cand in self._idents:
+            cnt += 1
+            cand = f"{name}___{cnt}"
+        self._idents[name] = cnt
+        self._idents[cand] = 1
+        return cand
+
+    # ------------------------------------------------------------------ sizes and layout
+    def _sizeof(self, tid: int) -> int:
+        r = self._sizes[tid]
+        if r >= 0:
+            return r
+        kind = self.kind
+        cur = tid
+        mult = 1
+        for _ in range(K.BTF_MAX_TYPE):
+            k = kind[cur]
+            if k == _ARRAY:
+                mult *= self.alen[cur]
+                cur = self.ref[cur]
+            elif k in (_TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG):
+                cur = self.ref[cur]
+            elif k == _PTR:
+                r = 8 * mult
+                break
+            else:
+                r = self.size[cur] * mult
+                break
+        else:  # pragma: no cover - malformed BTF
+            raise BTFError(f"type chain too long at type id {tid}")
+        self._sizes[tid] = r
+        return r
+
+    def _alignof(self, tid: int) -> int:
+        r = self._align[tid]
+        if r >= 0:
+            return r
+        kind = self.kind
+        cur = tid
+        for _ in range(K.BTF_MAX_TYPE):
+            k = kind[cur]
+            if k in (_ARRAY, _TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG):
+                cur = self.ref[cur]
+                continue
+            if k == _PTR:
+                r = 8
+            elif k in (_INT, _FLOAT):
+                sz = self.size[cur]
+                r = sz if sz in (1, 2, 4, 8, 16) else 1
+            elif k in (_ENUM, _ENUM64):
+                sz = self.size[cur]
+                r = sz if sz in (1, 2, 4, 8) else 4
+            elif k in (_STRUCT, _UNION):
+                r = self._layout(cur).align
+            else:
+                r = 1
+            break
+        else:  # pragma: no cover - malformed BTF
+            raise BTFError(f"type chain too long at type id {tid}")
+        self._align[tid] = r
+        return r
+
+    def _layout(self, tid: int) -> _Layout:
+        lay = self._layouts.get(tid)
+        if lay is None:
+            if self.kind[tid] == _UNION:
+                lay = self._union_layout(tid)
+            else:
+                lay = self._struct_layout(tid, False) or self._struct_layout(tid, True)
+                if lay is None:  # members overlap: no C layout reproduces it
+                    mems = self.items[tid] or []
+                    lay = _Layout([(m[0], m[1], m[3]) for m in mems], "", 1)
+            self._layouts[tid] = lay
+        return lay
+
+    def _struct_layout(self, tid: int, packed: bool) -> Optional[_Layout]:
+        """Plan a struct as gcc lays it out (natural or packed), padding every gap so each
+        member lands on its BTF bit offset; None when that is impossible."""
+        out: List[_Item] = []
+        pos = 0
+        align = 8  # in bits
+        sizes, aligns = self._sizes, self._align
+        sizeof, alignof = self._sizeof, self._alignof
+        for mname, mt, off, bsz in self.items[tid]:  # type: ignore[union-attr]
+            if off < pos:
+                return None
+            if bsz:
+                if not packed:
+                    unit = sizes[mt]
+                    if unit < 0:
+                        unit = sizeof(mt)
+                    a = aligns[mt]
+                    if a < 0:
+                        a = alignof(mt)
+                    unit *= 8
+                    a *= 8
+                    if unit == 0 or off % a + bsz > unit:
+                        return None
+                    if mname and a > align:
+                        align = a
+                if pos < off:
+                    _pad_items(pos, off, out)
+                out.append((mname, mt, bsz))
+                pos = off + bsz
+                continue
+            if off & 7:
+                return None
+            if packed:
+                a = 8
+            else:
+                a = aligns[mt]
+                if a < 0:
+                    a = alignof(mt)
+                a *= 8
+                if a > align:
+                    align = a
+            if off % a:
+                return None
+            if pos < off:
+                if (pos + a - 1) // a * a < off:
+                    _pad_items(pos, off, out)
+            elif pos > off:
+                return None
+            out.append((mname, mt, 0))
+            sz = sizes[mt]
+            if sz < 0:
+                sz = sizeof(mt)
+            pos = off + sz * 8
+        align //= 8
+        size = self.size[tid] * 8
+        if pos > size or size % (align * 8):
+            return None
+        if _round_up(pos, align * 8) < size:
+            _pad_items(pos, size, out)
+        return _Layout(out, " __attribute__((packed))" if packed else "", align)
+
+    def _union_layout(self, tid: int) -> _Layout:
+        mems = self.items[tid] or []
+        sizeof, alignof = self._sizeof, self._alignof
+        out: List[_Item] = []
+        biggest = 0
+        align = 1
+        for mname, mt, _off, bsz in mems:
+            out.append((mname, mt, bsz))
+            if bsz:
+                biggest = max(biggest, (bsz + 7) // 8)
+                if mname:
+                    align = max(align, alignof(mt))
+            else:
+                biggest = max(biggest, sizeof(mt))
+                align = max(align, alignof(mt))
+        size = self.size[tid]
+        attrs = ""
+        if size % align or biggest > size:
+            attrs = " __attribute__((packed))"
+            align = 1
+            natural = biggest
+        else:
+            natural = _round_up(biggest, align)
+        if natural < size:
+            a = align
+            while a < size and _round_up(biggest, a) < size:
+                a *= 2
+            if _round_up(biggest, a) == size and not attrs:
+                attrs = f" __attribute__((aligned({a})))"
+                align = a
+            else:
+                out.append(("__kdbg_pad", f"unsigned char __kdbg_pad[{size}]", -1))
+        return _Layout(out, attrs, align)
+
+    # ------------------------------------------------------------------ ordering (libbpf)
+    def _order_type(self, tid: int, through_ptr: bool) -> int:
+        state = self._order[tid]
+        if state == _ORDERED:
+            return 1
+        k = self.kind[tid]
+        if state == _ORDERING:
+            if k in (_STRUCT, _UNION) and through_ptr and self.name[tid]:
+                return 0
+            raise BTFError(f"{self.btf.name}: unsatisfiable type cycle at type id {tid}")
+        if k in (_INT, _FLOAT) or tid == 0:
+            self._order[tid] = _ORDERED
+            return 0
+        if k == _PTR:
+            r = self._order_type(self.ref[tid], True)
+            self._order[tid] = _ORDERED
+            return r
+        if k == _ARRAY:
+            return self._order_type(self.ref[tid], False)
+        if k in (_STRUCT, _UNION):
+            named = bool(self.name[tid])
+            if through_ptr and named:
+                return 0
+            order = self._order
+            order[tid] = _ORDERING
+            for m in self.items[tid]:  # type: ignore[union-attr]
+                if order[m[1]] != _ORDERED:
+                    self._order_type(m[1], False)
+            if named:
+                self._queue.append(tid)
+            self._order[tid] = _ORDERED
+            return 1
+        if k in (_ENUM, _ENUM64, _FWD):
+            # Anonymous enums are emitted inline where used; the ones never used are
+            # emitted at the end (render), so their constants are still defined.
+            if self.name[tid]:
+                self._queue.append(tid)
+            self._order[tid] = _ORDERED
+            return 1
+        if k == _TYPEDEF:
+            strong = self._order_type(self.ref[tid], through_ptr)
+            if through_ptr and not strong:
+                return 0
+            self._queue.append(tid)
+            self._order[tid] = _ORDERED
+            return 1
+        if k in _QUALS:
+            return self._order_type(self.ref[tid], through_ptr)
+        if k == _PROTO:
+            strong = self._order_type(self.ref[tid], through_ptr) > 0
+            for p in self._params_of(tid):
+                if self._order_type(p[1], through_ptr) > 0:
+                    strong = True
+            return int(strong)
+        self._order[tid] = _ORDERED
+        return 0
+
+    # ------------------------------------------------------------------ emission (libbpf)
+    def _emit_type(self, tid: int, cont_id: int) -> None:
+        est = self._emit[tid]
+        if est == _EMITTED:
+            return
+        k = self.kind[tid]
+        out = self._out
+        if est == _EMITTING:
+            if self._fwd_emitted[tid]:
+                return
+            if k in (_STRUCT, _UNION):
+                if tid == cont_id:
+                    return
+                if not self.name[tid]:
+                    raise BTFError(f"{self.btf.name}: anonymous struct/union loop at type id {tid}")
+                out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
+                self._fwd_emitted[tid] = 1
+            elif k == _TYPEDEF:
+                if self.name[tid] not in _BUILTIN_TYPEDEFS:
+                    out.append(self._typedef_def(tid))
+                self._fwd_emitted[tid] = 1
+            return
+        if k in (_INT, _FLOAT):
+            self._emit[tid] = _EMITTED
+        elif k in (_ENUM, _ENUM64):
+            if cont_id == 0:
+                out.append(self._enum_body(tid, 0, True) + ";\n\n")
+            self._emit[tid] = _EMITTED
+        elif k in (_PTR, _ARRAY) or k in _QUALS:
+            self._emit_type(self.ref[tid], cont_id)
+        elif k == _FWD:
+            out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
+            self._emit[tid] = _EMITTED
+        elif k == _TYPEDEF:
+            self._emit[tid] = _EMITTING
+            self._emit_type(self.ref[tid], tid)
+            if not self._fwd_emitted[tid] and self.name[tid] not in _BUILTIN_TYPEDEFS:
+                out.append(self._typedef_def(tid))
+            self._emit[tid] = _EMITTED
+        elif k in (_STRUCT, _UNION):
+            self._emit[tid] = _EMITTING
+            named = bool(self.name[tid])
+            if cont_id == 0 or not named:
+                new_cont = tid if named else cont_id
+                emit, strip = self._emit, self._strip
+                for m in self.items[tid]:  # type: ignore[union-attr]
+                    st = strip[m[1]]
+                    if st < 0:
+                        st = self._strip_of(m[1])
+                    if emit[st] != _EMITTED:
+                        self._emit_type(st, new_cont)
+            elif not self._fwd_emitted[tid] and tid != cont_id:
+                out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
+                self._fwd_emitted[tid] = 1
+            if cont_id == 0:
+                out.append(self._composite_body(tid, 0, True) + ";\n\n")
+                self._emit[tid] = _EMITTED
+            else:
+                self._emit[tid] = _NOT_EMITTED
+        elif k == _PROTO:
+            self._emit_type(self.ref[tid], cont_id)
+            for p in self._params_of(tid):
+                self._emit_type(p[1], cont_id)
+
+    def _strip_of(self, tid: int) -> int:
+        """The type emission reaches through pointers, arrays and qualifiers."""
+        kind, ref = self.kind, self.ref
+        cur = tid
+        for _ in range(1024):
+            k = kind[cur]
+            if k in (_PTR, _ARRAY) or k in _QUALS:
+                cur = ref[cur]
+            else:
+                self._strip[tid] = cur
+                return cur
+        raise BTFError(f"{self.btf.name}: reference chain too long at type id {tid}")
+
+    def _kw(self, tid: int) -> str:
+        k = self.kind[tid]
+        if k == _FWD:
+            return "union" if self.kflag[tid] else "struct"
+        if k in (_ENUM, _ENUM64):
+            return "enum"
+        return "union" if k == _UNION else "struct"
+
+    # ------------------------------------------------------------------ rendering
+    def _typedef_def(self, tid: int) -> str:
+        return "typedef " + self._decl(self.ref[tid], self.c_name(tid), 0) + ";\n\n"
+
+    def _composite_body(self, tid: int, lvl: int, top: bool) -> str:
+        lay = self._layout(tid)
+        name = self.c_name(tid)
+        head = f"{self._kw(tid)} {name} {{" if name else f"{self._kw(tid)} {{"
+        if not lay.items:
+            return head + "}" + lay.attrs
+        ind = "\n" + "\t" * (lvl + 1)
+        parts = [head]
+        decl = self._decl
+        dcache = self._dcache
+        for mname, mt, bsz in lay.items:
+            if mname is None or bsz < 0:
+                parts.append(f"{ind}{mt};")
+                continue
+            hit = dcache.get(mt)  # type: ignore[arg-type]
+            if hit is not None and mname:
+                d = hit[0] + mname + hit[1]
+            else:
+                d = decl(mt, mname, lvl + 1)  # type: ignore[arg-type]
+            if bsz:
+                parts.append(f"{ind}{d}: {bsz};")
+            else:
+                parts.append(f"{ind}{d};")
+        parts.append("\n" + "\t" * lvl + "}" + lay.attrs)
+        return "".join(parts)
+
+    def _enum_attrs(self, tid: int) -> str:
+        size = self.size[tid]
+        vals = [v for _, v in self.items[tid] or ()]
+        lo = min(vals, default=0)
+        hi = max(vals, default=0)
+        if self.kind[tid] == _ENUM and not self.kflag[tid]:
+            lo = 0  # values were decoded unsigned
+        # The size gcc/clang give the enum naturally and with __attribute__((packed)).
+        if lo >= -(1 << 31) and hi < (1 << 32) and not (lo < 0 and hi >= 1 << 31):
+            natural = 4
+        else:
+            natural = 8
+        packed = 8
+        for nbytes in (1, 2, 4):
+            bits = nbytes * 8
+            if (lo >= -(1 << (bits - 1)) and hi < 1 << (bits - 1)) or (lo >= 0 and hi < 1 << bits):
+                packed = nbytes
+                break
+        if size == natural:
+            return ""
+        if size == packed:
+            return " __attribute__((packed))"
+        mode = _MODE_BY_SIZE.get(size)
+        return f" __attribute__((mode({mode})))" if mode else ""
+
+    def _enum_value(self, tid: int, v: int) -> str:
+        if -(1 << 31) <= v < (1 << 31):
+            return str(v)
+        if v < 0:
+            if v == -(1 << 63):
+                return "(-9223372036854775807LL - 1)"
+            return f"{v}LL"
+        if v < (1 << 32) and self.kind[tid] == _ENUM:
+            return f"{v}U"
+        if v < (1 << 63):
+            return f"{v}LL"
+        return f"{v}ULL"
+
+    def _enum_body(self, tid: int, lvl: int, top: bool) -> str:
+        name = self.c_name(tid)
+        vals = self.items[tid] or []
+        if not vals:
+            return f"enum {name}"
+        if not name:
+            self._inlined[tid] = 1
+        head = f"enum {name} {{" if name else "enum {"
+        ind = "\t" * (lvl + 1)
+        parts = [head]
+        ident = self._ident_name
+        for en, v in vals:
+            parts.append(f"\n{ind}{ident(en)} = {self._enum_value(tid, v)},")
+        parts.append("\n" + "\t" * lvl + "}" + self._enum_attrs(tid))
+        return "".join(parts)
+
+    def _int_name(self, tid: int) -> str:
+        name = self.name[tid]
+        if name in _C_INTS:
+            return name
+        size = self.size[tid]
+        enc = (self.alen[tid] >> 24) & 0x0F
+        if enc & K.INT_BOOL and size == 1:
+            return "_Bool"
+        base = _INT_BY_SIZE.get(size, "int")
+        if size == 1:
+            return "signed char" if enc & K.INT_SIGNED else "unsigned char"
+        return base if enc & K.INT_SIGNED else f"unsigned {base}"
+
+    def _base(self, tid: int, lvl: int) -> Tuple[str, bool]:
+        """The base type spelling and whether it is the same at every nesting level."""
+        if tid == 0:
+            return "void", True
+        k = self.kind[tid]
+        if k in (_STRUCT, _UNION):
+            if self.name[tid]:
+                return f"{self._kw(tid)} {self.c_name(tid)}", True
+            return self._composite_body(tid, lvl, False), False
+        if k in (_ENUM, _ENUM64):
+            if self.name[tid]:
+                return f"enum {self.c_name(tid)}", True
+            return self._enum_body(tid, lvl, False), False
+        if k == _TYPEDEF:
+            return self.c_name(tid), True
+        if k == _FWD:
+            return f"{self._kw(tid)} {self.c_name(tid)}", True
+        if k == _INT:
+            return self._int_name(tid), True
+        if k == _FLOAT:
+            name = self.name[tid]
+            if name in _C_FLOATS:
+                return name, True
+            return _FLOAT_BY_SIZE.get(self.size[tid], "double"), True
+        return "void", True
+
+    def _skip_quals(self, tid: int) -> int:
+        kind, ref = self.kind, self.ref
+        for _ in range(256):
+            if kind[tid] not in _QUALS:
+                return tid
+            tid = ref[tid]
+        raise BTFError(f"{self.btf.name}: qualifier chain too long at type id {tid}")
+
+    def _split(self, tid: int, lvl: int) -> Tuple[str, str]:
+        """``(left, right)`` such that ``left + name + right`` declares ``name``."""
+        hit = self._dcache.get(tid)
+        if hit is not None:
+            return hit
+        kind, ref = self.kind, self.ref
+        inner = "\0"
+        quals: List[str] = []
+        cacheable = True
+        cur = tid
+        for _ in range(1024):
+            k = kind[cur]
+            if k == _PTR:
+                nxt = ref[cur]
+                inner = "*" + inner
+                if kind[self._skip_quals(nxt)] in (_ARRAY, _PROTO):
+                    inner = f"({inner})"
+                cur = nxt
+            elif k in (_CONST, _VOLATILE, _RESTRICT):
+                nxt = ref[cur]
+                under = kind[self._skip_quals(nxt)]
+                kw = _QUAL_KW[k]
+                if under == _PTR:
+                    inner = f"{kw} {inner}"
+                elif under != _PROTO and kw not in quals:
+                    quals.append(kw)
+                cur = nxt
+            elif k == _TYPE_TAG:
+                cur = ref[cur]
+            elif k == _ARRAY:
+                inner = f"{inner}[{self.alen[cur]}]"
+                cur = ref[cur]
+            elif k == _PROTO:
+                params, same = self._params(cur, lvl)
+                cacheable = cacheable and same
+                inner = inner + params
+                cur = ref[cur]
+            else:
+                base, same = self._base(cur, lvl)
+                cacheable = cacheable and same
+                break
+        else:
+            raise BTFError(f"{self.btf.name}: declarator chain too long at type id {tid}")
+        if quals:
+            quals.reverse()
+            base = " ".join(quals) + " " + base
+        left, right = f"{base} {inner}".split("\0")
+        if cacheable:
+            self._dcache[tid] = (left, right)
+        return left, right
+
+    def _params(self, tid: int, lvl: int) -> Tuple[str, bool]:
+        params = self._params_of(tid)
+        variadic = bool(params) and params[-1][1] == 0 and not params[-1][0]
+        if variadic:
+            params = params[:-1]
+        if not params:
+            return ("()" if variadic else "(void)"), True
+        parts = []
+        same = True
+        for _pname, pt in params:
+            left, right = self._split(pt, lvl)
+            if pt not in self._dcache:
+                same = False
+            parts.append((left + right).rstrip())
+        if variadic:
+            parts.append("...")
+        return "(" + ", ".join(parts) + ")", same
+
+    def _decl(self, tid: int, name: str, lvl: int) -> str:
+        left, right = self._split(tid, lvl)
+        if name:
+            return left + name + right
+        return (left + right).rstrip()
+
+    # ------------------------------------------------------------------ driving
+    def _resolve(self, spec: TypeSpec) -> int:
+        if isinstance(spec, Type):
+            return spec.id
+        if isinstance(spec, int):
+            if not 0 <= spec < self._n:
+                raise BTFError(f"{self.btf.name}: type id {spec} out of range")
+            return spec
+        t = self.btf.lookup(spec)
+        if t.id < 0:
+            raise BTFError(f"{spec!r} is not a type in {self.btf.name}")
+        return t.id
+
+    def roots(self, types: Optional[Iterable[TypeSpec]] = None) -> List[int]:
+        """Type ids a header starts from: ``types`` resolved, or every type of this BTF
+        (for split BTF only the split part: base types come in as they are needed)."""
+        if types is not None:
+            return [self._resolve(t) for t in types]
+        # Every definition is a root of its own; pointers, arrays, qualifiers and
+        # prototypes add nothing that is not reached from those (FUNCs are not emitted).
+        kind = self.kind
+        return [tid for tid in range(self.btf.start_id, self._n) if kind[tid] in _DEFINERS]
+
+    def render(self, types: Optional[Iterable[TypeSpec]] = None) -> List[str]:
+        """The header as a list of text chunks (join them, or write them in order)."""
+        ids = self.roots(types)
+        old = sys.getrecursionlimit()
+        if old < 20000:
+            sys.setrecursionlimit(20000)
+        try:
+            out = self._out
+            out.append(_PROLOGUE)
+            kind = self.kind
+            order, emit = self._order_type, self._emit_type
+            queue = self._queue
+            anon_enums: List[int] = []
+            for tid in ids:
+                k = kind[tid]
+                if k in _SKIP:
+                    continue
+                if (k in (_ENUM, _ENUM64)) and not self.name[tid]:
+                    anon_enums.append(tid)
+                    continue
+                order(tid, False)
+                if queue:
+                    for q in queue:
+                        emit(q, 0)
+                    queue.clear()
+            # Anonymous enums nothing emitted uses: top-level, for their constants.
+            for tid in anon_enums:
+                if not self._inlined[tid]:
+                    out.append(self._enum_body(tid, 0, True) + ";\n\n")
+            out.append(_EPILOGUE)
+        finally:
+            if old < 20000:
+                sys.setrecursionlimit(old)
+        self._out = []
+        return out
+
+
+def dump_c(btf: BTF, types: Optional[Sequence[TypeSpec]] = None,
+           out: Optional[TextIO] = None) -> None:
+    """Write a C header for ``btf`` to ``out`` (default ``sys.stdout``).
+
+    ``types`` limits it to those types (C names such as ``"struct task_struct"`` or
+    ``"u64"``, type ids, or :class:`~kdbg.btf.types.Type` objects) and everything they
+    need; by default every type is emitted (for split BTF: the split types plus the base
+    types they use).
+    """
+    stream = out if out is not None else sys.stdout
+    stream.write("".join(HeaderWriter(btf).render(types)))
+
+
+def header_c(btf: BTF, types: Optional[Sequence[TypeSpec]] = None) -> str:
+    """The C header :func:`dump_c` writes, as a string."""
+    buf = io.StringIO()
+    dump_c(btf, types, buf)
+    return buf.getvalue()
