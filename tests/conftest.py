@@ -14,7 +14,12 @@ test errors out with the reason.
   ``kdump-zlib-flat``, ``kdump-zlib``, ...) with ``.suite``, ``.release``, ``.form``,
   ``.tool``, ``.path`` and ``.truth`` (directory of ground truth, see below).
 * ``sample_dump`` (session): the small dump committed under ``vmcores/sample/``:
-  ``SampleDump(path, truth, release)``.
+  ``SampleDump(path, truth, release, form)``.
+* ``live_guest`` (session): ``run(command, suite="bookworm", **kw) -> LiveResult``
+  (``.returncode``, ``.output``, ``.release``): boots the suite's generic kernel, mounts
+  the host's ``/`` read-only over 9p, chroots into it and runs the shell *command* in
+  this checkout, so e.g. ``python3 -m kdbg -e ...`` runs against the guest's own
+  ``/proc/kcore``.  About a minute per call under TCG.
 
 A truth directory holds what the guest itself reported just before it was dumped:
 ``kallsyms`` (real addresses), ``btf/vmlinux`` and ``btf/<module>`` (raw BTF),
@@ -37,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vmcores.build import Dump, reference_dumps  # noqa: E402
+from vmcores.build import Dump, LiveResult, live_test, reference_dumps  # noqa: E402
 from vmcores.debian import KernelFiles, debian_kernel  # noqa: E402
 
 SAMPLE_DIR = ROOT / "vmcores" / "sample"
@@ -81,3 +86,13 @@ def sample_dump() -> SampleDump:
         release=info["release"],
         form=info["form"],
     )
+
+
+@pytest.fixture(scope="session")
+def live_guest() -> Callable[..., LiveResult]:
+    """Return ``run(command, suite="bookworm", **kw) -> LiveResult`` (see module doc)."""
+
+    def run(command: str, suite: str = "bookworm", **kw: object) -> LiveResult:
+        return live_test(command, suite=suite, **kw)  # type: ignore[arg-type]
+
+    return run

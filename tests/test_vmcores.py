@@ -65,9 +65,7 @@ def _kdump_vmcoreinfo(path: Path) -> Dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("suite", SUITES)
-def test_truth_is_sane(
-    reference_dumps_all: List[Dump], suite: str, debian_kernel_factory: Callable[..., Any]
-) -> None:
+def test_truth_is_sane(reference_dumps_all: List[Dump], suite: str, debian_kernel_factory: Callable[..., Any]) -> None:
     """kallsyms, BTF, uname, processes, mounts and modules look like a real guest's."""
     dump = next(iter(_by_suite(reference_dumps_all, suite).values()))
     truth = dump.truth
@@ -146,3 +144,17 @@ def test_sample_dump(sample_dump: Any) -> None:
     syms = _kallsyms(sample_dump.truth)
     assert int(info["SYMBOL(_stext)"], 16) == syms["_stext"]
     assert (sample_dump.truth / "btf" / "vmlinux").read_bytes()[:2] == BTF_MAGIC
+
+
+@pytest.mark.slow
+def test_live_guest_sees_its_own_kcore(live_guest: Callable[..., Any]) -> None:
+    """A host command run in the live guest reads the guest's /proc/kcore and kallsyms."""
+    res = live_guest(
+        'uname -r; python3 -c \'import sys; sys.stdout.write(repr(open("/proc/kcore", "rb")'
+        ".read(4)) + chr(10))'; grep -w init_task /proc/kallsyms"
+    )
+    assert res.returncode == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == res.release
+    assert "b'\\x7fELF'" in lines
+    assert re.search(r"^ffffffff[0-9a-f]{8} [Dd] init_task$", res.output, re.M), res.output

@@ -152,13 +152,18 @@ class Cpio:
         return out + b"\0" * (-len(out) % 512)
 
 
+def _is_static(path: Path) -> bool:
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as f:
+        return not any(seg["p_type"] == "PT_INTERP" for seg in ELFFile(f).iter_segments())
+
+
 def _busybox() -> Path:
     for c in BUSYBOX_CANDIDATES:
         p = Path(c)
-        if p.exists():
-            out = subprocess.run(["file", "-L", str(p)], capture_output=True, text=True).stdout
-            if "statically linked" in out or "static-pie" in out or not out:
-                return p
+        if p.exists() and _is_static(p):
+            return p
     raise BuildError("no static busybox found: apt-get install busybox-static")
 
 
