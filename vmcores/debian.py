@@ -153,9 +153,7 @@ def debian_mirror() -> Tuple[str, str]:
             return uri, keyring
     if candidates:
         return candidates[0]
-    raise FetchError(
-        "no Debian archive found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
-    )
+    raise FetchError("no Debian archive found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
 
 
 # --------------------------------------------------------------------------- private apt
@@ -220,9 +218,7 @@ class PrivateApt:
         if refresh or changed or not have:
             self._run(["apt-get", "-q", *self.options(), "update"])
             if not any(self.lists.glob("*_Packages*")):
-                raise FetchError(
-                    f"apt-get update fetched no package list for {self.suite} from {uri}"
-                )
+                raise FetchError(f"apt-get update fetched no package list for {self.suite} from {uri}")
 
     def show(self, package: str) -> Dict[str, str]:
         """Fields of the candidate version of *package* (``apt-cache show``, first stanza)."""
@@ -252,13 +248,9 @@ def resolve_kernel_package(apt: PrivateApt, flavour: str) -> Tuple[str, str]:
     """
     suffix = FLAVOURS[flavour]
     meta = apt.show(f"linux-image-{suffix}")
-    m = re.search(
-        r"linux-image-(\S+?)-" + re.escape(suffix) + r"(?:-unsigned)?\b", meta.get("depends", "")
-    )
+    m = re.search(r"linux-image-(\S+?)-" + re.escape(suffix) + r"(?:-unsigned)?\b", meta.get("depends", ""))
     if not m:
-        raise FetchError(
-            f"cannot find the kernel ABI in linux-image-{suffix} Depends: {meta.get('depends')!r}"
-        )
+        raise FetchError(f"cannot find the kernel ABI in linux-image-{suffix} Depends: {meta.get('depends')!r}")
     abi = m.group(1)
     for pkg in (f"linux-image-{abi}-{suffix}-unsigned", f"linux-image-{abi}-{suffix}"):
         try:
@@ -266,18 +258,14 @@ def resolve_kernel_package(apt: PrivateApt, flavour: str) -> Tuple[str, str]:
         except FetchError:
             continue
         return pkg, info.get("version", "")
-    raise FetchError(
-        f"neither linux-image-{abi}-{suffix}-unsigned nor signed exists in {apt.suite}"
-    )
+    raise FetchError(f"neither linux-image-{abi}-{suffix}-unsigned nor signed exists in {apt.suite}")
 
 
 # --------------------------------------------------------------------------- public
 
 
 def _kernel_from_tree(suite: str, flavour: str, root: Path, meta: Dict[str, str]) -> KernelFiles:
-    mods = sorted((root / "lib" / "modules").glob("*")) or sorted(
-        (root / "usr" / "lib" / "modules").glob("*")
-    )
+    mods = sorted((root / "lib" / "modules").glob("*")) or sorted((root / "usr" / "lib" / "modules").glob("*"))
     if not mods:
         raise FetchError(f"{root}: no [usr/]lib/modules/<release> in the unpacked package")
     release = mods[-1].name
@@ -335,9 +323,7 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
                         timeout=600,
                     )
                 except subprocess.CalledProcessError as e:
-                    raise FetchError(
-                        f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}"
-                    ) from e
+                    raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
                 top.mkdir(parents=True, exist_ok=True)
                 if root.exists():
                     shutil.rmtree(root)
@@ -351,9 +337,7 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: ``python -m vmcores.debian fetch [SUITE ...] [--flavour F]``."""
-    ap = argparse.ArgumentParser(
-        prog="python -m vmcores.debian", description=__doc__.split("\n")[0]
-    )
+    ap = argparse.ArgumentParser(prog="python -m vmcores.debian", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download and unpack kernels, print their paths")
     f.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE")
