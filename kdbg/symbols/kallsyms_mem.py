@@ -475,10 +475,15 @@ def find_kallsyms_tables(
     (>= 6.4 layout).  Raises :class:`~kdbg.errors.CoreError` when nothing validates.
     """
     start, end = _image_range(vmci, limit)
-    pos = start
     overlap = 64
-    while pos < end:
-        size = min(chunk, end - pos)
+    # kallsyms is in .rodata, after the text and before .data: when init_uts_ns (in .data)
+    # is known, scan backwards from it first; then whatever is left, forwards.
+    chunks = [(p, min(chunk, end - p)) for p in range(start, end, chunk)]
+    hint = _vmci_symbol(vmci, "init_uts_ns")
+    if hint is not None and start < hint < end:
+        k = (hint - start) // chunk
+        chunks = chunks[k::-1] + chunks[k + 1:]
+    for pos, size in chunks:
         data = _read_tolerant(mem, pos, size + overlap)
         i = data.find(_DIGITS_ANCHOR)
         while 0 <= i < size:
@@ -486,7 +491,6 @@ def find_kallsyms_tables(
             if found is not None:
                 return found
             i = data.find(_DIGITS_ANCHOR, i + 1)
-        pos += size
     raise CoreError(f"kallsyms: no kallsyms tables found in {start:#x}..{end:#x}")
 
 
