@@ -560,6 +560,38 @@ def _names_before(
             names_addr, num_addr, count = found
             return _place_offsets(names_addr, num_addr, count, token_table, token_index,
                                   marker_addr)
+    return _names_before_seqs(mem, token_table, token_index)
+
+
+def _names_before_seqs(
+    mem: MemoryLike, token_table: int, token_index: int, back: int = 4 << 20
+) -> Optional[List[KallsymsTables]]:
+    """Like :func:`_names_before` for kernels with ``kallsyms_seqs_of_names`` (3 bytes per
+    symbol, 6.2+ and some stable 6.1) between the u32 markers and the token table."""
+    base = token_table - back
+    data = _read_tolerant(mem, base, back)
+    unpack = struct.unpack_from
+    for m in range(1, back // 768):
+        hi_s = token_table - ((768 * (m - 1) + 3 + 7) & ~7)
+        lo_s = token_table - ((768 * m + 7) & ~7)
+        mlen = (4 * m + 7) & ~7
+        for seqs in range(hi_s, lo_s - 1, -8):
+            p = seqs - mlen - base
+            if p < 0:
+                return None
+            if unpack("<I", data, p)[0] != 0:
+                continue
+            markers = list(unpack(f"<{m}I", data, p))
+            if any(not 512 <= b - a <= 0x40000 for a, b in zip(markers, markers[1:])):
+                continue
+            found = _find_num_syms(mem, base + p, markers, m)
+            if found is None:
+                continue
+            names_addr, num_addr, count = found
+            if not 0 <= token_table - (seqs + 3 * count) < 8:
+                continue
+            return _place_offsets(names_addr, num_addr, count, token_table, token_index,
+                                  base + p)
     return None
 
 

@@ -101,6 +101,7 @@ def build_kallsyms_image(
     encoding: str = "absolute-percpu",
     markers_width: int = 4,
     in_vmcoreinfo: bool = True,
+    seqs_of_names: bool = False,
     text_size: int = 0x10000,
     build_id: Optional[str] = "00112233445566778899aabbccddeeff00112233",
 ) -> Tuple[FakeMemory, Dict[str, int]]:
@@ -108,8 +109,8 @@ def build_kallsyms_image(
 
     ``layout`` is ``"6.4"`` (num_syms, names, markers, token table/index, offsets,
     relative_base) or ``"5.10"`` (offsets, relative_base, num_syms, names, markers, token
-    table/index).  Returns the memory and the table addresses.  ``_stext`` must be one of
-    the symbols (or is placed at the image base).
+    table/index); ``seqs_of_names`` adds the 6.2+ table after the markers.  Returns the
+    memory and the table addresses.  ``_stext`` must be one of the symbols.
     """
     full = [(t + n).encode() for n, t, _ in symbols]
     tokens, enc = compress_names(full)
@@ -181,6 +182,10 @@ def build_kallsyms_image(
     img.extend(names)
     label("kallsyms_markers")
     img.extend(struct.pack(f"<{len(markers)}{mfmt}", *markers))
+    if seqs_of_names:  # 6.2+: symbol indexes sorted by name, 3 bytes big-endian each
+        label("kallsyms_seqs_of_names")
+        for i in sorted(range(count), key=lambda k: symbols[k][0]):
+            img.extend(i.to_bytes(3, "big"))
     label("kallsyms_token_table")
     img.extend(ttab)
     label("kallsyms_token_index")
