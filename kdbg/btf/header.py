@@ -27,8 +27,7 @@ from __future__ import annotations
 import io
 import sys
 from array import array
-from itertools import accumulate
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Union
 
 from kdbg.btf import constants as K
 from kdbg.btf.parser import BTF
@@ -50,6 +49,8 @@ _FUNC, _PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG = (
     K.KIND_FUNC, K.KIND_FUNC_PROTO, K.KIND_VAR, K.KIND_DATASEC, K.KIND_FLOAT, K.KIND_DECL_TAG,
 )
 _DEFINERS = frozenset((_STRUCT, _UNION, _ENUM, _ENUM64, _FWD, _TYPEDEF))
+_COMPOSITE = frozenset((_STRUCT, _UNION))
+_REF1 = frozenset((_PTR, _TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG))
 _QUALS = (_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG)
 _QUAL_KW = {_VOLATILE: "volatile", _CONST: "const", _RESTRICT: "restrict"}
 _REFS = (_PTR, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _FUNC, _VAR, _DECL_TAG)
@@ -96,8 +97,9 @@ _EPILOGUE = """#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
 #endif /* __VMLINUX_H__ */
 """
 
-# A layout plan item: a member (name, type id, bitfield size) or padding (None, text, 0).
-_Item = Tuple[Optional[str], Union[int, str], int]
+# A layout plan item: a member as decoded (name, type id, bit offset, bitfield size), or
+# the text of a padding declaration.
+_Item = Union[Tuple[str, int, int, int], str]
 
 
 class _Layout:
@@ -119,21 +121,34 @@ def _pad_items(cur: int, end: int, out: List[_Item]) -> None:
         bits = min(room, end - cur)
         for name, unit in _PADS:
             if cur % unit + bits <= unit:
-                out.append((None, f"{name}: {bits}", 0))
+                out.append(f"{name}: {bits}")
                 break
         cur += bits
 
 
 class _Strings(Dict[int, str]):
-    """String offset -> string, filled on first use."""
+    """String offset -> string, decoded on first use straight from the string sections of
+    the BTF and its bases (split offsets continue the base's)."""
 
-    def __init__(self, fetch: Callable[[int], str]) -> None:
+    def __init__(self, btf: BTF) -> None:
         super().__init__()
         self[0] = ""
-        self._fetch = fetch
+        self._fetch = btf.string
+        self._layers: List[Tuple[int, int, bytes]] = []
+        b: Optional[BTF] = btf
+        while b is not None:
+            strs = b._strs  # the parser's string section
+            self._layers.append((b.start_str_off, b.start_str_off + len(strs), strs))
+            b = b.base
 
     def __missing__(self, off: int) -> str:
-        r = self._fetch(off)
+        for start, end, strs in self._layers:
+            if start <= off < end:
+                rel = off - start
+                r = strs[rel : strs.index(b"\0", rel)].decode("utf-8", "replace")
+                break
+        else:
+            r = self._fetch(off)  # out of range: let the parser raise its error
         self[off] = r
         return r
 
@@ -165,7 +180,8 @@ class HeaderWriter:
         # params: (name, type)
         self.items: List[Optional[List[Any]]] = [None] * n
         self._lazy: Dict[int, Tuple[Any, int]] = {}
-        self._strings = _Strings(btf.string)
+        self._strings = _Strings(btf)
+        self._old_bitfields: List[int] = []  # structs whose bitfields are in INT encodings
         self._decode_all()
         self._inlined = bytearray(n)
         self._order = bytearray(n)
@@ -192,16 +208,15 @@ class HeaderWriter:
         for layer in reversed(layers):
             self._decode_layer(layer)
         # Bitfields of structs without the kind flag live in the INT's encoding.
-        kind, items, kflag = self.kind, self.items, self.kflag
-        for tid in range(1, self._n):
-            if (kind[tid] == _STRUCT or kind[tid] == _UNION) and not kflag[tid]:
-                mems = items[tid]
-                assert mems is not None
-                for i, (mname, mt, off, _bsz) in enumerate(mems):
-                    if kind[mt] == _INT:
-                        bits, boff = self.alen[mt] & 0xFF, (self.alen[mt] >> 16) & 0xFF
-                        if bits != self.size[mt] * 8 or boff:
-                            mems[i] = (mname, mt, off + boff, bits)
+        kind, items = self.kind, self.items
+        for tid in self._old_bitfields:
+            mems = items[tid]
+            assert mems is not None
+            for i, (mname, mt, off, _bsz) in enumerate(mems):
+                if kind[mt] == _INT:
+                    bits, boff = self.alen[mt] & 0xFF, (self.alen[mt] >> 16) & 0xFF
+                    if bits != self.size[mt] * 8 or boff:
+                        mems[i] = (mname, mt, off + boff, bits)
 
     def _decode_layer(self, b: BTF) -> None:
         ts, te = b._type_start, b._type_end  # the parser's offsets index and bounds
@@ -210,17 +225,13 @@ class HeaderWriter:
         if (b.byteorder == "<") != (sys.byteorder == "little"):
             words.byteswap()
         S = self._strings
-        strs = b._strs
-        if strs:
-            parts = strs.split(b"\0")
-            offs = accumulate((len(p) + 1 for p in parts), initial=b.start_str_off)
-            S.update(zip(offs, strs.decode("utf-8", "replace").split("\0")))
         kind, name, ref, size, vlen_l = self.kind, self.name, self.ref, self.size, self.vlen
         kflag_l, alen, items = self.kflag, self.alen, self.items
         lazy = self._lazy
         last = self._n - 1
         start = b.start_id
         skip = _SKIP
+        ref_kinds = _REF1
         for i, (off, info) in enumerate(zip(b._offs, b._infos)):
             k = (info >> 24) & 0x7F
             tid = start + i
@@ -239,22 +250,22 @@ class HeaderWriter:
             vlen_l[tid] = vlen
             kf = info >> 31
             kflag_l[tid] = bool(kf)
-            if k in (_PTR, _TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG):
+            if k in ref_kinds:
                 if st > last:
                     raise BTFError(f"{b.name}: type id {tid} refers to type id {st} past the last")
                 ref[tid] = st
-            elif k in (_STRUCT, _UNION):
+            elif k in _COMPOSITE:
                 size[tid] = st
-                j = w + 3
-                je = j + 3 * vlen
-                if kf:
-                    mems = [(S[words[x]], words[x + 1], words[x + 2] & 0xFFFFFF, words[x + 2] >> 24)
-                            for x in range(j, je, 3)]
-                else:
-                    mems = [(S[words[x]], words[x + 1], words[x + 2], 0) for x in range(j, je, 3)]
-                items[tid] = mems
-                if mems and max(m[1] for m in mems) > last:
+                raw = words[w + 3 : w + 3 + 3 * vlen]
+                if vlen and max(raw[1::3]) > last:
                     raise BTFError(f"{b.name}: a member of type id {tid} refers past the last type")
+                it = iter(raw)
+                if kf:
+                    items[tid] = [(S[a], t, o & 0xFFFFFF, o >> 24) for a, t, o in zip(it, it, it)]
+                else:
+                    items[tid] = [(S[a], t, o, 0) for a, t, o in zip(it, it, it)]
+                    if vlen:
+                        self._old_bitfields.append(tid)
             elif k == _PROTO:
                 ref[tid] = st
                 lazy[tid] = (words, w + 3)
@@ -407,7 +418,7 @@ class HeaderWriter:
             elif k in (_ENUM, _ENUM64):
                 sz = self.size[cur]
                 r = sz if sz in (1, 2, 4, 8) else 4
-            elif k in (_STRUCT, _UNION):
+            elif k in _COMPOSITE:
                 r = self._layout(cur).align
             else:
                 r = 1
@@ -426,7 +437,7 @@ class HeaderWriter:
                 lay = self._struct_layout(tid, False) or self._struct_layout(tid, True)
                 if lay is None:  # members overlap: no C layout reproduces it
                     mems = self.items[tid] or []
-                    lay = _Layout([(m[0], m[1], m[3]) for m in mems], "", 1)
+                    lay = _Layout(list(mems), "", 1)
             self._layouts[tid] = lay
         return lay
 
@@ -438,7 +449,8 @@ class HeaderWriter:
         align = 8  # in bits
         sizes, aligns = self._sizes, self._align
         sizeof, alignof = self._sizeof, self._alignof
-        for mname, mt, off, bsz in self.items[tid]:  # type: ignore[union-attr]
+        for m in self.items[tid]:  # type: ignore[union-attr]
+            mname, mt, off, bsz = m
             if off < pos:
                 return None
             if bsz:
@@ -457,7 +469,7 @@ class HeaderWriter:
                         align = a
                 if pos < off:
                     _pad_items(pos, off, out)
-                out.append((mname, mt, bsz))
+                out.append(m)
                 pos = off + bsz
                 continue
             if off & 7:
@@ -478,7 +490,7 @@ class HeaderWriter:
                     _pad_items(pos, off, out)
             elif pos > off:
                 return None
-            out.append((mname, mt, 0))
+            out.append(m)
             sz = sizes[mt]
             if sz < 0:
                 sz = sizeof(mt)
@@ -494,11 +506,10 @@ class HeaderWriter:
     def _union_layout(self, tid: int) -> _Layout:
         mems = self.items[tid] or []
         sizeof, alignof = self._sizeof, self._alignof
-        out: List[_Item] = []
+        out: List[_Item] = list(mems)
         biggest = 0
         align = 1
         for mname, mt, _off, bsz in mems:
-            out.append((mname, mt, bsz))
             if bsz:
                 biggest = max(biggest, (bsz + 7) // 8)
                 if mname:
@@ -522,7 +533,7 @@ class HeaderWriter:
                 attrs = f" __attribute__((aligned({a})))"
                 align = a
             else:
-                out.append(("__kdbg_pad", f"unsigned char __kdbg_pad[{size}]", -1))
+                out.append(f"unsigned char __kdbg_pad[{size}]")
         return _Layout(out, attrs, align)
 
     # ------------------------------------------------------------------ ordering (libbpf)
@@ -532,7 +543,7 @@ class HeaderWriter:
             return 1
         k = self.kind[tid]
         if state == _ORDERING:
-            if k in (_STRUCT, _UNION) and through_ptr and self.name[tid]:
+            if k in _COMPOSITE and through_ptr and self.name[tid]:
                 return 0
             raise BTFError(f"{self.btf.name}: unsatisfiable type cycle at type id {tid}")
         if k in (_INT, _FLOAT) or tid == 0:
@@ -544,7 +555,7 @@ class HeaderWriter:
             return r
         if k == _ARRAY:
             return self._order_type(self.ref[tid], False)
-        if k in (_STRUCT, _UNION):
+        if k in _COMPOSITE:
             named = bool(self.name[tid])
             if through_ptr and named:
                 return 0
@@ -592,7 +603,7 @@ class HeaderWriter:
         if est == _EMITTING:
             if self._fwd_emitted[tid]:
                 return
-            if k in (_STRUCT, _UNION):
+            if k in _COMPOSITE:
                 if tid == cont_id:
                     return
                 if not self.name[tid]:
@@ -621,18 +632,20 @@ class HeaderWriter:
             if not self._fwd_emitted[tid] and self.name[tid] not in _BUILTIN_TYPEDEFS:
                 out.append(self._typedef_def(tid))
             self._emit[tid] = _EMITTED
-        elif k in (_STRUCT, _UNION):
+        elif k in _COMPOSITE:
             self._emit[tid] = _EMITTING
             named = bool(self.name[tid])
             if cont_id == 0 or not named:
                 new_cont = tid if named else cont_id
-                emit, strip = self._emit, self._strip
+                emit, strip, fwd, kind = self._emit, self._strip, self._fwd_emitted, self.kind
                 for m in self.items[tid]:  # type: ignore[union-attr]
                     st = strip[m[1]]
                     if st < 0:
                         st = self._strip_of(m[1])
-                    if emit[st] != _EMITTED:
-                        self._emit_type(st, new_cont)
+                    e = emit[st]
+                    if e == _EMITTED or (e == _NOT_EMITTED and fwd[st] and kind[st] in _COMPOSITE):
+                        continue  # defined, or a struct already declared: nothing to do
+                    self._emit_type(st, new_cont)
             elif not self._fwd_emitted[tid] and tid != cont_id:
                 out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
                 self._fwd_emitted[tid] = 1
@@ -678,24 +691,22 @@ class HeaderWriter:
         if not lay.items:
             return head + "}" + lay.attrs
         ind = "\n" + "\t" * (lvl + 1)
-        parts = [head]
+        parts: List[str] = []
+        add = parts.append
         decl = self._decl
         dcache = self._dcache
-        for mname, mt, bsz in lay.items:
-            if mname is None or bsz < 0:
-                parts.append(f"{ind}{mt};")
+        for item in lay.items:
+            if isinstance(item, str):
+                add(item)
                 continue
-            hit = dcache.get(mt)  # type: ignore[arg-type]
+            mname, mt, _off, bsz = item
+            hit = dcache.get(mt)
             if hit is not None and mname:
                 d = hit[0] + mname + hit[1]
             else:
-                d = decl(mt, mname, lvl + 1)  # type: ignore[arg-type]
-            if bsz:
-                parts.append(f"{ind}{d}: {bsz};")
-            else:
-                parts.append(f"{ind}{d};")
-        parts.append("\n" + "\t" * lvl + "}" + lay.attrs)
-        return "".join(parts)
+                d = decl(mt, mname, lvl + 1)
+            add(f"{d}: {bsz}" if bsz else d)
+        return f"{head}{ind}{(';' + ind).join(parts)};\n{chr(9) * lvl}}}{lay.attrs}"
 
     def _enum_attrs(self, tid: int) -> str:
         size = self.size[tid]
@@ -769,7 +780,7 @@ class HeaderWriter:
         if tid == 0:
             return "void", True
         k = self.kind[tid]
-        if k in (_STRUCT, _UNION):
+        if k in _COMPOSITE:
             if self.name[tid]:
                 return f"{self._kw(tid)} {self.c_name(tid)}", True
             return self._composite_body(tid, lvl, False), False
