@@ -400,15 +400,8 @@ class Composite(Type):
 
     def member_names(self) -> List[str]:
         """Names reachable by ``.name``, anonymous members flattened (for completion)."""
-        out: List[str] = []
-        for m in self.members:
-            if m.name:
-                out.append(m.name)
-            else:
-                t = m.type.strip_typedefs()
-                if isinstance(t, Composite):
-                    out.extend(t.member_names())
-        return out
+        return _member_names(self, ())
+
 
     def offsetof(self, designator: str) -> int:
         """Byte offset of a member designator such as ``"a.b[3].c"``."""
@@ -448,9 +441,29 @@ class Composite(Type):
         return bits, cur
 
 
-def _find_member(t: Composite, name: str, base: int, depth: int) -> Optional[Member]:
-    if depth > 64:
-        raise BTFError(f"anonymous member nesting too deep in type id {t.id}")
+def _anon_cycle(t: Composite, path: Tuple[int, ...]) -> BTFError:
+    return BTFError(f"type id {t.id} contains itself through anonymous members")
+
+
+def _member_names(t: Composite, path: Tuple[int, ...]) -> List[str]:
+    if t.id in path or len(path) > 64:
+        raise _anon_cycle(t, path)
+    out: List[str] = []
+    for m in t.members:
+        if m.name:
+            out.append(m.name)
+        else:
+            inner = m.type.strip_typedefs()
+            if isinstance(inner, Composite):
+                out.extend(_member_names(inner, path + (t.id,)))
+    return out
+
+
+def _find_member(
+    t: Composite, name: str, base: int, depth: int, path: Tuple[int, ...] = ()
+) -> Optional[Member]:
+    if depth > 64 or t.id in path:
+        raise _anon_cycle(t, path)
     for m in t.members:
         if m.name == name:
             return m._replace(bit_offset=base + m.bit_offset) if base else m
@@ -458,7 +471,7 @@ def _find_member(t: Composite, name: str, base: int, depth: int) -> Optional[Mem
         if not m.name:
             inner = m.type.strip_typedefs()
             if isinstance(inner, Composite):
-                found = _find_member(inner, name, base + m.bit_offset, depth + 1)
+                found = _find_member(inner, name, base + m.bit_offset, depth + 1, path + (t.id,))
                 if found is not None:
                     return found
     return None
