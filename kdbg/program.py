@@ -160,15 +160,19 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     def symbols() -> SymbolTable:
         from kdbg.symbols import load_kallsyms_from_memory
 
-        return load_kallsyms_from_memory(memory)
+        return load_kallsyms_from_memory(memory, memory.vmcoreinfo)
 
     prog: Program
 
     def btfs() -> List[BTF]:
         from kdbg.btfmem import read_vmlinux_btf
 
-        data = read_vmlinux_btf(memory, prog.symbols)
-        return [BTF(data, name=f"{path}:vmlinux BTF")]
+        def symbol(name: str) -> Optional[int]:
+            sym = prog.symbols.get(name)
+            return sym.address if sym is not None else None
+
+        data = read_vmlinux_btf(memory, symbol)
+        return [BTF(data, name=f"{path}: vmlinux BTF")]
 
     prog = Program(
         memory=memory,
