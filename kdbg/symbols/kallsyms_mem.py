@@ -75,7 +75,7 @@ MAX_TOKEN_LEN = 512
 #: ``absolute``         ``kallsyms_addresses[i]`` (unsigned long; removed in 6.11)
 ENCODINGS = ("absolute-percpu", "base-relative", "pc-relative", "absolute")
 
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _CACHE_MAGIC = b"KDBGKSYM"
 
 # Digit tokens are always literal (every digit occurs in some symbol, so codes 0x30..0x39
@@ -696,7 +696,7 @@ def _cache_load(cache_dir: str, key: str) -> Optional[tuple]:
         obj = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
         return None
-    if not isinstance(obj, tuple) or len(obj) != 9 or obj[0] != _CACHE_VERSION or obj[1] != key:
+    if not isinstance(obj, tuple) or len(obj) != 10 or obj[0] != _CACHE_VERSION or obj[1] != key:
         return None
     return obj
 
@@ -786,15 +786,21 @@ def _read_names(mem: MemoryLike, addr: int, size: int, count: int) -> bytes:
         return bytes(data)
 
 
+def _token_digest(mem: MemoryLike, t: KallsymsTables) -> str:
+    _, raw = _read_tokens(mem, t)
+    return hashlib.sha256(raw).hexdigest()
+
+
 def _cache_key(mem: MemoryLike, vmci: Optional[_VMCoreInfoLike],
                t: Optional[KallsymsTables]) -> Optional[str]:
+    """The cache key: the build id, else a hash of the token tables and first names, else
+    (tables found by scanning, no build id) the release: every hit is validated anyway."""
     release = (vmci.get("OSRELEASE") if vmci is not None else None) or "?"
     build_id = vmci.get("BUILD-ID") if vmci is not None else None
     if build_id:
         return f"build-id:{build_id}:{release}"
     if t is None:
-        return None
-    # No build id: hash the token tables and the first names (cheap, identifies the build).
+        return f"release:{release}" if release != "?" else None
     try:
         _, raw = _read_tokens(mem, t)
         head = _read(mem, t.names, 4096, "kallsyms_names")
@@ -850,7 +856,8 @@ def decode_kallsyms(
         _cache_store(cache_dir, key, (
             _CACHE_VERSION, key, result.names, result.types, result.addresses,
             result.encoding, _tables_tuple(result.tables, origin),
-            result.extra.get("relative_base", 0), len(result.names)))
+            result.extra.get("relative_base", 0), len(result.names),
+            _token_digest(mem, result.tables)))
     return result
 
 
@@ -862,14 +869,14 @@ def _from_cache(
     if obj is None:
         return None
     try:
-        (_, _, names, types, addrs, enc, ttuple, rel_base, count) = obj
+        (_, _, names, types, addrs, enc, ttuple, rel_base, count, digest) = obj
         tables = _tables_from_tuple(ttuple, origin)
         if t is not None and (t.names, t.token_table) != (tables.names, tables.token_table):
             return None
         if not (isinstance(names, list) and isinstance(types, str)
                 and isinstance(addrs, list) and len(names) == len(types) == len(addrs) == count):
             return None
-        if _read_num_syms(mem, tables) != count:
+        if _read_num_syms(mem, tables) != count or _token_digest(mem, tables) != digest:
             return None
         if tables.relative_base is not None:
             (now_base,) = struct.unpack(

@@ -116,7 +116,10 @@ def build_kallsyms_image(
     tokens, enc = compress_names(full)
     count = len(symbols)
     addrs = [a for _, _, a in symbols]
-    nonabs = [a for (n, t, a) in symbols if t not in "Aa"]
+    def absolute(t: str, a: int) -> bool:
+        return t in "Aa" or a < TEXT_BASE
+
+    nonabs = [a for (n, t, a) in symbols if not absolute(t, a)]
     rel_base = min(nonabs) if nonabs else TEXT_BASE
 
     def names_blob() -> Tuple[bytes, List[int]]:
@@ -153,7 +156,7 @@ def build_kallsyms_image(
         vals = []
         for i, (_n, t, a) in enumerate(symbols):
             if encoding == "absolute-percpu":
-                vals.append(a if t in "Aa" else rel_base - a - 1)
+                vals.append(a if absolute(t, a) else rel_base - a - 1)
             elif encoding == "base-relative":
                 vals.append((a - rel_base) & 0xFFFFFFFF)
             else:  # pc-relative
