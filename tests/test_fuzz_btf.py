@@ -21,6 +21,7 @@ failure and writes reproducers::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import random
@@ -29,7 +30,7 @@ import struct
 import sys
 import time
 import traceback
-from functools import lru_cache
+from functools import cache
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
@@ -97,7 +98,7 @@ def _truncated_real(raw: bytes, keep: int) -> bytes:
     return h + types + strs
 
 
-@lru_cache(maxsize=None)
+@cache
 def seeds() -> Tuple[Seed, ...]:
     """The seed blobs (computed once per process)."""
     with open(VMLINUX, "rb") as f:
@@ -214,11 +215,11 @@ def apply_mutations(seed: Seed, muts: Sequence[Mutation]) -> Tuple[bytes, bool]:
     ntypes = nrec + (len(_records(seed.base)) if seed.base else 0)
 
     def put32(off: int, v: int) -> None:
-        if 0 <= off and off + 4 <= len(buf):
+        if off >= 0 and off + 4 <= len(buf):
             struct.pack_into(bo + "I", buf, off, v & 0xFFFFFFFF)
 
     def get32(off: int) -> int:
-        if 0 <= off and off + 4 <= len(buf):
+        if off >= 0 and off + 4 <= len(buf):
             return int(struct.unpack_from(bo + "I", buf, off)[0])
         return 0
 
@@ -296,10 +297,8 @@ def _touch(t: Type) -> None:
     t.declaration("x")
     _ = t.kind_name, repr(t), t.is_anonymous()
     for f in (t.sizeof, lambda: t.alignment, t.strip_typedefs, t.unqualified, t.qualifiers):
-        try:
+        with contextlib.suppress(BTFError):
             f()
-        except BTFError:
-            pass
     try:
         for _x in iter_chain(t):
             pass
@@ -314,10 +313,8 @@ def _touch(t: Type) -> None:
         t.member_names()
         t.find_member("x")
         if t.members and t.members[0].name:
-            try:
+            with contextlib.suppress(BTFError):
                 t.offsetof(t.members[0].name)
-            except BTFError:
-                pass
     elif isinstance(t, Enum):
         for _e in t.enumerators:
             pass
@@ -364,24 +361,16 @@ def exercise(data: bytes, base: Optional[bytes] = None) -> None:
             except LOOKUP_ERRORS:
                 pass
         for f in (btf.constant, btf.function):
-            try:
+            with contextlib.suppress(LOOKUP_ERRORS):
                 f(n)
-            except LOOKUP_ERRORS:
-                pass
     for spec in ("struct task_struct *", "unsigned long"):
-        try:
+        with contextlib.suppress(LOOKUP_ERRORS):
             btf.functions_taking(spec)
-        except LOOKUP_ERRORS:
-            pass
-    try:
+    with contextlib.suppress(BTFError):
         btf.search("^s")
-    except BTFError:
-        pass
     if HEADER_C is not None:
-        try:
+        with contextlib.suppress(BTFError):
             HEADER_C(btf)
-        except BTFError:
-            pass
 
 
 class CaseTimeout(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Tuple
 
 from kdbg.btf.types import (
     MAX_CHAIN,
@@ -21,6 +21,33 @@ from kdbg.btf.types import (
 from kdbg.errors import BTFError
 
 __all__ = ["type_name", "declaration", "base_name", "proto_params"]
+
+#: Deepest nesting of prototypes in parameters (``void (*)(void (*)(...))``) before
+#: declaring a cycle; real code nests a few levels.
+MAX_NESTING = 64
+_active: Dict[Tuple[int, int], int] = {}  # prototypes being rendered (cycle detection)
+_memo: Dict[Tuple[int, int, bool], str] = {}  # their parameter lists, per outermost call
+
+
+def _nested_params(p: FuncProto, with_names: bool) -> str:
+    """``proto_params`` inside a declarator: a prototype that contains itself (only
+    malformed BTF does that) is a :class:`BTFError`, and a shared one is rendered once."""
+    key = (id(p.btf), p.id)
+    done = _memo.get(key + (with_names,))
+    if done is not None:
+        return done
+    if key in _active or len(_active) >= MAX_NESTING:
+        raise BTFError(f"function prototype id {p.id} contains itself")
+    _active[key] = 1
+    try:
+        text = proto_params(p, with_names)
+    finally:
+        del _active[key]
+        if not _active:
+            _memo.clear()
+    if _active:
+        _memo[key + (with_names,)] = text
+    return text
 
 
 def base_name(t: Type) -> str:
@@ -54,9 +81,7 @@ def declaration(t: Type, name: str = "", with_param_names: bool = True) -> str:
             cur = cur.type
             continue
         if isinstance(cur, Qualified):
-            target = cur.type
-            while isinstance(target, Qualified):
-                target = target.type
+            target = cur.type.unqualified()
             if isinstance(target, Pointer):
                 inner = f"{cur.keyword} {inner}" if inner else cur.keyword
             else:
@@ -64,9 +89,7 @@ def declaration(t: Type, name: str = "", with_param_names: bool = True) -> str:
             cur = cur.type
             continue
         if isinstance(cur, Pointer):
-            target = cur.type
-            while isinstance(target, Qualified):
-                target = target.type
+            target = cur.type.unqualified()
             inner = "*" + inner
             if isinstance(target, (Array, FuncProto)):
                 inner = f"({inner})"
@@ -77,7 +100,7 @@ def declaration(t: Type, name: str = "", with_param_names: bool = True) -> str:
             cur = cur.type
             continue
         if isinstance(cur, FuncProto):
-            inner = inner + proto_params(cur, with_param_names)
+            inner = inner + _nested_params(cur, with_param_names)
             cur = cur.type
             continue
         if isinstance(cur, Func):
