@@ -61,7 +61,6 @@ QEMU_KDUMP_FORMATS = {
     "kdump-lzo": "kdump-lzo",
     "kdump-snappy": "kdump-snappy",
 }
-MAKEDUMPFILE_COMPRESSION = {"zlib": "-c", "lzo": "-l", "snappy": "-p", "zstd": "-z"}
 
 
 class BuildError(RuntimeError):
@@ -539,37 +538,118 @@ def _reassemble(flat: Path, out: Path) -> Tuple[bool, str]:
     return rc == 0 and out.exists(), err
 
 
-def _makedumpfile_forms(elf: Path, outdir: Path) -> Tuple[List[Tuple[str, str, Path]], Dict]:
-    """Convert the ELF dump with makedumpfile; return (form, tool, path) and failures."""
+def vmcore_style_elf(src: Path, dst: Path) -> None:
+    """Rewrite QEMU's ``-p`` ELF dump into the layout of a kernel's ``/proc/vmcore``.
+
+    makedumpfile 1.7.2 cannot read QEMU 7.2's ELF dumps as written: it expects the
+    program headers right after the ELF header (QEMU puts section headers there and sets
+    ``e_phoff=192``, ``e_ehsize=8``), and it derives ``page_offset`` from the first
+    PT_LOAD, so vmalloc/module PT_LOADs from ``paging=true`` confuse it.  This keeps the
+    NOTE and the PT_LOADs of the direct map (same ``vaddr - paddr`` as the first one),
+    with the phdrs at offset 64 and no section headers.  Memory contents are unchanged.
+    """
+    import struct
+
+    with open(src, "rb") as f:
+        eh = bytearray(f.read(64))
+        (phoff,) = struct.unpack_from("<Q", eh, 32)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+        f.seek(phoff)
+        raw = f.read(phentsize * phnum)
+        phs = [list(struct.unpack_from("<IIQQQQQQ", raw, i * phentsize)) for i in range(phnum)]
+        loads = [p for p in phs if p[0] == 1]
+        if not loads:
+            raise BuildError(f"{src}: no PT_LOAD")
+        delta = loads[0][3] - loads[0][4]
+        keep = [p for p in phs if p[0] == 4] + [p for p in loads if p[3] - p[4] == delta]
+        offset = 64 + 56 * len(keep)
+        placed = []
+        for p in keep:
+            placed.append((p, offset))
+            offset += p[5]
+        struct.pack_into("<Q", eh, 32, 64)  # e_phoff
+        struct.pack_into("<Q", eh, 40, 0)  # e_shoff
+        struct.pack_into("<HHHHHH", eh, 52, 64, 56, len(keep), 0, 0, 0)
+        with open(dst, "wb") as g:
+            g.write(eh)
+            for p, off in placed:
+                g.write(struct.pack("<IIQQQQQQ", p[0], p[1], off, *p[3:]))
+            for p, _off in placed:
+                f.seek(p[2])
+                left = p[5]
+                while left:
+                    chunk = f.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise BuildError(f"{src}: truncated segment")
+                    g.write(chunk)
+                    left -= len(chunk)
+
+
+KDUMP_COMPRESSION_FLAGS = {"zlib": 0x1, "lzo": 0x2, "snappy": 0x4, "zstd": 0x20}
+"""``disk_dump_header.status`` bits (makedumpfile's ``DUMP_DH_COMPRESSED_*``)."""
+
+
+def _check_output(path: Path, form: str) -> str:
+    """Empty if *path* really is *form*, else why not (makedumpfile built without snappy or
+    zstd silently writes an uncompressed dump when asked for one)."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(432)
+    if form.startswith("elf"):
+        return "" if head[:4] == b"\x7fELF" else "output is not ELF"
+    if head[:8] != b"KDUMP   ":
+        return "output is not a kdump file"
+    (status,) = struct.unpack_from("<i", head, 424)
+    comp = form.split("-")[1]
+    want = KDUMP_COMPRESSION_FLAGS.get(comp, 0)
+    mask = sum(KDUMP_COMPRESSION_FLAGS.values())
+    if status & mask != want:
+        return f"asked for {comp}, got compression flags {status & mask:#x} (tool built without it)"
+    return ""
+
+
+MAKEDUMPFILE_FORMS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ("kdump-zlib", ("-c", "-d", "0")),
+    ("kdump-zlib-d31", ("-c", "-d", "31")),
+    ("kdump-lzo", ("-l", "-d", "0")),
+    ("kdump-lzo-d31", ("-l", "-d", "31")),
+    ("kdump-snappy", ("-p", "-d", "0")),
+    ("kdump-zstd", ("-z", "-d", "0")),
+    ("kdump-d31", ("-d", "31")),
+    ("elf-d31", ("-E", "-d", "31")),
+)
+"""makedumpfile runs: form name -> options.  ``-d 31`` excludes zero, cache, user and
+free pages; ``kdump-d31`` is uncompressed; ``elf-d31`` is makedumpfile's ELF output."""
+
+
+def _makedumpfile_forms(elf: Path, outdir: Path) -> Tuple[List[Tuple[str, str, Path]], Dict[str, str]]:
+    """Convert a /proc/vmcore-style ELF with makedumpfile; return (form, tool, path), failures."""
     made: List[Tuple[str, str, Path]] = []
     failed: Dict[str, str] = {}
-    for comp, opt in MAKEDUMPFILE_COMPRESSION.items():
-        for level in (0, 1):
-            form = f"kdump-{comp}" + ("" if level == 0 else f"-d{level}")
-            out = outdir / f"makedumpfile.{form}"
+    for form, opts in MAKEDUMPFILE_FORMS:
+        out = outdir / f"makedumpfile.{form}"
+        out.unlink(missing_ok=True)
+        tool = "makedumpfile " + " ".join(opts) + " (of the qemu -p ELF made /proc/vmcore-like)"
+        rc, err = _run_tool(["makedumpfile", *opts, str(elf), str(out)])
+        ok = rc == 0 and out.exists() and out.stat().st_size > 4096
+        if ok:
+            err = _check_output(out, form) or err
+            ok = not _check_output(out, form)
+        if ok:
+            made.append((form, tool, out))
+        else:
             out.unlink(missing_ok=True)
-            rc, err = _run_tool(["makedumpfile", opt, "-d", str(level), str(elf), str(out)])
-            ok = rc == 0 and out.exists() and out.stat().st_size > 4096
-            if ok and "ignored" in err:
-                ok, err = False, err  # e.g. "'-p' option will be ignored": not this form
-            if ok:
-                with open(out, "rb") as f:
-                    ok = f.read(8) == b"KDUMP   "
-                    err = err if ok else "output is not a kdump file"
-            if ok:
-                made.append((form, "makedumpfile", out))
-            else:
-                out.unlink(missing_ok=True)
-                failed[f"makedumpfile {opt} -d {level}"] = err.splitlines()[-1] if err else str(rc)
-    # flattened output from makedumpfile itself
-    out = outdir / "makedumpfile.kdump-zlib-flat"
+            lines = [ln for ln in err.splitlines() if ln.strip()]
+            failed[tool] = "; ".join(lines[-3:]) if lines else f"exit {rc}"
+    out = outdir / "makedumpfile.kdump-zlib-d31-flat"
     with open(out, "wb") as fout:
-        rc, err = _run_tool(["makedumpfile", "-F", "-c", "-d", "0", str(elf)], stdout=fout)
+        rc, err = _run_tool(["makedumpfile", "-F", "-c", "-d", "31", str(elf)], stdout=fout)
     if rc == 0 and out.stat().st_size > 4096:
-        made.append(("kdump-zlib-flat", "makedumpfile -F", out))
+        made.append(("kdump-zlib-d31-flat", "makedumpfile -F -c -d 31", out))
     else:
         out.unlink(missing_ok=True)
-        failed["makedumpfile -F -c -d 0"] = err.splitlines()[-1] if err else str(rc)
+        failed["makedumpfile -F -c -d 31"] = err.splitlines()[-1] if err else f"exit {rc}"
     return made, failed
 
 
@@ -581,13 +661,15 @@ def build_suite(
 ) -> List[Dump]:
     """Boot *suite*'s cloud kernel, record truth and write every dump form; return them.
 
-    Writes into *outdir* (default ``<cache>/vmcores/<suite>``), replacing what was there.
+    Writes into *outdir* (default ``<cache>/vmcores/<suite>``), replacing what was there
+    only once the new build is complete (built in a sibling directory, then renamed).
     """
     say = log or (lambda msg: print(f"[vmcores {suite}] {msg}", file=sys.stderr, flush=True))
     t0 = time.monotonic()
     kernel = debian_kernel(suite, "cloud")
     say(f"kernel {kernel.release} ({time.monotonic() - t0:.1f}s)")
-    outdir = outdir or vmcores_root() / suite
+    final = outdir or vmcores_root() / suite
+    outdir = final.with_name(f".{final.name}.building")
     if outdir.exists():
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
@@ -631,14 +713,17 @@ def build_suite(
     shutil.copy(work / "console.log", truth / "console.log")
     (work / "initramfs.cpio").unlink(missing_ok=True)
     say(f"QEMU dumps done ({time.monotonic() - t_boot:.1f}s)")
-    more, more_failed = _makedumpfile_forms(outdir / "qemu.elf", outdir)
+    vmcore_elf = outdir / "vmcore-style.elf"
+    vmcore_style_elf(outdir / "qemu.elf-paging", vmcore_elf)
+    more, more_failed = _makedumpfile_forms(vmcore_elf, outdir)
+    vmcore_elf.unlink()
     made += more
     failed.update(more_failed)
     say(f"makedumpfile done ({time.monotonic() - t0:.1f}s total)")
     release = (truth / "uname").read_text().strip()
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    dumps = [Dump(suite, release, f, t, p, truth) for f, t, p in made]
+    dumps = [Dump(suite, release, f, t, final / p.name, final / "truth") for f, t, p in made]
     info = {
         "suite": suite,
         "release": release,
@@ -649,7 +734,15 @@ def build_suite(
         "dumps": [_dump_json(d) for d in dumps],
         "failed": failed,
     }
+    info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made)]
     (outdir / "dumps.json").write_text(json.dumps(info, indent=1) + "\n")
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(outdir, final)
+    shutil.rmtree(old, ignore_errors=True)
     return dumps
 
 
@@ -661,7 +754,6 @@ def _dump_json(d: Dump) -> Dict[str, Any]:
         "tool": d.tool,
         "path": str(d.path),
         "truth": str(d.truth),
-        "size": d.path.stat().st_size,
     }
 
 
