@@ -19,7 +19,8 @@ ordinary identifiers (typedefs, enumerators) in separate namespaces. FUNC, VAR, 
 and DECL_TAG are not emitted; TYPE_TAGs are dropped.
 
 Decoding goes straight from the raw BTF bytes into flat lists (the parser's offsets index
-is reused), which keeps a full vmlinux header well under a second.
+is reused), prototypes only FUNCs use are never decoded, and declarator strings are cached
+per type id: a 126k-type vmlinux header takes about 2-3x bpftool's time.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ _FUNC, _PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG = (
 _DEFINERS = frozenset((_STRUCT, _UNION, _ENUM, _ENUM64, _FWD, _TYPEDEF))
 _COMPOSITE = frozenset((_STRUCT, _UNION))
 _REF1 = frozenset((_PTR, _TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG))
-_QUALS = (_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG)
+_QUALS = frozenset((_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG))
+_PASS = frozenset((_PTR, _ARRAY, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG))
 _QUAL_KW = {_VOLATILE: "volatile", _CONST: "const", _RESTRICT: "restrict"}
-_REFS = (_PTR, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _FUNC, _VAR, _DECL_TAG)
 #: Kinds this writer never emits (and never decodes the bodies of).
 _SKIP = frozenset((_FUNC, _VAR, _DATASEC, _DECL_TAG, K.KIND_LOC_PARAM, K.KIND_LOC_PROTO,
                    K.KIND_LOCSEC))
@@ -619,9 +620,9 @@ class HeaderWriter:
             self._emit[tid] = _EMITTED
         elif k in (_ENUM, _ENUM64):
             if cont_id == 0:
-                out.append(self._enum_body(tid, 0, True) + ";\n\n")
+                out.append(self._enum_body(tid, 0) + ";\n\n")
             self._emit[tid] = _EMITTED
-        elif k in (_PTR, _ARRAY) or k in _QUALS:
+        elif k in _PASS:
             self._emit_type(self.ref[tid], cont_id)
         elif k == _FWD:
             out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
@@ -650,7 +651,7 @@ class HeaderWriter:
                 out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
                 self._fwd_emitted[tid] = 1
             if cont_id == 0:
-                out.append(self._composite_body(tid, 0, True) + ";\n\n")
+                out.append(self._composite_body(tid, 0) + ";\n\n")
                 self._emit[tid] = _EMITTED
             else:
                 self._emit[tid] = _NOT_EMITTED
@@ -665,7 +666,7 @@ class HeaderWriter:
         cur = tid
         for _ in range(1024):
             k = kind[cur]
-            if k in (_PTR, _ARRAY) or k in _QUALS:
+            if k in _PASS:
                 cur = ref[cur]
             else:
                 self._strip[tid] = cur
@@ -684,7 +685,7 @@ class HeaderWriter:
     def _typedef_def(self, tid: int) -> str:
         return "typedef " + self._decl(self.ref[tid], self.c_name(tid), 0) + ";\n\n"
 
-    def _composite_body(self, tid: int, lvl: int, top: bool) -> str:
+    def _composite_body(self, tid: int, lvl: int) -> str:
         lay = self._layout(tid)
         name = self.c_name(tid)
         head = f"{self._kw(tid)} {name} {{" if name else f"{self._kw(tid)} {{"
@@ -746,7 +747,7 @@ class HeaderWriter:
             return f"{v}LL"
         return f"{v}ULL"
 
-    def _enum_body(self, tid: int, lvl: int, top: bool) -> str:
+    def _enum_body(self, tid: int, lvl: int) -> str:
         name = self.c_name(tid)
         vals = self.items[tid] or []
         if not vals:
@@ -783,11 +784,11 @@ class HeaderWriter:
         if k in _COMPOSITE:
             if self.name[tid]:
                 return f"{self._kw(tid)} {self.c_name(tid)}", True
-            return self._composite_body(tid, lvl, False), False
+            return self._composite_body(tid, lvl), False
         if k in (_ENUM, _ENUM64):
             if self.name[tid]:
                 return f"enum {self.c_name(tid)}", True
-            return self._enum_body(tid, lvl, False), False
+            return self._enum_body(tid, lvl), False
         if k == _TYPEDEF:
             return self.c_name(tid), True
         if k == _FWD:
@@ -935,7 +936,7 @@ class HeaderWriter:
             # Anonymous enums nothing emitted uses: top-level, for their constants.
             for tid in anon_enums:
                 if not self._inlined[tid]:
-                    out.append(self._enum_body(tid, 0, True) + ";\n\n")
+                    out.append(self._enum_body(tid, 0) + ";\n\n")
             out.append(_EPILOGUE)
         finally:
             if old < 20000:
