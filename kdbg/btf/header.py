@@ -25,7 +25,6 @@ per type id: a 126k-type vmlinux header takes about 2-3x bpftool's time.
 
 from __future__ import annotations
 
-import io
 import sys
 from array import array
 from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Union
@@ -955,11 +954,9 @@ def dump_c(btf: BTF, types: Optional[Sequence[TypeSpec]] = None,
     types they use).
     """
     stream = out if out is not None else sys.stdout
-    stream.write("".join(HeaderWriter(btf).render(types)))
+    stream.writelines(HeaderWriter(btf).render(types))
 
 
 def header_c(btf: BTF, types: Optional[Sequence[TypeSpec]] = None) -> str:
     """The C header :func:`dump_c` writes, as a string."""
-    buf = io.StringIO()
-    dump_c(btf, types, buf)
-    return buf.getvalue()
+    return "".join(HeaderWriter(btf).render(types))
