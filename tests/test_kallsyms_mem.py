@@ -15,7 +15,7 @@ import os
 import random
 import struct
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -57,7 +57,7 @@ def synthetic_symbols(n: int = 400, seed: int = 7) -> List[Tuple[str, str, int]]
     return syms
 
 
-@lru_cache(maxsize=None)
+@cache
 def _syms() -> Tuple[Tuple[str, str, int], ...]:
     return tuple(synthetic_symbols())
 
@@ -98,16 +98,16 @@ def test_expand_names_random_codes() -> None:
               for _ in range(256)]
     blob = bytearray()
     want = []
-    for _ in range(5000):
-        n = rng.choice([1, 2, 7, 127, 128, 300, 16383])
-        codes = bytes(rng.randrange(256) for _ in range(n))
+    for _ in range(3000):
+        n = rng.choice([1, 2, 7, 127, 128, 300, 16383 if rng.random() < 0.01 else 5])
+        codes = rng.randbytes(n)
         blob += bytes([n]) if n < 128 else bytes([(n & 0x7F) | 0x80, n >> 7])
         blob += codes
         want.append("".join(tokens[c] for c in codes))
-    names, used = expand_names(bytes(blob) + b"\xff" * 9, 5000, tokens)
+    names, used = expand_names(bytes(blob) + b"\xff" * 9, 3000, tokens)
     assert names == want and used == len(blob)
     with pytest.raises(CoreError, match="truncated"):
-        expand_names(bytes(blob[:-1]), 5000, tokens)
+        expand_names(bytes(blob[:-1]), 3000, tokens)
 
 
 def test_no_tables_anywhere() -> None:
@@ -270,7 +270,7 @@ def _mutations(t: object, rng: random.Random) -> List[Tuple[str, Dict[int, int]]
         ("first name length", {t.names: 0xFF, t.names + 1: 0xFF}),  # type: ignore
         ("_stext offset", {}),
     ]
-    for k in range(12):
+    for _ in range(12):
         off = rng.randrange(0, 200_000)
         out.append((f"names byte {off}", {t.names + off: rng.randrange(256)}))  # type: ignore
     for k in range(4):
