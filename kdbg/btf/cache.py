@@ -1,0 +1,134 @@
+"""On-disk cache of BTF indexes: open a known BTF without walking its type section.
+
+Opening vmlinux BTF costs one pass over ~126k type records (the offsets index) and, on the
+first name lookup, decoding every type name (the name index). Both depend only on the BTF
+bytes, so :func:`open_btf` stores them under ``$XDG_CACHE_HOME/kdbg`` (default
+``~/.cache/kdbg``), keyed by a BLAKE2 hash of the bytes (and of the base's key for split
+BTF), and loads them next time. The result is an ordinary :class:`~kdbg.btf.parser.BTF`
+(a subclass that only replaces how the two indexes are built); the header and sections
+are still validated on every open. Any cache problem falls back to the normal parse.
+``KDBG_NO_CACHE=1`` disables the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+import tempfile
+from array import array
+from typing import Any, Dict, List, Optional, cast
+
+from kdbg.btf.parser import BTF
+
+__all__ = ["CachedBTF", "cache_dir", "open_btf"]
+
+_FORMAT = 2
+
+
+class _Names(Dict[str, Any]):
+    """The name index as loaded from the cache: unique names map to a bare id (an int),
+    turned into the one-element list :class:`BTF` expects on access."""
+
+    def get(self, key: str, default: object = None) -> object:
+        v = dict.get(self, key, default)
+        return [v] if isinstance(v, int) else v
+
+    def __getitem__(self, key: str) -> List[int]:
+        v = dict.__getitem__(self, key)
+        return [v] if isinstance(v, int) else v
+
+
+def cache_dir() -> str:
+    """The directory cache files go to."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kdbg")
+
+
+class CachedBTF(BTF):
+    """A :class:`BTF` whose offsets and name indexes come from (and go to) the cache."""
+
+    def __init__(self, data: bytes, base: Optional[BTF] = None, name: str = "BTF", key: str = "") -> None:
+        self.cache_key = key
+        self._cache_path = os.path.join(cache_dir(), f"btf-{key}.idx")
+        self._loaded: Optional[tuple] = None
+        self._cache_hit = False
+        try:
+            with open(self._cache_path, "rb") as f:
+                blob = marshal.load(f)
+            if isinstance(blob, tuple) and len(blob) == 5 and blob[0] == _FORMAT:
+                self._loaded = blob
+        except (OSError, EOFError, ValueError, TypeError):
+            self._loaded = None
+        super().__init__(data, base=base, name=name)
+
+    @property
+    def cache_hit(self) -> bool:
+        """True when the indexes came from the cache."""
+        return self._cache_hit
+
+    def _index(self) -> None:
+        if self._loaded is not None:
+            _, offs, name_offs, infos, _names = self._loaded
+            self._offs.frombytes(offs)
+            self._name_offs.frombytes(name_offs)
+            self._infos.frombytes(infos)
+            n = len(self._offs)
+            if n == len(self._name_offs) == len(self._infos) and (
+                n == 0 or self._type_start <= self._offs[-1] < self._type_end
+            ):
+                self._cache_hit = True
+                return
+            self._offs, self._name_offs, self._infos = array("I"), array("I"), array("I")
+            self._loaded = None
+        super()._index()
+
+    def _name_index(self) -> Dict[str, List[int]]:
+        if self._names is None and self._loaded is not None:
+            packed = self._loaded[4]
+            if isinstance(packed, tuple) and len(packed) == 3:
+                text, ids, dups = packed
+                idarr = array("I")
+                idarr.frombytes(ids)
+                loaded = _Names(zip(text.split("\0"), idarr) if text else ())
+                loaded.update(dups)
+                self._names = cast(Dict[str, List[int]], loaded)
+        if self._names is None:
+            names = super()._name_index()
+            self._store(names)
+            return names
+        return self._names
+
+    def _store(self, names: Dict[str, List[int]]) -> None:
+        uniq = [(k, v[0]) for k, v in names.items() if len(v) == 1 and "\0" not in k]
+        dups = {k: v for k, v in names.items() if len(v) != 1 or "\0" in k}
+        packed = ("\0".join(k for k, _ in uniq), array("I", [v for _, v in uniq]).tobytes(), dups)
+        blob = (_FORMAT, self._offs.tobytes(), self._name_offs.tobytes(), self._infos.tobytes(), packed)
+        try:
+            os.makedirs(cache_dir(), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache_dir(), prefix=".btf-")
+            with os.fdopen(fd, "wb") as f:
+                marshal.dump(blob, f)
+            os.replace(tmp, self._cache_path)
+        except OSError:
+            pass
+
+
+def btf_key(data: bytes, base: Optional[BTF] = None) -> str:
+    """The cache key of ``data`` (on top of ``base``)."""
+    h = hashlib.blake2b(data, digest_size=20)
+    h.update(f"|{_FORMAT}|{sys.version_info[:2]}|{sys.byteorder}".encode())
+    if base is not None:
+        h.update(getattr(base, "cache_key", "").encode() or hashlib.blake2b(base.data).digest())
+    return h.hexdigest()
+
+
+def open_btf(data: bytes, base: Optional[BTF] = None, name: str = "BTF") -> BTF:
+    """Open BTF like :class:`BTF` does, using the index cache unless ``KDBG_NO_CACHE``.
+
+    The name index is built (and cached) on first lookup, or now with ``build_index()``.
+    """
+    if os.environ.get("KDBG_NO_CACHE"):
+        return BTF(data, base=base, name=name)
+    return CachedBTF(data, base=base, name=name, key=btf_key(data, base))
