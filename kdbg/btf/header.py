@@ -58,6 +58,11 @@ _QUAL_KW = {_VOLATILE: "volatile", _CONST: "const", _RESTRICT: "restrict"}
 _SKIP = frozenset((_FUNC, _VAR, _DATASEC, _DECL_TAG, K.KIND_LOC_PARAM, K.KIND_LOC_PROTO,
                    K.KIND_LOCSEC))
 
+#: Kinds whose bodies are decoded on first use (prototypes) or never (the rest).
+_LAZY_KINDS = _SKIP | {_PROTO}
+#: bytes.translate table: info word's top byte -> kind (drops the kind flag).
+_KIND_BYTE = bytes(b & 0x7F for b in range(256))
+
 _NOT_ORDERED, _ORDERING, _ORDERED = 0, 1, 2
 _NOT_EMITTED, _EMITTING, _EMITTED = 0, 1, 2
 
@@ -179,7 +184,8 @@ class HeaderWriter:
         # members: (name, type, bit offset, bitfield size); enumerators: (name, value);
         # params: (name, type)
         self.items: List[Optional[List[Any]]] = [None] * n
-        self._lazy: Dict[int, Tuple[Any, int]] = {}
+        # per BTF layer: id range, type section words, the parser's offsets and infos
+        self._layers: List[Tuple[int, int, Any, Any, Any, int]] = []
         self._strings = _Strings(btf)
         self._old_bitfields: List[int] = []  # structs whose bitfields are in INT encodings
         self._decode_all()
@@ -224,20 +230,24 @@ class HeaderWriter:
         words.frombytes(b.data[ts:te])
         if (b.byteorder == "<") != (sys.byteorder == "little"):
             words.byteswap()
-        S = self._strings
-        kind, name, ref, size, vlen_l = self.kind, self.name, self.ref, self.size, self.vlen
-        kflag_l, alen, items = self.kflag, self.alen, self.items
-        lazy = self._lazy
-        last = self._n - 1
         start = b.start_id
-        skip = _SKIP
+        offs, infos = b._offs, b._infos
+        self._layers.append((start, start + len(offs), words, offs, infos, ts))
+        # Kinds of every type at C speed: the top byte of each (native-order) info word.
+        top = infos.tobytes()[3 if sys.byteorder == "little" else 0 :: 4]
+        kinds = top.translate(_KIND_BYTE)
+        self.kind[start : start + len(kinds)] = kinds
+        skip = _LAZY_KINDS
+        S = self._strings
+        name, ref, size, vlen_l = self.name, self.ref, self.size, self.vlen
+        kflag_l, alen, items = self.kflag, self.alen, self.items
+        last = self._n - 1
         ref_kinds = _REF1
-        for i, (off, info) in enumerate(zip(b._offs, b._infos)):
-            k = (info >> 24) & 0x7F
+        for i in [i for i, k in enumerate(kinds) if k not in skip]:
+            k = kinds[i]
+            off = offs[i]
+            info = infos[i]
             tid = start + i
-            kind[tid] = k
-            if k in skip:
-                continue
             w = off - ts
             if w & 3:
                 raise BTFError(f"{b.name}: type id {tid} at offset {off} is not 4-byte aligned")
@@ -266,9 +276,6 @@ class HeaderWriter:
                     items[tid] = [(S[a], t, o, 0) for a, t, o in zip(it, it, it)]
                     if vlen:
                         self._old_bitfields.append(tid)
-            elif k == _PROTO:
-                ref[tid] = st
-                lazy[tid] = (words, w + 3)
             elif k == _ENUM:
                 size[tid] = st
                 j = w + 3
@@ -298,17 +305,24 @@ class HeaderWriter:
                     alen[tid] = words[w + 3]  # the int encoding word
 
     def _params_of(self, tid: int) -> List[Tuple[str, int]]:
-        """A FUNC_PROTO's parameters (decoded on first use: most are only used by FUNCs)."""
+        """A FUNC_PROTO's parameters, decoded on first use (most are used only by FUNCs,
+        which are not emitted); sets its return type in ``ref`` too."""
         p = self.items[tid]
         if p is None:
-            words, j = self._lazy.pop(tid)
+            layer = next((x for x in self._layers if x[0] <= tid < x[1]), None)
+            if layer is None:  # pragma: no cover - ids come from the BTF itself
+                raise BTFError(f"{self.btf.name}: no type id {tid}")
+            start, _end, words, offs, infos, ts = layer
+            w = (offs[tid - start] - ts) >> 2
             S = self._strings
             last = self._n - 1
-            p = [(S[words[x]], words[x + 1]) for x in range(j, j + 2 * self.vlen[tid], 2)]
-            for _pn, pt in p:
-                if pt > last:
-                    raise BTFError(f"{self.btf.name}: a parameter of type id {tid} refers past "
-                                   f"the last type")
+            ret = words[w + 2]
+            raw = words[w + 3 : w + 3 + 2 * (infos[tid - start] & 0xFFFFFF)]
+            if ret > last or (raw and max(raw[1::2]) > last):
+                raise BTFError(f"{self.btf.name}: FUNC_PROTO {tid} refers past the last type")
+            it = iter(raw)
+            p = [(S[a], t) for a, t in zip(it, it)]
+            self.ref[tid] = ret
             self.items[tid] = p
         return p
 
@@ -585,8 +599,9 @@ class HeaderWriter:
         if k in _QUALS:
             return self._order_type(self.ref[tid], through_ptr)
         if k == _PROTO:
+            params = self._params_of(tid)
             strong = self._order_type(self.ref[tid], through_ptr) > 0
-            for p in self._params_of(tid):
+            for p in params:
                 if self._order_type(p[1], through_ptr) > 0:
                     strong = True
             return int(strong)
@@ -655,8 +670,9 @@ class HeaderWriter:
             else:
                 self._emit[tid] = _NOT_EMITTED
         elif k == _PROTO:
+            params = self._params_of(tid)
             self._emit_type(self.ref[tid], cont_id)
-            for p in self._params_of(tid):
+            for p in params:
                 self._emit_type(p[1], cont_id)
 
     def _strip_of(self, tid: int) -> int:
