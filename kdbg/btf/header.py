@@ -524,13 +524,13 @@ class HeaderWriter:
         biggest = 0
         align = 1
         for mname, mt, _off, bsz in mems:
-            if bsz:
-                biggest = max(biggest, (bsz + 7) // 8)
-                if mname:
-                    align = max(align, alignof(mt))
-            else:
-                biggest = max(biggest, sizeof(mt))
-                align = max(align, alignof(mt))
+            sz = (bsz + 7) // 8 if bsz else sizeof(mt)
+            if sz > biggest:
+                biggest = sz
+            if mname or not bsz:
+                a = alignof(mt)
+                if a > align:
+                    align = a
         size = self.size[tid]
         attrs = ""
         if size % align or biggest > size:
@@ -770,12 +770,20 @@ class HeaderWriter:
         if not name:
             self._inlined[tid] = 1
         head = f"enum {name} {{" if name else "enum {"
-        ind = "\t" * (lvl + 1)
+        ind = "\n" + "\t" * (lvl + 1)
         parts = [head]
-        ident = self._ident_name
+        add = parts.append
+        idents = self._idents
         for en, v in vals:
-            parts.append(f"\n{ind}{ident(en)} = {self._enum_value(tid, v)},")
-        parts.append("\n" + "\t" * lvl + "}" + self._enum_attrs(tid))
+            if en in idents:
+                en = self._ident_name(en)
+            else:
+                idents[en] = 1
+            if -0x80000000 <= v <= 0x7FFFFFFF:
+                add(f"{ind}{en} = {v},")
+            else:
+                add(f"{ind}{en} = {self._enum_value(tid, v)},")
+        add("\n" + "\t" * lvl + "}" + self._enum_attrs(tid))
         return "".join(parts)
 
     def _int_name(self, tid: int) -> str:
