@@ -171,8 +171,10 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
             sym = prog.symbols.get(name)
             return sym.address if sym is not None else None
 
+        from kdbg.btf.cache import open_btf
+
         data = read_vmlinux_btf(memory, symbol)
-        return [BTF(data, name=f"{path}: vmlinux BTF")]
+        return [open_btf(data, name=f"{path}: vmlinux BTF")]
 
     prog = Program(
         memory=memory,

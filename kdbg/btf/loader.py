@@ -197,8 +197,10 @@ def btf_bytes_from_file(path: str) -> bytes:
 
 def load_btf_file(path: str, base: Optional[BTF] = None) -> BTF:
     """Load BTF from ``path``; split BTF (a module) goes on top of ``base``."""
+    from kdbg.btf.cache import open_btf
+
     data = btf_bytes_from_file(path)
-    return BTF(data, base=base, name=path)
+    return open_btf(data, base=base, name=path)
 
 
 def load_btf_files(paths: Sequence[str]) -> List[BTF]:
