@@ -52,7 +52,7 @@ def describe(t: Type) -> tuple:
     return tuple(out)
 
 
-def bpftool_raw(data: bytes, tmp_path: "os.PathLike[str]", name: str) -> Dict[int, List[str]]:
+def bpftool_raw(data: bytes, tmp_path: os.PathLike[str], name: str) -> Dict[int, List[str]]:
     """``bpftool btf dump file`` of ``data``, as id -> lines (first line without its id)."""
     path = os.path.join(os.fspath(tmp_path), name)
     with open(path, "wb") as f:
@@ -96,7 +96,7 @@ def vmlinux_raw(tmp_path_factory: pytest.TempPathFactory) -> Dict[int, List[str]
 def check_reduced(
     src: BTF,
     names: List[object],
-    tmp_path: "os.PathLike[str]",
+    tmp_path: os.PathLike[str],
     src_raw: Optional[Dict[int, List[str]]],
     pointers: str = "full",
 ) -> BTF:
@@ -145,7 +145,7 @@ def test_round_trip_whole_vmlinux(vmlinux: BTF) -> None:
 
 @needs_vmlinux
 @needs_bpftool
-def test_round_trip_bpftool_identical(vmlinux: BTF, tmp_path: "os.PathLike[str]") -> None:
+def test_round_trip_bpftool_identical(vmlinux: BTF, tmp_path: os.PathLike[str]) -> None:
     data = encode(list(vmlinux), vmlinux.byteorder)
     path = os.path.join(os.fspath(tmp_path), "rt.btf")
     with open(path, "wb") as f:
@@ -184,7 +184,7 @@ def test_big_endian_round_trip(vmlinux: BTF) -> None:
 def test_minimize_full(
     vmlinux: BTF,
     vmlinux_raw: Dict[int, List[str]],
-    tmp_path: "os.PathLike[str]",
+    tmp_path: os.PathLike[str],
     names: List[object],
 ) -> None:
     check_reduced(vmlinux, names, tmp_path, vmlinux_raw)
@@ -196,7 +196,7 @@ def test_minimize_full(
 def test_minimize_fwd(
     vmlinux: BTF,
     vmlinux_raw: Dict[int, List[str]],
-    tmp_path: "os.PathLike[str]",
+    tmp_path: os.PathLike[str],
     names: List[object],
 ) -> None:
     out = check_reduced(vmlinux, names, tmp_path, vmlinux_raw, pointers="fwd")
@@ -214,7 +214,7 @@ def test_minimize_fwd(
 @needs_vmlinux
 @needs_bpftool
 def test_minimize_enum64(
-    vmlinux: BTF, vmlinux_raw: Dict[int, List[str]], tmp_path: "os.PathLike[str]"
+    vmlinux: BTF, vmlinux_raw: Dict[int, List[str]], tmp_path: os.PathLike[str]
 ) -> None:
     e64 = [vmlinux.type(i) for i in vmlinux.ids([K.KIND_ENUM64])]
     named = next(t for t in e64 if t.name)

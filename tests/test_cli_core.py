@@ -11,7 +11,7 @@ import re
 import struct
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -30,7 +30,7 @@ def kdbg(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def truth_kallsyms(truth: Path) -> Dict[str, List[Tuple[int, str]]]:
     out: Dict[str, List[Tuple[int, str]]] = {}
     for line in (truth / "kallsyms").read_text().splitlines():
@@ -40,7 +40,7 @@ def truth_kallsyms(truth: Path) -> Dict[str, List[Tuple[int, str]]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def ptype_from_truth(truth: Path, spec: str) -> str:
     p = kdbg("--btf", str(truth / "btf" / "vmlinux"), "-x", f"ptype {spec}")
     assert p.returncode == 0, p.stderr
