@@ -83,7 +83,8 @@ def check_truth(m: CoreMemory, truth: Path) -> Dict[str, bytes]:
         "banner": banner,
         "btf_head": btf[:64],
         "module": mod_bytes,
-        "direct": m.read(pob + 0x100000, 4096),
+        # the direct-map alias of kernel text (never filtered out, unlike an arbitrary page)
+        "direct": m.read(pob + m.translate(core["_stext"]), 4096),
         "text": m.read(core["_stext"], 4096),
     }
 

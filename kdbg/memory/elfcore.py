@@ -2,8 +2,10 @@
 
 Headers are read with pyelftools; memory is found through the physical addresses
 (``p_paddr``) of the ``PT_LOAD`` segments, kept in a sorted table searched with ``bisect``.
-Bytes come from an ``mmap`` of the file (never read whole). Bytes of a segment between
-``p_filesz`` and ``p_memsz`` read as zeros, as the ELF format defines.
+Bytes come from an ``mmap`` of the file (never read whole). A segment's bytes between
+``p_filesz`` and ``p_memsz`` are pages a dump filter dropped (``makedumpfile -E -d N``
+writes excluded pages that way): reading them raises ``FaultError`` saying the page was
+excluded, as crash does without ``--zero_excluded``, rather than inventing zeros.
 """
 
 from __future__ import annotations
@@ -262,9 +264,9 @@ class ElfPhysicalMemory(PhysicalMemory):
                 parts.append(self.file.pread(fo, n))
                 pos += n
             else:
-                n = chunk_end - pos
-                parts.append(bytes(n))
-                pos += n
+                raise FaultError(
+                    "page excluded from the dump (past the ELF segment's file data)", pos, physical=True
+                )
         return b"".join(parts)
 
     def close(self) -> None:
