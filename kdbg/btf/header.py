@@ -139,6 +139,10 @@ class _Strings(Dict[int, str]):
         super().__init__()
         self[0] = ""
         self._fetch = btf.string
+        layer: Optional[BTF] = btf
+        while layer is not None:
+            self.update(layer.string_map())
+            layer = layer.base
         self._layers: List[Tuple[int, int, bytes]] = []
         b: Optional[BTF] = btf
         while b is not None:

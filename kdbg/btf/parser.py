@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import struct
 from array import array
+from itertools import accumulate
 from typing import (
     Callable,
     Dict,
@@ -209,6 +210,7 @@ class BTF:
         self._void = Void(self)
         self._names: Optional[Dict[str, List[int]]] = None
         self._str_cache: Dict[int, str] = {}
+        self._strmap_done = False
         self._enumerators: Optional[Dict[str, Tuple[int, int]]] = None
         self._ptr_index: Optional[Dict[int, int]] = None
         self._synth: Dict[int, Type] = {}
@@ -312,6 +314,25 @@ class BTF:
             s = self._strs[rel:nul].decode("utf-8", "replace")
         self._str_cache[off] = s
         return s
+
+    def string_map(self) -> Dict[int, str]:
+        """Every string of this BTF's own string section by offset, decoded in one pass.
+
+        Offsets into the middle of a string (legal, if rare) are still resolved by
+        :meth:`string`. ASCII sections (every kernel's) split at C speed.
+        """
+        if not self._strmap_done:
+            strs = self._strs
+            if strs.isascii():
+                parts = strs.decode("ascii").split("\0")
+                starts = [0]
+                starts.extend(accumulate(len(p) + 1 for p in parts))
+                base = self.start_str_off
+                if base:
+                    starts = [base + x for x in starts]
+                self._str_cache.update(zip(starts, parts))
+            self._strmap_done = True
+        return self._str_cache
 
     def kind_of(self, type_id: int) -> int:
         """Kind number of ``type_id`` without decoding the type."""
@@ -516,6 +537,7 @@ class BTF:
     def _name_index(self) -> Dict[str, List[int]]:
         if self._names is None:
             names: Dict[str, List[int]] = {}
+            self.string_map()
             string = self.string
             start = self.start_id
             for i, noff in enumerate(self._name_offs):
