@@ -132,3 +132,40 @@ def open_btf(data: bytes, base: Optional[BTF] = None, name: str = "BTF") -> BTF:
     if os.environ.get("KDBG_NO_CACHE"):
         return BTF(data, base=base, name=name)
     return CachedBTF(data, base=base, name=name, key=btf_key(data, base))
+
+
+def cached_header_c(btf: BTF, types: Optional[List[str]] = None) -> str:
+    """:func:`kdbg.btf.header.header_c`, remembered on disk by the BTF's key and ``types``.
+
+    A header depends only on the BTF bytes (and the writer's code), so a second
+    ``btf dump --format c`` of the same kernel reads the file back instead of rendering
+    126k types again. ``KDBG_NO_CACHE`` turns it off.
+    """
+    from kdbg.btf import header
+
+    if os.environ.get("KDBG_NO_CACHE"):
+        return header.header_c(btf, types)
+    key = getattr(btf, "cache_key", "") or btf_key(btf.data, btf.base)
+    h = hashlib.blake2b(key.encode(), digest_size=20)
+    h.update(repr(types).encode())
+    try:
+        with open(header.__file__, "rb") as f:  # a changed writer invalidates its output
+            h.update(f.read())
+    except OSError:
+        return header.header_c(btf, types)
+    path = os.path.join(cache_dir(), f"header-{h.hexdigest()}.h")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        pass
+    text = header.header_c(btf, types)
+    try:
+        os.makedirs(cache_dir(), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir(), prefix=".header-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return text

@@ -83,9 +83,9 @@ def btf_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             ids = _target_ids(target, ns.types, prog)
             dump_raw(target, ctx.out, ids)
         else:
-            from kdbg.btf.header import header_c
+            from kdbg.btf.cache import cached_header_c
 
-            ctx.out.write(header_c(target, join_type_words(ns.types) or None))
+            ctx.out.write(cached_header_c(target, join_type_words(ns.types) or None))
         return
     p = _ArgParser(prog="btf min", add_help=False)
     p.add_argument("-o", "--output", required=True)
