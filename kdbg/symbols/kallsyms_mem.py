@@ -487,14 +487,16 @@ def find_kallsyms_tables(
         data = _read_tolerant(mem, pos, size + overlap)
         i = data.find(_DIGITS_ANCHOR)
         while 0 <= i < size:
-            found = _tables_at_anchor(mem, pos + i)
+            found = _tables_at_anchor(mem, pos + i, start)
             if found is not None:
                 return found
             i = data.find(_DIGITS_ANCHOR, i + 1)
     raise CoreError(f"kallsyms: no kallsyms tables found in {start:#x}..{end:#x}")
 
 
-def _tables_at_anchor(mem: MemoryLike, anchor: int) -> Optional[List[KallsymsTables]]:
+def _tables_at_anchor(
+    mem: MemoryLike, anchor: int, image_start: int
+) -> Optional[List[KallsymsTables]]:
     """Validate a token-table candidate around the digit tokens at ``anchor``."""
     window = 0x10000
     base = anchor - window
@@ -520,14 +522,14 @@ def _tables_at_anchor(mem: MemoryLike, anchor: int) -> Optional[List[KallsymsTab
             continue
         if table.find(b"\0", idx[255]) < 0 or any(table[table.find(b"\0", idx[255]) + 1:]):
             continue
-        found = _names_before(mem, t, x)
+        found = _names_before(mem, t, x, image_start)
         if found is not None:
             return found
     return None
 
 
 def _names_before(
-    mem: MemoryLike, token_table: int, token_index: int
+    mem: MemoryLike, token_table: int, token_index: int, image_start: int
 ) -> Optional[List[KallsymsTables]]:
     """Find markers, names and num_syms before the token table."""
     back = 0x20000
@@ -547,7 +549,7 @@ def _names_before(
                 p -= width
                 if v == 0:
                     break
-            if not vals or vals[-1] != 0 or len(vals) < 2:
+            if not vals or vals[-1] != 0:
                 continue
             markers = vals[::-1]
             if any(b - a < 256 * 2 for a, b in zip(markers, markers[1:])):
@@ -560,7 +562,8 @@ def _names_before(
             names_addr, num_addr, count = found
             return _place_offsets(names_addr, num_addr, count, token_table, token_index,
                                   marker_addr)
-    return _names_before_seqs(mem, token_table, token_index)
+    return _names_before_seqs(mem, token_table, token_index,
+                              min(4 << 20, max(token_table - image_start, 0)))
 
 
 def _names_before_seqs(
@@ -580,6 +583,9 @@ def _names_before_seqs(
             if p < 0:
                 return None
             if unpack("<I", data, p)[0] != 0:
+                continue
+            if m > 1 and not (512 <= unpack("<I", data, p + 4)[0] <= 0x40000
+                              and unpack("<I", data, p + 4 * (m - 1))[0] >= 512 * (m - 1)):
                 continue
             markers = list(unpack(f"<{m}I", data, p))
             if any(not 512 <= b - a <= 0x40000 for a, b in zip(markers, markers[1:])):
