@@ -317,3 +317,23 @@ def test_faulting_tables_give_core_error() -> None:
 
 def test_struct_sanity() -> None:
     assert struct.calcsize("<256H") == 512
+
+
+def test_real_symbol_table_queries(reference_dumps_all: list) -> None:
+    """SymbolTable built from decoded kallsyms answers like the guest's truth file."""
+    for suite, dump in _one_per_suite(reference_dumps_all).items():
+        want = truth_vmlinux(Path(dump.truth))  # type: ignore[attr-defined]
+        with open_core(str(dump.path)) as mem:  # type: ignore[attr-defined]
+            table = decode_kallsyms(mem, use_cache=False).to_table()
+        assert len(table) == len(want)
+        rng = random.Random(suite)
+        for addr, typ, name in rng.sample(want, 500):
+            assert any(s.address == addr and s.type == typ for s in table.lookup_all(name))
+            sym, off = table.symbolize(addr)
+            assert off == 0 and sym.address == addr
+            if sym.size and sym.size > 1:
+                sym2, off2 = table.symbolize(addr + 1)
+                assert (sym2.address, off2) == (addr, 1)
+                assert table.format_address(addr + 1) == f"{sym2.name}+0x1/{sym.size:#x}"
+        assert table.lookup("_stext").address == int(
+            mem.vmcoreinfo.get("SYMBOL(_stext)"), 16)  # type: ignore[union-attr]
