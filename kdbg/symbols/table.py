@@ -264,6 +264,12 @@ class SymbolTable:
         except SymbolNotFoundError:
             return None
 
+    def address_of(self, name: str) -> Optional[int]:
+        """Address of :meth:`lookup` ``(name)``, or ``None`` when unknown (a handy callable,
+        e.g. ``read_vmlinux_btf(mem, table.address_of)``)."""
+        sym = self.get(name)
+        return sym.address if sym is not None else None
+
     # -- by address -------------------------------------------------------------------------
 
     def symbolize(self, address: int) -> Tuple[Symbol, int]:
