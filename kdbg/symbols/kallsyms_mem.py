@@ -63,6 +63,8 @@ MAX_SYMS = 4_000_000
 #: Upper bound of one compressed name (two-byte length) and of the names table.
 MAX_NAME_BYTES = 0x3FFF
 MAX_NAMES_TABLE = 256 << 20
+#: Token-table candidates the image scan examines before giving up (real kernels: < 10).
+MAX_ANCHORS = 256
 #: KSYM_NAME_LEN is 512 since 6.1; no token is longer.
 MAX_TOKEN_LEN = 512
 
@@ -483,6 +485,7 @@ def find_kallsyms_tables(
     if hint is not None and start < hint < end:
         k = (hint - start) // chunk
         chunks = chunks[k::-1] + chunks[k + 1:]
+    tried = 0
     for pos, size in chunks:
         data = _read_tolerant(mem, pos, size + overlap)
         i = data.find(_DIGITS_ANCHOR)
@@ -490,6 +493,9 @@ def find_kallsyms_tables(
             found = _tables_at_anchor(mem, pos + i, start)
             if found is not None:
                 return found
+            tried += 1
+            if tried >= MAX_ANCHORS:
+                raise CoreError(f"kallsyms: gave up after {tried} token-table candidates")
             i = data.find(_DIGITS_ANCHOR, i + 1)
     raise CoreError(f"kallsyms: no kallsyms tables found in {start:#x}..{end:#x}")
 
