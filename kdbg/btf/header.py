@@ -162,6 +162,9 @@ class _Strings(Dict[int, str]):
         return r
 
 
+_IN_PROGRESS = _Layout([], "", 0)
+
+
 def _round_up(x: int, a: int) -> int:
     return (x + a - 1) // a * a
 
@@ -195,6 +198,9 @@ class HeaderWriter:
         self._decode_all()
         self._inlined = bytearray(n)
         self._order = bytearray(n)
+        # per type: how many structs/unions were being ordered when it was entered (-1: not)
+        self._visiting: List[int] = [-1] * n
+        self._ncomp = 0
         self._emit = bytearray(n)
         self._fwd_emitted = bytearray(n)
         self._queue: List[int] = []
@@ -448,7 +454,10 @@ class HeaderWriter:
 
     def _layout(self, tid: int) -> _Layout:
         lay = self._layouts.get(tid)
+        if lay is _IN_PROGRESS:
+            raise BTFError(f"{self.btf.name}: struct/union type id {tid} contains itself")
         if lay is None:
+            self._layouts[tid] = _IN_PROGRESS
             if self.kind[tid] == _UNION:
                 lay = self._union_layout(tid)
             else:
@@ -556,6 +565,24 @@ class HeaderWriter:
 
     # ------------------------------------------------------------------ ordering (libbpf)
     def _order_type(self, tid: int, through_ptr: bool) -> int:
+        """libbpf's ordering step, guarded: a cycle that no struct/union breaks (a typedef,
+        qualifier, pointer or prototype chain back to itself) is malformed BTF."""
+        visiting = self._visiting
+        prev = visiting[tid]
+        comp = self.kind[tid] in _COMPOSITE
+        if prev == self._ncomp and not comp:
+            raise BTFError(f"{self.btf.name}: type id {tid} refers back to itself (cycle)")
+        visiting[tid] = self._ncomp
+        if comp:
+            self._ncomp += 1
+        try:
+            return self._order_step(tid, through_ptr)
+        finally:
+            if comp:
+                self._ncomp -= 1
+            visiting[tid] = prev
+
+    def _order_step(self, tid: int, through_ptr: bool) -> int:
         state = self._order[tid]
         if state == _ORDERED:
             return 1

@@ -324,7 +324,9 @@ class BTF:
         if not self._strmap_done:
             strs = self._strs
             if strs.isascii():
-                parts = strs.decode("ascii").split("\0")
+                # the section ends in NUL (checked at open): drop the empty tail after it,
+                # whose "offset" is the first string of a split BTF stacked on this one
+                parts = strs.decode("ascii").split("\0")[:-1]
                 starts = [0]
                 starts.extend(accumulate(len(p) + 1 for p in parts))
                 base = self.start_str_off
