@@ -118,9 +118,20 @@ class _Layout:
         self.align = align
 
 
+#: Gaps longer than this (in bits) are padded with a char array, not one bitfield per word.
+_BIG_GAP = 1 << 20
+
+
 def _pad_items(cur: int, end: int, out: List[_Item]) -> None:
     """Unnamed bitfields covering bits [cur, end); each one fits its own storage unit, so
-    gcc and clang place it exactly at ``cur`` whether or not the struct is packed."""
+    gcc and clang place it exactly at ``cur`` whether or not the struct is packed.
+    An absurdly large gap (only malformed BTF has one) becomes a named char array so the
+    header stays small."""
+    if end - cur > _BIG_GAP:
+        first = (cur + 7) // 8
+        _pad_items(cur, first * 8, out)
+        out.append(f"unsigned char __kdbg_gap{len(out)}[{end // 8 - first}]")
+        cur = end // 8 * 8
     while cur < end:
         room = 64 - cur % 64
         bits = min(room, end - cur)
