@@ -290,7 +290,7 @@ class Array(Type):
 
 def _sizeof_chain(t: Type, depth: int) -> int:
     if depth > MAX_CHAIN:
-        raise BTFError(f"type chain too deep (cycle?) at type id {t.id}")
+        raise _CycleError(f"type chain too deep (cycle?) at type id {t.id}")
     if isinstance(t, Array):
         return _sizeof_chain(t.type, depth + 1) * t.length
     if isinstance(t, (Typedef, Qualified)):
@@ -329,10 +329,11 @@ class Member(NamedTuple):
 _DESIGNATOR = re.compile(r"\s*(?:\.?\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))\s*\])")
 
 
-class Composite(Type):
-    """A struct or union (``members`` in declaration order)."""
+class _Sized(Type):
+    """A type with a byte size and ``vlen`` records after its header (struct, union, enum,
+    datasec); the records decode on first use from byte offset ``_off`` of the BTF."""
 
-    __slots__ = ("_size", "_members", "_vlen", "_off")
+    __slots__ = ("_size", "_vlen", "_off")
 
     def __init__(
         self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
@@ -341,12 +342,6 @@ class Composite(Type):
         self._size = size
         self._vlen = vlen
         self._off = off
-        self._members: Optional[Tuple[Member, ...]] = None
-
-    @property
-    def keyword(self) -> str:
-        """``struct`` or ``union``."""
-        return "union" if self.kind == K.KIND_UNION else "struct"
 
     @property
     def size(self) -> Optional[int]:
@@ -354,8 +349,25 @@ class Composite(Type):
 
     @property
     def vlen(self) -> int:
-        """Number of members."""
+        """Number of records (members, enumerators, variables)."""
         return self._vlen
+
+
+class Composite(_Sized):
+    """A struct or union (``members`` in declaration order)."""
+
+    __slots__ = ("_members",)
+
+    def __init__(
+        self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
+    ) -> None:
+        super().__init__(btf, type_id, kind, name, kflag, size, vlen, off)
+        self._members: Optional[Tuple[Member, ...]] = None
+
+    @property
+    def keyword(self) -> str:
+        """``struct`` or ``union``."""
+        return "union" if self.kind == K.KIND_UNION else "struct"
 
     @property
     def members(self) -> Tuple[Member, ...]:
@@ -496,23 +508,16 @@ class Enumerator(NamedTuple):
     value: int
 
 
-class Enum(Type):
+class Enum(_Sized):
     """``enum`` (BTF ENUM or ENUM64); ``is_signed`` from the kind flag."""
 
-    __slots__ = ("_size", "_vlen", "_off", "_enumerators")
+    __slots__ = ("_enumerators",)
 
     def __init__(
         self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
     ) -> None:
-        super().__init__(btf, type_id, kind, name, kflag)
-        self._size = size
-        self._vlen = vlen
-        self._off = off
+        super().__init__(btf, type_id, kind, name, kflag, size, vlen, off)
         self._enumerators: Optional[Tuple[Enumerator, ...]] = None
-
-    @property
-    def size(self) -> Optional[int]:
-        return self._size
 
     @property
     def alignment(self) -> int:
@@ -536,11 +541,6 @@ class Enum(Type):
             self._enumerators = self.btf._decode_enumerators(self)
         return self._enumerators
 
-    @property
-    def vlen(self) -> int:
-        """Number of enumerators."""
-        return self._vlen
-
 
 class Fwd(Type):
     """A forward declaration (``struct x;`` or, with the kind flag, ``union x;``)."""
@@ -560,19 +560,21 @@ class Typedef(_Ref):
 
     @property
     def size(self) -> Optional[int]:
-        return _sizeof_chain(self.type, 1) if _complete(self.type) else None
+        return _size_or_none(self.type)
 
     @property
     def alignment(self) -> int:
         return _nested_alignment(self.strip_typedefs())
 
 
-def _complete(t: Type) -> bool:
+def _size_or_none(t: Type) -> Optional[int]:
+    """The size of ``t`` through typedefs, qualifiers and arrays; ``None`` if incomplete."""
     try:
-        _sizeof_chain(t, 0)
+        return _sizeof_chain(t, 1)
+    except _CycleError:
+        raise
     except BTFError:
-        return False
-    return True
+        return None
 
 
 class Qualified(_Ref):
@@ -585,7 +587,7 @@ class Qualified(_Ref):
 
     @property
     def size(self) -> Optional[int]:
-        return _sizeof_chain(self.type, 1) if _complete(self.type) else None
+        return _size_or_none(self.type)
 
     @property
     def alignment(self) -> int:
@@ -714,21 +716,14 @@ class VarSecinfo(NamedTuple):
         return self.btf.type(self.type_id)
 
 
-class Datasec(Type):
+class Datasec(_Sized):
     """A data section (``.data..percpu``) listing variables and their offsets."""
 
-    __slots__ = ("_size", "_vlen", "_off", "_entries")
+    __slots__ = ("_entries",)
 
     def __init__(self, btf: BTF, type_id: int, name: str, size: int, vlen: int, off: int) -> None:
-        super().__init__(btf, type_id, K.KIND_DATASEC, name, False)
-        self._size = size
-        self._vlen = vlen
-        self._off = off
+        super().__init__(btf, type_id, K.KIND_DATASEC, name, False, size, vlen, off)
         self._entries: Optional[Tuple[VarSecinfo, ...]] = None
-
-    @property
-    def size(self) -> Optional[int]:
-        return self._size
 
     @property
     def entries(self) -> Tuple[VarSecinfo, ...]:
