@@ -592,8 +592,9 @@ class BTF:
         Raises :class:`~kdbg.errors.TypeNotFoundError` when nothing matches.
         """
         text = spec.strip()
-        m = re.match(r"^(.*?)((?:\s*(?:\*|\[\s*\d*\s*\]|\bconst\b|\bvolatile\b|\brestrict\b))*)\s*$", text)
-        assert m is not None
+        m = re.match(r"^(.*?)((?:\s*(?:\*|\[\s*\d*\s*\]|\bconst\b|\bvolatile\b|\brestrict\b))*)\s*$", text, re.S)
+        if m is None:  # pragma: no cover - the pattern matches any text
+            raise TypeNotFoundError(spec)
         base_text, decl = m.group(1).strip(), m.group(2)
         quals_before = []
         words = base_text.split()
