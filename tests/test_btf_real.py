@@ -338,3 +338,32 @@ def test_sizeof(host_btf: BTF) -> None:
 
     with pytest.raises(BTFError):
         host_btf.lookup("void").sizeof()
+
+
+# --------------------------------------------------------------------------- compressed inputs
+
+
+@pytest.mark.parametrize("tool", [["gzip", "-c"], ["xz", "-c", "--check=crc32"], ["zstd", "-q", "-c"], ["bzip2", "-c"]])
+def test_vmlinuz_payloads(tmp_path: Path, tool: List[str]) -> None:
+    """extract-vmlinux style: a kernel image whose payload the real tool compressed,
+    behind a setup stub, yields the same BTF (bookworm's own images are lz4 and xz)."""
+    kernel = debian_kernel("bookworm", "cloud")
+    elf = extract_vmlinux(kernel.vmlinuz.read_bytes())
+    plain = tmp_path / "vmlinux"
+    plain.write_bytes(elf)
+    packed = subprocess.run([*tool, str(plain)], capture_output=True, check=True).stdout
+    image = kernel.vmlinuz.read_bytes()[:0x4000] + packed  # the real setup code first
+    (tmp_path / "vmlinuz-test").write_bytes(image)
+    got = load_btf_file(str(tmp_path / "vmlinuz-test"))
+    assert our_raw(got) == bpftool_raw(plain)
+
+
+@pytest.mark.parametrize("tool, suffix", [(["zstd", "-q", "-c"], ".zst"), (["gzip", "-c"], ".gz")])
+def test_compressed_modules(debian: DebianBTF, tmp_path: Path, tool: List[str], suffix: str) -> None:
+    if not _has_module_btf(debian):
+        return
+    plain = decompress_module(debian.module("af_key"), tmp_path / "af_key.ko")
+    packed = tmp_path / f"af_key.ko{suffix}"
+    packed.write_bytes(subprocess.run([*tool, str(plain)], capture_output=True, check=True).stdout)
+    split = load_btf_file(str(packed), base=debian.btf)
+    assert our_raw(split) == bpftool_raw(plain, base=debian.elf)
