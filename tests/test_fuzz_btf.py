@@ -241,7 +241,8 @@ def apply_mutations(seed: Seed, muts: Sequence[Mutation]) -> Tuple[bytes, bool]:
             if field == 0:
                 struct.pack_into(bo + "H", buf, 0, v & 0xFFFF)
             elif field == 1:
-                buf[2 + (c & 1)] = v & 0xFF  # version or flags
+                if len(buf) > 3:  # a truncation may have left less than a header
+                    buf[2 + (c & 1)] = v & 0xFF  # version or flags
             else:
                 put32(4 * field - 4 if field > 1 else 4, v)
         elif op == "name_off":
