@@ -285,11 +285,13 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host; 
     mount -t proc proc /host/proc
     mount -t sysfs sysfs /host/sys
     mount -o bind /dev /host/dev
-    mount -t tmpfs tmpfs /host/tmp
-    mount -t tmpfs tmpfs /host/run 2>/dev/null
-    cp /live.cmd /host/tmp/.live-cmd
+    # /tmp stays the host's (read-only): the checkout may live there (CI clones into /tmp).
+    # Scratch space is a tmpfs on /run; HOME and TMPDIR point into it.
+    mount -t tmpfs tmpfs /host/run
+    mkdir -p /host/run/kdbg-home
+    cp /live.cmd /host/run/.live-cmd
     echo "kdbg-init: running the live command"
-    chroot /host /bin/sh /tmp/.live-cmd > /tmp/live.out 2>&1 < /dev/null
+    chroot /host /bin/sh /run/.live-cmd > /tmp/live.out 2>&1 < /dev/null
 else
     echo "kdbg-init: mounting the host root over 9p failed" > /tmp/live.out
 fi
@@ -887,7 +889,7 @@ def live_test(
     """Run shell *command* inside a guest booted from *suite*'s generic kernel.
 
     The guest mounts the host's ``/`` read-only over 9p, chroots into it (with its own
-    ``/proc``, ``/sys``, ``/dev`` and a tmpfs ``/tmp``) and runs *command* with ``/bin/sh``
+    ``/proc``, ``/sys``, ``/dev`` and a tmpfs ``/run`` holding ``HOME`` and ``TMPDIR``) and runs *command* with ``/bin/sh``
     in *cwd* (default: this checkout), so host tools and this checkout see the guest's
     own ``/proc/kcore``.  Raises :class:`BuildError` if the guest fails or times out.
     """
@@ -895,7 +897,8 @@ def live_test(
     cwd = cwd or str(Path(__file__).resolve().parent.parent)
     environ = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-        "HOME": "/tmp",
+        "HOME": "/run/kdbg-home",
+        "TMPDIR": "/run",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         **(env or {}),
