@@ -889,8 +889,8 @@ def live_test(
     """Run shell *command* inside a guest booted from *suite*'s generic kernel.
 
     The guest mounts the host's ``/`` read-only over 9p, chroots into it (with its own
-    ``/proc``, ``/sys``, ``/dev`` and a tmpfs ``/run`` holding ``HOME`` and ``TMPDIR``) and runs *command* with ``/bin/sh``
-    in *cwd* (default: this checkout), so host tools and this checkout see the guest's
+    ``/proc``, ``/sys``, ``/dev`` and a tmpfs ``/run`` holding ``HOME`` and ``TMPDIR``) and
+    runs *command* with ``/bin/sh`` in *cwd* (default: this checkout), so host tools and this checkout see the guest's
     own ``/proc/kcore``.  Raises :class:`BuildError` if the guest fails or times out.
     """
     kernel = debian_kernel(suite, "generic")
