@@ -18,26 +18,13 @@ import os
 import sys
 import tempfile
 from array import array
-from typing import Any, Dict, List, Optional, cast
+from typing import Dict, List, Optional, cast
 
-from kdbg.btf.parser import BTF
+from kdbg.btf.parser import BTF, NameIndex
 
 __all__ = ["CachedBTF", "cache_dir", "open_btf"]
 
 _FORMAT = 2
-
-
-class _Names(Dict[str, Any]):
-    """The name index as loaded from the cache: unique names map to a bare id (an int),
-    turned into the one-element list :class:`BTF` expects on access."""
-
-    def get(self, key: str, default: object = None) -> object:
-        v = dict.get(self, key, default)
-        return [v] if isinstance(v, int) else v
-
-    def __getitem__(self, key: str) -> List[int]:
-        v = dict.__getitem__(self, key)
-        return [v] if isinstance(v, int) else v
 
 
 def cache_dir() -> str:
@@ -91,7 +78,7 @@ class CachedBTF(BTF):
                 text, ids, dups = packed
                 idarr = array("I")
                 idarr.frombytes(ids)
-                loaded = _Names(zip(text.split("\0"), idarr) if text else ())
+                loaded = NameIndex(zip(text.split("\0"), idarr) if text else ())
                 loaded.update(dups)
                 self._names = cast(Dict[str, List[int]], loaded)
         if self._names is None:
@@ -101,8 +88,9 @@ class CachedBTF(BTF):
         return self._names
 
     def _store(self, names: Dict[str, List[int]]) -> None:
-        uniq = [(k, v[0]) for k, v in names.items() if len(v) == 1 and "\0" not in k]
-        dups = {k: v for k, v in names.items() if len(v) != 1 or "\0" in k}
+        items = [(k, v if isinstance(v, int) else v[0] if len(v) == 1 else v) for k, v in dict.items(names)]
+        uniq = [(k, v) for k, v in items if isinstance(v, int) and "\0" not in k]
+        dups = {k: (v if isinstance(v, list) else [v]) for k, v in items if not isinstance(v, int) or "\0" in k}
         packed = ("\0".join(k for k, _ in uniq), array("I", [v for _, v in uniq]).tobytes(), dups)
         blob = (_FORMAT, self._offs.tobytes(), self._name_offs.tobytes(), self._infos.tobytes(), packed)
         try:

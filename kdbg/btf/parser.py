@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 from array import array
+from collections import Counter
 from itertools import accumulate
 from typing import (
+    Any,
     Callable,
     Dict,
     Iterable,
@@ -58,7 +61,20 @@ from kdbg.btf.types import (
 )
 from kdbg.errors import BTFError, TypeNotFoundError
 
-__all__ = ["BTF", "BTFHeader", "KindLayout"]
+__all__ = ["BTF", "BTFHeader", "KindLayout", "NameIndex"]
+
+
+class NameIndex(Dict[str, Any]):
+    """Type name -> ids. A unique name (nearly all) is stored as its bare id, built at C
+    speed; lookups always give a list."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        v = dict.get(self, key, default)
+        return [v] if isinstance(v, int) else v
+
+    def __getitem__(self, key: str) -> List[int]:
+        v = dict.__getitem__(self, key)
+        return [v] if isinstance(v, int) else v
 
 
 class KindLayout(NamedTuple):
@@ -227,23 +243,74 @@ class BTF:
             out[kind] = KindLayout(info_sz, elem_sz, flags)
         return out
 
-    def _index(self) -> None:
-        data = self.data
-        end = self._type_end
-        off = self._type_start
-        unpack = self._u32x3.unpack_from
-        offs = self._offs
-        name_offs = self._name_offs
-        infos = self._infos
-        strl = self.start_str_off + len(self._strs)
+    def _kind_sizes(self) -> Tuple[List[int], List[int]]:
+        """Per kind (0..127): fixed extra bytes and bytes per vlen element; -1 if unknown."""
         sizes: Dict[int, Tuple[int, int]] = dict(K.KIND_LAYOUT)
         if self.layout is not None:
             for kind, lay in self.layout.items():
                 if kind:
                     sizes[kind] = (lay.info_sz, lay.elem_sz)
-        # Table lookups by kind: fixed extra bytes and per-element bytes.
         info_sz = [sizes.get(k, (-1, -1))[0] for k in range(128)]
         elem_sz = [sizes.get(k, (-1, -1))[1] for k in range(128)]
+        return info_sz, elem_sz
+
+    def _index(self) -> None:
+        """Walk the type section once, recording each type's offset, name offset and info."""
+        info_sz, elem_sz = self._kind_sizes()
+        ts, te = self._type_start, self._type_end
+        if (te - ts) % 4 or any(x % 4 for x in info_sz + elem_sz if x > 0):
+            self._index_bytes(info_sz, elem_sz)
+            return
+        # Fast path: the section as native u32 words, stepping in words.
+        words = array("I")
+        words.frombytes(self.data[ts:te])
+        if (self.byteorder == "<") != (sys.byteorder == "little"):
+            words.byteswap()
+        far = 1 << 40  # an unknown kind steps past the end; diagnosed below
+        isz = [x // 4 if x >= 0 else far for x in info_sz]
+        esz = [x // 4 if x >= 0 else 0 for x in elem_sz]
+        at: List[int] = []
+        add = at.append
+        nwords = len(words)
+        i = 0
+        try:
+            while i < nwords:
+                info = words[i + 1]
+                k = (info >> 24) & 0x7F
+                add(i)
+                i += 3 + isz[k] + (info & 0xFFFFFF) * esz[k]
+        except IndexError:
+            pass  # a record cut short by the section end: diagnosed below
+        if i != nwords:
+            self._index_bytes(info_sz, elem_sz)  # find and name the fault exactly
+            raise BTFError(f"{self.name}: malformed type section")  # pragma: no cover
+        self._offs = array("I", [ts + 4 * w for w in at])
+        self._name_offs = array("I", [words[w] for w in at])
+        self._infos = array("I", [words[w + 1] for w in at])
+        self._check_index()
+
+    def _check_index(self) -> None:
+        strl = self.start_str_off + len(self._strs)
+        n = len(self._offs)
+        if n and max(self._name_offs) >= strl:
+            i = next(j for j, x in enumerate(self._name_offs) if x >= strl)
+            hint = "; split BTF needs its base BTF first" if self.base is None else ""
+            raise BTFError(
+                f"{self.name}: name offset {self._name_offs[i]} of type id {self.start_id + i} "
+                f"(offset {self._offs[i]}) is past the string section ({strl} bytes){hint}"
+            )
+        if self.start_id + n - 1 > K.BTF_MAX_TYPE:
+            raise BTFError(f"{self.name}: {self.start_id + n - 1} types exceed BTF_MAX_TYPE")
+
+    def _index_bytes(self, info_sz: List[int], elem_sz: List[int]) -> None:
+        """The byte-stepping walk: any section layout, exact diagnostics."""
+        data = self.data
+        end = self._type_end
+        off = self._type_start
+        unpack = self._u32x3.unpack_from
+        offs = self._offs = array("I")
+        name_offs = self._name_offs = array("I")
+        infos = self._infos = array("I")
         start_id = self.start_id
         n = 0
         while off < end:
@@ -260,12 +327,6 @@ class BTF:
                     f"{self.name}: unknown BTF kind {kind} at type id {start_id + n} "
                     f"(offset {off}) and no layout section describes it"
                 )
-            if name_off >= strl:
-                hint = "; split BTF needs its base BTF first" if self.base is None else ""
-                raise BTFError(
-                    f"{self.name}: name offset {name_off} of type id {start_id + n} "
-                    f"(offset {off}) is past the string section ({strl} bytes){hint}"
-                )
             offs.append(off)
             name_offs.append(name_off)
             infos.append(info)
@@ -276,8 +337,7 @@ class BTF:
                 f"{self.name}: type id {start_id + n - 1} at offset {offs[-1]} runs past the "
                 f"type section end {end} (vlen {infos[-1] & 0xFFFFFF})"
             )
-        if start_id + n - 1 > K.BTF_MAX_TYPE:
-            raise BTFError(f"{self.name}: {start_id + n - 1} types exceed BTF_MAX_TYPE")
+        self._check_index()
 
     # ------------------------------------------------------------------ basic access
     def __len__(self) -> int:
@@ -538,18 +598,23 @@ class BTF:
     # ------------------------------------------------------------------ name index
     def _name_index(self) -> Dict[str, List[int]]:
         if self._names is None:
-            names: Dict[str, List[int]] = {}
-            self.string_map()
-            string = self.string
-            start = self.start_id
-            for i, noff in enumerate(self._name_offs):
-                if noff:
-                    s = string(noff)
-                    lst = names.get(s)
-                    if lst is None:
-                        names[s] = [start + i]
-                    else:
-                        lst.append(start + i)
+            smap = self.string_map()
+            get = smap.get
+            offs = self._name_offs
+            # every type's name at C speed; offsets into the middle of a string are rare
+            names_list: List[Any] = [get(o) for o in offs]
+            if None in names_list:
+                string = self.string
+                names_list = [s if s is not None else string(o) for s, o in zip(names_list, offs)]
+            ids = range(self.start_id, self.start_id + len(names_list))
+            names = NameIndex(zip(names_list, ids))  # unique names: the bare id
+            if len(names) != len(names_list):
+                dup = {s for s, c in Counter(names_list).items() if c > 1 and s}
+                for s in dup:
+                    dict.__setitem__(names, s, [])
+                for s, i in [(s, i) for s, i in zip(names_list, ids) if s in dup]:
+                    dict.__getitem__(names, s).append(i)
+            dict.pop(names, "", None)
             self._names = names
         return self._names
 
