@@ -85,6 +85,9 @@ def run(cmd: Sequence[str]) -> Run:
     """Run ``cmd`` with stdout to /dev/null; parse ``RSS=``/``INPROC=`` from stderr."""
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    # Measure kdbg as installed: with bytecode caches (pip writes them; some shells set
+    # PYTHONDONTWRITEBYTECODE, which makes every start recompile every module).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     with open(os.devnull, "wb") as null:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=null, stderr=subprocess.PIPE, env=env)
@@ -107,7 +110,8 @@ def run(cmd: Sequence[str]) -> Run:
 
 
 def median_run(cmd: Sequence[str], runs: int) -> Run:
-    """Median wall time (and in-process time) of ``runs`` runs; max RSS."""
+    """Median wall time (and in-process time) of ``runs`` runs after one warm-up; max RSS."""
+    run(cmd)
     rs = [run(cmd) for _ in range(runs)]
     inprocs = [r.inproc for r in rs if r.inproc is not None]
     return Run(

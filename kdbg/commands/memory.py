@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from kdbg.commands import CommandContext, command, split_args
 from kdbg.errors import ExpressionError, FaultError, SymbolNotFoundError
 from kdbg.program import Program
-from kdbg.symbols.table import Symbol
+
+if TYPE_CHECKING:
+    from kdbg.symbols.table import Symbol
 
 __all__ = ["parse_address", "hexdump"]
 
