@@ -121,6 +121,20 @@ def median_run(cmd: Sequence[str], runs: int) -> Run:
     )
 
 
+def warm_cache_run(cmd: Sequence[str], runs: int) -> Run:
+    """``median_run`` with kdbg's caches in a fresh directory, filled by the warm-up."""
+    env_cache = os.environ.get("XDG_CACHE_HOME")
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["XDG_CACHE_HOME"] = cache
+            return median_run(cmd, runs)
+    finally:
+        if env_cache is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = env_cache
+
+
 def have_module(name: str) -> bool:
     """True when ``kdbg.<name>`` can be imported from this checkout."""
     path = os.path.join(ROOT, *name.split(".")) + ".py"
@@ -166,15 +180,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"{verdict(ratio <= 1.5)} (<= 1.5x)",
         )
     )
-    env_cache = os.environ.get("XDG_CACHE_HOME")
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["XDG_CACHE_HOME"] = cache
-        run([py, "-c", OPEN_INDEX_CACHED, f])  # fill the cache
-        ac = median_run([py, "-c", OPEN_INDEX_CACHED, f], args.runs)
-    if env_cache is None:
-        del os.environ["XDG_CACHE_HOME"]
-    else:
-        os.environ["XDG_CACHE_HOME"] = env_cache
+    ac = warm_cache_run([py, "-c", OPEN_INDEX_CACHED, f], args.runs)
     ratio = ac.wall / raw.wall
     rows.append(
         (
@@ -225,16 +231,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         # (c') what a user runs twice: `kdbg --btf F -x 'btf dump --format c'` with the
         # header and index caches (keyed by the BTF's hash) warm.
-        env_cache = os.environ.get("XDG_CACHE_HOME")
-        cli = [py, "-m", "kdbg", "--btf", f, "-x", "btf dump --format c"]
-        with tempfile.TemporaryDirectory() as cache:
-            os.environ["XDG_CACHE_HOME"] = cache
-            run(cli)  # fill the caches
-            cc = median_run(cli, args.runs)
-        if env_cache is None:
-            del os.environ["XDG_CACHE_HOME"]
-        else:
-            os.environ["XDG_CACHE_HOME"] = env_cache
+        cc = warm_cache_run([py, "-m", "kdbg", "--btf", f, "-x", "btf dump --format c"], args.runs)
         ratio = cc.wall / fmt_c.wall
         rows.append(
             (
