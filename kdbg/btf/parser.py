@@ -145,7 +145,6 @@ def parse_header(data: Union[bytes, memoryview], what: str = "BTF") -> BTFHeader
     )
 
 
-_INT_WORDS = re.compile(r"\b(signed|unsigned|short|long|int|char)\b")
 
 
 def canonical_int_name(words: Sequence[str]) -> Optional[str]:
