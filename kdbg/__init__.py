@@ -14,6 +14,7 @@ from kdbg.errors import (
     SymbolNotFoundError,
     TypeNotFoundError,
 )
+from kdbg.program import Program, open_core, open_files, open_live
 
 __version__ = "0.1.0"
 
@@ -24,7 +25,11 @@ __all__ = [
     "FaultError",
     "KdbgError",
     "ObjectNotFoundError",
+    "Program",
     "SymbolNotFoundError",
     "TypeNotFoundError",
     "__version__",
+    "open_core",
+    "open_files",
+    "open_live",
 ]
