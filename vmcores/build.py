@@ -45,6 +45,8 @@ QEMU = "qemu-system-x86_64"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 DEFAULT_MEMORY = "128M"
 BOOT_TIMEOUT = 300.0
+#: Boots tried before a guest that keeps crashing fails the build.
+BOOT_ATTEMPTS = 3
 """Seconds from QEMU start until the guest reports its truth is sent."""
 DUMP_TIMEOUT = 600.0
 TRUTH_BEGIN = "KDBG-TRUTH-BEGIN"
@@ -454,6 +456,36 @@ class Guest:
         tail = self.console.read_text(errors="replace")[-1500:] if self.console.exists() else ""
         raise BuildError(f"timed out after {timeout:.0f}s waiting for {marker!r}; console:\n{tail}")
 
+    @classmethod
+    def boot(
+        cls, kernel: KernelFiles, initramfs: bytes, workdir: Path, marker: str, timeout: float, **kw: Any
+    ) -> Guest:
+        """Start a guest and wait for *marker*, retrying a guest that crashed on the way.
+
+        Debian's 6.12 kernel under QEMU 7.2 TCG now and then oopses while booting (in the
+        crypto self-test, or in the allocator right after loading a module); a fresh boot
+        goes through. A timeout is not retried. The caller must ``kill()`` the guest.
+        """
+        last: Optional[BuildError] = None
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            g = cls(kernel, initramfs, workdir, **kw)
+            try:
+                g.wait_console(marker, timeout)
+                return g
+            except BuildError as e:
+                g.kill()
+                if "timed out" in str(e):
+                    raise
+                last = e
+                print(
+                    f"[vmcores] guest crashed while booting (attempt {attempt}/{BOOT_ATTEMPTS}): "
+                    f"{str(e).splitlines()[0]}" + ("; retrying" if attempt < BOOT_ATTEMPTS else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+        assert last is not None
+        raise last
+
     def received(self) -> bytes:
         """The payload the guest sent on ttyS1, checked against its SHA-256 and size."""
         text = self.data.read_bytes().decode("ascii", "replace").replace("\r", "")
@@ -681,8 +713,7 @@ def build_suite(
     made: List[Tuple[str, str, Path]] = []
     failed: Dict[str, str] = {}
     t_boot = time.monotonic()
-    with Guest(kernel, initramfs, work, memory=memory) as g:
-        g.wait_console(READY, BOOT_TIMEOUT)
+    with Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT, memory=memory) as g:
         say(f"guest ready after {time.monotonic() - t_boot:.1f}s")
         _unpack_truth(g.received(), truth)
         assert g.qmp is not None
@@ -913,8 +944,7 @@ def live_test(
     )
     with tempfile.TemporaryDirectory(prefix="kdbg-live-") as tmp:
         virtfs = ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on"]
-        with Guest(kernel, initramfs, Path(tmp), memory=memory, extra_args=virtfs) as g:
-            g.wait_console(READY, timeout)
+        with Guest.boot(kernel, initramfs, Path(tmp), READY, timeout, memory=memory, extra_args=virtfs) as g:
             out = g.received().decode(errors="replace")
     m = re.search(r"KDBG-LIVE-RC=(\d+)\n?\Z", out)
     if not m:
