@@ -8,7 +8,7 @@ resolve them through the owning BTF on access; that keeps decoding one type chea
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, List, NamedTuple, Optional, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.errors import BTFError
@@ -333,7 +333,7 @@ class _Sized(Type):
     """A type with a byte size and ``vlen`` records after its header (struct, union, enum,
     datasec); the records decode on first use from byte offset ``_off`` of the BTF."""
 
-    __slots__ = ("_size", "_vlen", "_off")
+    __slots__ = ("_size", "_vlen", "_off", "_records")
 
     def __init__(
         self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
@@ -342,6 +342,7 @@ class _Sized(Type):
         self._size = size
         self._vlen = vlen
         self._off = off
+        self._records: Optional[Tuple[Any, ...]] = None
 
     @property
     def size(self) -> Optional[int]:
@@ -356,13 +357,7 @@ class _Sized(Type):
 class Composite(_Sized):
     """A struct or union (``members`` in declaration order)."""
 
-    __slots__ = ("_members",)
-
-    def __init__(
-        self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
-    ) -> None:
-        super().__init__(btf, type_id, kind, name, kflag, size, vlen, off)
-        self._members: Optional[Tuple[Member, ...]] = None
+    __slots__ = ()
 
     @property
     def keyword(self) -> str:
@@ -372,10 +367,10 @@ class Composite(_Sized):
     @property
     def members(self) -> Tuple[Member, ...]:
         """The members, decoded on first access."""
-        if self._members is None:
+        if self._records is None:
             assert self.btf is not None
-            self._members = self.btf._decode_members(self)
-        return self._members
+            self._records = self.btf._decode_members(self)
+        return self._records
 
     @property
     def alignment(self) -> int:
@@ -511,13 +506,7 @@ class Enumerator(NamedTuple):
 class Enum(_Sized):
     """``enum`` (BTF ENUM or ENUM64); ``is_signed`` from the kind flag."""
 
-    __slots__ = ("_enumerators",)
-
-    def __init__(
-        self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
-    ) -> None:
-        super().__init__(btf, type_id, kind, name, kflag, size, vlen, off)
-        self._enumerators: Optional[Tuple[Enumerator, ...]] = None
+    __slots__ = ()
 
     @property
     def alignment(self) -> int:
@@ -536,10 +525,10 @@ class Enum(_Sized):
     @property
     def enumerators(self) -> Tuple[Enumerator, ...]:
         """The constants, decoded on first access."""
-        if self._enumerators is None:
+        if self._records is None:
             assert self.btf is not None
-            self._enumerators = self.btf._decode_enumerators(self)
-        return self._enumerators
+            self._records = self.btf._decode_enumerators(self)
+        return self._records
 
 
 class Fwd(Type):
@@ -719,19 +708,18 @@ class VarSecinfo(NamedTuple):
 class Datasec(_Sized):
     """A data section (``.data..percpu``) listing variables and their offsets."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ()
 
     def __init__(self, btf: BTF, type_id: int, name: str, size: int, vlen: int, off: int) -> None:
         super().__init__(btf, type_id, K.KIND_DATASEC, name, False, size, vlen, off)
-        self._entries: Optional[Tuple[VarSecinfo, ...]] = None
 
     @property
     def entries(self) -> Tuple[VarSecinfo, ...]:
         """The section's variables."""
-        if self._entries is None:
+        if self._records is None:
             assert self.btf is not None
-            self._entries = self.btf._decode_secinfo(self)
-        return self._entries
+            self._records = self.btf._decode_secinfo(self)
+        return self._records
 
 
 class DeclTag(_Ref):
