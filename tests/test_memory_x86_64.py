@@ -13,7 +13,7 @@ from test_memory_formats import make_elf, make_notes
 from kdbg.arch.x86_64 import START_KERNEL_MAP, X86_64Translator
 from kdbg.errors import FaultError
 from kdbg.memory import open_core
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 PS = 4096
 PHYS_BASE = -0x100000

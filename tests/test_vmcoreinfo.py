@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kdbg.errors import CoreError
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 SAMPLE = b"""OSRELEASE=6.1.0-27-cloud-amd64
 BUILD-ID=0f2bd1a5c7e8

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from kdbg.arch.x86_64 import X86_64Translator
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["X86_64Translator", "translator_for"]
 

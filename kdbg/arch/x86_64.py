@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["X86_64Translator", "START_KERNEL_MAP"]
 

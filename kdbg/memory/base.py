@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from typing import List, Optional
 
 from kdbg.errors import CoreError
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 
 class KernelMemory(ABC):

@@ -31,7 +31,7 @@ from kdbg.memory.decompress import decompress_page
 from kdbg.memory.fileview import FileView
 from kdbg.memory.pagecache import PageCache
 from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["KDUMP_SIGNATURE", "DISKDUMP_SIGNATURE", "KdumpHeader", "KdumpPhysicalMemory"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
-from kdbg.vmcoreinfo import VMCoreInfo
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.arch.x86_64 import X86_64Translator

@@ -19,7 +19,7 @@ TEXT_BASE = 0xFFFFFFFF81000000
 
 
 class FakeVMCoreInfo:
-    """The subset of :class:`kdbg.vmcoreinfo.VMCoreInfo` the symbol layer uses."""
+    """The subset of :class:`kdbg.memory.vmcoreinfo.VMCoreInfo` the symbol layer uses."""
 
     def __init__(self, entries: Dict[str, str]) -> None:
         self.entries = dict(entries)
