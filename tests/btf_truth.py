@@ -69,3 +69,40 @@ def decompress_module(path: Path, dest: Path) -> Path:
     else:
         shutil.copyfile(path, dest)
     return dest
+
+
+PAHOLE = shutil.which("pahole") or "/usr/bin/pahole"
+_LAYOUT_LINE = re.compile(
+    r"^(?P<decl>.*?);\s*/\*\s*(?P<off>\d+)(?::\s*(?P<bit>\d+))?\s+(?P<size>\d+)\s*\*/\s*$"
+)
+_LAYOUT_TOTAL = re.compile(r"/\* size: (\d+),.*members: (\d+)")
+
+
+def pahole_struct(path: Path, name: str) -> str:
+    """``pahole -F btf -C NAME PATH``: pahole's own reading of a struct in raw BTF."""
+    return subprocess.run(
+        [PAHOLE, "-F", "btf", "-C", name, str(path)], check=True, capture_output=True, text=True,
+    ).stdout
+
+
+def layout(text: str) -> List[tuple]:
+    """Member layout from pahole-style text (pahole's or anything printing the same
+    ``/* offset size */`` comments): ``(name, bit_offset, size)`` per member line, nested
+    members included, then ``("=size", size, members)`` for each closing summary.
+
+    Bit offsets are absolute (pahole writes a bitfield as ``unit_offset: bit``, others as
+    ``byte: bit``; both name the same bit), so only the layout is compared, not spacing.
+    """
+    out: List[tuple] = []
+    for line in text.splitlines():
+        m = _LAYOUT_LINE.match(line)
+        if m:
+            decl = re.sub(r"\s+__attribute__\(\(.*\)\)$", "", m["decl"].strip())
+            fp = re.search(r"\(\*(\w+)\)", decl)
+            word = re.search(r"(\w+)(?:\[\d*\])*(?::\d+)?$", decl)
+            name = "" if decl.endswith("}") else fp[1] if fp else word[1] if word else decl
+            out.append((name, int(m["off"]) * 8 + int(m["bit"] or 0), int(m["size"])))
+        t = _LAYOUT_TOTAL.search(line)
+        if t:
+            out.append(("=size", int(t[1]), int(t[2])))
+    return out

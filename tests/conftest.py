@@ -13,6 +13,14 @@ test errors out with the reason.
   trixie (6.12) and bullseye (5.10): every form (``elf``, ``elf-paging``,
   ``kdump-zlib-flat``, ``kdump-zlib``, ...) with ``.suite``, ``.release``, ``.form``,
   ``.tool``, ``.path`` and ``.truth`` (directory of ground truth, see below).
+* ``reference_dump`` (session, indirect): one dump named by a static ``(suite, form,
+  tool)`` from ``REFERENCE_DUMP_IDS``; use ``@pytest.mark.parametrize("reference_dump",
+  REFERENCE_DUMP_IDS, ids=dump_id, indirect=True)``.  Collection only sees the static
+  list, so ``pytest --collect-only`` never downloads a kernel or boots a guest; the dump is
+  resolved (built if missing) when the test runs.
+* ``btf618_path`` / ``btf618`` (session): a Linux 6.18 kernel's raw BTF shipped as
+  ``tests/data/vmlinux-6.18.btf.xz`` (ENUM64, DECL_TAG, TYPE_TAG, FLOAT), decompressed to a
+  temporary file / loaded as bytes.  Tests use it instead of the running kernel's BTF.
 * ``sample_dump`` (session): the small dump committed under ``vmcores/sample/``:
   ``SampleDump(path, truth, release, form)``.
 * ``live_guest`` (session): ``run(command, suite="bookworm", **kw) -> LiveResult``
@@ -32,9 +40,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import lzma
 import sys
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Tuple
 
 import pytest
 
@@ -42,10 +51,74 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vmcores.build import Dump, LiveResult, live_test, reference_dumps  # noqa: E402
-from vmcores.debian import KernelFiles, debian_kernel  # noqa: E402
+from vmcores.build import MAKEDUMPFILE_FORMS, Dump, LiveResult, live_test, reference_dumps  # noqa: E402
+from vmcores.debian import SUITES, KernelFiles, debian_kernel  # noqa: E402
 
 SAMPLE_DIR = ROOT / "vmcores" / "sample"
+DATA_DIR = ROOT / "tests" / "data"
+BTF618_XZ = DATA_DIR / "vmlinux-6.18.btf.xz"
+
+#: Compressions a makedumpfile build may lack (Debian's has neither): forms using them are
+#: built when the tool can, but are not in the static list every machine must produce.
+OPTIONAL_COMPRESSIONS = ("snappy", "zstd")
+
+DumpId = Tuple[str, str, str]
+
+#: Every dump ``vmcores.build`` makes on any machine with the tools ``.ci/run`` installs,
+#: as static ``(suite, form, tool)`` triples (``tool`` is the first word of ``Dump.tool``).
+REFERENCE_DUMP_IDS: List[DumpId] = [
+    (suite, form, tool)
+    for suite in SUITES
+    for form, tool in [
+        ("elf", "qemu"),
+        ("elf-paging", "qemu"),
+        ("kdump-zlib-flat", "qemu"),
+        ("kdump-zlib", "qemu"),
+        *[
+            (f, "makedumpfile")
+            for f, _opts in MAKEDUMPFILE_FORMS
+            if not any(c in f for c in OPTIONAL_COMPRESSIONS)
+        ],
+        ("kdump-zlib-d31-flat", "makedumpfile"),
+    ]
+]
+
+
+def dump_id(value: object) -> str:
+    """pytest id of a ``(suite, form, tool)`` triple: ``bookworm-kdump-zlib-qemu``."""
+    return "-".join(value) if isinstance(value, tuple) else str(value)
+
+
+def resolve_dump(suite: str, form: str, tool: str) -> Dump:
+    """The reference dump *suite*/*form* made by *tool* (built if missing, never skipped)."""
+    dumps = reference_dumps(suites=[suite])
+    for d in dumps:
+        if d.form == form and d.tool.split()[0] == tool:
+            return d
+    info = dumps[0].truth.parent / "dumps.json" if dumps else None
+    failed = json.loads(info.read_text()).get("failed", {}) if info and info.exists() else {}
+    raise AssertionError(f"{suite}: vmcores.build made no {form} dump with {tool}; build failures: {failed}")
+
+
+@pytest.fixture(scope="session")
+def reference_dump(request: pytest.FixtureRequest) -> Dump:
+    """The dump named by the indirect parameter ``(suite, form, tool)``."""
+    suite, form, tool = request.param
+    return resolve_dump(suite, form, tool)
+
+
+@pytest.fixture(scope="session")
+def btf618_bytes() -> bytes:
+    """Raw BTF of Linux 6.18 (``tests/data/vmlinux-6.18.btf.xz``, see its README)."""
+    return lzma.decompress(BTF618_XZ.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def btf618_path(btf618_bytes: bytes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``btf618_bytes`` written to a file, for kdbg --btf, bpftool and pahole."""
+    path = tmp_path_factory.mktemp("btf618") / "vmlinux-6.18.btf"
+    path.write_bytes(btf618_bytes)
+    return path
 
 
 @dataclasses.dataclass(frozen=True)
