@@ -14,7 +14,7 @@ from kdbg.btfmem import btf_size_from_header, find_btf_in_memory, read_vmlinux_b
 from kdbg.errors import CoreError
 from kdbg.memory import open_core
 from kdbg.symbols import decode_kallsyms
-from kdbg.symbols.synthetic import TEXT_BASE, FakeMemory, FakeVMCoreInfo
+from tests.kallsyms_synthetic import TEXT_BASE, FakeMemory, FakeVMCoreInfo
 
 
 def test_real_kernels_btf_from_memory(reference_dumps_all: list) -> None:

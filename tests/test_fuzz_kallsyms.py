@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kdbg.errors import CoreError
 from kdbg.symbols import parse_kallsyms_text
 from kdbg.symbols.kallsyms_mem import decode_kallsyms, expand_names
-from kdbg.symbols.synthetic import TEXT_BASE, FakeMemory, FakeVMCoreInfo, build_kallsyms_image
+from tests.kallsyms_synthetic import TEXT_BASE, FakeMemory, FakeVMCoreInfo, build_kallsyms_image
 
 EXAMPLES = int(os.environ.get("KDBG_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 1000,

@@ -12,24 +12,19 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from kdbg.errors import FaultError
+from kdbg.memory.base import KernelMemory
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["compress_names", "FakeMemory", "FakeVMCoreInfo", "build_kallsyms_image"]
 
 TEXT_BASE = 0xFFFFFFFF81000000
 
 
-class FakeVMCoreInfo:
-    """The subset of :class:`kdbg.memory.vmcoreinfo.VMCoreInfo` the symbol layer uses."""
-
-    def __init__(self, entries: Dict[str, str]) -> None:
-        self.entries = dict(entries)
-
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
-        """Raw value of ``key``."""
-        return self.entries.get(key, default)
+class FakeVMCoreInfo(VMCoreInfo):
+    """A :class:`~kdbg.memory.vmcoreinfo.VMCoreInfo` made from a dict (no note text)."""
 
 
-class FakeMemory:
+class FakeMemory(KernelMemory):
     """Kernel memory made of byte regions; anything else faults."""
 
     def __init__(self, regions: Dict[int, bytes], vmcoreinfo: Optional[FakeVMCoreInfo] = None
