@@ -12,11 +12,18 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from kdbg.errors import SymbolNotFoundError
 
-__all__ = ["Symbol", "SymbolTable", "section_class"]
+__all__ = ["Symbol", "SymbolTable", "section_class", "PSEUDO_MODULES"]
+
+#: Names in kallsyms' ``[module]`` field that are not loadable modules but pieces of code
+#: the kernel generates (BPF programs, ftrace and kprobe trampolines), each its own
+#: allocation: a symbol of one of them extends at most to the end of its page.
+PSEUDO_MODULES = ("bpf", "__builtin__ftrace", "__builtin__kprobes")
+
+PAGE_MASK = 0xFFF  # x86-64 4 KiB pages: module memory is allocated in whole pages
 
 # Type letters grouped by the section they denote; a symbol's size never crosses a change of
 # group (text -> data, ...), nor a change of module.
@@ -133,6 +140,7 @@ class SymbolTable:
         self._next_cache: Optional[List[int]] = None
         self._by_name: Optional[Dict[str, int]] = None
         self._dups: Optional[Dict[str, List[int]]] = None
+        self._ranges_cache: Optional[_Ranges] = None
 
     # -- basic protocol ---------------------------------------------------------------------
 
@@ -270,36 +278,133 @@ class SymbolTable:
         sym = self.get(name)
         return sym.address if sym is not None else None
 
+    # -- address ranges -------------------------------------------------------------------
+
+    def _vmlinux_address(self, name: str) -> Optional[int]:
+        """Address of the vmlinux symbol ``name`` (``None`` when absent)."""
+        i = self._name_index().get(name)
+        if i is None:
+            return None
+        if self._mods is not None and self._mods[i] is not None:
+            cands = [k for k in self._duplicates().get(name, [i]) if self._mods[k] is None]
+            if not cands:
+                return None
+            i = cands[0]
+        return self._addrs[i]
+
+    def _ranges(self) -> _Ranges:
+        if self._ranges_cache is None:
+            self._ranges_cache = _Ranges.of(self)
+        return self._ranges_cache
+
+    @property
+    def percpu_range(self) -> Optional[Tuple[int, int]]:
+        """``(__per_cpu_start, __per_cpu_end)`` when the table has both, else ``None``.
+
+        On x86-64 before 6.15 these are small absolute values (per-CPU offsets, type ``A``);
+        such symbols name offsets, never virtual addresses.
+        """
+        return self._ranges().percpu
+
+    @property
+    def image_range(self) -> Optional[Tuple[int, int]]:
+        """``(start, end)`` of the kernel image as symbolization sees it: ``_stext`` and
+        ``_end`` (``end`` itself symbolizes only as the symbol exactly there).  Without those
+        symbols, the lowest and highest vmlinux symbol that is not absolute.  ``None`` for a
+        table with no vmlinux symbols."""
+        return self._ranges().image
+
+    def module_range(self, module: str) -> Optional[Tuple[int, int]]:
+        """``(start, end)`` of the addresses attributed to ``module``: from its lowest
+        symbol to the end of the page of its highest one (kallsyms has no section sizes;
+        the later layers can read exact ranges from ``struct module``).  ``None`` when the
+        table has no symbol of that module."""
+        return self._ranges().modules.get(module)
+
     # -- by address -------------------------------------------------------------------------
 
+    def _first_alias(self, pos: int) -> int:
+        addrs = self._addrs
+        start = addrs[pos]
+        while pos > 0 and addrs[pos - 1] == start:
+            pos -= 1
+        return pos
+
     def symbolize(self, address: int) -> Tuple[Symbol, int]:
-        """Return ``(symbol, offset)`` for the symbol containing ``address``.
+        """Return ``(symbol, offset)`` for the symbol containing the virtual ``address``.
+
+        The kernel's rule (``kallsyms_lookup_size_offset``), as kallsyms has no sizes:
+
+        * a vmlinux address is symbolized only inside the image: text ``_stext.._etext``,
+          init text ``_sinittext.._einittext``, ``__init_begin..__init_end`` and everything
+          up to ``_end`` (``CONFIG_KALLSYMS_ALL``); there the closest symbol at or below it
+          contains it.  ``_end`` itself is ``_end+0x0``; nothing past it is symbolized, not
+          even the few symbols the linker puts after it (``sme_workarea``...);
+        * a module address only inside that module's range (:meth:`module_range`), by the
+          closest symbol of the module at or below it; pseudo-modules (``[bpf]``,
+          ``[__builtin__ftrace]``...) only up to the end of that symbol's page;
+        * per-CPU symbols that are offsets (x86-64 ``A`` symbols between ``__per_cpu_start``
+          and ``__per_cpu_end``) never: use :meth:`symbolize_percpu`.
 
         Among aliases (symbols at the same address) the first in table order is returned,
-        as the kernel does.  A symbol contains the addresses below its known size; when the
-        size is unknown (section or module change follows), the addresses up to the next
-        symbol of the same module.  Raises :class:`~kdbg.errors.SymbolNotFoundError`.
+        as the kernel does.  A size given when the table was built (from :class:`Symbol`
+        objects) also bounds its symbol.  Raises :class:`~kdbg.errors.SymbolNotFoundError`
+        (``no symbol contains address 0x...``).
         """
         addrs = self._addrs
         pos = bisect_right(addrs, address) - 1
-        if pos < 0:
-            raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
-        start = addrs[pos]
-        # First alias at that address.
-        while pos > 0 and addrs[pos - 1] == start:
-            pos -= 1
-        sym = self._symbol(pos)
-        off = address - start
-        if sym.size is not None:
-            if off < sym.size or off == 0:
-                return sym, off
-            raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
-        if off == 0:
-            return sym, 0
-        j = self._next_index()[pos]
-        if j < len(addrs) and self.module_of(j) == sym.module and address < addrs[j]:
-            return sym, off
+        if pos >= 0:
+            pos = self._first_alias(pos)
+            if self._owns(pos, address):
+                return self._symbol(pos), address - addrs[pos]
         raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
+
+    def _owns(self, pos: int, address: int) -> bool:
+        """Whether the symbol at ``pos`` (closest at or below ``address``) contains it."""
+        start = self._addrs[pos]
+        if self._given_sizes is not None:
+            size = self._given_sizes[pos]
+            if size is not None and address - start >= max(size, 1):
+                return False
+        ranges = self._ranges()
+        mod = self.module_of(pos)
+        if mod is None:
+            if ranges.percpu is not None and ranges.percpu[0] <= start <= ranges.percpu[1] \
+                    and ranges.percpu_are_offsets:
+                return False
+            return ranges.in_image(address)
+        if mod in ranges.pseudo:
+            return address < (start | PAGE_MASK) + 1
+        span = ranges.modules.get(mod)
+        return span is not None and span[0] <= address < span[1]
+
+    def symbolize_percpu(self, offset: int) -> Tuple[Symbol, int]:
+        """Return ``(symbol, offset)`` for the per-CPU variable containing ``offset``.
+
+        ``offset`` is a per-CPU offset, counted from ``__per_cpu_start`` (on x86-64 before
+        6.15 the per-CPU symbols are these offsets themselves: ``A`` symbols from 0).  Only
+        the symbols between ``__per_cpu_start`` and ``__per_cpu_end`` are candidates; the
+        first alias at an address wins (``fixed_percpu_data`` over ``__per_cpu_start``).
+        Raises :class:`~kdbg.errors.SymbolNotFoundError` when the table has no per-CPU
+        range or ``offset`` is outside it.
+        """
+        ranges = self._ranges()
+        if ranges.percpu is None:
+            raise SymbolNotFoundError("no per-CPU symbols (__per_cpu_start/__per_cpu_end)")
+        lo, hi = ranges.percpu
+        target = lo + offset
+        if offset < 0 or target > hi:
+            raise SymbolNotFoundError(f"per-CPU offset {offset:#x} is outside the per-CPU "
+                                      f"area (0..{hi - lo:#x})")
+        addrs = self._addrs
+        pos = bisect_right(addrs, target) - 1
+        # Skip module symbols that might sit in the range (they are no per-CPU variables).
+        while pos >= 0 and addrs[pos] >= lo and self.module_of(pos) is not None:
+            pos -= 1
+        if pos < 0 or addrs[pos] < lo:
+            raise SymbolNotFoundError(f"no per-CPU symbol contains offset {offset:#x}")
+        pos = self._first_alias(pos)
+        return self._symbol(pos), target - addrs[pos]
 
     def format_address(self, address: int) -> str:
         """Format ``address`` as ``name+0x10/0x40`` (``[module]`` appended for modules).
@@ -329,3 +434,68 @@ class SymbolTable:
         lo = bisect_right(self._addrs, start - 1)
         hi = bisect_right(self._addrs, end - 1)
         return [self._symbol(i) for i in range(lo, hi)]
+
+
+@dataclass(frozen=True)
+class _Ranges:
+    """Where a table's symbols may symbolize addresses (computed once per table)."""
+
+    image: Optional[Tuple[int, int]]
+    #: Further vmlinux ranges ([start, end)): init text and the init section.
+    extra: Tuple[Tuple[int, int], ...]
+    percpu: Optional[Tuple[int, int]]
+    #: Whether per-CPU symbols are offsets (x86-64 zero-based, below the image).
+    percpu_are_offsets: bool
+    modules: Dict[str, Tuple[int, int]]
+    pseudo: FrozenSet[str]
+
+    def in_image(self, address: int) -> bool:
+        if self.image is not None:
+            lo, hi = self.image
+            # ``hi`` is a symbol's own address (``_end``, or the highest one): it names it.
+            if lo <= address <= hi:
+                return True
+        return any(lo <= address < hi for lo, hi in self.extra)
+
+    @staticmethod
+    def of(table: SymbolTable) -> _Ranges:
+        addr = table._vmlinux_address
+        pcs, pce = addr("__per_cpu_start"), addr("__per_cpu_end")
+        percpu = (pcs, pce) if pcs is not None and pce is not None and pcs <= pce else None
+        stext, end = addr("_stext"), addr("_end")
+        percpu_are_offsets = percpu is not None and (stext is None or percpu[1] < stext)
+        image: Optional[Tuple[int, int]] = None
+        addrs, types, mods = table._addrs, table._types, table._mods
+        if stext is None or end is None:
+            # No markers (a partial or synthetic table): the span of the vmlinux symbols
+            # that are not absolute, its highest symbol owning only its own address.
+            core = [i for i in range(len(addrs))
+                    if (mods is None or mods[i] is None) and types[i] not in "Aa"]
+            if core:
+                lo = stext if stext is not None else addrs[core[0]]
+                hi = end if end is not None else addrs[core[-1]]
+                image = (lo, hi) if lo <= hi else None
+        elif stext <= end:
+            image = (stext, end)
+        extra = []
+        for a, b in (("_sinittext", "_einittext"), ("__init_begin", "__init_end")):
+            lo_, hi_ = addr(a), addr(b)
+            if lo_ is not None and hi_ is not None and lo_ < hi_:
+                extra.append((lo_, hi_))
+        modules: Dict[str, Tuple[int, int]] = {}
+        pseudo = set()
+        if mods is not None:
+            for i, m in enumerate(mods):
+                if m is None:
+                    continue
+                a_ = addrs[i]
+                span = modules.get(m)
+                if span is None:
+                    modules[m] = (a_, (a_ | PAGE_MASK) + 1)
+                    if m in PSEUDO_MODULES or m.startswith("__builtin__"):
+                        pseudo.add(m)
+                else:
+                    # Sorted by address: a later symbol only extends the end.
+                    modules[m] = (span[0], (a_ | PAGE_MASK) + 1)
+        return _Ranges(image, tuple(extra), percpu, percpu_are_offsets, modules,
+                       frozenset(pseudo))
