@@ -165,7 +165,7 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     prog: Program
 
     def btfs() -> List[BTF]:
-        from kdbg.btfmem import read_vmlinux_btf
+        from kdbg.btf.memory import read_vmlinux_btf
 
         def symbol(name: str) -> Optional[int]:
             sym = prog.symbols.get(name)

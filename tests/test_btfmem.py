@@ -10,7 +10,7 @@ from typing import Dict
 
 import pytest
 
-from kdbg.btfmem import btf_size_from_header, find_btf_in_memory, read_vmlinux_btf
+from kdbg.btf.memory import btf_size_from_header, find_btf_in_memory, read_vmlinux_btf
 from kdbg.errors import CoreError
 from kdbg.memory import open_core
 from kdbg.symbols import decode_kallsyms
