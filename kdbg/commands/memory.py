@@ -1,42 +1,40 @@
-"""Symbol and memory commands: ``sym NAME|ADDRESS`` and ``rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]``."""
+"""Symbol and memory commands: ``sym NAME|ADDRESS`` and ``rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]``.
+
+Both take addresses in the one syntax of :mod:`kdbg.symbols.address` (bare or ``0x`` hex,
+``0nDECIMAL``, ``SYMBOL``, ``SYMBOL+OFF``).
+"""
 
 from __future__ import annotations
 
 import json
-import re
 import struct
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from kdbg.commands import CommandContext, command, split_args
-from kdbg.errors import ExpressionError, FaultError, SymbolNotFoundError
+from kdbg.errors import ExpressionError, FaultError
 from kdbg.program import Program
 
 if TYPE_CHECKING:
-    from kdbg.symbols.table import Symbol
+    from kdbg.symbols.table import Symbol, SymbolTable
 
-__all__ = ["parse_address", "hexdump"]
+__all__ = ["address_arg", "hexdump"]
 
-_ADDR = re.compile(r"^\s*([A-Za-z_.$][\w.$]*)?\s*(?:([+-])?\s*(0[xX][0-9a-fA-F]+|\d+|[0-9a-fA-F]+))?\s*$")
+# kdbg.symbols is imported inside the commands: importing this module (to register them)
+# stays cheap.
+_ADDRESS_HELP = ("ADDRESS is hex (ffffffff81000000 or 0x...), 0nDECIMAL, SYMBOL or "
+                 "SYMBOL+OFF / SYMBOL-OFF (OFF hex or 0nDECIMAL); a word that is both a "
+                 "symbol and hex (add, cafe) is the symbol, 0x forces the number")
 
 
-def parse_address(prog: Program, text: str) -> int:
-    """An address from ``0xffff...``, bare hex, ``symbol`` or ``symbol+0x10``."""
-    text = text.strip()
-    m = _ADDR.match(text)
-    if not text or m is None:
-        raise ExpressionError(f"bad address {text!r}: want a number, a symbol or symbol+offset")
-    name, sign, num = m.groups()
-    if name is not None and num is not None and sign is None:
-        raise ExpressionError(f"bad address {text!r}: want a number, a symbol or symbol+offset")
-    if name is None:
-        assert num is not None
-        base = 16 if not num.isdigit() or len(num) > 10 else 10
-        return int(num, 0) if num.lower().startswith("0x") else int(num, base)
-    addr = prog.symbols.lookup(name).address
-    if num is not None:
-        off = int(num, 0)
-        addr = addr + off if sign == "+" else addr - off
-    return addr
+def _symbols(prog: Program) -> Callable[[], SymbolTable]:
+    return lambda: prog.symbols
+
+
+def address_arg(prog: Program, text: str) -> int:
+    """Parse a command's address argument (the one syntax, resolving names in ``prog``)."""
+    from kdbg.symbols.address import parse_address
+
+    return parse_address(text, _symbols(prog))
 
 
 def _sym_line(s: Symbol, offset: int = 0) -> str:
@@ -58,23 +56,36 @@ def _sym_json(s: Symbol, offset: int = 0) -> Dict[str, object]:
     }
 
 
-@command("sym", "look a symbol up by name, or the symbol containing an address", "sym NAME|ADDRESS...")
+@command(
+    "sym",
+    "look a symbol up by name, or the symbol containing an address",
+    "sym NAME|ADDRESS...  |  sym --percpu OFFSET...\n" + _ADDRESS_HELP,
+)
 def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
-    """Print name, address, type letter and size (when known)."""
+    """Print name, address, type letter and size (when known).
+
+    A NAME lists every symbol of that name; anything else is an ADDRESS and prints the
+    symbol containing it (an error when none does, as the kernel would print no symbol).
+    ``--percpu`` takes per-CPU offsets (x86-64: the ``A`` symbols from 0).
+    """
+    from kdbg.symbols.address import parse_address
+
     words = split_args(args)
+    percpu = "--percpu" in words
+    words = [w for w in words if w != "--percpu"]
     if not words:
-        raise ExpressionError("usage: sym NAME|ADDRESS...")
+        raise ExpressionError("usage: sym NAME|ADDRESS... or sym --percpu OFFSET...")
     rows: List[Dict[str, object]] = []
     for w in words:
-        if re.match(r"^(0[xX])?[0-9a-fA-F]+$", w) and (w.lower().startswith("0x") or len(w) >= 8):
-            addr = int(w, 16)
-            sym, off = prog.symbols.symbolize(addr)
-            hits = [(sym, off)]
+        hits: List[Tuple[Symbol, int]]
+        if percpu:
+            hits = [prog.symbols.symbolize_percpu(parse_address(w, _symbols(prog)))]
         else:
-            found = prog.symbols.lookup_all(w)
-            if not found:
-                raise SymbolNotFoundError(f"no symbol {w!r}")
-            hits = [(s, 0) for s in found]
+            found = [] if w[:2].lower() in ("0x", "0n") else prog.symbols.lookup_all(w)
+            if found:
+                hits = [(s, 0) for s in found]
+            else:
+                hits = [prog.symbols.symbolize(parse_address(w, _symbols(prog)))]
         for s, off in hits:
             if ctx.json:
                 rows.append(_sym_json(s, off))
@@ -103,7 +114,7 @@ def hexdump(data: bytes, address: int, width: int = 8, symbolize: Optional[Progr
 @command(
     "rd",
     "hex dump of kernel memory (virtual; -p physical)",
-    "rd [-p] [-8|-16|-32|-64] ADDRESS|SYMBOL[+OFF] [COUNT]",
+    "rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]\n" + _ADDRESS_HELP + "; COUNT is decimal or 0x hex",
 )
 def rd_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """Read COUNT units (default 1) of the given width (default 64 bits) and dump them."""
@@ -120,7 +131,7 @@ def rd_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             rest.append(w)
     if not rest or len(rest) > 2:
         raise ExpressionError("usage: rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]")
-    addr = parse_address(prog, rest[0])
+    addr = address_arg(prog, rest[0])
     try:
         count = int(rest[1], 0) if len(rest) > 1 else 1
     except ValueError:

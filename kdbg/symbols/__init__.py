@@ -5,6 +5,7 @@ the text format and :func:`load_kallsyms_from_memory` decodes the kernel's compr
 tables (vmlinux symbols only; module symbols need typed ``struct module`` access).
 """
 
+from kdbg.symbols.address import ADDRESS_SYNTAX, parse_address, parse_number
 from kdbg.symbols.kallsyms_mem import (
     DecodedKallsyms,
     KallsymsTables,
@@ -16,6 +17,7 @@ from kdbg.symbols.kallsyms_text import load_kallsyms_file, parse_kallsyms_text
 from kdbg.symbols.table import Symbol, SymbolTable
 
 __all__ = [
+    "ADDRESS_SYNTAX",
     "DecodedKallsyms",
     "KallsymsTables",
     "Symbol",
@@ -24,5 +26,7 @@ __all__ = [
     "find_kallsyms_tables",
     "load_kallsyms_file",
     "load_kallsyms_from_memory",
+    "parse_address",
+    "parse_number",
     "parse_kallsyms_text",
 ]
