@@ -3,11 +3,18 @@
 The layers load lazily: a ``sym`` command does not parse BTF, a ``ptype`` on a vmcore does
 not decode kallsyms unless BTF must be found through them. Data flows one way: memory ->
 vmcoreinfo -> symbols -> types -> Program.
+
+Target errors: the command line exits 2 for an unusable target, also when that is found
+only when a layer loads lazily. :func:`is_target_error` says which errors are such: any
+``CoreError`` (by definition a memory source or table that is unusable), and any error
+raised while a layer (memory, symbols, types) loads or because the target has no such
+layer. Lookups in a loaded layer (an unknown name, an unreadable address, a BTF record
+that fails to decode) are a command's failure, not the target's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from kdbg.btf.parser import BTF
 from kdbg.btf.types import Enum, Func, Type
@@ -17,7 +24,27 @@ if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
     from kdbg.symbols.table import Symbol, SymbolTable
 
-__all__ = ["Program", "open_files", "open_core", "open_live"]
+__all__ = ["Program", "open_files", "open_core", "open_live", "is_target_error", "target_error_layer"]
+
+_T = TypeVar("_T")
+
+
+def _mark_target_error(e: KdbgError, layer: str) -> KdbgError:
+    """Record on ``e`` that loading ``layer`` of the target raised it (first mark wins)."""
+    if getattr(e, "target_layer", None) is None:
+        e.target_layer = layer  # type: ignore[attr-defined]
+    return e
+
+
+def target_error_layer(e: BaseException) -> Optional[str]:
+    """``"memory"``, ``"symbols"`` or ``"types"`` when ``e`` was raised while that layer of
+    the target loaded (or because the target has no such layer), else ``None``."""
+    return getattr(e, "target_layer", None)
+
+
+def is_target_error(e: BaseException) -> bool:
+    """Whether ``e`` means the target is unusable (exit 2), not that a command failed."""
+    return isinstance(e, CoreError) or target_error_layer(e) is not None
 
 
 class Program:
@@ -43,6 +70,23 @@ class Program:
         self._symbol_loader = symbol_loader
         self._btfs: Optional[List[BTF]] = None
         self._symbols: Optional[SymbolTable] = None
+        self._failed: Dict[str, KdbgError] = {}
+
+    def _load_layer(self, layer: str, loader: Callable[[], _T]) -> _T:
+        """Run a layer's loader; its failure is a target error, remembered and raised again
+        on the next use instead of loading again."""
+        failed = self._failed.get(layer)
+        if failed is not None:
+            raise failed
+        try:
+            return loader()
+        except KdbgError as e:
+            err: KdbgError = e
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            err = CoreError(f"cannot load the {layer}: {where}{e.strerror or e}")
+        self._failed[layer] = _mark_target_error(err, layer)
+        raise err
 
     # ------------------------------------------------------------------ types
     @property
@@ -50,8 +94,10 @@ class Program:
         """``[base, split...]``: vmlinux BTF first, then module BTFs on top of it."""
         if self._btfs is None:
             if self._btf_loader is None:
-                raise KdbgError("no BTF: give --btf FILE, a vmcore, or run on a live kernel")
-            self._btfs = self._btf_loader()
+                raise _mark_target_error(
+                    KdbgError("no BTF: give --btf FILE, a vmcore, or run on a live kernel"), "types"
+                )
+            self._btfs = self._load_layer("types", self._btf_loader)
         return self._btfs
 
     @property
@@ -94,8 +140,11 @@ class Program:
         """The kernel symbol table (kallsyms)."""
         if self._symbols is None:
             if self._symbol_loader is None:
-                raise KdbgError("no symbols: give --kallsyms FILE, a vmcore, or run on a live kernel")
-            self._symbols = self._symbol_loader()
+                raise _mark_target_error(
+                    KdbgError("no symbols: give --kallsyms FILE, a vmcore, or run on a live kernel"),
+                    "symbols",
+                )
+            self._symbols = self._load_layer("symbols", self._symbol_loader)
         return self._symbols
 
     def symbol(self, name_or_address: str | int) -> Symbol:
@@ -109,7 +158,10 @@ class Program:
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
         """Read ``size`` bytes of kernel memory (virtual unless ``physical``)."""
         if self.memory is None:
-            raise CoreError(f"memory is unavailable: {self.memory_unavailable or 'no memory source'}")
+            raise _mark_target_error(
+                CoreError(f"memory is unavailable: {self.memory_unavailable or 'no memory source'}"),
+                "memory",
+            )
         return self.memory.read(address, size, physical)
 
     def close(self) -> None:
@@ -134,6 +186,42 @@ def _kallsyms_file_loader(path: str) -> Callable[[], SymbolTable]:
         return load_kallsyms_file(path)
 
     return load
+
+
+def _checked_kallsyms_loader(path: str, memory: KernelMemory) -> Callable[[], SymbolTable]:
+    """A kallsyms file loader that refuses a file not from ``memory``'s boot."""
+
+    def load() -> SymbolTable:
+        from kdbg.symbols import load_kallsyms_file
+        from kdbg.target_checks import check_kallsyms
+
+        table = load_kallsyms_file(path)
+        check_kallsyms(table, memory.vmcoreinfo, f"kallsyms file {path}", memory)
+        return table
+
+    return load
+
+
+def _checked_btf_loader(
+    paths: Sequence[str], memory: KernelMemory, symbol: Callable[[str], Optional[int]]
+) -> Callable[[], List[BTF]]:
+    """A BTF files loader that refuses a base BTF not of ``memory``'s kernel."""
+
+    def load() -> List[BTF]:
+        from kdbg.btf.loader import load_btf_files
+        from kdbg.target_checks import check_btf
+
+        btfs = load_btf_files(list(paths))
+        check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {paths[0]}")
+        return btfs
+
+    return load
+
+
+def _address_of(prog: Program, name: str) -> Optional[int]:
+    """The address of symbol ``name`` in ``prog`` (loading its symbols), or ``None``."""
+    sym = prog.symbols.get(name)
+    return sym.address if sym is not None else None
 
 
 def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
@@ -164,22 +252,20 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
 
     prog: Program
 
+    def symbol(name: str) -> Optional[int]:
+        return _address_of(prog, name)
+
     def btfs() -> List[BTF]:
-        from kdbg.btf.memory import read_vmlinux_btf
-
-        def symbol(name: str) -> Optional[int]:
-            sym = prog.symbols.get(name)
-            return sym.address if sym is not None else None
-
         from kdbg.btf.cache import open_btf
+        from kdbg.btf.memory import read_vmlinux_btf
 
         data = read_vmlinux_btf(memory, symbol)
         return [open_btf(data, name=f"{path}: vmlinux BTF")]
 
     prog = Program(
         memory=memory,
-        btf_loader=_btf_files_loader(btf) if btf else btfs,
-        symbol_loader=_kallsyms_file_loader(kallsyms) if kallsyms else symbols,
+        btf_loader=_checked_btf_loader(btf, memory, symbol) if btf else btfs,
+        symbol_loader=_checked_kallsyms_loader(kallsyms, memory) if kallsyms else symbols,
         description=path,
     )
     return prog
@@ -199,10 +285,24 @@ def open_live(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Progra
         memory = open_kcore()
     except (CoreError, ImportError, OSError) as e:
         reason = str(e)
-    return Program(
+    prog: Program
+
+    def symbol(name: str) -> Optional[int]:
+        return _address_of(prog, name)
+
+    # Files named instead of the running kernel's own are checked against its memory
+    # (and VMCOREINFO) when that is readable.
+    btf_loader = _btf_files_loader(list(btf) or ["/sys/kernel/btf/vmlinux"])
+    symbol_loader = _kallsyms_file_loader(kallsyms or "/proc/kallsyms")
+    if memory is not None and btf:
+        btf_loader = _checked_btf_loader(btf, memory, symbol)
+    if memory is not None and kallsyms:
+        symbol_loader = _checked_kallsyms_loader(kallsyms, memory)
+    prog = Program(
         memory=memory,
-        btf_loader=_btf_files_loader(list(btf) or ["/sys/kernel/btf/vmlinux"]),
-        symbol_loader=_kallsyms_file_loader(kallsyms or "/proc/kallsyms"),
+        btf_loader=btf_loader,
+        symbol_loader=symbol_loader,
         description="live kernel",
         memory_unavailable=reason,
     )
+    return prog
