@@ -6,7 +6,7 @@ print one line for it and exit with the right status.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 __all__ = [
     "KdbgError",
@@ -15,6 +15,7 @@ __all__ = [
     "FaultError",
     "ObjectNotFoundError",
     "TypeNotFoundError",
+    "AmbiguousTypeError",
     "SymbolNotFoundError",
     "ExpressionError",
 ]
@@ -60,6 +61,27 @@ class TypeNotFoundError(ObjectNotFoundError):
             msg += f" ({hint})"
         super().__init__(msg)
         self.name = name
+
+
+class AmbiguousTypeError(ObjectNotFoundError):
+    """A type name names several different types (BTF keeps every definition of a name
+    that differs, e.g. a driver's private ``struct dma_chan``); none is picked silently.
+
+    ``candidates`` lists ``(type id, kind name, size or None)`` of each; the message says
+    how to pick one (``struct dma_chan#<id>``).
+    """
+
+    def __init__(self, name: str, candidates: Sequence[Tuple[int, str, Optional[int]]]) -> None:
+        self.name = name
+        self.candidates: List[Tuple[int, str, Optional[int]]] = list(candidates)
+        listed = ", ".join(
+            f"#{tid} ({'incomplete' if size is None else f'{size} byte' + ('s' if size != 1 else '')})"
+            for tid, _kind, size in self.candidates
+        )
+        super().__init__(
+            f"ambiguous type {name!r}: {len(self.candidates)} different definitions "
+            f"{listed}; pick one with '{name}#ID'"
+        )
 
 
 class SymbolNotFoundError(ObjectNotFoundError):

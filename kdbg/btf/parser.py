@@ -29,6 +29,7 @@ from typing import (
 )
 
 from kdbg.btf import constants as K
+from kdbg.btf.names import definitions, describe
 from kdbg.btf.types import (
     Array,
     Composite,
@@ -59,7 +60,7 @@ from kdbg.btf.types import (
 from kdbg.btf.types import (
     Union as UnionType,
 )
-from kdbg.errors import BTFError, TypeNotFoundError
+from kdbg.errors import AmbiguousTypeError, BTFError, TypeNotFoundError
 
 __all__ = ["BTF", "BTFHeader", "KindLayout", "NameIndex"]
 
@@ -175,10 +176,11 @@ _KEYWORD_KINDS = {
     "union": (K.KIND_UNION,),
     "enum": (K.KIND_ENUM, K.KIND_ENUM64),
 }
-_TYPE_KINDS = (
-    K.KIND_TYPEDEF, K.KIND_STRUCT, K.KIND_UNION, K.KIND_ENUM, K.KIND_ENUM64, K.KIND_INT,
-    K.KIND_FLOAT,
-)
+#: What a bare name can be: ordinary identifiers first (C's rule), then tags.
+_IDENT_KINDS = (K.KIND_TYPEDEF, K.KIND_INT, K.KIND_FLOAT)
+_TAG_KINDS = (K.KIND_STRUCT, K.KIND_UNION, K.KIND_ENUM, K.KIND_ENUM64)
+#: ``NAME#ID`` or ``#ID`` or a bare id: pick one type by id.
+_PICK_RE = re.compile(r"^(.*?)\s*#\s*(\d+)$")
 _DECL_RE = re.compile(r"\s*(\*|\[\s*(\d*)\s*\]|const\b|volatile\b|restrict\b)")
 
 
@@ -649,12 +651,22 @@ class BTF:
                 return self.type(i)
         return self.type(ids[0])
 
-    def lookup(self, spec: str) -> Type:
+    def lookup(self, spec: Union[str, int], size: Optional[int] = None) -> Type:
         """Resolve a C type name: ``struct task_struct``, ``task_struct``, ``enum pid_type``,
         ``unsigned long``, ``u64``, ``struct list_head *``, ``char [16]``, ``const char *``.
 
+        A name several different types share (``struct dma_chan``) resolves by the rule in
+        :mod:`kdbg.btf.names`: complete definitions first, then the one of ``size`` bytes
+        when the caller knows the size (a member's or variable's), else
+        :class:`~kdbg.errors.AmbiguousTypeError` lists them. ``struct dma_chan#32864``, a
+        bare id (``"32864"`` or ``32864``) or ``#32864`` pick one. A bare name is a typedef
+        or base type, as in C; a struct/union/enum tag is accepted without its keyword when
+        no typedef or base type has that name.
+
         Raises :class:`~kdbg.errors.TypeNotFoundError` when nothing matches.
         """
+        if isinstance(spec, int):
+            return self._by_id(spec, str(spec))
         text = spec.strip()
         m = re.match(r"^(.*?)((?:\s*(?:\*|\[\s*\d*\s*\]|\bconst\b|\bvolatile\b|\brestrict\b))*)\s*$", text, re.S)
         if m is None:  # pragma: no cover - the pattern matches any text
@@ -664,9 +676,16 @@ class BTF:
         words = base_text.split()
         while words and words[0] in ("const", "volatile", "restrict"):
             quals_before.append(words.pop(0))
-        if not words:
+        pick: Optional[int] = None
+        joined = " ".join(words)
+        hm = _PICK_RE.match(joined)
+        if hm is not None:
+            words, pick = hm.group(1).split(), int(hm.group(2))
+        elif joined.isdigit():
+            words, pick = [], int(joined)
+        if not words and pick is None:
             raise TypeNotFoundError(spec, "empty type name")
-        t = self._lookup_base(words, spec)
+        t = self._lookup_base(words, spec, size, pick)
         for q in quals_before:
             t = self.qualified(t, q)
         pos = 0
@@ -689,28 +708,64 @@ class BTF:
             t = self.array_of(t, d)
         return t
 
-    def _lookup_base(self, words: List[str], spec: str) -> Type:
+    def _by_id(self, type_id: int, spec: str) -> Type:
+        if not 0 <= type_id <= self.last_id:
+            raise TypeNotFoundError(spec, f"type ids go from 0 to {self.last_id}")
+        return self.type(type_id)
+
+    def _resolve_name(self, label: str, ids: List[int], size: Optional[int], pick: Optional[int]) -> Type:
+        """One type of ``ids`` (all named ``label``): ``pick`` if given, else by the rule of
+        :mod:`kdbg.btf.names`; raise when none or several remain."""
+        if pick is not None:
+            if pick in ids:
+                return self.type(pick)
+            if 0 <= pick <= self.last_id:
+                raise TypeNotFoundError(
+                    f"{label}#{pick}", f"type id {pick} is {self.kind_name_of(pick)} {self.name_of(pick)!r}"
+                )
+            raise TypeNotFoundError(f"{label}#{pick}", f"type ids go from 0 to {self.last_id}")
+        if len(ids) == 1:
+            return self.type(ids[0])
+        defs = definitions(self, ids, size)
+        if not defs:
+            raise TypeNotFoundError(label)
+        if len(defs) > 1:
+            raise AmbiguousTypeError(label, [describe(t) for t in defs])
+        return defs[0]
+
+    def kind_name_of(self, type_id: int) -> str:
+        """The kind of ``type_id`` as bpftool spells it (``STRUCT``), without decoding it."""
+        kind = self.kind_of(type_id)
+        return K.KIND_NAMES.get(kind, f"KIND{kind}") if type_id else "void"
+
+    def _lookup_base(self, words: List[str], spec: str, size: Optional[int], pick: Optional[int]) -> Type:
+        if not words:
+            assert pick is not None
+            return self._by_id(pick, spec)
         if words[0] in _KEYWORD_KINDS:
             if len(words) != 2:
                 raise TypeNotFoundError(spec, f"expected '{words[0]} NAME'")
-            t = self.find(words[1], _KEYWORD_KINDS[words[0]] + (K.KIND_FWD,))
-            if t is not None and isinstance(t, Fwd) and t.keyword != words[0]:
-                t = None
-            if t is None:
-                raise TypeNotFoundError(f"{words[0]} {words[1]}")
-            return t
-        if words == ["void"]:
+            label = f"{words[0]} {words[1]}"
+            ids = self.ids_by_name(words[1], _KEYWORD_KINDS[words[0]] + (K.KIND_FWD,))
+            if words[0] != "enum":
+                fwd_union = words[0] == "union"
+                ids = [i for i in ids if self.kind_of(i) != K.KIND_FWD or self.type(i).kflag == fwd_union]
+            if not ids:
+                raise TypeNotFoundError(label)
+            return self._resolve_name(label, ids, size, pick)
+        if words == ["void"] and pick is None:
             return self._void
         canon = canonical_int_name(words)
         name = canon if canon is not None else " ".join(words)
         if canon is None and len(words) > 1:
             raise TypeNotFoundError(spec)
-        t = self.find(name, _TYPE_KINDS)
-        if t is None and name == "_Bool":
-            t = self.find("bool", _TYPE_KINDS)
-        if t is None:
+        ids = self.ids_by_name(name, _IDENT_KINDS) or self.ids_by_name(name, _TAG_KINDS)
+        if not ids and name == "_Bool":
+            name = "bool"
+            ids = self.ids_by_name(name, _IDENT_KINDS)
+        if not ids:
             raise TypeNotFoundError(name)
-        return t
+        return self._resolve_name(name, ids, size, pick)
 
     # ------------------------------------------------------------------ synthesized types
     def _synthesize(self, key: Tuple[str, int, int], make: Callable[[int], Type]) -> Type:

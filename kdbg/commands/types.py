@@ -9,7 +9,7 @@ from kdbg.btf.parser import BTF
 from kdbg.btf.ptype import ptype
 from kdbg.btf.types import Type
 from kdbg.commands import CommandContext, command, split_args
-from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError
+from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError
 from kdbg.program import Program
 
 
@@ -20,6 +20,8 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
         raise ExpressionError("ptype needs a type name or function")
     try:
         return prog.type(spec)
+    except AmbiguousTypeError:
+        raise
     except ObjectNotFoundError as type_err:
         if spec.isidentifier():
             try:
@@ -31,8 +33,26 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
 
 @command("ptype", "print a type (or function prototype) as C with member offsets", "ptype TYPE|FUNCTION")
 def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
-    """Print one type in C."""
-    ctx.out.write(ptype(resolve_type_or_function(prog, args)) + "\n")
+    """Print one type in C; a name several different types share prints each of them,
+    headed by its ``NAME#ID`` (as pahole prints every struct of a name)."""
+    try:
+        t = resolve_type_or_function(prog, args)
+    except AmbiguousTypeError as e:
+        ctx.out.write(ambiguous_listing(prog, e))
+        return
+    ctx.out.write(ptype(t) + "\n")
+
+
+def ambiguous_listing(prog: Program, err: AmbiguousTypeError) -> str:
+    """Every candidate of an ambiguous type name, each under a comment naming its id."""
+    btf = prog.btfs[-1]  # split ids continue the base's: the last BTF resolves them all
+    n = len(err.candidates)
+    out = [f"/* {err.name!r} names {n} different types; pick one with '{err.name}#ID' */\n"]
+    for i, (tid, kind, size) in enumerate(err.candidates, 1):
+        what = "incomplete" if size is None else f"{size} bytes"
+        out.append(f"/* {err.name}#{tid} ({i} of {n}: {kind}, {what}) */\n")
+        out.append(ptype(btf.type(tid)) + "\n")
+    return "".join(out)
 
 
 class _ArgParser(argparse.ArgumentParser):
@@ -56,9 +76,17 @@ def join_type_words(words: List[str]) -> List[str]:
 
 
 def _target_ids(btf: BTF, names: List[str], prog: Program) -> Optional[List[int]]:
+    """Type ids to dump raw; an ambiguous name gives every candidate (each line of the raw
+    format starts with its id, so none is picked silently)."""
     if not names:
         return None
-    return [resolve_type_or_function(prog, n).id for n in join_type_words(names)]
+    ids: List[int] = []
+    for n in join_type_words(names):
+        try:
+            ids.append(resolve_type_or_function(prog, n).id)
+        except AmbiguousTypeError as e:
+            ids.extend(tid for tid, _kind, _size in e.candidates)
+    return ids
 
 
 @command(
