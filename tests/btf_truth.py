@@ -90,17 +90,28 @@ def layout(text: str) -> List[tuple]:
     ``/* offset size */`` comments): ``(name, bit_offset, size)`` per member line, nested
     members included, then ``("=size", size, members)`` for each closing summary.
 
-    Bit offsets are absolute (pahole writes a bitfield as ``unit_offset: bit``, others as
-    ``byte: bit``; both name the same bit), so only the layout is compared, not spacing.
+    A member of an inline named member is named by its path (``readdir.lock``); members
+    of anonymous structs and unions keep their own name, as C11 spells them.  Bit offsets
+    are absolute (pahole writes a bitfield as ``unit_offset: bit``, others as ``byte: bit``;
+    both name the same bit), so only the layout is compared, not spacing.
     """
     out: List[tuple] = []
+    opened: List[int] = []
     for line in text.splitlines():
         m = _LAYOUT_LINE.match(line)
-        if m:
+        if line.rstrip().endswith("{"):
+            opened.append(len(out))
+        elif m:
             decl = re.sub(r"\s+__attribute__\(\(.*\)\)$", "", m["decl"].strip())
             fp = re.search(r"\(\*(\w+)\)", decl)
             word = re.search(r"(\w+)(?:\[\d*\])*(?::\d+)?$", decl)
-            name = "" if decl.endswith("}") else fp[1] if fp else word[1] if word else decl
+            if decl.startswith("}"):
+                name = word[1] if word else ""
+                start = opened.pop() if opened else len(out)
+                if name:
+                    out[start:] = [(f"{name}.{e[0]}", *e[1:]) for e in out[start:]]
+            else:
+                name = fp[1] if fp else word[1] if word else decl
             out.append((name, int(m["off"]) * 8 + int(m["bit"] or 0), int(m["size"])))
         t = _LAYOUT_TOTAL.search(line)
         if t:
