@@ -3,7 +3,18 @@
 ``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
 
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
-one line on stderr; ``--traceback`` shows the full one.
+one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
+when it shows only as a layer loads lazily (see :func:`kdbg.program.is_target_error`); a
+plugin that fails to load is bad usage (exit 2, one line naming ``file:line``).
+
+Warnings the memory source reports (``memory.warnings``, e.g. a truncated dump and how much
+of it is missing) are printed once each at open as ``kdbg: warning: ...``, **even with
+-q**: ``-q`` drops the banner and notices (such as "memory is unavailable" on a host
+without /proc/kcore), but a dump that cannot answer everything it seems to must never look
+complete, least of all in scripts that run with -q.
+
+Plugins load after the built-in commands, in the order the directories are given and by
+file name within one; a plugin registering a built-in's name replaces it.
 """
 
 from __future__ import annotations
@@ -12,11 +23,12 @@ import argparse
 import os
 import sys
 import traceback
-from typing import Any, Dict, List, NoReturn, Optional, Sequence
+from typing import Any, List, NoReturn, Optional, Sequence
 
 from kdbg.errors import KdbgError
+from kdbg.evaluate import evaluate, script_globals
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "load_plugins", "open_program", "print_warnings"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -43,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--kallsyms", metavar="PATH", help="symbols from a file in /proc/kallsyms format")
     p.add_argument("--json", action="store_true", help="JSON output for table commands")
-    p.add_argument("-q", "--quiet", action="store_true", help="no banner or notices")
+    p.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no banner or notices (warnings about the target, e.g. a truncated dump, still print)",
+    )
     p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="load plugins from DIR")
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     a = p.add_mutually_exclusive_group()
@@ -69,27 +84,34 @@ def open_program(ns: argparse.Namespace) -> Any:
     return program.open_live()
 
 
-def script_globals(prog: Any) -> Dict[str, Any]:
-    """Globals for -e, scripts and the REPL: ``prog`` plus kdbg's public names."""
-    import kdbg
-
-    g: Dict[str, Any] = {"prog": prog, "kdbg": kdbg, "__name__": "__main__"}
-    for name in getattr(kdbg, "__all__", []):
-        g[name] = getattr(kdbg, name)
-    try:
-        import kdbg.helpers as helpers  # noqa: F401  (later issue)
-
-        for name in getattr(helpers, "__all__", []):
-            g[name] = getattr(helpers, name)
-    except ImportError:
-        pass
-    return g
+def _plugin_error(path: str, e: BaseException) -> KdbgError:
+    """One line for a plugin that failed to load: ``plugin FILE:LINE: Type: message``."""
+    line: Optional[int] = None
+    if isinstance(e, SyntaxError) and e.filename and os.path.abspath(e.filename) == os.path.abspath(path):
+        line, msg = e.lineno, e.msg
+    else:
+        for frame in traceback.extract_tb(e.__traceback__):
+            if os.path.abspath(frame.filename) == os.path.abspath(path):
+                line = frame.lineno  # the innermost line of the plugin itself
+        msg = str(e)
+    where = f"{path}:{line}" if line is not None else path
+    return KdbgError(f"plugin {where}: {type(e).__name__}: {msg}" if msg else f"plugin {where}: {type(e).__name__}")
 
 
 def load_plugins(dirs: Sequence[str]) -> None:
-    """Import every ``*.py`` in each plugin directory (they register commands)."""
+    """Import every ``*.py`` in each plugin directory (they register commands).
+
+    The built-in commands are registered first, so a plugin's command of the same name
+    replaces the built-in one. A plugin that fails to import raises :class:`KdbgError`
+    with one line naming its ``file:line``.
+    """
+    if not dirs:
+        return
     import importlib.util
 
+    from kdbg.commands import commands
+
+    commands()  # built-ins first: then plugins may replace them
     for d in dirs:
         if not os.path.isdir(d):
             raise KdbgError(f"plugin path {d!r} is not a directory")
@@ -100,24 +122,34 @@ def load_plugins(dirs: Sequence[str]) -> None:
                 if spec is None or spec.loader is None:
                     raise KdbgError(f"cannot load plugin {path}")
                 mod = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(mod)
+                try:
+                    spec.loader.exec_module(mod)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as e:
+                    raise _plugin_error(path, e) from e
 
 
-def evaluate(prog: Any, code: str, g: Dict[str, Any], out: Any) -> None:
-    """Evaluate ``code``: an expression's value is printed, statements are executed."""
-    try:
-        compiled = compile(code, "<kdbg -e>", "eval")
-    except SyntaxError:
-        exec(compile(code, "<kdbg -e>", "exec"), g)
-        return
-    value = eval(compiled, g)
-    if value is not None:
-        fmt = getattr(value, "format_", None)
-        out.write((fmt() if callable(fmt) else repr(value)) + "\n")
+def print_warnings(memory: Any, err: Any) -> None:
+    """Print each of the memory source's warnings once (``kdbg: warning: ...``)."""
+    seen = set()
+    for w in getattr(memory, "warnings", None) or []:
+        if w not in seen:
+            seen.add(w)
+            err.write(f"kdbg: warning: {w}\n")
+
+
+def _fail(e: BaseException, ns: argparse.Namespace, status: int) -> int:
+    _err(str(e))
+    if ns.traceback:
+        traceback.print_exc()
+    return status
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``kdbg`` console script."""
+    from kdbg.program import is_target_error
+
     ns = build_parser().parse_args(argv)
     if ns.script and (ns.code or ns.commands):
         _err("give either -e, -x or a SCRIPT, not several")
@@ -131,10 +163,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if ns.kallsyms:
             _ = prog.symbols
     except KdbgError as e:
-        _err(str(e))
-        if ns.traceback:
-            traceback.print_exc()
-        return EXIT_USAGE
+        return _fail(e, ns, EXIT_USAGE)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_FAILED
+    print_warnings(prog.memory, sys.stderr)
     if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
         _err(f"{prog.memory_unavailable}; types and symbols still work")
     from kdbg.commands import CommandContext, run_command
@@ -146,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 run_command(prog, line, ctx)
             return EXIT_OK
         if ns.code:
-            evaluate(prog, ns.code, script_globals(prog), sys.stdout)
+            evaluate(ns.code, script_globals(prog), sys.stdout)
             return EXIT_OK
         if ns.script:
             import runpy
@@ -161,13 +194,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_repl(prog, ctx, script_globals(prog), quiet=ns.quiet)
         return EXIT_OK
     except KdbgError as e:
-        _err(str(e))
-        if ns.traceback:
-            traceback.print_exc()
-        return EXIT_FAILED
+        return _fail(e, ns, EXIT_USAGE if is_target_error(e) else EXIT_FAILED)
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
+        _err("interrupted")
         return EXIT_FAILED
     except SystemExit:
         raise
@@ -179,5 +210,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_FAILED
     finally:
         prog.close()
-
-

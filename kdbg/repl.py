@@ -2,24 +2,27 @@
 
 The full REPL (completion over members, syntax highlighting, history) is a later issue;
 this keeps the contract's shape so ``kdbg`` with no -e/-x/SCRIPT is usable today.
+
+Ctrl-C at the prompt clears the line; Ctrl-C while a line runs aborts that line only
+(``kdbg: interrupted``) and the prompt returns. Ctrl-D (or the end of piped input) quits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from typing import Any, Dict
 
 from kdbg.commands import CommandContext, is_command, run_command
 from kdbg.errors import KdbgError
+from kdbg.evaluate import evaluate
 
-__all__ = ["run_repl"]
+__all__ = ["run_repl", "run_line"]
 
 
 def run_repl(prog: Any, ctx: CommandContext, g: Dict[str, Any], quiet: bool = False) -> None:
     """Read lines until EOF; run each as a command or Python."""
-    from kdbg.cli import evaluate
-
     if not sys.stdin.isatty():
         lines = (line.rstrip("\n") for line in sys.stdin)
         prompt = None
@@ -40,12 +43,28 @@ def run_repl(prog: Any, ctx: CommandContext, g: Dict[str, Any], quiet: bool = Fa
             continue
         if not line.strip():
             continue
-        try:
-            if is_command(line):
-                run_command(prog, line, ctx)
-            else:
-                evaluate(prog, line, g, ctx.out)
-        except KdbgError as e:
-            sys.stderr.write(f"kdbg: {e}\n")
-        except Exception:
-            traceback.print_exc()
+        run_line(prog, line, ctx, g)
+
+
+def run_line(prog: Any, line: str, ctx: CommandContext, g: Dict[str, Any]) -> None:
+    """Run one REPL line (a command, else Python); report its failure or interruption on
+    stderr and return, so the REPL goes on."""
+    try:
+        if is_command(line):
+            run_command(prog, line, ctx)
+        else:
+            evaluate(line, g, ctx.out, "<kdbg>")
+    except KeyboardInterrupt:
+        _flush(ctx.out)
+        sys.stderr.write("kdbg: interrupted\n")
+    except KdbgError as e:
+        sys.stderr.write(f"kdbg: {e}\n")
+    except SystemExit:
+        raise
+    except Exception:
+        traceback.print_exc()
+
+
+def _flush(out: Any) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        out.flush()

@@ -3,6 +3,11 @@ with ``kdbg -x``. Plugins register more through :func:`command`.
 
 A command is a function ``(prog, args, ctx) -> None`` where ``args`` is the rest of the
 line after the command name and ``ctx`` carries the output stream and ``--json``.
+
+Registration order is well defined: the built-in commands load first (on the first use of
+the table, or when plugins are about to load), and a later registration of a name replaces
+the earlier one, so a plugin can replace a built-in command. A built-in module imported
+late never takes a name back from a plugin.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class Command:
     summary: str
     usage: str = ""
     aliases: List[str] = field(default_factory=list)
+    #: Whether kdbg ships it (``kdbg.commands.*``) rather than a plugin.
+    builtin: bool = False
 
 
 _COMMANDS: Dict[str, Command] = {}
@@ -51,10 +58,13 @@ def command(
     def deco(
         func: Callable[[Program, str, CommandContext], None],
     ) -> Callable[[Program, str, CommandContext], None]:
-        cmd = Command(name, func, summary, usage or name, list(aliases or []))
-        _COMMANDS[name] = cmd
-        for a in cmd.aliases:
-            _COMMANDS[a] = cmd
+        builtin = func.__module__ in _BUILTIN_MODULES
+        cmd = Command(name, func, summary, usage or name, list(aliases or []), builtin)
+        for key in [name, *cmd.aliases]:
+            old = _COMMANDS.get(key)
+            if builtin and old is not None and not old.builtin:
+                continue  # a plugin already replaced this built-in
+            _COMMANDS[key] = cmd
         return func
 
     return deco

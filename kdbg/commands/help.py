@@ -18,11 +18,11 @@ def help_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             raise ExpressionError(f"unknown command {name!r}")
         ctx.out.write(f"{cmd.usage}\n    {cmd.summary}\n")
         return
-    seen = set()
     for key in sorted(table):
         cmd = table[key]
-        if cmd.name in seen:
-            continue
-        seen.add(cmd.name)
-        ctx.out.write(f"{cmd.name:<8} {cmd.summary}\n")
+        if key != cmd.name:
+            continue  # an alias: listed with its command
+        aliases = [a for a in cmd.aliases if table.get(a) is cmd]
+        also = f" (also: {', '.join(aliases)})" if aliases else ""
+        ctx.out.write(f"{cmd.name:<8} {cmd.summary}{also}\n")
     ctx.out.write("Anything else is evaluated as Python with `prog` in scope.\n")
