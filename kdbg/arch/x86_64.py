@@ -1,39 +1,156 @@
-"""x86-64 kernel virtual -> physical translation.
+"""x86-64 kernel virtual -> physical translation, and where the kernel put its regions.
 
-* Kernel image (``__START_KERNEL_map`` = ``0xffffffff80000000`` up to ``KERNEL_IMAGE_SIZE``):
-  ``pa = va - __START_KERNEL_map + phys_base``. Symbol addresses already include the KASLR
-  ``KERNELOFFSET``; ``phys_base`` (``NUMBER(phys_base)`` or the dump's own record) carries
-  the physical relocation.
+* Every virtual address is translated through the kernel's page tables (a 4- or 5-level
+  walk of ``SYMBOL(init_top_pgt)`` / ``SYMBOL(swapper_pg_dir)`` with 1 GiB and 2 MiB
+  pages), the kernel image included: a read past ``_end`` faults as the CPU would, it
+  never returns whatever physical memory follows the image. Each walk that ends in a
+  large page caches its 2 MiB region, so the image (mapped with 2 MiB pages) costs one walk
+  per region; other translations are cached per 4 KiB page.
 * Direct map at ``page_offset_base``: ``pa = va - page_offset_base`` for ``pa`` inside the
-  dumped RAM. ``page_offset_base`` is read from memory when VMCOREINFO has
-  ``SYMBOL(page_offset_base)``; otherwise it is found in the page tables (the direct map is
-  the first mapping at or above ``0xffff888000000000``, or ``0xff11000000000000`` with 5
-  levels, wherever KASLR memory randomization moved it) and checked by a page walk.
-* Everything else (vmalloc, modules, vmemmap, fixmap): a 4- or 5-level walk of
-  ``SYMBOL(swapper_pg_dir)`` / ``SYMBOL(init_top_pgt)`` with 1 GiB and 2 MiB pages.
+  dumped RAM, a fast path with no walk. The only other linear formula is ``__pa_symbol``
+  (``pa = va - __START_KERNEL_map + phys_base``), used, as the kernel itself does, for
+  the page-table root and the variables named below, never for arbitrary reads.
+* The KASLR-randomized bases (``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``)
+  are read from the kernel's own variables once symbols are attached
+  (:meth:`X86_64Translator.attach_symbols`), and otherwise found in the page tables (the
+  direct map is the first 1 GiB slot mapped at or above ``0xffff888000000000``, vmalloc the
+  next one above the direct map's RAM, vmemmap the first one above the vmalloc area). Both
+  are kept; :attr:`X86_64Translator.layout` says which was used and why they differ.
 
-Translations are cached per 4 KiB page.
+This module is the one home of the x86-64 layout constants (``START_KERNEL_MAP``,
+``START_KERNEL``, the default region bases).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, List, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["X86_64Translator", "START_KERNEL_MAP"]
+__all__ = [
+    "X86_64Translator",
+    "LayoutBase",
+    "START_KERNEL_MAP",
+    "PHYSICAL_START",
+    "START_KERNEL",
+    "DEFAULT_KERNEL_IMAGE_SIZE",
+    "PAGE_OFFSET_BASE_L4",
+    "PAGE_OFFSET_BASE_L5",
+    "VMALLOC_BASE_L4",
+    "VMALLOC_BASE_L5",
+    "VMEMMAP_BASE_L4",
+    "VMEMMAP_BASE_L5",
+    "VMALLOC_SIZE_L4",
+    "VMALLOC_SIZE_L5",
+    "CPU_ENTRY_AREA_BASE",
+    "LAYOUT_BASES",
+    "base_problem",
+    "choose_base",
+]
 
+#: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
 START_KERNEL_MAP = 0xFFFFFFFF80000000
+#: ``CONFIG_PHYSICAL_START`` of every distribution kernel (16 MiB).
+PHYSICAL_START = 0x1000000
+#: ``__START_KERNEL``: where ``_text`` is linked (KASLR adds ``KERNELOFFSET`` to it).
+START_KERNEL = START_KERNEL_MAP + PHYSICAL_START
+#: ``KERNEL_IMAGE_SIZE`` with KASLR (VMCOREINFO's ``NUMBER(KERNEL_IMAGE_SIZE)`` wins).
+DEFAULT_KERNEL_IMAGE_SIZE = 1 << 30
+#: Direct-map base without KASLR memory randomization (4 and 5 levels); the lowest possible.
 PAGE_OFFSET_BASE_L4 = 0xFFFF888000000000
 PAGE_OFFSET_BASE_L5 = 0xFF11000000000000
-DEFAULT_KERNEL_IMAGE_SIZE = 1 << 30
+#: ``VMALLOC_START`` without randomization.
+VMALLOC_BASE_L4 = 0xFFFFC90000000000
+VMALLOC_BASE_L5 = 0xFFA0000000000000
+#: ``VMEMMAP_START`` without randomization.
+VMEMMAP_BASE_L4 = 0xFFFFEA0000000000
+VMEMMAP_BASE_L5 = 0xFFD4000000000000
+#: Size of the vmalloc area (``VMALLOC_SIZE_TB``: 32 TiB, 12800 TiB with 5 levels).
+VMALLOC_SIZE_L4 = 32 << 40
+VMALLOC_SIZE_L5 = 12800 << 40
+#: ``CPU_ENTRY_AREA_BASE``: no randomized region reaches it.
+CPU_ENTRY_AREA_BASE = 0xFFFFFE0000000000
+#: The randomized region bases, in address order.
+LAYOUT_BASES = ("page_offset_base", "vmalloc_base", "vmemmap_base")
+
 PTE_PRESENT = 0x1
 PTE_PSE = 0x80
 PHYS_MASK = 0x000FFFFFFFFFF000
 PUD_SIZE = 1 << 30
+PMD_SIZE = 1 << 21
 #: Translations cached before the cache is reset.
 TCACHE_LIMIT = 1 << 20
+#: ``sizeof(struct page)`` when VMCOREINFO does not say.
+DEFAULT_PAGE_STRUCT_SIZE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LayoutBase:
+    """One randomized region base and where its value came from.
+
+    ``value`` is what kdbg uses; ``variable`` is the kernel variable's value (``None``
+    without symbols or when unreadable) and ``guess`` what the page tables suggest;
+    ``source`` is ``"kernel variable"``, ``"page tables"`` (``"kcore segments"`` live),
+    ``"set by caller"`` or ``"unknown"``; ``note`` says why the two differ or why the variable was not used.
+    """
+
+    name: str
+    value: Optional[int]
+    source: str
+    variable: Optional[int] = None
+    guess: Optional[int] = None
+    note: str = ""
+
+
+def base_problem(value: int, l5: bool) -> Optional[str]:
+    """Why ``value`` cannot be a randomized region base (``None`` when it can): every base is
+    1 GiB aligned, at or above the lowest direct-map base, below the CPU entry area."""
+    lo = PAGE_OFFSET_BASE_L5 if l5 else PAGE_OFFSET_BASE_L4
+    if not lo <= value < CPU_ENTRY_AREA_BASE:
+        return f"outside the kernel's randomized regions [{lo:#x}, {CPU_ENTRY_AREA_BASE:#x})"
+    if value % PUD_SIZE:
+        return "not 1 GiB aligned"
+    return None
+
+
+def choose_base(
+    name: str,
+    variable: Optional[int],
+    guess: Optional[int],
+    problem: Callable[[int], Optional[str]],
+    unreadable: str = "",
+    guess_source: str = "page tables",
+) -> LayoutBase:
+    """Decide one region base from the kernel variable's value and the source's own guess.
+
+    The kernel's variable wins when ``problem(variable)`` finds nothing wrong with it, and
+    also when it is doubtful but the guess is no better (the doubt is noted); only a
+    variable that fails the check while the guess passes is overruled (symbols from another
+    boot). Any difference is written in the result's ``note``.
+    """
+    note = unreadable
+    if variable is None:
+        if guess is not None:
+            return LayoutBase(name, guess, guess_source, None, guess, note)
+        return LayoutBase(name, None, "unknown", None, None, note)
+    bad = problem(variable)
+    if bad is not None:
+        if guess is not None and problem(guess) is None:
+            note = (
+                f"the kernel variable says {variable:#x}, which is {bad} (symbols from another "
+                f"boot?); using the guess {guess:#x}"
+            )
+            return LayoutBase(name, guess, guess_source, variable, guess, note)
+        note = f"the kernel variable says {variable:#x}, which is {bad}; used anyway"
+        return LayoutBase(name, variable, "kernel variable", variable, guess, note)
+    if guess is not None and guess != variable:
+        note = (
+            f"the guess is {guess:#x} but the kernel variable says {variable:#x}; using the "
+            "variable (the guess is a heuristic: the first mapped 1 GiB slot of the region)"
+        )
+    return LayoutBase(name, variable, "kernel variable", variable, guess, note)
 
 
 class X86_64Translator:
@@ -50,6 +167,8 @@ class X86_64Translator:
         self.vmcoreinfo = vmcoreinfo
         #: Page number -> physical page base address.
         self.tcache: Dict[int, int] = {}
+        #: 2 MiB region number -> physical base, for regions a walk found in a large page.
+        self._large: Dict[int, int] = {}
         pb = vmcoreinfo.phys_base
         if pb is None:
             pb = phys_base_hint
@@ -81,30 +200,76 @@ class X86_64Translator:
                 "cannot walk page tables: VMCOREINFO has neither SYMBOL(swapper_pg_dir) nor "
                 "SYMBOL(init_top_pgt)"
             )
-        if not START_KERNEL_MAP <= pgd_va < START_KERNEL_MAP + self.kernel_image_size:
+        if not self._in_image(pgd_va):
             raise CoreError(f"page table root {pgd_va:#x} is not a kernel image address")
         #: Physical address of the kernel's top-level page table.
-        self.pgd: int = pgd_va - START_KERNEL_MAP + self.phys_base
+        self.pgd: int = self._pa_symbol(pgd_va)
         #: Exclusive upper bound of dumped RAM (bounds the direct-map fast path).
         self.max_physical_address = max_physical_address or 0
+        self._address_of: Optional[Callable[[str], Optional[int]]] = None
+        self._layout: Optional[Dict[str, LayoutBase]] = None
         self._pob: Optional[int] = None
         self._pob_done = False
 
-    # -- public -------------------------------------------------------------------------
+    # -- the randomized layout -------------------------------------------------------------
+
+    def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
+        """Give the translator a symbol lookup (name -> address or ``None``).
+
+        From then on the region bases are the kernel's own variables; the page-table
+        guesses stay as the fallback and are compared with them (see :attr:`layout`).
+        """
+        self._address_of = address_of
+        if self._layout is not None:
+            self._layout = None
+            self._pob_done = False
+
+    @property
+    def layout(self) -> Dict[str, LayoutBase]:
+        """``{name: LayoutBase}`` for ``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``."""
+        lay = self._layout
+        if lay is None:
+            lay = self._layout = self._resolve_layout()
+            pob = lay["page_offset_base"].value
+            if pob != self._pob:
+                self.tcache.clear()
+            self._pob = pob
+            self._pob_done = True
+        return lay
+
+    @property
+    def layout_notes(self) -> List[str]:
+        """Disagreements between the kernel's variables and the page tables, one line each."""
+        return [f"{b.name}: {b.note}" for b in self.layout.values() if b.note]
 
     @property
     def page_offset_base(self) -> Optional[int]:
         """Start of the direct map, or ``None`` when it could not be determined."""
         if not self._pob_done:
-            self._pob_done = True
-            self._pob = self._find_page_offset_base()
+            return self.layout["page_offset_base"].value
         return self._pob
 
+    @property
+    def vmalloc_base(self) -> Optional[int]:
+        """``VMALLOC_START``, or ``None`` when it could not be determined."""
+        return self.layout["vmalloc_base"].value
+
+    @property
+    def vmemmap_base(self) -> Optional[int]:
+        """``VMEMMAP_START`` (``struct page`` of pfn 0), or ``None`` when unknown."""
+        return self.layout["vmemmap_base"].value
+
     def set_page_offset_base(self, value: int) -> None:
-        """Tell the translator where the direct map is (e.g. from a symbol's value)."""
+        """Tell the translator where the direct map is (overrides variable and guess)."""
+        lay = dict(self.layout)
+        old = lay["page_offset_base"]
+        lay["page_offset_base"] = dataclasses.replace(old, value=value, source="set by caller")
+        self._layout = lay
         self._pob = value
         self._pob_done = True
         self.tcache.clear()
+
+    # -- translation ------------------------------------------------------------------------
 
     def translate(self, va: int) -> int:
         """Physical address of ``va``; ``FaultError`` when not mapped."""
@@ -114,16 +279,18 @@ class X86_64Translator:
         return pa | (va & 0xFFF)
 
     def translate_page(self, va: int) -> int:
-        """Physical base of the 4 KiB page holding ``va`` (cached)."""
-        if START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size:
-            pa = va - START_KERNEL_MAP + self.phys_base
-        else:
+        """Physical base of the 4 KiB page holding ``va`` (cached); ``FaultError`` if unmapped."""
+        pa: Optional[int] = None
+        if va < START_KERNEL_MAP:
             pob = self._pob if self._pob_done else self.page_offset_base
             if pob is not None and 0 <= va - pob < self.max_physical_address:
-                pa = va - pob
+                pa = (va - pob) & ~0xFFF
+        if pa is None:
+            big = self._large.get(va >> 21)
+            if big is not None:
+                pa = big | (va & 0x1FF000)
             else:
-                pa = self.walk(va)
-        pa &= ~0xFFF
+                pa = self._walk_and_cache(va)
         tc = self.tcache
         if len(tc) >= TCACHE_LIMIT:
             tc.clear()
@@ -132,18 +299,38 @@ class X86_64Translator:
 
     def translate_run(self, va: int, size: int) -> Tuple[int, int]:
         """``(pa, n)``: ``va`` maps to ``pa`` and the next ``n`` bytes (``n <= size``) are
-        physically contiguous (the kernel image and the direct map in one step, other
+        physically contiguous (the direct map in one step, large pages to their end, other
         regions up to the end of the page)."""
-        if START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size:
-            n = START_KERNEL_MAP + self.kernel_image_size - va
-            return va - START_KERNEL_MAP + self.phys_base, min(n, size)
-        pob = self._pob if self._pob_done else self.page_offset_base
-        if pob is not None and 0 <= va - pob < self.max_physical_address:
-            return va - pob, min(size, self.max_physical_address - (va - pob))
-        return self.translate(va), min(size, 0x1000 - (va & 0xFFF))
+        if va < START_KERNEL_MAP:
+            pob = self._pob if self._pob_done else self.page_offset_base
+            if pob is not None and 0 <= va - pob < self.max_physical_address:
+                return va - pob, min(size, self.max_physical_address - (va - pob))
+        big = self._large.get(va >> 21)
+        if big is None:
+            pa = self.translate(va)
+            big = self._large.get(va >> 21)
+            if big is None:
+                return pa, min(size, 0x1000 - (va & 0xFFF))
+        off = va & (PMD_SIZE - 1)
+        return big | off, min(size, PMD_SIZE - off)
 
     def walk(self, va: int) -> int:
         """Translate ``va`` by walking the kernel page tables (no caches)."""
+        return self._walk_leaf(va)[0]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _walk_and_cache(self, va: int) -> int:
+        pa, leaf = self._walk_leaf(va)
+        if leaf >= PMD_SIZE:
+            large = self._large
+            if len(large) >= TCACHE_LIMIT:
+                large.clear()
+            large[va >> 21] = pa & ~(PMD_SIZE - 1)
+        return pa & ~0xFFF
+
+    def _walk_leaf(self, va: int) -> Tuple[int, int]:
+        """``(pa, page size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped."""
         if not 0 <= va < 1 << 64:
             raise FaultError("address out of range", va & ((1 << 64) - 1))
         top = va >> (self.va_bits - 1)
@@ -156,14 +343,12 @@ class X86_64Translator:
             if not entry & PTE_PRESENT:
                 raise FaultError("address not mapped (page table entry not present)", va)
             if shift == 12:
-                return (entry & mask) | (va & 0xFFF)
+                return (entry & mask) | (va & 0xFFF), 0x1000
             if (shift == 30 or shift == 21) and entry & PTE_PSE:
                 size = 1 << shift
-                return (entry & mask & ~(size - 1)) | (va & (size - 1))
+                return (entry & mask & ~(size - 1)) | (va & (size - 1)), size
             table = entry & mask
         raise AssertionError("unreachable")  # pragma: no cover
-
-    # -- internals ----------------------------------------------------------------------
 
     def _entry(self, table: int, index: int, va: int) -> int:
         try:
@@ -174,36 +359,126 @@ class X86_64Translator:
             ) from None
         return int.from_bytes(raw, "little")
 
-    def _find_page_offset_base(self) -> Optional[int]:
-        vmci = self.vmcoreinfo
-        if vmci.has_symbol("page_offset_base"):
-            sym = vmci.symbol("page_offset_base")
+    def _in_image(self, va: int) -> bool:
+        return START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size
+
+    def _pa_symbol(self, va: int) -> int:
+        """``__pa_symbol``: physical address of a kernel-image symbol (linear, as the kernel
+        computes it); only for symbols the kernel itself names, never for arbitrary reads."""
+        return va - START_KERNEL_MAP + self.phys_base
+
+    def _read_symbol_u64(self, va: int) -> int:
+        """The 8-byte value of the kernel variable at ``va`` (FaultError/CoreError)."""
+        if not self._in_image(va):
+            raise FaultError("not a kernel-image address", va)
+        return int.from_bytes(self._read_phys(self._pa_symbol(va), 8), "little")
+
+    def _variable(self, name: str) -> Tuple[Optional[int], str]:
+        """``(value, why-not)`` of the kernel variable ``name`` (symbols, then VMCOREINFO)."""
+        addr: Optional[int] = None
+        if self._address_of is not None:
             try:
-                val = int.from_bytes(self._read_phys(self._text_to_phys(sym), 8), "little")
-            except (FaultError, CoreError):
-                val = 0
-            if self._plausible_pob(val):
-                return val
-        if not self.max_physical_address:
-            return None
+                addr = self._address_of(name)
+            except (LookupError, CoreError, FaultError):
+                addr = None
+        if addr is None and self.vmcoreinfo.has_symbol(name):
+            addr = self.vmcoreinfo.symbol(name)
+        if addr is None:
+            return None, ""
         try:
-            start = PAGE_OFFSET_BASE_L5 if self.l5 else PAGE_OFFSET_BASE_L4
-            va = self._first_mapped(start)
+            return self._read_symbol_u64(addr), ""
+        except (FaultError, CoreError) as e:
+            return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
+
+
+    def _maps(self, va: int, pa: Optional[int] = None) -> bool:
+        """Whether the page tables map ``va`` (to ``pa`` when given)."""
+        try:
+            got = self.walk(va)
+        except (FaultError, CoreError):
+            return False
+        return pa is None or got == pa
+
+    def _page_struct_size(self) -> int:
+        vmci = self.vmcoreinfo
+        if "SIZE(page)" in vmci:
+            try:
+                n = vmci.size("page")
+            except CoreError:
+                n = 0
+            if 0 < n <= 4096:
+                return n
+        return DEFAULT_PAGE_STRUCT_SIZE
+
+    def _resolve_layout(self) -> Dict[str, LayoutBase]:
+        """Choose each base: the kernel's variable when sane, else the page-table guess."""
+        out: Dict[str, LayoutBase] = {}
+        probe = self.pgd  # a RAM page certainly in the direct map and in vmemmap
+
+        def pick(name: str, guess: Optional[int], ok: Callable[[int], Optional[str]]) -> LayoutBase:
+            var, why = self._variable(name)
+            return choose_base(name, var, guess, lambda v: base_problem(v, self.l5) or ok(v), why)
+
+        def pob_ok(v: int) -> Optional[str]:
+            if self._maps(v + probe, probe):
+                return None
+            return "not where the page tables map RAM"
+
+        pob_guess = self._guess_page_offset_base()
+        out["page_offset_base"] = pob = pick("page_offset_base", pob_guess, pob_ok)
+
+        vmalloc_guess: Optional[int] = None
+        if pob.value is not None and self.max_physical_address:
+            ram_end = -(-self.max_physical_address // PUD_SIZE) * PUD_SIZE
+            vmalloc_guess = self._guess_region(pob.value + ram_end)
+
+        def vmalloc_ok(v: int) -> Optional[str]:
+            if pob.value is not None and v <= pob.value:
+                return "below the direct map"
+            return None
+
+        out["vmalloc_base"] = vm = pick("vmalloc_base", vmalloc_guess, vmalloc_ok)
+
+        vmemmap_guess: Optional[int] = None
+        if vm.value is not None:
+            vmemmap_guess = self._guess_region(vm.value + (VMALLOC_SIZE_L5 if self.l5 else VMALLOC_SIZE_L4))
+        page_sz = self._page_struct_size()
+
+        def vmemmap_ok(v: int) -> Optional[str]:
+            if vm.value is not None and v <= vm.value:
+                return "below the vmalloc area"
+            if self._maps(v + (probe >> 12) * page_sz):
+                return None
+            return "not where the page tables map struct pages"
+
+        out["vmemmap_base"] = pick("vmemmap_base", vmemmap_guess, vmemmap_ok)
+        return out
+
+    def _guess_page_offset_base(self) -> Optional[int]:
+        """The direct map in the page tables: the first 1 GiB slot mapped at its lowest
+        possible base, checked to map the page-table root's own page."""
+        try:
+            va = self._first_mapped(PAGE_OFFSET_BASE_L5 if self.l5 else PAGE_OFFSET_BASE_L4)
             if va is None:
                 return None
             pob = va - self.walk(va)
         except (FaultError, CoreError):
             return None
-        if not self._plausible_pob(pob):
+        if base_problem(pob, self.l5) is not None:
             return None
         return pob
 
-    def _plausible_pob(self, val: int) -> bool:
-        lo = PAGE_OFFSET_BASE_L5 if self.l5 else PAGE_OFFSET_BASE_L4
-        return lo <= val < START_KERNEL_MAP and val % PUD_SIZE == 0
-
-    def _text_to_phys(self, va: int) -> int:
-        return va - START_KERNEL_MAP + self.phys_base
+    def _guess_region(self, start: int) -> Optional[int]:
+        """The first 1 GiB slot mapped at or above ``start`` (below the CPU entry area)."""
+        if not start < CPU_ENTRY_AREA_BASE:
+            return None
+        try:
+            va = self._first_mapped(start)
+        except (FaultError, CoreError):
+            return None
+        if va is None or base_problem(va, self.l5) is not None:
+            return None
+        return va
 
     def _first_mapped(self, start: int) -> Optional[int]:
         """First 1 GiB-aligned kernel address at or above ``start`` with a present PUD entry."""

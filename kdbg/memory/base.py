@@ -7,7 +7,7 @@ compression, and x86-64 address translation are hidden behind :class:`KernelMemo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -45,6 +45,37 @@ class KernelMemory(ABC):
         :class:`~kdbg.errors.CoreError` when the source cannot translate at all.
         """
         raise CoreError(f"{type(self).__name__} cannot translate virtual addresses")
+
+    def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:  # noqa: B027
+        """Let memory read the kernel's own layout variables once symbols are loaded.
+
+        ``address_of(name)`` returns a kernel symbol's address or ``None``. The Program calls
+        this after loading symbols (data flows memory -> symbols; memory never imports
+        them). Afterwards :attr:`page_offset_base`, :attr:`vmalloc_base` and
+        :attr:`vmemmap_base` are the values of those kernel variables, with what the
+        source guessed on its own kept as the fallback. The default does nothing.
+        """
+
+    @property
+    def page_offset_base(self) -> Optional[int]:
+        """Start of the kernel's direct map of physical memory, ``None`` when unknown."""
+        return None
+
+    @property
+    def vmalloc_base(self) -> Optional[int]:
+        """``VMALLOC_START``, ``None`` when unknown."""
+        return None
+
+    @property
+    def vmemmap_base(self) -> Optional[int]:
+        """``VMEMMAP_START``: the ``struct page`` array indexed by pfn, ``None`` when unknown."""
+        return None
+
+    @property
+    def layout_notes(self) -> List[str]:
+        """One line per layout base whose kernel variable and own guess disagree (or that
+        could not be read); empty when everything agrees."""
+        return []
 
     def read_u64(self, address: int, physical: bool = False) -> int:
         """Little-endian unsigned 64-bit integer at ``address``."""

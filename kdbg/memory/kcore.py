@@ -12,8 +12,17 @@ from __future__ import annotations
 import bisect
 import errno
 import os
-from typing import List
+from typing import Callable, Dict, List, Optional, Tuple
 
+from kdbg.arch.x86_64 import (
+    CPU_ENTRY_AREA_BASE,
+    PAGE_OFFSET_BASE_L4,
+    PAGE_OFFSET_BASE_L5,
+    PUD_SIZE,
+    LayoutBase,
+    base_problem,
+    choose_base,
+)
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.elfcore import ElfSegment, build_segment_table, read_elf_headers
@@ -54,6 +63,101 @@ class KcoreMemory(KernelMemory):
             raise
         self._vstarts = [s.start for s in self.segments]
         self._pstarts = [s.start for s in self.psegments]
+        self._address_of: Optional[Callable[[str], Optional[int]]] = None
+        self._layout: Optional[Dict[str, LayoutBase]] = None
+
+    # -- the randomized layout -------------------------------------------------------------
+
+    def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
+        """Read the layout bases from the kernel's variables from now on (the segment
+        table's own evidence stays as the fallback; see :attr:`layout`)."""
+        self._address_of = address_of
+        self._layout = None
+
+    @property
+    def layout(self) -> Dict[str, LayoutBase]:
+        """``{name: LayoutBase}`` for ``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``."""
+        if self._layout is None:
+            self._layout = self._resolve_layout()
+        return self._layout
+
+    @property
+    def page_offset_base(self) -> Optional[int]:
+        """Start of the direct map."""
+        return self.layout["page_offset_base"].value
+
+    @property
+    def vmalloc_base(self) -> Optional[int]:
+        """``VMALLOC_START``."""
+        return self.layout["vmalloc_base"].value
+
+    @property
+    def vmemmap_base(self) -> Optional[int]:
+        """``VMEMMAP_START``."""
+        return self.layout["vmemmap_base"].value
+
+    @property
+    def layout_notes(self) -> List[str]:
+        """Where the kernel's layout variables and the kcore segments disagree."""
+        return [f"{b.name}: {b.note}" for b in self.layout.values() if b.note]
+
+    def _l5(self) -> bool:
+        return self.vmcoreinfo is not None and self.vmcoreinfo.pgtable_l5_enabled
+
+    def _variable(self, name: str) -> Tuple[Optional[int], str]:
+        addr: Optional[int] = None
+        if self._address_of is not None:
+            try:
+                addr = self._address_of(name)
+            except (LookupError, CoreError, FaultError):
+                addr = None
+        if addr is None:
+            return None, ""
+        try:
+            return self.read_u64(addr), ""
+        except FaultError as e:
+            return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
+
+    def _resolve_layout(self) -> Dict[str, LayoutBase]:
+        """The kernel's variables when sane, else what the segments show: /proc/kcore lists
+        RAM at its direct-map address (``p_vaddr - p_paddr`` = ``page_offset_base``), the
+        whole vmalloc area as one segment starting at ``VMALLOC_START``, and the vmemmap
+        pages of each RAM range (the lowest starts at ``vmemmap_base``, RAM starting at pfn
+        0 or 1)."""
+        l5 = self._l5()
+        none = (1 << 64) - 1
+        lo = PAGE_OFFSET_BASE_L5 if l5 else PAGE_OFFSET_BASE_L4
+        region = [s for s in self.segments if lo <= s.start < CPU_ENTRY_AREA_BASE]
+        ram = [s.start - s.paddr for s in region if s.paddr != none]
+        pob_guess = min(ram) if ram else None
+        big = [s for s in region if s.paddr == none and s.end - s.start >= 1 << 40]
+        vm_seg = min(big, key=lambda s: s.start) if big else None
+        vm_guess = vm_seg.start if vm_seg is not None else None
+        vmemmap_guess: Optional[int] = None
+        if vm_seg is not None:
+            after = [s.start for s in region if s.paddr == none and s.start >= vm_seg.end]
+            if after:
+                vmemmap_guess = min(after) & ~(PUD_SIZE - 1)
+        out: Dict[str, LayoutBase] = {}
+        prev: List[Optional[int]] = [None]
+
+        def above_previous(v: int) -> Optional[str]:
+            bad = base_problem(v, l5)
+            if bad is None and prev[0] is not None and v <= prev[0]:
+                bad = "below the previous region"
+            return bad
+
+        for name, guess in (
+            ("page_offset_base", pob_guess),
+            ("vmalloc_base", vm_guess),
+            ("vmemmap_base", vmemmap_guess),
+        ):
+            var, why = self._variable(name)
+            b = choose_base(name, var, guess, above_previous, why, "kcore segments")
+            out[name] = b
+            if b.value is not None:
+                prev[0] = b.value
+        return out
 
     def translate(self, address: int) -> int:
         """Physical address of ``address`` when its kcore segment records one."""

@@ -8,7 +8,7 @@ dump's VMCOREINFO and x86-64 address translation (:mod:`kdbg.arch`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
@@ -107,6 +107,7 @@ class CoreMemory(KernelMemory):
         self.page_size = phys.page_size
         self.description = description or phys.format_name
         self._arch: Optional[X86_64Translator] = None
+        self._address_of: Optional[Callable[[str], Optional[int]]] = None
 
     @property
     def arch(self) -> X86_64Translator:
@@ -127,8 +128,46 @@ class CoreMemory(KernelMemory):
                 self.phys.phys_base_hint,
                 self.phys.max_physical_address,
             )
+            if self._address_of is not None:
+                a.attach_symbols(self._address_of)
             self._arch = a
         return a
+
+    def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
+        """Read ``page_offset_base``, ``vmalloc_base`` and ``vmemmap_base`` from the kernel's
+        variables from now on (see :meth:`X86_64Translator.attach_symbols`)."""
+        self._address_of = address_of
+        if self._arch is not None:
+            self._arch.attach_symbols(address_of)
+
+    def _layout_value(self, name: str) -> Optional[int]:
+        try:
+            return self.arch.layout[name].value
+        except CoreError:
+            return None
+
+    @property
+    def page_offset_base(self) -> Optional[int]:
+        """Start of the direct map (the kernel's variable once symbols are attached)."""
+        return self._layout_value("page_offset_base")
+
+    @property
+    def vmalloc_base(self) -> Optional[int]:
+        """``VMALLOC_START`` (the kernel's variable once symbols are attached)."""
+        return self._layout_value("vmalloc_base")
+
+    @property
+    def vmemmap_base(self) -> Optional[int]:
+        """``VMEMMAP_START`` (the kernel's variable once symbols are attached)."""
+        return self._layout_value("vmemmap_base")
+
+    @property
+    def layout_notes(self) -> List[str]:
+        """Where the kernel's layout variables and the page tables disagree."""
+        try:
+            return self.arch.layout_notes
+        except CoreError:
+            return []
 
     def _read_phys(self, address: int, size: int) -> bytes:
         return self.phys.read(address, size)
