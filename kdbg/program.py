@@ -145,6 +145,8 @@ class Program:
                     "symbols",
                 )
             self._symbols = self._load_layer("symbols", self._symbol_loader)
+            if self.memory is not None:  # memory reads page_offset_base & co. from now on
+                self.memory.attach_symbols(lambda name: _address_of(self, name))
         return self._symbols
 
     def symbol(self, name_or_address: str | int) -> Symbol:

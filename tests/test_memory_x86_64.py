@@ -85,6 +85,8 @@ def test_translate_synthetic(tmp_path: Path, levels: int) -> None:
     pt.map(a["vmalloc"] + PS, 0x20000, PS)
     pt.map(a["module2m"], 0x40000000, 2 << 20)
     pt.map(a["pob"], 0, 1 << 30)
+    text_va = START_KERNEL_MAP + 0x5000 - PHYS_BASE
+    pt.map(text_va, 0x5000, PS)  # the kernel image is translated through the page tables too
     pt.mem[0x30000:0x31000] = b"V" * PS
     pt.mem[0x20000:0x21000] = b"W" * PS
     pt.mem[0x5000:0x5010] = b"direct-map-bytes"
@@ -101,8 +103,10 @@ def test_translate_synthetic(tmp_path: Path, levels: int) -> None:
     assert arch.walk(a["pob"] + 0x3456789) == 0x3456789  # 1 GiB page
     assert m.read(a["vmalloc"] + PS - 2, 4) == b"VVWW"
     assert m.read(a["pob"] + 0x5000, 16) == b"direct-map-bytes"
-    text_va = START_KERNEL_MAP + 0x5000 - PHYS_BASE
     assert m.read(text_va, 16) == b"direct-map-bytes"
+    with pytest.raises(FaultError, match="not mapped") as ei:
+        m.read(text_va + PS, 8)  # inside the image range, not mapped: no linear guess
+    assert ei.value.address == text_va + PS
     with pytest.raises(FaultError) as ei:
         m.read(a["vmalloc"] + PS + 8, PS)
     assert ei.value.address == a["vmalloc"] + 2 * PS and not ei.value.physical
