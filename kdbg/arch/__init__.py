@@ -5,10 +5,12 @@ Only x86-64 is implemented (:mod:`kdbg.arch.x86_64`).
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from kdbg.arch.x86_64 import X86_64Translator
-from kdbg.memory.vmcoreinfo import VMCoreInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["X86_64Translator", "translator_for"]
 

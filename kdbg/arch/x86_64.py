@@ -24,10 +24,12 @@ This module is the one home of the x86-64 layout constants (``START_KERNEL_MAP``
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
-from kdbg.memory.vmcoreinfo import VMCoreInfo
+
+if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycle at run time)
+    from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = [
     "X86_64Translator",
