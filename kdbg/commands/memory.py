@@ -81,7 +81,7 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         if percpu:
             hits = [prog.symbols.symbolize_percpu(parse_address(w, _symbols(prog)))]
         else:
-            found = [] if w[:2].lower() in ("0x", "0n") else prog.symbols.lookup_all(w)
+            found = prog.symbols.lookup_all(w)  # a name first: the syntax's own rule
             if found:
                 hits = [(s, 0) for s in found]
             else:

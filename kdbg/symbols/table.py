@@ -4,7 +4,10 @@ The table stores its symbols column-wise (one list of names, one of addresses, a
 type letters, one list of module names) sorted by address, so that building it for 200,000
 symbols costs a sort and no per-symbol objects.  :class:`Symbol` objects are made on demand.
 
-Address lookups use :mod:`bisect`; the name index is built on the first name lookup.
+Address lookups use :mod:`bisect` and follow the kernel's rule: an address is named only
+inside the kernel image, inside a module's range, never by a per-CPU offset symbol
+(:meth:`SymbolTable.symbolize`; :meth:`SymbolTable.symbolize_percpu` for offsets).  The
+name index and the ranges are built on first use.
 """
 
 from __future__ import annotations
