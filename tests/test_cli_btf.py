@@ -1,10 +1,12 @@
 """The command line for types: ``kdbg --btf ... -x 'ptype ...' / 'btf dump' / 'btf min'``.
 
-Run as a user would (a subprocess), checked against bpftool and gcc.
+Run as a user would (a subprocess), checked against bpftool, pahole and gcc.  The BTF is
+Linux 6.18's, shipped as ``tests/data/vmlinux-6.18.btf.xz``, never the running kernel's.
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +14,15 @@ from typing import List
 
 import pytest
 
-from tests.btf_truth import bpftool_raw
+from tests.btf_truth import bpftool_raw, layout, pahole_struct
 
-HOST_BTF = "/sys/kernel/btf/vmlinux"
+SAMPLE_KALLSYMS = Path(__file__).resolve().parent.parent / "vmcores" / "sample" / "truth" / "kallsyms"
+
+
+@pytest.fixture(scope="module")
+def btf(btf618_path: Path) -> str:
+    """Path of the shipped Linux 6.18 BTF, as a command-line argument."""
+    return str(btf618_path)
 
 
 def kdbg(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -24,45 +32,50 @@ def kdbg(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return p
 
 
-def test_ptype_struct() -> None:
-    out = kdbg("--btf", HOST_BTF, "-x", "ptype struct list_head").stdout
+def test_ptype_struct(btf: str) -> None:
+    out = kdbg("--btf", btf, "-x", "ptype struct list_head").stdout
     assert out.splitlines()[0] == "struct list_head {"
     assert "struct list_head *next;" in out and "/* size: 16, members: 2 */" in out
 
 
-def test_ptype_function_and_bare_name() -> None:
-    p = kdbg("--btf", HOST_BTF, "-x", "ptype vfs_read", "-x", "ptype task_struct")
+def test_ptype_function_and_bare_name(btf: str) -> None:
+    p = kdbg("--btf", btf, "-x", "ptype vfs_read", "-x", "ptype task_struct")
     lines = p.stdout.splitlines()
     assert lines[0] == "ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos);"
     assert lines[1] == "struct task_struct {"
 
 
-def test_raw_dump_equals_bpftool() -> None:
-    assert kdbg("--btf", HOST_BTF, "-x", "btf dump --format raw").stdout == bpftool_raw(Path(HOST_BTF))
+def test_raw_dump_equals_bpftool(btf: str) -> None:
+    assert kdbg("--btf", btf, "-x", "btf dump --format raw").stdout == bpftool_raw(Path(btf))
 
 
-def test_raw_dump_of_named_types() -> None:
-    out = kdbg("--btf", HOST_BTF, "-x", "btf dump --format raw struct list_head").stdout
-    truth = bpftool_raw(Path(HOST_BTF)).splitlines()
+def test_raw_dump_of_named_types(btf: str) -> None:
+    out = kdbg("--btf", btf, "-x", "btf dump --format raw struct list_head").stdout
+    truth = bpftool_raw(Path(btf)).splitlines()
     start = next(i for i, line in enumerate(truth) if " STRUCT 'list_head' " in line)
     assert out.splitlines() == truth[start : start + 3]
 
 
-def test_btf_min_is_accepted_by_bpftool(tmp_path: Path) -> None:
+@pytest.mark.parametrize("struct", ["task_struct", "sk_buff"])
+def test_btf_min_keeps_the_layout(btf: str, tmp_path: Path, struct: str) -> None:
+    """``btf min`` writes BTF that bpftool accepts and in which pahole finds the same
+    layout as in the full BTF; kdbg's ptype of it agrees with pahole too."""
     out = tmp_path / "min.btf"
-    p = kdbg("--btf", HOST_BTF, "-x", f"btf min struct task_struct -o {out}")
+    p = kdbg("--btf", btf, "-x", f"btf min struct {struct} -o {out}")
     assert "wrote" in p.stderr
     raw = bpftool_raw(out)
-    assert "STRUCT 'task_struct' size=" in raw
-    # re-read by kdbg: same layout as the full BTF
-    full = kdbg("--btf", HOST_BTF, "-x", "ptype struct task_struct").stdout
-    small = kdbg("--btf", str(out), "-x", "ptype struct task_struct").stdout
-    assert small == full
+    assert f"STRUCT '{struct}' size=" in raw
+    assert raw.count("\n[") < bpftool_raw(Path(btf)).count("\n[") // 10  # reduced
+    full = layout(pahole_struct(Path(btf), struct))
+    assert len(full) > 100
+    assert layout(pahole_struct(out, struct)) == full
+    small = kdbg("--btf", str(out), "-x", f"ptype struct {struct}").stdout
+    assert layout(small) == full
 
 
-def test_header_compiles_with_gcc(tmp_path: Path) -> None:
+def test_header_compiles_with_gcc(btf: str, tmp_path: Path) -> None:
     h = tmp_path / "vmlinux.h"
-    h.write_text(kdbg("--btf", HOST_BTF, "-x", "btf dump --format c").stdout)
+    h.write_text(kdbg("--btf", btf, "-x", "btf dump --format c").stdout)
     subprocess.run(["gcc", "-fsyntax-only", "-x", "c", str(h)], check=True)
 
 
@@ -75,8 +88,8 @@ def test_header_compiles_with_gcc(tmp_path: Path) -> None:
         (["--btf", "{badversion}"], "unsupported version"),
     ],
 )
-def test_bad_btf_one_line_exit_2(tmp_path: Path, args: List[str], message: str) -> None:
-    data = Path(HOST_BTF).read_bytes()
+def test_bad_btf_one_line_exit_2(btf618_bytes: bytes, tmp_path: Path, args: List[str], message: str) -> None:
+    data = btf618_bytes
     files = {
         "{trunc}": data[:5000],
         "{garbage}": b"hello world" * 10,
@@ -97,23 +110,51 @@ def test_bad_btf_one_line_exit_2(tmp_path: Path, args: List[str], message: str) 
     assert "Traceback" not in p.stderr
 
 
-def test_unknown_type_exit_1() -> None:
-    p = kdbg("--btf", HOST_BTF, "-x", "ptype struct no_such_thing", check=False)
+def test_unknown_type_exit_1(btf: str) -> None:
+    p = kdbg("--btf", btf, "-x", "ptype struct no_such_thing", check=False)
     assert p.returncode == 1
     assert p.stderr.strip() == "kdbg: unknown type 'struct no_such_thing'"
 
 
-def test_bad_usage_exit_2() -> None:
+def test_bad_usage_exit_2(btf: str) -> None:
     p = kdbg("--no-such-flag", check=False)
     assert p.returncode == 2 and p.stderr.startswith("kdbg: ")
-    p = kdbg("--btf", HOST_BTF, "-x", "btf dump --format pdf", check=False)
+    p = kdbg("--btf", btf, "-x", "btf dump --format pdf", check=False)
     assert p.returncode == 1 and "invalid choice" in p.stderr
 
 
-def test_live_host_without_kcore_says_memory_unavailable() -> None:
-    """This machine has no /proc/kcore: kdbg still starts with types and symbols."""
-    assert not Path("/proc/kcore").exists()
-    p = kdbg("-x", "ptype struct list_head")
-    assert "struct list_head {" in p.stdout
-    notices = [line for line in p.stderr.splitlines() if "kcore" in line]
-    assert len(notices) == 1, p.stderr
+def test_live_kernel_without_kcore_says_memory_unavailable(
+    btf: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live kernel whose kcore cannot be opened: kdbg still starts with types and
+    symbols, says once that memory is unavailable and why, and a read fails in one line.
+
+    kdbg has no option naming the kcore path, so the live target is opened in-process with
+    ``open_kcore`` aimed at a path that does not exist, and with the shipped BTF and a
+    guest's kallsyms in place of the host's, so the outcome does not depend on this host.
+    """
+    import kdbg.memory
+    import kdbg.program
+    from kdbg import cli
+
+    missing = tmp_path / "no" / "kcore"
+    monkeypatch.setattr(kdbg.memory, "open_kcore", functools.partial(kdbg.memory.open_kcore, str(missing)))
+    monkeypatch.setattr(
+        kdbg.program, "open_live",
+        functools.partial(kdbg.program.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS)),
+    )  # fmt: skip
+    addr = next(ln.split()[0] for ln in SAMPLE_KALLSYMS.read_text().splitlines() if ln.endswith(" init_task"))
+
+    assert cli.main(["-x", "ptype struct list_head", "-x", "sym init_task"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("struct list_head {\n") and f"{addr} (D) init_task" in out, out
+    notices = err.strip().splitlines()
+    assert len(notices) == 1 and notices[0].startswith("kdbg: "), err
+    assert f"{missing} does not exist" in notices[0] and "memory is unavailable" in notices[0]
+
+    # A memory read on a target without memory is a target error (CoreError): exit 2.
+    assert cli.main(["-q", "-x", "rd init_task 2"]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert out == "" and len(lines) == 1 and lines[0].startswith("kdbg: "), err
+    assert "memory is unavailable" in lines[0] and str(missing) in lines[0], err
