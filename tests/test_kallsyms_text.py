@@ -1,12 +1,12 @@
 """/proc/kallsyms text parsing and SymbolTable queries.
 
-Checked against this machine's real /proc/kallsyms (line count from ``wc -l``, entries
-spot-checked with an independent ``grep``) and against the guests' kallsyms truth files.
+Checked against a real /proc/kallsyms (the committed sample guest's, Debian 6.1 with
+modules loaded; line count from ``wc -l``, entries spot-checked with an independent
+``grep``) and against the reference guests' kallsyms truth files, never the host's own.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from pathlib import Path
@@ -16,25 +16,21 @@ import pytest
 from kdbg.errors import CoreError, SymbolNotFoundError
 from kdbg.symbols import Symbol, SymbolTable, load_kallsyms_file, parse_kallsyms_text
 
-PROC = "/proc/kallsyms"
-needs_proc = pytest.mark.skipif(
-    not os.access(PROC, os.R_OK) or os.geteuid() != 0, reason="needs root /proc/kallsyms"
-)
+PROC = str(Path(__file__).resolve().parent.parent / "vmcores" / "sample" / "truth" / "kallsyms")
+"""A guest's /proc/kallsyms as root read it (real addresses, module symbols included)."""
 
 
-@needs_proc
-def test_live_proc_kallsyms_count_and_spot_checks() -> None:
+def test_proc_kallsyms_count_and_spot_checks() -> None:
     table = load_kallsyms_file(PROC)
     wc = int(subprocess.run(["wc", "-l", PROC], capture_output=True, text=True,
                             check=True).stdout.split()[0])
-    # The file can change between reads only by module/bpf symbols; vmlinux is stable.
-    assert abs(len(table) - wc) <= 64, (len(table), wc)
+    assert len(table) == wc > 50_000, (len(table), wc)
+    assert len([s for s in table if s.module is not None]) > 10
     for name in ("_stext", "_text", "__start_BTF", "__stop_BTF", "schedule", "do_sys_open",
-                 "printk", "_printk"):
+                 "_printk"):
         out = subprocess.run(["grep", "-m1", f" {name}$", PROC], capture_output=True,
                              text=True).stdout.split()
-        if not out:
-            continue
+        assert out, name
         addr, typ, _ = out
         sym = table.lookup(name)
         assert sym.address == int(addr, 16) and sym.type == typ and sym.module is None
@@ -49,8 +45,7 @@ def test_live_proc_kallsyms_count_and_spot_checks() -> None:
                    and s.module == want_mod for s in cands), line
 
 
-@needs_proc
-def test_live_symbolize_roundtrip() -> None:
+def test_symbolize_roundtrip() -> None:
     table = load_kallsyms_file(PROC)
     sched = table.lookup("schedule")
     assert sched.size is not None and 0 < sched.size < 1 << 16
