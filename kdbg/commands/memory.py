@@ -8,33 +8,28 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from kdbg.commands import CommandContext, command, split_args
 from kdbg.errors import ExpressionError, FaultError
 from kdbg.program import Program
 
 if TYPE_CHECKING:
-    from kdbg.symbols.table import Symbol, SymbolTable
+    from kdbg.symbols.table import Symbol
 
 __all__ = ["address_arg", "hexdump"]
 
-# kdbg.symbols is imported inside the commands: importing this module (to register them)
-# stays cheap.
 _ADDRESS_HELP = ("ADDRESS is hex (ffffffff81000000 or 0x...), 0nDECIMAL, SYMBOL or "
                  "SYMBOL+OFF / SYMBOL-OFF (OFF hex or 0nDECIMAL); a word that is both a "
                  "symbol and hex (add, cafe) is the symbol, 0x forces the number")
 
 
-def _symbols(prog: Program) -> Callable[[], SymbolTable]:
-    return lambda: prog.symbols
-
-
 def address_arg(prog: Program, text: str) -> int:
     """Parse a command's address argument (the one syntax, resolving names in ``prog``)."""
+    # Imported here: importing this module (to register the commands) stays cheap.
     from kdbg.symbols.address import parse_address
 
-    return parse_address(text, _symbols(prog))
+    return parse_address(text, lambda: prog.symbols)
 
 
 def _sym_line(s: Symbol, offset: int = 0) -> str:
@@ -68,8 +63,6 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     symbol containing it (an error when none does, as the kernel would print no symbol).
     ``--percpu`` takes per-CPU offsets (x86-64: the ``A`` symbols from 0).
     """
-    from kdbg.symbols.address import parse_address
-
     words = split_args(args)
     percpu = "--percpu" in words
     words = [w for w in words if w != "--percpu"]
@@ -79,13 +72,13 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     for w in words:
         hits: List[Tuple[Symbol, int]]
         if percpu:
-            hits = [prog.symbols.symbolize_percpu(parse_address(w, _symbols(prog)))]
+            hits = [prog.symbols.symbolize_percpu(address_arg(prog, w))]
         else:
             found = prog.symbols.lookup_all(w)  # a name first: the syntax's own rule
             if found:
                 hits = [(s, 0) for s in found]
             else:
-                hits = [prog.symbols.symbolize(parse_address(w, _symbols(prog)))]
+                hits = [prog.symbols.symbolize(address_arg(prog, w))]
         for s, off in hits:
             if ctx.json:
                 rows.append(_sym_json(s, off))
