@@ -28,7 +28,7 @@ import pytest
 
 from kdbg.errors import SymbolNotFoundError
 from kdbg.memory import open_core
-from kdbg.symbols import SymbolTable, decode_kallsyms, load_kallsyms_file
+from kdbg.symbols import SymbolTable, decode_kallsyms, load_kallsyms_file, parse_kallsyms_text
 
 # Addresses no x86-64 kernel symbol owns: the direct map (default and a randomized base, the
 # one from issue 6), vmalloc, vmemmap, user space, the vsyscall page and the very top.
@@ -249,3 +249,20 @@ def test_sym_command_says_no_symbol(sample_dump) -> None:  # type: ignore[no-unt
     assert lines[0].startswith(f"{address:016x} ({t.types[name]}) {name}+{off:#x}")
     start = max(a for a in t.percpu() if a <= 4100)
     assert lines[1].startswith(f"{4100:016x} (A) {t.first[start]}+{4100 - start:#x}")
+
+
+def test_pseudo_modules_own_at_most_their_page(sample_dump) -> None:  # type: ignore[no-untyped-def]
+    """[bpf] programs and ftrace trampolines (as a live /proc/kallsyms lists them) are each
+    their own allocation, scattered among the modules: one never owns the next page."""
+    text = (Path(sample_dump.truth) / "kallsyms").read_text()
+    text += ("ffffffffc0600000 t bpf_prog_6deef7357e7b4530_sd_fw_egress\t[bpf]\n"
+             "ffffffffc0680000 t bpf_prog_aaaaaaaaaaaaaaaa_other\t[bpf]\n"
+             "ffffffffc0700800 t ftrace_trampoline\t[__builtin__ftrace]\n")
+    table = parse_kallsyms_text(text)
+    bpf = "bpf_prog_6deef7357e7b4530_sd_fw_egress"
+    assert_names(table, 0xFFFFFFFFC0600010, (bpf, 0x10), "bpf", module="bpf")
+    assert_names(table, 0xFFFFFFFFC0600FFF, (bpf, 0xFFF), "bpf", module="bpf")
+    assert_names(table, 0xFFFFFFFFC07008FF, ("ftrace_trampoline", 0xFF), "ftrace",
+                 module="__builtin__ftrace")
+    for address in (0xFFFFFFFFC0601000, 0xFFFFFFFFC0640000, 0xFFFFFFFFC0701000):
+        assert_no_symbol(table, address, "pseudo")
