@@ -20,6 +20,7 @@ is wrong the policy documented in :func:`kdbg.arch.x86_64.choose_base` applies.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -222,3 +223,64 @@ def test_variable_and_guess_disagree(suites: Dict[str, SuiteTruth]) -> None:
         # the direct map still reads right, because the guess was kept
         code = next(r for r in st.iomem if r[2] == "Kernel code")
         assert m.read(st.bases["page_offset_base"] + code[0], 64) == st.drgn.read(st.syms["_text"], 64)
+
+
+KCORE_SCRIPT = r"""
+python3 - <<'PY'
+import json, struct
+names = ("page_offset_base", "vmalloc_base", "vmemmap_base")
+syms = {}
+for line in open("/proc/kallsyms"):
+    a, _t, n = line.split()[:3]
+    if n in names and n not in syms:
+        syms[n] = int(a, 16)
+# the variables' bytes straight from the kernel's /proc/kcore, by its own program headers
+f = open("/proc/kcore", "rb")
+hdr = f.read(64)
+(phoff,) = struct.unpack_from("<Q", hdr, 32)
+phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
+assert phnum != 0xFFFF
+f.seek(phoff)
+ph = f.read(phentsize * phnum)
+segs = []
+for i in range(phnum):
+    p_type, _fl, off, vaddr, _pa, filesz, _memsz, _al = struct.unpack_from("<IIQQQQQQ", ph, i * phentsize)
+    if p_type == 1:
+        segs.append((vaddr, filesz, off))
+def read(va, n):
+    for v, size, off in segs:
+        if v <= va < v + size:
+            f.seek(off + va - v)
+            return f.read(n)
+    raise SystemExit(f"{va:#x} not in kcore")
+truth = {n: int.from_bytes(read(syms[n], 8), "little") for n in names}
+print("TRUTH " + json.dumps(truth))
+import kdbg
+prog = kdbg.open_live()
+m = prog.memory
+assert m is not None, prog.memory_unavailable
+before = {n: [b.value, b.source] for n, b in m.layout.items()}
+prog.symbols
+after = {n: [b.value, b.source, b.variable, b.guess] for n, b in m.layout.items()}
+props = {n: getattr(m, n) for n in names}
+print("KDBG " + json.dumps({"before": before, "after": after, "props": props, "notes": m.layout_notes}))
+PY
+"""
+
+
+def test_kcore_layout_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def]
+    """Live /proc/kcore (bookworm generic kernel in a guest): the bases are the kernel's
+    variables, read independently from kcore's own program headers, and the segment-table
+    guesses agree with them."""
+    res = live_guest(KCORE_SCRIPT, suite="bookworm")
+    out = res.output.replace("\r\n", "\n")
+    assert res.returncode == 0, out[-3000:]
+    truth = json.loads(re.search(r"^TRUTH (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+    got = json.loads(re.search(r"^KDBG (.*)$", out, re.M).group(1))  # type: ignore[union-attr]
+    assert set(truth) == set(LAYOUT_BASES)
+    for n in LAYOUT_BASES:
+        v = truth[n]
+        assert got["before"][n] == [v, "kcore segments"], (n, got)
+        assert got["after"][n] == [v, "kernel variable", v, v], (n, got)
+        assert got["props"][n] == v
+    assert got["notes"] == []
