@@ -326,8 +326,10 @@ def test_no_vmcoreinfo_physical_ok_virtual_clear_error(tmp_path: Path) -> None:
 def test_flattened_truncated_and_corrupt(tmp_path: Path) -> None:
     img = make_kdump(sample_memory(8), "zlib")
     flat = make_flattened(img, overlap=False)
-    with pytest.raises(CoreError, match="truncated|past the end"):
-        open_core(write(tmp_path, "f1", flat[:-100]))
+    # cut short: opens with a warning (issue 6; it used to be refused with a CoreError)
+    m = open_core(write(tmp_path, "f1", flat[:-100]))
+    assert len(m.warnings) == 1 and "truncated" in m.warnings[0], m.warnings
+    m.close()
     bad = bytearray(flat)
     struct.pack_into(">qq", bad, 4096, -5, 10)
     with pytest.raises(CoreError, match="corrupt flattened record"):
@@ -335,6 +337,7 @@ def test_flattened_truncated_and_corrupt(tmp_path: Path) -> None:
     # stream without the end marker but whole records: still usable
     m = open_core(write(tmp_path, "f3", make_flattened(img, end=False, overlap=False)))
     assert m.read(PS, 8, physical=True) == sample_memory(8)[PS : PS + 8]
+    assert m.warnings and "no end marker" in m.warnings[0], m.warnings
 
 
 def _desc_offset(img: bytes) -> int:
@@ -352,17 +355,20 @@ def test_kdump_bad_descriptors(tmp_path: Path) -> None:
         "unknown compression": lambda b: struct.pack_into("<I", b, d0 + 24 + 12, 0x3),
         "corrupt": lambda b: b.__setitem__(slice(d0 + 24 * 8, d0 + 24 * 8 + 64), b"\xff" * 64),
     }
+    # one bad page is a FaultError at its physical address (issue 6: it was a CoreError)
     for what, mutate in cases.items():
         b = bytearray(img)
         mutate(b)
         m = open_core(write(tmp_path, "bd", bytes(b)))
-        with pytest.raises(CoreError):
+        with pytest.raises(FaultError, match="corrupt") as ei:
             for pfn in range(8):
                 m.read(pfn * PS, PS, physical=True)
-        m.close(), what
-    # truncated inside the page data
+        assert ei.value.physical and ei.value.address % PS == 0, what
+        m.close()
+    # truncated inside the page data: opens with a warning, the lost pages fault
     m = open_core(write(tmp_path, "tr", img[: len(img) - 3000]))
-    with pytest.raises(CoreError, match="past the end"):
+    assert len(m.warnings) == 1 and "truncated" in m.warnings[0], m.warnings
+    with pytest.raises(FaultError, match="page missing from the truncated dump"):
         m.read(0, 8 * PS, physical=True)
     # truncated inside the bitmaps
     with pytest.raises(CoreError, match="past the end"):
@@ -375,16 +381,18 @@ def test_kdump_bad_descriptors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("codec", ["zlib", "lzo", "snappy", "zstd"])
-def test_page_decompressing_past_page_is_core_error(codec: str) -> None:
+def test_page_decompressing_past_page_is_fault_error(codec: str) -> None:
+    # a bad page is a FaultError at its address (issue 6: it was a CoreError)
     flag, compress = CODECS[codec]
     two_pages = compress(b"A" * (2 * PS))
-    with pytest.raises(CoreError, match="past the page|decompressed to"):
-        decompress_page(two_pages, flag, PS)
+    with pytest.raises(FaultError, match="past the page|decompressed to") as ei:
+        decompress_page(two_pages, flag, PS, 0x5000)
+    assert ei.value.address == 0x5000 and ei.value.physical
     short = compress(b"B" * 100)
-    with pytest.raises(CoreError):
-        decompress_page(short, flag, PS)
-    with pytest.raises(CoreError):
-        decompress_page(b"\x00\x01garbage" * 3, flag, PS)
+    with pytest.raises(FaultError, match="page data is corrupt"):
+        decompress_page(short, flag, PS, 0x5000)
+    with pytest.raises(FaultError, match="page data is corrupt"):
+        decompress_page(b"\x00\x01garbage" * 3, flag, PS, 0x5000)
 
 
 def test_missing_codec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -403,9 +411,9 @@ def test_missing_codec_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dec, "_zstd_mod", None)
     monkeypatch.setattr(dec, "_snappy_fn", None)
     with pytest.raises(CoreError, match=r"'zstd' extra: pip install kdbg\[zstd\]"):
-        decompress_page(b"\x28\xb5\x2f\xfd" + bytes(10), 0x20, PS)
+        decompress_page(b"\x28\xb5\x2f\xfd" + bytes(10), 0x20, PS, 0)
     with pytest.raises(CoreError, match=r"'snappy' extra: pip install kdbg\[snappy\]"):
-        decompress_page(b"\x80\x20" + bytes(10), 0x4, PS)
+        decompress_page(b"\x80\x20" + bytes(10), 0x4, PS, 0)
 
 
 def test_pure_python_lzo_matches_liblzo() -> None:

@@ -28,6 +28,10 @@ class KernelMemory(ABC):
     #: Raw ``NT_PRSTATUS`` note descriptors, one per CPU, in note order.
     prstatus: List[bytes] = []
 
+    #: One line per problem the source has as a whole (e.g. a dump cut short), for the
+    #: command line to print as ``kdbg: warning: ...``; empty when all is well.
+    warnings: List[str] = []
+
     @abstractmethod
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
         """Return exactly ``size`` bytes at ``address`` or raise ``FaultError``."""

@@ -1,12 +1,15 @@
 """Page decompression for kdump-compressed dumps: zlib, lzo, snappy, zstd.
 
 Each codec decompresses one page and must produce exactly ``page_size`` bytes; anything
-else (corrupt data, a page claiming to decompress past the page) raises
-:class:`~kdbg.errors.CoreError`. Output is always bounded by ``page_size``.
+else (corrupt data, a page claiming to decompress past the page, unknown compression flags)
+is a fault of that one page: :class:`~kdbg.errors.FaultError` at the page's physical
+address, worded ``page data is corrupt (...)``, as every dump form reports a bad page.
+Output is always bounded by ``page_size``.
 
 Optional codecs: lzo uses ``python-lzo`` (falls back to the bundled pure-Python
 :mod:`kdbg.memory.lzo1x`), snappy uses ``python-snappy`` or ``cramjam``, zstd uses
-``zstandard`` or ``cramjam``. A missing codec raises a ``CoreError`` naming the extra.
+``zstandard`` or ``cramjam``. A missing codec makes the whole dump unreadable, so it is a
+``CoreError`` naming the extra; :func:`require_codec` raises it when the dump is opened.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import io
 import zlib
 from typing import Any, Callable, Dict, Optional
 
-from kdbg.errors import CoreError
+from kdbg.errors import CoreError, FaultError
 from kdbg.memory.lzo1x import LZOError, lzo1x_decompress_safe
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "DUMP_DH_EXCLUDED_VMEMMAP",
     "DUMP_DH_COMPRESSED_ZSTD",
     "decompress_page",
+    "require_codec",
+    "PAGE_CORRUPT",
     "codec_name",
     "available_codecs",
 ]
@@ -42,6 +47,14 @@ COMPRESSION_MASK = (
     | DUMP_DH_COMPRESSED_SNAPPY
     | DUMP_DH_COMPRESSED_ZSTD
 )
+
+#: How a page whose stored bytes cannot be decoded is reported (FaultError message prefix).
+PAGE_CORRUPT = "page data is corrupt"
+
+
+class _BadPage(Exception):
+    """Internal: why one page's data did not decode (becomes a FaultError)."""
+
 
 _NAMES = {
     DUMP_DH_COMPRESSED_ZLIB: "zlib",
@@ -69,9 +82,9 @@ def _zlib(data: bytes, page_size: int) -> bytes:
     try:
         out = d.decompress(data, page_size)
     except zlib.error as e:
-        raise CoreError(f"zlib page data is corrupt: {e}") from None
+        raise _BadPage(f"zlib: {e}") from None
     if d.unconsumed_tail:
-        raise CoreError(f"zlib page decompresses past the page size ({page_size} bytes)")
+        raise _BadPage(f"zlib: decompresses past the page size ({page_size} bytes)")
     return out
 
 
@@ -93,14 +106,12 @@ def _lzo(data: bytes, page_size: int) -> bytes:
         try:
             out = _lzo_mod.decompress(data, False, page_size)
         except Exception as e:  # lzo.error: includes output overrun
-            raise CoreError(
-                f"lzo page data is corrupt or decompresses past the page: {e}"
-            ) from None
+            raise _BadPage(f"lzo: corrupt or decompresses past the page: {e}") from None
         return bytes(out)
     try:
         return lzo1x_decompress_safe(data, page_size)
     except LZOError as e:
-        raise CoreError(f"lzo page data is corrupt or decompresses past the page: {e}") from None
+        raise _BadPage(f"lzo: corrupt or decompresses past the page: {e}") from None
 
 
 def _varint(data: bytes) -> Optional[int]:
@@ -116,13 +127,8 @@ def _varint(data: bytes) -> Optional[int]:
 _snappy_fn: Optional[Callable[[bytes], Any]] = None
 
 
-def _snappy(data: bytes, page_size: int) -> bytes:
+def _load_snappy() -> Callable[[bytes], Any]:
     global _snappy_fn
-    n = _varint(data)
-    if n is None:
-        raise CoreError("snappy page data is corrupt (bad length header)")
-    if n > page_size:
-        raise CoreError(f"snappy page claims {n} bytes, past the page size ({page_size})")
     if _snappy_fn is None:
         try:
             import snappy
@@ -135,16 +141,26 @@ def _snappy(data: bytes, page_size: int) -> bytes:
                 _snappy_fn = cramjam.snappy.decompress_raw
             except ImportError:
                 raise _missing("snappy", "python-snappy") from None
+    return _snappy_fn
+
+
+def _snappy(data: bytes, page_size: int) -> bytes:
+    fn = _load_snappy()
+    n = _varint(data)
+    if n is None:
+        raise _BadPage("snappy: bad length header")
+    if n > page_size:
+        raise _BadPage(f"snappy: claims {n} bytes, past the page size ({page_size})")
     try:
-        return bytes(_snappy_fn(data))
+        return bytes(fn(data))
     except Exception as e:  # snappy.UncompressError and friends
-        raise CoreError(f"snappy page data is corrupt: {e}") from None
+        raise _BadPage(f"snappy: {e}") from None
 
 
 _zstd_mod: Any = None
 
 
-def _zstd(data: bytes, page_size: int) -> bytes:
+def _load_zstd() -> Any:
     global _zstd_mod
     if _zstd_mod is None:
         try:
@@ -158,16 +174,21 @@ def _zstd(data: bytes, page_size: int) -> bytes:
                 _zstd_mod = cramjam
             except ImportError:
                 raise _missing("zstd", "zstandard") from None
+    return _zstd_mod
+
+
+def _zstd(data: bytes, page_size: int) -> bytes:
+    mod = _load_zstd()
     try:
-        if _zstd_mod.__name__ == "zstandard":
-            reader = _zstd_mod.ZstdDecompressor().stream_reader(io.BytesIO(data))
+        if mod.__name__ == "zstandard":
+            reader = mod.ZstdDecompressor().stream_reader(io.BytesIO(data))
             out = reader.read(page_size + 1)
         else:
-            out = bytes(_zstd_mod.zstd.decompress(data, output_len=page_size + 1))
+            out = bytes(mod.zstd.decompress(data, output_len=page_size + 1))
     except Exception as e:  # zstandard.ZstdError and friends
-        raise CoreError(f"zstd page data is corrupt: {e}") from None
+        raise _BadPage(f"zstd: {e}") from None
     if len(out) > page_size:
-        raise CoreError(f"zstd page decompresses past the page size ({page_size} bytes)")
+        raise _BadPage(f"zstd: decompresses past the page size ({page_size} bytes)")
     return bytes(out)
 
 
@@ -179,22 +200,38 @@ _CODECS: Dict[int, Callable[[bytes, int], bytes]] = {
 }
 
 
-def decompress_page(data: bytes, flags: int, page_size: int) -> bytes:
-    """Decompress one page; exactly ``page_size`` bytes or ``CoreError``."""
+def decompress_page(data: bytes, flags: int, page_size: int, address: int) -> bytes:
+    """Decompress the page at physical ``address``; exactly ``page_size`` bytes.
+
+    Corrupt data raises :class:`~kdbg.errors.FaultError` (``physical=True``) at
+    ``address``; a codec this Python lacks raises :class:`~kdbg.errors.CoreError`.
+    """
     c = flags & COMPRESSION_MASK
-    if c == 0:
-        if len(data) != page_size:
-            raise CoreError(f"uncompressed page has {len(data)} bytes, not {page_size}")
-        return data
-    fn = _CODECS.get(c)
-    if fn is None:
-        raise CoreError(f"page descriptor has unknown compression flags {flags:#x}")
-    out = fn(data, page_size)
-    if len(out) != page_size:
-        raise CoreError(
-            f"{codec_name(flags)} page decompressed to {len(out)} bytes, not {page_size}"
-        )
+    try:
+        if c == 0:
+            if len(data) != page_size:
+                raise _BadPage(f"uncompressed page has {len(data)} bytes, not {page_size}")
+            return data
+        fn = _CODECS.get(c)
+        if fn is None:
+            raise _BadPage(f"page descriptor has unknown compression flags {flags:#x}")
+        out = fn(data, page_size)
+        if len(out) != page_size:
+            raise _BadPage(
+                f"{codec_name(flags)}: decompressed to {len(out)} bytes, not {page_size}"
+            )
+    except _BadPage as e:
+        raise FaultError(f"{PAGE_CORRUPT} ({e})", address, physical=True) from None
     return out
+
+
+def require_codec(flags: int) -> None:
+    """``CoreError`` naming the extra to install when the codec ``flags`` select is missing."""
+    c = flags & COMPRESSION_MASK
+    if c == DUMP_DH_COMPRESSED_SNAPPY:
+        _load_snappy()
+    elif c == DUMP_DH_COMPRESSED_ZSTD:
+        _load_zstd()
 
 
 def available_codecs() -> Dict[str, str]:

@@ -6,6 +6,12 @@ Bytes come from an ``mmap`` of the file (never read whole). A segment's bytes be
 ``p_filesz`` and ``p_memsz`` are pages a dump filter dropped (``makedumpfile -E -d N``
 writes excluded pages that way): reading them raises ``FaultError`` saying the page was
 excluded, as crash does without ``--zero_excluded``, rather than inventing zeros.
+
+Only x86-64 cores are read: ``EI_CLASS``, ``EI_DATA`` and ``e_machine`` are checked first
+and any other machine is refused by name. A core cut short (disk full, an interrupted copy)
+opens with one line in :attr:`ElfPhysicalMemory.warnings` saying how much is missing;
+pages past the cut raise :class:`~kdbg.errors.FaultError` ("page missing from the
+truncated dump"), worded as the kdump reader words it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import io
 from typing import Any, List, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
-from kdbg.memory.fileview import RawFile
+from kdbg.memory.fileview import PAGE_MISSING, RawFile, truncation_warning
+from kdbg.memory.machine import elf_machine_name, require_x86_64
 from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
 
 __all__ = ["ElfSegment", "ElfHeaders", "read_elf_headers", "ElfPhysicalMemory"]
@@ -59,12 +66,11 @@ class ElfHeaders:
 
 
 def _check_ident(head: bytes, path: str) -> None:
-    if len(head) < 64 or head[:4] != b"\x7fELF":
+    if len(head) < 20 or head[:4] != b"\x7fELF":
         raise CoreError(f"{path}: not an ELF file")
-    if head[4] != 2:
-        raise CoreError(f"{path}: only 64-bit ELF cores are supported (EI_CLASS={head[4]})")
-    if head[5] != 1:
-        raise CoreError(f"{path}: only little-endian ELF cores are supported")
+    require_x86_64(path, elf_machine_name(head))
+    if head[4] != 2 or head[5] != 1:
+        raise CoreError(f"{path}: ELF header has an invalid EI_CLASS/EI_DATA ({head[4]}/{head[5]})")
 
 
 def read_elf_headers(f: RawFile) -> ElfHeaders:
@@ -74,10 +80,10 @@ def read_elf_headers(f: RawFile) -> ElfHeaders:
 
     path = f.path
     size = f.size
+    head = f.pread(0, min(size, 64))
+    _check_ident(head, path)
     if size < 64:
         raise CoreError(f"{path}: file too short for an ELF header ({size} bytes)")
-    head = f.pread(0, 64)
-    _check_ident(head, path)
     e_phoff = int.from_bytes(head[32:40], "little")
     e_phentsize = int.from_bytes(head[54:56], "little")
     e_phnum = int.from_bytes(head[56:58], "little")
@@ -125,7 +131,7 @@ def read_elf_headers(f: RawFile) -> ElfHeaders:
     e_type = int.from_bytes(head[16:18], "little")
     if e_type != 4:
         raise CoreError(f"{path}: ELF file type {e_type} is not ET_CORE")
-    hdrs.machine = "EM_X86_64" if int.from_bytes(head[18:20], "little") == 62 else ""
+    hdrs.machine = "EM_X86_64"  # checked by _check_ident
     table = f.pread(e_phoff, e_phnum * ELF64_PHDR_SIZE)
     for i in range(e_phnum):
         b = table[i * ELF64_PHDR_SIZE : (i + 1) * ELF64_PHDR_SIZE]
@@ -213,6 +219,13 @@ class ElfPhysicalMemory(PhysicalMemory):
         self._starts = [s.start for s in self.segments]
         self.max_physical_address = max(s.end for s in self.segments)
         self._map = self.file.mapping
+        #: One line per problem the dump has as a whole (today: cut short).
+        self.warnings: List[str] = []
+        expected = max((off + filesz for _v, _p, off, filesz, _m in hdrs.loads), default=0)
+        if expected > self.file.size:
+            self.warnings.append(
+                truncation_warning(path, expected - self.file.size, expected)
+            )
         # A kernel-text segment (kexec's /proc/vmcore) gives phys_base directly.
         for vaddr, paddr, _off, _filesz, _memsz in hdrs.loads:
             if START_KERNEL_MAP <= vaddr < START_KERNEL_MAP + (1 << 30):
@@ -259,7 +272,7 @@ class ElfPhysicalMemory(PhysicalMemory):
                 if fo + n > fsize:
                     bad = pos + max(0, fsize - fo)
                     raise FaultError(
-                        "memory is past the end of the (truncated) dump file", bad, True
+                        f"{PAGE_MISSING} (its data is past the end of the file)", bad, True
                     )
                 parts.append(self.file.pread(fo, n))
                 pos += n

@@ -16,7 +16,26 @@ from typing import Optional
 
 from kdbg.errors import CoreError
 
-__all__ = ["FileView", "RawFile"]
+__all__ = ["FileView", "RawFile", "PAGE_MISSING", "truncation_warning"]
+
+#: How every dump reader words a page whose bytes lie past the end of a cut-short file
+#: (the :class:`~kdbg.errors.FaultError` message, before the parenthesised detail).
+PAGE_MISSING = "page missing from the truncated dump"
+
+
+def truncation_warning(path: str, missing: int, total: int, unit: str = "bytes") -> str:
+    """The one warning line a cut-short dump opens with (the same in every format).
+
+    ``missing`` of ``total`` ``unit`` (bytes of the file, or the dump's pages when the
+    file's full size cannot be known, as in a stream) are absent.
+    """
+    total = max(total, missing, 1)
+    pct = 100.0 * missing / total
+    share = f"{pct:.0f}%" if pct >= 1 or missing == 0 else "<1%"
+    return (
+        f"vmcore {path} is truncated: {missing} of {total} {unit} ({share}) missing; "
+        "reads of missing pages fail"
+    )
 
 
 class FileView(ABC):
@@ -33,6 +52,28 @@ class FileView(ABC):
     @abstractmethod
     def pread(self, offset: int, size: int) -> bytes:
         """Exactly ``size`` bytes at ``offset``; ``CoreError`` when past the end."""
+
+    def missing(self, offset: int, size: int) -> Optional[int]:
+        """The first offset in ``[offset, offset + size)`` the file does not hold, or ``None``.
+
+        A plain file holds everything before its end; a truncated flattened stream also
+        lacks the ranges whose records were never written.
+        """
+        end = self.size
+        if offset < 0:
+            return offset
+        if offset + size <= end:
+            return None
+        return max(offset, end)
+
+    def covered(self, start: int, end: int) -> int:
+        """How many bytes of ``[start, end)`` the file holds."""
+        return max(0, min(end, self.size) - max(start, 0))
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the view itself knows it was cut short (a stream without its end)."""
+        return False
 
     def close(self) -> None:  # noqa: B027
         """Release the file (idempotent)."""

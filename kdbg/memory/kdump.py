@@ -18,6 +18,14 @@ Layout (makedumpfile ``diskdump_mod.h``; all little-endian on x86-64), in blocks
 A pfn set in the 1st bitmap but not in the 2nd was excluded by the dump filter (free,
 cache, user or zero pages): reading it raises :class:`~kdbg.errors.FaultError` saying it
 was "excluded from the dump".
+
+Every failure of one page is a :class:`~kdbg.errors.FaultError` at the page's physical
+address, worded as the ELF reader words it: "page missing from the truncated dump" (its
+descriptor or data lie past the end of a cut-short file or stream), "page data is corrupt"
+(it does not decompress to one page), "page descriptor is corrupt". A dump that cannot be
+used at all (bad header, headers or bitmaps cut off, another architecture, a codec this
+Python lacks) is a :class:`~kdbg.errors.CoreError` at open. A dump cut short opens with one
+line in :attr:`KdumpPhysicalMemory.warnings` saying how much is missing.
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ import struct
 from typing import List, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
-from kdbg.memory.decompress import decompress_page
-from kdbg.memory.fileview import FileView
+from kdbg.memory.decompress import decompress_page, require_codec
+from kdbg.memory.fileview import PAGE_MISSING, FileView, truncation_warning
+from kdbg.memory.machine import require_x86_64, vmcoreinfo_machine
 from kdbg.memory.pagecache import PageCache
 from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -50,6 +59,11 @@ DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
 MAX_NOTE_AREA = 64 << 20
 #: Bitmap bytes covered by one rank checkpoint.
 RANK_CHUNK = 512
+#: Page descriptors read at a time when looking for the end of the page data.
+DESC_CHUNK = 4096
+#: At most this many chunks are read back from the end of the descriptor table (a tail of
+#: zero pages all point at the one shared zero page and say nothing about the end).
+MAX_DESC_CHUNKS = 64
 
 _POPCOUNT = bytes(bin(i).count("1") for i in range(256))
 
@@ -104,6 +118,8 @@ class KdumpHeader:
         uts = [raw[12 + 65 * i : 12 + 65 * (i + 1)].split(b"\0", 1)[0] for i in range(6)]
         h.release = uts[2].decode("latin-1")
         h.machine = uts[4].decode("latin-1")
+        if not h.machine.isprintable():
+            h.machine = repr(uts[4])
         (
             h.status,
             h.block_size,
@@ -122,6 +138,7 @@ class KdumpHeader:
             raise CoreError(f"{path}: kdump block_size {bs} is not a plausible page size")
         if h.header_version < 0 or h.header_version > 64:
             raise CoreError(f"{path}: kdump header_version {h.header_version} is not plausible")
+        require_x86_64(path, h.machine)
         if h.sub_hdr_size < 0 or h.bitmap_blocks == 0:
             raise CoreError(
                 f"{path}: kdump header has sub_hdr_size {h.sub_hdr_size}, "
@@ -131,10 +148,14 @@ class KdumpHeader:
         if meta_end > f.size:
             raise CoreError(
                 f"{path}: kdump headers and bitmaps ({meta_end:#x} bytes) extend past the end "
-                f"of the file ({f.size:#x} bytes; truncated or corrupt)"
+                f"of the file ({f.size:#x} bytes; truncated inside them, or corrupt): no page "
+                "can be located"
             )
         if h.signature == KDUMP_SIGNATURE and h.sub_hdr_size > 0:
-            sub = f.pread(bs, min(_SUB.size, h.sub_hdr_size * bs))
+            n = min(_SUB.size, h.sub_hdr_size * bs)
+            if f.missing(bs, n) is not None:
+                raise CoreError(f"{path}: the kdump sub-header is missing (truncated dump)")
+            sub = f.pread(bs, n)
             sub = sub + bytes(_SUB.size - len(sub))
             v = _SUB.unpack(sub)
             h.phys_base = v[0]
@@ -177,12 +198,11 @@ class KdumpPhysicalMemory(PhysicalMemory):
         self.phys_base_hint = h.phys_base
         self.prstatus: List[bytes] = []
         self.vmcoreinfo: Optional[VMCoreInfo] = None
-        fsize = f.size
         # Notes (v4+) carry PRSTATUS and usually VMCOREINFO; the v3 fields point at the text.
         if (
             0 < h.size_note <= MAX_NOTE_AREA
             and h.offset_note > 0
-            and h.offset_note + h.size_note <= fsize
+            and f.missing(h.offset_note, h.size_note) is None
         ):
             self.vmcoreinfo, self.prstatus = notes_to_info(
                 parse_elf_notes(f.pread(h.offset_note, h.size_note))
@@ -190,10 +210,13 @@ class KdumpPhysicalMemory(PhysicalMemory):
         if (
             0 < h.size_vmcoreinfo <= 1 << 20
             and h.offset_vmcoreinfo > 0
-            and h.offset_vmcoreinfo + h.size_vmcoreinfo <= fsize
+            and f.missing(h.offset_vmcoreinfo, h.size_vmcoreinfo) is None
         ):
             with contextlib.suppress(CoreError):
                 self.vmcoreinfo = VMCoreInfo.parse(f.pread(h.offset_vmcoreinfo, h.size_vmcoreinfo))
+        if not h.machine:  # QEMU and makedumpfile fill it; an empty one: ask VMCOREINFO
+            require_x86_64(path, vmcoreinfo_machine(self.vmcoreinfo) or "")
+        require_codec(h.status)
         # Bitmaps: the file size bounds them (checked in KdumpHeader.parse).
         bm_off = (1 + h.sub_hdr_size) * bs
         bm_len = h.bitmap_blocks * bs
@@ -203,6 +226,15 @@ class KdumpPhysicalMemory(PhysicalMemory):
         self._bitmap1 = f.pread(bm_off, half)
         self._bitmap2 = f.pread(bm_off + half, half)
         self.max_mapnr = min(h.max_mapnr, half * 8) if h.max_mapnr else half * 8
+        # A cut-short flattened stream may lack later bitmap blocks (makedumpfile writes the
+        # 2nd bitmap cycle by cycle): pfns from the first missing byte on cannot be located.
+        self._pfn_known = self.max_mapnr
+        if f.truncated:
+            for base in (bm_off, bm_off + half):
+                hole = f.missing(base, half)
+                if hole is not None:
+                    self._pfn_known = min(self._pfn_known, (hole - base) * 8)
+        self._bm_off = bm_off
         self._desc_off = bm_off + bm_len
         self.max_physical_address = self.max_mapnr << self._page_shift
         self._ranks: Optional[List[int]] = None
@@ -215,6 +247,105 @@ class KdumpPhysicalMemory(PhysicalMemory):
             self._split_base = self._rank(self._pfn_lo)
         self.incomplete = bool(h.status & DUMP_DH_COMPRESSED_INCOMPLETE)
         self.cache = PageCache(self._load_page, cache_pages)
+        self.warnings: List[str] = []
+        self._truncated = False
+        self._check_complete()
+
+    # -- completeness -------------------------------------------------------------------
+
+    def _descriptor_count(self, pfn_end: int) -> int:
+        """Number of this file's page descriptors for the pfns below ``pfn_end``."""
+        return max(0, self._rank(min(pfn_end, self._pfn_hi)) - self._split_base)
+
+    def data_end(self) -> Optional[int]:
+        """Where the page data ends in the file, from the tail of the descriptor table.
+
+        Page data is written in pfn order, every zero page sharing one copy at the start
+        of the data, so the last descriptor pointing past that copy ends the data. ``None``
+        when the tail of the table is not in the file or holds only zero pages.
+        """
+        f = self.file
+        total = self._descriptor_count(self._pfn_hi)
+        data_start = self._desc_off + total * PAGE_DESC.size
+        hi = total
+        for _ in range(MAX_DESC_CHUNKS):
+            if hi <= 0:
+                break
+            lo = max(0, hi - DESC_CHUNK)
+            off = self._desc_off + lo * PAGE_DESC.size
+            n = (hi - lo) * PAGE_DESC.size
+            if f.missing(off, n) is not None:
+                return None
+            descs = list(PAGE_DESC.iter_unpack(f.pread(off, n)))
+            end = next((o + z for o, z, _f, _p in reversed(descs) if o > data_start), 0)
+            if not end and lo == 0:
+                end = max((o + z for o, z, _f, _p in descs if o == data_start), default=0)
+            if end:
+                return end
+            hi = lo
+        return None
+
+    def missing_pages(self) -> Tuple[int, int]:
+        """``(missing, total)``: dumped pages whose descriptor or data the file lacks (or
+        that makedumpfile, out of space, left blank), of all the dumped pages.
+
+        One pass over the descriptors the file holds (only cut-short dumps pay for it).
+        """
+        f = self.file
+        total = self._descriptor_count(self._pfn_hi)
+        known = self._descriptor_count(self._pfn_known)
+        lost = total - known
+        size = PAGE_DESC.size
+        blank = self.incomplete
+        for lo in range(0, known, DESC_CHUNK):
+            hi = min(known, lo + DESC_CHUNK)
+            off = self._desc_off + lo * size
+            descs: List[Tuple[int, ...]] = []
+            if f.missing(off, (hi - lo) * size) is None:
+                descs = list(PAGE_DESC.iter_unpack(f.pread(off, (hi - lo) * size)))
+            else:
+                for i in range(lo, hi):
+                    if f.missing(off + (i - lo) * size, size) is None:
+                        descs.append(PAGE_DESC.unpack(f.pread(off + (i - lo) * size, size)))
+                    else:
+                        lost += 1
+            for o, z, _f, _p in descs:
+                if o > 0 and z > 0:
+                    lost += f.missing(o, z) is not None
+                else:
+                    lost += blank
+        return lost, total
+
+    def _check_complete(self) -> None:
+        """Set :attr:`warnings` when the file is cut short or makedumpfile ran out of space."""
+        f = self.file
+        total = self._descriptor_count(self._pfn_hi)
+        desc_cut = (
+            self._pfn_known < self._pfn_hi
+            or f.missing(self._desc_off, total * PAGE_DESC.size) is not None
+        )
+        end = None if desc_cut else self.data_end()
+        self._truncated = f.truncated or desc_cut or (end is not None and end > f.size)
+        if not self._truncated and not self.incomplete:
+            return
+        if end is not None and not f.truncated and not self.incomplete:
+            # a plain file cut inside its page data: the bytes are exact
+            self.warnings.append(truncation_warning(self.path, end - f.size, end))
+            return
+        lost, total = self.missing_pages()
+        if self.incomplete:
+            pct = 100.0 * lost / max(total, 1)
+            self.warnings.append(
+                f"vmcore {self.path} is incomplete (the dump tool ran out of space): {lost} of "
+                f"{total} pages ({pct:.0f}%) missing; reads of missing pages fail"
+            )
+        elif lost:
+            self.warnings.append(truncation_warning(self.path, lost, total, "pages"))
+        else:
+            self.warnings.append(
+                f"vmcore {self.path} is truncated: the flattened stream has no end marker, "
+                "but no page is missing"
+            )
 
     # -- bitmaps ------------------------------------------------------------------------
 
@@ -248,23 +379,31 @@ class KdumpPhysicalMemory(PhysicalMemory):
         return r
 
     def descriptor(self, pfn: int) -> Tuple[int, int, int, int]:
-        """The ``page_desc`` of dumped page ``pfn``: ``(offset, size, flags, page_flags)``."""
+        """The ``page_desc`` of dumped page ``pfn``: ``(offset, size, flags, page_flags)``.
+
+        ``FaultError`` when the descriptor is not in the file (truncated dump).
+        """
         idx = self._rank(pfn) - self._split_base
         off = self._desc_off + idx * PAGE_DESC.size
-        try:
-            raw = self.file.pread(off, PAGE_DESC.size)
-        except CoreError:
-            raise CoreError(
-                f"{self.path}: page descriptor of pfn {pfn:#x} lies past the end of the file "
-                "(truncated dump)"
-            ) from None
-        offset, size, flags, page_flags = PAGE_DESC.unpack(raw)
+        if self.file.missing(off, PAGE_DESC.size) is not None:
+            raise FaultError(
+                f"{PAGE_MISSING} (its page descriptor is past the end of the file)",
+                pfn << self._page_shift,
+                physical=True,
+            )
+        offset, size, flags, page_flags = PAGE_DESC.unpack(self.file.pread(off, PAGE_DESC.size))
         return offset, size, flags, page_flags
 
     # -- pages --------------------------------------------------------------------------
 
     def _load_page(self, pfn: int) -> bytes:
         addr = pfn << self._page_shift
+        if pfn >= self._pfn_known and 0 <= pfn < self.max_mapnr:
+            raise FaultError(
+                f"{PAGE_MISSING} (its bitmap entry is past the end of the stream)",
+                addr,
+                physical=True,
+            )
         if not self.is_dumped(pfn):
             if self.is_present(pfn):
                 raise FaultError("page excluded from the dump", addr, physical=True)
@@ -273,20 +412,23 @@ class KdumpPhysicalMemory(PhysicalMemory):
         ps = self.page_size
         if offset == 0 and size == 0 and self.incomplete:
             raise FaultError("page missing from the incomplete dump", addr, physical=True)
-        if size <= 0 or size > ps:
-            raise CoreError(
-                f"{self.path}: page descriptor of pfn {pfn:#x} has size {size} (page size is {ps})"
+        if size <= 0 or size > ps or offset <= 0:
+            raise FaultError(
+                f"page descriptor is corrupt (size {size}, offset {offset:#x}; page size {ps})",
+                addr,
+                physical=True,
             )
-        if offset <= 0 or offset + size > self.file.size:
-            raise CoreError(
-                f"{self.path}: page data of pfn {pfn:#x} ({size} bytes at {offset:#x}) lies "
-                "past the end of the file"
+        if self.file.missing(offset, size) is not None:
+            if self._truncated:
+                raise FaultError(
+                    f"{PAGE_MISSING} (its data is past the end of the file)", addr, physical=True
+                )
+            raise FaultError(
+                f"page descriptor is corrupt (data at {offset:#x} lies past the end of the file)",
+                addr,
+                physical=True,
             )
-        data = self.file.pread(offset, size)
-        try:
-            return decompress_page(data, flags, ps)
-        except CoreError as e:
-            raise CoreError(f"{self.path}: pfn {pfn:#x}: {e}") from None
+        return decompress_page(self.file.pread(offset, size), flags, ps, addr)
 
     def read_page(self, pfn: int) -> bytes:
         """Decompressed page ``pfn`` through the LRU cache."""

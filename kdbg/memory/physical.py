@@ -35,6 +35,9 @@ class PhysicalMemory(ABC):
     #: Raw ``NT_PRSTATUS`` descriptors in note order.
     prstatus: List[bytes]
 
+    #: One line per problem the dump has as a whole (e.g. cut short); see KernelMemory.
+    warnings: List[str] = []
+
     #: ``phys_base`` recorded by the dump format itself (kdump sub-header, kernel-text
     #: segment of an ELF core), used when VMCOREINFO lacks ``NUMBER(phys_base)``.
     phys_base_hint: Optional[int] = None
@@ -104,6 +107,7 @@ class CoreMemory(KernelMemory):
         self.phys = phys
         self.vmcoreinfo = phys.vmcoreinfo
         self.prstatus = list(phys.prstatus)
+        self.warnings = list(phys.warnings)
         self.page_size = phys.page_size
         self.description = description or phys.format_name
         self._arch: Optional[X86_64Translator] = None

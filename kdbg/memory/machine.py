@@ -1,0 +1,93 @@
+"""Which machine a dump was taken on, and the refusal of anything but x86-64.
+
+kdbg translates addresses and decodes registers for x86-64 only. A dump of another
+architecture must be refused when it is opened, naming what it is (``kdbg supports x86-64
+dumps; this one is aarch64``), rather than failing later on some missing x86 detail. The
+marks are the ELF header's ``EI_CLASS``/``EI_DATA``/``e_machine``, a kdump header's
+``utsname.machine``, and, when that is empty, tell-tale VMCOREINFO entries.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from kdbg.errors import CoreError
+from kdbg.memory.vmcoreinfo import VMCoreInfo
+
+__all__ = ["X86_64", "elf_machine_name", "vmcoreinfo_machine", "require_x86_64"]
+
+#: The one machine kdbg reads, spelled as ``uname -m`` spells it.
+X86_64 = "x86_64"
+
+#: ``e_machine`` -> ``(name for ELFCLASS32, name for ELFCLASS64)`` (``uname -m`` spelling).
+_ELF_MACHINES = {
+    2: ("sparc", "sparc"),
+    3: ("i386", "i386"),
+    8: ("mips", "mips64"),
+    20: ("ppc", "ppc"),
+    21: ("ppc64", "ppc64"),
+    22: ("s390", "s390x"),
+    40: ("arm", "arm"),
+    43: ("sparc64", "sparc64"),
+    50: ("ia64", "ia64"),
+    62: ("x86_64 (32-bit ELF)", X86_64),
+    183: ("aarch64 (32-bit ELF)", "aarch64"),
+    243: ("riscv32", "riscv64"),
+    258: ("loongarch32", "loongarch64"),
+}
+
+
+def elf_machine_name(head: bytes) -> str:
+    """The machine an ELF file's first 20 bytes describe (``"x86_64"``, ``"aarch64"``...).
+
+    Reads ``e_machine`` in the byte order ``EI_DATA`` names, so big-endian files are named
+    right (``ppc64``, ``s390x``); unknown values read ``"ELF machine N"``.
+    """
+    elfclass = head[4] if len(head) > 4 else 0
+    big = len(head) > 5 and head[5] == 2
+    e_machine = int.from_bytes(head[18:20], "big" if big else "little")
+    names = _ELF_MACHINES.get(e_machine)
+    if names is None:
+        return f"ELF machine {e_machine}"
+    name = names[0] if elfclass == 1 else names[1]
+    if name == "ppc64" and not big:
+        name = "ppc64le"
+    if elfclass not in (1, 2):
+        name += f" (EI_CLASS {elfclass})"
+    elif big and e_machine in (62, 183):
+        name += " (big-endian)"
+    return name
+
+
+def vmcoreinfo_machine(vmci: Optional[VMCoreInfo]) -> Optional[str]:
+    """The architecture VMCOREINFO betrays, or ``None`` when it does not say.
+
+    Used only when the dump format records no machine (a kdump header with an empty
+    ``utsname.machine``). Each architecture exports entries no other one does:
+    ``init_top_pgt`` and ``phys_base`` (x86-64), ``kimage_voffset`` and ``TCR_EL1_T1SZ``
+    (arm64), ``lowcore_ptr`` (s390), ``mmu_psize_defs`` (powerpc), ``phys_ram_base``
+    (riscv).
+    """
+    if vmci is None:
+        return None
+
+    def has(key: str) -> bool:
+        return key in vmci
+
+    if has("SYMBOL(init_top_pgt)") or has("NUMBER(phys_base)"):
+        return X86_64
+    if has("NUMBER(kimage_voffset)") or has("NUMBER(TCR_EL1_T1SZ)"):
+        return "aarch64"
+    if has("SYMBOL(lowcore_ptr)"):
+        return "s390x"
+    if has("SYMBOL(mmu_psize_defs)"):
+        return "ppc64"
+    if has("NUMBER(phys_ram_base)"):
+        return "riscv64"
+    return None
+
+
+def require_x86_64(path: str, machine: str) -> None:
+    """``CoreError`` naming ``machine`` unless it is x86-64 (an empty name passes)."""
+    if machine and machine != X86_64:
+        raise CoreError(f"{path}: kdbg supports x86-64 dumps; this one is {machine}")
