@@ -11,13 +11,15 @@ import struct
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from kdbg.arch.x86_64 import START_KERNEL
 from kdbg.errors import FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["compress_names", "FakeMemory", "FakeVMCoreInfo", "build_kallsyms_image"]
 
-TEXT_BASE = 0xFFFFFFFF81000000
+#: Where the synthetic image starts without a KASLR slide: the kernel's link address.
+TEXT_BASE = START_KERNEL
 
 
 class FakeVMCoreInfo(VMCoreInfo):
@@ -99,23 +101,29 @@ def build_kallsyms_image(
     seqs_of_names: bool = False,
     text_size: int = 0x10000,
     build_id: Optional[str] = "00112233445566778899aabbccddeeff00112233",
+    slide: int = 0,
 ) -> Tuple[FakeMemory, Dict[str, int]]:
     """Lay out kallsyms tables for ``symbols`` ``(name, type, address)`` (sorted by address).
+
+    ``slide`` boots the same image with a KASLR slide: the image, its tables and every
+    non-absolute symbol move by ``slide`` and VMCOREINFO says ``KERNELOFFSET=slide``.
 
     ``layout`` is ``"6.4"`` (num_syms, names, markers, token table/index, offsets,
     relative_base) or ``"5.10"`` (offsets, relative_base, num_syms, names, markers, token
     table/index); ``seqs_of_names`` adds the 6.2+ table after the markers.  Returns the
     memory and the table addresses.  ``_stext`` must be one of the symbols.
     """
+    def absolute(t: str, a: int) -> bool:
+        return t in "Aa" or a < TEXT_BASE
+
+    symbols = [(n, t, a if absolute(t, a) else a + slide) for n, t, a in symbols]
+    base = TEXT_BASE + slide
     full = [(t + n).encode() for n, t, _ in symbols]
     tokens, enc = compress_names(full)
     count = len(symbols)
     addrs = [a for _, _, a in symbols]
-    def absolute(t: str, a: int) -> bool:
-        return t in "Aa" or a < TEXT_BASE
-
     nonabs = [a for (n, t, a) in symbols if not absolute(t, a)]
-    rel_base = min(nonabs) if nonabs else TEXT_BASE
+    rel_base = min(nonabs) if nonabs else base
 
     def names_blob() -> Tuple[bytes, List[int]]:
         out = bytearray()
@@ -143,7 +151,7 @@ def build_kallsyms_image(
 
     def label(name: str) -> None:
         _align(img)
-        where[name] = TEXT_BASE + len(img)
+        where[name] = base + len(img)
 
     def offsets_and_base(off_addr: int) -> Tuple[bytes, bytes]:
         if encoding == "absolute":
@@ -192,7 +200,7 @@ def build_kallsyms_image(
         emit_offsets()
     _align(img, 4096)
     img.extend(b"\0" * 4096)
-    vm: Dict[str, str] = {"OSRELEASE": "6.99.0-synthetic", "KERNELOFFSET": "0"}
+    vm: Dict[str, str] = {"OSRELEASE": "6.99.0-synthetic", "KERNELOFFSET": f"{slide:x}"}
     if build_id:
         vm["BUILD-ID"] = build_id
     for n, _t, a in symbols:
@@ -204,5 +212,5 @@ def build_kallsyms_image(
                   "kallsyms_addresses"):
             if k in where and k != "kallsyms_markers":
                 vm[f"SYMBOL({k})"] = f"{where[k]:x}"
-    mem = FakeMemory({TEXT_BASE: bytes(img)}, FakeVMCoreInfo(vm))
+    mem = FakeMemory({base: bytes(img)}, FakeVMCoreInfo(vm))
     return mem, where

@@ -21,11 +21,11 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
+from kdbg.cache import _entry_path
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory import open_core
 from kdbg.symbols.kallsyms_mem import (
     DecodedKallsyms,
-    _cache_path,
     decode_kallsyms,
     expand_names,
     tables_from_vmcoreinfo,
@@ -137,14 +137,14 @@ def test_cache_hit_and_corruption(tmp_path: Path) -> None:
     assert second.from_cache
     assert (second.names, second.types, second.addresses) == (
         first.names, first.types, first.addresses)
-    path = Path(_cache_path(str(tmp_path), first.key))
+    path = Path(_entry_path(str(tmp_path), "kallsyms", first.key))
     good = path.read_bytes()
     for bad in (b"", good[:100], good[:-1], good[:50] + bytes([good[50] ^ 1]) + good[51:],
-                b"KDBGKSYM" + os.urandom(200)):
+                b"KDBGCE01" + os.urandom(200)):
         path.write_bytes(bad)
         d = decode_kallsyms(mem, cache_dir=str(tmp_path))
         assert not d.from_cache and d.names == first.names
-    # A cache entry for the same build id but another KASLR slide is not used.
+    # Image and tables moved but symbols not (inconsistent with the cached kernel): a miss.
     path.write_bytes(good)
     moved, _ = build_kallsyms_image([(n, t, a + (0x200000 if t not in "A" else 0))
                                      for n, t, a in _syms()])
@@ -232,12 +232,9 @@ def test_real_kernel_cache(reference_dumps_all: list, tmp_path: Path) -> None:
     for dump in _one_per_suite(reference_dumps_all).values():
         with open_core(str(dump.path)) as mem:  # type: ignore[attr-defined]
             a = decode_kallsyms(mem, cache_dir=str(tmp_path))
-            t0 = time.perf_counter()
             b = decode_kallsyms(mem, cache_dir=str(tmp_path))
-            elapsed = time.perf_counter() - t0
             assert b.from_cache and not a.from_cache
             assert (b.names, b.addresses, b.types) == (a.names, a.addresses, a.types)
-            assert elapsed < 2.0
             assert_matches_truth(b, Path(dump.truth))  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,133 @@
+"""The kallsyms cache entry is per kernel build, not per boot.
+
+Two boots of one Debian kernel (the committed sample and the bookworm reference dump: same
+``BUILD-ID``, different KASLR slides, as each guest's own /proc/kallsyms shows) share one
+entry, and the addresses served from it are the second guest's own.  Synthetic images
+check the same for tables found by scanning and for every address encoding, and that an
+entry which no longer matches memory is not used.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from kdbg.memory import open_core
+from kdbg.symbols.kallsyms_mem import DecodedKallsyms, decode_kallsyms
+from tests.kallsyms_synthetic import TEXT_BASE, build_kallsyms_image
+
+
+def truth_vmlinux(truth: Path) -> List[Tuple[int, str, str]]:
+    """(address, type, name) of every vmlinux line of the guest's own /proc/kallsyms."""
+    out = []
+    for line in (truth / "kallsyms").read_text().splitlines():
+        if "\t" not in line:  # module symbols carry "\t[module]"
+            addr, typ, name = line.split(" ")
+            out.append((int(addr, 16), typ, name))
+    return out
+
+
+def assert_is_truth(d: DecodedKallsyms, truth: Path) -> None:
+    want = truth_vmlinux(truth)
+    got = list(zip(d.addresses, d.types, d.names))
+    assert len(got) == len(want)
+    bad = [(w, g) for w, g in zip(want, got) if w != g]
+    assert not bad, f"{len(bad)} mismatches, first {bad[:3]}"
+
+
+def test_two_boots_of_one_kernel_share_the_entry(
+    sample_dump: object, reference_dumps_all: list, tmp_path: Path
+) -> None:
+    ref = next(d for d in reference_dumps_all
+               if d.suite == "bookworm" and d.form == "kdump-zlib"
+               and d.release == sample_dump.release)  # type: ignore[attr-defined]
+    truth_a = Path(sample_dump.truth)  # type: ignore[attr-defined]
+    truth_b = Path(ref.truth)
+    stext = {t: next(a for a, _, n in truth_vmlinux(t) if n == "_stext")
+             for t in (truth_a, truth_b)}
+    assert stext[truth_a] != stext[truth_b], "the two guests booted with the same KASLR slide"
+    with open_core(str(sample_dump.path)) as mem:  # type: ignore[attr-defined]
+        first = decode_kallsyms(mem, cache_dir=str(tmp_path))
+        assert not first.from_cache
+        assert_is_truth(first, truth_a)
+        build = mem.vmcoreinfo.get("BUILD-ID")  # type: ignore[union-attr]
+    with open_core(str(ref.path)) as mem:
+        assert mem.vmcoreinfo.get("BUILD-ID") == build  # type: ignore[union-attr]
+        second = decode_kallsyms(mem, cache_dir=str(tmp_path))
+        assert second.from_cache and second.key == first.key
+        assert_is_truth(second, truth_b)
+    assert len(list(tmp_path.glob("kallsyms/*.kce"))) == 1
+
+
+SLIDES = (0, 0x2E400000, 0x1200000)
+
+
+def many_symbols(n: int = 600) -> List[Tuple[str, str, int]]:
+    """Enough symbols (digits included) for the token table to look like a kernel's."""
+    syms = [("fixed_percpu_data", "A", 0), ("cpu_number", "A", 0x2000),
+            ("_stext", "T", TEXT_BASE)]
+    for i in range(n):
+        syms.append((f"{('do', 'sys', 'net', '__x64')[i % 4]}_{'rwxl'[i % 3]}{i}",
+                     "Tt"[i % 2], TEXT_BASE + 0x40 + 0x10 * i))
+    syms.append(("init_uts_ns", "D", TEXT_BASE + 0xF000 + 0x10 * n))
+    return syms
+
+
+@pytest.mark.parametrize("encoding", ["absolute-percpu", "base-relative", "pc-relative",
+                                      "absolute"])
+@pytest.mark.parametrize("in_vmcoreinfo", [True, False])
+def test_synthetic_slides_share_the_entry(encoding: str, in_vmcoreinfo: bool,
+                                          tmp_path: Path) -> None:
+    syms = many_symbols()
+    if encoding not in ("absolute-percpu", "absolute"):  # no absolute symbols there
+        syms = [s for s in syms if s[1] != "A"]
+    keys = set()
+    for i, slide in enumerate(SLIDES):
+        mem, _ = build_kallsyms_image(syms, encoding=encoding, in_vmcoreinfo=in_vmcoreinfo,
+                                      slide=slide)
+        d = decode_kallsyms(mem, cache_dir=str(tmp_path))
+        assert d.from_cache == (i > 0), slide
+        want = [(n, t, a if t == "A" else a + slide) for n, t, a in syms]
+        assert list(zip(d.names, d.types, d.addresses)) == want
+        keys.add(d.key)
+    assert len(keys) == 1
+
+
+class Patched:
+    """A memory source with some bytes replaced (by virtual address)."""
+
+    def __init__(self, inner: object, patches: Dict[int, bytes]) -> None:
+        self.inner = inner
+        self.patches = patches
+        self.vmcoreinfo = getattr(inner, "vmcoreinfo", None)
+
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        buf = bytearray(self.inner.read(address, size))  # type: ignore[attr-defined]
+        for a, data in self.patches.items():
+            for k, b in enumerate(data):
+                if address <= a + k < address + size:
+                    buf[a + k - address] = b
+        return bytes(buf)
+
+
+def test_entry_that_memory_contradicts_is_not_used(tmp_path: Path) -> None:
+    """Same build id, same tables, but one symbol's address-table entry differs: the
+    sampled comparison with memory turns the entry down and the fresh decode wins."""
+    syms = [("fixed_percpu_data", "A", 0)] + [
+        (f"fn_{i:04d}", "t", TEXT_BASE + 0x10 * i) for i in range(2000)]
+    syms[1] = ("_stext", "T", TEXT_BASE)
+    mem, where = build_kallsyms_image(syms, encoding="base-relative")
+    first = decode_kallsyms(mem, cache_dir=str(tmp_path))
+    assert not first.from_cache
+    victim = len(syms) - 1  # the last entry is always sampled
+    entry = where["kallsyms_offsets"] + 4 * victim
+    (raw,) = struct.unpack("<I", mem.read(entry, 4))
+    changed = Patched(mem, {entry: struct.pack("<I", raw + 0x10)})
+    d = decode_kallsyms(changed, cache_dir=str(tmp_path))  # type: ignore[arg-type]
+    assert not d.from_cache
+    assert d.addresses[victim] == first.addresses[victim] + 0x10
+    again = decode_kallsyms(changed, cache_dir=str(tmp_path))  # type: ignore[arg-type]
+    assert again.from_cache and again.addresses == d.addresses
