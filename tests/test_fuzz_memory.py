@@ -34,6 +34,20 @@ SLICE_PAGES = 64
 _TMP = tempfile.mkdtemp(prefix="kdbg-fuzz-")
 
 
+def _table_pages(m: Any, va: int) -> Dict[int, bytes]:
+    """pfn -> bytes of each page-table page that a 4-level walk of ``va`` reads."""
+    out: Dict[int, bytes] = {}
+    table = m.arch.pgd
+    for shift in (39, 30, 21, 12):
+        page = out[table // PS] = m.read(table, PS, physical=True)
+        idx = (va >> shift) & 0x1FF
+        entry = int.from_bytes(page[idx * 8 : idx * 8 + 8], "little")
+        if shift == 12 or entry & 0x80:
+            break
+        table = entry & 0x000FFFFFFFFFF000
+    return out
+
+
 def _real_slice(dumps: List[Any]) -> Dict[str, Any]:
     d = next(d for d in dumps if d.suite == "bookworm" and d.form == "elf")
     core = {}
@@ -57,12 +71,17 @@ def _real_slice(dumps: List[Any]) -> Dict[str, Any]:
         pa = m.translate(banner) & ~(PS - 1)
         base = pa - 16 * PS
         pages = m.read(base, SLICE_PAGES * PS, physical=True)
+        tables = _table_pages(m, banner)
         assert m.vmcoreinfo is not None
         vmci = m.vmcoreinfo.raw
-    # physical memory image: the slice at its real physical address
+    # physical memory image: the slice at its real physical address, plus the page-table
+    # pages that translate the banner (kernel-image addresses go through the page tables)
     mem_pages = {base // PS + i: pages[i * PS : (i + 1) * PS] for i in range(SLICE_PAGES)}
-    nr = base // PS + SLICE_PAGES
-    elf = make_elf([(0, base, pages, len(pages))], notes)
+    extra = {p: data for p, data in tables.items() if p not in mem_pages}
+    mem_pages.update(extra)
+    nr = max(mem_pages) + 1
+    loads = [(0, base, pages, len(pages))] + [(0, p * PS, data, PS) for p, data in sorted(extra.items())]
+    elf = make_elf(loads, notes)
     kd = {
         codec: make_kdump(
             b"",

@@ -384,7 +384,10 @@ class X86_64Translator:
             except (LookupError, CoreError, FaultError):
                 addr = None
         if addr is None and self.vmcoreinfo.has_symbol(name):
-            addr = self.vmcoreinfo.symbol(name)
+            try:
+                addr = self.vmcoreinfo.symbol(name)
+            except CoreError as e:
+                return None, f"VMCOREINFO's SYMBOL({name}) is unusable ({e})"
         if addr is None:
             return None, ""
         try:
