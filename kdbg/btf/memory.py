@@ -5,16 +5,20 @@ The kernel keeps its BTF in the ``.BTF`` section, between the linker symbols
 symbol table those bound it exactly; without them the section is found by scanning the
 kernel image for a BTF header (magic ``0xeB9F``) that validates.
 
-This module only needs something with ``read(address, size)`` and, optionally, a symbol
-lookup; it does not depend on :mod:`kdbg.symbols`.
+This module needs a :class:`~kdbg.memory.base.KernelMemory` and, optionally, a symbol
+lookup; it does not depend on :mod:`kdbg.symbols`.  The scan is the one image scan
+(:func:`kdbg.memory.image_scan.scan_image`).
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Callable, Optional, Protocol
+from typing import Callable, Optional
 
 from kdbg.errors import CoreError, FaultError
+from kdbg.memory.base import KernelMemory
+from kdbg.memory.image_scan import kernel_text_start, read_tolerant, scan_image
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "btf_size_from_header"]
 
@@ -22,15 +26,6 @@ __all__ = ["BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "btf_size_from
 BTF_MAGIC = b"\x9f\xeb\x01\x00"
 #: vmlinux BTF is a few MiB; refuse anything implausibly large.
 MAX_BTF_SIZE = 256 << 20
-_TEXT_BASE = 0xFFFFFFFF81000000
-
-
-class _Memory(Protocol):
-    def read(self, address: int, size: int, physical: bool = False) -> bytes: ...
-
-
-class _VMCoreInfo(Protocol):
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]: ...
 
 
 def btf_size_from_header(header: bytes) -> Optional[int]:
@@ -67,7 +62,7 @@ def _valid_btf(data: bytes) -> bool:
     return data[strs] == 0 and data[strs + str_len - 1] == 0
 
 
-def _read(mem: _Memory, addr: int, size: int, what: str) -> bytes:
+def _read(mem: KernelMemory, addr: int, size: int, what: str) -> bytes:
     try:
         data = bytes(mem.read(addr, size))
     except FaultError as e:
@@ -78,9 +73,9 @@ def _read(mem: _Memory, addr: int, size: int, what: str) -> bytes:
 
 
 def read_vmlinux_btf(
-    mem: _Memory,
+    mem: KernelMemory,
     symbol: Optional[Callable[[str], Optional[int]]] = None,
-    vmcoreinfo: Optional[_VMCoreInfo] = None,
+    vmcoreinfo: Optional[VMCoreInfo] = None,
     scan_limit: int = 96 << 20,
 ) -> bytes:
     """Return the raw vmlinux BTF bytes from kernel memory.
@@ -100,70 +95,36 @@ def read_vmlinux_btf(
         if not _valid_btf(data):
             raise CoreError(f"the bytes at __start_BTF ({start:#x}) are not valid BTF")
         return data
-    vmci = vmcoreinfo if vmcoreinfo is not None else getattr(mem, "vmcoreinfo", None)
+    vmci = vmcoreinfo if vmcoreinfo is not None else mem.vmcoreinfo
     return find_btf_in_memory(mem, vmci, scan_limit=scan_limit)
 
 
-def _scan_start(vmci: Optional[_VMCoreInfo]) -> int:
-    if vmci is not None:
-        text = vmci.get("SYMBOL(_stext)")
-        if text:
-            try:
-                return int(text, 16)
-            except ValueError:
-                pass
-        off = vmci.get("KERNELOFFSET")
-        if off:
-            try:
-                return _TEXT_BASE + int(off, 16)
-            except ValueError:
-                pass
-    raise CoreError("cannot locate the kernel image to search for BTF "
-                    "(VMCOREINFO has neither _stext nor KERNELOFFSET)")
-
-
 def find_btf_in_memory(
-    mem: _Memory, vmcoreinfo: Optional[_VMCoreInfo], scan_limit: int = 96 << 20,
+    mem: KernelMemory, vmcoreinfo: Optional[VMCoreInfo], scan_limit: int = 96 << 20,
     chunk: int = 4 << 20,
 ) -> bytes:
-    """Scan the kernel image from ``_stext`` for a valid BTF header and return the BTF.
+    """Scan the kernel image from its text start for a valid BTF header; return the BTF.
 
     A candidate must carry the magic, version 1, flags 0, a sane header, its string section
     must begin and end with NUL, and its first type must parse (``name_off`` inside the
     string section).
     """
-    start = _scan_start(vmcoreinfo)
-    pos = start
+    try:
+        start = kernel_text_start(vmcoreinfo)
+    except CoreError as e:
+        raise CoreError(f"cannot search kernel memory for BTF: {e}") from None
     end = start + scan_limit
-    page = 4096
-    while pos < end:
-        size = min(chunk, end - pos)
-        try:
-            data = bytes(mem.read(pos, size + 32))
-        except FaultError:
-            # Fall back to pages, skipping unreadable ones.
-            buf = bytearray(size + 32)
-            for p in range(0, size + 32, page):
-                step = min(page, size + 32 - p)
-                try:
-                    buf[p:p + step] = mem.read(pos + p, step)
-                except FaultError:
-                    continue
-            data = bytes(buf)
-        i = data.find(BTF_MAGIC)
-        while 0 <= i < size:
-            found = _try_candidate(mem, pos + i, data[i:i + 256])
-            if found is not None:
-                return found
-            i = data.find(BTF_MAGIC, i + 1)
-        pos += size
+    for addr in scan_image(mem, BTF_MAGIC, start, end, chunk=chunk):
+        found = _try_candidate(mem, addr)
+        if found is not None:
+            return found
     raise CoreError(f"no BTF found in kernel memory {start:#x}..{end:#x}")
 
 
-def _try_candidate(mem: _Memory, addr: int, header: bytes) -> Optional[bytes]:
+def _try_candidate(mem: KernelMemory, addr: int) -> Optional[bytes]:
     if addr % 4:
         return None
-    total = btf_size_from_header(header)
+    total = btf_size_from_header(read_tolerant(mem, addr, 256))
     if total is None:
         return None
     try:
