@@ -1,6 +1,9 @@
 """Fuzz the dump readers: mutate the headers of small real dump slices and assert that only
 CoreError / FaultError escape (no other exception, no hang, no huge allocation).
 
+Each case runs under a watchdog (``tests/fuzz_harness.py``) that raises inside a hang, and
+the test reports and asserts its reach: how many cases opened and how many then read data.
+
 The seeds are cut from the bookworm reference dump: its real ELF program headers and note
 segment (VMCOREINFO, PRSTATUS) with a 64-page PT_LOAD slice of its memory around the kernel
 banner, and the same pages as kdump (zlib and zstd, with real VMCOREINFO and notes in the
@@ -26,6 +29,8 @@ from test_memory_formats import make_elf, make_flattened, make_kdump
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory import open_core
+from tests.conftest import resolve_dump
+from tests.fuzz_harness import CaseHang, Reach, watchdog
 
 EXAMPLES = int(os.environ.get("KDBG_FUZZ_EXAMPLES", "300"))
 PS = 4096
@@ -48,8 +53,8 @@ def _table_pages(m: Any, va: int) -> Dict[int, bytes]:
     return out
 
 
-def _real_slice(dumps: List[Any]) -> Dict[str, Any]:
-    d = next(d for d in dumps if d.suite == "bookworm" and d.form == "elf")
+def _real_slice() -> Dict[str, Any]:
+    d = resolve_dump("bookworm", "elf", "qemu")
     core = {}
     for line in (Path(d.truth) / "kallsyms").read_text().splitlines():
         a, _t, name = line.split()[:3]
@@ -74,6 +79,8 @@ def _real_slice(dumps: List[Any]) -> Dict[str, Any]:
         tables = _table_pages(m, banner)
         assert m.vmcoreinfo is not None
         vmci = m.vmcoreinfo.raw
+        # the guest's own vmalloc area start (randomized per boot), read from the dump
+        (vmalloc,) = struct.unpack("<Q", m.read(core["vmalloc_base"], 8))
     # physical memory image: the slice at its real physical address, plus the page-table
     # pages that translate the banner (kernel-image addresses go through the page tables)
     mem_pages = {base // PS + i: pages[i * PS : (i + 1) * PS] for i in range(SLICE_PAGES)}
@@ -102,34 +109,41 @@ def _real_slice(dumps: List[Any]) -> Dict[str, Any]:
             "kdump-zstd": kd["zstd"],
             "flat": make_flattened(kd["zlib"], chunk=20000, overlap=False),
         },
-        "vaddrs": [banner, banner + PS - 3, core["init_task"], 0xFFFFC90000001000],
+        "vaddrs": [banner, banner + PS - 3, core["init_task"], vmalloc + PS],
         "paddrs": [base, base + 5 * PS - 4, PS, 0],
     }
 
 
 @pytest.fixture(scope="session")
-def fuzz_seeds(reference_dumps_all: List[Any]) -> Dict[str, Any]:
-    return _real_slice(reference_dumps_all)
+def fuzz_seeds() -> Dict[str, Any]:
+    return _real_slice()
 
 
-def _check(data: bytes, vaddrs: List[int], paddrs: List[int], name: str) -> None:
+STAGES = ["opened", "read"]
+
+
+def _check(data: bytes, vaddrs: List[int], paddrs: List[int], name: str) -> str:
+    """Open and read; return the stage reached (``""`` refused at open, ``"opened"``,
+    ``"read"``: at least one read returned its bytes)."""
     path = os.path.join(_TMP, name)
     with open(path, "wb") as f:
         f.write(data)
     try:
         m = open_core(path)
     except (CoreError, FaultError):
-        return
+        return ""
+    got = 0
     try:
         for a in paddrs:
             for size in (8, 3 * PS):
                 with contextlib.suppress(CoreError, FaultError):
-                    m.read(a, size, physical=True)
+                    got += len(m.read(a, size, physical=True)) == size
         for a in vaddrs:
             with contextlib.suppress(CoreError, FaultError):
-                m.read(a, 64)
+                got += len(m.read(a, 64)) == 64
     finally:
         m.close()
+    return "read" if got else "opened"
 
 
 def _region(kind: str, data: bytes) -> Tuple[int, int]:
@@ -156,40 +170,48 @@ mutation = st.tuples(
 )
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=1000,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=EXAMPLES <= 1000,
-)
-@given(
-    kind=st.sampled_from(["elf", "kdump-zlib", "kdump-zstd", "flat"]),
-    mutations=st.lists(mutation, min_size=1, max_size=6),
-    truncate=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
-    anywhere=st.booleans(),
-)
-def test_fuzz_dump_headers(
-    fuzz_seeds: Dict[str, Any],
-    kind: str,
-    mutations: List[Tuple[float, bytes]],
-    truncate: Any,
-    anywhere: bool,
-) -> None:
-    data = bytearray(fuzz_seeds["seeds"][kind])
-    lo, hi = (0, len(data)) if anywhere else _region(kind, bytes(data))
-    hi = min(hi, len(data))
-    for where, blob in mutations:
-        off = lo + int(where * (hi - lo))
-        data[off : off + len(blob)] = blob
-    if truncate is not None:
-        del data[int(truncate * len(data)) :]
-    _check(bytes(data), fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], f"case-{os.getpid()}")
+def test_fuzz_dump_headers(fuzz_seeds: Dict[str, Any]) -> None:
+    """Only CoreError/FaultError escape, no case hangs, and many cases open and read."""
+    reach = Reach("fuzz_memory", STAGES)
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        derandomize=EXAMPLES <= 1000,
+    )
+    @given(
+        kind=st.sampled_from(["elf", "kdump-zlib", "kdump-zstd", "flat"]),
+        mutations=st.lists(mutation, min_size=1, max_size=6),
+        truncate=st.one_of(st.none(), st.floats(min_value=0, max_value=1)),
+        anywhere=st.booleans(),
+    )
+    def case(kind: str, mutations: List[Tuple[float, bytes]], truncate: Any, anywhere: bool) -> None:
+        data = bytearray(fuzz_seeds["seeds"][kind])
+        lo, hi = (0, len(data)) if anywhere else _region(kind, bytes(data))
+        hi = min(hi, len(data))
+        for where, blob in mutations:
+            off = lo + int(where * (hi - lo))
+            data[off : off + len(blob)] = blob
+        if truncate is not None:
+            del data[int(truncate * len(data)) :]
+        args = (kind, mutations, truncate, anywhere)
+        try:
+            with watchdog(what=f"fuzz_memory {args!r}"[:500]):
+                reach.record(_check(bytes(data), fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], f"case-{os.getpid()}"))
+        except CaseHang as e:
+            reach.hangs.append(str(e))  # recorded, not shrunk: each retry would hang again
+
+    case()
+    reach.check({"opened": 0.3, "read": 0.2}, min(EXAMPLES, 100))
 
 
 def test_fuzz_seeds_are_valid(fuzz_seeds: Dict[str, Any]) -> None:
-    """The unmutated seeds open and read the real banner (so the fuzz exercises real paths)."""
+    """The unmutated seeds open and read the real banner (so the fuzz exercises real paths),
+    and reach the last stage."""
     for kind, data in fuzz_seeds["seeds"].items():
         path = os.path.join(_TMP, f"seed-{kind}")
         Path(path).write_bytes(data)
         with open_core(path) as m:
             assert b"Linux version" in m.read(fuzz_seeds["vaddrs"][0], 64), kind
+        assert _check(data, fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], f"seed-{kind}") == "read", kind
