@@ -16,7 +16,7 @@ from kdbg.errors import FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["compress_names", "FakeMemory", "FakeVMCoreInfo", "build_kallsyms_image"]
+__all__ = ["compress_names", "FakeMemory", "FakeVMCoreInfo", "PatchedMemory", "build_kallsyms_image"]
 
 #: Where the synthetic image starts without a KASLR slide: the kernel's link address.
 TEXT_BASE = START_KERNEL
@@ -42,6 +42,29 @@ class FakeMemory(KernelMemory):
             if base <= address and address + size <= base + len(data):
                 return data[address - base:address - base + size]
         raise FaultError("not mapped", address)
+
+
+class PatchedMemory(KernelMemory):
+    """Another memory source with some bytes replaced: ``{address: new bytes}``."""
+
+    def __init__(self, inner: KernelMemory, patches: Dict[int, bytes]) -> None:
+        self.inner = inner
+        self.patches = patches
+        self.vmcoreinfo = inner.vmcoreinfo
+
+    def read(self, address: int, size: int, physical: bool = False) -> bytes:
+        """The inner source's bytes with the patches that fall in range applied."""
+        data = self.inner.read(address, size)
+        hits = [(a, p) for a, p in self.patches.items()
+                if a < address + size and address < a + len(p)]
+        if not hits:
+            return data
+        buf = bytearray(data)
+        for a, p in hits:
+            for k, byte in enumerate(p):
+                if address <= a + k < address + size:
+                    buf[a + k - address] = byte
+        return bytes(buf)
 
 
 def compress_names(names: Sequence[bytes], rounds: int = 256) -> Tuple[List[bytes], List[bytes]]:

@@ -11,31 +11,14 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
 from kdbg.memory import open_core
-from kdbg.symbols.kallsyms_mem import DecodedKallsyms, decode_kallsyms
-from tests.kallsyms_synthetic import TEXT_BASE, build_kallsyms_image
-
-
-def truth_vmlinux(truth: Path) -> List[Tuple[int, str, str]]:
-    """(address, type, name) of every vmlinux line of the guest's own /proc/kallsyms."""
-    out = []
-    for line in (truth / "kallsyms").read_text().splitlines():
-        if "\t" not in line:  # module symbols carry "\t[module]"
-            addr, typ, name = line.split(" ")
-            out.append((int(addr, 16), typ, name))
-    return out
-
-
-def assert_is_truth(d: DecodedKallsyms, truth: Path) -> None:
-    want = truth_vmlinux(truth)
-    got = list(zip(d.addresses, d.types, d.names))
-    assert len(got) == len(want)
-    bad = [(w, g) for w, g in zip(want, got) if w != g]
-    assert not bad, f"{len(bad)} mismatches, first {bad[:3]}"
+from kdbg.symbols.kallsyms_mem import decode_kallsyms
+from tests.kallsyms_synthetic import TEXT_BASE, PatchedMemory, build_kallsyms_image
+from tests.kallsyms_truth import assert_matches_truth, truth_vmlinux
 
 
 def test_two_boots_of_one_kernel_share_the_entry(
@@ -52,13 +35,13 @@ def test_two_boots_of_one_kernel_share_the_entry(
     with open_core(str(sample_dump.path)) as mem:  # type: ignore[attr-defined]
         first = decode_kallsyms(mem, cache_dir=str(tmp_path))
         assert not first.from_cache
-        assert_is_truth(first, truth_a)
+        assert_matches_truth(first, truth_a)
         build = mem.vmcoreinfo.get("BUILD-ID")  # type: ignore[union-attr]
     with open_core(str(ref.path)) as mem:
         assert mem.vmcoreinfo.get("BUILD-ID") == build  # type: ignore[union-attr]
         second = decode_kallsyms(mem, cache_dir=str(tmp_path))
         assert second.from_cache and second.key == first.key
-        assert_is_truth(second, truth_b)
+        assert_matches_truth(second, truth_b)
     assert len(list(tmp_path.glob("kallsyms/*.kce"))) == 1
 
 
@@ -96,23 +79,6 @@ def test_synthetic_slides_share_the_entry(encoding: str, in_vmcoreinfo: bool,
     assert len(keys) == 1
 
 
-class Patched:
-    """A memory source with some bytes replaced (by virtual address)."""
-
-    def __init__(self, inner: object, patches: Dict[int, bytes]) -> None:
-        self.inner = inner
-        self.patches = patches
-        self.vmcoreinfo = getattr(inner, "vmcoreinfo", None)
-
-    def read(self, address: int, size: int, physical: bool = False) -> bytes:
-        buf = bytearray(self.inner.read(address, size))  # type: ignore[attr-defined]
-        for a, data in self.patches.items():
-            for k, b in enumerate(data):
-                if address <= a + k < address + size:
-                    buf[a + k - address] = b
-        return bytes(buf)
-
-
 def test_entry_that_memory_contradicts_is_not_used(tmp_path: Path) -> None:
     """Same build id, same tables, but one symbol's address-table entry differs: the
     sampled comparison with memory turns the entry down and the fresh decode wins."""
@@ -125,9 +91,9 @@ def test_entry_that_memory_contradicts_is_not_used(tmp_path: Path) -> None:
     victim = len(syms) - 1  # the last entry is always sampled
     entry = where["kallsyms_offsets"] + 4 * victim
     (raw,) = struct.unpack("<I", mem.read(entry, 4))
-    changed = Patched(mem, {entry: struct.pack("<I", raw + 0x10)})
-    d = decode_kallsyms(changed, cache_dir=str(tmp_path))  # type: ignore[arg-type]
+    changed = PatchedMemory(mem, {entry: struct.pack("<I", raw + 0x10)})
+    d = decode_kallsyms(changed, cache_dir=str(tmp_path))
     assert not d.from_cache
     assert d.addresses[victim] == first.addresses[victim] + 0x10
-    again = decode_kallsyms(changed, cache_dir=str(tmp_path))  # type: ignore[arg-type]
+    again = decode_kallsyms(changed, cache_dir=str(tmp_path))
     assert again.from_cache and again.addresses == d.addresses

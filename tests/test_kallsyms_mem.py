@@ -30,7 +30,13 @@ from kdbg.symbols.kallsyms_mem import (
     expand_names,
     tables_from_vmcoreinfo,
 )
-from tests.kallsyms_synthetic import TEXT_BASE, FakeVMCoreInfo, build_kallsyms_image
+from tests.kallsyms_synthetic import (
+    TEXT_BASE,
+    FakeVMCoreInfo,
+    PatchedMemory,
+    build_kallsyms_image,
+)
+from tests.kallsyms_truth import assert_matches_truth, truth_vmlinux
 
 # -- synthetic -----------------------------------------------------------------------------
 
@@ -172,25 +178,6 @@ def test_unwritable_cache_dir_is_harmless(tmp_path: Path) -> None:
 # -- real kernels --------------------------------------------------------------------------
 
 
-def truth_vmlinux(truth: Path) -> List[Tuple[int, str, str]]:
-    """(address, type, name) of every vmlinux line of the guest's /proc/kallsyms."""
-    out = []
-    for line in (truth / "kallsyms").read_text().splitlines():
-        if "\t" in line:  # [module], [bpf], [__builtin__ftrace] ...
-            continue
-        addr, typ, name = line.split(" ")
-        out.append((int(addr, 16), typ, name))
-    return out
-
-
-def assert_matches_truth(d: DecodedKallsyms, truth: Path) -> None:
-    want = truth_vmlinux(truth)
-    got = list(zip(d.addresses, d.types, d.names))
-    assert len(got) == len(want)
-    bad = [(w, g) for w, g in zip(want, got) if w != g]
-    assert not bad, f"{len(bad)} mismatches, first {bad[:3]}"
-
-
 EXPECTED = {  # suite -> (encoding, how the tables are found)
     "bookworm": ("absolute-percpu", "vmcoreinfo"),
     "trixie": ("absolute-percpu", "vmcoreinfo"),
@@ -238,25 +225,6 @@ def test_real_kernel_cache(reference_dumps_all: list, tmp_path: Path) -> None:
             assert_matches_truth(b, Path(dump.truth))  # type: ignore[attr-defined]
 
 
-class MutatedMemory:
-    """Wraps a memory source and overrides some bytes (by virtual address)."""
-
-    def __init__(self, inner: object, patches: Dict[int, int]) -> None:
-        self.inner = inner
-        self.patches = patches
-        self.vmcoreinfo = getattr(inner, "vmcoreinfo", None)
-
-    def read(self, address: int, size: int, physical: bool = False) -> bytes:
-        data = self.inner.read(address, size)  # type: ignore[attr-defined]
-        hits = [a for a in self.patches if address <= a < address + size]
-        if not hits:
-            return data
-        buf = bytearray(data)
-        for a in hits:
-            buf[a - address] = self.patches[a]
-        return bytes(buf)
-
-
 def _mutations(t: object, rng: random.Random) -> List[Tuple[str, Dict[int, int]]]:
     out: List[Tuple[str, Dict[int, int]]] = [
         ("num_syms huge", {t.num_syms + 3: 0x7F}),  # type: ignore[attr-defined]
@@ -287,8 +255,8 @@ def test_mutated_real_tables(reference_dumps_all: list) -> None:
             for what, patches in _mutations(t, rng):
                 t0 = time.perf_counter()
                 try:
-                    d: Optional[DecodedKallsyms] = decode_kallsyms(
-                        MutatedMemory(mem, patches), use_cache=False)
+                    patched = PatchedMemory(mem, {a: bytes([v]) for a, v in patches.items()})
+                    d: Optional[DecodedKallsyms] = decode_kallsyms(patched, use_cache=False)
                 except CoreError:
                     d = None
                 assert time.perf_counter() - t0 < 20, (suite, what)

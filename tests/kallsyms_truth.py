@@ -1,0 +1,30 @@
+"""Ground truth for decoded kallsyms: what a guest's own /proc/kallsyms said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Tuple
+
+from kdbg.symbols.kallsyms_mem import DecodedKallsyms
+
+__all__ = ["assert_matches_truth", "truth_vmlinux"]
+
+
+def truth_vmlinux(truth: Path) -> List[Tuple[int, str, str]]:
+    """(address, type, name) of every vmlinux line of the guest's /proc/kallsyms."""
+    out = []
+    for line in (truth / "kallsyms").read_text().splitlines():
+        if "\t" in line:  # [module], [bpf], [__builtin__ftrace] ...
+            continue
+        addr, typ, name = line.split(" ")
+        out.append((int(addr, 16), typ, name))
+    return out
+
+
+def assert_matches_truth(d: DecodedKallsyms, truth: Path) -> None:
+    """Every decoded (address, type, name) equals the guest's line, in order."""
+    want = truth_vmlinux(truth)
+    got = list(zip(d.addresses, d.types, d.names))
+    assert len(got) == len(want)
+    bad = [(w, g) for w, g in zip(want, got) if w != g]
+    assert not bad, f"{len(bad)} mismatches, first {bad[:3]}"
