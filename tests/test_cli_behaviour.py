@@ -251,6 +251,19 @@ def test_memory_warnings_print_once_even_with_q(sample_dump, tmp_path: Path, qui
     assert p.stderr == "kdbg: warning: dump cut short: 12 MiB of 96 MiB missing\nkdbg: warning: second\n"
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_truncated_dump_warns_once_even_with_q(sample_dump, tmp_path: Path, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    """A copy of the sample cut to 70%: the answer that is there is served, and stderr has
+    exactly one warning line naming the file."""
+    data = sample_dump.path.read_bytes()
+    cut = tmp_path / "cut.kdump"
+    cut.write_bytes(data[: len(data) * 7 // 10])
+    p = kdbg(*(["-q"] if quiet else []), "-c", str(cut), "-x", "sym init_task")
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout.split()[0], 16) == truth_address(sample_dump.truth, "init_task")
+    assert re.fullmatch(rf"kdbg: warning: [^\n]*{re.escape(str(cut))}[^\n]*\n", p.stderr), p.stderr
+
+
 # ---------------------------------------------------------------------------- REPL, Ctrl-C
 
 SLOW_PLUGIN = """\
