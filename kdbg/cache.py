@@ -60,8 +60,8 @@ _ENTRY_RE = re.compile(r"[0-9a-f]{40}\.kce\Z")
 def cache_root() -> Optional[str]:
     """The cache directory, or ``None`` when ``KDBG_NO_CACHE`` is set (to anything but 0).
 
-    ``$KDBG_CACHE``, else ``$XDG_CACHE_HOME/kdbg``, else ``~/.cache/kdbg``.  The directory
-    need not exist yet.
+    ``$KDBG_CACHE``, else ``$XDG_CACHE_HOME/kdbg``, else ``~/.cache/kdbg`` (``None`` when
+    there is no home either).  The directory need not exist yet.
     """
     if os.environ.get("KDBG_NO_CACHE", "") not in ("", "0"):
         return None
@@ -69,8 +69,12 @@ def cache_root() -> Optional[str]:
     if env:
         return os.path.abspath(os.path.expanduser(env))
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = os.path.expanduser(xdg) if xdg else os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.abspath(os.path.join(base, "kdbg"))
+    if xdg:
+        return os.path.abspath(os.path.join(os.path.expanduser(xdg), "kdbg"))
+    home = os.path.expanduser("~")
+    if home.startswith("~"):  # no $HOME and no passwd entry: nowhere to cache
+        return None
+    return os.path.abspath(os.path.join(home, ".cache", "kdbg"))
 
 
 def max_bytes() -> int:

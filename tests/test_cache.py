@@ -42,6 +42,10 @@ def test_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert cache.cache_root() is None
     monkeypatch.setenv("KDBG_NO_CACHE", "0")
     assert cache.cache_root() == str(tmp_path / "explicit")
+    # Relative settings are made absolute (a later chdir must not move the cache).
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KDBG_CACHE", "rel")
+    assert cache.cache_root() == str(tmp_path / "rel")
 
 
 def test_no_cache_stores_nothing(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
