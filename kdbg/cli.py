@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true",
         help="no banner or notices (warnings about the target, e.g. a truncated dump, still print)",
     )
-    p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="load plugins from DIR")
+    p.add_argument(
+        "--plugin-path", metavar="DIR", action="append", default=[],
+        help="load plugins from DIR (after the built-in commands: a plugin may replace one)",
+    )
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     a = p.add_mutually_exclusive_group()
     a.add_argument("-e", metavar="CODE", dest="code", help="evaluate Python with `prog` in scope")
