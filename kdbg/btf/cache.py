@@ -1,13 +1,18 @@
-"""On-disk cache of BTF indexes: open a known BTF without walking its type section.
+"""BTF's use of kdbg's one cache (:mod:`kdbg.cache`): indexes and C headers.
 
 Opening vmlinux BTF costs one pass over ~126k type records (the offsets index) and, on the
 first name lookup, decoding every type name (the name index). Both depend only on the BTF
-bytes, so :func:`open_btf` stores them under ``$XDG_CACHE_HOME/kdbg`` (default
-``~/.cache/kdbg``), keyed by a BLAKE2 hash of the bytes (and of the base's key for split
-BTF), and loads them next time. The result is an ordinary :class:`~kdbg.btf.parser.BTF`
-(a subclass that only replaces how the two indexes are built); the header and sections
-are still validated on every open. Any cache problem falls back to the normal parse.
-``KDBG_NO_CACHE=1`` disables the cache.
+bytes, so :func:`open_btf` keeps them in the cache (kind ``btf``), keyed by a BLAKE2 hash
+of the bytes (and of the base's key for split BTF), and loads them next time: the result
+is an ordinary :class:`~kdbg.btf.parser.BTF` given a :class:`BTFIndexStore`. The header
+and sections are still validated on every open, and a loaded index is checked against
+the bytes before use (:class:`~kdbg.btf.decoder.Records`); anything wrong is a miss.
+
+:func:`cached_header_c` keeps ``btf dump --format c`` output (kind ``header``), keyed by
+the BTF's key, the types asked for and the source of the code that writes it.
+
+Where the cache lives, its bound and ``KDBG_NO_CACHE`` are :mod:`kdbg.cache`'s business;
+what is stored, and how it is serialised, is this module's.
 """
 
 from __future__ import annotations
@@ -16,91 +21,19 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 from array import array
-from typing import Dict, List, Optional, cast
+from typing import Any, Dict, List, Optional, Sequence
 
-from kdbg.btf.parser import BTF, NameIndex
+from kdbg import cache
+from kdbg.btf.decoder import TypeIndex
+from kdbg.btf.parser import BTF
 
-__all__ = ["CachedBTF", "cache_dir", "open_btf"]
+__all__ = ["BTFIndexStore", "btf_key", "cached_header_c", "open_btf"]
 
-_FORMAT = 2
-
-
-def cache_dir() -> str:
-    """The directory cache files go to."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kdbg")
-
-
-class CachedBTF(BTF):
-    """A :class:`BTF` whose offsets and name indexes come from (and go to) the cache."""
-
-    def __init__(self, data: bytes, base: Optional[BTF] = None, name: str = "BTF", key: str = "") -> None:
-        self.cache_key = key
-        self._cache_path = os.path.join(cache_dir(), f"btf-{key}.idx")
-        self._loaded: Optional[tuple] = None
-        self._cache_hit = False
-        try:
-            with open(self._cache_path, "rb") as f:
-                blob = marshal.load(f)
-            if isinstance(blob, tuple) and len(blob) == 5 and blob[0] == _FORMAT:
-                self._loaded = blob
-        except (OSError, EOFError, ValueError, TypeError):
-            self._loaded = None
-        super().__init__(data, base=base, name=name)
-
-    @property
-    def cache_hit(self) -> bool:
-        """True when the indexes came from the cache."""
-        return self._cache_hit
-
-    def _index(self) -> None:
-        if self._loaded is not None:
-            _, offs, name_offs, infos, _names = self._loaded
-            self._offs.frombytes(offs)
-            self._name_offs.frombytes(name_offs)
-            self._infos.frombytes(infos)
-            n = len(self._offs)
-            if n == len(self._name_offs) == len(self._infos) and (
-                n == 0 or self._type_start <= self._offs[-1] < self._type_end
-            ):
-                self._cache_hit = True
-                return
-            self._offs, self._name_offs, self._infos = array("I"), array("I"), array("I")
-            self._loaded = None
-        super()._index()
-
-    def _name_index(self) -> Dict[str, List[int]]:
-        if self._names is None and self._loaded is not None:
-            packed = self._loaded[4]
-            if isinstance(packed, tuple) and len(packed) == 3:
-                text, ids, dups = packed
-                idarr = array("I")
-                idarr.frombytes(ids)
-                loaded = NameIndex(zip(text.split("\0"), idarr) if text else ())
-                loaded.update(dups)
-                self._names = cast(Dict[str, List[int]], loaded)
-        if self._names is None:
-            names = super()._name_index()
-            self._store(names)
-            return names
-        return self._names
-
-    def _store(self, names: Dict[str, List[int]]) -> None:
-        items = [(k, v if isinstance(v, int) else v[0] if len(v) == 1 else v) for k, v in dict.items(names)]
-        uniq = [(k, v) for k, v in items if isinstance(v, int) and "\0" not in k]
-        dups = {k: (v if isinstance(v, list) else [v]) for k, v in items if not isinstance(v, int) or "\0" in k}
-        packed = ("\0".join(k for k, _ in uniq), array("I", [v for _, v in uniq]).tobytes(), dups)
-        blob = (_FORMAT, self._offs.tobytes(), self._name_offs.tobytes(), self._infos.tobytes(), packed)
-        try:
-            os.makedirs(cache_dir(), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cache_dir(), prefix=".btf-")
-            with os.fdopen(fd, "wb") as f:
-                marshal.dump(blob, f)
-            os.replace(tmp, self._cache_path)
-        except OSError:
-            pass
+#: Version of what is stored; a change makes old entries misses.
+_FORMAT = 3
+_INDEX_KIND = "btf"
+_HEADER_KIND = "header"
 
 
 def btf_key(data: bytes, base: Optional[BTF] = None) -> str:
@@ -108,52 +41,116 @@ def btf_key(data: bytes, base: Optional[BTF] = None) -> str:
     h = hashlib.blake2b(data, digest_size=20)
     h.update(f"|{_FORMAT}|{sys.version_info[:2]}|{sys.byteorder}".encode())
     if base is not None:
-        h.update(getattr(base, "cache_key", "").encode() or hashlib.blake2b(base.data).digest())
+        h.update(_key_of(base).encode())
     return h.hexdigest()
 
 
+def _key_of(btf: BTF) -> str:
+    store = btf.store
+    if isinstance(store, BTFIndexStore):
+        return store.key
+    return btf_key(btf.data, btf.base)
+
+
+class BTFIndexStore:
+    """:class:`~kdbg.btf.parser.IndexStore` over :mod:`kdbg.cache`, for one BTF blob.
+
+    The entry holds both indexes; it is written once the name index has been built.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._blob: Optional[tuple] = None
+        payload = cache.load(_INDEX_KIND, key)
+        if payload is not None:
+            try:
+                blob = marshal.loads(payload)
+            except (EOFError, ValueError, TypeError):
+                blob = None
+            if isinstance(blob, tuple) and len(blob) == 5 and blob[0] == _FORMAT:
+                self._blob = blob
+
+    def load_index(self) -> Optional[TypeIndex]:
+        """The offsets index from the cache, or ``None``."""
+        if self._blob is None:
+            return None
+        arrays = []
+        for raw in self._blob[1:4]:
+            a = array("I")
+            try:
+                a.frombytes(raw)
+            except (TypeError, ValueError):
+                return None
+            arrays.append(a)
+        return TypeIndex(*arrays)
+
+    def load_names(self) -> Optional[Dict[str, Any]]:
+        """The name index from the cache, or ``None``."""
+        if self._blob is None:
+            return None
+        packed = self._blob[4]
+        if not (isinstance(packed, tuple) and len(packed) == 3):
+            return None
+        text, ids, dups = packed
+        idarr = array("I")
+        try:
+            idarr.frombytes(ids)
+            names: Dict[str, Any] = dict(zip(text.split("\0"), idarr) if text else ())
+            names.update(dups)
+        except (TypeError, ValueError, AttributeError):
+            return None
+        return names
+
+    def save(self, index: TypeIndex, names: Dict[str, Any]) -> None:
+        """Store both indexes (unique names packed as one string and one id array)."""
+        items = [(k, v if isinstance(v, int) else v[0] if len(v) == 1 else v) for k, v in dict.items(names)]
+        uniq = [(k, v) for k, v in items if isinstance(v, int) and "\0" not in k]
+        dups = {k: (v if isinstance(v, list) else [v]) for k, v in items if not isinstance(v, int) or "\0" in k}
+        packed = ("\0".join(k for k, _ in uniq), array("I", [v for _, v in uniq]).tobytes(), dups)
+        blob = (_FORMAT, index.offsets.tobytes(), index.name_offs.tobytes(), index.infos.tobytes(), packed)
+        cache.store(_INDEX_KIND, self.key, marshal.dumps(blob))
+
+
 def open_btf(data: bytes, base: Optional[BTF] = None, name: str = "BTF") -> BTF:
-    """Open BTF like :class:`BTF` does, using the index cache unless ``KDBG_NO_CACHE``.
-
-    The name index is built (and cached) on first lookup, or now with ``build_index()``.
-    """
-    if os.environ.get("KDBG_NO_CACHE"):
+    """Open BTF like :class:`BTF` does, with its indexes kept in kdbg's cache (unless
+    ``KDBG_NO_CACHE``). The name index is built (and stored) on first lookup, or now
+    with ``build_index()``."""
+    if cache.cache_root() is None:
         return BTF(data, base=base, name=name)
-    return CachedBTF(data, base=base, name=name, key=btf_key(data, base))
+    return BTF(data, base=base, name=name, store=BTFIndexStore(btf_key(data, base)))
 
 
-def cached_header_c(btf: BTF, types: Optional[List[str]] = None) -> str:
-    """:func:`kdbg.btf.header.header_c`, remembered on disk by the BTF's key and ``types``.
+def _writer_source_hash() -> bytes:
+    """A hash of every module of this package: a changed writer invalidates its output."""
+    h = hashlib.blake2b(digest_size=20)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for fname in sorted(os.listdir(here)):
+        if fname.endswith(".py"):
+            with open(os.path.join(here, fname), "rb") as f:
+                h.update(fname.encode() + b"\0" + f.read())
+    return h.digest()
 
-    A header depends only on the BTF bytes (and the writer's code), so a second
-    ``btf dump --format c`` of the same kernel reads the file back instead of rendering
-    126k types again. ``KDBG_NO_CACHE`` turns it off.
-    """
-    from kdbg.btf import header
 
-    if os.environ.get("KDBG_NO_CACHE"):
-        return header.header_c(btf, types)
-    key = getattr(btf, "cache_key", "") or btf_key(btf.data, btf.base)
-    h = hashlib.blake2b(key.encode(), digest_size=20)
-    h.update(repr(types).encode())
+def cached_header_c(btf: BTF, types: Optional[Sequence[str]] = None) -> str:
+    """:func:`kdbg.btf.header.header_c`, remembered in the cache by the BTF's key and
+    ``types``: a second ``btf dump --format c`` of the same kernel reads it back instead
+    of rendering 126k types again."""
+    from kdbg.btf.header import header_c
+
+    if cache.cache_root() is None:
+        return header_c(btf, types)
     try:
-        with open(header.__file__, "rb") as f:  # a changed writer invalidates its output
-            h.update(f.read())
+        source = _writer_source_hash()
     except OSError:
-        return header.header_c(btf, types)
-    path = os.path.join(cache_dir(), f"header-{h.hexdigest()}.h")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        pass
-    text = header.header_c(btf, types)
-    try:
-        os.makedirs(cache_dir(), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir(), prefix=".header-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+        return header_c(btf, types)
+    wanted: Optional[List[str]] = list(types) if types is not None else None
+    key = f"{_key_of(btf)}|{wanted!r}|{source.hex()}"
+    payload = cache.load(_HEADER_KIND, key)
+    if payload is not None:
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    text = header_c(btf, types)
+    cache.store(_HEADER_KIND, key, text.encode("utf-8"))
     return text

@@ -81,18 +81,6 @@ def _default_layout() -> Dict[int, Tuple[int, int, int]]:
     return out
 
 
-def _kind_sizes(btf: Optional[BTF], kind: int) -> Tuple[int, int]:
-    """``(info_sz, elem_sz)`` of ``kind`` as ``btf`` steps over it."""
-    if btf is not None and btf.layout is not None and kind in btf.layout:
-        lay = btf.layout[kind]
-        return lay.info_sz, lay.elem_sz
-    if btf is not None and btf.base is not None:
-        return _kind_sizes(btf.base, kind)
-    if kind in K.KIND_LAYOUT:
-        return K.KIND_LAYOUT[kind]
-    raise BTFError(f"no layout known for BTF kind {kind}")
-
-
 class BTFEncoder:
     """Accumulates BTF type records and writes them as one blob.
 
@@ -299,8 +287,8 @@ class BTFEncoder:
         src = t.btf
         if src is None:
             raise BTFError(f"cannot encode {t!r} without its BTF")
-        isz, esz = _kind_sizes(src, t.kind)
-        body = src.data[t.offset : t.offset + isz + t.vlen * esz]
+        isz, esz = src.records.record_sizes(t.kind)
+        body = src.records.body(t.id)
         if src.byteorder != self.byteorder:
             if isz % 4 or esz % 4:
                 raise BTFError(

@@ -18,18 +18,18 @@ Duplicate names are renamed the way bpftool does (``x___2``), tags (struct/union
 ordinary identifiers (typedefs, enumerators) in separate namespaces. FUNC, VAR, DATASEC
 and DECL_TAG are not emitted; TYPE_TAGs are dropped.
 
-Decoding goes straight from the raw BTF bytes into flat lists (the parser's offsets index
-is reused), prototypes only FUNCs use are never decoded, and declarator strings are cached
-per type id: a 126k-type vmlinux header takes about 2-3x bpftool's time.
+The decoder's records (:class:`kdbg.btf.decoder.Records`) are read into flat per-id
+lists, prototypes only FUNCs use are never decoded, and declarator strings are cached
+per type id.
 """
 
 from __future__ import annotations
 
 import sys
-from array import array
 from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Union
 
 from kdbg.btf import constants as K
+from kdbg.btf.decoder import Records
 from kdbg.btf.parser import BTF
 from kdbg.btf.types import Type
 from kdbg.errors import BTFError
@@ -142,37 +142,6 @@ def _pad_items(cur: int, end: int, out: List[_Item]) -> None:
         cur += bits
 
 
-class _Strings(Dict[int, str]):
-    """String offset -> string, decoded on first use straight from the string sections of
-    the BTF and its bases (split offsets continue the base's)."""
-
-    def __init__(self, btf: BTF) -> None:
-        super().__init__()
-        self[0] = ""
-        self._fetch = btf.string
-        layer: Optional[BTF] = btf
-        while layer is not None:
-            self.update(layer.string_map())
-            layer = layer.base
-        self._layers: List[Tuple[int, int, bytes]] = []
-        b: Optional[BTF] = btf
-        while b is not None:
-            strs = b._strs  # the parser's string section
-            self._layers.append((b.start_str_off, b.start_str_off + len(strs), strs))
-            b = b.base
-
-    def __missing__(self, off: int) -> str:
-        for start, end, strs in self._layers:
-            if start <= off < end:
-                rel = off - start
-                r = strs[rel : strs.index(b"\0", rel)].decode("utf-8", "replace")
-                break
-        else:
-            r = self._fetch(off)  # out of range: let the parser raise its error
-        self[off] = r
-        return r
-
-
 _IN_PROGRESS = _Layout([], "", 0)
 
 
@@ -202,10 +171,9 @@ class HeaderWriter:
         # members: (name, type, bit offset, bitfield size); enumerators: (name, value);
         # params: (name, type)
         self.items: List[Optional[List[Any]]] = [None] * n
-        # per BTF layer: id range, type section words, the parser's offsets and infos
-        self._layers: List[Tuple[int, int, Any, Any, Any, int]] = []
-        self._strings = _Strings(btf)
-        self._old_bitfields: List[int] = []  # structs whose bitfields are in INT encodings
+        self._strings = btf.records.strtab
+        for layer in btf.records.layers():
+            layer.string_map()
         self._decode_all()
         self._inlined = bytearray(n)
         self._order = bytearray(n)
@@ -227,123 +195,53 @@ class HeaderWriter:
 
     # ------------------------------------------------------------------ decoding
     def _decode_all(self) -> None:
-        layers: List[BTF] = []
-        b: Optional[BTF] = self.btf
-        while b is not None:
-            layers.append(b)
-            b = b.base
-        for layer in reversed(layers):
+        """Flat per-id lists of what the header needs, from the decoder's records."""
+        for layer in self.btf.records.layers():
             self._decode_layer(layer)
-        # Bitfields of structs without the kind flag live in the INT's encoding.
-        kind, items = self.kind, self.items
-        for tid in self._old_bitfields:
-            mems = items[tid]
-            assert mems is not None
-            for i, (mname, mt, off, _bsz) in enumerate(mems):
-                if kind[mt] == _INT:
-                    bits, boff = self.alen[mt] & 0xFF, (self.alen[mt] >> 16) & 0xFF
-                    if bits != self.size[mt] * 8 or boff:
-                        mems[i] = (mname, mt, off + boff, bits)
 
-    def _decode_layer(self, b: BTF) -> None:
-        ts, te = b._type_start, b._type_end  # the parser's offsets index and bounds
-        words = array("I")
-        words.frombytes(b.data[ts:te])
-        if (b.byteorder == "<") != (sys.byteorder == "little"):
-            words.byteswap()
-        start = b.start_id
-        offs, infos = b._offs, b._infos
-        self._layers.append((start, start + len(offs), words, offs, infos, ts))
-        # Kinds of every type at C speed: the top byte of each (native-order) info word.
-        top = infos.tobytes()[3 if sys.byteorder == "little" else 0 :: 4]
-        kinds = top.translate(_KIND_BYTE)
+    def _decode_layer(self, rec: Records) -> None:
+        start = rec.start_id
+        kinds = rec.kinds()
         self.kind[start : start + len(kinds)] = kinds
-        skip = _LAZY_KINDS
         S = self._strings
-        name, ref, size, vlen_l = self.name, self.ref, self.size, self.vlen
-        kflag_l, alen, items = self.kflag, self.alen, self.items
-        last = self._n - 1
+        offs, name_offs, infos = rec.index
+        names = [S[o] for o in name_offs]
+        self.name[start : start + len(names)] = names
+        self.vlen[start : start + len(infos)] = [i & 0xFFFFFF for i in infos]
+        self.kflag[start : start + len(infos)] = [bool(i >> 31) for i in infos]
+        ref, size, alen, items = self.ref, self.size, self.alen, self.items
+        head, check = rec.head, rec.check_ref
+        members, enumerators, array_of, extra = rec.members, rec.enumerators, rec.array, rec.extra
+        skip = _LAZY_KINDS
         ref_kinds = _REF1
         for i in [i for i, k in enumerate(kinds) if k not in skip]:
             k = kinds[i]
-            off = offs[i]
-            info = infos[i]
             tid = start + i
-            w = off - ts
-            if w & 3:
-                raise BTFError(f"{b.name}: type id {tid} at offset {off} is not 4-byte aligned")
-            w >>= 2
-            noff = words[w]
-            if noff:
-                name[tid] = S[noff]
-            vlen = info & 0xFFFFFF
-            st = words[w + 2]
-            vlen_l[tid] = vlen
-            kf = info >> 31
-            kflag_l[tid] = bool(kf)
             if k in ref_kinds:
-                if st > last:
-                    raise BTFError(f"{b.name}: type id {tid} refers to type id {st} past the last")
-                ref[tid] = st
+                ref[tid] = check(head(tid)[2], tid, K.KIND_NAMES[k])
             elif k in _COMPOSITE:
-                size[tid] = st
-                raw = words[w + 3 : w + 3 + 3 * vlen]
-                if vlen and max(raw[1::3]) > last:
-                    raise BTFError(f"{b.name}: a member of type id {tid} refers past the last type")
-                it = iter(raw)
-                if kf:
-                    items[tid] = [(S[a], t, o & 0xFFFFFF, o >> 24) for a, t, o in zip(it, it, it)]
-                else:
-                    items[tid] = [(S[a], t, o, 0) for a, t, o in zip(it, it, it)]
-                    if vlen:
-                        self._old_bitfields.append(tid)
-            elif k == _ENUM:
-                size[tid] = st
-                j = w + 3
-                vals = [(S[words[x]], words[x + 1]) for x in range(j, j + 2 * vlen, 2)]
-                if kf:
-                    vals = [(en, v - (1 << 32) if v >= 1 << 31 else v) for en, v in vals]
-                items[tid] = vals
-            elif k == _ENUM64:
-                size[tid] = st
-                j = w + 3
-                vals = []
-                for x in range(j, j + 3 * vlen, 3):
-                    v = (words[x + 2] << 32) | words[x + 1]
-                    if kf and v >= 1 << 63:
-                        v -= 1 << 64
-                    vals.append((S[words[x]], v))
-                items[tid] = vals
+                size[tid] = head(tid)[2]
+                items[tid] = members(tid, S)
+            elif k in (_ENUM, _ENUM64):
+                size[tid] = head(tid)[2]
+                items[tid] = enumerators(tid, S)
             elif k == _ARRAY:
-                elem = words[w + 3]
-                if elem > last:
-                    raise BTFError(f"{b.name}: array type id {tid} refers to type id {elem}")
+                elem, _index, nelems = array_of(tid)
                 ref[tid] = elem
-                alen[tid] = words[w + 5]
+                alen[tid] = nelems
             elif k in (_INT, _FLOAT):
-                size[tid] = st
+                size[tid] = head(tid)[2]
                 if k == _INT:
-                    alen[tid] = words[w + 3]  # the int encoding word
+                    alen[tid] = extra(tid)  # the int encoding word
 
     def _params_of(self, tid: int) -> List[Tuple[str, int]]:
         """A FUNC_PROTO's parameters, decoded on first use (most are used only by FUNCs,
         which are not emitted); sets its return type in ``ref`` too."""
         p = self.items[tid]
         if p is None:
-            layer = next((x for x in self._layers if x[0] <= tid < x[1]), None)
-            if layer is None:  # pragma: no cover - ids come from the BTF itself
-                raise BTFError(f"{self.btf.name}: no type id {tid}")
-            start, _end, words, offs, infos, ts = layer
-            w = (offs[tid - start] - ts) >> 2
-            S = self._strings
-            last = self._n - 1
-            ret = words[w + 2]
-            raw = words[w + 3 : w + 3 + 2 * (infos[tid - start] & 0xFFFFFF)]
-            if ret > last or (raw and max(raw[1::2]) > last):
-                raise BTFError(f"{self.btf.name}: FUNC_PROTO {tid} refers past the last type")
-            it = iter(raw)
-            p = [(S[a], t) for a, t in zip(it, it)]
-            self.ref[tid] = ret
+            rec = self.btf.records
+            self.ref[tid] = rec.check_ref(rec.head(tid)[2], tid, "FUNC_PROTO return")
+            p = rec.params(tid, self._strings)
             self.items[tid] = p
         return p
 

@@ -1,18 +1,17 @@
-"""Lazy BTF parser: one pass builds a type-id -> offset index, types decode on first use.
+"""BTF as types: the type model over the one decoder, with name lookup.
 
 A :class:`BTF` is either *base* BTF (vmlinux) or *split* BTF stacked on a base (a module's
 BTF): split type ids continue after the base's last id and split string offsets continue
-after the base's string section, exactly as the kernel and libbpf lay them out.
+after the base's string section, exactly as the kernel and libbpf lay them out. The bytes
+are read by :class:`kdbg.btf.decoder.Records` (one pass builds the offsets index); types
+are model objects made on first use and cached, their member lists decoded on first use.
 """
 
 from __future__ import annotations
 
 import re
-import struct
-import sys
 from array import array
 from collections import Counter
-from itertools import accumulate
 from typing import (
     Any,
     Callable,
@@ -20,15 +19,17 @@ from typing import (
     Iterable,
     Iterator,
     List,
-    NamedTuple,
     Optional,
     Pattern,
+    Protocol,
     Sequence,
     Tuple,
     Union,
 )
+from typing import Type as PyType
 
 from kdbg.btf import constants as K
+from kdbg.btf.decoder import BTFHeader, KindLayout, Records, TypeIndex, parse_header
 from kdbg.btf.names import definitions, describe
 from kdbg.btf.types import (
     Array,
@@ -37,23 +38,20 @@ from kdbg.btf.types import (
     Datasec,
     DeclTag,
     Enum,
-    Enumerator,
     Float,
     Func,
     FuncProto,
     Fwd,
     Int,
-    Member,
     Opaque,
-    Param,
     Pointer,
+    Qualified,
     Restrict,
     Struct,
     Type,
     Typedef,
     TypeTag,
     Var,
-    VarSecinfo,
     Void,
     Volatile,
 )
@@ -62,7 +60,7 @@ from kdbg.btf.types import (
 )
 from kdbg.errors import AmbiguousTypeError, BTFError, TypeNotFoundError
 
-__all__ = ["BTF", "BTFHeader", "KindLayout", "NameIndex"]
+__all__ = ["BTF", "BTFHeader", "IndexStore", "KindLayout", "NameIndex", "parse_header"]
 
 
 class NameIndex(Dict[str, Any]):
@@ -78,74 +76,22 @@ class NameIndex(Dict[str, Any]):
         return [v] if isinstance(v, int) else v
 
 
-class KindLayout(NamedTuple):
-    """One entry of the optional layout section: how to step over a kind."""
+class IndexStore(Protocol):
+    """Somewhere a BTF's two indexes are kept between runs (:mod:`kdbg.btf.cache`).
 
-    info_sz: int
-    elem_sz: int
-    flags: int
+    Both depend only on the BTF's bytes. A :class:`BTF` asks for the offsets index when
+    it opens and for the name index on the first name lookup; when it had to build the
+    name index it hands both over with :meth:`save`.
+    """
 
+    def load_index(self) -> Optional[TypeIndex]:
+        """The offsets index, or ``None``."""
 
-class BTFHeader(NamedTuple):
-    """The decoded ``struct btf_header``; offsets are relative to the end of the header."""
+    def load_names(self) -> Optional[Dict[str, Any]]:
+        """The name index (name -> id, or list of ids for repeated names), or ``None``."""
 
-    magic: int
-    version: int
-    flags: int
-    hdr_len: int
-    type_off: int
-    type_len: int
-    str_off: int
-    str_len: int
-    layout_off: int
-    layout_len: int
-    byteorder: str  # "<" or ">"
-
-
-def parse_header(data: Union[bytes, memoryview], what: str = "BTF") -> BTFHeader:
-    """Decode and check a BTF header; raise :class:`BTFError` naming what is wrong."""
-    n = len(data)
-    if n < K.BTF_HEADER_MIN:
-        raise BTFError(f"{what}: truncated header ({n} bytes, need {K.BTF_HEADER_MIN})")
-    magic_le = struct.unpack_from("<H", data, 0)[0]
-    if magic_le == K.BTF_MAGIC:
-        bo = "<"
-    elif struct.unpack_from(">H", data, 0)[0] == K.BTF_MAGIC:
-        bo = ">"
-    else:
-        raise BTFError(f"{what}: bad magic {bytes(data[0:2]).hex()} at offset 0 (want 9feb/eb9f)")
-    magic, version, flags, hdr_len = struct.unpack_from(bo + "HBBI", data, 0)
-    if version != K.BTF_VERSION:
-        raise BTFError(f"{what}: unsupported version {version} at offset 2 (want 1)")
-    if hdr_len < K.BTF_HEADER_MIN:
-        raise BTFError(f"{what}: hdr_len {hdr_len} at offset 4 is below the minimum 24")
-    if hdr_len > n:
-        raise BTFError(f"{what}: hdr_len {hdr_len} at offset 4 runs past the data ({n} bytes)")
-    type_off, type_len, str_off, str_len = struct.unpack_from(bo + "IIII", data, 8)
-    layout_off = layout_len = 0
-    if hdr_len >= K.BTF_HEADER_WITH_LAYOUT:
-        layout_off, layout_len = struct.unpack_from(bo + "II", data, 24)
-    body = n - hdr_len
-    for fname, off, length, hoff in (
-        ("type", type_off, type_len, 8),
-        ("string", str_off, str_len, 16),
-        ("layout", layout_off, layout_len, 24),
-    ):
-        if off + length > body:
-            raise BTFError(
-                f"{what}: {fname} section [{off}, +{length}) (header offset {hoff}) "
-                f"runs past the data ({body} bytes after the header)"
-            )
-    if type_off % 4:
-        raise BTFError(f"{what}: type section offset {type_off} is not 4-byte aligned")
-    if type_off < str_off < type_off + type_len or str_off < type_off < str_off + str_len:
-        raise BTFError(f"{what}: type and string sections overlap")
-    return BTFHeader(
-        magic, version, flags, hdr_len, type_off, type_len, str_off, str_len,
-        layout_off, layout_len, bo,
-    )
-
-
+    def save(self, index: TypeIndex, names: Dict[str, Any]) -> None:
+        """Keep both indexes (never raises)."""
 
 
 def canonical_int_name(words: Sequence[str]) -> Optional[str]:
@@ -181,6 +127,12 @@ _IDENT_KINDS = (K.KIND_TYPEDEF, K.KIND_INT, K.KIND_FLOAT)
 _TAG_KINDS = (K.KIND_STRUCT, K.KIND_UNION, K.KIND_ENUM, K.KIND_ENUM64)
 #: ``NAME#ID`` or ``#ID`` or a bare id: pick one type by id.
 _PICK_RE = re.compile(r"^(.*?)\s*#\s*(\d+)$")
+_QUALIFIERS: Dict[int, PyType[Qualified]] = {
+    K.KIND_CONST: Const,
+    K.KIND_VOLATILE: Volatile,
+    K.KIND_RESTRICT: Restrict,
+    K.KIND_TYPE_TAG: TypeTag,
+}
 _DECL_RE = re.compile(r"\s*(\*|\[\s*(\d*)\s*\]|const\b|volatile\b|restrict\b)")
 
 
@@ -192,238 +144,104 @@ class BTF:
     section once to build an offsets index; every type decodes lazily afterwards.
     """
 
-    def __init__(self, data: bytes, base: Optional[BTF] = None, name: str = "BTF") -> None:
+    def __init__(
+        self,
+        data: bytes,
+        base: Optional[BTF] = None,
+        name: str = "BTF",
+        store: Optional[IndexStore] = None,
+    ) -> None:
         self.name = name
         self.data = bytes(data)
         self.base = base
-        hdr = parse_header(self.data, name)
-        self.header = hdr
-        self.byteorder = hdr.byteorder
-        bo = hdr.byteorder
-        start = hdr.hdr_len
-        self._strs = self.data[start + hdr.str_off : start + hdr.str_off + hdr.str_len]
-        self._type_start = start + hdr.type_off
-        self._type_end = self._type_start + hdr.type_len
-        self.start_id: int = base.start_id + len(base) if base is not None else 1
-        self.start_str_off: int = base.start_str_off + base.str_len if base is not None else 0
-        if base is None and hdr.str_len and self._strs[0] != 0:
-            raise BTFError(
-                f"{name}: string section does not start with NUL (offset {hdr.str_off}); "
-                "split BTF (a module's) needs its base BTF first"
-            )
-        if hdr.str_len and self._strs[-1] != 0:
-            raise BTFError(f"{name}: string section is not NUL-terminated")
-        self.layout: Optional[Dict[int, KindLayout]] = None
-        if hdr.layout_len:
-            self.layout = self._parse_layout(hdr)
-        self._u32 = struct.Struct(bo + "I")
-        self._u32x2 = struct.Struct(bo + "II")
-        self._u32x3 = struct.Struct(bo + "III")
-        self._offs = array("I")
-        self._name_offs = array("I")
-        self._infos = array("I")
-        self._index()
-        self._cache: List[Optional[Type]] = [None] * len(self._offs)
+        #: Where the indexes are kept between runs (:mod:`kdbg.btf.cache`), if anywhere.
+        self.store = store
+        index = store.load_index() if store is not None else None
+        #: The decoder of this blob's records (:class:`kdbg.btf.decoder.Records`).
+        self.records: Records = Records(self.data, name, base.records if base is not None else None, index)
+        r = self.records
+        self.header: BTFHeader = r.header
+        self.byteorder = r.byteorder
+        self.layout: Optional[Dict[int, KindLayout]] = r.layout
+        self.start_id: int = r.start_id
+        self.start_str_off: int = r.start_str_off
+        self._cache: List[Optional[Type]] = [None] * len(r)
         self._void = Void(self)
         self._names: Optional[Dict[str, List[int]]] = None
-        self._str_cache: Dict[int, str] = {}
-        self._strmap_done = False
         self._enumerators: Optional[Dict[str, Tuple[int, int]]] = None
         self._ptr_index: Optional[Dict[int, int]] = None
         self._synth: Dict[int, Type] = {}
         self._synth_key: Dict[Tuple[str, int, int], int] = {}
 
-    # ------------------------------------------------------------------ construction
-    def _parse_layout(self, hdr: BTFHeader) -> Dict[int, KindLayout]:
-        if hdr.layout_len % 4:
-            raise BTFError(f"{self.name}: layout section length {hdr.layout_len} is not a multiple of 4")
-        base = hdr.hdr_len + hdr.layout_off
-        out: Dict[int, KindLayout] = {}
-        for kind in range(hdr.layout_len // 4):
-            info_sz, elem_sz, flags = struct.unpack_from(hdr.byteorder + "BBH", self.data, base + 4 * kind)
-            out[kind] = KindLayout(info_sz, elem_sz, flags)
-        return out
+    # The offsets index and section bounds under their old private names, which
+    # tests/test_fuzz_btf.py reads to aim its mutations; the API is :attr:`records`.
+    @property
+    def _offs(self) -> array:
+        return self.records.offsets
 
-    def _kind_sizes(self) -> Tuple[List[int], List[int]]:
-        """Per kind (0..127): fixed extra bytes and bytes per vlen element; -1 if unknown."""
-        sizes: Dict[int, Tuple[int, int]] = dict(K.KIND_LAYOUT)
-        if self.layout is not None:
-            for kind, lay in self.layout.items():
-                if kind:
-                    sizes[kind] = (lay.info_sz, lay.elem_sz)
-        info_sz = [sizes.get(k, (-1, -1))[0] for k in range(128)]
-        elem_sz = [sizes.get(k, (-1, -1))[1] for k in range(128)]
-        return info_sz, elem_sz
+    @property
+    def _infos(self) -> array:
+        return self.records.infos
 
-    def _index(self) -> None:
-        """Walk the type section once, recording each type's offset, name offset and info."""
-        info_sz, elem_sz = self._kind_sizes()
-        ts, te = self._type_start, self._type_end
-        if (te - ts) % 4 or any(x % 4 for x in info_sz + elem_sz if x > 0):
-            self._index_bytes(info_sz, elem_sz)
-            return
-        # Fast path: the section as native u32 words, stepping in words.
-        words = array("I")
-        words.frombytes(self.data[ts:te])
-        if (self.byteorder == "<") != (sys.byteorder == "little"):
-            words.byteswap()
-        far = 1 << 40  # an unknown kind steps past the end; diagnosed below
-        isz = [x // 4 if x >= 0 else far for x in info_sz]
-        esz = [x // 4 if x >= 0 else 0 for x in elem_sz]
-        at: List[int] = []
-        add = at.append
-        nwords = len(words)
-        i = 0
-        try:
-            while i < nwords:
-                info = words[i + 1]
-                k = (info >> 24) & 0x7F
-                add(i)
-                i += 3 + isz[k] + (info & 0xFFFFFF) * esz[k]
-        except IndexError:
-            pass  # a record cut short by the section end: diagnosed below
-        if i != nwords:
-            self._index_bytes(info_sz, elem_sz)  # find and name the fault exactly
-            raise BTFError(f"{self.name}: malformed type section")  # pragma: no cover
-        self._offs = array("I", [ts + 4 * w for w in at])
-        self._name_offs = array("I", [words[w] for w in at])
-        self._infos = array("I", [words[w + 1] for w in at])
-        self._check_index()
+    @property
+    def _type_start(self) -> int:
+        return self.records.type_start
 
-    def _check_index(self) -> None:
-        strl = self.start_str_off + len(self._strs)
-        n = len(self._offs)
-        if n and max(self._name_offs) >= strl:
-            i = next(j for j, x in enumerate(self._name_offs) if x >= strl)
-            hint = "; split BTF needs its base BTF first" if self.base is None else ""
-            raise BTFError(
-                f"{self.name}: name offset {self._name_offs[i]} of type id {self.start_id + i} "
-                f"(offset {self._offs[i]}) is past the string section ({strl} bytes){hint}"
-            )
-        if self.start_id + n - 1 > K.BTF_MAX_TYPE:
-            raise BTFError(f"{self.name}: {self.start_id + n - 1} types exceed BTF_MAX_TYPE")
-
-    def _index_bytes(self, info_sz: List[int], elem_sz: List[int]) -> None:
-        """The byte-stepping walk: any section layout, exact diagnostics."""
-        data = self.data
-        end = self._type_end
-        off = self._type_start
-        unpack = self._u32x3.unpack_from
-        offs = self._offs = array("I")
-        name_offs = self._name_offs = array("I")
-        infos = self._infos = array("I")
-        start_id = self.start_id
-        n = 0
-        while off < end:
-            if off + 12 > end:
-                raise BTFError(
-                    f"{self.name}: truncated type id {start_id + n} at offset {off} "
-                    f"(type section ends at {end})"
-                )
-            name_off, info, _ = unpack(data, off)
-            kind = (info >> 24) & 0x7F
-            isz = info_sz[kind]
-            if isz < 0:
-                raise BTFError(
-                    f"{self.name}: unknown BTF kind {kind} at type id {start_id + n} "
-                    f"(offset {off}) and no layout section describes it"
-                )
-            offs.append(off)
-            name_offs.append(name_off)
-            infos.append(info)
-            off += 12 + isz + (info & 0xFFFFFF) * elem_sz[kind]
-            n += 1
-        if off != end:
-            raise BTFError(
-                f"{self.name}: type id {start_id + n - 1} at offset {offs[-1]} runs past the "
-                f"type section end {end} (vlen {infos[-1] & 0xFFFFFF})"
-            )
-        self._check_index()
+    @property
+    def _type_end(self) -> int:
+        return self.records.type_end
 
     # ------------------------------------------------------------------ basic access
     def __len__(self) -> int:
         """Number of types in this BTF (the base's not counted)."""
-        return len(self._offs)
+        return len(self.records)
 
     @property
     def str_len(self) -> int:
         """Length of this BTF's own string section."""
-        return len(self._strs)
+        return len(self.records.strings)
 
     @property
     def last_id(self) -> int:
         """The highest type id (base ids included)."""
-        return self.start_id + len(self._offs) - 1
+        return self.records.last_id
 
     def string(self, off: int) -> str:
         """The NUL-terminated string at string offset ``off`` (split offsets continue the base's)."""
-        try:
-            return self._str_cache[off]
-        except KeyError:
-            pass
-        if off < self.start_str_off:
-            assert self.base is not None
-            s = self.base.string(off)
-        else:
-            rel = off - self.start_str_off
-            if rel >= len(self._strs):
-                raise BTFError(
-                    f"{self.name}: string offset {off} is past the string section "
-                    f"({self.start_str_off + len(self._strs)} bytes)"
-                )
-            nul = self._strs.find(b"\0", rel)
-            s = self._strs[rel:nul].decode("utf-8", "replace")
-        self._str_cache[off] = s
-        return s
+        return self.records.strtab[off]
 
     def string_map(self) -> Dict[int, str]:
-        """Every string of this BTF's own string section by offset, decoded in one pass.
-
-        Offsets into the middle of a string (legal, if rare) are still resolved by
-        :meth:`string`. ASCII sections (every kernel's) split at C speed.
-        """
-        if not self._strmap_done:
-            strs = self._strs
-            if strs.isascii():
-                # the section ends in NUL (checked at open): drop the empty tail after it,
-                # whose "offset" is the first string of a split BTF stacked on this one
-                parts = strs.decode("ascii").split("\0")[:-1]
-                starts = [0]
-                starts.extend(accumulate(len(p) + 1 for p in parts))
-                base = self.start_str_off
-                if base:
-                    starts = [base + x for x in starts]
-                self._str_cache.update(zip(starts, parts))
-            self._strmap_done = True
-        return self._str_cache
+        """Every string of this BTF's own string section by offset, decoded in one pass
+        (see :meth:`kdbg.btf.decoder.Records.string_map`)."""
+        return self.records.string_map()
 
     def kind_of(self, type_id: int) -> int:
         """Kind number of ``type_id`` without decoding the type."""
         if type_id == 0:
             return K.KIND_UNKN
-        if type_id < self.start_id:
-            assert self.base is not None
-            return self.base.kind_of(type_id)
         if type_id < 0 and type_id in self._synth:
             return self._synth[type_id].kind
+        if type_id < self.start_id and self.base is not None:
+            return self.base.kind_of(type_id)
         idx = type_id - self.start_id
-        if idx >= len(self._infos) or idx < 0:
+        infos = self.records.infos
+        if not 0 <= idx < len(infos):
             raise BTFError(f"{self.name}: type id {type_id} out of range (last is {self.last_id})")
-        return (self._infos[idx] >> 24) & 0x7F
+        return (infos[idx] >> 24) & 0x7F
 
     def name_of(self, type_id: int) -> str:
         """Name of ``type_id`` without decoding the type."""
         if type_id == 0:
             return "void"
-        if type_id < self.start_id:
-            if type_id < 0 and type_id in self._synth:
-                return self._synth[type_id].name
-            assert self.base is not None
+        if type_id < 0 and type_id in self._synth:
+            return self._synth[type_id].name
+        if type_id < self.start_id and self.base is not None:
             return self.base.name_of(type_id)
         idx = type_id - self.start_id
-        if idx >= len(self._name_offs):
+        name_offs = self.records.name_offs
+        if not 0 <= idx < len(name_offs):
             raise BTFError(f"{self.name}: type id {type_id} out of range (last is {self.last_id})")
-        return self.string(self._name_offs[idx])
+        return self.string(name_offs[idx])
 
     def type(self, type_id: int) -> Type:
         """The type with id ``type_id`` (0 is ``void``); decoded once, then cached."""
@@ -433,7 +251,7 @@ class BTF:
                 raise BTFError(f"{self.name}: type id {type_id} out of range (last is {self.last_id})")
             t = self._cache[idx]
             if t is None:
-                t = self._decode(type_id, idx)
+                t = self._decode(type_id)
                 self._cache[idx] = t
             return t
         if type_id == 0:
@@ -449,17 +267,17 @@ class BTF:
 
     def __iter__(self) -> Iterator[Type]:
         """Every type of this BTF in id order (the base's not included)."""
-        for i in range(len(self._offs)):
+        for i in range(len(self.records)):
             yield self.type(self.start_id + i)
 
     def ids(self, kinds: Optional[Iterable[int]] = None) -> Iterator[int]:
         """Type ids of this BTF (optionally only of the given kinds), in order."""
         start = self.start_id
         if kinds is None:
-            yield from range(start, start + len(self._offs))
+            yield from range(start, start + len(self.records))
             return
         ks = set(kinds)
-        for i, info in enumerate(self._infos):
+        for i, info in enumerate(self.records.infos):
             if (info >> 24) & 0x7F in ks:
                 yield start + i
 
@@ -470,138 +288,63 @@ class BTF:
             yield from self.base.all_ids(ks)
         yield from self.ids(ks)
 
-    # ------------------------------------------------------------------ decoding
-    def _check_ref(self, ref: int, who: int, what: str) -> int:
-        if ref > self.last_id:
-            raise BTFError(
-                f"{self.name}: type id {who} {what} refers to type id {ref} past the last "
-                f"({self.last_id})"
-            )
-        return ref
-
-    def _decode(self, type_id: int, idx: int) -> Type:
-        off = self._offs[idx]
-        name_off = self._name_offs[idx]
-        info = self._infos[idx]
-        st = self._u32.unpack_from(self.data, off + 8)[0]
+    # ------------------------------------------------------------------ the model
+    def _decode(self, type_id: int) -> Type:
+        """The model object of one record (its member lists decode later, on use)."""
+        r = self.records
+        name_off, info, st, off = r.head(type_id)
         kind = (info >> 24) & 0x7F
         vlen = info & 0xFFFFFF
         kflag = bool(info >> 31)
         name = self.string(name_off) if name_off else ""
-        body = off + 12
+        check = r.check_ref
         if kind == K.KIND_INT:
-            data = self._u32.unpack_from(self.data, body)[0]
-            return Int(self, type_id, name, st, data)
+            return Int(self, type_id, name, st, r.extra(type_id))
         if kind == K.KIND_PTR:
-            return Pointer(self, type_id, kind, name, kflag, self._check_ref(st, type_id, "PTR"))
+            return Pointer(self, type_id, kind, name, kflag, check(st, type_id, "PTR"))
         if kind == K.KIND_ARRAY:
-            elem, index, nelems = self._u32x3.unpack_from(self.data, body)
-            self._check_ref(elem, type_id, "ARRAY element")
+            elem, index, nelems = r.array(type_id)
             return Array(self, type_id, elem, index, nelems)
         if kind == K.KIND_STRUCT:
-            return Struct(self, type_id, kind, name, kflag, st, vlen, body)
+            return Struct(self, type_id, kind, name, kflag, st, vlen)
         if kind == K.KIND_UNION:
-            return UnionType(self, type_id, kind, name, kflag, st, vlen, body)
+            return UnionType(self, type_id, kind, name, kflag, st, vlen)
         if kind in (K.KIND_ENUM, K.KIND_ENUM64):
-            return Enum(self, type_id, kind, name, kflag, st, vlen, body)
+            return Enum(self, type_id, kind, name, kflag, st, vlen)
         if kind == K.KIND_FWD:
             return Fwd(self, type_id, kind, name, kflag)
         if kind == K.KIND_TYPEDEF:
-            return Typedef(self, type_id, kind, name, kflag, self._check_ref(st, type_id, "TYPEDEF"))
-        if kind in (K.KIND_CONST, K.KIND_VOLATILE, K.KIND_RESTRICT, K.KIND_TYPE_TAG):
-            cls = {
-                K.KIND_CONST: Const,
-                K.KIND_VOLATILE: Volatile,
-                K.KIND_RESTRICT: Restrict,
-                K.KIND_TYPE_TAG: TypeTag,
-            }[kind]
-            return cls(self, type_id, kind, name, kflag, self._check_ref(st, type_id, K.KIND_NAMES[kind]))
+            return Typedef(self, type_id, kind, name, kflag, check(st, type_id, "TYPEDEF"))
+        qual = _QUALIFIERS.get(kind)
+        if qual is not None:
+            return qual(self, type_id, kind, name, kflag, check(st, type_id, K.KIND_NAMES[kind]))
         if kind == K.KIND_FUNC:
-            return Func(self, type_id, name, self._check_ref(st, type_id, "FUNC"), vlen)
+            return Func(self, type_id, name, check(st, type_id, "FUNC"), vlen)
         if kind == K.KIND_FUNC_PROTO:
-            return FuncProto(self, type_id, self._check_ref(st, type_id, "FUNC_PROTO return"), vlen, body)
+            return FuncProto(self, type_id, check(st, type_id, "FUNC_PROTO return"), vlen)
         if kind == K.KIND_VAR:
-            linkage = self._u32.unpack_from(self.data, body)[0]
-            return Var(self, type_id, name, self._check_ref(st, type_id, "VAR"), linkage)
+            return Var(self, type_id, name, check(st, type_id, "VAR"), r.extra(type_id))
         if kind == K.KIND_DATASEC:
-            return Datasec(self, type_id, name, st, vlen, body)
+            return Datasec(self, type_id, name, st, vlen)
         if kind == K.KIND_FLOAT:
             return Float(self, type_id, name, st)
         if kind == K.KIND_DECL_TAG:
-            comp = struct.unpack_from(self.byteorder + "i", self.data, body)[0]
-            return DeclTag(self, type_id, name, kflag, self._check_ref(st, type_id, "DECL_TAG"), comp)
-        return Opaque(self, type_id, kind, name, kflag, st, vlen, body)
-
-    def _decode_members(self, t: Composite) -> Tuple[Member, ...]:
-        unpack = self._u32x3.unpack_from
-        data = self.data
-        out = []
-        last = self.last_id
-        for i in range(t.vlen):
-            name_off, ref, offset = unpack(data, t._off + 12 * i)
-            if ref > last:
-                raise BTFError(
-                    f"{self.name}: member {i} of type id {t.id} refers to type id {ref} "
-                    f"past the last ({last})"
-                )
-            name = self.string(name_off) if name_off else ""
-            if t.kflag:
-                bits, bitsz = offset & 0xFFFFFF, offset >> 24
-            else:
-                bits, bitsz = offset, 0
-                if ref and self.kind_of(ref) == K.KIND_INT:
-                    it = self.type(ref)
-                    assert isinstance(it, Int)
-                    if it.bits != it._size * 8 or it.bit_offset:
-                        bits += it.bit_offset
-                        bitsz = it.bits
-            out.append(Member(name, ref, bits, bitsz, self))
-        return tuple(out)
-
-    def _decode_enumerators(self, t: Enum) -> Tuple[Enumerator, ...]:
-        out = []
-        data = self.data
-        if t.is_enum64:
-            unpack = self._u32x3.unpack_from
-            for i in range(t.vlen):
-                name_off, lo, hi = unpack(data, t._off + 12 * i)
-                v = (hi << 32) | lo
-                if t.kflag and v >= 1 << 63:
-                    v -= 1 << 64
-                out.append(Enumerator(self.string(name_off), v))
-        else:
-            unpack2 = self._u32x2.unpack_from
-            for i in range(t.vlen):
-                name_off, v = unpack2(data, t._off + 8 * i)
-                if t.kflag and v >= 1 << 31:
-                    v -= 1 << 32
-                out.append(Enumerator(self.string(name_off), v))
-        return tuple(out)
-
-    def _decode_params(self, t: FuncProto) -> Tuple[Param, ...]:
-        unpack = self._u32x2.unpack_from
-        out = []
-        for i in range(t._vlen):
-            name_off, ref = unpack(self.data, t._off + 8 * i)
-            self._check_ref(ref, t.id, f"parameter {i}")
-            out.append(Param(self.string(name_off) if name_off else "", ref, self))
-        return tuple(out)
-
-    def _decode_secinfo(self, t: Datasec) -> Tuple[VarSecinfo, ...]:
-        unpack = self._u32x3.unpack_from
-        out = []
-        for i in range(t._vlen):
-            ref, off, size = unpack(self.data, t._off + 12 * i)
-            self._check_ref(ref, t.id, f"DATASEC entry {i}")
-            out.append(VarSecinfo(ref, off, size, self))
-        return tuple(out)
+            return DeclTag(self, type_id, name, kflag, check(st, type_id, "DECL_TAG"), r.extra(type_id))
+        return Opaque(self, type_id, kind, name, kflag, st, vlen, off + 12)
 
     # ------------------------------------------------------------------ name index
     def _name_index(self) -> Dict[str, List[int]]:
+        if self._names is None and self.store is not None:
+            loaded = self.store.load_names()
+            if loaded is not None:
+                names = NameIndex()
+                dict.update(names, loaded)
+                self._names = names
+                return names
         if self._names is None:
             smap = self.string_map()
             get = smap.get
-            offs = self._name_offs
+            offs = self.records.name_offs
             # every type's name at C speed; offsets into the middle of a string are rare
             names_list: List[Any] = [get(o) for o in offs]
             if None in names_list:
@@ -617,6 +360,8 @@ class BTF:
                     dict.__getitem__(names, s).append(i)
             dict.pop(names, "", None)
             self._names = names
+            if self.store is not None:
+                self.store.save(self.records.index, names)
         return self._names
 
     def build_index(self) -> None:

@@ -64,9 +64,8 @@ def type_lines(t: Type) -> List[str]:
         link = K.LINKAGE_NAMES.get(t.linkage, "UNKN")
         return [f"{head} type_id={t.type_id} linkage={link}"]
     if isinstance(t, FuncProto):
-        out = [f"{head} ret_type_id={t.type_id} vlen={t._vlen}"]
-        t._decode()
-        for p in t._params or ():
+        out = [f"{head} ret_type_id={t.type_id} vlen={t.vlen}"]
+        for p in t.raw_params:
             out.append(f"\t{_q(p.name)} type_id={p.type_id}")
         return out
     if isinstance(t, Var):

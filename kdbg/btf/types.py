@@ -331,17 +331,14 @@ _DESIGNATOR = re.compile(r"\s*(?:\.?\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(-?(?:0[xX]
 
 class _Sized(Type):
     """A type with a byte size and ``vlen`` records after its header (struct, union, enum,
-    datasec); the records decode on first use from byte offset ``_off`` of the BTF."""
+    datasec); the records decode on first use (through the BTF's decoder)."""
 
-    __slots__ = ("_size", "_vlen", "_off", "_records")
+    __slots__ = ("_size", "_vlen", "_records")
 
-    def __init__(
-        self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int, off: int
-    ) -> None:
+    def __init__(self, btf: BTF, type_id: int, kind: int, name: str, kflag: bool, size: int, vlen: int) -> None:
         super().__init__(btf, type_id, kind, name, kflag)
         self._size = size
         self._vlen = vlen
-        self._off = off
         self._records: Optional[Tuple[Any, ...]] = None
 
     @property
@@ -368,8 +365,11 @@ class Composite(_Sized):
     def members(self) -> Tuple[Member, ...]:
         """The members, decoded on first access."""
         if self._records is None:
-            assert self.btf is not None
-            self._records = self.btf._decode_members(self)
+            btf = self.btf
+            assert btf is not None
+            self._records = tuple(
+                Member(n, t, o, b, btf) for n, t, o, b in btf.records.members(self.id, btf.records.strtab)
+            )
         return self._records
 
     @property
@@ -526,8 +526,9 @@ class Enum(_Sized):
     def enumerators(self) -> Tuple[Enumerator, ...]:
         """The constants, decoded on first access."""
         if self._records is None:
-            assert self.btf is not None
-            self._records = self.btf._decode_enumerators(self)
+            btf = self.btf
+            assert btf is not None
+            self._records = tuple(Enumerator(n, v) for n, v in btf.records.enumerators(self.id, btf.records.strtab))
         return self._records
 
 
@@ -626,13 +627,12 @@ class Param(NamedTuple):
 class FuncProto(Type):
     """A function prototype: return type and parameters."""
 
-    __slots__ = ("type_id", "_vlen", "_off", "_params")
+    __slots__ = ("type_id", "_vlen", "_params")
 
-    def __init__(self, btf: BTF, type_id: int, ret: int, vlen: int, off: int) -> None:
+    def __init__(self, btf: BTF, type_id: int, ret: int, vlen: int) -> None:
         super().__init__(btf, type_id, K.KIND_FUNC_PROTO, "", False)
         self.type_id = ret
         self._vlen = vlen
-        self._off = off
         self._params: Optional[Tuple[Param, ...]] = None
 
     @property
@@ -641,11 +641,23 @@ class FuncProto(Type):
         return self._resolve(self.type_id)
 
     @property
+    def vlen(self) -> int:
+        """Number of parameter records (``...`` counts as one)."""
+        return self._vlen
+
+    @property
+    def raw_params(self) -> Tuple[Param, ...]:
+        """The parameter records as stored: ``...`` is a last one of type 0 and no name."""
+        if self._params is None:
+            btf = self.btf
+            assert btf is not None
+            self._params = tuple(Param(n, t, btf) for n, t in btf.records.params(self.id, btf.records.strtab))
+        return self._params
+
+    @property
     def params(self) -> Tuple[Param, ...]:
         """Parameters in order, ``...`` excluded (see :attr:`is_variadic`)."""
-        self._decode()
-        assert self._params is not None
-        p = self._params
+        p = self.raw_params
         if p and p[-1].type_id == 0 and not p[-1].name:
             return p[:-1]
         return p
@@ -653,14 +665,8 @@ class FuncProto(Type):
     @property
     def is_variadic(self) -> bool:
         """True when the prototype ends in ``...``."""
-        self._decode()
-        assert self._params is not None
-        return bool(self._params) and self._params[-1].type_id == 0 and not self._params[-1].name
-
-    def _decode(self) -> None:
-        if self._params is None:
-            assert self.btf is not None
-            self._params = self.btf._decode_params(self)
+        p = self.raw_params
+        return bool(p) and p[-1].type_id == 0 and not p[-1].name
 
 
 class Func(_Ref):
@@ -710,15 +716,16 @@ class Datasec(_Sized):
 
     __slots__ = ()
 
-    def __init__(self, btf: BTF, type_id: int, name: str, size: int, vlen: int, off: int) -> None:
-        super().__init__(btf, type_id, K.KIND_DATASEC, name, False, size, vlen, off)
+    def __init__(self, btf: BTF, type_id: int, name: str, size: int, vlen: int) -> None:
+        super().__init__(btf, type_id, K.KIND_DATASEC, name, False, size, vlen)
 
     @property
     def entries(self) -> Tuple[VarSecinfo, ...]:
         """The section's variables."""
         if self._records is None:
-            assert self.btf is not None
-            self._records = self.btf._decode_secinfo(self)
+            btf = self.btf
+            assert btf is not None
+            self._records = tuple(VarSecinfo(t, o, s, btf) for t, o, s in btf.records.secinfo(self.id))
         return self._records
 
 
