@@ -23,10 +23,13 @@ import argparse
 import os
 import sys
 import traceback
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence
 
 from kdbg.errors import KdbgError
 from kdbg.evaluate import evaluate, script_globals
+
+if TYPE_CHECKING:
+    from kdbg.memory.base import KernelMemory
 
 __all__ = ["main", "build_parser", "load_plugins", "open_program", "print_warnings"]
 
@@ -133,10 +136,10 @@ def load_plugins(dirs: Sequence[str]) -> None:
                     raise _plugin_error(path, e) from e
 
 
-def print_warnings(memory: Any, err: Any) -> None:
+def print_warnings(memory: Optional[KernelMemory], err: IO[str]) -> None:
     """Print each of the memory source's warnings once (``kdbg: warning: ...``)."""
     seen = set()
-    for w in getattr(memory, "warnings", None) or []:
+    for w in memory.warnings if memory is not None else []:
         if w not in seen:
             seen.add(w)
             err.write(f"kdbg: warning: {w}\n")
