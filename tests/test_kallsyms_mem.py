@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import struct
-import time
 from functools import cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -30,6 +28,8 @@ from kdbg.symbols.kallsyms_mem import (
     expand_names,
     tables_from_vmcoreinfo,
 )
+from tests.conftest import resolve_dump
+from tests.fuzz_harness import watchdog
 from tests.kallsyms_synthetic import (
     TEXT_BASE,
     FakeVMCoreInfo,
@@ -244,25 +244,33 @@ def _mutations(t: object, rng: random.Random) -> List[Tuple[str, Dict[int, int]]
     return out
 
 
-def test_mutated_real_tables(reference_dumps_all: list) -> None:
+@pytest.mark.parametrize("suite", sorted(EXPECTED))
+def test_mutated_real_tables(suite: str) -> None:
+    """Real tables with one corrupted field decode sanely or give CoreError, never hang.
+
+    Bullseye's 5.10 lists no tables in VMCOREINFO: its tables are the ones the scan finds,
+    and the mutated memory is scanned again."""
     rng = random.Random(11)
-    for suite, dump in _one_per_suite(reference_dumps_all).items():
-        with open_core(str(dump.path)) as mem:  # type: ignore[attr-defined]
-            t = tables_from_vmcoreinfo(mem.vmcoreinfo)
-            if t is None:
-                continue
-            ref = decode_kallsyms(mem, use_cache=False)
-            for what, patches in _mutations(t, rng):
-                t0 = time.perf_counter()
-                try:
-                    patched = PatchedMemory(mem, {a: bytes([v]) for a, v in patches.items()})
+    dump = resolve_dump(suite, "elf", "qemu")
+    with open_core(str(dump.path)) as mem:
+        ref = decode_kallsyms(mem, use_cache=False)
+        assert ref.tables.found_by == EXPECTED[suite][1]
+        if ref.tables.found_by == "vmcoreinfo":
+            assert tables_from_vmcoreinfo(mem.vmcoreinfo) == ref.tables
+        refused = 0
+        for what, patches in _mutations(ref.tables, rng):
+            patched = PatchedMemory(mem, {a: bytes([v]) for a, v in patches.items()})
+            try:
+                with watchdog(what=f"{suite}: {what}"):
                     d: Optional[DecodedKallsyms] = decode_kallsyms(patched, use_cache=False)
-                except CoreError:
-                    d = None
-                assert time.perf_counter() - t0 < 20, (suite, what)
-                if d is not None:
-                    # A benign change (e.g. a name byte) may decode; it must stay sane.
-                    assert len(d) == len(ref) and d.encoding == ref.encoding, (suite, what)
+            except CoreError:
+                refused += 1
+                continue
+            # A benign change (e.g. a name byte) may decode; it must stay sane.
+            assert len(d) == len(ref) and d.encoding == ref.encoding, (suite, what)
+        # the structural corruptions (counts, token table and index, a name length) are
+        # noticed: a run where nothing is refused tests nothing
+        assert refused >= 3, (suite, refused)
 
 
 def test_faulting_tables_give_core_error() -> None:
@@ -278,10 +286,6 @@ def test_faulting_tables_give_core_error() -> None:
 
     with pytest.raises(CoreError, match="cannot read"):
         decode_kallsyms(Holey(), use_cache=False)
-
-
-def test_struct_sanity() -> None:
-    assert struct.calcsize("<256H") == 512
 
 
 def test_real_symbol_table_queries(reference_dumps_all: list) -> None:
