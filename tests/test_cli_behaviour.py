@@ -22,6 +22,8 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from tests.kallsyms_truth import truth_vmlinux
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,10 +52,10 @@ def wrapper(path: Path, setup: str) -> Path:
 
 
 def truth_address(truth: Path, name: str) -> int:
-    for line in (truth / "kallsyms").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[2] == name:
-            return int(parts[0], 16)
+    """The address of vmlinux symbol ``name`` in the guest's own /proc/kallsyms."""
+    for addr, _type, sym in truth_vmlinux(truth):
+        if sym == name:
+            return addr
     raise AssertionError(f"{name} not in {truth}/kallsyms")
 
 

@@ -19,6 +19,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from tests.btf_truth import bpftool_raw, parse_raw
+from tests.kallsyms_truth import truth_vmlinux
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = ("bookworm", "trixie", "bullseye")
@@ -41,13 +42,11 @@ def kdbg(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def truth_symbols(kallsyms: Path) -> Dict[str, int]:
-    """First address of each name in a /proc/kallsyms file."""
+def truth_symbols(truth: Path) -> Dict[str, int]:
+    """First address of each vmlinux name in a guest's /proc/kallsyms (``truth/kallsyms``)."""
     out: Dict[str, int] = {}
-    for line in kallsyms.read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 3:
-            out.setdefault(parts[2], int(parts[0], 16))
+    for addr, _type, name in truth_vmlinux(truth):
+        out.setdefault(name, addr)
     return out
 
 
@@ -86,13 +85,13 @@ def test_kallsyms_of_the_same_boot_is_accepted(dumps, suite: str) -> None:  # ty
     p = kdbg("-c", str(d.path), "--kallsyms", str(d.truth / "kallsyms"), "-x", "sym init_task")
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
-    assert int(p.stdout.split()[0], 16) == truth_symbols(d.truth / "kallsyms")["init_task"]
+    assert int(p.stdout.split()[0], 16) == truth_symbols(d.truth)["init_task"]
 
 
 def test_sample_kallsyms_of_its_own_boot_is_accepted(sample_dump) -> None:  # type: ignore[no-untyped-def]
     p = kdbg("-c", str(sample_dump.path), "--kallsyms", str(sample_dump.truth / "kallsyms"), "-x", "sym init_task")
     assert p.returncode == 0, p.stderr
-    assert int(p.stdout.split()[0], 16) == truth_symbols(sample_dump.truth / "kallsyms")["init_task"]
+    assert int(p.stdout.split()[0], 16) == truth_symbols(sample_dump.truth)["init_task"]
 
 
 def _refusal(file: Path, there: int, dump: int, name: str = "_stext") -> str:
@@ -105,7 +104,7 @@ def _refusal(file: Path, there: int, dump: int, name: str = "_stext") -> str:
 @pytest.mark.parametrize("suite,other", pairs())
 def test_kallsyms_of_another_kernel_is_refused(dumps, suite: str, other: str) -> None:  # type: ignore[no-untyped-def]
     d, o = dumps[suite], dumps[other]
-    mine, theirs = truth_symbols(d.truth / "kallsyms"), truth_symbols(o.truth / "kallsyms")
+    mine, theirs = truth_symbols(d.truth), truth_symbols(o.truth)
     assert mine["_stext"] != theirs["_stext"]
     p = kdbg("-c", str(d.path), "--kallsyms", str(o.truth / "kallsyms"), "-x", "sym init_task")
     assert p.returncode == 2
@@ -117,7 +116,7 @@ def test_kallsyms_of_another_boot_of_the_same_kernel_is_refused(dumps, sample_du
     """The sample and the bookworm reference dumps run the same kernel, booted twice."""
     d = dumps["bookworm"]
     assert (d.truth / "uname").read_text() == (sample_dump.truth / "uname").read_text()
-    mine, theirs = truth_symbols(sample_dump.truth / "kallsyms"), truth_symbols(d.truth / "kallsyms")
+    mine, theirs = truth_symbols(sample_dump.truth), truth_symbols(d.truth)
     assert mine["_stext"] != theirs["_stext"]
     p = kdbg("-c", str(sample_dump.path), "--kallsyms", str(d.truth / "kallsyms"), "-x", "sym init_task")
     assert p.returncode == 2
@@ -141,7 +140,7 @@ def test_kallsyms_shifted_like_kaslr_is_refused(dumps, suite: str, tmp_path: Pat
     d = dumps[suite]
     shift = 0x2A00000  # KASLR slides the image in 2 MiB steps
     f = write_kallsyms(tmp_path / "kallsyms", _shifted((d.truth / "kallsyms").read_text().splitlines(), shift))
-    mine = truth_symbols(d.truth / "kallsyms")
+    mine = truth_symbols(d.truth)
     p = kdbg("-c", str(d.path), "--kallsyms", str(f), "-x", "sym init_task")
     assert p.returncode == 2
     assert one_line(p.stderr) == _refusal(f, mine["_stext"] + shift, mine["_stext"])
@@ -161,7 +160,7 @@ def test_kallsyms_without_vmcoreinfo_names_checked_by_kerneloffset(dumps, suite:
     assert p.returncode == 0, p.stderr
     shift = 0x200000
     moved = write_kallsyms(tmp_path / "moved", _shifted(kept, shift))
-    text = truth_symbols(d.truth / "kallsyms")["_text"]
+    text = truth_symbols(d.truth)["_text"]
     p = kdbg("-c", str(d.path), "--kallsyms", str(moved), "-x", "sym init_task")
     assert p.returncode == 2
     assert one_line(p.stderr) == (
@@ -175,7 +174,7 @@ def test_kallsyms_banner_must_read_the_dumps_release(dumps, suite: str, tmp_path
     """Without VMCOREINFO's names and _text, linux_banner decides: the dump's own address
     passes; pointing it at linux_proc_banner (another string) is refused."""
     d = dumps[suite]
-    truth = truth_symbols(d.truth / "kallsyms")
+    truth = truth_symbols(d.truth)
     kept = [
         line for line in (d.truth / "kallsyms").read_text().splitlines()
         if line.split()[2] not in VMCOREINFO_NAMES | {"_text"}
@@ -219,7 +218,7 @@ def test_btf_of_the_same_kernel_from_another_boot_is_accepted(dumps, sample_dump
 @pytest.mark.parametrize("suite,other", pairs())
 def test_btf_of_another_kernel_is_refused(dumps, suite: str, other: str) -> None:  # type: ignore[no-untyped-def]
     d, o = dumps[suite], dumps[other]
-    syms = truth_symbols(d.truth / "kallsyms")
+    syms = truth_symbols(d.truth)
     own = syms["__stop_BTF"] - syms["__start_BTF"]
     given = o.truth / "btf" / "vmlinux"
     p = kdbg("-c", str(d.path), "--btf", str(given), "-x", "ptype struct list_head")
