@@ -4,6 +4,10 @@ The layers load lazily: a ``sym`` command does not parse BTF, a ``ptype`` on a v
 not decode kallsyms unless BTF must be found through them. Data flows one way: memory ->
 vmcoreinfo -> symbols -> types -> Program.
 
+Files named in place of the target's own (``kallsyms=``, ``btf=`` with a vmcore or a
+readable live kernel) are checked against it as they load (:mod:`kdbg.target_checks`):
+a kallsyms file from another boot or kernel, or another kernel's BTF, is refused.
+
 Target errors: the command line exits 2 for an unusable target, also when that is found
 only when a layer loads lazily. :func:`is_target_error` says which errors are such: any
 ``CoreError`` (by definition a memory source or table that is unusable), and any error
