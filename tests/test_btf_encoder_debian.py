@@ -7,7 +7,6 @@ targets as FWD (``pointers="fwd"``) since the full closure is not the point here
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -19,7 +18,7 @@ from kdbg.btf.loader import load_btf_file
 from kdbg.btf.parser import BTF
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type
 from kdbg.errors import BTFError
-from tests.btf_truth import BPFTOOL, bpftool_c, bpftool_raw, parse_raw
+from tests.btf_truth import bpftool_c, bpftool_raw, parse_raw
 from vmcores.debian import KernelFiles, debian_kernel
 
 SUITES = ["bullseye", "bookworm", "trixie"]
@@ -74,7 +73,6 @@ def check_reduction(src: BTF, roots: List[str], tmp_path: Path, name: str) -> Tu
     return out, red.id_map, text
 
 
-@pytest.mark.skipif(shutil.which(BPFTOOL) is None and not Path(BPFTOOL).exists(), reason="needs bpftool")
 def test_minimize_vmlinux(kernel: Tuple[str, KernelFiles, BTF], tmp_path: Path) -> None:
     suite, _k, src = kernel
     out, id_map, text = check_reduction(src, ROOTS, tmp_path, f"{suite}-min")
