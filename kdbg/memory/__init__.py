@@ -2,6 +2,14 @@
 
 The public entry points are :func:`open_core` (post-mortem) and :func:`open_kcore` (live),
 which return a :class:`~kdbg.memory.base.KernelMemory`.
+
+Every form fails the same way: a dump unusable as a whole (not a dump, a bad header,
+headers cut off, another architecture than x86-64, a codec this Python lacks) raises
+:class:`~kdbg.errors.CoreError` when opened; one unreadable page (excluded, missing past
+the end of a cut-short file, corrupt data or descriptor) raises
+:class:`~kdbg.errors.FaultError` at its address. A dump cut short still opens and says so
+in ``warnings`` (one line each, e.g. "vmcore X is truncated: N of M bytes (P%) missing;
+reads of missing pages fail").
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ def open_core(path: str, cache_pages: int = 4096) -> CoreMemory:
     """Open a vmcore (ELF, kdump-compressed or flattened) as :class:`KernelMemory`.
 
     Physical reads always work; virtual reads need the dump's VMCOREINFO note and raise a
-    clear :class:`~kdbg.errors.CoreError` without it.
+    clear :class:`~kdbg.errors.CoreError` without it. A truncated dump opens with a line in
+    ``warnings`` saying how much is missing.
     """
     return CoreMemory(open_physical(path, cache_pages))
