@@ -196,6 +196,26 @@ def test_real_kernels_every_form(reference_dumps_all: list) -> None:
     assert suites >= set(EXPECTED)
 
 
+@pytest.mark.parametrize("form, tool", [("elf", "qemu"), ("kdump-zlib", "qemu"),
+                                        ("kdump-lzo-d31", "makedumpfile")])
+def test_place_relative_real_kernel(form: str, tool: str) -> None:
+    """Linux >= 6.15 stores each kallsyms offset relative to its own table slot
+    ("pc-relative" here).  Debian forky's kernel (7.2 in 2026-12; an extra suite, built on
+    first use) decodes to exactly the guest's own /proc/kallsyms, in raw and filtered
+    dumps, and its BTF read through the decoded __start_BTF is the guest's."""
+    from kdbg.btf.memory import read_vmlinux_btf
+
+    dump = resolve_dump("forky", form, tool)
+    major, minor = (int(x) for x in (dump.truth / "uname").read_text().split(".")[:2])
+    assert (major, minor) >= (6, 15), dump.release
+    with open_core(str(dump.path)) as mem:
+        d = decode_kallsyms(mem, use_cache=False)
+        assert (d.encoding, d.tables.found_by) == ("pc-relative", "vmcoreinfo")
+        assert_matches_truth(d, dump.truth)
+        btf = (dump.truth / "btf" / "vmlinux").read_bytes()
+        assert read_vmlinux_btf(mem, d.to_table().address_of) == btf
+
+
 def _one_per_suite(dumps: list) -> Dict[str, object]:
     out: Dict[str, object] = {}
     for d in dumps:

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel, file_lock
+from vmcores.debian import EXTRA_SUITES, SUITES, KernelFiles, cache_root, debian_kernel, file_lock
 
 QEMU = "qemu-system-x86_64"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -958,7 +958,8 @@ def live_test(
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.build``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.build", description=__doc__.split("\n")[0])
-    ap.add_argument("--suite", action="append", choices=SUITES, help="repeatable; default all")
+    ap.add_argument("--suite", action="append", choices=SUITES + EXTRA_SUITES,
+                    help=f"repeatable; default {', '.join(SUITES)} (extra, on request: {', '.join(EXTRA_SUITES)})")
     ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
     ap.add_argument("--memory", default=None, help=f"guest RAM (default {DEFAULT_MEMORY})")
     ap.add_argument("--live-test", action="store_true", help="run COMMAND in a live guest")

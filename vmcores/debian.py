@@ -31,6 +31,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 SUITES: Tuple[str, ...] = ("bookworm", "trixie", "bullseye")
 """Suites the reference dumps are built from (6.1, 6.12, 5.10)."""
 
+EXTRA_SUITES: Tuple[str, ...] = ("forky",)
+"""Suites built only when a test asks for them: forky (Debian testing; Linux 7.2 in
+2026-12) has a kernel >= 6.15, whose kallsyms offsets are place-relative."""
+
 FLAVOURS: Dict[str, str] = {"cloud": "cloud-amd64", "generic": "amd64"}
 """kdbg flavour name -> Debian kernel flavour suffix."""
 
@@ -241,6 +245,15 @@ class PrivateApt:
         return new[-1]
 
 
+def package_parts(apt: PrivateApt, package: str) -> List[str]:
+    """The packages holding *package*'s files: itself, or, where Debian splits a kernel
+    (forky and newer backports: ``linux-image-*`` depends on ``linux-binary-*`` with the
+    vmlinuz and ``linux-modules-*`` with the modules), those."""
+    depends = apt.show(package).get("depends", "")
+    parts = re.findall(r"\b(linux-(?:binary|modules)-[^\s,(|]+)", depends)
+    return [package] + sorted(set(parts))
+
+
 def resolve_kernel_package(apt: PrivateApt, flavour: str) -> Tuple[str, str]:
     """Newest ``linux-image-<abi>-<flav>-unsigned`` of a suite, via its metapackage.
 
@@ -270,8 +283,10 @@ def _kernel_from_tree(suite: str, flavour: str, root: Path, meta: Dict[str, str]
         raise FetchError(f"{root}: no [usr/]lib/modules/<release> in the unpacked package")
     release = mods[-1].name
     vmlinuz = root / "boot" / f"vmlinuz-{release}"
+    if not vmlinuz.exists():  # forky and newer: /usr/lib/modules/<release>/vmlinuz
+        vmlinuz = mods[-1] / "vmlinuz"
     if not vmlinuz.exists():
-        raise FetchError(f"{vmlinuz} missing in the unpacked package")
+        raise FetchError(f"neither boot/vmlinuz-{release} nor {vmlinuz} in the unpacked package")
     return KernelFiles(
         suite=suite,
         flavour=flavour,
@@ -313,17 +328,18 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
                 apt.ensure_lists(refresh=True)
                 pkg, version = resolve_kernel_package(apt, flavour)
             with tempfile.TemporaryDirectory(dir=top.parent, prefix=f".{suite}-dl-") as tmp:
-                deb = apt.download(pkg, Path(tmp))
                 unpack = Path(tmp) / "root"
-                try:
-                    subprocess.run(
-                        ["dpkg-deb", "-x", str(deb), str(unpack)],
-                        check=True,
-                        capture_output=True,
-                        timeout=600,
-                    )
-                except subprocess.CalledProcessError as e:
-                    raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
+                for part in package_parts(apt, pkg):
+                    deb = apt.download(part, Path(tmp) / part)
+                    try:
+                        subprocess.run(
+                            ["dpkg-deb", "-x", str(deb), str(unpack)],
+                            check=True,
+                            capture_output=True,
+                            timeout=600,
+                        )
+                    except subprocess.CalledProcessError as e:
+                        raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
                 top.mkdir(parents=True, exist_ok=True)
                 if root.exists():
                     shutil.rmtree(root)
