@@ -249,6 +249,7 @@ class KdumpPhysicalMemory(PhysicalMemory):
         self.cache = PageCache(self._load_page, cache_pages)
         self.warnings: List[str] = []
         self._truncated = False
+        self._end_known = True
         self._check_complete()
 
     # -- completeness -------------------------------------------------------------------
@@ -326,6 +327,9 @@ class KdumpPhysicalMemory(PhysicalMemory):
         )
         end = None if desc_cut else self.data_end()
         self._truncated = f.truncated or desc_cut or (end is not None and end > f.size)
+        # Where the data ends is unknown (a long tail of zero pages): a page whose data lies
+        # past the end of the file is then taken for a cut, not for a corrupt descriptor.
+        self._end_known = end is not None or desc_cut
         if not self._truncated and not self.incomplete:
             return
         if end is not None and not f.truncated and not self.incomplete:
@@ -419,7 +423,7 @@ class KdumpPhysicalMemory(PhysicalMemory):
                 physical=True,
             )
         if self.file.missing(offset, size) is not None:
-            if self._truncated:
+            if self._truncated or not self._end_known:
                 raise FaultError(
                     f"{PAGE_MISSING} (its data is past the end of the file)", addr, physical=True
                 )
