@@ -1,55 +1,186 @@
-"""C spelling of BTF types: type names and declarators (``int (*fn[4])(void *)``)."""
+"""C spelling of BTF types: type names and declarators (``int (*fn[4])(void *)``).
+
+:class:`Declarator` is the one declarator writer. It walks a type graph given as three
+id-indexed sequences (kind, referenced id, array length) plus two callbacks (the spelling
+of a base type, a prototype's parameters), so it serves both the type model (ptype,
+``Type.type_name()``; views over a :class:`~kdbg.btf.parser.BTF`) and the C header writer
+(its flat per-id lists, where speed matters). Two dialects:
+
+* the default, drgn's and pahole's: parameters named, qualifiers outermost first,
+  ``(...)`` for a prototype with only ``...``;
+* ``bpftool=True``, what ``bpftool btf dump format c`` writes (and so the header): no
+  parameter names, qualifiers innermost first, none on function types, ``()`` for a
+  prototype with only ``...``.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Protocol, Sequence, Set, Tuple
 
-from kdbg.btf.types import (
-    MAX_CHAIN,
-    Array,
-    Composite,
-    Enum,
-    Func,
-    FuncProto,
-    Fwd,
-    Pointer,
-    Qualified,
-    Type,
-    TypeTag,
-    Void,
-)
+from kdbg.btf import constants as K
+from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type, Void
 from kdbg.errors import BTFError
 
-__all__ = ["type_name", "declaration", "base_name", "proto_params"]
+__all__ = ["Declarator", "type_name", "declaration", "base_name", "proto_params", "MAX_NESTING"]
 
 #: Deepest nesting of prototypes in parameters (``void (*)(void (*)(...))``) before
 #: declaring a cycle; real code nests a few levels.
 MAX_NESTING = 64
-_active: Dict[Tuple[int, int], int] = {}  # prototypes being rendered (cycle detection)
-_memo: Dict[Tuple[int, int, bool], str] = {}  # their parameter lists, per outermost call
+#: Longest pointer/array/qualifier chain of one declarator.
+MAX_CHAIN = 1024
+
+_PTR, _ARRAY, _PROTO, _FUNC, _TYPE_TAG = K.KIND_PTR, K.KIND_ARRAY, K.KIND_FUNC_PROTO, K.KIND_FUNC, K.KIND_TYPE_TAG
+_QUAL_KW = {K.KIND_VOLATILE: "volatile", K.KIND_CONST: "const", K.KIND_RESTRICT: "restrict"}
+_QUALS = frozenset((K.KIND_VOLATILE, K.KIND_CONST, K.KIND_RESTRICT, K.KIND_TYPE_TAG))
+
+class IdMap(Protocol):
+    """Anything indexable by type id: a list over all ids, or a view computing each."""
+
+    def __getitem__(self, tid: int) -> int: ...
 
 
-def _nested_params(p: FuncProto, with_names: bool) -> str:
-    """``proto_params`` inside a declarator: a prototype that contains itself (only
-    malformed BTF does that) is a :class:`BTFError`, and a shared one is rendered once."""
-    key = (id(p.btf), p.id)
-    done = _memo.get(key + (with_names,))
-    if done is not None:
-        return done
-    if key in _active or len(_active) >= MAX_NESTING:
-        raise BTFError(f"function prototype id {p.id} contains itself")
-    _active[key] = 1
-    try:
-        text = proto_params(p, with_names)
-    finally:
-        del _active[key]
-        if not _active:
-            _memo.clear()
-    if _active:
-        _memo[key + (with_names,)] = text
-    return text
+#: ``base(type id, nesting level) -> (spelling, same at every level)``.
+BaseSpelling = Callable[[int, int], Tuple[str, bool]]
+#: ``params(prototype id) -> [(name, type id), ...]``, a trailing ``("", 0)`` being ``...``.
+ParamList = Callable[[int], Sequence[Tuple[str, int]]]
 
 
+class Declarator:
+    """Writes C declarators over one type graph, caching each type's ``(left, right)``
+    halves (a declaration of ``x`` is ``left + "x" + right``)."""
+
+    def __init__(
+        self,
+        kind: IdMap,
+        ref: IdMap,
+        length: IdMap,
+        base: BaseSpelling,
+        params: ParamList,
+        bpftool: bool = False,
+        name: str = "BTF",
+    ) -> None:
+        self.kind = kind
+        self.ref = ref
+        self.length = length
+        self._base = base
+        self._param_list = params
+        self.bpftool = bpftool
+        self.name = name
+        #: type id -> ``(left, right)``, for declarators whose spelling is context-free.
+        self.cache: Dict[int, Tuple[str, str]] = {}
+        self._active: Set[int] = set()  # prototypes being written (cycle detection)
+
+    def _skip_quals(self, tid: int) -> int:
+        kind, ref = self.kind, self.ref
+        for _ in range(MAX_CHAIN):
+            if kind[tid] not in _QUALS:
+                return tid
+            tid = ref[tid]
+        raise BTFError(f"{self.name}: qualifier chain too long at type id {tid}")
+
+    def split(self, tid: int, lvl: int = 0) -> Tuple[str, str]:
+        """``(left, right)`` such that ``left + name + right`` declares ``name``."""
+        hit = self.cache.get(tid)
+        if hit is not None:
+            return hit
+        text, cacheable = self._walk(tid, lvl, "\0")
+        left, right = text.split("\0")
+        if cacheable:
+            self.cache[tid] = (left, right)
+        return left, right
+
+    def _walk(self, tid: int, lvl: int, inner: str) -> Tuple[str, bool]:
+        """Declare ``inner`` (a name, ``""``, or the ``"\0"`` placeholder of :meth:`split`)
+        with type ``tid``; also whether the text is the same at every nesting level."""
+        kind, ref = self.kind, self.ref
+        quals: List[str] = []
+        cacheable = True
+        bpftool = self.bpftool
+        cur = tid
+        for _ in range(MAX_CHAIN):
+            k = kind[cur]
+            if k == _PTR:
+                nxt = ref[cur]
+                inner = "*" + inner
+                if kind[self._skip_quals(nxt)] in (_ARRAY, _PROTO):
+                    inner = f"({inner})"
+                cur = nxt
+            elif k in _QUAL_KW:
+                nxt = ref[cur]
+                under = kind[self._skip_quals(nxt)]
+                kw = _QUAL_KW[k]
+                if under == _PTR:
+                    inner = f"{kw} {inner}" if inner else kw
+                elif not bpftool or (under != _PROTO and kw not in quals):
+                    quals.append(kw)
+                cur = nxt
+            elif k in (_TYPE_TAG, _FUNC):
+                cur = ref[cur]
+            elif k == _ARRAY:
+                inner = f"{inner}[{self.length[cur]}]"
+                cur = ref[cur]
+            elif k == _PROTO:
+                params, same = self._params(cur, lvl)
+                cacheable = cacheable and same
+                inner = inner + params
+                cur = ref[cur]
+            else:
+                base, same = self._base(cur, lvl)
+                cacheable = cacheable and same
+                break
+        else:
+            raise BTFError(f"{self.name}: declarator chain too long (cycle?) at type id {tid}")
+        if quals:
+            if bpftool:
+                quals.reverse()
+            base = " ".join(dict.fromkeys(quals)) + " " + base
+        return (f"{base} {inner}" if inner else base), cacheable
+
+    def _params(self, tid: int, lvl: int) -> Tuple[str, bool]:
+        """A prototype's parenthesised parameter list and whether it is context-free."""
+        if tid in self._active or len(self._active) >= MAX_NESTING:
+            raise BTFError(f"function prototype id {tid} contains itself")
+        self._active.add(tid)
+        try:
+            return self._param_text(tid, lvl)
+        finally:
+            self._active.discard(tid)
+
+    def _param_text(self, tid: int, lvl: int) -> Tuple[str, bool]:
+        params = list(self._param_list(tid))
+        variadic = bool(params) and params[-1][1] == 0 and not params[-1][0]
+        if variadic:
+            params = params[:-1]
+        if not params:
+            if not variadic:
+                return "(void)", True
+            return ("()" if self.bpftool else "(...)"), True
+        parts = []
+        same = True
+        named = not self.bpftool
+        for pname, pt in params:
+            if named:
+                parts.append(self._walk(pt, lvl, pname)[0])
+                continue
+            left, right = self.split(pt, lvl)
+            if pt not in self.cache:
+                same = False
+            parts.append((left + right).rstrip())
+        if variadic:
+            parts.append("...")
+        return "(" + ", ".join(parts) + ")", same
+
+    def declare(self, tid: int, name: str, lvl: int = 0) -> str:
+        """A declaration of ``name`` with type ``tid``; an empty name gives the type name."""
+        if not self.bpftool:
+            return self._walk(tid, lvl, name)[0]
+        left, right = self.split(tid, lvl)
+        if name:
+            return left + name + right
+        return (left + right).rstrip()
+
+
+# ---------------------------------------------------------------------- the type model
 def base_name(t: Type) -> str:
     """The name of a non-derived type (``struct list_head``, ``struct <anonymous>``, ``u64``)."""
     if isinstance(t, Void):
@@ -61,58 +192,53 @@ def base_name(t: Type) -> str:
     return t.name or f"<{t.kind_name.lower()} {t.id}>"
 
 
-def proto_params(p: FuncProto, with_names: bool = True) -> str:
-    """The parenthesised parameter list of a prototype, ``(void)`` when empty."""
-    parts: List[str] = []
-    for prm in p.params:
-        parts.append(declaration(prm.type, prm.name if with_names else ""))
-    if p.is_variadic:
-        parts.append("...")
-    return "(" + (", ".join(parts) if parts else "void") + ")"
+class _View:
+    """One field of every type of a BTF, by id (synthesized ids included), for
+    :class:`Declarator`."""
+
+    __slots__ = ("_get",)
+
+    def __init__(self, get: Callable[[int], int]) -> None:
+        self._get = get
+
+    def __getitem__(self, tid: int) -> int:
+        return self._get(tid)
+
+
+def _model_declarator(t: Type, with_param_names: bool = True) -> Declarator:
+    btf = t.btf
+    if btf is None:  # void without a BTF: nothing to walk
+        return Declarator(_View(lambda _i: K.KIND_UNKN), _View(lambda _i: 0), _View(lambda _i: 0),
+                          lambda _i, _l: ("void", True), lambda _i: [])
+    typ = btf.type
+
+    def ref(tid: int) -> int:
+        return getattr(typ(tid), "type_id", 0)
+
+    def length(tid: int) -> int:
+        return getattr(typ(tid), "length", 0)
+
+    def params(tid: int) -> Sequence[Tuple[str, int]]:
+        p = typ(tid)
+        assert isinstance(p, FuncProto)
+        if with_param_names:
+            return [(x.name, x.type_id) for x in p.raw_params]
+        return [("", x.type_id) if x.type_id else (x.name, 0) for x in p.raw_params]
+
+    def base(tid: int, _lvl: int) -> Tuple[str, bool]:
+        return base_name(typ(tid)), True
+
+    return Declarator(_View(lambda i: typ(i).kind), _View(ref), _View(length), base, params, name=btf.name)
 
 
 def declaration(t: Type, name: str = "", with_param_names: bool = True) -> str:
     """Declare ``name`` with type ``t`` in C; an empty name gives the type name."""
-    inner = name
-    cur = t
-    prefix_quals: List[str] = []
-    for _ in range(MAX_CHAIN):
-        if isinstance(cur, TypeTag):
-            cur = cur.type
-            continue
-        if isinstance(cur, Qualified):
-            target = cur.type.unqualified()
-            if isinstance(target, Pointer):
-                inner = f"{cur.keyword} {inner}" if inner else cur.keyword
-            else:
-                prefix_quals.append(cur.keyword)
-            cur = cur.type
-            continue
-        if isinstance(cur, Pointer):
-            target = cur.type.unqualified()
-            inner = "*" + inner
-            if isinstance(target, (Array, FuncProto)):
-                inner = f"({inner})"
-            cur = cur.type
-            continue
-        if isinstance(cur, Array):
-            inner = f"{inner}[{cur.length}]"
-            cur = cur.type
-            continue
-        if isinstance(cur, FuncProto):
-            inner = inner + _nested_params(cur, with_param_names)
-            cur = cur.type
-            continue
-        if isinstance(cur, Func):
-            cur = cur.type
-            continue
-        base = " ".join(dict.fromkeys(prefix_quals)) + " " + base_name(cur) if prefix_quals else base_name(cur)
-        if not inner:
-            return base
-        if inner.startswith("["):
-            return f"{base} {inner}"
-        return f"{base} {inner}"
-    raise BTFError(f"declarator chain too long (cycle?) at type id {t.id}")
+    return _model_declarator(t, with_param_names).declare(t.id, name)
+
+
+def proto_params(p: FuncProto, with_names: bool = True) -> str:
+    """The parenthesised parameter list of a prototype, ``(void)`` when empty."""
+    return _model_declarator(p, with_names)._params(p.id, 0)[0]
 
 
 def type_name(t: Type) -> str:

@@ -29,6 +29,7 @@ import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple, Union
 
 from kdbg.btf import constants as K
+from kdbg.btf.cdecl import Declarator
 from kdbg.btf.decoder import Records
 from kdbg.btf.parser import BTF
 from kdbg.btf.types import Type
@@ -53,15 +54,12 @@ _COMPOSITE = frozenset((_STRUCT, _UNION))
 _REF1 = frozenset((_PTR, _TYPEDEF, _CONST, _VOLATILE, _RESTRICT, _TYPE_TAG))
 _QUALS = frozenset((_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG))
 _PASS = frozenset((_PTR, _ARRAY, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG))
-_QUAL_KW = {_VOLATILE: "volatile", _CONST: "const", _RESTRICT: "restrict"}
 #: Kinds this writer never emits (and never decodes the bodies of).
 _SKIP = frozenset((_FUNC, _VAR, _DATASEC, _DECL_TAG, K.KIND_LOC_PARAM, K.KIND_LOC_PROTO,
                    K.KIND_LOCSEC))
 
 #: Kinds whose bodies are decoded on first use (prototypes) or never (the rest).
 _LAZY_KINDS = _SKIP | {_PROTO}
-#: bytes.translate table: info word's top byte -> kind (drops the kind flag).
-_KIND_BYTE = bytes(b & 0x7F for b in range(256))
 
 _NOT_ORDERED, _ORDERING, _ORDERED = 0, 1, 2
 _NOT_EMITTED, _EMITTING, _EMITTED = 0, 1, 2
@@ -186,7 +184,11 @@ class HeaderWriter:
         self._cname: List[Optional[str]] = [None] * n
         self._tags: Dict[str, List[object]] = {}
         self._idents: Dict[str, int] = {}
-        self._dcache: Dict[int, Tuple[str, str]] = {}
+        self._declarator = Declarator(
+            self.kind, self.ref, self.alen, self._base, self._params_of, bpftool=True, name=btf.name
+        )
+        self._dcache = self._declarator.cache
+        self._decl = self._declarator.declare
         self._layouts: Dict[int, _Layout] = {}
         self._align: List[int] = [-1] * n
         self._sizes: List[int] = [-1] * n
@@ -764,89 +766,6 @@ class HeaderWriter:
                 return name, True
             return _FLOAT_BY_SIZE.get(self.size[tid], "double"), True
         return "void", True
-
-    def _skip_quals(self, tid: int) -> int:
-        kind, ref = self.kind, self.ref
-        for _ in range(256):
-            if kind[tid] not in _QUALS:
-                return tid
-            tid = ref[tid]
-        raise BTFError(f"{self.btf.name}: qualifier chain too long at type id {tid}")
-
-    def _split(self, tid: int, lvl: int) -> Tuple[str, str]:
-        """``(left, right)`` such that ``left + name + right`` declares ``name``."""
-        hit = self._dcache.get(tid)
-        if hit is not None:
-            return hit
-        kind, ref = self.kind, self.ref
-        inner = "\0"
-        quals: List[str] = []
-        cacheable = True
-        cur = tid
-        for _ in range(1024):
-            k = kind[cur]
-            if k == _PTR:
-                nxt = ref[cur]
-                inner = "*" + inner
-                if kind[self._skip_quals(nxt)] in (_ARRAY, _PROTO):
-                    inner = f"({inner})"
-                cur = nxt
-            elif k in (_CONST, _VOLATILE, _RESTRICT):
-                nxt = ref[cur]
-                under = kind[self._skip_quals(nxt)]
-                kw = _QUAL_KW[k]
-                if under == _PTR:
-                    inner = f"{kw} {inner}"
-                elif under != _PROTO and kw not in quals:
-                    quals.append(kw)
-                cur = nxt
-            elif k == _TYPE_TAG:
-                cur = ref[cur]
-            elif k == _ARRAY:
-                inner = f"{inner}[{self.alen[cur]}]"
-                cur = ref[cur]
-            elif k == _PROTO:
-                params, same = self._params(cur, lvl)
-                cacheable = cacheable and same
-                inner = inner + params
-                cur = ref[cur]
-            else:
-                base, same = self._base(cur, lvl)
-                cacheable = cacheable and same
-                break
-        else:
-            raise BTFError(f"{self.btf.name}: declarator chain too long at type id {tid}")
-        if quals:
-            quals.reverse()
-            base = " ".join(quals) + " " + base
-        left, right = f"{base} {inner}".split("\0")
-        if cacheable:
-            self._dcache[tid] = (left, right)
-        return left, right
-
-    def _params(self, tid: int, lvl: int) -> Tuple[str, bool]:
-        params = self._params_of(tid)
-        variadic = bool(params) and params[-1][1] == 0 and not params[-1][0]
-        if variadic:
-            params = params[:-1]
-        if not params:
-            return ("()" if variadic else "(void)"), True
-        parts = []
-        same = True
-        for _pname, pt in params:
-            left, right = self._split(pt, lvl)
-            if pt not in self._dcache:
-                same = False
-            parts.append((left + right).rstrip())
-        if variadic:
-            parts.append("...")
-        return "(" + ", ".join(parts) + ")", same
-
-    def _decl(self, tid: int, name: str, lvl: int) -> str:
-        left, right = self._split(tid, lvl)
-        if name:
-            return left + name + right
-        return (left + right).rstrip()
 
     # ------------------------------------------------------------------ driving
     def _resolve(self, spec: TypeSpec) -> int:

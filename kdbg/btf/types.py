@@ -58,18 +58,11 @@ class _CycleError(BTFError):
     """A type contains itself by value (only malformed BTF does that)."""
 
 
-_nesting = [0]
-
-
-def _nested_alignment(t: Type) -> int:
-    """``t.alignment`` one nesting level deeper; :class:`BTFError` past :data:`MAX_NESTING`."""
-    if _nesting[0] >= MAX_NESTING:
+def _nested_alignment(t: Type, depth: int) -> int:
+    """``t``'s alignment one nesting level deeper; :class:`BTFError` past :data:`MAX_NESTING`."""
+    if depth >= MAX_NESTING:
         raise _CycleError(f"types nest more than {MAX_NESTING} deep (cycle?) at type id {t.id}")
-    _nesting[0] += 1
-    try:
-        return t.alignment
-    finally:
-        _nesting[0] -= 1
+    return t._alignment(depth + 1)
 
 
 class Type:
@@ -120,6 +113,10 @@ class Type:
     @property
     def alignment(self) -> int:
         """Natural alignment in bytes as gcc's x86-64 ABI would give it."""
+        return self._alignment(0)
+
+    def _alignment(self, depth: int) -> int:
+        """:attr:`alignment`, ``depth`` levels inside the type asked about."""
         return 1
 
     def is_anonymous(self) -> bool:
@@ -196,8 +193,7 @@ class Int(Type):
     def size(self) -> Optional[int]:
         return self._size
 
-    @property
-    def alignment(self) -> int:
+    def _alignment(self, depth: int) -> int:
         return min(self._size, 16) or 1
 
     @property
@@ -229,8 +225,7 @@ class Float(Type):
     def size(self) -> Optional[int]:
         return self._size
 
-    @property
-    def alignment(self) -> int:
+    def _alignment(self, depth: int) -> int:
         return min(self._size, 16) or 1
 
 
@@ -258,8 +253,7 @@ class Pointer(_Ref):
     def size(self) -> Optional[int]:
         return 8
 
-    @property
-    def alignment(self) -> int:
+    def _alignment(self, depth: int) -> int:
         return 8
 
 
@@ -283,9 +277,8 @@ class Array(Type):
     def size(self) -> Optional[int]:
         return _sizeof_chain(self, 0)
 
-    @property
-    def alignment(self) -> int:
-        return _nested_alignment(self.type)
+    def _alignment(self, depth: int) -> int:
+        return _nested_alignment(self.type, depth)
 
 
 def _sizeof_chain(t: Type, depth: int) -> int:
@@ -372,12 +365,11 @@ class Composite(_Sized):
             )
         return self._records
 
-    @property
-    def alignment(self) -> int:
+    def _alignment(self, depth: int) -> int:
         align = 1
         for m in self.members:
             try:
-                a = _nested_alignment(m.type)
+                a = _nested_alignment(m.type, depth)
             except _CycleError:
                 raise
             except BTFError:
@@ -508,8 +500,7 @@ class Enum(_Sized):
 
     __slots__ = ()
 
-    @property
-    def alignment(self) -> int:
+    def _alignment(self, depth: int) -> int:
         return min(self._size, 8) or 1
 
     @property
@@ -552,9 +543,8 @@ class Typedef(_Ref):
     def size(self) -> Optional[int]:
         return _size_or_none(self.type)
 
-    @property
-    def alignment(self) -> int:
-        return _nested_alignment(self.strip_typedefs())
+    def _alignment(self, depth: int) -> int:
+        return _nested_alignment(self.strip_typedefs(), depth)
 
 
 def _size_or_none(t: Type) -> Optional[int]:
@@ -579,9 +569,8 @@ class Qualified(_Ref):
     def size(self) -> Optional[int]:
         return _size_or_none(self.type)
 
-    @property
-    def alignment(self) -> int:
-        return _nested_alignment(self.type)
+    def _alignment(self, depth: int) -> int:
+        return _nested_alignment(self.type, depth)
 
 
 class Const(Qualified):
