@@ -229,6 +229,28 @@ def test_kdump_of_another_architecture_is_refused(
         assert m.read(0x100000, 16, physical=True) is not None
 
 
+def test_kdump_without_machine_field_asks_vmcoreinfo(
+    reference_dumps_all: List[Any], tmp_path: Path
+) -> None:
+    """An empty ``utsname.machine``: VMCOREINFO's arm64-only entries betray the machine.
+
+    Only the architecture marks change: the x86-64-only ``SYMBOL(init_top_pgt)`` becomes
+    the arm64-only ``NUMBER(TCR_EL1_T1SZ)`` (the same length) and ``NUMBER(phys_base)``
+    another name, in both copies of VMCOREINFO the headers carry (ELF note and text).
+    """
+    src = Path(_dump(reference_dumps_all, "bookworm", "kdump-zlib", "qemu").path)
+    head = src.read_bytes()[: 64 * PS]
+    patches = {UTS_MACHINE: bytes(8)}
+    for old, new in ((b"SYMBOL(init_top_pgt)=", b"NUMBER(TCR_EL1_T1SZ)="),
+                     (b"NUMBER(phys_base)=", b"NUMBER(xxxx_base)=")):  # fmt: skip
+        at = [m.start() for m in re.finditer(re.escape(old), head)]
+        assert at, old
+        patches.update({i: new for i in at})
+    bad = patched_copy(src, tmp_path / "arm.kdump", patches)
+    with pytest.raises(CoreError, match="kdbg supports x86-64 dumps; this one is aarch64$"):
+        open_core(str(bad))
+
+
 @pytest.mark.parametrize("form", ["kdump-zlib-flat", "kdump-zlib-d31-flat"])
 def test_flattened_of_another_architecture_is_refused(
     reference_dumps_all: List[Any], tmp_path: Path, form: str
