@@ -288,7 +288,6 @@ def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the benchmarks and print tables of timings and ratios."""
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("vmcore", nargs="?")
     ap.add_argument("--kallsyms", help="the guest's /proc/kallsyms (for the text range)")
