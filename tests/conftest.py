@@ -18,9 +18,12 @@ test errors out with the reason.
   REFERENCE_DUMP_IDS, ids=dump_id, indirect=True)``.  Collection only sees the static
   list, so ``pytest --collect-only`` never downloads a kernel or boots a guest; the dump is
   resolved (built if missing) when the test runs.
-* ``btf618_path`` / ``btf618`` (session): a Linux 6.18 kernel's raw BTF shipped as
+* ``btf618_path`` / ``btf618_bytes`` (session): a Linux 6.18 kernel's raw BTF shipped as
   ``tests/data/vmlinux-6.18.btf.xz`` (ENUM64, DECL_TAG, TYPE_TAG, FLOAT), decompressed to a
-  temporary file / loaded as bytes.  Tests use it instead of the running kernel's BTF.
+  temporary file / as bytes.  Tests use it instead of the running kernel's BTF.
+* ``resolve_dump(suite, form, tool)`` (a function, for tests that pick one dump): also
+  reaches the extra suites (``vmcores.debian.EXTRA_SUITES``: forky, Linux 7.2, built on
+  first use), which ``reference_dumps_all`` leaves out.
 * ``sample_dump`` (session): the small dump committed under ``vmcores/sample/``:
   ``SampleDump(path, truth, release, form)``.
 * ``live_guest`` (session): ``run(command, suite="bookworm", **kw) -> LiveResult``

@@ -40,13 +40,13 @@ def our_raw(btf: BTF) -> str:
 
 
 @pytest.fixture(scope="session")
-def host_btf(btf618_path: Path) -> BTF:
-    """Linux 6.18's BTF (the shipped test data; the name predates it)."""
+def btf618(btf618_path: Path) -> BTF:
+    """Linux 6.18's BTF (the shipped test data)."""
     return BTF(btf618_path.read_bytes(), name=str(btf618_path))
 
 
 @pytest.fixture(scope="session")
-def host_raw(btf618_path: Path) -> str:
+def btf618_raw(btf618_path: Path) -> str:
     return bpftool_raw(btf618_path)
 
 
@@ -90,10 +90,10 @@ def debian_mod(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 # --------------------------------------------------------------------------- parsing
 
 
-def test_host_raw_dump_is_bpftools(host_btf: BTF, host_raw: str) -> None:
+def test_618_raw_dump_is_bpftools(btf618: BTF, btf618_raw: str) -> None:
     """Every type, member, enumerator and parameter equals bpftool's decoding."""
-    assert our_raw(host_btf) == host_raw
-    assert len(host_btf) == len(parse_raw(host_raw))
+    assert our_raw(btf618) == btf618_raw
+    assert len(btf618) == len(parse_raw(btf618_raw))
 
 
 def test_debian_vmlinuz_extraction(debian: DebianBTF) -> None:
@@ -167,42 +167,42 @@ def _kind_counts(raw: Dict[int, object]) -> Dict[str, int]:
     return out
 
 
-def test_kind_counts(host_btf: BTF, host_raw: str) -> None:
+def test_kind_counts(btf618: BTF, btf618_raw: str) -> None:
     ours: Dict[str, int] = {}
-    for tid in host_btf.ids():
-        k = K.KIND_NAMES[host_btf.kind_of(tid)]
+    for tid in btf618.ids():
+        k = K.KIND_NAMES[btf618.kind_of(tid)]
         ours[k] = ours.get(k, 0) + 1
-    assert ours == _kind_counts(parse_raw(host_raw))
+    assert ours == _kind_counts(parse_raw(btf618_raw))
     assert {"ENUM64", "DECL_TAG", "TYPE_TAG", "FLOAT"} <= set(ours)
 
 
-def test_lookup_by_name_and_kind(host_btf: BTF, host_raw: str) -> None:
-    raw = parse_raw(host_raw)
+def test_lookup_by_name_and_kind(btf618: BTF, btf618_raw: str) -> None:
+    raw = parse_raw(btf618_raw)
 
     def raw_id(kind: str, name: str) -> int:
         ids = [t.id for t in raw.values() if t.kind == kind and t.name == name]
         assert ids, (kind, name)
         return ids[0]
 
-    assert host_btf.lookup("struct task_struct").id == raw_id("STRUCT", "task_struct")
-    assert host_btf.lookup("task_struct").id == raw_id("STRUCT", "task_struct")
-    assert host_btf.lookup("enum pid_type").id == raw_id("ENUM", "pid_type")
-    assert host_btf.lookup("union bpf_attr").id == raw_id("UNION", "bpf_attr")
-    assert host_btf.lookup("u64").id == raw_id("TYPEDEF", "u64")
-    assert host_btf.lookup("unsigned long").id == raw_id("INT", "long unsigned int")
-    assert host_btf.lookup("long long").id == raw_id("INT", "long long int")
-    assert host_btf.type(raw_id("STRUCT", "list_head")).name == "list_head"
-    assert host_btf.lookup("struct list_head *").type_name() == "struct list_head *"
-    assert host_btf.lookup("char [16]").size == 16
-    t = host_btf.lookup("u64")
+    assert btf618.lookup("struct task_struct").id == raw_id("STRUCT", "task_struct")
+    assert btf618.lookup("task_struct").id == raw_id("STRUCT", "task_struct")
+    assert btf618.lookup("enum pid_type").id == raw_id("ENUM", "pid_type")
+    assert btf618.lookup("union bpf_attr").id == raw_id("UNION", "bpf_attr")
+    assert btf618.lookup("u64").id == raw_id("TYPEDEF", "u64")
+    assert btf618.lookup("unsigned long").id == raw_id("INT", "long unsigned int")
+    assert btf618.lookup("long long").id == raw_id("INT", "long long int")
+    assert btf618.type(raw_id("STRUCT", "list_head")).name == "list_head"
+    assert btf618.lookup("struct list_head *").type_name() == "struct list_head *"
+    assert btf618.lookup("char [16]").size == 16
+    t = btf618.lookup("u64")
     assert isinstance(t, Typedef)
     assert t.strip_typedefs().name == "long long unsigned int"
-    const_char = host_btf.lookup("const char")
+    const_char = btf618.lookup("const char")
     assert const_char.unqualified().name == "char" and const_char.qualifiers() == ["const"]
 
 
-def test_enumerators(host_btf: BTF, host_raw: str) -> None:
-    raw = parse_raw(host_raw)
+def test_enumerators(btf618: BTF, btf618_raw: str) -> None:
+    raw = parse_raw(btf618_raw)
     truth: Dict[str, int] = {}
     for t in raw.values():
         if t.kind in ("ENUM", "ENUM64"):
@@ -211,23 +211,23 @@ def test_enumerators(host_btf: BTF, host_raw: str) -> None:
                 assert m
                 truth.setdefault(m.group(1), int(m.group(2)))
     for name in ("PIDTYPE_PID", "PIDTYPE_TGID", "PIDTYPE_MAX", "TASK_COMM_LEN", "BPF_MAP_TYPE_HASH"):
-        assert host_btf.constant(name)[1] == truth[name], name
+        assert btf618.constant(name)[1] == truth[name], name
     # every ENUM64 value, signed or not, matches bpftool
     enum64 = [t for t in raw.values() if t.kind == "ENUM64"]
     assert len(enum64) >= 5
     for t in enum64:
-            e = host_btf.type(t.id)
+            e = btf618.type(t.id)
             assert isinstance(e, Enum) and e.is_enum64
             assert [f"'{x.name}' val={x.value}" for x in e.enumerators] == [
                 re.sub(r"U?LL$", "", line) for line in t.lines
             ]
 
 
-def test_function_prototypes(host_btf: BTF, host_raw: str) -> None:
-    f = host_btf.function("vfs_read")
+def test_function_prototypes(btf618: BTF, btf618_raw: str) -> None:
+    f = btf618.function("vfs_read")
     assert isinstance(f, Func)
     assert ptype(f) == "ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos);"
-    raw = parse_raw(host_raw)
+    raw = parse_raw(btf618_raw)
     rf = next(t for t in raw.values() if t.kind == "FUNC" and t.name == "vfs_read")
     proto = raw[int(rf.attrs["type_id"])]
     assert [line.split("'")[1] for line in proto.lines] == [p.name for p in f.proto.params]
@@ -266,17 +266,17 @@ def _functions_taking_from_raw(raw: Dict[int, object], struct_name: str) -> set:
     return out
 
 
-def test_functions_taking_sk_buff(host_btf: BTF, host_raw: str) -> None:
-    truth = _functions_taking_from_raw(parse_raw(host_raw), "sk_buff")
-    ours = {f.name for f, _ in host_btf.functions_taking("struct sk_buff *")}
+def test_functions_taking_sk_buff(btf618: BTF, btf618_raw: str) -> None:
+    truth = _functions_taking_from_raw(parse_raw(btf618_raw), "sk_buff")
+    ours = {f.name for f, _ in btf618.functions_taking("struct sk_buff *")}
     assert len(truth) > 1000
     assert ours == truth
 
 
-def test_regex_search(host_btf: BTF, host_raw: str) -> None:
-    raw = parse_raw(host_raw)
+def test_regex_search(btf618: BTF, btf618_raw: str) -> None:
+    raw = parse_raw(btf618_raw)
     truth = sorted(t.id for t in raw.values() if t.kind == "STRUCT" and re.search(r"^task_str", t.name))
-    ours = sorted(t.id for t in host_btf.search(r"^task_str", kinds=[K.KIND_STRUCT]))
+    ours = sorted(t.id for t in btf618.search(r"^task_str", kinds=[K.KIND_STRUCT]))
     assert ours == truth and truth
 
 
@@ -310,20 +310,20 @@ def _gcc_offsets(header: str, tmp: Path, items: List[Tuple[str, str]]) -> List[i
     return [int(x) for x in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
 
 
-def test_offsetof_matches_gcc(host_btf: BTF, btf618_path: Path, tmp_path: Path) -> None:
+def test_offsetof_matches_gcc(btf618: BTF, btf618_path: Path, tmp_path: Path) -> None:
     """offsetof("a.b[3].c") as gcc computes it from bpftool's header for the same BTF."""
     header = bpftool_c(btf618_path)
     truth = _gcc_offsets(header, tmp_path, DESIGNATORS)
     assert len(truth) == len(DESIGNATORS)
     for (s, d), want in zip(DESIGNATORS, truth):
-        t = host_btf.lookup(f"struct {s}")
+        t = btf618.lookup(f"struct {s}")
         assert isinstance(t, Composite)
         assert t.offsetof(d) == want, (s, d)
 
 
-def test_ptype_offsets_match_gcc(host_btf: BTF, btf618_path: Path, tmp_path: Path) -> None:
+def test_ptype_offsets_match_gcc(btf618: BTF, btf618_path: Path, tmp_path: Path) -> None:
     """Each top-level member line of ``ptype struct task_struct`` carries gcc's offset."""
-    t = host_btf.lookup("struct task_struct")
+    t = btf618.lookup("struct task_struct")
     text = ptype(t)
     rows = []
     for line in text.splitlines():
@@ -337,12 +337,12 @@ def test_ptype_offsets_match_gcc(host_btf: BTF, btf618_path: Path, tmp_path: Pat
     assert [got[n] for n in names] == truth
 
 
-def test_sizeof(host_btf: BTF) -> None:
-    assert host_btf.lookup("struct list_head").sizeof() == 16
-    assert host_btf.lookup("u8").sizeof() == 1
-    assert host_btf.lookup("struct task_struct *").sizeof() == 8
+def test_sizeof(btf618: BTF) -> None:
+    assert btf618.lookup("struct list_head").sizeof() == 16
+    assert btf618.lookup("u8").sizeof() == 1
+    assert btf618.lookup("struct task_struct *").sizeof() == 8
     with pytest.raises(BTFError, match="void"):
-        host_btf.lookup("void").sizeof()
+        btf618.lookup("void").sizeof()
 
 
 # --------------------------------------------------------------------------- compressed inputs
