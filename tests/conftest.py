@@ -172,3 +172,13 @@ def live_guest() -> Callable[..., LiveResult]:
         return live_test(command, suite=suite, **kw)  # type: ignore[arg-type]
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After the run: how far the fuzz cases got (``tests/fuzz_harness.py``)."""
+    from tests.fuzz_harness import REPORTS
+
+    if REPORTS:
+        terminalreporter.write_sep("-", "fuzz reach")
+        for line in REPORTS:
+            terminalreporter.write_line(line)

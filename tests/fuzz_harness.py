@@ -21,6 +21,9 @@ from typing import Dict, Iterator, List
 #: A case still running after this many seconds is a hang.
 HANG_SECONDS = 20.0
 
+#: One line per checked :class:`Reach`, printed at the end of the run (tests/conftest.py).
+REPORTS: List[str] = []
+
 
 class CaseHang(Exception):
     """A fuzz case was still running when its watchdog fired."""
@@ -70,8 +73,9 @@ class Reach:
         return f"{self.name}: {self.cases} cases; past {parts}; hangs {len(self.hangs)}"
 
     def check(self, floors: Dict[str, float], min_cases: int) -> None:
-        """Print the reach and assert: no hangs, enough cases, each stage above its floor."""
+        """Report the reach and assert: no hangs, enough cases, each stage above its floor."""
         print(f"\n{self}")
+        REPORTS.append(str(self))
         assert not self.hangs, "\n".join(self.hangs[:5])
         assert self.cases >= min_cases, str(self)
         for stage, floor in floors.items():
