@@ -25,8 +25,11 @@ HANG_SECONDS = 20.0
 REPORTS: List[str] = []
 
 
-class CaseHang(Exception):
-    """A fuzz case was still running when its watchdog fired."""
+class CaseHang(BaseException):
+    """A fuzz case was still running when its watchdog fired.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that no ``except Exception`` in the
+    code under test can swallow it and keep hanging."""
 
 
 @contextlib.contextmanager

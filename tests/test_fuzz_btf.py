@@ -533,7 +533,7 @@ def _main(argv: Sequence[str]) -> int:
         t0 = time.perf_counter()
         try:
             reach.record(run_case(seed, muts))
-        except Exception as e:  # noqa: BLE001 - recording every escape is the point
+        except (Exception, CaseHang) as e:  # noqa: BLE001 - recording every escape is the point
             tb = traceback.extract_tb(e.__traceback__)[-1]
             key = f"{type(e).__name__} at {os.path.basename(tb.filename)}:{tb.lineno}"
             if key not in failures:
