@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Callable, Optional
 
+from kdbg.arch.x86_64 import START_KERNEL
 from kdbg.btf.types import Composite
 from kdbg.errors import CoreError, FaultError, KdbgError
 
@@ -68,9 +69,6 @@ ADDRESS_SYMBOLS = (
     "kallsyms_seqs_of_names",
 )
 
-#: x86-64 ``__START_KERNEL``: ``__START_KERNEL_map`` plus the default ``CONFIG_PHYSICAL_START``.
-_DEFAULT_TEXT = 0xFFFFFFFF80000000 + 0x1000000
-
 _KEY = re.compile(r"^(SIZE|OFFSET)\(([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?\)$")
 
 
@@ -104,11 +102,10 @@ def check_kallsyms(
         confirmed = True
     if not confirmed:
         text_sym = symbols.get("_text")
-        offset = vmcoreinfo.get("KERNELOFFSET")
-        if text_sym is not None and offset is not None:
+        if text_sym is not None and vmcoreinfo.get("KERNELOFFSET") is not None:
             try:
-                base: Optional[int] = _DEFAULT_TEXT + int(offset, 16)
-            except ValueError:
+                base: Optional[int] = START_KERNEL + vmcoreinfo.kerneloffset
+            except CoreError:
                 base = None
             if base is not None and text_sym.address != base:
                 raise CoreError(

@@ -20,6 +20,7 @@ import bisect
 import io
 from typing import Any, List, Optional, Tuple
 
+from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.fileview import PAGE_MISSING, RawFile, truncation_warning
 from kdbg.memory.machine import elf_machine_name, require_x86_64
@@ -34,7 +35,6 @@ ELF64_PHDR_SIZE = 56
 MAX_NOTES_SIZE = 64 << 20
 #: Most segments accepted (QEMU writes one per RAM block; real dumps have < 10,000).
 MAX_SEGMENTS = 1 << 20
-START_KERNEL_MAP = 0xFFFFFFFF80000000
 
 
 class ElfSegment:
