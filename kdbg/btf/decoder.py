@@ -146,6 +146,8 @@ class Records:
             self.layout = self._parse_layout(hdr)
         info_sz, elem_sz = self._kind_sizes()
         self._info_sz, self._elem_sz = info_sz, elem_sz
+        #: Every record starts on a word of :attr:`words` (all record sizes are words).
+        self._aligned = not hdr.type_len % 4 and not any(x % 4 for x in info_sz + elem_sz if x > 0)
         self._words: Optional[array] = None
         self._odd_ints: Optional[Dict[int, Tuple[int, int]]] = None
         #: String offset -> string, decoded on first use (a ``dict``: hits cost a lookup).
@@ -199,9 +201,9 @@ class Records:
 
     def _walk(self, info_sz: List[int], elem_sz: List[int]) -> TypeIndex:
         """Walk the type section once, recording each type's offset, name offset and info."""
-        ts, te = self.type_start, self.type_end
-        if (te - ts) % 4 or any(x % 4 for x in info_sz + elem_sz if x > 0):
+        if not self._aligned:
             return self._walk_bytes(info_sz, elem_sz)
+        ts = self.type_start
         # Fast path: the section as native u32 words, stepping in words.
         words = self.words
         assert words is not None
@@ -360,10 +362,10 @@ class Records:
     # ------------------------------------------------------------------ one record
     def owner(self, type_id: int) -> Records:
         """The blob (this one or a base) holding ``type_id``."""
+        if self.start_id <= type_id <= self.last_id:
+            return self
         r: Records = self
-        while type_id < r.start_id:
-            if r.base is None:
-                break
+        while type_id < r.start_id and r.base is not None:
             r = r.base
         if not r.start_id <= type_id <= r.last_id:
             raise BTFError(f"{self.name}: type id {type_id} out of range (last is {self.last_id})")
@@ -373,9 +375,10 @@ class Records:
         """``n`` u32 words at byte offset ``off`` of the blob."""
         w = off - self.type_start
         if not w & 3:
-            words = self.words
+            words = self._words if self._words is not None else self.words
             if words is not None:
-                return words[w >> 2 : (w >> 2) + n]
+                w >>= 2
+                return words[w : w + n]
         return struct.unpack_from(f"{self.byteorder}{n}I", self.data, off)
 
     def info(self, type_id: int) -> int:
@@ -391,6 +394,14 @@ class Records:
         """The name's string offset of ``type_id``."""
         r = self.owner(type_id)
         return r.name_offs[type_id - r.start_id]
+
+    def sizes_or_types(self) -> List[int]:
+        """The ``size_or_type`` word of every record of this blob, in id order."""
+        words = self.words
+        ts = self.type_start
+        if words is not None and self._aligned:
+            return [words[((o - ts) >> 2) + 2] for o in self.offsets]
+        return [self.head(self.start_id + i)[2] for i in range(len(self.offsets))]
 
     def head(self, type_id: int) -> Tuple[int, int, int, int]:
         """``(name offset, info, size_or_type, byte offset of the record)`` of ``type_id``."""
@@ -435,13 +446,16 @@ class Records:
         """A struct's or union's members: ``(names[name offset], type id, bit offset,
         bitfield size)``. Without the kind flag, a bitfield is described by its INT's
         encoding; that is folded in, so every member reads the same."""
-        r, info, raw = self._vlen_words(type_id, 3)
+        r = self.owner(type_id)
+        i = type_id - r.start_id
+        info = r.infos[i]
+        raw = r._u32s(r.offsets[i] + 12, 3 * (info & 0xFFFFFF))
         it = iter(raw)
         if info >> 31:
             out = [(names[a], t, o & 0xFFFFFF, o >> 24) for a, t, o in zip(it, it, it)]
         else:
             out = [(names[a], t, o, 0) for a, t, o in zip(it, it, it)]
-            odd = self.odd_ints()
+            odd = self._odd_ints if self._odd_ints is not None else self.odd_ints()
             if odd:
                 for j, (mname, mt, off, _b) in enumerate(out):
                     enc = odd.get(mt)
