@@ -23,7 +23,7 @@ import argparse
 import os
 import sys
 import traceback
-from typing import IO, TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence, Set
 
 from kdbg.errors import KdbgError
 from kdbg.evaluate import evaluate, script_globals
@@ -136,10 +136,18 @@ def load_plugins(dirs: Sequence[str]) -> None:
                     raise _plugin_error(path, e) from e
 
 
-def print_warnings(memory: Optional[KernelMemory], err: IO[str]) -> None:
-    """Print each of the memory source's warnings once (``kdbg: warning: ...``)."""
-    seen = set()
-    for w in memory.warnings if memory is not None else []:
+def print_warnings(memory: Optional[KernelMemory], err: IO[str], seen: Optional[Set[str]] = None) -> None:
+    """Print each of the memory source's warnings once (``kdbg: warning: ...``).
+
+    Besides :attr:`~kdbg.memory.base.KernelMemory.warnings` (known at open, e.g. a truncated
+    dump) this prints :attr:`~kdbg.memory.base.KernelMemory.layout_notes`, which exist only
+    once symbols have loaded (a layout variable that disagrees with the page tables). Pass
+    the same ``seen`` set to later calls so that nothing is printed twice.
+    """
+    if memory is None:
+        return
+    seen = set() if seen is None else seen
+    for w in list(memory.warnings) + list(memory.layout_notes):
         if w not in seen:
             seen.add(w)
             err.write(f"kdbg: warning: {w}\n")
@@ -173,7 +181,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_FAILED
-    print_warnings(prog.memory, sys.stderr)
+    warned: Set[str] = set()
+    print_warnings(prog.memory, sys.stderr, warned)
     if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
         _err(f"{prog.memory_unavailable}; types and symbols still work")
     from kdbg.commands import CommandContext, run_command
@@ -215,4 +224,5 @@ def main(argv: Optional[List[str]] = None) -> int:
             _err(f"{type(e).__name__}: {e} (--traceback shows where)")
         return EXIT_FAILED
     finally:
+        print_warnings(prog.memory, sys.stderr, warned)
         prog.close()

@@ -165,7 +165,7 @@ class Program:
         """Read ``size`` bytes of kernel memory (virtual unless ``physical``)."""
         if self.memory is None:
             raise _mark_target_error(
-                CoreError(f"memory is unavailable: {self.memory_unavailable or 'no memory source'}"),
+                CoreError(self.memory_unavailable or "memory is unavailable: no memory source"),
                 "memory",
             )
         return self.memory.read(address, size, physical)
@@ -237,7 +237,7 @@ def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Progr
         btf_loader=_btf_files_loader(btf) if btf else None,
         symbol_loader=_kallsyms_file_loader(kallsyms) if kallsyms else None,
         description=desc,
-        memory_unavailable="only files were given (no vmcore or live kernel)",
+        memory_unavailable="memory is unavailable: only files were given (no vmcore or live kernel)",
     )
 
 
@@ -277,8 +277,12 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     return prog
 
 
-def open_live(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
+def open_live(
+    btf: Sequence[str] = (), kallsyms: Optional[str] = None, kcore: str = "/proc/kcore"
+) -> Program:
     """A Program for the running kernel: /proc/kcore, /proc/kallsyms, /sys/kernel/btf.
+
+    ``kcore`` names another kcore file (a copy, or a test's missing path).
 
     Without a readable /proc/kcore the Program still has types and symbols;
     :attr:`Program.memory_unavailable` says why memory is missing.
@@ -288,7 +292,7 @@ def open_live(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Progra
     try:
         from kdbg.memory import open_kcore
 
-        memory = open_kcore()
+        memory = open_kcore(kcore)
     except (CoreError, ImportError, OSError) as e:
         reason = str(e)
     prog: Program

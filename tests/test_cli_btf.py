@@ -129,19 +129,18 @@ def test_live_kernel_without_kcore_says_memory_unavailable(
     """A live kernel whose kcore cannot be opened: kdbg still starts with types and
     symbols, says once that memory is unavailable and why, and a read fails in one line.
 
-    kdbg has no option naming the kcore path, so the live target is opened in-process with
-    ``open_kcore`` aimed at a path that does not exist, and with the shipped BTF and a
-    guest's kallsyms in place of the host's, so the outcome does not depend on this host.
+    The command line has no option naming the kcore path (the contract's live target is
+    /proc/kcore), so the live target is opened in-process through ``open_live(kcore=...)``
+    aimed at a path that does not exist, and with the shipped BTF and a guest's kallsyms in
+    place of the host's, so the outcome does not depend on this host.
     """
-    import kdbg.memory
     import kdbg.program
     from kdbg import cli
 
     missing = tmp_path / "no" / "kcore"
-    monkeypatch.setattr(kdbg.memory, "open_kcore", functools.partial(kdbg.memory.open_kcore, str(missing)))
     monkeypatch.setattr(
         kdbg.program, "open_live",
-        functools.partial(kdbg.program.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS)),
+        functools.partial(kdbg.program.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS), kcore=str(missing)),
     )  # fmt: skip
     addr = next(ln.split()[0] for ln in SAMPLE_KALLSYMS.read_text().splitlines() if ln.endswith(" init_task"))
 
@@ -158,3 +157,4 @@ def test_live_kernel_without_kcore_says_memory_unavailable(
     lines = err.strip().splitlines()
     assert out == "" and len(lines) == 1 and lines[0].startswith("kdbg: "), err
     assert "memory is unavailable" in lines[0] and str(missing) in lines[0], err
+    assert lines[0].count("unavailable") == 1, err

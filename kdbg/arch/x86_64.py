@@ -106,6 +106,11 @@ class LayoutBase:
     note: str = ""
 
 
+class PageTableUnreadable(FaultError):
+    """A page-table page that a walk needs is not in the dump (a :class:`FaultError` for
+    every caller; the layout checks tell it apart from "not mapped")."""
+
+
 def base_problem(value: int, l5: bool) -> Optional[str]:
     """Why ``value`` cannot be a randomized region base (``None`` when it can): every base is
     1 GiB aligned, at or above the lowest direct-map base, below the CPU entry area."""
@@ -356,7 +361,7 @@ class X86_64Translator:
         try:
             raw = self._read_phys(table + index * 8, 8)
         except FaultError as e:
-            raise FaultError(
+            raise PageTableUnreadable(
                 f"page table page {table:#x} is not readable ({e.args[0]})", va
             ) from None
         return int.from_bytes(raw, "little")
@@ -396,10 +401,14 @@ class X86_64Translator:
             return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
 
 
-    def _maps(self, va: int, pa: Optional[int] = None) -> bool:
-        """Whether the page tables map ``va`` (to ``pa`` when given)."""
+    def _maps(self, va: int, pa: Optional[int] = None) -> Optional[bool]:
+        """Whether the page tables map ``va`` (to ``pa`` when given); ``None`` when that
+        cannot be known because a page-table page is missing from the dump (filtered or cut
+        short), so a kernel variable is not doubted for the dump's gaps."""
         try:
             got = self.walk(va)
+        except PageTableUnreadable:
+            return None
         except (FaultError, CoreError):
             return False
         return pa is None or got == pa
@@ -425,7 +434,7 @@ class X86_64Translator:
             return choose_base(name, var, guess, lambda v: base_problem(v, self.l5) or ok(v), why)
 
         def pob_ok(v: int) -> Optional[str]:
-            if self._maps(v + probe, probe):
+            if self._maps(v + probe, probe) is not False:
                 return None
             return "not where the page tables map RAM"
 
@@ -452,7 +461,7 @@ class X86_64Translator:
         def vmemmap_ok(v: int) -> Optional[str]:
             if vm.value is not None and v <= vm.value:
                 return "below the vmalloc area"
-            if self._maps(v + (probe >> 12) * page_sz):
+            if self._maps(v + (probe >> 12) * page_sz) is not False:
                 return None
             return "not where the page tables map struct pages"
 
