@@ -8,9 +8,9 @@ of a base type, a prototype's parameters), so it serves both the type model (pty
 
 * the default, drgn's and pahole's: parameters named, qualifiers outermost first,
   ``(...)`` for a prototype with only ``...``;
-* ``bpftool=True``, what ``bpftool btf dump format c`` writes (and so the header): no
-  parameter names, qualifiers innermost first, none on function types, ``()`` for a
-  prototype with only ``...``.
+* ``bpftool=True``, the C header's (:mod:`kdbg.btf.header`): qualifiers innermost first
+  and none on function types, as ``bpftool btf dump format c`` writes them; no parameter
+  names, and ``()`` for a prototype with only ``...``.
 """
 
 from __future__ import annotations

@@ -189,12 +189,32 @@ class Records:
         return self._info_sz[kind], self._elem_sz[kind]
 
     def _adopt(self, index: TypeIndex) -> bool:
-        """Use a cached index when it plausibly belongs to these bytes."""
+        """Use a cached index when it fits these bytes: the records it names span the type
+        section exactly, a sample of them (every 1/256th, the first and the last) holds
+        the name offsets and info words it says, and its names are in the string section."""
         offs, name_offs, infos = index
         n = len(offs)
         if not (n == len(name_offs) == len(infos)):
             return False
-        if n and not (self.type_start <= offs[0] and offs[-1] < self.type_end):
+        if n == 0:
+            if self.type_end != self.type_start:
+                return False
+        else:
+            last = infos[-1]
+            kind = (last >> 24) & 0x7F
+            if self._info_sz[kind] < 0 or offs[0] != self.type_start:
+                return False
+            if offs[-1] + 12 + self._info_sz[kind] + (last & 0xFFFFFF) * self._elem_sz[kind] != self.type_end:
+                return False
+            unpack = struct.Struct(self.byteorder + "II").unpack_from
+            for k in list(range(0, n, max(1, n // 256))) + [n - 1]:
+                if not self.type_start <= offs[k] <= self.type_end - 12:
+                    return False
+                if unpack(self.data, offs[k]) != (name_offs[k], infos[k]):
+                    return False
+        try:
+            self._check_index(index)
+        except BTFError:
             return False
         self.index = index
         return True
