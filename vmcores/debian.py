@@ -351,6 +351,60 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
         return kf
 
 
+def debian_dbg_vmlinux(suite: str) -> Path:
+    """Return the DWARF ``vmlinux`` of *suite*'s reference (cloud) kernel.
+
+    The kernel is the one :func:`debian_kernel` (``flavour="cloud"``) returns, which the
+    reference dumps boot; its ``linux-image-<release>-dbg`` package, of exactly that
+    kernel's version, is downloaded once and only ``usr/lib/debug/boot/vmlinux-<release>``
+    is unpacked into ``<cache>/debian/<suite>-cloud-dbg/`` (the .deb is deleted).  Safe to
+    call from several processes at once; afterwards no network is needed.
+    """
+    kernel = debian_kernel(suite, "cloud")
+    top = cache_root() / "debian" / f"{suite}-cloud-dbg"
+    vmlinux = top / f"vmlinux-{kernel.release}"
+    meta_file = top / "dbg.json"
+    with file_lock(cache_root() / "debian" / f".{suite}-cloud-dbg.lock"):
+        if meta_file.exists() and vmlinux.exists():
+            meta = json.loads(meta_file.read_text())
+            if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
+                return vmlinux
+        pkg = f"linux-image-{kernel.release}-dbg"
+        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
+        top.mkdir(parents=True, exist_ok=True)
+        with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
+            apt = PrivateApt(suite)
+            apt.ensure_lists()
+            spec = f"{pkg}={kernel.version}" if kernel.version else pkg
+            with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
+                try:
+                    deb = apt.download(spec, Path(tmp) / "deb")
+                except FetchError:
+                    apt.ensure_lists(refresh=True)
+                    deb = apt.download(spec, Path(tmp) / "deb")
+                unpack = Path(tmp) / "root"
+                unpack.mkdir()
+                try:
+                    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
+                        subprocess.run(
+                            ["tar", "-x", "-C", str(unpack), member],
+                            stdin=dd.stdout,
+                            check=True,
+                            capture_output=True,
+                            timeout=900,
+                        )
+                        if dd.stdout:
+                            dd.stdout.close()
+                        if dd.wait(timeout=900) != 0:
+                            raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
+                except subprocess.CalledProcessError as e:
+                    raise FetchError(f"tar -x {member} from {deb}: {e.stderr.decode(errors='replace').strip()}") from e
+                os.replace(unpack / member, vmlinux)
+        meta = {"package": pkg, "version": kernel.version, "release": kernel.release, "suite": suite}
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        return vmlinux
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: ``python -m vmcores.debian fetch [SUITE ...] [--flavour F]``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.debian", description=__doc__.split("\n")[0])
