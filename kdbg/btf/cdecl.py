@@ -15,7 +15,7 @@ of a base type, a prototype's parameters), so it serves both the type model (pty
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Protocol, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type, Void
@@ -47,28 +47,47 @@ ParamList = Callable[[int], Sequence[Tuple[str, int]]]
 
 class Declarator:
     """Writes C declarators over one type graph, caching each type's ``(left, right)``
-    halves (a declaration of ``x`` is ``left + "x" + right``)."""
+    halves (a declaration of ``x`` is ``left + "x" + right``).
+
+    The base spelling and parameter list come as callbacks, or from a subclass that
+    overrides :meth:`_base` and :meth:`_param_list` (the header's emitter does: a
+    callback bound to an object holding this declarator would make a reference cycle,
+    and its per-id lists would then wait for the garbage collector).
+    """
 
     def __init__(
         self,
         kind: IdMap,
         ref: IdMap,
         length: IdMap,
-        base: BaseSpelling,
-        params: ParamList,
+        base: Optional[BaseSpelling] = None,
+        params: Optional[ParamList] = None,
         bpftool: bool = False,
         name: str = "BTF",
     ) -> None:
         self.kind = kind
         self.ref = ref
         self.length = length
-        self._base = base
-        self._param_list = params
+        self._base_cb = base
+        self._params_cb = params
         self.bpftool = bpftool
-        self.name = name
+        self.what = name  # the BTF, for messages
         #: type id -> ``(left, right)``, for declarators whose spelling is context-free.
         self.cache: Dict[int, Tuple[str, str]] = {}
         self._active: Set[int] = set()  # prototypes being written (cycle detection)
+
+    def _base(self, tid: int, lvl: int) -> Tuple[str, bool]:
+        """The spelling of base type ``tid`` at nesting level ``lvl`` and whether it is the
+        same at every level (given to the constructor, or overridden by a subclass)."""
+        if self._base_cb is None:
+            raise NotImplementedError("Declarator needs a base spelling")
+        return self._base_cb(tid, lvl)
+
+    def _param_list(self, tid: int) -> Sequence[Tuple[str, int]]:
+        """Prototype ``tid``'s ``(name, type id)`` pairs, ``("", 0)`` last for ``...``."""
+        if self._params_cb is None:
+            raise NotImplementedError("Declarator needs a parameter list")
+        return self._params_cb(tid)
 
     def _skip_quals(self, tid: int) -> int:
         kind, ref = self.kind, self.ref
@@ -76,7 +95,7 @@ class Declarator:
             if kind[tid] not in _QUALS:
                 return tid
             tid = ref[tid]
-        raise BTFError(f"{self.name}: qualifier chain too long at type id {tid}")
+        raise BTFError(f"{self.what}: qualifier chain too long at type id {tid}")
 
     def split(self, tid: int, lvl: int = 0) -> Tuple[str, str]:
         """``(left, right)`` such that ``left + name + right`` declares ``name``."""
@@ -129,7 +148,7 @@ class Declarator:
                 cacheable = cacheable and same
                 break
         else:
-            raise BTFError(f"{self.name}: declarator chain too long (cycle?) at type id {tid}")
+            raise BTFError(f"{self.what}: declarator chain too long (cycle?) at type id {tid}")
         if quals:
             if bpftool:
                 quals.reverse()

@@ -151,7 +151,9 @@ class Records:
         self._words: Optional[array] = None
         self._odd_ints: Optional[Dict[int, Tuple[int, int]]] = None
         #: String offset -> string, decoded on first use (a ``dict``: hits cost a lookup).
-        self.strtab: Dict[int, str] = _StringTable(self)
+        self.strtab: Dict[int, str] = _StringTable(
+            name, self.strings, self.start_str_off, base.strtab if base is not None else None
+        )
         self._strmap_done = False
         self.index_adopted = index is not None and self._adopt(index)
         if not self.index_adopted:
@@ -343,20 +345,6 @@ class Records:
     def string(self, off: int) -> str:
         """The NUL-terminated string at string offset ``off`` (split offsets continue the base's)."""
         return self.strtab[off]
-
-    def _decode_string(self, off: int) -> str:
-        if off < self.start_str_off:
-            assert self.base is not None
-            return self.base.string(off)
-        rel = off - self.start_str_off
-        strs = self.strings
-        if not 0 <= rel < len(strs):
-            raise BTFError(
-                f"{self.name}: string offset {off} is past the string section "
-                f"({self.start_str_off + len(strs)} bytes)"
-            )
-        nul = strs.find(b"\0", rel)
-        return strs[rel:nul].decode("utf-8", "replace")
 
     def string_map(self) -> Dict[int, str]:
         """Every string of this blob's own string section by offset, decoded in one pass.
@@ -556,14 +544,26 @@ class Records:
 
 
 class _StringTable(Dict[int, str]):
-    """A blob's strings by offset: a plain dict, filled on first use of each offset."""
+    """A blob's strings by offset: a plain dict, filled on first use of each offset
+    (offsets below ``start`` are the base's). It holds the section, not the blob's
+    :class:`Records`, so the two make no reference cycle."""
 
-    def __init__(self, records: Records) -> None:
+    def __init__(self, name: str, strings: bytes, start: int, base: Optional[Dict[int, str]]) -> None:
         super().__init__()
-        self._decode = records._decode_string
+        self._name, self._strings, self._start, self._base = name, strings, start, base
 
     def __missing__(self, off: int) -> str:
-        s = self._decode(off)
+        if off < self._start and self._base is not None:
+            s = self._base[off]
+        else:
+            rel = off - self._start
+            strs = self._strings
+            if not 0 <= rel < len(strs):
+                raise BTFError(
+                    f"{self._name}: string offset {off} is past the string section "
+                    f"({self._start + len(strs)} bytes)"
+                )
+            s = strs[rel : strs.find(b"\0", rel)].decode("utf-8", "replace")
         self[off] = s
         return s
 

@@ -51,8 +51,9 @@ _MODE_BY_SIZE = {1: "QI", 2: "HI", 4: "SI", 8: "DI"}
 _BUILTIN_TYPEDEFS = frozenset(("__builtin_va_list",))
 
 
-class Emitter:
-    """The naming and emission state of one header over a :class:`TypeTable`."""
+class Emitter(Declarator):
+    """The naming and emission state of one header over a :class:`TypeTable`; also its
+    declarator writer (bpftool's dialect), whose base spellings it provides."""
 
     def __init__(self, table: TypeTable, layouts: Layouts) -> None:
         self.btf = table.btf
@@ -69,11 +70,8 @@ class Emitter:
         self._cname: List[Optional[str]] = [None] * n
         self._tags: Dict[str, List[object]] = {}
         self._idents: Dict[str, int] = {}
-        self._declarator = Declarator(
-            self.kind, self.ref, self.alen, self._base, self._params_of, bpftool=True, name=self.btf.name
-        )
-        self._dcache = self._declarator.cache
-        self._decl = self._declarator.declare
+        Declarator.__init__(self, self.kind, self.ref, self.alen, None, table.params_of, True, self.btf.name)
+        self._dcache = self.cache
         self._strip: List[int] = [-1] * n
         #: The text written so far, in chunks.
         self.out: List[str] = []
@@ -235,7 +233,7 @@ class Emitter:
         return "union" if k == _UNION else "struct"
 
     def _typedef_def(self, tid: int) -> str:
-        return "typedef " + self._decl(self.ref[tid], self.c_name(tid), 0) + ";\n\n"
+        return "typedef " + self.declare(self.ref[tid], self.c_name(tid), 0) + ";\n\n"
 
     def _composite_body(self, tid: int, lvl: int) -> str:
         lay = self._layout(tid)
@@ -246,7 +244,7 @@ class Emitter:
         ind = "\n" + "\t" * (lvl + 1)
         parts: List[str] = []
         add = parts.append
-        decl = self._decl
+        decl = self.declare
         dcache = self._dcache
         for item in lay.items:
             if isinstance(item, str):
