@@ -215,3 +215,19 @@ def test_api_error_is_one_line_and_raw_dump_shows_all(
         start = lines.index(next(x for x in lines if x.startswith(f"[{tid}] ")))
         want += lines[start : start + 1 + int(raw[tid].attrs["vlen"])]
     assert out.splitlines() == want
+
+
+def test_whatis(btf618_path: Path, btf618: Tuple[BTF, Dict[int, RawType]]) -> None:
+    """``whatis``: one typedef level down (bpftool: ``u64`` is a TYPEDEF of ``__u64``), a
+    function's prototype, and one line per candidate of an ambiguous name."""
+    _btf, raw = btf618
+    u64 = next(t for t in raw.values() if t.kind == "TYPEDEF" and t.name == "u64")
+    target = raw[int(u64.attrs["type_id"])]
+    assert target.kind == "TYPEDEF"
+    p = _kdbg("--btf", str(btf618_path), "-x", "whatis u64", "-x", "whatis struct dma_chan", "-x", "whatis vfs_read")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == f"type = {target.name}"
+    truth = _structs(raw, "dma_chan")
+    assert lines[1:3] == [f"type = struct dma_chan#{tid} (STRUCT, {size} bytes)" for tid, size in sorted(truth.items())]
+    assert lines[3].startswith("type = ssize_t (struct file *") and len(lines) == 4

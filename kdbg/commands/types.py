@@ -1,4 +1,4 @@
-"""Type commands: ``ptype`` and ``btf dump`` / ``btf min``."""
+"""Type commands: ``ptype``, ``whatis`` and ``btf dump`` / ``btf min``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import List, NoReturn, Optional
 
 from kdbg.btf.parser import BTF
 from kdbg.btf.ptype import ptype
-from kdbg.btf.types import Type
+from kdbg.btf.types import Func, Type, Typedef
 from kdbg.commands import CommandContext, command, split_args
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError
 from kdbg.program import Program
@@ -41,6 +41,24 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         ctx.out.write(ambiguous_listing(prog, e))
         return
     ctx.out.write(ptype(t) + "\n")
+
+
+@command("whatis", "print what a type name stands for, one typedef level down (gdb's whatis)", "whatis TYPE|FUNCTION")
+def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+    """``type = ...``: a typedef's target (one level), a function's prototype, or the type
+    itself; a name several types share gives one line per candidate."""
+    try:
+        t = resolve_type_or_function(prog, args)
+    except AmbiguousTypeError as e:
+        for tid, kind, size in e.candidates:
+            what = "incomplete" if size is None else f"{size} bytes"
+            ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
+        return
+    if isinstance(t, Func):
+        t = t.proto
+    elif isinstance(t, Typedef):
+        t = t.type
+    ctx.out.write(f"type = {t.type_name()}\n")
 
 
 def ambiguous_listing(prog: Program, err: AmbiguousTypeError) -> str:
