@@ -10,10 +10,15 @@ from kdbg.errors import (
     ExpressionError,
     FaultError,
     KdbgError,
+    MemberNotFoundError,
     ObjectNotFoundError,
+    ObjectTypeError,
+    OutOfBoundsError,
     SymbolNotFoundError,
     TypeNotFoundError,
+    UntypedSymbolError,
 )
+from kdbg.object import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
 from kdbg.program import Program, open_core, open_files, open_live
 
 __version__ = "0.1.0"
@@ -24,10 +29,21 @@ __all__ = [
     "ExpressionError",
     "FaultError",
     "KdbgError",
+    "MemberNotFoundError",
+    "NULL",
+    "Object",
     "ObjectNotFoundError",
+    "ObjectTypeError",
+    "OutOfBoundsError",
     "Program",
     "SymbolNotFoundError",
     "TypeNotFoundError",
+    "UntypedSymbolError",
+    "cast",
+    "container_of",
+    "offsetof",
+    "reinterpret",
+    "sizeof",
     "__version__",
     "open_core",
     "open_files",

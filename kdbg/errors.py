@@ -18,6 +18,10 @@ __all__ = [
     "AmbiguousTypeError",
     "SymbolNotFoundError",
     "ExpressionError",
+    "ObjectTypeError",
+    "OutOfBoundsError",
+    "MemberNotFoundError",
+    "UntypedSymbolError",
 ]
 
 
@@ -90,3 +94,22 @@ class SymbolNotFoundError(ObjectNotFoundError):
 
 class ExpressionError(KdbgError):
     """A user expression or command line could not be understood."""
+
+
+class ObjectTypeError(KdbgError, TypeError):
+    """An operation is not valid for an object's type (``[i]`` on an int, a member of a
+    pointer to void, arithmetic on a struct); drgn raises ``TypeError`` for these."""
+
+
+class OutOfBoundsError(KdbgError, IndexError):
+    """An index or slice falls outside a value object's bytes."""
+
+
+class MemberNotFoundError(ObjectNotFoundError, AttributeError):
+    """A struct or union has no member of that name (an ``AttributeError`` too, so
+    ``getattr(obj, name, default)`` and ``hasattr`` work)."""
+
+
+class UntypedSymbolError(ObjectNotFoundError):
+    """A symbol exists (kallsyms has its address) but nothing gives it a type; the message
+    says how to declare one."""

@@ -18,14 +18,23 @@ that fails to decode) are a command's failure, not the target's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
+from kdbg.btf import constants as K
 from kdbg.btf.parser import BTF
-from kdbg.btf.types import Enum, Func, Type
-from kdbg.errors import CoreError, KdbgError, ObjectNotFoundError, TypeNotFoundError
+from kdbg.btf.types import Datasec, Enum, Func, Type, Var
+from kdbg.errors import (
+    CoreError,
+    KdbgError,
+    ObjectNotFoundError,
+    SymbolNotFoundError,
+    TypeNotFoundError,
+    UntypedSymbolError,
+)
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
+    from kdbg.object import Object
     from kdbg.symbols.table import Symbol, SymbolTable
 
 __all__ = ["Program", "open_files", "open_core", "open_live", "is_target_error", "target_error_layer"]
@@ -75,6 +84,12 @@ class Program:
         self._btfs: Optional[List[BTF]] = None
         self._symbols: Optional[SymbolTable] = None
         self._failed: Dict[str, KdbgError] = {}
+        self._primitives: Dict[str, Type] = {}
+        self._btf_vars: Optional[Dict[str, Tuple[Var, Datasec, int]]] = None
+        #: Declarations given with :meth:`declare`, in order (the text as given).
+        self.declarations: List[str] = []
+        self._declared: Dict[str, Type] = {}
+        self._decl_table: object = None
 
     def _load_layer(self, layer: str, loader: Callable[[], _T]) -> _T:
         """Run a layer's loader; its failure is a target error, remembered and raised again
@@ -109,8 +124,11 @@ class Program:
         """The base (vmlinux) BTF."""
         return self.btfs[0]
 
-    def type(self, spec: str) -> Type:
-        """Look a type up by C name (``struct task_struct``, ``u64``, ``char *``)."""
+    def type(self, spec: Union[str, Type]) -> Type:
+        """Look a type up by C name (``struct task_struct``, ``u64``, ``char *``); a
+        :class:`~kdbg.btf.types.Type` is returned as it is (drgn accepts both)."""
+        if isinstance(spec, Type):
+            return spec
         last: Optional[TypeNotFoundError] = None
         for b in reversed(self.btfs):
             try:
@@ -120,8 +138,16 @@ class Program:
         assert last is not None
         raise last
 
-    def constant(self, name: str) -> tuple[Enum, int]:
-        """The enum type and value of enumerator ``name``."""
+    def primitive_type(self, name: str) -> Type:
+        """A C base type by its spelling (``int``, ``unsigned long``, ``_Bool``,
+        ``double``), as C literals and arithmetic need them."""
+        t = self._primitives.get(name)
+        if t is None:
+            t = self._primitives[name] = self.btf.lookup(name)
+        return t
+
+    def enumerator(self, name: str) -> Tuple[Enum, int]:
+        """The enum type and value of enumerator ``name`` (``PIDTYPE_PID``)."""
         for b in reversed(self.btfs):
             try:
                 return b.constant(name)
@@ -129,14 +155,139 @@ class Program:
                 continue
         raise ObjectNotFoundError(f"unknown enumerator {name!r}")
 
-    def function(self, name: str) -> Func:
-        """The BTF function named ``name``."""
+    def constant(self, name: str) -> Object:
+        """Enumerator ``name`` as an object of its enum type (``(enum pid_type)PIDTYPE_PID``)."""
+        from kdbg.object import Object
+
+        t, value = self.enumerator(name)
+        return Object._of_value(self, t, value)
+
+    def btf_function(self, name: str) -> Func:
+        """The BTF FUNC named ``name`` (its prototype is ``.proto``)."""
         for b in reversed(self.btfs):
             try:
                 return b.function(name)
             except ObjectNotFoundError:
                 continue
         raise ObjectNotFoundError(f"no function {name!r} in BTF")
+
+    def function(self, name: str) -> Object:
+        """Function ``name``: an object of its BTF prototype at its kallsyms address
+        (``(ssize_t (struct file *file, ...))0xffffffff81234560``)."""
+        from kdbg.object import Object
+
+        func = self.btf_function(name)
+        sym = self._function_symbol(name)
+        if sym is None:
+            raise ObjectNotFoundError(f"function {name!r} is in BTF but not in the symbol table")
+        return Object._reference(self, func.proto, sym.address)
+
+    def _function_symbol(self, name: str) -> Optional[Symbol]:
+        syms = [s for s in self.symbols.lookup_all(name) if s.type in "TtWw"]
+        if not syms:
+            return None
+        return min(syms, key=lambda s: (s.module is not None, not s.is_global, s.address))
+
+    # ------------------------------------------------------------------ globals
+    def _btf_variables(self) -> Dict[str, Tuple[Var, Datasec, int]]:
+        """BTF VARs by name with their DATASEC and offset in it (first definition wins)."""
+        if self._btf_vars is None:
+            out: Dict[str, Tuple[Var, Datasec, int]] = {}
+            for b in self.btfs:
+                for tid in b.ids((K.KIND_DATASEC,)):
+                    sec = b.type(tid)
+                    if not isinstance(sec, Datasec):
+                        continue
+                    for entry in sec.entries:
+                        var = entry.type
+                        if isinstance(var, Var) and var.name not in out:
+                            out[var.name] = (var, sec, entry.offset)
+            self._btf_vars = out
+        return self._btf_vars
+
+    def _declared_type(self, name: str) -> Optional[Type]:
+        """The type the declaration table gives global ``name``, or ``None`` (also when
+        :mod:`kdbg.declarations` does not exist yet)."""
+        declarations = _declarations_module()
+        if declarations is None:
+            return None
+        table = self._decl_table
+        if table is None:
+            load = getattr(declarations, "default_table", None) or getattr(declarations, "load_table", None)
+            table = self._decl_table = load() if callable(load) else declarations.DeclarationTable()
+        return declarations.lookup_declared_type(table, name, self.btfs)
+
+    def declare(self, text: str) -> None:
+        """Give globals types with C declarations (``struct list_head modules;``, several
+        separated by ``;``); later declarations of a name replace earlier ones."""
+        pairs = _parse_declaration(text, self.btfs)
+        self.declarations.append(text)
+        for name, t in pairs:
+            self._declared[name] = t
+
+    def variable(self, name: str) -> Object:
+        """Global variable ``name``: typed by BTF (per-CPU variables, or all with pahole's
+        ``global_var``), then the declaration table, then :meth:`declare`. A per-CPU
+        variable's address is its per-CPU offset, as in drgn (``per_cpu`` adds a CPU's
+        base)."""
+        from kdbg.object import Object
+
+        hit = self._btf_variables().get(name)
+        if hit is not None:
+            var, sec, offset = hit
+            sym = self.symbols.get(name)
+            if sym is not None:
+                address = sym.address
+            else:
+                start = self.symbols.get("__per_cpu_start") if sec.name == ".data..percpu" else None
+                if start is None:
+                    raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.name}) but not in the symbol table")
+                address = start.address + offset
+            return Object._reference(self, var.type, address)
+        t = self._declared.get(name) or self._declared_type(name)
+        if t is not None:
+            sym = self.symbols.get(name)
+            if sym is None:
+                raise SymbolNotFoundError(f"variable {name!r} is declared but not in the symbol table")
+            return Object._reference(self, t, sym.address)
+        sym = self.symbols.get(name)
+        if sym is not None and sym.type.lower() not in "tw":
+            raise _untyped(sym)
+        raise ObjectNotFoundError(f"could not find variable {name!r}")
+
+    def object(self, name: str) -> Object:
+        """The variable, function or enumerator called ``name`` (drgn's ``prog.object``)."""
+        try:
+            return self.variable(name)
+        except UntypedSymbolError:
+            raise
+        except ObjectNotFoundError:
+            pass
+        try:
+            return self.function(name)
+        except ObjectNotFoundError:
+            pass
+        try:
+            return self.constant(name)
+        except ObjectNotFoundError:
+            pass
+        sym = self.symbols.get(name)
+        if sym is not None:
+            raise _untyped(sym)
+        raise ObjectNotFoundError(f"could not find {name!r}: no variable, function or constant of that name")
+
+    def __getitem__(self, name: str) -> Object:
+        """``prog["init_task"]``: :meth:`object`."""
+        return self.object(name)
+
+    def __contains__(self, name: Any) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self.object(name)
+        except ObjectNotFoundError:
+            return False
+        return True
 
     # ------------------------------------------------------------------ symbols
     @property
@@ -152,6 +303,15 @@ class Program:
             if self.memory is not None:  # memory reads page_offset_base & co. from now on
                 self.memory.attach_symbols(lambda name: _address_of(self, name))
         return self._symbols
+
+    def symbolize_address(self, address: int) -> Optional[Tuple[str, int]]:
+        """``(symbol name, offset)`` of the symbol containing ``address`` by the kernel's
+        rule, or ``None`` (the printer's ``init_task+0x0``)."""
+        try:
+            sym, off = self.symbols.symbolize(address)
+        except SymbolNotFoundError:
+            return None
+        return sym.name, off
 
     def symbol(self, name_or_address: str | int) -> Symbol:
         """The symbol named ``name``, or the one containing ``address``."""
@@ -170,10 +330,86 @@ class Program:
             )
         return self.memory.read(address, size, physical)
 
+    def read_u8(self, address: int, physical: bool = False) -> int:
+        """The byte at ``address``."""
+        return self.read(address, 1, physical)[0]
+
+    def read_u16(self, address: int, physical: bool = False) -> int:
+        """The little-endian u16 at ``address``."""
+        return int.from_bytes(self.read(address, 2, physical), "little")
+
+    def read_u32(self, address: int, physical: bool = False) -> int:
+        """The little-endian u32 at ``address``."""
+        return int.from_bytes(self.read(address, 4, physical), "little")
+
+    def read_u64(self, address: int, physical: bool = False) -> int:
+        """The little-endian u64 at ``address``."""
+        return int.from_bytes(self.read(address, 8, physical), "little")
+
+    def read_word(self, address: int, physical: bool = False) -> int:
+        """The machine word (8 bytes on x86-64) at ``address``."""
+        return self.read_u64(address, physical)
+
     def close(self) -> None:
         """Release the memory source."""
         if self.memory is not None:
             self.memory.close()
+
+
+def _untyped(sym: Symbol) -> UntypedSymbolError:
+    what = "function" if sym.type.lower() in "tw" else "variable"
+    how = f'prog.declare("TYPE {sym.name};")' if what == "variable" else "BTF has no FUNC of that name"
+    return UntypedSymbolError(
+        f"{what} {sym.name!r} ({sym.type} at {sym.address:#x}) has no type: kernel BTF types only "
+        f"per-CPU variables; declare it with {how}, e.g. prog.declare(\"struct foo {sym.name};\")"
+        if what == "variable" else f"function {sym.name!r} ({sym.type} at {sym.address:#x}) has no type: {how}"
+    )
+
+
+def _declarations_module() -> Any:
+    """:mod:`kdbg.declarations`, or ``None`` while it does not exist (only its own
+    absence is tolerated; an error inside it propagates)."""
+    import importlib
+
+    try:
+        return importlib.import_module("kdbg.declarations")
+    except ModuleNotFoundError as e:
+        if e.name == "kdbg.declarations":
+            return None
+        raise
+
+
+def _parse_declaration(text: str, btfs: List[BTF]) -> List[Tuple[str, Type]]:
+    """``[(name, type)]`` of C declarations, by :mod:`kdbg.declarations`' parser; until
+    that module exists, simple ``TYPE name;`` / ``TYPE name[N];`` forms only."""
+    declarations = _declarations_module()
+    if declarations is not None:
+        return list(declarations.parse_declaration(text, btfs))
+    import re
+
+    from kdbg.errors import ExpressionError
+
+    out: List[Tuple[str, Type]] = []
+    for decl in (d.strip() for d in text.split(";")):
+        if not decl:
+            continue
+        m = re.match(r"^(.*?[\s*])([A-Za-z_]\w*)\s*((?:\[\s*\d*\s*\]\s*)*)$", decl, re.S)
+        if m is None or not m.group(1).strip():
+            raise ExpressionError(f"cannot parse declaration {decl!r}: expected 'TYPE NAME;'")
+        spec = m.group(1).strip() + (" " + m.group(3).strip() if m.group(3) else "")
+        last: Optional[KdbgError] = None
+        for b in reversed(btfs):
+            try:
+                out.append((m.group(2), b.lookup(spec)))
+                break
+            except TypeNotFoundError as err:
+                last = err
+        else:
+            assert last is not None
+            raise last
+    if not out:
+        raise ExpressionError(f"no declaration in {text!r}")
+    return out
 
 
 def _btf_files_loader(paths: Sequence[str]) -> Callable[[], List[BTF]]:

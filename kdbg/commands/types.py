@@ -25,7 +25,7 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
     except ObjectNotFoundError as type_err:
         if spec.isidentifier():
             try:
-                return prog.function(spec)
+                return prog.btf_function(spec)
             except ObjectNotFoundError:
                 pass
         raise type_err

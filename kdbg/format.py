@@ -1,0 +1,434 @@
+"""drgn's C-like printing of objects: ``str(obj)`` and ``obj.format_(**options)``.
+
+The output is drgn's, character for character (the tests compare against drgn itself;
+members are indented with tabs)::
+
+    *(struct list_head *)0xffffffff8261aa40 = {
+        .next = (struct list_head *)0xffff888003c4e8c0,
+        .prev = (struct list_head *)0xffff888003c4e8c0,
+    }
+    (char [16])"swapper/0"
+    (pid_t)1
+
+A pointer shows its symbol where kallsyms knows the address (``init_task+0x0 = 0x...``)
+and, at the top level, what it points to; members and elements are never dereferenced.
+A pointer whose target cannot be read prints as the pointer alone. Arrays drop trailing
+zero elements, fit several elements on a line when ``columns`` allows, and break
+initializers over lines the way drgn does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from functools import lru_cache
+from typing import Any, Callable, List, Optional, Tuple
+
+from kdbg.btf.types import Array, Composite, Enum, Member, Pointer, Type
+from kdbg.errors import FaultError, KdbgError, ObjectTypeError, OutOfBoundsError
+from kdbg.object import (
+    K_ARRAY,
+    K_BOOL,
+    K_COMPOUND,
+    K_ENUM,
+    K_FLOAT,
+    K_FUNC,
+    K_INCOMPLETE,
+    K_INT,
+    K_PTR,
+    K_VOID,
+    Object,
+    read_c_string,
+    type_info,
+)
+
+__all__ = ["format_object", "type_name", "FORMAT_OPTIONS"]
+
+# Format flags, one bit per drgn option.
+TYPE_NAME = 1 << 0
+DEREFERENCE = 1 << 1
+SYMBOLIZE = 1 << 2
+STRING = 1 << 3
+CHAR = 1 << 4
+MEMBER_TYPE_NAMES = 1 << 5
+ELEMENT_TYPE_NAMES = 1 << 6
+MEMBERS_SAME_LINE = 1 << 7
+ELEMENTS_SAME_LINE = 1 << 8
+MEMBER_NAMES = 1 << 9
+ELEMENT_INDICES = 1 << 10
+IMPLICIT_MEMBERS = 1 << 11
+IMPLICIT_ELEMENTS = 1 << 12
+
+#: ``format_()`` keyword -> (flag, default), as drgn documents them.
+FORMAT_OPTIONS = {
+    "dereference": (DEREFERENCE, True),
+    "symbolize": (SYMBOLIZE, True),
+    "string": (STRING, True),
+    "char": (CHAR, False),
+    "type_name": (TYPE_NAME, True),
+    "member_type_names": (MEMBER_TYPE_NAMES, True),
+    "element_type_names": (ELEMENT_TYPE_NAMES, False),
+    "members_same_line": (MEMBERS_SAME_LINE, False),
+    "elements_same_line": (ELEMENTS_SAME_LINE, True),
+    "member_names": (MEMBER_NAMES, True),
+    "element_indices": (ELEMENT_INDICES, False),
+    "implicit_members": (IMPLICIT_MEMBERS, True),
+    "implicit_elements": (IMPLICIT_ELEMENTS, False),
+}
+DEFAULT_FLAGS = sum(flag for flag, default in FORMAT_OPTIONS.values() if default)
+NO_LIMIT = sys.maxsize
+
+
+class _Wrap(Exception):
+    """Raised when text must stay on one line and does not fit."""
+
+
+#: gcc's spellings of C integer types (as BTF and DWARF carry them) -> drgn's.
+_INT_SPELLINGS = {
+    "long long unsigned int": "unsigned long long",
+    "long long int": "long long",
+    "long unsigned int": "unsigned long",
+    "long int": "long",
+    "short unsigned int": "unsigned short",
+    "short int": "short",
+}
+_INT_SPELLING_RE = re.compile(r"\b(?:" + "|".join(_INT_SPELLINGS) + r")\b")
+
+
+@lru_cache(maxsize=1 << 16)
+def type_name(t: Type) -> str:
+    """The C name of a type as drgn writes it (``struct list_head *``, ``char [16]``,
+    ``unsigned long`` for gcc's ``long unsigned int``, ``int (struct file *file)`` for a
+    function type)."""
+    return _INT_SPELLING_RE.sub(lambda m: _INT_SPELLINGS[m.group(0)], t.type_name())
+
+
+class _Context:
+    __slots__ = ("prog", "base", "_symbolize")
+
+    def __init__(self, prog: Any, base: int) -> None:
+        self.prog = prog
+        self.base = base
+        self._symbolize: Optional[Callable[[int], Optional[Tuple[str, int]]]] = getattr(
+            prog, "symbolize_address", None
+        )
+
+    def symbol(self, address: int) -> Optional[Tuple[str, int]]:
+        fn = self._symbolize
+        if fn is None or address == 0:
+            return None
+        try:
+            return fn(address)
+        except KdbgError:
+            return None
+
+
+def _member_flags(flags: int) -> int:
+    f = flags & ~(TYPE_NAME | DEREFERENCE)
+    return f | TYPE_NAME if flags & MEMBER_TYPE_NAMES else f
+
+
+def _element_flags(flags: int) -> int:
+    f = flags & ~(TYPE_NAME | DEREFERENCE)
+    return f | TYPE_NAME if flags & ELEMENT_TYPE_NAMES else f
+
+
+def _passthrough_flags(flags: int) -> int:
+    return flags & ~(TYPE_NAME | DEREFERENCE)
+
+
+def format_object(obj: Object, columns: Optional[int] = None, integer_base: Optional[int] = None,
+                  **options: Optional[bool]) -> str:
+    """``obj`` in C syntax. Options and defaults are drgn's: ``columns`` (no limit),
+    ``integer_base`` (10; 8 and 16 too), and the flags of :data:`FORMAT_OPTIONS`
+    (``dereference``, ``symbolize``, ``string``, ``char``, ``type_name``,
+    ``member_type_names``, ``element_type_names``, ``members_same_line``,
+    ``elements_same_line``, ``member_names``, ``element_indices``, ``implicit_members``,
+    ``implicit_elements``)."""
+    flags = DEFAULT_FLAGS
+    for key, value in options.items():
+        spec = FORMAT_OPTIONS.get(key)
+        if spec is None:
+            raise TypeError(f"format_() got an unexpected keyword argument {key!r}")
+        if value is None:
+            continue
+        flags = flags | spec[0] if value else flags & ~spec[0]
+    base = 10 if integer_base is None else int(integer_base)
+    if base not in (8, 10, 16):
+        raise ValueError("integer_base must be 8, 10, or 16")
+    cols = NO_LIMIT if columns is None else max(int(columns), 0)
+    ctx = _Context(obj.prog_, base)
+    return _format(obj, 0, cols, max(cols, 1), flags, ctx)
+
+
+# ---------------------------------------------------------------------- scalars
+_ESCAPES = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 92: "\\\\"}
+
+
+def _char(c: int, single: bool, double: bool) -> str:
+    esc = _ESCAPES.get(c)
+    if esc is not None:
+        return esc
+    if c == 0x22 and double:
+        return '\\"'
+    if c == 0x27 and single:
+        return "\\'"
+    if c <= 0x1F or c >= 0x7F:
+        return f"\\x{c:02x}"
+    return chr(c)
+
+
+def quote_string(data: bytes) -> str:
+    """``data`` as a C string literal, escaped as drgn escapes it."""
+    return '"' + "".join(_char(c, False, True) for c in data) + '"'
+
+
+def _integer(value: int, base: int) -> str:
+    if base == 10:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    v = -value if value < 0 else value
+    if base == 16:
+        return f"{sign}0x{v:x}"
+    return f"{sign}0{v:o}" if v else "0"
+
+
+def _float(value: float) -> str:
+    if math.isinf(value) or (math.isfinite(value) and value.is_integer()):
+        return f"{value:.1f}"
+    return f"{value:.17g}"
+
+
+def _enum_text(value: int, under: Enum) -> str:
+    for e in under.enumerators:
+        if e.value == value:
+            return e.name
+    return str(value)
+
+
+# ---------------------------------------------------------------------- objects
+def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
+    info = obj._info
+    kind = info.kind
+    if kind == K_VOID:
+        raise ObjectTypeError("cannot format void object")
+    if kind == K_PTR:
+        return _format_pointer(obj, indent, one, multi, flags, ctx)
+    prefix = ""
+    if flags & TYPE_NAME:
+        name = type_name(obj.type_)
+        if obj._flex:  # a flexible array member: BTF writes `[]` as length 0
+            name = name.replace("[0]", "[]", 1)
+        prefix = "(" + name + ")"
+        one = max(one - len(prefix), 0)
+    if kind in (K_INT, K_BOOL):
+        v = obj._scalar()
+        if flags & CHAR and info.is_char:
+            return prefix + "'" + _char(int(v) & 0xFF, True, False) + "'"
+        return prefix + _integer(int(v), ctx.base)
+    if kind == K_ENUM:
+        return prefix + _enum_text(obj._scalar(), info.under)  # type: ignore[arg-type]
+    if kind == K_FLOAT:
+        return prefix + _float(obj._scalar())
+    if kind == K_COMPOUND:
+        return prefix + _format_compound(obj, indent, one, multi, flags, ctx)
+    if kind == K_ARRAY:
+        return prefix + _format_array(obj, indent, one, multi, flags, ctx)
+    if kind == K_FUNC:
+        return prefix + f"{obj.address_:#x}"
+    raise ObjectTypeError(f"cannot format incomplete {type_name(info.under)} object"
+                          if kind == K_INCOMPLETE else f"cannot format {type_name(obj.type_)!r} object")
+
+
+def _derefable(t: Type) -> bool:
+    kind = type_info(t).kind
+    return kind not in (K_VOID, K_FUNC, K_INCOMPLETE) and type_info(t).size is not None
+
+
+def _format_pointer(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
+    under = obj._info.under
+    assert isinstance(under, Pointer)
+    target = under.type
+    c_string = bool(flags & STRING) and type_info(target).is_char
+    dereference = bool(flags & DEREFERENCE) and not c_string
+    tname = "(" + type_name(obj.type_) + ")" if flags & TYPE_NAME else ""
+    value = obj._scalar()
+    sym = ctx.symbol(value) if flags & SYMBOLIZE else None
+    symtext = f"{sym[0]}+{sym[1]:#x} = " if sym is not None else ""
+    plain = f"{tname}{symtext}{value:#x}"
+    if c_string:
+        try:
+            text = read_c_string(ctx.prog, value)
+        except (FaultError, KdbgError):
+            return plain
+        return plain + " = " + quote_string(text)
+    if not dereference or not _derefable(target):
+        return plain
+    head = f"*{tname}({symtext}{value:#x}) = " if sym is not None else f"*{tname}{value:#x} = "
+    pointee = Object._reference(ctx.prog, target, value)
+    try:
+        return head + _format(pointee, indent, max(one - len(head), 0), multi, _passthrough_flags(flags), ctx)
+    except (FaultError, OutOfBoundsError):
+        return plain
+    except KdbgError as e:  # memory unavailable on a files-only program
+        if isinstance(e, ObjectTypeError):
+            raise
+        return plain
+
+
+def _is_zero(obj: Object) -> bool:
+    kind = obj._info.kind
+    if kind in (K_INT, K_BOOL, K_ENUM, K_PTR, K_FLOAT):
+        return obj._scalar() == 0
+    if kind == K_COMPOUND:
+        if not any(obj._image()):
+            return True
+        under = obj._info.under
+        assert isinstance(under, Composite)
+        return all(_is_zero(obj._member_object(m, 0)) for m in under.members)
+    if kind == K_ARRAY:
+        if obj._info.size == 0 or not any(obj._image()):
+            return True
+        return all(_is_zero(e) for e in obj)
+    return False
+
+
+def _compound_items(obj: Object, flags: int) -> List[Tuple[str, Object]]:
+    under = obj._info.under
+    assert isinstance(under, Composite)
+    names = bool(flags & MEMBER_NAMES)
+    skip_zero = names and not flags & IMPLICIT_MEMBERS
+    out: List[Tuple[str, Object]] = []
+
+    def walk(members: Tuple[Member, ...], base: int, full: int) -> None:
+        for n, m in enumerate(members):
+            mt = m.type
+            inner = mt.unqualified()
+            if not m.name and names and isinstance(inner, Composite):
+                walk(inner.members, base + m.bit_offset, len(inner.members))
+                continue
+            sub = obj._member_object(m, base, n == full - 1)
+            if skip_zero and _is_zero(sub):
+                continue
+            out.append((f".{m.name} = " if names and m.name else "", sub))
+
+    members = under.members
+    if not names and not flags & IMPLICIT_MEMBERS:
+        end = len(members)
+        while end and _is_zero(obj._member_object(members[end - 1], 0)):
+            end -= 1
+        members = members[:end]
+    walk(members, 0, len(under.members))
+    return out
+
+
+def _format_compound(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
+    under = obj._info.under
+    if obj._info.size is None:  # pragma: no cover - BTF structs always have a size
+        raise ObjectTypeError(f"cannot format incomplete {type_name(under)} object")
+    if obj.address_ is not None:
+        obj._image()  # one read; members slice it
+    items = _compound_items(obj, flags)
+    return _initializer(items, _member_flags(flags), indent, one, multi, bool(flags & MEMBERS_SAME_LINE), ctx)
+
+
+def _format_array(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
+    under = obj._info.under
+    assert isinstance(under, Array)
+    elem = under.type
+    length = under.length
+    einfo = type_info(elem)
+    if flags & STRING and length and einfo.is_char:
+        data = obj._image()
+        end = data.find(b"\0")
+        return quote_string(data if end < 0 else data[:end])
+    if einfo.size is None:
+        raise ObjectTypeError(f"cannot get size of {type_name(elem)!r}")
+    if obj.address_ is not None and length and einfo.size:
+        obj._image()
+    indices = bool(flags & ELEMENT_INDICES)
+    implicit = bool(flags & IMPLICIT_ELEMENTS)
+    if not indices and not implicit:
+        while length and _is_zero(obj[length - 1]):
+            length -= 1
+    items: List[Tuple[str, Object]] = []
+    for i in range(length):
+        e = obj[i]
+        if indices and not implicit and _is_zero(e):
+            continue
+        items.append((f"[{i}] = " if indices else "", e))
+    return _initializer(items, _element_flags(flags), indent, one, multi, bool(flags & ELEMENTS_SAME_LINE), ctx)
+
+
+def _initializer(items: List[Tuple[str, Object]], item_flags: int, indent: int, one: int, multi: int,
+                 same_line: bool, ctx: _Context) -> str:
+    """``{ a, b }`` if it fits in ``one`` columns (and ``same_line``), else one item per
+    line (several per line when ``same_line`` and they fit in ``multi`` columns)."""
+    if not items:
+        return "{}"
+    if same_line:
+        parts = ["{"]
+        remaining = max(one - 1, 0)
+        fits = True
+        for n, (designation, sub) in enumerate(items):
+            if n == 0:
+                if remaining < 3:
+                    fits = False
+                    break
+                parts.append(" ")
+                remaining -= 1
+            else:
+                if remaining < 4:
+                    fits = False
+                    break
+                parts.append(", ")
+                remaining -= 2
+            if designation:
+                if remaining < len(designation):
+                    fits = False
+                    break
+                parts.append(designation)
+                remaining -= len(designation)
+            try:
+                text = _format(sub, indent + 1, remaining - 2, 0, item_flags, ctx)
+            except _Wrap:
+                fits = False
+                break
+            if remaining < len(text):
+                fits = False
+                break
+            parts.append(text)
+            remaining -= len(text)
+        if fits and remaining >= 2:
+            parts.append(" }")
+            return "".join(parts)
+    if multi == 0:
+        raise _Wrap()
+    start_columns = max(multi - 8 * (indent + 1), 0)
+    remaining = 0
+    tabs = "\t" * (indent + 1)
+    out = ["{"]
+    for designation, sub in items:
+        line_columns = max(start_columns - len(designation), 0)
+        if line_columns > 1:
+            line: Optional[str]
+            try:
+                line = _format(sub, 0, line_columns - 1, 0, item_flags, ctx)
+            except _Wrap:
+                line = None
+            if line is not None:
+                entry = designation + line
+                if same_line and len(entry) + 2 <= remaining:
+                    out.append(" " + entry + ",")
+                    remaining -= len(entry) + 2
+                    continue
+                if len(entry) < start_columns:
+                    out.append("\n" + tabs + entry + ",")
+                    remaining = start_columns - len(entry) - 1
+                    continue
+        text = _format(sub, indent + 1, 0, multi, item_flags, ctx)
+        out.append("\n" + tabs + designation + text + ",")
+        remaining = 0
+    out.append("\n" + "\t" * indent + "}")
+    return "".join(out)
