@@ -20,7 +20,7 @@ from tests.conftest import resolve_dump
 from tests.oracle_exprs import EXPRESSIONS, by_key, kernel_version, queries_for
 from vmcores.build import Dump
 from vmcores.debian import SUITES, debian_dbg_vmlinux
-from vmcores.oracle import ORACLE_FORM, OracleAnswers, ask_drgn, drgn_eval
+from vmcores.oracle import ORACLE_FORM, OracleAnswers, ask_drgn, drgn_eval, run_drgn
 
 _ANSWERS: Dict[str, OracleAnswers] = {}
 
@@ -107,6 +107,20 @@ def test_answers_are_cached(oracle_answers: OracleAnswers) -> None:
     assert again.path == oracle_answers.path
     assert again.records == oracle_answers.records
     assert json.loads(again.path.read_text())["ident"]["drgn"] == oracle_answers.drgn
+
+
+def _without_timing(records: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    return {k: {f: v for f, v in r.items() if f != "seconds"} for k, r in records.items()}
+
+
+def test_answers_are_reproducible(oracle_answers: OracleAnswers) -> None:
+    """drgn run afresh twice more gives the same answers (an expression whose answer drgn
+    picks at random, like ``linux_banner``'s type, cannot be an oracle)."""
+    dump = oracle_dump(oracle_answers.suite)
+    queries = queries_for(dump.release)
+    for _ in range(2):
+        fresh = run_drgn(dump.path, oracle_answers.vmlinux, queries)
+        assert _without_timing({r["key"]: r for r in fresh["records"]}) == _without_timing(oracle_answers.records)
 
 
 def test_vmlinux_is_the_dumped_kernel(oracle_answers: OracleAnswers) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -76,25 +77,32 @@ class Query:
         return {"key": self.key, "text": self.text, "format": dict(self.format) if self.format else None}
 
 
+def jsonable(value: Any) -> Any:
+    """``value_()`` of an object (or a plain Python result) in the form the oracle records:
+    dicts and lists as such (tuples as lists), bytes as ``{"bytes": hex}``, NaN as
+    ``{"float": "nan"}``.  Compare another debugger's values through this too."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(x) for k, x in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(x) for x in value]
+    if isinstance(value, bytes):
+        return {"bytes": value.hex()}
+    if isinstance(value, float) and value != value:
+        return {"float": "nan"}
+    return value
+
+
 # --------------------------------------------------------------------------- the drgn side
 
 # Runs in the subprocess, with only drgn imported.  Kept as one source string so that the
 # child does not import this package (or kdbg).
 _CHILD = r"""
 import json, sys, time
+from typing import Any
 import drgn
 from drgn import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
 
-def jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, bytes):
-        return {"bytes": v.hex()}
-    if isinstance(v, float) and v != v:
-        return {"float": "nan"}
-    return v
+JSONABLE
 
 def error(e):
     return {"error": type(e).__name__, "message": str(e)}
@@ -161,7 +169,13 @@ main()
 """
 
 
-def _run_drgn(core: Path, vmlinux: Path, queries: Sequence[Query]) -> Dict[str, Any]:
+def _child_source() -> str:
+    return _CHILD.replace("JSONABLE", inspect.getsource(jsonable))
+
+
+def run_drgn(core: Path, vmlinux: Path, queries: Sequence[Query]) -> Dict[str, Any]:
+    """Ask drgn afresh (no cache): ``{"drgn", "open_seconds", "total_seconds", "records"}``,
+    one record per query, in order."""
     with tempfile.TemporaryDirectory(prefix="kdbg-oracle-") as tmp:
         qpath = Path(tmp) / "queries.json"
         opath = Path(tmp) / "answers.json"
@@ -170,7 +184,7 @@ def _run_drgn(core: Path, vmlinux: Path, queries: Sequence[Query]) -> Dict[str, 
         env.pop("PYTHONPATH", None)
         try:
             proc = subprocess.run(
-                [sys.executable, "-c", _CHILD, str(core), str(vmlinux), str(qpath), str(opath)],
+                [sys.executable, "-c", _child_source(), str(core), str(vmlinux), str(qpath), str(opath)],
                 capture_output=True,
                 text=True,
                 timeout=ORACLE_TIMEOUT,
@@ -234,6 +248,7 @@ def ask_drgn(suite: str, core: Path, queries: Sequence[Query], vmlinux: Optional
     vmlinux = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
     ident = {
         "format": ORACLE_FORMAT,
+        "child": hashlib.sha256(_child_source().encode()).hexdigest()[:16],
         "drgn": drgn_version(),
         "core": _file_id(core),
         "vmlinux": _file_id(vmlinux),
@@ -248,7 +263,7 @@ def ask_drgn(suite: str, core: Path, queries: Sequence[Query], vmlinux: Optional
         if cached:
             data = json.loads(path.read_text())
         else:
-            data = _run_drgn(core, vmlinux, queries)
+            data = run_drgn(core, vmlinux, queries)
             data["ident"] = ident
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data, indent=1) + "\n")
@@ -274,7 +289,7 @@ def drgn_eval(suite: str, core: Path, text: str, vmlinux: Optional[Path] = None)
     as is.  For checks of the oracle itself, such as walking a list with drgn's helpers
     (``drgn.helpers.linux`` is importable as ``drgn.helpers.linux`` in *text*)."""
     vml = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
-    rec = _run_drgn(Path(core), vml, [Query("eval", text)])["records"][0]
+    rec = run_drgn(Path(core), vml, [Query("eval", text)])["records"][0]
     if rec["kind"] == "error":
         raise OracleError(f"drgn: {text}: {rec['error']}: {rec['message']}")
     return rec.get("value")
@@ -292,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elf = [d for d in reference_dumps(suites=[args.suite]) if d.form == ORACLE_FORM][0]
     queries: List[Query] = [Query(f"q{i}", t) for i, t in enumerate(args.expressions)]
     vml = debian_dbg_vmlinux(args.suite)
-    out = _run_drgn(elf.path, vml, queries)
+    out = run_drgn(elf.path, vml, queries)
     for rec in out["records"]:
         if args.json:
             print(json.dumps(rec, indent=1))
