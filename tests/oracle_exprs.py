@@ -12,6 +12,10 @@ kernel range under one key.  Every key has a text for every reference kernel (5.
 
 ``format`` gives keyword arguments for one ``format_()`` call recorded besides ``str()``.
 
+:func:`answers_for` gives drgn's answers on a suite (the ``elf-paging`` dump), once per
+session; ``tests/test_oracle.py`` checks the oracle, ``tests/test_objects_vs_drgn.py``
+checks kdbg against it.
+
 Not here on purpose: ``linux_banner``, whose DWARF has a declaration (``const char []``)
 and a definition (``const char [220]`` on 6.12) that drgn picks between at random.
 """
@@ -22,7 +26,9 @@ import dataclasses
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from vmcores.oracle import Query
+from tests.conftest import resolve_dump
+from vmcores.build import Dump
+from vmcores.oracle import ORACLE_FORM, OracleAnswers, Query, ask_drgn
 
 Version = Tuple[int, int]
 
@@ -294,3 +300,21 @@ def queries_for(release: str) -> List[Query]:
 def by_key() -> Dict[str, Expr]:
     """The expressions by key."""
     return {e.key: e for e in EXPRESSIONS}
+
+
+_ANSWERS: Dict[str, OracleAnswers] = {}
+
+
+def oracle_dump(suite: str) -> Dump:
+    """The dump the oracle is asked on (QEMU's ``elf-paging`` form of *suite*; built if
+    missing)."""
+    return resolve_dump(suite, ORACLE_FORM, "qemu")
+
+
+def answers_for(suite: str) -> OracleAnswers:
+    """drgn's answers to every expression on *suite* (asked once per session, cached on
+    disk by :func:`vmcores.oracle.ask_drgn`)."""
+    if suite not in _ANSWERS:
+        dump = oracle_dump(suite)
+        _ANSWERS[suite] = ask_drgn(suite, dump.path, queries_for(dump.release))
+    return _ANSWERS[suite]

@@ -16,26 +16,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from tests.conftest import resolve_dump
-from tests.oracle_exprs import EXPRESSIONS, by_key, kernel_version, queries_for
-from vmcores.build import Dump
+from tests.oracle_exprs import EXPRESSIONS, answers_for, by_key, kernel_version, oracle_dump, queries_for
 from vmcores.debian import SUITES, debian_dbg_vmlinux
-from vmcores.oracle import ORACLE_FORM, OracleAnswers, ask_drgn, drgn_eval, run_drgn
-
-_ANSWERS: Dict[str, OracleAnswers] = {}
-
-
-def oracle_dump(suite: str) -> Dump:
-    """The dump the oracle is asked on (QEMU's ``elf-paging`` form of *suite*)."""
-    return resolve_dump(suite, ORACLE_FORM, "qemu")
-
-
-def answers_for(suite: str) -> OracleAnswers:
-    """drgn's answers for every oracle expression on *suite* (made once per session)."""
-    if suite not in _ANSWERS:
-        dump = oracle_dump(suite)
-        _ANSWERS[suite] = ask_drgn(suite, dump.path, queries_for(dump.release))
-    return _ANSWERS[suite]
+from vmcores.oracle import OracleAnswers, ask_drgn, drgn_eval, run_drgn
 
 
 @pytest.fixture(scope="session", params=list(SUITES))
