@@ -269,6 +269,14 @@ EXPRESSIONS: List[Expr] = [
         format={"member_names": False, "dereference": False},
     ),
     _e("format.console_printk.columns", "format", 'prog["console_printk"]', format={"columns": 10}),
+    _e(
+        "format.kobj.no_implicit_members",
+        "format",
+        'prog["init_net"].loopback_dev.dev.kobj',
+        format={"implicit_members": False},
+    ),
+    _e("format.console_printk.indices", "format", 'prog["console_printk"]', format={"element_indices": True}),
+    _e("format.pid_links.implicit_elements", "format", f"{IT}.pid_links", format={"implicit_elements": True}),
     _e("format.cred.hex", "format", f"{IT}.cred.uid", format={"integer_base": 16, "type_name": False}),
 ]
 
