@@ -93,6 +93,7 @@ _INT_SPELLINGS = {
     "short unsigned int": "unsigned short",
     "short int": "short",
 }
+_POINTER_QUALIFIER_RE = re.compile(r"\*(?=(?:const|volatile|restrict)\b)")
 _INT_SPELLING_RE = re.compile(r"\b(?:" + "|".join(_INT_SPELLINGS) + r")\b")
 
 
@@ -101,7 +102,8 @@ def type_name(t: Type) -> str:
     """The C name of a type as drgn writes it (``struct list_head *``, ``char [16]``,
     ``unsigned long`` for gcc's ``long unsigned int``, ``int (struct file *file)`` for a
     function type)."""
-    return _INT_SPELLING_RE.sub(lambda m: _INT_SPELLINGS[m.group(0)], t.type_name())
+    name = _INT_SPELLING_RE.sub(lambda m: _INT_SPELLINGS[m.group(0)], t.type_name())
+    return _POINTER_QUALIFIER_RE.sub("* ", name)  # drgn writes `char * const`, not `char *const`
 
 
 class _Context:

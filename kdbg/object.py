@@ -262,8 +262,7 @@ class Object:
                     raise ObjectTypeError(f"cannot convert {value} to an integer")
                 value = int(value)
             bits = self._bits()
-            v = _truncate(int(value), bits, info.signed and kind != K_PTR)
-            self._value = bool(v) if kind == K_BOOL else v
+            self._value = _truncate(int(value), bits, info.signed and kind != K_PTR)
         elif kind == K_FLOAT:
             self._value = _float_value(float(value), info.size or 8)
         elif kind in (K_COMPOUND, K_ARRAY):
@@ -395,20 +394,28 @@ class Object:
         """The value as Python: int (bool for ``_Bool``), float, dict of members for a
         struct or union (anonymous members merged in), list for an array."""
         kind = self._info.kind
+        if kind == K_BOOL:  # the bits as stored print as they are; the value is a bool
+            return bool(self._scalar())
         if kind in _SCALAR or kind == K_FLOAT:
             return self._scalar()
         if kind == K_COMPOUND:
             out: Dict[str, Any] = {}
             under = self._info.under
             assert isinstance(under, Composite)
-            for m in under.members:
-                v = self._member_object(m, 0).value_()
+            n = len(under.members)
+            for i, m in enumerate(under.members):
+                sub = self._member_object(m, 0, i == n - 1)
+                if sub._flex:  # a flexible array member has no value (as in drgn)
+                    continue
+                v = sub.value_()
                 if m.name:
                     out[m.name] = v
                 elif isinstance(v, dict):
                     out.update(v)
             return out
         if kind == K_ARRAY:
+            if self._flex:
+                raise ObjectTypeError("cannot read object with incomplete array type")
             return [e.value_() for e in self]
         if kind == K_FUNC:
             raise ObjectTypeError("cannot read object with function type")
@@ -583,6 +590,8 @@ class Object:
         kind = self._info.kind
         if kind == K_FLOAT:
             return int(self._scalar())
+        if kind == K_BOOL:
+            return int(bool(self._scalar()))
         if kind in _SCALAR:
             return int(self._scalar())
         if kind == K_FUNC and self.address_ is not None:
@@ -592,7 +601,7 @@ class Object:
     def __index__(self) -> int:
         if self._info.kind not in _SCALAR:
             raise ObjectTypeError(f"'{_type_name(self.type_)}' object cannot be interpreted as an integer")
-        return int(self._scalar())
+        return int(self)
 
     def __float__(self) -> float:
         if self._info.kind not in _SCALAR and self._info.kind != K_FLOAT:
@@ -643,6 +652,8 @@ class Object:
                 parts.append(f"value={self._value:#x}")
             elif kind in (K_COMPOUND, K_ARRAY):
                 parts.append(f"value={self.value_()!r}")
+            elif kind == K_BOOL:
+                parts.append(f"value={bool(self._value)!r}")
             else:
                 parts.append(f"value={self._value!r}")
         if self.bit_field_size_ is not None:
@@ -733,6 +744,12 @@ class Object:
         b = other if isinstance(other, Object) else _operand(self.prog_, other)
         ka, kb = self._info.kind, b._info.kind
         if (ka in _SCALAR or ka == K_FLOAT) and (kb in _SCALAR or kb == K_FLOAT):
+            if ka in (K_INT, K_BOOL, K_ENUM) and kb in (K_INT, K_BOOL, K_ENUM):
+                # C's usual arithmetic conversions: (unsigned)5 > -1 is false
+                pa, pb = _promote(self), _promote(b)
+                info = type_info(_common(pa, pb))
+                bits = (info.size or 4) * 8
+                return _truncate(pa[2], bits, info.signed), _truncate(pb[2], bits, info.signed)
             return self._scalar(), b._scalar()
         if ka in (K_ARRAY, K_FUNC) and self.address_ is not None and (kb in _SCALAR or kb in (K_ARRAY, K_FUNC)):
             return self.address_, b.address_ if kb in (K_ARRAY, K_FUNC) else b._scalar()
@@ -797,8 +814,6 @@ def _from_image(buf: bytes, bit_offset: int, bits: int, info: _Info) -> Any:
         v = int.from_bytes(buf[: bits // 8], "little")
     else:
         v = (int.from_bytes(buf[: (bit_offset + bits + 7) // 8], "little") >> bit_offset) & ((1 << bits) - 1)
-    if kind == K_BOOL:
-        return v != 0
     if info.signed and kind != K_PTR and v >> (bits - 1):
         v -= 1 << bits
     return v
