@@ -205,3 +205,25 @@ def test_untyped_symbol_says_how_to_declare(btf618_path: Path, tmp_path: Path) -
     assert v.type_.type_name() == "struct list_head" and v.address_ == 0xFFFFFFFF82000000
     with pytest.raises(kdbg.ObjectNotFoundError):
         prog["kdbg_no_such_name"]
+
+
+def test_p_whatis_ptype_of_expressions(sample_dump: object) -> None:
+    core = str(sample_dump.path)  # type: ignore[attr-defined]
+    r = subprocess.run(
+        [sys.executable, "-m", "kdbg", "-c", core,
+         "-x", 'p prog.declare("struct task_struct init_task;") or prog["init_task"].comm',
+         "-x", 'p prog.constant("PIDTYPE_TGID")',
+         "-x", "whatis prog['runqueues'].nr_running",
+         "-x", "ptype prog['runqueues'].cfs.load",
+         "-x", "ptype struct load_weight"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.split("\n")
+    assert out[:3] == ['(char [16])"swapper/0"', "(enum pid_type)PIDTYPE_TGID", "type = unsigned int"]
+    rest = "\n".join(out[3:])
+    half = rest.index("};") + 2
+    assert rest[:half].startswith("struct load_weight {") and rest[:half] + "\n" == rest[half + 1:]
+    bad = subprocess.run([sys.executable, "-m", "kdbg", "-c", core, "-x", "p no_such_name"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "NameError" in bad.stderr

@@ -1,9 +1,9 @@
-"""Type commands: ``ptype``, ``whatis`` and ``btf dump`` / ``btf min``."""
+"""Type commands: ``ptype``, ``whatis``, ``p`` and ``btf dump`` / ``btf min``."""
 
 from __future__ import annotations
 
 import argparse
-from typing import List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional
 
 from kdbg.btf.parser import BTF
 from kdbg.btf.ptype import ptype
@@ -31,7 +31,41 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
         raise type_err
 
 
-@command("ptype", "print a type (or function prototype) as C with member offsets", "ptype TYPE|FUNCTION")
+def evaluate_expression(prog: Program, expr: str, ctx: CommandContext) -> Any:
+    """The value of the Python expression ``expr`` with ``prog`` and kdbg's names in scope
+    (the REPL's own namespace when the context carries one)."""
+    from kdbg.evaluate import script_globals
+
+    g = getattr(ctx, "namespace", None)
+    if g is None:
+        g = script_globals(prog)
+    try:
+        code = compile(expr.strip(), "<expression>", "eval")
+    except SyntaxError as e:
+        raise ExpressionError(f"cannot parse expression {expr.strip()!r}: {e.msg}") from None
+    try:
+        return eval(code, g)
+    except KdbgError:
+        raise
+    except Exception as e:  # a NameError, TypeError... of the user's expression: one line
+        raise ExpressionError(f"{expr.strip()}: {type(e).__name__}: {e}") from None
+
+
+def _type_of_expression(prog: Program, spec: str, ctx: CommandContext, err: KdbgError) -> Type:
+    """The type of expression ``spec`` (an object's ``type_``), or raise ``err`` (the
+    lookup's error) when ``spec`` is no expression giving an object."""
+    try:
+        value = evaluate_expression(prog, spec, ctx)
+    except KdbgError:
+        raise err from None
+    t = getattr(value, "type_", None)
+    if not isinstance(t, Type):
+        raise err
+    return t
+
+
+@command("ptype", "print a type (or function prototype, or an expression's type) as C with member offsets",
+         "ptype TYPE|FUNCTION|EXPR")
 def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """Print one type in C; a name several different types share prints each of them,
     headed by its ``NAME#ID`` (as pahole prints every struct of a name)."""
@@ -40,10 +74,23 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     except AmbiguousTypeError as e:
         ctx.out.write(ambiguous_listing(prog, e))
         return
+    except ObjectNotFoundError as e:
+        t = _type_of_expression(prog, args, ctx, e)
     ctx.out.write(ptype(t) + "\n")
 
 
-@command("whatis", "print what a type name stands for, one typedef level down (gdb's whatis)", "whatis TYPE|FUNCTION")
+@command("p", "print the value of a Python expression as drgn prints it", "p EXPR")
+def p_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+    """``p prog["init_task"].comm`` prints ``(char [16])"swapper/0"``."""
+    if not args.strip():
+        raise ExpressionError("p needs an expression")
+    from kdbg.evaluate import format_value
+
+    ctx.out.write(format_value(evaluate_expression(prog, args, ctx)) + "\n")
+
+
+@command("whatis", "print what a type name stands for, one typedef level down (gdb's whatis), or an expression's type",
+         "whatis TYPE|FUNCTION|EXPR")
 def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """``type = ...``: a typedef's target (one level), a function's prototype, or the type
     itself; a name several types share gives one line per candidate."""
@@ -53,6 +100,11 @@ def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         for tid, kind, size in e.candidates:
             what = "incomplete" if size is None else f"{size} bytes"
             ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
+        return
+    except ObjectNotFoundError as e:  # an expression: its type as declared (gdb's whatis)
+        from kdbg.format import type_name
+
+        ctx.out.write(f"type = {type_name(_type_of_expression(prog, args, ctx, e))}\n")
         return
     if isinstance(t, Func):
         t = t.proto
