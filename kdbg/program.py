@@ -90,6 +90,7 @@ class Program:
         self.declarations: List[str] = []
         self._declared: Dict[str, Type] = {}
         self._decl_table: object = None
+        self._table_types: Dict[str, Optional[Type]] = {}
 
     def _load_layer(self, layer: str, loader: Callable[[], _T]) -> _T:
         """Run a layer's loader; its failure is a target error, remembered and raised again
@@ -211,11 +212,16 @@ class Program:
         declarations = _declarations_module()
         if declarations is None:
             return None
+        if name in self._table_types:
+            return self._table_types[name]
         table = self._decl_table
         if table is None:
-            load = getattr(declarations, "default_table", None) or getattr(declarations, "load_table", None)
-            table = self._decl_table = load() if callable(load) else declarations.DeclarationTable()
-        return declarations.lookup_declared_type(table, name, self.btfs)
+            cls = declarations.DeclarationTable
+            shipped = getattr(cls, "shipped", None)
+            table = self._decl_table = shipped() if callable(shipped) else cls()
+        t: Optional[Type] = declarations.lookup_declared_type(table, name, self.btfs)
+        self._table_types[name] = t
+        return t
 
     def declare(self, text: str) -> None:
         """Give globals types with C declarations (``struct list_head modules;``, several
@@ -383,8 +389,13 @@ def _parse_declaration(text: str, btfs: List[BTF]) -> List[Tuple[str, Type]]:
     """``[(name, type)]`` of C declarations, by :mod:`kdbg.declarations`' parser; until
     that module exists, simple ``TYPE name;`` / ``TYPE name[N];`` forms only."""
     declarations = _declarations_module()
-    if declarations is not None:
-        return list(declarations.parse_declaration(text, btfs))
+    if declarations is not None:  # one declaration per call there; several here
+        pieces = [d.strip() for d in text.split(";") if d.strip()]
+        if not pieces:
+            from kdbg.errors import ExpressionError
+
+            raise ExpressionError(f"no declaration in {text!r}")
+        return [pair for d in pieces for pair in declarations.parse_declaration(d + ";", btfs)]
     import re
 
     from kdbg.errors import ExpressionError
