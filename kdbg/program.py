@@ -363,12 +363,12 @@ class Program:
 
 
 def _untyped(sym: Symbol) -> UntypedSymbolError:
-    what = "function" if sym.type.lower() in "tw" else "variable"
-    how = f'prog.declare("TYPE {sym.name};")' if what == "variable" else "BTF has no FUNC of that name"
+    if sym.type.lower() in "tw":
+        return UntypedSymbolError(f"function {sym.name!r} ({sym.type} at {sym.address:#x}) has no type: "
+                                  "BTF has no FUNC of that name")
     return UntypedSymbolError(
-        f"{what} {sym.name!r} ({sym.type} at {sym.address:#x}) has no type: kernel BTF types only "
-        f"per-CPU variables; declare it with {how}, e.g. prog.declare(\"struct foo {sym.name};\")"
-        if what == "variable" else f"function {sym.name!r} ({sym.type} at {sym.address:#x}) has no type: {how}"
+        f"variable {sym.name!r} ({sym.type} at {sym.address:#x}) has no type (kernel BTF types only "
+        f'per-CPU variables); declare it, e.g. prog.declare("struct foo {sym.name};")'
     )
 
 
