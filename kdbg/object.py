@@ -507,7 +507,7 @@ class Object:
         kind = self._info.kind
         if kind == K_COMPOUND or (kind == K_PTR and type_info(self._info.under.type).kind == K_COMPOUND):  # type: ignore[attr-defined]
             return self.member_(name)
-        raise AttributeError(f"'{_type_name(self.type_)}' object has no attribute {name!r}")
+        raise MemberNotFoundError(f"'{_type_name(self.type_)}' object has no attribute {name!r}")
 
     def __dir__(self) -> List[str]:
         names = set(super().__dir__())

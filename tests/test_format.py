@@ -549,3 +549,49 @@ def test_real_kernel_types_print_as_drgn(real: Tuple[Program, drgn.Program, Conv
     kp, dp = k.address_of_(), d.address_of_()
     assert kp.format_(columns=100) == dp.format_(columns=100)
     assert repr(k.value_()) == repr(d.value_())
+
+
+def test_api_semantics(hand: Tuple[Program, drgn.Program, Converter, bytearray]) -> None:
+    """What drgn has no counterpart for, or kdbg adds: deref_(), errors that are both
+    KdbgError and the Python exception drgn raises, bounded strings, designators."""
+    from kdbg import NULL, offsetof, reinterpret, sizeof
+    from kdbg.errors import KdbgError, MemberNotFoundError, ObjectTypeError, OutOfBoundsError
+
+    kprog, dprog, conv, data = hand
+    p = Object(kprog, "struct list_head *", BASE + 0x40)
+    assert p.deref_().address_ == p[0].address_ == BASE + 0x40
+    assert repr(p.deref_()) == repr(drgn.Object(dprog, conv(kprog.type("struct list_head *")), BASE + 0x40)[0])
+    big = Object(kprog, "struct big", address=BASE + 0x1230)
+    assert big.subobject_("grid[1][2]").address_ == big.grid[1][2].address_
+    assert big.subobject_("bits.e").value_() == big.bits.e.value_()
+    assert offsetof(kprog.type("struct big"), "grid[1][2]") == 1152 // 8 + 5 * 4
+    assert sizeof(big) == sizeof(kprog.type("struct big")) == 200
+    assert str(NULL(kprog, "struct list_head *")) == "(struct list_head *)0x0"
+    r = reinterpret("unsigned char [4]", big.comm)
+    assert r.address_ == big.comm.address_ and r.value_() == list(big.comm.to_bytes_()[:4])
+    for bad, exc in [(lambda: big.nosuch, AttributeError), (lambda: big.comm.nosuch, AttributeError),
+                     (lambda: big.id[0], TypeError), (lambda: Object(kprog, "void *", BASE)[0], TypeError),
+                     (lambda: bool(big), TypeError), (lambda: big + 1, TypeError),
+                     (lambda: Object(kprog, "int [3]", [1, 2, 3])[3], IndexError),
+                     (lambda: Object(kprog, "int", 1).address_of_(), TypeError),
+                     (lambda: big.bits.a.address_of_(), TypeError), (lambda: sizeof(big.bits.a), TypeError)]:
+        with pytest.raises(exc) as e:
+            bad()
+        assert isinstance(e.value, KdbgError) and "\n" not in str(e.value)
+    assert isinstance(MemberNotFoundError("x"), AttributeError) and issubclass(OutOfBoundsError, IndexError)
+    assert issubclass(ObjectTypeError, TypeError)
+    assert getattr(big, "nosuch", 5) == 5 and hasattr(big, "comm") and not hasattr(big, "nosuch")
+    assert {"id", "comm", "x", "u_d", "bits", "value_", "format_"} <= set(dir(big))
+    assert {"id", "comm", "x"} <= set(dir(big.address_of_()))
+    # a char * string stops at NUL, or at the limit; unreadable memory is a FaultError
+    s = Object(kprog, "char *", BASE + 0x5000)
+    assert s.string_() == b'hello, "world"\n\t\x01\xff\\x'
+    assert s.string_(limit=5) == b"hello"
+    with pytest.raises(FaultError) as fe:
+        Object(kprog, "char *", BASE + SIZE - 2).string_() if data[SIZE - 2:].count(0) == 0 else \
+            Object(kprog, "char *", BASE + SIZE + 16).string_()
+    assert fe.value.address >= BASE + SIZE - 2
+    # an object's value is read once; a member of a read object costs no read
+    v = big.read_()
+    assert v.address_ is None and v.bits.e.value_() == big.bits.e.value_() and v.comm.string_() == big.comm.string_()
+    assert Object(kprog, "int", value=Object(kprog, "long unsigned int", 2**32 + 7)).value_() == 7
