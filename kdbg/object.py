@@ -1123,19 +1123,24 @@ def reinterpret(type: Union[Type, str], obj: Object) -> Object:  # noqa: A002 - 
 def container_of(ptr: Object, type: Union[Type, str], member: str) -> Object:  # noqa: A002
     """A pointer to the ``type`` that contains ``*ptr`` as its ``member`` (``"a.b[1]"``)."""
     prog = ptr.prog_
-    t = _as_type(prog, type)
-    under = t.strip_typedefs()
-    if not isinstance(under, Composite):
-        raise ObjectTypeError(f"container_of() argument 2 must be a structure, union, or class type, "
-                              f"not '{_type_name(t)}'")
     if ptr._info.kind != K_PTR:
         _t, info, _v = _promote(ptr)
         if info.kind != K_PTR:
             raise ObjectTypeError(f"container_of() argument must be a pointer, not '{_type_name(ptr.type_)}'")
-    bits, _mt = under.offsetof_bits(member)
-    if bits % 8:
-        raise ObjectTypeError(f"member {member!r} is a bit field")
-    return Object._of_value(prog, _pointer_to(t, prog), int(ptr) - bits // 8)
+    cache: Dict[Tuple[Union[Type, str], str], Tuple[Type, int]] = prog._containers
+    key = (type, member)
+    hit = cache.get(key)
+    if hit is None:
+        t = _as_type(prog, type)
+        under = t.strip_typedefs()
+        if not isinstance(under, Composite):
+            raise ObjectTypeError(f"container_of() argument 2 must be a structure, union, or class type, "
+                                  f"not '{_type_name(t)}'")
+        bits, _mt = under.offsetof_bits(member)
+        if bits % 8:
+            raise ObjectTypeError(f"member {member!r} is a bit field")
+        hit = cache[key] = (_pointer_to(t, prog), bits // 8)
+    return Object._of_value(prog, hit[0], int(ptr) - hit[1])
 
 
 def sizeof(type_or_obj: Union[Type, Object]) -> int:

@@ -91,6 +91,8 @@ class Program:
         self._declared: Dict[str, Type] = {}
         self._decl_table: object = None
         self._table_types: Dict[str, Optional[Type]] = {}
+        #: ``container_of`` results by (type or its name, member): (pointer type, offset).
+        self._containers: Dict[Tuple[Union[Type, str], str], Tuple[Type, int]] = {}
 
     def _load_layer(self, layer: str, loader: Callable[[], _T]) -> _T:
         """Run a layer's loader; its failure is a target error, remembered and raised again
