@@ -40,7 +40,7 @@ def check_records(rec: Records, raw: Dict[int, RawType]) -> Dict[str, int]:
     """Compare every record ``rec`` holds with bpftool's view; count what was compared."""
     assert len(rec) == len(raw)
     assert rec.start_id == min(raw) and rec.last_id == max(raw)
-    names = rec.strtab
+    names = rec.names
     odd_ints = {
         t.id: (int(t.attrs["bits_offset"]), int(t.attrs["nr_bits"]))
         for t in raw.values()

@@ -22,12 +22,19 @@ import struct
 import sys
 from array import array
 from itertools import accumulate
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from kdbg.btf import constants as K
 from kdbg.errors import BTFError
 
-__all__ = ["BTFHeader", "KindLayout", "Records", "TypeIndex", "parse_header"]
+__all__ = ["BTFHeader", "KindLayout", "Names", "Records", "TypeIndex", "parse_header"]
+
+
+class NameMap(Protocol):
+    """What record accessors resolve name offsets with: a ``dict`` (the header writer's
+    :meth:`Records.string_table`) or :class:`Names`."""
+
+    def __getitem__(self, off: int) -> Any: ...
 
 
 class KindLayout(NamedTuple):
@@ -150,9 +157,10 @@ class Records:
         self._aligned = not hdr.type_len % 4 and not any(x % 4 for x in info_sz + elem_sz if x > 0)
         self._words: Optional[array] = None
         self._odd_ints: Optional[Dict[int, Tuple[int, int]]] = None
-        #: String offset -> string, decoded on first use (a ``dict``: hits cost a lookup).
-        self.strtab: Dict[int, str] = _StringTable(
-            name, self.strings, self.start_str_off, base.strtab if base is not None else None
+        self._strmap: Dict[int, str] = {}  # a plain str -> str dict: the GC skips it
+        #: String offset -> string (this blob's and its bases'), decoded on first use.
+        self.names: Names = Names(
+            self._strmap, name, self.strings, self.start_str_off, base.names if base is not None else None
         )
         self._strmap_done = False
         self.index_adopted = index is not None and self._adopt(index)
@@ -344,7 +352,7 @@ class Records:
     # ------------------------------------------------------------------ strings
     def string(self, off: int) -> str:
         """The NUL-terminated string at string offset ``off`` (split offsets continue the base's)."""
-        return self.strtab[off]
+        return self.names[off]
 
     def string_map(self) -> Dict[int, str]:
         """Every string of this blob's own string section by offset, decoded in one pass.
@@ -363,9 +371,17 @@ class Records:
                 base = self.start_str_off
                 if base:
                     starts = [base + x for x in starts]
-                self.strtab.update(zip(starts, parts))
+                self._strmap.update(zip(starts, parts))
             self._strmap_done = True
-        return self.strtab
+        return self._strmap
+
+    def string_table(self) -> Dict[int, str]:
+        """Every string of this blob and its bases in one ``dict`` that decodes a missing
+        offset on use: what bulk readers (the C header writer) subscript at dict speed."""
+        table = _StringTable(self.names)
+        for layer in self.layers():
+            table.update(layer.string_map())
+        return table
 
     # ------------------------------------------------------------------ one record
     def owner(self, type_id: int) -> Records:
@@ -450,7 +466,7 @@ class Records:
         vlen = r.infos[i] & 0xFFFFFF
         return r, r.infos[i], r._u32s(r.offsets[i] + 12, per * vlen)
 
-    def members(self, type_id: int, names: Mapping[int, Any]) -> List[Tuple[Any, int, int, int]]:
+    def members(self, type_id: int, names: NameMap) -> List[Tuple[Any, int, int, int]]:
         """A struct's or union's members: ``(names[name offset], type id, bit offset,
         bitfield size)``. Without the kind flag, a bitfield is described by its INT's
         encoding; that is folded in, so every member reads the same."""
@@ -495,7 +511,7 @@ class Records:
             self._odd_ints = odd
         return self._odd_ints
 
-    def enumerators(self, type_id: int, names: Mapping[int, Any]) -> List[Tuple[Any, int]]:
+    def enumerators(self, type_id: int, names: NameMap) -> List[Tuple[Any, int]]:
         """An ENUM's or ENUM64's ``(names[name offset], value)`` pairs, signed when the
         kind flag says so."""
         info = self.info(type_id)
@@ -514,7 +530,7 @@ class Records:
             vals = [(n, v - (1 << 32) if v >= 1 << 31 else v) for n, v in vals]
         return vals
 
-    def params(self, type_id: int, names: Mapping[int, Any]) -> List[Tuple[Any, int]]:
+    def params(self, type_id: int, names: NameMap) -> List[Tuple[Any, int]]:
         """A FUNC_PROTO's ``(names[name offset], type id)`` pairs; a trailing ``(0, 0)``
         pair is ``...``."""
         r, _info, raw = self._vlen_words(type_id, 2)
@@ -543,16 +559,23 @@ class Records:
         return r.data[off : off + isz + (r.infos[i] & 0xFFFFFF) * esz]
 
 
-class _StringTable(Dict[int, str]):
-    """A blob's strings by offset: a plain dict, filled on first use of each offset
-    (offsets below ``start`` are the base's). It holds the section, not the blob's
+class Names:
+    """String offset -> string for one blob (offsets below ``start`` are its base's),
+    decoded on first use into a plain dict. It holds the section, not the blob's
     :class:`Records`, so the two make no reference cycle."""
 
-    def __init__(self, name: str, strings: bytes, start: int, base: Optional[Dict[int, str]]) -> None:
-        super().__init__()
-        self._name, self._strings, self._start, self._base = name, strings, start, base
+    __slots__ = ("_map", "_name", "_strings", "_start", "_base")
 
-    def __missing__(self, off: int) -> str:
+    def __init__(
+        self, cache: Dict[int, str], name: str, strings: bytes, start: int, base: Optional[Names]
+    ) -> None:
+        self._map, self._name, self._strings, self._start, self._base = cache, name, strings, start, base
+
+    def __getitem__(self, off: int) -> str:
+        try:
+            return self._map[off]
+        except KeyError:
+            pass
         if off < self._start and self._base is not None:
             s = self._base[off]
         else:
@@ -564,6 +587,20 @@ class _StringTable(Dict[int, str]):
                     f"({self._start + len(strs)} bytes)"
                 )
             s = strs[rel : strs.find(b"\0", rel)].decode("utf-8", "replace")
+        self._map[off] = s
+        return s
+
+
+class _StringTable(Dict[int, str]):
+    """A plain dict of strings whose misses go to a :class:`Names` (see
+    :meth:`Records.string_table`)."""
+
+    def __init__(self, names: Names) -> None:
+        super().__init__()
+        self._names = names
+
+    def __missing__(self, off: int) -> str:
+        s = self._names[off]
         self[off] = s
         return s
 

@@ -61,9 +61,7 @@ class TypeTable:
         #: members: (name, type, bit offset, bitfield size); enumerators: (name, value);
         #: params: (name, type)
         self.items: List[Optional[List[Any]]] = [None] * n
-        self._strings = btf.records.strtab
-        for layer in btf.records.layers():
-            layer.string_map()
+        self._strings = btf.records.string_table()
         self._decode_all()
 
     def _decode_all(self) -> None:

@@ -44,6 +44,7 @@ from kdbg.btf.types import (
     Fwd,
     Int,
     Opaque,
+    Param,
     Pointer,
     Qualified,
     Restrict,
@@ -208,7 +209,7 @@ class BTF:
 
     def string(self, off: int) -> str:
         """The NUL-terminated string at string offset ``off`` (split offsets continue the base's)."""
-        return self.records.strtab[off]
+        return self.records.names[off]
 
     def string_map(self) -> Dict[int, str]:
         """Every string of this BTF's own string section by offset, decoded in one pass
@@ -346,7 +347,7 @@ class BTF:
             get = smap.get
             offs = self.records.name_offs
             # every type's name at C speed; offsets into the middle of a string are rare
-            names_list: List[Any] = [get(o) for o in offs]
+            names_list: List[Any] = list(map(get, offs))
             if None in names_list:
                 string = self.string
                 names_list = [s if s is not None else string(o) for s, o in zip(names_list, offs)]
@@ -544,6 +545,21 @@ class BTF:
         cls = {"const": Const, "volatile": Volatile, "restrict": Restrict}[keyword]
         kind = {"const": K.KIND_CONST, "volatile": K.KIND_VOLATILE, "restrict": K.KIND_RESTRICT}[keyword]
         return self._synthesize((keyword, t.id, 0), lambda sid: cls(self, sid, kind, "", False, t.id))
+
+    def function_proto(self, ret: Type, params: Sequence[Type], variadic: bool = False) -> FuncProto:
+        """A prototype ``ret (params...)`` with unnamed parameters (synthesized; callers
+        look for an existing FUNC_PROTO of that shape first)."""
+        ids = tuple(p.id for p in params)
+
+        def make(sid: int) -> FuncProto:
+            proto = FuncProto(self, sid, ret.id, len(ids) + variadic)
+            proto._params = tuple(Param("", i, self) for i in ids + ((0,) if variadic else ()))
+            return proto
+
+        key = ("proto" + "".join(f",{i}" for i in ids) + (",..." if variadic else ""), ret.id, 0)
+        t = self._synthesize(key, make)
+        assert isinstance(t, FuncProto)
+        return t
 
     # ------------------------------------------------------------------ queries
     def _enumerator_index(self) -> Dict[str, Tuple[int, int]]:

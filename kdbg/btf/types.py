@@ -361,7 +361,7 @@ class Composite(_Sized):
             btf = self.btf
             assert btf is not None
             self._records = tuple(
-                Member(n, t, o, b, btf) for n, t, o, b in btf.records.members(self.id, btf.records.strtab)
+                Member(n, t, o, b, btf) for n, t, o, b in btf.records.members(self.id, btf.records.names)
             )
         return self._records
 
@@ -519,7 +519,7 @@ class Enum(_Sized):
         if self._records is None:
             btf = self.btf
             assert btf is not None
-            self._records = tuple(Enumerator(n, v) for n, v in btf.records.enumerators(self.id, btf.records.strtab))
+            self._records = tuple(Enumerator(n, v) for n, v in btf.records.enumerators(self.id, btf.records.names))
         return self._records
 
 
@@ -640,7 +640,7 @@ class FuncProto(Type):
         if self._params is None:
             btf = self.btf
             assert btf is not None
-            self._params = tuple(Param(n, t, btf) for n, t in btf.records.params(self.id, btf.records.strtab))
+            self._params = tuple(Param(n, t, btf) for n, t in btf.records.params(self.id, btf.records.names))
         return self._params
 
     @property
