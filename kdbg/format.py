@@ -239,7 +239,9 @@ def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Co
         return prefix + _format_array(obj, indent, one, multi, flags, ctx)
     if kind == K_FUNC:
         return prefix + f"{obj.address_:#x}"
-    raise ObjectTypeError(f"cannot format incomplete {type_name(info.under)} object"
+    under = info.under
+    keyword = getattr(under, "keyword", "")
+    raise ObjectTypeError(f"cannot format incomplete {keyword} object".replace("  ", " ")
                           if kind == K_INCOMPLETE else f"cannot format {type_name(obj.type_)!r} object")
 
 
