@@ -22,6 +22,7 @@ __all__ = [
     "OutOfBoundsError",
     "MemberNotFoundError",
     "UntypedSymbolError",
+    "ValidationError",
 ]
 
 
@@ -113,3 +114,9 @@ class MemberNotFoundError(ObjectNotFoundError, AttributeError):
 class UntypedSymbolError(ObjectNotFoundError):
     """A symbol exists (kallsyms has its address) but nothing gives it a type; the message
     says how to declare one."""
+
+
+class ValidationError(KdbgError):
+    """A kernel data structure is inconsistent (a cyclic or corrupt list, a tree whose
+    links disagree); the message names the structure and where it went wrong (drgn's
+    ``drgn.helpers.ValidationError``)."""

@@ -1,0 +1,118 @@
+"""What every kernel-structure walk shares: how far a walk may go, how it notices a cycle,
+and how its error names the place.
+
+Every helper that follows pointers in kernel memory (lists, trees, xarrays) goes through a
+:class:`Walk`: it counts the nodes visited against :func:`node_limit` (more nodes than the
+machine has memory for means the links are garbage) and runs Brent's cycle detection,
+which needs two saved addresses instead of a set of every node seen. A cycle or an
+overrun raises :class:`~kdbg.errors.ValidationError` whose one line names the structure
+(its address, symbolized when kallsyms knows it).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Tuple, Union
+
+from kdbg.errors import KdbgError, ObjectTypeError, ValidationError
+from kdbg.object import K_PTR, NULL, Object, container_of, type_info
+
+if TYPE_CHECKING:
+    from kdbg.btf.types import Type
+    from kdbg.program import Program
+
+__all__ = ["Walk", "node_limit", "describe_address", "address_of_struct", "entry_info"]
+
+MASK = 0xFFFFFFFFFFFFFFFF
+#: Node limit when the machine's memory size is unknown (no ``max_pfn`` readable).
+DEFAULT_NODE_LIMIT = 1 << 28
+
+_LIMITS: weakref.WeakKeyDictionary[Program, int] = weakref.WeakKeyDictionary()
+
+
+def node_limit(prog: Program) -> int:
+    """The most distinct nodes any kernel structure of ``prog`` can hold: one per 16 bytes
+    of the machine's memory (``max_pfn`` pages; the smallest node, a ``list_head``, is
+    16 bytes). A walk longer than this is following garbage."""
+    limit = _LIMITS.get(prog)
+    if limit is None:
+        limit = DEFAULT_NODE_LIMIT
+        try:
+            sym = prog.symbols.get("max_pfn")
+            if sym is not None:
+                pages = prog.read_u64(sym.address)
+                page_size = getattr(prog.memory, "page_size", 4096)
+                if 0 < pages < (1 << 40):
+                    limit = max(1 << 16, pages * page_size // 16)
+        except KdbgError:
+            pass
+        _LIMITS[prog] = limit
+    return limit
+
+
+def describe_address(prog: Program, address: int) -> str:
+    """``0xffffffff8261aa40 (init_task+0x4a8)``, or just the hex address."""
+    hit = prog.symbolize_address(address)
+    if hit is None:
+        return f"{address:#x}"
+    return f"{address:#x} ({hit[0]}+{hit[1]:#x})"
+
+
+class Walk:
+    """Bookkeeping of one walk: ``step(address)`` for every node reached (after the
+    start); raises :class:`ValidationError` on a cycle or past the node limit.
+
+    Brent's algorithm: remember the node at each power-of-two step count; meeting it again
+    means a cycle (found within about twice the cycle length past its entry)."""
+
+    __slots__ = ("what", "prog", "limit", "count", "_saved", "_power", "_lam")
+
+    def __init__(self, prog: Program, what: str) -> None:
+        self.prog = prog
+        #: The structure walked, for messages: ``list_head at 0x... (init_task+0x4a8)``.
+        self.what = what
+        self.limit = node_limit(prog)
+        self.count = 0
+        self._saved = -1
+        self._power = 1
+        self._lam = 0
+
+    def step(self, address: int) -> None:
+        """Account for reaching the node at ``address``."""
+        if address == self._saved:
+            raise ValidationError(
+                f"{self.what}: cycle through {address:#x} that does not return to the start "
+                f"(after {self.count} nodes)")
+        self.count += 1
+        if self.count > self.limit:
+            raise ValidationError(f"{self.what}: more than {self.limit} nodes, more than memory holds")
+        self._lam += 1
+        if self._lam == self._power:
+            self._saved = address
+            self._power <<= 1
+            self._lam = 0
+
+
+def address_of_struct(obj: Object, what: str) -> int:
+    """The address of the structure ``obj`` is, or points to (drgn's helpers take either
+    ``struct list_head *`` or a ``struct list_head`` reference)."""
+    if not isinstance(obj, Object):
+        raise ObjectTypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    if type_info(obj.type_).kind == K_PTR:
+        return int(obj) & MASK
+    if obj.address_ is None:
+        raise ObjectTypeError(f"{what} must be a pointer or an object in memory, not a value "
+                              f"of '{obj.type_.type_name()}'")
+    return obj.address_
+
+
+def entry_info(prog: Program, type: Union[str, Type], member: str) -> Tuple[Type, int]:  # noqa: A002
+    """``(pointer to type, offset of member)``: what ``container_of`` needs, resolved once
+    per walk through :func:`kdbg.object.container_of` itself."""
+    probe = container_of(NULL(prog, "void *"), type, member)
+    return probe.type_, (-int(probe)) & MASK
+
+
+def pointer_type(prog: Program, name: str) -> Type:
+    """The type ``name *`` (``struct list_head *``)."""
+    return prog.type(name + " *")
