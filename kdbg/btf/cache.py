@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from kdbg import cache
 from kdbg.btf.decoder import TypeIndex
-from kdbg.btf.parser import BTF
+from kdbg.btf.parser import BTF, NameIndex
 
 __all__ = ["BTFIndexStore", "btf_key", "cached_header_c", "open_btf"]
 
@@ -95,8 +95,8 @@ class BTFIndexStore:
         idarr = array("I")
         try:
             idarr.frombytes(ids)
-            names: Dict[str, Any] = dict(zip(text.split("\0"), idarr) if text else ())
-            names.update(dups)
+            names = NameIndex(zip(text.split("\0"), idarr) if text else ())
+            dict.update(names, dups)
         except (TypeError, ValueError, AttributeError):
             return None
         return names

@@ -15,13 +15,16 @@ of a base type, a prototype's parameters), so it serves both the type model (pty
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type, Void
 from kdbg.errors import BTFError
 
-__all__ = ["Declarator", "type_name", "declaration", "base_name", "proto_params", "MAX_NESTING"]
+if TYPE_CHECKING:
+    from kdbg.btf.parser import BTF
+
+__all__ = ["Declarator", "model_declarator", "type_name", "declaration", "base_name", "proto_params", "MAX_NESTING"]
 
 #: Deepest nesting of prototypes in parameters (``void (*)(void (*)(...))``) before
 #: declaring a cycle; real code nests a few levels.
@@ -224,11 +227,9 @@ class _View:
         return self._get(tid)
 
 
-def _model_declarator(t: Type, with_param_names: bool = True) -> Declarator:
-    btf = t.btf
-    if btf is None:  # void without a BTF: nothing to walk
-        return Declarator(_View(lambda _i: K.KIND_UNKN), _View(lambda _i: 0), _View(lambda _i: 0),
-                          lambda _i, _l: ("void", True), lambda _i: [])
+def model_declarator(btf: BTF, with_param_names: bool = True) -> Declarator:
+    """A :class:`Declarator` over the types of ``btf`` (drgn's dialect); ``BTF.declarator()``
+    keeps one."""
     typ = btf.type
 
     def ref(tid: int) -> int:
@@ -248,6 +249,16 @@ def _model_declarator(t: Type, with_param_names: bool = True) -> Declarator:
         return base_name(typ(tid)), True
 
     return Declarator(_View(lambda i: typ(i).kind), _View(ref), _View(length), base, params, name=btf.name)
+
+
+def _model_declarator(t: Type, with_param_names: bool = True) -> Declarator:
+    btf = t.btf
+    if btf is not None and with_param_names:
+        return btf.declarator()
+    if btf is None:  # void without a BTF: nothing to walk
+        return Declarator(_View(lambda _i: K.KIND_UNKN), _View(lambda _i: 0), _View(lambda _i: 0),
+                          lambda _i, _l: ("void", True), lambda _i: [])
+    return model_declarator(btf, with_param_names)
 
 
 def declaration(t: Type, name: str = "", with_param_names: bool = True) -> str:

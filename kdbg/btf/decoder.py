@@ -398,11 +398,10 @@ class Records:
     def _u32s(self, off: int, n: int) -> Sequence[int]:
         """``n`` u32 words at byte offset ``off`` of the blob."""
         w = off - self.type_start
-        if not w & 3:
-            words = self._words if self._words is not None else self.words
-            if words is not None:
-                w >>= 2
-                return words[w : w + n]
+        words = self._words  # built by the walk or a bulk reader; not for one record
+        if words is not None and not w & 3:
+            w >>= 2
+            return words[w : w + n]
         return struct.unpack_from(f"{self.byteorder}{n}I", self.data, off)
 
     def info(self, type_id: int) -> int:

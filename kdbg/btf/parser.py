@@ -29,6 +29,7 @@ from typing import (
 from typing import Type as PyType
 
 from kdbg.btf import constants as K
+from kdbg.btf.cdecl import Declarator, model_declarator
 from kdbg.btf.decoder import BTFHeader, KindLayout, Records, TypeIndex, parse_header
 from kdbg.btf.names import definitions, describe
 from kdbg.btf.types import (
@@ -173,6 +174,13 @@ class BTF:
         self._ptr_index: Optional[Dict[int, int]] = None
         self._synth: Dict[int, Type] = {}
         self._synth_key: Dict[Tuple[str, int, int], int] = {}
+        self._declarator: Optional[Declarator] = None
+
+    def declarator(self) -> Declarator:
+        """The C declarator writer over this BTF's types (drgn's dialect), made once."""
+        if self._declarator is None:
+            self._declarator = model_declarator(self)
+        return self._declarator
 
     # The offsets index and section bounds under their old private names, which
     # tests/test_fuzz_btf.py reads to aim its mutations; the API is :attr:`records`.
@@ -338,10 +346,10 @@ class BTF:
         if self._names is None and self.store is not None:
             loaded = self.store.load_names()
             if loaded is not None:
-                names = NameIndex()
-                dict.update(names, loaded)
-                self._names = names
-                return names
+                if not isinstance(loaded, NameIndex):
+                    loaded = NameIndex(loaded)
+                self._names = loaded
+                return loaded
         if self._names is None:
             smap = self.string_map()
             get = smap.get
