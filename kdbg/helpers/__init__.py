@@ -1,14 +1,36 @@
 """Kernel data-structure helpers, named and called as in drgn (``drgn.helpers.linux.*``).
 
 Each submodule covers one kernel concept and lists its public names in ``__all__``;
-``from kdbg.helpers import *`` brings them all. To add a module: one
-``from kdbg.helpers.X import *`` line below and its name in ``_MODULES``.
+``from kdbg.helpers import *`` brings them all. To add a module, add one
+``from kdbg.helpers.X import *`` line below: ``__all__`` is assembled from the imported
+submodules' ``__all__``.
 """
 
-from kdbg.errors import ValidationError
-from kdbg.helpers import list as _list
+from types import ModuleType as _ModuleType
+from typing import List as _List
+
+from kdbg.errors import ValidationError as ValidationError
+from kdbg.helpers.cpumask import *  # noqa: F401,F403
+from kdbg.helpers.idr import *  # noqa: F401,F403
 from kdbg.helpers.list import *  # noqa: F401,F403
+from kdbg.helpers.percpu import *  # noqa: F401,F403
+from kdbg.helpers.pid import *  # noqa: F401,F403
+from kdbg.helpers.rbtree import *  # noqa: F401,F403
+from kdbg.helpers.sched import *  # noqa: F401,F403
+from kdbg.helpers.utsname import *  # noqa: F401,F403
+from kdbg.helpers.xarray import *  # noqa: F401,F403
 
-_MODULES = [_list]
+#: Internal submodules whose names are not helpers.
+_INTERNAL = {"kdbg.helpers.common"}
 
-__all__ = ["ValidationError"] + [name for m in _MODULES for name in m.__all__]
+
+def _assemble() -> _List[str]:
+    names = ["ValidationError"]
+    for value in [*globals().values()]:  # (`list` is the list submodule here)
+        if (isinstance(value, _ModuleType) and value.__name__.startswith(__name__ + ".")
+                and value.__name__ not in _INTERNAL):
+            names.extend(n for n in getattr(value, "__all__", ()) if n not in names)
+    return names
+
+
+__all__ = _assemble()

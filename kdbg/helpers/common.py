@@ -12,7 +12,7 @@ overrun raises :class:`~kdbg.errors.ValidationError` whose one line names the st
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Tuple, TypeVar, Union
 
 from kdbg.errors import KdbgError, ObjectTypeError, ValidationError
 from kdbg.object import K_PTR, NULL, Object, container_of, type_info
@@ -21,8 +21,12 @@ if TYPE_CHECKING:
     from kdbg.btf.types import Type
     from kdbg.program import Program
 
-__all__ = ["Walk", "node_limit", "describe_address", "address_of_struct", "entry_info"]
+__all__ = [
+    "Walk", "node_limit", "describe_address", "address_of_struct", "entry_info", "pointer_to", "is_pointer",
+    "deref_if_pointer", "program_cache", "global_object", "has_member",
+]
 
+_T = TypeVar("_T")
 MASK = 0xFFFFFFFFFFFFFFFF
 #: Node limit when the machine's memory size is unknown (no ``max_pfn`` readable).
 DEFAULT_NODE_LIMIT = 1 << 28
@@ -113,6 +117,60 @@ def entry_info(prog: Program, type: Union[str, Type], member: str) -> Tuple[Type
     return probe.type_, (-int(probe)) & MASK
 
 
-def pointer_type(prog: Program, name: str) -> Type:
-    """The type ``name *`` (``struct list_head *``)."""
-    return prog.type(name + " *")
+def pointer_to(prog: Program, type: Union[str, Type]) -> Type:  # noqa: A002
+    """The type ``type *`` (``struct list_head *``)."""
+    from kdbg.object import _pointer_to
+
+    return _pointer_to(prog.type(type) if isinstance(type, str) else type, prog)
+
+
+def is_pointer(obj: Object) -> bool:
+    """Whether ``obj`` is a pointer (typedefs and qualifiers aside)."""
+    return type_info(obj.type_).kind == K_PTR
+
+
+def deref_if_pointer(obj: Object) -> Object:
+    """``*obj`` if ``obj`` is a pointer, else ``obj`` (helpers take either)."""
+    if not isinstance(obj, Object):
+        raise ObjectTypeError(f"expected an Object, not {type(obj).__name__}")
+    return obj.deref_() if is_pointer(obj) else obj
+
+
+_CACHES: weakref.WeakKeyDictionary[Program, Dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def program_cache(prog: Program, key: str, factory: Callable[[], _T]) -> _T:
+    """A per-program value computed once by ``factory`` (a layout read from BTF)."""
+    d = _CACHES.get(prog)
+    if d is None:
+        d = _CACHES[prog] = {}
+    if key not in d:
+        d[key] = factory()
+    return d[key]  # type: ignore[no-any-return, unused-ignore]
+
+
+def global_object(prog: Program, name: str, type: str) -> Object:  # noqa: A002
+    """The kernel global ``name``: as the program types it (BTF VAR, declaration table,
+    ``declare``), or else as ``type`` at its kallsyms address, the type a helper knows
+    the kernel gives it (``struct cpumask __cpu_online_mask``)."""
+    from kdbg.errors import ObjectNotFoundError
+
+    try:
+        return prog.variable(name)
+    except ObjectNotFoundError:
+        sym = prog.symbols.get(name)
+        if sym is None:
+            raise
+    return Object(prog, type, address=sym.address)
+
+
+def has_member(prog: Program, struct: str, member: str) -> bool:
+    """Whether BTF's ``struct`` has ``member`` (directly or through anonymous members): how
+    helpers tell kernel versions apart."""
+    from kdbg.errors import KdbgError as _E
+
+    try:
+        prog.type(struct).strip_typedefs().offsetof(member)  # type: ignore[attr-defined]
+    except (_E, LookupError, AttributeError, ValueError, KeyError):
+        return False
+    return True

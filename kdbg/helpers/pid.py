@@ -1,0 +1,137 @@
+"""PIDs and finding tasks: drgn's ``drgn.helpers.linux.pid``.
+
+``ns`` is a ``struct pid_namespace *`` or the :class:`~kdbg.program.Program` (the initial
+namespace, ``init_pid_ns``). PIDs live in the namespace's IDR; a PID's tasks hang off
+``pid->tasks[type]`` through ``task_struct.pid_links[type]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
+
+from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
+from kdbg.helpers.idr import idr_find, idr_for_each
+from kdbg.object import NULL, Object
+
+if TYPE_CHECKING:
+    from kdbg.btf.types import Type
+    from kdbg.program import Program
+
+__all__ = ["find_pid", "find_task", "for_each_pid", "for_each_task", "for_each_task_in_group", "pid_task"]
+
+Namespace = Union[Object, "Program"]
+
+
+def _ns(ns: Namespace) -> Object:
+    if isinstance(ns, Object):
+        return deref_if_pointer(ns)
+    return global_object(ns, "init_pid_ns", "struct pid_namespace")
+
+
+def _prog(ns: Namespace) -> Program:
+    return ns.prog_ if isinstance(ns, Object) else ns
+
+
+def _pid_type(prog: Program, pid_type: Union[SupportsIndex, Object]) -> int:
+    return int(pid_type) if isinstance(pid_type, Object) else pid_type.__index__()
+
+
+class _Links:
+    """Offsets for ``pid_task``: ``pid->tasks[type].first`` and
+    ``task_struct.pid_links[type]``, per pid type."""
+
+    def __init__(self, prog: Program) -> None:
+        self.pid = prog.type("struct pid").strip_typedefs()
+        self.task = prog.type("struct task_struct").strip_typedefs()
+        self.task_p: Type = pointer_to(prog, "struct task_struct")
+        self.pid_p: Type = pointer_to(prog, "struct pid")
+        first = prog.type("struct hlist_head").strip_typedefs().offsetof("first")  # type: ignore[attr-defined]
+        self._first = first
+        self.by_type: dict = {}
+
+    def offsets(self, pid_type: int) -> tuple:
+        hit = self.by_type.get(pid_type)
+        if hit is None:
+            hit = self.by_type[pid_type] = (
+                self.pid.offsetof(f"tasks[{pid_type}]") + self._first,  # type: ignore[attr-defined]
+                self.task.offsetof(f"pid_links[{pid_type}]"),  # type: ignore[attr-defined]
+            )
+        return hit
+
+
+def _links(prog: Program) -> _Links:
+    return program_cache(prog, "pid_links", lambda: _Links(prog))
+
+
+def _pid_task_address(prog: Program, pid: int, pid_type: int) -> int:
+    if not pid:
+        return 0
+    first_off, link_off = _links(prog).offsets(pid_type)
+    first = prog.read_word(pid + first_off)
+    return first - link_off if first else 0
+
+
+def pid_task(pid: Object, pid_type: Union[SupportsIndex, Object]) -> Object:
+    """The first task of ``pid`` (``struct pid *``) for ``pid_type`` (``PIDTYPE_PID``
+    and so on), as ``struct task_struct *``; ``NULL`` if none."""
+    prog = pid.prog_
+    addr = _pid_task_address(prog, int(pid), _pid_type(prog, pid_type))
+    return Object._of_value(prog, _links(prog).task_p, addr)
+
+
+def find_pid(ns: Namespace, pid: SupportsIndex) -> Object:
+    """The ``struct pid *`` of number ``pid`` in ``ns`` (``NULL`` if none)."""
+    prog = _prog(ns)
+    entry = idr_find(_ns(ns).idr, pid)
+    return Object._of_value(prog, _links(prog).pid_p, int(entry))
+
+
+def for_each_pid(ns: Namespace) -> Iterator[Object]:
+    """Every ``struct pid *`` of ``ns``, by number."""
+    prog = _prog(ns)
+    pid_p = _links(prog).pid_p
+    for _nr, entry in idr_for_each(_ns(ns).idr):
+        yield Object._of_value(prog, pid_p, int(entry))
+
+
+def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
+    """The task (thread) whose PID is ``pid`` in ``ns`` (``struct task_struct *``;
+    ``NULL`` if none)."""
+    prog = _prog(ns)
+    p = find_pid(ns, pid)
+    pid_type = int(prog.constant("PIDTYPE_PID"))
+    return Object._of_value(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
+
+
+def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
+    """Every task (thread) visible in ``ns``, by PID, as ``struct task_struct *``; with
+    ``idle``, each online CPU's idle task (PID 0) first, as drgn does."""
+    prog = _prog(ns)
+    if idle:
+        from kdbg.helpers.cpumask import for_each_online_cpu
+        from kdbg.helpers.sched import idle_task
+
+        for cpu in for_each_online_cpu(prog):
+            yield idle_task(prog, cpu)
+    pid_type = int(prog.constant("PIDTYPE_PID"))
+    task_p = _links(prog).task_p
+    for _nr, entry in idr_for_each(_ns(ns).idr):
+        task = _pid_task_address(prog, int(entry), pid_type)
+        if task:
+            yield Object._of_value(prog, task_p, task)
+
+
+def for_each_task_in_group(task: Object, include_self: bool = False) -> Iterator[Object]:
+    """The other threads of ``task``'s thread group (and ``task`` with
+    ``include_self``), through ``signal->thread_head``."""
+    from kdbg.helpers.list import list_for_each_entry
+
+    t = deref_if_pointer(task)
+    me = t.address_
+    for thread in list_for_each_entry("struct task_struct", t.signal.thread_head.address_of_(), "thread_node"):
+        if include_self or int(thread) != me:
+            yield thread
+
+
+def _null_task(prog: Program) -> Object:
+    return NULL(prog, _links(prog).task_p)
