@@ -1,0 +1,675 @@
+"""Types of globals that BTF has no VAR for: the shipped declaration table and a small C
+declarator parser.
+
+Kernel BTF describes per-CPU variables only; every other global has a kallsyms address
+and no type. :class:`DeclarationTable` maps a global's name to C declarations of it
+(``struct task_struct init_task;``), generated offline from Debian's DWARF debug packages
+of several kernels by ``python3 -m tools.gen_declarations`` and shipped compressed in
+``kdbg/data/declarations.zlib``; hand-written entries in ``kdbg/data/declarations-overrides.txt``
+come first. :func:`parse_declaration` turns a declaration into ``(name, Type)`` pairs
+against the target's BTF, and :func:`lookup_declared_type` picks the first candidate
+declaration that parses against this kernel's BTF (and fits a size when one is known).
+
+Derived types that BTF does not carry as such (a pointer to ``X``, an array of ``X``, a
+function pointer) are made with the BTF's own helpers (:meth:`BTF.pointer_to`,
+:meth:`BTF.array_of`, :meth:`BTF.qualified`, :meth:`BTF.function_proto`), which reuse a
+BTF type of the same shape where one exists.
+"""
+
+from __future__ import annotations
+
+import lzma
+import re
+import weakref
+import zlib
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from kdbg.btf import constants as K
+from kdbg.btf.parser import BTF
+from kdbg.btf.types import FuncProto, Type, Void
+from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
+
+__all__ = [
+    "DeclarationTable",
+    "parse_declaration",
+    "lookup_declared_type",
+    "DATA_DIR",
+    "TABLE_FILE",
+    "OVERRIDES_FILE",
+]
+
+#: Where the shipped table lives.
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: The generated table: zlib-compressed lines ``name<TAB>declaration[<TAB>declaration...]``.
+TABLE_FILE = DATA_DIR / "declarations.zlib"
+#: Hand-written declarations, one a line (``#`` comments); for a name they list, they come
+#: before the generated ones (so they win where a candidate fits).
+OVERRIDES_FILE = DATA_DIR / "declarations-overrides.txt"
+
+
+# ====================================================================== the table
+class DeclarationTable:
+    """Global name -> candidate C declarations of it, in the order to try them.
+
+    A name several kernels (or several same-named statics of one kernel) declare
+    differently has several candidates; :func:`lookup_declared_type` takes the first that
+    parses against the target's BTF and fits.
+
+    A table read from text answers its first lookups by searching the text (a program
+    that types a handful of globals never builds the whole index); the index is built
+    once more names are asked for.
+    """
+
+    _shipped: Optional[DeclarationTable] = None
+    #: Lookups answered by searching the text before the index is built.
+    SEARCHES_BEFORE_INDEX = 64
+
+    def __init__(self, entries: Optional[Mapping[str, Sequence[str]]] = None, comments: Sequence[str] = ()) -> None:
+        self._entries: Dict[str, List[str]] = {k: list(v) for k, v in (entries or {}).items()}
+        self._front: Dict[str, List[str]] = {}  # prepended (overrides): tried first
+        self._text: Optional[str] = None  # "\n" + text not yet indexed into _entries
+        self._searches = 0
+        #: The ``#`` lines of the text the table was read from (the generator names its
+        #: source packages there).
+        self.comments: List[str] = list(comments)
+
+    # --- construction ------------------------------------------------------------
+    @classmethod
+    def from_text(cls, text: str) -> DeclarationTable:
+        """A table from its text form (lines ``name<TAB>decl<TAB>decl...``; ``#`` lines
+        are comments)."""
+        table = cls(comments=[ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")])
+        table._text = "\n" + text
+        return table
+
+    @classmethod
+    def load(cls, path: Path) -> DeclarationTable:
+        """A table from a file in the text form, compressed when it ends in ``.zlib`` or
+        ``.xz``."""
+        data = path.read_bytes()
+        if path.suffix == ".xz":
+            data = lzma.decompress(data)
+        elif path.suffix == ".zlib":
+            data = zlib.decompress(data)
+        return cls.from_text(data.decode())
+
+    @classmethod
+    def shipped(cls) -> DeclarationTable:
+        """The table shipped with kdbg, hand-written overrides first; loaded once."""
+        if cls._shipped is None:
+            table = cls.load(TABLE_FILE) if TABLE_FILE.exists() else cls()
+            if OVERRIDES_FILE.exists():
+                table.prepend(OVERRIDES_FILE.read_text())
+            cls._shipped = table
+        return cls._shipped
+
+    def prepend(self, text: str) -> None:
+        """Put the declarations of ``text`` (one a line, ``#`` comments) first for the
+        names they declare. Raises :class:`ExpressionError` naming a line that declares
+        no name."""
+        for n, raw in enumerate(text.splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            name = declared_name(line)
+            if name is None:
+                raise ExpressionError(f"declaration overrides line {n}: no name declared in {line!r}")
+            front = self._front.setdefault(name, [])
+            if line not in front:
+                front.append(line)
+
+    def add(self, name: str, declaration: str) -> None:
+        """Append a candidate declaration of ``name`` (last to be tried)."""
+        self._index()
+        lst = self._entries.setdefault(name, [])
+        if declaration not in lst:
+            lst.append(declaration)
+
+    # --- the index -----------------------------------------------------------------
+    def _index(self) -> Dict[str, List[str]]:
+        """Every entry of the text in :attr:`_entries` (once)."""
+        if self._text is not None:
+            entries = self._entries
+            for line in self._text.split("\n"):
+                if not line or line[0] == "#":
+                    continue
+                name, _, rest = line.partition("\t")
+                if rest:
+                    lst = entries.setdefault(name, [])
+                    lst.extend(d for d in rest.split("\t") if d not in lst)
+            self._text = None
+        return self._entries
+
+    def _base(self, name: str) -> List[str]:
+        if self._text is not None and self._searches < self.SEARCHES_BEFORE_INDEX:
+            self._searches += 1
+            text = self._text
+            found: List[str] = list(self._entries.get(name, ()))
+            key = f"\n{name}\t"
+            at = text.find(key)
+            while at >= 0:
+                end = text.find("\n", at + 1)
+                found.extend(d for d in text[at + len(key) : end if end >= 0 else len(text)].split("\t")
+                             if d not in found)  # fmt: skip
+                at = text.find(key, at + 1)
+            return found
+        return self._index().get(name, [])
+
+    # --- queries -----------------------------------------------------------------
+    def get(self, name: str) -> Optional[List[str]]:
+        """Candidate declaration texts for global ``name``, or ``None``."""
+        front = self._front.get(name, [])
+        out = front + [d for d in self._base(name) if d not in front]
+        return out or None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __len__(self) -> int:
+        return len(set(self._index()) | set(self._front))
+
+    def names(self) -> Iterator[str]:
+        """Every name in the table."""
+        return iter(sorted(set(self._index()) | set(self._front)))
+
+    def to_text(self) -> str:
+        """The text form (:meth:`from_text` reads it back), sorted by name."""
+        lines = []
+        for name in self.names():
+            decls = self.get(name)
+            if decls:
+                lines.append(f"{name}\t{chr(9).join(decls)}\n")
+        return "".join(lines)
+
+
+# ====================================================================== the parser
+_TOKEN = re.compile(
+    r"\s*(?:(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<p>\.\.\.|[*()\[\],;]))"
+)
+_QUALS = {"const": "const", "volatile": "volatile", "restrict": "restrict", "__restrict": "restrict",
+          "__restrict__": "restrict", "__const": "const", "__volatile__": "volatile"}  # fmt: skip
+_BASE_WORDS = frozenset(
+    ("void", "char", "short", "int", "long", "signed", "unsigned", "_Bool", "float", "double", "__int128",
+     "__signed__", "__unsigned__")
+)  # fmt: skip
+#: Words a declaration may carry that do not change the type (storage classes, kernel
+#: annotations that expand to attributes or nothing).
+_IGNORED = frozenset(
+    ("extern", "static", "inline", "__inline", "__inline__", "register", "auto", "__extension__", "_Atomic",
+     "__rcu", "__user", "__iomem", "__percpu", "__force", "__kernel", "__safe", "__nocast", "__bitwise",
+     "__read_mostly", "__ro_after_init", "__initdata", "__initconst", "__init", "__exit", "__exitdata",
+     "__maybe_unused", "__used", "__weak", "__visible", "__cacheline_aligned", "__cacheline_aligned_in_smp",
+     "__page_aligned_data", "__page_aligned_bss", "__aligned_largest", "__packed", "__must_check",
+     "__private", "__data_racy", "__counted_by")
+)  # fmt: skip
+_ATTRIBUTE_WORDS = frozenset(("__attribute__", "__attribute", "__aligned", "__section", "__counted_by", "__asm__",
+                              "asm", "__typeof__"))  # fmt: skip
+_TAGS = ("struct", "union", "enum")
+
+#: Deepest nesting of declarators (parentheses, parameter lists) accepted; real
+#: declarations nest a few levels.
+MAX_NESTING = 64
+
+#: One derivation step applied to a type: ("ptr", quals), ("array", n), ("func", params, variadic).
+_Op = Tuple[object, ...]
+
+
+class _Tok:
+    __slots__ = ("kind", "text", "pos")
+
+    def __init__(self, kind: str, text: str, pos: int) -> None:
+        self.kind = kind
+        self.text = text
+        self.pos = pos
+
+
+def _tokens(text: str) -> List[_Tok]:
+    out: List[_Tok] = []
+    pos = 0
+    n = len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            rest = text[pos:]
+            if not rest.strip():
+                break
+            at = pos + len(rest) - len(rest.lstrip())
+            raise ExpressionError(f"bad declaration {text!r}: unexpected {text[at]!r} at position {at}")
+        kind = m.lastgroup or "p"
+        start = m.start(kind)
+        out.append(_Tok(kind, m.group(kind), start))
+        pos = m.end()
+    out.append(_Tok("end", "", len(text)))
+    return out
+
+
+class _Specifiers:
+    """The type specifiers of a declaration: ``const struct list_head``, ``unsigned long``."""
+
+    def __init__(self) -> None:
+        self.quals: List[str] = []
+        self.words: List[str] = []  # base type keywords
+        self.tag: Optional[Tuple[str, str]] = None
+        self.typedef: Optional[str] = None
+        self.pos = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.words and self.tag is None and self.typedef is None
+
+    def spelling(self) -> str:
+        if self.tag is not None:
+            return f"{self.tag[0]} {self.tag[1]}"
+        if self.typedef is not None:
+            return self.typedef
+        return " ".join(self.words)
+
+
+class _Parser:
+    def __init__(self, text: str, btfs: Sequence[BTF], size_hint: Optional[int], syntax_only: bool = False) -> None:
+        self.syntax_only = syntax_only
+        if not btfs and not syntax_only:
+            raise TypeNotFoundError(text, "no BTF to resolve the declaration's types in")
+        self.text = text
+        self.toks = _tokens(text)
+        self.i = 0
+        self.btfs = list(btfs)
+        self.size_hint = size_hint
+        self.depth = 0
+
+    # --- token helpers -------------------------------------------------------------
+    @property
+    def tok(self) -> _Tok:
+        return self.toks[self.i]
+
+    def error(self, what: str, tok: Optional[_Tok] = None) -> ExpressionError:
+        t = tok or self.tok
+        found = f"{t.text!r}" if t.kind != "end" else "the end"
+        return ExpressionError(f"bad declaration {self.text!r}: expected {what}, found {found} at position {t.pos}")
+
+    def accept(self, text: str) -> bool:
+        if self.tok.kind == "p" and self.tok.text == text:
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str) -> None:
+        if not self.accept(text):
+            raise self.error(f"{text!r}")
+
+    def skip_attribute(self) -> None:
+        """Skip ``__attribute__((...))``-like words and their parenthesised arguments."""
+        self.i += 1
+        if self.tok.kind == "p" and self.tok.text == "(":
+            depth = 0
+            while True:
+                t = self.tok
+                if t.kind == "end":
+                    raise self.error("')'")
+                self.i += 1
+                if t.text == "(":
+                    depth += 1
+                elif t.text == ")":
+                    depth -= 1
+                    if depth == 0:
+                        return
+
+    # --- grammar -------------------------------------------------------------------
+    def declaration(self) -> List[Tuple[str, Type]]:
+        spec = self.specifiers()
+        if spec.empty:
+            raise self.error("a type")
+        decls: List[Tuple[str, List[_Op]]] = []
+        while True:
+            start = self.tok
+            name, ops = self.declarator(abstract=False)
+            if not name:
+                raise self.error("a name to declare", start)
+            decls.append((name, ops))
+            if not self.accept(","):
+                break
+        self.accept(";")
+        if self.tok.kind != "end":
+            raise self.error("';' or the end")
+        plain = len(decls) == 1 and not decls[0][1]
+        base = self.resolve(spec, self.size_hint if plain else None, pick=not plain)
+        return [(name, self.apply(base, ops, spec)) for name, ops in decls]
+
+    def specifiers(self) -> _Specifiers:
+        spec = _Specifiers()
+        spec.pos = self.tok.pos
+        while True:
+            t = self.tok
+            if t.kind != "id":
+                return spec
+            w = t.text
+            if w in _QUALS:
+                spec.quals.append(_QUALS[w])
+                self.i += 1
+            elif w in _IGNORED:
+                self.i += 1
+            elif w in _ATTRIBUTE_WORDS:
+                self.skip_attribute()
+            elif w in _TAGS:
+                if not spec.empty:
+                    raise self.error("one type", t)
+                self.i += 1
+                if self.tok.kind != "id":
+                    raise self.error(f"a {w} tag name")
+                spec.tag = (w, self.tok.text)
+                spec.pos = t.pos
+                self.i += 1
+            elif w in _BASE_WORDS:
+                if spec.tag is not None or spec.typedef is not None:
+                    raise self.error("one type", t)
+                if not spec.words:
+                    spec.pos = t.pos
+                spec.words.append({"__signed__": "signed", "__unsigned__": "unsigned"}.get(w, w))
+                self.i += 1
+            elif spec.empty:
+                spec.typedef = w
+                spec.pos = t.pos
+                self.i += 1
+            else:
+                return spec  # the declarator's name
+
+    def declarator(self, abstract: bool) -> Tuple[str, List[_Op]]:
+        """``name`` and the derivation steps to apply to the base type, in order."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"at most {MAX_NESTING} nested declarators")
+        try:
+            return self._declarator(abstract)
+        finally:
+            self.depth -= 1
+
+    def _declarator(self, abstract: bool) -> Tuple[str, List[_Op]]:
+        ptrs: List[_Op] = []
+        while self.accept("*"):
+            quals: List[str] = []
+            while self.tok.kind == "id" and (self.tok.text in _QUALS or self.tok.text in _IGNORED
+                                             or self.tok.text in _ATTRIBUTE_WORDS):  # fmt: skip
+                if self.tok.text in _QUALS:
+                    quals.append(_QUALS[self.tok.text])
+                    self.i += 1
+                elif self.tok.text in _IGNORED:
+                    self.i += 1
+                else:
+                    self.skip_attribute()
+            ptrs.append(("ptr", tuple(quals)))
+        name = ""
+        inner: List[_Op] = []
+        t = self.tok
+        if t.kind == "id" and t.text in _ATTRIBUTE_WORDS:
+            self.skip_attribute()
+            t = self.tok
+        if t.kind == "id":
+            name = t.text
+            self.i += 1
+        elif t.kind == "p" and t.text == "(" and self._nested_declarator():
+            self.i += 1
+            name, inner = self.declarator(abstract)
+            self.expect(")")
+        elif not abstract:
+            raise self.error("a name to declare")
+        suffixes: List[_Op] = []
+        while True:
+            if self.accept("["):
+                n = 0
+                if self.tok.kind == "num":
+                    n = int(self.tok.text, 0)
+                    self.i += 1
+                elif not (self.tok.kind == "p" and self.tok.text == "]"):
+                    raise self.error("an array length or ']'")
+                self.expect("]")
+                suffixes.append(("array", n))
+            elif self.tok.kind == "p" and self.tok.text == "(":
+                self.i += 1
+                params, variadic = self.parameters()
+                suffixes.append(("func", params, variadic))
+            else:
+                break
+        while self.tok.kind == "id" and (self.tok.text in _ATTRIBUTE_WORDS or self.tok.text in _IGNORED):
+            if self.tok.text in _IGNORED:
+                self.i += 1
+            else:
+                self.skip_attribute()
+        return name, ptrs + list(reversed(suffixes)) + inner
+
+    def _nested_declarator(self) -> bool:
+        """Whether the ``(`` at the cursor opens a nested declarator (``(*fn)``) rather
+        than a parameter list (``(int)``, ``(void)``, ``()``)."""
+        nxt = self.toks[self.i + 1]
+        if nxt.kind == "p":
+            return nxt.text in ("*", "(", "[")
+        if nxt.kind == "id":
+            w = nxt.text
+            if w in _QUALS or w in _BASE_WORDS or w in _TAGS or w in _IGNORED or w in _ATTRIBUTE_WORDS:
+                return False
+            return not self._names_type(w)
+        return False
+
+    def _names_type(self, word: str) -> bool:
+        if self.syntax_only:
+            return False
+        kinds = (K.KIND_TYPEDEF, K.KIND_INT, K.KIND_FLOAT)
+        return any(b.ids_by_name(word, kinds) for b in self.btfs)
+
+    def parameters(self) -> Tuple[List[Type], bool]:
+        """A parameter list after its ``(``, through its ``)``."""
+        params: List[Type] = []
+        variadic = False
+        if self.accept(")"):
+            return params, False
+        while True:
+            if self.accept("..."):
+                variadic = True
+                self.expect(")")
+                return params, variadic
+            spec = self.specifiers()
+            if spec.empty:
+                raise self.error("a parameter type")
+            _name, ops = self.declarator(abstract=True)
+            base = self.resolve(spec, pick=True)
+            t = self.apply(base, ops, spec)
+            if not ops and not params and t.kind == K.KIND_UNKN and self.tok.text == ")":
+                self.i += 1
+                return [], False  # (void)
+            # a parameter of array or function type is a pointer (C's adjustment)
+            if ops and ops[-1][0] in ("array", "func"):
+                adjusted = ops[:-1] + [("ptr", ())] if ops[-1][0] == "array" else ops + [("ptr", ())]
+                t = self.apply(base, adjusted, spec)
+            params.append(t)
+            if self.accept(","):
+                continue
+            self.expect(")")
+            return params, variadic
+
+    # --- types ---------------------------------------------------------------------
+    def resolve(self, spec: _Specifiers, size: Optional[int] = None, pick: bool = True) -> Type:
+        """The base type named by ``spec``: from the first of the BTFs (base, then split
+        ones) that has it. A name several types share resolves by ``size`` (the BTF's
+        rule); failing that, under a pointer (``pick``) the first definition is taken,
+        else :class:`AmbiguousTypeError` is raised."""
+        if self.syntax_only:
+            return Void()
+        spelling = spec.spelling()
+        for btf in self.btfs:
+            words = spec.words
+            try:
+                if words and any(w in ("float", "double", "__int128") for w in words):
+                    if "__int128" in words:
+                        name = "__int128 unsigned" if "unsigned" in words else "__int128"
+                    else:
+                        name = " ".join(w for w in words if w != "signed")
+                    found = btf.find(name, (K.KIND_INT, K.KIND_FLOAT))
+                    if found is not None:
+                        return found
+                    continue
+                if words in (["signed"], ["unsigned"]):
+                    spelling = f"{words[0]} int"
+                return btf.lookup(spelling, size=size)
+            except AmbiguousTypeError as e:
+                if pick:
+                    return btf.type(e.candidates[0][0])
+                raise AmbiguousTypeError(e.name, e.candidates) from None
+            except TypeNotFoundError:
+                continue
+        raise TypeNotFoundError(spelling, f"in declaration {self.text!r} at position {spec.pos}")
+
+    def apply(self, base: Type, ops: Sequence[_Op], spec: _Specifiers) -> Type:
+        """``base`` with the specifiers' qualifiers and then ``ops`` applied."""
+        if self.syntax_only:
+            return base
+        t = base
+        for q in dict.fromkeys(spec.quals):
+            t = _qualified(self.btfs, t, q)
+        for op in ops:
+            owner = _owner(t, self.btfs)
+            if op[0] == "ptr":
+                t = owner.pointer_to(t)
+                for q in dict.fromkeys(op[1]):  # type: ignore[call-overload]
+                    t = _qualified(self.btfs, t, str(q))
+            elif op[0] == "array":
+                if t.kind == K.KIND_FUNC_PROTO:
+                    raise ExpressionError(f"bad declaration {self.text!r}: array of functions")
+                t = owner.array_of(t, int(op[1]))  # type: ignore[call-overload]
+            else:
+                params: List[Type] = list(op[1])  # type: ignore[call-overload]
+                t = _function_proto(self.btfs, t, params, bool(op[2]))
+        return t
+
+
+def _owner(t: Type, btfs: Sequence[BTF]) -> BTF:
+    """The BTF to make types derived from ``t`` in: its own, else (void) the base."""
+    return t.btf if t.btf is not None else btfs[0]
+
+
+_QUAL_KINDS = {"const": K.KIND_CONST, "volatile": K.KIND_VOLATILE, "restrict": K.KIND_RESTRICT}
+_QUAL_INDEX: weakref.WeakKeyDictionary[BTF, Dict[Tuple[int, int], int]] = weakref.WeakKeyDictionary()
+
+
+def _qualified(btfs: Sequence[BTF], t: Type, keyword: str) -> Type:
+    """``t`` qualified by ``keyword``: the BTF's own CONST/VOLATILE/RESTRICT of ``t`` when
+    it has one (so that prototypes built on it match the BTF's), else synthesized."""
+    owner = _owner(t, btfs)
+    idx = _QUAL_INDEX.get(owner)
+    if idx is None:
+        idx = {}
+        for tid in owner.all_ids(tuple(_QUAL_KINDS.values())):
+            q = owner.type(tid)
+            idx.setdefault((q.kind, getattr(q, "type_id", 0)), tid)
+        _QUAL_INDEX[owner] = idx
+    hit = idx.get((_QUAL_KINDS[keyword], t.id))
+    return owner.type(hit) if hit is not None else owner.qualified(t, keyword)
+
+
+_PROTO_INDEX: weakref.WeakKeyDictionary[BTF, Dict[Tuple[int, Tuple[int, ...], bool], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _proto_index(btf: BTF) -> Dict[Tuple[int, Tuple[int, ...], bool], int]:
+    """(return id, parameter ids, variadic) -> the first FUNC_PROTO of that shape."""
+    idx = _PROTO_INDEX.get(btf)
+    if idx is None:
+        idx = {}
+        named: Dict[Tuple[int, Tuple[int, ...], bool], int] = {}
+        for tid in btf.all_ids((K.KIND_FUNC_PROTO,)):
+            p = btf.type(tid)
+            assert isinstance(p, FuncProto)
+            key = (p.type_id, tuple(x.type_id for x in p.params), p.is_variadic)
+            # a function pointer's prototype has unnamed parameters; a function's has names
+            (named if any(x.name for x in p.params) else idx).setdefault(key, tid)
+        for key, tid in named.items():
+            idx.setdefault(key, tid)
+        _PROTO_INDEX[btf] = idx
+    return idx
+
+
+def _function_proto(btfs: Sequence[BTF], ret: Type, params: Sequence[Type], variadic: bool) -> Type:
+    """The prototype ``ret (params...)``: an existing FUNC_PROTO of that shape (in the last
+    BTF any part comes from), else one synthesized there."""
+    order = {id(b): i for i, b in enumerate(btfs)}
+    owner = max((_owner(t, btfs) for t in (ret, *params)), key=lambda b: order.get(id(b), -1))
+    key = (ret.id, tuple(p.id for p in params), variadic)
+    if all(t.id >= 0 for t in (ret, *params)):
+        hit = _proto_index(owner).get(key)
+        if hit is not None:
+            return owner.type(hit)
+    return owner.function_proto(ret, params, variadic)
+
+
+def parse_declaration(
+    text: str, btfs: Sequence[BTF], size_hint: Optional[int] = None
+) -> List[Tuple[str, Type]]:
+    """Parse a C declaration against the target's BTF: ``"struct task_struct init_task;"``
+    gives ``[("init_task", <struct task_struct>)]``.
+
+    Handles pointers, arrays (``[N][M]``, ``[]``), function pointers, qualifiers, typedef
+    names, ``struct``/``union``/``enum`` tags, base C types, several declarators
+    (``int a, *b;``), storage classes and common kernel annotations (ignored). ``btfs`` is
+    the base BTF then split (module) BTFs; a name resolves in the first that has it.
+    ``size_hint`` (a plain declaration's size) picks among same-named types.
+
+    Raises :class:`ExpressionError` (bad syntax) or :class:`TypeNotFoundError` (a type
+    the BTF lacks), one line naming the text and position.
+    """
+    return _Parser(text, btfs, size_hint).declaration()
+
+
+def declared_name(text: str) -> Optional[str]:
+    """The first name a declaration declares, by its syntax alone (no BTF), or ``None``
+    (bad syntax, or nothing declared)."""
+    try:
+        p = _Parser(text, (), None, syntax_only=True)
+        spec = p.specifiers()
+        if spec.empty:
+            return None
+        name, _ops = p.declarator(abstract=False)
+    except KdbgError:
+        return None
+    return name or None
+
+
+def lookup_declared_type(
+    table: DeclarationTable, name: str, btfs: Sequence[BTF], size_hint: Optional[int] = None
+) -> Optional[Type]:
+    """The type of global ``name`` from the first of its candidate declarations in
+    ``table`` that parses against ``btfs`` (and, when ``size_hint`` is given, whose size
+    equals it); ``None`` when no candidate fits."""
+    decls = table.get(name)
+    if not decls:
+        return None
+    for text in decls:
+        try:
+            pairs = parse_declaration(text, btfs, size_hint=size_hint)
+        except KdbgError:
+            continue
+        for n, t in pairs:
+            if n != name:
+                continue
+            if size_hint is not None and _size(t) != size_hint:
+                break
+            return t
+    return None
+
+
+def _size(t: Type) -> Optional[int]:
+    try:
+        return t.size
+    except KdbgError:
+        return None
+
+
+def candidates_parsing(table: DeclarationTable, name: str, btfs: Sequence[BTF]) -> Iterable[Tuple[str, Type]]:
+    """Every ``(declaration, type)`` of ``name`` that parses against ``btfs`` (for tools)."""
+    for text in table.get(name) or ():
+        try:
+            pairs = parse_declaration(text, btfs)
+        except KdbgError:
+            continue
+        for n, t in pairs:
+            if n == name:
+                yield text, t

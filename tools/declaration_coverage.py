@@ -1,0 +1,196 @@
+"""How well the declaration table types a kernel whose DWARF did not build it.
+
+::
+
+    python3 -m tools.declaration_coverage                 # shipped table, on bookworm (6.1)
+    python3 -m tools.declaration_coverage --suite trixie --table /tmp/t.xz --misses 30
+
+Ground truth is the kernel's own DWARF (Debian's ``linux-image-<release>-dbg``, read with
+pyelftools by :mod:`tools.dwarf_globals`, not by kdbg): every top-level variable with an
+address. For each, the table's declarations are parsed against the same kernel's BTF (the
+guest's ``/sys/kernel/btf/vmlinux`` in the reference dump's truth) by
+:func:`kdbg.declarations.lookup_declared_type`, with no size hint (kallsyms gives none),
+as ``prog[name]`` does. A variable counts as *exact* when the canonical spelling of that
+type (:func:`tools.dwarf_globals.canonical`, written here from kdbg's type model, not by
+kdbg's C writer) equals DWARF's, and as *same size* when the type's size equals DWARF's
+byte size. The figure printed is exact / all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from kdbg.btf.loader import load_btf_files
+from kdbg.btf.parser import BTF
+from kdbg.btf.types import (
+    Array,
+    Composite,
+    Const,
+    Enum,
+    Float,
+    FuncProto,
+    Fwd,
+    Int,
+    Pointer,
+    Restrict,
+    Type,
+    Typedef,
+    TypeTag,
+    Void,
+    Volatile,
+)
+from kdbg.declarations import DeclarationTable, lookup_declared_type
+from tools.dwarf_globals import DType, DwarfVariable, canonical, dwarf_size
+
+__all__ = ["Coverage", "kdbg_dtype", "measure", "main"]
+
+
+def kdbg_dtype(t: Type, depth: int = 0) -> DType:
+    """kdbg's type as a :data:`~tools.dwarf_globals.DType` tree, for :func:`canonical`
+    (type tags dropped: DWARF from gcc has none; sizes left out: the comparison of sizes
+    is separate)."""
+    if depth > 100:
+        raise ValueError("type too deep")
+    d = depth + 1
+    if isinstance(t, Void):
+        return ("void",)
+    if isinstance(t, TypeTag):
+        return kdbg_dtype(t.type, d)
+    if isinstance(t, Const):
+        return ("const", kdbg_dtype(t.type, d))
+    if isinstance(t, Volatile):
+        return ("volatile", kdbg_dtype(t.type, d))
+    if isinstance(t, Restrict):
+        return ("restrict", kdbg_dtype(t.type, d))
+    if isinstance(t, Pointer):
+        return ("ptr", kdbg_dtype(t.type, d))
+    if isinstance(t, Array):
+        return ("array", t.length, kdbg_dtype(t.type, d))
+    if isinstance(t, Typedef):
+        return ("typedef", t.name, None)
+    if isinstance(t, (Int, Float)):
+        return ("base", t.name, None)
+    if isinstance(t, Composite):
+        return (t.keyword, t.name, None)
+    if isinstance(t, Fwd):
+        return (t.keyword, t.name, None)
+    if isinstance(t, Enum):
+        return ("enum", t.name, None)
+    if isinstance(t, FuncProto):
+        return ("func", kdbg_dtype(t.type, d), tuple(kdbg_dtype(p.type, d) for p in t.params), t.is_variadic)
+    raise ValueError(f"unexpected type {t!r}")
+
+
+@dataclasses.dataclass
+class Coverage:
+    """The counts of one measurement."""
+
+    suite: str
+    total: int = 0
+    typed: int = 0
+    exact: int = 0
+    same_size: int = 0
+    misses: List[Tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    reasons: Counter = dataclasses.field(default_factory=Counter)
+
+    @property
+    def share(self) -> float:
+        """exact / total."""
+        return self.exact / self.total if self.total else 0.0
+
+    def report(self) -> str:
+        """The figures, one a line."""
+        pct = lambda n: f"{100.0 * n / self.total:.2f}%" if self.total else "-"  # noqa: E731
+        lines = [
+            f"{self.suite}: {self.total} DWARF variables with an address",
+            f"  typed by the table:        {self.typed} ({pct(self.typed)})",
+            f"  exactly DWARF's type:      {self.exact} ({pct(self.exact)})",
+            f"  same size as DWARF's:      {self.same_size} ({pct(self.same_size)})",
+        ]
+        for reason, n in self.reasons.most_common():
+            lines.append(f"  missed, {reason}: {n}")
+        return "\n".join(lines)
+
+
+def measure(
+    variables: Sequence[DwarfVariable], table: DeclarationTable, btfs: Sequence[BTF], suite: str = ""
+) -> Coverage:
+    """Coverage of ``table`` on a kernel given by its DWARF ``variables`` and BTF."""
+    cov = Coverage(suite)
+    memo: Dict[str, Optional[Type]] = {}
+    for v in variables:
+        if v.address is None:
+            continue
+        cov.total += 1
+        if v.name not in memo:
+            memo[v.name] = lookup_declared_type(table, v.name, btfs)
+        t = memo[v.name]
+        want = canonical(v.type)
+        if t is None:
+            reason = "not in the table" if v.name not in table else "no declaration parses"
+            if v.declaration is None:
+                reason = "anonymous type"
+            cov.reasons[reason] += 1
+            cov.misses.append((v.name, want, reason))
+            continue
+        cov.typed += 1
+        try:
+            got = canonical(kdbg_dtype(t))
+        except ValueError as e:
+            got = f"<{e}>"
+        try:
+            size: Optional[int] = t.size
+        except Exception:  # noqa: BLE001 - an unsized type simply does not agree
+            size = None
+        if size == dwarf_size(v.type):
+            cov.same_size += 1
+        if got == want:
+            cov.exact += 1
+        else:
+            cov.reasons["another type"] += 1
+            cov.misses.append((v.name, want, got))
+    return cov
+
+
+def suite_btfs(suite: str) -> List[BTF]:
+    """The BTF the suite's reference guest had (``truth/btf/vmlinux``)."""
+    from vmcores.build import truth_files
+
+    return load_btf_files([str(truth_files(suite) / "btf" / "vmlinux")])
+
+
+def coverage_of(suite: str, table: DeclarationTable) -> Coverage:
+    """:func:`measure` on the reference kernel of ``suite``."""
+    from tools.gen_declarations import suite_variables
+
+    _label, variables = suite_variables(suite)
+    return measure(variables, table, suite_btfs(suite), suite)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line (see the module docstring)."""
+    from tools.gen_declarations import HELD_OUT_SUITE
+
+    ap = argparse.ArgumentParser(prog="python3 -m tools.declaration_coverage", description=__doc__.split("\n")[0])
+    ap.add_argument("--suite", default=HELD_OUT_SUITE, help="reference kernel to measure on (default: %(default)s)")
+    ap.add_argument("--table", type=Path, help="a table file (default: the shipped table with its overrides)")
+    ap.add_argument("--misses", type=int, default=0, metavar="N", help="also list N misses")
+    args = ap.parse_args(argv)
+    table = DeclarationTable.load(args.table) if args.table else DeclarationTable.shipped()
+    for c in table.comments:
+        print(f"table: {c}")
+    cov = coverage_of(args.suite, table)
+    print(cov.report())
+    for name, want, got in cov.misses[: args.misses]:
+        print(f"  {name}: DWARF {want} / table {got}")
+    print(f"coverage: {100.0 * cov.share:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
