@@ -18,6 +18,7 @@ that fails to decode) are a command's failure, not the target's.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from kdbg.btf import constants as K
@@ -34,6 +35,7 @@ from kdbg.errors import (
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
+    from kdbg.modules import LoadedModules, ModuleSource
     from kdbg.object import Object
     from kdbg.symbols.table import Symbol, SymbolTable
 
@@ -75,8 +77,13 @@ class Program:
         symbol_loader: Optional[Callable[[], SymbolTable]] = None,
         description: str = "",
         memory_unavailable: Optional[str] = None,
+        modules: Optional[ModuleSource] = None,
     ) -> None:
         self.memory = memory
+        #: Where loadable modules come from (:mod:`kdbg.modules`), ``None`` for none.
+        self.module_source = modules
+        self._modules: Optional[LoadedModules] = None
+        self._modules_loading = False
         self.memory_unavailable = memory_unavailable
         self.description = description
         self._btf_loader = btf_loader
@@ -139,6 +146,8 @@ class Program:
             except TypeNotFoundError as e:
                 last = e
         assert last is not None
+        if self._modules_pending():
+            return self.type(spec)
         raise last
 
     def primitive_type(self, name: str) -> Type:
@@ -156,6 +165,8 @@ class Program:
                 return b.constant(name)
             except ObjectNotFoundError:
                 continue
+        if self._modules_pending():
+            return self.enumerator(name)
         raise ObjectNotFoundError(f"unknown enumerator {name!r}")
 
     def constant(self, name: str) -> Object:
@@ -172,6 +183,8 @@ class Program:
                 return b.function(name)
             except ObjectNotFoundError:
                 continue
+        if self._modules_pending():
+            return self.btf_function(name)
         raise ObjectNotFoundError(f"no function {name!r} in BTF")
 
     def function(self, name: str) -> Object:
@@ -187,6 +200,8 @@ class Program:
 
     def _function_symbol(self, name: str) -> Optional[Symbol]:
         syms = [s for s in self.symbols.lookup_all(name) if s.type in "TtWw"]
+        if not syms and self._modules_pending():
+            return self._function_symbol(name)
         if not syms:
             return None
         return min(syms, key=lambda s: (s.module is not None, not s.is_global, s.address))
@@ -243,7 +258,7 @@ class Program:
         hit = self._btf_variables().get(name)
         if hit is not None:
             var, sec, offset = hit
-            sym = self.symbols.get(name)
+            sym = self._lookup_symbol(name)
             if sym is not None:
                 address = sym.address
             else:
@@ -254,11 +269,11 @@ class Program:
             return Object._reference(self, var.type, address)
         t = self._declared.get(name) or self._declared_type(name)
         if t is not None:
-            sym = self.symbols.get(name)
+            sym = self._lookup_symbol(name)
             if sym is None:
                 raise SymbolNotFoundError(f"variable {name!r} is declared but not in the symbol table")
             return Object._reference(self, t, sym.address)
-        sym = self.symbols.get(name)
+        sym = self._lookup_symbol(name)
         if sym is not None and sym.type.lower() not in "tw":
             raise _untyped(sym)
         raise ObjectNotFoundError(f"could not find variable {name!r}")
@@ -279,7 +294,7 @@ class Program:
             return self.constant(name)
         except ObjectNotFoundError:
             pass
-        sym = self.symbols.get(name)
+        sym = self._lookup_symbol(name)
         if sym is not None:
             raise _untyped(sym)
         raise ObjectNotFoundError(f"could not find {name!r}: no variable, function or constant of that name")
@@ -318,15 +333,65 @@ class Program:
         try:
             sym, off = self.symbols.symbolize(address)
         except SymbolNotFoundError:
-            return None
+            if not self._modules_pending():
+                return None
+            return self.symbolize_address(address)
         return sym.name, off
 
     def symbol(self, name_or_address: str | int) -> Symbol:
         """The symbol named ``name``, or the one containing ``address``."""
-        if isinstance(name_or_address, int):
-            sym, _ = self.symbols.symbolize(name_or_address)
-            return sym
-        return self.symbols.lookup(name_or_address)
+        try:
+            if isinstance(name_or_address, int):
+                return self.symbols.symbolize(name_or_address)[0]
+            return self.symbols.lookup(name_or_address)
+        except SymbolNotFoundError:
+            if not self._modules_pending():
+                raise
+            return self.symbol(name_or_address)
+
+    def _lookup_symbol(self, name: str) -> Optional[Symbol]:
+        """``symbols.get(name)``, looking in the modules too when vmlinux has no such name."""
+        sym = self.symbols.get(name)
+        if sym is None and self._modules_pending():
+            sym = self.symbols.get(name)
+        return sym
+
+    # ------------------------------------------------------------------ modules
+    def load_modules(self) -> Optional[LoadedModules]:
+        """Load the target's loadable modules once (:mod:`kdbg.modules`): their BTF goes
+        after the base in :attr:`btfs` (split BTF), their symbols and exact memory regions
+        into :attr:`symbols`. Lookups that vmlinux misses call this by themselves.
+        ``None`` for a target without modules (files only) or while loading; a module
+        that could not be read is named in the result's ``errors``."""
+        if self._modules is not None or self.module_source is None or self._modules_loading:
+            return self._modules
+        from kdbg.modules import LoadedModules, load_modules, merge_symbols
+
+        self._modules_loading = True
+        table: Optional[SymbolTable] = None
+        try:
+            base = self.btfs
+            table = self.symbols
+            loaded = load_modules(self, self.module_source)
+        except KdbgError as e:  # no base BTF or vmlinux symbols: no modules either
+            loaded = LoadedModules(errors=[f"modules: {e}"])
+            base, table = (self._btfs or []), self._symbols
+        finally:
+            self._modules_loading = False
+        self._modules = loaded
+        if loaded.btfs:
+            self._btfs = list(base) + list(loaded.btfs.values())
+            self._btf_vars = None
+        if table is not None and (loaded.symbols or loaded.regions):
+            self._symbols = merge_symbols(table, loaded)
+        return loaded
+
+    def _modules_pending(self) -> bool:
+        """Load the modules if not yet done; whether that gave anything to look in."""
+        if self._modules is not None or self.module_source is None or self._modules_loading:
+            return False
+        loaded = self.load_modules()
+        return loaded is not None and bool(loaded.btfs or loaded.symbols or loaded.regions)
 
     # ------------------------------------------------------------------ memory
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
@@ -517,21 +582,28 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         data = read_vmlinux_btf(memory, symbol)
         return [open_btf(data, name=f"{path}: vmlinux BTF")]
 
+    from kdbg.modules import ModuleSource
+
     prog = Program(
         memory=memory,
         btf_loader=_checked_btf_loader(btf, memory, symbol) if btf else btfs,
         symbol_loader=_checked_kallsyms_loader(kallsyms, memory) if kallsyms else symbols,
         description=path,
+        # Module BTF from memory unless BTF files were given instead of the dump's own.
+        modules=ModuleSource(btf_memory=not btf, symbols_memory=True, regions_memory=True),
     )
     return prog
 
 
 def open_live(
-    btf: Sequence[str] = (), kallsyms: Optional[str] = None, kcore: str = "/proc/kcore"
+    btf: Sequence[str] = (), kallsyms: Optional[str] = None, kcore: str = "/proc/kcore",
+    sysfs_btf: str = "/sys/kernel/btf",
 ) -> Program:
     """A Program for the running kernel: /proc/kcore, /proc/kallsyms, /sys/kernel/btf.
 
-    ``kcore`` names another kcore file (a copy, or a test's missing path).
+    ``kcore`` names another kcore file (a copy, or a test's missing path); ``sysfs_btf``
+    another directory of BTF files (``vmlinux`` and one per module, as
+    /sys/kernel/btf holds them). Module BTF comes from there unless ``btf`` is given.
 
     Without a readable /proc/kcore the Program still has types and symbols;
     :attr:`Program.memory_unavailable` says why memory is missing.
@@ -551,17 +623,24 @@ def open_live(
 
     # Files named instead of the running kernel's own are checked against its memory
     # (and VMCOREINFO) when that is readable.
-    btf_loader = _btf_files_loader(list(btf) or ["/sys/kernel/btf/vmlinux"])
+    btf_loader = _btf_files_loader(list(btf) or [os.path.join(sysfs_btf, "vmlinux")])
     symbol_loader = _kallsyms_file_loader(kallsyms or "/proc/kallsyms")
     if memory is not None and btf:
         btf_loader = _checked_btf_loader(btf, memory, symbol)
     if memory is not None and kallsyms:
         symbol_loader = _checked_kallsyms_loader(kallsyms, memory)
+    from kdbg.modules import ModuleSource
+
     prog = Program(
         memory=memory,
         btf_loader=btf_loader,
         symbol_loader=symbol_loader,
         description="live kernel",
         memory_unavailable=reason,
+        modules=ModuleSource(
+            btf_dir=None if btf else sysfs_btf,
+            symbols_memory=memory is not None,
+            regions_memory=memory is not None,
+        ),
     )
     return prog

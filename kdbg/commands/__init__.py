@@ -46,7 +46,8 @@ class Command:
 
 
 _COMMANDS: Dict[str, Command] = {}
-_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.help")
+_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.help",
+                    "kdbg.commands.modules")
 _loaded = False
 
 

@@ -68,6 +68,7 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     words = [w for w in words if w != "--percpu"]
     if not words:
         raise ExpressionError("usage: sym NAME|ADDRESS... or sym --percpu OFFSET...")
+    prog.load_modules()  # module symbols and regions too (a vmcore's kallsyms lacks them)
     rows: List[Dict[str, object]] = []
     for w in words:
         hits: List[Tuple[Symbol, int]]

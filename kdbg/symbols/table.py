@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from kdbg.errors import SymbolNotFoundError
 
@@ -94,13 +94,17 @@ class SymbolTable:
         addresses: Sequence[int],
         types: str,
         modules: Optional[Sequence[Optional[str]]] = None,
+        module_regions: Optional[Mapping[str, Sequence[Tuple[int, int]]]] = None,
     ) -> SymbolTable:
         """Build a table from parallel columns; ``types`` holds one letter per symbol.
 
         ``modules`` is ``None`` when every symbol is in vmlinux.  Sizes are derived.
+        ``module_regions`` gives modules' exact ``[start, end)`` memory regions (read from
+        ``struct module``): they replace the symbol-derived guess of :meth:`module_range`.
         """
         self = cls.__new__(cls)
         self._init_columns(names, addresses, types, modules)
+        self._module_regions = {m: tuple(r) for m, r in (module_regions or {}).items()}
         return self
 
     def _init_columns(
@@ -144,6 +148,7 @@ class SymbolTable:
         self._by_name: Optional[Dict[str, int]] = None
         self._dups: Optional[Dict[str, List[int]]] = None
         self._ranges_cache: Optional[_Ranges] = None
+        self._module_regions: Dict[str, Tuple[Tuple[int, int], ...]] = {}
 
     # -- basic protocol ---------------------------------------------------------------------
 
@@ -321,8 +326,17 @@ class SymbolTable:
         """``(start, end)`` of the addresses attributed to ``module``: from its lowest
         symbol to the end of the page of its highest one (kallsyms has no section sizes;
         the later layers can read exact ranges from ``struct module``).  ``None`` when the
-        table has no symbol of that module."""
+        table has no symbol of that module.  With exact regions (``module_regions``), the
+        span from the lowest region's start to the highest one's end."""
+        regions = self._module_regions.get(module)
+        if regions:
+            return min(lo for lo, _ in regions), max(hi for _, hi in regions)
         return self._ranges().modules.get(module)
+
+    def module_regions(self, module: str) -> Optional[Tuple[Tuple[int, int], ...]]:
+        """The exact ``[start, end)`` regions of ``module`` given when the table was built,
+        or ``None``."""
+        return self._module_regions.get(module)
 
     # -- by address -------------------------------------------------------------------------
 
@@ -378,6 +392,9 @@ class SymbolTable:
             return ranges.in_image(address)
         if mod in ranges.pseudo:
             return address < (start | PAGE_MASK) + 1
+        regions = self._module_regions.get(mod)
+        if regions is not None:
+            return any(lo <= address < hi for lo, hi in regions)
         span = ranges.modules.get(mod)
         return span is not None and span[0] <= address < span[1]
 

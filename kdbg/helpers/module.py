@@ -1,0 +1,245 @@
+"""Loaded kernel modules (drgn's ``drgn.helpers.linux.module``, same names and results).
+
+A module is a ``struct module`` on the kernel's ``modules`` list. Its memory is described
+by ``mem[MOD_MEM_NUM_TYPES]`` (``struct module_memory``, Linux 6.4 and later) or by
+``core_layout`` and ``init_layout`` (``struct module_layout``, before); its symbols by
+``kallsyms`` (``struct mod_kallsyms``: an ELF symbol table, its string table and the type
+letters ``/proc/kallsyms`` shows). These helpers read all of them from BTF-typed objects,
+so they work on 5.10, 6.1 and 6.12 alike.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Tuple, Union
+
+from kdbg.errors import FaultError, KdbgError, ObjectNotFoundError
+from kdbg.helpers.list import list_for_each_entry
+from kdbg.object import NULL, Object, read_c_string
+
+if TYPE_CHECKING:
+    from kdbg.program import Program
+
+__all__ = [
+    "for_each_module",
+    "find_module",
+    "module_address_regions",
+    "module_percpu_region",
+    "address_to_module",
+    "module_taints",
+    "module_name",
+    "module_base",
+    "module_total_size",
+    "module_refcount",
+    "module_state",
+    "module_users",
+    "ModuleSymbol",
+    "module_kallsyms",
+]
+
+#: ``sizeof(Elf64_Sym)``: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value,
+#: st_size u64.
+_ELF64_SYM = struct.Struct("<IBBHQQ")
+#: ``taint_flags[]`` letters by bit (kernel/panic.c); a module's ``taints`` uses a few.
+_TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
+#: ``MODULE_REF_BASE``: ``refcnt`` counts one more than ``/proc/modules`` shows.
+_MODULE_REF_BASE = 1
+#: The longest name kallsyms copies (``KSYM_NAME_LEN`` of 6.1 and later; 128 before).
+_KSYM_NAME_LEN = 512
+
+
+def _list_head(prog: Program, name: str) -> Object:
+    """The vmlinux ``struct list_head`` called ``name``, as a pointer (``&modules``)."""
+    sym = prog.symbols.lookup(name, module="vmlinux")
+    return Object(prog, "struct list_head", address=sym.address).address_of_()
+
+
+def for_each_module(prog: Program) -> Iterator[Object]:
+    """Every loaded module, as ``struct module *`` objects, in the order of the kernel's
+    ``modules`` list (newest first, as ``/proc/modules`` shows them)."""
+    return list_for_each_entry("struct module", _list_head(prog, "modules"), "list")
+
+
+def module_name(mod: Object) -> str:
+    """The module's name (``mod->name``) as text."""
+    return mod.name.string_().decode(errors="replace")
+
+
+def find_module(prog: Program, name: Union[str, bytes]) -> Object:
+    """The ``struct module *`` called ``name``, or a NULL ``struct module *``."""
+    want = name.encode() if isinstance(name, str) else name
+    for mod in for_each_module(prog):
+        if mod.name.string_() == want:
+            return mod
+    return NULL(prog, "struct module *")
+
+
+def _has_module_memory(mod: Object) -> bool:
+    """Whether the kernel describes module memory with ``mem[]`` (Linux 6.4+)."""
+    try:
+        mod.prog_.enumerator("MOD_MEM_NUM_TYPES")
+    except ObjectNotFoundError:
+        return False
+    return True
+
+
+def module_address_regions(mod: Object) -> List[Tuple[int, int]]:
+    """Every ``(start, length)`` address range of the module (drgn's order and
+    interpretation: all ``mem[]`` entries on 6.4+, else ``core_layout`` then
+    ``init_layout``), without its per-CPU region."""
+    if _has_module_memory(mod):
+        return [(int(m.base), int(m.size)) for m in mod.mem]
+    return [(int(layout.base), int(layout.size)) for layout in (mod.core_layout, mod.init_layout)]
+
+
+def module_percpu_region(mod: Object) -> Tuple[int, int]:
+    """``(address, size)`` of the module's per-CPU region, ``(0, 0)`` when it has none."""
+    try:
+        return int(mod.percpu), int(mod.percpu_size)
+    except AttributeError:
+        return 0, 0
+
+
+def address_to_module(prog: Program, address: int) -> Object:
+    """The ``struct module *`` whose text, data or read-only data holds ``address``, or a
+    NULL ``struct module *`` (a linear search of the module regions)."""
+    address = int(address)
+    for mod in for_each_module(prog):
+        for start, length in module_address_regions(mod):
+            if start <= address < start + length:
+                return mod
+    return NULL(prog, "struct module *")
+
+
+def module_taints(mod: Object) -> str:
+    """The module's taint letters (``"OE"``), empty when it did not taint the kernel."""
+    mask = int(mod.taints)
+    return "".join(c for bit, c in enumerate(_TAINT_LETTERS) if mask & (1 << bit))
+
+
+def module_base(mod: Object) -> int:
+    """The module's load address as ``/proc/modules`` shows it: the base of its text
+    (``mem[MOD_TEXT]`` on 6.4+, ``core_layout`` before)."""
+    if _has_module_memory(mod):
+        _t, text = mod.prog_.enumerator("MOD_TEXT")
+        return int(mod.mem[text].base)
+    return int(mod.core_layout.base)
+
+
+def module_total_size(mod: Object) -> int:
+    """The module's size as ``/proc/modules`` shows it: every memory region (6.4+), or
+    core plus init layout."""
+    return sum(size for _start, size in module_address_regions(mod))
+
+
+def module_refcount(mod: Object) -> int:
+    """``module_refcount()``: the references held, as ``/proc/modules``' third column."""
+    return int(mod.refcnt.counter) - _MODULE_REF_BASE
+
+
+def module_state(mod: Object) -> str:
+    """``Live``, ``Loading`` or ``Unloading`` (``/proc/modules``' state column)."""
+    prog = mod.prog_
+    state = int(mod.state)
+    if state == prog.enumerator("MODULE_STATE_GOING")[1]:
+        return "Unloading"
+    if state == prog.enumerator("MODULE_STATE_COMING")[1]:
+        return "Loading"
+    return "Live"
+
+
+def module_users(mod: Object) -> List[str]:
+    """Names of the modules that use this one (``/proc/modules``' dependency column)."""
+    return [
+        module_name(use.source)
+        for use in list_for_each_entry("struct module_use", mod.source_list.address_of_(), "source_list")
+    ]
+
+
+class ModuleSymbol(NamedTuple):
+    """One symbol of a module's kallsyms, as ``/proc/kallsyms`` lists it."""
+
+    name: str
+    address: int
+    type: str
+    size: int
+
+
+def module_kallsyms(mod: Object) -> List[ModuleSymbol]:
+    """The module's symbols from ``mod->kallsyms`` in symbol-table order, as
+    ``/proc/kallsyms`` lists them (``module_get_kallsym``): unnamed entries skipped, the
+    type letter from ``typetab`` (upper case for the module's exported symbols). Each
+    table is read in one read."""
+    prog = mod.prog_
+    kallsyms = mod.kallsyms
+    num = int(kallsyms.num_symtab)
+    if num <= 0:
+        return []
+    symtab = prog.read(int(kallsyms.symtab), num * _ELF64_SYM.size)
+    typetab = prog.read(int(kallsyms.typetab), num)
+    entries = [_ELF64_SYM.unpack_from(symtab, i * _ELF64_SYM.size) for i in range(num)]
+    strtab_addr = int(kallsyms.strtab)
+    names = _read_names(prog, strtab_addr, [e[0] for e in entries])
+    exported = _exported(mod)
+    out: List[ModuleSymbol] = []
+    for (_st_name, _info, _other, _shndx, value, size), letter, name in zip(entries, typetab, names):
+        if not name:
+            continue
+        t = chr(letter)
+        t = t.upper() if (name, value) in exported else t.lower()
+        out.append(ModuleSymbol(name, value, t, size))
+    return out
+
+
+def _read_names(prog: Program, strtab: int, offsets: List[int]) -> List[str]:
+    """The NUL-terminated names at ``strtab + offset``: one read of the whole string table
+    (up to the last name's end), a per-name read where that read faults."""
+    if not offsets:
+        return []
+    end = max(offsets)
+    try:
+        blob = prog.read(strtab, end + _KSYM_NAME_LEN)
+    except FaultError:
+        try:
+            blob = prog.read(strtab, end + 1)
+        except FaultError:
+            blob = b""
+    out = []
+    for off in offsets:
+        if blob and blob.find(b"\0", off) >= 0:
+            raw = blob[off:blob.index(b"\0", off)]
+        else:
+            raw = read_c_string(prog, strtab + off, _KSYM_NAME_LEN)
+        out.append(raw.decode(errors="replace"))
+    return out
+
+
+def _exported(mod: Object) -> frozenset:
+    """``(name, address)`` of every symbol the module exports (``mod->syms``: the kernel's
+    ``is_exported`` upper-cases these in ``/proc/kallsyms``)."""
+    try:
+        count = int(mod.num_syms)
+        if count <= 0:
+            return frozenset()
+        prog = mod.prog_
+        ks_type = prog.type("struct kernel_symbol")
+        size = ks_type.sizeof()
+        base = int(mod.syms)
+        data = prog.read(base, count * size)
+    except (KdbgError, AttributeError):
+        return frozenset()
+    out = set()
+    for i in range(count):
+        at = base + i * size
+        ks = Object.from_bytes_(prog, ks_type, data[i * size:(i + 1) * size])
+        try:  # PREL32: offsets from the fields themselves (x86-64)
+            value = at + int(ks.value_offset)
+            name_at = at + 4 + int(ks.name_offset)
+        except AttributeError:
+            value, name_at = int(ks.value), int(ks.name)
+        try:
+            name = read_c_string(prog, name_at & 0xFFFFFFFFFFFFFFFF, _KSYM_NAME_LEN).decode(errors="replace")
+        except FaultError:
+            continue
+        out.add((name, value & 0xFFFFFFFFFFFFFFFF))
+    return frozenset(out)

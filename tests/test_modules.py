@@ -1,0 +1,270 @@
+"""Loadable modules: BTF, symbols, regions, ``for_each_module`` and ``lsmod``.
+
+Ground truth is what each reference guest printed before it was dumped: ``truth/modules``
+(``/proc/modules``), the ``[module]`` lines of ``truth/kallsyms`` (``/proc/kallsyms``) and
+``truth/btf/<module>`` (``/sys/kernel/btf/<module>``), plus bpftool's reading of that BTF.
+Debian's 5.10 (bullseye) builds no module BTF: its modules still give symbols.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from kdbg.errors import TypeNotFoundError
+from kdbg.program import open_core, open_live
+from tests.conftest import ROOT, resolve_dump
+
+#: (suite, form, tool): each suite in an ELF form and a kdump form.
+DUMPS = [
+    (suite, form, "qemu")
+    for suite in ("bullseye", "bookworm", "trixie")
+    for form in ("elf", "kdump-zlib")
+]
+#: Suites whose kernels build module BTF (CONFIG_DEBUG_INFO_BTF_MODULES).
+MODULE_BTF_SUITES = ("bookworm", "trixie")
+
+
+def _id(d: Tuple[str, str, str]) -> str:
+    return "-".join(d)
+
+
+def truth_modules(truth: Path) -> List[Dict[str, object]]:
+    """``/proc/modules`` lines: name, size, refcount, users, state, base, taints."""
+    out = []
+    for line in (truth / "modules").read_text().splitlines():
+        f = line.split()
+        out.append({
+            "name": f[0], "size": int(f[1]), "refcount": int(f[2]),
+            "users": [u for u in f[3].split(",") if u and u != "-"],
+            "state": f[4], "base": int(f[5], 16),
+            "taints": f[6].strip("()") if len(f) > 6 else "",
+        })
+    return out
+
+
+def truth_module_symbols(truth: Path) -> List[Tuple[int, str, str, str]]:
+    """``(address, type, name, module)`` of every ``[module]`` line of /proc/kallsyms."""
+    out = []
+    for line in (truth / "kallsyms").read_text().splitlines():
+        m = re.match(r"^([0-9a-f]+) (\S) (\S+)\t\[(\S+)\]$", line)
+        if m and m.group(4) not in ("bpf",) and not m.group(4).startswith("__builtin__"):
+            out.append((int(m.group(1), 16), m.group(2), m.group(3), m.group(4)))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("dump", DUMPS, ids=_id)
+def test_module_symbols_equal_guest_kallsyms(dump: Tuple[str, str, str]) -> None:
+    d = resolve_dump(*dump)
+    prog = open_core(str(d.path))
+    loaded = prog.load_modules()
+    assert loaded is not None and not loaded.errors, loaded
+    table = prog.symbols
+    got = sorted((s.address, s.type, s.name, s.module) for s in table if s.module is not None)
+    want = truth_module_symbols(d.truth)
+    assert want, "the guest listed module symbols"
+    assert got == want
+
+
+@pytest.mark.parametrize("dump", DUMPS, ids=_id)
+def test_for_each_module_equals_proc_modules(dump: Tuple[str, str, str]) -> None:
+    from kdbg.commands.modules import module_rows
+    from kdbg.helpers import find_module, for_each_module, module_address_regions, module_name
+
+    d = resolve_dump(*dump)
+    prog = open_core(str(d.path))
+    want = truth_modules(d.truth)
+    assert [module_name(m) for m in for_each_module(prog)] == [w["name"] for w in want]
+    rows = module_rows(prog)
+    for row, w in zip(rows, want):
+        for key in ("name", "size", "refcount", "users", "state", "base", "taints"):
+            assert row[key] == w[key], (key, row, w)
+    mod = find_module(prog, want[0]["name"])
+    assert mod.value_() == rows[0]["module"]
+    assert not find_module(prog, "no_such_module")
+    # Regions: drgn's shape; their sizes add up to /proc/modules' size.
+    regions = module_address_regions(mod)
+    assert sum(n for _, n in regions) == want[0]["size"]
+    assert any(start == want[0]["base"] for start, n in regions if n)
+
+
+@pytest.mark.parametrize("dump", DUMPS, ids=_id)
+def test_module_btf_from_memory_is_the_guests(dump: Tuple[str, str, str]) -> None:
+    from kdbg.modules import read_module_btfs
+
+    suite = dump[0]
+    d = resolve_dump(*dump)
+    prog = open_core(str(d.path))
+    want = {p.name: p.read_bytes() for p in (d.truth / "btf").iterdir() if p.name != "vmlinux"}
+    if suite not in MODULE_BTF_SUITES:
+        # Debian's 5.10: no module BTF anywhere (no btf_modules list, no sysfs files).
+        assert want == {} and prog.symbols.get("btf_modules") is None
+        assert prog.load_modules().btfs == {}  # type: ignore[union-attr]
+        with pytest.raises(TypeNotFoundError):
+            prog.type("struct fw_cfg_vmcoreinfo")
+        return
+    got = dict(read_module_btfs(prog))
+    assert set(got) == set(want) == {m["name"] for m in truth_modules(d.truth)}
+    for name in want:
+        assert got[name] == want[name], name
+    assert [b for b in prog.load_modules().btfs] == list(got)  # type: ignore[union-attr]
+    assert len(prog.btfs) == 1 + len(want)
+
+
+def _bpftool_struct(truth: Path, module: str, name: str) -> Tuple[int, int, List[Tuple[str, int]]]:
+    """bpftool's (type id, size, [(member, bit offset)]) of ``struct name`` in a module's
+    split BTF on the guest's vmlinux BTF."""
+    out = subprocess.run(
+        ["bpftool", "-B", str(truth / "btf" / "vmlinux"), "btf", "dump", "file",
+         str(truth / "btf" / module), "format", "raw"],
+        check=True, capture_output=True, text=True).stdout
+    m = re.search(rf"^\[(\d+)\] STRUCT '{name}' size=(\d+) vlen=(\d+)\n((?:\t.*\n)*)", out, re.M)
+    assert m, f"bpftool shows no struct {name}"
+    members = [(mm.group(1), int(mm.group(2)))
+               for mm in re.finditer(r"'(\w+)' type_id=\d+ bits_offset=(\d+)", m.group(4))]
+    return int(m.group(1)), int(m.group(2)), members
+
+
+@pytest.mark.parametrize("suite", MODULE_BTF_SUITES)
+def test_module_type_resolves(suite: str) -> None:
+    assert shutil.which("bpftool"), "bpftool is installed by .ci/run"
+    d = resolve_dump(suite, "elf", "qemu")
+    prog = open_core(str(d.path))
+    t = prog.type("struct fw_cfg_vmcoreinfo")  # not in vmlinux: found in qemu_fw_cfg's BTF
+    tid, size, members = _bpftool_struct(d.truth, "qemu_fw_cfg", "fw_cfg_vmcoreinfo")
+    assert (t.id, t.sizeof()) == (tid, size)
+    assert [(m.name, m.bit_offset) for m in t.members] == members  # type: ignore[attr-defined]
+    with pytest.raises(TypeNotFoundError):
+        prog.btf.lookup("struct fw_cfg_vmcoreinfo")
+    # A module global, typed by a declaration: at the guest's kallsyms address, holding
+    # QEMU's fw_cfg revision (3: the traditional and the DMA interface, docs/specs/fw_cfg).
+    prog.declare("unsigned int fw_cfg_rev;")
+    rev = prog["fw_cfg_rev"]
+    want = {n: a for a, _t, n, _m in truth_module_symbols(d.truth)}
+    assert rev.address_ == want["fw_cfg_rev"] and rev.value_() == 3
+
+
+@pytest.mark.parametrize("dump", DUMPS, ids=_id)
+def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
+    d = resolve_dump(*dump)
+    prog = open_core(str(d.path))
+    want = truth_modules(d.truth)[0]
+    syms = [s for s in truth_module_symbols(d.truth) if s[3] == want["name"]]
+    exit_addr = next(a for a, t, n, m in syms if n == "fw_cfg_sysfs_exit")
+    hit = prog.symbolize_address(exit_addr + 1)
+    assert hit is not None and hit[1] == 1
+    assert prog.symbol(hit[0]).address == exit_addr
+    text = prog.symbols.format_address(exit_addr)
+    assert text.startswith(f"{hit[0]}+0x0") and text.endswith(f" [{want['name']}]")
+    assert prog.symbol("fw_cfg_sysfs_exit").module == want["name"]
+    # Each symbol's address names a symbol of its module at that very address.
+    for addr, _t, _n, mod in syms:
+        s = prog.symbol(addr)
+        assert (s.address, s.module) == (addr, mod)
+    # Exact regions from struct module: the text base is where /proc/modules says, the
+    # last byte of a region is still the module's, the byte after it no module's.
+    regions = prog.symbols.module_regions(want["name"])
+    assert regions and any(lo == want["base"] for lo, _ in regions)
+    assert sum(hi - lo for lo, hi in regions) == want["size"]
+    top = max(hi for _, hi in regions)
+    assert prog.symbol(top - 1).module == want["name"]
+    assert prog.symbolize_address(top) is None
+
+
+@pytest.mark.parametrize("dump", [("bullseye", "kdump-zlib", "qemu"), ("trixie", "kdump-zlib", "qemu")], ids=_id)
+def test_lsmod_command(dump: Tuple[str, str, str]) -> None:
+    d = resolve_dump(*dump)
+    want = truth_modules(d.truth)
+    run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "--json", "-x", "lsmod"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert [{k: r[k] for k in w} for r, w in zip(rows, want)] == want and len(rows) == len(want)
+    run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "-x", "lsmod"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[:4] == ["MODULE", "NAME", "BASE", "SIZE"]
+    for line, w in zip(lines[1:], want):
+        f = line.split()
+        assert (f[1], int(f[2], 16), int(f[3])) == (w["name"], w["base"], w["size"])
+    bad = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "-x", "lsmod extra"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "lsmod" in bad.stderr
+
+
+@pytest.mark.parametrize("suite", MODULE_BTF_SUITES)
+def test_live_module_btf_from_sysfs_dir(suite: str, tmp_path: Path) -> None:
+    """open_live() loads every module file of /sys/kernel/btf as split BTF: a fake sysfs
+    directory of the guest's own files, with its /proc/kallsyms (no kcore here)."""
+    truth = resolve_dump(suite, "elf", "qemu").truth
+    sysfs = tmp_path / "btf"
+    shutil.copytree(truth / "btf", sysfs)
+    prog = open_live(kallsyms=str(truth / "kallsyms"), kcore=str(tmp_path / "no-kcore"),
+                     sysfs_btf=str(sysfs))
+    assert prog.memory is None
+    t = prog.type("struct fw_cfg_vmcoreinfo")
+    tid, size, _ = _bpftool_struct(truth, "qemu_fw_cfg", "fw_cfg_vmcoreinfo")
+    assert (t.id, t.sizeof()) == (tid, size)
+    assert len(prog.btfs) == 2 and prog.btfs[1].base is prog.btfs[0]  # type: ignore[attr-defined]
+    # /proc/kallsyms lists the module's symbols itself; they symbolize by its ranges.
+    s = prog.symbol("fw_cfg_sysfs_exit")
+    assert s.module == "qemu_fw_cfg" and prog.symbol(s.address + 1) == s
+    # Explicit --btf files replace the sysfs directory, modules and all.
+    only = open_live(btf=[str(sysfs / "vmlinux")], kallsyms=str(truth / "kallsyms"),
+                     kcore=str(tmp_path / "no-kcore"), sysfs_btf=str(sysfs))
+    with pytest.raises(TypeNotFoundError):
+        only.type("struct fw_cfg_vmcoreinfo")
+
+
+LIVE_SCRIPT = r"""
+echo '==MODULES'; cat /proc/modules
+echo '==SYSFS'; ls /sys/kernel/btf
+echo '==LSMOD'; python3 -m kdbg -q --json -x lsmod
+echo '==PY'; python3 - <<'PY'
+import os
+import kdbg.program as p
+from kdbg.modules import read_module_btfs
+prog = p.open_live()
+assert prog.memory is not None, prog.memory_unavailable
+loaded = prog.load_modules()
+print("errors", loaded.errors)
+files = {n: open("/sys/kernel/btf/" + n, "rb").read() for n in os.listdir("/sys/kernel/btf") if n != "vmlinux"}
+mem = dict(read_module_btfs(prog))
+print("btf-files", sorted(files) == sorted(loaded.btfs), len(files))
+print("btf-memory-equal", mem == files, len(mem))
+for name in sorted(loaded.regions):
+    lo = min(a for a, _ in loaded.regions[name])
+    print("region", name, hex(lo), sum(b - a for a, b in loaded.regions[name]))
+PY
+echo '==END'
+"""
+
+
+def test_live_modules_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def]
+    """In a guest with the 9p/virtio modules loaded: lsmod equals /proc/modules, every
+    /sys/kernel/btf/<module> loads as split BTF, and the btf_modules list in /proc/kcore
+    holds the same bytes."""
+    res = live_guest(LIVE_SCRIPT, suite="bookworm")
+    assert res.returncode == 0, res.output[-3000:]
+    text = res.output.replace("\r\n", "\n")
+    sec = {m.group(1): m.group(2) for m in re.finditer(r"^==(\w+)\n(.*?)(?=^==\w+\n)", text, re.S | re.M)}
+    procmods = [line.split() for line in sec["MODULES"].splitlines() if line.strip()]
+    assert procmods, "the live guest has modules loaded"
+    rows = json.loads(sec["LSMOD"].strip().splitlines()[-1])
+    assert [(r["name"], r["size"], r["base"]) for r in rows] == \
+        [(f[0], int(f[1]), int(f[5], 16)) for f in procmods]
+    py = sec["PY"]
+    assert "errors []" in py, py
+    assert "btf-files True" in py and "btf-memory-equal True" in py, py
+    regions = {f[1]: (int(f[2], 16), int(f[3])) for f in (line.split() for line in py.splitlines())
+               if f and f[0] == "region"}
+    for f in procmods:
+        assert regions[f[0]] == (int(f[5], 16), int(f[1])), f
