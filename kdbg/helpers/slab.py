@@ -1,0 +1,358 @@
+"""The slab allocator: drgn's ``drgn.helpers.linux.slab`` names and signatures, for SLUB.
+
+Slab caches (``struct kmem_cache``) are on the kernel's ``slab_caches`` list. Which page
+holds a slab and which cache it belongs to is in its ``struct page``: since Linux 5.17 the
+page is read as a ``struct slab`` (same memory, its own BTF type), before that as the
+``struct page`` itself; the helpers pick by whether BTF has ``struct slab``. Whether a page
+is a slab page is ``PG_slab`` in ``page->flags`` up to Linux 6.9 and the page type
+``PGTY_slab`` in the top byte of ``page_type`` since 6.12 (6.10 and 6.11: the ``PG_slab``
+bit of ``page_type``, inverted), each found by its enumerator in BTF.
+
+What can be enumerated without DWARF — everything the allocator itself can, because every
+structure involved is in BTF: :func:`slab_cache_for_each_allocated_object` visits every
+slab page of the memory map (``vmemmap``, up to ``max_pfn``), so full slabs (on no list
+unless ``SLUB_DEBUG`` tracks them), per-node partial slabs, per-CPU partial slabs and the
+per-CPU active slabs are all found; an object is free when it is on its slab's
+``freelist`` or on a CPU's lockless ``kmem_cache_cpu.freelist``, both decoded with the
+cache's ``random`` (``CONFIG_SLAB_FREELIST_HARDENED``, the byte-swapped form of Linux 5.7
+and the stable kernels). The limits, as for drgn: only SLUB (SLAB, gone in 6.8, and SLOB
+are refused with a clear error); a KFENCE object is reported at the start of its page, not
+where KFENCE put it; per-CPU "sheaves" (Linux 6.18) are not read; on a live kernel the
+lists change while they are read. A freelist that cycles, leaves its slab or is longer
+than the slab raises :class:`~kdbg.errors.ValidationError` naming the cache and slab.
+
+Beware of slab merging: a cache created with the size and flags of an existing one is that
+cache (``refcount > 1``), so its name is not found and its objects are mixed with others.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, Iterator, NamedTuple, Optional, Set, Tuple, Union
+
+from kdbg.btf.types import Type
+from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.helpers.list import list_for_each_entry
+from kdbg.object import NULL, Object
+
+if TYPE_CHECKING:
+    from kdbg.program import Program
+
+__all__ = [
+    "SlabObjectInfo",
+    "find_containing_slab_cache",
+    "find_slab_cache",
+    "for_each_slab_cache",
+    "print_slab_caches",
+    "slab_cache_for_each_allocated_object",
+    "slab_cache_is_merged",
+    "slab_cache_objects_per_slab",
+    "slab_cache_order",
+    "slab_cache_pages_per_slab",
+    "slab_object_info",
+]
+
+_OO_SHIFT = 16
+_OO_MASK = (1 << _OO_SHIFT) - 1
+_PAGE_SHIFT = 12
+_MASK = (1 << 64) - 1
+#: struct page/slab ``objects`` is ``unsigned objects:15`` (unchanged since 2.6.27).
+_OBJECTS_BITS = 15
+#: How many ``struct page`` to read at once while scanning the memory map.
+_CHUNK = 64
+
+
+def for_each_slab_cache(prog: Program) -> Iterator[Object]:
+    """Every slab cache, as ``struct kmem_cache *``, in ``slab_caches`` order (newest
+    last, as ``/proc/slabinfo`` lists them)."""
+    return list_for_each_entry("struct kmem_cache", prog["slab_caches"].address_of_(), "list")
+
+
+def find_slab_cache(prog: Program, name: Union[str, bytes]) -> Optional[Object]:
+    """The slab cache called ``name`` (``struct kmem_cache *``), or ``None``."""
+    want = name.encode() if isinstance(name, str) else name
+    for s in for_each_slab_cache(prog):
+        if s.name.string_() == want:
+            return s
+    return None
+
+
+def print_slab_caches(prog: Program) -> None:
+    """Print each slab cache's name and ``(struct kmem_cache *)ADDRESS``."""
+    for s in for_each_slab_cache(prog):
+        print(f"{s.name.string_().decode(errors='replace')} ({s.type_.type_name()}){int(s):#x}")
+
+
+def slab_cache_is_merged(slab_cache: Object) -> bool:
+    """Whether other caches were merged into this one (``refcount > 1``)."""
+    return int(slab_cache.refcount) > 1
+
+
+def _oo(slab_cache: Object) -> int:
+    try:
+        return int(slab_cache.oo.x)
+    except AttributeError:
+        raise ObjectTypeError("only the SLUB allocator is supported (struct kmem_cache has no 'oo')") from None
+
+
+def slab_cache_objects_per_slab(slab_cache: Object) -> int:
+    """Objects in each slab of the cache (SLUB's ``oo``)."""
+    return _oo(slab_cache) & _OO_MASK
+
+
+def slab_cache_order(slab_cache: Object) -> int:
+    """The page order of each slab of the cache."""
+    return _oo(slab_cache) >> _OO_SHIFT
+
+
+def slab_cache_pages_per_slab(slab_cache: Object) -> int:
+    """Pages in each slab of the cache."""
+    return 1 << slab_cache_order(slab_cache)
+
+
+# ------------------------------------------------------------------------- the memory map
+class _PageMap:
+    """How to tell a slab page in the memory map and read its slab fields."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        mem = prog.memory
+        vmemmap = getattr(mem, "vmemmap_base", None) if mem is not None else None
+        direct = getattr(mem, "page_offset_base", None) if mem is not None else None
+        if vmemmap is None or direct is None:
+            raise ObjectNotFoundError("the slab helpers need the memory map: vmemmap_base and "
+                                      "page_offset_base of the target are unknown")
+        self.vmemmap = vmemmap
+        self.direct = direct
+        page = prog.type("struct page").strip_typedefs()
+        self.page_size = page.sizeof()
+        try:
+            slab: Type = prog.type("struct slab")
+            self.slab_type = "struct slab"
+        except ObjectNotFoundError:
+            slab = page
+            self.slab_type = "struct page"
+        st = slab.strip_typedefs()
+        self.slab_cache = st.offsetof("slab_cache")  # type: ignore[attr-defined]
+        self.freelist = st.offsetof("freelist")  # type: ignore[attr-defined]
+        self.objects_bit = st.offsetof_bits("objects")[0]  # type: ignore[attr-defined]
+        self.flags = page.offsetof("flags")  # type: ignore[attr-defined]
+        self.compound_head = page.offsetof("compound_head")  # type: ignore[attr-defined]
+        # 6.12 and later: page_type >> 24 == PGTY_slab; 6.10-6.11: the PG_slab bit of
+        # page_type cleared under PAGE_TYPE_BASE; before: PG_slab of page->flags.
+        self.page_type = page.offsetof("page_type") if page.has_member("page_type") else None  # type: ignore[attr-defined]
+        self.mode, self.value = self._slab_test(prog)
+        sym = prog.symbols.get("max_pfn")
+        if sym is None:
+            raise ObjectNotFoundError("the slab helpers need max_pfn, which kallsyms lacks")
+        self.max_pfn = prog.read_u64(sym.address)
+        if not 0 < self.max_pfn < 1 << 40:
+            raise ValidationError(f"max_pfn {self.max_pfn:#x} is implausible")
+
+    def _slab_test(self, prog: Program) -> Tuple[str, int]:
+        for name, mode in (("PGTY_slab", "pgty"), ("PG_slab", "")):
+            try:
+                enum, value = prog.enumerator(name)
+            except ObjectNotFoundError:
+                continue
+            if mode == "":
+                mode = "flags" if enum.name == "pageflags" else "page_type"
+            return mode, value
+        raise ObjectNotFoundError("cannot tell slab pages: BTF has neither PGTY_slab nor PG_slab")
+
+    def is_slab(self, buf: bytes, off: int) -> bool:
+        if self.mode == "flags":
+            flags = int.from_bytes(buf[off + self.flags:off + self.flags + 8], "little")
+            return bool(flags >> self.value & 1)
+        assert self.page_type is not None
+        pt = int.from_bytes(buf[off + self.page_type:off + self.page_type + 4], "little")
+        if self.mode == "pgty":
+            return pt >> 24 == self.value
+        return (pt & (0xF0000000 | self.value)) == 0xF0000000
+
+    def fields(self, buf: bytes, off: int) -> Tuple[int, int, int]:
+        """``(slab_cache, freelist, objects)`` of the slab whose page is at ``off``."""
+        def u64(at: int) -> int:
+            return int.from_bytes(buf[off + at:off + at + 8], "little")
+
+        bit = self.objects_bit
+        raw = int.from_bytes(buf[off + bit // 8:off + bit // 8 + 4], "little")
+        return u64(self.slab_cache), u64(self.freelist), (raw >> (bit % 8)) & ((1 << _OBJECTS_BITS) - 1)
+
+    def slabs(self) -> Iterator[Tuple[int, int, int, int]]:
+        """``(pfn, slab_cache, freelist, objects)`` of every slab (head) page."""
+        ps = self.page_size
+        read = self.prog.read
+        for start in range(0, self.max_pfn, _CHUNK):
+            n = min(_CHUNK, self.max_pfn - start)
+            try:
+                buf = read(self.vmemmap + start * ps, n * ps)
+            except FaultError:
+                continue  # a hole in the memory map
+            for i in range(n):
+                off = i * ps
+                if self.is_slab(buf, off):
+                    yield (start + i, *self.fields(buf, off))
+
+    def page_of(self, address: int) -> Optional[int]:
+        """The pfn of the head page of the slab page holding ``address``, or ``None``."""
+        pfn = (address - self.direct) >> _PAGE_SHIFT
+        if not 0 <= pfn < self.max_pfn:
+            return None
+        ps = self.page_size
+        try:
+            buf = self.prog.read(self.vmemmap + pfn * ps, ps)
+            head = int.from_bytes(buf[self.compound_head:self.compound_head + 8], "little")
+            if head & 1:
+                pfn = ((head - 1) - self.vmemmap) // ps
+                buf = self.prog.read(self.vmemmap + pfn * ps, ps)
+        except FaultError:
+            return None
+        return pfn if self.is_slab(buf, 0) else None
+
+
+_MAPS: Dict[int, _PageMap] = {}
+
+
+def _page_map(prog: Program) -> _PageMap:
+    m = _MAPS.get(id(prog))
+    if m is None or m.prog is not prog:
+        m = _MAPS[id(prog)] = _PageMap(prog)
+    return m
+
+
+# ------------------------------------------------------------------------- SLUB
+class _Slub:
+    """One SLUB cache: its geometry and freelist decoding."""
+
+    def __init__(self, slab_cache: Object) -> None:
+        prog = self.prog = slab_cache.prog_
+        self.address = int(slab_cache)
+        cache = slab_cache[0].read_()
+        if not cache.type_.strip_typedefs().has_member("cpu_slab"):  # type: ignore[attr-defined]
+            raise ObjectTypeError("only the SLUB allocator is supported (struct kmem_cache has no 'cpu_slab')")
+        self.cache = cache
+        self.name = cache.name.string_().decode(errors="replace")
+        self.size = int(cache.size)
+        self.offset = int(cache.offset)
+        self.red_left_pad = int(cache.red_left_pad) if cache.type_.strip_typedefs().has_member("red_left_pad") else 0  # type: ignore[attr-defined]
+        try:
+            self.random: Optional[int] = int(cache.random) & _MASK
+        except AttributeError:
+            self.random = None
+        if self.size <= 0 or self.offset < 0 or self.offset + 8 > self.size:
+            raise ValidationError(f"slab cache {self.name!r} at {self.address:#x}: implausible size "
+                                  f"{self.size} or freelist offset {self.offset}")
+        self.map = _page_map(prog)
+
+    def base(self, pfn: int) -> int:
+        return self.map.direct + (pfn << _PAGE_SHIFT) + self.red_left_pad
+
+    def next_free(self, ptr: int) -> int:
+        at = ptr + self.offset
+        word = self.prog.read_word(at)
+        if self.random is None:
+            return word
+        return word ^ self.random ^ int.from_bytes(at.to_bytes(8, "little"), "big")
+
+    def freelist(self, head: int, base: int, objects: int, what: str) -> Set[int]:
+        """The free objects on the freelist starting at ``head`` of the slab at ``base``."""
+        out: Set[int] = set()
+        end = base + objects * self.size
+        ptr = head
+        while ptr:
+            if not base <= ptr < end or (ptr - base) % self.size:
+                raise ValidationError(f"slab cache {self.name!r}: {what} freelist reaches {ptr:#x}, "
+                                      f"not an object of its slab {base:#x}")
+            if ptr in out:
+                raise ValidationError(f"slab cache {self.name!r}: {what} freelist cycles at {ptr:#x}")
+            out.add(ptr)
+            ptr = self.next_free(ptr)
+        return out
+
+    def cpu_free(self) -> Set[int]:
+        """Objects on the CPUs' lockless freelists of their active slabs of this cache."""
+        from kdbg.helpers.cpumask import for_each_online_cpu
+        from kdbg.helpers.percpu import per_cpu_ptr
+
+        out: Set[int] = set()
+        cpu_slab = self.cache.cpu_slab
+        for cpu in for_each_online_cpu(self.prog):
+            c = per_cpu_ptr(cpu_slab, cpu)[0].read_()
+            slab = c.slab if c.type_.strip_typedefs().has_member("slab") else c.page  # type: ignore[attr-defined]
+            if not int(slab) or int(slab.slab_cache) != self.address:
+                continue
+            pfn = (int(slab) - self.map.vmemmap) // self.map.page_size
+            objects = int(slab.objects)
+            out |= self.freelist(int(c.freelist), self.base(pfn), objects, f"cpu {cpu}")
+        return out
+
+    def allocated(self, pointer_type: Type) -> Iterator[Object]:
+        cpu_free = self.cpu_free()
+        size = self.size
+        for pfn, cache, freelist, objects in self.map.slabs():
+            if cache != self.address:
+                continue
+            base = self.base(pfn)
+            free = self.freelist(freelist, base, objects, f"slab of page {pfn:#x}")
+            for i in range(objects):
+                addr = base + i * size
+                if addr not in free and addr not in cpu_free:
+                    yield Object._of_value(self.prog, pointer_type, addr)
+
+
+def _pointer(prog: Program, type: Union[str, Type]) -> Type:  # noqa: A002 - drgn's name
+    t = prog.type(type) if isinstance(type, str) else type
+    return (t.btf if t.btf is not None else prog.btf).pointer_to(t)
+
+
+def slab_cache_for_each_allocated_object(slab_cache: Object, type: Union[str, Type]) -> Iterator[Object]:  # noqa: A002
+    """Every allocated object of a SLUB cache, as a ``type *`` (see the module
+    documentation for what is found and the limits)."""
+    helper = _Slub(slab_cache)
+    return helper.allocated(_pointer(slab_cache.prog_, type))
+
+
+class SlabObjectInfo(NamedTuple):
+    """What :func:`slab_object_info` finds about an address in a slab."""
+
+    slab_cache: Object
+    """``struct kmem_cache *`` of the slab."""
+    slab: Object
+    """The slab: ``struct slab *`` (5.17 and later) or ``struct page *``."""
+    address: int
+    """Start of the object holding the address."""
+    allocated: Optional[bool]
+    """Whether that object is allocated (``None`` when its freelists are corrupt)."""
+
+
+def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
+    """The slab object holding ``addr``, or ``None`` when ``addr`` is not in a slab page."""
+    m = _page_map(prog)
+    addr = int(addr) & _MASK
+    pfn = m.page_of(addr)
+    if pfn is None:
+        return None
+    slab = Object(prog, m.slab_type + " *", m.vmemmap + pfn * m.page_size)
+    cache = slab.slab_cache.read_()
+    helper = _Slub(cache)
+    base = helper.base(pfn)
+    objects = int(slab.objects)
+    index = (addr - base) // helper.size
+    start = base + index * helper.size
+    try:
+        free = helper.freelist(int(slab.freelist), base, objects, f"slab of page {pfn:#x}") | helper.cpu_free()
+        allocated: Optional[bool] = start not in free
+    except (ValidationError, FaultError):
+        allocated = None
+    return SlabObjectInfo(cache, slab, start, allocated)
+
+
+def find_containing_slab_cache(prog: Program, addr: int) -> Object:
+    """The ``struct kmem_cache *`` whose slab holds ``addr``, or a NULL one."""
+    m = _page_map(prog)
+    pfn = m.page_of(int(addr) & _MASK)
+    if pfn is None:
+        return NULL(prog, "struct kmem_cache *")
+    slab = Object(prog, m.slab_type + " *", m.vmemmap + pfn * m.page_size)
+    return slab.slab_cache.read_()
+
