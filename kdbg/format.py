@@ -25,6 +25,7 @@ import sys
 from functools import lru_cache
 from typing import Any, Callable, List, Optional, Tuple
 
+from kdbg.btf import cdecl
 from kdbg.btf.types import Array, Composite, Enum, Member, Pointer, Type
 from kdbg.errors import FaultError, KdbgError, ObjectTypeError, OutOfBoundsError
 from kdbg.object import (
@@ -39,11 +40,13 @@ from kdbg.object import (
     K_PTR,
     K_VOID,
     Object,
+    is_flexible_array_member,
     read_c_string,
     type_info,
 )
+from kdbg.typeview import TypeView
 
-__all__ = ["format_object", "type_name", "FORMAT_OPTIONS"]
+__all__ = ["format_object", "type_name", "type_definition", "drgn_spelling", "FORMAT_OPTIONS"]
 
 # Format flags, one bit per drgn option.
 TYPE_NAME = 1 << 0
@@ -102,8 +105,57 @@ def type_name(t: Type) -> str:
     """The C name of a type as drgn writes it (``struct list_head *``, ``char [16]``,
     ``unsigned long`` for gcc's ``long unsigned int``, ``int (struct file *file)`` for a
     function type)."""
-    name = _INT_SPELLING_RE.sub(lambda m: _INT_SPELLINGS[m.group(0)], t.type_name())
+    if isinstance(t, TypeView):  # a view names itself (a flexible array: `T []`)
+        return t.type_name()
+    return drgn_spelling(cdecl.type_name(t))
+
+
+def drgn_spelling(c: str) -> str:
+    """C text (a type name or declaration) from :mod:`kdbg.btf.cdecl` in drgn's spelling:
+    ``unsigned long`` for gcc's ``long unsigned int``, ``char * const``."""
+    name = _INT_SPELLING_RE.sub(lambda m: _INT_SPELLINGS[m.group(0)], c)
     return _POINTER_QUALIFIER_RE.sub("* ", name)  # drgn writes `char * const`, not `char *const`
+
+
+def type_definition(t: Type) -> str:
+    """``str()`` of a type as drgn writes it: a struct, union or enum with its body
+    (anonymous types nested inline, tab-indented), ``typedef T name`` for a typedef,
+    else the type's name."""
+    from kdbg.btf.types import Typedef
+
+    if isinstance(t, Typedef):
+        return "typedef " + drgn_spelling(cdecl.declaration(t.type, t.name, with_param_names=False))
+    under = t.unqualified()
+    if isinstance(under, (Composite, Enum)) and under.size is not None:
+        quals = type_name(t)[: -len(type_name(under))] if t is not under else ""
+        return quals + _definition(under, 0)
+    return type_name(t)
+
+
+def _definition(t: Type, indent: int) -> str:
+    tabs = "\t" * (indent + 1)
+    head = type_name(t) if t.name else ("union" if getattr(t, "keyword", "") == "union" else
+                                       "enum" if isinstance(t, Enum) else "struct")
+    lines = [head + " {"]
+    if isinstance(t, Enum):
+        lines += [f"{tabs}{e.name} = {e.value}," for e in t.enumerators]
+    else:
+        assert isinstance(t, Composite)
+        for n, m in enumerate(t.members):
+            mt = m.type
+            inner = mt.unqualified()
+            if isinstance(inner, (Composite, Enum)) and not inner.name and inner.size is not None:
+                quals = type_name(mt)[: -len(type_name(inner))] if mt is not inner else ""
+                decl = quals + _definition(inner, indent + 1) + (" " + m.name if m.name else "")
+            else:
+                decl = drgn_spelling(cdecl.declaration(mt, m.name, with_param_names=False))
+                if is_flexible_array_member(t, n):
+                    decl = decl.replace("[0]", "[]", 1)
+            if m.bitfield_size:
+                decl += f" : {m.bitfield_size}"
+            lines.append(f"{tabs}{decl};")
+    lines.append("\t" * indent + "}")
+    return "\n".join(lines)
 
 
 class _Context:
@@ -219,7 +271,7 @@ def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Co
         return _format_pointer(obj, indent, one, multi, flags, ctx)
     prefix = ""
     if flags & TYPE_NAME:
-        name = type_name(obj.type_)
+        name = type_name(obj._type)
         if obj._flex:  # a flexible array member: BTF writes `[]` as length 0
             name = name.replace("[0]", "[]", 1)
         prefix = "(" + name + ")"
@@ -242,7 +294,7 @@ def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Co
     under = info.under
     keyword = getattr(under, "keyword", "")
     raise ObjectTypeError(f"cannot format incomplete {keyword} object".replace("  ", " ")
-                          if kind == K_INCOMPLETE else f"cannot format {type_name(obj.type_)!r} object")
+                          if kind == K_INCOMPLETE else f"cannot format {type_name(obj._type)!r} object")
 
 
 def _derefable(t: Type) -> bool:
@@ -256,7 +308,7 @@ def _format_pointer(obj: Object, indent: int, one: int, multi: int, flags: int, 
     target = under.type
     c_string = bool(flags & STRING) and type_info(target).is_char
     dereference = bool(flags & DEREFERENCE) and not c_string
-    tname = "(" + type_name(obj.type_) + ")" if flags & TYPE_NAME else ""
+    tname = "(" + type_name(obj._type) + ")" if flags & TYPE_NAME else ""
     value = obj._scalar()
     sym = ctx.symbol(value) if flags & SYMBOLIZE else None
     symtext = f"{sym[0]}+{sym[1]:#x} = " if sym is not None else ""
@@ -290,7 +342,7 @@ def _is_zero(obj: Object) -> bool:
             return True
         under = obj._info.under
         assert isinstance(under, Composite)
-        return all(_is_zero(obj._member_object(m, 0)) for m in under.members)
+        return all(_is_zero(obj._member(m, 0)) for m in under.members)
     if kind == K_ARRAY:
         if obj._info.size == 0 or not any(obj._image()):
             return True
@@ -305,14 +357,15 @@ def _compound_items(obj: Object, flags: int) -> List[Tuple[str, Object]]:
     skip_zero = names and not flags & IMPLICIT_MEMBERS
     out: List[Tuple[str, Object]] = []
 
-    def walk(members: Tuple[Member, ...], base: int, full: int) -> None:
+    def walk(container: Composite, members: Tuple[Member, ...], base: int) -> None:
+        last = len(container.members) - 1
         for n, m in enumerate(members):
             mt = m.type
             inner = mt.unqualified()
             if not m.name and names and isinstance(inner, Composite):
-                walk(inner.members, base + m.bit_offset, len(inner.members))
+                walk(inner, inner.members, base + m.bit_offset)
                 continue
-            sub = obj._member_object(m, base, n == full - 1)
+            sub = obj._member_object(m, base, n == last and is_flexible_array_member(container, n))
             if skip_zero and _is_zero(sub):
                 continue
             out.append((f".{m.name} = " if names and m.name else "", sub))
@@ -323,7 +376,7 @@ def _compound_items(obj: Object, flags: int) -> List[Tuple[str, Object]]:
         while end and _is_zero(obj._member_object(members[end - 1], 0)):
             end -= 1
         members = members[:end]
-    walk(members, 0, len(under.members))
+    walk(under, members, 0)
     return out
 
 
