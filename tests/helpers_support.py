@@ -1,0 +1,90 @@
+"""Support for the helper tests: the declarations they need until the shipped declaration
+table covers them, and the questions put to the drgn oracle about its own helpers.
+
+Kernel BTF types only per-CPU variables (Debian 5.10's BTF none at all); the helpers type
+the globals they need themselves (``init_pid_ns``, ``__cpu_online_mask``, ``runqueues``),
+but a test reaching a global directly declares it here, in this one list.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from kdbg.errors import ObjectNotFoundError
+from kdbg.program import Program
+from vmcores.oracle import Query
+
+#: Every global the helper tests name directly, as C declarations.
+DECLARATIONS: List[str] = [
+    "struct task_struct init_task;",
+    "struct pid_namespace init_pid_ns;",
+    "struct rq runqueues;",
+    "struct rb_root vmap_area_root;",
+    "struct idr worker_pool_idr;",
+    "struct cpumask __cpu_online_mask;",
+    "struct cpumask __cpu_possible_mask;",
+    "struct vmap_node *vmap_nodes;",
+    "unsigned int nr_vmap_nodes;",
+    "struct list_head modules;",
+    "struct percpu_counter vm_committed_as;",
+    "struct hrtimer_cpu_base hrtimer_bases;",
+]
+
+
+def comm_matches(proc_comm: str, task_comm: str) -> bool:
+    """Whether ``/proc``'s comm is the task's: equal, or the task's 15-character prefix of
+    a longer kthread name, or a kworker's name plus ``-workqueue``."""
+    if proc_comm == task_comm:
+        return True
+    if not proc_comm.startswith(task_comm):
+        return False
+    return len(task_comm) == 15 or proc_comm[len(task_comm)] == "-"
+
+
+def declared_name(decl: str) -> str:
+    """The variable a one-line declaration declares."""
+    return decl.rstrip(";").split()[-1].lstrip("*")
+
+
+def declare_missing(prog: Program) -> Program:
+    """Declare each of :data:`DECLARATIONS` the program cannot type yet (and that the
+    kernel has); returns ``prog``."""
+    for decl in DECLARATIONS:
+        name = declared_name(decl)
+        if prog.symbols.get(name) is None:
+            continue
+        try:
+            prog.variable(name)
+        except ObjectNotFoundError:
+            prog.declare(decl)
+    return prog
+
+
+_H = "drgn.helpers.linux."
+
+#: drgn's own helpers on the same dump (run by ``vmcores.oracle.ask_drgn``).
+ORACLE_QUERIES: List[Query] = [
+    Query("helpers.tasks", f"[(t.pid.value_(), t.comm.string_().decode(), t.real_parent.tgid.value_(), "
+                           f"{_H}task_state_to_char(t), {_H}get_task_state(t), {_H}task_cpu(t)) "
+                           f"for t in {_H}for_each_task(prog, idle=True)]"),
+    Query("helpers.cpus", f"[{_H}cpumask_to_cpulist({_H}cpu_online_mask(prog)), "
+                          f"{_H}cpumask_to_cpulist({_H}cpu_possible_mask(prog)), "
+                          f"{_H}cpumask_to_cpulist({_H}cpu_present_mask(prog)), {_H}num_online_cpus(prog)]"),
+    Query("helpers.pids", f"[p.value_() for p in {_H}for_each_pid(prog)]"),
+    Query("helpers.cpu_curr", f"[({_H}cpu_curr(prog, c).value_(), {_H}idle_task(prog, c).value_()) "
+                              f"for c in {_H}for_each_possible_cpu(prog)]"),
+    Query("helpers.worker_pools", f"[(i, p.value_()) for i, p in {_H}idr_for_each(prog['worker_pool_idr'])]"),
+    Query("helpers.timerqueue", f"[n.value_() for c in {_H}for_each_possible_cpu(prog) for b in "
+                                f"{_H}per_cpu(prog['hrtimer_bases'], c).clock_base for n in "
+                                f"{_H}rbtree_inorder_for_each(b.active.rb_root.rb_root.address_of_())]"),
+    Query("helpers.vmap_areas", f"[v.va_start.value_() for v in {_H}rbtree_inorder_for_each_entry("
+                                f"'struct vmap_area', prog['vmap_area_root'].address_of_(), 'rb_node')] "
+                                f"if 'vmap_area_root' in prog else None"),
+    Query("helpers.vmap_nodes", f"[v.va_start.value_() for i in range(prog['nr_vmap_nodes'].value_()) for v in "
+                                f"{_H}rbtree_inorder_for_each_entry('struct vmap_area', "
+                                f"prog['vmap_nodes'][i].busy.root.address_of_(), 'rb_node')] "
+                                f"if 'vmap_nodes' in prog else None"),
+    Query("helpers.modules_list", f"[m.value_() for m in {_H}list_for_each_entry('struct module', "
+                                  f"prog['modules'].address_of_(), 'list')]"),
+    Query("helpers.percpu_counter", f"{_H}percpu_counter_sum(prog['vm_committed_as'])"),
+]
