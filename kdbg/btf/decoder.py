@@ -200,8 +200,9 @@ class Records:
 
     def _adopt(self, index: TypeIndex) -> bool:
         """Use a cached index when it fits these bytes: the records it names span the type
-        section exactly, a sample of them (every 1/256th, the first and the last) holds
-        the name offsets and info words it says, and its names are in the string section."""
+        section exactly, and a sample of them (every 1/256th, the first and the last) holds
+        the name offsets and info words it says, inside the string section. (The cache
+        entry itself is checksummed and keyed by a hash of these bytes.)"""
         offs, name_offs, infos = index
         n = len(offs)
         if not (n == len(name_offs) == len(infos)):
@@ -217,15 +218,14 @@ class Records:
             if offs[-1] + 12 + self._info_sz[kind] + (last & 0xFFFFFF) * self._elem_sz[kind] != self.type_end:
                 return False
             unpack = struct.Struct(self.byteorder + "II").unpack_from
+            strl = self.start_str_off + len(self.strings)
             for k in list(range(0, n, max(1, n // 256))) + [n - 1]:
                 if not self.type_start <= offs[k] <= self.type_end - 12:
                     return False
-                if unpack(self.data, offs[k]) != (name_offs[k], infos[k]):
+                if unpack(self.data, offs[k]) != (name_offs[k], infos[k]) or name_offs[k] >= strl:
                     return False
-        try:
-            self._check_index(index)
-        except BTFError:
-            return False
+            if self.start_id + n - 1 > K.BTF_MAX_TYPE:
+                return False
         self.index = index
         return True
 
