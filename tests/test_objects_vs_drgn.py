@@ -1,0 +1,207 @@
+"""kdbg's typed objects against the drgn + DWARF oracle: for every expression of
+``tests/oracle_exprs.py``, on every reference kernel (5.10, 6.1, 6.12), kdbg evaluates
+the very same text on the same guest's dumps (``kdbg.open_core``: the ``elf-paging`` dump
+drgn read, QEMU's plain ``elf`` dump and its ``kdump-zlib`` dump, all the same memory)
+and must give drgn's type name, address, ``value_()``, ``str()`` and ``format_()``.
+
+kdbg has no DWARF: globals such as ``init_task`` are typed by its declaration table.  Until
+that covers a name this test uses, :data:`DECLARATIONS` declares it (``prog.declare``)
+only for names kdbg cannot type by itself.
+
+Two differences are allowed, each because BTF and kallsyms cannot know what DWARF knows,
+and each applied only where the guest's own truth or DWARF shows it:
+
+* **Aliases.** Several kallsyms names can share an address (6.12: ``init_stack``,
+  ``init_thread_union``, ``_sdata``, ``__end_rodata_aligned``... at one address).  kdbg
+  symbolizes as the kernel's ``%pS`` does, the first alias in kallsyms order (there the
+  variable ``init_stack``); drgn picks among the ELF symbols (``__end_rodata_aligned``).
+  A symbol name is compared up to the aliases the guest's ``/proc/kallsyms`` (the
+  ``kallsyms`` truth file) lists at the same address: :func:`_alias_normal`.
+* **Zero-length arrays at the end of a struct.** BTF writes ``T x[]`` and ``T x[0]`` the
+  same; kdbg takes a trailing one as flexible (``kdbg.object.is_flexible_array_member``).
+  Where the source says ``[0]`` there (:data:`TRAILING_ZERO_LENGTH`, DWARF's answer per
+  kernel), drgn's answer is compared as if it said ``[]``: the type ``T []`` and no value
+  in the struct's ``value_()``.  Only a table made from DWARF can remove these.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from functools import cache
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
+
+import pytest
+
+import kdbg
+from kdbg.evaluate import script_globals
+from tests.conftest import resolve_dump
+from tests.oracle_exprs import EXPRESSIONS, Version, answers_for, kernel_version
+from vmcores.debian import SUITES
+from vmcores.oracle import jsonable
+
+#: Dumps kdbg evaluates each expression on: (form, tool); the first is the oracle's own.
+FORMS: List[Tuple[str, str]] = [("elf-paging", "qemu"), ("elf", "qemu"), ("kdump-zlib", "qemu")]
+
+#: C declarations of the globals the expressions name that BTF gives no type:
+#: ``(since, before, declaration)`` with kernel versions as in ``oracle_exprs``.  Used
+#: only for a name kdbg cannot type by itself (its declaration table wins).
+DECLARATIONS: List[Tuple[Optional[Version], Optional[Version], str]] = [
+    (None, None, "struct task_struct init_task;"),
+    (None, None, "struct mm_struct init_mm;"),
+    (None, None, "struct files_struct init_files;"),
+    (None, None, "struct fs_struct init_fs;"),
+    (None, None, "struct net init_net;"),
+    (None, None, "struct nsproxy init_nsproxy;"),
+    (None, None, "struct uts_namespace init_uts_ns;"),
+    (None, None, "struct cred init_cred;"),
+    (None, None, "enum system_states system_state;"),
+    (None, None, "enum spectre_v2_mitigation spectre_v2_enabled;"),
+    (None, None, "enum acpi_irq_model_id acpi_irq_model;"),
+    (None, None, "const struct sched_class fair_sched_class;"),
+    (None, None, "struct printk_ringbuffer *prb;"),
+    (None, None, "int console_printk[4];"),
+    (None, None, "unsigned long __per_cpu_offset[8192];"),
+    (None, None, "struct list_head modules;"),
+    (None, None, "struct cpumask __cpu_online_mask;"),
+    (None, None, "char *saved_command_line;"),
+    (None, None, "volatile unsigned long jiffies;"),
+    # per-CPU variables: BTF VARs on 6.1 and 6.12; Debian 5.10's BTF has none
+    (None, None, "struct rq runqueues;"),
+    (None, None, "unsigned long this_cpu_off;"),
+    (None, (6, 2), "int cpu_number;"),
+    (None, (6, 2), "struct task_struct *current_task;"),
+    ((6, 2), None, "struct pcpu_hot pcpu_hot;"),
+]
+
+#: Trailing zero-length arrays that the source declares ``T x[0]`` (DWARF says so) though
+#: kdbg's BTF rule takes them as flexible, on the members the expressions show:
+#: suite -> {(member name, element type name)}.  (All of them, per kernel, are in
+#: ``kdbg.object.is_flexible_array_member``'s docstring; 6.12 spells this one ``[]``.)
+TRAILING_ZERO_LENGTH: Dict[str, FrozenSet[Tuple[str, str]]] = {
+    "bullseye": frozenset({("extended_state_area", "u8")}),  # struct xregs_state, 5.10
+    "bookworm": frozenset({("extended_state_area", "u8")}),  # struct xregs_state, 6.1
+    "trixie": frozenset(),
+}
+
+_SYMBOL_RE = re.compile(r"\b([A-Za-z_.$][\w.$]*)\+0x([0-9a-f]+) = 0x([0-9a-f]+)")
+
+
+@cache
+def _aliases(suite: str) -> Dict[str, str]:
+    """Each name of the guest's kallsyms that shares its address with others -> the
+    first of them in kallsyms order (the name kdbg and the kernel's %pS print)."""
+    truth = resolve_dump(suite, "elf-paging", "qemu").truth
+    by_addr: Dict[str, List[str]] = {}
+    for line in (truth / "kallsyms").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            by_addr.setdefault(parts[0], []).append(parts[2])
+    return {n: names[0] for names in by_addr.values() if len(names) > 1 for n in names}
+
+
+def _alias_normal(suite: str, text: str) -> str:
+    """``text`` with every ``name+0xoff = 0xaddr`` naming an alias replaced by the first
+    alias at that address (checked: the address is the alias's own plus the offset)."""
+    aliases = _aliases(suite)
+
+    def one(m: re.Match[str]) -> str:
+        first = aliases.get(m.group(1))
+        return m.group(0) if first is None else f"{first}+0x{m.group(2)} = 0x{m.group(3)}"
+
+    return _SYMBOL_RE.sub(one, text)
+
+
+def _as_flexible(suite: str, rec: Dict[str, Any]) -> Dict[str, Any]:
+    """drgn's record with the :data:`TRAILING_ZERO_LENGTH` arrays of ``suite`` as BTF's
+    rule sees them: ``T []`` in the text, and left out of ``value_()``."""
+    members = TRAILING_ZERO_LENGTH.get(suite, frozenset())
+    if not members:
+        return rec
+    rec = dict(rec)
+    names = {m for m, _ in members}
+
+    def drop(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: drop(x) for k, x in v.items() if not (x == [] and k in names)}
+        if isinstance(v, list):
+            return [drop(x) for x in v]
+        return v
+
+    for key in ("str", "format"):
+        if key in rec:
+            for member, elem in members:
+                rec[key] = rec[key].replace(f".{member} = ({elem} [0])", f".{member} = ({elem} [])")
+    if "value" in rec:
+        rec["value"] = drop(rec["value"])
+    return rec
+
+
+_PROGRAMS: Dict[Tuple[str, str, str], Tuple[Any, Dict[str, Any]]] = {}
+
+
+def _declared_name(decl: str) -> str:
+    return decl.rstrip(";").split("[")[0].split()[-1].lstrip("*")
+
+
+def _program(suite: str, form: str, tool: str) -> Tuple[Any, Dict[str, Any]]:
+    """kdbg on one dump, with the fallback declarations, and the ``-e`` namespace."""
+    key = (suite, form, tool)
+    if key not in _PROGRAMS:
+        dump = resolve_dump(suite, form, tool)
+        prog = kdbg.open_core(str(dump.path))
+        version = kernel_version(dump.release)
+        for since, before, decl in DECLARATIONS:
+            if (since is not None and version < since) or (before is not None and version >= before):
+                continue
+            try:
+                prog[_declared_name(decl)]
+            except (kdbg.UntypedSymbolError, kdbg.ObjectNotFoundError):
+                prog.declare(decl)
+        _PROGRAMS[key] = (prog, script_globals(prog))
+    return _PROGRAMS[key]
+
+
+CASES = [(suite, form, tool, e.key) for suite in SUITES for form, tool in FORMS for e in EXPRESSIONS]
+
+
+def _case_id(case: Tuple[str, str, str, str]) -> str:
+    suite, form, _tool, key = case
+    return f"{suite}-{form}-{key}"
+
+
+def _same_exception(drgn_error: Dict[str, str], exc: BaseException) -> bool:
+    """kdbg raised what drgn raised: the same builtin class (TypeError, ...) when drgn's
+    is a builtin, else any exception."""
+    cls = getattr(builtins, drgn_error["error"], None)
+    return not (isinstance(cls, type) and issubclass(cls, BaseException)) or isinstance(exc, cls)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_object_matches_drgn(case: Tuple[str, str, str, str]) -> None:
+    """kdbg's answer to one oracle expression equals drgn's."""
+    suite, form, tool, key = case
+    rec = answers_for(suite).records[key]
+    assert rec["kind"] != "error", f"the oracle failed on {rec['text']}: {rec.get('message')}"
+    rec = _as_flexible(suite, rec)
+    prog, ns = _program(suite, form, tool)
+    text = rec["text"]
+    result = eval(text, dict(ns))
+    if rec["kind"] == "python":
+        assert not isinstance(result, kdbg.Object), text
+        assert repr(result) == rec["repr"], text
+        return
+    assert isinstance(result, kdbg.Object), text
+    assert result.type_.type_name() == rec["type"], text
+    assert result.address_ == rec["address"], text
+    if "value_error" in rec:
+        with pytest.raises(Exception) as info:
+            result.value_()
+        assert _same_exception(rec["value_error"], info.value), (text, info.value)
+    else:
+        assert json.loads(json.dumps(jsonable(result.value_()))) == rec["value"], text
+    assert _alias_normal(suite, str(result)) == _alias_normal(suite, rec["str"]), text
+    if rec.get("format_options"):
+        assert _alias_normal(suite, result.format_(**rec["format_options"])) == _alias_normal(suite, rec["format"]), \
+            (text, rec["format_options"])
