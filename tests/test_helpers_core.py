@@ -475,3 +475,20 @@ def test_names_and_signatures_are_drgns() -> None:
         except (TypeError, ValueError):
             continue  # drgn's C helpers carry no signature
         assert list(inspect.signature(getattr(helpers, name)).parameters) == list(sig.parameters), name
+
+
+def test_wrong_arguments_are_one_line_errors(bookworm: Program) -> None:
+    init = bookworm["init_task"]
+    cases: List[Tuple[Callable[[], Any], str]] = [
+        (lambda: list(list_for_each(init.comm)), "expected struct list_head or struct list_head *, not 'char [16]'"),
+        (lambda: list_count_nodes(init.tasks.read_()), "expected struct list_head in memory"),
+        (lambda: list(hlist_for_each(init.tasks)), "expected struct hlist_head"),
+        (lambda: list(rbtree_inorder_for_each(init.tasks)), "expected struct rb_root"),
+        (lambda: xa_load(init, 1), "expected struct xarray"),
+        (lambda: per_cpu(bookworm["runqueues"], 1 << 20), "out of range"),
+        (lambda: list(list_for_each_entry("struct task_struct", init.tasks, "no_such_member")), "no_such_member"),
+    ]
+    for call, message in cases:
+        with pytest.raises(KdbgError) as info:
+            call()
+        assert message in str(info.value) and "\n" not in str(info.value)

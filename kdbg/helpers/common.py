@@ -97,16 +97,21 @@ class Walk:
             self._lam = 0
 
 
-def address_of_struct(obj: Object, what: str) -> int:
-    """The address of the structure ``obj`` is, or points to (drgn's helpers take either
-    ``struct list_head *`` or a ``struct list_head`` reference)."""
+def address_of_struct(obj: Object, struct: str) -> int:
+    """The address of the ``struct`` (``"struct list_head"``) that ``obj`` is, or points
+    to: drgn's helpers take either ``struct list_head *`` or a ``struct list_head`` in
+    memory. Anything else is an :class:`~kdbg.errors.ObjectTypeError`."""
     if not isinstance(obj, Object):
-        raise ObjectTypeError(f"{what} must be an Object, not {type(obj).__name__}")
-    if type_info(obj.type_).kind == K_PTR:
+        raise ObjectTypeError(f"expected {struct} or {struct} *, not {type(obj).__name__}")
+    t = obj.type_
+    pointer = type_info(t).kind == K_PTR
+    target = t.strip_typedefs().type if pointer else t  # type: ignore[attr-defined]
+    if target.strip_typedefs().type_name() not in (struct, struct.replace("struct ", "union ", 1)):
+        raise ObjectTypeError(f"expected {struct} or {struct} *, not '{t.type_name()}'")
+    if pointer:
         return int(obj) & MASK
     if obj.address_ is None:
-        raise ObjectTypeError(f"{what} must be a pointer or an object in memory, not a value "
-                              f"of '{obj.type_.type_name()}'")
+        raise ObjectTypeError(f"expected {struct} in memory or {struct} *, not a value")
     return obj.address_
 
 

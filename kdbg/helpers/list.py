@@ -50,9 +50,9 @@ def _offsets(prog: Program, struct: str, a: str, b: str) -> Tuple[int, int]:
     return t.offsetof(a), t.offsetof(b)  # type: ignore[attr-defined]
 
 
-def _head(head: Object, what: str = "list head") -> Tuple[Program, int, Type]:
+def _head(head: Object) -> Tuple[Program, int, Type]:
     """``(prog, address of the list_head, type struct list_head *)``."""
-    addr = address_of_struct(head, what)
+    addr = address_of_struct(head, "struct list_head")
     prog = head.prog_
     ptr_t = head.type_ if type_info(head.type_).kind == K_PTR else head.address_of_().type_
     return prog, addr, ptr_t
@@ -209,13 +209,13 @@ def validate_list(head: Object) -> None:
 def hlist_empty(head: Object) -> bool:
     """Whether the hash list is empty (``head->first == NULL``)."""
     prog = head.prog_
-    addr = address_of_struct(head, "hlist head")
+    addr = address_of_struct(head, "struct hlist_head")
     return prog.read_word(addr + prog.type("struct hlist_head").strip_typedefs().offsetof("first")) == 0  # type: ignore[attr-defined]
 
 
 def _hlist_addresses(head: Object) -> Iterator[int]:
     prog = head.prog_
-    addr = address_of_struct(head, "hlist head")
+    addr = address_of_struct(head, "struct hlist_head")
     first_off = prog.type("struct hlist_head").strip_typedefs().offsetof("first")  # type: ignore[attr-defined]
     next_off = prog.type("struct hlist_node").strip_typedefs().offsetof("next")  # type: ignore[attr-defined]
     walk = Walk(prog, f"hlist_head at {describe_address(prog, addr)}")

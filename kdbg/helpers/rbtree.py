@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterator, List, TypeVar, Union
 
-from kdbg.errors import ValidationError
+from kdbg.errors import ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, entry_info, program_cache
 from kdbg.object import NULL, Object
 
@@ -57,8 +57,12 @@ def _layout(prog: Program) -> _Layout:
 def _root_node(root: Object) -> int:
     """The address of the top node of ``root`` (0 if the tree is empty)."""
     r = deref_if_pointer(root)
-    if r.type_.strip_typedefs().type_name() == "struct rb_root_cached":
+    name = r.type_.strip_typedefs().type_name()
+    if name == "struct rb_root_cached":
         r = r.rb_root
+    elif name != "struct rb_root":
+        raise ObjectTypeError(f"expected struct rb_root or struct rb_root_cached (or a pointer), "
+                              f"not '{root.type_.type_name()}'")
     return int(r.rb_node)
 
 

@@ -62,7 +62,7 @@ def _is_sibling(entry: int, lay: _Layout) -> bool:
 
 
 def _xa_address(xa: Object) -> int:
-    return address_of_struct(xa, "xarray")
+    return address_of_struct(xa, "struct xarray")
 
 
 def _node_shift(prog: Program, lay: _Layout, node: int, expect: int, what: str) -> int:
