@@ -47,7 +47,7 @@ class Command:
 
 _COMMANDS: Dict[str, Command] = {}
 _BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.help",
-                    "kdbg.commands.modules")
+                    "kdbg.commands.modules", "kdbg.commands.kernel")
 _loaded = False
 
 
