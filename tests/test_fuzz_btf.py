@@ -93,15 +93,17 @@ class Seed(NamedTuple):
 
 def _records(data: bytes, base: Optional[BTF] = None) -> Tuple[Tuple[int, int, int], ...]:
     b = BTF(data, base=base)
-    return tuple((b._offs[i], (b._infos[i] >> 24) & 0x7F, b._infos[i] & 0xFFFFFF) for i in range(len(b)))
+    r = b.records
+    return tuple((r.offsets[i], (r.infos[i] >> 24) & 0x7F, r.infos[i] & 0xFFFFFF) for i in range(len(b)))
 
 
 def _truncated_real(raw: bytes, keep: int) -> bytes:
     """The real header, the first ``keep`` bytes' worth of whole types, all the strings."""
     b = BTF(raw)
     hdr = b.header
-    cut = next((o for o in b._offs if o - b._type_start >= keep), b._type_end) - b._type_start
-    types = raw[b._type_start : b._type_start + cut]
+    r = b.records
+    cut = next((o for o in r.offsets if o - r.type_start >= keep), r.type_end) - r.type_start
+    types = raw[r.type_start : r.type_start + cut]
     strs = raw[hdr.hdr_len + hdr.str_off : hdr.hdr_len + hdr.str_off + hdr.str_len]
     h = struct.pack("<HBBIIIII", K.BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strs))
     return h + types + strs

@@ -10,7 +10,6 @@ are model objects made on first use and cached, their member lists decoded on fi
 from __future__ import annotations
 
 import re
-from array import array
 from collections import Counter
 from typing import (
     Any,
@@ -181,24 +180,6 @@ class BTF:
         if self._declarator is None:
             self._declarator = model_declarator(self)
         return self._declarator
-
-    # The offsets index and section bounds under their old private names, which
-    # tests/test_fuzz_btf.py reads to aim its mutations; the API is :attr:`records`.
-    @property
-    def _offs(self) -> array:
-        return self.records.offsets
-
-    @property
-    def _infos(self) -> array:
-        return self.records.infos
-
-    @property
-    def _type_start(self) -> int:
-        return self.records.type_start
-
-    @property
-    def _type_end(self) -> int:
-        return self.records.type_end
 
     # ------------------------------------------------------------------ basic access
     def __len__(self) -> int:
