@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
 
 from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
 from kdbg.helpers.idr import idr_find, idr_for_each
-from kdbg.object import NULL, Object
+from kdbg.object import Object
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -131,7 +131,3 @@ def for_each_task_in_group(task: Object, include_self: bool = False) -> Iterator
     for thread in list_for_each_entry("struct task_struct", t.signal.thread_head.address_of_(), "thread_node"):
         if include_self or int(thread) != me:
             yield thread
-
-
-def _null_task(prog: Program) -> Object:
-    return NULL(prog, _links(prog).task_p)
