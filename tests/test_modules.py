@@ -241,6 +241,24 @@ files = {n: open("/sys/kernel/btf/" + n, "rb").read() for n in os.listdir("/sys/
 mem = dict(read_module_btfs(prog))
 print("btf-files", sorted(files) == sorted(loaded.btfs), len(files))
 print("btf-memory-equal", mem == files, len(mem))
+import collections
+from kdbg.helpers.module import for_each_module, module_kallsyms, module_name
+want = collections.defaultdict(list)
+for line in open("/proc/kallsyms"):
+    if "\t[" in line:
+        a, t, rest = line.split(" ", 2)
+        n, mod = rest.rstrip("\n").split("\t")
+        want[mod.strip("[]")].append((int(a, 16), t, n))
+bad, total, upper = 0, 0, 0
+for mod in for_each_module(prog):
+    name = module_name(mod)
+    got = sorted((s.address, s.type, s.name) for s in module_kallsyms(mod))
+    total += len(got)
+    upper += sum(1 for s in got if s[1].isupper())
+    if got != sorted(want[name]):
+        bad += 1
+        print("symdiff", name, sorted(set(got) ^ set(want[name]))[:5])
+print("symbols-equal", bad == 0, total, upper)
 for name in sorted(loaded.regions):
     lo = min(a for a, _ in loaded.regions[name])
     print("region", name, hex(lo), sum(b - a for a, b in loaded.regions[name]))
@@ -251,8 +269,9 @@ echo '==END'
 
 def test_live_modules_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def]
     """In a guest with the 9p/virtio modules loaded: lsmod equals /proc/modules, every
-    /sys/kernel/btf/<module> loads as split BTF, and the btf_modules list in /proc/kcore
-    holds the same bytes."""
+    /sys/kernel/btf/<module> loads as split BTF, the btf_modules list in /proc/kcore
+    holds the same bytes, and each module's kallsyms read from memory equals its
+    /proc/kallsyms lines (exported symbols in upper case)."""
     res = live_guest(LIVE_SCRIPT, suite="bookworm")
     assert res.returncode == 0, res.output[-3000:]
     text = res.output.replace("\r\n", "\n")
@@ -265,7 +284,57 @@ def test_live_modules_in_guest(live_guest) -> None:  # type: ignore[no-untyped-d
     py = sec["PY"]
     assert "errors []" in py, py
     assert "btf-files True" in py and "btf-memory-equal True" in py, py
+    # Module symbols read from each struct module's kallsyms equal /proc/kallsyms, the
+    # exported ones (upper case there) included.
+    m = re.search(r"^symbols-equal (\w+) (\d+) (\d+)$", py, re.M)
+    assert m and m.group(1) == "True" and int(m.group(2)) > 100 and int(m.group(3)) > 0, py
     regions = {f[1]: (int(f[2], 16), int(f[3])) for f in (line.split() for line in py.splitlines())
                if f and f[0] == "region"}
     for f in procmods:
         assert regions[f[0]] == (int(f[5], 16), int(f[1])), f
+
+
+@pytest.mark.parametrize("suite", ["bullseye", "bookworm", "trixie"])
+def test_module_helpers_agree_with_drgn(suite: str) -> None:
+    """drgn 0.3.0 with the kernel's Debian DWARF vmlinux, on the same ELF dump: the same
+    modules at the same addresses, the same regions, per-CPU region, taints and
+    address_to_module."""
+    from kdbg.helpers import (
+        address_to_module,
+        for_each_module,
+        module_address_regions,
+        module_name,
+        module_percpu_region,
+        module_taints,
+    )
+    from vmcores.oracle import drgn_eval
+
+    d = resolve_dump(suite, "elf", "qemu")
+    m = '__import__("drgn.helpers.linux.module", fromlist=["x"])'
+    want = drgn_eval(suite, d.path, (
+        f"[(x.name.string_().decode(), x.value_(), {m}.module_address_regions(x), "
+        f"list({m}.module_percpu_region(x)), {m}.module_taints(x), "
+        f"{m}.address_to_module(prog, {m}.module_address_regions(x)[0][0] + 5).value_()) "
+        f"for x in {m}.for_each_module(prog)]"))
+    prog = open_core(str(d.path))
+    got = [[module_name(x), x.value_(), [list(r) for r in module_address_regions(x)],
+            list(module_percpu_region(x)), module_taints(x),
+            address_to_module(prog, module_address_regions(x)[0][0] + 5).value_()]
+           for x in for_each_module(prog)]
+    assert got == want
+    assert not address_to_module(prog, prog.symbol("init_task").address)
+
+
+@pytest.mark.parametrize("suite", ["bullseye", "trixie"])
+def test_sym_command_finds_module_symbols(suite: str) -> None:
+    """``sym NAME`` and ``sym ADDRESS`` on a vmcore reach the modules' symbols."""
+    d = resolve_dump(suite, "kdump-zlib", "qemu")
+    want = {n: (a, t, m) for a, t, n, m in truth_module_symbols(d.truth)}
+    addr, letter, mod = want["fw_cfg_sysfs_exit"]
+    run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "--json",
+                          "-x", "sym fw_cfg_sysfs_exit", "-x", f"sym {addr + 3:x}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    by_name, by_address = (json.loads(line) for line in run.stdout.splitlines())
+    assert [(r["address"], r["type"], r["module"]) for r in by_name] == [(addr, letter, mod)]
+    assert [(r["name"], r["offset"], r["module"]) for r in by_address] == [("fw_cfg_sysfs_exit", 3, mod)]

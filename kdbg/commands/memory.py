@@ -68,7 +68,6 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     words = [w for w in words if w != "--percpu"]
     if not words:
         raise ExpressionError("usage: sym NAME|ADDRESS... or sym --percpu OFFSET...")
-    prog.load_modules()  # module symbols and regions too (a vmcore's kallsyms lacks them)
     rows: List[Dict[str, object]] = []
     for w in words:
         hits: List[Tuple[Symbol, int]]
@@ -76,6 +75,8 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             hits = [prog.symbols.symbolize_percpu(address_arg(prog, w))]
         else:
             found = prog.symbols.lookup_all(w)  # a name first: the syntax's own rule
+            if not found and prog.load_modules() is not None:  # a vmcore's kallsyms lacks modules
+                found = prog.symbols.lookup_all(w)
             if found:
                 hits = [(s, 0) for s in found]
             else:
