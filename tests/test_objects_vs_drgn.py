@@ -15,7 +15,10 @@ and each applied only where the guest's own truth or DWARF shows it:
   ``init_thread_union``, ``_sdata``, ``__end_rodata_aligned``... at one address).  kdbg
   symbolizes as the kernel's ``%pS`` does, the first alias in kallsyms order (there the
   variable ``init_stack``); drgn picks among the ELF symbols (``__end_rodata_aligned``).
-  A symbol name is compared up to the aliases the guest's ``/proc/kallsyms`` (the
+  kdbg's rule is the kernel's on purpose: ``scripts/kallsyms`` orders aliases so that the
+  named object comes first (weak symbols, linker-script symbols such as ``__end_*`` and
+  ``_sdata``, and names with more leading underscores sort after it): what a kernel
+  developer wants to read.  A symbol name is compared up to the aliases the guest's ``/proc/kallsyms`` (the
   ``kallsyms`` truth file) lists at the same address: :func:`_alias_normal`.
 * **Zero-length arrays at the end of a struct.** BTF writes ``T x[]`` and ``T x[0]`` the
   same; kdbg takes a trailing one as flexible (``kdbg.object.is_flexible_array_member``).
