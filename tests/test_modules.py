@@ -22,13 +22,14 @@ from kdbg.errors import TypeNotFoundError
 from kdbg.program import open_core, open_live
 from tests.conftest import ROOT, resolve_dump
 
-#: (suite, form, tool): each reference suite in an ELF form and a kdump form, and
-#: forky's Linux 7.2 (an extra suite, built on first use) as ELF.
+#: (suite, form, tool): each reference suite in an ELF form and a kdump form, a dump
+#: filtered by makedumpfile -d 31, and forky's Linux 7.2 (an extra suite, built on first
+#: use) as ELF.
 DUMPS = [
     (suite, form, "qemu")
     for suite in ("bullseye", "bookworm", "trixie")
     for form in ("elf", "kdump-zlib")
-] + [("forky", "elf", "qemu")]
+] + [("bookworm", "kdump-zlib-d31", "makedumpfile"), ("forky", "elf", "qemu")]
 #: Suites whose kernels build module BTF (CONFIG_DEBUG_INFO_BTF_MODULES).
 MODULE_BTF_SUITES = ("bookworm", "trixie", "forky")
 
