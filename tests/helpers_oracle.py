@@ -59,6 +59,18 @@ QUERIES: List[Query] = [
         f"(lambda F: [[F.mount_src(m).decode(), F.mount_dst(m).decode(), F.mount_fstype(m).decode(), m.value_()] "
         f"for m in F.for_each_mount(prog)])({_FS})",
     ),
+    Query(
+        "fs.files",
+        f"(lambda F, P: {{str(t.pid.value_()): [[fd, F.d_path(f.f_path).decode('latin-1')] "
+        f"for fd, f in F.for_each_file(t) if f] for t in P.for_each_task(prog)}})"
+        f"({_FS}, __import__('drgn.helpers.linux.pid', fromlist=['_']))",
+    ),
+    Query(
+        "fs.paths",
+        f"(lambda F: [F.d_path(F.path_lookup(prog, p)).decode() for p in ['/', '/proc', '/dev/console', "
+        f"'/proc/../dev', '/bin/busybox', '/tmp']] + [F.dentry_path(F.path_lookup(prog, '/dev/console').dentry)"
+        f".decode()])({_FS})",
+    ),
 ]
 
 

@@ -28,6 +28,7 @@ from kdbg.helpers.printk import PrintkRecord, _Layout, get_dmesg, get_printk_rec
 from tests.conftest import ROOT, resolve_dump
 from tests.helper_globals import declare_helper_globals
 from tests.helpers_oracle import helper_answers
+from tests.memory_overlay import Overlay
 from vmcores.debian import SUITES
 
 FORMS = [("elf", "qemu"), ("kdump-zlib", "qemu"), ("kdump-d31", "makedumpfile")]
@@ -256,26 +257,6 @@ class RingModel:
             if i in self.live and self.states.get(i) in (1, 2):
                 out.append(self.live[i][0])
         return out
-
-
-class Overlay:
-    """A memory that shows ``patches`` ({address: bytes}) over the dump's memory."""
-
-    def __init__(self, memory: Any) -> None:
-        self.memory = memory
-        self.patches: Dict[int, bytes] = {}
-
-    def read(self, address: int, size: int, physical: bool = False) -> bytes:
-        buf = bytearray(self.memory.read(address, size, physical))
-        if not physical:
-            for start, blob in self.patches.items():
-                lo, hi = max(start, address), min(start + len(blob), address + size)
-                if lo < hi:
-                    buf[lo - address:hi - address] = blob[lo - start:hi - start]
-        return bytes(buf)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.memory, name)
 
 
 def _install(prog: Any, ring: RingModel, **override: int) -> Overlay:
