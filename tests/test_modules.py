@@ -178,6 +178,13 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
     top = max(hi for _, hi in regions)
     assert prog.symbol(top - 1).module == want["name"]
     assert prog.symbolize_address(top) is None
+    # The printer symbolizes pointers into a module: the driver's probe function.
+    prog.declare("struct platform_driver fw_cfg_sysfs_driver;")
+    driver = prog["fw_cfg_sysfs_driver"]
+    by_name = {n: a for a, _t, n, _m in syms}
+    assert driver.address_ == by_name["fw_cfg_sysfs_driver"]
+    assert str(driver.probe) == ("(int (*)(struct platform_device *))fw_cfg_sysfs_probe+0x0 = "
+                                 f"{by_name['fw_cfg_sysfs_probe']:#x}")
 
 
 @pytest.mark.parametrize("dump", [("bullseye", "kdump-zlib", "qemu"), ("trixie", "kdump-zlib", "qemu")], ids=_id)
