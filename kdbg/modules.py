@@ -135,7 +135,7 @@ def _read_module_structs(prog: Program, source: ModuleSource, loaded: LoadedModu
     have = set()
     if source.symbols_memory:  # modules a given kallsyms file already lists keep its symbols
         table = prog.symbols
-        have = {m for m in map(table.module_of, range(len(table))) if m is not None}
+        have = set(table.module_names or ()) - {None}
     try:
         mods = list(for_each_module(prog))
     except KdbgError as e:
@@ -162,7 +162,8 @@ def merge_symbols(table: SymbolTable, loaded: LoadedModules) -> SymbolTable:
     names = list(table.names)
     addresses = list(table.addresses)
     types = table.types
-    mods: List[Optional[str]] = [table.module_of(i) for i in range(n)]
+    column = table.module_names
+    mods: List[Optional[str]] = list(column) if column is not None else [None] * n
     if loaded.symbols:
         names += [s[0] for s in loaded.symbols]
         addresses += [s[1] for s in loaded.symbols]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Tuple, Union
 
-from kdbg.errors import FaultError, KdbgError, ObjectNotFoundError
+from kdbg.btf.types import Composite, Enum, Pointer
+from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.object import NULL, Object, read_c_string
 
@@ -49,9 +50,10 @@ _KSYM_NAME_LEN = 512
 
 
 def _list_head(prog: Program, name: str) -> Object:
-    """The vmlinux ``struct list_head`` called ``name``, as a pointer (``&modules``)."""
+    """The vmlinux ``struct list_head`` called ``name`` (a reference: the list helpers
+    take it as they take ``&modules``)."""
     sym = prog.symbols.lookup(name, module="vmlinux")
-    return Object(prog, "struct list_head", address=sym.address).address_of_()
+    return Object(prog, "struct list_head", address=sym.address)
 
 
 def for_each_module(prog: Program) -> Iterator[Object]:
@@ -75,12 +77,11 @@ def find_module(prog: Program, name: Union[str, bytes]) -> Object:
 
 
 def _has_module_memory(mod: Object) -> bool:
-    """Whether the kernel describes module memory with ``mem[]`` (Linux 6.4+)."""
-    try:
-        mod.prog_.enumerator("MOD_MEM_NUM_TYPES")
-    except ObjectNotFoundError:
-        return False
-    return True
+    """Whether the kernel describes module memory with ``mem[MOD_MEM_NUM_TYPES]``
+    (Linux 6.4+; drgn asks for the constant, the member says the same)."""
+    under = mod.type_.strip_typedefs()
+    target = under.type if isinstance(under, Pointer) else under
+    return isinstance(target, Composite) and target.has_member("mem")
 
 
 def module_address_regions(mod: Object) -> List[Tuple[int, int]]:
@@ -121,8 +122,7 @@ def module_base(mod: Object) -> int:
     """The module's load address as ``/proc/modules`` shows it: the base of its text
     (``mem[MOD_TEXT]`` on 6.4+, ``core_layout`` before)."""
     if _has_module_memory(mod):
-        _t, text = mod.prog_.enumerator("MOD_TEXT")
-        return int(mod.mem[text].base)
+        return int(mod.mem[0].base)  # MOD_TEXT, the first of enum mod_mem_type
     return int(mod.core_layout.base)
 
 
@@ -139,11 +139,13 @@ def module_refcount(mod: Object) -> int:
 
 def module_state(mod: Object) -> str:
     """``Live``, ``Loading`` or ``Unloading`` (``/proc/modules``' state column)."""
-    prog = mod.prog_
-    state = int(mod.state)
-    if state == prog.enumerator("MODULE_STATE_GOING")[1]:
+    state = mod.state
+    value = int(state)
+    under = state.type_.strip_typedefs()
+    names = [e.name for e in under.enumerators if e.value == value] if isinstance(under, Enum) else []
+    if "MODULE_STATE_GOING" in names:
         return "Unloading"
-    if state == prog.enumerator("MODULE_STATE_COMING")[1]:
+    if "MODULE_STATE_COMING" in names:
         return "Loading"
     return "Live"
 

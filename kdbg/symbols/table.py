@@ -180,6 +180,12 @@ class SymbolTable:
         """Type letters, one per symbol, in address order."""
         return self._types
 
+    @property
+    def module_names(self) -> Optional[List[Optional[str]]]:
+        """Each symbol's module (``None`` for vmlinux) in address order, or ``None`` when
+        every symbol is in vmlinux (shared list; do not modify)."""
+        return self._mods
+
     def module_of(self, index: int) -> Optional[str]:
         """Module of the symbol at ``index`` (``None`` for vmlinux)."""
         return self._mods[index] if self._mods is not None else None
