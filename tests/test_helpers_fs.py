@@ -214,3 +214,15 @@ def test_cyclic_dentry_chain_is_one_line_error(suite: str) -> None:
     with pytest.raises(ValidationError) as info:
         d_path(busybox)
     assert "\n" not in str(info.value)
+
+
+def test_garbage_fd_table_is_one_line_error() -> None:
+    """An fd table claiming 2^31 descriptors is refused in one line, not walked."""
+    prog = _fresh("bookworm")
+    task = next(t for t in for_each_task(prog) if int(t.pid) == 1)
+    fdt = task.files.fdt.read_()
+    off = prog.type("struct fdtable").strip_typedefs().offsetof("max_fds")
+    overlay(prog).patches[int(fdt) + off] = (1 << 31).to_bytes(4, "little")
+    with pytest.raises(ValidationError) as info:
+        list(for_each_file(task))
+    assert "\n" not in str(info.value) and "max_fds" in str(info.value)

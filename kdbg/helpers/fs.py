@@ -45,6 +45,9 @@ Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: ``MNT_INTERNAL`` (include/linux/mount.h, unchanged since 2.6.34).
 _MNT_INTERNAL = 0x4000
+#: More descriptors than any table holds in practice (``fs.nr_open`` defaults to 2^20):
+#: a larger ``max_fds`` is garbage, not read.
+_MAX_FDS = 1 << 24
 
 
 def _dcache_mounted(prog: Program) -> int:
@@ -364,14 +367,15 @@ def for_each_file(task: Object) -> Iterator[Tuple[int, Object]]:
         return
     fdt = files.fdt.read_()
     max_fds = int(fdt.max_fds)
-    if max_fds < 0 or max_fds > 1 << 30:
+    if not 0 <= max_fds <= _MAX_FDS:
         raise ValidationError(f"fdtable {int(fdt):#x}: implausible max_fds {max_fds}")
     bits = 8 * sizeof(fdt.open_fds[0])
+    words = (max_fds + bits - 1) // bits
+    # the open-fd bitmap in one read (at most _MAX_FDS / 8 bytes)
+    bitmap = int.from_bytes(task.prog_.read(int(fdt.open_fds), words * bits // 8), "little")
     fd_array = fdt.fd.read_()
-    for i in range((max_fds + bits - 1) // bits):
-        word = int(fdt.open_fds[i])
-        while word:
-            j = (word & -word).bit_length() - 1
-            word &= word - 1
-            fd = i * bits + j
+    while bitmap:
+        fd = (bitmap & -bitmap).bit_length() - 1
+        bitmap &= bitmap - 1
+        if fd < max_fds:
             yield fd, fd_array[fd].read_()

@@ -27,7 +27,8 @@ cache (``refcount > 1``), so its name is not found and its objects are mixed wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Iterator, NamedTuple, Optional, Set, Tuple, Union
+import weakref
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 from kdbg.btf.types import Type
 from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
@@ -210,13 +211,13 @@ class _PageMap:
         return pfn if self.is_slab(buf, 0) else None
 
 
-_MAPS: Dict[int, _PageMap] = {}
+_MAPS: weakref.WeakKeyDictionary[Program, _PageMap] = weakref.WeakKeyDictionary()
 
 
 def _page_map(prog: Program) -> _PageMap:
-    m = _MAPS.get(id(prog))
-    if m is None or m.prog is not prog:
-        m = _MAPS[id(prog)] = _PageMap(prog)
+    m = _MAPS.get(prog)
+    if m is None:
+        m = _MAPS[prog] = _PageMap(prog)
     return m
 
 
