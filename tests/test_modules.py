@@ -346,3 +346,13 @@ def test_sym_command_finds_module_symbols(suite: str) -> None:
     by_name, by_address = (json.loads(line) for line in run.stdout.splitlines())
     assert [(r["address"], r["type"], r["module"]) for r in by_name] == [(addr, letter, mod)]
     assert [(r["name"], r["offset"], r["module"]) for r in by_address] == [("fw_cfg_sysfs_exit", 3, mod)]
+
+
+def test_lsmod_without_memory_is_one_line() -> None:
+    """Files only (BTF and kallsyms of a guest): lsmod says memory is unavailable."""
+    truth = resolve_dump("trixie", "elf", "qemu").truth
+    run = subprocess.run([sys.executable, "-m", "kdbg", "--btf", str(truth / "btf" / "vmlinux"),
+                          "--kallsyms", str(truth / "kallsyms"), "-x", "lsmod"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and "memory is unavailable" in run.stderr

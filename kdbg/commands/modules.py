@@ -11,7 +11,7 @@ import json
 from typing import Dict, List
 
 from kdbg.commands import CommandContext, command, split_args
-from kdbg.errors import ExpressionError
+from kdbg.errors import CoreError, ExpressionError
 from kdbg.program import Program
 
 __all__ = ["module_rows"]
@@ -54,6 +54,8 @@ def lsmod_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     extra = [w for w in words if w != "--json"]
     if extra:
         raise ExpressionError(f"lsmod takes no arguments, got {' '.join(extra)!r}")
+    if prog.memory is None:  # the list is in kernel memory (before a symbol lookup fails)
+        raise CoreError(prog.memory_unavailable or "memory is unavailable")
     rows = module_rows(prog)
     if as_json:
         ctx.out.write(json.dumps(rows) + "\n")
