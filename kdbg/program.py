@@ -120,7 +120,8 @@ class Program:
     # ------------------------------------------------------------------ types
     @property
     def btfs(self) -> List[BTF]:
-        """``[base, split...]``: vmlinux BTF first, then module BTFs on top of it."""
+        """``[base, split...]``: vmlinux BTF first, then split BTF files given, then the
+        module BTFs once :meth:`load_modules` ran (a lookup vmlinux misses runs it)."""
         if self._btfs is None:
             if self._btf_loader is None:
                 raise _mark_target_error(
@@ -315,7 +316,8 @@ class Program:
     # ------------------------------------------------------------------ symbols
     @property
     def symbols(self) -> SymbolTable:
-        """The kernel symbol table (kallsyms)."""
+        """The kernel symbol table (kallsyms); on a vmcore, the modules' symbols join it
+        when :meth:`load_modules` ran (a lookup vmlinux misses runs it)."""
         if self._symbols is None:
             if self._symbol_loader is None:
                 raise _mark_target_error(
