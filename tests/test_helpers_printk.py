@@ -13,6 +13,7 @@ ring through a memory overlay by :class:`RingModel`, which follows the kernel's 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -130,6 +131,9 @@ def test_dmesg_command(suite: str) -> None:
     first = records[0]
     assert first["text"].startswith("Linux version ") and first["timestamp"] == 0 and first["level"] == 5
     assert {"seq", "facility", "caller_tid", "caller_cpu", "continuation", "context"} <= set(first)
+    run = subprocess.run([*base, "-x", "dmesg -T"], capture_output=True, cwd=ROOT, env={**os.environ, "TZ": "UTC"})
+    assert run.returncode == 0, run.stderr
+    assert re.match(rb"\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}\] Linux version ", run.stdout)
     run = subprocess.run([*base, "-x", "dmesg -q"], capture_output=True, cwd=ROOT, text=True)
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "dmesg -q" not in run.stdout
 
@@ -434,13 +438,24 @@ def test_no_ring_buffer_is_a_clear_error(btf618_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_human_timestamps_need_timekeeper() -> None:
-    """``timestamps='human'`` without a typed timekeeper is one clear error; other values
-    are refused."""
-    prog = _prog("bookworm")
-    with pytest.raises(kdbg.KdbgError):
-        get_dmesg(prog, timestamps="human")
+@pytest.mark.parametrize("suite", SUITES)
+def test_human_timestamps(suite: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``timestamps='human'``: the wall-clock date of each record, from the timekeeper's
+    offs_real (tk_core laid out from BTF); the RTC's own message "setting system clock to
+    ... (N)" is stamped with second N. Other values are refused; ``False`` drops stamps."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        prog = _prog(suite)
+        lines = get_dmesg(prog, timestamps="human").splitlines()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    line = next(ln for ln in lines if b"setting system clock to" in ln)
+    epoch = int(re.search(rb"\((\d+)\)$", line)[1])  # type: ignore[index]
+    assert line.startswith(b"[" + time.strftime("%a %b %e %T UTC %Y", time.gmtime(epoch)).encode() + b"] ")
     with pytest.raises(ValueError):
         get_dmesg(prog, timestamps="sometimes")  # type: ignore[arg-type]
     assert get_dmesg(prog, timestamps=False).startswith(b"Linux version ")
-

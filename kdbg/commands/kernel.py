@@ -1,6 +1,7 @@
 """Kernel-state commands: ``dmesg`` (crash's ``log``) and ``mount`` (crash's ``mount``).
 
-``dmesg [-t]`` prints the kernel log as :manpage:`dmesg(1)` does (``-t``: no timestamps);
+``dmesg [-t|-T]`` prints the kernel log as :manpage:`dmesg(1)` does (``-t``: no
+timestamps, ``-T``: wall-clock dates);
 ``--json`` gives one object per record (its seq, timestamp in nanoseconds, facility, level,
 caller, continuation flag, SUBSYSTEM/DEVICE context and text; a descriptor that could not
 be read has ``invalid`` saying why). ``mount`` lists the mounts of the initial mount
@@ -50,16 +51,19 @@ def printk_rows(prog: Program) -> List[Dict[str, object]]:
     ]
 
 
-@command("dmesg", "print the kernel log buffer (crash's log)", "dmesg [-t] [--json]")
+@command("dmesg", "print the kernel log buffer (crash's log)", "dmesg [-t|-T] [--json]")
 def dmesg_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
-    """Print the kernel log like dmesg(1); ``-t`` without timestamps."""
-    from kdbg.helpers.printk import get_dmesg
+    """Print the kernel log like dmesg(1); ``-t`` without timestamps, ``-T`` with dates."""
+    from kdbg.helpers.printk import Timestamps, get_dmesg
 
-    words = _options(args, ["-t", "--json"], "dmesg")
+    words = _options(args, ["-t", "-T", "--json"], "dmesg")
     if ctx.json or "--json" in words:
         ctx.out.write(json.dumps(printk_rows(prog)) + "\n")
         return
-    ctx.out.write(get_dmesg(prog, timestamps="-t" not in words).decode(errors="replace"))
+    if "-t" in words and "-T" in words:
+        raise ExpressionError("dmesg: -t and -T exclude each other")
+    stamps: Timestamps = "human" if "-T" in words else "-t" not in words
+    ctx.out.write(get_dmesg(prog, timestamps=stamps).decode(errors="replace"))
 
 
 def mount_rows(prog: Program) -> List[Dict[str, object]]:
