@@ -44,7 +44,7 @@ from kdbg.object import (
     read_c_string,
     type_info,
 )
-from kdbg.typeview import TypeView
+from kdbg.typeview import TypeView, raw_type
 
 __all__ = ["format_object", "type_name", "type_definition", "drgn_spelling", "FORMAT_OPTIONS"]
 
@@ -141,7 +141,7 @@ def _definition(t: Type, indent: int) -> str:
         lines += [f"{tabs}{e.name} = {e.value}," for e in t.enumerators]
     else:
         assert isinstance(t, Composite)
-        for n, m in enumerate(t.members):
+        for n, m in enumerate(raw_type(t).members):  # type: ignore[attr-defined]
             mt = m.type
             inner = mt.unqualified()
             if isinstance(inner, (Composite, Enum)) and not inner.name and inner.size is not None:

@@ -154,7 +154,7 @@ def is_flexible_array_member(container: Composite, index: int) -> bool:
     (``struct xregs_state.extended_state_area`` on 5.10 and 6.1); no rule over BTF can
     see those, only a table made from DWARF can.
     """
-    members = container.members
+    members = raw_type(container).members  # type: ignore[attr-defined]
     if index != len(members) - 1 or index == 0 or getattr(container, "keyword", "") != "struct":
         return False
     m = members[index]

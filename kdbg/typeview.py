@@ -18,7 +18,7 @@ by :func:`kdbg.object.is_flexible_array_member`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from kdbg.btf.types import Array, Member, Param, Type
 
@@ -51,8 +51,14 @@ class TypeView:
 
     @property
     def members(self) -> Tuple[Member, ...]:
-        """The members, whose ``type`` is a view."""
-        return tuple(_ViewMember(*m) for m in super().members)  # type: ignore[misc]
+        """The members, whose ``type`` is a view (``T []`` for a flexible array member)."""
+        from kdbg.object import is_flexible_array_member
+
+        members = super().members  # type: ignore[misc]
+        out: List[Member] = [_ViewMember(*m) for m in members]
+        if members and is_flexible_array_member(raw_type(self), len(members) - 1):  # type: ignore[arg-type]
+            out[-1] = _FlexibleMember(*members[-1])
+        return tuple(out)
 
     @property
     def params(self) -> Tuple[Param, ...]:
@@ -75,6 +81,15 @@ class _ViewMember(Member):
     def type(self) -> Type:
         """The member's type, as a view."""
         return object_type(self.btf.type(self.type_id))
+
+
+class _FlexibleMember(Member):
+    __slots__ = ()
+
+    @property
+    def type(self) -> Type:
+        """The member's type: the incomplete array ``T []``."""
+        return flexible_array_type(self.btf.type(self.type_id))
 
 
 class _ViewParam(Param):
