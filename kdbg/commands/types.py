@@ -61,7 +61,9 @@ def _type_of_expression(prog: Program, spec: str, ctx: CommandContext, err: Kdbg
     t = getattr(value, "type_", None)
     if not isinstance(t, Type):
         raise err
-    return t
+    from kdbg.typeview import raw_type
+
+    return raw_type(t)  # the BTF type (an object's type_ is a view under drgn's names)
 
 
 @command("ptype", "print a type (or function prototype, or an expression's type) as C with member offsets",
