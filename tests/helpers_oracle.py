@@ -49,6 +49,11 @@ QUERIES: List[Query] = [
         f"S.find_slab_cache(prog, n), 'void'), range(5))] for n in ['task_struct', 'mm_struct']}})({_SLAB})",
     ),
     Query(
+        "slab.usage",
+        f"(lambda S: {{n: list(S.slab_cache_usage(S.find_slab_cache(prog, n))) "
+        f"for n in {SLAB_COUNT_CACHES!r} if S.find_slab_cache(prog, n) is not None}})({_SLAB})",
+    ),
+    Query(
         "printk.records",
         f"[[r.text.decode('latin-1'), r.facility, r.level, r.seq, r.timestamp, r.caller_tid, r.caller_cpu, "
         f"r.continuation, {{k.decode(): v.decode('latin-1') for k, v in r.context.items()}}] "

@@ -26,6 +26,7 @@ from kdbg.helpers.slab import (
     slab_cache_objects_per_slab,
     slab_cache_order,
     slab_cache_pages_per_slab,
+    slab_cache_usage,
     slab_object_info,
 )
 from tests.conftest import resolve_dump
@@ -143,3 +144,19 @@ def test_corrupt_freelist_is_one_line_error(suite: str, damage: str) -> None:
     msg = str(info.value)
     assert "\n" not in msg and "'kmalloc-64'" in msg
     assert ("cycles" in msg) if damage == "cycle" else ("not an object of its slab" in msg)
+
+
+@pytest.mark.parametrize("dump", [d for d in DUMPS if d[1] != "kdump-d31"], ids=_ids)
+def test_slab_cache_usage_equals_drgn(dump: Tuple[str, str, str]) -> None:
+    """(slabs, objects, free objects) of each cache equal drgn's slab_cache_usage, and
+    the active count is what /proc/slabinfo would show (objects minus free)."""
+    prog = _prog(*dump)
+    want = helper_answers(dump[0])["slab.usage"]
+    got = {}
+    for name in SLAB_COUNT_CACHES:
+        cache = find_slab_cache(prog, name)
+        if cache is not None:
+            u = slab_cache_usage(cache)
+            assert u.active_objs == u.num_objs - u.free_objs >= 0
+            got[name] = [u.num_slabs, u.num_objs, u.free_objs]
+    assert got == want

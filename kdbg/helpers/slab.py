@@ -20,6 +20,8 @@ are refused with a clear error); a KFENCE object is reported at the start of its
 where KFENCE put it; per-CPU "sheaves" (Linux 6.18) are not read; on a live kernel the
 lists change while they are read. A freelist that cycles, leaves its slab or is longer
 than the slab raises :class:`~kdbg.errors.ValidationError` naming the cache and slab.
+:func:`slab_cache_usage` counts as ``/proc/slabinfo`` does (per-node counters, partial
+slabs, CPU freelists); it needs ``CONFIG_SLUB_DEBUG`` (Debian has it).
 
 Beware of slab merging: a cache created with the size and flags of an existing one is that
 cache (``refcount > 1``), so its name is not found and its objects are mixed with others.
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from kdbg.program import Program
 
 __all__ = [
+    "SlabCacheUsage",
     "SlabObjectInfo",
     "find_containing_slab_cache",
     "find_slab_cache",
@@ -49,6 +52,7 @@ __all__ = [
     "slab_cache_objects_per_slab",
     "slab_cache_order",
     "slab_cache_pages_per_slab",
+    "slab_cache_usage",
     "slab_object_info",
 ]
 
@@ -311,6 +315,71 @@ def slab_cache_for_each_allocated_object(slab_cache: Object, type: Union[str, Ty
     documentation for what is found and the limits)."""
     helper = _Slub(slab_cache)
     return helper.allocated(_pointer(slab_cache.prog_, type))
+
+
+class SlabCacheUsage(NamedTuple):
+    """How many slabs and objects a cache has (:func:`slab_cache_usage`)."""
+
+    num_slabs: int
+    """Slabs allocated for the cache."""
+    num_objs: int
+    """Objects in those slabs, free and allocated."""
+    free_objs: int
+    """Free objects."""
+
+    @property
+    def active_objs(self) -> int:
+        """Allocated objects."""
+        return self.num_objs - self.free_objs
+
+
+def _nr_node_ids(prog: Program) -> int:
+    sym = prog.symbols.get("nr_node_ids")
+    n = prog.read_u32(sym.address) if sym is not None else 1
+    if not 0 < n <= 1 << 10:
+        raise ValidationError(f"nr_node_ids {n} is implausible")
+    return n
+
+
+def slab_cache_usage(slab_cache: Object) -> SlabCacheUsage:
+    """Slabs and objects of a SLUB cache, as ``/proc/slabinfo`` counts them: slabs and
+    objects from the per-node counters (``CONFIG_SLUB_DEBUG``, as Debian builds), free
+    objects from the per-node and per-CPU partial slabs and the CPUs' lockless freelists
+    (the active slab's ``inuse`` counts all its objects)."""
+    helper = _Slub(slab_cache)
+    prog = helper.prog
+    free = len(helper.cpu_free())
+    cpu_slab = helper.cache.cpu_slab
+    from kdbg.helpers.cpumask import for_each_online_cpu
+    from kdbg.helpers.percpu import per_cpu_ptr
+
+    for cpu in for_each_online_cpu(prog):
+        c = per_cpu_ptr(cpu_slab, cpu)[0]
+        if not c.type_.strip_typedefs().has_member("partial"):  # type: ignore[attr-defined]
+            break  # CONFIG_SLUB_CPU_PARTIAL=n
+        partial = c.partial.read_()
+        for _ in range(1 << 20):
+            if not int(partial):
+                break
+            free += int(partial.objects) - int(partial.inuse)
+            partial = partial.next.read_()
+        else:
+            raise ValidationError(f"slab cache {helper.name!r}: cpu {cpu} partial list does not end")
+    slab_t = prog.type(helper.map.slab_type)
+    member = "slab_list" if slab_t.strip_typedefs().has_member("slab_list") else "lru"  # type: ignore[attr-defined]
+    num_slabs = num_objs = 0
+    nodes = helper.cache.node
+    for nid in range(_nr_node_ids(prog)):
+        node = nodes[nid].read_()
+        if not int(node):
+            continue
+        if not node.type_.strip_typedefs().type.has_member("nr_slabs"):  # type: ignore[attr-defined]
+            raise ObjectTypeError("slab_cache_usage() needs CONFIG_SLUB_DEBUG (kmem_cache_node.nr_slabs)")
+        num_slabs += int(node.nr_slabs.counter)
+        num_objs += int(node.total_objects.counter)
+        for slab in list_for_each_entry(slab_t, node.partial.address_of_(), member):
+            free += int(slab.objects) - int(slab.inuse)
+    return SlabCacheUsage(num_slabs=num_slabs, num_objs=num_objs, free_objs=free)
 
 
 class SlabObjectInfo(NamedTuple):
