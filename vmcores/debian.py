@@ -384,21 +384,27 @@ def debian_dbg_vmlinux(suite: str) -> Path:
                     deb = apt.download(spec, Path(tmp) / "deb")
                 unpack = Path(tmp) / "root"
                 unpack.mkdir()
-                try:
-                    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
-                        subprocess.run(
-                            ["tar", "-x", "-C", str(unpack), member],
-                            stdin=dd.stdout,
-                            check=True,
-                            capture_output=True,
-                            timeout=900,
-                        )
-                        if dd.stdout:
-                            dd.stdout.close()
-                        if dd.wait(timeout=900) != 0:
-                            raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
-                except subprocess.CalledProcessError as e:
-                    raise FetchError(f"tar -x {member} from {deb}: {e.stderr.decode(errors='replace').strip()}") from e
+                for _hop in range(3):  # forky's boot/vmlinux-<release> is a symlink into lib/modules
+                    try:
+                        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
+                            subprocess.run(
+                                ["tar", "-x", "-C", str(unpack), member],
+                                stdin=dd.stdout,
+                                check=True,
+                                capture_output=True,
+                                timeout=900,
+                            )
+                            if dd.stdout:
+                                dd.stdout.close()
+                            if dd.wait(timeout=900) != 0:
+                                raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
+                    except subprocess.CalledProcessError as e:
+                        err = e.stderr.decode(errors="replace").strip()
+                        raise FetchError(f"tar -x {member} from {deb}: {err}") from e
+                    if not (unpack / member).is_symlink():
+                        break
+                    target = os.readlink(unpack / member)
+                    member = "./" + os.path.normpath(os.path.join(os.path.dirname(member[2:]), target))
                 os.replace(unpack / member, vmlinux)
         meta = {"package": pkg, "version": kernel.version, "release": kernel.release, "suite": suite}
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
