@@ -1,6 +1,6 @@
 """ELF vmcores (QEMU ``dump-guest-memory``, ``/proc/vmcore`` copies, makedumpfile -E).
 
-Headers are read with pyelftools; memory is found through the physical addresses
+Headers are read with :mod:`struct`; memory is found through the physical addresses
 (``p_paddr``) of the ``PT_LOAD`` segments, kept in a sorted table searched with ``bisect``.
 Bytes come from an ``mmap`` of the file (never read whole). A segment's bytes between
 ``p_filesz`` and ``p_memsz`` are pages a dump filter dropped (``makedumpfile -E -d N``
@@ -17,8 +17,8 @@ truncated dump"), worded as the kdump reader words it.
 from __future__ import annotations
 
 import bisect
-import io
-from typing import Any, List, Optional, Tuple
+import struct
+from typing import List, Optional, Tuple
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.errors import CoreError, FaultError
@@ -30,7 +30,15 @@ __all__ = ["ElfSegment", "ElfHeaders", "read_elf_headers", "ElfPhysicalMemory"]
 
 PT_LOAD = 1
 PT_NOTE = 4
+ET_CORE = 4
 ELF64_PHDR_SIZE = 56
+#: Elf64_Phdr: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align.
+_PHDR = struct.Struct("<IIQQQQQQ")
+_U16 = struct.Struct("<H")
+_U16X2 = struct.Struct("<HH")
+_U64 = struct.Struct("<Q")
+#: ``e_type`` names, as error messages give them.
+_E_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 #: Notes larger than this are not read (real vmcores have a few hundred KiB at most).
 MAX_NOTES_SIZE = 64 << 20
 #: Most segments accepted (QEMU writes one per RAM block; real dumps have < 10,000).
@@ -74,21 +82,22 @@ def _check_ident(head: bytes, path: str) -> None:
 
 
 def read_elf_headers(f: RawFile) -> ElfHeaders:
-    """Parse program headers and notes of an ELF core with bounds checks; ``CoreError``."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
+    """Parse program headers and notes of an ELF core with bounds checks; ``CoreError``.
 
+    The 64-byte header and the program header table are decoded with :mod:`struct`
+    (importing pyelftools would cost more than the rest of opening a dump).
+    """
     path = f.path
     size = f.size
     head = f.pread(0, min(size, 64))
     _check_ident(head, path)
     if size < 64:
         raise CoreError(f"{path}: file too short for an ELF header ({size} bytes)")
-    e_phoff = int.from_bytes(head[32:40], "little")
-    e_phentsize = int.from_bytes(head[54:56], "little")
-    e_phnum = int.from_bytes(head[56:58], "little")
+    e_type = _U16.unpack_from(head, 16)[0]
+    e_phoff = _U64.unpack_from(head, 32)[0]
+    e_phentsize, e_phnum = _U16X2.unpack_from(head, 54)
     if e_phnum == 0xFFFF:  # PN_XNUM: real count in section header 0's sh_info
-        e_shoff = int.from_bytes(head[40:48], "little")
+        e_shoff = _U64.unpack_from(head, 40)[0]
         if e_shoff == 0 or e_shoff + 64 > size:
             raise CoreError(f"{path}: PN_XNUM set but no section header 0")
         e_phnum = int.from_bytes(f.pread(e_shoff + 44, 4), "little")
@@ -101,44 +110,15 @@ def read_elf_headers(f: RawFile) -> ElfHeaders:
             f"{path}: program header table ({e_phnum} entries at {e_phoff:#x}) lies past the "
             "end of the file (truncated or corrupt)"
         )
+    if e_type != ET_CORE:
+        name = _E_TYPES.get(e_type)
+        raise CoreError(f"{path}: ELF file is {name}, not a core dump" if name else
+                        f"{path}: ELF file type {e_type} is not ET_CORE")
     hdrs = ElfHeaders()
-    # pyelftools reads the headers from a small in-memory prefix holding exactly them.
-    prefix_len = e_phoff + e_phnum * ELF64_PHDR_SIZE
-    try:
-        if prefix_len <= 64 << 20:
-            stream: Any = io.BytesIO(f.pread(0, prefix_len) + b"\0" * 64)
-            elf = ELFFile(stream)
-            if e_phnum != int.from_bytes(head[56:58], "little"):
-                raise ELFError("PN_XNUM")  # fall through to manual parsing
-            hdrs.machine = str(elf["e_machine"])
-            if elf["e_type"] != "ET_CORE":
-                raise CoreError(f"{path}: ELF file is {elf['e_type']}, not a core dump")
-            for seg in elf.iter_segments():
-                h = seg.header
-                ptype = h["p_type"]
-                if ptype == "PT_LOAD":
-                    hdrs.loads.append(
-                        (h["p_vaddr"], h["p_paddr"], h["p_offset"], h["p_filesz"], h["p_memsz"])
-                    )
-                elif ptype == "PT_NOTE":
-                    _add_notes(f, hdrs, h["p_offset"], h["p_filesz"])
-            return hdrs
-    except CoreError:
-        raise
-    except (ELFError, Exception):  # pyelftools raises assorted types on corrupt input
-        hdrs = ElfHeaders()
-    # Manual parsing (PN_XNUM, huge header tables, or pyelftools refusing the header).
-    e_type = int.from_bytes(head[16:18], "little")
-    if e_type != 4:
-        raise CoreError(f"{path}: ELF file type {e_type} is not ET_CORE")
     hdrs.machine = "EM_X86_64"  # checked by _check_ident
     table = f.pread(e_phoff, e_phnum * ELF64_PHDR_SIZE)
-    for i in range(e_phnum):
-        b = table[i * ELF64_PHDR_SIZE : (i + 1) * ELF64_PHDR_SIZE]
-        p_type = int.from_bytes(b[0:4], "little")
-        p_offset, p_vaddr, p_paddr, p_filesz, p_memsz = (
-            int.from_bytes(b[o : o + 8], "little") for o in (8, 16, 24, 32, 40)
-        )
+    for p_type, _flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, _align in \
+            _PHDR.iter_unpack(table):
         if p_type == PT_LOAD:
             hdrs.loads.append((p_vaddr, p_paddr, p_offset, p_filesz, p_memsz))
         elif p_type == PT_NOTE:
