@@ -5,15 +5,18 @@ Kernel BTF describes per-CPU variables only; every other global has a kallsyms a
 and no type. :class:`DeclarationTable` maps a global's name to C declarations of it
 (``struct task_struct init_task;``), generated offline from Debian's DWARF debug packages
 of several kernels by ``python3 -m tools.gen_declarations`` and shipped compressed in
-``kdbg/data/declarations.zlib``; hand-written entries in ``kdbg/data/declarations-overrides.txt``
-come first. :func:`parse_declaration` turns a declaration into ``(name, Type)`` pairs
-against the target's BTF, and :func:`lookup_declared_type` picks the first candidate
-declaration that parses against this kernel's BTF (and fits a size when one is known).
+``kdbg/data/declarations.zlib``; hand-written entries in
+``kdbg/data/declarations-overrides.txt`` come first. :func:`parse_declaration` turns a
+declaration into ``(name, Type)`` pairs against the target's BTF, and
+:func:`lookup_declared_type` picks the first candidate declaration that parses against
+this kernel's BTF (and fits a size when one is known).
 
 Derived types that BTF does not carry as such (a pointer to ``X``, an array of ``X``, a
-function pointer) are made with the BTF's own helpers (:meth:`BTF.pointer_to`,
-:meth:`BTF.array_of`, :meth:`BTF.qualified`, :meth:`BTF.function_proto`), which reuse a
-BTF type of the same shape where one exists.
+function pointer) are the BTF's own where it has one of that shape (a PTR, CONST or
+FUNC_PROTO), else made by its helpers (:meth:`BTF.pointer_to`, :meth:`BTF.array_of`,
+:meth:`BTF.qualified`, :meth:`BTF.function_proto`). A variable of an anonymous type is
+declared with the type's members (``enum { EMULATE, XONLY, NONE } vsyscall_mode;``) and
+resolves to BTF's anonymous type with those members.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ import re
 import weakref
 import zlib
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.btf.parser import BTF
-from kdbg.btf.types import FuncProto, Type, Void
+from kdbg.btf.parser import BTF, type_shape
+from kdbg.btf.types import Composite, Enum, FuncProto, Type, Void
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
 
 __all__ = [
@@ -185,7 +188,7 @@ class DeclarationTable:
 
 # ====================================================================== the parser
 _TOKEN = re.compile(
-    r"\s*(?:(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<p>\.\.\.|[*()\[\],;]))"
+    r"\s*(?:(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<p>\.\.\.|[*()\[\],;{}:=\-+]))"
 )
 _QUALS = {"const": "const", "volatile": "volatile", "restrict": "restrict", "__restrict": "restrict",
           "__restrict__": "restrict", "__const": "const", "__volatile__": "volatile"}  # fmt: skip
@@ -252,6 +255,8 @@ class _Specifiers:
         self.words: List[str] = []  # base type keywords
         self.tag: Optional[Tuple[str, str]] = None
         self.typedef: Optional[str] = None
+        #: The type of a ``struct { ... }`` / ``enum { ... }`` specifier, once found.
+        self.anonymous: Optional[Type] = None
         self.pos = 0
 
     @property
@@ -355,11 +360,17 @@ class _Parser:
                 if not spec.empty:
                     raise self.error("one type", t)
                 self.i += 1
-                if self.tok.kind != "id":
-                    raise self.error(f"a {w} tag name")
-                spec.tag = (w, self.tok.text)
                 spec.pos = t.pos
+                if self.tok.kind == "p" and self.tok.text == "{":
+                    spec.anonymous = self.anonymous_body(w)
+                    spec.tag = (w, "")
+                    continue
+                if self.tok.kind != "id":
+                    raise self.error(f"a {w} tag name or '{{'")
+                spec.tag = (w, self.tok.text)
                 self.i += 1
+                if self.tok.kind == "p" and self.tok.text == "{":
+                    self.anonymous_body(w)  # a tagged definition: the tag names the type
             elif w in _BASE_WORDS:
                 if spec.tag is not None or spec.typedef is not None:
                     raise self.error("one type", t)
@@ -373,6 +384,59 @@ class _Parser:
                 self.i += 1
             else:
                 return spec  # the declarator's name
+
+    def anonymous_body(self, keyword: str) -> Type:
+        """The ``{ ... }`` of a struct, union or enum specifier (at the cursor): the BTF's
+        anonymous type of that kind with these member (enumerator) names, the one whose
+        member types match where several do."""
+        open_tok = self.tok
+        self.expect("{")
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"at most {MAX_NESTING} nested declarators")
+        try:
+            if keyword == "enum":
+                names: List[str] = []
+                while not self.accept("}"):
+                    if self.tok.kind != "id":
+                        raise self.error("an enumerator name")
+                    names.append(self.tok.text)
+                    self.i += 1
+                    if self.accept("="):
+                        while self.tok.kind != "end" and self.tok.text not in (",", "}"):
+                            self.i += 1
+                    if not self.accept(","):
+                        self.expect("}")
+                        break
+                members: List[Tuple[str, Optional[Type]]] = [(n, None) for n in names]
+            else:
+                members = []
+                while not self.accept("}"):
+                    mspec = self.specifiers()
+                    if mspec.empty:
+                        raise self.error("a member type")
+                    if self.accept(";"):
+                        members.append(("", self.resolve(mspec, pick=True)))
+                        continue
+                    while True:
+                        mname, ops = self.declarator(abstract=True)
+                        if self.accept(":"):
+                            if self.tok.kind != "num":
+                                raise self.error("a bitfield width")
+                            self.i += 1
+                        members.append((mname, self.apply(self.resolve(mspec, pick=not ops), ops, mspec)))
+                        if not self.accept(","):
+                            break
+                    self.expect(";")
+        finally:
+            self.depth -= 1
+        if self.syntax_only:
+            return Void()
+        found = _find_anonymous(self.btfs, keyword, members)
+        if found is None:
+            raise TypeNotFoundError(f"{keyword} {{...}}", f"no such anonymous {keyword} in BTF, in declaration "
+                                    f"{self.text!r} at position {open_tok.pos}")  # fmt: skip
+        return found
 
     def declarator(self, abstract: bool) -> Tuple[str, List[_Op]]:
         """``name`` and the derivation steps to apply to the base type, in order."""
@@ -494,6 +558,8 @@ class _Parser:
         else :class:`AmbiguousTypeError` is raised."""
         if self.syntax_only:
             return Void()
+        if spec.anonymous is not None:
+            return spec.anonymous
         spelling = spec.spelling()
         for btf in self.btfs:
             words = spec.words
@@ -563,6 +629,57 @@ def _qualified(btfs: Sequence[BTF], t: Type, keyword: str) -> Type:
         _QUAL_INDEX[owner] = idx
     hit = idx.get((_QUAL_KINDS[keyword], t.id))
     return owner.type(hit) if hit is not None else owner.qualified(t, keyword)
+
+
+_ANON_INDEX: weakref.WeakKeyDictionary[BTF, Dict[Tuple[int, Tuple[str, ...]], List[int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _anonymous_index(btf: BTF) -> Dict[Tuple[int, Tuple[str, ...]], List[int]]:
+    """(kind, member or enumerator names) -> ids of this BTF's own anonymous structs,
+    unions and enums."""
+    idx = _ANON_INDEX.get(btf)
+    if idx is None:
+        idx = {}
+        kinds = (K.KIND_STRUCT, K.KIND_UNION, K.KIND_ENUM, K.KIND_ENUM64)
+        for tid in btf.ids(kinds):
+            if btf.name_of(tid):
+                continue
+            t = btf.type(tid)
+            kind = K.KIND_ENUM if t.kind == K.KIND_ENUM64 else t.kind
+            if isinstance(t, Composite):
+                names = tuple(m.name for m in t.members)
+            else:
+                assert isinstance(t, Enum)
+                names = tuple(e.name for e in t.enumerators)
+            idx.setdefault((kind, names), []).append(tid)
+        _ANON_INDEX[btf] = idx
+    return idx
+
+
+_KEYWORD_KIND = {"struct": K.KIND_STRUCT, "union": K.KIND_UNION, "enum": K.KIND_ENUM}
+
+
+def _find_anonymous(btfs: Sequence[BTF], keyword: str, members: Sequence[Tuple[str, Optional[Type]]]) -> Optional[Type]:
+    """The first anonymous ``keyword`` type of ``btfs`` with these member names, one whose
+    member types are the parsed ones (same type, or same shape) preferred."""
+    key = (_KEYWORD_KIND[keyword], tuple(n for n, _ in members))
+    first: Optional[Type] = None
+    for btf in btfs:
+        for tid in _anonymous_index(btf).get(key, ()):
+            t = btf.type(tid)
+            if first is None:
+                first = t
+            if not isinstance(t, Composite):
+                return t
+            if all(want is None or _same_type(want, m.type) for (_, want), m in zip(members, t.members)):
+                return t
+    return first
+
+
+def _same_type(a: Type, b: Type) -> bool:
+    return a.id == b.id and a.btf is b.btf or type_shape(a, exact=True) == type_shape(b, exact=True)
 
 
 _PROTO_INDEX: weakref.WeakKeyDictionary[BTF, Dict[Tuple[int, Tuple[int, ...], bool], int]] = (
@@ -661,15 +778,3 @@ def _size(t: Type) -> Optional[int]:
         return t.size
     except KdbgError:
         return None
-
-
-def candidates_parsing(table: DeclarationTable, name: str, btfs: Sequence[BTF]) -> Iterable[Tuple[str, Type]]:
-    """Every ``(declaration, type)`` of ``name`` that parses against ``btfs`` (for tools)."""
-    for text in table.get(name) or ():
-        try:
-            pairs = parse_declaration(text, btfs)
-        except KdbgError:
-            continue
-        for n, t in pairs:
-            if n == name:
-                yield text, t

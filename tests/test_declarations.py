@@ -302,6 +302,7 @@ def test_shipped_table_parses_on_618(btf618: BTF) -> None:
 def test_rendering_of_dwarf_types() -> None:
     """tools.dwarf_globals spells DWARF type trees as C (the table's text)."""
     char = ("base", "char", 1)
+    i4 = ("base", "int", 4)
     ptr_const_char = ("ptr", ("const", char))
     cases = [
         (("struct", "list_head", 16), "struct list_head x;"),
@@ -319,8 +320,13 @@ def test_rendering_of_dwarf_types() -> None:
     ]  # fmt: skip
     for t, want in cases:
         assert c_declaration(t, "x") == want
-    assert c_declaration(("struct", "", 8), "x") is None
+    assert c_declaration(("struct", "", 8), "x") is None  # DWARF gave no members
     assert c_declaration(("ptr", ("union", "", 8)), "x") is None
+    anon = ("union", "", 16, (("event", ("struct", "list_head", 16), 0), ("h", ("ptr", ("void",)), 0)))
+    assert c_declaration(("const", anon), "x") == "const union { struct list_head event; void *h; } x;"
+    bits = ("struct", "", 4, (("a", ("base", "unsigned int", 4), 3), ("", ("union", "", 4, (("b", i4, 0),)), 0)))
+    assert c_declaration(("array", 2, bits), "y") == "struct { unsigned int a : 3; union { int b; }; } y[2];"
+    assert c_declaration(("enum", "", 4, ("A", "B")), "e") == "enum { A, B } e;"
     assert dwarf_size(("array", 7, ("array", 3, ("const", ("typedef", "u64", 8))))) == 168
     assert canonical(("const", ("array", 2, char))) == canonical(("array", 2, ("const", char)))
 
@@ -391,3 +397,60 @@ def test_random_text_gives_kdbg_errors_only(btf618: BTF) -> None:
         text = " ".join(rng.choice(_ATOMS) for _ in range(rng.randint(0, 12)))
         with contextlib.suppress(KdbgError):
             parse_declaration(text, [btf618])
+
+
+def _anonymous_examples(btf: BTF, limit: int = 40) -> List[Tuple[str, int]]:
+    """Declarations of variables of anonymous structs/unions of ``btf`` (members spelled
+    by name, no nested anonymous ones, no bitfields) and the type ids."""
+    out = []
+    for tid in btf.ids((K.KIND_STRUCT, K.KIND_UNION)):
+        t = btf.type(tid)
+        assert isinstance(t, Composite)
+        if t.name or not t.members or any(not m.name or m.is_bitfield for m in t.members):
+            continue
+        try:
+            members = [m.type.declaration(m.name) for m in t.members]
+        except KdbgError:
+            continue
+        if any("<anonymous>" in d or "(" in d for d in members):
+            continue
+        body = " ".join(d + ";" for d in members)
+        out.append((f"{t.keyword} {{ {body} }} anon{len(out)};", tid))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def test_anonymous_types_agree_with_gcc(btf618: BTF, tmp_path: Path) -> None:
+    """``struct { ... } x;`` finds BTF's anonymous type with those members; gcc, laying
+    out the same text, gives its size."""
+    examples = _anonymous_examples(btf618)
+    assert len(examples) >= 20
+    lines = ['#include "vmlinux.h"']
+    for text, tid in examples:
+        (name, t), = parse_declaration(text, [btf618])
+        want = btf618.type(tid)
+        assert isinstance(t, Composite) and not t.name and t.kind == want.kind
+        assert [m.name for m in t.members] == [m.name for m in want.members]  # type: ignore[attr-defined]
+        lines.append(f"extern {text}")
+        lines.append(f'_Static_assert(sizeof({name}) == {t.size}, "sizeof {name}");')
+    (tmp_path / "vmlinux.h").write_text(cached_header_c(btf618))
+    src = tmp_path / "anon.c"
+    src.write_text("\n".join(lines) + "\n")
+    proc = subprocess.run(["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_anonymous_enum_and_errors(btf618: BTF) -> None:
+    anon_enum = next(
+        t for t in (btf618.type(i) for i in btf618.ids((K.KIND_ENUM,))) if not t.name and len(t.enumerators) > 1
+    )  # type: ignore[attr-defined]
+    names = [e.name for e in anon_enum.enumerators]  # type: ignore[attr-defined]
+    (_, t), = parse_declaration("enum { " + ", ".join(f"{n} = 1" for n in names) + " } e;", [btf618])
+    assert t.id == anon_enum.id
+    with pytest.raises(TypeNotFoundError) as e:
+        parse_declaration("struct { int no_such_member_anywhere; } x;", [btf618])
+    assert "position 7" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ExpressionError):
+        parse_declaration("struct { int a } x;", [btf618])

@@ -3,7 +3,7 @@
 ::
 
     python3 -m tools.declaration_coverage                 # shipped table, on bookworm (6.1)
-    python3 -m tools.declaration_coverage --suite trixie --table /tmp/t.xz --misses 30
+    python3 -m tools.declaration_coverage --suite trixie --table /tmp/t.zlib --misses 30
 
 Ground truth is the kernel's own DWARF (Debian's ``linux-image-<release>-dbg``, read with
 pyelftools by :mod:`tools.dwarf_globals`, not by kdbg): every top-level variable with an
@@ -76,10 +76,14 @@ def kdbg_dtype(t: Type, depth: int = 0) -> DType:
     if isinstance(t, (Int, Float)):
         return ("base", t.name, None)
     if isinstance(t, Composite):
+        if not t.name:
+            return (t.keyword, "", None, tuple((m.name, kdbg_dtype(m.type, d), m.bitfield_size) for m in t.members))
         return (t.keyword, t.name, None)
     if isinstance(t, Fwd):
         return (t.keyword, t.name, None)
     if isinstance(t, Enum):
+        if not t.name:
+            return ("enum", "", None, tuple(e.name for e in t.enumerators))
         return ("enum", t.name, None)
     if isinstance(t, FuncProto):
         return ("func", kdbg_dtype(t.type, d), tuple(kdbg_dtype(p.type, d) for p in t.params), t.is_variadic)

@@ -30,12 +30,14 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 __all__ = ["DwarfVariable", "DType", "dwarf_variables", "c_declaration", "canonical", "dwarf_size"]
 
-#: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``,
+#: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
+#: (an anonymous struct or union adds its members ``((name, T, bit size), ...)``, an
+#: anonymous enum its enumerator names),
 #: ``("void",)``, ``("ptr", T)``, ``("const"|"volatile"|"restrict", T)``,
 #: ``("array", length or None, T)``, ``("func", ret, (param, ...), variadic)``.
 DType = Tuple[Any, ...]
 
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _QUAL_TAGS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", "DW_TAG_restrict_type": "restrict"}
 _TRANSPARENT = ("DW_TAG_atomic_type", "DW_TAG_immutable_type")
 _NAMED = {
@@ -59,7 +61,9 @@ class DwarfVariable:
 
     @property
     def declaration(self) -> Optional[str]:
-        """Its C declaration, or ``None`` when C cannot name the type (anonymous struct)."""
+        """Its C declaration (an anonymous struct, union or enum spelled with its members:
+        ``union { struct bpf_raw_event_map event; btf_trace_x handler; } y;``), or
+        ``None`` when C cannot spell the type."""
         return c_declaration(self.type, self.name)
 
 
@@ -69,9 +73,14 @@ class _Unnamed(Exception):
 
 # --------------------------------------------------------------------------- rendering
 def _has_anonymous(t: DType) -> bool:
+    """Whether ``t`` holds an anonymous type C cannot spell (one without its members)."""
     k = t[0]
     if k in ("base", "typedef", "struct", "union", "enum"):
-        return k in ("struct", "union", "enum") and not t[1]
+        if k not in ("struct", "union", "enum") or t[1]:
+            return False
+        if len(t) < 4:
+            return True
+        return k != "enum" and any(_has_anonymous(m[1]) for m in t[3])
     if k == "void":
         return False
     if k == "ptr" or k in ("const", "volatile", "restrict"):
@@ -121,6 +130,12 @@ def _base_spelling(t: DType) -> str:
     k = t[0]
     if k == "void":
         return "void"
+    if k == "enum" and not t[1]:
+        return "enum { " + ", ".join(t[3]) + " }"
+    if k in ("struct", "union") and not t[1]:
+        members = " ".join(_declare(normalize(mt), mname) + (f" : {bits}" if bits else "") + ";"
+                           for mname, mt, bits in t[3])  # fmt: skip
+        return f"{k} {{ {members} }}"
     if k in ("base", "typedef"):
         return str(t[1])
     return f"{k} {t[1]}"
@@ -187,7 +202,14 @@ def canonical(t: DType) -> str:
     if k in ("base", "typedef"):
         return str(t[1])
     if k in ("struct", "union", "enum"):
-        return f"{k} {t[1]}" if t[1] else f"{k} <anonymous>"
+        if t[1]:
+            return f"{k} {t[1]}"
+        if len(t) < 4:
+            return f"{k} <anonymous>"
+        if k == "enum":
+            return "enum {" + ",".join(t[3]) + "}"
+        inner = ",".join(f"{n}:{canonical(mt)}" + (f":{b}" if b else "") for n, mt, b in t[3])
+        return f"{k} {{{inner}}}"
     if k in ("ptr", "const", "volatile", "restrict"):
         return f"{k}({canonical(t[1])})"
     if k == "array":
@@ -261,6 +283,23 @@ class _TypeReader:
                 if "DW_AT_declaration" in attrs:
                     size = None
             t = (kind, name, size)
+            if not name and kind in ("struct", "union") and "DW_AT_declaration" not in attrs:
+                members = []
+                for c in die.iter_children():
+                    if c.tag != "DW_TAG_member":
+                        continue
+                    ca = c.attributes
+                    mname = ca["DW_AT_name"].value.decode(errors="replace") if "DW_AT_name" in ca else ""
+                    bits = int(ca["DW_AT_bit_size"].value) if "DW_AT_bit_size" in ca else 0
+                    members.append((mname, self.type_of(c, depth), bits))
+                t = (kind, name, size, tuple(members))
+            elif not name and kind == "enum":
+                names = tuple(
+                    c.attributes["DW_AT_name"].value.decode(errors="replace")
+                    for c in die.iter_children()
+                    if c.tag == "DW_TAG_enumerator"
+                )
+                t = (kind, name, size, names)
         elif tag == "DW_TAG_pointer_type":
             t = ("ptr", self.type_of(die, depth))
         elif tag in _QUAL_TAGS:

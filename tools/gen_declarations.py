@@ -3,7 +3,7 @@
 One command rebuilds ``kdbg/data/declarations.zlib``::
 
     python3 -m tools.gen_declarations            # the suites in SHIPPED_SUITES
-    python3 -m tools.gen_declarations --suites bullseye trixie --out /tmp/t.xz
+    python3 -m tools.gen_declarations --suites trixie bullseye --out /tmp/t.zlib
 
 For each suite it fetches ``linux-image-<release>-dbg`` of the reference (cloud) kernel
 (:func:`vmcores.debian.debian_dbg_vmlinux`: about 300 MB once, cached under the kdbg cache,
@@ -15,9 +15,10 @@ keeps every declaration, most common first, then the newest kernel's first. A na
 file defines (a symbol of the linker script: ``jiffies``, ``_text``) takes its ``extern``
 declarations;
 :func:`kdbg.declarations.lookup_declared_type` takes the first that parses against the
-target's BTF. Variables of an anonymous struct/union/enum type cannot be declared by name
-and are left out. Hand-written fixes go in ``kdbg/data/declarations-overrides.txt``, read
-at run time in front of this table.
+target's BTF. A variable of an anonymous struct, union or enum type is declared with its
+members (``union { struct bpf_raw_event_map event; btf_trace_x handler; } y;``), which the
+parser matches to BTF's anonymous type of those members. Hand-written fixes go in
+``kdbg/data/declarations-overrides.txt``, read at run time in front of this table.
 
 The output is deterministic for the same packages (sorted text, zlib level 9); its first
 line names the packages it came from.
@@ -43,7 +44,7 @@ __all__ = ["SHIPPED_SUITES", "HELD_OUT_SUITE", "suite_variables", "merge", "buil
 
 #: Suites whose DWARF builds the shipped table, newest first (the order candidates of
 #: equal standing are tried in).
-SHIPPED_SUITES: Tuple[str, ...] = ("trixie", "bullseye")
+SHIPPED_SUITES: Tuple[str, ...] = ("forky", "trixie", "bullseye")
 #: The reference kernel kept out of the table, to measure coverage on.
 HELD_OUT_SUITE = "bookworm"
 #: Where the table goes.
@@ -96,7 +97,7 @@ def build_table(suites: Sequence[str]) -> Tuple[str, Dict[str, int]]:
         kernels.append(variables)
         defined = [v for v in variables if v.address is not None]
         stats[f"{s} variables with an address"] = len(defined)
-        stats[f"{s} anonymous-typed (left out)"] = sum(1 for v in defined if v.declaration is None)
+        stats[f"{s} not declarable (left out)"] = sum(1 for v in defined if v.declaration is None)
         stats[f"{s} extern declarations"] = len(variables) - len(defined)
     merged = merge(kernels)
     stats["names"] = len(merged)
