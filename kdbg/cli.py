@@ -4,8 +4,9 @@
 
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
-when it shows only as a layer loads lazily (see :func:`kdbg.program.is_target_error`); a
-plugin that fails to load is bad usage (exit 2, one line naming ``file:line``).
+when it shows only as a layer loads lazily (see :func:`kdbg.program.is_target_error`). A
+plugin that fails to load is one warning line naming its ``file:line`` and kdbg still
+starts; a ``--plugin-path`` that is not a directory is bad usage (exit 2).
 
 Warnings the memory source reports (``memory.warnings``, e.g. a truncated dump and how much
 of it is missing) are printed once each at open as ``kdbg: warning: ...``, **even with
@@ -13,25 +14,33 @@ of it is missing) are printed once each at open as ``kdbg: warning: ...``, **eve
 without /proc/kcore), but a dump that cannot answer everything it seems to must never look
 complete, least of all in scripts that run with -q.
 
-Plugins load after the built-in commands, in the order the directories are given and by
-file name within one; a plugin registering a built-in's name replaces it.
+Plugins (see :mod:`kdbg.plugins`) load after the built-in commands: the shipped
+``plugins/``, ``$XDG_CONFIG_HOME/kdbg/plugins``, each ``--plugin-path`` in order, then the
+``kdbg.plugins`` entry points; by file name within a directory. A plugin registering a
+built-in's name replaces it. Plugin warnings (a broken plugin, one refused under root
+because group or others may write it) print even with -q. Names plugins add with
+:func:`kdbg.plugins.helper` join the ``-e``/script/REPL namespace; their
+:func:`kdbg.plugins.declaration` texts are declared in the opened Program.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
-from typing import IO, TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence, Set
+from typing import IO, TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Set
 
+from kdbg import __version__
 from kdbg.errors import KdbgError
 from kdbg.evaluate import evaluate, script_globals
+from kdbg.plugins import load_plugins
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
 
-__all__ = ["main", "build_parser", "load_plugins", "open_program", "print_warnings"]
+__all__ = ["main", "build_parser", "load_plugins", "namespace", "open_program", "print_warnings"]
+
+USAGE = "kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for the contract's command line."""
     p = _Parser(
         prog="kdbg",
+        usage=USAGE,
         description="Debug a Linux kernel from BTF + kallsyms + memory: live, a vmcore, or files.",
     )
     t = p.add_argument_group("target (default: the live kernel)")
@@ -67,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load plugins from DIR (after the built-in commands: a plugin may replace one)",
     )
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"kdbg {__version__}", help="print the version and exit")
     a = p.add_mutually_exclusive_group()
     a.add_argument("-e", metavar="CODE", dest="code", help="evaluate Python with `prog` in scope")
     a.add_argument("-x", metavar="COMMAND", dest="commands", action="append", help="run a command (repeatable)")
@@ -90,50 +101,24 @@ def open_program(ns: argparse.Namespace) -> Any:
     return program.open_live()
 
 
-def _plugin_error(path: str, e: BaseException) -> KdbgError:
-    """One line for a plugin that failed to load: ``plugin FILE:LINE: Type: message``."""
-    line: Optional[int] = None
-    if isinstance(e, SyntaxError) and e.filename and os.path.abspath(e.filename) == os.path.abspath(path):
-        line, msg = e.lineno, e.msg
-    else:
-        for frame in traceback.extract_tb(e.__traceback__):
-            if os.path.abspath(frame.filename) == os.path.abspath(path):
-                line = frame.lineno  # the innermost line of the plugin itself
-        msg = str(e)
-    where = f"{path}:{line}" if line is not None else path
-    return KdbgError(f"plugin {where}: {type(e).__name__}: {msg}" if msg else f"plugin {where}: {type(e).__name__}")
+def namespace(prog: Any) -> Dict[str, Any]:
+    """The ``-e``/script/REPL globals: :func:`kdbg.evaluate.script_globals` plus the names
+    plugins added."""
+    from kdbg.plugins import helpers
+
+    g = script_globals(prog)
+    g.update(helpers())
+    return g
 
 
-def load_plugins(dirs: Sequence[str]) -> None:
-    """Import every ``*.py`` in each plugin directory (they register commands).
+def _declare_plugin_globals(prog: Any) -> None:
+    from kdbg.plugins import declarations
 
-    The built-in commands are registered first, so a plugin's command of the same name
-    replaces the built-in one. A plugin that fails to import raises :class:`KdbgError`
-    with one line naming its ``file:line``.
-    """
-    if not dirs:
-        return
-    import importlib.util
-
-    from kdbg.commands import commands
-
-    commands()  # built-ins first: then plugins may replace them
-    for d in dirs:
-        if not os.path.isdir(d):
-            raise KdbgError(f"plugin path {d!r} is not a directory")
-        for fn in sorted(os.listdir(d)):
-            if fn.endswith(".py") and not fn.startswith("_"):
-                path = os.path.join(d, fn)
-                spec = importlib.util.spec_from_file_location(f"kdbg_plugin_{fn[:-3]}", path)
-                if spec is None or spec.loader is None:
-                    raise KdbgError(f"cannot load plugin {path}")
-                mod = importlib.util.module_from_spec(spec)
-                try:
-                    spec.loader.exec_module(mod)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except BaseException as e:
-                    raise _plugin_error(path, e) from e
+    for text in declarations():
+        try:
+            prog.declare(text)
+        except KdbgError as e:
+            _err(f"warning: plugin declaration {text!r}: {e}")
 
 
 def print_warnings(memory: Optional[KernelMemory], err: IO[str], seen: Optional[Set[str]] = None) -> None:
@@ -169,7 +154,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         _err("give either -e, -x or a SCRIPT, not several")
         return EXIT_USAGE
     try:
-        load_plugins(ns.plugin_path)
+        for w in load_plugins(ns.plugin_path):
+            _err(f"warning: {w}")
         prog = open_program(ns)
         # Files named on the command line are the target: an unusable one is exit 2.
         if ns.btf:
@@ -183,6 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_FAILED
     warned: Set[str] = set()
     print_warnings(prog.memory, sys.stderr, warned)
+    _declare_plugin_globals(prog)
     if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
         _err(f"{prog.memory_unavailable}; types and symbols still work")
     from kdbg.commands import CommandContext, run_command
@@ -194,19 +181,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                 run_command(prog, line, ctx)
             return EXIT_OK
         if ns.code:
-            evaluate(ns.code, script_globals(prog), sys.stdout)
+            evaluate(ns.code, namespace(prog), sys.stdout)
             return EXIT_OK
         if ns.script:
             import runpy
 
-            g = script_globals(prog)
+            g = namespace(prog)
             del g["__name__"]
             sys.argv = [ns.script] + list(ns.args)
             runpy.run_path(ns.script, init_globals=g, run_name="__main__")
             return EXIT_OK
         from kdbg.repl import run_repl
 
-        run_repl(prog, ctx, script_globals(prog), quiet=ns.quiet)
+        run_repl(prog, ctx, namespace(prog), quiet=ns.quiet)
         return EXIT_OK
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE if is_target_error(e) else EXIT_FAILED)

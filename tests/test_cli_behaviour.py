@@ -62,20 +62,22 @@ def truth_address(truth: Path, name: str) -> int:
 # ---------------------------------------------------------------------------- plugins
 
 
+# A broken plugin is one warning line naming file:line and kdbg still starts (issue 8; it
+# was exit 2 before).
 def test_plugin_with_a_syntax_error_is_one_line_naming_file_and_line(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "bad.py").write_text("x = 1\ndef broken(:\n    pass\n")
-    p = kdbg("--plugin-path", str(tmp_path), "-c", str(sample_dump.path), "-x", "help")
-    assert p.returncode == 2
-    assert p.stdout == ""
+    p = kdbg("-q", "--plugin-path", str(tmp_path), "-c", str(sample_dump.path), "-x", "help")
+    assert p.returncode == 0
+    assert "ptype" in p.stdout
     bad = re.escape(str(tmp_path / "bad.py"))
-    assert re.fullmatch(rf"kdbg: plugin {bad}:2: SyntaxError: [^\n]+\n", p.stderr), p.stderr
+    assert re.fullmatch(rf"kdbg: warning: plugin {bad}:2: SyntaxError: [^\n]+\n", p.stderr), p.stderr
 
 
 def test_plugin_raising_at_import_is_one_line_naming_file_and_line(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "boom.py").write_text("import os\n\n\ndef f():\n    raise RuntimeError('boom')\n\n\nf()\n")
-    p = kdbg("--plugin-path", str(tmp_path), "-c", str(sample_dump.path), "-x", "help")
-    assert p.returncode == 2
-    assert p.stderr == f"kdbg: plugin {tmp_path / 'boom.py'}:5: RuntimeError: boom\n"
+    p = kdbg("-q", "--plugin-path", str(tmp_path), "-c", str(sample_dump.path), "-x", "help")
+    assert p.returncode == 0
+    assert p.stderr == f"kdbg: warning: plugin {tmp_path / 'boom.py'}:5: RuntimeError: boom\n"
 
 
 PLUGIN_SYM = """\
@@ -210,9 +212,13 @@ def test_import_error_inside_kdbg_helpers_is_not_swallowed(sample_dump, tmp_path
     p = wrapped(script, "-q", "-c", str(sample_dump.path), "-e", "1 + 1")
     assert p.returncode == 1
     assert p.stdout == ""
-    assert p.stderr == (
+    # the shipped plugins (ps, files) import kdbg.helpers too: one warning line each
+    *warnings, last = p.stderr.splitlines()
+    assert [w.split(":")[:2] for w in warnings] == [["kdbg", " warning"]] * 2
+    assert all("ModuleNotFoundError: No module named 'kdbg_test_missing_dependency'" in w for w in warnings)
+    assert last == (
         "kdbg: ModuleNotFoundError: No module named 'kdbg_test_missing_dependency' "
-        "(--traceback shows where)\n"
+        "(--traceback shows where)"
     )
 
 

@@ -2,7 +2,13 @@
 with ``kdbg -x``. Plugins register more through :func:`command`.
 
 A command is a function ``(prog, args, ctx) -> None`` where ``args`` is the rest of the
-line after the command name and ``ctx`` carries the output stream and ``--json``.
+line after the command name and ``ctx`` carries the output stream and ``--json``. A command
+registered with ``arguments`` (argparse-style, see :func:`argument`) gets an
+:class:`argparse.Namespace` as ``args`` instead: the line is split like a shell would and
+parsed, ``-h``/``--help`` prints the command's help, and a bad argument is one line
+(:class:`~kdbg.errors.ExpressionError`) with the command's usage.
+
+The shipped plugins (``plugins/``: ``ps``, ``files``) load right after the built-ins.
 
 Registration order is well defined: the built-in commands load first (on the first use of
 the table, or when plugins are about to load), and a later registration of a name replaces
@@ -12,15 +18,26 @@ late never takes a name back from a plugin.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import shlex
 from dataclasses import dataclass, field
-from typing import IO, Callable, Dict, List, Optional
+from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from kdbg.errors import ExpressionError
 from kdbg.program import Program
 
-__all__ = ["Command", "CommandContext", "command", "commands", "run_command", "is_command", "split_args"]
+__all__ = [
+    "Argument",
+    "Command",
+    "CommandContext",
+    "argument",
+    "command",
+    "commands",
+    "is_command",
+    "run_command",
+    "split_args",
+]
 
 
 @dataclass
@@ -32,17 +49,73 @@ class CommandContext:
     err: Optional[IO[str]] = None
 
 
+@dataclass(frozen=True)
+class Argument:
+    """One ``add_argument(*names, **options)`` of a command's parser (see :func:`argument`)."""
+
+    names: Tuple[str, ...]
+    options: Dict[str, Any]
+
+
+def argument(*names: str, **options: Any) -> Argument:
+    """An argparse argument of a command: ``argument("pid", type=int)``,
+    ``argument("--json", action="store_true", help="...")``."""
+    return Argument(tuple(names), dict(options))
+
+
+class _HelpShown(Exception):
+    """``-h`` was given: the help is printed, the command does not run."""
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """An argparse parser that writes help to the command's output and turns errors into
+    one-line :class:`ExpressionError`s instead of exiting."""
+
+    out: Optional[IO[str]] = None
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message and self.out is not None:
+            self.out.write(message)
+
+    def exit(self, status: int = 0, message: Optional[str] = None) -> NoReturn:
+        if message:
+            raise ExpressionError(message.strip())
+        raise _HelpShown()
+
+    def error(self, message: str) -> NoReturn:
+        usage = self.format_usage().strip().replace("usage: ", "", 1)
+        raise ExpressionError(f"{self.prog}: {message} (usage: {usage})")
+
+
 @dataclass
 class Command:
     """A registered command."""
 
     name: str
-    func: Callable[[Program, str, CommandContext], None]
+    func: Callable[[Program, Any, CommandContext], None]
     summary: str
     usage: str = ""
     aliases: List[str] = field(default_factory=list)
     #: Whether kdbg ships it (``kdbg.commands.*``) rather than a plugin.
     builtin: bool = False
+    #: The argparse arguments, or ``None`` for a command that takes its line as a string.
+    arguments: Optional[List[Argument]] = None
+
+    def parser(self) -> Optional[argparse.ArgumentParser]:
+        """The command's argparse parser (``None`` without ``arguments``)."""
+        if self.arguments is None:
+            return None
+        p = _CommandParser(prog=self.name, description=self.summary)
+        for a in self.arguments:
+            p.add_argument(*a.names, **a.options)
+        return p
+
+    def help_text(self) -> str:
+        """What ``help NAME`` prints."""
+        p = self.parser()
+        if p is not None:
+            return p.format_help()
+        return f"{self.usage}\n    {self.summary}\n"
 
 
 _COMMANDS: Dict[str, Command] = {}
@@ -51,16 +124,31 @@ _BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.command
 _loaded = False
 
 
-def command(
-    name: str, summary: str, usage: str = "", aliases: Optional[List[str]] = None
-) -> Callable[[Callable[[Program, str, CommandContext], None]], Callable[[Program, str, CommandContext], None]]:
-    """Decorator registering a command under ``name`` (and ``aliases``)."""
+CommandFunc = Callable[[Program, Any, CommandContext], None]
 
-    def deco(
-        func: Callable[[Program, str, CommandContext], None],
-    ) -> Callable[[Program, str, CommandContext], None]:
+
+def command(
+    name: str,
+    summary: str,
+    usage: str = "",
+    aliases: Optional[List[str]] = None,
+    arguments: Optional[Sequence[Argument]] = None,
+) -> Callable[[CommandFunc], CommandFunc]:
+    """Decorator registering a command under ``name`` (and ``aliases``).
+
+    Without ``arguments`` the function gets the rest of the line as a string; with them
+    (a list of :func:`argument`), an :class:`argparse.Namespace` (``usage`` defaults to
+    the parser's).
+    """
+
+    def deco(func: CommandFunc) -> CommandFunc:
         builtin = func.__module__ in _BUILTIN_MODULES
-        cmd = Command(name, func, summary, usage or name, list(aliases or []), builtin)
+        args = list(arguments) if arguments is not None else None
+        cmd = Command(name, func, summary, usage or name, list(aliases or []), builtin, args)
+        if args is not None and not usage:
+            p = cmd.parser()
+            assert p is not None
+            cmd.usage = p.format_usage().strip().replace("usage: ", "", 1)
         for key in [name, *cmd.aliases]:
             old = _COMMANDS.get(key)
             if builtin and old is not None and not old.builtin:
@@ -77,10 +165,14 @@ def _load_builtins() -> None:
         _loaded = True
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
+        from kdbg.plugins import load_shipped_plugins
+
+        load_shipped_plugins()
 
 
 def commands() -> Dict[str, Command]:
-    """Every registered command by name (aliases included)."""
+    """Every registered command by name (aliases included): the built-ins and the shipped
+    plugins load on first use."""
     _load_builtins()
     return _COMMANDS
 
@@ -107,4 +199,15 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     cmd = commands().get(words[0])
     if cmd is None:
         raise ExpressionError(f"unknown command {words[0]!r} (try 'help')")
-    cmd.func(prog, words[1] if len(words) > 1 else "", ctx)
+    rest = words[1] if len(words) > 1 else ""
+    parser = cmd.parser()
+    if parser is None:
+        cmd.func(prog, rest, ctx)
+        return
+    assert isinstance(parser, _CommandParser)
+    parser.out = ctx.out
+    try:
+        ns = parser.parse_args(split_args(rest))
+    except _HelpShown:
+        return
+    cmd.func(prog, ns, ctx)

@@ -16,7 +16,7 @@ def help_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         cmd = table.get(name)
         if cmd is None:
             raise ExpressionError(f"unknown command {name!r}")
-        ctx.out.write(f"{cmd.usage}\n    {cmd.summary}\n")
+        ctx.out.write(cmd.help_text())
         return
     for key in sorted(table):
         cmd = table[key]

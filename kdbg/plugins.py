@@ -1,0 +1,237 @@
+"""Plugins: Python files or modules that register commands, helpers and declarations.
+
+A plugin registers commands with :func:`kdbg.commands.command` (optionally with
+argparse-style ``arguments``), names for the REPL / ``-e`` / script namespace with
+:func:`helper`, and C declarations applied to every Program kdbg opens with
+:func:`declaration`. See ``plugins/README.md`` for a worked example.
+
+Plugins are found, and loaded in this order (a later registration of a command name
+replaces an earlier one, so any of them may replace a built-in command):
+
+1. the shipped ``plugins/`` of kdbg (the ``kdbg_plugins`` package once installed);
+2. ``$XDG_CONFIG_HOME/kdbg/plugins`` (default ``~/.config/kdbg/plugins``);
+3. each ``--plugin-path DIR``, in the order given;
+4. the ``kdbg.plugins`` entry-point group (an entry point names a module, imported, or a
+   callable, called with no arguments).
+
+Within a directory, every ``*.py`` not starting with ``_`` loads, by file name. A plugin
+that fails to load (a syntax error, an exception at import) is a one-line warning naming
+its ``file:line``; the others still load and kdbg still starts. Running as root, a plugin
+directory or file writable by group or others is refused with a warning naming it (anyone
+able to write it could run code as root).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import stat
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
+
+from kdbg.errors import KdbgError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "declaration",
+    "declarations",
+    "helper",
+    "helpers",
+    "load_plugins",
+    "load_shipped_plugins",
+    "plugin_warnings",
+    "shipped_plugin_dir",
+    "user_plugin_dir",
+]
+
+#: The entry-point group installed packages use to provide plugins.
+ENTRY_POINT_GROUP = "kdbg.plugins"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_HELPERS: Dict[str, Any] = {}
+_DECLARATIONS: List[str] = []
+_WARNINGS: List[str] = []
+_shipped_loaded = False
+_loaded_files: Dict[str, bool] = {}
+
+
+def helper(obj: Any = None, *, name: Optional[str] = None) -> Any:
+    """Add a name to the REPL, ``-e`` and script namespace.
+
+    Use as ``@helper`` (the function's own name), ``@helper(name="x")``, or call
+    ``helper(value, name="x")`` for any value.
+    """
+    if obj is None:
+        return lambda o: helper(o, name=name)
+    key = name or getattr(obj, "__name__", None)
+    if not key:
+        raise KdbgError("helper: give a name for a value without __name__")
+    _HELPERS[key] = obj
+    return obj
+
+
+def helpers() -> Dict[str, Any]:
+    """Every name plugins added with :func:`helper` (a copy)."""
+    return dict(_HELPERS)
+
+
+def declaration(text: str) -> None:
+    """Declare globals (``prog.declare`` text, e.g. ``"struct list_head modules;"``) in
+    every Program kdbg opens from the command line."""
+    _DECLARATIONS.append(text)
+
+
+def declarations() -> List[str]:
+    """Every declaration text plugins gave, in order (a copy)."""
+    return list(_DECLARATIONS)
+
+
+def plugin_warnings() -> List[str]:
+    """The warnings of plugin loading not yet reported; reading them clears them."""
+    out = list(_WARNINGS)
+    del _WARNINGS[:]
+    return out
+
+
+def shipped_plugin_dir() -> Optional[Path]:
+    """The directory of kdbg's shipped plugins: ``plugins/`` beside the ``kdbg`` package in
+    a source tree, else the installed ``kdbg_plugins`` package."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "plugins" / "__init__.py").is_file():
+        return here / "plugins"
+    spec = importlib.util.find_spec("kdbg_plugins")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return None
+
+
+def user_plugin_dir() -> Path:
+    """``$XDG_CONFIG_HOME/kdbg/plugins`` (default ``~/.config/kdbg/plugins``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "kdbg" / "plugins"
+
+
+def _error_line(path: str, e: BaseException) -> str:
+    """``plugin FILE:LINE: Type: message`` for a plugin that failed to load."""
+    line: Optional[int] = None
+    if isinstance(e, SyntaxError) and e.filename and os.path.abspath(e.filename) == os.path.abspath(path):
+        line, msg = e.lineno, e.msg
+    else:
+        for frame in traceback.extract_tb(e.__traceback__):
+            if os.path.abspath(frame.filename) == os.path.abspath(path):
+                line = frame.lineno  # the innermost line of the plugin itself
+        msg = str(e)
+    where = f"{path}:{line}" if line is not None else path
+    return f"plugin {where}: {type(e).__name__}: {msg}" if msg else f"plugin {where}: {type(e).__name__}"
+
+
+def _unsafe(path: str) -> bool:
+    """Running as root, whether ``path`` is writable by group or others (refused)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _refuse(path: str, what: str) -> None:
+    _WARNINGS.append(f"plugin {what} {path} is writable by group or others: not loaded (running as root)")
+
+
+def _load_file(path: str) -> None:
+    key = os.path.realpath(path)
+    if key in _loaded_files:
+        return
+    _loaded_files[key] = True
+    if _unsafe(path):
+        _refuse(path, "file")
+        return
+    stem = os.path.basename(path)[:-3]
+    spec = importlib.util.spec_from_file_location(f"kdbg_plugin_{stem}", path)
+    if spec is None or spec.loader is None:
+        _WARNINGS.append(f"plugin {path}: cannot be loaded")
+        return
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:
+        _WARNINGS.append(_error_line(path, e))
+
+
+def _load_dir(d: str) -> None:
+    if _unsafe(d):
+        _refuse(d, "directory")
+        return
+    for fn in sorted(os.listdir(d)):
+        if fn.endswith(".py") and not fn.startswith("_"):
+            _load_file(os.path.join(d, fn))
+
+
+def load_shipped_plugins() -> None:
+    """Load kdbg's own ``plugins/`` once (the built-in commands must be loaded first;
+    :func:`kdbg.commands.commands` does both)."""
+    global _shipped_loaded
+    if _shipped_loaded:
+        return
+    _shipped_loaded = True
+    d = shipped_plugin_dir()
+    if d is not None:
+        _load_dir(str(d))
+
+
+def _entry_points() -> Iterable[Any]:
+    from importlib import metadata
+
+    eps: Any = metadata.entry_points()
+    if hasattr(eps, "select"):
+        return list(eps.select(group=ENTRY_POINT_GROUP))
+    return list(eps.get(ENTRY_POINT_GROUP, []))  # Python 3.9
+
+
+def _load_entry_point(ep: Any) -> None:
+    try:
+        obj = ep.load()
+        if callable(obj) and not isinstance(obj, type(sys)):
+            obj()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ep.value
+        if isinstance(e, SyntaxError) and e.filename:
+            where = f"{e.filename}:{e.lineno}"
+        msg = e.msg if isinstance(e, SyntaxError) else str(e)
+        _WARNINGS.append(f"plugin {ep.name} ({ep.value}) {where}: {type(e).__name__}: {msg}")
+
+
+def load_plugins(dirs: Sequence[str] = (), *, user: bool = True, entry_points: bool = True) -> List[str]:
+    """Load every plugin in the documented order and return the warnings (one line each,
+    without the ``kdbg: warning:`` prefix).
+
+    ``dirs`` are the ``--plugin-path`` directories; one that is not a directory raises
+    :class:`KdbgError` (bad usage). A plugin that fails to load is a warning, never an
+    exception.
+    """
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise KdbgError(f"plugin path {d!r} is not a directory")
+    from kdbg.commands import commands
+
+    commands()  # the built-in commands, then the shipped plugins
+    if user:
+        u = user_plugin_dir()
+        if u.is_dir():
+            _load_dir(str(u))
+    for d in dirs:
+        _load_dir(d)
+    if entry_points:
+        for ep in _entry_points():
+            _load_entry_point(ep)
+    return plugin_warnings()

@@ -1,0 +1,65 @@
+"""``ps``: the process list, like crash's ``ps`` (a shipped plugin).
+
+Columns as crash lays them out: ``>`` marks a task running on a CPU, then ``PID``, ``PPID``
+(the real parent's thread-group id), ``CPU`` (the CPU it last ran on), ``TASK`` (the
+``struct task_struct`` address), ``ST`` (crash's two-letter state: ``RU`` running, ``IN``
+sleeping, ``UN`` uninterruptible, ``ID`` idle, ``ST`` stopped, ``TR`` traced, ``ZO``
+zombie, ``DE`` dead, ``PA`` parked) and ``COMM`` (in brackets for kernel threads, which
+have no ``mm``). Each CPU's idle task (PID 0) comes first, as in crash. ``%MEM``, ``VSZ``
+and ``RSS`` are not shown.
+
+``ps PID...`` lists only those PIDs; ``--json`` gives a list of objects with ``pid``,
+``ppid``, ``cpu``, ``task``, ``state`` (the letter ``/proc`` shows: ``R``, ``S``, ``D``,
+``I``, ``T``, ``t``, ``Z``, ``X``, ``P``), ``comm``, ``kthread`` and ``active``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Dict, List
+
+from kdbg.commands import CommandContext, argument, command
+from kdbg.helpers import for_each_task, task_cpu, task_on_cpu, task_state_to_char
+
+#: crash's state names for ``/proc``'s letters.
+CRASH_STATES = {"R": "RU", "S": "IN", "D": "UN", "I": "ID", "T": "ST", "t": "TR", "Z": "ZO", "X": "DE",
+                "P": "PA"}
+
+
+def ps_rows(prog: Any) -> List[Dict[str, Any]]:
+    """One dict per task (idle tasks first), the ``--json`` rows."""
+    rows = []
+    for t in for_each_task(prog, idle=True):
+        rows.append({
+            "pid": int(t.pid),
+            "ppid": int(t.real_parent.tgid),
+            "cpu": task_cpu(t),
+            "task": int(t),
+            "state": task_state_to_char(t),
+            "comm": t.comm.string_().decode(errors="replace"),
+            "kthread": not int(t.mm),
+            "active": task_on_cpu(t),
+        })
+    return rows
+
+
+@command("ps", "list the tasks: pid, ppid, cpu, task address, state, comm (crash's ps)", arguments=[
+    argument("pids", metavar="PID", type=int, nargs="*", help="only these PIDs"),
+    argument("--json", action="store_true", help="a list of JSON objects"),
+])
+def ps(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Print the process list."""
+    rows = ps_rows(prog)
+    if args.pids:
+        wanted = set(args.pids)
+        rows = [r for r in rows if r["pid"] in wanted]
+    if ctx.json or args.json:
+        ctx.out.write(json.dumps(rows) + "\n")
+        return
+    ctx.out.write("   PID    PPID  CPU       TASK        ST  COMM\n")
+    for r in rows:
+        comm = f"[{r['comm']}]" if r["kthread"] else r["comm"]
+        mark = ">" if r["active"] else " "
+        st = CRASH_STATES.get(r["state"], r["state"])
+        ctx.out.write(f"{mark}{r['pid']:>6}  {r['ppid']:>6}  {r['cpu']:>3}  {r['task']:016x}  {st:<2}  {comm}\n")
