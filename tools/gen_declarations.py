@@ -34,7 +34,8 @@ import argparse
 import lzma
 import sys
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -60,7 +61,7 @@ def suite_variables(suite: str) -> Tuple[str, List[DwarfVariable]]:
     return f"linux-image-{kf.release}-dbg={kf.version}", dwarf_variables(vmlinux)
 
 
-def merge(kernels: Sequence[List[DwarfVariable]]) -> OrderedDict[str, List[str]]:
+def merge(kernels: Sequence[List[DwarfVariable]]) -> Dict[str, List[str]]:
     """name -> declarations over ``kernels`` (newest first): ordered by how many kernels
     declare it so, then by the first kernel that does, then by how many DIEs of that
     kernel do."""
@@ -79,7 +80,7 @@ def merge(kernels: Sequence[List[DwarfVariable]]) -> OrderedDict[str, List[str]]
             for d, n in counts.items():
                 old = entry.get(d)
                 entry[d] = (1, rank, n) if old is None else (old[0] + 1, old[1], old[2])
-    out: OrderedDict[str, List[str]] = OrderedDict()
+    out: Dict[str, List[str]] = {}
     for name in sorted(score):
         ranked = sorted(score[name].items(), key=lambda kv: (-kv[1][0], kv[1][1], -kv[1][2], kv[0]))
         out[name] = [d for d, _ in ranked]
@@ -91,8 +92,13 @@ def build_table(suites: Sequence[str]) -> Tuple[str, Dict[str, int]]:
     labels: List[str] = []
     kernels: List[List[DwarfVariable]] = []
     stats: Dict[str, int] = {}
-    for s in suites:
-        label, variables = suite_variables(s)
+    if len(suites) > 1:
+        # a kernel's DWARF takes a CPU for a minute or two (once: then it is cached)
+        with ProcessPoolExecutor(max_workers=2) as pool:
+            read = list(pool.map(suite_variables, suites))
+    else:
+        read = [suite_variables(s) for s in suites]
+    for s, (label, variables) in zip(suites, read):
         labels.append(label)
         kernels.append(variables)
         defined = [v for v in variables if v.address is not None]
