@@ -36,6 +36,7 @@ from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotF
 __all__ = [
     "DeclarationTable",
     "parse_declaration",
+    "parse_declarations",
     "lookup_declared_type",
     "DATA_DIR",
     "TABLE_FILE",
@@ -282,6 +283,7 @@ class _Parser:
         self.btfs = list(btfs)
         self.size_hint = size_hint
         self.depth = 0
+        self.several = False
 
     # --- token helpers -------------------------------------------------------------
     @property
@@ -334,9 +336,10 @@ class _Parser:
             decls.append((name, ops))
             if not self.accept(","):
                 break
-        self.accept(";")
-        if self.tok.kind != "end":
+        if not self.accept(";") and self.tok.kind != "end":
             raise self.error("';' or the end")
+        if not self.several and self.tok.kind != "end":
+            raise self.error("the end (one declaration)")
         plain = len(decls) == 1 and not decls[0][1]
         base = self.resolve(spec, self.size_hint if plain else None, pick=not plain)
         return [(name, self.apply(base, ops, spec)) for name, ops in decls]
@@ -734,6 +737,21 @@ def parse_declaration(
     the BTF lacks), one line naming the text and position.
     """
     return _Parser(text, btfs, size_hint).declaration()
+
+
+def parse_declarations(text: str, btfs: Sequence[BTF]) -> List[Tuple[str, Type]]:
+    """Like :func:`parse_declaration` for several declarations in one text
+    (``struct list_head modules; int x, *y;``), in order; ``;`` inside a
+    ``struct { ... }`` body does not end a declaration."""
+    p = _Parser(text, btfs, None)
+    p.several = True
+    out: List[Tuple[str, Type]] = []
+    while True:
+        out.extend(p.declaration())
+        while p.accept(";"):
+            pass
+        if p.tok.kind == "end":
+            return out
 
 
 def declared_name(text: str) -> Optional[str]:

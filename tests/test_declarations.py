@@ -33,6 +33,7 @@ from kdbg.declarations import (
     declared_name,
     lookup_declared_type,
     parse_declaration,
+    parse_declarations,
 )
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
 from tools.dwarf_globals import c_declaration, canonical, dwarf_size
@@ -454,3 +455,17 @@ def test_anonymous_enum_and_errors(btf618: BTF) -> None:
     assert "position 7" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ExpressionError):
         parse_declaration("struct { int a } x;", [btf618])
+
+
+def test_several_declarations(btf618: BTF) -> None:
+    """parse_declarations: several declarations in order, a struct body's ';' inside one."""
+    anon_text, anon_id = _anonymous_examples(btf618, 1)[0]
+    text = f"struct list_head modules; int x, *y;; {anon_text} const char *z"
+    pairs = parse_declarations(text, [btf618])
+    assert [n for n, _ in pairs] == ["modules", "x", "y", "anon0", "z"]
+    assert pairs[3][1].id == anon_id or not pairs[3][1].name
+    with pytest.raises(ExpressionError) as e:
+        parse_declaration("int a; int b;", [btf618])
+    assert "position 7" in str(e.value)
+    with pytest.raises(ExpressionError):
+        parse_declarations("int a; int", [btf618])
