@@ -30,7 +30,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.parser import BTF, type_shape
-from kdbg.btf.types import Composite, Enum, FuncProto, Type, Void
+from kdbg.btf.types import Composite, Enum, Type, Void
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
 
 __all__ = [
@@ -690,18 +690,34 @@ _PROTO_INDEX: weakref.WeakKeyDictionary[BTF, Dict[Tuple[int, Tuple[int, ...], bo
 )
 
 
+class _Offsets:
+    """A name map that gives the string offset itself (for :meth:`Records.params`)."""
+
+    def __getitem__(self, off: int) -> int:
+        return off
+
+    def get(self, off: int, default: object = None) -> int:
+        return off
+
+
 def _proto_index(btf: BTF) -> Dict[Tuple[int, Tuple[int, ...], bool], int]:
     """(return id, parameter ids, variadic) -> the first FUNC_PROTO of that shape."""
     idx = _PROTO_INDEX.get(btf)
     if idx is None:
         idx = {}
         named: Dict[Tuple[int, Tuple[int, ...], bool], int] = {}
+        records = btf.records
+        offsets = _Offsets()
         for tid in btf.all_ids((K.KIND_FUNC_PROTO,)):
-            p = btf.type(tid)
-            assert isinstance(p, FuncProto)
-            key = (p.type_id, tuple(x.type_id for x in p.params), p.is_variadic)
+            # straight from the records (name offsets, not names): 40,000 prototypes
+            ret = records.head(tid)[2]
+            params = records.params(tid, offsets)
+            variadic = bool(params) and params[-1] == (0, 0)
+            if variadic:
+                params = params[:-1]
+            key = (ret, tuple(t for _, t in params), variadic)
             # a function pointer's prototype has unnamed parameters; a function's has names
-            (named if any(x.name for x in p.params) else idx).setdefault(key, tid)
+            (named if any(a for a, _ in params) else idx).setdefault(key, tid)
         for key, tid in named.items():
             idx.setdefault(key, tid)
         _PROTO_INDEX[btf] = idx
