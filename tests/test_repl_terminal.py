@@ -1,0 +1,112 @@
+"""The REPL in a real terminal (tmux, as tests/test_cli_behaviour.py drives it for Ctrl-C), on
+the committed sample dump (6.1) and a reference dump of another kernel (trixie, 6.12).
+
+One session per dump walks what a user does: complete ``prog["init_task"].co<Tab>`` to
+``comm`` and print it (the guest's init_task is ``swapper/0``), complete
+``ptype struct task_st<Tab>`` and page its output in a small window (the pager shows, ``q``
+returns to the prompt), write a multi-line block that loops for ever and Ctrl-C it, get a
+one-line error and its traceback on demand, Ctrl-D out. The history file then exists under
+the temporary ``XDG_STATE_HOME`` with mode 0600 and holds the lines run.
+"""
+
+from __future__ import annotations
+
+import shlex
+import stat
+import sys
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from tests.conftest import resolve_dump
+from tests.test_cli_behaviour import ROOT, Terminal
+
+ROWS = 30
+
+
+@pytest.fixture()
+def terminals() -> Iterator[List[Terminal]]:
+    made: List[Terminal] = []
+    yield made
+    for t in made:
+        t.close()
+
+
+def _last(lines: List[str]) -> str:
+    content = [line for line in lines if line.strip()]
+    return content[-1] if content else ""
+
+
+def _at_prompt(lines: List[str]) -> bool:
+    return _last(lines) == ">>>"
+
+
+def _prompt_count(lines: List[str]) -> int:
+    return sum(1 for line in lines if line.startswith(">>>"))
+
+
+@pytest.mark.parametrize("which", ["sample", "trixie-elf"])
+def test_repl_session_in_a_terminal(which: str, sample_dump, terminals, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = sample_dump.path if which == "sample" else resolve_dump("trixie", "elf", "qemu").path
+    state = tmp_path / "state"
+    cmd = (
+        f"env XDG_STATE_HOME={shlex.quote(str(state))} PAGER='less -R' "
+        f"{shlex.quote(sys.executable)} -m kdbg -c {shlex.quote(str(path))}; "
+        "echo KDBG-EXITED=$?; sleep 600"
+    )
+    t = Terminal(cmd, ROOT)
+    terminals.append(t)
+    t._run("resize-window", "-t", "t", "-x", "120", "-y", str(ROWS))
+    t.wait(_at_prompt, "the first prompt")
+
+    # Tab completes a member of init_task (from BTF), Enter takes it, Enter runs the line
+    t.send('prog["init_task"].co', "Tab")
+    t.wait(lambda lines: '>>> prog["init_task"].comm' in lines, "comm completed")
+    t.send("Enter")
+    t.send("Enter")
+    lines = t.wait(lambda lines: '(char [16])"swapper/0"' in lines and _prompt_count(lines) == 2,
+                   "init_task's comm")
+    assert _at_prompt(lines)
+
+    # a struct name completed inside ptype; the long answer goes through the pager
+    t.send("ptype struct task_st", "Tab")
+    t.wait(lambda lines: ">>> ptype struct task_struct" in lines, "struct task_struct completed")
+    t.send("Enter")
+    t.send("Enter")
+    lines = t.wait(lambda lines: "struct task_struct {" in lines and _last(lines) == ":", "the pager")
+    assert len(lines) <= ROWS
+    t.send("q")
+    t.wait(lambda lines: _at_prompt(lines) and _prompt_count(lines) == 3, "the prompt after the pager")
+
+    # a multi-line block, indented automatically, run by Enter on its blank last line
+    t.send("for i in range(10 ** 12):", "Enter")
+    t.wait(lambda lines: _last(lines) == "...", "the block's indented second line")
+    t.send('if i == 0: print("loop started")', "Enter")
+    t.send('c = prog["init_task"].comm.string_()', "Enter")
+    t.wait(lambda lines: '...     c = prog["init_task"].comm.string_()' in lines, "the block's body")
+    t.send("Enter")
+    t.wait(lambda lines: "loop started" in lines, "the loop running")
+    t.send("C-c")
+    lines = t.wait(lambda lines: any(line.endswith("kdbg: interrupted") for line in lines) and _at_prompt(lines),
+                   "Ctrl-C ending the loop")
+    assert _prompt_count(lines) == 4
+
+    # an error is one line; the traceback command shows it whole
+    t.send("prog['init_task'].no_such_member + 1", "Enter")
+    t.wait(lambda lines: "kdbg: 'struct task_struct' has no member 'no_such_member'" in lines
+           and _prompt_count(lines) == 5, "the one-line error")
+    t.send("traceback", "Enter")
+    lines = t.wait(lambda lines: any(line.startswith("kdbg.errors.") or "MemberNotFoundError" in line
+                                     for line in lines) and _prompt_count(lines) == 6, "the traceback")
+    assert "Traceback (most recent call last):" in lines
+
+    t.send("C-d")
+    lines = t.wait(lambda lines: any(line.startswith("KDBG-EXITED=") for line in lines), "the REPL to end")
+    assert "KDBG-EXITED=0" in lines, lines
+
+    history = state / "kdbg" / "history"
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+    text = history.read_text()
+    assert '+prog["init_task"].comm\n' in text
+    assert "+for i in range(10 ** 12):\n" in text and "+ptype struct task_struct\n" in text
