@@ -318,12 +318,21 @@ def run_line(prog: Any, line: str, ctx: CommandContext, g: Dict[str, Any], inter
     except Exception as e:
         with contextlib.suppress(Exception):
             out.finish()
-        _last_traceback = traceback.format_exc()
+        _last_traceback = _user_traceback(e)
         if isinstance(e, KdbgError):
             sys.stderr.write(f"kdbg: {e}\n")
         else:
             sys.stderr.write(f"kdbg: {type(e).__name__}: {e} ('traceback' shows where)\n")
         _flush(sys.stderr)
+
+
+def _user_traceback(e: BaseException) -> str:
+    """``e``'s traceback without the REPL's own frames above the user's code."""
+    tb = e.__traceback__
+    own = (__file__, evaluate.__code__.co_filename)
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename in own:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb))
 
 
 def _flush(out: Any) -> None:

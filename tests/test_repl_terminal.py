@@ -11,8 +11,11 @@ the temporary ``XDG_STATE_HOME`` with mode 0600 and holds the lines run.
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator, List
@@ -110,3 +113,22 @@ def test_repl_session_in_a_terminal(which: str, sample_dump, terminals, tmp_path
     text = history.read_text()
     assert '+prog["init_task"].comm\n' in text
     assert "+for i in range(10 ** 12):\n" in text and "+ptype struct task_struct\n" in text
+
+
+def test_piped_repl_is_plain_with_one_line_errors(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Not a terminal: no colour, no pager; an error is one stderr line and ``traceback``
+    (listed by ``help``) prints it whole, from the user's line down."""
+    lines = 'help\nprog["init_task"].comm\nptype struct task_struct\n1/0\ntraceback\n'
+    p = subprocess.run(
+        [sys.executable, "-m", "kdbg", "-q", "-c", str(sample_dump.path)], input=lines,
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert p.returncode == 0, p.stderr
+    assert "\x1b" not in p.stdout
+    assert re.search(r"^traceback +show the full traceback", p.stdout, re.M)
+    assert '(char [16])"swapper/0"\n' in p.stdout
+    assert "struct task_struct {\n" in p.stdout
+    assert p.stderr == "kdbg: ZeroDivisionError: division by zero ('traceback' shows where)\n"
+    tb = p.stdout[p.stdout.index("Traceback (most recent call last):"):]
+    assert tb == ('Traceback (most recent call last):\n  File "<kdbg>", line 1, in <module>\n'
+                  "ZeroDivisionError: division by zero\n")
