@@ -26,6 +26,7 @@ from kdbg.btf.parser import BTF
 from kdbg.btf.types import Datasec, Enum, Func, Type, Var
 from kdbg.errors import (
     CoreError,
+    ExpressionError,
     KdbgError,
     ObjectNotFoundError,
     SymbolNotFoundError,
@@ -34,6 +35,7 @@ from kdbg.errors import (
 )
 
 if TYPE_CHECKING:
+    from kdbg.declarations import DeclarationTable
     from kdbg.memory.base import KernelMemory
     from kdbg.modules import LoadedModules, ModuleSource
     from kdbg.object import Object
@@ -96,7 +98,7 @@ class Program:
         #: Declarations given with :meth:`declare`, in order (the text as given).
         self.declarations: List[str] = []
         self._declared: Dict[str, Type] = {}
-        self._decl_table: object = None
+        self._decl_table: Optional[DeclarationTable] = None
         self._table_types: Dict[str, Optional[Type]] = {}
         #: ``container_of`` results by (type or its name, member): (pointer type, offset).
         self._containers: Dict[Tuple[Union[Type, str], str], Tuple[Type, int]] = {}
@@ -225,26 +227,27 @@ class Program:
         return self._btf_vars
 
     def _declared_type(self, name: str) -> Optional[Type]:
-        """The type the declaration table gives global ``name``, or ``None`` (also when
-        :mod:`kdbg.declarations` does not exist yet)."""
-        declarations = _declarations_module()
-        if declarations is None:
-            return None
+        """The type the shipped declaration table gives global ``name``, or ``None``."""
         if name in self._table_types:
             return self._table_types[name]
+        from kdbg.declarations import DeclarationTable, lookup_declared_type
+
         table = self._decl_table
         if table is None:
-            cls = declarations.DeclarationTable
-            shipped = getattr(cls, "shipped", None)
-            table = self._decl_table = shipped() if callable(shipped) else cls()
-        t: Optional[Type] = declarations.lookup_declared_type(table, name, self.btfs)
+            table = self._decl_table = DeclarationTable.shipped()
+        t: Optional[Type] = lookup_declared_type(table, name, self.btfs)
         self._table_types[name] = t
         return t
 
     def declare(self, text: str) -> None:
-        """Give globals types with C declarations (``struct list_head modules;``, several
-        separated by ``;``); later declarations of a name replace earlier ones."""
-        pairs = _parse_declaration(text, self.btfs)
+        """Give globals types with C declarations (``struct list_head modules;``, several in
+        one text, as :func:`kdbg.declarations.parse_declarations` reads them); later
+        declarations of a name replace earlier ones."""
+        from kdbg.declarations import parse_declarations
+
+        pairs = parse_declarations(text, self.btfs)
+        if not pairs:
+            raise ExpressionError(f"no declaration in {text!r}")
         self.declarations.append(text)
         for name, t in pairs:
             self._declared[name] = t
@@ -439,57 +442,6 @@ def _untyped(sym: Symbol) -> UntypedSymbolError:
         f"variable {sym.name!r} ({sym.type} at {sym.address:#x}) has no type (kernel BTF types only "
         f'per-CPU variables); declare it, e.g. prog.declare("struct foo {sym.name};")'
     )
-
-
-def _declarations_module() -> Any:
-    """:mod:`kdbg.declarations`, or ``None`` while it does not exist (only its own
-    absence is tolerated; an error inside it propagates)."""
-    import importlib
-
-    try:
-        return importlib.import_module("kdbg.declarations")
-    except ModuleNotFoundError as e:
-        if e.name == "kdbg.declarations":
-            return None
-        raise
-
-
-def _parse_declaration(text: str, btfs: List[BTF]) -> List[Tuple[str, Type]]:
-    """``[(name, type)]`` of C declarations, by :mod:`kdbg.declarations`' parser; until
-    that module exists, simple ``TYPE name;`` / ``TYPE name[N];`` forms only."""
-    declarations = _declarations_module()
-    if declarations is not None:  # one declaration per call there; several here
-        pieces = [d.strip() for d in text.split(";") if d.strip()]
-        if not pieces:
-            from kdbg.errors import ExpressionError
-
-            raise ExpressionError(f"no declaration in {text!r}")
-        return [pair for d in pieces for pair in declarations.parse_declaration(d + ";", btfs)]
-    import re
-
-    from kdbg.errors import ExpressionError
-
-    out: List[Tuple[str, Type]] = []
-    for decl in (d.strip() for d in text.split(";")):
-        if not decl:
-            continue
-        m = re.match(r"^(.*?[\s*])([A-Za-z_]\w*)\s*((?:\[\s*\d*\s*\]\s*)*)$", decl, re.S)
-        if m is None or not m.group(1).strip():
-            raise ExpressionError(f"cannot parse declaration {decl!r}: expected 'TYPE NAME;'")
-        spec = m.group(1).strip() + (" " + m.group(3).strip() if m.group(3) else "")
-        last: Optional[KdbgError] = None
-        for b in reversed(btfs):
-            try:
-                out.append((m.group(2), b.lookup(spec)))
-                break
-            except TypeNotFoundError as err:
-                last = err
-        else:
-            assert last is not None
-            raise last
-    if not out:
-        raise ExpressionError(f"no declaration in {text!r}")
-    return out
 
 
 def _btf_files_loader(paths: Sequence[str]) -> Callable[[], List[BTF]]:
