@@ -267,6 +267,17 @@ class BTF:
             yield from range(start, start + len(self.records))
             return
         ks = set(kinds)
+        if len(ks) == 1:  # one kind (DATASEC, ...): found at C speed in the kind bytes
+            (k,) = ks
+            if not (isinstance(k, int) and 0 <= k <= 0x7F):
+                return  # no record has that kind
+            want = bytes((k,))
+            kb = self.records.kinds()
+            i = kb.find(want)
+            while i >= 0:
+                yield start + i
+                i = kb.find(want, i + 1)
+            return
         for i, info in enumerate(self.records.infos):
             if (info >> 24) & 0x7F in ks:
                 yield start + i
