@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="kdbg",
         usage=USAGE,
+        epilog="With no -e, -x or SCRIPT, kdbg starts the REPL. Exit status: 0 ok, 1 a command or script "
+               "failed, 2 bad usage or unusable target.",
         description="Debug a Linux kernel from BTF + kallsyms + memory: live, a vmcore, or files.",
     )
     t = p.add_argument_group("target (default: the live kernel)")
@@ -74,15 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--plugin-path", metavar="DIR", action="append", default=[],
-        help="load plugins from DIR (after the built-in commands: a plugin may replace one)",
+        help="also load plugins from DIR (after the shipped ones and $XDG_CONFIG_HOME/kdbg/plugins; "
+             "a plugin may replace a command)",
     )
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--version", action="version", version=f"kdbg {__version__}", help="print the version and exit")
     a = p.add_mutually_exclusive_group()
-    a.add_argument("-e", metavar="CODE", dest="code", help="evaluate Python with `prog` in scope")
-    a.add_argument("-x", metavar="COMMAND", dest="commands", action="append", help="run a command (repeatable)")
-    p.add_argument("script", nargs="?", help="a Python script run with `prog` in its globals")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    a.add_argument("-e", metavar="CODE", dest="code",
+                   help="evaluate Python with `prog` and the helpers in scope (a value prints as in the REPL)")
+    a.add_argument("-x", metavar="COMMAND", dest="commands", action="append",
+                   help="run one REPL command (repeatable, in order)")
+    p.add_argument("script", metavar="SCRIPT", nargs="?", help="a Python script run with `prog` in its globals")
+    p.add_argument("args", metavar="ARG", nargs=argparse.REMAINDER, help="the script's sys.argv[1:]")
     return p
 
 

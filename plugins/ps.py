@@ -4,9 +4,10 @@ Columns as crash lays them out: ``>`` marks a task running on a CPU, then ``PID`
 (the real parent's thread-group id), ``CPU`` (the CPU it last ran on), ``TASK`` (the
 ``struct task_struct`` address), ``ST`` (crash's two-letter state: ``RU`` running, ``IN``
 sleeping, ``UN`` uninterruptible, ``ID`` idle, ``ST`` stopped, ``TR`` traced, ``ZO``
-zombie, ``DE`` dead, ``PA`` parked) and ``COMM`` (in brackets for kernel threads, which
-have no ``mm``). Each CPU's idle task (PID 0) comes first, as in crash. ``%MEM``, ``VSZ``
-and ``RSS`` are not shown.
+zombie, ``DE`` dead, ``PA`` parked) and ``COMM`` (in brackets for kernel threads: tasks
+with ``PF_KTHREAD`` in their flags, not merely without an ``mm`` as a zombie is). Each
+CPU's idle task (PID 0) comes first, as in crash. ``%MEM``, ``VSZ`` and ``RSS`` are not
+shown.
 
 ``ps PID...`` lists only those PIDs; ``--json`` gives a list of objects with ``pid``,
 ``ppid``, ``cpu``, ``task``, ``state`` (the letter ``/proc`` shows: ``R``, ``S``, ``D``,
@@ -25,6 +26,8 @@ from kdbg.helpers import for_each_task, task_cpu, task_on_cpu, task_state_to_cha
 #: crash's state names for ``/proc``'s letters.
 CRASH_STATES = {"R": "RU", "S": "IN", "D": "UN", "I": "ID", "T": "ST", "t": "TR", "Z": "ZO", "X": "DE",
                 "P": "PA"}
+#: ``include/linux/sched.h``: the task is a kernel thread (the same bit since Linux 2.6.x).
+PF_KTHREAD = 0x00200000
 
 
 def ps_rows(prog: Any) -> List[Dict[str, Any]]:
@@ -38,7 +41,7 @@ def ps_rows(prog: Any) -> List[Dict[str, Any]]:
             "task": int(t),
             "state": task_state_to_char(t),
             "comm": t.comm.string_().decode(errors="replace"),
-            "kthread": not int(t.mm),
+            "kthread": bool(int(t.flags) & PF_KTHREAD),
             "active": task_on_cpu(t),
         })
     return rows

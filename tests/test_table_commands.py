@@ -1,0 +1,157 @@
+"""The table commands shipped as plugins (``plugins/ps.py``, ``plugins/files.py``), run as
+``python3 -m kdbg -c DUMP -x ...`` on the reference dumps of the three kernels.
+
+Ground truth: the guest's own process list (``truth/ps.json``: pid, ppid, state, comm, as
+its /proc showed them), its /proc/kallsyms (``init_task``, the first idle task), its
+/proc/cpuinfo (one idle task per CPU), and drgn 0.3.0 with Debian's DWARF
+(``for_each_file`` + ``d_path`` of every task, from ``tests/helpers_oracle.py``) for PID 1's
+open files. Caveats as in ``test_helpers_core``: ``/proc``'s comm may be a kthread's full
+name or a kworker's name plus ``-workqueue`` (``comm_matches``), and PID 1 was running the
+guest's ps when /proc was read (its state is not compared).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from tests.conftest import ROOT, resolve_dump
+from tests.helpers_oracle import helper_answers
+from tests.helpers_support import comm_matches
+from tests.kallsyms_truth import truth_vmlinux
+from vmcores.debian import SUITES
+
+#: Two forms per kernel: QEMU's ELF and its kdump-compressed dump.
+DUMPS = [(s, f, "qemu") for s in SUITES for f in ("elf", "kdump-zlib")]
+
+#: crash's two-letter state names (crash's task.c ``task_state_string``) for /proc's letters.
+CRASH_ST = {"R": "RU", "S": "IN", "D": "UN", "I": "ID", "T": "ST", "t": "TR", "Z": "ZO", "X": "DE", "P": "PA"}
+
+PS_KEYS = {"pid": int, "ppid": int, "cpu": int, "task": int, "state": str, "comm": str, "kthread": bool,
+           "active": bool}
+
+
+def kdbg(dump: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(dump), *args],
+                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL)
+
+
+def _ids(d: Tuple[str, str, str]) -> str:
+    return "-".join(d)
+
+
+def ncpus(truth: Path) -> int:
+    return sum(1 for line in (truth / "cpuinfo").read_text().splitlines() if line.startswith("processor"))
+
+
+def kallsyms_address(truth: Path, name: str) -> int:
+    return next(addr for addr, _t, sym in truth_vmlinux(truth) if sym == name)
+
+
+@pytest.mark.parametrize("dump_id", DUMPS, ids=_ids)
+def test_ps_equals_the_guests_process_list(dump_id: Tuple[str, str, str]) -> None:
+    dump = resolve_dump(*dump_id)
+    p = kdbg(dump.path, "-x", "ps")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    lines = p.stdout.splitlines()
+    assert lines[0] == "   PID    PPID  CPU       TASK        ST  COMM"
+    rows: List[Dict[str, Any]] = []
+    for line in lines[1:]:
+        mark, rest = line[0], line[1:].split(None, 5)
+        assert mark in " >" and len(rest) == 6, line
+        rows.append({"active": mark == ">", "pid": int(rest[0]), "ppid": int(rest[1]), "cpu": int(rest[2]),
+                     "task": int(rest[3], 16), "st": rest[4], "comm": rest[5]})
+    n = ncpus(dump.truth)
+    idle = rows[:n]
+    # each CPU's idle task first, as crash lists them; swapper/0 is init_task
+    assert [(r["pid"], r["comm"], r["cpu"]) for r in idle] == [(0, f"[swapper/{c}]", c) for c in range(n)]
+    assert idle[0]["task"] == kallsyms_address(dump.truth, "init_task")
+    tasks = {r["pid"]: r for r in rows[n:]}
+    assert len(tasks) == len(rows) - n  # every thread once
+    listed = json.loads((dump.truth / "ps.json").read_text())
+    assert listed and not [t for t in listed if t["pid"] not in tasks]
+    wrong = []
+    for t in listed:
+        r = tasks[t["pid"]]
+        comm = r["comm"][1:-1] if r["comm"].startswith("[") else r["comm"]
+        if not comm_matches(t["comm"], comm) or r["ppid"] != t["ppid"]:
+            wrong.append((t, r))
+        if t["pid"] != 1 and r["st"] != CRASH_ST[t["state"]]:
+            wrong.append((t, r))
+        if r["cpu"] not in range(n) or r["task"] < 0xFFFF800000000000:
+            wrong.append((t, r))
+    assert not wrong
+    # kernel threads (children of kthreadd, and kthreadd) are bracketed, user processes not
+    assert tasks[2]["comm"] == "[kthreadd]" and tasks[1]["comm"] == "init"
+    assert all(tasks[t["pid"]]["comm"].startswith("[") for t in listed if t["ppid"] == 2)
+    # one task is running on each CPU in a dump of a live guest
+    assert 1 <= sum(r["active"] for r in rows) <= n
+
+
+@pytest.mark.parametrize("dump_id", DUMPS, ids=_ids)
+def test_ps_json(dump_id: Tuple[str, str, str]) -> None:
+    dump = resolve_dump(*dump_id)
+    p = kdbg(dump.path, "--json", "-x", "ps")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert isinstance(rows, list) and rows
+    for r in rows:
+        assert set(r) == set(PS_KEYS)
+        assert all(type(r[k]) is t for k, t in PS_KEYS.items()), r
+        assert r["state"] in "RSDTtXZPI" and len(r["state"]) == 1
+    by_pid = {r["pid"]: r for r in rows if r["pid"]}
+    for t in json.loads((dump.truth / "ps.json").read_text()):
+        r = by_pid[t["pid"]]
+        assert comm_matches(t["comm"], r["comm"]) and r["ppid"] == t["ppid"]
+        assert t["pid"] == 1 or r["state"] == t["state"]
+        assert r["kthread"] == (t["pid"] == 2 or t["ppid"] == 2)
+    # the command's own --json is the same; PIDs select rows
+    assert json.loads(kdbg(dump.path, "-x", "ps --json").stdout) == rows
+    sel = json.loads(kdbg(dump.path, "-x", "ps --json 2 1").stdout)
+    assert sel == [by_pid[1], by_pid[2]]
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_files_of_pid_1_equal_drgn(suite: str) -> None:
+    """``files 1``: the descriptors and paths drgn's for_each_file + d_path give for PID 1,
+    with the file, dentry and inode addresses the JSON gives, and the file types."""
+    dump = resolve_dump(suite, "kdump-zlib", "qemu")
+    drgn = helper_answers(suite)["fs.files"]["1"]
+    p = kdbg(dump.path, "--json", "-x", "files 1")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert set(info) == {"pid", "task", "cpu", "comm", "root", "cwd", "files"}
+    assert (info["pid"], info["comm"], info["root"], info["cwd"]) == (1, "init", "/", "/")
+    assert [[f["fd"], f["path"]] for f in info["files"]] == drgn
+    for f in info["files"]:
+        assert set(f) == {"fd", "file", "dentry", "inode", "type", "path"}
+        assert f["type"] == {"/dev/console": "CHR"}.get(f["path"], f["type"])
+    assert [f["type"] for f in info["files"][:3]] == ["CHR"] * 3
+    p = kdbg(dump.path, "-x", "files 1")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split()[:4] == ["PID:", "1", "TASK:", f"{info['task']:016x}"]
+    assert lines[0].endswith('COMMAND: "init"')
+    assert lines[1].split() == ["ROOT:", "/", "CWD:", "/"]
+    assert lines[2].split() == ["FD", "FILE", "DENTRY", "INODE", "TYPE", "PATH"]
+    assert [ln.split() for ln in lines[3:]] == [
+        [str(f["fd"]), f"{f['file']:016x}", f"{f['dentry']:016x}", f"{f['inode']:016x}", f["type"], f["path"]]
+        for f in info["files"]]
+    # the task is ps's PID 1
+    ps = json.loads(kdbg(dump.path, "-x", "ps --json 1").stdout)
+    assert ps[0]["task"] == info["task"]
+
+
+def test_files_bad_input_is_one_line(sample_dump) -> None:  # type: ignore[no-untyped-def]
+    for arg, why in [("files", "the following arguments are required: PID"),
+                     ("files one", "invalid int value: 'one'"),
+                     ("files 999999", "no task with PID 999999")]:
+        p = kdbg(sample_dump.path, "-x", arg)
+        assert p.returncode == 1 and p.stdout == "", arg
+        assert p.stderr.count("\n") == 1 and why in p.stderr and p.stderr.startswith("kdbg: "), p.stderr
