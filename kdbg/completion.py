@@ -37,8 +37,10 @@ __all__ = ["Completions", "complete", "expression_type", "KdbgCompleter"]
 
 #: Commands whose argument is a type name or an expression.
 TYPE_COMMANDS = frozenset({"ptype", "whatis"})
+#: Commands whose argument is a Python expression (completed as in Python).
+EXPRESSION_COMMANDS = frozenset({"ptype", "whatis", "p"})
 #: Commands whose argument is a symbol.
-SYMBOL_COMMANDS = frozenset({"sym", "rd", "p"})
+SYMBOL_COMMANDS = frozenset({"sym", "rd"})
 
 _KIND_WORDS = {
     "struct": (K.KIND_STRUCT,),
@@ -305,7 +307,7 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
             return start, _prefixed(names.symbol_names(), partial)
         if first == "help":
             return start, sorted(n for n in table if n.startswith(partial))
-        if first not in TYPE_COMMANDS:
+        if first not in EXPRESSION_COMMANDS:
             return start, []
     m = _PROG_KEY.search(text)
     if m:

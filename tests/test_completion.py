@@ -128,3 +128,7 @@ def test_first_word_commands_then_python_names(session) -> None:  # type: ignore
     assert "for_each_task" in inner
     _, names = complete(session["prog"], session["g"], "x = containe", session["names"])
     assert names == ["container_of"]
+    _, comm = complete(session["prog"], session["g"], 'p prog["init_task"].comm', session["names"])
+    assert comm[0] == "comm"
+    _, ptr = complete(session["prog"], session["g"], "ptype prog['init_task'].parent.pi", session["names"])
+    assert ptr[0] == "pi_blocked_on" and "pid" in ptr
