@@ -152,16 +152,23 @@ def _load_file(path: str) -> None:
         _refuse(path, "file")
         return
     stem = os.path.basename(path)[:-3]
-    spec = importlib.util.spec_from_file_location(f"kdbg_plugin_{stem}", path)
+    name, n = f"kdbg_plugin_{stem}", 1
+    while name in sys.modules:  # two plugins of one file name in different directories
+        n += 1
+        name = f"kdbg_plugin_{stem}_{n}"
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         _WARNINGS.append(f"plugin {path}: cannot be loaded")
         return
     mod = importlib.util.module_from_spec(spec)
+    # in sys.modules while it runs, as an imported module is (dataclasses, pickle need it)
+    sys.modules[name] = mod
     try:
         spec.loader.exec_module(mod)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:
+        del sys.modules[name]
         _WARNINGS.append(_error_line(path, e))
 
 

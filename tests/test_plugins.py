@@ -171,6 +171,32 @@ def test_plugin_helper_and_declaration(run, tmp_path: Path) -> None:  # type: ig
     assert (p.returncode, p.stdout) == (0, "init\n"), p.stderr
 
 
+def test_plugins_are_modules_in_sys_modules(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A plugin runs as an imported module does (a dataclass with string annotations looks
+    its module up in sys.modules); two plugins of the same file name both load."""
+    dc = textwrap.dedent("""\
+        from __future__ import annotations
+
+        import dataclasses
+
+        from kdbg.commands import command
+
+
+        @dataclasses.dataclass
+        class Row:
+            pid: int
+
+
+        @command("dc", "a dataclass")
+        def _cmd(prog, args, ctx):
+            ctx.out.write(f"{Row(1)}\\n")
+        """)
+    a = plugin_dir(tmp_path, "a", {"same.py": dc})
+    b = plugin_dir(tmp_path, "b", {"same.py": one_command("other", "the other same.py")})
+    p = run("--plugin-path", str(a), "--plugin-path", str(b), "-x", "dc", "-x", "other")
+    assert (p.returncode, p.stdout, p.stderr) == (0, "Row(pid=1)\nthe other same.py\n", "")
+
+
 def test_plugin_path_not_a_directory_is_bad_usage(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     p = run("--plugin-path", str(tmp_path / "nope"), "-x", "help")
     assert p.returncode == 2
