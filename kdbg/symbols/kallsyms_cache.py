@@ -3,10 +3,12 @@
 Expanding ~150k compressed names is most of the cost of decoding kallsyms, and it depends
 only on the kernel build, not on the boot.  An entry is therefore keyed by the build
 (VMCOREINFO ``BUILD-ID``, else a hash of the token tables and the first names, else the
-release) and holds every address *relative to the kernel text start* (``_stext``): two
-boots of one kernel with different KASLR slides share the entry.  Symbols whose value is
-not an image address (x86-64's absolute per-CPU offsets, :attr:`DecodedKallsyms.fixed`)
-are kept as they are.
+release) and holds every address as the boot that stored it saw them, with that boot's
+kernel text start (``_stext``): another boot of the kernel (a different KASLR slide) moves
+them by the difference of the text starts, so two boots share the entry, and the same boot
+again (the usual case) takes them as they are, without arithmetic on 100,000 Python ints.
+Symbols whose value is not an image address (x86-64's absolute per-CPU offsets,
+:attr:`DecodedKallsyms.fixed`) never move.
 
 Before an entry is used it is checked against the memory at hand: the tables must sit
 where VMCOREINFO says (relative to ``_stext``), ``kallsyms_num_syms``, the token table and
@@ -43,7 +45,7 @@ __all__ = ["KIND", "cache_key", "load_cached", "store_cached", "text_origin"]
 #: The :mod:`kdbg.cache` kind of these entries.
 KIND = "kallsyms"
 #: Bumped whenever the payload layout changes.
-_VERSION = 5
+_VERSION = 6
 _MASK = (1 << 64) - 1
 #: Address-table entries compared with memory before a cached entry is used.
 _SAMPLES = 32
@@ -107,25 +109,17 @@ def _tables_from_tuple(v: tuple, origin: int) -> KallsymsTables:
         markers=_abs(v[7], origin), found_by=v[8])
 
 
-def _relative_addresses(addrs: List[int], fixed: List[int], origin: int) -> bytes:
-    """``addrs`` minus ``origin`` (fixed ones as they are), as signed 64-bit words."""
-    rel = list(map(origin.__rsub__, addrs))
+def _absolute_addresses(blob: bytes, fixed: List[int], delta: int) -> List[int]:
+    """The stored addresses (``blob``: unsigned 64-bit words) moved by ``delta``, fixed
+    ones as they are."""
+    words = array("Q")
+    words.frombytes(blob)
+    if delta == 0:
+        return words.tolist()
+    addrs = list(map(delta.__add__, words))
     for k in fixed:
-        rel[k] = addrs[k]
-    try:
-        return array("q", rel).tobytes()
-    except OverflowError:
-        half = 1 << 63
-        return array("q", [((r + half) & _MASK) - half for r in rel]).tobytes()
-
-
-def _absolute_addresses(blob: bytes, fixed: List[int], origin: int) -> List[int]:
-    rel = array("q")
-    rel.frombytes(blob)
-    addrs = list(map(origin.__add__, rel))
-    for k in fixed:
-        addrs[k] = rel[k]
-    if addrs and (max(addrs) > _MASK or min(addrs) < 0):
+        addrs[k] = words[k]
+    if max(addrs) > _MASK or min(addrs) < 0:
         addrs = [a & _MASK for a in addrs]
     return addrs
 
@@ -141,9 +135,13 @@ def store_cached(mem: KernelMemory, vmci: Optional[VMCoreInfo], d: DecodedKallsy
         digest = _token_digest(mem, d.tables)
     except CoreError:
         return
+    try:
+        words = array("Q", d.addresses).tobytes()
+    except OverflowError:  # not 64-bit addresses: nothing worth keeping
+        return
     rel_base = d.extra.get("relative_base", 0)
     payload = marshal.dumps((
-        _VERSION, d.names, d.types, _relative_addresses(d.addresses, d.fixed, origin),
+        _VERSION, d.names, d.types, words, origin,
         array("I", d.fixed).tobytes(), d.encoding, _tables_tuple(d.tables, origin),
         rel_base - origin if d.tables.relative_base is not None else rel_base,
         len(d.names), digest))
@@ -163,12 +161,14 @@ def load_cached(mem: KernelMemory, vmci: Optional[VMCoreInfo], key: str,
         return None
     try:
         obj = marshal.loads(payload)
-        if not isinstance(obj, tuple) or len(obj) != 10 or obj[0] != _VERSION:
+        if not isinstance(obj, tuple) or len(obj) != 11 or obj[0] != _VERSION:
             return None
-        (_, names, types, rel_addrs, fixed_b, enc, ttuple, rel_base, count, digest) = obj
+        (_, names, types, abs_addrs, stored_origin, fixed_b, enc, ttuple, rel_base, count,
+         digest) = obj
         if not (isinstance(names, list) and isinstance(types, str)
-                and isinstance(rel_addrs, bytes) and isinstance(fixed_b, bytes)
-                and len(names) == len(types) == count == len(rel_addrs) // 8):
+                and isinstance(abs_addrs, bytes) and isinstance(fixed_b, bytes)
+                and isinstance(stored_origin, int)
+                and len(names) == len(types) == count == len(abs_addrs) // 8):
             return None
         tables = _tables_from_tuple(ttuple, origin)
         if t is not None and (t.names, t.token_table) != (tables.names, tables.token_table):
@@ -178,7 +178,7 @@ def load_cached(mem: KernelMemory, vmci: Optional[VMCoreInfo], key: str,
         fixed_arr = array("I")
         fixed_arr.frombytes(fixed_b)
         fixed = fixed_arr.tolist()
-        addrs = _absolute_addresses(rel_addrs, fixed, origin)
+        addrs = _absolute_addresses(abs_addrs, fixed, origin - stored_origin)
         if not _matches_memory(mem, vmci, tables, names, addrs, enc, rel_base, count, digest):
             return None
     except (CoreError, ValueError, TypeError, IndexError, EOFError, OverflowError):
