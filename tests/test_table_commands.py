@@ -155,3 +155,59 @@ def test_files_bad_input_is_one_line(sample_dump) -> None:  # type: ignore[no-un
         p = kdbg(sample_dump.path, "-x", arg)
         assert p.returncode == 1 and p.stdout == "", arg
         assert p.stderr.count("\n") == 1 and why in p.stderr and p.stderr.startswith("kdbg: "), p.stderr
+
+
+LIVE_PS = r"""
+python3 - <<'PY'
+import json, os, subprocess, sys
+
+def snapshot():
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+            out[int(d)] = {"comm": comm, "state": state, "ppid": int(ppid)}
+    return out
+
+before = snapshot()
+run = subprocess.run([sys.executable, "-m", "kdbg", "-q", "--json", "-x", "ps"], capture_output=True, text=True)
+after = snapshot()
+print("==PS")
+print(json.dumps({"rc": run.returncode, "stderr": run.stderr, "kdbg": json.loads(run.stdout or "null"),
+                  "before": before, "after": after, "me": os.getpid()}))
+print("==END")
+PY
+"""
+
+
+def test_ps_live_kcore_equals_the_guests_proc(live_guest) -> None:  # type: ignore[no-untyped-def]
+    """``-x ps`` on the guest's own /proc/kcore: every process /proc showed before and after
+    it ran (and that did not change meanwhile) is listed with /proc's ppid and comm, and its
+    state where it stayed one state and is not kdbg's own or its parent."""
+    res = live_guest(LIVE_PS, suite="bookworm")
+    assert res.returncode == 0, res.output[-3000:]
+    text = res.output.replace("\r\n", "\n")
+    data = json.loads(text.split("==PS\n", 1)[1].split("\n==END", 1)[0])
+    assert data["rc"] == 0, data["stderr"]
+    assert data["stderr"] == ""
+    rows = {r["pid"]: r for r in data["kdbg"] if r["pid"]}
+    before = {int(k): v for k, v in data["before"].items()}
+    after = {int(k): v for k, v in data["after"].items()}
+    stable = {p: v for p, v in before.items() if p in after and after[p]["comm"] == v["comm"]}
+    assert len(stable) > 20
+    missing = [p for p in stable if p not in rows]
+    assert not missing
+    busy = {data["me"], before[data["me"]]["ppid"]}
+    wrong = []
+    for p, v in stable.items():
+        r = rows[p]
+        if not comm_matches(v["comm"], r["comm"]) or r["ppid"] != v["ppid"]:
+            wrong.append((p, v, r))
+        if p not in busy and v["state"] == after[p]["state"] and r["state"] != v["state"]:
+            wrong.append((p, v, r))
+    assert not wrong
