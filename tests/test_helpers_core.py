@@ -100,7 +100,7 @@ from kdbg.helpers import (
 from kdbg.helpers.common import Walk
 from kdbg.program import Program
 from tests.conftest import dump_id, resolve_dump
-from tests.helpers_support import ORACLE_QUERIES, comm_matches, declare_missing
+from tests.helpers_support import ORACLE_QUERIES, comm_matches
 from tests.kallsyms_synthetic import PatchedMemory
 from tests.oracle_exprs import oracle_dump
 from vmcores.oracle import ask_drgn
@@ -113,7 +113,7 @@ suites = pytest.mark.parametrize("suite", SUITES)
 
 @pytest.fixture(scope="module")
 def opened(reference_dump: Any) -> Iterator[Tuple[Program, Path]]:
-    prog = declare_missing(kdbg.open_core(str(reference_dump.path)))
+    prog = kdbg.open_core(str(reference_dump.path))
     yield prog, reference_dump.truth
     prog.close()
 
@@ -327,7 +327,7 @@ def _kdbg_answers(prog: Program) -> Dict[str, Any]:
 def test_helpers_agree_with_drgn(suite: str) -> None:
     dump = oracle_dump(suite)
     answers = ask_drgn(suite, dump.path, ORACLE_QUERIES)
-    prog = declare_missing(kdbg.open_core(str(dump.path)))
+    prog = kdbg.open_core(str(dump.path))
     try:
         ours = _kdbg_answers(prog)
     finally:
@@ -343,7 +343,7 @@ def test_helpers_agree_with_drgn(suite: str) -> None:
 # ---------------------------------------------------------------------- corrupt structures
 @pytest.fixture(scope="module")
 def bookworm() -> Iterator[Program]:
-    prog = declare_missing(kdbg.open_core(str(resolve_dump("bookworm", "elf", "qemu").path)))
+    prog = kdbg.open_core(str(resolve_dump("bookworm", "elf", "qemu").path))
     yield prog
     prog.close()
 
@@ -354,7 +354,7 @@ def patched(prog: Program, patches: Dict[int, int]) -> Program:
     memory = PatchedMemory(prog.memory, {a: v.to_bytes(8, "little") for a, v in patches.items()})
     out = Program(memory=memory, btf_loader=lambda: prog.btfs, symbol_loader=lambda: prog.symbols,
                   description="patched")
-    return declare_missing(out)
+    return out
 
 
 def one_line_validation_error(call: Callable[[], Any], *words: str) -> str:

@@ -32,7 +32,6 @@ from kdbg.helpers.fs import (
 )
 from kdbg.helpers.pid import for_each_task
 from tests.conftest import ROOT, resolve_dump
-from tests.helper_globals import declare_helper_globals
 from tests.helpers_oracle import helper_answers
 from tests.memory_overlay import overlay
 from vmcores.debian import SUITES
@@ -48,12 +47,12 @@ _PROGS: Dict[Tuple[str, str, str], Any] = {}
 def _prog(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Any:
     key = (suite, form, tool)
     if key not in _PROGS:
-        _PROGS[key] = declare_helper_globals(kdbg.open_core(str(resolve_dump(suite, form, tool).path)))
+        _PROGS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
     return _PROGS[key]
 
 
 def _fresh(suite: str) -> Any:
-    return declare_helper_globals(kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path)))
+    return kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path))
 
 
 def _ids(d: Tuple[str, str, str]) -> str:

@@ -27,7 +27,6 @@ import kdbg
 from kdbg.errors import ValidationError
 from kdbg.helpers.printk import PrintkRecord, _Layout, get_dmesg, get_printk_records, print_dmesg
 from tests.conftest import ROOT, resolve_dump
-from tests.helper_globals import declare_helper_globals
 from tests.helpers_oracle import helper_answers
 from tests.memory_overlay import Overlay
 from vmcores.debian import SUITES
@@ -41,7 +40,7 @@ _STAMP = re.compile(rb"^\[ *(\d+)\.(\d{6})\] ")
 def _prog(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Any:
     key = (suite, form, tool)
     if key not in _PROGS:
-        _PROGS[key] = declare_helper_globals(kdbg.open_core(str(resolve_dump(suite, form, tool).path)))
+        _PROGS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
     return _PROGS[key]
 
 
@@ -290,7 +289,7 @@ def _install(prog: Any, ring: RingModel, **override: int) -> Overlay:
 
 
 def _fresh(suite: str) -> Any:
-    return declare_helper_globals(kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path)))
+    return kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path))
 
 
 def _filled(prog: Any, seed: int = 7, n: int = 90) -> RingModel:

@@ -30,7 +30,6 @@ from kdbg.helpers.slab import (
     slab_object_info,
 )
 from tests.conftest import resolve_dump
-from tests.helper_globals import declare_helper_globals
 from tests.helpers_oracle import SLAB_COUNT_CACHES, helper_answers
 from tests.memory_overlay import overlay
 from vmcores.debian import SUITES
@@ -44,7 +43,7 @@ _PROGS: Dict[Tuple[str, str, str], Any] = {}
 def _prog(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Any:
     key = (suite, form, tool)
     if key not in _PROGS:
-        _PROGS[key] = declare_helper_globals(kdbg.open_core(str(resolve_dump(suite, form, tool).path)))
+        _PROGS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
     return _PROGS[key]
 
 
@@ -133,7 +132,7 @@ def _encoded(helper: _Slub, at: int, target: int) -> bytes:
 def test_corrupt_freelist_is_one_line_error(suite: str, damage: str) -> None:
     """A slab freelist that loops back on itself, or leaves its slab: one-line
     ValidationError naming the cache, never a hang."""
-    prog = declare_helper_globals(kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path)))
+    prog = kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path))
     helper, pfn, head, objects = _slab_with_free_objects(prog, "kmalloc-64")
     at = head + helper.offset
     target = head if damage == "cycle" else helper.base(pfn) + 100 * 4096

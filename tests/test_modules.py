@@ -21,6 +21,7 @@ import pytest
 from kdbg.errors import TypeNotFoundError
 from kdbg.program import open_core, open_live
 from tests.conftest import ROOT, resolve_dump
+from tests.helpers_support import declare_missing
 
 #: (suite, form, tool): each reference suite in an ELF form and a kdump form, a dump
 #: filtered by makedumpfile -d 31, and forky's Linux 7.2 (an extra suite, built on first
@@ -145,9 +146,10 @@ def test_module_type_resolves(suite: str) -> None:
     assert [(m.name, m.bit_offset) for m in t.members] == members  # type: ignore[attr-defined]
     with pytest.raises(TypeNotFoundError):
         prog.btf.lookup("struct fw_cfg_vmcoreinfo")
-    # A module global, typed by a declaration: at the guest's kallsyms address, holding
-    # QEMU's fw_cfg revision (3: the traditional and the DMA interface, docs/specs/fw_cfg).
-    prog.declare("unsigned int fw_cfg_rev;")
+    # A module global, typed by a declaration (tests.helpers_support: the shipped table
+    # has vmlinux globals only): at the guest's kallsyms address, holding QEMU's fw_cfg
+    # revision (3: the traditional and the DMA interface, docs/specs/fw_cfg).
+    declare_missing(prog)
     rev = prog["fw_cfg_rev"]
     want = {n: a for a, _t, n, _m in truth_module_symbols(d.truth)}
     assert rev.address_ == want["fw_cfg_rev"] and rev.value_() == 3
@@ -178,8 +180,9 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
     top = max(hi for _, hi in regions)
     assert prog.symbol(top - 1).module == want["name"]
     assert prog.symbolize_address(top) is None
-    # The printer symbolizes pointers into a module: the driver's probe function.
-    prog.declare("struct platform_driver fw_cfg_sysfs_driver;")
+    # The printer symbolizes pointers into a module: the driver's probe function (a module
+    # global, declared by tests.helpers_support).
+    declare_missing(prog)
     driver = prog["fw_cfg_sysfs_driver"]
     by_name = {n: a for a, _t, n, _m in syms}
     assert driver.address_ == by_name["fw_cfg_sysfs_driver"]

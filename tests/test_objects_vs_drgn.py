@@ -4,9 +4,9 @@ the very same text on the same guest's dumps (``kdbg.open_core``: the ``elf-pagi
 drgn read, QEMU's plain ``elf`` dump and its ``kdump-zlib`` dump, all the same memory)
 and must give drgn's type name, address, ``value_()``, ``str()`` and ``format_()``.
 
-kdbg has no DWARF: globals such as ``init_task`` are typed by its declaration table.  Until
-that covers a name this test uses, :data:`DECLARATIONS` declares it (``prog.declare``)
-only for names kdbg cannot type by itself.
+kdbg has no DWARF: globals such as ``init_task`` (and, on Debian 5.10, whose BTF has no
+VARs, the per-CPU ``runqueues``...) are typed by its shipped declaration table, exactly as
+users get them: this test declares nothing.
 
 Two differences are allowed, each because BTF and kallsyms cannot know what DWARF knows,
 and each applied only where the guest's own truth or DWARF shows it:
@@ -33,50 +33,19 @@ import builtins
 import json
 import re
 from functools import cache
-from typing import Any, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Tuple
 
 import pytest
 
 import kdbg
 from kdbg.evaluate import script_globals
 from tests.conftest import resolve_dump
-from tests.oracle_exprs import EXPRESSIONS, Version, answers_for, kernel_version
+from tests.oracle_exprs import EXPRESSIONS, answers_for
 from vmcores.debian import SUITES
 from vmcores.oracle import jsonable
 
 #: Dumps kdbg evaluates each expression on: (form, tool); the first is the oracle's own.
 FORMS: List[Tuple[str, str]] = [("elf-paging", "qemu"), ("elf", "qemu"), ("kdump-zlib", "qemu")]
-
-#: C declarations of the globals the expressions name that BTF gives no type:
-#: ``(since, before, declaration)`` with kernel versions as in ``oracle_exprs``.  Used
-#: only for a name kdbg cannot type by itself (its declaration table wins).
-DECLARATIONS: List[Tuple[Optional[Version], Optional[Version], str]] = [
-    (None, None, "struct task_struct init_task;"),
-    (None, None, "struct mm_struct init_mm;"),
-    (None, None, "struct files_struct init_files;"),
-    (None, None, "struct fs_struct init_fs;"),
-    (None, None, "struct net init_net;"),
-    (None, None, "struct nsproxy init_nsproxy;"),
-    (None, None, "struct uts_namespace init_uts_ns;"),
-    (None, None, "struct cred init_cred;"),
-    (None, None, "enum system_states system_state;"),
-    (None, None, "enum spectre_v2_mitigation spectre_v2_enabled;"),
-    (None, None, "enum acpi_irq_model_id acpi_irq_model;"),
-    (None, None, "const struct sched_class fair_sched_class;"),
-    (None, None, "struct printk_ringbuffer *prb;"),
-    (None, None, "int console_printk[4];"),
-    (None, None, "unsigned long __per_cpu_offset[8192];"),
-    (None, None, "struct list_head modules;"),
-    (None, None, "struct cpumask __cpu_online_mask;"),
-    (None, None, "char *saved_command_line;"),
-    (None, None, "volatile unsigned long jiffies;"),
-    # per-CPU variables: BTF VARs on 6.1 and 6.12; Debian 5.10's BTF has none
-    (None, None, "struct rq runqueues;"),
-    (None, None, "unsigned long this_cpu_off;"),
-    (None, (6, 2), "int cpu_number;"),
-    (None, (6, 2), "struct task_struct *current_task;"),
-    ((6, 2), None, "struct pcpu_hot pcpu_hot;"),
-]
 
 #: Trailing zero-length arrays that the source declares ``T x[0]`` (DWARF says so) though
 #: kdbg's BTF rule takes them as flexible, on the members the expressions show:
@@ -144,24 +113,12 @@ def _as_flexible(suite: str, rec: Dict[str, Any]) -> Dict[str, Any]:
 _PROGRAMS: Dict[Tuple[str, str, str], Tuple[Any, Dict[str, Any]]] = {}
 
 
-def _declared_name(decl: str) -> str:
-    return decl.rstrip(";").split("[")[0].split()[-1].lstrip("*")
-
-
 def _program(suite: str, form: str, tool: str) -> Tuple[Any, Dict[str, Any]]:
-    """kdbg on one dump, with the fallback declarations, and the ``-e`` namespace."""
+    """kdbg on one dump, and the ``-e`` namespace."""
     key = (suite, form, tool)
     if key not in _PROGRAMS:
         dump = resolve_dump(suite, form, tool)
         prog = kdbg.open_core(str(dump.path))
-        version = kernel_version(dump.release)
-        for since, before, decl in DECLARATIONS:
-            if (since is not None and version < since) or (before is not None and version >= before):
-                continue
-            try:
-                prog[_declared_name(decl)]
-            except (kdbg.UntypedSymbolError, kdbg.ObjectNotFoundError):
-                prog.declare(decl)
         _PROGRAMS[key] = (prog, script_globals(prog))
     return _PROGRAMS[key]
 
