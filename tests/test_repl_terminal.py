@@ -132,3 +132,39 @@ def test_piped_repl_is_plain_with_one_line_errors(sample_dump, tmp_path: Path) -
     tb = p.stdout[p.stdout.index("Traceback (most recent call last):"):]
     assert tb == ('Traceback (most recent call last):\n  File "<kdbg>", line 1, in <module>\n'
                   "ZeroDivisionError: division by zero\n")
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_colour_unless_no_color_and_ctrl_r_searches_history(no_color: bool, sample_dump, terminals,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
+    """Input highlighted as Python and ptype's answer as C in a terminal, no colour at all
+    under NO_COLOR; Ctrl-R finds an earlier line in the history."""
+    env = "NO_COLOR=1 " if no_color else ""
+    cmd = (
+        f"env {env}XDG_STATE_HOME={shlex.quote(str(tmp_path))} "
+        f"{shlex.quote(sys.executable)} -m kdbg -c {shlex.quote(str(sample_dump.path))}; sleep 600"
+    )
+    t = Terminal(cmd, ROOT)
+    terminals.append(t)
+    t.wait(_at_prompt, "the first prompt")
+    t.send("ptype struct list_head", "Enter")
+    t.wait(lambda lines: "};" in lines and _prompt_count(lines) == 2, "ptype's answer")
+    t.send('prog["init_task"].comm')
+    t.wait(lambda lines: _last(lines) == '>>> prog["init_task"].comm', "the typed line")
+    coloured = t._run("capture-pane", "-e", "-p", "-t", "t")
+    colours = re.findall(r"\x1b\[(?:3[0-9]|9[0-7]|38;)", coloured)
+    if no_color:
+        assert colours == [], coloured
+    else:
+        def line_of(text: str) -> str:
+            return next(line for line in coloured.splitlines() if text in re.sub(r"\x1b\[[0-9;]*m", "", line))
+
+        assert re.search(r"\x1b\[(?:3[0-9]|9[0-7])", line_of("list_head *next;")), "ptype's answer is highlighted"
+        assert re.search(r"\x1b\[(?:3[0-9]|9[0-7]|38;)", line_of('prog["init_task"]')), "the input is highlighted"
+    t.send("C-u", "C-r", "list_h")
+    def found(lines: List[str]) -> bool:
+        tail = [line for line in lines if line.strip()][-2:]
+        return (len(tail) == 2 and tail[0] == ">>> ptype struct list_head"
+                and "search" in tail[1] and "list_h" in tail[1])
+
+    t.wait(found, "Ctrl-R's match")
