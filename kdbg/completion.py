@@ -135,8 +135,11 @@ def _const_str(node: ast.AST) -> Optional[str]:
 
 
 def _object_type(prog: Any, name: str) -> Optional[Type]:
-    """The BTF type of global ``name`` (``prog.object`` builds a reference: no read)."""
+    """The BTF type of global ``name`` (``prog.object`` builds a reference: no read). A name
+    neither in the symbol table nor in BTF is not looked up (that would load the modules)."""
     try:
+        if name not in prog.symbols and name not in prog._btf_variables():
+            return None
         obj = prog.object(name)
     except (KdbgError, LookupError):
         return None

@@ -82,6 +82,7 @@ def test_members_of_init_task_are_task_structs_without_reading_memory(session) -
         _, se = complete(prog, session["g"], 'prog["init_task"].se.', session["names"])
         _, mm = complete(prog, session["g"], 'prog["init_task"].mm.', session["names"])
         _, sib = complete(prog, session["g"], 'prog["init_task"].children.next.', session["names"])
+        _, unknown = complete(prog, session["g"], 'prog["no_such_global"].', session["names"])
     finally:
         prog.memory = counting._memory
     assert counting.reads == []
@@ -98,6 +99,7 @@ def test_members_of_init_task_are_task_structs_without_reading_memory(session) -
     # through a pointer (mm is struct mm_struct *) and a struct list_head's pointer member
     assert set(mm) >= _named_members(raw, _struct_id(raw, "mm_struct"), set())
     assert sib[:2] == ["next", "prev"]
+    assert unknown == []
 
 
 def test_struct_names_come_from_btf(session) -> None:  # type: ignore[no-untyped-def]
