@@ -101,6 +101,37 @@ class BTFIndexStore:
             return None
         return names
 
+    def find_name(self, name: str) -> Optional[List[int]]:
+        """Ids of the types called ``name`` (empty when none), found in the stored name
+        index without building it (a search of its packed names); ``None`` when there is
+        no usable stored index."""
+        if self._blob is None:
+            return None
+        packed = self._blob[4]
+        if not (isinstance(packed, tuple) and len(packed) == 3):
+            return None
+        text, ids, dups = packed
+        if not (isinstance(text, str) and isinstance(ids, bytes) and isinstance(dups, dict)):
+            return None
+        if name in dups:
+            found = dups[name]
+            return list(found) if isinstance(found, list) else None
+        if not name or "\0" in name or not text:
+            return []
+        if text.startswith(name + "\0") or text == name:
+            pos = 0
+        else:
+            at = text.find("\0" + name + "\0")
+            if at < 0 and text.endswith("\0" + name):
+                at = len(text) - len(name) - 1
+            if at < 0:
+                return []
+            pos = at + 1
+        k = text.count("\0", 0, pos)
+        if 4 * k + 4 > len(ids):
+            return None
+        return [int.from_bytes(ids[4 * k:4 * k + 4], sys.byteorder)]
+
     def save(self, index: TypeIndex, names: Dict[str, Any]) -> None:
         """Store both indexes (unique names packed as one string and one id array)."""
         items = [(k, v if isinstance(v, int) else v[0] if len(v) == 1 else v) for k, v in dict.items(names)]

@@ -64,6 +64,10 @@ from kdbg.errors import AmbiguousTypeError, BTFError, TypeNotFoundError
 __all__ = ["BTF", "BTFHeader", "IndexStore", "KindLayout", "NameIndex", "parse_header"]
 
 
+#: Name lookups answered by searching a stored name index before it is loaded whole.
+NAME_FINDS = 32
+
+
 class NameIndex(Dict[str, Any]):
     """Type name -> ids. A unique name (nearly all) is stored as its bare id, built at C
     speed; lookups always give a list."""
@@ -169,6 +173,7 @@ class BTF:
         self._cache: List[Optional[Type]] = [None] * len(r)
         self._void = Void(self)
         self._names: Optional[Dict[str, List[int]]] = None
+        self._name_finds = 0
         self._enumerators: Optional[Dict[str, Tuple[int, int]]] = None
         self._ptr_index: Optional[Dict[int, int]] = None
         self._synth: Dict[int, Type] = {}
@@ -365,6 +370,18 @@ class BTF:
                 self.store.save(self.records.index, names)
         return self._names
 
+    def _ids_named(self, name: str) -> List[int]:
+        """This BTF's ids of ``name``: the first lookups of a BTF whose store can search its
+        stored name index (:meth:`kdbg.btf.cache.BTFIndexStore.find_name`) ask it, the
+        later ones build the index."""
+        if self._names is None and self.store is not None and self._name_finds < NAME_FINDS:
+            find = getattr(self.store, "find_name", None)
+            found = find(name) if find is not None else None
+            if found is not None:
+                self._name_finds += 1
+                return list(found)
+        return list(self._name_index().get(name, ()))
+
     def build_index(self) -> None:
         """Build the name index now (it is otherwise built on the first name lookup)."""
         self._name_index()
@@ -373,7 +390,7 @@ class BTF:
 
     def ids_by_name(self, name: str, kinds: Optional[Iterable[int]] = None) -> List[int]:
         """Ids of every type named ``name`` (this BTF, then its base), filtered by kind."""
-        ids = list(self._name_index().get(name, ()))
+        ids = self._ids_named(name)
         if kinds is not None:
             ks = set(kinds)
             ids = [i for i in ids if self.kind_of(i) in ks]
