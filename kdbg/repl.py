@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ from kdbg.commands import CommandContext, command, is_command, run_command
 from kdbg.errors import KdbgError
 from kdbg.evaluate import evaluate
 
-__all__ = ["run_repl", "run_line", "history_path", "needs_more", "last_traceback"]
+__all__ = ["run_repl", "run_line", "history_path", "is_command_line", "needs_more", "last_traceback"]
 
 #: Commands whose output is C (highlighted as such).
 _C_OUTPUT_COMMANDS = frozenset({"ptype", "whatis", "p"})
@@ -79,10 +80,19 @@ def _open_history() -> Any:
     return FileHistory(str(path))
 
 
+_ASSIGNMENT = re.compile(r"\s*\w+\s*(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)")
+
+
+def is_command_line(line: str) -> bool:
+    """Whether ``line`` runs a command: its first word is one, and it is not a Python
+    assignment to a name that happens to be a command's (``p = prog["init_task"]``)."""
+    return is_command(line) and not _ASSIGNMENT.match(line)
+
+
 def needs_more(text: str) -> bool:
     """Whether Enter on ``text`` continues the block (an incomplete Python statement) rather
     than running it; a blank last line ends a block."""
-    if not text.strip() or is_command(text):
+    if not text.strip() or is_command_line(text):
         return False
     lines = text.split("\n")
     if len(lines) > 1 and not lines[-1].strip():
@@ -290,7 +300,7 @@ def run_line(prog: Any, line: str, ctx: CommandContext, g: Dict[str, Any], inter
     """Run one REPL line or block (a command, else Python); report its failure (one line:
     ``traceback`` shows it all) or interruption on stderr and return, so the REPL goes on."""
     global _last_traceback
-    cmd = is_command(line)
+    cmd = is_command_line(line)
     if cmd:
         c_like = line.split(None, 1)[0] in _C_OUTPUT_COMMANDS
     else:

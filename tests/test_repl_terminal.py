@@ -168,3 +168,18 @@ def test_colour_unless_no_color_and_ctrl_r_searches_history(no_color: bool, samp
                 and "search" in tail[1] and "list_h" in tail[1])
 
     t.wait(found, "Ctrl-R's match")
+
+
+def test_command_lines_and_block_continuation() -> None:
+    """Which lines run a command, and when Enter continues a block (no terminal needed)."""
+    from kdbg.repl import is_command_line, needs_more
+
+    assert is_command_line("ptype struct task_struct") and is_command_line("ps")
+    assert not is_command_line('p = prog["init_task"]') and not is_command_line("ps += 1")
+    assert is_command_line("p x == 1")
+    assert needs_more("for t in for_each_task(prog):")
+    assert needs_more("for t in for_each_task(prog):\n    print(t)")
+    assert not needs_more("for t in for_each_task(prog):\n    print(t)\n    ")
+    assert not needs_more('prog["init_task"].comm')
+    assert needs_more("x = (1 +")
+    assert not needs_more("def f(:") and not needs_more("ptype struct task_struct")
