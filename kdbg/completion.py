@@ -298,7 +298,9 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
             cmds = sorted(n for n in table if n.startswith(partial))
             py = [n for n in _namespace_names(g) if n.startswith(partial) and n not in table]
             return start, cmds + py
-    is_cmd = bool(sep) and first in table and "\n" not in text
+    from kdbg.repl import is_command_line
+
+    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped)
     m = _TAGGED.search(text)
     if m:
         return start, _prefixed(names.type_names(m.group(1)), partial)

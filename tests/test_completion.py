@@ -134,3 +134,5 @@ def test_first_word_commands_then_python_names(session) -> None:  # type: ignore
     assert comm[0] == "comm"
     _, ptr = complete(session["prog"], session["g"], "ptype prog['init_task'].parent.pi", session["names"])
     assert ptr[0] == "pi_blocked_on" and "pid" in ptr
+    _, assigned = complete(session["prog"], session["g"], 'ps = prog["init_task"].pi', session["names"])
+    assert "pid" in assigned
