@@ -13,6 +13,7 @@ guest's ps when /proc was read (its state is not compared).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,8 @@ DUMPS = [(s, f, "qemu") for s in SUITES for f in ("elf", "kdump-zlib")]
 #: crash's two-letter state names (crash's task.c ``task_state_string``) for /proc's letters.
 CRASH_ST = {"R": "RU", "S": "IN", "D": "UN", "I": "ID", "T": "ST", "t": "TR", "Z": "ZO", "X": "DE", "P": "PA"}
 
-PS_KEYS = {"pid": int, "ppid": int, "cpu": int, "task": int, "state": str, "comm": str, "kthread": bool,
-           "active": bool}
+PS_KEYS = {"pid": int, "ppid": int, "cpu": int, "task": int, "state": str, "mem": float, "vsz": int,
+           "rss": int, "comm": str, "kthread": bool, "active": bool}
 
 
 def kdbg(dump: Path, *args: str) -> subprocess.CompletedProcess:
@@ -60,13 +61,14 @@ def test_ps_equals_the_guests_process_list(dump_id: Tuple[str, str, str]) -> Non
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
     lines = p.stdout.splitlines()
-    assert lines[0] == "   PID    PPID  CPU       TASK        ST  COMM"
+    assert lines[0] == "   PID    PPID  CPU       TASK        ST  %MEM      VSZ      RSS  COMM"
     rows: List[Dict[str, Any]] = []
     for line in lines[1:]:
-        mark, rest = line[0], line[1:].split(None, 5)
-        assert mark in " >" and len(rest) == 6, line
+        mark, rest = line[0], line[1:].split(None, 8)
+        assert mark in " >" and len(rest) == 9, line
         rows.append({"active": mark == ">", "pid": int(rest[0]), "ppid": int(rest[1]), "cpu": int(rest[2]),
-                     "task": int(rest[3], 16), "st": rest[4], "comm": rest[5]})
+                     "task": int(rest[3], 16), "st": rest[4], "mem": float(rest[5]), "vsz": int(rest[6]),
+                     "rss": int(rest[7]), "comm": rest[8]})
     n = ncpus(dump.truth)
     idle = rows[:n]
     # each CPU's idle task first, as crash lists them; swapper/0 is init_task
@@ -92,6 +94,50 @@ def test_ps_equals_the_guests_process_list(dump_id: Tuple[str, str, str]) -> Non
     assert all(tasks[t["pid"]]["comm"].startswith("[") for t in listed if t["ppid"] == 2)
     # one task is running on each CPU in a dump of a live guest
     assert 1 <= sum(r["active"] for r in rows) <= n
+
+
+def proc_stat(truth: Path) -> Dict[int, Tuple[int, int, int]]:
+    """PID -> (vsize in bytes, rss in pages, processor) from the guest's /proc/PID/stat."""
+    out = {}
+    for line in (truth / "proc-stat").read_text().splitlines():
+        fields = line[line.rindex(")") + 2:].split()  # fields 3.. of proc(5)
+        out[int(line.split()[0])] = (int(fields[20]), int(fields[21]), int(fields[36]))
+    return out
+
+
+def mem_total_kib(truth: Path) -> int:
+    line = next(ln for ln in (truth / "meminfo").read_text().splitlines() if ln.startswith("MemTotal:"))
+    return int(line.split()[1])
+
+
+@pytest.mark.parametrize("dump_id", DUMPS, ids=_ids)
+def test_ps_cpu_vsz_rss_equal_proc_stat(dump_id: Tuple[str, str, str]) -> None:
+    """VSZ and RSS (KiB) are /proc/PID/stat's vsize and rss, CPU its processor, %MEM the RSS
+    share of MemTotal; but PID 1 (it ran the guest's reads), and the CPU of a few tasks not
+    bound to one CPU (unbound kworkers, kcompactd), which moved between the reads and the
+    dump. A per-CPU kthread (ksoftirqd/N, kworker/N:M...) never moves."""
+    dump = resolve_dump(*dump_id)
+    p = kdbg(dump.path, "--json", "-x", "ps")
+    assert p.returncode == 0, p.stderr
+    rows = {r["pid"]: r for r in json.loads(p.stdout) if r["pid"]}
+    stat = proc_stat(dump.truth)
+    assert len(stat) > 40
+    total = mem_total_kib(dump.truth)
+    wrong, moved = [], []
+    for pid, (vsize, rss, cpu) in stat.items():
+        r = rows[pid]
+        if pid == 1:
+            assert r["vsz"] == vsize // 1024 and r["rss"] > 0
+            continue
+        if (r["vsz"], r["rss"]) != (vsize // 1024, rss * 4):
+            wrong.append((pid, r, vsize, rss))
+        if r["cpu"] != cpu:
+            moved.append(r["comm"])
+        assert abs(r["mem"] - r["rss"] * 100 / total) <= 0.1
+    assert not wrong
+    assert not [c for c in moved if re.search(r"/\d+(:|$)", c) and not c.startswith("kworker/u")], moved
+    assert len(moved) <= len(stat) // 10
+    assert any(r["rss"] > 0 and r["mem"] > 0 for r in rows.values())
 
 
 @pytest.mark.parametrize("dump_id", DUMPS, ids=_ids)
