@@ -1,5 +1,5 @@
 """The table commands shipped as plugins (``plugins/ps.py``, ``plugins/files.py``), run as
-``python3 -m kdbg -c DUMP -x ...`` on the reference dumps of the three kernels.
+``python3 -m kdbg -c DUMP -x ...`` on the reference dumps of the three kernels (and forky's 7.2).
 
 Ground truth: the guest's own process list (``truth/ps.json``: pid, ppid, state, comm, as
 its /proc showed them), its /proc/kallsyms (``init_task``, the first idle task), its
@@ -27,8 +27,8 @@ from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import truth_vmlinux
 from vmcores.debian import SUITES
 
-#: Two forms per kernel: QEMU's ELF and its kdump-compressed dump.
-DUMPS = [(s, f, "qemu") for s in SUITES for f in ("elf", "kdump-zlib")]
+#: Two forms per kernel: QEMU's ELF and its kdump-compressed dump; and forky's (Linux 7.2) ELF.
+DUMPS = [(s, f, "qemu") for s in SUITES for f in ("elf", "kdump-zlib")] + [("forky", "elf", "qemu")]
 
 #: crash's two-letter state names (crash's task.c ``task_state_string``) for /proc's letters.
 CRASH_ST = {"R": "RU", "S": "IN", "D": "UN", "I": "ID", "T": "ST", "t": "TR", "Z": "ZO", "X": "DE", "P": "PA"}
