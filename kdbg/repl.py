@@ -311,7 +311,7 @@ def run_line(prog: Any, line: str, ctx: CommandContext, g: Dict[str, Any], inter
             c_like = False
     out = _Output(ctx.out, c_like, interactive)
     stream = cast(IO[str], out)
-    line_ctx = dataclasses.replace(ctx, out=stream)
+    line_ctx = dataclasses.replace(ctx, out=stream, namespace=g)
     try:
         if cmd:
             run_command(prog, line, line_ctx)

@@ -118,7 +118,7 @@ def test_repl_session_in_a_terminal(which: str, sample_dump, terminals, tmp_path
 def test_piped_repl_is_plain_with_one_line_errors(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Not a terminal: no colour, no pager; an error is one stderr line and ``traceback``
     (listed by ``help``) prints it whole, from the user's line down."""
-    lines = 'help\nprog["init_task"].comm\nptype struct task_struct\n1/0\ntraceback\n'
+    lines = 'help\nprog["init_task"].comm\nptype struct task_struct\n1/0\ntraceback\nt = prog["init_task"]\np t.pid\n'
     p = subprocess.run(
         [sys.executable, "-m", "kdbg", "-q", "-c", str(sample_dump.path)], input=lines,
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
@@ -128,8 +128,9 @@ def test_piped_repl_is_plain_with_one_line_errors(sample_dump, tmp_path: Path) -
     assert re.search(r"^traceback +show the full traceback", p.stdout, re.M)
     assert '(char [16])"swapper/0"\n' in p.stdout
     assert "struct task_struct {\n" in p.stdout
+    assert p.stdout.endswith("(pid_t)0\n"), p.stdout[-200:]  # the p command sees the REPL's t
     assert p.stderr == "kdbg: ZeroDivisionError: division by zero ('traceback' shows where)\n"
-    tb = p.stdout[p.stdout.index("Traceback (most recent call last):"):]
+    tb = p.stdout[p.stdout.index("Traceback (most recent call last):"):p.stdout.rindex("(pid_t)0\n")]
     assert tb == ('Traceback (most recent call last):\n  File "<kdbg>", line 1, in <module>\n'
                   "ZeroDivisionError: division by zero\n")
 

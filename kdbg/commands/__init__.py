@@ -42,11 +42,13 @@ __all__ = [
 
 @dataclass
 class CommandContext:
-    """Where a command writes and how (``json`` for table output)."""
+    """Where a command writes and how (``json`` for table output); ``namespace`` is the
+    Python namespace the line runs in (the REPL's, so ``p x`` sees the user's ``x``)."""
 
     out: IO[str]
     json: bool = False
     err: Optional[IO[str]] = None
+    namespace: Optional[Dict[str, Any]] = None
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ def help_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             raise ExpressionError(f"unknown command {name!r}")
         ctx.out.write(cmd.help_text())
         return
+    width = max((len(k) for k, c in table.items() if k == c.name), default=8)
     for key in sorted(table):
         cmd = table[key]
         if key != cmd.name:
             continue  # an alias: listed with its command
         aliases = [a for a in cmd.aliases if table.get(a) is cmd]
         also = f" (also: {', '.join(aliases)})" if aliases else ""
-        ctx.out.write(f"{cmd.name:<8} {cmd.summary}{also}\n")
+        ctx.out.write(f"{cmd.name:<{width}} {cmd.summary}{also}\n")
     ctx.out.write("Anything else is evaluated as Python with `prog` in scope.\n")

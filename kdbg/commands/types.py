@@ -36,7 +36,7 @@ def evaluate_expression(prog: Program, expr: str, ctx: CommandContext) -> Any:
     (the REPL's own namespace when the context carries one)."""
     from kdbg.evaluate import script_globals
 
-    g = getattr(ctx, "namespace", None)
+    g = ctx.namespace
     if g is None:
         g = script_globals(prog)
     try:
