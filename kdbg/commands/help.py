@@ -18,7 +18,7 @@ def help_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             raise ExpressionError(f"unknown command {name!r}")
         ctx.out.write(cmd.help_text())
         return
-    width = max((len(k) for k, c in table.items() if k == c.name), default=8)
+    width = max([8] + [len(k) for k, c in table.items() if k == c.name])
     for key in sorted(table):
         cmd = table[key]
         if key != cmd.name:
