@@ -78,8 +78,8 @@ def test_module_symbols_equal_guest_kallsyms(dump: Tuple[str, str, str]) -> None
 
 @pytest.mark.parametrize("dump", DUMPS, ids=_id)
 def test_for_each_module_equals_proc_modules(dump: Tuple[str, str, str]) -> None:
-    from kdbg.commands.modules import module_rows
     from kdbg.helpers import find_module, for_each_module, module_address_regions, module_name
+    from plugins.lsmod import module_rows
 
     d = resolve_dump(*dump)
     prog = open_core(str(d.path))

@@ -336,7 +336,7 @@ def test_a_non_editable_install_ships_the_plugins(tmp_path: Path, sample_dump) -
                          capture_output=True, text=True, cwd=tmp_path)
     assert pip.returncode == 0, pip.stderr
     shipped = sorted(p.name for p in (target / "kdbg_plugins").iterdir() if p.suffix in (".py", ".md"))
-    assert shipped == ["README.md", "__init__.py", "files.py", "ps.py"]
+    assert shipped == ["README.md", "__init__.py", "dmesg.py", "files.py", "lsmod.py", "mount.py", "ps.py"]
     env = {**os.environ, "PYTHONPATH": str(target), "XDG_CONFIG_HOME": str(tmp_path)}
     p = subprocess.run(
         [sys.executable, "-c", "import kdbg, kdbg.plugins as p; print(kdbg.__file__); print(p.shipped_plugin_dir())"],

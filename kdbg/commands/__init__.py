@@ -8,7 +8,7 @@ registered with ``arguments`` (argparse-style, see :func:`argument`) gets an
 parsed, ``-h``/``--help`` prints the command's help, and a bad argument is one line
 (:class:`~kdbg.errors.ExpressionError`) with the command's usage.
 
-The shipped plugins (``plugins/``: ``ps``, ``files``) load right after the built-ins.
+The shipped plugins (``plugins/``: ``ps``, ``files``, ``dmesg``, ``lsmod``, ``mount``) load right after the built-ins.
 
 Registration order is well defined: the built-in commands load first (on the first use of
 the table, or when plugins are about to load), and a later registration of a name replaces
@@ -121,8 +121,7 @@ class Command:
 
 
 _COMMANDS: Dict[str, Command] = {}
-_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.help",
-                    "kdbg.commands.modules", "kdbg.commands.kernel")
+_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.help")
 _loaded = False
 
 

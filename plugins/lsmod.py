@@ -1,4 +1,5 @@
-"""``lsmod``: the loaded modules, read from the kernel's ``modules`` list (crash's ``mod``).
+"""``lsmod``: the loaded modules, read from the kernel's ``modules`` list, like crash's ``mod``
+(a shipped plugin).
 
 One line per module, newest first as ``/proc/modules`` lists them: the ``struct module``
 address, name, load address, size, reference count, users, state and taint letters.
@@ -8,16 +9,15 @@ address, name, load address, size, reference count, users, state and taint lette
 from __future__ import annotations
 
 import json
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from kdbg.commands import CommandContext, command, split_args
 from kdbg.errors import CoreError, ExpressionError
-from kdbg.program import Program
 
 __all__ = ["module_rows"]
 
 
-def module_rows(prog: Program) -> List[Dict[str, object]]:
+def module_rows(prog: Any) -> List[Dict[str, object]]:
     """One dict per loaded module: ``module`` (the ``struct module`` address), ``name``,
     ``base``, ``size``, ``refcount``, ``users``, ``state``, ``taints``."""
     from kdbg.helpers.module import (
@@ -47,7 +47,7 @@ def module_rows(prog: Program) -> List[Dict[str, object]]:
 
 
 @command("lsmod", "list the loaded modules (from the kernel's modules list)", "lsmod [--json]")
-def lsmod_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+def lsmod_cmd(prog: Any, args: str, ctx: CommandContext) -> None:
     """Print the loaded modules as a table (``--json``: a list of objects)."""
     words = split_args(args)
     as_json = ctx.json or "--json" in words

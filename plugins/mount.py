@@ -1,0 +1,56 @@
+"""``mount``: the mounts of the initial mount namespace, like crash's ``mount`` (a shipped
+plugin).
+
+In ``/proc/mounts`` order: the ``struct mount`` and ``struct super_block`` addresses,
+filesystem type, source and mount point; ``--json`` the same as objects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+from kdbg.commands import CommandContext, command, split_args
+from kdbg.errors import ExpressionError
+
+__all__ = ["mount_rows"]
+
+
+def _options(args: str, allowed: List[str], name: str) -> List[str]:
+    words = split_args(args)
+    bad = [w for w in words if w not in allowed]
+    if bad:
+        usage = " ".join(f"[{a}]" for a in allowed)
+        raise ExpressionError(f"{name}: unknown argument {' '.join(bad)!r} (usage: {name} {usage})")
+    return words
+
+
+def mount_rows(prog: Any) -> List[Dict[str, object]]:
+    """One dict per mount: ``mount``, ``super_block`` (addresses), ``fstype``, ``source``,
+    ``target``."""
+    from kdbg.helpers.fs import for_each_mount, mount_dst, mount_fstype, mount_src
+
+    return [
+        {
+            "mount": int(m),
+            "super_block": int(m.mnt.mnt_sb),
+            "fstype": mount_fstype(m).decode(errors="replace"),
+            "source": mount_src(m).decode(errors="replace"),
+            "target": mount_dst(m).decode(errors="replace"),
+        }
+        for m in for_each_mount(prog)
+    ]
+
+
+@command("mount", "list the mounts of the initial mount namespace", "mount [--json]")
+def mount_cmd(prog: Any, args: str, ctx: CommandContext) -> None:
+    """Print the mount table (``--json``: a list of objects)."""
+    words = _options(args, ["--json"], "mount")
+    rows = mount_rows(prog)
+    if ctx.json or "--json" in words:
+        ctx.out.write(json.dumps(rows) + "\n")
+        return
+    ctx.out.write(f"{'MOUNT':<16}  {'SUPERBLK':<16}  {'TYPE':<12} {'DEVNAME':<16} DIRNAME\n")
+    for r in rows:
+        ctx.out.write(f"{r['mount']:016x}  {r['super_block']:016x}  {r['fstype']:<12} "
+                      f"{r['source']:<16} {r['target']}\n")
