@@ -91,7 +91,15 @@ def sysfs_module_btfs(directory: str) -> List[Tuple[str, str]]:
 def load_modules(prog: Program, source: ModuleSource) -> LoadedModules:
     """Read ``prog``'s modules from ``source`` (its base BTF and vmlinux symbols must
     load; the Program merges the result)."""
+    from kdbg.progress import progress
+
     loaded = LoadedModules()
+    with progress("loading modules"):
+        _load_modules(prog, source, loaded)
+    return loaded
+
+
+def _load_modules(prog: Program, source: ModuleSource, loaded: LoadedModules) -> None:
     if source.symbols_memory or source.regions_memory:
         _read_module_structs(prog, source, loaded)
     if source.btf_dir is not None:
@@ -104,7 +112,6 @@ def load_modules(prog: Program, source: ModuleSource) -> LoadedModules:
                 loaded.errors.append(f"module {name}: BTF {path}: {e}")
     elif source.btf_memory:
         _read_btfs_from_memory(prog, loaded)
-    return loaded
 
 
 def _read_btfs_from_memory(prog: Program, loaded: LoadedModules) -> None:

@@ -60,6 +60,7 @@ from kdbg.btf.types import (
     Union as UnionType,
 )
 from kdbg.errors import AmbiguousTypeError, BTFError, TypeNotFoundError
+from kdbg.progress import progress
 
 __all__ = ["BTF", "BTFHeader", "IndexStore", "KindLayout", "NameIndex", "parse_header"]
 
@@ -348,26 +349,27 @@ class BTF:
                 self._names = loaded
                 return loaded
         if self._names is None:
-            smap = self.string_map()
-            get = smap.get
-            offs = self.records.name_offs
-            # every type's name at C speed; offsets into the middle of a string are rare
-            names_list: List[Any] = list(map(get, offs))
-            if None in names_list:
-                string = self.string
-                names_list = [s if s is not None else string(o) for s, o in zip(names_list, offs)]
-            ids = range(self.start_id, self.start_id + len(names_list))
-            names = NameIndex(zip(names_list, ids))  # unique names: the bare id
-            if len(names) != len(names_list):
-                dup = {s for s, c in Counter(names_list).items() if c > 1 and s}
-                for s in dup:
-                    dict.__setitem__(names, s, [])
-                for s, i in [(s, i) for s, i in zip(names_list, ids) if s in dup]:
-                    dict.__getitem__(names, s).append(i)
-            dict.pop(names, "", None)
-            self._names = names
-            if self.store is not None:
-                self.store.save(self.records.index, names)
+            with progress("indexing BTF types"):
+                smap = self.string_map()
+                get = smap.get
+                offs = self.records.name_offs
+                # every type's name at C speed; offsets into the middle of a string are rare
+                names_list: List[Any] = list(map(get, offs))
+                if None in names_list:
+                    string = self.string
+                    names_list = [s if s is not None else string(o) for s, o in zip(names_list, offs)]
+                ids = range(self.start_id, self.start_id + len(names_list))
+                names = NameIndex(zip(names_list, ids))  # unique names: the bare id
+                if len(names) != len(names_list):
+                    dup = {s for s, c in Counter(names_list).items() if c > 1 and s}
+                    for s in dup:
+                        dict.__setitem__(names, s, [])
+                    for s, i in [(s, i) for s, i in zip(names_list, ids) if s in dup]:
+                        dict.__getitem__(names, s).append(i)
+                dict.pop(names, "", None)
+                self._names = names
+                if self.store is not None:
+                    self.store.save(self.records.index, names)
         return self._names
 
     def _ids_named(self, name: str) -> List[int]:

@@ -20,6 +20,7 @@ from typing import List, Optional
 from kdbg.errors import CoreError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
+from kdbg.progress import progress
 from kdbg.symbols.kallsyms_cache import cache_key, load_cached, store_cached
 from kdbg.symbols.kallsyms_decode import (
     ENCODINGS,
@@ -68,20 +69,21 @@ def decode_kallsyms(
         if hit is not None:
             return hit
     result: Optional[DecodedKallsyms] = None
-    if t is not None:
-        result = decode_tables(mem, t, vmci)
-    else:
-        errors: List[str] = []
-        for cand in find_kallsyms_tables(mem, vmci, limit=scan_limit):
-            try:
-                result = decode_tables(mem, cand, vmci)
-                break
-            except CoreError as e:
-                errors.append(str(e))
-        if result is None:
-            raise CoreError("; ".join(dict.fromkeys(errors)))
-        if use_cache and key is None:
-            key = cache_key(mem, vmci, result.tables)
+    with progress("decoding kallsyms"):
+        if t is not None:
+            result = decode_tables(mem, t, vmci)
+        else:
+            errors: List[str] = []
+            for cand in find_kallsyms_tables(mem, vmci, limit=scan_limit):
+                try:
+                    result = decode_tables(mem, cand, vmci)
+                    break
+                except CoreError as e:
+                    errors.append(str(e))
+            if result is None:
+                raise CoreError("; ".join(dict.fromkeys(errors)))
+            if use_cache and key is None:
+                key = cache_key(mem, vmci, result.tables)
     result.key = key or ""
     if use_cache and key is not None:
         store_cached(mem, vmci, result, key, root=cache_dir)
