@@ -83,7 +83,7 @@ class DeclarationTable:
     def from_text(cls, text: str) -> DeclarationTable:
         """A table from its text form (lines ``name<TAB>decl<TAB>decl...``; ``#`` lines
         are comments)."""
-        table = cls(comments=[ln[1:].strip() for ln in text.splitlines() if ln.startswith("#")])
+        table = cls(comments=_comment_lines(text))
         table._text = "\n" + text
         return table
 
@@ -185,6 +185,20 @@ class DeclarationTable:
             if decls:
                 lines.append(f"{name}\t{chr(9).join(decls)}\n")
         return "".join(lines)
+
+
+def _comment_lines(text: str) -> List[str]:
+    """The ``#`` lines of ``text`` without the ``#``, stripped; found with ``str.find``
+    (splitting the whole table into lines cost more than searching it)."""
+    out: List[str] = []
+    pos = 0 if text.startswith("#") else text.find("\n#") + 1 or -1
+    while pos >= 0:
+        end = text.find("\n", pos)
+        out.append(text[pos + 1 : end if end >= 0 else len(text)].strip())
+        if end < 0:
+            break
+        pos = text.find("\n#", end) + 1 or -1
+    return out
 
 
 # ====================================================================== the parser
