@@ -23,6 +23,7 @@ able to write it could run code as root).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import stat
@@ -193,13 +194,54 @@ def load_shipped_plugins() -> None:
         _load_dir(str(d))
 
 
+class _CachedEntryPoint:
+    """An entry point remembered from an earlier start: ``name`` and ``value``
+    (``module`` or ``module:attr.attr``), loaded the way importlib.metadata loads one."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+
+    def load(self) -> Any:
+        """Import the module and follow the attribute path."""
+        module, _, attrs = self.value.partition(":")
+        obj: Any = importlib.import_module(module.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+def _entry_points_key() -> str:
+    """What the installed entry points depend on: every ``sys.path`` directory and its
+    modification time (installing or removing a distribution changes its directory's)."""
+    parts = []
+    for d in sys.path:
+        try:
+            parts.append(f"{d}\0{os.stat(d or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(f"{d}\0-")
+    return "\n".join([ENTRY_POINT_GROUP] + parts)
+
+
 def _entry_points() -> Iterable[Any]:
+    """The ``kdbg.plugins`` entry points. Scanning them needs :mod:`importlib.metadata`
+    (about 10 ms of every start), so the names and values found are kept in the cache,
+    keyed by the ``sys.path`` directories and their modification times."""
+    from kdbg import cache
+
+    key = _entry_points_key()
+    hit = cache.load("entry-points", key)
+    if hit is not None:
+        rows = [line.split("\0", 1) for line in hit.decode().splitlines() if "\0" in line]
+        return [_CachedEntryPoint(n, v) for n, v in rows]
     from importlib import metadata
 
     eps: Any = metadata.entry_points()
-    if hasattr(eps, "select"):
-        return list(eps.select(group=ENTRY_POINT_GROUP))
-    return list(eps.get(ENTRY_POINT_GROUP, []))  # Python 3.9
+    found = list(eps.select(group=ENTRY_POINT_GROUP)) if hasattr(eps, "select") else list(
+        eps.get(ENTRY_POINT_GROUP, [])  # Python 3.9
+    )
+    cache.store("entry-points", key, "".join(f"{ep.name}\0{ep.value}\n" for ep in found).encode())
+    return found
 
 
 def _load_entry_point(ep: Any) -> None:

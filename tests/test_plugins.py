@@ -267,6 +267,37 @@ def test_entry_point_plugins_are_found(run, tmp_path: Path) -> None:  # type: ig
     assert (p.returncode, p.stdout, p.stderr) == (0, "entry point module\nentry point function\n", "")
 
 
+def test_entry_points_are_remembered_until_a_distribution_is_installed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The entry points found are kept in kdbg's cache (scanning them costs every start
+    importlib.metadata): a second start finds the same plugin from the cache entry, and
+    installing another distribution into a path directory is seen at the next start."""
+    site = tmp_path / "site"
+    cache = tmp_path / "cache"
+
+    def dist(name: str, command: str) -> None:
+        info = site / f"{name}-0.1.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[kdbg.plugins]\n{command} = {name}_mod\n")
+        (site / f"{name}_mod.py").write_text(one_command(command, f"{command} ran"))
+
+    env = {"PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "KDBG_CACHE": str(cache)}
+    dist("kdbg_ep_one", "epone")
+    first = run("-x", "epone", env=env)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "epone ran\n", "")
+    entries = list((cache / "entry-points").glob("*"))
+    assert len(entries) == 1, entries
+    # Emptying the distribution's entry_points.txt in place changes no sys.path directory,
+    # so the next start still answers from the cache entry: proof that it is read.
+    (site / "kdbg_ep_one-0.1.dist-info" / "entry_points.txt").write_text("")
+    again = run("-x", "epone", env=env)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "epone ran\n", "")
+    (site / "kdbg_ep_one-0.1.dist-info" / "entry_points.txt").write_text("[kdbg.plugins]\nepone = kdbg_ep_one_mod\n")
+    dist("kdbg_ep_two", "eptwo")
+    later = run("-x", "epone", "-x", "eptwo", env=env)
+    assert (later.returncode, later.stdout, later.stderr) == (0, "epone ran\neptwo ran\n", "")
+
+
 def test_broken_entry_point_is_one_warning(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     site = tmp_path / "site"
     info = site / "kdbg_ep_bad-0.1.dist-info"
