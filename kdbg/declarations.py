@@ -4,8 +4,10 @@ declarator parser.
 Kernel BTF describes per-CPU variables only; every other global has a kallsyms address
 and no type. :class:`DeclarationTable` maps a global's name to C declarations of it
 (``struct task_struct init_task;``), generated offline from Debian's DWARF debug packages
-of several kernels by ``python3 -m tools.gen_declarations`` and shipped compressed in
-``kdbg/data/declarations.zlib``; hand-written entries in
+of several kernels by ``python3 -m tools.gen_declarations`` and shipped in
+``kdbg/data/declarations.kdt`` (sorted by name, in independently zlib-compressed blocks
+behind a small index: a lookup decompresses one block; see :func:`encode_table`);
+hand-written entries in
 ``kdbg/data/declarations-overrides.txt`` come first. :func:`parse_declaration` turns a
 declaration into ``(name, Type)`` pairs against the target's BTF, and
 :func:`lookup_declared_type` picks the first candidate declaration that parses against
@@ -21,8 +23,10 @@ resolves to BTF's anonymous type with those members.
 
 from __future__ import annotations
 
+import bisect
 import lzma
 import re
+import struct
 import weakref
 import zlib
 from pathlib import Path
@@ -40,16 +44,159 @@ __all__ = [
     "lookup_declared_type",
     "DATA_DIR",
     "TABLE_FILE",
+    "DeclarationTableError",
+    "encode_table",
+    "decode_table",
     "OVERRIDES_FILE",
 ]
 
 #: Where the shipped table lives.
 DATA_DIR = Path(__file__).resolve().parent / "data"
-#: The generated table: zlib-compressed lines ``name<TAB>declaration[<TAB>declaration...]``.
-TABLE_FILE = DATA_DIR / "declarations.zlib"
+#: The generated table: lines ``name<TAB>declaration[<TAB>declaration...]`` sorted by
+#: name, in the block format of :func:`encode_table`.
+TABLE_FILE = DATA_DIR / "declarations.kdt"
 #: Hand-written declarations, one a line (``#`` comments); for a name they list, they come
 #: before the generated ones (so they win where a candidate fits).
 OVERRIDES_FILE = DATA_DIR / "declarations-overrides.txt"
+
+
+# ====================================================================== the block format
+#: First bytes of a table in the block format.
+TABLE_MAGIC = b"KDT1"
+#: Uncompressed text per block the generator aims at: one block decompresses in well
+#: under a millisecond.
+BLOCK_SIZE = 48 * 1024
+#: magic, index length, CRC-32 of the index.
+_HEADER = struct.Struct("<4sII")
+
+
+class DeclarationTableError(KdbgError):
+    """A declaration table file that is not in the block format or is damaged."""
+
+
+def encode_table(text: str, block_size: int = BLOCK_SIZE) -> bytes:
+    """The block format of a table's text (``#`` lines, then ``name<TAB>decl...`` lines
+    sorted by name).
+
+    Layout: ``KDT1``, the index's length and CRC-32 (little-endian u32), the index, then
+    the blocks. The index is UTF-8 text: the ``#`` lines as they are, then a line
+    ``first_name<TAB>offset<TAB>compressed length<TAB>text length<TAB>CRC-32 of the
+    compressed bytes`` a block (offsets from the end of the index). A block is
+    ``zlib.compress(lines, 9)`` of about ``block_size`` bytes of whole lines; lines of
+    one name are never split between blocks. Deterministic: same text, same bytes.
+    """
+    comments: List[str] = []
+    lines: List[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("#"):
+            comments.append(line if line.endswith("\n") else line + "\n")
+        elif line.strip():
+            lines.append(line if line.endswith("\n") else line + "\n")
+    names = [line.partition("\t")[0] for line in lines]
+    if names != sorted(names):
+        raise ValueError("a table's lines must be sorted by name to be written in blocks")
+    blocks: List[Tuple[str, str]] = []
+    chunk: List[str] = []
+    size = 0
+    for name, line in zip(names, lines):
+        if size >= block_size and name != _last_name(chunk):
+            blocks.append((chunk[0].partition("\t")[0], "".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        blocks.append((chunk[0].partition("\t")[0], "".join(chunk)))
+    index = "".join(comments)
+    body = bytearray()
+    for first, block_text in blocks:
+        raw = block_text.encode()
+        data = zlib.compress(raw, 9)
+        index += f"{first}\t{len(body)}\t{len(data)}\t{len(raw)}\t{zlib.crc32(data)}\n"
+        body += data
+    head = index.encode()
+    return _HEADER.pack(TABLE_MAGIC, len(head), zlib.crc32(head)) + head + bytes(body)
+
+
+def _last_name(chunk: Sequence[str]) -> Optional[str]:
+    """The name of the last line of ``chunk``, or ``None`` when it is empty."""
+    return chunk[-1].partition("\t")[0] if chunk else None
+
+
+class _Blocks:
+    """The index of a table in the block format and its blocks, decompressed on demand
+    (each once)."""
+
+    def __init__(self, data: bytes, origin: str) -> None:
+        self.origin = origin
+        if len(data) < _HEADER.size:
+            raise DeclarationTableError(f"{origin}: not a declaration table (too short)")
+        magic, index_len, index_crc = _HEADER.unpack_from(data)
+        if magic != TABLE_MAGIC:
+            raise DeclarationTableError(f"{origin}: not a declaration table (magic {magic!r})")
+        index = data[_HEADER.size : _HEADER.size + index_len]
+        if len(index) != index_len or zlib.crc32(index) != index_crc:
+            raise DeclarationTableError(f"{origin}: damaged declaration table (index checksum)")
+        self.comments: List[str] = []
+        self.firsts: List[str] = []
+        self.spans: List[Tuple[int, int, int, int]] = []
+        base = _HEADER.size + index_len
+        try:
+            for line in index.decode().splitlines():
+                if line.startswith("#"):
+                    self.comments.append(line[1:].strip())
+                    continue
+                first, off, clen, tlen, crc = line.split("\t")
+                self.firsts.append(first)
+                self.spans.append((base + int(off), int(clen), int(tlen), int(crc)))
+        except ValueError:
+            raise DeclarationTableError(f"{origin}: damaged declaration table (index)") from None
+        if self.spans and self.spans[-1][0] + self.spans[-1][1] != len(data):
+            raise DeclarationTableError(f"{origin}: damaged declaration table (length {len(data)})")
+        self.data = data
+        self.texts: Dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def block_of(self, name: str) -> Optional[int]:
+        """The block that holds ``name``'s lines if any does."""
+        i = bisect.bisect_right(self.firsts, name) - 1
+        return i if i >= 0 else None
+
+    def text(self, i: int) -> str:
+        """Block ``i``'s lines with a newline in front (decompressed once)."""
+        got = self.texts.get(i)
+        if got is None:
+            off, clen, tlen, crc = self.spans[i]
+            data = self.data[off : off + clen]
+            try:
+                if zlib.crc32(data) != crc:
+                    raise zlib.error("checksum")
+                raw = zlib.decompress(data)
+                if len(raw) != tlen:
+                    raise zlib.error("length")
+                got = "\n" + raw.decode()
+            except (zlib.error, UnicodeDecodeError):
+                raise DeclarationTableError(
+                    f"{self.origin}: damaged declaration table (block {i} of {len(self)})"
+                ) from None
+            self.texts[i] = got
+        return got
+
+    def whole(self) -> str:
+        """Every block's lines, in order (no ``#`` lines)."""
+        return "".join(self.text(i)[1:] for i in range(len(self)))
+
+
+def decode_table(data: bytes, origin: str = "declaration table") -> str:
+    """The text a table in the block format was made from (:func:`encode_table` of it
+    gives ``data`` again). Raises :class:`DeclarationTableError` (one line) on a file
+    that is not one or is damaged."""
+    blocks = _Blocks(data, origin)
+    index_len = _HEADER.unpack_from(data)[1]
+    index = data[_HEADER.size : _HEADER.size + index_len].decode()
+    comments = "".join(line + "\n" for line in index.splitlines() if line.startswith("#"))
+    return comments + blocks.whole()
 
 
 # ====================================================================== the table
@@ -62,7 +209,9 @@ class DeclarationTable:
 
     A table read from text answers its first lookups by searching the text (a program
     that types a handful of globals never builds the whole index); the index is built
-    once more names are asked for.
+    once more names are asked for. A table read from the block format (the shipped one)
+    answers a lookup from the one block that can hold the name, decompressed once;
+    iterating it (:meth:`names`, ``len``) decompresses every block.
     """
 
     _shipped: Optional[DeclarationTable] = None
@@ -73,6 +222,7 @@ class DeclarationTable:
         self._entries: Dict[str, List[str]] = {k: list(v) for k, v in (entries or {}).items()}
         self._front: Dict[str, List[str]] = {}  # prepended (overrides): tried first
         self._text: Optional[str] = None  # "\n" + text not yet indexed into _entries
+        self._blocks: Optional[_Blocks] = None  # block-format text not yet indexed
         self._searches = 0
         #: The ``#`` lines of the text the table was read from (the generator names its
         #: source packages there).
@@ -88,10 +238,22 @@ class DeclarationTable:
         return table
 
     @classmethod
+    def from_blocks(cls, data: bytes, origin: str = "declaration table") -> DeclarationTable:
+        """A table from the block format (:func:`encode_table`); ``origin`` names it in
+        errors. Raises :class:`DeclarationTableError` on a damaged header or index (a
+        damaged block, when a lookup first needs it)."""
+        blocks = _Blocks(data, origin)
+        table = cls(comments=blocks.comments)
+        table._blocks = blocks
+        return table
+
+    @classmethod
     def load(cls, path: Path) -> DeclarationTable:
-        """A table from a file in the text form, compressed when it ends in ``.zlib`` or
-        ``.xz``."""
+        """A table from a file: the block format when it ends in ``.kdt``, else the text
+        form, compressed when it ends in ``.zlib`` or ``.xz``."""
         data = path.read_bytes()
+        if path.suffix == ".kdt":
+            return cls.from_blocks(data, str(path))
         if path.suffix == ".xz":
             data = lzma.decompress(data)
         elif path.suffix == ".zlib":
@@ -133,6 +295,10 @@ class DeclarationTable:
     # --- the index -----------------------------------------------------------------
     def _index(self) -> Dict[str, List[str]]:
         """Every entry of the text in :attr:`_entries` (once)."""
+        if self._blocks is not None:
+            text = self._blocks.whole()
+            self._blocks = None
+            self._text = "\n" + text if self._text is None else self._text + "\n" + text
         if self._text is not None:
             entries = self._entries
             for line in self._text.split("\n"):
@@ -146,17 +312,16 @@ class DeclarationTable:
         return self._entries
 
     def _base(self, name: str) -> List[str]:
+        if self._blocks is not None:
+            i = self._blocks.block_of(name)
+            found: List[str] = list(self._entries.get(name, ()))
+            if i is not None:
+                _search(self._blocks.text(i), name, found)
+            return found
         if self._text is not None and self._searches < self.SEARCHES_BEFORE_INDEX:
             self._searches += 1
-            text = self._text
-            found: List[str] = list(self._entries.get(name, ()))
-            key = f"\n{name}\t"
-            at = text.find(key)
-            while at >= 0:
-                end = text.find("\n", at + 1)
-                found.extend(d for d in text[at + len(key) : end if end >= 0 else len(text)].split("\t")
-                             if d not in found)  # fmt: skip
-                at = text.find(key, at + 1)
+            found = list(self._entries.get(name, ()))
+            _search(self._text, name, found)
             return found
         return self._index().get(name, [])
 
@@ -185,6 +350,18 @@ class DeclarationTable:
             if decls:
                 lines.append(f"{name}\t{chr(9).join(decls)}\n")
         return "".join(lines)
+
+
+def _search(text: str, name: str, found: List[str]) -> None:
+    """Append to ``found`` the declarations of ``name``'s lines in ``text`` (newline in
+    front) that it lacks."""
+    key = f"\n{name}\t"
+    at = text.find(key)
+    while at >= 0:
+        end = text.find("\n", at + 1)
+        found.extend(d for d in text[at + len(key) : end if end >= 0 else len(text)].split("\t")
+                     if d not in found)  # fmt: skip
+        at = text.find(key, at + 1)
 
 
 def _comment_lines(text: str) -> List[str]:

@@ -30,7 +30,10 @@ from kdbg.declarations import (
     OVERRIDES_FILE,
     TABLE_FILE,
     DeclarationTable,
+    DeclarationTableError,
     declared_name,
+    decode_table,
+    encode_table,
     lookup_declared_type,
     parse_declaration,
     parse_declarations,
@@ -286,8 +289,84 @@ def test_shipped_table() -> None:
     assert t.get("init_task") == ["struct task_struct init_task;"]
     assert "struct list_head modules;" in (t.get("modules") or [])
     assert "volatile long unsigned int jiffies;" in (t.get("jiffies") or [])
-    text = zlib.decompress(TABLE_FILE.read_bytes()).decode()
+    text = decode_table(TABLE_FILE.read_bytes())
     assert text.splitlines()[1:] == sorted(text.splitlines()[1:])
+
+
+def _counting_decompress(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """Count ``zlib.decompress`` calls from now on (a list holding the count)."""
+    calls = [0]
+    real = zlib.decompress
+
+    def counted(data: bytes, *args: int) -> bytes:
+        calls[0] += 1
+        return real(data, *args)
+
+    monkeypatch.setattr(zlib, "decompress", counted)
+    return calls
+
+
+def test_shipped_table_lookup_decompresses_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped file is in blocks: loading it decompresses nothing, one get()
+    decompresses one block (a second name of the same block, none more), and every
+    name answers as the whole text read at once does."""
+    calls = _counting_decompress(monkeypatch)
+    t = DeclarationTable.load(TABLE_FILE)
+    assert calls[0] == 0
+    assert any("-dbg=" in c for c in t.comments)
+    assert t.get("init_task") == ["struct task_struct init_task;"]
+    assert calls[0] == 1
+    assert t.get("init_task") == ["struct task_struct init_task;"]
+    assert calls[0] == 1
+    monkeypatch.undo()
+    whole = DeclarationTable.from_text(decode_table(TABLE_FILE.read_bytes()))
+    names = list(whole.names())
+    assert len(names) > 20000
+    for name in names[::7] + [names[0], names[-1], "", "0", "~", "init_tas", "init_task_"]:
+        assert t.get(name) == whole.get(name), name
+    assert list(t.names()) == names and len(t) == len(whole)
+
+
+def test_block_format_round_trip() -> None:
+    """encode_table/decode_table: the same text back, the same bytes for the same text,
+    a name's lines kept in one block, every block answered by bisection."""
+    lines = [f"n{i:05d}\tint n{i:05d};\n" for i in range(3000)] + ["n99999\tint a;\tlong a;\n"] * 1
+    text = "# head line\n" + "".join(lines)
+    data = encode_table(text, block_size=1000)
+    assert data == encode_table(text, block_size=1000)
+    assert decode_table(data) == text
+    t = DeclarationTable.from_blocks(data)
+    assert t.comments == ["head line"]
+    assert t._blocks is not None and len(t._blocks) > 30
+    assert t.get("n00000") == ["int n00000;"] and t.get("n02999") == ["int n02999;"]
+    assert t.get("n99999") == ["int a;", "long a;"] and t.get("m") is None and t.get("o") is None
+    with pytest.raises(ValueError):
+        encode_table("b\tint b;\na\tint a;\n")
+
+
+@pytest.mark.parametrize("damage", ["block", "index", "magic", "truncated"])
+def test_damaged_table_is_one_line(tmp_path: Path, damage: str) -> None:
+    """A damaged table file is one DeclarationTableError line naming the file, never a
+    zlib traceback: a flipped byte in a block when a lookup needs it, a damaged header or
+    index or a cut file when it is loaded."""
+    data = bytearray(TABLE_FILE.read_bytes())
+    index_len = int.from_bytes(data[4:8], "little")
+    if damage == "block":
+        data[12 + index_len + 100] ^= 0xFF  # inside the first block
+    elif damage == "index":
+        data[12 + 5] ^= 0x01
+    elif damage == "magic":
+        data[0:4] = b"NOPE"
+    else:
+        del data[-10:]
+    path = tmp_path / "declarations.kdt"
+    path.write_bytes(bytes(data))
+    first = decode_table(TABLE_FILE.read_bytes()).split("\n")[1].partition("\t")[0]  # in the first block
+    with pytest.raises(DeclarationTableError) as exc:
+        DeclarationTable.load(path).get(first)
+    msg = str(exc.value)
+    assert "\n" not in msg and str(path) in msg
+    assert isinstance(exc.value, KdbgError)
 
 
 def test_shipped_table_parses_on_618(btf618: BTF) -> None:

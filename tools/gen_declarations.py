@@ -1,9 +1,9 @@
 """Generate kdbg's shipped declaration table from Debian's DWARF debug packages.
 
-One command rebuilds ``kdbg/data/declarations.zlib``::
+One command rebuilds ``kdbg/data/declarations.kdt``::
 
     python3 -m tools.gen_declarations            # the suites in SHIPPED_SUITES
-    python3 -m tools.gen_declarations --suites trixie bullseye --out /tmp/t.zlib
+    python3 -m tools.gen_declarations --suites trixie bullseye --out /tmp/t.kdt
 
 For each suite it fetches ``linux-image-<release>-dbg`` of the reference (cloud) kernel
 (:func:`vmcores.debian.debian_dbg_vmlinux`: about 300 MB once, cached under the kdbg cache,
@@ -20,8 +20,10 @@ members (``union { struct bpf_raw_event_map event; btf_trace_x handler; } y;``),
 parser matches to BTF's anonymous type of those members. Hand-written fixes go in
 ``kdbg/data/declarations-overrides.txt``, read at run time in front of this table.
 
-The output is deterministic for the same packages (sorted text, zlib level 9); its first
-line names the packages it came from.
+The output is deterministic for the same packages (text sorted by name, in the block format
+of :func:`kdbg.declarations.encode_table`: zlib level 9 blocks of about 48 KB behind an
+uncompressed index, so a lookup decompresses one block); its first line names the packages
+it came from.
 
 Bookworm (6.1) is kept out of the shipped table on purpose: it is the held-out kernel on
 which ``python3 -m tools.declaration_coverage`` (and tests/test_declaration_coverage.py)
@@ -39,6 +41,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from kdbg.declarations import encode_table
 from tools.dwarf_globals import DwarfVariable, dwarf_variables
 
 __all__ = ["SHIPPED_SUITES", "HELD_OUT_SUITE", "suite_variables", "merge", "build_table", "main"]
@@ -49,7 +52,7 @@ SHIPPED_SUITES: Tuple[str, ...] = ("forky", "trixie", "bullseye")
 #: The reference kernel kept out of the table, to measure coverage on.
 HELD_OUT_SUITE = "bookworm"
 #: Where the table goes.
-TABLE_PATH = Path(__file__).resolve().parent.parent / "kdbg" / "data" / "declarations.zlib"
+TABLE_PATH = Path(__file__).resolve().parent.parent / "kdbg" / "data" / "declarations.kdt"
 
 
 def suite_variables(suite: str) -> Tuple[str, List[DwarfVariable]]:
@@ -114,10 +117,12 @@ def build_table(suites: Sequence[str]) -> Tuple[str, Dict[str, int]]:
 
 
 def write_table(text: str, out: Path) -> int:
-    """Write ``text`` to ``out``, zlib-compressed (level 9; it decompresses eight times
-    faster than xz, which matters at start-up) unless ``out`` ends in ``.xz`` or
-    ``.txt``; return the size written."""
-    if out.suffix == ".xz":
+    """Write ``text`` to ``out``: in the block format (:func:`kdbg.declarations.encode_table`)
+    when ``out`` ends in ``.kdt``, xz when ``.xz``, plain when ``.txt``, else one zlib
+    stream (level 9); return the size written."""
+    if out.suffix == ".kdt":
+        data = encode_table(text)
+    elif out.suffix == ".xz":
         data = lzma.compress(text.encode(), format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=9)
     elif out.suffix == ".txt":
         data = text.encode()
