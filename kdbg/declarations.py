@@ -35,7 +35,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from kdbg.btf import constants as K
 from kdbg.btf.parser import BTF, type_shape
 from kdbg.btf.types import Composite, Enum, Type, Void
-from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
+from kdbg.errors import AmbiguousTypeError, DeclarationTableError, ExpressionError, KdbgError, TypeNotFoundError
 
 __all__ = [
     "DeclarationTable",
@@ -68,10 +68,6 @@ TABLE_MAGIC = b"KDT1"
 BLOCK_SIZE = 48 * 1024
 #: magic, index length, CRC-32 of the index.
 _HEADER = struct.Struct("<4sII")
-
-
-class DeclarationTableError(KdbgError):
-    """A declaration table file that is not in the block format or is damaged."""
 
 
 def encode_table(text: str, block_size: int = BLOCK_SIZE) -> bytes:

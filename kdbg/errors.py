@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 __all__ = [
+    "DeclarationTableError",
     "KdbgError",
     "BTFError",
     "CoreError",
@@ -120,3 +121,8 @@ class ValidationError(KdbgError):
     """A kernel data structure is inconsistent (a cyclic or corrupt list, a tree whose
     links disagree); the message names the structure and where it went wrong (drgn's
     ``drgn.helpers.ValidationError``)."""
+
+
+class DeclarationTableError(KdbgError):
+    """A declaration table file (the shipped one, or one a user gives) that is not in the
+    block format or is damaged; the message names the file and what is wrong."""
