@@ -26,6 +26,7 @@ import kdbg
 from kdbg import FaultError, Object, UntypedSymbolError, container_of
 from kdbg.program import Program
 from tests.conftest import ROOT, dump_id
+from tests.helpers_support import comm_matches
 
 DUMPS = [(suite, form, "qemu") for suite in ("bookworm", "trixie", "bullseye") for form in ("elf", "kdump-zlib")]
 BAD = 0xDEAD000000000000
@@ -46,16 +47,6 @@ def truth_kallsyms(truth: Path) -> Dict[str, int]:
             addr, _typ, name = line.split(" ")
             out.setdefault(name, int(addr, 16))
     return out
-
-
-def comm_matches(proc_comm: str, task_comm: str) -> bool:
-    """Whether ``/proc``'s comm is the task's: equal, or the task's 15-character prefix of
-    a longer kthread name, or a kworker's name plus ``-workqueue``."""
-    if proc_comm == task_comm:
-        return True
-    if not proc_comm.startswith(task_comm):
-        return False
-    return len(task_comm) == 15 or proc_comm[len(task_comm)] == "-"
 
 
 dumps = pytest.mark.parametrize("reference_dump", DUMPS, ids=dump_id, indirect=True)

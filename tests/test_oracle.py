@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from tests.helpers_support import comm_matches
 from tests.oracle_exprs import EXPRESSIONS, answers_for, by_key, kernel_version, oracle_dump, queries_for
 from vmcores.debian import SUITES, debian_dbg_vmlinux
 from vmcores.oracle import OracleAnswers, ask_drgn, drgn_eval, run_drgn
@@ -144,16 +145,6 @@ def test_values_the_guest_reported(oracle_answers: OracleAnswers) -> None:
     assert "init_task+0x0 = " in rec["pointer.address_of"]["format"]
 
 
-def _comm_matches(task_comm: str, proc_comm: str) -> bool:
-    """A task's 15-character comm against the guest's /proc comm: kernel threads show their
-    full name there, kworkers a ``-workqueue`` suffix."""
-    if task_comm == proc_comm:
-        return True
-    if not proc_comm.startswith(task_comm):
-        return False
-    return len(task_comm) == 15 or proc_comm[len(task_comm)] == "-"
-
-
 def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
     """drgn's walk of init_task.tasks (its own list helper) lists every process the guest
     listed, with the same comm, parent and state (PID 1 was running the snapshot)."""
@@ -172,7 +163,7 @@ def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
     for p in ps:
         assert p["pid"] in tasks, p
         comm, ppid, state = tasks[p["pid"]]
-        assert _comm_matches(comm, p["comm"]), (p, comm)
+        assert comm_matches(p["comm"], comm), (p, comm)
         assert ppid == p["ppid"], (p, ppid)
         if p["pid"] != 1:
             assert state == p["state"], (p, state)
