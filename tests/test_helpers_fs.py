@@ -13,7 +13,7 @@ import json
 import re
 import subprocess
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -33,30 +33,15 @@ from kdbg.helpers.fs import (
 from kdbg.helpers.pid import for_each_task
 from tests.conftest import ROOT, resolve_dump
 from tests.helpers_oracle import helper_answers
+from tests.helpers_support import dump_ids, helper_dumps, open_dump
 from tests.memory_overlay import overlay
 from vmcores.debian import SUITES
 
-FORMS = [("elf", "qemu"), ("kdump-zlib", "qemu"), ("kdump-d31", "makedumpfile")]
-#: makedumpfile 1.7.2 (Debian's, 2022) predates Linux 6.12's page types: filtering (-d 31)
-#: without a vmlinux it drops 6.12's slab pages as if free, dentries and mounts with them.
-#: Those dumps are tested for the clear error instead (test_filtered_trixie_dump_says_excluded).
-DUMPS = [(s, f, t) for s in SUITES for f, t in FORMS if not (s == "trixie" and f == "kdump-d31")]
-_PROGS: Dict[Tuple[str, str, str], Any] = {}
-
-
-def _prog(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Any:
-    key = (suite, form, tool)
-    if key not in _PROGS:
-        _PROGS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
-    return _PROGS[key]
+DUMPS = helper_dumps(filtered_trixie=False)
 
 
 def _fresh(suite: str) -> Any:
     return kdbg.open_core(str(resolve_dump(suite, "kdump-zlib", "qemu").path))
-
-
-def _ids(d: Tuple[str, str, str]) -> str:
-    return "-".join(d)
 
 
 def _unescape(field: str) -> str:
@@ -72,11 +57,11 @@ def _proc_mounts(truth: Any) -> List[Tuple[str, str, str]]:
     return rows
 
 
-@pytest.mark.parametrize("dump", DUMPS, ids=_ids)
+@pytest.mark.parametrize("dump", DUMPS, ids=dump_ids)
 def test_mounts_equal_proc_mounts(dump: Tuple[str, str, str]) -> None:
     """(source, mount point, fstype) of every mount, in order, equal the guest's
     ``/proc/mounts``."""
-    prog = _prog(*dump)
+    prog = open_dump(*dump)
     got = [(mount_src(m).decode(), mount_dst(m).decode(), mount_fstype(m).decode()) for m in for_each_mount(prog)]
     want = _proc_mounts(resolve_dump(*dump).truth)
     assert len(want) >= 5
@@ -84,9 +69,9 @@ def test_mounts_equal_proc_mounts(dump: Tuple[str, str, str]) -> None:
 
 
 def test_filtered_trixie_dump_says_excluded() -> None:
-    """Where the dump lacks the slab pages (see DUMPS), the mounts are a one-line
+    """Where the dump lacks the slab pages (see helper_dumps in tests/helpers_support.py), the mounts are a one-line
     FaultError saying the page was excluded from the dump, not garbage or a traceback."""
-    prog = _prog("trixie", "kdump-d31", "makedumpfile")
+    prog = open_dump("trixie", "kdump-d31", "makedumpfile")
     with pytest.raises(kdbg.FaultError) as info:
         [mount_dst(m) for m in for_each_mount(prog)]
     assert "excluded from the dump" in str(info.value) and "\n" not in str(info.value)
@@ -96,7 +81,7 @@ def test_filtered_trixie_dump_says_excluded() -> None:
 def test_mounts_equal_drgn(suite: str) -> None:
     """The same mounts at the same ``struct mount`` addresses as drgn's for_each_mount;
     the filters pick what they name."""
-    prog = _prog(suite)
+    prog = open_dump(suite)
     got = [[mount_src(m).decode(), mount_dst(m).decode(), mount_fstype(m).decode(), int(m)]
            for m in for_each_mount(prog)]
     assert got == helper_answers(suite)["fs.mounts"]
@@ -112,7 +97,7 @@ def test_mounts_equal_drgn(suite: str) -> None:
 def test_paths_equal_drgn(suite: str) -> None:
     """path_lookup (with '..' and a mount crossed), d_path of a struct path, of a
     (vfsmount, dentry) pair and of a dentry alone, dentry_path, inode_path: drgn's paths."""
-    prog = _prog(suite)
+    prog = open_dump(suite)
     names = ["/", "/proc", "/dev/console", "/proc/../dev", "/bin/busybox", "/tmp"]
     paths = [path_lookup(prog, p) for p in names]
     console = paths[2]
@@ -132,7 +117,7 @@ def test_paths_equal_drgn(suite: str) -> None:
 def test_open_files_equal_drgn(suite: str) -> None:
     """Every task's open files (fd and d_path) equal drgn's for_each_file + d_path; a
     descriptor being opened (reserved, no file yet) is a NULL file, as in drgn."""
-    prog = _prog(suite)
+    prog = open_dump(suite)
     got = {}
     for t in for_each_task(prog):
         got[str(int(t.pid))] = [[fd, d_path(f.f_path).decode("latin-1")] for fd, f in for_each_file(t) if int(f)]

@@ -28,36 +28,24 @@ from kdbg.errors import ValidationError
 from kdbg.helpers.printk import PrintkRecord, _Layout, get_dmesg, get_printk_records, print_dmesg
 from tests.conftest import ROOT, resolve_dump
 from tests.helpers_oracle import helper_answers
+from tests.helpers_support import dump_ids, helper_dumps, open_dump
 from tests.memory_overlay import Overlay
 from vmcores.debian import SUITES
 
-FORMS = [("elf", "qemu"), ("kdump-zlib", "qemu"), ("kdump-d31", "makedumpfile")]
-DUMPS = [(s, f, t) for s in SUITES for f, t in FORMS]
-_PROGS: Dict[Tuple[str, str, str], Any] = {}
+DUMPS = helper_dumps(filtered_trixie=True)
 _STAMP = re.compile(rb"^\[ *(\d+)\.(\d{6})\] ")
-
-
-def _prog(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Any:
-    key = (suite, form, tool)
-    if key not in _PROGS:
-        _PROGS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
-    return _PROGS[key]
-
-
-def _ids(d: Tuple[str, str, str]) -> str:
-    return "-".join(d)
 
 
 # ---------------------------------------------------------------- against the guest
 
 
-@pytest.mark.parametrize("dump", DUMPS, ids=_ids)
+@pytest.mark.parametrize("dump", DUMPS, ids=dump_ids)
 def test_dmesg_equals_guest_dmesg(dump: Tuple[str, str, str]) -> None:
     """``get_dmesg`` starts with exactly the guest's ``dmesg`` output (every line, its
     timestamp to the microsecond); what follows was logged after the guest recorded it."""
     truth = resolve_dump(*dump).truth
     want = (truth / "dmesg").read_bytes().splitlines()
-    got = get_dmesg(_prog(*dump)).splitlines()
+    got = get_dmesg(open_dump(*dump)).splitlines()
     assert len(want) > 300
     assert got[: len(want)] == want
     last = _STAMP.match(want[-1])
@@ -67,7 +55,7 @@ def test_dmesg_equals_guest_dmesg(dump: Tuple[str, str, str]) -> None:
         assert m and (int(m[1]), int(m[2])) >= (int(last[1]), int(last[2])), line
 
 
-@pytest.mark.parametrize("dump", DUMPS, ids=_ids)
+@pytest.mark.parametrize("dump", DUMPS, ids=dump_ids)
 def test_dmesg_holds_every_console_line(dump: Tuple[str, str, str]) -> None:
     """Every kernel line of the serial console (timestamped lines) is in ``print_dmesg``'s
     output, same text and timestamp, same order."""
@@ -82,7 +70,7 @@ def test_dmesg_holds_every_console_line(dump: Tuple[str, str, str]) -> None:
             out.append(s)
             return len(s)
 
-    print_dmesg(_prog(*dump), file=Sink())  # type: ignore[arg-type]
+    print_dmesg(open_dump(*dump), file=Sink())  # type: ignore[arg-type]
     got = "".join(out).encode().splitlines()
     pos = 0
     for line in kernel_lines:
@@ -101,10 +89,10 @@ def test_records_equal_drgn(suite: str) -> None:
     got = [
         [r.text.decode("latin-1"), r.facility, r.level, r.seq, r.timestamp, r.caller_tid, r.caller_cpu,
          r.continuation, {k.decode(): v.decode("latin-1") for k, v in r.context.items()}]
-        for r in get_printk_records(_prog(suite))
+        for r in get_printk_records(open_dump(suite))
     ]
     assert got == want
-    recs = get_printk_records(_prog(suite))
+    recs = get_printk_records(open_dump(suite))
     assert all(r.invalid is None for r in recs)
     assert any(r.context for r in recs) and any(r.caller_tid for r in recs)
     assert [r.seq for r in recs] == list(range(recs[0].seq, recs[0].seq + len(recs)))
@@ -447,7 +435,7 @@ def test_human_timestamps(suite: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     try:
-        prog = _prog(suite)
+        prog = open_dump(suite)
         lines = get_dmesg(prog, timestamps="human").splitlines()
     finally:
         monkeypatch.undo()

@@ -9,7 +9,7 @@ memory overlay) ends in a one-line ``ValidationError``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Tuple
 
 import pytest
 
@@ -31,31 +31,18 @@ from kdbg.helpers.slab import (
 )
 from tests.conftest import resolve_dump
 from tests.helpers_oracle import SLAB_COUNT_CACHES, helper_answers
+from tests.helpers_support import dump_ids, helper_dumps, open_dump
 from tests.memory_overlay import overlay
 from vmcores.debian import SUITES
 
-#: makedumpfile 1.7.2 drops Linux 6.12's slab pages when filtering (see test_helpers_fs).
-FORMS = [("elf", "qemu"), ("kdump-zlib", "qemu"), ("kdump-d31", "makedumpfile")]
-DUMPS = [(s, f, t) for s in SUITES for f, t in FORMS if not (s == "trixie" and f == "kdump-d31")]
-_PROGS: Dict[Tuple[str, str, str], Any] = {}
+DUMPS = helper_dumps(filtered_trixie=False)
 
 
-def _prog(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Any:
-    key = (suite, form, tool)
-    if key not in _PROGS:
-        _PROGS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
-    return _PROGS[key]
-
-
-def _ids(d: Tuple[str, str, str]) -> str:
-    return "-".join(d)
-
-
-@pytest.mark.parametrize("dump", DUMPS, ids=_ids)
+@pytest.mark.parametrize("dump", DUMPS, ids=dump_ids)
 def test_slab_cache_names_equal_drgn(dump: Tuple[str, str, str]) -> None:
     """Every cache on slab_caches, in order, by name, as drgn lists them; find_slab_cache
     finds each; a merged-away name is not found."""
-    prog = _prog(*dump)
+    prog = open_dump(*dump)
     names = [s.name.string_().decode() for s in for_each_slab_cache(prog)]
     want = helper_answers(dump[0])["slab.names"]
     assert len(want) > 100
@@ -65,11 +52,11 @@ def test_slab_cache_names_equal_drgn(dump: Tuple[str, str, str]) -> None:
     assert find_slab_cache(prog, "no-such-cache") is None
 
 
-@pytest.mark.parametrize("dump", [d for d in DUMPS if d[1] != "kdump-d31"], ids=_ids)
+@pytest.mark.parametrize("dump", [d for d in DUMPS if d[1] != "kdump-d31"], ids=dump_ids)
 def test_allocated_objects_equal_drgn(dump: Tuple[str, str, str]) -> None:
     """The allocated objects of caches from kmem_cache (one per cache) to dentry and
     inode_cache (thousands): drgn's count for each, and its first objects."""
-    prog = _prog(*dump)
+    prog = open_dump(*dump)
     want = helper_answers(dump[0])["slab.counts"]
     got = {}
     for name in SLAB_COUNT_CACHES:
@@ -88,7 +75,7 @@ def test_allocated_objects_equal_drgn(dump: Tuple[str, str, str]) -> None:
 def test_every_task_is_an_allocated_task_struct(suite: str) -> None:
     """Every task but the static init_task lies at the start of an allocated object of
     the task_struct cache, typed as asked; the geometry helpers agree with the cache."""
-    prog = _prog(suite)
+    prog = open_dump(suite)
     cache = find_slab_cache(prog, "task_struct")
     objs = {int(o) for o in slab_cache_for_each_allocated_object(cache, prog.type("struct task_struct"))}
     tasks = [int(t) for t in for_each_task(prog) if int(t) != prog["init_task"].address_]
@@ -145,11 +132,11 @@ def test_corrupt_freelist_is_one_line_error(suite: str, damage: str) -> None:
     assert ("cycles" in msg) if damage == "cycle" else ("not an object of its slab" in msg)
 
 
-@pytest.mark.parametrize("dump", [d for d in DUMPS if d[1] != "kdump-d31"], ids=_ids)
+@pytest.mark.parametrize("dump", [d for d in DUMPS if d[1] != "kdump-d31"], ids=dump_ids)
 def test_slab_cache_usage_equals_drgn(dump: Tuple[str, str, str]) -> None:
     """(slabs, objects, free objects) of each cache equal drgn's slab_cache_usage, and
     the active count is what /proc/slabinfo would show (objects minus free)."""
-    prog = _prog(*dump)
+    prog = open_dump(*dump)
     want = helper_answers(dump[0])["slab.usage"]
     got = {}
     for name in SLAB_COUNT_CACHES:
