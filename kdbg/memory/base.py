@@ -7,10 +7,13 @@ compression, and x86-64 address translation are hidden behind :class:`KernelMemo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
 
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kdbg.arch.x86_64 import LayoutBase
 
 
 class KernelMemory(ABC):
@@ -61,25 +64,37 @@ class KernelMemory(ABC):
         """
 
     @property
+    def layout(self) -> Mapping[str, LayoutBase]:
+        """``{name: LayoutBase}`` for ``page_offset_base``, ``vmalloc_base`` and
+        ``vmemmap_base``: each value and where it came from (the kernel's variable, the
+        source's own guess); empty for a source that cannot tell. The properties below read
+        it."""
+        return {}
+
+    def _layout_base(self, name: str) -> Optional[int]:
+        base = self.layout.get(name)
+        return base.value if base is not None else None
+
+    @property
     def page_offset_base(self) -> Optional[int]:
         """Start of the kernel's direct map of physical memory, ``None`` when unknown."""
-        return None
+        return self._layout_base("page_offset_base")
 
     @property
     def vmalloc_base(self) -> Optional[int]:
         """``VMALLOC_START``, ``None`` when unknown."""
-        return None
+        return self._layout_base("vmalloc_base")
 
     @property
     def vmemmap_base(self) -> Optional[int]:
         """``VMEMMAP_START``: the ``struct page`` array indexed by pfn, ``None`` when unknown."""
-        return None
+        return self._layout_base("vmemmap_base")
 
     @property
     def layout_notes(self) -> List[str]:
         """One line per layout base whose kernel variable and own guess disagree (or that
         could not be read); empty when everything agrees."""
-        return []
+        return [f"{b.name}: {b.note}" for b in self.layout.values() if b.note]
 
     def read_u64(self, address: int, physical: bool = False) -> int:
         """Little-endian unsigned 64-bit integer at ``address``."""

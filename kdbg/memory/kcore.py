@@ -81,26 +81,6 @@ class KcoreMemory(KernelMemory):
             self._layout = self._resolve_layout()
         return self._layout
 
-    @property
-    def page_offset_base(self) -> Optional[int]:
-        """Start of the direct map."""
-        return self.layout["page_offset_base"].value
-
-    @property
-    def vmalloc_base(self) -> Optional[int]:
-        """``VMALLOC_START``."""
-        return self.layout["vmalloc_base"].value
-
-    @property
-    def vmemmap_base(self) -> Optional[int]:
-        """``VMEMMAP_START``."""
-        return self.layout["vmemmap_base"].value
-
-    @property
-    def layout_notes(self) -> List[str]:
-        """Where the kernel's layout variables and the kcore segments disagree."""
-        return [f"{b.name}: {b.note}" for b in self.layout.values() if b.note]
-
     def _l5(self) -> bool:
         return self.vmcoreinfo is not None and self.vmcoreinfo.pgtable_l5_enabled
 

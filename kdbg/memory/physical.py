@@ -8,14 +8,14 @@ dump's VMCOREINFO and x86-64 address translation (:mod:`kdbg.arch`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kdbg.arch.x86_64 import X86_64Translator
+    from kdbg.arch.x86_64 import LayoutBase, X86_64Translator
 
 __all__ = ["PhysicalMemory", "CoreMemory", "parse_elf_notes"]
 
@@ -144,34 +144,14 @@ class CoreMemory(KernelMemory):
         if self._arch is not None:
             self._arch.attach_symbols(address_of)
 
-    def _layout_value(self, name: str) -> Optional[int]:
+    @property
+    def layout(self) -> Mapping[str, LayoutBase]:
+        """The translator's layout bases: the kernel's variables once symbols are attached,
+        the page-table guesses before (empty when the dump cannot be translated)."""
         try:
-            return self.arch.layout[name].value
+            return self.arch.layout
         except CoreError:
-            return None
-
-    @property
-    def page_offset_base(self) -> Optional[int]:
-        """Start of the direct map (the kernel's variable once symbols are attached)."""
-        return self._layout_value("page_offset_base")
-
-    @property
-    def vmalloc_base(self) -> Optional[int]:
-        """``VMALLOC_START`` (the kernel's variable once symbols are attached)."""
-        return self._layout_value("vmalloc_base")
-
-    @property
-    def vmemmap_base(self) -> Optional[int]:
-        """``VMEMMAP_START`` (the kernel's variable once symbols are attached)."""
-        return self._layout_value("vmemmap_base")
-
-    @property
-    def layout_notes(self) -> List[str]:
-        """Where the kernel's layout variables and the page tables disagree."""
-        try:
-            return self.arch.layout_notes
-        except CoreError:
-            return []
+            return {}
 
     def _read_phys(self, address: int, size: int) -> bytes:
         return self.phys.read(address, size)
