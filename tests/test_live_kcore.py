@@ -59,3 +59,36 @@ def test_live_kcore_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def
     assert data == version[: len(data)] and data.startswith(b"Linux version ")
     assert re.search(r"^btf-equal True \d+$", s["PY"], re.M), s["PY"]
     assert re.search(r"^comm swapper/0$", s["PY"], re.M), s["PY"]
+
+
+NOBODY = r"""
+cd "$PWD"
+run_as_nobody() {
+    python3 -c 'import os, sys; os.setgid(65534); os.setuid(65534); os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+}
+echo '==KALLSYMS'; run_as_nobody grep -E ' init_task$' /proc/kallsyms
+echo '==PTYPE'; run_as_nobody env HOME=/tmp python3 -m kdbg -x 'ptype struct list_head' 2>&1; echo "rc=$?"
+echo '==SYM'; run_as_nobody env HOME=/tmp python3 -m kdbg -q -x 'sym init_task' 2>&1; echo "rc=$?"
+echo '==END'
+"""
+
+
+def test_live_kernel_as_a_user_who_is_not_root(live_guest) -> None:  # type: ignore[no-untyped-def]
+    """Not root on a live host: types still work (the BTF file is world-readable), with one
+    line saying why memory is missing; symbols work when the kernel shows a non-root reader
+    its kallsyms addresses, and are refused in one line when it shows zeros."""
+    res = live_guest(NOBODY, suite="bookworm")
+    assert res.returncode == 0, res.output[-3000:]
+    s = _sections(res.output.replace("\r\n", "\n"))
+    ptype = s["PTYPE"].splitlines()
+    assert ptype[-1] == "rc=0", s["PTYPE"]
+    notices = [ln for ln in ptype if ln.startswith("kdbg: ")]
+    assert len(notices) == 1 and "permission denied opening /proc/kcore" in notices[0], s["PTYPE"]
+    assert "struct list_head {" in s["PTYPE"]
+    shown = int(s["KALLSYMS"].split()[0], 16)
+    sym = s["SYM"].splitlines()
+    if shown == 0:  # the kernel hides addresses from this reader
+        refused = "kdbg: /proc/kallsyms: every address is 0 (kptr_restrict hides them; read it as root)"
+        assert sym == [refused, "rc=2"], sym
+    else:
+        assert sym[-1] == "rc=0" and sym[0].startswith(f"{shown:016x} (D) init_task"), sym
