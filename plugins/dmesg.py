@@ -8,22 +8,14 @@ context and text; a descriptor that could not be read has ``invalid`` saying why
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.commands import CommandContext, command, split_args
+from kdbg.commands import CommandContext, argument, command
 from kdbg.errors import ExpressionError
 
 __all__ = ["printk_rows"]
-
-
-def _options(args: str, allowed: List[str], name: str) -> List[str]:
-    words = split_args(args)
-    bad = [w for w in words if w not in allowed]
-    if bad:
-        usage = " ".join(f"[{a}]" for a in allowed)
-        raise ExpressionError(f"{name}: unknown argument {' '.join(bad)!r} (usage: {name} {usage})")
-    return words
 
 
 def printk_rows(prog: Any) -> List[Dict[str, object]]:
@@ -47,18 +39,21 @@ def printk_rows(prog: Any) -> List[Dict[str, object]]:
     ]
 
 
-@command("dmesg", "print the kernel log buffer (crash's log)", "dmesg [-t|-T] [--json]")
-def dmesg_cmd(prog: Any, args: str, ctx: CommandContext) -> None:
+@command("dmesg", "print the kernel log buffer (crash's log)", arguments=[
+    argument("-t", dest="no_time", action="store_true", help="no timestamps"),
+    argument("-T", dest="human", action="store_true", help="timestamps as dates"),
+    argument("--json", action="store_true", help="a list of JSON objects"),
+])
+def dmesg_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the kernel log like dmesg(1); ``-t`` without timestamps, ``-T`` with dates."""
     from kdbg.helpers.printk import Timestamps, get_dmesg
 
-    words = _options(args, ["-t", "-T", "--json"], "dmesg")
-    if ctx.json or "--json" in words:
+    if ctx.json or args.json:
         ctx.out.write(json.dumps(printk_rows(prog)) + "\n")
         return
-    if "-t" in words and "-T" in words:
+    if args.no_time and args.human:
         raise ExpressionError("dmesg: -t and -T exclude each other")
-    stamps: Timestamps = "human" if "-T" in words else "-t" not in words
+    stamps: Timestamps = "human" if args.human else not args.no_time
     ctx.out.write(get_dmesg(prog, timestamps=stamps).decode(errors="replace"))
 
 

@@ -8,11 +8,12 @@ address, name, load address, size, reference count, users, state and taint lette
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.commands import CommandContext, command, split_args
-from kdbg.errors import CoreError, ExpressionError
+from kdbg.commands import CommandContext, argument, command
+from kdbg.errors import CoreError
 
 __all__ = ["module_rows"]
 
@@ -46,14 +47,12 @@ def module_rows(prog: Any) -> List[Dict[str, object]]:
     ]
 
 
-@command("lsmod", "list the loaded modules (from the kernel's modules list)", "lsmod [--json]")
-def lsmod_cmd(prog: Any, args: str, ctx: CommandContext) -> None:
+@command("lsmod", "list the loaded modules (from the kernel's modules list)", arguments=[
+    argument("--json", action="store_true", help="a list of JSON objects"),
+])
+def lsmod_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the loaded modules as a table (``--json``: a list of objects)."""
-    words = split_args(args)
-    as_json = ctx.json or "--json" in words
-    extra = [w for w in words if w != "--json"]
-    if extra:
-        raise ExpressionError(f"lsmod takes no arguments, got {' '.join(extra)!r}")
+    as_json = ctx.json or args.json
     if prog.memory is None:  # the list is in kernel memory (before a symbol lookup fails)
         raise CoreError(prog.memory_unavailable or "memory is unavailable")
     rows = module_rows(prog)

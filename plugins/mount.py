@@ -7,22 +7,13 @@ filesystem type, source and mount point; ``--json`` the same as objects.
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.commands import CommandContext, command, split_args
-from kdbg.errors import ExpressionError
+from kdbg.commands import CommandContext, argument, command
 
 __all__ = ["mount_rows"]
-
-
-def _options(args: str, allowed: List[str], name: str) -> List[str]:
-    words = split_args(args)
-    bad = [w for w in words if w not in allowed]
-    if bad:
-        usage = " ".join(f"[{a}]" for a in allowed)
-        raise ExpressionError(f"{name}: unknown argument {' '.join(bad)!r} (usage: {name} {usage})")
-    return words
 
 
 def mount_rows(prog: Any) -> List[Dict[str, object]]:
@@ -42,12 +33,13 @@ def mount_rows(prog: Any) -> List[Dict[str, object]]:
     ]
 
 
-@command("mount", "list the mounts of the initial mount namespace", "mount [--json]")
-def mount_cmd(prog: Any, args: str, ctx: CommandContext) -> None:
+@command("mount", "list the mounts of the initial mount namespace", arguments=[
+    argument("--json", action="store_true", help="a list of JSON objects"),
+])
+def mount_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the mount table (``--json``: a list of objects)."""
-    words = _options(args, ["--json"], "mount")
     rows = mount_rows(prog)
-    if ctx.json or "--json" in words:
+    if ctx.json or args.json:
         ctx.out.write(json.dumps(rows) + "\n")
         return
     ctx.out.write(f"{'MOUNT':<16}  {'SUPERBLK':<16}  {'TYPE':<12} {'DEVNAME':<16} DIRNAME\n")
