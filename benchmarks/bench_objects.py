@@ -48,12 +48,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drgn_target import child_env, default_dump  # noqa: E402
+
 EXPR = 'prog["init_task"].comm'
 EXPECTED = '(char [16])"swapper/0"'
 
 #: Declarations used only if the shipped table does not type these names.
-FALLBACK = ("struct task_struct init_task;", "struct pid_namespace init_pid_ns;")
-
 _RSS_CHILD = r"""
 import sys
 import kdbg
@@ -61,12 +61,6 @@ from kdbg.helpers import for_each_task
 prog = kdbg.open_core(sys.argv[1])
 prog.type("struct task_struct"); prog.btf.build_index()
 prog.symbol("init_task"); prog.symbolize_address(prog.symbol("jiffies").address)
-for decl in sys.argv[2:]:
-    name = decl.rstrip(";").split()[-1]
-    try:
-        prog[name]
-    except Exception:
-        prog.declare(decl)
 str(prog["init_task"])
 tasks = [(t.pid.value_(), t.comm.string_()) for t in for_each_task(prog)]
 import kdbg.declarations
@@ -98,35 +92,6 @@ def _best(repeat: int, fn: Callable[[], object]) -> float:
     return best
 
 
-def _default_dump() -> Tuple[str, str]:
-    from vmcores.build import reference_dumps
-    from vmcores.debian import debian_dbg_vmlinux
-
-    dumps = [d for d in reference_dumps(suites=["bookworm"]) if d.form == "elf-paging"]
-    if not dumps:
-        raise SystemExit("no bookworm elf-paging reference dump (python3 -m vmcores.build)")
-    return str(dumps[0].path), str(debian_dbg_vmlinux("bookworm"))
-
-
-def _child_env(cache: str) -> Dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["KDBG_CACHE"] = cache
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def _declare_fallbacks(prog: Any) -> None:
-    import kdbg
-
-    for decl in FALLBACK:
-        name = decl.rstrip(";").split()[-1]
-        try:
-            prog[name]
-        except (kdbg.UntypedSymbolError, kdbg.ObjectNotFoundError):
-            prog.declare(decl)
-
-
 # ---------------------------------------------------------------------------- in-process
 def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     """Rows (a) and (b): kdbg and drgn in this process."""
@@ -137,7 +102,6 @@ def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     from kdbg.helpers import for_each_task as kdbg_tasks
 
     kprog = kdbg.open_core(dump)
-    _declare_fallbacks(kprog)
     dprog = drgn.Program()
     dprog.set_core_dump(dump)
     dprog.load_debug_info([vmlinux])
@@ -189,7 +153,7 @@ def _run(cmd: List[str], env: Dict[str, str]) -> Tuple[float, str]:
 def bench_start(dump: str, vmlinux: str, runs: int, work: str) -> Dict[str, Any]:
     """Row (c): process start to the first typed value, cold and warm, against drgn."""
     cache = os.path.join(work, "cache")
-    env = _child_env(cache)
+    env = child_env(cache)
     kdbg_cmd = [sys.executable, "-m", "kdbg", "-c", dump, "-e", EXPR]
     drgn_exe = shutil.which("drgn")
     drgn_cmd = ([drgn_exe] if drgn_exe else [sys.executable, "-m", "drgn"]) + [
@@ -222,8 +186,8 @@ def bench_start(dump: str, vmlinux: str, runs: int, work: str) -> Dict[str, Any]
 
 def bench_rss(dump: str, vmlinux: str, work: str) -> Dict[str, Any]:
     """Row (d): peak RSS of kdbg with BTF, kallsyms and the declaration table loaded."""
-    env = _child_env(os.path.join(work, "cache"))
-    _, out = _run([sys.executable, "-c", _RSS_CHILD, dump, *FALLBACK], env)
+    env = child_env(os.path.join(work, "cache"))
+    _, out = _run([sys.executable, "-c", _RSS_CHILD, dump], env)
     k_kb, k_tasks = (int(x) for x in out.split())
     _, out = _run([sys.executable, "-c", _DRGN_RSS_CHILD, dump, vmlinux], env)
     d_kb, d_tasks = (int(x) for x in out.split())
@@ -250,7 +214,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             ap.error("--vmlinux is needed with a VMCORE")
         dump, vmlinux = args.vmcore, args.vmlinux
     else:
-        dump, vmlinux = _default_dump()
+        dump, vmlinux = default_dump()
         vmlinux = args.vmlinux or vmlinux
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-objects-") as work:
         os.environ["KDBG_CACHE"] = os.path.join(work, "inproc-cache")

@@ -41,6 +41,8 @@ from typing import Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drgn_target import child_env, default_dump  # noqa: E402
+
 DRGN_PS = """\
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import task_cpu, task_state_to_char
@@ -50,22 +52,9 @@ for t in for_each_task(prog):
 """
 
 
-def _default_dump() -> Tuple[str, str]:
-    from vmcores.build import reference_dumps
-    from vmcores.debian import debian_dbg_vmlinux
-
-    dumps = [d for d in reference_dumps(suites=["bookworm"]) if d.form == "elf-paging"]
-    if not dumps:
-        raise SystemExit("no bookworm elf-paging reference dump (python3 -m vmcores.build)")
-    return str(dumps[0].path), str(debian_dbg_vmlinux("bookworm"))
-
-
 def _child_env(cache: str) -> Dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = child_env(cache)
     env.pop("NO_COLOR", None)
-    env["KDBG_CACHE"] = cache
-    env["PYTHONPATH"] = str(ROOT)
     env["TERM"] = "xterm"
     env["XDG_STATE_HOME"] = os.path.join(cache, "state")
     return env
@@ -134,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             ap.error("VMCORE needs --vmlinux")
         dump, vmlinux = a.vmcore, a.vmlinux
     else:
-        dump, vmlinux = _default_dump()
+        dump, vmlinux = default_dump()
     drgn_exe = shutil.which("drgn")
     drgn = [drgn_exe] if drgn_exe else [sys.executable, "-m", "drgn"]
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-repl-") as work:
