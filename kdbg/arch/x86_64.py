@@ -35,6 +35,7 @@ __all__ = [
     "X86_64Translator",
     "LayoutBase",
     "START_KERNEL_MAP",
+    "layout_variable",
     "PHYSICAL_START",
     "START_KERNEL",
     "DEFAULT_KERNEL_IMAGE_SIZE",
@@ -104,6 +105,34 @@ class LayoutBase:
     variable: Optional[int] = None
     guess: Optional[int] = None
     note: str = ""
+
+
+def layout_variable(
+    name: str,
+    address_of: Optional[Callable[[str], Optional[int]]],
+    read_u64: Callable[[int], int],
+    vmcoreinfo: Optional[VMCoreInfo] = None,
+) -> Tuple[Optional[int], str]:
+    """``(value, why-not)`` of the layout variable ``name`` (``page_offset_base``, ...): its
+    address from the symbols (else VMCOREINFO's ``SYMBOL()`` when given), its 8 bytes read
+    with ``read_u64``; ``(None, reason)`` when it cannot be had ("" when it has no address)."""
+    addr: Optional[int] = None
+    if address_of is not None:
+        try:
+            addr = address_of(name)
+        except (LookupError, CoreError, FaultError):
+            addr = None
+    if addr is None and vmcoreinfo is not None and vmcoreinfo.has_symbol(name):
+        try:
+            addr = vmcoreinfo.symbol(name)
+        except CoreError as e:
+            return None, f"VMCOREINFO's SYMBOL({name}) is unusable ({e})"
+    if addr is None:
+        return None, ""
+    try:
+        return read_u64(addr), ""
+    except (FaultError, CoreError) as e:
+        return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
 
 
 class PageTableUnreadable(FaultError):
@@ -382,23 +411,7 @@ class X86_64Translator:
 
     def _variable(self, name: str) -> Tuple[Optional[int], str]:
         """``(value, why-not)`` of the kernel variable ``name`` (symbols, then VMCOREINFO)."""
-        addr: Optional[int] = None
-        if self._address_of is not None:
-            try:
-                addr = self._address_of(name)
-            except (LookupError, CoreError, FaultError):
-                addr = None
-        if addr is None and self.vmcoreinfo.has_symbol(name):
-            try:
-                addr = self.vmcoreinfo.symbol(name)
-            except CoreError as e:
-                return None, f"VMCOREINFO's SYMBOL({name}) is unusable ({e})"
-        if addr is None:
-            return None, ""
-        try:
-            return self._read_symbol_u64(addr), ""
-        except (FaultError, CoreError) as e:
-            return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
+        return layout_variable(name, self._address_of, self._read_symbol_u64, self.vmcoreinfo)
 
 
     def _maps(self, va: int, pa: Optional[int] = None) -> Optional[bool]:

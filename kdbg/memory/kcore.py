@@ -22,6 +22,7 @@ from kdbg.arch.x86_64 import (
     LayoutBase,
     base_problem,
     choose_base,
+    layout_variable,
 )
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
@@ -85,18 +86,7 @@ class KcoreMemory(KernelMemory):
         return self.vmcoreinfo is not None and self.vmcoreinfo.pgtable_l5_enabled
 
     def _variable(self, name: str) -> Tuple[Optional[int], str]:
-        addr: Optional[int] = None
-        if self._address_of is not None:
-            try:
-                addr = self._address_of(name)
-            except (LookupError, CoreError, FaultError):
-                addr = None
-        if addr is None:
-            return None, ""
-        try:
-            return self.read_u64(addr), ""
-        except FaultError as e:
-            return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
+        return layout_variable(name, self._address_of, self.read_u64)
 
     def _resolve_layout(self) -> Dict[str, LayoutBase]:
         """The kernel's variables when sane, else what the segments show: /proc/kcore lists
