@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from kdbg.modules import LoadedModules, ModuleSource
     from kdbg.object import Object
     from kdbg.symbols.table import Symbol, SymbolTable
+    from kdbg.unwind import StackTrace, Thread
 
 __all__ = ["Program", "open_files", "open_core", "open_live", "is_target_error", "target_error_layer"]
 
@@ -432,6 +433,30 @@ class Program:
         """Release the memory source."""
         if self.memory is not None:
             self.memory.close()
+
+    # ------------------------------------------------------------------ stack traces
+    # drgn's names on Program; the work is in kdbg.unwind, which sits above the helpers
+    # (imported here lazily, so the layers below never load it).
+    def stack_trace(self, thread: Any) -> StackTrace:
+        """The stack trace of *thread*: a ``struct task_struct *`` Object, a PID, or a
+        task address (:func:`kdbg.unwind.stack_trace`)."""
+        from kdbg.unwind import stack_trace
+
+        return stack_trace(self, thread)
+
+    def crashed_thread(self) -> Thread:
+        """The thread that crashed the kernel of this vmcore
+        (:func:`kdbg.unwind.crashed_thread`)."""
+        from kdbg.unwind import crashed_thread
+
+        return crashed_thread(self)
+
+    def threads(self) -> Any:
+        """Every thread (task) of the target, as :class:`kdbg.unwind.Thread`
+        (:func:`kdbg.unwind.threads`)."""
+        from kdbg.unwind import threads
+
+        return threads(self)
 
 
 def _untyped(sym: Symbol) -> UntypedSymbolError:
