@@ -1,0 +1,606 @@
+"""Build vmcores of *crashed* Debian kernels whose guests printed their own stack traces.
+
+The reference dumps of :mod:`vmcores.build` are of a healthy, idle guest.  These are of
+guests that crashed, so a stack-trace unwinder can be checked against the kernel's own
+ORC unwinder: before crashing, every guest prints every task's stack on the serial
+console (``echo t > /proc/sysrq-trigger``) and records how often each task was switched
+out before and after that, then crashes in one of two *scenarios*:
+
+``panic``
+    ``echo c > /proc/sysrq-trigger`` from PID 1 (a NULL write in ``sysrq_handle_crash``;
+    with ``oops=panic`` the oops panics).
+``oops``
+    a write to ``/proc/kdbg_oops``, created by the tiny out-of-tree module
+    ``vmcores/oops_module/kdbg_oops.c``: ``write -> vfs_write -> proc_reg_write ->
+    kdbg_oops_write -> kdbg_oops_level1 -> kdbg_oops_level2 -> kdbg_oops_crash`` writes
+    through a NULL pointer.  The module is built against Debian's own
+    ``linux-headers-<release>`` of that exact kernel with the host's gcc.
+
+The kernel boots with ``panic=0`` (the panic loops forever), so once the console shows
+``---[ end Kernel panic`` the host stops the guest over QMP and dumps it: QEMU ELF
+(``elf``), ELF with virtual addresses (``elf-paging``, what drgn's oracle reads), and
+kdump-zlib (``kdump-zlib-flat`` as QEMU writes it, ``kdump-zlib`` reassembled with
+``makedumpfile -R``).
+
+Usage::
+
+    python -m vmcores.crash [--suite S ...] [--scenario panic|oops ...] [--force]
+
+Layout: ``<cache>/vmcores/crash/<suite>-<scenario>/`` holds the dumps, ``truth/`` and
+``dumps.json``; ``<cache>/vmcores/crash/manifest.json`` lists them all;
+``<cache>/vmcores/crash/module/<release>/`` the built module (or why it failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from vmcores.build import (
+    BOOT_ATTEMPTS,
+    BOOT_TIMEOUT,
+    DEFAULT_MEMORY,
+    DUMP_TIMEOUT,
+    FW_CFG_MODULES,
+    KERNEL_CMDLINE,
+    BuildError,
+    Guest,
+    _reassemble,
+    _unpack_truth,
+    make_initramfs,
+    vmcores_root,
+)
+from vmcores.debian import SUITES, FetchError, KernelFiles, PrivateApt, cache_root, debian_kernel, file_lock
+
+SCENARIOS: Tuple[str, ...] = ("panic", "oops")
+"""Crash scenarios: ``panic`` (sysrq ``c``) and ``oops`` (NULL write in a module)."""
+
+CRASH_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
+"""Forms every crash dump is written in (all of the same stopped guest)."""
+
+CRASH_CMDLINE = "panic=0 loglevel=8"
+"""Appended to :data:`vmcores.build.KERNEL_CMDLINE` (the later ``panic=`` wins): the panic
+loops forever instead of rebooting, and the console prints every message level."""
+
+CRASHING = "KDBG-CRASHING"
+"""Printed (through /dev/kmsg) by the guest right before it triggers the crash."""
+SYSRQ_T_BEGIN = "KDBG-SYSRQ-T-BEGIN"
+SYSRQ_T_END = "KDBG-SYSRQ-T-END"
+"""Written to /dev/kmsg around ``echo t > /proc/sysrq-trigger`` (the console block between
+them is the sysrq-t output)."""
+PANIC_END = "---[ end Kernel panic"
+PANIC_TIMEOUT = 180.0
+"""Seconds from the crash marker until the console must show the end of the panic."""
+
+MODULE_SOURCE = Path(__file__).resolve().parent / "oops_module"
+MODULE_NAME = "kdbg_oops"
+MODULE_BUILD_TIMEOUT = 600
+
+#: How each scenario crashes the guest (run by PID 1, the busybox ``init`` shell) and a
+#: string the console's oops report must contain for the crash to be the intended one.
+TRIGGERS: Dict[str, Tuple[str, str]] = {
+    "panic": ("echo c > /proc/sysrq-trigger", "sysrq_handle_crash"),
+    "oops": ("echo 1 > /proc/kdbg_oops", "kdbg_oops_crash"),
+}
+
+# The guest's /init after vmcores.build.INIT_COMMON (mounts, modules, send()).
+# Switch counts are read with shell builtins only, so no helper process runs in between.
+INIT_CRASH = r"""
+echo 8 > /proc/sys/kernel/printk
+@LOAD@
+# recognizable processes
+sleep 1000 &
+/bin/kdbg-sleeper &
+sh -c 'sleep 0 & exec sleep 1500' &
+mkfifo /tmp/kdbg-fifo
+cat /tmp/kdbg-fifo &
+sleep 1
+echo "kdbg-init: recording truth" > /dev/kmsg
+T=/truth
+uname -r > $T/uname
+cat /proc/version > $T/version
+cat /proc/cmdline > $T/cmdline
+cat /proc/kallsyms > $T/kallsyms
+cat /proc/modules > $T/modules
+cat /proc/mounts > $T/mounts
+cat /sys/kernel/vmcoreinfo > $T/vmcoreinfo-sysfs 2>/dev/null
+for d in /proc/[0-9]*; do
+    read -r line < $d/stat && echo "$line"
+done > $T/proc-stat
+switches() {  # pid tid voluntary nonvoluntary comm, for every task (kernel threads too)
+    for s in /proc/[0-9]*/task/[0-9]*/status; do
+        c=; v=; n=
+        while read -r k val; do
+            case $k in
+                Name:) c=$val ;;
+                voluntary_ctxt_switches:) v=$val ;;
+                nonvoluntary_ctxt_switches:) n=$val ;;
+            esac
+        done < $s 2>/dev/null
+        t=${s%/status}; p=${s#/proc/}
+        [ -n "$v" ] && echo "${p%%/*} ${t##*/} $v $n $c"
+    done
+}
+switches > $T/switches-before
+echo "@SYSRQ_T_BEGIN@" > /dev/kmsg
+echo t > /proc/sysrq-trigger
+echo "@SYSRQ_T_END@" > /dev/kmsg
+switches > $T/switches-after
+dmesg > $T/dmesg
+tar -czf /tmp/truth.tgz -C $T .
+send /tmp/truth.tgz
+rm -rf /tmp/truth.tgz $T
+sleep 1
+echo "@CRASHING@ @TRIGGER@" > /dev/kmsg
+@TRIGGER@
+echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg
+while :; do sleep 100000; done
+"""
+
+
+class ModuleBuildError(BuildError):
+    """The oops module cannot be built for a kernel (the reason is recorded, not faked)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CrashDump:
+    """One vmcore of a crashed guest.
+
+    ``scenario`` is ``panic`` or ``oops`` (see the module doc); ``form`` and ``tool`` are as
+    in :class:`vmcores.build.Dump`; ``truth`` is the directory with what the guest
+    recorded before crashing (``uname``, ``kallsyms``, ``modules``, ``proc-stat``,
+    ``switches``, ``console.log``, ``crash.json``, ...; see ``vmcores/README.md``).
+    """
+
+    suite: str
+    release: str
+    scenario: str
+    form: str
+    tool: str
+    path: Path
+    truth: Path
+
+
+def crash_root() -> Path:
+    """``<cache>/vmcores/crash``: where the crash dumps live."""
+    return vmcores_root() / "crash"
+
+
+def crash_dir(suite: str, scenario: str) -> Path:
+    """The directory of one suite's scenario: ``<cache>/vmcores/crash/<suite>-<scenario>``."""
+    return crash_root() / f"{suite}-{scenario}"
+
+
+# --------------------------------------------------------------------------- oops module
+
+
+def _module_source_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted(MODULE_SOURCE.iterdir()):
+        if p.is_file() and (p.suffix in (".c", ".h") or p.name in ("Kbuild", "Makefile")):
+            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _headers_packages(apt: PrivateApt, kernel: KernelFiles) -> List[str]:
+    """``linux-headers-<release>`` (pinned to the kernel's version) and the
+    ``linux-headers-*-common`` and ``linux-kbuild-*`` packages it depends on."""
+    pkg = f"linux-headers-{kernel.release}"
+    spec = f"{pkg}={kernel.version}" if kernel.version else pkg
+    depends = apt.show(spec).get("depends", "")
+    parts = re.findall(r"\b(linux-(?:headers-[^\s,(|]+-common|kbuild-[^\s,(|]+))", depends)
+    if not any("kbuild" in p for p in parts):
+        raise ModuleBuildError(f"{pkg}: no linux-kbuild package in its Depends: {depends!r}")
+    return [spec, *sorted(set(parts))]
+
+
+def kernel_headers(kernel: KernelFiles) -> Path:
+    """Debian's build tree for external modules of *kernel*, unpacked (never installed).
+
+    Returns ``<cache>/debian/<suite>-headers/<release>/root/usr/src/linux-headers-<release>``;
+    its ``Makefile`` (which includes ``/usr/src/linux-headers-*-common/Makefile``) is
+    pointed at the unpacked copy.  Downloaded once with :class:`vmcores.debian.PrivateApt`.
+    """
+    top = cache_root() / "debian" / f"{kernel.suite}-headers" / kernel.release
+    root = top / "root"
+    tree = root / "usr" / "src" / f"linux-headers-{kernel.release}"
+    meta_file = top / "headers.json"
+    with file_lock(cache_root() / "debian" / f".{kernel.suite}-headers.lock"):
+        if meta_file.exists() and (tree / "Makefile").exists():
+            meta = json.loads(meta_file.read_text())
+            if meta.get("version") == kernel.version:
+                return tree
+        top.mkdir(parents=True, exist_ok=True)
+        with file_lock(cache_root() / "debian" / f".apt-{kernel.suite}.lock"):
+            apt = PrivateApt(kernel.suite)
+            apt.ensure_lists()
+            try:
+                packages = _headers_packages(apt, kernel)
+            except FetchError:
+                apt.ensure_lists(refresh=True)
+                packages = _headers_packages(apt, kernel)
+            with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
+                unpack = Path(tmp) / "root"
+                for spec in packages:
+                    deb = apt.download(spec, Path(tmp) / "debs")
+                    try:
+                        subprocess.run(
+                            ["dpkg-deb", "-x", str(deb), str(unpack)], check=True, capture_output=True, timeout=600
+                        )
+                    except subprocess.CalledProcessError as e:
+                        raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
+                    deb.unlink()
+                if root.exists():
+                    shutil.rmtree(root)
+                os.replace(unpack, root)
+        makefile = tree / "Makefile"
+        text = makefile.read_text()
+        makefile.write_text(re.sub(r"(?m)^(include\s+)/usr/src/", rf"\g<1>{root}/usr/src/", text))
+        meta = {"release": kernel.release, "version": kernel.version, "packages": packages}
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        return tree
+
+
+def oops_module(kernel: KernelFiles) -> Path:
+    """``kdbg_oops.ko`` built for *kernel* (cached; rebuilt when the source changes).
+
+    Runs ``make -C <headers> M=<dir> CC=gcc modules`` with the host's gcc against
+    :func:`kernel_headers`.  Raises :class:`ModuleBuildError` with the reason when the
+    kernel's build tools cannot run here; that failure is cached too (same source, same
+    kernel), so it is not retried on every call.
+    """
+    top = crash_root() / "module" / kernel.release
+    ko = top / f"{MODULE_NAME}.ko"
+    info_file = top / "module.json"
+    src_hash = _module_source_hash()
+    with file_lock(crash_root() / f".module-{kernel.release}.lock"):
+        if info_file.exists():
+            info = json.loads(info_file.read_text())
+            if info.get("source") == src_hash and info.get("version") == kernel.version:
+                if info.get("error"):
+                    raise ModuleBuildError(info["error"])
+                if ko.exists():
+                    return ko
+        headers = kernel_headers(kernel)
+        if top.exists():
+            shutil.rmtree(top)
+        build = top / "build"
+        shutil.copytree(MODULE_SOURCE, build)
+        argv = ["make", "-C", str(headers), f"M={build}", "CC=gcc", "modules"]
+        info = {"release": kernel.release, "version": kernel.version, "source": src_hash, "command": " ".join(argv)}
+        gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True)
+        info["gcc"] = gcc.stdout.splitlines()[0] if gcc.stdout else "?"
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
+            out = p.stdout + p.stderr
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            out, rc = f"timed out after {MODULE_BUILD_TIMEOUT}s", -1
+        except FileNotFoundError:
+            out, rc = "make not found: apt-get install make", -1
+        (top / "build.log").write_text(out)
+        built = build / f"{MODULE_NAME}.ko"
+        if rc != 0 or not built.exists():
+            lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("make")]
+            why = "; ".join(lines[-3:]) or f"exit {rc}"
+            info["error"] = f"building {MODULE_NAME}.ko for {kernel.release} failed: {why}"
+            info_file.write_text(json.dumps(info, indent=1) + "\n")
+            raise ModuleBuildError(info["error"])
+        shutil.copy(built, ko)
+        info_file.write_text(json.dumps(info, indent=1) + "\n")
+        return ko
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _init_script(scenario: str) -> str:
+    trigger = TRIGGERS[scenario][0]
+    load = f"insmod /lib/modules/{MODULE_NAME}.ko || echo 'kdbg-init: insmod {MODULE_NAME} failed'"
+    return (
+        INIT_CRASH.replace("@LOAD@", load if scenario == "oops" else "")
+        .replace("@SYSRQ_T_BEGIN@", SYSRQ_T_BEGIN)
+        .replace("@SYSRQ_T_END@", SYSRQ_T_END)
+        .replace("@CRASHING@", CRASHING)
+        .replace("@TRIGGER@", trigger)
+    )
+
+
+def _read_switches(path: Path) -> Dict[Tuple[int, int], Tuple[int, int, str]]:
+    out: Dict[Tuple[int, int], Tuple[int, int, str]] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(errors="replace").splitlines():
+        f = line.split(" ", 4)
+        if len(f) >= 4 and f[0].isdigit() and f[1].isdigit() and f[2].isdigit() and f[3].isdigit():
+            out[(int(f[0]), int(f[1]))] = (int(f[2]), int(f[3]), f[4] if len(f) > 4 else "")
+    return out
+
+
+def write_switches(truth: Path) -> None:
+    """Join ``switches-before`` and ``switches-after`` into ``switches``: one line per task,
+    ``pid tid vol_before nonvol_before vol_after nonvol_after comm`` sorted by tid (``-``
+    where a task exists in only one of the two snapshots)."""
+    before = _read_switches(truth / "switches-before")
+    after = _read_switches(truth / "switches-after")
+    lines = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k[1], k[0])):
+        b = before.get(key)
+        a = after.get(key)
+        comm = (a or b or (0, 0, ""))[2]
+        fb = f"{b[0]} {b[1]}" if b else "- -"
+        fa = f"{a[0]} {a[1]}" if a else "- -"
+        lines.append(f"{key[0]} {key[1]} {fb} {fa} {comm}\n")
+    (truth / "switches").write_text("".join(lines))
+
+
+def _wait_panic(g: Guest, expect: str, timeout: float) -> str:
+    """Wait for the end of the panic on the console; return the console text after the
+    crash marker.  Raises BuildError if the guest dies, hangs or crashed elsewhere."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = g.console.read_text(errors="replace")
+        tail = text[text.find(CRASHING) :] if CRASHING in text else ""
+        if PANIC_END in tail:
+            break
+        if g.proc.poll() is not None:
+            raise BuildError(f"QEMU exited during the crash ({g.proc.returncode}): {text[-1500:]}")
+        if time.monotonic() > deadline:
+            raise BuildError(f"timed out after {timeout:.0f}s waiting for {PANIC_END!r}; console:\n{text[-1500:]}")
+        time.sleep(0.25)
+    if expect not in tail:
+        raise BuildError(f"the guest panicked, but not in {expect}: {tail[-1500:]}")
+    return tail
+
+
+def build_crash(
+    suite: str,
+    scenario: str,
+    memory: str = DEFAULT_MEMORY,
+    log: Optional[Any] = None,
+) -> List[CrashDump]:
+    """Boot *suite*'s cloud kernel, record truth, crash it as *scenario* and dump it.
+
+    Writes ``<cache>/vmcores/crash/<suite>-<scenario>/`` (built in a sibling directory,
+    renamed into place when complete).  For ``oops``, a kernel the module cannot be built
+    for gets a ``dumps.json`` with no dumps and the reason under ``failed``.
+    """
+    if scenario not in TRIGGERS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    say = log or (lambda msg: print(f"[vmcores crash {suite}-{scenario}] {msg}", file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    kernel = debian_kernel(suite, "cloud")
+    final = crash_dir(suite, scenario)
+    outdir = final.with_name(f".{final.name}.building")
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    trigger, expect = TRIGGERS[scenario]
+    info: Dict[str, Any] = {
+        "suite": suite,
+        "scenario": scenario,
+        "release": kernel.release,
+        "package": f"{kernel.package}={kernel.version}",
+        "memory": memory,
+        "cmdline": f"{KERNEL_CMDLINE} {CRASH_CMDLINE}",
+        "trigger": trigger,
+        "crash_pid": 1,
+        "dumps": [],
+        "failed": {},
+    }
+    extra: Dict[str, bytes] = {}
+    if scenario == "oops":
+        try:
+            ko = oops_module(kernel)
+        except ModuleBuildError as e:
+            say(str(e))
+            info["failed"]["module"] = str(e)
+            _finish(outdir, final, info)
+            return []
+        extra[f"lib/modules/{MODULE_NAME}.ko"] = ko.read_bytes()
+        info["module"] = json.loads((ko.parent / "module.json").read_text())
+    initramfs = make_initramfs(kernel, FW_CFG_MODULES, _init_script(scenario), extra=extra)
+    work = outdir / "guest"
+    truth = outdir / "truth"
+    made: List[Tuple[str, str, Path]] = []
+    last: Optional[BuildError] = None
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        made = []
+        t_boot = time.monotonic()
+        with Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT, memory=memory, cmdline=CRASH_CMDLINE) as g:
+            say(f"guest recorded its truth after {time.monotonic() - t_boot:.1f}s; crashing")
+            payload = g.received()
+            try:
+                _wait_panic(g, expect, PANIC_TIMEOUT)
+            except BuildError as e:
+                last = e
+                say(f"attempt {attempt}/{BOOT_ATTEMPTS}: {str(e).splitlines()[0]}")
+                continue
+            time.sleep(1.0)
+            assert g.qmp is not None
+            g.qmp.execute("stop")
+            for form, paging in (("elf", False), ("elf-paging", True)):
+                path = outdir / f"qemu.{form}"
+                g.qmp.execute("dump-guest-memory", timeout=DUMP_TIMEOUT, paging=paging, protocol=f"file:{path}")
+                made.append((form, "qemu dump-guest-memory" + (" -p" if paging else ""), path))
+            flat = outdir / "qemu.kdump-zlib-flat"
+            g.qmp.execute(
+                "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=False, protocol=f"file:{flat}", format="kdump-zlib"
+            )
+            made.append(("kdump-zlib-flat", "qemu dump-guest-memory (kdump-zlib)", flat))
+            out = outdir / "qemu.kdump-zlib"
+            ok, err = _reassemble(flat, out)
+            if ok:
+                made.append(("kdump-zlib", "qemu dump-guest-memory (kdump-zlib) + makedumpfile -R", out))
+            else:
+                info["failed"][f"makedumpfile -R {flat.name}"] = err
+        last = None
+        break
+    if last is not None:
+        raise last
+    _unpack_truth(payload, truth)
+    write_switches(truth)
+    shutil.copy(work / "console.log", truth / "console.log")
+    (work / "initramfs.cpio").unlink(missing_ok=True)
+    release = (truth / "uname").read_text().strip()
+    if release != kernel.release:
+        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
+    crash = {k: info[k] for k in ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline")}
+    (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
+    dumps = [CrashDump(suite, release, scenario, f, t, final / p.name, final / "truth") for f, t, p in made]
+    info["build_seconds"] = round(time.monotonic() - t0, 1)
+    info["dumps"] = [{**_dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made)]
+    _finish(outdir, final, info)
+    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
+    return dumps
+
+
+def _finish(outdir: Path, final: Path, info: Dict[str, Any]) -> None:
+    (outdir / "dumps.json").write_text(json.dumps(info, indent=1) + "\n")
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(outdir, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _dump_json(d: CrashDump) -> Dict[str, Any]:
+    return {
+        "suite": d.suite,
+        "release": d.release,
+        "scenario": d.scenario,
+        "form": d.form,
+        "tool": d.tool,
+        "path": str(d.path),
+        "truth": str(d.truth),
+    }
+
+
+def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
+    """The recorded dumps of one suite's scenario, or None when a build is needed."""
+    f = crash_dir(suite, scenario) / "dumps.json"
+    if not f.exists():
+        return None
+    try:
+        info = json.loads(f.read_text())
+        dumps = [
+            CrashDump(d["suite"], d["release"], d["scenario"], d["form"], d["tool"], Path(d["path"]), Path(d["truth"]))
+            for d in info["dumps"]
+        ]
+        failed = info.get("failed", {})
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not dumps:
+        # only a recorded module failure of the same source stands; anything else rebuilds
+        module = crash_root() / "module" / info.get("release", "?") / "module.json"
+        if "module" in failed and module.exists():
+            with_err = json.loads(module.read_text())
+            if with_err.get("source") == _module_source_hash() and with_err.get("error"):
+                return []
+        return None
+    if not all(d.path.exists() for d in dumps) or not (dumps[0].truth / "console.log").exists():
+        return None
+    return dumps
+
+
+def _write_manifest() -> None:
+    entries = []
+    for f in sorted(crash_root().glob("*/dumps.json")):
+        try:
+            entries.append(json.loads(f.read_text()))
+        except ValueError:
+            continue
+    manifest = {
+        "cache": str(crash_root()),
+        "dumps": [d for e in entries for d in e.get("dumps", [])],
+        "builds": {f"{e['suite']}-{e['scenario']}": {k: v for k, v in e.items() if k != "dumps"} for e in entries},
+    }
+    path = crash_root() / "manifest.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def crash_dumps(
+    suites: Optional[Sequence[str]] = None,
+    scenarios: Optional[Sequence[str]] = None,
+    forms: Optional[Sequence[str]] = None,
+    build: bool = True,
+    force: bool = False,
+    memory: str = DEFAULT_MEMORY,
+) -> List[CrashDump]:
+    """Crash dumps of *suites* (default bookworm, trixie, bullseye) x *scenarios*
+    (default ``panic``, ``oops``), filtered by *forms* (:data:`CRASH_FORMS`).
+
+    Missing ones are built (``build=True``) or raise :class:`BuildError`.  A scenario that
+    cannot be built for a kernel (the oops module, see ``dumps.json`` ``failed``) yields
+    no dumps.  Builds are serialized per suite and scenario with a lock file.
+    """
+    result: List[CrashDump] = []
+    for suite in suites or SUITES:
+        for scenario in scenarios or SCENARIOS:
+            if scenario not in TRIGGERS:
+                raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+            with file_lock(crash_root() / f".{suite}-{scenario}.lock"):
+                dumps = None if force else _load(suite, scenario)
+                if dumps is None:
+                    if not build:
+                        raise BuildError(f"no {scenario} crash dumps for {suite}: run python -m vmcores.crash")
+                    dumps = build_crash(suite, scenario, memory=memory)
+                _write_manifest()
+            result += [d for d in dumps if forms is None or d.form in forms]
+    return result
+
+
+def crash_failures(suite: str, scenario: str) -> Dict[str, str]:
+    """What could not be made for one suite's scenario (``dumps.json`` ``failed``)."""
+    f = crash_dir(suite, scenario) / "dumps.json"
+    return dict(json.loads(f.read_text()).get("failed", {})) if f.exists() else {}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of ``python -m vmcores.crash``."""
+    ap = argparse.ArgumentParser(prog="python -m vmcores.crash", description=__doc__.split("\n")[0])
+    ap.add_argument("--suite", action="append", choices=SUITES, help=f"repeatable; default {', '.join(SUITES)}")
+    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default both")
+    ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
+    ap.add_argument("--memory", default=DEFAULT_MEMORY, help=f"guest RAM (default {DEFAULT_MEMORY})")
+    args = ap.parse_args(argv)
+    try:
+        print_crash_dumps(args.suite, args.scenario, force=args.force, memory=args.memory)
+    except BuildError as e:
+        print(f"vmcores.crash: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_crash_dumps(
+    suites: Optional[Sequence[str]] = None,
+    scenarios: Optional[Sequence[str]] = None,
+    force: bool = False,
+    memory: str = DEFAULT_MEMORY,
+) -> None:
+    """Build what is missing and print one line per crash dump (and per failure)."""
+    for suite in suites or SUITES:
+        for scenario in scenarios or SCENARIOS:
+            for d in crash_dumps([suite], [scenario], force=force, memory=memory):
+                print(f"{d.suite}\t{d.release}\t{d.scenario}\t{d.form:16}\t{d.path}\t[{d.tool}]")
+            for what, why in crash_failures(suite, scenario).items():
+                print(f"{suite}\t{scenario}\tFAILED {what}: {why}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
