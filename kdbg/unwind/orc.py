@@ -1,0 +1,268 @@
+"""ORC unwind tables read out of kernel memory.
+
+vmlinux keeps two parallel tables: ``__start_orc_unwind_ip`` .. ``__stop_orc_unwind_ip``
+(``int`` offsets, each relative to its own address, sorted by the address they give) and
+``__start_orc_unwind`` (one ``struct orc_entry`` per ip). Each module has its own pair
+(``struct module``.arch: ``num_orcs``, ``orc_unwind_ip``, ``orc_unwind``), sorted when it
+loaded. Each table is read in one bulk read on first use and kept for the Program.
+
+The entry layout comes from BTF's ``struct orc_entry`` (its bitfields). Linux 6.4 changed
+the type encoding: before, ``type`` is 2 bits (CALL=0, REGS=1, REGS_PARTIAL=2) next to an
+``end`` bit, and an undefined ``sp_reg`` means the end of the stack when ``end`` is set;
+from 6.4, ``type`` is 3 bits (UNDEFINED=0, END_OF_STACK=1, CALL=2, REGS=3,
+REGS_PARTIAL=4) next to a ``signal`` bit. The encoding is told apart by those member
+names, never by the version string. Entries are normalized to :class:`OrcEntry` with the
+new encoding's type numbers.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from bisect import bisect_right
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
+
+from kdbg.errors import KdbgError
+
+if TYPE_CHECKING:
+    from kdbg.program import Program
+
+__all__ = [
+    "OrcEntry", "OrcTable", "OrcUnwindInfo", "orc_info", "UnwindError",
+    "ORC_TYPE_UNDEFINED", "ORC_TYPE_END_OF_STACK", "ORC_TYPE_CALL", "ORC_TYPE_REGS",
+    "ORC_TYPE_REGS_PARTIAL",
+]
+
+
+class UnwindError(KdbgError):
+    """A stack trace cannot be made at all (no ORC in the kernel, a running task on a
+    live kernel, no such task); the message says why in one line."""
+
+
+# arch/x86/include/asm/orc_types.h
+ORC_REG_UNDEFINED = 0
+ORC_REG_PREV_SP = 1
+ORC_REG_DX = 2
+ORC_REG_DI = 3
+ORC_REG_BP = 4
+ORC_REG_SP = 5
+ORC_REG_R10 = 6
+ORC_REG_R13 = 7
+ORC_REG_BP_INDIRECT = 8
+ORC_REG_SP_INDIRECT = 9
+
+#: Normalized entry types (the 6.4+ numbering).
+ORC_TYPE_UNDEFINED = 0
+ORC_TYPE_END_OF_STACK = 1
+ORC_TYPE_CALL = 2
+ORC_TYPE_REGS = 3
+ORC_TYPE_REGS_PARTIAL = 4
+
+_OLD_TYPES = {0: ORC_TYPE_CALL, 1: ORC_TYPE_REGS, 2: ORC_TYPE_REGS_PARTIAL}
+
+
+class OrcEntry(NamedTuple):
+    """One ORC entry, normalized: ``type`` in the 6.4+ numbering, ``signal`` as the
+    kernel's unwinder sets ``state->signal`` from it."""
+
+    sp_offset: int
+    bp_offset: int
+    sp_reg: int
+    bp_reg: int
+    type: int
+    signal: bool
+
+
+#: The kernel's ``null_orc_entry``: what ``orc_find(0)`` gives (a call through NULL).
+NULL_ORC_ENTRY = OrcEntry(8, 0, ORC_REG_SP, ORC_REG_UNDEFINED, ORC_TYPE_CALL, False)
+
+
+class _Layout:
+    """How to decode a ``struct orc_entry``: from BTF's bitfield offsets."""
+
+    def __init__(self, prog: Program) -> None:
+        try:
+            t = prog.type("struct orc_entry").strip_typedefs()
+            members = {m.name: m for m in t.members}  # type: ignore[attr-defined]
+            size = t.size
+        except (KdbgError, LookupError, AttributeError) as e:
+            raise UnwindError(f"no ORC: BTF has no struct orc_entry ({e})") from None
+        need = ("sp_offset", "bp_offset", "sp_reg", "bp_reg", "type")
+        if any(n not in members for n in need) or not size:
+            raise UnwindError("no ORC: BTF's struct orc_entry lacks sp_offset/bp_offset/sp_reg/bp_reg/type")
+        self.size: int = size
+        self.new = "signal" in members or members["type"].bitfield_size >= 3
+        flag = members.get("signal" if self.new else "end")
+
+        def field(name: str) -> Tuple[int, int, int]:
+            m = members[name]
+            bits = m.bitfield_size or 8 * (m.type.strip_typedefs().size or 0)
+            return m.bit_offset // 8, m.bit_offset % 8, (1 << bits) - 1
+
+        self.sp_off = members["sp_offset"].bit_offset // 8
+        self.bp_off = members["bp_offset"].bit_offset // 8
+        self.fields = [field(n) for n in ("sp_reg", "bp_reg", "type")]
+        self.flag = None if flag is None else field(flag.name)
+
+    def decode(self, buf: bytes, index: int) -> OrcEntry:
+        base = index * self.size
+        sp_offset = struct.unpack_from("<h", buf, base + self.sp_off)[0]
+        bp_offset = struct.unpack_from("<h", buf, base + self.bp_off)[0]
+        vals = []
+        for byte, shift, mask in self.fields:
+            word = int.from_bytes(buf[base + byte:base + byte + 4], "little")
+            vals.append((word >> shift) & mask)
+        flag = 0
+        if self.flag is not None:
+            byte, shift, mask = self.flag
+            flag = (int.from_bytes(buf[base + byte:base + byte + 4], "little") >> shift) & mask
+        sp_reg, bp_reg, typ = vals
+        if self.new:
+            return OrcEntry(sp_offset, bp_offset, sp_reg, bp_reg, typ, bool(flag))
+        if sp_reg == ORC_REG_UNDEFINED:  # before 6.4: the end bit tells end from undefined
+            return OrcEntry(sp_offset, bp_offset, sp_reg, bp_reg,
+                            ORC_TYPE_END_OF_STACK if flag else ORC_TYPE_UNDEFINED, False)
+        norm = _OLD_TYPES.get(typ, 0x100 + typ)
+        return OrcEntry(sp_offset, bp_offset, sp_reg, bp_reg, norm,
+                        norm in (ORC_TYPE_REGS, ORC_TYPE_REGS_PARTIAL))
+
+
+class OrcTable:
+    """One sorted ORC table (vmlinux's or a module's): ``find(ip)`` as the kernel's
+    ``__orc_find``: the rightmost entry whose address is at or below ``ip``."""
+
+    def __init__(self, name: str, ip_table: int, ip_bytes: bytes, orc_bytes: bytes, layout: _Layout) -> None:
+        self.name = name
+        n = len(ip_bytes) // 4
+        rel = array("i")
+        rel.frombytes(ip_bytes[:4 * n])
+        if rel.itemsize != 4:  # pragma: no cover - every CPython platform has 4-byte int
+            rel = array("i", struct.unpack(f"<{n}i", ip_bytes[:4 * n]))
+        self._ip_table = ip_table
+        self._rel = rel
+        self._n = min(n, len(orc_bytes) // layout.size)
+        self._orc = orc_bytes
+        self._layout = layout
+        self._entries: Dict[int, OrcEntry] = {}
+        self._ips: Optional[List[int]] = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _ip(self, i: int) -> int:
+        return (self._ip_table + 4 * i + self._rel[i]) & 0xFFFFFFFFFFFFFFFF
+
+    def find(self, ip: int) -> Optional[OrcEntry]:
+        """The entry for ``ip`` (``None`` for an empty table)."""
+        n = self._n
+        if not n:
+            return None
+        lo, hi, found = 0, n - 1, 0
+        rel, base = self._rel, self._ip_table
+        while lo <= hi:
+            mid = (lo + hi) >> 1
+            if ((base + 4 * mid + rel[mid]) & 0xFFFFFFFFFFFFFFFF) <= ip:
+                found = mid
+                lo = mid + 1
+            else:
+                hi = mid - 1
+        e = self._entries.get(found)
+        if e is None:
+            e = self._entries[found] = self._layout.decode(self._orc, found)
+        return e
+
+    def first_ip(self) -> Optional[int]:
+        """The lowest address the table describes."""
+        return self._ip(0) if self._n else None
+
+
+class OrcUnwindInfo:
+    """Every ORC table of a Program: vmlinux's (read on creation) and the modules' (read
+    on the first address outside vmlinux text)."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+        self.layout = _Layout(prog)
+        syms = prog.symbols
+        names = ("__start_orc_unwind_ip", "__stop_orc_unwind_ip", "__start_orc_unwind")
+        addrs = [syms.address_of(n) for n in names]
+        if any(a is None for a in addrs):
+            missing = [n for n, a in zip(names, addrs) if a is None]
+            raise UnwindError(f"no ORC in this kernel: no {', '.join(missing)} in kallsyms "
+                              "(built without CONFIG_UNWINDER_ORC?)")
+        start_ip, stop_ip, start_orc = addrs
+        n = (stop_ip - start_ip) // 4  # type: ignore[operator]
+        if not 0 < n < (1 << 24):
+            raise UnwindError(f"no ORC: the ip table is {stop_ip - start_ip} bytes")  # type: ignore[operator]
+        try:
+            ip_bytes = prog.read(start_ip, 4 * n)  # type: ignore[arg-type]
+            orc_bytes = prog.read(start_orc, self.layout.size * n)  # type: ignore[arg-type]
+        except KdbgError as e:
+            raise UnwindError(f"cannot read vmlinux's ORC tables: {e}") from None
+        self.vmlinux = OrcTable("vmlinux", start_ip, ip_bytes, orc_bytes, self.layout)  # type: ignore[arg-type]
+        self.text: List[Tuple[int, int]] = []
+        for lo, hi in (("_stext", "_etext"), ("_sinittext", "_einittext")):
+            a, b = syms.address_of(lo), syms.address_of(hi)
+            if a is not None and b is not None and a < b:
+                self.text.append((a, b))
+        self._modules: Optional[List[Tuple[int, int, str, OrcTable]]] = None
+        self._module_starts: List[int] = []
+        self.module_errors: List[str] = []
+
+    def _load_modules(self) -> None:
+        from kdbg.helpers.module import for_each_module, module_address_regions, module_name
+
+        mods: List[Tuple[int, int, str, OrcTable]] = []
+        try:
+            modules = list(for_each_module(self.prog))
+        except KdbgError as e:
+            self.module_errors.append(f"modules list: {e}")
+            modules = []
+        for mod in modules:
+            try:
+                name = module_name(mod)
+                arch = mod.arch
+                num = int(arch.num_orcs)
+                ip_addr, orc_addr = int(arch.orc_unwind_ip), int(arch.orc_unwind)
+                if not num or not ip_addr or not orc_addr or num >= (1 << 22):
+                    continue
+                table = OrcTable(name, ip_addr, self.prog.read(ip_addr, 4 * num),
+                                 self.prog.read(orc_addr, self.layout.size * num), self.layout)
+                for lo, size in module_address_regions(mod):
+                    if size > 0:
+                        mods.append((lo, lo + size, name, table))
+            except KdbgError as e:
+                self.module_errors.append(f"module at {int(mod):#x}: ORC: {e}")
+        mods.sort()
+        self._modules = mods
+        self._module_starts = [m[0] for m in mods]
+
+    def in_vmlinux_text(self, ip: int) -> bool:
+        """Whether ``ip`` is in vmlinux text (``_stext.._etext``, init text)."""
+        return any(lo <= ip < hi for lo, hi in self.text)
+
+    def find(self, ip: int) -> Tuple[Optional[OrcEntry], Optional[str]]:
+        """``(entry, module name)`` for ``ip`` as the kernel's ``orc_find``; ``(None,
+        None)`` when no table covers it."""
+        if ip == 0:
+            return NULL_ORC_ENTRY, None
+        if self.in_vmlinux_text(ip):
+            return self.vmlinux.find(ip), None
+        if ip < 0xFFFF800000000000:
+            return None, None
+        if self._modules is None:
+            self._load_modules()
+        assert self._modules is not None
+        pos = bisect_right(self._module_starts, ip) - 1
+        if pos >= 0:
+            lo, hi, name, table = self._modules[pos]
+            if lo <= ip < hi:
+                return table.find(ip), name
+        return None, None
+
+
+def orc_info(prog: Program) -> OrcUnwindInfo:
+    """The Program's ORC tables, read once (``UnwindError`` when the kernel has none)."""
+    from kdbg.helpers.common import program_cache
+
+    return program_cache(prog, "unwind.orc", lambda: OrcUnwindInfo(prog))

@@ -1,0 +1,471 @@
+"""drgn's stack-trace API over the ORC unwinder: :class:`StackTrace`, :class:`StackFrame`,
+:class:`Thread`, :func:`stack_trace`, :func:`crashed_thread`, :func:`threads`.
+
+Where a trace starts:
+
+* a task sleeping (switched out): ``task->thread.sp`` points at its ``struct
+  inactive_task_frame``; the first frame is its ``ret_addr`` (in ``__schedule``, as the
+  kernel's own ``show_stack`` begins), with the callee-saved registers the frame holds;
+* a task running on a CPU of a vmcore: that CPU's ``NT_PRSTATUS`` registers
+  (:func:`kdbg.unwind.registers.prstatus_for_cpu`);
+* a task running on the live kernel: nothing records its registers, so it cannot be
+  unwound (:class:`~kdbg.unwind.orc.UnwindError`, one line).
+
+Frames print as the kernel prints them, ``function+0xoff/0xsize`` (`` [module]`` for
+module text), numbered like drgn's: ``#0  __schedule+0x34d/0x9db``. Without DWARF there
+are no inline frames (``is_inline`` is always False), no source lines, no locals.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
+
+from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
+from kdbg.unwind.orc import UnwindError, orc_info
+from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
+from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
+
+if TYPE_CHECKING:
+    from kdbg.object import Object
+    from kdbg.program import Program
+    from kdbg.symbols.table import Symbol
+
+__all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "crashed_thread", "threads", "UnwindError"]
+
+#: x86-64 THREAD_SIZE without KASAN (the kernel's ``init_stack`` .. ``__end_init_task``
+#: gives the real one when kallsyms has both).
+DEFAULT_THREAD_SIZE = 16384
+KERNEL_SPACE = 0xFFFF800000000000
+_NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what}"
+
+
+def _cache(prog: Program) -> Dict[str, Any]:
+    from kdbg.helpers.common import program_cache
+
+    return program_cache(prog, "unwind.state", dict)
+
+
+def _symbolize(prog: Program, address: int) -> Optional[Tuple[str, int, Optional[int], Optional[str]]]:
+    """``(name, offset, size, module)`` of the symbol holding ``address`` (cached)."""
+    cache = _cache(prog).setdefault("symbols", {})
+    if address in cache:
+        return cache[address]
+    hit: Optional[Tuple[str, int, Optional[int], Optional[str]]] = None
+    if address >= KERNEL_SPACE:
+        try:
+            sym, off = prog.symbols.symbolize(address)
+        except SymbolNotFoundError:
+            try:
+                sym = prog.symbol(address)  # loads the modules' symbols once
+                off = address - sym.address
+            except (KdbgError, LookupError):
+                sym = None
+        except KdbgError:
+            sym = None
+        if sym is not None:
+            hit = (sym.name, off, sym.size, sym.module)
+    cache[address] = hit
+    return hit
+
+
+class StackFrame:
+    """One frame of a :class:`StackTrace` (drgn's ``StackFrame``)."""
+
+    __slots__ = ("trace", "index", "pc", "sp", "interrupted", "_registers", "_regs_address",
+                 "_regs_image", "user", "stop_reason", "_sym")
+
+    def __init__(self, trace: StackTrace, index: int, raw: RawFrame) -> None:
+        #: the trace holding this frame
+        self.trace = trace
+        #: position in the trace (0 is the innermost)
+        self.index = index
+        #: the program counter (a return address unless :attr:`interrupted`)
+        self.pc: int = raw.pc
+        #: the stack pointer: the caller's after the return (the CFA), or the one saved
+        #: with the registers of an interrupted frame
+        self.sp: int = raw.sp
+        #: whether this frame's registers were saved by an interrupt, exception or the
+        #: dump (the pc is exact, not a return address)
+        self.interrupted: bool = raw.interrupted
+        self._registers = raw.registers
+        self._regs_address = raw.regs_address
+        self._regs_image = raw.regs_image
+        #: whether the frame runs in user mode (the last of a task's trace)
+        self.user: bool = raw.user
+        #: why unwinding stopped after this frame, when not at a normal end
+        self.stop_reason: Optional[str] = raw.stop_reason
+        self._sym: Any = False
+
+    @property
+    def is_inline(self) -> bool:
+        """Always False: without DWARF there are no inline frames."""
+        return False
+
+    @property
+    def prog(self) -> Program:
+        """The Program of the trace."""
+        return self.trace.prog
+
+    def _symbol_info(self) -> Optional[Tuple[str, int, Optional[int], Optional[str]]]:
+        if self._sym is False:
+            if self.user:
+                self._sym = None
+            elif self.interrupted:
+                self._sym = _symbolize(self.prog, self.pc)
+            else:  # a return address: the call is the byte before (the kernel's %pB)
+                hit = _symbolize(self.prog, self.pc - 1)
+                self._sym = None if hit is None else (hit[0], hit[1] + 1, hit[2], hit[3])
+        return self._sym
+
+    @property
+    def name(self) -> Optional[str]:
+        """The function's symbol name, or ``None`` when no symbol holds the pc."""
+        hit = self._symbol_info()
+        return None if hit is None else hit[0]
+
+    @property
+    def function_name(self) -> Optional[str]:
+        """drgn's name from debug info: ``None`` without DWARF (see :attr:`name`)."""
+        return None
+
+    @property
+    def module(self) -> Optional[str]:
+        """The module whose text holds the pc, ``None`` for vmlinux."""
+        hit = self._symbol_info()
+        return None if hit is None else hit[3]
+
+    def symbol(self) -> Symbol:
+        """The symbol holding the pc (for a return address, the call before it);
+        ``LookupError`` when there is none."""
+        hit = self._symbol_info()
+        if hit is None:
+            raise SymbolNotFoundError(f"no symbol contains the pc {self.pc:#x} of frame #{self.index}")
+        back = 0 if (self.interrupted or self.user) else 1
+        return self.prog.symbol(self.pc - back)
+
+    def registers(self) -> Dict[str, int]:
+        """Every register whose value is known in this frame, by drgn's names."""
+        return ordered(self._registers)
+
+    def register(self, name: str) -> int:
+        """One register's value; ``LookupError`` when it is not known in this frame."""
+        try:
+            return self._registers[name]
+        except KeyError:
+            raise ObjectNotFoundError(f"register {name!r} is not known in frame #{self.index}") from None
+
+    @property
+    def regs(self) -> Optional[Object]:
+        """The ``struct pt_regs`` this frame's registers came from (an interrupt or
+        exception frame, a PRSTATUS note), else ``None``."""
+        from kdbg.object import Object
+
+        if self._regs_address is not None:
+            return Object(self.prog, "struct pt_regs", address=self._regs_address)
+        if self._regs_image is not None:
+            size = pt_regs_layout(self.prog).size
+            return Object.from_bytes_(self.prog, "struct pt_regs", self._regs_image[:size])
+        return None
+
+    def locals(self) -> List[str]:
+        """No locals without DWARF: raises :class:`~kdbg.unwind.orc.UnwindError`."""
+        raise UnwindError(_NO_DWARF.format(what="local variables"))
+
+    def __getitem__(self, name: str) -> Object:
+        raise UnwindError(_NO_DWARF.format(what=f"variables (asked for {name!r})"))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"'StackFrame' has no attribute {name!r}; locals and arguments: "
+                             + _NO_DWARF.format(what="local variables or arguments"))
+
+    def source(self) -> Tuple[str, int, int]:
+        """No source lines without DWARF: raises."""
+        raise UnwindError(_NO_DWARF.format(what="source lines"))
+
+    def format(self) -> str:
+        """``__schedule+0x34d/0x9db``, `` [module]`` after module text; a bare hex pc
+        when no symbol holds it."""
+        hit = self._symbol_info()
+        if hit is None:
+            return f"{self.pc:#x}"
+        name, off, size, mod = hit
+        text = f"{name}+{off:#x}" + (f"/{size:#x}" if size is not None else "")
+        return text + (f" [{mod}]" if mod else "")
+
+    def __str__(self) -> str:
+        return f"#{self.index:<2} {self.format()}"
+
+    def __repr__(self) -> str:
+        return f"StackFrame(#{self.index}, pc={self.pc:#x}, sp={self.sp:#x})"
+
+
+class StackTrace:
+    """A task's stack trace: a sequence of :class:`StackFrame`, innermost first."""
+
+    def __init__(self, prog: Program, raw: List[RawFrame], task: Optional[int] = None) -> None:
+        self.prog = prog
+        #: address of the ``task_struct`` unwound
+        self.task = task
+        self._frames = [StackFrame(self, i, r) for i, r in enumerate(raw)]
+
+    @property
+    def stop_reason(self) -> Optional[str]:
+        """Why unwinding stopped early, ``None`` at a normal end of the stack."""
+        return self._frames[-1].stop_reason if self._frames else None
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __iter__(self) -> Iterator[StackFrame]:
+        return iter(self._frames)
+
+    @overload
+    def __getitem__(self, i: int) -> StackFrame: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> List[StackFrame]: ...
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[StackFrame, List[StackFrame]]:
+        return self._frames[i]
+
+    def __str__(self) -> str:
+        lines = [str(f) for f in self._frames]
+        reason = self.stop_reason
+        if reason:
+            lines.append(f"    (unwinding stopped: {reason})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<StackTrace of {len(self)} frames>"
+
+
+class Thread:
+    """A kernel thread (task), drgn's ``Thread``."""
+
+    def __init__(self, task: Object) -> None:
+        from kdbg.helpers.common import deref_if_pointer
+
+        t = deref_if_pointer(task)
+        #: the ``struct task_struct *``
+        self.object: Object = t.address_of_()
+        self.prog = t.prog_
+        #: the thread ID (PID)
+        self.tid: int = int(t.pid)
+        #: the task's command name
+        self.name: str = t.comm.string_().decode("utf-8", "replace")
+
+    def stack_trace(self) -> StackTrace:
+        """The thread's stack trace (:func:`stack_trace`)."""
+        return stack_trace(self.prog, self.object)
+
+    def __repr__(self) -> str:
+        return f"Thread(tid={self.tid}, name={self.name!r})"
+
+
+# ------------------------------------------------------------------------- start state
+
+def _thread_size(prog: Program) -> int:
+    cache = _cache(prog)
+    size = cache.get("thread_size")
+    if size is None:
+        a, b = prog.symbols.address_of("init_stack"), prog.symbols.address_of("__end_init_task")
+        size = b - a if a is not None and b is not None and 0 < b - a <= 1 << 20 else DEFAULT_THREAD_SIZE
+        cache["thread_size"] = size
+    return size
+
+
+def _per_cpu_word(prog: Program, names: Tuple[Tuple[str, Optional[str]], ...], cpu: int) -> Optional[int]:
+    """The first of per-CPU ``var`` (or ``var.member``) that exists, on ``cpu``."""
+    from kdbg.helpers.percpu import per_cpu
+
+    for var, member in names:
+        try:
+            obj = per_cpu(prog.variable(var), cpu)
+            return int(obj.member_(member) if member else obj)
+        except (KdbgError, LookupError, AttributeError):
+            continue
+    return None
+
+
+def _cpu_stacks(prog: Program, cpu: int) -> List[Stack]:
+    """The IRQ, exception and entry stacks of ``cpu`` (cached per CPU)."""
+    key = f"cpu_stacks.{cpu}"
+    cache = _cache(prog)
+    if key in cache:
+        return cache[key]
+    stacks: List[Stack] = []
+    size = _thread_size(prog)
+    top = _per_cpu_word(prog, (("hardirq_stack_ptr", None), ("pcpu_hot", "hardirq_stack_ptr")), cpu)
+    if top:  # points at the top-most word (arch/x86/kernel/dumpstack_64.c in_irq_stack)
+        stacks.append(Stack("IRQ", top + 8 - size, top + 8))
+    cea = _per_cpu_word(prog, (("cea_exception_stacks", None),), cpu)
+    if cea:
+        try:
+            t = prog.type("struct cea_exception_stacks").strip_typedefs()
+            for m in t.members:  # type: ignore[attr-defined]
+                if m.name.endswith("_stack") and not m.name.endswith("guard"):
+                    msize = m.type.strip_typedefs().size or 0
+                    stacks.append(Stack(m.name[:-len("_stack")], cea + m.bit_offset // 8,
+                                        cea + m.bit_offset // 8 + msize))
+        except (KdbgError, LookupError, AttributeError):
+            pass
+    sp0 = None
+    try:
+        from kdbg.helpers.percpu import per_cpu
+
+        sp0 = int(per_cpu(prog.variable("cpu_tss_rw"), cpu).x86_tss.sp0)
+        esize = prog.type("struct entry_stack").size or 4096
+    except (KdbgError, LookupError, AttributeError):
+        esize = 4096
+    if sp0:
+        stacks.append(Stack("entry", sp0 - esize, sp0))
+    cache[key] = stacks
+    return stacks
+
+
+def _running_cpus(prog: Program) -> Dict[int, int]:
+    """``{task address: cpu}`` of each online CPU's current task (cached)."""
+    cache = _cache(prog)
+    running = cache.get("running")
+    if running is None:
+        from kdbg.helpers.cpumask import for_each_online_cpu
+        from kdbg.helpers.sched import cpu_curr
+
+        running = {}
+        for cpu in for_each_online_cpu(prog):
+            try:
+                running[int(cpu_curr(prog, cpu))] = cpu
+            except KdbgError:
+                continue
+        cache["running"] = running
+    return running
+
+
+def _is_live(prog: Program) -> bool:
+    from kdbg.memory.kcore import KcoreMemory
+
+    return isinstance(prog.memory, KcoreMemory)
+
+
+def _start_state(prog: Program, task: Object) -> StartState:
+    t = task
+    addr = t.address_
+    assert addr is not None
+    stack_base = int(t.stack)
+    size = _thread_size(prog)
+    stacks = [Stack("task", stack_base, stack_base + size)]
+    cpu = _running_cpus(prog).get(addr)
+    comm = t.comm.string_().decode("utf-8", "replace")
+    if cpu is not None:
+        if _is_live(prog):
+            raise UnwindError(f"task {int(t.pid)} ({comm}) is running on CPU {cpu} of the live kernel: "
+                              "nothing saved its registers, so its stack cannot be unwound")
+        note = prstatus_for_cpu(prog, cpu, int(t.pid))
+        if note is None:
+            raise UnwindError(f"task {int(t.pid)} ({comm}) was running on CPU {cpu}, but the dump has "
+                              "no NT_PRSTATUS note for that CPU")
+        regs = note.registers
+        known = {k: v for k, v in regs.items()}
+        return StartState(regs["rip"], regs["rsp"], regs["rbp"], True, True, known,
+                          full_regs=dict(regs), regs_image=note.raw_regs, stacks=stacks + _cpu_stacks(prog, cpu))
+    sp = int(t.thread.sp)
+    layout = _frame_layout(prog)
+    fsize, offsets = layout
+    try:
+        data = prog.read(sp, fsize)
+    except KdbgError as e:
+        raise UnwindError(f"cannot read the saved frame of task {int(t.pid)} ({comm}) at {sp:#x}: {e}") from None
+    words = {name: struct.unpack_from("<Q", data, off)[0] for name, off in offsets.items()}
+    ip = words["ret_addr"]
+    registers = {{"bp": "rbp", "bx": "rbx"}.get(k, k): v for k, v in words.items() if k != "ret_addr"}
+    registers["rip"] = ip
+    registers["rsp"] = sp + fsize
+    return StartState(ip, sp + fsize, words.get("bp", 0), ip in fresh_fork_addresses(prog), False,
+                      registers, stacks=stacks)
+
+
+def _frame_layout(prog: Program) -> Tuple[int, Dict[str, int]]:
+    """``(size, {member: offset})`` of ``struct inactive_task_frame`` (BTF)."""
+    cache = _cache(prog)
+    layout = cache.get("inactive_task_frame")
+    if layout is None:
+        try:
+            t = prog.type("struct inactive_task_frame").strip_typedefs()
+            offsets = {m.name: m.bit_offset // 8 for m in t.members  # type: ignore[attr-defined]
+                       if m.name in ("r15", "r14", "r13", "r12", "bx", "bp", "ret_addr")}
+            size = t.size
+        except (KdbgError, LookupError) as e:
+            raise UnwindError(f"BTF has no struct inactive_task_frame: {e}") from None
+        if "ret_addr" not in offsets or not size:
+            raise UnwindError("BTF's struct inactive_task_frame has no ret_addr")
+        layout = cache["inactive_task_frame"] = (size, offsets)
+    return layout
+
+
+# ------------------------------------------------------------------------- public API
+
+def _task_object(prog: Program, thread: Any) -> Object:
+    """The ``struct task_struct`` (a reference) named by a task Object, a Thread, a PID
+    or a task address."""
+    from kdbg.helpers.common import deref_if_pointer
+    from kdbg.object import Object
+
+    if isinstance(thread, Thread):
+        thread = thread.object
+    if isinstance(thread, Object):
+        t = deref_if_pointer(thread)
+        if t.type_.strip_typedefs().type_name() != "struct task_struct":
+            raise UnwindError(f"stack_trace() wants a struct task_struct, not {thread.type_.type_name()!r}")
+        return t
+    if isinstance(thread, bool) or not isinstance(thread, int):
+        raise UnwindError(f"stack_trace() wants a task, a PID or a task address, not {type(thread).__name__}")
+    if thread >= KERNEL_SPACE:
+        return Object(prog, "struct task_struct", address=thread)
+    from kdbg.helpers.pid import find_task
+
+    task = find_task(prog, thread)
+    if not int(task):
+        raise UnwindError(f"no task with PID {thread}")
+    return task.deref_()
+
+
+def stack_trace(prog: Program, thread: Any) -> StackTrace:
+    """The stack trace of ``thread``: a ``struct task_struct *`` (or the struct), a
+    :class:`Thread`, a PID, or a task address (drgn's ``prog.stack_trace``)."""
+    orc = orc_info(prog)
+    task = _task_object(prog, thread)
+    start = _start_state(prog, task)
+    raw = unwind(prog, orc, pt_regs_layout(prog), start)
+    return StackTrace(prog, raw, task.address_)
+
+
+def crashed_thread(prog: Program) -> Thread:
+    """The thread that panicked: the task running on ``panic_cpu`` (drgn's rule; raises
+    :class:`~kdbg.unwind.orc.UnwindError` when the kernel did not panic or is live)."""
+    from kdbg.helpers.sched import cpu_curr
+
+    if _is_live(prog):
+        raise UnwindError("a live kernel has no crashed thread")
+    try:
+        panic_cpu = prog.variable("panic_cpu")
+        cpu = int(panic_cpu.counter) if panic_cpu.type_.strip_typedefs().type_name() != "int" else int(panic_cpu)
+    except (KdbgError, LookupError, AttributeError):
+        sym = prog.symbols.get("panic_cpu")
+        if sym is None:
+            raise UnwindError("no panic_cpu in the kernel: cannot tell the crashed thread") from None
+        cpu = struct.unpack("<i", prog.read(sym.address, 4))[0]
+    if cpu < 0:
+        raise UnwindError("panic_cpu is not set: the kernel did not panic before this dump")
+    return Thread(cpu_curr(prog, cpu))
+
+
+def threads(prog: Program) -> Iterator[Thread]:
+    """Every thread of the kernel, by PID (drgn's ``prog.threads()``: the idle tasks,
+    PID 0, are not threads of it)."""
+    from kdbg.helpers.pid import for_each_task
+
+    for task in for_each_task(prog):
+        yield Thread(task)
