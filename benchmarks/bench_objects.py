@@ -35,20 +35,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.drgn_target import child_env, default_dump  # noqa: E402
+from benchmarks.drgn_target import best_of, child_env, default_dump, run_child  # noqa: E402
 
 EXPR = 'prog["init_task"].comm'
 EXPECTED = '(char [16])"swapper/0"'
@@ -83,15 +80,6 @@ print(hwm, len(tasks))
 """
 
 
-def _best(repeat: int, fn: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 # ---------------------------------------------------------------------------- in-process
 def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     """Rows (a) and (b): kdbg and drgn in this process."""
@@ -116,11 +104,11 @@ def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     if sorted(ktasks) != sorted(dtasks):
         raise SystemExit(f"kdbg and drgn disagree on the tasks: {len(ktasks)} vs {len(dtasks)}")
     n = len(ktasks)
-    k_walk, d_walk = _best(repeat, kwalk), _best(repeat, dwalk)
+    k_walk, d_walk = best_of(repeat, kwalk), best_of(repeat, dwalk)
 
     kstr, dstr = str(kprog["init_task"]), str(dprog["init_task"])  # warm-up
-    k_str = _best(repeat, lambda: str(kprog["init_task"]))
-    d_str = _best(repeat, lambda: str(dprog["init_task"]))
+    k_str = best_of(repeat, lambda: str(kprog["init_task"]))
+    d_str = best_of(repeat, lambda: str(dprog["init_task"]))
     return {
         "tasks": n,
         "kdbg_task_us": k_walk / n * 1e6,
@@ -137,17 +125,7 @@ CPU_TIMES = False
 
 
 def _run(cmd: List[str], env: Dict[str, str]) -> Tuple[float, str]:
-    """Run ``cmd``; its wall time (user+sys CPU with ``--cpu``) and stdout."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    dt = time.perf_counter() - t0
-    if CPU_TIMES:
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        dt = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return dt, proc.stdout.strip()
+    return run_child(cmd, env, CPU_TIMES)
 
 
 def bench_start(dump: str, vmlinux: str, runs: int, work: str) -> Dict[str, Any]:

@@ -4,8 +4,11 @@ environment of kdbg's child processes."""
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import time
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Callable, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,3 +33,28 @@ def child_env(cache: str) -> Dict[str, str]:
     env["KDBG_CACHE"] = cache
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> float:
+    """The shortest wall time of ``repeat`` calls of ``fn``, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run_child(cmd: List[str], env: Dict[str, str], cpu: bool = False) -> Tuple[float, str]:
+    """Run ``cmd``; its wall time (user+sys CPU with ``cpu``) and stdout. A failing child
+    ends the benchmark with its command and the end of its stderr."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    dt = time.perf_counter() - t0
+    if cpu:
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        dt = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return dt, proc.stdout.strip()
