@@ -23,9 +23,16 @@ Module symbols: the dumps come with no module debug info, so drgn's own
 after the ``vmlinux`` ELF symbols, as module DWARF would symbolize them
 (``__this_module+0x8``).
 
+Stack traces: :func:`drgn_stack_traces` asks drgn for ``prog.stack_trace(task)`` of every
+task (idle tasks included), with drgn's inline frames folded (drgn gives an inlined
+function its own frame at the same pc and sp; the non-inline frame of each group is kept),
+plus ``prog.threads()`` and ``prog.crashed_thread()``, in its own subprocess and JSON
+cache (:data:`STACKS_FORMAT`).
+
 Usage::
 
     python -m vmcores.oracle SUITE [EXPRESSION ...]      # print drgn's str() of each
+    python -m vmcores.oracle SUITE --stacks              # print drgn's stack traces
 """
 
 from __future__ import annotations
@@ -295,16 +302,157 @@ def drgn_eval(suite: str, core: Path, text: str, vmlinux: Optional[Path] = None)
     return rec.get("value")
 
 
+STACKS_FORMAT = 1
+"""Version of the recorded stack-trace layout; part of its cache key."""
+
+# Runs in a subprocess with only drgn imported: every task's stack trace, folded.
+_STACKS_CHILD = r"""
+import json, sys, time
+import drgn
+from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.sched import task_cpu
+
+def fold(trace):
+    out = []
+    for f in trace:
+        rec = [f.pc, f.sp, bool(f.interrupted), f.name]
+        if out and out[-1][0] == f.pc and out[-1][1] == f.sp and out[-1][4]:
+            out[-1] = rec + [f.is_inline]
+        else:
+            out.append(rec + [f.is_inline])
+    return [r[:4] for r in out]
+
+def main():
+    core, vmlinux, out_path = sys.argv[1:4]
+    t0 = time.perf_counter()
+    prog = drgn.Program()
+    prog.set_core_dump(core)
+    prog.load_debug_info([vmlinux])
+    from drgn.helpers.linux.kallsyms import load_module_kallsyms
+    prog.register_symbol_finder("module_kallsyms", load_module_kallsyms(prog), enable_index=-1)
+    t_open = time.perf_counter() - t0
+    tasks = []
+    t1 = time.perf_counter()
+    for t in for_each_task(prog, idle=True):
+        rec = {"address": t.value_(), "pid": t.pid.value_(), "comm": t.comm.string_().decode(errors="replace"),
+               "cpu": task_cpu(t)}
+        try:
+            rec["frames"] = fold(prog.stack_trace(t))
+        except Exception as e:
+            rec["error"] = f"{type(e).__name__}: {e}"
+        tasks.append(rec)
+    t_unwind = time.perf_counter() - t1
+    out = {"drgn": drgn.__version__, "open_seconds": round(t_open, 3), "unwind_seconds": round(t_unwind, 3),
+           "tasks": tasks, "threads": [th.tid for th in prog.threads()]}
+    try:
+        c = prog.crashed_thread()
+        out["crashed"] = {"tid": c.tid, "address": c.object.value_()}
+    except Exception as e:
+        out["crashed"] = {"error": f"{type(e).__name__}: {e}"}
+    with open(out_path, "w") as f:
+        json.dump(out, f, indent=1)
+
+main()
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class DrgnStacks:
+    """drgn's stack traces of every task of one dump.
+
+    ``tasks`` maps a task's address to ``{"pid", "comm", "cpu", "frames"}`` (``frames``:
+    ``[pc, sp, interrupted, name]`` each, inline frames folded) or ``{"error"}`` where
+    drgn could not unwind it; ``threads`` lists ``prog.threads()``'s TIDs; ``crashed`` is
+    ``{"tid", "address"}`` of ``prog.crashed_thread()`` or ``{"error"}``."""
+
+    suite: str
+    core: Path
+    drgn: str
+    tasks: Dict[int, Dict[str, Any]]
+    threads: List[int]
+    crashed: Dict[str, Any]
+    open_seconds: float
+    unwind_seconds: float
+    cached: bool
+    path: Path
+
+
+def drgn_stack_traces(suite: str, core: Path, vmlinux: Optional[Path] = None) -> DrgnStacks:
+    """drgn's ``prog.stack_trace(task)`` for every task of the ELF dump *core* of
+    *suite* (cached like :func:`ask_drgn`, keyed by the dump, the ``vmlinux``, drgn's
+    version and the child script)."""
+    core = Path(core)
+    vmlinux = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
+    ident = {
+        "format": STACKS_FORMAT,
+        "child": hashlib.sha256(_STACKS_CHILD.encode()).hexdigest()[:16],
+        "drgn": drgn_version(),
+        "core": _file_id(core),
+        "vmlinux": _file_id(vmlinux),
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+    top = cache_root() / "oracle"
+    path = top / f"stacks-{suite}-{core.name}-{digest}.json"
+    with file_lock(top / f".{suite}-{core.name}.lock"):
+        cached = path.exists()
+        if cached:
+            data = json.loads(path.read_text())
+        else:
+            with tempfile.TemporaryDirectory(prefix="kdbg-oracle-") as tmp:
+                opath = Path(tmp) / "stacks.json"
+                env = dict(os.environ)
+                env.pop("PYTHONPATH", None)
+                try:
+                    proc = subprocess.run(
+                        [sys.executable, "-c", _STACKS_CHILD, str(core), str(vmlinux), str(opath)],
+                        capture_output=True, text=True, timeout=ORACLE_TIMEOUT, env=env, cwd=tmp,
+                    )
+                except subprocess.TimeoutExpired as e:
+                    raise OracleError(f"drgn stack traces on {core} timed out after {ORACLE_TIMEOUT}s") from e
+                if proc.returncode != 0 or not opath.exists():
+                    raise OracleError(f"drgn stack traces on {core} failed ({proc.returncode}): "
+                                      f"{proc.stderr.strip()[-2000:]}")
+                data = json.loads(opath.read_text())
+            data["ident"] = ident
+            tmp_path = path.with_suffix(".tmp")
+            tmp_path.write_text(json.dumps(data, indent=1) + "\n")
+            os.replace(tmp_path, path)
+    return DrgnStacks(
+        suite=suite,
+        core=core,
+        drgn=data["drgn"],
+        tasks={t["address"]: t for t in data["tasks"]},
+        threads=list(data["threads"]),
+        crashed=data["crashed"],
+        open_seconds=data["open_seconds"],
+        unwind_seconds=data["unwind_seconds"],
+        cached=cached,
+        path=path,
+    )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: print drgn's ``str()`` of each expression on *SUITE*'s ELF dump."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.oracle", description=__doc__.split("\n")[0])
     ap.add_argument("suite")
-    ap.add_argument("expressions", nargs="+")
+    ap.add_argument("expressions", nargs="*")
     ap.add_argument("--json", action="store_true", help="print the whole records")
+    ap.add_argument("--stacks", action="store_true", help="print drgn's stack trace of every task")
     args = ap.parse_args(argv)
     from vmcores.build import reference_dumps
 
     elf = [d for d in reference_dumps(suites=[args.suite]) if d.form == ORACLE_FORM][0]
+    if args.stacks:
+        stacks = drgn_stack_traces(args.suite, elf.path)
+        for addr, t in stacks.tasks.items():
+            print(f"PID: {t['pid']}  TASK: {addr:x}  CPU: {t['cpu']}  COMMAND: \"{t['comm']}\"")
+            for i, (pc, sp, interrupted, name) in enumerate(t.get("frames", [])):
+                print(f"#{i:<2} {pc:#x} sp={sp:#x}{' (interrupted)' if interrupted else ''} {name or ''}")
+            if "error" in t:
+                print(f"    {t['error']}")
+        return 0
+    if not args.expressions:
+        ap.error("give EXPRESSION ... or --stacks")
     queries: List[Query] = [Query(f"q{i}", t) for i, t in enumerate(args.expressions)]
     vml = debian_dbg_vmlinux(args.suite)
     out = run_drgn(elf.path, vml, queries)

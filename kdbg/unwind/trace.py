@@ -359,6 +359,9 @@ def _start_state(prog: Program, task: Object) -> StartState:
     stacks = [Stack("task", stack_base, stack_base + size)]
     cpu = _running_cpus(prog).get(addr)
     comm = t.comm.string_().decode("utf-8", "replace")
+    if not stack_base:  # put_task_stack() freed it: an exited task (zombie), as show_stack skips
+        raise UnwindError(f"task {int(t.pid)} ({comm}) has no stack: it exited and the kernel freed "
+                          "its stack (task->stack is NULL)")
     if cpu is not None:
         if _is_live(prog):
             raise UnwindError(f"task {int(t.pid)} ({comm}) is running on CPU {cpu} of the live kernel: "
