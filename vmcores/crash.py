@@ -205,12 +205,108 @@ def _headers_packages(apt: PrivateApt, kernel: KernelFiles) -> List[str]:
     return [spec, *sorted(set(parts))]
 
 
+RUNTIME_PACKAGES: Tuple[str, ...] = ("libc6", "libelf1t64", "libelf1", "zlib1g", "libzstd1")
+"""The suite's own C library and the libraries its kbuild tools link (those that exist in
+the suite), for tools built against a newer glibc than the host's (see
+:func:`kernel_headers`)."""
+
+#: ``CONFIG_CC_HAS_*`` symbols of a kernel built with a newer gcc that turn on options the
+#: host's older gcc lacks: symbol -> first gcc major that has the option.  Cleared on the
+#: make command line, Kbuild falls back to what it uses for older compilers.
+GCC_ONLY_OPTIONS: Dict[str, int] = {"CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT": 14}
+
+
+def _glibc_needed(path: Path) -> Tuple[int, ...]:
+    """Highest ``GLIBC_x.y`` version *path* (an ELF executable) needs; () for none/not ELF."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.gnuversions import GNUVerNeedSection
+
+    best: Tuple[int, ...] = ()
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                return ()
+            f.seek(0)
+            for sec in ELFFile(f).iter_sections():
+                if isinstance(sec, GNUVerNeedSection):
+                    for _verneed, auxes in sec.iter_versions():
+                        for aux in auxes:
+                            m = re.fullmatch(r"GLIBC_(\d+(?:\.\d+)*)", aux.name)
+                            if m:
+                                best = max(best, tuple(int(x) for x in m.group(1).split(".")))
+    except (ELFError, OSError):
+        return ()
+    return best
+
+
+def _host_glibc() -> Tuple[int, ...]:
+    m = re.search(r"(\d+(?:\.\d+)+)", os.confstr("CS_GNU_LIBC_VERSION") or "")
+    return tuple(int(x) for x in m.group(1).split(".")) if m else (0,)
+
+
+def _unpack_debs(apt: PrivateApt, specs: Sequence[str], dest: Path, tmp: Path) -> List[str]:
+    """``apt-get download`` + ``dpkg-deb -x`` every one of *specs* into *dest*."""
+    done = []
+    for spec in specs:
+        deb = apt.download(spec, tmp / "debs")
+        try:
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True, capture_output=True, timeout=600)
+        except subprocess.CalledProcessError as e:
+            raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
+        deb.unlink()
+        done.append(spec)
+    return done
+
+
+def _shim_new_glibc_tools(apt: PrivateApt, root: Path, runtime: Path, tmp: Path) -> List[str]:
+    """Make the kbuild tools that need a newer glibc than the host's run with the suite's
+    own: its ``libc6`` (and the libraries in :data:`RUNTIME_PACKAGES`) are unpacked into
+    *runtime* and each such tool is replaced by a shell script that runs the original
+    through that ``ld.so`` with ``--library-path``.  Returns the tools wrapped."""
+    host = _host_glibc()
+    tools = [
+        p
+        for p in sorted((root / "usr" / "lib").glob("linux-kbuild-*/**/*"))
+        if p.is_file() and not p.is_symlink() and os.access(p, os.X_OK) and _glibc_needed(p) > host
+    ]
+    if not tools:
+        return []
+    if runtime.exists():
+        shutil.rmtree(runtime)
+    specs = []
+    for pkg in RUNTIME_PACKAGES:
+        try:
+            apt.show(pkg)
+        except FetchError:
+            continue
+        specs.append(pkg)
+    _unpack_debs(apt, specs, runtime, tmp)
+    loaders = [p for p in runtime.rglob("ld-linux-x86-64.so.2") if p.is_file() or p.is_symlink()]
+    if not loaders:
+        raise ModuleBuildError(f"{apt.suite}'s libc6 has no ld-linux-x86-64.so.2")
+    loader = loaders[0].resolve()
+    libpath = ":".join(str(d) for d in (runtime / "usr/lib/x86_64-linux-gnu", runtime / "lib/x86_64-linux-gnu"))
+    wrapped = []
+    for tool in tools:
+        real = tool.with_name(tool.name + ".glibc")
+        os.replace(tool, real)
+        tool.write_text(f'#!/bin/sh\nexec {loader} --library-path {libpath} {real} "$@"\n')
+        tool.chmod(0o755)
+        wrapped.append(str(tool.relative_to(root)))
+    return wrapped
+
+
 def kernel_headers(kernel: KernelFiles) -> Path:
     """Debian's build tree for external modules of *kernel*, unpacked (never installed).
 
-    Returns ``<cache>/debian/<suite>-headers/<release>/root/usr/src/linux-headers-<release>``;
-    its ``Makefile`` (which includes ``/usr/src/linux-headers-*-common/Makefile``) is
-    pointed at the unpacked copy.  Downloaded once with :class:`vmcores.debian.PrivateApt`.
+    Returns ``<cache>/debian/<suite>-headers/<release>/root/usr/src/linux-headers-<release>``
+    from ``linux-headers-<release>``, ``linux-headers-*-common`` and ``linux-kbuild-*``
+    (downloaded once with :class:`vmcores.debian.PrivateApt`).  Its ``Makefile`` (which
+    includes ``/usr/src/linux-headers-*-common/Makefile``) is pointed at the unpacked copy;
+    kbuild tools linked against a newer glibc than the host's run through the suite's own
+    ``ld.so`` (:func:`_shim_new_glibc_tools`; trixie's ``objtool`` and ``modpost`` need
+    glibc 2.38, this Debian 12 host has 2.36).
     """
     top = cache_root() / "debian" / f"{kernel.suite}-headers" / kernel.release
     root = top / "root"
@@ -219,7 +315,7 @@ def kernel_headers(kernel: KernelFiles) -> Path:
     with file_lock(cache_root() / "debian" / f".{kernel.suite}-headers.lock"):
         if meta_file.exists() and (tree / "Makefile").exists():
             meta = json.loads(meta_file.read_text())
-            if meta.get("version") == kernel.version:
+            if meta.get("version") == kernel.version and "glibc_shims" in meta:
                 return tree
         top.mkdir(parents=True, exist_ok=True)
         with file_lock(cache_root() / "debian" / f".apt-{kernel.suite}.lock"):
@@ -232,24 +328,48 @@ def kernel_headers(kernel: KernelFiles) -> Path:
                 packages = _headers_packages(apt, kernel)
             with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
                 unpack = Path(tmp) / "root"
-                for spec in packages:
-                    deb = apt.download(spec, Path(tmp) / "debs")
-                    try:
-                        subprocess.run(
-                            ["dpkg-deb", "-x", str(deb), str(unpack)], check=True, capture_output=True, timeout=600
-                        )
-                    except subprocess.CalledProcessError as e:
-                        raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
-                    deb.unlink()
+                _unpack_debs(apt, packages, unpack, Path(tmp))
                 if root.exists():
                     shutil.rmtree(root)
                 os.replace(unpack, root)
+                shims = _shim_new_glibc_tools(apt, root, top / "runtime", Path(tmp))
         makefile = tree / "Makefile"
         text = makefile.read_text()
         makefile.write_text(re.sub(r"(?m)^(include\s+)/usr/src/", rf"\g<1>{root}/usr/src/", text))
-        meta = {"release": kernel.release, "version": kernel.version, "packages": packages}
+        meta = {"release": kernel.release, "version": kernel.version, "packages": packages, "glibc_shims": shims}
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
         return tree
+
+
+def _gcc_major(text: str) -> int:
+    m = re.search(r"gcc\S* \(.*?\) (\d+)\.", text) or re.search(r"\b(\d+)\.\d+\.\d+", text)
+    return int(m.group(1)) if m else 0
+
+
+def _make_overrides(tree: Path, host_gcc: str) -> List[str]:
+    """make variables that describe the host's toolchain where it is older than the one
+    the kernel was built with: ``CONFIG_CC_HAS_X=`` for the options of
+    :data:`GCC_ONLY_OPTIONS` that the kernel's gcc had and the host's lacks, and
+    ``CONFIG_PAHOLE_VERSION`` of the host's pahole (module BTF is made with flags it
+    knows)."""
+    config = (tree / ".config").read_text(errors="replace")
+    out: List[str] = []
+    m = re.search(r'^CONFIG_CC_VERSION_TEXT="(.*)"', config, re.M)
+    host = _gcc_major(host_gcc)
+    if m and _gcc_major(m.group(1)) > host:
+        for sym, first in GCC_ONLY_OPTIONS.items():
+            if host < first and re.search(rf"^{sym}=y", config, re.M):
+                out.append(f"{sym}=")
+    m = re.search(r"^CONFIG_PAHOLE_VERSION=(\d+)", config, re.M)
+    try:
+        v = subprocess.run(["pahole", "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        v = ""
+    mv = re.search(r"(\d+)\.(\d+)", v)
+    host_pahole = int(mv.group(1)) * 100 + int(mv.group(2)) if mv else 0
+    if m and host_pahole and int(m.group(1)) > host_pahole:
+        out.append(f"CONFIG_PAHOLE_VERSION={host_pahole}")
+    return out
 
 
 def oops_module(kernel: KernelFiles) -> Path:
@@ -277,10 +397,11 @@ def oops_module(kernel: KernelFiles) -> Path:
             shutil.rmtree(top)
         build = top / "build"
         shutil.copytree(MODULE_SOURCE, build)
-        argv = ["make", "-C", str(headers), f"M={build}", "CC=gcc", "modules"]
-        info = {"release": kernel.release, "version": kernel.version, "source": src_hash, "command": " ".join(argv)}
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True)
-        info["gcc"] = gcc.stdout.splitlines()[0] if gcc.stdout else "?"
+        host_gcc = gcc.stdout.splitlines()[0] if gcc.stdout else "?"
+        argv = ["make", "-C", str(headers), f"M={build}", "CC=gcc", *_make_overrides(headers, host_gcc), "modules"]
+        info = {"release": kernel.release, "version": kernel.version, "source": src_hash, "command": " ".join(argv)}
+        info["gcc"] = host_gcc
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
             out = p.stdout + p.stderr
