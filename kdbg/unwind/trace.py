@@ -327,15 +327,17 @@ def _cpu_stacks(prog: Program, cpu: int) -> List[Stack]:
 
 
 def _running_cpus(prog: Program) -> Dict[int, int]:
-    """``{task address: cpu}`` of each online CPU's current task (cached)."""
+    """``{task address: cpu}`` of each CPU's current task (cached). Every possible CPU
+    counts, not only the online ones: a panic takes the other CPUs offline in
+    ``stop_this_cpu()``, where the dump's note still holds their registers."""
     cache = _cache(prog)
     running = cache.get("running")
     if running is None:
-        from kdbg.helpers.cpumask import for_each_online_cpu
+        from kdbg.helpers.cpumask import for_each_possible_cpu
         from kdbg.helpers.sched import cpu_curr
 
         running = {}
-        for cpu in for_each_online_cpu(prog):
+        for cpu in for_each_possible_cpu(prog):
             try:
                 running[int(cpu_curr(prog, cpu))] = cpu
             except KdbgError:

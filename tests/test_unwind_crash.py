@@ -1,0 +1,112 @@
+"""kdbg's stack traces of crashed kernels (:mod:`vmcores.crash`: sysrq ``c`` panics and a
+NULL write in the ``kdbg_oops`` module) against drgn + DWARF on the same dumps.
+
+Every task drgn unwinds from a sound start equals kdbg's frames (pc, sp, interrupted) on
+the ELF and kdump forms: the crashing CPU's task from its PRSTATUS note (through the
+page fault's ``pt_regs`` and the module's frames for the oops), every sleeping task.
+``crashed_thread()`` names the task drgn names, the one the guest crashed from.
+
+The other CPU is where drgn 0.3.0 and kdbg part: ``panic()`` stops it with the reboot IPI
+and ``stop_this_cpu()`` marks it offline, so drgn (looking at online CPUs only) unwinds
+its idle task from a stale ``thread.sp`` into garbage. kdbg starts it from the CPU's
+PRSTATUS note; its trace is checked on its own: ``stop_this_cpu`` on the IRQ stack, the
+reboot interrupt's ``pt_regs``, then the idle loop on the task stack down to the
+``startup_64`` entry, with no stop reason.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Tuple
+
+import pytest
+
+import kdbg
+from kdbg.helpers import cpu_curr, cpu_online_mask, cpu_possible_mask, for_each_cpu, for_each_task
+from kdbg.unwind import UnwindError
+from vmcores.crash import CrashDump, crash_dumps
+from vmcores.oracle import DrgnStacks, drgn_stack_traces
+
+SCENARIOS = (("bookworm", "panic"), ("bookworm", "oops"), ("trixie", "panic"), ("bullseye", "panic"))
+FORMS = ("elf", "kdump-zlib")
+CASES = [(s, sc, f) for s, sc in SCENARIOS for f in FORMS]
+
+_DRGN: Dict[Tuple[str, str], DrgnStacks] = {}
+
+
+def crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
+    dumps = crash_dumps(suites=[suite], scenarios=[scenario], forms=[form])
+    assert dumps, f"no {suite} {scenario} {form} crash dump was built"
+    return dumps[0]
+
+
+def drgn_for(suite: str, scenario: str) -> DrgnStacks:
+    key = (suite, scenario)
+    if key not in _DRGN:
+        _DRGN[key] = drgn_stack_traces(suite, crash_dump(suite, scenario, "elf-paging").path)
+    return _DRGN[key]
+
+
+def frames(trace: object) -> List[List[object]]:
+    return [[f.pc, f.sp, f.interrupted] for f in trace]  # type: ignore[attr-defined]
+
+
+def case_id(case: Tuple[str, str, str]) -> str:
+    return "-".join(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
+    suite, scenario, form = case
+    truth = drgn_for(suite, scenario)
+    dump = crash_dump(suite, scenario, form)
+    prog = kdbg.open_core(str(dump.path))
+    offline = [c for c in for_each_cpu(cpu_possible_mask(prog)) if c not in set(for_each_cpu(cpu_online_mask(prog)))]
+    stopped = {int(cpu_curr(prog, c)) for c in offline}
+    compared = 0
+    for task in for_each_task(prog, idle=True):
+        addr = int(task)
+        ref = truth.tasks[addr]
+        if not int(task.stack):
+            with pytest.raises(UnwindError, match="exited"):
+                prog.stack_trace(task)
+            continue
+        trace = prog.stack_trace(task)
+        assert trace.stop_reason is None, f"pid {ref['pid']}: {trace}"
+        if addr in stopped:
+            continue  # see test_stopped_cpu
+        assert frames(trace) == [fr[:3] for fr in ref["frames"]], f"pid {ref['pid']} ({ref['comm']}):\n{trace}"
+        compared += 1
+    assert compared > 40
+
+    crashed = prog.crashed_thread()
+    assert int(crashed.object) == truth.crashed["address"] and crashed.tid == truth.crashed["tid"]
+    assert crashed.tid == json.loads((dump.truth / "crash.json").read_text())["crash_pid"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_stopped_cpu(case: Tuple[str, str, str]) -> None:
+    suite, scenario, form = case
+    prog = kdbg.open_core(str(crash_dump(suite, scenario, form).path))
+    online = set(for_each_cpu(cpu_online_mask(prog)))
+    offline = [c for c in for_each_cpu(cpu_possible_mask(prog)) if c not in online]
+    assert offline, "panic() left no CPU stopped"
+    for cpu in offline:
+        trace = prog.stack_trace(cpu_curr(prog, cpu))
+        names = [f.name for f in trace]
+        assert names[0] == "stop_this_cpu" and trace[0].interrupted
+        assert "asm_sysvec_reboot" in names
+        assert trace[-1].name.endswith(("startup_64", "startup_64_no_verify"))
+        assert trace.stop_reason is None
+        # the reboot interrupt's pt_regs: the interrupted idle loop, kernel mode, its
+        # ip and sp the next frame's
+        irq = [f for f in trace[1:] if f.interrupted]
+        assert len(irq) == 1 and irq[0].regs is not None
+        regs = irq[0].regs
+        assert int(regs.ip) == irq[0].pc and int(regs.sp) == irq[0].sp and int(regs.cs) & 3 == 0
+        assert "idle" in (irq[0].name or "") or "halt" in (irq[0].name or "")
+        # the interrupt ran on the IRQ stack, the idle loop on the task's stack
+        task = cpu_curr(prog, cpu)
+        base = int(task.stack)
+        assert not base <= trace[0].sp < base + 16384
+        assert all(base <= f.sp < base + 16384 for f in trace[irq[0].index:])
