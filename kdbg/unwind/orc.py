@@ -154,6 +154,16 @@ class OrcTable:
 
     def find(self, ip: int) -> Optional[OrcEntry]:
         """The entry for ``ip`` (``None`` for an empty table)."""
+        found = self.index(ip)
+        if found is None:
+            return None
+        e = self._entries.get(found)
+        if e is None:
+            e = self._entries[found] = self._layout.decode(self._orc, found)
+        return e
+
+    def index(self, ip: int) -> Optional[int]:
+        """The index of the entry for ``ip`` in the table (``None`` when it is empty)."""
         n = self._n
         if not n:
             return None
@@ -166,10 +176,7 @@ class OrcTable:
                 lo = mid + 1
             else:
                 hi = mid - 1
-        e = self._entries.get(found)
-        if e is None:
-            e = self._entries[found] = self._layout.decode(self._orc, found)
-        return e
+        return found
 
     def first_ip(self) -> Optional[int]:
         """The lowest address the table describes."""
