@@ -31,6 +31,19 @@ test errors out with the reason.
   the host's ``/`` read-only over 9p, chroots into it and runs the shell *command* in
   this checkout, so e.g. ``python3 -m kdbg -e ...`` runs against the guest's own
   ``/proc/kcore``.  About a minute per call under TCG.
+* ``crash_dump`` (session, indirect): one vmcore of a *crashed* guest
+  (``vmcores.crash.CrashDump``: ``.suite``, ``.release``, ``.scenario``, ``.form``, ``.tool``,
+  ``.path``, ``.truth``) named by a static ``(suite, scenario, form)`` from
+  ``CRASH_DUMP_IDS``: scenarios ``panic`` (sysrq ``c`` from PID 1) and ``oops`` (a NULL
+  write in the ``kdbg_oops`` module, reached by ``write(2)`` to ``/proc/kdbg_oops``); forms
+  ``elf``, ``elf-paging``, ``kdump-zlib-flat``, ``kdump-zlib``.  Built on first use
+  (about 30 s each), never skipped.
+* ``crash_truth`` (session, indirect): the truth directory of one ``(suite, scenario)``
+  from ``CRASH_IDS`` (every form of it shares it).  Besides ``uname``, ``kallsyms``,
+  ``modules``, ``proc-stat``, ``ps``/``ps.json``, ``console.log`` it has ``switches``
+  (``pid tid vol_before nonvol_before vol_after nonvol_after comm`` per task, around the
+  sysrq-t) and ``crash.json``; ``tests/stack_truth.py`` parses the console's sysrq-t dump
+  and crash report.  ``resolve_crash_dump(suite, scenario, form)`` is the function form.
 
 A truth directory holds what the guest itself reported just before it was dumped:
 ``kallsyms`` (real addresses), ``btf/vmlinux`` and ``btf/<module>`` (raw BTF),
@@ -182,3 +195,42 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "fuzz reach")
         for line in REPORTS:
             terminalreporter.write_line(line)
+
+
+# --------------------------------------------------------------------------- crash dumps
+
+from vmcores.crash import CRASH_FORMS, SCENARIOS, CrashDump, crash_dumps, crash_failures  # noqa: E402
+
+CrashId = Tuple[str, str]
+CrashDumpId = Tuple[str, str, str]
+
+#: Every ``(suite, scenario)`` ``vmcores.crash`` builds (the oops module builds for all
+#: three kernels; where it cannot, the test errors with the reason from ``dumps.json``).
+CRASH_IDS: List[CrashId] = [(suite, scenario) for suite in SUITES for scenario in SCENARIOS]
+
+#: Every crash dump as a static ``(suite, scenario, form)``.
+CRASH_DUMP_IDS: List[CrashDumpId] = [(suite, scenario, form) for suite, scenario in CRASH_IDS for form in CRASH_FORMS]
+
+
+def resolve_crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
+    """The crash dump *suite*/*scenario*/*form* (built if missing, never skipped)."""
+    for d in crash_dumps(suites=[suite], scenarios=[scenario]):
+        if d.form == form:
+            return d
+    raise AssertionError(
+        f"{suite}-{scenario}: vmcores.crash made no {form} dump; failures: {crash_failures(suite, scenario)}"
+    )
+
+
+@pytest.fixture(scope="session")
+def crash_dump(request: pytest.FixtureRequest) -> CrashDump:
+    """The crash dump named by the indirect parameter ``(suite, scenario, form)``."""
+    suite, scenario, form = request.param
+    return resolve_crash_dump(suite, scenario, form)
+
+
+@pytest.fixture(scope="session")
+def crash_truth(request: pytest.FixtureRequest) -> Path:
+    """The truth directory of the indirect parameter ``(suite, scenario)``."""
+    suite, scenario = request.param
+    return resolve_crash_dump(suite, scenario, CRASH_FORMS[0]).truth

@@ -1,0 +1,368 @@
+"""The crash dumps of ``vmcores.crash`` and the console parsers of ``tests/stack_truth.py``.
+
+Ground truth is what each crashed guest printed itself (its serial console: the sysrq-t
+dump of every task's stack and the crash report) and recorded in ``/proc`` before it
+crashed (``proc-stat``, ``modules``, ``kallsyms``, ``switches``).  These tests check that
+the builds hold what the stack-trace tests rely on, and that the parsers read all three
+kernels' formats (5.10 without ``<TASK>`` markers, 6.1, 6.12 with ``tgid:``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+import kdbg
+from kdbg.memory import open_physical
+from tests.conftest import CRASH_DUMP_IDS, CRASH_IDS, dump_id
+from tests.helpers_support import comm_matches
+from tests.stack_truth import (
+    KERNEL_STACK_ENDS,
+    Frame,
+    parse_frame,
+    parse_panic,
+    parse_regs,
+    parse_switches,
+    parse_sysrq_t,
+    stayed_asleep,
+)
+from vmcores.build import parse_proc_stat
+from vmcores.crash import MODULE_NAME
+
+MODULE_FUNCTIONS = ["kdbg_oops_level2", "kdbg_oops_level1", "kdbg_oops_write"]
+"""The module's callers of kdbg_oops_crash, innermost first (as the oops trace lists them)."""
+
+
+def _base(function: str) -> str:
+    """``kdbg_oops_write.cold`` -> ``kdbg_oops_write`` (gcc's split-off parts)."""
+    return re.sub(r"\.(?:cold|isra|constprop|part)(?:\.\d+)?.*$", "", function)
+
+
+def _procs(truth: Path) -> List[Dict[str, object]]:
+    return parse_proc_stat((truth / "proc-stat").read_text(errors="replace"))
+
+
+def _console(truth: Path) -> str:
+    return (truth / "console.log").read_text(errors="replace")
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def test_parse_frame_forms() -> None:
+    assert parse_frame("__schedule+0x34d/0x9e0") == Frame("__schedule", 0x34D, 0x9E0, None, True)
+    assert parse_frame("? kthread_complete_and_exit+0x20/0x20") == Frame(
+        "kthread_complete_and_exit", 0x20, 0x20, None, False
+    )
+    assert parse_frame("kdbg_oops_write.cold+0xa/0x1c [kdbg_oops]") == Frame(
+        "kdbg_oops_write.cold", 0xA, 0x1C, "kdbg_oops", True
+    )
+    assert parse_frame("foo+0x1/0x2 [mod 0123abcd]") == Frame("foo", 1, 2, "mod", True)
+    assert parse_frame("? 0xffffffffc0123456") == Frame("0xffffffffc0123456", 0, 0, None, False)
+    assert parse_frame("arch_exit_to_user_mode_prepare.isra.0+0x16/0xa0") is not None
+    for line in ("Call Trace:", "<TASK>", "RIP: 0033:0x47b7a0", "Code: 40 00 48", "task:init state:R"):
+        assert parse_frame(line) is None
+    assert str(Frame("f", 1, 0x20, "m", False)) == "? f+0x1/0x20 [m]"
+
+
+def test_parse_regs_user_and_kernel() -> None:
+    regs = parse_regs(
+        [
+            "RIP: 0033:0x47b7a0",
+            "RSP: 002b:00007ffcb9f1ddb8 EFLAGS: 00000202 ORIG_RAX: 0000000000000001",
+            "RAX: ffffffffffffffda RBX: 0000000000000001 RCX: 000000000047b7a0",
+            "FS:  00000000315db3c0(0000) GS:ffff8aebc7900000(0000) knlGS:0000000000000000",
+            "CS:  0010 DS: 0000 ES: 0000 CR0: 0000000080050033",
+        ]
+    )
+    assert regs["cs"] == 0x33 and regs["rip"] == 0x47B7A0
+    assert regs["ss"] == 0x2B and regs["rsp"] == 0x7FFCB9F1DDB8
+    assert regs["eflags"] == 0x202 and regs["orig_rax"] == 1 and regs["rax"] == 0xFFFFFFFFFFFFFFDA
+    assert regs["cs"] == 0x33  # CS: on its own line is the CPU's current selector
+    assert regs["fs"] == 0x315DB3C0 and regs["gs"] == 0xFFFF8AEBC7900000 and regs["cr0"] == 0x80050033
+
+
+SYSRQ_510 = """\
+[    6.119169] sysrq: Show State
+[    6.129471] task:kthreadd        state:S stack:    0 pid:    2 ppid:     0 flags:0x00004000
+[    6.129870] Call Trace:
+[    6.130165]  __schedule+0x282/0x870
+[    6.130338]  schedule+0x46/0xb0
+[    6.130484]  kthreadd+0x2d6/0x2f0
+[    6.130640]  ? kthread_is_per_cpu+0x30/0x30
+[    6.130822]  ret_from_fork+0x22/0x30
+[    6.135229] task:kworker/0:0     state:I stack:    0 pid:    5 ppid:     2 flags:0x00004000
+[    6.135824] Workqueue:  0x0 (events)
+[    6.136071] Call Trace:
+[    6.136199]  __schedule+0x282/0x870
+[    6.137356] some other message
+[    6.136498]  worker_thread+0xd1/0x3e0
+[    6.137193]  ret_from_fork+0x22/0x30
+[    6.137194] Sched Debug Version: v0.11, 5.10.0-32-cloud-amd64 #1
+[    6.137195]  I    kworker/u4:0     9      3342.241337        41   120
+"""
+
+SYSRQ_612 = """\
+[    7.404344] KDBG-SYSRQ-T-BEGIN
+[    7.406381] sysrq: Show State
+task:init            state:R  running task     stack:0     pid:1     tgid:1     ppid:0      flags:0x00000000
+[    7.408027] Call Trace:
+[    7.409343]  <TASK>
+[    7.410596]  sched_show_task+0x11c/0x140
+[    7.415509]  entry_SYSCALL_64_after_hwframe+0x76/0x7e
+[    7.416119] RIP: 0033:0x47b7a0
+[    7.417794] RSP: 002b:00007ffe918c29c8 EFLAGS: 00000202 ORIG_RAX: 0000000000000001
+[    7.420520]  </TASK>
+[    7.423766] task:pool_workqueue_ state:S stack:0     pid:3     tgid:3     ppid:2      flags:0x00004000
+[    7.424149] Call Trace:
+[    7.424276]  <TASK>
+[    7.424433]  __schedule+0x4ea/0xbe0
+[    7.422938]  ret_from_fork+0x34/0x50
+[    7.423112]  ? __pfx_kthreadd+0x10/0x10
+[    7.423330]  ret_from_fork_asm+0x1a/0x30
+[    7.423615]  </TASK>
+[    7.653749] KDBG-SYSRQ-T-END
+[    7.653750] task:notatask        state:S stack:0     pid:99    tgid:99    ppid:2      flags:0x0
+"""
+
+
+def test_parse_sysrq_t_510_format() -> None:
+    tasks = parse_sysrq_t(SYSRQ_510)
+    assert sorted(tasks) == [2, 5]
+    k = tasks[2]
+    assert (k.comm, k.state, k.ppid, k.tgid, k.flags, k.running) == ("kthreadd", "S", 0, None, 0x4000, False)
+    assert [str(f) for f in k.frames] == [
+        "__schedule+0x282/0x870",
+        "schedule+0x46/0xb0",
+        "kthreadd+0x2d6/0x2f0",
+        "? kthread_is_per_cpu+0x30/0x30",
+        "ret_from_fork+0x22/0x30",
+    ]
+    w = tasks[5]
+    assert w.workqueue == "0x0 (events)"
+    # an interleaved message is skipped; the scheduler dump after the tasks is not a frame
+    assert [f.function for f in w.frames] == ["__schedule", "worker_thread", "ret_from_fork"]
+
+
+def test_parse_sysrq_t_612_format() -> None:
+    tasks = parse_sysrq_t(SYSRQ_612)
+    assert sorted(tasks) == [1, 3]  # nothing after the END marker
+    init = tasks[1]
+    assert init.running and init.state == "R" and init.tgid == 1
+    assert init.user_regs["cs"] == 0x33 and init.user_regs["rip"] == 0x47B7A0 and init.user_regs["rsp"]
+    pw = tasks[3]
+    assert pw.comm == "pool_workqueue_" and pw.user_regs == {}
+    assert [f.function for f in pw.reliable_frames] == ["__schedule", "ret_from_fork", "ret_from_fork_asm"]
+
+
+OOPS_TEXT = """\
+[   16.088894] KDBG-CRASHING echo 1 > /proc/kdbg_oops
+[   16.096310] BUG: kernel NULL pointer dereference, address: 0000000000000000
+[   16.097340] Oops: 0002 [#1] PREEMPT SMP NOPTI
+[   16.097620] CPU: 1 PID: 1 Comm: init Tainted: G           OE      6.1.0-50-cloud-amd64 #1  Debian 6.1.176-1
+[   16.098408] RIP: 0010:kdbg_oops_crash+0x1d/0x28 [kdbg_oops]
+[   16.098956] RSP: 0018:ffffcf7780013b18 EFLAGS: 00000246
+[   16.098956] RAX: 0000000000000000 RBX: 0000000000000064 RCX: c0000000ffffefff
+[   16.098956] CR2: 0000000000000000 CR3: 0000000001066000 CR4: 00000000000006a0
+[   16.098956] Call Trace:
+[   16.098956]  <TASK>
+[   16.098956]  kdbg_oops_level2+0xd/0x25 [kdbg_oops]
+[   16.098956]  ? do_syscall_64+0x69/0x90
+[   16.098956]  entry_SYSCALL_64_after_hwframe+0x6e/0xd8
+[   16.098956] RIP: 0033:0x47b7a0
+[   16.098956] RSP: 002b:00007ffd7f376798 EFLAGS: 00000202 ORIG_RAX: 0000000000000001
+[   16.098956]  </TASK>
+[   16.098956] Modules linked in: kdbg_oops(OE) qemu_fw_cfg
+[   16.111504] ---[ end trace 0000000000000000 ]---
+[   16.111739] RIP: 0010:kdbg_oops_crash+0x1d/0x28 [kdbg_oops]
+[   16.114475] Kernel panic - not syncing: Fatal exception
+[   16.118055] ---[ end Kernel panic - not syncing: Fatal exception ]---
+"""
+
+PANIC_510_TEXT = """\
+[   14.905272] Kernel panic - not syncing: sysrq triggered crash
+[   14.907708] CPU: 0 PID: 1 Comm: init Tainted: G            E     5.10.0-32-cloud-amd64 #1 Debian 5.10.223-1
+[   14.910416] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+[   14.910416] Call Trace:
+[   14.910416]  dump_stack+0x6b/0x83
+[   14.911792]  panic+0x114/0x2f1
+[   14.911792]  ? printk+0x58/0x73
+[   14.911792]  sysrq_handle_crash+0x16/0x20
+[   14.911792]  entry_SYSCALL_64_after_hwframe+0x67/0xd1
+[   14.911792] RIP: 0033:0x47b7a0
+[   14.911792] RSP: 002b:00007ffc2b11da48 EFLAGS: 00000202 ORIG_RAX: 0000000000000001
+[   14.916430] Kernel Offset: 0x29200000 from 0xffffffff81000000 (relocation range: ...)
+[   14.916430] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---
+"""
+
+
+def test_parse_panic_module_oops() -> None:
+    o = parse_panic(OOPS_TEXT)
+    assert (o.kind, o.pid, o.comm, o.cpu, o.message) == ("oops", 1, "init", 1, "Fatal exception")
+    assert o.bug.startswith("BUG: kernel NULL pointer dereference")
+    assert o.rip == Frame("kdbg_oops_crash", 0x1D, 0x28, "kdbg_oops", True)
+    assert o.regs["rsp"] == 0xFFFFCF7780013B18 and o.regs["ss"] == 0x18 and o.regs["cr2"] == 0
+    assert [str(f) for f in o.frames] == [
+        "kdbg_oops_level2+0xd/0x25 [kdbg_oops]",
+        "? do_syscall_64+0x69/0x90",
+        "entry_SYSCALL_64_after_hwframe+0x6e/0xd8",
+    ]
+    assert o.user_regs["rip"] == 0x47B7A0 and o.panic_frames == []
+
+
+def test_parse_panic_without_markers_510() -> None:
+    o = parse_panic("[    1.0] unrelated\n" + PANIC_510_TEXT)
+    assert (o.kind, o.pid, o.comm, o.cpu, o.rip) == ("panic", 1, "init", 0, None)
+    assert o.message == "sysrq triggered crash"
+    assert [f.function for f in o.frames if f.reliable] == [
+        "dump_stack",
+        "panic",
+        "sysrq_handle_crash",
+        "entry_SYSCALL_64_after_hwframe",
+    ]
+    assert o.panic_frames == o.frames and o.user_regs["cs"] == 0x33
+    with pytest.raises(ValueError, match="CPU: N PID: N"):
+        parse_panic("no report here\n")
+
+
+def test_parse_switches_and_stayed_asleep(tmp_path: Path) -> None:
+    (tmp_path / "switches").write_text(
+        "1 1 114 182 114 188 init\n2 2 75 1 75 1 kthreadd\n7 7 - - 3 0 kworker/0:1\n8 9 4 0 4 0 two words\n"
+    )
+    sw = parse_switches((tmp_path / "switches").read_text())
+    assert sw[7].vol_before is None and sw[7].vol_after == 3
+    assert sw[9].pid == 8 and sw[9].comm == "two words"
+    assert stayed_asleep(tmp_path) == {2, 9}
+
+
+# --------------------------------------------------------------------------- builds
+
+
+@pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
+def test_truth_files(crash_truth: Path) -> None:
+    """The truth of a crash build is complete and about the dumped kernel."""
+    info = json.loads((crash_truth.parent / "dumps.json").read_text())
+    crash = json.loads((crash_truth / "crash.json").read_text())
+    assert (crash_truth / "uname").read_text().strip() == info["release"] == crash["release"]
+    cmdline = (crash_truth / "cmdline").read_text()
+    assert "panic=0" in cmdline.split() and "oops=panic" in cmdline.split() and "loglevel=8" in cmdline.split()
+    assert len((crash_truth / "kallsyms").read_text().splitlines()) > 50000
+    procs = _procs(crash_truth)
+    sw = parse_switches((crash_truth / "switches").read_text())
+    # every process (thread group leader) has its switch counts, kernel threads included
+    assert {p["pid"] for p in procs} <= set(sw)
+    assert any(s.comm == "kthreadd" for s in sw.values()) and sw[1].comm == "init"
+    assert _console(crash_truth).count("---[ end Kernel panic") == 1
+    modules = (crash_truth / "modules").read_text()
+    if crash["scenario"] == "oops":
+        assert re.search(rf"^{MODULE_NAME} \d+ 0 - Live 0x[0-9a-f]+", modules, re.M)
+        assert re.search(rf" t kdbg_oops_crash\t\[{MODULE_NAME}\]$", (crash_truth / "kallsyms").read_text(), re.M)
+    else:
+        assert MODULE_NAME not in modules
+
+
+@pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
+def test_sysrq_t_lists_every_task(crash_truth: Path) -> None:
+    """Every process has a sysrq-t entry with its comm, except zombies (the kernel prints
+    nothing for a task whose stack is gone); every thread in ``switches`` has one too."""
+    tasks = parse_sysrq_t(_console(crash_truth))
+    procs = _procs(crash_truth)
+    zombies = {p["pid"] for p in procs if p["state"] == "Z"}
+    assert zombies, "the init script leaves a zombie sleep"
+    for p in procs:
+        if p["pid"] in zombies:
+            assert p["pid"] not in tasks
+            continue
+        assert p["pid"] in tasks, f"pid {p['pid']} ({p['comm']}) has no sysrq-t entry"
+        assert comm_matches(str(p["comm"]), tasks[p["pid"]].comm), (p, tasks[p["pid"]].comm)
+    sw = parse_switches((crash_truth / "switches").read_text())
+    both = {s.tid for s in sw.values() if s.vol_before is not None and s.vol_after is not None}
+    assert both - zombies <= set(tasks)
+    assert tasks[1].running and tasks[1].state == "R"
+    assert [f.function for f in tasks[1].reliable_frames][:1] in (["sched_show_task"], ["sched_show_task.cold"])
+
+
+@pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
+def test_sysrq_t_sleepers_unwind_from_schedule_to_an_entry(crash_truth: Path) -> None:
+    """A task that stayed asleep across the sysrq-t has a complete reliable trace: from
+    ``__schedule`` (where it switched out) to a known end of a kernel stack; tasks in a
+    system call end with their user-mode registers."""
+    tasks = parse_sysrq_t(_console(crash_truth))
+    asleep = stayed_asleep(crash_truth)
+    checked = 0
+    for tid in sorted(asleep & set(tasks)):
+        t = tasks[tid]
+        if t.running:
+            continue
+        rel = t.reliable_frames
+        assert rel, f"{tid} {t.comm}: no reliable frame"
+        assert rel[0].function == "__schedule", f"{tid} {t.comm}: {[str(f) for f in t.frames]}"
+        assert rel[-1].function in KERNEL_STACK_ENDS, f"{tid} {t.comm}: {[str(f) for f in t.frames]}"
+        if rel[-1].function.startswith("entry_SYSCALL"):
+            assert t.user_regs.get("cs") == 0x33 and t.user_regs.get("rip"), t.text
+        else:
+            assert t.user_regs == {}
+        checked += 1
+    assert checked >= 40
+    # the recognizable sleepers of the init script are there, asleep in nanosleep / a fifo read
+    comms = {tasks[t].comm for t in asleep & set(tasks)}
+    assert {"sleep", "cat", "kdbg-sleeper", "kthreadd"} <= comms
+    sleeps = [t for t in tasks.values() if t.comm == "sleep" and t.pid in asleep]
+    assert all(any(f.function == "do_nanosleep" for f in t.reliable_frames) for t in sleeps)
+
+
+@pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
+def test_crash_report(crash_truth: Path) -> None:
+    """The crash report names the task that triggered it (PID 1, the init shell that
+    wrote to sysrq-trigger or /proc/kdbg_oops) and shows the path through the kernel."""
+    crash = json.loads((crash_truth / "crash.json").read_text())
+    o = parse_panic(_console(crash_truth))
+    ps = {p["pid"]: p for p in _procs(crash_truth)}
+    assert o.pid == crash["crash_pid"] == 1 and o.comm == ps[1]["comm"] == "init"
+    assert o.cpu in (0, 1)
+    rel = [f for f in o.frames if f.reliable]
+    names = [_base(f.function) for f in rel]
+    assert names[-1] == "entry_SYSCALL_64_after_hwframe"
+    assert o.user_regs["cs"] == 0x33 and o.user_regs["rip"]
+    assert "proc_reg_write" in names and "vfs_write" in names and "ksys_write" in names
+    if crash["scenario"] == "panic":
+        assert (o.kind, o.message, o.rip) == ("panic", "sysrq triggered crash", None)
+        assert names[:2] in (["dump_stack", "panic"], ["dump_stack_lvl", "panic"])
+        assert names[2:5] == ["sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger"]
+        assert o.panic_frames == o.frames
+    else:
+        assert (o.kind, o.message) == ("oops", "Fatal exception")
+        assert o.bug.startswith("BUG: kernel NULL pointer dereference, address: 0000000000000000")
+        assert o.rip is not None and (o.rip.function, o.rip.module) == ("kdbg_oops_crash", MODULE_NAME)
+        assert 0 < o.rip.offset < o.rip.size
+        assert o.regs["cr2"] == 0 and o.regs["cs"] == 0x10 and o.regs["rsp"] >> 63
+        # the module's own frames, each tagged with the module, then the write path
+        assert [_base(f.function) for f in rel[:3]] == MODULE_FUNCTIONS
+        assert all(f.module == MODULE_NAME for f in rel[:3])
+        assert all(f.module is None for f in rel[3:])
+        assert names[3] == "proc_reg_write"
+        assert o.panic_frames == []  # panic() after an oops does not dump the stack again
+        # the RIP lies in the module's text, as /proc/modules and kallsyms placed it
+        m = re.search(rf"^{MODULE_NAME} (\d+) .* Live (0x[0-9a-f]+)", (crash_truth / "modules").read_text(), re.M)
+        assert m
+        base, size = int(m[2], 16), int(m[1])
+        ks = re.search(r"^([0-9a-f]+) t kdbg_oops_crash\t", (crash_truth / "kallsyms").read_text(), re.M)
+        assert ks and base <= int(ks[1], 16) + o.rip.offset < base + size
+
+
+@pytest.mark.parametrize("crash_dump", CRASH_DUMP_IDS, ids=dump_id, indirect=True)
+def test_crash_dump_opens_with_kdbg(crash_dump) -> None:  # type: ignore[no-untyped-def]
+    """Every crash dump opens: the kernel of the truth, both CPUs' PRSTATUS notes."""
+    prog = kdbg.open_core(crash_dump.path)
+    assert prog["init_task"].comm.string_() == b"swapper/0"
+    release = (crash_dump.truth / "uname").read_text().strip()
+    assert prog["init_uts_ns"].name.release.string_().decode() == release == crash_dump.release
+    phys = open_physical(str(crash_dump.path))
+    try:
+        assert len(phys.prstatus) == 2
+    finally:
+        phys.close()
