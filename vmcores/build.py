@@ -964,6 +964,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--memory", default=None, help=f"guest RAM (default {DEFAULT_MEMORY})")
     ap.add_argument("--live-test", action="store_true", help="run COMMAND in a live guest")
     ap.add_argument("--sample", action="store_true", help="rebuild vmcores/sample/")
+    ap.add_argument(
+        "--crash-only",
+        action="store_true",
+        help="build only the crash dumps (vmcores.crash: panic and oops scenarios), not the reference dumps",
+    )
     ap.add_argument("command", nargs="*", help="with --live-test: the shell command")
     args = ap.parse_args(argv)
     try:
@@ -980,11 +985,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.sample:
             print(build_sample(memory=args.memory or SAMPLE_MEMORY))
             return 0
+        from vmcores.crash import crash_root, print_crash_dumps
+
         t0 = time.monotonic()
-        for suite in args.suite or SUITES:
-            for d in reference_dumps([suite], force=args.force, memory=args.memory or DEFAULT_MEMORY):
-                print(f"{d.suite}\t{d.release}\t{d.form:22}\t{d.path}\t[{d.tool}]")
-        print(f"manifest: {manifest_path()} ({time.monotonic() - t0:.0f}s)")
+        suites = args.suite or SUITES
+        if not args.crash_only:
+            for suite in suites:
+                for d in reference_dumps([suite], force=args.force, memory=args.memory or DEFAULT_MEMORY):
+                    print(f"{d.suite}\t{d.release}\t{d.form:22}\t{d.path}\t[{d.tool}]")
+            print(f"manifest: {manifest_path()} ({time.monotonic() - t0:.0f}s)")
+        t1 = time.monotonic()
+        # crash dumps (a crashed guest per scenario) of the reference suites
+        crash_suites = [s for s in suites if s in SUITES]
+        if crash_suites:
+            print_crash_dumps(crash_suites, force=args.force, memory=args.memory or DEFAULT_MEMORY)
+            print(f"crash manifest: {crash_root() / 'manifest.json'} ({time.monotonic() - t1:.0f}s)")
     except BuildError as e:
         print(f"vmcores.build: {e}", file=sys.stderr)
         return 1

@@ -524,7 +524,7 @@ def build_crash(
     if scenario == "oops":
         try:
             ko = oops_module(kernel)
-        except ModuleBuildError as e:
+        except (ModuleBuildError, FetchError) as e:  # a FetchError is not cached: retried next time
             say(str(e))
             info["failed"]["module"] = str(e)
             _finish(outdir, final, info)
