@@ -121,7 +121,7 @@ class Command:
 
 
 _COMMANDS: Dict[str, Command] = {}
-_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.help")
+_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.stack", "kdbg.commands.help")
 _loaded = False
 
 

@@ -1,0 +1,173 @@
+"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables
+(:mod:`kdbg.unwind`).
+
+``bt`` shows the task that crashed the kernel of a vmcore (``prog.crashed_thread()``),
+``bt PID`` or ``bt TASK_ADDRESS`` the ones named, ``bt -a`` every task (idle tasks of the
+CPUs included, as ``ps`` lists them). Each task starts with crash's header line
+(``PID: 92       TASK: ffff888003a1c000  CPU: 0    COMMAND: "sh"``), then one frame a line
+as the kernel prints its own traces: `` #0 [STACK POINTER] function+0xoff/0xsize``
+(`` [module]`` after module text). An interrupt, exception or dump frame is followed by
+the registers it saved, as the kernel's ``__show_regs`` lays them out; a trace that
+reaches user mode ends with the user registers. No locals or arguments: without DWARF
+nothing records them.
+
+``--json`` gives a list of objects: ``pid``, ``task``, ``cpu``, ``comm``, ``frames`` (each
+``index``, ``pc``, ``sp``, ``function``, ``offset``, ``size``, ``module``, ``interrupted``,
+``user``, ``registers`` for interrupted and user frames) and ``stop_reason`` (why the
+unwinding ended early, ``null`` at a normal end); a task that cannot be unwound has
+``error`` instead of ``frames``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import IO, Any, Dict, List, Optional
+
+from kdbg.commands import CommandContext, argument, command
+from kdbg.errors import ExpressionError, KdbgError
+from kdbg.helpers import for_each_task, task_cpu
+from kdbg.helpers.common import deref_if_pointer
+from kdbg.symbols.address import parse_address
+from kdbg.unwind import StackFrame, StackTrace, crashed_thread, stack_trace
+
+#: ``__show_regs`` rows (arch/x86/kernel/process_64.c), after ``RIP`` and ``RSP``.
+_REG_ROWS = (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rbp", "r8", "r9"),
+             ("r10", "r11", "r12"), ("r13", "r14", "r15"))
+
+
+def header(task: Any) -> str:
+    """crash's task line: ``PID: 1        TASK: ffff...  CPU: 0    COMMAND: "init"``."""
+    comm = task.comm.string_().decode("utf-8", "replace")
+    return f'PID: {int(task.pid):<7}  TASK: {int(task.address_of_()):x}  CPU: {task_cpu(task):<3}  COMMAND: "{comm}"'
+
+
+def _reg_label(name: str) -> str:
+    """``__show_regs``' spelling of a register: ``RAX``, ``R08``, ``R15``."""
+    if name[0] == "r" and name[1:].isdigit():
+        return f"R{int(name[1:]):02d}"
+    return name.upper()
+
+
+def _show_regs(frame: StackFrame, out: IO[str]) -> None:
+    """The saved registers of an interrupted or user frame, as ``__show_regs`` prints them."""
+    regs = frame.registers()
+    if "rip" not in regs:
+        return
+    cs = regs.get("cs", 0x33 if frame.user else 0x10)
+    where = f"{frame.pc:#x}" if frame.user else frame.format()
+    out.write(f"    RIP: {cs:04x}:{where}\n")
+    if "rsp" in regs:
+        ss = regs.get("ss", 0x2B if frame.user else 0x18)
+        flags = f" EFLAGS: {regs['rflags']:08x}" if "rflags" in regs else ""
+        out.write(f"    RSP: {ss:04x}:{regs['rsp']:016x}{flags}\n")
+    for row in _REG_ROWS:
+        known = [(r, regs[r]) for r in row if r in regs]
+        if known:
+            out.write("    " + " ".join(f"{_reg_label(r)}: {v:016x}" for r, v in known) + "\n")
+
+
+def write_trace(trace: StackTrace, out: IO[str]) -> None:
+    """One frame a line, registers after interrupted frames, the stop reason last."""
+    for frame in trace:
+        if frame.user:
+            out.write("    --- user mode ---\n")
+            _show_regs(frame, out)
+            continue
+        out.write(f"{'#' + str(frame.index):>3} [{frame.sp:016x}] {frame.format()}\n")
+        if frame.interrupted and (frame.index > 0 or len(trace) == 1):
+            _show_regs(frame, out)
+    if trace.stop_reason:
+        out.write(f"    (unwinding stopped: {trace.stop_reason})\n")
+
+
+def trace_json(trace: StackTrace) -> Dict[str, Any]:
+    """A trace as ``--json`` lists it (without the task fields)."""
+    frames: List[Dict[str, Any]] = []
+    for f in trace:
+        hit = None if f.user else f.name
+        entry: Dict[str, Any] = {
+            "index": f.index, "pc": f.pc, "sp": f.sp, "function": hit, "offset": None, "size": None,
+            "module": f.module, "interrupted": f.interrupted, "user": f.user,
+        }
+        if hit is not None:
+            text = f.format().split(" ", 1)[0]
+            off_size = text.split("+", 1)[1]
+            off, _, size = off_size.partition("/")
+            entry["offset"] = int(off, 16)
+            entry["size"] = int(size, 16) if size else None
+        if f.interrupted or f.user:
+            entry["registers"] = f.registers()
+        frames.append(entry)
+    return {"frames": frames, "stop_reason": trace.stop_reason}
+
+
+def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
+    """The tasks to show, as ``struct task_struct *`` Objects."""
+    from kdbg.helpers import find_task
+    from kdbg.object import Object
+
+    if args.all:
+        if args.targets:
+            raise ExpressionError("bt: -a shows every task; give either -a or PIDs/task addresses")
+        return list(for_each_task(prog, idle=True))
+    if not args.targets:
+        try:
+            return [crashed_thread(prog).object]
+        except KdbgError as e:
+            raise ExpressionError(f"bt: {e}; name a PID or task address, or use bt -a") from None
+    tasks = []
+    for word in args.targets:
+        if word.isdigit():
+            task = find_task(prog, int(word))
+            if not int(task):
+                raise ExpressionError(f"bt: no task with PID {word}")
+            tasks.append(task)
+            continue
+        try:
+            addr = parse_address(word, prog.symbols)
+        except KdbgError as e:
+            raise ExpressionError(f"bt: {word!r} is neither a PID nor a task address: {e}") from None
+        tasks.append(Object(prog, "struct task_struct *", value=addr))
+    return tasks
+
+
+@command("bt", "stack traces from the kernel's ORC tables: the crashed task, PIDs, task addresses, or -a for all",
+         arguments=[
+             argument("targets", metavar="PID|TASK", nargs="*",
+                      help="PIDs or task_struct addresses (default: the task that crashed the kernel)"),
+             argument("-a", "--all", action="store_true", help="every task, the CPUs' idle tasks first"),
+             argument("--json", action="store_true", help="a list of JSON objects"),
+         ])
+def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Print stack traces."""
+    tasks = _targets(prog, args)
+    as_json = ctx.json or args.json
+    rows: List[Dict[str, Any]] = []
+    failed: Optional[str] = None
+    for i, task in enumerate(tasks):
+        t = deref_if_pointer(task)
+        try:
+            trace = stack_trace(prog, t)
+            err = None
+        except KdbgError as e:
+            trace, err = None, str(e)
+            if len(tasks) == 1:
+                failed = err
+        if as_json:
+            row: Dict[str, Any] = {"pid": int(t.pid), "task": int(t.address_of_()), "cpu": task_cpu(t),
+                                   "comm": t.comm.string_().decode("utf-8", "replace")}
+            row.update(trace_json(trace) if trace is not None else {"error": err})
+            rows.append(row)
+            continue
+        if i:
+            ctx.out.write("\n")
+        ctx.out.write(header(t) + "\n")
+        if trace is not None:
+            write_trace(trace, ctx.out)
+        else:
+            ctx.out.write(f"    (no trace: {err})\n")
+    if as_json:
+        ctx.out.write(json.dumps(rows) + "\n")
+    if failed is not None:
+        raise ExpressionError(f"bt: {failed}")
