@@ -366,3 +366,44 @@ def test_crash_dump_opens_with_kdbg(crash_dump) -> None:  # type: ignore[no-unty
         assert len(phys.prstatus) == 2
     finally:
         phys.close()
+
+
+# drgn names the label entry_SYSCALL_64_after_hwframe (kallsyms' nearest symbol) by the
+# function around it in the ELF symbol table
+_DRGN_NAMES = {"entry_SYSCALL_64_after_hwframe": "entry_SYSCALL_64"}
+
+_DRGN_TASKS = (
+    "[(t.pid.value_(), t.nvcsw.value_(), t.nivcsw.value_(), [f.name or hex(f.pc) for f in prog.stack_trace(t)])"
+    " for t in __import__('drgn.helpers.linux.pid', fromlist=['x']).for_each_task(prog) if not t.exit_state]"
+)
+
+
+def _subsequence(short: List[str], long: List[str]) -> bool:
+    it = iter(long)
+    return all(any(x == y for y in it) for x in short)
+
+
+@pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
+def test_dump_stacks_are_the_console_stacks(crash_truth: Path) -> None:
+    """The premise of the crash dumps, checked with drgn + Debian's DWARF vmlinux on the
+    ``elf-paging`` dump: a task that stayed asleep across the sysrq-t and until the dump
+    (its ``nvcsw``/``nivcsw`` in the dump equal the ``after`` counts) has in the dump the
+    stack the console printed: the kernel's reliable frames, in order, among drgn's
+    (which adds inlined functions such as ``context_switch`` and the user-mode frame)."""
+    from vmcores.oracle import Query, ask_drgn
+
+    info = json.loads((crash_truth.parent / "dumps.json").read_text())
+    elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf-paging")
+    rows = ask_drgn(info["suite"], elf, [Query("tasks", _DRGN_TASKS)]).records["tasks"]["value"]
+    tasks = parse_sysrq_t(_console(crash_truth))
+    asleep = stayed_asleep(crash_truth)
+    sw = parse_switches((crash_truth / "switches").read_text())
+    assert {r[0] for r in rows} >= set(tasks) - {1}  # drgn sees every task the console listed
+    compared = 0
+    for pid, nvcsw, nivcsw, names in rows:
+        if pid not in asleep or pid not in tasks or (sw[pid].vol_after, sw[pid].nonvol_after) != (nvcsw, nivcsw):
+            continue
+        console = [_DRGN_NAMES.get(_base(f.function), _base(f.function)) for f in tasks[pid].reliable_frames]
+        assert _subsequence(console, names), f"{pid} {tasks[pid].comm}: console {console}, dump {names}"
+        compared += 1
+    assert compared >= 30
