@@ -342,13 +342,19 @@ def parse_panic(console_text: str) -> Oops:
         panics = [i for i, ln in enumerate(lines) if ln.startswith("Kernel panic - not syncing")]
         if panics:
             last = panics[-1]
-            cpu_lines = [i for i in range(last + 1) if _CPU_LINE.match(lines[i])]
-            if cpu_lines:
-                first = cpu_lines[-1]
-                # an oops report starts a few lines before its CPU: line
-                while first > 0 and not _REPORT_START.match(lines[first]) and first > cpu_lines[-1] - 12:
-                    first -= 1
-                start = first
+            # the report's CPU: line: right after a direct panic's line, or before the panic
+            # in an oops report (whose panic prints no second one)
+            cpus = [i for i in range(min(last + 4, len(lines))) if _CPU_LINE.match(lines[i])]
+            if cpus and cpus[-1] > last:
+                start = last
+            elif cpus:
+                # an oops report starts a few lines before its CPU: line (BUG:, #PF:, Oops:)
+                start = cpu = cpus[-1]
+                for i in range(cpu - 1, max(cpu - 12, 0) - 1, -1):
+                    if lines[i].startswith("---[ end"):
+                        break
+                    if _REPORT_START.match(lines[i]) and not lines[i].startswith("Kernel panic"):
+                        start = i
     region = lines[start:]
     end = next((i for i, ln in enumerate(region) if ln.startswith("---[ end Kernel panic")), len(region) - 1)
     region = region[: end + 1]

@@ -354,6 +354,30 @@ def test_crash_report(crash_truth: Path) -> None:
         assert ks and base <= int(ks[1], 16) + o.rip.offset < base + size
 
 
+@pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
+def test_parsers_do_not_need_the_markers(crash_truth: Path) -> None:
+    """Without the guest's KDBG-* marker lines (any other console log) the parsers find
+    the same sysrq-t tasks and the same crash report."""
+    text = _console(crash_truth)
+    bare = "\n".join(ln for ln in text.splitlines() if "KDBG-" not in ln)
+    a, b = parse_panic(text), parse_panic(bare)
+    assert (a.kind, a.pid, a.comm, a.cpu, a.rip, a.frames, a.regs, a.user_regs, a.bug, a.message) == (
+        b.kind,
+        b.pid,
+        b.comm,
+        b.cpu,
+        b.rip,
+        b.frames,
+        b.regs,
+        b.user_regs,
+        b.bug,
+        b.message,
+    )
+    assert b.text.splitlines()[0].startswith(("BUG: ", "Kernel panic - not syncing"))
+    ta, tb = parse_sysrq_t(text), parse_sysrq_t(bare)
+    assert sorted(ta) == sorted(tb) and all(ta[p].frames == tb[p].frames for p in ta)
+
+
 @pytest.mark.parametrize("crash_dump", CRASH_DUMP_IDS, ids=dump_id, indirect=True)
 def test_crash_dump_opens_with_kdbg(crash_dump) -> None:  # type: ignore[no-untyped-def]
     """Every crash dump opens: the kernel of the truth, both CPUs' PRSTATUS notes."""
