@@ -11,8 +11,10 @@ the type encoding: before, ``type`` is 2 bits (CALL=0, REGS=1, REGS_PARTIAL=2) n
 ``end`` bit, and an undefined ``sp_reg`` means the end of the stack when ``end`` is set;
 from 6.4, ``type`` is 3 bits (UNDEFINED=0, END_OF_STACK=1, CALL=2, REGS=3,
 REGS_PARTIAL=4) next to a ``signal`` bit. The encoding is told apart by those member
-names, never by the version string. Entries are normalized to :class:`OrcEntry` with the
-new encoding's type numbers.
+names, never by the version string. Linux 7.x (Debian forky's 7.2) also renumbered the
+registers (SP 5 -> 3, PREV_SP 1 -> 8, ...), which no BTF records: the table itself tells
+(:meth:`OrcLayout.detect_numbering`). Entries are normalized to :class:`OrcEntry` with
+the 6.4+ type numbers and the classic register numbers.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from kdbg.program import Program
 
 __all__ = [
-    "OrcEntry", "OrcTable", "OrcUnwindInfo", "orc_info", "UnwindError",
+    "OrcEntry", "OrcLayout", "OrcTable", "OrcUnwindInfo", "orc_info", "UnwindError",
     "ORC_TYPE_UNDEFINED", "ORC_TYPE_END_OF_STACK", "ORC_TYPE_CALL", "ORC_TYPE_REGS",
     "ORC_TYPE_REGS_PARTIAL",
 ]
@@ -60,6 +62,16 @@ ORC_TYPE_REGS_PARTIAL = 4
 
 _OLD_TYPES = {0: ORC_TYPE_CALL, 1: ORC_TYPE_REGS, 2: ORC_TYPE_REGS_PARTIAL}
 
+#: The register numbering of Linux 7.x tables (Debian forky's 7.2), in the classic
+#: numbers above. Inferred from the tables themselves: the same functions' entries in
+#: 6.12 and 7.2 give SP 5 -> 3, PREV_SP 1 -> 8, BP_INDIRECT 8 -> 10, BP, DX, R10, R13
+#: and SP_INDIRECT unchanged; DI (no vmlinux entry uses it) is taken to be SP's old 5.
+_REGS_7X = {0: ORC_REG_UNDEFINED, 2: ORC_REG_DX, 3: ORC_REG_SP, 4: ORC_REG_BP, 5: ORC_REG_DI,
+            6: ORC_REG_R10, 7: ORC_REG_R13, 8: ORC_REG_PREV_SP, 9: ORC_REG_SP_INDIRECT,
+            10: ORC_REG_BP_INDIRECT}
+#: A register number no table uses (kept out of the known ones: "unknown register").
+_UNKNOWN_REG = 0x100
+
 
 class OrcEntry(NamedTuple):
     """One ORC entry, normalized: ``type`` in the 6.4+ numbering, ``signal`` as the
@@ -77,8 +89,9 @@ class OrcEntry(NamedTuple):
 NULL_ORC_ENTRY = OrcEntry(8, 0, ORC_REG_SP, ORC_REG_UNDEFINED, ORC_TYPE_CALL, False)
 
 
-class _Layout:
-    """How to decode a ``struct orc_entry``: from BTF's bitfield offsets."""
+class OrcLayout:
+    """How to decode a ``struct orc_entry``: BTF's bitfield offsets, the type encoding
+    (``new``: 6.4+) and the register numbering (``regs``)."""
 
     def __init__(self, prog: Program) -> None:
         try:
@@ -99,6 +112,9 @@ class _Layout:
             bits = m.bitfield_size or 8 * (m.type.strip_typedefs().size or 0)
             return m.bit_offset // 8, m.bit_offset % 8, (1 << bits) - 1
 
+        #: register renumbering of the table (``None``: the classic numbers), see
+        #: :meth:`detect_numbering`
+        self.regs: Optional[Dict[int, int]] = None
         self.sp_off = members["sp_offset"].bit_offset // 8
         self.bp_off = members["bp_offset"].bit_offset // 8
         self.fields = [field(n) for n in ("sp_reg", "bp_reg", "type")]
@@ -117,6 +133,10 @@ class _Layout:
             byte, shift, mask = self.flag
             flag = (int.from_bytes(buf[base + byte:base + byte + 4], "little") >> shift) & mask
         sp_reg, bp_reg, typ = vals
+        regs = self.regs
+        if regs is not None:
+            sp_reg = regs.get(sp_reg, _UNKNOWN_REG + sp_reg)
+            bp_reg = regs.get(bp_reg, _UNKNOWN_REG + bp_reg)
         if self.new:
             return OrcEntry(sp_offset, bp_offset, sp_reg, bp_reg, typ, bool(flag))
         if sp_reg == ORC_REG_UNDEFINED:  # before 6.4: the end bit tells end from undefined
@@ -127,11 +147,34 @@ class _Layout:
                         norm in (ORC_TYPE_REGS, ORC_TYPE_REGS_PARTIAL))
 
 
+    def detect_numbering(self, orc_bytes: bytes, count: int) -> None:
+        """Tell the classic register numbers from 7.x's by the table itself: the most
+        common entry is a plain function's call frame, based on SP (5 classic, 3 in
+        7.x). Raises :class:`UnwindError` for a table that is neither."""
+        byte, shift, mask = self.fields[0]
+        tally: Dict[int, int] = {}
+        step = max(1, count // 4096)
+        for i in range(0, count, step):
+            base = i * self.size + byte
+            reg = (int.from_bytes(orc_bytes[base:base + 4], "little") >> shift) & mask
+            if reg:
+                tally[reg] = tally.get(reg, 0) + 1
+        if not tally:
+            raise UnwindError("no ORC: the vmlinux table has no defined entry")
+        top = max(tally, key=lambda r: tally[r])
+        if top == ORC_REG_SP:
+            self.regs = None
+        elif top == 3:
+            self.regs = _REGS_7X
+        else:
+            raise UnwindError(f"unknown ORC register numbering: the most common stack pointer base is {top}")
+
+
 class OrcTable:
     """One sorted ORC table (vmlinux's or a module's): ``find(ip)`` as the kernel's
     ``__orc_find``: the rightmost entry whose address is at or below ``ip``."""
 
-    def __init__(self, name: str, ip_table: int, ip_bytes: bytes, orc_bytes: bytes, layout: _Layout) -> None:
+    def __init__(self, name: str, ip_table: int, ip_bytes: bytes, orc_bytes: bytes, layout: OrcLayout) -> None:
         self.name = name
         n = len(ip_bytes) // 4
         rel = array("i")
@@ -189,7 +232,7 @@ class OrcUnwindInfo:
 
     def __init__(self, prog: Program) -> None:
         self.prog = prog
-        self.layout = _Layout(prog)
+        self.layout = OrcLayout(prog)
         syms = prog.symbols
         names = ("__start_orc_unwind_ip", "__stop_orc_unwind_ip", "__start_orc_unwind")
         addrs = [syms.address_of(n) for n in names]
@@ -206,6 +249,7 @@ class OrcUnwindInfo:
             orc_bytes = prog.read(start_orc, self.layout.size * n)  # type: ignore[arg-type]
         except KdbgError as e:
             raise UnwindError(f"cannot read vmlinux's ORC tables: {e}") from None
+        self.layout.detect_numbering(orc_bytes, n)
         self.vmlinux = OrcTable("vmlinux", start_ip, ip_bytes, orc_bytes, self.layout)  # type: ignore[arg-type]
         self.text: List[Tuple[int, int]] = []
         for lo, hi in (("_stext", "_etext"), ("_sinittext", "_einittext")):
