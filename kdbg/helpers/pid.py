@@ -105,14 +105,18 @@ def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
 
 def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
     """Every task (thread) visible in ``ns``, by PID, as ``struct task_struct *``; with
-    ``idle``, each online CPU's idle task (PID 0) first, as drgn does."""
+    ``idle``, each present CPU's idle task (PID 0) first, as crash lists them: present,
+    not online, because a panic takes the other CPUs offline and a dump still holds what
+    they were doing."""
     prog = _prog(ns)
     if idle:
-        from kdbg.helpers.cpumask import for_each_online_cpu
+        from kdbg.helpers.cpumask import for_each_present_cpu
         from kdbg.helpers.sched import idle_task
 
-        for cpu in for_each_online_cpu(prog):
-            yield idle_task(prog, cpu)
+        for cpu in for_each_present_cpu(prog):
+            task = idle_task(prog, cpu)
+            if int(task):
+                yield task
     pid_type = int(prog.constant("PIDTYPE_PID"))
     task_p = _links(prog).task_p
     for _nr, entry in idr_for_each(_ns(ns).idr):
