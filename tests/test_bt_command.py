@@ -1,0 +1,172 @@
+"""The ``bt`` command against what the crashed guests printed on their own consoles.
+
+For every crash dump (:mod:`vmcores.crash`: sysrq ``c`` panics and a NULL write in the
+``kdbg_oops`` module, on 5.10, 6.1 and 6.12, ELF and kdump forms):
+
+* plain ``bt`` shows the task the console's report names (``CPU: N PID: N Comm: X``), in
+  crash's header line;
+* its frame lines hold the console's own Call Trace (the reliable frames, as the kernel
+  printed them: ``function+0xoff/0xsize [module]``) in order, down to the syscall entry;
+* for the oops, the page fault's register block is printed line for line as the kernel's
+  ``__show_regs`` printed it (``RIP: 0010:...``, ``RSP:``, ``RAX:`` ... ``R15:``), and the
+  user-mode block ends the trace as the console's ``RIP: 0033:`` block does;
+* ``bt -a --json`` lists every task the guest listed, and for each task that stayed asleep
+  from the guest's ``echo t > /proc/sysrq-trigger`` to the crash, its frames are the
+  frames the guest printed without ``?``. Stayed asleep: the guest's context-switch counts
+  of the task did not change across the sysrq-t, and the counts in the dump
+  (``nvcsw``/``nivcsw``) still equal the guest's last reading (a task may run between
+  that reading and the crash: RCU's kthreads do).
+
+Bad requests are one line each and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+from stack_truth import Frame, parse_panic, parse_switches, parse_sysrq_t, stayed_asleep
+
+import kdbg as kdbg_api
+from kdbg.helpers import find_task
+from vmcores.build import reference_dumps
+from vmcores.crash import CrashDump, crash_dumps
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [(suite, scenario, form) for suite in ("bookworm", "trixie", "bullseye")
+         for scenario in ("panic", "oops") for form in ("elf", "kdump-zlib")]
+_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+
+def kdbg(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kdbg", *args], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+
+
+def dump_of(suite: str, scenario: str, form: str) -> CrashDump:
+    dumps = crash_dumps(suites=[suite], scenarios=[scenario], forms=[form])
+    assert dumps, f"no {suite} {scenario} {form} crash dump was built"
+    return dumps[0]
+
+
+def frame_text(f: Frame) -> str:
+    """A console frame as the kernel printed it."""
+    return f"{f.function}+{f.offset:#x}/{f.size:#x}" + (f" [{f.module}]" if f.module else "")
+
+
+def shown_frames(out: str) -> List[str]:
+    """The ``function+0xoff/0xsize [module]`` of each frame line of a ``bt`` output."""
+    return [m.group(1) for m in re.finditer(r"^ ?#\d+ \[[0-9a-f]{16}\] (.+)$", out, re.M)]
+
+
+def contains_in_order(haystack: List[str], needle: List[str]) -> bool:
+    """Whether ``needle`` is a contiguous run of ``haystack``."""
+    return any(haystack[i:i + len(needle)] == needle for i in range(len(haystack) - len(needle) + 1))
+
+
+def register_blocks(report: str) -> List[List[str]]:
+    """Each ``RIP:`` .. ``R15:`` register block of the console's report, as printed."""
+    blocks: List[List[str]] = []
+    cur: List[str] = []
+    for line in report.splitlines():
+        line = _TIMESTAMP.sub("", line).strip()
+        if line.startswith("RIP: "):
+            cur = [line]
+        elif cur and re.match(r"^(RSP|RAX|RDX|RBP|R10|R13): ", line):
+            cur.append(re.sub(r" ORIG_RAX: [0-9a-f]+$", "", line))
+            if line.startswith("R13: "):
+                blocks.append(cur)
+                cur = []
+        elif not line.startswith("Code: "):
+            cur = []
+    return blocks
+
+
+@pytest.mark.parametrize("suite,scenario,form", CASES, ids=lambda v: str(v))
+def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: str) -> None:
+    dump = dump_of(suite, scenario, form)
+    report = parse_panic((dump.truth / "console.log").read_text(errors="replace"))
+    r = kdbg("-c", str(dump.path), "-x", "bt")
+    assert r.returncode == 0, r.stderr
+    head = r.stdout.splitlines()[0]
+    m = re.match(r'^PID: (\d+) +TASK: ([0-9a-f]{16})  CPU: (\d+) +COMMAND: "(.*)"$', head)
+    assert m, head
+    assert (int(m.group(1)), int(m.group(3)), m.group(4)) == (report.pid, report.cpu, report.comm)
+    shown = shown_frames(r.stdout)
+    console = [frame_text(f) for f in report.frames if f.reliable]
+    if report.kind == "panic":
+        # printed by panic()'s own dump_stack: from the caller of panic() on, the stack is
+        # the same at the dump (panic() itself has moved on to its final delay loop)
+        assert "panic" in [f.function for f in report.frames]
+        console = console[[f.split("+")[0] for f in console].index("panic") + 1:]
+        assert any(s.startswith("panic+") for s in shown[:shown.index(console[0])])
+    assert len(console) >= 5 and contains_in_order(shown, console), (console, shown)
+    assert console[-1].startswith("entry_SYSCALL_64")
+    printed = [[ln.strip() for ln in block] for block in register_blocks(r.stdout)]
+    expected = register_blocks(report.text)
+    if scenario == "oops":
+        # the fault's kernel registers, then the user registers the syscall entry saved
+        assert report.rip is not None and frame_text(report.rip).endswith("[kdbg_oops]")
+        assert expected[0][0] == f"RIP: 0010:{frame_text(report.rip)}"
+        assert printed[0] == expected[0]
+        assert any(s.endswith("[kdbg_oops]") for s in shown[shown.index(frame_text(report.rip)):])
+    user = [b for b in expected if b[0].startswith("RIP: 0033:")]
+    assert user and printed[-1] == user[0]
+
+
+@pytest.mark.parametrize("suite", ["bookworm", "trixie", "bullseye"])
+def test_bt_all_json_matches_sysrq_t(suite: str) -> None:
+    dump = dump_of(suite, "panic", "kdump-zlib")
+    console = (dump.truth / "console.log").read_text(errors="replace")
+    sysrq = parse_sysrq_t(console)
+    switches = parse_switches((dump.truth / "switches").read_text())
+    prog = kdbg_api.open_core(str(dump.path))
+    asleep = set()
+    for tid in stayed_asleep(dump.truth):
+        task = find_task(prog, tid)
+        sw = switches[tid]
+        if int(task) and (int(task.nvcsw), int(task.nivcsw)) == (sw.vol_after, sw.nonvol_after):
+            asleep.add(tid)
+    r = kdbg("-c", str(dump.path), "-x", "bt -a --json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    by_pid: Dict[int, List[dict]] = {}
+    for row in rows:
+        by_pid.setdefault(row["pid"], []).append(row)
+    listed = json.loads((dump.truth / "ps.json").read_text())
+    assert {p["pid"] for p in listed} <= set(by_pid)
+    compared = 0
+    wrong: List[Tuple[int, List[str], List[str]]] = []
+    for pid in sorted(asleep):
+        if pid == 0 or pid not in sysrq or pid not in by_pid:
+            continue
+        row = by_pid[pid][0]
+        assert "frames" in row, row
+        ours = [f"{f['function']}+{f['offset']:#x}/{f['size']:#x}" for f in row["frames"] if not f["user"]]
+        theirs = [f"{f.function}+{f.offset:#x}/{f.size:#x}" for f in sysrq[pid].frames if f.reliable]
+        compared += 1
+        if ours != theirs:
+            wrong.append((pid, ours, theirs))
+    assert compared >= 0.6 * len(sysrq) and not wrong, (compared, wrong[:3])
+    crashed = [row for row in rows if row["pid"] == parse_panic(console).pid]
+    assert crashed and crashed[0]["stop_reason"] is None and crashed[0]["frames"][-1]["user"]
+
+
+def test_bt_errors_are_one_line() -> None:
+    dump = dump_of("bookworm", "panic", "kdump-zlib")
+    plain = [d for d in reference_dumps(suites=["bookworm"]) if d.form == "kdump-zlib"][0]
+    cases = [
+        ((str(plain.path), "bt"), "did not panic"),  # a dump of a kernel that did not crash
+        ((str(dump.path), "bt 99999"), "no task with PID 99999"),
+        ((str(dump.path), "bt -a 1"), "either -a or"),
+        ((str(dump.path), "bt nosuchsymbol_xyz"), "neither a PID nor a task address"),
+    ]
+    for (path, cmd), words in cases:
+        r = kdbg("-c", path, "-x", cmd)
+        assert r.returncode == 1 and words in r.stderr, (cmd, r.returncode, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
