@@ -1,0 +1,89 @@
+"""kdbg's stack traces against the guest kernel's own: the sysrq-t dump each crash guest
+printed to its console before crashing (:mod:`tests.stack_truth`), and its crash report.
+
+For every task that did not run between the sysrq-t and the dump (its switch counts
+equal before and after the sysrq-t, and in the dump's ``task_struct``), kdbg's frames are
+the console's reliable frames (no ``?``), function, offset, size and module, in order
+(the user-mode frame, which the console shows as registers, aside: its ``rip``/``rsp``
+are the console's). The crashed task's trace contains the report's Call Trace and, for
+an oops, the faulting ``RIP`` frame.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import pytest
+
+import kdbg
+from kdbg.helpers import find_task
+from tests import stack_truth
+from vmcores.crash import CrashDump, crash_dumps
+
+SCENARIOS = tuple((suite, scenario) for suite in ("bookworm", "trixie", "bullseye") for scenario in ("panic", "oops"))
+CASES = [(s, sc, f) for s, sc in SCENARIOS for f in ("elf", "kdump-zlib")]
+
+
+def crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
+    dumps = crash_dumps(suites=[suite], scenarios=[scenario], forms=[form])
+    assert dumps, f"no {suite} {scenario} {form} crash dump was built"
+    return dumps[0]
+
+
+def case_id(case: Tuple[str, ...]) -> str:
+    return "-".join(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_asleep_tasks_equal_sysrq_t(case: Tuple[str, str, str]) -> None:
+    suite, scenario, form = case
+    dump = crash_dump(suite, scenario, form)
+    console = (dump.truth / "console.log").read_text(errors="replace")
+    printed = stack_truth.parse_sysrq_t(console)
+    switches = stack_truth.parse_switches((dump.truth / "switches").read_text())
+    asleep = stack_truth.stayed_asleep(dump.truth)
+    prog = kdbg.open_core(str(dump.path))
+    checked = 0
+    for tid in sorted(asleep):
+        if tid not in printed or printed[tid].running:
+            continue
+        task = find_task(prog, tid)
+        if not int(task):
+            continue
+        sw = switches[tid]
+        if (int(task.nvcsw), int(task.nivcsw)) != (sw.vol_after, sw.nonvol_after):
+            continue  # ran after the sysrq-t (before the dump)
+        want = [str(f) for f in printed[tid].reliable_frames]
+        trace = prog.stack_trace(task)
+        got: List[str] = [f.format() for f in trace if not f.user]
+        assert got == want, f"pid {tid} ({printed[tid].comm}):\nkdbg:\n{trace}\nconsole:\n{printed[tid].text}"
+        assert trace.stop_reason is None
+        user = printed[tid].user_regs
+        if user:
+            last = trace[-1]
+            assert last.user and (last.pc, last.sp) == (user["rip"], user["rsp"])
+        checked += 1
+    assert checked >= 30, checked
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_crashed_task_contains_the_report(case: Tuple[str, str, str]) -> None:
+    suite, scenario, form = case
+    dump = crash_dump(suite, scenario, form)
+    oops = stack_truth.parse_panic((dump.truth / "console.log").read_text(errors="replace"))
+    prog = kdbg.open_core(str(dump.path))
+    crashed = prog.crashed_thread()
+    assert crashed.tid == oops.pid and crashed.name == oops.comm
+    trace = crashed.stack_trace()
+    mine = [f.format() for f in trace]
+    want = [str(f) for f in oops.frames if f.reliable]
+    if oops.kind == "panic":  # the report is panic()'s dump_stack: from panic's caller on
+        want = want[[f.split("+")[0] for f in want].index("panic") + 1:]
+    at = next((i for i in range(len(mine)) if mine[i:i + len(want)] == want), None)
+    assert want and at is not None, f"report {want}\nkdbg:\n{trace}"
+    if oops.rip is not None:
+        fault = trace[at - 1]
+        assert fault.interrupted and fault.format() == str(oops.rip)
+        assert fault.sp == oops.regs["rsp"] and fault.register("rbp") == oops.regs["rbp"]
+    if oops.user_regs:
+        assert trace[-1].user and (trace[-1].pc, trace[-1].sp) == (oops.user_regs["rip"], oops.user_regs["rsp"])
