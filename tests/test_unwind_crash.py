@@ -73,6 +73,8 @@ def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
     compared = 0
     for task in for_each_task(prog, idle=True):
         addr = int(task)
+        if addr in stopped:
+            continue  # an offline CPU's idle task, which drgn does not list: test_stopped_cpu
         ref = truth.tasks[addr]
         if not int(task.stack):
             with pytest.raises(UnwindError, match="exited"):
@@ -80,8 +82,6 @@ def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
             continue
         trace = prog.stack_trace(task)
         assert trace.stop_reason is None, f"pid {ref['pid']}: {trace}"
-        if addr in stopped:
-            continue  # see test_stopped_cpu
         assert frames(trace) == [fr[:3] for fr in ref["frames"]], f"pid {ref['pid']} ({ref['comm']}):\n{trace}"
         compared += 1
     assert compared > 40
