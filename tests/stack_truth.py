@@ -27,10 +27,8 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
-SYSRQ_T_BEGIN = "KDBG-SYSRQ-T-BEGIN"
-SYSRQ_T_END = "KDBG-SYSRQ-T-END"
-CRASHING = "KDBG-CRASHING"
-"""Markers the crash guests write to /dev/kmsg (``vmcores.crash``); optional here."""
+# the markers the crash guests write to /dev/kmsg: used when present, not required
+from vmcores.crash import CRASHING, SYSRQ_T_BEGIN, SYSRQ_T_END
 
 KERNEL_STACK_ENDS = frozenset(
     {
