@@ -87,3 +87,23 @@ def test_crashed_task_contains_the_report(case: Tuple[str, str, str]) -> None:
         assert fault.sp == oops.regs["rsp"] and fault.register("rbp") == oops.regs["rbp"]
     if oops.user_regs:
         assert trace[-1].user and (trace[-1].pc, trace[-1].sp) == (oops.user_regs["rip"], oops.user_regs["rsp"])
+
+
+@pytest.mark.parametrize("suite", ("bookworm", "trixie", "bullseye"))
+def test_trace_from_the_oops_pt_regs(suite: str) -> None:
+    """``stack_trace(pt_regs)`` (drgn's third kind of argument): from the page fault's
+    saved registers, the console's oops report exactly: its RIP, then its Call Trace,
+    then the user frame at its user RIP/RSP."""
+    dump = crash_dump(suite, "oops", "elf")
+    oops = stack_truth.parse_panic((dump.truth / "console.log").read_text(errors="replace"))
+    assert oops.rip is not None
+    prog = kdbg.open_core(str(dump.path))
+    fault = next(f for f in prog.crashed_thread().stack_trace() if f.format() == str(oops.rip))
+    assert fault.regs is not None and fault.regs.address_ is not None
+    for regs in (fault.regs, fault.regs.address_of_()):
+        trace = prog.stack_trace(regs)
+        assert [f.format() for f in trace if not f.user] == [str(oops.rip)] + [str(f) for f in oops.frames
+                                                                                if f.reliable]
+        assert trace[0].interrupted and trace[0].sp == oops.regs["rsp"] and trace.task is None
+        assert trace[-1].user and (trace[-1].pc, trace[-1].sp) == (oops.user_regs["rip"], oops.user_regs["rsp"])
+        assert trace.stop_reason is None

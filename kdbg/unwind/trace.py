@@ -437,10 +437,48 @@ def _task_object(prog: Program, thread: Any) -> Object:
     return task.deref_()
 
 
+def _pt_regs_start(prog: Program, regs: Object) -> StartState:
+    """Where a trace from a ``struct pt_regs`` starts: its registers, interrupted. The
+    stack it runs on is the THREAD_SIZE-aligned block holding its ``sp`` (task and IRQ
+    stacks are aligned so), or any CPU's IRQ, exception or entry stack."""
+    from kdbg.helpers.cpumask import for_each_possible_cpu
+
+    layout = pt_regs_layout(prog)
+    image = regs.to_bytes_() if regs.address_ is None else prog.read(regs.address_, layout.size)
+    values = layout.decode(image)
+    size = _thread_size(prog)
+    sp = values["rsp"]
+    stacks = [Stack("task", sp & ~(size - 1), (sp & ~(size - 1)) + size)]
+    for cpu in for_each_possible_cpu(prog):
+        stacks += [Stack(f"{s.kind}.{cpu}", s.begin, s.end) for s in _cpu_stacks(prog, cpu)
+                   if not (s.begin <= sp < s.end)]
+    return StartState(values["rip"], sp, values.get("rbp", 0), True, True, dict(values),
+                      full_regs=dict(values), regs_image=image, stacks=stacks)
+
+
+def _is_pt_regs(obj: Any) -> bool:
+    from kdbg.helpers.common import deref_if_pointer
+    from kdbg.object import Object
+
+    if not isinstance(obj, Object):
+        return False
+    try:
+        return deref_if_pointer(obj).type_.strip_typedefs().type_name() == "struct pt_regs"
+    except KdbgError:
+        return False
+
+
 def stack_trace(prog: Program, thread: Any) -> StackTrace:
     """The stack trace of ``thread``: a ``struct task_struct *`` (or the struct), a
-    :class:`Thread`, a PID, or a task address (drgn's ``prog.stack_trace``)."""
+    :class:`Thread`, a PID, a task address, or a ``struct pt_regs`` (or a pointer to
+    one: the trace of the code those registers interrupted), as drgn's
+    ``prog.stack_trace``."""
     orc = orc_info(prog)
+    if _is_pt_regs(thread):
+        from kdbg.helpers.common import deref_if_pointer
+
+        start = _pt_regs_start(prog, deref_if_pointer(thread))
+        return StackTrace(prog, unwind(prog, orc, pt_regs_layout(prog), start))
     task = _task_object(prog, thread)
     start = _start_state(prog, task)
     raw = unwind(prog, orc, pt_regs_layout(prog), start)
