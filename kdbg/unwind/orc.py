@@ -20,6 +20,7 @@ the 6.4+ type numbers and the classic register numbers.
 from __future__ import annotations
 
 import struct
+import time
 from array import array
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
@@ -258,6 +259,7 @@ class OrcUnwindInfo:
                 self.text.append((a, b))
         self._modules: Optional[List[Tuple[int, int, str, OrcTable]]] = None
         self._module_starts: List[int] = []
+        self._loaded_at = 0.0
         self.module_errors: List[str] = []
 
     def _load_modules(self) -> None:
@@ -284,7 +286,8 @@ class OrcUnwindInfo:
                         mods.append((lo, lo + size, name, table))
             except KdbgError as e:
                 self.module_errors.append(f"module at {int(mod):#x}: ORC: {e}")
-        mods.sort()
+        mods.sort(key=lambda m: m[0])
+        self._loaded_at = time.monotonic()
         self._modules = mods
         self._module_starts = [m[0] for m in mods]
 
@@ -303,6 +306,13 @@ class OrcUnwindInfo:
             return None, None
         if self._modules is None:
             self._load_modules()
+        hit = self._module_find(ip)
+        if hit[0] is None and self._live() and time.monotonic() - self._loaded_at > 1.0:
+            self._load_modules()  # live: a module loaded since the tables were read
+            hit = self._module_find(ip)
+        return hit
+
+    def _module_find(self, ip: int) -> Tuple[Optional[OrcEntry], Optional[str]]:
         assert self._modules is not None
         pos = bisect_right(self._module_starts, ip) - 1
         if pos >= 0:
@@ -310,6 +320,11 @@ class OrcUnwindInfo:
             if lo <= ip < hi:
                 return table.find(ip), name
         return None, None
+
+    def _live(self) -> bool:
+        from kdbg.memory.kcore import KcoreMemory
+
+        return isinstance(self.prog.memory, KcoreMemory)
 
 
 def orc_info(prog: Program) -> OrcUnwindInfo:

@@ -327,12 +327,13 @@ def _cpu_stacks(prog: Program, cpu: int) -> List[Stack]:
 
 
 def _running_cpus(prog: Program) -> Dict[int, int]:
-    """``{task address: cpu}`` of each CPU's current task (cached). Every possible CPU
+    """``{task address: cpu}`` of each CPU's current task (cached for a dump; read
+    afresh on a live kernel). Every possible CPU
     counts, not only the online ones: a panic takes the other CPUs offline in
     ``stop_this_cpu()``, where the dump's note still holds their registers."""
     cache = _cache(prog)
     running = cache.get("running")
-    if running is None:
+    if running is None or _is_live(prog):  # live, who runs changes all the time
         from kdbg.helpers.cpumask import for_each_possible_cpu
         from kdbg.helpers.sched import cpu_curr
 
