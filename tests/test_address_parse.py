@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -18,6 +17,7 @@ import pytest
 
 from kdbg.errors import ExpressionError, KdbgError, SymbolNotFoundError
 from kdbg.symbols import SymbolTable, load_kallsyms_file, parse_address
+from tests.cli_support import run_kdbg
 
 
 def truth_addresses(truth: Path) -> Dict[str, int]:
@@ -122,8 +122,7 @@ def test_errors_are_one_line_naming_the_text(table: SymbolTable, text: str,
 
 
 def kdbg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kdbg", "-q", *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    return run_kdbg("-q", *args)
 
 
 def rd_bytes(lines: List[str]) -> bytes:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -34,6 +32,7 @@ from stack_truth import Frame, parse_panic, parse_switches, parse_sysrq_t, staye
 
 import kdbg as kdbg_api
 from kdbg.helpers import find_task
+from tests.cli_support import run_kdbg
 from vmcores.build import reference_dumps
 from vmcores.crash import CrashDump, crash_dumps
 
@@ -43,9 +42,7 @@ CASES = [(suite, scenario, form) for suite in ("bookworm", "trixie", "bullseye")
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
-def kdbg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kdbg", *args], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+kdbg = run_kdbg
 
 
 def dump_of(suite: str, scenario: str, form: str) -> CrashDump:

@@ -22,16 +22,14 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from tests.cli_support import run_kdbg
 from tests.kallsyms_truth import truth_vmlinux
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def kdbg(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kdbg", *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=cwd,
-    )
+    return run_kdbg(*args, cwd=cwd)
 
 
 def wrapped(script: Path, *args: str) -> subprocess.CompletedProcess:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
 import pytest
 
 from tests.btf_truth import bpftool_raw, layout, pahole_struct
+from tests.cli_support import run_kdbg
 
 SAMPLE_KALLSYMS = Path(__file__).resolve().parent.parent / "vmcores" / "sample" / "truth" / "kallsyms"
 
@@ -26,7 +26,7 @@ def btf(btf618_path: Path) -> str:
 
 
 def kdbg(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    p = subprocess.run([sys.executable, "-m", "kdbg", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    p = run_kdbg(*args)
     if check and p.returncode != 0:
         raise AssertionError(f"kdbg {args} exited {p.returncode}: {p.stderr}")
     return p

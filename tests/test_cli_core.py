@@ -12,7 +12,6 @@ import json
 import re
 import struct
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -20,6 +19,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from tests.btf_truth import bpftool_raw, layout, pahole_struct
+from tests.cli_support import run_kdbg
 from tests.conftest import REFERENCE_DUMP_IDS, dump_id, resolve_dump
 from vmcores.build import Dump
 from vmcores.debian import SUITES
@@ -28,9 +28,7 @@ SYMBOLS = ["init_task", "_stext", "linux_banner", "init_top_pgt", "__start_BTF",
 
 
 def kdbg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kdbg", "-q", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+    return run_kdbg("-q", *args)
 
 
 @cache

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import subprocess
-import sys
 from bisect import bisect_right
 from functools import cache
 from pathlib import Path
@@ -29,6 +28,7 @@ import pytest
 from kdbg.errors import SymbolNotFoundError
 from kdbg.memory import open_core
 from kdbg.symbols import SymbolTable, decode_kallsyms, load_kallsyms_file, parse_kallsyms_text
+from tests.cli_support import run_kdbg
 
 # Addresses no x86-64 kernel symbol owns: the direct map (default and a randomized base, the
 # one from issue 6), vmalloc, vmemmap, user space, the vsyscall page and the very top.
@@ -229,8 +229,7 @@ def test_module_addresses(cases: List[Case]) -> None:
 
 
 def kdbg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kdbg", "-q", *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
+    return run_kdbg("-q", *args)
 
 
 def test_sym_command_says_no_symbol(sample_dump) -> None:  # type: ignore[no-untyped-def]

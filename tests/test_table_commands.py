@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from tests.conftest import ROOT, resolve_dump
+from tests.cli_support import run_kdbg
+from tests.conftest import resolve_dump
 from tests.helpers_oracle import helper_answers
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import truth_vmlinux
@@ -38,8 +38,7 @@ PS_KEYS = {"pid": int, "ppid": int, "cpu": int, "task": int, "state": str, "mem"
 
 
 def kdbg(dump: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(dump), *args],
-                          capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL)
+    return run_kdbg("-q", "-c", str(dump), *args)
 
 
 def _ids(d: Tuple[str, str, str]) -> str:

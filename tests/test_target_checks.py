@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 
 from tests.btf_truth import bpftool_raw, parse_raw
+from tests.cli_support import run_kdbg
 from tests.kallsyms_truth import truth_vmlinux
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +36,7 @@ START_KERNEL_MAP = 0xFFFFFFFF80000000
 
 
 def kdbg(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "kdbg", "-q", *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT,
-    )
+    return run_kdbg("-q", *args)
 
 
 def truth_symbols(truth: Path) -> Dict[str, int]:

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from kdbg.commands import CommandContext, argument, command
 from kdbg.errors import ExpressionError, KdbgError
-from kdbg.helpers import for_each_task, task_cpu
-from kdbg.helpers.common import deref_if_pointer
 from kdbg.symbols.address import parse_address
-from kdbg.unwind import StackFrame, StackTrace, crashed_thread, stack_trace
+
+if TYPE_CHECKING:
+    from kdbg.unwind import StackFrame, StackTrace
+
+# kdbg.helpers and kdbg.unwind load when bt runs, not with the built-in commands: a
+# broken helpers package then fails bt alone, in one line, as it fails the plugins.
 
 #: ``__show_regs`` rows (arch/x86/kernel/process_64.c), after ``RIP`` and ``RSP``.
 _REG_ROWS = (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rbp", "r8", "r9"),
@@ -38,6 +41,8 @@ _REG_ROWS = (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rbp", "r8", "r9"),
 
 def header(task: Any) -> str:
     """crash's task line: ``PID: 1        TASK: ffff...  CPU: 0    COMMAND: "init"``."""
+    from kdbg.helpers import task_cpu
+
     comm = task.comm.string_().decode("utf-8", "replace")
     return f'PID: {int(task.pid):<7}  TASK: {int(task.address_of_()):x}  CPU: {task_cpu(task):<3}  COMMAND: "{comm}"'
 
@@ -104,8 +109,9 @@ def trace_json(trace: StackTrace) -> Dict[str, Any]:
 
 def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
     """The tasks to show, as ``struct task_struct *`` Objects."""
-    from kdbg.helpers import find_task
+    from kdbg.helpers import find_task, for_each_task
     from kdbg.object import Object
+    from kdbg.unwind import crashed_thread
 
     if args.all:
         if args.targets:
@@ -141,6 +147,10 @@ def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
          ])
 def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print stack traces."""
+    from kdbg.helpers import task_cpu
+    from kdbg.helpers.common import deref_if_pointer
+    from kdbg.unwind import stack_trace
+
     tasks = _targets(prog, args)
     as_json = ctx.json or args.json
     rows: List[Dict[str, Any]] = []

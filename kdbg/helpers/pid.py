@@ -114,9 +114,9 @@ def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
         from kdbg.helpers.sched import idle_task
 
         for cpu in for_each_present_cpu(prog):
-            task = idle_task(prog, cpu)
-            if int(task):
-                yield task
+            idle_p = idle_task(prog, cpu)
+            if int(idle_p):
+                yield idle_p
     pid_type = int(prog.constant("PIDTYPE_PID"))
     task_p = _links(prog).task_p
     for _nr, entry in idr_for_each(_ns(ns).idr):
