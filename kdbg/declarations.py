@@ -48,6 +48,12 @@ __all__ = [
     "encode_table",
     "decode_table",
     "OVERRIDES_FILE",
+    "MODULE_SEPARATOR",
+    "module_key",
+    "ZERO_LENGTH_FILE",
+    "btf_identity",
+    "zero_length_container",
+    "zero_length_exceptions",
 ]
 
 #: Where the shipped table lives.
@@ -55,6 +61,12 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 #: The generated table: lines ``name<TAB>declaration[<TAB>declaration...]`` sorted by
 #: name, in the block format of :func:`encode_table`.
 TABLE_FILE = DATA_DIR / "declarations.kdt"
+#: Zero-length array members whose DWARF declaration (``[0]`` or ``[]``) the rule over
+#: BTF gets wrong, per kernel build (:func:`zero_length_exceptions`).
+ZERO_LENGTH_FILE = DATA_DIR / "zero-length-arrays.txt"
+#: Between a module's name and a variable's in the table's keys of module globals
+#: (``qemu_fw_cfg:fw_cfg_rev``): a module's entries sort together, one block holds them.
+MODULE_SEPARATOR = ":"
 #: Hand-written declarations, one a line (``#`` comments); for a name they list, they come
 #: before the generated ones (so they win where a candidate fits).
 OVERRIDES_FILE = DATA_DIR / "declarations-overrides.txt"
@@ -193,6 +205,64 @@ def decode_table(data: bytes, origin: str = "declaration table") -> str:
     index = data[_HEADER.size : _HEADER.size + index_len].decode()
     comments = "".join(line + "\n" for line in index.splitlines() if line.startswith("#"))
     return comments + blocks.whole()
+
+
+# ====================================================================== zero-length arrays
+def btf_identity(data: bytes) -> str:
+    """A kernel build's identity as the zero-length array list keys it: its vmlinux BTF's
+    length and CRC-32 (``4111222:1a2b3c4d``)."""
+    return f"{len(data)}:{zlib.crc32(data):08x}"
+
+
+def zero_length_container(keyword: str, name: str, member_names: Sequence[str]) -> str:
+    """How the zero-length array list names a struct or union: ``struct xregs_state``, an
+    anonymous one by its member names (``struct {__empty_data,data}``)."""
+    return f"{keyword} {name}" if name else f"{keyword} {{{','.join(member_names)}}}"
+
+
+_ZERO_LENGTH: Optional[Dict[str, Dict[str, bool]]] = None
+_ZERO_LENGTH_BY_BTF: weakref.WeakKeyDictionary[BTF, Dict[str, bool]] = weakref.WeakKeyDictionary()
+
+
+def _zero_length_sections() -> Dict[str, Dict[str, bool]]:
+    """identity (or ``*``) -> ``"CONTAINER.member"`` -> whether DWARF says ``[]``."""
+    global _ZERO_LENGTH
+    if _ZERO_LENGTH is None:
+        out: Dict[str, Dict[str, bool]] = {}
+        cur: Dict[str, bool] = {}
+        try:
+            text = ZERO_LENGTH_FILE.read_text()
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            if not line or line[0] == "#":
+                continue
+            if line.startswith("@ "):
+                cur = out.setdefault(line.split(" ", 2)[1], {})
+                continue
+            said, _, key = line.partition(" ")
+            cur[key] = said == "[]"
+        _ZERO_LENGTH = out
+    return _ZERO_LENGTH
+
+
+def zero_length_exceptions(btf: BTF) -> Dict[str, bool]:
+    """``"CONTAINER.member"`` -> whether DWARF declares it ``[]``, for the zero-length
+    array members of ``btf``'s kernel (a split BTF: its base's) where the rule over BTF
+    (:func:`kdbg.object.flexible_by_rule`) is wrong: the list made from that very build's
+    DWARF by ``python3 -m tools.gen_declarations``, or, for a build it does not know,
+    the members that are exceptions in every kernel it was made from."""
+    base = btf
+    while base.base is not None:
+        base = base.base
+    got = _ZERO_LENGTH_BY_BTF.get(base)
+    if got is None:
+        sections = _zero_length_sections()
+        got = sections.get(btf_identity(base.data))
+        if got is None:
+            got = sections.get("*", {})
+        _ZERO_LENGTH_BY_BTF[base] = got
+    return got
 
 
 # ====================================================================== the table
@@ -971,13 +1041,24 @@ def declared_name(text: str) -> Optional[str]:
     return name or None
 
 
+def module_key(module: str, name: str) -> str:
+    """The table's key of global ``name`` of ``module``: ``qemu_fw_cfg:fw_cfg_rev``."""
+    return f"{module}{MODULE_SEPARATOR}{name}"
+
+
 def lookup_declared_type(
-    table: DeclarationTable, name: str, btfs: Sequence[BTF], size_hint: Optional[int] = None
+    table: DeclarationTable,
+    name: str,
+    btfs: Sequence[BTF],
+    size_hint: Optional[int] = None,
+    module: Optional[str] = None,
 ) -> Optional[Type]:
     """The type of global ``name`` from the first of its candidate declarations in
     ``table`` that parses against ``btfs`` (and, when ``size_hint`` is given, whose size
-    equals it); ``None`` when no candidate fits."""
-    decls = table.get(name)
+    equals it); ``None`` when no candidate fits. With ``module``, the candidates are that
+    module's entries only (keyed ``module:name``): same-named statics of two modules, or
+    of a module and vmlinux, never mix."""
+    decls = table.get(name if module is None else module_key(module, name))
     if not decls:
         return None
     for text in decls:

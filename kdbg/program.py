@@ -100,7 +100,7 @@ class Program:
         self.declarations: List[str] = []
         self._declared: Dict[str, Type] = {}
         self._decl_table: Optional[DeclarationTable] = None
-        self._table_types: Dict[str, Optional[Type]] = {}
+        self._table_types: Dict[Union[str, Tuple[str, str]], Optional[Type]] = {}
         #: ``container_of`` results by (type or its name, member): (pointer type, offset).
         self._containers: Dict[Tuple[Union[Type, str], str], Tuple[Type, int]] = {}
 
@@ -227,17 +227,26 @@ class Program:
             self._btf_vars = out
         return self._btf_vars
 
-    def _declared_type(self, name: str) -> Optional[Type]:
-        """The type the shipped declaration table gives global ``name``, or ``None``."""
-        if name in self._table_types:
-            return self._table_types[name]
-        from kdbg.declarations import DeclarationTable, lookup_declared_type
+    def _declared_type(self, name: str, module: Optional[str] = None) -> Optional[Type]:
+        """The type the shipped declaration table gives global ``name``, or ``None``. Of a
+        ``module``: from that module's entries only, parsed against vmlinux's BTF then the
+        module's own first (vmlinux's entries only when the table has none of the module)."""
+        from kdbg.declarations import DeclarationTable, lookup_declared_type, module_key
 
         table = self._decl_table
         if table is None:
             table = self._decl_table = DeclarationTable.shipped()
-        t: Optional[Type] = lookup_declared_type(table, name, self.btfs)
-        self._table_types[name] = t
+        if module is not None and module_key(module, name) not in table:
+            module = None
+        key = name if module is None else (module, name)
+        if key in self._table_types:
+            return self._table_types[key]
+        btfs = self.btfs
+        if module is not None:
+            own = self._modules.btfs.get(module) if self._modules is not None else None
+            btfs = [btfs[0], own, *(b for b in btfs[1:] if b is not own)] if own is not None else btfs
+        t: Optional[Type] = lookup_declared_type(table, name, btfs, module=module)
+        self._table_types[key] = t
         return t
 
     def declare(self, text: str) -> None:
@@ -272,7 +281,10 @@ class Program:
                     raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.name}) but not in the symbol table")
                 address = start.address + offset
             return Object._reference(self, var.type, address)
-        t = self._declared.get(name) or self._declared_type(name)
+        t = self._declared.get(name)
+        if t is None:
+            sym = self._lookup_symbol(name)
+            t = self._declared_type(name, sym.module if sym is not None else None)
         if t is not None:
             sym = self._lookup_symbol(name)
             if sym is None:
