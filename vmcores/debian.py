@@ -411,6 +411,66 @@ def debian_dbg_vmlinux(suite: str) -> Path:
         return vmlinux
 
 
+def debian_dbg_modules(suite: str) -> Path:
+    """Return the directory of the DWARF module files of *suite*'s reference (cloud) kernel.
+
+    The same ``linux-image-<release>-dbg`` package as :func:`debian_dbg_vmlinux` (of
+    exactly the kernel :func:`debian_kernel` returns) is downloaded once more and only its
+    ``*.ko`` files (``usr/lib/debug/lib/modules/<release>/kernel/**``, every module of
+    that kernel) are unpacked, into ``<cache>/debian/<suite>-cloud-dbg-modules/<release>/``
+    (the .deb is deleted; the vmlinux cache is not touched).  The directory returned holds
+    ``kernel/**/*.ko`` as in ``/lib/modules/<release>``.  Safe to call from several
+    processes at once; afterwards no network is needed.
+    """
+    kernel = debian_kernel(suite, "cloud")
+    top = cache_root() / "debian" / f"{suite}-cloud-dbg-modules"
+    moddir = top / kernel.release
+    meta_file = top / "dbg.json"
+    with file_lock(cache_root() / "debian" / f".{suite}-cloud-dbg-modules.lock"):
+        if meta_file.exists() and moddir.is_dir():
+            meta = json.loads(meta_file.read_text())
+            if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
+                return moddir
+        pkg = f"linux-image-{kernel.release}-dbg"
+        top.mkdir(parents=True, exist_ok=True)
+        with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
+            apt = PrivateApt(suite)
+            apt.ensure_lists()
+            spec = f"{pkg}={kernel.version}" if kernel.version else pkg
+            with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
+                try:
+                    deb = apt.download(spec, Path(tmp) / "deb")
+                except FetchError:
+                    apt.ensure_lists(refresh=True)
+                    deb = apt.download(spec, Path(tmp) / "deb")
+                unpack = Path(tmp) / "root"
+                unpack.mkdir()
+                try:
+                    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
+                        subprocess.run(
+                            ["tar", "-x", "-C", str(unpack), "--wildcards", "*.ko"],
+                            stdin=dd.stdout,
+                            capture_output=True,
+                            timeout=900,
+                        )
+                        if dd.stdout:
+                            dd.stdout.close()
+                        if dd.wait(timeout=900) != 0:
+                            raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
+                except subprocess.TimeoutExpired as e:
+                    raise FetchError(f"unpacking the modules of {deb} timed out") from e
+                found = sorted(unpack.rglob(f"{kernel.release}/kernel"))
+                if not found:
+                    raise FetchError(f"{deb}: no <...>/{kernel.release}/kernel/**/*.ko in the package")
+                if moddir.exists():
+                    shutil.rmtree(moddir)
+                moddir.mkdir()
+                os.replace(found[0], moddir / "kernel")
+        meta = {"package": pkg, "version": kernel.version, "release": kernel.release, "suite": suite}
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        return moddir
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: ``python -m vmcores.debian fetch [SUITE ...] [--flavour F]``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.debian", description=__doc__.split("\n")[0])
