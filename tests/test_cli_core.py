@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import struct
 import subprocess
 from functools import cache
@@ -24,6 +25,7 @@ from tests.conftest import REFERENCE_DUMP_IDS, dump_id, resolve_dump
 from vmcores.build import Dump
 from vmcores.debian import SUITES
 
+ROOT = Path(__file__).resolve().parent.parent
 SYMBOLS = ["init_task", "_stext", "linux_banner", "init_top_pgt", "__start_BTF", "schedule"]
 
 
@@ -109,12 +111,37 @@ def test_place_relative_kernel(tmp_path: Path) -> None:
 
 
 def test_sample_dump(sample_dump) -> None:  # type: ignore[no-untyped-def]
-    """The README's command works on the committed sample."""
+    """The committed sample answers symbol and type questions."""
     p = kdbg("-c", str(sample_dump.path), "-x", "sym init_task", "-x", "ptype struct list_head")
     assert p.returncode == 0, p.stderr
     addr, letter = truth_kallsyms(sample_dump.truth)["init_task"][0]
     assert p.stdout.splitlines()[0].startswith(f"{addr:016x} ({letter}) init_task")
     assert "struct list_head *next;" in p.stdout
+
+
+def test_readme_first_command(sample_dump) -> None:  # type: ignore[no-untyped-def]
+    """The README's first command, as written (after its install step), prints what the
+    sample's guest reported: init_task's kallsyms address, swapper/0, PIDs 1 and 2 with
+    their comm, and init's stack from __schedule down to the syscall entry and user mode."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(python3 -m pip install \. && kdbg .*?)\n```", readme)
+    assert block, "the README's first code block is not 'pip install . && kdbg ...'"
+    words = shlex.split(block.group(1).split("&&", 1)[1])
+    assert words[0] == "kdbg" and words[words.index("-c") + 1] == str(sample_dump.path.relative_to(ROOT))
+    p = run_kdbg(*words[1:])
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    addr, letter = truth_kallsyms(sample_dump.truth)["init_task"][0]
+    assert lines[0].startswith(f"{addr:016x} ({letter}) init_task")
+    assert lines[1] == '(char [16])"swapper/0"'
+    listed = {t["pid"]: t["comm"] for t in json.loads((sample_dump.truth / "ps.json").read_text())}
+    rows = [ln[1:].split() for ln in lines if re.match(r"^[ >]\s*[12]\s", ln)]  # ">": on a CPU
+    assert [(int(r[0]), r[-1].strip("[]")) for r in rows] == [(1, listed[1]), (2, listed[2])]
+    bt = lines[lines.index(next(ln for ln in lines if ln.startswith("PID: 1 "))):]
+    assert f'COMMAND: "{listed[1]}"' in bt[0]
+    frames = [ln.split("] ", 1)[1] for ln in bt if re.match(r"^ ?#\d+ \[", ln)]
+    assert frames[0].startswith("__schedule+") and frames[-1].startswith("entry_SYSCALL_64_after_hwframe+")
+    assert "    --- user mode ---" in bt and any(ln.startswith("    RIP: 0033:") for ln in bt)
 
 
 def test_bad_core_is_one_line_exit_2(tmp_path: Path) -> None:
