@@ -1,7 +1,8 @@
 """kdbg's stack traces of crashed kernels (:mod:`vmcores.crash`: sysrq ``c`` panics and a
 NULL write in the ``kdbg_oops`` module) against drgn + DWARF on the same dumps.
 
-Every task drgn unwinds from a sound start equals kdbg's frames (pc, sp, interrupted) on
+Every task drgn unwinds from a sound start equals kdbg's frames (pc, sp, interrupted, and
+the registers of the first and of every interrupted frame) on
 the ELF and kdump forms: the crashing CPU's task from its PRSTATUS note (through the
 page fault's ``pt_regs`` and the module's frames for the oops), every sleeping task.
 ``crashed_thread()`` names the task drgn names, the one the guest crashed from.
@@ -83,6 +84,9 @@ def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
         trace = prog.stack_trace(task)
         assert trace.stop_reason is None, f"pid {ref['pid']}: {trace}"
         assert frames(trace) == [fr[:3] for fr in ref["frames"]], f"pid {ref['pid']} ({ref['comm']}):\n{trace}"
+        for frame, fr in zip(trace, ref["frames"]):  # the first frame's and interrupted ones'
+            if len(fr) > 4:
+                assert frame.registers() == fr[4], f"pid {ref['pid']} frame #{frame.index}"
         compared += 1
     assert compared > 40
 

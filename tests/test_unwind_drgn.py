@@ -1,13 +1,13 @@
 """kdbg's stack traces against drgn + Debian's DWARF vmlinux on the same dumps.
 
 For every task of the three reference kernels (5.10, 6.1, 6.12) and forky's 7.2, idle
-tasks included,
-kdbg's frames (pc, sp, interrupted) equal drgn's ``prog.stack_trace(task)`` after folding
-drgn's inline frames (:func:`vmcores.oracle.drgn_stack_traces`), on the ELF forms and on
-kdump: the memory is the same, drgn on the ``elf-paging`` form is the truth. The running
-tasks (the guests were idle: each CPU's swapper) start from the dump's PRSTATUS notes;
-tasks whose stack the kernel freed (exited zombies) are a one-line error, where drgn
-unwinds garbage or fails. ``threads()`` and ``crashed_thread()`` answer as drgn's do.
+tasks included, kdbg's frames (pc, sp, interrupted; and ``registers()`` of the first
+frame and of every interrupted one) equal drgn's ``prog.stack_trace(task)`` after
+folding drgn's inline frames (:func:`vmcores.oracle.drgn_stack_traces`), on the ELF forms
+and on kdump: the memory is the same, drgn on the ``elf-paging`` form is the truth. The
+running tasks (the guests were idle: each CPU's swapper) start from the dump's PRSTATUS
+notes; tasks whose stack the kernel freed (exited zombies) are a one-line error, where
+drgn unwinds garbage or fails. ``threads()`` and ``crashed_thread()`` answer as drgn's do.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ def test_every_task_equals_drgn(case: Tuple[str, str, str]) -> None:
         expected = [fr[:3] for fr in ref["frames"]]
         assert kdbg_frames(trace) == expected, f"pid {ref['pid']} ({ref['comm']}):\n{trace}"
         assert trace.stop_reason is None, f"pid {ref['pid']}: {trace.stop_reason}"
+        for frame, fr in zip(trace, ref["frames"]):  # the first frame's and interrupted ones'
+            if len(fr) > 4:
+                assert frame.registers() == fr[4], f"pid {ref['pid']} frame #{frame.index}"
         seen += 1
     assert seen == len(truth.tasks) - freed and seen > 40
 

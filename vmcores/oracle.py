@@ -302,7 +302,7 @@ def drgn_eval(suite: str, core: Path, text: str, vmlinux: Optional[Path] = None)
     return rec.get("value")
 
 
-STACKS_FORMAT = 1
+STACKS_FORMAT = 2
 """Version of the recorded stack-trace layout; part of its cache key."""
 
 # Runs in a subprocess with only drgn imported: every task's stack trace, folded.
@@ -314,13 +314,18 @@ from drgn.helpers.linux.sched import task_cpu
 
 def fold(trace):
     out = []
-    for f in trace:
+    for i, f in enumerate(trace):
         rec = [f.pc, f.sp, bool(f.interrupted), f.name]
-        if out and out[-1][0] == f.pc and out[-1][1] == f.sp and out[-1][4]:
+        if i == 0 or f.interrupted:  # registers a dump note, a pt_regs or a saved frame gave
+            try:
+                rec.append(dict(f.registers()))
+            except Exception as e:
+                rec.append({"error": str(e)})
+        if out and out[-1][0] == f.pc and out[-1][1] == f.sp and out[-1][-1] is True:
             out[-1] = rec + [f.is_inline]
         else:
             out.append(rec + [f.is_inline])
-    return [r[:4] for r in out]
+    return [r[:-1] for r in out]
 
 def main():
     core, vmlinux, out_path = sys.argv[1:4]
@@ -361,7 +366,8 @@ class DrgnStacks:
     """drgn's stack traces of every task of one dump.
 
     ``tasks`` maps a task's address to ``{"pid", "comm", "cpu", "frames"}`` (``frames``:
-    ``[pc, sp, interrupted, name]`` each, inline frames folded) or ``{"error"}`` where
+    ``[pc, sp, interrupted, name]`` each, inline frames folded; the first frame and every
+    interrupted one add ``registers()`` as a fifth item) or ``{"error"}`` where
     drgn could not unwind it; ``threads`` lists ``prog.threads()``'s TIDs; ``crashed`` is
     ``{"tid", "address"}`` of ``prog.crashed_thread()`` or ``{"error"}``."""
 
@@ -446,7 +452,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stacks = drgn_stack_traces(args.suite, elf.path)
         for addr, t in stacks.tasks.items():
             print(f"PID: {t['pid']}  TASK: {addr:x}  CPU: {t['cpu']}  COMMAND: \"{t['comm']}\"")
-            for i, (pc, sp, interrupted, name) in enumerate(t.get("frames", [])):
+            for i, (pc, sp, interrupted, name, *_regs) in enumerate(t.get("frames", [])):
                 print(f"#{i:<2} {pc:#x} sp={sp:#x}{' (interrupted)' if interrupted else ''} {name or ''}")
             if "error" in t:
                 print(f"    {t['error']}")
