@@ -184,3 +184,37 @@ def test_no_orc_in_the_kernel() -> None:
     )
     with pytest.raises(UnwindError, match=r"no ORC in this kernel: no __start_orc_unwind_ip"):
         prog.stack_trace(1)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_iret_frame(suite: str) -> None:
+    """A REGS_PARTIAL entry (the kernel's UNWIND_HINT_IRET_REGS): the caller's pc and sp
+    come from the hardware iret frame (ip, cs, flags, sp, ss) the entry's sp points at,
+    and the frame is interrupted. schedule()'s entry is made one pointing 0x400 below its
+    frame (the unused part of the sleeping task's stack), where an iret frame holding
+    do_wait's pc and sp is written."""
+    probe = fresh(suite)
+    orig = probe.stack_trace(1)
+    addr, raw = orc_entry_address(probe, orig[1].pc)
+    new = orc_info(probe).layout.new
+    entry = struct.pack("<h", -0x400) + raw[2:4] + raw[4:]
+    if new:
+        entry = with_bits(entry, sp_reg=5, type_=4, flag=1, new=True)
+    else:
+        entry = with_bits(entry, sp_reg=5, type_=2, new=False)
+    prog = fresh(suite)
+    patch = overlay(prog).patches
+    patch[addr] = entry
+    iret = orig[1].sp - 0x400
+    patch[iret] = struct.pack("<5Q", orig[2].pc, 0x10, 0x246, orig[2].sp, 0x18)
+    trace = prog.stack_trace(1)
+    assert trace.stop_reason is None, str(trace)
+    assert [(f.pc, f.sp) for f in trace] == [(f.pc, f.sp) for f in orig]
+    third = trace[2]
+    assert third.interrupted and not orig[2].interrupted
+    regs = third.registers()
+    assert {k: regs[k] for k in ("rip", "cs", "rflags", "rsp", "ss")} == {
+        "rip": orig[2].pc, "cs": 0x10, "rflags": 0x246, "rsp": orig[2].sp, "ss": 0x18}
+    assert "rax" not in regs  # an iret frame holds five registers only
+    assert third.regs is not None and third.regs.address_ == iret - 16 * 8
+    assert int(third.regs.ip) == orig[2].pc
