@@ -76,7 +76,7 @@ def test_live_traces_equal_proc_stack(live_guest) -> None:  # type: ignore[no-un
         else:
             assert proc[-1].startswith("ret_from_fork")
     self_line = re.search(r"^--SELF (.*)$", kd, re.M)
-    assert self_line and re.fullmatch(r"task \d+ \(python3\) is running on CPU \d+ of the live kernel: "
-                                      r"nothing saved its registers, so its stack cannot be unwound",
-                                      self_line.group(1)), kd
+    assert self_line and re.fullmatch(
+        r"task \d+ \(python3\) \(this process, reading /proc/kcore\) is running on CPU \d+ of the "
+        r"live kernel: nothing saved its registers, so its stack cannot be unwound", self_line.group(1)), kd
     assert re.search(r"^--CRASHED a live kernel has no crashed thread$", kd, re.M), kd

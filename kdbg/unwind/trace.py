@@ -367,7 +367,10 @@ def _start_state(prog: Program, task: Object) -> StartState:
                           "its stack (task->stack is NULL)")
     if cpu is not None:
         if _is_live(prog):
-            raise UnwindError(f"task {int(t.pid)} ({comm}) is running on CPU {cpu} of the live kernel: "
+            import os
+
+            who = " (this process, reading /proc/kcore)" if int(t.tgid) == os.getpid() else ""
+            raise UnwindError(f"task {int(t.pid)} ({comm}){who} is running on CPU {cpu} of the live kernel: "
                               "nothing saved its registers, so its stack cannot be unwound")
         note = prstatus_for_cpu(prog, cpu, int(t.pid))
         if note is None:
