@@ -188,7 +188,6 @@ class OrcTable:
         self._orc = orc_bytes
         self._layout = layout
         self._entries: Dict[int, OrcEntry] = {}
-        self._ips: Optional[List[int]] = None
 
     def __len__(self) -> int:
         return self._n
