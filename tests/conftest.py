@@ -34,8 +34,9 @@ test errors out with the reason.
 * ``crash_dump`` (session, indirect): one vmcore of a *crashed* guest
   (``vmcores.crash.CrashDump``: ``.suite``, ``.release``, ``.scenario``, ``.form``, ``.tool``,
   ``.path``, ``.truth``) named by a static ``(suite, scenario, form)`` from
-  ``CRASH_DUMP_IDS``: scenarios ``panic`` (sysrq ``c`` from PID 1) and ``oops`` (a NULL
-  write in the ``kdbg_oops`` module, reached by ``write(2)`` to ``/proc/kdbg_oops``); forms
+  ``CRASH_DUMP_IDS``: scenarios ``panic`` (sysrq ``c`` from PID 1), ``oops`` (a NULL
+  write in the ``kdbg_oops`` module, reached by ``write(2)`` to ``/proc/kdbg_oops``) and
+  ``nmi`` (an NMI injected by the host into the idle guest, ``unknown_nmi_panic``); forms
   ``elf``, ``elf-paging``, ``kdump-zlib-flat``, ``kdump-zlib``.  Built on first use
   (about 30 s each), never skipped.
 * ``crash_truth`` (session, indirect): the truth directory of one ``(suite, scenario)``

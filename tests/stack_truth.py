@@ -62,6 +62,9 @@ _RIP = re.compile(r"^RIP: (?P<cs>[0-9a-f]{4}):(?P<where>.*)$")
 _REG_PAIR = re.compile(r"(?<![\w])([A-Z][A-Z0-9_]*|knlGS):\s*([0-9a-f]+)(?:\((?:[0-9a-f]+)\))?")
 _REG_LINE = re.compile(r"^(?:RSP|RAX|RDX|RBP|R10|R13|FS|CS|CR2|DR0|DR3|PKRU):")
 _MARKERS = frozenset({"<TASK>", "</TASK>", "<IRQ>", "</IRQ>", "<NMI>", "</NMI>", "<SOFTIRQ>", "</SOFTIRQ>"})
+#: a stack section's open/close line: ``<NMI>``, ``</IRQ>``, ``<SOFTIRQ>``, ``<TASK>``, ``<#DF>``...
+_MARKER = re.compile(r"^<(?P<close>/?)(?P<name>[A-Z][A-Z0-9_]*|#[A-Z0-9]+)>$")
+_NMI_LINES = ("Uhhuh. NMI received", "Do you have a strange power saving mode enabled?", "Dazed and confused")
 _BLOCK_END = ("Sched Debug Version", "Showing busy workqueues", "Showing all locks held", SYSRQ_T_END)
 _REPORT_START = re.compile(
     r"^(?:BUG: |Oops: |general protection fault|kernel BUG at|WARNING: |invalid opcode|"
@@ -75,7 +78,10 @@ class Frame:
 
     ``reliable`` is False for ``?`` lines (an address found on the stack that the unwind
     did not go through).  A frame the kernel could not symbolize has ``function``
-    ``"0xffff..."`` (its address) and offset and size 0.
+    ``"0xffff..."`` (its address) and offset and size 0.  ``context`` is the stack section
+    the kernel printed it in: ``"NMI"``, ``"IRQ"``, ``"SOFTIRQ"``, ``"#DF"``... between
+    ``<NAME>`` and ``</NAME>``, else ``"TASK"`` (the task's own stack: inside ``<TASK>`` on
+    6.x, unmarked on 5.10).
     """
 
     function: str
@@ -83,6 +89,7 @@ class Frame:
     size: int
     module: Optional[str]
     reliable: bool
+    context: str = "TASK"
 
     def __str__(self) -> str:
         text = self.function if not self.size else f"{self.function}+{self.offset:#x}/{self.size:#x}"
@@ -130,10 +137,19 @@ class Oops:
     ``pid``/``comm``/``cpu`` come from the report's ``CPU: N PID: N Comm: X`` line; ``rip``
     is the faulting ``RIP: 0010:`` (None for a plain panic) with ``regs`` the kernel
     registers printed with it; ``frames`` the report's Call Trace (for a panic, the
-    ``dump_stack`` one); ``panic_frames`` the panic's own ``dump_stack`` trace when it
-    printed one (not after an oops: the kernel skips it then); ``user_regs`` the user-mode
-    registers at the end of the trace; ``message`` the panic message; ``bug`` the first
-    line of an oops report; ``text`` the whole report.
+    ``dump_stack`` one), each with the ``context`` (stack section) it was printed in;
+    ``panic_frames`` the panic's own ``dump_stack`` trace when it printed one (not after
+    an oops: the kernel skips it then); ``user_regs`` the user-mode registers at the end
+    of the trace; ``message`` the panic message; ``bug`` the first line of an oops report
+    (for a panic in NMI context, the ``Uhhuh. NMI received ... on CPU N.`` line of the
+    panicking CPU); ``text`` the whole report.
+
+    A panic in NMI context (``unknown_nmi_panic``: ``message`` ``"NMI: Not continuing"``)
+    prints its trace in two parts: the ``<NMI>`` one (``dump_stack_lvl``, ``panic``, ...,
+    ``exc_nmi``, ``end_repeat_nmi``), then the registers of the interrupted context, then
+    that context's own frames (``<TASK>``, or ``<IRQ>`` first).  ``rip``/``regs`` are then
+    those interrupted registers (``rip.context`` the part they belong to) and
+    ``rip_index`` the index in ``frames`` of the first frame after the register dump.
     """
 
     pid: int
@@ -148,6 +164,12 @@ class Oops:
     regs: Dict[str, int] = dataclasses.field(default_factory=dict)
     user_regs: Dict[str, int] = dataclasses.field(default_factory=dict)
     panic_frames: List[Frame] = dataclasses.field(default_factory=list)
+    rip_index: Optional[int] = None
+
+    @property
+    def nmi(self) -> bool:
+        """Whether the report's trace runs through the NMI stack (a panic in NMI context)."""
+        return any(f.context == "NMI" for f in self.frames)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,11 +286,12 @@ def parse_sysrq_t(console_text: str) -> Dict[int, SysrqTask]:
                     cur.user_regs = regs
             tasks[cur.pid] = cur
 
+    context = "TASK"
     for line in sysrq_t_block(console_text):
         m = _HEADER.match(line)
         if m:
             close()
-            raw, regs_lines = [line], []
+            raw, regs_lines, context = [line], [], "TASK"
             cur = SysrqTask(
                 pid=int(m["pid"]),
                 comm=m["comm"].rstrip(),
@@ -283,13 +306,16 @@ def parse_sysrq_t(console_text: str) -> Dict[int, SysrqTask]:
         if cur is None:
             continue
         frame = parse_frame(line)
+        marker = _MARKER.match(line)
         if frame is not None:
-            cur.frames.append(frame)
+            cur.frames.append(frame if context == "TASK" else dataclasses.replace(frame, context=context))
+        elif marker:
+            context = "TASK" if marker["close"] else marker["name"]
         elif line.startswith("Workqueue:"):
             cur.workqueue = line.split(":", 1)[1].strip()
         elif _is_reg_line(line):
             regs_lines.append(line)
-        elif not (line in _MARKERS or line == "Call Trace:"):
+        elif line != "Call Trace:":
             continue  # an interleaved message, not part of this task
         raw.append(line)
     close()
@@ -299,33 +325,65 @@ def parse_sysrq_t(console_text: str) -> Dict[int, SysrqTask]:
 # --------------------------------------------------------------------------- panic
 
 
-def _trace_after(lines: List[str], start: int) -> Tuple[List[Frame], Dict[str, int], int]:
-    """Frames of the ``Call Trace:`` at or after *start*; user regs at its end; the index
-    after it.  The trace ends at ``</TASK>`` (6.x) or the first line that is neither a
-    frame, a marker nor a register dump (5.10)."""
+@dataclasses.dataclass
+class _Trace:
+    frames: List[Frame]
+    user_regs: Dict[str, int]
+    #: the first kernel-mode register dump inside the trace (an NMI's interrupted context)
+    kernel_regs: Dict[str, int]
+    kernel_rip: Optional[Frame]
+    kernel_rip_index: Optional[int]
+    end: int
+
+
+def _trace_after(lines: List[str], start: int) -> _Trace:
+    """The ``Call Trace:`` at or after *start*: its frames (each with its stack section),
+    the user regs at its end, the first kernel register dump inside it, the index after
+    it.  The trace ends at ``</TASK>`` (6.x) or the first line that is neither a frame, a
+    marker nor a register dump (5.10)."""
     i = start
     while i < len(lines) and lines[i] != "Call Trace:":
         i += 1
     frames: List[Frame] = []
-    regs_lines: List[str] = []
+    blocks: List[Tuple[int, str, List[str]]] = []  # (frames before it, section, lines)
+    context = "TASK"
     i += 1
     while i < len(lines):
         line = lines[i]
         frame = parse_frame(line)
+        marker = _MARKER.match(line)
         if frame is not None:
-            frames.append(frame)
+            frames.append(frame if context == "TASK" else dataclasses.replace(frame, context=context))
         elif line == "</TASK>":
             i += 1
             break
-        elif line in _MARKERS:
-            pass
+        elif marker:
+            context = "TASK" if marker["close"] else marker["name"]
         elif _is_reg_line(line):
-            regs_lines.append(line)
+            if not blocks or blocks[-1][0] != len(frames):
+                blocks.append((len(frames), context, []))
+            blocks[-1][2].append(line)
         else:
             break
         i += 1
-    regs = parse_regs(regs_lines)
-    return frames, (regs if regs.get("cs", 0) & 3 else {}), i
+    trace = _Trace(frames, {}, {}, None, None, i)
+    if blocks:
+        regs = parse_regs(blocks[-1][2])
+        if regs.get("cs", 0) & 3 and blocks[-1][0] == len(frames):
+            trace.user_regs = regs
+    for at, section, block in blocks:
+        regs = parse_regs(block)
+        rip_line = next((ln for ln in block if parse_rip(ln)), None)
+        if rip_line is None or regs.get("cs", 0) & 3:
+            continue
+        rip = parse_rip(rip_line)
+        assert rip is not None
+        # the interrupted context is the section after the one the registers were printed in
+        after = next((f.context for f in frames[at:] if f.context != section), "TASK")
+        trace.kernel_regs, trace.kernel_rip = regs, dataclasses.replace(rip, context=after)
+        trace.kernel_rip_index = at
+        break
+    return trace
 
 
 def parse_panic(console_text: str) -> Oops:
@@ -345,6 +403,11 @@ def parse_panic(console_text: str) -> Oops:
             cpus = [i for i in range(min(last + 4, len(lines))) if _CPU_LINE.match(lines[i])]
             if cpus and cpus[-1] > last:
                 start = last
+                # a panic in NMI context: the NMI handler's lines just before it
+                for i in range(last - 1, max(last - 8, 0) - 1, -1):
+                    if not lines[i].startswith(_NMI_LINES):
+                        break
+                    start = i
             elif cpus:
                 # an oops report starts a few lines before its CPU: line (BUG:, #PF:, Oops:)
                 start = cpu = cpus[-1]
@@ -364,6 +427,9 @@ def parse_panic(console_text: str) -> Oops:
     panic_at = next((i for i, ln in enumerate(region) if ln.startswith("Kernel panic - not syncing")), None)
     message = region[panic_at].split(":", 1)[1].strip() if panic_at is not None else ""
     bug = next((ln for ln in region[:cpu_at] if _REPORT_START.match(ln) and "Kernel panic" not in ln), "")
+    if not bug:
+        mine = f" on CPU {m['cpu']}."
+        bug = next((ln for ln in region[:cpu_at] if ln.startswith(_NMI_LINES[0]) and ln.endswith(mine)), "")
     oops = Oops(
         pid=int(m["pid"]),
         comm=m["comm"],
@@ -386,14 +452,17 @@ def parse_panic(console_text: str) -> Oops:
                     reg_lines.append(ln)
             oops.regs = parse_regs(reg_lines)
     if trace_at is not None:
-        oops.frames, oops.user_regs, after = _trace_after(region, trace_at)
+        trace = _trace_after(region, trace_at)
+        oops.frames, oops.user_regs = trace.frames, trace.user_regs
         if oops.kind == "panic":
             oops.panic_frames = list(oops.frames)
+            if oops.nmi and trace.kernel_rip is not None:
+                oops.rip, oops.regs, oops.rip_index = trace.kernel_rip, trace.kernel_regs, trace.kernel_rip_index
         elif panic_at is not None:
             # a panic after the oops prints its own CPU: line and trace unless TAINT_DIE
             again = next((i for i in range(panic_at, len(region)) if _CPU_LINE.match(region[i])), None)
             if again is not None:
-                oops.panic_frames = _trace_after(region, again)[0]
+                oops.panic_frames = _trace_after(region, again).frames
     return oops
 
 

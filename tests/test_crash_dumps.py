@@ -9,8 +9,11 @@ kernels' formats (5.10 without ``<TASK>`` markers, 6.1, 6.12 with ``tgid:``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import mmap
 import re
+import struct
 from pathlib import Path
 from typing import Dict, List
 
@@ -23,6 +26,7 @@ from tests.helpers_support import comm_matches
 from tests.stack_truth import (
     KERNEL_STACK_ENDS,
     Frame,
+    Oops,
     parse_frame,
     parse_panic,
     parse_regs,
@@ -229,6 +233,92 @@ def test_parse_panic_without_markers_510() -> None:
         parse_panic("no report here\n")
 
 
+NMI_61_TEXT = """\
+[   18.644412] KDBG-CRASHING echo 1 > /proc/sys/kernel/unknown_nmi_panic
+[   18.659192] KDBG-NMI-READY
+[   20.793757] Uhhuh. NMI received for unknown reason 31 on CPU 0.
+[   20.782223] Uhhuh. NMI received for unknown reason 21 on CPU 1.
+[   20.793757] Kernel panic - not syncing: NMI: Not continuing
+[   20.793757] CPU: 0 PID: 0 Comm: swapper/0 Not tainted 6.1.0-50-cloud-amd64 #1  Debian 6.1.176-1
+[   20.793757] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+[   20.793757] Call Trace:
+[   20.793757]  <NMI>
+[   20.793757]  dump_stack_lvl+0x44/0x5c
+[   20.793757]  panic+0x118/0x2f4
+[   20.793757]  ? _printk+0x68/0x83
+[   20.793757]  nmi_panic.cold+0xc/0xc
+[   20.793757]  unknown_nmi_error.cold+0x3b/0x49
+[   20.793757]  exc_nmi+0x11e/0x150
+[   20.793757]  end_repeat_nmi+0x16/0x67
+[   20.793757] RIP: 0010:native_safe_halt+0xb/0x10
+[   20.793757] Code: 7f c3 cc cc cc cc 65 48 8b 04 25 80 fb 01 00 f0 80 48 02 20 48 8b 00 a8 08 fb f4 <c3> cc cc
+[   20.793757] RSP: 0018:ffffffffb8403e90 EFLAGS: 00000246
+[   20.793757] RAX: 000000000001ad40 RBX: 0000000000000000 RCX: 0000000000000001
+[   20.793757] RBP: ffffffffb841aa40 R08: 0000000000000000 R09: 000000003457d34c
+[   20.793757]  ? native_safe_halt+0xb/0x10
+[   20.793757]  </NMI>
+[   20.793757]  <TASK>
+[   20.793757]  amd_e400_idle+0x3d/0x50
+[   20.793757]  default_idle_call+0x38/0xf0
+[   20.793757]  do_idle+0x206/0x2b0
+[   20.793757]  secondary_startup_64_no_verify+0xe4/0xeb
+[   20.793757]  </TASK>
+[   20.793757] Shutting down cpus with NMI
+[   20.793757] Kernel Offset: 0x35a00000 from 0xffffffff81000000 (relocation range: ...)
+[   20.793757] ---[ end Kernel panic - not syncing: NMI: Not continuing ]---
+"""
+
+# 5.10: no <TASK> marker; the other CPU's NMI line is flushed after the trace; no end line
+NMI_510_TEXT = """\
+[   22.413899] Uhhuh. NMI received for unknown reason 21 on CPU 0.
+[   22.413899] Do you have a strange power saving mode enabled?
+[   22.413899] Kernel panic - not syncing: NMI: Not continuing
+[   22.413899] CPU: 0 PID: 0 Comm: swapper/0 Tainted: G            E     5.10.0-32-cloud-amd64 #1 Debian 5.10.223-1
+[   22.413899] Call Trace:
+[   22.413899]  <NMI>
+[   22.413899]  dump_stack+0x6b/0x83
+[   22.413899]  panic+0x114/0x2f1
+[   22.413899]  nmi_panic.cold+0xc/0xc
+[   22.413899]  exc_nmi+0x14f/0x170
+[   22.413899]  end_repeat_nmi+0x16/0x67
+[   22.413899] RIP: 0010:native_safe_halt+0xe/0x20
+[   22.413899] RSP: 0018:ffffffff85003eb8 EFLAGS: 00000246
+[   22.413899] RBP: ffffffff85013940 R08: 0000000000000046 R09: 0000000000000001
+[   22.413899]  ? native_safe_halt+0xe/0x20
+[   22.413899]  </NMI>
+[   22.413899]  amd_e400_idle+0x40/0x50
+[   22.413899]  do_idle+0x20c/0x2b0
+[   22.413899]  secondary_startup_64_no_verify+0xb1/0xbb
+[   22.413899] Uhhuh. NMI received for unknown reason 31 on CPU 1.
+[   22.413899] Do you have a strange power saving mode enabled?
+[   22.413899] Shutting down cpus with NMI
+[   22.413899] Kernel Offset: 0x2a00000 from 0xffffffff81000000 (relocation range: ...)
+"""
+
+
+@pytest.mark.parametrize("text", [NMI_61_TEXT, NMI_510_TEXT], ids=["6.1", "5.10"])
+def test_parse_panic_in_nmi_context(text: str) -> None:
+    """A panic in NMI context: the <NMI> part, the interrupted registers, the task part."""
+    for variant in (text, "\n".join(ln for ln in text.splitlines() if "KDBG-" not in ln)):
+        o = parse_panic(variant)
+        assert (o.kind, o.pid, o.comm, o.cpu, o.message) == ("panic", 0, "swapper/0", 0, "NMI: Not continuing")
+        assert o.nmi and o.bug.startswith("Uhhuh. NMI received for unknown reason") and o.bug.endswith(" on CPU 0.")
+        ctx = [(f.context, f.function, f.reliable) for f in o.frames]
+        nmi = [c[1] for c in ctx if c[0] == "NMI" and c[2]]
+        task = [c[1] for c in ctx if c[0] == "TASK"]
+        assert nmi[:2] in (["dump_stack_lvl", "panic"], ["dump_stack", "panic"]) and nmi[-1] == "end_repeat_nmi"
+        assert task[0] == "amd_e400_idle" and task[-1] == "secondary_startup_64_no_verify"
+        assert [c[0] for c in ctx] == ["NMI"] * (len(ctx) - len(task)) + ["TASK"] * len(task)
+        assert o.rip is not None
+        assert (o.rip.function, o.rip.context, o.rip.reliable) == ("native_safe_halt", "TASK", True)
+        # after the registers, the NMI part's stack scan finds the interrupted pc again
+        assert o.frames[len(ctx) - len(task) - 1] == dataclasses.replace(o.rip, reliable=False, context="NMI")
+        assert o.rip_index == len(nmi) + (1 if "_printk" in text else 0)
+        assert o.regs["cs"] == 0x10 and o.regs["ss"] == 0x18
+        assert o.regs["rsp"] in (0xFFFFFFFFB8403E90, 0xFFFFFFFF85003EB8)
+        assert o.user_regs == {} and o.panic_frames == o.frames
+
+
 def test_parse_switches_and_stayed_asleep(tmp_path: Path) -> None:
     (tmp_path / "switches").write_text(
         "1 1 114 182 114 188 init\n2 2 75 1 75 1 kthreadd\n7 7 - - 3 0 kworker/0:1\n8 9 4 0 4 0 two words\n"
@@ -250,13 +340,23 @@ def test_truth_files(crash_truth: Path) -> None:
     assert (crash_truth / "uname").read_text().strip() == info["release"] == crash["release"]
     cmdline = (crash_truth / "cmdline").read_text()
     assert "panic=0" in cmdline.split() and "oops=panic" in cmdline.split() and "loglevel=8" in cmdline.split()
+    assert ("apic_extnmi=all" in cmdline.split()) == (crash["scenario"] == "nmi")
     assert len((crash_truth / "kallsyms").read_text().splitlines()) > 50000
     procs = _procs(crash_truth)
     sw = parse_switches((crash_truth / "switches").read_text())
     # every process (thread group leader) has its switch counts, kernel threads included
     assert {p["pid"] for p in procs} <= set(sw)
     assert any(s.comm == "kthreadd" for s in sw.values()) and sw[1].comm == "init"
-    assert _console(crash_truth).count("---[ end Kernel panic") == 1
+    ends = _console(crash_truth).count("---[ end Kernel panic")
+    if crash["scenario"] == "nmi" and crash["release"].startswith("5.10."):
+        # 5.10's printk in NMI context writes to a per-CPU buffer; the panic's last line
+        # comes after its last flush, so it stays there: in the dump's memory, not on the console
+        assert ends == 0
+        elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf")
+        with open(elf, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mem:
+            assert mem.find(b"\x010---[ end Kernel panic - not syncing: NMI: Not continuing ]---\n") > 0
+    else:
+        assert ends == 1
     modules = (crash_truth / "modules").read_text()
     if crash["scenario"] == "oops":
         assert re.search(rf"^{MODULE_NAME} \d+ 0 - Live 0x[0-9a-f]+", modules, re.M)
@@ -318,10 +418,15 @@ def test_sysrq_t_sleepers_unwind_from_schedule_to_an_entry(crash_truth: Path) ->
 @pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
 def test_crash_report(crash_truth: Path) -> None:
     """The crash report names the task that triggered it (PID 1, the init shell that
-    wrote to sysrq-trigger or /proc/kdbg_oops) and shows the path through the kernel."""
+    wrote to sysrq-trigger or /proc/kdbg_oops) and shows the path through the kernel;
+    the NMI's report (see :func:`_check_nmi_report`) the task it interrupted."""
     crash = json.loads((crash_truth / "crash.json").read_text())
     o = parse_panic(_console(crash_truth))
     ps = {p["pid"]: p for p in _procs(crash_truth)}
+    if crash["scenario"] == "nmi":
+        _check_nmi_report(o, _console(crash_truth), ps)
+        return
+    assert not o.nmi and all(f.context == "TASK" for f in o.frames)
     assert o.pid == crash["crash_pid"] == 1 and o.comm == ps[1]["comm"] == "init"
     assert o.cpu in (0, 1)
     rel = [f for f in o.frames if f.reliable]
@@ -354,6 +459,46 @@ def test_crash_report(crash_truth: Path) -> None:
         assert ks and base <= int(ks[1], 16) + o.rip.offset < base + size
 
 
+NMI_HANDLER = ("nmi_panic", "unknown_nmi_error", "default_do_nmi", "exc_nmi")
+"""What a panic in NMI context runs through between ``panic`` and the NMI entry code."""
+IDLE_TASK = ("do_idle", "cpu_startup_entry")
+IDLE_ENDS = ("secondary_startup_64", "secondary_startup_64_no_verify", "common_startup_64")
+"""Where an idle task's stack ends: the boot CPU's and the others' entry code (6.12: one)."""
+
+
+def _check_nmi_report(o: Oops, console: str, ps: Dict[int, Dict[str, object]]) -> None:
+    """The NMI scenario's report: every CPU took the host's NMI (``Uhhuh`` line each),
+    the panicking one printed its trace in two parts: the ``<NMI>`` part from
+    ``dump_stack`` through the NMI handler to the NMI entry code, then the registers of
+    the context it interrupted (a kernel RIP on that context's stack), then that
+    context's frames (the idle task's, from its idle loop to the CPU's start)."""
+    assert (o.kind, o.message, o.nmi) == ("panic", "NMI: Not continuing", True)
+    uhhuh = re.findall(r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU (\d)\.", console)
+    assert sorted(uhhuh) == ["0", "1"], uhhuh  # apic_extnmi=all: both CPUs got the NMI
+    assert o.bug.startswith("Uhhuh. NMI received") and o.bug.endswith(f" on CPU {o.cpu}.")
+    contexts = [f.context for f in o.frames]
+    assert contexts[0] == "NMI" and "TASK" in contexts
+    first_task = contexts.index("TASK")
+    assert set(contexts[:first_task]) == {"NMI"} and "NMI" not in contexts[first_task:], contexts
+    nmi = [_base(f.function) for f in o.frames[:first_task] if f.reliable]
+    assert nmi[:2] in (["dump_stack", "panic"], ["dump_stack_lvl", "panic"]), nmi
+    assert [n for n in nmi if n in NMI_HANDLER][:1] == ["nmi_panic"] and "exc_nmi" in nmi, nmi
+    assert nmi[-1] in ("end_repeat_nmi", "nmi"), nmi
+    # the interrupted context: its registers, printed at the end of the <NMI> part
+    assert o.rip is not None and o.rip.reliable and o.rip.context != "NMI"
+    assert o.rip_index is not None and 0 < o.rip_index <= first_task
+    assert o.regs["cs"] == 0x10 and o.regs["ss"] == 0x18 and o.regs["rsp"] >> 63 and o.regs["rbp"]
+    assert o.user_regs == {}
+    task = [_base(f.function) for f in o.frames[first_task:] if f.reliable]
+    assert o.cpu in (0, 1) and task
+    if o.pid == 0:  # the guest idled (init asleep): the NMI hit the idle task
+        assert o.comm == f"swapper/{o.cpu}"
+        assert all(n in task for n in IDLE_TASK), task
+        assert task[-1] in IDLE_ENDS, task
+    else:
+        assert o.pid in ps and comm_matches(str(ps[o.pid]["comm"]), o.comm)
+
+
 @pytest.mark.parametrize("crash_truth", CRASH_IDS, ids=dump_id, indirect=True)
 def test_parsers_do_not_need_the_markers(crash_truth: Path) -> None:
     """Without the guest's KDBG-* marker lines (any other console log) the parsers find
@@ -361,6 +506,7 @@ def test_parsers_do_not_need_the_markers(crash_truth: Path) -> None:
     text = _console(crash_truth)
     bare = "\n".join(ln for ln in text.splitlines() if "KDBG-" not in ln)
     a, b = parse_panic(text), parse_panic(bare)
+    assert (a.rip_index, a.nmi) == (b.rip_index, b.nmi)
     assert (a.kind, a.pid, a.comm, a.cpu, a.rip, a.frames, a.regs, a.user_regs, a.bug, a.message) == (
         b.kind,
         b.pid,
@@ -373,7 +519,7 @@ def test_parsers_do_not_need_the_markers(crash_truth: Path) -> None:
         b.bug,
         b.message,
     )
-    assert b.text.splitlines()[0].startswith(("BUG: ", "Kernel panic - not syncing"))
+    assert b.text.splitlines()[0].startswith(("BUG: ", "Kernel panic - not syncing", "Uhhuh. NMI received"))
     ta, tb = parse_sysrq_t(text), parse_sysrq_t(bare)
     assert sorted(ta) == sorted(tb) and all(ta[p].frames == tb[p].frames for p in ta)
 
@@ -431,3 +577,59 @@ def test_dump_stacks_are_the_console_stacks(crash_truth: Path) -> None:
         assert _subsequence(console, names), f"{pid} {tasks[pid].comm}: console {console}, dump {names}"
         compared += 1
     assert compared >= 30
+
+
+NMI_SELF_STOP = ("nmi_panic_self_stop", "panic_smp_self_stop")
+"""Where a CPU that takes an NMI while another one panics parks (``nmi_panic``)."""
+CPU_ENTRY_AREA = (0xFFFFFE0000000000, 0xFFFFFE8000000000)
+"""x86-64 (4-level) ``cpu_entry_area`` range: the CPUs' exception (NMI, #DF, ...) stacks."""
+
+
+def _prstatus(elf: Path) -> Dict[int, Dict[str, int]]:
+    """``{cpu: {rip, rsp, cs}}`` from the NT_PRSTATUS notes of a QEMU ELF dump (read with
+    pyelftools; QEMU numbers ``pr_pid`` = CPU + 1)."""
+    from elftools.elf.elffile import ELFFile
+
+    out: Dict[int, Dict[str, int]] = {}
+    with open(elf, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg["p_type"] != "PT_NOTE":
+                continue
+            for note in seg.iter_notes():
+                if note["n_type"] == "NT_PRSTATUS":
+                    desc = note["n_desc"]
+                    (pid,) = struct.unpack_from("<I", desc, 32)
+                    regs = struct.unpack_from("<27Q", desc, 112)  # struct user_regs_struct
+                    out[pid - 1] = {"rip": regs[16], "cs": regs[17], "rsp": regs[19]}
+    return out
+
+
+def _kallsyms_name(truth: Path, addr: int) -> str:
+    best, name = 0, "?"
+    for line in (truth / "kallsyms").read_text().splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[1] in "tTwW":
+            a = int(f[0], 16)
+            if best < a <= addr:
+                best, name = a, f[2]
+    return name
+
+
+@pytest.mark.parametrize("crash_truth", [i for i in CRASH_IDS if i[1] == "nmi"], ids=dump_id, indirect=True)
+def test_nmi_dump_cpus_are_on_their_nmi_stacks(crash_truth: Path) -> None:
+    """At the dump both CPUs are still in NMI context (QEMU's PRSTATUS notes, symbolized
+    with the guest's kallsyms): the panicking CPU (the console's ``CPU:``) loops in
+    ``panic()`` on its NMI stack, the other one, which took the same NMI, parks in
+    ``nmi_panic_self_stop`` on its own; both stacks in the ``cpu_entry_area``.  The
+    interrupted context's RSP (the console's registers) is below neither."""
+    info = json.loads((crash_truth.parent / "dumps.json").read_text())
+    elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf")
+    o = parse_panic(_console(crash_truth))
+    cpus = _prstatus(elf)
+    assert sorted(cpus) == [0, 1]
+    for cpu, regs in cpus.items():
+        assert regs["cs"] == 0x10 and CPU_ENTRY_AREA[0] <= regs["rsp"] < CPU_ENTRY_AREA[1], (cpu, regs)
+    assert cpus[0]["rsp"] >> 12 != cpus[1]["rsp"] >> 12  # each CPU its own NMI stack
+    other = cpus[1 - o.cpu]
+    assert _kallsyms_name(crash_truth, other["rip"]) in NMI_SELF_STOP
+    assert not CPU_ENTRY_AREA[0] <= o.regs["rsp"] < CPU_ENTRY_AREA[1]

@@ -10,6 +10,7 @@ with makedumpfile into further forms.
 Usage::
 
     python -m vmcores.build [--suite S ...] [--force] [--memory 128M]
+    python -m vmcores.build --crash-only [--suite S ...] [--force]
     python -m vmcores.build --live-test [--suite S] -- COMMAND ...
 
 Layout under ``<cache>/vmcores/``: ``manifest.json`` (every dump) and per suite
@@ -572,6 +573,46 @@ def _reassemble(flat: Path, out: Path) -> Tuple[bool, str]:
     return rc == 0 and out.exists(), err
 
 
+def qemu_dumps(
+    qmp: QMP, outdir: Path, kdump_forms: Sequence[str] = tuple(QEMU_KDUMP_FORMATS)
+) -> Tuple[List[Tuple[str, str, Path]], Dict[str, str], List[str]]:
+    """Stop the guest behind *qmp* and dump it with QEMU into *outdir*: every form holds
+    the same memory image.
+
+    Writes ``qemu.elf`` (``dump-guest-memory``), ``qemu.elf-paging`` (``-p``) and, per
+    form of *kdump_forms* (keys of :data:`QEMU_KDUMP_FORMATS`) this QEMU can write,
+    ``qemu.<form>-flat`` (QEMU's flattened kdump) and ``qemu.<form>`` (that reassembled by
+    ``makedumpfile -R``).  Returns ``(form, tool, path)`` of each dump made, what failed
+    (``{what: why}``) and the formats QEMU reports (``query-dump-guest-memory-capability``).
+    """
+    made: List[Tuple[str, str, Path]] = []
+    failed: Dict[str, str] = {}
+    qmp.execute("stop")
+    caps = qmp.execute("query-dump-guest-memory-capability")
+    qemu_formats = sorted(caps.get("formats", []))
+    for form, paging in (("elf", False), ("elf-paging", True)):
+        path = outdir / f"qemu.{form}"
+        qmp.execute("dump-guest-memory", timeout=DUMP_TIMEOUT, paging=paging, protocol=f"file:{path}")
+        made.append((form, "qemu dump-guest-memory" + (" -p" if paging else ""), path))
+    for form in kdump_forms:
+        qfmt = QEMU_KDUMP_FORMATS[form]
+        if qfmt not in qemu_formats:
+            failed[f"qemu dump-guest-memory {form}"] = "not in this QEMU's capabilities"
+            continue
+        flat = outdir / f"qemu.{form}-flat"
+        qmp.execute(
+            "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=False, protocol=f"file:{flat}", format=qfmt
+        )
+        made.append((f"{form}-flat", f"qemu dump-guest-memory ({qfmt})", flat))
+        out = outdir / f"qemu.{form}"
+        ok, err = _reassemble(flat, out)
+        if ok:
+            made.append((form, f"qemu dump-guest-memory ({qfmt}) + makedumpfile -R", out))
+        else:
+            failed[f"makedumpfile -R {flat.name}"] = err
+    return made, failed, qemu_formats
+
+
 def vmcore_style_elf(src: Path, dst: Path) -> None:
     """Rewrite QEMU's ``-p`` ELF dump into the layout of a kernel's ``/proc/vmcore``.
 
@@ -710,39 +751,12 @@ def build_suite(
     work = outdir / "guest"
     initramfs = make_initramfs(kernel, FW_CFG_MODULES, INIT_DUMP)
     truth = outdir / "truth"
-    made: List[Tuple[str, str, Path]] = []
-    failed: Dict[str, str] = {}
     t_boot = time.monotonic()
     with Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT, memory=memory) as g:
         say(f"guest ready after {time.monotonic() - t_boot:.1f}s")
         _unpack_truth(g.received(), truth)
         assert g.qmp is not None
-        g.qmp.execute("stop")
-        caps = g.qmp.execute("query-dump-guest-memory-capability")
-        qemu_formats = set(caps.get("formats", []))
-        for form, paging in (("elf", False), ("elf-paging", True)):
-            path = outdir / f"qemu.{form}"
-            g.qmp.execute(
-                "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=paging,
-                protocol=f"file:{path}",
-            )  # fmt: skip
-            made.append((form, "qemu dump-guest-memory" + (" -p" if paging else ""), path))
-        for form, qfmt in QEMU_KDUMP_FORMATS.items():
-            if qfmt not in qemu_formats:
-                failed[f"qemu dump-guest-memory {form}"] = "not in this QEMU's capabilities"
-                continue
-            flat = outdir / f"qemu.{form}-flat"
-            g.qmp.execute(
-                "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=False,
-                protocol=f"file:{flat}", format=qfmt,
-            )  # fmt: skip
-            made.append((f"{form}-flat", f"qemu dump-guest-memory ({qfmt})", flat))
-            out = outdir / f"qemu.{form}"
-            ok, err = _reassemble(flat, out)
-            if ok:
-                made.append((form, f"qemu dump-guest-memory ({qfmt}) + makedumpfile -R", out))
-            else:
-                failed[f"makedumpfile -R {flat.name}"] = err
+        made, failed, qemu_formats = qemu_dumps(g.qmp, outdir)
     shutil.copy(work / "console.log", truth / "console.log")
     (work / "initramfs.cpio").unlink(missing_ok=True)
     say(f"QEMU dumps done ({time.monotonic() - t_boot:.1f}s)")
@@ -762,7 +776,7 @@ def build_suite(
         "release": release,
         "package": f"{kernel.package}={kernel.version}",
         "memory": memory,
-        "qemu_formats": sorted(qemu_formats),
+        "qemu_formats": qemu_formats,
         "build_seconds": round(time.monotonic() - t0, 1),
         "dumps": [_dump_json(d) for d in dumps],
         "failed": failed,
@@ -967,7 +981,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument(
         "--crash-only",
         action="store_true",
-        help="build only the crash dumps (vmcores.crash: panic and oops scenarios), not the reference dumps",
+        help="build only the crash dumps (vmcores.crash: panic, oops and nmi scenarios), not the reference dumps",
     )
     ap.add_argument("command", nargs="*", help="with --live-test: the shell command")
     args = ap.parse_args(argv)

@@ -4,7 +4,7 @@ The reference dumps of :mod:`vmcores.build` are of a healthy, idle guest.  These
 guests that crashed, so a stack-trace unwinder can be checked against the kernel's own
 ORC unwinder: before crashing, every guest prints every task's stack on the serial
 console (``echo t > /proc/sysrq-trigger``) and records how often each task was switched
-out before and after that, then crashes in one of two *scenarios*:
+out before and after that, then crashes in one of three *scenarios*:
 
 ``panic``
     ``echo c > /proc/sysrq-trigger`` from PID 1 (a NULL write in ``sysrq_handle_crash``;
@@ -15,16 +15,25 @@ out before and after that, then crashes in one of two *scenarios*:
     kdbg_oops_write -> kdbg_oops_level1 -> kdbg_oops_level2 -> kdbg_oops_crash`` writes
     through a NULL pointer.  The module is built against Debian's own
     ``linux-headers-<release>`` of that exact kernel with the host's gcc.
+``nmi``
+    what ``virsh inject-nmi`` does to a hung guest: PID 1 sets
+    ``/proc/sys/kernel/unknown_nmi_panic``, prints ``KDBG-NMI-READY`` and sleeps; 2 s
+    later the host injects an NMI (QMP ``inject-nmi``; ``apic_extnmi=all`` so every CPU
+    takes it, as under KVM).  The kernel panics in NMI context (``Uhhuh. NMI received for
+    unknown reason ...``, ``Kernel panic - not syncing: NMI: Not continuing``): the
+    panicking CPU's trace runs from the ``<NMI>`` stack into the interrupted idle task;
+    the other CPU parks in ``nmi_panic_self_stop`` on its NMI stack.
 
 The kernel boots with ``panic=0`` (the panic loops forever), so once the console shows
-``---[ end Kernel panic`` the host stops the guest over QMP and dumps it: QEMU ELF
-(``elf``), ELF with virtual addresses (``elf-paging``, what drgn's oracle reads), and
-kdump-zlib (``kdump-zlib-flat`` as QEMU writes it, ``kdump-zlib`` reassembled with
-``makedumpfile -R``).
+``---[ end Kernel panic`` (for ``nmi`` on 5.10, which never prints it: silence after the
+panic line) the host stops the guest over QMP and dumps it
+(:func:`vmcores.build.qemu_dumps`): QEMU ELF (``elf``), ELF with virtual addresses
+(``elf-paging``, what drgn's oracle reads), and kdump-zlib (``kdump-zlib-flat`` as QEMU
+writes it, ``kdump-zlib`` reassembled with ``makedumpfile -R``).
 
 Usage::
 
-    python -m vmcores.crash [--suite S ...] [--scenario panic|oops ...] [--force]
+    python -m vmcores.crash [--suite S ...] [--scenario panic|oops|nmi ...] [--force]
 
 Layout: ``<cache>/vmcores/crash/<suite>-<scenario>/`` holds the dumps, ``truth/`` and
 ``dumps.json``; ``<cache>/vmcores/crash/manifest.json`` lists them all;
@@ -51,20 +60,20 @@ from vmcores.build import (
     BOOT_ATTEMPTS,
     BOOT_TIMEOUT,
     DEFAULT_MEMORY,
-    DUMP_TIMEOUT,
     FW_CFG_MODULES,
     KERNEL_CMDLINE,
     BuildError,
     Guest,
-    _reassemble,
     _unpack_truth,
     make_initramfs,
+    qemu_dumps,
     vmcores_root,
 )
 from vmcores.debian import SUITES, FetchError, KernelFiles, PrivateApt, cache_root, debian_kernel, file_lock
 
-SCENARIOS: Tuple[str, ...] = ("panic", "oops")
-"""Crash scenarios: ``panic`` (sysrq ``c``) and ``oops`` (NULL write in a module)."""
+SCENARIOS: Tuple[str, ...] = ("panic", "oops", "nmi")
+"""Crash scenarios: ``panic`` (sysrq ``c``), ``oops`` (NULL write in a module) and ``nmi``
+(an NMI injected by the host into an idle guest with ``unknown_nmi_panic`` set)."""
 
 CRASH_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
 """Forms every crash dump is written in (all of the same stopped guest)."""
@@ -73,6 +82,12 @@ CRASH_CMDLINE = "panic=0 loglevel=8"
 """Appended to :data:`vmcores.build.KERNEL_CMDLINE` (the later ``panic=`` wins): the panic
 loops forever instead of rebooting, and the console prints every message level."""
 
+SCENARIO_CMDLINE: Dict[str, str] = {"nmi": "apic_extnmi=all"}
+"""More kernel parameters per scenario.  ``apic_extnmi=all``: QEMU's ``inject-nmi`` raises
+LINT1 on every CPU, which Linux by default leaves unmasked on the boot CPU only; under KVM
+the NMI reaches every vCPU regardless (``KVM_NMI``), so this makes TCG guests see what a
+``virsh inject-nmi`` does to a KVM guest: every CPU takes the NMI."""
+
 CRASHING = "KDBG-CRASHING"
 """Printed (through /dev/kmsg) by the guest right before it triggers the crash."""
 SYSRQ_T_BEGIN = "KDBG-SYSRQ-T-BEGIN"
@@ -80,8 +95,17 @@ SYSRQ_T_END = "KDBG-SYSRQ-T-END"
 """Written to /dev/kmsg around ``echo t > /proc/sysrq-trigger`` (the console block between
 them is the sysrq-t output)."""
 PANIC_END = "---[ end Kernel panic"
+PANIC_LINE = "Kernel panic - not syncing"
+PANIC_QUIET = 10.0
+"""Seconds of console silence after the panic line that end an ``nmi`` crash whose end line
+never reaches the console (5.10, see :func:`_wait_panic`)."""
 PANIC_TIMEOUT = 180.0
 """Seconds from the crash marker until the console must show the end of the panic."""
+NMI_READY = "KDBG-NMI-READY"
+"""Printed (through /dev/kmsg) by the ``nmi`` guest once ``unknown_nmi_panic`` is set; PID 1
+then only sleeps.  The host waits :data:`NMI_SETTLE` seconds more and injects the NMI."""
+NMI_SETTLE = 2.0
+NMI_READY_TIMEOUT = 60.0
 
 MODULE_SOURCE = Path(__file__).resolve().parent / "oops_module"
 MODULE_NAME = "kdbg_oops"
@@ -92,6 +116,15 @@ MODULE_BUILD_TIMEOUT = 600
 TRIGGERS: Dict[str, Tuple[str, str]] = {
     "panic": ("echo c > /proc/sysrq-trigger", "sysrq_handle_crash"),
     "oops": ("echo 1 > /proc/kdbg_oops", "kdbg_oops_crash"),
+    "nmi": ("echo 1 > /proc/sys/kernel/unknown_nmi_panic", "NMI: Not continuing"),
+}
+
+#: What PID 1 prints after the trigger: for ``panic``/``oops`` it should never get there;
+#: for ``nmi`` the guest is ready for the host's NMI and goes idle.
+AFTER_TRIGGER: Dict[str, str] = {
+    "panic": 'echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg',
+    "oops": 'echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg',
+    "nmi": f'echo "{NMI_READY}" > /dev/kmsg',
 }
 
 # The guest's /init after vmcores.build.INIT_COMMON (mounts, modules, send()).
@@ -144,7 +177,7 @@ rm -rf /tmp/truth.tgz $T
 sleep 1
 echo "@CRASHING@ @TRIGGER@" > /dev/kmsg
 @TRIGGER@
-echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg
+@AFTER@
 while :; do sleep 100000; done
 """
 
@@ -157,7 +190,7 @@ class ModuleBuildError(BuildError):
 class CrashDump:
     """One vmcore of a crashed guest.
 
-    ``scenario`` is ``panic`` or ``oops`` (see the module doc); ``form`` and ``tool`` are as
+    ``scenario`` is ``panic``, ``oops`` or ``nmi`` (see the module doc); ``form`` and ``tool`` are as
     in :class:`vmcores.build.Dump`; ``truth`` is the directory with what the guest
     recorded before crashing (``uname``, ``kallsyms``, ``modules``, ``proc-stat``,
     ``switches``, ``console.log``, ``crash.json``, ...; see ``vmcores/README.md``).
@@ -435,6 +468,7 @@ def _init_script(scenario: str) -> str:
         .replace("@SYSRQ_T_END@", SYSRQ_T_END)
         .replace("@CRASHING@", CRASHING)
         .replace("@TRIGGER@", trigger)
+        .replace("@AFTER@", AFTER_TRIGGER[scenario])
     )
 
 
@@ -466,14 +500,24 @@ def write_switches(truth: Path) -> None:
     (truth / "switches").write_text("".join(lines))
 
 
-def _wait_panic(g: Guest, expect: str, timeout: float) -> str:
+def _wait_panic(g: Guest, expect: str, timeout: float, quiet_end: bool = False) -> Tuple[str, bool]:
     """Wait for the end of the panic on the console; return the console text after the
-    crash marker.  Raises BuildError if the guest dies, hangs or crashed elsewhere."""
+    crash marker and whether the panic's end line was printed.  With *quiet_end*, a panic
+    line followed by :data:`PANIC_QUIET` seconds of silence ends it too (a panic in NMI
+    context on 5.10 prints its last line into the per-CPU NMI printk buffer, which nothing
+    flushes any more).  Raises BuildError if the guest dies, hangs or crashed elsewhere."""
     deadline = time.monotonic() + timeout
+    size, since = -1, time.monotonic()
     while True:
         text = g.console.read_text(errors="replace")
         tail = text[text.find(CRASHING) :] if CRASHING in text else ""
         if PANIC_END in tail:
+            ended = True
+            break
+        if len(text) != size:
+            size, since = len(text), time.monotonic()
+        elif quiet_end and PANIC_LINE in tail and time.monotonic() - since > PANIC_QUIET:
+            ended = False
             break
         if g.proc.poll() is not None:
             raise BuildError(f"QEMU exited during the crash ({g.proc.returncode}): {text[-1500:]}")
@@ -482,7 +526,16 @@ def _wait_panic(g: Guest, expect: str, timeout: float) -> str:
         time.sleep(0.25)
     if expect not in tail:
         raise BuildError(f"the guest panicked, but not in {expect}: {tail[-1500:]}")
-    return tail
+    return tail, ended
+
+
+def _inject_nmi(g: Guest) -> None:
+    """Wait for the guest's :data:`NMI_READY`, let it go idle, inject an NMI (QMP
+    ``inject-nmi``: every CPU's LINT1, as ``virsh inject-nmi``)."""
+    g.wait_console(NMI_READY, NMI_READY_TIMEOUT)
+    time.sleep(NMI_SETTLE)
+    assert g.qmp is not None
+    g.qmp.execute("inject-nmi")
 
 
 def build_crash(
@@ -508,15 +561,18 @@ def build_crash(
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     trigger, expect = TRIGGERS[scenario]
+    cmdline = f"{CRASH_CMDLINE} {SCENARIO_CMDLINE.get(scenario, '')}".strip()
+    if scenario == "nmi":
+        trigger += "; host: QMP inject-nmi"
     info: Dict[str, Any] = {
         "suite": suite,
         "scenario": scenario,
         "release": kernel.release,
         "package": f"{kernel.package}={kernel.version}",
         "memory": memory,
-        "cmdline": f"{KERNEL_CMDLINE} {CRASH_CMDLINE}",
+        "cmdline": f"{KERNEL_CMDLINE} {cmdline}",
         "trigger": trigger,
-        "crash_pid": 1,
+        "crash_pid": None if scenario == "nmi" else 1,
         "dumps": [],
         "failed": {},
     }
@@ -539,33 +595,21 @@ def build_crash(
     for attempt in range(1, BOOT_ATTEMPTS + 1):
         made = []
         t_boot = time.monotonic()
-        with Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT, memory=memory, cmdline=CRASH_CMDLINE) as g:
+        with Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT, memory=memory, cmdline=cmdline) as g:
             say(f"guest recorded its truth after {time.monotonic() - t_boot:.1f}s; crashing")
             payload = g.received()
             try:
-                _wait_panic(g, expect, PANIC_TIMEOUT)
+                if scenario == "nmi":
+                    _inject_nmi(g)
+                _tail, info["panic_end_printed"] = _wait_panic(g, expect, PANIC_TIMEOUT, quiet_end=scenario == "nmi")
             except BuildError as e:
                 last = e
                 say(f"attempt {attempt}/{BOOT_ATTEMPTS}: {str(e).splitlines()[0]}")
                 continue
             time.sleep(1.0)
             assert g.qmp is not None
-            g.qmp.execute("stop")
-            for form, paging in (("elf", False), ("elf-paging", True)):
-                path = outdir / f"qemu.{form}"
-                g.qmp.execute("dump-guest-memory", timeout=DUMP_TIMEOUT, paging=paging, protocol=f"file:{path}")
-                made.append((form, "qemu dump-guest-memory" + (" -p" if paging else ""), path))
-            flat = outdir / "qemu.kdump-zlib-flat"
-            g.qmp.execute(
-                "dump-guest-memory", timeout=DUMP_TIMEOUT, paging=False, protocol=f"file:{flat}", format="kdump-zlib"
-            )
-            made.append(("kdump-zlib-flat", "qemu dump-guest-memory (kdump-zlib)", flat))
-            out = outdir / "qemu.kdump-zlib"
-            ok, err = _reassemble(flat, out)
-            if ok:
-                made.append(("kdump-zlib", "qemu dump-guest-memory (kdump-zlib) + makedumpfile -R", out))
-            else:
-                info["failed"][f"makedumpfile -R {flat.name}"] = err
+            made, failed, _formats = qemu_dumps(g.qmp, outdir, kdump_forms=("kdump-zlib",))
+            info["failed"].update(failed)
         last = None
         break
     if last is not None:
@@ -577,7 +621,8 @@ def build_crash(
     release = (truth / "uname").read_text().strip()
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    crash = {k: info[k] for k in ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline")}
+    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
+    crash = {k: info[k] for k in keys}
     (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
     dumps = [CrashDump(suite, release, scenario, f, t, final / p.name, final / "truth") for f, t, p in made]
     info["build_seconds"] = round(time.monotonic() - t0, 1)
@@ -664,7 +709,7 @@ def crash_dumps(
     memory: str = DEFAULT_MEMORY,
 ) -> List[CrashDump]:
     """Crash dumps of *suites* (default bookworm, trixie, bullseye) x *scenarios*
-    (default ``panic``, ``oops``), filtered by *forms* (:data:`CRASH_FORMS`).
+    (default ``panic``, ``oops``, ``nmi``), filtered by *forms* (:data:`CRASH_FORMS`).
 
     Missing ones are built (``build=True``) or raise :class:`BuildError`.  A scenario that
     cannot be built for a kernel (the oops module, see ``dumps.json`` ``failed``) yields
@@ -696,7 +741,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.crash``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.crash", description=__doc__.split("\n")[0])
     ap.add_argument("--suite", action="append", choices=SUITES, help=f"repeatable; default {', '.join(SUITES)}")
-    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default both")
+    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default all")
     ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
     ap.add_argument("--memory", default=DEFAULT_MEMORY, help=f"guest RAM (default {DEFAULT_MEMORY})")
     args = ap.parse_args(argv)
