@@ -24,6 +24,7 @@ __all__ = [
     "MemberNotFoundError",
     "UntypedSymbolError",
     "ValidationError",
+    "UnwindError",
 ]
 
 
@@ -126,3 +127,10 @@ class ValidationError(KdbgError):
 class DeclarationTableError(KdbgError):
     """A declaration table file (the shipped one, or one a user gives) that is not in the
     block format or is damaged; the message names the file and what is wrong."""
+
+
+class UnwindError(KdbgError):
+    """A stack trace cannot be made at all (no ORC in the kernel, a task running on a
+    live kernel, an exited task whose stack is freed, no such task); the message says why
+    in one line. (A trace that starts but cannot go on ends in a frame marked with the
+    reason instead.)"""

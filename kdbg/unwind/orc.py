@@ -25,7 +25,7 @@ from array import array
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
-from kdbg.errors import KdbgError
+from kdbg.errors import KdbgError, UnwindError
 
 if TYPE_CHECKING:
     from kdbg.program import Program
@@ -35,11 +35,6 @@ __all__ = [
     "ORC_TYPE_UNDEFINED", "ORC_TYPE_END_OF_STACK", "ORC_TYPE_CALL", "ORC_TYPE_REGS",
     "ORC_TYPE_REGS_PARTIAL",
 ]
-
-
-class UnwindError(KdbgError):
-    """A stack trace cannot be made at all (no ORC in the kernel, a running task on a
-    live kernel, no such task); the message says why in one line."""
 
 
 # arch/x86/include/asm/orc_types.h
