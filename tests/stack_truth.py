@@ -339,11 +339,19 @@ class _Trace:
 def _trace_after(lines: List[str], start: int) -> _Trace:
     """The ``Call Trace:`` at or after *start*: its frames (each with its stack section),
     the user regs at its end, the first kernel register dump inside it, the index after
-    it.  The trace ends at ``</TASK>`` (6.x) or the first line that is neither a frame, a
-    marker nor a register dump (5.10)."""
+    it.  The trace ends at ``</TASK>`` (6.x: other lines before it are messages of other
+    CPUs printed in between, skipped) or the first line that is neither a frame, a marker,
+    a register dump nor an NMI handler's message (5.10)."""
     i = start
     while i < len(lines) and lines[i] != "Call Trace:":
         i += 1
+    task_end = None
+    for j in range(i + 1, len(lines)):
+        if lines[j] == "</TASK>":
+            task_end = j
+            break
+        if lines[j] == "Call Trace:" or lines[j].startswith("---[ end") or _CPU_LINE.match(lines[j]):
+            break
     frames: List[Frame] = []
     blocks: List[Tuple[int, str, List[str]]] = []  # (frames before it, section, lines)
     context = "TASK"
@@ -363,7 +371,7 @@ def _trace_after(lines: List[str], start: int) -> _Trace:
             if not blocks or blocks[-1][0] != len(frames):
                 blocks.append((len(frames), context, []))
             blocks[-1][2].append(line)
-        else:
+        elif task_end is None and not line.startswith(_NMI_LINES):
             break
         i += 1
     trace = _Trace(frames, {}, {}, None, None, i)

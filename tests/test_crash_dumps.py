@@ -237,12 +237,12 @@ NMI_61_TEXT = """\
 [   18.644412] KDBG-CRASHING echo 1 > /proc/sys/kernel/unknown_nmi_panic
 [   18.659192] KDBG-NMI-READY
 [   20.793757] Uhhuh. NMI received for unknown reason 31 on CPU 0.
-[   20.782223] Uhhuh. NMI received for unknown reason 21 on CPU 1.
 [   20.793757] Kernel panic - not syncing: NMI: Not continuing
 [   20.793757] CPU: 0 PID: 0 Comm: swapper/0 Not tainted 6.1.0-50-cloud-amd64 #1  Debian 6.1.176-1
 [   20.793757] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
 [   20.793757] Call Trace:
 [   20.793757]  <NMI>
+[   20.782223] Uhhuh. NMI received for unknown reason 21 on CPU 1.
 [   20.793757]  dump_stack_lvl+0x44/0x5c
 [   20.793757]  panic+0x118/0x2f4
 [   20.793757]  ? _printk+0x68/0x83
@@ -268,7 +268,8 @@ NMI_61_TEXT = """\
 [   20.793757] ---[ end Kernel panic - not syncing: NMI: Not continuing ]---
 """
 
-# 5.10: no <TASK> marker; the other CPU's NMI line is flushed after the trace; no end line
+# 5.10: no <TASK> marker, no end line; 6.1: the other CPU's NMI line can come in the middle
+# of the trace (NMI printk is deferred: where it lands varies from boot to boot)
 NMI_510_TEXT = """\
 [   22.413899] Uhhuh. NMI received for unknown reason 21 on CPU 0.
 [   22.413899] Do you have a strange power saving mode enabled?
@@ -285,6 +286,7 @@ NMI_510_TEXT = """\
 [   22.413899] RSP: 0018:ffffffff85003eb8 EFLAGS: 00000246
 [   22.413899] RBP: ffffffff85013940 R08: 0000000000000046 R09: 0000000000000001
 [   22.413899]  ? native_safe_halt+0xe/0x20
+[   22.413899] Uhhuh. NMI received for unknown reason 31 on CPU 1.
 [   22.413899]  </NMI>
 [   22.413899]  amd_e400_idle+0x40/0x50
 [   22.413899]  do_idle+0x20c/0x2b0
