@@ -22,25 +22,15 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drgn_target import best_of  # noqa: E402
 from kdbg.memory import open_core  # noqa: E402
 from kdbg.symbols import decode_kallsyms  # noqa: E402
-
-
-def best_of(n: int, fn: Callable[[], object]) -> float:
-    """Best wall time of ``n`` calls of ``fn``."""
-    best = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench_drgn(path: str, repeat: int) -> Optional[Dict[str, float]]:

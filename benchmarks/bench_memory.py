@@ -39,21 +39,13 @@ from typing import Callable, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drgn_target import best_of  # noqa: E402
 from kdbg.memory import open_core  # noqa: E402
 from kdbg.memory.fileview import RawFile  # noqa: E402
 from kdbg.memory.flattened import FlattenedFile  # noqa: E402
 
 N_RANDOM = 200_000
 SEQ_SIZE = 64 << 20
-
-
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _default_dump() -> Tuple[str, Optional[str]]:
@@ -104,10 +96,10 @@ def bench_reads(path: str, ksyms: Optional[str], n: int) -> float:
             for a in addrs:
                 dread(a, 8)
 
-        tk, td = _best(run_k), _best(run_d)
+        tk, td = best_of(3, run_k), best_of(3, run_d)
         rows.append((label, tk / len(addrs) * 1e6, td / len(addrs) * 1e6, "us/read"))
-    tk = _best(lambda: mem.read(seq_start, SEQ_SIZE))
-    td = _best(lambda: prog.read(seq_start, SEQ_SIZE))
+    tk = best_of(3, lambda: mem.read(seq_start, SEQ_SIZE))
+    td = best_of(3, lambda: prog.read(seq_start, SEQ_SIZE))
     rows.append(("64 MB sequential", tk * 1e3, td * 1e3, "ms"))
 
     print(f"vmcore: {path}")
@@ -247,8 +239,8 @@ def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
         def opened() -> None:
             open_core(big).close()
 
-        t_index = _best(index)
-        t_open = _best(opened)
+        t_index = best_of(3, index)
+        t_open = best_of(3, opened)
         out = os.path.join(tmp, "reassembled")
 
         def reassemble() -> None:
@@ -258,7 +250,7 @@ def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
                 subprocess.run(["makedumpfile", "-R", out], stdin=fin, check=True,
                                capture_output=True)  # fmt: skip
 
-        t_r = _best(reassemble, repeat=2)
+        t_r = best_of(2, reassemble)
         # sanity: generated pages are the source's; kdbg on the stream == on the -R output
         with open_core(big) as m, open_core(out) as r, open_core(str(src.path)) as s:
             assert m.warnings == []
@@ -279,7 +271,7 @@ def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
     for n in (20_000, 40_000, 80_000, 160_000):
         with tempfile.NamedTemporaryFile(dir=workdir) as tf:
             _shuffled_stream(tf.name, n)
-            t = _best(lambda name=tf.name: FlattenedFile(RawFile(name)).close())
+            t = best_of(3, lambda name=tf.name: FlattenedFile(RawFile(name)).close())
         ratio = f"{t / prev:5.2f}x" if prev else ""
         print(f"{n:18} {t:8.3f}s  {ratio}")
         prev = t

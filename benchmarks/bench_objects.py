@@ -45,7 +45,7 @@ from typing import Any, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.drgn_target import best_of, child_env, default_dump, run_child  # noqa: E402
+from benchmarks.drgn_target import add_target_arguments, best_of, child_env, run_child, target_from_args  # noqa: E402
 
 EXPR = 'prog["init_task"].comm'
 EXPECTED = '(char [16])"swapper/0"'
@@ -176,8 +176,7 @@ def bench_rss(dump: str, vmlinux: str, work: str) -> Dict[str, Any]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run every row, print the table, exit 1 if a target fails."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("vmcore", nargs="?", help="ELF vmcore (default: the bookworm elf-paging reference dump)")
-    ap.add_argument("--vmlinux", help="DWARF vmlinux for drgn (default: Debian's, for bookworm)")
+    add_target_arguments(ap)
     ap.add_argument("--repeat", type=int, default=5, help="in-process repetitions (best of)")
     ap.add_argument("--runs", type=int, default=5, help="process runs per row (median)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -187,13 +186,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
     global CPU_TIMES
     CPU_TIMES = args.cpu
-    if args.vmcore:
-        if not args.vmlinux:
-            ap.error("--vmlinux is needed with a VMCORE")
-        dump, vmlinux = args.vmcore, args.vmlinux
-    else:
-        dump, vmlinux = default_dump()
-        vmlinux = args.vmlinux or vmlinux
+    dump, vmlinux = target_from_args(ap, args)
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-objects-") as work:
         os.environ["KDBG_CACHE"] = os.path.join(work, "inproc-cache")
         ip = bench_in_process(dump, vmlinux, args.repeat)

@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.drgn_target import child_env, default_dump  # noqa: E402
+from benchmarks.drgn_target import add_target_arguments, child_env, run_child, target_from_args  # noqa: E402
 
 DRGN_PS = """\
 from drgn.helpers.linux.pid import for_each_task
@@ -103,27 +103,16 @@ def time_to_prompt(cmd: List[str], env: Dict[str, str], timeout: float = 60.0) -
 
 
 def _run(cmd: List[str], env: Dict[str, str]) -> Tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-    dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return dt, proc.stdout
+    return run_child(cmd, env)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the benchmark; print the table; 1 when a target fails."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("vmcore", nargs="?")
-    ap.add_argument("--vmlinux")
+    add_target_arguments(ap)
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args(argv)
-    if a.vmcore:
-        if not a.vmlinux:
-            ap.error("VMCORE needs --vmlinux")
-        dump, vmlinux = a.vmcore, a.vmlinux
-    else:
-        dump, vmlinux = default_dump()
+    dump, vmlinux = target_from_args(ap, a)
     drgn_exe = shutil.which("drgn")
     drgn = [drgn_exe] if drgn_exe else [sys.executable, "-m", "drgn"]
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-repl-") as work:

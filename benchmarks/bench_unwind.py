@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.drgn_target import best_of, child_env, default_dump, run_child  # noqa: E402
+from benchmarks.drgn_target import add_target_arguments, best_of, child_env, run_child, target_from_args  # noqa: E402
 
 DRGN_BT_ALL = """
 import sys
@@ -140,20 +140,13 @@ def bench_process(dump: str, vmlinux: str, runs: int, work: str, cpu: bool) -> D
 def main(argv: Optional[List[str]] = None) -> int:
     """Run both rows, print the table, exit 1 if the target fails."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("vmcore", nargs="?", help="ELF vmcore (default: the bookworm elf-paging reference dump)")
-    ap.add_argument("--vmlinux", help="DWARF vmlinux for drgn (default: Debian's, for bookworm)")
+    add_target_arguments(ap)
     ap.add_argument("--repeat", type=int, default=3, help="in-process repetitions (best of)")
     ap.add_argument("--runs", type=int, default=3, help="process runs (median)")
     ap.add_argument("--cpu", action="store_true", help="time processes by user+sys CPU, not wall clock")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = ap.parse_args(argv)
-    if args.vmcore:
-        if not args.vmlinux:
-            ap.error("--vmlinux is needed with a VMCORE")
-        dump, vmlinux = args.vmcore, args.vmlinux
-    else:
-        dump, vmlinux = default_dump()
-        vmlinux = args.vmlinux or vmlinux
+    dump, vmlinux = target_from_args(ap, args)
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-unwind-") as work:
         os.environ["KDBG_CACHE"] = os.path.join(work, "inproc-cache")
         ip = bench_in_process(dump, vmlinux, args.repeat)

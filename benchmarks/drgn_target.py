@@ -3,6 +3,7 @@ environment of kdbg's child processes."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import subprocess
@@ -23,6 +24,22 @@ def default_dump(suite: str = "bookworm") -> Tuple[str, str]:
     if not dumps:
         raise SystemExit(f"no {suite} elf-paging reference dump (python3 -m vmcores.build)")
     return str(dumps[0].path), str(debian_dbg_vmlinux(suite))
+
+
+def add_target_arguments(ap: argparse.ArgumentParser) -> None:
+    """The ``VMCORE`` and ``--vmlinux`` arguments every drgn-racing benchmark takes."""
+    ap.add_argument("vmcore", nargs="?", help="ELF vmcore (default: the bookworm elf-paging reference dump)")
+    ap.add_argument("--vmlinux", help="DWARF vmlinux for drgn (default: Debian's, for bookworm)")
+
+
+def target_from_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Tuple[str, str]:
+    """``(dump, vmlinux)`` from :func:`add_target_arguments`' arguments, else the default."""
+    if args.vmcore:
+        if not args.vmlinux:
+            ap.error("--vmlinux is needed with a VMCORE")
+        return args.vmcore, args.vmlinux
+    dump, vmlinux = default_dump()
+    return dump, args.vmlinux or vmlinux
 
 
 def child_env(cache: str) -> Dict[str, str]:
@@ -50,7 +67,7 @@ def run_child(cmd: List[str], env: Dict[str, str], cpu: bool = False) -> Tuple[f
     ends the benchmark with its command and the end of its stderr."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     dt = time.perf_counter() - t0
     if cpu:
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -109,6 +109,8 @@ from typing import Any
 import drgn
 from drgn import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
 
+OPEN_PROGRAM
+
 JSONABLE
 
 def error(e):
@@ -153,14 +155,7 @@ def answer(prog, ns, q):
 def main():
     core, vmlinux, queries_path, out_path = sys.argv[1:5]
     t0 = time.perf_counter()
-    prog = drgn.Program()
-    prog.set_core_dump(core)
-    prog.load_debug_info([vmlinux])
-    # Module symbols: the dumps carry no module debug info; drgn's own helper reads each
-    # module's kallsyms, as full DWARF for the modules would symbolize them.
-    from drgn.helpers.linux.kallsyms import load_module_kallsyms
-    prog.register_symbol_finder("module_kallsyms", load_module_kallsyms(prog), enable_index=-1)
-    t_open = time.perf_counter() - t0
+    prog, t_open = open_program(core, vmlinux)
     ns = {"prog": prog, "drgn": drgn, "Object": Object, "NULL": NULL, "cast": cast,
           "container_of": container_of, "offsetof": offsetof, "reinterpret": reinterpret,
           "sizeof": sizeof}
@@ -176,8 +171,27 @@ main()
 """
 
 
+# Both children open the dump the same way (pasted in for OPEN_PROGRAM).
+_OPEN_PROGRAM = r"""
+def open_program(core, vmlinux):
+    t0 = time.perf_counter()
+    prog = drgn.Program()
+    prog.set_core_dump(core)
+    prog.load_debug_info([vmlinux])
+    # Module symbols: the dumps carry no module debug info; drgn's own helper reads each
+    # module's kallsyms, as full DWARF for the modules would symbolize them.
+    from drgn.helpers.linux.kallsyms import load_module_kallsyms
+    prog.register_symbol_finder("module_kallsyms", load_module_kallsyms(prog), enable_index=-1)
+    return prog, time.perf_counter() - t0
+"""
+
+
 def _child_source() -> str:
-    return _CHILD.replace("JSONABLE", inspect.getsource(jsonable))
+    return _CHILD.replace("OPEN_PROGRAM", _OPEN_PROGRAM).replace("JSONABLE", inspect.getsource(jsonable))
+
+
+def _stacks_child_source() -> str:
+    return _STACKS_CHILD.replace("OPEN_PROGRAM", _OPEN_PROGRAM)
 
 
 def run_drgn(core: Path, vmlinux: Path, queries: Sequence[Query]) -> Dict[str, Any]:
@@ -312,6 +326,8 @@ import drgn
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import task_cpu
 
+OPEN_PROGRAM
+
 def fold(trace):
     out = []
     for i, f in enumerate(trace):
@@ -329,13 +345,7 @@ def fold(trace):
 
 def main():
     core, vmlinux, out_path = sys.argv[1:4]
-    t0 = time.perf_counter()
-    prog = drgn.Program()
-    prog.set_core_dump(core)
-    prog.load_debug_info([vmlinux])
-    from drgn.helpers.linux.kallsyms import load_module_kallsyms
-    prog.register_symbol_finder("module_kallsyms", load_module_kallsyms(prog), enable_index=-1)
-    t_open = time.perf_counter() - t0
+    prog, t_open = open_program(core, vmlinux)
     tasks = []
     t1 = time.perf_counter()
     for t in for_each_task(prog, idle=True):
@@ -391,7 +401,7 @@ def drgn_stack_traces(suite: str, core: Path, vmlinux: Optional[Path] = None) ->
     vmlinux = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
     ident = {
         "format": STACKS_FORMAT,
-        "child": hashlib.sha256(_STACKS_CHILD.encode()).hexdigest()[:16],
+        "child": hashlib.sha256(_stacks_child_source().encode()).hexdigest()[:16],
         "drgn": drgn_version(),
         "core": _file_id(core),
         "vmlinux": _file_id(vmlinux),
@@ -410,7 +420,7 @@ def drgn_stack_traces(suite: str, core: Path, vmlinux: Optional[Path] = None) ->
                 env.pop("PYTHONPATH", None)
                 try:
                     proc = subprocess.run(
-                        [sys.executable, "-c", _STACKS_CHILD, str(core), str(vmlinux), str(opath)],
+                        [sys.executable, "-c", _stacks_child_source(), str(core), str(vmlinux), str(opath)],
                         capture_output=True, text=True, timeout=ORACLE_TIMEOUT, env=env, cwd=tmp,
                     )
                 except subprocess.TimeoutExpired as e:
