@@ -284,7 +284,8 @@ class Program:
         t = self._declared.get(name)
         if t is None:
             sym = self._lookup_symbol(name)
-            t = self._declared_type(name, sym.module if sym is not None else None)
+            module = sym.module if sym is not None and sym.type.lower() not in "tw" else None  # a module's data
+            t = self._declared_type(name, module)
         if t is not None:
             sym = self._lookup_symbol(name)
             if sym is None:
