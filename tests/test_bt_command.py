@@ -1,15 +1,18 @@
 """The ``bt`` command against what the crashed guests printed on their own consoles.
 
-For every crash dump (:mod:`vmcores.crash`: sysrq ``c`` panics and a NULL write in the
-``kdbg_oops`` module, on 5.10, 6.1 and 6.12, ELF and kdump forms):
+For every crash dump (:mod:`vmcores.crash`: sysrq ``c`` panics, a NULL write in the
+``kdbg_oops`` module, and a panic from an NMI injected into the idle guest, on 5.10, 6.1
+and 6.12, ELF and kdump forms):
 
 * plain ``bt`` shows the task the console's report names (``CPU: N PID: N Comm: X``), in
   crash's header line;
 * its frame lines hold the console's own Call Trace (the reliable frames, as the kernel
   printed them: ``function+0xoff/0xsize [module]``) in order, down to the syscall entry;
 * for the oops, the page fault's register block is printed line for line as the kernel's
-  ``__show_regs`` printed it (``RIP: 0010:...``, ``RSP:``, ``RAX:`` ... ``R15:``), and the
-  user-mode block ends the trace as the console's ``RIP: 0033:`` block does;
+  ``__show_regs`` printed it (``RIP: 0010:...``, ``RSP:``, ``RAX:`` ... ``R15:``), for the
+  NMI the interrupted idle task's block (the trace crosses from the NMI stack to the task
+  stack there), and the user-mode block ends a syscall's trace as the console's
+  ``RIP: 0033:`` block does;
 * ``bt -a --json`` lists every task the guest listed, and for each task that stayed asleep
   from the guest's ``echo t > /proc/sysrq-trigger`` to the crash, its frames are the
   frames the guest printed without ``?``. Stayed asleep: the guest's context-switch counts
@@ -38,7 +41,7 @@ from vmcores.crash import CrashDump, crash_dumps
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = [(suite, scenario, form) for suite in ("bookworm", "trixie", "bullseye")
-         for scenario in ("panic", "oops") for form in ("elf", "kdump-zlib")]
+         for scenario in ("panic", "oops", "nmi") for form in ("elf", "kdump-zlib")]
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
@@ -95,7 +98,10 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
     assert m, head
     assert (int(m.group(1)), int(m.group(3)), m.group(4)) == (report.pid, report.cpu, report.comm)
     shown = shown_frames(r.stdout)
-    console = [frame_text(f) for f in report.frames if f.reliable]
+    frames = list(report.frames)
+    if report.rip is not None:  # the faulting or interrupted pc: printed as RIP, a frame to kdbg
+        frames.insert(report.rip_index if report.rip_index is not None else 0, report.rip)
+    console = [frame_text(f) for f in frames if f.reliable]
     if report.kind == "panic":
         # printed by panic()'s own dump_stack: from the caller of panic() on, the stack is
         # the same at the dump (panic() itself has moved on to its final delay loop)
@@ -103,22 +109,28 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
         console = console[[f.split("+")[0] for f in console].index("panic") + 1:]
         assert any(s.startswith("panic+") for s in shown[:shown.index(console[0])])
     assert len(console) >= 5 and contains_in_order(shown, console), (console, shown)
-    assert console[-1].startswith("entry_SYSCALL_64")
     printed = [[ln.strip() for ln in block] for block in register_blocks(r.stdout)]
     expected = register_blocks(report.text)
-    if scenario == "oops":
-        # the fault's kernel registers, then the user registers the syscall entry saved
-        assert report.rip is not None and frame_text(report.rip).endswith("[kdbg_oops]")
+    if report.rip is not None:  # the oops' fault, the NMI's interrupted context
         assert expected[0][0] == f"RIP: 0010:{frame_text(report.rip)}"
         assert printed[0] == expected[0]
+    if scenario == "oops":
+        assert report.rip is not None and frame_text(report.rip).endswith("[kdbg_oops]")
         assert any(s.endswith("[kdbg_oops]") for s in shown[shown.index(frame_text(report.rip)):])
+    if scenario == "nmi":  # from the NMI stack into the idle task's stack, down to its start
+        assert [f.context for f in report.frames if f.reliable][-1] == "TASK" and report.pid == 0
+        assert "end_repeat_nmi" in [f.split("+")[0] for f in console]
+        assert re.match(r"(secondary|common)_startup_64", console[-1])
+        return
+    assert console[-1].startswith("entry_SYSCALL_64")
     user = [b for b in expected if b[0].startswith("RIP: 0033:")]
     assert user and printed[-1] == user[0]
 
 
 @pytest.mark.parametrize("suite", ["bookworm", "trixie", "bullseye"])
-def test_bt_all_json_matches_sysrq_t(suite: str) -> None:
-    dump = dump_of(suite, "panic", "kdump-zlib")
+@pytest.mark.parametrize("scenario", ["panic", "nmi"])
+def test_bt_all_json_matches_sysrq_t(suite: str, scenario: str) -> None:
+    dump = dump_of(suite, scenario, "kdump-zlib")
     console = (dump.truth / "console.log").read_text(errors="replace")
     sysrq = parse_sysrq_t(console)
     switches = parse_switches((dump.truth / "switches").read_text())
@@ -150,8 +162,10 @@ def test_bt_all_json_matches_sysrq_t(suite: str) -> None:
         if ours != theirs:
             wrong.append((pid, ours, theirs))
     assert compared >= 0.6 * len(sysrq) and not wrong, (compared, wrong[:3])
-    crashed = [row for row in rows if row["pid"] == parse_panic(console).pid]
-    assert crashed and crashed[0]["stop_reason"] is None and crashed[0]["frames"][-1]["user"]
+    report = parse_panic(console)
+    crashed = [row for row in rows if row["pid"] == report.pid and row["cpu"] == report.cpu]
+    assert crashed and crashed[0]["stop_reason"] is None and crashed[0]["comm"] == report.comm
+    assert crashed[0]["frames"][-1]["user"] == (scenario == "panic")  # a syscall ends in user mode
 
 
 def test_bt_errors_are_one_line() -> None:
