@@ -50,6 +50,8 @@ __all__ = [
     "OVERRIDES_FILE",
     "MODULE_SEPARATOR",
     "module_key",
+    "MODULE_RULE",
+    "MODULE_COMMON",
     "ZERO_LENGTH_FILE",
     "btf_identity",
     "zero_length_container",
@@ -293,6 +295,13 @@ class DeclarationTable:
         #: The ``#`` lines of the text the table was read from (the generator names its
         #: source packages there).
         self.comments: List[str] = list(comments)
+        #: ``(prefix, template)`` of the module rules (longest prefix first): a module
+        #: global with no entry of its own whose name starts with ``prefix`` is declared
+        #: by ``template`` with its name for ``@`` (see :data:`MODULE_RULE`).
+        self.module_rules: List[Tuple[str, str]] = _module_rules(self.comments)
+        #: name -> declarations every module with no entry of its own of that name gets
+        #: (``__this_module``; see :data:`MODULE_COMMON`).
+        self.module_common: Dict[str, List[str]] = _module_common(self.comments)
 
     # --- construction ------------------------------------------------------------
     @classmethod
@@ -393,9 +402,20 @@ class DeclarationTable:
 
     # --- queries -----------------------------------------------------------------
     def get(self, name: str) -> Optional[List[str]]:
-        """Candidate declaration texts for global ``name``, or ``None``."""
+        """Candidate declaration texts for global ``name`` (``module:name`` for a module's
+        global: its entries, else the module-common ones of its name, else the first
+        module rule its name matches), or ``None``."""
         front = self._front.get(name, [])
         out = front + [d for d in self._base(name) if d not in front]
+        if not out and (self.module_rules or self.module_common) and MODULE_SEPARATOR in name:
+            bare = name.partition(MODULE_SEPARATOR)[2]
+            common = self.module_common.get(bare)
+            if common:
+                return list(common)
+            for prefix, template in self.module_rules:
+                if bare.startswith(prefix) and len(bare) > len(prefix):
+                    rest = bare[len(prefix) :]
+                    return [template.replace("@", bare).replace("$", rest).replace("#", str(len(rest) + 1))]
         return out or None
 
     def __contains__(self, name: object) -> bool:
@@ -428,6 +448,38 @@ def _search(text: str, name: str, found: List[str]) -> None:
         found.extend(d for d in text[at + len(key) : end if end >= 0 else len(text)].split("\t")
                      if d not in found)  # fmt: skip
         at = text.find(key, at + 1)
+
+
+#: The ``#`` line of a module rule: ``module-rule<TAB>prefix<TAB>template`` (the template
+#: a C declaration with ``@`` for the name, ``$`` for the rest of it after the prefix,
+#: ``#`` for that rest's length plus one: ``struct tracepoint @;``,
+#: ``union { ...; btf_trace_$ handler; } @;``, ``const char @[#];``). The generator
+#: writes one for a prefix of machine-made names (the tracepoint and trace event
+#: boilerplate of every module) instead of an entry per variable that the rule gives.
+MODULE_RULE = "module-rule"
+
+
+#: The ``#`` line of a module-common name: ``module-common<TAB>name<TAB>declaration...``:
+#: what a name that many modules declare alike (``__this_module``) is, for any module.
+MODULE_COMMON = "module-common"
+
+
+def _module_common(comments: Sequence[str]) -> Dict[str, List[str]]:
+    out: Dict[str, List[str]] = {}
+    for c in comments:
+        parts = c.split("\t")
+        if len(parts) >= 3 and parts[0] == MODULE_COMMON:
+            out[parts[1]] = parts[2:]
+    return out
+
+
+def _module_rules(comments: Sequence[str]) -> List[Tuple[str, str]]:
+    rules = []
+    for c in comments:
+        parts = c.split("\t")
+        if len(parts) == 3 and parts[0] == MODULE_RULE and "@" in parts[2]:
+            rules.append((parts[1], parts[2]))
+    return sorted(rules, key=lambda r: (-len(r[0]), r[0]))
 
 
 def _comment_lines(text: str) -> List[str]:

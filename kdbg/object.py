@@ -58,6 +58,7 @@ __all__ = [
     "sizeof",
     "offsetof",
     "is_flexible_array_member",
+    "flexible_by_rule",
 ]
 
 #: Longest string :meth:`Object.string_` reads through a ``char *`` before giving up.
@@ -136,32 +137,61 @@ _ARITH = (K_INT, K_BOOL, K_ENUM, K_FLOAT)
 _MEMBERS: Dict[Type, Dict[str, Tuple[Optional[Member], bool]]] = {}
 
 
-def is_flexible_array_member(container: Composite, index: int) -> bool:
-    """Whether member ``index`` of ``container`` is a flexible array member (``T x[]``)
-    rather than a zero-length array (``T x[0]``), from BTF alone.
+def flexible_by_rule(container: Composite, index: int) -> bool:
+    """The rule over BTF alone for whether member ``index`` of ``container`` is a flexible
+    array member (``T x[]``) rather than a zero-length array (``T x[0]``).
 
-    BTF writes both as arrays of length 0; drgn, reading DWARF, tells them apart. C allows
-    ``T x[]`` only as the last member of a struct with another member before it, so the
-    rule is: a zero-length array that is the last member of a struct (an anonymous one
-    too, as ``DECLARE_FLEX_ARRAY`` makes) with more than one member is flexible; in a
-    union, before the end, or alone in its struct it is ``[0]``.
-
-    Measured against Debian's DWARF of the reference kernels (every zero-length array in
-    every named struct and union, nested anonymous ones included; ``tests/test_flexible_arrays.py``):
-    6.1: 859 of 871 right, 6.12: 1039 of 1047, 5.10: 289 of 796 (5.10 still spelled most
-    trailing arrays ``[0]``: 446 of its misses are the ``__data[0]`` of the trace event
-    records). The misses are arrays their source declares ``[0]`` at the end of a struct
-    (``struct xregs_state.extended_state_area`` on 5.10 and 6.1); no rule over BTF can
-    see those, only a table made from DWARF can.
+    BTF writes both as arrays of length 0. C allows ``T x[]`` only as the last member of a
+    struct with another member before it, so: a zero-length array that is the last member
+    of a struct (an anonymous one too, as ``DECLARE_FLEX_ARRAY`` makes) with more than one
+    member is flexible; in a union, before the end, or alone in its struct it is ``[0]``.
+    Against Debian's DWARF (every zero-length array of every named struct and union,
+    nested anonymous ones included) this alone is right on 859 of 871 on 6.1, 1039 of
+    1047 on 6.12, 289 of 796 on 5.10 (which still spelled most trailing arrays ``[0]``):
+    :func:`is_flexible_array_member` corrects it from DWARF.
     """
     members = raw_type(container).members  # type: ignore[attr-defined]
     if index != len(members) - 1 or index == 0 or getattr(container, "keyword", "") != "struct":
         return False
-    m = members[index]
+    return _zero_length_array(members[index])
+
+
+def _zero_length_array(m: Member) -> bool:
+    """Whether member ``m`` is an array of length 0 (BTF's ``[]`` and ``[0]``)."""
     if m.bitfield_size:
         return False
     under = m.type.strip_typedefs()
     return isinstance(under, Array) and under.length == 0
+
+
+def is_flexible_array_member(container: Composite, index: int) -> bool:
+    """Whether member ``index`` of ``container`` is a flexible array member (``T x[]``)
+    rather than a zero-length array (``T x[0]``) or anything else, as DWARF declares it.
+
+    :func:`flexible_by_rule`, corrected by the members its kernel's DWARF declares
+    otherwise (:func:`kdbg.declarations.zero_length_exceptions`: a list made per kernel
+    build from Debian's DWARF by ``python3 -m tools.gen_declarations``; a build it does not
+    know gets the exceptions common to those it does). This is the one place that decides
+    (types, ``ptype``, sizes and printing ask it); ``tests/test_flexible_arrays.py`` checks
+    it against drgn with DWARF on every reference kernel.
+    """
+    raw = raw_type(container)
+    members = raw.members  # type: ignore[attr-defined]
+    m = members[index]
+    if not _zero_length_array(m):
+        return False
+    rule = index == len(members) - 1 and index != 0 and getattr(raw, "keyword", "") == "struct"
+    btf = getattr(raw, "btf", None)
+    if btf is None or not m.name:
+        return rule
+    from kdbg.declarations import zero_length_container, zero_length_exceptions
+
+    exceptions = zero_length_exceptions(btf)
+    if not exceptions:
+        return rule
+    key = zero_length_container(raw.keyword, raw.name, [x.name for x in members])  # type: ignore[attr-defined]
+    said = exceptions.get(f"{key}.{m.name}")
+    return rule if said is None else said
 
 
 def _container_index(under: Composite, name: str, depth: int = 0) -> Optional[Tuple[Composite, int]]:

@@ -44,10 +44,10 @@ from kdbg.btf.types import (
     Void,
     Volatile,
 )
-from kdbg.declarations import DeclarationTable, lookup_declared_type
+from kdbg.declarations import DeclarationTable, lookup_declared_type, module_key
 from tools.dwarf_globals import DType, DwarfVariable, canonical, dwarf_size
 
-__all__ = ["Coverage", "kdbg_dtype", "measure", "main"]
+__all__ = ["Coverage", "kdbg_dtype", "measure", "coverage_of", "module_coverage_of", "reference_modules", "main"]
 
 
 def kdbg_dtype(t: Type, depth: int = 0) -> DType:
@@ -122,25 +122,34 @@ class Coverage:
 
 
 def measure(
-    variables: Sequence[DwarfVariable], table: DeclarationTable, btfs: Sequence[BTF], suite: str = ""
+    variables: Sequence[DwarfVariable],
+    table: DeclarationTable,
+    btfs: Sequence[BTF],
+    suite: str = "",
+    module: Optional[str] = None,
+    cov: Optional[Coverage] = None,
 ) -> Coverage:
-    """Coverage of ``table`` on a kernel given by its DWARF ``variables`` and BTF."""
-    cov = Coverage(suite)
+    """Coverage of ``table`` on a kernel given by its DWARF ``variables`` and BTF (of
+    ``module``'s variables: looked up as ``prog[name]`` looks up a module symbol, in the
+    module's entries, or vmlinux's when the table has none of that module; added to
+    ``cov`` when given)."""
+    cov = cov if cov is not None else Coverage(suite)
     memo: Dict[str, Optional[Type]] = {}
     for v in variables:
         if v.address is None:
             continue
         cov.total += 1
-        if v.name not in memo:
-            memo[v.name] = lookup_declared_type(table, v.name, btfs)
-        t = memo[v.name]
+        key = v.name if module is None or module_key(module, v.name) not in table else module_key(module, v.name)
+        if key not in memo:
+            memo[key] = lookup_declared_type(table, v.name, btfs, module=None if key == v.name else module)
+        t = memo[key]
         want = canonical(v.type)
         if t is None:
-            reason = "not in the table" if v.name not in table else "no declaration parses"
+            reason = "not in the table" if key not in table else "no declaration parses"
             if v.declaration is None:
                 reason = "anonymous type"
             cov.reasons[reason] += 1
-            cov.misses.append((v.name, want, reason))
+            cov.misses.append((key, want, reason))
             continue
         cov.typed += 1
         try:
@@ -157,7 +166,7 @@ def measure(
             cov.exact += 1
         else:
             cov.reasons["another type"] += 1
-            cov.misses.append((v.name, want, got))
+            cov.misses.append((key, want, got))
     return cov
 
 
@@ -176,6 +185,48 @@ def coverage_of(suite: str, table: DeclarationTable) -> Coverage:
     return measure(variables, table, suite_btfs(suite), suite)
 
 
+def reference_modules(suite: str) -> List[str]:
+    """The modules the suite's reference guest had loaded (``truth/modules``)."""
+    from vmcores.build import truth_files
+
+    text = (truth_files(suite) / "modules").read_text()
+    return sorted({line.split()[0] for line in text.splitlines() if line.strip()})
+
+
+def module_coverage_of(suite: str, table: DeclarationTable, modules: Optional[Sequence[str]] = None) -> Coverage:
+    """:func:`measure` on the variables of the modules the suite's reference guest loaded
+    (or ``modules``; ``["all"]``: every module of the package), from their DWARF ``.ko``
+    (:func:`tools.gen_declarations.suite_module_variables`), each parsed against vmlinux's
+    BTF then the module's own (``truth/btf/<module>`` of a loaded module, else the ``.BTF``
+    section of its ``.ko``: the same bytes; none where the kernel builds no module BTF)."""
+    from kdbg.btf.cache import open_btf
+    from kdbg.btf.loader import load_btf_file
+    from tools.dwarf_globals import module_btf, module_files
+    from tools.gen_declarations import suite_module_variables
+    from vmcores.build import truth_files
+    from vmcores.debian import debian_dbg_modules
+
+    names = list(modules) if modules is not None else reference_modules(suite)
+    every = names == ["all"]
+    per_module = suite_module_variables(suite, None if every else names)
+    if every:
+        names = sorted(per_module)
+    files = module_files(debian_dbg_modules(suite))
+    base = suite_btfs(suite)
+    cov = Coverage(f"{suite} modules {'(all)' if every else ' '.join(names)}")
+    for name in names:
+        btfs = list(base)
+        split = truth_files(suite) / "btf" / name
+        if split.exists():
+            btfs.append(load_btf_file(str(split), base=base[0]))
+        elif name in files:
+            data = module_btf(files[name])
+            if data:
+                btfs.append(open_btf(data, base=base[0], name=f"{name}.ko .BTF"))
+        measure(per_module.get(name, []), table, btfs, suite, module=name, cov=cov)
+    return cov
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line (see the module docstring)."""
     from tools.gen_declarations import HELD_OUT_SUITE
@@ -184,11 +235,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--suite", default=HELD_OUT_SUITE, help="reference kernel to measure on (default: %(default)s)")
     ap.add_argument("--table", type=Path, help="a table file (default: the shipped table with its overrides)")
     ap.add_argument("--misses", type=int, default=0, metavar="N", help="also list N misses")
+    ap.add_argument("--modules", nargs="*", metavar="MODULE",
+                    help="measure these modules' variables instead of vmlinux's (no names: the modules the "
+                         "reference guest loaded; 'all': every module of the package)")  # fmt: skip
     args = ap.parse_args(argv)
     table = DeclarationTable.load(args.table) if args.table else DeclarationTable.shipped()
     for c in table.comments:
         print(f"table: {c}")
-    cov = coverage_of(args.suite, table)
+    if args.modules is not None:
+        cov = module_coverage_of(args.suite, table, args.modules or None)
+    else:
+        cov = coverage_of(args.suite, table)
     print(cov.report())
     for name, want, got in cov.misses[: args.misses]:
         print(f"  {name}: DWARF {want} / table {got}")

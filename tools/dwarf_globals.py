@@ -26,9 +26,10 @@ import lzma
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-__all__ = ["DwarfVariable", "DType", "dwarf_variables", "c_declaration", "canonical", "dwarf_size"]
+__all__ = ["DwarfVariable", "DType", "dwarf_variables", "c_declaration", "canonical", "dwarf_size",
+           "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
 
 #: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
 #: (an anonymous struct or union adds its members ``((name, T, bit size), ...)``, an
@@ -423,6 +424,180 @@ def dwarf_variables(vmlinux: Path) -> List[DwarfVariable]:
     tmp.write_bytes(lzma.compress(json.dumps([[v.name, v.address, _to_json(v.type), v.cu] for v in out]).encode()))
     os.replace(tmp, cached)
     return out
+
+
+
+# --------------------------------------------------------------------------- modules
+_R_X86_64_64, _R_X86_64_32, _R_X86_64_32S = 1, 10, 11
+_SHF_ALLOC = 0x2
+
+
+def _relocated_module(data: bytes) -> Tuple[bytes, Dict[int, int], Any]:
+    """A relocatable ELF (a ``.ko``) with the relocations of its ``.debug_*`` sections
+    applied (S + A, as the linker would with every section at 0), the symbol's section
+    index of each 64-bit relocation in ``.debug_info`` by its offset there, and the ELF's
+    section headers. pyelftools' own relocation takes a minute for a 16 MB module; this
+    takes a second."""
+    import io
+    import struct
+
+    from elftools.elf.elffile import ELFFile
+
+    elf = ELFFile(io.BytesIO(data))
+    sections = list(elf.iter_sections())
+    symtab = elf.get_section_by_name(".symtab")
+    if symtab is None:
+        return data, {}, sections
+    sh = symtab.header
+    syms = list(struct.iter_unpack("<IBBHQQ", data[sh.sh_offset : sh.sh_offset + sh.sh_size]))
+    out = bytearray(data)
+    where: Dict[int, int] = {}
+    info_index = next((i for i, s in enumerate(sections) if s.name == ".debug_info"), -1)
+    for sec in sections:
+        h = sec.header
+        if h.sh_type != "SHT_RELA" or h.sh_link != sections.index(symtab):
+            continue
+        target = sections[h.sh_info]
+        if not target.name.startswith(".debug"):
+            continue
+        base = target.header.sh_offset
+        for r_offset, r_info, r_addend in struct.iter_unpack("<QQq", data[h.sh_offset : h.sh_offset + h.sh_size]):
+            sym, kind = r_info >> 32, r_info & 0xFFFFFFFF
+            _n, _i, _o, shndx, value, _sz = syms[sym]
+            v = value + r_addend
+            if kind == _R_X86_64_64:
+                struct.pack_into("<Q", out, base + r_offset, v & 0xFFFFFFFFFFFFFFFF)
+                if h.sh_info == info_index:
+                    where[r_offset] = shndx
+            elif kind in (_R_X86_64_32, _R_X86_64_32S):
+                struct.pack_into("<I", out, base + r_offset, v & 0xFFFFFFFF)
+    return bytes(out), where, sections
+
+
+def module_name_of(path: Path, data: Optional[bytes] = None) -> str:
+    """A module's name: ``name=`` of its ``.modinfo``, else the file's name with ``-`` as
+    ``_`` (the kernel's rule)."""
+    if data is not None:
+        at = data.find(b"\0name=")
+        if at >= 0:
+            end = data.find(b"\0", at + 6)
+            name = data[at + 6 : end].decode(errors="replace")
+            if name and all(c.isalnum() or c == "_" for c in name):
+                return name
+    stem = path.name
+    for suffix in (".xz", ".zst", ".gz", ".ko"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return stem.replace("-", "_")
+
+
+def iter_module_variables(ko: Path) -> Iterator[DwarfVariable]:
+    """Every top-level variable a module (a DWARF ``.ko``) defines in an allocated section
+    that stays after the module's init (not ``.init.*``, ``.modinfo``, ``__versions``: a
+    loaded module's kallsyms has none of those), in DIE order. A ``.ko`` is relocatable:
+    a variable "has an address" when its ``DW_OP_addr`` is relocated against a symbol of
+    such a section; ``address`` is then its offset there."""
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    raw = ko.read_bytes()
+    data, where, sections = _relocated_module(raw)
+    keep = set()
+    for i, sec in enumerate(sections):
+        h = sec.header
+        if not (h.sh_flags & _SHF_ALLOC) or sec.name.startswith(".init") or sec.name in (".modinfo", "__versions"):
+            continue
+        keep.add(i)
+    elf = ELFFile(io.BytesIO(data))
+    if not elf.has_dwarf_info():
+        return
+    dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+    for cu in dwarf.iter_CUs():
+        top = cu.get_top_DIE()
+        cu_name_attr = top.attributes.get("DW_AT_name")
+        cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
+        reader = _TypeReader(cu)
+        for die in top.iter_children():
+            if die.tag != "DW_TAG_variable" or "DW_AT_declaration" in die.attributes:
+                continue
+            loc = die.attributes.get("DW_AT_location")
+            addr = _address(die)
+            if loc is None or addr is None:
+                continue
+            shndx = next((where[o] for o in range(loc.offset + 1, loc.offset + 4) if o in where), None)
+            if shndx is None or shndx not in keep:
+                continue
+            spec = reader.ref(die, "DW_AT_specification") or reader.ref(die, "DW_AT_abstract_origin")
+            named = spec if spec is not None and "DW_AT_name" not in die.attributes else die
+            if "DW_AT_name" not in named.attributes:
+                continue
+            name = named.attributes["DW_AT_name"].value.decode(errors="replace")
+            typed = die if "DW_AT_type" in die.attributes else (spec if spec is not None else die)
+            yield DwarfVariable(name, addr, reader.type_of(typed), cu_name)
+        cu._dielist = []
+        cu._diemap = []
+
+
+def module_files(moddir: Path) -> Dict[str, Path]:
+    """module name -> its ``.ko`` under ``moddir`` (by the file's name, as
+    :func:`module_variables` selects them)."""
+    return {module_name_of(f): f for f in sorted(moddir.rglob("*.ko"))}
+
+
+def module_btf(ko: Path) -> Optional[bytes]:
+    """The ``.BTF`` section of a module file (what ``/sys/kernel/btf/<module>`` serves once
+    it is loaded), or ``None``."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(ko, "rb") as fh:
+        sec = ELFFile(fh).get_section_by_name(".BTF")
+        return None if sec is None else bytes(sec.data())
+
+
+def _module_rows(ko: str) -> Tuple[str, List[Any]]:
+    path = Path(ko)
+    rows = [[v.name, v.address, _to_json(v.type), v.cu] for v in iter_module_variables(path)]
+    return module_name_of(path, path.read_bytes()), rows
+
+
+def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> Dict[str, List[DwarfVariable]]:
+    """module name -> :func:`iter_module_variables` of each ``*.ko`` under ``moddir`` (a
+    :func:`vmcores.debian.debian_dbg_modules` directory), or only of the ``modules`` named;
+    kept in the kdbg cache per file (a kernel's modules take minutes: two processes)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from vmcores.debian import cache_root
+
+    files = sorted(moddir.rglob("*.ko"))
+    if modules is not None:
+        wanted = set(modules)
+        files = [f for f in files if module_name_of(f) in wanted]
+    cache_dir = cache_root() / "declarations" / "modules"
+    out: Dict[str, List[DwarfVariable]] = {}
+    todo: List[Tuple[Path, Path]] = []
+    for f in files:
+        st = f.stat()
+        key = hashlib.sha1(f"{_CACHE_VERSION}:{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
+        cached = cache_dir / f"{key[:20]}.json.xz"
+        if cached.exists():
+            try:
+                name, rows = json.loads(lzma.decompress(cached.read_bytes()))
+                out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
+                continue
+            except (OSError, ValueError, lzma.LZMAError):
+                pass
+        todo.append((f, cached))
+    if todo:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        todo.sort(key=lambda fc: -fc[0].stat().st_size)
+        with ProcessPoolExecutor(max_workers=2) as pool:
+            for (_f, cached), (name, rows) in zip(todo, pool.map(_module_rows, [str(f) for f, _ in todo])):
+                tmp = cached.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_bytes(lzma.compress(json.dumps([name, rows]).encode()))
+                os.replace(tmp, cached)
+                out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
+    return {k: out[k] for k in sorted(out)}
 
 
 if __name__ == "__main__":  # pragma: no cover - a debugging aid

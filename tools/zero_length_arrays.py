@@ -1,0 +1,226 @@
+"""Which zero-length array members DWARF declares ``T x[0]`` and which ``T x[]``.
+
+BTF writes a GNU zero-length array (``T x[0]``) and a C99 flexible array member (``T x[]``)
+alike, as an array of length 0; DWARF tells them apart (a subrange of count 0, or of no
+bound), and so does drgn reading it. kdbg decides from BTF by a rule
+(:func:`kdbg.object.flexible_by_rule`: the last member of a struct with another member
+before it is flexible) and corrects it with a list of the members where the rule and DWARF
+disagree, per kernel build, shipped as ``kdbg/data/zero-length-arrays.txt``
+(:func:`kdbg.declarations.zero_length_exceptions` reads it). This module makes that list
+(``python3 -m tools.gen_declarations`` writes it with the table):
+
+* the kernel's BTF (the ``.BTF`` section of its DWARF ``vmlinux``: the very bytes the
+  running kernel exports) gives every struct and union with a zero-length array member and
+  the rule's verdict on each;
+* the DWARF of the same ``vmlinux`` (pyelftools: the ground truth) gives what the source
+  declared, from the first complete definition of each of those structs and unions (their
+  anonymous struct and union members included);
+* the members where the two disagree are the kernel's exceptions, keyed by the container
+  that directly holds the member (:func:`kdbg.declarations.zero_length_key`:
+  ``struct xregs_state.extended_state_area``; an anonymous container by its member names:
+  ``struct {__empty_data,data}.data``), under the BTF's identity (its length and CRC-32).
+
+A kernel none of whose BTF built the file (the held-out 6.1) gets the ``*`` section: the
+members that are exceptions in every shipped kernel that has them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from kdbg.btf.parser import BTF
+from kdbg.btf.types import Array, Composite
+
+__all__ = ["btf_zero_length", "dwarf_zero_length", "kernel_exceptions", "render", "vmlinux_btf"]
+
+_CACHE_VERSION = 1
+
+
+def _container_key(keyword: str, name: str, member_names: Sequence[str]) -> str:
+    from kdbg.declarations import zero_length_container
+
+    return zero_length_container(keyword, name, member_names)
+
+
+def btf_zero_length(btf: BTF) -> Dict[str, Tuple[bool, str]]:
+    """``"CONTAINER.member"`` -> (the rule's verdict: flexible?, the named struct or union
+    it is found in) for every zero-length array member of every named struct and union of
+    ``btf`` and of their anonymous members (first definition of a name)."""
+    from kdbg.object import flexible_by_rule
+
+    out: Dict[str, Tuple[bool, str]] = {}
+
+    def walk(outer: str, container: Composite, depth: int) -> None:
+        key = None
+        for i, m in enumerate(container.members):
+            under = m.type.strip_typedefs()
+            if not m.name and isinstance(under, Composite) and depth < 16:
+                walk(outer, under, depth + 1)
+            elif m.name and isinstance(under, Array) and under.length == 0:
+                if key is None:
+                    key = _container_key(container.keyword, container.name, [x.name for x in container.members])
+                out.setdefault(f"{key}.{m.name}", (flexible_by_rule(container, i), outer))
+
+    for t in btf:
+        if isinstance(t, Composite) and t.name:
+            walk(f"{t.keyword} {t.name}", t, 0)
+    return out
+
+
+# --------------------------------------------------------------------------- DWARF
+def _strip(reader: Any, die: Any) -> Optional[Any]:
+    """The DIE of a type through typedefs and qualifiers (``None``: void)."""
+    for _ in range(64):
+        if die is None or die.tag not in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type",
+                                          "DW_TAG_restrict_type", "DW_TAG_atomic_type"):  # fmt: skip
+            return die
+        die = reader.ref(die)
+    return None
+
+
+def _declared_length(die: Any) -> Optional[str]:
+    """``"[0]"`` or ``"[]"`` for an array DIE of zero or no length, else ``None``."""
+    for c in die.iter_children():
+        if c.tag != "DW_TAG_subrange_type":
+            continue
+        a = c.attributes
+        if "DW_AT_count" in a:
+            return "[0]" if a["DW_AT_count"].value == 0 else None
+        if "DW_AT_upper_bound" in a:
+            ub = a["DW_AT_upper_bound"].value
+            return "[0]" if isinstance(ub, int) and ub in (-1, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF) else None
+        return "[]"
+    return "[]"
+
+
+def _members(reader: Any, die: Any, out: Dict[str, str], depth: int = 0) -> None:
+    children = [c for c in die.iter_children() if c.tag == "DW_TAG_member"]
+    names = [c.attributes["DW_AT_name"].value.decode(errors="replace") if "DW_AT_name" in c.attributes else ""
+             for c in children]  # fmt: skip
+    name_attr = die.attributes.get("DW_AT_name")
+    keyword = "struct" if die.tag == "DW_TAG_structure_type" else "union"
+    key = _container_key(keyword, name_attr.value.decode(errors="replace") if name_attr else "", names)
+    for c, mname in zip(children, names):
+        t = _strip(reader, reader.ref(c))
+        if t is None:
+            continue
+        if not mname and t.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and depth < 16:
+            _members(reader, t, out, depth + 1)
+        elif mname and t.tag == "DW_TAG_array_type":
+            length = _declared_length(t)
+            if length is not None:
+                out.setdefault(f"{key}.{mname}", length)
+
+
+def _iter_dwarf(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
+    from elftools.elf.elffile import ELFFile
+
+    from tools.dwarf_globals import _TypeReader
+
+    tags = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}
+    out: Dict[str, str] = {}
+    seen: Set[str] = set()
+    with open(vmlinux, "rb") as fh:
+        dwarf = ELFFile(fh).get_dwarf_info(relocate_dwarf_sections=False)
+        for cu in dwarf.iter_CUs():
+            reader = _TypeReader(cu)
+            for die in cu.get_top_DIE().iter_children():
+                kw = tags.get(die.tag)
+                if kw is None or "DW_AT_declaration" in die.attributes or "DW_AT_name" not in die.attributes:
+                    continue
+                outer = f"{kw} {die.attributes['DW_AT_name'].value.decode(errors='replace')}"
+                if outer in seen or outer not in wanted:
+                    continue
+                seen.add(outer)
+                _members(reader, die, out)
+            cu._dielist = []
+            cu._diemap = []
+    return out
+
+
+def dwarf_zero_length(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
+    """``"CONTAINER.member"`` -> ``"[0]"`` or ``"[]"`` as DWARF declares each zero-length
+    array member of the named structs and unions ``wanted`` (``"struct xregs_state"``) and
+    of their anonymous members, from each one's first complete definition; cached in the
+    kdbg cache (a pass over a kernel's DWARF takes a minute or two)."""
+    from vmcores.debian import cache_root
+
+    st = vmlinux.stat()
+    digest = hashlib.sha1("\n".join(sorted(wanted)).encode()).hexdigest()
+    key = hashlib.sha1(f"{_CACHE_VERSION}:{vmlinux.resolve()}:{st.st_size}:{st.st_mtime_ns}:{digest}".encode())
+    cached = cache_root() / "declarations" / f"zero-length-{key.hexdigest()[:20]}.json.xz"
+    if cached.exists():
+        try:
+            got: Dict[str, str] = json.loads(lzma.decompress(cached.read_bytes()))
+            return got
+        except (OSError, ValueError, lzma.LZMAError):
+            pass
+    out = _iter_dwarf(vmlinux, wanted)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(lzma.compress(json.dumps(out, sort_keys=True).encode()))
+    os.replace(tmp, cached)
+    return out
+
+
+def vmlinux_btf(vmlinux: Path) -> bytes:
+    """The ``.BTF`` section of a ``vmlinux`` (what that kernel exports as
+    ``/sys/kernel/btf/vmlinux``)."""
+    with tempfile.TemporaryDirectory(prefix="kdbg-btf-") as tmp:
+        out = Path(tmp) / "btf"
+        subprocess.run(["objcopy", "-O", "binary", "--only-section=.BTF", str(vmlinux), str(out)],
+                       check=True, capture_output=True, timeout=300)  # fmt: skip
+        return out.read_bytes()
+
+
+def kernel_exceptions(vmlinux: Path) -> Tuple[str, Dict[str, str], Dict[str, bool]]:
+    """``(BTF identity, exceptions, known)`` of a DWARF ``vmlinux``: the members where
+    the rule over its BTF and its DWARF disagree (``key -> "[0]"|"[]"``: DWARF's), and
+    every zero-length member DWARF described (``key -> whether it is an exception``)."""
+    from kdbg.btf.cache import open_btf
+    from kdbg.declarations import btf_identity
+
+    data = vmlinux_btf(vmlinux)
+    btf = open_btf(data, name=f"{vmlinux.name} .BTF")
+    rule = btf_zero_length(btf)
+    dwarf = dwarf_zero_length(vmlinux, {outer for _v, outer in rule.values()})
+    exceptions: Dict[str, str] = {}
+    known: Dict[str, bool] = {}
+    for key, (flexible, _outer) in rule.items():
+        said = dwarf.get(key)
+        if said is None:
+            continue
+        wrong = flexible != (said == "[]")
+        known[key] = wrong
+        if wrong:
+            exceptions[key] = said
+    return btf_identity(data), exceptions, known
+
+
+def render(kernels: Sequence[Tuple[str, str, Dict[str, str], Dict[str, bool]]]) -> str:
+    """The text of ``zero-length-arrays.txt`` for ``(label, identity, exceptions,
+    known)`` of each kernel (the ``*`` section: exceptions in every kernel that knows
+    the member). Deterministic."""
+    lines: List[str] = ["# kdbg zero-length arrays: members whose DWARF declaration ([0] or []) the BTF rule"
+                        " gets wrong, generated by python3 -m tools.gen_declarations from "
+                        + ", ".join(label for label, *_ in kernels)]  # fmt: skip
+    for label, identity, exceptions, _known in kernels:
+        lines.append(f"@ {identity} {label}")
+        lines.extend(f"{v} {k}" for k, v in sorted(exceptions.items()))
+    every: Dict[str, List[bool]] = {}
+    said: Dict[str, str] = {}
+    for _label, _identity, exceptions, known in kernels:
+        for k, wrong in known.items():
+            every.setdefault(k, []).append(wrong)
+            if wrong:
+                said[k] = exceptions[k]
+    lines.append("@ * kernels none of the above")
+    lines.extend(f"{said[k]} {k}" for k in sorted(every) if all(every[k]))
+    return "\n".join(lines) + "\n"
