@@ -19,27 +19,65 @@ its idle task from a stale ``thread.sp`` into garbage. kdbg starts it from the C
 PRSTATUS note; its trace is checked on its own: ``stop_this_cpu`` on the IRQ stack, the
 reboot interrupt's ``pt_regs``, then the idle loop on the task stack down to the
 ``startup_64`` entry, with no stop reason.
+
+The ``nmi`` scenario (an NMI injected into the idle guest, ``unknown_nmi_panic``,
+``apic_extnmi=all``: both CPUs take it) panics from NMI context, and there drgn 0.3.0 is
+right: no CPU goes offline (the reboot IPI and the NMI ``panic()`` sends cannot reach a
+CPU that is inside an NMI handler), so drgn unwinds both CPUs' idle tasks from their
+PRSTATUS notes and kdbg equals it frame by frame, both of them included. The crashed
+task is the idle task (``swapper/N``, PID 0) of the console's ``CPU: N`` and of
+drgn's ``panic_cpu``; its trace holds the console's ``<NMI>`` Call Trace (from the caller
+of ``panic`` down through ``end_repeat_nmi``, every frame on that CPU's NMI exception
+stack as drgn's ``cea_exception_stacks`` places it), then the NMI's ``pt_regs`` frame at
+the console's ``RIP:``/``RSP:`` with every register the console printed, then exactly
+the console's task part, on the idle task's stack, down to ``startup_64``. The other
+CPU printed only its ``Uhhuh. NMI received ... on CPU M.`` line: its trace is
+``nmi_panic_self_stop`` (its PRSTATUS note) in the same NMI handler, on its own NMI
+stack, the same kind of ``pt_regs`` frame in the idle loop, and its own idle task's
+stack down to ``startup_64``, as drgn unwinds it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
 import kdbg
 from kdbg.helpers import cpu_curr, cpu_online_mask, cpu_possible_mask, for_each_cpu, for_each_task
 from kdbg.unwind import UnwindError
+from tests import stack_truth
 from vmcores.crash import CrashDump, crash_dumps
-from vmcores.oracle import DrgnStacks, drgn_stack_traces
+from vmcores.oracle import ORACLE_FORM, DrgnStacks, Query, ask_drgn, drgn_stack_traces
 
-SCENARIOS = tuple((suite, scenario) for suite in ("bookworm", "trixie", "bullseye") for scenario in ("panic", "oops"))
+SCENARIOS = tuple((suite, scenario) for suite in ("bookworm", "trixie", "bullseye")
+                  for scenario in ("panic", "oops", "nmi"))
 FORMS = ("elf", "kdump-zlib")
 CASES = [(s, sc, f) for s, sc in SCENARIOS for f in FORMS]
 
 _DRGN: Dict[Tuple[str, str], DrgnStacks] = {}
+
+#: x86-64 THREAD_SIZE of Debian's kernels (no KASAN): an idle task's stack is
+#: ``[task->stack, task->stack + THREAD_SIZE)``.
+THREAD_SIZE = 16384
+NMI_CASES = [c for c in CASES if c[1] == "nmi"]
+#: the crashes in a system call (sysrq ``c``, the oops): the other CPU stopped by the
+#: reboot IPI, the crashed task's trace ends in user mode
+SYSCALL_CASES = [c for c in CASES if c[1] != "nmi"]
+_per_cpu = '__import__("drgn.helpers.linux.percpu", fromlist=["per_cpu"]).per_cpu'
+#: drgn's view of every possible CPU: its NMI exception stack (``cea_exception_stacks``'
+#: ``NMI_stack``, ``[address, size]``), its current task and that task's stack; and
+#: ``panic_cpu``.
+CPU_QUERIES = (
+    Query("cpus", '[{"cpu": c, "nmi_stack": [e.NMI_stack.address_, sizeof(e.NMI_stack)], '
+                  '"curr": r.curr.value_(), "stack": r.curr.stack.value_()} '
+                  'for c in __import__("drgn.helpers.linux.cpumask", fromlist=["x"]).for_each_possible_cpu(prog) '
+                  f'for e in [{_per_cpu}(prog["cea_exception_stacks"], c)[0]] '
+                  f'for r in [{_per_cpu}(prog["runqueues"], c)]]'),
+    Query("panic_cpu", 'prog["panic_cpu"].counter'),
+)
 
 
 def crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
@@ -51,8 +89,21 @@ def crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
 def drgn_for(suite: str, scenario: str) -> DrgnStacks:
     key = (suite, scenario)
     if key not in _DRGN:
-        _DRGN[key] = drgn_stack_traces(suite, crash_dump(suite, scenario, "elf-paging").path)
+        _DRGN[key] = drgn_stack_traces(suite, crash_dump(suite, scenario, ORACLE_FORM).path)
     return _DRGN[key]
+
+
+def drgn_cpus(suite: str, scenario: str) -> Tuple[int, Dict[int, Dict[str, Any]]]:
+    """``(panic_cpu, {cpu: {"nmi_stack", "curr", "stack"}})`` as drgn + DWARF read them."""
+    answers = ask_drgn(suite, crash_dump(suite, scenario, ORACLE_FORM).path, CPU_QUERIES)
+    for rec in answers.records.values():
+        assert "value" in rec, rec
+    return answers.records["panic_cpu"]["value"], {c["cpu"]: c for c in answers.records["cpus"]["value"]}
+
+
+def report_of(dump: CrashDump) -> stack_truth.Oops:
+    """The console's crash report (:func:`tests.stack_truth.parse_panic`)."""
+    return stack_truth.parse_panic((dump.truth / "console.log").read_text(errors="replace"))
 
 
 def frames(trace: object) -> List[List[object]]:
@@ -63,15 +114,24 @@ def case_id(case: Tuple[str, str, str]) -> str:
     return "-".join(case)
 
 
+def on(stack: Tuple[int, int], sp: int) -> bool:
+    """Whether ``sp`` (a frame's: at most the stack's top) lies on ``(begin, size)``."""
+    return stack[0] < sp <= stack[0] + stack[1]
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
+    """Every task drgn unwinds equals kdbg (for ``nmi`` every CPU's idle task too: none
+    went offline); the crashed thread is drgn's, the console report's ``CPU: N PID: P
+    Comm: X`` and drgn's ``panic_cpu``'s current task."""
     suite, scenario, form = case
     truth = drgn_for(suite, scenario)
     dump = crash_dump(suite, scenario, form)
     prog = kdbg.open_core(str(dump.path))
-    offline = [c for c in for_each_cpu(cpu_possible_mask(prog)) if c not in set(for_each_cpu(cpu_online_mask(prog)))]
+    possible = list(for_each_cpu(cpu_possible_mask(prog)))
+    offline = [c for c in possible if c not in set(for_each_cpu(cpu_online_mask(prog)))]
     stopped = {int(cpu_curr(prog, c)) for c in offline}
-    compared = 0
+    compared = set()
     for task in for_each_task(prog, idle=True):
         addr = int(task)
         if addr in stopped:
@@ -87,16 +147,29 @@ def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
         for frame, fr in zip(trace, ref["frames"]):  # the first frame's and interrupted ones'
             if len(fr) > 4:
                 assert frame.registers() == fr[4], f"pid {ref['pid']} frame #{frame.index}"
-        compared += 1
-    assert compared > 40
+        compared.add(addr)
+    assert len(compared) > 40
+    if scenario == "nmi":  # both CPUs stay online inside the NMI: drgn unwinds both idle tasks
+        assert not offline and {int(cpu_curr(prog, c)) for c in possible} <= compared
 
+    report = report_of(dump)
+    panic_cpu, cpus = drgn_cpus(suite, scenario)
     crashed = prog.crashed_thread()
     assert int(crashed.object) == truth.crashed["address"] and crashed.tid == truth.crashed["tid"]
-    assert crashed.tid == json.loads((dump.truth / "crash.json").read_text())["crash_pid"]
+    assert panic_cpu == report.cpu and cpus[report.cpu]["curr"] == int(crashed.object)
+    assert truth.tasks[int(crashed.object)]["cpu"] == report.cpu
+    assert (crashed.tid, crashed.name) == (report.pid, report.comm)
+    crash_pid = json.loads((dump.truth / "crash.json").read_text())["crash_pid"]
+    if scenario == "nmi":  # the NMI interrupted whatever ran: the idle task of the CPU
+        assert crash_pid is None and (report.pid, report.comm) == (0, f"swapper/{report.cpu}")
+    else:
+        assert crashed.tid == crash_pid
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", SYSCALL_CASES, ids=case_id)
 def test_stopped_cpu(case: Tuple[str, str, str]) -> None:
+    """The CPU ``panic()`` stopped with the reboot IPI (not for ``nmi``: a CPU inside
+    an NMI handler takes no interrupt; see :func:`test_nmi_other_cpu`)."""
     suite, scenario, form = case
     prog = kdbg.open_core(str(crash_dump(suite, scenario, form).path))
     online = set(for_each_cpu(cpu_online_mask(prog)))
@@ -107,7 +180,7 @@ def test_stopped_cpu(case: Tuple[str, str, str]) -> None:
         names = [f.name for f in trace]
         assert names[0] == "stop_this_cpu" and trace[0].interrupted
         assert "asm_sysvec_reboot" in names
-        assert trace[-1].name.endswith(("startup_64", "startup_64_no_verify"))
+        assert (trace[-1].name or "").endswith(("startup_64", "startup_64_no_verify"))
         assert trace.stop_reason is None
         # the reboot interrupt's pt_regs: the interrupted idle loop, kernel mode, its
         # ip and sp the next frame's
@@ -121,6 +194,78 @@ def test_stopped_cpu(case: Tuple[str, str, str]) -> None:
         base = int(task.stack)
         assert not base <= trace[0].sp < base + 16384
         assert all(base <= f.sp < base + 16384 for f in trace[irq[0].index:])
+
+
+def _startup(name: Optional[str]) -> bool:
+    return bool(name) and re.match(r"(secondary|common)_startup_64", name or "") is not None
+
+
+@pytest.mark.parametrize("case", NMI_CASES, ids=case_id)
+def test_nmi_other_cpu(case: Tuple[str, str, str]) -> None:
+    """The CPU that lost the race for ``panic_cpu``: it took the same NMI (its ``Uhhuh.
+    NMI received for unknown reason NN on CPU M.`` line is all it printed), found
+    ``panic_cpu`` taken and parks in ``nmi_panic_self_stop`` inside the handler, online
+    (neither the reboot IPI nor ``panic()``'s NMI reaches it: ``Shutting down cpus with
+    NMI`` on the console). Its trace equals drgn's (which unwinds it from its PRSTATUS
+    note, the CPU being online): ``nmi_panic_self_stop`` (6.12: then ``nmi_panic``, no
+    tail call there), then the NMI handler's frames as the console printed them for the
+    panicking CPU from ``unknown_nmi_error`` through ``end_repeat_nmi``, all on this
+    CPU's own NMI stack (drgn's ``cea_exception_stacks``); the NMI's ``pt_regs`` frame at
+    the halt the console shows the panicking CPU interrupted in; then on this CPU's idle
+    task's stack the console's idle loop down to ``cpu_startup_entry``, then ``rest_init``
+    .. ``start_kernel`` (CPU 0) or ``start_secondary`` (none on 5.10, whose
+    ``start_secondary`` tail-calls ``cpu_startup_entry``), ending at ``startup_64``."""
+    suite, scenario, form = case
+    dump = crash_dump(suite, scenario, form)
+    console = (dump.truth / "console.log").read_text(errors="replace")
+    report = report_of(dump)
+    assert report.nmi and report.rip is not None and report.rip_index is not None
+    reliable = [f for f in report.frames if f.reliable]
+    nmi_part = [str(f) for f in reliable if f.context == "NMI"]
+    handler = nmi_part[next(i for i, f in enumerate(nmi_part) if f.startswith("unknown_nmi_error")):]
+    assert handler[-1].startswith("end_repeat_nmi+") and len(handler) == 3, handler
+    task_part = [str(f) for f in reliable if f.context == "TASK"]
+    idle_loop = task_part[:next(i for i, f in enumerate(task_part) if f.startswith("cpu_startup_entry+")) + 1]
+    assert "Shutting down cpus with NMI" in console
+    prog = kdbg.open_core(str(dump.path))
+    truth = drgn_for(suite, scenario)
+    _panic_cpu, cpus = drgn_cpus(suite, scenario)
+    online = set(for_each_cpu(cpu_online_mask(prog)))
+    others = [c for c in cpus if c != report.cpu]
+    assert others
+    for cpu in others:
+        assert cpu in online
+        assert re.search(rf"Uhhuh\. NMI received for unknown reason [0-9a-f]+ on CPU {cpu}\.", console)
+        task = cpu_curr(prog, cpu)
+        assert int(task) == cpus[cpu]["curr"] and int(task.pid) == 0
+        trace = prog.stack_trace(task)
+        assert trace.stop_reason is None
+        assert frames(trace) == [fr[:3] for fr in truth.tasks[int(task)]["frames"]], trace
+        mine = [f.format() for f in trace]
+        names = [f.name for f in trace]
+        assert names[0] == "nmi_panic_self_stop" and trace[0].interrupted and trace[0].regs is not None
+        interrupted = [f for f in trace[1:] if f.interrupted]
+        assert len(interrupted) == 1, trace
+        halt = interrupted[0]
+        at = halt.index
+        assert mine[at - len(handler):at] == handler, (handler, mine)
+        assert set(names[1:at - len(handler)]) <= {"nmi_panic"}
+        nmi_stack = tuple(cpus[cpu]["nmi_stack"])
+        assert all(on(nmi_stack, f.sp) for f in trace[:at])
+        # the NMI's hardware frame + pt_regs at the top of the NMI stack: the idle loop's
+        regs = halt.regs
+        assert regs is not None and regs.address_ is not None and on(nmi_stack, regs.address_)
+        assert int(regs.ip) == halt.pc and int(regs.sp) == halt.sp and int(regs.cs) & 3 == 0
+        assert halt.format() == str(report.rip)
+        idle = (cpus[cpu]["stack"], THREAD_SIZE)
+        assert all(on(idle, f.sp) for f in trace[at:])
+        assert mine[at + 1:at + 1 + len(idle_loop)] == idle_loop, (idle_loop, mine)
+        start = names[at + 1 + len(idle_loop):-1]
+        if cpu == 0:  # the boot CPU's idle task: rest_init .. start_kernel
+            assert start[0] == "rest_init" and "start_kernel" in start, start
+        else:  # 5.10's start_secondary tail-calls cpu_startup_entry: no frame of its own
+            assert start in (["start_secondary"], []) and (start or suite == "bullseye"), start
+        assert _startup(names[-1])
 
 
 CONSOLE_FRAME = re.compile(r"^\[[ \d.]+\]  (\? )?(\S+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[\w+\])?)$")
@@ -164,7 +309,7 @@ def console_crash(truth_dir: object) -> Tuple[List[str], Optional[Tuple[str, int
     return frames, kernel_rip, user
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", SYSCALL_CASES, ids=case_id)
 def test_crashed_thread_contains_the_console_call_trace(case: Tuple[str, str, str]) -> None:
     suite, scenario, form = case
     dump = crash_dump(suite, scenario, form)
@@ -187,3 +332,47 @@ def test_crashed_thread_contains_the_console_call_trace(case: Tuple[str, str, st
     last = trace[-1]
     assert last.user and (last.pc, last.sp) == (user_ip, user_sp)
     assert trace.stop_reason is None
+
+
+#: the console's register names -> drgn's
+_CONSOLE_REGS = {"eflags": "rflags", **{f"r{n:02d}": f"r{n}" for n in (8, 9)}}
+
+
+@pytest.mark.parametrize("case", NMI_CASES, ids=case_id)
+def test_nmi_crashed_thread_as_the_console(case: Tuple[str, str, str]) -> None:
+    """The panicking CPU's idle task, as the console printed it: from the caller of
+    ``panic`` (``panic`` itself has moved on to its delay loop) the ``<NMI>`` part's
+    reliable frames through ``end_repeat_nmi`` in a row, every frame up to there on this
+    CPU's NMI stack (drgn's ``cea_exception_stacks``); then the interrupted frame: a
+    ``pt_regs`` on the NMI stack, at the console's ``RIP: 0010:`` and ``RSP:`` with every
+    register of the console's block (``RAX`` .. ``R15``, ``EFLAGS``, ``CS``/``SS``); then
+    exactly the console's task part (``<TASK>``, unmarked on 5.10) on the idle task's
+    stack, down to ``startup_64``, where the stack ends (no user frame, no stop reason)."""
+    suite, scenario, form = case
+    dump = crash_dump(suite, scenario, form)
+    report = report_of(dump)
+    assert report.nmi and report.rip is not None and report.rip_index is not None
+    nmi_part = [str(f) for f in report.frames[:report.rip_index] if f.reliable]
+    nmi_part = nmi_part[[f.split("+")[0] for f in nmi_part].index("panic") + 1:]
+    task_part = [str(f) for f in report.frames[report.rip_index:] if f.reliable]
+    assert nmi_part[-1].startswith("end_repeat_nmi+") and _startup(task_part[-1].split("+")[0])
+    assert {f.context for f in report.frames[report.rip_index:] if f.reliable} == {"TASK"}
+    _panic_cpu, cpus = drgn_cpus(suite, scenario)
+    prog = kdbg.open_core(str(dump.path))
+    trace = prog.crashed_thread().stack_trace()
+    mine = [f.format() for f in trace]
+    at = next((i for i in range(len(mine)) if mine[i:i + len(nmi_part)] == nmi_part), None)
+    assert at is not None and trace[at - 1].name == "panic", f"console {nmi_part}\nkdbg:\n{trace}"
+    halt = trace[at + len(nmi_part)]
+    assert halt.interrupted and halt.format() == str(report.rip) and halt.sp == report.regs["rsp"]
+    printed = {_CONSOLE_REGS.get(k, k): v for k, v in report.regs.items()}
+    assert len(printed) == 19 and {k: halt.register(k) for k in printed} == printed
+    assert mine[at + len(nmi_part) + 1:] == task_part, f"console {task_part}\nkdbg:\n{trace}"
+    assert trace.stop_reason is None and not trace[-1].user
+    nmi_stack = tuple(cpus[report.cpu]["nmi_stack"])
+    assert all(on(nmi_stack, f.sp) for f in trace[:halt.index])
+    assert halt.regs is not None and halt.regs.address_ is not None
+    assert on(nmi_stack, halt.regs.address_) and int(halt.regs.ip) == halt.pc
+    idle = (cpus[report.cpu]["stack"], THREAD_SIZE)
+    assert cpus[report.cpu]["curr"] == trace.task
+    assert all(on(idle, f.sp) for f in trace[halt.index:])
