@@ -778,7 +778,7 @@ def build_suite(
         "memory": memory,
         "qemu_formats": qemu_formats,
         "build_seconds": round(time.monotonic() - t0, 1),
-        "dumps": [_dump_json(d) for d in dumps],
+        "dumps": [dump_json(d) for d in dumps],
         "failed": failed,
     }
     info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made)]
@@ -793,15 +793,21 @@ def build_suite(
     return dumps
 
 
-def _dump_json(d: Dump) -> Dict[str, Any]:
-    return {
-        "suite": d.suite,
-        "release": d.release,
-        "form": d.form,
-        "tool": d.tool,
-        "path": str(d.path),
-        "truth": str(d.truth),
-    }
+def dump_json(d: Dump) -> Dict[str, Any]:
+    """A :class:`Dump` (or a subclass's, such as ``vmcores.crash.CrashDump``) as
+    ``dumps.json`` records it: every field, paths as strings."""
+    out: Dict[str, Any] = {}
+    for f in dataclasses.fields(d):
+        v = getattr(d, f.name)
+        out[f.name] = str(v) if isinstance(v, Path) else v
+    return out
+
+
+def dump_from_json(cls: Any, rec: Dict[str, Any]) -> Any:
+    """The ``cls`` (:class:`Dump` or a subclass) a :func:`dump_json` record describes;
+    ``KeyError`` for a record that lacks a field."""
+    return cls(**{f.name: Path(rec[f.name]) if f.name in ("path", "truth") else rec[f.name]
+                  for f in dataclasses.fields(cls)})
 
 
 def _load_suite(suite: str) -> Optional[List[Dump]]:
@@ -810,11 +816,8 @@ def _load_suite(suite: str) -> Optional[List[Dump]]:
         return None
     try:
         info = json.loads(f.read_text())
-        dumps = [
-            Dump(d["suite"], d["release"], d["form"], d["tool"], Path(d["path"]), Path(d["truth"]))
-            for d in info["dumps"]
-        ]
-    except (ValueError, KeyError):
+        dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
+    except (ValueError, KeyError, TypeError):
         return None
     if not dumps or not all(d.path.exists() for d in dumps):
         return None

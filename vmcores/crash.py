@@ -63,8 +63,11 @@ from vmcores.build import (
     FW_CFG_MODULES,
     KERNEL_CMDLINE,
     BuildError,
+    Dump,
     Guest,
     _unpack_truth,
+    dump_from_json,
+    dump_json,
     make_initramfs,
     qemu_dumps,
     vmcores_root,
@@ -187,7 +190,7 @@ class ModuleBuildError(BuildError):
 
 
 @dataclasses.dataclass(frozen=True)
-class CrashDump:
+class CrashDump(Dump):
     """One vmcore of a crashed guest.
 
     ``scenario`` is ``panic``, ``oops`` or ``nmi`` (see the module doc); ``form`` and ``tool`` are as
@@ -196,13 +199,7 @@ class CrashDump:
     ``switches``, ``console.log``, ``crash.json``, ...; see ``vmcores/README.md``).
     """
 
-    suite: str
-    release: str
-    scenario: str
-    form: str
-    tool: str
-    path: Path
-    truth: Path
+    scenario: str = ""
 
 
 def crash_root() -> Path:
@@ -624,9 +621,10 @@ def build_crash(
     keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
     crash = {k: info[k] for k in keys}
     (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
-    dumps = [CrashDump(suite, release, scenario, f, t, final / p.name, final / "truth") for f, t, p in made]
+    dumps = [CrashDump(suite=suite, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
+                       scenario=scenario) for f, t, p in made]
     info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**_dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made)]
+    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made)]
     _finish(outdir, final, info)
     say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
     return dumps
@@ -643,18 +641,6 @@ def _finish(outdir: Path, final: Path, info: Dict[str, Any]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _dump_json(d: CrashDump) -> Dict[str, Any]:
-    return {
-        "suite": d.suite,
-        "release": d.release,
-        "scenario": d.scenario,
-        "form": d.form,
-        "tool": d.tool,
-        "path": str(d.path),
-        "truth": str(d.truth),
-    }
-
-
 def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
     """The recorded dumps of one suite's scenario, or None when a build is needed."""
     f = crash_dir(suite, scenario) / "dumps.json"
@@ -662,10 +648,7 @@ def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
         return None
     try:
         info = json.loads(f.read_text())
-        dumps = [
-            CrashDump(d["suite"], d["release"], d["scenario"], d["form"], d["tool"], Path(d["path"]), Path(d["truth"]))
-            for d in info["dumps"]
-        ]
+        dumps = [dump_from_json(CrashDump, d) for d in info["dumps"]]
         failed = info.get("failed", {})
     except (ValueError, KeyError, TypeError):
         return None
