@@ -1,59 +1,19 @@
-"""Support for the helper tests: the few globals no test can get typed from the shipped
-declaration table, and the questions put to the drgn oracle about its own helpers.
+"""Support for the helper tests: the questions put to the drgn oracle about its own
+helpers, the dump forms they run on.
 
-Every vmlinux global the tests name (``init_task``, ``prb``, ``slab_caches``, the per-CPU
-``runqueues`` even on Debian 5.10, whose BTF has no VARs...) is typed by the shipped
-declaration table (``kdbg.declarations.DeclarationTable.shipped``), as users get it; tests
-never declare those. :data:`DECLARATIONS` is the one list of what the table cannot type.
+Every global the tests name (``init_task``, ``prb``, ``slab_caches``, the per-CPU
+``runqueues`` even on Debian 5.10, whose BTF has no VARs, and the globals of modules such
+as ``qemu_fw_cfg``'s ``fw_cfg_rev``) is typed by the shipped declaration table
+(``kdbg.declarations.DeclarationTable.shipped``), as users get it; tests never declare
+them.
 """
 
 from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from kdbg.errors import ObjectNotFoundError
 from kdbg.program import Program
 from vmcores.oracle import Query
-
-#: The globals tests name that the shipped table cannot type, as C declarations, each
-#: with why.  Declared by :func:`declare_missing` only where the kernel has the symbol
-#: and kdbg cannot type it by itself.
-DECLARATIONS: List[str] = [
-    # qemu_fw_cfg module globals: the table is generated from vmlinux's DWARF only, and
-    # module BTF (like vmlinux's) has VARs for per-CPU variables only.
-    "unsigned int fw_cfg_rev;",
-    "struct platform_driver fw_cfg_sysfs_driver;",
-]
-
-
-def comm_matches(proc_comm: str, task_comm: str) -> bool:
-    """Whether ``/proc``'s comm is the task's: equal, or the task's 15-character prefix of
-    a longer kthread name, or a kworker's name plus ``-workqueue``."""
-    if proc_comm == task_comm:
-        return True
-    if not proc_comm.startswith(task_comm):
-        return False
-    return len(task_comm) == 15 or proc_comm[len(task_comm)] == "-"
-
-
-def declared_name(decl: str) -> str:
-    """The variable a one-line declaration declares."""
-    return decl.rstrip(";").split()[-1].lstrip("*")
-
-
-def declare_missing(prog: Program) -> Program:
-    """Declare each of :data:`DECLARATIONS` the program cannot type yet (and that the
-    kernel has); returns ``prog``."""
-    for decl in DECLARATIONS:
-        name = declared_name(decl)
-        if prog.symbols.get(name) is None:
-            continue
-        try:
-            prog.variable(name)
-        except ObjectNotFoundError:
-            prog.declare(decl)
-    return prog
-
 
 _H = "drgn.helpers.linux."
 

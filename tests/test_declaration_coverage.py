@@ -5,17 +5,33 @@ held out. Ground truth is bookworm's own DWARF (Debian's ``linux-image-6.1.0-50-
 read with pyelftools by :mod:`tools.dwarf_globals`, not by kdbg); types come from the
 table parsed against the guest's own BTF. At least 90% of the DWARF variables that have
 an address must get exactly DWARF's type (canonical spelling) and DWARF's byte size.
-The generator is also checked to be reproducible: rebuilding from the same packages gives
-the shipped file's text.
+The same holds for the globals of the modules the reference guest loaded (``qemu_fw_cfg``),
+against the DWARF of bookworm's ``.ko`` files of that package, typed from the table's
+entries of each module. The generator is also checked to be reproducible: rebuilding from
+the same packages gives the shipped files byte for byte.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from kdbg.declarations import TABLE_FILE, DeclarationTable, decode_table, encode_table, lookup_declared_type
-from tools.declaration_coverage import Coverage, coverage_of, suite_btfs
-from tools.gen_declarations import HELD_OUT_SUITE, SHIPPED_SUITES, build_table
+from kdbg.declarations import (
+    TABLE_FILE,
+    ZERO_LENGTH_FILE,
+    DeclarationTable,
+    decode_table,
+    encode_table,
+    lookup_declared_type,
+)
+from tools.declaration_coverage import Coverage, coverage_of, module_coverage_of, reference_modules, suite_btfs
+from tools.gen_declarations import (
+    HELD_OUT_SUITE,
+    SHIPPED_MODULES,
+    SHIPPED_SUITES,
+    ZERO_LENGTH_SUITES,
+    build_table,
+    build_zero_length,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +58,17 @@ def test_coverage_at_least_90_percent(held_out: Coverage) -> None:
     assert held_out.same_size / held_out.total >= 0.90, held_out.report()
 
 
+def test_module_coverage_at_least_90_percent() -> None:
+    """The modules the held-out guest loaded: their DWARF variables typed exactly."""
+    modules = reference_modules(HELD_OUT_SUITE)
+    assert "qemu_fw_cfg" in modules
+    cov = module_coverage_of(HELD_OUT_SUITE, DeclarationTable.shipped(), modules)
+    print(cov.report())
+    assert cov.total >= 25
+    assert cov.exact / cov.total >= 0.90, cov.report()
+    assert cov.same_size / cov.total >= 0.90, cov.report()
+
+
 def test_well_known_globals_exact() -> None:
     """The globals helpers start from get DWARF's exact type on the held-out kernel."""
     from tools.declaration_coverage import kdbg_dtype
@@ -62,9 +89,13 @@ def test_well_known_globals_exact() -> None:
 
 
 def test_generator_reproduces_the_shipped_table() -> None:
-    text, _stats = build_table(SHIPPED_SUITES)
+    text, _stats = build_table(SHIPPED_SUITES, SHIPPED_MODULES)
     shipped = decode_table(TABLE_FILE.read_bytes())
     head, shipped_head = text.split("\n", 1)[0], shipped.split("\n", 1)[0]
     assert head == shipped_head, "the reference kernels moved on: run python3 -m tools.gen_declarations"
     assert text == shipped
     assert encode_table(text) == TABLE_FILE.read_bytes()  # byte for byte
+
+
+def test_generator_reproduces_the_zero_length_list() -> None:
+    assert build_zero_length(ZERO_LENGTH_SUITES) == ZERO_LENGTH_FILE.read_text()

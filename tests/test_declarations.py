@@ -361,7 +361,8 @@ def test_damaged_table_is_one_line(tmp_path: Path, damage: str) -> None:
         del data[-10:]
     path = tmp_path / "declarations.kdt"
     path.write_bytes(bytes(data))
-    first = decode_table(TABLE_FILE.read_bytes()).split("\n")[1].partition("\t")[0]  # in the first block
+    lines = decode_table(TABLE_FILE.read_bytes()).split("\n")
+    first = next(line for line in lines if not line.startswith("#")).partition("\t")[0]  # in the first block
     with pytest.raises(DeclarationTableError) as exc:
         DeclarationTable.load(path).get(first)
     msg = str(exc.value)
@@ -548,3 +549,71 @@ def test_several_declarations(btf618: BTF) -> None:
     assert "position 7" in str(e.value)
     with pytest.raises(ExpressionError):
         parse_declarations("int a; int", [btf618])
+
+
+def test_module_globals_take_their_own_modules_entries(btf618_bytes: bytes, tmp_path: Path) -> None:
+    """A module's global is typed from the table's entries of its own module (keys
+    ``module:name``): same-named statics of two modules and of vmlinux never mix; a
+    module the table does not know falls back to vmlinux's entries."""
+    from kdbg.declarations import module_key
+    from kdbg.program import open_files
+
+    (tmp_path / "btf").write_bytes(btf618_bytes)
+    (tmp_path / "kallsyms").write_text(
+        "ffffffff81000000 T _text\n"
+        "ffffffff82000000 d debug\n"
+        "ffffffffc0001000 d debug\t[mod_a]\n"
+        "ffffffffc0002000 d level\t[mod_a]\n"
+        "ffffffffc0011000 d level\t[mod_b]\n"
+        "ffffffffc0021000 d debug\t[mod_c]\n"
+    )
+    table = DeclarationTable({
+        "debug": ["char debug;"],
+        module_key("mod_a", "debug"): ["int debug;"],
+        module_key("mod_a", "level"): ["struct list_head level;"],
+        module_key("mod_b", "level"): ["long unsigned int level;"],
+    })  # fmt: skip
+    assert module_key("mod_a", "debug") == "mod_a:debug"
+    prog = open_files(btf=[str(tmp_path / "btf")], kallsyms=str(tmp_path / "kallsyms"))
+    prog._decl_table = table
+    assert prog.variable("debug").type_.type_name() == "char"  # vmlinux's symbol
+    btfs = prog.btfs
+    assert lookup_declared_type(table, "debug", btfs, module="mod_a").name == "int"  # type: ignore[union-attr]
+    assert lookup_declared_type(table, "level", btfs, module="mod_b").name == "long unsigned int"  # type: ignore[union-attr]
+    assert lookup_declared_type(table, "level", btfs, module="mod_c") is None
+    level = prog.variable("level")  # the first symbol of that name: mod_a's
+    assert (level.address_, level.type_.type_name()) == (0xFFFFFFFFC0002000, "struct list_head")
+    assert prog._declared_type("level", "mod_b").name == "long unsigned int"  # type: ignore[union-attr]
+    assert prog._declared_type("debug", "mod_c").name == "char"  # type: ignore[union-attr]  # no mod_c entries
+
+
+def test_module_rules() -> None:
+    """A module global with no entry of its own takes the module-common declarations of
+    its name, else the first (longest) module rule its name matches; an entry of its own
+    wins; vmlinux names never take either."""
+    text = (
+        "# kdbg declaration table\n"
+        "# module-rule\t__tracepoint_\tstruct tracepoint @;\n"
+        "# module-rule\t__tpstrtab_\tconst char @[#];\n"
+        "# module-rule\t__bpf_trace_tp_map_\tunion { struct bpf_raw_event_map event; btf_trace_$ handler; } @;\n"
+        "# module-rule\tevent_\tstruct trace_event_call @;\n"
+        "# module-rule\tevent_class_\tstruct trace_event_class @;\n"
+        "# module-common\t__this_module\tstruct module __this_module;\n"
+        "# module-common\tevent_two\tint event_two;\tlong event_two;\n"
+        "m:__this_module\tint __this_module;\n"
+        "m:event_odd\tint event_odd;\n"
+    )
+    t = DeclarationTable.from_text(text)
+    assert t.get("m:__tracepoint_xfs_read") == ["struct tracepoint __tracepoint_xfs_read;"]
+    assert t.get("m:__tpstrtab_xfs_read") == ["const char __tpstrtab_xfs_read[9];"]
+    assert t.get("m:__bpf_trace_tp_map_rpc_x") == [
+        "union { struct bpf_raw_event_map event; btf_trace_rpc_x handler; } __bpf_trace_tp_map_rpc_x;"]
+    assert t.get("m:event_class_rpc") == ["struct trace_event_class event_class_rpc;"]
+    assert t.get("m:event_odd") == ["int event_odd;"]
+    assert t.get("m:event_") is None and t.get("__tracepoint_xfs_read") is None
+    assert t.get("n:__this_module") == ["struct module __this_module;"]  # module-common
+    assert t.get("m:__this_module") == ["int __this_module;"]  # an entry of its own wins
+    assert t.get("n:event_two") == ["int event_two;", "long event_two;"]  # common before rules
+    blocks = DeclarationTable.from_blocks(encode_table(text))
+    assert blocks.module_rules == t.module_rules and len(t.module_rules) == 5
+    assert blocks.get("m:__tracepoint_a_b") == ["struct tracepoint __tracepoint_a_b;"]

@@ -21,7 +21,6 @@ import pytest
 from kdbg.errors import TypeNotFoundError
 from kdbg.program import open_core, open_live
 from tests.conftest import ROOT, resolve_dump
-from tests.helpers_support import declare_missing
 
 #: (suite, form, tool): each reference suite in an ELF form and a kdump form, a dump
 #: filtered by makedumpfile -d 31, and forky's Linux 7.2 (an extra suite, built on first
@@ -146,10 +145,9 @@ def test_module_type_resolves(suite: str) -> None:
     assert [(m.name, m.bit_offset) for m in t.members] == members  # type: ignore[attr-defined]
     with pytest.raises(TypeNotFoundError):
         prog.btf.lookup("struct fw_cfg_vmcoreinfo")
-    # A module global, typed by a declaration (tests.helpers_support: the shipped table
-    # has vmlinux globals only): at the guest's kallsyms address, holding QEMU's fw_cfg
+    # A module global, typed by the shipped table's entries of its module (generated from
+    # the module's DWARF .ko): at the guest's kallsyms address, holding QEMU's fw_cfg
     # revision (3: the traditional and the DMA interface, docs/specs/fw_cfg).
-    declare_missing(prog)
     rev = prog["fw_cfg_rev"]
     want = {n: a for a, _t, n, _m in truth_module_symbols(d.truth)}
     assert rev.address_ == want["fw_cfg_rev"] and rev.value_() == 3
@@ -181,8 +179,7 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
     assert prog.symbol(top - 1).module == want["name"]
     assert prog.symbolize_address(top) is None
     # The printer symbolizes pointers into a module: the driver's probe function (a module
-    # global, declared by tests.helpers_support).
-    declare_missing(prog)
+    # global, typed by the shipped table).
     driver = prog["fw_cfg_sysfs_driver"]
     by_name = {n: a for a, _t, n, _m in syms}
     assert driver.address_ == by_name["fw_cfg_sysfs_driver"]
