@@ -318,6 +318,9 @@ def test_shipped_table_lookup_decompresses_one_block(monkeypatch: pytest.MonkeyP
     assert calls[0] == 1
     assert t.get("init_task") == ["struct task_struct init_task;"]
     assert calls[0] == 1
+    assert t.get("qemu_fw_cfg:fw_cfg_rev") == ["u32 fw_cfg_rev;"]  # a module's global: one more block
+    assert t.get("qemu_fw_cfg:__this_module") == ["struct module __this_module;"]  # module-common: none
+    assert calls[0] == 2
     monkeypatch.undo()
     whole = DeclarationTable.from_text(decode_table(TABLE_FILE.read_bytes()))
     names = list(whole.names())
