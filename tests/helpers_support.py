@@ -1,5 +1,6 @@
 """Support for the helper tests: the questions put to the drgn oracle about its own
-helpers, the dump forms they run on.
+helpers, the dump forms they run on, and how a guest's ``/proc`` comm compares with a
+task's.
 
 Every global the tests name (``init_task``, ``prb``, ``slab_caches``, the per-CPU
 ``runqueues`` even on Debian 5.10, whose BTF has no VARs, and the globals of modules such
@@ -14,6 +15,17 @@ from typing import Dict, List, Tuple
 
 from kdbg.program import Program
 from vmcores.oracle import Query
+
+
+def comm_matches(proc_comm: str, task_comm: str) -> bool:
+    """Whether ``/proc``'s comm is the task's: equal, or the task's 15-character prefix of
+    a longer kthread name, or a kworker's name plus ``-workqueue``."""
+    if proc_comm == task_comm:
+        return True
+    if not proc_comm.startswith(task_comm):
+        return False
+    return len(task_comm) == 15 or proc_comm[len(task_comm)] == "-"
+
 
 _H = "drgn.helpers.linux."
 

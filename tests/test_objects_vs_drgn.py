@@ -20,11 +20,10 @@ and each applied only where the guest's own truth or DWARF shows it:
   ``_sdata``, and names with more leading underscores sort after it): what a kernel
   developer wants to read.  A symbol name is compared up to the aliases the guest's ``/proc/kallsyms`` (the
   ``kallsyms`` truth file) lists at the same address: :func:`_alias_normal`.
-* **Zero-length arrays at the end of a struct.** BTF writes ``T x[]`` and ``T x[0]`` the
-  same; kdbg takes a trailing one as flexible (``kdbg.object.is_flexible_array_member``).
-  Where the source says ``[0]`` there (:data:`TRAILING_ZERO_LENGTH`, DWARF's answer per
-  kernel), drgn's answer is compared as if it said ``[]``: the type ``T []`` and no value
-  in the struct's ``value_()``.  Only a table made from DWARF can remove these.
+* Zero-length arrays (``T x[0]`` and ``T x[]``, which BTF writes the same) are compared
+  as drgn prints them, with no adjustment: kdbg corrects BTF's rule from the shipped list
+  of each reference kernel's zero-length arrays (``kdbg/data/zero-length-arrays.txt``,
+  made from DWARF by ``tools.gen_declarations``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import builtins
 import json
 import re
 from functools import cache
-from typing import Any, Dict, FrozenSet, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -46,16 +45,6 @@ from vmcores.oracle import jsonable
 
 #: Dumps kdbg evaluates each expression on: (form, tool); the first is the oracle's own.
 FORMS: List[Tuple[str, str]] = [("elf-paging", "qemu"), ("elf", "qemu"), ("kdump-zlib", "qemu")]
-
-#: Trailing zero-length arrays that the source declares ``T x[0]`` (DWARF says so) though
-#: kdbg's BTF rule takes them as flexible, on the members the expressions show:
-#: suite -> {(member name, element type name)}.  (All of them, per kernel, are in
-#: ``kdbg.object.is_flexible_array_member``'s docstring; 6.12 spells this one ``[]``.)
-TRAILING_ZERO_LENGTH: Dict[str, FrozenSet[Tuple[str, str]]] = {
-    "bullseye": frozenset({("extended_state_area", "u8")}),  # struct xregs_state, 5.10
-    "bookworm": frozenset({("extended_state_area", "u8")}),  # struct xregs_state, 6.1
-    "trixie": frozenset(),
-}
 
 _SYMBOL_RE = re.compile(r"\b([A-Za-z_.$][\w.$]*)\+0x([0-9a-f]+) = 0x([0-9a-f]+)")
 
@@ -83,31 +72,6 @@ def _alias_normal(suite: str, text: str) -> str:
         return m.group(0) if first is None else f"{first}+0x{m.group(2)} = 0x{m.group(3)}"
 
     return _SYMBOL_RE.sub(one, text)
-
-
-def _as_flexible(suite: str, rec: Dict[str, Any]) -> Dict[str, Any]:
-    """drgn's record with the :data:`TRAILING_ZERO_LENGTH` arrays of ``suite`` as BTF's
-    rule sees them: ``T []`` in the text, and left out of ``value_()``."""
-    members = TRAILING_ZERO_LENGTH.get(suite, frozenset())
-    if not members:
-        return rec
-    rec = dict(rec)
-    names = {m for m, _ in members}
-
-    def drop(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: drop(x) for k, x in v.items() if not (x == [] and k in names)}
-        if isinstance(v, list):
-            return [drop(x) for x in v]
-        return v
-
-    for key in ("str", "format"):
-        if key in rec:
-            for member, elem in members:
-                rec[key] = rec[key].replace(f".{member} = ({elem} [0])", f".{member} = ({elem} [])")
-    if "value" in rec:
-        rec["value"] = drop(rec["value"])
-    return rec
 
 
 _PROGRAMS: Dict[Tuple[str, str, str], Tuple[Any, Dict[str, Any]]] = {}
@@ -144,7 +108,6 @@ def test_object_matches_drgn(case: Tuple[str, str, str, str]) -> None:
     suite, form, tool, key = case
     rec = answers_for(suite).records[key]
     assert rec["kind"] != "error", f"the oracle failed on {rec['text']}: {rec.get('message')}"
-    rec = _as_flexible(suite, rec)
     prog, ns = _program(suite, form, tool)
     text = rec["text"]
     result = eval(text, dict(ns))
