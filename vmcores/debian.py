@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 SUITES: Tuple[str, ...] = ("bookworm", "trixie", "bullseye")
 """Suites the reference dumps are built from (6.1, 6.12, 5.10)."""
@@ -351,26 +351,41 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
         return kf
 
 
-def debian_dbg_vmlinux(suite: str) -> Path:
-    """Return the DWARF ``vmlinux`` of *suite*'s reference (cloud) kernel.
+def _unpack_deb(deb: Path, dest: Path, members: Sequence[str], wildcards: bool = False) -> None:
+    """Unpack ``members`` of the package ``deb`` into ``dest`` (``dpkg-deb --fsys-tarfile``
+    into ``tar -x``; ``wildcards``: members are shell patterns)."""
+    argv = ["tar", "-x", "-C", str(dest)] + (["--wildcards"] if wildcards else []) + list(members)
+    try:
+        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
+            subprocess.run(argv, stdin=dd.stdout, check=True, capture_output=True, timeout=900)
+            if dd.stdout:
+                dd.stdout.close()
+            if dd.wait(timeout=900) != 0:
+                raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
+    except subprocess.CalledProcessError as e:
+        err = e.stderr.decode(errors="replace").strip()
+        raise FetchError(f"tar -x {' '.join(members)} from {deb}: {err}") from e
+    except subprocess.TimeoutExpired as e:
+        raise FetchError(f"unpacking {deb} timed out") from e
 
-    The kernel is the one :func:`debian_kernel` (``flavour="cloud"``) returns, which the
-    reference dumps boot; its ``linux-image-<release>-dbg`` package, of exactly that
-    kernel's version, is downloaded once and only ``usr/lib/debug/boot/vmlinux-<release>``
-    is unpacked into ``<cache>/debian/<suite>-cloud-dbg/`` (the .deb is deleted).  Safe to
-    call from several processes at once; afterwards no network is needed.
-    """
+
+def _dbg_package(suite: str, name: str, result: Callable[[KernelFiles, Path], Path],
+                 unpack: Callable[[KernelFiles, Path, Path, Path], None]) -> Path:
+    """What :func:`debian_dbg_vmlinux` and :func:`debian_dbg_modules` share: the
+    ``linux-image-<release>-dbg`` package of *suite*'s reference (cloud) kernel, fetched
+    once into ``<cache>/debian/<suite>-cloud-<name>/`` (``top``) and unpacked there by
+    ``unpack(kernel, deb, scratch, top)``; ``result(kernel, top)`` is the path returned,
+    reused while ``dbg.json`` names the same kernel. Locked against other processes."""
     kernel = debian_kernel(suite, "cloud")
-    top = cache_root() / "debian" / f"{suite}-cloud-dbg"
-    vmlinux = top / f"vmlinux-{kernel.release}"
+    top = cache_root() / "debian" / f"{suite}-cloud-{name}"
+    path = result(kernel, top)
     meta_file = top / "dbg.json"
-    with file_lock(cache_root() / "debian" / f".{suite}-cloud-dbg.lock"):
-        if meta_file.exists() and vmlinux.exists():
+    with file_lock(cache_root() / "debian" / f".{suite}-cloud-{name}.lock"):
+        if meta_file.exists() and path.exists():
             meta = json.loads(meta_file.read_text())
             if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
-                return vmlinux
+                return path
         pkg = f"linux-image-{kernel.release}-dbg"
-        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
         top.mkdir(parents=True, exist_ok=True)
         with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
             apt = PrivateApt(suite)
@@ -382,33 +397,35 @@ def debian_dbg_vmlinux(suite: str) -> Path:
                 except FetchError:
                     apt.ensure_lists(refresh=True)
                     deb = apt.download(spec, Path(tmp) / "deb")
-                unpack = Path(tmp) / "root"
-                unpack.mkdir()
-                for _hop in range(3):  # forky's boot/vmlinux-<release> is a symlink into lib/modules
-                    try:
-                        with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
-                            subprocess.run(
-                                ["tar", "-x", "-C", str(unpack), member],
-                                stdin=dd.stdout,
-                                check=True,
-                                capture_output=True,
-                                timeout=900,
-                            )
-                            if dd.stdout:
-                                dd.stdout.close()
-                            if dd.wait(timeout=900) != 0:
-                                raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
-                    except subprocess.CalledProcessError as e:
-                        err = e.stderr.decode(errors="replace").strip()
-                        raise FetchError(f"tar -x {member} from {deb}: {err}") from e
-                    if not (unpack / member).is_symlink():
-                        break
-                    target = os.readlink(unpack / member)
-                    member = "./" + os.path.normpath(os.path.join(os.path.dirname(member[2:]), target))
-                os.replace(unpack / member, vmlinux)
+                scratch = Path(tmp) / "root"
+                scratch.mkdir()
+                unpack(kernel, deb, scratch, top)
         meta = {"package": pkg, "version": kernel.version, "release": kernel.release, "suite": suite}
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
-        return vmlinux
+        return path
+
+
+def debian_dbg_vmlinux(suite: str) -> Path:
+    """Return the DWARF ``vmlinux`` of *suite*'s reference (cloud) kernel.
+
+    The kernel is the one :func:`debian_kernel` (``flavour="cloud"``) returns, which the
+    reference dumps boot; its ``linux-image-<release>-dbg`` package, of exactly that
+    kernel's version, is downloaded once and only ``usr/lib/debug/boot/vmlinux-<release>``
+    is unpacked into ``<cache>/debian/<suite>-cloud-dbg/`` (the .deb is deleted).  Safe to
+    call from several processes at once; afterwards no network is needed.
+    """
+
+    def unpack(kernel: KernelFiles, deb: Path, scratch: Path, top: Path) -> None:
+        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
+        for _hop in range(3):  # forky's boot/vmlinux-<release> is a symlink into lib/modules
+            _unpack_deb(deb, scratch, [member])
+            if not (scratch / member).is_symlink():
+                break
+            target = os.readlink(scratch / member)
+            member = "./" + os.path.normpath(os.path.join(os.path.dirname(member[2:]), target))
+        os.replace(scratch / member, top / f"vmlinux-{kernel.release}")
+
+    return _dbg_package(suite, "dbg", lambda kernel, top: top / f"vmlinux-{kernel.release}", unpack)
 
 
 def debian_dbg_modules(suite: str) -> Path:
@@ -422,53 +439,19 @@ def debian_dbg_modules(suite: str) -> Path:
     ``kernel/**/*.ko`` as in ``/lib/modules/<release>``.  Safe to call from several
     processes at once; afterwards no network is needed.
     """
-    kernel = debian_kernel(suite, "cloud")
-    top = cache_root() / "debian" / f"{suite}-cloud-dbg-modules"
-    moddir = top / kernel.release
-    meta_file = top / "dbg.json"
-    with file_lock(cache_root() / "debian" / f".{suite}-cloud-dbg-modules.lock"):
-        if meta_file.exists() and moddir.is_dir():
-            meta = json.loads(meta_file.read_text())
-            if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
-                return moddir
-        pkg = f"linux-image-{kernel.release}-dbg"
-        top.mkdir(parents=True, exist_ok=True)
-        with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
-            apt = PrivateApt(suite)
-            apt.ensure_lists()
-            spec = f"{pkg}={kernel.version}" if kernel.version else pkg
-            with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
-                try:
-                    deb = apt.download(spec, Path(tmp) / "deb")
-                except FetchError:
-                    apt.ensure_lists(refresh=True)
-                    deb = apt.download(spec, Path(tmp) / "deb")
-                unpack = Path(tmp) / "root"
-                unpack.mkdir()
-                try:
-                    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as dd:
-                        subprocess.run(
-                            ["tar", "-x", "-C", str(unpack), "--wildcards", "*.ko"],
-                            stdin=dd.stdout,
-                            capture_output=True,
-                            timeout=900,
-                        )
-                        if dd.stdout:
-                            dd.stdout.close()
-                        if dd.wait(timeout=900) != 0:
-                            raise FetchError(f"dpkg-deb --fsys-tarfile {deb} failed ({dd.returncode})")
-                except subprocess.TimeoutExpired as e:
-                    raise FetchError(f"unpacking the modules of {deb} timed out") from e
-                found = sorted(unpack.rglob(f"{kernel.release}/kernel"))
-                if not found:
-                    raise FetchError(f"{deb}: no <...>/{kernel.release}/kernel/**/*.ko in the package")
-                if moddir.exists():
-                    shutil.rmtree(moddir)
-                moddir.mkdir()
-                os.replace(found[0], moddir / "kernel")
-        meta = {"package": pkg, "version": kernel.version, "release": kernel.release, "suite": suite}
-        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
-        return moddir
+
+    def unpack(kernel: KernelFiles, deb: Path, scratch: Path, top: Path) -> None:
+        _unpack_deb(deb, scratch, ["*.ko"], wildcards=True)
+        found = sorted(scratch.rglob(f"{kernel.release}/kernel"))
+        if not found:
+            raise FetchError(f"{deb}: no <...>/{kernel.release}/kernel/**/*.ko in the package")
+        moddir = top / kernel.release
+        if moddir.exists():
+            shutil.rmtree(moddir)
+        moddir.mkdir()
+        os.replace(found[0], moddir / "kernel")
+
+    return _dbg_package(suite, "dbg-modules", lambda kernel, top: top / kernel.release, unpack)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
