@@ -14,6 +14,7 @@ from kdbg.helpers.cpumask import *  # noqa: F401,F403
 from kdbg.helpers.fs import *  # noqa: F401,F403
 from kdbg.helpers.idr import *  # noqa: F401,F403
 from kdbg.helpers.list import *  # noqa: F401,F403
+from kdbg.helpers.mm import *  # noqa: F401,F403
 from kdbg.helpers.module import *  # noqa: F401,F403
 from kdbg.helpers.percpu import *  # noqa: F401,F403
 from kdbg.helpers.pid import *  # noqa: F401,F403
