@@ -352,3 +352,33 @@ def test_exported_with_drgns_names() -> None:
                  "virt_to_phys", "phys_to_virt", "phys_to_page", "pfn_to_virt", "compound_head", "page_folio",
                  "folio_page", "decode_page_flags", "totalram_pages", "for_each_page", *PREDICATES, "PageBuddy"]:
         assert name in H.__all__ and callable(getattr(H, name)), name
+
+
+def test_signatures_are_drgns() -> None:
+    """Every mm helper drgn has takes drgn's parameters; PageBuddy, page_folio, folio_page
+    (drgn 0.3.0 has none of them) and the error class are kdbg's own."""
+    import inspect
+
+    import drgn.helpers.linux.mm as dm
+
+    own = {"InvalidAddressError", "PageBuddy", "page_folio", "folio_page"}
+    for name in M.__all__:
+        theirs = getattr(dm, name, None)
+        if name in own:
+            assert theirs is None, name
+            continue
+        assert theirs is not None, f"{name} is not a drgn mm helper"
+        assert list(inspect.signature(getattr(M, name)).parameters) == list(inspect.signature(theirs).parameters), name
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_not_a_page(suite: str) -> None:
+    """A page helper given a plain int, or a page whose struct page is unreadable: one line."""
+    from kdbg.errors import FaultError, ObjectTypeError
+
+    prog = _open(suite, "kdump-zlib")
+    for f in (M.page_to_pfn, M.PageSlab, M.compound_head, M.decode_page_flags, M.page_folio):
+        with pytest.raises(ObjectTypeError, match="expected a struct page"):
+            f(0x1000)  # type: ignore[arg-type]
+    with pytest.raises(FaultError):
+        M.PageReserved(Object(prog, "struct page *", 0x1000))

@@ -170,6 +170,13 @@ def _page_address(page: Object, what: str) -> int:
     return int(page) & _MASK
 
 
+def _prog(obj: Object, what: str) -> Program:
+    """The program of a page or folio argument (a one-line error for anything else)."""
+    if not isinstance(obj, Object):
+        raise ObjectTypeError(f"{what}: expected a struct page * Object, not {type(obj).__name__}")
+    return obj.prog_
+
+
 # ----------------------------------------------------------------------- conversions
 def PFN_PHYS(prog: Program, pfn: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The physical address of page frame ``pfn`` (``phys_addr_t``)."""
@@ -189,18 +196,18 @@ def pfn_to_page(prog: Program, pfn: IntegerLike) -> Object:
 
 def page_to_pfn(page: Object) -> Object:
     """The page frame number of ``page`` (``struct page *``), as ``unsigned long``."""
-    prog = page.prog_
+    prog = _prog(page, "page_to_pfn")
     return Object(prog, "unsigned long", _map(prog).pfn_of_page(_page_address(page, "page_to_pfn"), "page_to_pfn"))
 
 
 def page_to_phys(page: Object) -> Object:
     """The physical address of ``page`` (``phys_addr_t``)."""
-    return PFN_PHYS(page.prog_, page_to_pfn(page))
+    return PFN_PHYS(_prog(page, "page_to_phys"), page_to_pfn(page))
 
 
 def page_to_virt(page: Object) -> Object:
     """The direct-map address of ``page`` (``void *``)."""
-    return pfn_to_virt(page.prog_, page_to_pfn(page))
+    return pfn_to_virt(_prog(page, "page_to_virt"), page_to_pfn(page))
 
 
 def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
@@ -325,8 +332,9 @@ def _layout(prog: Program) -> _PageLayout:
 
 
 def _raw(page: Object, what: str) -> Tuple[_PageLayout, bytes]:
-    lay = _layout(page.prog_)
-    return lay, page.prog_.read(_page_address(page, what), lay.size)
+    prog = _prog(page, what)
+    lay = _layout(prog)
+    return lay, prog.read(_page_address(page, what), lay.size)
 
 
 def _u(buf: bytes, off: int, size: int = 8) -> int:
@@ -337,7 +345,7 @@ def page_flags(page: Object) -> Object:
     """``page->flags`` as ``unsigned long`` (``page->flags.f`` since Linux 6.18's
     ``memdesc_flags_t``)."""
     lay, buf = _raw(page, "page_flags")
-    return Object(page.prog_, "unsigned long", _u(buf, lay.flags))
+    return Object(_prog(page, "page_flags"), "unsigned long", _u(buf, lay.flags))
 
 
 def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
@@ -361,7 +369,7 @@ def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
 
 def decode_page_flags(page: Object) -> str:
     """The flags of ``page`` (``struct page *``) by name (:func:`decode_page_flags_value`)."""
-    return decode_page_flags_value(page.prog_, page_flags(page))
+    return decode_page_flags_value(_prog(page, "decode_page_flags"), page_flags(page))
 
 
 def _flag_getter(flag: str, func: str) -> Callable[[Object], bool]:
@@ -469,13 +477,13 @@ def _page_type_test(prog: Program, kind: str) -> Callable[[_PageLayout, bytes], 
 def PageSlab(page: Object) -> bool:  # noqa: N802 - drgn's name
     """Whether ``page`` (``struct page *``) belongs to the slab allocator."""
     lay, buf = _raw(page, "PageSlab")
-    return _page_type_test(page.prog_, "slab")(lay, buf)
+    return _page_type_test(_prog(page, "PageSlab"), "slab")(lay, buf)
 
 
 def PageBuddy(page: Object) -> bool:  # noqa: N802 - the kernel's name
     """Whether ``page`` (``struct page *``) heads a free block of the buddy allocator."""
     lay, buf = _raw(page, "PageBuddy")
-    return _page_type_test(page.prog_, "buddy")(lay, buf)
+    return _page_type_test(_prog(page, "PageBuddy"), "buddy")(lay, buf)
 
 
 # ------------------------------------------------------------------- compound pages
@@ -524,7 +532,7 @@ def compound_head(page: Object) -> Object:
     lay, buf = _raw(page, "compound_head")
     address = _page_address(page, "compound_head")
     info = _u(buf, _need_info(lay))
-    prog = page.prog_
+    prog = _prog(page, "compound_head")
     if info & 1:
         head = address & info if lay.has_mask else info - 1
         return Object(prog, "struct page *", head)
@@ -538,7 +546,7 @@ def compound_head(page: Object) -> Object:
 def compound_order(page: Object) -> Object:
     """The allocation order of the compound page ``page`` heads (``unsigned int``; 0 when
     it is not a head page)."""
-    prog = page.prog_
+    prog = _prog(page, "compound_order")
     if not PageHead(page):
         return Object(prog, "unsigned int", 0)
     from kdbg.helpers.common import has_member
@@ -556,12 +564,13 @@ def compound_order(page: Object) -> Object:
 
 def compound_nr(page: Object) -> Object:
     """The number of pages in the compound page ``page`` heads (``unsigned long``)."""
-    return Object(page.prog_, "unsigned long", 1 << int(compound_order(page)))
+    return Object(_prog(page, "compound_nr"), "unsigned long", 1 << int(compound_order(page)))
 
 
 def page_size(page: Object) -> Object:
     """The size in bytes of the compound page ``page`` heads (``unsigned long``)."""
-    return Object(page.prog_, "unsigned long", 1 << (_map(page.prog_).page_shift + int(compound_order(page))))
+    prog = _prog(page, "page_size")
+    return Object(prog, "unsigned long", 1 << (_map(prog).page_shift + int(compound_order(page))))
 
 
 def page_folio(page: Object) -> Object:
@@ -577,5 +586,5 @@ def page_folio(page: Object) -> Object:
 def folio_page(folio: Object, n: IntegerLike) -> Object:
     """Page ``n`` of ``folio`` (``struct folio *``) as ``struct page *`` (the memory map is
     virtually contiguous: ``&folio->page + n``)."""
-    prog = folio.prog_
+    prog = _prog(folio, "folio_page")
     return Object(prog, "struct page *", (int(folio) + _int(n) * _layout(prog).size) & _MASK)
