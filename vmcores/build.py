@@ -249,7 +249,7 @@ send() {  # send FILE: stream it base64-encoded with its checksum on ttyS1
 }
 """
 
-INIT_DUMP = r"""
+INIT_SLEEPERS = r"""
 # recognizable processes
 sleep 1000 &
 /bin/kdbg-sleeper &
@@ -259,23 +259,36 @@ cat /tmp/kdbg-fifo &
 sleep 1
 echo "kdbg-init: recording truth" > /dev/kmsg
 T=/truth
-mkdir -p $T/btf
+"""
+"""The processes every dumped guest starts before recording its truth (also the crash
+guests of :mod:`vmcores.crash`)."""
+
+INIT_TRUTH = r"""
 uname -r > $T/uname
 cat /proc/version > $T/version
 cat /proc/cmdline > $T/cmdline
 cat /proc/kallsyms > $T/kallsyms
 cat /proc/mounts > $T/mounts
 cat /proc/modules > $T/modules
-cat /proc/iomem > $T/iomem
-cat /proc/meminfo > $T/meminfo
-cat /proc/cpuinfo > $T/cpuinfo
 cat /sys/kernel/vmcoreinfo > $T/vmcoreinfo-sysfs 2>/dev/null
-for f in /sys/kernel/btf/*; do cat $f > $T/btf/${f##*/}; done
-dmesg > $T/dmesg
+"""
+"""The truth files every dumped guest records."""
+
+INIT_PROC_STAT = r"""
 # process snapshot with shell builtins only, so no short-lived helper shows up
 for d in /proc/[0-9]*; do
     read -r line < $d/stat && echo "$line"
 done > $T/proc-stat
+"""
+"""``proc-stat``: every process's ``/proc/PID/stat`` line, read with shell builtins."""
+
+INIT_DUMP = INIT_SLEEPERS + "mkdir -p $T/btf\n" + INIT_TRUTH + r"""
+cat /proc/iomem > $T/iomem
+cat /proc/meminfo > $T/meminfo
+cat /proc/cpuinfo > $T/cpuinfo
+for f in /sys/kernel/btf/*; do cat $f > $T/btf/${f##*/}; done
+dmesg > $T/dmesg
+""" + INIT_PROC_STAT + r"""
 tar -czf /tmp/truth.tgz -C $T .
 send /tmp/truth.tgz
 rm -rf /tmp/truth.tgz $T  # freed pages are zeroed (init_on_free): smaller dumps

@@ -61,6 +61,9 @@ from vmcores.build import (
     BOOT_TIMEOUT,
     DEFAULT_MEMORY,
     FW_CFG_MODULES,
+    INIT_PROC_STAT,
+    INIT_SLEEPERS,
+    INIT_TRUTH,
     KERNEL_CMDLINE,
     BuildError,
     Dump,
@@ -135,25 +138,7 @@ AFTER_TRIGGER: Dict[str, str] = {
 INIT_CRASH = r"""
 echo 8 > /proc/sys/kernel/printk
 @LOAD@
-# recognizable processes
-sleep 1000 &
-/bin/kdbg-sleeper &
-sh -c 'sleep 0 & exec sleep 1500' &
-mkfifo /tmp/kdbg-fifo
-cat /tmp/kdbg-fifo &
-sleep 1
-echo "kdbg-init: recording truth" > /dev/kmsg
-T=/truth
-uname -r > $T/uname
-cat /proc/version > $T/version
-cat /proc/cmdline > $T/cmdline
-cat /proc/kallsyms > $T/kallsyms
-cat /proc/modules > $T/modules
-cat /proc/mounts > $T/mounts
-cat /sys/kernel/vmcoreinfo > $T/vmcoreinfo-sysfs 2>/dev/null
-for d in /proc/[0-9]*; do
-    read -r line < $d/stat && echo "$line"
-done > $T/proc-stat
+""" + INIT_SLEEPERS + INIT_TRUTH + INIT_PROC_STAT + r"""
 switches() {  # pid tid voluntary nonvoluntary comm, for every task (kernel threads too)
     for s in /proc/[0-9]*/task/[0-9]*/status; do
         c=; v=; n=
