@@ -25,6 +25,7 @@ __all__ = [
     "UntypedSymbolError",
     "ValidationError",
     "UnwindError",
+    "InvalidAddressError",
 ]
 
 
@@ -134,3 +135,9 @@ class UnwindError(KdbgError):
     live kernel, an exited task whose stack is freed, no such task); the message says why
     in one line. (A trace that starts but cannot go on ends in a frame marked with the
     reason instead.)"""
+
+
+class InvalidAddressError(KdbgError, ValueError):
+    """An address, physical address or pfn outside what a memory-map helper converts (not
+    in the direct map, beyond ``max_pfn``, not a ``struct page`` of the memory map); the
+    one-line message names it and the valid range."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
-from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import InvalidAddressError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import describe_address, global_object, program_cache
 from kdbg.object import Object, cast
 
@@ -77,12 +77,6 @@ __all__ = [
 
 _MASK = (1 << 64) - 1
 IntegerLike = Union[int, Object]
-
-
-class InvalidAddressError(KdbgError, ValueError):
-    """An address, physical address or pfn outside what a memory-map helper converts (not
-    in the direct map, beyond ``max_pfn``, not a ``struct page`` of the memory map); the
-    one-line message names it and the valid range."""
 
 
 # ----------------------------------------------------------------------------- the layout
@@ -152,8 +146,14 @@ def _read_ulong(prog: Program, name: str) -> int:
     return prog.read_u64(sym.address)
 
 
-def _map(prog: Program) -> _MemoryMap:
+def memory_map(prog: Program) -> _MemoryMap:
+    """The target's direct map and memory map (``page_offset_base``, ``vmemmap``,
+    ``sizeof_page``, ``max_pfn``, ...), read once per program; for the other helper
+    modules (the slab walker), not exported."""
     return program_cache(prog, "mm.map", lambda: _MemoryMap(prog))
+
+
+_map = memory_map
 
 
 def _int(value: IntegerLike) -> int:
@@ -443,6 +443,15 @@ __all__ += [name for name, _ in _FLAG_GETTERS]
 
 
 # ----------------------------------------------------------------------- page types
+def page_type_test(prog: Program, kind: str) -> Callable[[bytes], bool]:
+    """Whether a ``struct page``'s bytes are a page of type ``kind`` (``"slab"``,
+    ``"buddy"``): the one test :func:`PageSlab`, :func:`PageBuddy` and the slab walker
+    use; for the other helper modules, not exported."""
+    lay = _layout(prog)
+    test = _page_type_test(prog, kind)
+    return lambda buf: test(lay, buf)
+
+
 def _page_type_test(prog: Program, kind: str) -> Callable[[_PageLayout, bytes], bool]:
     """How to tell a page of type ``kind`` (``"slab"``, ``"buddy"``) from its bytes."""
 

@@ -29,7 +29,6 @@ cache (``refcount > 1``), so its name is not found and its objects are mixed wit
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 from kdbg.btf.types import Type
@@ -58,7 +57,6 @@ __all__ = [
 
 _OO_SHIFT = 16
 _OO_MASK = (1 << _OO_SHIFT) - 1
-_PAGE_SHIFT = 12
 _MASK = (1 << 64) - 1
 #: struct page/slab ``objects`` is ``unsigned objects:15`` (unchanged since 2.6.27).
 _OBJECTS_BITS = 15
@@ -116,20 +114,21 @@ def slab_cache_pages_per_slab(slab_cache: Object) -> int:
 
 # ------------------------------------------------------------------------- the memory map
 class _PageMap:
-    """How to tell a slab page in the memory map and read its slab fields."""
+    """How to tell a slab page in the memory map and read its slab fields (the memory
+    map and the slab-page test are :mod:`kdbg.helpers.mm`'s)."""
 
     def __init__(self, prog: Program) -> None:
+        from kdbg.helpers.mm import memory_map, page_type_test
+
         self.prog = prog
-        mem = prog.memory
-        vmemmap = getattr(mem, "vmemmap_base", None) if mem is not None else None
-        direct = getattr(mem, "page_offset_base", None) if mem is not None else None
-        if vmemmap is None or direct is None:
-            raise ObjectNotFoundError("the slab helpers need the memory map: vmemmap_base and "
-                                      "page_offset_base of the target are unknown")
-        self.vmemmap = vmemmap
-        self.direct = direct
+        mm = memory_map(prog)
+        self.vmemmap = mm.vmemmap
+        self.direct = mm.page_offset_base
+        self.page_size = mm.sizeof_page
+        self.max_pfn = mm.max_pfn
+        self.page_shift = mm.page_shift
+        self._is_slab = page_type_test(prog, "slab")
         page = prog.type("struct page").strip_typedefs()
-        self.page_size = page.sizeof()
         try:
             slab: Type = prog.type("struct slab")
             self.slab_type = "struct slab"
@@ -140,39 +139,11 @@ class _PageMap:
         self.slab_cache = st.offsetof("slab_cache")  # type: ignore[attr-defined]
         self.freelist = st.offsetof("freelist")  # type: ignore[attr-defined]
         self.objects_bit = st.offsetof_bits("objects")[0]  # type: ignore[attr-defined]
-        self.flags = page.offsetof("flags")  # type: ignore[attr-defined]
         self.compound_head = page.offsetof("compound_head")  # type: ignore[attr-defined]
-        # 6.12 and later: page_type >> 24 == PGTY_slab; 6.10-6.11: the PG_slab bit of
-        # page_type cleared under PAGE_TYPE_BASE; before: PG_slab of page->flags.
-        self.page_type = page.offsetof("page_type") if page.has_member("page_type") else None  # type: ignore[attr-defined]
-        self.mode, self.value = self._slab_test(prog)
-        sym = prog.symbols.get("max_pfn")
-        if sym is None:
-            raise ObjectNotFoundError("the slab helpers need max_pfn, which kallsyms lacks")
-        self.max_pfn = prog.read_u64(sym.address)
-        if not 0 < self.max_pfn < 1 << 40:
-            raise ValidationError(f"max_pfn {self.max_pfn:#x} is implausible")
-
-    def _slab_test(self, prog: Program) -> Tuple[str, int]:
-        for name, mode in (("PGTY_slab", "pgty"), ("PG_slab", "")):
-            try:
-                enum, value = prog.enumerator(name)
-            except ObjectNotFoundError:
-                continue
-            if mode == "":
-                mode = "flags" if enum.name == "pageflags" else "page_type"
-            return mode, value
-        raise ObjectNotFoundError("cannot tell slab pages: BTF has neither PGTY_slab nor PG_slab")
 
     def is_slab(self, buf: bytes, off: int) -> bool:
-        if self.mode == "flags":
-            flags = int.from_bytes(buf[off + self.flags:off + self.flags + 8], "little")
-            return bool(flags >> self.value & 1)
-        assert self.page_type is not None
-        pt = int.from_bytes(buf[off + self.page_type:off + self.page_type + 4], "little")
-        if self.mode == "pgty":
-            return pt >> 24 == self.value
-        return (pt & (0xF0000000 | self.value)) == 0xF0000000
+        """Whether the ``struct page`` at ``off`` of ``buf`` is a slab page."""
+        return self._is_slab(buf[off:off + self.page_size])
 
     def fields(self, buf: bytes, off: int) -> Tuple[int, int, int]:
         """``(slab_cache, freelist, objects)`` of the slab whose page is at ``off``."""
@@ -200,7 +171,7 @@ class _PageMap:
 
     def page_of(self, address: int) -> Optional[int]:
         """The pfn of the head page of the slab page holding ``address``, or ``None``."""
-        pfn = (address - self.direct) >> _PAGE_SHIFT
+        pfn = (address - self.direct) >> self.page_shift
         if not 0 <= pfn < self.max_pfn:
             return None
         ps = self.page_size
@@ -215,14 +186,10 @@ class _PageMap:
         return pfn if self.is_slab(buf, 0) else None
 
 
-_MAPS: weakref.WeakKeyDictionary[Program, _PageMap] = weakref.WeakKeyDictionary()
-
-
 def _page_map(prog: Program) -> _PageMap:
-    m = _MAPS.get(prog)
-    if m is None:
-        m = _MAPS[prog] = _PageMap(prog)
-    return m
+    from kdbg.helpers.common import program_cache
+
+    return program_cache(prog, "slab.page_map", lambda: _PageMap(prog))
 
 
 # ------------------------------------------------------------------------- SLUB
@@ -250,7 +217,7 @@ class _Slub:
         self.map = _page_map(prog)
 
     def base(self, pfn: int) -> int:
-        return self.map.direct + (pfn << _PAGE_SHIFT) + self.red_left_pad
+        return self.map.direct + (pfn << self.map.page_shift) + self.red_left_pad
 
     def next_free(self, ptr: int) -> int:
         at = ptr + self.offset
