@@ -116,6 +116,12 @@ NMI_READY_TIMEOUT = 60.0
 MODULE_SOURCE = Path(__file__).resolve().parent / "oops_module"
 MODULE_NAME = "kdbg_oops"
 MODULE_BUILD_TIMEOUT = 600
+MODULE_RECIPE = 2
+"""How the module is built (2: with split BTF wherever the kernel has module BTF); a
+module or dump made by another recipe is rebuilt, as one of another source is."""
+MODULE_SCENARIOS: Tuple[str, ...] = ("oops",)
+"""Scenarios whose guest loads the module: their ``dumps.json`` records it (``module``, with
+its ``source`` hash, :func:`_module_source_hash`) and a dump of another source is rebuilt."""
 
 #: How each scenario crashes the guest (run by PID 1, the busybox ``init`` shell) and a
 #: string the console's oops report must contain for the crash to be the intended one.
@@ -312,6 +318,48 @@ def _shim_new_glibc_tools(apt: PrivateApt, root: Path, runtime: Path, tmp: Path)
     return wrapped
 
 
+#: Host tools that decompress a bzImage payload, by the payload's first bytes.
+PAYLOAD_TOOLS: Tuple[Tuple[bytes, Tuple[str, ...]], ...] = (
+    (b"\x02\x21\x4c\x18", ("lz4", "-dc")),
+    (b"\x28\xb5\x2f\xfd", ("zstd", "-dc")),
+    (b"\xfd7zXZ\x00", ("xz", "-dc")),
+    (b"\x1f\x8b", ("gzip", "-dc")),
+)
+
+
+def btf_base_vmlinux(vmlinuz: Path, dest: Path) -> None:
+    """Write to *dest* an ELF file holding only the ``.BTF`` section of the kernel in the
+    bzImage *vmlinuz*: what Kbuild's ``BTF [M]`` step reads as ``vmlinux`` (``pahole
+    --btf_base``, ``resolve_btfids -b``) to give an external module split BTF on the
+    kernel's own.  trixie's ``linux-headers`` ship such a file; bookworm's do not (there
+    Kbuild says "Skipping BTF generation ... unavailability of vmlinux").
+
+    The payload is found by the boot protocol's ``payload_offset``/``payload_length``
+    and decompressed by the host's own tool (:data:`PAYLOAD_TOOLS`, as the kernel's
+    ``scripts/extract-vmlinux``), then cut down with ``objcopy --only-section=.BTF``.
+    """
+    image = vmlinuz.read_bytes()
+    if image[0x202:0x206] != b"HdrS":
+        raise ModuleBuildError(f"{vmlinuz}: not a bzImage (no HdrS boot header)")
+    setup = ((image[0x1F1] or 4) + 1) * 512
+    off = setup + int.from_bytes(image[0x248:0x24C], "little")
+    payload = image[off : off + int.from_bytes(image[0x24C:0x250], "little")]
+    tool = next((t for magic, t in PAYLOAD_TOOLS if payload.startswith(magic)), None)
+    if tool is None:
+        raise ModuleBuildError(f"{vmlinuz}: payload compressed with an unknown method ({payload[:4].hex()})")
+    # the payload ends with the 4-byte decompressed size, which the tool may complain about
+    p = subprocess.run(list(tool), input=payload, capture_output=True, timeout=300)
+    if p.stdout[:4] != b"\x7fELF":
+        raise ModuleBuildError(f"{vmlinuz}: {' '.join(tool)} gave no ELF vmlinux: {p.stderr.decode(errors='replace')}")
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".vmlinux-") as tmp:
+        full = Path(tmp) / "vmlinux"
+        full.write_bytes(p.stdout)
+        q = subprocess.run(["objcopy", "--only-section=.BTF", str(full), str(dest)], capture_output=True,
+                           text=True, timeout=300)
+        if q.returncode != 0:
+            raise ModuleBuildError(f"objcopy --only-section=.BTF {vmlinuz}'s vmlinux: {q.stderr.strip()}")
+
+
 def kernel_headers(kernel: KernelFiles) -> Path:
     """Debian's build tree for external modules of *kernel*, unpacked (never installed).
 
@@ -321,7 +369,9 @@ def kernel_headers(kernel: KernelFiles) -> Path:
     includes ``/usr/src/linux-headers-*-common/Makefile``) is pointed at the unpacked copy;
     kbuild tools linked against a newer glibc than the host's run through the suite's own
     ``ld.so`` (:func:`_shim_new_glibc_tools`; trixie's ``objtool`` and ``modpost`` need
-    glibc 2.38, this Debian 12 host has 2.36).
+    glibc 2.38, this Debian 12 host has 2.36).  A kernel with module BTF gets the
+    ``vmlinux`` Kbuild makes the module's split BTF against (:func:`btf_base_vmlinux`)
+    where the headers lack one.
     """
     top = cache_root() / "debian" / f"{kernel.suite}-headers" / kernel.release
     root = top / "root"
@@ -330,7 +380,7 @@ def kernel_headers(kernel: KernelFiles) -> Path:
     with file_lock(cache_root() / "debian" / f".{kernel.suite}-headers.lock"):
         if meta_file.exists() and (tree / "Makefile").exists():
             meta = json.loads(meta_file.read_text())
-            if meta.get("version") == kernel.version and "glibc_shims" in meta:
+            if meta.get("version") == kernel.version and "glibc_shims" in meta and "btf_base" in meta:
                 return tree
         top.mkdir(parents=True, exist_ok=True)
         with file_lock(cache_root() / "debian" / f".apt-{kernel.suite}.lock"):
@@ -351,7 +401,14 @@ def kernel_headers(kernel: KernelFiles) -> Path:
         makefile = tree / "Makefile"
         text = makefile.read_text()
         makefile.write_text(re.sub(r"(?m)^(include\s+)/usr/src/", rf"\g<1>{root}/usr/src/", text))
-        meta = {"release": kernel.release, "version": kernel.version, "packages": packages, "glibc_shims": shims}
+        btf_base = "none"  # no module BTF (5.10), or the vmlinux the headers ship (trixie)
+        if re.search(r"^CONFIG_DEBUG_INFO_BTF_MODULES=y", (tree / ".config").read_text(errors="replace"), re.M):
+            btf_base = "shipped"
+            if not (tree / "vmlinux").exists():
+                btf_base_vmlinux(kernel.vmlinuz, tree / "vmlinux")
+                btf_base = f"from {kernel.vmlinuz.name}"
+        meta = {"release": kernel.release, "version": kernel.version, "packages": packages, "glibc_shims": shims,
+                "btf_base": btf_base}
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
         return tree
 
@@ -366,7 +423,7 @@ def _make_overrides(tree: Path, host_gcc: str) -> List[str]:
     the kernel was built with: ``CONFIG_CC_HAS_X=`` for the options of
     :data:`GCC_ONLY_OPTIONS` that the kernel's gcc had and the host's lacks, and
     ``CONFIG_PAHOLE_VERSION`` of the host's pahole (module BTF is made with flags it
-    knows)."""
+    knows), and ``RESOLVE_BTFIDS=true`` where the headers lack that tool."""
     config = (tree / ".config").read_text(errors="replace")
     out: List[str] = []
     m = re.search(r'^CONFIG_CC_VERSION_TEXT="(.*)"', config, re.M)
@@ -384,7 +441,18 @@ def _make_overrides(tree: Path, host_gcc: str) -> List[str]:
     host_pahole = int(mv.group(1)) * 100 + int(mv.group(2)) if mv else 0
     if m and host_pahole and int(m.group(1)) > host_pahole:
         out.append(f"CONFIG_PAHOLE_VERSION={host_pahole}")
+    if (tree / "vmlinux").exists() and not (tree / "tools" / "bpf" / "resolve_btfids" / "resolve_btfids").exists():
+        # bookworm's linux-kbuild lacks it; for a module it only patches .BTF_ids (BTF_ID()
+        # users), which kdbg_oops has none of
+        out.append("RESOLVE_BTFIDS=true")
     return out
+
+
+def _has_section(path: Path, name: str) -> bool:
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as f:
+        return ELFFile(f).get_section_by_name(name) is not None
 
 
 def oops_module(kernel: KernelFiles) -> Path:
@@ -402,7 +470,8 @@ def oops_module(kernel: KernelFiles) -> Path:
     with file_lock(crash_root() / f".module-{kernel.release}.lock"):
         if info_file.exists():
             info = json.loads(info_file.read_text())
-            if info.get("source") == src_hash and info.get("version") == kernel.version:
+            if (info.get("source") == src_hash and info.get("version") == kernel.version
+                    and info.get("recipe") == MODULE_RECIPE):
                 if info.get("error"):
                     raise ModuleBuildError(info["error"])
                 if ko.exists():
@@ -415,7 +484,8 @@ def oops_module(kernel: KernelFiles) -> Path:
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True)
         host_gcc = gcc.stdout.splitlines()[0] if gcc.stdout else "?"
         argv = ["make", "-C", str(headers), f"M={build}", "CC=gcc", *_make_overrides(headers, host_gcc), "modules"]
-        info = {"release": kernel.release, "version": kernel.version, "source": src_hash, "command": " ".join(argv)}
+        info = {"release": kernel.release, "version": kernel.version, "source": src_hash, "recipe": MODULE_RECIPE,
+                "command": " ".join(argv)}
         info["gcc"] = host_gcc
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
@@ -434,6 +504,7 @@ def oops_module(kernel: KernelFiles) -> Path:
             info_file.write_text(json.dumps(info, indent=1) + "\n")
             raise ModuleBuildError(info["error"])
         shutil.copy(built, ko)
+        info["btf"] = _has_section(ko, ".BTF")
         info_file.write_text(json.dumps(info, indent=1) + "\n")
         return ko
 
@@ -445,7 +516,7 @@ def _init_script(scenario: str) -> str:
     trigger = TRIGGERS[scenario][0]
     load = f"insmod /lib/modules/{MODULE_NAME}.ko || echo 'kdbg-init: insmod {MODULE_NAME} failed'"
     return (
-        INIT_CRASH.replace("@LOAD@", load if scenario == "oops" else "")
+        INIT_CRASH.replace("@LOAD@", load if scenario in MODULE_SCENARIOS else "")
         .replace("@SYSRQ_T_BEGIN@", SYSRQ_T_BEGIN)
         .replace("@SYSRQ_T_END@", SYSRQ_T_END)
         .replace("@CRASHING@", CRASHING)
@@ -559,7 +630,7 @@ def build_crash(
         "failed": {},
     }
     extra: Dict[str, bytes] = {}
-    if scenario == "oops":
+    if scenario in MODULE_SCENARIOS:
         try:
             ko = oops_module(kernel)
         except (ModuleBuildError, FetchError) as e:  # a FetchError is not cached: retried next time
@@ -638,13 +709,18 @@ def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
     except (ValueError, KeyError, TypeError):
         return None
     if not dumps:
-        # only a recorded module failure of the same source stands; anything else rebuilds
+        # only a recorded module failure of the same source and recipe stands; anything else rebuilds
         module = crash_root() / "module" / info.get("release", "?") / "module.json"
         if "module" in failed and module.exists():
             with_err = json.loads(module.read_text())
-            if with_err.get("source") == _module_source_hash() and with_err.get("error"):
+            if (with_err.get("source"), with_err.get("recipe")) == (_module_source_hash(), MODULE_RECIPE) and \
+                    with_err.get("error"):
                 return []
         return None
+    built = info.get("module") or {}
+    if scenario in MODULE_SCENARIOS and (built.get("source"), built.get("recipe")) != (
+            _module_source_hash(), MODULE_RECIPE):
+        return None  # dumped with another kdbg_oops.c or build of it (or no record of it): rebuild
     if not all(d.path.exists() for d in dumps) or not (dumps[0].truth / "console.log").exists():
         return None
     return dumps

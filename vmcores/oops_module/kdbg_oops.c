@@ -8,9 +8,16 @@
  *            -> kdbg_oops_level2 -> kdbg_oops_crash -> NULL pointer write (page fault)
  * Every step is noinline and does work after its call, so no call is a tail call and each
  * function keeps its own frame (ORC has to unwind through all of them).
+ *
+ * It also has a per-CPU variable, kdbg_oops_pcpu, whose fields differ per CPU (set at load
+ * for every possible CPU); the load prints, for each CPU, that CPU's copy's address (%px:
+ * the real one) and its fields, so the console is the ground truth for reading a module's
+ * per-CPU variable from the dump:
+ *   kdbg_oops: pcpu cpu<N> <address> cpu=<N> magic=<N*1000+7> tag=<0x6b64626700000000+N>
  */
 #include <linux/kernel.h>
 #include <linux/module.h>
+#include <linux/percpu.h>
 #include <linux/proc_fs.h>
 #include <linux/uaccess.h>
 
@@ -18,6 +25,14 @@
  * not a trap instruction. */
 static int *volatile kdbg_oops_target;
 static struct proc_dir_entry *kdbg_oops_entry;
+
+struct kdbg_oops_pcpu {
+	int cpu;
+	unsigned long magic;
+	u64 tag;
+};
+
+static DEFINE_PER_CPU(struct kdbg_oops_pcpu, kdbg_oops_pcpu);
 
 static noinline int kdbg_oops_crash(int value)
 {
@@ -57,8 +72,24 @@ static const struct proc_ops kdbg_oops_ops = {
 	.proc_write = kdbg_oops_write,
 };
 
+static void kdbg_oops_pcpu_init(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct kdbg_oops_pcpu *p = per_cpu_ptr(&kdbg_oops_pcpu, cpu);
+
+		p->cpu = cpu;
+		p->magic = cpu * 1000UL + 7;
+		p->tag = 0x6b64626700000000ULL + cpu;
+		pr_info("kdbg_oops: pcpu cpu%d %px cpu=%d magic=%lu tag=%#llx\n", cpu, p, p->cpu, p->magic,
+			(unsigned long long)p->tag);
+	}
+}
+
 static int __init kdbg_oops_init(void)
 {
+	kdbg_oops_pcpu_init();
 	kdbg_oops_entry = proc_create("kdbg_oops", 0200, NULL, &kdbg_oops_ops);
 	if (!kdbg_oops_entry)
 		return -ENOMEM;
