@@ -249,6 +249,17 @@ class Program:
         self._table_types[key] = t
         return t
 
+    def _btf_module(self, btf: Optional[BTF]) -> Optional[str]:
+        """The name of the module whose BTF ``btf`` is, or ``None`` (vmlinux's, a file's)."""
+        if self._modules is None or btf is None:
+            return None
+        return next((name for name, b in self._modules.btfs.items() if b is btf), None)
+
+    def _module_symbol(self, module: str, name: str) -> Optional[Symbol]:
+        """Module ``module``'s data symbol ``name`` (its functions left out), or ``None``."""
+        syms = [s for s in self.symbols.lookup_all(name) if s.module == module and s.type.lower() not in "tw"]
+        return syms[0] if syms else None
+
     def declare(self, text: str) -> None:
         """Give globals types with C declarations (``struct list_head modules;``, several in
         one text, as :func:`kdbg.declarations.parse_declarations` reads them); later
@@ -264,19 +275,27 @@ class Program:
 
     def variable(self, name: str) -> Object:
         """Global variable ``name``: typed by BTF (per-CPU variables, or all with pahole's
-        ``global_var``), then the declaration table, then :meth:`declare`. A per-CPU
-        variable's address is its per-CPU offset, as in drgn (``per_cpu`` adds a CPU's
-        base)."""
+        ``global_var``), then the declaration table, then :meth:`declare`. A module's
+        variable is typed by that module's BTF (split BTF) and placed at that module's
+        symbol. A per-CPU variable's address is its per-CPU offset, as in drgn (``per_cpu``
+        adds a CPU's base; a module's is its ``mod->percpu`` offset, which kallsyms gives)."""
         from kdbg.object import Object
 
         hit = self._btf_variables().get(name)
+        if hit is None:
+            sym = self._lookup_symbol(name)
+            if sym is not None and sym.module is not None:  # a module's: its BTF may type it
+                self.load_modules()
+                hit = self._btf_variables().get(name)
         if hit is not None:
             var, sec, offset = hit
-            sym = self._lookup_symbol(name)
+            module = self._btf_module(var.btf)
+            sym = self._lookup_symbol(name) if module is None else self._module_symbol(module, name)
             if sym is not None:
-                address = sym.address
+                address = sym.address  # a module's per-CPU symbol is its mod->percpu + offset
             else:
-                start = self.symbols.get("__per_cpu_start") if sec.name == ".data..percpu" else None
+                base = sec.name == ".data..percpu" and module is None  # vmlinux's: __per_cpu_start-based
+                start = self.symbols.get("__per_cpu_start") if base else None
                 if start is None:
                     raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.name}) but not in the symbol table")
                 address = start.address + offset
