@@ -7,7 +7,8 @@ fields.  Ground truth is that console line and the guest's own ``/proc/kallsyms`
 module's per-CPU symbol: its ``mod->percpu`` offset).  Where the kernel has module BTF
 (6.1, 6.12; the module is built with split BTF on the kernel's, ``dumps.json``
 ``module.btf``), ``prog["kdbg_oops_pcpu"]`` is typed from the module's BTF; on 5.10 it is an
-untyped symbol until declared.
+untyped symbol until declared.  drgn, given Debian's DWARF vmlinux and the module's own
+DWARF (the built ``kdbg_oops.ko``), reads the same copies from the ELF dump.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from kdbg.helpers.cpumask import cpu_possible_mask, for_each_cpu
 from kdbg.helpers.percpu import per_cpu, per_cpu_ptr
 from tests.conftest import resolve_crash_dump
 from vmcores.build import SUITES
-from vmcores.crash import MODULE_NAME, crash_dir
+from vmcores.crash import MODULE_NAME, crash_dir, crash_root
+from vmcores.debian import debian_dbg_vmlinux
 
 VARIABLE = "kdbg_oops_pcpu"
 FORMS = ("elf", "kdump-zlib")
@@ -177,3 +179,29 @@ def test_per_cpu_with_the_guest_kallsyms(oops) -> None:  # type: ignore[no-untyp
             assert int(magic) == c.magic
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_drgn_with_module_dwarf_agrees(suite: str) -> None:
+    """drgn (DWARF of vmlinux and of the built module) reads every CPU's copy where the
+    console says it is, with the fields it printed; kdbg reads the same."""
+    import drgn
+    from drgn.helpers.linux.percpu import per_cpu as drgn_per_cpu
+
+    dump = resolve_crash_dump(suite, "oops", "elf-paging")
+    ko = crash_root() / "module" / dump.release / f"{MODULE_NAME}.ko"
+    dprog = drgn.Program()
+    dprog.set_core_dump(str(dump.path))
+    dprog.load_debug_info([str(debian_dbg_vmlinux(suite)), str(ko)])
+    dvar = dprog[VARIABLE]
+    assert dvar.type_.type_name() == "struct kdbg_oops_pcpu"
+    prog = kdbg.open_core(str(dump.path))
+    try:
+        var = _variable(suite, prog)
+        assert var.address_ == dvar.address_
+        for cpu, c in console_copies(dump.truth).items():
+            d = drgn_per_cpu(dvar, cpu)
+            assert Copy(d.address_, d.cpu.value_(), d.magic.value_(), d.tag.value_()) == c
+            assert per_cpu(var, cpu).address_ == d.address_
+    finally:
+        prog.close()
