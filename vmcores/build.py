@@ -795,6 +795,13 @@ def build_suite(
         "failed": failed,
     }
     info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made)]
+    finish_build(outdir, final, info)
+    return dumps
+
+
+def finish_build(outdir: Path, final: Path, info: Dict[str, Any]) -> None:
+    """Write ``dumps.json`` (*info*) into the finished build directory *outdir* and put it
+    in place of *final* (the old build is removed only once the new one is there)."""
     (outdir / "dumps.json").write_text(json.dumps(info, indent=1) + "\n")
     old = final.with_name(f".{final.name}.old")
     if old.exists():
@@ -803,7 +810,6 @@ def build_suite(
         os.replace(final, old)
     os.replace(outdir, final)
     shutil.rmtree(old, ignore_errors=True)
-    return dumps
 
 
 def dump_json(d: Dump) -> Dict[str, Any]:

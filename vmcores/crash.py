@@ -71,6 +71,7 @@ from vmcores.build import (
     _unpack_truth,
     dump_from_json,
     dump_json,
+    finish_build,
     make_initramfs,
     qemu_dumps,
     vmcores_root,
@@ -636,7 +637,7 @@ def build_crash(
         except (ModuleBuildError, FetchError) as e:  # a FetchError is not cached: retried next time
             say(str(e))
             info["failed"]["module"] = str(e)
-            _finish(outdir, final, info)
+            finish_build(outdir, final, info)
             return []
         extra[f"lib/modules/{MODULE_NAME}.ko"] = ko.read_bytes()
         info["module"] = json.loads((ko.parent / "module.json").read_text())
@@ -681,20 +682,9 @@ def build_crash(
                        scenario=scenario) for f, t, p in made]
     info["build_seconds"] = round(time.monotonic() - t0, 1)
     info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made)]
-    _finish(outdir, final, info)
+    finish_build(outdir, final, info)
     say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
     return dumps
-
-
-def _finish(outdir: Path, final: Path, info: Dict[str, Any]) -> None:
-    (outdir / "dumps.json").write_text(json.dumps(info, indent=1) + "\n")
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(outdir, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
