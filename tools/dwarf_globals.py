@@ -347,6 +347,34 @@ def _address(die: Any) -> Optional[int]:
     return int.from_bytes(bytes(loc.value[1:9]), "little")
 
 
+def _top_variables(dwarf: Any) -> Iterator[Tuple[str, _TypeReader, Any]]:
+    """``(cu_name, reader, die)`` of every top-level ``DW_TAG_variable`` DIE, CU by CU;
+    a CU's parsed DIEs are dropped once it is done (pyelftools keeps every DIE it parsed
+    for as long as the file is open: 6 GB over a kernel)."""
+    for cu in dwarf.iter_CUs():
+        top = cu.get_top_DIE()
+        cu_name_attr = top.attributes.get("DW_AT_name")
+        cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
+        reader = _TypeReader(cu)
+        for die in top.iter_children():
+            if die.tag == "DW_TAG_variable":
+                yield cu_name, reader, die
+        cu._dielist = []
+        cu._diemap = []
+
+
+def _definition(reader: _TypeReader, die: Any) -> Optional[Tuple[str, Any]]:
+    """``(name, DIE holding its type)`` of a variable definition; one that refers to its
+    declaration (``DW_AT_specification``, ``DW_AT_abstract_origin``) takes the
+    declaration's name and type. ``None`` for a nameless one."""
+    spec = reader.ref(die, "DW_AT_specification") or reader.ref(die, "DW_AT_abstract_origin")
+    named = spec if spec is not None and "DW_AT_name" not in die.attributes else die
+    if "DW_AT_name" not in named.attributes:
+        return None
+    typed = die if "DW_AT_type" in die.attributes else (spec if spec is not None else die)
+    return named.attributes["DW_AT_name"].value.decode(errors="replace"), typed
+
+
 def iter_dwarf_variables(vmlinux: Path) -> Iterator[DwarfVariable]:
     """Every top-level ``DW_TAG_variable`` with a ``DW_OP_addr`` location, in DIE order
     (address 0 only where the ELF symbol table has the name there: per-CPU variables; a
@@ -364,34 +392,21 @@ def iter_dwarf_variables(vmlinux: Path) -> Iterator[DwarfVariable]:
         at_zero = {s.name for s in symtab.iter_symbols() if s["st_value"] == 0} if symtab is not None else set()
         dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
         declared: Dict[Tuple[str, DType], str] = {}
-        for cu in dwarf.iter_CUs():
-            top = cu.get_top_DIE()
-            cu_name_attr = top.attributes.get("DW_AT_name")
-            cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
-            reader = _TypeReader(cu)
-            for die in top.iter_children():
-                if die.tag != "DW_TAG_variable":
-                    continue
-                addr = _address(die)
-                if addr is None:
-                    if "DW_AT_declaration" in die.attributes and "DW_AT_name" in die.attributes:
-                        name = die.attributes["DW_AT_name"].value.decode(errors="replace")
-                        if "DW_AT_type" in die.attributes:
-                            declared.setdefault((name, reader.type_of(die)), cu_name)
-                    continue
-                spec = reader.ref(die, "DW_AT_specification") or reader.ref(die, "DW_AT_abstract_origin")
-                named = spec if spec is not None and "DW_AT_name" not in die.attributes else die
-                if "DW_AT_name" not in named.attributes:
-                    continue
-                name = named.attributes["DW_AT_name"].value.decode(errors="replace")
-                if addr == 0 and name not in at_zero:
-                    continue
-                typed = die if "DW_AT_type" in die.attributes else (spec if spec is not None else die)
-                yield DwarfVariable(name, addr, reader.type_of(typed), cu_name)
-            # pyelftools keeps every DIE it parsed for as long as the file is open (6 GB
-            # over a kernel); a CU's DIEs are not needed once its variables are read
-            cu._dielist = []
-            cu._diemap = []
+        for cu_name, reader, die in _top_variables(dwarf):
+            addr = _address(die)
+            if addr is None:
+                if "DW_AT_declaration" in die.attributes and "DW_AT_name" in die.attributes:
+                    name = die.attributes["DW_AT_name"].value.decode(errors="replace")
+                    if "DW_AT_type" in die.attributes:
+                        declared.setdefault((name, reader.type_of(die)), cu_name)
+                continue
+            found = _definition(reader, die)
+            if found is None:
+                continue
+            name, typed = found
+            if addr == 0 and name not in at_zero:
+                continue
+            yield DwarfVariable(name, addr, reader.type_of(typed), cu_name)
     for (name, t), cu_name in declared.items():
         yield DwarfVariable(name, None, t, cu_name)
 
@@ -513,30 +528,21 @@ def iter_module_variables(ko: Path) -> Iterator[DwarfVariable]:
     if not elf.has_dwarf_info():
         return
     dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
-    for cu in dwarf.iter_CUs():
-        top = cu.get_top_DIE()
-        cu_name_attr = top.attributes.get("DW_AT_name")
-        cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
-        reader = _TypeReader(cu)
-        for die in top.iter_children():
-            if die.tag != "DW_TAG_variable" or "DW_AT_declaration" in die.attributes:
-                continue
-            loc = die.attributes.get("DW_AT_location")
-            addr = _address(die)
-            if loc is None or addr is None:
-                continue
-            shndx = next((where[o] for o in range(loc.offset + 1, loc.offset + 4) if o in where), None)
-            if shndx is None or shndx not in keep:
-                continue
-            spec = reader.ref(die, "DW_AT_specification") or reader.ref(die, "DW_AT_abstract_origin")
-            named = spec if spec is not None and "DW_AT_name" not in die.attributes else die
-            if "DW_AT_name" not in named.attributes:
-                continue
-            name = named.attributes["DW_AT_name"].value.decode(errors="replace")
-            typed = die if "DW_AT_type" in die.attributes else (spec if spec is not None else die)
-            yield DwarfVariable(name, addr, reader.type_of(typed), cu_name)
-        cu._dielist = []
-        cu._diemap = []
+    for cu_name, reader, die in _top_variables(dwarf):
+        if "DW_AT_declaration" in die.attributes:
+            continue
+        loc = die.attributes.get("DW_AT_location")
+        addr = _address(die)
+        if loc is None or addr is None:
+            continue
+        shndx = next((where[o] for o in range(loc.offset + 1, loc.offset + 4) if o in where), None)
+        if shndx is None or shndx not in keep:
+            continue
+        found = _definition(reader, die)
+        if found is None:
+            continue
+        name, typed = found
+        yield DwarfVariable(name, addr, reader.type_of(typed), cu_name)
 
 
 def module_files(moddir: Path) -> Dict[str, Path]:
