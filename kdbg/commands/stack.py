@@ -90,17 +90,12 @@ def trace_json(trace: StackTrace) -> Dict[str, Any]:
     """A trace as ``--json`` lists it (without the task fields)."""
     frames: List[Dict[str, Any]] = []
     for f in trace:
-        hit = None if f.user else f.name
+        hit = None if f.user else f.location
+        name, off, size = hit[:3] if hit is not None else (None, None, None)
         entry: Dict[str, Any] = {
-            "index": f.index, "pc": f.pc, "sp": f.sp, "function": hit, "offset": None, "size": None,
+            "index": f.index, "pc": f.pc, "sp": f.sp, "function": name, "offset": off, "size": size,
             "module": f.module, "interrupted": f.interrupted, "user": f.user,
         }
-        if hit is not None:
-            text = f.format().split(" ", 1)[0]
-            off_size = text.split("+", 1)[1]
-            off, _, size = off_size.partition("/")
-            entry["offset"] = int(off, 16)
-            entry["size"] = int(size, 16) if size else None
         if f.interrupted or f.user:
             entry["registers"] = f.registers()
         frames.append(entry)

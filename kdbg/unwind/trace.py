@@ -185,6 +185,12 @@ class StackFrame:
         """No source lines without DWARF: raises."""
         raise UnwindError(_NO_DWARF.format(what="source lines"))
 
+    @property
+    def location(self) -> Optional[Tuple[str, int, Optional[int], Optional[str]]]:
+        """``(function, offset, size, module)`` as the kernel prints the frame (for a
+        return address, the call before it), ``None`` when no symbol holds the pc."""
+        return self._symbol_info()
+
     def format(self) -> str:
         """``__schedule+0x34d/0x9db``, `` [module]`` after module text; a bare hex pc
         when no symbol holds it."""
