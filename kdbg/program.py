@@ -281,18 +281,17 @@ class Program:
         adds a CPU's base; a module's is its ``mod->percpu`` offset, which kallsyms gives)."""
         from kdbg.object import Object
 
+        sym = self._lookup_symbol(name)
         hit = self._btf_variables().get(name)
-        if hit is None:
-            sym = self._lookup_symbol(name)
-            if sym is not None and sym.module is not None:  # a module's: its BTF may type it
-                self.load_modules()
-                hit = self._btf_variables().get(name)
+        if hit is None and sym is not None and sym.module is not None:  # a module's: its BTF may type it
+            self.load_modules()
+            hit = self._btf_variables().get(name)
         if hit is not None:
             var, sec, offset = hit
             module = self._btf_module(var.btf)
-            sym = self._lookup_symbol(name) if module is None else self._module_symbol(module, name)
-            if sym is not None:
-                address = sym.address  # a module's per-CPU symbol is its mod->percpu + offset
+            at = sym if module is None else self._module_symbol(module, name)
+            if at is not None:
+                address = at.address  # a module's per-CPU symbol is its mod->percpu + offset
             else:
                 base = sec.name == ".data..percpu" and module is None  # vmlinux's: __per_cpu_start-based
                 start = self.symbols.get("__per_cpu_start") if base else None
@@ -302,15 +301,12 @@ class Program:
             return Object._reference(self, var.type, address)
         t = self._declared.get(name)
         if t is None:
-            sym = self._lookup_symbol(name)
             module = sym.module if sym is not None and sym.type.lower() not in "tw" else None  # a module's data
             t = self._declared_type(name, module)
         if t is not None:
-            sym = self._lookup_symbol(name)
             if sym is None:
                 raise SymbolNotFoundError(f"variable {name!r} is declared but not in the symbol table")
             return Object._reference(self, t, sym.address)
-        sym = self._lookup_symbol(name)
         if sym is not None and sym.type.lower() not in "tw":
             raise _untyped(sym)
         raise ObjectNotFoundError(f"could not find variable {name!r}")
