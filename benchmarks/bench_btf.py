@@ -40,7 +40,7 @@ _RSS = "import resource, sys; sys.stderr.write('RSS=%d\\n' % resource.getrusage(
 OPEN_INDEX = f"""
 import sys, time
 t0 = time.perf_counter()
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 with open(sys.argv[1], 'rb') as f:
     data = f.read()
 btf = BTF(data, name=sys.argv[1])
@@ -49,11 +49,11 @@ sys.stderr.write('INPROC=%f\\n' % (time.perf_counter() - t0))
 {_RSS}
 """
 
-OPEN_INDEX_CACHED = OPEN_INDEX.replace("from kdbg.btf.parser import BTF", "from kdbg.btf.cache import open_btf as BTF")
+OPEN_INDEX_CACHED = OPEN_INDEX.replace("from kdbg.btf.index import BTF", "from kdbg.btf.cache import open_btf as BTF")
 
 PTYPE = f"""
 import sys
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.ptype import ptype
 with open(sys.argv[1], 'rb') as f:
     btf = BTF(f.read(), name=sys.argv[1])
@@ -63,7 +63,7 @@ sys.stdout.write(ptype(btf.lookup('struct task_struct')) + '\\n')
 
 HEADER = f"""
 import sys
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.header import header_c
 with open(sys.argv[1], 'rb') as f:
     btf = BTF(f.read(), name=sys.argv[1])
@@ -194,7 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.inproc is not None:
         rows.append(("    in-process (wall)", f"{a.inproc * 1000:.0f} ms", "", "", ""))
 
-    if have_module("kdbg.cli"):
+    if have_module("kdbg.ui.cli"):
         cmd = [py, "-m", "kdbg", "--btf", f, "-x", "ptype struct task_struct"]
         label = "(b) ptype task_struct (CLI)"
     else:

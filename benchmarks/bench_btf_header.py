@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kdbg.btf.header import HeaderWriter  # noqa: E402
-from kdbg.btf.parser import BTF  # noqa: E402
+from kdbg.btf.index import BTF  # noqa: E402
 
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Latency of the REPL's completer (:func:`kdbg.completion.complete`) on a vmcore.
+"""Latency of the REPL's completer (:func:`kdbg.ui.completion.complete`) on a vmcore.
 
 Usage: ``python benchmarks/bench_completion.py [VMCORE] [--runs N]`` (default: the
 bookworm ELF reference dump, built if missing).
@@ -49,9 +49,9 @@ def main(argv: List[str]) -> int:
         from tests.conftest import resolve_dump
 
         path = str(resolve_dump("bookworm", "elf", "qemu").path)
-    from kdbg.completion import Completions, complete
-    from kdbg.evaluate import script_globals
-    from kdbg.program import open_core
+    from kdbg.target import open_core
+    from kdbg.ui.completion import Completions, complete
+    from kdbg.ui.evaluate import script_globals
 
     prog = open_core(path)
     g = script_globals(prog)

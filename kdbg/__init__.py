@@ -4,6 +4,8 @@ Types come from BTF, symbols from kallsyms and memory from /proc/kcore or a vmco
 DWARF, vmlinux or headers are needed.
 """
 
+from kdbg.core.object import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
+from kdbg.core.program import Program
 from kdbg.errors import (
     BTFError,
     CoreError,
@@ -18,8 +20,7 @@ from kdbg.errors import (
     TypeNotFoundError,
     UntypedSymbolError,
 )
-from kdbg.object import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
-from kdbg.program import Program, open_core, open_files, open_live
+from kdbg.target import open_core, open_files, open_live
 
 __version__ = "0.1.0"
 

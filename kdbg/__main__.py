@@ -1,5 +1,5 @@
 """``python -m kdbg``."""
 
-from kdbg.cli import main
+from kdbg.ui.cli import main
 
 raise SystemExit(main())

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.btf.parser import BTF, type_shape
+from kdbg.btf.index import BTF, type_shape
 from kdbg.btf.types import Composite, Enum, Type, Void
 from kdbg.errors import AmbiguousTypeError, DeclarationTableError, ExpressionError, KdbgError, TypeNotFoundError
 
@@ -251,7 +251,7 @@ def _zero_length_sections() -> Dict[str, Dict[str, bool]]:
 def zero_length_exceptions(btf: BTF) -> Dict[str, bool]:
     """``"CONTAINER.member"`` -> whether DWARF declares it ``[]``, for the zero-length
     array members of ``btf``'s kernel (a split BTF: its base's) where the rule over BTF
-    (:func:`kdbg.object.flexible_by_rule`) is wrong: the list made from that very build's
+    (:func:`kdbg.core.object.flexible_by_rule`) is wrong: the list made from that very build's
     DWARF by ``python3 -m tools.gen_declarations``, or, for a build it does not know,
     the members that are exceptions in every kernel it was made from."""
     base = btf

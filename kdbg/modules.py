@@ -1,4 +1,4 @@
-"""Loadable modules for a :class:`~kdbg.program.Program`: their BTF, symbols and regions.
+"""Loadable modules for a :class:`~kdbg.core.program.Program`: their BTF, symbols and regions.
 
 This layer sits above typed objects: it reads ``struct module`` and ``struct btf_module``
 with the Program's base BTF and vmlinux symbols, and feeds the Program what they give:
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from kdbg.errors import KdbgError
 
 if TYPE_CHECKING:
-    from kdbg.btf.parser import BTF
-    from kdbg.program import Program
+    from kdbg.btf.index import BTF
+    from kdbg.core.program import Program
     from kdbg.symbols.table import SymbolTable
 
 __all__ = ["ModuleSource", "LoadedModules", "load_modules", "read_module_btfs", "sysfs_module_btfs",

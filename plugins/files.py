@@ -15,9 +15,9 @@ import argparse
 import json
 from typing import Any, Dict
 
-from kdbg.commands import CommandContext, argument, command
 from kdbg.errors import ObjectNotFoundError
 from kdbg.helpers import d_path, find_task, for_each_file, task_cpu
+from kdbg.ui.commands import CommandContext, argument, command
 
 _S_IFMT = 0o170000
 #: ``S_IF*`` file types as crash names them.

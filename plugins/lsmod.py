@@ -12,8 +12,8 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.commands import CommandContext, argument, command
 from kdbg.errors import CoreError
+from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["module_rows"]
 

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.commands import CommandContext, argument, command
+from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["mount_rows"]
 

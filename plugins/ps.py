@@ -23,9 +23,9 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.commands import CommandContext, argument, command
 from kdbg.errors import MemberNotFoundError
 from kdbg.helpers import for_each_task, task_cpu, task_on_cpu, task_state_to_char
+from kdbg.ui.commands import CommandContext, argument, command
 
 #: crash's state names for ``/proc``'s letters.
 CRASH_STATES = {"R": "RU", "S": "IN", "D": "UN", "I": "ID", "T": "ST", "t": "TR", "Z": "ZO", "X": "DE",

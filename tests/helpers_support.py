@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from kdbg.program import Program
+from kdbg.core.program import Program
 from vmcores.oracle import Query
 
 

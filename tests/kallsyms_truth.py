@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Tuple
 
-from kdbg.symbols.kallsyms_mem import DecodedKallsyms
+from kdbg.symbols.kallsyms.mem import DecodedKallsyms
 
 __all__ = ["assert_matches_truth", "truth_vmlinux"]
 

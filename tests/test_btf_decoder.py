@@ -22,7 +22,7 @@ from kdbg.btf.cache import cached_header_c, open_btf
 from kdbg.btf.decoder import Records
 from kdbg.btf.encoder import BTFEncoder
 from kdbg.btf.header import header_c
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from tests.btf_truth import RawType, bpftool_c, bpftool_raw, parse_raw
 
 _MEMBER = re.compile(r"^'([^']*)' type_id=(\d+) bits_offset=(\d+)(?: bitfield_size=(\d+))?$")

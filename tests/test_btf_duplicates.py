@@ -15,8 +15,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_file
-from kdbg.btf.parser import BTF
 from kdbg.errors import AmbiguousTypeError, TypeNotFoundError
 from tests.btf_truth import RawType, bpftool_raw, parse_raw
 

@@ -16,7 +16,7 @@ import pytest
 
 from kdbg.btf import constants as K
 from kdbg.btf.encoder import BTFEncoder, closure, encode, minimize, reduce_btf
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type
 from kdbg.errors import BTFError
 

@@ -14,8 +14,8 @@ import pytest
 
 from kdbg.btf import constants as K
 from kdbg.btf.encoder import reduce_btf
+from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_file
-from kdbg.btf.parser import BTF
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type
 from kdbg.errors import BTFError
 from tests.btf_truth import bpftool_c, bpftool_raw, parse_raw

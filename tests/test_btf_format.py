@@ -22,8 +22,8 @@ import pytest
 
 from kdbg.btf import constants as K
 from kdbg.btf.encoder import BTFEncoder, encode, minimize
+from kdbg.btf.index import BTF, KindLayout, parse_header
 from kdbg.btf.loader import load_btf_file
-from kdbg.btf.parser import BTF, KindLayout, parse_header
 from kdbg.btf.raw import dump_raw, type_lines
 from kdbg.btf.types import Composite, Enum, Int, Opaque
 from kdbg.errors import BTFError

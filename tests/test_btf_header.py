@@ -31,8 +31,8 @@ from btf_truth import bpftool_c, bpftool_raw, layout, pahole_struct, parse_raw
 
 from kdbg.btf import constants as K
 from kdbg.btf.header import HeaderWriter, dump_c, header_c
+from kdbg.btf.index import BTF
 from kdbg.btf.loader import extract_vmlinux, load_btf_file
-from kdbg.btf.parser import BTF
 from kdbg.btf.types import Composite, Enum, Type
 from vmcores.debian import KernelFiles
 

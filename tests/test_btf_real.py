@@ -17,8 +17,8 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.btf import constants as K
+from kdbg.btf.index import BTF
 from kdbg.btf.loader import extract_vmlinux, load_btf_file, load_btf_files
-from kdbg.btf.parser import BTF
 from kdbg.btf.ptype import ptype
 from kdbg.btf.raw import dump_raw
 from kdbg.btf.types import Composite, Enum, Func, Typedef

@@ -2,7 +2,7 @@
 found lazily, import errors, memory warnings.
 
 Every case runs the real CLI as a subprocess (``python3 -m kdbg ...``, or a small wrapper
-around ``kdbg.cli.main`` where a broken installation must be simulated) on the committed
+around ``kdbg.ui.cli.main`` where a broken installation must be simulated) on the committed
 sample dump or a reference dump, and checks exit status and the exact stderr lines. The
 REPL is driven through a real terminal (tmux).
 """
@@ -33,7 +33,7 @@ def kdbg(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def wrapped(script: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``kdbg.cli.main(args)`` after ``script``'s set-up code (a broken install...)."""
+    """Run ``kdbg.ui.cli.main(args)`` after ``script``'s set-up code (a broken install...)."""
     return subprocess.run(
         [sys.executable, str(script), *args],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT,
@@ -44,7 +44,7 @@ def wrapper(path: Path, setup: str) -> Path:
     path.write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
         + textwrap.dedent(setup)
-        + "\nfrom kdbg.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+        + "\nfrom kdbg.ui.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
     )
     return path
 
@@ -81,8 +81,8 @@ def test_plugin_raising_at_import_is_one_line_naming_file_and_line(sample_dump, 
 PLUGIN_SYM = """\
 import importlib
 
-import kdbg.commands.memory
-from kdbg.commands import command
+import kdbg.ui.commands.memory
+from kdbg.ui.commands import command
 
 
 @command("sym", "the plugin's sym", "sym ANYTHING")
@@ -91,7 +91,7 @@ def sym(prog, args, ctx):
 
 
 # A built-in module executed again after the plugin registered must not take the name back.
-importlib.reload(kdbg.commands.memory)
+importlib.reload(kdbg.ui.commands.memory)
 """
 
 
@@ -227,11 +227,11 @@ def test_no_kdbg_helpers_module_is_fine(sample_dump) -> None:  # type: ignore[no
 
 
 def test_repl_does_not_import_cli() -> None:
-    """evaluate lives in kdbg/evaluate.py: the REPL needs nothing from the CLI (which
+    """evaluate lives in kdbg/ui/evaluate.py: the REPL needs nothing from the CLI (which
     starts the REPL: one direction only)."""
     for path in ("repl.py", "evaluate.py"):
-        src = (ROOT / "kdbg" / path).read_text()
-        assert not re.search(r"^\s*(from kdbg\.cli\b|import kdbg\.cli\b|from kdbg import cli\b)", src, re.M), path
+        src = (ROOT / "kdbg" / "ui" / path).read_text()
+        assert not re.search(r"^\s*(from kdbg\.cli\b|import kdbg\.ui\.cli\b|from kdbg\.ui\.cli\b|from kdbg.ui import cli\b)", src, re.M), path
 
 
 # ---------------------------------------------------------------------------- warnings
@@ -275,7 +275,7 @@ def test_truncated_dump_warns_once_even_with_q(sample_dump, tmp_path: Path, quie
 SLOW_PLUGIN = """\
 import time
 
-from kdbg.commands import command
+from kdbg.ui.commands import command
 
 
 @command("slow", "sleep for ten minutes")

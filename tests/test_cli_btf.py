@@ -134,13 +134,13 @@ def test_live_kernel_without_kcore_says_memory_unavailable(
     aimed at a path that does not exist, and with the shipped BTF and a guest's kallsyms in
     place of the host's, so the outcome does not depend on this host.
     """
-    import kdbg.program
-    from kdbg import cli
+    import kdbg.target
+    from kdbg.ui import cli
 
     missing = tmp_path / "no" / "kcore"
     monkeypatch.setattr(
-        kdbg.program, "open_live",
-        functools.partial(kdbg.program.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS), kcore=str(missing)),
+        kdbg.core.program, "open_live",
+        functools.partial(kdbg.target.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS), kcore=str(missing)),
     )  # fmt: skip
     addr = next(ln.split()[0] for ln in SAMPLE_KALLSYMS.read_text().splitlines() if ln.endswith(" init_task"))
 

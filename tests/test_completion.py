@@ -1,4 +1,4 @@
-"""The REPL's completer (kdbg.completion) without a terminal, on the committed sample dump.
+"""The REPL's completer (kdbg.ui.completion) without a terminal, on the committed sample dump.
 
 Ground truth comes from outside kdbg: bpftool's reading of the guest's own BTF
 (``truth/btf/vmlinux``) for members and type names, the guest's /proc/kallsyms for symbols.
@@ -12,9 +12,9 @@ from typing import Any, Dict, List, Set
 
 import pytest
 
-from kdbg.completion import Completions, complete
-from kdbg.evaluate import script_globals
-from kdbg.program import open_core
+from kdbg.target import open_core
+from kdbg.ui.completion import Completions, complete
+from kdbg.ui.evaluate import script_globals
 from tests.btf_truth import bpftool_raw, parse_raw
 from tests.kallsyms_truth import truth_vmlinux
 

@@ -23,8 +23,8 @@ import pytest
 
 from kdbg.btf import constants as K
 from kdbg.btf.cache import cached_header_c
+from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_files
-from kdbg.btf.parser import BTF
 from kdbg.btf.types import Array, Composite, Const, FuncProto, Pointer
 from kdbg.declarations import (
     OVERRIDES_FILE,
@@ -559,7 +559,7 @@ def test_module_globals_take_their_own_modules_entries(btf618_bytes: bytes, tmp_
     ``module:name``): same-named statics of two modules and of vmlinux never mix; a
     module the table does not know falls back to vmlinux's entries."""
     from kdbg.declarations import module_key
-    from kdbg.program import open_files
+    from kdbg.target import open_files
 
     (tmp_path / "btf").write_bytes(btf618_bytes)
     (tmp_path / "kallsyms").write_text(

@@ -3,7 +3,7 @@ on every reference kernel.
 
 BTF writes ``T x[]`` and ``T x[0]`` alike (an array of length 0); drgn reading DWARF tells
 them apart, and prints, sizes and values them differently (``T []`` has no size and no
-value). kdbg decides with ``kdbg.object.is_flexible_array_member``: a rule over BTF
+value). kdbg decides with ``kdbg.core.object.is_flexible_array_member``: a rule over BTF
 corrected by the list the generator makes from Debian's DWARF per kernel build
 (``kdbg/data/zero-length-arrays.txt``). For every zero-length array member of every named
 struct and union in the guest's BTF (the ``btf/vmlinux`` truth file, what the kernel itself
@@ -26,9 +26,9 @@ import pytest
 
 from kdbg.btf.loader import load_btf_file
 from kdbg.btf.types import Array, Composite
+from kdbg.core.object import flexible_by_rule, is_flexible_array_member
+from kdbg.core.printer import type_definition
 from kdbg.declarations import ZERO_LENGTH_FILE, btf_identity, zero_length_container
-from kdbg.format import type_definition
-from kdbg.object import flexible_by_rule, is_flexible_array_member
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES
 from vmcores.oracle import Query, ask_drgn
@@ -129,7 +129,7 @@ def test_every_zero_length_array_as_dwarf_says(suite: str) -> None:
     assert wrong == []
     rule_right = sum(1 for s in compared if kdbg_says[s][1] == (dwarf[s] == "[]"))
     print(f"{suite}: {len(compared)} of {len(compared)} as DWARF says (the BTF rule alone: {rule_right})")
-    # the figures of the rule alone in kdbg.object.flexible_by_rule's docstring
+    # the figures of the rule alone in kdbg.core.object.flexible_by_rule's docstring
     assert (rule_right, len(compared)) == {"bullseye": (289, 796), "bookworm": (859, 871),
                                            "trixie": (1039, 1047)}[suite]
 
@@ -137,7 +137,7 @@ def test_every_zero_length_array_as_dwarf_says(suite: str) -> None:
 @pytest.mark.parametrize("suite", list(SUITES))
 def test_ptype_lines_as_drgn_prints_them(suite: str) -> None:
     """Every line declaring a ``[0]`` or ``[]`` member in the definition of a struct or
-    union that has one is the line drgn prints (``ptype``: :func:`kdbg.format.type_definition`)."""
+    union that has one is the line drgn prints (``ptype``: :func:`kdbg.core.printer.type_definition`)."""
     import kdbg
     from kdbg.errors import AmbiguousTypeError
 

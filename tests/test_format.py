@@ -30,7 +30,7 @@ import pytest
 
 from kdbg.btf import constants as K
 from kdbg.btf.encoder import BTFEncoder
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.types import (
     Array,
     Composite,
@@ -46,16 +46,16 @@ from kdbg.btf.types import (
     TypeTag,
     Void,
 )
+from kdbg.core.object import Object, cast, container_of
+from kdbg.core.program import Program
 from kdbg.errors import FaultError
 from kdbg.memory.base import KernelMemory
-from kdbg.object import Object, cast, container_of
-from kdbg.program import Program
 from kdbg.symbols.table import Symbol, SymbolTable
 
 BASE = 0xFFFFFFFF81000000
 SIZE = 0x40000
 
-# gcc's spellings (BTF's) -> drgn's, written out independently of kdbg.format's table
+# gcc's spellings (BTF's) -> drgn's, written out independently of kdbg.core.printer's table
 DRGN_INT_NAMES = {
     "long unsigned int": "unsigned long", "long int": "long", "short int": "short",
     "short unsigned int": "unsigned short", "long long int": "long long",

@@ -44,7 +44,7 @@ import pytest
 
 from kdbg.btf import constants as K
 from kdbg.btf.encoder import BTFEncoder, encode, minimize
-from kdbg.btf.parser import BTF, type_shape
+from kdbg.btf.index import BTF, type_shape
 from kdbg.btf.types import (
     Composite,
     Datasec,

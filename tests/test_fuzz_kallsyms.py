@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from kdbg.errors import CoreError
 from kdbg.symbols import parse_kallsyms_text
-from kdbg.symbols.kallsyms_mem import decode_kallsyms, expand_names
+from kdbg.symbols.kallsyms.mem import decode_kallsyms, expand_names
 from tests.fuzz_harness import CaseHang, Reach, watchdog
 from tests.kallsyms_synthetic import (
     TEXT_BASE,

@@ -34,6 +34,7 @@ import pytest
 import kdbg
 import kdbg.helpers as helpers
 from kdbg import KdbgError, Object
+from kdbg.core.program import Program
 from kdbg.errors import ValidationError
 from kdbg.helpers import (
     cpu_curr,
@@ -98,7 +99,6 @@ from kdbg.helpers import (
     xa_load,
 )
 from kdbg.helpers.common import Walk
-from kdbg.program import Program
 from tests.conftest import dump_id, resolve_dump
 from tests.helpers_support import ORACLE_QUERIES, comm_matches
 from tests.kallsyms_synthetic import PatchedMemory

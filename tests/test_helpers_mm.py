@@ -28,13 +28,13 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 import kdbg
+from kdbg.core.object import Object
+from kdbg.core.program import Program
 from kdbg.errors import KdbgError
 from kdbg.helpers import mm as M
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import for_each_task
-from kdbg.object import Object
-from kdbg.program import Program
 from tests.conftest import resolve_dump
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn

@@ -16,7 +16,7 @@ from typing import List, Tuple
 import pytest
 
 from kdbg.memory import open_core
-from kdbg.symbols.kallsyms_mem import decode_kallsyms
+from kdbg.symbols.kallsyms.mem import decode_kallsyms
 from tests.kallsyms_synthetic import TEXT_BASE, PatchedMemory, build_kallsyms_image
 from tests.kallsyms_truth import assert_matches_truth, truth_vmlinux
 

@@ -22,7 +22,7 @@ import pytest
 from kdbg.cache import _entry_path
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory import open_core
-from kdbg.symbols.kallsyms_mem import (
+from kdbg.symbols.kallsyms.mem import (
     DecodedKallsyms,
     decode_kallsyms,
     expand_names,

@@ -17,7 +17,7 @@ echo '==VERSION'; cat /proc/version
 echo '==SYM'; python3 -m kdbg -q --json -x 'sym init_task' -x 'sym _stext' -x 'sym linux_banner'
 echo '==RD'; python3 -m kdbg -q -x 'rd linux_banner 4'
 echo '==PY'; python3 - <<'PY'
-import kdbg.program as p
+import kdbg.target as p
 prog = p.open_live()
 assert prog.memory is not None, prog.memory_unavailable
 btf = open("/sys/kernel/btf/vmlinux", "rb").read()

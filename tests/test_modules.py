@@ -19,7 +19,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.errors import TypeNotFoundError
-from kdbg.program import open_core, open_live
+from kdbg.target import open_core, open_live
 from tests.conftest import ROOT, resolve_dump
 
 #: (suite, form, tool): each reference suite in an ELF form and a kdump form, a dump
@@ -239,7 +239,7 @@ echo '==SYSFS'; ls /sys/kernel/btf
 echo '==LSMOD'; python3 -m kdbg -q --json -x lsmod
 echo '==PY'; python3 - <<'PY'
 import os
-import kdbg.program as p
+import kdbg.target as p
 from kdbg.modules import read_module_btfs
 prog = p.open_live()
 assert prog.memory is not None, prog.memory_unavailable

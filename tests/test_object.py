@@ -24,7 +24,7 @@ import pytest
 
 import kdbg
 from kdbg import FaultError, Object, UntypedSymbolError, container_of
-from kdbg.program import Program
+from kdbg.core.program import Program
 from tests.conftest import ROOT, dump_id
 from tests.helpers_support import comm_matches
 

@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 import kdbg
-from kdbg.evaluate import script_globals
+from kdbg.ui.evaluate import script_globals
 from tests.conftest import resolve_dump
 from tests.oracle_exprs import EXPRESSIONS, answers_for
 from vmcores.debian import SUITES

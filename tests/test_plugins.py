@@ -1,4 +1,4 @@
-"""Plugins (``kdbg.plugins``) and the command line's ``--version``/``--help``.
+"""Plugins (``kdbg.ui.plugins``) and the command line's ``--version``/``--help``.
 
 Every case runs the real CLI (``python3 -m kdbg``) on the committed sample dump with
 plugins written to temporary directories: loaded with ``--plugin-path``, from
@@ -31,9 +31,9 @@ GREET = """\
 
 import json
 
-from kdbg.commands import argument, command
+from kdbg.ui.commands import argument, command
 from kdbg.helpers import find_task
-from kdbg.plugins import declaration, helper
+from kdbg.ui.plugins import declaration, helper
 
 declaration("unsigned int max_threads;")
 
@@ -62,7 +62,7 @@ def greet(prog, args, ctx):
 def one_command(name: str, text: str) -> str:
     """A plugin defining command ``name`` that prints ``text``."""
     return textwrap.dedent(f"""\
-        from kdbg.commands import command
+        from kdbg.ui.commands import command
 
 
         @command({name!r}, "prints {text}")
@@ -179,7 +179,7 @@ def test_plugins_are_modules_in_sys_modules(run, tmp_path: Path) -> None:  # typ
 
         import dataclasses
 
-        from kdbg.commands import command
+        from kdbg.ui.commands import command
 
 
         @dataclasses.dataclass
@@ -255,7 +255,7 @@ def test_entry_point_plugins_are_found(run, tmp_path: Path) -> None:  # type: ig
         "[kdbg.plugins]\nmod = kdbg_ep_test_mod\nfunc = kdbg_ep_test_func:register\n")
     (site / "kdbg_ep_test_mod.py").write_text(one_command("epmod", "entry point module"))
     (site / "kdbg_ep_test_func.py").write_text(textwrap.dedent("""\
-        from kdbg.commands import command
+        from kdbg.ui.commands import command
 
 
         def register():
@@ -370,7 +370,8 @@ def test_a_non_editable_install_ships_the_plugins(tmp_path: Path, sample_dump) -
     assert shipped == ["README.md", "__init__.py", "dmesg.py", "files.py", "lsmod.py", "mount.py", "ps.py"]
     env = {**os.environ, "PYTHONPATH": str(target), "XDG_CONFIG_HOME": str(tmp_path)}
     p = subprocess.run(
-        [sys.executable, "-c", "import kdbg, kdbg.plugins as p; print(kdbg.__file__); print(p.shipped_plugin_dir())"],
+        [sys.executable, "-c",
+         "import kdbg, kdbg.ui.plugins as p; print(kdbg.__file__); print(p.shipped_plugin_dir())"],
         capture_output=True, text=True, cwd=tmp_path, env=env)
     assert p.stdout.splitlines() == [str(target / "kdbg" / "__init__.py"), str(target / "kdbg_plugins")], p.stderr
     p = subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(sample_dump.path), "-x", "ps 1"],

@@ -173,7 +173,7 @@ def test_colour_unless_no_color_and_ctrl_r_searches_history(no_color: bool, samp
 
 def test_command_lines_and_block_continuation() -> None:
     """Which lines run a command, and when Enter continues a block (no terminal needed)."""
-    from kdbg.repl import is_command_line, needs_more
+    from kdbg.ui.repl import is_command_line, needs_more
 
     assert is_command_line("ptype struct task_struct") and is_command_line("ps")
     assert not is_command_line('p = prog["init_task"]') and not is_command_line("ps += 1")

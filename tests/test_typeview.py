@@ -1,4 +1,4 @@
-"""Types as objects show them (``kdbg.typeview``) against drgn + DWARF: ``str(type)`` (the
+"""Types as objects show them (``kdbg.core.typeview``) against drgn + DWARF: ``str(type)`` (the
 C definition, anonymous members inline, bitfields, function pointers, flexible arrays) and
 ``type_name()`` equal drgn's on every reference kernel, while the BTF type itself keeps
 BTF's (pahole's) spelling."""
@@ -11,7 +11,7 @@ import pytest
 
 import kdbg
 from kdbg.btf.types import Composite, Pointer
-from kdbg.typeview import object_type
+from kdbg.core.typeview import object_type
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES
 from vmcores.oracle import Query, ask_drgn

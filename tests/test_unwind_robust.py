@@ -14,7 +14,7 @@ from typing import Callable, List, Tuple
 import pytest
 
 import kdbg
-from kdbg.program import Program
+from kdbg.core.program import Program
 from kdbg.unwind import StackTrace, UnwindError
 from kdbg.unwind.orc import orc_info
 from tests.conftest import resolve_dump
@@ -138,7 +138,7 @@ def test_return_addresses_in_a_loop_end(suite: str) -> None:
     pc1, sp1 = trace0[1].pc, trace0[1].sp
     task = probe.stack_trace(1).task
     assert task is not None
-    from kdbg.object import Object
+    from kdbg.core.object import Object
 
     base = int(Object(probe, "struct task_struct", address=task).stack)
     prog = fresh(suite)
@@ -154,7 +154,7 @@ def test_return_addresses_in_a_loop_end(suite: str) -> None:
 def test_saved_stack_pointer_off_the_stack(suite: str) -> None:
     prog = fresh(suite)
     init = prog.stack_trace(1)
-    from kdbg.object import Object
+    from kdbg.core.object import Object
 
     assert init.task is not None
     task = Object(prog, "struct task_struct", address=init.task)

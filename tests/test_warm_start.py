@@ -5,7 +5,7 @@
   builds its name index after: lookups on both sides of that switch (unique, repeated
   and unknown names) give the addresses the guest's own ``/proc/kallsyms`` lists.
 * A BTF opened through the cache (:func:`kdbg.btf.cache.open_btf`) answers its first
-  :data:`~kdbg.btf.parser.NAME_FINDS` name lookups by searching the stored name index
+  :data:`~kdbg.btf.index.NAME_FINDS` name lookups by searching the stored name index
   (:meth:`~kdbg.btf.cache.BTFIndexStore.find_name`) and loads the index after: both give
   the type ids bpftool lists for the name.
 """
@@ -21,7 +21,7 @@ import pytest
 
 import kdbg
 from kdbg.btf.cache import open_btf
-from kdbg.btf.parser import NAME_FINDS
+from kdbg.btf.index import NAME_FINDS
 from kdbg.symbols.table import SCAN_LOOKUPS
 from tests.btf_truth import bpftool_raw, parse_raw
 from tests.conftest import resolve_dump

@@ -25,8 +25,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_files
-from kdbg.btf.parser import BTF
 from kdbg.btf.types import (
     Array,
     Composite,

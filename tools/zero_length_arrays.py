@@ -3,7 +3,7 @@
 BTF writes a GNU zero-length array (``T x[0]``) and a C99 flexible array member (``T x[]``)
 alike, as an array of length 0; DWARF tells them apart (a subrange of count 0, or of no
 bound), and so does drgn reading it. kdbg decides from BTF by a rule
-(:func:`kdbg.object.flexible_by_rule`: the last member of a struct with another member
+(:func:`kdbg.core.object.flexible_by_rule`: the last member of a struct with another member
 before it is flexible) and corrects it with a list of the members where the rule and DWARF
 disagree, per kernel build, shipped as ``kdbg/data/zero-length-arrays.txt``
 (:func:`kdbg.declarations.zero_length_exceptions` reads it). This module makes that list
@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.types import Array, Composite
 
 __all__ = ["btf_zero_length", "dwarf_zero_length", "kernel_exceptions", "render", "vmlinux_btf"]
@@ -53,7 +53,7 @@ def btf_zero_length(btf: BTF) -> Dict[str, Tuple[bool, str]]:
     """``"CONTAINER.member"`` -> (the rule's verdict: flexible?, the named struct or union
     it is found in) for every zero-length array member of every named struct and union of
     ``btf`` and of their anonymous members (first definition of a name)."""
-    from kdbg.object import flexible_by_rule
+    from kdbg.core.object import flexible_by_rule
 
     out: Dict[str, Tuple[bool, str]] = {}
 

@@ -4,7 +4,7 @@ Opening vmlinux BTF costs one pass over ~126k type records (the offsets index) a
 first name lookup, decoding every type name (the name index). Both depend only on the BTF
 bytes, so :func:`open_btf` keeps them in the cache (kind ``btf``), keyed by a BLAKE2 hash
 of the bytes (and of the base's key for split BTF), and loads them next time: the result
-is an ordinary :class:`~kdbg.btf.parser.BTF` given a :class:`BTFIndexStore`. The header
+is an ordinary :class:`~kdbg.btf.index.BTF` given a :class:`BTFIndexStore`. The header
 and sections are still validated on every open, and a loaded index is checked against
 the bytes before use (:class:`~kdbg.btf.decoder.Records`); anything wrong is a miss.
 
@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from kdbg import cache
 from kdbg.btf.decoder import TypeIndex
-from kdbg.btf.parser import BTF, NameIndex
+from kdbg.btf.index import BTF, NameIndex
 
 __all__ = ["BTFIndexStore", "btf_key", "cached_header_c", "open_btf"]
 
@@ -53,7 +53,7 @@ def _key_of(btf: BTF) -> str:
 
 
 class BTFIndexStore:
-    """:class:`~kdbg.btf.parser.IndexStore` over :mod:`kdbg.cache`, for one BTF blob.
+    """:class:`~kdbg.btf.index.IndexStore` over :mod:`kdbg.cache`, for one BTF blob.
 
     The entry holds both indexes; it is written once the name index has been built.
     """

@@ -3,7 +3,7 @@
 :class:`Declarator` is the one declarator writer. It walks a type graph given as three
 id-indexed sequences (kind, referenced id, array length) plus two callbacks (the spelling
 of a base type, a prototype's parameters), so it serves both the type model (ptype,
-``Type.type_name()``; views over a :class:`~kdbg.btf.parser.BTF`) and the C header writer
+``Type.type_name()``; views over a :class:`~kdbg.btf.index.BTF`) and the C header writer
 (its flat per-id lists, where speed matters). Two dialects:
 
 * the default, drgn's and pahole's: parameters named, qualifiers outermost first,
@@ -22,7 +22,7 @@ from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type, Void
 from kdbg.errors import BTFError
 
 if TYPE_CHECKING:
-    from kdbg.btf.parser import BTF
+    from kdbg.btf.index import BTF
 
 __all__ = ["Declarator", "model_declarator", "type_name", "declaration", "base_name", "proto_params", "MAX_NESTING"]
 

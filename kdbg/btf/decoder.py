@@ -4,7 +4,7 @@
 seen as data: it checks the header and sections, walks the type section once to build the
 offsets index (type id -> byte offset, name offset, info word), and decodes any record's
 fields on demand into plain ints and tuples. It knows nothing of the type model: the model
-(:mod:`kdbg.btf.parser`, :mod:`kdbg.btf.types`), the C header writer and the encoder all
+(:mod:`kdbg.btf.index`, :mod:`kdbg.btf.types`), the C header writer and the encoder all
 read records through it.
 
 Ids are global: a split blob's ids continue after its base's last id and its string

@@ -38,7 +38,7 @@ from typing import (
 )
 
 from kdbg.btf import constants as K
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.types import (
     Array,
     Composite,

@@ -12,7 +12,7 @@ import os
 import zlib
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.errors import BTFError
 
 __all__ = [

@@ -5,7 +5,7 @@ translation units define different things under it: a driver's private 16-byte
 ``struct dma_chan`` next to dmaengine's 112-byte one, native and compat ELF core-dump
 structs, a ``typedef ZSTD_DCtx`` of a complete and of a forward-declared struct, and the
 odd definition deduplication missed (two identical ``typedef u8``). The rule, applied by
-:meth:`kdbg.btf.parser.BTF.lookup`:
+:meth:`kdbg.btf.index.BTF.lookup`:
 
 1. Complete definitions win over incomplete ones (a FWD, an enum with no enumerators, a
    typedef of an incomplete type).
@@ -41,7 +41,7 @@ from kdbg.btf.types import (
 from kdbg.errors import BTFError
 
 if TYPE_CHECKING:
-    from kdbg.btf.parser import BTF
+    from kdbg.btf.index import BTF
 
 __all__ = ["is_complete", "same_type", "definitions", "MAX_COMPARISONS"]
 

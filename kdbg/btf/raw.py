@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import IO, Iterable, Iterator, List, Optional
 
 from kdbg.btf import constants as K
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.types import (
     Array,
     Composite,

@@ -1,6 +1,6 @@
 """The BTF type model: one class per kind family.
 
-Types are created lazily by :class:`kdbg.btf.parser.BTF` and cached there, so two lookups
+Types are created lazily by :class:`kdbg.btf.index.BTF` and cached there, so two lookups
 of the same id return the same object. Types that refer to other types hold their ids and
 resolve them through the owning BTF on access; that keeps decoding one type cheap.
 """
@@ -14,7 +14,7 @@ from kdbg.btf import constants as K
 from kdbg.errors import BTFError
 
 if TYPE_CHECKING:
-    from kdbg.btf.parser import BTF
+    from kdbg.btf.index import BTF
 
 __all__ = [
     "Type",

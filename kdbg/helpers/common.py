@@ -14,12 +14,12 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Tuple, TypeVar, Union
 
+from kdbg.core.object import K_PTR, NULL, Object, container_of, type_info
 from kdbg.errors import KdbgError, ObjectTypeError, ValidationError
-from kdbg.object import K_PTR, NULL, Object, container_of, type_info
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "Walk", "node_limit", "describe_address", "address_of_struct", "entry_info", "pointer_to", "is_pointer",
@@ -117,14 +117,14 @@ def address_of_struct(obj: Object, struct: str) -> int:
 
 def entry_info(prog: Program, type: Union[str, Type], member: str) -> Tuple[Type, int]:  # noqa: A002
     """``(pointer to type, offset of member)``: what ``container_of`` needs, resolved once
-    per walk through :func:`kdbg.object.container_of` itself."""
+    per walk through :func:`kdbg.core.object.container_of` itself."""
     probe = container_of(NULL(prog, "void *"), type, member)
     return probe.type_, (-int(probe)) & MASK
 
 
 def pointer_to(prog: Program, type: Union[str, Type]) -> Type:  # noqa: A002
     """The type ``type *`` (``struct list_head *``)."""
-    from kdbg.object import _pointer_to
+    from kdbg.core.object import _pointer_to
 
     return _pointer_to(prog.type(type) if isinstance(type, str) else type, prog)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, List, SupportsIndex
 
+from kdbg.core.object import Object, sizeof
 from kdbg.errors import ObjectTypeError
 from kdbg.helpers.common import deref_if_pointer, global_object
-from kdbg.object import Object, sizeof
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "cpu_online_mask",

@@ -17,13 +17,13 @@ import os
 from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 from kdbg.btf.types import Pointer
+from kdbg.core.object import Object, container_of, sizeof
 from kdbg.errors import KdbgError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import Walk, describe_address
 from kdbg.helpers.list import hlist_empty, hlist_for_each_entry, list_for_each_entry
-from kdbg.object import Object, container_of, sizeof
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "d_path",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple, Union
 
+from kdbg.core.object import NULL, Object, cast
 from kdbg.helpers.common import deref_if_pointer, pointer_to
 from kdbg.helpers.xarray import xa_for_each, xa_load
-from kdbg.object import NULL, Object, cast
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type

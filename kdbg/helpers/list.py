@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Tuple, Union
 
+from kdbg.core.object import K_PTR, NULL, Object, type_info
 from kdbg.errors import ValidationError
 from kdbg.helpers.common import Walk, address_of_struct, describe_address, entry_info
-from kdbg.object import K_PTR, NULL, Object, type_info
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "hlist_empty",

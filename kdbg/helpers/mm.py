@@ -33,12 +33,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
+from kdbg.core.object import Object, cast
 from kdbg.errors import InvalidAddressError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import describe_address, global_object, program_cache
-from kdbg.object import Object, cast
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "InvalidAddressError",

@@ -14,12 +14,12 @@ import struct
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Tuple, Union
 
 from kdbg.btf.types import Composite, Enum, Pointer
+from kdbg.core.object import NULL, Object, read_c_string
 from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.list import list_for_each_entry
-from kdbg.object import NULL, Object, read_c_string
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "for_each_module",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import SupportsIndex
 
+from kdbg.core.object import K_PTR, Object, type_info
 from kdbg.errors import ObjectTypeError, SymbolNotFoundError
-from kdbg.object import K_PTR, Object, type_info
 
 __all__ = ["per_cpu", "per_cpu_ptr", "percpu_counter_sum", "percpu_counter_sum_positive"]
 
 
 def per_cpu_offset(prog: object, cpu: SupportsIndex) -> int:
     """``__per_cpu_offset[cpu]``, the base of CPU ``cpu``'s per-CPU area."""
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
     assert isinstance(prog, Program)
     n = cpu.__index__()

@@ -1,6 +1,6 @@
 """PIDs and finding tasks: drgn's ``drgn.helpers.linux.pid``.
 
-``ns`` is a ``struct pid_namespace *`` or the :class:`~kdbg.program.Program` (the initial
+``ns`` is a ``struct pid_namespace *`` or the :class:`~kdbg.core.program.Program` (the initial
 namespace, ``init_pid_ns``). PIDs live in the namespace's IDR; a PID's tasks hang off
 ``pid->tasks[type]`` through ``task_struct.pid_links[type]``.
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
 
+from kdbg.core.object import Object
 from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
 from kdbg.helpers.idr import idr_find, idr_for_each
-from kdbg.object import Object
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = ["find_pid", "find_task", "for_each_pid", "for_each_task", "for_each_task_in_group", "pid_task"]
 

@@ -37,12 +37,12 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
+from kdbg.core.object import Object
 from kdbg.errors import FaultError, KdbgError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import describe_address
-from kdbg.object import Object
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = ["PrintkRecord", "get_dmesg", "get_printk_records", "print_dmesg"]
 

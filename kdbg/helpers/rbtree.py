@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterator, List, TypeVar, Union
 
+from kdbg.core.object import NULL, Object
 from kdbg.errors import ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, entry_info, program_cache
-from kdbg.object import NULL, Object
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "RB_EMPTY_NODE",

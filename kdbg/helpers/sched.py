@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, SupportsIndex
 
+from kdbg.core.object import Object
 from kdbg.helpers.common import deref_if_pointer, global_object, has_member, program_cache
 from kdbg.helpers.percpu import per_cpu
-from kdbg.object import Object
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "cpu_curr",

@@ -32,12 +32,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 from kdbg.btf.types import Type
+from kdbg.core.object import NULL, Object
 from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.list import list_for_each_entry
-from kdbg.object import NULL, Object
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "SlabCacheUsage",

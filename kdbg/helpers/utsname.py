@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from kdbg.helpers.common import global_object
 
 if TYPE_CHECKING:
-    from kdbg.object import Object
-    from kdbg.program import Program
+    from kdbg.core.object import Object
+    from kdbg.core.program import Program
 
 __all__ = ["uts_name", "uts_release"]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple
 
+from kdbg.core.object import Object
 from kdbg.errors import ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, address_of_struct, describe_address, program_cache
-from kdbg.object import Object
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "radix_tree_for_each",

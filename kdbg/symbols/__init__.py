@@ -6,14 +6,14 @@ tables (vmlinux symbols only; module symbols need typed ``struct module`` access
 """
 
 from kdbg.symbols.address import ADDRESS_SYNTAX, parse_address, parse_number
-from kdbg.symbols.kallsyms_mem import (
+from kdbg.symbols.kallsyms.mem import (
     DecodedKallsyms,
     KallsymsTables,
     decode_kallsyms,
     find_kallsyms_tables,
     load_kallsyms_from_memory,
 )
-from kdbg.symbols.kallsyms_text import load_kallsyms_file, parse_kallsyms_text
+from kdbg.symbols.kallsyms.text import load_kallsyms_file, parse_kallsyms_text
 from kdbg.symbols.table import Symbol, SymbolTable
 
 __all__ = [

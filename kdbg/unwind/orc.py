@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 from kdbg.errors import KdbgError, UnwindError
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "OrcEntry", "OrcLayout", "OrcTable", "OrcUnwindInfo", "orc_info", "UnwindError",

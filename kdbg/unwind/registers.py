@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from kdbg.errors import KdbgError
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = ["PT_REGS_NAMES", "USER_REGS_NAMES", "PtRegsLayout", "pt_regs_layout", "PrStatus", "prstatus_notes"]
 

@@ -27,8 +27,8 @@ from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
 from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
 
 if TYPE_CHECKING:
-    from kdbg.object import Object
-    from kdbg.program import Program
+    from kdbg.core.object import Object
+    from kdbg.core.program import Program
     from kdbg.symbols.table import Symbol
 
 __all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "crashed_thread", "threads", "UnwindError"]
@@ -159,7 +159,7 @@ class StackFrame:
     def regs(self) -> Optional[Object]:
         """The ``struct pt_regs`` this frame's registers came from (an interrupt or
         exception frame, a PRSTATUS note), else ``None``."""
-        from kdbg.object import Object
+        from kdbg.core.object import Object
 
         if self._regs_address is not None:
             return Object(self.prog, "struct pt_regs", address=self._regs_address)
@@ -425,8 +425,8 @@ def _frame_layout(prog: Program) -> Tuple[int, Dict[str, int]]:
 def _task_object(prog: Program, thread: Any) -> Object:
     """The ``struct task_struct`` (a reference) named by a task Object, a Thread, a PID
     or a task address."""
+    from kdbg.core.object import Object
     from kdbg.helpers.common import deref_if_pointer
-    from kdbg.object import Object
 
     if isinstance(thread, Thread):
         thread = thread.object
@@ -467,8 +467,8 @@ def _pt_regs_start(prog: Program, regs: Object) -> StartState:
 
 
 def _is_pt_regs(obj: Any) -> bool:
+    from kdbg.core.object import Object
     from kdbg.helpers.common import deref_if_pointer
-    from kdbg.object import Object
 
     if not isinstance(obj, Object):
         return False

@@ -41,7 +41,7 @@ from kdbg.unwind.orc import (
 from kdbg.unwind.registers import PtRegsLayout
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = ["MAX_FRAMES", "Stack", "RawFrame", "StartState", "unwind"]
 

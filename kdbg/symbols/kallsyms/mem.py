@@ -1,11 +1,11 @@
 """vmlinux kallsyms from kernel memory: locate the tables, decode them, cache the result.
 
 * Where the tables are: VMCOREINFO lists them on Linux >= 6.0
-  (:func:`~kdbg.symbols.kallsyms_decode.tables_from_vmcoreinfo`); older kernels are
-  scanned for them (:mod:`kdbg.symbols.kallsyms_scan`).
-* What they say: :mod:`kdbg.symbols.kallsyms_decode` (token expansion, the address
+  (:func:`~kdbg.symbols.kallsyms.decode.tables_from_vmcoreinfo`); older kernels are
+  scanned for them (:mod:`kdbg.symbols.kallsyms.scan`).
+* What they say: :mod:`kdbg.symbols.kallsyms.decode` (token expansion, the address
   encodings, checked against VMCOREINFO's ``_stext``).
-* Next time: :mod:`kdbg.symbols.kallsyms_cache` keeps the decoded symbols in the kdbg
+* Next time: :mod:`kdbg.symbols.kallsyms.cache` keeps the decoded symbols in the kdbg
   cache, keyed by build and relative to ``_stext`` so every boot of one kernel hits, and
   checks an entry against memory before using it.
 
@@ -21,8 +21,8 @@ from kdbg.errors import CoreError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.progress import progress
-from kdbg.symbols.kallsyms_cache import cache_key, load_cached, store_cached
-from kdbg.symbols.kallsyms_decode import (
+from kdbg.symbols.kallsyms.cache import cache_key, load_cached, store_cached
+from kdbg.symbols.kallsyms.decode import (
     ENCODINGS,
     DecodedKallsyms,
     KallsymsTables,
@@ -30,7 +30,7 @@ from kdbg.symbols.kallsyms_decode import (
     expand_names,
     tables_from_vmcoreinfo,
 )
-from kdbg.symbols.kallsyms_scan import find_kallsyms_tables
+from kdbg.symbols.kallsyms.scan import find_kallsyms_tables
 from kdbg.symbols.table import SymbolTable
 
 __all__ = [

@@ -18,9 +18,9 @@ Duplicate names are renamed the way bpftool does (``x___2``), tags (struct/union
 ordinary identifiers (typedefs, enumerators) in separate namespaces. FUNC, VAR, DATASEC
 and DECL_TAG are not emitted; TYPE_TAGs are dropped.
 
-The parts: :mod:`kdbg.btf.header_types` (the BTF read from the decoder into flat
-per-id lists), :mod:`kdbg.btf.header_layout` (struct/union layout plans),
-:mod:`kdbg.btf.header_order` (libbpf's ordering) and :mod:`kdbg.btf.header_emit`
+The parts: :mod:`kdbg.btf.header.types` (the BTF read from the decoder into flat
+per-id lists), :mod:`kdbg.btf.header.layout` (struct/union layout plans),
+:mod:`kdbg.btf.header.order` (libbpf's ordering) and :mod:`kdbg.btf.header.emit`
 (naming and writing C); this module drives them.
 """
 from __future__ import annotations
@@ -28,11 +28,11 @@ from __future__ import annotations
 import sys
 from typing import Iterable, List, Optional, Sequence, TextIO, Union
 
-from kdbg.btf.header_emit import Emitter
-from kdbg.btf.header_layout import Layouts
-from kdbg.btf.header_order import Orderer
-from kdbg.btf.header_types import _DEFINERS, _ENUM, _ENUM64, _SKIP, TypeTable
-from kdbg.btf.parser import BTF
+from kdbg.btf.header.emit import Emitter
+from kdbg.btf.header.layout import Layouts
+from kdbg.btf.header.order import Orderer
+from kdbg.btf.header.types import _DEFINERS, _ENUM, _ENUM64, _SKIP, TypeTable
+from kdbg.btf.index import BTF
 from kdbg.btf.types import Type
 from kdbg.errors import BTFError
 

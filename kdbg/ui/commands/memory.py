@@ -10,9 +10,9 @@ import json
 import struct
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from kdbg.commands import CommandContext, command, split_args
+from kdbg.core.program import Program
 from kdbg.errors import ExpressionError, FaultError
-from kdbg.program import Program
+from kdbg.ui.commands import CommandContext, command, split_args
 
 if TYPE_CHECKING:
     from kdbg.symbols.table import Symbol

@@ -18,7 +18,7 @@ from kdbg.errors import CoreError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.image_scan import kernel_text_start, read_tolerant, scan_image
 from kdbg.memory.vmcoreinfo import VMCoreInfo
-from kdbg.symbols.kallsyms_decode import (
+from kdbg.symbols.kallsyms.decode import (
     MAX_SYMS,
     KallsymsTables,
     parse_tokens,

@@ -24,9 +24,9 @@ import argparse
 import json
 from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
-from kdbg.commands import CommandContext, argument, command
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.symbols.address import parse_address
+from kdbg.ui.commands import CommandContext, argument, command
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -104,8 +104,8 @@ def trace_json(trace: StackTrace) -> Dict[str, Any]:
 
 def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
     """The tasks to show, as ``struct task_struct *`` Objects."""
+    from kdbg.core.object import Object
     from kdbg.helpers import find_task, for_each_task
-    from kdbg.object import Object
     from kdbg.unwind import crashed_thread
 
     if args.all:

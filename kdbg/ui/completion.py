@@ -166,7 +166,7 @@ def _is_prog(g: Dict[str, Any], node: ast.AST, prog: Any) -> bool:
 def _node_type(prog: Any, g: Dict[str, Any], node: ast.AST, depth: int) -> Optional[Type]:
     if depth > 64:
         return None
-    from kdbg.object import Object
+    from kdbg.core.object import Object
 
     if isinstance(node, ast.Name):
         v = g.get(node.id)
@@ -264,7 +264,7 @@ def _expression_start(text: str) -> int:
 
 
 def _object_methods() -> List[str]:
-    from kdbg.object import Object
+    from kdbg.core.object import Object
 
     return sorted(n for n in dir(Object) if not n.startswith("_"))
 
@@ -288,7 +288,7 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
     partial = text[start:]
     stripped = text.lstrip()
     first, sep, rest = stripped.partition(" ")
-    from kdbg.commands import commands
+    from kdbg.ui.commands import commands
 
     table = commands()
     if not sep and "\n" not in text:
@@ -298,7 +298,7 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
             cmds = sorted(n for n in table if n.startswith(partial))
             py = [n for n in _namespace_names(g) if n.startswith(partial) and n not in table]
             return start, cmds + py
-    from kdbg.repl import is_command_line
+    from kdbg.ui.repl import is_command_line
 
     is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped)
     m = _TAGGED.search(text)
@@ -342,7 +342,7 @@ def _attributes(g: Dict[str, Any], expr: str) -> List[str]:
     (so no property runs and nothing is read)."""
     import types
 
-    from kdbg.object import Object
+    from kdbg.core.object import Object
 
     parts = expr.split(".")
     if not all(p.isidentifier() for p in parts) or parts[0] not in g:

@@ -27,8 +27,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from kdbg.btf import cdecl
 from kdbg.btf.types import Array, Composite, Enum, Member, Pointer, Type
-from kdbg.errors import FaultError, KdbgError, ObjectTypeError, OutOfBoundsError
-from kdbg.object import (
+from kdbg.core.object import (
     K_ARRAY,
     K_BOOL,
     K_COMPOUND,
@@ -44,7 +43,8 @@ from kdbg.object import (
     read_c_string,
     type_info,
 )
-from kdbg.typeview import TypeView, raw_type
+from kdbg.core.typeview import TypeView, raw_type
+from kdbg.errors import FaultError, KdbgError, ObjectTypeError, OutOfBoundsError
 
 __all__ = ["format_object", "type_name", "type_definition", "drgn_spelling", "FORMAT_OPTIONS"]
 

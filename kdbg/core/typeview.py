@@ -1,4 +1,4 @@
-"""The types an :class:`~kdbg.object.Object` shows: BTF types under drgn's names.
+"""The types an :class:`~kdbg.core.object.Object` shows: BTF types under drgn's names.
 
 ``obj.type_`` is what a drgn user compares and prints: ``obj.type_.type_name()`` is
 ``unsigned long`` (gcc, and so BTF and pahole, spell it ``long unsigned int``) and
@@ -13,7 +13,7 @@ A flexible array member (``unsigned long cpu_bitmap[]``) is an *incomplete* arra
 no size, no length, ``T []``.  BTF writes it as a zero-length array, so its view
 (:func:`flexible_array_type`) is a distinct type (not equal to the zero-length array)
 with ``size`` and ``length`` ``None``.  Which zero-length arrays are flexible is decided
-by :func:`kdbg.object.is_flexible_array_member`.
+by :func:`kdbg.core.object.is_flexible_array_member`.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ class TypeView:
 
     def type_name(self) -> str:
         """The C name of this type as drgn writes it (``unsigned long``, ``char * const``)."""
-        from kdbg.format import type_name
+        from kdbg.core.printer import type_name
 
         return type_name(raw_type(self))  # type: ignore[arg-type]
 
     def __str__(self) -> str:
-        from kdbg.format import type_definition
+        from kdbg.core.printer import type_definition
 
         return type_definition(self)  # type: ignore[arg-type]
 
@@ -52,7 +52,7 @@ class TypeView:
     @property
     def members(self) -> Tuple[Member, ...]:
         """The members, whose ``type`` is a view (``T []`` for a flexible array member)."""
-        from kdbg.object import is_flexible_array_member
+        from kdbg.core.object import is_flexible_array_member
 
         members = super().members  # type: ignore[misc]
         out: List[Member] = [_ViewMember(*m) for m in members]
@@ -108,7 +108,7 @@ class _FlexibleArray(TypeView):
 
     def type_name(self) -> str:
         """``T []``."""
-        from kdbg.format import type_name
+        from kdbg.core.printer import type_name
 
         return type_name(self._raw).replace("[0]", "[]", 1)  # type: ignore[attr-defined]
 

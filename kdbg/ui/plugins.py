@@ -1,6 +1,6 @@
 """Plugins: Python files or modules that register commands, helpers and declarations.
 
-A plugin registers commands with :func:`kdbg.commands.command` (optionally with
+A plugin registers commands with :func:`kdbg.ui.commands.command` (optionally with
 argparse-style ``arguments``), names for the REPL / ``-e`` / script namespace with
 :func:`helper`, and C declarations applied to every Program kdbg opens with
 :func:`declaration`. See ``plugins/README.md`` for a worked example.
@@ -11,7 +11,7 @@ replaces an earlier one, so any of them may replace a built-in command):
 1. the shipped ``plugins/`` of kdbg (the ``kdbg_plugins`` package once installed);
 2. ``$XDG_CONFIG_HOME/kdbg/plugins`` (default ``~/.config/kdbg/plugins``);
 3. each ``--plugin-path DIR``, in the order given;
-4. the ``kdbg.plugins`` entry-point group (an entry point names a module, imported, or a
+4. the ``kdbg.ui.plugins`` entry-point group (an entry point names a module, imported, or a
    callable, called with no arguments).
 
 Within a directory, every ``*.py`` not starting with ``_`` loads, by file name. A plugin
@@ -184,7 +184,7 @@ def _load_dir(d: str) -> None:
 
 def load_shipped_plugins() -> None:
     """Load kdbg's own ``plugins/`` once (the built-in commands must be loaded first;
-    :func:`kdbg.commands.commands` does both)."""
+    :func:`kdbg.ui.commands.commands` does both)."""
     global _shipped_loaded
     if _shipped_loaded:
         return
@@ -224,7 +224,7 @@ def _entry_points_key() -> str:
 
 
 def _entry_points() -> Iterable[Any]:
-    """The ``kdbg.plugins`` entry points. Scanning them needs :mod:`importlib.metadata`
+    """The ``kdbg.ui.plugins`` entry points. Scanning them needs :mod:`importlib.metadata`
     (about 10 ms of every start), so the names and values found are kept in the cache,
     keyed by the ``sys.path`` directories and their modification times."""
     from kdbg import cache
@@ -271,7 +271,7 @@ def load_plugins(dirs: Sequence[str] = (), *, user: bool = True, entry_points: b
     for d in dirs:
         if not os.path.isdir(d):
             raise KdbgError(f"plugin path {d!r} is not a directory")
-    from kdbg.commands import commands
+    from kdbg.ui.commands import commands
 
     commands()  # the built-in commands, then the shipped plugins
     if user:

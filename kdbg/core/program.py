@@ -5,7 +5,7 @@ not decode kallsyms unless BTF must be found through them. Data flows one way: m
 vmcoreinfo -> symbols -> types -> Program.
 
 Files named in place of the target's own (``kallsyms=``, ``btf=`` with a vmcore or a
-readable live kernel) are checked against it as they load (:mod:`kdbg.target_checks`):
+readable live kernel) are checked against it as they load (:mod:`kdbg.target.checks`):
 a kallsyms file from another boot or kernel, or another kernel's BTF, is refused.
 
 Target errors: the command line exits 2 for an unusable target, also when that is found
@@ -18,11 +18,10 @@ that fails to decode) are a command's failure, not the target's.
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from kdbg.btf import constants as K
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.types import Datasec, Enum, Func, Type, Var
 from kdbg.errors import (
     CoreError,
@@ -35,14 +34,14 @@ from kdbg.errors import (
 )
 
 if TYPE_CHECKING:
+    from kdbg.core.object import Object
     from kdbg.declarations import DeclarationTable
     from kdbg.memory.base import KernelMemory
     from kdbg.modules import LoadedModules, ModuleSource
-    from kdbg.object import Object
     from kdbg.symbols.table import Symbol, SymbolTable
     from kdbg.unwind import StackTrace, Thread
 
-__all__ = ["Program", "open_files", "open_core", "open_live", "is_target_error", "target_error_layer"]
+__all__ = ["Program", "is_target_error", "target_error_layer"]
 
 _T = TypeVar("_T")
 
@@ -175,7 +174,7 @@ class Program:
 
     def constant(self, name: str) -> Object:
         """Enumerator ``name`` as an object of its enum type (``(enum pid_type)PIDTYPE_PID``)."""
-        from kdbg.object import Object
+        from kdbg.core.object import Object
 
         t, value = self.enumerator(name)
         return Object._of_value(self, t, value)
@@ -194,7 +193,7 @@ class Program:
     def function(self, name: str) -> Object:
         """Function ``name``: an object of its BTF prototype at its kallsyms address
         (``(ssize_t (struct file *file, ...))0xffffffff81234560``)."""
-        from kdbg.object import Object
+        from kdbg.core.object import Object
 
         func = self.btf_function(name)
         sym = self._function_symbol(name)
@@ -279,7 +278,7 @@ class Program:
         variable is typed by that module's BTF (split BTF) and placed at that module's
         symbol. A per-CPU variable's address is its per-CPU offset, as in drgn (``per_cpu``
         adds a CPU's base; a module's is its ``mod->percpu`` offset, which kallsyms gives)."""
-        from kdbg.object import Object
+        from kdbg.core.object import Object
 
         sym = self._lookup_symbol(name)
         hit = self._btf_variables().get(name)
@@ -497,157 +496,7 @@ def _untyped(sym: Symbol) -> UntypedSymbolError:
     )
 
 
-def _btf_files_loader(paths: Sequence[str]) -> Callable[[], List[BTF]]:
-    def load() -> List[BTF]:
-        from kdbg.btf.loader import load_btf_files
-
-        return load_btf_files(list(paths))
-
-    return load
-
-
-def _kallsyms_file_loader(path: str) -> Callable[[], SymbolTable]:
-    def load() -> SymbolTable:
-        from kdbg.symbols import load_kallsyms_file
-
-        return load_kallsyms_file(path)
-
-    return load
-
-
-def _checked_kallsyms_loader(path: str, memory: KernelMemory) -> Callable[[], SymbolTable]:
-    """A kallsyms file loader that refuses a file not from ``memory``'s boot."""
-
-    def load() -> SymbolTable:
-        from kdbg.symbols import load_kallsyms_file
-        from kdbg.target_checks import check_kallsyms
-
-        table = load_kallsyms_file(path)
-        check_kallsyms(table, memory.vmcoreinfo, f"kallsyms file {path}", memory)
-        return table
-
-    return load
-
-
-def _checked_btf_loader(
-    paths: Sequence[str], memory: KernelMemory, symbol: Callable[[str], Optional[int]]
-) -> Callable[[], List[BTF]]:
-    """A BTF files loader that refuses a base BTF not of ``memory``'s kernel."""
-
-    def load() -> List[BTF]:
-        from kdbg.btf.loader import load_btf_files
-        from kdbg.target_checks import check_btf
-
-        btfs = load_btf_files(list(paths))
-        check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {paths[0]}")
-        return btfs
-
-    return load
-
-
 def _address_of(prog: Program, name: str) -> Optional[int]:
     """The address of symbol ``name`` in ``prog`` (loading its symbols), or ``None``."""
     sym = prog.symbols.get(name)
     return sym.address if sym is not None else None
-
-
-def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
-    """A Program from files only: BTF (base first, then split) and/or a kallsyms file."""
-    desc = ", ".join(list(btf) + ([kallsyms] if kallsyms else []))
-    return Program(
-        btf_loader=_btf_files_loader(btf) if btf else None,
-        symbol_loader=_kallsyms_file_loader(kallsyms) if kallsyms else None,
-        description=desc,
-        memory_unavailable="memory is unavailable: only files were given (no vmcore or live kernel)",
-    )
-
-
-def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
-    """A Program for a vmcore (ELF, kdump-compressed or flattened).
-
-    Symbols are decoded from the dump's memory and BTF is read from it; ``btf`` and
-    ``kallsyms`` override those.
-    """
-    from kdbg.memory import open_core as open_memory
-
-    memory = open_memory(path)
-
-    def symbols() -> SymbolTable:
-        from kdbg.symbols import load_kallsyms_from_memory
-
-        return load_kallsyms_from_memory(memory, memory.vmcoreinfo)
-
-    prog: Program
-
-    def symbol(name: str) -> Optional[int]:
-        return _address_of(prog, name)
-
-    def btfs() -> List[BTF]:
-        from kdbg.btf.cache import open_btf
-        from kdbg.btf.memory import read_vmlinux_btf
-
-        data = read_vmlinux_btf(memory, symbol)
-        return [open_btf(data, name=f"{path}: vmlinux BTF")]
-
-    from kdbg.modules import ModuleSource
-
-    prog = Program(
-        memory=memory,
-        btf_loader=_checked_btf_loader(btf, memory, symbol) if btf else btfs,
-        symbol_loader=_checked_kallsyms_loader(kallsyms, memory) if kallsyms else symbols,
-        description=path,
-        # Module BTF from memory unless BTF files were given instead of the dump's own.
-        modules=ModuleSource(btf_memory=not btf, symbols_memory=True, regions_memory=True),
-    )
-    return prog
-
-
-def open_live(
-    btf: Sequence[str] = (), kallsyms: Optional[str] = None, kcore: str = "/proc/kcore",
-    sysfs_btf: str = "/sys/kernel/btf",
-) -> Program:
-    """A Program for the running kernel: /proc/kcore, /proc/kallsyms, /sys/kernel/btf.
-
-    ``kcore`` names another kcore file (a copy, or a test's missing path); ``sysfs_btf``
-    another directory of BTF files (``vmlinux`` and one per module, as
-    /sys/kernel/btf holds them). Module BTF comes from there unless ``btf`` is given.
-
-    Without a readable /proc/kcore the Program still has types and symbols;
-    :attr:`Program.memory_unavailable` says why memory is missing.
-    """
-    memory: Optional[KernelMemory] = None
-    reason: Optional[str] = None
-    try:
-        from kdbg.memory import open_kcore
-
-        memory = open_kcore(kcore)
-    except (CoreError, ImportError, OSError) as e:
-        reason = str(e)
-    prog: Program
-
-    def symbol(name: str) -> Optional[int]:
-        return _address_of(prog, name)
-
-    # Files named instead of the running kernel's own are checked against its memory
-    # (and VMCOREINFO) when that is readable.
-    btf_loader = _btf_files_loader(list(btf) or [os.path.join(sysfs_btf, "vmlinux")])
-    symbol_loader = _kallsyms_file_loader(kallsyms or "/proc/kallsyms")
-    if memory is not None and btf:
-        btf_loader = _checked_btf_loader(btf, memory, symbol)
-    if memory is not None and kallsyms:
-        symbol_loader = _checked_kallsyms_loader(kallsyms, memory)
-    from kdbg.modules import ModuleSource
-
-    prog = Program(
-        memory=memory,
-        btf_loader=btf_loader,
-        symbol_loader=symbol_loader,
-        description="live kernel",
-        memory_unavailable=reason,
-        modules=ModuleSource(
-            btf_dir=None if btf else sysfs_btf,
-            symbols_memory=memory is not None,
-            regions_memory=memory is not None,
-        ),
-    )
-    return prog

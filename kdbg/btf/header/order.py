@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import List
 
-from kdbg.btf.header_types import (
+from kdbg.btf.header.types import (
     _ARRAY,
     _COMPOSITE,
     _ENUM,

@@ -24,8 +24,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
+from kdbg.core.program import Program
 from kdbg.errors import ExpressionError
-from kdbg.program import Program
 
 __all__ = [
     "Argument",
@@ -98,7 +98,7 @@ class Command:
     summary: str
     usage: str = ""
     aliases: List[str] = field(default_factory=list)
-    #: Whether kdbg ships it (``kdbg.commands.*``) rather than a plugin.
+    #: Whether kdbg ships it (``kdbg.ui.commands.*``) rather than a plugin.
     builtin: bool = False
     #: The argparse arguments, or ``None`` for a command that takes its line as a string.
     arguments: Optional[List[Argument]] = None
@@ -121,7 +121,9 @@ class Command:
 
 
 _COMMANDS: Dict[str, Command] = {}
-_BUILTIN_MODULES = ("kdbg.commands.types", "kdbg.commands.memory", "kdbg.commands.stack", "kdbg.commands.help")
+_BUILTIN_MODULES = (
+    "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
+)
 _loaded = False
 
 
@@ -166,7 +168,7 @@ def _load_builtins() -> None:
         _loaded = True
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
-        from kdbg.plugins import load_shipped_plugins
+        from kdbg.ui.plugins import load_shipped_plugins
 
         load_shipped_plugins()
 

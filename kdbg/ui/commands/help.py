@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kdbg.commands import CommandContext, command, commands
+from kdbg.core.program import Program
 from kdbg.errors import ExpressionError
-from kdbg.program import Program
+from kdbg.ui.commands import CommandContext, command, commands
 
 
 @command("help", "list commands, or show one command's usage", "help [COMMAND]")

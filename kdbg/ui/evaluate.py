@@ -1,7 +1,7 @@
 """Evaluating Python against a Program: the namespace and the value printing that ``-e``,
 scripts and the REPL share.
 
-This module sits below both :mod:`kdbg.cli` and :mod:`kdbg.repl` so that neither imports
+This module sits below both :mod:`kdbg.ui.cli` and :mod:`kdbg.ui.repl` so that neither imports
 the other for it.
 """
 

@@ -4,7 +4,7 @@
 
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
-when it shows only as a layer loads lazily (see :func:`kdbg.program.is_target_error`). A
+when it shows only as a layer loads lazily (see :func:`kdbg.core.program.is_target_error`). A
 plugin that fails to load is one warning line naming its ``file:line`` and kdbg still
 starts; a ``--plugin-path`` that is not a directory is bad usage (exit 2).
 
@@ -14,13 +14,13 @@ of it is missing) are printed once each at open as ``kdbg: warning: ...``, **eve
 without /proc/kcore), but a dump that cannot answer everything it seems to must never look
 complete, least of all in scripts that run with -q.
 
-Plugins (see :mod:`kdbg.plugins`) load after the built-in commands: the shipped
+Plugins (see :mod:`kdbg.ui.plugins`) load after the built-in commands: the shipped
 ``plugins/``, ``$XDG_CONFIG_HOME/kdbg/plugins``, each ``--plugin-path`` in order, then the
-``kdbg.plugins`` entry points; by file name within a directory. A plugin registering a
+``kdbg.ui.plugins`` entry points; by file name within a directory. A plugin registering a
 built-in's name replaces it. Plugin warnings (a broken plugin, one refused under root
 because group or others may write it) print even with -q. Names plugins add with
-:func:`kdbg.plugins.helper` join the ``-e``/script/REPL namespace; their
-:func:`kdbg.plugins.declaration` texts are declared in the opened Program.
+:func:`kdbg.ui.plugins.helper` join the ``-e``/script/REPL namespace; their
+:func:`kdbg.ui.plugins.declaration` texts are declared in the opened Program.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Set
 
 from kdbg import __version__
 from kdbg.errors import KdbgError
-from kdbg.evaluate import evaluate, script_globals
-from kdbg.plugins import load_plugins
+from kdbg.ui.evaluate import evaluate, script_globals
+from kdbg.ui.plugins import load_plugins
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
@@ -97,7 +97,7 @@ def _err(msg: str) -> None:
 
 def open_program(ns: argparse.Namespace) -> Any:
     """Open the target named on the command line."""
-    from kdbg import program
+    from kdbg import target as program
 
     if ns.core:
         return program.open_core(ns.core, btf=ns.btf, kallsyms=ns.kallsyms)
@@ -107,9 +107,9 @@ def open_program(ns: argparse.Namespace) -> Any:
 
 
 def namespace(prog: Any) -> Dict[str, Any]:
-    """The ``-e``/script/REPL globals: :func:`kdbg.evaluate.script_globals` plus the names
+    """The ``-e``/script/REPL globals: :func:`kdbg.ui.evaluate.script_globals` plus the names
     plugins added."""
-    from kdbg.plugins import helpers
+    from kdbg.ui.plugins import helpers
 
     g = script_globals(prog)
     g.update(helpers())
@@ -117,7 +117,7 @@ def namespace(prog: Any) -> Dict[str, Any]:
 
 
 def _declare_plugin_globals(prog: Any) -> None:
-    from kdbg.plugins import declarations
+    from kdbg.ui.plugins import declarations
 
     for text in declarations():
         try:
@@ -152,7 +152,7 @@ def _fail(e: BaseException, ns: argparse.Namespace, status: int) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``kdbg`` console script."""
-    from kdbg.program import is_target_error
+    from kdbg.core.program import is_target_error
 
     ns = build_parser().parse_args(argv)
     if ns.script and (ns.code or ns.commands):
@@ -177,7 +177,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _declare_plugin_globals(prog)
     if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
         _err(f"{prog.memory_unavailable}; types and symbols still work")
-    from kdbg.commands import CommandContext, run_command
+    from kdbg.ui.commands import CommandContext, run_command
 
     ctx = CommandContext(out=sys.stdout, json=ns.json, err=sys.stderr)
     try:
@@ -196,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             sys.argv = [ns.script] + list(ns.args)
             runpy.run_path(ns.script, init_globals=g, run_name="__main__")
             return EXIT_OK
-        from kdbg.repl import run_repl
+        from kdbg.ui.repl import run_repl
 
         run_repl(prog, ctx, namespace(prog), quiet=ns.quiet)
         return EXIT_OK

@@ -30,7 +30,7 @@ from kdbg.errors import CoreError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.image_scan import kernel_text_start
 from kdbg.memory.vmcoreinfo import VMCoreInfo
-from kdbg.symbols.kallsyms_decode import (
+from kdbg.symbols.kallsyms.decode import (
     DecodedKallsyms,
     KallsymsTables,
     address_fn,

@@ -19,8 +19,8 @@ vmlinux carries every symbol in a handful of read-only tables written by
 
 This module decodes tables whose addresses are known (:class:`KallsymsTables`, from
 VMCOREINFO on Linux >= 6.0 via :func:`tables_from_vmcoreinfo`, or from the image scan in
-:mod:`kdbg.symbols.kallsyms_scan`); the address encoding is chosen by reproducing
-``SYMBOL(_stext)`` from VMCOREINFO.  :mod:`kdbg.symbols.kallsyms_mem` ties scan, decode
+:mod:`kdbg.symbols.kallsyms.scan`); the address encoding is chosen by reproducing
+``SYMBOL(_stext)`` from VMCOREINFO.  :mod:`kdbg.symbols.kallsyms.mem` ties scan, decode
 and cache together.
 """
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple, Union
 
 from kdbg.btf import constants as K
-from kdbg.btf.header_types import (
+from kdbg.btf.header.types import (
     _ARRAY,
     _COMPOSITE,
     _CONST,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any, List, NoReturn, Optional
 
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 from kdbg.btf.ptype import ptype
 from kdbg.btf.types import Func, Type, Typedef
-from kdbg.commands import CommandContext, command, split_args
+from kdbg.core.program import Program
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError
-from kdbg.program import Program
+from kdbg.ui.commands import CommandContext, command, split_args
 
 
 def resolve_type_or_function(prog: Program, spec: str) -> Type:
@@ -34,7 +34,7 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
 def evaluate_expression(prog: Program, expr: str, ctx: CommandContext) -> Any:
     """The value of the Python expression ``expr`` with ``prog`` and kdbg's names in scope
     (the REPL's own namespace when the context carries one)."""
-    from kdbg.evaluate import script_globals
+    from kdbg.ui.evaluate import script_globals
 
     g = ctx.namespace
     if g is None:
@@ -61,7 +61,7 @@ def _type_of_expression(prog: Program, spec: str, ctx: CommandContext, err: Kdbg
     t = getattr(value, "type_", None)
     if not isinstance(t, Type):
         raise err
-    from kdbg.typeview import raw_type
+    from kdbg.core.typeview import raw_type
 
     return raw_type(t)  # the BTF type (an object's type_ is a view under drgn's names)
 
@@ -86,7 +86,7 @@ def p_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """``p prog["init_task"].comm`` prints ``(char [16])"swapper/0"``."""
     if not args.strip():
         raise ExpressionError("p needs an expression")
-    from kdbg.evaluate import format_value
+    from kdbg.ui.evaluate import format_value
 
     ctx.out.write(format_value(evaluate_expression(prog, args, ctx)) + "\n")
 
@@ -104,7 +104,7 @@ def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
         return
     except ObjectNotFoundError as e:  # an expression: its type as declared (gdb's whatis)
-        from kdbg.format import type_name
+        from kdbg.core.printer import type_name
 
         ctx.out.write(f"type = {type_name(_type_of_expression(prog, args, ctx, e))}\n")
         return

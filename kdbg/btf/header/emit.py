@@ -2,7 +2,7 @@
 
 :class:`Emitter` spells each type (renaming duplicates the way bpftool does, ``x___2``,
 tags and ordinary identifiers in separate namespaces), writes struct/union bodies from
-their :mod:`layout plans <kdbg.btf.header_layout>`, enums with the attributes that make
+their :mod:`layout plans <kdbg.btf.header.layout>`, enums with the attributes that make
 ``sizeof`` match, typedefs through the one declarator writer
 (:class:`kdbg.btf.cdecl.Declarator`, bpftool's dialect), and emits types in libbpf's way
 (a forward declaration where a definition is not needed yet).
@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.cdecl import Declarator
-from kdbg.btf.header_layout import Layouts
-from kdbg.btf.header_types import (
+from kdbg.btf.header.layout import Layouts
+from kdbg.btf.header.types import (
     _COMPOSITE,
     _ENUM,
     _ENUM64,

@@ -3,8 +3,8 @@
 :class:`TypeTable` holds, for every type id of a BTF and its bases, what writing C needs
 (kind, name, referenced id, size, vlen, kind flag, array length or int encoding, and
 members, enumerators or parameters as tuples), read once from
-:class:`kdbg.btf.decoder.Records`; the layout planner (:mod:`kdbg.btf.header_layout`),
-the orderer (:mod:`kdbg.btf.header_order`) and the emitter (:mod:`kdbg.btf.header_emit`)
+:class:`kdbg.btf.decoder.Records`; the layout planner (:mod:`kdbg.btf.header.layout`),
+the orderer (:mod:`kdbg.btf.header.order`) and the emitter (:mod:`kdbg.btf.header.emit`)
 index these lists directly, which is what makes a 126k-type header fast. Prototypes are
 read on first use (:meth:`TypeTable.params_of`): most are used only by FUNCs, which are
 not emitted.
@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.decoder import Records
-from kdbg.btf.parser import BTF
+from kdbg.btf.index import BTF
 
 __all__ = ["TypeTable"]
 

@@ -1,12 +1,12 @@
 """The interactive REPL (prompt_toolkit + pygments): commands when the first word is one,
-Python otherwise, evaluated by :func:`kdbg.evaluate.evaluate` in the namespace of
-:func:`kdbg.evaluate.script_globals`.
+Python otherwise, evaluated by :func:`kdbg.ui.evaluate.evaluate` in the namespace of
+:func:`kdbg.ui.evaluate.script_globals`.
 
 - Multi-line input: Enter on an incomplete statement (``for t in for_each_task(prog):``)
   inserts a newline and the indentation; Enter on a blank line or a complete statement runs
   the whole block (Alt-Enter always runs it).
 - Completion (Tab inserts the best candidate and opens the menu; Tab again cycles; it runs
-  in a thread): see :mod:`kdbg.completion`.
+  in a thread): see :mod:`kdbg.ui.completion`.
 - Highlighting: the input as Python; the value of an expression and the output of
   ``ptype``/``whatis``/``p`` as C. ``NO_COLOR`` or a non-terminal give plain text.
 - History in ``$XDG_STATE_HOME/kdbg/history`` (``~/.local/state/kdbg/history``), mode 0600;
@@ -33,9 +33,9 @@ import traceback
 from pathlib import Path
 from typing import IO, Any, Dict, List, Optional, cast
 
-from kdbg.commands import CommandContext, command, is_command, run_command
 from kdbg.errors import KdbgError
-from kdbg.evaluate import evaluate
+from kdbg.ui.commands import CommandContext, command, is_command, run_command
+from kdbg.ui.evaluate import evaluate
 
 __all__ = ["run_repl", "run_line", "history_path", "is_command_line", "needs_more", "last_traceback"]
 
@@ -220,7 +220,7 @@ def _session(prog: Any, g: Dict[str, Any]) -> Any:
     from prompt_toolkit.lexers import PygmentsLexer
     from pygments.lexers import PythonLexer
 
-    from kdbg.completion import KdbgCompleter
+    from kdbg.ui.completion import KdbgCompleter
 
     kb = KeyBindings()
 

@@ -34,7 +34,7 @@ from kdbg.btf.types import Composite
 from kdbg.errors import CoreError, FaultError, KdbgError
 
 if TYPE_CHECKING:
-    from kdbg.btf.parser import BTF
+    from kdbg.btf.index import BTF
     from kdbg.btf.types import Type
     from kdbg.memory.base import KernelMemory
     from kdbg.memory.vmcoreinfo import VMCoreInfo

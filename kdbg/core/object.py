@@ -6,7 +6,7 @@ object). Member access, subscripting and pointer arithmetic follow C, as in drgn
 ``task.comm``, ``ptr[0]``, ``ptr + 1`` (scaled by the pointee), ``ptr1 - ptr2``
 (``ptrdiff_t``), ``cast``, ``reinterpret``, ``container_of``. Types are
 :mod:`kdbg.btf.types` types; derived types a program needs (``struct x *`` for
-:meth:`Object.address_of_`) come from :meth:`kdbg.btf.parser.BTF.pointer_to`.
+:meth:`Object.address_of_`) come from :meth:`kdbg.btf.index.BTF.pointer_to`.
 
 A reference reads its whole value with one memory read the first time a value is needed,
 and members of an object already read are sliced from those bytes; reading a member of an
@@ -14,7 +14,7 @@ object not yet read reads only that member. A bad address raises
 :class:`~kdbg.errors.FaultError` naming it. x86-64 is the only target: values are
 little-endian and pointers 8 bytes.
 
-Printing is :mod:`kdbg.format` (``str(obj) == obj.format_()``).
+Printing is :mod:`kdbg.core.printer` (``str(obj) == obj.format_()``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from kdbg.btf.types import (
     Type,
     Void,
 )
+from kdbg.core.typeview import flexible_array_type, object_type, raw_type
 from kdbg.errors import (
     BTFError,
     FaultError,
@@ -44,10 +45,9 @@ from kdbg.errors import (
     ObjectTypeError,
     OutOfBoundsError,
 )
-from kdbg.typeview import flexible_array_type, object_type, raw_type
 
 if TYPE_CHECKING:
-    from kdbg.program import Program
+    from kdbg.core.program import Program
 
 __all__ = [
     "Object",
@@ -232,7 +232,7 @@ def _find_member(under: Composite, name: str) -> Tuple[Optional[Member], bool]:
 
 
 def _type_name(t: Type, flex: bool = False) -> str:
-    from kdbg.format import type_name
+    from kdbg.core.printer import type_name
 
     name = type_name(t)
     return name.replace("[0]", "[]", 1) if flex else name
@@ -326,7 +326,7 @@ class Object:
 
     @property
     def type_(self) -> Type:
-        """The object's type as drgn names it (a :mod:`kdbg.typeview` view of the BTF
+        """The object's type as drgn names it (a :mod:`kdbg.core.typeview` view of the BTF
         type: ``type_name()`` is ``unsigned long``, a flexible array member's is ``T []``)."""
         if self._flex:
             return flexible_array_type(self._type)
@@ -720,8 +720,8 @@ class Object:
 
     # ------------------------------------------------------------------ printing
     def format_(self, **options: Any) -> str:
-        """Format in C syntax with drgn's options (see :func:`kdbg.format.format_object`)."""
-        from kdbg.format import format_object
+        """Format in C syntax with drgn's options (see :func:`kdbg.core.printer.format_object`)."""
+        from kdbg.core.printer import format_object
 
         return format_object(self, **options)
 
