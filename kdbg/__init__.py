@@ -4,7 +4,8 @@ Types come from BTF, symbols from kallsyms and memory from /proc/kcore or a vmco
 DWARF, vmlinux or headers are needed.
 """
 
-from kdbg.core.object import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
+from kdbg.core.conversions import NULL, cast, container_of, offsetof, reinterpret, sizeof
+from kdbg.core.object import Object
 from kdbg.core.program import Program
 from kdbg.errors import (
     BTFError,

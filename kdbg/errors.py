@@ -69,6 +69,7 @@ class TypeNotFoundError(ObjectNotFoundError):
             msg += f" ({hint})"
         super().__init__(msg)
         self.name = name
+        self.hint = hint
 
 
 class AmbiguousTypeError(ObjectNotFoundError):

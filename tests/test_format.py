@@ -46,8 +46,9 @@ from kdbg.btf.types import (
     TypeTag,
     Void,
 )
-from kdbg.core.object import Object, cast, container_of
-from kdbg.core.program import Program
+from kdbg.core.conversions import cast, container_of
+from kdbg.core.object import Object
+from kdbg.core.program import Program, function_btf
 from kdbg.errors import FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.symbols.table import Symbol, SymbolTable
@@ -429,7 +430,7 @@ def test_members_bitfields_and_values(hand: Tuple[Program, drgn.Program, Convert
 
 def test_function_objects(hand: Tuple[Program, drgn.Program, Converter, bytearray]) -> None:
     kprog, dprog, conv, _data = hand
-    proto = kprog.btf_function("blob_fn").proto
+    proto = function_btf(kprog, "blob_fn").proto
     k = Object(kprog, proto, address=BASE + 0x40)
     d = drgn.Object(dprog, conv(proto), address=BASE + 0x40)
     assert (str(k), repr(k)) == (str(d), repr(d))
@@ -552,15 +553,17 @@ def test_real_kernel_types_print_as_drgn(real: Tuple[Program, drgn.Program, Conv
 
 
 def test_api_semantics(hand: Tuple[Program, drgn.Program, Converter, bytearray]) -> None:
-    """What drgn has no counterpart for, or kdbg adds: deref_(), errors that are both
-    KdbgError and the Python exception drgn raises, bounded strings, designators."""
+    """Errors that are both KdbgError and the Python exception drgn raises, bounded
+    strings, designators; no Object attribute of kdbg's own shadows a C member name."""
     from kdbg import NULL, offsetof, reinterpret, sizeof
     from kdbg.errors import KdbgError, MemberNotFoundError, ObjectTypeError, OutOfBoundsError
 
     kprog, dprog, conv, data = hand
     p = Object(kprog, "struct list_head *", BASE + 0x40)
-    assert p.deref_().address_ == p[0].address_ == BASE + 0x40
-    assert repr(p.deref_()) == repr(drgn.Object(dprog, conv(kprog.type("struct list_head *")), BASE + 0x40)[0])
+    assert p[0].address_ == BASE + 0x40
+    assert repr(p[0]) == repr(drgn.Object(dprog, conv(kprog.type("struct list_head *")), BASE + 0x40)[0])
+    ours = {n for n in dir(Object) if not (n.startswith("__") and n.endswith("__"))}
+    assert ours <= set(dir(drgn.Object)), ours - set(dir(drgn.Object))  # the rest is for C members
     big = Object(kprog, "struct big", address=BASE + 0x1230)
     assert big.subobject_("grid[1][2]").address_ == big.grid[1][2].address_
     assert big.subobject_("bits.e").value_() == big.bits.e.value_()

@@ -355,7 +355,7 @@ def patched(prog: Program, patches: Dict[int, int]) -> Program:
     """``prog`` over memory with the 8-byte words at the given addresses replaced."""
     assert prog.memory is not None
     memory = PatchedMemory(prog.memory, {a: v.to_bytes(8, "little") for a, v in patches.items()})
-    out = Program(memory=memory, btf_loader=lambda: prog.btfs, symbol_loader=lambda: prog.symbols,
+    out = Program(memory=memory, btf_loader=lambda: prog.btfs, symbol_loader=lambda: prog.symbol_table,
                   description="patched")
     return out
 

@@ -19,6 +19,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.errors import TypeNotFoundError
+from kdbg.modules import loaded_modules
 from kdbg.target import open_core, open_live
 from tests.conftest import ROOT, resolve_dump
 
@@ -66,10 +67,9 @@ def truth_module_symbols(truth: Path) -> List[Tuple[int, str, str, str]]:
 def test_module_symbols_equal_guest_kallsyms(dump: Tuple[str, str, str]) -> None:
     d = resolve_dump(*dump)
     prog = open_core(str(d.path))
-    loaded = prog.load_modules()
+    loaded = loaded_modules(prog)
     assert loaded is not None and not loaded.errors, loaded
-    table = prog.symbols
-    got = sorted((s.address, s.type, s.name, s.module) for s in table if s.module is not None)
+    got = sorted((s.address, s.type, s.name, s.module) for s in prog.symbols() if s.module is not None)
     want = truth_module_symbols(d.truth)
     assert want, "the guest listed module symbols"
     assert got == want
@@ -107,8 +107,8 @@ def test_module_btf_from_memory_is_the_guests(dump: Tuple[str, str, str]) -> Non
     want = {p.name: p.read_bytes() for p in (d.truth / "btf").iterdir() if p.name != "vmlinux"}
     if suite not in MODULE_BTF_SUITES:
         # Debian's 5.10: no module BTF anywhere (no btf_modules list, no sysfs files).
-        assert want == {} and prog.symbols.get("btf_modules") is None
-        assert prog.load_modules().btfs == {}  # type: ignore[union-attr]
+        assert want == {} and prog.symbol_table.get("btf_modules") is None
+        assert loaded_modules(prog).btfs == {}  # type: ignore[union-attr]
         with pytest.raises(TypeNotFoundError):
             prog.type("struct fw_cfg_vmcoreinfo")
         return
@@ -116,8 +116,10 @@ def test_module_btf_from_memory_is_the_guests(dump: Tuple[str, str, str]) -> Non
     assert set(got) == set(want) == {m["name"] for m in truth_modules(d.truth)}
     for name in want:
         assert got[name] == want[name], name
-    assert [b for b in prog.load_modules().btfs] == list(got)  # type: ignore[union-attr]
-    assert len(prog.btfs) == 1 + len(want)
+    assert [b for b in loaded_modules(prog).btfs] == list(got)  # type: ignore[union-attr]
+    assert len(prog.all_btfs()) == 1 + len(want)
+    assert {m.name: m.btf for m in prog.modules() if m.btf is not None and not m.is_main} == \
+        loaded_modules(prog).btfs  # type: ignore[union-attr]
 
 
 def _bpftool_struct(truth: Path, module: str, name: str) -> Tuple[int, int, List[Tuple[str, int]]]:
@@ -163,8 +165,8 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
     hit = prog.symbolize_address(exit_addr + 1)
     assert hit is not None and hit[1] == 1
     assert prog.symbol(hit[0]).address == exit_addr
-    text = prog.symbols.format_address(exit_addr)
-    assert text.startswith(f"{hit[0]}+0x0") and text.endswith(f" [{want['name']}]")
+    exit_sym = prog.symbol(exit_addr)
+    assert (exit_sym.name, exit_sym.address, exit_sym.module) == (hit[0], exit_addr, want["name"])
     assert prog.symbol("fw_cfg_sysfs_exit").module == want["name"]
     # Each symbol's address names a symbol of its module at that very address.
     for addr, _t, _n, mod in syms:
@@ -172,7 +174,7 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
         assert (s.address, s.module) == (addr, mod)
     # Exact regions from struct module: the text base is where /proc/modules says, the
     # last byte of a region is still the module's, the byte after it no module's.
-    regions = prog.symbols.module_regions(want["name"])
+    regions = prog.module(want["name"]).address_ranges
     assert regions and any(lo == want["base"] for lo, _ in regions)
     assert sum(hi - lo for lo, hi in regions) == want["size"]
     top = max(hi for _, hi in regions)
@@ -243,7 +245,8 @@ import kdbg.target as p
 from kdbg.modules import read_module_btfs
 prog = p.open_live()
 assert prog.memory is not None, prog.memory_unavailable
-loaded = prog.load_modules()
+from kdbg.modules import loaded_modules
+loaded = loaded_modules(prog)
 print("errors", loaded.errors)
 files = {n: open("/sys/kernel/btf/" + n, "rb").read() for n in os.listdir("/sys/kernel/btf") if n != "vmlinux"}
 mem = dict(read_module_btfs(prog))

@@ -113,7 +113,7 @@ def test_uts_release(opened: Tuple[Program, Path]) -> None:
 def test_per_cpu_variable_and_function(opened: Tuple[Program, Path]) -> None:
     prog, truth = opened
     syms = truth_kallsyms(truth)
-    if "runqueues" not in prog._btf_variables():  # 5.10's BTF has no VARs at all
+    if "runqueues" not in prog.btf_variables():  # 5.10's BTF has no VARs at all
         prog.declare("struct rq runqueues;")
     rq = prog["runqueues"]
     assert rq.type_.type_name() == "struct rq"

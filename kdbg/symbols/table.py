@@ -194,6 +194,21 @@ class SymbolTable:
         every symbol is in vmlinux (shared list; do not modify)."""
         return self._mods
 
+    def split_modules(self) -> Tuple[SymbolTable, Optional[SymbolTable]]:
+        """``(vmlinux's symbols, the modules' symbols or None)``: a ``/proc/kallsyms``
+        that lists modules, split for the kernel's own table and the modules'."""
+        mods = self._mods
+        if mods is None:
+            return self, None
+        keep = [i for i, m in enumerate(mods) if m is None]
+        rest = [i for i, m in enumerate(mods) if m is not None]
+
+        def part(idx: List[int], modules: Optional[List[Optional[str]]]) -> SymbolTable:
+            return SymbolTable.from_columns([self._names[i] for i in idx], [self._addrs[i] for i in idx],
+                                            "".join(self._types[i] for i in idx), modules)
+
+        return part(keep, None), part(rest, [mods[i] for i in rest])
+
     def module_of(self, index: int) -> Optional[str]:
         """Module of the symbol at ``index`` (``None`` for vmlinux)."""
         return self._mods[index] if self._mods is not None else None
