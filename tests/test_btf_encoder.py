@@ -35,9 +35,9 @@ def describe(t: Type) -> tuple:
     def ref(tid: int) -> str:
         return t.btf.type(tid).type_name() if t.btf is not None else str(tid)
 
-    out: list = [t.kind, t.name, t.kflag, t.size if not isinstance(t, Func) else None]
+    out: list = [t.btf_kind, t.btf_name, t.kflag, t.size if not isinstance(t, Func) else None]
     if isinstance(t, Composite):
-        out.append(tuple((m.name, ref(m.type_id), m.bit_offset, m.bitfield_size) for m in t.members))
+        out.append(tuple((m.btf_name, ref(m.type_id), m.bit_offset, m.bitfield_size) for m in t.btf_members))
     elif isinstance(t, Enum):
         out.append(tuple(t.enumerators))
     elif isinstance(t, FuncProto):

@@ -167,11 +167,11 @@ def test_layout_section_steps_over_unknown_kind(task_btf: BTF) -> None:
 
     t = b.type(uid)
     assert isinstance(t, Opaque)
-    assert (t.kind, t.vlen, t.name, t.raw_size_or_type, t.kflag) == (25, 3, "mystery", 7, False)
+    assert (t.btf_kind, t.vlen, t.btf_name, t.raw_size_or_type, t.kflag) == (25, 3, "mystery", 7, False)
     assert b.kind_of(uid) == 25
     assert b.data[t.offset : t.offset + 28] == MYSTERY_BODY
     after = b.type(uid + 1)
-    assert (after.name, after.kind, after.type_id) == ("after_mystery", K.KIND_TYPEDEF, 1)
+    assert (after.name, after.btf_kind, after.type_id) == ("after_mystery", K.KIND_TYPEDEF, 1)
 
     text = raw(b)
     assert f"[{uid}] KIND25 'mystery' size_or_type=7 vlen=3\n" in text
@@ -240,7 +240,7 @@ def test_kind_above_31_described_by_layout(task_btf: BTF) -> None:
     b = BTF(blob)
     assert b.layout is not None and len(b.layout) == 41 and b.layout[40] == KindLayout(0, 4, 0)
     t = b.type(uid)
-    assert isinstance(t, Opaque) and t.kind == 40 and t.vlen == 5 and t.kind_name == "KIND40"
+    assert isinstance(t, Opaque) and t.btf_kind == 40 and t.vlen == 5 and t.kind_name == "KIND40"
     assert b.kind_of(uid) == 40
     assert b.type(uid + 1).name == "after_mystery"
     assert f"[{uid}] KIND40 'mystery' size_or_type=7 vlen=5" in raw(b)

@@ -33,7 +33,7 @@ def kdbg(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def wrapped(script: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``kdbg.ui.cli.main(args)`` after ``script``'s set-up code (a broken install...)."""
+    """Run ``python -m kdbg ARGS`` after ``script``'s set-up code (a broken install...)."""
     return subprocess.run(
         [sys.executable, str(script), *args],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT,
@@ -44,7 +44,7 @@ def wrapper(path: Path, setup: str) -> Path:
     path.write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
         + textwrap.dedent(setup)
-        + "\nfrom kdbg.ui.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+        + "\nimport runpy\nsys.argv[0] = 'kdbg'\nrunpy.run_module('kdbg', run_name='__main__')\n"
     )
     return path
 
@@ -188,8 +188,9 @@ def test_a_failing_command_is_still_exit_1(sample_dump) -> None:  # type: ignore
 
 
 def test_import_error_inside_kdbg_helpers_is_not_swallowed(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A kdbg.helpers that exists but fails to import (a dependency missing) must be
-    reported, not silently leave -e without the helpers."""
+    """A kdbg.helpers that exists but fails to import (a dependency missing) is reported
+    in one line (the targets' modules are read with the helpers, so kdbg cannot start
+    without them); ``--traceback`` shows where."""
     script = wrapper(tmp_path / "run.py", """
         import importlib.abc, importlib.util
 
@@ -214,10 +215,9 @@ def test_import_error_inside_kdbg_helpers_is_not_swallowed(sample_dump, tmp_path
     *warnings, last = p.stderr.splitlines()
     assert [w.split(":")[:2] for w in warnings] == [["kdbg", " warning"]] * 2
     assert all("ModuleNotFoundError: No module named 'kdbg_test_missing_dependency'" in w for w in warnings)
-    assert last == (
-        "kdbg: ModuleNotFoundError: No module named 'kdbg_test_missing_dependency' "
-        "(--traceback shows where)"
-    )
+    assert last == "kdbg: ModuleNotFoundError: No module named 'kdbg_test_missing_dependency' (--traceback shows where)"
+    p = wrapped(script, "-q", "--traceback", "-c", str(sample_dump.path), "-e", "1 + 1")
+    assert p.returncode == 1 and "Traceback" in p.stderr and "kdbg_test_missing_dependency" in p.stderr
 
 
 def test_no_kdbg_helpers_module_is_fine(sample_dump) -> None:  # type: ignore[no-untyped-def]
@@ -241,9 +241,9 @@ def test_repl_does_not_import_cli() -> None:
 @pytest.mark.parametrize("quiet", [True, False])
 def test_memory_warnings_print_once_even_with_q(sample_dump, tmp_path: Path, quiet: bool) -> None:  # type: ignore[no-untyped-def]
     script = wrapper(tmp_path / "run.py", """
-        import kdbg.memory
+        import kdbg.target
 
-        _open = kdbg.memory.open_core
+        _open = kdbg.target.open_memory
 
         def open_core(*args, **kw):
             memory = _open(*args, **kw)
@@ -251,7 +251,7 @@ def test_memory_warnings_print_once_even_with_q(sample_dump, tmp_path: Path, qui
             memory.warnings = [cut, cut, "second"]
             return memory
 
-        kdbg.memory.open_core = open_core
+        kdbg.target.open_memory = open_core
     """)
     p = wrapped(script, *(["-q"] if quiet else []), "-c", str(sample_dump.path), "-x", "sym init_task")
     assert p.returncode == 0, p.stderr

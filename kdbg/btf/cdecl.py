@@ -9,9 +9,9 @@ rewrite of text already written. The dialects:
 
 * ``drgn`` (``Type.type_name()``, ``str(type)``, the object printer): C's names of the
   integer types (``unsigned long``), ``char * const``, parameters named, qualifiers
-  outermost first, ``(...)`` for a prototype with only ``...``;
+  outermost first, ``()`` for a prototype with only ``...`` (as drgn writes it);
 * ``gcc`` (``ptype``, pahole's layout): the names gcc writes into BTF
-  (``long unsigned int``) and ``char *const``, otherwise as ``drgn``;
+  (``long unsigned int``), ``char *const`` and ``(...)``, otherwise as ``drgn``;
 * ``bpftool`` (:mod:`kdbg.btf.header`): qualifiers innermost first and none on function
   types, as ``bpftool btf dump format c`` writes them; no parameter names, and ``()``
   for a prototype with only ``...``.
@@ -195,7 +195,7 @@ class Declarator:
         if not params:
             if not variadic:
                 return "(void)", True
-            return ("()" if self.bpftool else "(...)"), True
+            return ("()" if self.bpftool or self.pointer_space else "(...)"), True
         parts = []
         same = True
         named = not self.bpftool

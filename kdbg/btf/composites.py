@@ -169,11 +169,11 @@ class Enum(Sized):
     @property
     def is_signed(self) -> bool:
         """Whether the values are signed: BTF's kind flag, or (BTF from before kernel
-        6.0, which has no signedness) whether a value is negative."""
+        6.0, which has no signedness) whether a 4-byte enum holds a negative value."""
         if self.kflag:
             return True
         btf = self.btf
-        if btf is not None and not btf.enum_signedness_known:
+        if btf is not None and not btf.enum_signedness_known and (self._size or 4) <= 4:
             return any(e.value < 0 for e in self.enumerators)
         return False
 

@@ -512,8 +512,13 @@ _NOTHING: Any = _Nothing()
 
 def parse_type_name(text: str, resolver: Resolver, size_hint: Optional[int] = None) -> Type:
     """The type a C type name denotes (``struct list_head *``, ``char [16]``,
-    ``void (*)(int)``, ``struct dma_chan#32864``)."""
-    return Parser(text, resolver, size_hint).type_name()
+    ``void (*)(int)``, ``struct dma_chan#32864``); text that is no type name is a
+    :class:`~kdbg.errors.TypeNotFoundError` saying why."""
+    try:
+        return Parser(text, resolver, size_hint).type_name()
+    except ExpressionError as e:
+        reason = str(e).replace(f"bad declaration {text!r}: ", "")
+        raise TypeNotFoundError(text.strip(), f"not a C type name: {reason}") from None
 
 
 def parse_declaration(text: str, resolver: Resolver, size_hint: Optional[int] = None) -> List[Tuple[str, Type]]:

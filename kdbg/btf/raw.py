@@ -51,12 +51,14 @@ def type_lines(t: Type) -> List[str]:
                 line += f" bitfield_size={m.bitfield_size}"
             out.append(line)
         return out
-    if isinstance(t, Enum):
-        enc = "SIGNED" if t.is_signed else "UNSIGNED"
+    if isinstance(t, Enum):  # the records as stored: the kind flag is the signedness
+        btf = t.btf
+        assert btf is not None
+        enc = "SIGNED" if t.kflag else "UNSIGNED"
         out = [f"{head} encoding={enc} size={t.size} vlen={t.vlen}"]
-        suffix = ("LL" if t.is_signed else "ULL") if t.is_enum64 else ""
-        for e in t.enumerators:
-            out.append(f"\t{_q(e.name)} val={e.value}{suffix}")
+        suffix = ("LL" if t.kflag else "ULL") if t.is_enum64 else ""
+        for name, value in btf.records.enumerators(t.id, btf.records.names):
+            out.append(f"\t{_q(name)} val={value}{suffix}")
         return out
     if isinstance(t, Fwd):
         return [f"{head} fwd_kind={t.keyword}"]

@@ -64,7 +64,8 @@ def declared_type(prog: Program, name: str, module: Optional[str] = None) -> Opt
 def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: Optional[str]) -> Optional[Object]:
     if not flags & FindObjectFlags.VARIABLE:
         return None
-    found = prog.symbols(name)
+    own = prog.symbol_table.get(name)  # vmlinux's first: the modules load only for a name it lacks
+    found = [own] if own is not None else prog.symbols(name)
     data = [s for s in found if s.type.lower() not in "tw"]
     if not data:
         return None

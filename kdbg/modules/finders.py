@@ -113,6 +113,8 @@ def _module_symbol(prog: Program, module: str, name: str, data: bool) -> Optiona
 
 
 def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: Optional[str]) -> Optional[Object]:
+    if flags & (FindObjectFlags.VARIABLE | FindObjectFlags.FUNCTION) and prog.symbol_table.get(name) is not None:
+        return None  # vmlinux's own (typed or not): reading the modules would not change that
     loaded = loaded_modules(prog)
     if loaded is None:
         return None

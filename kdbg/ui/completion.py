@@ -138,7 +138,7 @@ def _object_type(prog: Any, name: str) -> Optional[Type]:
         obj = prog.object(name)
     except (KdbgError, LookupError):
         return None
-    t = getattr(obj, "_type", None)
+    t = obj.type_
     return t if isinstance(t, Type) else None
 
 
