@@ -46,7 +46,13 @@ _HOMES: Dict[str, str] = {
     **dict.fromkeys(("open_core", "open_files", "open_live"), "kdbg.target"),
 }
 
-__all__ = sorted(_HOMES) + ["__version__"]
+__all__ = [
+    "BTFError", "CoreError", "ExpressionError", "FaultError", "KdbgError", "MemberNotFoundError", "NULL", "Object",
+    "ObjectNotFoundError", "ObjectTypeError", "OutOfBoundsError", "Program", "SymbolNotFoundError",
+    "TypeNotFoundError", "UntypedSymbolError", "__version__", "cast", "container_of", "offsetof", "open_core",
+    "open_files", "open_live", "reinterpret", "sizeof",
+]
+assert sorted(set(__all__) - {"__version__"}) == sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
