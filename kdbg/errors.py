@@ -106,6 +106,10 @@ class ObjectTypeError(KdbgError, TypeError):
     pointer to void, arithmetic on a struct); drgn raises ``TypeError`` for these."""
 
 
+class ObjectAbsentError(KdbgError):
+    """The object has no value (drgn's absent object: ``Object(prog, "int")``)."""
+
+
 class OutOfBoundsError(KdbgError, IndexError):
     """An index or slice falls outside a value object's bytes."""
 

@@ -93,22 +93,38 @@ def promote(prog: Program, t: Type, info: TypeInfo, value: Any, bit_field_size: 
     return Operand(t, info, int(value))
 
 
-def common_type(a: Operand, b: Operand) -> Type:
-    """The usual arithmetic conversions' result type of two promoted integer operands."""
+#: C's integer conversion rank of each integer type (by its C name).
+_RANKS = {"_Bool": 0, "char": 1, "signed char": 1, "unsigned char": 1, "short": 2, "unsigned short": 2,
+          "int": 3, "unsigned int": 3, "long": 4, "unsigned long": 4, "long long": 5, "unsigned long long": 5}
+
+
+def _rank(info: TypeInfo) -> int:
+    """The conversion rank of a promoted integer type (one beyond ``long long`` for wider
+    ones, ``__int128``)."""
+    rank = _RANKS.get(info.under.name)
+    return rank if rank is not None else 5 + (info.size or 0) // 8
+
+
+def common_type(prog: Program, a: Operand, b: Operand) -> Type:
+    """The usual arithmetic conversions' result type of two promoted integer operands
+    (C11 6.3.1.8): the higher rank; of a signed and an unsigned one, the unsigned unless
+    the signed one has a higher rank and holds all its values, else the unsigned type of
+    the signed one's rank (``long long + unsigned long`` is ``unsigned long long``)."""
     ta, ia = a.type, a.info
     tb, ib = b.type, b.info
     if ta == tb:
         return ta
-    sa, sb = ia.size or 0, ib.size or 0
+    ra, rb = _rank(ia), _rank(ib)
     if ia.signed == ib.signed:
-        win = ta if sa > sb else tb if sb > sa else None
-    elif not ia.signed:
-        win = ta if sa >= sb else tb
-    else:
-        win = tb if sb >= sa else ta
-    if win is None:  # same size and signedness, different names: the plain type
-        return ia.under if sa else ta
-    return win
+        if ra != rb:
+            return ta if ra > rb else tb
+        return ia.under  # same rank and signedness, different names: the plain type
+    (tu, iu, ru), (ts, is_, rs) = ((ta, ia, ra), (tb, ib, rb)) if not ia.signed else ((tb, ib, rb), (ta, ia, ra))
+    if ru >= rs:
+        return tu
+    if (is_.size or 0) > (iu.size or 0):
+        return ts
+    return prog.primitive_type("unsigned " + is_.under.name)
 
 
 def _invalid(op: str, a: Type, b: Type) -> ObjectTypeError:
@@ -140,7 +156,7 @@ def binary(prog: Program, op: str, a: Operand, b: Operand, ta: Type, tb: Type) -
         else:
             r = (x >> y) if y < bits else (-1 if x < 0 else 0)
         return a.type, r
-    t = common_type(a, b)
+    t = common_type(prog, a, b)
     info = type_info(t)
     bits = (info.size or 4) * 8
     x = truncate(a.value, bits, info.signed)
@@ -212,11 +228,11 @@ def unary(op: str, a: Operand, t: Type) -> Result:
     return a.type, v
 
 
-def compare(a: Operand, b: Operand) -> Tuple[Any, Any]:
+def compare(prog: Program, a: Operand, b: Operand) -> Tuple[Any, Any]:
     """The two values a comparison of promoted scalar operands compares: integers after
     the usual arithmetic conversions (``(unsigned)5 > -1`` is false), else as they are."""
     if a.info.kind in INTEGER and b.info.kind in INTEGER:
-        info = type_info(common_type(a, b))
+        info = type_info(common_type(prog, a, b))
         bits = (info.size or 4) * 8
         return truncate(a.value, bits, info.signed), truncate(b.value, bits, info.signed)
     return a.value, b.value

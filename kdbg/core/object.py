@@ -22,6 +22,7 @@ functions, not methods. The printer is :mod:`kdbg.core.printer`, reached through
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -44,15 +45,23 @@ from kdbg.core.typeinfo import (
     type_info,
 )
 from kdbg.core.value import STRING_LIMIT, encode_into, float_value, from_image, read_c_string, to_image, truncate
-from kdbg.errors import KdbgError, MemberNotFoundError, ObjectTypeError, OutOfBoundsError
+from kdbg.errors import KdbgError, MemberNotFoundError, ObjectAbsentError, ObjectTypeError, OutOfBoundsError
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
 __all__ = [
-    "Object", "value_object", "reference_object", "image_object", "object_info", "object_scalar", "object_image",
-    "object_operand", "member_object", "STRING_LIMIT",
+    "Object", "AbsenceReason", "value_object", "reference_object", "image_object", "object_info", "object_scalar",
+    "object_image", "object_operand", "member_object", "STRING_LIMIT",
 ]
+
+class AbsenceReason(enum.Enum):
+    """Why an object is absent (drgn's values)."""
+
+    OTHER = 0
+    OPTIMIZED_OUT = 1
+    NOT_IMPLEMENTED = 2
+
 
 #: The printer, installed by :mod:`kdbg.core.printer` (the object layer does not import
 #: the printer: the printer imports it).
@@ -120,7 +129,7 @@ class Object(CSyntax):
         self.address_ = None
         self.bit_offset_ = None
         if value is None:
-            raise ObjectTypeError("Object() needs a value or an address")
+            return  # absent (drgn's Object(prog, type)): no value, no address
         if isinstance(value, Object):
             value = A.convert(t, info, value.__operand(), value.__type) if info.kind in SCALAR + (K_FLOAT,) \
                 else value.to_bytes_()
@@ -132,6 +141,16 @@ class Object(CSyntax):
     def type_(self) -> Type:
         """The object's type."""
         return self.__type
+
+    @property
+    def absent_(self) -> bool:
+        """Whether the object has no value and no address (``Object(prog, type)``)."""
+        return self.address_ is None and self.__value is None and self.__buf is None
+
+    @property
+    def absence_reason_(self) -> Optional[AbsenceReason]:
+        """Why an absent object is absent (``None`` when it is not)."""
+        return AbsenceReason.OTHER if self.absent_ else None
 
     # ------------------------------------------------------------------ construction
     def __bits(self) -> int:
@@ -152,11 +171,11 @@ class Object(CSyntax):
                     raise ObjectTypeError(f"cannot convert {value} to an integer")
                 value = int(value)
             elif not isinstance(value, int):
-                raise ObjectTypeError(f"cannot convert {type(value).__name__} to {self.__type.type_name()!r}")
+                raise ObjectTypeError(f"'{self.__type.type_name()}' value must be number")
             self.__value = truncate(int(value), self.__bits(), info.signed and kind != K_PTR)
         elif kind == K_FLOAT:
             if not isinstance(value, (int, float)):
-                raise ObjectTypeError(f"cannot convert {type(value).__name__} to {self.__type.type_name()!r}")
+                raise ObjectTypeError(f"'{self.__type.type_name()}' value must be number")
             self.__value = float_value(float(value), info.size or 8)
         elif kind in (K_COMPOUND, K_ARRAY):
             size = info.size
@@ -193,6 +212,8 @@ class Object(CSyntax):
             return buf
         info = self.__info
         if self.address_ is None:
+            if self.__value is None:
+                raise ObjectAbsentError("object absent")
             return to_image(self.__value, self.__bits(), info)
         if info.kind == K_FUNC:
             raise ObjectTypeError("cannot read object with function type")
@@ -209,6 +230,8 @@ class Object(CSyntax):
         if self.address_ is None:
             v = self.__value
             if v is None:
+                if self.__buf is None:
+                    raise ObjectAbsentError("object absent")
                 raise ObjectTypeError(f"cannot convert {self.__type.type_name()!r} to a number")
             return v
         info = self.__info
@@ -458,7 +481,9 @@ class Object(CSyntax):
 
     def __repr__(self) -> str:
         parts = [f"Object(prog, {self.__type.type_name()!r}"]
-        if self.address_ is not None:
+        if self.absent_:
+            pass
+        elif self.address_ is not None:
             parts.append(f"address={self.address_:#x}")
             if self.bit_offset_:
                 parts.append(f"bit_offset={self.bit_offset_}")
@@ -505,16 +530,15 @@ class Object(CSyntax):
 
     def _CSyntax__compare(self, other: Any) -> Tuple[Any, Any]:
         b = other if isinstance(other, Object) else _literal(self.prog_, other)
-        ka, kb = self.__info.kind, b.__info.kind
-        if (ka in SCALAR or ka == K_FLOAT) and (kb in SCALAR or kb == K_FLOAT):
-            return A.compare(self.__operand(), b.__operand())
-        if ka in (K_ARRAY, K_FUNC) and self.address_ is not None and (kb in SCALAR or kb in (K_ARRAY, K_FUNC)):
-            return self.address_, b.address_ if kb in (K_ARRAY, K_FUNC) else b.__scalar()
-        if kb in (K_ARRAY, K_FUNC) and b.address_ is not None and ka in SCALAR:
-            return self.__scalar(), b.address_
-        raise ObjectTypeError(
-            f"invalid operands to comparison ('{self.__type.type_name()}' and '{b.__type.type_name()}')"
-        )
+        try:
+            pa, pb = self.__operand(), b.__operand()  # arrays and functions decay to pointers
+        except ObjectTypeError:
+            raise ObjectTypeError(f"invalid operands to comparison ('{self.__type.type_name()}' and "
+                                  f"'{b.__type.type_name()}')") from None
+        if (pa.info.kind == K_PTR) != (pb.info.kind == K_PTR):  # as drgn: no pointer and integer
+            raise ObjectTypeError(f"invalid operands to comparison ('{pa.type.type_name()}' and "
+                                  f"'{pb.type.type_name()}')")
+        return A.compare(self.prog_, pa, pb)
 
     __hash__ = None  # type: ignore[assignment]
 

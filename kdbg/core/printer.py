@@ -195,6 +195,8 @@ def _enum_text(value: int, under: Enum) -> str:
 def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
     info = object_info(obj)
     kind = info.kind
+    if obj.absent_:
+        return ("(" + obj.type_.type_name() + ")" if flags & TYPE_NAME else "") + "<absent>"
     if kind == K_VOID:
         raise ObjectTypeError("cannot format void object")
     if kind == K_PTR:
