@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 
+from kdbg.btf.kinds import TypeKind
 from kdbg.btf.types import Composite, Type
 from kdbg.core import arithmetic as A
 from kdbg.core.object import (
@@ -21,7 +22,7 @@ from kdbg.errors import ObjectTypeError
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
-__all__ = ["cast", "reinterpret", "container_of", "sizeof", "offsetof", "NULL"]
+__all__ = ["cast", "reinterpret", "container_of", "sizeof", "offsetof", "alignof", "NULL"]
 
 
 def _as_type(prog: Program, t: Union[Type, str]) -> Type:
@@ -100,3 +101,10 @@ def offsetof(type: Type, member: str) -> int:  # noqa: A002 - drgn's name
 def NULL(prog: Program, type: Union[Type, str]) -> Object:  # noqa: A002, N802 - drgn's name
     """A null pointer of ``type``."""
     return Object(prog, type, 0)
+
+
+def alignof(type: Type) -> int:  # noqa: A002 - drgn's name
+    """The alignment of ``type`` in bytes (gcc's x86-64 ABI)."""
+    if not type.is_complete() and type.kind != TypeKind.FUNCTION:
+        raise ObjectTypeError(f"cannot get alignment of incomplete {type.type_name()!r} type")
+    return type.alignment

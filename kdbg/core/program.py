@@ -45,6 +45,7 @@ from kdbg.core.finders import FinderList, FindObjectFlags
 from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsyms_symbol_finder
 from kdbg.core.module import Module
 from kdbg.core.object import Object
+from kdbg.core.platform import X86_64_PLATFORM, Platform, ProgramFlags
 from kdbg.core.resolver import ProgramResolver
 from kdbg.errors import (
     CoreError,
@@ -140,6 +141,19 @@ class Program:
         self.register_type_finder("btf", btf_type_finder, enable_index=0)
         self.register_object_finder("btf", btf_object_finder, enable_index=0)
         self.register_symbol_finder("kallsyms", kallsyms_symbol_finder, enable_index=0)
+
+    @property
+    def platform(self) -> Platform:
+        """What the program runs on (x86-64: the one architecture kdbg reads today)."""
+        return X86_64_PLATFORM
+
+    @property
+    def flags(self) -> ProgramFlags:
+        """A Linux kernel; live when its memory is the running kernel's."""
+        flags = ProgramFlags.IS_LINUX_KERNEL
+        if self.memory is not None and self.memory.is_live:
+            flags |= ProgramFlags.IS_LIVE | ProgramFlags.IS_LOCAL
+        return flags
 
     def _load_layer(self, layer: str, loader: Callable[[], _T]) -> _T:
         """Run a layer's loader; its failure is a target error, remembered and raised again

@@ -16,13 +16,14 @@ symbol is made; the ranges are computed on first use.
 
 from __future__ import annotations
 
+import enum
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from kdbg.errors import SymbolNotFoundError
 
-__all__ = ["Symbol", "SymbolTable", "section_class", "PSEUDO_MODULES", "SCAN_LOOKUPS"]
+__all__ = ["Symbol", "SymbolBinding", "SymbolKind", "SymbolTable", "section_class", "PSEUDO_MODULES", "SCAN_LOOKUPS"]
 
 #: Lookups by name a table answers by scanning its names before it builds a name index
 #: (a scan of 100,000 names costs about a fortieth of building the index).
@@ -52,6 +53,29 @@ def section_class(type_letter: str) -> str:
     return _SECTION_CLASS.get(low, low)
 
 
+class SymbolBinding(enum.Enum):
+    """A symbol's linkage (drgn's values, ELF's ``STB_*``)."""
+
+    UNKNOWN = 0
+    LOCAL = 1
+    GLOBAL = 2
+    WEAK = 3
+    UNIQUE = 11
+
+
+class SymbolKind(enum.Enum):
+    """What a symbol names (drgn's values, ELF's ``STT_*``)."""
+
+    UNKNOWN = 0
+    OBJECT = 1
+    FUNC = 2
+    SECTION = 3
+    FILE = 4
+    COMMON = 5
+    TLS = 6
+    IFUNC = 10
+
+
 @dataclass(frozen=True)
 class Symbol:
     """One kernel symbol.
@@ -70,6 +94,25 @@ class Symbol:
     def is_global(self) -> bool:
         """Whether the symbol is global (upper-case type letter), as ``nm`` shows it."""
         return self.type.isupper()
+
+    @property
+    def binding(self) -> SymbolBinding:
+        """drgn's binding, from the kallsyms type letter: ``W``/``w``/``V``/``v`` weak,
+        upper case global, lower case local."""
+        if self.type in "WwVv":
+            return SymbolBinding.WEAK
+        return SymbolBinding.GLOBAL if self.type.isupper() else SymbolBinding.LOCAL
+
+    @property
+    def kind(self) -> SymbolKind:
+        """drgn's kind, from the kallsyms type letter: text is a function, data, bss and
+        read-only data an object."""
+        cls = section_class(self.type)
+        if cls == "t":
+            return SymbolKind.FUNC
+        if cls in ("d", "b", "r"):
+            return SymbolKind.OBJECT
+        return SymbolKind.UNKNOWN
 
     def __str__(self) -> str:
         mod = f"\t[{self.module}]" if self.module else ""

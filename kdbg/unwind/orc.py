@@ -25,10 +25,10 @@ from array import array
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
+from kdbg.core.platform import ProgramFlags
 from kdbg.errors import KdbgError, UnwindError
 from kdbg.helpers.common import program_cache
 from kdbg.helpers.module import for_each_module, module_address_regions, module_name
-from kdbg.memory.kcore import KcoreMemory
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -317,7 +317,7 @@ class OrcUnwindInfo:
         return None, None
 
     def _live(self) -> bool:
-        return isinstance(self.prog.memory, KcoreMemory)
+        return bool(self.prog.flags & ProgramFlags.IS_LIVE)
 
 
 def orc_info(prog: Program) -> OrcUnwindInfo:

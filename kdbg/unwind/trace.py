@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Un
 
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
+from kdbg.core.platform import ProgramFlags
 from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import find_task, for_each_task
 from kdbg.helpers.sched import cpu_curr
-from kdbg.memory.kcore import KcoreMemory
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
 from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
@@ -348,7 +348,7 @@ def _running_cpus(prog: Program) -> Dict[int, int]:
 
 
 def _is_live(prog: Program) -> bool:
-    return isinstance(prog.memory, KcoreMemory)
+    return bool(prog.flags & ProgramFlags.IS_LIVE)
 
 
 def _start_state(prog: Program, task: Object) -> StartState:
