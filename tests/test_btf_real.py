@@ -196,9 +196,10 @@ def test_lookup_by_name_and_kind(btf618: BTF, btf618_raw: str) -> None:
     assert btf618.lookup("char [16]").size == 16
     t = btf618.lookup("u64")
     assert isinstance(t, Typedef)
-    assert t.strip_typedefs().name == "long long unsigned int"
+    assert t.strip_typedefs().name == "unsigned long long"  # C's spelling; BTF's record has gcc's
+    assert t.strip_typedefs().btf_name == "long long unsigned int"
     const_char = btf618.lookup("const char")
-    assert const_char.unqualified().name == "char" and const_char.qualifiers() == ["const"]
+    assert const_char.unqualified().name == "char" and const_char.qualifier_keywords() == ["const"]
 
 
 def test_enumerators(btf618: BTF, btf618_raw: str) -> None:
@@ -231,53 +232,6 @@ def test_function_prototypes(btf618: BTF, btf618_raw: str) -> None:
     rf = next(t for t in raw.values() if t.kind == "FUNC" and t.name == "vfs_read")
     proto = raw[int(rf.attrs["type_id"])]
     assert [line.split("'")[1] for line in proto.lines] == [p.name for p in f.proto.params]
-
-
-def _functions_taking_from_raw(raw: Dict[int, object], struct_name: str) -> set:
-    """Functions with a parameter that is a pointer to (qualified/typedef'd) struct NAME."""
-    types = raw
-    sid = {t.id for t in types.values() if t.kind == "STRUCT" and t.name == struct_name}  # type: ignore[attr-defined]
-
-    def is_target(tid: int, depth: int = 0) -> bool:
-        t = types.get(tid)
-        if t is None or depth > 20:
-            return False
-        if t.kind in ("CONST", "VOLATILE", "RESTRICT", "TYPEDEF", "TYPE_TAG"):  # type: ignore[attr-defined]
-            return is_target(int(t.attrs["type_id"]), depth + 1)  # type: ignore[attr-defined]
-        return tid in sid
-
-    def is_ptr(tid: int, depth: int = 0) -> bool:
-        t = types.get(tid)
-        if t is None or depth > 20:
-            return False
-        if t.kind in ("CONST", "VOLATILE", "RESTRICT", "TYPEDEF", "TYPE_TAG"):  # type: ignore[attr-defined]
-            return is_ptr(int(t.attrs["type_id"]), depth + 1)  # type: ignore[attr-defined]
-        return t.kind == "PTR" and is_target(int(t.attrs["type_id"]))  # type: ignore[attr-defined]
-
-    out = set()
-    for t in types.values():
-        if t.kind == "FUNC":  # type: ignore[attr-defined]
-            proto = types[int(t.attrs["type_id"])]  # type: ignore[attr-defined]
-            for line in proto.lines:  # type: ignore[attr-defined]
-                m = re.search(r"type_id=(\d+)", line)
-                if m and is_ptr(int(m.group(1))):
-                    out.add(t.name)  # type: ignore[attr-defined]
-                    break
-    return out
-
-
-def test_functions_taking_sk_buff(btf618: BTF, btf618_raw: str) -> None:
-    truth = _functions_taking_from_raw(parse_raw(btf618_raw), "sk_buff")
-    ours = {f.name for f, _ in btf618.functions_taking("struct sk_buff *")}
-    assert len(truth) > 1000
-    assert ours == truth
-
-
-def test_regex_search(btf618: BTF, btf618_raw: str) -> None:
-    raw = parse_raw(btf618_raw)
-    truth = sorted(t.id for t in raw.values() if t.kind == "STRUCT" and re.search(r"^task_str", t.name))
-    ours = sorted(t.id for t in btf618.search(r"^task_str", kinds=[K.KIND_STRUCT]))
-    assert ours == truth and truth
 
 
 # --------------------------------------------------------------------------- offsets vs gcc

@@ -335,7 +335,7 @@ def _touch(t: Type) -> None:
     t.type_name()
     t.declaration("x")
     _ = t.kind_name, repr(t), t.is_anonymous()
-    for f in (t.sizeof, lambda: t.alignment, t.strip_typedefs, t.unqualified, t.qualifiers):
+    for f in (t.sizeof, lambda: t.alignment, t.strip_typedefs, t.unqualified, t.qualifier_keywords):
         with contextlib.suppress(BTFError):
             f()
     try:

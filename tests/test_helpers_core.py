@@ -99,6 +99,7 @@ from kdbg.helpers import (
     xa_load,
 )
 from kdbg.helpers.common import Walk
+from kdbg.target import assemble
 from tests.conftest import dump_id, resolve_dump
 from tests.helpers_support import ORACLE_QUERIES, comm_matches
 from tests.kallsyms_synthetic import PatchedMemory
@@ -357,7 +358,7 @@ def patched(prog: Program, patches: Dict[int, int]) -> Program:
     memory = PatchedMemory(prog.memory, {a: v.to_bytes(8, "little") for a, v in patches.items()})
     out = Program(memory=memory, btf_loader=lambda: prog.btfs, symbol_loader=lambda: prog.symbol_table,
                   description="patched")
-    return out
+    return assemble(out, None)  # the declaration table and the unwinder, as every program has them
 
 
 def one_line_validation_error(call: Callable[[], Any], *words: str) -> str:

@@ -224,7 +224,8 @@ def test_live_module_btf_from_sysfs_dir(suite: str, tmp_path: Path) -> None:
     t = prog.type("struct fw_cfg_vmcoreinfo")
     tid, size, _ = _bpftool_struct(truth, "qemu_fw_cfg", "fw_cfg_vmcoreinfo")
     assert (t.id, t.sizeof()) == (tid, size)
-    assert len(prog.btfs) == 2 and prog.btfs[1].base is prog.btfs[0]  # type: ignore[attr-defined]
+    btfs = prog.all_btfs()
+    assert len(btfs) == 2 and btfs[1].base is btfs[0] and prog.module("qemu_fw_cfg").btf is btfs[1]
     # /proc/kallsyms lists the module's symbols itself; they symbolize by its ranges.
     s = prog.symbol("fw_cfg_sysfs_exit")
     assert s.module == "qemu_fw_cfg" and prog.symbol(s.address + 1) == s

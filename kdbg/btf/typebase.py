@@ -435,7 +435,7 @@ class Typedef(Ref):
         return size_or_none(self.type)
 
     def is_complete(self) -> bool:
-        return self.type.is_complete()
+        return self.strip_typedefs().is_complete()
 
     def _alignment(self, depth: int) -> int:
         return nested_alignment(self.strip_typedefs(), depth)

@@ -64,12 +64,12 @@ def declared_type(prog: Program, name: str, module: Optional[str] = None) -> Opt
 def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: Optional[str]) -> Optional[Object]:
     if not flags & FindObjectFlags.VARIABLE:
         return None
-    own = prog.symbol_table.get(name)  # vmlinux's first: the modules load only for a name it lacks
-    found = [own] if own is not None else prog.symbols(name)
-    data = [s for s in found if s.type.lower() not in "tw"]
-    if not data:
-        return None
-    sym = data[0]
+    sym = prog.symbol_table.get(name)  # vmlinux's first (any letter: 7.x lists _totalram_pages as T)
+    if sym is None:  # a module's data symbol: the modules load only for a name vmlinux lacks
+        data = [s for s in prog.symbols(name) if s.type.lower() not in "tw"]
+        if not data:
+            return None
+        sym = data[0]
     t = declared_type(prog, name, sym.module)
     if t is None:
         return None
