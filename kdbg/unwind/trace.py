@@ -516,9 +516,15 @@ def crashed_thread(prog: Program) -> Thread:
 
 
 def threads(prog: Program) -> Iterator[Thread]:
-    """Every thread of the kernel, by PID (drgn's ``prog.threads()``: the idle tasks,
-    PID 0, are not threads of it)."""
-    from kdbg.helpers.pid import for_each_task
+    """Every thread of the kernel, in drgn's ``prog.threads()`` order: each process on
+    ``init_task.tasks`` (the kernel's process list, in fork order), then that process's
+    threads on its ``signal->thread_head`` list (libdrgn's ``linux_helper_task_iterator``).
+    The idle tasks, PID 0, are not threads of it. (``for_each_task`` walks the PID IDR
+    instead, by PID number: another order.)"""
+    from kdbg.helpers.list import list_for_each_entry
+    from kdbg.helpers.pid import for_each_task_in_group
 
-    for task in for_each_task(prog):
-        yield Thread(task)
+    head = prog.variable("init_task").tasks.address_of_()
+    for leader in list_for_each_entry("struct task_struct", head, "tasks"):
+        for task in for_each_task_in_group(leader, include_self=True):
+            yield Thread(task)
