@@ -9,7 +9,13 @@ stack-trace tests compare kdbg's unwinder with:
 * :func:`parse_panic` -> :class:`Oops` (the crash report: ``CPU: N PID: N Comm: X``, its
   ``RIP``, its ``Call Trace`` and the panic's own ``dump_stack`` trace),
 * :func:`stayed_asleep` -> tids whose context-switch counts did not change across the
-  sysrq-t (truth file ``switches``).
+  sysrq-t (truth file ``switches``),
+* :func:`drgn_view` -> :class:`DumpView`: what each CPU was running at the moment of the
+  dump and every task's switch counts then, read by drgn + Debian's DWARF on the same
+  dump (an independent reading of the same moment: the guest's own records stop a few
+  seconds before it),
+* :func:`asleep_until_dump` -> tids that did not run from the sysrq-t to the dump, from
+  those two records alone (never from the code under test).
 
 Formats handled (seen on Debian's 5.10, 6.1 and 6.12): optional ``[   12.345678]``
 timestamps; 6.x ``<TASK>``/``</TASK>``/``<IRQ>`` markers (5.10 has none); the 5.10 header
@@ -25,10 +31,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 # the markers the crash guests write to /dev/kmsg: used when present, not required
 from vmcores.crash import CRASHING, SYSRQ_T_BEGIN, SYSRQ_T_END
+from vmcores.oracle import Query, ask_drgn
 
 KERNEL_STACK_ENDS = frozenset(
     {
@@ -507,3 +514,108 @@ def stayed_asleep(truth_dir: Union[str, Path]) -> Set[int]:
         for s in sw.values()
         if s.vol_before is not None and (s.vol_before, s.nonvol_before) == (s.vol_after, s.nonvol_after)
     }
+
+
+# --------------------------------------------------------------------------- the dump's moment
+
+_L = "__import__('drgn.helpers.linux', fromlist=['x'])."
+#: drgn's frames of one trace as :func:`vmcores.oracle.drgn_stack_traces` records them:
+#: inline frames folded into the frame they were inlined in (the one that is not inline),
+#: ``[pc, sp, interrupted, name]``, plus ``registers()`` for the first frame and every
+#: interrupted one.
+_FOLDED = ("[[f.pc, f.sp, bool(f.interrupted), f.name] + ([dict(f.registers())] if i == 0 or f.interrupted else [])"
+           " for i, f in enumerate(prog.stack_trace(TASK)) if not f.is_inline]")
+VIEW_QUERIES = (
+    Query("cpus", "[{'cpu': c, 'online': c in online, 'curr': r.curr.value_(), 'curr_pid': r.curr.pid.value_(), "
+                  "'stack': r.curr.stack.value_(), 'idle': idle.value_(), "
+                  "'nmi_stack': [e.NMI_stack.address_, sizeof(e.NMI_stack)], "
+                  f"'idle_frames': {_FOLDED.replace('TASK', 'idle')}}} "
+                  f"for online in [list({_L}for_each_online_cpu(prog))] "
+                  f"for c in {_L}for_each_possible_cpu(prog) "
+                  f"for r in [{_L}per_cpu(prog['runqueues'], c)] "
+                  f"for e in [{_L}per_cpu(prog['cea_exception_stacks'], c)[0]] "
+                  f"for idle in [{_L}idle_task(prog, c)]]"),
+    Query("panic_cpu", "prog['panic_cpu'].counter.value_()"),
+    Query("switches", f"[[t.pid.value_(), t.nvcsw.value_(), t.nivcsw.value_()] for t in {_L}for_each_task(prog)]"),
+)
+"""What :func:`drgn_view` asks drgn (``vmcores.oracle.ask_drgn``, cached with the dump)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DumpCpu:
+    """One possible CPU at the moment of a dump, as drgn + DWARF read it: ``online`` (in
+    ``cpu_online_mask``; ``panic()`` takes the CPUs it stops offline), ``curr`` the task it
+    was running (``runqueues.curr``: its idle task when idle, else a kthread or any task),
+    ``curr_pid`` that task's PID, ``stack`` that task's stack (``curr->stack``), ``idle``
+    its idle task, ``idle_frames`` drgn's trace of the idle task (folded as
+    :func:`vmcores.oracle.drgn_stack_traces` folds them), ``nmi_stack`` its NMI exception
+    stack ``(address, size)`` (``cea_exception_stacks``)."""
+
+    cpu: int
+    online: bool
+    curr: int
+    curr_pid: int
+    stack: int
+    idle: int
+    idle_frames: List[List[Any]]
+    nmi_stack: Tuple[int, int]
+
+    @property
+    def busy(self) -> bool:
+        """Whether the CPU was running another task than its idle task."""
+        return self.curr != self.idle
+
+
+@dataclasses.dataclass(frozen=True)
+class DumpView:
+    """drgn's reading of a dump's moment: ``panic_cpu`` (-1: the kernel did not panic),
+    ``cpus`` by number, ``switches`` every task's ``(nvcsw, nivcsw)`` by tid."""
+
+    panic_cpu: int
+    cpus: Dict[int, DumpCpu]
+    switches: Dict[int, Tuple[int, int]]
+
+    @property
+    def running(self) -> Set[int]:
+        """The addresses of the tasks on a CPU at the dump (one per CPU)."""
+        return {c.curr for c in self.cpus.values()}
+
+
+def drgn_view(suite: str, core: Union[str, Path]) -> DumpView:
+    """drgn's :class:`DumpView` of the ELF dump *core* of *suite* (an ``elf-paging`` form:
+    ``vmcores.oracle.ORACLE_FORM``; every form of one stopped guest holds the same
+    memory, so the view serves them all)."""
+    answers = ask_drgn(suite, Path(core), VIEW_QUERIES)
+    for rec in answers.records.values():
+        assert "value" in rec, rec
+    cpus = {
+        c["cpu"]: DumpCpu(c["cpu"], c["online"], c["curr"], c["curr_pid"], c["stack"], c["idle"], c["idle_frames"],
+                          (c["nmi_stack"][0], c["nmi_stack"][1]))
+        for c in answers.records["cpus"]["value"]
+    }
+    switches = {tid: (v, n) for tid, v, n in answers.records["switches"]["value"]}
+    return DumpView(answers.records["panic_cpu"]["value"], cpus, switches)
+
+
+def asleep_until_dump(truth_dir: Union[str, Path], view: DumpView) -> Set[int]:
+    """Tids that did not run from the guest's sysrq-t to the dump, from independent
+    records only: the guest's switch counts equal before and after the sysrq-t
+    (:func:`stayed_asleep`), drgn's counts in the dump equal the ``after`` ones (a task
+    switched out since would have counted it), and not on a CPU at the dump (a task woken
+    since has not switched out yet, so its counts alone cannot tell)."""
+    sw = parse_switches((Path(truth_dir) / "switches").read_text())
+    running_pids = {c.curr_pid for c in view.cpus.values()}
+    return {
+        tid
+        for tid in stayed_asleep(truth_dir)
+        if view.switches.get(tid) == (sw[tid].vol_after, sw[tid].nonvol_after) and tid not in running_pids
+    }
+
+
+def sysrq_t_still_true(truth_dir: Union[str, Path], view: DumpView) -> Tuple[Dict[int, SysrqTask], Set[int]]:
+    """The console's sysrq-t tasks (:func:`parse_sysrq_t`), and the tids whose printed
+    trace is still their stack at the dump: printed, not ``running`` then (a task on a
+    CPU has a live trace), and asleep from then to the dump (:func:`asleep_until_dump`)."""
+    printed = parse_sysrq_t((Path(truth_dir) / "console.log").read_text(errors="replace"))
+    asleep = asleep_until_dump(truth_dir, view)
+    return printed, {tid for tid in asleep if tid in printed and not printed[tid].running}
