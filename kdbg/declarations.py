@@ -524,6 +524,13 @@ _TAGS = ("struct", "union", "enum")
 #: declarations nest a few levels.
 MAX_NESTING = 64
 
+#: Most pointer levels, or array and function suffixes, one declarator takes; real
+#: declarations use a few.
+MAX_DERIVATIONS = 64
+
+#: Longest declaration text an error message quotes whole.
+_SHOWN = 100
+
 #: One derivation step applied to a type: ("ptr", quals), ("array", n), ("func", params, variadic).
 _Op = Tuple[object, ...]
 
@@ -599,10 +606,21 @@ class _Parser:
     def tok(self) -> _Tok:
         return self.toks[self.i]
 
+    def shown(self) -> str:
+        """The declaration as an error message quotes it: whole, or its start and length."""
+        if len(self.text) <= _SHOWN:
+            return repr(self.text)
+        return f"{self.text[:_SHOWN // 2]!r}... ({len(self.text)} characters)"
+
     def error(self, what: str, tok: Optional[_Tok] = None) -> ExpressionError:
         t = tok or self.tok
-        found = f"{t.text!r}" if t.kind != "end" else "the end"
-        return ExpressionError(f"bad declaration {self.text!r}: expected {what}, found {found} at position {t.pos}")
+        found = f"{t.text[:_SHOWN // 2]!r}" if t.kind != "end" else "the end"
+        return ExpressionError(f"bad declaration {self.shown()}: expected {what}, found {found} at position {t.pos}")
+
+    def too_many(self, what: str) -> ExpressionError:
+        """A declarator past :data:`MAX_DERIVATIONS`: refused while parsing."""
+        return ExpressionError(f"bad declaration {self.shown()}: more than {MAX_DERIVATIONS} {what} in one "
+                               f"declarator, at position {self.tok.pos}")
 
     def accept(self, text: str) -> bool:
         if self.tok.kind == "p" and self.tok.text == text:
@@ -763,6 +781,8 @@ class _Parser:
     def _declarator(self, abstract: bool) -> Tuple[str, List[_Op]]:
         ptrs: List[_Op] = []
         while self.accept("*"):
+            if len(ptrs) == MAX_DERIVATIONS:
+                raise self.too_many("pointer levels")
             quals: List[str] = []
             while self.tok.kind == "id" and (self.tok.text in _QUALS or self.tok.text in _IGNORED
                                              or self.tok.text in _ATTRIBUTE_WORDS):  # fmt: skip
@@ -791,6 +811,8 @@ class _Parser:
             raise self.error("a name to declare")
         suffixes: List[_Op] = []
         while True:
+            if len(suffixes) == MAX_DERIVATIONS and self.tok.kind == "p" and self.tok.text in ("[", "("):
+                raise self.too_many("array or function suffixes")
             if self.accept("["):
                 n = 0
                 if self.tok.kind == "num":

@@ -14,6 +14,7 @@ independent truth.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import zlib
 from pathlib import Path
@@ -460,12 +461,20 @@ def test_errors_are_kdbg_errors(btf618: BTF) -> None:
 
 
 def test_deep_nesting_is_refused(btf618: BTF) -> None:
-    for text in ["int " + "(" * 5000 + "x" + ")" * 5000 + ";", "int (*f)(" * 3000 + "int" + ")" * 3000 + ";",
-                 "int " + "*" * 100000 + "x;"]:  # fmt: skip
-        try:
+    """Declarators nested or derived past the parser's limits are refused while parsing, in
+    one short line naming the limit and the position (the text quoted by its start and
+    length); at the limits a declaration still parses."""
+    for text, why in [("int " + "(" * 5000 + "x" + ")" * 5000 + ";", "at most 64 nested declarators"),
+                      ("int (*f)(" * 3000 + "int" + ")" * 3000 + ";", "at most 64 nested declarators"),
+                      ("int " + "*" * 100000 + "x;", "more than 64 pointer levels in one declarator"),
+                      ("int x" + "[1]" * 100000 + ";", "more than 64 array or function suffixes")]:  # fmt: skip
+        with pytest.raises(ExpressionError, match=why) as info:
             parse_declaration(text, [btf618])
-        except ExpressionError as e:
-            assert "\n" not in str(e)
+        msg = str(info.value)
+        assert "\n" not in msg and len(msg) < 200 and f"... ({len(text)} characters)" in msg, msg
+        assert re.search(r"at position \d+$", msg), msg
+    assert str(parse_declaration("int " + "*" * 64 + "x;", [btf618])[0][1].type_name()) == "int " + "*" * 64
+    assert parse_declaration("int x" + "[2]" * 64 + ";", [btf618])[0][1].size == 4 * 2**64
 
 
 _ATOMS = ["int", "char", "*", "(", ")", "[", "]", "[4]", ",", ";", "...", "const", "struct", "list_head", "x",

@@ -30,7 +30,7 @@ from kdbg.helpers.fs import (
     mount_src,
     path_lookup,
 )
-from kdbg.helpers.pid import for_each_task
+from kdbg.helpers.pid import find_task, for_each_task
 from tests.conftest import ROOT, resolve_dump
 from tests.helpers_oracle import helper_answers
 from tests.helpers_support import dump_ids, helper_dumps, open_dump
@@ -105,7 +105,12 @@ def test_paths_equal_drgn(suite: str) -> None:
     assert got == helper_answers(suite)["fs.paths"]
     assert d_path(console.mnt, console.dentry) == b"/dev/console"
     assert d_path(paths[1].dentry) == b"/proc"  # the one mount of proc that is not internal
-    assert d_path(console.address_of_()) == b"/dev/console" if console.address_ is not None else True
+    # a pointer to a struct path in memory: init's standard input (/dev/console, as drgn's
+    # fs.files says); path_lookup's own result is a value, with no address to point at
+    stdin = dict(for_each_file(find_task(prog, 1)))[0].f_path.address_of_()
+    assert stdin.type_.type_name() == "struct path *" and console.address_ is None
+    assert helper_answers(suite)["fs.files"]["1"][0] == [0, "/dev/console"]
+    assert d_path(stdin) == b"/dev/console"
     assert inode_path(console.dentry.d_inode) == b"console"
     assert d_path(path_lookup(prog, "/proc", allow_negative=True)) == b"/proc"
     with pytest.raises(ObjectNotFoundError) as info:
