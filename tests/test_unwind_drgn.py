@@ -102,7 +102,7 @@ def test_trace_text_and_frames(suite: str) -> None:
         trace = stack_trace(prog, task)
         lines = str(trace).splitlines()
         assert len(lines) == len(trace)
-        for i, (line, frame) in enumerate(zip(lines, trace)):
+        for i, (line, frame) in enumerate(zip(lines, trace, strict=True)):
             m = FRAME_LINE.match(line)
             assert m and int(m.group(1)) == i, line
             assert frame.is_inline is False
