@@ -145,20 +145,26 @@ def as_nobody(argv: Sequence[str]) -> List[str]:
 
 
 class Terminal:
-    """A tmux session on a private server running one shell command in a pane of a
-    known environment: :func:`clean_env` with ``TERM`` :data:`TERMINAL_TYPE` and
+    """A tmux session on a private server running one shell command (bash) in a pane of
+    a known environment: :func:`clean_env` with ``TERM`` :data:`TERMINAL_TYPE` and
     ``env``'s changes (the command runs under ``env -i``, so neither the caller's
     environment nor tmux's own reaches it). The server ignores the user's tmux
-    configuration (``-f /dev/null``)."""
+    configuration (``-f /dev/null``); a pane whose command ended stays on screen."""
 
     def __init__(self, command: str, cwd: Path, env: Optional[Dict[str, Optional[str]]] = None) -> None:
         self.tmux = shutil.which("tmux")
         assert self.tmux, "tmux is required (apt-get install -y tmux)"
         self.socket = f"kdbg-test-{os.getpid()}-{time.monotonic_ns()}"
+        # bash: a Ctrl-C that the command catches leaves bash running the rest of the
+        # line ("wait and see"); dash would die of it
+        bash = shutil.which("bash")
+        assert bash, "bash is required"
         pane_env = clean_env(TERM=TERMINAL_TYPE, **(env or {}))
         pane = " ".join(["env", "-i", *(shlex.quote(f"{k}={v}") for k, v in sorted(pane_env.items())),
-                         "/bin/sh", "-c", shlex.quote(command)])
-        self._run("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "200", "-y", "60", "-c", str(cwd), pane)
+                         bash, "-c", shlex.quote(command)])
+        # a pane whose command ended stays, with what it printed (remain-on-exit)
+        self._run("-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "200", "-y", "60", "-c", str(cwd), pane,
+                  ";", "set-option", "-t", "t", "remain-on-exit", "on")
 
     def _run(self, *args: str) -> str:
         assert self.tmux

@@ -40,6 +40,7 @@ from kdbg.declarations import (
     parse_declarations,
 )
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
+from tests.cli_support import clean_env
 from tools.dwarf_globals import c_declaration, canonical, dwarf_size
 from tools.gen_declarations import merge
 
@@ -142,7 +143,7 @@ def test_every_kind_agrees_with_gcc(btf618: BTF, tmp_path: Path) -> None:
     src.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(
         ["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True, timeout=300
-    )
+    , env=clean_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert count >= len(DECLS) + 2  # the multi-declarator line declares three
 
@@ -453,11 +454,14 @@ def test_merge_orders_candidates() -> None:
 
 
 def test_errors_are_kdbg_errors(btf618: BTF) -> None:
-    for text in ["int x y;", "struct nope x;"]:
-        with pytest.raises(KdbgError):
-            parse_declaration(text, [btf618])
-    with pytest.raises(KdbgError):
-        parse_declaration("int x;", [])
+    """Bad syntax is an ExpressionError, a type the BTF lacks a TypeNotFoundError (drgn's
+    LookupError), each a KdbgError of one line."""
+    for text, exc, btfs in [("int x y;", ExpressionError, [btf618]), ("struct nope x;", TypeNotFoundError, [btf618]),
+                            ("int x;", TypeNotFoundError, [])]:  # fmt: skip
+        with pytest.raises(exc) as info:
+            parse_declaration(text, btfs)
+        assert isinstance(info.value, KdbgError) and "\n" not in str(info.value)
+    assert issubclass(TypeNotFoundError, LookupError)
 
 
 def test_deep_nesting_is_refused(btf618: BTF) -> None:
@@ -531,7 +535,7 @@ def test_anonymous_types_agree_with_gcc(btf618: BTF, tmp_path: Path) -> None:
     src = tmp_path / "anon.c"
     src.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+                          timeout=300, env=clean_env())  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

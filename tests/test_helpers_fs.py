@@ -31,6 +31,7 @@ from kdbg.helpers.fs import (
     path_lookup,
 )
 from kdbg.helpers.pid import find_task, for_each_task
+from tests.cli_support import clean_env
 from tests.conftest import ROOT, resolve_dump
 from tests.helpers_oracle import helper_answers
 from tests.helpers_support import dump_ids, helper_dumps, open_dump
@@ -136,18 +137,18 @@ def test_mount_command(suite: str) -> None:
     as objects with the struct mount and super_block addresses."""
     dump = resolve_dump(suite, "kdump-zlib", "qemu")
     base = [sys.executable, "-m", "kdbg", "-c", str(dump.path)]
-    run = subprocess.run([*base, "-x", "mount"], capture_output=True, cwd=ROOT, text=True)
+    run = subprocess.run([*base, "-x", "mount"], capture_output=True, cwd=ROOT, text=True, env=clean_env())
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].split() == ["MOUNT", "SUPERBLK", "TYPE", "DEVNAME", "DIRNAME"]
     want = _proc_mounts(dump.truth)
     assert [tuple(ln.split()[2:5]) for ln in lines[1:]] == [(f, s, d) for s, d, f in want]
-    run = subprocess.run([*base, "--json", "-x", "mount"], capture_output=True, cwd=ROOT, text=True)
+    run = subprocess.run([*base, "--json", "-x", "mount"], capture_output=True, cwd=ROOT, text=True, env=clean_env())
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
     assert [(r["source"], r["target"], r["fstype"]) for r in rows] == want
     assert [r["mount"] for r in rows] == [m[3] for m in helper_answers(suite)["fs.mounts"]]
-    run = subprocess.run([*base, "-x", "mount /proc"], capture_output=True, cwd=ROOT, text=True)
+    run = subprocess.run([*base, "-x", "mount /proc"], capture_output=True, cwd=ROOT, text=True, env=clean_env())
     assert run.returncode == 1 and run.stderr.count("\n") == 1
 
 
