@@ -15,7 +15,10 @@ stack-trace tests compare kdbg's unwinder with:
   dump (an independent reading of the same moment: the guest's own records stop a few
   seconds before it),
 * :func:`asleep_until_dump` -> tids that did not run from the sysrq-t to the dump, from
-  those two records alone (never from the code under test).
+  those two records alone (never from the code under test),
+* :func:`unchanged_since_truth` -> tids that stayed asleep from the guest's
+  ``kdbg-init: recording truth`` to the dump (its ``ps.json``, ``proc-stat`` still hold
+  for them), from the guest's ``dmesg`` and drgn's reading of the dump.
 
 Formats handled (seen on Debian's 5.10, 6.1 and 6.12): optional ``[   12.345678]``
 timestamps; 6.x ``<TASK>``/``</TASK>``/``<IRQ>`` markers (5.10 has none); the 5.10 header
@@ -536,7 +539,8 @@ VIEW_QUERIES = (
                   f"for e in [{_L}per_cpu(prog['cea_exception_stacks'], c)[0]] "
                   f"for idle in [{_L}idle_task(prog, c)]]"),
     Query("panic_cpu", "prog['panic_cpu'].counter.value_()"),
-    Query("switches", f"[[t.pid.value_(), t.nvcsw.value_(), t.nivcsw.value_()] for t in {_L}for_each_task(prog)]"),
+    Query("tasks", f"[[t.pid.value_(), t.nvcsw.value_(), t.nivcsw.value_(), t.sched_info.last_arrival.value_(), "
+                   f"t.on_rq.value_()] for t in {_L}for_each_task(prog)]"),
 )
 """What :func:`drgn_view` asks drgn (``vmcores.oracle.ask_drgn``, cached with the dump)."""
 
@@ -567,13 +571,32 @@ class DumpCpu:
 
 
 @dataclasses.dataclass(frozen=True)
+class DumpTask:
+    """One task at the moment of a dump, as drgn + DWARF read it: its context switch
+    counts, ``last_arrival`` (``sched_info.last_arrival``: the runqueue clock, in ns since
+    boot as printk's timestamps, when it last got a CPU) and ``on_rq`` (queued to run:
+    woken, or running)."""
+
+    tid: int
+    nvcsw: int
+    nivcsw: int
+    last_arrival: int
+    on_rq: int
+
+
+@dataclasses.dataclass(frozen=True)
 class DumpView:
     """drgn's reading of a dump's moment: ``panic_cpu`` (-1: the kernel did not panic),
-    ``cpus`` by number, ``switches`` every task's ``(nvcsw, nivcsw)`` by tid."""
+    ``cpus`` by number, ``tasks`` by tid, ``switches`` every task's ``(nvcsw, nivcsw)``."""
 
     panic_cpu: int
     cpus: Dict[int, DumpCpu]
-    switches: Dict[int, Tuple[int, int]]
+    tasks: Dict[int, DumpTask]
+
+    @property
+    def switches(self) -> Dict[int, Tuple[int, int]]:
+        """Every task's ``(nvcsw, nivcsw)`` by tid."""
+        return {t.tid: (t.nvcsw, t.nivcsw) for t in self.tasks.values()}
 
     @property
     def running(self) -> Set[int]:
@@ -593,8 +616,8 @@ def drgn_view(suite: str, core: Union[str, Path]) -> DumpView:
                           (c["nmi_stack"][0], c["nmi_stack"][1]))
         for c in answers.records["cpus"]["value"]
     }
-    switches = {tid: (v, n) for tid, v, n in answers.records["switches"]["value"]}
-    return DumpView(answers.records["panic_cpu"]["value"], cpus, switches)
+    tasks = {row[0]: DumpTask(*row) for row in answers.records["tasks"]["value"]}
+    return DumpView(answers.records["panic_cpu"]["value"], cpus, tasks)
 
 
 def asleep_until_dump(truth_dir: Union[str, Path], view: DumpView) -> Set[int]:
@@ -619,3 +642,25 @@ def sysrq_t_still_true(truth_dir: Union[str, Path], view: DumpView) -> Tuple[Dic
     printed = parse_sysrq_t((Path(truth_dir) / "console.log").read_text(errors="replace"))
     asleep = asleep_until_dump(truth_dir, view)
     return printed, {tid for tid in asleep if tid in printed and not printed[tid].running}
+
+
+#: What the guests' init writes to the kernel log just before recording their truth.
+TRUTH_MARKER = "kdbg-init: recording truth"
+
+
+def truth_marker_ns(truth_dir: Union[str, Path]) -> int:
+    """The kernel's timestamp (ns since boot) of :data:`TRUTH_MARKER` in the guest's own
+    ``dmesg``: everything in the truth directory was read after it."""
+    m = re.search(rf"^\[\s*(\d+)\.(\d{{6}})\] {TRUTH_MARKER}$", (Path(truth_dir) / "dmesg").read_text(), re.M)
+    assert m, f"no {TRUTH_MARKER!r} in {truth_dir}/dmesg"
+    return int(m.group(1)) * 10**9 + int(m.group(2)) * 1000
+
+
+def unchanged_since_truth(truth_dir: Union[str, Path], view: DumpView) -> Set[int]:
+    """Tids that stayed asleep from before the guest recorded its truth until the dump:
+    the last time they got a CPU was before :data:`TRUTH_MARKER` and they are not queued
+    to run (not woken since). What the guest read of them (``ps.json``: state, CPU,
+    memory) is still what the dump holds; a task that ran meanwhile (the shell reading
+    /proc, kworkers, RCU) may legitimately differ in any of it."""
+    marker = truth_marker_ns(truth_dir)
+    return {t.tid for t in view.tasks.values() if t.last_arrival < marker and not t.on_rq}
