@@ -260,5 +260,5 @@ def test_records_decode_big_endian() -> None:
     little = BTF(_tiny_btf())
     big = BTF(encode(list(little), byteorder=">"))
     assert big.byteorder == ">"
-    for a, b in zip(little, big):
+    for a, b in zip(little, big, strict=True):
         assert (a.kind, a.name, a.type_name()) == (b.kind, b.name, b.type_name())

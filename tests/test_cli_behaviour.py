@@ -9,20 +9,17 @@ REPL is driven through a real terminal (tmux).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
 
-from tests.cli_support import run_kdbg
+from tests.cli_support import Terminal, clean_env, run_kdbg
 from tests.kallsyms_truth import truth_vmlinux
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +33,7 @@ def wrapped(script: Path, *args: str) -> subprocess.CompletedProcess:
     """Run ``python -m kdbg ARGS`` after ``script``'s set-up code (a broken install...)."""
     return subprocess.run(
         [sys.executable, str(script), *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT, env=clean_env(),
     )
 
 
@@ -285,44 +282,6 @@ def slow(prog, args, ctx):
     ctx.out.flush()
     time.sleep(600)
 """
-
-
-class Terminal:
-    """A tmux session on a private server running one command."""
-
-    def __init__(self, command: str, cwd: Path) -> None:
-        self.tmux = shutil.which("tmux")
-        assert self.tmux, "tmux is required (apt-get install -y tmux)"
-        self.socket = f"kdbg-test-{os.getpid()}-{time.monotonic_ns()}"
-        env = {k: v for k, v in os.environ.items() if k != "TMUX"}
-        self._run("new-session", "-d", "-s", "t", "-x", "200", "-y", "60", "-c", str(cwd), command, env=env)
-
-    def _run(self, *args: str, env: Dict[str, str] | None = None) -> str:
-        assert self.tmux
-        p = subprocess.run(
-            [self.tmux, "-L", self.socket, *args], capture_output=True, text=True, env=env, check=True,
-        )
-        return p.stdout
-
-    def send(self, *keys: str) -> None:
-        self._run("send-keys", "-t", "t", *keys)
-
-    def screen(self) -> List[str]:
-        return [line.rstrip() for line in self._run("capture-pane", "-p", "-J", "-S", "-", "-t", "t").splitlines()]
-
-    def wait(self, pred, what: str, limit: float = 120.0) -> List[str]:  # type: ignore[no-untyped-def]
-        """Poll the screen until ``pred(lines)``; a hang guard, not a speed check."""
-        end = time.monotonic() + limit
-        while True:
-            lines = self.screen()
-            if pred(lines):
-                return lines
-            if time.monotonic() > end:
-                raise AssertionError(f"never saw {what}; screen:\n" + "\n".join(lines))
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        subprocess.run([self.tmux or "tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 @pytest.fixture()

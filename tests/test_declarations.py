@@ -14,6 +14,7 @@ independent truth.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import zlib
 from pathlib import Path
@@ -39,6 +40,7 @@ from kdbg.declarations import (
     lookup_declared_type,
 )
 from kdbg.errors import AmbiguousTypeError, DeclarationTableError, ExpressionError, KdbgError, TypeNotFoundError
+from tests.cli_support import clean_env
 from tools.dwarf_globals import c_declaration, canonical, dwarf_size
 from tools.gen_declarations import merge
 
@@ -153,7 +155,7 @@ def test_every_kind_agrees_with_gcc(btf618: BTF, tmp_path: Path) -> None:
     src.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(
         ["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True, timeout=300
-    )
+    , env=clean_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert count >= len(DECLS) + 2  # the multi-declarator line declares three
 
@@ -464,20 +466,31 @@ def test_merge_orders_candidates() -> None:
 
 
 def test_errors_are_kdbg_errors(btf618: BTF) -> None:
-    for text in ["int x y;", "struct nope x;"]:
-        with pytest.raises(KdbgError):
-            parse_declaration(text, [btf618])
-    with pytest.raises(KdbgError):
-        parse_declaration("int x;", [])
+    """Bad syntax is an ExpressionError, a type the BTF lacks a TypeNotFoundError (drgn's
+    LookupError), each a KdbgError of one line."""
+    for text, exc, btfs in [("int x y;", ExpressionError, [btf618]), ("struct nope x;", TypeNotFoundError, [btf618]),
+                            ("int x;", TypeNotFoundError, [])]:  # fmt: skip
+        with pytest.raises(exc) as info:
+            parse_declaration(text, btfs)
+        assert isinstance(info.value, KdbgError) and "\n" not in str(info.value)
+    assert issubclass(TypeNotFoundError, LookupError)
 
 
 def test_deep_nesting_is_refused(btf618: BTF) -> None:
-    for text in ["int " + "(" * 5000 + "x" + ")" * 5000 + ";", "int (*f)(" * 3000 + "int" + ")" * 3000 + ";",
-                 "int " + "*" * 100000 + "x;"]:  # fmt: skip
-        try:
+    """Declarators nested or derived past the parser's limits are refused while parsing, in
+    one short line naming the limit and the position (the text quoted by its start and
+    length); at the limits a declaration still parses."""
+    for text, why in [("int " + "(" * 5000 + "x" + ")" * 5000 + ";", "at most 64 nested declarators"),
+                      ("int (*f)(" * 3000 + "int" + ")" * 3000 + ";", "at most 64 nested declarators"),
+                      ("int " + "*" * 100000 + "x;", "more than 64 pointer levels in one declarator"),
+                      ("int x" + "[1]" * 100000 + ";", "more than 64 array or function suffixes")]:  # fmt: skip
+        with pytest.raises(ExpressionError, match=why) as info:
             parse_declaration(text, [btf618])
-        except ExpressionError as e:
-            assert "\n" not in str(e)
+        msg = str(info.value)
+        assert "\n" not in msg and len(msg) < 200 and f"... ({len(text)} characters)" in msg, msg
+        assert re.search(r"at position \d+$", msg), msg
+    assert str(parse_declaration("int " + "*" * 64 + "x;", [btf618])[0][1].type_name()) == "int " + "*" * 64
+    assert parse_declaration("int x" + "[2]" * 64 + ";", [btf618])[0][1].size == 4 * 2**64
 
 
 _ATOMS = ["int", "char", "*", "(", ")", "[", "]", "[4]", ",", ";", "...", "const", "struct", "list_head", "x",
@@ -534,7 +547,7 @@ def test_anonymous_types_agree_with_gcc(btf618: BTF, tmp_path: Path) -> None:
     src = tmp_path / "anon.c"
     src.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+                          timeout=300, env=clean_env())  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

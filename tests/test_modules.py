@@ -21,6 +21,7 @@ import pytest
 from kdbg.errors import TypeNotFoundError
 from kdbg.modules import loaded_modules
 from kdbg.target import open_core, open_live
+from tests.cli_support import clean_env
 from tests.conftest import ROOT, resolve_dump
 
 #: (suite, form, tool): each reference suite in an ELF form and a kdump form, a dump
@@ -85,7 +86,7 @@ def test_for_each_module_equals_proc_modules(dump: Tuple[str, str, str]) -> None
     want = truth_modules(d.truth)
     assert [module_name(m) for m in for_each_module(prog)] == [w["name"] for w in want]
     rows = module_rows(prog)
-    for row, w in zip(rows, want):
+    for row, w in zip(rows, want, strict=True):
         for key in ("name", "size", "refcount", "users", "state", "base", "taints"):
             assert row[key] == w[key], (key, row, w)
     mod = find_module(prog, want[0]["name"])
@@ -128,7 +129,7 @@ def _bpftool_struct(truth: Path, module: str, name: str) -> Tuple[int, int, List
     out = subprocess.run(
         ["bpftool", "-B", str(truth / "btf" / "vmlinux"), "btf", "dump", "file",
          str(truth / "btf" / module), "format", "raw"],
-        check=True, capture_output=True, text=True).stdout
+        check=True, capture_output=True, text=True, env=clean_env()).stdout
     m = re.search(rf"^\[(\d+)\] STRUCT '{name}' size=(\d+) vlen=(\d+)\n((?:\t.*\n)*)", out, re.M)
     assert m, f"bpftool shows no struct {name}"
     members = [(mm.group(1), int(mm.group(2)))
@@ -194,20 +195,20 @@ def test_lsmod_command(dump: Tuple[str, str, str]) -> None:
     d = resolve_dump(*dump)
     want = truth_modules(d.truth)
     run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "--json", "-x", "lsmod"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
-    assert [{k: r[k] for k in w} for r, w in zip(rows, want)] == want and len(rows) == len(want)
+    assert [{k: r[k] for k in w} for r, w in zip(rows, want, strict=True)] == want and len(rows) == len(want)
     run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "-x", "lsmod"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].split()[:4] == ["MODULE", "NAME", "BASE", "SIZE"]
-    for line, w in zip(lines[1:], want):
+    for line, w in zip(lines[1:], want, strict=True):
         f = line.split()
         assert (f[1], int(f[2], 16), int(f[3])) == (w["name"], w["base"], w["size"])
     bad = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "-x", "lsmod extra"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "lsmod" in bad.stderr
 
 
@@ -345,7 +346,7 @@ def test_sym_command_finds_module_symbols(suite: str) -> None:
     addr, letter, mod = want["fw_cfg_sysfs_exit"]
     run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "--json",
                           "-x", "sym fw_cfg_sysfs_exit", "-x", f"sym {addr + 3:x}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 0, run.stderr
     by_name, by_address = (json.loads(line) for line in run.stdout.splitlines())
     assert [(r["address"], r["type"], r["module"]) for r in by_name] == [(addr, letter, mod)]
@@ -357,6 +358,6 @@ def test_lsmod_without_memory_is_one_line() -> None:
     truth = resolve_dump("trixie", "elf", "qemu").truth
     run = subprocess.run([sys.executable, "-m", "kdbg", "--btf", str(truth / "btf" / "vmlinux"),
                           "--kallsyms", str(truth / "kallsyms"), "-x", "lsmod"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "memory is unavailable" in run.stderr

@@ -179,8 +179,8 @@ def test_no_orc_in_the_kernel() -> None:
     # a kernel without the symbols (CONFIG_UNWINDER_FRAME_POINTER): one line
     prog._symbols = type(table).from_columns(
         [n for n in table.names if n != "__start_orc_unwind_ip"],
-        [a for n, a in zip(table.names, table.addresses) if n != "__start_orc_unwind_ip"],
-        "".join(t for n, t in zip(table.names, table.types) if n != "__start_orc_unwind_ip"),
+        [a for n, a in zip(table.names, table.addresses, strict=True) if n != "__start_orc_unwind_ip"],
+        "".join(t for n, t in zip(table.names, table.types, strict=True) if n != "__start_orc_unwind_ip"),
     )
     with pytest.raises(UnwindError, match=r"no ORC in this kernel: no __start_orc_unwind_ip"):
         prog.stack_trace(1)

@@ -106,7 +106,7 @@ def _members(reader: Any, die: Any, out: Dict[str, str], depth: int = 0) -> None
     name_attr = die.attributes.get("DW_AT_name")
     keyword = "struct" if die.tag == "DW_TAG_structure_type" else "union"
     key = _container_key(keyword, name_attr.value.decode(errors="replace") if name_attr else "", names)
-    for c, mname in zip(children, names):
+    for c, mname in zip(children, names, strict=True):
         t = _strip(reader, reader.ref(c))
         if t is None:
             continue

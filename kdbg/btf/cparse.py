@@ -57,10 +57,13 @@ _TAGS = ("struct", "union", "enum")
 
 #: Deepest nesting of declarators (parentheses, parameter lists, struct bodies) accepted.
 MAX_NESTING = 64
-#: Most pointer and array steps one declarator may take (``int ****x``); real C takes a few.
-MAX_DERIVATIONS = 256
+#: Most pointer levels, or array and function suffixes, one declarator takes; real
+#: declarations use a few.
+MAX_DERIVATIONS = 64
+#: Longest declaration text an error message quotes whole.
+_SHOWN = 100
 #: Longest text parsed.
-MAX_TEXT = 1 << 16
+MAX_TEXT = 1 << 20
 
 #: One derivation step applied to a type: ("ptr", quals), ("array", n or None), ("func", params, variadic).
 Op = Tuple[Any, ...]
@@ -88,7 +91,8 @@ def _tokens(text: str) -> List[_Tok]:
             if not rest.strip():
                 break
             at = pos + len(rest) - len(rest.lstrip())
-            raise ExpressionError(f"bad declaration {text!r}: unexpected {text[at]!r} at position {at}")
+            shown = repr(text) if len(text) <= _SHOWN else f"{text[:_SHOWN // 2]!r}... ({len(text)} characters)"
+            raise ExpressionError(f"bad declaration {shown}: unexpected {text[at]!r} at position {at}")
         kind = m.lastgroup or "p"
         out.append(_Tok(kind, m.group(kind), m.start(kind)))
         pos = m.end()
@@ -173,11 +177,22 @@ class Parser:
         """The token at the cursor."""
         return self.toks[self.i]
 
+    def shown(self) -> str:
+        """The text as an error message quotes it: whole, or its start and length."""
+        if len(self.text) <= _SHOWN:
+            return repr(self.text)
+        return f"{self.text[:_SHOWN // 2]!r}... ({len(self.text)} characters)"
+
     def error(self, what: str, tok: Optional[_Tok] = None) -> ExpressionError:
         """``expected WHAT, found X at position N``."""
         t = tok or self.tok
-        found = f"{t.text!r}" if t.kind != "end" else "the end"
-        return ExpressionError(f"bad declaration {self.text!r}: expected {what}, found {found} at position {t.pos}")
+        found = f"{t.text[:_SHOWN // 2]!r}" if t.kind != "end" else "the end"
+        return ExpressionError(f"bad declaration {self.shown()}: expected {what}, found {found} at position {t.pos}")
+
+    def too_many(self, what: str) -> ExpressionError:
+        """A declarator past :data:`MAX_DERIVATIONS`: refused while parsing."""
+        return ExpressionError(f"bad declaration {self.shown()}: more than {MAX_DERIVATIONS} {what} in one "
+                               f"declarator, at position {self.tok.pos}")
 
     def accept(self, text: str) -> bool:
         """Consume punctuation ``text`` if it is at the cursor."""
@@ -367,8 +382,8 @@ class Parser:
     def _declarator(self, abstract: bool) -> Tuple[str, List[Op]]:
         ptrs: List[Op] = []
         while self.accept("*"):
-            if len(ptrs) >= MAX_DERIVATIONS:
-                raise self.error(f"at most {MAX_DERIVATIONS} pointer levels")
+            if len(ptrs) == MAX_DERIVATIONS:
+                raise self.too_many("pointer levels")
             quals: List[str] = []
             while self.tok.kind == "id" and (self.tok.text in _QUALS or self.tok.text in _IGNORED
                                              or self.tok.text in _ATTRIBUTE_WORDS):  # fmt: skip
@@ -397,8 +412,8 @@ class Parser:
             raise self.error("a name to declare")
         suffixes: List[Op] = []
         while True:
-            if len(suffixes) >= MAX_DERIVATIONS:
-                raise self.error(f"at most {MAX_DERIVATIONS} array dimensions")
+            if len(suffixes) == MAX_DERIVATIONS and self.tok.kind == "p" and self.tok.text in ("[", "("):
+                raise self.too_many("array or function suffixes")
             if self.accept("["):
                 n: Optional[int] = None
                 if self.tok.kind == "num":
@@ -494,7 +509,7 @@ class Parser:
                     t = r.qualified(t, str(q))
             elif op[0] == "array":
                 if t.btf_kind == K.KIND_FUNC_PROTO:
-                    raise ExpressionError(f"bad declaration {self.text!r}: array of functions")
+                    raise ExpressionError(f"bad declaration {self.shown()}: array of functions")
                 t = r.array_of(t, op[1])
             else:
                 t = r.function_proto(t, list(op[1]), bool(op[2]))

@@ -27,8 +27,9 @@ from kdbg.core.platform import ProgramFlags
 from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
+from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
-from kdbg.helpers.pid import find_task, for_each_task
+from kdbg.helpers.pid import find_task, for_each_task_in_group
 from kdbg.helpers.sched import cpu_curr
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
@@ -499,8 +500,13 @@ def crashed_thread(prog: Program) -> Thread:
 
 
 def threads(prog: Program) -> Iterator[Thread]:
-    """Every thread of the kernel, by PID (drgn's ``prog.threads()``: the idle tasks,
-    PID 0, are not threads of it)."""
+    """Every thread of the kernel, in drgn's ``prog.threads()`` order: each process on
+    ``init_task.tasks`` (the kernel's process list, in fork order), then that process's
+    threads on its ``signal->thread_head`` list (libdrgn's ``linux_helper_task_iterator``).
+    The idle tasks, PID 0, are not threads of it. (``for_each_task`` walks the PID IDR
+    instead, by PID number: another order.)"""
 
-    for task in for_each_task(prog):
-        yield Thread(task)
+    head = prog.variable("init_task").tasks.address_of_()
+    for leader in list_for_each_entry("struct task_struct", head, "tasks"):
+        for task in for_each_task_in_group(leader, include_self=True):
+            yield Thread(task)
