@@ -301,10 +301,14 @@ class SymbolTable:
     def _build_name_index(self) -> Dict[str, int]:
         names = self._names
         n = len(names)
-        # Reversed so that the first symbol (lowest address) of a name wins.
-        self._by_name = dict(zip(reversed(names), range(n - 1, -1, -1)))
-        self._last_by_name = dict(zip(names, range(n)))
-        return self._by_name
+        # Reversed so that the first symbol (lowest address) of a name wins. Both indexes
+        # are built before either is kept: a Ctrl-C in between must not leave one without
+        # the other (the next lookup would fail with a KeyError).
+        by_name = dict(zip(reversed(names), range(n - 1, -1, -1)))
+        last = dict(zip(names, range(n)))
+        self._last_by_name = last
+        self._by_name = by_name
+        return by_name
 
     def lookup(self, name: str, module: Optional[str] = None) -> Symbol:
         """Return the symbol called ``name``.
