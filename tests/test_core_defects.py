@@ -114,3 +114,27 @@ def test_enumerators_as_dwarf_says(suite: str) -> None:
     print(f"{suite}: {len(right)} of {len(amb)} ambiguous enumerators as DWARF says "
           f"(all signed: {all_signed}, all unsigned: {all_unsigned}); wrong: {sorted(set(amb) - set(right))}")
     assert len(right) > max(all_signed, all_unsigned)
+
+
+def test_interrupted_name_index_leaves_no_half_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C while the symbol table builds its name index (the REPL's loop over many
+    names) leaves the table as it was: the next lookup works (it was a KeyError)."""
+    from kdbg.symbols import table as T
+
+    syms = T.SymbolTable.from_columns([f"s{i}" for i in range(100)], [0xFFFFFFFF81000000 + 16 * i for i in range(100)],
+                                      "T" * 100)
+    calls = {"n": 0}
+    real_dict = dict
+
+    def interrupting_dict(*args: object) -> dict:  # type: ignore[type-arg]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_dict(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(T, "dict", interrupting_dict, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        syms._build_name_index()
+    monkeypatch.undo()
+    for i in range(T.SCAN_LOOKUPS + 5):  # past the scans: the index is built and used
+        assert syms.lookup(f"s{i}").address == 0xFFFFFFFF81000000 + 16 * i
