@@ -40,7 +40,7 @@ def typeof_member(type: Union[str, Type], member: str) -> Type:  # noqa: A002 - 
     if under.kind not in _COMPOUND:
         raise ObjectTypeError(f"'{t.type_name()}' is not a structure, union, or class")
     try:
-        return under.offsetof_bits(member)[1]  # type: ignore[attr-defined, no-any-return]
+        return under.offsetof_bits(member)[1]  # type: ignore[attr-defined]
     except LookupError:
         raise
     except Exception as e:  # a designator naming nothing: drgn's LookupError
