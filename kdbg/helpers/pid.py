@@ -1,14 +1,16 @@
 """PIDs and finding tasks: drgn's ``drgn.helpers.linux.pid``.
 
-``ns`` is a ``struct pid_namespace *`` or the :class:`~kdbg.core.program.Program` (the initial
-namespace, ``init_pid_ns``). PIDs live in the namespace's IDR; a PID's tasks hang off
+Each takes a program, a ``struct pid_namespace *`` or neither (the default program), as
+drgn's do; with a program or neither, the namespace is the initial one (``init_pid_ns``).
+PIDs live in the namespace's IDR; a PID's tasks hang off
 ``pid->tasks[type]`` through ``task_struct.pid_links[type]``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
+from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex, Union
 
+from kdbg.core.default import takes_object_or_program_or_default
 from kdbg.core.object import Object, value_object
 from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
 from kdbg.helpers.cpumask import for_each_present_cpu
@@ -22,17 +24,11 @@ if TYPE_CHECKING:
 
 __all__ = ["find_pid", "find_task", "for_each_pid", "for_each_task", "for_each_task_in_group", "pid_task"]
 
-Namespace = Union[Object, "Program"]
-
-
-def _ns(ns: Namespace) -> Object:
-    if isinstance(ns, Object):
+def _ns(prog: Program, ns: Optional[Object]) -> Object:
+    """``*ns``, or the initial namespace (``init_pid_ns``) when ``ns`` is ``None``."""
+    if ns is not None:
         return deref_if_pointer(ns)
-    return global_object(ns, "init_pid_ns", "struct pid_namespace")
-
-
-def _prog(ns: Namespace) -> Program:
-    return ns.prog_ if isinstance(ns, Object) else ns
+    return global_object(prog, "init_pid_ns", "struct pid_namespace")
 
 
 def _pid_type(prog: Program, pid_type: Union[SupportsIndex, Object]) -> int:
@@ -82,45 +78,45 @@ def pid_task(pid: Object, pid_type: Union[SupportsIndex, Object]) -> Object:
     return value_object(prog, _links(prog).task_p, addr)
 
 
-def find_pid(ns: Namespace, pid: SupportsIndex) -> Object:
-    """The ``struct pid *`` of number ``pid`` in ``ns`` (``NULL`` if none)."""
-    prog = _prog(ns)
-    entry = idr_find(_ns(ns).idr, pid)
+@takes_object_or_program_or_default
+def find_pid(prog: Program, ns: Optional[Object], pid: SupportsIndex) -> Object:
+    """The ``struct pid *`` of number ``pid`` in ``ns`` (``struct pid_namespace *``;
+    ``None``: the initial one), ``NULL`` if none: drgn's ``find_pid([prog | ns,] pid)``."""
+    entry = idr_find(_ns(prog, ns).idr, pid)
     return value_object(prog, _links(prog).pid_p, int(entry))
 
 
-def for_each_pid(ns: Namespace) -> Iterator[Object]:
-    """Every ``struct pid *`` of ``ns``, by number."""
-    prog = _prog(ns)
+@takes_object_or_program_or_default
+def for_each_pid(prog: Program, ns: Optional[Object]) -> Iterator[Object]:
+    """Every ``struct pid *`` of ``ns`` (``None``: the initial namespace), by number."""
     pid_p = _links(prog).pid_p
-    for _nr, entry in idr_for_each(_ns(ns).idr):
+    for _nr, entry in idr_for_each(_ns(prog, ns).idr):
         yield value_object(prog, pid_p, int(entry))
 
 
-def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
-    """The task (thread) whose PID is ``pid`` in ``ns`` (``struct task_struct *``;
-    ``NULL`` if none)."""
-    prog = _prog(ns)
-    p = find_pid(ns, pid)
+@takes_object_or_program_or_default
+def find_task(prog: Program, ns: Optional[Object], pid: SupportsIndex) -> Object:
+    """The task (thread) whose PID is ``pid`` in ``ns`` (``None``: the initial
+    namespace), as ``struct task_struct *``; ``NULL`` if none."""
+    entry = idr_find(_ns(prog, ns).idr, pid)
     pid_type = int(prog.constant("PIDTYPE_PID"))
-    return value_object(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
+    return value_object(prog, _links(prog).task_p, _pid_task_address(prog, int(entry), pid_type))
 
 
-def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
-    """Every task (thread) visible in ``ns``, by PID, as ``struct task_struct *``; with
-    ``idle``, each present CPU's idle task (PID 0) first, as crash lists them: present,
-    not online, because a panic takes the other CPUs offline and a dump still holds what
-    they were doing."""
-    prog = _prog(ns)
+@takes_object_or_program_or_default
+def for_each_task(prog: Program, ns: Optional[Object], *, idle: bool = False) -> Iterator[Object]:
+    """Every task (thread) visible in ``ns`` (``None``: the initial namespace), by PID,
+    as ``struct task_struct *``; with ``idle``, each present CPU's idle task (PID 0)
+    first, as crash lists them: present, not online, because a panic takes the other
+    CPUs offline and a dump still holds what they were doing."""
     if idle:
-
         for cpu in for_each_present_cpu(prog):
             idle_p = idle_task(prog, cpu)
             if int(idle_p):
                 yield idle_p
     pid_type = int(prog.constant("PIDTYPE_PID"))
     task_p = _links(prog).task_p
-    for _nr, entry in idr_for_each(_ns(ns).idr):
+    for _nr, entry in idr_for_each(_ns(prog, ns).idr):
         task = _pid_task_address(prog, int(entry), pid_type)
         if task:
             yield value_object(prog, task_p, task)

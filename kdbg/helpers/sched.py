@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, SupportsIndex
 
+from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.helpers.common import deref_if_pointer, global_object, has_member, program_cache
 from kdbg.helpers.percpu import per_cpu
@@ -89,6 +90,7 @@ def _runqueues(prog: Program) -> Object:
     return global_object(prog, "runqueues", "struct rq")
 
 
+@takes_program_or_default
 def cpu_rq(prog: Program, cpu: SupportsIndex) -> Object:
     """CPU ``cpu``'s runqueue, ``struct rq *``."""
     return per_cpu(_runqueues(prog), cpu).address_of_()
@@ -99,11 +101,13 @@ def task_rq(task: Object) -> Object:
     return cpu_rq(task.prog_, task_cpu(task))
 
 
+@takes_program_or_default
 def cpu_curr(prog: Program, cpu: SupportsIndex) -> Object:
     """The task running on CPU ``cpu`` (``struct task_struct *``)."""
     return cpu_rq(prog, cpu).curr.read_()
 
 
+@takes_program_or_default
 def idle_task(prog: Program, cpu: SupportsIndex) -> Object:
     """CPU ``cpu``'s idle task (PID 0, ``swapper/N``)."""
     return cpu_rq(prog, cpu).idle.read_()

@@ -26,11 +26,13 @@ because group or others may write it) print even with -q. Names plugins add with
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import IO, TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Set
 
-from kdbg import __version__
+from kdbg import __version__, compat
+from kdbg.core.default import set_default_prog
 from kdbg.errors import KdbgError
 from kdbg.ui.evaluate import evaluate, script_globals
 from kdbg.ui.plugins import load_plugins
@@ -152,12 +154,23 @@ def _fail(e: BaseException, ns: argparse.Namespace, status: int) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``kdbg`` console script."""
-    from kdbg.core.program import is_target_error
-
     ns = build_parser().parse_args(argv)
     if ns.script and (ns.code or ns.commands):
         _err("give either -e, -x or a SCRIPT, not several")
         return EXIT_USAGE
+    # Inside kdbg, ``import drgn`` is kdbg: plugins, scripts, -e code and REPL lines
+    # written for drgn run on kdbg's implementation of drgn's API.
+    compat.install()
+    try:
+        return _main(ns)
+    finally:
+        set_default_prog(None)
+        compat.uninstall()
+
+
+def _main(ns: argparse.Namespace) -> int:
+    from kdbg.core.program import is_target_error
+
     try:
         for w in load_plugins(ns.plugin_path):
             _err(f"warning: {w}")
@@ -172,6 +185,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_FAILED
+    set_default_prog(prog)
     warned: Set[str] = set()
     print_warnings(prog.memory, sys.stderr, warned)
     _declare_plugin_globals(prog)
@@ -194,6 +208,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             g = namespace(prog)
             del g["__name__"]
             sys.argv = [ns.script] + list(ns.args)
+            # As python and drgn do: the script's directory is first on the import path.
+            sys.path.insert(0, os.path.dirname(os.path.abspath(ns.script)))
             runpy.run_path(ns.script, init_globals=g, run_name="__main__")
             return EXIT_OK
         from kdbg.ui.repl import run_repl
