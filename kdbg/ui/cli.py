@@ -210,7 +210,14 @@ def _main(ns: argparse.Namespace) -> int:
             sys.argv = [ns.script] + list(ns.args)
             # As python and drgn do: the script's directory is first on the import path.
             sys.path.insert(0, os.path.dirname(os.path.abspath(ns.script)))
-            runpy.run_path(ns.script, init_globals=g, run_name="__main__")
+            try:
+                runpy.run_path(ns.script, init_globals=g, run_name="__main__")
+            except KdbgError as e:
+                if is_target_error(e):
+                    raise
+                # A script's uncaught error names its class, as Python's would: scripts
+                # catch errors by class (``except LookupError``).
+                return _fail(RuntimeError(f"{type(e).__name__}: {e}"), ns, EXIT_FAILED)
             return EXIT_OK
         from kdbg.ui.repl import run_repl
 
