@@ -150,8 +150,9 @@ def test_index_cache_round_trip_and_corruption(private_cache: Path, btf618_path:
     ntypes = len(parse_raw(bpftool_raw(btf618_path)))
     first = open_btf(data, name="first")
     assert not first.records.index_adopted and len(first) == ntypes
-    assert first.lookup("struct task_struct").name == "task_struct"  # builds, then stores
-    assert len(_entries(private_cache, "btf")) == 1
+    assert len(_entries(private_cache, "btf")) == 1  # the offsets index, stored at open
+    assert first.lookup("struct task_struct").name == "task_struct"
+    first.build_index()  # stored with the offsets index
     second = open_btf(data, name="second")
     assert second.records.index_adopted and len(second) == ntypes
     assert second.records.index == first.records.index
@@ -260,3 +261,62 @@ def test_records_decode_big_endian() -> None:
     assert big.byteorder == ">"
     for a, b in zip(little, big):
         assert (a.kind, a.name, a.type_name()) == (b.kind, b.name, b.type_name())
+
+
+# ---------------------------------------------------------------------- names without an index
+def _bpftool_names(raw: Dict[int, RawType]) -> Dict[str, List[int]]:
+    out: Dict[str, List[int]] = {}
+    for t in raw.values():
+        if t.name != "(anon)":
+            out.setdefault(t.name, []).append(t.id)
+    return out
+
+
+def test_ids_named_equals_bpftool(btf618_path: Path, sample_dump: object) -> None:
+    """The first name lookups of a BTF search its strings and records instead of building
+    the name index (:meth:`Records.ids_named`): every repeated name, a sample of the
+    unique ones and names that are suffixes of many others give bpftool's ids, in vmlinux
+    BTF and in a module's split BTF (whose names may be the base's strings)."""
+    import random
+
+    raw = parse_raw(bpftool_raw(btf618_path))
+    want = _bpftool_names(raw)
+    rec = Records(btf618_path.read_bytes(), "6.18")
+    repeated = sorted(n for n, v in want.items() if len(v) > 1)
+    unique = sorted(n for n, v in want.items() if len(v) == 1)
+    assert len(repeated) > 20
+    names = repeated[:1500] + random.Random(1).sample(unique, 1500) + ["int", "u64", "task_struct"]
+    for name in names:
+        assert rec.ids_named(name) == want[name], name
+    for missing in ("no_such_type_at_all", "", "task_struct\0x", "nÿ"):
+        assert rec.ids_named(missing) == [], missing
+    truth: Path = sample_dump.truth / "btf"  # type: ignore[attr-defined]
+    base = Records((truth / "vmlinux").read_bytes(), "vmlinux")
+    mod = Records((truth / "qemu_fw_cfg").read_bytes(), "qemu_fw_cfg", base=base)
+    mod_want = _bpftool_names(parse_raw(bpftool_raw(truth / "qemu_fw_cfg", base=truth / "vmlinux")))
+    mod_own = {n: [i for i in v if i >= mod.start_id] for n, v in mod_want.items()}
+    assert mod_own
+    for name, ids in mod_own.items():
+        assert mod.ids_named(name) == ids, name
+
+
+def test_name_lookups_without_index_inner_offsets_and_non_ascii() -> None:
+    """A name offset into the middle of a string (legal BTF, never written by pahole) is
+    found; a non-ASCII string section leaves the answer to the name index; both give what
+    the index gives, through the model's lookups too."""
+    e = BTFEncoder()
+    long_name = e.add_string("struct_foo")
+    i = e.add_raw(K.KIND_INT, "int", 4, body=struct.pack("<I", 0x01000020))
+    a = e.add_raw(K.KIND_TYPEDEF, long_name + len("struct_"), i)  # "foo", inside "struct_foo"
+    b = e.add_raw(K.KIND_TYPEDEF, "foo", i)  # and a string of its own
+    c = e.add_raw(K.KIND_TYPEDEF, long_name, i)
+    rec = Records(e.to_bytes())
+    assert rec.ids_named("foo") == [a, b]
+    assert rec.ids_named("struct_foo") == [c] and rec.ids_named("int") == [i]
+    btf = BTF(e.to_bytes())
+    assert btf.ids_by_name("foo") == [a, b] and btf._names is None  # no index was built
+    e.add_raw(K.KIND_TYPEDEF, "caf\u00e9", i)
+    rec2 = Records(e.to_bytes())
+    assert rec2.ids_named("foo") is None
+    btf2 = BTF(e.to_bytes())
+    assert btf2.ids_by_name("foo") == [a, b] and btf2._names is not None  # from the index

@@ -65,7 +65,8 @@ from kdbg.progress import progress
 __all__ = ["BTF", "BTFHeader", "IndexStore", "KindLayout", "NameIndex", "parse_header"]
 
 
-#: Name lookups answered by searching a stored name index before it is loaded whole.
+#: Name lookups answered by searching (a stored name index, or the strings and records)
+#: before the name index is loaded or built whole.
 NAME_FINDS = 32
 
 
@@ -373,12 +374,14 @@ class BTF:
         return self._names
 
     def _ids_named(self, name: str) -> List[int]:
-        """This BTF's ids of ``name``: the first lookups of a BTF whose store can search its
-        stored name index (:meth:`kdbg.btf.cache.BTFIndexStore.find_name`) ask it, the
-        later ones build the index."""
-        if self._names is None and self.store is not None and self._name_finds < NAME_FINDS:
+        """This BTF's ids of ``name``: the first :data:`NAME_FINDS` lookups search the stored
+        name index (:meth:`kdbg.btf.cache.BTFIndexStore.find_name`) or else the records
+        (:meth:`kdbg.btf.decoder.Records.ids_named`), the later ones build the index."""
+        if self._names is None and self._name_finds < NAME_FINDS:
             find = getattr(self.store, "find_name", None)
             found = find(name) if find is not None else None
+            if found is None:
+                found = self.records.ids_named(name)
             if found is not None:
                 self._name_finds += 1
                 return list(found)
