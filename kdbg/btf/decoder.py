@@ -384,27 +384,25 @@ class Records:
         return self._strmap
 
     def ids_named(self, name: str) -> Optional[List[int]]:
-        """This blob's type ids (ascending) whose name is ``name``, found without a name
-        index: every string offset holding ``name`` (in this blob's and its bases' string
-        sections, a suffix of a longer string included) found with one search of each
-        section, then the records with those name offsets, at C speed: a search of the
-        packed name offsets for a few, a dict of them (:meth:`_first_named`) for many.
-        ``None`` when a string section is not ASCII (names that decode with replacement
+        """This base blob's type ids (ascending) whose name is ``name``, found without a
+        name index: every string offset holding ``name`` (a suffix of a longer string
+        included) found with one search of the string section, then the records with those
+        name offsets, at C speed: a search of the packed name offsets for a few, a dict of
+        them (:meth:`_first_named`) for many. ``None`` for split BTF (a module's is small:
+        its index is cheap, while every search would scan the base's strings again) and
+        when the string section is not ASCII (names that decode with replacement
         characters are left to the index)."""
-        if not name or "\0" in name:
-            return []
-        if not all(layer._strings_ascii() for layer in self.layers()):
+        if self.base is not None or not self._strings_ascii():
             return None
-        if not name.isascii():
+        if not name or "\0" in name or not name.isascii():
             return []
         key = name.encode("ascii") + b"\0"
+        strs = self.strings
         offs: List[int] = []
-        for layer in self.layers():
-            strs = layer.strings
-            p = strs.find(key)
-            while p >= 0:
-                offs.append(layer.start_str_off + p)
-                p = strs.find(key, p + 1)
+        p = strs.find(key)
+        while p >= 0:
+            offs.append(p)
+            p = strs.find(key, p + 1)
         if not offs:
             return []
         packed = self._name_offs_bytes()
