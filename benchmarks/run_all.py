@@ -135,10 +135,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         dump, vmlinux = default_dump(form="elf")
         vmlinux = args.vmlinux or vmlinux
     bindir = ensure_venv(args.venv, install_kdbg=not args.no_install)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-all-") as work:
         r = run(dump, vmlinux, bindir, args.runs, args.cycles, work)
+    load_after = os.getloadavg()[0]
     print(f"dump: {dump}\ndrgn: DWARF from {vmlinux}\nkdbg and drgn: {args.venv} "
-          f"(median of {r['runs']} runs, wall clock; CPU = user+sys)\n")
+          f"(median of {r['runs']} runs, wall clock; CPU = user+sys)")
+    cores = os.cpu_count() or 1
+    print(f"load average {load_before:.1f} before, {load_after:.1f} after, {cores} CPUs"
+          + (": the machine is busy, wall times are mostly waiting for a CPU" if max(load_before, load_after) > cores
+             else "") + "\n")
     print(f"{'row':16} {'kdbg wall':>10} {'peer wall':>10} {'peer':14} {'ratio':>7} {'target':>8}   "
           f"{'kdbg cpu':>9} {'peer cpu':>9} {'ratio':>6}")
     ok = True
