@@ -11,6 +11,7 @@ from typing import List as _List
 
 from kdbg.errors import ValidationError as ValidationError
 from kdbg.helpers.cpumask import *  # noqa: F401,F403
+from kdbg.helpers.format import *  # noqa: F401,F403
 from kdbg.helpers.fs import *  # noqa: F401,F403
 from kdbg.helpers.idr import *  # noqa: F401,F403
 from kdbg.helpers.list import *  # noqa: F401,F403

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
 
-from kdbg.core.object import Object
+from kdbg.core.object import Object, value_object
 from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
+from kdbg.helpers.cpumask import for_each_present_cpu
 from kdbg.helpers.idr import idr_find, idr_for_each
+from kdbg.helpers.list import list_for_each_entry
+from kdbg.helpers.sched import idle_task
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -76,14 +79,14 @@ def pid_task(pid: Object, pid_type: Union[SupportsIndex, Object]) -> Object:
     and so on), as ``struct task_struct *``; ``NULL`` if none."""
     prog = pid.prog_
     addr = _pid_task_address(prog, int(pid), _pid_type(prog, pid_type))
-    return Object._of_value(prog, _links(prog).task_p, addr)
+    return value_object(prog, _links(prog).task_p, addr)
 
 
 def find_pid(ns: Namespace, pid: SupportsIndex) -> Object:
     """The ``struct pid *`` of number ``pid`` in ``ns`` (``NULL`` if none)."""
     prog = _prog(ns)
     entry = idr_find(_ns(ns).idr, pid)
-    return Object._of_value(prog, _links(prog).pid_p, int(entry))
+    return value_object(prog, _links(prog).pid_p, int(entry))
 
 
 def for_each_pid(ns: Namespace) -> Iterator[Object]:
@@ -91,7 +94,7 @@ def for_each_pid(ns: Namespace) -> Iterator[Object]:
     prog = _prog(ns)
     pid_p = _links(prog).pid_p
     for _nr, entry in idr_for_each(_ns(ns).idr):
-        yield Object._of_value(prog, pid_p, int(entry))
+        yield value_object(prog, pid_p, int(entry))
 
 
 def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
@@ -100,7 +103,7 @@ def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
     prog = _prog(ns)
     p = find_pid(ns, pid)
     pid_type = int(prog.constant("PIDTYPE_PID"))
-    return Object._of_value(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
+    return value_object(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
 
 
 def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
@@ -110,8 +113,6 @@ def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
     they were doing."""
     prog = _prog(ns)
     if idle:
-        from kdbg.helpers.cpumask import for_each_present_cpu
-        from kdbg.helpers.sched import idle_task
 
         for cpu in for_each_present_cpu(prog):
             idle_p = idle_task(prog, cpu)
@@ -122,13 +123,12 @@ def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
     for _nr, entry in idr_for_each(_ns(ns).idr):
         task = _pid_task_address(prog, int(entry), pid_type)
         if task:
-            yield Object._of_value(prog, task_p, task)
+            yield value_object(prog, task_p, task)
 
 
 def for_each_task_in_group(task: Object, include_self: bool = False) -> Iterator[Object]:
     """The other threads of ``task``'s thread group (and ``task`` with
     ``include_self``), through ``signal->thread_head``."""
-    from kdbg.helpers.list import list_for_each_entry
 
     t = deref_if_pointer(task)
     me = t.address_

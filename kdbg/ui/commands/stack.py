@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.symbols.address import parse_address
-from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.ui.commands import CommandContext, argument, command, program_symbols
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -126,7 +126,7 @@ def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
             tasks.append(task)
             continue
         try:
-            addr = parse_address(word, prog.symbols)
+            addr = parse_address(word, program_symbols(prog))
         except KdbgError as e:
             raise ExpressionError(f"bt: {word!r} is neither a PID nor a task address: {e}") from None
         tasks.append(Object(prog, "struct task_struct *", value=addr))

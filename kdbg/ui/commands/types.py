@@ -8,7 +8,7 @@ from typing import Any, List, NoReturn, Optional
 from kdbg.btf.index import BTF
 from kdbg.btf.ptype import ptype
 from kdbg.btf.types import Func, Type, Typedef
-from kdbg.core.program import Program
+from kdbg.core.program import Program, function_btf
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError
 from kdbg.ui.commands import CommandContext, command, split_args
 
@@ -25,7 +25,7 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
     except ObjectNotFoundError as type_err:
         if spec.isidentifier():
             try:
-                return prog.btf_function(spec)
+                return function_btf(prog, spec)
             except ObjectNotFoundError:
                 pass
         raise type_err
@@ -61,9 +61,7 @@ def _type_of_expression(prog: Program, spec: str, ctx: CommandContext, err: Kdbg
     t = getattr(value, "type_", None)
     if not isinstance(t, Type):
         raise err
-    from kdbg.core.typeview import raw_type
-
-    return raw_type(t)  # the BTF type (an object's type_ is a view under drgn's names)
+    return t
 
 
 @command("ptype", "print a type (or function prototype, or an expression's type) as C with member offsets",
@@ -104,9 +102,7 @@ def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
         return
     except ObjectNotFoundError as e:  # an expression: its type as declared (gdb's whatis)
-        from kdbg.core.printer import type_name
-
-        ctx.out.write(f"type = {type_name(_type_of_expression(prog, args, ctx, e))}\n")
+        ctx.out.write(f"type = {_type_of_expression(prog, args, ctx, e).type_name()}\n")
         return
     if isinstance(t, Func):
         t = t.proto
