@@ -26,6 +26,7 @@ from operator import itemgetter
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from kdbg.btf import constants as K
+from kdbg.btf.namesearch import NameSearch
 from kdbg.errors import BTFError
 
 __all__ = ["BTFHeader", "KindLayout", "Names", "Records", "TypeIndex", "parse_header"]
@@ -164,9 +165,7 @@ class Records:
             self._strmap, name, self.strings, self.start_str_off, base.names if base is not None else None
         )
         self._strmap_done = False
-        self._ascii: Optional[bool] = None
-        self._name_offs_raw: Optional[bytes] = None
-        self._first: Optional[Dict[int, int]] = None
+        self._search: Optional[NameSearch] = None
         self.index_adopted = index is not None and self._adopt(index)
         if not self.index_adopted:
             self.index = self._walk(info_sz, elem_sz)
@@ -384,65 +383,14 @@ class Records:
         return self._strmap
 
     def ids_named(self, name: str) -> Optional[List[int]]:
-        """This base blob's type ids (ascending) whose name is ``name``, found without a
-        name index: every string offset holding ``name`` (a suffix of a longer string
-        included) found with one search of the string section, then the records with those
-        name offsets, at C speed: a search of the packed name offsets for a few, a dict of
-        them (:meth:`_first_named`) for many. ``None`` for split BTF (a module's is small:
-        its index is cheap, while every search would scan the base's strings again) and
-        when the string section is not ASCII (names that decode with replacement
-        characters are left to the index)."""
-        if self.base is not None or not self._strings_ascii():
-            return None
-        if not name or "\0" in name or not name.isascii():
-            return []
-        key = name.encode("ascii") + b"\0"
-        strs = self.strings
-        offs: List[int] = []
-        p = strs.find(key)
-        while p >= 0:
-            offs.append(p)
-            p = strs.find(key, p + 1)
-        if not offs:
-            return []
-        packed = self._name_offs_bytes()
-        width = self.name_offs.itemsize
-        many = len(offs) > _FEW_OFFSETS or self._first is not None
-        first = self._first_named() if many else None
-        ids: List[int] = []
-        for off in offs:
-            pat = off.to_bytes(width, sys.byteorder)
-            if first is not None:
-                i = first.get(off)
-                if i is None:
-                    continue
-                ids.append(self.start_id + i)
-                q = packed.find(pat, width * (i + 1))
-            else:
-                q = packed.find(pat)
-            while q >= 0:
-                if not q % width:
-                    ids.append(self.start_id + q // width)
-                q = packed.find(pat, q + 1)
-        return sorted(ids)
-
-    def _first_named(self) -> Dict[int, int]:
-        """Name offset -> the first record (index in this blob) that has it, made once at C
-        speed (a fraction of the name index's cost: no string is decoded)."""
-        if self._first is None:
-            offs = self.name_offs
-            self._first = dict(zip(reversed(offs), range(len(offs) - 1, -1, -1)))
-        return self._first
-
-    def _strings_ascii(self) -> bool:
-        if self._ascii is None:
-            self._ascii = self.strings.isascii()
-        return self._ascii
-
-    def _name_offs_bytes(self) -> bytes:
-        if self._name_offs_raw is None:
-            self._name_offs_raw = self.name_offs.tobytes()
-        return self._name_offs_raw
+        """This base blob's type ids (ascending) called ``name``, found without a name
+        index (:class:`kdbg.btf.namesearch.NameSearch`); ``None`` for split BTF and when
+        the search cannot tell (a non-ASCII string section): ask the name index then."""
+        if self.base is not None:
+            return None  # a module's index is cheap; a search would scan the base's strings
+        if self._search is None:
+            self._search = NameSearch(self.strings, self.name_offs, self.start_id)
+        return self._search.ids(name)
 
     def string_table(self) -> Dict[int, str]:
         """Every string of this blob and its bases in one ``dict`` that decodes a missing
@@ -673,8 +621,5 @@ class _StringTable(Dict[int, str]):
         return s
 
 
-#: String offsets of one name :meth:`Records.ids_named` looks for by searching the packed
-#: name offsets; more make it build :meth:`Records._first_named`.
-_FEW_OFFSETS = 8
 #: bytes.translate table: info word's top byte -> kind (drops the kind flag).
 _KIND_BYTE = bytes(b & 0x7F for b in range(256))
