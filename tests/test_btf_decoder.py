@@ -23,6 +23,7 @@ from kdbg.btf.decoder import Records
 from kdbg.btf.encoder import BTFEncoder
 from kdbg.btf.header import header_c
 from kdbg.btf.index import BTF
+from kdbg.errors import ObjectNotFoundError
 from tests.btf_truth import RawType, bpftool_c, bpftool_raw, parse_raw
 
 _MEMBER = re.compile(r"^'([^']*)' type_id=(\d+) bits_offset=(\d+)(?: bitfield_size=(\d+))?$")
@@ -326,3 +327,42 @@ def test_name_lookups_without_index_inner_offsets_and_non_ascii() -> None:
     assert rec2.ids_named("foo") is None
     btf2 = BTF(e.to_bytes())
     assert btf2.ids_by_name("foo") == [a, b] and btf2._names is not None  # from the index
+
+
+def test_enumerators_without_the_index(btf618_path: Path, reference_dumps_all: list) -> None:
+    """The first lookups of an enumerator find the enum holding it from the enums' name
+    words (:meth:`Records.enum_ids_named`) instead of decoding every enum: the enum is
+    the first (in id order, per bpftool) holding the name, also for names several enums
+    hold, and type and value are what the enumerator index answers, on 6.18's BTF and on
+    bullseye's (5.10: no signedness flag, the model's rule decides), without that index
+    being built."""
+    import random
+
+    bullseye = next(d for d in reference_dumps_all if d.suite == "bullseye")
+    for path in (btf618_path, bullseye.truth / "btf" / "vmlinux"):
+        raw = parse_raw(bpftool_raw(path))
+        first: Dict[str, int] = {}
+        holders: Dict[str, int] = {}
+        for t in sorted(raw.values(), key=lambda t: t.id):
+            if t.kind not in ("ENUM", "ENUM64"):
+                continue
+            for line in t.lines:
+                m = _ENUMERATOR.match(line)
+                assert m, line
+                first.setdefault(m[1], t.id)
+                holders[m[1]] = holders.get(m[1], 0) + 1
+        shared = sorted(n for n, c in holders.items() if c > 1)
+        assert shared
+        names = shared[:300] + random.Random(4).sample(sorted(first), 300)
+        data = path.read_bytes()
+        full = BTF(data)
+        for name in names + ["NO_SUCH_ENUMERATOR", "int"]:
+            btf = BTF(data)
+            if name not in first:
+                with pytest.raises(ObjectNotFoundError):
+                    btf.constant(name)
+            else:
+                t, value = btf.constant(name)
+                assert t.id == first[name], name
+                assert (t.id, value) == full._enumerator_index()[name], name
+            assert btf._enumerators is None, name  # answered without the index

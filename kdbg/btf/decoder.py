@@ -26,7 +26,7 @@ from operator import itemgetter
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from kdbg.btf import constants as K
-from kdbg.btf.namesearch import NameSearch
+from kdbg.btf.namesearch import NameSearch, TypeSection
 from kdbg.errors import BTFError
 
 __all__ = ["BTFHeader", "KindLayout", "Names", "Records", "TypeIndex", "parse_header"]
@@ -386,11 +386,25 @@ class Records:
         """This base blob's type ids (ascending) called ``name``, found without a name
         index (:class:`kdbg.btf.namesearch.NameSearch`); ``None`` for split BTF and when
         the search cannot tell (a non-ASCII string section): ask the name index then."""
+        search = self._name_search()
+        return search.ids(name) if search is not None else None
+
+    def enum_ids_named(self, name: str) -> Optional[List[int]]:
+        """This base blob's ENUM and ENUM64 ids (ascending) with an enumerator called
+        ``name``, found without decoding the enums (:meth:`NameSearch.enum_ids`); ``None``
+        for split BTF and when the search cannot tell."""
+        search = self._name_search()
+        return search.enum_ids(name) if search is not None else None
+
+    def _name_search(self) -> Optional[NameSearch]:
         if self.base is not None:
             return None  # a module's index is cheap; a search would scan the base's strings
         if self._search is None:
-            self._search = NameSearch(self.strings, self.name_offs, self.start_id)
-        return self._search.ids(name)
+            words = self.words if self._aligned else None
+            section = (TypeSection(words, self.type_start, self.offsets, self.infos, self.kinds())
+                       if words is not None else None)
+            self._search = NameSearch(self.strings, self.name_offs, self.start_id, section)
+        return self._search
 
     def string_table(self) -> Dict[int, str]:
         """Every string of this blob and its bases in one ``dict`` that decodes a missing

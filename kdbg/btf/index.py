@@ -468,7 +468,20 @@ class BTF(NameLookup, Derivations):
         return self._enumerators
 
     def constant(self, name: str) -> Tuple[Enum, int]:
-        """The enum type and value of enumerator ``name`` (``PIDTYPE_PID``)."""
+        """The enum type and value of enumerator ``name`` (``PIDTYPE_PID``); the first
+        :data:`NAME_FINDS` lookups find the enums holding it without the enumerator index
+        (:meth:`kdbg.btf.decoder.Records.enum_ids_named`)."""
+        if self._enumerators is None and self._name_finds < NAME_FINDS:
+            ids = self.records.enum_ids_named(name)
+            if ids is not None:
+                self._name_finds += 1
+                for tid in ids:
+                    t = self.type(tid)
+                    assert isinstance(t, Enum)
+                    for e in t.enumerators:
+                        if e.name == name:
+                            return t, e.value
+                raise ObjectNotFoundError(f"unknown enumerator {name!r}")
         hit = self._enumerator_index().get(name)
         if hit is None:
             raise ObjectNotFoundError(f"unknown enumerator {name!r}")
