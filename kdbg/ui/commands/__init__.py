@@ -26,6 +26,7 @@ from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, 
 
 from kdbg.core.program import Program
 from kdbg.errors import ExpressionError
+from kdbg.ui.plugin_files import load_shipped_plugins
 
 __all__ = [
     "Argument",
@@ -168,8 +169,6 @@ def _load_builtins() -> None:
         _loaded = True
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
-        from kdbg.ui.plugins import load_shipped_plugins
-
         load_shipped_plugins()
 
 
