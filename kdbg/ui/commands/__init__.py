@@ -32,6 +32,7 @@ __all__ = [
     "Argument",
     "Command",
     "CommandContext",
+    "Settings",
     "argument",
     "command",
     "commands",
@@ -42,14 +43,24 @@ __all__ = [
 
 
 @dataclass
+class Settings:
+    """What ``set`` changes for the rest of a session (shared by every line's context)."""
+
+    #: Page output longer than the screen in an interactive session (crash's ``set scroll``).
+    scroll: bool = True
+
+
+@dataclass
 class CommandContext:
     """Where a command writes and how (``json`` for table output); ``namespace`` is the
-    Python namespace the line runs in (the REPL's, so ``p x`` sees the user's ``x``)."""
+    Python namespace the line runs in (the REPL's, so ``p x`` sees the user's ``x``);
+    ``settings`` the session's (one object for every line of a session)."""
 
     out: IO[str]
     json: bool = False
     err: Optional[IO[str]] = None
     namespace: Optional[Dict[str, Any]] = None
+    settings: Settings = field(default_factory=Settings)
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class Command:
 _COMMANDS: Dict[str, Command] = {}
 _BUILTIN_MODULES = (
     "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
+    "kdbg.ui.commands.settings",
 )
 _loaded = False
 
