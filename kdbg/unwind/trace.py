@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
 
-from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
+from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
 from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
@@ -424,27 +424,18 @@ def _frame_layout(prog: Program) -> Tuple[int, Dict[str, int]]:
 
 def _task_object(prog: Program, thread: Any) -> Object:
     """The ``struct task_struct`` (a reference) named by a task Object, a Thread, a PID
-    or a task address."""
+    or a task address (:func:`kdbg.helpers.pid.resolve_task` checks it is a task)."""
     from kdbg.core.object import Object
-    from kdbg.helpers.common import deref_if_pointer
+    from kdbg.helpers.pid import resolve_task
 
     if isinstance(thread, Thread):
         thread = thread.object
-    if isinstance(thread, Object):
-        t = deref_if_pointer(thread)
-        if t.type_.strip_typedefs().type_name() != "struct task_struct":
-            raise UnwindError(f"stack_trace() wants a struct task_struct, not {thread.type_.type_name()!r}")
-        return t
-    if isinstance(thread, bool) or not isinstance(thread, int):
+    if isinstance(thread, bool) or not isinstance(thread, (int, Object)):
         raise UnwindError(f"stack_trace() wants a task, a PID or a task address, not {type(thread).__name__}")
-    if thread >= KERNEL_SPACE:
-        return Object(prog, "struct task_struct", address=thread)
-    from kdbg.helpers.pid import find_task
-
-    task = find_task(prog, thread)
-    if not int(task):
-        raise UnwindError(f"no task with PID {thread}")
-    return task.deref_()
+    try:
+        return resolve_task(prog, thread).deref_()
+    except (ObjectNotFoundError, ObjectTypeError) as e:  # no such task, not a task
+        raise UnwindError(str(e)) from None
 
 
 def _pt_regs_start(prog: Program, regs: Object) -> StartState:
