@@ -10,13 +10,17 @@ A line is a command when its first word is a registered command and
   itself and whose every name is bound or a builtin (``help(prog)``).
 
 Everything else is Python: ``ps 1``, ``bt -a`` and ``p x.pid`` do not parse as Python, so
-they stay commands; ``ps`` alone is the command until the session binds ``ps``.
+they stay commands; ``ps`` alone is the command until the session binds ``ps``. A word
+alone that is neither a command, nor bound, nor a builtin or keyword goes to the command
+table too, which says ``unknown command 'foo' (try 'help')`` rather than Python's
+``NameError``.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 from typing import Any, Mapping, Optional
 
 from kdbg.ui.commands import commands
@@ -32,10 +36,12 @@ def is_command_line(line: str, namespace: Optional[Mapping[str, Any]] = None) ->
     """Whether ``line`` (one line or a block) runs a command rather than Python, given the
     session's ``namespace`` (see the module docstring)."""
     words = line.split(None, 1)
-    if not words or words[0] not in commands():
+    if not words or _bound(words[0], namespace):
         return False
-    if _bound(words[0], namespace):
-        return False
+    if words[0] not in commands():
+        word = line.strip()
+        return (word.isidentifier() and not keyword.iskeyword(word) and not hasattr(builtins, word)
+                and namespace is not None)
     try:
         tree = ast.parse(line.strip())
     except (SyntaxError, ValueError):

@@ -91,13 +91,17 @@ def refusal(path: str, what: str) -> Optional[str]:
     try:
         trust.check_path(path, trust.trusted_uids(invoking=True))
     except trust.Untrusted as e:
-        if os.path.abspath(e.path) == os.path.abspath(path):
-            why = e.reason
-        else:
-            why = f"in {e.path}, which is {e.reason}"
+        here, there = os.path.abspath(path), os.path.abspath(e.path)
+        why = e.reason
         if e.reason.startswith("owned by"):
             why += ", neither root nor the invoking user"
-        return f"plugin {what} {path} is {why}: not loaded (running as root)"
+        if there == here:
+            why = f"is {why}"
+        elif here.startswith(there.rstrip(os.sep) + os.sep):
+            why = f"is in {e.path}, which is {why}"
+        else:  # reached through a symlink
+            why = f"leads to {e.path}, which is {why}"
+        return f"plugin {what} {path} {why}: not loaded (running as root)"
     except OSError as e:
         return f"plugin {what} {path}: {e.strerror or e}: not loaded (running as root)"
     return None
