@@ -101,6 +101,19 @@ def _one_line(t: Type) -> Optional[str]:
     return " ".join([*quals, type_name(t)])
 
 
+def _definition(t: Type) -> Type:
+    """The struct, union or enum ``t`` resolves to, or the typedef naming it when it has
+    no name of its own (``atomic_t``: ``typedef struct { ... } atomic_t;``)."""
+    named = t
+    for _ in range(64):
+        if isinstance(t, Typedef):
+            named = t
+        if not isinstance(t, (Typedef, Qualified)):
+            break
+        t = t.type
+    return named if t.is_anonymous() and isinstance(named, Typedef) else t
+
+
 @command("ptype", "print a type (or function prototype, or an expression's or variable's type) as C with "
          "member offsets", "ptype TYPE|FUNCTION|VARIABLE|EXPR")
 def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
@@ -119,7 +132,7 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         if line is not None:
             ctx.out.write(f"type = {line}\n")
             return
-        t = t.strip_typedefs()
+        t = _definition(t)
     ctx.out.write(ptype(t) + "\n")
 
 
