@@ -22,16 +22,9 @@ if TYPE_CHECKING:
     from kdbg.btf.types import Type
     from kdbg.core.program import Program
 
-__all__ = [
-    "PID_MAX_LIMIT",
-    "find_pid",
-    "find_task",
-    "for_each_pid",
-    "for_each_task",
-    "for_each_task_in_group",
-    "pid_task",
-    "resolve_task",
-]
+#: drgn's names only (kdbg.helpers exports exactly drgn's helpers); resolve_task and
+#: PID_MAX_LIMIT are kdbg's own, imported by name.
+__all__ = ["find_pid", "find_task", "for_each_pid", "for_each_task", "for_each_task_in_group", "pid_task"]
 
 #: include/linux/threads.h: no PID exceeds this on a 64-bit kernel (4M); a larger number
 #: names a task by its address.

@@ -21,7 +21,6 @@ __all__ = [
     "cpu_rq",
     "get_task_state",
     "idle_task",
-    "state_index",
     "task_cpu",
     "task_on_cpu",
     "task_rq",
