@@ -139,7 +139,7 @@ def test_live_kernel_without_kcore_says_memory_unavailable(
 
     missing = tmp_path / "no" / "kcore"
     monkeypatch.setattr(
-        kdbg.core.program, "open_live",
+        kdbg.target, "open_live",
         functools.partial(kdbg.target.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS), kcore=str(missing)),
     )  # fmt: skip
     addr = next(ln.split()[0] for ln in SAMPLE_KALLSYMS.read_text().splitlines() if ln.endswith(" init_task"))
