@@ -33,10 +33,10 @@ How:
 
 Trust (:mod:`kdbg.trust`): a checksum is not authentication, and callers unmarshal what
 they load (and import the entry points it lists).  So :func:`load` serves an entry only
-when the file and every directory above it are owned by root or the effective user and not
-writable by others; as root, owned by root alone and not group-writable either, so root never acts on what a
-non-root user could have written (under ``sudo`` the user's cache above is theirs: root
-then rebuilds what it needs, and still stores it for them).  The cache root and its kind
+when the file and every directory above it are owned by root or the effective user and
+not writable by others; as root, owned by root alone and not group-writable either, so
+root never acts on what a non-root user could have written (under ``sudo`` the user's
+cache above is theirs: root then rebuilds what it needs, and still stores it for them).  The cache root and its kind
 directories are never entered through a symlink, by :func:`load` or :func:`store`; a
 symlink above the root is followed only when its owner and its directory are trusted
 (root's alone, as root).  Anything else is a miss, and a store that does nothing.
