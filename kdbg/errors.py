@@ -69,6 +69,7 @@ class TypeNotFoundError(ObjectNotFoundError):
             msg += f" ({hint})"
         super().__init__(msg)
         self.name = name
+        self.hint = hint
 
 
 class AmbiguousTypeError(ObjectNotFoundError):
@@ -103,6 +104,10 @@ class ExpressionError(KdbgError):
 class ObjectTypeError(KdbgError, TypeError):
     """An operation is not valid for an object's type (``[i]`` on an int, a member of a
     pointer to void, arithmetic on a struct); drgn raises ``TypeError`` for these."""
+
+
+class ObjectAbsentError(KdbgError):
+    """The object has no value (drgn's absent object: ``Object(prog, "int")``)."""
 
 
 class OutOfBoundsError(KdbgError, IndexError):

@@ -7,6 +7,7 @@ tests a valid starting point to mutate.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -86,7 +87,7 @@ def compress_names(names: Sequence[bytes], rounds: int = 256) -> Tuple[List[byte
             break
         pairs: Counter = Counter()
         for s in seqs:
-            pairs.update(zip(s, s[1:]))
+            pairs.update(itertools.pairwise(s))
         if not pairs:
             break
         (a, b), cnt = pairs.most_common(1)[0]

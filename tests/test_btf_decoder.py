@@ -216,8 +216,9 @@ def _typedef_line(header: str, name: str) -> Optional[str]:
 
 
 def test_declarator_dialects(tmp_path: Path) -> None:
-    """One writer, two dialects: the header's qualifier order is bpftool's; the model's
-    is drgn's (outermost first) with parameter names."""
+    """One writer, its dialects: the header's qualifier order is bpftool's; the model's
+    is drgn's (outermost first, ``* const``, ``()`` for a prototype of only ``...``, as
+    drgn itself writes them) with parameter names; pahole's (``ptype``) is gcc's."""
     data = _tiny_btf()
     path = tmp_path / "tiny.btf"
     path.write_bytes(data)
@@ -229,8 +230,9 @@ def test_declarator_dialects(tmp_path: Path) -> None:
     btf = BTF(data)
     assert btf.lookup("cvi").type.type_name() == "const volatile int"  # type: ignore[attr-defined]
     fn2 = btf.lookup("fn2").type  # type: ignore[attr-defined]
-    assert fn2.type_name() == "int (*)(const volatile int a, int (*const b)(...))"
-    assert fn2.declaration("f") == "int (*f)(const volatile int a, int (*const b)(...))"
+    assert fn2.type_name() == "int (*)(const volatile int a, int (* const b)())"
+    assert fn2.declaration("f") == "int (*f)(const volatile int a, int (* const b)())"
+    assert btf.c_declaration(fn2, "f", "gcc") == "int (*f)(const volatile int a, int (*const b)(...))"
 
 
 def test_prototype_cycle_is_btferror_and_leaves_no_state() -> None:
@@ -258,5 +260,5 @@ def test_records_decode_big_endian() -> None:
     little = BTF(_tiny_btf())
     big = BTF(encode(list(little), byteorder=">"))
     assert big.byteorder == ">"
-    for a, b in zip(little, big):
+    for a, b in zip(little, big, strict=True):
         assert (a.kind, a.name, a.type_name()) == (b.kind, b.name, b.type_name())

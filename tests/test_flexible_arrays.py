@@ -3,7 +3,7 @@ on every reference kernel.
 
 BTF writes ``T x[]`` and ``T x[0]`` alike (an array of length 0); drgn reading DWARF tells
 them apart, and prints, sizes and values them differently (``T []`` has no size and no
-value). kdbg decides with ``kdbg.core.object.is_flexible_array_member``: a rule over BTF
+value). kdbg decides with ``kdbg.btf.index.BTF.is_flexible``: a rule over BTF
 corrected by the list the generator makes from Debian's DWARF per kernel build
 (``kdbg/data/zero-length-arrays.txt``). For every zero-length array member of every named
 struct and union in the guest's BTF (the ``btf/vmlinux`` truth file, what the kernel itself
@@ -24,11 +24,10 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from kdbg.btf.index import flexible_by_rule
 from kdbg.btf.loader import load_btf_file
 from kdbg.btf.types import Array, Composite
-from kdbg.core.object import flexible_by_rule, is_flexible_array_member
-from kdbg.core.printer import type_definition
-from kdbg.declarations import ZERO_LENGTH_FILE, btf_identity, zero_length_container
+from kdbg.declarations import ZERO_LENGTH_FILE, btf_identity, flexible_hook, zero_length_container
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES
 from vmcores.oracle import Query, ask_drgn
@@ -82,21 +81,25 @@ def _zero_length_members(btf_path: str) -> Dict[str, Tuple[bool, bool, str]]:
     key of the container holding it) for every zero-length array member of a named struct
     or union of the BTF (first definition of a name)."""
     btf = load_btf_file(btf_path)
+    btf.flexible_hook = flexible_hook(btf)  # as kdbg.target attaches the list to a program's BTF
     out: Dict[str, Tuple[bool, bool, str]] = {}
 
     def walk(tag: str, container: Composite, depth: int) -> None:
-        for i, m in enumerate(container.members):
-            under = m.type.strip_typedefs()
-            if not m.name and isinstance(under, Composite) and depth < 16:
+        members = container.btf_members
+        for i, m in enumerate(members):
+            under = m.btf_type.strip_typedefs()
+            if not m.btf_name and isinstance(under, Composite) and depth < 16:
                 walk(tag, under, depth + 1)
-            elif m.name and isinstance(under, Array) and under.length == 0:
-                key = zero_length_container(container.keyword, container.name, [x.name for x in container.members])
-                out.setdefault(f"{tag}.{m.name}", (is_flexible_array_member(container, i),
-                                                   flexible_by_rule(container, i), f"{key}.{m.name}"))  # fmt: skip
+            elif m.btf_name and isinstance(under, Array) and under.length == 0:
+                key = zero_length_container(container.keyword, container.btf_name, [x.btf_name for x in members])
+                flexible = container.members[i].type.length is None  # the model's verdict
+                assert flexible == btf.is_flexible(container, i)
+                out.setdefault(f"{tag}.{m.btf_name}", (flexible, flexible_by_rule(container, i),
+                                                       f"{key}.{m.btf_name}"))  # fmt: skip
 
     for t in btf:
-        if isinstance(t, Composite) and t.name:
-            walk(f"{t.keyword} {t.name}", t, 0)
+        if isinstance(t, Composite) and t.btf_name:
+            walk(f"{t.keyword} {t.btf_name}", t, 0)
     return out
 
 
@@ -129,7 +132,7 @@ def test_every_zero_length_array_as_dwarf_says(suite: str) -> None:
     assert wrong == []
     rule_right = sum(1 for s in compared if kdbg_says[s][1] == (dwarf[s] == "[]"))
     print(f"{suite}: {len(compared)} of {len(compared)} as DWARF says (the BTF rule alone: {rule_right})")
-    # the figures of the rule alone in kdbg.core.object.flexible_by_rule's docstring
+    # the figures of the rule alone in kdbg.btf.index.flexible_by_rule's docstring
     assert (rule_right, len(compared)) == {"bullseye": (289, 796), "bookworm": (859, 871),
                                            "trixie": (1039, 1047)}[suite]
 
@@ -137,7 +140,7 @@ def test_every_zero_length_array_as_dwarf_says(suite: str) -> None:
 @pytest.mark.parametrize("suite", list(SUITES))
 def test_ptype_lines_as_drgn_prints_them(suite: str) -> None:
     """Every line declaring a ``[0]`` or ``[]`` member in the definition of a struct or
-    union that has one is the line drgn prints (``ptype``: :func:`kdbg.core.printer.type_definition`)."""
+    union that has one is the line drgn prints (``str()`` of the type: :func:`kdbg.btf.cdecl.definition`)."""
     import kdbg
     from kdbg.errors import AmbiguousTypeError
 
@@ -153,7 +156,7 @@ def test_ptype_lines_as_drgn_prints_them(suite: str) -> None:
         except AmbiguousTypeError:  # two definitions: which one drgn's DWARF has first is not BTF's
             ambiguous.append(tag)
             continue
-        text = type_definition(t)
+        text = str(t)
         got = sorted(line.strip() for line in text.splitlines() if _ZERO_LENGTH_LINE.search(line))
         if got != want:
             differ.append((tag, got, want))

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from kdbg import cache
 from kdbg.btf.decoder import TypeIndex
+from kdbg.btf.header import header_c
 from kdbg.btf.index import BTF, NameIndex
 
 __all__ = ["BTFIndexStore", "btf_key", "cached_header_c", "open_btf"]
@@ -166,7 +167,6 @@ def cached_header_c(btf: BTF, types: Optional[Sequence[str]] = None) -> str:
     """:func:`kdbg.btf.header.header_c`, remembered in the cache by the BTF's key and
     ``types``: a second ``btf dump --format c`` of the same kernel reads it back instead
     of rendering 126k types again."""
-    from kdbg.btf.header import header_c
 
     if cache.cache_root() is None:
         return header_c(btf, types)

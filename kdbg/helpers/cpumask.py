@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, List, SupportsIndex
 
-from kdbg.core.object import Object, sizeof
+from kdbg.core.conversions import sizeof
+from kdbg.core.object import Object
 from kdbg.errors import ObjectTypeError
 from kdbg.helpers.common import deref_if_pointer, global_object
 

@@ -17,10 +17,12 @@ import os
 from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 from kdbg.btf.types import Pointer
-from kdbg.core.object import Object, container_of, sizeof
+from kdbg.core.conversions import container_of, sizeof
+from kdbg.core.object import Object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import Walk, describe_address
 from kdbg.helpers.list import hlist_empty, hlist_for_each_entry, list_for_each_entry
+from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -54,7 +56,7 @@ def _dcache_mounted(prog: Program) -> int:
     """``DCACHE_MOUNTED``: a macro, ``1 << 16`` until Linux 6.15 repacked the dentry flags
     to ``1 << 15`` (an ``enum dentry_flags`` value from then on)."""
     try:
-        return prog.enumerator("DCACHE_MOUNTED")[1]
+        return prog.constant("DCACHE_MOUNTED").value_()
     except ObjectNotFoundError:
         pass
     try:
@@ -222,7 +224,7 @@ def dentry_path(dentry: Object) -> bytes:
 
 def _d_alias_member(prog: Program) -> str:
     t = prog.type("struct dentry").strip_typedefs()
-    return "d_alias" if t.has_member("d_alias") else "d_u.d_alias"  # type: ignore[attr-defined]
+    return "d_alias" if t.has_member("d_alias") else "d_u.d_alias"
 
 
 def inode_path(inode: Object) -> Optional[bytes]:
@@ -269,9 +271,8 @@ def _namespace_mounts(ns: Object) -> Iterator[Object]:
     # Before Linux 6.8 (2eea9ce4310d, "mounts: keep list of mounts in an rbtree") struct
     # mnt_namespace had a list; since, an rbtree named "mounts" (before, "mounts" was a
     # count).
-    if under.has_member("list"):  # type: ignore[attr-defined]
+    if under.has_member("list"):
         return list_for_each_entry("struct mount", ns.list.address_of_(), "mnt_list")
-    from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
 
     return rbtree_inorder_for_each_entry("struct mount", ns.mounts.address_of_(), "mnt_node")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
 
-from kdbg.core.object import Object
+from kdbg.core.object import Object, value_object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError
-from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
+from kdbg.helpers.common import deref_if_pointer, global_object, is_struct, pointer_to, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu, for_each_present_cpu
 from kdbg.helpers.idr import idr_find, idr_for_each
 from kdbg.helpers.list import list_for_each_entry
@@ -87,14 +87,14 @@ def pid_task(pid: Object, pid_type: Union[SupportsIndex, Object]) -> Object:
     and so on), as ``struct task_struct *``; ``NULL`` if none."""
     prog = pid.prog_
     addr = _pid_task_address(prog, int(pid), _pid_type(prog, pid_type))
-    return Object._of_value(prog, _links(prog).task_p, addr)
+    return value_object(prog, _links(prog).task_p, addr)
 
 
 def find_pid(ns: Namespace, pid: SupportsIndex) -> Object:
     """The ``struct pid *`` of number ``pid`` in ``ns`` (``NULL`` if none)."""
     prog = _prog(ns)
     entry = idr_find(_ns(ns).idr, pid)
-    return Object._of_value(prog, _links(prog).pid_p, int(entry))
+    return value_object(prog, _links(prog).pid_p, int(entry))
 
 
 def for_each_pid(ns: Namespace) -> Iterator[Object]:
@@ -102,7 +102,7 @@ def for_each_pid(ns: Namespace) -> Iterator[Object]:
     prog = _prog(ns)
     pid_p = _links(prog).pid_p
     for _nr, entry in idr_for_each(_ns(ns).idr):
-        yield Object._of_value(prog, pid_p, int(entry))
+        yield value_object(prog, pid_p, int(entry))
 
 
 def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
@@ -111,7 +111,7 @@ def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
     prog = _prog(ns)
     p = find_pid(ns, pid)
     pid_type = int(prog.constant("PIDTYPE_PID"))
-    return Object._of_value(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
+    return value_object(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
 
 
 def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
@@ -130,7 +130,7 @@ def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
     for _nr, entry in idr_for_each(_ns(ns).idr):
         task = _pid_task_address(prog, int(entry), pid_type)
         if task:
-            yield Object._of_value(prog, task_p, task)
+            yield value_object(prog, task_p, task)
 
 
 def for_each_task_in_group(task: Object, include_self: bool = False) -> Iterator[Object]:
@@ -149,7 +149,7 @@ def _is_task(prog: Program, address: int) -> bool:
     released may still be running its last schedule)."""
     task_p = _links(prog).task_p
     try:
-        pid = int(Object._of_value(prog, task_p, address).pid)
+        pid = int(value_object(prog, task_p, address).pid)
         if pid > 0 and int(find_task(prog, pid)) == address:
             return True
         for cpu in for_each_possible_cpu(prog):
@@ -177,8 +177,7 @@ def resolve_task(prog: Program, spec: Union[Object, int, str]) -> Object:
     task_p = _links(prog).task_p
     if isinstance(spec, Object):
         t = deref_if_pointer(spec)
-        name = t.type_.strip_typedefs().type_name()
-        if name != "struct task_struct":
+        if not is_struct(t.type_, "struct task_struct"):
             raise ObjectTypeError(f"not a task: a struct task_struct is needed, not {spec.type_.type_name()!r}")
         address = t.address_
         if address is None:
@@ -188,7 +187,7 @@ def resolve_task(prog: Program, spec: Union[Object, int, str]) -> Object:
         if word.isdigit():
             return _task_of_pid(prog, int(word))
         try:
-            address = parse_address(word, prog.symbols)
+            address = parse_address(word, lambda: prog.symbol_table)
         except KdbgError as e:
             raise ObjectNotFoundError(f"{word!r} is neither a PID nor a task address: {e}") from None
     elif isinstance(spec, int) and not isinstance(spec, bool):
@@ -199,7 +198,7 @@ def resolve_task(prog: Program, spec: Union[Object, int, str]) -> Object:
         raise ObjectTypeError(f"not a task: a PID, a task address or a task is needed, not {type(spec).__name__}")
     if not _is_task(prog, address):
         raise ObjectNotFoundError(f"{address:#x} is not a task: the kernel's PID table and CPUs have no task there")
-    return Object._of_value(prog, task_p, address)
+    return value_object(prog, task_p, address)
 
 
 def _task_of_pid(prog: Program, pid: int) -> Object:

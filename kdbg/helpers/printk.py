@@ -116,14 +116,14 @@ class _Layout:
         self.caller_id: Optional[int] = info.offsetof("caller_id") if info.has_member("caller_id") else None  # type: ignore[attr-defined]
         self.subsystem: Optional[Tuple[int, int]] = None
         self.device: Optional[Tuple[int, int]] = None
-        if info.has_member("dev_info"):  # type: ignore[attr-defined]
+        if info.has_member("dev_info"):
             dev = info.offsetof("dev_info")  # type: ignore[attr-defined]
-            dt = info.member("dev_info").type.strip_typedefs()  # type: ignore[attr-defined]
+            dt = info.member("dev_info").type.strip_typedefs()
             for name in ("subsystem", "device"):
                 m = dt.member(name)
                 setattr(self, name, (dev + m.offset, m.type.sizeof()))
         try:
-            self.log_cont = prog.enumerator("LOG_CONT")[1]
+            self.log_cont = prog.constant("LOG_CONT").value_()
         except ObjectNotFoundError:
             self.log_cont = 8
 
@@ -322,7 +322,7 @@ def _timekeeper(prog: Program) -> Object:
         return prog["tk_core"].timekeeper
     except (KdbgError, AttributeError):
         pass
-    sym = prog.symbols.get("tk_core")
+    sym = prog.symbol_table.get("tk_core")
     if sym is None:
         raise ObjectNotFoundError("human timestamps need the timekeeper: no tk_core symbol")
     tk = prog.type("struct timekeeper")

@@ -57,7 +57,7 @@ def _state_member(prog: Program) -> str:
 def _freezer_rewrite(prog: Program) -> bool:
     def probe() -> bool:
         try:
-            return prog.symbols.get(_FREEZER_REWRITE_SYMBOL) is not None
+            return prog.symbol_table.get(_FREEZER_REWRITE_SYMBOL) is not None
         except KdbgError:  # no symbols: the newer rule (it differs only for states older kernels never set)
             return True
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
 
+from kdbg.arch import translator_for
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -118,7 +119,6 @@ class CoreMemory(KernelMemory):
         """The address translator, created on first use; ``CoreError`` without VMCOREINFO."""
         a = self._arch
         if a is None:
-            from kdbg.arch import translator_for
 
             if self.vmcoreinfo is None:
                 raise CoreError(

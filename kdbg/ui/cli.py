@@ -189,7 +189,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if ns.btf:
             _ = prog.btfs
         if ns.kallsyms:
-            _ = prog.symbols
+            _ = prog.symbol_table
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE)
     except KeyboardInterrupt:

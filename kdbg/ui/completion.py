@@ -30,7 +30,7 @@ import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.btf.types import Array, Composite, Pointer, Qualified, Type, Typedef
+from kdbg.btf.types import Array, Composite, Pointer, Type
 from kdbg.errors import KdbgError
 from kdbg.ui.commands import commands
 from kdbg.ui.dispatch import is_command_line
@@ -97,9 +97,9 @@ class Completions:
             if self._symbols is None:
                 found = set()
                 with contextlib.suppress(KdbgError):
-                    found.update(self.prog.symbols.names)
+                    found.update(self.prog.symbol_table.names)
                 with contextlib.suppress(KdbgError):
-                    found.update(self.prog._btf_variables())
+                    found.update(self.prog.btf_variables())
                 self._symbols = sorted(found)
             return self._symbols
 
@@ -116,12 +116,7 @@ def _prefixed(names: Sequence[str], prefix: str, limit: int = 500) -> List[str]:
 
 def _underlying(t: Type) -> Type:
     """``t`` through typedefs and qualifiers."""
-    for _ in range(256):
-        if isinstance(t, (Typedef, Qualified)):
-            t = t.type
-        else:
-            break
-    return t
+    return t.strip_typedefs()
 
 
 def _composite(t: Type) -> Optional[Composite]:
@@ -140,12 +135,12 @@ def _object_type(prog: Any, name: str) -> Optional[Type]:
     """The BTF type of global ``name`` (``prog.object`` builds a reference: no read). A name
     neither in the symbol table nor in BTF is not looked up (that would load the modules)."""
     try:
-        if name not in prog.symbols and name not in prog._btf_variables():
+        if name not in prog.symbol_table and name not in prog.btf_variables():
             return None
         obj = prog.object(name)
     except (KdbgError, LookupError):
         return None
-    t = getattr(obj, "_type", None)
+    t = obj.type_
     return t if isinstance(t, Type) else None
 
 
@@ -172,7 +167,7 @@ def _node_type(prog: Any, g: Dict[str, Any], node: ast.AST, depth: int) -> Optio
 
     if isinstance(node, ast.Name):
         v = g.get(node.id)
-        return v._type if isinstance(v, Object) else None
+        return v.type_ if isinstance(v, Object) else None
     if isinstance(node, ast.Subscript):
         if _is_prog(g, node.value, prog):
             key = node.slice

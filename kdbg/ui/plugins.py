@@ -112,22 +112,53 @@ class _CachedEntryPoint:
         return obj
 
 
-def _entry_points_key() -> str:
-    """What the installed entry points depend on: every ``sys.path`` directory and its
-    modification time (installing or removing a distribution changes its directory's)."""
-    parts = []
-    for d in sys.path:
+#: The metadata directories (or files) of installed distributions, as
+#: :mod:`importlib.metadata` finds them in a ``sys.path`` directory.
+_DIST_METADATA = (".dist-info", ".egg-info")
+
+
+def _path_entry_key(d: str) -> str:
+    """One ``sys.path`` entry's part of :func:`_entry_points_key`: the name and
+    modification time of each distribution's metadata in it, and of its ``entry_points.txt``
+    (a zip or other file on ``sys.path``: its own modification time)."""
+    path = d or "."
+    try:
+        with os.scandir(path) as it:
+            metas = sorted(e.name for e in it if e.name.endswith(_DIST_METADATA))
+    except NotADirectoryError:
         try:
-            parts.append(f"{d}\0{os.stat(d or '.').st_mtime_ns}")
+            return f"{d}\0file {os.stat(path).st_mtime_ns}"
         except OSError:
-            parts.append(f"{d}\0-")
-    return "\n".join([ENTRY_POINT_GROUP] + parts)
+            return f"{d}\0-"
+    except OSError:
+        return f"{d}\0-"
+    parts = [d]
+    for name in metas:
+        meta = os.path.join(path, name)
+        stamps = []
+        for f in (meta, os.path.join(meta, "entry_points.txt")):
+            try:
+                stamps.append(str(os.stat(f).st_mtime_ns))
+            except OSError:
+                stamps.append("-")
+        parts.append(f"{name} {' '.join(stamps)}")
+    return "\0".join(parts)
+
+
+def _entry_points_key() -> str:
+    """What the installed entry points depend on: every ``sys.path`` entry and, in each,
+    every distribution's metadata (``*.dist-info``, ``*.egg-info``) with the modification
+    times of that directory and of its ``entry_points.txt``. Installing, upgrading or
+    removing a distribution adds, removes or recreates such a directory, and editing its
+    entry points rewrites that file; anything else in a path directory (a plugin's own
+    ``__pycache__``, a new module) leaves the key, and so the cache entry, as it was."""
+    return "\n".join([ENTRY_POINT_GROUP] + [_path_entry_key(d) for d in sys.path])
 
 
 def _entry_points() -> Iterable[Any]:
     """The ``kdbg.ui.plugins`` entry points. Scanning them needs :mod:`importlib.metadata`
     (about 10 ms of every start), so the names and values found are kept in the cache,
-    keyed by the ``sys.path`` directories and their modification times."""
+    keyed by the installed distributions' metadata (:func:`_entry_points_key`)."""
     from kdbg import cache
 
     key = _entry_points_key()

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from kdbg.core.program import Program
-from kdbg.errors import ExpressionError
+from kdbg.errors import ExpressionError, SymbolNotFoundError
+from kdbg.symbols.table import Symbol
 from kdbg.ui.plugin_files import load_shipped_plugins
 
 __all__ = [
@@ -225,3 +226,28 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     except _HelpShown:
         return
     cmd.func(prog, ns, ctx)
+
+
+class _ProgramSymbols:
+    """A program's symbols by name through all its symbol finders (modules' too)."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+
+    def get(self, name: str) -> Optional[Symbol]:
+        try:
+            return self.prog.symbol(name)
+        except SymbolNotFoundError:
+            return None
+
+
+def program_symbols(prog: Program) -> Callable[[], _ProgramSymbols]:
+    """What :func:`kdbg.symbols.address.parse_address` takes to resolve names in ``prog``:
+    the kernel's symbols load when a word may be one (a hex word is the number when they
+    cannot)."""
+
+    def load() -> _ProgramSymbols:
+        prog.symbol_table  # noqa: B018 - raises when the target has no symbols
+        return _ProgramSymbols(prog)
+
+    return load

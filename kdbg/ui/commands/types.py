@@ -12,14 +12,16 @@ import argparse
 from typing import Any, List, NoReturn, Optional
 
 from kdbg.btf.index import BTF
+from kdbg.btf.kinds import TypeKind
 from kdbg.btf.ptype import ptype
-from kdbg.btf.types import Composite, Enum, Func, Qualified, Type, Typedef
-from kdbg.core.printer import type_name
-from kdbg.core.program import Program
-from kdbg.core.typeview import raw_type
+from kdbg.btf.types import Func, Type, Typedef
+from kdbg.core.program import Program, function_btf
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError, UntypedSymbolError
 from kdbg.ui.commands import CommandContext, command, split_args
 from kdbg.ui.evaluate import format_value, script_globals
+
+#: Kinds ptype shows with their bodies.
+_EXPANDED = (TypeKind.STRUCT, TypeKind.UNION, TypeKind.ENUM)
 
 
 def resolve_type_or_function(prog: Program, spec: str) -> Type:
@@ -34,7 +36,7 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
     except ObjectNotFoundError as type_err:
         if spec.isidentifier():
             try:
-                return prog.btf_function(spec)
+                return function_btf(prog, spec)
             except ObjectNotFoundError:
                 pass
         raise type_err
@@ -79,39 +81,20 @@ def _type_of_expression(prog: Program, spec: str, ctx: CommandContext, err: Kdbg
     t = getattr(value, "type_", None)
     if not isinstance(t, Type):
         raise err
-    return raw_type(t)  # the BTF type (an object's type_ is a view under drgn's names)
-
-
-def _one_line(t: Type) -> Optional[str]:
-    """gdb's ``ptype`` of a type without a body to show: typedefs resolved, qualifiers
-    kept, in :func:`~kdbg.core.printer.type_name`'s spelling (as ``whatis``), e.g.
-    ``volatile unsigned long``; ``None`` for a struct, union or enum (expanded instead)."""
-    quals: List[str] = []
-    for _ in range(64):
-        if isinstance(t, Qualified):
-            if t.keyword and t.keyword not in quals:
-                quals.append(t.keyword)
-            t = t.type
-        elif isinstance(t, Typedef):
-            t = t.type
-        else:
-            break
-    if isinstance(t, (Composite, Enum)):
-        return None
-    return " ".join([*quals, type_name(t)])
+    return t
 
 
 def _definition(t: Type) -> Type:
     """The struct, union or enum ``t`` resolves to, or the typedef naming it when it has
     no name of its own (``atomic_t``: ``typedef struct { ... } atomic_t;``)."""
-    named = t
+    named = None
+    base = t.unqualified()
     for _ in range(64):
-        if isinstance(t, Typedef):
-            named = t
-        if not isinstance(t, (Typedef, Qualified)):
+        if not isinstance(base, Typedef):
             break
-        t = t.type
-    return named if t.is_anonymous() and isinstance(named, Typedef) else t
+        named = base
+        base = base.type.unqualified()
+    return named if named is not None and base.is_anonymous() else base
 
 
 @command("ptype", "print a type (or function prototype, or an expression's or variable's type) as C with "
@@ -120,7 +103,8 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """Print one type in C; a name several different types share prints each of them,
     headed by its ``NAME#ID`` (as pahole prints every struct of a name). A variable's or
     an expression's type is expanded as gdb's ``ptype`` does: a struct, union or enum
-    with its members, anything else as one ``type = ...`` line in ``whatis``' spelling."""
+    with its members, anything else as one ``type = ...`` line in ``whatis``' spelling
+    (typedefs resolved, qualifiers kept: ``volatile unsigned long``)."""
     try:
         t = resolve_type_or_function(prog, args)
     except AmbiguousTypeError as e:
@@ -128,9 +112,8 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         return
     except ObjectNotFoundError as e:
         t = _type_of_expression(prog, args, ctx, e)
-        line = _one_line(t)
-        if line is not None:
-            ctx.out.write(f"type = {line}\n")
+        if t.unaliased_kind() not in _EXPANDED:
+            ctx.out.write(f"type = {t.unaliased().type_name()}\n")
             return
         t = _definition(t)
     ctx.out.write(ptype(t) + "\n")
@@ -158,7 +141,7 @@ def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
         return
     except ObjectNotFoundError as e:  # a variable or an expression: its type as declared (gdb's whatis)
-        ctx.out.write(f"type = {type_name(_type_of_expression(prog, args, ctx, e))}\n")
+        ctx.out.write(f"type = {_type_of_expression(prog, args, ctx, e).type_name()}\n")
         return
     if isinstance(t, Func):
         t = t.proto
