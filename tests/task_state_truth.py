@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from tests.cli_support import clean_env
 from vmcores.crash import kernel_headers
 from vmcores.debian import debian_kernel
 
@@ -105,7 +106,8 @@ def _compile(source: str, workdir: Path) -> Path:
     c = workdir / "harness.c"
     c.write_text(source)
     exe = workdir / "harness"
-    p = subprocess.run(["gcc", "-O0", "-w", "-o", str(exe), str(c)], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(["gcc", "-O0", "-w", "-o", str(exe), str(c)], capture_output=True, text=True, timeout=120,
+                       env=clean_env())
     assert p.returncode == 0, p.stderr
     return exe
 
@@ -117,7 +119,7 @@ def _evaluate(defines: str, names: Sequence[str], config: Dict[str, bool]) -> Di
               + "\n" + defines + "\nint main(void)\n{\n" + body + "\n\treturn 0;\n}\n")
     with tempfile.TemporaryDirectory() as tmp:
         exe = _compile(source, Path(tmp))
-        out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60).stdout
+        out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60, env=clean_env()).stdout
     return {name: int(value) for name, value in (line.split() for line in out.splitlines())}
 
 
@@ -131,7 +133,8 @@ def _answers(sched_path: str, config_path: str, pairs: Tuple[Tuple[int, int], ..
     with tempfile.TemporaryDirectory() as tmp:
         exe = _compile(source, Path(tmp))
         text = "".join(f"{s} {e}\n" for s, e in pairs)
-        out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True, timeout=60).stdout
+        out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True, timeout=60,
+                             env=clean_env()).stdout
     chars = out.split("\n")[:-1]
     assert len(chars) == len(pairs)
     return tuple(chars)

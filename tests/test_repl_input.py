@@ -2,8 +2,9 @@
 arguments and the pager (issue 13, 2.5, 2.6, 2.7, 2.11), and the import circles the UI
 had (kdbg.ui.commands <-> kdbg.ui.plugins, kdbg.ui.completion <-> kdbg.ui.repl).
 
-Everything runs ``python -m kdbg`` on the committed sample dump in a clean environment
-(no caller's HOME, XDG, locale, colour or pager settings). Ground truth: the guest's own
+Everything runs ``python -m kdbg`` on the committed sample dump in the tests' controlled
+environment (:func:`tests.cli_support.clean_env`: no caller's HOME, XDG, locale, colour or
+pager settings). Ground truth: the guest's own
 process list and kallsyms (``vmcores/sample/truth``), and for terminal behaviour what
 tmux shows.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -21,32 +21,20 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.cli_support import ROOT, Terminal, clean_env
 from tests.kallsyms_truth import truth_vmlinux
-from tests.test_cli_behaviour import Terminal
 
 
-def clean_env(tmp: Path, **extra: str) -> Dict[str, str]:
-    """No caller's HOME, XDG, locale, colour or pager settings."""
-    (tmp / "home").mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp / "home"),
-        "XDG_CONFIG_HOME": str(tmp / "home" / "config"),
-        "XDG_STATE_HOME": str(tmp / "home" / "state"),
-        "LANG": "C.UTF-8",
-        "TERM": "xterm-256color",
-        "NO_COLOR": "1",
-        "KDBG_NO_CACHE": "1",
-    }
-    env.update(extra)
-    return env
+def session_env(tmp: Path) -> Dict[str, Optional[str]]:
+    """Changes of the tests' controlled environment: this test's own (empty) plugin and
+    history directories, no colour."""
+    return {"XDG_CONFIG_HOME": str(tmp / "config"), "XDG_STATE_HOME": str(tmp / "state"), "NO_COLOR": "1"}
 
 
 def kdbg(sample: Path, tmp: Path, args: Sequence[str] = (), stdin: Optional[str] = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(sample), *args], input=stdin,
                           stdin=None if stdin is not None else subprocess.DEVNULL, capture_output=True, text=True,
-                          cwd=ROOT, env=clean_env(tmp), timeout=300)
+                          cwd=ROOT, env=clean_env(**session_env(tmp)), timeout=300)
 
 
 def truth_ps(truth: Path) -> Dict[int, Dict[str, object]]:
@@ -186,10 +174,10 @@ def terminals() -> Iterator[List[Terminal]]:
 
 
 def _session(sample: Path, tmp: Path, terminals: List[Terminal], **env: str) -> Terminal:
-    variables = clean_env(tmp, **env)
-    cmd = ("env -i " + " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
-           + f" {shlex.quote(sys.executable)} -m kdbg -c {shlex.quote(str(sample))}; echo KDBG-EXITED=$?; sleep 600")
-    t = Terminal(cmd, ROOT)
+    """The REPL on ``sample`` in a terminal of the controlled environment (no PAGER or
+    LESS) with ``env``'s changes."""
+    cmd = f"{shlex.quote(sys.executable)} -m kdbg -c {shlex.quote(str(sample))}; echo KDBG-EXITED=$?; sleep 600"
+    t = Terminal(cmd, ROOT, env={**session_env(tmp), **env})
     terminals.append(t)
     t._run("resize-window", "-t", "t", "-x", "100", "-y", str(ROWS))
     t.wait(_at_prompt, "the first prompt")

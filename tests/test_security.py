@@ -8,19 +8,16 @@ not be reached through someone else's symlink. The other users are real: files a
 that user, and their poisoned cache entry really is served to them, which shows the
 poison would work on root) runs as ``nobody`` from the root run, through ``setpriv``.
 
-That ``nobody`` process keeps one capability, ``CAP_DAC_READ_SEARCH``: it may read and
-traverse any directory, so that it can run this checkout with whatever interpreter root
-uses (pyenv installs live under ``/root``). It changes no ownership and grants no write
-access, which is all these tests are about.
-
-The root side needs root; as another user those tests skip, saying so (the non-root side
-then runs as that user).
+That ``nobody`` process (:func:`tests.cli_support.as_nobody`) keeps one capability,
+``CAP_DAC_READ_SEARCH``: it may read and traverse any directory, so that it can run this
+checkout with whatever interpreter root uses. It changes no ownership and grants no write
+access, which is all these tests are about. Giving files to another user and running as
+one needs root: the suite runs as root (``.ci/run``).
 """
 
 from __future__ import annotations
 
 import os
-import pwd
 import shlex
 import stat
 import subprocess
@@ -32,13 +29,10 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import pytest
 
 from kdbg import cache
-from tests.conftest import ROOT
+from tests.cli_support import IS_ROOT, ROOT, Terminal, as_nobody, clean_env, nobody
 from tests.kallsyms_truth import truth_vmlinux
-from tests.test_cli_behaviour import Terminal
 
-IS_ROOT = os.geteuid() == 0
-NOBODY = pwd.getpwnam("nobody")
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="the root side needs root (CI runs as root)")
+NOBODY = nobody()
 
 #: Where a refused plugin would leave its mark.
 PWN = """\
@@ -56,53 +50,36 @@ def _pwn(prog, args, ctx):
 
 
 def _env(tmp: Path, **extra: str) -> Dict[str, str]:
-    """A clean environment: nothing of the caller's HOME, XDG, locale or colour."""
-    home = tmp / "home"
+    """The tests' controlled environment with an empty plugin directory and no cache
+    (``extra``: changes, a ``KDBG_CACHE`` among them turns the cache on there)."""
     config = tmp / "config"
-    for d in (home, config):
-        d.mkdir(exist_ok=True)
-        os.chmod(d, 0o755)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "TERM": "xterm-256color",
-        "NO_COLOR": "1",
-        "XDG_CONFIG_HOME": str(config),
-        "KDBG_NO_CACHE": "1",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.update(extra)
-    return env
-
-
-def nobody_prefix() -> List[str]:
-    """``setpriv`` to ``nobody`` (see the module docstring), or nothing when not root."""
-    if not IS_ROOT:
-        return []
-    return ["setpriv", f"--reuid={NOBODY.pw_uid}", f"--regid={NOBODY.pw_gid}", "--clear-groups",
-            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    config.mkdir(exist_ok=True)
+    os.chmod(config, 0o755)
+    changes: Dict[str, Optional[str]] = {"XDG_CONFIG_HOME": str(config), "KDBG_CACHE": None, "KDBG_NO_CACHE": "1",
+                                         "PYTHONNOUSERSITE": "1"}
+    if "KDBG_CACHE" in extra:
+        changes["KDBG_NO_CACHE"] = None
+    changes.update(extra)
+    return clean_env(**changes)
 
 
 def give_to_nobody(*paths: Path) -> None:
-    """chown to nobody (as root); as another user the files are that user's already."""
-    if IS_ROOT:
-        for p in paths:
-            os.chown(p, NOBODY.pw_uid, NOBODY.pw_gid, follow_symlinks=False)
+    """chown to nobody (only root can)."""
+    assert IS_ROOT, "giving files to another user needs root (the suite runs as root)"
+    for p in paths:
+        os.chown(p, NOBODY.pw_uid, NOBODY.pw_gid, follow_symlinks=False)
 
 
-def kdbg(args: Sequence[str], env: Dict[str, str], *, as_nobody: bool = False,
+def kdbg(args: Sequence[str], env: Dict[str, str], *, as_user: bool = False,
          stdin: Optional[str] = None) -> subprocess.CompletedProcess:
-    prefix = nobody_prefix() if as_nobody else []
-    return subprocess.run([*prefix, sys.executable, "-m", "kdbg", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                          timeout=300)
+    argv = [sys.executable, "-m", "kdbg", *args]
+    return subprocess.run(as_nobody(argv) if as_user else argv, capture_output=True, text=True, cwd=ROOT, env=env,
+                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL, timeout=300)
 
 
-def python(code: str, env: Dict[str, str], *, as_nobody: bool = False) -> str:
-    prefix = nobody_prefix() if as_nobody else []
-    p = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+def python(code: str, env: Dict[str, str], *, as_user: bool = False) -> str:
+    argv = [sys.executable, "-c", code]
+    p = subprocess.run(as_nobody(argv) if as_user else argv, capture_output=True, text=True, cwd=ROOT, env=env,
                        timeout=300)
     assert p.returncode == 0, p.stderr
     return p.stdout
@@ -131,7 +108,6 @@ def _refused(path: Path, what: str, why: str) -> str:
 NOT_TRUSTED = "owned by uid {uid} (nobody), neither root nor the invoking user"
 
 
-@needs_root
 @pytest.mark.parametrize("case", ["dir-and-file", "file", "ancestor", "symlink"])
 def test_root_refuses_a_plugin_another_user_could_write(case: str, sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A plugin owned by nobody (modes 755/644: nobody may write it, nobody else), in a
@@ -172,7 +148,6 @@ def test_root_refuses_a_plugin_another_user_could_write(case: str, sample_dump, 
     assert int(p.stdout.split()[0], 16) == truth_address(sample_dump.truth, "init_task")
 
 
-@needs_root
 def test_root_runs_the_invoking_users_plugin(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Under sudo the invoking user (SUDO_UID) may own the plugin: it is theirs to run."""
     marker = tmp_path / "marker"
@@ -199,7 +174,7 @@ def test_a_user_runs_their_own_and_roots_plugins(sample_dump, tmp_path: Path) ->
     (roots / "other.py").write_text(PWN.format(marker=str(marker / "root")).replace('"pwn"', '"rootcmd"'))
     env = _env(tmp_path)
     p = kdbg(["-q", "--plugin-path", str(own), "--plugin-path", str(roots), "-c", str(sample_dump.path),
-              "-x", "pwn", "-x", "rootcmd"], env, as_nobody=True)
+              "-x", "pwn", "-x", "rootcmd"], env, as_user=True)
     assert (p.returncode, p.stdout, p.stderr) == (0, "pwned\npwned\n", "")
     assert (marker / "own").exists() and (marker / "root").exists()
 
@@ -261,9 +236,8 @@ def user_cache(tmp_path: Path, sample_dump) -> Iterator[Dict[str, str]]:  # type
     c.mkdir()
     give_to_nobody(c)
     env = _env(tmp_path, KDBG_CACHE=str(c))
-    del env["KDBG_NO_CACHE"]
     p = kdbg(["-q", "-c", str(sample_dump.path), "-x", "sym init_task", "-x", "ptype struct list_head"], env,
-             as_nobody=True)
+             as_user=True)
     assert p.returncode == 0, p.stderr
     assert {"btf", "kallsyms"} <= set(os.listdir(c))
     yield env
@@ -273,12 +247,10 @@ def test_a_poisoned_kallsyms_entry_is_served_to_its_owner_only(user_cache: Dict[
     """nobody rewrites its kallsyms entry (a valid one: checksum and memory checks pass).
     nobody's own kdbg believes it, which shows the poison works; root's ignores it and
     decodes kallsyms from the dump again."""
-    python(POISON_KALLSYMS, user_cache, as_nobody=True)
+    python(POISON_KALLSYMS, user_cache, as_user=True)
     init_task = truth_address(sample_dump.truth, "init_task")
-    theirs = kdbg(["-q", "-c", str(sample_dump.path), "-x", "sym kdbg_poison"], user_cache, as_nobody=True)
+    theirs = kdbg(["-q", "-c", str(sample_dump.path), "-x", "sym kdbg_poison"], user_cache, as_user=True)
     assert theirs.returncode == 0 and int(theirs.stdout.split()[0], 16) == init_task, theirs
-    if not IS_ROOT:
-        pytest.skip("the root side needs root (CI runs as root); the owner's side passed")
     ours = kdbg(["-q", "-c", str(sample_dump.path), "-x", "sym kdbg_poison", "-x", "sym init_task"], user_cache)
     assert ours.returncode == 1
     assert ours.stderr.splitlines() == ["kdbg: no symbol 'kdbg_poison'"], ours.stderr
@@ -288,11 +260,9 @@ def test_a_poisoned_kallsyms_entry_is_served_to_its_owner_only(user_cache: Dict[
 def test_a_poisoned_btf_index_is_served_to_its_owner_only(user_cache: Dict[str, str], sample_dump) -> None:  # type: ignore[no-untyped-def]
     """nobody swaps two names in its stored BTF name index: its own ptype of struct
     list_head then shows struct hlist_head; root's shows struct list_head."""
-    python(POISON_BTF, user_cache, as_nobody=True)
-    theirs = kdbg(["-q", "-c", str(sample_dump.path), "-x", "ptype struct list_head"], user_cache, as_nobody=True)
+    python(POISON_BTF, user_cache, as_user=True)
+    theirs = kdbg(["-q", "-c", str(sample_dump.path), "-x", "ptype struct list_head"], user_cache, as_user=True)
     assert theirs.returncode == 0 and theirs.stdout.startswith("struct hlist_head {"), theirs
-    if not IS_ROOT:
-        pytest.skip("the root side needs root (CI runs as root); the owner's side passed")
     ours = kdbg(["-q", "-c", str(sample_dump.path), "-x", "ptype struct list_head"], user_cache)
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout.startswith("struct list_head {\n\tstruct list_head *next;")
@@ -321,9 +291,8 @@ def test_root_imports_no_entry_point_a_user_listed(tmp_path: Path, sample_dump) 
     c.mkdir()
     give_to_nobody(c)
     env = _env(tmp_path, KDBG_CACHE=str(c), PYTHONPATH=f"{site}{os.pathsep}{ROOT}")
-    del env["KDBG_NO_CACHE"]
     args = ["-q", "-c", str(sample_dump.path), "-x", "sym init_task"]
-    first = kdbg(args, env, as_nobody=True)
+    first = kdbg(args, env, as_user=True)
     assert first.returncode == 0 and first.stdout.startswith("entry point good ran\n"), first
     python(textwrap.dedent("""
         import os, struct
@@ -333,11 +302,9 @@ def test_root_imports_no_entry_point_a_user_listed(tmp_path: Path, sample_dump) 
         data = open(os.path.join(d, name), "rb").read()
         klen = struct.unpack_from("<I", data, 40)[0]
         cache.store("entry-points", data[44:44 + klen].decode(), b"evil\\0kdbg_ep_evil\\n")
-        """), env, as_nobody=True)
-    theirs = kdbg(args, env, as_nobody=True)
+        """), env, as_user=True)
+    theirs = kdbg(args, env, as_user=True)
     assert theirs.stdout.startswith("entry point evil ran\n"), theirs  # the rewritten entry is served
-    if not IS_ROOT:
-        pytest.skip("the root side needs root (CI runs as root); the owner's side passed")
     ours = kdbg(args, env)
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout.startswith("entry point good ran\n") and "evil" not in ours.stdout
@@ -372,7 +339,6 @@ def test_store_never_follows_a_symlinked_cache_directory(where: str, tmp_path: P
     assert cache.load("btf", "k") is None
 
 
-@needs_root
 def test_root_follows_only_its_own_symlinks_above_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above the cache root, a symlink root made (/home -> /srv/home, say) is followed; one
     nobody owns is not: root writes nothing where nobody pointed it."""
@@ -397,16 +363,16 @@ def test_root_follows_only_its_own_symlinks_above_the_cache(tmp_path: Path, monk
 # ----------------------------------------------------------------------------- history
 
 
-def _repl(tmp_path: Path, state: Path, sample: Path, as_nobody: bool, terminals: List[Terminal],
+def _repl(tmp_path: Path, state: Path, sample: Path, as_user: bool, terminals: List[Terminal],
           n: int = 1) -> List[str]:
     """Run the REPL in a terminal with XDG_STATE_HOME=state, type ``n+n`` and Ctrl-D;
     the screen."""
-    env = _env(tmp_path, XDG_STATE_HOME=str(state))
-    words = [*nobody_prefix(), sys.executable, "-m", "kdbg", "-c", str(sample)] if as_nobody else [
-        sys.executable, "-m", "kdbg", "-c", str(sample)]
-    cmd = ("env -i " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " "
-           + " ".join(shlex.quote(w) for w in words) + "; echo KDBG-EXITED=$?; sleep 600")
-    t = Terminal(cmd, ROOT)
+    argv = [sys.executable, "-m", "kdbg", "-c", str(sample)]
+    cmd = shlex.join(as_nobody(argv) if as_user else argv) + "; echo KDBG-EXITED=$?; sleep 600"
+    config = tmp_path / "config"
+    config.mkdir(exist_ok=True)
+    t = Terminal(cmd, ROOT, env={"XDG_CONFIG_HOME": str(config), "XDG_STATE_HOME": str(state), "NO_COLOR": "1",
+                                 "KDBG_CACHE": None, "KDBG_NO_CACHE": "1"})
     terminals.append(t)
     t.wait(lambda lines: any(line.startswith(">>>") for line in lines), "the prompt")
     t.send(f"{n}+{n}", "Enter")
@@ -428,8 +394,6 @@ def test_history_never_writes_anothers_file(case: str, tmp_path: Path, sample_du
     """$XDG_STATE_HOME/kdbg/history a symlink to another file, or (as root) a file nobody
     owns: the REPL warns once, keeps its history in memory, and neither chmods nor
     appends to the file."""
-    if case == "foreign" and not IS_ROOT:
-        pytest.skip("a file of another user needs root to make (CI runs as root)")
     state = tmp_path / "state"
     (state / "kdbg").mkdir(parents=True)
     history = state / "kdbg" / "history"
@@ -462,7 +426,7 @@ def test_history_is_kept_for_its_owner(tmp_path: Path, sample_dump, terminals) -
         assert "KDBG-EXITED=0" in lines and not [line for line in lines if "warning" in line], lines
     history = state / "kdbg" / "history"
     st = history.stat()
-    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == (NOBODY.pw_uid if IS_ROOT else os.geteuid())
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == NOBODY.pw_uid
     text = history.read_text()
     assert "+1+1\n" in text and "+2+2\n" in text
 

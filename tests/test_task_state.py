@@ -37,7 +37,8 @@ import pytest
 import kdbg
 from kdbg.errors import ObjectNotFoundError
 from kdbg.helpers import task_state_to_char
-from tests.conftest import ROOT, resolve_dump
+from tests.cli_support import ROOT, clean_env
+from tests.conftest import resolve_dump
 from tests.task_state_truth import headers_of, kernel_chars, read_config, state_bits
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
@@ -103,7 +104,8 @@ def test_ps_state_is_the_kernels_for_every_task(suite: str, form: str) -> None:
     tasks = drgn_tasks(suite)
     truth = kernel_chars(sched_h, config, [(r[2], r[3]) for r in tasks])
     p = subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(dump.path), "--json", "-x", "ps"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+                       capture_output=True, text=True, cwd=ROOT, timeout=600,
+                       env=clean_env())
     assert p.returncode == 0, p.stderr
     ours = {r["task"]: r["state"] for r in json.loads(p.stdout)}
     assert sorted(ours) == sorted(r[0] for r in tasks)  # the same tasks, each once

@@ -19,7 +19,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from tests.conftest import ROOT, resolve_dump
+from tests.cli_support import ROOT, clean_env
+from tests.conftest import resolve_dump
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
 
@@ -64,7 +65,7 @@ def kdbg_answers(dump: str, commands: List[str]) -> Tuple[List[List[str]], str]:
     Python line printing a separator after each; and what went to stderr."""
     text = "".join(f"{c}\nprint({SEPARATOR!r})\n" for c in commands)
     p = subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", dump], input=text, capture_output=True, text=True,
-                       cwd=ROOT, timeout=600)
+                       cwd=ROOT, timeout=600, env=clean_env())
     chunks = p.stdout.split(SEPARATOR + "\n")
     assert chunks[-1] == "" and len(chunks) == len(commands) + 1, p.stderr
     return [c.splitlines() for c in chunks[:-1]], p.stderr
