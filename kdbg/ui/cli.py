@@ -152,6 +152,29 @@ def _fail(e: BaseException, ns: argparse.Namespace, status: int) -> int:
     return status
 
 
+def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
+    """Run each ``-x`` line as a REPL line (a command, or Python in one namespace, so
+    ``-x 'x = ...' -x 'p x'`` works). A failing line is one error line and the next ones
+    still run; the status is 1 if any failed, 2 at once when the target proves unusable,
+    1 at once on Ctrl-C."""
+    from kdbg.core.program import is_target_error
+    from kdbg.ui.session import run_line
+
+    g = namespace(prog)
+    status = EXIT_OK
+    for line in ns.commands:
+        err = run_line(prog, line, ctx, g, styled=False, filename="<kdbg -x>",
+                       hint="--traceback shows where", full_traceback=ns.traceback)
+        if err is None:
+            continue
+        if isinstance(err, KeyboardInterrupt):
+            return EXIT_FAILED
+        if is_target_error(err):
+            return EXIT_USAGE
+        status = EXIT_FAILED
+    return status
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``kdbg`` console script."""
     ns = build_parser().parse_args(argv)
@@ -179,7 +202,7 @@ def _main(ns: argparse.Namespace) -> int:
         if ns.btf:
             _ = prog.btfs
         if ns.kallsyms:
-            _ = prog.symbols
+            _ = prog.symbol_table
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE)
     except KeyboardInterrupt:
@@ -191,14 +214,12 @@ def _main(ns: argparse.Namespace) -> int:
     _declare_plugin_globals(prog)
     if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
         _err(f"{prog.memory_unavailable}; types and symbols still work")
-    from kdbg.ui.commands import CommandContext, run_command
+    from kdbg.ui.commands import CommandContext
 
     ctx = CommandContext(out=sys.stdout, json=ns.json, err=sys.stderr)
     try:
         if ns.commands:
-            for line in ns.commands:
-                run_command(prog, line, ctx)
-            return EXIT_OK
+            return _run_commands(prog, ns, ctx)
         if ns.code:
             evaluate(ns.code, namespace(prog), sys.stdout)
             return EXIT_OK
@@ -221,8 +242,7 @@ def _main(ns: argparse.Namespace) -> int:
             return EXIT_OK
         from kdbg.ui.repl import run_repl
 
-        run_repl(prog, ctx, namespace(prog), quiet=ns.quiet)
-        return EXIT_OK
+        return EXIT_OK if run_repl(prog, ctx, namespace(prog), quiet=ns.quiet) else EXIT_FAILED
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE if is_target_error(e) else EXIT_FAILED)
     except BrokenPipeError:
