@@ -16,7 +16,8 @@ them (:mod:`vmcores.contrib_runs`), on the suite's ``-p`` ELF reference dump:
 Each row is the median of ``--runs`` wall-clock times, the two debuggers' runs interleaved;
 "same" says whether both printed the same output with the same exit status. The total is
 the sum of the rows' medians; a second total counts only the identical runs (a script that
-stops early under one debugger is quick, so those rows are the fair race). Exit status 1 when the total ratio exceeds the target.
+stops early under one debugger is quick, so those rows are the fair race). Exit status 1
+when the total ratio exceeds the target.
 """
 
 from __future__ import annotations
