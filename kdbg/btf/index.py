@@ -152,6 +152,28 @@ class BTF(NameLookup, Derivations):
         #: qualifiers, anonymous types): kept here, so they go when the BTF goes.
         self.memo: Dict[str, Any] = {}
 
+    def release(self) -> None:
+        """Drop every type decoded or synthesized from this BTF and what was derived from
+        them (its program closed). The types refer to their BTF and the BTF to them; with
+        the BTF's side cut, the last reference to a type frees it at once, not at the
+        cyclic collector's next run. A type used afterwards decodes again."""
+        # A type and the information the object layer keeps on it refer to each other:
+        # cut that too, so a type nobody holds is freed at once.
+        for t in [*self._cache, *self._synth.values(), self._void]:
+            if t is not None:
+                t.info = None
+                t.lookup = None
+        self._cache = [None] * len(self._cache)
+        self._void = Void(None)  # the old one refers back to this BTF
+        self._synth.clear()
+        self._synth_key.clear()
+        self._declarators.clear()
+        self._ints.clear()
+        self._ptr_index = None
+        self._enumerators = None
+        self.memo.clear()
+        self.flexible_hook = None
+
     # ------------------------------------------------------------------ C spelling
     def declarator(self, dialect: str = "drgn", with_param_names: bool = True) -> Declarator:
         """The C declarator writer over this BTF's types in ``dialect`` (see
