@@ -22,10 +22,24 @@ from kdbg.helpers.pid import *  # noqa: F401,F403
 from kdbg.helpers.printk import *  # noqa: F401,F403
 from kdbg.helpers.rbtree import *  # noqa: F401,F403
 from kdbg.helpers.sched import *  # noqa: F401,F403
-from kdbg.helpers.types import *  # noqa: F401,F403
 from kdbg.helpers.slab import *  # noqa: F401,F403
+from kdbg.helpers.types import *  # noqa: F401,F403
 from kdbg.helpers.utsname import *  # noqa: F401,F403
 from kdbg.helpers.xarray import *  # noqa: F401,F403
+
+# isort: split
+# The helper areas of issue 14's second half (mm extras, mmzone, vmstat, timekeeping, ...).
+from kdbg.helpers.boot import *  # noqa: F401,F403
+from kdbg.helpers.hugetlb import *  # noqa: F401,F403
+from kdbg.helpers.ioport import *  # noqa: F401,F403
+from kdbg.helpers.kconfig import *  # noqa: F401,F403
+from kdbg.helpers.nodemask import *  # noqa: F401,F403
+from kdbg.helpers.panic import *  # noqa: F401,F403
+from kdbg.helpers.resource import *  # noqa: F401,F403
+from kdbg.helpers.swap import *  # noqa: F401,F403
+from kdbg.helpers.timekeeping import *  # noqa: F401,F403
+from kdbg.helpers.user import *  # noqa: F401,F403
+from kdbg.helpers.vmstat import *  # noqa: F401,F403
 
 #: Internal submodules whose names are not helpers.
 _INTERNAL = {"kdbg.helpers.common"}

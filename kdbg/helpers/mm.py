@@ -30,7 +30,7 @@ kernel writes into VMCOREINFO (as makedumpfile and drgn read it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.core.conversions import cast
@@ -51,6 +51,7 @@ __all__ = [
     "PageHead",
     "PageSlab",
     "PageTail",
+    "PageUsage",
     "compound_head",
     "compound_nr",
     "compound_order",
@@ -284,6 +285,20 @@ def totalram_pages(prog: Program) -> int:
         return int(global_object(prog, "_totalram_pages", "atomic_long_t").counter)  # 5.0 and later
     except ObjectNotFoundError:
         return int(global_object(prog, "totalram_pages", "unsigned long"))
+
+
+class PageUsage(NamedTuple):
+    """A memory-usage statistic in pages (swap, HugeTLB)."""
+
+    pages: int
+    """Total pages."""
+    free_pages: int
+    """Free pages."""
+
+    @property
+    def used_pages(self) -> int:
+        """Pages in use."""
+        return self.pages - self.free_pages
 
 
 def for_each_page(prog: Program) -> Iterator[Object]:
