@@ -51,6 +51,8 @@ __all__ = [
     "LAYOUT_BASES",
     "base_problem",
     "choose_base",
+    "SIGNALS",
+    "SIGACTION_FLAGS",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -75,6 +77,25 @@ VMALLOC_SIZE_L4 = 32 << 40
 VMALLOC_SIZE_L5 = 12800 << 40
 #: ``CPU_ENTRY_AREA_BASE``: no randomized region reaches it.
 CPU_ENTRY_AREA_BASE = 0xFFFFFE0000000000
+#: Signal numbers (``arch/x86/include/uapi/asm/signal.h``), preferred name before its
+#: aliases; real-time signals are ``SIGRTMIN`` to ``SIGRTMAX`` (the kernel's ``_NSIG``).
+SIGNALS = (
+    ("SIGHUP", 1), ("SIGINT", 2), ("SIGQUIT", 3), ("SIGILL", 4), ("SIGTRAP", 5), ("SIGABRT", 6), ("SIGIOT", 6),
+    ("SIGBUS", 7), ("SIGFPE", 8), ("SIGKILL", 9), ("SIGUSR1", 10), ("SIGSEGV", 11), ("SIGUSR2", 12),
+    ("SIGPIPE", 13), ("SIGALRM", 14), ("SIGTERM", 15), ("SIGSTKFLT", 16), ("SIGCHLD", 17), ("SIGCLD", 17),
+    ("SIGCONT", 18), ("SIGSTOP", 19), ("SIGTSTP", 20), ("SIGTTIN", 21), ("SIGTTOU", 22), ("SIGURG", 23),
+    ("SIGXCPU", 24), ("SIGXFSZ", 25), ("SIGVTALRM", 26), ("SIGPROF", 27), ("SIGWINCH", 28), ("SIGIO", 29),
+    ("SIGPOLL", 29), ("SIGPWR", 30), ("SIGSYS", 31), ("SIGUNUSED", 31), ("SIGRTMIN", 32), ("SIGRTMAX", 64),
+)
+#: ``sigaction(2)`` ``sa_flags`` bits (the generic ``include/uapi/asm-generic/signal-defs.h``
+#: and x86's), preferred name before its aliases, by value.
+SIGACTION_FLAGS = (
+    ("SA_NOCLDSTOP", 0x1), ("SA_NOCLDWAIT", 0x2), ("SA_SIGINFO", 0x4), ("SA_UNSUPPORTED", 0x400),
+    ("SA_EXPOSE_TAGBITS", 0x800), ("SA_IMMUTABLE", 0x800000), ("SA_X32_ABI", 0x1000000),
+    ("SA_IA32_ABI", 0x2000000), ("SA_RESTORER", 0x4000000), ("SA_ONSTACK", 0x8000000), ("SA_STACK", 0x8000000),
+    ("SA_RESTART", 0x10000000), ("SA_NODEFER", 0x40000000), ("SA_NOMASK", 0x40000000),
+    ("SA_RESETHAND", 0x80000000), ("SA_ONESHOT", 0x80000000),
+)
 #: The randomized region bases, in address order.
 LAYOUT_BASES = ("page_offset_base", "vmalloc_base", "vmemmap_base")
 

@@ -30,14 +30,18 @@ from kdbg.helpers.xarray import *  # noqa: F401,F403
 # isort: split
 # The helper areas of issue 14's second half (mm extras, mmzone, vmstat, timekeeping, ...).
 from kdbg.helpers.boot import *  # noqa: F401,F403
+from kdbg.helpers.bpf import *  # noqa: F401,F403
 from kdbg.helpers.hugetlb import *  # noqa: F401,F403
 from kdbg.helpers.ioport import *  # noqa: F401,F403
+from kdbg.helpers.ipc import *  # noqa: F401,F403
 from kdbg.helpers.kconfig import *  # noqa: F401,F403
 from kdbg.helpers.nodemask import *  # noqa: F401,F403
 from kdbg.helpers.panic import *  # noqa: F401,F403
 from kdbg.helpers.resource import *  # noqa: F401,F403
+from kdbg.helpers.signal import *  # noqa: F401,F403
 from kdbg.helpers.swap import *  # noqa: F401,F403
 from kdbg.helpers.timekeeping import *  # noqa: F401,F403
+from kdbg.helpers.timer import *  # noqa: F401,F403
 from kdbg.helpers.user import *  # noqa: F401,F403
 from kdbg.helpers.vmstat import *  # noqa: F401,F403
 
