@@ -35,6 +35,7 @@ from kdbg.helpers.hugetlb import *  # noqa: F401,F403
 from kdbg.helpers.ioport import *  # noqa: F401,F403
 from kdbg.helpers.ipc import *  # noqa: F401,F403
 from kdbg.helpers.kconfig import *  # noqa: F401,F403
+from kdbg.helpers.meminfo import *  # noqa: F401,F403
 from kdbg.helpers.nodemask import *  # noqa: F401,F403
 from kdbg.helpers.panic import *  # noqa: F401,F403
 from kdbg.helpers.resource import *  # noqa: F401,F403
@@ -43,6 +44,7 @@ from kdbg.helpers.swap import *  # noqa: F401,F403
 from kdbg.helpers.timekeeping import *  # noqa: F401,F403
 from kdbg.helpers.timer import *  # noqa: F401,F403
 from kdbg.helpers.user import *  # noqa: F401,F403
+from kdbg.helpers.vmalloc import *  # noqa: F401,F403
 from kdbg.helpers.vmstat import *  # noqa: F401,F403
 
 #: Internal submodules whose names are not helpers.

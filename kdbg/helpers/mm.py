@@ -62,6 +62,7 @@ __all__ = [
     "in_direct_map",
     "page_flags",
     "page_folio",
+    "page_index",
     "page_size",
     "page_to_pfn",
     "page_to_phys",
@@ -362,6 +363,15 @@ def page_flags(page: Object) -> Object:
     ``memdesc_flags_t``)."""
     lay, buf = _raw(page, "page_flags")
     return Object(_prog(page, "page_flags"), "unsigned long", _u(buf, lay.flags))
+
+
+def page_index(page: Object) -> Object:
+    """The page's offset in its mapping, in pages (``pgoff_t``): ``page->index``
+    (``page->__folio_index`` since Linux 6.16)."""
+    p = page[0] if isinstance(page, Object) and page.type_.unaliased_kind().name == "POINTER" else page
+    if not isinstance(p, Object):
+        raise ObjectTypeError(f"page_index: expected a struct page *, not {type(page).__name__}")
+    return p.member_("__folio_index" if p.type_.unaliased().has_member("__folio_index") else "index")
 
 
 def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
