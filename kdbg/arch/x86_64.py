@@ -53,6 +53,9 @@ __all__ = [
     "choose_base",
     "SIGNALS",
     "SIGACTION_FLAGS",
+    "SECTION_SIZE_BITS",
+    "MAX_PHYSMEM_BITS_L4",
+    "MAX_PHYSMEM_BITS_L5",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -77,6 +80,11 @@ VMALLOC_SIZE_L4 = 32 << 40
 VMALLOC_SIZE_L5 = 12800 << 40
 #: ``CPU_ENTRY_AREA_BASE``: no randomized region reaches it.
 CPU_ENTRY_AREA_BASE = 0xFFFFFE0000000000
+#: SPARSEMEM section size (``arch/x86/include/asm/sparsemem.h``; VMCOREINFO's wins).
+SECTION_SIZE_BITS = 27
+#: ``MAX_PHYSMEM_BITS`` with 4- and 5-level paging (VMCOREINFO's wins).
+MAX_PHYSMEM_BITS_L4 = 46
+MAX_PHYSMEM_BITS_L5 = 52
 #: Signal numbers (``arch/x86/include/uapi/asm/signal.h``), preferred name before its
 #: aliases; real-time signals are ``SIGRTMIN`` to ``SIGRTMAX`` (the kernel's ``_NSIG``).
 SIGNALS = (

@@ -36,6 +36,7 @@ from kdbg.helpers.ioport import *  # noqa: F401,F403
 from kdbg.helpers.ipc import *  # noqa: F401,F403
 from kdbg.helpers.kconfig import *  # noqa: F401,F403
 from kdbg.helpers.meminfo import *  # noqa: F401,F403
+from kdbg.helpers.mmzone import *  # noqa: F401,F403
 from kdbg.helpers.nodemask import *  # noqa: F401,F403
 from kdbg.helpers.panic import *  # noqa: F401,F403
 from kdbg.helpers.resource import *  # noqa: F401,F403
