@@ -83,11 +83,14 @@ def same(ours: Answer, theirs: Answer) -> bool:
     return ours == theirs
 
 
-def mismatches(suite: str, cases: Mapping[str, str], core: Optional[Path] = None) -> Dict[str, Tuple[Answer, Answer]]:
+def mismatches(suite: str, cases: Mapping[str, str], core: Optional[Path] = None,
+               kdbg_core: Optional[Path] = None) -> Dict[str, Tuple[Answer, Answer]]:
     """``{key: (kdbg's, drgn's)}`` of every case where kdbg differs from drgn on *suite*'s
-    oracle dump (or on *core*, an ELF dump of that suite's kernel)."""
+    oracle dump (or on *core*, an ELF dump of that suite's kernel); kdbg reads
+    *kdbg_core* when given (another form of the same memory, such as its kdump)."""
     theirs = drgn_answers(suite, cases, core)
-    prog = open_program(core) if core is not None else oracle_program(suite)
+    where = kdbg_core if kdbg_core is not None else core
+    prog = open_program(where) if where is not None else oracle_program(suite)
     out = {}
     for key, text in cases.items():
         ours = kdbg_answer(prog, text)

@@ -394,14 +394,20 @@ class X86_64Translator:
             large[va >> 21] = pa & ~(PMD_SIZE - 1)
         return pa & ~0xFFF
 
-    def _walk_leaf(self, va: int) -> Tuple[int, int]:
+    def walk_root(self, root: int, va: int) -> Tuple[int, int]:
+        """``(pa, page size)`` of ``va`` in the address space whose top-level page table
+        is at physical address ``root`` (a process's ``mm->pgd``); ``FaultError`` if
+        unmapped. Not cached: a process's mappings are not the kernel's."""
+        return self._walk_leaf(va, root)
+
+    def _walk_leaf(self, va: int, root: Optional[int] = None) -> Tuple[int, int]:
         """``(pa, page size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped."""
         if not 0 <= va < 1 << 64:
             raise FaultError("address out of range", va & ((1 << 64) - 1))
         top = va >> (self.va_bits - 1)
         if top != 0 and top != (1 << (65 - self.va_bits)) - 1:
             raise FaultError("non-canonical address", va)
-        table = self.pgd
+        table = self.pgd if root is None else root
         mask = self.pte_mask
         for shift in self._shifts:
             entry = self._entry(table, (va >> shift) & 0x1FF, va)

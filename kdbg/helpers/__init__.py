@@ -29,6 +29,7 @@ from kdbg.helpers.xarray import *  # noqa: F401,F403
 
 # isort: split
 # The helper areas of issue 14's second half (mm extras, mmzone, vmstat, timekeeping, ...).
+from kdbg.helpers.addrspace import *  # noqa: F401,F403
 from kdbg.helpers.boot import *  # noqa: F401,F403
 from kdbg.helpers.bpf import *  # noqa: F401,F403
 from kdbg.helpers.hugetlb import *  # noqa: F401,F403
