@@ -34,6 +34,7 @@ from kdbg.helpers.addrspace import *  # noqa: F401,F403
 from kdbg.helpers.boot import *  # noqa: F401,F403
 from kdbg.helpers.bpf import *  # noqa: F401,F403
 from kdbg.helpers.hugetlb import *  # noqa: F401,F403
+from kdbg.helpers.identify import *  # noqa: F401,F403
 from kdbg.helpers.ioport import *  # noqa: F401,F403
 from kdbg.helpers.ipc import *  # noqa: F401,F403
 from kdbg.helpers.kconfig import *  # noqa: F401,F403

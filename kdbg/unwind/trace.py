@@ -282,6 +282,12 @@ def _thread_size(prog: Program) -> int:
     return size
 
 
+def thread_size(prog: Program) -> int:
+    """``THREAD_SIZE``, the size (and alignment) of a kernel stack: ``init_stack``'s
+    extent where the symbols give it, else x86-64's default."""
+    return _thread_size(prog)
+
+
 def _per_cpu_word(prog: Program, names: Tuple[Tuple[str, Optional[str]], ...], cpu: int) -> Optional[int]:
     """The first of per-CPU ``var`` (or ``var.member``) that exists, on ``cpu``."""
 
