@@ -23,6 +23,7 @@ address rounded down to it; every task's and every CPU's idle task's stack is a 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sys
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Tuple, Union
 
@@ -296,7 +297,7 @@ def identify_address_all(prog: Program, addr: Union[int, Object], *,
                          cache: Optional[Dict[Any, Any]] = None) -> Iterator[IdentifiedAddress]:
     """Everything ``addr`` is, most specific first (see the module documentation); pass
     the same empty dict as ``cache`` to many calls made close together."""
-    address = (int(addr) if isinstance(addr, Object) else addr.__index__()) & _MASK
+    address = (int(addr) if isinstance(addr, Object) else operator.index(addr)) & _MASK
     try:
         symbol: Optional[Symbol] = prog.symbol(address)
     except LookupError:
@@ -342,8 +343,8 @@ def print_annotated_memory(prog: Program, address: Union[int, Object], size: Uni
                            physical: bool = False) -> None:
     """Print ``size`` bytes at ``address`` a word a line, each word followed by what it
     identifies as (:func:`identify_address`)."""
-    start = (int(address) if isinstance(address, Object) else address.__index__()) & _MASK
-    data = prog.read(start, int(size), physical)
+    start = (int(address) if isinstance(address, Object) else operator.index(address)) & _MASK
+    data = prog.read(start, int(size) if isinstance(size, Object) else operator.index(size), physical)
     print("ADDRESS           VALUE")
     for _, line in _annotated(prog, start, data, {}):
         print(line)
