@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import sys
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
@@ -36,10 +36,9 @@ from kdbg.helpers.format import escape_ascii_string
 from kdbg.helpers.mm import in_direct_map
 from kdbg.helpers.mmzone import for_each_valid_page_range
 from kdbg.helpers.pid import find_task, for_each_task
-from kdbg.helpers.sched import idle_task, task_cpu
+from kdbg.helpers.sched import idle_task, task_cpu, thread_size
 from kdbg.helpers.slab import SlabObjectInfo, slab_object_info
 from kdbg.helpers.vmalloc import find_vmap_area
-from kdbg.unwind.trace import StackTrace, thread_size
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -158,6 +157,14 @@ class IdentifiedPage:
         start = int(self.page)
         offset = f" +{hex(self.address - start)}" if self.address > start else ""
         return f"page: pfn {self.pfn}{offset}"
+
+
+class _Trace(Protocol):
+    """What :func:`print_annotated_stack` needs of a stack trace (``prog.stack_trace()``)."""
+
+    prog: Program
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 IdentifiedAddress = Union[IdentifiedSymbol, IdentifiedTaskStruct, IdentifiedTaskStack, IdentifiedSlabObject,
@@ -350,7 +357,7 @@ def print_annotated_memory(prog: Program, address: Union[int, Object], size: Uni
         print(line)
 
 
-def print_annotated_stack(trace: StackTrace) -> None:
+def print_annotated_stack(trace: _Trace) -> None:
     """Print the stack memory of a stack trace a word a line, each word with what it
     identifies as and each frame at its stack pointer. The frames are cut into stacks
     where a frame was interrupted or its stack pointer is below, or far above, the

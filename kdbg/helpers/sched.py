@@ -60,6 +60,10 @@ _STATE_NAMES = {
 #: says which of the two rules below the kernel uses.
 _FREEZER_REWRITE_SYMBOL = "__set_task_frozen"
 
+#: x86-64 ``THREAD_SIZE`` without KASAN (:func:`thread_size` takes the kernel's own from
+#: ``init_stack`` .. ``__end_init_task`` when kallsyms has both).
+DEFAULT_THREAD_SIZE = 16384
+
 
 def _state_member(prog: Program) -> str:
     return program_cache(prog, "task_state_member",
@@ -264,3 +268,17 @@ def cfs_rq_for_each_entity(cfs_rq: Object) -> Iterator[Tuple[Object, int, bool, 
         yield se, depth, is_curr, not (my_q is not None and int(my_q))
         if my_q is not None and int(my_q):
             stack.append((_queued(my_q[0]), depth + 1))
+
+
+def thread_size(prog: Program) -> int:
+    """``THREAD_SIZE``: the size, and alignment, of a task's kernel stack (the extent of
+    ``init_stack``, whose ``__end_init_task`` ends it; else x86-64's default). For the
+    stack walkers and the address identifiers; not one of drgn's helpers."""
+
+    def find() -> int:
+        table = prog.symbol_table
+        start, end = table.address_of("init_stack"), table.address_of("__end_init_task")
+        return end - start if start is not None and end is not None and 0 < end - start <= 1 << 20 \
+            else DEFAULT_THREAD_SIZE
+
+    return program_cache(prog, "sched.thread_size", find)
