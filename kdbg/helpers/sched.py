@@ -60,8 +60,7 @@ _STATE_NAMES = {
 #: says which of the two rules below the kernel uses.
 _FREEZER_REWRITE_SYMBOL = "__set_task_frozen"
 
-#: x86-64 ``THREAD_SIZE`` without KASAN (:func:`thread_size` takes the kernel's own from
-#: ``init_stack`` .. ``__end_init_task`` when kallsyms has both).
+#: x86-64 ``THREAD_SIZE`` without KASAN, for a kernel whose own is unknown (:func:`thread_size`).
 DEFAULT_THREAD_SIZE = 16384
 
 
@@ -271,14 +270,14 @@ def cfs_rq_for_each_entity(cfs_rq: Object) -> Iterator[Tuple[Object, int, bool, 
 
 
 def thread_size(prog: Program) -> int:
-    """``THREAD_SIZE``: the size, and alignment, of a task's kernel stack (the extent of
-    ``init_stack``, whose ``__end_init_task`` ends it; else x86-64's default). For the
-    stack walkers and the address identifiers; not one of drgn's helpers."""
+    """``THREAD_SIZE``: the size, and alignment, of a task's kernel stack
+    (``prog["THREAD_SIZE"]``, else x86-64's default). For the stack walkers and the address
+    identifiers; not one of drgn's helpers."""
 
     def find() -> int:
-        table = prog.symbol_table
-        start, end = table.address_of("init_stack"), table.address_of("__end_init_task")
-        return end - start if start is not None and end is not None and 0 < end - start <= 1 << 20 \
-            else DEFAULT_THREAD_SIZE
+        try:
+            return int(prog["THREAD_SIZE"])
+        except LookupError:  # neither BTF nor kallsyms says
+            return DEFAULT_THREAD_SIZE
 
     return program_cache(prog, "sched.thread_size", find)
