@@ -27,6 +27,11 @@ from kdbg.helpers.slab import *  # noqa: F401,F403
 from kdbg.helpers.utsname import *  # noqa: F401,F403
 from kdbg.helpers.xarray import *  # noqa: F401,F403
 
+# isort: split
+# Lists, bitmaps, trees, waiting, locking, kthreads; devices, block, kernfs, cgroup, net, irq.
+from kdbg.helpers.bitmap import *  # noqa: F401,F403
+from kdbg.helpers.bitops import *  # noqa: F401,F403
+
 #: Internal submodules whose names are not helpers.
 _INTERNAL = {"kdbg.helpers.common"}
 
