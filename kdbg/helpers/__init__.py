@@ -31,9 +31,12 @@ from kdbg.helpers.xarray import *  # noqa: F401,F403
 # Lists, bitmaps, trees, waiting, locking, kthreads; devices, block, kernfs, cgroup, net, irq.
 from kdbg.helpers.bitmap import *  # noqa: F401,F403
 from kdbg.helpers.bitops import *  # noqa: F401,F403
+from kdbg.helpers.completion import *  # noqa: F401,F403
 from kdbg.helpers.list_nulls import *  # noqa: F401,F403
 from kdbg.helpers.llist import *  # noqa: F401,F403
 from kdbg.helpers.plist import *  # noqa: F401,F403
+from kdbg.helpers.swait import *  # noqa: F401,F403
+from kdbg.helpers.wait import *  # noqa: F401,F403
 
 #: Internal submodules whose names are not helpers.
 _INTERNAL = {"kdbg.helpers.common"}
