@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import SupportsIndex
 
 from kdbg.core.object import Object
-from kdbg.helpers.bitops import bitmap_layout, bitmap_words, nbits_arg
+from kdbg.helpers.bitops import BitmapSource, nbits_arg
 
 __all__ = ["bitmap_weight"]
 
@@ -14,5 +14,4 @@ __all__ = ["bitmap_weight"]
 def bitmap_weight(bitmap: Object, size: SupportsIndex) -> int:
     """How many of the first ``size`` bits of ``bitmap`` (``unsigned long *``) are set."""
     nbits = nbits_arg(size)
-    address, word, order = bitmap_layout(bitmap)
-    return sum(bin(value).count("1") for _, value in bitmap_words(bitmap.prog_, address, word, order, nbits))
+    return sum(bin(value).count("1") for _, value in BitmapSource(bitmap).words(nbits))
