@@ -31,6 +31,7 @@ from kdbg.helpers.xarray import *  # noqa: F401,F403
 # Lists, bitmaps, trees, waiting, locking, kthreads; devices, block, kernfs, cgroup, net, irq.
 from kdbg.helpers.bitmap import *  # noqa: F401,F403
 from kdbg.helpers.bitops import *  # noqa: F401,F403
+from kdbg.helpers.block import *  # noqa: F401,F403
 from kdbg.helpers.completion import *  # noqa: F401,F403
 from kdbg.helpers.device import *  # noqa: F401,F403
 from kdbg.helpers.irq import *  # noqa: F401,F403
