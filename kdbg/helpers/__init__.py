@@ -35,6 +35,7 @@ from kdbg.helpers.block import *  # noqa: F401,F403
 from kdbg.helpers.completion import *  # noqa: F401,F403
 from kdbg.helpers.device import *  # noqa: F401,F403
 from kdbg.helpers.irq import *  # noqa: F401,F403
+from kdbg.helpers.kernfs import *  # noqa: F401,F403
 from kdbg.helpers.kthread import *  # noqa: F401,F403
 from kdbg.helpers.list_nulls import *  # noqa: F401,F403
 from kdbg.helpers.llist import *  # noqa: F401,F403
