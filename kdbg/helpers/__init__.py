@@ -32,6 +32,7 @@ from kdbg.helpers.xarray import *  # noqa: F401,F403
 from kdbg.helpers.bitmap import *  # noqa: F401,F403
 from kdbg.helpers.bitops import *  # noqa: F401,F403
 from kdbg.helpers.block import *  # noqa: F401,F403
+from kdbg.helpers.cgroup import *  # noqa: F401,F403
 from kdbg.helpers.completion import *  # noqa: F401,F403
 from kdbg.helpers.device import *  # noqa: F401,F403
 from kdbg.helpers.irq import *  # noqa: F401,F403
