@@ -42,8 +42,10 @@ from kdbg.helpers.list_nulls import *  # noqa: F401,F403
 from kdbg.helpers.llist import *  # noqa: F401,F403
 from kdbg.helpers.locking import *  # noqa: F401,F403
 from kdbg.helpers.mapletree import *  # noqa: F401,F403
+from kdbg.helpers.net import *  # noqa: F401,F403
 from kdbg.helpers.plist import *  # noqa: F401,F403
 from kdbg.helpers.swait import *  # noqa: F401,F403
+from kdbg.helpers.tcp import *  # noqa: F401,F403
 from kdbg.helpers.wait import *  # noqa: F401,F403
 
 #: Internal submodules whose names are not helpers.
