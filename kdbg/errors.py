@@ -56,8 +56,14 @@ class FaultError(KdbgError):
         return f"{self.args[0]}: {kind} address {self.address:#x}"
 
 
-class ObjectNotFoundError(KdbgError, LookupError):
-    """A name (variable, function, constant) is not known to the program."""
+class ObjectNotFoundError(KdbgError, KeyError):
+    """A name (variable, function, constant) is not known to the program.
+
+    A ``KeyError`` as drgn's is (``try: prog["x"] except KeyError``), whose message reads
+    as a sentence rather than ``KeyError``'s quoted repr."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
 
 
 class TypeNotFoundError(ObjectNotFoundError):

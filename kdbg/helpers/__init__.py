@@ -20,10 +20,11 @@ from kdbg.helpers.module import *  # noqa: F401,F403
 from kdbg.helpers.percpu import *  # noqa: F401,F403
 from kdbg.helpers.pid import *  # noqa: F401,F403
 from kdbg.helpers.printk import *  # noqa: F401,F403
+from kdbg.helpers.prog import *  # noqa: F401,F403
 from kdbg.helpers.rbtree import *  # noqa: F401,F403
 from kdbg.helpers.sched import *  # noqa: F401,F403
-from kdbg.helpers.types import *  # noqa: F401,F403
 from kdbg.helpers.slab import *  # noqa: F401,F403
+from kdbg.helpers.types import *  # noqa: F401,F403
 from kdbg.helpers.utsname import *  # noqa: F401,F403
 from kdbg.helpers.xarray import *  # noqa: F401,F403
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 from kdbg.btf.types import Pointer
 from kdbg.core.conversions import container_of, sizeof
+from kdbg.core.default import takes_object_or_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import Walk, describe_address
@@ -112,10 +113,12 @@ def _children(dentry: Object) -> Iterator[Object]:
     return hlist_for_each_entry("struct dentry", head.address_of_(), "d_sib")
 
 
-def path_lookup(prog: Program, path: Path, root: Optional[Object] = None, *, allow_negative: bool = False) -> Object:
-    """Look ``path`` up in the dentry cache, as a ``struct path`` value.
+@takes_object_or_program_or_default
+def path_lookup(prog: Program, root: Optional[Object], path: Path, *, allow_negative: bool = False) -> Object:
+    """Look ``path`` up in the dentry cache, as a ``struct path`` value: drgn's
+    ``path_lookup([prog | root,] path)``.
 
-    :param root: ``struct path *`` (or ``struct path``) to start from; default
+    :param root: ``struct path *`` (or ``struct path``) to start from; ``None``:
         ``init_task.fs->root``.
     :param allow_negative: whether a negative dentry (a cached non-existent name) may be
         returned.
@@ -277,9 +280,10 @@ def _namespace_mounts(ns: Object) -> Iterator[Object]:
     return rbtree_inorder_for_each_entry("struct mount", ns.mounts.address_of_(), "mnt_node")
 
 
+@takes_object_or_program_or_default
 def for_each_mount(
     prog: Program,
-    ns: Optional[Object] = None,
+    ns: Optional[Object],
     *,
     src: Optional[Path] = None,
     dst: Optional[Path] = None,
@@ -327,16 +331,17 @@ def super_block_for_each_mount(sb: Object) -> Iterator[Object]:
         yield from list_for_each_entry("struct mount", s_mounts.address_of_(), "mnt_instance")
 
 
+@takes_object_or_program_or_default
 def print_mounts(
     prog: Program,
-    ns: Optional[Object] = None,
+    ns: Optional[Object],
     *,
     src: Optional[Path] = None,
     dst: Optional[Path] = None,
     fstype: Optional[Union[str, bytes]] = None,
 ) -> None:
     """Print each mount of :func:`for_each_mount` as ``src dst fstype (struct mount *)ADDR``."""
-    for mnt in for_each_mount(prog, ns, src=src, dst=dst, fstype=fstype):
+    for mnt in for_each_mount(prog if ns is None else ns, src=src, dst=dst, fstype=fstype):
         print(
             f"{_escape(mount_src(mnt))} {_escape(mount_dst(mnt))} {_escape(mount_fstype(mnt))} "
             f"({mnt.type_.type_name()}){int(mnt):#x}"

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tupl
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.core.conversions import cast
+from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object, value_object
 from kdbg.errors import InvalidAddressError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import describe_address, global_object, has_member, program_cache
@@ -180,16 +181,19 @@ def _prog(obj: Object, what: str) -> Program:
 
 
 # ----------------------------------------------------------------------- conversions
+@takes_program_or_default
 def PFN_PHYS(prog: Program, pfn: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The physical address of page frame ``pfn`` (``phys_addr_t``)."""
     return Object(prog, "phys_addr_t", _int(pfn) << _map(prog).page_shift)
 
 
+@takes_program_or_default
 def PHYS_PFN(prog: Program, addr: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The page frame number of physical address ``addr`` (``unsigned long``)."""
     return Object(prog, "unsigned long", _int(addr) >> _map(prog).page_shift)
 
 
+@takes_program_or_default
 def pfn_to_page(prog: Program, pfn: IntegerLike) -> Object:
     """The ``struct page *`` of page frame ``pfn`` (below ``max_pfn``)."""
     m = _map(prog)
@@ -212,6 +216,7 @@ def page_to_virt(page: Object) -> Object:
     return pfn_to_virt(_prog(page, "page_to_virt"), page_to_pfn(page))
 
 
+@takes_program_or_default
 def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
     """The direct-map address of page frame ``pfn`` (``void *``)."""
     m = _map(prog)
@@ -219,6 +224,7 @@ def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
     return Object(prog, "void *", m.page_offset_base + (pfn << m.page_shift))
 
 
+@takes_program_or_default
 def phys_to_virt(prog: Program, addr: IntegerLike) -> Object:
     """The direct-map address of physical address ``addr`` (``void *``)."""
     m = _map(prog)
@@ -229,6 +235,7 @@ def phys_to_virt(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "void *", m.page_offset_base + pa)
 
 
+@takes_program_or_default
 def phys_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` holding physical address ``addr``."""
     m = _map(prog)
@@ -238,18 +245,21 @@ def phys_to_page(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "struct page *", m.page_address(m.check_pfn(pa >> m.page_shift, "phys_to_page")))
 
 
+@takes_program_or_default
 def virt_to_phys(prog: Program, addr: IntegerLike) -> Object:
     """The physical address (``unsigned long``) of a direct-map or kernel-image address,
     as the kernel's ``__pa()`` (see the module documentation)."""
     return Object(prog, "unsigned long", _map(prog).phys_of_virt(prog, _int(addr) & _MASK, "virt_to_phys"))
 
 
+@takes_program_or_default
 def virt_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     """The page frame number (``unsigned long``) of a direct-map or kernel-image address."""
     m = _map(prog)
     return Object(prog, "unsigned long", m.phys_of_virt(prog, _int(addr) & _MASK, "virt_to_pfn") >> m.page_shift)
 
 
+@takes_program_or_default
 def virt_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` of a direct-map or kernel-image address."""
     m = _map(prog)
@@ -257,6 +267,7 @@ def virt_to_page(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "struct page *", m.page_address(m.check_pfn(pfn, "virt_to_page")))
 
 
+@takes_program_or_default
 def vmalloc_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     """The page frame number (``unsigned long``) that kernel address ``addr`` maps to in
     the kernel's page tables (vmalloc, vmap, modules, any mapped kernel address); a
@@ -267,17 +278,20 @@ def vmalloc_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "unsigned long", mem.translate(_int(addr) & _MASK) >> m.page_shift)
 
 
+@takes_program_or_default
 def vmalloc_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` that kernel address ``addr`` maps to (see :func:`vmalloc_to_pfn`)."""
     return pfn_to_page(prog, vmalloc_to_pfn(prog, addr))
 
 
+@takes_program_or_default
 def in_direct_map(prog: Program, addr: IntegerLike) -> bool:
     """Whether ``addr`` is in the kernel's direct map of physical memory (pfns below ``max_pfn``)."""
     m = _map(prog)
     return m.page_offset_base <= (_int(addr) & _MASK) < m.direct_end
 
 
+@takes_program_or_default
 def totalram_pages(prog: Program) -> int:
     """The number of RAM pages the page allocator manages (``MemTotal`` in pages)."""
     try:
@@ -286,6 +300,7 @@ def totalram_pages(prog: Program) -> int:
         return int(global_object(prog, "totalram_pages", "unsigned long"))
 
 
+@takes_program_or_default
 def for_each_page(prog: Program) -> Iterator[Object]:
     """Every ``struct page *`` of the memory map, pfn 0 to ``max_pfn - 1`` (a
     machine with ``max_pfn`` pages has that many; holes below it have struct pages too)."""
@@ -349,6 +364,7 @@ def page_flags(page: Object) -> Object:
     return Object(_prog(page, "page_flags"), "unsigned long", _u(buf, lay.flags))
 
 
+@takes_program_or_default
 def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
     """``PG_uptodate|PG_lru|...`` for the flag bits of ``flags`` (below
     ``__NR_PAGEFLAGS``; every ``enum pageflags`` name of a set bit, aliases included,

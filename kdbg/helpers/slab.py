@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Set, Tuple, Un
 
 from kdbg.btf.types import Type
 from kdbg.core.conversions import NULL
+from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object, value_object
 from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import program_cache
@@ -69,12 +70,14 @@ _OBJECTS_BITS = 15
 _CHUNK = 64
 
 
+@takes_program_or_default
 def for_each_slab_cache(prog: Program) -> Iterator[Object]:
     """Every slab cache, as ``struct kmem_cache *``, in ``slab_caches`` order (newest
     last, as ``/proc/slabinfo`` lists them)."""
     return list_for_each_entry("struct kmem_cache", prog["slab_caches"].address_of_(), "list")
 
 
+@takes_program_or_default
 def find_slab_cache(prog: Program, name: Union[str, bytes]) -> Optional[Object]:
     """The slab cache called ``name`` (``struct kmem_cache *``), or ``None``."""
     want = name.encode() if isinstance(name, str) else name
@@ -84,6 +87,7 @@ def find_slab_cache(prog: Program, name: Union[str, bytes]) -> Optional[Object]:
     return None
 
 
+@takes_program_or_default
 def print_slab_caches(prog: Program) -> None:
     """Print each slab cache's name and ``(struct kmem_cache *)ADDRESS``."""
     for s in for_each_slab_cache(prog):
@@ -359,6 +363,7 @@ class SlabObjectInfo(NamedTuple):
     """Whether that object is allocated (``None`` when its freelists are corrupt)."""
 
 
+@takes_program_or_default
 def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
     """The slab object holding ``addr``, or ``None`` when ``addr`` is not in a slab page."""
     m = _page_map(prog)
@@ -381,6 +386,7 @@ def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
     return SlabObjectInfo(cache, slab, start, allocated)
 
 
+@takes_program_or_default
 def find_containing_slab_cache(prog: Program, addr: int) -> Object:
     """The ``struct kmem_cache *`` whose slab holds ``addr``, or a NULL one."""
     m = _page_map(prog)

@@ -32,6 +32,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from kdbg.btf import constants as K
 from kdbg.btf.types import Array, Composite, Pointer, Type
 from kdbg.errors import KdbgError
+from kdbg.ui.commands import commands
+from kdbg.ui.dispatch import is_command_line
 
 __all__ = ["Completions", "complete", "expression_type", "KdbgCompleter"]
 
@@ -283,8 +285,6 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
     partial = text[start:]
     stripped = text.lstrip()
     first, sep, rest = stripped.partition(" ")
-    from kdbg.ui.commands import commands
-
     table = commands()
     if not sep and "\n" not in text:
         if not re.fullmatch(r"\w*", first):
@@ -293,9 +293,7 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
             cmds = sorted(n for n in table if n.startswith(partial))
             py = [n for n in _namespace_names(g) if n.startswith(partial) and n not in table]
             return start, cmds + py
-    from kdbg.ui.repl import is_command_line
-
-    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped)
+    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped, g)
     m = _TAGGED.search(text)
     if m:
         return start, _prefixed(names.type_names(m.group(1)), partial)

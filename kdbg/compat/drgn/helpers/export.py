@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List
 
 import kdbg.helpers as helpers
-from kdbg.compat import unsupported
+from kdbg.compat import PREFIX, unsupported
 from kdbg.compat.drgn.helpers.names import DRGN_HELPERS
 
 __all__ = ["export"]
@@ -22,7 +22,7 @@ def export(namespace: Dict[str, Any], *keys: str) -> List[str]:
         if value is not None:
             namespace[name] = value
             have.append(name)
-    where = "drgn.helpers." + keys[0] if len(keys) == 1 else namespace.get("__name__", "drgn.helpers")
+    where = "drgn.helpers." + keys[0] if len(keys) == 1 else "drgn" + namespace["__name__"][len(PREFIX):]
     namespace["__all__"] = have
     namespace["__getattr__"] = _missing(where, set(wanted))
     return have
