@@ -1,11 +1,14 @@
-"""drgn's networking helpers (``drgn.helpers.linux.net`` and ``.tcp``) against drgn 0.3.0
+"""drgn's networking helpers (``drgn.helpers.linux.net``, ``.tcp`` and ``.tc``) against drgn 0.3.0
 with Debian's DWARF on the same memory (see tests/helpers_compare.py).
 
 The reference guests have one network namespace with the loopback device, not
 configured, and no socket; so the namespace and device walks and lookups (by index, by
 name, from a program, a namespace or the default program), the transmit queues, the
 private area, the (empty) address lists, the ARP and neighbour-discovery tables and TCP's
-established hash are compared as they are, and the per-socket helpers (``sk_fullsock``,
+established hash are compared as they are, as is ``qdisc_lookup`` (the loopback's root
+qdisc, ``noop_qdisc`` while it is down or ``noqueue_qdisc``, has handle 0; a down device's
+other handles fault on the root's device-less queue, as drgn's lookup does); the
+per-socket helpers (``sk_fullsock``,
 ``sk_tcpstate``, ``skb_shinfo``, ``SOCK_INODE``) on objects laid over kernel code, which
 compares the members they read with drgn's DWARF. ``SOCKET_I`` and
 ``get_net_ns_by_inode``/``_by_fd`` refuse the tasks' console inodes with drgn's
@@ -30,6 +33,7 @@ from drgn.helpers.linux.net import (SOCK_INODE, SOCKET_I, for_each_net, for_each
                                     netdev_ipv4_addrs, netdev_ipv6_addrs, netdev_name, netdev_priv, sk_fullsock,
                                     sk_nulls_for_each, skb_shinfo)
 from drgn.helpers.linux.pid import find_task
+from drgn.helpers.linux.tc import qdisc_lookup
 from drgn.helpers.linux.tcp import sk_tcpstate
 
 init_net = prog["init_net"]
@@ -50,6 +54,7 @@ for dev in for_each_netdev(prog):
     result[key + "priv_typed"] = probe(netdev_priv, dev, "struct net_device_stats")
     result[key + "ipv4"] = probe(netdev_ipv4_addrs, dev)
     result[key + "ipv6"] = probe(netdev_ipv6_addrs, dev)
+    result[key + "qdisc"] = [probe(qdisc_lookup, dev, m) for m in (0, 1, 0x10, 0xFFFF)]
 for i in range(4):
     result["by_index:%d" % i] = [probe(netdev_get_by_index, i), probe(netdev_get_by_index, prog, i),
                                  probe(netdev_get_by_index, nets[0], i)]
@@ -85,5 +90,6 @@ def test_net_as_drgn(suite: str) -> None:
     assert theirs["nets"] == [["struct net *", theirs["init_net"]]]
     assert theirs["by_name:'lo'"][0] == ["struct net_device *", theirs["loopback"]]
     assert len(theirs["lo:tx_queues"]) >= 1 and len(theirs["pp"]) > 500
+    assert theirs["lo:qdisc"][0][0] == "struct Qdisc *" and theirs["lo:qdisc"][0][1] != 0
     assert theirs["SOCKET_I"] and set(theirs["SOCKET_I"]) == {"error:ValueError"}
     assert differ == {}
