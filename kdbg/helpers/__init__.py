@@ -46,6 +46,7 @@ from kdbg.helpers.mapletree import *  # noqa: F401,F403
 from kdbg.helpers.net import *  # noqa: F401,F403
 from kdbg.helpers.plist import *  # noqa: F401,F403
 from kdbg.helpers.swait import *  # noqa: F401,F403
+from kdbg.helpers.sysfs import *  # noqa: F401,F403
 from kdbg.helpers.tc import *  # noqa: F401,F403
 from kdbg.helpers.tcp import *  # noqa: F401,F403
 from kdbg.helpers.wait import *  # noqa: F401,F403

@@ -72,14 +72,15 @@ def kernfs_path(kn: Object) -> bytes:
     return b"/".join(reversed(names))
 
 
-def _is(kn: Object, node_type: str) -> bool:
+def kernfs_node_is(kn: Object, node_type: str) -> bool:
+    """Whether ``kn`` is of kernfs node type ``node_type`` (``"KERNFS_DIR"``)."""
     return int(kn.flags) & _TYPE_MASK == int(kn.prog_.constant(node_type))
 
 
 def _follow(kn: Object) -> Object:
     """``kn``, or the node its chain of symlinks ends at."""
     walk = Walk(kn.prog_, f"symlinks from kernfs_node {describe_address(kn.prog_, int(kn))}")
-    while _is(kn, "KERNFS_LINK"):
+    while kernfs_node_is(kn, "KERNFS_LINK"):
         kn = kn.symlink.target_kn.read_()
         walk.step(int(kn))
     return kn
@@ -108,6 +109,6 @@ def kernfs_walk(parent: Object, path: Path, follow_symlinks: bool = True) -> Obj
 def kernfs_children(kn: Object) -> Iterator[Object]:
     """The children of directory ``kn``, as ``struct kernfs_node *``, in the tree's
     order. A node that is not a directory is a :class:`ValueError`."""
-    if not _is(kn, "KERNFS_DIR"):
+    if not kernfs_node_is(kn, "KERNFS_DIR"):
         raise ValueError("not a directory")
     return rbtree_inorder_for_each_entry("struct kernfs_node", kn.dir.children.address_of_(), "rb")
