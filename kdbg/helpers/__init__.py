@@ -44,6 +44,7 @@ from kdbg.helpers.llist import *  # noqa: F401,F403
 from kdbg.helpers.locking import *  # noqa: F401,F403
 from kdbg.helpers.mapletree import *  # noqa: F401,F403
 from kdbg.helpers.net import *  # noqa: F401,F403
+from kdbg.helpers.pci import *  # noqa: F401,F403
 from kdbg.helpers.plist import *  # noqa: F401,F403
 from kdbg.helpers.swait import *  # noqa: F401,F403
 from kdbg.helpers.sysfs import *  # noqa: F401,F403
