@@ -360,16 +360,9 @@ def print_mounts(
 
 
 def _escape(name: bytes) -> str:
-    """Bytes as text, non-printable and non-ASCII bytes (and backslash) escaped."""
-    out = []
-    for b in name:
-        if b == 0x5C:
-            out.append("\\\\")
-        elif 0x20 <= b < 0x7F:
-            out.append(chr(b))
-        else:
-            out.append(f"\\x{b:02x}")
-    return "".join(out)
+    """``name`` as drgn prints a path: backslashes and non-printable bytes escaped
+    (``\\t``, ``\\x7f``)."""
+    return escape_ascii_string(name, escape_backslash=True)
 
 
 def fget(task: Object, fd: int) -> Object:
@@ -401,8 +394,7 @@ def for_each_file(task: Object) -> Iterator[Tuple[int, Object]]:
 def print_files(task: Object) -> None:
     """Print each open file of ``task`` as ``fd path (struct file *)ADDR``."""
     for fd, file in for_each_file(task):
-        path = escape_ascii_string(d_path(file.f_path), escape_backslash=True)
-        print(f"{fd} {path} ({file.type_.type_name()}){int(file):#x}")
+        print(f"{fd} {_escape(d_path(file.f_path))} ({file.type_.type_name()}){int(file):#x}")
 
 
 def decode_file_type(mode: SupportsIndex) -> str:
