@@ -2,7 +2,7 @@
 leaves it (byte-compiled, not editable), beside drgn from PyPI.
 
 :func:`ensure_venv` creates the virtualenv the first time (``python3 -m venv``, then
-``pip install drgn``) and installs this checkout into it on every run (a copy of the
+``pip install drgn==`` the tests' drgn) and installs this checkout into it on every run (a copy of the
 checkout's files, so pip's in-tree build leaves nothing behind in the checkout);
 :func:`venv_env` is the environment of a measured process: bytecode writing on (some
 shells set ``PYTHONDONTWRITEBYTECODE``, which would make every start recompile), no
@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Dict
+
+from vmcores.oracle import drgn_version
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +70,9 @@ def ensure_venv(path: Path, install_kdbg: bool = True) -> Path:
     if not python.exists():
         print(f"creating the benchmark virtualenv {path} (drgn from PyPI) ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "drgn"], check=True, env=_pip_env())
+        # the drgn the tests' oracle is (pyproject's test extra pins it)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"drgn=={drgn_version()}"], check=True,
+                       env=_pip_env())
     if install_kdbg:
         first = subprocess.run([str(python), "-c", "import kdbg"], env=venv_env(""), capture_output=True,
                                cwd=tempfile.gettempdir()).returncode != 0

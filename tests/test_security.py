@@ -77,8 +77,8 @@ def kdbg(args: Sequence[str], env: Dict[str, str], *, as_user: bool = False,
                           input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL, timeout=300)
 
 
-def python(code: str, env: Dict[str, str], *, as_user: bool = False) -> str:
-    argv = [sys.executable, "-c", code]
+def python(code: str, env: Dict[str, str], *args: str, as_user: bool = False) -> str:
+    argv = [sys.executable, "-c", code, *args]
     p = subprocess.run(as_nobody(argv) if as_user else argv, capture_output=True, text=True, cwd=ROOT, env=env,
                        timeout=300)
     assert p.returncode == 0, p.stderr
@@ -203,14 +203,25 @@ print(key)
 POISON_BTF = """
 import marshal, os, struct, sys
 from array import array
+import kdbg
 from kdbg import cache
+# the name index is built on demand (a first lookup searches the strings): build and store it
+prog = kdbg.open_core(sys.argv[1])
+prog.btf.build_index()
+prog.close()
 root = cache.cache_root()
 d = os.path.join(root, "btf")
-(name,) = [n for n in os.listdir(d) if n.endswith(".kce")]
-data = open(os.path.join(d, name), "rb").read()
-klen = struct.unpack_from("<I", data, 40)[0]
-key = data[44:44 + klen].decode()
-blob = list(marshal.loads(cache.load("btf", key)))
+def entries():
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".kce"):
+            data = open(os.path.join(d, name), "rb").read()
+            klen = struct.unpack_from("<I", data, 40)[0]
+            key = data[44:44 + klen].decode()
+            yield key, list(marshal.loads(cache.load("btf", key)))
+# vmlinux's entry: the one whose stored name index has both names (a module's split BTF
+# has an entry of its own)
+(key, blob), = [(k, b) for k, b in entries()
+                if b[4] is not None and "\\0list_head\\0" in b[4][0] and "\\0hlist_head\\0" in b[4][0]]
 text, ids, dups = blob[4]
 names = text.split("\\0")
 idarr = array("I")
@@ -260,7 +271,7 @@ def test_a_poisoned_kallsyms_entry_is_served_to_its_owner_only(user_cache: Dict[
 def test_a_poisoned_btf_index_is_served_to_its_owner_only(user_cache: Dict[str, str], sample_dump) -> None:  # type: ignore[no-untyped-def]
     """nobody swaps two names in its stored BTF name index: its own ptype of struct
     list_head then shows struct hlist_head; root's shows struct list_head."""
-    python(POISON_BTF, user_cache, as_user=True)
+    python(POISON_BTF, user_cache, str(sample_dump.path), as_user=True)
     theirs = kdbg(["-q", "-c", str(sample_dump.path), "-x", "ptype struct list_head"], user_cache, as_user=True)
     assert theirs.returncode == 0 and theirs.stdout.startswith("struct hlist_head {"), theirs
     ours = kdbg(["-q", "-c", str(sample_dump.path), "-x", "ptype struct list_head"], user_cache)

@@ -31,6 +31,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.types import Array, Composite, Pointer, Type
+from kdbg.core.object import Object
 from kdbg.errors import KdbgError
 from kdbg.ui.commands import commands
 from kdbg.ui.dispatch import is_command_line
@@ -163,7 +164,6 @@ def _is_prog(g: Dict[str, Any], node: ast.AST, prog: Any) -> bool:
 def _node_type(prog: Any, g: Dict[str, Any], node: ast.AST, depth: int) -> Optional[Type]:
     if depth > 64:
         return None
-    from kdbg.core.object import Object
 
     if isinstance(node, ast.Name):
         v = g.get(node.id)
@@ -261,7 +261,6 @@ def _expression_start(text: str) -> int:
 
 
 def _object_methods() -> List[str]:
-    from kdbg.core.object import Object
 
     return sorted(n for n in dir(Object) if not n.startswith("_"))
 
@@ -335,7 +334,6 @@ def _attributes(g: Dict[str, Any], expr: str) -> List[str]:
     (so no property runs and nothing is read)."""
     import types
 
-    from kdbg.core.object import Object
 
     parts = expr.split(".")
     if not all(p.isidentifier() for p in parts) or parts[0] not in g:

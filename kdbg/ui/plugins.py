@@ -31,6 +31,7 @@ import sys
 import traceback
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
+from kdbg import cache
 from kdbg.errors import KdbgError
 from kdbg.ui.commands import commands
 from kdbg.ui.plugin_files import (
@@ -159,7 +160,6 @@ def _entry_points() -> Iterable[Any]:
     """The ``kdbg.ui.plugins`` entry points. Scanning them needs :mod:`importlib.metadata`
     (about 10 ms of every start), so the names and values found are kept in the cache,
     keyed by the installed distributions' metadata (:func:`_entry_points_key`)."""
-    from kdbg import cache
 
     key = _entry_points_key()
     hit = cache.load("entry-points", key)

@@ -72,6 +72,9 @@ def _warn(message: str) -> None:
 
 def _session(prog: Any, g: Dict[str, Any]) -> Any:
     """The prompt_toolkit session: multi-line Python with completion, history, colours."""
+    # The interactive prompt's imports (prompt_toolkit, pygments, and the completer and
+    # history built on them) load only when a REPL starts: -x, -e and scripts never pay
+    # for them (prompt_toolkit alone is most of a second).
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.completion import ThreadedCompleter

@@ -25,7 +25,11 @@ import json
 from typing import IO, TYPE_CHECKING, Any, Dict, List
 
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.helpers import for_each_task, task_cpu
+from kdbg.helpers.common import deref_if_pointer
+from kdbg.helpers.pid import resolve_task
 from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.unwind import crashed_thread, stack_trace
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -40,7 +44,6 @@ _REG_ROWS = (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rbp", "r8", "r9"),
 
 def header(task: Any) -> str:
     """crash's task line: ``PID: 1        TASK: ffff...  CPU: 0    COMMAND: "init"``."""
-    from kdbg.helpers import task_cpu
 
     comm = task.comm.string_().decode("utf-8", "replace")
     return f'PID: {int(task.pid):<7}  TASK: {int(task.address_of_()):x}  CPU: {task_cpu(task):<3}  COMMAND: "{comm}"'
@@ -104,9 +107,6 @@ def trace_json(trace: StackTrace) -> Dict[str, Any]:
 def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
     """The tasks to show, as ``struct task_struct *`` Objects; a word that names no task
     of the kernel (:func:`kdbg.helpers.pid.resolve_task`) is one error line."""
-    from kdbg.helpers import for_each_task
-    from kdbg.helpers.pid import resolve_task
-    from kdbg.unwind import crashed_thread
 
     if args.all:
         if args.targets:
@@ -135,9 +135,6 @@ def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
          ])
 def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print stack traces."""
-    from kdbg.helpers import task_cpu
-    from kdbg.helpers.common import deref_if_pointer
-    from kdbg.unwind import stack_trace
 
     tasks = _targets(prog, args)
     as_json = ctx.json or args.json

@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any, List, NoReturn, Optional
 
+from kdbg.btf.cache import cached_header_c
+from kdbg.btf.encoder import minimize
 from kdbg.btf.index import BTF
 from kdbg.btf.kinds import TypeKind
 from kdbg.btf.ptype import ptype
+from kdbg.btf.raw import dump_raw
 from kdbg.btf.types import Func, Type, Typedef
 from kdbg.core.program import Program, function_btf
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError, UntypedSymbolError
@@ -213,12 +216,10 @@ def btf_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         p.add_argument("types", nargs="*")
         ns = p.parse_args(argv[1:])
         if ns.format == "raw":
-            from kdbg.btf.raw import dump_raw
 
             ids = _target_ids(target, ns.types, prog)
             dump_raw(target, ctx.out, ids)
         else:
-            from kdbg.btf.cache import cached_header_c
 
             ctx.out.write(cached_header_c(target, join_type_words(ns.types) or None))
         return
@@ -226,7 +227,6 @@ def btf_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("types", nargs="+")
     ns = p.parse_args(argv[1:])
-    from kdbg.btf.encoder import minimize
 
     blob = minimize(target, join_type_words(ns.types))
     try:
