@@ -147,6 +147,10 @@ class BTF(NameLookup, Derivations):
         #: Which zero-length arrays are flexible array members, beyond BTF's rule: set by
         #: whoever assembles the program (:meth:`is_flexible`); ``None`` for the rule alone.
         self.flexible_hook: Optional[Callable[[Composite, int], Optional[bool]]] = None
+        #: Makes drgn's absent ``Object`` of a type (and bit field size) for
+        #: :attr:`TypeMember.object <kdbg.btf.members.TypeMember.object>`: set by the program
+        #: this BTF belongs to (objects are the core's, above this layer); ``None`` outside one.
+        self.object_hook: Optional[Callable[[Type, Optional[int]], Any]] = None
         #: What users of this BTF derive from it once (indexes of its prototypes,
         #: qualifiers, anonymous types): kept here, so they go when the BTF goes.
         self.memo: Dict[str, Any] = {}
