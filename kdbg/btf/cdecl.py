@@ -150,6 +150,7 @@ class Declarator:
         with type ``tid``; also whether the text is the same at every nesting level."""
         kind, ref = self.kind, self.ref
         quals: List[str] = []
+        pending: List[str] = []  # qualifiers of an array: C gives them to its element
         cacheable = True
         bpftool = self.bpftool
         cur = tid
@@ -170,6 +171,8 @@ class Declarator:
                 kw = _QUAL_KW[k]
                 if under == _PTR:
                     inner = _qualify(kw, inner, bpftool)
+                elif under == _ARRAY and not bpftool:
+                    pending.append(kw)
                 elif not bpftool or (under != _PROTO and kw not in quals):
                     quals.append(kw)
                 cur = nxt
@@ -179,6 +182,14 @@ class Declarator:
                 n = self.length[cur]
                 inner = f"{inner}[]" if n is None else f"{inner}[{n}]"
                 cur = ref[cur]
+                element = kind[self._skip_quals(cur)]
+                if pending and element == _PTR:
+                    for kw in pending:
+                        inner = _qualify(kw, inner, bpftool)
+                    pending = []
+                elif pending and element != _ARRAY:
+                    quals += pending
+                    pending = []
             elif k == _PROTO:
                 params, same = self._params(cur, lvl)
                 cacheable = cacheable and same
