@@ -22,6 +22,7 @@ __all__ = [
     "ObjectTypeError",
     "OutOfBoundsError",
     "MemberNotFoundError",
+    "TypeNameSyntaxError",
     "UntypedSymbolError",
     "ValidationError",
     "UnwindError",
@@ -70,12 +71,17 @@ class TypeNotFoundError(ObjectNotFoundError):
     """A type name is not found in BTF."""
 
     def __init__(self, name: str, hint: Optional[str] = None) -> None:
-        msg = f"unknown type {name!r}"
+        msg = f"could not find {name!r}"  # drgn's words
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)
         self.name = name
         self.hint = hint
+
+
+class TypeNameSyntaxError(TypeNotFoundError, SyntaxError):
+    """Text given as a type name is no C type name: a ``SyntaxError`` as drgn's parser
+    raises, and a :class:`TypeNotFoundError` as kdbg's callers expect."""
 
 
 class AmbiguousTypeError(ObjectNotFoundError):
