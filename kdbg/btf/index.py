@@ -151,6 +151,10 @@ class BTF(NameLookup, Derivations):
         #: :attr:`TypeMember.object <kdbg.btf.members.TypeMember.object>`: set by the program
         #: this BTF belongs to (objects are the core's, above this layer); ``None`` outside one.
         self.object_hook: Optional[Callable[[Type, Optional[int]], Any]] = None
+        #: Whether plain ``char`` is signed on the program's platform, where this BTF's
+        #: encoder dropped the sign of character types (see :meth:`char_is_signed`): set by
+        #: the program this BTF belongs to; ``None`` outside one (the BTF's bit is kept).
+        self.platform_char_signed: Optional[bool] = None
         #: What users of this BTF derive from it once (indexes of its prototypes,
         #: qualifiers, anonymous types): kept here, so they go when the BTF goes.
         self.memo: Dict[str, Any] = {}
@@ -200,6 +204,33 @@ class BTF(NameLookup, Derivations):
             if said is not None:
                 return said
         return flexible_by_rule(container, index)
+
+    def char_is_signed(self, name: str, encoded: bool) -> bool:
+        """The signedness of character type ``name`` whose record says ``encoded``.
+
+        pahole before 1.20 (Debian's 5.10 BTF) wrote ``DW_ATE_signed_char`` without
+        BTF's signed bit: there ``signed char`` itself reads as unsigned. On such a BTF
+        ``signed char`` is signed (C says so) and plain ``char`` is what the platform's ABI
+        makes it (:attr:`platform_char_signed`)."""
+        if encoded or name not in ("char", "signed char") or not self._char_sign_dropped():
+            return encoded
+        if name == "signed char":
+            return True
+        b: Optional[BTF] = self
+        while b is not None and b.platform_char_signed is None:
+            b = b.base
+        return b.platform_char_signed if b is not None and b.platform_char_signed is not None else encoded
+
+    def _char_sign_dropped(self) -> bool:
+        """Whether this BTF's ``signed char`` lacks BTF's signed bit (an encoder's bug)."""
+        if self.base is not None:
+            return self.base._char_sign_dropped()
+        dropped = self.memo.get("char_sign_dropped")
+        if dropped is None:
+            ids = self.ids_by_name("signed char", (K.KIND_INT,))
+            dropped = self.memo["char_sign_dropped"] = any(
+                not self.type(i).encoding & K.INT_SIGNED for i in ids)  # type: ignore[attr-defined]
+        return bool(dropped)
 
     # ------------------------------------------------------------------ enums
     @property

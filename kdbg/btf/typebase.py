@@ -326,7 +326,8 @@ class Int(Type):
         signedness."""
         if self.is_bool:
             raise lacks(self, "is_signed")
-        return bool(self.encoding & K.INT_SIGNED)
+        encoded = bool(self.encoding & K.INT_SIGNED)
+        return encoded if self.btf is None else self.btf.char_is_signed(self.btf_name, encoded)
 
     @property
     def is_char(self) -> bool:

@@ -234,6 +234,7 @@ class Program:
             self._btfs = self._load_layer("types", self._btf_loader)
             for btf in self._btfs:
                 btf.object_hook = _absent_object_maker(self)
+                btf.platform_char_signed = self.platform.char_is_signed
         return self._btfs
 
     @property
