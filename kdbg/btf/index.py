@@ -29,6 +29,7 @@ from kdbg.btf.decoder import BTFHeader, KindLayout, Records, TypeIndex, parse_he
 from kdbg.btf.derived import Derivations
 from kdbg.btf.lookup import NameLookup
 from kdbg.btf.types import (
+    MAX_CHAIN,
     Array,
     Composite,
     Const,
@@ -551,8 +552,45 @@ def flexible_by_rule(container: Composite, index: int) -> bool:
     Against Debian's DWARF this alone is right on 859 of 871 on 6.1, 1039 of 1047 on 6.12,
     289 of 796 on 5.10 (which still spelled most trailing arrays ``[0]``); the shipped list
     of exceptions corrects it (:attr:`BTF.flexible_hook`).
+
+    An anonymous struct embedded before the end of a struct (directly, or through
+    anonymous unions) cannot end in ``T x[]`` (C11 6.7.2.1p3; gcc's
+    ``-Wflex-array-member-not-at-end``): there it is ``[0]`` (6.1's ``tty_struct.flow``).
     """
     members = container.btf_members
     if index != len(members) - 1 or index == 0 or container.btf_kind != K.KIND_STRUCT:
         return False
-    return _zero_length_array(members[index])
+    return _zero_length_array(members[index]) and _may_end_its_object(container)
+
+
+def _may_end_its_object(t: Type) -> bool:
+    """Whether anonymous struct or union ``t`` is not embedded before the end of a struct
+    (a named type may end any object it is in)."""
+    for _ in range(MAX_CHAIN):
+        btf = t.btf
+        if t.btf_name or btf is None:
+            return True
+        users = btf.memo.get("anonymous_users")
+        if users is None:
+            users = btf.memo["anonymous_users"] = _member_users(btf)
+        use = users.get(t.id)
+        if use is None:
+            return True
+        parent_id, index, count = use
+        parent = btf.type(parent_id)
+        if parent.btf_kind == K.KIND_STRUCT and index != count - 1:
+            return False
+        t = parent
+    return True
+
+
+def _member_users(btf: BTF) -> Dict[int, Tuple[int, int, int]]:
+    """Type id -> ``(struct or union id, member index, member count)`` of a member whose
+    type it is (the first such member: an anonymous type has one)."""
+    users: Dict[int, Tuple[int, int, int]] = {}
+    names = btf.records.names
+    for i in btf.ids((K.KIND_STRUCT, K.KIND_UNION)):
+        ms = btf.records.members(i, names)
+        for j, m in enumerate(ms):
+            users.setdefault(m[1], (i, j, len(ms)))
+    return users
