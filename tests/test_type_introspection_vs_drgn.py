@@ -46,6 +46,21 @@ never from kdbg's):
   ``tests/test_flexible_arrays.py`` measures the list on a kernel it was made without.
   Members the list says nothing about (the rule over BTF decides) are compared.
 
+* **Multidimensional arrays.** pahole writes ``T x[a][b]`` as ``T x[a*b]`` (BTF has one
+  dimension per record, and pahole multiplies them): in ``str()`` of a struct, drgn's
+  dimensions are multiplied before comparing.
+* **An array member's qualifiers.** gcc's DWARF qualifies the array type as well as its
+  element (``const char iname[]``); BTF only the element: kdbg's member type's
+  qualifiers with its element's must be drgn's.
+
+Where drgn is wrong, C's answer wins:
+
+* **A qualified array's name.** drgn spells ``qualified(CONST)`` of ``char [16]`` as
+  ``char [16]``; C gives an array's qualifiers to its element, so kdbg must spell drgn's
+  own element type qualified (``const char``) followed by the dimensions.
+* **Syntax errors.** For text that is no C type name both raise ``SyntaxError``; the
+  words are each parser's own (the class is compared).
+
 kdbg's extensions (attributes drgn's ``Type`` lacks for a kind, where drgn raises
 ``AttributeError``): ``size`` of a typedef, array, enum, function or ``void`` type is
 ``sizeof()`` of it (``None`` where drgn's ``sizeof`` fails); ``name`` of a struct, union
