@@ -52,6 +52,11 @@ class FaultError(KdbgError):
         #: Whether :attr:`address` is a physical address.
         self.physical = physical
 
+    @property
+    def message(self) -> str:
+        """What went wrong, without the address (drgn's ``FaultError.message``)."""
+        return str(self.args[0])
+
     def __str__(self) -> str:
         kind = "physical" if self.physical else "virtual"
         return f"{self.args[0]}: {kind} address {self.address:#x}"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 
 from kdbg.btf.kinds import TypeKind
@@ -114,6 +115,8 @@ def NULL(prog: Program, type: Union[Type, str]) -> Object:  # noqa: A002, N802 -
 
 def alignof(type: Type) -> int:  # noqa: A002 - drgn's name
     """The alignment of ``type`` in bytes (gcc's x86-64 ABI)."""
+    if not isinstance(type, Type):
+        raise TypeError(f"expected Type or str, not {builtins.type(type).__name__}")
     if not type.is_complete() and type.kind != TypeKind.FUNCTION:
         raise ObjectTypeError(f"cannot get alignment of {_sizeless(type)}")
     return type.alignment
