@@ -21,6 +21,7 @@ that fails to decode) are a command's failure, not the target's.
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -244,6 +245,9 @@ class Program(TypeConstructors):
                     KdbgError("no BTF: give --btf FILE, a vmcore, or run on a live kernel"), "types"
                 )
             self._btfs = self._load_layer("types", self._btf_loader)
+            for btf in self._btfs:
+                btf.object_hook = _absent_object_maker(self)
+                btf.platform_char_signed = self.platform.char_is_signed
         return self._btfs
 
     @property
@@ -553,6 +557,20 @@ class _quiet:
 
     def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
         return kind is not None and issubclass(kind, KdbgError)
+
+
+def _absent_object_maker(prog: Program) -> Callable[[Type, Optional[int]], Object]:
+    """What a BTF of ``prog`` makes drgn's absent objects of its types with
+    (``TypeMember.object``); it holds the program weakly, as the program holds the BTF."""
+    ref = weakref.ref(prog)
+
+    def make(t: Type, bit_field_size: Optional[int]) -> Object:
+        p = ref()
+        if p is None:
+            raise KdbgError(f"the program of type {t.type_name()!r} is closed")
+        return Object(p, t, bit_field_size=bit_field_size)
+
+    return make
 
 
 def datasec_variables(btf: BTF) -> Iterator[Tuple[Var, Datasec, int]]:
