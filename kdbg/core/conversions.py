@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 from kdbg.btf.kinds import TypeKind
 from kdbg.btf.types import Composite, Type
 from kdbg.core import arithmetic as A
+from kdbg.core.default import get_default_prog
 from kdbg.core.object import (
     Object,
     image_object,
@@ -76,8 +77,20 @@ def container_of(ptr: Object, type: Union[Type, str], member: str) -> Object:  #
     return value_object(prog, hit[0], int(ptr) - hit[1])
 
 
-def sizeof(type_or_obj: Union[Type, Object]) -> int:
-    """Size in bytes of a type or of an object's type."""
+def _named(name: Union[Type, str]) -> Type:
+    """``name`` looked up in the default program when it is a string (drgn's implicit lookup)."""
+    return get_default_prog().type(name) if isinstance(name, str) else name
+
+
+def sizeof(type_or_obj: Union[Type, Object, str]) -> int:
+    """Size in bytes of a type or of an object's type; a string is looked up in the default
+    program, first as a type, then as an object (drgn's order)."""
+    if isinstance(type_or_obj, str):
+        prog, name = get_default_prog(), type_or_obj
+        try:
+            type_or_obj = prog.type(name)
+        except LookupError:
+            type_or_obj = prog.object(name)
     if isinstance(type_or_obj, Object):
         if type_or_obj.bit_field_size_ is not None:
             raise ObjectTypeError("cannot get size of bit field")
@@ -90,8 +103,10 @@ def sizeof(type_or_obj: Union[Type, Object]) -> int:
     return size
 
 
-def offsetof(type: Type, member: str) -> int:  # noqa: A002 - drgn's name
-    """Byte offset of a member designator (``"se.avg"``, ``"comm[2]"``) in ``type``."""
+def offsetof(type: Union[Type, str], member: str) -> int:  # noqa: A002 - drgn's name
+    """Byte offset of a member designator (``"se.avg"``, ``"comm[2]"``) in ``type`` (a string
+    is looked up in the default program)."""
+    type = _named(type)  # noqa: A001 - drgn's name
     under = type.strip_typedefs()
     if not isinstance(under, Composite):
         raise ObjectTypeError(f"'{type.type_name()}' is not a structure, union, or class")
@@ -103,8 +118,10 @@ def NULL(prog: Program, type: Union[Type, str]) -> Object:  # noqa: A002, N802 -
     return Object(prog, type, 0)
 
 
-def alignof(type: Type) -> int:  # noqa: A002 - drgn's name
-    """The alignment of ``type`` in bytes (gcc's x86-64 ABI)."""
+def alignof(type: Union[Type, str]) -> int:  # noqa: A002 - drgn's name
+    """The alignment of ``type`` in bytes (gcc's x86-64 ABI; a string is looked up in the
+    default program)."""
+    type = _named(type)  # noqa: A001 - drgn's name
     if not type.is_complete() and type.kind != TypeKind.FUNCTION:
         raise ObjectTypeError(f"cannot get alignment of incomplete {type.type_name()!r} type")
     return type.alignment
