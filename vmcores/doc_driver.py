@@ -14,7 +14,7 @@ names drgn's namespace has and the debugger lacks follow the mark and the input'
 ``namespace_id``, last. An exception ends its
 statement, not the example (as at the console) and prints as ``Traceback (most recent call
 last):`` and ``Class: message``, where Class is the first class of the exception's MRO that
-drgn's API or Python's builtins name (what a drgn user can catch it as). A statement taking
+drgn's ``__all__`` or Python's builtins name (what a drgn user can catch it as). A statement taking
 more than :data:`STATEMENT_TIMEOUT` seconds raises ``TimeoutError``.
 
 This file is run as a script by both debuggers, so it imports nothing of kdbg's or of this
@@ -42,10 +42,11 @@ def _drgn_name(name: str) -> Optional[Any]:
         return None
 
 
-def _public_class(cls: type) -> str:
-    """The name of the first class in ``cls``'s MRO that drgn or the builtins name."""
+def _public_class(cls: type, api: List[str]) -> str:
+    """The name of the first class in ``cls``'s MRO that drgn's API (the names ``api`` of
+    drgn's ``__all__``) or the builtins name: what a drgn user can catch it as."""
     for c in cls.__mro__:
-        if _drgn_name(c.__name__) is c or getattr(builtins, c.__name__, None) is c:
+        if (c.__name__ in api and _drgn_name(c.__name__) is c) or getattr(builtins, c.__name__, None) is c:
             return c.__name__
     return cls.__name__
 
@@ -100,7 +101,7 @@ def _code_lines(source: str) -> List[str]:
     return [line for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
-def run_statement(source: str, g: Dict[str, Any]) -> None:
+def run_statement(source: str, g: Dict[str, Any], api: List[str]) -> None:
     """Run one console statement in ``g``; print an exception as the console would."""
     if not _code_lines(source):
         return  # a comment: the console does nothing
@@ -111,7 +112,7 @@ def run_statement(source: str, g: Dict[str, Any]) -> None:
     except Exception as e:  # noqa: BLE001 - the console prints any exception and goes on
         sys.stdout.flush()
         message = str(e)
-        name = _public_class(type(e))
+        name = _public_class(type(e), api)
         print("Traceback (most recent call last):")
         print(f"{name}: {message}" if message else name)
     finally:
@@ -132,7 +133,7 @@ def main(prog: Any, path: str) -> None:
         for example in session["examples"]:
             print(data["mark"] + example["id"], flush=True)
             for source in example["statements"]:
-                run_statement(source, g)
+                run_statement(source, g, data["names"]["api"])
     print(data["mark"] + data["namespace_id"])
     for name in missing:
         print(f"missing default global: {name}")

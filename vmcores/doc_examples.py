@@ -18,8 +18,8 @@ drgn.helpers.common import *``, ``from drgn.helpers.linux import *``; the names 
 from drgn's ``cli.py`` by :func:`interactive_names`), executes each statement as the
 console does and shows each expression's value as drgn's display hook does (``format_()``
 for objects, ``str()`` for types and stack traces, ``repr()`` otherwise). An exception is
-shown as its class (the first class drgn's API or Python's builtins name, so a subclass
-kdbg raises is shown as what a drgn user catches) and message.
+shown as its class (the first class that drgn's ``__all__`` or Python's builtins name, so
+a subclass kdbg raises is shown as what a drgn user catches) and message.
 
 Usage::
 
@@ -196,11 +196,23 @@ def extract_examples(tree: Path) -> List[Example]:
     return examples
 
 
+def _drgn_all(tree: Path) -> List[str]:
+    """The names drgn's top-level module exports (``__all__`` of ``drgn/__init__.py``)."""
+    path = tree / "drgn" / "__init__.py"
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name) and node.targets[0].id == "__all__" and \
+                isinstance(node.value, (ast.List, ast.Tuple)):
+            return [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    raise RuntimeError(f"{path}: __all__ not found")
+
+
 def interactive_names(tree: Path) -> Dict[str, List[str]]:
     """What drgn's interactive mode (``drgn/cli.py`` of ``tree``) puts in its namespace and
-    shows with ``str()``: ``{"globals": [...], "display_str": [...]}``, names in ``drgn``."""
+    shows with ``str()``, and what drgn exports: ``{"globals": [...], "display_str": [...],
+    "api": [...]}``, names in ``drgn``."""
     module = ast.parse((tree / "drgn" / "cli.py").read_text())
-    found: Dict[str, List[str]] = {}
+    found: Dict[str, List[str]] = {"api": _drgn_all(tree)}
     for node in module.body:
         target = node.target if isinstance(node, ast.AnnAssign) else (
             node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
@@ -211,7 +223,7 @@ def interactive_names(tree: Path) -> Dict[str, List[str]]:
             found["globals"] = [e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
         elif target.id == "_DISPLAY_STR_TYPES":
             found["display_str"] = [e.attr for e in value.elts if isinstance(e, ast.Attribute)]
-    if set(found) != {"globals", "display_str"} or not all(found.values()):
+    if set(found) != {"globals", "display_str", "api"} or not all(found.values()):
         raise RuntimeError(f"{tree / 'drgn' / 'cli.py'}: _DRGN_GLOBALS or _DISPLAY_STR_TYPES not found")
     return found
 
