@@ -521,7 +521,12 @@ class Object(CSyntax):
         a = self
         if reflected:
             a, b = b, a
-        t, v = A.binary(self.prog_, op, a.__operand(), b.__operand(), a.__type, b.__type)
+        try:
+            pa, pb = a.__operand(), b.__operand()
+        except ObjectTypeError:  # a struct, union or void operand: drgn names the operator
+            raise ObjectTypeError(f"invalid operands to binary {op} ('{a.__type.type_name()}' and "
+                                  f"'{b.__type.type_name()}')") from None
+        t, v = A.binary(self.prog_, op, pa, pb, a.__type, b.__type)
         return value_object(self.prog_, t, v)
 
     def _CSyntax__unary(self, op: str) -> Object:
