@@ -579,10 +579,6 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
     "docs/release_highlights/0.2.0.rst:59": _missing("sysfs_lookup"),
     "docs/release_highlights/0.2.0.rst:65": _missing("sysfs_listdir"),
     "docs/release_highlights/0.2.0.rst:71": _missing("kobject_path"),
-    "docs/user_guide.rst:74": Differs(
-        "arithmetic on a struct rb_root (6.12's mnt_ns.mounts; a list_head before): kdbg's TypeError names "
-        "the operand's type, drgn's the operator and both operands", ("TypeError: invalid operand type ",),
-        ("trixie",)),
     "docs/user_guide.rst:231": Differs(
         "kdbg's Program has no main_thread() (drgn's raises UnsupportedOperation for the kernel), and its "
         "crashed_thread() error is no LookupError", ("no attribute 'main_thread'",)),
