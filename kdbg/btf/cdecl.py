@@ -287,6 +287,12 @@ def definition(t: Type) -> str:
     btf = t.btf
     assert btf is not None
     if t.btf_kind == K.KIND_TYPEDEF:
+        aliased = t.ref  # type: ignore[attr-defined]
+        inner = aliased.unqualified()
+        if _composite_or_enum(inner) and not inner.btf_name and inner.is_complete():
+            # typedef struct { int counter; } atomic_t: drgn defines the anonymous type inline
+            quals = btf.c_name(aliased)[: -len(btf.c_name(inner))] if aliased is not inner else ""
+            return f"typedef {quals}{_body(inner, 0)} {t.btf_name}"
         return "typedef " + btf.c_declaration(t.ref, t.btf_name, with_param_names=False)  # type: ignore[attr-defined]
     under = t.unqualified()
     if _composite_or_enum(under) and under.is_complete():
