@@ -152,3 +152,17 @@ class InvalidAddressError(KdbgError, ValueError):
     """An address, physical address or pfn outside what a memory-map helper converts (not
     in the direct map, beyond ``max_pfn``, not a ``struct page`` of the memory map); the
     one-line message names it and the valid range."""
+
+
+class UnsupportedError(KdbgError, NotImplementedError):
+    """An API of drgn's that kdbg does not implement (one line naming it, and why)."""
+
+
+class UnsupportedAttributeError(UnsupportedError, AttributeError):
+    """An attribute of a drgn class that kdbg does not have: ``hasattr()`` is ``False`` for
+    it, as feature tests expect, and reaching it is one line naming it."""
+
+
+def unsupported(name: str, why: str = "") -> UnsupportedError:
+    """The error for drgn API ``name`` (``drgn.Program.add_memory_segment``)."""
+    return UnsupportedError(f"{name} is not supported by kdbg" + (f": {why}" if why else ""))

@@ -91,7 +91,8 @@ def test_mounts_equal_drgn(suite: str) -> None:
     assert [mount_fstype(m) for m in for_each_mount(prog, src=b"sysfs")] == [b"sysfs"]
     assert list(for_each_mount(prog, fstype="ext4")) == []
     ns = prog["init_task"].nsproxy.mnt_ns
-    assert [int(m) for m in for_each_mount(ns)] == [row[3] for row in got]  # drgn's form: the namespace replaces the program
+    # drgn's form: the namespace replaces the program
+    assert [int(m) for m in for_each_mount(ns)] == [row[3] for row in got]
 
 
 @pytest.mark.parametrize("suite", SUITES)

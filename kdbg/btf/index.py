@@ -63,7 +63,8 @@ __all__ = ["BTF", "BTFHeader", "IndexStore", "KindLayout", "NameIndex", "parse_h
            "old_enum_is_signed"]
 
 
-#: Name lookups answered by searching a stored name index before it is loaded whole.
+#: Name lookups answered by searching (a stored name index, or the strings and records)
+#: before the name index is loaded or built whole.
 NAME_FINDS = 32
 
 
@@ -409,12 +410,14 @@ class BTF(NameLookup, Derivations):
         return self._names
 
     def _ids_named(self, name: str) -> List[int]:
-        """This BTF's ids of ``name``: the first lookups of a BTF whose store can search its
-        stored name index (:meth:`kdbg.btf.cache.BTFIndexStore.find_name`) ask it, the
-        later ones build the index."""
-        if self._names is None and self.store is not None and self._name_finds < NAME_FINDS:
+        """This BTF's ids of ``name``: the first :data:`NAME_FINDS` lookups search the stored
+        name index (:meth:`kdbg.btf.cache.BTFIndexStore.find_name`) or else the records
+        (:meth:`kdbg.btf.decoder.Records.ids_named`), the later ones build the index."""
+        if self._names is None and self._name_finds < NAME_FINDS:
             find = getattr(self.store, "find_name", None)
             found = find(name) if find is not None else None
+            if found is None:
+                found = self.records.ids_named(name)
             if found is not None:
                 self._name_finds += 1
                 return list(found)
@@ -465,7 +468,20 @@ class BTF(NameLookup, Derivations):
         return self._enumerators
 
     def constant(self, name: str) -> Tuple[Enum, int]:
-        """The enum type and value of enumerator ``name`` (``PIDTYPE_PID``)."""
+        """The enum type and value of enumerator ``name`` (``PIDTYPE_PID``); the first
+        :data:`NAME_FINDS` lookups find the enums holding it without the enumerator index
+        (:meth:`kdbg.btf.decoder.Records.enum_ids_named`)."""
+        if self._enumerators is None and self._name_finds < NAME_FINDS:
+            ids = self.records.enum_ids_named(name)
+            if ids is not None:
+                self._name_finds += 1
+                for tid in ids:
+                    t = self.type(tid)
+                    assert isinstance(t, Enum)
+                    for e in t.enumerators:
+                        if e.name == name:
+                            return t, e.value
+                raise ObjectNotFoundError(f"unknown enumerator {name!r}")
         hit = self._enumerator_index().get(name)
         if hit is None:
             raise ObjectNotFoundError(f"unknown enumerator {name!r}")

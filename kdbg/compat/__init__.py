@@ -21,21 +21,12 @@ import sys
 from types import ModuleType
 from typing import Dict, List, Optional, Sequence
 
-from kdbg.errors import KdbgError
+from kdbg.errors import UnsupportedError, unsupported
 
 __all__ = ["install", "uninstall", "installed", "UnsupportedError", "unsupported", "PREFIX"]
 
 #: Where kdbg keeps its ``drgn`` package.
 PREFIX = "kdbg.compat.drgn"
-
-
-class UnsupportedError(KdbgError, NotImplementedError):
-    """An API of drgn's that kdbg does not implement (one line naming it, and why)."""
-
-
-def unsupported(name: str, why: str = "") -> UnsupportedError:
-    """The error for drgn API ``name`` (``drgn.Program.add_memory_segment``)."""
-    return UnsupportedError(f"{name} is not supported by kdbg" + (f": {why}" if why else ""))
 
 
 class _Alias(importlib.abc.Loader):

@@ -42,12 +42,14 @@ from kdbg.btf.cparse import parse_declarations, parse_type_name
 from kdbg.btf.index import BTF
 from kdbg.btf.kinds import TypeKindSet
 from kdbg.btf.types import Datasec, Func, Type, Var
+from kdbg.core.constructors import TypeConstructors
 from kdbg.core.finders import FinderList, FindObjectFlags
 from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsyms_symbol_finder
 from kdbg.core.module import Module
 from kdbg.core.object import Object
 from kdbg.core.platform import X86_64_PLATFORM, Platform, ProgramFlags
 from kdbg.core.resolver import ProgramResolver
+from kdbg.core.value import read_c_string
 from kdbg.errors import (
     CoreError,
     ExpressionError,
@@ -101,7 +103,11 @@ def is_target_error(e: BaseException) -> bool:
     return isinstance(e, CoreError) or target_error_layer(e) is not None
 
 
-class Program:
+#: drgn's ``read_c_string`` reads to the NUL however far it is.
+_NO_LIMIT = 1 << 62
+
+
+class Program(TypeConstructors):
     """A kernel being debugged: a live host, a vmcore, or a set of files.
 
     ``memory`` is the :class:`~kdbg.memory.base.KernelMemory` (or ``None`` with a reason in
@@ -123,6 +129,9 @@ class Program:
         #: Per-program state of the layers above the core (drgn's ``prog.cache``): it goes
         #: when the program goes.
         self.cache: Dict[Any, Any] = {}
+        #: Configuration options of commands and helpers (drgn's ``prog.config``); the
+        #: program itself does not read it.
+        self.config: Dict[str, Any] = {}
         #: The stack unwinder, attached by whoever assembled the program.
         self.unwinder: Optional[Unwinder] = None
         self._btf_loader = btf_loader
@@ -454,6 +463,24 @@ class Program:
         """The machine word (8 bytes on x86-64) at ``address``."""
         return self.read_u64(address, physical)
 
+    def read_c_string(self, address: int, physical: bool = False, *, max_size: Optional[int] = None) -> bytes:
+        """The NUL-terminated string at ``address`` without its NUL, at most ``max_size``
+        bytes (drgn's ``prog.read_c_string``)."""
+        return read_c_string(self, int(address), _NO_LIMIT if max_size is None else int(max_size), physical)
+
+    def address_size(self) -> int:
+        """The size of an address in bytes (8: x86-64)."""
+        return 8
+
+    @property
+    def core_dump_path(self) -> Optional[str]:
+        """The path of the vmcore this program reads, or ``None`` (live, or files)."""
+        if self.memory is None or self.memory.is_live:
+            return None
+        phys = getattr(self.memory, "phys", None)
+        path = getattr(phys, "path", None)
+        return str(path) if path is not None else None
+
     def close(self) -> None:
         """Release the memory source and everything the program derived (types,
         symbols, caches): a closed program holds nothing."""
@@ -492,6 +519,13 @@ class Program:
     def threads(self) -> Iterator[Any]:
         """Every thread (task) of the target."""
         return self._unwinder().threads(self)
+
+    def thread(self, tid: int) -> Any:
+        """The thread whose ID (PID) is ``tid``; :class:`LookupError` if none."""
+        for t in self.threads():
+            if t.tid == int(tid):
+                return t
+        raise ObjectNotFoundError(f"thread not found: {int(tid)}")
 
 
 class _quiet:

@@ -117,21 +117,22 @@ def encode_into(buf: bytearray, bit_offset: int, t: Type, value: Any, bit_field_
     raise ObjectTypeError(f"cannot create a value of type {t.type_name()!r}")
 
 
-def read_c_string(prog: Program, address: int, limit: int = STRING_LIMIT) -> bytes:
-    """The NUL-terminated string at ``address`` (at most ``limit`` bytes), read a page at
-    a time; :class:`~kdbg.errors.FaultError` if it runs into unreadable memory first."""
+def read_c_string(prog: Program, address: int, limit: int = STRING_LIMIT, physical: bool = False) -> bytes:
+    """The NUL-terminated string at ``address`` (at most ``limit`` bytes; a physical
+    address with ``physical``), read a page at a time; :class:`~kdbg.errors.FaultError` if
+    it runs into unreadable memory first."""
     out = bytearray()
     addr = address
     while len(out) < limit:
         chunk = min(4096 - (addr & 0xFFF), limit - len(out))
         try:
-            data = prog.read(addr, chunk)
+            data = prog.read(addr, chunk, physical)
         except FaultError:
             if chunk <= 1:
                 raise
             data = b""
             for k in range(chunk):  # the NUL may come before the fault
-                b = prog.read(addr + k, 1)
+                b = prog.read(addr + k, 1, physical)
                 if b == b"\0":
                     return bytes(out + data)
                 data += b

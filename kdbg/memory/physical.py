@@ -207,8 +207,12 @@ class CoreMemory(KernelMemory):
         return b"".join(parts) if len(parts) != 1 else parts[0]
 
     def close(self) -> None:
-        """Close the dump file."""
+        """Close the dump file and drop the translator and the symbol lookup: they refer
+        back to this object (and the lookup to its Program), so without this a closed
+        dump would wait for the cyclic garbage collector to be freed."""
         self.phys.close()
+        self._arch = None
+        self._address_of = None
 
     def __repr__(self) -> str:
         return f"<CoreMemory {self.description}>"

@@ -256,6 +256,10 @@ class SymbolTable:
         """Module of the symbol at ``index`` (``None`` for vmlinux)."""
         return self._mods[index] if self._mods is not None else None
 
+    def type_of(self, index: int) -> str:
+        """Type letter of the symbol at ``index``."""
+        return self._types[index]
+
     # -- sizes ------------------------------------------------------------------------------
 
     def _size(self, i: int) -> Optional[int]:
@@ -323,7 +327,7 @@ class SymbolTable:
                 raise SymbolNotFoundError(f"symbol {name!r} not found")
             if len(cands) > 1:
                 best = min(cands, key=lambda k: (self.module_of(k) is not None,
-                                                 not self._types[k].isupper(), k))
+                                                 not self.type_of(k).isupper(), k))
                 return self._symbol(best)
             return self._symbol(cands[0])
         matches = self.lookup_all(name, module)

@@ -23,6 +23,7 @@ from kdbg.memory import open_core as open_memory
 from kdbg.memory import open_kcore
 from kdbg.modules import ModuleSource
 from kdbg.symbols import load_kallsyms_file, load_kallsyms_from_memory
+from kdbg.target import linux_objects
 from kdbg.target.checks import check_btf, check_kallsyms
 from kdbg.unwind import UNWINDER
 
@@ -71,10 +72,12 @@ class _KallsymsFile:
 
 def assemble(prog: Program, module_source: Optional[ModuleSource]) -> Program:
     """Attach to ``prog`` what the core does not know: modules from ``module_source``
-    (none for ``None``), the declaration table, and the stack unwinder."""
+    (none for ``None``), the declaration table, the Linux kernel's macro objects
+    (``PAGE_SIZE``, ``THREAD_SIZE``, ...) and the stack unwinder."""
     if module_source is not None:
         modules.attach(prog, module_source)
     declarations.attach(prog)
+    linux_objects.attach(prog)
     prog.unwinder = UNWINDER
     return prog
 

@@ -31,7 +31,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.types import Array, Composite, Pointer, Type
+from kdbg.core.object import Object
 from kdbg.errors import KdbgError
+from kdbg.ui.commands import commands
+from kdbg.ui.dispatch import is_command_line
 
 __all__ = ["Completions", "complete", "expression_type", "KdbgCompleter"]
 
@@ -161,7 +164,6 @@ def _is_prog(g: Dict[str, Any], node: ast.AST, prog: Any) -> bool:
 def _node_type(prog: Any, g: Dict[str, Any], node: ast.AST, depth: int) -> Optional[Type]:
     if depth > 64:
         return None
-    from kdbg.core.object import Object
 
     if isinstance(node, ast.Name):
         v = g.get(node.id)
@@ -259,7 +261,6 @@ def _expression_start(text: str) -> int:
 
 
 def _object_methods() -> List[str]:
-    from kdbg.core.object import Object
 
     return sorted(n for n in dir(Object) if not n.startswith("_"))
 
@@ -283,8 +284,6 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
     partial = text[start:]
     stripped = text.lstrip()
     first, sep, rest = stripped.partition(" ")
-    from kdbg.ui.commands import commands
-
     table = commands()
     if not sep and "\n" not in text:
         if not re.fullmatch(r"\w*", first):
@@ -293,9 +292,7 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
             cmds = sorted(n for n in table if n.startswith(partial))
             py = [n for n in _namespace_names(g) if n.startswith(partial) and n not in table]
             return start, cmds + py
-    from kdbg.ui.repl import is_command_line
-
-    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped)
+    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped, g)
     m = _TAGGED.search(text)
     if m:
         return start, _prefixed(names.type_names(m.group(1)), partial)
@@ -337,7 +334,6 @@ def _attributes(g: Dict[str, Any], expr: str) -> List[str]:
     (so no property runs and nothing is read)."""
     import types
 
-    from kdbg.core.object import Object
 
     parts = expr.split(".")
     if not all(p.isidentifier() for p in parts) or parts[0] not in g:

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Un
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
 from kdbg.core.platform import ProgramFlags
-from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
+from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
-from kdbg.helpers.pid import find_task, for_each_task_in_group
+from kdbg.helpers.pid import for_each_task_in_group, resolve_task
 from kdbg.helpers.sched import cpu_curr
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
@@ -417,24 +417,15 @@ def _frame_layout(prog: Program) -> Tuple[int, Dict[str, int]]:
 
 def _task_object(prog: Program, thread: Any) -> Object:
     """The ``struct task_struct`` (a reference) named by a task Object, a Thread, a PID
-    or a task address."""
-
+    or a task address (:func:`kdbg.helpers.pid.resolve_task` checks it is a task)."""
     if isinstance(thread, Thread):
         thread = thread.object
-    if isinstance(thread, Object):
-        t = deref_if_pointer(thread)
-        if not is_struct(t.type_, "struct task_struct"):
-            raise UnwindError(f"stack_trace() wants a struct task_struct, not {thread.type_.type_name()!r}")
-        return t
-    if isinstance(thread, bool) or not isinstance(thread, int):
+    if isinstance(thread, bool) or not isinstance(thread, (int, Object)):
         raise UnwindError(f"stack_trace() wants a task, a PID or a task address, not {type(thread).__name__}")
-    if thread >= KERNEL_SPACE:
-        return Object(prog, "struct task_struct", address=thread)
-
-    task = find_task(prog, thread)
-    if not int(task):
-        raise UnwindError(f"no task with PID {thread}")
-    return task[0]
+    try:
+        return resolve_task(prog, thread)[0]
+    except (ObjectNotFoundError, ObjectTypeError) as e:  # no such task, not a task
+        raise UnwindError(str(e)) from None
 
 
 def _pt_regs_start(prog: Program, regs: Object) -> StartState:
