@@ -508,9 +508,11 @@ _FLOAT = Differs("no floating-point type: the kernel's BTF has none, and kdbg do
 _MODULE_REPR = "repr() of a drgn.Module is kdbg's <module 'name'>, not drgn's constructor form"
 _TYPE_REPR = Differs("repr() of a Type is kdbg's <Typedef [id] 'name'>, not drgn's constructor form "
                      "(prog.typedef_type(...))", ("<Typedef [",))
-#: The guest kernel's own answer, where drgn's differs: ``(why, truth file)``; kdbg's
-#: output starts with the guest's file (the guest recorded it before the dump was taken:
-#: later messages follow), and drgn's output differs from kdbg's on ``suites``.
+
+#: The guest kernel's own answer, where drgn's differs: ``(why, truth file, suites)``;
+#: kdbg's output starts with the guest's file on every suite (the guest recorded it before
+#: the dump was taken: later messages follow), and drgn's differs from kdbg's on ``suites``
+#: (6.12's log has no printk record of several lines).
 KERNEL_WINS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
     key: ("a printk record of several lines: the kernel prefixes every line with the record's time "
           "(record_print_text(), as the guest's own dmesg shows), drgn only the first",
