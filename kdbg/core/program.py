@@ -21,6 +21,7 @@ that fails to decode) are a command's failure, not the target's.
 from __future__ import annotations
 
 import gc
+import operator
 import weakref
 from typing import (
     TYPE_CHECKING,
@@ -443,13 +444,14 @@ class Program(TypeConstructors):
 
     # ------------------------------------------------------------------ memory
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
-        """Read ``size`` bytes of kernel memory (virtual unless ``physical``)."""
+        """Read ``size`` bytes of kernel memory (virtual unless ``physical``); ``address`` and
+        ``size`` may be integer-like objects (drgn's IntegerLike)."""
         if self.memory is None:
             raise _mark_target_error(
                 CoreError(self.memory_unavailable or "memory is unavailable: no memory source"),
                 "memory",
             )
-        return self.memory.read(address, size, physical)
+        return self.memory.read(operator.index(address), operator.index(size), physical)
 
     def read_u8(self, address: int, physical: bool = False) -> int:
         """The byte at ``address``."""

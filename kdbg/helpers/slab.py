@@ -360,6 +360,11 @@ class SlabObjectInfo(NamedTuple):
     allocated: Optional[bool]
     """Whether that object is allocated (``None`` when its freelists are corrupt)."""
 
+    def __repr__(self) -> str:
+        """drgn's: the address in hexadecimal."""
+        return (f"SlabObjectInfo(slab_cache={self.slab_cache!r}, slab={self.slab!r}, "
+                f"address={hex(self.address)}, allocated={self.allocated})")
+
 
 @takes_program_or_default
 def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
