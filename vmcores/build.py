@@ -40,7 +40,16 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from vmcores.debian import EXTRA_SUITES, SUITES, KernelFiles, cache_root, debian_kernel, file_lock
+from vmcores.debian import (
+    EXTRA_SUITES,
+    SUITES,
+    KernelFiles,
+    cache_root,
+    cached_kernel,
+    debian_kernel,
+    file_lock,
+    kernel_name,
+)
 
 QEMU = "qemu-system-x86_64"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -842,7 +851,17 @@ def _load_suite(suite: str) -> Optional[List[Dump]]:
         return None
     if not (dumps[0].truth / "kallsyms").exists():
         return None
+    if not built_from_current_kernel(suite, info):
+        return None
     return dumps
+
+
+def built_from_current_kernel(suite: str, info: Dict[str, Any]) -> bool:
+    """Whether a build record (``dumps.json``: its ``package``) was made from the kernel
+    :func:`vmcores.debian.debian_kernel` gives *suite* now (a pinned ABI changed, or the
+    kernel cache was refetched: the dumps are rebuilt)."""
+    kernel = cached_kernel(suite, "cloud")
+    return kernel is not None and info.get("package") == f"{kernel.package}={kernel.version}"
 
 
 def _write_manifest() -> None:
@@ -991,11 +1010,20 @@ def live_test(
 # --------------------------------------------------------------------------- cli
 
 
+def _suite_argument(text: str) -> str:
+    """``--suite``: a reference or extra suite, optionally ``@ABI``."""
+    suite = kernel_name(text)[0]
+    if suite not in SUITES + EXTRA_SUITES:
+        raise argparse.ArgumentTypeError(f"unknown suite {suite!r}; choose from {', '.join(SUITES + EXTRA_SUITES)}")
+    return text
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.build``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.build", description=__doc__.split("\n")[0])
-    ap.add_argument("--suite", action="append", choices=SUITES + EXTRA_SUITES,
-                    help=f"repeatable; default {', '.join(SUITES)} (extra, on request: {', '.join(EXTRA_SUITES)})")
+    ap.add_argument("--suite", action="append", type=_suite_argument, metavar="SUITE[@ABI]",
+                    help=f"repeatable; default {', '.join(SUITES)} (extra, on request: {', '.join(EXTRA_SUITES)}); "
+                         "SUITE@ABI: that kernel ABI of the suite")
     ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
     ap.add_argument("--memory", default=None, help=f"guest RAM (default {DEFAULT_MEMORY})")
     ap.add_argument("--live-test", action="store_true", help="run COMMAND in a live guest")
