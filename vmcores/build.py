@@ -313,7 +313,6 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro hostroot /host; 
     # /tmp stays the host's (read-only): the checkout may live there (CI clones into /tmp).
     # Scratch space is a tmpfs on /run; HOME and TMPDIR point into it.
     mount -t tmpfs tmpfs /host/run
-    mkdir -p /host/run/kdbg-home
     cp /live.cmd /host/run/.live-cmd
     echo "kdbg-init: running the live command"
     chroot /host /bin/sh /run/.live-cmd > /tmp/live.out 2>&1 < /dev/null
@@ -964,6 +963,13 @@ class LiveResult:
     output: str
 
 
+#: Seconds one command of :func:`live_tests` may run in the guest (``timeout`` kills it).
+LIVE_COMMAND_TIMEOUT = 600
+#: The lines around each command's output in the guest's output of :func:`live_tests`.
+LIVE_BEGIN = "KDBG-LIVE-BEGIN-"
+LIVE_RC = "KDBG-LIVE-RC-"
+
+
 def live_test(
     command: str,
     suite: str = "bookworm",
@@ -972,39 +978,72 @@ def live_test(
     timeout: float = 900.0,
     env: Optional[Dict[str, str]] = None,
 ) -> LiveResult:
-    """Run shell *command* inside a guest booted from *suite*'s generic kernel.
+    """Run shell *command* inside a guest booted from *suite*'s generic kernel
+    (:func:`live_tests` with one command)."""
+    return live_tests([command], suite=suite, cwd=cwd, memory=memory, timeout=timeout, env=env)[0]
+
+
+def live_tests(
+    commands: Sequence[str],
+    suite: str = "bookworm",
+    cwd: Optional[str] = None,
+    memory: str = "512M",
+    timeout: Optional[float] = None,
+    env: Optional[Dict[str, str]] = None,
+    command_timeout: float = LIVE_COMMAND_TIMEOUT,
+) -> List[LiveResult]:
+    """Run each shell command of *commands*, one after another, inside one guest booted
+    from *suite*'s generic kernel; one :class:`LiveResult` per command, in order.
 
     The guest mounts the host's ``/`` read-only over 9p, chroots into it (with its own
     ``/proc``, ``/sys``, ``/dev`` and a tmpfs ``/run`` holding ``HOME`` and ``TMPDIR``) and
-    runs *command* with ``/bin/sh`` in *cwd* (default: this checkout), so host tools and this checkout see the guest's
-    own ``/proc/kcore``.  Raises :class:`BuildError` if the guest fails or times out.
+    runs each command with ``/bin/sh`` in *cwd* (default: this checkout), so host tools and
+    this checkout see the guest's own ``/proc/kcore``.  Each command starts in a subshell
+    of its own with a fresh, empty ``HOME`` (so no command sees another's kdbg cache), is
+    killed after *command_timeout* seconds (its status is then 124), and its
+    output (stdout and stderr) and status are its own.  *timeout* bounds the whole boot
+    (default: every command's timeout plus five minutes).  Raises :class:`BuildError` if
+    the guest fails or times out.
     """
+    if not commands:
+        return []
     kernel = debian_kernel(suite, "generic")
     cwd = cwd or str(Path(__file__).resolve().parent.parent)
     environ = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-        "HOME": "/run/kdbg-home",
         "TMPDIR": "/run",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         **(env or {}),
     }
     env_sh = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in environ.items())
-    cmd_sh = f"{env_sh}cd {shlex.quote(cwd)} || exit 1\n( {command}\n)\necho KDBG-LIVE-RC=$?\n"
-    initramfs = make_initramfs(
-        kernel,
-        LIVE_MODULES,
-        INIT_LIVE,
-        extra={"live.cmd": cmd_sh.encode()},
-    )
+    parts = [env_sh]
+    for i, command in enumerate(commands):
+        home = f"/run/kdbg-home-{i}"
+        script = f"export HOME={home}\nmkdir -p {home}\ncd {shlex.quote(cwd)} || exit 1\n{command}\n"
+        parts.append(
+            f"echo {LIVE_BEGIN}{i}\n"
+            f"timeout -k 10 {int(command_timeout)} /bin/sh -c {shlex.quote(script)} </dev/null 2>&1\n"
+            f"rc=$?; echo; echo {LIVE_RC}{i}=$rc\n"
+        )
+    initramfs = make_initramfs(kernel, LIVE_MODULES, INIT_LIVE, extra={"live.cmd": "".join(parts).encode()})
+    if timeout is None:
+        timeout = len(commands) * command_timeout + 300.0
     with tempfile.TemporaryDirectory(prefix="kdbg-live-") as tmp:
         virtfs = ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on"]
         with Guest.boot(kernel, initramfs, Path(tmp), READY, timeout, memory=memory, extra_args=virtfs) as g:
             out = g.received().decode(errors="replace")
-    m = re.search(r"KDBG-LIVE-RC=(\d+)\n?\Z", out)
+    return [LiveResult(suite, kernel.release, *_live_output(out, i)) for i in range(len(commands))]
+
+
+def _live_output(out: str, i: int) -> Tuple[int, str]:
+    """``(status, output)`` of command *i* in the guest's output of :func:`live_tests`
+    (the ``echo`` before the status line ends an output that lacks a final newline; that
+    added newline is dropped)."""
+    m = re.search(rf"^{LIVE_BEGIN}{i}\n(.*?)\n?\n{LIVE_RC}{i}=(\d+)$", out, re.S | re.M)
     if not m:
-        raise BuildError(f"live command did not finish; output:\n{out[-3000:]}")
-    return LiveResult(suite, kernel.release, int(m.group(1)), out[: m.start()])
+        raise BuildError(f"live command {i} did not finish; output:\n{out[-3000:]}")
+    return int(m.group(2)), m.group(1) + ("\n" if m.group(1) else "")
 
 
 # --------------------------------------------------------------------------- cli
