@@ -28,7 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-__all__ = ["DwarfVariable", "DType", "dwarf_variables", "c_declaration", "canonical", "dwarf_size",
+from vmcores.debian import cache_root
+
+__all__ = ["DwarfVariable", "DType", "dwarf_variables", "file_cache_keys", "c_declaration", "canonical", "dwarf_size",
            "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
 
 #: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
@@ -419,20 +421,33 @@ def _from_json(v: Any) -> DType:
     return tuple(_from_json(x) if isinstance(x, list) else x for x in v)
 
 
+def file_cache_keys(path: Path, version: int, extra: str = "") -> List[str]:
+    """Cache keys of what is read from the file *path* (a ``-dbg`` package's file under
+    the kdbg cache), best first: of its path inside the cache, its size and mtime (so a
+    copy of the cache, ``cp -al``, keeps its entries), then the older key of its absolute
+    path, still looked up so that entries made before are not made again."""
+    st = path.stat()
+    full = path.resolve()
+    try:
+        where = str(full.relative_to(cache_root().resolve()))
+    except ValueError:
+        where = str(full)
+    tail = f"{st.st_size}:{st.st_mtime_ns}{extra}"
+    keys = [f"{version}:cache:{where}:{tail}", f"{version}:{full}:{tail}"]
+    return [hashlib.sha1(k.encode()).hexdigest()[:20] for k in keys]
+
+
 def dwarf_variables(vmlinux: Path) -> List[DwarfVariable]:
     """:func:`iter_dwarf_variables`, kept in the kdbg cache (keyed by the file's name,
     size and mtime) because a pass over a kernel's DWARF takes a minute or two."""
-    from vmcores.debian import cache_root
-
-    st = vmlinux.stat()
-    key = hashlib.sha1(f"{_CACHE_VERSION}:{vmlinux.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-    cached = cache_root() / "declarations" / f"dwarf-vars-{key[:20]}.json.xz"
-    if cached.exists():
+    keys = file_cache_keys(vmlinux, _CACHE_VERSION)
+    cached = cache_root() / "declarations" / f"dwarf-vars-{keys[0]}.json.xz"
+    for key in keys:
         try:
-            rows = json.loads(lzma.decompress(cached.read_bytes()))
+            rows = json.loads(lzma.decompress((cached.parent / f"dwarf-vars-{key}.json.xz").read_bytes()))
             return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
         except (OSError, ValueError, lzma.LZMAError):
-            pass
+            continue
     out = list(iter_dwarf_variables(vmlinux))
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
@@ -573,8 +588,6 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     kept in the kdbg cache per file (a kernel's modules take minutes: two processes)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from vmcores.debian import cache_root
-
     files = sorted(moddir.rglob("*.ko"))
     if modules is not None:
         wanted = set(modules)
@@ -583,17 +596,16 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     out: Dict[str, List[DwarfVariable]] = {}
     todo: List[Tuple[Path, Path]] = []
     for f in files:
-        st = f.stat()
-        key = hashlib.sha1(f"{_CACHE_VERSION}:{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-        cached = cache_dir / f"{key[:20]}.json.xz"
-        if cached.exists():
+        keys = file_cache_keys(f, _CACHE_VERSION)
+        for key in keys:
             try:
-                name, rows = json.loads(lzma.decompress(cached.read_bytes()))
-                out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-                continue
+                name, rows = json.loads(lzma.decompress((cache_dir / f"{key}.json.xz").read_bytes()))
             except (OSError, ValueError, lzma.LZMAError):
-                pass
-        todo.append((f, cached))
+                continue
+            out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
+            break
+        else:
+            todo.append((f, cache_dir / f"{keys[0]}.json.xz"))
     if todo:
         cache_dir.mkdir(parents=True, exist_ok=True)
         todo.sort(key=lambda fc: -fc[0].stat().st_size)

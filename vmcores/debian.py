@@ -358,11 +358,26 @@ def _kernel_from_tree(suite: str, flavour: str, root: Path, meta: Dict[str, str]
     )
 
 
+def kernel_key(suite: str, flavour: str = "cloud") -> str:
+    """The name under which the cache keeps the kernel named *suite* (and its ``-dbg``
+    files): the suite's own (``trixie``), and for ``SUITE@ABI`` the suite's own too when
+    that entry holds exactly that ABI (so naming the current kernel by its ABI fetches
+    nothing again), else ``SUITE@ABI``."""
+    apt_suite, abi = kernel_name(suite)
+    if "@" not in suite or abi is None:
+        return suite
+    try:
+        meta = json.loads((cache_root() / "debian" / f"{apt_suite}-{flavour}" / "kernel.json").read_text())
+    except (OSError, ValueError):
+        return suite
+    return apt_suite if meta.get("release") == f"{abi}-{FLAVOURS[flavour]}" else suite
+
+
 def cached_kernel(suite: str, flavour: str = "cloud") -> Optional[KernelFiles]:
     """The kernel :func:`debian_kernel` would return, if the cache holds it (no network,
     no lock): ``None`` when it is missing or is another ABI than the one pinned."""
     _apt_suite, abi = kernel_name(suite)
-    top = cache_root() / "debian" / f"{suite}-{flavour}"
+    top = cache_root() / "debian" / f"{kernel_key(suite, flavour)}-{flavour}"
     try:
         meta = json.loads((top / "kernel.json").read_text())
         kf = _kernel_from_tree(suite, flavour, top / "root", meta)
@@ -388,10 +403,11 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
         raise ValueError(f"unknown flavour {flavour!r}; choose from {sorted(FLAVOURS)}")
     apt_suite, abi = kernel_name(suite)
     want_release = None if abi is None else f"{abi}-{FLAVOURS[flavour]}"
-    top = cache_root() / "debian" / f"{suite}-{flavour}"
+    key = kernel_key(suite, flavour)
+    top = cache_root() / "debian" / f"{key}-{flavour}"
     meta_file = top / "kernel.json"
     root = top / "root"
-    with file_lock(cache_root() / "debian" / f".{suite}-{flavour}.lock"):
+    with file_lock(cache_root() / "debian" / f".{key}-{flavour}.lock"):
         kf = cached_kernel(suite, flavour)
         if kf is not None:
             return kf
@@ -456,10 +472,11 @@ def _dbg_package(suite: str, name: str, result: Callable[[KernelFiles, Path], Pa
     ``unpack(kernel, deb, scratch, top)``; ``result(kernel, top)`` is the path returned,
     reused while ``dbg.json`` names the same kernel. Locked against other processes."""
     kernel = debian_kernel(suite, "cloud")
-    top = cache_root() / "debian" / f"{suite}-cloud-{name}"
+    key = kernel_key(suite, "cloud")
+    top = cache_root() / "debian" / f"{key}-cloud-{name}"
     path = result(kernel, top)
     meta_file = top / "dbg.json"
-    with file_lock(cache_root() / "debian" / f".{suite}-cloud-{name}.lock"):
+    with file_lock(cache_root() / "debian" / f".{key}-cloud-{name}.lock"):
         if meta_file.exists() and path.exists():
             meta = json.loads(meta_file.read_text())
             if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
