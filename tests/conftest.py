@@ -73,6 +73,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.oracle_report import AGREEMENT  # noqa: E402
 from vmcores.build import MAKEDUMPFILE_FORMS, BuildError, Dump, LiveResult, live_tests, reference_dumps  # noqa: E402
 from vmcores.debian import SUITES, KernelFiles, debian_kernel  # noqa: E402
 
@@ -268,12 +269,19 @@ def live_result(request: pytest.FixtureRequest, live_batch: LiveBatch) -> LiveRe
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """After the run: how far the fuzz cases got (``tests/fuzz_harness.py``)."""
+    """After the run: how far the fuzz cases got (``tests/fuzz_harness.py``), and how
+    often kdbg agreed with the drgn oracle, on kernels the shipped declaration table and
+    zero-length-array list were made from (in sample) and on kernels they were not (held
+    out) apart (``tests/oracle_exprs.py``)."""
     from tests.fuzz_harness import REPORTS
 
     if REPORTS:
         terminalreporter.write_sep("-", "fuzz reach")
         for line in REPORTS:
+            terminalreporter.write_line(line)
+    if AGREEMENT:
+        terminalreporter.write_sep("-", "drgn oracle agreement: in sample, then held out")
+        for line in sorted(AGREEMENT, key=lambda line: (line.startswith("held"), line)):
             terminalreporter.write_line(line)
 
 
