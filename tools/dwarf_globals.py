@@ -19,6 +19,7 @@ ten minutes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -30,8 +31,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from vmcores.debian import cache_root
 
-__all__ = ["DwarfVariable", "DType", "dwarf_variables", "file_cache_keys", "c_declaration", "canonical", "dwarf_size",
-           "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
+__all__ = ["DwarfVariable", "DType", "dwarf_variables", "file_cache_keys", "cached_entry", "c_declaration", "canonical",
+           "dwarf_size", "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
 
 #: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
 #: (an anonymous struct or union adds its members ``((name, T, bit size), ...)``, an
@@ -437,17 +438,31 @@ def file_cache_keys(path: Path, version: int, extra: str = "") -> List[str]:
     return [hashlib.sha1(k.encode()).hexdigest()[:20] for k in keys]
 
 
+def cached_entry(paths: Sequence[Path]) -> Optional[Any]:
+    """The JSON of the first of *paths* (one cache entry under each of its
+    :func:`file_cache_keys`, best first) that holds a readable xz-compressed entry, else
+    ``None``; an entry found under an older key is linked under the best one too."""
+    for i, path in enumerate(paths):
+        try:
+            value = json.loads(lzma.decompress(path.read_bytes()))
+        except (OSError, ValueError, lzma.LZMAError):
+            continue
+        if i:
+            with contextlib.suppress(OSError):
+                os.link(path, paths[0])
+        return value
+    return None
+
+
 def dwarf_variables(vmlinux: Path) -> List[DwarfVariable]:
     """:func:`iter_dwarf_variables`, kept in the kdbg cache (keyed by the file's name,
     size and mtime) because a pass over a kernel's DWARF takes a minute or two."""
-    keys = file_cache_keys(vmlinux, _CACHE_VERSION)
-    cached = cache_root() / "declarations" / f"dwarf-vars-{keys[0]}.json.xz"
-    for key in keys:
-        try:
-            rows = json.loads(lzma.decompress((cached.parent / f"dwarf-vars-{key}.json.xz").read_bytes()))
-            return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-        except (OSError, ValueError, lzma.LZMAError):
-            continue
+    top = cache_root() / "declarations"
+    paths = [top / f"dwarf-vars-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION)]
+    cached = paths[0]
+    rows = cached_entry(paths)
+    if rows is not None:
+        return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
     out = list(iter_dwarf_variables(vmlinux))
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
@@ -596,16 +611,13 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     out: Dict[str, List[DwarfVariable]] = {}
     todo: List[Tuple[Path, Path]] = []
     for f in files:
-        keys = file_cache_keys(f, _CACHE_VERSION)
-        for key in keys:
-            try:
-                name, rows = json.loads(lzma.decompress((cache_dir / f"{key}.json.xz").read_bytes()))
-            except (OSError, ValueError, lzma.LZMAError):
-                continue
-            out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-            break
+        paths = [cache_dir / f"{key}.json.xz" for key in file_cache_keys(f, _CACHE_VERSION)]
+        entry = cached_entry(paths)
+        if entry is None:
+            todo.append((f, paths[0]))
         else:
-            todo.append((f, cache_dir / f"{keys[0]}.json.xz"))
+            name, rows = entry
+            out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
     if todo:
         cache_dir.mkdir(parents=True, exist_ok=True)
         todo.sort(key=lambda fc: -fc[0].stat().st_size)

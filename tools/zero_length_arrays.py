@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from kdbg.btf.index import BTF
 from kdbg.btf.types import Array, Composite
-from tools.dwarf_globals import file_cache_keys
+from tools.dwarf_globals import cached_entry, file_cache_keys
 from vmcores.debian import cache_root
 
 __all__ = ["btf_zero_length", "dwarf_zero_length", "kernel_exceptions", "render", "vmlinux_btf"]
@@ -153,15 +153,12 @@ def dwarf_zero_length(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
     of their anonymous members, from each one's first complete definition; cached in the
     kdbg cache (a pass over a kernel's DWARF takes a minute or two)."""
     digest = hashlib.sha1("\n".join(sorted(wanted)).encode()).hexdigest()
-    keys = file_cache_keys(vmlinux, _CACHE_VERSION, f":{digest}")
-    cached = cache_root() / "declarations" / f"zero-length-{keys[0]}.json.xz"
-    for key in keys:
-        try:
-            data = (cached.parent / f"zero-length-{key}.json.xz").read_bytes()
-            got: Dict[str, str] = json.loads(lzma.decompress(data))
-            return got
-        except (OSError, ValueError, lzma.LZMAError):
-            continue
+    top = cache_root() / "declarations"
+    paths = [top / f"zero-length-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION, f":{digest}")]
+    cached = paths[0]
+    got: Optional[Dict[str, str]] = cached_entry(paths)
+    if got is not None:
+        return got
     out = _iter_dwarf(vmlinux, wanted)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
