@@ -891,7 +891,8 @@ def reference_dumps(
 
     Missing suites are built (``build=True``) or raise :class:`BuildError`.  *forms*
     filters by :attr:`Dump.form`.  Several processes may call this at once: builds are
-    serialized per suite with a lock file.
+    serialized per suite with a lock file.  The manifest is written after a build (or
+    when there is none), not on every call: tests call this thousands of times.
     """
     result: List[Dump] = []
     for suite in suites or SUITES:
@@ -901,7 +902,9 @@ def reference_dumps(
                 if not build:
                     raise BuildError(f"no reference dumps for {suite}: run python -m vmcores.build")
                 dumps = build_suite(suite, memory=memory)
-            _write_manifest()
+                _write_manifest()
+            elif not manifest_path().exists():
+                _write_manifest()
         result += [d for d in dumps if forms is None or d.form in forms]
     return result
 

@@ -772,7 +772,9 @@ def crash_dumps(
                     if not build:
                         raise BuildError(f"no {scenario} crash dumps for {suite}: run python -m vmcores.crash")
                     dumps = build_crash(suite, scenario, memory=memory)
-                _write_manifest()
+                    _write_manifest()
+                elif not (crash_root() / "manifest.json").exists():
+                    _write_manifest()
             result += [d for d in dumps if forms is None or d.form in forms]
     return result
 
