@@ -60,12 +60,14 @@ A truth directory holds what the guest itself reported just before it was dumped
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import lzma
+import os
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
 import pytest
 
@@ -75,7 +77,7 @@ if str(ROOT) not in sys.path:
 
 from tests.oracle_report import AGREEMENT  # noqa: E402
 from vmcores.build import MAKEDUMPFILE_FORMS, BuildError, Dump, LiveResult, live_tests, reference_dumps  # noqa: E402
-from vmcores.debian import SUITES, KernelFiles, debian_kernel  # noqa: E402
+from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel  # noqa: E402
 
 SAMPLE_DIR = ROOT / "vmcores" / "sample"
 DATA_DIR = ROOT / "tests" / "data"
@@ -112,9 +114,31 @@ def dump_id(value: object) -> str:
     return "-".join(value) if isinstance(value, tuple) else str(value)
 
 
+#: The kdbg cache the session's kernels and dumps live in, as the environment named it when
+#: the session started. A test that points ``KDBG_CACHE`` elsewhere for kdbg's own cache
+#: still gets the session's dumps from :func:`resolve_dump` and the fixtures (not a build of
+#: its own into its temporary directory).
+SESSION_CACHE = cache_root()
+
+
+@contextlib.contextmanager
+def session_cache() -> Iterator[None]:
+    """Run the block with ``KDBG_CACHE`` naming :data:`SESSION_CACHE` (restored after)."""
+    old = os.environ.get("KDBG_CACHE")
+    os.environ["KDBG_CACHE"] = str(SESSION_CACHE)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["KDBG_CACHE"]
+        else:
+            os.environ["KDBG_CACHE"] = old
+
+
 def resolve_dump(suite: str, form: str, tool: str) -> Dump:
     """The reference dump *suite*/*form* made by *tool* (built if missing, never skipped)."""
-    dumps = reference_dumps(suites=[suite])
+    with session_cache():
+        dumps = reference_dumps(suites=[suite])
     for d in dumps:
         if d.form == form and d.tool.split()[0] == tool:
             return d
@@ -159,7 +183,8 @@ def debian_kernel_factory() -> Callable[..., KernelFiles]:
     """Return ``factory(suite, flavour="cloud") -> KernelFiles``; fetches when missing."""
 
     def factory(suite: str, flavour: str = "cloud") -> KernelFiles:
-        return debian_kernel(suite, flavour)
+        with session_cache():
+            return debian_kernel(suite, flavour)
 
     return factory
 
@@ -167,7 +192,8 @@ def debian_kernel_factory() -> Callable[..., KernelFiles]:
 @pytest.fixture(scope="session")
 def reference_dumps_all() -> List[Dump]:
     """Every reference dump of every suite, building missing ones (errors, never skips)."""
-    dumps = reference_dumps()
+    with session_cache():
+        dumps = reference_dumps()
     assert dumps, "vmcores.build produced no dumps"
     return dumps
 
@@ -242,7 +268,8 @@ class LiveBatch:
             if script not in scripts:
                 scripts.append(script)
             try:
-                results = live_tests(scripts, suite=suite)
+                with session_cache():
+                    results = live_tests(scripts, suite=suite)
             except BuildError as e:
                 self._done[suite] = e
             else:
@@ -302,12 +329,13 @@ CRASH_DUMP_IDS: List[CrashDumpId] = [(suite, scenario, form) for suite, scenario
 
 def resolve_crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
     """The crash dump *suite*/*scenario*/*form* (built if missing, never skipped)."""
-    for d in crash_dumps(suites=[suite], scenarios=[scenario]):
+    with session_cache():
+        found = crash_dumps(suites=[suite], scenarios=[scenario])
+        failures = crash_failures(suite, scenario)
+    for d in found:
         if d.form == form:
             return d
-    raise AssertionError(
-        f"{suite}-{scenario}: vmcores.crash made no {form} dump; failures: {crash_failures(suite, scenario)}"
-    )
+    raise AssertionError(f"{suite}-{scenario}: vmcores.crash made no {form} dump; failures: {failures}")
 
 
 @pytest.fixture(scope="session")
