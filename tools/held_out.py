@@ -74,15 +74,16 @@ def source_kernels(labels: Sequence[str], suites: Sequence[str]) -> List[str]:
     return out
 
 
-def source_releases() -> Set[str]:
-    """The ``uname -r`` of every source of :func:`source_labels`."""
-    return {m.group(1) for label in source_labels() if (m := _LABEL.match(label))}
+def source_releases(labels: Optional[Sequence[str]] = None) -> Set[str]:
+    """The ``uname -r`` of every kernel *labels* name (default: :func:`source_labels`)."""
+    return {m.group(1) for label in (source_labels() if labels is None else labels) if (m := _LABEL.match(label))}
 
 
-def in_sample(name: str) -> bool:
+def in_sample(name: str, labels: Optional[Sequence[str]] = None) -> bool:
     """Whether the kernel named *name* (a suite or ``SUITE@ABI``) is a source of the
-    shipped table or list."""
-    return debian_kernel(name, "cloud").release in source_releases()
+    shipped table or list (of the one file whose *labels* are given, e.g.
+    :func:`zero_length_labels`)."""
+    return debian_kernel(name, "cloud").release in source_releases(labels)
 
 
 def held_out_kernel(suite: str) -> str:
