@@ -252,7 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"BTF: {f} ({os.path.getsize(f) / 1e6:.1f} MB), {what}, median of {args.runs} cold runs")
     widths = [max(len(r[i]) for r in rows + [("what", "kdbg", "reference", "ratio", "target")]) for i in range(5)]
     for r in [("what", "kdbg", "reference", "ratio", "target")] + rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     return 1 if failed else 0
 
 

@@ -58,7 +58,7 @@ def main(argv: List[str]) -> int:
     names = Completions(prog)
     t = time.perf_counter()
     complete(prog, g, TEXTS[0], names)
-    print(f"{path}: {len(prog.symbols)} symbols, {sum(len(b) for b in prog.btfs)} types")
+    print(f"{path}: {len(prog.symbol_table)} symbols, {sum(len(b) for b in prog.btfs)} types")
     print(f"{'first completion (loads kallsyms + BTF)':<44} {1000 * (time.perf_counter() - t):8.2f} ms")
     for text in TEXTS:
         times = []

@@ -14,15 +14,16 @@ from typing import Callable, Dict, List, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def default_dump(suite: str = "bookworm") -> Tuple[str, str]:
-    """``(dump, vmlinux)``: the suite's ``elf-paging`` reference dump (drgn cannot read the
-    kdump forms) and Debian's DWARF vmlinux of the same kernel."""
+def default_dump(suite: str = "bookworm", form: str = "elf-paging") -> Tuple[str, str]:
+    """``(dump, vmlinux)``: the suite's reference dump of ``form`` (``elf-paging`` or
+    ``elf``: drgn cannot read the kdump forms) made by QEMU, and Debian's DWARF vmlinux of
+    the same kernel."""
     from vmcores.build import reference_dumps
     from vmcores.debian import debian_dbg_vmlinux
 
-    dumps = [d for d in reference_dumps(suites=[suite]) if d.form == "elf-paging"]
+    dumps = [d for d in reference_dumps(suites=[suite]) if d.form == form and d.tool.startswith("qemu")]
     if not dumps:
-        raise SystemExit(f"no {suite} elf-paging reference dump (python3 -m vmcores.build)")
+        raise SystemExit(f"no {suite} {form} reference dump (python3 -m vmcores.build)")
     return str(dumps[0].path), str(debian_dbg_vmlinux(suite))
 
 
@@ -62,16 +63,22 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
     return best
 
 
-def run_child(cmd: List[str], env: Dict[str, str], cpu: bool = False) -> Tuple[float, str]:
-    """Run ``cmd``; its wall time (user+sys CPU with ``cpu``) and stdout. A failing child
+def run_timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, float, str]:
+    """Run ``cmd``: its wall time, its user+sys CPU time and its stdout. A failing child
     ends the benchmark with its command and the end of its stderr."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-    dt = time.perf_counter() - t0
-    if cpu:
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        dt = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return dt, proc.stdout.strip()
+    return wall, cpu, proc.stdout.strip()
+
+
+def run_child(cmd: List[str], env: Dict[str, str], cpu: bool = False) -> Tuple[float, str]:
+    """Run ``cmd``; its wall time (user+sys CPU with ``cpu``) and stdout. A failing child
+    ends the benchmark with its command and the end of its stderr."""
+    wall, used, out = run_timed(cmd, env)
+    return (used if cpu else wall), out

@@ -2,51 +2,67 @@
 
 Types come from BTF, symbols from kallsyms and memory from /proc/kcore or a vmcore; no
 DWARF, vmlinux or headers are needed.
+
+The names below load on first use (``kdbg.Object``, ``kdbg.open_core``...), so that
+``python -m kdbg`` starts by importing only what it runs, and can report a broken part of
+an installation in one line.
 """
 
-from kdbg.core.object import NULL, Object, cast, container_of, offsetof, reinterpret, sizeof
-from kdbg.core.program import Program
-from kdbg.errors import (
-    BTFError,
-    CoreError,
-    ExpressionError,
-    FaultError,
-    KdbgError,
-    MemberNotFoundError,
-    ObjectNotFoundError,
-    ObjectTypeError,
-    OutOfBoundsError,
-    SymbolNotFoundError,
-    TypeNotFoundError,
-    UntypedSymbolError,
-)
-from kdbg.target import open_core, open_files, open_live
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict
+
+if TYPE_CHECKING:
+    from kdbg.core.conversions import NULL, cast, container_of, offsetof, reinterpret, sizeof
+    from kdbg.core.object import Object
+    from kdbg.core.program import Program
+    from kdbg.errors import (
+        BTFError,
+        CoreError,
+        ExpressionError,
+        FaultError,
+        KdbgError,
+        MemberNotFoundError,
+        ObjectNotFoundError,
+        ObjectTypeError,
+        OutOfBoundsError,
+        SymbolNotFoundError,
+        TypeNotFoundError,
+        UntypedSymbolError,
+    )
+    from kdbg.target import open_core, open_files, open_live
 
 __version__ = "0.1.0"
 
+#: Public name -> the module that defines it.
+_HOMES: Dict[str, str] = {
+    **dict.fromkeys(("NULL", "cast", "container_of", "offsetof", "reinterpret", "sizeof"), "kdbg.core.conversions"),
+    "Object": "kdbg.core.object",
+    "Program": "kdbg.core.program",
+    **dict.fromkeys(("BTFError", "CoreError", "ExpressionError", "FaultError", "KdbgError", "MemberNotFoundError",
+                     "ObjectNotFoundError", "ObjectTypeError", "OutOfBoundsError", "SymbolNotFoundError",
+                     "TypeNotFoundError", "UntypedSymbolError"), "kdbg.errors"),
+    **dict.fromkeys(("open_core", "open_files", "open_live"), "kdbg.target"),
+}
+
 __all__ = [
-    "BTFError",
-    "CoreError",
-    "ExpressionError",
-    "FaultError",
-    "KdbgError",
-    "MemberNotFoundError",
-    "NULL",
-    "Object",
-    "ObjectNotFoundError",
-    "ObjectTypeError",
-    "OutOfBoundsError",
-    "Program",
-    "SymbolNotFoundError",
-    "TypeNotFoundError",
-    "UntypedSymbolError",
-    "cast",
-    "container_of",
-    "offsetof",
-    "reinterpret",
-    "sizeof",
-    "__version__",
-    "open_core",
-    "open_files",
-    "open_live",
+    "BTFError", "CoreError", "ExpressionError", "FaultError", "KdbgError", "MemberNotFoundError", "NULL", "Object",
+    "ObjectNotFoundError", "ObjectTypeError", "OutOfBoundsError", "Program", "SymbolNotFoundError",
+    "TypeNotFoundError", "UntypedSymbolError", "__version__", "cast", "container_of", "offsetof", "open_core",
+    "open_files", "open_live", "reinterpret", "sizeof",
 ]
+assert sorted(set(__all__) - {"__version__"}) == sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kdbg' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> Any:
+    return sorted(set(globals()) | set(_HOMES))

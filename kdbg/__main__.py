@@ -1,5 +1,15 @@
-"""``python -m kdbg``."""
+"""``python -m kdbg``: the command line; a part of kdbg that fails to import (a broken
+installation) is one line, unless ``--traceback`` asks for the whole story."""
 
-from kdbg.ui.cli import main
+import sys
 
-raise SystemExit(main())
+try:
+    from kdbg.ui.cli import main
+
+    code = main()
+except ImportError as e:
+    if "--traceback" in sys.argv:
+        raise
+    print(f"kdbg: {type(e).__name__}: {e} (--traceback shows where)", file=sys.stderr)
+    code = 1
+raise SystemExit(code)

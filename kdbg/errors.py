@@ -56,8 +56,14 @@ class FaultError(KdbgError):
         return f"{self.args[0]}: {kind} address {self.address:#x}"
 
 
-class ObjectNotFoundError(KdbgError, LookupError):
-    """A name (variable, function, constant) is not known to the program."""
+class ObjectNotFoundError(KdbgError, KeyError):
+    """A name (variable, function, constant) is not known to the program.
+
+    A ``KeyError`` as drgn's is (``try: prog["x"] except KeyError``), whose message reads
+    as a sentence rather than ``KeyError``'s quoted repr."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
 
 
 class TypeNotFoundError(ObjectNotFoundError):
@@ -69,6 +75,7 @@ class TypeNotFoundError(ObjectNotFoundError):
             msg += f" ({hint})"
         super().__init__(msg)
         self.name = name
+        self.hint = hint
 
 
 class AmbiguousTypeError(ObjectNotFoundError):
@@ -103,6 +110,10 @@ class ExpressionError(KdbgError):
 class ObjectTypeError(KdbgError, TypeError):
     """An operation is not valid for an object's type (``[i]`` on an int, a member of a
     pointer to void, arithmetic on a struct); drgn raises ``TypeError`` for these."""
+
+
+class ObjectAbsentError(KdbgError):
+    """The object has no value (drgn's absent object: ``Object(prog, "int")``)."""
 
 
 class OutOfBoundsError(KdbgError, IndexError):
@@ -141,3 +152,17 @@ class InvalidAddressError(KdbgError, ValueError):
     """An address, physical address or pfn outside what a memory-map helper converts (not
     in the direct map, beyond ``max_pfn``, not a ``struct page`` of the memory map); the
     one-line message names it and the valid range."""
+
+
+class UnsupportedError(KdbgError, NotImplementedError):
+    """An API of drgn's that kdbg does not implement (one line naming it, and why)."""
+
+
+class UnsupportedAttributeError(UnsupportedError, AttributeError):
+    """An attribute of a drgn class that kdbg does not have: ``hasattr()`` is ``False`` for
+    it, as feature tests expect, and reaching it is one line naming it."""
+
+
+def unsupported(name: str, why: str = "") -> UnsupportedError:
+    """The error for drgn API ``name`` (``drgn.Program.add_memory_segment``)."""
+    return UnsupportedError(f"{name} is not supported by kdbg" + (f": {why}" if why else ""))

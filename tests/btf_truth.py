@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from tests.cli_support import clean_env
+
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 _HEAD = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
 _KV = re.compile(r"(\w+)=(-?\w+)")
@@ -24,14 +26,14 @@ def bpftool_raw(path: Path, base: Optional[Path] = None) -> str:
     cmd = [BPFTOOL, "btf", "dump", "file", str(path)]
     if base is not None:
         cmd[1:1] = ["-B", str(base)]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=clean_env()).stdout
 
 
 def bpftool_c(path: Path) -> str:
     """``bpftool btf dump file PATH format c``."""
     return subprocess.run(
         [BPFTOOL, "btf", "dump", "file", str(path), "format", "c"],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=clean_env(),
     ).stdout
 
 
@@ -65,7 +67,7 @@ def decompress_module(path: Path, dest: Path) -> Path:
     if path.suffix == ".xz":
         dest.write_bytes(lzma.decompress(path.read_bytes()))
     elif path.suffix == ".zst":
-        subprocess.run(["zstd", "-q", "-d", "-f", str(path), "-o", str(dest)], check=True)
+        subprocess.run(["zstd", "-q", "-d", "-f", str(path), "-o", str(dest)], check=True, env=clean_env())
     else:
         shutil.copyfile(path, dest)
     return dest
@@ -81,7 +83,7 @@ _LAYOUT_TOTAL = re.compile(r"/\* size: (\d+),.*members: (\d+)")
 def pahole_struct(path: Path, name: str) -> str:
     """``pahole -F btf -C NAME PATH``: pahole's own reading of a struct in raw BTF."""
     return subprocess.run(
-        [PAHOLE, "-F", "btf", "-C", name, str(path)], check=True, capture_output=True, text=True,
+        [PAHOLE, "-F", "btf", "-C", name, str(path)], check=True, capture_output=True, text=True, env=clean_env(),
     ).stdout
 
 

@@ -7,6 +7,7 @@ tests a valid starting point to mutate.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -86,7 +87,7 @@ def compress_names(names: Sequence[bytes], rounds: int = 256) -> Tuple[List[byte
             break
         pairs: Counter = Counter()
         for s in seqs:
-            pairs.update(zip(s, s[1:]))
+            pairs.update(itertools.pairwise(s))
         if not pairs:
             break
         (a, b), cnt = pairs.most_common(1)[0]
@@ -122,6 +123,8 @@ def build_kallsyms_image(
     markers_width: int = 4,
     in_vmcoreinfo: bool = True,
     seqs_of_names: bool = False,
+    seqs_at: str = "markers",
+    seqs_width: int = 3,
     text_size: int = 0x10000,
     build_id: Optional[str] = "00112233445566778899aabbccddeeff00112233",
     slide: int = 0,
@@ -211,16 +214,21 @@ def build_kallsyms_image(
     img.extend(names)
     label("kallsyms_markers")
     img.extend(struct.pack(f"<{len(markers)}{mfmt}", *markers))
-    if seqs_of_names:  # 6.2+: symbol indexes sorted by name, 3 bytes big-endian each
+    def emit_seqs() -> None:  # 6.2+: symbol indexes sorted by name (then address)
         label("kallsyms_seqs_of_names")
-        for i in sorted(range(count), key=lambda k: symbols[k][0]):
-            img.extend(i.to_bytes(3, "big"))
+        for i in sorted(range(count), key=lambda k: (symbols[k][0].encode(), symbols[k][2], k)):
+            img.extend(i.to_bytes(seqs_width, "big"))
+
+    if seqs_of_names and seqs_at == "markers":
+        emit_seqs()
     label("kallsyms_token_table")
     img.extend(ttab)
     label("kallsyms_token_index")
     img.extend(tidx)
     if layout != "5.10":
         emit_offsets()
+    if seqs_of_names and seqs_at == "end":
+        emit_seqs()
     _align(img, 4096)
     img.extend(b"\0" * 4096)
     vm: Dict[str, str] = {"OSRELEASE": "6.99.0-synthetic", "KERNELOFFSET": f"{slide:x}"}

@@ -24,7 +24,7 @@ def truth_vmlinux(truth: Path) -> List[Tuple[int, str, str]]:
 def assert_matches_truth(d: DecodedKallsyms, truth: Path) -> None:
     """Every decoded (address, type, name) equals the guest's line, in order."""
     want = truth_vmlinux(truth)
-    got = list(zip(d.addresses, d.types, d.names))
+    got = list(zip(d.addresses, d.types, d.names, strict=True))
     assert len(got) == len(want)
-    bad = [(w, g) for w, g in zip(want, got) if w != g]
+    bad = [(w, g) for w, g in zip(want, got, strict=True) if w != g]
     assert not bad, f"{len(bad)} mismatches, first {bad[:3]}"

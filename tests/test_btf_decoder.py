@@ -23,6 +23,7 @@ from kdbg.btf.decoder import Records
 from kdbg.btf.encoder import BTFEncoder
 from kdbg.btf.header import header_c
 from kdbg.btf.index import BTF
+from kdbg.errors import ObjectNotFoundError
 from tests.btf_truth import RawType, bpftool_c, bpftool_raw, parse_raw
 
 _MEMBER = re.compile(r"^'([^']*)' type_id=(\d+) bits_offset=(\d+)(?: bitfield_size=(\d+))?$")
@@ -150,8 +151,9 @@ def test_index_cache_round_trip_and_corruption(private_cache: Path, btf618_path:
     ntypes = len(parse_raw(bpftool_raw(btf618_path)))
     first = open_btf(data, name="first")
     assert not first.records.index_adopted and len(first) == ntypes
-    assert first.lookup("struct task_struct").name == "task_struct"  # builds, then stores
-    assert len(_entries(private_cache, "btf")) == 1
+    assert len(_entries(private_cache, "btf")) == 1  # the offsets index, stored at open
+    assert first.lookup("struct task_struct").name == "task_struct"
+    first.build_index()  # stored with the offsets index
     second = open_btf(data, name="second")
     assert second.records.index_adopted and len(second) == ntypes
     assert second.records.index == first.records.index
@@ -216,8 +218,9 @@ def _typedef_line(header: str, name: str) -> Optional[str]:
 
 
 def test_declarator_dialects(tmp_path: Path) -> None:
-    """One writer, two dialects: the header's qualifier order is bpftool's; the model's
-    is drgn's (outermost first) with parameter names."""
+    """One writer, its dialects: the header's qualifier order is bpftool's; the model's
+    is drgn's (outermost first, ``* const``, ``()`` for a prototype of only ``...``, as
+    drgn itself writes them) with parameter names; pahole's (``ptype``) is gcc's."""
     data = _tiny_btf()
     path = tmp_path / "tiny.btf"
     path.write_bytes(data)
@@ -229,8 +232,9 @@ def test_declarator_dialects(tmp_path: Path) -> None:
     btf = BTF(data)
     assert btf.lookup("cvi").type.type_name() == "const volatile int"  # type: ignore[attr-defined]
     fn2 = btf.lookup("fn2").type  # type: ignore[attr-defined]
-    assert fn2.type_name() == "int (*)(const volatile int a, int (*const b)(...))"
-    assert fn2.declaration("f") == "int (*f)(const volatile int a, int (*const b)(...))"
+    assert fn2.type_name() == "int (*)(const volatile int a, int (* const b)())"
+    assert fn2.declaration("f") == "int (*f)(const volatile int a, int (* const b)())"
+    assert btf.c_declaration(fn2, "f", "gcc") == "int (*f)(const volatile int a, int (*const b)(...))"
 
 
 def test_prototype_cycle_is_btferror_and_leaves_no_state() -> None:
@@ -258,5 +262,107 @@ def test_records_decode_big_endian() -> None:
     little = BTF(_tiny_btf())
     big = BTF(encode(list(little), byteorder=">"))
     assert big.byteorder == ">"
-    for a, b in zip(little, big):
+    for a, b in zip(little, big, strict=True):
         assert (a.kind, a.name, a.type_name()) == (b.kind, b.name, b.type_name())
+
+
+# ---------------------------------------------------------------------- names without an index
+def _bpftool_names(raw: Dict[int, RawType]) -> Dict[str, List[int]]:
+    out: Dict[str, List[int]] = {}
+    for t in raw.values():
+        if t.name != "(anon)":
+            out.setdefault(t.name, []).append(t.id)
+    return out
+
+
+def test_ids_named_equals_bpftool(btf618_path: Path, sample_dump: object) -> None:
+    """The first name lookups of a base BTF search its strings and records instead of
+    building the name index (:meth:`Records.ids_named`): every repeated name, a sample of
+    the unique ones and names that are suffixes of many others give bpftool's ids. A
+    module's split BTF answers from its index (its names may be the base's strings), also
+    when the first lookups search the base's records."""
+    import random
+
+    raw = parse_raw(bpftool_raw(btf618_path))
+    want = _bpftool_names(raw)
+    rec = Records(btf618_path.read_bytes(), "6.18")
+    repeated = sorted(n for n, v in want.items() if len(v) > 1)
+    unique = sorted(n for n, v in want.items() if len(v) == 1)
+    assert len(repeated) > 20
+    names = repeated[:1500] + random.Random(1).sample(unique, 1500) + ["int", "u64", "task_struct"]
+    for name in names:
+        assert rec.ids_named(name) == want[name], name
+    for missing in ("no_such_type_at_all", "", "task_struct\0x", "nÿ"):
+        assert rec.ids_named(missing) == [], missing
+    truth: Path = sample_dump.truth / "btf"  # type: ignore[attr-defined]
+    base = BTF((truth / "vmlinux").read_bytes(), name="vmlinux")
+    mod = BTF((truth / "qemu_fw_cfg").read_bytes(), base=base, name="qemu_fw_cfg")
+    assert mod.records.ids_named("fw_cfg_sysfs_entry") is None
+    mod_want = _bpftool_names(parse_raw(bpftool_raw(truth / "qemu_fw_cfg", base=truth / "vmlinux")))
+    names = sorted(mod_want)
+    assert len(names) >= 10
+    for name in names:
+        ids = mod.ids_by_name(name)  # the base's first, then the module's
+        assert [i for i in ids if i >= mod.start_id] == mod_want[name], name
+        assert [i for i in ids if i < mod.start_id] == base.ids_by_name(name), name
+
+
+def test_name_lookups_without_index_inner_offsets_and_non_ascii() -> None:
+    """A name offset into the middle of a string (legal BTF, never written by pahole) is
+    found; a non-ASCII string section leaves the answer to the name index; both give what
+    the index gives, through the model's lookups too."""
+    e = BTFEncoder()
+    long_name = e.add_string("struct_foo")
+    i = e.add_raw(K.KIND_INT, "int", 4, body=struct.pack("<I", 0x01000020))
+    a = e.add_raw(K.KIND_TYPEDEF, long_name + len("struct_"), i)  # "foo", inside "struct_foo"
+    b = e.add_raw(K.KIND_TYPEDEF, "foo", i)  # and a string of its own
+    c = e.add_raw(K.KIND_TYPEDEF, long_name, i)
+    rec = Records(e.to_bytes())
+    assert rec.ids_named("foo") == [a, b]
+    assert rec.ids_named("struct_foo") == [c] and rec.ids_named("int") == [i]
+    btf = BTF(e.to_bytes())
+    assert btf.ids_by_name("foo") == [a, b] and btf._names is None  # no index was built
+    e.add_raw(K.KIND_TYPEDEF, "caf\u00e9", i)
+    rec2 = Records(e.to_bytes())
+    assert rec2.ids_named("foo") is None
+    btf2 = BTF(e.to_bytes())
+    assert btf2.ids_by_name("foo") == [a, b] and btf2._names is not None  # from the index
+
+
+def test_enumerators_without_the_index(btf618_path: Path, reference_dumps_all: list) -> None:
+    """The first lookups of an enumerator find the enum holding it from the enums' name
+    words (:meth:`Records.enum_ids_named`) instead of decoding every enum: the enum is
+    the first (in id order, per bpftool) holding the name, also for names several enums
+    hold, and type and value are what the enumerator index answers, on 6.18's BTF and on
+    bullseye's (5.10: no signedness flag, the model's rule decides), without that index
+    being built."""
+    import random
+
+    bullseye = next(d for d in reference_dumps_all if d.suite == "bullseye")
+    for path in (btf618_path, bullseye.truth / "btf" / "vmlinux"):
+        raw = parse_raw(bpftool_raw(path))
+        first: Dict[str, int] = {}
+        holders: Dict[str, int] = {}
+        for t in sorted(raw.values(), key=lambda t: t.id):
+            if t.kind not in ("ENUM", "ENUM64"):
+                continue
+            for line in t.lines:
+                m = _ENUMERATOR.match(line)
+                assert m, line
+                first.setdefault(m[1], t.id)
+                holders[m[1]] = holders.get(m[1], 0) + 1
+        shared = sorted(n for n, c in holders.items() if c > 1)
+        assert shared
+        names = shared[:300] + random.Random(4).sample(sorted(first), 300)
+        data = path.read_bytes()
+        full = BTF(data)
+        for name in names + ["NO_SUCH_ENUMERATOR", "int"]:
+            btf = BTF(data)
+            if name not in first:
+                with pytest.raises(ObjectNotFoundError):
+                    btf.constant(name)
+            else:
+                t, value = btf.constant(name)
+                assert t.id == first[name], name
+                assert (t.id, value) == full._enumerator_index()[name], name
+            assert btf._enumerators is None, name  # answered without the index

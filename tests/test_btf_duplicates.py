@@ -19,6 +19,7 @@ from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_file
 from kdbg.errors import AmbiguousTypeError, TypeNotFoundError
 from tests.btf_truth import RawType, bpftool_raw, parse_raw
+from tests.cli_support import clean_env
 
 _TAG_KINDS = {"STRUCT": "struct", "UNION": "union", "ENUM": "enum", "ENUM64": "enum"}
 
@@ -26,7 +27,7 @@ _TAG_KINDS = {"STRUCT": "struct", "UNION": "union", "ENUM": "enum", "ENUM64": "e
 def _kdbg(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "kdbg", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+    , env=clean_env())
 
 
 def _open(path: Path) -> Tuple[BTF, Dict[int, RawType]]:
@@ -144,7 +145,7 @@ def test_every_duplicate_tag_in_reference_btf(reference_btf_paths: List[Path]) -
             listed = {tid: size for tid, _kind, size in ei.value.candidates}
             assert set(listed) <= {t.id for t in complete}, (path, spec)
             assert set(listed.values()) == set(sizes), (path, spec)
-            for t, size in zip(complete, sizes):
+            for t, size in zip(complete, sizes, strict=True):
                 if sizes.count(size) == 1:
                     assert btf.lookup(spec, size=size).id == t.id, (path, spec, size)
             checked += 1
@@ -169,7 +170,7 @@ def test_duplicate_typedefs_in_reference_btf(reference_btf_paths: List[Path]) ->
                 continue
             ends = [_typedef_end(raw, i) for i in ids]
             kinds = [raw[e].kind if e in raw else "VOID" for e in ends]
-            full = [i for i, k in zip(ids, kinds) if k != "FWD"]
+            full = [i for i, k in zip(ids, kinds, strict=True) if k != "FWD"]
             if len(set(ends)) == 1:
                 assert btf.lookup(name).id == min(ids), (path, name)
             elif len(full) == 1:

@@ -19,6 +19,7 @@ from kdbg.btf.encoder import BTFEncoder, closure, encode, minimize, reduce_btf
 from kdbg.btf.index import BTF
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type
 from kdbg.errors import BTFError
+from tests.cli_support import clean_env
 
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 
@@ -35,9 +36,9 @@ def describe(t: Type) -> tuple:
     def ref(tid: int) -> str:
         return t.btf.type(tid).type_name() if t.btf is not None else str(tid)
 
-    out: list = [t.kind, t.name, t.kflag, t.size if not isinstance(t, Func) else None]
+    out: list = [t.btf_kind, t.btf_name, t.kflag, t.size if not isinstance(t, Func) else None]
     if isinstance(t, Composite):
-        out.append(tuple((m.name, ref(m.type_id), m.bit_offset, m.bitfield_size) for m in t.members))
+        out.append(tuple((m.btf_name, ref(m.type_id), m.bit_offset, m.bitfield_size) for m in t.btf_members))
     elif isinstance(t, Enum):
         out.append(tuple(t.enumerators))
     elif isinstance(t, FuncProto):
@@ -57,7 +58,7 @@ def bpftool_raw(data: bytes, tmp_path: os.PathLike[str], name: str) -> Dict[int,
     assert BPFTOOL is not None
     out = subprocess.run(
         [BPFTOOL, "btf", "dump", "file", path], check=True, capture_output=True, text=True
-    ).stdout
+    , env=clean_env()).stdout
     types: Dict[int, List[str]] = {}
     cur: Optional[List[str]] = None
     for line in out.splitlines():
@@ -142,8 +143,8 @@ def test_round_trip_bpftool_identical(vmlinux: BTF, btf618_path: os.PathLike[str
     with open(path, "wb") as f:
         f.write(data)
     assert BPFTOOL is not None
-    a = subprocess.run([BPFTOOL, "btf", "dump", "file", path], capture_output=True, check=True)
-    b = subprocess.run([BPFTOOL, "btf", "dump", "file", btf618_path], capture_output=True, check=True)
+    a = subprocess.run([BPFTOOL, "btf", "dump", "file", path], capture_output=True, check=True, env=clean_env())
+    b = subprocess.run([BPFTOOL, "btf", "dump", "file", btf618_path], capture_output=True, check=True, env=clean_env())
     assert a.stdout == b.stdout and a.stdout.count(b"\n[") > 100_000
 
 
@@ -154,7 +155,7 @@ def test_big_endian_round_trip(vmlinux: BTF) -> None:
     beb = BTF(be)
     assert beb.byteorder == ">"
     assert len(beb) == len(small) > 100
-    for a, b in zip(small, beb):
+    for a, b in zip(small, beb, strict=True):
         assert describe(a) == describe(b)
     assert encode(list(beb), byteorder="<") == encode(list(small), byteorder="<")
 

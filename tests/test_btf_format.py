@@ -28,6 +28,7 @@ from kdbg.btf.raw import dump_raw, type_lines
 from kdbg.btf.types import Composite, Enum, Int, Opaque
 from kdbg.errors import BTFError
 from tests.btf_truth import parse_raw
+from tests.cli_support import clean_env
 
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 
@@ -60,7 +61,7 @@ def bpftool_dump(data: bytes, tmp_path: Path, name: str) -> subprocess.Completed
     path.write_bytes(data)
     return subprocess.run(
         [BPFTOOL, "btf", "dump", "file", str(path)], capture_output=True, text=True
-    )
+    , env=clean_env())
 
 
 def header_fields(data: bytes) -> List[int]:
@@ -121,7 +122,7 @@ def test_big_endian_real_blob(host: BTF, task_blob: bytes, tmp_path: Path) -> No
 
     # bpftool 7.1 (libbpf) reads big-endian BTF on this little-endian host (it byte-swaps
     # into native order); its raw dump matches kdbg's line for line.
-    r = subprocess.run([BPFTOOL, "btf", "dump", "file", str(path)], capture_output=True, text=True)
+    r = subprocess.run([BPFTOOL, "btf", "dump", "file", str(path)], capture_output=True, text=True, env=clean_env())
     assert r.returncode == 0, r.stderr
     assert r.stdout == raw(be_btf)
     le = bpftool_dump(task_blob, tmp_path, "task-le.btf")
@@ -167,11 +168,11 @@ def test_layout_section_steps_over_unknown_kind(task_btf: BTF) -> None:
 
     t = b.type(uid)
     assert isinstance(t, Opaque)
-    assert (t.kind, t.vlen, t.name, t.raw_size_or_type, t.kflag) == (25, 3, "mystery", 7, False)
+    assert (t.btf_kind, t.vlen, t.btf_name, t.raw_size_or_type, t.kflag) == (25, 3, "mystery", 7, False)
     assert b.kind_of(uid) == 25
     assert b.data[t.offset : t.offset + 28] == MYSTERY_BODY
     after = b.type(uid + 1)
-    assert (after.name, after.kind, after.type_id) == ("after_mystery", K.KIND_TYPEDEF, 1)
+    assert (after.name, after.btf_kind, after.type_id) == ("after_mystery", K.KIND_TYPEDEF, 1)
 
     text = raw(b)
     assert f"[{uid}] KIND25 'mystery' size_or_type=7 vlen=3\n" in text
@@ -240,7 +241,7 @@ def test_kind_above_31_described_by_layout(task_btf: BTF) -> None:
     b = BTF(blob)
     assert b.layout is not None and len(b.layout) == 41 and b.layout[40] == KindLayout(0, 4, 0)
     t = b.type(uid)
-    assert isinstance(t, Opaque) and t.kind == 40 and t.vlen == 5 and t.kind_name == "KIND40"
+    assert isinstance(t, Opaque) and t.btf_kind == 40 and t.vlen == 5 and t.kind_name == "KIND40"
     assert b.kind_of(uid) == 40
     assert b.type(uid + 1).name == "after_mystery"
     assert f"[{uid}] KIND40 'mystery' size_or_type=7 vlen=5" in raw(b)
@@ -309,7 +310,7 @@ def test_both_bitfield_encodings(host: BTF, root: str, tmp_path: Path) -> None:
             continue
         o = old.type(tid)
         assert isinstance(o, Composite)
-        for mn, mo in zip(t.members, o.members):
+        for mn, mo in zip(t.members, o.members, strict=True):
             assert (mo.name, mo.bit_offset, mo.bitfield_size) == (mn.name, mn.bit_offset, mn.bitfield_size)
             if mn.bitfield_size:
                 assert mo.type_id in fresh and mo.type_id != mn.type_id
@@ -359,7 +360,7 @@ def test_enumerator_signedness(tmp_path: Path) -> None:
     r = bpftool_dump(blob, tmp_path, "enums.btf")
     assert r.returncode == 0, r.stderr
     parsed = parse_raw(r.stdout)
-    for tid, (kind, kflag, _size, values) in zip(ids, ENUM_CASES):
+    for tid, (kind, kflag, _size, values) in zip(ids, ENUM_CASES, strict=True):
         t = b.type(tid)
         assert isinstance(t, Enum) and t.is_signed == kflag and t.is_enum64 == (kind == K.KIND_ENUM64)
         assert [e.value for e in t.enumerators] == values

@@ -34,6 +34,7 @@ from kdbg.btf.header import HeaderWriter, dump_c, header_c
 from kdbg.btf.index import BTF
 from kdbg.btf.loader import extract_vmlinux, load_btf_file
 from kdbg.btf.types import Composite, Enum, Type
+from tests.cli_support import clean_env
 from vmcores.debian import KernelFiles
 
 NEW_KERNEL = "linux-6.18"
@@ -121,7 +122,7 @@ def gcc_check(header: str, asserts: Asserts, tmp: Path, tag: str) -> Tuple[List[
     c = tmp / f"{tag}-asserts.c"
     c.write_text(f'#include "{h.name}"\n' + asserts.text())
     r = subprocess.run([GCC, "-fsyntax-only", "-fmax-errors=0", "-w", "-x", "c", str(c)],
-                       capture_output=True, text=True, cwd=tmp)
+                       capture_output=True, text=True, cwd=tmp, env=clean_env())
     failed, other = [], []
     for line in r.stderr.splitlines():
         if "error:" not in line:
@@ -159,8 +160,8 @@ def bitfield_check(header: str, asserts: Asserts, tmp: Path, tag: str) -> Tuple[
     (tmp / f"{tag}.h").write_text(header)
     exe = tmp / f"{tag}-bits"
     subprocess.run([GCC, "-w", "-O0", "-o", str(exe), str(prog)], check=True, cwd=tmp,
-                   capture_output=True)
-    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+                   capture_output=True, env=clean_env())
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True, env=clean_env()).stdout
     bad = []
     got = {int(i): (int(f), int(c)) for i, f, c in (ln.split() for ln in out.splitlines())}
     for i, (ctype, name, bit, bsz) in enumerate(sample):
@@ -182,7 +183,7 @@ def cross_check_raw(btf: BTF, raw_text: str, every: int = 25) -> int:
         assert int(r.attrs["size"]) == t.size, (tid, r.attrs, t.size)
         if isinstance(t, Composite):
             assert len(r.lines) == len(t.members), (tid, r.lines)
-            for m, line in zip(t.members, r.lines):
+            for m, line in zip(t.members, r.lines, strict=True):
                 kv = dict(re.findall(r"(\w+)=(\d+)", line))
                 assert int(kv["bits_offset"]) == m.bit_offset, (tid, line, m)
                 assert int(kv.get("bitfield_size", 0)) == m.bitfield_size, (tid, line, m)
@@ -510,5 +511,5 @@ def test_synthetic_layouts(tmp_path: Path) -> None:
     c = tmp_path / "vals.c"
     c.write_text('#include "syn.h"\n' + "\n".join(checks) + "\n")
     r = subprocess.run([GCC, "-fsyntax-only", "-w", str(c)], capture_output=True, text=True,
-                       cwd=tmp_path)
+                       cwd=tmp_path, env=clean_env())
     assert r.returncode == 0, r.stderr

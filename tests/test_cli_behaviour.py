@@ -9,20 +9,17 @@ REPL is driven through a real terminal (tmux).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
 
-from tests.cli_support import run_kdbg
+from tests.cli_support import Terminal, clean_env, run_kdbg
 from tests.kallsyms_truth import truth_vmlinux
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,10 +30,10 @@ def kdbg(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def wrapped(script: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run ``kdbg.ui.cli.main(args)`` after ``script``'s set-up code (a broken install...)."""
+    """Run ``python -m kdbg ARGS`` after ``script``'s set-up code (a broken install...)."""
     return subprocess.run(
         [sys.executable, str(script), *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT, env=clean_env(),
     )
 
 
@@ -44,7 +41,7 @@ def wrapper(path: Path, setup: str) -> Path:
     path.write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
         + textwrap.dedent(setup)
-        + "\nfrom kdbg.ui.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+        + "\nimport runpy\nsys.argv[0] = 'kdbg'\nrunpy.run_module('kdbg', run_name='__main__')\n"
     )
     return path
 
@@ -188,8 +185,9 @@ def test_a_failing_command_is_still_exit_1(sample_dump) -> None:  # type: ignore
 
 
 def test_import_error_inside_kdbg_helpers_is_not_swallowed(sample_dump, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A kdbg.helpers that exists but fails to import (a dependency missing) must be
-    reported, not silently leave -e without the helpers."""
+    """A kdbg.helpers that exists but fails to import (a dependency missing) is reported
+    in one line (the targets' modules are read with the helpers, so kdbg cannot start
+    without them); ``--traceback`` shows where."""
     script = wrapper(tmp_path / "run.py", """
         import importlib.abc, importlib.util
 
@@ -214,10 +212,9 @@ def test_import_error_inside_kdbg_helpers_is_not_swallowed(sample_dump, tmp_path
     *warnings, last = p.stderr.splitlines()
     assert [w.split(":")[:2] for w in warnings] == [["kdbg", " warning"]] * 2
     assert all("ModuleNotFoundError: No module named 'kdbg_test_missing_dependency'" in w for w in warnings)
-    assert last == (
-        "kdbg: ModuleNotFoundError: No module named 'kdbg_test_missing_dependency' "
-        "(--traceback shows where)"
-    )
+    assert last == "kdbg: ModuleNotFoundError: No module named 'kdbg_test_missing_dependency' (--traceback shows where)"
+    p = wrapped(script, "-q", "--traceback", "-c", str(sample_dump.path), "-e", "1 + 1")
+    assert p.returncode == 1 and "Traceback" in p.stderr and "kdbg_test_missing_dependency" in p.stderr
 
 
 def test_no_kdbg_helpers_module_is_fine(sample_dump) -> None:  # type: ignore[no-untyped-def]
@@ -241,9 +238,9 @@ def test_repl_does_not_import_cli() -> None:
 @pytest.mark.parametrize("quiet", [True, False])
 def test_memory_warnings_print_once_even_with_q(sample_dump, tmp_path: Path, quiet: bool) -> None:  # type: ignore[no-untyped-def]
     script = wrapper(tmp_path / "run.py", """
-        import kdbg.memory
+        import kdbg.target
 
-        _open = kdbg.memory.open_core
+        _open = kdbg.target.open_memory
 
         def open_core(*args, **kw):
             memory = _open(*args, **kw)
@@ -251,7 +248,7 @@ def test_memory_warnings_print_once_even_with_q(sample_dump, tmp_path: Path, qui
             memory.warnings = [cut, cut, "second"]
             return memory
 
-        kdbg.memory.open_core = open_core
+        kdbg.target.open_memory = open_core
     """)
     p = wrapped(script, *(["-q"] if quiet else []), "-c", str(sample_dump.path), "-x", "sym init_task")
     assert p.returncode == 0, p.stderr
@@ -285,44 +282,6 @@ def slow(prog, args, ctx):
     ctx.out.flush()
     time.sleep(600)
 """
-
-
-class Terminal:
-    """A tmux session on a private server running one command."""
-
-    def __init__(self, command: str, cwd: Path) -> None:
-        self.tmux = shutil.which("tmux")
-        assert self.tmux, "tmux is required (apt-get install -y tmux)"
-        self.socket = f"kdbg-test-{os.getpid()}-{time.monotonic_ns()}"
-        env = {k: v for k, v in os.environ.items() if k != "TMUX"}
-        self._run("new-session", "-d", "-s", "t", "-x", "200", "-y", "60", "-c", str(cwd), command, env=env)
-
-    def _run(self, *args: str, env: Dict[str, str] | None = None) -> str:
-        assert self.tmux
-        p = subprocess.run(
-            [self.tmux, "-L", self.socket, *args], capture_output=True, text=True, env=env, check=True,
-        )
-        return p.stdout
-
-    def send(self, *keys: str) -> None:
-        self._run("send-keys", "-t", "t", *keys)
-
-    def screen(self) -> List[str]:
-        return [line.rstrip() for line in self._run("capture-pane", "-p", "-J", "-S", "-", "-t", "t").splitlines()]
-
-    def wait(self, pred, what: str, limit: float = 120.0) -> List[str]:  # type: ignore[no-untyped-def]
-        """Poll the screen until ``pred(lines)``; a hang guard, not a speed check."""
-        end = time.monotonic() + limit
-        while True:
-            lines = self.screen()
-            if pred(lines):
-                return lines
-            if time.monotonic() > end:
-                raise AssertionError(f"never saw {what}; screen:\n" + "\n".join(lines))
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        subprocess.run([self.tmux or "tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 @pytest.fixture()

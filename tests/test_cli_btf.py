@@ -14,7 +14,7 @@ from typing import List
 import pytest
 
 from tests.btf_truth import bpftool_raw, layout, pahole_struct
-from tests.cli_support import run_kdbg
+from tests.cli_support import clean_env, run_kdbg
 
 SAMPLE_KALLSYMS = Path(__file__).resolve().parent.parent / "vmcores" / "sample" / "truth" / "kallsyms"
 
@@ -76,7 +76,7 @@ def test_btf_min_keeps_the_layout(btf: str, tmp_path: Path, struct: str) -> None
 def test_header_compiles_with_gcc(btf: str, tmp_path: Path) -> None:
     h = tmp_path / "vmlinux.h"
     h.write_text(kdbg("--btf", btf, "-x", "btf dump --format c").stdout)
-    subprocess.run(["gcc", "-fsyntax-only", "-x", "c", str(h)], check=True)
+    subprocess.run(["gcc", "-fsyntax-only", "-x", "c", str(h)], check=True, env=clean_env())
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ def test_live_kernel_without_kcore_says_memory_unavailable(
 
     missing = tmp_path / "no" / "kcore"
     monkeypatch.setattr(
-        kdbg.core.program, "open_live",
+        kdbg.target, "open_live",
         functools.partial(kdbg.target.open_live, btf=[btf], kallsyms=str(SAMPLE_KALLSYMS), kcore=str(missing)),
     )  # fmt: skip
     addr = next(ln.split()[0] for ln in SAMPLE_KALLSYMS.read_text().splitlines() if ln.endswith(" init_task"))

@@ -59,7 +59,7 @@ def test_sym_from_dump_matches_guest_kallsyms(reference_dump: Dump) -> None:
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     assert len(rows) == len(SYMBOLS), p.stdout
     truth = truth_kallsyms(dump.truth)
-    for name, row in zip(SYMBOLS, rows):
+    for name, row in zip(SYMBOLS, rows, strict=True):
         assert [(r["address"], r["type"]) for r in row] == truth[name], name
 
 
@@ -101,7 +101,7 @@ def test_place_relative_kernel(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     assert len(rows) == len(SYMBOLS), p.stdout
     truth = truth_kallsyms(dump.truth)
-    for name, row in zip(SYMBOLS, rows):
+    for name, row in zip(SYMBOLS, rows, strict=True):
         assert [(r["address"], r["type"]) for r in row] == truth[name], name
     version = (dump.truth / "version").read_bytes()
     p = kdbg("-c", str(dump.path), "-x", "rd linux_banner 2")

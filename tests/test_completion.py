@@ -41,7 +41,7 @@ class CountingMemory:
 @pytest.fixture(scope="module")
 def session(sample_dump) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     prog = open_core(str(sample_dump.path))
-    prog.symbols  # noqa: B018 - the layers load first: completion then reads nothing
+    prog.symbol_table  # noqa: B018 - the layers load first: completion then reads nothing
     prog.btfs  # noqa: B018
     raw = parse_raw(bpftool_raw(sample_dump.truth / "btf" / "vmlinux"))
     yield {"prog": prog, "g": script_globals(prog), "names": Completions(prog), "raw": raw,

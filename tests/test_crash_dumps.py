@@ -27,12 +27,14 @@ from tests.stack_truth import (
     KERNEL_STACK_ENDS,
     Frame,
     Oops,
+    drgn_view,
     parse_frame,
     parse_panic,
     parse_regs,
     parse_switches,
     parse_sysrq_t,
     stayed_asleep,
+    sysrq_t_still_true,
 )
 from vmcores.build import parse_proc_stat
 from vmcores.crash import MODULE_NAME
@@ -559,26 +561,25 @@ def _subsequence(short: List[str], long: List[str]) -> bool:
 def test_dump_stacks_are_the_console_stacks(crash_truth: Path) -> None:
     """The premise of the crash dumps, checked with drgn + Debian's DWARF vmlinux on the
     ``elf-paging`` dump: a task that stayed asleep across the sysrq-t and until the dump
-    (its ``nvcsw``/``nivcsw`` in the dump equal the ``after`` counts) has in the dump the
-    stack the console printed: the kernel's reliable frames, in order, among drgn's
-    (which adds inlined functions such as ``context_switch`` and the user-mode frame)."""
+    (:func:`tests.stack_truth.sysrq_t_still_true`: its ``nvcsw``/``nivcsw`` in the dump
+    equal the ``after`` counts, and it is on no CPU at the dump) has in the dump the stack
+    the console printed: the kernel's reliable frames, in order, among drgn's (which adds
+    inlined functions such as ``context_switch`` and the user-mode frame)."""
     from vmcores.oracle import Query, ask_drgn
 
     info = json.loads((crash_truth.parent / "dumps.json").read_text())
     elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf-paging")
     rows = ask_drgn(info["suite"], elf, [Query("tasks", _DRGN_TASKS)]).records["tasks"]["value"]
-    tasks = parse_sysrq_t(_console(crash_truth))
-    asleep = stayed_asleep(crash_truth)
-    sw = parse_switches((crash_truth / "switches").read_text())
+    tasks, expected = sysrq_t_still_true(crash_truth, drgn_view(info["suite"], elf))
     assert {r[0] for r in rows} >= set(tasks) - {1}  # drgn sees every task the console listed
-    compared = 0
-    for pid, nvcsw, nivcsw, names in rows:
-        if pid not in asleep or pid not in tasks or (sw[pid].vol_after, sw[pid].nonvol_after) != (nvcsw, nivcsw):
-            continue
-        console = [_DRGN_NAMES.get(_base(f.function), _base(f.function)) for f in tasks[pid].reliable_frames]
-        assert _subsequence(console, names), f"{pid} {tasks[pid].comm}: console {console}, dump {names}"
-        compared += 1
-    assert compared >= 30
+    assert {"sleep", "kdbg-sleeper", "cat"} <= {tasks[pid].comm for pid in expected}
+    compared = set()
+    for pid, _nvcsw, _nivcsw, names in rows:
+        if pid in expected:
+            console = [_DRGN_NAMES.get(_base(f.function), _base(f.function)) for f in tasks[pid].reliable_frames]
+            assert _subsequence(console, names), f"{pid} {tasks[pid].comm}: console {console}, dump {names}"
+            compared.add(pid)
+    assert compared == expected
 
 
 NMI_SELF_STOP = ("nmi_panic_self_stop", "panic_smp_self_stop")

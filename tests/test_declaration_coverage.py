@@ -117,6 +117,9 @@ def _sources_or_warn(labels: List[str], suites: Sequence[str], what: str) -> Opt
     return names
 
 
+# It reads the DWARF of every module of three kernels: 30 s with the per-module cache
+# warm, over 20 minutes from an empty one on a loaded 2-CPU machine.
+@pytest.mark.timeout(3600)
 def test_generator_reproduces_the_shipped_table() -> None:
     """The generator, run on the very packages the shipped table names (whichever kernels
     the suites serve now), gives the table byte for byte."""

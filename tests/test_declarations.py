@@ -14,33 +14,46 @@ independent truth.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import zlib
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 
+from kdbg import declarations
 from kdbg.btf import constants as K
+from kdbg.btf import cparse
 from kdbg.btf.cache import cached_header_c
+from kdbg.btf.cparse import declared_name
 from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_files
-from kdbg.btf.types import Array, Composite, Const, FuncProto, Pointer
+from kdbg.btf.resolve import BTFResolver
+from kdbg.btf.types import Array, Composite, Const, FuncProto, Pointer, Type
 from kdbg.declarations import (
     OVERRIDES_FILE,
     TABLE_FILE,
     DeclarationTable,
-    DeclarationTableError,
-    declared_name,
     decode_table,
     encode_table,
     lookup_declared_type,
-    parse_declaration,
-    parse_declarations,
 )
-from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, TypeNotFoundError
+from kdbg.errors import AmbiguousTypeError, DeclarationTableError, ExpressionError, KdbgError, TypeNotFoundError
+from tests.cli_support import clean_env
 from tools.dwarf_globals import c_declaration, canonical, dwarf_size
 from tools.gen_declarations import merge
+
+
+def parse_declaration(text: str, btfs: List[BTF], size_hint: Optional[int] = None) -> List[Tuple[str, Type]]:
+    """The one C parser's declaration against ``btfs`` (a base, then split BTFs)."""
+    return cparse.parse_declaration(text, BTFResolver(btfs), size_hint)
+
+
+def parse_declarations(text: str, btfs: List[BTF]) -> List[Tuple[str, Type]]:
+    """The one C parser's declarations against ``btfs``."""
+    return cparse.parse_declarations(text, BTFResolver(btfs))
+
 
 #: Declarations of every kind, each declaring ``v<N>`` names (types of Linux 6.18's BTF).
 DECLS: List[str] = [
@@ -128,8 +141,9 @@ def test_every_kind_agrees_with_gcc(btf618: BTF, tmp_path: Path) -> None:
         decl = text if text.lstrip().startswith(("extern", "static")) else "extern " + text
         lines.append(decl)
         for name, t in parse_declaration(text, [btf618]):
-            assert t.size is not None
-            if not (isinstance(t, Array) and t.length == 0):
+            incomplete = isinstance(t, Array) and t.length is None  # `T x[]`: no size, as in C
+            assert (t.size is None) == incomplete, text
+            if not incomplete and not (isinstance(t, Array) and t.length == 0):
                 lines.append(f'_Static_assert(sizeof({name}) == {t.size}, "sizeof {name}");')
             ptr = btf618.pointer_to(t)
             lines.append(
@@ -141,7 +155,7 @@ def test_every_kind_agrees_with_gcc(btf618: BTF, tmp_path: Path) -> None:
     src.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(
         ["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True, timeout=300
-    )
+    , env=clean_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert count >= len(DECLS) + 2  # the multi-declarator line declares three
 
@@ -156,7 +170,7 @@ def test_shapes(btf618: BTF) -> None:
     assert isinstance(t, Pointer) and isinstance(t.type, Array) and t.type.length == 2
     assert isinstance(t.type.type, Array) and t.type.type.length == 8
     (_, t), = parse_declaration("char *const v23;", [btf618])
-    assert isinstance(t, Const) and isinstance(t.type, Pointer)
+    assert isinstance(t, Const) and isinstance(t.ref, Pointer)
     (_, t), = parse_declaration("int (*v34)(const char *, ...);", [btf618])
     assert isinstance(t, Pointer) and isinstance(t.type, FuncProto) and t.type.is_variadic
     names = [n for n, _ in parse_declaration("struct cpumask a, *b, c[2];", [btf618])]
@@ -172,7 +186,7 @@ def test_function_pointer_reuses_the_btf_prototype(btf618: BTF) -> None:
     (_, t), = parse_declaration("loff_t (*fn)(struct file *, loff_t, int);", [btf618])
     assert t.id == member_type.id
     (_, t), = parse_declaration("const struct file_operations *f;", [btf618])
-    assert t.id > 0 and t.kind == K.KIND_PTR  # BTF's own pointer to its own const
+    assert t.id > 0 and t.btf_kind == K.KIND_PTR  # BTF's own pointer to its own const
 
 
 def test_derived_types_are_made_once(btf618: BTF) -> None:
@@ -379,7 +393,7 @@ def test_shipped_table_parses_on_618(btf618: BTF) -> None:
     for name, want in [("init_task", "struct task_struct"), ("modules", "struct list_head"),
                        ("jiffies", "volatile long unsigned int"), ("init_mm", "struct mm_struct")]:  # fmt: skip
         got = lookup_declared_type(t, name, [btf618])
-        assert got is not None and got.type_name() == want, name
+        assert got is not None and btf618.c_name(got, "gcc") == want, name
 
 
 # ---------------------------------------------------------------------- the generator
@@ -452,20 +466,31 @@ def test_merge_orders_candidates() -> None:
 
 
 def test_errors_are_kdbg_errors(btf618: BTF) -> None:
-    for text in ["int x y;", "struct nope x;"]:
-        with pytest.raises(KdbgError):
-            parse_declaration(text, [btf618])
-    with pytest.raises(KdbgError):
-        parse_declaration("int x;", [])
+    """Bad syntax is an ExpressionError, a type the BTF lacks a TypeNotFoundError (drgn's
+    LookupError), each a KdbgError of one line."""
+    for text, exc, btfs in [("int x y;", ExpressionError, [btf618]), ("struct nope x;", TypeNotFoundError, [btf618]),
+                            ("int x;", TypeNotFoundError, [])]:  # fmt: skip
+        with pytest.raises(exc) as info:
+            parse_declaration(text, btfs)
+        assert isinstance(info.value, KdbgError) and "\n" not in str(info.value)
+    assert issubclass(TypeNotFoundError, LookupError)
 
 
 def test_deep_nesting_is_refused(btf618: BTF) -> None:
-    for text in ["int " + "(" * 5000 + "x" + ")" * 5000 + ";", "int (*f)(" * 3000 + "int" + ")" * 3000 + ";",
-                 "int " + "*" * 100000 + "x;"]:  # fmt: skip
-        try:
+    """Declarators nested or derived past the parser's limits are refused while parsing, in
+    one short line naming the limit and the position (the text quoted by its start and
+    length); at the limits a declaration still parses."""
+    for text, why in [("int " + "(" * 5000 + "x" + ")" * 5000 + ";", "at most 64 nested declarators"),
+                      ("int (*f)(" * 3000 + "int" + ")" * 3000 + ";", "at most 64 nested declarators"),
+                      ("int " + "*" * 100000 + "x;", "more than 64 pointer levels in one declarator"),
+                      ("int x" + "[1]" * 100000 + ";", "more than 64 array or function suffixes")]:  # fmt: skip
+        with pytest.raises(ExpressionError, match=why) as info:
             parse_declaration(text, [btf618])
-        except ExpressionError as e:
-            assert "\n" not in str(e)
+        msg = str(info.value)
+        assert "\n" not in msg and len(msg) < 200 and f"... ({len(text)} characters)" in msg, msg
+        assert re.search(r"at position \d+$", msg), msg
+    assert str(parse_declaration("int " + "*" * 64 + "x;", [btf618])[0][1].type_name()) == "int " + "*" * 64
+    assert parse_declaration("int x" + "[2]" * 64 + ";", [btf618])[0][1].size == 4 * 2**64
 
 
 _ATOMS = ["int", "char", "*", "(", ")", "[", "]", "[4]", ",", ";", "...", "const", "struct", "list_head", "x",
@@ -522,7 +547,7 @@ def test_anonymous_types_agree_with_gcc(btf618: BTF, tmp_path: Path) -> None:
     src = tmp_path / "anon.c"
     src.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(["gcc", "-fsyntax-only", "-std=gnu11", "-w", str(src)], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+                          timeout=300, env=clean_env())  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -578,16 +603,16 @@ def test_module_globals_take_their_own_modules_entries(btf618_bytes: bytes, tmp_
     })  # fmt: skip
     assert module_key("mod_a", "debug") == "mod_a:debug"
     prog = open_files(btf=[str(tmp_path / "btf")], kallsyms=str(tmp_path / "kallsyms"))
-    prog._decl_table = table
+    declarations.set_table(prog, table)
     assert prog.variable("debug").type_.type_name() == "char"  # vmlinux's symbol
     btfs = prog.btfs
     assert lookup_declared_type(table, "debug", btfs, module="mod_a").name == "int"  # type: ignore[union-attr]
-    assert lookup_declared_type(table, "level", btfs, module="mod_b").name == "long unsigned int"  # type: ignore[union-attr]
+    assert lookup_declared_type(table, "level", btfs, module="mod_b").name == "unsigned long"  # type: ignore[union-attr]
     assert lookup_declared_type(table, "level", btfs, module="mod_c") is None
     level = prog.variable("level")  # the first symbol of that name: mod_a's
     assert (level.address_, level.type_.type_name()) == (0xFFFFFFFFC0002000, "struct list_head")
-    assert prog._declared_type("level", "mod_b").name == "long unsigned int"  # type: ignore[union-attr]
-    assert prog._declared_type("debug", "mod_c").name == "char"  # type: ignore[union-attr]  # no mod_c entries
+    assert declarations.declared_type(prog, "level", "mod_b").name == "unsigned long"  # type: ignore[union-attr]
+    assert declarations.declared_type(prog, "debug", "mod_c").name == "char"  # type: ignore[union-attr]  # no mod_c entries
 
 
 def test_module_rules() -> None:

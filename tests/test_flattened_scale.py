@@ -19,6 +19,7 @@ import pytest
 from kdbg.memory import open_core
 from kdbg.memory.fileview import RawFile
 from kdbg.memory.flattened import FlattenedFile, resolve_records
+from tests.cli_support import clean_env
 
 
 def _stream(records: List[Tuple[int, bytes]], end: bool = True) -> bytes:
@@ -88,13 +89,13 @@ def test_resolve_records_matches_replay() -> None:
             raw_offsets.append(acc)
             acc += len(d)
         starts, ends, raws = resolve_records(offsets, sizes, raw_offsets)
-        assert all(a < b for a, b in zip(starts, ends))
-        assert all(b <= a for b, a in zip(ends, starts[1:]))
+        assert all(a < b for a, b in zip(starts, ends, strict=True))
+        assert all(b <= a for b, a in zip(ends[:-1], starts[1:], strict=True))
         assert len(starts) <= 2 * len(recs)
         want = _replay(recs)
         got = bytearray(len(want))
         covered = bytearray(len(want))
-        for a, b, r in zip(starts, ends, raws):
+        for a, b, r in zip(starts, ends, raws, strict=True):
             got[a:b] = raw[r : r + b - a]
             covered[a:b] = b"\1" * (b - a)
         for off, d in recs:  # every byte some record wrote is covered, nothing else
@@ -120,7 +121,7 @@ def test_100k_records_match_makedumpfile_r(
     stream.write_bytes(_stream(recs))
     out = tmp_path / "reassembled"
     with stream.open("rb") as fin:
-        subprocess.run(["makedumpfile", "-R", str(out)], stdin=fin, check=True, capture_output=True)
+        subprocess.run(["makedumpfile", "-R", str(out)], stdin=fin, check=True, capture_output=True, env=clean_env())
     oracle = out.read_bytes()
     assert oracle == image  # the stream is right: the tool rebuilds the real dump
     flat = FlattenedFile(RawFile(str(stream)))

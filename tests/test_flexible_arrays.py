@@ -3,7 +3,7 @@ on every reference kernel.
 
 BTF writes ``T x[]`` and ``T x[0]`` alike (an array of length 0); drgn reading DWARF tells
 them apart, and prints, sizes and values them differently (``T []`` has no size and no
-value). kdbg decides with ``kdbg.core.object.is_flexible_array_member``: a rule over BTF
+value). kdbg decides with ``kdbg.btf.index.BTF.is_flexible``: a rule over BTF
 corrected by the list the generator makes from Debian's DWARF per kernel build
 (``kdbg/data/zero-length-arrays.txt``). For every zero-length array member of every named
 struct and union in the guest's BTF (the ``btf/vmlinux`` truth file, what the kernel itself
@@ -30,7 +30,6 @@ from typing import List, Tuple
 
 import pytest
 
-from kdbg.core.printer import type_definition
 from kdbg.declarations import ZERO_LENGTH_FILE, btf_identity
 from tests.oracle_exprs import oracle_dump
 from tests.oracle_report import record_agreement
@@ -102,7 +101,7 @@ def test_every_zero_length_array_as_dwarf_says(kernel: Tuple[str, str]) -> None:
 @pytest.mark.parametrize("kernel", KERNELS, ids=_kernel_id)
 def test_ptype_lines_as_drgn_prints_them(kernel: Tuple[str, str]) -> None:
     """Every line declaring a ``[0]`` or ``[]`` member in the definition of a struct or
-    union that has one is the line drgn prints (``ptype``: :func:`kdbg.core.printer.type_definition`),
+    union that has one is the line drgn prints (``str()`` of the type: :func:`kdbg.btf.cdecl.definition`),
     except, on a held-out build, in a struct whose member kdbg's verdict gets wrong
     (:func:`test_every_zero_length_array_as_dwarf_says` counts those)."""
     import kdbg
@@ -122,7 +121,7 @@ def test_ptype_lines_as_drgn_prints_them(kernel: Tuple[str, str]) -> None:
         except AmbiguousTypeError:  # two definitions: which one drgn's DWARF has first is not BTF's
             ambiguous.append(tag)
             continue
-        text = type_definition(t)
+        text = str(t)
         got = sorted(line.strip() for line in text.splitlines() if ZERO_LENGTH_LINE.search(line))
         if got != want:
             differ.append((tag, got, want))

@@ -11,7 +11,8 @@ truncation, header fields, structure-aware edits of one type record: name offset
 strings, ids past the end, self-referencing typedefs/pointers/members, absurd vlen, random
 kind) and then exercises everything a user can reach: every type, member, enumerator,
 parameter and section entry, type names and declarations, sizes and alignment, name
-lookups, ``ptype``, the raw dump and, if present, C header generation.
+lookups, ``ptype``, the raw dump and C header generation (every stage, always: an import
+that breaks fails the test instead of leaving a stage out).
 
 Most cases keep the header and every record's kind and vlen valid (the ``DEEP_OPS``: type
 references, members, offsets, kind flags, string bytes, record bodies), so they get past
@@ -24,12 +25,13 @@ hypothesis' stop-at-first-failure, run this file directly; it records every dist
 failure and writes reproducers::
 
     PYTHONPATH=. python tests/test_fuzz_btf.py --cases 50000 --seed 1 --out /tmp/btf-fuzz
+
+(``--no-header`` there leaves C header generation out, for long parser-only runs.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import lzma
 import os
 import random
@@ -38,13 +40,18 @@ import sys
 import time
 import traceback
 from functools import cache
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kdbg.btf import constants as K
 from kdbg.btf.encoder import BTFEncoder, encode, minimize
-from kdbg.btf.index import BTF, type_shape
+from kdbg.btf.header import header_c
+from kdbg.btf.index import BTF
+from kdbg.btf.ptype import ptype
+from kdbg.btf.raw import raw_lines
 from kdbg.btf.types import (
     Composite,
     Datasec,
@@ -60,25 +67,6 @@ from tests.fuzz_harness import CaseHang, Reach, watchdog
 
 #: The long-run driver (``_main``) reports cases slower than this (tests do not time).
 CASE_LIMIT_S = 1.0
-
-try:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - hypothesis is a test dependency
-    given = None  # type: ignore[assignment]
-
-
-def _optional(module: str, attr: str) -> Optional[Callable[..., Any]]:
-    try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
-
-
-#: ``KDBG_FUZZ_HEADER=0`` leaves C header generation out (long parser-only runs).
-HEADER_C = _optional("kdbg.btf.header", "header_c") if os.environ.get("KDBG_FUZZ_HEADER") != "0" else None
-RAW_LINES = _optional("kdbg.btf.raw", "raw_lines")
-PTYPE = _optional("kdbg.btf.ptype", "ptype")
 
 
 # ---------------------------------------------------------------------- seeds
@@ -335,7 +323,7 @@ def _touch(t: Type) -> None:
     t.type_name()
     t.declaration("x")
     _ = t.kind_name, repr(t), t.is_anonymous()
-    for f in (t.sizeof, lambda: t.alignment, t.strip_typedefs, t.unqualified, t.qualifiers):
+    for f in (t.sizeof, lambda: t.alignment, t.strip_typedefs, t.unqualified, t.qualifier_keywords):
         with contextlib.suppress(BTFError):
             f()
     try:
@@ -343,8 +331,9 @@ def _touch(t: Type) -> None:
             pass
     except BTFError:
         pass
-    type_shape(t)
-    type_shape(t, exact=True)
+    for f in (t.type_name, t.is_complete, t.unaliased, t.qualifiers.__repr__):
+        with contextlib.suppress(BTFError, TypeError, AttributeError):
+            f()
     if isinstance(t, Composite):
         for m in t.members:
             _ = m.name, m.offset, m.is_bitfield
@@ -366,19 +355,19 @@ def _touch(t: Type) -> None:
     elif isinstance(t, Datasec):
         for e in t.entries:
             e.type.type_name()
-    if PTYPE is not None:
-        PTYPE(t)
-    if RAW_LINES is not None and t.btf is not None and t.id > 0:
-        list(RAW_LINES(t.btf, [t.id]))
+    ptype(t)
+    if t.btf is not None and t.id > 0:
+        list(raw_lines(t.btf, [t.id]))
 
 
 #: How far :func:`exercise` got with a case (see ``fuzz_harness.Reach``).
 STAGES = ["opened", "indexed"]
 
 
-def exercise(data: bytes, base: Optional[bytes] = None) -> str:
-    """Open ``data`` (on top of ``base`` if given) and use every part of it; return the
-    last stage reached (``""``: refused at open, ``"opened"``, ``"indexed"``)."""
+def exercise(data: bytes, base: Optional[bytes] = None, header: bool = True) -> str:
+    """Open ``data`` (on top of ``base`` if given) and use every part of it (C header
+    generation too, unless ``header`` is False); return the last stage reached (``""``:
+    refused at open, ``"opened"``, ``"indexed"``)."""
     try:
         base_btf = BTF(base, name="base") if base is not None else None
         btf = BTF(data, base=base_btf, name="fuzz")
@@ -407,23 +396,21 @@ def exercise(data: bytes, base: Optional[bytes] = None) -> str:
         for f in (btf.constant, btf.function):
             with contextlib.suppress(LOOKUP_ERRORS):
                 f(n)
-    for spec in ("struct task_struct *", "unsigned long"):
+    for spec in ("struct task_struct *", "unsigned long", "int (*)(void)", "char [16]"):
         with contextlib.suppress(LOOKUP_ERRORS):
-            btf.functions_taking(spec)
-    with contextlib.suppress(BTFError):
-        btf.search("^s")
-    if HEADER_C is not None:
+            btf.lookup(spec)
+    if header:
         with contextlib.suppress(BTFError):
-            HEADER_C(btf)
+            header_c(btf)
     return "indexed"
 
 
-def run_case(seed: Seed, muts: Sequence[Mutation]) -> str:
+def run_case(seed: Seed, muts: Sequence[Mutation], header: bool = True) -> str:
     """Mutate and exercise under the watchdog; return the stage reached (raises whatever
     escaped, :class:`CaseHang` for a case still running after ``HANG_SECONDS``)."""
     data, use_base = apply_mutations(seed, muts)
     with watchdog(what=f"{seed.name} {list(muts)!r}"):
-        return exercise(data, seed.base if use_base else None)
+        return exercise(data, seed.base if use_base else None, header)
 
 
 # ---------------------------------------------------------------------- tests
@@ -476,38 +463,39 @@ def test_watchdog_stops_a_hang() -> None:
             pass
 
 
-if given is not None:
-    _EXAMPLES = int(os.environ.get("KDBG_FUZZ_EXAMPLES", "300"))
-    _mutation = st.tuples(
-        st.sampled_from(OPS),
-        st.integers(0, 1 << 20),
-        st.integers(0, 1 << 16),
-        st.integers(0, 1 << 16),
-    )
+_EXAMPLES = int(os.environ.get("KDBG_FUZZ_EXAMPLES", "300"))
+_mutation = st.tuples(
+    st.sampled_from(OPS),
+    st.integers(0, 1 << 20),
+    st.integers(0, 1 << 16),
+    st.integers(0, 1 << 16),
+)
 
-    _settings = settings(
-        max_examples=_EXAMPLES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=_EXAMPLES <= 1000,
-    )
-    def test_fuzz_real_btf() -> None:
-        """Only BTFError escapes, no case hangs, and most cases reach the decoders."""
-        reach = Reach("fuzz_btf", STAGES)
+_settings = settings(
+    max_examples=_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=_EXAMPLES <= 1000,
+)
 
-        @_settings
-        @given(seed_idx=st.integers(0, 5), muts=st.lists(_mutation, min_size=1, max_size=4),
-               deep=st.integers(0, 5))
-        def case(seed_idx: int, muts: List[Mutation], deep: int) -> None:
-            seed = seeds()[seed_idx % len(seeds())]
-            muts = keep_header(muts) if deep else muts  # five cases in six keep the header
-            try:
-                reach.record(run_case(seed, muts))
-            except CaseHang as e:
-                reach.hangs.append(str(e))  # recorded, not shrunk: each try would hang again
 
-        case()
-        reach.check({"opened": 0.7, "indexed": 0.6}, min_cases=min(_EXAMPLES, 100))
+def test_fuzz_real_btf() -> None:
+    """Only BTFError escapes, no case hangs, and most cases reach the decoders."""
+    reach = Reach("fuzz_btf", STAGES)
+
+    @_settings
+    @given(seed_idx=st.integers(0, 5), muts=st.lists(_mutation, min_size=1, max_size=4),
+           deep=st.integers(0, 5))
+    def case(seed_idx: int, muts: List[Mutation], deep: int) -> None:
+        seed = seeds()[seed_idx % len(seeds())]
+        muts = keep_header(muts) if deep else muts  # five cases in six keep the header
+        try:
+            reach.record(run_case(seed, muts))
+        except CaseHang as e:
+            reach.hangs.append(str(e))  # recorded, not shrunk: each try would hang again
+
+    case()
+    reach.check({"opened": 0.7, "indexed": 0.6}, min_cases=min(_EXAMPLES, 100))
 
 
 # ---------------------------------------------------------------------- long runs
@@ -518,6 +506,7 @@ def _main(argv: Sequence[str]) -> int:
     ap.add_argument("--cases", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/btf-fuzz")
+    ap.add_argument("--no-header", action="store_true", help="leave C header generation out")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     rng = random.Random(args.seed)
@@ -534,7 +523,7 @@ def _main(argv: Sequence[str]) -> int:
             muts = keep_header(muts)
         t0 = time.perf_counter()
         try:
-            reach.record(run_case(seed, muts))
+            reach.record(run_case(seed, muts, header=not args.no_header))
         except (Exception, CaseHang) as e:  # noqa: BLE001 - recording every escape is the point
             tb = traceback.extract_tb(e.__traceback__)[-1]
             key = f"{type(e).__name__} at {os.path.basename(tb.filename)}:{tb.lineno}"

@@ -99,11 +99,13 @@ from kdbg.helpers import (
     xa_load,
 )
 from kdbg.helpers.common import Walk
+from kdbg.target import assemble
 from tests.conftest import dump_id, resolve_dump
 from tests.helpers_support import ORACLE_QUERIES, comm_matches
 from tests.kallsyms_synthetic import PatchedMemory
 from tests.oracle_exprs import oracle_dump
-from vmcores.oracle import ask_drgn
+from tests.stack_truth import drgn_view, unchanged_since_truth
+from vmcores.oracle import ORACLE_FORM, ask_drgn
 
 SUITES = ("bullseye", "bookworm", "trixie")
 DUMPS = [(suite, form, "qemu") for suite in SUITES for form in ("elf", "kdump-zlib")]
@@ -131,10 +133,14 @@ def dmesg_number(truth: Path, pattern: str) -> int:
 # ---------------------------------------------------------------------- tasks and PIDs
 @dumps
 def test_for_each_task_matches_ps(opened: Tuple[Program, Path]) -> None:
-    """Every process the guest listed is a task with its comm, parent and state. A task
-    the guest saw running (``R``) may sleep by the dump (an RCU kthread woke up while the
-    snapshot was read), so its state is not compared; nor init's, which ran the snapshot."""
+    """Every process the guest listed is a task with its comm and parent, and every one
+    that stayed asleep from the guest's reads to the dump (:func:`tests.stack_truth.
+    unchanged_since_truth`: the guest's dmesg and drgn's reading of the dump) has the
+    state the guest read; a task that ran meanwhile (init ran the reads, an RCU kthread
+    woke up) may legitimately be in another."""
     prog, truth = opened
+    oracle = resolve_dump(json.loads((truth.parent / "dumps.json").read_text())["suite"], ORACLE_FORM, "qemu")
+    asleep = unchanged_since_truth(oracle.truth, drgn_view(oracle.suite, oracle.path))
     ours = {}
     for task in for_each_task(prog):
         ours[int(task.pid)] = (task.comm.string_().decode(), int(task.real_parent.tgid), task_state_to_char(task))
@@ -142,8 +148,9 @@ def test_for_each_task_matches_ps(opened: Tuple[Program, Path]) -> None:
     assert listed and not [p for p in listed if p["pid"] not in ours]
     wrong = [(p, ours[p["pid"]]) for p in listed
              if not comm_matches(p["comm"], ours[p["pid"]][0]) or p["ppid"] != ours[p["pid"]][1]
-             or (p["pid"] != 1 and p["state"] != "R" and p["state"] != ours[p["pid"]][2])]
+             or (p["pid"] in asleep and p["state"] != ours[p["pid"]][2])]
     assert not wrong
+    assert {"sleep", "kdbg-sleeper", "cat"} <= {p["comm"] for p in listed if p["pid"] in asleep}
     assert {s for _c, _p, s in ours.values()} <= set("RSDTtXZPI")
     idle = list(for_each_task(prog, idle=True))
     present = list(for_each_present_cpu(prog))  # each present CPU's idle task, as crash lists them
@@ -355,9 +362,9 @@ def patched(prog: Program, patches: Dict[int, int]) -> Program:
     """``prog`` over memory with the 8-byte words at the given addresses replaced."""
     assert prog.memory is not None
     memory = PatchedMemory(prog.memory, {a: v.to_bytes(8, "little") for a, v in patches.items()})
-    out = Program(memory=memory, btf_loader=lambda: prog.btfs, symbol_loader=lambda: prog.symbols,
+    out = Program(memory=memory, btf_loader=lambda: prog.btfs, symbol_loader=lambda: prog.symbol_table,
                   description="patched")
-    return out
+    return assemble(out, None)  # the declaration table and the unwinder, as every program has them
 
 
 def one_line_validation_error(call: Callable[[], Any], *words: str) -> str:

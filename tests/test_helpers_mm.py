@@ -21,6 +21,7 @@ address's page (checked against drgn's ``vmalloc_to_pfn``).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -179,7 +180,7 @@ def test_addresses_are_drgns(case: Tuple[str, str]) -> None:
     suite, form = case
     prog = _open(suite, form)
     want = drgn_answers(suite)
-    tasks = [t for _, t in zip(range(NTASKS), for_each_task(prog))]
+    tasks = list(itertools.islice(for_each_task(prog), NTASKS))
     assert [int(t) for t in tasks] == want["tasks"]
     assert [int(t.stack) for t in tasks] == want["stacks"]
     assert [per_cpu(prog["runqueues"], c).address_ for c in for_each_possible_cpu(prog)] == want["rqs"]

@@ -13,7 +13,6 @@ ring through a memory overlay by :class:`RingModel`, which follows the kernel's 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 import kdbg
 from kdbg.errors import ValidationError
 from kdbg.helpers.printk import PrintkRecord, _Layout, get_dmesg, get_printk_records, print_dmesg
+from tests.cli_support import clean_env
 from tests.conftest import ROOT, resolve_dump
 from tests.helpers_oracle import helper_answers
 from tests.helpers_support import dump_ids, helper_dumps, open_dump
@@ -105,23 +105,23 @@ def test_dmesg_command(suite: str) -> None:
     wrong argument is a one-line error, exit 1."""
     dump = resolve_dump(suite, "kdump-zlib", "qemu")
     base = [sys.executable, "-m", "kdbg", "-c", str(dump.path)]
-    run = subprocess.run([*base, "-x", "dmesg"], capture_output=True, cwd=ROOT)
+    run = subprocess.run([*base, "-x", "dmesg"], capture_output=True, cwd=ROOT, env=clean_env())
     assert run.returncode == 0, run.stderr
     want = (dump.truth / "dmesg").read_bytes().splitlines()
     assert run.stdout.splitlines()[: len(want)] == want
-    run = subprocess.run([*base, "-x", "dmesg -t"], capture_output=True, cwd=ROOT)
+    run = subprocess.run([*base, "-x", "dmesg -t"], capture_output=True, cwd=ROOT, env=clean_env())
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[: len(want)] == [_STAMP.sub(b"", ln) for ln in want]
-    run = subprocess.run([*base, "--json", "-x", "dmesg"], capture_output=True, cwd=ROOT)
+    run = subprocess.run([*base, "--json", "-x", "dmesg"], capture_output=True, cwd=ROOT, env=clean_env())
     assert run.returncode == 0, run.stderr
     records = json.loads(run.stdout)
     first = records[0]
     assert first["text"].startswith("Linux version ") and first["timestamp"] == 0 and first["level"] == 5
     assert {"seq", "facility", "caller_tid", "caller_cpu", "continuation", "context"} <= set(first)
-    run = subprocess.run([*base, "-x", "dmesg -T"], capture_output=True, cwd=ROOT, env={**os.environ, "TZ": "UTC"})
+    run = subprocess.run([*base, "-x", "dmesg -T"], capture_output=True, cwd=ROOT, env=clean_env(TZ="UTC"))
     assert run.returncode == 0, run.stderr
     assert re.match(rb"\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}\] Linux version ", run.stdout)
-    run = subprocess.run([*base, "-x", "dmesg -q"], capture_output=True, cwd=ROOT, text=True)
+    run = subprocess.run([*base, "-x", "dmesg -q"], capture_output=True, cwd=ROOT, text=True, env=clean_env())
     assert run.returncode == 1 and run.stderr.count("\n") == 1 and "dmesg -q" not in run.stdout
 
 

@@ -9,6 +9,7 @@ memory overlay) ends in a one-line ``ValidationError``.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Tuple
 
 import pytest
@@ -67,7 +68,7 @@ def test_allocated_objects_equal_drgn(dump: Tuple[str, str, str]) -> None:
     first = helper_answers(dump[0])["slab.first_objects"]
     for name in ("task_struct", "mm_struct"):
         objs = slab_cache_for_each_allocated_object(find_slab_cache(prog, name), "struct " + name)
-        got_first = [int(o) for _, o in zip(range(5), objs)]
+        got_first = [int(o) for o in itertools.islice(objs, 5)]
         assert got_first == first[name]
 
 

@@ -73,7 +73,7 @@ def test_synthetic_slides_share_the_entry(encoding: str, in_vmcoreinfo: bool,
         d = decode_kallsyms(mem, cache_dir=str(tmp_path))
         assert d.from_cache == (i > 0), slide
         want = [(n, t, a if t == "A" else a + slide) for n, t, a in syms]
-        assert list(zip(d.names, d.types, d.addresses)) == want
+        assert list(zip(d.names, d.types, d.addresses, strict=True)) == want
         keys.add(d.key)
     assert len(keys) == 1
 

@@ -15,6 +15,7 @@ import pytest
 
 from kdbg.errors import CoreError, SymbolNotFoundError
 from kdbg.symbols import Symbol, SymbolTable, load_kallsyms_file, parse_kallsyms_text
+from tests.cli_support import clean_env
 
 PROC = str(Path(__file__).resolve().parent.parent / "vmcores" / "sample" / "truth" / "kallsyms")
 """A guest's /proc/kallsyms as root read it (real addresses, module symbols included)."""
@@ -23,13 +24,13 @@ PROC = str(Path(__file__).resolve().parent.parent / "vmcores" / "sample" / "trut
 def test_proc_kallsyms_count_and_spot_checks() -> None:
     table = load_kallsyms_file(PROC)
     wc = int(subprocess.run(["wc", "-l", PROC], capture_output=True, text=True,
-                            check=True).stdout.split()[0])
+                            check=True, env=clean_env()).stdout.split()[0])
     assert len(table) == wc > 50_000, (len(table), wc)
     assert len([s for s in table if s.module is not None]) > 10
     for name in ("_stext", "_text", "__start_BTF", "__stop_BTF", "schedule", "do_sys_open",
                  "_printk"):
         out = subprocess.run(["grep", "-m1", f" {name}$", PROC], capture_output=True,
-                             text=True).stdout.split()
+                             text=True, env=clean_env()).stdout.split()
         assert out, name
         addr, typ, _ = out
         sym = table.lookup(name)

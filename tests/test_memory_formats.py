@@ -24,6 +24,7 @@ from kdbg.memory import open_core, open_kcore, open_physical
 from kdbg.memory.decompress import decompress_page
 from kdbg.memory.lzo1x import LZOError, lzo1x_decompress_safe
 from kdbg.memory.pagecache import PageCache
+from tests.cli_support import clean_env
 
 PS = 4096
 
@@ -478,7 +479,7 @@ def test_pure_python_lzo_decodes_lzop_output(tmp_path: Path) -> None:
     for level in ("-1", "-9"):
         blob = subprocess.run(
             ["lzop", level, "-c"], input=data, capture_output=True, check=True
-        ).stdout
+        , env=clean_env()).stdout
         got = b""
         pos = 0
         for block, n in _lzop_blocks(blob):

@@ -24,6 +24,7 @@ import kdbg
 from kdbg.errors import UntypedSymbolError
 from kdbg.helpers.cpumask import cpu_possible_mask, for_each_cpu
 from kdbg.helpers.percpu import per_cpu, per_cpu_ptr
+from kdbg.modules import loaded_modules
 from tests.conftest import resolve_crash_dump
 from vmcores.build import SUITES
 from vmcores.crash import MODULE_NAME, crash_dir, crash_root
@@ -95,7 +96,7 @@ def test_console_has_every_cpu(oops) -> None:  # type: ignore[no-untyped-def]
 def test_module_btf_as_expected(oops) -> None:  # type: ignore[no-untyped-def]
     suite, _truth, prog = oops
     assert _module_info(suite)["btf"] is MODULE_BTF[suite]
-    loaded = prog.load_modules()
+    loaded = loaded_modules(prog)
     assert loaded is not None
     assert (MODULE_NAME in loaded.btfs) is MODULE_BTF[suite]
 
@@ -123,7 +124,7 @@ def test_typed_from_module_btf(oops) -> None:  # type: ignore[no-untyped-def]
     if not MODULE_BTF[suite]:  # typed by the declaration only
         assert var.type_.type_name() == "unsigned long [3]"
         return
-    loaded = prog.load_modules()
+    loaded = loaded_modules(prog)
     assert loaded is not None
     assert var.type_.btf is loaded.btfs[MODULE_NAME]
     assert var.type_.type_name() == "struct kdbg_oops_pcpu"

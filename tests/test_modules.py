@@ -19,7 +19,9 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.errors import TypeNotFoundError
+from kdbg.modules import loaded_modules
 from kdbg.target import open_core, open_live
+from tests.cli_support import clean_env
 from tests.conftest import ROOT, resolve_dump
 
 #: (suite, form, tool): each reference suite in an ELF form and a kdump form, a dump
@@ -66,10 +68,9 @@ def truth_module_symbols(truth: Path) -> List[Tuple[int, str, str, str]]:
 def test_module_symbols_equal_guest_kallsyms(dump: Tuple[str, str, str]) -> None:
     d = resolve_dump(*dump)
     prog = open_core(str(d.path))
-    loaded = prog.load_modules()
+    loaded = loaded_modules(prog)
     assert loaded is not None and not loaded.errors, loaded
-    table = prog.symbols
-    got = sorted((s.address, s.type, s.name, s.module) for s in table if s.module is not None)
+    got = sorted((s.address, s.type, s.name, s.module) for s in prog.symbols() if s.module is not None)
     want = truth_module_symbols(d.truth)
     assert want, "the guest listed module symbols"
     assert got == want
@@ -85,7 +86,7 @@ def test_for_each_module_equals_proc_modules(dump: Tuple[str, str, str]) -> None
     want = truth_modules(d.truth)
     assert [module_name(m) for m in for_each_module(prog)] == [w["name"] for w in want]
     rows = module_rows(prog)
-    for row, w in zip(rows, want):
+    for row, w in zip(rows, want, strict=True):
         for key in ("name", "size", "refcount", "users", "state", "base", "taints"):
             assert row[key] == w[key], (key, row, w)
     mod = find_module(prog, want[0]["name"])
@@ -107,8 +108,8 @@ def test_module_btf_from_memory_is_the_guests(dump: Tuple[str, str, str]) -> Non
     want = {p.name: p.read_bytes() for p in (d.truth / "btf").iterdir() if p.name != "vmlinux"}
     if suite not in MODULE_BTF_SUITES:
         # Debian's 5.10: no module BTF anywhere (no btf_modules list, no sysfs files).
-        assert want == {} and prog.symbols.get("btf_modules") is None
-        assert prog.load_modules().btfs == {}  # type: ignore[union-attr]
+        assert want == {} and prog.symbol_table.get("btf_modules") is None
+        assert loaded_modules(prog).btfs == {}  # type: ignore[union-attr]
         with pytest.raises(TypeNotFoundError):
             prog.type("struct fw_cfg_vmcoreinfo")
         return
@@ -116,8 +117,10 @@ def test_module_btf_from_memory_is_the_guests(dump: Tuple[str, str, str]) -> Non
     assert set(got) == set(want) == {m["name"] for m in truth_modules(d.truth)}
     for name in want:
         assert got[name] == want[name], name
-    assert [b for b in prog.load_modules().btfs] == list(got)  # type: ignore[union-attr]
-    assert len(prog.btfs) == 1 + len(want)
+    assert [b for b in loaded_modules(prog).btfs] == list(got)  # type: ignore[union-attr]
+    assert len(prog.all_btfs()) == 1 + len(want)
+    assert {m.name: m.btf for m in prog.modules() if m.btf is not None and not m.is_main} == \
+        loaded_modules(prog).btfs  # type: ignore[union-attr]
 
 
 def _bpftool_struct(truth: Path, module: str, name: str) -> Tuple[int, int, List[Tuple[str, int]]]:
@@ -126,7 +129,7 @@ def _bpftool_struct(truth: Path, module: str, name: str) -> Tuple[int, int, List
     out = subprocess.run(
         ["bpftool", "-B", str(truth / "btf" / "vmlinux"), "btf", "dump", "file",
          str(truth / "btf" / module), "format", "raw"],
-        check=True, capture_output=True, text=True).stdout
+        check=True, capture_output=True, text=True, env=clean_env()).stdout
     m = re.search(rf"^\[(\d+)\] STRUCT '{name}' size=(\d+) vlen=(\d+)\n((?:\t.*\n)*)", out, re.M)
     assert m, f"bpftool shows no struct {name}"
     members = [(mm.group(1), int(mm.group(2)))
@@ -163,8 +166,8 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
     hit = prog.symbolize_address(exit_addr + 1)
     assert hit is not None and hit[1] == 1
     assert prog.symbol(hit[0]).address == exit_addr
-    text = prog.symbols.format_address(exit_addr)
-    assert text.startswith(f"{hit[0]}+0x0") and text.endswith(f" [{want['name']}]")
+    exit_sym = prog.symbol(exit_addr)
+    assert (exit_sym.name, exit_sym.address, exit_sym.module) == (hit[0], exit_addr, want["name"])
     assert prog.symbol("fw_cfg_sysfs_exit").module == want["name"]
     # Each symbol's address names a symbol of its module at that very address.
     for addr, _t, _n, mod in syms:
@@ -172,7 +175,7 @@ def test_module_addresses_symbolize(dump: Tuple[str, str, str]) -> None:
         assert (s.address, s.module) == (addr, mod)
     # Exact regions from struct module: the text base is where /proc/modules says, the
     # last byte of a region is still the module's, the byte after it no module's.
-    regions = prog.symbols.module_regions(want["name"])
+    regions = prog.module(want["name"]).address_ranges
     assert regions and any(lo == want["base"] for lo, _ in regions)
     assert sum(hi - lo for lo, hi in regions) == want["size"]
     top = max(hi for _, hi in regions)
@@ -192,20 +195,20 @@ def test_lsmod_command(dump: Tuple[str, str, str]) -> None:
     d = resolve_dump(*dump)
     want = truth_modules(d.truth)
     run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "--json", "-x", "lsmod"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
-    assert [{k: r[k] for k in w} for r, w in zip(rows, want)] == want and len(rows) == len(want)
+    assert [{k: r[k] for k in w} for r, w in zip(rows, want, strict=True)] == want and len(rows) == len(want)
     run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "-x", "lsmod"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].split()[:4] == ["MODULE", "NAME", "BASE", "SIZE"]
-    for line, w in zip(lines[1:], want):
+    for line, w in zip(lines[1:], want, strict=True):
         f = line.split()
         assert (f[1], int(f[2], 16), int(f[3])) == (w["name"], w["base"], w["size"])
     bad = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "-x", "lsmod extra"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "lsmod" in bad.stderr
 
 
@@ -222,7 +225,8 @@ def test_live_module_btf_from_sysfs_dir(suite: str, tmp_path: Path) -> None:
     t = prog.type("struct fw_cfg_vmcoreinfo")
     tid, size, _ = _bpftool_struct(truth, "qemu_fw_cfg", "fw_cfg_vmcoreinfo")
     assert (t.id, t.sizeof()) == (tid, size)
-    assert len(prog.btfs) == 2 and prog.btfs[1].base is prog.btfs[0]  # type: ignore[attr-defined]
+    btfs = prog.all_btfs()
+    assert len(btfs) == 2 and btfs[1].base is btfs[0] and prog.module("qemu_fw_cfg").btf is btfs[1]
     # /proc/kallsyms lists the module's symbols itself; they symbolize by its ranges.
     s = prog.symbol("fw_cfg_sysfs_exit")
     assert s.module == "qemu_fw_cfg" and prog.symbol(s.address + 1) == s
@@ -243,7 +247,8 @@ import kdbg.target as p
 from kdbg.modules import read_module_btfs
 prog = p.open_live()
 assert prog.memory is not None, prog.memory_unavailable
-loaded = prog.load_modules()
+from kdbg.modules import loaded_modules
+loaded = loaded_modules(prog)
 print("errors", loaded.errors)
 files = {n: open("/sys/kernel/btf/" + n, "rb").read() for n in os.listdir("/sys/kernel/btf") if n != "vmlinux"}
 mem = dict(read_module_btfs(prog))
@@ -342,7 +347,7 @@ def test_sym_command_finds_module_symbols(suite: str) -> None:
     addr, letter, mod = want["fw_cfg_sysfs_exit"]
     run = subprocess.run([sys.executable, "-m", "kdbg", "-c", str(d.path), "--json",
                           "-x", "sym fw_cfg_sysfs_exit", "-x", f"sym {addr + 3:x}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 0, run.stderr
     by_name, by_address = (json.loads(line) for line in run.stdout.splitlines())
     assert [(r["address"], r["type"], r["module"]) for r in by_name] == [(addr, letter, mod)]
@@ -354,6 +359,6 @@ def test_lsmod_without_memory_is_one_line() -> None:
     truth = resolve_dump("trixie", "elf", "qemu").truth
     run = subprocess.run([sys.executable, "-m", "kdbg", "--btf", str(truth / "btf" / "vmlinux"),
                           "--kallsyms", str(truth / "kallsyms"), "-x", "lsmod"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=clean_env())
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and "memory is unavailable" in run.stderr

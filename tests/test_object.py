@@ -25,6 +25,7 @@ import pytest
 import kdbg
 from kdbg import FaultError, Object, UntypedSymbolError, container_of
 from kdbg.core.program import Program
+from tests.cli_support import clean_env
 from tests.conftest import ROOT, dump_id
 from tests.helpers_support import comm_matches
 
@@ -57,7 +58,7 @@ def test_comm_from_the_command_line(reference_dump: object) -> None:
     code = 'prog.declare("struct task_struct init_task;") or prog["init_task"].comm'
     r = subprocess.run(
         [sys.executable, "-m", "kdbg", "-c", str(reference_dump.path), "-e", code],  # type: ignore[attr-defined]
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env=clean_env(),
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout == '(char [16])"swapper/0"\n'
@@ -113,7 +114,7 @@ def test_uts_release(opened: Tuple[Program, Path]) -> None:
 def test_per_cpu_variable_and_function(opened: Tuple[Program, Path]) -> None:
     prog, truth = opened
     syms = truth_kallsyms(truth)
-    if "runqueues" not in prog._btf_variables():  # 5.10's BTF has no VARs at all
+    if "runqueues" not in prog.btf_variables():  # 5.10's BTF has no VARs at all
         prog.declare("struct rq runqueues;")
     rq = prog["runqueues"]
     assert rq.type_.type_name() == "struct rq"
@@ -207,7 +208,7 @@ def test_p_whatis_ptype_of_expressions(sample_dump: object) -> None:
          "-x", "whatis prog['runqueues'].nr_running",
          "-x", "ptype prog['runqueues'].cfs.load",
          "-x", "ptype struct load_weight"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env=clean_env(),
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout.split("\n")
@@ -216,5 +217,5 @@ def test_p_whatis_ptype_of_expressions(sample_dump: object) -> None:
     half = rest.index("};") + 2
     assert rest[:half].startswith("struct load_weight {") and rest[:half] + "\n" == rest[half + 1:]
     bad = subprocess.run([sys.executable, "-m", "kdbg", "-c", core, "-x", "p no_such_name"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+                         capture_output=True, text=True, cwd=ROOT, timeout=120, env=clean_env())
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "NameError" in bad.stderr

@@ -44,7 +44,7 @@ import difflib
 import json
 import re
 from functools import cache
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Set, Tuple, Type
 
 import pytest
 
@@ -104,13 +104,14 @@ def _case_id(case: Tuple[str, str, str, str]) -> str:
     return f"{suite}-{form}" if build == "reference" else f"{suite}-{build}-{form}"
 
 
-def _same_exception(drgn_error: Dict[str, str], exc: BaseException) -> bool:
-    """kdbg raised what drgn raised: the same builtin class (TypeError, ...) when drgn's
-    is a builtin, else an exception of drgn's class name (kdbg's errors have drgn's names)."""
-    cls = getattr(builtins, drgn_error["error"], None)
-    if isinstance(cls, type) and issubclass(cls, BaseException):
-        return isinstance(exc, cls)
-    return any(c.__name__ == drgn_error["error"] for c in type(exc).__mro__)
+def _error_class(drgn_error: Dict[str, str]) -> Type[BaseException]:
+    """The class kdbg must raise where drgn raised ``drgn_error``: the builtin of that name
+    (``TypeError``, ...), else kdbg's class of drgn's name (``FaultError``,
+    ``OutOfBoundsError``, ...: kdbg implements drgn's error classes)."""
+    name = drgn_error["error"]
+    cls = getattr(builtins, name, None) or getattr(kdbg, name, None)
+    assert isinstance(cls, type) and issubclass(cls, BaseException), f"drgn raised {name}, which kdbg lacks"
+    return cls
 
 
 def value_differences(got: Any, want: Any, path: str = "") -> Iterator[Tuple[str, Any, Any]]:
@@ -191,7 +192,7 @@ def compare(name: str, rec: Dict[str, Any], ns: Dict[str, Any], members: Set[str
     except Exception as e:  # noqa: BLE001 - compared with drgn's exception below
         if "value_error" not in rec:
             out.append(f"value_(): kdbg raised {type(e).__name__}: {e}")
-        elif not _same_exception(rec["value_error"], e):
+        elif not isinstance(e, _error_class(rec["value_error"])):
             out.append(f"value_(): kdbg raised {type(e).__name__}: {e} / drgn {rec['value_error']}")
     else:
         if "value_error" in rec:

@@ -5,14 +5,17 @@ plugins written to temporary directories: loaded with ``--plugin-path``, from
 ``$XDG_CONFIG_HOME/kdbg/plugins`` and through a ``kdbg.plugins`` entry point of a
 distribution on ``PYTHONPATH``; argparse-style arguments, helpers, declarations, the
 loading order, broken plugins (one warning line, kdbg still starts) and, running as root,
-plugin paths that group or others may write (refused, named). Each subprocess gets its own
-empty ``XDG_CONFIG_HOME`` so that the user's real plugins never take part.
+plugin paths that group or others may write (refused, named), and the same paths loaded by
+a user who is not root (``nobody``, from a root run). Each subprocess gets the tests'
+controlled environment (:func:`tests.cli_support.clean_env`) with its own empty
+``XDG_CONFIG_HOME`` so that the user's real plugins never take part.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,9 +25,8 @@ from typing import Dict, Optional
 import pytest
 
 import kdbg
-from tests.conftest import ROOT
-
-IS_ROOT = os.geteuid() == 0
+from tests import cli_support
+from tests.cli_support import IS_ROOT, ROOT, as_nobody, clean_env, nobody_env, package_tool_env
 
 GREET = """\
 \"\"\"A test plugin: the ``greet`` command with argparse arguments, a helper, a declaration.\"\"\"
@@ -73,17 +75,20 @@ def one_command(name: str, text: str) -> str:
 
 @pytest.fixture
 def run(tmp_path: Path, sample_dump):  # type: ignore[no-untyped-def]
-    """``run(*args, env=None)``: kdbg on the sample dump with an empty XDG_CONFIG_HOME."""
+    """``run(*args, env=None, dump=True, nobody=False)``: kdbg on the sample dump with an
+    empty XDG_CONFIG_HOME (``env``: changes of the controlled environment, None removes a
+    variable; ``nobody``: run as ``nobody``, from a root run)."""
     xdg = tmp_path / "xdg-empty"
     xdg.mkdir()
 
-    def _run(*args: str, env: Optional[Dict[str, str]] = None, dump: bool = True) -> subprocess.CompletedProcess:
-        e = {**os.environ, "XDG_CONFIG_HOME": str(xdg)}
-        e.update(env or {})
+    def _run(*args: str, env: Optional[Dict[str, Optional[str]]] = None, dump: bool = True,
+             nobody: bool = False) -> subprocess.CompletedProcess:
+        changes = {"XDG_CONFIG_HOME": str(xdg), **(env or {})}
         target = ["-c", str(sample_dump.path)] if dump else []
+        argv = [sys.executable, "-m", "kdbg", "-q", *target, *args]
         return subprocess.run(
-            [sys.executable, "-m", "kdbg", "-q", *target, *args],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT, env=e,
+            as_nobody(argv) if nobody else argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            cwd=ROOT, env=nobody_env(**changes) if nobody else clean_env(**changes), timeout=300,
         )
 
     return _run
@@ -267,35 +272,65 @@ def test_entry_point_plugins_are_found(run, tmp_path: Path) -> None:  # type: ig
     assert (p.returncode, p.stdout, p.stderr) == (0, "entry point module\nentry point function\n", "")
 
 
-def test_entry_points_are_remembered_until_a_distribution_is_installed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("bytecode", ["written", "not written"])
+def test_entry_points_are_remembered_until_a_distribution_changes(run, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                  bytecode: str) -> None:
     """The entry points found are kept in kdbg's cache (scanning them costs every start
-    importlib.metadata): a second start finds the same plugin from the cache entry, and
-    installing another distribution into a path directory is seen at the next start."""
+    importlib.metadata), keyed by each distribution's metadata in the ``sys.path``
+    directories (``kdbg.ui.plugins._entry_points_key``): a second start answers from the
+    cache entry, whether or not the first one wrote the plugin's bytecode into the path
+    directory (``site/__pycache__``: ``PYTHONDONTWRITEBYTECODE`` unset, as on most
+    machines, or set); installing a distribution, removing one or editing one's entry
+    points is seen at the next start."""
     site = tmp_path / "site"
     cache = tmp_path / "cache"
 
-    def dist(name: str, command: str) -> None:
+    def dist(name: str, command: str) -> Path:
         info = site / f"{name}-0.1.dist-info"
         info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
         (info / "entry_points.txt").write_text(f"[kdbg.plugins]\n{command} = {name}_mod\n")
         (site / f"{name}_mod.py").write_text(one_command(command, f"{command} ran"))
+        return info
 
-    env = {"PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "KDBG_CACHE": str(cache)}
-    dist("kdbg_ep_one", "epone")
+    def ran(p: subprocess.CompletedProcess) -> str:
+        assert p.returncode in (0, 1), p.stderr
+        return p.stdout
+
+    env: Dict[str, Optional[str]] = {
+        "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "KDBG_CACHE": str(cache),
+        "PYTHONDONTWRITEBYTECODE": None if bytecode == "written" else "1"}
+    one = dist("kdbg_ep_one", "epone") / "entry_points.txt"
     first = run("-x", "epone", env=env)
     assert (first.returncode, first.stdout, first.stderr) == (0, "epone ran\n", "")
-    entries = list((cache / "entry-points").glob("*"))
-    assert len(entries) == 1, entries
-    # Emptying the distribution's entry_points.txt in place changes no sys.path directory,
-    # so the next start still answers from the cache entry: proof that it is read.
-    (site / "kdbg_ep_one-0.1.dist-info" / "entry_points.txt").write_text("")
+    assert (site / "__pycache__").is_dir() == (bytecode == "written")
+    assert len(list((cache / "entry-points").glob("*"))) == 1
+    # Emptying the distribution's entry_points.txt but keeping its modification time,
+    # and adding bytecode and a module to the path directory, changes no distribution's
+    # metadata: the next start answers from the cache entry (proof that it is read).
+    stamp = one.stat()
+    one.write_text("")
+    os.utime(one, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    (site / "__pycache__").mkdir(exist_ok=True)
+    (site / "__pycache__" / "other.cpython-311.pyc").write_bytes(b"")
+    (site / "other.py").write_text("")
     again = run("-x", "epone", env=env)
     assert (again.returncode, again.stdout, again.stderr) == (0, "epone ran\n", "")
-    (site / "kdbg_ep_one-0.1.dist-info" / "entry_points.txt").write_text("[kdbg.plugins]\nepone = kdbg_ep_one_mod\n")
-    dist("kdbg_ep_two", "eptwo")
+    assert len(list((cache / "entry-points").glob("*"))) == 1
+    # The same edit with a new modification time is seen: epone is gone.
+    os.utime(one, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
+    edited = run("-x", "epone", env=env)
+    assert (edited.returncode, edited.stdout) == (1, ""), edited.stderr
+    assert edited.stderr == "kdbg: unknown command 'epone' (try 'help')\n"
+    # Installing another distribution is seen (and the restored entry point with it).
+    one.write_text("[kdbg.plugins]\nepone = kdbg_ep_one_mod\n")
+    two = dist("kdbg_ep_two", "eptwo")
     later = run("-x", "epone", "-x", "eptwo", env=env)
     assert (later.returncode, later.stdout, later.stderr) == (0, "epone ran\neptwo ran\n", "")
+    # Removing it is seen too.
+    shutil.rmtree(two)
+    gone = run("-x", "epone", "-x", "eptwo", env=env)
+    assert (ran(gone), gone.stderr) == ("epone ran\n", "kdbg: unknown command 'eptwo' (try 'help')\n")
 
 
 def test_broken_entry_point_is_one_warning(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -323,28 +358,37 @@ def test_plugin_replaces_a_shipped_plugin_command(run, tmp_path: Path) -> None: 
 
 def test_group_or_world_writable_plugins_refused_as_root(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """As root (CI): a world-writable plugin directory is refused and named, and so is a
-    group-writable file in a safe directory, while its neighbours load. Not root: they
-    load (only root is protected by the check)."""
+    group-writable file in a safe directory, while its neighbours load. Not root
+    (``nobody``, run from the root run; the caller itself when it is not root): they load
+    (only root is protected by the check)."""
     open_dir = plugin_dir(tmp_path, "open", {"o.py": one_command("opencmd", "from an open dir")})
     os.chmod(open_dir, 0o777)
     safe = plugin_dir(tmp_path, "safe", {"g.py": one_command("gcmd", "group writable"),
                                           "s.py": one_command("scmd", "safe file")})
     os.chmod(safe / "g.py", 0o664)
-    p = run("--plugin-path", str(open_dir), "--plugin-path", str(safe), "-x", "scmd", "-x", "help")
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("safe file\n")
-    listed = {line.split()[0] for line in p.stdout.splitlines()[1:] if line.strip()}
+    args = ("--plugin-path", str(open_dir), "--plugin-path", str(safe), "-x", "scmd", "-x", "help")
+
+    def listed(p: subprocess.CompletedProcess) -> set:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith("safe file\n")
+        return {line.split()[0] for line in p.stdout.splitlines()[1:] if line.strip()}
+
     if IS_ROOT:
+        p = run(*args)
         assert p.stderr.splitlines() == [
             f"kdbg: warning: plugin directory {open_dir} is writable by group or others: not loaded (running as root)",
             f"kdbg: warning: plugin file {safe / 'g.py'} is writable by group or others: not loaded (running as root)",
         ]
-        assert "opencmd" not in listed and "gcmd" not in listed and "scmd" in listed
+        commands = listed(p)
+        assert "opencmd" not in commands and "gcmd" not in commands and "scmd" in commands
         p = run("--plugin-path", str(open_dir), "-x", "opencmd")
         assert p.returncode == 1 and "unknown command 'opencmd'" in p.stderr
-    else:
-        assert p.stderr == ""
-        assert {"opencmd", "gcmd", "scmd"} <= listed
+    p = run(*args, nobody=IS_ROOT)
+    assert p.stderr == ""
+    assert {"opencmd", "gcmd", "scmd"} <= listed(p)
+    if IS_ROOT:  # it really ran as nobody
+        who = run("-e", "__import__('os').geteuid()", nobody=True)
+        assert (who.returncode, who.stdout) == (0, f"{cli_support.nobody().pw_uid}\n"), who.stderr
 
 
 # ---------------------------------------------------------------- packaging
@@ -353,8 +397,6 @@ def test_group_or_world_writable_plugins_refused_as_root(run, tmp_path: Path) ->
 def test_a_non_editable_install_ships_the_plugins(tmp_path: Path, sample_dump) -> None:  # type: ignore[no-untyped-def]
     """``pip install . --target DIR`` of a copy of the source: the wheel holds the shipped
     plugins (kdbg_plugins), and kdbg run from DIR (outside the source tree) has ``ps``."""
-    import shutil
-
     src = tmp_path / "src"
     src.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -364,11 +406,11 @@ def test_a_non_editable_install_ships_the_plugins(tmp_path: Path, sample_dump) -
         shutil.copy(ROOT / name, src / name)
     target = tmp_path / "installed"
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", str(src), "--target", str(target)],
-                         capture_output=True, text=True, cwd=tmp_path)
+                         capture_output=True, text=True, cwd=tmp_path, env=package_tool_env(), timeout=600)
     assert pip.returncode == 0, pip.stderr
     shipped = sorted(p.name for p in (target / "kdbg_plugins").iterdir() if p.suffix in (".py", ".md"))
     assert shipped == ["README.md", "__init__.py", "dmesg.py", "files.py", "lsmod.py", "mount.py", "ps.py"]
-    env = {**os.environ, "PYTHONPATH": str(target), "XDG_CONFIG_HOME": str(tmp_path)}
+    env = clean_env(PYTHONPATH=str(target), XDG_CONFIG_HOME=str(tmp_path))
     p = subprocess.run(
         [sys.executable, "-c",
          "import kdbg, kdbg.ui.plugins as p; print(kdbg.__file__); print(p.shipped_plugin_dir())"],

@@ -8,16 +8,13 @@ import os
 import pty
 import subprocess
 import sys
-from pathlib import Path
+from typing import Dict
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.cli_support import ROOT, clean_env
 
 
-def _env(**extra: str) -> dict:
-    env = {**os.environ, "KDBG_NO_CACHE": "1", **extra}
-    env.pop("KDBG_PROGRESS_AFTER", None)
-    env.update(extra)
-    return env
+def _env(**extra: str) -> Dict[str, str]:
+    return clean_env(KDBG_NO_CACHE="1", **extra)
 
 
 def test_no_progress_when_stderr_is_a_pipe(sample_dump) -> None:  # type: ignore[no-untyped-def]

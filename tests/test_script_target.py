@@ -12,6 +12,7 @@ from typing import Tuple
 
 import pytest
 
+from tests.cli_support import clean_env
 from tests.conftest import ROOT, resolve_dump
 from tests.helpers_support import comm_matches
 
@@ -31,7 +32,7 @@ def test_script_with_arguments_reads_the_guest(dump: Tuple[str, str, str], tmp_p
     script = tmp_path / "walk.py"
     script.write_text(SCRIPT)
     p = subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(d.path), str(script), "one", "two words"],
-                       capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=600)
+                       capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=600, env=clean_env())
     assert (p.returncode, p.stderr) == (0, ""), p.stderr
     out = json.loads(p.stdout)
     assert out["argv"] == [str(script), "one", "two words"]

@@ -16,6 +16,7 @@ kallsyms text (with ``[module]`` lines).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import subprocess
 from bisect import bisect_right
@@ -206,7 +207,7 @@ def test_module_addresses(cases: List[Case]) -> None:
         assert addrs[0] >= base
         inside = []
         rng = random.Random(c.label)
-        for a, nxt in zip(addrs, addrs[1:]):
+        for a, nxt in itertools.pairwise(addrs):
             inside += [(a, 0), (a + (nxt - a) // 2, (nxt - a) // 2), (nxt - 1, nxt - 1 - a)]
             inside.append((a + rng.randrange(nxt - a), None))
         # Below the module's base and below its first symbol, and far past it: nothing.

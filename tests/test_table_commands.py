@@ -6,9 +6,12 @@ its /proc showed them), its /proc/kallsyms (``init_task``, the first idle task),
 /proc/cpuinfo (one idle task per CPU), and drgn 0.3.0 with Debian's DWARF
 (``for_each_file`` + ``d_path`` of every task, from ``tests/helpers_oracle.py``) for PID 1's
 open files. Caveats as in ``test_helpers_core``: ``/proc``'s comm may be a kthread's full
-name or a kworker's name plus ``-workqueue`` (``comm_matches``), and PID 1 was running the
-guest's ps when /proc was read (its state is not compared), nor is the state of a task
-the guest saw running (``R``): it may have gone back to sleep before the dump.
+name or a kworker's name plus ``-workqueue`` (``comm_matches``). What the guest read of a
+task (state, CPU, memory) still holds at the dump only for a task that stayed asleep from
+before the guest recorded its truth to the dump (:func:`tests.stack_truth.unchanged_since_truth`:
+the guest's dmesg and drgn's reading of the dump, never kdbg's): those are compared, every
+one of them; the others (the guest's shell reading /proc, kworkers, RCU) may have changed
+any of it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import pytest
 
@@ -26,7 +29,9 @@ from tests.conftest import resolve_dump
 from tests.helpers_oracle import helper_answers
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import truth_vmlinux
+from tests.stack_truth import drgn_view, unchanged_since_truth
 from vmcores.debian import SUITES
+from vmcores.oracle import ORACLE_FORM
 
 #: Two forms per kernel: QEMU's ELF and its kdump-compressed dump; and forky's (Linux 7.2) ELF.
 DUMPS = [(s, f, "qemu") for s in SUITES for f in ("elf", "kdump-zlib")] + [("forky", "elf", "qemu")]
@@ -48,6 +53,13 @@ def _ids(d: Tuple[str, str, str]) -> str:
 
 def ncpus(truth: Path) -> int:
     return sum(1 for line in (truth / "cpuinfo").read_text().splitlines() if line.startswith("processor"))
+
+
+def unchanged(dump_id: Tuple[str, str, str]) -> Set[int]:
+    """The PIDs whose ``ps.json``/``proc-stat`` still hold at the dump (drgn reads the
+    suite's ``elf-paging`` form: every form holds the same memory)."""
+    oracle = resolve_dump(dump_id[0], ORACLE_FORM, "qemu")
+    return unchanged_since_truth(oracle.truth, drgn_view(dump_id[0], oracle.path))
 
 
 def kallsyms_address(truth: Path, name: str) -> int:
@@ -78,13 +90,15 @@ def test_ps_equals_the_guests_process_list(dump_id: Tuple[str, str, str]) -> Non
     assert len(tasks) == len(rows) - n  # every thread once
     listed = json.loads((dump.truth / "ps.json").read_text())
     assert listed and not [t for t in listed if t["pid"] not in tasks]
+    asleep = unchanged(dump_id)
+    assert {"sleep", "kdbg-sleeper", "cat"} <= {t["comm"] for t in listed if t["pid"] in asleep}
     wrong = []
     for t in listed:
         r = tasks[t["pid"]]
         comm = r["comm"][1:-1] if r["comm"].startswith("[") else r["comm"]
         if not comm_matches(t["comm"], comm) or r["ppid"] != t["ppid"]:
             wrong.append((t, r))
-        if t["pid"] != 1 and t["state"] != "R" and r["st"] != CRASH_ST[t["state"]]:
+        if t["pid"] in asleep and r["st"] != CRASH_ST[t["state"]]:
             wrong.append((t, r))
         if r["cpu"] not in range(n) or r["task"] < 0xFFFF800000000000:
             wrong.append((t, r))
@@ -113,9 +127,9 @@ def mem_total_kib(truth: Path) -> int:
 @pytest.mark.parametrize("dump_id", DUMPS, ids=_ids)
 def test_ps_cpu_vsz_rss_equal_proc_stat(dump_id: Tuple[str, str, str]) -> None:
     """VSZ and RSS (KiB) are /proc/PID/stat's vsize and rss, CPU its processor, %MEM the RSS
-    share of MemTotal; but PID 1 (it ran the guest's reads), and the CPU of a few tasks not
-    bound to one CPU (unbound kworkers, kcompactd), which moved between the reads and the
-    dump. A per-CPU kthread (ksoftirqd/N, kworker/N:M...) never moves."""
+    share of MemTotal, for every task that stayed asleep from the guest's reads to the
+    dump; a task that ran meanwhile (PID 1 ran the reads) may have moved or grown, but a
+    per-CPU kthread (ksoftirqd/N, kworker/N:M...) never moves."""
     dump = resolve_dump(*dump_id)
     p = kdbg(dump.path, "--json", "-x", "ps")
     assert p.returncode == 0, p.stderr
@@ -123,20 +137,18 @@ def test_ps_cpu_vsz_rss_equal_proc_stat(dump_id: Tuple[str, str, str]) -> None:
     stat = proc_stat(dump.truth)
     assert len(stat) > 40
     total = mem_total_kib(dump.truth)
-    wrong, moved = [], []
+    asleep = unchanged(dump_id)
+    assert 1 not in asleep and rows[1]["rss"] > 0
+    wrong = []
     for pid, (vsize, rss, cpu) in stat.items():
         r = rows[pid]
-        if pid == 1:
-            assert r["vsz"] == vsize // 1024 and r["rss"] > 0
-            continue
-        if (r["vsz"], r["rss"]) != (vsize // 1024, rss * 4):
-            wrong.append((pid, r, vsize, rss))
-        if r["cpu"] != cpu:
-            moved.append(r["comm"])
+        if pid in asleep and ((r["vsz"], r["rss"], r["cpu"]) != (vsize // 1024, rss * 4, cpu)):
+            wrong.append((pid, r, vsize, rss, cpu))
+        if re.search(r"/\d+(:|$)", r["comm"]) and not r["comm"].startswith("kworker/u") and r["cpu"] != cpu:
+            wrong.append((pid, r, "a per-CPU kthread moved", cpu))
+        assert r["cpu"] in range(ncpus(dump.truth))
         assert abs(r["mem"] - r["rss"] * 100 / total) <= 0.1
     assert not wrong
-    assert not [c for c in moved if re.search(r"/\d+(:|$)", c) and not c.startswith("kworker/u")], moved
-    assert len(moved) <= len(stat) // 10
     assert any(r["rss"] > 0 and r["mem"] > 0 for r in rows.values())
 
 
@@ -152,10 +164,11 @@ def test_ps_json(dump_id: Tuple[str, str, str]) -> None:
         assert all(type(r[k]) is t for k, t in PS_KEYS.items()), r
         assert r["state"] in "RSDTtXZPI" and len(r["state"]) == 1
     by_pid = {r["pid"]: r for r in rows if r["pid"]}
+    asleep = unchanged(dump_id)
     for t in json.loads((dump.truth / "ps.json").read_text()):
         r = by_pid[t["pid"]]
         assert comm_matches(t["comm"], r["comm"]) and r["ppid"] == t["ppid"]
-        assert t["pid"] == 1 or t["state"] == "R" or r["state"] == t["state"]
+        assert t["pid"] not in asleep or r["state"] == t["state"]
         assert r["kthread"] == (t["pid"] == 2 or t["ppid"] == 2)
     # the command's own --json is the same; PIDs select rows
     assert json.loads(kdbg(dump.path, "-x", "ps --json").stdout) == rows

@@ -260,7 +260,7 @@ prog = kdbg.open_live()
 m = prog.memory
 assert m is not None, prog.memory_unavailable
 before = {n: [b.value, b.source] for n, b in m.layout.items()}
-prog.symbols
+prog.symbol_table
 after = {n: [b.value, b.source, b.variable, b.guess] for n, b in m.layout.items()}
 props = {n: getattr(m, n) for n in names}
 print("KDBG " + json.dumps({"before": before, "after": after, "props": props, "notes": m.layout_notes}))

@@ -1,11 +1,13 @@
-"""kdbg's stack traces of crashed kernels (:mod:`vmcores.crash`: sysrq ``c`` panics and a
-NULL write in the ``kdbg_oops`` module) against drgn + DWARF on the same dumps.
+"""kdbg's stack traces of crashed kernels (:mod:`vmcores.crash`: sysrq ``c`` panics, a
+NULL write in the ``kdbg_oops`` module and an NMI panic) against drgn + DWARF on the same
+dumps.
 
-Every task drgn unwinds from a sound start equals kdbg's frames (pc, sp, interrupted, and
-the registers of the first and of every interrupted frame) on
-the ELF and kdump forms: the crashing CPU's task from its PRSTATUS note (through the
-page fault's ``pt_regs`` and the module's frames for the oops), every sleeping task.
-``crashed_thread()`` names the task drgn names, the one the guest crashed from.
+Every task kdbg lists (the PID IDR's, and each possible CPU's idle task) equals drgn's
+trace of it (pc, sp, interrupted, and the registers of the first and of every interrupted
+frame) on the ELF and kdump forms: a task on a CPU at the dump from that CPU's PRSTATUS
+note (drgn decides by ``task->on_cpu``), every other one from its saved ``thread.sp``.
+The set compared is drgn's, not kdbg's choice. ``crashed_thread()`` names the task drgn
+names, the one the guest crashed from; ``threads()`` lists drgn's ``prog.threads()``.
 
 The crashed task's trace contains the guest console's own ``Call Trace`` of the crash
 (its reliable frames, without ``?``, function, offset and size, module names), from the
@@ -13,35 +15,42 @@ crashing function down to the syscall entry; for the oops, the frame before them
 page fault's ``pt_regs`` frame at the console's ``RIP: 0010:`` and ``RSP:``; the last
 frame is user mode at the console's ``RIP: 0033:`` and ``RSP: 002b:``.
 
-The other CPU is where drgn 0.3.0 and kdbg part: ``panic()`` stops it with the reboot IPI
-and ``stop_this_cpu()`` marks it offline, so drgn (looking at online CPUs only) unwinds
-its idle task from a stale ``thread.sp`` into garbage. kdbg starts it from the CPU's
-PRSTATUS note; its trace is checked on its own: ``stop_this_cpu`` on the IRQ stack, the
-reboot interrupt's ``pt_regs``, then the idle loop on the task stack down to the
-``startup_64`` entry, with no stop reason.
+The other CPU of a ``panic``/``oops``: ``panic()`` stops it with the reboot IPI and
+``stop_this_cpu()`` marks it offline. What it was running then is not up to the test:
+its idle task when idle, but a kthread or any task when busy (both happen from one build
+to the next). drgn + DWARF says which (``runqueues.curr`` of that CPU, on the same
+dump), and kdbg's trace of that task, from the CPU's PRSTATUS note, is checked on its
+own terms for each case: ``stop_this_cpu`` in the reboot interrupt, then its ``pt_regs``
+and the interrupted context. Kernel code interrupted (the idle loop, a kthread, a system
+call): the handler on the IRQ stack, the interrupted code on the task's own stack, down
+to ``startup_64`` for the idle loop or to the end of a kernel stack for any other task.
+User mode interrupted: the handler on the task's own stack (the kernel uses the IRQ stack
+only to interrupt kernel code), then the user frame. And equal to drgn's. drgn 0.3.0
+unwinds it from the same note; its ``for_each_task(idle=True)`` only leaves an offline
+CPU's idle task out, so the idle tasks are asked for one by one
+(:func:`tests.stack_truth.drgn_view`).
 
 The ``nmi`` scenario (an NMI injected into the idle guest, ``unknown_nmi_panic``,
-``apic_extnmi=all``: both CPUs take it) panics from NMI context, and there drgn 0.3.0 is
-right: no CPU goes offline (the reboot IPI and the NMI ``panic()`` sends cannot reach a
-CPU that is inside an NMI handler), so drgn unwinds both CPUs' idle tasks from their
-PRSTATUS notes and kdbg equals it frame by frame, both of them included. The crashed
-task is the idle task (``swapper/N``, PID 0) of the console's ``CPU: N`` and of
-drgn's ``panic_cpu``; its trace holds the console's ``<NMI>`` Call Trace (from the caller
-of ``panic`` down through ``end_repeat_nmi``, every frame on that CPU's NMI exception
-stack as drgn's ``cea_exception_stacks`` places it), then the NMI's ``pt_regs`` frame at
-the console's ``RIP:``/``RSP:`` with every register the console printed, then exactly
-the console's task part, on the idle task's stack, down to ``startup_64``. The other
-CPU printed only its ``Uhhuh. NMI received ... on CPU M.`` line: its trace is
-``nmi_panic_self_stop`` (its PRSTATUS note) in the same NMI handler, on its own NMI
-stack, the same kind of ``pt_regs`` frame in the idle loop, and its own idle task's
-stack down to ``startup_64``, as drgn unwinds it.
+``apic_extnmi=all``: both CPUs take it) panics from NMI context: no CPU goes offline (the
+reboot IPI and the NMI ``panic()`` sends cannot reach a CPU that is inside an NMI
+handler), and kdbg equals drgn on both CPUs' idle tasks. The crashed task is the idle
+task (``swapper/N``, PID 0) of the console's ``CPU: N`` and of drgn's ``panic_cpu``; its
+trace holds the console's ``<NMI>`` Call Trace (from the caller of ``panic`` down
+through ``end_repeat_nmi``, every frame on that CPU's NMI exception stack as drgn's
+``cea_exception_stacks`` places it), then the NMI's ``pt_regs`` frame at the console's
+``RIP:``/``RSP:`` with every register the console printed, then exactly the console's
+task part, on the idle task's stack, down to ``startup_64``. The other CPU printed only
+its ``Uhhuh. NMI received ... on CPU M.`` line: its trace is ``nmi_panic_self_stop`` (its
+PRSTATUS note) in the same NMI handler, on its own NMI stack, the same kind of
+``pt_regs`` frame in the idle loop, and its own idle task's stack down to
+``startup_64``, as drgn unwinds it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -50,7 +59,7 @@ from kdbg.helpers import cpu_curr, cpu_online_mask, cpu_possible_mask, for_each_
 from kdbg.unwind import UnwindError
 from tests import stack_truth
 from vmcores.crash import CrashDump, crash_dumps
-from vmcores.oracle import ORACLE_FORM, DrgnStacks, Query, ask_drgn, drgn_stack_traces
+from vmcores.oracle import ORACLE_FORM, DrgnStacks, drgn_stack_traces
 
 SCENARIOS = tuple((suite, scenario) for suite in ("bookworm", "trixie", "bullseye")
                   for scenario in ("panic", "oops", "nmi"))
@@ -69,18 +78,6 @@ BOOT_CPU_START = frozenset({"rest_init", "arch_call_rest_init", "start_kernel", 
 #: the crashes in a system call (sysrq ``c``, the oops): the other CPU stopped by the
 #: reboot IPI, the crashed task's trace ends in user mode
 SYSCALL_CASES = [c for c in CASES if c[1] != "nmi"]
-_per_cpu = '__import__("drgn.helpers.linux.percpu", fromlist=["per_cpu"]).per_cpu'
-#: drgn's view of every possible CPU: its NMI exception stack (``cea_exception_stacks``'
-#: ``NMI_stack``, ``[address, size]``), its current task and that task's stack; and
-#: ``panic_cpu``.
-CPU_QUERIES = (
-    Query("cpus", '[{"cpu": c, "nmi_stack": [e.NMI_stack.address_, sizeof(e.NMI_stack)], '
-                  '"curr": r.curr.value_(), "stack": r.curr.stack.value_()} '
-                  'for c in __import__("drgn.helpers.linux.cpumask", fromlist=["x"]).for_each_possible_cpu(prog) '
-                  f'for e in [{_per_cpu}(prog["cea_exception_stacks"], c)[0]] '
-                  f'for r in [{_per_cpu}(prog["runqueues"], c)]]'),
-    Query("panic_cpu", 'prog["panic_cpu"].counter'),
-)
 
 
 def crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
@@ -96,12 +93,10 @@ def drgn_for(suite: str, scenario: str) -> DrgnStacks:
     return _DRGN[key]
 
 
-def drgn_cpus(suite: str, scenario: str) -> Tuple[int, Dict[int, Dict[str, Any]]]:
-    """``(panic_cpu, {cpu: {"nmi_stack", "curr", "stack"}})`` as drgn + DWARF read them."""
-    answers = ask_drgn(suite, crash_dump(suite, scenario, ORACLE_FORM).path, CPU_QUERIES)
-    for rec in answers.records.values():
-        assert "value" in rec, rec
-    return answers.records["panic_cpu"]["value"], {c["cpu"]: c for c in answers.records["cpus"]["value"]}
+def drgn_cpus(suite: str, scenario: str) -> Tuple[int, Dict[int, stack_truth.DumpCpu]]:
+    """``(panic_cpu, {cpu: DumpCpu})`` as drgn + DWARF read them (:func:`tests.stack_truth.drgn_view`)."""
+    view = stack_truth.drgn_view(suite, crash_dump(suite, scenario, ORACLE_FORM).path)
+    return view.panic_cpu, view.cpus
 
 
 def report_of(dump: CrashDump) -> stack_truth.Oops:
@@ -124,42 +119,55 @@ def on(stack: Tuple[int, int], sp: int) -> bool:
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
-    """Every task drgn unwinds equals kdbg (for ``nmi`` every CPU's idle task too: none
-    went offline); the crashed thread is drgn's, the console report's ``CPU: N PID: P
-    Comm: X`` and drgn's ``panic_cpu``'s current task."""
+    """Every task kdbg lists is a task drgn lists (``for_each_task``, plus each possible
+    CPU's idle task) and the other way round; each equals drgn's trace, but the exited
+    ones (the guest's zombie: drgn faults on the freed stack or unwinds garbage, kdbg
+    says so in one line). The crashed thread is drgn's, the console report's ``CPU: N PID: P Comm: X``
+    and drgn's ``panic_cpu``'s current task; ``threads()`` is drgn's list."""
     suite, scenario, form = case
     truth = drgn_for(suite, scenario)
+    panic_cpu, cpus = drgn_cpus(suite, scenario)
     dump = crash_dump(suite, scenario, form)
     prog = kdbg.open_core(str(dump.path))
-    possible = list(for_each_cpu(cpu_possible_mask(prog)))
-    offline = [c for c in possible if c not in set(for_each_cpu(cpu_online_mask(prog)))]
-    stopped = {int(cpu_curr(prog, c)) for c in offline}
+    refs = {addr: ref for addr, ref in truth.tasks.items() if ref["pid"]}
+    for c in cpus.values():  # drgn's for_each_task(idle=True) lists the online CPUs' only
+        if c.idle in truth.tasks:
+            assert truth.tasks[c.idle]["frames"] == c.idle_frames
+        refs[c.idle] = {"pid": 0, "comm": f"swapper/{c.cpu}", "frames": c.idle_frames}
+    # the guest's zombie (ps.json, state Z; its parent never reaps it): its stack is freed,
+    # drgn faults on it or unwinds garbage
+    zombies = {p["pid"] for p in json.loads((dump.truth / "ps.json").read_text()) if p["state"] == "Z"}
+    exited = {addr for addr, ref in refs.items() if ref["pid"] in zombies}
+    assert zombies and len(exited) == len(zombies)
+    assert not [ref for addr, ref in refs.items() if "error" in ref and addr not in exited]
+    listed = [int(task) for task in for_each_task(prog, idle=True)]
+    assert sorted(listed) == sorted(refs)
     compared = set()
     for task in for_each_task(prog, idle=True):
         addr = int(task)
-        if addr in stopped:
-            continue  # an offline CPU's idle task, which drgn does not list: test_stopped_cpu
-        ref = truth.tasks[addr]
-        if not int(task.stack):
+        ref = refs[addr]
+        if addr in exited:
             with pytest.raises(UnwindError, match="exited"):
                 prog.stack_trace(task)
             continue
         trace = prog.stack_trace(task)
         assert trace.stop_reason is None, f"pid {ref['pid']}: {trace}"
         assert frames(trace) == [fr[:3] for fr in ref["frames"]], f"pid {ref['pid']} ({ref['comm']}):\n{trace}"
-        for frame, fr in zip(trace, ref["frames"]):  # the first frame's and interrupted ones'
+        for frame, fr in zip(trace, ref["frames"], strict=True):  # the first frame's and interrupted ones'
             if len(fr) > 4:
                 assert frame.registers() == fr[4], f"pid {ref['pid']} frame #{frame.index}"
         compared.add(addr)
-    assert len(compared) > 40
-    if scenario == "nmi":  # both CPUs stay online inside the NMI: drgn unwinds both idle tasks
-        assert not offline and {int(cpu_curr(prog, c)) for c in possible} <= compared
+    assert compared == set(refs) - exited
+    online = set(for_each_cpu(cpu_online_mask(prog)))
+    assert online == {c.cpu for c in cpus.values() if c.online}
+    if scenario == "nmi":  # both CPUs stay online inside the NMI
+        assert online == set(cpus)
+    assert [t.tid for t in prog.threads()] == truth.threads
 
     report = report_of(dump)
-    panic_cpu, cpus = drgn_cpus(suite, scenario)
     crashed = prog.crashed_thread()
     assert int(crashed.object) == truth.crashed["address"] and crashed.tid == truth.crashed["tid"]
-    assert panic_cpu == report.cpu and cpus[report.cpu]["curr"] == int(crashed.object)
+    assert panic_cpu == report.cpu and cpus[report.cpu].curr == int(crashed.object)
     assert truth.tasks[int(crashed.object)]["cpu"] == report.cpu
     assert (crashed.tid, crashed.name) == (report.pid, report.comm)
     crash_pid = json.loads((dump.truth / "crash.json").read_text())["crash_pid"]
@@ -171,32 +179,57 @@ def test_crashed_kernel_equals_drgn(case: Tuple[str, str, str]) -> None:
 
 @pytest.mark.parametrize("case", SYSCALL_CASES, ids=case_id)
 def test_stopped_cpu(case: Tuple[str, str, str]) -> None:
-    """The CPU ``panic()`` stopped with the reboot IPI (not for ``nmi``: a CPU inside
-    an NMI handler takes no interrupt; see :func:`test_nmi_other_cpu`)."""
+    """The CPUs ``panic()`` stopped with the reboot IPI (every CPU but the console's ``CPU:
+    N``; not for ``nmi``: a CPU inside an NMI handler takes no interrupt, see
+    :func:`test_nmi_other_cpu`), whether each was idle or busy at the dump (drgn's
+    ``runqueues.curr``): see the module's docstring."""
     suite, scenario, form = case
-    prog = kdbg.open_core(str(crash_dump(suite, scenario, form).path))
+    dump = crash_dump(suite, scenario, form)
+    report = report_of(dump)
+    _panic_cpu, cpus = drgn_cpus(suite, scenario)
+    truth = drgn_for(suite, scenario)
+    prog = kdbg.open_core(str(dump.path))
+    stopped = sorted(c for c in cpus if c != report.cpu)
+    assert stopped and sorted(c for c in cpus if not cpus[c].online) == stopped, "panic() left no CPU stopped"
     online = set(for_each_cpu(cpu_online_mask(prog)))
-    offline = [c for c in for_each_cpu(cpu_possible_mask(prog)) if c not in online]
-    assert offline, "panic() left no CPU stopped"
-    for cpu in offline:
-        trace = prog.stack_trace(cpu_curr(prog, cpu))
+    assert sorted(set(for_each_cpu(cpu_possible_mask(prog))) - online) == stopped
+    for cpu in stopped:
+        c = cpus[cpu]
+        task = cpu_curr(prog, cpu)
+        assert int(task) == c.curr and int(task.pid) == c.curr_pid
+        trace = prog.stack_trace(task)
+        want = truth.tasks[c.curr]["frames"] if c.busy else c.idle_frames
+        assert frames(trace) == [fr[:3] for fr in want], f"CPU {cpu} (pid {c.curr_pid}):\n{trace}"
         names = [f.name for f in trace]
         assert names[0] == "stop_this_cpu" and trace[0].interrupted
         assert "asm_sysvec_reboot" in names
-        assert (trace[-1].name or "").endswith(("startup_64", "startup_64_no_verify"))
         assert trace.stop_reason is None
-        # the reboot interrupt's pt_regs: the interrupted idle loop, kernel mode, its
-        # ip and sp the next frame's
-        irq = [f for f in trace[1:] if f.interrupted]
-        assert len(irq) == 1 and irq[0].regs is not None
-        regs = irq[0].regs
-        assert int(regs.ip) == irq[0].pc and int(regs.sp) == irq[0].sp and int(regs.cs) & 3 == 0
-        assert "idle" in (irq[0].name or "") or "halt" in (irq[0].name or "")
-        # the interrupt ran on the IRQ stack, the idle loop on the task's stack
-        task = cpu_curr(prog, cpu)
-        base = int(task.stack)
-        assert not base <= trace[0].sp < base + 16384
-        assert all(base <= f.sp < base + 16384 for f in trace[irq[0].index:])
+        # the reboot interrupt's pt_regs: its ip and sp the interrupted frame's
+        irq = next(f for f in trace[1:] if f.interrupted)
+        assert irq.regs is not None
+        regs = irq.regs
+        assert int(regs.ip) == irq.pc and int(regs.sp) == irq.sp
+        task_stack = (c.stack, THREAD_SIZE)
+        if int(regs.cs) & 3:
+            # a task interrupted in user mode: the kernel entered on the task's own (empty)
+            # stack and handled the interrupt there (the IRQ stack is for interrupting
+            # kernel code); the user frame ends the trace
+            assert c.busy and irq.user and irq.index == len(trace) - 1
+            assert all(on(task_stack, f.sp) for f in trace[:irq.index])
+            assert regs.address_ is not None and on(task_stack, regs.address_)
+            continue
+        # kernel code interrupted: the interrupt ran on the IRQ stack, the interrupted
+        # code on the task's
+        assert not on(task_stack, trace[0].sp)
+        assert all(on(task_stack, f.sp) for f in trace[irq.index:] if not f.user)
+        if not c.busy:  # the idle loop, down to the CPU's start
+            assert "idle" in (irq.name or "") or "halt" in (irq.name or "")
+            assert [f for f in trace[1:] if f.interrupted] == [irq]
+            assert (trace[-1].name or "").endswith(("startup_64", "startup_64_no_verify"))
+        elif trace[-1].user:  # a task in a system call
+            assert trace[-2].name in stack_truth.KERNEL_STACK_ENDS
+        else:  # a kthread
+            assert trace[-1].name in stack_truth.KERNEL_STACK_ENDS
 
 
 def _startup(name: Optional[str]) -> bool:
@@ -240,7 +273,7 @@ def test_nmi_other_cpu(case: Tuple[str, str, str]) -> None:
         assert cpu in online
         assert re.search(rf"Uhhuh\. NMI received for unknown reason [0-9a-f]+ on CPU {cpu}\.", console)
         task = cpu_curr(prog, cpu)
-        assert int(task) == cpus[cpu]["curr"] and int(task.pid) == 0
+        assert int(task) == cpus[cpu].curr and int(task.pid) == 0
         trace = prog.stack_trace(task)
         assert trace.stop_reason is None
         assert frames(trace) == [fr[:3] for fr in truth.tasks[int(task)]["frames"]], trace
@@ -253,14 +286,14 @@ def test_nmi_other_cpu(case: Tuple[str, str, str]) -> None:
         at = halt.index
         assert mine[at - len(handler):at] == handler, (handler, mine)
         assert set(names[1:at - len(handler)]) <= {"nmi_panic"}
-        nmi_stack = tuple(cpus[cpu]["nmi_stack"])
+        nmi_stack = cpus[cpu].nmi_stack
         assert all(on(nmi_stack, f.sp) for f in trace[:at])
         # the NMI's hardware frame + pt_regs at the top of the NMI stack: the idle loop's
         regs = halt.regs
         assert regs is not None and regs.address_ is not None and on(nmi_stack, regs.address_)
         assert int(regs.ip) == halt.pc and int(regs.sp) == halt.sp and int(regs.cs) & 3 == 0
         assert halt.format() == str(report.rip)
-        idle = (cpus[cpu]["stack"], THREAD_SIZE)
+        idle = (cpus[cpu].stack, THREAD_SIZE)
         assert all(on(idle, f.sp) for f in trace[at:])
         assert mine[at + 1:at + 1 + len(idle_loop)] == idle_loop, (idle_loop, mine)
         start = names[at + 1 + len(idle_loop):-1]
@@ -373,10 +406,10 @@ def test_nmi_crashed_thread_as_the_console(case: Tuple[str, str, str]) -> None:
     assert len(printed) == 19 and {k: halt.register(k) for k in printed} == printed
     assert mine[at + len(nmi_part) + 1:] == task_part, f"console {task_part}\nkdbg:\n{trace}"
     assert trace.stop_reason is None and not trace[-1].user
-    nmi_stack = tuple(cpus[report.cpu]["nmi_stack"])
+    nmi_stack = cpus[report.cpu].nmi_stack
     assert all(on(nmi_stack, f.sp) for f in trace[:halt.index])
     assert halt.regs is not None and halt.regs.address_ is not None
     assert on(nmi_stack, halt.regs.address_) and int(halt.regs.ip) == halt.pc
-    idle = (cpus[report.cpu]["stack"], THREAD_SIZE)
-    assert cpus[report.cpu]["curr"] == trace.task
+    idle = (cpus[report.cpu].stack, THREAD_SIZE)
+    assert cpus[report.cpu].curr == trace.task
     assert all(on(idle, f.sp) for f in trace[halt.index:])

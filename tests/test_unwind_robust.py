@@ -39,7 +39,7 @@ def orc_entry_address(prog: Program, pc: int) -> Tuple[int, bytes]:
     table = orc_info(prog).vmlinux
     index = table.index(pc - 1)
     assert index is not None
-    start = prog.symbols.address_of("__start_orc_unwind")
+    start = prog.symbol_table.address_of("__start_orc_unwind")
     assert start is not None
     return start + 6 * index, prog.read(start + 6 * index, 6)
 
@@ -172,15 +172,15 @@ def test_saved_stack_pointer_off_the_stack(suite: str) -> None:
 
 def test_no_orc_in_the_kernel() -> None:
     prog = fresh("bookworm")
-    start = prog.symbols.address_of("__start_orc_unwind_ip")
-    stop = prog.symbols.address_of("__stop_orc_unwind_ip")
+    start = prog.symbol_table.address_of("__start_orc_unwind_ip")
+    stop = prog.symbol_table.address_of("__stop_orc_unwind_ip")
     assert start is not None and stop is not None
-    table = prog.symbols
+    table = prog.symbol_table
     # a kernel without the symbols (CONFIG_UNWINDER_FRAME_POINTER): one line
     prog._symbols = type(table).from_columns(
         [n for n in table.names if n != "__start_orc_unwind_ip"],
-        [a for n, a in zip(table.names, table.addresses) if n != "__start_orc_unwind_ip"],
-        "".join(t for n, t in zip(table.names, table.types) if n != "__start_orc_unwind_ip"),
+        [a for n, a in zip(table.names, table.addresses, strict=True) if n != "__start_orc_unwind_ip"],
+        "".join(t for n, t in zip(table.names, table.types, strict=True) if n != "__start_orc_unwind_ip"),
     )
     with pytest.raises(UnwindError, match=r"no ORC in this kernel: no __start_orc_unwind_ip"):
         prog.stack_trace(1)

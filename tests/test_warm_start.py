@@ -51,7 +51,7 @@ def test_symbol_lookups_before_and_after_the_name_index(tmp_path: Path,
     assert len(names) > 2 * SCAN_LOOKUPS
     prog = kdbg.open_core(str(dump.path))
     try:
-        table = prog.symbols
+        table = prog.symbol_table
         for name in names:
             got = sorted(s.address for s in table.lookup_all(name, "vmlinux"))
             assert got == sorted(truth.get(name, [])), name

@@ -12,10 +12,10 @@ import functools
 import re
 from typing import Dict, List, Set, Tuple
 
+from kdbg.btf.index import flexible_by_rule
 from kdbg.btf.loader import load_btf_file
 from kdbg.btf.types import Array, Composite
-from kdbg.core.object import flexible_by_rule, is_flexible_array_member
-from kdbg.declarations import zero_length_container
+from kdbg.declarations import flexible_hook, zero_length_container
 from tests.oracle_exprs import oracle_dump
 from vmcores.oracle import Query, ask_drgn
 
@@ -57,21 +57,25 @@ def zero_length_members(btf_path: str) -> Dict[str, Tuple[bool, bool, str]]:
     key of the container holding it) for every zero-length array member of a named struct
     or union of the BTF (first definition of a name)."""
     btf = load_btf_file(btf_path)
+    btf.flexible_hook = flexible_hook(btf)  # as kdbg.target attaches the list to a program's BTF
     out: Dict[str, Tuple[bool, bool, str]] = {}
 
     def walk(tag: str, container: Composite, depth: int) -> None:
-        for i, m in enumerate(container.members):
-            under = m.type.strip_typedefs()
-            if not m.name and isinstance(under, Composite) and depth < 16:
+        members = container.btf_members
+        for i, m in enumerate(members):
+            under = m.btf_type.strip_typedefs()
+            if not m.btf_name and isinstance(under, Composite) and depth < 16:
                 walk(tag, under, depth + 1)
-            elif m.name and isinstance(under, Array) and under.length == 0:
-                key = zero_length_container(container.keyword, container.name, [x.name for x in container.members])
-                out.setdefault(f"{tag}.{m.name}", (is_flexible_array_member(container, i),
-                                                   flexible_by_rule(container, i), f"{key}.{m.name}"))  # fmt: skip
+            elif m.btf_name and isinstance(under, Array) and under.length == 0:
+                key = zero_length_container(container.keyword, container.btf_name, [x.btf_name for x in members])
+                flexible = container.members[i].type.length is None  # the model's verdict
+                assert flexible == btf.is_flexible(container, i)
+                out.setdefault(f"{tag}.{m.btf_name}", (flexible, flexible_by_rule(container, i),
+                                                       f"{key}.{m.btf_name}"))  # fmt: skip
 
     for t in btf:
-        if isinstance(t, Composite) and t.name:
-            walk(f"{t.keyword} {t.name}", t, 0)
+        if isinstance(t, Composite) and t.btf_name:
+            walk(f"{t.keyword} {t.btf_name}", t, 0)
     return out
 
 

@@ -60,31 +60,32 @@ def kdbg_dtype(t: Type, depth: int = 0) -> DType:
     if isinstance(t, Void):
         return ("void",)
     if isinstance(t, TypeTag):
-        return kdbg_dtype(t.type, d)
+        return kdbg_dtype(t.ref, d)
     if isinstance(t, Const):
-        return ("const", kdbg_dtype(t.type, d))
+        return ("const", kdbg_dtype(t.ref, d))
     if isinstance(t, Volatile):
-        return ("volatile", kdbg_dtype(t.type, d))
+        return ("volatile", kdbg_dtype(t.ref, d))
     if isinstance(t, Restrict):
-        return ("restrict", kdbg_dtype(t.type, d))
+        return ("restrict", kdbg_dtype(t.ref, d))
     if isinstance(t, Pointer):
         return ("ptr", kdbg_dtype(t.type, d))
     if isinstance(t, Array):
         return ("array", t.length, kdbg_dtype(t.type, d))
     if isinstance(t, Typedef):
-        return ("typedef", t.name, None)
+        return ("typedef", t.btf_name, None)
     if isinstance(t, (Int, Float)):
-        return ("base", t.name, None)
+        return ("base", t.btf_name, None)  # gcc's spelling, as DWARF's
     if isinstance(t, Composite):
-        if not t.name:
-            return (t.keyword, "", None, tuple((m.name, kdbg_dtype(m.type, d), m.bitfield_size) for m in t.members))
-        return (t.keyword, t.name, None)
+        if not t.btf_name:
+            return (t.keyword, "", None, tuple((m.btf_name, kdbg_dtype(m.type, d), m.bitfield_size)
+                                               for m in t.members))
+        return (t.keyword, t.btf_name, None)
     if isinstance(t, Fwd):
-        return (t.keyword, t.name, None)
+        return (t.keyword, t.btf_name, None)
     if isinstance(t, Enum):
-        if not t.name:
+        if not t.btf_name:
             return ("enum", "", None, tuple(e.name for e in t.enumerators))
-        return ("enum", t.name, None)
+        return ("enum", t.btf_name, None)
     if isinstance(t, FuncProto):
         return ("func", kdbg_dtype(t.type, d), tuple(kdbg_dtype(p.type, d) for p in t.params), t.is_variadic)
     raise ValueError(f"unexpected type {t!r}")

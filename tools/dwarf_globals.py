@@ -622,7 +622,7 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
         cache_dir.mkdir(parents=True, exist_ok=True)
         todo.sort(key=lambda fc: -fc[0].stat().st_size)
         with ProcessPoolExecutor(max_workers=2) as pool:
-            for (_f, cached), (name, rows) in zip(todo, pool.map(_module_rows, [str(f) for f, _ in todo])):
+            for (_f, cached), (name, rows) in zip(todo, pool.map(_module_rows, [str(f) for f, _ in todo]), strict=True):
                 tmp = cached.with_suffix(f".tmp{os.getpid()}")
                 tmp.write_bytes(lzma.compress(json.dumps([name, rows]).encode()))
                 os.replace(tmp, cached)

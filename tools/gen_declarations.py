@@ -213,7 +213,7 @@ def build_table(suites: Sequence[str], modules: Optional[Sequence[str]] = None) 
             read = list(pool.map(suite_variables, suites))
     else:
         read = [suite_variables(s) for s in suites]
-    for s, (label, variables) in zip(suites, read):
+    for s, (label, variables) in zip(suites, read, strict=True):
         labels.append(label)
         kernels.append(variables)
         defined = [v for v in variables if v.address is not None]
@@ -225,7 +225,7 @@ def build_table(suites: Sequence[str], modules: Optional[Sequence[str]] = None) 
     stats["names with several declarations"] = sum(1 for v in merged.values() if len(v) > 1)
     if modules is None or modules:
         per_module = [suite_module_variables(s, modules) for s in suites]
-        for s, mods in zip(suites, per_module):
+        for s, mods in zip(suites, per_module, strict=True):
             stats[f"{s} modules"] = len(mods)
             stats[f"{s} module variables"] = sum(len(v) for v in mods.values())
         module_entries, rules = merge_modules(per_module)

@@ -3,7 +3,7 @@
 BTF writes a GNU zero-length array (``T x[0]``) and a C99 flexible array member (``T x[]``)
 alike, as an array of length 0; DWARF tells them apart (a subrange of count 0, or of no
 bound), and so does drgn reading it. kdbg decides from BTF by a rule
-(:func:`kdbg.core.object.flexible_by_rule`: the last member of a struct with another member
+(:func:`kdbg.btf.index.flexible_by_rule`: the last member of a struct with another member
 before it is flexible) and corrects it with a list of the members where the rule and DWARF
 disagree, per kernel build, shipped as ``kdbg/data/zero-length-arrays.txt``
 (:func:`kdbg.declarations.zero_length_exceptions` reads it). This module makes that list
@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from kdbg.btf.index import BTF
+from kdbg.btf.index import BTF, flexible_by_rule
 from kdbg.btf.types import Array, Composite
 from tools.dwarf_globals import cached_entry, file_cache_keys
 from vmcores.debian import cache_root
@@ -55,24 +55,23 @@ def btf_zero_length(btf: BTF) -> Dict[str, Tuple[bool, str]]:
     """``"CONTAINER.member"`` -> (the rule's verdict: flexible?, the named struct or union
     it is found in) for every zero-length array member of every named struct and union of
     ``btf`` and of their anonymous members (first definition of a name)."""
-    from kdbg.core.object import flexible_by_rule
-
     out: Dict[str, Tuple[bool, str]] = {}
 
     def walk(outer: str, container: Composite, depth: int) -> None:
         key = None
-        for i, m in enumerate(container.members):
-            under = m.type.strip_typedefs()
-            if not m.name and isinstance(under, Composite) and depth < 16:
+        members = container.btf_members  # as BTF records them: every zero-length array is [0]
+        for i, m in enumerate(members):
+            under = m.btf_type.strip_typedefs()
+            if not m.btf_name and isinstance(under, Composite) and depth < 16:
                 walk(outer, under, depth + 1)
-            elif m.name and isinstance(under, Array) and under.length == 0:
+            elif m.btf_name and isinstance(under, Array) and under.length == 0:
                 if key is None:
-                    key = _container_key(container.keyword, container.name, [x.name for x in container.members])
-                out.setdefault(f"{key}.{m.name}", (flexible_by_rule(container, i), outer))
+                    key = _container_key(container.keyword, container.btf_name, [x.btf_name for x in members])
+                out.setdefault(f"{key}.{m.btf_name}", (flexible_by_rule(container, i), outer))
 
     for t in btf:
-        if isinstance(t, Composite) and t.name:
-            walk(f"{t.keyword} {t.name}", t, 0)
+        if isinstance(t, Composite) and t.btf_name:
+            walk(f"{t.keyword} {t.btf_name}", t, 0)
     return out
 
 
@@ -109,7 +108,7 @@ def _members(reader: Any, die: Any, out: Dict[str, str], depth: int = 0) -> None
     name_attr = die.attributes.get("DW_AT_name")
     keyword = "struct" if die.tag == "DW_TAG_structure_type" else "union"
     key = _container_key(keyword, name_attr.value.decode(errors="replace") if name_attr else "", names)
-    for c, mname in zip(children, names):
+    for c, mname in zip(children, names, strict=True):
         t = _strip(reader, reader.ref(c))
         if t is None:
             continue

@@ -379,7 +379,7 @@ class QMP:
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout as e:
+            except TimeoutError as e:
                 raise BuildError("QMP: timed out waiting for QEMU") from e
             if not chunk:
                 raise BuildError("QMP: QEMU closed the monitor connection")
@@ -803,7 +803,7 @@ def build_suite(
         "dumps": [dump_json(d) for d in dumps],
         "failed": failed,
     }
-    info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made)]
+    info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made, strict=True)]
     finish_build(outdir, final, info)
     return dumps
 

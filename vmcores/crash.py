@@ -691,7 +691,7 @@ def build_crash(
     dumps = [CrashDump(suite=suite, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
                        scenario=scenario) for f, t, p in made]
     info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made)]
+    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
     finish_build(outdir, final, info)
     say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
     return dumps

@@ -1,30 +1,41 @@
-"""C spelling of BTF types: type names and declarators (``int (*fn[4])(void *)``).
+"""C spelling of types: type names, declarators (``int (*fn[4])(void *)``), definitions.
 
 :class:`Declarator` is the one declarator writer. It walks a type graph given as three
 id-indexed sequences (kind, referenced id, array length) plus two callbacks (the spelling
-of a base type, a prototype's parameters), so it serves both the type model (ptype,
-``Type.type_name()``; views over a :class:`~kdbg.btf.index.BTF`) and the C header writer
-(its flat per-id lists, where speed matters). Two dialects:
+of a base type, a prototype's parameters), so it serves both the type model
+(``Type.type_name()``, ``ptype``; over a :class:`~kdbg.btf.index.BTF`) and the C header
+writer (its flat per-id lists, where speed matters). Spelling is an option, never a
+rewrite of text already written. The dialects:
 
-* the default, drgn's and pahole's: parameters named, qualifiers outermost first,
-  ``(...)`` for a prototype with only ``...``;
-* ``bpftool=True``, the C header's (:mod:`kdbg.btf.header`): qualifiers innermost first
-  and none on function types, as ``bpftool btf dump format c`` writes them; no parameter
-  names, and ``()`` for a prototype with only ``...``.
+* ``drgn`` (``Type.type_name()``, ``str(type)``, the object printer): C's names of the
+  integer types (``unsigned long``), ``char * const``, parameters named, qualifiers
+  outermost first, ``()`` for a prototype with only ``...`` (as drgn writes it);
+* ``gcc`` (``ptype``, pahole's layout): the names gcc writes into BTF
+  (``long unsigned int``), ``char *const`` and ``(...)``, otherwise as ``drgn``;
+* ``bpftool`` (:mod:`kdbg.btf.header`): qualifiers innermost first and none on function
+  types, as ``bpftool btf dump format c`` writes them; no parameter names, and ``()``
+  for a prototype with only ``...``.
+
+An incomplete array (length ``None``) is written ``[]``. This module sees types only
+through their BTF fields (``btf_kind``, ``btf_name``), so it depends on no type class.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type, Void
+from kdbg.btf.kinds import C_SPELLINGS
 from kdbg.errors import BTFError
 
 if TYPE_CHECKING:
     from kdbg.btf.index import BTF
+    from kdbg.btf.types import Type
 
-__all__ = ["Declarator", "model_declarator", "type_name", "declaration", "base_name", "proto_params", "MAX_NESTING"]
+__all__ = ["Declarator", "model_declarator", "base_name", "definition", "DIALECTS", "MAX_NESTING"]
+
+#: The spellings :func:`model_declarator` writes (see the module docstring).
+DIALECTS = ("drgn", "gcc")
 
 #: Deepest nesting of prototypes in parameters (``void (*)(void (*)(...))``) before
 #: declaring a cycle; real code nests a few levels.
@@ -35,6 +46,8 @@ MAX_CHAIN = 1024
 _PTR, _ARRAY, _PROTO, _FUNC, _TYPE_TAG = K.KIND_PTR, K.KIND_ARRAY, K.KIND_FUNC_PROTO, K.KIND_FUNC, K.KIND_TYPE_TAG
 _QUAL_KW = {K.KIND_VOLATILE: "volatile", K.KIND_CONST: "const", K.KIND_RESTRICT: "restrict"}
 _QUALS = frozenset((K.KIND_VOLATILE, K.KIND_CONST, K.KIND_RESTRICT, K.KIND_TYPE_TAG))
+_QUAL_WORDS = frozenset(("const", "volatile", "restrict"))
+_TAGGED = {K.KIND_STRUCT: "struct", K.KIND_UNION: "union", K.KIND_ENUM: "enum", K.KIND_ENUM64: "enum"}
 
 class IdMap(Protocol):
     """Anything indexable by type id: a list over all ids, or a view computing each."""
@@ -67,6 +80,7 @@ class Declarator:
         params: Optional[ParamList] = None,
         bpftool: bool = False,
         name: str = "BTF",
+        pointer_space: bool = False,
     ) -> None:
         self.kind = kind
         self.ref = ref
@@ -74,6 +88,7 @@ class Declarator:
         self._base_cb = base
         self._params_cb = params
         self.bpftool = bpftool
+        self.pointer_space = pointer_space  # drgn's `char * const`, gcc's `char *const`
         self.what = name  # the BTF, for messages
         #: type id -> ``(left, right)``, for declarators whose spelling is context-free.
         self.cache: Dict[int, Tuple[str, str]] = {}
@@ -123,7 +138,10 @@ class Declarator:
             k = kind[cur]
             if k == _PTR:
                 nxt = ref[cur]
-                inner = "*" + inner
+                if self.pointer_space and inner.split(" ", 1)[0].rstrip("\0") in _QUAL_WORDS:
+                    inner = "* " + inner
+                else:
+                    inner = "*" + inner
                 if kind[self._skip_quals(nxt)] in (_ARRAY, _PROTO):
                     inner = f"({inner})"
                 cur = nxt
@@ -139,7 +157,8 @@ class Declarator:
             elif k in (_TYPE_TAG, _FUNC):
                 cur = ref[cur]
             elif k == _ARRAY:
-                inner = f"{inner}[{self.length[cur]}]"
+                n = self.length[cur]
+                inner = f"{inner}[]" if n is None else f"{inner}[{n}]"
                 cur = ref[cur]
             elif k == _PROTO:
                 params, same = self._params(cur, lvl)
@@ -176,7 +195,7 @@ class Declarator:
         if not params:
             if not variadic:
                 return "(void)", True
-            return ("()" if self.bpftool else "(...)"), True
+            return ("()" if self.bpftool or self.pointer_space else "(...)"), True
         parts = []
         same = True
         named = not self.bpftool
@@ -203,15 +222,20 @@ class Declarator:
 
 
 # ---------------------------------------------------------------------- the type model
-def base_name(t: Type) -> str:
-    """The name of a non-derived type (``struct list_head``, ``struct <anonymous>``, ``u64``)."""
-    if isinstance(t, Void):
+def base_name(t: Type, dialect: str = "drgn") -> str:
+    """The name of a non-derived type (``struct list_head``, ``struct <anonymous>``,
+    ``unsigned long``; ``long unsigned int`` in the ``gcc`` dialect)."""
+    k = t.btf_kind
+    if k == K.KIND_UNKN:
         return "void"
-    if isinstance(t, (Composite, Fwd)):
-        return f"{t.keyword} {t.name}" if t.name else f"{t.keyword} <anonymous>"
-    if isinstance(t, Enum):
-        return f"enum {t.name}" if t.name else "enum <anonymous>"
-    return t.name or f"<{t.kind_name.lower()} {t.id}>"
+    kw = _TAGGED.get(k)
+    if kw is None and k == K.KIND_FWD:
+        kw = "union" if t.kflag else "struct"
+    if kw is not None:
+        return f"{kw} {t.btf_name}" if t.btf_name else f"{kw} <anonymous>"
+    if k == K.KIND_INT and dialect == "drgn":
+        return C_SPELLINGS.get(t.btf_name, t.btf_name)
+    return t.btf_name or f"<{t.kind_name.lower()} {t.id}>"
 
 
 class _View:
@@ -220,59 +244,76 @@ class _View:
 
     __slots__ = ("_get",)
 
-    def __init__(self, get: Callable[[int], int]) -> None:
+    def __init__(self, get: Callable[[int], Any]) -> None:
         self._get = get
 
-    def __getitem__(self, tid: int) -> int:
+    def __getitem__(self, tid: int) -> Any:
         return self._get(tid)
 
 
-def model_declarator(btf: BTF, with_param_names: bool = True) -> Declarator:
-    """A :class:`Declarator` over the types of ``btf`` (drgn's dialect); ``BTF.declarator()``
-    keeps one."""
+def model_declarator(btf: BTF, dialect: str = "drgn", with_param_names: bool = True) -> Declarator:
+    """A :class:`Declarator` over the types of ``btf`` in ``dialect`` (``drgn`` or
+    ``gcc``); the BTF keeps one per dialect (:meth:`kdbg.btf.index.BTF.declarator`)."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown C dialect {dialect!r} (one of {', '.join(DIALECTS)})")
     typ = btf.type
 
     def ref(tid: int) -> int:
         return getattr(typ(tid), "type_id", 0)
 
-    def length(tid: int) -> int:
+    def length(tid: int) -> Optional[int]:
         return getattr(typ(tid), "length", 0)
 
     def params(tid: int) -> Sequence[Tuple[str, int]]:
-        p = typ(tid)
-        assert isinstance(p, FuncProto)
+        p = typ(tid).raw_params  # type: ignore[attr-defined]
         if with_param_names:
-            return [(x.name, x.type_id) for x in p.raw_params]
-        return [("", x.type_id) if x.type_id else (x.name, 0) for x in p.raw_params]
+            return [(x.btf_name, x.type_id) for x in p]
+        return [("", x.type_id) if x.type_id else (x.btf_name, 0) for x in p]
 
     def base(tid: int, _lvl: int) -> Tuple[str, bool]:
-        return base_name(typ(tid)), True
+        return base_name(typ(tid), dialect), True
 
-    return Declarator(_View(lambda i: typ(i).kind), _View(ref), _View(length), base, params, name=btf.name)
+    return Declarator(_View(lambda i: typ(i).btf_kind), _View(ref), _View(length), base, params, name=btf.name,
+                      pointer_space=dialect == "drgn")
 
 
-def _model_declarator(t: Type, with_param_names: bool = True) -> Declarator:
+def _composite_or_enum(t: Type) -> bool:
+    return t.btf_kind in _TAGGED
+
+
+def definition(t: Type) -> str:
+    """drgn's ``str()`` of a type: a struct, union or enum with its body (anonymous types
+    nested inline, tab-indented), ``typedef T name`` for a typedef, else its name."""
     btf = t.btf
-    if btf is not None and with_param_names:
-        return btf.declarator()
-    if btf is None:  # void without a BTF: nothing to walk
-        return Declarator(_View(lambda _i: K.KIND_UNKN), _View(lambda _i: 0), _View(lambda _i: 0),
-                          lambda _i, _l: ("void", True), lambda _i: [])
-    return model_declarator(btf, with_param_names)
+    assert btf is not None
+    if t.btf_kind == K.KIND_TYPEDEF:
+        return "typedef " + btf.c_declaration(t.ref, t.btf_name, with_param_names=False)  # type: ignore[attr-defined]
+    under = t.unqualified()
+    if _composite_or_enum(under) and under.is_complete():
+        quals = btf.c_name(t)[: -len(btf.c_name(under))] if t is not under else ""
+        return quals + _body(under, 0)
+    return btf.c_name(t)
 
 
-def declaration(t: Type, name: str = "", with_param_names: bool = True) -> str:
-    """Declare ``name`` with type ``t`` in C; an empty name gives the type name."""
-    return _model_declarator(t, with_param_names).declare(t.id, name)
-
-
-def proto_params(p: FuncProto, with_names: bool = True) -> str:
-    """The parenthesised parameter list of a prototype, ``(void)`` when empty."""
-    return _model_declarator(p, with_names)._params(p.id, 0)[0]
-
-
-def type_name(t: Type) -> str:
-    """The C name of a type as drgn prints it (``struct list_head *``, ``char [16]``)."""
-    if isinstance(t, Func):
-        return declaration(t.type, t.name)
-    return declaration(t, "")
+def _body(t: Type, indent: int) -> str:
+    btf = t.btf
+    assert btf is not None
+    tabs = "\t" * (indent + 1)
+    head = btf.c_name(t) if t.btf_name else _TAGGED[t.btf_kind]
+    lines = [head + " {"]
+    if t.btf_kind in (K.KIND_ENUM, K.KIND_ENUM64):
+        lines += [f"{tabs}{e.name} = {e.value}," for e in t.enumerators]  # type: ignore[attr-defined]
+    else:
+        for m in t.members:  # type: ignore[attr-defined]
+            mt = m.type
+            inner = mt.unqualified()
+            if _composite_or_enum(inner) and not inner.btf_name and inner.is_complete():
+                quals = btf.c_name(mt)[: -len(btf.c_name(inner))] if mt is not inner else ""
+                decl = quals + _body(inner, indent + 1) + (" " + m.btf_name if m.btf_name else "")
+            else:
+                decl = btf.c_declaration(mt, m.btf_name, with_param_names=False)
+            if m.bitfield_size:
+                decl += f" : {m.bitfield_size}"
+            lines.append(f"{tabs}{decl};")
+    lines.append("\t" * indent + "}")
+    return "\n".join(lines)

@@ -22,9 +22,11 @@ import struct
 import sys
 from array import array
 from itertools import accumulate
+from operator import itemgetter
 from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from kdbg.btf import constants as K
+from kdbg.btf.namesearch import NameSearch, TypeSection
 from kdbg.errors import BTFError
 
 __all__ = ["BTFHeader", "KindLayout", "Names", "Records", "TypeIndex", "parse_header"]
@@ -163,6 +165,7 @@ class Records:
             self._strmap, name, self.strings, self.start_str_off, base.names if base is not None else None
         )
         self._strmap_done = False
+        self._search: Optional[NameSearch] = None
         self.index_adopted = index is not None and self._adopt(index)
         if not self.index_adopted:
             self.index = self._walk(info_sz, elem_sz)
@@ -238,28 +241,32 @@ class Records:
         words = self.words
         assert words is not None
         far = 1 << 40  # an unknown kind steps past the end; diagnosed below
-        isz = [x // 4 if x >= 0 else far for x in info_sz]
-        esz = [x // 4 if x >= 0 else 0 for x in elem_sz]
+        # words per record: fixed[info >> 24] + vlen * per[info >> 24] (the kind flag is
+        # bit 7 of that byte, so both tables cover all 256 values)
+        fixed = [3 + (info_sz[k & 0x7F] // 4 if info_sz[k & 0x7F] >= 0 else far) for k in range(256)]
+        per = [elem_sz[k & 0x7F] // 4 if elem_sz[k & 0x7F] >= 0 else 0 for k in range(256)]
         at: List[int] = []
         add = at.append
-        nwords = len(words)
+        infos: List[int] = []
+        add_info = infos.append
         i = 0
         try:
-            while i < nwords:
+            while True:  # ends with the IndexError past the last record
                 info = words[i + 1]
-                k = (info >> 24) & 0x7F
+                k = info >> 24
                 add(i)
-                i += 3 + isz[k] + (info & 0xFFFFFF) * esz[k]
+                add_info(info)
+                i += fixed[k] + (info & 0xFFFFFF) * per[k]
         except IndexError:
-            pass  # a record cut short by the section end: diagnosed below
-        if i != nwords:
+            pass
+        if i != len(words):  # a record cut short, or an unknown kind
             self._walk_bytes(info_sz, elem_sz)  # find and name the fault exactly
             raise BTFError(f"{self.name}: malformed type section")  # pragma: no cover
-        index = TypeIndex(
-            array("I", [ts + 4 * w for w in at]),
-            array("I", [words[w] for w in at]),
-            array("I", [words[w + 1] for w in at]),
-        )
+        if len(at) > 1:
+            name_offs = array("I", itemgetter(*at)(words))  # gathered at C speed
+        else:
+            name_offs = array("I", [words[w] for w in at])
+        index = TypeIndex(array("I", [ts + 4 * w for w in at]), name_offs, array("I", infos))
         self._check_index(index)
         return index
 
@@ -374,6 +381,30 @@ class Records:
                 self._strmap.update(zip(starts, parts))
             self._strmap_done = True
         return self._strmap
+
+    def ids_named(self, name: str) -> Optional[List[int]]:
+        """This base blob's type ids (ascending) called ``name``, found without a name
+        index (:class:`kdbg.btf.namesearch.NameSearch`); ``None`` for split BTF and when
+        the search cannot tell (a non-ASCII string section): ask the name index then."""
+        search = self._name_search()
+        return search.ids(name) if search is not None else None
+
+    def enum_ids_named(self, name: str) -> Optional[List[int]]:
+        """This base blob's ENUM and ENUM64 ids (ascending) with an enumerator called
+        ``name``, found without decoding the enums (:meth:`NameSearch.enum_ids`); ``None``
+        for split BTF and when the search cannot tell."""
+        search = self._name_search()
+        return search.enum_ids(name) if search is not None else None
+
+    def _name_search(self) -> Optional[NameSearch]:
+        if self.base is not None:
+            return None  # a module's index is cheap; a search would scan the base's strings
+        if self._search is None:
+            words = self.words if self._aligned else None
+            section = (TypeSection(words, self.type_start, self.offsets, self.infos, self.kinds())
+                       if words is not None else None)
+            self._search = NameSearch(self.strings, self.name_offs, self.start_id, section)
+        return self._search
 
     def string_table(self) -> Dict[int, str]:
         """Every string of this blob and its bases in one ``dict`` that decodes a missing

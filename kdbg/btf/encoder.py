@@ -138,7 +138,7 @@ class BTFEncoder:
         if self.base is not None and 0 < type_id <= self.base.last_id:
             return type_id
         raise BTFError(
-            f"type id {who.id} ({who.kind_name} {who.name!r}) {what} refers to type id "
+            f"type id {who.id} ({who.kind_name} {who.btf_name!r}) {what} refers to type id "
             f"{type_id}, which is not among the encoded types"
         )
 
@@ -184,21 +184,21 @@ class BTFEncoder:
             if isinstance(t, Void):
                 raise BTFError("void (type id 0) has no record to encode")
             if t.id in self.id_map:
-                raise BTFError(f"type id {t.id} ({t.kind_name} {t.name!r}) encoded twice")
+                raise BTFError(f"type id {t.id} ({t.kind_name} {t.btf_name!r}) encoded twice")
             self.id_map[t.id] = first + len(batch)
             batch.append(t)
         if first + len(batch) - 1 > K.BTF_MAX_TYPE:
             raise BTFError(f"{first + len(batch) - 1} types exceed BTF_MAX_TYPE")
         for t in batch:
             if t.id in fwd:
-                if not isinstance(t, (Composite, Fwd)) or not t.name:
+                if not isinstance(t, (Composite, Fwd)) or not t.btf_name:
                     raise BTFError(f"only a named struct or union can become a FWD, not {t!r}")
                 self.add_raw(
                     K.KIND_FWD,
-                    t.name,
+                    t.btf_name,
                     0,
                     0,
-                    t.kind == K.KIND_UNION or (isinstance(t, Fwd) and t.kflag),
+                    t.btf_kind == K.KIND_UNION or (isinstance(t, Fwd) and t.kflag),
                 )
             else:
                 self._encode(t)
@@ -209,16 +209,16 @@ class BTFEncoder:
         ref = self._ref
         if isinstance(t, Int):
             data = (t.encoding << 24) | (t.bit_offset << 16) | t.bits
-            self.add_raw(K.KIND_INT, t.name, t._size, 0, t.kflag, u32(data))
+            self.add_raw(K.KIND_INT, t.btf_name, t._size, 0, t.kflag, u32(data))
         elif isinstance(t, Float):
-            self.add_raw(K.KIND_FLOAT, t.name, t._size, 0, t.kflag)
+            self.add_raw(K.KIND_FLOAT, t.btf_name, t._size, 0, t.kflag)
         elif isinstance(t, Array):
             body = u32x3(ref(t.type_id, t, "element"), ref(t.index_type_id, t, "index"), t.length)
-            self.add_raw(K.KIND_ARRAY, t.name, 0, 0, t.kflag, body)
+            self.add_raw(K.KIND_ARRAY, t.btf_name, 0, 0, t.kflag, body)
         elif isinstance(t, Composite):
             parts = []
             src = t.btf
-            for i, m in enumerate(t.members):
+            for i, m in enumerate(t.btf_members):
                 if t.kflag:
                     offset = (m.bitfield_size << 24) | m.bit_offset
                 else:
@@ -228,9 +228,9 @@ class BTFEncoder:
                         assert isinstance(it, Int)
                         if it.bits != it._size * 8 or it.bit_offset:
                             offset -= it.bit_offset
-                name_off = self.add_string(m.name)
+                name_off = self.add_string(m.btf_name)
                 parts.append(u32x3(name_off, ref(m.type_id, t, f"member {i}"), offset))
-            self.add_raw(t.kind, t.name, t._size, len(parts), t.kflag, b"".join(parts))
+            self.add_raw(t.btf_kind, t.btf_name, t._size, len(parts), t.kflag, b"".join(parts))
         elif isinstance(t, Enum):
             parts = []
             for e in t.enumerators:
@@ -240,31 +240,31 @@ class BTFEncoder:
                     parts.append(u32x3(name_off, v & 0xFFFFFFFF, v >> 32))
                 else:
                     parts.append(u32x2(name_off, e.value & 0xFFFFFFFF))
-            self.add_raw(t.kind, t.name, t._size, len(parts), t.kflag, b"".join(parts))
+            self.add_raw(t.btf_kind, t.btf_name, t._size, len(parts), t.kflag, b"".join(parts))
         elif isinstance(t, Fwd):
-            self.add_raw(K.KIND_FWD, t.name, 0, 0, t.kflag)
+            self.add_raw(K.KIND_FWD, t.btf_name, 0, 0, t.kflag)
         elif isinstance(t, FuncProto):
             parts = []
             for i, p in enumerate(t.params):
-                parts.append(u32x2(self.add_string(p.name), ref(p.type_id, t, f"parameter {i}")))
+                parts.append(u32x2(self.add_string(p.btf_name), ref(p.type_id, t, f"parameter {i}")))
             if t.is_variadic:
                 parts.append(u32x2(0, 0))
             self.add_raw(
                 K.KIND_FUNC_PROTO,
-                t.name,
+                t.btf_name,
                 ref(t.type_id, t, "return"),
                 len(parts),
                 t.kflag,
                 b"".join(parts),
             )
         elif isinstance(t, Func):
-            self.add_raw(K.KIND_FUNC, t.name, ref(t.type_id, t, "prototype"), t.linkage, t.kflag)
+            self.add_raw(K.KIND_FUNC, t.btf_name, ref(t.type_id, t, "prototype"), t.linkage, t.kflag)
         elif isinstance(t, Var):
-            self.add_raw(K.KIND_VAR, t.name, ref(t.type_id, t, "type"), 0, t.kflag, u32(t.linkage))
+            self.add_raw(K.KIND_VAR, t.btf_name, ref(t.type_id, t, "type"), 0, t.kflag, u32(t.linkage))
         elif isinstance(t, DeclTag):
             self.add_raw(
                 K.KIND_DECL_TAG,
-                t.name,
+                t.btf_name,
                 ref(t.type_id, t, "target"),
                 0,
                 t.kflag,
@@ -275,9 +275,9 @@ class BTFEncoder:
                 u32x3(ref(e.type_id, t, f"entry {i}"), e.offset, e.size)
                 for i, e in enumerate(t.entries)
             ]
-            self.add_raw(K.KIND_DATASEC, t.name, t._size, len(parts), t.kflag, b"".join(parts))
+            self.add_raw(K.KIND_DATASEC, t.btf_name, t._size, len(parts), t.kflag, b"".join(parts))
         elif isinstance(t, (Pointer, Typedef, Qualified)):
-            self.add_raw(t.kind, t.name, ref(t.type_id, t, K.KIND_NAMES[t.kind]), 0, t.kflag)
+            self.add_raw(t.btf_kind, t.btf_name, ref(t.type_id, t, K.KIND_NAMES[t.btf_kind]), 0, t.kflag)
         elif isinstance(t, Opaque):
             self._encode_opaque(t)
         else:  # pragma: no cover - every Type subclass is handled above
@@ -287,7 +287,7 @@ class BTFEncoder:
         src = t.btf
         if src is None:
             raise BTFError(f"cannot encode {t!r} without its BTF")
-        isz, esz = src.records.record_sizes(t.kind)
+        isz, esz = src.records.record_sizes(t.btf_kind)
         body = src.records.body(t.id)
         if src.byteorder != self.byteorder:
             if isz % 4 or esz % 4:
@@ -298,7 +298,7 @@ class BTFEncoder:
             body = struct.pack(
                 self.byteorder + f"{n}I", *struct.unpack(src.byteorder + f"{n}I", body)
             )
-        self.add_raw(t.kind, t.name, t.raw_size_or_type, t.vlen, t.kflag, body)
+        self.add_raw(t.btf_kind, t.btf_name, t.raw_size_or_type, t.vlen, t.kflag, body)
 
     # ------------------------------------------------------------------ output
     def to_bytes(self, layout: Union[None, bool, LayoutSpec] = None) -> bytes:
@@ -375,7 +375,7 @@ def encode(
 def _refs(t: Type) -> List[int]:
     """Ids ``t`` refers to directly (in encoding order)."""
     if isinstance(t, Composite):
-        return [m.type_id for m in t.members]
+        return [m.type_id for m in t.btf_members]
     if isinstance(t, Array):
         return [t.type_id, t.index_type_id]
     if isinstance(t, FuncProto):
@@ -405,7 +405,7 @@ def closure(btf: BTF, roots: Iterable[int], pointers: str = "full") -> Tuple[Lis
         if behind_ptr:
             if tid in weak:
                 continue
-            if isinstance(t, Composite) and t.name:
+            if isinstance(t, Composite) and t.btf_name:
                 weak.add(tid)
             elif isinstance(t, (Typedef, Qualified)):
                 weak.add(tid)

@@ -12,6 +12,7 @@ import os
 import zlib
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
 from kdbg.errors import BTFError
 
@@ -197,7 +198,6 @@ def btf_bytes_from_file(path: str) -> bytes:
 
 def load_btf_file(path: str, base: Optional[BTF] = None) -> BTF:
     """Load BTF from ``path``; split BTF (a module) goes on top of ``base``."""
-    from kdbg.btf.cache import open_btf
 
     data = btf_bytes_from_file(path)
     return open_btf(data, base=base, name=path)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence, Set, Tuple
 
-from kdbg.btf import constants as K
 from kdbg.btf.types import (
     MAX_CHAIN,
     Array,
@@ -34,9 +33,9 @@ from kdbg.btf.types import (
     FuncProto,
     Fwd,
     Int,
+    Ref,
     Type,
     Typedef,
-    _Ref,
 )
 from kdbg.errors import BTFError
 
@@ -87,8 +86,8 @@ def _same(btf: BTF, a: int, b: int, assumed: Set[Tuple[int, int]], budget: List[
     if isinstance(ta, (Fwd, Composite)) and isinstance(tb, (Fwd, Composite)) and (
         isinstance(ta, Fwd) or isinstance(tb, Fwd)
     ):  # a declaration matches any definition of its tag (C's compatible types)
-        return ta.name == tb.name and ta.keyword == tb.keyword
-    if type(ta) is not type(tb) or ta.kind != tb.kind or ta.name != tb.name or ta.kflag != tb.kflag:
+        return ta.btf_name == tb.btf_name and ta.keyword == tb.keyword
+    if type(ta) is not type(tb) or ta.btf_kind != tb.btf_kind or ta.btf_name != tb.btf_name or ta.kflag != tb.kflag:
         return False
     assumed.add((a, b))
     if isinstance(ta, Int):
@@ -102,10 +101,11 @@ def _same(btf: BTF, a: int, b: int, assumed: Set[Tuple[int, int]], budget: List[
         assert isinstance(tb, Composite)
         if ta.size != tb.size or ta.vlen != tb.vlen:
             return False
-        for ma, mb in zip(ta.members, tb.members):
-            if (ma.name, ma.bit_offset, ma.bitfield_size) != (mb.name, mb.bit_offset, mb.bitfield_size):
+        pairs = list(zip(ta.btf_members, tb.btf_members))  # as many: vlen compared above
+        for ma, mb in pairs:
+            if (ma.btf_name, ma.bit_offset, ma.bitfield_size) != (mb.btf_name, mb.bit_offset, mb.bitfield_size):
                 return False
-        return all(_same(btf, ma.type_id, mb.type_id, assumed, budget) for ma, mb in zip(ta.members, tb.members))
+        return all(_same(btf, ma.type_id, mb.type_id, assumed, budget) for ma, mb in pairs)
     if isinstance(ta, Enum):
         assert isinstance(tb, Enum)
         return ta.size == tb.size and ta.enumerators == tb.enumerators
@@ -117,7 +117,7 @@ def _same(btf: BTF, a: int, b: int, assumed: Set[Tuple[int, int]], budget: List[
         pa, pb = ta.params, tb.params
         if len(pa) != len(pb) or ta.is_variadic != tb.is_variadic:
             return False
-        if any(x.name != y.name for x, y in zip(pa, pb)):
+        if any(x.btf_name != y.btf_name for x, y in zip(pa, pb)):
             return False
         return _same(btf, ta.type_id, tb.type_id, assumed, budget) and all(
             _same(btf, x.type_id, y.type_id, assumed, budget) for x, y in zip(pa, pb)
@@ -125,8 +125,8 @@ def _same(btf: BTF, a: int, b: int, assumed: Set[Tuple[int, int]], budget: List[
     if isinstance(ta, Func):
         assert isinstance(tb, Func)
         return ta.linkage == tb.linkage and _same(btf, ta.type_id, tb.type_id, assumed, budget)
-    if isinstance(ta, _Ref):  # pointer, typedef, qualifiers, type tag
-        assert isinstance(tb, _Ref)
+    if isinstance(ta, Ref):  # pointer, typedef, qualifiers, type tag
+        assert isinstance(tb, Ref)
         return _same(btf, ta.type_id, tb.type_id, assumed, budget)
     return False  # VAR, DATASEC, DECL_TAG, kinds known only by layout: never merged
 
@@ -156,11 +156,11 @@ def definitions(btf: BTF, ids: Sequence[int], size: Optional[int] = None) -> Lis
             types = sized
     distinct: List[Type] = []
     for t in sorted(types, key=lambda x: x.id):
-        if not any(d.kind == t.kind and same_type(btf, d.id, t.id) for d in distinct):
+        if not any(d.btf_kind == t.btf_kind and same_type(btf, d.id, t.id) for d in distinct):
             distinct.append(t)
     return distinct
 
 
 def describe(t: Type) -> Tuple[int, str, Optional[int]]:
     """``(id, kind name, size)`` of a candidate, as :class:`AmbiguousTypeError` lists it."""
-    return t.id, K.KIND_NAMES.get(t.kind, f"KIND{t.kind}"), t.size
+    return t.id, t.kind_name, t.size

@@ -21,9 +21,9 @@ from kdbg.btf.types import (
     Fwd,
     Int,
     Opaque,
+    Ref,
     Type,
     Var,
-    _Ref,
 )
 
 __all__ = ["raw_lines", "dump_raw"]
@@ -37,7 +37,7 @@ def _q(name: str) -> str:
 
 def type_lines(t: Type) -> List[str]:
     """The raw-format lines of one type (first line plus indented detail lines)."""
-    head = f"[{t.id}] {t.kind_name} {_q(t.name)}"
+    head = f"[{t.id}] {t.kind_name} {_q(t.btf_name)}"
     if isinstance(t, Int):
         enc = _INT_ENC.get(t.encoding, "UNKN")
         return [f"{head} size={t.size} bits_offset={t.bit_offset} nr_bits={t.bits} encoding={enc}"]
@@ -45,18 +45,20 @@ def type_lines(t: Type) -> List[str]:
         return [f"{head} type_id={t.type_id} index_type_id={t.index_type_id} nr_elems={t.length}"]
     if isinstance(t, Composite):
         out = [f"{head} size={t.size} vlen={t.vlen}"]
-        for m in t.members:
-            line = f"\t{_q(m.name)} type_id={m.type_id} bits_offset={m.bit_offset}"
+        for m in t.btf_members:
+            line = f"\t{_q(m.btf_name)} type_id={m.type_id} bits_offset={m.bit_offset}"
             if t.kflag and m.bitfield_size:
                 line += f" bitfield_size={m.bitfield_size}"
             out.append(line)
         return out
-    if isinstance(t, Enum):
-        enc = "SIGNED" if t.is_signed else "UNSIGNED"
+    if isinstance(t, Enum):  # the records as stored: the kind flag is the signedness
+        btf = t.btf
+        assert btf is not None
+        enc = "SIGNED" if t.kflag else "UNSIGNED"
         out = [f"{head} encoding={enc} size={t.size} vlen={t.vlen}"]
-        suffix = ("LL" if t.is_signed else "ULL") if t.is_enum64 else ""
-        for e in t.enumerators:
-            out.append(f"\t{_q(e.name)} val={e.value}{suffix}")
+        suffix = ("LL" if t.kflag else "ULL") if t.is_enum64 else ""
+        for name, value in btf.records.enumerators(t.id, btf.records.names):
+            out.append(f"\t{_q(name)} val={value}{suffix}")
         return out
     if isinstance(t, Fwd):
         return [f"{head} fwd_kind={t.keyword}"]
@@ -66,7 +68,7 @@ def type_lines(t: Type) -> List[str]:
     if isinstance(t, FuncProto):
         out = [f"{head} ret_type_id={t.type_id} vlen={t.vlen}"]
         for p in t.raw_params:
-            out.append(f"\t{_q(p.name)} type_id={p.type_id}")
+            out.append(f"\t{_q(p.btf_name)} type_id={p.type_id}")
         return out
     if isinstance(t, Var):
         link = K.VAR_LINKAGE_NAMES.get(t.linkage, "UNKN")
@@ -83,11 +85,11 @@ def type_lines(t: Type) -> List[str]:
         return out
     if isinstance(t, DeclTag):
         return [f"{head} type_id={t.type_id} component_idx={t.component_idx}"]
-    if isinstance(t, _Ref):
+    if isinstance(t, Ref):
         return [f"{head} type_id={t.type_id}"]
     if isinstance(t, Opaque):
         return [f"{head} size_or_type={t.raw_size_or_type} vlen={t.vlen}"]
-    if t.kind == K.KIND_FLOAT:
+    if t.btf_kind == K.KIND_FLOAT:
         return [f"{head} size={t.size}"]
     return [head]
 

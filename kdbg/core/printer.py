@@ -20,14 +20,20 @@ initializers over lines the way drgn does.
 from __future__ import annotations
 
 import math
-import re
 import sys
-from functools import lru_cache
 from typing import Any, Callable, List, Optional, Tuple
 
-from kdbg.btf import cdecl
-from kdbg.btf.types import Array, Composite, Enum, Member, Pointer, Type
+from kdbg.btf.types import Array, Composite, Enum, Pointer, Type, TypeMember
 from kdbg.core.object import (
+    Object,
+    install_printer,
+    member_object,
+    object_image,
+    object_info,
+    object_scalar,
+    reference_object,
+)
+from kdbg.core.typeinfo import (
     K_ARRAY,
     K_BOOL,
     K_COMPOUND,
@@ -38,15 +44,12 @@ from kdbg.core.object import (
     K_INT,
     K_PTR,
     K_VOID,
-    Object,
-    is_flexible_array_member,
-    read_c_string,
     type_info,
 )
-from kdbg.core.typeview import TypeView, raw_type
+from kdbg.core.value import read_c_string
 from kdbg.errors import FaultError, KdbgError, ObjectTypeError, OutOfBoundsError
 
-__all__ = ["format_object", "type_name", "type_definition", "drgn_spelling", "FORMAT_OPTIONS"]
+__all__ = ["format_object", "FORMAT_OPTIONS", "quote_string"]
 
 # Format flags, one bit per drgn option.
 TYPE_NAME = 1 << 0
@@ -87,86 +90,13 @@ class _Wrap(Exception):
     """Raised when text must stay on one line and does not fit."""
 
 
-#: gcc's spellings of C integer types (as BTF and DWARF carry them) -> drgn's.
-_INT_SPELLINGS = {
-    "long long unsigned int": "unsigned long long",
-    "long long int": "long long",
-    "long unsigned int": "unsigned long",
-    "long int": "long",
-    "short unsigned int": "unsigned short",
-    "short int": "short",
-}
-_POINTER_QUALIFIER_RE = re.compile(r"\*(?=(?:const|volatile|restrict)\b)")
-_INT_SPELLING_RE = re.compile(r"\b(?:" + "|".join(_INT_SPELLINGS) + r")\b")
-
-
-@lru_cache(maxsize=1 << 16)
-def type_name(t: Type) -> str:
-    """The C name of a type as drgn writes it (``struct list_head *``, ``char [16]``,
-    ``unsigned long`` for gcc's ``long unsigned int``, ``int (struct file *file)`` for a
-    function type)."""
-    if isinstance(t, TypeView):  # a view names itself (a flexible array: `T []`)
-        return t.type_name()
-    return drgn_spelling(cdecl.type_name(t))
-
-
-def drgn_spelling(c: str) -> str:
-    """C text (a type name or declaration) from :mod:`kdbg.btf.cdecl` in drgn's spelling:
-    ``unsigned long`` for gcc's ``long unsigned int``, ``char * const``."""
-    name = _INT_SPELLING_RE.sub(lambda m: _INT_SPELLINGS[m.group(0)], c)
-    return _POINTER_QUALIFIER_RE.sub("* ", name)  # drgn writes `char * const`, not `char *const`
-
-
-def type_definition(t: Type) -> str:
-    """``str()`` of a type as drgn writes it: a struct, union or enum with its body
-    (anonymous types nested inline, tab-indented), ``typedef T name`` for a typedef,
-    else the type's name."""
-    from kdbg.btf.types import Typedef
-
-    if isinstance(t, Typedef):
-        return "typedef " + drgn_spelling(cdecl.declaration(t.type, t.name, with_param_names=False))
-    under = t.unqualified()
-    if isinstance(under, (Composite, Enum)) and under.size is not None:
-        quals = type_name(t)[: -len(type_name(under))] if t is not under else ""
-        return quals + _definition(under, 0)
-    return type_name(t)
-
-
-def _definition(t: Type, indent: int) -> str:
-    tabs = "\t" * (indent + 1)
-    head = type_name(t) if t.name else ("union" if getattr(t, "keyword", "") == "union" else
-                                       "enum" if isinstance(t, Enum) else "struct")
-    lines = [head + " {"]
-    if isinstance(t, Enum):
-        lines += [f"{tabs}{e.name} = {e.value}," for e in t.enumerators]
-    else:
-        assert isinstance(t, Composite)
-        for n, m in enumerate(raw_type(t).members):  # type: ignore[attr-defined]
-            mt = m.type
-            inner = mt.unqualified()
-            if isinstance(inner, (Composite, Enum)) and not inner.name and inner.size is not None:
-                quals = type_name(mt)[: -len(type_name(inner))] if mt is not inner else ""
-                decl = quals + _definition(inner, indent + 1) + (" " + m.name if m.name else "")
-            else:
-                decl = drgn_spelling(cdecl.declaration(mt, m.name, with_param_names=False))
-                if is_flexible_array_member(t, n):
-                    decl = decl.replace("[0]", "[]", 1)
-            if m.bitfield_size:
-                decl += f" : {m.bitfield_size}"
-            lines.append(f"{tabs}{decl};")
-    lines.append("\t" * indent + "}")
-    return "\n".join(lines)
-
-
 class _Context:
     __slots__ = ("prog", "base", "_symbolize")
 
     def __init__(self, prog: Any, base: int) -> None:
         self.prog = prog
         self.base = base
-        self._symbolize: Optional[Callable[[int], Optional[Tuple[str, int]]]] = getattr(
-            prog, "symbolize_address", None
-        )
+        self._symbolize: Optional[Callable[[int], Optional[Tuple[str, int]]]] = prog.symbolize_address
 
     def symbol(self, address: int) -> Optional[Tuple[str, int]]:
         fn = self._symbolize
@@ -263,28 +193,27 @@ def _enum_text(value: int, under: Enum) -> str:
 
 # ---------------------------------------------------------------------- objects
 def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
-    info = obj._info
+    info = object_info(obj)
     kind = info.kind
+    if obj.absent_:
+        return ("(" + obj.type_.type_name() + ")" if flags & TYPE_NAME else "") + "<absent>"
     if kind == K_VOID:
         raise ObjectTypeError("cannot format void object")
     if kind == K_PTR:
         return _format_pointer(obj, indent, one, multi, flags, ctx)
     prefix = ""
     if flags & TYPE_NAME:
-        name = type_name(obj._type)
-        if obj._flex:  # a flexible array member: BTF writes `[]` as length 0
-            name = name.replace("[0]", "[]", 1)
-        prefix = "(" + name + ")"
+        prefix = "(" + obj.type_.type_name() + ")"
         one = max(one - len(prefix), 0)
     if kind in (K_INT, K_BOOL):
-        v = obj._scalar()
+        v = object_scalar(obj)
         if flags & CHAR and info.is_char:
             return prefix + "'" + _char(int(v) & 0xFF, True, False) + "'"
         return prefix + _integer(int(v), ctx.base)
     if kind == K_ENUM:
-        return prefix + _enum_text(obj._scalar(), info.under)  # type: ignore[arg-type]
+        return prefix + _enum_text(object_scalar(obj), info.under)  # type: ignore[arg-type]
     if kind == K_FLOAT:
-        return prefix + _float(obj._scalar())
+        return prefix + _float(object_scalar(obj))
     if kind == K_COMPOUND:
         return prefix + _format_compound(obj, indent, one, multi, flags, ctx)
     if kind == K_ARRAY:
@@ -294,7 +223,7 @@ def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Co
     under = info.under
     keyword = getattr(under, "keyword", "")
     raise ObjectTypeError(f"cannot format incomplete {keyword} object".replace("  ", " ")
-                          if kind == K_INCOMPLETE else f"cannot format {type_name(obj._type)!r} object")
+                          if kind == K_INCOMPLETE else f"cannot format {obj.type_.type_name()!r} object")
 
 
 def _derefable(t: Type) -> bool:
@@ -303,13 +232,13 @@ def _derefable(t: Type) -> bool:
 
 
 def _format_pointer(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
-    under = obj._info.under
+    under = object_info(obj).under
     assert isinstance(under, Pointer)
     target = under.type
     c_string = bool(flags & STRING) and type_info(target).is_char
     dereference = bool(flags & DEREFERENCE) and not c_string
-    tname = "(" + type_name(obj._type) + ")" if flags & TYPE_NAME else ""
-    value = obj._scalar()
+    tname = "(" + obj.type_.type_name() + ")" if flags & TYPE_NAME else ""
+    value = object_scalar(obj)
     sym = ctx.symbol(value) if flags & SYMBOLIZE else None
     symtext = f"{sym[0]}+{sym[1]:#x} = " if sym is not None else ""
     plain = f"{tname}{symtext}{value:#x}"
@@ -322,7 +251,7 @@ def _format_pointer(obj: Object, indent: int, one: int, multi: int, flags: int, 
     if not dereference or not _derefable(target):
         return plain
     head = f"*{tname}({symtext}{value:#x}) = " if sym is not None else f"*{tname}{value:#x} = "
-    pointee = Object._reference(ctx.prog, target, value)
+    pointee = reference_object(ctx.prog, target, value)
     try:
         return head + _format(pointee, indent, max(one - len(head), 0), multi, _passthrough_flags(flags), ctx)
     except (FaultError, OutOfBoundsError):
@@ -334,76 +263,75 @@ def _format_pointer(obj: Object, indent: int, one: int, multi: int, flags: int, 
 
 
 def _is_zero(obj: Object) -> bool:
-    kind = obj._info.kind
+    info = object_info(obj)
+    kind = info.kind
     if kind in (K_INT, K_BOOL, K_ENUM, K_PTR, K_FLOAT):
-        return obj._scalar() == 0
+        return object_scalar(obj) == 0
     if kind == K_COMPOUND:
-        if not any(obj._image()):
+        if not any(object_image(obj)):
             return True
-        under = obj._info.under
+        under = info.under
         assert isinstance(under, Composite)
-        return all(_is_zero(obj._member(m, 0)) for m in under.members)
+        return all(_is_zero(member_object(obj, m)) for m in under.members)
     if kind == K_ARRAY:
-        if obj._info.size == 0 or not any(obj._image()):
+        if not info.size or not any(object_image(obj)):
             return True
         return all(_is_zero(e) for e in obj)
     return False
 
 
 def _compound_items(obj: Object, flags: int) -> List[Tuple[str, Object]]:
-    under = obj._info.under
+    under = object_info(obj).under
     assert isinstance(under, Composite)
     names = bool(flags & MEMBER_NAMES)
     skip_zero = names and not flags & IMPLICIT_MEMBERS
     out: List[Tuple[str, Object]] = []
 
-    def walk(container: Composite, members: Tuple[Member, ...], base: int) -> None:
-        last = len(container.members) - 1
-        for n, m in enumerate(members):
-            mt = m.type
-            inner = mt.unqualified()
-            if not m.name and names and isinstance(inner, Composite):
-                walk(inner, inner.members, base + m.bit_offset)
+    def walk(members: Tuple[TypeMember, ...], base: int) -> None:
+        for m in members:
+            inner = m.type.unqualified()
+            if not m.btf_name and names and isinstance(inner, Composite):
+                walk(inner.members, base + m.bit_offset)
                 continue
-            sub = obj._member_object(m, base, n == last and is_flexible_array_member(container, n))
+            sub = member_object(obj, m, base)
             if skip_zero and _is_zero(sub):
                 continue
-            out.append((f".{m.name} = " if names and m.name else "", sub))
+            out.append((f".{m.btf_name} = " if names and m.btf_name else "", sub))
 
     members = under.members
     if not names and not flags & IMPLICIT_MEMBERS:
         end = len(members)
-        while end and _is_zero(obj._member_object(members[end - 1], 0)):
+        while end and _is_zero(member_object(obj, members[end - 1])):
             end -= 1
         members = members[:end]
-    walk(under, members, 0)
+    walk(members, 0)
     return out
 
 
 def _format_compound(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
-    under = obj._info.under
-    if obj._info.size is None:  # pragma: no cover - BTF structs always have a size
-        raise ObjectTypeError(f"cannot format incomplete {type_name(under)} object")
+    info = object_info(obj)
+    if info.size is None:  # pragma: no cover - BTF structs always have a size
+        raise ObjectTypeError(f"cannot format incomplete {info.under.type_name()} object")
     if obj.address_ is not None:
-        obj._image()  # one read; members slice it
+        object_image(obj)  # one read; members slice it
     items = _compound_items(obj, flags)
     return _initializer(items, _member_flags(flags), indent, one, multi, bool(flags & MEMBERS_SAME_LINE), ctx)
 
 
 def _format_array(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Context) -> str:
-    under = obj._info.under
+    under = object_info(obj).under
     assert isinstance(under, Array)
     elem = under.type
-    length = under.length
+    length = under.length or 0
     einfo = type_info(elem)
     if flags & STRING and length and einfo.is_char:
-        data = obj._image()
+        data = object_image(obj)
         end = data.find(b"\0")
         return quote_string(data if end < 0 else data[:end])
     if einfo.size is None:
-        raise ObjectTypeError(f"cannot get size of {type_name(elem)!r}")
+        raise ObjectTypeError(f"cannot get size of {elem.type_name()!r}")
     if obj.address_ is not None and length and einfo.size:
-        obj._image()
+        object_image(obj)
     indices = bool(flags & ELEMENT_INDICES)
     implicit = bool(flags & IMPLICIT_ELEMENTS)
     if not indices and not implicit:
@@ -489,3 +417,6 @@ def _initializer(items: List[Tuple[str, Object]], item_flags: int, indent: int, 
         remaining = 0
     out.append("\n" + "\t" * indent + "}")
     return "".join(out)
+
+
+install_printer(format_object)

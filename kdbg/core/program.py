@@ -1,12 +1,14 @@
 """``Program``: one debugging target, wiring memory, symbols and types together.
 
-The layers load lazily: a ``sym`` command does not parse BTF, a ``ptype`` on a vmcore does
-not decode kallsyms unless BTF must be found through them. Data flows one way: memory ->
-vmcoreinfo -> symbols -> types -> Program.
+The core knows the kernel's own BTF and kallsyms and the target's memory. Everything else
+attaches from above, drgn's way: type, object and symbol *finders* registered by name
+(:meth:`Program.register_type_finder`, ...; module BTF and symbols, the declaration table),
+a stack unwinder (:attr:`Program.unwinder`), the modules found (:meth:`Program.add_module`)
+and per-program state of any layer in :attr:`Program.cache`. :mod:`kdbg.target` assembles
+a Program from a live host, a vmcore or files.
 
-Files named in place of the target's own (``kallsyms=``, ``btf=`` with a vmcore or a
-readable live kernel) are checked against it as they load (:mod:`kdbg.target.checks`):
-a kallsyms file from another boot or kernel, or another kernel's BTF, is refused.
+The layers load lazily: a ``sym`` command does not parse BTF, a ``ptype`` on a vmcore does
+not decode kallsyms unless BTF must be found through them.
 
 Target errors: the command line exits 2 for an unusable target, also when that is found
 only when a layer loads lazily. :func:`is_target_error` says which errors are such: any
@@ -18,11 +20,35 @@ that fails to decode) are a command's failure, not the target's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from kdbg.btf import constants as K
+from kdbg.btf.cparse import parse_declarations, parse_type_name
 from kdbg.btf.index import BTF
-from kdbg.btf.types import Datasec, Enum, Func, Type, Var
+from kdbg.btf.kinds import TypeKindSet
+from kdbg.btf.types import Datasec, Func, Type, Var
+from kdbg.core.constructors import TypeConstructors
+from kdbg.core.finders import FinderList, FindObjectFlags
+from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsyms_symbol_finder
+from kdbg.core.module import Module
+from kdbg.core.object import Object
+from kdbg.core.platform import X86_64_PLATFORM, Platform, ProgramFlags
+from kdbg.core.resolver import ProgramResolver
+from kdbg.core.value import read_c_string
 from kdbg.errors import (
     CoreError,
     ExpressionError,
@@ -34,16 +60,28 @@ from kdbg.errors import (
 )
 
 if TYPE_CHECKING:
-    from kdbg.core.object import Object
-    from kdbg.declarations import DeclarationTable
     from kdbg.memory.base import KernelMemory
-    from kdbg.modules import LoadedModules, ModuleSource
     from kdbg.symbols.table import Symbol, SymbolTable
-    from kdbg.unwind import StackTrace, Thread
 
-__all__ = ["Program", "is_target_error", "target_error_layer"]
+__all__ = ["Program", "Unwinder", "FindObjectFlags", "is_target_error", "target_error_layer"]
 
 _T = TypeVar("_T")
+TypeFinder = Callable[["Program", TypeKindSet, str, Optional[str]], Optional[Type]]
+ObjectFinder = Callable[["Program", str, FindObjectFlags, Optional[str]], Optional[Object]]
+SymbolFinder = Callable[["Program", Optional[str], Optional[int], bool], Sequence["Symbol"]]
+
+
+class Unwinder(Protocol):
+    """What :meth:`Program.stack_trace` and friends ask (:mod:`kdbg.unwind` is one)."""
+
+    def stack_trace(self, prog: Program, thread: Any) -> Any:
+        """The stack trace of a task, PID, task address or ``pt_regs``."""
+
+    def crashed_thread(self, prog: Program) -> Any:
+        """The thread that crashed the kernel."""
+
+    def threads(self, prog: Program) -> Iterator[Any]:
+        """Every thread of the program."""
 
 
 def _mark_target_error(e: KdbgError, layer: str) -> KdbgError:
@@ -64,12 +102,16 @@ def is_target_error(e: BaseException) -> bool:
     return isinstance(e, CoreError) or target_error_layer(e) is not None
 
 
-class Program:
+#: drgn's ``read_c_string`` reads to the NUL however far it is.
+_NO_LIMIT = 1 << 62
+
+
+class Program(TypeConstructors):
     """A kernel being debugged: a live host, a vmcore, or a set of files.
 
     ``memory`` is the :class:`~kdbg.memory.base.KernelMemory` (or ``None`` with a reason in
-    :attr:`memory_unavailable`); ``symbols`` and ``btfs`` load on first use through the
-    loader callables given at construction.
+    :attr:`memory_unavailable`); :attr:`btfs` and :attr:`symbol_table` load on first use
+    through the loader callables given at construction.
     """
 
     def __init__(
@@ -79,15 +121,18 @@ class Program:
         symbol_loader: Optional[Callable[[], SymbolTable]] = None,
         description: str = "",
         memory_unavailable: Optional[str] = None,
-        modules: Optional[ModuleSource] = None,
     ) -> None:
         self.memory = memory
-        #: Where loadable modules come from (:mod:`kdbg.modules`), ``None`` for none.
-        self.module_source = modules
-        self._modules: Optional[LoadedModules] = None
-        self._modules_loading = False
         self.memory_unavailable = memory_unavailable
         self.description = description
+        #: Per-program state of the layers above the core (drgn's ``prog.cache``): it goes
+        #: when the program goes.
+        self.cache: Dict[Any, Any] = {}
+        #: Configuration options of commands and helpers (drgn's ``prog.config``); the
+        #: program itself does not read it.
+        self.config: Dict[str, Any] = {}
+        #: The stack unwinder, attached by whoever assembled the program.
+        self.unwinder: Optional[Unwinder] = None
         self._btf_loader = btf_loader
         self._symbol_loader = symbol_loader
         self._btfs: Optional[List[BTF]] = None
@@ -95,13 +140,29 @@ class Program:
         self._failed: Dict[str, KdbgError] = {}
         self._primitives: Dict[str, Type] = {}
         self._btf_vars: Optional[Dict[str, Tuple[Var, Datasec, int]]] = None
+        self._modules: Dict[str, Module] = {}
         #: Declarations given with :meth:`declare`, in order (the text as given).
         self.declarations: List[str] = []
         self._declared: Dict[str, Type] = {}
-        self._decl_table: Optional[DeclarationTable] = None
-        self._table_types: Dict[Union[str, Tuple[str, str]], Optional[Type]] = {}
-        #: ``container_of`` results by (type or its name, member): (pointer type, offset).
-        self._containers: Dict[Tuple[Union[Type, str], str], Tuple[Type, int]] = {}
+        self._type_finders: FinderList[TypeFinder] = FinderList("type")
+        self._object_finders: FinderList[ObjectFinder] = FinderList("object")
+        self._symbol_finders: FinderList[SymbolFinder] = FinderList("symbol")
+        self.register_type_finder("btf", btf_type_finder, enable_index=0)
+        self.register_object_finder("btf", btf_object_finder, enable_index=0)
+        self.register_symbol_finder("kallsyms", kallsyms_symbol_finder, enable_index=0)
+
+    @property
+    def platform(self) -> Platform:
+        """What the program runs on (x86-64: the one architecture kdbg reads today)."""
+        return X86_64_PLATFORM
+
+    @property
+    def flags(self) -> ProgramFlags:
+        """A Linux kernel; live when its memory is the running kernel's."""
+        flags = ProgramFlags.IS_LINUX_KERNEL
+        if self.memory is not None and self.memory.is_live:
+            flags |= ProgramFlags.IS_LIVE | ProgramFlags.IS_LOCAL
+        return flags
 
     def _load_layer(self, layer: str, loader: Callable[[], _T]) -> _T:
         """Run a layer's loader; its failure is a target error, remembered and raised again
@@ -119,11 +180,60 @@ class Program:
         self._failed[layer] = _mark_target_error(err, layer)
         raise err
 
+    # ------------------------------------------------------------------ finders
+    def register_type_finder(self, name: str, fn: TypeFinder, *, enable_index: Optional[int] = None) -> None:
+        """Register ``fn(prog, kinds, name, filename) -> Type or None`` (drgn's)."""
+        self._type_finders.register(name, fn, enable_index)
+
+    def registered_type_finders(self) -> Set[str]:
+        """The names of the registered type finders."""
+        return self._type_finders.registered()
+
+    def set_enabled_type_finders(self, names: Sequence[str]) -> None:
+        """Enable exactly these type finders, in this order."""
+        self._type_finders.set_enabled(names)
+
+    def enabled_type_finders(self) -> List[str]:
+        """The enabled type finders, in order."""
+        return self._type_finders.enabled()
+
+    def register_object_finder(self, name: str, fn: ObjectFinder, *, enable_index: Optional[int] = None) -> None:
+        """Register ``fn(prog, name, flags, filename) -> Object or None`` (drgn's)."""
+        self._object_finders.register(name, fn, enable_index)
+
+    def registered_object_finders(self) -> Set[str]:
+        """The names of the registered object finders."""
+        return self._object_finders.registered()
+
+    def set_enabled_object_finders(self, names: Sequence[str]) -> None:
+        """Enable exactly these object finders, in this order."""
+        self._object_finders.set_enabled(names)
+
+    def enabled_object_finders(self) -> List[str]:
+        """The enabled object finders, in order."""
+        return self._object_finders.enabled()
+
+    def register_symbol_finder(self, name: str, fn: SymbolFinder, *, enable_index: Optional[int] = None) -> None:
+        """Register ``fn(prog, name, address, one) -> [Symbol]`` (drgn's)."""
+        self._symbol_finders.register(name, fn, enable_index)
+
+    def registered_symbol_finders(self) -> Set[str]:
+        """The names of the registered symbol finders."""
+        return self._symbol_finders.registered()
+
+    def set_enabled_symbol_finders(self, names: Sequence[str]) -> None:
+        """Enable exactly these symbol finders, in this order."""
+        self._symbol_finders.set_enabled(names)
+
+    def enabled_symbol_finders(self) -> List[str]:
+        """The enabled symbol finders, in order."""
+        return self._symbol_finders.enabled()
+
     # ------------------------------------------------------------------ types
     @property
     def btfs(self) -> List[BTF]:
-        """``[base, split...]``: vmlinux BTF first, then split BTF files given, then the
-        module BTFs once :meth:`load_modules` ran (a lookup vmlinux misses runs it)."""
+        """``[base, split...]``: the kernel's BTF first, then split BTF files given. The
+        modules' BTFs are on :meth:`modules`."""
         if self._btfs is None:
             if self._btf_loader is None:
                 raise _mark_target_error(
@@ -137,21 +247,30 @@ class Program:
         """The base (vmlinux) BTF."""
         return self.btfs[0]
 
-    def type(self, spec: Union[str, Type]) -> Type:
+    def all_btfs(self) -> List[BTF]:
+        """:attr:`btfs`, then the BTF of every module found so far."""
+        return self.btfs + [m.btf for m in self._modules.values() if m.btf is not None]
+
+    def type(self, spec: Union[str, Type], filename: Optional[str] = None) -> Type:
         """Look a type up by C name (``struct task_struct``, ``u64``, ``char *``); a
         :class:`~kdbg.btf.types.Type` is returned as it is (drgn accepts both)."""
         if isinstance(spec, Type):
             return spec
-        last: Optional[TypeNotFoundError] = None
-        for b in reversed(self.btfs):
-            try:
-                return b.lookup(spec)
-            except TypeNotFoundError as e:
-                last = e
-        assert last is not None
-        if self._modules_pending():
-            return self.type(spec)
-        raise last
+        if not spec.strip():
+            raise TypeNotFoundError(spec, "empty type name")
+        return parse_type_name(spec, ProgramResolver(self))
+
+    def type_finders(self) -> Iterator[Tuple[str, TypeFinder]]:
+        """The enabled type finders, ``(name, finder)`` in order."""
+        return iter(self._type_finders)
+
+    def find_type(self, kinds: TypeKindSet, name: str) -> Optional[Type]:
+        """Ask the enabled type finders for a type of one of ``kinds`` named ``name``."""
+        for _n, fn in self._type_finders:
+            t = fn(self, kinds, name, None)
+            if t is not None:
+                return t
+        return None
 
     def primitive_type(self, name: str) -> Type:
         """A C base type by its spelling (``int``, ``unsigned long``, ``_Bool``,
@@ -161,175 +280,49 @@ class Program:
             t = self._primitives[name] = self.btf.lookup(name)
         return t
 
-    def enumerator(self, name: str) -> Tuple[Enum, int]:
-        """The enum type and value of enumerator ``name`` (``PIDTYPE_PID``)."""
-        for b in reversed(self.btfs):
-            try:
-                return b.constant(name)
-            except ObjectNotFoundError:
-                continue
-        if self._modules_pending():
-            return self.enumerator(name)
-        raise ObjectNotFoundError(f"unknown enumerator {name!r}")
-
-    def constant(self, name: str) -> Object:
-        """Enumerator ``name`` as an object of its enum type (``(enum pid_type)PIDTYPE_PID``)."""
-        from kdbg.core.object import Object
-
-        t, value = self.enumerator(name)
-        return Object._of_value(self, t, value)
-
-    def btf_function(self, name: str) -> Func:
-        """The BTF FUNC named ``name`` (its prototype is ``.proto``)."""
-        for b in reversed(self.btfs):
-            try:
-                return b.function(name)
-            except ObjectNotFoundError:
-                continue
-        if self._modules_pending():
-            return self.btf_function(name)
-        raise ObjectNotFoundError(f"no function {name!r} in BTF")
-
-    def function(self, name: str) -> Object:
-        """Function ``name``: an object of its BTF prototype at its kallsyms address
-        (``(ssize_t (struct file *file, ...))0xffffffff81234560``)."""
-        from kdbg.core.object import Object
-
-        func = self.btf_function(name)
-        sym = self._function_symbol(name)
-        if sym is None:
-            raise ObjectNotFoundError(f"function {name!r} is in BTF but not in the symbol table")
-        return Object._reference(self, func.proto, sym.address)
-
-    def _function_symbol(self, name: str) -> Optional[Symbol]:
-        syms = [s for s in self.symbols.lookup_all(name) if s.type in "TtWw"]
-        if not syms and self._modules_pending():
-            return self._function_symbol(name)
-        if not syms:
-            return None
-        return min(syms, key=lambda s: (s.module is not None, not s.is_global, s.address))
-
-    # ------------------------------------------------------------------ globals
-    def _btf_variables(self) -> Dict[str, Tuple[Var, Datasec, int]]:
-        """BTF VARs by name with their DATASEC and offset in it (first definition wins)."""
-        if self._btf_vars is None:
-            out: Dict[str, Tuple[Var, Datasec, int]] = {}
-            for b in self.btfs:
-                for tid in b.ids((K.KIND_DATASEC,)):
-                    sec = b.type(tid)
-                    if not isinstance(sec, Datasec):
-                        continue
-                    for entry in sec.entries:
-                        var = entry.type
-                        if isinstance(var, Var) and var.name not in out:
-                            out[var.name] = (var, sec, entry.offset)
-            self._btf_vars = out
-        return self._btf_vars
-
-    def _declared_type(self, name: str, module: Optional[str] = None) -> Optional[Type]:
-        """The type the shipped declaration table gives global ``name``, or ``None``. Of a
-        ``module``: from that module's entries only, parsed against vmlinux's BTF then the
-        module's own first (vmlinux's entries only when the table has none of the module)."""
-        from kdbg.declarations import DeclarationTable, lookup_declared_type, module_key
-
-        table = self._decl_table
-        if table is None:
-            table = self._decl_table = DeclarationTable.shipped()
-        if module is not None and module_key(module, name) not in table:
-            module = None
-        key = name if module is None else (module, name)
-        if key in self._table_types:
-            return self._table_types[key]
-        btfs = self.btfs
-        if module is not None:
-            own = self._modules.btfs.get(module) if self._modules is not None else None
-            btfs = [btfs[0], own, *(b for b in btfs[1:] if b is not own)] if own is not None else btfs
-        t: Optional[Type] = lookup_declared_type(table, name, btfs, module=module)
-        self._table_types[key] = t
-        return t
-
-    def _btf_module(self, btf: Optional[BTF]) -> Optional[str]:
-        """The name of the module whose BTF ``btf`` is, or ``None`` (vmlinux's, a file's)."""
-        if self._modules is None or btf is None:
-            return None
-        return next((name for name, b in self._modules.btfs.items() if b is btf), None)
-
-    def _module_symbol(self, module: str, name: str) -> Optional[Symbol]:
-        """Module ``module``'s data symbol ``name`` (its functions left out), or ``None``."""
-        syms = [s for s in self.symbols.lookup_all(name) if s.module == module and s.type.lower() not in "tw"]
-        return syms[0] if syms else None
-
     def declare(self, text: str) -> None:
-        """Give globals types with C declarations (``struct list_head modules;``, several in
-        one text, as :func:`kdbg.declarations.parse_declarations` reads them); later
-        declarations of a name replace earlier ones."""
-        from kdbg.declarations import parse_declarations
-
-        pairs = parse_declarations(text, self.btfs)
+        """Give globals types with C declarations (``struct list_head modules;``, several
+        in one text); later declarations of a name replace earlier ones."""
+        pairs = parse_declarations(text, ProgramResolver(self))
         if not pairs:
             raise ExpressionError(f"no declaration in {text!r}")
         self.declarations.append(text)
         for name, t in pairs:
             self._declared[name] = t
 
-    def variable(self, name: str) -> Object:
-        """Global variable ``name``: typed by BTF (per-CPU variables, or all with pahole's
-        ``global_var``), then the declaration table, then :meth:`declare`. A module's
-        variable is typed by that module's BTF (split BTF) and placed at that module's
-        symbol. A per-CPU variable's address is its per-CPU offset, as in drgn (``per_cpu``
-        adds a CPU's base; a module's is its ``mod->percpu`` offset, which kallsyms gives)."""
-        from kdbg.core.object import Object
+    def declared_type(self, name: str) -> Optional[Type]:
+        """The type :meth:`declare` gave ``name``, or ``None``."""
+        return self._declared.get(name)
 
-        sym = self._lookup_symbol(name)
-        hit = self._btf_variables().get(name)
-        if hit is None and sym is not None and sym.module is not None:  # a module's: its BTF may type it
-            self.load_modules()
-            hit = self._btf_variables().get(name)
-        if hit is not None:
-            var, sec, offset = hit
-            module = self._btf_module(var.btf)
-            at = sym if module is None else self._module_symbol(module, name)
-            if at is not None:
-                address = at.address  # a module's per-CPU symbol is its mod->percpu + offset
-            else:
-                base = sec.name == ".data..percpu" and module is None  # vmlinux's: __per_cpu_start-based
-                start = self.symbols.get("__per_cpu_start") if base else None
-                if start is None:
-                    raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.name}) but not in the symbol table")
-                address = start.address + offset
-            return Object._reference(self, var.type, address)
-        t = self._declared.get(name)
-        if t is None:
-            module = sym.module if sym is not None and sym.type.lower() not in "tw" else None  # a module's data
-            t = self._declared_type(name, module)
-        if t is not None:
-            if sym is None:
-                raise SymbolNotFoundError(f"variable {name!r} is declared but not in the symbol table")
-            return Object._reference(self, t, sym.address)
-        if sym is not None and sym.type.lower() not in "tw":
+    # ------------------------------------------------------------------ objects
+    def object(self, name: str, flags: FindObjectFlags = FindObjectFlags.ANY, filename: Optional[str] = None) -> Object:
+        """The variable, function or enumerator called ``name`` (drgn's ``prog.object``):
+        the enabled object finders in order; a symbol no finder types is an
+        :class:`~kdbg.errors.UntypedSymbolError` saying how to declare it."""
+        for _n, fn in self._object_finders:
+            obj = fn(self, name, flags, filename)
+            if obj is not None:
+                return obj
+        sym = self._symbol_named(name)
+        if sym is not None and _wants(sym, flags):
             raise _untyped(sym)
-        raise ObjectNotFoundError(f"could not find variable {name!r}")
-
-    def object(self, name: str) -> Object:
-        """The variable, function or enumerator called ``name`` (drgn's ``prog.object``)."""
-        try:
-            return self.variable(name)
-        except UntypedSymbolError:
-            raise
-        except ObjectNotFoundError:
-            pass
-        try:
-            return self.function(name)
-        except ObjectNotFoundError:
-            pass
-        try:
-            return self.constant(name)
-        except ObjectNotFoundError:
-            pass
-        sym = self._lookup_symbol(name)
-        if sym is not None:
-            raise _untyped(sym)
+        what = {FindObjectFlags.VARIABLE: "variable", FindObjectFlags.FUNCTION: "function",
+                FindObjectFlags.CONSTANT: "constant"}.get(flags)
+        if what is not None:
+            raise ObjectNotFoundError(f"could not find {what} {name!r}")
         raise ObjectNotFoundError(f"could not find {name!r}: no variable, function or constant of that name")
+
+    def variable(self, name: str, filename: Optional[str] = None) -> Object:
+        """Global variable ``name`` (:meth:`object` with ``VARIABLE``)."""
+        return self.object(name, FindObjectFlags.VARIABLE, filename)
+
+    def function(self, name: str, filename: Optional[str] = None) -> Object:
+        """Function ``name``: an object of its BTF prototype at its kallsyms address."""
+        return self.object(name, FindObjectFlags.FUNCTION, filename)
+
+    def constant(self, name: str, filename: Optional[str] = None) -> Object:
+        """Enumerator ``name`` as an object of its enum type (``(enum pid_type)PIDTYPE_PID``)."""
+        return self.object(name, FindObjectFlags.CONSTANT, filename)
 
     def __getitem__(self, name: str) -> Object:
         """``prog["init_task"]``: :meth:`object`."""
@@ -344,11 +337,21 @@ class Program:
             return False
         return True
 
+    def btf_variables(self) -> Dict[str, Tuple[Var, Datasec, int]]:
+        """The kernel BTF's VARs by name with their DATASEC and offset in it (first
+        definition wins)."""
+        if self._btf_vars is None:
+            out: Dict[str, Tuple[Var, Datasec, int]] = {}
+            for b in self.btfs:
+                for v, sec, offset in datasec_variables(b):
+                    out.setdefault(v.btf_name, (v, sec, offset))
+            self._btf_vars = out
+        return self._btf_vars
+
     # ------------------------------------------------------------------ symbols
     @property
-    def symbols(self) -> SymbolTable:
-        """The kernel symbol table (kallsyms); on a vmcore, the modules' symbols join it
-        when :meth:`load_modules` ran (a lookup vmlinux misses runs it)."""
+    def symbol_table(self) -> SymbolTable:
+        """The kernel's own symbol table (kallsyms of vmlinux)."""
         if self._symbols is None:
             if self._symbol_loader is None:
                 raise _mark_target_error(
@@ -360,71 +363,73 @@ class Program:
                 self.memory.attach_symbols(lambda name: _address_of(self, name))
         return self._symbols
 
+    def symbols(self, address_or_name: Union[None, int, str] = None) -> List[Symbol]:
+        """Every symbol named so, or containing the address, or all (drgn's)."""
+        name = address_or_name if isinstance(address_or_name, str) else None
+        address = int(address_or_name) if address_or_name is not None and name is None else None
+        out: List[Symbol] = []
+        for _n, fn in self._symbol_finders:
+            out.extend(fn(self, name, address, False))
+        return out
+
+    def symbol(self, address_or_name: Union[int, str]) -> Symbol:
+        """The symbol named ``name``, or the one containing ``address`` (the kernel's
+        rule); :class:`~kdbg.errors.SymbolNotFoundError` if none."""
+        name = address_or_name if isinstance(address_or_name, str) else None
+        address = None if name is not None else int(address_or_name)
+        for _n, fn in self._symbol_finders:
+            found = fn(self, name, address, True)
+            if found:
+                return found[0]
+        if name is not None:
+            raise SymbolNotFoundError(f"could not find symbol {name!r}")
+        raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
+
     def symbolize_address(self, address: int) -> Optional[Tuple[str, int]]:
         """``(symbol name, offset)`` of the symbol containing ``address`` by the kernel's
         rule, or ``None`` (the printer's ``init_task+0x0``)."""
         try:
-            sym, off = self.symbols.symbolize(address)
-        except SymbolNotFoundError:
-            if not self._modules_pending():
-                return None
-            return self.symbolize_address(address)
-        return sym.name, off
+            sym = self.symbol(address)
+        except KdbgError:
+            return None
+        return sym.name, address - sym.address
 
-    def symbol(self, name_or_address: str | int) -> Symbol:
-        """The symbol named ``name``, or the one containing ``address``."""
+    def _symbol_named(self, name: str) -> Optional[Symbol]:
         try:
-            if isinstance(name_or_address, int):
-                return self.symbols.symbolize(name_or_address)[0]
-            return self.symbols.lookup(name_or_address)
+            return self.symbol(name)
         except SymbolNotFoundError:
-            if not self._modules_pending():
-                raise
-            return self.symbol(name_or_address)
-
-    def _lookup_symbol(self, name: str) -> Optional[Symbol]:
-        """``symbols.get(name)``, looking in the modules too when vmlinux has no such name."""
-        sym = self.symbols.get(name)
-        if sym is None and self._modules_pending():
-            sym = self.symbols.get(name)
-        return sym
+            return None
 
     # ------------------------------------------------------------------ modules
-    def load_modules(self) -> Optional[LoadedModules]:
-        """Load the target's loadable modules once (:mod:`kdbg.modules`): their BTF goes
-        after the base in :attr:`btfs` (split BTF), their symbols and exact memory regions
-        into :attr:`symbols`. Lookups that vmlinux misses call this by themselves.
-        ``None`` for a target without modules (files only) or while loading; a module
-        that could not be read is named in the result's ``errors``."""
-        if self._modules is not None or self.module_source is None or self._modules_loading:
-            return self._modules
-        from kdbg.modules import LoadedModules, load_modules, merge_symbols
+    def add_module(self, module: Module) -> None:
+        """Make ``module`` one of the program's (a layer above found it)."""
+        self._modules[module.name] = module
 
-        self._modules_loading = True
-        table: Optional[SymbolTable] = None
-        try:
-            base = self.btfs
-            table = self.symbols
-            loaded = load_modules(self, self.module_source)
-        except KdbgError as e:  # no base BTF or vmlinux symbols: no modules either
-            loaded = LoadedModules(errors=[f"modules: {e}"])
-            base, table = (self._btfs or []), self._symbols
-        finally:
-            self._modules_loading = False
-        self._modules = loaded
-        if loaded.btfs:
-            self._btfs = list(base) + list(loaded.btfs.values())
-            self._btf_vars = None
-        if table is not None and (loaded.symbols or loaded.regions):
-            self._symbols = merge_symbols(table, loaded)
-        return loaded
+    def modules(self) -> List[Module]:
+        """The main module (the kernel), then the modules found so far."""
+        return [self.main_module(), *self._modules.values()]
 
-    def _modules_pending(self) -> bool:
-        """Load the modules if not yet done; whether that gave anything to look in."""
-        if self._modules is not None or self.module_source is None or self._modules_loading:
-            return False
-        loaded = self.load_modules()
-        return loaded is not None and bool(loaded.btfs or loaded.symbols or loaded.regions)
+    def module(self, name: str) -> Module:
+        """The module called ``name``; :class:`LookupError` if none is known."""
+        if name == "kernel":
+            return self.main_module()
+        m = self._modules.get(name)
+        if m is None:
+            raise ObjectNotFoundError(f"no module {name!r}")
+        return m
+
+    def main_module(self) -> Module:
+        """The kernel image."""
+        m = self.cache.get("kdbg.main_module")
+        if m is None:
+            ranges = []
+            with _quiet():
+                image = self.symbol_table.image_range
+                if image is not None:
+                    ranges.append(image)
+            m = self.cache["kdbg.main_module"] = Module("kernel", ranges, btf=self._btfs[0] if self._btfs else None,
+                                                        main=True)
+        return m
 
     # ------------------------------------------------------------------ memory
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
@@ -456,34 +461,96 @@ class Program:
         """The machine word (8 bytes on x86-64) at ``address``."""
         return self.read_u64(address, physical)
 
+    def read_c_string(self, address: int, physical: bool = False, *, max_size: Optional[int] = None) -> bytes:
+        """The NUL-terminated string at ``address`` without its NUL, at most ``max_size``
+        bytes (drgn's ``prog.read_c_string``)."""
+        return read_c_string(self, int(address), _NO_LIMIT if max_size is None else int(max_size), physical)
+
+    def address_size(self) -> int:
+        """The size of an address in bytes (8: x86-64)."""
+        return 8
+
+    @property
+    def core_dump_path(self) -> Optional[str]:
+        """The path of the vmcore this program reads, or ``None`` (live, or files)."""
+        if self.memory is None or self.memory.is_live:
+            return None
+        phys = getattr(self.memory, "phys", None)
+        path = getattr(phys, "path", None)
+        return str(path) if path is not None else None
+
     def close(self) -> None:
-        """Release the memory source."""
+        """Release the memory source and everything the program derived (types,
+        symbols, caches): a closed program holds nothing."""
         if self.memory is not None:
             self.memory.close()
+        self.cache.clear()
+        self._modules.clear()
+        self._declared.clear()
+        self._primitives.clear()
+        self._btf_vars = None
+        self._btfs = None
+        self._symbols = None
+        self.unwinder = None
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ stack traces
-    # drgn's names on Program; the work is in kdbg.unwind, which sits above the helpers
-    # (imported here lazily, so the layers below never load it).
-    def stack_trace(self, thread: Any) -> StackTrace:
-        """The stack trace of *thread*: a ``struct task_struct *`` Object, a PID, or a
-        task address (:func:`kdbg.unwind.stack_trace`)."""
-        from kdbg.unwind import stack_trace
+    def _unwinder(self) -> Unwinder:
+        if self.unwinder is None:
+            raise KdbgError("this program has no stack unwinder")
+        return self.unwinder
 
-        return stack_trace(self, thread)
+    def stack_trace(self, thread: Any) -> Any:
+        """The stack trace of *thread*: a ``struct task_struct *`` Object, a PID, a task
+        address or a ``struct pt_regs``."""
+        return self._unwinder().stack_trace(self, thread)
 
-    def crashed_thread(self) -> Thread:
-        """The thread that crashed the kernel of this vmcore
-        (:func:`kdbg.unwind.crashed_thread`)."""
-        from kdbg.unwind import crashed_thread
+    def crashed_thread(self) -> Any:
+        """The thread that crashed the kernel of this vmcore."""
+        return self._unwinder().crashed_thread(self)
 
-        return crashed_thread(self)
+    def threads(self) -> Iterator[Any]:
+        """Every thread (task) of the target."""
+        return self._unwinder().threads(self)
 
-    def threads(self) -> Any:
-        """Every thread (task) of the target, as :class:`kdbg.unwind.Thread`
-        (:func:`kdbg.unwind.threads`)."""
-        from kdbg.unwind import threads
+    def thread(self, tid: int) -> Any:
+        """The thread whose ID (PID) is ``tid``; :class:`LookupError` if none."""
+        for t in self.threads():
+            if t.tid == int(tid):
+                return t
+        raise ObjectNotFoundError(f"thread not found: {int(tid)}")
 
-        return threads(self)
+
+class _quiet:
+    """``with _quiet():`` ignores a :class:`KdbgError` raised inside."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+        return kind is not None and issubclass(kind, KdbgError)
+
+
+def datasec_variables(btf: BTF) -> Iterator[Tuple[Var, Datasec, int]]:
+    """Every VAR of ``btf``'s DATASECs (not its base's) with its section and offset."""
+    for tid in btf.ids((K.KIND_DATASEC,)):
+        sec = btf.type(tid)
+        if not isinstance(sec, Datasec):
+            continue
+        for entry in sec.entries:
+            var = entry.type
+            if isinstance(var, Var):
+                yield var, sec, entry.offset
+
+
+def _wants(sym: Symbol, flags: FindObjectFlags) -> bool:
+    function = sym.type.lower() in "tw"
+    return bool(flags & (FindObjectFlags.FUNCTION if function else FindObjectFlags.VARIABLE))
 
 
 def _untyped(sym: Symbol) -> UntypedSymbolError:
@@ -497,6 +564,16 @@ def _untyped(sym: Symbol) -> UntypedSymbolError:
 
 
 def _address_of(prog: Program, name: str) -> Optional[int]:
-    """The address of symbol ``name`` in ``prog`` (loading its symbols), or ``None``."""
-    sym = prog.symbols.get(name)
+    """The address of vmlinux symbol ``name`` (loading the symbols), or ``None``."""
+    sym = prog.symbol_table.get(name)
     return sym.address if sym is not None else None
+
+
+def function_btf(prog: Program, name: str) -> Func:
+    """The BTF FUNC named ``name`` in the kernel's or a module's BTF."""
+    for b in prog.all_btfs():
+        try:
+            return b.function(name)
+        except ObjectNotFoundError:
+            continue
+    raise ObjectNotFoundError(f"no function {name!r} in BTF")

@@ -11,6 +11,7 @@ from typing import List as _List
 
 from kdbg.errors import ValidationError as ValidationError
 from kdbg.helpers.cpumask import *  # noqa: F401,F403
+from kdbg.helpers.format import *  # noqa: F401,F403
 from kdbg.helpers.fs import *  # noqa: F401,F403
 from kdbg.helpers.idr import *  # noqa: F401,F403
 from kdbg.helpers.list import *  # noqa: F401,F403
@@ -19,9 +20,11 @@ from kdbg.helpers.module import *  # noqa: F401,F403
 from kdbg.helpers.percpu import *  # noqa: F401,F403
 from kdbg.helpers.pid import *  # noqa: F401,F403
 from kdbg.helpers.printk import *  # noqa: F401,F403
+from kdbg.helpers.prog import *  # noqa: F401,F403
 from kdbg.helpers.rbtree import *  # noqa: F401,F403
 from kdbg.helpers.sched import *  # noqa: F401,F403
 from kdbg.helpers.slab import *  # noqa: F401,F403
+from kdbg.helpers.types import *  # noqa: F401,F403
 from kdbg.helpers.utsname import *  # noqa: F401,F403
 from kdbg.helpers.xarray import *  # noqa: F401,F403
 

@@ -11,11 +11,14 @@ overrun raises :class:`~kdbg.errors.ValidationError` whose one line names the st
 
 from __future__ import annotations
 
-import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Tuple, TypeVar, Union
 
-from kdbg.core.object import K_PTR, NULL, Object, container_of, type_info
-from kdbg.errors import KdbgError, ObjectTypeError, ValidationError
+from kdbg.btf.kinds import TypeKind
+from kdbg.core import arithmetic
+from kdbg.core.conversions import NULL, container_of
+from kdbg.core.object import Object
+from kdbg.core.typeinfo import K_PTR, type_info
+from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, ValidationError
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Walk", "node_limit", "describe_address", "address_of_struct", "entry_info", "pointer_to", "is_pointer",
-    "deref_if_pointer", "program_cache", "global_object", "has_member",
+    "deref_if_pointer", "program_cache", "global_object", "has_member", "is_struct",
 ]
 
 _T = TypeVar("_T")
@@ -31,18 +34,15 @@ MASK = 0xFFFFFFFFFFFFFFFF
 #: Node limit when the machine's memory size is unknown (no ``max_pfn`` readable).
 DEFAULT_NODE_LIMIT = 1 << 28
 
-_LIMITS: weakref.WeakKeyDictionary[Program, int] = weakref.WeakKeyDictionary()
-
-
 def node_limit(prog: Program) -> int:
     """The most distinct nodes any kernel structure of ``prog`` can hold: one per 16 bytes
     of the machine's memory (``max_pfn`` pages; the smallest node, a ``list_head``, is
     16 bytes). A walk longer than this is following garbage."""
-    limit = _LIMITS.get(prog)
+    limit = prog.cache.get("kdbg.node_limit")
     if limit is None:
         limit = DEFAULT_NODE_LIMIT
         try:
-            sym = prog.symbols.get("max_pfn")
+            sym = prog.symbol_table.get("max_pfn")
             if sym is not None:
                 pages = prog.read_u64(sym.address)
                 page_size = getattr(prog.memory, "page_size", 4096)
@@ -50,7 +50,7 @@ def node_limit(prog: Program) -> int:
                     limit = max(1 << 16, pages * page_size // 16)
         except KdbgError:
             pass
-        _LIMITS[prog] = limit
+        prog.cache["kdbg.node_limit"] = limit
     return limit
 
 
@@ -105,8 +105,8 @@ def address_of_struct(obj: Object, struct: str) -> int:
         raise ObjectTypeError(f"expected {struct} or {struct} *, not {type(obj).__name__}")
     t = obj.type_
     pointer = type_info(t).kind == K_PTR
-    target = t.strip_typedefs().type if pointer else t  # type: ignore[attr-defined]
-    if target.strip_typedefs().type_name() not in (struct, struct.replace("struct ", "union ", 1)):
+    target = (t.strip_typedefs().type if pointer else t).strip_typedefs()  # type: ignore[attr-defined]
+    if not is_struct(target, struct):
         raise ObjectTypeError(f"expected {struct} or {struct} *, not '{t.type_name()}'")
     if pointer:
         return int(obj) & MASK
@@ -124,9 +124,18 @@ def entry_info(prog: Program, type: Union[str, Type], member: str) -> Tuple[Type
 
 def pointer_to(prog: Program, type: Union[str, Type]) -> Type:  # noqa: A002
     """The type ``type *`` (``struct list_head *``)."""
-    from kdbg.core.object import _pointer_to
+    return arithmetic.pointer_to(prog, prog.type(type) if isinstance(type, str) else type)
 
-    return _pointer_to(prog.type(type) if isinstance(type, str) else type, prog)
+
+def is_struct(t: Type, name: str) -> bool:
+    """Whether type ``t`` (typedefs and qualifiers aside) is the struct or union ``name``
+    (``"struct task_struct"``): the kind and tag compared, never a spelling."""
+    keyword, _, tag = name.partition(" ")
+    under = t.strip_typedefs()
+    return under.kind in _TAG_KINDS.get(keyword, ()) and under.tag == tag  # type: ignore[attr-defined]
+
+
+_TAG_KINDS = {"struct": (TypeKind.STRUCT, TypeKind.UNION), "union": (TypeKind.UNION,)}
 
 
 def is_pointer(obj: Object) -> bool:
@@ -138,17 +147,13 @@ def deref_if_pointer(obj: Object) -> Object:
     """``*obj`` if ``obj`` is a pointer, else ``obj`` (helpers take either)."""
     if not isinstance(obj, Object):
         raise ObjectTypeError(f"expected an Object, not {type(obj).__name__}")
-    return obj.deref_() if is_pointer(obj) else obj
-
-
-_CACHES: weakref.WeakKeyDictionary[Program, Dict[str, Any]] = weakref.WeakKeyDictionary()
+    return obj[0] if is_pointer(obj) else obj
 
 
 def program_cache(prog: Program, key: str, factory: Callable[[], _T]) -> _T:
-    """A per-program value computed once by ``factory`` (a layout read from BTF)."""
-    d = _CACHES.get(prog)
-    if d is None:
-        d = _CACHES[prog] = {}
+    """A per-program value computed once by ``factory`` (a layout read from BTF), kept in
+    ``prog.cache``."""
+    d = prog.cache
     if key not in d:
         d[key] = factory()
     return d[key]  # type: ignore[no-any-return, unused-ignore]
@@ -158,12 +163,10 @@ def global_object(prog: Program, name: str, type: str) -> Object:  # noqa: A002
     """The kernel global ``name``: as the program types it (BTF VAR, declaration table,
     ``declare``), or else as ``type`` at its kallsyms address, the type a helper knows
     the kernel gives it (``struct cpumask __cpu_online_mask``)."""
-    from kdbg.errors import ObjectNotFoundError
-
     try:
         return prog.variable(name)
     except ObjectNotFoundError:
-        sym = prog.symbols.get(name)
+        sym = prog.symbol_table.get(name)
         if sym is None:
             raise
     return Object(prog, type, address=sym.address)
@@ -172,10 +175,8 @@ def global_object(prog: Program, name: str, type: str) -> Object:  # noqa: A002
 def has_member(prog: Program, struct: str, member: str) -> bool:
     """Whether BTF's ``struct`` has ``member`` (directly or through anonymous members): how
     helpers tell kernel versions apart."""
-    from kdbg.errors import KdbgError as _E
-
     try:
         prog.type(struct).strip_typedefs().offsetof(member)  # type: ignore[attr-defined]
-    except (_E, LookupError, AttributeError, ValueError, KeyError):
+    except (KdbgError, LookupError, AttributeError, ValueError, KeyError):
         return False
     return True

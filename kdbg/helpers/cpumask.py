@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, List, SupportsIndex
 
-from kdbg.core.object import Object, sizeof
+from kdbg.core.conversions import sizeof
+from kdbg.core.default import takes_program_or_default
+from kdbg.core.object import Object
 from kdbg.errors import ObjectTypeError
 from kdbg.helpers.common import deref_if_pointer, global_object
 
@@ -37,21 +39,25 @@ def _mask(prog: Program, name: str) -> Object:
     return global_object(prog, f"__cpu_{name}_mask", "struct cpumask").address_of_()
 
 
+@takes_program_or_default
 def cpu_online_mask(prog: Program) -> Object:
     """``&__cpu_online_mask`` (``struct cpumask *``)."""
     return _mask(prog, "online")
 
 
+@takes_program_or_default
 def cpu_possible_mask(prog: Program) -> Object:
     """``&__cpu_possible_mask``."""
     return _mask(prog, "possible")
 
 
+@takes_program_or_default
 def cpu_present_mask(prog: Program) -> Object:
     """``&__cpu_present_mask``."""
     return _mask(prog, "present")
 
 
+@takes_program_or_default
 def cpumask_of(prog: Program, cpu: SupportsIndex) -> Object:
     """A mask with only ``cpu`` set (a value, like the kernel's ``cpumask_of``)."""
     t = prog.type("struct cpumask")
@@ -97,31 +103,37 @@ def cpumask_to_cpulist(mask: Object) -> str:
     return ",".join(ranges)
 
 
+@takes_program_or_default
 def for_each_online_cpu(prog: Program) -> Iterator[int]:
     """Each online CPU number."""
     return for_each_cpu(cpu_online_mask(prog))
 
 
+@takes_program_or_default
 def for_each_possible_cpu(prog: Program) -> Iterator[int]:
     """Each possible CPU number."""
     return for_each_cpu(cpu_possible_mask(prog))
 
 
+@takes_program_or_default
 def for_each_present_cpu(prog: Program) -> Iterator[int]:
     """Each present CPU number."""
     return for_each_cpu(cpu_present_mask(prog))
 
 
+@takes_program_or_default
 def num_online_cpus(prog: Program) -> int:
     """The number of online CPUs."""
     return cpumask_weight(cpu_online_mask(prog))
 
 
+@takes_program_or_default
 def num_possible_cpus(prog: Program) -> int:
     """The number of possible CPUs."""
     return cpumask_weight(cpu_possible_mask(prog))
 
 
+@takes_program_or_default
 def num_present_cpus(prog: Program) -> int:
     """The number of present CPUs."""
     return cpumask_weight(cpu_present_mask(prog))

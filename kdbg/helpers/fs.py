@@ -17,10 +17,13 @@ import os
 from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
 
 from kdbg.btf.types import Pointer
-from kdbg.core.object import Object, container_of, sizeof
+from kdbg.core.conversions import container_of, sizeof
+from kdbg.core.default import takes_object_or_program_or_default
+from kdbg.core.object import Object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import Walk, describe_address
 from kdbg.helpers.list import hlist_empty, hlist_for_each_entry, list_for_each_entry
+from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -54,7 +57,7 @@ def _dcache_mounted(prog: Program) -> int:
     """``DCACHE_MOUNTED``: a macro, ``1 << 16`` until Linux 6.15 repacked the dentry flags
     to ``1 << 15`` (an ``enum dentry_flags`` value from then on)."""
     try:
-        return prog.enumerator("DCACHE_MOUNTED")[1]
+        return prog.constant("DCACHE_MOUNTED").value_()
     except ObjectNotFoundError:
         pass
     try:
@@ -110,10 +113,12 @@ def _children(dentry: Object) -> Iterator[Object]:
     return hlist_for_each_entry("struct dentry", head.address_of_(), "d_sib")
 
 
-def path_lookup(prog: Program, path: Path, root: Optional[Object] = None, *, allow_negative: bool = False) -> Object:
-    """Look ``path`` up in the dentry cache, as a ``struct path`` value.
+@takes_object_or_program_or_default
+def path_lookup(prog: Program, root: Optional[Object], path: Path, *, allow_negative: bool = False) -> Object:
+    """Look ``path`` up in the dentry cache, as a ``struct path`` value: drgn's
+    ``path_lookup([prog | root,] path)``.
 
-    :param root: ``struct path *`` (or ``struct path``) to start from; default
+    :param root: ``struct path *`` (or ``struct path``) to start from; ``None``:
         ``init_task.fs->root``.
     :param allow_negative: whether a negative dentry (a cached non-existent name) may be
         returned.
@@ -222,7 +227,7 @@ def dentry_path(dentry: Object) -> bytes:
 
 def _d_alias_member(prog: Program) -> str:
     t = prog.type("struct dentry").strip_typedefs()
-    return "d_alias" if t.has_member("d_alias") else "d_u.d_alias"  # type: ignore[attr-defined]
+    return "d_alias" if t.has_member("d_alias") else "d_u.d_alias"
 
 
 def inode_path(inode: Object) -> Optional[bytes]:
@@ -269,16 +274,16 @@ def _namespace_mounts(ns: Object) -> Iterator[Object]:
     # Before Linux 6.8 (2eea9ce4310d, "mounts: keep list of mounts in an rbtree") struct
     # mnt_namespace had a list; since, an rbtree named "mounts" (before, "mounts" was a
     # count).
-    if under.has_member("list"):  # type: ignore[attr-defined]
+    if under.has_member("list"):
         return list_for_each_entry("struct mount", ns.list.address_of_(), "mnt_list")
-    from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
 
     return rbtree_inorder_for_each_entry("struct mount", ns.mounts.address_of_(), "mnt_node")
 
 
+@takes_object_or_program_or_default
 def for_each_mount(
     prog: Program,
-    ns: Optional[Object] = None,
+    ns: Optional[Object],
     *,
     src: Optional[Path] = None,
     dst: Optional[Path] = None,
@@ -326,16 +331,17 @@ def super_block_for_each_mount(sb: Object) -> Iterator[Object]:
         yield from list_for_each_entry("struct mount", s_mounts.address_of_(), "mnt_instance")
 
 
+@takes_object_or_program_or_default
 def print_mounts(
     prog: Program,
-    ns: Optional[Object] = None,
+    ns: Optional[Object],
     *,
     src: Optional[Path] = None,
     dst: Optional[Path] = None,
     fstype: Optional[Union[str, bytes]] = None,
 ) -> None:
     """Print each mount of :func:`for_each_mount` as ``src dst fstype (struct mount *)ADDR``."""
-    for mnt in for_each_mount(prog, ns, src=src, dst=dst, fstype=fstype):
+    for mnt in for_each_mount(prog if ns is None else ns, src=src, dst=dst, fstype=fstype):
         print(
             f"{_escape(mount_src(mnt))} {_escape(mount_dst(mnt))} {_escape(mount_fstype(mnt))} "
             f"({mnt.type_.type_name()}){int(mnt):#x}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple, Union
 
-from kdbg.core.object import NULL, Object, cast
+from kdbg.core.conversions import NULL, cast
+from kdbg.core.object import Object
 from kdbg.helpers.common import deref_if_pointer, pointer_to
 from kdbg.helpers.xarray import xa_for_each, xa_load
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Tuple, Union
 
-from kdbg.core.object import K_PTR, NULL, Object, type_info
+from kdbg.core.conversions import NULL
+from kdbg.core.object import Object, value_object
+from kdbg.core.typeinfo import K_PTR, type_info
 from kdbg.errors import ValidationError
 from kdbg.helpers.common import Walk, address_of_struct, describe_address, entry_info
 
@@ -111,7 +113,7 @@ def _entry_at(head: Object, type: TypeArg, member: str, which: str) -> Object:  
     prog, addr, _t = _head(head)
     ptr_t, off = entry_info(prog, type, member)
     node = prog.read_word(addr + _offsets(prog, "struct list_head", "next", "prev")[which == "prev"])
-    return Object._of_value(prog, ptr_t, node - off)
+    return value_object(prog, ptr_t, node - off)
 
 
 def list_first_entry(head: Object, type: TypeArg, member: str) -> Object:  # noqa: A002
@@ -137,7 +139,7 @@ def _neighbour(pos: Object, member: str, which: str) -> Object:
     target = pos.type_.strip_typedefs().type  # type: ignore[attr-defined]
     ptr_t, off = entry_info(prog, target, member)
     link = int(pos) + off + _offsets(prog, "struct list_head", "next", "prev")[which == "prev"]
-    return Object._of_value(prog, ptr_t, prog.read_word(link) - off)
+    return value_object(prog, ptr_t, prog.read_word(link) - off)
 
 
 def list_next_entry(pos: Object, member: str) -> Object:
@@ -152,7 +154,7 @@ def list_prev_entry(pos: Object, member: str) -> Object:
 
 def _nodes(head: Object, reverse: bool, validate: bool) -> Iterator[Object]:
     prog, _addr, ptr_t = _head(head)
-    of_value = Object._of_value
+    of_value = value_object
     for node in _addresses(head, reverse, validate):
         yield of_value(prog, ptr_t, node)
 
@@ -177,7 +179,7 @@ def _entries(type: TypeArg, head: Object, member: str, reverse: bool,  # noqa: A
              validate: bool) -> Iterator[Object]:
     prog = head.prog_
     ptr_t, off = entry_info(prog, type, member)
-    of_value = Object._of_value
+    of_value = value_object
     for node in _addresses(head, reverse, validate):
         yield of_value(prog, ptr_t, node - off)
 
@@ -232,7 +234,7 @@ def hlist_for_each(head: Object) -> Iterator[Object]:
     prog = head.prog_
     ptr_t = prog.type("struct hlist_node *")
     for node in _hlist_addresses(head):
-        yield Object._of_value(prog, ptr_t, node)
+        yield value_object(prog, ptr_t, node)
 
 
 def hlist_for_each_entry(type: TypeArg, head: Object, member: str) -> Iterator[Object]:  # noqa: A002
@@ -240,4 +242,4 @@ def hlist_for_each_entry(type: TypeArg, head: Object, member: str) -> Iterator[O
     prog = head.prog_
     ptr_t, off = entry_info(prog, type, member)
     for node in _hlist_addresses(head):
-        yield Object._of_value(prog, ptr_t, node - off)
+        yield value_object(prog, ptr_t, node - off)

@@ -33,11 +33,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
-from kdbg.core.object import Object, cast
+from kdbg.core.conversions import cast
+from kdbg.core.default import takes_program_or_default
+from kdbg.core.object import Object, value_object
 from kdbg.errors import InvalidAddressError, ObjectNotFoundError, ObjectTypeError, ValidationError
-from kdbg.helpers.common import describe_address, global_object, program_cache
+from kdbg.helpers.common import describe_address, global_object, has_member, program_cache
 
 if TYPE_CHECKING:
+    from kdbg.btf.types import Type
     from kdbg.core.program import Program
 
 __all__ = [
@@ -105,8 +108,8 @@ class _MemoryMap:
         self.direct_end = pob + (self.max_pfn << self.page_shift)
         phys_base = _read_ulong(prog, "phys_base")
         self.phys_base = phys_base - (1 << 64) if phys_base >= 1 << 63 else phys_base
-        end = prog.symbols.get("_end")
-        text = prog.symbols.get("_text")
+        end = prog.symbol_table.get("_end")
+        text = prog.symbol_table.get("_text")
         self.image_start = text.address if text is not None else START_KERNEL_MAP
         self.image_end = end.address if end is not None else self.image_start
 
@@ -140,7 +143,7 @@ class _MemoryMap:
 
 
 def _read_ulong(prog: Program, name: str) -> int:
-    sym = prog.symbols.get(name)
+    sym = prog.symbol_table.get(name)
     if sym is None:
         raise ObjectNotFoundError(f"the mm helpers need the kernel variable {name!r}, which kallsyms lacks")
     return prog.read_u64(sym.address)
@@ -178,16 +181,19 @@ def _prog(obj: Object, what: str) -> Program:
 
 
 # ----------------------------------------------------------------------- conversions
+@takes_program_or_default
 def PFN_PHYS(prog: Program, pfn: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The physical address of page frame ``pfn`` (``phys_addr_t``)."""
     return Object(prog, "phys_addr_t", _int(pfn) << _map(prog).page_shift)
 
 
+@takes_program_or_default
 def PHYS_PFN(prog: Program, addr: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The page frame number of physical address ``addr`` (``unsigned long``)."""
     return Object(prog, "unsigned long", _int(addr) >> _map(prog).page_shift)
 
 
+@takes_program_or_default
 def pfn_to_page(prog: Program, pfn: IntegerLike) -> Object:
     """The ``struct page *`` of page frame ``pfn`` (below ``max_pfn``)."""
     m = _map(prog)
@@ -210,6 +216,7 @@ def page_to_virt(page: Object) -> Object:
     return pfn_to_virt(_prog(page, "page_to_virt"), page_to_pfn(page))
 
 
+@takes_program_or_default
 def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
     """The direct-map address of page frame ``pfn`` (``void *``)."""
     m = _map(prog)
@@ -217,6 +224,7 @@ def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
     return Object(prog, "void *", m.page_offset_base + (pfn << m.page_shift))
 
 
+@takes_program_or_default
 def phys_to_virt(prog: Program, addr: IntegerLike) -> Object:
     """The direct-map address of physical address ``addr`` (``void *``)."""
     m = _map(prog)
@@ -227,6 +235,7 @@ def phys_to_virt(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "void *", m.page_offset_base + pa)
 
 
+@takes_program_or_default
 def phys_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` holding physical address ``addr``."""
     m = _map(prog)
@@ -236,18 +245,21 @@ def phys_to_page(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "struct page *", m.page_address(m.check_pfn(pa >> m.page_shift, "phys_to_page")))
 
 
+@takes_program_or_default
 def virt_to_phys(prog: Program, addr: IntegerLike) -> Object:
     """The physical address (``unsigned long``) of a direct-map or kernel-image address,
     as the kernel's ``__pa()`` (see the module documentation)."""
     return Object(prog, "unsigned long", _map(prog).phys_of_virt(prog, _int(addr) & _MASK, "virt_to_phys"))
 
 
+@takes_program_or_default
 def virt_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     """The page frame number (``unsigned long``) of a direct-map or kernel-image address."""
     m = _map(prog)
     return Object(prog, "unsigned long", m.phys_of_virt(prog, _int(addr) & _MASK, "virt_to_pfn") >> m.page_shift)
 
 
+@takes_program_or_default
 def virt_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` of a direct-map or kernel-image address."""
     m = _map(prog)
@@ -255,6 +267,7 @@ def virt_to_page(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "struct page *", m.page_address(m.check_pfn(pfn, "virt_to_page")))
 
 
+@takes_program_or_default
 def vmalloc_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     """The page frame number (``unsigned long``) that kernel address ``addr`` maps to in
     the kernel's page tables (vmalloc, vmap, modules, any mapped kernel address); a
@@ -265,17 +278,20 @@ def vmalloc_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     return Object(prog, "unsigned long", mem.translate(_int(addr) & _MASK) >> m.page_shift)
 
 
+@takes_program_or_default
 def vmalloc_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` that kernel address ``addr`` maps to (see :func:`vmalloc_to_pfn`)."""
     return pfn_to_page(prog, vmalloc_to_pfn(prog, addr))
 
 
+@takes_program_or_default
 def in_direct_map(prog: Program, addr: IntegerLike) -> bool:
     """Whether ``addr`` is in the kernel's direct map of physical memory (pfns below ``max_pfn``)."""
     m = _map(prog)
     return m.page_offset_base <= (_int(addr) & _MASK) < m.direct_end
 
 
+@takes_program_or_default
 def totalram_pages(prog: Program) -> int:
     """The number of RAM pages the page allocator manages (``MemTotal`` in pages)."""
     try:
@@ -284,13 +300,14 @@ def totalram_pages(prog: Program) -> int:
         return int(global_object(prog, "totalram_pages", "unsigned long"))
 
 
+@takes_program_or_default
 def for_each_page(prog: Program) -> Iterator[Object]:
     """Every ``struct page *`` of the memory map, pfn 0 to ``max_pfn - 1`` (a
     machine with ``max_pfn`` pages has that many; holes below it have struct pages too)."""
     m = _map(prog)
     t = prog.type("struct page *")
     for pfn in range(m.max_pfn):
-        yield Object._of_value(prog, t, m.page_address(pfn))
+        yield value_object(prog, t, m.page_address(pfn))
 
 
 # ---------------------------------------------------------------------- page flags
@@ -303,26 +320,25 @@ class _PageLayout:
         self.flags = page.offsetof("flags")  # type: ignore[attr-defined]
         self.info_member: Optional[str] = None
         for name in ("compound_info", "compound_head"):  # renamed in 7.1
-            if page.has_member(name):  # type: ignore[attr-defined]
+            if page.has_member(name):
                 self.info_member = name
                 self.info = page.offsetof(name)  # type: ignore[attr-defined]
                 break
         self.page_type: Optional[int] = (page.offsetof("page_type")  # type: ignore[attr-defined]
-                                         if page.has_member("page_type") else None)  # type: ignore[attr-defined]
+                                         if page.has_member("page_type") else None)
         try:
-            enum, nr = prog.enumerator("__NR_PAGEFLAGS")
+            enum, nr = _enumerator(prog, "__NR_PAGEFLAGS")
         except ObjectNotFoundError:
             raise ObjectNotFoundError("BTF has no enum pageflags (__NR_PAGEFLAGS)") from None
         self.nr_pageflags = nr
         #: (name, bit) in enum order, aliases included, as drgn decodes them.
-        self.flag_list: List[Tuple[str, int]] = [(e.name, e.value) for e in enum.enumerators]
+        self.flag_list: List[Tuple[str, int]] = [(e.name, e.value) for e in enum.enumerators]  # type: ignore[attr-defined]
         self.bits: Dict[str, int] = {}
         for name, bit in self.flag_list:
             self.bits.setdefault(name, bit)
         self.has_mask = False
         if self.info_member == "compound_info":
             # 7.1: compound_info is a mask with power-of-two struct page and vmemmap_tails.
-            from kdbg.helpers.common import has_member
 
             self.has_mask = self.size & (self.size - 1) == 0 and has_member(prog, "struct zone", "vmemmap_tails")
 
@@ -348,6 +364,7 @@ def page_flags(page: Object) -> Object:
     return Object(_prog(page, "page_flags"), "unsigned long", _u(buf, lay.flags))
 
 
+@takes_program_or_default
 def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
     """``PG_uptodate|PG_lru|...`` for the flag bits of ``flags`` (below
     ``__NR_PAGEFLAGS``; every ``enum pageflags`` name of a set bit, aliases included,
@@ -459,14 +476,14 @@ def _page_type_test(prog: Program, kind: str) -> Callable[[_PageLayout, bytes], 
         lay = _layout(prog)
         pt: int = lay.page_type if lay.page_type is not None else -1
         try:  # 6.12 and later: the top byte of page_type is a PGTY_ value
-            enum, value = prog.enumerator(f"PGTY_{kind}")
+            enum, value = _enumerator(prog, f"PGTY_{kind}")
         except ObjectNotFoundError:
             pass
         else:
             if pt >= 0 and enum.name == "pagetype":
                 return lambda _l, buf: _u(buf, pt, 4) >> 24 == value
         try:  # PG_slab up to 6.9
-            enum, bit = prog.enumerator(f"PG_{kind}")
+            enum, bit = _enumerator(prog, f"PG_{kind}")
         except ObjectNotFoundError:
             pass
         else:
@@ -558,7 +575,6 @@ def compound_order(page: Object) -> Object:
     prog = _prog(page, "compound_order")
     if not PageHead(page):
         return Object(prog, "unsigned int", 0)
-    from kdbg.helpers.common import has_member
 
     folio = cast("struct folio *", page) if has_member(prog, "struct folio", "page") else None
     # 6.1 to 6.5: folio->_folio_order (6.1 has _flags_1 too); 6.6 and later: the low byte
@@ -597,3 +613,9 @@ def folio_page(folio: Object, n: IntegerLike) -> Object:
     virtually contiguous: ``&folio->page + n``)."""
     prog = _prog(folio, "folio_page")
     return Object(prog, "struct page *", (int(folio) + _int(n) * _layout(prog).size) & _MASK)
+
+
+def _enumerator(prog: Program, name: str) -> Tuple[Type, int]:
+    """The enum type and value of enumerator ``name``."""
+    c = prog.constant(name)
+    return c.type_, c.value_()

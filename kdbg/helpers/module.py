@@ -14,7 +14,10 @@ import struct
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Tuple, Union
 
 from kdbg.btf.types import Composite, Enum, Pointer
-from kdbg.core.object import NULL, Object, read_c_string
+from kdbg.core.conversions import NULL
+from kdbg.core.default import takes_program_or_default
+from kdbg.core.object import Object
+from kdbg.core.value import read_c_string
 from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.list import list_for_each_entry
 
@@ -49,17 +52,18 @@ _MODULE_REF_BASE = 1
 _KSYM_NAME_LEN = 512
 
 
-def _list_head(prog: Program, name: str) -> Object:
+def vmlinux_list(prog: Program, name: str) -> Object:
     """The vmlinux ``struct list_head`` called ``name`` (a reference: the list helpers
     take it as they take ``&modules``)."""
-    sym = prog.symbols.lookup(name, module="vmlinux")
+    sym = prog.symbol_table.lookup(name)
     return Object(prog, "struct list_head", address=sym.address)
 
 
+@takes_program_or_default
 def for_each_module(prog: Program) -> Iterator[Object]:
     """Every loaded module, as ``struct module *`` objects, in the order of the kernel's
     ``modules`` list (newest first, as ``/proc/modules`` shows them)."""
-    return list_for_each_entry("struct module", _list_head(prog, "modules"), "list")
+    return list_for_each_entry("struct module", vmlinux_list(prog, "modules"), "list")
 
 
 def module_name(mod: Object) -> str:
@@ -67,6 +71,7 @@ def module_name(mod: Object) -> str:
     return mod.name.string_().decode(errors="replace")
 
 
+@takes_program_or_default
 def find_module(prog: Program, name: Union[str, bytes]) -> Object:
     """The ``struct module *`` called ``name``, or a NULL ``struct module *``."""
     want = name.encode() if isinstance(name, str) else name
@@ -101,6 +106,7 @@ def module_percpu_region(mod: Object) -> Tuple[int, int]:
         return 0, 0
 
 
+@takes_program_or_default
 def address_to_module(prog: Program, address: int) -> Object:
     """The ``struct module *`` whose text, data or read-only data holds ``address``, or a
     NULL ``struct module *`` (a linear search of the module regions)."""

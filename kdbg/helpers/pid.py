@@ -1,35 +1,43 @@
 """PIDs and finding tasks: drgn's ``drgn.helpers.linux.pid``.
 
-``ns`` is a ``struct pid_namespace *`` or the :class:`~kdbg.core.program.Program` (the initial
-namespace, ``init_pid_ns``). PIDs live in the namespace's IDR; a PID's tasks hang off
+Each takes a program, a ``struct pid_namespace *`` or neither (the default program), as
+drgn's do; with a program or neither, the namespace is the initial one (``init_pid_ns``).
+PIDs live in the namespace's IDR; a PID's tasks hang off
 ``pid->tasks[type]`` through ``task_struct.pid_links[type]``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
+from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex, Union
 
-from kdbg.core.object import Object
-from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, program_cache
+from kdbg.core.default import takes_object_or_program_or_default
+from kdbg.core.object import Object, value_object
+from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.helpers.common import deref_if_pointer, global_object, is_struct, pointer_to, program_cache
+from kdbg.helpers.cpumask import for_each_possible_cpu, for_each_present_cpu
 from kdbg.helpers.idr import idr_find, idr_for_each
+from kdbg.helpers.list import list_for_each_entry
+from kdbg.helpers.sched import cpu_curr, idle_task
+from kdbg.symbols.address import parse_address
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
     from kdbg.core.program import Program
 
+#: drgn's names only (kdbg.helpers exports exactly drgn's helpers); resolve_task and
+#: PID_MAX_LIMIT are kdbg's own, imported by name.
 __all__ = ["find_pid", "find_task", "for_each_pid", "for_each_task", "for_each_task_in_group", "pid_task"]
 
-Namespace = Union[Object, "Program"]
+#: include/linux/threads.h: no PID exceeds this on a 64-bit kernel (4M); a larger number
+#: names a task by its address.
+PID_MAX_LIMIT = 4 * 1024 * 1024
 
 
-def _ns(ns: Namespace) -> Object:
-    if isinstance(ns, Object):
+def _ns(prog: Program, ns: Optional[Object]) -> Object:
+    """``*ns``, or the initial namespace (``init_pid_ns``) when ``ns`` is ``None``."""
+    if ns is not None:
         return deref_if_pointer(ns)
-    return global_object(ns, "init_pid_ns", "struct pid_namespace")
-
-
-def _prog(ns: Namespace) -> Program:
-    return ns.prog_ if isinstance(ns, Object) else ns
+    return global_object(prog, "init_pid_ns", "struct pid_namespace")
 
 
 def _pid_type(prog: Program, pid_type: Union[SupportsIndex, Object]) -> int:
@@ -76,62 +84,123 @@ def pid_task(pid: Object, pid_type: Union[SupportsIndex, Object]) -> Object:
     and so on), as ``struct task_struct *``; ``NULL`` if none."""
     prog = pid.prog_
     addr = _pid_task_address(prog, int(pid), _pid_type(prog, pid_type))
-    return Object._of_value(prog, _links(prog).task_p, addr)
+    return value_object(prog, _links(prog).task_p, addr)
 
 
-def find_pid(ns: Namespace, pid: SupportsIndex) -> Object:
-    """The ``struct pid *`` of number ``pid`` in ``ns`` (``NULL`` if none)."""
-    prog = _prog(ns)
-    entry = idr_find(_ns(ns).idr, pid)
-    return Object._of_value(prog, _links(prog).pid_p, int(entry))
+@takes_object_or_program_or_default
+def find_pid(prog: Program, ns: Optional[Object], pid: SupportsIndex) -> Object:
+    """The ``struct pid *`` of number ``pid`` in ``ns`` (``struct pid_namespace *``;
+    ``None``: the initial one), ``NULL`` if none: drgn's ``find_pid([prog | ns,] pid)``."""
+    entry = idr_find(_ns(prog, ns).idr, pid)
+    return value_object(prog, _links(prog).pid_p, int(entry))
 
 
-def for_each_pid(ns: Namespace) -> Iterator[Object]:
-    """Every ``struct pid *`` of ``ns``, by number."""
-    prog = _prog(ns)
+@takes_object_or_program_or_default
+def for_each_pid(prog: Program, ns: Optional[Object]) -> Iterator[Object]:
+    """Every ``struct pid *`` of ``ns`` (``None``: the initial namespace), by number."""
     pid_p = _links(prog).pid_p
-    for _nr, entry in idr_for_each(_ns(ns).idr):
-        yield Object._of_value(prog, pid_p, int(entry))
+    for _nr, entry in idr_for_each(_ns(prog, ns).idr):
+        yield value_object(prog, pid_p, int(entry))
 
 
-def find_task(ns: Namespace, pid: SupportsIndex) -> Object:
-    """The task (thread) whose PID is ``pid`` in ``ns`` (``struct task_struct *``;
-    ``NULL`` if none)."""
-    prog = _prog(ns)
-    p = find_pid(ns, pid)
+@takes_object_or_program_or_default
+def find_task(prog: Program, ns: Optional[Object], pid: SupportsIndex) -> Object:
+    """The task (thread) whose PID is ``pid`` in ``ns`` (``None``: the initial
+    namespace), as ``struct task_struct *``; ``NULL`` if none."""
+    entry = idr_find(_ns(prog, ns).idr, pid)
     pid_type = int(prog.constant("PIDTYPE_PID"))
-    return Object._of_value(prog, _links(prog).task_p, _pid_task_address(prog, int(p), pid_type))
+    return value_object(prog, _links(prog).task_p, _pid_task_address(prog, int(entry), pid_type))
 
 
-def for_each_task(ns: Namespace, *, idle: bool = False) -> Iterator[Object]:
-    """Every task (thread) visible in ``ns``, by PID, as ``struct task_struct *``; with
-    ``idle``, each present CPU's idle task (PID 0) first, as crash lists them: present,
-    not online, because a panic takes the other CPUs offline and a dump still holds what
-    they were doing."""
-    prog = _prog(ns)
+@takes_object_or_program_or_default
+def for_each_task(prog: Program, ns: Optional[Object], *, idle: bool = False) -> Iterator[Object]:
+    """Every task (thread) visible in ``ns`` (``None``: the initial namespace), by PID,
+    as ``struct task_struct *``; with ``idle``, each present CPU's idle task (PID 0)
+    first, as crash lists them: present, not online, because a panic takes the other
+    CPUs offline and a dump still holds what they were doing."""
     if idle:
-        from kdbg.helpers.cpumask import for_each_present_cpu
-        from kdbg.helpers.sched import idle_task
-
         for cpu in for_each_present_cpu(prog):
             idle_p = idle_task(prog, cpu)
             if int(idle_p):
                 yield idle_p
     pid_type = int(prog.constant("PIDTYPE_PID"))
     task_p = _links(prog).task_p
-    for _nr, entry in idr_for_each(_ns(ns).idr):
+    for _nr, entry in idr_for_each(_ns(prog, ns).idr):
         task = _pid_task_address(prog, int(entry), pid_type)
         if task:
-            yield Object._of_value(prog, task_p, task)
+            yield value_object(prog, task_p, task)
 
 
 def for_each_task_in_group(task: Object, include_self: bool = False) -> Iterator[Object]:
     """The other threads of ``task``'s thread group (and ``task`` with
     ``include_self``), through ``signal->thread_head``."""
-    from kdbg.helpers.list import list_for_each_entry
-
     t = deref_if_pointer(task)
     me = t.address_
     for thread in list_for_each_entry("struct task_struct", t.signal.thread_head.address_of_(), "thread_node"):
         if include_self or int(thread) != me:
             yield thread
+
+
+def _is_task(prog: Program, address: int) -> bool:
+    """Whether a task of the kernel lives at ``address``: the one the PID table finds for
+    the PID read there, or a CPU's idle or running task (a task that exited and was
+    released may still be running its last schedule)."""
+    task_p = _links(prog).task_p
+    try:
+        pid = int(value_object(prog, task_p, address).pid)
+        if pid > 0 and int(find_task(prog, pid)) == address:
+            return True
+        for cpu in for_each_possible_cpu(prog):
+            if address in (int(idle_task(prog, cpu)), int(cpu_curr(prog, cpu))):
+                return True
+    except KdbgError:  # nothing readable there, or a CPU without a runqueue
+        return False
+    return False
+
+
+def resolve_task(prog: Program, spec: Union[Object, int, str]) -> Object:
+    """The task named by ``spec``, as ``struct task_struct *``, checked against the kernel:
+
+    - a ``struct task_struct`` Object or a pointer to one;
+    - an ``int``: a PID up to :data:`PID_MAX_LIMIT`, else a task's address;
+    - a ``str``: decimal digits are a PID, anything else an address in
+      :func:`kdbg.symbols.address.parse_address`'s syntax (``ffff8880...``, ``SYMBOL+OFF``).
+
+    An address (an Object's too) counts only when a task of the kernel is there: the task
+    its PID finds in the PID table, or a CPU's idle or running task; anything else raises
+    :class:`~kdbg.errors.ObjectNotFoundError` saying it is not a task. An unknown PID
+    raises it too (``no task with PID N``), a non-task Object
+    :class:`~kdbg.errors.ObjectTypeError`.
+    """
+    task_p = _links(prog).task_p
+    if isinstance(spec, Object):
+        t = deref_if_pointer(spec)
+        if not is_struct(t.type_, "struct task_struct"):
+            raise ObjectTypeError(f"not a task: a struct task_struct is needed, not {spec.type_.type_name()!r}")
+        address = t.address_
+        if address is None:
+            raise ObjectTypeError("not a task: a struct task_struct value that is not in memory")
+    elif isinstance(spec, str):
+        word = spec.strip()
+        if word.isdigit():
+            return _task_of_pid(prog, int(word))
+        try:
+            address = parse_address(word, lambda: prog.symbol_table)
+        except KdbgError as e:
+            raise ObjectNotFoundError(f"{word!r} is neither a PID nor a task address: {e}") from None
+    elif isinstance(spec, int) and not isinstance(spec, bool):
+        if 0 <= spec <= PID_MAX_LIMIT:
+            return _task_of_pid(prog, spec)
+        address = spec
+    else:
+        raise ObjectTypeError(f"not a task: a PID, a task address or a task is needed, not {type(spec).__name__}")
+    if not _is_task(prog, address):
+        raise ObjectNotFoundError(f"{address:#x} is not a task: the kernel's PID table and CPUs have no task there")
+    return value_object(prog, task_p, address)
+
+
+def _task_of_pid(prog: Program, pid: int) -> Object:
+    task = find_task(prog, pid)
+    if not int(task):
+        raise ObjectNotFoundError(f"no task with PID {pid}")
+    return task

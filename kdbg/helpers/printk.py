@@ -37,6 +37,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
+from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import FaultError, KdbgError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import describe_address
@@ -116,14 +117,14 @@ class _Layout:
         self.caller_id: Optional[int] = info.offsetof("caller_id") if info.has_member("caller_id") else None  # type: ignore[attr-defined]
         self.subsystem: Optional[Tuple[int, int]] = None
         self.device: Optional[Tuple[int, int]] = None
-        if info.has_member("dev_info"):  # type: ignore[attr-defined]
+        if info.has_member("dev_info"):
             dev = info.offsetof("dev_info")  # type: ignore[attr-defined]
-            dt = info.member("dev_info").type.strip_typedefs()  # type: ignore[attr-defined]
+            dt = info.member("dev_info").type.strip_typedefs()
             for name in ("subsystem", "device"):
                 m = dt.member(name)
                 setattr(self, name, (dev + m.offset, m.type.sizeof()))
         try:
-            self.log_cont = prog.enumerator("LOG_CONT")[1]
+            self.log_cont = prog.constant("LOG_CONT").value_()
         except ObjectNotFoundError:
             self.log_cont = 8
 
@@ -303,6 +304,7 @@ class _Ring:
         return self._record(idx, b"", f"descriptor {idx} (id {desc_id:#x}): {why}")
 
 
+@takes_program_or_default
 def get_printk_records(prog: Program) -> List[PrintkRecord]:
     """The records of the kernel log buffer, oldest first.
 
@@ -322,7 +324,7 @@ def _timekeeper(prog: Program) -> Object:
         return prog["tk_core"].timekeeper
     except (KdbgError, AttributeError):
         pass
-    sym = prog.symbols.get("tk_core")
+    sym = prog.symbol_table.get("tk_core")
     if sym is None:
         raise ObjectNotFoundError("human timestamps need the timekeeper: no tk_core symbol")
     tk = prog.type("struct timekeeper")
@@ -346,6 +348,7 @@ def _format_line_prefix(ts: int) -> bytes:
     return b"[%5d.%06d] " % (ts // 1000000000, ts % 1000000000 // 1000)
 
 
+@takes_program_or_default
 def get_dmesg(prog: Program, *, timestamps: Timestamps = True) -> bytes:
     """The kernel log formatted like :manpage:`dmesg(1)`: ``[   seconds.micros] text``
     per line, every line of a multi-line record prefixed (as the kernel's ``syslog()``
@@ -378,6 +381,7 @@ def get_dmesg(prog: Program, *, timestamps: Timestamps = True) -> bytes:
     return b"\n".join(lines)
 
 
+@takes_program_or_default
 def print_dmesg(prog: Program, *, timestamps: Timestamps = True, file: Optional[IO[str]] = None) -> None:
     """Print the kernel log (see :func:`get_dmesg`) to ``file`` (default: standard output)."""
     (sys.stdout if file is None else file).write(get_dmesg(prog, timestamps=timestamps).decode(errors="replace"))

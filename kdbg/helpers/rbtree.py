@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterator, List, TypeVar, Union
 
-from kdbg.core.object import NULL, Object
+from kdbg.core.conversions import NULL
+from kdbg.core.object import Object, value_object
 from kdbg.errors import ObjectTypeError, ValidationError
-from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, entry_info, program_cache
+from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, entry_info, is_struct, program_cache
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -57,10 +58,9 @@ def _layout(prog: Program) -> _Layout:
 def _root_node(root: Object) -> int:
     """The address of the top node of ``root`` (0 if the tree is empty)."""
     r = deref_if_pointer(root)
-    name = r.type_.strip_typedefs().type_name()
-    if name == "struct rb_root_cached":
+    if is_struct(r.type_, "struct rb_root_cached"):
         r = r.rb_root
-    elif name != "struct rb_root":
+    elif not is_struct(r.type_, "struct rb_root"):
         raise ObjectTypeError(f"expected struct rb_root or struct rb_root_cached (or a pointer), "
                               f"not '{root.type_.type_name()}'")
     return int(r.rb_node)
@@ -72,7 +72,7 @@ def _what(root: Object) -> str:
 
 
 def _node(prog: Program, address: int) -> Object:
-    return Object._of_value(prog, _layout(prog).node_p, address)
+    return value_object(prog, _layout(prog).node_p, address)
 
 
 def RB_EMPTY_ROOT(root: Object) -> bool:  # noqa: N802 - the kernel's name
@@ -202,7 +202,7 @@ def rbtree_inorder_for_each_entry(type: Union[str, Type], root: Object, member: 
     prog = root.prog_
     ptr_t, off = entry_info(prog, type, member)
     for n in _inorder(root):
-        yield Object._of_value(prog, ptr_t, n - off)
+        yield value_object(prog, ptr_t, n - off)
 
 
 def rbtree_preorder_for_each(root: Object) -> Iterator[Object]:
@@ -217,7 +217,7 @@ def rbtree_preorder_for_each_entry(type: Union[str, Type], root: Object, member:
     prog = root.prog_
     ptr_t, off = entry_info(prog, type, member)
     for n in _preorder(root):
-        yield Object._of_value(prog, ptr_t, n - off)
+        yield value_object(prog, ptr_t, n - off)
 
 
 def rb_find(type: Union[str, Type], root: Object, member: str, key: KeyType,  # noqa: A002
@@ -230,7 +230,7 @@ def rb_find(type: Union[str, Type], root: Object, member: str, key: KeyType,  # 
     node = _root_node(root)
     depth = 0
     while node:
-        entry = Object._of_value(prog, ptr_t, node - off)
+        entry = value_object(prog, ptr_t, node - off)
         c = cmp(key, entry)
         if c == 0:
             return entry

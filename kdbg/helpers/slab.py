@@ -32,9 +32,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 from kdbg.btf.types import Type
-from kdbg.core.object import NULL, Object
+from kdbg.core.conversions import NULL
+from kdbg.core.default import takes_program_or_default
+from kdbg.core.object import Object, value_object
 from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.helpers.common import program_cache
+from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.list import list_for_each_entry
+from kdbg.helpers.mm import memory_map, page_type_test
+from kdbg.helpers.percpu import per_cpu_ptr
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -64,12 +70,14 @@ _OBJECTS_BITS = 15
 _CHUNK = 64
 
 
+@takes_program_or_default
 def for_each_slab_cache(prog: Program) -> Iterator[Object]:
     """Every slab cache, as ``struct kmem_cache *``, in ``slab_caches`` order (newest
     last, as ``/proc/slabinfo`` lists them)."""
     return list_for_each_entry("struct kmem_cache", prog["slab_caches"].address_of_(), "list")
 
 
+@takes_program_or_default
 def find_slab_cache(prog: Program, name: Union[str, bytes]) -> Optional[Object]:
     """The slab cache called ``name`` (``struct kmem_cache *``), or ``None``."""
     want = name.encode() if isinstance(name, str) else name
@@ -79,6 +87,7 @@ def find_slab_cache(prog: Program, name: Union[str, bytes]) -> Optional[Object]:
     return None
 
 
+@takes_program_or_default
 def print_slab_caches(prog: Program) -> None:
     """Print each slab cache's name and ``(struct kmem_cache *)ADDRESS``."""
     for s in for_each_slab_cache(prog):
@@ -118,8 +127,6 @@ class _PageMap:
     map and the slab-page test are :mod:`kdbg.helpers.mm`'s)."""
 
     def __init__(self, prog: Program) -> None:
-        from kdbg.helpers.mm import memory_map, page_type_test
-
         self.prog = prog
         mm = memory_map(prog)
         self.vmemmap = mm.vmemmap
@@ -187,8 +194,6 @@ class _PageMap:
 
 
 def _page_map(prog: Program) -> _PageMap:
-    from kdbg.helpers.common import program_cache
-
     return program_cache(prog, "slab.page_map", lambda: _PageMap(prog))
 
 
@@ -200,13 +205,13 @@ class _Slub:
         prog = self.prog = slab_cache.prog_
         self.address = int(slab_cache)
         cache = slab_cache[0].read_()
-        if not cache.type_.strip_typedefs().has_member("cpu_slab"):  # type: ignore[attr-defined]
+        if not cache.type_.strip_typedefs().has_member("cpu_slab"):
             raise ObjectTypeError("only the SLUB allocator is supported (struct kmem_cache has no 'cpu_slab')")
         self.cache = cache
         self.name = cache.name.string_().decode(errors="replace")
         self.size = int(cache.size)
         self.offset = int(cache.offset)
-        self.red_left_pad = int(cache.red_left_pad) if cache.type_.strip_typedefs().has_member("red_left_pad") else 0  # type: ignore[attr-defined]
+        self.red_left_pad = int(cache.red_left_pad) if cache.type_.strip_typedefs().has_member("red_left_pad") else 0
         try:
             self.random: Optional[int] = int(cache.random) & _MASK
         except AttributeError:
@@ -243,14 +248,12 @@ class _Slub:
 
     def cpu_free(self) -> Set[int]:
         """Objects on the CPUs' lockless freelists of their active slabs of this cache."""
-        from kdbg.helpers.cpumask import for_each_online_cpu
-        from kdbg.helpers.percpu import per_cpu_ptr
 
         out: Set[int] = set()
         cpu_slab = self.cache.cpu_slab
         for cpu in for_each_online_cpu(self.prog):
             c = per_cpu_ptr(cpu_slab, cpu)[0].read_()
-            slab = c.slab if c.type_.strip_typedefs().has_member("slab") else c.page  # type: ignore[attr-defined]
+            slab = c.slab if c.type_.strip_typedefs().has_member("slab") else c.page
             if not int(slab) or int(slab.slab_cache) != self.address:
                 continue
             pfn = (int(slab) - self.map.vmemmap) // self.map.page_size
@@ -269,7 +272,7 @@ class _Slub:
             for i in range(objects):
                 addr = base + i * size
                 if addr not in free and addr not in cpu_free:
-                    yield Object._of_value(self.prog, pointer_type, addr)
+                    yield value_object(self.prog, pointer_type, addr)
 
 
 def _pointer(prog: Program, type: Union[str, Type]) -> Type:  # noqa: A002 - drgn's name
@@ -301,7 +304,7 @@ class SlabCacheUsage(NamedTuple):
 
 
 def _nr_node_ids(prog: Program) -> int:
-    sym = prog.symbols.get("nr_node_ids")
+    sym = prog.symbol_table.get("nr_node_ids")
     n = prog.read_u32(sym.address) if sym is not None else 1
     if not 0 < n <= 1 << 10:
         raise ValidationError(f"nr_node_ids {n} is implausible")
@@ -317,12 +320,10 @@ def slab_cache_usage(slab_cache: Object) -> SlabCacheUsage:
     prog = helper.prog
     free = len(helper.cpu_free())
     cpu_slab = helper.cache.cpu_slab
-    from kdbg.helpers.cpumask import for_each_online_cpu
-    from kdbg.helpers.percpu import per_cpu_ptr
 
     for cpu in for_each_online_cpu(prog):
         c = per_cpu_ptr(cpu_slab, cpu)[0]
-        if not c.type_.strip_typedefs().has_member("partial"):  # type: ignore[attr-defined]
+        if not c.type_.strip_typedefs().has_member("partial"):
             break  # CONFIG_SLUB_CPU_PARTIAL=n
         partial = c.partial.read_()
         for _ in range(1 << 20):
@@ -333,7 +334,7 @@ def slab_cache_usage(slab_cache: Object) -> SlabCacheUsage:
         else:
             raise ValidationError(f"slab cache {helper.name!r}: cpu {cpu} partial list does not end")
     slab_t = prog.type(helper.map.slab_type)
-    member = "slab_list" if slab_t.strip_typedefs().has_member("slab_list") else "lru"  # type: ignore[attr-defined]
+    member = "slab_list" if slab_t.strip_typedefs().has_member("slab_list") else "lru"
     num_slabs = num_objs = 0
     nodes = helper.cache.node
     for nid in range(_nr_node_ids(prog)):
@@ -362,6 +363,7 @@ class SlabObjectInfo(NamedTuple):
     """Whether that object is allocated (``None`` when its freelists are corrupt)."""
 
 
+@takes_program_or_default
 def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
     """The slab object holding ``addr``, or ``None`` when ``addr`` is not in a slab page."""
     m = _page_map(prog)
@@ -384,6 +386,7 @@ def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
     return SlabObjectInfo(cache, slab, start, allocated)
 
 
+@takes_program_or_default
 def find_containing_slab_cache(prog: Program, addr: int) -> Object:
     """The ``struct kmem_cache *`` whose slab holds ``addr``, or a NULL one."""
     m = _page_map(prog)

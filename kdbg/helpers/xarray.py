@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple
 
-from kdbg.core.object import Object
+from kdbg.core.object import Object, value_object
 from kdbg.errors import ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, address_of_struct, describe_address, program_cache
 
@@ -112,7 +112,7 @@ def xa_load(xa: Object, index: SupportsIndex, *, advanced: bool = False) -> Obje
     if i < 0:
         raise ObjectTypeError(f"xarray index must not be negative: {i}")
     entry = _load(xa, i, advanced)
-    return Object._of_value(xa.prog_, _layout(xa.prog_).void_p, entry)
+    return value_object(xa.prog_, _layout(xa.prog_).void_p, entry)
 
 
 def _each(xa: Object, advanced: bool) -> Iterator[Tuple[int, int]]:
@@ -151,7 +151,7 @@ def xa_for_each(xa: Object, *, advanced: bool = False) -> Iterator[Tuple[int, Ob
     prog = xa.prog_
     void_p = _layout(prog).void_p
     for index, entry in _each(xa, advanced):
-        yield index, Object._of_value(prog, void_p, entry)
+        yield index, value_object(prog, void_p, entry)
 
 
 def xa_is_value(entry: Object) -> bool:

@@ -28,6 +28,9 @@ class KernelMemory(ABC):
     #: Parsed VMCOREINFO note, or ``None`` when the source has none.
     vmcoreinfo: Optional[VMCoreInfo] = None
 
+    #: Whether this is the running kernel's memory (it changes while it is read).
+    is_live: bool = False
+
     #: Raw ``NT_PRSTATUS`` note descriptors, one per CPU, in note order.
     prstatus: List[bytes] = []
 

@@ -46,6 +46,8 @@ class _KcoreFile(RawFile):
 class KcoreMemory(KernelMemory):
     """Kernel memory of the running kernel, read from ``/proc/kcore``."""
 
+    is_live = True
+
     def __init__(self, path: str = "/proc/kcore") -> None:
         self.path = path
         self.description = f"live kernel memory ({path})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
 
+from kdbg.arch import translator_for
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -118,7 +119,6 @@ class CoreMemory(KernelMemory):
         """The address translator, created on first use; ``CoreError`` without VMCOREINFO."""
         a = self._arch
         if a is None:
-            from kdbg.arch import translator_for
 
             if self.vmcoreinfo is None:
                 raise CoreError(
@@ -207,8 +207,12 @@ class CoreMemory(KernelMemory):
         return b"".join(parts) if len(parts) != 1 else parts[0]
 
     def close(self) -> None:
-        """Close the dump file."""
+        """Close the dump file and drop the translator and the symbol lookup: they refer
+        back to this object (and the lookup to its Program), so without this a closed
+        dump would wait for the cyclic garbage collector to be freed."""
         self.phys.close()
+        self._arch = None
+        self._address_of = None
 
     def __repr__(self) -> str:
         return f"<CoreMemory {self.description}>"

@@ -22,14 +22,14 @@ or an out-of-range result, :class:`~kdbg.errors.SymbolNotFoundError` for an unkn
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Union
 
 from kdbg.errors import ExpressionError, KdbgError, SymbolNotFoundError
 
 if TYPE_CHECKING:
-    from kdbg.symbols.table import SymbolTable
+    from kdbg.symbols.table import Symbol
 
-__all__ = ["parse_address", "parse_number", "ADDRESS_SYNTAX"]
+__all__ = ["parse_address", "parse_number", "ADDRESS_SYNTAX", "NamedSymbols"]
 
 #: One line for command usage texts.
 ADDRESS_SYNTAX = "ADDRESS: hex (ffff..., 0xffff...), 0nDECIMAL, SYMBOL, SYMBOL+OFF, SYMBOL-OFF"
@@ -39,10 +39,20 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _DEC = re.compile(r"^[0-9]+$")
 _NAME = re.compile(r"^[\w.$]+$")
 
-#: What :func:`parse_address` takes as its symbol table: a table, a callable returning one
-#: (called only when a word may be a symbol: never for ``0x``/``0n`` numbers; a bare hex
-#: word is the number when the callable fails), or ``None`` for no symbols.
-Symbols = Union["SymbolTable", Callable[[], "SymbolTable"], None]
+
+class NamedSymbols(Protocol):
+    """Anything that finds a symbol by name: a :class:`SymbolTable`, or a program's
+    finders seen through one."""
+
+    def get(self, name: str) -> Optional[Symbol]:
+        """The symbol called ``name``, or ``None``."""
+
+
+#: What :func:`parse_address` takes to resolve names: a table (or anything with its
+#: ``get``), a callable returning one (called only when a word may be a symbol: never for
+#: ``0x``/``0n`` numbers; a bare hex word is the number when the callable fails), or
+#: ``None`` for no symbols.
+Symbols = Union[NamedSymbols, Callable[[], NamedSymbols], None]
 
 
 def parse_number(word: str, text: Optional[str] = None) -> Optional[int]:
@@ -61,7 +71,7 @@ def parse_number(word: str, text: Optional[str] = None) -> Optional[int]:
     return None
 
 
-def _table(symbols: Symbols, need: bool) -> Optional[SymbolTable]:
+def _table(symbols: Symbols, need: bool) -> Optional[NamedSymbols]:
     if symbols is None or not callable(symbols):
         return symbols
     try:

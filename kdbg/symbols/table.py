@@ -16,13 +16,14 @@ symbol is made; the ranges are computed on first use.
 
 from __future__ import annotations
 
+import enum
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from kdbg.errors import SymbolNotFoundError
 
-__all__ = ["Symbol", "SymbolTable", "section_class", "PSEUDO_MODULES", "SCAN_LOOKUPS"]
+__all__ = ["Symbol", "SymbolBinding", "SymbolKind", "SymbolTable", "section_class", "PSEUDO_MODULES", "SCAN_LOOKUPS"]
 
 #: Lookups by name a table answers by scanning its names before it builds a name index
 #: (a scan of 100,000 names costs about a fortieth of building the index).
@@ -52,6 +53,29 @@ def section_class(type_letter: str) -> str:
     return _SECTION_CLASS.get(low, low)
 
 
+class SymbolBinding(enum.Enum):
+    """A symbol's linkage (drgn's values, ELF's ``STB_*``)."""
+
+    UNKNOWN = 0
+    LOCAL = 1
+    GLOBAL = 2
+    WEAK = 3
+    UNIQUE = 11
+
+
+class SymbolKind(enum.Enum):
+    """What a symbol names (drgn's values, ELF's ``STT_*``)."""
+
+    UNKNOWN = 0
+    OBJECT = 1
+    FUNC = 2
+    SECTION = 3
+    FILE = 4
+    COMMON = 5
+    TLS = 6
+    IFUNC = 10
+
+
 @dataclass(frozen=True)
 class Symbol:
     """One kernel symbol.
@@ -70,6 +94,25 @@ class Symbol:
     def is_global(self) -> bool:
         """Whether the symbol is global (upper-case type letter), as ``nm`` shows it."""
         return self.type.isupper()
+
+    @property
+    def binding(self) -> SymbolBinding:
+        """drgn's binding, from the kallsyms type letter: ``W``/``w``/``V``/``v`` weak,
+        upper case global, lower case local."""
+        if self.type in "WwVv":
+            return SymbolBinding.WEAK
+        return SymbolBinding.GLOBAL if self.type.isupper() else SymbolBinding.LOCAL
+
+    @property
+    def kind(self) -> SymbolKind:
+        """drgn's kind, from the kallsyms type letter: text is a function, data, bss and
+        read-only data an object."""
+        cls = section_class(self.type)
+        if cls == "t":
+            return SymbolKind.FUNC
+        if cls in ("d", "b", "r"):
+            return SymbolKind.OBJECT
+        return SymbolKind.UNKNOWN
 
     def __str__(self) -> str:
         mod = f"\t[{self.module}]" if self.module else ""
@@ -194,9 +237,28 @@ class SymbolTable:
         every symbol is in vmlinux (shared list; do not modify)."""
         return self._mods
 
+    def split_modules(self) -> Tuple[SymbolTable, Optional[SymbolTable]]:
+        """``(vmlinux's symbols, the modules' symbols or None)``: a ``/proc/kallsyms``
+        that lists modules, split for the kernel's own table and the modules'."""
+        mods = self._mods
+        if mods is None:
+            return self, None
+        keep = [i for i, m in enumerate(mods) if m is None]
+        rest = [i for i, m in enumerate(mods) if m is not None]
+
+        def part(idx: List[int], modules: Optional[List[Optional[str]]]) -> SymbolTable:
+            return SymbolTable.from_columns([self._names[i] for i in idx], [self._addrs[i] for i in idx],
+                                            "".join(self._types[i] for i in idx), modules)
+
+        return part(keep, None), part(rest, [mods[i] for i in rest])
+
     def module_of(self, index: int) -> Optional[str]:
         """Module of the symbol at ``index`` (``None`` for vmlinux)."""
         return self._mods[index] if self._mods is not None else None
+
+    def type_of(self, index: int) -> str:
+        """Type letter of the symbol at ``index``."""
+        return self._types[index]
 
     # -- sizes ------------------------------------------------------------------------------
 
@@ -243,10 +305,14 @@ class SymbolTable:
     def _build_name_index(self) -> Dict[str, int]:
         names = self._names
         n = len(names)
-        # Reversed so that the first symbol (lowest address) of a name wins.
-        self._by_name = dict(zip(reversed(names), range(n - 1, -1, -1)))
-        self._last_by_name = dict(zip(names, range(n)))
-        return self._by_name
+        # Reversed so that the first symbol (lowest address) of a name wins. Both indexes
+        # are built before either is kept: a Ctrl-C in between must not leave one without
+        # the other (the next lookup would fail with a KeyError).
+        by_name = dict(zip(reversed(names), range(n - 1, -1, -1)))
+        last = dict(zip(names, range(n)))
+        self._last_by_name = last
+        self._by_name = by_name
+        return by_name
 
     def lookup(self, name: str, module: Optional[str] = None) -> Symbol:
         """Return the symbol called ``name``.
@@ -261,7 +327,7 @@ class SymbolTable:
                 raise SymbolNotFoundError(f"symbol {name!r} not found")
             if len(cands) > 1:
                 best = min(cands, key=lambda k: (self.module_of(k) is not None,
-                                                 not self._types[k].isupper(), k))
+                                                 not self.type_of(k).isupper(), k))
                 return self._symbol(best)
             return self._symbol(cands[0])
         matches = self.lookup_all(name, module)

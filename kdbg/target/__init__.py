@@ -1,123 +1,133 @@
 """Target assembly: one :class:`~kdbg.core.program.Program` from a live host, a vmcore or files.
 
-``open_live``, ``open_core`` and ``open_files`` choose the memory source, the symbol and
-type loaders and where modules come from; files named in place of the target's own
-are checked against it (:mod:`kdbg.target.checks`).
+``open_live``, ``open_core`` and ``open_files`` choose the memory source and the loaders
+of the kernel's types and symbols, and attach what the core does not know: the modules
+(:mod:`kdbg.modules`), the declaration table and the zero-length array list
+(:mod:`kdbg.declarations`) and the stack unwinder (:mod:`kdbg.unwind`). Files named in
+place of the target's own are checked against it (:mod:`kdbg.target.checks`).
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
+from kdbg import declarations, modules
+from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
-from kdbg.core.program import Program, _address_of
+from kdbg.btf.loader import load_btf_files
+from kdbg.btf.memory import read_vmlinux_btf
+from kdbg.core.program import Program
+from kdbg.declarations.zerolength import flexible_hook
 from kdbg.errors import CoreError
+from kdbg.memory import open_core as open_memory
+from kdbg.memory import open_kcore
+from kdbg.modules import ModuleSource
+from kdbg.symbols import load_kallsyms_file, load_kallsyms_from_memory
+from kdbg.target import linux_objects
+from kdbg.target.checks import check_btf, check_kallsyms
+from kdbg.unwind import UNWINDER
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
     from kdbg.symbols.table import SymbolTable
 
-__all__ = ["open_files", "open_core", "open_live"]
+__all__ = ["open_files", "open_core", "open_live", "assemble"]
 
 
-def _btf_files_loader(paths: Sequence[str]) -> Callable[[], List[BTF]]:
-    def load() -> List[BTF]:
-        from kdbg.btf.loader import load_btf_files
+def _with_hooks(load: Callable[[], List[BTF]]) -> Callable[[], List[BTF]]:
+    """``load`` giving BTFs whose zero-length arrays follow the shipped list."""
 
-        return load_btf_files(list(paths))
-
-    return load
-
-
-def _kallsyms_file_loader(path: str) -> Callable[[], SymbolTable]:
-    def load() -> SymbolTable:
-        from kdbg.symbols import load_kallsyms_file
-
-        return load_kallsyms_file(path)
-
-    return load
-
-
-def _checked_kallsyms_loader(path: str, memory: KernelMemory) -> Callable[[], SymbolTable]:
-    """A kallsyms file loader that refuses a file not from ``memory``'s boot."""
-
-    def load() -> SymbolTable:
-        from kdbg.symbols import load_kallsyms_file
-        from kdbg.target.checks import check_kallsyms
-
-        table = load_kallsyms_file(path)
-        check_kallsyms(table, memory.vmcoreinfo, f"kallsyms file {path}", memory)
-        return table
-
-    return load
-
-
-def _checked_btf_loader(
-    paths: Sequence[str], memory: KernelMemory, symbol: Callable[[str], Optional[int]]
-) -> Callable[[], List[BTF]]:
-    """A BTF files loader that refuses a base BTF not of ``memory``'s kernel."""
-
-    def load() -> List[BTF]:
-        from kdbg.btf.loader import load_btf_files
-        from kdbg.target.checks import check_btf
-
-        btfs = load_btf_files(list(paths))
-        check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {paths[0]}")
+    def loaded() -> List[BTF]:
+        btfs = load()
+        if btfs:
+            btfs[0].flexible_hook = flexible_hook(btfs[0])
         return btfs
 
-    return load
+    return loaded
+
+
+class _KallsymsFile:
+    """A kallsyms file, read once: vmlinux's symbols for the program, the modules' (its
+    ``[module]`` lines) for :mod:`kdbg.modules`."""
+
+    def __init__(self, path: str, memory: Optional[KernelMemory] = None) -> None:
+        self.path = path
+        self.memory = memory
+        self._split: Optional[Tuple[SymbolTable, Optional[SymbolTable]]] = None
+
+    def _tables(self) -> Tuple[SymbolTable, Optional[SymbolTable]]:
+        if self._split is None:
+            table = load_kallsyms_file(self.path)
+            if self.memory is not None:  # refuse a file not from this boot
+                check_kallsyms(table, self.memory.vmcoreinfo, f"kallsyms file {self.path}", self.memory)
+            self._split = table.split_modules()
+        return self._split
+
+    def vmlinux(self) -> SymbolTable:
+        return self._tables()[0]
+
+    def modules(self) -> Optional[SymbolTable]:
+        return self._tables()[1]
+
+
+def assemble(prog: Program, module_source: Optional[ModuleSource]) -> Program:
+    """Attach to ``prog`` what the core does not know: modules from ``module_source``
+    (none for ``None``), the declaration table, the Linux kernel's macro objects
+    (``PAGE_SIZE``, ``THREAD_SIZE``, ...) and the stack unwinder."""
+    if module_source is not None:
+        modules.attach(prog, module_source)
+    declarations.attach(prog)
+    linux_objects.attach(prog)
+    prog.unwinder = UNWINDER
+    return prog
 
 
 def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
     """A Program from files only: BTF (base first, then split) and/or a kallsyms file."""
     desc = ", ".join(list(btf) + ([kallsyms] if kallsyms else []))
-    return Program(
-        btf_loader=_btf_files_loader(btf) if btf else None,
-        symbol_loader=_kallsyms_file_loader(kallsyms) if kallsyms else None,
+    syms = _KallsymsFile(kallsyms) if kallsyms else None
+    prog = Program(
+        btf_loader=_with_hooks(lambda: load_btf_files(list(btf))) if btf else None,
+        symbol_loader=syms.vmlinux if syms is not None else None,
         description=desc,
         memory_unavailable="memory is unavailable: only files were given (no vmcore or live kernel)",
     )
+    return assemble(prog, ModuleSource(file_symbols=syms.modules if syms is not None else None))
 
 
 def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
     """A Program for a vmcore (ELF, kdump-compressed or flattened).
 
     Symbols are decoded from the dump's memory and BTF is read from it; ``btf`` and
-    ``kallsyms`` override those.
+    ``kallsyms`` override those (checked against the dump).
     """
-    from kdbg.memory import open_core as open_memory
-
     memory = open_memory(path)
-
-    def symbols() -> SymbolTable:
-        from kdbg.symbols import load_kallsyms_from_memory
-
-        return load_kallsyms_from_memory(memory, memory.vmcoreinfo)
-
     prog: Program
 
     def symbol(name: str) -> Optional[int]:
-        return _address_of(prog, name)
+        sym = prog.symbol_table.get(name)
+        return sym.address if sym is not None else None
 
-    def btfs() -> List[BTF]:
-        from kdbg.btf.cache import open_btf
-        from kdbg.btf.memory import read_vmlinux_btf
+    def dump_btfs() -> List[BTF]:
+        return [open_btf(read_vmlinux_btf(memory, symbol), name=f"{path}: vmlinux BTF")]
 
-        data = read_vmlinux_btf(memory, symbol)
-        return [open_btf(data, name=f"{path}: vmlinux BTF")]
+    def given_btfs() -> List[BTF]:
+        btfs = load_btf_files(list(btf))
+        check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {btf[0]}")
+        return btfs
 
-    from kdbg.modules import ModuleSource
-
+    syms = _KallsymsFile(kallsyms, memory) if kallsyms else None
     prog = Program(
         memory=memory,
-        btf_loader=_checked_btf_loader(btf, memory, symbol) if btf else btfs,
-        symbol_loader=_checked_kallsyms_loader(kallsyms, memory) if kallsyms else symbols,
+        btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
+        symbol_loader=syms.vmlinux if syms is not None else (lambda: load_kallsyms_from_memory(memory,
+                                                                                               memory.vmcoreinfo)),
         description=path,
-        # Module BTF from memory unless BTF files were given instead of the dump's own.
-        modules=ModuleSource(btf_memory=not btf, symbols_memory=True, regions_memory=True),
     )
-    return prog
+    # Module BTF from memory unless BTF files were given instead of the dump's own.
+    source = ModuleSource(btf_memory=not btf, symbols_memory=True, regions_memory=True,
+                          file_symbols=syms.modules if syms is not None else None)
+    return assemble(prog, source)
 
 
 def open_live(
@@ -136,36 +146,33 @@ def open_live(
     memory: Optional[KernelMemory] = None
     reason: Optional[str] = None
     try:
-        from kdbg.memory import open_kcore
-
         memory = open_kcore(kcore)
     except (CoreError, ImportError, OSError) as e:
         reason = str(e)
     prog: Program
 
     def symbol(name: str) -> Optional[int]:
-        return _address_of(prog, name)
+        sym = prog.symbol_table.get(name)
+        return sym.address if sym is not None else None
 
-    # Files named instead of the running kernel's own are checked against its memory
-    # (and VMCOREINFO) when that is readable.
-    btf_loader = _btf_files_loader(list(btf) or [os.path.join(sysfs_btf, "vmlinux")])
-    symbol_loader = _kallsyms_file_loader(kallsyms or "/proc/kallsyms")
-    if memory is not None and btf:
-        btf_loader = _checked_btf_loader(btf, memory, symbol)
-    if memory is not None and kallsyms:
-        symbol_loader = _checked_kallsyms_loader(kallsyms, memory)
-    from kdbg.modules import ModuleSource
+    paths = list(btf) or [f"{sysfs_btf}/vmlinux"]
 
+    def btfs() -> List[BTF]:
+        loaded = load_btf_files(paths)
+        if memory is not None and btf:  # files named instead of the running kernel's own
+            check_btf(loaded[0], memory, symbol, memory.vmcoreinfo, f"BTF file {paths[0]}")
+        return loaded
+
+    # A kallsyms file named instead of /proc/kallsyms is checked against the running
+    # kernel's memory (and VMCOREINFO) when that is readable.
+    syms = _KallsymsFile(kallsyms or "/proc/kallsyms", memory if kallsyms else None)
     prog = Program(
         memory=memory,
-        btf_loader=btf_loader,
-        symbol_loader=symbol_loader,
+        btf_loader=_with_hooks(btfs),
+        symbol_loader=syms.vmlinux,
         description="live kernel",
         memory_unavailable=reason,
-        modules=ModuleSource(
-            btf_dir=None if btf else sysfs_btf,
-            symbols_memory=memory is not None,
-            regions_memory=memory is not None,
-        ),
     )
-    return prog
+    source = ModuleSource(btf_dir=None if btf else sysfs_btf, symbols_memory=memory is not None,
+                          regions_memory=memory is not None, file_symbols=syms.modules)
+    return assemble(prog, source)

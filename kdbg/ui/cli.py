@@ -26,14 +26,21 @@ because group or others may write it) print even with -q. Names plugins add with
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import IO, TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Set
 
-from kdbg import __version__
+from kdbg import __version__, compat
+from kdbg import target as program
+from kdbg.core.default import set_default_prog
+from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
+from kdbg.ui.commands import CommandContext
 from kdbg.ui.evaluate import evaluate, script_globals
-from kdbg.ui.plugins import load_plugins
+from kdbg.ui.plugins import declarations, helpers, load_plugins
+from kdbg.ui.repl import run_repl
+from kdbg.ui.session import run_line
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
@@ -97,7 +104,6 @@ def _err(msg: str) -> None:
 
 def open_program(ns: argparse.Namespace) -> Any:
     """Open the target named on the command line."""
-    from kdbg import target as program
 
     if ns.core:
         return program.open_core(ns.core, btf=ns.btf, kallsyms=ns.kallsyms)
@@ -109,7 +115,6 @@ def open_program(ns: argparse.Namespace) -> Any:
 def namespace(prog: Any) -> Dict[str, Any]:
     """The ``-e``/script/REPL globals: :func:`kdbg.ui.evaluate.script_globals` plus the names
     plugins added."""
-    from kdbg.ui.plugins import helpers
 
     g = script_globals(prog)
     g.update(helpers())
@@ -117,7 +122,6 @@ def namespace(prog: Any) -> Dict[str, Any]:
 
 
 def _declare_plugin_globals(prog: Any) -> None:
-    from kdbg.ui.plugins import declarations
 
     for text in declarations():
         try:
@@ -150,14 +154,45 @@ def _fail(e: BaseException, ns: argparse.Namespace, status: int) -> int:
     return status
 
 
+def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
+    """Run each ``-x`` line as a REPL line (a command, or Python in one namespace, so
+    ``-x 'x = ...' -x 'p x'`` works). A failing line is one error line and the next ones
+    still run; the status is 1 if any failed, 2 at once when the target proves unusable,
+    1 at once on Ctrl-C."""
+
+    g = namespace(prog)
+    status = EXIT_OK
+    for line in ns.commands:
+        err = run_line(prog, line, ctx, g, styled=False, filename="<kdbg -x>",
+                       hint="--traceback shows where", full_traceback=ns.traceback)
+        if err is None:
+            continue
+        if isinstance(err, KeyboardInterrupt):
+            return EXIT_FAILED
+        if is_target_error(err):
+            return EXIT_USAGE
+        status = EXIT_FAILED
+    return status
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``kdbg`` console script."""
-    from kdbg.core.program import is_target_error
-
     ns = build_parser().parse_args(argv)
     if ns.script and (ns.code or ns.commands):
         _err("give either -e, -x or a SCRIPT, not several")
         return EXIT_USAGE
+    # Inside kdbg, ``import drgn`` is kdbg: plugins, scripts, -e code and REPL lines
+    # written for drgn run on kdbg's implementation of drgn's API.
+    compat.install()
+    try:
+        return _main(ns)
+    finally:
+        set_default_prog(None)
+        compat.uninstall()
+
+
+def _main(ns: argparse.Namespace) -> int:
+
     try:
         for w in load_plugins(ns.plugin_path):
             _err(f"warning: {w}")
@@ -166,25 +201,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         if ns.btf:
             _ = prog.btfs
         if ns.kallsyms:
-            _ = prog.symbols
+            _ = prog.symbol_table
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE)
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_FAILED
+    set_default_prog(prog)
     warned: Set[str] = set()
     print_warnings(prog.memory, sys.stderr, warned)
     _declare_plugin_globals(prog)
     if prog.memory is None and prog.memory_unavailable and not ns.quiet and not (ns.btf or ns.kallsyms):
         _err(f"{prog.memory_unavailable}; types and symbols still work")
-    from kdbg.ui.commands import CommandContext, run_command
 
     ctx = CommandContext(out=sys.stdout, json=ns.json, err=sys.stderr)
     try:
         if ns.commands:
-            for line in ns.commands:
-                run_command(prog, line, ctx)
-            return EXIT_OK
+            return _run_commands(prog, ns, ctx)
         if ns.code:
             evaluate(ns.code, namespace(prog), sys.stdout)
             return EXIT_OK
@@ -194,12 +227,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             g = namespace(prog)
             del g["__name__"]
             sys.argv = [ns.script] + list(ns.args)
-            runpy.run_path(ns.script, init_globals=g, run_name="__main__")
+            # As python and drgn do: the script's directory is first on the import path.
+            sys.path.insert(0, os.path.dirname(os.path.abspath(ns.script)))
+            try:
+                runpy.run_path(ns.script, init_globals=g, run_name="__main__")
+            except KdbgError as e:
+                if is_target_error(e):
+                    raise
+                # A script's uncaught error names its class, as Python's would: scripts
+                # catch errors by class (``except LookupError``).
+                return _fail(RuntimeError(f"{type(e).__name__}: {e}"), ns, EXIT_FAILED)
             return EXIT_OK
-        from kdbg.ui.repl import run_repl
 
-        run_repl(prog, ctx, namespace(prog), quiet=ns.quiet)
-        return EXIT_OK
+        return EXIT_OK if run_repl(prog, ctx, namespace(prog), quiet=ns.quiet) else EXIT_FAILED
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE if is_target_error(e) else EXIT_FAILED)
     except BrokenPipeError:

@@ -30,8 +30,11 @@ import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.btf.types import Array, Composite, Pointer, Qualified, Type, Typedef
+from kdbg.btf.types import Array, Composite, Pointer, Type
+from kdbg.core.object import Object
 from kdbg.errors import KdbgError
+from kdbg.ui.commands import commands
+from kdbg.ui.dispatch import is_command_line
 
 __all__ = ["Completions", "complete", "expression_type", "KdbgCompleter"]
 
@@ -95,9 +98,9 @@ class Completions:
             if self._symbols is None:
                 found = set()
                 with contextlib.suppress(KdbgError):
-                    found.update(self.prog.symbols.names)
+                    found.update(self.prog.symbol_table.names)
                 with contextlib.suppress(KdbgError):
-                    found.update(self.prog._btf_variables())
+                    found.update(self.prog.btf_variables())
                 self._symbols = sorted(found)
             return self._symbols
 
@@ -114,12 +117,7 @@ def _prefixed(names: Sequence[str], prefix: str, limit: int = 500) -> List[str]:
 
 def _underlying(t: Type) -> Type:
     """``t`` through typedefs and qualifiers."""
-    for _ in range(256):
-        if isinstance(t, (Typedef, Qualified)):
-            t = t.type
-        else:
-            break
-    return t
+    return t.strip_typedefs()
 
 
 def _composite(t: Type) -> Optional[Composite]:
@@ -138,12 +136,12 @@ def _object_type(prog: Any, name: str) -> Optional[Type]:
     """The BTF type of global ``name`` (``prog.object`` builds a reference: no read). A name
     neither in the symbol table nor in BTF is not looked up (that would load the modules)."""
     try:
-        if name not in prog.symbols and name not in prog._btf_variables():
+        if name not in prog.symbol_table and name not in prog.btf_variables():
             return None
         obj = prog.object(name)
     except (KdbgError, LookupError):
         return None
-    t = getattr(obj, "_type", None)
+    t = obj.type_
     return t if isinstance(t, Type) else None
 
 
@@ -166,11 +164,10 @@ def _is_prog(g: Dict[str, Any], node: ast.AST, prog: Any) -> bool:
 def _node_type(prog: Any, g: Dict[str, Any], node: ast.AST, depth: int) -> Optional[Type]:
     if depth > 64:
         return None
-    from kdbg.core.object import Object
 
     if isinstance(node, ast.Name):
         v = g.get(node.id)
-        return v._type if isinstance(v, Object) else None
+        return v.type_ if isinstance(v, Object) else None
     if isinstance(node, ast.Subscript):
         if _is_prog(g, node.value, prog):
             key = node.slice
@@ -264,7 +261,6 @@ def _expression_start(text: str) -> int:
 
 
 def _object_methods() -> List[str]:
-    from kdbg.core.object import Object
 
     return sorted(n for n in dir(Object) if not n.startswith("_"))
 
@@ -288,8 +284,6 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
     partial = text[start:]
     stripped = text.lstrip()
     first, sep, rest = stripped.partition(" ")
-    from kdbg.ui.commands import commands
-
     table = commands()
     if not sep and "\n" not in text:
         if not re.fullmatch(r"\w*", first):
@@ -298,9 +292,7 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
             cmds = sorted(n for n in table if n.startswith(partial))
             py = [n for n in _namespace_names(g) if n.startswith(partial) and n not in table]
             return start, cmds + py
-    from kdbg.ui.repl import is_command_line
-
-    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped)
+    is_cmd = bool(sep) and first in table and "\n" not in text and is_command_line(stripped, g)
     m = _TAGGED.search(text)
     if m:
         return start, _prefixed(names.type_names(m.group(1)), partial)
@@ -342,7 +334,6 @@ def _attributes(g: Dict[str, Any], expr: str) -> List[str]:
     (so no property runs and nothing is read)."""
     import types
 
-    from kdbg.core.object import Object
 
     parts = expr.split(".")
     if not all(p.isidentifier() for p in parts) or parts[0] not in g:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import IO, Any, Dict
 
+import kdbg
+
 __all__ = ["evaluate", "script_globals"]
 
 #: Optional modules whose ``__all__`` joins the namespace when they exist.
@@ -33,7 +35,6 @@ def _optional_module(name: str) -> Any:
 
 def script_globals(prog: Any) -> Dict[str, Any]:
     """Globals for -e, scripts and the REPL: ``prog`` plus kdbg's public names."""
-    import kdbg
 
     g: Dict[str, Any] = {"prog": prog, "kdbg": kdbg, "__name__": "__main__"}
     for name in getattr(kdbg, "__all__", []):

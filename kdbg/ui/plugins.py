@@ -17,22 +17,31 @@ replaces an earlier one, so any of them may replace a built-in command):
 Within a directory, every ``*.py`` not starting with ``_`` loads, by file name. A plugin
 that fails to load (a syntax error, an exception at import) is a one-line warning naming
 its ``file:line``; the others still load and kdbg still starts. Running as root, a plugin
-directory or file writable by group or others is refused with a warning naming it (anyone
-able to write it could run code as root).
+file is refused, with a warning naming it, when it or a directory above it is owned by
+neither root nor the invoking user or may be written by group or others (anyone able to
+write it could run code as root): see :mod:`kdbg.ui.plugin_files`, which finds and loads
+plugin files.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
-import stat
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TypeVar
 
+from kdbg import cache
 from kdbg.errors import KdbgError
+from kdbg.ui.commands import commands
+from kdbg.ui.plugin_files import (
+    load_dir,
+    load_shipped_plugins,
+    plugin_warnings,
+    shipped_plugin_dir,
+    user_plugin_dir,
+    warn,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -54,9 +63,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _HELPERS: Dict[str, Any] = {}
 _DECLARATIONS: List[str] = []
-_WARNINGS: List[str] = []
-_shipped_loaded = False
-_loaded_files: Dict[str, bool] = {}
 
 
 def helper(obj: Any = None, *, name: Optional[str] = None) -> Any:
@@ -90,110 +96,6 @@ def declarations() -> List[str]:
     return list(_DECLARATIONS)
 
 
-def plugin_warnings() -> List[str]:
-    """The warnings of plugin loading not yet reported; reading them clears them."""
-    out = list(_WARNINGS)
-    del _WARNINGS[:]
-    return out
-
-
-def shipped_plugin_dir() -> Optional[Path]:
-    """The directory of kdbg's shipped plugins: ``plugins/`` beside the ``kdbg`` package in
-    a source tree, else the installed ``kdbg_plugins`` package."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").is_file() and (here / "plugins" / "__init__.py").is_file():
-        return here / "plugins"
-    spec = importlib.util.find_spec("kdbg_plugins")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
-    return None
-
-
-def user_plugin_dir() -> Path:
-    """``$XDG_CONFIG_HOME/kdbg/plugins`` (default ``~/.config/kdbg/plugins``)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "kdbg" / "plugins"
-
-
-def _error_line(path: str, e: BaseException) -> str:
-    """``plugin FILE:LINE: Type: message`` for a plugin that failed to load."""
-    line: Optional[int] = None
-    if isinstance(e, SyntaxError) and e.filename and os.path.abspath(e.filename) == os.path.abspath(path):
-        line, msg = e.lineno, e.msg
-    else:
-        for frame in traceback.extract_tb(e.__traceback__):
-            if os.path.abspath(frame.filename) == os.path.abspath(path):
-                line = frame.lineno  # the innermost line of the plugin itself
-        msg = str(e)
-    where = f"{path}:{line}" if line is not None else path
-    return f"plugin {where}: {type(e).__name__}: {msg}" if msg else f"plugin {where}: {type(e).__name__}"
-
-
-def _unsafe(path: str) -> bool:
-    """Running as root, whether ``path`` is writable by group or others (refused)."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
-
-
-def _refuse(path: str, what: str) -> None:
-    _WARNINGS.append(f"plugin {what} {path} is writable by group or others: not loaded (running as root)")
-
-
-def _load_file(path: str) -> None:
-    key = os.path.realpath(path)
-    if key in _loaded_files:
-        return
-    _loaded_files[key] = True
-    if _unsafe(path):
-        _refuse(path, "file")
-        return
-    stem = os.path.basename(path)[:-3]
-    name, n = f"kdbg_plugin_{stem}", 1
-    while name in sys.modules:  # two plugins of one file name in different directories
-        n += 1
-        name = f"kdbg_plugin_{stem}_{n}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        _WARNINGS.append(f"plugin {path}: cannot be loaded")
-        return
-    mod = importlib.util.module_from_spec(spec)
-    # in sys.modules while it runs, as an imported module is (dataclasses, pickle need it)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as e:
-        del sys.modules[name]
-        _WARNINGS.append(_error_line(path, e))
-
-
-def _load_dir(d: str) -> None:
-    if _unsafe(d):
-        _refuse(d, "directory")
-        return
-    for fn in sorted(os.listdir(d)):
-        if fn.endswith(".py") and not fn.startswith("_"):
-            _load_file(os.path.join(d, fn))
-
-
-def load_shipped_plugins() -> None:
-    """Load kdbg's own ``plugins/`` once (the built-in commands must be loaded first;
-    :func:`kdbg.ui.commands.commands` does both)."""
-    global _shipped_loaded
-    if _shipped_loaded:
-        return
-    _shipped_loaded = True
-    d = shipped_plugin_dir()
-    if d is not None:
-        _load_dir(str(d))
-
-
 class _CachedEntryPoint:
     """An entry point remembered from an earlier start: ``name`` and ``value``
     (``module`` or ``module:attr.attr``), loaded the way importlib.metadata loads one."""
@@ -211,23 +113,53 @@ class _CachedEntryPoint:
         return obj
 
 
-def _entry_points_key() -> str:
-    """What the installed entry points depend on: every ``sys.path`` directory and its
-    modification time (installing or removing a distribution changes its directory's)."""
-    parts = []
-    for d in sys.path:
+#: The metadata directories (or files) of installed distributions, as
+#: :mod:`importlib.metadata` finds them in a ``sys.path`` directory.
+_DIST_METADATA = (".dist-info", ".egg-info")
+
+
+def _path_entry_key(d: str) -> str:
+    """One ``sys.path`` entry's part of :func:`_entry_points_key`: the name and
+    modification time of each distribution's metadata in it, and of its ``entry_points.txt``
+    (a zip or other file on ``sys.path``: its own modification time)."""
+    path = d or "."
+    try:
+        with os.scandir(path) as it:
+            metas = sorted(e.name for e in it if e.name.endswith(_DIST_METADATA))
+    except NotADirectoryError:
         try:
-            parts.append(f"{d}\0{os.stat(d or '.').st_mtime_ns}")
+            return f"{d}\0file {os.stat(path).st_mtime_ns}"
         except OSError:
-            parts.append(f"{d}\0-")
-    return "\n".join([ENTRY_POINT_GROUP] + parts)
+            return f"{d}\0-"
+    except OSError:
+        return f"{d}\0-"
+    parts = [d]
+    for name in metas:
+        meta = os.path.join(path, name)
+        stamps = []
+        for f in (meta, os.path.join(meta, "entry_points.txt")):
+            try:
+                stamps.append(str(os.stat(f).st_mtime_ns))
+            except OSError:
+                stamps.append("-")
+        parts.append(f"{name} {' '.join(stamps)}")
+    return "\0".join(parts)
+
+
+def _entry_points_key() -> str:
+    """What the installed entry points depend on: every ``sys.path`` entry and, in each,
+    every distribution's metadata (``*.dist-info``, ``*.egg-info``) with the modification
+    times of that directory and of its ``entry_points.txt``. Installing, upgrading or
+    removing a distribution adds, removes or recreates such a directory, and editing its
+    entry points rewrites that file; anything else in a path directory (a plugin's own
+    ``__pycache__``, a new module) leaves the key, and so the cache entry, as it was."""
+    return "\n".join([ENTRY_POINT_GROUP] + [_path_entry_key(d) for d in sys.path])
 
 
 def _entry_points() -> Iterable[Any]:
     """The ``kdbg.ui.plugins`` entry points. Scanning them needs :mod:`importlib.metadata`
     (about 10 ms of every start), so the names and values found are kept in the cache,
-    keyed by the ``sys.path`` directories and their modification times."""
-    from kdbg import cache
+    keyed by the installed distributions' metadata (:func:`_entry_points_key`)."""
 
     key = _entry_points_key()
     hit = cache.load("entry-points", key)
@@ -257,7 +189,7 @@ def _load_entry_point(ep: Any) -> None:
         if isinstance(e, SyntaxError) and e.filename:
             where = f"{e.filename}:{e.lineno}"
         msg = e.msg if isinstance(e, SyntaxError) else str(e)
-        _WARNINGS.append(f"plugin {ep.name} ({ep.value}) {where}: {type(e).__name__}: {msg}")
+        warn(f"plugin {ep.name} ({ep.value}) {where}: {type(e).__name__}: {msg}")
 
 
 def load_plugins(dirs: Sequence[str] = (), *, user: bool = True, entry_points: bool = True) -> List[str]:
@@ -271,15 +203,13 @@ def load_plugins(dirs: Sequence[str] = (), *, user: bool = True, entry_points: b
     for d in dirs:
         if not os.path.isdir(d):
             raise KdbgError(f"plugin path {d!r} is not a directory")
-    from kdbg.ui.commands import commands
-
     commands()  # the built-in commands, then the shipped plugins
     if user:
         u = user_plugin_dir()
         if u.is_dir():
-            _load_dir(str(u))
+            load_dir(str(u))
     for d in dirs:
-        _load_dir(d)
+        load_dir(d)
     if entry_points:
         for ep in _entry_points():
             _load_entry_point(ep)

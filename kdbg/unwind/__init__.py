@@ -6,7 +6,34 @@ of :class:`StackFrame`. See :mod:`kdbg.unwind.trace` for where traces start,
 :mod:`kdbg.unwind.unwinder` for the unwinding and :mod:`kdbg.unwind.orc` for the tables.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
 from kdbg.unwind.orc import UnwindError
 from kdbg.unwind.trace import StackFrame, StackTrace, Thread, crashed_thread, stack_trace, threads
 
-__all__ = ["StackFrame", "StackTrace", "Thread", "UnwindError", "crashed_thread", "stack_trace", "threads"]
+if TYPE_CHECKING:
+    from kdbg.core.program import Program
+
+__all__ = ["StackFrame", "StackTrace", "Thread", "UnwindError", "crashed_thread", "stack_trace", "threads", "UNWINDER"]
+
+
+class _OrcUnwinder:
+    """The unwinder a program asks (:attr:`kdbg.core.program.Program.unwinder`)."""
+
+    def stack_trace(self, prog: Program, thread: Any) -> StackTrace:
+        """:func:`stack_trace`."""
+        return stack_trace(prog, thread)
+
+    def crashed_thread(self, prog: Program) -> Thread:
+        """:func:`crashed_thread`."""
+        return crashed_thread(prog)
+
+    def threads(self, prog: Program) -> Iterator[Thread]:
+        """:func:`threads`."""
+        return threads(prog)
+
+
+#: The x86-64 ORC unwinder, as :mod:`kdbg.target` attaches it to every program.
+UNWINDER = _OrcUnwinder()

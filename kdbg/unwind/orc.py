@@ -25,7 +25,10 @@ from array import array
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
+from kdbg.core.platform import ProgramFlags
 from kdbg.errors import KdbgError, UnwindError
+from kdbg.helpers.common import program_cache
+from kdbg.helpers.module import for_each_module, module_address_regions, module_name
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -228,7 +231,7 @@ class OrcUnwindInfo:
     def __init__(self, prog: Program) -> None:
         self.prog = prog
         self.layout = OrcLayout(prog)
-        syms = prog.symbols
+        syms = prog.symbol_table
         names = ("__start_orc_unwind_ip", "__stop_orc_unwind_ip", "__start_orc_unwind")
         addrs = [syms.address_of(n) for n in names]
         if any(a is None for a in addrs):
@@ -257,8 +260,6 @@ class OrcUnwindInfo:
         self.module_errors: List[str] = []
 
     def _load_modules(self) -> None:
-        from kdbg.helpers.module import for_each_module, module_address_regions, module_name
-
         mods: List[Tuple[int, int, str, OrcTable]] = []
         try:
             modules = list(for_each_module(self.prog))
@@ -316,13 +317,10 @@ class OrcUnwindInfo:
         return None, None
 
     def _live(self) -> bool:
-        from kdbg.memory.kcore import KcoreMemory
-
-        return isinstance(self.prog.memory, KcoreMemory)
+        return bool(self.prog.flags & ProgramFlags.IS_LIVE)
 
 
 def orc_info(prog: Program) -> OrcUnwindInfo:
     """The Program's ORC tables, read once (``UnwindError`` when the kernel has none)."""
-    from kdbg.helpers.common import program_cache
 
     return program_cache(prog, "unwind.orc", lambda: OrcUnwindInfo(prog))

@@ -12,6 +12,7 @@ import struct
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from kdbg.errors import KdbgError
+from kdbg.helpers.common import program_cache
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -94,7 +95,6 @@ class PtRegsLayout:
 
 def pt_regs_layout(prog: Program) -> PtRegsLayout:
     """The Program's :class:`PtRegsLayout`, computed once."""
-    from kdbg.helpers.common import program_cache
 
     return program_cache(prog, "unwind.pt_regs", lambda: PtRegsLayout(prog))
 
@@ -129,7 +129,6 @@ def _prstatus_offsets(prog: Program) -> Tuple[int, int]:
 
 def prstatus_notes(prog: Program) -> List[PrStatus]:
     """The dump's ``NT_PRSTATUS`` notes in note order, decoded (empty when it has none)."""
-    from kdbg.helpers.common import program_cache
 
     def make() -> List[PrStatus]:
         raw = list(getattr(prog.memory, "prstatus", None) or [])

@@ -21,7 +21,16 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
 
-from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
+from kdbg.btf.kinds import TypeKind
+from kdbg.core.object import Object
+from kdbg.core.platform import ProgramFlags
+from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
+from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
+from kdbg.helpers.cpumask import for_each_possible_cpu
+from kdbg.helpers.list import list_for_each_entry
+from kdbg.helpers.percpu import per_cpu
+from kdbg.helpers.pid import for_each_task_in_group, resolve_task
+from kdbg.helpers.sched import cpu_curr
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
 from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
@@ -41,8 +50,6 @@ _NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what
 
 
 def _cache(prog: Program) -> Dict[str, Any]:
-    from kdbg.helpers.common import program_cache
-
     return program_cache(prog, "unwind.state", dict)
 
 
@@ -54,14 +61,9 @@ def _symbolize(prog: Program, address: int) -> Optional[Tuple[str, int, Optional
     hit: Optional[Tuple[str, int, Optional[int], Optional[str]]] = None
     if address >= KERNEL_SPACE:
         try:
-            sym, off = prog.symbols.symbolize(address)
-        except SymbolNotFoundError:
-            try:
-                sym = prog.symbol(address)  # loads the modules' symbols once
-                off = address - sym.address
-            except (KdbgError, LookupError):
-                sym = None
-        except KdbgError:
+            sym = prog.symbol(address)  # the modules' symbols load on the first miss
+            off = address - sym.address
+        except (KdbgError, LookupError):
             sym = None
         if sym is not None:
             hit = (sym.name, off, sym.size, sym.module)
@@ -159,7 +161,6 @@ class StackFrame:
     def regs(self) -> Optional[Object]:
         """The ``struct pt_regs`` this frame's registers came from (an interrupt or
         exception frame, a PRSTATUS note), else ``None``."""
-        from kdbg.core.object import Object
 
         if self._regs_address is not None:
             return Object(self.prog, "struct pt_regs", address=self._regs_address)
@@ -252,8 +253,6 @@ class Thread:
     """A kernel thread (task), drgn's ``Thread``."""
 
     def __init__(self, task: Object) -> None:
-        from kdbg.helpers.common import deref_if_pointer
-
         t = deref_if_pointer(task)
         #: the ``struct task_struct *``
         self.object: Object = t.address_of_()
@@ -277,7 +276,7 @@ def _thread_size(prog: Program) -> int:
     cache = _cache(prog)
     size = cache.get("thread_size")
     if size is None:
-        a, b = prog.symbols.address_of("init_stack"), prog.symbols.address_of("__end_init_task")
+        a, b = prog.symbol_table.address_of("init_stack"), prog.symbol_table.address_of("__end_init_task")
         size = b - a if a is not None and b is not None and 0 < b - a <= 1 << 20 else DEFAULT_THREAD_SIZE
         cache["thread_size"] = size
     return size
@@ -285,7 +284,6 @@ def _thread_size(prog: Program) -> int:
 
 def _per_cpu_word(prog: Program, names: Tuple[Tuple[str, Optional[str]], ...], cpu: int) -> Optional[int]:
     """The first of per-CPU ``var`` (or ``var.member``) that exists, on ``cpu``."""
-    from kdbg.helpers.percpu import per_cpu
 
     for var, member in names:
         try:
@@ -320,7 +318,6 @@ def _cpu_stacks(prog: Program, cpu: int) -> List[Stack]:
             pass
     sp0 = None
     try:
-        from kdbg.helpers.percpu import per_cpu
 
         sp0 = int(per_cpu(prog.variable("cpu_tss_rw"), cpu).x86_tss.sp0)
         esize = prog.type("struct entry_stack").size or 4096
@@ -340,8 +337,6 @@ def _running_cpus(prog: Program) -> Dict[int, int]:
     cache = _cache(prog)
     running = cache.get("running")
     if running is None or _is_live(prog):  # live, who runs changes all the time
-        from kdbg.helpers.cpumask import for_each_possible_cpu
-        from kdbg.helpers.sched import cpu_curr
 
         running = {}
         for cpu in for_each_possible_cpu(prog):
@@ -354,9 +349,7 @@ def _running_cpus(prog: Program) -> Dict[int, int]:
 
 
 def _is_live(prog: Program) -> bool:
-    from kdbg.memory.kcore import KcoreMemory
-
-    return isinstance(prog.memory, KcoreMemory)
+    return bool(prog.flags & ProgramFlags.IS_LIVE)
 
 
 def _start_state(prog: Program, task: Object) -> StartState:
@@ -424,34 +417,21 @@ def _frame_layout(prog: Program) -> Tuple[int, Dict[str, int]]:
 
 def _task_object(prog: Program, thread: Any) -> Object:
     """The ``struct task_struct`` (a reference) named by a task Object, a Thread, a PID
-    or a task address."""
-    from kdbg.core.object import Object
-    from kdbg.helpers.common import deref_if_pointer
-
+    or a task address (:func:`kdbg.helpers.pid.resolve_task` checks it is a task)."""
     if isinstance(thread, Thread):
         thread = thread.object
-    if isinstance(thread, Object):
-        t = deref_if_pointer(thread)
-        if t.type_.strip_typedefs().type_name() != "struct task_struct":
-            raise UnwindError(f"stack_trace() wants a struct task_struct, not {thread.type_.type_name()!r}")
-        return t
-    if isinstance(thread, bool) or not isinstance(thread, int):
+    if isinstance(thread, bool) or not isinstance(thread, (int, Object)):
         raise UnwindError(f"stack_trace() wants a task, a PID or a task address, not {type(thread).__name__}")
-    if thread >= KERNEL_SPACE:
-        return Object(prog, "struct task_struct", address=thread)
-    from kdbg.helpers.pid import find_task
-
-    task = find_task(prog, thread)
-    if not int(task):
-        raise UnwindError(f"no task with PID {thread}")
-    return task.deref_()
+    try:
+        return resolve_task(prog, thread)[0]
+    except (ObjectNotFoundError, ObjectTypeError) as e:  # no such task, not a task
+        raise UnwindError(str(e)) from None
 
 
 def _pt_regs_start(prog: Program, regs: Object) -> StartState:
     """Where a trace from a ``struct pt_regs`` starts: its registers, interrupted. The
     stack it runs on is the THREAD_SIZE-aligned block holding its ``sp`` (task and IRQ
     stacks are aligned so), or any CPU's IRQ, exception or entry stack."""
-    from kdbg.helpers.cpumask import for_each_possible_cpu
 
     layout = pt_regs_layout(prog)
     image = regs.to_bytes_() if regs.address_ is None else prog.read(regs.address_, layout.size)
@@ -467,13 +447,10 @@ def _pt_regs_start(prog: Program, regs: Object) -> StartState:
 
 
 def _is_pt_regs(obj: Any) -> bool:
-    from kdbg.core.object import Object
-    from kdbg.helpers.common import deref_if_pointer
-
     if not isinstance(obj, Object):
         return False
     try:
-        return deref_if_pointer(obj).type_.strip_typedefs().type_name() == "struct pt_regs"
+        return is_struct(deref_if_pointer(obj).type_, "struct pt_regs")
     except KdbgError:
         return False
 
@@ -485,7 +462,6 @@ def stack_trace(prog: Program, thread: Any) -> StackTrace:
     ``prog.stack_trace``."""
     orc = orc_info(prog)
     if _is_pt_regs(thread):
-        from kdbg.helpers.common import deref_if_pointer
 
         start = _pt_regs_start(prog, deref_if_pointer(thread))
         return StackTrace(prog, unwind(prog, orc, pt_regs_layout(prog), start))
@@ -498,15 +474,14 @@ def stack_trace(prog: Program, thread: Any) -> StackTrace:
 def crashed_thread(prog: Program) -> Thread:
     """The thread that panicked: the task running on ``panic_cpu`` (drgn's rule; raises
     :class:`~kdbg.unwind.orc.UnwindError` when the kernel did not panic or is live)."""
-    from kdbg.helpers.sched import cpu_curr
 
     if _is_live(prog):
         raise UnwindError("a live kernel has no crashed thread")
     try:
         panic_cpu = prog.variable("panic_cpu")
-        cpu = int(panic_cpu.counter) if panic_cpu.type_.strip_typedefs().type_name() != "int" else int(panic_cpu)
+        cpu = int(panic_cpu.counter) if panic_cpu.type_.unaliased_kind() == TypeKind.STRUCT else int(panic_cpu)
     except (KdbgError, LookupError, AttributeError):
-        sym = prog.symbols.get("panic_cpu")
+        sym = prog.symbol_table.get("panic_cpu")
         if sym is None:
             raise UnwindError("no panic_cpu in the kernel: cannot tell the crashed thread") from None
         cpu = struct.unpack("<i", prog.read(sym.address, 4))[0]
@@ -516,9 +491,13 @@ def crashed_thread(prog: Program) -> Thread:
 
 
 def threads(prog: Program) -> Iterator[Thread]:
-    """Every thread of the kernel, by PID (drgn's ``prog.threads()``: the idle tasks,
-    PID 0, are not threads of it)."""
-    from kdbg.helpers.pid import for_each_task
+    """Every thread of the kernel, in drgn's ``prog.threads()`` order: each process on
+    ``init_task.tasks`` (the kernel's process list, in fork order), then that process's
+    threads on its ``signal->thread_head`` list (libdrgn's ``linux_helper_task_iterator``).
+    The idle tasks, PID 0, are not threads of it. (``for_each_task`` walks the PID IDR
+    instead, by PID number: another order.)"""
 
-    for task in for_each_task(prog):
-        yield Thread(task)
+    head = prog.variable("init_task").tasks.address_of_()
+    for leader in list_for_each_entry("struct task_struct", head, "tasks"):
+        for task in for_each_task_in_group(leader, include_self=True):
+            yield Thread(task)

@@ -311,7 +311,7 @@ def fresh_fork_addresses(prog: Program) -> Tuple[int, ...]:
     without backing up one byte."""
     out = []
     for name in ("ret_from_fork_asm", "ret_from_fork"):
-        a = prog.symbols.address_of(name)
+        a = prog.symbol_table.address_of(name)
         if a is not None:
             out.append(a)
     return tuple(out)

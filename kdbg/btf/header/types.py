@@ -40,6 +40,8 @@ _SKIP = frozenset((_FUNC, _VAR, _DATASEC, _DECL_TAG, K.KIND_LOC_PARAM, K.KIND_LO
 
 #: Kinds whose bodies are decoded on first use (prototypes) or never (the rest).
 _LAZY_KINDS = _SKIP | {_PROTO}
+#: bytes.translate table: kind -> 1 when :class:`TypeTable` reads its record up front.
+_WANTED = bytes(0 if k in _LAZY_KINDS else 1 for k in range(256))
 
 
 class TypeTable:
@@ -74,15 +76,19 @@ class TypeTable:
         kinds = rec.kinds()
         self.kind[start : start + len(kinds)] = kinds
         S = self._strings
-        _offs, name_offs, infos = rec.index
+        offs, name_offs, infos = rec.index
         name, vlen_l, kflag_l = self.name, self.vlen, self.kflag
         ref, size, alen, items = self.ref, self.size, self.alen, self.items
         check, last = rec.check_ref, rec.last_id
-        st = rec.sizes_or_types()
+        words, ts = rec.words, rec.type_start
+        head = rec.head
         members, enumerators, array_of, extra = rec.members, rec.enumerators, rec.array, rec.extra
-        skip = _LAZY_KINDS
         ref_kinds = _REF1
-        for i in [i for i, k in enumerate(kinds) if k not in skip]:
+        # the records this writer reads (about a third of a kernel's: no FUNC, no prototype
+        # until used), found at C speed in the kind bytes
+        wanted = kinds.translate(_WANTED)
+        i = wanted.find(1)
+        while i >= 0:
             k = kinds[i]
             tid = start + i
             noff = name_offs[i]
@@ -91,23 +97,25 @@ class TypeTable:
             info = infos[i]
             vlen_l[tid] = info & 0xFFFFFF
             kflag_l[tid] = bool(info >> 31)
+            # size_or_type, read only for these records
+            st = words[((offs[i] - ts) >> 2) + 2] if words is not None else head(tid)[2]
             if k in ref_kinds:
-                r = st[i]
-                ref[tid] = r if r <= last else check(r, tid, K.KIND_NAMES[k])
+                ref[tid] = st if st <= last else check(st, tid, K.KIND_NAMES[k])
             elif k in _COMPOSITE:
-                size[tid] = st[i]
+                size[tid] = st
                 items[tid] = members(tid, S)
             elif k in (_ENUM, _ENUM64):
-                size[tid] = st[i]
+                size[tid] = st
                 items[tid] = enumerators(tid, S)
             elif k == _ARRAY:
                 elem, _index, nelems = array_of(tid)
                 ref[tid] = elem
                 alen[tid] = nelems
             elif k in (_INT, _FLOAT):
-                size[tid] = st[i]
+                size[tid] = st
                 if k == _INT:
                     alen[tid] = extra(tid)  # the int encoding word
+            i = wanted.find(1, i + 1)
 
     def params_of(self, tid: int) -> List[Tuple[str, int]]:
         """A FUNC_PROTO's parameters, decoded on first use (most are used only by FUNCs,

@@ -35,6 +35,7 @@ from kdbg.symbols.kallsyms.decode import (
     KallsymsTables,
     address_fn,
     check_points,
+    first_index_in,
     read_exact,
     read_num_syms,
     read_tokens,
@@ -198,7 +199,7 @@ def _matches_memory(
             "<Q", read_exact(mem, tables.relative_base, 8, "kallsyms_relative_base"))
         if now_base != rel_base:
             return False
-    points = check_points(vmci, names)
+    points = check_points(vmci, first_index_in(names))
     if not points or any(addrs[i] != want for i, want in points):
         return False
     return all(want == got for want, got in _sampled_entries(mem, tables, addrs, enc,

@@ -325,30 +325,44 @@ def _all_addresses(
 _NONNEG = bytes(1 if b < 0x80 else 0 for b in range(256))
 
 
-def check_points(vmci: Optional[VMCoreInfo], names: List[str]) -> List[Tuple[int, int]]:
-    """(symbol index, expected address) pairs from VMCOREINFO, ``_stext`` first."""
+#: The VMCOREINFO symbols kallsyms decodes are checked against, the first required.
+CHECK_SYMBOLS = ("_stext", "init_uts_ns")
+
+
+def check_points(
+    vmci: Optional[VMCoreInfo], index_of: Callable[[str], Optional[int]]
+) -> List[Tuple[int, int]]:
+    """(symbol index, expected address) pairs from VMCOREINFO, ``_stext`` first;
+    ``index_of(name)`` is the index of the first symbol called ``name`` (``None`` when
+    there is none): :func:`first_index_in` a list of names, or a by-name lookup."""
     points: List[Tuple[int, int]] = []
-    for sym in ("_stext", "init_uts_ns"):
+    for sym in CHECK_SYMBOLS:
         addr = vmcoreinfo_address(vmci, sym)
         if addr is None:
             continue
-        try:
-            idx = names.index(sym)
-        except ValueError:
-            continue
-        points.append((idx, addr))
+        idx = index_of(sym)
+        if idx is not None:
+            points.append((idx, addr))
     return points
 
 
-def _read_addresses(
-    mem: KernelMemory, t: KallsymsTables, count: int, vmci: Optional[VMCoreInfo],
-    names: List[str], encodings: Sequence[str] = ENCODINGS,
-) -> Tuple[List[int], List[int], str, int]:
-    """Read the address table and pick the encoding that reproduces VMCOREINFO symbols."""
-    points = check_points(vmci, names)
-    if not points:
-        raise CoreError("kallsyms: VMCOREINFO has no _stext (or init_uts_ns) to validate "
-                        "the address encoding against")
+def first_index_in(names: Sequence[str]) -> Callable[[str], Optional[int]]:
+    """``index_of`` for :func:`check_points` over a decoded name list."""
+    def index_of(name: str) -> Optional[int]:
+        try:
+            return names.index(name)
+        except ValueError:
+            return None
+
+    return index_of
+
+
+def address_candidates(
+    mem: KernelMemory, t: KallsymsTables, count: int, encodings: Sequence[str] = ENCODINGS,
+) -> List[Tuple[str, array, int, int]]:
+    """Every address encoding the tables allow: ``(encoding, raw table, relative_base,
+    table address)``, the raw table (``kallsyms_offsets`` as ``s32``, or
+    ``kallsyms_addresses`` as ``u64``) read in one bulk read."""
     candidates: List[Tuple[str, array, int, int]] = []
     if t.offsets is not None:
         raw = array("i")
@@ -372,6 +386,16 @@ def _read_addresses(
         if struct.pack("=i", 1) != struct.pack("<i", 1):  # pragma: no cover
             raw64.byteswap()
         candidates.append(("absolute", raw64, 0, t.addresses))
+    return candidates
+
+
+def pick_encoding(
+    candidates: Sequence[Tuple[str, array, int, int]], points: Sequence[Tuple[int, int]],
+    first_name: str,
+) -> Tuple[str, array, int, int]:
+    """The candidate (of :func:`address_candidates`) that reproduces the check points
+    (:func:`check_points`; the first, ``first_name``'s, must match) best; CoreError when
+    none does."""
     best: Optional[Tuple[int, str, array, int, int]] = None
     for enc, raw, rel_base, base_addr in candidates:
         fn = address_fn(enc, rel_base, base_addr)
@@ -382,14 +406,25 @@ def _read_addresses(
         if best is None or score > best[0]:
             best = (score, enc, raw, rel_base, base_addr)
     if best is None:
-        idx0, want0 = points[0]
         raise CoreError(
-            f"kallsyms: no address encoding reproduces {names[idx0]} = {want0:#x} "
+            f"kallsyms: no address encoding reproduces {first_name} = {points[0][1]:#x} "
             f"(tried {', '.join(c[0] for c in candidates) or 'none'})")
-    _, enc, raw, rel_base, base_addr = best
+    return best[1:]
+
+
+def _read_addresses(
+    mem: KernelMemory, t: KallsymsTables, count: int, vmci: Optional[VMCoreInfo],
+    names: List[str], encodings: Sequence[str] = ENCODINGS,
+) -> Tuple[List[int], List[int], str, int]:
+    """Read the address table and pick the encoding that reproduces VMCOREINFO symbols."""
+    points = check_points(vmci, first_index_in(names))
+    if not points:
+        raise CoreError("kallsyms: VMCOREINFO has no _stext (or init_uts_ns) to validate "
+                        "the address encoding against")
+    candidates = address_candidates(mem, t, count, encodings)
+    enc, raw, rel_base, base_addr = pick_encoding(candidates, points, names[points[0][0]])
     addrs, fixed = _all_addresses(enc, raw, rel_base, base_addr)
     return addrs, fixed, enc, rel_base
-
 
 
 def tables_from_vmcoreinfo(vmci: Optional[VMCoreInfo]) -> Optional[KallsymsTables]:

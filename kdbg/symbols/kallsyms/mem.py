@@ -5,6 +5,9 @@
   scanned for them (:mod:`kdbg.symbols.kallsyms.scan`).
 * What they say: :mod:`kdbg.symbols.kallsyms.decode` (token expansion, the address
   encodings, checked against VMCOREINFO's ``_stext``).
+* One name: :mod:`kdbg.symbols.kallsyms.byname` finds it without decoding the others
+  (through ``kallsyms_seqs_of_names``), and :class:`~kdbg.symbols.kallsyms.lazy.LazyKallsyms`
+  answers the first lookups by name that way before it decodes everything.
 * Next time: :mod:`kdbg.symbols.kallsyms.cache` keeps the decoded symbols in the kdbg
   cache, keyed by build and relative to ``_stext`` so every boot of one kernel hits, and
   checks an entry against memory before using it.
@@ -21,6 +24,7 @@ from kdbg.errors import CoreError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.progress import progress
+from kdbg.symbols.kallsyms.byname import NameFinder
 from kdbg.symbols.kallsyms.cache import cache_key, load_cached, store_cached
 from kdbg.symbols.kallsyms.decode import (
     ENCODINGS,
@@ -30,6 +34,7 @@ from kdbg.symbols.kallsyms.decode import (
     expand_names,
     tables_from_vmcoreinfo,
 )
+from kdbg.symbols.kallsyms.lazy import LazyKallsyms
 from kdbg.symbols.kallsyms.scan import find_kallsyms_tables
 from kdbg.symbols.table import SymbolTable
 
@@ -93,5 +98,20 @@ def decode_kallsyms(
 def load_kallsyms_from_memory(
     mem: KernelMemory, vmcoreinfo: Optional[VMCoreInfo] = None, **kwargs: object
 ) -> SymbolTable:
-    """Decode vmlinux kallsyms from memory and return a :class:`SymbolTable`."""
-    return decode_kallsyms(mem, vmcoreinfo, **kwargs).to_table()  # type: ignore[arg-type]
+    """vmlinux kallsyms from memory as a :class:`SymbolTable` (``kwargs`` as
+    :func:`decode_kallsyms` takes them).
+
+    When VMCOREINFO lists the tables and they carry ``kallsyms_seqs_of_names``, the table
+    answers its first lookups by name from memory (:class:`LazyKallsyms`) and decodes
+    everything (or loads it from the cache) only when more is asked.
+    """
+    vmci = vmcoreinfo if vmcoreinfo is not None else mem.vmcoreinfo
+
+    def load() -> SymbolTable:
+        return decode_kallsyms(mem, vmci, **kwargs).to_table()  # type: ignore[arg-type]
+
+    t = tables_from_vmcoreinfo(vmci)
+    finder = NameFinder.open(mem, t, vmci) if t is not None else None
+    if finder is None:
+        return load()
+    return LazyKallsyms(finder, load)

@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from kdbg.core.program import Program
-from kdbg.errors import ExpressionError
+from kdbg.errors import ExpressionError, SymbolNotFoundError
+from kdbg.symbols.table import Symbol
+from kdbg.ui.plugin_files import load_shipped_plugins
 
 __all__ = [
     "Argument",
     "Command",
     "CommandContext",
+    "Settings",
     "argument",
     "command",
     "commands",
@@ -41,14 +44,24 @@ __all__ = [
 
 
 @dataclass
+class Settings:
+    """What ``set`` changes for the rest of a session (shared by every line's context)."""
+
+    #: Page output longer than the screen in an interactive session (crash's ``set scroll``).
+    scroll: bool = True
+
+
+@dataclass
 class CommandContext:
     """Where a command writes and how (``json`` for table output); ``namespace`` is the
-    Python namespace the line runs in (the REPL's, so ``p x`` sees the user's ``x``)."""
+    Python namespace the line runs in (the REPL's, so ``p x`` sees the user's ``x``);
+    ``settings`` the session's (one object for every line of a session)."""
 
     out: IO[str]
     json: bool = False
     err: Optional[IO[str]] = None
     namespace: Optional[Dict[str, Any]] = None
+    settings: Settings = field(default_factory=Settings)
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ class Command:
 _COMMANDS: Dict[str, Command] = {}
 _BUILTIN_MODULES = (
     "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
+    "kdbg.ui.commands.settings",
 )
 _loaded = False
 
@@ -168,8 +182,6 @@ def _load_builtins() -> None:
         _loaded = True
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
-        from kdbg.ui.plugins import load_shipped_plugins
-
         load_shipped_plugins()
 
 
@@ -214,3 +226,28 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     except _HelpShown:
         return
     cmd.func(prog, ns, ctx)
+
+
+class _ProgramSymbols:
+    """A program's symbols by name through all its symbol finders (modules' too)."""
+
+    def __init__(self, prog: Program) -> None:
+        self.prog = prog
+
+    def get(self, name: str) -> Optional[Symbol]:
+        try:
+            return self.prog.symbol(name)
+        except SymbolNotFoundError:
+            return None
+
+
+def program_symbols(prog: Program) -> Callable[[], _ProgramSymbols]:
+    """What :func:`kdbg.symbols.address.parse_address` takes to resolve names in ``prog``:
+    the kernel's symbols load when a word may be one (a hex word is the number when they
+    cannot)."""
+
+    def load() -> _ProgramSymbols:
+        prog.symbol_table  # noqa: B018 - raises when the target has no symbols
+        return _ProgramSymbols(prog)
+
+    return load

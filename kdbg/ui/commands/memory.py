@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from kdbg.core.program import Program
 from kdbg.errors import ExpressionError, FaultError
-from kdbg.ui.commands import CommandContext, command, split_args
+from kdbg.symbols.address import parse_address
+from kdbg.ui.commands import CommandContext, command, program_symbols, split_args
 
 if TYPE_CHECKING:
     from kdbg.symbols.table import Symbol
@@ -26,10 +27,7 @@ _ADDRESS_HELP = ("ADDRESS is hex (ffffffff81000000 or 0x...), 0nDECIMAL, SYMBOL 
 
 def address_arg(prog: Program, text: str) -> int:
     """Parse a command's address argument (the one syntax, resolving names in ``prog``)."""
-    # Imported here: importing this module (to register the commands) stays cheap.
-    from kdbg.symbols.address import parse_address
-
-    return parse_address(text, lambda: prog.symbols)
+    return parse_address(text, program_symbols(prog))
 
 
 def _sym_line(s: Symbol, offset: int = 0) -> str:
@@ -72,15 +70,15 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     for w in words:
         hits: List[Tuple[Symbol, int]]
         if percpu:
-            hits = [prog.symbols.symbolize_percpu(address_arg(prog, w))]
+            hits = [prog.symbol_table.symbolize_percpu(address_arg(prog, w))]
         else:
-            found = prog.symbols.lookup_all(w)  # a name first: the syntax's own rule
-            if not found and prog.load_modules() is not None:  # a vmcore's kallsyms lacks modules
-                found = prog.symbols.lookup_all(w)
+            found = prog.symbols(w)  # a name first: the syntax's own rule (modules' too)
             if found:
                 hits = [(s, 0) for s in found]
             else:
-                hits = [prog.symbols.symbolize(address_arg(prog, w))]
+                address = address_arg(prog, w)
+                sym = prog.symbol(address)
+                hits = [(sym, address - sym.address)]
         for s, off in hits:
             if ctx.json:
                 rows.append(_sym_json(s, off))

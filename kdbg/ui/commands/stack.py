@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
+from typing import IO, TYPE_CHECKING, Any, Dict, List
 
-from kdbg.errors import ExpressionError, KdbgError
-from kdbg.symbols.address import parse_address
+from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.helpers import for_each_task, task_cpu
+from kdbg.helpers.common import deref_if_pointer
+from kdbg.helpers.pid import resolve_task
 from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.unwind import crashed_thread, stack_trace
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -41,7 +44,6 @@ _REG_ROWS = (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rbp", "r8", "r9"),
 
 def header(task: Any) -> str:
     """crash's task line: ``PID: 1        TASK: ffff...  CPU: 0    COMMAND: "init"``."""
-    from kdbg.helpers import task_cpu
 
     comm = task.comm.string_().decode("utf-8", "replace")
     return f'PID: {int(task.pid):<7}  TASK: {int(task.address_of_()):x}  CPU: {task_cpu(task):<3}  COMMAND: "{comm}"'
@@ -103,10 +105,8 @@ def trace_json(trace: StackTrace) -> Dict[str, Any]:
 
 
 def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
-    """The tasks to show, as ``struct task_struct *`` Objects."""
-    from kdbg.core.object import Object
-    from kdbg.helpers import find_task, for_each_task
-    from kdbg.unwind import crashed_thread
+    """The tasks to show, as ``struct task_struct *`` Objects; a word that names no task
+    of the kernel (:func:`kdbg.helpers.pid.resolve_task`) is one error line."""
 
     if args.all:
         if args.targets:
@@ -119,17 +119,10 @@ def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
             raise ExpressionError(f"bt: {e}; name a PID or task address, or use bt -a") from None
     tasks = []
     for word in args.targets:
-        if word.isdigit():
-            task = find_task(prog, int(word))
-            if not int(task):
-                raise ExpressionError(f"bt: no task with PID {word}")
-            tasks.append(task)
-            continue
         try:
-            addr = parse_address(word, prog.symbols)
-        except KdbgError as e:
-            raise ExpressionError(f"bt: {word!r} is neither a PID nor a task address: {e}") from None
-        tasks.append(Object(prog, "struct task_struct *", value=addr))
+            tasks.append(resolve_task(prog, word))
+        except (ObjectNotFoundError, ObjectTypeError) as e:
+            raise ExpressionError(f"bt: {e}") from None
     return tasks
 
 
@@ -142,14 +135,11 @@ def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
          ])
 def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print stack traces."""
-    from kdbg.helpers import task_cpu
-    from kdbg.helpers.common import deref_if_pointer
-    from kdbg.unwind import stack_trace
 
     tasks = _targets(prog, args)
     as_json = ctx.json or args.json
     rows: List[Dict[str, Any]] = []
-    failed: Optional[str] = None
+    failed: List[str] = []
     for i, task in enumerate(tasks):
         t = deref_if_pointer(task)
         try:
@@ -157,14 +147,16 @@ def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             err = None
         except KdbgError as e:
             trace, err = None, str(e)
-            if len(tasks) == 1:
-                failed = err
+            if not args.all:
+                failed.append(err)
         if as_json:
             row: Dict[str, Any] = {"pid": int(t.pid), "task": int(t.address_of_()), "cpu": task_cpu(t),
                                    "comm": t.comm.string_().decode("utf-8", "replace")}
             row.update(trace_json(trace) if trace is not None else {"error": err})
             rows.append(row)
             continue
+        if len(tasks) == 1 and trace is None:
+            break  # the one task named has no trace: the error line says so, once
         if i:
             ctx.out.write("\n")
         ctx.out.write(header(t) + "\n")
@@ -174,5 +166,7 @@ def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             ctx.out.write(f"    (no trace: {err})\n")
     if as_json:
         ctx.out.write(json.dumps(rows) + "\n")
-    if failed is not None:
-        raise ExpressionError(f"bt: {failed}")
+    if len(tasks) == 1 and failed:
+        raise ExpressionError(f"bt: {failed[0]}")
+    if failed:
+        raise ExpressionError(f"bt: {len(failed)} of the {len(tasks)} tasks named have no trace (see above)")

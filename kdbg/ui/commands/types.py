@@ -1,16 +1,30 @@
-"""Type commands: ``ptype``, ``whatis``, ``p`` and ``btf dump`` / ``btf min``."""
+"""Type commands: ``ptype``, ``whatis``, ``p`` and ``btf dump`` / ``btf min``.
+
+``ptype`` and ``whatis`` take a type name, a function, a variable (``whatis jiffies``, as
+gdb and crash answer it) or a Python expression giving an Object; for variables and
+expressions both spell types alike (drgn's spelling, as gdb's: ``volatile unsigned
+long``): ``whatis`` gives the declared type in one line, ``ptype`` expands it.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any, List, NoReturn, Optional
 
+from kdbg.btf.cache import cached_header_c
+from kdbg.btf.encoder import minimize
 from kdbg.btf.index import BTF
+from kdbg.btf.kinds import TypeKind
 from kdbg.btf.ptype import ptype
+from kdbg.btf.raw import dump_raw
 from kdbg.btf.types import Func, Type, Typedef
-from kdbg.core.program import Program
-from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError
+from kdbg.core.program import Program, function_btf
+from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError, UntypedSymbolError
 from kdbg.ui.commands import CommandContext, command, split_args
+from kdbg.ui.evaluate import format_value, script_globals
+
+#: Kinds ptype shows with their bodies.
+_EXPANDED = (TypeKind.STRUCT, TypeKind.UNION, TypeKind.ENUM)
 
 
 def resolve_type_or_function(prog: Program, spec: str) -> Type:
@@ -25,7 +39,7 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
     except ObjectNotFoundError as type_err:
         if spec.isidentifier():
             try:
-                return prog.btf_function(spec)
+                return function_btf(prog, spec)
             except ObjectNotFoundError:
                 pass
         raise type_err
@@ -34,8 +48,6 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
 def evaluate_expression(prog: Program, expr: str, ctx: CommandContext) -> Any:
     """The value of the Python expression ``expr`` with ``prog`` and kdbg's names in scope
     (the REPL's own namespace when the context carries one)."""
-    from kdbg.ui.evaluate import script_globals
-
     g = ctx.namespace
     if g is None:
         g = script_globals(prog)
@@ -52,25 +64,50 @@ def evaluate_expression(prog: Program, expr: str, ctx: CommandContext) -> Any:
 
 
 def _type_of_expression(prog: Program, spec: str, ctx: CommandContext, err: KdbgError) -> Type:
-    """The type of expression ``spec`` (an object's ``type_``), or raise ``err`` (the
-    lookup's error) when ``spec`` is no expression giving an object."""
-    try:
-        value = evaluate_expression(prog, spec, ctx)
-    except KdbgError:
-        raise err from None
+    """The declared type of ``spec`` when it names no type or function: a name the
+    session bound, else a kernel variable (``jiffies``), else any Python expression giving
+    an Object (``prog["init_task"].pid``); ``err`` (the lookup's error) when it is none."""
+    spec = spec.strip()
+    bound = ctx.namespace is not None and spec in ctx.namespace
+    if spec.isidentifier() and not bound:
+        try:
+            value: Any = prog[spec]
+        except UntypedSymbolError:
+            raise  # a symbol without a type: its message says how to declare one
+        except KdbgError:
+            raise err from None
+    else:
+        try:
+            value = evaluate_expression(prog, spec, ctx)
+        except KdbgError:
+            raise err from None
     t = getattr(value, "type_", None)
     if not isinstance(t, Type):
         raise err
-    from kdbg.core.typeview import raw_type
-
-    return raw_type(t)  # the BTF type (an object's type_ is a view under drgn's names)
+    return t
 
 
-@command("ptype", "print a type (or function prototype, or an expression's type) as C with member offsets",
-         "ptype TYPE|FUNCTION|EXPR")
+def _definition(t: Type) -> Type:
+    """The struct, union or enum ``t`` resolves to, or the typedef naming it when it has
+    no name of its own (``atomic_t``: ``typedef struct { ... } atomic_t;``)."""
+    named = None
+    base = t.unqualified()
+    for _ in range(64):
+        if not isinstance(base, Typedef):
+            break
+        named = base
+        base = base.type.unqualified()
+    return named if named is not None and base.is_anonymous() else base
+
+
+@command("ptype", "print a type (or function prototype, or an expression's or variable's type) as C with "
+         "member offsets", "ptype TYPE|FUNCTION|VARIABLE|EXPR")
 def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """Print one type in C; a name several different types share prints each of them,
-    headed by its ``NAME#ID`` (as pahole prints every struct of a name)."""
+    headed by its ``NAME#ID`` (as pahole prints every struct of a name). A variable's or
+    an expression's type is expanded as gdb's ``ptype`` does: a struct, union or enum
+    with its members, anything else as one ``type = ...`` line in ``whatis``' spelling
+    (typedefs resolved, qualifiers kept: ``volatile unsigned long``)."""
     try:
         t = resolve_type_or_function(prog, args)
     except AmbiguousTypeError as e:
@@ -78,6 +115,10 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         return
     except ObjectNotFoundError as e:
         t = _type_of_expression(prog, args, ctx, e)
+        if t.unaliased_kind() not in _EXPANDED:
+            ctx.out.write(f"type = {t.unaliased().type_name()}\n")
+            return
+        t = _definition(t)
     ctx.out.write(ptype(t) + "\n")
 
 
@@ -86,16 +127,15 @@ def p_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """``p prog["init_task"].comm`` prints ``(char [16])"swapper/0"``."""
     if not args.strip():
         raise ExpressionError("p needs an expression")
-    from kdbg.ui.evaluate import format_value
-
     ctx.out.write(format_value(evaluate_expression(prog, args, ctx)) + "\n")
 
 
-@command("whatis", "print what a type name stands for, one typedef level down (gdb's whatis), or an expression's type",
-         "whatis TYPE|FUNCTION|EXPR")
+@command("whatis", "print what a type name stands for, one typedef level down (gdb's whatis), or a variable's "
+         "or expression's type", "whatis TYPE|FUNCTION|VARIABLE|EXPR")
 def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     """``type = ...``: a typedef's target (one level), a function's prototype, or the type
-    itself; a name several types share gives one line per candidate."""
+    itself; a variable's or expression's type as declared (``jiffies``: ``volatile
+    unsigned long``); a name several types share gives one line per candidate."""
     try:
         t = resolve_type_or_function(prog, args)
     except AmbiguousTypeError as e:
@@ -103,10 +143,8 @@ def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             what = "incomplete" if size is None else f"{size} bytes"
             ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
         return
-    except ObjectNotFoundError as e:  # an expression: its type as declared (gdb's whatis)
-        from kdbg.core.printer import type_name
-
-        ctx.out.write(f"type = {type_name(_type_of_expression(prog, args, ctx, e))}\n")
+    except ObjectNotFoundError as e:  # a variable or an expression: its type as declared (gdb's whatis)
+        ctx.out.write(f"type = {_type_of_expression(prog, args, ctx, e).type_name()}\n")
         return
     if isinstance(t, Func):
         t = t.proto
@@ -178,12 +216,10 @@ def btf_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         p.add_argument("types", nargs="*")
         ns = p.parse_args(argv[1:])
         if ns.format == "raw":
-            from kdbg.btf.raw import dump_raw
 
             ids = _target_ids(target, ns.types, prog)
             dump_raw(target, ctx.out, ids)
         else:
-            from kdbg.btf.cache import cached_header_c
 
             ctx.out.write(cached_header_c(target, join_type_words(ns.types) or None))
         return
@@ -191,7 +227,6 @@ def btf_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("types", nargs="+")
     ns = p.parse_args(argv[1:])
-    from kdbg.btf.encoder import minimize
 
     blob = minimize(target, join_type_words(ns.types))
     try:

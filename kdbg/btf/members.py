@@ -1,0 +1,141 @@
+"""The parts of a type: :class:`TypeMember`, :class:`TypeEnumerator`, :class:`TypeParameter`.
+
+They carry drgn's names (``type``, ``name``, ``bit_offset``, ``offset``,
+``bit_field_size``; ``name`` is ``None`` for an unnamed member or parameter) and BTF's
+record fields (``type_id``, ``btf_name``, ``bitfield_size``) for the BTF writers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+
+if TYPE_CHECKING:
+    from kdbg.btf.types import Type
+
+__all__ = ["TypeMember", "TypeEnumerator", "TypeParameter", "VarSecinfo"]
+
+
+class TypeMember:
+    """A struct or union member. ``bit_offset`` is from the start of the type it was
+    taken from (:meth:`Type.member` adds the offsets of unnamed members it looks through).
+
+    ``type`` is what drgn gives: a flexible array member's type is the incomplete array
+    ``T []`` (BTF writes it as ``T [0]``); :attr:`btf_type` is BTF's own record.
+    """
+
+    __slots__ = ("btf", "btf_name", "type_id", "bit_offset", "bitfield_size", "_type")
+
+    def __init__(self, btf: Any, name: str, type_id: int, bit_offset: int, bitfield_size: int,
+                 type: Optional[Type] = None) -> None:  # noqa: A002 - drgn's name
+        self.btf = btf
+        #: The member's name as BTF stores it (``""`` when unnamed).
+        self.btf_name = name
+        #: BTF type id of the member's type.
+        self.type_id = type_id
+        #: Offset from the start of the enclosing type, in bits.
+        self.bit_offset = bit_offset
+        #: Width of a bit field, 0 for a member that is not one (BTF's encoding).
+        self.bitfield_size = bitfield_size
+        self._type = type
+
+    @property
+    def name(self) -> Optional[str]:
+        """The member's name, ``None`` when it has none (an anonymous struct or union)."""
+        return self.btf_name or None
+
+    @property
+    def type(self) -> Type:
+        """The member's type."""
+        t = self._type
+        return t if t is not None else self.btf.type(self.type_id)
+
+    @property
+    def btf_type(self) -> Type:
+        """The member's type as BTF records it (``T [0]`` for a flexible array member)."""
+        return self.btf.type(self.type_id)
+
+    @property
+    def offset(self) -> int:
+        """Offset in bytes (``bit_offset // 8``)."""
+        return self.bit_offset // 8
+
+    @property
+    def bit_field_size(self) -> Optional[int]:
+        """Width of a bit field in bits, ``None`` if the member is not one."""
+        return self.bitfield_size or None
+
+    @property
+    def is_bitfield(self) -> bool:
+        """Whether the member is a bit field."""
+        return self.bitfield_size != 0
+
+    @property
+    def is_flexible(self) -> bool:
+        """Whether this is a flexible array member (its type is an incomplete array)."""
+        return self._type is not None and getattr(self._type, "length", 0) is None
+
+    def moved(self, bits: int) -> TypeMember:
+        """This member ``bits`` further from the start (seen from an enclosing type)."""
+        return TypeMember(self.btf, self.btf_name, self.type_id, self.bit_offset + bits, self.bitfield_size,
+                          self._type)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, TypeMember) and other.btf is self.btf and other.type_id == self.type_id
+                and (other.btf_name, other.bit_offset, other.bitfield_size, other._type)
+                == (self.btf_name, self.bit_offset, self.bitfield_size, self._type))
+
+    def __hash__(self) -> int:
+        return hash((self.type_id, self.btf_name, self.bit_offset))
+
+    def __repr__(self) -> str:
+        parts = [f"TypeMember({self.type.type_name()!r}", f"name={self.name!r}", f"bit_offset={self.bit_offset}"]
+        if self.bitfield_size:
+            parts.append(f"bit_field_size={self.bitfield_size}")
+        return ", ".join(parts) + ")"
+
+
+class TypeEnumerator(NamedTuple):
+    """One enumeration constant: ``(name, value)``."""
+
+    name: str
+    value: int
+
+
+class TypeParameter:
+    """A function parameter: ``type`` and ``name`` (``None`` when unnamed)."""
+
+    __slots__ = ("btf", "btf_name", "type_id")
+
+    def __init__(self, btf: Any, name: str, type_id: int) -> None:
+        self.btf = btf
+        #: The name as BTF stores it (``""`` when unnamed).
+        self.btf_name = name
+        #: BTF type id of the parameter's type (0 with no name is ``...``).
+        self.type_id = type_id
+
+    @property
+    def name(self) -> Optional[str]:
+        """The parameter's name, ``None`` when it has none."""
+        return self.btf_name or None
+
+    @property
+    def type(self) -> Type:
+        """The parameter's type."""
+        return self.btf.type(self.type_id)
+
+    def __repr__(self) -> str:
+        return f"TypeParameter({self.type.type_name()!r}, name={self.name!r})"
+
+
+class VarSecinfo(NamedTuple):
+    """One variable's place in a DATASEC."""
+
+    type_id: int
+    offset: int
+    size: int
+    btf: Any
+
+    @property
+    def type(self) -> Type:
+        """The VAR (or FUNC) this entry describes."""
+        return self.btf.type(self.type_id)

@@ -1,0 +1,119 @@
+"""``drgn``, inside kdbg: drgn's public names, each one of kdbg's own objects.
+
+See :mod:`kdbg.compat`. The names drgn 0.3.0 documents that kdbg cannot answer without
+DWARF or a user-space target (source locations, program_from_pid, debug-info options...)
+fail in one line naming them when a script asks for them.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from typing import Any, Optional, Protocol
+
+from kdbg.btf.kinds import Language, PrimitiveType, Qualifiers, TypeKind, TypeKindSet
+from kdbg.btf.types import Type, TypeEnumerator, TypeMember, TypeParameter
+from kdbg.compat import unsupported
+from kdbg.core.conversions import NULL, alignof, cast, container_of, offsetof, reinterpret, sizeof
+from kdbg.core.default import NoDefaultProgramError, get_default_prog, set_default_prog
+from kdbg.core.finders import FindObjectFlags
+from kdbg.core.module import Module
+from kdbg.core.object import AbsenceReason, Object
+from kdbg.core.platform import X86_64_PLATFORM, Architecture, Platform, PlatformFlags, ProgramFlags
+from kdbg.core.program import Program
+from kdbg.errors import FaultError, KdbgError, ObjectAbsentError, ObjectNotFoundError, OutOfBoundsError
+from kdbg.symbols.table import Symbol, SymbolBinding, SymbolKind
+from kdbg.target import open_core, open_live
+from kdbg.unwind import StackFrame, StackTrace, Thread
+
+__all__ = [
+    "AbsenceReason", "Architecture", "BadDataError", "FaultError", "FindObjectFlags", "IntegerLike", "Language",
+    "MainModule", "MissingDebugInfoError", "Module", "NULL", "NoDefaultProgramError", "Object", "ObjectAbsentError",
+    "ObjectNotFoundError", "OutOfBoundsError", "Platform", "PlatformFlags", "PrimitiveType", "Program",
+    "ProgramFlags", "Qualifiers", "StackFrame", "StackTrace", "Symbol", "SymbolBinding", "SymbolKind", "Thread",
+    "Type", "TypeEnumerator", "TypeKind", "TypeKindSet", "TypeMember", "TypeParameter", "UnsupportedOperation",
+    "alignof", "cast", "container_of", "execscript", "filename_matches", "get_default_prog", "host_platform",
+    "implicit_convert", "offsetof", "program_from_core_dump", "program_from_kernel", "reinterpret",
+    "set_default_prog", "sizeof", "stack_trace",
+]
+
+#: drgn's version this module answers as.
+__version__ = "0.3.0"
+
+#: The main module's class: a module is a module here.
+MainModule = Module
+#: The platform kdbg runs on and reads.
+host_platform = X86_64_PLATFORM
+
+
+class IntegerLike(Protocol):
+    """Anything with ``__index__`` (drgn's ``IntegerLike``)."""
+
+    def __index__(self) -> int: ...
+
+
+class BadDataError(KdbgError):
+    """Data in the program is malformed (drgn's)."""
+
+
+class MissingDebugInfoError(KdbgError):
+    """What only debugging information (DWARF) has is asked for (drgn's)."""
+
+
+class UnsupportedOperation(KdbgError):
+    """The operation is not supported for this program (drgn's)."""
+
+
+def program_from_core_dump(path: str | os.PathLike[str]) -> Program:
+    """A program for a vmcore (kdbg's :func:`kdbg.open_core`)."""
+    return open_core(os.fspath(path))
+
+
+def program_from_kernel() -> Program:
+    """A program for the running kernel (kdbg's :func:`kdbg.open_live`)."""
+    return open_live()
+
+
+def stack_trace(thread: Any) -> StackTrace:
+    """The stack trace of ``thread`` (a task, a PID, ``pt_regs``) in its program or the
+    default one."""
+    prog = thread.prog_ if isinstance(thread, Object) else get_default_prog()
+    return prog.stack_trace(thread)
+
+
+def filename_matches(haystack: Optional[str], needle: Optional[str]) -> bool:
+    """Whether path ``haystack`` ends with the components of ``needle`` (drgn's rule for
+    a finder's ``filename``); with no needle, anything matches."""
+    if not needle:
+        return True
+    if not haystack:
+        return False
+    h = [c for c in haystack.split("/") if c]
+    n = [c for c in needle.split("/") if c]
+    return len(n) <= len(h) and h[len(h) - len(n):] == n
+
+
+def implicit_convert(type: Any, obj: Object) -> Object:  # noqa: A002 - drgn's name
+    """``obj`` converted to ``type`` as C converts an assignment (a cast between
+    arithmetic types, or between pointers)."""
+    return cast(type, obj)
+
+
+def execscript(path: str, *args: str) -> None:
+    """Run the script ``path`` with ``args`` in the caller's globals (drgn's)."""
+    caller = sys._getframe(1).f_globals
+    old_argv = sys.argv
+    sys.argv = [path, *args]
+    try:
+        caller.update(runpy.run_path(path, init_globals=caller, run_name="__main__"))
+    finally:
+        sys.argv = old_argv
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise unsupported(f"drgn.{name}", "kdbg implements drgn's API for the Linux kernel over BTF and kallsyms")
+
+

@@ -1,0 +1,5 @@
+"""``drgn.helpers``, inside kdbg."""
+
+from kdbg.errors import ValidationError
+
+__all__ = ["ValidationError"]

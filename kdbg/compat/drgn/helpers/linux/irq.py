@@ -1,0 +1,5 @@
+"""``drgn.helpers.linux.irq``, inside kdbg (:mod:`kdbg.compat`)."""
+
+from kdbg.compat.drgn.helpers.export import export
+
+export(globals(), "linux.irq")

@@ -1,0 +1,5 @@
+"""``drgn.helpers.linux.user``, inside kdbg (:mod:`kdbg.compat`)."""
+
+from kdbg.compat.drgn.helpers.export import export
+
+export(globals(), "linux.user")

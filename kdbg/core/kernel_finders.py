@@ -1,0 +1,86 @@
+"""The core's own finders: the kernel's BTF (types, per-CPU variables, functions and
+enumerators, and what :meth:`~kdbg.core.program.Program.declare` declared) and its
+kallsyms. A program registers them first; layers above add theirs after."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional, Sequence
+
+from kdbg.btf.kinds import TypeKindSet
+from kdbg.core.finders import FindObjectFlags
+from kdbg.core.object import Object, reference_object, value_object
+from kdbg.errors import ObjectNotFoundError, SymbolNotFoundError
+
+if TYPE_CHECKING:
+    from kdbg.btf.types import Type
+    from kdbg.core.program import Program
+    from kdbg.symbols.table import Symbol
+
+__all__ = ["btf_type_finder", "btf_object_finder", "kallsyms_symbol_finder"]
+
+
+def btf_type_finder(prog: Program, kinds: TypeKindSet, name: str, filename: Optional[str]) -> Optional[Type]:
+    """Types of the kernel's BTF (and split BTF files given)."""
+    for b in prog.btfs:
+        t = b.find_type(kinds, name)
+        if t is not None:
+            return t
+    return None
+
+
+def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: Optional[str]) -> Optional[Object]:
+    """The kernel's BTF VARs (per-CPU variables, at their offset as drgn places them),
+    what :meth:`Program.declare` declared, FUNCs at their symbol and enumerators."""
+    if flags & FindObjectFlags.VARIABLE:
+        hit = prog.btf_variables().get(name)
+        if hit is not None:
+            var, sec, offset = hit
+            sym = prog.symbol_table.get(name)
+            if sym is not None:
+                return reference_object(prog, var.type, sym.address)
+            start = prog.symbol_table.get("__per_cpu_start") if sec.btf_name == ".data..percpu" else None
+            if start is None:
+                raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.btf_name}) but not in the symbol table")
+            return reference_object(prog, var.type, start.address + offset)
+        t = prog.declared_type(name)
+        if t is not None:
+            sym = prog._symbol_named(name)
+            if sym is None:
+                raise SymbolNotFoundError(f"variable {name!r} is declared but not in the symbol table")
+            return reference_object(prog, t, sym.address)
+    if flags & FindObjectFlags.FUNCTION:
+        for b in prog.btfs:
+            try:
+                func = b.function(name)
+            except ObjectNotFoundError:
+                continue
+            syms = [s for s in prog.symbol_table.lookup_all(name) if s.type in "TtWw"]
+            if not syms:
+                raise ObjectNotFoundError(f"function {name!r} is in BTF but not in the symbol table")
+            sym = min(syms, key=lambda s: (not s.is_global, s.address))
+            return reference_object(prog, func.proto, sym.address)
+    if flags & FindObjectFlags.CONSTANT:
+        for b in prog.btfs:
+            try:
+                t, value = b.constant(name)
+            except ObjectNotFoundError:
+                continue
+            return value_object(prog, t, value)
+    return None
+
+
+def kallsyms_symbol_finder(prog: Program, name: Optional[str], address: Optional[int],
+                            one: bool) -> Sequence[Symbol]:
+    """The kernel's kallsyms: by name, or the symbol containing an address by the kernel's
+    rule (inside the image only)."""
+    table = prog.symbol_table
+    if address is not None:
+        try:
+            sym, _off = table.symbolize(address)
+        except SymbolNotFoundError:
+            return []
+        return [sym] if name is None or sym.name == name else []
+    if name is not None:
+        found = table.lookup_all(name)
+        return found[:1] if one else found
+    return list(table)

@@ -1,0 +1,66 @@
+"""What a program runs on and what it is, drgn's vocabulary: :class:`Architecture`,
+:class:`PlatformFlags`, :class:`Platform` and :class:`ProgramFlags`."""
+
+from __future__ import annotations
+
+import enum
+from typing import Optional
+
+__all__ = ["Architecture", "PlatformFlags", "Platform", "ProgramFlags", "X86_64_PLATFORM"]
+
+
+class Architecture(enum.Enum):
+    """An instruction set architecture (drgn's values)."""
+
+    UNKNOWN = 0
+    X86_64 = 1
+    I386 = 2
+    AARCH64 = 3
+    ARM = 4
+    PPC64 = 5
+    RISCV64 = 6
+    RISCV32 = 7
+    S390X = 8
+    S390 = 9
+    LOONGARCH64 = 10
+
+
+class PlatformFlags(enum.Flag):
+    """Properties of a platform (drgn's values)."""
+
+    IS_64_BIT = 1
+    IS_LITTLE_ENDIAN = 2
+
+
+class ProgramFlags(enum.Flag):
+    """What a program is (drgn's values)."""
+
+    IS_LINUX_KERNEL = 1
+    IS_LIVE = 2
+    IS_LOCAL = 4
+
+
+class Platform:
+    """An architecture and its ABI flags (drgn's ``Platform``)."""
+
+    __slots__ = ("arch", "flags")
+
+    def __init__(self, arch: Architecture, flags: Optional[PlatformFlags] = None) -> None:
+        self.arch = arch
+        if flags is None:
+            flags = PlatformFlags.IS_64_BIT | PlatformFlags.IS_LITTLE_ENDIAN if arch in (
+                Architecture.X86_64, Architecture.AARCH64) else PlatformFlags(0)
+        self.flags = flags
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Platform) and (other.arch, other.flags) == (self.arch, self.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.arch, self.flags))
+
+    def __repr__(self) -> str:
+        return f"Platform({self.arch!r}, {self.flags!r})"
+
+
+#: The one platform kdbg reads today.
+X86_64_PLATFORM = Platform(Architecture.X86_64)

@@ -1,0 +1,112 @@
+"""drgn's own ``contrib/`` scripts, run unchanged under kdbg without DWARF, print what
+they print under drgn with Debian's DWARF on the same dump.
+
+The scripts are drgn's (fetched from PyPI at test time by :mod:`vmcores.drgn_source`,
+never copied here): nobody on this project wrote them, and they exercise drgn's API the
+way its users do (``import drgn``, ``from drgn.helpers.linux import *``, the default
+program, ``Object`` arithmetic, the type model).
+
+Each script runs on the three reference kernels (5.10, 6.1, 6.12), on QEMU's ``-p`` ELF dump
+(the form drgn reads without its NULL-page bug, see :mod:`vmcores.oracle`) and on
+makedumpfile's compressed kdump (which drgn reads too), as a fresh process under each
+debugger. Exit status, standard output and any file the script writes must be identical;
+when drgn itself fails on a dump (a fault the script does not handle), kdbg must fail the
+same way: same status, same output up to that point, same exception class.
+
+Every script of drgn's ``contrib/`` is either in :data:`RUNS` or in :data:`CANNOT` with the
+reason (a test checks that the two lists cover the directory).
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import re
+from typing import List
+
+import pytest
+
+import kdbg.compat.drgn as kdbg_drgn
+import kdbg.errors as kdbg_errors
+from tests.conftest import resolve_dump
+from vmcores.build import Dump
+from vmcores.contrib import ScriptRun, run_under_drgn, run_under_kdbg
+from vmcores.contrib_runs import CANNOT, FORMS, RUNS, Facts, script_args, script_facts
+from vmcores.debian import SUITES
+from vmcores.drgn_source import contrib_scripts
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+
+def test_every_contrib_script_is_accounted_for() -> None:
+    """drgn's contrib directory is exactly RUNS + CANNOT: a script added or renamed in
+    drgn's release shows here, not as silently untested."""
+    root = contrib_scripts()
+    present = {str(p.relative_to(root)) for p in root.rglob("*.py")}
+    assert not set(RUNS) & set(CANNOT)
+    assert present == set(RUNS) | set(CANNOT), (
+        f"not listed: {sorted(present - set(RUNS) - set(CANNOT))}; "
+        f"listed but absent: {sorted((set(RUNS) | set(CANNOT)) - present)}"
+    )
+
+
+def _facts(suite: str, dump: Dump) -> Facts:
+    return script_facts(dump, resolve_dump(suite, "elf-paging", "qemu"))
+
+
+def _exception_class(run: ScriptRun) -> str:
+    """The class of the exception a failing run ended with (``FaultError``), from drgn's
+    traceback's last line or kdbg's one error line."""
+    m = re.match(r"(?:kdbg: )?(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit))\b", run.last_error)
+    return m.group(1) if m else run.last_error
+
+
+def _same_failure(drgn_run: ScriptRun, kdbg_run: ScriptRun) -> bool:
+    """Whether kdbg failed with drgn's exception class or a subclass of it (kdbg's
+    ``TypeNotFoundError`` is a ``LookupError``, as drgn raises for a missing type), the
+    class named by drgn's API where it is drgn's (``FaultError``)."""
+    theirs, ours = _exception_class(drgn_run), _exception_class(kdbg_run)
+    expected = getattr(builtins, theirs, None) or getattr(kdbg_drgn, theirs, None)
+    got = getattr(builtins, ours, None) or getattr(kdbg_errors, ours, None) or getattr(kdbg_drgn, ours, None)
+    if not (isinstance(expected, type) and isinstance(got, type)):
+        return theirs == ours
+    return issubclass(got, expected)
+
+
+def _diff(a: str, b: str) -> str:
+    lines = list(difflib.unified_diff(a.splitlines(), b.splitlines(), "drgn", "kdbg", lineterm="", n=1))
+    return "\n".join(lines[:60]) + ("\n..." if len(lines) > 60 else "")
+
+
+CASES = [
+    pytest.param(suite, form, tool, script, marks=pytest.mark.timeout(3600), id=f"{suite}-{form}-{script}")
+    for suite in SUITES
+    for form, tool in FORMS
+    for script in RUNS
+]
+
+
+@pytest.mark.parametrize("suite,form,tool,script", CASES)
+def test_contrib_script_output_is_drgns(suite: str, form: str, tool: str, script: str) -> None:
+    dump = resolve_dump(suite, form, tool)
+    facts = _facts(suite, dump)
+    path = contrib_scripts() / script
+    problems: List[str] = []
+    for template in RUNS[script]:
+        args = script_args(template, facts)
+        drgn_run = run_under_drgn(dump.path, path, args, suite=suite)
+        kdbg_run = run_under_kdbg(dump.path, path, args)
+        what = f"{script} {' '.join(args)}"
+        if drgn_run.returncode != kdbg_run.returncode:
+            problems.append(f"{what}: exit status drgn {drgn_run.returncode} ({drgn_run.last_error}), "
+                            f"kdbg {kdbg_run.returncode} ({kdbg_run.last_error})")
+        elif drgn_run.returncode != 0 and not _same_failure(drgn_run, kdbg_run):
+            problems.append(f"{what}: drgn failed with {drgn_run.last_error!r}, kdbg with {kdbg_run.last_error!r}")
+        if drgn_run.stdout != kdbg_run.stdout:
+            problems.append(f"{what}: output differs\n{_diff(drgn_run.stdout, kdbg_run.stdout)}")
+        if drgn_run.out_sha256 != kdbg_run.out_sha256:
+            problems.append(f"{what}: the file it wrote differs (sha256 drgn {drgn_run.out_sha256}, "
+                            f"kdbg {kdbg_run.out_sha256})")
+    assert not problems, f"{suite} {form}:\n" + "\n".join(problems)
+
+
