@@ -64,7 +64,6 @@ import contextlib
 import dataclasses
 import json
 import lzma
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
@@ -124,15 +123,9 @@ SESSION_CACHE = cache_root()
 @contextlib.contextmanager
 def session_cache() -> Iterator[None]:
     """Run the block with ``KDBG_CACHE`` naming :data:`SESSION_CACHE` (restored after)."""
-    old = os.environ.get("KDBG_CACHE")
-    os.environ["KDBG_CACHE"] = str(SESSION_CACHE)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KDBG_CACHE", str(SESSION_CACHE))
         yield
-    finally:
-        if old is None:
-            del os.environ["KDBG_CACHE"]
-        else:
-            os.environ["KDBG_CACHE"] = old
 
 
 def resolve_dump(suite: str, form: str, tool: str) -> Dump:
