@@ -8,14 +8,8 @@ from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 from kdbg.btf.kinds import TypeKind
 from kdbg.btf.types import Composite, Type
 from kdbg.core import arithmetic as A
-from kdbg.core.object import (
-    Object,
-    image_object,
-    object_info,
-    object_operand,
-    reference_object,
-    value_object,
-)
+from kdbg.core.object import Object, image_object, reference_object, value_object
+from kdbg.core.object_access import object_info, object_operand
 from kdbg.core.typeinfo import K_ARRAY, K_COMPOUND, K_PTR, type_info
 from kdbg.errors import ObjectTypeError
 

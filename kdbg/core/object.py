@@ -51,8 +51,7 @@ if TYPE_CHECKING:
     from kdbg.core.program import Program
 
 __all__ = [
-    "Object", "AbsenceReason", "value_object", "reference_object", "image_object", "object_info", "object_scalar",
-    "object_image", "object_operand", "member_object", "STRING_LIMIT",
+    "Object", "AbsenceReason", "value_object", "reference_object", "image_object", "STRING_LIMIT",
 ]
 
 class AbsenceReason(enum.Enum):
@@ -606,42 +605,6 @@ def image_object(prog: Program, t: Type, buf: bytes, bit_offset: int = 0,
                                    f"bytes, the value has {len(buf)}")
         obj._Object__value = from_image(buf, bit_offset, bits, info)
     return obj
-
-
-def object_info(obj: Object) -> TypeInfo:
-    """What the object layer knows of ``obj``'s type (:class:`~kdbg.core.typeinfo.TypeInfo`)."""
-    o: Any = obj
-    return o._Object__info
-
-
-def object_scalar(obj: Object) -> Any:
-    """The number ``obj`` holds (an int for integers, enums, bools and pointers)."""
-    o: Any = obj
-    return o._Object__scalar()
-
-
-def object_image(obj: Object) -> bytes:
-    """``obj``'s memory image, read once (members then slice it)."""
-    o: Any = obj
-    return o._Object__image()
-
-
-def member_object(obj: Object, m: TypeMember, extra_bits: int = 0) -> Object:
-    """Member ``m`` of struct or union object ``obj``; ``extra_bits`` is the offset of
-    the unnamed member ``m`` was found in."""
-    o: Any = obj
-    return o._Object__member(m, extra_bits)
-
-
-def _p(obj: Object) -> Any:
-    """``obj`` for reaching its private state from this module's functions."""
-    return obj
-
-
-def object_operand(obj: Object) -> A.Operand:
-    """``obj`` as an operand of C's arithmetic (promoted; arrays and functions decayed)."""
-    o: Any = obj
-    return o._Object__operand()
 
 
 def install_printer(fmt: Any) -> None:

@@ -24,15 +24,8 @@ import sys
 from typing import Any, Callable, List, Optional, Tuple
 
 from kdbg.btf.types import Array, Composite, Enum, Pointer, Type, TypeMember
-from kdbg.core.object import (
-    Object,
-    install_printer,
-    member_object,
-    object_image,
-    object_info,
-    object_scalar,
-    reference_object,
-)
+from kdbg.core.object import Object, install_printer, reference_object
+from kdbg.core.object_access import member_object, object_image, object_info, object_scalar
 from kdbg.core.typeinfo import (
     K_ARRAY,
     K_BOOL,

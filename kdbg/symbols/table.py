@@ -114,6 +114,12 @@ class Symbol:
             return SymbolKind.OBJECT
         return SymbolKind.UNKNOWN
 
+    def __repr__(self) -> str:
+        """drgn's: ``Symbol(name='init_task', address=0x..., size=0x..., binding=..., kind=...)``
+        (an unknown size shows as ``0x0``, drgn's for a symbol without one)."""
+        return (f"Symbol(name={self.name!r}, address={self.address:#x}, size={self.size or 0:#x}, "
+                f"binding={self.binding!r}, kind={self.kind!r})")
+
     def __str__(self) -> str:
         mod = f"\t[{self.module}]" if self.module else ""
         return f"{self.address:016x} {self.type} {self.name}{mod}"
