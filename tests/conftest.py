@@ -26,11 +26,16 @@ test errors out with the reason.
   first use), which ``reference_dumps_all`` leaves out.
 * ``sample_dump`` (session): the small dump committed under ``vmcores/sample/``:
   ``SampleDump(path, truth, release, form)``.
-* ``live_guest`` (session): ``run(command, suite="bookworm", **kw) -> LiveResult``
-  (``.returncode``, ``.output``, ``.release``): boots the suite's generic kernel, mounts
-  the host's ``/`` read-only over 9p, chroots into it and runs the shell *command* in
-  this checkout, so e.g. ``python3 -m kdbg -e ...`` runs against the guest's own
-  ``/proc/kcore``.  About a minute per call under TCG.
+* ``live_result`` (function): the :class:`vmcores.build.LiveResult` (``.returncode``,
+  ``.output``, ``.release``) of the shell script the test declares with
+  ``@pytest.mark.live(SCRIPT, suite="bookworm")``: run in this checkout inside a guest
+  booted from the suite's generic kernel, with the host's ``/`` mounted read-only over 9p,
+  so e.g. ``python3 -m kdbg -e ...`` runs against the guest's own ``/proc/kcore``.  The
+  session boots **one** guest per suite (``live_batch``, on first use), which runs the
+  scripts of every selected test that declares one, each in its own subshell with a fresh
+  ``HOME`` (:func:`vmcores.build.live_tests`); each test then checks its own script's
+  output.  Declaring the script as a mark lets the session see every script before the
+  first boot without importing anything at collection time.
 * ``crash_dump`` (session, indirect): one vmcore of a *crashed* guest
   (``vmcores.crash.CrashDump``: ``.suite``, ``.release``, ``.scenario``, ``.form``, ``.tool``,
   ``.path``, ``.truth``) named by a static ``(suite, scenario, form)`` from
@@ -55,12 +60,13 @@ A truth directory holds what the guest itself reported just before it was dumped
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import lzma
 import sys
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
 
 import pytest
 
@@ -68,8 +74,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vmcores.build import MAKEDUMPFILE_FORMS, Dump, LiveResult, live_test, reference_dumps  # noqa: E402
-from vmcores.debian import SUITES, KernelFiles, debian_kernel  # noqa: E402
+from tests.oracle_report import AGREEMENT  # noqa: E402
+from vmcores.build import MAKEDUMPFILE_FORMS, BuildError, Dump, LiveResult, live_tests, reference_dumps  # noqa: E402
+from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel  # noqa: E402
 
 SAMPLE_DIR = ROOT / "vmcores" / "sample"
 DATA_DIR = ROOT / "tests" / "data"
@@ -106,9 +113,25 @@ def dump_id(value: object) -> str:
     return "-".join(value) if isinstance(value, tuple) else str(value)
 
 
+#: The kdbg cache the session's kernels and dumps live in, as the environment named it when
+#: the session started. A test that points ``KDBG_CACHE`` elsewhere for kdbg's own cache
+#: still gets the session's dumps from :func:`resolve_dump` and the fixtures (not a build of
+#: its own into its temporary directory).
+SESSION_CACHE = cache_root()
+
+
+@contextlib.contextmanager
+def session_cache() -> Iterator[None]:
+    """Run the block with ``KDBG_CACHE`` naming :data:`SESSION_CACHE` (restored after)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KDBG_CACHE", str(SESSION_CACHE))
+        yield
+
+
 def resolve_dump(suite: str, form: str, tool: str) -> Dump:
     """The reference dump *suite*/*form* made by *tool* (built if missing, never skipped)."""
-    dumps = reference_dumps(suites=[suite])
+    with session_cache():
+        dumps = reference_dumps(suites=[suite])
     for d in dumps:
         if d.form == form and d.tool.split()[0] == tool:
             return d
@@ -153,7 +176,8 @@ def debian_kernel_factory() -> Callable[..., KernelFiles]:
     """Return ``factory(suite, flavour="cloud") -> KernelFiles``; fetches when missing."""
 
     def factory(suite: str, flavour: str = "cloud") -> KernelFiles:
-        return debian_kernel(suite, flavour)
+        with session_cache():
+            return debian_kernel(suite, flavour)
 
     return factory
 
@@ -161,7 +185,8 @@ def debian_kernel_factory() -> Callable[..., KernelFiles]:
 @pytest.fixture(scope="session")
 def reference_dumps_all() -> List[Dump]:
     """Every reference dump of every suite, building missing ones (errors, never skips)."""
-    dumps = reference_dumps()
+    with session_cache():
+        dumps = reference_dumps()
     assert dumps, "vmcores.build produced no dumps"
     return dumps
 
@@ -178,23 +203,105 @@ def sample_dump() -> SampleDump:
     )
 
 
+#: Seconds a test that declares a live script may take: the first one of a suite boots
+#: the guest that runs every script (:func:`vmcores.build.live_tests`).
+LIVE_TEST_TIMEOUT = 1800
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``live`` mark."""
+    config.addinivalue_line(
+        "markers",
+        "live(script, suite='bookworm'): the shell script this test runs in the session's live guest of that "
+        "suite; its result is the live_result fixture",
+    )
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """A test that declares a live script gets :data:`LIVE_TEST_TIMEOUT` (pytest-timeout's
+    mark) unless it sets its own: it may be the one that boots the session's guest."""
+    for item in items:
+        if item.get_closest_marker("live") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LIVE_TEST_TIMEOUT))
+
+
+def _live_mark(item: pytest.Item) -> Tuple[str, str]:
+    """``(script, suite)`` of an item's ``live`` mark."""
+    mark = item.get_closest_marker("live")
+    assert mark is not None and len(mark.args) == 1 and set(mark.kwargs) <= {"suite"}, \
+        f"{item.nodeid}: declare the live script as @pytest.mark.live(SCRIPT, suite='bookworm')"
+    return mark.args[0], mark.kwargs.get("suite", "bookworm")
+
+
+class LiveBatch:
+    """The live scripts of a session's selected tests, run in one guest per suite.
+
+    The first :meth:`result` for a suite boots that suite's guest once, running the
+    script of every item that declares one for the suite (in collection order, each once);
+    a failed boot fails every live test of the suite with its reason."""
+
+    def __init__(self, items: Sequence[pytest.Item]) -> None:
+        self._items = items
+        self._done: Dict[str, Union[Dict[str, LiveResult], BuildError]] = {}
+
+    def scripts(self, suite: str) -> List[str]:
+        """Every script declared for *suite*, once each, in collection order."""
+        out: List[str] = []
+        for item in self._items:
+            if item.get_closest_marker("live"):
+                script, its_suite = _live_mark(item)
+                if its_suite == suite and script not in out:
+                    out.append(script)
+        return out
+
+    def result(self, script: str, suite: str = "bookworm") -> LiveResult:
+        """What *script* printed and returned in the session's *suite* guest."""
+        if suite not in self._done:
+            scripts = self.scripts(suite)
+            if script not in scripts:
+                scripts.append(script)
+            try:
+                with session_cache():
+                    results = live_tests(scripts, suite=suite)
+            except BuildError as e:
+                self._done[suite] = e
+            else:
+                assert len(results) == len(scripts), (len(results), len(scripts))
+                self._done[suite] = {scripts[i]: results[i] for i in range(len(scripts))}
+        done = self._done[suite]
+        if isinstance(done, BuildError):
+            raise AssertionError(f"the live {suite} guest failed: {done}")
+        assert script in done, f"{suite}: this script was not declared before the guest booted"
+        return done[script]
+
+
 @pytest.fixture(scope="session")
-def live_guest() -> Callable[..., LiveResult]:
-    """Return ``run(command, suite="bookworm", **kw) -> LiveResult`` (see module doc)."""
+def live_batch(request: pytest.FixtureRequest) -> LiveBatch:
+    """The session's :class:`LiveBatch` (every selected test's ``live`` script)."""
+    return LiveBatch(request.session.items)
 
-    def run(command: str, suite: str = "bookworm", **kw: object) -> LiveResult:
-        return live_test(command, suite=suite, **kw)  # type: ignore[arg-type]
 
-    return run
+@pytest.fixture
+def live_result(request: pytest.FixtureRequest, live_batch: LiveBatch) -> LiveResult:
+    """The result of the script this test declares with ``@pytest.mark.live(SCRIPT)``."""
+    script, suite = _live_mark(request.node)
+    return live_batch.result(script, suite)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """After the run: how far the fuzz cases got (``tests/fuzz_harness.py``)."""
+    """After the run: how far the fuzz cases got (``tests/fuzz_harness.py``), and how
+    often kdbg agreed with the drgn oracle, on kernels the shipped declaration table and
+    zero-length-array list were made from (in sample) and on kernels they were not (held
+    out) apart (``tests/oracle_exprs.py``)."""
     from tests.fuzz_harness import REPORTS
 
     if REPORTS:
         terminalreporter.write_sep("-", "fuzz reach")
         for line in REPORTS:
+            terminalreporter.write_line(line)
+    if AGREEMENT:
+        terminalreporter.write_sep("-", "drgn oracle agreement: in sample, then held out")
+        for line in sorted(AGREEMENT, key=lambda line: (line.startswith("held"), line)):
             terminalreporter.write_line(line)
 
 
@@ -215,12 +322,13 @@ CRASH_DUMP_IDS: List[CrashDumpId] = [(suite, scenario, form) for suite, scenario
 
 def resolve_crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
     """The crash dump *suite*/*scenario*/*form* (built if missing, never skipped)."""
-    for d in crash_dumps(suites=[suite], scenarios=[scenario]):
+    with session_cache():
+        found = crash_dumps(suites=[suite], scenarios=[scenario])
+        failures = crash_failures(suite, scenario)
+    for d in found:
         if d.form == form:
             return d
-    raise AssertionError(
-        f"{suite}-{scenario}: vmcores.crash made no {form} dump; failures: {crash_failures(suite, scenario)}"
-    )
+    raise AssertionError(f"{suite}-{scenario}: vmcores.crash made no {form} dump; failures: {failures}")
 
 
 @pytest.fixture(scope="session")

@@ -333,3 +333,4 @@ def answers_for(suite: str) -> OracleAnswers:
         dump = oracle_dump(suite)
         _ANSWERS[suite] = ask_drgn(suite, dump.path, queries_for(dump.release))
     return _ANSWERS[suite]
+

@@ -12,6 +12,8 @@ from typing import List
 
 import pytest
 
+from tests.cli_support import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kdbg"
 
@@ -28,7 +30,7 @@ def test_layers_and_no_cycles() -> None:
     """``lint-imports`` keeps both contracts (layers; acyclic)."""
     lint = Path(sys.executable).with_name("lint-imports")
     p = subprocess.run([str(lint) if lint.exists() else "lint-imports", "--no-cache"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=clean_env())
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert "0 broken" in p.stdout
 

@@ -1,10 +1,10 @@
 """The kallsyms cache entry is per kernel build, not per boot.
 
-Two boots of one Debian kernel (the committed sample and the bookworm reference dump: same
-``BUILD-ID``, different KASLR slides, as each guest's own /proc/kallsyms shows) share one
-entry, and the addresses served from it are the second guest's own.  Synthetic images
-check the same for tables found by scanning and for every address encoding, and that an
-entry which no longer matches memory is not used.
+Two boots of one Debian kernel (bookworm's panic dump and its reference dump, of whichever
+kernel the suite serves: same ``BUILD-ID``, different KASLR slides, as each guest's own
+/proc/kallsyms shows) share one entry, and the addresses served from it are the second
+guest's own.  Synthetic images check the same for tables found by scanning and for every
+address encoding, and that an entry which no longer matches memory is not used.
 """
 
 from __future__ import annotations
@@ -17,22 +17,21 @@ import pytest
 
 from kdbg.memory import open_core
 from kdbg.symbols.kallsyms.mem import decode_kallsyms
+from tests.conftest import resolve_crash_dump
 from tests.kallsyms_synthetic import TEXT_BASE, PatchedMemory, build_kallsyms_image
 from tests.kallsyms_truth import assert_matches_truth, truth_vmlinux
 
 
-def test_two_boots_of_one_kernel_share_the_entry(
-    sample_dump: object, reference_dumps_all: list, tmp_path: Path
-) -> None:
-    ref = next(d for d in reference_dumps_all
-               if d.suite == "bookworm" and d.form == "kdump-zlib"
-               and d.release == sample_dump.release)  # type: ignore[attr-defined]
-    truth_a = Path(sample_dump.truth)  # type: ignore[attr-defined]
+def test_two_boots_of_one_kernel_share_the_entry(reference_dumps_all: list, tmp_path: Path) -> None:
+    first_boot = resolve_crash_dump("bookworm", "panic", "kdump-zlib")
+    ref = next(d for d in reference_dumps_all if d.suite == "bookworm" and d.form == "kdump-zlib")
+    assert ref.release == first_boot.release
+    truth_a = Path(first_boot.truth)
     truth_b = Path(ref.truth)
     stext = {t: next(a for a, _, n in truth_vmlinux(t) if n == "_stext")
              for t in (truth_a, truth_b)}
     assert stext[truth_a] != stext[truth_b], "the two guests booted with the same KASLR slide"
-    with open_core(str(sample_dump.path)) as mem:  # type: ignore[attr-defined]
+    with open_core(str(first_boot.path)) as mem:
         first = decode_kallsyms(mem, cache_dir=str(tmp_path))
         assert not first.from_cache
         assert_matches_truth(first, truth_a)

@@ -11,6 +11,10 @@ import json
 import re
 from typing import Dict
 
+import pytest
+
+from vmcores.build import LiveResult
+
 SCRIPT = r"""
 echo '==KALLSYMS'; grep -E ' (init_task|_stext|linux_banner|__start_BTF)$' /proc/kallsyms
 echo '==VERSION'; cat /proc/version
@@ -37,8 +41,9 @@ def _sections(text: str) -> Dict[str, str]:
     return out
 
 
-def test_live_kcore_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def]
-    res = live_guest(SCRIPT, suite="bookworm")
+@pytest.mark.live(SCRIPT, suite="bookworm")
+def test_live_kcore_in_guest(live_result: LiveResult) -> None:
+    res = live_result
     assert res.returncode == 0, res.output[-3000:]
     s = _sections(res.output.replace("\r\n", "\n"))
     truth = {}
@@ -73,11 +78,12 @@ echo '==END'
 """
 
 
-def test_live_kernel_as_a_user_who_is_not_root(live_guest) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.live(NOBODY, suite="bookworm")
+def test_live_kernel_as_a_user_who_is_not_root(live_result: LiveResult) -> None:
     """Not root on a live host: types still work (the BTF file is world-readable), with one
     line saying why memory is missing; symbols work when the kernel shows a non-root reader
     its kallsyms addresses, and are refused in one line when it shows zeros."""
-    res = live_guest(NOBODY, suite="bookworm")
+    res = live_result
     assert res.returncode == 0, res.output[-3000:]
     s = _sections(res.output.replace("\r\n", "\n"))
     ptype = s["PTYPE"].splitlines()

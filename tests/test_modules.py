@@ -280,12 +280,13 @@ echo '==END'
 """
 
 
-def test_live_modules_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.live(LIVE_SCRIPT, suite="bookworm")
+def test_live_modules_in_guest(live_result) -> None:  # type: ignore[no-untyped-def]
     """In a guest with the 9p/virtio modules loaded: lsmod equals /proc/modules, every
     /sys/kernel/btf/<module> loads as split BTF, the btf_modules list in /proc/kcore
     holds the same bytes, and each module's kallsyms read from memory equals its
     /proc/kallsyms lines (exported symbols in upper case)."""
-    res = live_guest(LIVE_SCRIPT, suite="bookworm")
+    res = live_result
     assert res.returncode == 0, res.output[-3000:]
     text = res.output.replace("\r\n", "\n")
     sec = {m.group(1): m.group(2) for m in re.finditer(r"^==(\w+)\n(.*?)(?=^==\w+\n)", text, re.S | re.M)}

@@ -244,11 +244,12 @@ PY
 """
 
 
-def test_ps_live_kcore_equals_the_guests_proc(live_guest) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.live(LIVE_PS, suite="bookworm")
+def test_ps_live_kcore_equals_the_guests_proc(live_result) -> None:  # type: ignore[no-untyped-def]
     """``-x ps`` on the guest's own /proc/kcore: every process /proc showed before and after
     it ran (and that did not change meanwhile) is listed with /proc's ppid and comm, and its
     state where it stayed one state and is not kdbg's own or its parent."""
-    res = live_guest(LIVE_PS, suite="bookworm")
+    res = live_result
     assert res.returncode == 0, res.output[-3000:]
     text = res.output.replace("\r\n", "\n")
     data = json.loads(text.split("==PS\n", 1)[1].split("\n==END", 1)[0])

@@ -2,8 +2,9 @@
 
 Ground truth is what each guest reported before it was dumped: its /proc/kallsyms
 (``truth/kallsyms``: same boot as the dump) and /sys/kernel/btf/vmlinux
-(``truth/btf/vmlinux``), plus bpftool reading those BTF files. The committed sample is the
-same kernel as the bookworm reference dumps but another boot (KASLR put it elsewhere).
+(``truth/btf/vmlinux``), plus bpftool reading those BTF files. Bookworm's panic dump
+(``vmcores.crash``) is the same kernel as the bookworm reference dumps but another boot
+(KASLR put it elsewhere), whichever kernel the suite serves.
 Every case runs the real command line and checks the exit status and the exact one-line
 error.
 """
@@ -19,6 +20,7 @@ import pytest
 
 from tests.btf_truth import bpftool_raw, parse_raw
 from tests.cli_support import run_kdbg
+from tests.conftest import resolve_crash_dump
 from tests.kallsyms_truth import truth_vmlinux
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,13 +111,15 @@ def test_kallsyms_of_another_kernel_is_refused(dumps, suite: str, other: str) ->
     assert one_line(p.stderr) == _refusal(o.truth / "kallsyms", theirs["_stext"], mine["_stext"])
 
 
-def test_kallsyms_of_another_boot_of_the_same_kernel_is_refused(dumps, sample_dump) -> None:  # type: ignore[no-untyped-def]
-    """The sample and the bookworm reference dumps run the same kernel, booted twice."""
+def test_kallsyms_of_another_boot_of_the_same_kernel_is_refused(dumps) -> None:  # type: ignore[no-untyped-def]
+    """The bookworm reference dump and bookworm's panic dump run the same kernel (whichever
+    the suite serves), booted twice."""
     d = dumps["bookworm"]
-    assert (d.truth / "uname").read_text() == (sample_dump.truth / "uname").read_text()
-    mine, theirs = truth_symbols(sample_dump.truth), truth_symbols(d.truth)
+    other = resolve_crash_dump("bookworm", "panic", "kdump-zlib")
+    assert (d.truth / "uname").read_text() == (other.truth / "uname").read_text()
+    mine, theirs = truth_symbols(other.truth), truth_symbols(d.truth)
     assert mine["_stext"] != theirs["_stext"]
-    p = kdbg("-c", str(sample_dump.path), "--kallsyms", str(d.truth / "kallsyms"), "-x", "sym init_task")
+    p = kdbg("-c", str(other.path), "--kallsyms", str(d.truth / "kallsyms"), "-x", "sym init_task")
     assert p.returncode == 2
     assert one_line(p.stderr) == _refusal(d.truth / "kallsyms", theirs["_stext"], mine["_stext"])
 
@@ -205,9 +209,11 @@ def test_btf_of_the_dumps_kernel_is_accepted(dumps, suite: str) -> None:  # type
     assert p.stdout.startswith("struct list_head {")
 
 
-def test_btf_of_the_same_kernel_from_another_boot_is_accepted(dumps, sample_dump) -> None:  # type: ignore[no-untyped-def]
+def test_btf_of_the_same_kernel_from_another_boot_is_accepted(dumps) -> None:  # type: ignore[no-untyped-def]
     d = dumps["bookworm"]
-    p = kdbg("-c", str(sample_dump.path), "--btf", str(d.truth / "btf" / "vmlinux"), "-x", "ptype struct list_head")
+    other = resolve_crash_dump("bookworm", "panic", "kdump-zlib")
+    assert (d.truth / "uname").read_text() == (other.truth / "uname").read_text()
+    p = kdbg("-c", str(other.path), "--btf", str(d.truth / "btf" / "vmlinux"), "-x", "ptype struct list_head")
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
 

@@ -268,11 +268,12 @@ PY
 """
 
 
-def test_kcore_layout_in_guest(live_guest) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.live(KCORE_SCRIPT, suite="bookworm")
+def test_kcore_layout_in_guest(live_result) -> None:  # type: ignore[no-untyped-def]
     """Live /proc/kcore (bookworm generic kernel in a guest): the bases are the kernel's
     variables, read independently from kcore's own program headers, and the segment-table
     guesses agree with them."""
-    res = live_guest(KCORE_SCRIPT, suite="bookworm")
+    res = live_result
     out = res.output.replace("\r\n", "\n")
     assert res.returncode == 0, out[-3000:]
     truth = json.loads(re.search(r"^TRUTH (.*)$", out, re.M).group(1))  # type: ignore[union-attr]

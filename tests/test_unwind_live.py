@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from typing import Dict, List
 
+import pytest
+
+from vmcores.build import LiveResult
+
 SCRIPT = r"""
 sleep 600 &
 SLEEPER=$!
@@ -51,8 +55,9 @@ def _sections(text: str) -> Dict[str, str]:
             for m in re.finditer(r"^==([\w ]+)\n(.*?)(?=^==[\w ]+\n)", text, re.S | re.M)}
 
 
-def test_live_traces_equal_proc_stack(live_guest) -> None:  # type: ignore[no-untyped-def]
-    res = live_guest(SCRIPT, suite="bookworm")
+@pytest.mark.live(SCRIPT, suite="bookworm")
+def test_live_traces_equal_proc_stack(live_result: LiveResult) -> None:
+    res = live_result
     assert res.returncode == 0, res.output[-3000:]
     s = _sections(res.output.replace("\r\n", "\n"))
     pids = [int(x) for x in s["PIDS"].split()]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from vmcores.build import Dump, manifest_path
+from vmcores.build import Dump, LiveResult, manifest_path
 from vmcores.debian import SUITES
 
 BTF_MAGIC = b"\x9f\xeb"
@@ -155,13 +155,17 @@ def test_sample_dump(sample_dump: Any) -> None:
     assert (sample_dump.truth / "btf" / "vmlinux").read_bytes()[:2] == BTF_MAGIC
 
 
+LIVE_KCORE = (
+    'uname -r; python3 -c \'import sys; sys.stdout.write(repr(open("/proc/kcore", "rb")'
+    ".read(4)) + chr(10))'; grep -w init_task /proc/kallsyms"
+)
+
+
 @pytest.mark.slow
-def test_live_guest_sees_its_own_kcore(live_guest: Callable[..., Any]) -> None:
+@pytest.mark.live(LIVE_KCORE)
+def test_live_guest_sees_its_own_kcore(live_result: LiveResult) -> None:
     """A host command run in the live guest reads the guest's /proc/kcore and kallsyms."""
-    res = live_guest(
-        'uname -r; python3 -c \'import sys; sys.stdout.write(repr(open("/proc/kcore", "rb")'
-        ".read(4)) + chr(10))'; grep -w init_task /proc/kallsyms"
-    )
+    res = live_result
     assert res.returncode == 0, res.output
     lines = res.output.splitlines()
     assert lines[0] == res.release

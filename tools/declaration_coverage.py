@@ -214,10 +214,11 @@ def module_coverage_of(suite: str, table: DeclarationTable, modules: Optional[Se
         names = sorted(per_module)
     files = module_files(debian_dbg_modules(suite))
     base = suite_btfs(suite)
+    truth = truth_files(suite)
     cov = Coverage(f"{suite} modules {'(all)' if every else ' '.join(names)}")
     for name in names:
         btfs = list(base)
-        split = truth_files(suite) / "btf" / name
+        split = truth / "btf" / name
         if split.exists():
             btfs.append(load_btf_file(str(split), base=base[0]))
         elif name in files:

@@ -19,6 +19,7 @@ ten minutes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -28,8 +29,10 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-__all__ = ["DwarfVariable", "DType", "dwarf_variables", "c_declaration", "canonical", "dwarf_size",
-           "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
+from vmcores.debian import cache_root
+
+__all__ = ["DwarfVariable", "DType", "dwarf_variables", "file_cache_keys", "cached_entry", "c_declaration", "canonical",
+           "dwarf_size", "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
 
 #: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
 #: (an anonymous struct or union adds its members ``((name, T, bit size), ...)``, an
@@ -419,20 +422,47 @@ def _from_json(v: Any) -> DType:
     return tuple(_from_json(x) if isinstance(x, list) else x for x in v)
 
 
+def file_cache_keys(path: Path, version: int, extra: str = "") -> List[str]:
+    """Cache keys of what is read from the file *path* (a ``-dbg`` package's file under
+    the kdbg cache), best first: of its path inside the cache, its size and mtime (so a
+    copy of the cache, ``cp -al``, keeps its entries), then the older key of its absolute
+    path, still looked up so that entries made before are not made again."""
+    st = path.stat()
+    full = path.resolve()
+    try:
+        where = str(full.relative_to(cache_root().resolve()))
+    except ValueError:
+        where = str(full)
+    tail = f"{st.st_size}:{st.st_mtime_ns}{extra}"
+    keys = [f"{version}:cache:{where}:{tail}", f"{version}:{full}:{tail}"]
+    return [hashlib.sha1(k.encode()).hexdigest()[:20] for k in keys]
+
+
+def cached_entry(paths: Sequence[Path]) -> Optional[Any]:
+    """The JSON of the first of *paths* (one cache entry under each of its
+    :func:`file_cache_keys`, best first) that holds a readable xz-compressed entry, else
+    ``None``; an entry found under an older key is linked under the best one too."""
+    for i, path in enumerate(paths):
+        try:
+            value = json.loads(lzma.decompress(path.read_bytes()))
+        except (OSError, ValueError, lzma.LZMAError):
+            continue
+        if i:
+            with contextlib.suppress(OSError):
+                os.link(path, paths[0])
+        return value
+    return None
+
+
 def dwarf_variables(vmlinux: Path) -> List[DwarfVariable]:
     """:func:`iter_dwarf_variables`, kept in the kdbg cache (keyed by the file's name,
     size and mtime) because a pass over a kernel's DWARF takes a minute or two."""
-    from vmcores.debian import cache_root
-
-    st = vmlinux.stat()
-    key = hashlib.sha1(f"{_CACHE_VERSION}:{vmlinux.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-    cached = cache_root() / "declarations" / f"dwarf-vars-{key[:20]}.json.xz"
-    if cached.exists():
-        try:
-            rows = json.loads(lzma.decompress(cached.read_bytes()))
-            return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-        except (OSError, ValueError, lzma.LZMAError):
-            pass
+    top = cache_root() / "declarations"
+    paths = [top / f"dwarf-vars-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION)]
+    cached = paths[0]
+    rows = cached_entry(paths)
+    if rows is not None:
+        return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
     out = list(iter_dwarf_variables(vmlinux))
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
@@ -573,8 +603,6 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     kept in the kdbg cache per file (a kernel's modules take minutes: two processes)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from vmcores.debian import cache_root
-
     files = sorted(moddir.rglob("*.ko"))
     if modules is not None:
         wanted = set(modules)
@@ -583,17 +611,13 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     out: Dict[str, List[DwarfVariable]] = {}
     todo: List[Tuple[Path, Path]] = []
     for f in files:
-        st = f.stat()
-        key = hashlib.sha1(f"{_CACHE_VERSION}:{f.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
-        cached = cache_dir / f"{key[:20]}.json.xz"
-        if cached.exists():
-            try:
-                name, rows = json.loads(lzma.decompress(cached.read_bytes()))
-                out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-                continue
-            except (OSError, ValueError, lzma.LZMAError):
-                pass
-        todo.append((f, cached))
+        paths = [cache_dir / f"{key}.json.xz" for key in file_cache_keys(f, _CACHE_VERSION)]
+        entry = cached_entry(paths)
+        if entry is None:
+            todo.append((f, paths[0]))
+        else:
+            name, rows = entry
+            out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
     if todo:
         cache_dir.mkdir(parents=True, exist_ok=True)
         todo.sort(key=lambda fc: -fc[0].stat().st_size)

@@ -37,6 +37,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from kdbg.btf.index import BTF, flexible_by_rule
 from kdbg.btf.types import Array, Composite
+from tools.dwarf_globals import cached_entry, file_cache_keys
+from vmcores.debian import cache_root
 
 __all__ = ["btf_zero_length", "dwarf_zero_length", "kernel_exceptions", "render", "vmlinux_btf"]
 
@@ -149,18 +151,13 @@ def dwarf_zero_length(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
     array member of the named structs and unions ``wanted`` (``"struct xregs_state"``) and
     of their anonymous members, from each one's first complete definition; cached in the
     kdbg cache (a pass over a kernel's DWARF takes a minute or two)."""
-    from vmcores.debian import cache_root
-
-    st = vmlinux.stat()
     digest = hashlib.sha1("\n".join(sorted(wanted)).encode()).hexdigest()
-    key = hashlib.sha1(f"{_CACHE_VERSION}:{vmlinux.resolve()}:{st.st_size}:{st.st_mtime_ns}:{digest}".encode())
-    cached = cache_root() / "declarations" / f"zero-length-{key.hexdigest()[:20]}.json.xz"
-    if cached.exists():
-        try:
-            got: Dict[str, str] = json.loads(lzma.decompress(cached.read_bytes()))
-            return got
-        except (OSError, ValueError, lzma.LZMAError):
-            pass
+    top = cache_root() / "declarations"
+    paths = [top / f"zero-length-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION, f":{digest}")]
+    cached = paths[0]
+    got: Optional[Dict[str, str]] = cached_entry(paths)
+    if got is not None:
+        return got
     out = _iter_dwarf(vmlinux, wanted)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}")

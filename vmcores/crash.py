@@ -69,6 +69,7 @@ from vmcores.build import (
     Dump,
     Guest,
     _unpack_truth,
+    built_from_current_kernel,
     dump_from_json,
     dump_json,
     finish_build,
@@ -76,7 +77,16 @@ from vmcores.build import (
     qemu_dumps,
     vmcores_root,
 )
-from vmcores.debian import SUITES, FetchError, KernelFiles, PrivateApt, cache_root, debian_kernel, file_lock
+from vmcores.debian import (
+    SUITES,
+    FetchError,
+    KernelFiles,
+    PrivateApt,
+    cache_root,
+    debian_kernel,
+    file_lock,
+    kernel_name,
+)
 
 SCENARIOS: Tuple[str, ...] = ("panic", "oops", "nmi")
 """Crash scenarios: ``panic`` (sysrq ``c``), ``oops`` (NULL write in a module) and ``nmi``
@@ -384,7 +394,7 @@ def kernel_headers(kernel: KernelFiles) -> Path:
             if meta.get("version") == kernel.version and "glibc_shims" in meta and "btf_base" in meta:
                 return tree
         top.mkdir(parents=True, exist_ok=True)
-        with file_lock(cache_root() / "debian" / f".apt-{kernel.suite}.lock"):
+        with file_lock(cache_root() / "debian" / f".apt-{kernel_name(kernel.suite)[0]}.lock"):
             apt = PrivateApt(kernel.suite)
             apt.ensure_lists()
             try:
@@ -698,6 +708,8 @@ def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
         failed = info.get("failed", {})
     except (ValueError, KeyError, TypeError):
         return None
+    if not built_from_current_kernel(suite, info):
+        return None  # another kernel than the suite's now (a pinned ABI changed)
     if not dumps:
         # only a recorded module failure of the same source and recipe stands; anything else rebuilds
         module = crash_root() / "module" / info.get("release", "?") / "module.json"
@@ -760,7 +772,9 @@ def crash_dumps(
                     if not build:
                         raise BuildError(f"no {scenario} crash dumps for {suite}: run python -m vmcores.crash")
                     dumps = build_crash(suite, scenario, memory=memory)
-                _write_manifest()
+                    _write_manifest()
+                elif not (crash_root() / "manifest.json").exists():
+                    _write_manifest()
             result += [d for d in dumps if forms is None or d.form in forms]
     return result
 

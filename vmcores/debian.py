@@ -8,7 +8,12 @@ other suites (trixie, bullseye) can be used from a bookworm host.
 
 Usage::
 
-    python -m vmcores.debian fetch [SUITE ...] [--flavour cloud|generic]
+    python -m vmcores.debian fetch [SUITE[@ABI] ...] [--flavour cloud|generic]
+    python -m vmcores.debian abis [SUITE ...]       # the ABIs each suite's list has
+
+A suite's kernel is the newest its metapackage names when first fetched (and kept in the
+cache); ``KDBG_KERNEL_<SUITE>=<ABI>`` (``KDBG_KERNEL_TRIXIE=6.12.107+deb13``) pins another
+ABI the suite still serves, and ``SUITE@ABI`` names one explicitly.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ EXTRA_SUITES: Tuple[str, ...] = ("forky",)
 
 FLAVOURS: Dict[str, str] = {"cloud": "cloud-amd64", "generic": "amd64"}
 """kdbg flavour name -> Debian kernel flavour suffix."""
+
+KERNEL_ENV = "KDBG_KERNEL_"
+"""``KDBG_KERNEL_<SUITE>=<abi>`` (``KDBG_KERNEL_TRIXIE=6.12.107+deb13``) pins a suite's
+kernel to that ABI instead of the newest one the suite's metapackage names."""
 
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 APT_TIMEOUT = 1800
@@ -163,10 +172,28 @@ def debian_mirror() -> Tuple[str, str]:
 # --------------------------------------------------------------------------- private apt
 
 
+def kernel_name(name: str) -> Tuple[str, Optional[str]]:
+    """``(apt suite, pinned ABI or None)`` of a kernel name: a suite (``trixie``: its
+    newest kernel, or the ABI ``KDBG_KERNEL_TRIXIE`` pins) or a suite and an ABI
+    (``trixie@6.12.107+deb13``: that kernel, whatever the environment says).
+    ``ValueError`` for anything else."""
+    suite, at, abi = name.partition("@")
+    if not re.fullmatch(r"[a-z]+", suite):
+        raise ValueError(f"bad suite name {suite!r}")
+    if not at:
+        abi = os.environ.get(KERNEL_ENV + suite.upper(), "").strip()
+    if abi and not re.fullmatch(r"[0-9][0-9A-Za-z.+~-]*", abi):
+        raise ValueError(f"bad kernel ABI {abi!r} for {suite}")
+    return suite, abi or None
+
+
 class PrivateApt:
     """apt-get / apt-cache restricted to one suite through private configuration."""
 
     def __init__(self, suite: str, base: Optional[Path] = None) -> None:
+        """apt state of *suite* (a kernel name such as ``trixie@6.12.107+deb13`` means its
+        suite)."""
+        suite = kernel_name(suite)[0]
         self.suite = suite
         self.dir = (base or cache_root() / "debian" / "apt") / suite
         self.sources = self.dir / "sources.list"
@@ -224,6 +251,12 @@ class PrivateApt:
             if not any(self.lists.glob("*_Packages*")):
                 raise FetchError(f"apt-get update fetched no package list for {self.suite} from {uri}")
 
+    def package_names(self, prefix: str) -> List[str]:
+        """Every package name of the suite's list that starts with *prefix*
+        (``apt-cache pkgnames``)."""
+        out = self._run(["apt-cache", *self.options(), "pkgnames", prefix])
+        return sorted(set(out.split()))
+
     def show(self, package: str) -> Dict[str, str]:
         """Fields of the candidate version of *package* (``apt-cache show``, first stanza)."""
         out = self._run(["apt-cache", *self.options(), "show", "--no-all-versions", package])
@@ -254,17 +287,43 @@ def package_parts(apt: PrivateApt, package: str) -> List[str]:
     return [package] + sorted(set(parts))
 
 
-def resolve_kernel_package(apt: PrivateApt, flavour: str) -> Tuple[str, str]:
-    """Newest ``linux-image-<abi>-<flav>-unsigned`` of a suite, via its metapackage.
+def abi_order(abi: str) -> Tuple[int, ...]:
+    """Sort key of a kernel ABI (``6.12.107+deb13`` after ``6.12.99+deb13``)."""
+    return tuple(int(n) for n in re.findall(r"\d+", abi))
+
+
+def kernel_abis(apt: PrivateApt, flavour: str = "cloud") -> List[str]:
+    """Every kernel ABI of *flavour* the suite's package list has with its ``-dbg``
+    package (the DWARF the oracle needs), newest first: ``["6.12.117+deb13",
+    "6.12.107+deb13"]``."""
+    suffix = FLAVOURS[flavour]
+    pattern = re.compile(r"linux-image-([0-9][^\s]*?)-" + re.escape(suffix) + r"-dbg")
+    abis = {m.group(1) for name in apt.package_names("linux-image-") if (m := pattern.fullmatch(name))}
+    return sorted(abis, key=abi_order, reverse=True)
+
+
+def suite_kernel_abis(suite: str, flavour: str = "cloud") -> List[str]:
+    """:func:`kernel_abis` of *suite* (its private package list, fetched when missing)."""
+    with file_lock(cache_root() / "debian" / f".apt-{kernel_name(suite)[0]}.lock"):
+        apt = PrivateApt(suite)
+        apt.ensure_lists()
+        return kernel_abis(apt, flavour)
+
+
+def resolve_kernel_package(apt: PrivateApt, flavour: str, abi: Optional[str] = None) -> Tuple[str, str]:
+    """``linux-image-<abi>-<flav>-unsigned`` (or the signed one where a suite has no
+    unsigned package) of a suite: of *abi* when given, else the newest, which the suite's
+    metapackage names.
 
     Returns ``(package, version)``.
     """
     suffix = FLAVOURS[flavour]
-    meta = apt.show(f"linux-image-{suffix}")
-    m = re.search(r"linux-image-(\S+?)-" + re.escape(suffix) + r"(?:-unsigned)?\b", meta.get("depends", ""))
-    if not m:
-        raise FetchError(f"cannot find the kernel ABI in linux-image-{suffix} Depends: {meta.get('depends')!r}")
-    abi = m.group(1)
+    if abi is None:
+        meta = apt.show(f"linux-image-{suffix}")
+        m = re.search(r"linux-image-(\S+?)-" + re.escape(suffix) + r"(?:-unsigned)?\b", meta.get("depends", ""))
+        if not m:
+            raise FetchError(f"cannot find the kernel ABI in linux-image-{suffix} Depends: {meta.get('depends')!r}")
+        abi = m.group(1)
     for pkg in (f"linux-image-{abi}-{suffix}-unsigned", f"linux-image-{abi}-{suffix}"):
         try:
             info = apt.show(pkg)
@@ -299,34 +358,68 @@ def _kernel_from_tree(suite: str, flavour: str, root: Path, meta: Dict[str, str]
     )
 
 
-def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
-    """Return the newest Debian *suite* kernel of *flavour* (``cloud`` or ``generic``).
+def kernel_key(suite: str, flavour: str = "cloud") -> str:
+    """The name under which the cache keeps the kernel named *suite* (and its ``-dbg``
+    files): the suite's own (``trixie``), and for ``SUITE@ABI`` the suite's own too when
+    that entry holds exactly that ABI (so naming the current kernel by its ABI fetches
+    nothing again), else ``SUITE@ABI``."""
+    apt_suite, abi = kernel_name(suite)
+    if "@" not in suite or abi is None:
+        return suite
+    try:
+        meta = json.loads((cache_root() / "debian" / f"{apt_suite}-{flavour}" / "kernel.json").read_text())
+    except (OSError, ValueError):
+        return suite
+    return apt_suite if meta.get("release") == f"{abi}-{FLAVOURS[flavour]}" else suite
 
-    Downloads and unpacks it into ``<cache>/debian/<suite>-<flavour>/`` only when missing;
-    afterwards no network is needed.  Safe to call from several processes at once.
+
+def cached_kernel(suite: str, flavour: str = "cloud") -> Optional[KernelFiles]:
+    """The kernel :func:`debian_kernel` would return, if the cache holds it (no network,
+    no lock): ``None`` when it is missing or is another ABI than the one pinned."""
+    _apt_suite, abi = kernel_name(suite)
+    top = cache_root() / "debian" / f"{kernel_key(suite, flavour)}-{flavour}"
+    try:
+        meta = json.loads((top / "kernel.json").read_text())
+        kf = _kernel_from_tree(suite, flavour, top / "root", meta)
+    except (OSError, ValueError, FetchError):
+        return None
+    if abi is not None and kf.release != f"{abi}-{FLAVOURS[flavour]}":
+        return None
+    return kf
+
+
+def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
+    """Return *suite*'s Debian kernel of *flavour* (``cloud`` or ``generic``).
+
+    *suite* is a kernel name (:func:`kernel_name`): ``trixie`` is the newest kernel the
+    suite's metapackage names, or the ABI ``KDBG_KERNEL_TRIXIE`` pins;
+    ``trixie@6.12.107+deb13`` is that ABI. Downloads and unpacks it into
+    ``<cache>/debian/<suite>-<flavour>/`` only when missing (or when it holds another ABI
+    than the one pinned); afterwards no network is needed.  An unpinned name keeps the
+    kernel it first fetched, so a warm cache does not follow the archive.  Safe to call
+    from several processes at once.
     """
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown flavour {flavour!r}; choose from {sorted(FLAVOURS)}")
-    if not re.fullmatch(r"[a-z]+", suite):
-        raise ValueError(f"bad suite name {suite!r}")
-    top = cache_root() / "debian" / f"{suite}-{flavour}"
+    apt_suite, abi = kernel_name(suite)
+    want_release = None if abi is None else f"{abi}-{FLAVOURS[flavour]}"
+    key = kernel_key(suite, flavour)
+    top = cache_root() / "debian" / f"{key}-{flavour}"
     meta_file = top / "kernel.json"
     root = top / "root"
-    with file_lock(cache_root() / "debian" / f".{suite}-{flavour}.lock"):
-        if meta_file.exists():
-            meta = json.loads(meta_file.read_text())
-            with contextlib.suppress(FetchError):
-                return _kernel_from_tree(suite, flavour, root, meta)
-        elif root.exists():
-            shutil.rmtree(root)  # an interrupted or failed earlier fetch
-        with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
-            apt = PrivateApt(suite)
+    with file_lock(cache_root() / "debian" / f".{key}-{flavour}.lock"):
+        kf = cached_kernel(suite, flavour)
+        if kf is not None:
+            return kf
+        with file_lock(cache_root() / "debian" / f".apt-{apt_suite}.lock"):
+            apt = PrivateApt(apt_suite)
             apt.ensure_lists()
             try:
-                pkg, version = resolve_kernel_package(apt, flavour)
+                pkg, version = resolve_kernel_package(apt, flavour, abi)
             except FetchError:
                 apt.ensure_lists(refresh=True)
-                pkg, version = resolve_kernel_package(apt, flavour)
+                pkg, version = resolve_kernel_package(apt, flavour, abi)
+            top.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=top.parent, prefix=f".{suite}-dl-") as tmp:
                 unpack = Path(tmp) / "root"
                 for part in package_parts(apt, pkg):
@@ -340,12 +433,14 @@ def debian_kernel(suite: str, flavour: str = "cloud") -> KernelFiles:
                         )
                     except subprocess.CalledProcessError as e:
                         raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
-                top.mkdir(parents=True, exist_ok=True)
+                meta_file.unlink(missing_ok=True)
                 if root.exists():
-                    shutil.rmtree(root)
+                    shutil.rmtree(root)  # another ABI, or an interrupted or failed earlier fetch
                 os.replace(unpack, root)
         meta = {"package": pkg, "version": version, "suite": suite, "flavour": flavour}
         kf = _kernel_from_tree(suite, flavour, root, meta)
+        if want_release not in (None, kf.release):
+            raise FetchError(f"{pkg} unpacked release {kf.release}, not {want_release}")
         meta["release"] = kf.release
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
         return kf
@@ -377,17 +472,18 @@ def _dbg_package(suite: str, name: str, result: Callable[[KernelFiles, Path], Pa
     ``unpack(kernel, deb, scratch, top)``; ``result(kernel, top)`` is the path returned,
     reused while ``dbg.json`` names the same kernel. Locked against other processes."""
     kernel = debian_kernel(suite, "cloud")
-    top = cache_root() / "debian" / f"{suite}-cloud-{name}"
+    key = kernel_key(suite, "cloud")
+    top = cache_root() / "debian" / f"{key}-cloud-{name}"
     path = result(kernel, top)
     meta_file = top / "dbg.json"
-    with file_lock(cache_root() / "debian" / f".{suite}-cloud-{name}.lock"):
+    with file_lock(cache_root() / "debian" / f".{key}-cloud-{name}.lock"):
         if meta_file.exists() and path.exists():
             meta = json.loads(meta_file.read_text())
             if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
                 return path
         pkg = f"linux-image-{kernel.release}-dbg"
         top.mkdir(parents=True, exist_ok=True)
-        with file_lock(cache_root() / "debian" / f".apt-{suite}.lock"):
+        with file_lock(cache_root() / "debian" / f".apt-{kernel_name(suite)[0]}.lock"):
             apt = PrivateApt(suite)
             apt.ensure_lists()
             spec = f"{pkg}={kernel.version}" if kernel.version else pkg
@@ -459,10 +555,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vmcores.debian", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download and unpack kernels, print their paths")
-    f.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE")
+    f.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE",
+                   help="a suite (its newest kernel, or the ABI KDBG_KERNEL_<SUITE> pins) or SUITE@ABI")
     f.add_argument("--flavour", choices=sorted(FLAVOURS), default="cloud")
+    a = sub.add_parser("abis", help="list the kernel ABIs each suite's package list has, newest first")
+    a.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE")
+    a.add_argument("--flavour", choices=sorted(FLAVOURS), default="cloud")
     args = ap.parse_args(argv)
     rc = 0
+    if args.cmd == "abis":
+        for suite in args.suites:
+            try:
+                print(suite, " ".join(suite_kernel_abis(suite, args.flavour)))
+            except (FetchError, ValueError) as e:
+                print(f"vmcores.debian: {suite}: {e}", file=sys.stderr)
+                rc = 1
+        return rc
     for suite in args.suites:
         try:
             k = debian_kernel(suite, args.flavour)

@@ -305,12 +305,13 @@ def ask_drgn(suite: str, core: Path, queries: Sequence[Query], vmlinux: Optional
 
 
 def drgn_eval(suite: str, core: Path, text: str, vmlinux: Optional[Path] = None) -> Any:
-    """Evaluate one Python expression with drgn on *core* (not cached) and return its
-    JSON-able value: an object's ``value_()``, or a plain Python result (lists, ints, ...)
-    as is.  For checks of the oracle itself, such as walking a list with drgn's helpers
-    (``drgn.helpers.linux`` is importable as ``drgn.helpers.linux`` in *text*)."""
-    vml = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
-    rec = run_drgn(Path(core), vml, [Query("eval", text)])["records"][0]
+    """Evaluate one Python expression with drgn on *core* and return its JSON-able value:
+    an object's ``value_()``, or a plain Python result (lists, ints, ...) as is.  For
+    checks of the oracle itself, such as walking a list with drgn's helpers
+    (``drgn.helpers.linux`` is importable as ``drgn.helpers.linux`` in *text*).  Cached
+    as :func:`ask_drgn` caches (the same dump, ``vmlinux``, drgn and text: the same
+    answer; ``tests/test_oracle.py`` checks that drgn's answers are reproducible)."""
+    rec = ask_drgn(suite, Path(core), [Query("eval", text)], vmlinux).records["eval"]
     if rec["kind"] == "error":
         raise OracleError(f"drgn: {text}: {rec['error']}: {rec['message']}")
     return rec.get("value")

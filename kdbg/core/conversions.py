@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 
 from kdbg.btf.kinds import TypeKind
@@ -93,8 +94,17 @@ def sizeof(type_or_obj: Union[Type, Object, str]) -> int:
         t = type_or_obj
     size = type_info(t).size
     if size is None:
-        raise ObjectTypeError(f"cannot get size of {t.type_name()!r}")
+        raise ObjectTypeError(f"cannot get size of {_sizeless(t)}")
     return size
+
+
+def _sizeless(t: Type) -> str:
+    """How drgn names a type with no size: ``void type``, ``function type``, ``incomplete
+    array type``..."""
+    kind = t.unaliased_kind()
+    if kind in (TypeKind.VOID, TypeKind.FUNCTION):
+        return f"{kind.name.lower()} type"
+    return f"incomplete {kind.name.lower()} type"
 
 
 def offsetof(type: Union[Type, str], member: str) -> int:  # noqa: A002 - drgn's name
@@ -116,6 +126,8 @@ def alignof(type: Union[Type, str]) -> int:  # noqa: A002 - drgn's name
     """The alignment of ``type`` in bytes (gcc's x86-64 ABI; a string is looked up in the
     default program)."""
     type = _named(type)  # noqa: A001 - drgn's name
+    if not isinstance(type, Type):
+        raise TypeError(f"expected Type or str, not {builtins.type(type).__name__}")
     if not type.is_complete() and type.kind != TypeKind.FUNCTION:
-        raise ObjectTypeError(f"cannot get alignment of incomplete {type.type_name()!r} type")
+        raise ObjectTypeError(f"cannot get alignment of {_sizeless(type)}")
     return type.alignment

@@ -133,7 +133,8 @@ class Object(CSyntax):
             value = A.convert(t, info, value.__operand(), value.__type) if info.kind in SCALAR + (K_FLOAT,) \
                 else value.to_bytes_()
         if isinstance(value, (bytes, bytearray, memoryview)) and info.kind not in (K_COMPOUND, K_ARRAY):
-            value = from_image(bytes(value), 0, self.__bits(), info)
+            # drgn refuses bytes for a scalar (Object.from_bytes_ takes a memory image)
+            raise ObjectTypeError(f"'{t.type_name()}' value must be number")
         self.__set(value)
 
     @property
