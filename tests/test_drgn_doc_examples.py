@@ -559,10 +559,6 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
         ("ObjectNotFoundError: 'struct mm_struct' has no member 'mm_mt'",), ("bullseye",))
        for key in ("docs/release_highlights/0.0.25.rst:57", "docs/release_highlights/0.0.25.rst:62",
                    "drgn/helpers/linux/mapletree.py:71", "drgn/helpers/linux/mapletree.py:119")},
-    **{key: Differs(
-        "kdbg's implicit_convert() converts the integer 0 to 'void *'; drgn refuses an integer to a pointer "
-        "(TypeError: cannot convert 'int' to incompatible type 'void *')", ("\n(void *)0x0",))
-       for key in ("docs/release_highlights/0.0.28.rst:85", "_drgn.pyi:3034")},
     "drgn/helpers/common/type.py:92": Differs(
         "a type neither has (6.12 has no union mc_target in vmlinux): kdbg's TypeNotFoundError is an "
         "ObjectNotFoundError, drgn's error a plain LookupError",
