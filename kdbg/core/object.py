@@ -495,7 +495,10 @@ class Object(CSyntax):
         raise ObjectTypeError(f"cannot convert '{self.__type.type_name()}' to bool")
 
     def __round__(self, ndigits: Optional[int] = None) -> Any:
-        return round(float(self), ndigits) if ndigits is not None else round(float(self))
+        """``round(obj)`` is an int; ``round(obj, n)`` an object of the same type, as drgn's."""
+        if ndigits is None:
+            return round(float(self))
+        return Object(self.prog_, self.type_, round(self.value_(), ndigits))
 
     def __trunc__(self) -> int:
         return int(self)
