@@ -470,28 +470,6 @@ class Object(CSyntax):
             return self.address_ != 0
         raise ObjectTypeError(f"cannot convert '{self.__type.type_name()}' to bool")
 
-    def __arithmetic_value(self, what: str) -> Any:
-        if self.__info.kind not in INTEGER + (K_FLOAT,):
-            raise ObjectTypeError(f"cannot {what} {self.__type.type_name()!r}")
-        return self.value_()
-
-    def __round__(self, ndigits: Optional[int] = None) -> Any:
-        """drgn's: ``round(obj)`` is the rounded value (an ``int``); ``round(obj, n)`` an
-        object of the same type holding the value rounded to ``n`` digits."""
-        value = self.__arithmetic_value("round")
-        if ndigits is None:
-            return round(value)
-        return Object(self.prog_, self.__type, round(value, ndigits))
-
-    def __trunc__(self) -> int:
-        return math.trunc(self.__arithmetic_value("round"))
-
-    def __floor__(self) -> int:
-        return math.floor(self.__arithmetic_value("round"))
-
-    def __ceil__(self) -> int:
-        return math.ceil(self.__arithmetic_value("round"))
-
     # ------------------------------------------------------------------ printing
     def format_(self, **options: Any) -> str:
         """Format in C syntax with drgn's options (see :func:`kdbg.core.printer.format_object`)."""

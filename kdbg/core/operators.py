@@ -9,7 +9,11 @@ its state, reading and members.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+import math
+from typing import Any, Optional, Tuple
+
+from kdbg.core.typeinfo import INTEGER, K_FLOAT, type_info
+from kdbg.errors import ObjectTypeError
 
 __all__ = ["CSyntax"]
 
@@ -181,3 +185,28 @@ class CSyntax:
             return NotImplemented
         a, b = self.__compare(other)
         return bool(a >= b)
+
+    # ------------------------------------------------------------------ rounding
+    def __number(self) -> Any:
+        """The value of an arithmetic object; C's refusal for anything else."""
+        t = self.type_  # type: ignore[attr-defined]
+        if type_info(t).kind not in INTEGER + (K_FLOAT,):
+            raise ObjectTypeError(f"cannot round {t.type_name()!r}")
+        return self.value_()  # type: ignore[attr-defined]
+
+    def __round__(self, ndigits: Optional[int] = None) -> Any:
+        """drgn's: ``round(obj)`` is the rounded value (an ``int``); ``round(obj, n)`` an
+        object of the same type holding the value rounded to ``n`` digits."""
+        value = self.__number()
+        if ndigits is None:
+            return round(value)
+        return type(self)(self.prog_, self.type_, round(value, ndigits))  # type: ignore[attr-defined,call-arg]
+
+    def __trunc__(self) -> int:
+        return math.trunc(self.__number())
+
+    def __floor__(self) -> int:
+        return math.floor(self.__number())
+
+    def __ceil__(self) -> int:
+        return math.ceil(self.__number())
