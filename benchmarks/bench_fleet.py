@@ -70,7 +70,7 @@ def cycle(dump):
         except UnwindError:  # an exited task's freed stack
             pass
     refs = {"Program": weakref.ref(prog), "BTF": weakref.ref(prog.btf),
-            "memory": weakref.ref(prog.memory), "symbols": weakref.ref(prog.symbols)}
+            "memory": weakref.ref(prog.memory), "symbols": weakref.ref(prog.symbol_table)}
     prog.close()
     return refs, tasks, traces
 

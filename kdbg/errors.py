@@ -22,6 +22,7 @@ __all__ = [
     "ObjectTypeError",
     "OutOfBoundsError",
     "MemberNotFoundError",
+    "TypeNameSyntaxError",
     "UntypedSymbolError",
     "ValidationError",
     "UnwindError",
@@ -51,6 +52,11 @@ class FaultError(KdbgError):
         #: Whether :attr:`address` is a physical address.
         self.physical = physical
 
+    @property
+    def message(self) -> str:
+        """What went wrong, without the address (drgn's ``FaultError.message``)."""
+        return str(self.args[0])
+
     def __str__(self) -> str:
         kind = "physical" if self.physical else "virtual"
         return f"{self.args[0]}: {kind} address {self.address:#x}"
@@ -70,12 +76,17 @@ class TypeNotFoundError(ObjectNotFoundError):
     """A type name is not found in BTF."""
 
     def __init__(self, name: str, hint: Optional[str] = None) -> None:
-        msg = f"unknown type {name!r}"
+        msg = f"could not find {name!r}"  # drgn's words
         if hint:
             msg += f" ({hint})"
         super().__init__(msg)
         self.name = name
         self.hint = hint
+
+
+class TypeNameSyntaxError(TypeNotFoundError, SyntaxError):
+    """Text given as a type name is no C type name: a ``SyntaxError`` as drgn's parser
+    raises, and a :class:`TypeNotFoundError` as kdbg's callers expect."""
 
 
 class AmbiguousTypeError(ObjectNotFoundError):

@@ -215,6 +215,13 @@ EXPRESSIONS: List[Expr] = [
     ),
     # ---------------------------------------------------------------- arrays, strings, pointers
     _e("array.comm0", "array", f"{IT}.comm[0]"),
+    # slices (drgn's obj[start:stop]): of an array, a pointer and an array value
+    _e("array.comm.slice", "array", f"{IT}.comm[1:3]"),
+    _e("array.comm.slice_negative_start", "array", f"{IT}.comm[-2:]"),
+    _e("array.comm.slice_negative_stop", "array", f"{IT}.comm[:-2]"),
+    _e("array.comm.pointer_slice", "array", f"{IT}.comm[0].address_of_()[2:6]"),
+    _e("array.comm.value_slice", "array", f"{IT}.comm.read_()[1:4]"),
+    _e("array.cpus_mask.bits_slice", "array", f"{IT}.cpus_mask.bits[0:1]"),
     _e("array.cpus_mask", "array", f"{IT}.cpus_mask"),
     _e("array.cpu_online_mask", "array", 'prog["__cpu_online_mask"]'),
     _e("string.uts_release", "string", 'prog["init_uts_ns"].name.release'),

@@ -263,7 +263,7 @@ def test_records_decode_big_endian() -> None:
     big = BTF(encode(list(little), byteorder=">"))
     assert big.byteorder == ">"
     for a, b in zip(little, big, strict=True):
-        assert (a.kind, a.name, a.type_name()) == (b.kind, b.name, b.type_name())
+        assert (a.kind, a.btf_name, a.type_name()) == (b.kind, b.btf_name, b.type_name())
 
 
 # ---------------------------------------------------------------------- names without an index

@@ -34,7 +34,7 @@ def kernel(request: pytest.FixtureRequest) -> Tuple[str, KernelFiles, BTF]:
 
 def describe(t: Type, sized: bool = True) -> tuple:
     """What kdbg reads from a type, with referenced ids replaced by C type names."""
-    out: list = [t.kind_name, t.name]
+    out: list = [t.kind_name, t.btf_name]
     if isinstance(t, Composite):
         out += [t.kflag, t.size]
         out.append(tuple((m.name, m.bit_offset, m.bitfield_size, m.type.type_name()) for m in t.members))

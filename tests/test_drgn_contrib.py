@@ -66,8 +66,10 @@ def _same_failure(drgn_run: ScriptRun, kdbg_run: ScriptRun) -> bool:
     ``TypeNotFoundError`` is a ``LookupError``, as drgn raises for a missing type), the
     class named by drgn's API where it is drgn's (``FaultError``)."""
     theirs, ours = _exception_class(drgn_run), _exception_class(kdbg_run)
-    expected = getattr(builtins, theirs, None) or getattr(kdbg_drgn, theirs, None)
-    got = getattr(builtins, ours, None) or getattr(kdbg_errors, ours, None) or getattr(kdbg_drgn, ours, None)
+    # vars(): kdbg's drgn module answers a name it lacks with UnsupportedError, which
+    # getattr's default does not catch (a script's sys.exit(1) names no class at all)
+    expected = getattr(builtins, theirs, None) or vars(kdbg_drgn).get(theirs)
+    got = getattr(builtins, ours, None) or getattr(kdbg_errors, ours, None) or vars(kdbg_drgn).get(ours)
     if not (isinstance(expected, type) and isinstance(got, type)):
         return theirs == ours
     return issubclass(got, expected)

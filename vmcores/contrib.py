@@ -67,14 +67,14 @@ class ScriptRun:
         return dataclasses.asdict(self)
 
 
-def _run(argv: Sequence[str], args: Sequence[str], cwd: Path, env: Dict[str, str]) -> ScriptRun:
+def _run(argv: Sequence[str], args: Sequence[str], cwd: Path, env: Dict[str, str], timeout: int) -> ScriptRun:
     out = cwd / "out.file"
     full = list(argv) + [a.replace("{out}", str(out)) for a in args]
     try:
-        proc = subprocess.run(full, capture_output=True, text=True, errors="replace", timeout=SCRIPT_TIMEOUT,
+        proc = subprocess.run(full, capture_output=True, text=True, errors="replace", timeout=timeout,
                               env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        return ScriptRun(-1, "", f"timed out after {SCRIPT_TIMEOUT}s", None)
+        return ScriptRun(-1, "", f"timed out after {timeout}s", None)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     sha = hashlib.sha256(out.read_bytes()).hexdigest() if out.exists() else None
     return ScriptRun(proc.returncode, proc.stdout, lines[-1] if lines else "", sha)
@@ -87,8 +87,9 @@ def _clean_env() -> Dict[str, str]:
 
 
 def run_under_drgn(core: Path, script: Path, args: Sequence[str], *, suite: str,
-                   vmlinux: Optional[Path] = None) -> ScriptRun:
-    """``script ARGS`` under drgn with Debian's DWARF ``vmlinux`` of ``suite`` (cached)."""
+                   vmlinux: Optional[Path] = None, timeout: int = SCRIPT_TIMEOUT) -> ScriptRun:
+    """``script ARGS`` under drgn with Debian's DWARF ``vmlinux`` of ``suite`` (cached; a run
+    that timed out is not)."""
     vml = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
     key_data = {
         "format": CONTRIB_FORMAT, "core": _file_id(core), "vmlinux": _file_id(vml), "drgn": drgn_version(),
@@ -102,20 +103,23 @@ def run_under_drgn(core: Path, script: Path, args: Sequence[str], *, suite: str,
         launcher = _DRGN_LAUNCHER.replace("OPEN_PROGRAM", _OPEN_PROGRAM)
         with tempfile.TemporaryDirectory(prefix="kdbg-contrib-") as tmp:
             argv = [sys.executable, "-c", launcher, str(core), str(vml), str(script)]
-            run = _run(argv, args, Path(tmp), _clean_env())
+            run = _run(argv, args, Path(tmp), _clean_env(), timeout)
+        if run.returncode == -1:
+            return run
         tmp_path = path.with_suffix(".tmp")
         tmp_path.write_text(json.dumps({"key": key_data, "run": run.as_json()}))
         tmp_path.replace(path)
         return run
 
 
-def run_under_kdbg(core: Path, script: Path, args: Sequence[str], *, checkout: Optional[Path] = None) -> ScriptRun:
+def run_under_kdbg(core: Path, script: Path, args: Sequence[str], *, checkout: Optional[Path] = None,
+                   timeout: int = SCRIPT_TIMEOUT) -> ScriptRun:
     """``kdbg -c CORE script ARGS`` (``python -m kdbg`` of ``checkout``, default this one)."""
     root = Path(checkout) if checkout is not None else Path(__file__).resolve().parent.parent
     env = _clean_env()
     env["PYTHONPATH"] = str(root)
     with tempfile.TemporaryDirectory(prefix="kdbg-contrib-") as tmp:
-        return _run([sys.executable, "-m", "kdbg", "-c", str(core), str(script)], args, Path(tmp), env)
+        return _run([sys.executable, "-m", "kdbg", "-c", str(core), str(script)], args, Path(tmp), env, timeout)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

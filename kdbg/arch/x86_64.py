@@ -51,6 +51,11 @@ __all__ = [
     "LAYOUT_BASES",
     "base_problem",
     "choose_base",
+    "SIGNALS",
+    "SIGACTION_FLAGS",
+    "SECTION_SIZE_BITS",
+    "MAX_PHYSMEM_BITS_L4",
+    "MAX_PHYSMEM_BITS_L5",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -75,6 +80,30 @@ VMALLOC_SIZE_L4 = 32 << 40
 VMALLOC_SIZE_L5 = 12800 << 40
 #: ``CPU_ENTRY_AREA_BASE``: no randomized region reaches it.
 CPU_ENTRY_AREA_BASE = 0xFFFFFE0000000000
+#: SPARSEMEM section size (``arch/x86/include/asm/sparsemem.h``; VMCOREINFO's wins).
+SECTION_SIZE_BITS = 27
+#: ``MAX_PHYSMEM_BITS`` with 4- and 5-level paging (VMCOREINFO's wins).
+MAX_PHYSMEM_BITS_L4 = 46
+MAX_PHYSMEM_BITS_L5 = 52
+#: Signal numbers (``arch/x86/include/uapi/asm/signal.h``), preferred name before its
+#: aliases; real-time signals are ``SIGRTMIN`` to ``SIGRTMAX`` (the kernel's ``_NSIG``).
+SIGNALS = (
+    ("SIGHUP", 1), ("SIGINT", 2), ("SIGQUIT", 3), ("SIGILL", 4), ("SIGTRAP", 5), ("SIGABRT", 6), ("SIGIOT", 6),
+    ("SIGBUS", 7), ("SIGFPE", 8), ("SIGKILL", 9), ("SIGUSR1", 10), ("SIGSEGV", 11), ("SIGUSR2", 12),
+    ("SIGPIPE", 13), ("SIGALRM", 14), ("SIGTERM", 15), ("SIGSTKFLT", 16), ("SIGCHLD", 17), ("SIGCLD", 17),
+    ("SIGCONT", 18), ("SIGSTOP", 19), ("SIGTSTP", 20), ("SIGTTIN", 21), ("SIGTTOU", 22), ("SIGURG", 23),
+    ("SIGXCPU", 24), ("SIGXFSZ", 25), ("SIGVTALRM", 26), ("SIGPROF", 27), ("SIGWINCH", 28), ("SIGIO", 29),
+    ("SIGPOLL", 29), ("SIGPWR", 30), ("SIGSYS", 31), ("SIGUNUSED", 31), ("SIGRTMIN", 32), ("SIGRTMAX", 64),
+)
+#: ``sigaction(2)`` ``sa_flags`` bits (the generic ``include/uapi/asm-generic/signal-defs.h``
+#: and x86's), preferred name before its aliases, by value.
+SIGACTION_FLAGS = (
+    ("SA_NOCLDSTOP", 0x1), ("SA_NOCLDWAIT", 0x2), ("SA_SIGINFO", 0x4), ("SA_UNSUPPORTED", 0x400),
+    ("SA_EXPOSE_TAGBITS", 0x800), ("SA_IMMUTABLE", 0x800000), ("SA_X32_ABI", 0x1000000),
+    ("SA_IA32_ABI", 0x2000000), ("SA_RESTORER", 0x4000000), ("SA_ONSTACK", 0x8000000), ("SA_STACK", 0x8000000),
+    ("SA_RESTART", 0x10000000), ("SA_NODEFER", 0x40000000), ("SA_NOMASK", 0x40000000),
+    ("SA_RESETHAND", 0x80000000), ("SA_ONESHOT", 0x80000000),
+)
 #: The randomized region bases, in address order.
 LAYOUT_BASES = ("page_offset_base", "vmalloc_base", "vmemmap_base")
 
@@ -365,14 +394,20 @@ class X86_64Translator:
             large[va >> 21] = pa & ~(PMD_SIZE - 1)
         return pa & ~0xFFF
 
-    def _walk_leaf(self, va: int) -> Tuple[int, int]:
+    def walk_root(self, root: int, va: int) -> Tuple[int, int]:
+        """``(pa, page size)`` of ``va`` in the address space whose top-level page table
+        is at physical address ``root`` (a process's ``mm->pgd``); ``FaultError`` if
+        unmapped. Not cached: a process's mappings are not the kernel's."""
+        return self._walk_leaf(va, root)
+
+    def _walk_leaf(self, va: int, root: Optional[int] = None) -> Tuple[int, int]:
         """``(pa, page size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped."""
         if not 0 <= va < 1 << 64:
             raise FaultError("address out of range", va & ((1 << 64) - 1))
         top = va >> (self.va_bits - 1)
         if top != 0 and top != (1 << (65 - self.va_bits)) - 1:
             raise FaultError("non-canonical address", va)
-        table = self.pgd
+        table = self.pgd if root is None else root
         mask = self.pte_mask
         for shift in self._shifts:
             entry = self._entry(table, (va >> shift) & 0x1FF, va)

@@ -49,6 +49,25 @@ _QUALS = frozenset((K.KIND_VOLATILE, K.KIND_CONST, K.KIND_RESTRICT, K.KIND_TYPE_
 _QUAL_WORDS = frozenset(("const", "volatile", "restrict"))
 _TAGGED = {K.KIND_STRUCT: "struct", K.KIND_UNION: "union", K.KIND_ENUM: "enum", K.KIND_ENUM64: "enum"}
 
+#: The order C programmers (and drgn) write qualifiers in, whatever BTF's chain order.
+_QUAL_ORDER = ("const", "volatile", "restrict")
+
+
+def _qualify(kw: str, inner: str, bpftool: bool) -> str:
+    """``inner`` (a pointer declarator's tail) under qualifier ``kw``: in front as BTF
+    chains it for bpftool, else among the qualifiers already there in C's order."""
+    if not inner:
+        return kw
+    if bpftool:
+        return f"{kw} {inner}"
+    words = inner.split(" ")
+    n = 0
+    while n < len(words) and words[n] in _QUAL_WORDS:
+        n += 1
+    quals = sorted(set(words[:n]) | {kw}, key=_QUAL_ORDER.index)
+    return " ".join(quals + words[n:])
+
+
 class IdMap(Protocol):
     """Anything indexable by type id: a list over all ids, or a view computing each."""
 
@@ -131,6 +150,7 @@ class Declarator:
         with type ``tid``; also whether the text is the same at every nesting level."""
         kind, ref = self.kind, self.ref
         quals: List[str] = []
+        pending: List[str] = []  # qualifiers of an array: C gives them to its element
         cacheable = True
         bpftool = self.bpftool
         cur = tid
@@ -150,7 +170,9 @@ class Declarator:
                 under = kind[self._skip_quals(nxt)]
                 kw = _QUAL_KW[k]
                 if under == _PTR:
-                    inner = f"{kw} {inner}" if inner else kw
+                    inner = _qualify(kw, inner, bpftool)
+                elif under == _ARRAY and not bpftool:
+                    pending.append(kw)
                 elif not bpftool or (under != _PROTO and kw not in quals):
                     quals.append(kw)
                 cur = nxt
@@ -160,6 +182,14 @@ class Declarator:
                 n = self.length[cur]
                 inner = f"{inner}[]" if n is None else f"{inner}[{n}]"
                 cur = ref[cur]
+                element = kind[self._skip_quals(cur)]
+                if pending and element == _PTR:
+                    for kw in pending:
+                        inner = _qualify(kw, inner, bpftool)
+                    pending = []
+                elif pending and element != _ARRAY:
+                    quals += pending
+                    pending = []
             elif k == _PROTO:
                 params, same = self._params(cur, lvl)
                 cacheable = cacheable and same
@@ -174,6 +204,8 @@ class Declarator:
         if quals:
             if bpftool:
                 quals.reverse()
+            else:
+                quals.sort(key=_QUAL_ORDER.index)
             base = " ".join(dict.fromkeys(quals)) + " " + base
         return (f"{base} {inner}" if inner else base), cacheable
 
@@ -286,13 +318,26 @@ def definition(t: Type) -> str:
     nested inline, tab-indented), ``typedef T name`` for a typedef, else its name."""
     btf = t.btf
     assert btf is not None
-    if t.btf_kind == K.KIND_TYPEDEF:
-        return "typedef " + btf.c_declaration(t.ref, t.btf_name, with_param_names=False)  # type: ignore[attr-defined]
     under = t.unqualified()
+    if under.btf_kind == K.KIND_TYPEDEF:
+        quals = btf.c_name(t)[: -len(btf.c_name(under))] if t is not under else ""
+        return quals + _typedef(under)
     if _composite_or_enum(under) and under.is_complete():
         quals = btf.c_name(t)[: -len(btf.c_name(under))] if t is not under else ""
         return quals + _body(under, 0)
     return btf.c_name(t)
+
+
+def _typedef(t: Type) -> str:
+    """drgn's ``typedef T name``, an anonymous struct, union or enum ``T`` with its body."""
+    btf = t.btf
+    assert btf is not None
+    target: Type = t.ref  # type: ignore[attr-defined]
+    inner = target.unqualified()
+    if _composite_or_enum(inner) and not inner.btf_name and inner.is_complete():
+        quals = btf.c_name(target)[: -len(btf.c_name(inner))] if target is not inner else ""
+        return f"typedef {quals}{_body(inner, 0)} {t.btf_name}"
+    return "typedef " + btf.c_declaration(target, t.btf_name, with_param_names=False)
 
 
 def _body(t: Type, indent: int) -> str:

@@ -21,7 +21,7 @@ import re
 from typing import TYPE_CHECKING, Any, List, Optional, Protocol, Sequence, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.errors import ExpressionError, KdbgError, TypeNotFoundError
+from kdbg.errors import ExpressionError, KdbgError, TypeNameSyntaxError, TypeNotFoundError
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -533,7 +533,7 @@ def parse_type_name(text: str, resolver: Resolver, size_hint: Optional[int] = No
         return Parser(text, resolver, size_hint).type_name()
     except ExpressionError as e:
         reason = str(e).replace(f"bad declaration {text!r}: ", "")
-        raise TypeNotFoundError(text.strip(), f"not a C type name: {reason}") from None
+        raise TypeNameSyntaxError(text.strip(), f"not a C type name: {reason}") from None
 
 
 def parse_declaration(text: str, resolver: Resolver, size_hint: Optional[int] = None) -> List[Tuple[str, Type]]:

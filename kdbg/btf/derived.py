@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, Optional, 
 
 from kdbg.btf import constants as K
 from kdbg.btf.kinds import Qualifiers
-from kdbg.btf.types import Array, Const, FuncProto, Pointer, Restrict, Type, TypeParameter, Volatile
+from kdbg.btf.types import Array, Const, Float, FuncProto, Pointer, Restrict, Type, TypeParameter, Volatile
 
 if TYPE_CHECKING:
     pass
@@ -85,6 +85,15 @@ class Derivations:
         """The incomplete array ``elem []`` (synthesized)."""
         return self._synthesize(("array", elem.id, None), lambda sid: Array(self, sid, elem.id, 0, None))  # type: ignore[arg-type]
 
+    def float_type(self, name: str) -> Optional[Type]:
+        """C's floating-point type ``name`` (``float``, ``double``, ``long double``, x86-64
+        sizes), synthesized for a BTF that has none: drgn has them whatever the debug
+        info holds; ``None`` for any other name."""
+        size = _FLOAT_SIZES.get(name)
+        if size is None:
+            return None
+        return self._synthesize(("float " + name, size, 0), lambda sid: Float(self, sid, name, size))  # type: ignore[arg-type]
+
     def integer_type(self, size: int, signed: bool) -> Type:
         """The C integer type of ``size`` bytes and signedness (``unsigned int``): an
         enum's compatible type."""
@@ -106,3 +115,6 @@ class Derivations:
                 out = self.qualified(out, kw)
         return out
 
+
+#: C's floating-point types and their sizes in the x86-64 ABI.
+_FLOAT_SIZES = {"float": 4, "double": 8, "long double": 16}

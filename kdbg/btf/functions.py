@@ -3,7 +3,7 @@ and kinds known only by their layout. See :mod:`kdbg.btf.types`, the model's pub
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
 from kdbg.btf.composites import Sized
@@ -61,9 +61,9 @@ class FuncProto(Type):
         return p
 
     @property
-    def parameters(self) -> List[TypeParameter]:
+    def parameters(self) -> Tuple[TypeParameter, ...]:
         """The parameters (drgn's name), ``...`` excluded."""
-        return list(self.params)
+        return tuple(self.params)
 
     @property
     def is_variadic(self) -> bool:

@@ -29,6 +29,7 @@ from kdbg.btf.decoder import BTFHeader, KindLayout, Records, TypeIndex, parse_he
 from kdbg.btf.derived import Derivations
 from kdbg.btf.lookup import NameLookup
 from kdbg.btf.types import (
+    MAX_CHAIN,
     Array,
     Composite,
     Const,
@@ -148,9 +149,40 @@ class BTF(NameLookup, Derivations):
         #: Which zero-length arrays are flexible array members, beyond BTF's rule: set by
         #: whoever assembles the program (:meth:`is_flexible`); ``None`` for the rule alone.
         self.flexible_hook: Optional[Callable[[Composite, int], Optional[bool]]] = None
+        #: Makes drgn's absent ``Object`` of a type (and bit field size) for
+        #: :attr:`TypeMember.object <kdbg.btf.members.TypeMember.object>`: set by the program
+        #: this BTF belongs to (objects are the core's, above this layer); ``None`` outside one.
+        self.object_hook: Optional[Callable[[Type, Optional[int]], Any]] = None
+        #: Whether plain ``char`` is signed on the program's platform, where this BTF's
+        #: encoder dropped the sign of character types (see :meth:`char_is_signed`): set by
+        #: the program this BTF belongs to; ``None`` outside one (the BTF's bit is kept).
+        self.platform_char_signed: Optional[bool] = None
         #: What users of this BTF derive from it once (indexes of its prototypes,
         #: qualifiers, anonymous types): kept here, so they go when the BTF goes.
         self.memo: Dict[str, Any] = {}
+
+    def release(self) -> None:
+        """Drop every type decoded or synthesized from this BTF and what was derived from
+        them (its program closed). The types refer to their BTF and the BTF to them; with
+        the BTF's side cut, the last reference to a type frees it at once, not at the
+        cyclic collector's next run. A type used afterwards decodes again."""
+        # A type and the information the object layer keeps on it refer to each other:
+        # cut that too, so a type nobody holds is freed at once.
+        for t in [*self._cache, *self._synth.values(), self._void]:
+            if t is not None:
+                t.info = None
+                t.lookup = None
+        self._cache = [None] * len(self._cache)
+        self._void = Void(None)  # the old one refers back to this BTF
+        self._synth.clear()
+        self._synth_key.clear()
+        self._declarators.clear()
+        self._ints.clear()
+        self._ptr_index = None
+        self._enumerators = None
+        self.memo.clear()
+        self.flexible_hook = None
+        self.object_hook = None
 
     # ------------------------------------------------------------------ C spelling
     def declarator(self, dialect: str = "drgn", with_param_names: bool = True) -> Declarator:
@@ -197,6 +229,33 @@ class BTF(NameLookup, Derivations):
             if said is not None:
                 return said
         return flexible_by_rule(container, index)
+
+    def char_is_signed(self, name: str, encoded: bool) -> bool:
+        """The signedness of character type ``name`` whose record says ``encoded``.
+
+        pahole before 1.20 (Debian's 5.10 BTF) wrote ``DW_ATE_signed_char`` without
+        BTF's signed bit: there ``signed char`` itself reads as unsigned. On such a BTF
+        ``signed char`` is signed (C says so) and plain ``char`` is what the platform's ABI
+        makes it (:attr:`platform_char_signed`)."""
+        if encoded or name not in ("char", "signed char") or not self._char_sign_dropped():
+            return encoded
+        if name == "signed char":
+            return True
+        b: Optional[BTF] = self
+        while b is not None and b.platform_char_signed is None:
+            b = b.base
+        return b.platform_char_signed if b is not None and b.platform_char_signed is not None else encoded
+
+    def _char_sign_dropped(self) -> bool:
+        """Whether this BTF's ``signed char`` lacks BTF's signed bit (an encoder's bug)."""
+        if self.base is not None:
+            return self.base._char_sign_dropped()
+        dropped = self.memo.get("char_sign_dropped")
+        if dropped is None:
+            ids = self.ids_by_name("signed char", (K.KIND_INT,))
+            dropped = self.memo["char_sign_dropped"] = any(
+                not self.type(i).encoding & K.INT_SIGNED for i in ids)  # type: ignore[attr-defined]
+        return bool(dropped)
 
     # ------------------------------------------------------------------ enums
     @property
@@ -532,8 +591,45 @@ def flexible_by_rule(container: Composite, index: int) -> bool:
     Against Debian's DWARF this alone is right on 859 of 871 on 6.1, 1039 of 1047 on 6.12,
     289 of 796 on 5.10 (which still spelled most trailing arrays ``[0]``); the shipped list
     of exceptions corrects it (:attr:`BTF.flexible_hook`).
+
+    An anonymous struct embedded before the end of a struct (directly, or through
+    anonymous unions) cannot end in ``T x[]`` (C11 6.7.2.1p3; gcc's
+    ``-Wflex-array-member-not-at-end``): there it is ``[0]`` (6.1's ``tty_struct.flow``).
     """
     members = container.btf_members
     if index != len(members) - 1 or index == 0 or container.btf_kind != K.KIND_STRUCT:
         return False
-    return _zero_length_array(members[index])
+    return _zero_length_array(members[index]) and _may_end_its_object(container)
+
+
+def _may_end_its_object(t: Type) -> bool:
+    """Whether anonymous struct or union ``t`` is not embedded before the end of a struct
+    (a named type may end any object it is in)."""
+    for _ in range(MAX_CHAIN):
+        btf = t.btf
+        if t.btf_name or btf is None:
+            return True
+        users = btf.memo.get("anonymous_users")
+        if users is None:
+            users = btf.memo["anonymous_users"] = _member_users(btf)
+        use = users.get(t.id)
+        if use is None:
+            return True
+        parent_id, index, count = use
+        parent = btf.type(parent_id)
+        if parent.btf_kind == K.KIND_STRUCT and index != count - 1:
+            return False
+        t = parent
+    return True
+
+
+def _member_users(btf: BTF) -> Dict[int, Tuple[int, int, int]]:
+    """Type id -> ``(struct or union id, member index, member count)`` of a member whose
+    type it is (the first such member: an anonymous type has one)."""
+    users: Dict[int, Tuple[int, int, int]] = {}
+    names = btf.records.names
+    for i in btf.ids((K.KIND_STRUCT, K.KIND_UNION)):
+        ms = btf.records.members(i, names)
+        for j, m in enumerate(ms):
+            users.setdefault(m[1], (i, j, len(ms)))
+    return users

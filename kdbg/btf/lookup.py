@@ -67,6 +67,7 @@ class NameLookup:
         def name_of(self, type_id: int) -> str: ...
         def ids_by_name(self, name: str, kinds: Optional[Iterable[int]] = None) -> List[int]: ...
         def find(self, name: str, kinds: Optional[Iterable[int]] = None) -> Optional[Type]: ...
+        def float_type(self, name: str) -> Optional[Type]: ...
 
     def lookup(self, spec: Union[str, int], size: Optional[int] = None) -> Type:
         """Resolve a C type name: ``struct task_struct``, ``task_struct``, ``enum pid_type``,
@@ -127,7 +128,8 @@ class NameLookup:
                 name = "__int128 unsigned" if "unsigned" in words else "__int128"
             else:
                 name = " ".join(w for w in words if w != "signed")
-            found = self.find(name, (K.KIND_INT, K.KIND_FLOAT))
+            # pahole before 1.21 (Debian's 5.10) wrote floating-point types as INT records
+            found = self.find(name, (K.KIND_FLOAT,)) or self.float_type(name) or self.find(name, (K.KIND_INT,))
             if found is None:
                 raise TypeNotFoundError(name)
             return found

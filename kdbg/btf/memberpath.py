@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from kdbg.btf import constants as K
-from kdbg.errors import BTFError
+from kdbg.errors import BTFError, MemberNotFoundError
 
 if TYPE_CHECKING:
     from kdbg.btf.members import TypeMember
@@ -100,7 +100,7 @@ def designator_offset(t: Type, designator: str) -> Tuple[int, Type]:
                 raise BTFError(f"{cur.type_name()!r} is not a struct or union in {designator!r}")
             mem = find_member(under, m.group(1))
             if mem is None:
-                raise BTFError(f"{under.type_name()!r} has no member {m.group(1)!r}")
+                raise MemberNotFoundError(f"{under.type_name()!r} has no member {m.group(1)!r}")
             bits += mem.bit_offset
             cur = mem.type
         else:

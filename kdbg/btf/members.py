@@ -1,16 +1,39 @@
 """The parts of a type: :class:`TypeMember`, :class:`TypeEnumerator`, :class:`TypeParameter`.
 
 They carry drgn's names (``type``, ``name``, ``bit_offset``, ``offset``,
-``bit_field_size``; ``name`` is ``None`` for an unnamed member or parameter) and BTF's
-record fields (``type_id``, ``btf_name``, ``bitfield_size``) for the BTF writers.
+``bit_field_size``, ``object``; ``name`` is ``None`` for an unnamed member or parameter)
+and BTF's record fields (``type_id``, ``btf_name``, ``bitfield_size``) for the BTF
+writers. Their ``repr()`` is drgn's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+import builtins
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Optional
+
+from kdbg.errors import BTFError
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
+
+
+def absent_object(btf: Any, t: Type, bit_field_size: Optional[int]) -> Any:
+    """drgn's absent ``Object`` of type ``t`` (a bit field of ``bit_field_size`` bits),
+    made by the program ``btf`` (or the BTF it is split from) belongs to."""
+    b = btf
+    while b is not None and getattr(b, "object_hook", None) is None:
+        b = b.base
+    if b is None:
+        raise BTFError(f"the type {t.type_name()!r} belongs to no program: it has no objects")
+    return b.object_hook(t, bit_field_size)
+
+
+def lazy_object_repr(t: Type, bit_field_size: Optional[int]) -> str:
+    """How drgn shows a member's or parameter's type in their ``repr()``:
+    ``prog.type('T')``, or the absent object of a bit field."""
+    if bit_field_size:
+        return f"Object(prog, {t.type_name()!r}, bit_field_size={bit_field_size})"
+    return f"prog.type({t.type_name()!r})"
 
 __all__ = ["TypeMember", "TypeEnumerator", "TypeParameter", "VarSecinfo"]
 
@@ -56,8 +79,17 @@ class TypeMember:
 
     @property
     def offset(self) -> int:
-        """Offset in bytes (``bit_offset // 8``)."""
+        """Offset in bytes; ``ValueError`` for a bit field that does not start on a byte
+        (as drgn)."""
+        if self.bit_offset % 8:
+            raise ValueError("member is not byte-aligned")
         return self.bit_offset // 8
+
+    @property
+    def object(self) -> Any:
+        """The member as drgn has it: an absent ``Object`` of its type, with its
+        ``bit_field_size``."""
+        return absent_object(self.btf, self.type, self.bitfield_size or None)
 
     @property
     def bit_field_size(self) -> Optional[int]:
@@ -79,7 +111,7 @@ class TypeMember:
         return TypeMember(self.btf, self.btf_name, self.type_id, self.bit_offset + bits, self.bitfield_size,
                           self._type)
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: builtins.object) -> bool:
         return (isinstance(other, TypeMember) and other.btf is self.btf and other.type_id == self.type_id
                 and (other.btf_name, other.bit_offset, other.bitfield_size, other._type)
                 == (self.btf_name, self.bit_offset, self.bitfield_size, self._type))
@@ -88,17 +120,39 @@ class TypeMember:
         return hash((self.type_id, self.btf_name, self.bit_offset))
 
     def __repr__(self) -> str:
-        parts = [f"TypeMember({self.type.type_name()!r}", f"name={self.name!r}", f"bit_offset={self.bit_offset}"]
-        if self.bitfield_size:
-            parts.append(f"bit_field_size={self.bitfield_size}")
-        return ", ".join(parts) + ")"
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"TypeMember({lazy_object_repr(self.type, self.bitfield_size)}{name}, bit_offset={self.bit_offset})"
 
 
-class TypeEnumerator(NamedTuple):
-    """One enumeration constant: ``(name, value)``."""
+class TypeEnumerator:
+    """One enumeration constant: ``name`` and ``value``; a sequence ``(name, value)`` as
+    drgn's (it unpacks and indexes like a pair, and equals only another enumerator)."""
 
-    name: str
-    value: int
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: int) -> None:
+        self.name = name
+        self.value = value
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> Any:
+        return (self.name, self.value)[i]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.name, self.value))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TypeEnumerator):
+            return NotImplemented
+        return (self.name, self.value) == (other.name, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+    def __repr__(self) -> str:
+        return f"TypeEnumerator({self.name!r}, {self.value!r})"
 
 
 class TypeParameter:
@@ -123,8 +177,14 @@ class TypeParameter:
         """The parameter's type."""
         return self.btf.type(self.type_id)
 
+    @property
+    def default_argument(self) -> Any:
+        """drgn's default argument: C has none, so an absent ``Object`` of the type."""
+        return absent_object(self.btf, self.type, None)
+
     def __repr__(self) -> str:
-        return f"TypeParameter({self.type.type_name()!r}, name={self.name!r})"
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"TypeParameter({lazy_object_repr(self.type, None)}{name})"
 
 
 class VarSecinfo(NamedTuple):

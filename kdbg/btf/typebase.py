@@ -38,6 +38,32 @@ def nested_alignment(t: Type, depth: int) -> int:
     return t._alignment(depth + 1)
 
 
+#: drgn's words for an attribute a kind of type lacks ("int type does not have members").
+_LACKS = {
+    "name": "does not have a name", "tag": "does not have a tag", "size": "does not have a size",
+    "length": "does not have a length", "is_signed": "does not have a signedness",
+    "byteorder": "does not have a byte order", "type": "does not have an underlying type",
+    "members": "does not have members", "enumerators": "does not have enumerators",
+    "parameters": "does not have parameters", "is_variadic": "cannot be variadic",
+    "template_parameters": "does not have template parameters",
+}
+
+#: The kinds of type that have no name, in drgn and in kdbg.
+_NAMELESS = frozenset((TypeKind.VOID, TypeKind.POINTER, TypeKind.ARRAY, TypeKind.FUNCTION))
+#: The kinds of type that have a byte order and template parameters, in drgn.
+_HAS_BYTEORDER = frozenset((TypeKind.INT, TypeKind.BOOL, TypeKind.FLOAT, TypeKind.POINTER))
+_HAS_TEMPLATE_PARAMETERS = frozenset((TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS, TypeKind.FUNCTION))
+
+
+def lacks(t: Type, attribute: str) -> AttributeError:
+    """drgn's ``AttributeError`` for an ``attribute`` the kind of ``t`` does not have."""
+    try:
+        kind = t.kind.name.lower()
+    except BTFError:
+        return AttributeError(f"{type(t).__name__!r} object has no attribute {attribute!r}")
+    return AttributeError(f"{kind} type {_LACKS[attribute]}")
+
+
 class Type:
     """A type: drgn's attributes over one BTF record.
 
@@ -90,7 +116,10 @@ class Type:
     @property
     def name(self) -> str:
         """The type's name (integer, boolean, floating-point and typedef types; for a
-        struct, union or enum kdbg also gives its tag, ``""`` if anonymous)."""
+        struct, union or enum kdbg also gives its tag, ``""`` if anonymous); drgn's
+        ``AttributeError`` for ``void``, pointer, array and function types."""
+        if self.kind in _NAMELESS:
+            raise lacks(self, "name")
         return self.btf_name
 
     @property
@@ -110,13 +139,26 @@ class Type:
 
     @property
     def byteorder(self) -> str:
-        """``"little"`` or ``"big"``."""
-        return self.btf.byteorder if self.btf is not None else "little"
+        """``"little"`` or ``"big"`` (integer, boolean, floating-point and pointer types)."""
+        if self.kind not in _HAS_BYTEORDER:
+            raise lacks(self, "byteorder")
+        order = self.btf.byteorder if self.btf is not None else "<"
+        return "big" if order == ">" else "little"
 
     @property
-    def template_parameters(self) -> List[Any]:
-        """C has no templates: always empty."""
-        return []
+    def template_parameters(self) -> Tuple[Any, ...]:
+        """C has no templates: always empty (structs, unions and functions)."""
+        if self.kind not in _HAS_TEMPLATE_PARAMETERS:
+            raise lacks(self, "template_parameters")
+        return ()
+
+    if not TYPE_CHECKING:  # for mypy an attribute a kind lacks stays an error
+
+        def __getattr__(self, attribute: str) -> Any:
+            """drgn's ``AttributeError`` for an attribute of drgn's ``Type`` this kind lacks."""
+            if attribute in _LACKS:
+                raise lacks(self, attribute)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attribute!r}")
 
     @property
     def size(self) -> Optional[int]:
@@ -280,8 +322,12 @@ class Int(Type):
 
     @property
     def is_signed(self) -> bool:
-        """True for signed integers."""
-        return bool(self.encoding & K.INT_SIGNED)
+        """True for signed integers; drgn's ``AttributeError`` for ``_Bool``, which has no
+        signedness."""
+        if self.is_bool:
+            raise lacks(self, "is_signed")
+        encoded = bool(self.encoding & K.INT_SIGNED)
+        return encoded if self.btf is None else self.btf.char_is_signed(self.btf_name, encoded)
 
     @property
     def is_char(self) -> bool:
@@ -431,6 +477,11 @@ class Typedef(Ref):
         return TypeKind.TYPEDEF
 
     @property
+    def primitive(self) -> Optional[PrimitiveType]:
+        """``size_t`` and ``ptrdiff_t`` are primitive types of C's, as drgn has them."""
+        return _PRIMITIVE_TYPEDEFS.get(self.btf_name)
+
+    @property
     def size(self) -> Optional[int]:
         return size_or_none(self.type)
 
@@ -525,7 +576,7 @@ class Qualified(Ref):
         return self.base.enumerators  # type: ignore[attr-defined]
 
     @property
-    def parameters(self) -> List[TypeParameter]:
+    def parameters(self) -> Tuple[TypeParameter, ...]:
         return self.base.parameters  # type: ignore[attr-defined]
 
     @property
@@ -575,6 +626,9 @@ class TypeTag(Qualified):
 
     __slots__ = ()
 
+
+#: The typedefs drgn counts as C's primitive types.
+_PRIMITIVE_TYPEDEFS = {"size_t": PrimitiveType.C_SIZE_T, "ptrdiff_t": PrimitiveType.C_PTRDIFF_T}
 
 _QUALIFIER_FLAGS = {"const": Qualifiers.CONST, "volatile": Qualifiers.VOLATILE, "restrict": Qualifiers.RESTRICT}
 

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 
 from kdbg.btf.kinds import TypeKind
 from kdbg.btf.types import Composite, Type
 from kdbg.core import arithmetic as A
+from kdbg.core.default import get_default_prog
 from kdbg.core.object import Object, image_object, reference_object, value_object
 from kdbg.core.object_access import object_info, object_operand
 from kdbg.core.typeinfo import K_ARRAY, K_COMPOUND, K_PTR, type_info
@@ -70,8 +72,20 @@ def container_of(ptr: Object, type: Union[Type, str], member: str) -> Object:  #
     return value_object(prog, hit[0], int(ptr) - hit[1])
 
 
-def sizeof(type_or_obj: Union[Type, Object]) -> int:
-    """Size in bytes of a type or of an object's type."""
+def _named(name: Union[Type, str]) -> Type:
+    """``name`` looked up in the default program when it is a string (drgn's implicit lookup)."""
+    return get_default_prog().type(name) if isinstance(name, str) else name
+
+
+def sizeof(type_or_obj: Union[Type, Object, str]) -> int:
+    """Size in bytes of a type or of an object's type; a string is looked up in the default
+    program, first as a type, then as an object (drgn's order)."""
+    if isinstance(type_or_obj, str):
+        prog, name = get_default_prog(), type_or_obj
+        try:
+            type_or_obj = prog.type(name)
+        except LookupError:
+            type_or_obj = prog.object(name)
     if isinstance(type_or_obj, Object):
         if type_or_obj.bit_field_size_ is not None:
             raise ObjectTypeError("cannot get size of bit field")
@@ -80,12 +94,23 @@ def sizeof(type_or_obj: Union[Type, Object]) -> int:
         t = type_or_obj
     size = type_info(t).size
     if size is None:
-        raise ObjectTypeError(f"cannot get size of {t.type_name()!r}")
+        raise ObjectTypeError(f"cannot get size of {_sizeless(t)}")
     return size
 
 
-def offsetof(type: Type, member: str) -> int:  # noqa: A002 - drgn's name
-    """Byte offset of a member designator (``"se.avg"``, ``"comm[2]"``) in ``type``."""
+def _sizeless(t: Type) -> str:
+    """How drgn names a type with no size: ``void type``, ``function type``, ``incomplete
+    array type``..."""
+    kind = t.unaliased_kind()
+    if kind in (TypeKind.VOID, TypeKind.FUNCTION):
+        return f"{kind.name.lower()} type"
+    return f"incomplete {kind.name.lower()} type"
+
+
+def offsetof(type: Union[Type, str], member: str) -> int:  # noqa: A002 - drgn's name
+    """Byte offset of a member designator (``"se.avg"``, ``"comm[2]"``) in ``type`` (a string
+    is looked up in the default program)."""
+    type = _named(type)  # noqa: A001 - drgn's name
     under = type.strip_typedefs()
     if not isinstance(under, Composite):
         raise ObjectTypeError(f"'{type.type_name()}' is not a structure, union, or class")
@@ -97,8 +122,12 @@ def NULL(prog: Program, type: Union[Type, str]) -> Object:  # noqa: A002, N802 -
     return Object(prog, type, 0)
 
 
-def alignof(type: Type) -> int:  # noqa: A002 - drgn's name
-    """The alignment of ``type`` in bytes (gcc's x86-64 ABI)."""
+def alignof(type: Union[Type, str]) -> int:  # noqa: A002 - drgn's name
+    """The alignment of ``type`` in bytes (gcc's x86-64 ABI; a string is looked up in the
+    default program)."""
+    type = _named(type)  # noqa: A001 - drgn's name
+    if not isinstance(type, Type):
+        raise TypeError(f"expected Type or str, not {builtins.type(type).__name__}")
     if not type.is_complete() and type.kind != TypeKind.FUNCTION:
-        raise ObjectTypeError(f"cannot get alignment of incomplete {type.type_name()!r} type")
+        raise ObjectTypeError(f"cannot get alignment of {_sizeless(type)}")
     return type.alignment

@@ -133,7 +133,8 @@ class Object(CSyntax):
             value = A.convert(t, info, value.__operand(), value.__type) if info.kind in SCALAR + (K_FLOAT,) \
                 else value.to_bytes_()
         if isinstance(value, (bytes, bytearray, memoryview)) and info.kind not in (K_COMPOUND, K_ARRAY):
-            value = from_image(bytes(value), 0, self.__bits(), info)
+            # drgn refuses bytes for a scalar (Object.from_bytes_ takes a memory image)
+            raise ObjectTypeError(f"'{t.type_name()}' value must be number")
         self.__set(value)
 
     @property
@@ -380,6 +381,8 @@ class Object(CSyntax):
         return value_object(self.prog_, A.pointer_to(self.prog_, self.__type), self.address_)
 
     def __getitem__(self, index: Any) -> Object:
+        if isinstance(index, slice):
+            return self.__slice(index)
         info = self.__info
         i = _index(index)
         if info.kind == K_PTR:
@@ -410,6 +413,41 @@ class Object(CSyntax):
             sub = buf[i * size:(i + 1) * size] if buf is not None and length and 0 <= i < length else None
             return reference_object(self.prog_, elem, self.address_ + i * size, 0, None, sub)
         raise ObjectTypeError(f"'{self.__type.type_name()}' is not an array or pointer")
+
+    def __slice(self, s: slice) -> Object:
+        """drgn's ``obj[start:stop]`` of a pointer or array: the array of elements
+        ``start`` (default 0) up to ``stop`` (default: the array's length), indices counted
+        from the start as in C."""
+        info = self.__info
+        if info.kind not in (K_PTR, K_ARRAY):
+            raise ObjectTypeError(f"'{self.__type.type_name()}' is not an array or pointer")
+        if s.step is not None:
+            raise ObjectTypeError("object slice step is not supported")
+        under = info.under
+        assert isinstance(under, (Pointer, Array))
+        elem = under.type
+        size = type_info(elem).size
+        if size is None:
+            raise ObjectTypeError(f"cannot get size of {elem.type_name()!r}")
+        start = 0 if s.start is None else _index(s.start)
+        if s.stop is not None:
+            stop = _index(s.stop)
+        elif isinstance(under, Array) and under.length is not None:
+            stop = under.length
+        else:
+            raise ObjectTypeError(f"cannot omit the stop index of a slice of '{self.__type.type_name()}' "
+                                  "(not a complete array)")
+        count = max(stop - start, 0)
+        btf = elem.btf if elem.btf is not None else self.prog_.btf
+        arr = btf.array_of(elem, count)
+        if info.kind == K_PTR:
+            return reference_object(self.prog_, arr, self.__scalar() + start * size)
+        if self.address_ is None:
+            buf = self.__buf or b""
+            if start < 0 or start * size + count * size > len(buf):
+                raise OutOfBoundsError("out of bounds of value")
+            return image_object(self.prog_, arr, buf[start * size:(start + count) * size])
+        return reference_object(self.prog_, arr, self.address_ + start * size)
 
     def __len__(self) -> int:
         under = self.__info.under
@@ -520,7 +558,12 @@ class Object(CSyntax):
         a = self
         if reflected:
             a, b = b, a
-        t, v = A.binary(self.prog_, op, a.__operand(), b.__operand(), a.__type, b.__type)
+        try:
+            pa, pb = a.__operand(), b.__operand()
+        except ObjectTypeError:  # a struct, union or void operand: drgn names the operator
+            raise ObjectTypeError(f"invalid operands to binary {op} ('{a.__type.type_name()}' and "
+                                  f"'{b.__type.type_name()}')") from None
+        t, v = A.binary(self.prog_, op, pa, pb, a.__type, b.__type)
         return value_object(self.prog_, t, v)
 
     def _CSyntax__unary(self, op: str) -> Object:

@@ -40,6 +40,11 @@ class ProgramFlags(enum.Flag):
     IS_LOCAL = 4
 
 
+#: The architectures whose C ABI makes plain ``char`` signed.
+_SIGNED_CHAR = frozenset((Architecture.X86_64, Architecture.I386, Architecture.S390X, Architecture.S390,
+                          Architecture.LOONGARCH64))
+
+
 class Platform:
     """An architecture and its ABI flags (drgn's ``Platform``)."""
 
@@ -51,6 +56,12 @@ class Platform:
             flags = PlatformFlags.IS_64_BIT | PlatformFlags.IS_LITTLE_ENDIAN if arch in (
                 Architecture.X86_64, Architecture.AARCH64) else PlatformFlags(0)
         self.flags = flags
+
+    @property
+    def char_is_signed(self) -> bool:
+        """Whether plain ``char`` is signed in this platform's C ABI (x86 and s390x
+        say yes; Arm, PowerPC and RISC-V say no)."""
+        return self.arch in _SIGNED_CHAR
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Platform) and (other.arch, other.flags) == (self.arch, self.flags)

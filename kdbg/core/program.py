@@ -20,6 +20,9 @@ that fails to decode) are a command's failure, not the target's.
 
 from __future__ import annotations
 
+import gc
+import operator
+import weakref
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -135,6 +138,7 @@ class Program(TypeConstructors):
         self.unwinder: Optional[Unwinder] = None
         self._btf_loader = btf_loader
         self._symbol_loader = symbol_loader
+        self._closed = False
         self._btfs: Optional[List[BTF]] = None
         self._symbols: Optional[SymbolTable] = None
         self._failed: Dict[str, KdbgError] = {}
@@ -235,11 +239,16 @@ class Program(TypeConstructors):
         """``[base, split...]``: the kernel's BTF first, then split BTF files given. The
         modules' BTFs are on :meth:`modules`."""
         if self._btfs is None:
+            if self._closed:
+                raise KdbgError("the program is closed")
             if self._btf_loader is None:
                 raise _mark_target_error(
                     KdbgError("no BTF: give --btf FILE, a vmcore, or run on a live kernel"), "types"
                 )
             self._btfs = self._load_layer("types", self._btf_loader)
+            for btf in self._btfs:
+                btf.object_hook = _absent_object_maker(self)
+                btf.platform_char_signed = self.platform.char_is_signed
         return self._btfs
 
     @property
@@ -353,6 +362,8 @@ class Program(TypeConstructors):
     def symbol_table(self) -> SymbolTable:
         """The kernel's own symbol table (kallsyms of vmlinux)."""
         if self._symbols is None:
+            if self._closed:
+                raise KdbgError("the program is closed")
             if self._symbol_loader is None:
                 raise _mark_target_error(
                     KdbgError("no symbols: give --kallsyms FILE, a vmcore, or run on a live kernel"),
@@ -433,13 +444,14 @@ class Program(TypeConstructors):
 
     # ------------------------------------------------------------------ memory
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
-        """Read ``size`` bytes of kernel memory (virtual unless ``physical``)."""
+        """Read ``size`` bytes of kernel memory (virtual unless ``physical``); ``address`` and
+        ``size`` may be integer-like objects (drgn's IntegerLike)."""
         if self.memory is None:
             raise _mark_target_error(
                 CoreError(self.memory_unavailable or "memory is unavailable: no memory source"),
                 "memory",
             )
-        return self.memory.read(address, size, physical)
+        return self.memory.read(operator.index(address), operator.index(size), physical)
 
     def read_u8(self, address: int, physical: bool = False) -> int:
         """The byte at ``address``."""
@@ -489,9 +501,22 @@ class Program(TypeConstructors):
         self._declared.clear()
         self._primitives.clear()
         self._btf_vars = None
+        for btf in self._btfs or ():
+            btf.release()
         self._btfs = None
         self._symbols = None
         self.unwinder = None
+        # The loaders and finders refer back to the program (closures over it): drop them,
+        # so nothing of the program is in a cycle once its caller lets it go.
+        self._closed = True
+        self._btf_loader = self._symbol_loader = None
+        self._type_finders = FinderList("type")
+        self._object_finders = FinderList("object")
+        self._symbol_finders = FinderList("symbol")
+        # What is left in cycles (stack traces and their frames, the memory source and its
+        # translator): collect it now, so a process that opens vmcore after vmcore holds
+        # one program's memory, not as many as the collector's thresholds let pile up.
+        gc.collect()
 
     def __enter__(self) -> Program:
         return self
@@ -534,6 +559,20 @@ class _quiet:
 
     def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
         return kind is not None and issubclass(kind, KdbgError)
+
+
+def _absent_object_maker(prog: Program) -> Callable[[Type, Optional[int]], Object]:
+    """What a BTF of ``prog`` makes drgn's absent objects of its types with
+    (``TypeMember.object``); it holds the program weakly, as the program holds the BTF."""
+    ref = weakref.ref(prog)
+
+    def make(t: Type, bit_field_size: Optional[int]) -> Object:
+        p = ref()
+        if p is None:
+            raise KdbgError(f"the program of type {t.type_name()!r} is closed")
+        return Object(p, t, bit_field_size=bit_field_size)
+
+    return make
 
 
 def datasec_variables(btf: BTF) -> Iterator[Tuple[Var, Datasec, int]]:

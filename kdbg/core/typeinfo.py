@@ -62,7 +62,7 @@ def _make(t: Type) -> TypeInfo:
     if isinstance(under, Int):
         kind = K_BOOL if under.is_bool else K_INT
         size = under.size
-        signed = under.is_signed
+        signed = not under.is_bool and under.is_signed
         unq = t.unqualified()
         is_char = isinstance(unq, Int) and unq.btf_name in _CHAR_NAMES
     elif isinstance(under, Float):

@@ -82,7 +82,7 @@ def encode_into(buf: bytearray, bit_offset: int, t: Type, value: Any, bit_field_
         return
     if info.kind == K_COMPOUND:
         if not isinstance(value, dict):
-            raise ObjectTypeError(f"value for {t.type_name()!r} must be a dict")
+            raise ObjectTypeError(f"'{t.type_name()}' value must be dictionary or mapping")
         under = info.under
         assert isinstance(under, Composite)
         for name, v in value.items():

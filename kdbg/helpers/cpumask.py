@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Iterator, List, SupportsIndex
 from kdbg.core.conversions import sizeof
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectTypeError
+from kdbg.errors import ObjectNotFoundError, ObjectTypeError
+from kdbg.helpers.bitmap import bitmap_weight
+from kdbg.helpers.bitops import for_each_set_bit
 from kdbg.helpers.common import deref_if_pointer, global_object
 
 if TYPE_CHECKING:
@@ -68,25 +70,25 @@ def cpumask_of(prog: Program, cpu: SupportsIndex) -> Object:
     return Object.from_bytes_(prog, t, (1 << n).to_bytes(size, "little"))
 
 
-def _bits(mask: Object) -> int:
-    m = deref_if_pointer(mask)
-    return int.from_bytes(m.bits.to_bytes_(), "little")
+def _nr_cpu_ids(prog: Program) -> int:
+    """The number of CPU ids, and so of a mask's valid bits (``nr_cpu_ids``; 1 on a
+    uniprocessor kernel, which has none): a mask allocated for them
+    (``CPUMASK_OFFSTACK``) ends there, whatever ``struct cpumask``'s size."""
+    try:
+        return int(prog["nr_cpu_ids"])
+    except ObjectNotFoundError:
+        return 1
 
 
 def for_each_cpu(mask: Object) -> Iterator[int]:
-    """The CPU numbers set in ``mask`` (``struct cpumask`` or a pointer to one), ascending."""
-    bits = _bits(mask)
-    cpu = 0
-    while bits:
-        if bits & 1:
-            yield cpu
-        bits >>= 1
-        cpu += 1
+    """The CPU numbers set in ``mask`` (``struct cpumask`` or a pointer to one), ascending,
+    below ``nr_cpu_ids``."""
+    return for_each_set_bit(deref_if_pointer(mask).bits, _nr_cpu_ids(mask.prog_))
 
 
 def cpumask_weight(mask: Object) -> int:
-    """How many CPUs ``mask`` has set."""
-    return bin(_bits(mask)).count("1")
+    """How many CPUs ``mask`` has set (below ``nr_cpu_ids``)."""
+    return bitmap_weight(deref_if_pointer(mask).bits, _nr_cpu_ids(mask.prog_))
 
 
 def cpumask_to_cpulist(mask: Object) -> str:

@@ -13,33 +13,40 @@ Helpers return ``bytes`` for names and paths, as drgn's do.
 
 from __future__ import annotations
 
+import operator
 import os
-from typing import TYPE_CHECKING, Iterator, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.btf.types import Pointer
-from kdbg.core.conversions import container_of, sizeof
+from kdbg.core.conversions import cast, container_of, sizeof
 from kdbg.core.default import takes_object_or_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ValidationError
-from kdbg.helpers.common import Walk, describe_address
+from kdbg.helpers.common import Walk, describe_address, pointer_to
+from kdbg.helpers.format import escape_ascii_string
 from kdbg.helpers.list import hlist_empty, hlist_for_each_entry, list_for_each_entry
 from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
+from kdbg.helpers.xarray import xa_for_each, xa_is_value
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
 __all__ = [
+    "address_space_for_each_page",
     "d_path",
+    "decode_file_type",
     "dentry_path",
     "fget",
     "for_each_file",
     "for_each_mount",
+    "inode_for_each_page",
     "inode_path",
     "inode_paths",
     "mount_dst",
     "mount_fstype",
     "mount_src",
     "path_lookup",
+    "print_files",
     "print_mounts",
     "super_block_for_each_mount",
 ]
@@ -48,6 +55,10 @@ Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: ``MNT_INTERNAL`` (include/linux/mount.h, unchanged since 2.6.34).
 _MNT_INTERNAL = 0x4000
+#: ``S_IFMT`` and the file types under it (include/uapi/linux/stat.h), as drgn names them.
+_S_IFMT = 0o170000
+_FILE_TYPES = {0o140000: "SOCK", 0o120000: "LNK", 0o100000: "REG", 0o060000: "BLK", 0o040000: "DIR",
+               0o020000: "CHR", 0o010000: "FIFO"}
 #: More descriptors than any table holds in practice (``fs.nr_open`` defaults to 2^20):
 #: a larger ``max_fds`` is garbage, not read.
 _MAX_FDS = 1 << 24
@@ -349,16 +360,9 @@ def print_mounts(
 
 
 def _escape(name: bytes) -> str:
-    """Bytes as text, non-printable and non-ASCII bytes (and backslash) escaped."""
-    out = []
-    for b in name:
-        if b == 0x5C:
-            out.append("\\\\")
-        elif 0x20 <= b < 0x7F:
-            out.append(chr(b))
-        else:
-            out.append(f"\\x{b:02x}")
-    return "".join(out)
+    """``name`` as drgn prints a path: backslashes and non-printable bytes escaped
+    (``\\t``, ``\\x7f``)."""
+    return escape_ascii_string(name, escape_backslash=True)
 
 
 def fget(task: Object, fd: int) -> Object:
@@ -385,3 +389,31 @@ def for_each_file(task: Object) -> Iterator[Tuple[int, Object]]:
         bitmap &= bitmap - 1
         if fd < max_fds:
             yield fd, fd_array[fd].read_()
+
+
+def print_files(task: Object) -> None:
+    """Print each open file of ``task`` as ``fd path (struct file *)ADDR``."""
+    for fd, file in for_each_file(task):
+        print(f"{fd} {_escape(d_path(file.f_path))} ({file.type_.type_name()}){int(file):#x}")
+
+
+def decode_file_type(mode: SupportsIndex) -> str:
+    """The file type of ``mode`` (``i_mode``, ``st_mode``): ``REG``, ``DIR``, ``CHR``,
+    ``BLK``, ``FIFO``, ``LNK``, ``SOCK``, or the type bits in octal (``170000``)."""
+    bits = operator.index(mode) & _S_IFMT
+    return _FILE_TYPES.get(bits, f"{bits:06o}")
+
+
+def address_space_for_each_page(mapping: Object) -> Iterator[Tuple[int, Object]]:
+    """Each ``(index, struct page *)`` cached in ``mapping`` (``struct address_space *``):
+    the entries of its ``i_pages`` xarray but the shadow (value) entries."""
+    page_p = pointer_to(mapping.prog_, "struct page")
+    for index, entry in xa_for_each(mapping.i_pages.address_of_()):
+        if not xa_is_value(entry):
+            yield index, cast(page_p, entry)
+
+
+def inode_for_each_page(inode: Object) -> Iterator[Tuple[int, Object]]:
+    """Each ``(index, struct page *)`` cached for ``inode`` (``struct inode *``), from its
+    ``i_mapping``."""
+    return address_space_for_each_page(inode.i_mapping.read_())

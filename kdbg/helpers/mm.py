@@ -30,7 +30,7 @@ kernel writes into VMCOREINFO (as makedumpfile and drgn read it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.core.conversions import cast
@@ -52,6 +52,7 @@ __all__ = [
     "PageHead",
     "PageSlab",
     "PageTail",
+    "PageUsage",
     "compound_head",
     "compound_nr",
     "compound_order",
@@ -62,6 +63,7 @@ __all__ = [
     "in_direct_map",
     "page_flags",
     "page_folio",
+    "page_index",
     "page_size",
     "page_to_pfn",
     "page_to_phys",
@@ -300,6 +302,20 @@ def totalram_pages(prog: Program) -> int:
         return int(global_object(prog, "totalram_pages", "unsigned long"))
 
 
+class PageUsage(NamedTuple):
+    """A memory-usage statistic in pages (swap, HugeTLB)."""
+
+    pages: int
+    """Total pages."""
+    free_pages: int
+    """Free pages."""
+
+    @property
+    def used_pages(self) -> int:
+        """Pages in use."""
+        return self.pages - self.free_pages
+
+
 @takes_program_or_default
 def for_each_page(prog: Program) -> Iterator[Object]:
     """Every ``struct page *`` of the memory map, pfn 0 to ``max_pfn - 1`` (a
@@ -362,6 +378,15 @@ def page_flags(page: Object) -> Object:
     ``memdesc_flags_t``)."""
     lay, buf = _raw(page, "page_flags")
     return Object(_prog(page, "page_flags"), "unsigned long", _u(buf, lay.flags))
+
+
+def page_index(page: Object) -> Object:
+    """The page's offset in its mapping, in pages (``pgoff_t``): ``page->index``
+    (``page->__folio_index`` since Linux 6.16)."""
+    p = page[0] if isinstance(page, Object) and page.type_.unaliased_kind().name == "POINTER" else page
+    if not isinstance(p, Object):
+        raise ObjectTypeError(f"page_index: expected a struct page *, not {type(page).__name__}")
+    return p.member_("__folio_index" if p.type_.unaliased().has_member("__folio_index") else "index")
 
 
 @takes_program_or_default

@@ -10,8 +10,9 @@ so they work on 5.10, 6.1 and 6.12 alike.
 
 from __future__ import annotations
 
+import operator
 import struct
-from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, SupportsIndex, Tuple, Union
 
 from kdbg.btf.types import Composite, Enum, Pointer
 from kdbg.core.conversions import NULL
@@ -107,10 +108,10 @@ def module_percpu_region(mod: Object) -> Tuple[int, int]:
 
 
 @takes_program_or_default
-def address_to_module(prog: Program, address: int) -> Object:
-    """The ``struct module *`` whose text, data or read-only data holds ``address``, or a
+def address_to_module(prog: Program, addr: SupportsIndex) -> Object:
+    """The ``struct module *`` whose text, data or read-only data holds ``addr``, or a
     NULL ``struct module *`` (a linear search of the module regions)."""
-    address = int(address)
+    address = operator.index(addr)
     for mod in for_each_module(prog):
         for start, length in module_address_regions(mod):
             if start <= address < start + length:
@@ -118,9 +119,9 @@ def address_to_module(prog: Program, address: int) -> Object:
     return NULL(prog, "struct module *")
 
 
-def module_taints(mod: Object) -> str:
+def module_taints(module: Object) -> str:
     """The module's taint letters (``"OE"``), empty when it did not taint the kernel."""
-    mask = int(mod.taints)
+    mask = int(module.taints)
     return "".join(c for bit, c in enumerate(_TAINT_LETTERS) if mask & (1 << bit))
 
 

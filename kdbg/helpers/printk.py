@@ -38,9 +38,9 @@ import time
 from typing import IO, TYPE_CHECKING, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
 from kdbg.core.default import takes_program_or_default
-from kdbg.core.object import Object
-from kdbg.errors import FaultError, KdbgError, ObjectNotFoundError, ValidationError
+from kdbg.errors import FaultError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import describe_address
+from kdbg.helpers.timekeeping import timekeeper
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -315,33 +315,11 @@ def get_printk_records(prog: Program) -> List[PrintkRecord]:
     return _Ring(prog).records()
 
 
-def _timekeeper(prog: Program) -> Object:
-    """The kernel's ``struct timekeeper``: ``tk_core.timekeeper`` where ``tk_core`` is
-    typed; else laid out from BTF as ``kernel/time/timekeeping.c`` defines the anonymous
-    ``tk_core`` (a ``seqcount_raw_spinlock_t``, then the timekeeper at its alignment),
-    checked against the symbol's size."""
-    try:
-        return prog["tk_core"].timekeeper
-    except (KdbgError, AttributeError):
-        pass
-    sym = prog.symbol_table.get("tk_core")
-    if sym is None:
-        raise ObjectNotFoundError("human timestamps need the timekeeper: no tk_core symbol")
-    tk = prog.type("struct timekeeper")
-    align = tk.alignment
-    off = (prog.type("seqcount_raw_spinlock_t").sizeof() + align - 1) // align * align
-    if sym.size is not None and sym.size != off + tk.sizeof():
-        raise ObjectNotFoundError(
-            f"human timestamps need the timekeeper: tk_core is {sym.size} bytes, not the "
-            f"{off + tk.sizeof()} of a seqcount and a struct timekeeper; declare it")
-    return Object(prog, tk, address=sym.address + off)
-
-
 def _boot_time_ns(prog: Program) -> int:
     """Wall-clock time of boot in nanoseconds: the timekeeper's ``offs_real``
     (CLOCK_REALTIME minus CLOCK_MONOTONIC), as drgn's ``ktime_get_coarse_real_ns() -
     ktime_get_coarse_ns()``."""
-    return int(_timekeeper(prog).offs_real)
+    return int(timekeeper(prog).offs_real)
 
 
 def _format_line_prefix(ts: int) -> bytes:

@@ -9,7 +9,7 @@ corrupt tree and raises :class:`~kdbg.errors.ValidationError` naming the root.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator, List, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Generator, Iterator, List, Tuple, TypeVar, Union
 
 from kdbg.core.conversions import NULL
 from kdbg.core.object import Object, value_object
@@ -33,6 +33,8 @@ __all__ = [
     "rbtree_inorder_for_each_entry",
     "rbtree_preorder_for_each",
     "rbtree_preorder_for_each_entry",
+    "validate_rbtree",
+    "validate_rbtree_inorder_for_each_entry",
 ]
 
 KeyType = TypeVar("KeyType")
@@ -239,3 +241,80 @@ def rb_find(type: Union[str, Type], root: Object, member: str, key: KeyType,  # 
         if depth > MAX_DEPTH:
             raise ValidationError(f"{_what(root)}: deeper than {MAX_DEPTH} levels: not a red-black tree")
     return NULL(prog, ptr_t)
+
+
+def validate_rbtree(type: Union[str, Type], root: Object, member: str,  # noqa: A002
+                    cmp: Callable[[Object, Object], int], allow_equal: bool) -> None:
+    """Check that ``root`` is a red-black tree of ``type`` entries ordered by ``cmp``
+    (see :func:`validate_rbtree_inorder_for_each_entry`); a
+    :class:`~kdbg.errors.ValidationError` names the first violation."""
+    for _ in validate_rbtree_inorder_for_each_entry(type, root, member, cmp, allow_equal):
+        pass
+
+
+def validate_rbtree_inorder_for_each_entry(type: Union[str, Type], root: Object, member: str,  # noqa: A002
+                                           cmp: Callable[[Object, Object], int],
+                                           allow_equal: bool) -> Iterator[Object]:
+    """Each entry in order, as :func:`rbtree_inorder_for_each_entry`, checking on the way
+    that the tree is a search tree by ``cmp`` (``cmp(a, b)`` < 0 when entry ``a`` sorts
+    before ``b``; equal entries only if ``allow_equal``), that each node's parent pointer
+    names its parent, that the root is black, no red node has a red child and both
+    subtrees of every node hold as many black nodes: a
+    :class:`~kdbg.errors.ValidationError` when one does not hold, raised when the walk
+    reaches it."""
+    prog = root.prog_
+    lay = _layout(prog)
+    ptr_t, off = entry_info(prog, type, member)
+    what = _what(root)
+    read = prog.read_word
+
+    def entry(node: int) -> Object:
+        return value_object(prog, ptr_t, node - off)
+
+    def color(node: int) -> Tuple[int, bool]:
+        word = read(node + lay.parent)
+        return word & ~3, bool(word & 1)
+
+    def visit(node: int, parent: int, parent_entry: Object, parent_red: bool, left: bool,
+              depth: int) -> Generator[Object, None, int]:
+        if not node:
+            return 0
+        side = "left" if left else "right"
+        if depth > MAX_DEPTH:
+            raise ValidationError(f"{what}: deeper than {MAX_DEPTH} levels at {node:#x}: not a red-black tree")
+        up, black = color(node)
+        if up != parent:
+            raise ValidationError(f"{what}: node {parent:#x}'s {side} child {node:#x} has parent {up:#x}")
+        if parent_red and not black:
+            raise ValidationError(f"{what}: red node {parent:#x} has a red child {node:#x}")
+        e = entry(node)
+        order = cmp(e, parent_entry)
+        if order > 0 and left:
+            raise ValidationError(f"{what}: entry {int(parent_entry):#x}'s left child {int(e):#x} "
+                                  "compares greater than it")
+        if order < 0 and not left:
+            raise ValidationError(f"{what}: entry {int(parent_entry):#x}'s right child {int(e):#x} "
+                                  "compares less than it")
+        if order == 0 and not allow_equal:
+            raise ValidationError(f"{what}: entry {int(parent_entry):#x}'s {side} child {int(e):#x} "
+                                  "compares equal to it")
+        return (yield from below(node, e, black, depth))
+
+    def below(node: int, e: Object, black: bool, depth: int) -> Generator[Object, None, int]:
+        left_height = yield from visit(read(node + lay.left), node, e, not black, True, depth + 1)
+        yield e
+        right_height = yield from visit(read(node + lay.right), node, e, not black, False, depth + 1)
+        if left_height != right_height:
+            raise ValidationError(f"{what}: the subtrees of node {node:#x} hold {left_height} and "
+                                  f"{right_height} black nodes")
+        return left_height + black
+
+    top = _root_node(root)
+    if not top:
+        return
+    up, black = color(top)
+    if up:
+        raise ValidationError(f"{what}: root node {top:#x} has parent {up:#x}")
+    if not black:
+        raise ValidationError(f"{what}: root node {top:#x} is red")
+    yield from below(top, entry(top), black, 0)

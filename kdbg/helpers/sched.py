@@ -6,25 +6,36 @@ became ``__state`` in 5.14, the CPU number moved into ``thread_info`` in 5.16.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, SupportsIndex
+from typing import TYPE_CHECKING, Iterator, List, SupportsIndex, Tuple
 
+from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError
 from kdbg.helpers.common import deref_if_pointer, global_object, has_member, program_cache
-from kdbg.helpers.percpu import per_cpu
+from kdbg.helpers.list import list_for_each_entry
+from kdbg.helpers.percpu import per_cpu, per_cpu_ptr
+from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
 __all__ = [
+    "cfs_rq_for_each_entity",
     "cpu_curr",
     "cpu_rq",
     "get_task_state",
     "idle_task",
+    "loadavg",
+    "rq_for_each_fair_task",
+    "rq_for_each_rt_task",
+    "sched_entity_is_task",
+    "sched_entity_to_task",
     "task_cpu",
+    "task_group_sched_entity",
     "task_on_cpu",
     "task_rq",
+    "task_since_last_arrival_ns",
     "task_state_to_char",
     "task_thread_info",
     "thread_group_leader",
@@ -48,6 +59,9 @@ _STATE_NAMES = {
 #: TASK_FROZEN, and changed ``__task_state_index`` to match: its presence in kallsyms
 #: says which of the two rules below the kernel uses.
 _FREEZER_REWRITE_SYMBOL = "__set_task_frozen"
+
+#: x86-64 ``THREAD_SIZE`` without KASAN, for a kernel whose own is unknown (:func:`thread_size`).
+DEFAULT_THREAD_SIZE = 16384
 
 
 def _state_member(prog: Program) -> str:
@@ -152,3 +166,118 @@ def idle_task(prog: Program, cpu: SupportsIndex) -> Object:
 def thread_group_leader(task: Object) -> bool:
     """Whether the task leads its thread group (``exit_signal >= 0``, as the kernel)."""
     return int(deref_if_pointer(task).exit_signal) >= 0
+
+
+#: ``avenrun[]`` is fixed point with ``FSHIFT`` (11) fraction bits.
+_FSHIFT = 11
+
+
+@takes_program_or_default
+def loadavg(prog: Program) -> Tuple[float, float, float]:
+    """The load averages over 1, 5 and 15 minutes (``/proc/loadavg``'s first three)."""
+    avenrun = global_object(prog, "avenrun", "unsigned long [3]")
+    one, five, fifteen = (int(avenrun[i]) / (1 << _FSHIFT) for i in range(3))
+    return one, five, fifteen
+
+
+def task_since_last_arrival_ns(task: Object) -> int:
+    """Nanoseconds from when the task last started running (``sched_info.last_arrival``)
+    to its runqueue's clock: about how long it has been in its current state. Needs
+    ``CONFIG_SCHEDSTATS`` or ``CONFIG_TASK_DELAY_ACCT``."""
+    t = deref_if_pointer(task)
+    return int(task_rq(t).clock) - int(t.sched_info.last_arrival)
+
+
+def rq_for_each_fair_task(rq: Object) -> Iterator[Object]:
+    """The tasks of the fair class (CFS/EEVDF) on runqueue ``rq`` (``struct rq *``):
+    its ``cfs_tasks`` list (the tasks' ``se.group_node``)."""
+    r = deref_if_pointer(rq)
+    if r.type_.unaliased().has_member("cfs_tasks"):
+        return list_for_each_entry("struct task_struct", r.cfs_tasks.address_of_(), "se.group_node")
+    return (sched_entity_to_task(se) for se, _, _, is_task in cfs_rq_for_each_entity(r.cfs.address_of_())
+            if is_task)
+
+
+def rq_for_each_rt_task(rq: Object) -> Iterator[Object]:
+    """The tasks of the realtime class on runqueue ``rq`` (``struct rq *``), priority
+    by priority."""
+    for queue in deref_if_pointer(rq).rt.active.queue:
+        yield from list_for_each_entry("struct task_struct", queue.address_of_(), "rt.run_list")
+
+
+def sched_entity_is_task(se: Object) -> bool:
+    """Whether the scheduler entity (``struct sched_entity *``) is a task, not a task
+    group (a group has a runqueue of its own, ``my_q``)."""
+    s = deref_if_pointer(se)
+    if not s.type_.unaliased().has_member("my_q"):  # no CONFIG_FAIR_GROUP_SCHED
+        return True
+    return not int(s.my_q)
+
+
+def sched_entity_to_task(se: Object) -> Object:
+    """The task of the scheduler entity (``struct task_struct *``; not checked: see
+    :func:`sched_entity_is_task`)."""
+    return container_of(se, "struct task_struct", "se")
+
+
+def task_group_sched_entity(tg: Object, cpu: SupportsIndex) -> Object:
+    """The scheduler entity of task group ``tg`` (``struct task_group *``) on CPU ``cpu``
+    (``struct sched_entity *``; ``NULL`` for the root group)."""
+    g = deref_if_pointer(tg)
+    n = cpu.__index__()
+    if g.type_.unaliased().has_member("se"):
+        return g.se[n].read_()
+    prog = g.prog_  # 7.2 and later: the entity sits beside the per-CPU cfs_rq
+    if g.address_ == global_object(prog, "root_task_group", "struct task_group").address_:
+        return NULL(prog, "struct sched_entity *")
+    return container_of(per_cpu_ptr(g.cfs_rq, n), "struct cfs_tg_state", "cfs_rq").se.address_of_()
+
+
+def _queued(cfs_rq: Object) -> Iterator[Tuple[Object, bool]]:
+    """``(entity, is_curr)`` of a fair runqueue: its current entity first, then its
+    timeline in order."""
+    curr = cfs_rq.curr.read_()
+    if int(curr):
+        yield curr, True
+    root = cfs_rq.tasks_timeline
+    if root.type_.unaliased().has_member("rb_root"):  # 4.14 and later
+        root = root.rb_root
+    for se in rbtree_inorder_for_each_entry("struct sched_entity", root.address_of_(), "run_node"):
+        yield se, False
+
+
+def cfs_rq_for_each_entity(cfs_rq: Object) -> Iterator[Tuple[Object, int, bool, bool]]:
+    """Every entity on a fair runqueue (``struct cfs_rq *``) and, recursively, on its task
+    groups' runqueues, parents before children: ``(struct sched_entity *, depth,
+    is_curr, is_task)``; ``depth`` 0 is the runqueue's own entities."""
+    top = deref_if_pointer(cfs_rq)
+    if top.type_.unaliased().has_member("h_curr"):
+        raise NotImplementedError("cfs_rq_for_each_entity: the single-runqueue EEVDF of Linux 7.3 and later "
+                                  "is not supported yet")
+    has_my_q = top.prog_.type("struct sched_entity").unaliased().has_member("my_q")
+    stack: List[Tuple[Iterator[Tuple[Object, bool]], int]] = [(_queued(top), 0)]
+    while stack:
+        entities, depth = stack[-1]
+        try:
+            se, is_curr = next(entities)
+        except StopIteration:
+            stack.pop()
+            continue
+        my_q = se.my_q.read_() if has_my_q else None
+        yield se, depth, is_curr, not (my_q is not None and int(my_q))
+        if my_q is not None and int(my_q):
+            stack.append((_queued(my_q[0]), depth + 1))
+
+
+def thread_size(prog: Program) -> int:
+    """``THREAD_SIZE``: the size, and alignment, of a task's kernel stack
+    (``prog["THREAD_SIZE"]``, else x86-64's default). For the stack walkers and the address
+    identifiers; not one of drgn's helpers."""
+
+    def find() -> int:
+        try:
+            return int(prog["THREAD_SIZE"])
+        except LookupError:  # neither BTF nor kallsyms says
+            return DEFAULT_THREAD_SIZE
+
+    return program_cache(prog, "sched.thread_size", find)

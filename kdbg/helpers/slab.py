@@ -29,10 +29,10 @@ cache (``refcount > 1``), so its name is not found and its objects are mixed wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 from kdbg.btf.types import Type
-from kdbg.core.conversions import NULL
+from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object, value_object
 from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
@@ -40,7 +40,10 @@ from kdbg.helpers.common import program_cache
 from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.mm import memory_map, page_type_test
+from kdbg.helpers.nodemask import nr_node_ids
 from kdbg.helpers.percpu import per_cpu_ptr
+from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
+from kdbg.helpers.vmstat import global_node_page_state
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -48,9 +51,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SlabCacheUsage",
     "SlabObjectInfo",
+    "SlabTotalUsage",
     "find_containing_slab_cache",
     "find_slab_cache",
     "for_each_slab_cache",
+    "get_slab_cache_aliases",
     "print_slab_caches",
     "slab_cache_for_each_allocated_object",
     "slab_cache_is_merged",
@@ -59,6 +64,7 @@ __all__ = [
     "slab_cache_pages_per_slab",
     "slab_cache_usage",
     "slab_object_info",
+    "slab_total_usage",
 ]
 
 _OO_SHIFT = 16
@@ -303,14 +309,6 @@ class SlabCacheUsage(NamedTuple):
         return self.num_objs - self.free_objs
 
 
-def _nr_node_ids(prog: Program) -> int:
-    sym = prog.symbol_table.get("nr_node_ids")
-    n = prog.read_u32(sym.address) if sym is not None else 1
-    if not 0 < n <= 1 << 10:
-        raise ValidationError(f"nr_node_ids {n} is implausible")
-    return n
-
-
 def slab_cache_usage(slab_cache: Object) -> SlabCacheUsage:
     """Slabs and objects of a SLUB cache, as ``/proc/slabinfo`` counts them: slabs and
     objects from the per-node counters (``CONFIG_SLUB_DEBUG``, as Debian builds), free
@@ -337,7 +335,7 @@ def slab_cache_usage(slab_cache: Object) -> SlabCacheUsage:
     member = "slab_list" if slab_t.strip_typedefs().has_member("slab_list") else "lru"
     num_slabs = num_objs = 0
     nodes = helper.cache.node
-    for nid in range(_nr_node_ids(prog)):
+    for nid in range(nr_node_ids(prog)):
         node = nodes[nid].read_()
         if not int(node):
             continue
@@ -361,6 +359,11 @@ class SlabObjectInfo(NamedTuple):
     """Start of the object holding the address."""
     allocated: Optional[bool]
     """Whether that object is allocated (``None`` when its freelists are corrupt)."""
+
+    def __repr__(self) -> str:
+        """drgn's: the address in hexadecimal."""
+        return (f"SlabObjectInfo(slab_cache={self.slab_cache!r}, slab={self.slab!r}, "
+                f"address={hex(self.address)}, allocated={self.allocated})")
 
 
 @takes_program_or_default
@@ -396,3 +399,57 @@ def find_containing_slab_cache(prog: Program, addr: int) -> Object:
     slab = Object(prog, m.slab_type + " *", m.vmemmap + pfn * m.page_size)
     return slab.slab_cache.read_()
 
+
+
+class SlabTotalUsage(NamedTuple):
+    """Slab memory of the whole kernel in pages (:func:`slab_total_usage`)."""
+
+    reclaimable_pages: int
+    """Pages of reclaimable slab caches (``SReclaimable``)."""
+    unreclaimable_pages: int
+    """Pages of the other slab caches (``SUnreclaim``)."""
+
+    @property
+    def total_pages(self) -> int:
+        """All slab pages (``Slab``)."""
+        return self.reclaimable_pages + self.unreclaimable_pages
+
+
+@takes_program_or_default
+def slab_total_usage(prog: Program) -> SlabTotalUsage:
+    """The kernel's reclaimable and unreclaimable slab pages (``/proc/meminfo``'s
+    ``SReclaimable`` and ``SUnreclaim``): the node statistics ``NR_SLAB_*_B`` (in pages
+    despite the name; ``NR_SLAB_*`` before 5.9)."""
+    for suffix in ("_B", ""):
+        try:
+            reclaimable = prog.constant("NR_SLAB_RECLAIMABLE" + suffix)
+            unreclaimable = prog.constant("NR_SLAB_UNRECLAIMABLE" + suffix)
+        except ObjectNotFoundError:
+            continue
+        return SlabTotalUsage(global_node_page_state(prog, reclaimable), global_node_page_state(prog, unreclaimable))
+    raise ObjectNotFoundError("BTF's enum node_stat_item has no NR_SLAB_RECLAIMABLE(_B)")
+
+
+@takes_program_or_default
+def get_slab_cache_aliases(prog: Program) -> Dict[str, str]:
+    """For each slab cache merged into a cache of another name, that name:
+    ``{"dnotify_struct": "avc_xperms_data", ...}``. SLUB records a merged cache as a
+    symbolic link in ``/sys/kernel/slab`` (the kernfs directory of ``slab_kset``) to the
+    cache it became; a :class:`LookupError` without ``CONFIG_SYSFS`` (no ``slab_kset``)."""
+    try:
+        kset = prog["slab_kset"].read_()
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError("get_slab_cache_aliases() needs SLUB's sysfs directory (slab_kset): the "
+                                  "kernel has none (CONFIG_SLUB and CONFIG_SYSFS)") from None
+    link = int(prog.constant("KERNFS_LINK"))
+    aliases: Dict[str, str] = {}
+    children = kset.kobj.sd.dir.children.address_of_()
+    for child in rbtree_inorder_for_each_entry("struct kernfs_node", children, "rb"):
+        if not int(child.flags) & link:
+            continue
+        target = container_of(cast("struct kobject *", child.symlink.target_kn.priv), "struct kmem_cache", "kobj")
+        name = child.name.string_().decode(errors="surrogateescape")
+        merged = target.name.string_().decode(errors="surrogateescape")
+        if name != merged:
+            aliases[name] = merged
+    return aliases

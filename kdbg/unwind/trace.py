@@ -30,7 +30,7 @@ from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import for_each_task_in_group, resolve_task
-from kdbg.helpers.sched import cpu_curr
+from kdbg.helpers.sched import cpu_curr, thread_size
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
 from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "crashed_thread", "threads", "UnwindError"]
 
-#: x86-64 THREAD_SIZE without KASAN (the kernel's ``init_stack`` .. ``__end_init_task``
-#: gives the real one when kallsyms has both).
-DEFAULT_THREAD_SIZE = 16384
 KERNEL_SPACE = 0xFFFF800000000000
 _NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what}"
 
@@ -272,16 +269,6 @@ class Thread:
 
 # ------------------------------------------------------------------------- start state
 
-def _thread_size(prog: Program) -> int:
-    cache = _cache(prog)
-    size = cache.get("thread_size")
-    if size is None:
-        a, b = prog.symbol_table.address_of("init_stack"), prog.symbol_table.address_of("__end_init_task")
-        size = b - a if a is not None and b is not None and 0 < b - a <= 1 << 20 else DEFAULT_THREAD_SIZE
-        cache["thread_size"] = size
-    return size
-
-
 def _per_cpu_word(prog: Program, names: Tuple[Tuple[str, Optional[str]], ...], cpu: int) -> Optional[int]:
     """The first of per-CPU ``var`` (or ``var.member``) that exists, on ``cpu``."""
 
@@ -301,7 +288,7 @@ def _cpu_stacks(prog: Program, cpu: int) -> List[Stack]:
     if key in cache:
         return cache[key]
     stacks: List[Stack] = []
-    size = _thread_size(prog)
+    size = thread_size(prog)
     top = _per_cpu_word(prog, (("hardirq_stack_ptr", None), ("pcpu_hot", "hardirq_stack_ptr")), cpu)
     if top:  # points at the top-most word (arch/x86/kernel/dumpstack_64.c in_irq_stack)
         stacks.append(Stack("IRQ", top + 8 - size, top + 8))
@@ -357,7 +344,7 @@ def _start_state(prog: Program, task: Object) -> StartState:
     addr = t.address_
     assert addr is not None
     stack_base = int(t.stack)
-    size = _thread_size(prog)
+    size = thread_size(prog)
     stacks = [Stack("task", stack_base, stack_base + size)]
     cpu = _running_cpus(prog).get(addr)
     comm = t.comm.string_().decode("utf-8", "replace")
@@ -436,7 +423,7 @@ def _pt_regs_start(prog: Program, regs: Object) -> StartState:
     layout = pt_regs_layout(prog)
     image = regs.to_bytes_() if regs.address_ is None else prog.read(regs.address_, layout.size)
     values = layout.decode(image)
-    size = _thread_size(prog)
+    size = thread_size(prog)
     sp = values["rsp"]
     stacks = [Stack("task", sp & ~(size - 1), (sp & ~(size - 1)) + size)]
     for cpu in for_each_possible_cpu(prog):

@@ -1,0 +1,208 @@
+"""The block layer: disks (``struct gendisk``), partitions and requests: drgn's
+``drgn.helpers.linux.block``.
+
+Disks and partitions are the devices of ``block_class``. Since Linux 5.11 a partition (the
+whole disk is partition 0) is a ``struct block_device`` whose ``bd_device`` is that
+device; before, a ``struct hd_struct`` with ``__dev``; which one is read from BTF. The
+partition number moved into the flags word ``__bd_flags`` in Linux 6.10. A request's
+operation is the low byte of ``cmd_flags`` since Linux 4.10 (the top 3 bits before, when
+``enum rq_flag_bits`` existed); odd operations write.
+
+``request_queue_busy_iter`` is not here: it walks the tag bitmaps with the sbitmap helper,
+which kdbg does not have yet.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Iterator, Tuple
+
+from kdbg.core.conversions import cast, container_of
+from kdbg.core.default import takes_program_or_default
+from kdbg.core.object import Object
+from kdbg.errors import KdbgError
+from kdbg.helpers.common import deref_if_pointer, global_object, has_member, pointer_to, program_cache
+from kdbg.helpers.device import MAJOR, MINOR, MKDEV, class_for_each_device
+from kdbg.helpers.format import escape_ascii_string
+from kdbg.helpers.list import list_for_each_entry
+
+if TYPE_CHECKING:
+    from kdbg.btf.types import Type
+    from kdbg.core.program import Program
+
+__all__ = [
+    "bdev_partno",
+    "blk_mq_rq_from_pdu",
+    "blk_mq_rq_to_pdu",
+    "blk_rq_bytes",
+    "blk_rq_pos",
+    "disk_devt",
+    "disk_name",
+    "for_each_disk",
+    "for_each_partition",
+    "nr_blockdev_pages",
+    "op_is_write",
+    "part_devt",
+    "part_name",
+    "print_disks",
+    "print_partitions",
+    "req_op",
+    "rq_data_dir",
+]
+
+
+def disk_devt(disk: Object) -> Object:
+    """The device number of ``disk`` (``struct gendisk *``), ``dev_t``."""
+    d = deref_if_pointer(disk)
+    return Object(d.prog_, "dev_t", MKDEV(int(d.major), int(d.first_minor)))
+
+
+def disk_name(disk: Object) -> bytes:
+    """The name of ``disk`` (``sda``)."""
+    return deref_if_pointer(disk).disk_name.string_()
+
+
+def bdev_partno(bdev: Object) -> Object:
+    """The partition number of ``bdev`` (``struct block_device *``), ``u8`` (0 for the
+    whole disk)."""
+    b = deref_if_pointer(bdev)
+    prog = b.prog_
+    in_flags = program_cache(prog, "block.partno_in_flags",
+                             lambda: has_member(prog, "struct block_device", "__bd_flags"))
+    if in_flags:  # Linux 6.10 and later: the low byte of the flags
+        return cast("u8", b.member_("__bd_flags").counter)
+    return b.bd_partno.read_()
+
+
+def _bdev_partitions(prog: Program) -> bool:
+    """Whether partitions are ``struct block_device`` (Linux 5.11 and later)."""
+    return program_cache(prog, "block.bd_device", lambda: has_member(prog, "struct block_device", "bd_device"))
+
+
+def _block_devices(prog: Program) -> Iterator[Object]:
+    return class_for_each_device(global_object(prog, "block_class", "struct class").address_of_())
+
+
+@takes_program_or_default
+def for_each_partition(prog: Program) -> Iterator[Object]:
+    """Every partition (whole disks included), as ``struct block_device *`` (``struct
+    hd_struct *`` before Linux 5.11)."""
+    if _bdev_partitions(prog):
+        for device in _block_devices(prog):
+            yield container_of(device, "struct block_device", "bd_device")
+    else:
+        for device in _block_devices(prog):
+            yield container_of(device, "struct hd_struct", "__dev")
+
+
+@takes_program_or_default
+def for_each_disk(prog: Program) -> Iterator[Object]:
+    """Every disk, as ``struct gendisk *``."""
+    if _bdev_partitions(prog):
+        for part in for_each_partition(prog):
+            if not int(bdev_partno(part)):
+                yield part.bd_disk.read_()
+    else:
+        for part in for_each_partition(prog):
+            if not int(part.partno):
+                yield container_of(part, "struct gendisk", "part0")
+
+
+@takes_program_or_default
+def print_disks(prog: Program) -> None:
+    """Print every disk as ``MAJOR:MINOR NAME (struct gendisk *)ADDRESS``."""
+    for disk in for_each_disk(prog):
+        name = escape_ascii_string(disk_name(disk), escape_backslash=True)
+        print(f"{int(disk.major)}:{int(disk.first_minor)} {name} ({disk.type_.type_name()}){int(disk):#x}")
+
+
+def part_devt(part: Object) -> Object:
+    """The device number of ``part`` (``struct block_device *``, or ``struct hd_struct *``
+    before Linux 5.11), ``dev_t``."""
+    p = deref_if_pointer(part)
+    try:
+        return p.bd_dev.read_()
+    except AttributeError:
+        return p.member_("__dev").devt.read_()
+
+
+def part_name(part: Object) -> bytes:
+    """The name of ``part`` (``sda1``)."""
+    p = deref_if_pointer(part)
+    try:
+        device = p.bd_device
+    except AttributeError:
+        device = p.member_("__dev")
+    return device.kobj.name.string_()
+
+
+@takes_program_or_default
+def print_partitions(prog: Program) -> None:
+    """Print every partition as ``MAJOR:MINOR NAME (type *)ADDRESS``."""
+    for part in for_each_partition(prog):
+        devt = int(part_devt(part))
+        name = escape_ascii_string(part_name(part), escape_backslash=True)
+        print(f"{MAJOR(devt)}:{MINOR(devt)} {name} ({part.type_.type_name()}){int(part):#x}")
+
+
+@takes_program_or_default
+def nr_blockdev_pages(prog: Program) -> int:
+    """How many pages the block devices' page caches hold (the inodes of the bdev
+    filesystem)."""
+    sb = prog["blockdev_superblock"]
+    return sum(int(inode.i_mapping.nrpages)
+               for inode in list_for_each_entry("struct inode", sb.s_inodes.address_of_(), "i_sb_list"))
+
+
+def _op_scheme(prog: Program) -> Tuple[Type, Callable[[int], int], Callable[[int], bool]]:
+    """``(operation enum type, cmd_flags -> operation, operation -> writes?)``."""
+    def find() -> Tuple[Type, Callable[[int], int], Callable[[int], bool]]:
+        try:
+            prog.type("enum rq_flag_bits")
+        except (KdbgError, LookupError):
+            pass
+        else:  # before Linux 4.10: the top 3 bits, and anything but a read writes
+            return prog.type("enum req_op"), lambda flags: flags >> 61, lambda op: op != 0
+        try:
+            op_type = prog.type("enum req_op")
+        except (KdbgError, LookupError):  # Linux 4.10 to 5.19
+            op_type = prog.type("enum req_opf")
+        return op_type, lambda flags: flags & 0xFF, lambda op: bool(op & 1)
+    return program_cache(prog, "block.req_op", find)
+
+
+def req_op(rq: Object) -> Object:
+    """The operation of request ``rq`` (``struct request *``): ``enum req_op``
+    (``enum req_opf`` from Linux 4.10 to 5.19)."""
+    r = deref_if_pointer(rq)
+    op_type, op_of, _writes = _op_scheme(r.prog_)
+    return Object(r.prog_, op_type, op_of(int(r.cmd_flags)))
+
+
+def op_is_write(op: Object) -> bool:
+    """Whether a request operation (``enum req_op``) moves data out (writes)."""
+    return _op_scheme(op.prog_)[2](int(op))
+
+
+def rq_data_dir(rq: Object) -> int:
+    """1 if ``rq`` writes, else 0."""
+    return int(op_is_write(req_op(rq)))
+
+
+def blk_rq_pos(rq: Object) -> Object:
+    """The sector ``rq`` is at, ``sector_t``."""
+    return deref_if_pointer(rq).member_("__sector").read_()
+
+
+def blk_rq_bytes(rq: Object) -> Object:
+    """The bytes left in ``rq``, ``unsigned int``."""
+    return deref_if_pointer(rq).member_("__data_len").read_()
+
+
+def blk_mq_rq_to_pdu(rq: Object) -> Object:
+    """The driver's data right after ``rq`` (``struct request *``), ``void *``."""
+    return cast("void *", rq + 1)
+
+
+def blk_mq_rq_from_pdu(pdu: Object) -> Object:
+    """The request whose driver data is ``pdu`` (``void *``), ``struct request *``."""
+    return cast(pointer_to(pdu.prog_, "struct request"), pdu) - 1
