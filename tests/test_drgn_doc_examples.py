@@ -497,14 +497,6 @@ class Differs:
         assert self.why and self.shows and set(self.suites) <= set(SUITES), self
 
 
-def _missing(*helpers: str) -> Differs:
-    """kdbg has none of drgn's ``helpers`` yet: the example stops at a ``NameError``."""
-    return Differs(f"kdbg has no drgn helper {', '.join(helpers)} yet",
-                   tuple(f"NameError: name '{h}' is not defined" for h in helpers))
-
-
-_FLOAT = Differs("no floating-point type: the kernel's BTF has none, and kdbg does not supply C's float and "
-                 "double as drgn's C language does", ("ObjectNotFoundError: unknown type 'float'",))
 _MODULE_REPR = "repr() of a drgn.Module is kdbg's <module 'name'>, not drgn's constructor form"
 _TYPE_REPR = Differs("repr() of a Type is kdbg's <Typedef [id] 'name'>, not drgn's constructor form "
                      "(prog.typedef_type(...))", ("<Typedef [",))
@@ -526,31 +518,12 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
                           "drgn.source_location (DWARF-only: DWARF's line tables)",
                           ("missing default global: drgn.search_memory\n", "missing default global: "
                            "drgn.source_location")),
-    "README.rst:253": _missing("bpf_prog_for_each", "cmdline"),
     "docs/advanced_usage.rst:74": Differs("kdbg does not implement drgn's module loading API "
                                           "(Program.loaded_modules: kdbg finds the kernel's modules itself)",
                                           ("drgn.Program.loaded_modules is not supported by kdbg",)),
     "docs/api_reference.rst:223": Differs("kdbg does not implement Program.extra_module (drgn's module API for "
                                           "files the program does not know)",
                                           ("drgn.Program.extra_module is not supported by kdbg",)),
-    "docs/release_highlights/0.0.22.rst:68": _missing("get_slab_cache_aliases"),
-    "docs/release_highlights/0.0.22.rst:76": _missing("get_slab_cache_aliases"),
-    "docs/release_highlights/0.0.22.rst:85": _missing("identify_address"),
-    "docs/release_highlights/0.0.23.rst:20": _missing("follow_phys"),
-    "docs/release_highlights/0.0.23.rst:28": _missing("follow_page"),
-    "docs/release_highlights/0.0.23.rst:36": _missing("follow_pfn"),
-    "docs/release_highlights/0.0.23.rst:42": _missing("follow_phys"),
-    "docs/release_highlights/0.0.24.rst:28": _missing("netdev_get_by_name", "netdev_priv"),
-    "docs/release_highlights/0.0.25.rst:57": _missing("mtree_load"),
-    "docs/release_highlights/0.0.25.rst:62": _missing("mt_for_each"),
-    "docs/release_highlights/0.0.25.rst:78": _missing("vma_find"),
-    "docs/release_highlights/0.0.25.rst:88": _missing("for_each_vma"),
-    "docs/release_highlights/0.0.25.rst:110": _missing("waitqueue_active"),
-    "docs/release_highlights/0.0.25.rst:136": _missing("waitqueue_for_each_entry"),
-    "docs/release_highlights/0.0.25.rst:153": _missing("waitqueue_for_each_task"),
-    "docs/release_highlights/0.0.27.rst:50": _missing("print_annotated_memory"),
-    "docs/release_highlights/0.0.27.rst:69": _missing("identify_address"),
-    "docs/release_highlights/0.0.28.rst:85": _FLOAT,
     "docs/release_highlights/0.0.28.rst:110": Differs(
         "kdbg names an address in a module by the nearest kallsyms symbol below it, as the kernel's %pS "
         "does (kallsyms records no sizes); drgn, with the module's ELF symbol table, names only addresses "
@@ -559,22 +532,9 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
     "docs/release_highlights/0.0.31.rst:30": Differs(
         f"{_MODULE_REPR}; prog.module(address) of a kernel text address finds no module",
         ("<main module 'kernel'>", "ObjectNotFoundError: no module ")),
-    "docs/release_highlights/0.0.32.rst:34": _missing("ktime_get_boottime_seconds", "ktime_get_clocktai_seconds",
-                                                      "ktime_get_real_seconds", "ktime_get_seconds"),
-    "docs/release_highlights/0.0.32.rst:45": _missing("ktime_get_coarse_boottime_ns", "ktime_get_coarse_clocktai_ns",
-                                                      "ktime_get_coarse_ns", "ktime_get_coarse_real_ns"),
-    "docs/release_highlights/0.0.32.rst:56": _missing("uptime", "uptime_pretty"),
-    "docs/release_highlights/0.0.33.rst:111": _missing("identify_address"),
-    "docs/release_highlights/0.0.33.rst:120": _missing("identify_address_all"),
     "docs/release_highlights/0.1.0.rst:259": Differs(
         f"{DWARF_ONLY} alignof('struct page'): the struct's __aligned(2 * sizeof(long)) is DWARF's "
         "DW_AT_alignment; BTF records no alignment, and kdbg's is its members' (8)", ("\n8\n",)),
-    "docs/release_highlights/0.1.0.rst:273": _missing("decode_memory_block_state"),
-    "docs/release_highlights/0.2.0.rst:47": _missing("sysfs_lookup_node"),
-    "docs/release_highlights/0.2.0.rst:53": _missing("sysfs_lookup_kobject"),
-    "docs/release_highlights/0.2.0.rst:59": _missing("sysfs_lookup"),
-    "docs/release_highlights/0.2.0.rst:65": _missing("sysfs_listdir"),
-    "docs/release_highlights/0.2.0.rst:71": _missing("kobject_path"),
     "docs/user_guide.rst:231": Differs(
         "kdbg's Program.main_thread() is its NotImplementedError (drgn's is UnsupportedOperation), and its "
         "crashed_thread() error on a dump with no panic is no LookupError",
@@ -586,69 +546,34 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
         "6.12: the address has several kallsyms names (init_stack, __end_rodata_aligned...): kdbg names it as "
         "the kernel's %pS does, by the first in kallsyms order (the variable init_stack), drgn by an ELF "
         "symbol (as tests/test_objects_vs_drgn.py explains)", ("init_stack+0x0",), ("trixie",)),
-    "_drgn.pyi:3009": _FLOAT,
-    "_drgn.pyi:3034": _FLOAT,
-    "_drgn.pyi:3060": _FLOAT,
     "_drgn.pyi:3148": Differs("kdbg has no drgn.SymbolIndex (symbol finders of the user's own symbols)",
                               ("drgn.SymbolIndex is not supported by kdbg",)),
     "_drgn.pyi:3522": _TYPE_REPR,
-    "drgn/helpers/common/__init__.py:13": Differs("kdbg has no drgn helper identify_address yet",
-                                                  ("drgn.helpers.common.identify_address is not supported",)),
     "drgn/helpers/common/format.py:228": Differs(
         f"{DWARF_ONLY} 5.10's BTF records enumerator values in 32 bits (BTF_KIND_ENUM64 came in 6.0): "
         "__PERF_SAMPLE_CALLCHAIN_EARLY = 1 << 63 is only in DWARF", ("__PERF_SAMPLE_CALLCHAIN_EARLY = 0,",),
         ("bullseye",)),
-    "drgn/helpers/common/memory.py:159": _missing("identify_address_all"),
-    "drgn/helpers/common/memory.py:195": _missing("print_annotated_memory"),
+    **{key: Differs(
+        "5.10 has no maple tree (mm_struct.mm_mt came in 6.1): kdbg's error for a member a struct lacks is "
+        "MemberNotFoundError, an AttributeError and also an ObjectNotFoundError (drgn's: a plain AttributeError)",
+        ("ObjectNotFoundError: 'struct mm_struct' has no member 'mm_mt'",), ("bullseye",))
+       for key in ("docs/release_highlights/0.0.25.rst:57", "docs/release_highlights/0.0.25.rst:62",
+                   "drgn/helpers/linux/mapletree.py:71", "drgn/helpers/linux/mapletree.py:119")},
     "drgn/helpers/common/type.py:92": Differs(
         "a type neither has (6.12 has no union mc_target in vmlinux): kdbg's TypeNotFoundError is an "
-        "ObjectNotFoundError ('unknown type ...'), drgn's a plain LookupError ('could not find ...')",
-        ("ObjectNotFoundError: unknown type 'union mc_target'",), ("trixie",)),
-    "drgn/helpers/linux/block.py:271": _missing("op_is_write"),
-    "drgn/helpers/linux/fs.py:349": _missing("inode_for_each_page"),
-    "drgn/helpers/linux/hugetlb.py:32": _missing("for_each_hstate"),
-    "drgn/helpers/linux/ipc.py:148": _missing("decode_sysv_shm_mode_flags"),
-    "drgn/helpers/linux/irq.py:130": _missing("irq_desc_action_names"),
-    "drgn/helpers/linux/irq.py:184": _missing("gate_desc_func"),
-    "drgn/helpers/linux/kconfig.py:50": _missing("get_kconfig"),
-    "drgn/helpers/linux/kthread.py:25": _missing("to_kthread"),
-    "drgn/helpers/linux/kthread.py:56": _missing("kthread_data"),
-    "drgn/helpers/linux/mapletree.py:71": _missing("mtree_load"),
-    "drgn/helpers/linux/mapletree.py:119": _missing("mt_for_each"),
-    "drgn/helpers/linux/mm.py:1318": _missing("follow_page"),
-    "drgn/helpers/linux/mm.py:1340": _missing("follow_pfn"),
-    "drgn/helpers/linux/mm.py:1360": _missing("follow_phys"),
-    "drgn/helpers/linux/mm.py:1447": _missing("find_vmap_area"),
-    "drgn/helpers/linux/mm.py:1496": _missing("for_each_vmap_area"),
-    "drgn/helpers/linux/mm.py:1535": _missing("access_process_vm"),
-    "drgn/helpers/linux/mm.py:1556": _missing("access_remote_vm"),
-    "drgn/helpers/linux/mm.py:1575": _missing("cmdline"),
-    "drgn/helpers/linux/mm.py:1610": _missing("environ"),
-    "drgn/helpers/linux/mm.py:1787": _missing("for_each_vma"),
-    "drgn/helpers/linux/mm.py:2002": _missing("decode_memory_block_state"),
-    "drgn/helpers/linux/mm.py:2035": _missing("decode_memory_block_state_value"),
-    "drgn/helpers/linux/mmzone.py:109": _missing("wmark_pages"),
-    "drgn/helpers/linux/mmzone.py:394": _missing("decode_section_flags"),
-    "drgn/helpers/linux/net.py:161": _missing("netdev_name"),
-    "drgn/helpers/linux/net.py:224": _missing("netdev_get_by_name", "netdev_priv"),
-    "drgn/helpers/linux/panic.py:79": _missing("panic_message"),
-    "drgn/helpers/linux/panic.py:104": _missing("tainted"),
-    "drgn/helpers/linux/panic.py:109": _missing("tainted"),
-    "drgn/helpers/linux/resource.py:23": _missing("task_rlimits"),
-    "drgn/helpers/linux/sched.py:175": _missing("loadavg"),
-    "drgn/helpers/linux/signal.py:50": _missing("signal_names"),
-    "drgn/helpers/linux/signal.py:69": _missing("signal_numbers"),
-    "drgn/helpers/linux/signal.py:111": _missing("sigaction_flags"),
-    "drgn/helpers/linux/signal.py:127": _missing("decode_sigset"),
-    "drgn/helpers/linux/signal.py:162": _missing("sigset_to_hex"),
-    "drgn/helpers/linux/signal.py:188": _missing("decode_sigaction_flags"),
-    "drgn/helpers/linux/signal.py:202": _missing("decode_sigaction_flags_value"),
-    "drgn/helpers/linux/slab.py:208": _missing("cache_to_merged", "get_slab_cache_aliases"),
-    "drgn/helpers/linux/swap.py:98": _missing("swap_total_usage"),
-    "drgn/helpers/linux/timekeeping.py:281": _missing("uptime_pretty"),
-    "drgn/helpers/linux/timer.py:33": _missing("timer_base_names"),
-    "drgn/helpers/linux/vmstat.py:32": _missing("global_node_page_state"),
-    "drgn/helpers/linux/vmstat.py:55": _missing("global_zone_page_state"),
+        "ObjectNotFoundError, drgn's error a plain LookupError",
+        ("ObjectNotFoundError: could not find 'union mc_target'",), ("trixie",)),
+    "drgn/helpers/linux/kconfig.py:50": Differs(
+        "no CONFIG_IKCONFIG in Debian's kernels: kdbg's error is an ObjectNotFoundError, drgn's a plain LookupError",
+        ("ObjectNotFoundError: kernel configuration data not found",)),
+    "drgn/helpers/linux/kthread.py:56": Differs(
+        "5.10: kthread_data() of a task whose kthread pointer is NULL reads address 0x18: kdbg's FaultError "
+        "words the unmapped address otherwise ('address not mapped (page table entry not present): virtual "
+        "address 0x18'; drgn: 'address is not mapped: 0x18')",
+        ("FaultError: address not mapped (page table entry not present): virtual address 0x18",), ("bullseye",)),
+    "drgn/helpers/linux/mmzone.py:109": Differs(
+        "5.10 has no WMARK_PROMO: kdbg's ObjectNotFoundError adds 'no variable, function or constant of that name'",
+        ("could not find 'WMARK_PROMO': no variable, function or constant of that name",), ("bullseye",)),
 }
 
 

@@ -23,15 +23,13 @@ kallsyms name and kind, at the same address.
 
 from __future__ import annotations
 
-import bisect
 import re
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
 from tests.helpers_compare import drgn_answers, kdbg_answer, oracle_program, same
-from tests.oracle_exprs import oracle_dump
+from tests.kernel_names import KernelNames, kernel_names
 from vmcores.debian import SUITES
 
 MEM = "(H if hasattr(H, 'identify_address_all') else __import__('drgn.helpers.common.memory', fromlist=['_']))"
@@ -90,52 +88,9 @@ CASES = {
 
 
 #: drgn's view of where the modules' memory is: ``[name, start, size]``.
-MODULE_MEMORY = {
-    "modules": "[[m.name.string_().decode(), r.base.value_(), r.size.value_()] for m in H.for_each_module(prog) "
-               "for r in (list(m.mem) if m.type_.type.has_member('mem') else [m.core_layout, m.init_layout])]",
-}
 
 _SYMBOL = re.compile(r"(?:function |object )?symbol: \S+\+0x[0-9a-f]+")
 _WORD = re.compile(r"^([0-9a-f]{16}): ([0-9a-f]{16})(?: \[(.*)\])?$")
-
-
-def _kallsyms(truth: Path) -> List[Tuple[int, str, str, str]]:
-    """``(address, type, name, module)`` of every line of the guest's ``/proc/kallsyms``,
-    the kernel's (module ``""``) and its modules' (``name\t[module]``)."""
-    out = []
-    for line in (truth / "kallsyms").read_text().splitlines():
-        head, _, module = line.partition("\t")
-        address, kind, name = head.split(" ")
-        out.append((int(address, 16), kind, name, module.strip("[]")))
-    return out
-
-
-class KernelNames:
-    """The kernel's own name of an address (``%pS``), from the guest's ``/proc/kallsyms``:
-    in a module's memory, the module's last symbol at or below it (``find_kallsyms_symbol``,
-    however far); elsewhere the kernel's last symbol at or below it; the first alias."""
-
-    def __init__(self, symbols: List[Tuple[int, str, str, str]], modules: List[List[Any]]) -> None:
-        first: Dict[str, Dict[int, Tuple[str, str]]] = {}
-        for address, kind, name, module in symbols:  # file order: the first alias is the kernel's
-            first.setdefault(module, {}).setdefault(address, (kind, name))
-        self.first = first
-        self.sorted = {module: sorted(table) for module, table in first.items()}
-        self.modules = [(start, start + size, name) for name, start, size in modules if size]
-
-    def module_of(self, value: int) -> Optional[str]:
-        """The module whose memory holds ``value``."""
-        return next((name for start, end, name in self.modules if start <= value < end), None)
-
-    def __call__(self, value: int) -> Optional[str]:
-        module = self.module_of(value) or ""
-        table = self.sorted.get(module, [])
-        i = bisect.bisect_right(table, value) - 1
-        if i < 0:
-            return None
-        kind, name = self.first[module][table[i]]
-        what = "function symbol" if kind in "tT" else "object symbol"
-        return f"{what}: {name}+{hex(value - table[i])}"
 
 
 def _expected(key: str, value: Any, names: KernelNames) -> Any:
@@ -181,7 +136,7 @@ def _renamed(line: str, names: KernelNames) -> str:
 @pytest.mark.parametrize("suite", SUITES)
 def test_identify_and_annotate_as_drgn(suite: str) -> None:
     theirs = drgn_answers(suite, CASES)
-    names = KernelNames(_kallsyms(oracle_dump(suite).truth), drgn_answers(suite, MODULE_MEMORY)["modules"]["value"])
+    names = kernel_names(suite)
     prog = oracle_program(suite)
     bad: Dict[str, Tuple[Any, Any]] = {}
     for key, text in CASES.items():

@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 from vmcores.build import Dump
 from vmcores.oracle import Query, ask_drgn
 
-__all__ = ["FORMS", "FACT_QUERIES", "RUNS", "CANNOT", "Facts", "script_facts", "script_args"]
+__all__ = ["FORMS", "FACT_QUERIES", "RUNS", "CANNOT", "CANNOT_RUNS", "Facts", "script_facts", "script_args"]
 
 #: The dump forms each script runs on: ``(form, tool)``.
 FORMS: List[Tuple[str, str]] = [("elf-paging", "qemu"), ("kdump-zlib", "makedumpfile")]
@@ -46,7 +46,7 @@ RUNS: Dict[str, List[List[str]]] = {
     "mount.py": [[]],
     "mutex_owner.py": [["module_mutex"]],
     "platform_drivers.py": [[]],
-    "ps.py": [[], ["-d"], ["-k"], ["-u"], ["-t", "1", "2"], ["--hierarchy", "1"], ["-c", "2"]],
+    "ps.py": [[], ["-k"], ["-u"], ["-t", "1", "2"], ["--hierarchy", "1"], ["-c", "2"]],
     "search_kernel_memory.py": [["--string", "{release}"]],
     "show_page_info.py": [["1", "{user_vaddr}"]],
     "slabinfo.py": [[]],
@@ -57,6 +57,13 @@ RUNS: Dict[str, List[List[str]]] = {
     "pp_leak/ls_pp_leaks.py": [[]],
     # an interface the guests have (lo) and one they lack: drgn's netdev_get_by_name finds and misses
     "pp_leak/scan_tcp_socks.py": [[], ["-i", "lo"], ["-i", "eth9"]],
+}
+
+#: Runs of a script in :data:`RUNS` with other arguments that cannot print drgn's output
+#: without DWARF: ``(script, arguments) -> why``.
+CANNOT_RUNS: Dict[Tuple[str, Tuple[str, ...]], str] = {
+    ("ps.py", ("-d",)): "prints each task's stack trace as drgn does with DWARF, with source files, lines and "
+    "inline frames (kdbg's frames are ORC's, named by kallsyms: `#0 __schedule+0x34d/0x9e0`)",
 }
 
 #: Scripts that cannot run on these vmcores, and why.

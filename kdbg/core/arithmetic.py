@@ -10,11 +10,13 @@ Python numbers are C literals: ``int``, ``long`` or ``unsigned long long`` by ma
 from __future__ import annotations
 
 import math
+import operator
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple
 
 from kdbg.btf.types import Array, Pointer, Type
 from kdbg.core.typeinfo import (
     INTEGER,
+    K_ARRAY,
     K_BOOL,
     K_ENUM,
     K_FLOAT,
@@ -266,3 +268,29 @@ def element_of(t: Type) -> Type:
     under = t.strip_typedefs()
     assert isinstance(under, Array)
     return under.type
+
+
+def slice_of(prog: Program, t: Type, info: TypeInfo, s: slice) -> Tuple[Type, int]:
+    """drgn's ``obj[start:stop]`` of a pointer or array object of type ``t``: the array
+    type of elements ``start`` (default 0) up to ``stop`` (default: the array's length;
+    none is fewer than 0) and the byte offset of element ``start`` (indices count from the
+    start, as in C)."""
+    if info.kind not in (K_PTR, K_ARRAY):
+        raise ObjectTypeError(f"'{t.type_name()}' is not an array or pointer")
+    if s.step is not None:
+        raise ObjectTypeError("object slice step is not supported")
+    under = info.under
+    assert isinstance(under, (Pointer, Array))
+    elem = under.type
+    size = type_info(elem).size
+    if size is None:
+        raise ObjectTypeError(f"cannot get size of {elem.type_name()!r}")
+    start = 0 if s.start is None else operator.index(s.start)
+    if s.stop is not None:
+        stop = operator.index(s.stop)
+    elif isinstance(under, Array) and under.length is not None:
+        stop = under.length
+    else:
+        raise ObjectTypeError(f"cannot omit the stop index of a slice of '{t.type_name()}' (not a complete array)")
+    btf = elem.btf if elem.btf is not None else prog.btf
+    return btf.array_of(elem, max(stop - start, 0)), start * size

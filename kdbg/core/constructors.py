@@ -11,6 +11,7 @@ builds from members (``struct_type``, ``function_type``, ...) are made here by d
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
 from kdbg.btf.kinds import Language, Qualifiers
@@ -103,7 +104,7 @@ class TypeConstructors:
         ``length`` is ``None``."""
         t = self._type_of(type)
         btf = self._btf_of(t)
-        made = btf.incomplete_array_of(t) if length is None else btf.array_of(t, length)
+        made = btf.incomplete_array_of(t) if length is None else btf.array_of(t, operator.index(length))
         return self._qualified(made, qualifiers)
 
     # ------------------------------------------------------------------ internals

@@ -415,39 +415,15 @@ class Object(CSyntax):
         raise ObjectTypeError(f"'{self.__type.type_name()}' is not an array or pointer")
 
     def __slice(self, s: slice) -> Object:
-        """drgn's ``obj[start:stop]`` of a pointer or array: the array of elements
-        ``start`` (default 0) up to ``stop`` (default: the array's length), indices counted
-        from the start as in C."""
-        info = self.__info
-        if info.kind not in (K_PTR, K_ARRAY):
-            raise ObjectTypeError(f"'{self.__type.type_name()}' is not an array or pointer")
-        if s.step is not None:
-            raise ObjectTypeError("object slice step is not supported")
-        under = info.under
-        assert isinstance(under, (Pointer, Array))
-        elem = under.type
-        size = type_info(elem).size
-        if size is None:
-            raise ObjectTypeError(f"cannot get size of {elem.type_name()!r}")
-        start = 0 if s.start is None else _index(s.start)
-        if s.stop is not None:
-            stop = _index(s.stop)
-        elif isinstance(under, Array) and under.length is not None:
-            stop = under.length
-        else:
-            raise ObjectTypeError(f"cannot omit the stop index of a slice of '{self.__type.type_name()}' "
-                                  "(not a complete array)")
-        count = max(stop - start, 0)
-        btf = elem.btf if elem.btf is not None else self.prog_.btf
-        arr = btf.array_of(elem, count)
-        if info.kind == K_PTR:
-            return reference_object(self.prog_, arr, self.__scalar() + start * size)
+        """drgn's ``obj[start:stop]``: :func:`kdbg.core.arithmetic.slice_of`'s array."""
+        arr, offset = A.slice_of(self.prog_, self.__type, self.__info, s)
+        if self.__info.kind == K_PTR:
+            return reference_object(self.prog_, arr, self.__scalar() + offset)
         if self.address_ is None:
-            buf = self.__buf or b""
-            if start < 0 or start * size + count * size > len(buf):
+            if offset < 0:
                 raise OutOfBoundsError("out of bounds of value")
-            return image_object(self.prog_, arr, buf[start * size:(start + count) * size])
-        return reference_object(self.prog_, arr, self.address_ + start * size)
+            return image_object(self.prog_, arr, (self.__buf or b"")[offset:])
+        return reference_object(self.prog_, arr, self.address_ + offset)
 
     def __len__(self) -> int:
         under = self.__info.under
@@ -494,17 +470,27 @@ class Object(CSyntax):
             return self.address_ != 0
         raise ObjectTypeError(f"cannot convert '{self.__type.type_name()}' to bool")
 
+    def __arithmetic_value(self, what: str) -> Any:
+        if self.__info.kind not in INTEGER + (K_FLOAT,):
+            raise ObjectTypeError(f"cannot {what} {self.__type.type_name()!r}")
+        return self.value_()
+
     def __round__(self, ndigits: Optional[int] = None) -> Any:
-        return round(float(self), ndigits) if ndigits is not None else round(float(self))
+        """drgn's: ``round(obj)`` is the rounded value (an ``int``); ``round(obj, n)`` an
+        object of the same type holding the value rounded to ``n`` digits."""
+        value = self.__arithmetic_value("round")
+        if ndigits is None:
+            return round(value)
+        return Object(self.prog_, self.__type, round(value, ndigits))
 
     def __trunc__(self) -> int:
-        return int(self)
+        return math.trunc(self.__arithmetic_value("round"))
 
     def __floor__(self) -> int:
-        return math.floor(float(self))
+        return math.floor(self.__arithmetic_value("round"))
 
     def __ceil__(self) -> int:
-        return math.ceil(float(self))
+        return math.ceil(self.__arithmetic_value("round"))
 
     # ------------------------------------------------------------------ printing
     def format_(self, **options: Any) -> str:

@@ -451,7 +451,10 @@ class Program(TypeConstructors):
                 CoreError(self.memory_unavailable or "memory is unavailable: no memory source"),
                 "memory",
             )
-        return self.memory.read(operator.index(address), operator.index(size), physical)
+        size = operator.index(size)
+        if size == 0:  # as drgn: nothing to read, wherever (an empty array at NULL)
+            return b""
+        return self.memory.read(operator.index(address), size, physical)
 
     def read_u8(self, address: int, physical: bool = False) -> int:
         """The byte at ``address``."""

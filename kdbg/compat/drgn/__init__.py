@@ -94,10 +94,23 @@ def filename_matches(haystack: Optional[str], needle: Optional[str]) -> bool:
     return len(n) <= len(h) and h[len(h) - len(n):] == n
 
 
+_ARITHMETIC = (TypeKind.INT, TypeKind.BOOL, TypeKind.FLOAT, TypeKind.ENUM)
+_POINTERISH = (TypeKind.POINTER, TypeKind.ARRAY, TypeKind.FUNCTION)  # arrays and functions decay
+
+
 def implicit_convert(type: Any, obj: Object) -> Object:  # noqa: A002 - drgn's name
-    """``obj`` converted to ``type`` as C converts an assignment (a cast between
-    arithmetic types, or between pointers)."""
-    return cast(type, obj)
+    """``obj`` converted to ``type`` as C converts an assignment: a cast between
+    arithmetic types or between pointers (an array or function decays to one), a struct
+    or union to its own type; anything else, such as an integer to a pointer, is drgn's
+    ``TypeError``."""
+    target = obj.prog_.type(type) if isinstance(type, str) else type
+    to_kind, from_kind = target.unaliased_kind(), obj.type_.unaliased_kind()
+    if (to_kind in _ARITHMETIC and from_kind in _ARITHMETIC) or \
+            (to_kind == TypeKind.POINTER and from_kind in _POINTERISH) or \
+            (to_kind in (TypeKind.STRUCT, TypeKind.UNION) and
+             target.unqualified().unaliased() == obj.type_.unqualified().unaliased()):
+        return cast(target, obj) if to_kind not in (TypeKind.STRUCT, TypeKind.UNION) else obj.read_()
+    raise TypeError(f"cannot convert '{obj.type_.type_name()}' to incompatible type '{target.type_name()}'")
 
 
 def execscript(path: str, *args: str) -> None:
