@@ -875,7 +875,8 @@ def _write_manifest() -> None:
         "dumps": [d for s in suites.values() for d in s["dumps"]],
         "suites": {s: {k: v for k, v in info.items() if k != "dumps"} for s, info in suites.items()},
     }
-    tmp = manifest_path().with_suffix(".tmp")
+    # a temporary file of this process's own: two sessions sharing a cache may both write
+    tmp = manifest_path().with_name(f"manifest.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, manifest_path())
 
