@@ -15,6 +15,7 @@ import pytest
 
 import kdbg
 from kdbg.core.program import Program
+from kdbg.symbols.table import SymbolTable
 from kdbg.unwind import StackTrace, UnwindError
 from kdbg.unwind.orc import orc_info
 from tests.conftest import resolve_dump
@@ -177,7 +178,7 @@ def test_no_orc_in_the_kernel() -> None:
     assert start is not None and stop is not None
     table = prog.symbol_table
     # a kernel without the symbols (CONFIG_UNWINDER_FRAME_POINTER): one line
-    prog._symbols = type(table).from_columns(
+    prog._symbols = SymbolTable.from_columns(
         [n for n in table.names if n != "__start_orc_unwind_ip"],
         [a for n, a in zip(table.names, table.addresses, strict=True) if n != "__start_orc_unwind_ip"],
         "".join(t for n, t in zip(table.names, table.types, strict=True) if n != "__start_orc_unwind_ip"),

@@ -137,6 +137,10 @@ class TypeConstructors:
         return t
 
     def __getattr__(self, name: str) -> Any:
+        if any(name in vars(k) for k in type(self).__mro__):
+            # a property of the class failed with an AttributeError of its own: raise that
+            # one again (not "no attribute 'btfs'", which hides where it came from)
+            return object.__getattribute__(self, name)
         why = DRGN_PROGRAM_GAPS.get(name)
         if why is not None:
             raise UnsupportedAttributeError(f"drgn.Program.{name} is not supported by kdbg: {why}")

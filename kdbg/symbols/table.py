@@ -158,7 +158,7 @@ class SymbolTable:
         ``module_regions`` gives modules' exact ``[start, end)`` memory regions (read from
         ``struct module``): they replace the symbol-derived guess of :meth:`module_range`.
         """
-        self = cls.__new__(cls)
+        self = SymbolTable.__new__(SymbolTable)  # a table of its own columns, whatever cls (LazyKallsyms too)
         self._init_columns(names, addresses, types, modules)
         self._module_regions = {m: tuple(r) for m, r in (module_regions or {}).items()}
         return self
