@@ -91,18 +91,43 @@ class BTFResolver:
         """The first anonymous ``keyword`` type with these member names, one whose member
         types are the parsed ones preferred."""
         key = (_KEYWORD_KIND[keyword], tuple(n for n, _ in members))
-        first: Optional[Type] = None
-        for btf in self.btfs:
-            for tid in _anonymous_index(btf).get(key, ()):
-                t = btf.type(tid)
-                if first is None:
-                    first = t
-                if keyword == "enum":
-                    return t
-                if all(want is None or want == m.type or same_type(btf, want.id, m.type_id)
-                       for (_, want), m in zip(members, t.btf_members)):  # type: ignore[attr-defined]
-                    return t
-        return first
+        found = [btf.type(tid) for btf in self.btfs for tid in _anonymous_index(btf).get(key, ())]
+        if not found or keyword == "enum":
+            return found[0] if found else None
+        # the type whose members have exactly the parsed types, before one whose members'
+        # types are only alike (two tracepoints' btf_trace_* typedefs of one prototype)
+        for t in found:
+            if all(want is None or want == m.type for (_, want), m in zip(members, t.btf_members)):  # type: ignore[attr-defined]
+                return t
+        for t in found:
+            btf = t.btf
+            assert btf is not None
+            if all(want is None or _same_member_type(btf, want, m.type_id)
+                   for (_, want), m in zip(members, t.btf_members)):  # type: ignore[attr-defined]
+                return t
+        return found[0]
+
+
+def _same_member_type(btf: BTF, want: Type, member_type_id: int) -> bool:
+    """Whether a member of a type of ``btf`` (type id ``member_type_id``) has the type
+    ``want``, which may belong to a split BTF on top of ``btf`` (a module's type, where the
+    anonymous type is vmlinux's): the ids are compared in the BTF that holds both; types of
+    two different split BTFs are not the same."""
+    where = btf
+    other = want.btf
+    if other is not None and other is not btf:
+        base = other.base
+        while base is not None and base is not btf:
+            base = base.base
+        if base is None:  # want's BTF is not on top of btf: btf must be on top of want's
+            b = btf.base
+            while b is not None and b is not other:
+                b = b.base
+            if b is None:
+                return False
+        else:
+            where = other
+    return same_type(where, want.id, member_type_id)
 
 
 def _anonymous_index(btf: BTF) -> Dict[Tuple[int, Tuple[str, ...]], List[int]]:
