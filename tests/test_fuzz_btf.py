@@ -61,7 +61,7 @@ from kdbg.btf.types import (
     Type,
     iter_chain,
 )
-from kdbg.errors import BTFError, ObjectNotFoundError
+from kdbg.errors import BTFError, MemberNotFoundError, ObjectNotFoundError
 from tests.conftest import BTF618_XZ
 from tests.fuzz_harness import CaseHang, Reach, watchdog
 
@@ -336,12 +336,18 @@ def _touch(t: Type) -> None:
             f()
     if isinstance(t, Composite):
         for m in t.members:
-            _ = m.name, m.offset, m.is_bitfield
+            _ = m.name, m.bit_offset, m.is_bitfield
+            if m.bit_offset % 8:  # drgn's offset: a bit field not on a byte has none
+                with pytest.raises(ValueError, match="^member is not byte-aligned$"):
+                    _ = m.offset
+            else:
+                assert m.offset == m.bit_offset // 8
             m.type.type_name()
         t.member_names()
         t.find_member("x")
         if t.members and t.members[0].name:
-            with contextlib.suppress(BTFError):
+            # a name the designator syntax cannot spell is a missing member (drgn's LookupError)
+            with contextlib.suppress(BTFError, MemberNotFoundError):
                 t.offsetof(t.members[0].name)
     elif isinstance(t, Enum):
         for _e in t.enumerators:
