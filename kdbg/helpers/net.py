@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import operator
-from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.core.conversions import NULL, cast, container_of, sizeof
 from kdbg.core.default import takes_object_or_program_or_default, takes_program_or_default
@@ -194,23 +194,37 @@ def _poison_pointer_delta(prog: Program) -> int:
                          lambda: int(prog["poll_spurious_irq_timer"].entry.next) - _TIMER_ENTRY_STATIC)
 
 
-def is_pp_page(page: Object) -> bool:
-    """Whether ``page`` (``struct page *``) belongs to a page pool. Between Linux 4.18
-    (page pools) and 5.14 (``pp_magic``) that cannot be told: a
-    :class:`NotImplementedError`."""
-    prog = page.prog_
+def _pp_test(prog: Program) -> Tuple[str, int]:
+    """How this kernel marks a page pool's page, found once: ``("type", PGTY_netpp)`` (the
+    page type, 7.1+), ``("magic", signature)`` (``pp_magic``, 5.14+), ``("none", 0)`` (no
+    page pools) or ``("unknown", 0)`` (page pools without a mark: 4.18 to 5.13)."""
     try:
         netpp = prog["PGTY_netpp"]
     except ObjectNotFoundError:
         pass
     else:
-        return int(page.page_type) >> 24 == int(netpp)
+        return ("type", int(netpp))
     if has_member(prog, "struct page", "pp_magic"):
-        signature = (_poison_pointer_delta(prog) + _PP_SIGNATURE) & ((1 << (8 * sizeof(page.pp_magic))) - 1)
-        return int(page.pp_magic) & ~0x3 == signature
+        width = 8 * sizeof(prog.type("struct page").member("pp_magic").type)
+        return ("magic", (_poison_pointer_delta(prog) + _PP_SIGNATURE) & ((1 << width) - 1))
     try:
         prog.type("struct page_pool")
     except LookupError:
+        return ("none", 0)
+    return ("unknown", 0)
+
+
+def is_pp_page(page: Object) -> bool:
+    """Whether ``page`` (``struct page *``) belongs to a page pool. Between Linux 4.18
+    (page pools) and 5.14 (``pp_magic``) that cannot be told: a
+    :class:`NotImplementedError`."""
+    prog = page.prog_
+    how, value = program_cache(prog, "net.pp_test", lambda: _pp_test(prog))
+    if how == "type":
+        return int(page.page_type) >> 24 == value
+    if how == "magic":
+        return int(page.pp_magic) & ~0x3 == value
+    if how == "none":
         return False
     raise NotImplementedError("page_pool pages cannot be identified before Linux 5.14")
 
