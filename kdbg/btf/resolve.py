@@ -15,11 +15,30 @@ if TYPE_CHECKING:
     from kdbg.btf.index import BTF
     from kdbg.btf.types import Type
 
-__all__ = ["BTFResolver"]
+__all__ = ["BTFResolver", "resolve_specifiers_in"]
 
 
 _QUAL_KINDS = {"const": K.KIND_CONST, "volatile": K.KIND_VOLATILE, "restrict": K.KIND_RESTRICT}
 _KEYWORD_KIND = {"struct": K.KIND_STRUCT, "union": K.KIND_UNION, "enum": K.KIND_ENUM}
+
+
+def resolve_specifiers_in(btfs: Sequence[BTF], spec: Specifiers, size: Optional[int], pick_first: bool) -> Type:
+    """The type ``spec`` names in the first of ``btfs`` that has it (an ambiguous name is
+    an error, or its first candidate with ``pick_first``); the last BTF's
+    :class:`~kdbg.errors.TypeNotFoundError` when none has it."""
+    last: Optional[KdbgError] = None
+    for btf in btfs:
+        try:
+            return btf.resolve_specifiers(spec, size)
+        except AmbiguousTypeError as e:
+            if pick_first:
+                return btf.type(e.candidates[0][0])
+            raise
+        except TypeNotFoundError as e:
+            last = e
+    if last is None:
+        raise TypeNotFoundError("type", "no BTF to resolve it in")
+    raise last
 
 
 class BTFResolver:
@@ -34,18 +53,7 @@ class BTFResolver:
         self.btfs = list(btfs)
 
     def base(self, spec: Specifiers, size: Optional[int], pick_first: bool) -> Type:
-        last: Optional[KdbgError] = None
-        for btf in self.btfs:
-            try:
-                return btf.resolve_specifiers(spec, size)
-            except AmbiguousTypeError as e:
-                if pick_first:
-                    return btf.type(e.candidates[0][0])
-                raise
-            except TypeNotFoundError as e:
-                last = e
-        assert last is not None
-        raise last
+        return resolve_specifiers_in(self.btfs, spec, size, pick_first)
 
     def names_type(self, word: str) -> bool:
         kinds = (K.KIND_TYPEDEF, K.KIND_INT, K.KIND_FLOAT)

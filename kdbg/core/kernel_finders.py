@@ -14,7 +14,7 @@ from kdbg.errors import ObjectNotFoundError, SymbolNotFoundError
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
     from kdbg.core.program import Program
-    from kdbg.symbols.table import Symbol
+    from kdbg.symbols.table import Symbol, SymbolTable
 
 __all__ = ["btf_type_finder", "btf_object_finder", "kallsyms_symbol_finder"]
 
@@ -73,7 +73,12 @@ def kallsyms_symbol_finder(prog: Program, name: Optional[str], address: Optional
                             one: bool) -> Sequence[Symbol]:
     """The kernel's kallsyms: by name, or the symbol containing an address by the kernel's
     rule (inside the image only)."""
-    table = prog.symbol_table
+    return table_symbols(prog.symbol_table, name, address, one)
+
+
+def table_symbols(table: SymbolTable, name: Optional[str], address: Optional[int], one: bool) -> Sequence[Symbol]:
+    """A symbol finder's answer from one symbol table: by name, or the symbol containing an
+    address by the kernel's rule; with ``one``, at most one."""
     if address is not None:
         try:
             sym, _off = table.symbolize(address)

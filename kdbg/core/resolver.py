@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 from kdbg.btf import constants as K
 from kdbg.btf.cparse import Specifiers
 from kdbg.btf.kinds import TypeKind, TypeKindSet
-from kdbg.errors import AmbiguousTypeError, KdbgError, TypeNotFoundError
+from kdbg.btf.resolve import resolve_specifiers_in
+from kdbg.errors import TypeNotFoundError
 
 if TYPE_CHECKING:
     from kdbg.btf.index import BTF
@@ -35,16 +36,10 @@ class ProgramResolver:
         self.prog = prog
 
     def base(self, spec: Specifiers, size: Optional[int], pick_first: bool) -> Type:
-        last: Optional[KdbgError] = None
-        for b in self.prog.btfs:
-            try:
-                return b.resolve_specifiers(spec, size)
-            except AmbiguousTypeError as e:
-                if pick_first:
-                    return b.type(e.candidates[0][0])
-                raise
-            except TypeNotFoundError as e:
-                last = e
+        try:
+            return resolve_specifiers_in(self.prog.btfs, spec, size, pick_first)
+        except TypeNotFoundError as e:
+            last = e
         if spec.pick is None and (spec.tag is not None or spec.typedef is not None):
             kinds, name = (_SPEC_KINDS[spec.tag[0]], spec.tag[1]) if spec.tag else (_NAME_KINDS, spec.typedef or "")
             for fname, fn in self.prog.type_finders():
@@ -53,7 +48,6 @@ class ProgramResolver:
                 t = fn(self.prog, kinds, name, None)
                 if t is not None:
                     return t
-        assert last is not None
         raise last
 
     def names_type(self, word: str) -> bool:

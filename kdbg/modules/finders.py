@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from kdbg.btf.kinds import TypeKindSet
 from kdbg.core.finders import FindObjectFlags
+from kdbg.core.kernel_finders import table_symbols
 from kdbg.core.module import Module
 from kdbg.core.object import Object, reference_object, value_object
 from kdbg.core.program import datasec_variables
-from kdbg.errors import KdbgError, ObjectNotFoundError, SymbolNotFoundError
+from kdbg.errors import KdbgError, ObjectNotFoundError
 from kdbg.modules.loader import LoadedModules, ModuleSource, load_modules, module_symbol_table
 
 if TYPE_CHECKING:
@@ -148,15 +149,4 @@ def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: O
 
 def _symbol_finder(prog: Program, name: Optional[str], address: Optional[int], one: bool) -> Sequence[Symbol]:
     table = _table(prog)
-    if table is None:
-        return []
-    if address is not None:
-        try:
-            sym, _off = table.symbolize(address)
-        except SymbolNotFoundError:
-            return []
-        return [sym] if name is None or sym.name == name else []
-    if name is not None:
-        found = table.lookup_all(name)
-        return found[:1] if one else found
-    return list(table)
+    return [] if table is None else table_symbols(table, name, address, one)
