@@ -554,17 +554,24 @@ class Object(CSyntax):
 # make many objects) and what the printer reads. Functions, not methods, so that no name
 # of kdbg's shadows a C member.
 
-def value_object(prog: Program, t: Type, value: Any, bit_field_size: Optional[int] = None) -> Object:
-    """A value object of ``t`` holding ``value`` (a number, or what the constructor takes)."""
+def _bare(prog: Program, t: Type, info: TypeInfo, address: Optional[int], bit_offset: Optional[int],
+          bit_field_size: Optional[int], buf: Optional[bytes]) -> Any:
+    """An Object of ``t`` with its fields set and no value yet (the constructors below)."""
     obj: Any = Object.__new__(Object)
     obj.prog_ = prog
     obj._Object__type = t
-    obj._Object__info = type_info(t)
-    obj.address_ = None
-    obj.bit_offset_ = None
+    obj._Object__info = info
+    obj.address_ = address
+    obj.bit_offset_ = bit_offset
     obj.bit_field_size_ = bit_field_size
     obj._Object__value = None
-    obj._Object__buf = None
+    obj._Object__buf = buf
+    return obj
+
+
+def value_object(prog: Program, t: Type, value: Any, bit_field_size: Optional[int] = None) -> Object:
+    """A value object of ``t`` holding ``value`` (a number, or what the constructor takes)."""
+    obj = _bare(prog, t, type_info(t), None, None, bit_field_size, None)
     obj._Object__set(value)
     return obj
 
@@ -573,16 +580,8 @@ def reference_object(prog: Program, t: Type, address: int, bit_offset: int = 0,
                      bit_field_size: Optional[int] = None, buf: Optional[bytes] = None) -> Object:
     """A reference to ``t`` at ``address`` without the constructor's checks; ``buf`` is
     its memory image when already read."""
-    obj: Any = Object.__new__(Object)
-    obj.prog_ = prog
-    obj._Object__type = t
-    obj._Object__info = type_info(t)
-    obj.address_ = address & 0xFFFFFFFFFFFFFFFF
-    obj.bit_offset_ = bit_offset
-    obj.bit_field_size_ = bit_field_size
-    obj._Object__value = None
-    obj._Object__buf = buf
-    return obj
+    return _bare(prog, t, type_info(t), address & 0xFFFFFFFFFFFFFFFF, bit_offset,
+                 bit_field_size, buf)
 
 
 def image_object(prog: Program, t: Type, buf: bytes, bit_offset: int = 0,
@@ -590,15 +589,7 @@ def image_object(prog: Program, t: Type, buf: bytes, bit_offset: int = 0,
     """A value object decoded from the memory image ``buf`` (bits from ``bit_offset``);
     :class:`~kdbg.errors.OutOfBoundsError` when ``buf`` is too short for ``t``."""
     info = type_info(t)
-    obj: Any = Object.__new__(Object)
-    obj.prog_ = prog
-    obj._Object__type = t
-    obj._Object__info = info
-    obj.address_ = None
-    obj.bit_offset_ = None
-    obj.bit_field_size_ = bit_field_size
-    obj._Object__buf = None
-    obj._Object__value = None
+    obj = _bare(prog, t, info, None, None, bit_field_size, None)
     if info.kind in (K_COMPOUND, K_ARRAY):
         size = info.size or 0
         if len(buf) < size:
