@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
 from kdbg.btf.kinds import Language, Qualifiers
 from kdbg.btf.types import Type
+from kdbg.core.resolver import ProgramResolver
 from kdbg.errors import TypeNotFoundError, UnsupportedAttributeError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -96,15 +97,14 @@ class TypeConstructors:
             raise UnsupportedError(f"a pointer of {size} bytes, {byteorder} endian, on a little-endian "
                                    "64-bit kernel")
         t = self._type_of(type)
-        return self._qualified(self._btf_of(t).pointer_to(t), qualifiers)
+        return self._qualified(ProgramResolver(self).pointer_to(t), qualifiers)  # type: ignore[arg-type]
 
     def array_type(self, type: Type, length: Optional[int] = None, *,  # noqa: A002
                    qualifiers: Qualifiers = Qualifiers.NONE, language: Optional[Language] = None) -> Type:
         """An array of ``length`` elements of ``type``; incomplete (``type []``) when
         ``length`` is ``None``."""
         t = self._type_of(type)
-        btf = self._btf_of(t)
-        made = btf.incomplete_array_of(t) if length is None else btf.array_of(t, operator.index(length))
+        made = ProgramResolver(self).array_of(t, None if length is None else operator.index(length))  # type: ignore[arg-type]
         return self._qualified(made, qualifiers)
 
     # ------------------------------------------------------------------ internals
