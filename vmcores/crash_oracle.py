@@ -104,7 +104,7 @@ def run_crash(core: Path, vmlinux: Path, commands: Sequence[str]) -> Dict[str, A
             proc = subprocess.run(
                 [crash_binary(), "-s", str(vmlinux), str(core)],
                 input=script, capture_output=True, text=True, errors="replace", timeout=CRASH_TIMEOUT,
-                cwd=tmp, env={**os.environ, "PAGER": "cat", "TERM": "dumb"},
+                cwd=tmp, env={**os.environ, "PAGER": "cat", "TERM": "dumb", "TZ": "UTC"},
             )
         except subprocess.TimeoutExpired as e:
             raise CrashOracleError(f"crash on {core} timed out after {CRASH_TIMEOUT}s") from e

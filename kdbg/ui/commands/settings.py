@@ -11,15 +11,18 @@ setting as crash does (``scroll: on``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
 from kdbg.helpers.pid import resolve_task
+from kdbg.helpers.printk import get_dmesg
 from kdbg.ui.commands import CommandContext, command, split_args
 from kdbg.ui.commands.context import current_task, panic_task_object
 from kdbg.ui.commands.tasks import context_lines
 
 _SWITCH = {"on": True, "off": False}
+_SYSRQ = re.compile(rb"^(?:sysrq: |SysRq : )Trigger a crash", re.M)
 _USAGE = "set [PID | TASK | -p] | set scroll [on|off]"
 
 
@@ -30,13 +33,20 @@ def _panic_address(prog: Any) -> int:
         return 0
 
 
+def sysrq_crash(prog: Any) -> bool:
+    """Whether a sysrq ``c`` crashed the kernel: its log has the handler's ``Trigger a
+    crash`` line (``sysrq: `` since 5.x, ``SysRq : `` before), as crash looks for it."""
+    return bool(_SYSRQ.search(get_dmesg(prog, timestamps=False)))
+
+
 def _show_context(prog: Any, ctx: CommandContext) -> None:
     try:
         task = current_task(prog, ctx)
     except KdbgError as e:
         raise ExpressionError(f"set: no current context: {e}; give a PID or task address") from None
-    panic = int(task.address_of_()) == _panic_address(prog)
-    ctx.out.write("\n".join(context_lines(task, panic)) + "\n")
+    panic_address = _panic_address(prog)
+    panic = int(task.address_of_()) == panic_address
+    ctx.out.write("\n".join(context_lines(task, panic, bool(panic_address) and sysrq_crash(prog))) + "\n")
 
 
 @command("set", "the current context (set PID|TASK, set -p the panic task) and settings (set scroll on|off)", _USAGE)

@@ -7,7 +7,8 @@ N]`` for those not online: a panic stops the others), ``DATE`` (the timekeeper's
 clock, in UTC), ``UPTIME`` (``[N days, ]HH:MM:SS``), ``LOAD AVERAGE``, ``TASKS`` (every
 task and each CPU's idle task, as ``ps`` lists them), ``NODENAME``, ``RELEASE``,
 ``VERSION``, ``MACHINE`` (with ``cpu_khz`` in MHz), ``MEMORY`` (the nodes' present pages)
-and ``PANIC`` (the log's panic line, ``""`` when the kernel did not panic). ``sys -t``
+and ``PANIC`` (the log's panic line by crash's rule, :func:`crash_panic_message`; ``""``
+when the kernel did not panic). ``sys -t``
 prints crash's ``TAINTED_MASK: <hex mask>  <letters of the flags set>``. ``--json`` gives
 the same fields as one object.
 
@@ -29,10 +30,10 @@ from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers import for_each_task
 from kdbg.helpers.cpumask import for_each_online_cpu, for_each_present_cpu
 from kdbg.helpers.mmzone import for_each_online_pgdat
-from kdbg.helpers.panic import panic_message, tainted
-from kdbg.helpers.printk import get_printk_records
+from kdbg.helpers.panic import tainted
+from kdbg.helpers.printk import get_dmesg, get_printk_records
 from kdbg.helpers.sched import loadavg
-from kdbg.helpers.timekeeping import ktime_get_boottime_seconds, ktime_get_real_seconds, timekeeper
+from kdbg.helpers.timekeeping import ktime_get_boottime_seconds, ktime_get_real_seconds
 from kdbg.helpers.utsname import uts_name
 from kdbg.ui.commands import CommandContext, argument, command
 
@@ -63,6 +64,39 @@ def _memory_size(pages: int, page_size: int) -> str:
             text = f"{size / scale:.1f}"
             return f"{text[:-2] if text.endswith('.0') else text} {unit}"
     return f"{size} bytes"
+
+
+#: crash 8.0.2's ``panic_msg[]`` (kernel.c ``get_panicmsg``): a line starting with one of
+#: these, in this order, is the panic's cause (quoted, then ``(check log for details)``);
+#: else the ``Kernel panic - `` line.
+_CRASH_PANIC_MSGS = (
+    "SysRq : Crash", "SysRq : Trigger a crashdump", "SysRq : Trigger a crash", "SysRq : Netdump",
+    "general protection fault: ", "double fault: ", "divide error: ", "stack segment: ", "[Hardware Error]: ",
+    "Bad mode in ", "Oops: ", "Kernel BUG at", "kernel BUG at", "Unable to handle kernel paging request",
+    "Unable to handle kernel NULL pointer dereference", "BUG: unable to handle kernel ",
+)
+
+
+def crash_panic_message(prog: Any) -> str:
+    """``PANIC:``'s value as crash prints it: ``"Kernel panic - not syncing: ..."``, or for a
+    fault the fault's line, ``"Oops: 0002 [#1] SMP NOPTI" (check log for details)``, or
+    ``""`` when the log has neither."""
+    lines = get_dmesg(prog, timestamps=False).decode("utf-8", "replace").splitlines()
+    for start in _CRASH_PANIC_MSGS:
+        for line in lines:
+            if line.startswith(start):
+                return f'"{line.strip()}" (check log for details)'
+    for line in lines:
+        if line.startswith("Kernel panic - "):
+            return f'"{line.strip()}"'
+    return '""'
+
+
+def _load(value: float) -> str:
+    """A load average as ``/proc/loadavg`` and crash print it: ``LOAD_INT.LOAD_FRAC`` of
+    the fixed-point value plus ``FIXED_1/200`` (truncated, not rounded)."""
+    fixed = round(value * 2048) + 2048 // 200
+    return f"{fixed >> 11}.{((fixed & 2047) * 100) >> 11:02d}"
 
 
 def taint_letters(prog: Any) -> str:
@@ -97,7 +131,6 @@ def sys_fields(prog: Any) -> Dict[str, Any]:
     except (KdbgError, LookupError):
         mhz = None
     pages = sum(int(pgdat.node_present_pages) for pgdat in for_each_online_pgdat(prog))
-    message = panic_message(prog)
     return {
         "tainted": int(prog["tainted_mask"]) != 0,
         "dumpfile": _dumpfile(prog),
@@ -114,7 +147,7 @@ def sys_fields(prog: Any) -> Dict[str, Any]:
         "mhz": mhz,
         "memory_pages": pages,
         "page_size": int(prog["PAGE_SIZE"]),
-        "panic": message.decode("utf-8", "replace") if message is not None else "",
+        "panic": crash_panic_message(prog),
     }
 
 
@@ -144,14 +177,14 @@ def sys_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         ("CPUS", f"{f['cpus']}{offline}"),
         ("DATE", crash_date(f["date"])),
         ("UPTIME", crash_uptime(f["uptime"])),
-        ("LOAD AVERAGE", ", ".join(f"{x:.2f}" for x in f["load_average"])),
+        ("LOAD AVERAGE", ", ".join(_load(x) for x in f["load_average"])),
         ("TASKS", str(f["tasks"])),
         ("NODENAME", f["nodename"]),
         ("RELEASE", f["release"]),
         ("VERSION", f["version"]),
         ("MACHINE", f"{f['machine']}{mhz}"),
         ("MEMORY", _memory_size(f["memory_pages"], f["page_size"])),
-        ("PANIC", f'"{f["panic"]}"'),
+        ("PANIC", f["panic"]),
     ]
     for label, value in rows:
         ctx.out.write(f"{label:>12}: {value}\n")
@@ -160,16 +193,21 @@ def sys_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
 def log_lines(prog: Any, stamps: str = "seconds", levels: bool = False) -> List[str]:
     """The kernel log as crash's ``log`` prints it (*stamps*: ``seconds``, ``date`` or
     ``none``; *levels*: ``<N>`` before each record's text)."""
-    boot = int(timekeeper(prog).offs_real) if stamps == "date" else 0
+    # crash's arithmetic: the boot date in whole seconds (the wall clock's seconds minus the
+    # uptime's), plus each record's whole seconds
+    boot = int(ktime_get_real_seconds(prog)) - int(ktime_get_boottime_seconds(prog)) if stamps == "date" else 0
     out: List[str] = []
     for rec in get_printk_records(prog):
         if rec.invalid is not None:
             out.append(f"kdbg: skipped printk record: {rec.invalid}")
             continue
+        if not rec.text:
+            out.append("")  # crash prints an empty record as an empty line, without a prefix
+            continue
         if stamps == "seconds":
             prefix = f"[{rec.timestamp // 1000000000:5d}.{rec.timestamp % 1000000000 // 1000:06d}] "
         elif stamps == "date":
-            prefix = f"[{crash_date((boot + rec.timestamp) // 1000000000)}] "
+            prefix = f"[{crash_date(boot + rec.timestamp // 1000000000)}] "
         else:
             prefix = ""
         if levels:

@@ -81,14 +81,16 @@ LONG_STATES = {"RU": "TASK_RUNNING", "IN": "TASK_INTERRUPTIBLE", "UN": "TASK_UNI
                "PA": "TASK_PARKED"}
 
 
-def context_lines(task: Any, panic: bool) -> List[str]:
+def context_lines(task: Any, panic: bool, sysrq: bool = False) -> List[str]:
     """crash's context display (``set``): ``PID``, ``COMMAND``, ``TASK`` with its
     ``THREAD_INFO`` (x86-64 keeps it at the start of the ``task_struct``), ``CPU``, ``STATE``
-    (``(PANIC)`` for the task that crashed the kernel, ``(ACTIVE)`` for one on a CPU)."""
+    with crash's mark of a task on a CPU: ``(SYSRQ)`` when a sysrq crashed the kernel
+    (*sysrq*), else ``(PANIC)`` for the task that crashed it, ``(ACTIVE)`` for the others."""
     t = deref_if_pointer(task)
     addr = int(t.address_of_())
     st = crash_state(t)
-    mark = " (PANIC)" if panic else " (ACTIVE)" if task_on_cpu(t) else ""
+    active = task_on_cpu(t) or panic
+    mark = " (SYSRQ)" if active and sysrq else " (PANIC)" if panic else " (ACTIVE)" if active else ""
     return [
         f"    PID: {int(t.pid)}",
         f'COMMAND: "{_comm(t)}"',
