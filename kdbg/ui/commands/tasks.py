@@ -43,7 +43,8 @@ def task_selector(prog: Any, word: str, command: str) -> Callable[[Any], bool]:
     """A predicate on ``struct task_struct`` Objects for one of crash's task words: decimal
     digits are a PID, a hexadecimal word that names a task its address, ``kernel``,
     ``user``, ``active``, a state name (``RU``, ``IN``, ``UN`` ...), a ``'pattern'``
-    (shell wildcards, crash's quotes kept by the caller) or a command name."""
+    (shell wildcards; crash's quotes kept by the caller, or the shell's already removed:
+    a word with ``*``, ``?`` or ``[``) or a command name."""
     if word.isdigit():
         pid = int(word)
         return lambda t: int(t.pid) == pid
@@ -55,8 +56,8 @@ def task_selector(prog: Any, word: str, command: str) -> Callable[[Any], bool]:
         return task_on_cpu
     if word in CRASH_STATES.values():
         return lambda t: crash_state(t) == word
-    if word.startswith("'") and word.endswith("'") and len(word) > 2:
-        pattern = word[1:-1]
+    if word.startswith("'") and word.endswith("'") and len(word) > 2 or any(c in word for c in "*?["):
+        pattern = word[1:-1] if word.startswith("'") and word.endswith("'") else word
         return lambda t: fnmatch.fnmatchcase(_comm(t), pattern)
     if all(c in "0123456789abcdefABCDEFx" for c in word) and len(word) >= 8:
         try:
