@@ -190,6 +190,19 @@ def sys_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         ctx.out.write(f"{label:>12}: {value}\n")
 
 
+def _dataless(prog: Any, seq: int) -> bool:
+    """Whether record *seq* of the lockless ring buffer has no data block (its
+    ``text_blk_lpos.begin`` has bit 0 set: ``EMPTY_LINE_LPOS``/``NO_LPOS``), as 5.10 stores
+    an empty line; crash prints such a record as a bare empty line, while a record with an
+    empty data block (6.1) gets its timestamp."""
+    try:
+        ring = prog["prb"].desc_ring
+        index = seq % (1 << int(ring.count_bits))
+        return int(ring.infos[index].seq) == seq and bool(int(ring.descs[index].text_blk_lpos.begin) & 1)
+    except (KdbgError, LookupError):
+        return False
+
+
 def log_lines(prog: Any, stamps: str = "seconds", levels: bool = False) -> List[str]:
     """The kernel log as crash's ``log`` prints it (*stamps*: ``seconds``, ``date`` or
     ``none``; *levels*: ``<N>`` before each record's text)."""
@@ -201,8 +214,8 @@ def log_lines(prog: Any, stamps: str = "seconds", levels: bool = False) -> List[
         if rec.invalid is not None:
             out.append(f"kdbg: skipped printk record: {rec.invalid}")
             continue
-        if not rec.text:
-            out.append("")  # crash prints an empty record as an empty line, without a prefix
+        if not rec.text and _dataless(prog, rec.seq):
+            out.append("")  # crash prints a data-less record as an empty line, without a prefix
             continue
         if stamps == "seconds":
             prefix = f"[{rec.timestamp // 1000000000:5d}.{rec.timestamp % 1000000000 // 1000:06d}] "
