@@ -480,3 +480,71 @@ def test_ps_options(dump_id: Tuple[str, object, str]) -> None:
                           "ps 'kworker*'": kworkers}[cmd]], cmd
     assert [ln[ln.index("]") + 1:] for ln in theirs["ps -m"].splitlines()] == \
         [ln[ln.index("]") + 1:] for ln in last[len(rows):]]
+
+
+@pytest.mark.parametrize("dump_id", [(s, "panic", "kdump-zlib") for s in SUITES] + [("bookworm", None, "elf")],
+                         ids=_id)
+def test_struct_union_task(dump_id: Tuple[str, object, str]) -> None:
+    suite, scenario, form = dump_id
+    path, truth = _dump(*dump_id)
+    listed = {t["pid"]: t for t in json.loads((truth / "ps.json").read_text())}
+    sleeper = min(pid for pid, t in listed.items() if t["comm"] == "cat")
+    r = kdbg(path, f"ps {sleeper} --json")
+    task = json.loads(r.stdout)[0]["task"]
+    drgn = drgn_values(suite, scenario, {
+        "tasks_off": "drgn.offsetof(prog.type('struct task_struct'), 'tasks')",
+        "size": "drgn.sizeof(prog.type('struct task_struct'))",
+        "list": f"str(Object(prog, 'struct list_head', address={task:#x} + "
+                "drgn.offsetof(prog.type('struct task_struct'), 'tasks')))",
+    })
+    tasks_off = int(drgn["tasks_off"])  # type: ignore[call-overload]
+    cmds = [
+        f"struct task_struct.pid,comm {task:x}",                    # 0: members
+        f"*task_struct.pid,comm {task:x}",                          # 1: crash's bare * form
+        f"task -R pid,comm,real_parent.pid {sleeper}",              # 2: task -R
+        f"struct task_struct.pid -x {task:x}",                      # 3: hex
+        f"struct list_head {task + tasks_off:x}",                   # 4: whole struct
+        f"struct task_struct.pid -l task_struct.tasks {task + tasks_off:x}",  # 5: -l
+        f"struct task_struct.pid -c 2 {task:x}",                    # 6: -c (the next one is garbage, read anyway)
+        "struct list_head -o",                                      # 7: layout
+    ]
+    r = kdbg(path, *cmds)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    out = r.stdout
+    members = f'  pid = {sleeper},\n  comm = "cat",\n'
+    assert out.startswith(members + members)
+    rest = out[2 * len(members):]
+    head = f'PID: {sleeper:<7}  TASK: {task:x}  CPU: '
+    parent = listed[sleeper]["ppid"]
+    assert rest.startswith(head) and f'COMMAND: "cat"\n{members}  real_parent.pid = {parent},\n' in rest
+    assert f"  pid = {sleeper:#x},\n" in rest
+    assert drgn["list"] + "\n" in rest  # drgn's str() of the same list_head
+    assert rest.count(f"  pid = {sleeper},\n") >= 3  # -R, -l, -c's first
+    assert rest.endswith("struct list_head {\n\tstruct list_head *next;                         /*      0     8 */\n"
+                         "\tstruct list_head *prev;                         /*      8     8 */\n\n"
+                         "\t/* size: 16, members: 2 */\n};\n")
+    theirs = crash_answers(suite, path) and ask_crash(suite, path, [f"task -R pid,comm {sleeper}"]).outputs
+    if theirs and suite not in CRASH_WRONG_TASKS:
+        # crash prints gdb's char array in full ("cat\000\000..."), kdbg drgn's string
+        crash_lines = theirs[f"task -R pid,comm {sleeper}"].splitlines()
+        assert crash_lines[0] == rest.splitlines()[0] and crash_lines[1] == f"  pid = {sleeper},"
+        assert crash_lines[2].startswith('  comm = "cat\\000')
+
+
+STRUCT_BAD = [
+    ("struct task_struct 0x10", "cannot read"),
+    ("struct nosuch_type 0x10", "nosuch_type"),
+    ("struct task_struct.nosuch ffffffff81000000", "no member 'nosuch'"),
+    ("task 99999", "no task with PID 99999"),
+    ("task -Q", "unrecognized arguments: -Q"),
+    ("struct list_head -c 0 0x10", "at least 1"),
+]
+
+
+@pytest.mark.parametrize("command,words", STRUCT_BAD, ids=[b[0] for b in STRUCT_BAD])
+def test_struct_bad_input(command: str, words: str) -> None:
+    path, _truth = _dump("bullseye", "panic", "kdump-zlib")
+    r = kdbg(path, command, "sys -t")
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout.splitlines()[-1].startswith("TAINTED_MASK: ")

@@ -23,7 +23,7 @@ import builtins
 import keyword
 from typing import Any, Mapping, Optional
 
-from kdbg.ui.commands import commands
+from kdbg.ui.commands import commands, is_command
 
 __all__ = ["is_command_line"]
 
@@ -38,6 +38,8 @@ def is_command_line(line: str, namespace: Optional[Mapping[str, Any]] = None) ->
     words = line.split(None, 1)
     if not words or _bound(words[0], namespace):
         return False
+    if words[0].startswith("*") and is_command(line):
+        return True  # crash's `*TYPE ADDR` (a starred expression alone is no Python)
     if words[0] not in commands():
         word = line.strip()
         return (word.isidentifier() and not keyword.iskeyword(word) and not hasattr(builtins, word)

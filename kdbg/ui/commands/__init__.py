@@ -140,6 +140,7 @@ _COMMANDS: Dict[str, Command] = {}
 _BUILTIN_MODULES = (
     "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
     "kdbg.ui.commands.settings", "kdbg.ui.commands.foreach", "kdbg.ui.commands.system",
+    "kdbg.ui.commands.structs",
 )
 _loaded = False
 
@@ -195,9 +196,19 @@ def commands() -> Dict[str, Command]:
     return _COMMANDS
 
 
+def _star_form(line: str) -> str:
+    """crash's bare ``*TYPE ADDR``: ``struct TYPE ADDR`` (``union`` for a union type);
+    any other line unchanged."""
+    stripped = line.strip()
+    if len(stripped) > 1 and stripped[0] == "*" and (stripped[1].isalpha() or stripped[1] == "_"):
+        return "struct " + stripped[1:]
+    return line
+
+
 def is_command(line: str) -> bool:
-    """True when the first word of ``line`` is a registered command."""
-    words = line.split(None, 1)
+    """True when the first word of ``line`` is a registered command (or crash's
+    ``*TYPE ADDR``, which is ``struct TYPE ADDR``)."""
+    words = _star_form(line).split(None, 1)
     return bool(words) and words[0] in commands()
 
 
@@ -211,7 +222,7 @@ def split_args(args: str) -> List[str]:
 
 def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     """Run one command line."""
-    words = line.strip().split(None, 1)
+    words = _star_form(line).strip().split(None, 1)
     if not words:
         return
     cmd = commands().get(words[0])
@@ -225,7 +236,8 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     assert isinstance(parser, _CommandParser)
     parser.out = ctx.out
     try:
-        ns = parser.parse_args(split_args(rest))
+        # options may come between the positionals, as crash takes them (`struct T -x ADDR`)
+        ns = parser.parse_intermixed_args(split_args(rest))
     except _HelpShown:
         return
     cmd.func(prog, ns, ctx)
