@@ -3,9 +3,9 @@ Debian's DWARF vmlinux, in the same run.
 
 Rows (every ratio is kdbg / drgn):
 
-* ``bt -a``, whole process: ``kdbg -c DUMP -x 'bt -a'`` (kdbg's caches warm, as a user's
+* ``foreach bt`` (formerly ``bt -a``), whole process: ``kdbg -c DUMP -x 'foreach bt'`` (kdbg's caches warm, as a user's
   second run) against drgn with ``VMLINUX`` running a script that prints
-  ``prog.stack_trace(task)`` of every task (each CPU's idle task too, as ``bt -a`` does).
+  ``prog.stack_trace(task)`` of every task (each CPU's idle task too, as ``foreach bt`` does).
   Median of ``--runs``. Target <= 1.0x.
 * unwinding only, in-process, best of ``--repeat``: ``str(prog.stack_trace(t))`` for every
   task once both programs are open and have unwound once (tables loaded). No target.
@@ -119,16 +119,16 @@ def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
 
 
 def bench_process(dump: str, vmlinux: str, runs: int, work: str, cpu: bool) -> Dict[str, Any]:
-    """``kdbg -x 'bt -a'`` against drgn printing every task's trace, whole processes."""
+    """``kdbg -x 'foreach bt'`` against drgn printing every task's trace, whole processes."""
     env = child_env(os.path.join(work, "cache"))
-    kdbg_cmd = [sys.executable, "-m", "kdbg", "-c", dump, "-x", "bt -a"]
+    kdbg_cmd = [sys.executable, "-m", "kdbg", "-c", dump, "-x", "foreach bt"]
     drgn_cmd = [sys.executable, "-c", DRGN_BT_ALL, dump, vmlinux]
     _, kout = run_child(kdbg_cmd, env, cpu)  # warm: kdbg's caches, the OS page cache, bytecode
     _, dout = run_child(drgn_cmd, env, cpu)
     ktasks = sum(1 for line in kout.splitlines() if line.startswith("PID: "))
     dtasks = sum(1 for line in dout.splitlines() if line.startswith("PID "))  # also those it fails
     if ktasks != dtasks:
-        raise SystemExit(f"bt -a printed {ktasks} tasks, drgn {dtasks}")
+        raise SystemExit(f"foreach bt printed {ktasks} tasks, drgn {dtasks}")
     kt: List[float] = []
     dt: List[float] = []
     for _ in range(runs):
@@ -157,7 +157,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"dump: {dump}\ndrgn: DWARF from {vmlinux}\n")
     print(f"{'row':58} {'kdbg':>10} {'drgn':>10} {'ratio':>7} {'target':>7}")
     verdict = "PASS" if ratio_p <= 1.0 else "FAIL"
-    print(f"{'bt -a, whole process (' + str(pr['tasks']) + ' tasks, caches warm)':58} "
+    print(f"{'foreach bt, whole process (' + str(pr['tasks']) + ' tasks, caches warm)':58} "
           f"{pr['kdbg_s'] * 1e3:>7.0f} ms {pr['drgn_s'] * 1e3:>7.0f} ms {ratio_p:>6.2f}x {'<= 1x':>7} {verdict}")
     print(f"{'unwind + str every task, in-process (' + str(ip['frames']) + ' frames)':58} "
           f"{ip['kdbg_s'] * 1e3:>7.0f} ms {ip['drgn_s'] * 1e3:>7.0f} ms {ratio_i:>6.2f}x {'':>7}")
