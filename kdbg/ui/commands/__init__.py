@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
@@ -196,12 +197,16 @@ def commands() -> Dict[str, Command]:
     return _COMMANDS
 
 
+#: crash's ``*TYPE[.member,...]`` word (not Python's ``*a, b = ...``: no trailing comma).
+_STAR = re.compile(r"\*[A-Za-z_]\w*(\.[\w.,]*)?")
+
+
 def _star_form(line: str) -> str:
     """crash's bare ``*TYPE ADDR``: ``struct TYPE ADDR`` (``union`` for a union type);
     any other line unchanged."""
-    stripped = line.strip()
-    if len(stripped) > 1 and stripped[0] == "*" and (stripped[1].isalpha() or stripped[1] == "_"):
-        return "struct " + stripped[1:]
+    words = line.split()
+    if words and _STAR.fullmatch(words[0]) and not words[0].endswith(","):
+        return "struct " + line.strip()[1:]
     return line
 
 
