@@ -2,6 +2,9 @@
 
 ``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
 
+``kdbg shrink ...`` (the first word) is :mod:`kdbg.ui.shrink`; a script of that name runs
+as ``kdbg ./shrink``.
+
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
 when it shows only as a layer loads lazily (see :func:`kdbg.core.program.is_target_error`). A
