@@ -57,6 +57,8 @@ __all__ = [
     "MAX_PHYSMEM_BITS_L4",
     "MAX_PHYSMEM_BITS_L5",
     "cpu_note_page_table_roots",
+    "is_entry_frame",
+    "is_syscall_frame",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -594,3 +596,32 @@ def cpu_note_page_table_roots(notes: List[Tuple[str, int, bytes]]) -> List[int]:
             if root and root not in roots:
                 roots.append(root)
     return roots
+
+
+#: Prefixes of x86-64's entry code and exception, interrupt and NMI handlers (5.8+ names
+#: ``asm_exc_*``/``exc_*``/``sysvec_*``; older kernels' ``do_*`` and bare entry names).
+_ENTRY_PREFIXES = ("asm_", "exc_", "sysvec_", "__sysvec_", "irqentry_", "error_entry",
+                   "paranoid_", "common_interrupt", "ret_from_intr", "end_repeat_nmi", "repeat_nmi",
+                   "do_nmi", "nmi_restore")
+#: Entry names of kernels before 5.8, matched whole.
+_OLD_ENTRY_NAMES = frozenset({"nmi", "page_fault", "do_page_fault", "general_protection",
+                              "do_general_protection", "invalid_op", "do_invalid_op",
+                              "apic_timer_interrupt", "smp_apic_timer_interrupt", "do_IRQ",
+                              "async_page_fault", "do_async_page_fault"})
+
+
+def is_entry_frame(name: str) -> bool:
+    """Whether a stack frame's function is x86-64 entry code or an exception, interrupt or
+    NMI handler's entry: where one context's stack continues with another's."""
+    return name.startswith(_ENTRY_PREFIXES) or name in _OLD_ENTRY_NAMES
+
+
+#: Prefixes of the system-call entry and the start of new tasks: the outermost kernel
+#: frames of a task's stack, under no interrupted context.
+_SYSCALL_PREFIXES = ("entry_SYSCALL", "entry_SYSENTER", "entry_INT80", "do_syscall_64", "do_fast_syscall_32",
+                     "do_int80_syscall_32", "ret_from_fork", "system_call")
+
+
+def is_syscall_frame(name: str) -> bool:
+    """Whether a frame's function is the system-call entry or a new task's first frame."""
+    return name.startswith(_SYSCALL_PREFIXES)
