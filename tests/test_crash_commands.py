@@ -548,3 +548,20 @@ def test_struct_bad_input(command: str, words: str) -> None:
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert r.stdout.splitlines()[-1].startswith("TAINTED_MASK: ")
+
+
+def test_foreach_task_members() -> None:
+    path, truth = _dump("trixie", "panic", "kdump-zlib")  # crash 8.0.2 cannot open it: the guest decides
+    listed = json.loads((truth / "ps.json").read_text())
+    r = kdbg(path, "foreach sleep task -R pid,real_parent.pid", "foreach 1 task -R", "sys -t")
+    assert r.returncode == 1 and r.stderr.strip() == "kdbg: foreach task: -R needs MEMBER[,MEMBER]", r.stderr
+    assert r.stdout.splitlines()[-1].startswith("TAINTED_MASK: ")
+    blocks = r.stdout.rsplit("\n", 2)[0].split("\n\n")  # without sys -t's line
+    expect = sorted((t["pid"], t["ppid"]) for t in listed if t["comm"] == "sleep")
+    got = []
+    for b in blocks:
+        lines = b.strip("\n").splitlines()
+        if lines[0].startswith("PID: "):
+            assert lines[0].endswith('COMMAND: "sleep"') and len(lines) == 3, lines
+            got.append((int(lines[1].split("=")[1].strip(" ,")), int(lines[2].split("=")[1].strip(" ,"))))
+    assert got == expect

@@ -30,7 +30,7 @@ from kdbg.ui.commands import CommandContext, argument, command, program_symbols
 from kdbg.ui.commands.context import current_task
 from kdbg.ui.commands.stack import header
 
-__all__ = ["member_lines"]
+__all__ = ["member_lines", "print_tasks"]
 
 
 def _base(args: argparse.Namespace) -> Optional[int]:
@@ -165,8 +165,14 @@ def task_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         except KdbgError as e:
             raise ExpressionError(f"task: {e}; name a PID or task address") from None
     members = [m for group in args.members or [] for m in group.split(",") if m]
-    base = _base(args)
+    print_tasks(tasks, members, _base(args), ctx)
+
+
+def print_tasks(tasks: List[Any], members: List[str], base: Optional[int], ctx: CommandContext) -> None:
+    """``task``'s output for each of *tasks*: crash's header line, then the whole
+    ``task_struct`` or only *members*."""
     for i, t in enumerate(tasks):
+        t = deref_if_pointer(t)
         if i:
             ctx.out.write("\n")
         ctx.out.write(header(t) + "\n")
