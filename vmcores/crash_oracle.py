@@ -28,6 +28,19 @@ What crash 8.0.2 can and cannot do on the reference and crash dumps (found by ha
   after gdb's banner, printing nothing (with ``-d 3``: ``crash: seek error: kernel virtual
   address: ffffffff825645a8  type: "page_offset_base"``).  Tests on 6.12 compare with the
   guest's truth and drgn only, and say so (:data:`CRASH_CANNOT_OPEN`).
+* Where crash differs from the kernel's own answer on the kernels it opens: ``ps``'s RSS
+  and ``%MEM`` on 5.10 are low (``init`` 108 KiB where the guest's ``/proc/1/stat`` says
+  416 pages: crash 8.0.2 misses counters of 5.10's ``mm->rss_stat``); ``UPTIME`` and ``log
+  -T`` count jiffies/HZ, up to a second behind ``/proc/uptime``'s clock.  Format rules
+  found in its output: ``PANIC:`` takes a fault's ``Oops:`` line before ``Kernel panic -``
+  (``"Oops: 0002 [#1] SMP NOPTI" (check log for details)``); ``log`` prints a data-less
+  record (5.10's empty line, ``text_blk_lpos`` bit 0) as a bare empty line but an empty
+  data block (6.1) with its timestamp; ``ps -l`` right-aligns the timestamps to the
+  widest.
+* crash's answers depend on the order of the commands: ``set`` marks the panic task
+  ``(PANIC)`` when it runs first and ``(SYSRQ)`` once a command has read the log and found
+  sysrq's ``Trigger a crash`` (:func:`ask_crash` keys its cache by the whole command list,
+  so a list always gets the same answers).
 * On every kernel, ``bt -a`` of an idle CPU fails on QEMU's dumps (``bt: read of stack at
   fffffe000004f000 failed``: the NMI/exception stack of the CPU QEMU stopped in its idle
   loop is not where crash looks), and the panicked dumps show the CPU that did not panic
