@@ -1,4 +1,5 @@
-"""``dmesg``: the kernel log buffer, like crash's ``log`` (a shipped plugin).
+"""``dmesg``: the kernel log buffer as :manpage:`dmesg(1)` prints it (a shipped plugin; crash's
+format is ``log``, :mod:`kdbg.ui.commands.system`).
 
 ``dmesg [-t|-T]`` prints the kernel log as :manpage:`dmesg(1)` does (``-t``: no
 timestamps, ``-T``: wall-clock dates); ``--json`` gives one object per record (its seq,
@@ -39,7 +40,7 @@ def printk_rows(prog: Any) -> List[Dict[str, object]]:
     ]
 
 
-@command("dmesg", "print the kernel log buffer (crash's log)", arguments=[
+@command("dmesg", "print the kernel log buffer as dmesg(1) does (crash's format: log)", arguments=[
     argument("-t", dest="no_time", action="store_true", help="no timestamps"),
     argument("-T", dest="human", action="store_true", help="timestamps as dates"),
     argument("--json", action="store_true", help="a list of JSON objects"),
