@@ -165,7 +165,8 @@ def ask_crash(suite: str, core: Path, commands: Sequence[str], vmlinux: Optional
 
     *vmlinux* defaults to :func:`vmcores.debian.debian_dbg_vmlinux` of *suite*.  Cached
     under ``<cache>/crash-oracle/`` (see the module docstring).  Raises
-    :class:`CrashOracleError` where crash cannot open the dump (:data:`CRASH_CANNOT_OPEN`).
+    :class:`CrashOracleError` where crash cannot open the dump (:data:`CRASH_CANNOT_OPEN`; that
+    answer is cached too).
     """
     if len(set(commands)) != len(commands):
         raise ValueError(f"duplicate commands: {sorted({c for c in commands if list(commands).count(c) > 1})}")
@@ -183,11 +184,18 @@ def ask_crash(suite: str, core: Path, commands: Sequence[str], vmlinux: Optional
         if cached:
             data = json.loads(path.read_text())
         else:
-            data = run_crash(core, vmlinux, commands)
+            try:
+                data = run_crash(core, vmlinux, commands)
+            except CrashOracleError as e:  # not opened: cached too (a timeout is not)
+                if "did not open" not in str(e):
+                    raise
+                data = {"error": str(e)}
             data["ident"] = ident
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data, indent=1) + "\n")
             os.replace(tmp, path)
+    if "error" in data:
+        raise CrashOracleError(data["error"])
     return CrashAnswers(
         suite=suite, core=core, vmlinux=vmlinux, crash=ident["crash"],
         outputs=dict(zip(commands, data["outputs"], strict=True)), stdout=data["stdout"], stderr=data["stderr"],
