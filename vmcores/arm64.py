@@ -1,0 +1,373 @@
+"""arm64 reference kernels, guests and dumps: Debian's ``cloud-arm64`` kernels under
+``qemu-system-aarch64 -M virt -cpu max`` (TCG) on the x86-64 host.
+
+Usage::
+
+    python -m vmcores.arm64 fetch [SUITE ...]          # kernel, -dbg vmlinux, busybox
+    python -m vmcores.arm64 build [SUITE ...] [--force]
+
+The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module reuses their guest,
+initramfs, truth and dump functions with an arm64 machine, and keeps its own cache
+entries (``<cache>/debian/arm64/``, ``<cache>/vmcores/arm64/<suite>/``).
+
+**Packages.** The arm64 packages come from the same mirror apt is configured with
+(:func:`vmcores.debian.debian_mirror`), through a private apt state per suite under
+``<cache>/debian/apt-arm64/<suite>/`` whose options add ``APT::Architecture=arm64`` and
+``APT::Architectures=arm64`` (so ``apt-get update`` fetches only ``binary-arm64`` lists
+and ``apt-get download`` takes arm64 packages). The host's dpkg architectures and apt
+state are not changed (no ``dpkg --add-architecture``). Three packages per suite:
+``linux-image-<abi>-cloud-arm64-unsigned`` (from the ``linux-image-cloud-arm64``
+metapackage), ``linux-image-<abi>-cloud-arm64-dbg`` (only the DWARF vmlinux is unpacked)
+and ``busybox-static`` (its static arm64 ``/bin/busybox``).
+
+**Guest.** ``qemu-system-aarch64 -M virt -cpu max`` (pointer authentication, MTE off,
+``-cpu max`` on QEMU 7.2 implements LPA2/52-bit PA but Debian's 4K-page kernel uses
+48-bit VA), ``-smp 2``, 128 MB, ``-device vmcoreinfo``; the console is the PL011
+(``console=ttyAMA0``), the truth stream goes over a ``virtconsole`` (``/dev/hvc0``:
+``virt`` has only one UART for the normal world), so the guest's ``/init`` is
+:data:`vmcores.build.INIT_COMMON` with ``ttyS1`` replaced by ``hvc0``. The guest records
+exactly the x86 guests' truth (:data:`vmcores.build.INIT_DUMP`: uname, version, cmdline,
+kallsyms, mounts, modules, vmcoreinfo, iomem, meminfo, cpuinfo, BTF bytes, dmesg, every
+``/proc/PID/stat``) plus a sysrq-t between markers on the console.
+
+**Dumps.** :func:`vmcores.build.qemu_dumps`: ``elf``, ``elf-paging`` and the QEMU kdump
+forms (zlib, lzo, snappy; flattened and reassembled with ``makedumpfile -R``).
+makedumpfile filtering of arm64 dumps is not done here (it needs Debian's arm64
+makedumpfile under qemu-user, issue 16).
+
+Facts found (bookworm ``6.1.0-50-cloud-arm64``, QEMU 7.2, this loaded 2-CPU host):
+
+* Under TCG the kernel reaches ``/init`` in about 23 s (x86: about 5 s); the truth stream
+  (a 2.4 MB base64 tarball through busybox and the virtconsole) takes another ~90 s:
+  about 130 s from QEMU's start to ``KDBG-READY``, 135 s for the whole build.
+* ``/proc/kallsyms``: 44,802 lines (21,307 ``T``, 23,237 ``t``, 257 ``W``, 1 ``D``); no
+  ``_text``, ``init_task``, ``swapper_pg_dir`` or ``modules`` (no ``CONFIG_KALLSYMS_ALL``);
+  ``_stext`` is there. VMCOREINFO's ``SYMBOL()`` entries give ``swapper_pg_dir``,
+  ``_stext``, ``init_uts_ns``, ``node_online_map``, ``vmap_area_list``, ``mem_section``,
+  ``prb``, ``printk_rb_static``, ``clear_seq`` and the ``kallsyms_*`` tables; not
+  ``init_task``.
+* arm64 VMCOREINFO: ``NUMBER(VA_BITS)=48``, ``NUMBER(TCR_EL1_T1SZ)=0x10``,
+  ``NUMBER(kimage_voffset)``, ``NUMBER(PHYS_OFFSET)=0x40000000`` (virt's RAM base),
+  ``NUMBER(KERNELPACMASK)=0xffff000000000000``, ``KERNELOFFSET`` (hex, no ``0x``),
+  ``NUMBER(MODULES_VADDR|MODULES_END|VMALLOC_START|VMALLOC_END|VMEMMAP_START|VMEMMAP_END)``,
+  ``NUMBER(MAX_PHYSMEM_BITS)=48``, ``PAGESIZE=4096``.
+* The ELF dumps: ``e_machine`` 183 (``EM_AARCH64``), little-endian; one ``PT_LOAD`` per
+  RAM block at physical ``0x40000000`` (with and without ``-p`` the same single
+  physical segment: QEMU's arm64 ``-p`` adds no virtual segments here), per CPU an
+  ``NT_PRSTATUS``, an ``NT_FPREGSET`` and an ``NT_ARM_PAC_MASK`` (0x405) note, then
+  ``VMCOREINFO``.
+* QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
+  ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
+  offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
+  snappy are not built in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from vmcores.build import (
+    BOOT_TIMEOUT,
+    DEFAULT_MEMORY,
+    INIT_COMMON,
+    INIT_DUMP,
+    READY,
+    BuildError,
+    Dump,
+    Guest,
+    _unpack_truth,
+    dump_from_json,
+    dump_json,
+    finish_build,
+    make_initramfs,
+    qemu_dumps,
+    vmcores_root,
+)
+from vmcores.debian import (
+    FetchError,
+    KernelFiles,
+    PrivateApt,
+    _kernel_from_tree,
+    _unpack_deb,
+    cache_root,
+    file_lock,
+    resolve_kernel_package,
+)
+
+SUITES: Tuple[str, ...] = ("bookworm",)
+"""arm64 reference suites (bookworm 6.1; trixie 6.12 builds on request)."""
+
+FLAVOUR = "cloud-arm64"
+"""Debian's kernel flavour suffix of the reference kernels (no ``CONFIG_KALLSYMS_ALL``)."""
+
+QEMU_AARCH64 = "qemu-system-aarch64"
+
+KERNEL_CMDLINE = "console=ttyAMA0 panic=-1 oops=panic init_on_free=1 cryptomgr.notests"
+"""As :data:`vmcores.build.KERNEL_CMDLINE`, with the PL011 console."""
+
+INIT_COMMON_ARM64 = INIT_COMMON.replace("ttyS1", "hvc0")
+"""The x86 guests' common ``/init`` with the truth stream on the virtconsole."""
+
+#: Modules the arm64 guest loads: fw_cfg (VMCOREINFO into the dump), the virtio-mmio bus
+#: and the virtconsole on it (all modules in Debian's cloud-arm64 kernels).
+MODULES = ("qemu_fw_cfg", "virtio_mmio", "virtio_console")
+
+SYSRQ_T = r"""
+echo KDBG-SYSRQ-T-BEGIN > /dev/kmsg
+echo t > /proc/sysrq-trigger
+echo KDBG-SYSRQ-T-END > /dev/kmsg
+"""
+"""A sysrq-t (every task's stack as the kernel's unwinder sees it) on the console, before
+the truth is sent (the tasks are asleep: their stacks stay what the dump holds)."""
+
+INIT_DUMP_ARM64 = INIT_DUMP.replace("dmesg > $T/dmesg\n", SYSRQ_T + "dmesg > $T/dmesg\n", 1)
+
+BUILD_RECIPE = 1
+"""Bumped when the arm64 guest or dump recipe changes: a build of another recipe is
+rebuilt."""
+
+# --------------------------------------------------------------------------- packages
+
+
+class Arm64Apt(PrivateApt):
+    """A suite's private apt state for arm64 packages (``APT::Architecture=arm64``)."""
+
+    def __init__(self, suite: str) -> None:
+        """apt state of *suite* under ``<cache>/debian/apt-arm64/<suite>/``."""
+        super().__init__(suite, cache_root() / "debian" / "apt-arm64")
+
+    def options(self) -> List[str]:
+        """The private options plus the arm64 architecture."""
+        return [*super().options(), "-o", "APT::Architecture=arm64", "-o", "APT::Architectures=arm64"]
+
+
+def arm64_root() -> Path:
+    """``<cache>/debian/arm64``: the unpacked arm64 packages."""
+    return cache_root() / "debian" / "arm64"
+
+
+def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[Sequence[str]] = None) -> None:
+    """Download *package* and unpack it (or only *members*) into *dest*."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-dl-") as tmp:
+        try:
+            deb = apt.download(package, Path(tmp))
+        except FetchError:
+            apt.ensure_lists(refresh=True)
+            deb = apt.download(package, Path(tmp))
+        dest.mkdir(parents=True, exist_ok=True)
+        if members is None:
+            try:
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True, capture_output=True, timeout=900)
+            except subprocess.CalledProcessError as e:
+                raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
+        else:
+            _unpack_deb(deb, dest, members)
+
+
+def arm64_kernel(suite: str = "bookworm") -> KernelFiles:
+    """*suite*'s newest ``cloud-arm64`` kernel (its metapackage's), unpacked into
+    ``<cache>/debian/arm64/<suite>-cloud/`` once (a warm cache keeps it)."""
+    top = arm64_root() / f"{suite}-cloud"
+    meta_file = top / "kernel.json"
+    with file_lock(arm64_root() / f".{suite}-cloud.lock"):
+        if meta_file.exists():
+            meta = json.loads(meta_file.read_text())
+            return _kernel_from_tree(suite, "cloud", top / "root", meta)
+        apt = Arm64Apt(suite)
+        apt.ensure_lists()
+        pkg, version = resolve_kernel_package(apt, "cloud", None, FLAVOUR)
+        if (top / "root").exists():
+            shutil.rmtree(top / "root")
+        _download_unpack(apt, pkg, top / "root")
+        meta = {"package": pkg, "version": version, "suite": suite, "flavour": "cloud", "arch": "arm64"}
+        kf = _kernel_from_tree(suite, "cloud", top / "root", meta)
+        meta["release"] = kf.release
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        return kf
+
+
+def arm64_dbg_vmlinux(suite: str = "bookworm") -> Path:
+    """The DWARF vmlinux of :func:`arm64_kernel` (from its ``-dbg`` package of the same
+    version; only the vmlinux is unpacked)."""
+    kernel = arm64_kernel(suite)
+    top = arm64_root() / f"{suite}-cloud-dbg"
+    path = top / f"vmlinux-{kernel.release}"
+    with file_lock(arm64_root() / f".{suite}-cloud-dbg.lock"):
+        if path.exists():
+            return path
+        apt = Arm64Apt(suite)
+        apt.ensure_lists()
+        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
+        scratch = top / ".unpack"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        scratch.mkdir(parents=True)
+        _download_unpack(apt, f"linux-image-{kernel.release}-dbg={kernel.version}", scratch, [member])
+        os.replace(scratch / member, path)
+        shutil.rmtree(scratch)
+        return path
+
+
+def arm64_busybox(suite: str = "bookworm") -> Path:
+    """The static arm64 busybox of *suite*'s ``busybox-static`` package."""
+    top = arm64_root() / f"{suite}-busybox"
+    path = top / "busybox"
+    with file_lock(arm64_root() / f".{suite}-busybox.lock"):
+        if path.exists():
+            return path
+        apt = Arm64Apt(suite)
+        apt.ensure_lists()
+        scratch = top / ".unpack"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        scratch.mkdir(parents=True)
+        _download_unpack(apt, "busybox-static", scratch, ["./bin/busybox"])
+        os.replace(scratch / "bin" / "busybox", path)
+        shutil.rmtree(scratch)
+        return path
+
+
+# --------------------------------------------------------------------------- guest
+
+
+class Arm64Guest(Guest):
+    """A ``-M virt -cpu max`` guest: PL011 console, truth over a virtconsole."""
+
+    qemu = QEMU_AARCH64
+    qemu_package = "qemu-system-arm"
+    machine_args = ("-M", "virt", "-cpu", "max")
+    serial_args = (
+        "-serial", "chardev:con",
+        "-device", "virtio-serial-device", "-device", "virtconsole,chardev=data",
+    )  # fmt: skip
+    kernel_cmdline = KERNEL_CMDLINE
+
+
+def arm64_dumps_root() -> Path:
+    """``<cache>/vmcores/arm64``."""
+    return vmcores_root() / "arm64"
+
+
+def build_arm64(suite: str = "bookworm", memory: str = DEFAULT_MEMORY,
+                log: Optional[Any] = None) -> List[Dump]:
+    """Boot *suite*'s cloud-arm64 kernel, record its truth and write the QEMU dump forms
+    into ``<cache>/vmcores/arm64/<suite>/`` (replaced only once a build is complete)."""
+    say = log or (lambda msg: print(f"[vmcores arm64 {suite}] {msg}", file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    kernel = arm64_kernel(suite)
+    busybox = arm64_busybox(suite)
+    say(f"kernel {kernel.release} ({time.monotonic() - t0:.1f}s)")
+    final = arm64_dumps_root() / suite
+    outdir = final.with_name(f".{final.name}.building")
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    work = outdir / "guest"
+    initramfs = make_initramfs(kernel, MODULES, INIT_DUMP_ARM64, busybox=busybox, init_common=INIT_COMMON_ARM64)
+    truth = outdir / "truth"
+    t_boot = time.monotonic()
+    with Arm64Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT * 2, memory=memory) as g:
+        ready = time.monotonic() - t_boot
+        say(f"guest ready after {ready:.1f}s")
+        _unpack_truth(g.received(), truth)
+        assert g.qmp is not None
+        made, failed, qemu_formats = qemu_dumps(g.qmp, outdir)
+    shutil.copy(work / "console.log", truth / "console.log")
+    (work / "initramfs.cpio").unlink(missing_ok=True)
+    release = (truth / "uname").read_text().strip()
+    if release != kernel.release:
+        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
+    dumps = [Dump(suite, release, f, t, final / p.name, final / "truth") for f, t, p in made]
+    info: Dict[str, Any] = {
+        "suite": suite,
+        "arch": "arm64",
+        "release": release,
+        "package": f"{kernel.package}={kernel.version}",
+        "recipe": BUILD_RECIPE,
+        "memory": memory,
+        "qemu_formats": qemu_formats,
+        "boot_seconds": round(ready, 1),
+        "build_seconds": round(time.monotonic() - t0, 1),
+        "dumps": [dump_json(d) for d in dumps],
+        "failed": failed,
+    }
+    info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made, strict=True)]
+    finish_build(outdir, final, info)
+    say(f"done ({time.monotonic() - t0:.1f}s)")
+    return dumps
+
+
+def _load(suite: str) -> Optional[List[Dump]]:
+    f = arm64_dumps_root() / suite / "dumps.json"
+    try:
+        info = json.loads(f.read_text())
+        dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.get("recipe") != BUILD_RECIPE or not dumps or not all(d.path.exists() for d in dumps):
+        return None
+    kernel_meta = arm64_root() / f"{suite}-cloud" / "kernel.json"
+    try:
+        meta = json.loads(kernel_meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("package") != f"{meta.get('package')}={meta.get('version')}":
+        return None
+    return dumps
+
+
+def arm64_dumps(suites: Sequence[str] = SUITES, forms: Optional[Sequence[str]] = None,
+                build: bool = True, force: bool = False) -> List[Dump]:
+    """The arm64 reference dumps of *suites* (built when missing), filtered by *forms*."""
+    out: List[Dump] = []
+    for suite in suites:
+        with file_lock(arm64_dumps_root() / f".{suite}.lock"):
+            dumps = None if force else _load(suite)
+            if dumps is None:
+                if not build:
+                    raise BuildError(f"no arm64 dumps for {suite}: run python -m vmcores.arm64 build")
+                dumps = build_arm64(suite)
+        out += [d for d in dumps if forms is None or d.form in forms]
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of ``python -m vmcores.arm64``."""
+    ap = argparse.ArgumentParser(prog="python -m vmcores.arm64", description=__doc__.split("\n")[0])
+    ap.add_argument("cmd", choices=("fetch", "build"))
+    ap.add_argument("suites", nargs="*", default=list(SUITES))
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--dbg", action="store_true", help="fetch: also the -dbg vmlinux")
+    args = ap.parse_args(argv)
+    try:
+        for suite in args.suites:
+            if not re.fullmatch(r"[a-z]+", suite):
+                ap.error(f"bad suite {suite!r}")
+            if args.cmd == "fetch":
+                k = arm64_kernel(suite)
+                print(f"{suite}\t{k.release}\t{k.package}={k.version}\n  vmlinuz {k.vmlinuz}")
+                print(f"  busybox {arm64_busybox(suite)}")
+                if args.dbg:
+                    print(f"  dbg     {arm64_dbg_vmlinux(suite)}")
+            else:
+                for d in arm64_dumps([suite], force=args.force):
+                    print(f"{d.suite}\t{d.release}\t{d.form:18}\t{d.path}\t[{d.tool}]")
+    except (BuildError, FetchError) as e:
+        print(f"vmcores.arm64: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
