@@ -104,11 +104,15 @@ from vmcores.debian import (
     resolve_kernel_package,
 )
 
-SUITES: Tuple[str, ...] = ("bookworm",)
-"""arm64 reference suites (bookworm 6.1; trixie 6.12 builds on request)."""
+KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-generic")
+"""The arm64 reference kernels, ``SUITE-FLAVOUR``: bookworm 6.1 ``cloud-arm64`` (no
+``CONFIG_KALLSYMS_ALL``) and trixie 6.12 generic ``arm64`` (with it; bookworm's generic
+``arm64`` has none either). ``trixie-cloud`` and ``bookworm-generic`` build on request."""
 
-FLAVOUR = "cloud-arm64"
-"""Debian's kernel flavour suffix of the reference kernels (no ``CONFIG_KALLSYMS_ALL``)."""
+FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64"}
+"""kdbg flavour -> Debian's arm64 kernel flavour suffix: ``cloud`` (the reference kernels,
+no ``CONFIG_KALLSYMS_ALL``: kallsyms lists no data symbols) and ``generic`` (with
+``CONFIG_KALLSYMS_ALL``, so both cases are in the suite)."""
 
 QEMU_AARCH64 = "qemu-system-aarch64"
 
@@ -156,8 +160,10 @@ def arm64_root() -> Path:
     return cache_root() / "debian" / "arm64"
 
 
-def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[Sequence[str]] = None) -> None:
-    """Download *package* and unpack it (or only *members*) into *dest*."""
+def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[Sequence[str]] = None,
+                     wildcards: bool = False) -> None:
+    """Download *package* and unpack it (or only *members*, shell patterns with
+    *wildcards*) into *dest*."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-dl-") as tmp:
         try:
@@ -172,38 +178,38 @@ def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[
             except subprocess.CalledProcessError as e:
                 raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
         else:
-            _unpack_deb(deb, dest, members)
+            _unpack_deb(deb, dest, members, wildcards)
 
 
-def arm64_kernel(suite: str = "bookworm") -> KernelFiles:
-    """*suite*'s newest ``cloud-arm64`` kernel (its metapackage's), unpacked into
-    ``<cache>/debian/arm64/<suite>-cloud/`` once (a warm cache keeps it)."""
-    top = arm64_root() / f"{suite}-cloud"
+def arm64_kernel(suite: str = "bookworm", flavour: str = "cloud") -> KernelFiles:
+    """*suite*'s newest arm64 kernel of *flavour* (:data:`FLAVOURS`; its metapackage's),
+    unpacked into ``<cache>/debian/arm64/<suite>-<flavour>/`` once (a warm cache keeps it)."""
+    top = arm64_root() / f"{suite}-{flavour}"
     meta_file = top / "kernel.json"
-    with file_lock(arm64_root() / f".{suite}-cloud.lock"):
+    with file_lock(arm64_root() / f".{suite}-{flavour}.lock"):
         if meta_file.exists():
             meta = json.loads(meta_file.read_text())
-            return _kernel_from_tree(suite, "cloud", top / "root", meta)
+            return _kernel_from_tree(suite, flavour, top / "root", meta)
         apt = Arm64Apt(suite)
         apt.ensure_lists()
-        pkg, version = resolve_kernel_package(apt, "cloud", None, FLAVOUR)
+        pkg, version = resolve_kernel_package(apt, "cloud", None, FLAVOURS[flavour])
         if (top / "root").exists():
             shutil.rmtree(top / "root")
         _download_unpack(apt, pkg, top / "root")
-        meta = {"package": pkg, "version": version, "suite": suite, "flavour": "cloud", "arch": "arm64"}
-        kf = _kernel_from_tree(suite, "cloud", top / "root", meta)
+        meta = {"package": pkg, "version": version, "suite": suite, "flavour": flavour, "arch": "arm64"}
+        kf = _kernel_from_tree(suite, flavour, top / "root", meta)
         meta["release"] = kf.release
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
         return kf
 
 
-def arm64_dbg_vmlinux(suite: str = "bookworm") -> Path:
+def arm64_dbg_vmlinux(suite: str = "bookworm", flavour: str = "cloud") -> Path:
     """The DWARF vmlinux of :func:`arm64_kernel` (from its ``-dbg`` package of the same
     version; only the vmlinux is unpacked)."""
-    kernel = arm64_kernel(suite)
-    top = arm64_root() / f"{suite}-cloud-dbg"
+    kernel = arm64_kernel(suite, flavour)
+    top = arm64_root() / f"{suite}-{flavour}-dbg"
     path = top / f"vmlinux-{kernel.release}"
-    with file_lock(arm64_root() / f".{suite}-cloud-dbg.lock"):
+    with file_lock(arm64_root() / f".{suite}-{flavour}-dbg.lock"):
         if path.exists():
             return path
         apt = Arm64Apt(suite)
@@ -232,8 +238,12 @@ def arm64_busybox(suite: str = "bookworm") -> Path:
         if scratch.exists():
             shutil.rmtree(scratch)
         scratch.mkdir(parents=True)
-        _download_unpack(apt, "busybox-static", scratch, ["./bin/busybox"])
-        os.replace(scratch / "bin" / "busybox", path)
+        # bookworm: ./bin/busybox; trixie (merged /usr): ./usr/bin/busybox
+        _download_unpack(apt, "busybox-static", scratch, ["*bin/busybox"], wildcards=True)
+        found = sorted(p for p in scratch.rglob("busybox") if p.is_file() and not p.is_symlink())
+        if not found:
+            raise FetchError(f"busybox-static of {suite}: no bin/busybox in the package")
+        os.replace(found[0], path)
         shutil.rmtree(scratch)
         return path
 
@@ -259,16 +269,26 @@ def arm64_dumps_root() -> Path:
     return vmcores_root() / "arm64"
 
 
-def build_arm64(suite: str = "bookworm", memory: str = DEFAULT_MEMORY,
+def kernel_parts(name: str) -> Tuple[str, str]:
+    """``(suite, flavour)`` of an arm64 kernel name ``SUITE-FLAVOUR`` (``ValueError``)."""
+    suite, _, flavour = name.partition("-")
+    if not re.fullmatch(r"[a-z]+", suite) or flavour not in FLAVOURS:
+        raise ValueError(f"bad arm64 kernel name {name!r}: SUITE-FLAVOUR, flavour one of {sorted(FLAVOURS)}")
+    return suite, flavour
+
+
+def build_arm64(name: str = "bookworm-cloud", memory: str = DEFAULT_MEMORY,
                 log: Optional[Any] = None) -> List[Dump]:
-    """Boot *suite*'s cloud-arm64 kernel, record its truth and write the QEMU dump forms
-    into ``<cache>/vmcores/arm64/<suite>/`` (replaced only once a build is complete)."""
-    say = log or (lambda msg: print(f"[vmcores arm64 {suite}] {msg}", file=sys.stderr, flush=True))
+    """Boot the arm64 kernel *name* (``SUITE-FLAVOUR``), record its truth and write the
+    QEMU dump forms into ``<cache>/vmcores/arm64/<name>/`` (replaced only once a build is
+    complete). :attr:`Dump.suite` is *name*."""
+    say = log or (lambda msg: print(f"[vmcores arm64 {name}] {msg}", file=sys.stderr, flush=True))
     t0 = time.monotonic()
-    kernel = arm64_kernel(suite)
+    suite, flavour = kernel_parts(name)
+    kernel = arm64_kernel(suite, flavour)
     busybox = arm64_busybox(suite)
     say(f"kernel {kernel.release} ({time.monotonic() - t0:.1f}s)")
-    final = arm64_dumps_root() / suite
+    final = arm64_dumps_root() / name
     outdir = final.with_name(f".{final.name}.building")
     if outdir.exists():
         shutil.rmtree(outdir)
@@ -288,9 +308,9 @@ def build_arm64(suite: str = "bookworm", memory: str = DEFAULT_MEMORY,
     release = (truth / "uname").read_text().strip()
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    dumps = [Dump(suite, release, f, t, final / p.name, final / "truth") for f, t, p in made]
+    dumps = [Dump(name, release, f, t, final / p.name, final / "truth") for f, t, p in made]
     info: Dict[str, Any] = {
-        "suite": suite,
+        "suite": name,
         "arch": "arm64",
         "release": release,
         "package": f"{kernel.package}={kernel.version}",
@@ -308,8 +328,8 @@ def build_arm64(suite: str = "bookworm", memory: str = DEFAULT_MEMORY,
     return dumps
 
 
-def _load(suite: str) -> Optional[List[Dump]]:
-    f = arm64_dumps_root() / suite / "dumps.json"
+def _load(name: str) -> Optional[List[Dump]]:
+    f = arm64_dumps_root() / name / "dumps.json"
     try:
         info = json.loads(f.read_text())
         dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
@@ -317,7 +337,7 @@ def _load(suite: str) -> Optional[List[Dump]]:
         return None
     if info.get("recipe") != BUILD_RECIPE or not dumps or not all(d.path.exists() for d in dumps):
         return None
-    kernel_meta = arm64_root() / f"{suite}-cloud" / "kernel.json"
+    kernel_meta = arm64_root() / name / "kernel.json"
     try:
         meta = json.loads(kernel_meta.read_text())
     except (OSError, ValueError):
@@ -327,17 +347,19 @@ def _load(suite: str) -> Optional[List[Dump]]:
     return dumps
 
 
-def arm64_dumps(suites: Sequence[str] = SUITES, forms: Optional[Sequence[str]] = None,
+def arm64_dumps(kernels: Sequence[str] = KERNELS, forms: Optional[Sequence[str]] = None,
                 build: bool = True, force: bool = False) -> List[Dump]:
-    """The arm64 reference dumps of *suites* (built when missing), filtered by *forms*."""
+    """The arm64 reference dumps of *kernels* (``SUITE-FLAVOUR``; built when missing),
+    filtered by *forms*."""
     out: List[Dump] = []
-    for suite in suites:
-        with file_lock(arm64_dumps_root() / f".{suite}.lock"):
-            dumps = None if force else _load(suite)
+    for name in kernels:
+        kernel_parts(name)
+        with file_lock(arm64_dumps_root() / f".{name}.lock"):
+            dumps = None if force else _load(name)
             if dumps is None:
                 if not build:
-                    raise BuildError(f"no arm64 dumps for {suite}: run python -m vmcores.arm64 build")
-                dumps = build_arm64(suite)
+                    raise BuildError(f"no arm64 dumps for {name}: run python -m vmcores.arm64 build {name}")
+                dumps = build_arm64(name)
         out += [d for d in dumps if forms is None or d.form in forms]
     return out
 
@@ -346,22 +368,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.arm64``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.arm64", description=__doc__.split("\n")[0])
     ap.add_argument("cmd", choices=("fetch", "build"))
-    ap.add_argument("suites", nargs="*", default=list(SUITES))
+    ap.add_argument("kernels", nargs="*", default=list(KERNELS), metavar="SUITE-FLAVOUR")
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--dbg", action="store_true", help="fetch: also the -dbg vmlinux")
     args = ap.parse_args(argv)
     try:
-        for suite in args.suites:
-            if not re.fullmatch(r"[a-z]+", suite):
-                ap.error(f"bad suite {suite!r}")
+        for name in args.kernels:
+            try:
+                suite, flavour = kernel_parts(name)
+            except ValueError as e:
+                ap.error(str(e))
             if args.cmd == "fetch":
-                k = arm64_kernel(suite)
-                print(f"{suite}\t{k.release}\t{k.package}={k.version}\n  vmlinuz {k.vmlinuz}")
+                k = arm64_kernel(suite, flavour)
+                print(f"{name}\t{k.release}\t{k.package}={k.version}\n  vmlinuz {k.vmlinuz}")
                 print(f"  busybox {arm64_busybox(suite)}")
                 if args.dbg:
-                    print(f"  dbg     {arm64_dbg_vmlinux(suite)}")
+                    print(f"  dbg     {arm64_dbg_vmlinux(suite, flavour)}")
             else:
-                for d in arm64_dumps([suite], force=args.force):
+                for d in arm64_dumps([name], force=args.force):
                     print(f"{d.suite}\t{d.release}\t{d.form:18}\t{d.path}\t[{d.tool}]")
     except (BuildError, FetchError) as e:
         print(f"vmcores.arm64: {e}", file=sys.stderr)
