@@ -15,25 +15,24 @@ own types and memory, and compared with the guest's ``ps``.
 from __future__ import annotations
 
 import json
-import random
 import re
 import struct
-from typing import Any, Dict, List
+from typing import List
 
 import pytest
 
 from kdbg import open_core as open_program
 from kdbg.compat.drgn import Object
 from kdbg.core.platform import Architecture
-from kdbg.errors import FaultError
 from kdbg.memory import open_core
 from kdbg.symbols.kallsyms.mem import decode_kallsyms
+from tests.arm64_support import assert_reads_agree_with_drgn, drgn_answers
 from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import assert_matches_truth, truth_vmlinux
-from vmcores.arm64 import arm64_dbg_vmlinux, arm64_dumps, arm64_kernel
+from vmcores.arm64 import arm64_dumps, arm64_kernel
 from vmcores.build import Dump
-from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
+from vmcores.oracle import ORACLE_FORM, Query
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -51,23 +50,6 @@ def dumps() -> List[Dump]:
 @pytest.fixture(scope="module")
 def oracle_dump(dumps: List[Dump]) -> Dump:
     return next(d for d in dumps if d.form == ORACLE_FORM)
-
-
-def _drgn(dump: Dump, queries: List[Query], errors: bool = False) -> Dict[str, Any]:
-    """drgn's answers (with the arm64 -dbg vmlinux); an error fails unless *errors*."""
-    vmlinux = arm64_dbg_vmlinux("bookworm", "cloud")
-    ans = ask_drgn(f"arm64-{KERNEL}", dump.path, queries, vmlinux)
-    for key, rec in ans.records.items():
-        assert errors or rec["kind"] != "error", (key, rec)
-    return ans.records
-
-
-def _read_or_fault(prog: Any, address: int) -> str:
-    """64 bytes at *address* in hex, or ``"FaultError"``."""
-    try:
-        return bytes(prog.read(address, 64)).hex()
-    except FaultError:
-        return "FaultError"
 
 
 def _config_page_size() -> int:
@@ -113,32 +95,7 @@ def test_translation_agrees_with_drgn(oracle_dump: Dump, dumps: List[Dump]) -> N
     """Bytes at kernel-image, linear-map (task_struct), vmalloc (task stacks), module and
     vmemmap addresses read through kdbg's arm64 page-table walk equal drgn's, on every
     form; where drgn faults (kallsyms still lists the freed ``.init.text``) kdbg faults."""
-    truth = oracle_dump.truth
-    text = [a for a, _t, _n in truth_vmlinux(truth)]
-    rng = random.Random(16)
-    image = sorted(rng.sample(text, 40))
-    modules = [int(line.split()[-1], 16) for line in (truth / "modules").read_text().splitlines()]
-    assert modules
-    recs = _drgn(oracle_dump, [
-        Query("tasks", "[t.value_() for t in __import__('drgn.helpers.linux.pid', fromlist=['x'])"
-                       ".for_each_task(prog)]"),
-        Query("stacks", "[t.stack.value_() for t in __import__('drgn.helpers.linux.pid', fromlist=['x'])"
-                        ".for_each_task(prog)]"),
-        Query("pages", "[__import__('drgn.helpers.linux.mm', fromlist=['x']).virt_to_page(t).value_() for t in "
-                       "__import__('drgn.helpers.linux.pid', fromlist=['x']).for_each_task(prog)]"),
-    ])
-    addresses = image + modules + recs["tasks"]["value"] + recs["stacks"]["value"] + recs["pages"]["value"]
-    reads = _drgn(oracle_dump, [Query(f"{a:x}", f"prog.read({a}, 64)") for a in addresses], errors=True)
-    want = {}
-    for a in addresses:
-        rec = reads[f"{a:x}"]
-        want[a] = rec["error"] if rec["kind"] == "error" else rec["value"]["bytes"]
-    assert 0 < list(want.values()).count("FaultError") < len(image), want
-    assert set(want.values()) - {"FaultError"} and all(len(v) == 128 for v in want.values() if v != "FaultError")
-    for d in dumps:
-        with open_program(str(d.path)) as prog:
-            got = {a: _read_or_fault(prog, a) for a in addresses}
-            assert got == want, d.form
+    assert_reads_agree_with_drgn(oracle_dump, dumps)
 
 
 def test_tasks_and_objects_agree_with_drgn_and_the_guest(oracle_dump: Dump) -> None:
@@ -148,7 +105,7 @@ def test_tasks_and_objects_agree_with_drgn_and_the_guest(oracle_dump: Dump) -> N
     kdbg has no data symbol there), and the same processes as the guest's own /proc
     snapshot. ``init_uts_ns.name`` (VMCOREINFO's SYMBOL()) prints as drgn prints it."""
     pid_mod = "__import__('drgn.helpers.linux.pid', fromlist=['x'])"
-    recs = _drgn(oracle_dump, [
+    recs = drgn_answers(oracle_dump, [
         Query("init_task", "prog['init_task'].address_"),
         Query("tasks", f"[t.value_() for t in {pid_mod}.for_each_task(prog)]"),
         Query("strs", f"[(str(t.comm), str(t.pid), str(t.tgid), str(t.flags), str(t.static_prio), str(t.utime)) "

@@ -18,11 +18,13 @@ from kdbg.arch.arm64 import Arm64Translator
 from kdbg.core.platform import Architecture
 from kdbg.memory import open_core
 from kdbg.symbols.kallsyms.mem import decode_kallsyms
+from tests.arm64_support import assert_reads_agree_with_drgn
 from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import assert_matches_truth
 from vmcores.arm64 import arm64_dumps, arm64_kernel
 from vmcores.build import Dump
+from vmcores.oracle import ORACLE_FORM
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -59,6 +61,13 @@ def test_52bit_lpa2_page_tables_the_guest_built(dumps: List[Dump]) -> None:
             assert (arch.va_bits, arch.params.va_bits_actual, arch.levels, arch.page_size) == (52, 52, 5, 4096)
             banner = prog.read(prog.symbol("linux_banner").address, len(version))
             assert banner.decode() == version, d.form
+
+
+def test_translation_agrees_with_drgn(dumps: List[Dump]) -> None:
+    """Reads at image, linear-map, vmalloc, module and vmemmap addresses through the five
+    LPA2 levels equal drgn's (with Debian's arm64 DWARF) on every form."""
+    oracle = next(d for d in dumps if d.form == ORACLE_FORM)
+    assert_reads_agree_with_drgn(oracle, dumps)
 
 
 def test_kallsyms_with_data_symbols_is_the_guests(dumps: List[Dump]) -> None:
