@@ -138,6 +138,7 @@ def test_tasks_and_objects_agree_with_drgn_and_the_guest(oracle_dump: Dump) -> N
                  if not comm_matches(p["comm"], ours[p["pid"]][0]) or p["ppid"] != ours[p["pid"]][1]]
         assert not wrong
         assert {"sleep", "kdbg-sleeper", "cat"} <= {c for c, _p in ours.values()}
+        assert prog.memory is not None and prog.memory.vmcoreinfo is not None
         uts = Object(prog, "struct uts_namespace", address=prog.memory.vmcoreinfo.symbol("init_uts_ns"))
         assert str(uts.name) == recs["uts"]["str"]
         assert uts.name.release.string_().decode() == (oracle_dump.truth / "uname").read_text().strip()
