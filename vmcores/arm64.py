@@ -1,28 +1,32 @@
-"""arm64 reference kernels, guests and dumps: Debian's ``cloud-arm64`` kernels under
+"""arm64 reference kernels, guests and dumps: Debian's arm64 kernels under
 ``qemu-system-aarch64 -M virt -cpu max`` (TCG) on the x86-64 host.
 
 Usage::
 
-    python -m vmcores.arm64 fetch [SUITE ...]          # kernel, -dbg vmlinux, busybox
-    python -m vmcores.arm64 build [SUITE ...] [--force]
+    python -m vmcores.arm64 fetch [SUITE-FLAVOUR ...] [--dbg]   # kernel, busybox, -dbg vmlinux
+    python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
 
-The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module reuses their guest,
-initramfs, truth and dump functions with an arm64 machine, and keeps its own cache
-entries (``<cache>/debian/arm64/``, ``<cache>/vmcores/arm64/<suite>/``).
+Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
+``trixie-generic``). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
+reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
+its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
+``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
 
 **Packages.** The arm64 packages come from the same mirror apt is configured with
 (:func:`vmcores.debian.debian_mirror`), through a private apt state per suite under
 ``<cache>/debian/apt-arm64/<suite>/`` whose options add ``APT::Architecture=arm64`` and
 ``APT::Architectures=arm64`` (so ``apt-get update`` fetches only ``binary-arm64`` lists
 and ``apt-get download`` takes arm64 packages). The host's dpkg architectures and apt
-state are not changed (no ``dpkg --add-architecture``). Three packages per suite:
-``linux-image-<abi>-cloud-arm64-unsigned`` (from the ``linux-image-cloud-arm64``
-metapackage), ``linux-image-<abi>-cloud-arm64-dbg`` (only the DWARF vmlinux is unpacked)
-and ``busybox-static`` (its static arm64 ``/bin/busybox``).
+state are not changed (no ``dpkg --add-architecture``). Per kernel:
+``linux-image-<abi>-<flavour>-unsigned`` (from the ``linux-image-<flavour>`` metapackage),
+``linux-image-<abi>-<flavour>-dbg`` (only the DWARF vmlinux is unpacked; 322 MB for
+trixie's cloud-arm64, 1.03 GB for its generic arm64) and ``busybox-static`` (its static
+arm64 busybox: ``/bin`` in bookworm, ``/usr/bin`` in trixie).
 
-**Guest.** ``qemu-system-aarch64 -M virt -cpu max`` (pointer authentication, MTE off,
-``-cpu max`` on QEMU 7.2 implements LPA2/52-bit PA but Debian's 4K-page kernel uses
-48-bit VA), ``-smp 2``, 128 MB, ``-device vmcoreinfo``; the console is the PL011
+**Guest.** ``qemu-system-aarch64 -M virt -cpu max`` (pointer authentication; QEMU 7.2's
+``max`` also has FEAT_LPA2, which trixie's 52-bit kernel uses), ``-smp 2``, 128 MB,
+``-device vmcoreinfo``; modules ``qemu_fw_cfg``, ``virtio_mmio``, ``virtio_console``
+(built in on trixie's generic kernel); the console is the PL011
 (``console=ttyAMA0``), the truth stream goes over a ``virtconsole`` (``/dev/hvc0``:
 ``virt`` has only one UART for the normal world), so the guest's ``/init`` is
 :data:`vmcores.build.INIT_COMMON` with ``ttyS1`` replaced by ``hvc0``. The guest records
@@ -31,15 +35,23 @@ kallsyms, mounts, modules, vmcoreinfo, iomem, meminfo, cpuinfo, BTF bytes, dmesg
 ``/proc/PID/stat``) plus a sysrq-t between markers on the console.
 
 **Dumps.** :func:`vmcores.build.qemu_dumps`: ``elf``, ``elf-paging`` and the QEMU kdump
-forms (zlib, lzo, snappy; flattened and reassembled with ``makedumpfile -R``).
+forms this QEMU offers (zlib only; flattened and reassembled with ``makedumpfile -R``).
 makedumpfile filtering of arm64 dumps is not done here (it needs Debian's arm64
 makedumpfile under qemu-user, issue 16).
 
-Facts found (bookworm ``6.1.0-50-cloud-arm64``, QEMU 7.2, this loaded 2-CPU host):
+Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64``, QEMU
+7.2, this loaded 2-CPU host):
 
-* Under TCG the kernel reaches ``/init`` in about 23 s (x86: about 5 s); the truth stream
-  (a 2.4 MB base64 tarball through busybox and the virtconsole) takes another ~90 s:
-  about 130 s from QEMU's start to ``KDBG-READY``, 135 s for the whole build.
+* Under TCG bookworm's kernel reaches ``/init`` in about 23 s, trixie's in 17 s (x86:
+  about 5 s); the truth stream (base64 through busybox and the virtconsole, 10-30 KB/s
+  under load) takes most of the rest: 130 s from QEMU's start to ``KDBG-READY`` for
+  bookworm-cloud (2.4 MB), 305 s for trixie-generic (its kallsyms alone is 6 MB); the
+  whole builds 135 s and 313 s. The dumps are 128 MB (ELF) and 14-18 MB (kdump-zlib).
+* Bookworm's *generic* arm64 kernel has no ``CONFIG_KALLSYMS_ALL`` either; trixie's has
+  (151,876 kallsyms lines, 67,848 ``d``); trixie's is also ``CONFIG_ARM64_VA_BITS_52`` with
+  ``CONFIG_ARM64_LPA2``: on ``-cpu max`` it runs 52-bit kernel addresses
+  (``TCR_EL1_T1SZ=0xc``, ``MAX_PHYSMEM_BITS=52``), the linear map at
+  ``0xfff0000000000000``, five levels of 4K tables with LPA2 descriptors.
 * ``/proc/kallsyms``: 44,802 lines (21,307 ``T``, 23,237 ``t``, 257 ``W``, 1 ``D``); no
   ``_text``, ``init_task``, ``swapper_pg_dir`` or ``modules`` (no ``CONFIG_KALLSYMS_ALL``);
   ``_stext`` is there. VMCOREINFO's ``SYMBOL()`` entries give ``swapper_pg_dir``,
@@ -51,11 +63,11 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64``, QEMU 7.2, this loaded 2-CPU host
   ``NUMBER(KERNELPACMASK)=0xffff000000000000``, ``KERNELOFFSET`` (hex, no ``0x``),
   ``NUMBER(MODULES_VADDR|MODULES_END|VMALLOC_START|VMALLOC_END|VMEMMAP_START|VMEMMAP_END)``,
   ``NUMBER(MAX_PHYSMEM_BITS)=48``, ``PAGESIZE=4096``.
-* The ELF dumps: ``e_machine`` 183 (``EM_AARCH64``), little-endian; one ``PT_LOAD`` per
-  RAM block at physical ``0x40000000`` (with and without ``-p`` the same single
-  physical segment: QEMU's arm64 ``-p`` adds no virtual segments here), per CPU an
-  ``NT_PRSTATUS``, an ``NT_FPREGSET`` and an ``NT_ARM_PAC_MASK`` (0x405) note, then
-  ``VMCOREINFO``.
+* The ELF dumps: ``e_machine`` 183 (``EM_AARCH64``), little-endian; one ``PT_LOAD`` for
+  the RAM at physical ``0x40000000``, and QEMU 7.2 writes the same header with ``-p``:
+  ``p_vaddr`` equals ``p_paddr`` (no kernel virtual addresses, unlike x86's ``-p``);
+  per CPU an ``NT_PRSTATUS``, an ``NT_PRFPREG`` and an ``NT_ARM_PAC_MASK`` (0x405)
+  note, then ``VMCOREINFO``.
 * QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
   ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
   offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
