@@ -13,7 +13,7 @@ from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kdbg.arch.x86_64 import LayoutBase
+    from kdbg.arch.layout import LayoutBase
 
 
 class KernelMemory(ABC):
