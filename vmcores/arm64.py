@@ -7,7 +7,7 @@ Usage::
     python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
 
 Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
-``trixie-generic``). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
+``trixie-cloud``; ``trixie-generic`` on request). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
 reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
 its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
 ``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
@@ -45,11 +45,12 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64
 * Under TCG bookworm's kernel reaches ``/init`` in about 23 s, trixie's in 17 s (x86:
   about 5 s); the truth stream (base64 through busybox and the virtconsole, 10-30 KB/s
   under load) takes most of the rest: 130 s from QEMU's start to ``KDBG-READY`` for
-  bookworm-cloud (2.4 MB), 305 s for trixie-generic (its kallsyms alone is 6 MB); the
-  whole builds 135 s and 313 s. The dumps are 128 MB (ELF) and 14-18 MB (kdump-zlib).
-* Bookworm's *generic* arm64 kernel has no ``CONFIG_KALLSYMS_ALL`` either; trixie's has
-  (151,876 kallsyms lines, 67,848 ``d``); trixie's is also ``CONFIG_ARM64_VA_BITS_52`` with
-  ``CONFIG_ARM64_LPA2``: on ``-cpu max`` it runs 52-bit kernel addresses
+  bookworm-cloud (2.4 MB), 128 s for trixie-cloud, 305 s for trixie-generic (its kallsyms
+  alone is 6 MB); the whole builds 135 s, 145 s and 313 s. The dumps are 128 MB (ELF) and 14-18 MB (kdump-zlib).
+* Only bookworm's kernels lack ``CONFIG_KALLSYMS_ALL`` (its generic arm64 flavour too):
+  trixie's cloud-arm64 has it (115,774 kallsyms lines), as has its generic arm64 (151,876,
+  67,848 of them ``d``). Both trixie kernels are ``CONFIG_ARM64_VA_BITS_52`` with
+  ``CONFIG_ARM64_LPA2``: on ``-cpu max`` they run 52-bit kernel addresses
   (``TCR_EL1_T1SZ=0xc``, ``MAX_PHYSMEM_BITS=52``), the linear map at
   ``0xfff0000000000000``, five levels of 4K tables with LPA2 descriptors.
 * ``/proc/kallsyms``: 44,802 lines (21,307 ``T``, 23,237 ``t``, 257 ``W``, 1 ``D``); no
@@ -116,10 +117,10 @@ from vmcores.debian import (
     resolve_kernel_package,
 )
 
-KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-generic")
+KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
 """The arm64 reference kernels, ``SUITE-FLAVOUR``: bookworm 6.1 ``cloud-arm64`` (no
-``CONFIG_KALLSYMS_ALL``) and trixie 6.12 generic ``arm64`` (with it; bookworm's generic
-``arm64`` has none either). ``trixie-cloud`` and ``bookworm-generic`` build on request."""
+``CONFIG_KALLSYMS_ALL``) and trixie 6.12 ``cloud-arm64`` (with it, and 52-bit VA with
+LPA2). ``trixie-generic`` and ``bookworm-generic`` build on request."""
 
 FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64"}
 """kdbg flavour -> Debian's arm64 kernel flavour suffix: ``cloud`` (the reference kernels,
