@@ -124,3 +124,14 @@ def test_mount_is_the_guests(dumps: List[Dump]) -> None:
     for d in dumps:
         got = [(m["source"], m["target"], m["fstype"]) for m in _json(d, "mount")]
         assert got == want, d.form
+
+
+def test_dmesg_is_the_guests(dumps: List[Dump]) -> None:
+    """The log kdbg reads from the dump begins with every line the guest's own ``dmesg``
+    printed (sysrq-t included), in order; later lines may follow."""
+    want = (dumps[0].truth / "dmesg").read_text().splitlines()
+    assert any("KDBG-SYSRQ-T-END" in line for line in want)
+    for d in dumps:
+        p = run_kdbg("-c", str(d.path), "-x", "dmesg")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.splitlines()[: len(want)] == want, d.form
