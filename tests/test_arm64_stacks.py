@@ -17,7 +17,15 @@ from typing import Dict, List
 import pytest
 
 from kdbg import open_core as open_program
-from kdbg.arch.arm64 import FINAL_FRAME, Arm64Translator, strip_pac, thread_size, walk_frame_records
+from kdbg.arch.arm64 import (
+    FINAL_FRAME,
+    Arm64Translator,
+    prstatus_registers,
+    strip_pac,
+    thread_size,
+    walk_frame_records,
+    walk_interrupted,
+)
 from kdbg.compat.drgn import Object
 from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
@@ -103,3 +111,35 @@ def test_blocked_tasks_unwind_as_drgn_and_the_guest(oracle_dump: Dump) -> None:
         assert running == [0, 0]  # each CPU's idle task, running when QEMU stopped the guest
         assert len(gone) <= 1 and blocked == len(drgn.tasks) - 2 - len(gone) and not sleepers
         assert signed > blocked  # pointer authentication was on: most return addresses signed
+
+
+def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> None:
+    """Each CPU's ``NT_PRSTATUS`` note gives the registers drgn reads for the task running
+    there (the idle task: the guest was idle when QEMU stopped it), and ``pc``, ``x30``
+    where the stopped function had not saved it (bookworm's leaf ``cpu_do_idle``; trixie's
+    has its frame record), and the frame records from ``x29`` give drgn's pcs (DWARF CFI)
+    down to the final frame record."""
+    suite, flavour = kernel_parts(oracle_dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{oracle_dump.suite}", oracle_dump.path, arm64_dbg_vmlinux(suite, flavour))
+    idle = {rec["cpu"]: (address, rec) for address, rec in drgn.tasks.items() if rec["pid"] == 0}
+    with open_program(str(oracle_dump.path)) as prog:
+        arch = prog.memory.arch  # type: ignore[union-attr]
+        assert isinstance(arch, Arm64Translator)
+        notes = prog.memory.prstatus  # type: ignore[union-attr]
+        assert len(notes) == len(idle) == 2
+        task_t = prog.type("struct task_struct")
+        for cpu, desc in enumerate(notes):
+            pid, regs = prstatus_registers(desc)
+            assert pid == cpu + 1
+            address, rec = idle[cpu]
+            first = rec["frames"][0]
+            common = set(first[4]) & set(regs)
+            assert {"sp", "x19", "x29", "x30", "pstate"} <= common  # drgn's frame gives pc apart
+            assert {r: regs[r] for r in common} == {r: first[4][r] for r in common}
+            assert regs["pc"] == first[0]
+            task = Object(prog, task_t, address=address)
+            stack = int(task.stack)
+            walk = walk_interrupted(lambda a: int.from_bytes(prog.read(a, 8), "little"), regs,
+                                    (stack, stack + thread_size(arch.page_size)), arch.params.pac_mask,
+                                    lambda a, b: prog.symbol(a).address == prog.symbol(b).address)
+            assert (walk.pcs, walk.end) == ([f[0] for f in rec["frames"]], FINAL_FRAME), cpu

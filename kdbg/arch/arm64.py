@@ -60,6 +60,9 @@ __all__ = [
     "strip_pac",
     "FrameRecords",
     "walk_frame_records",
+    "REGISTER_NAMES",
+    "prstatus_registers",
+    "walk_interrupted",
 ]
 
 #: The granules arm64 Linux supports.
@@ -161,6 +164,52 @@ def walk_frame_records(
             return FrameRecords(pcs, fps, FINAL_FRAME)
         pcs.append(strip_pac(lr, pac_mask))
         prev, fp = fp, next_fp
+
+
+def walk_interrupted(
+    read_u64: Callable[[int], int],
+    regs: Dict[str, int],
+    stack: Tuple[int, int],
+    pac_mask: int,
+    same_function: Callable[[int, int], bool],
+    limit: int = 1024,
+) -> FrameRecords:
+    """:func:`walk_frame_records` of a context stopped anywhere (a dump note's or a
+    ``pt_regs``' registers): ``pc``, then ``x30`` when the function has not saved it yet (a
+    leaf, or stopped in its prologue: the record ``x29`` points at holds another return
+    address and ``x30`` is not inside ``pc``'s own function, which ``same_function(a, b)``
+    tells from the symbols), then the frame records from ``x29``."""
+    pc, fp = regs["pc"], regs["x29"]
+    lr = strip_pac(regs["x30"], pac_mask)
+    saved: Optional[int] = None
+    if fp and not fp & 0xF and stack[0] <= fp <= stack[1] - 16:
+        try:
+            saved = strip_pac(read_u64(fp + 8), pac_mask)
+        except (FaultError, CoreError):
+            saved = None
+    if lr and lr != saved and lr >> 55 & 1 and not same_function(pc, lr):
+        rest = walk_frame_records(read_u64, lr, fp, stack, pac_mask, limit - 1)
+        return FrameRecords([pc, *rest.pcs], rest.fps, rest.end)
+    return walk_frame_records(read_u64, pc, fp, stack, pac_mask, limit)
+
+
+#: The registers of arm64's ``struct user_pt_regs`` (``elf_gregset_t``), in order.
+REGISTER_NAMES = tuple(f"x{i}" for i in range(31)) + ("sp", "pc", "pstate")
+#: ``struct elf_prstatus`` (64-bit): ``pr_pid`` at 32, ``pr_reg`` at 112.
+_PR_PID = 32
+_PR_REG = 112
+
+
+def prstatus_registers(desc: bytes) -> Tuple[int, Dict[str, int]]:
+    """``(pr_pid, {register: value})`` of an arm64 ``NT_PRSTATUS`` note (QEMU writes the
+    CPU number + 1 as ``pr_pid``); ``CoreError`` when the note is too short."""
+    need = _PR_REG + 8 * len(REGISTER_NAMES)
+    if len(desc) < need:
+        raise CoreError(f"arm64 NT_PRSTATUS note is {len(desc)} bytes, shorter than its {need}-byte registers")
+    pid = int.from_bytes(desc[_PR_PID : _PR_PID + 4], "little", signed=True)
+    regs = {name: int.from_bytes(desc[_PR_REG + 8 * i : _PR_REG + 8 * i + 8], "little")
+            for i, name in enumerate(REGISTER_NAMES)}
+    return pid, regs
 
 
 @dataclasses.dataclass(frozen=True)
