@@ -58,6 +58,9 @@ __all__ = [
     "SECTION_SIZE_BITS",
     "MAX_PHYSMEM_BITS_L4",
     "MAX_PHYSMEM_BITS_L5",
+    "cpu_note_page_table_roots",
+    "is_entry_frame",
+    "is_syscall_frame",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -493,3 +496,54 @@ class X86_64Translator:
             return None
 
         return rec(self.pgd, 0, 0, True)
+
+
+#: Offset of ``cr[3]`` in QEMU's per-CPU ``QEMUCPUState`` note (``"QEMU"``, type 0):
+#: version and size (8), 16 general registers (128), rip and rflags (16), 10 segment
+#: descriptors of 24 bytes (240), then ``cr[0..4]``.
+_QEMU_CR3 = 8 + 128 + 16 + 240 + 3 * 8
+#: CR3's page-table address bits (without the PCID and no-flush bits).
+_CR3_ADDRESS = 0x000FFFFFFFFFF000
+
+
+def cpu_note_page_table_roots(notes: List[Tuple[str, int, bytes]]) -> List[int]:
+    """The physical addresses of the top-level page tables each CPU was using, from the
+    CR3 in QEMU's per-CPU notes (libkdumpfile walks kernel addresses from there, where a
+    task's page tables, with page-table isolation, are not the kernel's own); empty for
+    dumps without such notes."""
+    roots: List[int] = []
+    for name, ntype, desc in notes:
+        if name == "QEMU" and ntype == 0 and len(desc) >= _QEMU_CR3 + 8:
+            root = int.from_bytes(desc[_QEMU_CR3:_QEMU_CR3 + 8], "little") & _CR3_ADDRESS
+            if root and root not in roots:
+                roots.append(root)
+    return roots
+
+
+#: Prefixes of x86-64's entry code and exception, interrupt and NMI handlers (5.8+ names
+#: ``asm_exc_*``/``exc_*``/``sysvec_*``; older kernels' ``do_*`` and bare entry names).
+_ENTRY_PREFIXES = ("asm_", "exc_", "sysvec_", "__sysvec_", "irqentry_", "error_entry",
+                   "paranoid_", "common_interrupt", "ret_from_intr", "end_repeat_nmi", "repeat_nmi",
+                   "do_nmi", "nmi_restore")
+#: Entry names of kernels before 5.8, matched whole.
+_OLD_ENTRY_NAMES = frozenset({"nmi", "page_fault", "do_page_fault", "general_protection",
+                              "do_general_protection", "invalid_op", "do_invalid_op",
+                              "apic_timer_interrupt", "smp_apic_timer_interrupt", "do_IRQ",
+                              "async_page_fault", "do_async_page_fault"})
+
+
+def is_entry_frame(name: str) -> bool:
+    """Whether a stack frame's function is x86-64 entry code or an exception, interrupt or
+    NMI handler's entry: where one context's stack continues with another's."""
+    return name.startswith(_ENTRY_PREFIXES) or name in _OLD_ENTRY_NAMES
+
+
+#: Prefixes of the system-call entry and the start of new tasks: the outermost kernel
+#: frames of a task's stack, under no interrupted context.
+_SYSCALL_PREFIXES = ("entry_SYSCALL", "entry_SYSENTER", "entry_INT80", "do_syscall_64", "do_fast_syscall_32",
+                     "do_int80_syscall_32", "ret_from_fork", "system_call")
+
+
+def is_syscall_frame(name: str) -> bool:
+    """Whether a frame's function is the system-call entry or a new task's first frame."""
+    return name.startswith(_SYSCALL_PREFIXES)

@@ -189,6 +189,7 @@ class ElfPhysicalMemory(PhysicalMemory):
         self.path = path
         self.format_name = f"ELF vmcore {path}"
         hdrs = read_elf_headers(self.file)
+        self.notes = list(hdrs.notes)
         self.vmcoreinfo, self.prstatus = notes_to_info(hdrs.notes)
         if self.vmcoreinfo is not None and "PAGESIZE" in self.vmcoreinfo:
             ps = self.vmcoreinfo.page_size
@@ -219,6 +220,11 @@ class ElfPhysicalMemory(PhysicalMemory):
         if address < s.end:
             return s
         return None
+
+    def is_present(self, pfn: int) -> bool:
+        """Whether a ``PT_LOAD`` covers page ``pfn`` (its file data or, for pages a filter
+        dropped, only its ``p_memsz``)."""
+        return self._segment(pfn * self.page_size) is not None
 
     def read(self, address: int, size: int) -> bytes:
         """Exactly ``size`` bytes of physical memory at ``address``."""

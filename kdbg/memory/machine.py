@@ -16,7 +16,8 @@ from kdbg.arch import AARCH64, X86_64, unsupported_machine
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["X86_64", "elf_machine_name", "vmcoreinfo_machine", "require_supported", "dump_machine"]
+__all__ = ["X86_64", "elf_machine_name", "elf_machine_number", "vmcoreinfo_machine", "require_supported",
+           "dump_machine"]
 
 #: ``e_machine`` -> ``(name for ELFCLASS32, name for ELFCLASS64)`` (``uname -m`` spelling).
 _ELF_MACHINES = {
@@ -56,6 +57,15 @@ def elf_machine_name(head: bytes) -> str:
     elif big and e_machine in (62, 183):
         name += " (big-endian)"
     return name
+
+
+def elf_machine_number(machine: str) -> int:
+    """The 64-bit ELF ``e_machine`` of a machine named as ``uname -m`` names it
+    (``"x86_64"`` -> 62); ``CoreError`` for a name no 64-bit ELF machine has."""
+    for number, (_name32, name64) in _ELF_MACHINES.items():
+        if name64 == machine:
+            return number
+    raise CoreError(f"no 64-bit ELF machine is named {machine!r}")
 
 
 def vmcoreinfo_machine(vmci: Optional[VMCoreInfo]) -> Optional[str]:

@@ -53,6 +53,15 @@ class PhysicalMemory(ABC):
     #: the format does not record it.
     machine: str = ""
 
+    #: The dump's ELF notes as ``(name, type, desc)`` tuples, in file order (VMCOREINFO,
+    #: one ``NT_PRSTATUS`` per CPU, ...): what a rewritten dump carries over.
+    notes: List[tuple] = []
+
+    def is_present(self, pfn: int) -> bool:
+        """Whether page frame ``pfn`` is memory the dumped machine had, dumped or excluded
+        by a dump filter (a read of an excluded one fails saying so)."""
+        return False
+
     @abstractmethod
     def read(self, address: int, size: int) -> bytes:
         """Exactly ``size`` bytes of physical memory or ``FaultError(physical=True)``."""
