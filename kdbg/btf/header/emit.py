@@ -170,7 +170,8 @@ class Emitter(Declarator):
             self._emit[tid] = _EMITTED
         elif k in (_ENUM, _ENUM64):
             if cont_id == 0:
-                out.append(self._enum_body(tid, 0) + ";\n\n")
+                out.append(self._enum_body(tid, 0))
+                out.append(";\n\n")
             self._emit[tid] = _EMITTED
         elif k in _PASS:
             self._emit_type(self.ref[tid], cont_id)
@@ -201,7 +202,8 @@ class Emitter(Declarator):
                 out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
                 self._fwd_emitted[tid] = 1
             if cont_id == 0:
-                out.append(self._composite_body(tid, 0) + ";\n\n")
+                out.append(self._composite_body(tid, 0))
+                out.append(";\n\n")
                 self._emit[tid] = _EMITTED
             else:
                 self._emit[tid] = _NOT_EMITTED
