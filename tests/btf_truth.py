@@ -6,13 +6,14 @@ and gcc say about the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from tests.cli_support import clean_env
 
@@ -21,20 +22,36 @@ _HEAD = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
 _KV = re.compile(r"(\w+)=(-?\w+)")
 
 
+#: bpftool's output by (format, SHA-256 of the file, of the base): several tests dump the
+#: same kernel's BTF (a dump of 6.18's takes seconds); keyed on the bytes, not the path,
+#: so a rewritten file is dumped again.
+_DUMPS: Dict[Tuple[str, str, str], str] = {}
+
+
+def _digest(path: Optional[Path]) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else ""
+
+
+def _bpftool(cmd: List[str], form: str, path: Path, base: Optional[Path]) -> str:
+    key = (form, _digest(path), _digest(base))
+    out = _DUMPS.get(key)
+    if out is None:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=clean_env()).stdout
+        _DUMPS[key] = out
+    return out
+
+
 def bpftool_raw(path: Path, base: Optional[Path] = None) -> str:
     """``bpftool btf dump file PATH [-B BASE]`` (raw format)."""
     cmd = [BPFTOOL, "btf", "dump", "file", str(path)]
     if base is not None:
         cmd[1:1] = ["-B", str(base)]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=clean_env()).stdout
+    return _bpftool(cmd, "raw", path, base)
 
 
 def bpftool_c(path: Path) -> str:
     """``bpftool btf dump file PATH format c``."""
-    return subprocess.run(
-        [BPFTOOL, "btf", "dump", "file", str(path), "format", "c"],
-        check=True, capture_output=True, text=True, env=clean_env(),
-    ).stdout
+    return _bpftool([BPFTOOL, "btf", "dump", "file", str(path), "format", "c"], "c", path, None)
 
 
 @dataclass
