@@ -56,6 +56,7 @@ __all__ = [
     "SECTION_SIZE_BITS",
     "MAX_PHYSMEM_BITS_L4",
     "MAX_PHYSMEM_BITS_L5",
+    "cpu_note_page_table_roots",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -571,3 +572,25 @@ class X86_64Translator:
             return None
 
         return rec(self.pgd, 0, 0, True)
+
+
+#: Offset of ``cr[3]`` in QEMU's per-CPU ``QEMUCPUState`` note (``"QEMU"``, type 0):
+#: version and size (8), 16 general registers (128), rip and rflags (16), 10 segment
+#: descriptors of 24 bytes (240), then ``cr[0..4]``.
+_QEMU_CR3 = 8 + 128 + 16 + 240 + 3 * 8
+#: CR3's page-table address bits (without the PCID and no-flush bits).
+_CR3_ADDRESS = 0x000FFFFFFFFFF000
+
+
+def cpu_note_page_table_roots(notes: List[Tuple[str, int, bytes]]) -> List[int]:
+    """The physical addresses of the top-level page tables each CPU was using, from the
+    CR3 in QEMU's per-CPU notes (libkdumpfile walks kernel addresses from there, where a
+    task's page tables, with page-table isolation, are not the kernel's own); empty for
+    dumps without such notes."""
+    roots: List[int] = []
+    for name, ntype, desc in notes:
+        if name == "QEMU" and ntype == 0 and len(desc) >= _QEMU_CR3 + 8:
+            root = int.from_bytes(desc[_QEMU_CR3:_QEMU_CR3 + 8], "little") & _CR3_ADDRESS
+            if root and root not in roots:
+                roots.append(root)
+    return roots

@@ -23,7 +23,7 @@ from typing import List, Optional, Tuple
 from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.fileview import PAGE_MISSING, RawFile, truncation_warning
-from kdbg.memory.machine import elf_machine_name, require_x86_64
+from kdbg.memory.machine import X86_64, elf_machine_name, require_x86_64
 from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
 
 __all__ = ["ElfSegment", "ElfHeaders", "read_elf_headers", "ElfPhysicalMemory"]
@@ -188,6 +188,8 @@ class ElfPhysicalMemory(PhysicalMemory):
         self.path = path
         self.format_name = f"ELF vmcore {path}"
         hdrs = read_elf_headers(self.file)
+        self.machine = X86_64  # checked by read_elf_headers
+        self.notes = list(hdrs.notes)
         self.vmcoreinfo, self.prstatus = notes_to_info(hdrs.notes)
         if self.vmcoreinfo is not None and "PAGESIZE" in self.vmcoreinfo:
             ps = self.vmcoreinfo.page_size
@@ -220,6 +222,11 @@ class ElfPhysicalMemory(PhysicalMemory):
         if address < s.end:
             return s
         return None
+
+    def is_present(self, pfn: int) -> bool:
+        """Whether a ``PT_LOAD`` covers page ``pfn`` (its file data or, for pages a filter
+        dropped, only its ``p_memsz``)."""
+        return self._segment(pfn * self.page_size) is not None
 
     def read(self, address: int, size: int) -> bytes:
         """Exactly ``size`` bytes of physical memory at ``address``."""

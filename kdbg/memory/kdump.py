@@ -199,14 +199,15 @@ class KdumpPhysicalMemory(PhysicalMemory):
         self.prstatus: List[bytes] = []
         self.vmcoreinfo: Optional[VMCoreInfo] = None
         # Notes (v4+) carry PRSTATUS and usually VMCOREINFO; the v3 fields point at the text.
+        self.machine = h.machine
+        self.notes: List[tuple] = []
         if (
             0 < h.size_note <= MAX_NOTE_AREA
             and h.offset_note > 0
             and f.missing(h.offset_note, h.size_note) is None
         ):
-            self.vmcoreinfo, self.prstatus = notes_to_info(
-                parse_elf_notes(f.pread(h.offset_note, h.size_note))
-            )
+            self.notes = parse_elf_notes(f.pread(h.offset_note, h.size_note))
+            self.vmcoreinfo, self.prstatus = notes_to_info(self.notes)
         if (
             0 < h.size_vmcoreinfo <= 1 << 20
             and h.offset_vmcoreinfo > 0
@@ -215,7 +216,8 @@ class KdumpPhysicalMemory(PhysicalMemory):
             with contextlib.suppress(CoreError):
                 self.vmcoreinfo = VMCoreInfo.parse(f.pread(h.offset_vmcoreinfo, h.size_vmcoreinfo))
         if not h.machine:  # QEMU and makedumpfile fill it; an empty one: ask VMCOREINFO
-            require_x86_64(path, vmcoreinfo_machine(self.vmcoreinfo) or "")
+            self.machine = vmcoreinfo_machine(self.vmcoreinfo) or ""
+            require_x86_64(path, self.machine)
         require_codec(h.status)
         # Bitmaps: the file size bounds them (checked in KdumpHeader.parse).
         bm_off = (1 + h.sub_hdr_size) * bs

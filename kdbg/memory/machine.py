@@ -14,7 +14,7 @@ from typing import Optional
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["X86_64", "elf_machine_name", "vmcoreinfo_machine", "require_x86_64"]
+__all__ = ["X86_64", "elf_machine_name", "elf_machine_number", "vmcoreinfo_machine", "require_x86_64"]
 
 #: The one machine kdbg reads, spelled as ``uname -m`` spells it.
 X86_64 = "x86_64"
@@ -57,6 +57,15 @@ def elf_machine_name(head: bytes) -> str:
     elif big and e_machine in (62, 183):
         name += " (big-endian)"
     return name
+
+
+def elf_machine_number(machine: str) -> int:
+    """The 64-bit ELF ``e_machine`` of a machine named as ``uname -m`` names it
+    (``"x86_64"`` -> 62); ``CoreError`` for a name no 64-bit ELF machine has."""
+    for number, (_name32, name64) in _ELF_MACHINES.items():
+        if name64 == machine:
+            return number
+    raise CoreError(f"no 64-bit ELF machine is named {machine!r}")
 
 
 def vmcoreinfo_machine(vmci: Optional[VMCoreInfo]) -> Optional[str]:

@@ -49,6 +49,18 @@ class PhysicalMemory(ABC):
     #: Format name for messages, e.g. ``"ELF"`` or ``"kdump (flattened)"``.
     format_name: str = ""
 
+    #: The dumped machine as ``uname -m`` spells it (``"x86_64"``), from the format's header.
+    machine: str = ""
+
+    #: The dump's ELF notes as ``(name, type, desc)`` tuples, in file order (VMCOREINFO,
+    #: one ``NT_PRSTATUS`` per CPU, ...): what a rewritten dump carries over.
+    notes: List[tuple] = []
+
+    def is_present(self, pfn: int) -> bool:
+        """Whether page frame ``pfn`` is memory the dumped machine had, dumped or excluded
+        by a dump filter (a read of an excluded one fails saying so)."""
+        return False
+
     @abstractmethod
     def read(self, address: int, size: int) -> bytes:
         """Exactly ``size`` bytes of physical memory or ``FaultError(physical=True)``."""
