@@ -54,9 +54,10 @@ def bpftool_c(path: Path) -> str:
     return _bpftool([BPFTOOL, "btf", "dump", "file", str(path), "format", "c"], "c", path, None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RawType:
-    """One type as bpftool printed it."""
+    """One type as bpftool printed it (frozen: :func:`parse_raw` hands the same ones to
+    every test that parses the same dump)."""
 
     id: int
     kind: str
@@ -65,8 +66,22 @@ class RawType:
     lines: List[str] = field(default_factory=list)
 
 
+#: :func:`parse_raw`'s answers by the text parsed: a dump of 6.18 takes seconds to parse,
+#: and several tests parse the same one (:func:`bpftool_raw` hands out one string per dump).
+_PARSED: Dict[str, Dict[int, RawType]] = {}
+
+
 def parse_raw(text: str) -> Dict[int, RawType]:
-    """Parse bpftool's raw dump into id -> RawType (detail lines kept verbatim)."""
+    """Parse bpftool's raw dump into id -> RawType (detail lines kept verbatim); a new dict
+    each call, of types parsed once per text."""
+    parsed = _PARSED.get(text)
+    if parsed is None:
+        parsed = _parse_raw(text)
+        _PARSED[text] = parsed
+    return dict(parsed)
+
+
+def _parse_raw(text: str) -> Dict[int, RawType]:
     out: Dict[int, RawType] = {}
     cur: Optional[RawType] = None
     for line in text.splitlines():
