@@ -6,13 +6,14 @@ and gcc say about the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from tests.cli_support import clean_env
 
@@ -21,25 +22,42 @@ _HEAD = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
 _KV = re.compile(r"(\w+)=(-?\w+)")
 
 
+#: bpftool's output by (format, SHA-256 of the file, of the base): several tests dump the
+#: same kernel's BTF (a dump of 6.18's takes seconds); keyed on the bytes, not the path,
+#: so a rewritten file is dumped again.
+_DUMPS: Dict[Tuple[str, str, str], str] = {}
+
+
+def _digest(path: Optional[Path]) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None else ""
+
+
+def _bpftool(cmd: List[str], form: str, path: Path, base: Optional[Path]) -> str:
+    key = (form, _digest(path), _digest(base))
+    out = _DUMPS.get(key)
+    if out is None:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=clean_env()).stdout
+        _DUMPS[key] = out
+    return out
+
+
 def bpftool_raw(path: Path, base: Optional[Path] = None) -> str:
     """``bpftool btf dump file PATH [-B BASE]`` (raw format)."""
     cmd = [BPFTOOL, "btf", "dump", "file", str(path)]
     if base is not None:
         cmd[1:1] = ["-B", str(base)]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=clean_env()).stdout
+    return _bpftool(cmd, "raw", path, base)
 
 
 def bpftool_c(path: Path) -> str:
     """``bpftool btf dump file PATH format c``."""
-    return subprocess.run(
-        [BPFTOOL, "btf", "dump", "file", str(path), "format", "c"],
-        check=True, capture_output=True, text=True, env=clean_env(),
-    ).stdout
+    return _bpftool([BPFTOOL, "btf", "dump", "file", str(path), "format", "c"], "c", path, None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RawType:
-    """One type as bpftool printed it."""
+    """One type as bpftool printed it (frozen: :func:`parse_raw` hands the same ones to
+    every test that parses the same dump)."""
 
     id: int
     kind: str
@@ -48,8 +66,22 @@ class RawType:
     lines: List[str] = field(default_factory=list)
 
 
+#: :func:`parse_raw`'s answers by the text parsed: a dump of 6.18 takes seconds to parse,
+#: and several tests parse the same one (:func:`bpftool_raw` hands out one string per dump).
+_PARSED: Dict[str, Dict[int, RawType]] = {}
+
+
 def parse_raw(text: str) -> Dict[int, RawType]:
-    """Parse bpftool's raw dump into id -> RawType (detail lines kept verbatim)."""
+    """Parse bpftool's raw dump into id -> RawType (detail lines kept verbatim); a new dict
+    each call, of types parsed once per text."""
+    parsed = _PARSED.get(text)
+    if parsed is None:
+        parsed = _parse_raw(text)
+        _PARSED[text] = parsed
+    return dict(parsed)
+
+
+def _parse_raw(text: str) -> Dict[int, RawType]:
     out: Dict[int, RawType] = {}
     cur: Optional[RawType] = None
     for line in text.splitlines():

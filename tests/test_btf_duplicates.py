@@ -78,6 +78,13 @@ def reference_btf_paths(reference_dumps_all: list, sample_dump: object, btf618_p
     return list(paths.values())
 
 
+@pytest.fixture(scope="module")
+def reference_btfs(reference_btf_paths: List[Path]) -> List[Tuple[Path, BTF, Dict[int, RawType]]]:
+    """Each of ``reference_btf_paths`` opened by kdbg and dumped by bpftool, once for the
+    tests that only read them."""
+    return [(path, *_open(path)) for path in reference_btf_paths]
+
+
 def test_dma_chan_is_ambiguous_not_the_first_id(btf618: Tuple[BTF, Dict[int, RawType]]) -> None:
     btf, raw = btf618
     truth = _structs(raw, "dma_chan")
@@ -121,13 +128,12 @@ def test_duplicate_typedefs_of_one_type_are_one_type(btf618: Tuple[BTF, Dict[int
     assert btf.lookup("u8").id == u8[0]
 
 
-def test_every_duplicate_tag_in_reference_btf(reference_btf_paths: List[Path]) -> None:
+def test_every_duplicate_tag_in_reference_btf(reference_btfs: List[Tuple[Path, BTF, Dict[int, RawType]]]) -> None:
     """For every tag name bpftool lists more than once: one complete definition is the
     answer (over its FWDs); complete ones of different sizes are never merged, each is
     listed, and a size the context gives picks the one of that size."""
     checked = 0
-    for path in reference_btf_paths:
-        btf, raw = _open(path)
+    for path, btf, raw in reference_btfs:
         for (kw, name), group in sorted(_tag_groups(raw).items()):
             if len(group) < 2:
                 continue
@@ -152,21 +158,19 @@ def test_every_duplicate_tag_in_reference_btf(reference_btf_paths: List[Path]) -
     assert checked >= 40, checked
 
 
-def test_duplicate_typedefs_in_reference_btf(reference_btf_paths: List[Path]) -> None:
+def test_duplicate_typedefs_in_reference_btf(reference_btfs: List[Tuple[Path, BTF, Dict[int, RawType]]]) -> None:
     """Typedefs of one name: complete ones win over typedefs of a FWD (bullseye's
     ``ZSTD_DCtx``); ones ending at the same type are that type; ones ending at types of
     different sizes are ambiguous."""
     checked = 0
-    for path in reference_btf_paths:
-        btf, raw = _open(path)
+    for path, btf, raw in reference_btfs:
         by_name: Dict[str, List[int]] = {}
         for t in raw.values():
             if t.kind == "TYPEDEF":
                 by_name.setdefault(t.name, []).append(t.id)
+        scalars = {t.name for t in raw.values() if t.kind in ("INT", "FLOAT")}
         for name, ids in sorted(by_name.items()):
-            if len(ids) < 2 or any(
-                t.name == name and t.kind in ("INT", "FLOAT") for t in raw.values()
-            ):
+            if len(ids) < 2 or name in scalars:
                 continue
             ends = [_typedef_end(raw, i) for i in ids]
             kinds = [raw[e].kind if e in raw else "VOID" for e in ends]

@@ -29,6 +29,12 @@ def vmlinux(btf618_bytes: bytes) -> BTF:
     return BTF(btf618_bytes, name="vmlinux-6.18")
 
 
+@pytest.fixture(scope="module")
+def vmlinux_encoded(vmlinux: BTF) -> bytes:
+    """All of ``vmlinux`` encoded again (once for the round-trip tests that read it)."""
+    return encode(list(vmlinux), vmlinux.byteorder)
+
+
 # ---------------------------------------------------------------------- comparison helpers
 def describe(t: Type) -> tuple:
     """Everything kdbg reads from a type, with ids replaced by what they name."""
@@ -126,9 +132,9 @@ def check_reduced(
 
 
 # ---------------------------------------------------------------------- round trips
-def test_round_trip_whole_vmlinux(vmlinux: BTF) -> None:
+def test_round_trip_whole_vmlinux(vmlinux: BTF, vmlinux_encoded: bytes) -> None:
     """Re-encode all 126k types: same ids, same decoded types."""
-    data = encode(list(vmlinux), vmlinux.byteorder)
+    data = vmlinux_encoded
     again = BTF(data, name="again")
     assert len(again) == len(vmlinux)
     for tid in range(1, vmlinux.last_id + 1, 7):
@@ -137,8 +143,9 @@ def test_round_trip_whole_vmlinux(vmlinux: BTF) -> None:
     assert encode(list(again), again.byteorder) == data
 
 
-def test_round_trip_bpftool_identical(vmlinux: BTF, btf618_path: os.PathLike[str], tmp_path: os.PathLike[str]) -> None:
-    data = encode(list(vmlinux), vmlinux.byteorder)
+def test_round_trip_bpftool_identical(vmlinux_encoded: bytes, btf618_path: os.PathLike[str],
+                                      tmp_path: os.PathLike[str]) -> None:
+    data = vmlinux_encoded
     path = os.path.join(os.fspath(tmp_path), "rt.btf")
     with open(path, "wb") as f:
         f.write(data)

@@ -284,14 +284,17 @@ def test_header_compiles_and_layout_is_exact(kernel: Kernel, tmp_path: Path) -> 
     uniq = layout_asserts(btf, unique_tag_namer(btf))
     peer = bpftool_c(kernel.path)
     peer_failed, peer_other = gcc_check(peer, uniq, tmp_path, "bpftool")
-    ours_failed, ours_other = gcc_check(header, uniq, tmp_path, "ours-uniq")
+    # Each shared assert is one of ours, which gcc passed above against this same header
+    # (a static assertion's verdict depends on the header and itself alone), so kdbg
+    # passes the shared set too without a third compile of the header.
+    missing = set(uniq.lines) - set(ours.lines)
+    assert not missing, sorted(missing)[:20]
     print(f"\n{kernel.tag}: {len(btf)} types, {uniq.count} shared asserts: "
           f"bpftool fails {len(peer_failed)} (+{len(peer_other)} other errors), "
-          f"kdbg fails {len(ours_failed)}; kdbg-only asserts {ours.count}, "
+          f"kdbg fails {len(failed)}; kdbg-only asserts {ours.count}, "
           f"bitfields run-checked {checked}")
     for msg in peer_failed[:5]:
         print(f"  bpftool: {msg}")
-    assert ours_failed == [] and ours_other == []
     # bpftool's header compiles with the shared asserts and passes nearly all of them: the
     # asserts name the types as another generator does, and gcc confirms their numbers.
     assert uniq.count > 40_000 and peer_other == [], peer_other[:20]

@@ -305,19 +305,25 @@ def test_sizeof(btf618: BTF) -> None:
 # --------------------------------------------------------------------------- compressed inputs
 
 
+@pytest.fixture(scope="module")
+def bookworm_image() -> Tuple[bytes, bytes]:
+    """bookworm's cloud vmlinuz and the ELF inside it (extracted once for every payload)."""
+    image = debian_kernel("bookworm", "cloud").vmlinuz.read_bytes()
+    return image, extract_vmlinux(image)
+
+
 @pytest.mark.parametrize("tool", [["gzip", "-c"], ["xz", "-0", "-c", "--check=crc32"], ["zstd", "-q", "-c"],
                                   ["bzip2", "-c"]])
-def test_vmlinuz_payloads(tmp_path: Path, tool: List[str]) -> None:
+def test_vmlinuz_payloads(tmp_path: Path, tool: List[str], bookworm_image: Tuple[bytes, bytes]) -> None:
     """extract-vmlinux style: a kernel image whose payload the real tool compressed,
     behind a setup stub, yields the same BTF (bookworm's own images are lz4 and xz).
     xz at its fastest preset (a smaller dictionary, the same stream format the kernel's
     own xz images use): its default preset took 28 s of a 2-CPU machine."""
-    kernel = debian_kernel("bookworm", "cloud")
-    elf = extract_vmlinux(kernel.vmlinuz.read_bytes())
+    vmlinuz, elf = bookworm_image
     plain = tmp_path / "vmlinux"
     plain.write_bytes(elf)
     packed = subprocess.run([*tool, str(plain)], capture_output=True, check=True, env=clean_env()).stdout
-    image = kernel.vmlinuz.read_bytes()[:0x4000] + packed  # the real setup code first
+    image = vmlinuz[:0x4000] + packed  # the real setup code first
     (tmp_path / "vmlinuz-test").write_bytes(image)
     got = load_btf_file(str(tmp_path / "vmlinuz-test"))
     assert our_raw(got) == bpftool_raw(plain)

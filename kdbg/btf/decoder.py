@@ -501,9 +501,19 @@ class Records:
         bitfield size)``. Without the kind flag, a bitfield is described by its INT's
         encoding; that is folded in, so every member reads the same."""
         r = self.owner(type_id)
-        i = type_id - r.start_id
-        info = r.infos[i]
-        raw = r._u32s(r.offsets[i] + 12, 3 * (info & 0xFFFFFF))
+        return r.members_at(type_id - r.start_id, names)
+
+    def members_at(self, i: int, names: NameMap) -> List[Tuple[Any, int, int, int]]:
+        """:meth:`members` of this blob's record ``i`` (type id ``start_id + i``), for bulk
+        readers that walk the records themselves."""
+        info = self.infos[i]
+        off = self.offsets[i] + 12
+        words = self._words
+        if words is not None and not (off - self.type_start) & 3:
+            w = (off - self.type_start) >> 2
+            raw: Sequence[int] = words[w : w + 3 * (info & 0xFFFFFF)]
+        else:
+            raw = self._u32s(off, 3 * (info & 0xFFFFFF))
         it = iter(raw)
         if info >> 31:
             out = [(names[a], t, o & 0xFFFFFF, o >> 24) for a, t, o in zip(it, it, it)]
@@ -511,15 +521,15 @@ class Records:
             out = [(names[a], t, o, 0) for a, t, o in zip(it, it, it)]
             odd = self._odd_ints if self._odd_ints is not None else self.odd_ints()
             if odd:
-                for j, (mname, mt, off, _b) in enumerate(out):
+                for j, (mname, mt, moff, _b) in enumerate(out):
                     enc = odd.get(mt)
                     if enc is not None:
-                        out[j] = (mname, mt, off + enc[0], enc[1])
-        last = r.last_id
+                        out[j] = (mname, mt, moff + enc[0], enc[1])
+        last = self.last_id
         if raw and max(raw[1::3]) > last:
             j, ref = next((j, t) for j, t in enumerate(raw[1::3]) if t > last)
             raise BTFError(
-                f"{r.name}: member {j} of type id {type_id} refers to type id {ref} past the last ({last})"
+                f"{self.name}: member {j} of type id {self.start_id + i} refers to type id {ref} past the last ({last})"
             )
         return out
 

@@ -25,8 +25,10 @@ per-id lists), :mod:`kdbg.btf.header.layout` (struct/union layout plans),
 """
 from __future__ import annotations
 
+import gc
 import sys
-from typing import Iterable, List, Optional, Sequence, TextIO, Union
+from contextlib import contextmanager
+from typing import Iterable, Iterator, List, Optional, Sequence, TextIO, Union
 
 from kdbg.btf.header.emit import Emitter
 from kdbg.btf.header.layout import Layouts
@@ -61,6 +63,20 @@ _EPILOGUE = """#ifndef BPF_NO_PRESERVE_ACCESS_INDEX
 """
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: a header allocates some million tuples,
+    lists and strings (none in a cycle), whose allocation would otherwise trigger
+    collections that scan every one of them again and again (a tenth of the time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class HeaderWriter:
     """Renders the types of one BTF (and its base, for split BTF) as C.
 
@@ -71,7 +87,8 @@ class HeaderWriter:
 
     def __init__(self, btf: BTF) -> None:
         self.btf = btf
-        self._table = TypeTable(btf)
+        with _collector_paused():
+            self._table = TypeTable(btf)
         self._n = self._table.n
         self.kind = self._table.kind
         self.name = self._table.name
@@ -110,34 +127,35 @@ class HeaderWriter:
         old = sys.getrecursionlimit()
         if old < 20000:
             sys.setrecursionlimit(20000)
-        try:
-            em = self._emitter
-            out = em.out
-            out.append(_PROLOGUE)
-            kind = self.kind
-            order, emit = self._orderer.order, em.emit
-            queue = self._orderer.queue
-            anon_enums: List[int] = []
-            for tid in ids:
-                k = kind[tid]
-                if k in _SKIP:
-                    continue
-                if (k in (_ENUM, _ENUM64)) and not self.name[tid]:
-                    anon_enums.append(tid)
-                    continue
-                order(tid, False)
-                if queue:
-                    for q in queue:
-                        emit(q, 0)
-                    queue.clear()
-            # Anonymous enums nothing emitted uses: top-level, for their constants.
-            for tid in anon_enums:
-                if not em.inlined[tid]:
-                    out.append(em.enum_body(tid, 0) + ";\n\n")
-            out.append(_EPILOGUE)
-        finally:
-            if old < 20000:
-                sys.setrecursionlimit(old)
+        with _collector_paused():
+            try:
+                em = self._emitter
+                out = em.out
+                out.append(_PROLOGUE)
+                kind = self.kind
+                order, emit = self._orderer.order, em.emit
+                queue = self._orderer.queue
+                anon_enums: List[int] = []
+                for tid in ids:
+                    k = kind[tid]
+                    if k in _SKIP:
+                        continue
+                    if (k in (_ENUM, _ENUM64)) and not self.name[tid]:
+                        anon_enums.append(tid)
+                        continue
+                    order(tid, False)
+                    if queue:
+                        for q in queue:
+                            emit(q, 0)
+                        queue.clear()
+                # Anonymous enums nothing emitted uses: top-level, for their constants.
+                for tid in anon_enums:
+                    if not em.inlined[tid]:
+                        out.append(em.enum_body(tid, 0) + ";\n\n")
+                out.append(_EPILOGUE)
+            finally:
+                if old < 20000:
+                    sys.setrecursionlimit(old)
         em.out = em._out = []
         return out
 
@@ -152,9 +170,11 @@ def dump_c(btf: BTF, types: Optional[Sequence[TypeSpec]] = None,
     types they use).
     """
     stream = out if out is not None else sys.stdout
-    stream.writelines(HeaderWriter(btf).render(types))
+    with _collector_paused():  # the writer's lists are freed before it runs again
+        stream.writelines(HeaderWriter(btf).render(types))
 
 
 def header_c(btf: BTF, types: Optional[Sequence[TypeSpec]] = None) -> str:
     """The C header :func:`dump_c` writes, as a string."""
-    return "".join(HeaderWriter(btf).render(types))
+    with _collector_paused():  # the writer's lists are freed before it runs again
+        return "".join(HeaderWriter(btf).render(types))

@@ -166,14 +166,15 @@ class Emitter(Declarator):
                     out.append(self._typedef_def(tid))
                 self._fwd_emitted[tid] = 1
             return
-        if k in (_INT, _FLOAT):
+        if k in _PASS:  # the most common visit
+            self._emit_type(self.ref[tid], cont_id)
+        elif k in (_INT, _FLOAT):
             self._emit[tid] = _EMITTED
         elif k in (_ENUM, _ENUM64):
             if cont_id == 0:
-                out.append(self._enum_body(tid, 0) + ";\n\n")
+                out.append(self._enum_body(tid, 0))
+                out.append(";\n\n")
             self._emit[tid] = _EMITTED
-        elif k in _PASS:
-            self._emit_type(self.ref[tid], cont_id)
         elif k == _FWD:
             out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
             self._emit[tid] = _EMITTED
@@ -201,7 +202,8 @@ class Emitter(Declarator):
                 out.append(f"{self._kw(tid)} {self.c_name(tid)};\n\n")
                 self._fwd_emitted[tid] = 1
             if cont_id == 0:
-                out.append(self._composite_body(tid, 0) + ";\n\n")
+                out.append(self._composite_body(tid, 0))
+                out.append(";\n\n")
                 self._emit[tid] = _EMITTED
             else:
                 self._emit[tid] = _NOT_EMITTED
@@ -253,10 +255,10 @@ class Emitter(Declarator):
             mname, mt, _off, bsz = item
             hit = dcache.get(mt)
             if hit is not None and mname:
-                d = hit[0] + mname + hit[1]
+                add(f"{hit[0]}{mname}{hit[1]}: {bsz}" if bsz else hit[0] + mname + hit[1])
             else:
                 d = decl(mt, mname, lvl + 1)
-            add(f"{d}: {bsz}" if bsz else d)
+                add(f"{d}: {bsz}" if bsz else d)
         return f"{head}{ind}{(';' + ind).join(parts)};\n{chr(9) * lvl}}}{lay.attrs}"
 
     def _enum_attrs(self, tid: int) -> str:

@@ -54,6 +54,14 @@ class Orderer:
     def _order_type(self, tid: int, through_ptr: bool) -> int:
         """libbpf's ordering step, guarded: a cycle that no struct/union breaks (a typedef,
         qualifier, pointer or prototype chain back to itself) is malformed BTF."""
+        order = self._order
+        if order[tid] == _ORDERED:
+            # done (so not being ordered: no cycle through it); most visits end here
+            return 1
+        if tid == 0 or self.kind[tid] in (_INT, _FLOAT):
+            # refers to nothing, so never part of a cycle
+            order[tid] = _ORDERED
+            return 0
         visiting = self._visiting
         prev = visiting[tid]
         comp = self.kind[tid] in _COMPOSITE

@@ -82,7 +82,7 @@ class TypeTable:
         check, last = rec.check_ref, rec.last_id
         words, ts = rec.words, rec.type_start
         head = rec.head
-        members, enumerators, array_of, extra = rec.members, rec.enumerators, rec.array, rec.extra
+        members_at, enumerators, array_of, extra = rec.members_at, rec.enumerators, rec.array, rec.extra
         ref_kinds = _REF1
         # the records this writer reads (about a third of a kernel's: no FUNC, no prototype
         # until used), found at C speed in the kind bytes
@@ -103,7 +103,7 @@ class TypeTable:
                 ref[tid] = st if st <= last else check(st, tid, K.KIND_NAMES[k])
             elif k in _COMPOSITE:
                 size[tid] = st
-                items[tid] = members(tid, S)
+                items[tid] = members_at(i, S)
             elif k in (_ENUM, _ENUM64):
                 size[tid] = st
                 items[tid] = enumerators(tid, S)
