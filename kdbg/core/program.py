@@ -56,6 +56,7 @@ from kdbg.errors import (
     CoreError,
     ExpressionError,
     KdbgError,
+    NotFoundError,
     ObjectNotFoundError,
     SymbolNotFoundError,
     TypeNotFoundError,
@@ -318,8 +319,8 @@ class Program(TypeConstructors):
         what = {FindObjectFlags.VARIABLE: "variable", FindObjectFlags.FUNCTION: "function",
                 FindObjectFlags.CONSTANT: "constant"}.get(flags)
         if what is not None:
-            raise ObjectNotFoundError(f"could not find {what} {name!r}")
-        raise ObjectNotFoundError(f"could not find {name!r}: no variable, function or constant of that name")
+            raise ObjectNotFoundError(f"could not find {what} '{name}'", name=name)  # drgn's words
+        raise ObjectNotFoundError(f"could not find '{name}'", name=name)
 
     def variable(self, name: str, filename: Optional[str] = None) -> Object:
         """Global variable ``name`` (:meth:`object` with ``VARIABLE``)."""
@@ -342,7 +343,7 @@ class Program(TypeConstructors):
             return False
         try:
             self.object(name)
-        except ObjectNotFoundError:
+        except NotFoundError:
             return False
         return True
 
@@ -393,8 +394,8 @@ class Program(TypeConstructors):
             if found:
                 return found[0]
         if name is not None:
-            raise SymbolNotFoundError(f"could not find symbol {name!r}")
-        raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
+            raise SymbolNotFoundError(f"could not find symbol with name '{name}'")  # drgn's words
+        raise SymbolNotFoundError(f"could not find symbol containing {address:#x}")
 
     def symbolize_address(self, address: int) -> Optional[Tuple[str, int]]:
         """``(symbol name, offset)`` of the symbol containing ``address`` by the kernel's
@@ -616,6 +617,6 @@ def function_btf(prog: Program, name: str) -> Func:
     for b in prog.all_btfs():
         try:
             return b.function(name)
-        except ObjectNotFoundError:
+        except NotFoundError:
             continue
     raise ObjectNotFoundError(f"no function {name!r} in BTF")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Un
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
 from kdbg.core.platform import ProgramFlags
-from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
+from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
@@ -411,7 +411,7 @@ def _task_object(prog: Program, thread: Any) -> Object:
         raise UnwindError(f"stack_trace() wants a task, a PID or a task address, not {type(thread).__name__}")
     try:
         return resolve_task(prog, thread)[0]
-    except (ObjectNotFoundError, ObjectTypeError) as e:  # no such task, not a task
+    except (NotFoundError, ObjectTypeError) as e:  # no such task, not a task
         raise UnwindError(str(e)) from None
 
 
