@@ -34,6 +34,7 @@ from typing import (
     Protocol,
     Sequence,
     Set,
+    SupportsIndex,
     Tuple,
     TypeVar,
     Union,
@@ -421,13 +422,17 @@ class Program(TypeConstructors):
         """The main module (the kernel), then the modules found so far."""
         return [self.main_module(), *self._modules.values()]
 
-    def module(self, name: str) -> Module:
-        """The module called ``name``; :class:`LookupError` if none is known."""
-        if name == "kernel":
-            return self.main_module()
-        m = self._modules.get(name)
+    def module(self, name: Union[str, SupportsIndex]) -> Module:
+        """The module called ``name``, or (drgn's other form) the one whose memory holds
+        address ``name``; drgn's ``LookupError`` ("module not found") if none is known."""
+        if isinstance(name, str):
+            m = self.main_module() if name == "kernel" else self._modules.get(name)
+        else:
+            address = operator.index(name)
+            m = next((mod for mod in self.modules()
+                      if any(start <= address < end for start, end in mod.address_ranges)), None)
         if m is None:
-            raise ObjectNotFoundError(f"no module {name!r}")
+            raise NotFoundError("module not found")  # drgn's words
         return m
 
     def main_module(self) -> Module:
