@@ -544,8 +544,6 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
         "6.12: the address has several kallsyms names (init_stack, __end_rodata_aligned...): kdbg names it as "
         "the kernel's %pS does, by the first in kallsyms order (the variable init_stack), drgn by an ELF "
         "symbol (as tests/test_objects_vs_drgn.py explains)", ("init_stack+0x0",), ("trixie",)),
-    "_drgn.pyi:3148": Differs("kdbg has no drgn.SymbolIndex (symbol finders of the user's own symbols)",
-                              ("drgn.SymbolIndex is not supported by kdbg",)),
     "drgn/helpers/common/format.py:228": Differs(
         f"{DWARF_ONLY} 5.10's BTF records enumerator values in 32 bits (BTF_KIND_ENUM64 came in 6.0): "
         "__PERF_SAMPLE_CALLCHAIN_EARLY = 1 << 63 is only in DWARF", ("__PERF_SAMPLE_CALLCHAIN_EARLY = 0,",),

@@ -72,7 +72,10 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
 def kallsyms_symbol_finder(prog: Program, name: Optional[str], address: Optional[int],
                             one: bool) -> Sequence[Symbol]:
     """The kernel's kallsyms: by name, or the symbol containing an address by the kernel's
-    rule (inside the image only)."""
+    rule (inside the image only); nothing in a program without them (drgn's empty
+    ``Program()``, whose symbols a script's own finders give)."""
+    if not prog.has_kernel_symbols:
+        return ()
     return table_symbols(prog.symbol_table, name, address, one)
 
 

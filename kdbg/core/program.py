@@ -361,6 +361,12 @@ class Program(TypeConstructors):
 
     # ------------------------------------------------------------------ symbols
     @property
+    def has_kernel_symbols(self) -> bool:
+        """Whether the program has (or can load) the kernel's symbol table: an empty
+        ``Program()`` (drgn's, given symbols by a script's own finders) has none."""
+        return self._symbols is not None or (self._symbol_loader is not None and not self._closed)
+
+    @property
     def symbol_table(self) -> SymbolTable:
         """The kernel's own symbol table (kallsyms of vmlinux)."""
         if self._symbols is None:

@@ -76,12 +76,26 @@ class SymbolKind(enum.Enum):
     IFUNC = 10
 
 
+#: The kallsyms type letter of a symbol drgn's way made (``Symbol(name, address, size,
+#: binding, kind)``): the letter whose binding and kind are those.
+_LETTER_OF: Dict[Tuple[SymbolBinding, SymbolKind], str] = {
+    (SymbolBinding.GLOBAL, SymbolKind.FUNC): "T", (SymbolBinding.LOCAL, SymbolKind.FUNC): "t",
+    (SymbolBinding.WEAK, SymbolKind.FUNC): "W", (SymbolBinding.GLOBAL, SymbolKind.OBJECT): "D",
+    (SymbolBinding.LOCAL, SymbolKind.OBJECT): "d", (SymbolBinding.WEAK, SymbolKind.OBJECT): "V",
+    (SymbolBinding.GLOBAL, SymbolKind.UNKNOWN): "A", (SymbolBinding.LOCAL, SymbolKind.UNKNOWN): "a",
+}
+
+
 @dataclass(frozen=True)
 class Symbol:
     """One kernel symbol.
 
     ``size`` is derived from the next symbol's address when both are in the same module and
     the same kind of section (kallsyms has no sizes); it is ``None`` when unknown.
+
+    drgn's constructor ``Symbol(name, address, size, binding, kind)`` makes one too (a
+    script's own symbols, :class:`SymbolIndex`): its binding and kind become the kallsyms
+    letter that has them; a pair no letter has is one ``ValueError`` line.
     """
 
     name: str
@@ -89,6 +103,15 @@ class Symbol:
     size: Optional[int]
     type: str
     module: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.type, SymbolBinding):  # drgn's form: (..., binding, kind)
+            binding, kind = self.type, self.module
+            letter = _LETTER_OF.get((binding, kind)) if isinstance(kind, SymbolKind) else None
+            if letter is None:
+                raise ValueError(f"kdbg's symbols are kallsyms': no symbol of binding {binding!r} and kind {kind!r}")
+            object.__setattr__(self, "type", letter)
+            object.__setattr__(self, "module", None)
 
     @property
     def is_global(self) -> bool:
