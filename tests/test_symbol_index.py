@@ -78,10 +78,12 @@ def test_symbol_index_answers_as_drgns(suite: str) -> None:
         assert str(kerr.value) == str(derr.value) and not isinstance(kerr.value, KeyError)
 
 
-def test_symbol_constructor_refuses_what_kallsyms_cannot_say() -> None:
-    """drgn's kinds no kallsyms letter has (a TLS symbol) are one ValueError line."""
-    with pytest.raises(ValueError, match="^kdbg's symbols are kallsyms': no symbol of binding"):
-        kdrgn.Symbol("x", 1, 1, kdrgn.SymbolBinding.GLOBAL, kdrgn.SymbolKind.TLS)
-    s = kdrgn.Symbol("x", 0x10, 4, kdrgn.SymbolBinding.WEAK, kdrgn.SymbolKind.OBJECT)
-    d = drgn.Symbol("x", 0x10, 4, drgn.SymbolBinding.WEAK, drgn.SymbolKind.OBJECT)
-    assert repr(s) == repr(d) and (s.name, s.address, s.size) == (d.name, d.address, d.size)
+def test_symbol_constructor_keeps_drgns_binding_and_kind() -> None:
+    """drgn's constructor: every binding and kind kept (kallsyms letters have fewer)."""
+    for binding in drgn.SymbolBinding:
+        for kind in drgn.SymbolKind:
+            s = kdrgn.Symbol("x", 0x10, 4, kdrgn.SymbolBinding[binding.name], kdrgn.SymbolKind[kind.name])
+            d = drgn.Symbol("x", 0x10, 4, binding, kind)
+            assert repr(s) == repr(d) and (s.name, s.address, s.size) == (d.name, d.address, d.size)
+    with pytest.raises(TypeError):
+        kdrgn.Symbol("x", 1, 1, kdrgn.SymbolBinding.GLOBAL, "T")
