@@ -43,6 +43,7 @@ from kdbg.helpers.meminfo import *  # noqa: F401,F403
 from kdbg.helpers.mmzone import *  # noqa: F401,F403
 from kdbg.helpers.nodemask import *  # noqa: F401,F403
 from kdbg.helpers.panic import *  # noqa: F401,F403
+from kdbg.helpers.registers import *  # noqa: F401,F403
 from kdbg.helpers.resource import *  # noqa: F401,F403
 from kdbg.helpers.sbitmap import *  # noqa: F401,F403
 from kdbg.helpers.signal import *  # noqa: F401,F403
