@@ -47,6 +47,7 @@ from kdbg.helpers.registers import *  # noqa: F401,F403
 from kdbg.helpers.resource import *  # noqa: F401,F403
 from kdbg.helpers.sbitmap import *  # noqa: F401,F403
 from kdbg.helpers.signal import *  # noqa: F401,F403
+from kdbg.helpers.stack import *  # noqa: F401,F403
 from kdbg.helpers.swap import *  # noqa: F401,F403
 from kdbg.helpers.timekeeping import *  # noqa: F401,F403
 from kdbg.helpers.timer import *  # noqa: F401,F403

@@ -118,10 +118,11 @@ class StackFrame:
         return self._sym
 
     @property
-    def name(self) -> Optional[str]:
-        """The function's symbol name, or ``None`` when no symbol holds the pc."""
+    def name(self) -> str:
+        """The function's symbol name, or (drgn's fallback) the pc in hexadecimal when no
+        symbol holds it (a user-space frame, a return address into nowhere)."""
         hit = self._symbol_info()
-        return None if hit is None else hit[0]
+        return f"{self.pc:#x}" if hit is None else hit[0]
 
     @property
     def function_name(self) -> Optional[str]:
