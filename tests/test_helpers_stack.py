@@ -130,3 +130,27 @@ def test_kernel_stack_trace_as_drgn(suite: str) -> None:
         assert len(stack) == len(frames) and frames == [stack[i] for i in range(len(stack))]
     assert compared_str >= len(pids) // 2, (compared_str, len(pids))
     assert not differ, f"{suite}: {len(differ)} of {len(pids)} tasks differ:\n" + "\n".join(differ[:10])
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_stack_trace_from_pcs_as_drgn(suite: str) -> None:
+    """``prog.stack_trace_from_pcs(pcs)`` of the kernel return addresses drgn unwinds for
+    every task, and of an address no symbol holds: the same frames outside inlining (pc,
+    name, registers), each named by the call before it; a name that differs is the
+    kernel's own (the guest's /proc/kallsyms)."""
+    dump = oracle_dump(suite)
+    prog = kdbg.open_core(str(dump.path))
+    kernel = KernelNames(dump.truth)
+    pcs_text = ("sorted({f.pc for t in prog.threads() if t.object.stack for f in prog.stack_trace(t.object) "
+                "if not f.is_inline and f.pc >> 63} | {0x1001})")
+    pcs = ask_drgn(suite, dump.path, [Query("pcs", pcs_text)]).records["pcs"]["value"]
+    assert len(pcs) > 20, pcs
+    text = (f"[[f.pc, f.name, f.registers(), f.interrupted] for f in prog.stack_trace_from_pcs({pcs!r}) "
+            "if not f.is_inline]")
+    want = ask_drgn(suite, dump.path, [Query("frames", text)]).records["frames"]["value"]
+    trace = prog.stack_trace_from_pcs(pcs)
+    got = [[f.pc, f.name, f.registers(), f.interrupted] for f in trace]
+    assert len(got) == len(want) == len(pcs)
+    differ = [(g, w) for g, w in zip(got, want, strict=True)
+              if g != w and not (g[0] == w[0] and g[2:] == w[2:] and g[1] == kernel(g[0] - 1))]
+    assert not differ, f"{suite}: {len(differ)} of {len(pcs)} frames differ, e.g. {differ[:5]}"

@@ -47,7 +47,6 @@ DRGN_PROGRAM_GAPS: Dict[str, str] = {
                     "kdbg finds the kernel's modules itself: prog.modules(), prog.module(name)"),
     **dict.fromkeys(["search_memory", "search_memory_regex", "search_memory_u16", "search_memory_u32",
                      "search_memory_u64", "search_memory_word"], "not implemented yet"),
-    "stack_trace_from_pcs": "kdbg's stack traces are unwound from a task or registers",
     "main_thread": _USER,
 }
 

@@ -82,6 +82,9 @@ class Unwinder(Protocol):
     def stack_trace(self, prog: Program, thread: Any) -> Any:
         """The stack trace of a task, PID, task address or ``pt_regs``."""
 
+    def stack_trace_from_pcs(self, prog: Program, pcs: Sequence[int]) -> Any:
+        """A stack trace of the given program counters (return addresses)."""
+
     def crashed_thread(self, prog: Program) -> Any:
         """The thread that crashed the kernel."""
 
@@ -549,6 +552,12 @@ class Program(TypeConstructors):
         """The stack trace of *thread*: a ``struct task_struct *`` Object, a PID, a task
         address or a ``struct pt_regs``."""
         return self._unwinder().stack_trace(self, thread)
+
+    def stack_trace_from_pcs(self, pcs: Sequence[SupportsIndex]) -> Any:
+        """A stack trace of the given program counters, innermost first (drgn's: each a
+        return address, so named by the call before it; no other register known), e.g. a
+        stack depot's record."""
+        return self._unwinder().stack_trace_from_pcs(self, [operator.index(pc) for pc in pcs])
 
     def crashed_thread(self) -> Any:
         """The thread that crashed the kernel of this vmcore."""

@@ -19,7 +19,7 @@ are no inline frames (``is_inline`` is always False), no source lines, no locals
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from kdbg.core.program import Program
     from kdbg.symbols.table import Symbol
 
-__all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "crashed_thread", "threads", "UnwindError"]
+__all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "stack_trace_from_pcs", "crashed_thread", "threads",
+           "UnwindError"]
 
 KERNEL_SPACE = 0xFFFF800000000000
 _NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what}"
@@ -441,6 +442,13 @@ def _is_pt_regs(obj: Any) -> bool:
         return is_struct(deref_if_pointer(obj).type_, "struct pt_regs")
     except KdbgError:
         return False
+
+
+def stack_trace_from_pcs(prog: Program, pcs: Sequence[int]) -> StackTrace:
+    """A trace of the given program counters, innermost first (drgn's
+    ``prog.stack_trace_from_pcs``): each a return address (named by the call before it),
+    no register known (``registers()`` is empty, ``sp`` 0)."""
+    return StackTrace(prog, [RawFrame(pc, 0, False, {}) for pc in pcs])
 
 
 def stack_trace(prog: Program, thread: Any) -> StackTrace:
