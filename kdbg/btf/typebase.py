@@ -134,6 +134,8 @@ class Type:
 
     def __repr__(self) -> str:
         try:
+            for _ in iter_chain(self):  # a cycle of references is a BTFError, not a deep recursion
+                pass
             return drgn_repr(self)
         except BTFError:  # damaged BTF: say which record
             return f"<{type(self).__name__} [{self.id}] {self.btf_name!r}>"
