@@ -95,13 +95,16 @@ def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Progr
     return assemble(prog, ModuleSource(file_symbols=syms.modules if syms is not None else None))
 
 
-def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Program:
+def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None,
+              memory: Optional[KernelMemory] = None) -> Program:
     """A Program for a vmcore (ELF, kdump-compressed or flattened).
 
     Symbols are decoded from the dump's memory and BTF is read from it; ``btf`` and
-    ``kallsyms`` override those (checked against the dump).
+    ``kallsyms`` override those (checked against the dump). ``memory`` is the dump at
+    ``path`` already opened (``kdbg shrink`` opens it recording what is read).
     """
-    memory = open_memory(path)
+    if memory is None:
+        memory = open_memory(path)
     prog: Program
 
     def symbol(name: str) -> Optional[int]:

@@ -2,6 +2,9 @@
 
 ``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
 
+``kdbg shrink ...`` (the first word) is :mod:`kdbg.ui.shrink`; a script of that name runs
+as ``kdbg ./shrink``.
+
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
 when it shows only as a layer loads lazily (see :func:`kdbg.core.program.is_target_error`). A
@@ -29,13 +32,14 @@ import argparse
 import os
 import sys
 import traceback
-from typing import IO, TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Set
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Set
 
 from kdbg import __version__, compat
 from kdbg import target as program
 from kdbg.core.default import set_default_prog
 from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
+from kdbg.ui import shrink
 from kdbg.ui.commands import CommandContext
 from kdbg.ui.evaluate import evaluate, script_globals
 from kdbg.ui.plugins import declarations, helpers, load_plugins
@@ -176,27 +180,42 @@ def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``kdbg`` console script."""
-    ns = build_parser().parse_args(argv)
+    """Entry point of the ``kdbg`` console script (``kdbg shrink ...`` is :mod:`kdbg.ui.shrink`)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == [shrink.COMMAND]:
+        try:
+            job = shrink.ShrinkJob(shrink.parse_args(args[1:]))
+        except KdbgError as e:
+            _err(str(e))
+            return EXIT_USAGE
+        return _session(job.ns, job.open, job.finish)
+    ns = build_parser().parse_args(args)
     if ns.script and (ns.code or ns.commands):
         _err("give either -e, -x or a SCRIPT, not several")
         return EXIT_USAGE
+    return _session(ns, open_program, None)
+
+
+def _session(ns: argparse.Namespace, open_target: Callable[[argparse.Namespace], Any],
+             finish: Optional[Callable[[Any, int], int]]) -> int:
     # Inside kdbg, ``import drgn`` is kdbg: plugins, scripts, -e code and REPL lines
     # written for drgn run on kdbg's implementation of drgn's API.
     compat.install()
     try:
-        return _main(ns)
+        return _main(ns, open_target, finish)
     finally:
         set_default_prog(None)
         compat.uninstall()
 
 
-def _main(ns: argparse.Namespace) -> int:
-
+def _main(ns: argparse.Namespace, open_target: Callable[[argparse.Namespace], Any],
+          finish: Optional[Callable[[Any, int], int]]) -> int:
+    """Open the target, run what ``ns`` asks for (or the REPL), then ``finish(prog,
+    status)`` (its return is the exit status) before the program is closed."""
     try:
         for w in load_plugins(ns.plugin_path):
             _err(f"warning: {w}")
-        prog = open_program(ns)
+        prog = open_target(ns)
         # Files named on the command line are the target: an unusable one is exit 2.
         if ns.btf:
             _ = prog.btfs
@@ -215,6 +234,16 @@ def _main(ns: argparse.Namespace) -> int:
         _err(f"{prog.memory_unavailable}; types and symbols still work")
 
     ctx = CommandContext(out=sys.stdout, json=ns.json, err=sys.stderr)
+    try:
+        status = _run(prog, ns, ctx)
+        return finish(prog, status) if finish is not None else status
+    finally:
+        print_warnings(prog.memory, sys.stderr, warned)
+        prog.close()
+
+
+def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
+    """The exit status of running ``-x``, ``-e``, the script or the REPL on ``prog``."""
     try:
         if ns.commands:
             return _run_commands(prog, ns, ctx)
@@ -255,6 +284,3 @@ def _main(ns: argparse.Namespace) -> int:
         else:
             _err(f"{type(e).__name__}: {e} (--traceback shows where)")
         return EXIT_FAILED
-    finally:
-        print_warnings(prog.memory, sys.stderr, warned)
-        prog.close()

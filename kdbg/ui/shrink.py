@@ -1,0 +1,271 @@
+"""``kdbg shrink VMCORE -o SMALL (-x COMMAND... | -e CODE | --script S.py [ARG...]) [--elf] [--redact]``
+
+Runs an analysis on a vmcore and writes a new, valid vmcore holding only the pages that
+analysis read, so that the same analysis on SMALL prints the same output, and the dump can
+be attached to a bug report without gigabytes of someone's memory.
+
+What is kept: every page read while kdbg opened the dump (its VMCOREINFO-driven setup, the
+kallsyms tables and the BTF, read from memory: the shrink runs with kdbg's cache off, so
+nothing is taken from an earlier run), every page-table page the address translation
+walked, and every page the analysis read; the dump's notes (VMCOREINFO, each CPU's
+registers) are carried over whole. The output is kdump-compressed (zlib) unless ``--elf``.
+In the kdump form, a page the original held but SMALL does not reads as "excluded from the
+dump", exactly as in a filtered dump; a page the original could not serve stays unservable.
+
+``--redact`` also zeroes every byte of a kept analysis page that was not read (pages read
+while opening and page-table pages stay whole, so other readers can open SMALL too), and
+leaves out user-space pages altogether, whatever read them: a page the kernel counts as mapped into a process
+(``page->_mapcount >= 0``) or anonymous (``PAGE_MAPPING_ANON`` in ``page->mapping``), as
+``page_mapped()`` and ``PageAnon()`` decide it.
+
+Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept (``open``,
+``page-table``, ``analysis``), how many of its bytes were read, and the pages left out as
+user-space.
+
+The output is written under a temporary name and renamed at the end: an analysis that
+fails (exit status 1) or a dump that cannot be opened writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from typing import Any, Callable, Dict, List, NoReturn, Optional
+
+from kdbg import target
+from kdbg.arch.x86_64 import START_KERNEL_MAP, cpu_note_page_table_roots
+from kdbg.core.program import Program
+from kdbg.errors import FaultError, KdbgError
+from kdbg.helpers.mm import pfn_to_page
+from kdbg.helpers.mmzone import for_each_present_section
+from kdbg.memory import open_physical
+from kdbg.memory.recording import ANALYSIS, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
+from kdbg.memory.vmcoreinfo import VMCoreInfo
+from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
+
+__all__ = ["COMMAND", "USAGE", "ShrinkJob", "build_parser", "parse_args"]
+
+#: The first word of the command line that selects this tool.
+COMMAND = "shrink"
+USAGE = ("kdbg shrink VMCORE -o SMALL (-x COMMAND... | -e CODE | --script S.py [ARG...]) "
+         "[--elf] [--redact] [-q]")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise KdbgError(f"shrink: {message} (usage: {USAGE})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``kdbg shrink``."""
+    p = _Parser(prog="kdbg shrink", usage=USAGE, description=__doc__.split("\n\n")[1])
+    p.add_argument("core", metavar="VMCORE", help="the dump to shrink (ELF, kdump-compressed or flattened)")
+    p.add_argument("-o", "--output", metavar="SMALL", required=True, help="where to write the small dump")
+    a = p.add_mutually_exclusive_group(required=True)
+    a.add_argument("-x", metavar="COMMAND", dest="commands", action="append",
+                   help="a command of the analysis (repeatable, in order)")
+    a.add_argument("-e", metavar="CODE", dest="code", help="Python code of the analysis")
+    a.add_argument("--script", metavar="S.py ARG", nargs=argparse.REMAINDER,
+                   help="a script of the analysis, and its arguments (the rest of the line; give it last)")
+    p.add_argument("--elf", action="store_true", help="write an ELF vmcore instead of kdump-compressed")
+    p.add_argument("--redact", action="store_true",
+                   help="zero the bytes of kept pages the analysis did not read, and leave out user-space pages")
+    p.add_argument("--json", action="store_true", help="JSON output for table commands")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="also load plugins from DIR")
+    p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    return p
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    """``kdbg shrink``'s arguments as a namespace the session runner takes (the fields of
+    ``kdbg``'s own command line); :class:`~kdbg.errors.KdbgError` on a bad line."""
+    ns = build_parser().parse_args(argv)
+    if ns.script is not None and not ns.script:
+        raise KdbgError(f"shrink: --script needs a script (usage: {USAGE})")
+    if os.path.abspath(ns.output) == os.path.abspath(ns.core):
+        raise KdbgError("shrink: SMALL must not be the dump it is made from")
+    ns.script, ns.args = (ns.script[0], ns.script[1:]) if ns.script else (None, [])
+    ns.btf, ns.kallsyms = [], None
+    return ns
+
+
+class ShrinkJob:
+    """One shrink: opens the dump recording its reads (:meth:`open`), and once the
+    analysis ran, writes SMALL from the record (:meth:`finish`)."""
+
+    def __init__(self, ns: argparse.Namespace) -> None:
+        self.ns = ns
+        self.phys: Optional[RecordingMemory] = None
+
+    def open(self, ns: argparse.Namespace) -> Program:
+        """The Program on the recorded dump, with its symbols and types loaded (the
+        ``open`` phase); later reads are the analysis's."""
+        # Everything opening needs must be read from the dump itself, not a cache.
+        os.environ["KDBG_NO_CACHE"] = "1"
+        phys = self.phys = RecordingMemory(open_physical(ns.core))
+        prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name))
+        _ = prog.symbol_table
+        _ = prog.btfs
+        _read_for_other_readers(prog)
+        phys.phase = ANALYSIS
+        return prog
+
+    def finish(self, prog: Program, status: int) -> int:
+        """Write SMALL when the analysis succeeded (``status`` 0); the exit status."""
+        phys = self.phys
+        if phys is None:
+            return status
+        if status != 0:
+            phys.recording = False
+            sys.stderr.write(f"kdbg: shrink: the analysis failed; {self.ns.output} not written\n")
+            return status
+        _walk_kept_pages(prog, phys)
+        phys.recording = False
+        try:
+            return self._write(prog, phys)
+        except (KdbgError, OSError) as e:
+            sys.stderr.write(f"kdbg: shrink: cannot write {self.ns.output}: {e}\n")
+            return 1
+
+    def _write(self, prog: Program, phys: RecordingMemory) -> int:
+        ns = self.ns
+        pages = phys.pages()
+        user: List[int] = []
+        if ns.redact:
+            # Any phase: opening a kernel without kallsyms in VMCOREINFO scans the whole
+            # kernel image, whose freed init pages may hold a process's memory by now.
+            user = [pfn for pfn in pages if phys.phase_of(pfn) != PAGE_TABLE and _is_user_page(prog, pfn)]
+            dropped = set(user)
+            pages = [pfn for pfn in pages if pfn not in dropped]
+        vmci = phys.vmcoreinfo
+        # The kernel's own NUMBER(phys_base) first: QEMU's kdump header has a wrong one.
+        phys_base = _phys_base(vmci, phys.phys_base_hint)
+
+        def page(pfn: int) -> bytes:
+            data = phys.page(pfn)
+            if ns.redact and phys.phase_of(pfn) == ANALYSIS:
+                mask = phys.read_mask(pfn)
+                data = bytes(b if mask >> i & 1 else 0 for i, b in enumerate(data))
+            return data
+
+        image = DumpImage(
+            machine=phys.machine or "x86_64",
+            page_size=phys.page_size,
+            notes=phys.notes,
+            pages=pages,
+            page=page,
+            max_pfn=-(-phys.max_physical_address // phys.page_size),
+            is_present=phys.is_present,
+            utsname=_utsname(prog),
+            phys_base=phys_base,
+            virtual_of=_virtual_of(prog, phys_base),
+        )
+        write = write_elf_core if ns.elf else write_kdump_core
+        size = write(ns.output, image)
+        manifest = _manifest(ns, phys, pages, user)
+        with open(f"{ns.output}.manifest.json", "w") as f:
+            json.dump(manifest, f, indent=1)
+            f.write("\n")
+        if not ns.quiet:
+            form = "ELF" if ns.elf else "kdump-compressed"
+            sys.stderr.write(
+                f"kdbg: wrote {ns.output} ({form}, {size / (1 << 20):.1f} MiB): {len(pages)} pages kept "
+                f"({manifest['kept_by_reason']}){', ' + str(len(user)) + ' user-space pages left out' if user else ''}"
+                f"; manifest {ns.output}.manifest.json\n")
+        return 0
+
+
+def _read_for_other_readers(prog: Program) -> None:
+    """Read what other readers (makedumpfile, crash) read before anything else, so that
+    they open SMALL too: the kernel's release (``init_uts_ns``) and the sparse memory
+    model's section table (``mem_section``), which they set up their page lookups from."""
+    prog.read(prog.symbol("init_uts_ns").address, prog.type("struct uts_namespace").size or 1)
+    for _nr, _section in for_each_present_section(prog):
+        pass
+
+
+def _walk_kept_pages(prog: Program, phys: RecordingMemory) -> None:
+    """Walk the page tables to every kept page (its kernel-image address inside the image,
+    its direct-map address elsewhere), from the kernel's own root and from each CPU's
+    (see :func:`~kdbg.arch.x86_64.cpu_note_page_table_roots`), recording the tables:
+    kdbg computes those addresses arithmetically, but libkdumpfile (drgn) and crash
+    walk the tables."""
+    mem = prog.memory
+    virtual = _virtual_of(prog, _phys_base(phys.vmcoreinfo, phys.phys_base_hint))
+    if not isinstance(mem, RecordingCoreMemory) or virtual is None:
+        return
+    arch = mem.arch
+    roots: List[Optional[int]] = [None, *cpu_note_page_table_roots(phys.notes)]
+    for pfn in phys.pages():
+        va = virtual(pfn * phys.page_size)
+        for root in roots:
+            with contextlib.suppress(FaultError):  # not mapped there: no reader walks to it
+                arch.walk(va) if root is None else arch.walk_root(root, va)
+
+
+def _utsname(prog: Program) -> List[str]:
+    """The six ``init_uts_ns.name`` strings (kept by :func:`_read_for_other_readers`)."""
+    name = prog["init_uts_ns"].name
+    return [name.member_(f).string_().decode("latin-1") for f in
+            ("sysname", "nodename", "release", "version", "machine", "domainname")]
+
+
+def _virtual_of(prog: Program, phys_base: int) -> Optional[Callable[[int], int]]:
+    """Physical -> virtual as ``/proc/vmcore``'s segments say it: the kernel image's own
+    mapping for its pages (which makedumpfile and crash take ``phys_base`` from), the
+    direct map for the rest; ``None`` when the direct map's base is unknown."""
+    mem = prog.memory
+    page_offset = mem.page_offset_base if mem is not None else None
+    if page_offset is None:
+        return None
+    lo = prog.symbol("_text").address - START_KERNEL_MAP + phys_base
+    hi = prog.symbol("_end").address - START_KERNEL_MAP + phys_base
+
+    def virtual(pa: int) -> int:
+        return START_KERNEL_MAP + pa - phys_base if lo <= pa < hi else page_offset + pa
+
+    return virtual
+
+
+def _phys_base(vmci: Optional[VMCoreInfo], hint: Optional[int]) -> int:
+    known = vmci.phys_base if vmci is not None else None
+    if known is not None:
+        return known
+    return hint if hint is not None else 0
+
+
+def _is_user_page(prog: Program, pfn: int) -> bool:
+    """Whether the kernel counts page ``pfn`` as user memory: mapped into a process
+    (``_mapcount >= 0``) or anonymous. Unknown (its ``struct page`` unreadable): kept out."""
+    try:
+        page = pfn_to_page(prog, pfn)
+        if page.mapping.value_() & 1:
+            return True
+        return bool(page._mapcount.counter.value_() >= 0)
+    except KdbgError:
+        return True
+
+
+def _manifest(ns: argparse.Namespace, phys: RecordingMemory, pages: List[int], user: List[int]) -> Dict[str, Any]:
+    by_reason: Dict[str, int] = {}
+    kept = []
+    for pfn in pages:
+        reason = phys.phase_of(pfn) or OPEN
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+        kept.append({"pfn": pfn, "reason": reason, "bytes_read": bin(phys.read_mask(pfn)).count("1")})
+    return {
+        "schema": "kdbg-shrink-manifest/1",
+        "source": os.path.abspath(ns.core),
+        "format": "elf" if ns.elf else "kdump",
+        "redacted": bool(ns.redact),
+        "analysis": ({"commands": ns.commands} if ns.commands else {"code": ns.code} if ns.code
+                     else {"script": ns.script, "args": ns.args}),
+        "page_size": phys.page_size,
+        "kept_by_reason": by_reason,
+        "kept": kept,
+        "user_pages_left_out": user,
+    }

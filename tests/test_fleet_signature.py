@@ -1,0 +1,134 @@
+"""Crash kinds and signatures (issue 17) on the crashed guests of ``vmcores.crash``.
+
+Truth: what each guest printed when it crashed (its serial console: the panic line, the
+oops report and the kernel's own Call Trace) and the scenario it was made to crash with.
+
+* The kind kdbg reads from the dump's log is the scenario's, and the same as the kind of
+  the guest's console log.
+* The signature of kdbg's crashed stack equals the signature of the Call Trace the kernel
+  printed (its reliable frames), on every form of the dump.
+* The same scenario has the same signature on 5.10, 6.1 and 6.12 (one code path, three
+  builds, three boots with their own KASLR slides); different scenarios differ.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from kdbg import target
+from kdbg.fleet.kind import classify
+from kdbg.fleet.signature import Signature, clean_name, signature
+from kdbg.helpers.printk import get_dmesg
+from tests.conftest import resolve_crash_dump
+from tests.stack_truth import console_lines, parse_panic
+from vmcores.crash import SCENARIOS
+from vmcores.debian import SUITES
+
+#: The kind each scenario's crash is.
+EXPECTED_KIND = {"panic": "sysrq", "oops": "null-deref", "nmi": "nmi"}
+
+#: The forms each crash is read from: QEMU's paging ELF and its kdump.
+FORMS = ("elf-paging", "kdump-zlib")
+
+_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
+
+
+def _kdbg_signature(suite: str, scenario: str, form: str) -> Tuple[str, Signature]:
+    prog = target.open_core(str(resolve_crash_dump(suite, scenario, form).path))
+    try:
+        kind = classify(get_dmesg(prog, timestamps=False).decode("utf-8", "replace").splitlines())
+        trace = prog.crashed_thread().stack_trace()
+        return kind.kind, signature(kind.kind, [(f.name, f.module) for f in trace])
+    finally:
+        prog.close()
+
+
+def _console_signature(suite: str, scenario: str) -> Tuple[str, Signature]:
+    text = (resolve_crash_dump(suite, scenario, FORMS[0]).truth / "console.log").read_text(errors="replace")
+    kind = classify([_TIMESTAMP.sub("", line) for line in text.splitlines()])
+    oops = parse_panic(text)
+    reliable = [f for f in oops.frames if f.reliable]
+    frames: List[Tuple[Optional[str], Optional[str]]] = [(f.function, f.module) for f in reliable]
+    rip = oops.rip
+    if rip is not None and reliable:
+        # The interrupted function is the RIP: line, printed above the trace of its context
+        # (the last one: <TASK> after <NMI>), which does not list it reliably.
+        start = max(i for i, f in enumerate(reliable) if i == 0 or f.context != reliable[i - 1].context)
+        if rip.function not in [f.function for f in reliable[start:]]:
+            frames.insert(start, (rip.function, rip.module))
+    return kind.kind, signature(kind.kind, frames)
+
+
+_SEEN: Dict[Tuple[str, str], str] = {}
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("suite", SUITES)
+def test_kind_and_signature_equal_the_kernels_own(suite: str, scenario: str) -> None:
+    console_kind, console_sig = _console_signature(suite, scenario)
+    assert console_kind == EXPECTED_KIND[scenario]
+    assert console_sig.frames, f"the console's trace gave no meaningful frame: {console_sig}"
+    for form in FORMS:
+        kind, sig = _kdbg_signature(suite, scenario, form)
+        assert kind == console_kind, form
+        assert sig == console_sig, f"{form}: kdbg {sig} != console {console_sig}"
+
+
+@pytest.mark.timeout(1800)
+def test_same_scenario_same_signature_different_scenarios_differ() -> None:
+    digests = {(suite, scenario): _kdbg_signature(suite, scenario, FORMS[0])[1].digest
+               for suite in SUITES for scenario in SCENARIOS}
+    for scenario in SCENARIOS:
+        assert len({digests[(suite, scenario)] for suite in SUITES}) == 1, scenario
+    assert len({digests[(SUITES[0], scenario)] for scenario in SCENARIOS}) == len(SCENARIOS)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "clean"), [
+    ("kdbg_oops_write.cold", "kdbg_oops_write"), ("no_context.constprop.0", "no_context"),
+    ("tcp_v4_rcv.isra.0.part.12", "tcp_v4_rcv"), ("__handle_sysrq", "__handle_sysrq"),
+    ("foo.llvm.1234567", "foo"),
+])
+def test_clean_name(name: str, clean: str) -> None:
+    assert clean_name(name) == clean
+
+
+#: The kernel's own words for crashes the guests do not make (from the kernel's sources:
+#: kernel/watchdog.c, kernel/hung_task.c, arch/x86/kernel/traps.c, mm/oom_kill.c,
+#: kernel/rcu/tree_stall.h, lib/bug.c), each ending in the panic those settings raise.
+KERNEL_WORDS = {
+    "soft-lockup": ["watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [spin:123]",
+                    "Kernel panic - not syncing: softlockup: hung tasks"],
+    "hard-lockup": ["NMI watchdog: Watchdog detected hard LOCKUP on cpu 1",
+                    "Kernel panic - not syncing: Hard LOCKUP"],
+    "hung-task": ["INFO: task sleeper:95 blocked for more than 120 seconds.",
+                  "Kernel panic - not syncing: hung_task: blocked tasks"],
+    "gpf": ["general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] SMP",
+            "Kernel panic - not syncing: Fatal exception"],
+    "bug": ["kernel BUG at mm/slub.c:400!", "invalid opcode: 0000 [#1] SMP NOPTI",
+            "Kernel panic - not syncing: Fatal exception"],
+    "bad-pointer": ["BUG: unable to handle page fault for address: ffffc90000abc000",
+                    "Kernel panic - not syncing: Fatal exception"],
+    "oom": ["Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled"],
+    "rcu-stall": ["rcu: INFO: rcu_preempt self-detected stall on CPU", "Kernel panic - not syncing: RCU Stall"],
+    "warning": ["WARNING: CPU: 0 PID: 1 at fs/inode.c:300 drop_nlink+0x2a/0x30",
+                "Kernel panic - not syncing: kernel: panic_on_warn set ..."],
+    "none": ["Linux version 6.1.0", "sysrq: Show State"],
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", sorted(KERNEL_WORDS))
+def test_classify_the_kernels_words(kind: str) -> None:
+    assert classify(KERNEL_WORDS[kind]).kind == kind
+
+
+@pytest.mark.timeout(60)
+def test_console_lines_helper_is_the_console() -> None:
+    """The console parser the truth side uses keeps every line of a report."""
+    text = "[    1.000000] a\n[    2.000000] Kernel panic - not syncing: x\n"
+    assert [ln for ln in console_lines(text) if ln] == ["a", "Kernel panic - not syncing: x"]
