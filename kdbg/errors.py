@@ -14,6 +14,7 @@ __all__ = [
     "BTFError",
     "CoreError",
     "FaultError",
+    "NotFoundError",
     "ObjectNotFoundError",
     "TypeNotFoundError",
     "AmbiguousTypeError",
@@ -22,6 +23,7 @@ __all__ = [
     "ObjectTypeError",
     "OutOfBoundsError",
     "MemberNotFoundError",
+    "MemberAttributeError",
     "TypeNameSyntaxError",
     "UntypedSymbolError",
     "ValidationError",
@@ -46,7 +48,7 @@ class FaultError(KdbgError):
     """An address could not be read: unmapped, excluded from the dump, or past its end."""
 
     def __init__(self, message: str, address: int, physical: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, address)  # drgn's args, so repr() is drgn's too
         #: The address that could not be read.
         self.address = address
         #: Whether :attr:`address` is a physical address.
@@ -58,22 +60,33 @@ class FaultError(KdbgError):
         return str(self.args[0])
 
     def __str__(self) -> str:
-        kind = "physical" if self.physical else "virtual"
-        return f"{self.args[0]}: {kind} address {self.address:#x}"
+        return f"{self.args[0]}: {self.address:#x}"  # drgn's "%s: %#x"
 
 
-class ObjectNotFoundError(KdbgError, KeyError):
+class NotFoundError(KdbgError, LookupError):
+    """Something looked up by name or address is not there: the base of kdbg's lookup
+    errors, and where drgn raises a plain ``LookupError`` (a type, a symbol, a member
+    through ``member_()``), kdbg raises one of these, so ``except LookupError`` is the
+    same test under both and no ``except KeyError`` catches what drgn's would not."""
+
+
+class ObjectNotFoundError(NotFoundError, KeyError):
     """A name (variable, function, constant) is not known to the program.
 
     A ``KeyError`` as drgn's is (``try: prog["x"] except KeyError``), whose message reads
     as a sentence rather than ``KeyError``'s quoted repr."""
 
+    def __init__(self, *args: object, name: Optional[str] = None) -> None:
+        super().__init__(*args)
+        #: The name that was looked up (drgn's ``ObjectNotFoundError.name``).
+        self.name = name
+
     def __str__(self) -> str:
         return Exception.__str__(self)
 
 
-class TypeNotFoundError(ObjectNotFoundError):
-    """A type name is not found in BTF."""
+class TypeNotFoundError(NotFoundError):
+    """A type name is not found in BTF (drgn's plain ``LookupError``)."""
 
     def __init__(self, name: str, hint: Optional[str] = None) -> None:
         msg = f"could not find {name!r}"  # drgn's words
@@ -89,7 +102,7 @@ class TypeNameSyntaxError(TypeNotFoundError, SyntaxError):
     raises, and a :class:`TypeNotFoundError` as kdbg's callers expect."""
 
 
-class AmbiguousTypeError(ObjectNotFoundError):
+class AmbiguousTypeError(NotFoundError):
     """A type name names several different types (BTF keeps every definition of a name
     that differs, e.g. a driver's private ``struct dma_chan``); none is picked silently.
 
@@ -110,8 +123,8 @@ class AmbiguousTypeError(ObjectNotFoundError):
         )
 
 
-class SymbolNotFoundError(ObjectNotFoundError):
-    """A symbol name or address is not in the symbol table."""
+class SymbolNotFoundError(NotFoundError):
+    """A symbol name or address is not in the symbol table (drgn's plain ``LookupError``)."""
 
 
 class ExpressionError(KdbgError):
@@ -131,9 +144,15 @@ class OutOfBoundsError(KdbgError, IndexError):
     """An index or slice falls outside a value object's bytes."""
 
 
-class MemberNotFoundError(ObjectNotFoundError, AttributeError):
-    """A struct or union has no member of that name (an ``AttributeError`` too, so
-    ``getattr(obj, name, default)`` and ``hasattr`` work)."""
+class MemberNotFoundError(NotFoundError):
+    """A struct or union has no member of that name: drgn's plain ``LookupError`` of
+    ``obj.member_()``, ``Type.member()`` and ``offsetof()``."""
+
+
+class MemberAttributeError(AttributeError, MemberNotFoundError):
+    """``obj.name`` of a member ``obj`` lacks: drgn's ``AttributeError`` (so
+    ``getattr(obj, name, default)`` and ``hasattr`` work), and a
+    :class:`MemberNotFoundError` as kdbg's callers expect."""
 
 
 class UntypedSymbolError(ObjectNotFoundError):

@@ -33,8 +33,8 @@ from kdbg.memory import open_core
 
 PS = 4096
 UTS_MACHINE = 12 + 65 * 4  # offset of utsname.machine in disk_dump_header
-#: How every form words one unreadable page: "<what> (<detail>): physical address 0x..".
-FAULT_SHAPE = re.compile(r"^page [a-z ]+( \(.+\))?: physical address 0x[0-9a-f]+$")
+#: How every form words one unreadable page: "<what> (<detail>): 0x.." (drgn's "%s: %#x").
+FAULT_SHAPE = re.compile(r"^page [a-z ]+( \(.+\))?: 0x[0-9a-f]+$")
 
 
 # ------------------------------------------------------------------ independent readers

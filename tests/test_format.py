@@ -555,7 +555,7 @@ def test_api_semantics(hand: Tuple[Program, drgn.Program, Converter, bytearray])
     """Errors that are both KdbgError and the Python exception drgn raises, bounded
     strings, designators; no Object attribute of kdbg's own shadows a C member name."""
     from kdbg import NULL, offsetof, reinterpret, sizeof
-    from kdbg.errors import KdbgError, MemberNotFoundError, ObjectTypeError
+    from kdbg.errors import KdbgError, MemberAttributeError, MemberNotFoundError, ObjectTypeError
 
     kprog, dprog, conv, data = hand
     p = Object(kprog, "struct list_head *", BASE + 0x40)
@@ -581,7 +581,12 @@ def test_api_semantics(hand: Tuple[Program, drgn.Program, Converter, bytearray])
         with pytest.raises(exc) as e:
             bad()
         assert isinstance(e.value, KdbgError) and "\n" not in str(e.value)
-    assert isinstance(MemberNotFoundError("x"), AttributeError) and issubclass(OutOfBoundsError, IndexError)
+    # drgn: obj.nosuch is an AttributeError, member_("nosuch") a plain LookupError
+    assert issubclass(MemberAttributeError, AttributeError) and not issubclass(MemberNotFoundError, AttributeError)
+    assert issubclass(MemberNotFoundError, LookupError) and not issubclass(MemberNotFoundError, KeyError)
+    with pytest.raises(MemberNotFoundError):
+        big.member_("nosuch")
+    assert issubclass(OutOfBoundsError, IndexError)
     assert issubclass(ObjectTypeError, TypeError)
     assert getattr(big, "nosuch", 5) == 5 and hasattr(big, "comm") and not hasattr(big, "nosuch")
     assert {"id", "comm", "x", "u_d", "bits", "value_", "format_"} <= set(dir(big))

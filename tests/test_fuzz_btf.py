@@ -61,7 +61,7 @@ from kdbg.btf.types import (
     Type,
     iter_chain,
 )
-from kdbg.errors import BTFError, MemberNotFoundError, ObjectNotFoundError
+from kdbg.errors import BTFError, MemberNotFoundError, NotFoundError
 from tests.conftest import BTF618_XZ
 from tests.fuzz_harness import CaseHang, Reach, watchdog
 
@@ -316,7 +316,7 @@ def random_mutations(rng: random.Random) -> List[Mutation]:
 
 
 # ---------------------------------------------------------------------- exercising
-LOOKUP_ERRORS = (BTFError, ObjectNotFoundError)
+LOOKUP_ERRORS = (BTFError, NotFoundError)
 
 
 def _touch(t: Type) -> None:

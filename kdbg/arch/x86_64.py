@@ -337,7 +337,7 @@ class X86_64Translator:
         for shift in self._shifts:
             entry = self._entry(table, (va >> shift) & 0x1FF, va)
             if not entry & PTE_PRESENT:
-                raise FaultError("address not mapped (page table entry not present)", va)
+                raise FaultError("address is not mapped", va)  # drgn's words
             if shift == 12:
                 return (entry & mask) | (va & 0xFFF), 0x1000
             if (shift == 30 or shift == 21) and entry & PTE_PSE:

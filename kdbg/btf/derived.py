@@ -81,6 +81,11 @@ class Derivations:
         assert isinstance(t, FuncProto)
         return t
 
+    def made_type(self, make: Callable[[int], Type]) -> Type:
+        """A new type built from parts (drgn's ``prog.struct_type(...)`` and kin): ``make(id)``
+        gets a fresh negative id on this BTF; every call makes a type of its own."""
+        return self._synthesize((f"made {len(self._synth)}", 0, None), make)
+
     def incomplete_array_of(self, elem: Type) -> Type:
         """The incomplete array ``elem []`` (synthesized)."""
         return self._synthesize(("array", elem.id, None), lambda sid: Array(self, sid, elem.id, 0, None))  # type: ignore[arg-type]

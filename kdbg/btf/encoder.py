@@ -58,7 +58,7 @@ from kdbg.btf.types import (
     Var,
     Void,
 )
-from kdbg.errors import BTFError, ObjectNotFoundError
+from kdbg.errors import BTFError, NotFoundError
 
 __all__ = [
     "BTFEncoder",
@@ -439,7 +439,7 @@ def _resolve_root(btf: BTF, name: Union[str, int, Type]) -> Type:
         return btf.type(name)
     try:
         return btf.lookup(name)
-    except ObjectNotFoundError:
+    except NotFoundError:
         for kinds in ((K.KIND_FUNC,), (K.KIND_VAR,), (K.KIND_DATASEC,)):
             t = btf.find(name.strip(), kinds)
             if t is not None:

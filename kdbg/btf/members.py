@@ -9,7 +9,7 @@ writers. Their ``repr()`` is drgn's.
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Optional, Tuple
 
 from kdbg.errors import BTFError
 
@@ -37,6 +37,19 @@ def lazy_object_repr(t: Type, bit_field_size: Optional[int]) -> str:
 
 __all__ = ["TypeMember", "TypeEnumerator", "TypeParameter", "VarSecinfo"]
 
+def _drgn_form(first: Any) -> bool:
+    """Whether a member's or parameter's first argument is drgn's (a Type or an Object),
+    not kdbg's own BTF."""
+    return hasattr(first, "unaliased_kind") or hasattr(first, "bit_field_size_")
+
+
+def _type_and_bits(given: Any) -> Tuple[Any, int]:
+    """The type and bit-field width drgn's ``TypeMember``/``TypeParameter`` take as their
+    first argument: a Type (no bit field), or an Object (its type and ``bit_field_size_``)."""
+    if hasattr(given, "type_") and hasattr(given, "bit_field_size_"):
+        return given.type_, given.bit_field_size_ or 0
+    return given, 0
+
 
 class TypeMember:
     """A struct or union member. ``bit_offset`` is from the start of the type it was
@@ -48,11 +61,17 @@ class TypeMember:
 
     __slots__ = ("btf", "btf_name", "type_id", "bit_offset", "bitfield_size", "_type")
 
-    def __init__(self, btf: Any, name: str, type_id: int, bit_offset: int, bitfield_size: int,
-                 type: Optional[Type] = None) -> None:  # noqa: A002 - drgn's name
+    def __init__(self, btf: Any, name: Optional[str] = None, type_id: int = 0, bit_offset: int = 0,
+                 bitfield_size: int = 0, type: Optional[Type] = None) -> None:  # noqa: A002 - drgn's name
+        if _drgn_form(btf):
+            # TypeMember(object_or_type, name=None, bit_offset=0): a Type, or an absent
+            # Object of the member's type (with its bit_field_size_)
+            made, bits = _type_and_bits(btf)
+            bit_offset = type_id or bit_offset
+            btf, type_id, bitfield_size, type = made.btf, made.id, bits, made
         self.btf = btf
         #: The member's name as BTF stores it (``""`` when unnamed).
-        self.btf_name = name
+        self.btf_name = name or ""
         #: BTF type id of the member's type.
         self.type_id = type_id
         #: Offset from the start of the enclosing type, in bits.
@@ -160,10 +179,13 @@ class TypeParameter:
 
     __slots__ = ("btf", "btf_name", "type_id")
 
-    def __init__(self, btf: Any, name: str, type_id: int) -> None:
+    def __init__(self, btf: Any, name: Optional[str] = None, type_id: int = 0) -> None:
+        if _drgn_form(btf):  # drgn's TypeParameter(default_argument_or_type, name=None)
+            made, _bits = _type_and_bits(btf)
+            btf, type_id = made.btf, made.id
         self.btf = btf
         #: The name as BTF stores it (``""`` when unnamed).
-        self.btf_name = name
+        self.btf_name = name or ""
         #: BTF type id of the parameter's type (0 with no name is ``...``).
         self.type_id = type_id
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Type", "Void", "Int", "Float", "Pointer", "Array", "Typedef", "Qualified", "Const", "Volatile", "Restrict",
     "TypeTag", "Ref", "sizeof_chain", "MAX_CHAIN", "MAX_NESTING", "iter_chain", "size_or_none", "nested_alignment",
-    "CycleError",
+    "CycleError", "drgn_repr",
 ]
 
 #: Longest typedef/qualifier/pointer chain followed before declaring a cycle.
@@ -64,6 +64,49 @@ def lacks(t: Type, attribute: str) -> AttributeError:
     return AttributeError(f"{kind} type {_LACKS[attribute]}")
 
 
+#: drgn's constructor-form fields of a type, by kind (``prog.<kind>_type(field=..., ...)``).
+_NAMED = frozenset((TypeKind.INT, TypeKind.BOOL, TypeKind.FLOAT, TypeKind.TYPEDEF))
+_TAGGED = frozenset((TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS, TypeKind.ENUM))
+_COMPOUND = frozenset((TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS))
+_SIZED = _COMPOUND | {TypeKind.INT, TypeKind.BOOL, TypeKind.FLOAT}
+_WRAPPING = frozenset((TypeKind.ENUM, TypeKind.TYPEDEF, TypeKind.POINTER, TypeKind.ARRAY, TypeKind.FUNCTION))
+#: The address size of the one platform kdbg reads (x86-64): a pointer of it shows no size.
+_ADDRESS_SIZE = 8
+
+
+def drgn_repr(t: Any) -> str:
+    """drgn's ``repr()`` of a type: the call that would make it, e.g.
+    ``prog.struct_type(tag='list_head', size=16, members=(TypeMember(...), ...))`` (the
+    fields drgn shows for the kind, in its order; a pointer's size only when it is not the
+    platform's; members and parameters name their types as ``prog.type('...')``)."""
+    kind = t.kind
+    fields: List[str] = []
+    if kind in _NAMED:
+        fields.append(f"name={t.name!r}")
+    if kind in _TAGGED:
+        fields.append(f"tag={t.tag!r}")
+    if kind in _SIZED:
+        fields.append(f"size={t.size!r}")
+    if kind is TypeKind.INT:
+        fields.append(f"is_signed={t.is_signed!r}")
+    if kind in _WRAPPING:
+        fields.append(f"type={t.type!r}")
+    if kind is TypeKind.POINTER and t.size != _ADDRESS_SIZE:
+        fields.append(f"size={t.size!r}")
+    if kind is TypeKind.ARRAY:
+        fields.append(f"length={t.length!r}")
+    if kind in _COMPOUND:
+        fields.append(f"members={t.members!r}")
+    if kind is TypeKind.ENUM:
+        fields.append(f"enumerators={t.enumerators!r}")
+    if kind is TypeKind.FUNCTION:
+        fields.append(f"parameters={t.parameters!r}")
+        fields.append(f"is_variadic={t.is_variadic!r}")
+    if t.qualifiers:
+        fields.append(f"qualifiers={t.qualifiers!r}")
+    return f"prog.{kind.name.lower()}_type({', '.join(fields)})"
+
+
 class Type:
     """A type: drgn's attributes over one BTF record.
 
@@ -91,10 +134,11 @@ class Type:
 
     def __repr__(self) -> str:
         try:
-            what = self.type_name()
-        except BTFError:
-            what = self.btf_name
-        return f"<{type(self).__name__} [{self.id}] {what!r}>"
+            for _ in iter_chain(self):  # a cycle of references is a BTFError, not a deep recursion
+                pass
+            return drgn_repr(self)
+        except BTFError:  # damaged BTF: say which record
+            return f"<{type(self).__name__} [{self.id}] {self.btf_name!r}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Type) and other.id == self.id and other.btf is self.btf

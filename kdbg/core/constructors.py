@@ -12,10 +12,12 @@ builds from members (``struct_type``, ``function_type``, ...) are made here by d
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
+from kdbg.btf import constants as K
 from kdbg.btf.kinds import Language, Qualifiers
-from kdbg.btf.types import Type
+from kdbg.btf.types import Enum, FuncProto, Struct, Type, Typedef, TypeEnumerator, TypeMember, TypeParameter
+from kdbg.btf.types import Union as UnionType
 from kdbg.core.resolver import ProgramResolver
 from kdbg.errors import TypeNotFoundError, UnsupportedAttributeError, UnsupportedError
 
@@ -26,7 +28,6 @@ __all__ = ["TypeConstructors", "DRGN_PROGRAM_GAPS"]
 
 _SETUP = "kdbg assembles a program with kdbg.open_core(), open_live() or open_files()"
 _DEBUG_INFO = "kdbg reads no debug info: types come from BTF, symbols from kallsyms"
-_BUILD = "kdbg makes struct, union, enum and function types from C: prog.declare('struct foo { ... };')"
 _USER = "kdbg debugs the Linux kernel, not user-space programs"
 
 #: drgn 0.3.0's ``Program`` attributes that kdbg does not have, and why: reaching one is one
@@ -38,8 +39,7 @@ DRGN_PROGRAM_GAPS: Dict[str, str] = {
                      "find_standard_debug_info", "register_debug_info_finder", "registered_debug_info_finders",
                      "set_enabled_debug_info_finders", "enabled_debug_info_finders", "debug_info_options",
                      "source_location"], _DEBUG_INFO),
-    **dict.fromkeys(["struct_type", "union_type", "class_type", "enum_type", "function_type", "typedef_type"],
-                    _BUILD),
+    "class_type": "the kernel is C: it has no classes",
     **dict.fromkeys(["add_type_finder", "add_object_finder"],
                     "drgn deprecated them: use register_type_finder() and register_object_finder()"),
     **dict.fromkeys(["create_loaded_modules", "loaded_modules", "extra_module", "linux_kernel_loadable_module",
@@ -47,7 +47,6 @@ DRGN_PROGRAM_GAPS: Dict[str, str] = {
                     "kdbg finds the kernel's modules itself: prog.modules(), prog.module(name)"),
     **dict.fromkeys(["search_memory", "search_memory_regex", "search_memory_u16", "search_memory_u32",
                      "search_memory_u64", "search_memory_word"], "not implemented yet"),
-    "stack_trace_from_pcs": "kdbg's stack traces are unwound from a task or registers",
     "main_thread": _USER,
 }
 
@@ -107,7 +106,86 @@ class TypeConstructors:
         made = ProgramResolver(self).array_of(t, None if length is None else operator.index(length))  # type: ignore[arg-type]
         return self._qualified(made, qualifiers)
 
+    def typedef_type(self, name: str, type: Type, *, qualifiers: Qualifiers = Qualifiers.NONE,  # noqa: A002
+                     language: Optional[Language] = None) -> Type:
+        """A new typedef ``name`` of ``type`` (not added to the program's names)."""
+        t = self._type_of(type)
+        btf = self._btf_of(t)
+        made = btf.made_type(lambda sid: Typedef(btf, sid, K.KIND_TYPEDEF, name, False, t.id))
+        return self._qualified(made, qualifiers)
+
+    def struct_type(self, tag: Optional[str], size: Optional[int] = None,
+                    members: Optional[Sequence[TypeMember]] = None, *, template_parameters: Sequence[Any] = (),
+                    qualifiers: Qualifiers = Qualifiers.NONE,
+                    language: Optional[Language] = None) -> Type:
+        """A new struct: ``tag`` (``None``: anonymous), ``size`` bytes, ``members``
+        (drgn's ``TypeMember(type, name, bit_offset)``)."""
+        return self._qualified(self._composite(K.KIND_STRUCT, Struct, tag, size, members, template_parameters),
+                               qualifiers)
+
+    def union_type(self, tag: Optional[str], size: Optional[int] = None,
+                   members: Optional[Sequence[TypeMember]] = None, *, template_parameters: Sequence[Any] = (),
+                   qualifiers: Qualifiers = Qualifiers.NONE,
+                   language: Optional[Language] = None) -> Type:
+        """A new union (as :meth:`struct_type`)."""
+        return self._qualified(self._composite(K.KIND_UNION, UnionType, tag, size, members, template_parameters),
+                               qualifiers)
+
+    def enum_type(self, tag: Optional[str], type: Optional[Type] = None,  # noqa: A002
+                  enumerators: Optional[Sequence[TypeEnumerator]] = None, *,
+                  qualifiers: Qualifiers = Qualifiers.NONE, language: Optional[Language] = None) -> Type:
+        """A new enum: ``tag``, its compatible integer ``type``, ``enumerators``."""
+        if type is None or enumerators is None:
+            raise UnsupportedError("an incomplete enum type made from parts")
+        compatible = self._type_of(type)
+        btf = self._btf_of(compatible)
+        items = tuple(TypeEnumerator(e.name, int(e.value)) for e in enumerators)
+        size = compatible.size or 4
+        signed = bool(getattr(compatible, "is_signed", False))
+        if compatible.unaliased() != btf.integer_type(size, signed).unaliased():
+            raise UnsupportedError(f"an enum compatible with {compatible.type_name()!r}: kdbg's enums are "
+                                   f"compatible with the C integer type of their size and sign")
+
+        def make(sid: int) -> Type:
+            kind = K.KIND_ENUM64 if size > 4 else K.KIND_ENUM
+            e = Enum(btf, sid, kind, tag or "", signed, size, len(items))
+            e._records = items
+            return e
+
+        return self._qualified(btf.made_type(make), qualifiers)
+
+    def function_type(self, type: Type, parameters: Sequence[TypeParameter], is_variadic: bool = False, *,  # noqa: A002
+                      template_parameters: Sequence[Any] = (), qualifiers: Qualifiers = Qualifiers.NONE,
+                      language: Optional[Language] = None) -> Type:
+        """A new function type returning ``type`` with ``parameters`` (drgn's
+        ``TypeParameter(type, name)``), variadic if ``is_variadic``."""
+        if template_parameters:
+            raise UnsupportedError("template parameters: the kernel is C")
+        ret = self._type_of(type)
+        btf = self._btf_of(ret)
+        params = [TypeParameter(btf, p.name or "", p.type.id) for p in parameters]
+        if is_variadic:
+            params.append(TypeParameter(btf, "", 0))
+        return self._qualified(btf.made_type(lambda sid: FuncProto(btf, sid, ret.id, len(params), params)),
+                               qualifiers)
+
     # ------------------------------------------------------------------ internals
+    def _composite(self, kind: int, cls: Any, tag: Optional[str], size: Optional[int],
+                   members: Optional[Sequence[TypeMember]], template_parameters: Sequence[Any]) -> Type:
+        if template_parameters:
+            raise UnsupportedError("template parameters: the kernel is C")
+        if size is None or members is None:
+            raise UnsupportedError("an incomplete struct or union type made from parts")
+        items = tuple(members)
+        btf = items[0].btf if items else self.btf
+
+        def make(sid: int) -> Type:
+            t = cls(btf, sid, kind, tag or "", False, operator.index(size), len(items))
+            t._records = t._members = items
+            return t
+
+        return btf.made_type(make)
+
     def _type_of(self, spec: Type) -> Type:
         if not isinstance(spec, Type):  # as drgn's: a Type, not a name
             raise TypeError(f"type must be Type, not {type(spec).__name__}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from kdbg.btf.kinds import TypeKindSet
 from kdbg.core.finders import FindObjectFlags
 from kdbg.core.object import Object, reference_object, value_object
-from kdbg.errors import ObjectNotFoundError, SymbolNotFoundError
+from kdbg.errors import NotFoundError, ObjectNotFoundError, SymbolNotFoundError
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -46,13 +46,13 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
         if t is not None:
             sym = prog._symbol_named(name)
             if sym is None:
-                raise SymbolNotFoundError(f"variable {name!r} is declared but not in the symbol table")
+                raise ObjectNotFoundError(f"variable {name!r} is declared but not in the symbol table", name=name)
             return reference_object(prog, t, sym.address)
     if flags & FindObjectFlags.FUNCTION:
         for b in prog.btfs:
             try:
                 func = b.function(name)
-            except ObjectNotFoundError:
+            except NotFoundError:
                 continue
             syms = [s for s in prog.symbol_table.lookup_all(name) if s.type in "TtWw"]
             if not syms:
@@ -63,7 +63,7 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
         for b in prog.btfs:
             try:
                 t, value = b.constant(name)
-            except ObjectNotFoundError:
+            except NotFoundError:
                 continue
             return value_object(prog, t, value)
     return None
@@ -72,7 +72,10 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
 def kallsyms_symbol_finder(prog: Program, name: Optional[str], address: Optional[int],
                             one: bool) -> Sequence[Symbol]:
     """The kernel's kallsyms: by name, or the symbol containing an address by the kernel's
-    rule (inside the image only)."""
+    rule (inside the image only); nothing in a program without them (drgn's empty
+    ``Program()``, whose symbols a script's own finders give)."""
+    if not prog.has_kernel_symbols:
+        return ()
     return table_symbols(prog.symbol_table, name, address, one)
 
 

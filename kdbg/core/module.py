@@ -42,6 +42,24 @@ class Module:
             return None
         return min(s for s, _ in self.address_ranges), max(e for _, e in self.address_ranges)
 
+    @property
+    def base_address(self) -> int:
+        """Where a loadable module's text starts, as drgn identifies a relocatable module
+        (``mem[MOD_TEXT].base`` since Linux 6.4, ``core_layout.base`` before, then
+        ``module_core``); 0 for the main module."""
+        mod = self.object
+        if mod is None:
+            return 0
+        try:
+            return int(mod.mem[mod.prog_["MOD_TEXT"]].base)
+        except AttributeError:
+            pass
+        try:
+            return int(mod.core_layout.base)
+        except AttributeError:
+            return int(mod.module_core)
+
     def __repr__(self) -> str:
-        kind = "main module" if self.is_main else "module"
-        return f"<{kind} {self.name!r}>"
+        if self.is_main:
+            return f"prog.main_module(name={self.name!r})"  # drgn's constructor form
+        return f"prog.relocatable_module(name={self.name!r}, address={self.base_address:#x})"

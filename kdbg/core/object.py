@@ -45,7 +45,14 @@ from kdbg.core.typeinfo import (
     type_info,
 )
 from kdbg.core.value import STRING_LIMIT, encode_into, float_value, from_image, read_c_string, to_image, truncate
-from kdbg.errors import KdbgError, MemberNotFoundError, ObjectAbsentError, ObjectTypeError, OutOfBoundsError
+from kdbg.errors import (
+    KdbgError,
+    MemberAttributeError,
+    MemberNotFoundError,
+    ObjectAbsentError,
+    ObjectTypeError,
+    OutOfBoundsError,
+)
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -353,8 +360,11 @@ class Object(CSyntax):
         info = self.__info
         kind = info.kind
         if kind == K_COMPOUND or (kind == K_PTR and type_info(info.under.type).kind == K_COMPOUND):  # type: ignore[attr-defined]
-            return self.member_(name)
-        raise MemberNotFoundError(f"'{self.__type.type_name()}' object has no attribute {name!r}")
+            try:
+                return self.member_(name)
+            except MemberNotFoundError as e:  # drgn: member_()'s LookupError is obj.name's AttributeError
+                raise MemberAttributeError(str(e)) from None
+        raise MemberAttributeError(f"'_drgn.Object' object has no attribute '{name}'")  # drgn's words
 
     def __dir__(self) -> List[str]:
         names = set(super().__dir__())

@@ -34,6 +34,7 @@ from typing import (
     Protocol,
     Sequence,
     Set,
+    SupportsIndex,
     Tuple,
     TypeVar,
     Union,
@@ -56,6 +57,7 @@ from kdbg.errors import (
     CoreError,
     ExpressionError,
     KdbgError,
+    NotFoundError,
     ObjectNotFoundError,
     SymbolNotFoundError,
     TypeNotFoundError,
@@ -79,6 +81,9 @@ class Unwinder(Protocol):
 
     def stack_trace(self, prog: Program, thread: Any) -> Any:
         """The stack trace of a task, PID, task address or ``pt_regs``."""
+
+    def stack_trace_from_pcs(self, prog: Program, pcs: Sequence[int]) -> Any:
+        """A stack trace of the given program counters (return addresses)."""
 
     def crashed_thread(self, prog: Program) -> Any:
         """The thread that crashed the kernel."""
@@ -319,8 +324,8 @@ class Program(TypeConstructors):
         what = {FindObjectFlags.VARIABLE: "variable", FindObjectFlags.FUNCTION: "function",
                 FindObjectFlags.CONSTANT: "constant"}.get(flags)
         if what is not None:
-            raise ObjectNotFoundError(f"could not find {what} {name!r}")
-        raise ObjectNotFoundError(f"could not find {name!r}: no variable, function or constant of that name")
+            raise ObjectNotFoundError(f"could not find {what} '{name}'", name=name)  # drgn's words
+        raise ObjectNotFoundError(f"could not find '{name}'", name=name)
 
     def variable(self, name: str, filename: Optional[str] = None) -> Object:
         """Global variable ``name`` (:meth:`object` with ``VARIABLE``)."""
@@ -343,7 +348,7 @@ class Program(TypeConstructors):
             return False
         try:
             self.object(name)
-        except ObjectNotFoundError:
+        except NotFoundError:
             return False
         return True
 
@@ -359,6 +364,12 @@ class Program(TypeConstructors):
         return self._btf_vars
 
     # ------------------------------------------------------------------ symbols
+    @property
+    def has_kernel_symbols(self) -> bool:
+        """Whether the program has (or can load) the kernel's symbol table: an empty
+        ``Program()`` (drgn's, given symbols by a script's own finders) has none."""
+        return self._symbols is not None or (self._symbol_loader is not None and not self._closed)
+
     @property
     def symbol_table(self) -> SymbolTable:
         """The kernel's own symbol table (kallsyms of vmlinux)."""
@@ -394,8 +405,8 @@ class Program(TypeConstructors):
             if found:
                 return found[0]
         if name is not None:
-            raise SymbolNotFoundError(f"could not find symbol {name!r}")
-        raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
+            raise SymbolNotFoundError(f"could not find symbol with name '{name}'")  # drgn's words
+        raise SymbolNotFoundError(f"could not find symbol containing {address:#x}")
 
     def symbolize_address(self, address: int) -> Optional[Tuple[str, int]]:
         """``(symbol name, offset)`` of the symbol containing ``address`` by the kernel's
@@ -421,13 +432,17 @@ class Program(TypeConstructors):
         """The main module (the kernel), then the modules found so far."""
         return [self.main_module(), *self._modules.values()]
 
-    def module(self, name: str) -> Module:
-        """The module called ``name``; :class:`LookupError` if none is known."""
-        if name == "kernel":
-            return self.main_module()
-        m = self._modules.get(name)
+    def module(self, name: Union[str, SupportsIndex]) -> Module:
+        """The module called ``name``, or (drgn's other form) the one whose memory holds
+        address ``name``; drgn's ``LookupError`` ("module not found") if none is known."""
+        if isinstance(name, str):
+            m = self.main_module() if name == "kernel" else self._modules.get(name)
+        else:
+            address = operator.index(name)
+            m = next((mod for mod in self.modules()
+                      if any(start <= address < end for start, end in mod.address_ranges)), None)
         if m is None:
-            raise ObjectNotFoundError(f"no module {name!r}")
+            raise NotFoundError("module not found")  # drgn's words
         return m
 
     def main_module(self) -> Module:
@@ -539,6 +554,12 @@ class Program(TypeConstructors):
         address or a ``struct pt_regs``."""
         return self._unwinder().stack_trace(self, thread)
 
+    def stack_trace_from_pcs(self, pcs: Sequence[SupportsIndex]) -> Any:
+        """A stack trace of the given program counters, innermost first (drgn's: each a
+        return address, so named by the call before it; no other register known), e.g. a
+        stack depot's record."""
+        return self._unwinder().stack_trace_from_pcs(self, [operator.index(pc) for pc in pcs])
+
     def crashed_thread(self) -> Any:
         """The thread that crashed the kernel of this vmcore."""
         return self._unwinder().crashed_thread(self)
@@ -617,6 +638,6 @@ def function_btf(prog: Program, name: str) -> Func:
     for b in prog.all_btfs():
         try:
             return b.function(name)
-        except ObjectNotFoundError:
+        except NotFoundError:
             continue
     raise ObjectNotFoundError(f"no function {name!r} in BTF")

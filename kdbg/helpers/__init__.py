@@ -37,13 +37,17 @@ from kdbg.helpers.hugetlb import *  # noqa: F401,F403
 from kdbg.helpers.identify import *  # noqa: F401,F403
 from kdbg.helpers.ioport import *  # noqa: F401,F403
 from kdbg.helpers.ipc import *  # noqa: F401,F403
+from kdbg.helpers.kallsyms import *  # noqa: F401,F403
 from kdbg.helpers.kconfig import *  # noqa: F401,F403
 from kdbg.helpers.meminfo import *  # noqa: F401,F403
 from kdbg.helpers.mmzone import *  # noqa: F401,F403
 from kdbg.helpers.nodemask import *  # noqa: F401,F403
 from kdbg.helpers.panic import *  # noqa: F401,F403
+from kdbg.helpers.registers import *  # noqa: F401,F403
 from kdbg.helpers.resource import *  # noqa: F401,F403
+from kdbg.helpers.sbitmap import *  # noqa: F401,F403
 from kdbg.helpers.signal import *  # noqa: F401,F403
+from kdbg.helpers.stack import *  # noqa: F401,F403
 from kdbg.helpers.swap import *  # noqa: F401,F403
 from kdbg.helpers.timekeeping import *  # noqa: F401,F403
 from kdbg.helpers.timer import *  # noqa: F401,F403

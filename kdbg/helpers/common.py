@@ -18,7 +18,7 @@ from kdbg.core import arithmetic
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_PTR, type_info
-from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import KdbgError, NotFoundError, ObjectTypeError, ValidationError
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -165,7 +165,7 @@ def global_object(prog: Program, name: str, type: str) -> Object:  # noqa: A002
     the kernel gives it (``struct cpumask __cpu_online_mask``)."""
     try:
         return prog.variable(name)
-    except ObjectNotFoundError:
+    except NotFoundError:
         sym = prog.symbol_table.get(name)
         if sym is None:
             raise

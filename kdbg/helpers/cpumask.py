@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, List, SupportsIndex
 from kdbg.core.conversions import sizeof
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, ObjectTypeError
+from kdbg.errors import NotFoundError, ObjectTypeError
 from kdbg.helpers.bitmap import bitmap_weight
 from kdbg.helpers.bitops import for_each_set_bit
 from kdbg.helpers.common import deref_if_pointer, global_object
@@ -76,7 +76,7 @@ def _nr_cpu_ids(prog: Program) -> int:
     (``CPUMASK_OFFSTACK``) ends there, whatever ``struct cpumask``'s size."""
     try:
         return int(prog["nr_cpu_ids"])
-    except ObjectNotFoundError:
+    except NotFoundError:
         return 1
 
 

@@ -21,7 +21,7 @@ from kdbg.btf.types import Pointer
 from kdbg.core.conversions import cast, container_of, sizeof
 from kdbg.core.default import takes_object_or_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import KdbgError, ObjectNotFoundError, ValidationError
+from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import Walk, describe_address, pointer_to
 from kdbg.helpers.format import escape_ascii_string
 from kdbg.helpers.list import hlist_empty, hlist_for_each_entry, list_for_each_entry
@@ -69,7 +69,7 @@ def _dcache_mounted(prog: Program) -> int:
     to ``1 << 15`` (an ``enum dentry_flags`` value from then on)."""
     try:
         return prog.constant("DCACHE_MOUNTED").value_()
-    except ObjectNotFoundError:
+    except NotFoundError:
         pass
     try:
         release = prog["init_uts_ns"].name.release.string_().split(b".", 2)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.mm import PageUsage, memory_map
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def for_each_hstate(prog: Program) -> Iterator[Object]:
     """Every HugeTLB page size (``struct hstate *``); none without ``CONFIG_HUGETLBFS``."""
     try:
         hstates = prog["hstates"]
-    except ObjectNotFoundError:
+    except NotFoundError:
         return iter(())
     n = int(prog["hugetlb_max_hstate"])
     if not 0 <= n <= len(hstates):

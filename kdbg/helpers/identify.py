@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Protocol, Tuple
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import FaultError, ObjectNotFoundError
+from kdbg.errors import FaultError, NotFoundError
 from kdbg.helpers.common import has_member, program_cache
 from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.format import escape_ascii_string
@@ -181,7 +181,7 @@ def _stacks_from(prog: Program) -> Union[str, Object]:
             return "vmap"
         try:
             return prog["thread_stack_cache"].read_()
-        except ObjectNotFoundError:
+        except NotFoundError:
             return "pages"
 
     return program_cache(prog, "identify.stacks", find)

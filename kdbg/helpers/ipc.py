@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_object_or_program_or_default, takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError
+from kdbg.errors import NotFoundError
 from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to
 from kdbg.helpers.format import decode_flags
 from kdbg.helpers.idr import idr_find, idr_for_each
@@ -54,7 +54,7 @@ def _find(prog: Program, ns: Optional[Object], ipc_id: SupportsIndex, kind: int,
           member: str) -> Object:
     try:
         shift = int(prog["ipc_mni_shift"])
-    except ObjectNotFoundError:
+    except NotFoundError:
         shift = _IPCMNI_SHIFT
     value = ipc_id.__index__()
     entry = idr_find(_ids(prog, ns, kind), value & ((1 << shift) - 1))

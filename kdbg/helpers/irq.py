@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Tuple
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError
+from kdbg.errors import NotFoundError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, pointer_to
 from kdbg.helpers.cpumask import cpumask_of
 from kdbg.helpers.mapletree import mt_for_each, mtree_load
@@ -40,7 +40,7 @@ __all__ = [
 def _global(prog: Program, name: str) -> Optional[Object]:
     try:
         return prog[name]
-    except ObjectNotFoundError:
+    except NotFoundError:
         return None
 
 

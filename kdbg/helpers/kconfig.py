@@ -15,7 +15,7 @@ import zlib
 from typing import TYPE_CHECKING, Mapping
 
 from kdbg.core.default import takes_program_or_default
-from kdbg.errors import ObjectNotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -33,14 +33,14 @@ def _raw_config(prog: Program) -> bytes:
     start = table.get("kernel_config_data")
     end = table.get("kernel_config_data_end")
     if start is None:
-        raise ObjectNotFoundError("kernel configuration data not found; kernel must be compiled with "
-                                  "CONFIG_IKCONFIG")
+        raise NotFoundError("kernel configuration data not found; kernel must be compiled with "
+                            "CONFIG_IKCONFIG")  # drgn's plain LookupError
     if end is not None:
         size = end.address - start.address
         address = start.address
     else:  # before 5.1: "IKCFG_ST" + gzip data + "IKCFG_ED" + NUL in one variable
         if not start.size:
-            raise ObjectNotFoundError("kernel_config_data has no size and no kernel_config_data_end")
+            raise NotFoundError("kernel_config_data has no size and no kernel_config_data_end")
         address, size = start.address + len(_START_MAGIC), start.size - len(_START_MAGIC) - len(_END_MAGIC) - 1
     if not 0 < size <= _MAX_SIZE:
         raise ValidationError(f"kernel configuration data of {size} bytes at {address:#x} is implausible")

@@ -36,7 +36,7 @@ from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object, value_object
-from kdbg.errors import InvalidAddressError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import InvalidAddressError, NotFoundError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import describe_address, global_object, has_member, program_cache
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ def totalram_pages(prog: Program) -> int:
     """The number of RAM pages the page allocator manages (``MemTotal`` in pages)."""
     try:
         return int(global_object(prog, "_totalram_pages", "atomic_long_t").counter)  # 5.0 and later
-    except ObjectNotFoundError:
+    except NotFoundError:
         return int(global_object(prog, "totalram_pages", "unsigned long"))
 
 
@@ -344,7 +344,7 @@ class _PageLayout:
                                          if page.has_member("page_type") else None)
         try:
             enum, nr = _enumerator(prog, "__NR_PAGEFLAGS")
-        except ObjectNotFoundError:
+        except NotFoundError:
             raise ObjectNotFoundError("BTF has no enum pageflags (__NR_PAGEFLAGS)") from None
         self.nr_pageflags = nr
         #: (name, bit) in enum order, aliases included, as drgn decodes them.
@@ -502,14 +502,14 @@ def _page_type_test(prog: Program, kind: str) -> Callable[[_PageLayout, bytes], 
         pt: int = lay.page_type if lay.page_type is not None else -1
         try:  # 6.12 and later: the top byte of page_type is a PGTY_ value
             enum, value = _enumerator(prog, f"PGTY_{kind}")
-        except ObjectNotFoundError:
+        except NotFoundError:
             pass
         else:
             if pt >= 0 and enum.name == "pagetype":
                 return lambda _l, buf: _u(buf, pt, 4) >> 24 == value
         try:  # PG_slab up to 6.9
             enum, bit = _enumerator(prog, f"PG_{kind}")
-        except ObjectNotFoundError:
+        except NotFoundError:
             pass
         else:
             if enum.name == "pageflags":
@@ -629,7 +629,7 @@ def page_folio(page: Object) -> Object:
     head = compound_head(page)
     try:
         return cast("struct folio *", head)
-    except ObjectNotFoundError:
+    except NotFoundError:
         raise ObjectNotFoundError("this kernel has no folios (no struct folio in BTF)") from None
 
 

@@ -22,7 +22,7 @@ from kdbg.core.conversions import NULL
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_PTR, type_info
-from kdbg.errors import ObjectNotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object, program_cache
 from kdbg.helpers.format import decode_flags
 from kdbg.helpers.mm import memory_map
@@ -77,7 +77,7 @@ def NODE_DATA(prog: Program, nid: Integer) -> Object:  # noqa: N802 - the kernel
     """The memory layout of NUMA node ``nid`` (``struct pglist_data *``)."""
     try:
         node_data = prog["node_data"]
-    except ObjectNotFoundError:  # CONFIG_NUMA=n
+    except NotFoundError:  # CONFIG_NUMA=n
         return global_object(prog, "contig_page_data", "struct pglist_data").address_of_()
     return node_data[_int(nid)].read_()
 
@@ -147,7 +147,7 @@ class _Sections:
         """``__highest_present_section_nr`` (4.13 and later), else the last section."""
         try:
             return int(prog["__highest_present_section_nr"])
-        except ObjectNotFoundError:
+        except NotFoundError:
             return self.nr_roots * self.per_root - 1
 
     def base(self) -> Optional[Object]:
@@ -185,7 +185,7 @@ def _section_flags(prog: Program) -> Mapping[str, int]:
     """``{SECTION_MARKED_PRESENT: 1, ..., SECTION_MAP_MASK: ...}`` of this kernel."""
     try:
         enum = prog.constant("SECTION_MARKED_PRESENT_BIT").type_
-    except ObjectNotFoundError:
+    except NotFoundError:
         return dict(_OLD_SECTION_FLAGS)
     flags: Dict[str, int] = {}
     for e in enum.unaliased().enumerators:  # type: ignore[attr-defined]
@@ -422,7 +422,7 @@ def decode_memory_block_state_value(prog: Program, state: Integer) -> str:
     value = _int(state)
     try:
         enum = prog.type("enum memory_block_state")
-    except ObjectNotFoundError:
+    except NotFoundError:
         if value not in _OLD_BLOCK_STATES:
             raise KeyError(value) from None
         return _OLD_BLOCK_STATES[value]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 import struct
-from typing import TYPE_CHECKING, Iterator, List, NamedTuple, SupportsIndex, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.btf.types import Composite, Enum, Pointer
 from kdbg.core.conversions import NULL
@@ -21,6 +21,7 @@ from kdbg.core.object import Object
 from kdbg.core.value import read_c_string
 from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.list import list_for_each_entry
+from kdbg.symbols.table import Symbol, SymbolBinding, SymbolKind
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -38,7 +39,6 @@ __all__ = [
     "module_refcount",
     "module_state",
     "module_users",
-    "ModuleSymbol",
     "module_kallsyms",
 ]
 
@@ -165,38 +165,48 @@ def module_users(mod: Object) -> List[str]:
     ]
 
 
-class ModuleSymbol(NamedTuple):
-    """One symbol of a module's kallsyms, as ``/proc/kallsyms`` lists it."""
+def _elf_binding_kind(info: int) -> Tuple[SymbolBinding, SymbolKind]:
+    """An ELF ``st_info``'s binding (``STB_LOCAL``/``GLOBAL``/``WEAK``/``GNU_UNIQUE``) and
+    type (``STT_NOTYPE`` .. ``STT_TLS``, ``STT_GNU_IFUNC``) as drgn's enums; others unknown."""
+    bind, typ = info >> 4, info & 0xF
+    binding = SymbolBinding(bind + 1) if bind <= 2 or bind == 10 else SymbolBinding.UNKNOWN
+    kind = SymbolKind(typ) if typ <= 6 or typ == 10 else SymbolKind.UNKNOWN
+    return binding, kind
 
-    name: str
-    address: int
-    type: str
-    size: int
 
-
-def module_kallsyms(mod: Object) -> List[ModuleSymbol]:
-    """The module's symbols from ``mod->kallsyms`` in symbol-table order, as
-    ``/proc/kallsyms`` lists them (``module_get_kallsym``): unnamed entries skipped, the
-    type letter from ``typetab`` (upper case for the module's exported symbols). Each
-    table is read in one read."""
-    prog = mod.prog_
-    kallsyms = mod.kallsyms
+def module_kallsyms(module: Object) -> List[Symbol]:
+    """The module's symbols from ``module->kallsyms`` in symbol-table order (drgn's: a
+    :class:`~kdbg.symbols.table.Symbol` each, with the ELF entry's value, size, binding and
+    kind), unnamed entries skipped. Each symbol's ``type`` is the letter ``/proc/kallsyms``
+    shows (``typetab``, upper case for the module's exported symbols; before Linux 5.2 the
+    letter the kernel wrote over ``st_info``). Each table is read in one read."""
+    prog = module.prog_
+    kallsyms = module.kallsyms
     num = int(kallsyms.num_symtab)
     if num <= 0:
         return []
     symtab = prog.read(int(kallsyms.symtab), num * _ELF64_SYM.size)
-    typetab = prog.read(int(kallsyms.typetab), num)
+    try:
+        typetab: Optional[bytes] = prog.read(int(kallsyms.typetab), num)
+    except AttributeError:  # before Linux 5.2
+        typetab = None
     entries = [_ELF64_SYM.unpack_from(symtab, i * _ELF64_SYM.size) for i in range(num)]
     strtab_addr = int(kallsyms.strtab)
     names = _read_names(prog, strtab_addr, [e[0] for e in entries])
-    exported = _exported(mod)
-    out: List[ModuleSymbol] = []
-    for (_st_name, _info, _other, _shndx, value, size), letter, name in zip(entries, typetab, names):
+    exported = _exported(module)
+    owner = module_name(module)
+    out: List[Symbol] = []
+    for i, (_st_name, info, _other, _shndx, value, size) in enumerate(entries):
+        name = names[i]  # one name per entry (_read_names)
         if not name:
             continue
-        t = chr(letter)
-        t = t.upper() if (name, value) in exported else t.lower()
-        out.append(ModuleSymbol(name, value, t, size))
+        if typetab is not None:
+            letter = chr(typetab[i])
+            letter = letter.upper() if (name, value) in exported else letter.lower()
+            binding, kind = _elf_binding_kind(info)
+            out.append(Symbol(name, value, size, letter, owner, binding, kind))
+        else:  # the kernel wrote the letter over st_info
+            out.append(Symbol(name, value, size, chr(info), owner))
     return out
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Tuple
 from kdbg.core.conversions import NULL, cast, container_of, sizeof
 from kdbg.core.default import takes_object_or_program_or_default, takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError
+from kdbg.errors import NotFoundError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, has_member, pointer_to, program_cache
 from kdbg.helpers.fs import fget
 from kdbg.helpers.list import hlist_for_each_entry, list_for_each_entry
@@ -200,7 +200,7 @@ def _pp_test(prog: Program) -> Tuple[str, int]:
     page pools) or ``("unknown", 0)`` (page pools without a mark: 4.18 to 5.13)."""
     try:
         netpp = prog["PGTY_netpp"]
-    except ObjectNotFoundError:
+    except NotFoundError:
         pass
     else:
         return ("type", int(netpp))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import NotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def nr_node_ids(prog: Program) -> int:
     """The upper bound of NUMA node ids (``nr_node_ids``; 1 without ``CONFIG_NUMA``)."""
     try:
         n = int(global_object(prog, "nr_node_ids", "unsigned int"))
-    except ObjectNotFoundError:
+    except NotFoundError:
         return 1
     if not 0 < n <= _MAX_NUMNODES:
         raise ValidationError(f"nr_node_ids {n} is implausible")

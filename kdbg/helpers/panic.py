@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, List, Optional
 from kdbg.core.conversions import NULL
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, UnwindError
+from kdbg.errors import NotFoundError, UnwindError
 from kdbg.helpers.printk import get_dmesg
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def tainted(prog: Program) -> str:
         return ""
     try:
         flags = prog["taint_flags"]
-    except ObjectNotFoundError:  # before 4.10: tnts[], each with its bit number
+    except NotFoundError:  # before 4.10: tnts[], each with its bit number
         return "".join(chr(int(t.true) if mask >> int(t.bit) & 1 else int(t.false)) for t in prog["tnts"])
     return "".join(chr(int(f.c_true) if mask >> i & 1 else int(f.c_false))
                    for i, f in enumerate(_taint_flags(flags)))

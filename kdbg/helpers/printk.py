@@ -38,7 +38,7 @@ import time
 from typing import IO, TYPE_CHECKING, Dict, List, Literal, NamedTuple, Optional, Tuple, Union
 
 from kdbg.core.default import takes_program_or_default
-from kdbg.errors import FaultError, ObjectNotFoundError, ValidationError
+from kdbg.errors import FaultError, NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import describe_address
 from kdbg.helpers.timekeeping import timekeeper
 
@@ -125,7 +125,7 @@ class _Layout:
                 setattr(self, name, (dev + m.offset, m.type.sizeof()))
         try:
             self.log_cont = prog.constant("LOG_CONT").value_()
-        except ObjectNotFoundError:
+        except NotFoundError:
             self.log_cont = 8
 
     @staticmethod
@@ -158,7 +158,7 @@ class _Ring:
         self.prog = prog
         try:
             prb = prog["prb"]
-        except ObjectNotFoundError as e:
+        except NotFoundError as e:
             raise ObjectNotFoundError(
                 "no 'prb' (the lockless printk ring buffer of Linux 5.10 and later): "
                 f"kdbg reads only that log buffer ({e})") from None

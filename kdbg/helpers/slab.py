@@ -35,7 +35,7 @@ from kdbg.btf.types import Type
 from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object, value_object
-from kdbg.errors import FaultError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import FaultError, NotFoundError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import program_cache
 from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.list import list_for_each_entry
@@ -145,7 +145,7 @@ class _PageMap:
         try:
             slab: Type = prog.type("struct slab")
             self.slab_type = "struct slab"
-        except ObjectNotFoundError:
+        except NotFoundError:
             slab = page
             self.slab_type = "struct page"
         st = slab.strip_typedefs()
@@ -424,7 +424,7 @@ def slab_total_usage(prog: Program) -> SlabTotalUsage:
         try:
             reclaimable = prog.constant("NR_SLAB_RECLAIMABLE" + suffix)
             unreclaimable = prog.constant("NR_SLAB_UNRECLAIMABLE" + suffix)
-        except ObjectNotFoundError:
+        except NotFoundError:
             continue
         return SlabTotalUsage(global_node_page_state(prog, reclaimable), global_node_page_state(prog, unreclaimable))
     raise ObjectNotFoundError("BTF's enum node_stat_item has no NR_SLAB_RECLAIMABLE(_B)")
@@ -438,7 +438,7 @@ def get_slab_cache_aliases(prog: Program) -> Dict[str, str]:
     cache it became; a :class:`LookupError` without ``CONFIG_SYSFS`` (no ``slab_kset``)."""
     try:
         kset = prog["slab_kset"].read_()
-    except ObjectNotFoundError:
+    except NotFoundError:
         raise ObjectNotFoundError("get_slab_cache_aliases() needs SLUB's sysfs directory (slab_kset): the "
                                   "kernel has none (CONFIG_SLUB and CONFIG_SYSFS)") from None
     link = int(prog.constant("KERNFS_LINK"))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.fs import d_path
 from kdbg.helpers.mm import PageUsage
 from kdbg.helpers.vmstat import global_node_page_state
@@ -80,13 +80,13 @@ def total_swapcache_pages(prog: Program) -> int:
     """Pages in the swap cache (swapped in, still on a swap device)."""
     try:
         item = prog.constant("NR_SWAPCACHE")  # 5.12 and later: a node statistic
-    except ObjectNotFoundError:
+    except NotFoundError:
         pass
     else:
         return global_node_page_state(prog, item)
     try:
         counts = prog["nr_swapper_spaces"]
-    except ObjectNotFoundError:  # before 4.11: one address space per swap file
+    except NotFoundError:  # before 4.11: one address space per swap file
         return sum(int(space.nrpages) for space in prog["swapper_spaces"])
     spaces = prog["swapper_spaces"]
     total = 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError
+from kdbg.errors import NotFoundError
 from kdbg.helpers.common import pointer_to
 from kdbg.helpers.kernfs import kernfs_children, kernfs_node_is, kernfs_parent, kernfs_path, kernfs_walk
 
@@ -67,7 +67,7 @@ def sysfs_lookup_kobject(prog: Program, path: str) -> Optional[Object]:
 def _ktype(prog: Program, name: str) -> Optional[int]:
     try:
         return int(prog[name].address_of_())
-    except ObjectNotFoundError:
+    except NotFoundError:
         return None
 
 

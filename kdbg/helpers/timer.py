@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence, Tuple
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, program_cache
 from kdbg.helpers.list import hlist_for_each_entry
 from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
@@ -46,7 +46,7 @@ def timer_base_names(prog: Program) -> Sequence[str]:
         if n == 1:
             try:
                 prog.type("struct timer_events")
-            except ObjectNotFoundError:
+            except NotFoundError:
                 return ("BASE_STD",)
             return ("BASE_LOCAL",)
         raise ValidationError(f"timer_bases has {n} bases; the kernel has 1 to 3")

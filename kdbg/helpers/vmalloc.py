@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator, Union
 from kdbg.core.conversions import NULL
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.common import global_object
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.rbtree import rb_find
@@ -52,7 +52,7 @@ def find_vmap_area(prog: Program, addr: Union[int, Object]) -> Object:
     address = (int(addr) if isinstance(addr, Object) else addr.__index__()) & _MASK
     try:
         nodes = _nodes(prog)
-    except ObjectNotFoundError:
+    except NotFoundError:
         return rb_find("struct vmap_area", prog["vmap_area_root"].address_of_(), "rb_node", address, _cmp)
     count = _nr_nodes(prog)
     first = address // max(int(global_object(prog, "vmap_zone_size", "unsigned int")), 1) % count
@@ -69,7 +69,7 @@ def for_each_vmap_area(prog: Program) -> Iterator[Object]:
     """Every ``struct vmap_area *``: by address before 6.9; node by node since."""
     try:
         nodes = _nodes(prog)
-    except ObjectNotFoundError:
+    except NotFoundError:
         yield from list_for_each_entry("struct vmap_area", prog["vmap_area_list"].address_of_(), "list")
         return
     for i in range(_nr_nodes(prog)):

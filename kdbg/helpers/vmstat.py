@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, SupportsIndex, Union
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import ObjectNotFoundError
+from kdbg.errors import NotFoundError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.percpu import per_cpu
@@ -70,7 +70,7 @@ def global_numa_event_state(prog: Program, item: Item) -> int:
     for name in ("vm_numa_event", "vm_numa_stat"):  # renamed in 5.14
         try:
             array = prog[name]
-        except ObjectNotFoundError:
+        except NotFoundError:
             continue
         return int(array[_index(item)].counter)
     return global_zone_page_state(prog, item)

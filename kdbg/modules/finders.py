@@ -18,7 +18,7 @@ from kdbg.core.kernel_finders import table_symbols
 from kdbg.core.module import Module
 from kdbg.core.object import Object, reference_object, value_object
 from kdbg.core.program import datasec_variables
-from kdbg.errors import KdbgError, ObjectNotFoundError
+from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError
 from kdbg.modules.loader import LoadedModules, ModuleSource, load_modules, module_symbol_table
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: O
         if flags & FindObjectFlags.FUNCTION:
             try:
                 func = btf.function(name)
-            except ObjectNotFoundError:
+            except NotFoundError:
                 func = None
             if func is not None and func.id >= btf.start_id:
                 sym = _module_symbol(prog, module, name, data=False)
@@ -141,7 +141,7 @@ def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: O
         if flags & FindObjectFlags.CONSTANT:
             try:
                 t, value = btf.constant(name)
-            except ObjectNotFoundError:
+            except NotFoundError:
                 continue
             return value_object(prog, t, value)
     return None

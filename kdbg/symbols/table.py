@@ -76,12 +76,28 @@ class SymbolKind(enum.Enum):
     IFUNC = 10
 
 
+def nm_letter(binding: SymbolBinding, kind: SymbolKind) -> str:
+    """The ``nm`` type letter nearest an ELF binding and kind (text ``t``, data ``d``,
+    else ``a``; weak ``W``/``V``, global upper case)."""
+    if binding is SymbolBinding.WEAK:
+        return "W" if kind is SymbolKind.FUNC else "V"
+    letter = {SymbolKind.FUNC: "t", SymbolKind.IFUNC: "i", SymbolKind.OBJECT: "d", SymbolKind.TLS: "d",
+              SymbolKind.COMMON: "c"}.get(kind, "a")
+    return letter.upper() if binding in (SymbolBinding.GLOBAL, SymbolBinding.UNIQUE) else letter
+
+
 @dataclass(frozen=True)
 class Symbol:
     """One kernel symbol.
 
     ``size`` is derived from the next symbol's address when both are in the same module and
     the same kind of section (kallsyms has no sizes); it is ``None`` when unknown.
+    :attr:`binding` and :attr:`kind` follow from the type letter unless the symbol's ELF
+    entry gave them (``elf_binding``/``elf_kind``: a module's symbol table).
+
+    drgn's constructor ``Symbol(name, address, size, binding, kind)`` makes one too (a
+    script's own symbols, :class:`~kdbg.symbols.index.SymbolIndex`): it keeps that binding
+    and kind, and takes the nearest kallsyms letter for kdbg's ``nm``-style display.
     """
 
     name: str
@@ -89,6 +105,18 @@ class Symbol:
     size: Optional[int]
     type: str
     module: Optional[str] = None
+    elf_binding: Optional[SymbolBinding] = None
+    elf_kind: Optional[SymbolKind] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.type, SymbolBinding):  # drgn's form: (..., binding, kind)
+            binding, kind = self.type, self.module
+            if not isinstance(kind, SymbolKind):
+                raise TypeError(f"Symbol kind must be SymbolKind, not {type(kind).__name__}")
+            object.__setattr__(self, "type", nm_letter(binding, kind))
+            object.__setattr__(self, "module", None)
+            object.__setattr__(self, "elf_binding", binding)
+            object.__setattr__(self, "elf_kind", kind)
 
     @property
     def is_global(self) -> bool:
@@ -97,16 +125,20 @@ class Symbol:
 
     @property
     def binding(self) -> SymbolBinding:
-        """drgn's binding, from the kallsyms type letter: ``W``/``w``/``V``/``v`` weak,
-        upper case global, lower case local."""
+        """drgn's binding: the ELF entry's, else from the kallsyms type letter:
+        ``W``/``w``/``V``/``v`` weak, upper case global, lower case local."""
+        if self.elf_binding is not None:
+            return self.elf_binding
         if self.type in "WwVv":
             return SymbolBinding.WEAK
         return SymbolBinding.GLOBAL if self.type.isupper() else SymbolBinding.LOCAL
 
     @property
     def kind(self) -> SymbolKind:
-        """drgn's kind, from the kallsyms type letter: text is a function, data, bss and
-        read-only data an object."""
+        """drgn's kind: the ELF entry's, else from the kallsyms type letter: text is a
+        function, data, bss and read-only data an object."""
+        if self.elf_kind is not None:
+            return self.elf_kind
         cls = section_class(self.type)
         if cls == "t":
             return SymbolKind.FUNC

@@ -8,15 +8,24 @@ of :class:`StackFrame`. See :mod:`kdbg.unwind.trace` for where traces start,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from kdbg.unwind.orc import UnwindError
-from kdbg.unwind.trace import StackFrame, StackTrace, Thread, crashed_thread, stack_trace, threads
+from kdbg.unwind.trace import (
+    StackFrame,
+    StackTrace,
+    Thread,
+    crashed_thread,
+    stack_trace,
+    stack_trace_from_pcs,
+    threads,
+)
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
-__all__ = ["StackFrame", "StackTrace", "Thread", "UnwindError", "crashed_thread", "stack_trace", "threads", "UNWINDER"]
+__all__ = ["StackFrame", "StackTrace", "Thread", "UnwindError", "crashed_thread", "stack_trace",
+           "stack_trace_from_pcs", "threads", "UNWINDER"]
 
 
 class _OrcUnwinder:
@@ -25,6 +34,10 @@ class _OrcUnwinder:
     def stack_trace(self, prog: Program, thread: Any) -> StackTrace:
         """:func:`stack_trace`."""
         return stack_trace(prog, thread)
+
+    def stack_trace_from_pcs(self, prog: Program, pcs: Sequence[int]) -> StackTrace:
+        """:func:`stack_trace_from_pcs`."""
+        return stack_trace_from_pcs(prog, pcs)
 
     def crashed_thread(self, prog: Program) -> Thread:
         """:func:`crashed_thread`."""

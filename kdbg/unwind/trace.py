@@ -19,12 +19,12 @@ are no inline frames (``is_inline`` is always False), no source lines, no locals
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
 from kdbg.core.platform import ProgramFlags
-from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
+from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from kdbg.core.program import Program
     from kdbg.symbols.table import Symbol
 
-__all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "crashed_thread", "threads", "UnwindError"]
+__all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "stack_trace_from_pcs", "crashed_thread", "threads",
+           "UnwindError"]
 
 KERNEL_SPACE = 0xFFFF800000000000
 _NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what}"
@@ -118,10 +119,11 @@ class StackFrame:
         return self._sym
 
     @property
-    def name(self) -> Optional[str]:
-        """The function's symbol name, or ``None`` when no symbol holds the pc."""
+    def name(self) -> str:
+        """The function's symbol name, or (drgn's fallback) the pc in hexadecimal when no
+        symbol holds it (a user-space frame, a return address into nowhere)."""
         hit = self._symbol_info()
-        return None if hit is None else hit[0]
+        return f"{self.pc:#x}" if hit is None else hit[0]
 
     @property
     def function_name(self) -> Optional[str]:
@@ -411,7 +413,7 @@ def _task_object(prog: Program, thread: Any) -> Object:
         raise UnwindError(f"stack_trace() wants a task, a PID or a task address, not {type(thread).__name__}")
     try:
         return resolve_task(prog, thread)[0]
-    except (ObjectNotFoundError, ObjectTypeError) as e:  # no such task, not a task
+    except (NotFoundError, ObjectTypeError) as e:  # no such task, not a task
         raise UnwindError(str(e)) from None
 
 
@@ -440,6 +442,13 @@ def _is_pt_regs(obj: Any) -> bool:
         return is_struct(deref_if_pointer(obj).type_, "struct pt_regs")
     except KdbgError:
         return False
+
+
+def stack_trace_from_pcs(prog: Program, pcs: Sequence[int]) -> StackTrace:
+    """A trace of the given program counters, innermost first (drgn's
+    ``prog.stack_trace_from_pcs``): each a return address (named by the call before it),
+    no register known (``registers()`` is empty, ``sp`` 0)."""
+    return StackTrace(prog, [RawFrame(pc, 0, False, {}) for pc in pcs])
 
 
 def stack_trace(prog: Program, thread: Any) -> StackTrace:

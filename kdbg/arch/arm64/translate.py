@@ -331,7 +331,7 @@ class Arm64Translator:
             index = (va >> shift) & self._index_mask[level]
             desc = self._entry(table, index, va)
             if not desc & DESC_VALID:
-                raise FaultError("address not mapped (page table entry not valid)", va)
+                raise FaultError("address is not mapped", va)  # drgn's words
             if level == last:
                 if not desc & DESC_TABLE:
                     raise FaultError("address not mapped (reserved page descriptor)", va)

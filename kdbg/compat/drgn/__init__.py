@@ -23,6 +23,7 @@ from kdbg.core.object import AbsenceReason, Object
 from kdbg.core.platform import X86_64_PLATFORM, Architecture, Platform, PlatformFlags, ProgramFlags
 from kdbg.core.program import Program
 from kdbg.errors import FaultError, KdbgError, ObjectAbsentError, ObjectNotFoundError, OutOfBoundsError
+from kdbg.symbols.index import SymbolIndex
 from kdbg.symbols.table import Symbol, SymbolBinding, SymbolKind
 from kdbg.target import open_core, open_live
 from kdbg.unwind import StackFrame, StackTrace, Thread
@@ -31,10 +32,10 @@ __all__ = [
     "AbsenceReason", "Architecture", "BadDataError", "FaultError", "FindObjectFlags", "IntegerLike", "Language",
     "MainModule", "MissingDebugInfoError", "Module", "NULL", "NoDefaultProgramError", "Object", "ObjectAbsentError",
     "ObjectNotFoundError", "OutOfBoundsError", "Platform", "PlatformFlags", "PrimitiveType", "Program",
-    "ProgramFlags", "Qualifiers", "StackFrame", "StackTrace", "Symbol", "SymbolBinding", "SymbolKind", "Thread",
-    "Type", "TypeEnumerator", "TypeKind", "TypeKindSet", "TypeMember", "TypeParameter", "UnsupportedOperation",
-    "alignof", "cast", "container_of", "execscript", "filename_matches", "get_default_prog", "host_platform",
-    "implicit_convert", "offsetof", "program_from_core_dump", "program_from_kernel", "reinterpret",
+    "ProgramFlags", "Qualifiers", "StackFrame", "StackTrace", "Symbol", "SymbolBinding", "SymbolIndex", "SymbolKind",
+    "Thread", "Type", "TypeEnumerator", "TypeKind", "TypeKindSet", "TypeMember", "TypeParameter",
+    "UnsupportedOperation", "alignof", "cast", "container_of", "execscript", "filename_matches", "get_default_prog",
+    "host_platform", "implicit_convert", "offsetof", "program_from_core_dump", "program_from_kernel", "reinterpret",
     "set_default_prog", "sizeof", "stack_trace",
 ]
 

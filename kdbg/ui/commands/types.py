@@ -19,7 +19,7 @@ from kdbg.btf.ptype import ptype
 from kdbg.btf.raw import dump_raw
 from kdbg.btf.types import Func, Type, Typedef
 from kdbg.core.program import Program, function_btf
-from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, ObjectNotFoundError, UntypedSymbolError
+from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, NotFoundError, UntypedSymbolError
 from kdbg.ui.commands import CommandContext, command, split_args
 from kdbg.ui.evaluate import format_value, script_globals
 
@@ -36,11 +36,11 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
         return prog.type(spec)
     except AmbiguousTypeError:
         raise
-    except ObjectNotFoundError as type_err:
+    except NotFoundError as type_err:
         if spec.isidentifier():
             try:
                 return function_btf(prog, spec)
-            except ObjectNotFoundError:
+            except NotFoundError:
                 pass
         raise type_err
 
@@ -113,7 +113,7 @@ def ptype_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
     except AmbiguousTypeError as e:
         ctx.out.write(ambiguous_listing(prog, e))
         return
-    except ObjectNotFoundError as e:
+    except NotFoundError as e:
         t = _type_of_expression(prog, args, ctx, e)
         if t.unaliased_kind() not in _EXPANDED:
             ctx.out.write(f"type = {t.unaliased().type_name()}\n")
@@ -143,7 +143,7 @@ def whatis_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
             what = "incomplete" if size is None else f"{size} bytes"
             ctx.out.write(f"type = {e.name}#{tid} ({kind}, {what})\n")
         return
-    except ObjectNotFoundError as e:  # a variable or an expression: its type as declared (gdb's whatis)
+    except NotFoundError as e:  # a variable or an expression: its type as declared (gdb's whatis)
         ctx.out.write(f"type = {_type_of_expression(prog, args, ctx, e).type_name()}\n")
         return
     if isinstance(t, Func):
