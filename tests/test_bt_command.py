@@ -13,7 +13,7 @@ and 6.12, ELF and kdump forms):
   NMI the interrupted idle task's block (the trace crosses from the NMI stack to the task
   stack there), and the user-mode block ends a syscall's trace as the console's
   ``RIP: 0033:`` block does;
-* ``bt -a --json`` lists every task the guest listed, and for each task that stayed asleep
+* ``foreach bt --json`` lists every task the guest listed, and for each task that stayed asleep
   from the guest's ``echo t > /proc/sysrq-trigger`` to the crash, its frames are the
   frames the guest printed without ``?``. Stayed asleep, from independent records only
   (:func:`tests.stack_truth.sysrq_t_still_true`): the guest's context-switch counts of
@@ -129,12 +129,12 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
 
 @pytest.mark.parametrize("suite", ["bookworm", "trixie", "bullseye"])
 @pytest.mark.parametrize("scenario", ["panic", "nmi"])
-def test_bt_all_json_matches_sysrq_t(suite: str, scenario: str) -> None:
+def test_foreach_bt_json_matches_sysrq_t(suite: str, scenario: str) -> None:
     dump = dump_of(suite, scenario, "kdump-zlib")
     console = (dump.truth / "console.log").read_text(errors="replace")
     sysrq, asleep = sysrq_t_still_true(dump.truth, drgn_view(suite, dump_of(suite, scenario, ORACLE_FORM).path))
     assert {"sleep", "kdbg-sleeper", "cat"} <= {sysrq[pid].comm for pid in asleep}, asleep
-    r = kdbg("-c", str(dump.path), "-x", "bt -a --json")
+    r = kdbg("-c", str(dump.path), "-x", "foreach bt --json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     by_pid: Dict[int, List[dict]] = {}
@@ -144,7 +144,7 @@ def test_bt_all_json_matches_sysrq_t(suite: str, scenario: str) -> None:
     assert {p["pid"] for p in listed} <= set(by_pid)
     wrong: List[Tuple[int, List[str], List[str]]] = []
     for pid in sorted(asleep):  # every one of them (none is PID 0: the idle tasks are not in switches)
-        assert pid in by_pid, f"pid {pid} ({sysrq[pid].comm}) is not in bt -a"
+        assert pid in by_pid, f"pid {pid} ({sysrq[pid].comm}) is not in foreach bt"
         row = by_pid[pid][0]
         assert "frames" in row, row
         ours = [f"{f['function']}+{f['offset']:#x}/{f['size']:#x}" for f in row["frames"] if not f["user"]]

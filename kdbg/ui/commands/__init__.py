@@ -49,6 +49,9 @@ class Settings:
 
     #: Page output longer than the screen in an interactive session (crash's ``set scroll``).
     scroll: bool = True
+    #: The current context's ``task_struct`` address (crash's ``set PID|TASK``); ``None``:
+    #: the task that crashed the kernel (:mod:`kdbg.ui.commands.context`).
+    task: Optional[int] = None
 
 
 @dataclass
@@ -136,7 +139,7 @@ class Command:
 _COMMANDS: Dict[str, Command] = {}
 _BUILTIN_MODULES = (
     "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
-    "kdbg.ui.commands.settings",
+    "kdbg.ui.commands.settings", "kdbg.ui.commands.foreach", "kdbg.ui.commands.system",
 )
 _loaded = False
 

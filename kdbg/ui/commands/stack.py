@@ -1,9 +1,10 @@
 """``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables
 (:mod:`kdbg.unwind`).
 
-``bt`` shows the task that crashed the kernel of a vmcore (``prog.crashed_thread()``),
-``bt PID`` or ``bt TASK_ADDRESS`` the ones named, ``bt -a`` every task (idle tasks of the
-CPUs included, as ``ps`` lists them). Each task starts with crash's header line
+``bt`` shows the current context (``set``; at first the task that crashed the kernel of a
+vmcore, ``prog.crashed_thread()``), ``bt PID`` or ``bt TASK_ADDRESS`` the ones named,
+``bt -a`` crash's meaning: the active task of every CPU (a CPU's idle task where it was
+idle). Every task is ``foreach bt`` (:mod:`kdbg.ui.commands.foreach`). Each task starts with crash's header line
 (``PID: 92       TASK: ffff888003a1c000  CPU: 0    COMMAND: "sh"``), then one frame a line
 as the kernel prints its own traces: `` #0 [STACK POINTER] function+0xoff/0xsize``
 (`` [module]`` after module text). An interrupt, exception or dump frame is followed by
@@ -25,11 +26,14 @@ import json
 from typing import IO, TYPE_CHECKING, Any, Dict, List
 
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
-from kdbg.helpers import for_each_task, task_cpu
+from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
+from kdbg.helpers.cpumask import for_each_present_cpu
 from kdbg.helpers.pid import resolve_task
+from kdbg.helpers.sched import cpu_curr
 from kdbg.ui.commands import CommandContext, argument, command
-from kdbg.unwind import crashed_thread, stack_trace
+from kdbg.ui.commands.context import current_task
+from kdbg.unwind import stack_trace
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -104,19 +108,25 @@ def trace_json(trace: StackTrace) -> Dict[str, Any]:
     return {"frames": frames, "stop_reason": trace.stop_reason}
 
 
-def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
+def active_tasks(prog: Any) -> List[Any]:
+    """The task running on each present CPU (its idle task where it was idle), in CPU
+    order: crash's ``bt -a``, ``ps -A`` and ``foreach active``."""
+    return [cpu_curr(prog, cpu) for cpu in for_each_present_cpu(prog)]
+
+
+def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[Any]:
     """The tasks to show, as ``struct task_struct *`` Objects; a word that names no task
     of the kernel (:func:`kdbg.helpers.pid.resolve_task`) is one error line."""
 
     if args.all:
         if args.targets:
-            raise ExpressionError("bt: -a shows every task; give either -a or PIDs/task addresses")
-        return list(for_each_task(prog, idle=True))
+            raise ExpressionError("bt: -a shows the active task of every CPU; give either -a or PIDs/task addresses")
+        return active_tasks(prog)
     if not args.targets:
         try:
-            return [crashed_thread(prog).object]
+            return [current_task(prog, ctx)]
         except KdbgError as e:
-            raise ExpressionError(f"bt: {e}; name a PID or task address, or use bt -a") from None
+            raise ExpressionError(f"bt: {e}; name a PID or task address, or use bt -a or foreach bt") from None
     tasks = []
     for word in args.targets:
         try:
@@ -126,18 +136,9 @@ def _targets(prog: Any, args: argparse.Namespace) -> List[Any]:
     return tasks
 
 
-@command("bt", "stack traces from the kernel's ORC tables: the crashed task, PIDs, task addresses, or -a for all",
-         arguments=[
-             argument("targets", metavar="PID|TASK", nargs="*",
-                      help="PIDs or task_struct addresses (default: the task that crashed the kernel)"),
-             argument("-a", "--all", action="store_true", help="every task, the CPUs' idle tasks first"),
-             argument("--json", action="store_true", help="a list of JSON objects"),
-         ])
-def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
-    """Print stack traces."""
-
-    tasks = _targets(prog, args)
-    as_json = ctx.json or args.json
+def print_traces(prog: Any, tasks: List[Any], ctx: CommandContext, as_json: bool, every: bool) -> None:
+    """The traces of *tasks*, as ``bt`` prints them (``every``: a task without a trace is
+    a line in the output, not an error: ``bt -a`` and ``foreach bt``)."""
     rows: List[Dict[str, Any]] = []
     failed: List[str] = []
     for i, task in enumerate(tasks):
@@ -147,7 +148,7 @@ def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             err = None
         except KdbgError as e:
             trace, err = None, str(e)
-            if not args.all:
+            if not every:
                 failed.append(err)
         if as_json:
             row: Dict[str, Any] = {"pid": int(t.pid), "task": int(t.address_of_()), "cpu": task_cpu(t),
@@ -155,7 +156,7 @@ def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             row.update(trace_json(trace) if trace is not None else {"error": err})
             rows.append(row)
             continue
-        if len(tasks) == 1 and trace is None:
+        if len(tasks) == 1 and trace is None and not every:
             break  # the one task named has no trace: the error line says so, once
         if i:
             ctx.out.write("\n")
@@ -170,3 +171,17 @@ def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         raise ExpressionError(f"bt: {failed[0]}")
     if failed:
         raise ExpressionError(f"bt: {len(failed)} of the {len(tasks)} tasks named have no trace (see above)")
+
+
+@command("bt", "stack traces from the kernel's ORC tables: the current task, PIDs, task addresses, -a each CPU's",
+         arguments=[
+             argument("targets", metavar="PID|TASK", nargs="*",
+                      help="PIDs or task_struct addresses (default: the current context, see set)"),
+             argument("-a", "--all", action="store_true",
+                      help="the active task of every CPU (every task: foreach bt)"),
+             argument("--json", action="store_true", help="a list of JSON objects"),
+         ])
+def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Print stack traces."""
+
+    print_traces(prog, _targets(prog, args, ctx), ctx, ctx.json or args.json, every=args.all)
