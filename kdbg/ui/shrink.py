@@ -1,4 +1,4 @@
-"""``kdbg shrink VMCORE -o SMALL (-x COMMAND... | -e CODE | --script S.py [ARG...]) [--elf] [--redact]``
+"""``kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) [--elf] [--redact]``
 
 Runs an analysis on a vmcore and writes a new, valid vmcore holding only the pages that
 analysis read, so that the same analysis on SMALL prints the same output, and the dump can
@@ -45,12 +45,13 @@ from kdbg.memory import open_physical
 from kdbg.memory.recording import ANALYSIS, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
+from kdbg.ui import report
 
 __all__ = ["COMMAND", "USAGE", "ShrinkJob", "build_parser", "parse_args"]
 
 #: The first word of the command line that selects this tool.
 COMMAND = "shrink"
-USAGE = ("kdbg shrink VMCORE -o SMALL (-x COMMAND... | -e CODE | --script S.py [ARG...]) "
+USAGE = ("kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) "
          "[--elf] [--redact] [-q]")
 
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-x", metavar="COMMAND", dest="commands", action="append",
                    help="a command of the analysis (repeatable, in order)")
     a.add_argument("-e", metavar="CODE", dest="code", help="Python code of the analysis")
+    a.add_argument("--report", action="store_true", help="kdbg report (its text) is the analysis")
     a.add_argument("--script", metavar="S.py ARG", nargs=argparse.REMAINDER,
                    help="a script of the analysis, and its arguments (the rest of the line; give it last)")
     p.add_argument("--elf", action="store_true", help="write an ELF vmcore instead of kdump-compressed")
@@ -90,6 +92,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         raise KdbgError("shrink: SMALL must not be the dump it is made from")
     ns.script, ns.args = (ns.script[0], ns.script[1:]) if ns.script else (None, [])
     ns.btf, ns.kallsyms = [], None
+    ns.report_dir, ns.format = None, None
     return ns
 
 
@@ -100,6 +103,8 @@ class ShrinkJob:
     def __init__(self, ns: argparse.Namespace) -> None:
         self.ns = ns
         self.phys: Optional[RecordingMemory] = None
+        #: What runs as the analysis: the report, or (``None``) the session's -x/-e/script.
+        self.run: Optional[Callable[[Any, argparse.Namespace, Any], int]] = report.run if ns.report else None
 
     def open(self, ns: argparse.Namespace) -> Program:
         """The Program on the recorded dump, with its symbols and types loaded (the
@@ -262,8 +267,8 @@ def _manifest(ns: argparse.Namespace, phys: RecordingMemory, pages: List[int], u
         "source": os.path.abspath(ns.core),
         "format": "elf" if ns.elf else "kdump",
         "redacted": bool(ns.redact),
-        "analysis": ({"commands": ns.commands} if ns.commands else {"code": ns.code} if ns.code
-                     else {"script": ns.script, "args": ns.args}),
+        "analysis": ({"report": True} if ns.report else {"commands": ns.commands} if ns.commands
+                     else {"code": ns.code} if ns.code else {"script": ns.script, "args": ns.args}),
         "page_size": phys.page_size,
         "kept_by_reason": by_reason,
         "kept": kept,
