@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import IO, Optional, Type
+from typing import IO, Optional, Tuple, Type
 
 __all__ = ["Progress", "progress"]
 
@@ -48,6 +48,8 @@ class Progress:
         self.start = time.monotonic()
         self.shown = False
         self.percent: Optional[int] = None
+        self.detail = ""
+        self.counts: Optional[Tuple[int, int]] = None
         self._lock = threading.Lock()
         self._timer: Optional[threading.Timer] = None
         self._done = False
@@ -62,15 +64,19 @@ class Progress:
                 self._timer.start()
         return self
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, detail: str = "") -> None:
         """``done`` of ``total`` units are finished (rewrites the line when the percentage
-        changes and the threshold has passed)."""
+        changes and the threshold has passed). With ``detail`` (what is being done now,
+        e.g. the current file) the line also counts ``done/total`` and estimates the time
+        left from the pace so far."""
         if not self.enabled or total <= 0:
             return
         pct = min(100, max(0, done * 100 // total))
-        if pct == self.percent:
+        if pct == self.percent and detail == self.detail:
             return
         self.percent = pct
+        self.detail = detail
+        self.counts = (done, total) if detail else None
         if self.shown or time.monotonic() - self.start >= self.after:
             self._show()
 
@@ -81,6 +87,12 @@ class Progress:
             text = f"kdbg: {self.what}..."
             if self.percent is not None:
                 text += f" {self.percent}%"
+            if self.counts is not None:
+                done, total = self.counts
+                text += f" ({done}/{total}) {self.detail}"
+                if done:
+                    left = (time.monotonic() - self.start) / done * (total - done)
+                    text += f", about {_duration(left)} left"
             try:
                 self.stream.write("\r\x1b[K" + text)
                 self.stream.flush()
@@ -100,6 +112,16 @@ class Progress:
                     self.stream.flush()
                 except (OSError, ValueError):
                     pass
+
+
+def _duration(seconds: float) -> str:
+    """``45s``, ``3m05s``, ``1h02m``."""
+    s = int(seconds + 0.5)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def progress(what: str, stream: Optional[IO[str]] = None, after: Optional[float] = None) -> Progress:

@@ -177,10 +177,14 @@ def flat_record_offset(stream_path: Path, logical: int) -> int:
 
 def test_elf_of_another_architecture_is_refused(reference_dumps_all: List[Any], tmp_path: Path) -> None:
     src = Path(_dump(reference_dumps_all, "bookworm", "elf").path)
-    for e_machine, name in ((183, "aarch64"), (243, "riscv64"), (22, "s390x")):
+    for e_machine, name in ((243, "riscv64"), (22, "s390x")):
         bad = patched_copy(src, tmp_path / "arm.elf", {18: struct.pack("<H", e_machine)})
-        with pytest.raises(CoreError, match=f"kdbg supports x86-64 dumps; this one is {name}$"):
+        with pytest.raises(CoreError, match=f"kdbg supports aarch64 and x86_64 dumps; this one is {name}$"):
             open_core(str(bad))
+    # arm64 is read, but not an x86-64 kernel's memory under an arm64 header
+    bad = patched_copy(src, tmp_path / "arm.elf", {18: struct.pack("<H", 183)})
+    with pytest.raises(CoreError, match="header says aarch64 but its VMCOREINFO describes an x86_64 kernel$"):
+        open_core(str(bad))
     # the untouched original opens (the copy differs only in e_machine)
     with open_core(str(src)) as m:
         assert m.warnings == []
@@ -210,7 +214,7 @@ def test_32bit_elf_core_is_refused(reference_dumps_all: List[Any], tmp_path: Pat
         ph += struct.pack("<8I", 1, data_off + len(notes), 0, 0, len(mem), len(mem), 7, 0)
         path = tmp_path / f"core32-{name}"
         path.write_bytes(eh + ph + notes + mem)
-        with pytest.raises(CoreError, match=f"kdbg supports x86-64 dumps; this one is {name}$"):
+        with pytest.raises(CoreError, match=f"kdbg supports aarch64 and x86_64 dumps; this one is {name}$"):
             open_core(str(path))
 
 
@@ -220,8 +224,11 @@ def test_kdump_of_another_architecture_is_refused(
 ) -> None:
     src = Path(_dump(reference_dumps_all, "bookworm", form, tool).path)
     assert src.read_bytes()[UTS_MACHINE : UTS_MACHINE + 7] == b"x86_64\0"
+    bad = patched_copy(src, tmp_path / "rv.kdump", {UTS_MACHINE: b"riscv64\0"})
+    with pytest.raises(CoreError, match="kdbg supports aarch64 and x86_64 dumps; this one is riscv64$"):
+        open_core(str(bad))
     bad = patched_copy(src, tmp_path / "arm.kdump", {UTS_MACHINE: b"aarch64\0"})
-    with pytest.raises(CoreError, match="kdbg supports x86-64 dumps; this one is aarch64$"):
+    with pytest.raises(CoreError, match="header says aarch64 but its VMCOREINFO describes an x86_64 kernel$"):
         open_core(str(bad))
     # an empty machine field: VMCOREINFO (init_top_pgt, phys_base) says x86-64, so it opens
     blank = patched_copy(src, tmp_path / "blank.kdump", {UTS_MACHINE: bytes(8)})
@@ -232,22 +239,23 @@ def test_kdump_of_another_architecture_is_refused(
 def test_kdump_without_machine_field_asks_vmcoreinfo(
     reference_dumps_all: List[Any], tmp_path: Path
 ) -> None:
-    """An empty ``utsname.machine``: VMCOREINFO's arm64-only entries betray the machine.
+    """An empty ``utsname.machine``: VMCOREINFO's s390-only entry betrays the machine.
 
-    Only the architecture marks change: the x86-64-only ``SYMBOL(init_top_pgt)`` becomes
-    the arm64-only ``NUMBER(TCR_EL1_T1SZ)`` (the same length) and ``NUMBER(phys_base)``
-    another name, in both copies of VMCOREINFO the headers carry (ELF note and text).
+    Only the architecture marks change: the x86-64-only ``SYMBOL(init_top_pgt)=`` becomes
+    the s390-only ``SYMBOL(lowcore_ptr)=`` (after a newline: the same length) and
+    ``NUMBER(phys_base)`` another name, in both copies of VMCOREINFO the headers carry
+    (ELF note and text).
     """
     src = Path(_dump(reference_dumps_all, "bookworm", "kdump-zlib", "qemu").path)
     head = src.read_bytes()[: 64 * PS]
     patches = {UTS_MACHINE: bytes(8)}
-    for old, new in ((b"SYMBOL(init_top_pgt)=", b"NUMBER(TCR_EL1_T1SZ)="),
+    for old, new in ((b"SYMBOL(init_top_pgt)=", b"\nSYMBOL(lowcore_ptr)="),
                      (b"NUMBER(phys_base)=", b"NUMBER(xxxx_base)=")):  # fmt: skip
         at = [m.start() for m in re.finditer(re.escape(old), head)]
         assert at, old
         patches.update({i: new for i in at})
-    bad = patched_copy(src, tmp_path / "arm.kdump", patches)
-    with pytest.raises(CoreError, match="kdbg supports x86-64 dumps; this one is aarch64$"):
+    bad = patched_copy(src, tmp_path / "s390.kdump", patches)
+    with pytest.raises(CoreError, match="kdbg supports aarch64 and x86_64 dumps; this one is s390x$"):
         open_core(str(bad))
 
 
@@ -257,8 +265,8 @@ def test_flattened_of_another_architecture_is_refused(
 ) -> None:
     src = Path(_dump(reference_dumps_all, "bookworm", form).path)
     at = flat_record_offset(src, UTS_MACHINE)
-    bad = patched_copy(src, tmp_path / "arm.flat", {at: b"aarch64\0"})
-    with pytest.raises(CoreError, match="kdbg supports x86-64 dumps; this one is aarch64$"):
+    bad = patched_copy(src, tmp_path / "rv.flat", {at: b"riscv64\0"})
+    with pytest.raises(CoreError, match="kdbg supports aarch64 and x86_64 dumps; this one is riscv64$"):
         open_core(str(bad))
 
 

@@ -331,19 +331,22 @@ def make_initramfs(
     modules: Sequence[str],
     init_tail: str,
     extra: Optional[Dict[str, bytes]] = None,
+    busybox: Optional[Path] = None,
+    init_common: str = INIT_COMMON,
 ) -> bytes:
-    """A newc initramfs: static busybox, decompressed *modules* (+deps), and ``/init``."""
+    """A newc initramfs: static busybox (the host's, else *busybox*), decompressed
+    *modules* (+deps), and ``/init`` (*init_common* then *init_tail*)."""
     c = Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "truth", "host", "lib/modules"):
         c.mkdir(d)
-    c.file("bin/busybox", _busybox().read_bytes(), 0o755)
+    c.file("bin/busybox", (busybox or _busybox()).read_bytes(), 0o755)
     c.symlink("bin/sh", "busybox")
     c.file("bin/kdbg-sleeper", b"#!/bin/sh\nsleep 2000\n", 0o755)
     mods = module_closure(kernel.modules_dir, modules)
     for name, data in mods:
         c.file(f"lib/modules/{name}.ko", data)
     c.file("modules.order", "".join(f"{n}\n" for n, _ in mods).encode())
-    c.file("init", (INIT_COMMON + init_tail).encode(), 0o755)
+    c.file("init", (init_common + init_tail).encode(), 0o755)
     for name, data in (extra or {}).items():
         c.file(name, data)
     return c.getvalue()
@@ -408,7 +411,18 @@ class QMP:
 
 
 class Guest:
-    """One QEMU guest with console and data serial ports captured to files and QMP."""
+    """One QEMU guest with console and data serial ports captured to files and QMP.
+
+    The class attributes describe the machine (x86-64 here; :mod:`vmcores.arm64`
+    subclasses them): the QEMU binary and its package, machine options, how the chardevs
+    ``con`` (console) and ``data`` (the truth stream) are attached, the kernel command line.
+    """
+
+    qemu: str = QEMU
+    qemu_package: str = "qemu-system-x86"
+    machine_args: Tuple[str, ...] = ()
+    serial_args: Tuple[str, ...] = ("-serial", "chardev:con", "-serial", "chardev:data")
+    kernel_cmdline: str = KERNEL_CMDLINE
 
     def __init__(
         self,
@@ -419,8 +433,8 @@ class Guest:
         cmdline: str = "",
         extra_args: Sequence[str] = (),
     ) -> None:
-        if shutil.which(QEMU) is None:
-            raise BuildError(f"{QEMU} not found: apt-get install qemu-system-x86")
+        if shutil.which(self.qemu) is None:
+            raise BuildError(f"{self.qemu} not found: apt-get install {self.qemu_package}")
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.initrd = workdir / "initramfs.cpio"
@@ -431,14 +445,14 @@ class Guest:
         for p in (self.console, self.data, self.qmp_path):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
-        append = f"{KERNEL_CMDLINE} {cmdline}".strip()
+        append = f"{self.kernel_cmdline} {cmdline}".strip()
         self.argv = [
-            QEMU, "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
+            self.qemu, *self.machine_args, "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
             "-m", memory, "-smp", "2", "-device", "vmcoreinfo",
             "-kernel", str(kernel.vmlinuz), "-initrd", str(self.initrd), "-append", append,
             "-chardev", f"file,id=con,path={self.console}",
             "-chardev", f"file,id=data,path={self.data}",
-            "-serial", "chardev:con", "-serial", "chardev:data",
+            *self.serial_args,
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             *extra_args,
         ]  # fmt: skip

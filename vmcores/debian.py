@@ -310,14 +310,17 @@ def suite_kernel_abis(suite: str, flavour: str = "cloud") -> List[str]:
         return kernel_abis(apt, flavour)
 
 
-def resolve_kernel_package(apt: PrivateApt, flavour: str, abi: Optional[str] = None) -> Tuple[str, str]:
+def resolve_kernel_package(
+    apt: PrivateApt, flavour: str, abi: Optional[str] = None, suffix: Optional[str] = None
+) -> Tuple[str, str]:
     """``linux-image-<abi>-<flav>-unsigned`` (or the signed one where a suite has no
     unsigned package) of a suite: of *abi* when given, else the newest, which the suite's
-    metapackage names.
+    metapackage names. *suffix* is the Debian flavour suffix when it is not
+    ``FLAVOURS[flavour]`` (``cloud-arm64``: :mod:`vmcores.arm64`).
 
     Returns ``(package, version)``.
     """
-    suffix = FLAVOURS[flavour]
+    suffix = suffix or FLAVOURS[flavour]
     if abi is None:
         meta = apt.show(f"linux-image-{suffix}")
         m = re.search(r"linux-image-(\S+?)-" + re.escape(suffix) + r"(?:-unsigned)?\b", meta.get("depends", ""))

@@ -1,18 +1,123 @@
-"""Architecture support: virtual -> physical address translation for kernel memory.
+"""Architecture support: one module per architecture behind one interface.
 
-Only x86-64 is implemented (:mod:`kdbg.arch.x86_64`).
+* :mod:`kdbg.arch.x86_64`: x86-64 (4- and 5-level paging, KASLR region bases).
+* :mod:`kdbg.arch.arm64`: arm64 (4K/16K/64K granules, 48/52-bit VA, LPA/LPA2 descriptors).
+
+The memory layer names the dumped machine (``uname -m`` spelling: ``x86_64``,
+``aarch64``, from the ELF header, the kdump header or VMCOREINFO) and asks
+:func:`translator_for` for its :class:`Translator`; :data:`MACHINES` is what kdbg reads,
+and :func:`unsupported_machine` the one-line refusal of anything else.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, overload
 
+from kdbg.arch import arm64, x86_64
+from kdbg.arch.arm64 import Arm64Translator
+from kdbg.arch.layout import LayoutBase
 from kdbg.arch.x86_64 import X86_64Translator
 
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["X86_64Translator", "translator_for"]
+__all__ = [
+    "Arm64Translator",
+    "X86_64Translator",
+    "Translator",
+    "MACHINES",
+    "X86_64",
+    "AARCH64",
+    "translator_for",
+    "image_phys_base",
+    "text_link_address",
+    "unsupported_machine",
+]
+
+#: ``uname -m`` of the machines kdbg reads.
+X86_64 = "x86_64"
+AARCH64 = "aarch64"
+
+
+class Translator(Protocol):
+    """What the memory layer and the helpers use of an architecture's translator."""
+
+    tcache: Dict[int, int]
+    pgd: int
+    max_physical_address: int
+
+    def translate(self, va: int) -> int:
+        """Physical address of kernel virtual ``va``; ``FaultError`` when not mapped."""
+
+    def translate_page(self, va: int) -> int:
+        """Physical base of the 4 KiB piece holding ``va`` (cached in :attr:`tcache`)."""
+
+    def translate_run(self, va: int, size: int) -> Tuple[int, int]:
+        """``(pa, n)``: the next ``n <= size`` bytes from ``va`` are contiguous at ``pa``."""
+
+    def walk(self, va: int) -> int:
+        """``va`` translated by a page-table walk (no caches)."""
+
+    def walk_root(self, root: int, va: int) -> Tuple[int, int]:
+        """``(pa, page size)`` of ``va`` under the top-level table at physical ``root``."""
+
+    def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
+        """Give the translator a symbol lookup (name -> address or ``None``)."""
+
+    @property
+    def layout(self) -> Mapping[str, LayoutBase]:
+        """``page_offset_base``, ``vmalloc_base``, ``vmemmap_base`` and their sources."""
+
+    @property
+    def layout_notes(self) -> List[str]:
+        """Disagreements found while choosing the layout, one line each."""
+
+    @property
+    def page_offset_base(self) -> Optional[int]:
+        """Virtual address of physical 0 in the direct (linear) map."""
+
+    @property
+    def vmalloc_base(self) -> Optional[int]:
+        """Start of the vmalloc area."""
+
+    @property
+    def vmemmap_base(self) -> Optional[int]:
+        """``struct page`` of pfn 0."""
+
+    def set_page_offset_base(self, value: int) -> None:
+        """Override :attr:`page_offset_base`."""
+
+
+#: Machine name -> translator class (called as ``cls(read_phys, vmcoreinfo,
+#: phys_base_hint, max_physical_address)``).
+MACHINES: Dict[str, Callable[..., Translator]] = {X86_64: X86_64Translator, AARCH64: Arm64Translator}
+
+
+def unsupported_machine(machine: str) -> Optional[str]:
+    """Why kdbg cannot read a dump of ``machine`` (``None`` when it can; an empty name,
+    a machine the source did not record, passes)."""
+    if not machine or machine in MACHINES:
+        return None
+    return f"kdbg supports {' and '.join(sorted(MACHINES))} dumps; this one is {machine}"
+
+
+@overload
+def translator_for(
+    read_phys: Callable[[int, int], bytes],
+    vmcoreinfo: VMCoreInfo,
+    phys_base_hint: Optional[int] = None,
+    max_physical_address: Optional[int] = None,
+) -> X86_64Translator: ...
+
+
+@overload
+def translator_for(
+    read_phys: Callable[[int, int], bytes],
+    vmcoreinfo: VMCoreInfo,
+    phys_base_hint: Optional[int],
+    max_physical_address: Optional[int],
+    machine: str,
+) -> Translator: ...
 
 
 def translator_for(
@@ -20,6 +125,23 @@ def translator_for(
     vmcoreinfo: VMCoreInfo,
     phys_base_hint: Optional[int] = None,
     max_physical_address: Optional[int] = None,
-) -> X86_64Translator:
-    """The translator for the dumped machine (x86-64 is the only one supported)."""
-    return X86_64Translator(read_phys, vmcoreinfo, phys_base_hint, max_physical_address)
+    machine: str = X86_64,
+) -> Translator:
+    """The translator for the dumped ``machine`` (``x86_64`` or ``aarch64``)."""
+    return MACHINES[machine](read_phys, vmcoreinfo, phys_base_hint, max_physical_address)
+
+
+def image_phys_base(machine: str, loads: Sequence[Tuple[int, int]]) -> Optional[int]:
+    """The kernel image's ``phys_base`` that ELF segments ``(vaddr, paddr)`` of a dump of
+    ``machine`` show (x86-64: a kernel-text segment), or ``None``."""
+    if machine == X86_64:
+        return x86_64.image_phys_base(loads)
+    return None
+
+
+def text_link_address(machine: str, vmcoreinfo: VMCoreInfo) -> Optional[int]:
+    """The address ``_text`` is linked at on ``machine`` (KASLR adds ``KERNELOFFSET``):
+    x86-64's ``__START_KERNEL``, arm64's ``KIMAGE_VADDR``; ``None`` when unknown."""
+    if machine == AARCH64:
+        return arm64.text_link_address(vmcoreinfo)
+    return x86_64.START_KERNEL

@@ -24,8 +24,9 @@ This module is the one home of the x86-64 layout constants (``START_KERNEL_MAP``
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
+from kdbg.arch.layout import LayoutBase, PageTableUnreadable, choose_base, layout_variable
 from kdbg.errors import CoreError, FaultError
 
 if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycle at run time)
@@ -50,6 +51,7 @@ __all__ = [
     "CPU_ENTRY_AREA_BASE",
     "LAYOUT_BASES",
     "base_problem",
+    "image_phys_base",
     "choose_base",
     "SIGNALS",
     "SIGACTION_FLAGS",
@@ -121,55 +123,13 @@ TCACHE_LIMIT = 1 << 20
 DEFAULT_PAGE_STRUCT_SIZE = 64
 
 
-@dataclasses.dataclass(frozen=True)
-class LayoutBase:
-    """One randomized region base and where its value came from.
-
-    ``value`` is what kdbg uses; ``variable`` is the kernel variable's value (``None``
-    without symbols or when unreadable) and ``guess`` what the page tables suggest;
-    ``source`` is ``"kernel variable"``, ``"page tables"`` (``"kcore segments"`` live),
-    ``"set by caller"`` or ``"unknown"``; ``note`` says why the two differ or why the variable was not used.
-    """
-
-    name: str
-    value: Optional[int]
-    source: str
-    variable: Optional[int] = None
-    guess: Optional[int] = None
-    note: str = ""
-
-
-def layout_variable(
-    name: str,
-    address_of: Optional[Callable[[str], Optional[int]]],
-    read_u64: Callable[[int], int],
-    vmcoreinfo: Optional[VMCoreInfo] = None,
-) -> Tuple[Optional[int], str]:
-    """``(value, why-not)`` of the layout variable ``name`` (``page_offset_base``, ...): its
-    address from the symbols (else VMCOREINFO's ``SYMBOL()`` when given), its 8 bytes read
-    with ``read_u64``; ``(None, reason)`` when it cannot be had ("" when it has no address)."""
-    addr: Optional[int] = None
-    if address_of is not None:
-        try:
-            addr = address_of(name)
-        except (LookupError, CoreError, FaultError):
-            addr = None
-    if addr is None and vmcoreinfo is not None and vmcoreinfo.has_symbol(name):
-        try:
-            addr = vmcoreinfo.symbol(name)
-        except CoreError as e:
-            return None, f"VMCOREINFO's SYMBOL({name}) is unusable ({e})"
-    if addr is None:
-        return None, ""
-    try:
-        return read_u64(addr), ""
-    except (FaultError, CoreError) as e:
-        return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
-
-
-class PageTableUnreadable(FaultError):
-    """A page-table page that a walk needs is not in the dump (a :class:`FaultError` for
-    every caller; the layout checks tell it apart from "not mapped")."""
+def image_phys_base(loads: Sequence[Tuple[int, int]]) -> Optional[int]:
+    """``phys_base`` from the first kernel-text segment among ``(vaddr, paddr)`` ELF
+    segments (kexec's /proc/vmcore has one), or ``None``."""
+    for vaddr, paddr in loads:
+        if START_KERNEL_MAP <= vaddr < START_KERNEL_MAP + (1 << 30):
+            return paddr - (vaddr - START_KERNEL_MAP)
+    return None
 
 
 def base_problem(value: int, l5: bool) -> Optional[str]:
@@ -181,44 +141,6 @@ def base_problem(value: int, l5: bool) -> Optional[str]:
     if value % PUD_SIZE:
         return "not 1 GiB aligned"
     return None
-
-
-def choose_base(
-    name: str,
-    variable: Optional[int],
-    guess: Optional[int],
-    problem: Callable[[int], Optional[str]],
-    unreadable: str = "",
-    guess_source: str = "page tables",
-) -> LayoutBase:
-    """Decide one region base from the kernel variable's value and the source's own guess.
-
-    The kernel's variable wins when ``problem(variable)`` finds nothing wrong with it, and
-    also when it is doubtful but the guess is no better (the doubt is noted); only a
-    variable that fails the check while the guess passes is overruled (symbols from another
-    boot). Any difference is written in the result's ``note``.
-    """
-    note = unreadable
-    if variable is None:
-        if guess is not None:
-            return LayoutBase(name, guess, guess_source, None, guess, note)
-        return LayoutBase(name, None, "unknown", None, None, note)
-    bad = problem(variable)
-    if bad is not None:
-        if guess is not None and problem(guess) is None:
-            note = (
-                f"the kernel variable says {variable:#x}, which is {bad} (symbols from another "
-                f"boot?); using the guess {guess:#x}"
-            )
-            return LayoutBase(name, guess, guess_source, variable, guess, note)
-        note = f"the kernel variable says {variable:#x}, which is {bad}; used anyway"
-        return LayoutBase(name, variable, "kernel variable", variable, guess, note)
-    if guess is not None and guess != variable:
-        note = (
-            f"the guess is {guess:#x} but the kernel variable says {variable:#x}; using the "
-            "variable (the guess is a heuristic: the first mapped 1 GiB slot of the region)"
-        )
-    return LayoutBase(name, variable, "kernel variable", variable, guess, note)
 
 
 class X86_64Translator:

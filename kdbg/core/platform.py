@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 from typing import Optional
 
-__all__ = ["Architecture", "PlatformFlags", "Platform", "ProgramFlags", "X86_64_PLATFORM"]
+__all__ = ["Architecture", "PlatformFlags", "Platform", "ProgramFlags", "X86_64_PLATFORM", "AARCH64_PLATFORM",
+           "machine_platform"]
 
 
 class Architecture(enum.Enum):
@@ -73,5 +74,14 @@ class Platform:
         return f"Platform({self.arch!r}, {self.flags!r})"
 
 
-#: The one platform kdbg reads today.
+#: The platforms kdbg reads.
 X86_64_PLATFORM = Platform(Architecture.X86_64)
+AARCH64_PLATFORM = Platform(Architecture.AARCH64)
+
+_MACHINES = {"x86_64": X86_64_PLATFORM, "aarch64": AARCH64_PLATFORM}
+
+
+def machine_platform(machine: str) -> Platform:
+    """The platform of a machine named as ``uname -m`` names it (``x86_64``, ``aarch64``;
+    :data:`X86_64_PLATFORM` for a name the source did not record)."""
+    return _MACHINES.get(machine, X86_64_PLATFORM)

@@ -49,7 +49,7 @@ from kdbg.core.finders import FinderList, FindObjectFlags
 from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsyms_symbol_finder
 from kdbg.core.module import Module
 from kdbg.core.object import Object
-from kdbg.core.platform import X86_64_PLATFORM, Platform, ProgramFlags
+from kdbg.core.platform import Platform, ProgramFlags, machine_platform
 from kdbg.core.resolver import ProgramResolver
 from kdbg.core.value import read_c_string
 from kdbg.errors import (
@@ -157,8 +157,9 @@ class Program(TypeConstructors):
 
     @property
     def platform(self) -> Platform:
-        """What the program runs on (x86-64: the one architecture kdbg reads today)."""
-        return X86_64_PLATFORM
+        """What the program runs on: the machine its memory was dumped on (x86-64 for a
+        program without memory)."""
+        return machine_platform(self.memory.machine if self.memory is not None else "")
 
     @property
     def flags(self) -> ProgramFlags:

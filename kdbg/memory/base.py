@@ -1,7 +1,7 @@
 """The interface every memory source offers to the layers above it (symbols, types, Program).
 
 Reading kernel memory is the only thing the upper layers need; how a dump stores pages,
-compression, and x86-64 address translation are hidden behind :class:`KernelMemory`.
+compression, and the machine's address translation are hidden behind :class:`KernelMemory`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kdbg.arch.x86_64 import LayoutBase
+    from kdbg.arch.layout import LayoutBase
 
 
 class KernelMemory(ABC):
@@ -30,6 +30,10 @@ class KernelMemory(ABC):
 
     #: Whether this is the running kernel's memory (it changes while it is read).
     is_live: bool = False
+
+    #: The machine (``uname -m`` spelling, :data:`kdbg.arch.MACHINES`); a source that
+    #: cannot tell says x86-64.
+    machine: str = "x86_64"
 
     #: Raw ``NT_PRSTATUS`` note descriptors, one per CPU, in note order.
     prstatus: List[bytes] = []

@@ -7,8 +7,9 @@ Bytes come from an ``mmap`` of the file (never read whole). A segment's bytes be
 writes excluded pages that way): reading them raises ``FaultError`` saying the page was
 excluded, as crash does without ``--zero_excluded``, rather than inventing zeros.
 
-Only x86-64 cores are read: ``EI_CLASS``, ``EI_DATA`` and ``e_machine`` are checked first
-and any other machine is refused by name. A core cut short (disk full, an interrupted copy)
+Only the machines :mod:`kdbg.arch` supports (x86-64, arm64; 64-bit little-endian) are
+read: ``EI_CLASS``, ``EI_DATA`` and ``e_machine`` are checked first and any other machine is
+refused by name. A core cut short (disk full, an interrupted copy)
 opens with one line in :attr:`ElfPhysicalMemory.warnings` saying how much is missing;
 pages past the cut raise :class:`~kdbg.errors.FaultError` ("page missing from the
 truncated dump"), worded as the kdump reader words it.
@@ -20,10 +21,10 @@ import bisect
 import struct
 from typing import List, Optional, Tuple
 
-from kdbg.arch.x86_64 import START_KERNEL_MAP
+from kdbg.arch import image_phys_base
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.fileview import PAGE_MISSING, RawFile, truncation_warning
-from kdbg.memory.machine import X86_64, elf_machine_name, require_x86_64
+from kdbg.memory.machine import dump_machine, elf_machine_name, require_supported
 from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
 
 __all__ = ["ElfSegment", "ElfHeaders", "read_elf_headers", "ElfPhysicalMemory"]
@@ -76,7 +77,7 @@ class ElfHeaders:
 def _check_ident(head: bytes, path: str) -> None:
     if len(head) < 20 or head[:4] != b"\x7fELF":
         raise CoreError(f"{path}: not an ELF file")
-    require_x86_64(path, elf_machine_name(head))
+    require_supported(path, elf_machine_name(head))
     if head[4] != 2 or head[5] != 1:
         raise CoreError(f"{path}: ELF header has an invalid EI_CLASS/EI_DATA ({head[4]}/{head[5]})")
 
@@ -115,7 +116,7 @@ def read_elf_headers(f: RawFile) -> ElfHeaders:
         raise CoreError(f"{path}: ELF file is {name}, not a core dump" if name else
                         f"{path}: ELF file type {e_type} is not ET_CORE")
     hdrs = ElfHeaders()
-    hdrs.machine = "EM_X86_64"  # checked by _check_ident
+    hdrs.machine = elf_machine_name(head)  # checked by _check_ident
     table = f.pread(e_phoff, e_phnum * ELF64_PHDR_SIZE)
     for p_type, _flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, _align in \
             _PHDR.iter_unpack(table):
@@ -188,7 +189,6 @@ class ElfPhysicalMemory(PhysicalMemory):
         self.path = path
         self.format_name = f"ELF vmcore {path}"
         hdrs = read_elf_headers(self.file)
-        self.machine = X86_64  # checked by read_elf_headers
         self.notes = list(hdrs.notes)
         self.vmcoreinfo, self.prstatus = notes_to_info(hdrs.notes)
         if self.vmcoreinfo is not None and "PAGESIZE" in self.vmcoreinfo:
@@ -208,11 +208,9 @@ class ElfPhysicalMemory(PhysicalMemory):
             self.warnings.append(
                 truncation_warning(path, expected - self.file.size, expected)
             )
+        self.machine = dump_machine(path, hdrs.machine, self.vmcoreinfo)
         # A kernel-text segment (kexec's /proc/vmcore) gives phys_base directly.
-        for vaddr, paddr, _off, _filesz, _memsz in hdrs.loads:
-            if START_KERNEL_MAP <= vaddr < START_KERNEL_MAP + (1 << 30):
-                self.phys_base_hint = paddr - (vaddr - START_KERNEL_MAP)
-                break
+        self.phys_base_hint = image_phys_base(self.machine, [(v, p) for v, p, _o, _f, _m in hdrs.loads])
 
     def _segment(self, address: int) -> Optional[ElfSegment]:
         i = bisect.bisect_right(self._starts, address) - 1

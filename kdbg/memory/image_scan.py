@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator, List, Optional, Tuple
 
-from kdbg.arch.x86_64 import START_KERNEL
+from kdbg.arch import text_link_address
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
+from kdbg.memory.machine import X86_64, vmcoreinfo_machine
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["kernel_text_start", "read_tolerant", "scan_image"]
@@ -33,8 +34,9 @@ def kernel_text_start(vmcoreinfo: Optional[VMCoreInfo]) -> int:
     if vmcoreinfo is not None:
         if vmcoreinfo.has_symbol("_stext"):
             return vmcoreinfo.symbol("_stext")
-        if vmcoreinfo.get("KERNELOFFSET") is not None:
-            return START_KERNEL + vmcoreinfo.kerneloffset
+        link = text_link_address(vmcoreinfo_machine(vmcoreinfo) or X86_64, vmcoreinfo)
+        if vmcoreinfo.get("KERNELOFFSET") is not None and link is not None:
+            return link + vmcoreinfo.kerneloffset
     raise CoreError("cannot locate the kernel image: VMCOREINFO gives neither _stext nor "
                     "KERNELOFFSET")
 

@@ -37,7 +37,7 @@ from typing import List, Optional, Tuple
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.decompress import decompress_page, require_codec
 from kdbg.memory.fileview import PAGE_MISSING, FileView, truncation_warning
-from kdbg.memory.machine import require_x86_64, vmcoreinfo_machine
+from kdbg.memory.machine import dump_machine, require_supported
 from kdbg.memory.pagecache import PageCache
 from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -138,7 +138,8 @@ class KdumpHeader:
             raise CoreError(f"{path}: kdump block_size {bs} is not a plausible page size")
         if h.header_version < 0 or h.header_version > 64:
             raise CoreError(f"{path}: kdump header_version {h.header_version} is not plausible")
-        require_x86_64(path, h.machine)
+        if h.machine not in ("", "Unknown"):  # else decided once VMCOREINFO is read
+            require_supported(path, h.machine)
         if h.sub_hdr_size < 0 or h.bitmap_blocks == 0:
             raise CoreError(
                 f"{path}: kdump header has sub_hdr_size {h.sub_hdr_size}, "
@@ -215,9 +216,10 @@ class KdumpPhysicalMemory(PhysicalMemory):
         ):
             with contextlib.suppress(CoreError):
                 self.vmcoreinfo = VMCoreInfo.parse(f.pread(h.offset_vmcoreinfo, h.size_vmcoreinfo))
-        if not h.machine:  # QEMU and makedumpfile fill it; an empty one: ask VMCOREINFO
-            self.machine = vmcoreinfo_machine(self.vmcoreinfo) or ""
-            require_x86_64(path, self.machine)
+        # QEMU and makedumpfile fill it; an empty one or QEMU 7.2's arm64 "Unknown": ask
+        # VMCOREINFO. The block size is the dump's own unit (QEMU 7.2 writes arm64 dumps in
+        # 64 KiB blocks whatever the guest's page size); the kernel's is VMCOREINFO's.
+        self.machine = dump_machine(path, h.machine, self.vmcoreinfo)
         require_codec(h.status)
         # Bitmaps: the file size bounds them (checked in KdumpHeader.parse).
         bm_off = (1 + h.sub_hdr_size) * bs

@@ -1,23 +1,23 @@
-"""Which machine a dump was taken on, and the refusal of anything but x86-64.
+"""Which machine a dump was taken on, and the refusal of the ones kdbg cannot read.
 
-kdbg translates addresses and decodes registers for x86-64 only. A dump of another
-architecture must be refused when it is opened, naming what it is (``kdbg supports x86-64
-dumps; this one is aarch64``), rather than failing later on some missing x86 detail. The
-marks are the ELF header's ``EI_CLASS``/``EI_DATA``/``e_machine``, a kdump header's
-``utsname.machine``, and, when that is empty, tell-tale VMCOREINFO entries.
+kdbg reads the machines :data:`kdbg.arch.MACHINES` names (x86-64 and arm64, little-endian).
+A dump of another architecture must be refused when it is opened, naming what it is
+(``kdbg supports aarch64 and x86_64 dumps; this one is riscv64``), rather than failing
+later on some missing detail. The marks are the ELF header's
+``EI_CLASS``/``EI_DATA``/``e_machine``, a kdump header's ``utsname.machine``, and, when
+that is empty or ``Unknown`` (QEMU 7.2's arm64 kdump header), tell-tale VMCOREINFO entries.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from kdbg.arch import AARCH64, X86_64, unsupported_machine
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["X86_64", "elf_machine_name", "elf_machine_number", "vmcoreinfo_machine", "require_x86_64"]
-
-#: The one machine kdbg reads, spelled as ``uname -m`` spells it.
-X86_64 = "x86_64"
+__all__ = ["X86_64", "elf_machine_name", "elf_machine_number", "vmcoreinfo_machine", "require_supported",
+           "dump_machine"]
 
 #: ``e_machine`` -> ``(name for ELFCLASS32, name for ELFCLASS64)`` (``uname -m`` spelling).
 _ELF_MACHINES = {
@@ -31,7 +31,7 @@ _ELF_MACHINES = {
     43: ("sparc64", "sparc64"),
     50: ("ia64", "ia64"),
     62: ("x86_64 (32-bit ELF)", X86_64),
-    183: ("aarch64 (32-bit ELF)", "aarch64"),
+    183: ("aarch64 (32-bit ELF)", AARCH64),
     243: ("riscv32", "riscv64"),
     258: ("loongarch32", "loongarch64"),
 }
@@ -86,7 +86,7 @@ def vmcoreinfo_machine(vmci: Optional[VMCoreInfo]) -> Optional[str]:
     if has("SYMBOL(init_top_pgt)") or has("NUMBER(phys_base)"):
         return X86_64
     if has("NUMBER(kimage_voffset)") or has("NUMBER(TCR_EL1_T1SZ)"):
-        return "aarch64"
+        return AARCH64
     if has("SYMBOL(lowcore_ptr)"):
         return "s390x"
     if has("SYMBOL(mmu_psize_defs)"):
@@ -96,7 +96,30 @@ def vmcoreinfo_machine(vmci: Optional[VMCoreInfo]) -> Optional[str]:
     return None
 
 
-def require_x86_64(path: str, machine: str) -> None:
-    """``CoreError`` naming ``machine`` unless it is x86-64 (an empty name passes)."""
-    if machine and machine != X86_64:
-        raise CoreError(f"{path}: kdbg supports x86-64 dumps; this one is {machine}")
+def require_supported(path: str, machine: str) -> None:
+    """``CoreError`` naming ``machine`` unless kdbg reads it (an empty name passes)."""
+    why = unsupported_machine(machine)
+    if why is not None:
+        raise CoreError(f"{path}: {why}")
+
+
+#: What dump headers write when they do not know the machine.
+_UNKNOWN = ("", "Unknown", "unknown")
+
+
+def dump_machine(path: str, recorded: str, vmci: Optional[VMCoreInfo]) -> str:
+    """The machine of a dump whose header records ``recorded``: that name, or, when the
+    header does not know (empty, QEMU 7.2's arm64 ``"Unknown"``), what VMCOREINFO betrays
+    (x86-64 when it says nothing). ``CoreError`` for a machine kdbg cannot read, and for a
+    header that names one machine while VMCOREINFO is another's kernel."""
+    betrayed = vmcoreinfo_machine(vmci)
+    if recorded in _UNKNOWN:
+        machine = betrayed or X86_64
+    else:
+        machine = recorded
+        require_supported(path, machine)
+        if betrayed is not None and betrayed != machine:
+            raise CoreError(f"{path}: the dump's header says {machine} but its VMCOREINFO describes "
+                            f"an {betrayed} kernel")
+    require_supported(path, machine)
+    return machine

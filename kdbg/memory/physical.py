@@ -2,7 +2,7 @@
 
 Every dump format provides a :class:`PhysicalMemory` (``read(paddr, size)``).
 :class:`CoreMemory` turns one into a :class:`~kdbg.memory.base.KernelMemory` by adding the
-dump's VMCOREINFO and x86-64 address translation (:mod:`kdbg.arch`).
+dump's VMCOREINFO and the dumped machine's address translation (:mod:`kdbg.arch`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
 
-from kdbg.arch import translator_for
+from kdbg.arch import X86_64, Translator, translator_for
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kdbg.arch.x86_64 import LayoutBase, X86_64Translator
+    from kdbg.arch.layout import LayoutBase
 
 __all__ = ["PhysicalMemory", "CoreMemory", "parse_elf_notes"]
 
@@ -49,7 +49,8 @@ class PhysicalMemory(ABC):
     #: Format name for messages, e.g. ``"ELF"`` or ``"kdump (flattened)"``.
     format_name: str = ""
 
-    #: The dumped machine as ``uname -m`` spells it (``"x86_64"``), from the format's header.
+    #: The dumped machine (``uname -m`` spelling, :data:`kdbg.arch.MACHINES`); empty when
+    #: the format does not record it.
     machine: str = ""
 
     #: The dump's ELF notes as ``(name, type, desc)`` tuples, in file order (VMCOREINFO,
@@ -114,7 +115,7 @@ def notes_to_info(notes: List[tuple]) -> tuple:
 
 
 class CoreMemory(KernelMemory):
-    """Kernel memory of a vmcore: physical reads plus x86-64 virtual translation."""
+    """Kernel memory of a vmcore: physical reads plus the machine's virtual translation."""
 
     def __init__(self, phys: PhysicalMemory, description: str = "") -> None:
         self.phys = phys
@@ -122,12 +123,22 @@ class CoreMemory(KernelMemory):
         self.prstatus = list(phys.prstatus)
         self.warnings = list(phys.warnings)
         self.page_size = phys.page_size
+        vmci = self.vmcoreinfo
+        if vmci is not None and "PAGESIZE" in vmci:  # the kernel's, not a kdump's block size
+            try:
+                ps = vmci.page_size
+            except CoreError:
+                ps = 0
+            if ps in (4096, 16384, 65536):
+                self.page_size = ps
+        #: The dumped machine (``x86_64`` when the format does not say).
+        self.machine = phys.machine or X86_64
         self.description = description or phys.format_name
-        self._arch: Optional[X86_64Translator] = None
+        self._arch: Optional[Translator] = None
         self._address_of: Optional[Callable[[str], Optional[int]]] = None
 
     @property
-    def arch(self) -> X86_64Translator:
+    def arch(self) -> Translator:
         """The address translator, created on first use; ``CoreError`` without VMCOREINFO."""
         a = self._arch
         if a is None:
@@ -143,6 +154,7 @@ class CoreMemory(KernelMemory):
                 self.vmcoreinfo,
                 self.phys.phys_base_hint,
                 self.phys.max_physical_address,
+                self.machine,
             )
             if self._address_of is not None:
                 a.attach_symbols(self._address_of)
@@ -151,7 +163,7 @@ class CoreMemory(KernelMemory):
 
     def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
         """Read ``page_offset_base``, ``vmalloc_base`` and ``vmemmap_base`` from the kernel's
-        variables from now on (see :meth:`X86_64Translator.attach_symbols`)."""
+        variables from now on (see :meth:`kdbg.arch.Translator.attach_symbols`)."""
         self._address_of = address_of
         if self._arch is not None:
             self._arch.attach_symbols(address_of)
@@ -193,7 +205,7 @@ class CoreMemory(KernelMemory):
                 raise FaultError(str(e.args[0]), address + (e.address - (pa | off))) from None
         return self._read_span(arch, address, size)
 
-    def _read_span(self, arch: X86_64Translator, address: int, size: int) -> bytes:
+    def _read_span(self, arch: Translator, address: int, size: int) -> bytes:
         """Read across pages, coalescing physically contiguous runs into one read."""
         parts: List[bytes] = []
         end = address + size

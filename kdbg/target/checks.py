@@ -29,9 +29,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Callable, Optional
 
-from kdbg.arch.x86_64 import START_KERNEL
+from kdbg.arch import text_link_address
 from kdbg.btf.types import Composite
 from kdbg.errors import CoreError, FaultError, KdbgError
+from kdbg.memory.machine import X86_64, vmcoreinfo_machine
 
 if TYPE_CHECKING:
     from kdbg.btf.index import BTF
@@ -103,8 +104,9 @@ def check_kallsyms(
     if not confirmed:
         text_sym = symbols.get("_text")
         if text_sym is not None and vmcoreinfo.get("KERNELOFFSET") is not None:
+            link = text_link_address(vmcoreinfo_machine(vmcoreinfo) or X86_64, vmcoreinfo)
             try:
-                base: Optional[int] = START_KERNEL + vmcoreinfo.kerneloffset
+                base: Optional[int] = None if link is None else link + vmcoreinfo.kerneloffset
             except CoreError:
                 base = None
             if base is not None and text_sym.address != base:

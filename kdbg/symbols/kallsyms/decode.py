@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -313,9 +312,9 @@ def _all_addresses(
         addrs = [offsets_addr + 4 * i + o for i, o in enumerate(raw)]
     else:
         addrs = list(raw)
-        # Absolute tables hold relocated image addresses; anything outside the image
-        # (per-CPU offsets) was not relocated.
-        fixed = [i for i, a in enumerate(addrs) if a < START_KERNEL_MAP]
+        # Absolute tables hold relocated image addresses (kernel half: top bit set on
+        # x86-64 and arm64 alike); anything else (x86-64's per-CPU offsets) was not relocated.
+        fixed = [i for i, a in enumerate(addrs) if not a >> 63]
     if addrs and (max(addrs) > mask or min(addrs) < 0):
         addrs = [a & mask for a in addrs]
     return addrs, fixed

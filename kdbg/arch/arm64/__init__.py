@@ -1,0 +1,40 @@
+"""arm64 (AArch64): address translation (:mod:`kdbg.arch.arm64.translate`) and registers
+and frame records (:mod:`kdbg.arch.arm64.frames`)."""
+
+from __future__ import annotations
+
+from kdbg.arch.arm64.frames import (
+    FINAL_FRAME,
+    REGISTER_NAMES,
+    FrameRecords,
+    prstatus_registers,
+    strip_pac,
+    thread_size,
+    walk_frame_records,
+    walk_interrupted,
+)
+from kdbg.arch.arm64.translate import (
+    PAGE_SIZES,
+    Arm64Parameters,
+    Arm64Translator,
+    arm64_parameters,
+    text_link_address,
+    untag,
+)
+
+__all__ = [
+    "Arm64Translator",
+    "Arm64Parameters",
+    "arm64_parameters",
+    "untag",
+    "PAGE_SIZES",
+    "text_link_address",
+    "thread_size",
+    "strip_pac",
+    "FrameRecords",
+    "FINAL_FRAME",
+    "walk_frame_records",
+    "walk_interrupted",
+    "REGISTER_NAMES",
+    "prstatus_registers",
+]

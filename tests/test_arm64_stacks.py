@@ -1,0 +1,145 @@
+"""arm64 frame records with pointer authentication (:func:`kdbg.arch.arm64.walk_frame_records`),
+from a blocked task's ``thread.cpu_context``: the foundation of arm64 stack traces (``bt``
+is not wired to it yet; running CPUs start from ``NT_PRSTATUS``, a later step).
+
+Ground truth: drgn 0.3.0 with Debian's arm64 DWARF (its CFI unwinder) on the same dump,
+for every blocked task, and the guest's own sysrq-t for the sleepers its ``/init`` started
+(asleep from before the sysrq-t until the dump). ``-cpu max`` signs return addresses, so
+the records hold PAC-signed ``x30`` values that must be stripped with ``KERNELPACMASK``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Dict, List
+
+import pytest
+
+from kdbg import open_core as open_program
+from kdbg.arch.arm64 import (
+    FINAL_FRAME,
+    Arm64Translator,
+    prstatus_registers,
+    strip_pac,
+    thread_size,
+    walk_frame_records,
+    walk_interrupted,
+)
+from kdbg.compat.drgn import Object
+from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
+from vmcores.build import Dump
+from vmcores.oracle import ORACLE_FORM, drgn_stack_traces
+
+pytestmark = pytest.mark.timeout(2400)
+
+#: A sysrq-t frame line: `` __switch_to+0xf4/0x168``.
+FRAME = re.compile(r"^\[\s*[\d.]+\]\s+(\S+)\+0x([0-9a-f]+)/0x([0-9a-f]+)$")
+TASK = re.compile(r"^\[\s*[\d.]+\] task:(.{15}) state:(\S).* pid:(\d+) ")
+
+
+@pytest.fixture(scope="module", params=KERNELS)
+def oracle_dump(request: pytest.FixtureRequest) -> Dump:
+    return next(d for d in arm64_dumps([request.param]) if d.form == ORACLE_FORM)
+
+
+def sysrq_t(console: str) -> Dict[int, List[str]]:
+    """``{pid: [frame, ...]}`` of the sysrq-t between the guest's markers (arm64's
+    ``Call trace:`` format: one ``function+0xoff/0xsize`` per line)."""
+    block = console[console.index("KDBG-SYSRQ-T-BEGIN") : console.index("KDBG-SYSRQ-T-END")]
+    out: Dict[int, List[str]] = {}
+    pid = None
+    for line in block.splitlines():
+        m = TASK.match(line)
+        if m:
+            pid = int(m.group(3))
+            out[pid] = []
+            continue
+        f = FRAME.match(line)
+        if f and pid is not None:
+            out[pid].append(f"{f.group(1)}+0x{f.group(2)}/0x{f.group(3)}")
+    return out
+
+
+def test_blocked_tasks_unwind_as_drgn_and_the_guest(oracle_dump: Dump) -> None:
+    suite, flavour = kernel_parts(oracle_dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{oracle_dump.suite}", oracle_dump.path, arm64_dbg_vmlinux(suite, flavour))
+    console = sysrq_t((oracle_dump.truth / "console.log").read_text(errors="replace"))
+    started = {p["pid"] for p in json.loads((oracle_dump.truth / "ps.json").read_text())
+               if p["comm"] in ("sleep", "kdbg-sleeper", "cat") and p["state"] == "S"}
+    sleepers = {p for p in started if console.get(p)}  # (the zombie has no stack to print)
+    assert len(sleepers) >= 4 and all(console[p][-1].startswith("el0t_64_sync+") for p in sleepers), console
+    with open_program(str(oracle_dump.path)) as prog:
+        arch = prog.memory.arch  # type: ignore[union-attr]
+        assert isinstance(arch, Arm64Translator) and arch.params.pac_mask
+
+        def read_u64(address: int) -> int:
+            return int.from_bytes(prog.read(address, 8), "little")
+
+        task_t = prog.type("struct task_struct")
+        blocked = 0
+        running = []
+        gone = []
+        signed = 0
+        for address, rec in drgn.tasks.items():
+            assert "error" not in rec, rec
+            task = Object(prog, task_t, address=address)
+            cc = task.thread.cpu_context
+            want = [f[0] for f in rec["frames"]]
+            if want[0] != int(cc.pc):  # drgn started from the CPU's NT_PRSTATUS: running
+                running.append(int(task.pid))
+                continue
+            stack = int(task.stack)
+            walk = walk_frame_records(read_u64, int(cc.pc), int(cc.fp), (stack, stack + thread_size(arch.page_size)),
+                                      arch.params.pac_mask)
+            if stack == 0:  # a zombie: its stack is freed; the kernel prints no trace (drgn reads stale memory)
+                assert not console.get(int(task.pid)) and "outside the task's stack [0x0, " in walk.end
+                gone.append(int(task.pid))
+                continue
+            blocked += 1
+            assert (walk.pcs, walk.end) == (want, FINAL_FRAME), (rec["pid"], rec["comm"])
+            raw = [read_u64(fp + 8) for fp in walk.fps[:-1]]
+            assert [strip_pac(r, arch.params.pac_mask) for r in raw] == walk.pcs[1:]
+            signed += sum(r != pc for r, pc in zip(raw, walk.pcs[1:], strict=True))
+            if int(task.pid) in sleepers and int(task.tgid) == int(task.pid):
+                names = []
+                for pc in walk.pcs:
+                    sym = prog.symbol(pc)
+                    names.append(f"{sym.name}+{pc - sym.address:#x}/{sym.size:#x}")
+                assert names == console[int(task.pid)], task.pid
+                sleepers.discard(int(task.pid))
+        assert running == [0, 0]  # each CPU's idle task, running when QEMU stopped the guest
+        assert len(gone) <= 1 and blocked == len(drgn.tasks) - 2 - len(gone) and not sleepers
+        assert signed > blocked  # pointer authentication was on: most return addresses signed
+
+
+def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> None:
+    """Each CPU's ``NT_PRSTATUS`` note gives the registers drgn reads for the task running
+    there (the idle task: the guest was idle when QEMU stopped it), and ``pc``, ``x30``
+    where the stopped function had not saved it (bookworm's leaf ``cpu_do_idle``; trixie's
+    has its frame record), and the frame records from ``x29`` give drgn's pcs (DWARF CFI)
+    down to the final frame record."""
+    suite, flavour = kernel_parts(oracle_dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{oracle_dump.suite}", oracle_dump.path, arm64_dbg_vmlinux(suite, flavour))
+    idle = {rec["cpu"]: (address, rec) for address, rec in drgn.tasks.items() if rec["pid"] == 0}
+    with open_program(str(oracle_dump.path)) as prog:
+        arch = prog.memory.arch  # type: ignore[union-attr]
+        assert isinstance(arch, Arm64Translator)
+        notes = prog.memory.prstatus  # type: ignore[union-attr]
+        assert len(notes) == len(idle) == 2
+        task_t = prog.type("struct task_struct")
+        for cpu, desc in enumerate(notes):
+            pid, regs = prstatus_registers(desc)
+            assert pid == cpu + 1
+            address, rec = idle[cpu]
+            first = rec["frames"][0]
+            common = set(first[4]) & set(regs)
+            assert {"sp", "x19", "x29", "x30", "pstate"} <= common  # drgn's frame gives pc apart
+            assert {r: regs[r] for r in common} == {r: first[4][r] for r in common}
+            assert regs["pc"] == first[0]
+            task = Object(prog, task_t, address=address)
+            stack = int(task.stack)
+            walk = walk_interrupted(lambda a: int.from_bytes(prog.read(a, 8), "little"), regs,
+                                    (stack, stack + thread_size(arch.page_size)), arch.params.pac_mask,
+                                    lambda a, b: prog.symbol(a).address == prog.symbol(b).address)
+            assert (walk.pcs, walk.end) == ([f[0] for f in rec["frames"]], FINAL_FRAME), cpu

@@ -1,0 +1,410 @@
+"""arm64 reference kernels, guests and dumps: Debian's arm64 kernels under
+``qemu-system-aarch64 -M virt -cpu max`` (TCG) on the x86-64 host.
+
+Usage::
+
+    python -m vmcores.arm64 fetch [SUITE-FLAVOUR ...] [--dbg]   # kernel, busybox, -dbg vmlinux
+    python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
+
+Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
+``trixie-cloud``; ``trixie-generic`` on request). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
+reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
+its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
+``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
+
+**Packages.** The arm64 packages come from the same mirror apt is configured with
+(:func:`vmcores.debian.debian_mirror`), through a private apt state per suite under
+``<cache>/debian/apt-arm64/<suite>/`` whose options add ``APT::Architecture=arm64`` and
+``APT::Architectures=arm64`` (so ``apt-get update`` fetches only ``binary-arm64`` lists
+and ``apt-get download`` takes arm64 packages). The host's dpkg architectures and apt
+state are not changed (no ``dpkg --add-architecture``). Per kernel:
+``linux-image-<abi>-<flavour>-unsigned`` (from the ``linux-image-<flavour>`` metapackage),
+``linux-image-<abi>-<flavour>-dbg`` (only the DWARF vmlinux is unpacked; 322 MB for
+trixie's cloud-arm64, 1.03 GB for its generic arm64) and ``busybox-static`` (its static
+arm64 busybox: ``/bin`` in bookworm, ``/usr/bin`` in trixie).
+
+**Guest.** ``qemu-system-aarch64 -M virt -cpu max`` (pointer authentication; QEMU 7.2's
+``max`` also has FEAT_LPA2, which trixie's 52-bit kernel uses), ``-smp 2``, 128 MB,
+``-device vmcoreinfo``; modules ``qemu_fw_cfg``, ``virtio_mmio``, ``virtio_console``
+(built in on trixie's generic kernel); the console is the PL011
+(``console=ttyAMA0``), the truth stream goes over a ``virtconsole`` (``/dev/hvc0``:
+``virt`` has only one UART for the normal world), so the guest's ``/init`` is
+:data:`vmcores.build.INIT_COMMON` with ``ttyS1`` replaced by ``hvc0``. The guest records
+exactly the x86 guests' truth (:data:`vmcores.build.INIT_DUMP`: uname, version, cmdline,
+kallsyms, mounts, modules, vmcoreinfo, iomem, meminfo, cpuinfo, BTF bytes, dmesg, every
+``/proc/PID/stat``) plus a sysrq-t between markers on the console.
+
+**Dumps.** :func:`vmcores.build.qemu_dumps`: ``elf``, ``elf-paging`` and the QEMU kdump
+forms this QEMU offers (zlib only; flattened and reassembled with ``makedumpfile -R``).
+makedumpfile filtering of arm64 dumps is not done here (it needs Debian's arm64
+makedumpfile under qemu-user, issue 16).
+
+Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64``, QEMU
+7.2, this loaded 2-CPU host):
+
+* Under TCG bookworm's kernel reaches ``/init`` in about 23 s, trixie's in 17 s (x86:
+  about 5 s); the truth stream (base64 through busybox and the virtconsole, 10-30 KB/s
+  under load) takes most of the rest: 130 s from QEMU's start to ``KDBG-READY`` for
+  bookworm-cloud (2.4 MB), 128 s for trixie-cloud, 305 s for trixie-generic (its kallsyms
+  alone is 6 MB); the whole builds 135 s, 145 s and 313 s. The dumps are 128 MB (ELF) and 14-18 MB (kdump-zlib).
+* Only bookworm's kernels lack ``CONFIG_KALLSYMS_ALL`` (its generic arm64 flavour too):
+  trixie's cloud-arm64 has it (115,774 kallsyms lines), as has its generic arm64 (151,876,
+  67,848 of them ``d``). Both trixie kernels are ``CONFIG_ARM64_VA_BITS_52`` with
+  ``CONFIG_ARM64_LPA2``: on ``-cpu max`` they run 52-bit kernel addresses
+  (``TCR_EL1_T1SZ=0xc``, ``MAX_PHYSMEM_BITS=52``), the linear map at
+  ``0xfff0000000000000``, five levels of 4K tables with LPA2 descriptors.
+* ``/proc/kallsyms``: 44,802 lines (21,307 ``T``, 23,237 ``t``, 257 ``W``, 1 ``D``); no
+  ``_text``, ``init_task``, ``swapper_pg_dir`` or ``modules`` (no ``CONFIG_KALLSYMS_ALL``);
+  ``_stext`` is there. VMCOREINFO's ``SYMBOL()`` entries give ``swapper_pg_dir``,
+  ``_stext``, ``init_uts_ns``, ``node_online_map``, ``vmap_area_list``, ``mem_section``,
+  ``prb``, ``printk_rb_static``, ``clear_seq`` and the ``kallsyms_*`` tables; not
+  ``init_task``.
+* arm64 VMCOREINFO: ``NUMBER(VA_BITS)=48``, ``NUMBER(TCR_EL1_T1SZ)=0x10``,
+  ``NUMBER(kimage_voffset)``, ``NUMBER(PHYS_OFFSET)=0x40000000`` (virt's RAM base),
+  ``NUMBER(KERNELPACMASK)=0xffff000000000000``, ``KERNELOFFSET`` (hex, no ``0x``),
+  ``NUMBER(MODULES_VADDR|MODULES_END|VMALLOC_START|VMALLOC_END|VMEMMAP_START|VMEMMAP_END)``,
+  ``NUMBER(MAX_PHYSMEM_BITS)=48``, ``PAGESIZE=4096``.
+* The ELF dumps: ``e_machine`` 183 (``EM_AARCH64``), little-endian; one ``PT_LOAD`` for
+  the RAM at physical ``0x40000000``, and QEMU 7.2 writes the same header with ``-p``:
+  ``p_vaddr`` equals ``p_paddr`` (no kernel virtual addresses, unlike x86's ``-p``);
+  per CPU an ``NT_PRSTATUS``, an ``NT_PRFPREG`` and an ``NT_ARM_PAC_MASK`` (0x405)
+  note, then ``VMCOREINFO``.
+* QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
+  ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
+  offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
+  snappy are not built in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from vmcores.build import (
+    BOOT_TIMEOUT,
+    DEFAULT_MEMORY,
+    INIT_COMMON,
+    INIT_DUMP,
+    READY,
+    BuildError,
+    Dump,
+    Guest,
+    _unpack_truth,
+    dump_from_json,
+    dump_json,
+    finish_build,
+    make_initramfs,
+    qemu_dumps,
+    vmcores_root,
+)
+from vmcores.debian import (
+    FetchError,
+    KernelFiles,
+    PrivateApt,
+    _kernel_from_tree,
+    _unpack_deb,
+    cache_root,
+    file_lock,
+    resolve_kernel_package,
+)
+
+KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
+"""The arm64 reference kernels, ``SUITE-FLAVOUR``: bookworm 6.1 ``cloud-arm64`` (no
+``CONFIG_KALLSYMS_ALL``) and trixie 6.12 ``cloud-arm64`` (with it, and 52-bit VA with
+LPA2). ``trixie-generic`` and ``bookworm-generic`` build on request."""
+
+FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64"}
+"""kdbg flavour -> Debian's arm64 kernel flavour suffix: ``cloud`` (the reference kernels,
+no ``CONFIG_KALLSYMS_ALL``: kallsyms lists no data symbols) and ``generic`` (with
+``CONFIG_KALLSYMS_ALL``, so both cases are in the suite)."""
+
+QEMU_AARCH64 = "qemu-system-aarch64"
+
+KERNEL_CMDLINE = "console=ttyAMA0 panic=-1 oops=panic init_on_free=1 cryptomgr.notests"
+"""As :data:`vmcores.build.KERNEL_CMDLINE`, with the PL011 console."""
+
+INIT_COMMON_ARM64 = INIT_COMMON.replace("ttyS1", "hvc0")
+"""The x86 guests' common ``/init`` with the truth stream on the virtconsole."""
+
+#: Modules the arm64 guest loads: fw_cfg (VMCOREINFO into the dump), the virtio-mmio bus
+#: and the virtconsole on it (all modules in Debian's cloud-arm64 kernels).
+MODULES = ("qemu_fw_cfg", "virtio_mmio", "virtio_console")
+
+SYSRQ_T = r"""
+echo KDBG-SYSRQ-T-BEGIN > /dev/kmsg
+echo t > /proc/sysrq-trigger
+echo KDBG-SYSRQ-T-END > /dev/kmsg
+"""
+"""A sysrq-t (every task's stack as the kernel's unwinder sees it) on the console, before
+the truth is sent (the tasks are asleep: their stacks stay what the dump holds)."""
+
+INIT_DUMP_ARM64 = INIT_DUMP.replace("dmesg > $T/dmesg\n", SYSRQ_T + "dmesg > $T/dmesg\n", 1)
+
+BUILD_RECIPE = 1
+"""Bumped when the arm64 guest or dump recipe changes: a build of another recipe is
+rebuilt."""
+
+# --------------------------------------------------------------------------- packages
+
+
+class Arm64Apt(PrivateApt):
+    """A suite's private apt state for arm64 packages (``APT::Architecture=arm64``)."""
+
+    def __init__(self, suite: str) -> None:
+        """apt state of *suite* under ``<cache>/debian/apt-arm64/<suite>/``."""
+        super().__init__(suite, cache_root() / "debian" / "apt-arm64")
+
+    def options(self) -> List[str]:
+        """The private options plus the arm64 architecture."""
+        return [*super().options(), "-o", "APT::Architecture=arm64", "-o", "APT::Architectures=arm64"]
+
+
+def arm64_root() -> Path:
+    """``<cache>/debian/arm64``: the unpacked arm64 packages."""
+    return cache_root() / "debian" / "arm64"
+
+
+def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[Sequence[str]] = None,
+                     wildcards: bool = False) -> None:
+    """Download *package* and unpack it (or only *members*, shell patterns with
+    *wildcards*) into *dest*."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-dl-") as tmp:
+        try:
+            deb = apt.download(package, Path(tmp))
+        except FetchError:
+            apt.ensure_lists(refresh=True)
+            deb = apt.download(package, Path(tmp))
+        dest.mkdir(parents=True, exist_ok=True)
+        if members is None:
+            try:
+                subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True, capture_output=True, timeout=900)
+            except subprocess.CalledProcessError as e:
+                raise FetchError(f"dpkg-deb -x {deb}: {e.stderr.decode(errors='replace')}") from e
+        else:
+            _unpack_deb(deb, dest, members, wildcards)
+
+
+def arm64_kernel(suite: str = "bookworm", flavour: str = "cloud") -> KernelFiles:
+    """*suite*'s newest arm64 kernel of *flavour* (:data:`FLAVOURS`; its metapackage's),
+    unpacked into ``<cache>/debian/arm64/<suite>-<flavour>/`` once (a warm cache keeps it)."""
+    top = arm64_root() / f"{suite}-{flavour}"
+    meta_file = top / "kernel.json"
+    with file_lock(arm64_root() / f".{suite}-{flavour}.lock"):
+        if meta_file.exists():
+            meta = json.loads(meta_file.read_text())
+            return _kernel_from_tree(suite, flavour, top / "root", meta)
+        apt = Arm64Apt(suite)
+        apt.ensure_lists()
+        pkg, version = resolve_kernel_package(apt, "cloud", None, FLAVOURS[flavour])
+        if (top / "root").exists():
+            shutil.rmtree(top / "root")
+        _download_unpack(apt, pkg, top / "root")
+        meta = {"package": pkg, "version": version, "suite": suite, "flavour": flavour, "arch": "arm64"}
+        kf = _kernel_from_tree(suite, flavour, top / "root", meta)
+        meta["release"] = kf.release
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        return kf
+
+
+def arm64_dbg_vmlinux(suite: str = "bookworm", flavour: str = "cloud") -> Path:
+    """The DWARF vmlinux of :func:`arm64_kernel` (from its ``-dbg`` package of the same
+    version; only the vmlinux is unpacked)."""
+    kernel = arm64_kernel(suite, flavour)
+    top = arm64_root() / f"{suite}-{flavour}-dbg"
+    path = top / f"vmlinux-{kernel.release}"
+    with file_lock(arm64_root() / f".{suite}-{flavour}-dbg.lock"):
+        if path.exists():
+            return path
+        apt = Arm64Apt(suite)
+        apt.ensure_lists()
+        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
+        scratch = top / ".unpack"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        scratch.mkdir(parents=True)
+        _download_unpack(apt, f"linux-image-{kernel.release}-dbg={kernel.version}", scratch, [member])
+        os.replace(scratch / member, path)
+        shutil.rmtree(scratch)
+        return path
+
+
+def arm64_busybox(suite: str = "bookworm") -> Path:
+    """The static arm64 busybox of *suite*'s ``busybox-static`` package."""
+    top = arm64_root() / f"{suite}-busybox"
+    path = top / "busybox"
+    with file_lock(arm64_root() / f".{suite}-busybox.lock"):
+        if path.exists():
+            return path
+        apt = Arm64Apt(suite)
+        apt.ensure_lists()
+        scratch = top / ".unpack"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        scratch.mkdir(parents=True)
+        # bookworm: ./bin/busybox; trixie (merged /usr): ./usr/bin/busybox
+        _download_unpack(apt, "busybox-static", scratch, ["*bin/busybox"], wildcards=True)
+        found = sorted(p for p in scratch.rglob("busybox") if p.is_file() and not p.is_symlink())
+        if not found:
+            raise FetchError(f"busybox-static of {suite}: no bin/busybox in the package")
+        os.replace(found[0], path)
+        shutil.rmtree(scratch)
+        return path
+
+
+# --------------------------------------------------------------------------- guest
+
+
+class Arm64Guest(Guest):
+    """A ``-M virt -cpu max`` guest: PL011 console, truth over a virtconsole."""
+
+    qemu = QEMU_AARCH64
+    qemu_package = "qemu-system-arm"
+    machine_args = ("-M", "virt", "-cpu", "max")
+    serial_args = (
+        "-serial", "chardev:con",
+        "-device", "virtio-serial-device", "-device", "virtconsole,chardev=data",
+    )  # fmt: skip
+    kernel_cmdline = KERNEL_CMDLINE
+
+
+def arm64_dumps_root() -> Path:
+    """``<cache>/vmcores/arm64``."""
+    return vmcores_root() / "arm64"
+
+
+def kernel_parts(name: str) -> Tuple[str, str]:
+    """``(suite, flavour)`` of an arm64 kernel name ``SUITE-FLAVOUR`` (``ValueError``)."""
+    suite, _, flavour = name.partition("-")
+    if not re.fullmatch(r"[a-z]+", suite) or flavour not in FLAVOURS:
+        raise ValueError(f"bad arm64 kernel name {name!r}: SUITE-FLAVOUR, flavour one of {sorted(FLAVOURS)}")
+    return suite, flavour
+
+
+def build_arm64(name: str = "bookworm-cloud", memory: str = DEFAULT_MEMORY,
+                log: Optional[Any] = None) -> List[Dump]:
+    """Boot the arm64 kernel *name* (``SUITE-FLAVOUR``), record its truth and write the
+    QEMU dump forms into ``<cache>/vmcores/arm64/<name>/`` (replaced only once a build is
+    complete). :attr:`Dump.suite` is *name*."""
+    say = log or (lambda msg: print(f"[vmcores arm64 {name}] {msg}", file=sys.stderr, flush=True))
+    t0 = time.monotonic()
+    suite, flavour = kernel_parts(name)
+    kernel = arm64_kernel(suite, flavour)
+    busybox = arm64_busybox(suite)
+    say(f"kernel {kernel.release} ({time.monotonic() - t0:.1f}s)")
+    final = arm64_dumps_root() / name
+    outdir = final.with_name(f".{final.name}.building")
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    work = outdir / "guest"
+    initramfs = make_initramfs(kernel, MODULES, INIT_DUMP_ARM64, busybox=busybox, init_common=INIT_COMMON_ARM64)
+    truth = outdir / "truth"
+    t_boot = time.monotonic()
+    with Arm64Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT * 2, memory=memory) as g:
+        ready = time.monotonic() - t_boot
+        say(f"guest ready after {ready:.1f}s")
+        _unpack_truth(g.received(), truth)
+        assert g.qmp is not None
+        made, failed, qemu_formats = qemu_dumps(g.qmp, outdir)
+    shutil.copy(work / "console.log", truth / "console.log")
+    (work / "initramfs.cpio").unlink(missing_ok=True)
+    release = (truth / "uname").read_text().strip()
+    if release != kernel.release:
+        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
+    dumps = [Dump(name, release, f, t, final / p.name, final / "truth") for f, t, p in made]
+    info: Dict[str, Any] = {
+        "suite": name,
+        "arch": "arm64",
+        "release": release,
+        "package": f"{kernel.package}={kernel.version}",
+        "recipe": BUILD_RECIPE,
+        "memory": memory,
+        "qemu_formats": qemu_formats,
+        "boot_seconds": round(ready, 1),
+        "build_seconds": round(time.monotonic() - t0, 1),
+        "dumps": [dump_json(d) for d in dumps],
+        "failed": failed,
+    }
+    info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made, strict=True)]
+    finish_build(outdir, final, info)
+    say(f"done ({time.monotonic() - t0:.1f}s)")
+    return dumps
+
+
+def _load(name: str) -> Optional[List[Dump]]:
+    f = arm64_dumps_root() / name / "dumps.json"
+    try:
+        info = json.loads(f.read_text())
+        dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.get("recipe") != BUILD_RECIPE or not dumps or not all(d.path.exists() for d in dumps):
+        return None
+    kernel_meta = arm64_root() / name / "kernel.json"
+    try:
+        meta = json.loads(kernel_meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("package") != f"{meta.get('package')}={meta.get('version')}":
+        return None
+    return dumps
+
+
+def arm64_dumps(kernels: Sequence[str] = KERNELS, forms: Optional[Sequence[str]] = None,
+                build: bool = True, force: bool = False) -> List[Dump]:
+    """The arm64 reference dumps of *kernels* (``SUITE-FLAVOUR``; built when missing),
+    filtered by *forms*."""
+    out: List[Dump] = []
+    for name in kernels:
+        kernel_parts(name)
+        with file_lock(arm64_dumps_root() / f".{name}.lock"):
+            dumps = None if force else _load(name)
+            if dumps is None:
+                if not build:
+                    raise BuildError(f"no arm64 dumps for {name}: run python -m vmcores.arm64 build {name}")
+                dumps = build_arm64(name)
+        out += [d for d in dumps if forms is None or d.form in forms]
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of ``python -m vmcores.arm64``."""
+    ap = argparse.ArgumentParser(prog="python -m vmcores.arm64", description=__doc__.split("\n")[0])
+    ap.add_argument("cmd", choices=("fetch", "build"))
+    ap.add_argument("kernels", nargs="*", default=list(KERNELS), metavar="SUITE-FLAVOUR")
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--dbg", action="store_true", help="fetch: also the -dbg vmlinux")
+    args = ap.parse_args(argv)
+    try:
+        for name in args.kernels:
+            try:
+                suite, flavour = kernel_parts(name)
+            except ValueError as e:
+                ap.error(str(e))
+            if args.cmd == "fetch":
+                k = arm64_kernel(suite, flavour)
+                print(f"{name}\t{k.release}\t{k.package}={k.version}\n  vmlinuz {k.vmlinuz}")
+                print(f"  busybox {arm64_busybox(suite)}")
+                if args.dbg:
+                    print(f"  dbg     {arm64_dbg_vmlinux(suite, flavour)}")
+            else:
+                for d in arm64_dumps([name], force=args.force):
+                    print(f"{d.suite}\t{d.release}\t{d.form:18}\t{d.path}\t[{d.tool}]")
+    except (BuildError, FetchError) as e:
+        print(f"vmcores.arm64: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
