@@ -2,8 +2,9 @@
 
 ``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
 
-``kdbg shrink ...`` (the first word) is :mod:`kdbg.ui.shrink`; a script of that name runs
-as ``kdbg ./shrink``.
+``kdbg shrink ...``, ``kdbg report ...`` and ``kdbg triage ...`` (the first word) are
+:mod:`kdbg.ui.shrink`, :mod:`kdbg.ui.report` and :mod:`kdbg.ui.triage`; a script of one of
+those names runs as ``kdbg ./shrink``.
 
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
@@ -39,7 +40,7 @@ from kdbg import target as program
 from kdbg.core.default import set_default_prog
 from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
-from kdbg.ui import report, shrink
+from kdbg.ui import report, shrink, triage
 from kdbg.ui.commands import CommandContext
 from kdbg.ui.evaluate import evaluate, script_globals
 from kdbg.ui.plugins import declarations, helpers, load_plugins
@@ -189,6 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             _err(str(e))
             return EXIT_USAGE
         return _session(job.ns, job.open, job.finish, job.run)
+    if args[:1] == [triage.COMMAND]:
+        return triage.main(args[1:])
     if args[:1] == [report.COMMAND]:
         try:
             ns = report.parse_args(args[1:])
