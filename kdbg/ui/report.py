@@ -32,7 +32,7 @@ import io
 import json
 import os
 from functools import partial
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from kdbg.errors import KdbgError
 from kdbg.fleet.kind import CrashKind, classify
@@ -48,6 +48,7 @@ from kdbg.helpers.slab import for_each_slab_cache, slab_cache_usage
 from kdbg.helpers.vmstat import global_node_page_state, nr_free_pages
 from kdbg.ui.commands.stack import header, trace_json, write_trace
 from kdbg.ui.commands.system import log_lines, sys_fields
+from kdbg.ui.tool import ToolParser
 from kdbg.unwind import crashed_thread, stack_trace
 
 __all__ = ["COMMAND", "SCHEMA", "FORMATS", "build_report", "render", "parse_args", "run"]
@@ -65,14 +66,9 @@ TOP_SLABS = 10
 _Errors = (KdbgError, LookupError, ValueError, OverflowError)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise KdbgError(f"report: {message} (usage: {USAGE})")
-
-
 def parse_args(argv: List[str]) -> argparse.Namespace:
     """``kdbg report``'s arguments, as a namespace the session runner takes."""
-    p = _Parser(prog="kdbg report", usage=USAGE, description=__doc__.split("\n\n")[1])
+    p = ToolParser(prog="kdbg report", usage=USAGE, description=__doc__.split("\n\n")[1])
     p.add_argument("core", metavar="VMCORE", nargs="?", help="the dump (default: the live kernel)")
     p.add_argument("-o", "--output", dest="report_dir", metavar="DIR",
                    help="write report.<format> into DIR (every format without --format)")

@@ -33,7 +33,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, NoReturn, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from kdbg import target
 from kdbg.arch.x86_64 import START_KERNEL_MAP, cpu_note_page_table_roots
@@ -46,6 +46,7 @@ from kdbg.memory.recording import ANALYSIS, OPEN, PAGE_TABLE, RecordingCoreMemor
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
 from kdbg.ui import report
+from kdbg.ui.tool import ToolParser
 
 __all__ = ["COMMAND", "USAGE", "ShrinkJob", "build_parser", "parse_args"]
 
@@ -55,14 +56,9 @@ USAGE = ("kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --sc
          "[--elf] [--redact] [-q]")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise KdbgError(f"shrink: {message} (usage: {USAGE})")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``kdbg shrink``."""
-    p = _Parser(prog="kdbg shrink", usage=USAGE, description=__doc__.split("\n\n")[1])
+    p = ToolParser(prog="kdbg shrink", usage=USAGE, description=__doc__.split("\n\n")[1])
     p.add_argument("core", metavar="VMCORE", help="the dump to shrink (ELF, kdump-compressed or flattened)")
     p.add_argument("-o", "--output", metavar="SMALL", required=True, help="where to write the small dump")
     a = p.add_mutually_exclusive_group(required=True)

@@ -31,13 +31,14 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from kdbg import target
 from kdbg.errors import KdbgError
 from kdbg.fleet.groups import group, row_of_report
 from kdbg.progress import progress
 from kdbg.ui.report import build_report
+from kdbg.ui.tool import ToolParser
 
 __all__ = ["COMMAND", "SCHEMA", "TASKS_PER_WORKER", "main", "report_one", "find_dumps"]
 
@@ -48,14 +49,9 @@ USAGE = "kdbg triage PATH... -o OUT [--jobs N] [--dask SCHEDULER] [--json-progre
 TASKS_PER_WORKER = 20
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise KdbgError(f"triage: {message} (usage: {USAGE})")
-
-
 def parse_args(argv: List[str]) -> argparse.Namespace:
     """``kdbg triage``'s arguments."""
-    p = _Parser(prog="kdbg triage", usage=USAGE, description=__doc__.split("\n\n")[1])
+    p = ToolParser(prog="kdbg triage", usage=USAGE, description=__doc__.split("\n\n")[1])
     p.add_argument("paths", metavar="PATH", nargs="+", help="dumps, or directories to walk for dumps")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="the directory to write into")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="local worker processes")
