@@ -9,11 +9,15 @@ oops report and the kernel's own Call Trace) and the scenario it was made to cra
   printed (its reliable frames), on every form of the dump.
 * The same scenario has the same signature on 5.10, 6.1 and 6.12 (one code path, three
   builds, three boots with their own KASLR slides); different scenarios differ.
+* Each crash rebuilt from a second boot of the same kernel (its own KASLR slide, kept in
+  the session cache under ``second-boot/``, so built once per cache) has the signature of
+  the first.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
@@ -22,9 +26,9 @@ from kdbg import target
 from kdbg.fleet.kind import classify
 from kdbg.fleet.signature import Signature, clean_name, signature
 from kdbg.helpers.printk import get_dmesg
-from tests.conftest import resolve_crash_dump
+from tests.conftest import SESSION_CACHE, resolve_crash_dump
 from tests.stack_truth import console_lines, parse_panic
-from vmcores.crash import SCENARIOS
+from vmcores.crash import SCENARIOS, crash_dumps
 from vmcores.debian import SUITES
 
 #: The kind each scenario's crash is.
@@ -36,8 +40,8 @@ FORMS = ("elf-paging", "kdump-zlib")
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
-def _kdbg_signature(suite: str, scenario: str, form: str) -> Tuple[str, Signature]:
-    prog = target.open_core(str(resolve_crash_dump(suite, scenario, form).path))
+def _kdbg_signature(suite: str, scenario: str, form: str, path: Optional[Path] = None) -> Tuple[str, Signature]:
+    prog = target.open_core(str(path or resolve_crash_dump(suite, scenario, form).path))
     try:
         kind = classify(get_dmesg(prog, timestamps=False).decode("utf-8", "replace").splitlines())
         trace = prog.crashed_thread().stack_trace()
@@ -132,3 +136,41 @@ def test_console_lines_helper_is_the_console() -> None:
     """The console parser the truth side uses keeps every line of a report."""
     text = "[    1.000000] a\n[    2.000000] Kernel panic - not syncing: x\n"
     assert [ln for ln in console_lines(text) if ln] == ["a", "Kernel panic - not syncing: x"]
+
+
+def _second_boot(suite: str, scenario: str) -> Path:
+    """The elf-paging dump of a second boot of *suite*'s *scenario*, built in the session
+    cache's ``second-boot`` root (sharing its kernel packages) the first time."""
+    root = Path(str(SESSION_CACHE)) / "second-boot"
+    root.mkdir(parents=True, exist_ok=True)
+    kernels = root / "debian"
+    if not kernels.exists():
+        kernels.symlink_to(Path(str(SESSION_CACHE)) / "debian")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KDBG_CACHE", str(root))
+        dumps = crash_dumps([suite], [scenario], forms=["elf-paging"])
+    assert dumps, f"{suite}-{scenario}: no second-boot dump"
+    return dumps[0].path
+
+
+def _kernel_offset(path: Path) -> int:
+    prog = target.open_core(str(path))
+    try:
+        vmcoreinfo = prog.memory.vmcoreinfo
+        assert vmcoreinfo is not None
+        return vmcoreinfo.kerneloffset
+    finally:
+        prog.close()
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("suite", SUITES)
+def test_a_second_boot_has_the_same_signature(suite: str) -> None:
+    offsets = []
+    for scenario in SCENARIOS:
+        first = resolve_crash_dump(suite, scenario, FORMS[0]).path
+        second = _second_boot(suite, scenario)
+        assert _kdbg_signature(suite, scenario, FORMS[0], second) == _kdbg_signature(suite, scenario, FORMS[0])
+        offsets.append((_kernel_offset(first), _kernel_offset(second)))
+    # the boots really differ: KASLR put the kernel elsewhere at least once
+    assert any(a != b for a, b in offsets), offsets

@@ -232,3 +232,19 @@ def test_bad_input_writes_nothing(tmp_path: Path, sample_dump: SampleDump) -> No
     r = _shrink(sample_dump.path, small)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and re.search(r"one of the arguments -x", r.stderr)
     assert _no_output(tmp_path) == []
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("suite", SUITES)
+def test_report_on_small_is_the_report_on_the_original(suite: str, tmp_path: Path) -> None:
+    """``--report``: the report of SMALL is the report of the crashed original (its size
+    against the issue's 4 MB is a benchmark's)."""
+    dump = resolve_crash_dump(suite, "oops", "elf-paging")
+    small = tmp_path / "small"
+    shrunk = _shrink(dump.path, small, "--report")
+    assert shrunk.returncode == 0, shrunk.stderr
+    before = run_kdbg("report", str(dump.path), timeout=900)
+    after = run_kdbg("report", str(small), env=NO_CACHE, timeout=900)
+    assert before.returncode == 0 and after.returncode == 0, (before.stderr, after.stderr)
+    assert after.stdout == before.stdout == shrunk.stdout
+    assert "(cannot be read:" not in after.stdout

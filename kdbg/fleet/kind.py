@@ -32,6 +32,7 @@ KINDS = {
     "nmi": "NMI",
     "panic": "panic",
     "none": "no crash",
+    "unknown": "unknown (the log cannot be read)",
 }
 
 #: Lines that name a cause, most specific first within a line (one kind per line).

@@ -39,10 +39,11 @@ from kdbg.memory.decompress import decompress_page, require_codec
 from kdbg.memory.fileview import PAGE_MISSING, FileView, truncation_warning
 from kdbg.memory.machine import dump_machine, require_supported
 from kdbg.memory.pagecache import PageCache
-from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
+from kdbg.memory.physical import PhysicalMemory, notes_to_info, page_spans, parse_elf_notes
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["KDUMP_SIGNATURE", "DISKDUMP_SIGNATURE", "KdumpHeader", "KdumpPhysicalMemory"]
+__all__ = ["KDUMP_SIGNATURE", "DISKDUMP_SIGNATURE", "DISK_DUMP_HEADER_SIZE", "HEADER_TAIL", "HEADER_TAIL_OFFSET",
+           "SUB_HEADER", "PAGE_DESC", "KdumpHeader", "KdumpPhysicalMemory"]
 
 KDUMP_SIGNATURE = b"KDUMP   "
 DISKDUMP_SIGNATURE = b"DISKDUMP"
@@ -50,9 +51,12 @@ DISK_DUMP_HEADER_SIZE = 464
 # signature[8], header_version, utsname(6*65), pad, timeval(16), status, block_size,
 # sub_hdr_size, bitmap_blocks, max_mapnr, total_ram_blocks, device_blocks, written_blocks,
 # current_cpu, nr_cpus
-_HDR_TAIL = struct.Struct("<IiiIIIIIIi")
-_HDR_TAIL_OFF = 424
-_SUB = struct.Struct("<Qii QQ qQ qQ qQ QQQ")
+HEADER_TAIL = struct.Struct("<IiiIIIIIIi")
+HEADER_TAIL_OFFSET = 424
+#: ``kdump_sub_header``: phys_base, dump_level, split, start_pfn, end_pfn,
+#: offset_vmcoreinfo, size_vmcoreinfo, offset_note, size_note, offset_eraseinfo,
+#: size_eraseinfo, start_pfn_64, end_pfn_64, max_mapnr_64.
+SUB_HEADER = struct.Struct("<Qii QQ qQ qQ qQ QQQ")
 PAGE_DESC = struct.Struct("<qIIQ")
 DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
 #: Largest VMCOREINFO / note area accepted from the sub-header.
@@ -131,7 +135,7 @@ class KdumpHeader:
             _written,
             _cpu,
             h.nr_cpus,
-        ) = _HDR_TAIL.unpack_from(raw, _HDR_TAIL_OFF)
+        ) = HEADER_TAIL.unpack_from(raw, HEADER_TAIL_OFFSET)
         h.max_mapnr = mapnr32
         bs = h.block_size
         if bs <= 0 or bs & (bs - 1) or not 512 <= bs <= 1 << 20:
@@ -153,12 +157,12 @@ class KdumpHeader:
                 "can be located"
             )
         if h.signature == KDUMP_SIGNATURE and h.sub_hdr_size > 0:
-            n = min(_SUB.size, h.sub_hdr_size * bs)
+            n = min(SUB_HEADER.size, h.sub_hdr_size * bs)
             if f.missing(bs, n) is not None:
                 raise CoreError(f"{path}: the kdump sub-header is missing (truncated dump)")
             sub = f.pread(bs, n)
-            sub = sub + bytes(_SUB.size - len(sub))
-            v = _SUB.unpack(sub)
+            sub = sub + bytes(SUB_HEADER.size - len(sub))
+            v = SUB_HEADER.unpack(sub)
             h.phys_base = v[0]
             hv = h.header_version
             if hv >= 1:
@@ -458,18 +462,13 @@ class KdumpPhysicalMemory(PhysicalMemory):
         bulk = size > 64 * ps
         get = self.cache.get_uncached if bulk else self.cache.get
         parts = []
-        pos = address
-        end = address + size
-        while pos < end:
-            pfn = pos >> shift
-            off = pos & (ps - 1)
-            n = min(ps - off, end - pos)
+        for pfn, off, n in page_spans(address, size, ps):
+            pos = (pfn << shift) + off
             try:
                 page = get(pfn)
             except FaultError as e:
                 raise FaultError(str(e.args[0]), pos, physical=True) from None
             parts.append(page[off : off + n] if n != ps else page)
-            pos += n
         return b"".join(parts)
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ dump's VMCOREINFO and the dumped machine's address translation (:mod:`kdbg.arch`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional, Tuple
 
 from kdbg.arch import X86_64, Translator, translator_for
 from kdbg.errors import CoreError, FaultError
@@ -18,7 +18,7 @@ from kdbg.memory.vmcoreinfo import VMCoreInfo
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.arch.layout import LayoutBase
 
-__all__ = ["PhysicalMemory", "CoreMemory", "parse_elf_notes"]
+__all__ = ["PhysicalMemory", "CoreMemory", "page_spans", "parse_elf_notes"]
 
 #: Largest single read accepted (guards against bogus sizes from callers).
 MAX_READ = 1 << 34
@@ -68,6 +68,19 @@ class PhysicalMemory(ABC):
 
     def close(self) -> None:  # noqa: B027
         """Release the file (idempotent)."""
+
+
+def page_spans(address: int, size: int, page_size: int) -> Iterator[Tuple[int, int, int]]:
+    """``(pfn, offset, length)`` of each page ``[address, address + size)`` touches, in
+    order (``page_size`` a power of two)."""
+    shift = page_size.bit_length() - 1
+    pos = address
+    end = address + size
+    while pos < end:
+        off = pos & (page_size - 1)
+        n = min(page_size - off, end - pos)
+        yield pos >> shift, off, n
+        pos += n
 
 
 def parse_elf_notes(data: bytes, limit: int = 1 << 16) -> List[tuple]:

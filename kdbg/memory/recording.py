@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
-from kdbg.memory.physical import CoreMemory, PhysicalMemory
+from kdbg.memory.physical import CoreMemory, PhysicalMemory, page_spans
 
 __all__ = ["OPEN", "ANALYSIS", "PAGE_TABLE", "PHASES", "RecordingMemory", "RecordingCoreMemory"]
 
@@ -69,20 +69,12 @@ class RecordingMemory(PhysicalMemory):
         return data
 
     def _note(self, address: int, size: int, phase: str) -> None:
-        shift = self._shift
-        ps = self.page_size
         masks = self._bytes
         phases = self._phase
-        pos = address
-        end = address + size
-        while pos < end:
-            pfn = pos >> shift
-            off = pos & (ps - 1)
-            n = min(ps - off, end - pos)
+        for pfn, off, n in page_spans(address, size, self.page_size):
             masks[pfn] = masks.get(pfn, 0) | (((1 << n) - 1) << off)
             if pfn not in phases:
                 phases[pfn] = phase
-            pos += n
 
     def is_present(self, pfn: int) -> bool:
         """Whether the dump holds ``pfn`` as memory (see :meth:`PhysicalMemory.is_present`)."""

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.errors import CoreError
+from kdbg.memory.decompress import DUMP_DH_COMPRESSED_ZLIB
+from kdbg.memory.kdump import HEADER_TAIL, HEADER_TAIL_OFFSET, KDUMP_SIGNATURE, PAGE_DESC, SUB_HEADER
 from kdbg.memory.machine import elf_machine_number
 
 __all__ = ["DumpImage", "note_bytes", "write_elf_core", "write_kdump_core"]
@@ -37,19 +39,8 @@ PT_NOTE = 4
 ET_CORE = 4
 PF_R, PF_W, PF_X = 4, 2, 1
 
-_KDUMP_SIGNATURE = b"KDUMP   "
+#: makedumpfile's ``header_version`` written (v6: 64-bit pfns in the sub-header).
 _HEADER_VERSION = 6
-_DISK_DUMP_HEADER_SIZE = 464
-#: status, block_size, sub_hdr_size, bitmap_blocks, max_mapnr, total_ram_blocks,
-#: device_blocks, written_blocks, current_cpu, nr_cpus (at offset 424 of the header).
-_HDR_TAIL = struct.Struct("<IiiIIIIIIi")
-_HDR_TAIL_OFF = 424
-#: phys_base, dump_level, split, start_pfn, end_pfn, offset_vmcoreinfo, size_vmcoreinfo,
-#: offset_note, size_note, offset_eraseinfo, size_eraseinfo, start_pfn_64, end_pfn_64,
-#: max_mapnr_64.
-_SUB = struct.Struct("<Qii QQ qQ qQ qQ QQQ")
-_PAGE_DESC = struct.Struct("<qIIQ")
-DUMP_DH_COMPRESSED_ZLIB = 0x1
 
 
 @dataclass
@@ -172,24 +163,24 @@ def write_kdump_core(path: str, image: DumpImage, level: int = 6) -> int:
     dumped = _bitmap(half, image.pages)
     for pfn in image.pages:  # a kept page is memory the machine had, whatever the original said
         present[pfn >> 3] |= 1 << (pfn & 7)
-    off_vmci = bs + _SUB.size
+    off_vmci = bs + SUB_HEADER.size
     off_note = off_vmci + len(vmcoreinfo)
     sub_end = off_note + len(notes)
     sub_hdr_size = -(-(sub_end - bs) // bs)
     bitmap_blocks = 2 * half // bs
     desc_off = (1 + sub_hdr_size + bitmap_blocks) * bs
-    data_off = desc_off + len(image.pages) * _PAGE_DESC.size
+    data_off = desc_off + len(image.pages) * PAGE_DESC.size
     nr_cpus = image.nr_cpus if image.nr_cpus is not None else \
         sum(1 for n, t, _d in image.notes if n == "CORE" and t == 1)
     header = bytearray(bs)
-    header[0:8] = _KDUMP_SIGNATURE
+    header[0:8] = KDUMP_SIGNATURE
     header[8:12] = _HEADER_VERSION.to_bytes(4, "little")
     header[12:12 + 390] = _uts(image)
     struct.pack_into("<qq", header, 408, *image.timestamp)
-    _HDR_TAIL.pack_into(header, _HDR_TAIL_OFF, DUMP_DH_COMPRESSED_ZLIB, bs, sub_hdr_size, bitmap_blocks,
-                        min(max_pfn, 0xFFFFFFFF), len(image.pages), 0, len(image.pages), 0, nr_cpus)
-    sub = _SUB.pack(image.phys_base & ((1 << 64) - 1), 0, 0, 0, max_pfn, off_vmci if vmcoreinfo else 0, len(vmcoreinfo),
-                    off_note, len(notes), 0, 0, 0, max_pfn, max_pfn)
+    HEADER_TAIL.pack_into(header, HEADER_TAIL_OFFSET, DUMP_DH_COMPRESSED_ZLIB, bs, sub_hdr_size, bitmap_blocks,
+                          min(max_pfn, 0xFFFFFFFF), len(image.pages), 0, len(image.pages), 0, nr_cpus)
+    sub = SUB_HEADER.pack(image.phys_base & ((1 << 64) - 1), 0, 0, 0, max_pfn, off_vmci if vmcoreinfo else 0,
+                          len(vmcoreinfo), off_note, len(notes), 0, 0, 0, max_pfn, max_pfn)
     meta = bytearray(sub + vmcoreinfo + notes)
     meta += bytes(sub_hdr_size * bs - len(meta))
     with _Output(path) as f:
@@ -204,7 +195,7 @@ def write_kdump_core(path: str, image: DumpImage, level: int = 6) -> int:
                 blob, flags = packed, DUMP_DH_COMPRESSED_ZLIB
             else:
                 blob, flags = raw, 0
-            descs += _PAGE_DESC.pack(pos, len(blob), flags, 0)
+            descs += PAGE_DESC.pack(pos, len(blob), flags, 0)
             blobs.append(blob)
             pos += len(blob)
         f.write(bytes(descs))

@@ -2,8 +2,9 @@
 
 ``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
 
-``kdbg shrink ...`` (the first word) is :mod:`kdbg.ui.shrink`; a script of that name runs
-as ``kdbg ./shrink``.
+``kdbg shrink ...``, ``kdbg report ...`` and ``kdbg triage ...`` (the first word) are
+:mod:`kdbg.ui.shrink`, :mod:`kdbg.ui.report` and :mod:`kdbg.ui.triage`; a script of one of
+those names runs as ``kdbg ./shrink``.
 
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
@@ -39,7 +40,7 @@ from kdbg import target as program
 from kdbg.core.default import set_default_prog
 from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
-from kdbg.ui import shrink
+from kdbg.ui import report, shrink, triage
 from kdbg.ui.commands import CommandContext
 from kdbg.ui.evaluate import evaluate, script_globals
 from kdbg.ui.plugins import declarations, helpers, load_plugins
@@ -188,7 +189,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         except KdbgError as e:
             _err(str(e))
             return EXIT_USAGE
-        return _session(job.ns, job.open, job.finish)
+        return _session(job.ns, job.open, job.finish, job.run)
+    if args[:1] == [triage.COMMAND]:
+        return triage.main(args[1:])
+    if args[:1] == [report.COMMAND]:
+        try:
+            ns = report.parse_args(args[1:])
+        except KdbgError as e:
+            _err(str(e))
+            return EXIT_USAGE
+        return _session(ns, open_program, None, report.run)
     ns = build_parser().parse_args(args)
     if ns.script and (ns.code or ns.commands):
         _err("give either -e, -x or a SCRIPT, not several")
@@ -196,22 +206,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     return _session(ns, open_program, None)
 
 
+#: What a session runs on the opened program: ``(prog, ns, ctx) -> exit status``.
+Runner = Callable[[Any, argparse.Namespace, CommandContext], int]
+
+
 def _session(ns: argparse.Namespace, open_target: Callable[[argparse.Namespace], Any],
-             finish: Optional[Callable[[Any, int], int]]) -> int:
+             finish: Optional[Callable[[Any, int], int]], run: Optional[Runner] = None) -> int:
     # Inside kdbg, ``import drgn`` is kdbg: plugins, scripts, -e code and REPL lines
     # written for drgn run on kdbg's implementation of drgn's API.
     compat.install()
     try:
-        return _main(ns, open_target, finish)
+        return _main(ns, open_target, finish, run or _run)
     finally:
         set_default_prog(None)
         compat.uninstall()
 
 
 def _main(ns: argparse.Namespace, open_target: Callable[[argparse.Namespace], Any],
-          finish: Optional[Callable[[Any, int], int]]) -> int:
-    """Open the target, run what ``ns`` asks for (or the REPL), then ``finish(prog,
-    status)`` (its return is the exit status) before the program is closed."""
+          finish: Optional[Callable[[Any, int], int]], run: Runner) -> int:
+    """Open the target, ``run`` on it (by default what ``ns`` asks for, or the REPL), then
+    ``finish(prog, status)`` (its return is the exit status) before the program is closed."""
     try:
         for w in load_plugins(ns.plugin_path):
             _err(f"warning: {w}")
@@ -235,40 +249,18 @@ def _main(ns: argparse.Namespace, open_target: Callable[[argparse.Namespace], An
 
     ctx = CommandContext(out=sys.stdout, json=ns.json, err=sys.stderr)
     try:
-        status = _run(prog, ns, ctx)
+        status = _guarded(run, prog, ns, ctx)
         return finish(prog, status) if finish is not None else status
     finally:
         print_warnings(prog.memory, sys.stderr, warned)
         prog.close()
 
 
-def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
-    """The exit status of running ``-x``, ``-e``, the script or the REPL on ``prog``."""
+def _guarded(run: Runner, prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
+    """``run``'s exit status; an error is one line (exit 1, or 2 when the target proved
+    unusable)."""
     try:
-        if ns.commands:
-            return _run_commands(prog, ns, ctx)
-        if ns.code:
-            evaluate(ns.code, namespace(prog), sys.stdout)
-            return EXIT_OK
-        if ns.script:
-            import runpy
-
-            g = namespace(prog)
-            del g["__name__"]
-            sys.argv = [ns.script] + list(ns.args)
-            # As python and drgn do: the script's directory is first on the import path.
-            sys.path.insert(0, os.path.dirname(os.path.abspath(ns.script)))
-            try:
-                runpy.run_path(ns.script, init_globals=g, run_name="__main__")
-            except KdbgError as e:
-                if is_target_error(e):
-                    raise
-                # A script's uncaught error names its class, as Python's would: scripts
-                # catch errors by class (``except LookupError``).
-                return _fail(RuntimeError(f"{type(e).__name__}: {e}"), ns, EXIT_FAILED)
-            return EXIT_OK
-
-        return EXIT_OK if run_repl(prog, ctx, namespace(prog), quiet=ns.quiet) else EXIT_FAILED
+        return run(prog, ns, ctx)
     except KdbgError as e:
         return _fail(e, ns, EXIT_USAGE if is_target_error(e) else EXIT_FAILED)
     except BrokenPipeError:
@@ -284,3 +276,31 @@ def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
         else:
             _err(f"{type(e).__name__}: {e} (--traceback shows where)")
         return EXIT_FAILED
+
+
+def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
+    """The exit status of running ``-x``, ``-e``, the script or the REPL on ``prog``."""
+    if ns.commands:
+        return _run_commands(prog, ns, ctx)
+    if ns.code:
+        evaluate(ns.code, namespace(prog), sys.stdout)
+        return EXIT_OK
+    if ns.script:
+        import runpy
+
+        g = namespace(prog)
+        del g["__name__"]
+        sys.argv = [ns.script] + list(ns.args)
+        # As python and drgn do: the script's directory is first on the import path.
+        sys.path.insert(0, os.path.dirname(os.path.abspath(ns.script)))
+        try:
+            runpy.run_path(ns.script, init_globals=g, run_name="__main__")
+        except KdbgError as e:
+            if is_target_error(e):
+                raise
+            # A script's uncaught error names its class, as Python's would: scripts
+            # catch errors by class (``except LookupError``).
+            return _fail(RuntimeError(f"{type(e).__name__}: {e}"), ns, EXIT_FAILED)
+        return EXIT_OK
+
+    return EXIT_OK if run_repl(prog, ctx, namespace(prog), quiet=ns.quiet) else EXIT_FAILED

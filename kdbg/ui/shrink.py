@@ -1,4 +1,4 @@
-"""``kdbg shrink VMCORE -o SMALL (-x COMMAND... | -e CODE | --script S.py [ARG...]) [--elf] [--redact]``
+"""``kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) [--elf] [--redact]``
 
 Runs an analysis on a vmcore and writes a new, valid vmcore holding only the pages that
 analysis read, so that the same analysis on SMALL prints the same output, and the dump can
@@ -33,7 +33,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, NoReturn, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from kdbg import target
 from kdbg.arch.x86_64 import START_KERNEL_MAP, cpu_note_page_table_roots
@@ -45,29 +45,27 @@ from kdbg.memory import open_physical
 from kdbg.memory.recording import ANALYSIS, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
+from kdbg.ui import report
+from kdbg.ui.tool import ToolParser
 
 __all__ = ["COMMAND", "USAGE", "ShrinkJob", "build_parser", "parse_args"]
 
 #: The first word of the command line that selects this tool.
 COMMAND = "shrink"
-USAGE = ("kdbg shrink VMCORE -o SMALL (-x COMMAND... | -e CODE | --script S.py [ARG...]) "
+USAGE = ("kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) "
          "[--elf] [--redact] [-q]")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise KdbgError(f"shrink: {message} (usage: {USAGE})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``kdbg shrink``."""
-    p = _Parser(prog="kdbg shrink", usage=USAGE, description=__doc__.split("\n\n")[1])
+    p = ToolParser(prog="kdbg shrink", usage=USAGE, description=__doc__.split("\n\n")[1])
     p.add_argument("core", metavar="VMCORE", help="the dump to shrink (ELF, kdump-compressed or flattened)")
     p.add_argument("-o", "--output", metavar="SMALL", required=True, help="where to write the small dump")
     a = p.add_mutually_exclusive_group(required=True)
     a.add_argument("-x", metavar="COMMAND", dest="commands", action="append",
                    help="a command of the analysis (repeatable, in order)")
     a.add_argument("-e", metavar="CODE", dest="code", help="Python code of the analysis")
+    a.add_argument("--report", action="store_true", help="kdbg report (its text) is the analysis")
     a.add_argument("--script", metavar="S.py ARG", nargs=argparse.REMAINDER,
                    help="a script of the analysis, and its arguments (the rest of the line; give it last)")
     p.add_argument("--elf", action="store_true", help="write an ELF vmcore instead of kdump-compressed")
@@ -90,6 +88,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         raise KdbgError("shrink: SMALL must not be the dump it is made from")
     ns.script, ns.args = (ns.script[0], ns.script[1:]) if ns.script else (None, [])
     ns.btf, ns.kallsyms = [], None
+    ns.report_dir, ns.format = None, None
     return ns
 
 
@@ -100,6 +99,8 @@ class ShrinkJob:
     def __init__(self, ns: argparse.Namespace) -> None:
         self.ns = ns
         self.phys: Optional[RecordingMemory] = None
+        #: What runs as the analysis: the report, or (``None``) the session's -x/-e/script.
+        self.run: Optional[Callable[[Any, argparse.Namespace, Any], int]] = report.run if ns.report else None
 
     def open(self, ns: argparse.Namespace) -> Program:
         """The Program on the recorded dump, with its symbols and types loaded (the
@@ -262,8 +263,8 @@ def _manifest(ns: argparse.Namespace, phys: RecordingMemory, pages: List[int], u
         "source": os.path.abspath(ns.core),
         "format": "elf" if ns.elf else "kdump",
         "redacted": bool(ns.redact),
-        "analysis": ({"commands": ns.commands} if ns.commands else {"code": ns.code} if ns.code
-                     else {"script": ns.script, "args": ns.args}),
+        "analysis": ({"report": True} if ns.report else {"commands": ns.commands} if ns.commands
+                     else {"code": ns.code} if ns.code else {"script": ns.script, "args": ns.args}),
         "page_size": phys.page_size,
         "kept_by_reason": by_reason,
         "kept": kept,
