@@ -478,8 +478,13 @@ def _check_nmi_report(o: Oops, console: str, ps: Dict[int, Dict[str, object]]) -
     context's frames (the idle task's, from its idle loop to the CPU's start)."""
     assert (o.kind, o.message, o.nmi) == ("panic", "NMI: Not continuing", True)
     uhhuh = re.findall(r"Uhhuh\. NMI received for unknown reason [0-9a-f]{2} on CPU (\d)\.", console)
-    assert sorted(uhhuh) == ["0", "1"], uhhuh  # apic_extnmi=all: both CPUs got the NMI
-    assert o.bug.startswith("Uhhuh. NMI received") and o.bug.endswith(f" on CPU {o.cpu}.")
+    # unknown_nmi_error() prints this line with pr_emerg_ratelimited(), whose ratelimit
+    # takes a trylock in NMI context: with both CPUs in the NMI at once (apic_extnmi=all)
+    # a line can be dropped, and one 6.12 boot printed none at all. So each line printed
+    # names a different CPU, and the panicking CPU's, when printed, is the report's cause.
+    assert set(uhhuh) <= {"0", "1"} and len(uhhuh) == len(set(uhhuh)), uhhuh
+    if str(o.cpu) in uhhuh:
+        assert o.bug.startswith("Uhhuh. NMI received") and o.bug.endswith(f" on CPU {o.cpu}.")
     contexts = [f.context for f in o.frames]
     assert contexts[0] == "NMI" and "TASK" in contexts
     first_task = contexts.index("TASK")

@@ -271,7 +271,9 @@ def test_nmi_other_cpu(case: Tuple[str, str, str]) -> None:
     assert others
     for cpu in others:
         assert cpu in online
-        assert re.search(rf"Uhhuh\. NMI received for unknown reason [0-9a-f]+ on CPU {cpu}\.", console)
+        # Its "Uhhuh. NMI received ... on CPU M." line is printed with pr_emerg_ratelimited(),
+        # whose trylock in NMI context may drop it (a 6.12 boot printed none): that it took
+        # the NMI shows in its trace, which starts in nmi_panic_self_stop (below, and drgn's).
         task = cpu_curr(prog, cpu)
         assert int(task) == cpus[cpu].curr and int(task.pid) == 0
         trace = prog.stack_trace(task)
