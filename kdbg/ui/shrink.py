@@ -36,7 +36,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional
 
 from kdbg import target
-from kdbg.arch.x86_64 import START_KERNEL_MAP, cpu_note_page_table_roots
+from kdbg.arch.x86_64 import cpu_note_page_table_roots
 from kdbg.core.program import Program
 from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.mm import pfn_to_page
@@ -163,7 +163,7 @@ class ShrinkJob:
             is_present=phys.is_present,
             utsname=_utsname(prog),
             phys_base=phys_base,
-            virtual_of=_virtual_of(prog, phys_base),
+            virtual_of=_virtual_of(prog),
         )
         write = write_elf_core if ns.elf else write_kdump_core
         size = write(ns.output, image)
@@ -196,7 +196,7 @@ def _walk_kept_pages(prog: Program, phys: RecordingMemory) -> None:
     kdbg computes those addresses arithmetically, but libkdumpfile (drgn) and crash
     walk the tables."""
     mem = prog.memory
-    virtual = _virtual_of(prog, _phys_base(phys.vmcoreinfo, phys.phys_base_hint))
+    virtual = _virtual_of(prog)
     if not isinstance(mem, RecordingCoreMemory) or virtual is None:
         return
     arch = mem.arch
@@ -215,19 +215,22 @@ def _utsname(prog: Program) -> List[str]:
             ("sysname", "nodename", "release", "version", "machine", "domainname")]
 
 
-def _virtual_of(prog: Program, phys_base: int) -> Optional[Callable[[int], int]]:
+def _virtual_of(prog: Program) -> Optional[Callable[[int], int]]:
     """Physical -> virtual as ``/proc/vmcore``'s segments say it: the kernel image's own
     mapping for its pages (which makedumpfile and crash take ``phys_base`` from), the
-    direct map for the rest; ``None`` when the direct map's base is unknown."""
+    direct map for the rest; ``None`` when the direct map's base is unknown. The image's
+    mapping is where the translator puts ``_text``, on any architecture."""
     mem = prog.memory
     page_offset = mem.page_offset_base if mem is not None else None
-    if page_offset is None:
+    if mem is None or page_offset is None:
         return None
-    lo = prog.symbol("_text").address - START_KERNEL_MAP + phys_base
-    hi = prog.symbol("_end").address - START_KERNEL_MAP + phys_base
+    text = prog.symbol("_text").address
+    lo = mem.translate(text)
+    hi = lo + prog.symbol("_end").address - text
+    delta = text - lo
 
     def virtual(pa: int) -> int:
-        return START_KERNEL_MAP + pa - phys_base if lo <= pa < hi else page_offset + pa
+        return pa + delta if lo <= pa < hi else page_offset + pa
 
     return virtual
 
