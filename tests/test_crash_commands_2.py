@@ -19,14 +19,14 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
 import kdbg
 from kdbg.errors import ExpressionError
 from kdbg.ui.commands import CommandContext, run_command
-from tests.cli_support import run_kdbg
+from tests.cli_support import clean_env, run_kdbg
 from tests.conftest import resolve_dump
 from tests.memory_overlay import overlay
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CrashOracleError, ask_crash, crash_can_open
@@ -57,7 +57,14 @@ RD_COMMANDS = [
 RD_SYMBOLIC = ["rd -s init_task 64", "rd -S init_task 64"]
 DIS_COMMANDS = ["dis schedule", "dis schedule 10", "dis -r schedule+0x20", "dis panic 80", "dis do_exit 120",
                 "dis -f schedule+0x40"]
-CRASH_COMMANDS = LIST_COMMANDS + RD_COMMANDS + RD_SYMBOLIC + ["rd -a linux_banner"] + DIS_COMMANDS
+CALC_COMMANDS = ["eval 16m + 0x1000", "eval -b 0x1234", "eval 100", "eval (1 << 32)", "eval 128 * 1m",
+                 "eval -b 41dc065", "eval ~0", "eval jiffies", "eval 5 - 7", "ascii 62696c2f7273752f",
+                 "ascii 4142434445464748", "ascii", "btop 1000000 512a000", "ptob 1000 0x512a", "ptov 1000000"]
+#: Python's own arithmetic for each eval (the symbol's from the guest's kallsyms).
+EVAL_VALUES = {"eval 16m + 0x1000": (16 << 20) + 0x1000, "eval -b 0x1234": 0x1234, "eval 100": 100,
+               "eval (1 << 32)": 1 << 32, "eval 128 * 1m": 128 << 20, "eval -b 41dc065": 0x41dc065,
+               "eval ~0": (1 << 64) - 1, "eval 5 - 7": (5 - 7) & ((1 << 64) - 1)}
+CRASH_COMMANDS = LIST_COMMANDS + RD_COMMANDS + RD_SYMBOLIC + ["rd -a linux_banner"] + DIS_COMMANDS + CALC_COMMANDS
 
 
 def kdbg_x(path: Path, *commands: str) -> subprocess.CompletedProcess:
@@ -296,3 +303,136 @@ def test_rd_bad_input_and_help() -> None:
     assert r.returncode == 0
     for opt in ("-p", "-8", "-16", "-32", "-64", "-d", "-D", "-x", "-s", "-S", "-a", "-N", "-o OFFS", "-e END"):
         assert opt in r.stdout, opt
+
+
+# -------------------------------------------------------------------------------- dis
+
+_DIS_LINE = re.compile(r"^0x([0-9a-f]+)(?: <([^>]+)>)?:\t(\S+)(?: +(.*))?$")
+
+
+def _dis_rows(text: str) -> List[Tuple[int, str, str, str]]:
+    """(address, label, mnemonic, operands) of each line."""
+    rows = []
+    for line in text.splitlines():
+        m = _DIS_LINE.match(line)
+        assert m, line
+        rows.append((int(m.group(1), 16), m.group(2) or "", m.group(3), m.group(4) or ""))
+    return rows
+
+
+_TARGET = re.compile(r"(0x[0-9a-f]+)(?: (<[^>]+>))?$")
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_dis(suite: str) -> None:
+    """Instruction addresses (so lengths), their <symbol+offset>, and each direct branch's
+    target and its name, against gdb's in crash; the text itself is capstone's AT&T syntax
+    (``movq``, ``pushq`` where gdb writes ``mov``, ``push``), so mnemonics are compared up
+    to a size suffix, and gdb's ``data16``/``xchg %ax,%ax`` padding is capstone's ``nop``."""
+    dump = resolve_dump(suite, FORM, "qemu")
+    r = kdbg_x(dump.path, "dis --json schedule 3", "dis schedule")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    first, text = r.stdout.split("\n", 1)
+    js = json.loads(first)
+    syms = kallsyms(dump.truth)
+    schedule = syms["schedule"][0]
+    # 1. the guest's symbols: every label is the guest's kallsyms address plus the offset
+    whole = _dis_rows(text)
+    assert whole[0][:2] == (schedule, "schedule")
+    for addr, label, _m, _o in whole:
+        name, _, off = label.partition("+")
+        assert schedule + int(off or "0") == addr and name == "schedule"
+    assert [a for a, *_ in whole] == sorted({a for a, *_ in whole})
+    assert [x["address"] for x in js] == [a for a, *_ in whole[:3]]
+    assert sum(x["size"] for x in js[:2]) == whole[2][0] - schedule
+    # 2. crash (gdb)
+    theirs = crash_outputs(suite, dump.path)
+    if not theirs:
+        return
+    for cmd in DIS_COMMANDS:
+        mine = _dis_rows(kdbg_x(dump.path, cmd).stdout)
+        gdb = _dis_rows(theirs[cmd])
+        assert [(a, lab) for a, lab, _m, _o in mine] == [(a, lab) for a, lab, _m, _o in gdb], cmd
+        for (a, _l, m1, o1), (_a, _l2, m2, o2) in zip(mine, gdb, strict=True):
+            if m2 in ("data16", "xchg") or m2.startswith("nop") or m2 == "cs":
+                assert m1.startswith("nop") or m1 == m2, (cmd, hex(a), m1, m2)
+                continue
+            assert m1 == m2 or m1[:-1] == m2 or m2.startswith(m1), (cmd, hex(a), m1, m2)
+            if m2.startswith("j") or m2.startswith("call"):
+                t1, t2 = _TARGET.search(o1), _TARGET.search(o2)
+                if t2 is not None:  # a direct branch: the same target, named alike
+                    assert t1 is not None and t1.groups() == t2.groups(), (cmd, hex(a), o1, o2)
+
+
+# ------------------------------------------------------- eval, ascii, btop, ptob, ptov
+
+
+def _eval_fields(text: str) -> Dict[str, str]:
+    return {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1] for ln in text.splitlines()}
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_calculators(suite: str) -> None:
+    dump = resolve_dump(suite, FORM, "qemu")
+    r = kdbg_x(dump.path, *CALC_COMMANDS, "eval --json 5 - 7", "rd -p 1000000 2", "rd ffff0000 2")
+    syms = kallsyms(dump.truth)
+    values = dict(EVAL_VALUES, **{"eval jiffies": syms["jiffies"][0]})
+    counts = [4 + ("-b" in c) for c in CALC_COMMANDS if c.startswith("eval")] + [1, 1, 20, 2, 2, 2, 1, 1]
+    # the last: rd of a virtual address that is not the direct map fails in one line
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    outs = split_outputs(r.stdout, counts)
+    ours = dict(zip(CALC_COMMANDS + ["eval --json 5 - 7", "rd -p 1000000 2"], outs, strict=True))
+    # 1. Python's arithmetic and the guest's symbols
+    for cmd, value in values.items():
+        f = _eval_fields(ours[cmd])
+        assert int(f["hexadecimal"].split()[0], 16) == value, cmd
+        assert int(f["decimal"].split()[0]) == value and int(f["octal"], 8) == value
+        assert f["binary"].strip() == format(value, "064b")
+        if value >> 63:
+            assert f["decimal"].split()[1] == f"({value - (1 << 64)})"
+        if "-b" in cmd:
+            assert [int(b) for b in f["bits set"].split()] == [i for i in range(63, -1, -1) if value >> i & 1]
+    assert json.loads(ours["eval --json 5 - 7"])["signed"] == -2
+    assert ours["ascii 62696c2f7273752f"] == "62696c2f7273752f: /usr/lib\n"
+    page = 4096  # x86-64's
+    assert ours["btop 1000000 512a000"] == f"1000000: {0x1000000 // page:x}\n512a000: {0x512a000 // page:x}\n"
+    assert ours["ptob 1000 0x512a"] == f"3e8: {1000 * page:x}\n512a: {0x512a * page:x}\n"
+    # ptov: the direct map's address of the page holds the same bytes as the physical page
+    virt = int(ours["ptov 1000000"].splitlines()[1].split()[0], 16)
+    r2 = kdbg_x(dump.path, f"rd {virt:x} 2")
+    assert r2.returncode == 0 and r2.stdout.split(":", 1)[1] == ours["rd -p 1000000 2"].split(":", 1)[1]
+    # 2. crash
+    theirs = crash_outputs(suite, dump.path)
+    if not theirs:
+        return
+    for cmd in CALC_COMMANDS:
+        assert ours[cmd] == theirs[cmd], cmd
+
+
+def test_calculators_bad_input() -> None:
+    path = resolve_dump("bullseye", FORM, "qemu").path
+    for cmd in ["eval", "eval 1 +", "eval (1", "eval nosuchsymbol", "eval 1 / 0", "eval 1 $ 2", "ascii zz",
+                "btop", "btop xyz", "ptob q", "ptov", "ptov 12345678901234567890", "dis", "dis -l schedule",
+                "dis -s schedule", "dis schedule 0", "dis nosuch", "dis -r -f schedule"]:
+        r = kdbg_x(path, cmd, "eval 1")
+        assert r.returncode == 1, cmd
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("kdbg: "), (cmd, r.stderr)
+        assert r.stdout.startswith("hexadecimal: 1  \n"), (cmd, r.stdout)  # the next command ran
+    for cmd in ["eval", "ascii", "btop", "ptob", "ptov", "dis"]:
+        r = kdbg_x(path, f"help {cmd}")
+        assert r.returncode == 0 and r.stdout.startswith(f"usage: {cmd}"), (cmd, r.stdout)
+    r = kdbg_x(path, "dis -l schedule")
+    assert "DWARF" in r.stderr
+
+
+def test_dis_without_capstone_is_one_line(tmp_path: Path) -> None:
+    """Where capstone is not installed (an import of it fails), ``dis`` says so in one line
+    and the other commands run."""
+    (tmp_path / "capstone.py").write_text("raise ImportError('no capstone here')\n")
+    path = resolve_dump("bullseye", FORM, "qemu").path
+    r = run_kdbg("-q", "-c", str(path), "-x", "dis schedule 2", "-x", "eval 1", env=clean_env(PYTHONPATH=str(tmp_path)))
+    assert r.returncode == 1
+    assert r.stderr == "kdbg: dis needs capstone: pip install capstone (or kdbg's 'dis' extra)\n", r.stderr
+    assert r.stdout.startswith("hexadecimal: 1  \n")
+    r = run_kdbg("-q", "-c", str(path), "-x", "dis schedule 2")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2, r.stderr
