@@ -436,3 +436,19 @@ def test_dis_without_capstone_is_one_line(tmp_path: Path) -> None:
     assert r.stdout.startswith("hexadecimal: 1  \n")
     r = run_kdbg("-q", "-c", str(path), "-x", "dis schedule 2")
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 2, r.stderr
+
+
+@pytest.mark.parametrize("cmd, typed, expected", [
+    ("list", "list -", {"-o", "-e", "-s", "-l", "-x", "-d", "-r", "-H", "-h", "--json"}),
+    ("rd", "rd -", {"-p", "-8", "-16", "-32", "-64", "-d", "-D", "-x", "-s", "-S", "-a", "-N", "-o", "-e"}),
+    ("dis", "dis -", {"-r", "-f", "-l", "-s", "--json"}),
+    ("eval", "eval -", {"-b", "-l"}),
+])
+def test_options_complete_in_the_repl(cmd: str, typed: str, expected: set) -> None:
+    from kdbg.ui.completion import complete
+
+    start, got = complete(None, {}, typed)
+    assert start == len(typed) - 1 and expected <= set(got), got
+    one = sorted(expected)[-1]  # a longer prefix keeps only the options it starts
+    start, got = complete(None, {}, f"{cmd} {one[:2]}")
+    assert one in got and all(o.startswith(one[:2]) for o in got), got

@@ -131,6 +131,14 @@ class Command:
             p.add_argument(*a.names, **a.options)
         return p
 
+    def option_strings(self) -> List[str]:
+        """The command's options (``-H``, ``-s``, ``--json`` ...), for completion."""
+        if self.arguments is None:
+            return []
+        p = self.parser()
+        assert p is not None
+        return sorted({s for a in p._actions for s in a.option_strings})
+
     def help_text(self) -> str:
         """What ``help NAME`` prints."""
         p = self.parser()
