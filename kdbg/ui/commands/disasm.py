@@ -3,7 +3,7 @@ extra, in ``all``) from the kernel text in memory.
 
 ``dis SYMBOL|ADDRESS [COUNT]`` prints COUNT instructions (default: the whole routine when
 the address is a function's start, else one); ``-r`` the routine's instructions from its
-start up to and including the one at ADDRESS; ``-f`` from ADDRESS (the first instruction
+start up to and including the first at or past ADDRESS (crash's rule); ``-f`` from ADDRESS (the first instruction
 at or after it, decoding from the routine's start) to the routine's end.
 Each line is crash's (gdb's): ``0xADDRESS <symbol+offset>:`` and a tab, the mnemonic
 padded to six and its operands, with direct ``call``/``jmp``/``jcc`` targets and
@@ -153,9 +153,8 @@ def dis_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if args.reverse:
         start, _size = _routine(prog, address)
         rows = list(disassemble(prog, start, address - start + _MAX_INSN))
-        upto = [r for r in rows if r["address"] <= address]
-        if not upto or upto[-1]["address"] != address:
-            raise ExpressionError(f"dis -r: {address:#x} is not the start of an instruction of its routine")
+        # crash's rule: up to and including the first instruction at or past ADDRESS
+        upto = rows[:next((i + 1 for i, r in enumerate(rows) if r["address"] >= address), len(rows))]
         rows = upto[-count:] if count is not None else upto
     elif args.forward or count is None:
         start, size = _routine(prog, address)
