@@ -113,7 +113,7 @@ def _kmem_i(prog: Any, ctx: CommandContext, as_json: bool) -> None:
 
 def _kmem_s(prog: Any, ctx: CommandContext, names: List[str], as_json: bool) -> None:
     page_size = 1 << memory_map(prog).page_shift
-    rows = []
+    rows: List[Dict[str, Any]] = []
     for cache in for_each_slab_cache(prog):
         name = cache.name.string_().decode("utf-8", "replace")
         if names and name not in names:
