@@ -556,3 +556,62 @@ def test_kmem_bad_input() -> None:
         assert r.stdout.startswith("hexadecimal: 1  \n"), (cmd, r.stdout)
     r = kdbg_x(path, "help kmem")
     assert r.returncode == 0 and "-i" in r.stdout and "-s" in r.stdout
+
+
+# ------------------------------------------------------------------------------- vtop
+
+
+def _iomem(truth: Path, name: str) -> Tuple[int, int]:
+    for line in (truth / "iomem").read_text().splitlines():
+        rng, _, what = line.strip().partition(" : ")
+        if what == name:
+            lo, hi = rng.split("-")
+            return int(lo, 16), int(hi, 16)
+    raise AssertionError(f"the guest's /proc/iomem has no {name!r}")
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_vtop(suite: str) -> None:
+    """linux_banner (a 2 MiB page of the kernel image), a module (4 KiB vmalloc pages) and
+    a direct-map page: the physical address is where the guest's /proc/iomem puts the
+    kernel's rodata, reads the same bytes as the virtual address, and crash prints the
+    same walk, flags and struct page."""
+    dump = resolve_dump(suite, FORM, "qemu")
+    syms = kallsyms(dump.truth)
+    banner = syms["linux_banner"][0]
+    module = int(next(w for w in (dump.truth / "modules").read_text().split() if w.startswith("0x")), 16)
+    r = kdbg_x(dump.path, "ptov 1000000")
+    direct = int(r.stdout.splitlines()[1].split()[0], 16)
+    cmds = [f"vtop {banner:x}", f"vtop {module:x}", f"vtop {direct:x}"]
+    r = kdbg_x(dump.path, *cmds, f"vtop --json {banner:x}")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    *texts, js = r.stdout.rstrip("\n").split("\n[")
+    outs = "\n[".join(texts).split("\nVIRTUAL ")
+    outs = [outs[0] + "\n"] + ["VIRTUAL " + o + "\n" for o in outs[1:]]
+    assert len(outs) == 3
+    phys = [int(o.splitlines()[1].split()[1], 16) for o in outs]
+    # 1. the guest: linux_banner is in the kernel's rodata; the direct map's page is 16 MiB
+    lo, hi = _iomem(dump.truth, "Kernel rodata")
+    assert lo <= phys[0] <= hi and phys[2] == 0x1000000
+    assert "(2MB)" in outs[0] and "   PTE: " in outs[1] and "(PRESENT|" in outs[1]
+    for o, p in zip(outs, phys, strict=True):
+        va = int(o.splitlines()[1].split()[0], 16)
+        a, b = kdbg_x(dump.path, f"rd {va:x} 2"), kdbg_x(dump.path, f"rd -p {p:x} 2")
+        assert a.returncode == b.returncode == 0 and a.stdout.split(":")[1] == b.stdout.split(":")[1]
+    walk = json.loads("[" + js)[0]
+    assert walk["virtual"] == banner and [e["shift"] for e in walk["entries"]][-1] == 21
+    # 2. crash
+    if not crash_can_open(suite):
+        return
+    theirs = ask_crash(suite, dump.path, cmds).outputs
+    for cmd, ours in zip(cmds, outs, strict=True):
+        assert ours == theirs[cmd], cmd
+
+
+def test_vtop_bad_input() -> None:
+    path = resolve_dump("bullseye", FORM, "qemu").path
+    for cmd in ["vtop", "vtop zz", "vtop 1", "vtop 8000000000000000"]:
+        r = kdbg_x(path, cmd, "eval 1")
+        assert r.returncode == 1, cmd
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("kdbg: vtop"), (cmd, r.stderr)
+        assert r.stdout.startswith("hexadecimal: 1  \n"), (cmd, r.stdout)

@@ -46,6 +46,7 @@ __all__ = [
     "for_each_vma",
     "mm_cmdline",
     "mm_environ",
+    "page_table_walk",
     "task_rss",
     "task_vsize",
     "vma_find",
@@ -88,6 +89,19 @@ def _walker(prog: Program) -> X86_64Translator:
         return translator_for(lambda address, size: mem.read(address, size, physical=True), mem.vmcoreinfo)
 
     return program_cache(prog, "addrspace.walker", make)
+
+
+def page_table_walk(prog: Program, address: IntegerLike,
+                    mm: Optional[Object] = None) -> Tuple[int, List[Tuple[int, int, int]]]:
+    """The page-table walk of ``address`` level by level (kdbg's addition, for ``vtop``):
+    ``(virtual address of the top-level table, [(shift, physical address of the entry,
+    entry), ...])`` in the kernel's page tables, or ``mm``'s; the list ends at the leaf or
+    at the first entry that is not present (see the architecture's ``walk_entries``)."""
+    walker = _walker(prog)
+    if mm is None:
+        return walker.pgd_va, walker.walk_entries(_int(address))
+    m = _mm(mm, "page_table_walk")
+    return int(m.pgd), walker.walk_entries(_int(address), _root(m))
 
 
 def _root(mm: Object) -> int:

@@ -9,6 +9,9 @@ set. ``ascii VALUE...`` shows hex values as the characters they hold (little-end
 in memory); with no value, crash's ASCII chart. ``btop ADDRESS...`` and ``ptob PFN...``
 convert between bytes and page frames with the kernel's page size; ``ptov PHYSICAL...``
 gives the direct map's virtual address (:func:`kdbg.helpers.mm.phys_to_virt`).
+``vtop ADDRESS...`` shows the kernel page-table walk of each address level by level as
+crash prints it (the one walker: :func:`kdbg.helpers.addrspace.page_table_walk`), the
+leaf entry's flags, and the ``struct page`` of the frame.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import re
 from typing import Any, List, Tuple
 
 from kdbg.errors import ExpressionError, KdbgError
-from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, phys_to_virt
+from kdbg.helpers.addrspace import page_table_walk
+from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, decode_page_flags, pfn_to_page, phys_to_virt
 from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["crash_number", "evaluate"]
@@ -245,3 +249,74 @@ def ptov_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     ctx.out.write(f"{'VIRTUAL':<16}  {'PHYSICAL':<16}\n")
     for v, p in rows:
         ctx.out.write(f"{v:<16x}  {p:<16x}\n")
+
+
+#: x86-64 page-table entry bits as crash names them (``x86_64_translate_pte``).
+_PTE_FLAGS = [(0, "PRESENT"), (1, "RW"), (2, "USER"), (3, "PWT"), (4, "PCD"), (5, "ACCESSED"), (6, "DIRTY"),
+              (7, "PSE"), (8, "GLOBAL"), (63, "NX")]
+#: crash's names of the levels by the shift of the address bits they translate.
+_PT_LEVELS = {30: "PUD", 21: "PMD", 12: "PTE"}
+_PTE_ADDRESS = ((1 << 52) - 1) & ~0xFFF
+
+
+def _pte_flags(entry: int, leaf_shift: int) -> str:
+    names = [n for bit, n in _PTE_FLAGS if entry >> bit & 1 and not (bit == 7 and leaf_shift == 12)]
+    return "|".join(names)
+
+
+def _vtop_lines(prog: Any, address: int) -> List[str]:
+    pgd_va, entries = page_table_walk(prog, address)
+    shift, _at, leaf = entries[-1]
+    if not leaf & 1:
+        raise ExpressionError(f"vtop: {address:x} is not mapped (the {_PT_LEVELS.get(shift, 'PGD')} entry is {leaf:x})")
+    size = 1 << shift
+    phys = (leaf & _PTE_ADDRESS & ~(size - 1)) | (address & (size - 1))
+    out = [f"{'VIRTUAL':<16}  {'PHYSICAL':<16}", f"{address:<16x}  {phys:<16x}", "", f"PGD DIRECTORY: {pgd_va:x}"]
+    for sh, at, entry in entries:
+        if sh in _PT_LEVELS:
+            out.append(f"   {_PT_LEVELS[sh]}: {at:x} => {entry:x}")
+        else:
+            out.append(f"PAGE DIRECTORY: {entry:x}")
+    frame = phys & ~(size - 1)
+    out.append(f"  PAGE: {frame:x}" + {1 << 21: "  (2MB)", 1 << 30: "  (1GB)"}.get(size, ""))
+    pte = f"{leaf:x}"
+    out += ["", f"{'PTE':^{len(pte)}}  PHYSICAL  FLAGS", f"{pte}  {frame:>8x}  ({_pte_flags(leaf, shift)})", ""]
+    pfn = phys >> 12
+    try:
+        page = pfn_to_page(prog, pfn)
+        flags = int(page.flags)
+        names = ",".join(n[3:] if n.startswith("PG_") else n for n in decode_page_flags(page).split("|")
+                         if n and n != "0")
+        # crash pads physical addresses to the digits of the highest one
+        width = len(f"{(int(prog['max_pfn']) << 12) - 1:x}")
+        out.append("      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS")
+        out.append(f"{int(page):x}  {phys & ~0xFFF:<{width}x} {int(page.mapping):>16x} {int(page.index):>8x} "
+                   f"{int(page._refcount.counter):>2d} {flags:x} {names}".rstrip())
+    except KdbgError:
+        pass  # no struct page (memory the kernel does not manage)
+    return out
+
+
+@command("vtop", "kernel virtual to physical address with the page-table walk, as crash's vtop", arguments=[
+    argument("addresses", metavar="ADDRESS", nargs="+", help="hexadecimal kernel virtual addresses"),
+    argument("--json", action="store_true", help="one JSON list of {virtual, physical, entries}"),
+])
+def vtop_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Translate and show the walk."""
+    blocks: List[Any] = []
+    for _word, va in _hex_words(args.addresses, "vtop"):
+        try:
+            if ctx.json or args.json:
+                pgd_va, entries = page_table_walk(prog, va)
+                blocks.append({"virtual": va, "pgd": pgd_va,
+                               "entries": [{"shift": sh, "address": at, "entry": e} for sh, at, e in entries]})
+            else:
+                blocks.append(_vtop_lines(prog, va))
+        except ExpressionError:
+            raise
+        except KdbgError as e:
+            raise ExpressionError(f"vtop: {va:x}: {e}") from None
+    if ctx.json or args.json:
+        ctx.out.write(json.dumps(blocks) + "\n")
+        return
+    ctx.out.write("\n\n".join("\n".join(b) for b in blocks) + "\n")
