@@ -25,10 +25,13 @@ import pytest
 
 import kdbg
 from kdbg.errors import ExpressionError
+from kdbg.helpers.percpu import per_cpu
+from kdbg.helpers.pid import find_task, for_each_task
 from kdbg.ui.commands import CommandContext, run_command
 from tests.cli_support import clean_env, run_kdbg
-from tests.conftest import resolve_dump
+from tests.conftest import resolve_crash_dump, resolve_dump
 from tests.memory_overlay import overlay
+from tests.stack_truth import parse_panic
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CrashOracleError, ask_crash, crash_can_open
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
@@ -615,3 +618,78 @@ def test_vtop_bad_input() -> None:
         assert r.returncode == 1, cmd
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("kdbg: vtop"), (cmd, r.stderr)
         assert r.stdout.startswith("hexadecimal: 1  \n"), (cmd, r.stdout)
+
+
+# ------------------------------------------------------------------------------- runq
+
+RUNQ_DUMPS = [(s, sc) for s in SUITES for sc in (None, "panic")]
+
+
+@pytest.mark.parametrize("suite, scenario", RUNQ_DUMPS, ids=lambda x: str(x))
+def test_runq(suite: str, scenario: Any) -> None:
+    """Each CPU's run queue and current task: the panic task is the current task of the
+    CPU the kernel's own report names; drgn's runqueues; crash byte for byte."""
+    if scenario is None:
+        dump = resolve_dump(suite, FORM, "qemu")
+        path, truth = dump.path, dump.truth
+    else:
+        c = resolve_crash_dump(suite, scenario, FORM)
+        path, truth = c.path, c.truth
+    r = kdbg_x(path, "runq", "runq -t", "runq --json")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines(keepends=True)
+    rows = json.loads(lines[-1])
+    cpus = len(rows)
+    text, stamps = "".join(lines[:7 * cpus - 1]), "".join(lines[7 * cpus - 1:-1])
+    if scenario is not None:
+        report = parse_panic((truth / "console.log").read_text(errors="replace"))
+        mine = text.split("\n\n")[report.cpu].splitlines()[1]
+        assert re.match(rf'  CURRENT: PID: {report.pid} +TASK: [0-9a-f]+  COMMAND: "{re.escape(report.comm)}"$', mine)
+    drgn = drgn_answers_at(suite, scenario, {
+        "rq": "[(prog['runqueues'].address_of_().value_() + prog['__per_cpu_offset'][c].value_(), "
+              "__import__('drgn.helpers.linux.percpu', fromlist=['x']).per_cpu(prog['runqueues'], c).curr.value_()) "
+              "for c in __import__('drgn.helpers.linux.cpumask', fromlist=['x']).for_each_possible_cpu(prog)]",
+    })
+    assert [(row["rq"], row["current"]) for row in rows] == [tuple(x) for x in drgn["rq"]]
+    if not crash_can_open(suite):
+        return
+    theirs = ask_crash(suite, path, ["runq", "runq -t"]).outputs
+    assert text == theirs["runq"] and stamps == theirs["runq -t"]
+
+
+def drgn_answers_at(suite: str, scenario: Any, texts: Dict[str, str]) -> Dict[str, Any]:
+    """drgn's values on the ELF form of the reference dump or of a crash dump."""
+    if scenario is None:
+        return drgn_answers(suite, texts)
+    path = resolve_crash_dump(suite, scenario, ORACLE_FORM).path
+    answers = ask_drgn(suite, path, [Query(k, t) for k, t in texts.items()])
+    out = {}
+    for k in texts:
+        rec = answers.records[k]
+        assert rec["kind"] != "error", rec
+        out[k] = rec["value"]
+    return out
+
+
+def test_runq_lists_queued_tasks() -> None:
+    """A patched copy of the dump's run queue of CPU 0 (a memory overlay): init's
+    sched_entity alone in the CFS tree, a migration thread's rt entity alone on its
+    priority's list: both listed under their queue with the kernel's priority (init is
+    nice 0: 120; migration/N is SCHED_FIFO 99: 0)."""
+    prog = kdbg.open_core(str(resolve_dump("bullseye", FORM, "qemu").path))
+    rq = per_cpu(prog["runqueues"], 0)
+    init = find_task(prog, 1)
+    mig = next(t for t in for_each_task(prog) if t.comm.string_() == b"migration/0")
+    mem = overlay(prog)
+    node = int(init.se.run_node.address_of_())
+    mem.patches[int(rq.cfs.tasks_timeline.rb_root.rb_node.address_of_())] = node.to_bytes(8, "little")
+    mem.patches[node] = (1).to_bytes(8, "little") + bytes(16)  # black, no parent, no children
+    head = int(rq.rt.active.queue[int(mig.prio)].address_of_())
+    link = int(mig.rt.run_list.address_of_())
+    mem.patches[head] = link.to_bytes(8, "little") * 2
+    mem.patches[link] = head.to_bytes(8, "little") * 2
+    out = io.StringIO()
+    run_command(prog, "runq", CommandContext(out=out))
+    cpu0 = out.getvalue().split("\n\n")[0].splitlines()
+    assert cpu0[3] == f'     [  0] PID: {int(mig.pid):<5d}  TASK: {int(mig):x}  COMMAND: "migration/0"', cpu0
+    assert cpu0[5] == f'     [120] PID: 1      TASK: {int(init):x}  COMMAND: "init"', cpu0
