@@ -4,7 +4,11 @@
 ``bt`` shows the current context (``set``; at first the task that crashed the kernel of a
 vmcore, ``prog.crashed_thread()``), ``bt PID`` or ``bt TASK_ADDRESS`` the ones named,
 ``bt -a`` crash's meaning: the active task of every CPU (a CPU's idle task where it was
-idle). Every task is ``foreach bt`` (:mod:`kdbg.ui.commands.foreach`). Each task starts with crash's header line
+idle), ``bt -c CPU`` that of the CPUs listed (``1``, ``1,3``, ``0-2``, ``a``), ``bt -p`` the
+task that crashed the kernel; ``bt -r`` prints each task's whole kernel stack as crash does
+(two words a line, symbols as ``symbol+offset``); ``bt -l`` (source lines) needs DWARF and
+is refused in one line. Every task is ``foreach bt`` (:mod:`kdbg.ui.commands.foreach`).
+Each task starts with crash's header line
 (``PID: 92       TASK: ffff888003a1c000  CPU: 0    COMMAND: "sh"``), then one frame a line
 as the kernel prints its own traces: `` #0 [STACK POINTER] function+0xoff/0xsize``
 (`` [module]`` after module text). An interrupt, exception or dump frame is followed by
@@ -30,9 +34,10 @@ from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.cpumask import for_each_present_cpu
 from kdbg.helpers.pid import resolve_task
-from kdbg.helpers.sched import cpu_curr
+from kdbg.helpers.sched import cpu_curr, thread_size
 from kdbg.ui.commands import CommandContext, argument, command
-from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.context import current_task, panic_task_object
+from kdbg.ui.commands.memory import symbolic
 from kdbg.unwind import stack_trace
 
 if TYPE_CHECKING:
@@ -118,6 +123,17 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
     """The tasks to show, as ``struct task_struct *`` Objects; a word that names no task
     of the kernel (:func:`kdbg.helpers.pid.resolve_task`) is one error line."""
 
+    picked = sum(map(bool, (args.all, args.cpus is not None, args.panic)))
+    if picked > 1 or (picked and args.targets):
+        raise ExpressionError("bt: give one of -a, -c CPU, -p and PIDs/task addresses")
+    if args.panic:
+        try:
+            return [panic_task_object(prog)]
+        except KdbgError as e:
+            raise ExpressionError(f"bt -p: {e}") from None
+    if args.cpus is not None:
+        active = active_tasks(prog)
+        return [active[cpu] for cpu in _cpu_list(args.cpus, len(active))]
     if args.all:
         if args.targets:
             raise ExpressionError("bt: -a shows the active task of every CPU; give either -a or PIDs/task addresses")
@@ -134,6 +150,37 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
         except (ObjectNotFoundError, ObjectTypeError) as e:
             raise ExpressionError(f"bt: {e}") from None
     return tasks
+
+
+def _cpu_list(spec: str, ncpus: int) -> List[int]:
+    """crash's CPU list: ``1``, ``1,3``, ``0-2``, ``a``/``all``."""
+    if spec in ("a", "all"):
+        return list(range(ncpus))
+    cpus: List[int] = []
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            cpus += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise ExpressionError(f"bt -c: bad CPU list {spec!r} (1, 1,3, 0-2 or a)") from None
+    bad = [c for c in cpus if not 0 <= c < ncpus]
+    if bad or not cpus:
+        raise ExpressionError(f"bt -c: no CPU {bad[0] if bad else spec} (CPUs 0-{ncpus - 1})")
+    return cpus
+
+
+def raw_stack_lines(prog: Any, task: Any) -> List[str]:
+    """crash's ``bt -r``: the task's whole kernel stack, two words a line, words that are
+    symbols as ``symbol+offset`` (``rd -s``'s cells)."""
+    base = int(task.stack)
+    size = thread_size(prog)
+    data = prog.read(base, size)
+    out = []
+    for i in range(0, size, 16):
+        words = [int.from_bytes(data[j:j + 8], "little") for j in (i, i + 8)]
+        cells = "".join(f"{symbolic(prog, w) or format(w, '016x'):<16} " for w in words)
+        out.append(f"{base + i:016x}:  {cells}")
+    return out
 
 
 def print_traces(prog: Any, tasks: List[Any], ctx: CommandContext, as_json: bool, every: bool) -> None:
@@ -179,9 +226,24 @@ def print_traces(prog: Any, tasks: List[Any], ctx: CommandContext, as_json: bool
                       help="PIDs or task_struct addresses (default: the current context, see set)"),
              argument("-a", "--all", action="store_true",
                       help="the active task of every CPU (every task: foreach bt)"),
+             argument("-c", dest="cpus", metavar="CPU", help="the active task of these CPUs (1, 1,3, 0-2, a)"),
+             argument("-p", dest="panic", action="store_true", help="the task that crashed the kernel"),
+             argument("-r", dest="raw", action="store_true", help="the raw stack, words as symbols where they are"),
+             argument("-l", dest="lines", action="store_true", help="source lines (needs DWARF: refused)"),
              argument("--json", action="store_true", help="a list of JSON objects"),
          ])
 def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print stack traces."""
-
-    print_traces(prog, _targets(prog, args, ctx), ctx, ctx.json or args.json, every=args.all)
+    if args.lines:
+        raise ExpressionError("bt -l: source lines need DWARF, which kdbg does not use")
+    tasks = _targets(prog, args, ctx)
+    if args.raw:
+        for i, task in enumerate(tasks):
+            t = deref_if_pointer(task)
+            try:
+                lines = raw_stack_lines(prog, t)
+            except KdbgError as e:
+                raise ExpressionError(f"bt -r: {e}") from None
+            ctx.out.write(("\n" if i else "") + header(t) + "\n" + "\n".join(lines) + "\n")
+        return
+    print_traces(prog, tasks, ctx, ctx.json or args.json, every=args.all or args.cpus is not None)
