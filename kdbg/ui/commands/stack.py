@@ -124,7 +124,7 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
     of the kernel (:func:`kdbg.helpers.pid.resolve_task`) is one error line."""
 
     picked = sum(map(bool, (args.all, args.cpus is not None, args.panic)))
-    if picked > 1 or (picked and args.targets):
+    if picked > 1 or ((args.cpus is not None or args.panic) and args.targets):
         raise ExpressionError("bt: give one of -a, -c CPU, -p and PIDs/task addresses")
     if args.panic:
         try:
