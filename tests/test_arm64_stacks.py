@@ -27,6 +27,8 @@ from kdbg.arch.arm64 import (
     walk_interrupted,
 )
 from kdbg.compat.drgn import Object
+from kdbg.errors import UnwindError
+from tests.cli_support import run_kdbg
 from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
 from vmcores.oracle import ORACLE_FORM, drgn_stack_traces
@@ -143,3 +145,58 @@ def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> Non
                                     (stack, stack + thread_size(arch.page_size)), arch.params.pac_mask,
                                     lambda a, b: prog.symbol(a).address == prog.symbol(b).address)
             assert (walk.pcs, walk.end) == ([f[0] for f in rec["frames"]], FINAL_FRAME), cpu
+
+
+#: A ``bt`` frame line: `` #3 [ffff800080e3bd90] do_wait+0x68/0x108``.
+BT_FRAME = re.compile(r"^\s*#\d+ \[[0-9a-f]{16}\] (\S+)$")
+
+
+@pytest.mark.parametrize("kernel", ["trixie-cloud"])
+def test_stack_trace_and_bt_of_every_task(kernel: str) -> None:
+    """``prog.stack_trace(task)`` (the generic trace code with the arm64 frame source) for
+    every task drgn 0.3.0 unwinds with DWARF CFI on the same dump: the same pcs, the same
+    interrupted frames (each CPU's, from its ``NT_PRSTATUS`` note, with the note's
+    registers), a normal end; the sleepers' frames as the guest's sysrq-t printed them; and
+    ``bt PID`` prints those frames. (bookworm's cloud kernel has no data symbols in kallsyms:
+    its tasks are not found by PID or validated without ``init_pid_ns``; the walk itself is
+    checked on it by the tests above.)"""
+    dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)
+    suite, flavour = kernel_parts(dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{dump.suite}", dump.path, arm64_dbg_vmlinux(suite, flavour))
+    console = sysrq_t((dump.truth / "console.log").read_text(errors="replace"))
+    sleepers = {p["pid"] for p in json.loads((dump.truth / "ps.json").read_text())
+                if p["comm"] in ("sleep", "kdbg-sleeper", "cat") and p["state"] == "S" and console.get(p["pid"])}
+    assert len(sleepers) >= 4
+    checked = set()
+    interrupted = 0
+    with open_program(str(dump.path)) as prog:
+        task_t = prog.type("struct task_struct")
+        for address, rec in drgn.tasks.items():
+            task = Object(prog, task_t, address=address)
+            if int(task.stack) == 0:  # a zombie: the kernel prints no trace, kdbg says why in one line
+                with pytest.raises(UnwindError, match="has no stack: it exited"):
+                    prog.stack_trace(task)
+                continue
+            trace = prog.stack_trace(task)
+            want = rec["frames"]
+            assert [f.pc for f in trace] == [f[0] for f in want], (rec["pid"], rec["comm"], str(trace))
+            assert [f.interrupted for f in trace] == [f[2] for f in want], rec["pid"]
+            assert trace.stop_reason is None
+            if want[0][2]:
+                interrupted += 1
+                regs = trace[0].registers()
+                assert {r: regs[r] for r in want[0][4]} == want[0][4]  # every register drgn knows
+                assert int(trace[0].regs.pc) == trace[0].pc  # the note's user_pt_regs as a struct pt_regs
+            pid = int(task.pid)
+            if pid in sleepers and int(task.tgid) == pid:
+                assert [f.format() for f in trace] == console[pid], pid
+                checked.add(pid)
+    assert checked == sleepers
+    assert interrupted == 2  # each CPU's idle task, from its note
+    for pid in sorted(checked)[:3]:
+        bt = run_kdbg("-q", "--core", str(dump.path), "-x", f"bt {pid}", timeout=600)
+        assert bt.returncode == 0, bt.stderr
+        lines = bt.stdout.splitlines()
+        assert lines[0].startswith(f"PID: {pid} ")
+        assert [m.group(1) for m in map(BT_FRAME.match, lines[1:]) if m] == console[pid], bt.stdout
+        assert len(lines) == 1 + len(console[pid]), bt.stdout
