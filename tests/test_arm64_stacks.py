@@ -151,15 +151,15 @@ def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> Non
 BT_FRAME = re.compile(r"^\s*#\d+ \[[0-9a-f]{16}\] (\S+)$")
 
 
-@pytest.mark.parametrize("kernel", ["trixie-cloud"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_stack_trace_and_bt_of_every_task(kernel: str) -> None:
     """``prog.stack_trace(task)`` (the generic trace code with the arm64 frame source) for
     every task drgn 0.3.0 unwinds with DWARF CFI on the same dump: the same pcs, the same
     interrupted frames (each CPU's, from its ``NT_PRSTATUS`` note, with the note's
     registers), a normal end; the sleepers' frames as the guest's sysrq-t printed them; and
-    ``bt PID`` prints those frames. (bookworm's cloud kernel has no data symbols in kallsyms:
-    its tasks are not found by PID or validated without ``init_pid_ns``; the walk itself is
-    checked on it by the tests above.)"""
+    ``bt PID`` prints those frames. (On bookworm's cloud kernel, whose kallsyms has no data
+    symbols, the tasks are found through the exported ``init_task`` and ``init_pid_ns``,
+    and the CPUs' stacks through the exported ``__per_cpu_offset``.)"""
     dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)
     suite, flavour = kernel_parts(dump.suite)
     drgn = drgn_stack_traces(f"arm64-{dump.suite}", dump.path, arm64_dbg_vmlinux(suite, flavour))

@@ -23,8 +23,9 @@ from kdbg.memory import open_core as open_memory
 from kdbg.memory import open_kcore
 from kdbg.modules import ModuleSource
 from kdbg.symbols import load_kallsyms_file, load_kallsyms_from_memory
+from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS, with_data_symbols
 from kdbg.target import linux_objects
-from kdbg.target.checks import check_btf, check_kallsyms
+from kdbg.target.checks import ADDRESS_SYMBOLS, check_btf, check_kallsyms
 from kdbg.unwind import UNWINDER
 
 if TYPE_CHECKING:
@@ -119,12 +120,17 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {btf[0]}")
         return btfs
 
+    def memory_symbols() -> SymbolTable:
+        table, found = with_data_symbols(load_kallsyms_from_memory(memory, memory.vmcoreinfo), memory.read,
+                                          list(memory.vmcoreinfo or ()), ADDRESS_SYMBOLS)
+        prog.cache[RECOVERED_SYMBOLS] = found
+        return table
+
     syms = _KallsymsFile(kallsyms, memory) if kallsyms else None
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
-        symbol_loader=syms.vmlinux if syms is not None else (lambda: load_kallsyms_from_memory(memory,
-                                                                                               memory.vmcoreinfo)),
+        symbol_loader=syms.vmlinux if syms is not None else memory_symbols,
         description=path,
     )
     # Module BTF from memory unless BTF files were given instead of the dump's own.
