@@ -193,7 +193,7 @@ class X86_64Translator:
         if not self._in_image(pgd_va):
             raise CoreError(f"page table root {pgd_va:#x} is not a kernel image address")
         #: Physical address of the kernel's top-level page table.
-        self.pgd: int = self._pa_symbol(pgd_va)
+        self.pgd: int = self.pa_symbol(pgd_va)
         #: Exclusive upper bound of dumped RAM (bounds the direct-map fast path).
         self.max_physical_address = max_physical_address or 0
         self._address_of: Optional[Callable[[str], Optional[int]]] = None
@@ -358,7 +358,7 @@ class X86_64Translator:
     def _in_image(self, va: int) -> bool:
         return START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size
 
-    def _pa_symbol(self, va: int) -> int:
+    def pa_symbol(self, va: int) -> int:
         """``__pa_symbol``: physical address of a kernel-image symbol (linear, as the kernel
         computes it); only for symbols the kernel itself names, never for arbitrary reads."""
         return va - START_KERNEL_MAP + self.phys_base
@@ -367,7 +367,7 @@ class X86_64Translator:
         """The 8-byte value of the kernel variable at ``va`` (FaultError/CoreError)."""
         if not self._in_image(va):
             raise FaultError("not a kernel-image address", va)
-        return int.from_bytes(self._read_phys(self._pa_symbol(va), 8), "little")
+        return int.from_bytes(self._read_phys(self.pa_symbol(va), 8), "little")
 
     def _variable(self, name: str) -> Tuple[Optional[int], str]:
         """``(value, why-not)`` of the kernel variable ``name`` (symbols, then VMCOREINFO)."""

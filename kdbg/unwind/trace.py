@@ -1,5 +1,7 @@
-"""drgn's stack-trace API over the ORC unwinder: :class:`StackTrace`, :class:`StackFrame`,
-:class:`Thread`, :func:`stack_trace`, :func:`crashed_thread`, :func:`threads`.
+"""drgn's stack-trace API over the ORC unwinder (x86-64) and the frame-record one (arm64,
+:mod:`kdbg.unwind.frame_records`, chosen by the program's platform): :class:`StackTrace`,
+:class:`StackFrame`, :class:`Thread`, :func:`stack_trace`, :func:`crashed_thread`,
+:func:`threads`. What follows describes the x86-64 start; arm64's is in its module.
 
 Where a trace starts:
 

@@ -1,5 +1,6 @@
-"""arm64 (AArch64): address translation (:mod:`kdbg.arch.arm64.translate`) and registers
-and frame records (:mod:`kdbg.arch.arm64.frames`)."""
+"""arm64 (AArch64): address translation (:mod:`kdbg.arch.arm64.translate`), registers
+and frame records (:mod:`kdbg.arch.arm64.frames`) and the unwinder's walk across stacks
+and exception frames (:mod:`kdbg.arch.arm64.unwind`)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@
 * A context stopped anywhere (:func:`walk_interrupted`) adds ``x30`` when the function
   had not saved it yet.
 
-Not here yet (issue 16): exception boundaries (the metadata frame record of 6.13+, the
-entry code's ``pt_regs`` before), IRQ and overflow stacks, ``bt`` itself.
+The walk across the task's stacks and exception frames is :mod:`kdbg.arch.arm64.unwind`
+(the metadata frame record of 6.13+ is not handled yet).
 """
 
 from __future__ import annotations

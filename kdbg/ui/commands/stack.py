@@ -1,5 +1,5 @@
-"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables
-(:mod:`kdbg.unwind`).
+"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables (x86-64)
+or frame records (arm64) (:mod:`kdbg.unwind`).
 
 ``bt`` shows the current context (``set``; at first the task that crashed the kernel of a
 vmcore, ``prog.crashed_thread()``), ``bt PID`` or ``bt TASK_ADDRESS`` the ones named,
@@ -8,7 +8,8 @@ idle). Every task is ``foreach bt`` (:mod:`kdbg.ui.commands.foreach`). Each task
 (``PID: 92       TASK: ffff888003a1c000  CPU: 0    COMMAND: "sh"``), then one frame a line
 as the kernel prints its own traces: `` #0 [STACK POINTER] function+0xoff/0xsize``
 (`` [module]`` after module text). An interrupt, exception or dump frame is followed by
-the registers it saved, as the kernel's ``__show_regs`` lays them out; a trace that
+the registers it saved, as the kernel's ``__show_regs`` lays them out (x86-64's ``RIP``
+rows, arm64's ``pc``/``lr``/``sp`` and ``x29``..``x0``); a trace that
 reaches user mode ends with the user registers. No locals or arguments: without DWARF
 nothing records them.
 
