@@ -4,8 +4,8 @@ map (``struct page``), address conversions and page flags.
 Where things are comes from the target, never from kdbg: the direct map
 (``page_offset_base``) and the memory map (``vmemmap_base``) from the memory layer
 (:mod:`kdbg.arch`, the one home of each machine's layout), the kernel image's
-``__pa_symbol`` from the machine's translator, ``max_pfn`` and ``_totalram_pages`` from
-the kernel's variables, the page-flag bits from BTF's
+``__pa_symbol`` from the machine's translator, ``max_pfn`` (else the exported ``high_memory``) and
+``_totalram_pages`` from the kernel's variables, the page-flag bits from BTF's
 ``enum pageflags``, page types from BTF's ``enum pagetype`` (Linux 6.12 and later) or
 VMCOREINFO's ``NUMBER(PAGE_<TYPE>_MAPCOUNT_VALUE)`` (before), ``sizeof(struct page)`` and
 its member offsets from BTF.
@@ -112,7 +112,7 @@ class _MemoryMap:
         if page_size != 1 << self.page_shift:
             raise ValidationError(f"page size {page_size} is not a power of two")
         self.sizeof_page = prog.type("struct page").sizeof()
-        self.max_pfn = _read_ulong(prog, "max_pfn")
+        self.max_pfn = _max_pfn(prog, pob, self.page_shift)
         if not 0 < self.max_pfn < 1 << (52 - self.page_shift):
             raise ValidationError(f"max_pfn {self.max_pfn:#x} is implausible")
         self.direct_end = pob + (self.max_pfn << self.page_shift)
@@ -152,6 +152,15 @@ class _MemoryMap:
             f"{what}: {describe_address(prog, address)} is not in the direct map "
             f"[{self.page_offset_base:#x}, {self.direct_end:#x}) nor the kernel image; "
             "vmalloc_to_page() translates other kernel addresses through the page tables")
+
+
+def _max_pfn(prog: Program, page_offset_base: int, page_shift: int) -> int:
+    """``max_pfn``; on a kernel whose kallsyms lacks it (no ``CONFIG_KALLSYMS_ALL``), the
+    pfn of the exported ``high_memory``, the direct map's end, which the kernel sets from
+    the same end of memory (arm64's ``bootmem_init``; x86-64's ``max_low_pfn``)."""
+    if prog.symbol_table.get("max_pfn") is not None or prog.symbol_table.get("high_memory") is None:
+        return _read_ulong(prog, "max_pfn")
+    return (_read_ulong(prog, "high_memory") - page_offset_base) >> page_shift
 
 
 def _read_ulong(prog: Program, name: str) -> int:
