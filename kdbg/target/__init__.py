@@ -96,12 +96,14 @@ def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Progr
 
 
 def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None,
-              memory: Optional[KernelMemory] = None) -> Program:
+              memory: Optional[KernelMemory] = None, use_cache: bool = True) -> Program:
     """A Program for a vmcore (ELF, kdump-compressed or flattened).
 
     Symbols are decoded from the dump's memory and BTF is read from it; ``btf`` and
     ``kallsyms`` override those (checked against the dump). ``memory`` is the dump at
-    ``path`` already opened (``kdbg shrink`` opens it recording what is read).
+    ``path`` already opened (``kdbg shrink`` opens it recording what is read). With
+    ``use_cache`` false the symbols are decoded from the dump's own tables even when
+    kdbg's cache holds them (``kdbg shrink`` must read everything it keeps).
     """
     if memory is None:
         memory = open_memory(path)
@@ -123,8 +125,8 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
-        symbol_loader=syms.vmlinux if syms is not None else (lambda: load_kallsyms_from_memory(memory,
-                                                                                               memory.vmcoreinfo)),
+        symbol_loader=syms.vmlinux if syms is not None else (
+            lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache)),
         description=path,
     )
     # Module BTF from memory unless BTF files were given instead of the dump's own.

@@ -105,10 +105,9 @@ class ShrinkJob:
     def open(self, ns: argparse.Namespace) -> Program:
         """The Program on the recorded dump, with its symbols and types loaded (the
         ``open`` phase); later reads are the analysis's."""
-        # Everything opening needs must be read from the dump itself, not a cache.
-        os.environ["KDBG_NO_CACHE"] = "1"
         phys = self.phys = RecordingMemory(open_physical(ns.core))
-        prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name))
+        # Everything opening needs is read from the dump itself, not from kdbg's cache.
+        prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name), use_cache=False)
         _ = prog.symbol_table
         _ = prog.btfs
         _read_for_other_readers(prog)
