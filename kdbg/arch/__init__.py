@@ -36,6 +36,7 @@ __all__ = [
     "is_entry_frame",
     "is_syscall_frame",
     "is_fault_plumbing",
+    "cpu_note_page_table_roots",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -172,3 +173,12 @@ def is_fault_plumbing(machine: str, name: str) -> bool:
     if machine == AARCH64:
         return arm64_entry.is_fault_plumbing(name)
     return x86_64.is_fault_plumbing(name)
+
+
+def cpu_note_page_table_roots(machine: str, notes: Sequence[Tuple[str, int, bytes]]) -> List[int]:
+    """The page-table roots a dump's notes give for its CPUs, beyond the kernel's own, on
+    ``machine``: x86-64's CR3 from QEMU's per-CPU notes (where libkdumpfile walks from);
+    none on arm64, whose kernel mappings hang off one root for every CPU."""
+    if machine == X86_64:
+        return x86_64.cpu_note_page_table_roots(notes)
+    return []

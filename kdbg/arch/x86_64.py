@@ -506,7 +506,7 @@ _QEMU_CR3 = 8 + 128 + 16 + 240 + 3 * 8
 _CR3_ADDRESS = 0x000FFFFFFFFFF000
 
 
-def cpu_note_page_table_roots(notes: List[Tuple[str, int, bytes]]) -> List[int]:
+def cpu_note_page_table_roots(notes: Sequence[Tuple[str, int, bytes]]) -> List[int]:
     """The physical addresses of the top-level page tables each CPU was using, from the
     CR3 in QEMU's per-CPU notes (libkdumpfile walks kernel addresses from there, where a
     task's page tables, with page-table isolation, are not the kernel's own); empty for

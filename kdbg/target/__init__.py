@@ -15,7 +15,7 @@ from kdbg import declarations, modules
 from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_files
-from kdbg.btf.memory import read_vmlinux_btf
+from kdbg.btf.memory import read_vmlinux_btf, reduced_btf_from_notes
 from kdbg.core.program import Program
 from kdbg.declarations.zerolength import flexible_hook
 from kdbg.errors import CoreError
@@ -114,6 +114,9 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         return sym.address if sym is not None else None
 
     def dump_btfs() -> List[BTF]:
+        reduced = reduced_btf_from_notes(memory.notes, path)
+        if reduced is not None:  # kdbg shrink --reduced-btf: the kernel's .BTF pages are not in it
+            return [open_btf(reduced, name=f"{path}: vmlinux BTF (reduced, from kdbg's note)")]
         return [open_btf(read_vmlinux_btf(memory, symbol), name=f"{path}: vmlinux BTF")]
 
     def given_btfs() -> List[BTF]:
