@@ -29,10 +29,12 @@ from kdbg.arch.arm64 import (
 )
 from kdbg.compat.drgn import Object
 from kdbg.errors import UnwindError
+from kdbg.helpers.stack import kernel_stack_trace
+from tests.arm64_support import drgn_answers
 from tests.cli_support import run_kdbg
 from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
-from vmcores.oracle import ORACLE_FORM, drgn_stack_traces
+from vmcores.oracle import ORACLE_FORM, Query, drgn_stack_traces
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -265,3 +267,27 @@ def test_stack_trace_and_bt_of_every_task(kernel: str) -> None:
         assert lines[0].startswith(f"PID: {pid} ")
         assert [m.group(1) for m in map(BT_FRAME.match, lines[1:]) if m] == console[pid], bt.stdout
         assert len(lines) == 1 + len(console[pid]), bt.stdout
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_stack_trace_segments_as_drgn(kernel: str) -> None:
+    """``kernel_stack_trace`` (drgn's ``drgn.helpers.linux.stack``) on arm64: each task's
+    segments, their kinds (the task, IRQ and overflow stacks; user by bit 55) and lengths,
+    as drgn 0.3.0 gives them (its frames less the inline ones DWARF adds), for every task
+    drgn can unwind."""
+    dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)
+    suite, flavour = kernel_parts(dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{dump.suite}", dump.path, arm64_dbg_vmlinux(suite, flavour))
+    with open_program(str(dump.path)) as prog:
+        task_t = prog.type("struct task_struct")
+        tasks = [a for a, rec in drgn.tasks.items()
+                 if "error" not in rec and int(Object(prog, task_t, address=a).stack)]
+        assert len(tasks) > 40
+        stack = "__import__('drgn.helpers.linux.stack', fromlist=['x'])"
+        segments = (f"[[(s.kind.name, sum(not f.is_inline for f in s)) for s in {stack}.kernel_stack_trace("
+                    f"prog, drgn.Object(prog, 'struct task_struct *', a)).segments] for a in {tasks}]")
+        recs = drgn_answers(dump, [Query("segments", segments)])
+        ours = [[(s.kind.name, len(s)) for s in kernel_stack_trace(prog, Object(prog, "struct task_struct *",
+                                                                                 value=a)).segments]
+                for a in tasks]
+        assert [[tuple(x) for x in t] for t in recs["segments"]["value"]] == ours

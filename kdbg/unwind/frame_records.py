@@ -23,8 +23,8 @@ from kdbg.arch.arm64.unwind import Arm64Unwind, PtRegsOffsets, StackRange, decod
 from kdbg.errors import KdbgError, UnwindError
 from kdbg.helpers.common import program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
-from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.sched import thread_size
+from kdbg.helpers.stack import StackKind, arm64_cpu_stacks
 from kdbg.unwind.unwinder import PAGE, RawFrame
 
 if TYPE_CHECKING:
@@ -80,26 +80,10 @@ def _same_function(prog: Program) -> Callable[[int, int], bool]:
 
 
 def _cpu_stacks(prog: Program, cpu: int) -> List[StackRange]:
-    """CPU ``cpu``'s IRQ and overflow stacks (none when per-CPU data is unreadable, as
-    on a kernel whose kallsyms lacks ``__per_cpu_offset``)."""
-
-    def find() -> List[StackRange]:
-        out: List[StackRange] = []
-        try:
-            irq = int(per_cpu(prog.variable("irq_stack_ptr"), cpu))
-            if irq:
-                out.append(("IRQ", irq, irq + thread_size(prog)))  # IRQ_STACK_SIZE is THREAD_SIZE
-        except (KdbgError, LookupError):
-            pass
-        try:
-            ovf = per_cpu(prog.variable("overflow_stack"), cpu)
-            assert ovf.address_ is not None
-            out.append(("overflow", ovf.address_, ovf.address_ + (ovf.type_.size or 0)))
-        except (KdbgError, LookupError):
-            pass
-        return out
-
-    return program_cache(prog, f"unwind.arm64.cpu_stacks.{cpu}", find)
+    """CPU ``cpu``'s IRQ and overflow stacks (:func:`kdbg.helpers.stack.arm64_cpu_stacks`;
+    none when per-CPU data is unreadable)."""
+    return [({StackKind.IRQ: "IRQ"}.get(kind, "overflow"), start, end)
+            for start, end, kind in arm64_cpu_stacks(prog, cpu)]
 
 
 def _raw(result: Arm64Unwind) -> List[RawFrame]:
