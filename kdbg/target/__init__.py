@@ -71,6 +71,23 @@ class _KallsymsFile:
         return self._tables()[1]
 
 
+def _with_data_symbols(prog: Callable[[], Program], load: Callable[[], SymbolTable],
+                       memory: Optional[KernelMemory]) -> Callable[[], SymbolTable]:
+    """A symbol loader: the kernel's own kallsyms from ``load``, plus the data symbols a
+    kernel without ``CONFIG_KALLSYMS_ALL`` still carries (:mod:`kdbg.symbols.ksymtab`) when
+    ``memory`` is readable; what was recovered goes to ``prog().cache``."""
+
+    def loader() -> SymbolTable:
+        table = load()
+        if memory is None:
+            return table
+        table, found = with_data_symbols(table, memory.read, list(memory.vmcoreinfo or ()), ADDRESS_SYMBOLS)
+        prog().cache[RECOVERED_SYMBOLS] = found
+        return table
+
+    return loader
+
+
 def assemble(prog: Program, module_source: Optional[ModuleSource]) -> Program:
     """Attach to ``prog`` what the core does not know: modules from ``module_source``
     (none for ``None``), the declaration table, the Linux kernel's macro objects
@@ -125,17 +142,12 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {btf[0]}")
         return btfs
 
-    def memory_symbols() -> SymbolTable:
-        kallsyms_table = load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache)
-        table, found = with_data_symbols(kallsyms_table, memory.read, list(memory.vmcoreinfo or ()), ADDRESS_SYMBOLS)
-        prog.cache[RECOVERED_SYMBOLS] = found
-        return table
-
     syms = _KallsymsFile(kallsyms, memory) if kallsyms else None
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
-        symbol_loader=syms.vmlinux if syms is not None else memory_symbols,
+        symbol_loader=syms.vmlinux if syms is not None else _with_data_symbols(
+            lambda: prog, lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache), memory),
         description=path,
     )
     # Module BTF from memory unless BTF files were given instead of the dump's own.
@@ -183,7 +195,7 @@ def open_live(
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(btfs),
-        symbol_loader=syms.vmlinux,
+        symbol_loader=syms.vmlinux if kallsyms else _with_data_symbols(lambda: prog, syms.vmlinux, memory),
         description="live kernel",
         memory_unavailable=reason,
     )
