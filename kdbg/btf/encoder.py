@@ -211,10 +211,14 @@ class BTFEncoder:
     def add_same_ids(self, btf: BTF, keep: Set[int], as_fwd: Iterable[int] = ()) -> None:
         """Write every id of ``btf`` (a base BTF, into an empty encoder) at the same id:
         the types in ``keep`` encoded (those in ``as_fwd`` as a FWD of their name), every
-        other id a nameless ``const void``, so that split BTF built on ``btf`` (a module's)
-        still finds its base types where it expects them."""
-        if btf.base is not None or self.base is not None or self._records:
+        other id a nameless ``const void``, and ``btf``'s string section kept byte for byte,
+        so that split BTF built on ``btf`` (a module's) still finds its base types and base
+        strings where it expects them."""
+        if btf.base is not None or self.base is not None or self._records or len(self._strtab) > 1:
             raise BTFError("add_same_ids writes a whole base BTF into an empty encoder")
+        self._strtab = bytearray(btf.records.strings)
+        self._strings = {text: off for off, text in sorted(btf.string_map().items(), reverse=True)}
+        self._strings[""] = 0
         last = btf.last_id
         self.id_map.update((i, i) for i in range(1, last + 1))
         fwd = set(as_fwd)
@@ -483,8 +487,9 @@ def reduce_btf(
 
 def reduce_keeping_ids(btf: BTF, roots: Iterable[int], byteorder: Optional[str] = None) -> bytes:
     """``btf`` reduced to ``roots`` and what they need (:func:`closure` with
-    ``pointers="fwd"``) with every type at its own id (:meth:`BTFEncoder.add_same_ids`):
-    module BTF split on the original still reads on top of the result."""
+    ``pointers="fwd"``) with every type at its own id and the string section whole
+    (:meth:`BTFEncoder.add_same_ids`): module BTF split on the original still reads on top
+    of the result."""
     order, fwd = closure(btf, roots, "fwd")
     enc = BTFEncoder(byteorder or btf.byteorder)
     enc.add_same_ids(btf, {i for i in order if i > 0}, fwd)

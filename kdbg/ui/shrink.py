@@ -21,7 +21,8 @@ leaves out user-space pages altogether, whatever read them: a page the kernel co
 
 ``--reduced-btf`` carries the vmlinux BTF in a note of SMALL, reduced to the types the
 open and the analysis decoded (and, behind pointers, forward declarations of what they
-point to), each at its own id so that module BTF still reads on top of it, instead of the
+point to), each at its own id and with the whole string section so that module BTF still
+reads on top of it, instead of the
 pages of the kernel's ``.BTF`` section; kdbg opens SMALL with the note's BTF. Other readers
 do not read BTF.
 
