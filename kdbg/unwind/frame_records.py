@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-from kdbg.arch.arm64 import REGISTER_NAMES, prstatus_registers
+from kdbg.arch.arm64 import prstatus_registers, prstatus_regs_image
 from kdbg.arch.arm64.unwind import Arm64Unwind, PtRegsOffsets, StackRange, decode_pt_regs, unwind_frames
 from kdbg.errors import KdbgError, UnwindError
 from kdbg.helpers.common import program_cache
@@ -108,19 +108,12 @@ def task_frames(prog: Program, task: Object, cpu: Optional[int], note: Optional[
         _pid, regs = prstatus_registers(note)
         regs = dict(regs, fp=regs["x29"], lr=regs["x30"])
         frames = _unwind(prog, regs, True, stacks + (_cpu_stacks(prog, cpu) if cpu is not None else []))
-        frames[0].regs_image = note_regs_image(note)
+        frames[0].regs_image = prstatus_regs_image(note)
         return frames
     cc = task.thread.cpu_context
     regs = {name: int(cc.member_(name)) for name in _CONTEXT}
     regs["x29"] = regs["fp"]
     return _unwind(prog, regs, False, stacks)
-
-
-def note_regs_image(note: bytes) -> bytes:
-    """``pr_reg`` of an arm64 ``NT_PRSTATUS`` note: ``struct user_pt_regs``, the head of
-    ``struct pt_regs``."""
-    size = 8 * len(REGISTER_NAMES)
-    return bytes(note[112:112 + size])
 
 
 def pt_regs_frames(prog: Program, regs_obj: Object, image: bytes) -> Tuple[List[RawFrame], int]:

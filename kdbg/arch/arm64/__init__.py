@@ -9,6 +9,7 @@ from kdbg.arch.arm64.frames import (
     REGISTER_NAMES,
     FrameRecords,
     prstatus_registers,
+    prstatus_regs_image,
     strip_pac,
     thread_size,
     walk_frame_records,
@@ -38,4 +39,5 @@ __all__ = [
     "walk_interrupted",
     "REGISTER_NAMES",
     "prstatus_registers",
+    "prstatus_regs_image",
 ]
