@@ -14,7 +14,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.arch.arm64.frames import FINAL_FRAME
-from kdbg.arch.arm64.unwind import PtRegsOffsets, show_regs_lines, unwind_frames
+from kdbg.arch.arm64.unwind import PtRegsOffsets, pstate_text, show_regs_lines, unwind_frames
 from kdbg.errors import FaultError
 
 pytestmark = pytest.mark.timeout(60)
@@ -138,11 +138,25 @@ def test_a_user_mode_context_is_one_user_frame() -> None:
     assert [(f.pc, f.user) for f in walk.frames] == [(0xAAAA00001234, True)] and walk.end == FINAL_FRAME
 
 
+@pytest.mark.parametrize("pstate, text", [
+    # the first two as arm64 oops reports print them, the others composed from the PSR_*_BIT
+    # definitions print_pstate reads (IRQ and FIQ masked; SSBS; TCO, DIT and BTYPE)
+    (0x60400005, "60400005 (nZCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)"),
+    (0x80400009, "80400009 (Nzcv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)"),
+    (0x604000C9, "604000c9 (nZCv daIF +PAN -UAO -TCO -DIT -SSBS BTYPE=--)"),
+    (0x20001000, "20001000 (nzCv daif -PAN -UAO -TCO -DIT +SSBS BTYPE=--)"),
+    (0x83400C05, "83400c05 (Nzcv daif +PAN -UAO +TCO +DIT -SSBS BTYPE=jc)"),
+])
+def test_pstate_as_print_pstate_writes_it(pstate: int, text: str) -> None:
+    assert pstate_text(pstate) == text
+
+
 def test_show_regs_lines_are_the_kernels_layout() -> None:
     regs = {f"x{i}": i for i in range(31)}
     regs.update(sp=0xFFFF800081001200, pc=0, pstate=0x60400005)
     lines: List[str] = show_regs_lines(regs, "leaf+0x10/0x40", "leaf_caller+0x44/0x100")
-    assert lines[:4] == ["pstate: 60400005", "pc : leaf+0x10/0x40", "lr : leaf_caller+0x44/0x100",
+    assert lines[:4] == ["pstate: 60400005 (nZCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)",
+                         "pc : leaf+0x10/0x40", "lr : leaf_caller+0x44/0x100",
                          "sp : ffff800081001200"]
     assert lines[4] == "x29: 000000000000001d x28: 000000000000001c x27: 000000000000001b"
     assert lines[-1] == "x2 : 0000000000000002 x1 : 0000000000000001 x0 : 0000000000000000"

@@ -31,7 +31,7 @@ from kdbg.arch.arm64.frames import FINAL_FRAME, strip_pac
 from kdbg.errors import CoreError, FaultError
 
 __all__ = ["PtRegsOffsets", "Arm64Frame", "Arm64Unwind", "decode_pt_regs", "unwind_frames", "is_user_mode",
-           "show_regs_lines", "MAX_FRAMES"]
+           "show_regs_lines", "pstate_text", "MAX_FRAMES"]
 
 #: The most frames one trace may have (a 16 KiB stack holds at most 1024 records).
 MAX_FRAMES = 4096
@@ -222,11 +222,28 @@ def unwind_frames(
     return Arm64Unwind(w.frames, w.walk(regs["x29"]))
 
 
+#: ``PSR_*_BIT`` of the flags ``print_pstate`` shows as letters (upper case when set).
+_PSTATE_LETTERS = ((31, "N"), (30, "Z"), (29, "C"), (28, "V"), None, (9, "D"), (8, "A"), (7, "I"), (6, "F"))
+#: ``PSR_*_BIT`` of the features it shows as ``+``/``-``.
+_PSTATE_FEATURES = ((22, "PAN"), (23, "UAO"), (25, "TCO"), (24, "DIT"), (12, "SSBS"))
+_BTYPES = ("--", "j-", "-c", "jc")
+
+
+def pstate_text(pstate: int) -> str:
+    """``pstate`` as arm64's ``print_pstate`` writes an AArch64 one: ``60400005 (nZCv daif
+    +PAN -UAO -TCO -DIT -SSBS BTYPE=--)``."""
+    flags = "".join(" " if f is None else (f[1] if pstate >> f[0] & 1 else f[1].lower()) for f in _PSTATE_LETTERS)
+    features = " ".join(("+" if pstate >> bit & 1 else "-") + name for bit, name in _PSTATE_FEATURES)
+    return f"{pstate:08x} ({flags} {features} BTYPE={_BTYPES[pstate >> 10 & 3]})"
+
+
 def show_regs_lines(regs: Dict[str, int], pc_text: str, lr_text: str) -> List[str]:
     """The registers of an interrupted or user context as arm64's ``__show_regs`` prints
-    them: ``pstate``, ``pc``, ``lr`` (``pc_text``/``lr_text``: ``%pS`` in kernel mode, hex
-    in user mode), ``sp``, then ``x29`` down to ``x0``, three a line."""
-    out = [f"pstate: {regs.get('pstate', 0):08x}", f"pc : {pc_text}", f"lr : {lr_text}", f"sp : {regs['sp']:016x}"]
+    them (``__show_regs``, arch/arm64/kernel/process.c): ``pstate`` (:func:`pstate_text`),
+    ``pc``, ``lr`` (``pc_text``/``lr_text``: ``%pS`` in kernel mode, hex in user mode),
+    ``sp``, then ``x29`` down to ``x0``, three a line."""
+    out = [f"pstate: {pstate_text(regs.get('pstate', 0))}", f"pc : {pc_text}", f"lr : {lr_text}",
+           f"sp : {regs['sp']:016x}"]
     i = 29
     while i >= 0:
         row = [f"x{i:<2}: {regs[f'x{i}']:016x}"]
