@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Proto
 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
+from kdbg.arch.arm64 import entry as arm64_entry
 from kdbg.arch.layout import LayoutBase
 from kdbg.arch.x86_64 import X86_64Translator
 
@@ -32,6 +33,11 @@ __all__ = [
     "image_phys_base",
     "text_link_address",
     "unsupported_machine",
+    "sparsemem_defaults",
+    "is_entry_frame",
+    "is_syscall_frame",
+    "is_fault_plumbing",
+    "cpu_note_page_table_roots",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -60,6 +66,11 @@ class Translator(Protocol):
 
     def walk_root(self, root: int, va: int) -> Tuple[int, int]:
         """``(pa, page size)`` of ``va`` under the top-level table at physical ``root``."""
+
+    def pa_symbol(self, va: int) -> int:
+        """``__pa_symbol``: the physical address of a kernel-image address, by the
+        machine's linear rule (x86-64: ``va - __START_KERNEL_map + phys_base``; arm64:
+        ``va - kimage_voffset``)."""
 
     def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
         """Give the translator a symbol lookup (name -> address or ``None``)."""
@@ -139,9 +150,52 @@ def image_phys_base(machine: str, loads: Sequence[Tuple[int, int]]) -> Optional[
     return None
 
 
-def text_link_address(machine: str, vmcoreinfo: VMCoreInfo) -> Optional[int]:
+def text_link_address(machine: str, vmcoreinfo: Optional[VMCoreInfo]) -> Optional[int]:
     """The address ``_text`` is linked at on ``machine`` (KASLR adds ``KERNELOFFSET``):
-    x86-64's ``__START_KERNEL``, arm64's ``KIMAGE_VADDR``; ``None`` when unknown."""
+    x86-64's ``__START_KERNEL``, arm64's ``KIMAGE_VADDR`` (from VMCOREINFO); ``None`` when
+    unknown."""
     if machine == AARCH64:
-        return arm64.text_link_address(vmcoreinfo)
+        return arm64.text_link_address(vmcoreinfo) if vmcoreinfo is not None else None
     return x86_64.START_KERNEL
+
+
+def sparsemem_defaults(machine: str, l5: bool) -> Optional[Tuple[int, int]]:
+    """``(SECTION_SIZE_BITS, MAX_PHYSMEM_BITS)`` of ``machine`` for a kernel whose
+    VMCOREINFO lacks them (before 5.9): x86-64's fixed values (``l5``: 5-level paging);
+    ``None`` for arm64, whose values depend on its configuration (page size, PA bits) and
+    whose VMCOREINFO carries both."""
+    if machine == AARCH64:
+        return None
+    return x86_64.SECTION_SIZE_BITS, x86_64.MAX_PHYSMEM_BITS_L5 if l5 else x86_64.MAX_PHYSMEM_BITS_L4
+
+
+def is_entry_frame(machine: str, name: str) -> bool:
+    """Whether a frame's function ``name`` is ``machine``'s exception, interrupt or NMI
+    entry: where one context's stack continues with another's."""
+    if machine == AARCH64:
+        return arm64_entry.is_entry_frame(name)
+    return x86_64.is_entry_frame(name)
+
+
+def is_syscall_frame(machine: str, name: str) -> bool:
+    """Whether ``name`` is ``machine``'s system-call entry or a new task's first frame."""
+    if machine == AARCH64:
+        return arm64_entry.is_syscall_frame(name)
+    return x86_64.is_syscall_frame(name)
+
+
+def is_fault_plumbing(machine: str, name: str) -> bool:
+    """Whether ``name`` is ``machine``'s fault, trap or IPI plumbing between an exception's
+    entry and the report it prints."""
+    if machine == AARCH64:
+        return arm64_entry.is_fault_plumbing(name)
+    return x86_64.is_fault_plumbing(name)
+
+
+def cpu_note_page_table_roots(machine: str, notes: Sequence[Tuple[str, int, bytes]]) -> List[int]:
+    """The page-table roots a dump's notes give for its CPUs, beyond the kernel's own, on
+    ``machine``: x86-64's CR3 from QEMU's per-CPU notes (where libkdumpfile walks from);
+    none on arm64, whose kernel mappings hang off one root for every CPU."""
+    if machine == X86_64:
+        return x86_64.cpu_note_page_table_roots(notes)
+    return []

@@ -193,7 +193,7 @@ class X86_64Translator:
         if not self._in_image(pgd_va):
             raise CoreError(f"page table root {pgd_va:#x} is not a kernel image address")
         #: Physical address of the kernel's top-level page table.
-        self.pgd: int = self._pa_symbol(pgd_va)
+        self.pgd: int = self.pa_symbol(pgd_va)
         #: Its virtual address (the kernel image's ``init_top_pgt``).
         self.pgd_va: int = pgd_va
         #: Exclusive upper bound of dumped RAM (bounds the direct-map fast path).
@@ -377,7 +377,7 @@ class X86_64Translator:
     def _in_image(self, va: int) -> bool:
         return START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size
 
-    def _pa_symbol(self, va: int) -> int:
+    def pa_symbol(self, va: int) -> int:
         """``__pa_symbol``: physical address of a kernel-image symbol (linear, as the kernel
         computes it); only for symbols the kernel itself names, never for arbitrary reads."""
         return va - START_KERNEL_MAP + self.phys_base
@@ -386,7 +386,7 @@ class X86_64Translator:
         """The 8-byte value of the kernel variable at ``va`` (FaultError/CoreError)."""
         if not self._in_image(va):
             raise FaultError("not a kernel-image address", va)
-        return int.from_bytes(self._read_phys(self._pa_symbol(va), 8), "little")
+        return int.from_bytes(self._read_phys(self.pa_symbol(va), 8), "little")
 
     def _variable(self, name: str) -> Tuple[Optional[int], str]:
         """``(value, why-not)`` of the kernel variable ``name`` (symbols, then VMCOREINFO)."""
@@ -525,7 +525,7 @@ _QEMU_CR3 = 8 + 128 + 16 + 240 + 3 * 8
 _CR3_ADDRESS = 0x000FFFFFFFFFF000
 
 
-def cpu_note_page_table_roots(notes: List[Tuple[str, int, bytes]]) -> List[int]:
+def cpu_note_page_table_roots(notes: Sequence[Tuple[str, int, bytes]]) -> List[int]:
     """The physical addresses of the top-level page tables each CPU was using, from the
     CR3 in QEMU's per-CPU notes (libkdumpfile walks kernel addresses from there, where a
     task's page tables, with page-table isolation, are not the kernel's own); empty for
@@ -566,3 +566,19 @@ _SYSCALL_PREFIXES = ("entry_SYSCALL", "entry_SYSENTER", "entry_INT80", "do_sysca
 def is_syscall_frame(name: str) -> bool:
     """Whether a frame's function is the system-call entry or a new task's first frame."""
     return name.startswith(_SYSCALL_PREFIXES)
+
+
+#: x86-64's fault, trap, NMI and timer-interrupt plumbing between an exception's entry and
+#: the report it prints: never what went wrong, so never part of a crash's signature.
+FAULT_PLUMBING = frozenset({
+    "delay_tsc", "delay_halt", "delay_halt_mwaitx", "oops_end", "__die", "__die_body", "die_addr", "do_trap",
+    "do_error_trap", "handle_invalid_op", "handle_bug", "page_fault_oops", "kernelmode_fixup_or_oops",
+    "no_context", "__bad_area_nosemaphore", "bad_area_nosemaphore", "bad_area", "do_user_addr_fault",
+    "do_kern_addr_fault", "handle_page_fault", "show_trace_log_lvl", "__sysvec_apic_timer_interrupt",
+    "nmi_handle", "default_do_nmi", "native_machine_crash_shutdown",
+})
+
+
+def is_fault_plumbing(name: str) -> bool:
+    """Whether a frame's function is x86-64's exception or NMI plumbing (:data:`FAULT_PLUMBING`)."""
+    return name in FAULT_PLUMBING

@@ -1,5 +1,5 @@
-"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables
-(:mod:`kdbg.unwind`).
+"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables (x86-64)
+or frame records (arm64) (:mod:`kdbg.unwind`).
 
 ``bt`` shows the current context (``set``; at first the task that crashed the kernel of a
 vmcore, ``prog.crashed_thread()``), ``bt PID`` or ``bt TASK_ADDRESS`` the ones named,
@@ -12,7 +12,8 @@ Each task starts with crash's header line
 (``PID: 92       TASK: ffff888003a1c000  CPU: 0    COMMAND: "sh"``), then one frame a line
 as the kernel prints its own traces: `` #0 [STACK POINTER] function+0xoff/0xsize``
 (`` [module]`` after module text). An interrupt, exception or dump frame is followed by
-the registers it saved, as the kernel's ``__show_regs`` lays them out; a trace that
+the registers it saved, as the kernel's ``__show_regs`` lays them out (x86-64's ``RIP``
+rows, arm64's ``pc``/``lr``/``sp`` and ``x29``..``x0``); a trace that
 reaches user mode ends with the user registers. No locals or arguments: without DWARF
 nothing records them.
 
@@ -29,6 +30,8 @@ import argparse
 import json
 from typing import IO, TYPE_CHECKING, Any, Dict, List
 
+from kdbg.arch.arm64 import strip_pac
+from kdbg.arch.arm64.unwind import show_regs_lines
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
 from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
@@ -39,6 +42,7 @@ from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.context import current_task, panic_task_object
 from kdbg.ui.commands.memory import symbolic
 from kdbg.unwind import stack_trace
+from kdbg.unwind.frame_records import pac_mask
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -65,9 +69,29 @@ def _reg_label(name: str) -> str:
     return name.upper()
 
 
+def _arm64_lr(frame: StackFrame, lr: int) -> str:
+    """``lr`` as arm64's ``__show_regs`` prints it: ``%pS`` of the address stripped of its
+    pointer-authentication code."""
+    prog = frame.prog
+    address = strip_pac(lr, pac_mask(prog))
+    try:
+        sym = prog.symbol(address)
+    except (KdbgError, LookupError):
+        return f"0x{address:x}"
+    size = f"/{sym.size:#x}" if sym.size is not None else ""
+    return f"{sym.name}+{address - sym.address:#x}{size}" + (f" [{sym.module}]" if getattr(sym, "module", None) else "")
+
+
 def _show_regs(frame: StackFrame, out: IO[str]) -> None:
     """The saved registers of an interrupted or user frame, as ``__show_regs`` prints them."""
     regs = frame.registers()
+    if "pstate" in regs and "pc" in regs:  # arm64
+        user = frame.user
+        pc = f"{regs['pc']:016x}" if user else frame.format()
+        lr = f"{regs['x30']:016x}" if user else _arm64_lr(frame, regs["x30"])
+        for line in show_regs_lines(regs, pc, lr):
+            out.write(f"    {line}\n")
+        return
     if "rip" not in regs:
         return
     cs = regs.get("cs", 0x33 if frame.user else 0x10)
