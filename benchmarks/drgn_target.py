@@ -9,7 +9,7 @@ import resource
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,12 +63,14 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
     return best
 
 
-def run_timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, float, str]:
-    """Run ``cmd``: its wall time, its user+sys CPU time and its stdout. A failing child
-    ends the benchmark with its command and the end of its stderr."""
+def run_timed(cmd: List[str], env: Dict[str, str], input: Optional[str] = None) -> Tuple[float, float, str]:
+    """Run ``cmd`` (``input`` on its stdin, else none): its wall time, its user+sys CPU time
+    and its stdout. A failing child ends the benchmark with its command and the end of its
+    stderr."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
