@@ -2,7 +2,8 @@
 
 Each case is a Python expression over ``prog`` and ``H``, the helpers' flat namespace:
 ``drgn.helpers.linux`` in drgn (every ``drgn.helpers.linux.*`` name), :mod:`kdbg.helpers` in
-kdbg, plus ``Object``, ``NULL``, ``cast`` and ``container_of``. drgn answers through
+kdbg, plus ``Object``, ``NULL``, ``cast``, ``container_of`` and ``drgn`` (drgn itself, or
+kdbg's ``drgn``, :mod:`kdbg.compat.drgn`). drgn answers through
 :func:`vmcores.oracle.ask_drgn` on the suite's oracle dump (cached); kdbg evaluates the
 same text on the same dump. An answer is an object's type name and ``value_()``, or a
 plain Python value (both through :func:`vmcores.oracle.jsonable`), or the error's class.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import kdbg
+import kdbg.compat.drgn
 import kdbg.helpers
 from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.object import Object
@@ -65,7 +67,7 @@ def drgn_answers(suite: str, cases: Mapping[str, str], core: Optional[Path] = No
 def kdbg_answer(prog: Program, text: str) -> Answer:
     """kdbg's answer to one case."""
     ns = {"prog": prog, "H": kdbg.helpers, "Object": Object, "NULL": NULL, "cast": cast,
-          "container_of": container_of}
+          "container_of": container_of, "drgn": kdbg.compat.drgn}
     try:
         value = eval(text, ns)  # noqa: S307 - the test's own expressions
     except Exception as e:  # noqa: BLE001 - every error is an answer to compare

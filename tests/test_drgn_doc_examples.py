@@ -516,10 +516,8 @@ KERNEL_WINS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
 
 #: Applicable examples whose output under kdbg is not drgn's, and why.
 KNOWN_DIFFERENCES: Dict[str, Differs] = {
-    NAMESPACE_ID: Differs("kdbg has no drgn.search_memory* functions (drgn 0.3.0's memory search) yet, and no "
-                          "drgn.source_location (DWARF-only: DWARF's line tables)",
-                          ("missing default global: drgn.search_memory\n", "missing default global: "
-                           "drgn.source_location")),
+    NAMESPACE_ID: Differs("kdbg has no drgn.source_location (DWARF-only: DWARF's line tables)",
+                          ("missing default global: drgn.source_location",)),
     "docs/advanced_usage.rst:74": Differs("kdbg does not implement drgn's module loading API "
                                           "(Program.loaded_modules: kdbg finds the kernel's modules itself)",
                                           ("drgn.Program.loaded_modules is not supported by kdbg",)),

@@ -45,8 +45,6 @@ DRGN_PROGRAM_GAPS: Dict[str, str] = {
     **dict.fromkeys(["create_loaded_modules", "loaded_modules", "extra_module", "linux_kernel_loadable_module",
                      "relocatable_module", "shared_library_module", "vdso_module"],
                     "kdbg finds the kernel's modules itself: prog.modules(), prog.module(name)"),
-    **dict.fromkeys(["search_memory", "search_memory_regex", "search_memory_u16", "search_memory_u32",
-                     "search_memory_u64", "search_memory_word"], "not implemented yet"),
     "main_thread": _USER,
 }
 

@@ -52,6 +52,7 @@ from kdbg.core.module import Module
 from kdbg.core.object import Object
 from kdbg.core.platform import Platform, ProgramFlags, machine_platform
 from kdbg.core.resolver import ProgramResolver
+from kdbg.core.search import MemorySearch
 from kdbg.core.value import read_c_string
 from kdbg.errors import (
     CoreError,
@@ -114,7 +115,7 @@ def is_target_error(e: BaseException) -> bool:
 _NO_LIMIT = 1 << 62
 
 
-class Program(TypeConstructors):
+class Program(TypeConstructors, MemorySearch):
     """A kernel being debugged: a live host, a vmcore, or a set of files.
 
     ``memory`` is the :class:`~kdbg.memory.base.KernelMemory` (or ``None`` with a reason in
