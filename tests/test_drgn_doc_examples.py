@@ -534,9 +534,9 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
         f"{DWARF_ONLY} alignof('struct page'): the struct's __aligned(2 * sizeof(long)) is DWARF's "
         "DW_AT_alignment; BTF records no alignment, and kdbg's is its members' (8)", ("\n8\n",)),
     "docs/user_guide.rst:231": Differs(
-        "kdbg's Program.main_thread() is its NotImplementedError (drgn's is UnsupportedOperation), and its "
-        "crashed_thread() error on a dump with no panic is no LookupError",
-        ("NotImplementedError: drgn.Program.main_thread is not supported by kdbg",)),
+        "kdbg's crashed_thread() error on a dump with no panic is drgn's LookupError, in words that say why "
+        "(bt and report print them too)",
+        ("LookupError: panic_cpu is not set: the kernel did not panic before this dump",)),
     "docs/user_guide.rst:317": Differs(_NO_EXTRA_MODULE, (_LISTED_WITHOUT_EXTRA,)),
     "_drgn.pyi:2620": Differs(
         "6.12: the address has several kallsyms names (init_stack, __end_rodata_aligned...): kdbg names it as "

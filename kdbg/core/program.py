@@ -62,6 +62,7 @@ from kdbg.errors import (
     ObjectNotFoundError,
     SymbolNotFoundError,
     TypeNotFoundError,
+    UnsupportedOperation,
     UntypedSymbolError,
 )
 
@@ -575,6 +576,10 @@ class Program(TypeConstructors, MemorySearch):
         """The stack trace of *thread*: a ``struct task_struct *`` Object, a PID, a task
         address or a ``struct pt_regs``."""
         return self._unwinder().stack_trace(self, thread)
+
+    def main_thread(self) -> Any:
+        """drgn's ``UnsupportedOperation``: the kernel has no main thread (drgn's words)."""
+        raise UnsupportedOperation("main thread is not defined for the Linux kernel")
 
     def stack_trace_from_pcs(self, pcs: Sequence[SupportsIndex]) -> Any:
         """A stack trace of the given program counters, innermost first (drgn's: each a

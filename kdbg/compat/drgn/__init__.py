@@ -23,7 +23,14 @@ from kdbg.core.object import AbsenceReason, Object
 from kdbg.core.platform import X86_64_PLATFORM, Architecture, Platform, PlatformFlags, ProgramFlags
 from kdbg.core.program import Program
 from kdbg.core.search import MemorySearchIterator
-from kdbg.errors import FaultError, KdbgError, ObjectAbsentError, ObjectNotFoundError, OutOfBoundsError
+from kdbg.errors import (
+    FaultError,
+    KdbgError,
+    ObjectAbsentError,
+    ObjectNotFoundError,
+    OutOfBoundsError,
+    UnsupportedOperation,
+)
 from kdbg.symbols.index import SymbolIndex
 from kdbg.symbols.table import Symbol, SymbolBinding, SymbolKind
 from kdbg.target import open_core, open_live
@@ -62,10 +69,6 @@ class BadDataError(KdbgError):
 
 class MissingDebugInfoError(KdbgError):
     """What only debugging information (DWARF) has is asked for (drgn's)."""
-
-
-class UnsupportedOperation(KdbgError):
-    """The operation is not supported for this program (drgn's)."""
 
 
 def program_from_core_dump(path: str | os.PathLike[str]) -> Program:
