@@ -7,7 +7,8 @@ as pip leaves it (benchmarks/venv.py) and a warm private cache.
   Dask ``LocalCluster``;
 * one worker's peak RSS after reporting 50 dumps, against its peak after 1;
 * ``kdbg shrink --report``: the size of SMALL against the original and against
-  ``makedumpfile -d 31`` of the same dump.
+  ``makedumpfile -d 31`` of the same dump (target 4 MiB); with ``--reduced-btf`` too
+  (target 1 MiB).
 
 ::
 
@@ -115,14 +116,17 @@ def worker_rss(python: str, env: Dict[str, str], dumps: List[str], n: int) -> Tu
     return int(first), int(last)
 
 
-def shrink_sizes(kdbg: str, env: Dict[str, str]) -> List[Tuple[str, int, int, Optional[int]]]:
+def shrink_sizes(kdbg: str, env: Dict[str, str]) -> List[Tuple[str, int, int, int, Optional[int]]]:
+    """``(suite, original, SMALL, SMALL with --reduced-btf, makedumpfile -d 31)`` sizes."""
     out = []
     for d in crash_dumps(suites=list(SUITES), scenarios=["oops"]):
         if d.form != "elf-paging":
             continue
         with tempfile.TemporaryDirectory(prefix="kdbg-shrink-") as t:
             small = os.path.join(t, "small")
+            reduced = os.path.join(t, "reduced")
             _timed([kdbg, "shrink", str(d.path), "-o", small, "--report"], env)
+            _timed([kdbg, "shrink", str(d.path), "-o", reduced, "--report", "--reduced-btf"], env)
             filtered: Optional[int] = None
             mdf = shutil.which("makedumpfile")
             if mdf:
@@ -132,7 +136,8 @@ def shrink_sizes(kdbg: str, env: Dict[str, str]) -> List[Tuple[str, int, int, Op
                                    capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
                 if r.returncode == 0:
                     filtered = os.path.getsize(os.path.join(t, "d31"))
-            out.append((d.suite, os.path.getsize(d.path), os.path.getsize(small), filtered))
+            out.append((d.suite, os.path.getsize(d.path), os.path.getsize(small), os.path.getsize(reduced),
+                        filtered))
     return out
 
 
@@ -162,10 +167,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"== one worker's peak RSS: after 1 dump {first >> 10} MiB, after 50 {last >> 10} MiB "
               f"({last / first:.2f}x)")
         print("== kdbg shrink --report (oops dumps)")
-        for suite, orig, small, filtered in shrink_sizes(kdbg, env):
+        for suite, orig, small, reduced, filtered in shrink_sizes(kdbg, env):
             f = f", makedumpfile -d 31 {filtered / 2**20:.1f} MiB" if filtered else ""
             print(f"  {suite}: original {orig / 2**20:.1f} MiB, SMALL {small / 2**20:.2f} MiB "
-                  f"({small / orig:.3f}x){f} (target 4 MiB: {'PASS' if small <= 4 << 20 else 'FAIL'})")
+                  f"({small / orig:.3f}x){f} (target 4 MiB: {'PASS' if small <= 4 << 20 else 'FAIL'}); "
+                  f"--reduced-btf {reduced / 2**20:.2f} MiB (target 1 MiB: {'PASS' if reduced <= 1 << 20 else 'FAIL'})")
         print(f"load average at end: {os.getloadavg()}")
     print(json.dumps({"done": True}))
     return 0

@@ -74,6 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.fuzz_harness import REPORTS  # noqa: E402
 from tests.oracle_report import AGREEMENT  # noqa: E402
 from vmcores.build import MAKEDUMPFILE_FORMS, BuildError, Dump, LiveResult, live_tests, reference_dumps  # noqa: E402
 from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel  # noqa: E402
@@ -217,12 +218,28 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def xdist_group_of(item: pytest.Item) -> str:
+    """The pytest-xdist group an item runs in (``--dist loadgroup``, the suite's default).
+
+    A test file is one group, so its module- and session-level fixtures are set up on one
+    worker and its tests run in file order. Every test that declares a live script of a
+    suite joins that suite's group wherever its file is: :class:`LiveBatch` boots one guest
+    per suite for all of them, and on two workers it would boot two."""
+    if item.get_closest_marker("live"):
+        return "live-" + _live_mark(item)[1]
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     """A test that declares a live script gets :data:`LIVE_TEST_TIMEOUT` (pytest-timeout's
-    mark) unless it sets its own: it may be the one that boots the session's guest."""
+    mark) unless it sets its own: it may be the one that boots the session's guest. Every
+    item gets its :func:`xdist_group_of` (before pytest-xdist reads the marks)."""
     for item in items:
         if item.get_closest_marker("live") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(LIVE_TEST_TIMEOUT))
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
 
 
 def _live_mark(item: pytest.Item) -> Tuple[str, str]:
@@ -288,20 +305,40 @@ def live_result(request: pytest.FixtureRequest, live_batch: LiveBatch) -> LiveRe
     return live_batch.result(script, suite)
 
 
+#: The summary lines pytest-xdist's workers sent back (``fuzz`` and ``agreement``), on the
+#: controller; a serial session prints its own lists instead.
+WORKER_SUMMARIES: Dict[str, List[str]] = {"fuzz": [], "agreement": []}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker, hand the session's summary lines to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["kdbg_summaries"] = {"fuzz": list(REPORTS), "agreement": list(AGREEMENT)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """On the pytest-xdist controller, keep what a finished worker sent."""
+    sent = getattr(node, "workeroutput", {}).get("kdbg_summaries", {})
+    for key, lines in sent.items():
+        WORKER_SUMMARIES[key].extend(lines)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """After the run: how far the fuzz cases got (``tests/fuzz_harness.py``), and how
     often kdbg agreed with the drgn oracle, on kernels the shipped declaration table and
     zero-length-array list were made from (in sample) and on kernels they were not (held
     out) apart (``tests/oracle_exprs.py``)."""
-    from tests.fuzz_harness import REPORTS
-
-    if REPORTS:
+    fuzz = REPORTS + WORKER_SUMMARIES["fuzz"]
+    agreement = AGREEMENT + WORKER_SUMMARIES["agreement"]
+    if fuzz:
         terminalreporter.write_sep("-", "fuzz reach")
-        for line in REPORTS:
+        for line in fuzz:
             terminalreporter.write_line(line)
-    if AGREEMENT:
+    if agreement:
         terminalreporter.write_sep("-", "drgn oracle agreement: in sample, then held out")
-        for line in sorted(AGREEMENT, key=lambda line: (line.startswith("held"), line)):
+        for line in sorted(agreement, key=lambda line: (line.startswith("held"), line)):
             terminalreporter.write_line(line)
 
 

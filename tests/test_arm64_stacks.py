@@ -10,9 +10,10 @@ the records hold PAC-signed ``x30`` values that must be stripped with ``KERNELPA
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -81,12 +82,20 @@ def test_blocked_tasks_unwind_as_drgn_and_the_guest(oracle_dump: Dump) -> None:
         running = []
         gone = []
         signed = 0
+        on_cpu = _tasks_on_cpus(prog, list(drgn.tasks))
         for address, rec in drgn.tasks.items():
-            assert "error" not in rec, rec
             task = Object(prog, task_t, address=address)
+            if "error" in rec:
+                # drgn 0.3.0 fails on some CPUs QEMU stopped outside the idle instruction
+                # (trixie's CPU 1 in the leaf arch_counter_read: "stack pointer is not
+                # known"); only a task on a CPU may have no trace from it
+                assert address in on_cpu, rec
+                running.append(int(task.pid))
+                continue
             cc = task.thread.cpu_context
             want = [f[0] for f in rec["frames"]]
             if want[0] != int(cc.pc):  # drgn started from the CPU's NT_PRSTATUS: running
+                assert address in on_cpu, rec
                 running.append(int(task.pid))
                 continue
             stack = int(task.stack)
@@ -108,14 +117,51 @@ def test_blocked_tasks_unwind_as_drgn_and_the_guest(oracle_dump: Dump) -> None:
                     names.append(f"{sym.name}+{pc - sym.address:#x}/{sym.size:#x}")
                 assert names == console[int(task.pid)], task.pid
                 sleepers.discard(int(task.pid))
-        assert running == [0, 0]  # each CPU's idle task, running when QEMU stopped the guest
+        # what each CPU ran when QEMU stopped the guest (its idle task, on an idle guest)
+        assert sorted(running) == sorted(int(Object(prog, task_t, address=a).pid) for a in on_cpu)
         assert len(gone) <= 1 and blocked == len(drgn.tasks) - 2 - len(gone) and not sleepers
         assert signed > blocked  # pointer authentication was on: most return addresses signed
 
 
+def _kallsyms_text(dump: Dump) -> List[Tuple[int, int]]:
+    """``(start, end)`` of each text symbol of the guest's ``/proc/kallsyms`` (its end the
+    next symbol's address), sorted."""
+    addrs = []
+    for line in (dump.truth / "kallsyms").read_text().splitlines():
+        address, kind = line.split()[:2]
+        addrs.append((int(address, 16), kind in "tT"))
+    addrs.sort()
+    return [(addrs[i][0], addrs[i + 1][0]) for i in range(len(addrs) - 1) if addrs[i][1]]
+
+
+def _in_text(text: List[Tuple[int, int]], pc: int) -> bool:
+    i = bisect.bisect_right(text, (pc, 1 << 64)) - 1
+    return i >= 0 and text[i][0] <= pc < text[i][1]
+
+
+def _tasks_on_cpus(prog: object, tasks: List[int]) -> Dict[int, int]:
+    """task address -> CPU, for those of ``tasks`` (drgn's every task, the idle ones
+    included) whose stack holds the ``sp`` that CPU's ``NT_PRSTATUS`` (QEMU's record of the
+    stopped CPU) gives: what each CPU was running."""
+    arch = prog.memory.arch  # type: ignore[attr-defined]
+    size = thread_size(arch.page_size)
+    notes = prog.memory.prstatus  # type: ignore[attr-defined]
+    sps = {cpu: prstatus_registers(desc)[1]["sp"] for cpu, desc in enumerate(notes)}
+    task_t = prog.type("struct task_struct")  # type: ignore[attr-defined]
+    out: Dict[int, int] = {}
+    for address in tasks:
+        stack = int(Object(prog, task_t, address=address).stack)
+        for cpu, sp in sps.items():
+            if stack and stack <= sp < stack + size:
+                out[address] = cpu
+    assert sorted(out.values()) == sorted(sps), (out, sps)
+    return out
+
+
 def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> None:
     """Each CPU's ``NT_PRSTATUS`` note gives the registers drgn reads for the task running
-    there (the idle task: the guest was idle when QEMU stopped it), and ``pc``, ``x30``
+    there (the idle task: the guest was idle, but QEMU may stop it anywhere in its idle
+    loop or an interrupt it serves, where drgn 0.3.0 sometimes cannot unwind), and ``pc``, ``x30``
     where the stopped function had not saved it (bookworm's leaf ``cpu_do_idle``; trixie's
     has its frame record), and the frame records from ``x29`` give drgn's pcs (DWARF CFI)
     down to the final frame record."""
@@ -127,19 +173,30 @@ def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> Non
         assert isinstance(arch, Arm64Translator)
         notes = prog.memory.prstatus  # type: ignore[union-attr]
         assert len(notes) == len(idle) == 2
+        text = _kallsyms_text(oracle_dump)
+        compared = 0
         task_t = prog.type("struct task_struct")
         for cpu, desc in enumerate(notes):
             pid, regs = prstatus_registers(desc)
             assert pid == cpu + 1
             address, rec = idle[cpu]
-            first = rec["frames"][0]
-            common = set(first[4]) & set(regs)
-            assert {"sp", "x19", "x29", "x30", "pstate"} <= common  # drgn's frame gives pc apart
-            assert {r: regs[r] for r in common} == {r: first[4][r] for r in common}
-            assert regs["pc"] == first[0]
             task = Object(prog, task_t, address=address)
             stack = int(task.stack)
             walk = walk_interrupted(lambda a: int.from_bytes(prog.read(a, 8), "little"), regs,
                                     (stack, stack + thread_size(arch.page_size)), arch.params.pac_mask,
                                     lambda a, b: prog.symbol(a).address == prog.symbol(b).address)
+            if "error" in rec:
+                # drgn 0.3.0 could not unwind this CPU (see above): the walk must start at
+                # QEMU's pc and reach the final frame record the kernel put at the top of
+                # the idle task's stack, through functions of the guest's own kallsyms
+                assert walk.pcs[0] == regs["pc"] and walk.end == FINAL_FRAME, (cpu, rec["error"])
+                assert all(_in_text(text, pc) for pc in walk.pcs), walk.pcs
+                continue
+            compared += 1
+            first = rec["frames"][0]
+            common = set(first[4]) & set(regs)
+            assert {"sp", "x19", "x29", "x30", "pstate"} <= common  # drgn's frame gives pc apart
+            assert {r: regs[r] for r in common} == {r: first[4][r] for r in common}
+            assert regs["pc"] == first[0]
             assert (walk.pcs, walk.end) == ([f[0] for f in rec["frames"]], FINAL_FRAME), cpu
+        assert compared, "drgn unwound no CPU of this dump"

@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.btf import constants as K
-from kdbg.btf.encoder import reduce_btf
+from kdbg.btf.encoder import closure, reduce_btf, reduce_keeping_ids
 from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_file
 from kdbg.btf.types import Composite, Enum, Func, FuncProto, Fwd, Type
@@ -135,3 +135,38 @@ def test_minimize_module_split(suite: str, tmp_path: Path) -> None:
     mod_path.write_bytes(split.data)
     truth = parse_raw(bpftool_raw(mod_path, base_path))[mount.id]
     assert (truth.name, int(truth.attrs["vlen"])) == ("xfs_mount", len(mount.members))
+
+
+def test_reduce_keeping_ids(kernel: Tuple[str, KernelFiles, BTF], tmp_path: Path) -> None:
+    """``reduce_keeping_ids`` (``kdbg shrink --reduced-btf``'s note): in bpftool's raw dump,
+    every kept type is the original's line for line at the same id, a type reached only
+    behind a pointer is a FWD of its name, and every other id is a nameless ``const void``;
+    a module's split BTF (xfs) dumps on top of it exactly as on the original."""
+    suite, k, src = kernel
+    roots = [_root_id(src, r) for r in ROOTS]
+    order, fwd = closure(src, roots, "fwd")
+    path = tmp_path / f"{suite}-same-ids.btf"
+    path.write_bytes(reduce_keeping_ids(src, roots))
+    original = tmp_path / f"{suite}.btf"
+    original.write_bytes(src.data)
+    want, got = parse_raw(bpftool_raw(original)), parse_raw(bpftool_raw(path))
+    assert sorted(got) == sorted(want)
+    kept = set(order)
+    for tid, raw in got.items():
+        if tid in fwd:
+            assert (raw.kind, raw.name) == ("FWD", want[tid].name), tid
+        elif tid in kept:
+            assert raw == want[tid], tid
+        else:
+            assert (raw.kind, raw.name, raw.attrs) == ("CONST", "(anon)", {"type_id": "0"}), raw
+    if suite in MODULE_SUITES:
+        (xfs,) = sorted(k.modules_dir.rglob("xfs.ko*"))
+        module = tmp_path / "xfs.btf"
+        module.write_bytes(load_btf_file(str(xfs), base=src).data)
+        on_reduced, on_original = parse_raw(bpftool_raw(module, path)), parse_raw(bpftool_raw(module, original))
+        mine = {i: t for i, t in on_original.items() if i > src.last_id}
+        assert mine and {i: on_reduced[i] for i in mine} == mine
+
+
+def _root_id(btf: BTF, name: str) -> int:
+    return btf.lookup(name).id if name.startswith("struct ") else btf.function(name).id

@@ -16,6 +16,9 @@ What must hold, and where its truth comes from:
 * A page the original could not serve (excluded by ``makedumpfile -d 31``) fails on SMALL
   with the same message.
 * Bad input writes nothing: not a dump, a failing analysis, SMALL naming the original.
+* ``--reduced-btf``: the same output from the BTF note, and the guest's ``.BTF`` section
+  (its kallsyms' ``__start_BTF``, its ``/sys/kernel/btf/vmlinux``) gone from SMALL as
+  drgn reads it.
 """
 
 from __future__ import annotations
@@ -235,16 +238,79 @@ def test_bad_input_writes_nothing(tmp_path: Path, sample_dump: SampleDump) -> No
 
 
 @pytest.mark.timeout(1800)
+@pytest.mark.parametrize("btf", ["btf-pages", "reduced-btf"])
 @pytest.mark.parametrize("suite", SUITES)
-def test_report_on_small_is_the_report_on_the_original(suite: str, tmp_path: Path) -> None:
-    """``--report``: the report of SMALL is the report of the crashed original (its size
-    against the issue's 4 MB is a benchmark's)."""
+def test_report_on_small_is_the_report_on_the_original(suite: str, btf: str, tmp_path: Path) -> None:
+    """``--report``: the report of SMALL is the report of the crashed original, with the
+    BTF's pages or with the reduced-BTF note (its size against the issue's 4 MB is a
+    benchmark's)."""
     dump = resolve_crash_dump(suite, "oops", "elf-paging")
     small = tmp_path / "small"
-    shrunk = _shrink(dump.path, small, "--report")
+    shrunk = _shrink(dump.path, small, "--report", *(["--reduced-btf"] if btf == "reduced-btf" else []))
     assert shrunk.returncode == 0, shrunk.stderr
     before = run_kdbg("report", str(dump.path), timeout=900)
     after = run_kdbg("report", str(small), env=NO_CACHE, timeout=900)
     assert before.returncode == 0 and after.returncode == 0, (before.stderr, after.stderr)
     assert after.stdout == before.stdout == shrunk.stdout
     assert "(cannot be read:" not in after.stdout
+
+
+#: drgn without DWARF reads each ``[name, address, size]`` of argv[2] from the dump argv[1]
+#: (hex, or None where the dump does not hold it).
+_DRGN_READS_CHILD = r"""
+import json, sys
+import drgn
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+out = {}
+for name, address, size in json.loads(sys.argv[2]):
+    try:
+        out[name] = prog.read(address, size).hex()
+    except drgn.FaultError:
+        out[name] = None
+print(json.dumps(out))
+"""
+
+
+def _drgn_reads(core: Path, reads: list) -> dict:
+    r = subprocess.run([sys.executable, "-c", _DRGN_READS_CHILD, str(core), json.dumps(reads)], capture_output=True,
+                       text=True, timeout=600, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("suite", SUITES)
+def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
+    """``--reduced-btf``: the analysis prints the same on SMALL (kdbg's cache off), SMALL
+    is smaller than without it, and the kernel's ``.BTF`` section (where the guest's
+    kallsyms put ``__start_BTF``, holding the guest's ``/sys/kernel/btf/vmlinux``) is
+    no longer in it: drgn reads the section's middle page from the original and from the
+    plain SMALL, and finds it excluded from the reduced one."""
+    dump = resolve_dump(suite, "elf-paging", "qemu")
+    analysis = [*ANALYSIS, "-x", "p prog['init_task'].comm"]
+    if suite != "bullseye":  # a type of the qemu_fw_cfg module's BTF, split on the reduced vmlinux BTF
+        analysis += ["-x", "ptype struct fw_cfg_sysfs_entry"]
+    plain, reduced = tmp_path / "plain", tmp_path / "reduced"
+    for small, extra in ((plain, []), (reduced, ["--reduced-btf"])):
+        shrunk = _shrink(dump.path, small, *extra, *analysis)
+        assert shrunk.returncode == 0, shrunk.stderr
+    original = run_kdbg("-c", str(dump.path), *analysis, timeout=900)
+    after = run_kdbg("-c", str(reduced), *analysis, env=NO_CACHE, timeout=900)
+    assert original.returncode == 0 and after.returncode == 0, (original.stderr, after.stderr)
+    assert after.stdout == original.stdout
+    assert reduced.stat().st_size < plain.stat().st_size
+    kallsyms = {}
+    for line in (dump.truth / "kallsyms").read_text().splitlines():
+        address, _type, name = line.split()[:3]
+        kallsyms[name] = int(address, 16)
+    raw = (dump.truth / "btf" / "vmlinux").read_bytes()
+    start = kallsyms["__start_BTF"]
+    assert kallsyms["__stop_BTF"] - start == len(raw)
+    middle = (start + len(raw) // 2) & ~0xFFF
+    expected = raw[middle - start:middle - start + 4096].hex()
+    for core, want in ((dump.path, expected), (plain, expected), (reduced, None)):
+        assert _drgn_reads(core, [["middle", middle, 4096]]) == {"middle": want}, core
+    manifest = _manifest(reduced)["reduced_btf"]
+    assert 0 < manifest["types_kept"] < manifest["types"]
+    assert manifest["btf_pages_left_out"] >= len(raw) // 4096 - 2

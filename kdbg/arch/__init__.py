@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Proto
 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
+from kdbg.arch.arm64 import entry as arm64_entry
 from kdbg.arch.layout import LayoutBase
 from kdbg.arch.x86_64 import X86_64Translator
 
@@ -32,6 +33,10 @@ __all__ = [
     "image_phys_base",
     "text_link_address",
     "unsupported_machine",
+    "is_entry_frame",
+    "is_syscall_frame",
+    "is_fault_plumbing",
+    "cpu_note_page_table_roots",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -145,3 +150,35 @@ def text_link_address(machine: str, vmcoreinfo: VMCoreInfo) -> Optional[int]:
     if machine == AARCH64:
         return arm64.text_link_address(vmcoreinfo)
     return x86_64.START_KERNEL
+
+
+def is_entry_frame(machine: str, name: str) -> bool:
+    """Whether a frame's function ``name`` is ``machine``'s exception, interrupt or NMI
+    entry: where one context's stack continues with another's."""
+    if machine == AARCH64:
+        return arm64_entry.is_entry_frame(name)
+    return x86_64.is_entry_frame(name)
+
+
+def is_syscall_frame(machine: str, name: str) -> bool:
+    """Whether ``name`` is ``machine``'s system-call entry or a new task's first frame."""
+    if machine == AARCH64:
+        return arm64_entry.is_syscall_frame(name)
+    return x86_64.is_syscall_frame(name)
+
+
+def is_fault_plumbing(machine: str, name: str) -> bool:
+    """Whether ``name`` is ``machine``'s fault, trap or IPI plumbing between an exception's
+    entry and the report it prints."""
+    if machine == AARCH64:
+        return arm64_entry.is_fault_plumbing(name)
+    return x86_64.is_fault_plumbing(name)
+
+
+def cpu_note_page_table_roots(machine: str, notes: Sequence[Tuple[str, int, bytes]]) -> List[int]:
+    """The page-table roots a dump's notes give for its CPUs, beyond the kernel's own, on
+    ``machine``: x86-64's CR3 from QEMU's per-CPU notes (where libkdumpfile walks from);
+    none on arm64, whose kernel mappings hang off one root for every CPU."""
+    if machine == X86_64:
+        return x86_64.cpu_note_page_table_roots(notes)
+    return []

@@ -506,7 +506,7 @@ _QEMU_CR3 = 8 + 128 + 16 + 240 + 3 * 8
 _CR3_ADDRESS = 0x000FFFFFFFFFF000
 
 
-def cpu_note_page_table_roots(notes: List[Tuple[str, int, bytes]]) -> List[int]:
+def cpu_note_page_table_roots(notes: Sequence[Tuple[str, int, bytes]]) -> List[int]:
     """The physical addresses of the top-level page tables each CPU was using, from the
     CR3 in QEMU's per-CPU notes (libkdumpfile walks kernel addresses from there, where a
     task's page tables, with page-table isolation, are not the kernel's own); empty for
@@ -547,3 +547,19 @@ _SYSCALL_PREFIXES = ("entry_SYSCALL", "entry_SYSENTER", "entry_INT80", "do_sysca
 def is_syscall_frame(name: str) -> bool:
     """Whether a frame's function is the system-call entry or a new task's first frame."""
     return name.startswith(_SYSCALL_PREFIXES)
+
+
+#: x86-64's fault, trap, NMI and timer-interrupt plumbing between an exception's entry and
+#: the report it prints: never what went wrong, so never part of a crash's signature.
+FAULT_PLUMBING = frozenset({
+    "delay_tsc", "delay_halt", "delay_halt_mwaitx", "oops_end", "__die", "__die_body", "die_addr", "do_trap",
+    "do_error_trap", "handle_invalid_op", "handle_bug", "page_fault_oops", "kernelmode_fixup_or_oops",
+    "no_context", "__bad_area_nosemaphore", "bad_area_nosemaphore", "bad_area", "do_user_addr_fault",
+    "do_kern_addr_fault", "handle_page_fault", "show_trace_log_lvl", "__sysvec_apic_timer_interrupt",
+    "nmi_handle", "default_do_nmi", "native_machine_crash_shutdown",
+})
+
+
+def is_fault_plumbing(name: str) -> bool:
+    """Whether a frame's function is x86-64's exception or NMI plumbing (:data:`FAULT_PLUMBING`)."""
+    return name in FAULT_PLUMBING

@@ -113,3 +113,7 @@ VAR_LINKAGE_NAMES = {
 BTF_MAX_TYPE = 0x000FFFFF
 #: Largest vlen the wide info mask can carry.
 BTF_MAX_VLEN = 0x00FFFFFF
+
+#: The size of a BTF pointer: BTF records none, and the kernels kdbg reads (x86-64, arm64)
+#: are 64-bit.
+POINTER_SIZE = 8

@@ -67,6 +67,7 @@ __all__ = [
     "closure",
     "encode",
     "minimize",
+    "reduce_keeping_ids",
     "reduce_btf",
 ]
 
@@ -190,19 +191,42 @@ class BTFEncoder:
         if first + len(batch) - 1 > K.BTF_MAX_TYPE:
             raise BTFError(f"{first + len(batch) - 1} types exceed BTF_MAX_TYPE")
         for t in batch:
-            if t.id in fwd:
-                if not isinstance(t, (Composite, Fwd)) or not t.btf_name:
-                    raise BTFError(f"only a named struct or union can become a FWD, not {t!r}")
-                self.add_raw(
-                    K.KIND_FWD,
-                    t.btf_name,
-                    0,
-                    0,
-                    t.btf_kind == K.KIND_UNION or (isinstance(t, Fwd) and t.kflag),
-                )
-            else:
-                self._encode(t)
+            self._encode_or_fwd(t, t.id in fwd)
         return [first + i for i in range(len(batch))]
+
+    def _encode_or_fwd(self, t: Type, as_fwd: bool) -> None:
+        if as_fwd:
+            if not isinstance(t, (Composite, Fwd)) or not t.btf_name:
+                raise BTFError(f"only a named struct or union can become a FWD, not {t!r}")
+            self.add_raw(
+                K.KIND_FWD,
+                t.btf_name,
+                0,
+                0,
+                t.btf_kind == K.KIND_UNION or (isinstance(t, Fwd) and t.kflag),
+            )
+        else:
+            self._encode(t)
+
+    def add_same_ids(self, btf: BTF, keep: Set[int], as_fwd: Iterable[int] = ()) -> None:
+        """Write every id of ``btf`` (a base BTF, into an empty encoder) at the same id:
+        the types in ``keep`` encoded (those in ``as_fwd`` as a FWD of their name), every
+        other id a nameless ``const void``, and ``btf``'s string section kept byte for byte,
+        so that split BTF built on ``btf`` (a module's) still finds its base types and base
+        strings where it expects them."""
+        if btf.base is not None or self.base is not None or self._records or len(self._strtab) > 1:
+            raise BTFError("add_same_ids writes a whole base BTF into an empty encoder")
+        self._strtab = bytearray(btf.records.strings)
+        self._strings = {text: off for off, text in sorted(btf.string_map().items(), reverse=True)}
+        self._strings[""] = 0
+        last = btf.last_id
+        self.id_map.update((i, i) for i in range(1, last + 1))
+        fwd = set(as_fwd)
+        for tid in range(1, last + 1):
+            if tid in keep:
+                self._encode_or_fwd(btf.type(tid), tid in fwd)
+            else:
+                self.add_raw(K.KIND_CONST, 0, 0)
 
     def _encode(self, t: Type) -> None:  # noqa: C901 - one branch per kind
         u32, u32x2, u32x3 = self._u32.pack, self._u32x2.pack, self._u32x3.pack
@@ -459,6 +483,17 @@ def reduce_btf(
     enc = BTFEncoder(byteorder or btf.byteorder)
     enc.add_types([btf.type(i) for i in order], as_fwd=fwd)
     return Reduced(enc.to_bytes(), dict(enc.id_map), fwd)
+
+
+def reduce_keeping_ids(btf: BTF, roots: Iterable[int], byteorder: Optional[str] = None) -> bytes:
+    """``btf`` reduced to ``roots`` and what they need (:func:`closure` with
+    ``pointers="fwd"``) with every type at its own id and the string section whole
+    (:meth:`BTFEncoder.add_same_ids`): module BTF split on the original still reads on top
+    of the result."""
+    order, fwd = closure(btf, roots, "fwd")
+    enc = BTFEncoder(byteorder or btf.byteorder)
+    enc.add_same_ids(btf, {i for i in order if i > 0}, fwd)
+    return enc.to_bytes()
 
 
 def minimize(

@@ -357,6 +357,13 @@ class BTF(NameLookup, Derivations):
             raise BTFError(f"{self.name}: type id {type_id} out of range")
         return self.base.type(type_id)
 
+    def decoded_ids(self) -> List[int]:
+        """The ids of this BTF's own types decoded so far (every type a lookup, a member, a
+        pointer or a print reached), ascending: what an analysis used (``kdbg shrink
+        --reduced-btf`` keeps them)."""
+        start = self.start_id
+        return [start + i for i, t in enumerate(self._cache) if t is not None]
+
     def __iter__(self) -> Iterator[Type]:
         """Every type of this BTF in id order (the base's not included)."""
         for i in range(len(self.records)):

@@ -13,14 +13,18 @@ lookup; it does not depend on :mod:`kdbg.symbols`.  The scan is the one image sc
 from __future__ import annotations
 
 import struct
-from typing import Callable, Optional
+import zlib
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.image_scan import kernel_text_start, read_tolerant, scan_image
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "btf_size_from_header"]
+__all__ = [
+    "BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "btf_size_from_header", "REDUCED_BTF_NOTE",
+    "reduced_btf_note", "reduced_btf_from_notes",
+]
 
 #: ``btf_header.magic`` as stored little-endian, with version 1 and flags 0.
 BTF_MAGIC = b"\x9f\xeb\x01\x00"
@@ -60,6 +64,31 @@ def _valid_btf(data: bytes) -> bool:
     hdr_len, _type_off, _type_len, str_off, str_len = struct.unpack_from("<5I", data, 4)
     strs = hdr_len + str_off
     return data[strs] == 0 and data[strs + str_len - 1] == 0
+
+
+#: The ELF note (name, type) in which ``kdbg shrink --reduced-btf`` stores the vmlinux BTF
+#: an analysis used, zlib-compressed, instead of the pages of the kernel's ``.BTF``.
+REDUCED_BTF_NOTE = ("KDBG", 0x42544631)  # "BTF1"
+
+
+def reduced_btf_note(btf: bytes) -> Tuple[str, int, bytes]:
+    """The note that carries ``btf`` (a whole BTF blob) in a dump."""
+    return (*REDUCED_BTF_NOTE, zlib.compress(btf, 9))
+
+
+def reduced_btf_from_notes(notes: Sequence[Tuple[str, int, bytes]], what: str = "the dump") -> Optional[bytes]:
+    """The BTF of a :func:`reduced_btf_note` among a dump's ``notes`` (``None`` when there
+    is none); :class:`CoreError` naming ``what`` when the note is not valid BTF."""
+    found: List[bytes] = [bytes(desc) for name, ntype, desc in notes if (name, ntype) == REDUCED_BTF_NOTE]
+    if not found:
+        return None
+    try:
+        data = zlib.decompress(found[0])
+    except zlib.error as e:
+        raise CoreError(f"{what}: kdbg's reduced-BTF note does not decompress ({e})") from None
+    if not _valid_btf(data):
+        raise CoreError(f"{what}: kdbg's reduced-BTF note does not hold valid BTF")
+    return data
 
 
 def _read(mem: KernelMemory, addr: int, size: int, what: str) -> bytes:

@@ -398,10 +398,10 @@ class Pointer(Ref):
 
     @property
     def size(self) -> Optional[int]:
-        return 8
+        return K.POINTER_SIZE
 
     def _alignment(self, depth: int) -> int:
-        return 8
+        return K.POINTER_SIZE
 
 
 class Array(Type):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List
 
+from kdbg.btf.constants import POINTER_SIZE
 from kdbg.btf.kinds import TypeKind
 
 __all__ = ["drgn_repr"]
@@ -15,8 +16,6 @@ _TAGGED = frozenset((TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS, TypeKind.E
 _COMPOUND = frozenset((TypeKind.STRUCT, TypeKind.UNION, TypeKind.CLASS))
 _SIZED = _COMPOUND | {TypeKind.INT, TypeKind.BOOL, TypeKind.FLOAT}
 _WRAPPING = frozenset((TypeKind.ENUM, TypeKind.TYPEDEF, TypeKind.POINTER, TypeKind.ARRAY, TypeKind.FUNCTION))
-#: The address size of the one platform kdbg reads (x86-64): a pointer of it shows no size.
-_ADDRESS_SIZE = 8
 
 
 def drgn_repr(t: Any) -> str:
@@ -36,7 +35,7 @@ def drgn_repr(t: Any) -> str:
         fields.append(f"is_signed={t.is_signed!r}")
     if kind in _WRAPPING:
         fields.append(f"type={t.type!r}")
-    if kind is TypeKind.POINTER and t.size != _ADDRESS_SIZE:
+    if kind is TypeKind.POINTER and t.size != POINTER_SIZE:
         fields.append(f"size={t.size!r}")
     if kind is TypeKind.ARRAY:
         fields.append(f"length={t.length!r}")

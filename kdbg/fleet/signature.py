@@ -6,9 +6,9 @@ The signature is the crash kind plus the first :data:`FRAMES` meaningful functio
 crashed stack, each with its module, without offsets or addresses:
 
 * compiler suffixes go (``.cold``, ``.isra.0``, ``.constprop.0``, ``.part.0``, ``.llvm.N``);
-* the panic, oops and dump plumbing goes (:data:`GENERIC`) and so do the architecture's
-  exception entries and system-call entry (:func:`kdbg.arch.x86_64.is_entry_frame`,
-  :func:`kdbg.arch.x86_64.is_syscall_frame`);
+* the panic, oops and dump plumbing goes (:data:`GENERIC`, and the machine's own:
+  :func:`kdbg.arch.is_fault_plumbing`) and so do the machine's exception entries and
+  system-call entry (:func:`kdbg.arch.is_entry_frame`, :func:`kdbg.arch.is_syscall_frame`);
 * for a fault (an oops, a lockup caught in an interrupt), the frames are those of the
   interrupted code, after the last exception entry; for a panic raised in a handler (an
   NMI), those before the first entry: what was interrupted there is chance.
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from kdbg.arch.x86_64 import is_entry_frame, is_syscall_frame
+from kdbg.arch import X86_64, is_entry_frame, is_fault_plumbing, is_syscall_frame
 
 __all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "Signature", "clean_name", "signature"]
 
@@ -33,19 +33,15 @@ FRAMES = 5
 #: Kinds whose crashed stack runs through an exception entry into the code at fault.
 FAULT_KINDS = frozenset({"null-deref", "bad-pointer", "gpf", "bug", "warning", "soft-lockup", "hard-lockup"})
 
-#: Functions of the panic, oops, dump and delay plumbing: never part of a signature.
+#: Functions of the panic, oops, dump and delay plumbing every architecture shares: never
+#: part of a signature (each architecture's own plumbing is :func:`kdbg.arch.is_fault_plumbing`).
 GENERIC = frozenset({
     "panic", "vpanic", "nmi_panic", "__crash_kexec", "crash_kexec", "machine_crash_shutdown",
-    "native_machine_crash_shutdown", "crash_save_cpu", "delay_tsc", "__const_udelay", "__udelay",
-    "delay_halt", "delay_halt_mwaitx", "oops_end", "die", "__die", "__die_body", "die_addr", "do_trap",
-    "do_error_trap", "handle_invalid_op", "handle_bug", "report_bug", "__warn", "warn_slowpath_fmt",
-    "warn_slowpath_null", "page_fault_oops", "kernelmode_fixup_or_oops", "no_context",
-    "__bad_area_nosemaphore", "bad_area_nosemaphore", "bad_area", "do_user_addr_fault",
-    "do_kern_addr_fault", "handle_page_fault", "dump_stack", "dump_stack_lvl", "show_stack",
-    "show_regs", "__show_regs", "show_trace_log_lvl", "watchdog_timer_fn", "__hrtimer_run_queues",
-    "hrtimer_interrupt", "__sysvec_apic_timer_interrupt", "hrtimer_run_queues",
-    "update_process_times", "tick_sched_handle", "tick_sched_timer", "irq_exit_rcu",
-    "__irq_exit_rcu", "nmi_handle", "default_do_nmi", "syscall_exit_to_user_mode", "kthread",
+    "crash_save_cpu", "__const_udelay", "__udelay", "die", "report_bug", "__warn", "warn_slowpath_fmt",
+    "warn_slowpath_null", "dump_stack", "dump_stack_lvl", "show_stack", "show_regs", "__show_regs",
+    "watchdog_timer_fn", "__hrtimer_run_queues", "hrtimer_interrupt", "hrtimer_run_queues",
+    "update_process_times", "tick_sched_handle", "tick_sched_timer", "irq_exit_rcu", "__irq_exit_rcu",
+    "syscall_exit_to_user_mode", "kthread",
 })
 
 _SUFFIX = re.compile(r"(?:\.(?:cold|isra|constprop|part|llvm|lto_priv|localalias)(?:\.\d+)?)+$")
@@ -69,22 +65,25 @@ class Signature:
         return f"{self.kind}: " + " < ".join(self.frames) if self.frames else self.kind
 
 
-def _meaningful(frames: Sequence[Tuple[str, Optional[str]]], kind: str) -> List[Tuple[str, Optional[str]]]:
-    entries = [i for i, (name, _mod) in enumerate(frames) if is_entry_frame(name)]
+def _meaningful(frames: Sequence[Tuple[str, Optional[str]]], kind: str,
+                machine: str) -> List[Tuple[str, Optional[str]]]:
+    entries = [i for i, (name, _mod) in enumerate(frames) if is_entry_frame(machine, name)]
     if entries and kind in FAULT_KINDS:
         frames = frames[entries[-1] + 1:]
     elif entries:
         frames = frames[:entries[0]]
     return [(name, mod) for name, mod in frames
-            if name not in GENERIC and not is_entry_frame(name) and not is_syscall_frame(name)]
+            if name not in GENERIC and not is_fault_plumbing(machine, name)
+            and not is_entry_frame(machine, name) and not is_syscall_frame(machine, name)]
 
 
-def signature(kind: str, frames: Iterable[Tuple[Optional[str], Optional[str]]]) -> Signature:
+def signature(kind: str, frames: Iterable[Tuple[Optional[str], Optional[str]]], machine: str = X86_64) -> Signature:
     """The signature of a crash of ``kind`` whose crashed stack is ``frames``, innermost
     first, as ``(function name, module)`` (``None`` for a frame no symbol holds: kept out,
-    an address is never part of a signature; ``None`` module for vmlinux)."""
+    an address is never part of a signature; ``None`` module for vmlinux), on ``machine``
+    (``uname -m``: ``x86_64``, ``aarch64``)."""
     named = [(clean_name(name), mod) for name, mod in frames if name]
-    kept = _meaningful(named, kind)[:FRAMES]
+    kept = _meaningful(named, kind, machine)[:FRAMES]
     text = tuple(f"{name} [{mod}]" if mod else name for name, mod in kept)
     digest = hashlib.sha256("|".join((kind, *text)).encode()).hexdigest()[:16]
     return Signature(kind, text, digest)

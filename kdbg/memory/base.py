@@ -38,6 +38,9 @@ class KernelMemory(ABC):
     #: Raw ``NT_PRSTATUS`` note descriptors, one per CPU, in note order.
     prstatus: List[bytes] = []
 
+    #: Every ELF note of the dump as ``(name, type, descriptor)``, in order (none live).
+    notes: List[tuple] = []
+
     #: One line per problem the source has as a whole (e.g. a dump cut short), for the
     #: command line to print as ``kdbg: warning: ...``; empty when all is well.
     warnings: List[str] = []

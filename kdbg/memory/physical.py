@@ -154,6 +154,7 @@ class CoreMemory(KernelMemory):
         self.phys = phys
         self.vmcoreinfo = phys.vmcoreinfo
         self.prstatus = list(phys.prstatus)
+        self.notes = list(phys.notes)
         self.warnings = list(phys.warnings)
         self.page_size = phys.page_size
         vmci = self.vmcoreinfo

@@ -14,7 +14,7 @@ same way, and a dump written from the record must leave it unservable too.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from kdbg.memory.physical import CoreMemory, PhysicalMemory, page_spans
 
@@ -53,6 +53,8 @@ class RecordingMemory(PhysicalMemory):
         self._bytes: Dict[int, int] = {}
         #: pfn -> the first phase that read it.
         self._phase: Dict[int, str] = {}
+        #: pfn -> every phase that read it.
+        self._phases: Dict[int, Set[str]] = {}
 
     def read(self, address: int, size: int) -> bytes:
         """``inner.read``, recording the pages and bytes it returned."""
@@ -70,11 +72,15 @@ class RecordingMemory(PhysicalMemory):
 
     def _note(self, address: int, size: int, phase: str) -> None:
         masks = self._bytes
-        phases = self._phase
+        first = self._phase
+        every = self._phases
         for pfn, off, n in page_spans(address, size, self.page_size):
             masks[pfn] = masks.get(pfn, 0) | (((1 << n) - 1) << off)
-            if pfn not in phases:
-                phases[pfn] = phase
+            if pfn not in first:
+                first[pfn] = phase
+                every[pfn] = {phase}
+            else:
+                every[pfn].add(phase)
 
     def is_present(self, pfn: int) -> bool:
         """Whether the dump holds ``pfn`` as memory (see :meth:`PhysicalMemory.is_present`)."""
@@ -93,6 +99,10 @@ class RecordingMemory(PhysicalMemory):
     def phase_of(self, pfn: int) -> Optional[str]:
         """The first phase that read ``pfn`` (``None`` when none did)."""
         return self._phase.get(pfn)
+
+    def phases_of(self, pfn: int) -> FrozenSet[str]:
+        """Every phase that read ``pfn``."""
+        return frozenset(self._phases.get(pfn, ()))
 
     def read_mask(self, pfn: int) -> int:
         """Bit mask of the bytes of ``pfn`` that were read (bit ``i``: byte ``i``)."""

@@ -15,7 +15,7 @@ from kdbg import declarations, modules
 from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_files
-from kdbg.btf.memory import read_vmlinux_btf
+from kdbg.btf.memory import read_vmlinux_btf, reduced_btf_from_notes
 from kdbg.core.program import Program
 from kdbg.declarations.zerolength import flexible_hook
 from kdbg.errors import CoreError
@@ -96,12 +96,14 @@ def open_files(btf: Sequence[str] = (), kallsyms: Optional[str] = None) -> Progr
 
 
 def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None,
-              memory: Optional[KernelMemory] = None) -> Program:
+              memory: Optional[KernelMemory] = None, use_cache: bool = True) -> Program:
     """A Program for a vmcore (ELF, kdump-compressed or flattened).
 
     Symbols are decoded from the dump's memory and BTF is read from it; ``btf`` and
     ``kallsyms`` override those (checked against the dump). ``memory`` is the dump at
-    ``path`` already opened (``kdbg shrink`` opens it recording what is read).
+    ``path`` already opened (``kdbg shrink`` opens it recording what is read). With
+    ``use_cache`` false the symbols are decoded from the dump's own tables even when
+    kdbg's cache holds them (``kdbg shrink`` must read everything it keeps).
     """
     if memory is None:
         memory = open_memory(path)
@@ -112,6 +114,9 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         return sym.address if sym is not None else None
 
     def dump_btfs() -> List[BTF]:
+        reduced = reduced_btf_from_notes(memory.notes, path)
+        if reduced is not None:  # kdbg shrink --reduced-btf: the kernel's .BTF pages are not in it
+            return [open_btf(reduced, name=f"{path}: vmlinux BTF (reduced, from kdbg's note)")]
         return [open_btf(read_vmlinux_btf(memory, symbol), name=f"{path}: vmlinux BTF")]
 
     def given_btfs() -> List[BTF]:
@@ -123,8 +128,8 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
-        symbol_loader=syms.vmlinux if syms is not None else (lambda: load_kallsyms_from_memory(memory,
-                                                                                               memory.vmcoreinfo)),
+        symbol_loader=syms.vmlinux if syms is not None else (
+            lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache)),
         description=path,
     )
     # Module BTF from memory unless BTF files were given instead of the dump's own.

@@ -118,7 +118,8 @@ def _summary(prog: Any, kind: CrashKind) -> Dict[str, Any]:
     try:
         task = deref_if_pointer(crashed_thread(prog).object)
         trace = stack_trace(prog, task)
-        sig = signature(kind.kind, [(f.name, f.module) for f in trace])
+        machine = prog.memory.machine if prog.memory is not None else ""
+        sig = signature(kind.kind, [(f.name, f.module) for f in trace], machine)
         out["crashed"] = {"cpu": task_cpu(task), "pid": int(task.pid),
                           "comm": task.comm.string_().decode("utf-8", "replace"), "task": int(task.address_of_()),
                           "header": header(task)}

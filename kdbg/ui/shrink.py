@@ -1,4 +1,5 @@
-"""``kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) [--elf] [--redact]``
+"""``kdbg shrink VMCORE -o SMALL (--report | -x CMD... | -e CODE | --script S.py [ARG...]) [OPTIONS]``
+(options: ``--elf``, ``--redact``, ``--reduced-btf``, ``-q``)
 
 Runs an analysis on a vmcore and writes a new, valid vmcore holding only the pages that
 analysis read, so that the same analysis on SMALL prints the same output, and the dump can
@@ -18,6 +19,13 @@ leaves out user-space pages altogether, whatever read them: a page the kernel co
 (``page->_mapcount >= 0``) or anonymous (``PAGE_MAPPING_ANON`` in ``page->mapping``), as
 ``page_mapped()`` and ``PageAnon()`` decide it.
 
+``--reduced-btf`` carries the vmlinux BTF in a note of SMALL, reduced to the types the
+open and the analysis decoded (and, behind pointers, forward declarations of what they
+point to), each at its own id and with the whole string section so that module BTF still
+reads on top of it, instead of the
+pages of the kernel's ``.BTF`` section; kdbg opens SMALL with the note's BTF. Other readers
+do not read BTF.
+
 Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept (``open``,
 ``page-table``, ``analysis``), how many of its bytes were read, and the pages left out as
 user-space.
@@ -33,10 +41,12 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from kdbg import target
-from kdbg.arch.x86_64 import cpu_note_page_table_roots
+from kdbg.arch import cpu_note_page_table_roots
+from kdbg.btf.encoder import reduce_keeping_ids
+from kdbg.btf.memory import reduced_btf_note
 from kdbg.core.program import Program
 from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.mm import pfn_to_page
@@ -53,7 +63,7 @@ __all__ = ["COMMAND", "USAGE", "ShrinkJob", "build_parser", "parse_args"]
 #: The first word of the command line that selects this tool.
 COMMAND = "shrink"
 USAGE = ("kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) "
-         "[--elf] [--redact] [-q]")
+         "[--elf] [--redact] [--reduced-btf] [-q]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--elf", action="store_true", help="write an ELF vmcore instead of kdump-compressed")
     p.add_argument("--redact", action="store_true",
                    help="zero the bytes of kept pages the analysis did not read, and leave out user-space pages")
+    p.add_argument("--reduced-btf", action="store_true",
+                   help="carry only the BTF types the analysis used, in a note, instead of the BTF's pages")
     p.add_argument("--json", action="store_true", help="JSON output for table commands")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="also load plugins from DIR")
@@ -105,10 +117,9 @@ class ShrinkJob:
     def open(self, ns: argparse.Namespace) -> Program:
         """The Program on the recorded dump, with its symbols and types loaded (the
         ``open`` phase); later reads are the analysis's."""
-        # Everything opening needs must be read from the dump itself, not a cache.
-        os.environ["KDBG_NO_CACHE"] = "1"
         phys = self.phys = RecordingMemory(open_physical(ns.core))
-        prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name))
+        # Everything opening needs is read from the dump itself, not from kdbg's cache.
+        prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name), use_cache=False)
         _ = prog.symbol_table
         _ = prog.btfs
         _read_for_other_readers(prog)
@@ -142,6 +153,16 @@ class ShrinkJob:
             user = [pfn for pfn in pages if phys.phase_of(pfn) != PAGE_TABLE and _is_user_page(prog, pfn)]
             dropped = set(user)
             pages = [pfn for pfn in pages if pfn not in dropped]
+        notes = list(phys.notes)
+        reduced: Dict[str, int] = {}
+        if ns.reduced_btf:
+            btf = prog.btfs[0]
+            note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids()))
+            notes.append(note)
+            left_out = _btf_section_pages(prog, phys)
+            pages = [pfn for pfn in pages if pfn not in left_out]
+            reduced = {"types_kept": len(btf.decoded_ids()), "types": btf.last_id, "note_bytes": len(note[2]),
+                       "btf_pages_left_out": len(left_out)}
         vmci = phys.vmcoreinfo
         # The kernel's own NUMBER(phys_base) first: QEMU's kdump header has a wrong one.
         phys_base = _phys_base(vmci, phys.phys_base_hint)
@@ -156,7 +177,7 @@ class ShrinkJob:
         image = DumpImage(
             machine=phys.machine or "x86_64",
             page_size=phys.page_size,
-            notes=phys.notes,
+            notes=notes,
             pages=pages,
             page=page,
             max_pfn=-(-phys.max_physical_address // phys.page_size),
@@ -168,6 +189,8 @@ class ShrinkJob:
         write = write_elf_core if ns.elf else write_kdump_core
         size = write(ns.output, image)
         manifest = _manifest(ns, phys, pages, user)
+        if reduced:
+            manifest["reduced_btf"] = reduced
         with open(f"{ns.output}.manifest.json", "w") as f:
             json.dump(manifest, f, indent=1)
             f.write("\n")
@@ -189,10 +212,25 @@ def _read_for_other_readers(prog: Program) -> None:
         pass
 
 
+def _btf_section_pages(prog: Program, phys: RecordingMemory) -> Set[int]:
+    """The page frames wholly inside the kernel's ``.BTF`` section (``__start_BTF`` to
+    ``__stop_BTF``) that only the open read: what a reduced-BTF note replaces."""
+    mem = prog.memory
+    start = prog.symbol("__start_BTF").address
+    stop = prog.symbol("__stop_BTF").address
+    size = phys.page_size
+    out: Set[int] = set()
+    for va in range(-(-start // size) * size, stop - size + 1, size):
+        pfn = mem.translate(va) // size if mem is not None else -1
+        if phys.phases_of(pfn) == {OPEN}:
+            out.add(pfn)
+    return out
+
+
 def _walk_kept_pages(prog: Program, phys: RecordingMemory) -> None:
     """Walk the page tables to every kept page (its kernel-image address inside the image,
     its direct-map address elsewhere), from the kernel's own root and from each CPU's
-    (see :func:`~kdbg.arch.x86_64.cpu_note_page_table_roots`), recording the tables:
+    (see :func:`~kdbg.arch.cpu_note_page_table_roots`), recording the tables:
     kdbg computes those addresses arithmetically, but libkdumpfile (drgn) and crash
     walk the tables."""
     mem = prog.memory
@@ -200,7 +238,7 @@ def _walk_kept_pages(prog: Program, phys: RecordingMemory) -> None:
     if not isinstance(mem, RecordingCoreMemory) or virtual is None:
         return
     arch = mem.arch
-    roots: List[Optional[int]] = [None, *cpu_note_page_table_roots(phys.notes)]
+    roots: List[Optional[int]] = [None, *cpu_note_page_table_roots(mem.machine, phys.notes)]
     for pfn in phys.pages():
         va = virtual(pfn * phys.page_size)
         for root in roots:
