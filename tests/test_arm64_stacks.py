@@ -1,6 +1,6 @@
 """arm64 frame records with pointer authentication (:func:`kdbg.arch.arm64.walk_frame_records`),
-from a blocked task's ``thread.cpu_context``: the foundation of arm64 stack traces (``bt``
-is not wired to it yet; running CPUs start from ``NT_PRSTATUS``, a later step).
+from a blocked task's ``thread.cpu_context`` and a CPU's ``NT_PRSTATUS``, and the stack
+traces built on them (``prog.stack_trace``, ``bt``: :mod:`kdbg.unwind.frame_records`).
 
 Ground truth: drgn 0.3.0 with Debian's arm64 DWARF (its CFI unwinder) on the same dump,
 for every blocked task, and the guest's own sysrq-t for the sleepers its ``/init`` started
@@ -28,9 +28,13 @@ from kdbg.arch.arm64 import (
     walk_interrupted,
 )
 from kdbg.compat.drgn import Object
+from kdbg.errors import UnwindError
+from kdbg.helpers.stack import kernel_stack_trace
+from tests.arm64_support import drgn_answers
+from tests.cli_support import run_kdbg
 from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
-from vmcores.oracle import ORACLE_FORM, drgn_stack_traces
+from vmcores.oracle import ORACLE_FORM, Query, drgn_stack_traces
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -200,3 +204,90 @@ def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> Non
             assert regs["pc"] == first[0]
             assert (walk.pcs, walk.end) == ([f[0] for f in rec["frames"]], FINAL_FRAME), cpu
         assert compared, "drgn unwound no CPU of this dump"
+
+
+#: A ``bt`` frame line: `` #3 [ffff800080e3bd90] do_wait+0x68/0x108``.
+BT_FRAME = re.compile(r"^\s*#\d+ \[[0-9a-f]{16}\] (\S+)$")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_stack_trace_and_bt_of_every_task(kernel: str) -> None:
+    """``prog.stack_trace(task)`` (the generic trace code with the arm64 frame source) for
+    every task drgn 0.3.0 unwinds with DWARF CFI on the same dump: the same pcs, the same
+    interrupted frames (each CPU's, from its ``NT_PRSTATUS`` note, with the note's
+    registers; a CPU drgn cannot unwind ends at the kernel's final frame record through the
+    guest's kallsyms), a normal end; the sleepers' frames as the guest's sysrq-t printed them; and
+    ``bt PID`` prints those frames. (On bookworm's cloud kernel, whose kallsyms has no data
+    symbols, the tasks are found through the exported ``init_task`` and ``init_pid_ns``,
+    and the CPUs' stacks through the exported ``__per_cpu_offset``.)"""
+    dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)
+    suite, flavour = kernel_parts(dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{dump.suite}", dump.path, arm64_dbg_vmlinux(suite, flavour))
+    console = sysrq_t((dump.truth / "console.log").read_text(errors="replace"))
+    sleepers = {p["pid"] for p in json.loads((dump.truth / "ps.json").read_text())
+                if p["comm"] in ("sleep", "kdbg-sleeper", "cat") and p["state"] == "S" and console.get(p["pid"])}
+    assert len(sleepers) >= 4
+    checked = set()
+    interrupted = 0
+    text = _kallsyms_text(dump)
+    with open_program(str(dump.path)) as prog:
+        task_t = prog.type("struct task_struct")
+        for address, rec in drgn.tasks.items():
+            task = Object(prog, task_t, address=address)
+            if int(task.stack) == 0:  # a zombie: the kernel prints no trace, kdbg says why in one line
+                with pytest.raises(UnwindError, match="has no stack: it exited"):
+                    prog.stack_trace(task)
+                continue
+            trace = prog.stack_trace(task)
+            if "error" in rec:  # drgn 0.3.0 could not unwind this CPU (see above): the kernel's own
+                # final frame record ends the trace, through functions of the guest's kallsyms
+                assert trace[0].interrupted and trace.stop_reason is None, (rec, str(trace))
+                assert all(_in_text(text, f.pc) for f in trace), str(trace)
+                interrupted += 1
+                continue
+            want = rec["frames"]
+            assert [f.pc for f in trace] == [f[0] for f in want], (rec["pid"], rec["comm"], str(trace))
+            assert [f.interrupted for f in trace] == [f[2] for f in want], rec["pid"]
+            assert trace.stop_reason is None
+            if want[0][2]:
+                interrupted += 1
+                regs = trace[0].registers()
+                assert {r: regs[r] for r in want[0][4]} == want[0][4]  # every register drgn knows
+                assert int(trace[0].regs.pc) == trace[0].pc  # the note's user_pt_regs as a struct pt_regs
+            pid = int(task.pid)
+            if pid in sleepers and int(task.tgid) == pid:
+                assert [f.format() for f in trace] == console[pid], pid
+                checked.add(pid)
+    assert checked == sleepers
+    assert interrupted == 2  # each CPU's idle task, from its note
+    for pid in sorted(checked)[:3]:
+        bt = run_kdbg("-q", "--core", str(dump.path), "-x", f"bt {pid}", timeout=600)
+        assert bt.returncode == 0, bt.stderr
+        lines = bt.stdout.splitlines()
+        assert lines[0].startswith(f"PID: {pid} ")
+        assert [m.group(1) for m in map(BT_FRAME.match, lines[1:]) if m] == console[pid], bt.stdout
+        assert len(lines) == 1 + len(console[pid]), bt.stdout
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_stack_trace_segments_as_drgn(kernel: str) -> None:
+    """``kernel_stack_trace`` (drgn's ``drgn.helpers.linux.stack``) on arm64: each task's
+    segments, their kinds (the task, IRQ and overflow stacks; user by bit 55) and lengths,
+    as drgn 0.3.0 gives them (its frames less the inline ones DWARF adds), for every task
+    drgn can unwind."""
+    dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)
+    suite, flavour = kernel_parts(dump.suite)
+    drgn = drgn_stack_traces(f"arm64-{dump.suite}", dump.path, arm64_dbg_vmlinux(suite, flavour))
+    with open_program(str(dump.path)) as prog:
+        task_t = prog.type("struct task_struct")
+        tasks = [a for a, rec in drgn.tasks.items()
+                 if "error" not in rec and int(Object(prog, task_t, address=a).stack)]
+        assert len(tasks) > 40
+        stack = "__import__('drgn.helpers.linux.stack', fromlist=['x'])"
+        segments = (f"[[(s.kind.name, sum(not f.is_inline for f in s)) for s in {stack}.kernel_stack_trace("
+                    f"prog, drgn.Object(prog, 'struct task_struct *', a)).segments] for a in {tasks}]")
+        recs = drgn_answers(dump, [Query("segments", segments)])
+        ours = [[(s.kind.name, len(s)) for s in kernel_stack_trace(prog, Object(prog, "struct task_struct *",
+                                                                                 value=a)).segments]
+                for a in tasks]
+        assert [[tuple(x) for x in t] for t in recs["segments"]["value"]] == ours

@@ -33,6 +33,7 @@ __all__ = [
     "image_phys_base",
     "text_link_address",
     "unsupported_machine",
+    "sparsemem_defaults",
     "is_entry_frame",
     "is_syscall_frame",
     "is_fault_plumbing",
@@ -65,6 +66,11 @@ class Translator(Protocol):
 
     def walk_root(self, root: int, va: int) -> Tuple[int, int]:
         """``(pa, page size)`` of ``va`` under the top-level table at physical ``root``."""
+
+    def pa_symbol(self, va: int) -> int:
+        """``__pa_symbol``: the physical address of a kernel-image address, by the
+        machine's linear rule (x86-64: ``va - __START_KERNEL_map + phys_base``; arm64:
+        ``va - kimage_voffset``)."""
 
     def attach_symbols(self, address_of: Callable[[str], Optional[int]]) -> None:
         """Give the translator a symbol lookup (name -> address or ``None``)."""
@@ -144,12 +150,23 @@ def image_phys_base(machine: str, loads: Sequence[Tuple[int, int]]) -> Optional[
     return None
 
 
-def text_link_address(machine: str, vmcoreinfo: VMCoreInfo) -> Optional[int]:
+def text_link_address(machine: str, vmcoreinfo: Optional[VMCoreInfo]) -> Optional[int]:
     """The address ``_text`` is linked at on ``machine`` (KASLR adds ``KERNELOFFSET``):
-    x86-64's ``__START_KERNEL``, arm64's ``KIMAGE_VADDR``; ``None`` when unknown."""
+    x86-64's ``__START_KERNEL``, arm64's ``KIMAGE_VADDR`` (from VMCOREINFO); ``None`` when
+    unknown."""
     if machine == AARCH64:
-        return arm64.text_link_address(vmcoreinfo)
+        return arm64.text_link_address(vmcoreinfo) if vmcoreinfo is not None else None
     return x86_64.START_KERNEL
+
+
+def sparsemem_defaults(machine: str, l5: bool) -> Optional[Tuple[int, int]]:
+    """``(SECTION_SIZE_BITS, MAX_PHYSMEM_BITS)`` of ``machine`` for a kernel whose
+    VMCOREINFO lacks them (before 5.9): x86-64's fixed values (``l5``: 5-level paging);
+    ``None`` for arm64, whose values depend on its configuration (page size, PA bits) and
+    whose VMCOREINFO carries both."""
+    if machine == AARCH64:
+        return None
+    return x86_64.SECTION_SIZE_BITS, x86_64.MAX_PHYSMEM_BITS_L5 if l5 else x86_64.MAX_PHYSMEM_BITS_L4
 
 
 def is_entry_frame(machine: str, name: str) -> bool:

@@ -193,7 +193,9 @@ class X86_64Translator:
         if not self._in_image(pgd_va):
             raise CoreError(f"page table root {pgd_va:#x} is not a kernel image address")
         #: Physical address of the kernel's top-level page table.
-        self.pgd: int = self._pa_symbol(pgd_va)
+        self.pgd: int = self.pa_symbol(pgd_va)
+        #: Its virtual address (the kernel image's ``init_top_pgt``).
+        self.pgd_va: int = pgd_va
         #: Exclusive upper bound of dumped RAM (bounds the direct-map fast path).
         self.max_physical_address = max_physical_address or 0
         self._address_of: Optional[Callable[[str], Optional[int]]] = None
@@ -325,8 +327,23 @@ class X86_64Translator:
         unmapped. Not cached: a process's mappings are not the kernel's."""
         return self._walk_leaf(va, root)
 
-    def _walk_leaf(self, va: int, root: Optional[int] = None) -> Tuple[int, int]:
-        """``(pa, page size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped."""
+    def walk_entries(self, va: int, root: Optional[int] = None) -> List[Tuple[int, int, int]]:
+        """The walk of ``va`` level by level, as ``crash``'s ``vtop`` shows it: ``(shift,
+        physical address of the entry, entry)`` for each level read (shift 39 for the PGD
+        of 4-level paging, 48 for 5-level's, 30 PUD, 21 PMD, 12 PTE), up to the leaf or the
+        first entry that is not present. Not cached."""
+        entries: List[Tuple[int, int, int]] = []
+        try:
+            self._walk_leaf(va, root, entries)
+        except FaultError:
+            if not entries:
+                raise
+        return entries
+
+    def _walk_leaf(self, va: int, root: Optional[int] = None,
+                   trace: Optional[List[Tuple[int, int, int]]] = None) -> Tuple[int, int]:
+        """``(pa, page size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped.
+        ``trace`` collects each level's ``(shift, entry address, entry)``."""
         if not 0 <= va < 1 << 64:
             raise FaultError("address out of range", va & ((1 << 64) - 1))
         top = va >> (self.va_bits - 1)
@@ -336,6 +353,8 @@ class X86_64Translator:
         mask = self.pte_mask
         for shift in self._shifts:
             entry = self._entry(table, (va >> shift) & 0x1FF, va)
+            if trace is not None:
+                trace.append((shift, table + ((va >> shift) & 0x1FF) * 8, entry))
             if not entry & PTE_PRESENT:
                 raise FaultError("address is not mapped", va)  # drgn's words
             if shift == 12:
@@ -358,7 +377,7 @@ class X86_64Translator:
     def _in_image(self, va: int) -> bool:
         return START_KERNEL_MAP <= va < START_KERNEL_MAP + self.kernel_image_size
 
-    def _pa_symbol(self, va: int) -> int:
+    def pa_symbol(self, va: int) -> int:
         """``__pa_symbol``: physical address of a kernel-image symbol (linear, as the kernel
         computes it); only for symbols the kernel itself names, never for arbitrary reads."""
         return va - START_KERNEL_MAP + self.phys_base
@@ -367,7 +386,7 @@ class X86_64Translator:
         """The 8-byte value of the kernel variable at ``va`` (FaultError/CoreError)."""
         if not self._in_image(va):
             raise FaultError("not a kernel-image address", va)
-        return int.from_bytes(self._read_phys(self._pa_symbol(va), 8), "little")
+        return int.from_bytes(self._read_phys(self.pa_symbol(va), 8), "little")
 
     def _variable(self, name: str) -> Tuple[Optional[int], str]:
         """``(value, why-not)`` of the kernel variable ``name`` (symbols, then VMCOREINFO)."""

@@ -38,10 +38,10 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
             sym = prog.symbol_table.get(name)
             if sym is not None:
                 return reference_object(prog, var.type, sym.address)
-            start = prog.symbol_table.get("__per_cpu_start") if sec.btf_name == ".data..percpu" else None
+            start = _percpu_start(prog) if sec.btf_name == ".data..percpu" else None
             if start is None:
                 raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.btf_name}) but not in the symbol table")
-            return reference_object(prog, var.type, start.address + offset)
+            return reference_object(prog, var.type, start + offset)
         t = prog.declared_type(name)
         if t is not None:
             sym = prog._symbol_named(name)
@@ -67,6 +67,29 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
                 continue
             return value_object(prog, t, value)
     return None
+
+
+def _percpu_start(prog: Program) -> Optional[int]:
+    """The link address of the per-CPU section: ``__per_cpu_start``, else the address of
+    a per-CPU variable the symbol table has (an exported one, on a kernel whose kallsyms
+    lacks data symbols) less its offset in BTF's ``.data..percpu`` DATASEC, when every
+    such variable agrees (computed once per program)."""
+    key = "kdbg.percpu_start"
+    if key in prog.cache:
+        return prog.cache[key]
+    table = prog.symbol_table
+    sym = table.get("__per_cpu_start")
+    start: Optional[int] = sym.address if sym is not None else None
+    if start is None:
+        starts = set()
+        for var_name, (_var, sec, offset) in prog.btf_variables().items():
+            if sec.btf_name == ".data..percpu":
+                anchor = table.get(var_name)
+                if anchor is not None:
+                    starts.add(anchor.address - offset)
+        start = starts.pop() if len(starts) == 1 else None
+    prog.cache[key] = start
+    return start
 
 
 def kallsyms_symbol_finder(prog: Program, name: Optional[str], address: Optional[int],

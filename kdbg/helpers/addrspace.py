@@ -3,8 +3,8 @@
 environments, VMAs, RSS and size).
 
 Translation walks the process's own page tables from ``mm->pgd`` with the architecture's
-walker (:meth:`kdbg.arch.x86_64.X86_64Translator.walk_root`): 4 or 5 levels, 1 GiB and 2
-MiB pages. A page that is not present (never touched, swapped out, or left out of a
+walker (:meth:`kdbg.arch.Translator.walk_root`; x86-64: 4 or 5 levels, 1 GiB and 2 MiB
+pages; arm64: its granule and levels, blocks). A page that is not present (never touched, swapped out, or left out of a
 filtered dump) raises :class:`~kdbg.errors.FaultError` naming the address, as drgn's do.
 
 VMAs: since Linux 6.1 ``mm->mm_mt`` is a maple tree whose leaves map each VMA's range to
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from kdbg.arch import translator_for
+from kdbg.arch import X86_64, Translator, translator_for
 from kdbg.arch.x86_64 import X86_64Translator
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
@@ -46,6 +46,7 @@ __all__ = [
     "for_each_vma",
     "mm_cmdline",
     "mm_environ",
+    "page_table_walk",
     "task_rss",
     "task_vsize",
     "vma_find",
@@ -73,21 +74,40 @@ def _mm(mm: Object, what: str) -> Object:
 
 
 # ------------------------------------------------------------------------ translation
-def _walker(prog: Program) -> X86_64Translator:
-    """The architecture's page-table walker over the target's physical memory."""
+def _walker(prog: Program) -> Translator:
+    """The machine's page-table walker over the target's physical memory."""
 
-    def make() -> X86_64Translator:
+    def make() -> Translator:
         mem = prog.memory
         if mem is None:
             raise CoreError("process address spaces need the target's memory (types and symbols only)")
-        arch = getattr(mem, "arch", None)  # a vmcore's own translator
-        if isinstance(arch, X86_64Translator):
+        try:
+            arch = getattr(mem, "arch", None)  # a vmcore's own translator
+        except CoreError:
+            arch = None
+        if arch is not None and hasattr(arch, "walk_root"):
             return arch
         if mem.vmcoreinfo is None:
             raise CoreError("walking a process's page tables needs VMCOREINFO (phys_base, paging depth)")
-        return translator_for(lambda address, size: mem.read(address, size, physical=True), mem.vmcoreinfo)
+        return translator_for(lambda address, size: mem.read(address, size, physical=True), mem.vmcoreinfo,
+                              None, None, mem.machine or X86_64)
 
     return program_cache(prog, "addrspace.walker", make)
+
+
+def page_table_walk(prog: Program, address: IntegerLike,
+                    mm: Optional[Object] = None) -> Tuple[int, List[Tuple[int, int, int]]]:
+    """The page-table walk of ``address`` level by level (kdbg's addition, for ``vtop``):
+    ``(virtual address of the top-level table, [(shift, physical address of the entry,
+    entry), ...])`` in the kernel's page tables, or ``mm``'s; the list ends at the leaf or
+    at the first entry that is not present (see the architecture's ``walk_entries``)."""
+    walker = _walker(prog)
+    if not isinstance(walker, X86_64Translator):
+        raise CoreError("the level-by-level page-table walk is shown for x86-64 only")
+    if mm is None:
+        return walker.pgd_va, walker.walk_entries(_int(address))
+    m = _mm(mm, "page_table_walk")
+    return int(m.pgd), walker.walk_entries(_int(address), _root(m))
 
 
 def _root(mm: Object) -> int:

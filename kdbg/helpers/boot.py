@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kdbg.arch.x86_64 import START_KERNEL
+from kdbg.arch import text_link_address
 from kdbg.core.default import takes_program_or_default
 from kdbg.errors import ObjectNotFoundError
 
@@ -27,9 +27,10 @@ def kaslr_offset(prog: Program) -> int:
     if info is not None and info.get("KERNELOFFSET") is not None:
         return info.kerneloffset
     text = prog.symbol_table.get("_text")
-    if text is None:
+    link = text_link_address(prog.memory.machine if prog.memory is not None else "", info)
+    if text is None or link is None:
         raise ObjectNotFoundError("kaslr_offset: neither VMCOREINFO's KERNELOFFSET nor the symbol _text is known")
-    return text.address - START_KERNEL
+    return text.address - link
 
 
 @takes_program_or_default

@@ -1,10 +1,11 @@
 """Memory management: drgn's ``drgn.helpers.linux.mm`` names and signatures for the memory
-map (``struct page``), address conversions and page flags, x86-64.
+map (``struct page``), address conversions and page flags.
 
 Where things are comes from the target, never from kdbg: the direct map
 (``page_offset_base``) and the memory map (``vmemmap_base``) from the memory layer
-(:mod:`kdbg.arch.x86_64`, the one home of the x86-64 layout), ``max_pfn``, ``phys_base``
-and ``_totalram_pages`` from the kernel's variables, the page-flag bits from BTF's
+(:mod:`kdbg.arch`, the one home of each machine's layout), the kernel image's
+``__pa_symbol`` from the machine's translator, ``max_pfn`` (else the exported ``high_memory``) and
+``_totalram_pages`` from the kernel's variables, the page-flag bits from BTF's
 ``enum pageflags``, page types from BTF's ``enum pagetype`` (Linux 6.12 and later) or
 VMCOREINFO's ``NUMBER(PAGE_<TYPE>_MAPCOUNT_VALUE)`` (before), ``sizeof(struct page)`` and
 its member offsets from BTF.
@@ -14,8 +15,9 @@ check:
 
 * :func:`virt_to_phys` (and :func:`virt_to_pfn`, :func:`virt_to_page`) accept what the
   kernel's ``__pa()`` accepts: a direct-map address, or a kernel-image address (``_text``
-  to ``_end``: ``pa = va - __START_KERNEL_map + phys_base``, as
-  ``arch/x86/mm/physaddr.c`` computes it). Any other address (vmalloc, vmemmap, modules,
+  to ``_end``: the machine's ``__pa_symbol``, :meth:`kdbg.arch.Translator.pa_symbol`;
+  x86-64's ``va - __START_KERNEL_map + phys_base`` as ``arch/x86/mm/physaddr.c``
+  computes it, arm64's ``va - kimage_voffset``). Any other address (vmalloc, vmemmap, modules,
   user space) is an :class:`InvalidAddressError` naming it; :func:`vmalloc_to_page`
   translates those through the page tables.
 * A pfn at or beyond ``max_pfn``, a physical address beyond it, or a ``struct page *``
@@ -32,11 +34,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from kdbg.arch.x86_64 import START_KERNEL_MAP
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object, value_object
-from kdbg.errors import InvalidAddressError, NotFoundError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import (
+    CoreError,
+    InvalidAddressError,
+    NotFoundError,
+    ObjectNotFoundError,
+    ObjectTypeError,
+    ValidationError,
+)
 from kdbg.helpers.common import describe_address, global_object, has_member, program_cache
 
 if TYPE_CHECKING:
@@ -104,16 +112,18 @@ class _MemoryMap:
         if page_size != 1 << self.page_shift:
             raise ValidationError(f"page size {page_size} is not a power of two")
         self.sizeof_page = prog.type("struct page").sizeof()
-        self.max_pfn = _read_ulong(prog, "max_pfn")
+        self.max_pfn = _max_pfn(prog, pob, self.page_shift)
         if not 0 < self.max_pfn < 1 << (52 - self.page_shift):
             raise ValidationError(f"max_pfn {self.max_pfn:#x} is implausible")
         self.direct_end = pob + (self.max_pfn << self.page_shift)
-        phys_base = _read_ulong(prog, "phys_base")
-        self.phys_base = phys_base - (1 << 64) if phys_base >= 1 << 63 else phys_base
+        try:  # a dump's translator knows the machine's __pa_symbol; /proc/kcore's text segment records it
+            self.pa_symbol: Callable[[int], int] = mem.arch.pa_symbol  # type: ignore[attr-defined]
+        except (AttributeError, CoreError):
+            self.pa_symbol = mem.translate
         end = prog.symbol_table.get("_end")
-        text = prog.symbol_table.get("_text")
-        self.image_start = text.address if text is not None else START_KERNEL_MAP
-        self.image_end = end.address if end is not None else self.image_start
+        text = prog.symbol_table.get("_text") or prog.symbol_table.get("_stext")
+        self.image_start = text.address if text is not None else 0
+        self.image_end = end.address if end is not None and text is not None else self.image_start
 
     def check_pfn(self, pfn: int, what: str) -> int:
         if not 0 <= pfn < self.max_pfn:
@@ -137,11 +147,20 @@ class _MemoryMap:
         if self.page_offset_base <= address < self.direct_end:
             return address - self.page_offset_base
         if self.image_start <= address < self.image_end:
-            return address - START_KERNEL_MAP + self.phys_base
+            return self.pa_symbol(address)
         raise InvalidAddressError(
             f"{what}: {describe_address(prog, address)} is not in the direct map "
             f"[{self.page_offset_base:#x}, {self.direct_end:#x}) nor the kernel image; "
             "vmalloc_to_page() translates other kernel addresses through the page tables")
+
+
+def _max_pfn(prog: Program, page_offset_base: int, page_shift: int) -> int:
+    """``max_pfn``; on a kernel whose kallsyms lacks it (no ``CONFIG_KALLSYMS_ALL``), the
+    pfn of the exported ``high_memory``, the direct map's end, which the kernel sets from
+    the same end of memory (arm64's ``bootmem_init``; x86-64's ``max_low_pfn``)."""
+    if prog.symbol_table.get("max_pfn") is not None or prog.symbol_table.get("high_memory") is None:
+        return _read_ulong(prog, "max_pfn")
+    return (_read_ulong(prog, "high_memory") - page_offset_base) >> page_shift
 
 
 def _read_ulong(prog: Program, name: str) -> int:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional, SupportsIndex, Tuple, Union
 
-from kdbg.arch.x86_64 import MAX_PHYSMEM_BITS_L4, MAX_PHYSMEM_BITS_L5, SECTION_SIZE_BITS
+from kdbg.arch import sparsemem_defaults
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_PTR, type_info
-from kdbg.errors import NotFoundError, ValidationError
+from kdbg.errors import NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object, program_cache
 from kdbg.helpers.device import bus_for_each_dev
 from kdbg.helpers.format import decode_flags
@@ -123,15 +123,21 @@ class _Sections:
     def __init__(self, prog: Program) -> None:
         info = prog.memory.vmcoreinfo if prog.memory is not None else None
 
-        def number(name: str, fallback: int) -> int:
+        machine = prog.memory.machine if prog.memory is not None else ""
+        defaults = sparsemem_defaults(machine, _l5(prog))
+
+        def number(name: str, which: int) -> int:
             if info is not None and info.has_number(name):
                 return info.number(name)
-            return fallback
+            if defaults is None:
+                raise ObjectNotFoundError(f"VMCOREINFO has no NUMBER({name}), and {machine}'s depends on the "
+                                          "kernel's configuration")
+            return defaults[which]
 
         self.page_shift = memory_map(prog).page_shift
         self.page_size = 1 << self.page_shift
-        self.section_size_bits = number("SECTION_SIZE_BITS", SECTION_SIZE_BITS)
-        physmem = number("MAX_PHYSMEM_BITS", MAX_PHYSMEM_BITS_L5 if _l5(prog) else MAX_PHYSMEM_BITS_L4)
+        self.section_size_bits = number("SECTION_SIZE_BITS", 0)
+        physmem = number("MAX_PHYSMEM_BITS", 1)
         self.pfn_section_shift = self.section_size_bits - self.page_shift
         self.pages_per_section = 1 << self.pfn_section_shift
         self.mem_section = global_object(prog, "mem_section", "struct mem_section **")

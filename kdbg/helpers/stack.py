@@ -4,7 +4,8 @@ stack, user space. ``kernel_stack_trace(pid)`` unwinds a task and groups its fra
 :class:`StackSegment` s at each interrupted frame, each segment's kind told by which of the
 CPU's stacks its first frame's stack pointer lies in (x86-64's ranges: the task stack,
 ``cpu_entry_area``'s exception stacks with the NMI stack first, the hardirq stack, user
-addresses)."""
+addresses; arm64's: user addresses by bit 55, the task stack, the IRQ stack and the
+overflow stack)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,21 @@ import itertools
 import operator
 from typing import TYPE_CHECKING, Any, Iterator, List, Sequence, Tuple, Union
 
+from kdbg.arch.x86_64 import CPU_ENTRY_AREA_BASE
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.core.platform import Architecture
-from kdbg.errors import NotFoundError
+from kdbg.errors import KdbgError, NotFoundError
+from kdbg.helpers.common import program_cache
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import find_task
-from kdbg.helpers.sched import task_cpu
+from kdbg.helpers.sched import task_cpu, thread_size
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
-__all__ = ["StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace"]
-
-#: Where x86-64's ``cpu_entry_area`` array starts (``CPU_ENTRY_AREA_BASE``); the first page
-#: is the read-only IDT, the per-CPU areas follow.
-_CPU_ENTRY_AREA_BASE = 0xFFFFFE0000000000
-
+__all__ = ["StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace", "arm64_cpu_stacks"]
 
 class StackKind(enum.Enum):
     """The context a stack segment ran in (drgn's values)."""
@@ -107,7 +105,7 @@ def _x86_64_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
     except NotFoundError:
         slot = cpu
     size = cea_type.size or 0
-    cea = _CPU_ENTRY_AREA_BASE + page_size + slot * size
+    cea = CPU_ENTRY_AREA_BASE + page_size + slot * size  # the first page is the read-only IDT
     try:  # struct exception_stacks (Linux 5.1 and later): the NMI stack is known
         nmi = Object(prog, cea_type, address=cea).estacks.NMI_stack
         start = int(nmi.address_of_())
@@ -124,12 +122,50 @@ def _x86_64_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
     return ranges
 
 
+def arm64_cpu_stacks(prog: Program, cpu: int) -> List[Tuple[int, int, StackKind]]:
+    """``(start, end, kind)`` of arm64 CPU ``cpu``'s own stacks: its IRQ stack
+    (``irq_stack_ptr``, ``IRQ_STACK_SIZE`` = ``THREAD_SIZE``) and its overflow stack
+    (``overflow_stack``, taken on a stack overflow exception); one whose per-CPU variable
+    cannot be read is left out (computed once per program)."""
+
+    def find() -> List[Tuple[int, int, StackKind]]:
+        out: List[Tuple[int, int, StackKind]] = []
+        try:
+            irq = int(per_cpu(prog.variable("irq_stack_ptr"), cpu))
+            if irq:
+                out.append((irq, irq + thread_size(prog), StackKind.IRQ))
+        except (KdbgError, LookupError):
+            pass
+        try:
+            ovf = per_cpu(prog.variable("overflow_stack"), cpu)
+            if ovf.address_ is not None:
+                out.append((ovf.address_, ovf.address_ + (ovf.type_.size or 0), StackKind.EXCEPTION))
+        except (KdbgError, LookupError):
+            pass
+        return out
+
+    return program_cache(prog, f"stack.arm64_cpu_stacks.{cpu}", find)
+
+
+def _arm64_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
+    """``(start, end, kind)`` of the stacks CPU ``cpu`` runs ``task`` on (arm64)."""
+    base = int(task.stack)
+    return [(base, base + thread_size(task.prog_), StackKind.TASK), *arm64_cpu_stacks(task.prog_, cpu)]
+
+
 def _segment(task: Object, cpu: int, frames: List[Any]) -> StackSegment:
     prog = task.prog_
-    if prog.platform is None or prog.platform.arch is not Architecture.X86_64:
-        return StackSegment(StackKind.UNKNOWN, frames)
+    arch = prog.platform.arch if prog.platform is not None else None
     sp = frames[0].sp
-    kind = next((k for start, end, k in _x86_64_ranges(task, cpu) if start <= sp < end), StackKind.UNKNOWN)
+    if arch is Architecture.X86_64:
+        ranges = _x86_64_ranges(task, cpu)
+    elif arch is Architecture.AARCH64:
+        if not sp >> 55 & 1:  # a user address (bits 56-63 may hold a memory tag)
+            return StackSegment(StackKind.USER, frames)
+        ranges = _arm64_ranges(task, cpu)
+    else:
+        return StackSegment(StackKind.UNKNOWN, frames)
+    kind = next((k for start, end, k in ranges if start <= sp < end), StackKind.UNKNOWN)
     return StackSegment(kind, frames)
 
 

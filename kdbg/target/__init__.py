@@ -23,8 +23,9 @@ from kdbg.memory import open_core as open_memory
 from kdbg.memory import open_kcore
 from kdbg.modules import ModuleSource
 from kdbg.symbols import load_kallsyms_file, load_kallsyms_from_memory
+from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS, with_data_symbols
 from kdbg.target import linux_objects
-from kdbg.target.checks import check_btf, check_kallsyms
+from kdbg.target.checks import ADDRESS_SYMBOLS, check_btf, check_kallsyms
 from kdbg.unwind import UNWINDER
 
 if TYPE_CHECKING:
@@ -68,6 +69,23 @@ class _KallsymsFile:
 
     def modules(self) -> Optional[SymbolTable]:
         return self._tables()[1]
+
+
+def _with_data_symbols(prog: Callable[[], Program], load: Callable[[], SymbolTable],
+                       memory: Optional[KernelMemory]) -> Callable[[], SymbolTable]:
+    """A symbol loader: the kernel's own kallsyms from ``load``, plus the data symbols a
+    kernel without ``CONFIG_KALLSYMS_ALL`` still carries (:mod:`kdbg.symbols.ksymtab`) when
+    ``memory`` is readable; what was recovered goes to ``prog().cache``."""
+
+    def loader() -> SymbolTable:
+        table = load()
+        if memory is None:
+            return table
+        table, found = with_data_symbols(table, memory.read, list(memory.vmcoreinfo or ()), ADDRESS_SYMBOLS)
+        prog().cache[RECOVERED_SYMBOLS] = found
+        return table
+
+    return loader
 
 
 def assemble(prog: Program, module_source: Optional[ModuleSource]) -> Program:
@@ -128,8 +146,8 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
-        symbol_loader=syms.vmlinux if syms is not None else (
-            lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache)),
+        symbol_loader=syms.vmlinux if syms is not None else _with_data_symbols(
+            lambda: prog, lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache), memory),
         description=path,
     )
     # Module BTF from memory unless BTF files were given instead of the dump's own.
@@ -177,7 +195,7 @@ def open_live(
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(btfs),
-        symbol_loader=syms.vmlinux,
+        symbol_loader=syms.vmlinux if kallsyms else _with_data_symbols(lambda: prog, syms.vmlinux, memory),
         description="live kernel",
         memory_unavailable=reason,
     )

@@ -8,6 +8,7 @@ What is completed:
 
 - the first word: command names, then Python names of the namespace, builtins, keywords;
 - a command's arguments: type names for ``ptype``/``whatis``, symbols for ``sym``/``rd``;
+  a word starting with ``-``: the command's options (``list -H``, ``rd -64``);
 - ``struct ``/``union ``/``enum `` followed by a partial name: BTF type names of that kind;
 - ``prog["ini``: variables and symbols;
 - ``EXPR.na``: when EXPR's type is known statically (``prog["x"]``, ``prog.object("x")``,
@@ -26,6 +27,7 @@ import builtins
 import contextlib
 import keyword
 import re
+import string
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -44,6 +46,8 @@ TYPE_COMMANDS = frozenset({"ptype", "whatis"})
 EXPRESSION_COMMANDS = frozenset({"ptype", "whatis", "p"})
 #: Commands whose argument is a symbol.
 SYMBOL_COMMANDS = frozenset({"sym", "rd"})
+#: The characters of an option word (``-H``, ``--json``, ``-64``).
+OPTION_CHARS = string.ascii_letters + string.digits + "-_"
 
 _KIND_WORDS = {
     "struct": (K.KIND_STRUCT,),
@@ -297,6 +301,9 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
     if m:
         return start, _prefixed(names.type_names(m.group(1)), partial)
     if is_cmd:
+        token = text[len(text.rstrip(OPTION_CHARS)):]  # an option being typed: `list -H`
+        if token.startswith("-"):
+            return len(text) - len(token), [o for o in table[first].option_strings() if o.startswith(token)]
         if first in TYPE_COMMANDS and re.fullmatch(r"\s*\w*", rest):
             kinds = [w + " " for w in _KIND_WORDS if w.startswith(partial)]
             return start, kinds + _prefixed(names.all_type_names(), partial)

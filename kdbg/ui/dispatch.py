@@ -9,7 +9,8 @@ A line is a command when its first word is a registered command and
   bare expression (``ps = 3``, ``p += 1``), or an expression that is more than the word
   itself and whose every name is bound or a builtin (``help(prog)``).
 
-Everything else is Python: ``ps 1``, ``bt -a`` and ``p x.pid`` do not parse as Python, so
+crash's ``eval (1 << 27)`` is the command (a space after ``eval`` or ``ascii``), while
+``eval("1")`` is Python's. Everything else is Python: ``ps 1``, ``bt -a`` and ``p x.pid`` do not parse as Python, so
 they stay commands; ``ps`` alone is the command until the session binds ``ps``. A word
 alone that is neither a command, nor bound, nor a builtin or keyword goes to the command
 table too, which says ``unknown command 'foo' (try 'help')`` rather than Python's
@@ -26,6 +27,10 @@ from typing import Any, Mapping, Optional
 from kdbg.ui.commands import commands, is_command
 
 __all__ = ["is_command_line"]
+
+#: Commands named like a Python builtin that crash writes with a space before a parenthesis
+#: (``eval (1 << 27)``, ``ascii (...)``): with whitespace after the word, the command.
+_SPACED = frozenset({"eval", "ascii"})
 
 
 def _bound(name: str, namespace: Optional[Mapping[str, Any]]) -> bool:
@@ -44,6 +49,8 @@ def is_command_line(line: str, namespace: Optional[Mapping[str, Any]] = None) ->
         word = line.strip()
         return (word.isidentifier() and not keyword.iskeyword(word) and not hasattr(builtins, word)
                 and namespace is not None)
+    if words[0] in _SPACED and len(words) > 1 and line.lstrip()[len(words[0])].isspace():
+        return True
     try:
         tree = ast.parse(line.strip())
     except (SyntaxError, ValueError):

@@ -1,4 +1,6 @@
-"""Stack traces from the kernel's own ORC tables, BTF and the dump's registers (no DWARF).
+"""Stack traces from the kernel's own ORC tables (x86-64) or frame records (arm64,
+:mod:`kdbg.unwind.frame_records` over :mod:`kdbg.arch.arm64.unwind`), BTF and the dump's
+registers (no DWARF).
 
 ``stack_trace(prog, task_or_pid)``, ``crashed_thread(prog)`` and ``threads(prog)`` are
 drgn's functions (the Program has them as methods too); a trace is a :class:`StackTrace`

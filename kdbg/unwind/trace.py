@@ -1,5 +1,7 @@
-"""drgn's stack-trace API over the ORC unwinder: :class:`StackTrace`, :class:`StackFrame`,
-:class:`Thread`, :func:`stack_trace`, :func:`crashed_thread`, :func:`threads`.
+"""drgn's stack-trace API over the ORC unwinder (x86-64) and the frame-record one (arm64,
+:mod:`kdbg.unwind.frame_records`, chosen by the program's platform): :class:`StackTrace`,
+:class:`StackFrame`, :class:`Thread`, :func:`stack_trace`, :func:`crashed_thread`,
+:func:`threads`. What follows describes the x86-64 start; arm64's is in its module.
 
 Where a trace starts:
 
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
-from kdbg.core.platform import ProgramFlags
+from kdbg.core.platform import Architecture, ProgramFlags
 from kdbg.errors import (
     KdbgError,
     LiveKernelError,
@@ -38,7 +40,8 @@ from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import for_each_task_in_group, resolve_task
-from kdbg.helpers.sched import cpu_curr, thread_size
+from kdbg.helpers.sched import cpu_curr, task_cpu, thread_size
+from kdbg.unwind.frame_records import pt_regs_frames, task_frames
 from kdbg.unwind.orc import UnwindError, orc_info
 from kdbg.unwind.registers import ordered, prstatus_for_cpu, pt_regs_layout
 from kdbg.unwind.unwinder import RawFrame, Stack, StartState, fresh_fork_addresses, unwind
@@ -51,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "stack_trace_from_pcs", "crashed_thread", "threads",
            "UnwindError"]
 
-KERNEL_SPACE = 0xFFFF800000000000
 _NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what}"
 
 
@@ -65,7 +67,7 @@ def _symbolize(prog: Program, address: int) -> Optional[Tuple[str, int, Optional
     if address in cache:
         return cache[address]
     hit: Optional[Tuple[str, int, Optional[int], Optional[str]]] = None
-    if address >= KERNEL_SPACE:
+    if address >> 63:  # kernel space, on every 64-bit Linux machine kdbg reads
         try:
             sym = prog.symbol(address)  # the modules' symbols load on the first miss
             off = address - sym.address
@@ -171,9 +173,9 @@ class StackFrame:
 
         if self._regs_address is not None:
             return Object(self.prog, "struct pt_regs", address=self._regs_address)
-        if self._regs_image is not None:
-            size = pt_regs_layout(self.prog).size
-            return Object.from_bytes_(self.prog, "struct pt_regs", self._regs_image[:size])
+        if self._regs_image is not None:  # a dump note: the registers head the struct
+            size = self.prog.type("struct pt_regs").size or pt_regs_layout(self.prog).size
+            return Object.from_bytes_(self.prog, "struct pt_regs", self._regs_image[:size].ljust(size, b"\0"))
         return None
 
     def locals(self) -> List[str]:
@@ -349,25 +351,37 @@ def _is_live(prog: Program) -> bool:
     return bool(prog.flags & ProgramFlags.IS_LIVE)
 
 
-def _start_state(prog: Program, task: Object) -> StartState:
-    t = task
+def _running_cpu(prog: Program, t: Object) -> Optional[int]:
+    """The CPU ``t`` runs on (``None`` when it sleeps), after the checks every
+    architecture shares: an exited task has no stack, a task running on the live kernel
+    saved no registers."""
     addr = t.address_
     assert addr is not None
+    comm = t.comm.string_().decode("utf-8", "replace")
+    if not int(t.stack):  # put_task_stack() freed it: an exited task (zombie), as show_stack skips
+        raise UnwindError(f"task {int(t.pid)} ({comm}) has no stack: it exited and the kernel freed "
+                          "its stack (task->stack is NULL)")
+    try:
+        cpu = _running_cpus(prog).get(addr)
+    except KdbgError:  # no runqueues (a kernel whose kallsyms lacks data symbols): ask the task
+        cpu = task_cpu(t) if int(t.on_cpu) else None
+    if cpu is not None and _is_live(prog):
+        import os
+
+        who = " (this process, reading /proc/kcore)" if int(t.tgid) == os.getpid() else ""
+        raise UnwindError(f"task {int(t.pid)} ({comm}){who} is running on CPU {cpu} of the live kernel: "
+                          "nothing saved its registers, so its stack cannot be unwound")
+    return cpu
+
+
+def _start_state(prog: Program, task: Object, cpu: Optional[int]) -> StartState:
+    """Where the ORC unwind of ``task`` (running on ``cpu``, or sleeping) starts."""
+    t = task
     stack_base = int(t.stack)
     size = thread_size(prog)
     stacks = [Stack("task", stack_base, stack_base + size)]
-    cpu = _running_cpus(prog).get(addr)
     comm = t.comm.string_().decode("utf-8", "replace")
-    if not stack_base:  # put_task_stack() freed it: an exited task (zombie), as show_stack skips
-        raise UnwindError(f"task {int(t.pid)} ({comm}) has no stack: it exited and the kernel freed "
-                          "its stack (task->stack is NULL)")
     if cpu is not None:
-        if _is_live(prog):
-            import os
-
-            who = " (this process, reading /proc/kcore)" if int(t.tgid) == os.getpid() else ""
-            raise UnwindError(f"task {int(t.pid)} ({comm}){who} is running on CPU {cpu} of the live kernel: "
-                              "nothing saved its registers, so its stack cannot be unwound")
         note = prstatus_for_cpu(prog, cpu, int(t.pid))
         if note is None:
             raise UnwindError(f"task {int(t.pid)} ({comm}) was running on CPU {cpu}, but the dump has "
@@ -464,15 +478,37 @@ def stack_trace(prog: Program, thread: Any) -> StackTrace:
     :class:`Thread`, a PID, a task address, or a ``struct pt_regs`` (or a pointer to
     one: the trace of the code those registers interrupted), as drgn's
     ``prog.stack_trace``."""
+    if prog.platform.arch == Architecture.AARCH64:
+        return _frame_record_trace(prog, thread)
     orc = orc_info(prog)
     if _is_pt_regs(thread):
 
         start = _pt_regs_start(prog, deref_if_pointer(thread))
         return StackTrace(prog, unwind(prog, orc, pt_regs_layout(prog), start))
     task = _task_object(prog, thread)
-    start = _start_state(prog, task)
+    start = _start_state(prog, task, _running_cpu(prog, task))
     raw = unwind(prog, orc, pt_regs_layout(prog), start)
     return StackTrace(prog, raw, task.address_)
+
+
+def _frame_record_trace(prog: Program, thread: Any) -> StackTrace:
+    """:func:`stack_trace` on arm64: frame records (:mod:`kdbg.unwind.frame_records`)."""
+    if _is_pt_regs(thread):
+        regs = deref_if_pointer(thread)
+        size = regs.type_.size or 0
+        image = regs.to_bytes_() if regs.address_ is None else prog.read(regs.address_, size)
+        return StackTrace(prog, pt_regs_frames(prog, regs, image)[0])
+    task = _task_object(prog, thread)
+    cpu = _running_cpu(prog, task)
+    note = None
+    if cpu is not None:
+        found = prstatus_for_cpu(prog, cpu, int(task.pid))
+        if found is None:
+            comm = task.comm.string_().decode("utf-8", "replace")
+            raise UnwindError(f"task {int(task.pid)} ({comm}) was running on CPU {cpu}, but the dump has "
+                              "no NT_PRSTATUS note for that CPU")
+        note = prog.memory.prstatus[found.index]  # type: ignore[union-attr]
+    return StackTrace(prog, task_frames(prog, task, cpu, note), task.address_)
 
 
 def crashed_thread(prog: Program) -> Thread:

@@ -1,5 +1,6 @@
-"""arm64 (AArch64): address translation (:mod:`kdbg.arch.arm64.translate`) and registers
-and frame records (:mod:`kdbg.arch.arm64.frames`)."""
+"""arm64 (AArch64): address translation (:mod:`kdbg.arch.arm64.translate`), registers
+and frame records (:mod:`kdbg.arch.arm64.frames`) and the unwinder's walk across stacks
+and exception frames (:mod:`kdbg.arch.arm64.unwind`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from kdbg.arch.arm64.frames import (
     REGISTER_NAMES,
     FrameRecords,
     prstatus_registers,
+    prstatus_regs_image,
     strip_pac,
     thread_size,
     walk_frame_records,
@@ -37,4 +39,5 @@ __all__ = [
     "walk_interrupted",
     "REGISTER_NAMES",
     "prstatus_registers",
+    "prstatus_regs_image",
 ]

@@ -9,8 +9,8 @@
 * A context stopped anywhere (:func:`walk_interrupted`) adds ``x30`` when the function
   had not saved it yet.
 
-Not here yet (issue 16): exception boundaries (the metadata frame record of 6.13+, the
-entry code's ``pt_regs`` before), IRQ and overflow stacks, ``bt`` itself.
+The walk across the task's stacks and exception frames is :mod:`kdbg.arch.arm64.unwind`
+(the metadata frame record of 6.13+ is not handled yet).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = [
     "walk_interrupted",
     "REGISTER_NAMES",
     "prstatus_registers",
+    "prstatus_regs_image",
 ]
 
 _U64 = (1 << 64) - 1
@@ -136,6 +137,12 @@ REGISTER_NAMES = tuple(f"x{i}" for i in range(31)) + ("sp", "pc", "pstate")
 #: ``struct elf_prstatus`` (64-bit): ``pr_pid`` at 32, ``pr_reg`` at 112.
 _PR_PID = 32
 _PR_REG = 112
+
+
+def prstatus_regs_image(desc: bytes) -> bytes:
+    """``pr_reg`` of an arm64 ``NT_PRSTATUS`` note: ``struct user_pt_regs``, the head of
+    the kernel's ``struct pt_regs``."""
+    return bytes(desc[_PR_REG : _PR_REG + 8 * len(REGISTER_NAMES)])
 
 
 def prstatus_registers(desc: bytes) -> Tuple[int, Dict[str, int]]:

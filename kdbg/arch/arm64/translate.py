@@ -183,7 +183,7 @@ class Arm64Translator:
         self.tcache: Dict[int, int] = {}
         self._large: Dict[int, Tuple[int, int]] = {}
         self.max_physical_address = max_physical_address or 0
-        self.pgd: int = self._pa_symbol(p.pgd_va)
+        self.pgd: int = self.pa_symbol(p.pgd_va)
         self._address_of: Optional[Callable[[str], Optional[int]]] = None
         self._layout: Optional[Dict[str, LayoutBase]] = None
         #: ``va = pa + lm_base`` in the linear map.
@@ -349,7 +349,7 @@ class Arm64Translator:
             raise PageTableUnreadable(f"page table page {table:#x} is not readable ({e.args[0]})", va) from None
         return int.from_bytes(raw, "little")
 
-    def _pa_symbol(self, va: int) -> int:
+    def pa_symbol(self, va: int) -> int:
         """``__pa_symbol``: a kernel-image address's physical address (``va -
         kimage_voffset``), only for symbols the kernel itself names."""
         return (va - self.params.kimage_voffset) & _U64

@@ -102,7 +102,7 @@ class _CommandParser(argparse.ArgumentParser):
         raise _HelpShown()
 
     def error(self, message: str) -> NoReturn:
-        usage = self.format_usage().strip().replace("usage: ", "", 1)
+        usage = " ".join(self.format_usage().replace("usage: ", "", 1).split())
         raise ExpressionError(f"{self.prog}: {message} (usage: {usage})")
 
 
@@ -124,10 +124,20 @@ class Command:
         """The command's argparse parser (``None`` without ``arguments``)."""
         if self.arguments is None:
             return None
-        p = _CommandParser(prog=self.name, description=self.summary)
+        # crash's -h means something else in some commands (list -h): they keep --help only
+        add_help = not any("-h" in a.names for a in self.arguments)
+        p = _CommandParser(prog=self.name, description=self.summary, add_help=add_help)
         for a in self.arguments:
             p.add_argument(*a.names, **a.options)
         return p
+
+    def option_strings(self) -> List[str]:
+        """The command's options (``-H``, ``-s``, ``--json`` ...), for completion."""
+        if self.arguments is None:
+            return []
+        p = self.parser()
+        assert p is not None
+        return sorted({s for a in p._actions for s in a.option_strings})
 
     def help_text(self) -> str:
         """What ``help NAME`` prints."""
@@ -141,7 +151,8 @@ _COMMANDS: Dict[str, Command] = {}
 _BUILTIN_MODULES = (
     "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
     "kdbg.ui.commands.settings", "kdbg.ui.commands.foreach", "kdbg.ui.commands.system",
-    "kdbg.ui.commands.structs",
+    "kdbg.ui.commands.structs", "kdbg.ui.commands.lists", "kdbg.ui.commands.disasm",
+    "kdbg.ui.commands.calc", "kdbg.ui.commands.kmem", "kdbg.ui.commands.runq",
 )
 _loaded = False
 

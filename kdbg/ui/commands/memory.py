@@ -1,4 +1,5 @@
-"""Symbol and memory commands: ``sym NAME|ADDRESS`` and ``rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]``.
+"""Symbol and memory commands: ``sym NAME|ADDRESS`` and crash's ``rd`` (``rd [-adDsSpxN]
+[-8|-16|-32|-64] [-o OFFS] [-e END] ADDRESS [COUNT]``, crash's layout: address, words, ASCII).
 
 Both take addresses in the one syntax of :mod:`kdbg.symbols.address` (bare or ``0x`` hex,
 ``0nDECIMAL``, ``SYMBOL``, ``SYMBOL+OFF``).
@@ -6,19 +7,21 @@ Both take addresses in the one syntax of :mod:`kdbg.symbols.address` (bare or ``
 
 from __future__ import annotations
 
+import argparse
 import json
 import struct
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from kdbg.core.program import Program
-from kdbg.errors import ExpressionError, FaultError
+from kdbg.errors import ExpressionError, FaultError, KdbgError
+from kdbg.helpers.slab import find_containing_slab_cache
 from kdbg.symbols.address import parse_address
-from kdbg.ui.commands import CommandContext, command, program_symbols, split_args
+from kdbg.ui.commands import CommandContext, argument, command, program_symbols, split_args
 
 if TYPE_CHECKING:
     from kdbg.symbols.table import Symbol
 
-__all__ = ["address_arg", "hexdump"]
+__all__ = ["address_arg", "hexdump", "read_available", "symbolic"]
 
 _ADDRESS_HELP = ("ADDRESS is hex (ffffffff81000000 or 0x...), 0nDECIMAL, SYMBOL or "
                  "SYMBOL+OFF / SYMBOL-OFF (OFF hex or 0nDECIMAL); a word that is both a "
@@ -88,64 +91,185 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
         ctx.out.write(json.dumps(rows) + "\n")
 
 
-def hexdump(data: bytes, address: int, width: int = 8, symbolize: Optional[Program] = None) -> List[str]:
-    """crash-style lines: address, ``width``-byte little-endian words, ASCII."""
-    fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
-    per_line = 16
+def hexdump(data: bytes, address: int, width: int = 8, ascii_: bool = True, physical: bool = False,
+            big_endian: bool = False) -> List[str]:
+    """crash's ``rd`` lines: the address (physical ones right-aligned in 16), then 16 bytes
+    as ``width``-byte words in hexadecimal, each followed by a space, then (``ascii_``) two
+    spaces and the bytes as ASCII (``.`` for the unprintable)."""
+    fmt = ("<>"[big_endian]) + {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
     out = []
-    for i in range(0, len(data), per_line):
-        chunk = data[i : i + per_line]
+    for i in range(0, len(data), _PER_LINE):
+        chunk = data[i : i + _PER_LINE]
         n = len(chunk) // width
-        words = struct.unpack_from(f"<{n}{fmt}", chunk)
-        cells = " ".join(f"{w:0{width * 2}x}" for w in words)
-        ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        pad = " " * ((per_line // width - n) * (width * 2 + 1))
-        out.append(f"{address + i:016x}:  {cells}{pad}   {ascii_}")
+        words = struct.unpack_from(f"{fmt[0]}{n}{fmt[1]}", chunk)
+        cells = "".join(f"{w:0{width * 2}x} " for w in words)
+        line = f"{_where(address + i, physical)}:  {cells}"
+        if ascii_:
+            pad = " " * ((_PER_LINE // width - n) * (width * 2 + 1))
+            shown = b"".join(w.to_bytes(width, "little") for w in words) if big_endian else chunk
+            line += pad + "  " + "".join(chr(b) if 32 <= b < 127 else "." for b in shown)
+        out.append(line)
     return out
 
 
-@command(
-    "rd",
-    "hex dump of kernel memory (virtual; -p physical)",
-    "rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]\n" + _ADDRESS_HELP + "; COUNT is decimal or 0x hex",
-)
-def rd_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
-    """Read COUNT units (default 1) of the given width (default 64 bits) and dump them."""
-    words = split_args(args)
-    physical = False
-    width = 8
-    rest: List[str] = []
-    for w in words:
-        if w == "-p":
-            physical = True
-        elif w in ("-8", "-16", "-32", "-64"):
-            width = int(w[1:]) // 8
-        else:
-            rest.append(w)
-    if not rest or len(rest) > 2:
-        raise ExpressionError("usage: rd [-p] [-8|-16|-32|-64] ADDRESS [COUNT]")
-    addr = address_arg(prog, rest[0])
-    try:
-        count = int(rest[1], 0) if len(rest) > 1 else 1
-    except ValueError:
-        raise ExpressionError(f"bad count {rest[1]!r}") from None
-    if not 0 < count <= 1 << 20:
-        raise ExpressionError(f"count {count} out of range (1..{1 << 20})")
-    size = count * width
-    # Read page by page so a fault shows what was readable before it.
+_PER_LINE = 16
+#: crash's decimal cells by unit size: (signed width, unsigned width).
+_DEC_WIDTH = {8: (15, 20), 4: (12, 12), 2: (5, 5), 1: (3, 3)}
+#: Characters of one ``rd -a`` line.
+_ASCII_LINE = 60
+#: How far ``rd -a`` without a count looks for the string's end.
+_ASCII_MAX = 4096
+
+
+def _where(address: int, physical: bool) -> str:
+    return f"{address:16x}" if physical else f"{address:016x}"
+
+
+def read_available(prog: Program, address: int, size: int, physical: bool) -> Tuple[bytes, Optional[FaultError]]:
+    """Read page by page: what was readable before a fault, and the fault."""
     data = bytearray()
-    fault: Optional[FaultError] = None
-    pos = addr
-    end = addr + size
+    pos, end = address, address + size
     while pos < end:
         step = min(end - pos, 4096 - (pos & 4095))
         try:
             data += prog.read(pos, step, physical)
         except FaultError as e:
-            fault = e
-            break
+            return bytes(data), e
         pos += step
-    for line in hexdump(bytes(data[: len(data) - len(data) % width]), addr, width):
-        ctx.out.write(line + "\n")
+    return bytes(data), None
+
+
+def symbolic(prog: Program, value: int, slab: int = 0) -> Optional[str]:
+    """crash's ``rd -s`` cell for a word: ``symbol`` or ``symbol+OFFSET`` (decimal) when
+    the word is inside a kernel or module symbol; with ``slab`` (``-S``, ``-SS``) a slab
+    object's cache as ``[cache]`` (``[value:cache]``); else ``None``."""
+    if value >> 63:
+        try:
+            sym = prog.symbol(value)
+        except KdbgError:
+            sym = None
+        if sym is not None and sym.type not in ("A", "a") and (sym.size is None or value - sym.address < sym.size):
+            off = value - sym.address
+            return sym.name + (f"+{off}" if off else "")
+        if slab:
+            try:
+                cache = find_containing_slab_cache(prog, value)
+                name = cache.name.string_().decode("utf-8", "replace") if int(cache) else None
+            except KdbgError:
+                name = None
+            if name is not None:
+                return f"[{value:x}:{name}]" if slab > 1 else f"[{name}]"
+    return None
+
+
+def _cells(prog: Program, data: bytes, args: argparse.Namespace, width: int) -> List[str]:
+    fmt = ("<>"[args.network]) + {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
+    n = len(data) // width
+    words = struct.unpack_from(f"{fmt[0]}{n}{fmt[1]}", data)
+    if args.dec or args.udec:
+        signed_w, unsigned_w = _DEC_WIDTH[width]
+        if args.udec:
+            return [f"{w:{unsigned_w}d} " for w in words]
+        bits = width * 8
+        return [f"{w - (1 << bits) if w >> (bits - 1) else w:{signed_w}d} " for w in words]
+    cells = []
+    for w in words:
+        sym = symbolic(prog, w, args.slab) if args.symbols or args.slab else None
+        cells.append(f"{sym if sym is not None else format(w, f'0{width * 2}x'):<{width * 2}} ")
+    return cells
+
+
+def _ascii_lines(data: bytes, address: int, physical: bool) -> List[str]:
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in data)
+    return [f"{_where(address + i, physical)}:  {text[i:i + _ASCII_LINE]}" for i in range(0, len(text), _ASCII_LINE)]
+
+
+@command("rd", "read memory, as crash's rd (hex words with ASCII; -s symbols, -a strings, -p physical)",
+         arguments=[
+             argument("address", metavar="ADDRESS|SYMBOL", help=_ADDRESS_HELP),
+             argument("count", metavar="COUNT", nargs="?",
+                      help="units to show (decimal or 0x hex; default 1, -a: to the string's end)"),
+             argument("-p", dest="physical", action="store_true", help="ADDRESS is physical"),
+             argument("-8", dest="width", action="store_const", const=1, help="8-bit units"),
+             argument("-16", dest="width", action="store_const", const=2, help="16-bit units"),
+             argument("-32", dest="width", action="store_const", const=4, help="32-bit units"),
+             argument("-64", dest="width", action="store_const", const=8, help="64-bit units (the default)"),
+             argument("-d", dest="dec", action="store_true", help="signed decimal"),
+             argument("-D", dest="udec", action="store_true", help="unsigned decimal"),
+             argument("-x", dest="no_ascii", action="store_true", help="no ASCII column"),
+             argument("-s", dest="symbols", action="store_true", help="words that are symbols as symbol+offset"),
+             argument("-S", dest="slab", action="count", default=0,
+                      help="-s, and slab objects as [cache] (-SS: [value:cache])"),
+             argument("-a", dest="ascii", action="store_true", help="ASCII characters (a string)"),
+             argument("-N", dest="network", action="store_true", help="network byte order (16- and 32-bit units)"),
+             argument("-o", dest="offset", metavar="OFFS", help="start OFFS bytes after ADDRESS"),
+             argument("-e", dest="end", metavar="END", help="read up to END (an address)"),
+             argument("--json", action="store_true", help="one JSON list of {address, value}"),
+         ])
+def rd_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Read memory and print it as crash does; what was readable before a fault, then the fault."""
+    width = args.width or 8
+    if (args.symbols or args.slab) and width != 8:
+        raise ExpressionError("rd: -s and -S show 64-bit words only")
+    if args.network and width not in (2, 4):
+        raise ExpressionError("rd: -N is for 16- and 32-bit units")
+    if sum(map(bool, (args.dec or args.udec, args.symbols or args.slab, args.ascii))) > 1:
+        raise ExpressionError("rd: choose one of -d/-D, -s/-S and -a")
+    addr = address_arg(prog, args.address)
+    if args.offset is not None:
+        addr += _number(args.offset, "offset")
+    if args.count is not None and args.end is not None:
+        raise ExpressionError("rd: give COUNT or -e END, not both")
+    unit = 1 if args.ascii else width
+    if args.end is not None:
+        end = address_arg(prog, args.end)
+        if end <= addr:
+            raise ExpressionError(f"rd: -e {args.end} is not after {addr:#x}")
+        count = (end - addr + unit - 1) // unit
+    elif args.count is not None:
+        count = _number(args.count, "count")
+    else:
+        count = 0 if args.ascii else 1
+    if not 0 <= count <= 1 << 20 or (count == 0 and not args.ascii):
+        raise ExpressionError(f"rd: count {count} out of range (1..{1 << 20})")
+    as_json = ctx.json or args.json
+    if args.ascii:
+        data, fault = read_available(prog, addr, count or _ASCII_MAX, args.physical)
+        if not count:
+            stop = next((i for i, b in enumerate(data) if not 32 <= b < 127), None)
+            if stop is not None:
+                data, fault = data[:stop], None
+        elif 0 in data:
+            data = data[:data.index(0)]
+            fault = None
+        if as_json:
+            ctx.out.write(json.dumps({"address": addr, "string": data.decode("latin-1")}) + "\n")
+        else:
+            for line in _ascii_lines(data, addr, args.physical):
+                ctx.out.write(line + "\n")
+        if fault is not None:
+            raise fault
+        return
+    data, fault = read_available(prog, addr, count * width, args.physical)
+    data = data[: len(data) - len(data) % width]
+    if as_json:
+        fmt = ("<>"[args.network]) + {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
+        n = len(data) // width
+        values = struct.unpack_from(f"{fmt[0]}{n}{fmt[1]}", data)
+        ctx.out.write(json.dumps([{"address": addr + i * width, "value": v} for i, v in enumerate(values)]) + "\n")
+    elif args.dec or args.udec or args.symbols or args.slab:
+        for i in range(0, len(data), _PER_LINE):
+            cells = _cells(prog, data[i:i + _PER_LINE], args, width)
+            ctx.out.write(f"{_where(addr + i, args.physical)}:  {''.join(cells)}\n")
+    else:
+        for line in hexdump(data, addr, width, not args.no_ascii, args.physical, args.network):
+            ctx.out.write(line + "\n")
     if fault is not None:
         raise fault
+
+
+def _number(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ExpressionError(f"rd: bad {what} {text!r} (decimal, or 0x hex)") from None

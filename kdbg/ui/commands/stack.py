@@ -1,14 +1,19 @@
-"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables
-(:mod:`kdbg.unwind`).
+"""``bt``: stack traces, like crash's ``bt``, from the kernel's own ORC tables (x86-64)
+or frame records (arm64) (:mod:`kdbg.unwind`).
 
 ``bt`` shows the current context (``set``; at first the task that crashed the kernel of a
 vmcore, ``prog.crashed_thread()``), ``bt PID`` or ``bt TASK_ADDRESS`` the ones named,
 ``bt -a`` crash's meaning: the active task of every CPU (a CPU's idle task where it was
-idle). Every task is ``foreach bt`` (:mod:`kdbg.ui.commands.foreach`). Each task starts with crash's header line
+idle), ``bt -c CPU`` that of the CPUs listed (``1``, ``1,3``, ``0-2``, ``a``), ``bt -p`` the
+task that crashed the kernel; ``bt -r`` prints each task's whole kernel stack as crash does
+(two words a line, symbols as ``symbol+offset``); ``bt -l`` (source lines) needs DWARF and
+is refused in one line. Every task is ``foreach bt`` (:mod:`kdbg.ui.commands.foreach`).
+Each task starts with crash's header line
 (``PID: 92       TASK: ffff888003a1c000  CPU: 0    COMMAND: "sh"``), then one frame a line
 as the kernel prints its own traces: `` #0 [STACK POINTER] function+0xoff/0xsize``
 (`` [module]`` after module text). An interrupt, exception or dump frame is followed by
-the registers it saved, as the kernel's ``__show_regs`` lays them out; a trace that
+the registers it saved, as the kernel's ``__show_regs`` lays them out (x86-64's ``RIP``
+rows, arm64's ``pc``/``lr``/``sp`` and ``x29``..``x0``); a trace that
 reaches user mode ends with the user registers. No locals or arguments: without DWARF
 nothing records them.
 
@@ -25,15 +30,19 @@ import argparse
 import json
 from typing import IO, TYPE_CHECKING, Any, Dict, List
 
+from kdbg.arch.arm64 import strip_pac
+from kdbg.arch.arm64.unwind import show_regs_lines
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
 from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.cpumask import for_each_present_cpu
 from kdbg.helpers.pid import resolve_task
-from kdbg.helpers.sched import cpu_curr
+from kdbg.helpers.sched import cpu_curr, thread_size
 from kdbg.ui.commands import CommandContext, argument, command
-from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.context import current_task, panic_task_object
+from kdbg.ui.commands.memory import symbolic
 from kdbg.unwind import stack_trace
+from kdbg.unwind.frame_records import pac_mask
 
 if TYPE_CHECKING:
     from kdbg.unwind import StackFrame, StackTrace
@@ -60,9 +69,29 @@ def _reg_label(name: str) -> str:
     return name.upper()
 
 
+def _arm64_lr(frame: StackFrame, lr: int) -> str:
+    """``lr`` as arm64's ``__show_regs`` prints it: ``%pS`` of the address stripped of its
+    pointer-authentication code."""
+    prog = frame.prog
+    address = strip_pac(lr, pac_mask(prog))
+    try:
+        sym = prog.symbol(address)
+    except (KdbgError, LookupError):
+        return f"0x{address:x}"
+    size = f"/{sym.size:#x}" if sym.size is not None else ""
+    return f"{sym.name}+{address - sym.address:#x}{size}" + (f" [{sym.module}]" if getattr(sym, "module", None) else "")
+
+
 def _show_regs(frame: StackFrame, out: IO[str]) -> None:
     """The saved registers of an interrupted or user frame, as ``__show_regs`` prints them."""
     regs = frame.registers()
+    if "pstate" in regs and "pc" in regs:  # arm64
+        user = frame.user
+        pc = f"{regs['pc']:016x}" if user else frame.format()
+        lr = f"{regs['x30']:016x}" if user else _arm64_lr(frame, regs["x30"])
+        for line in show_regs_lines(regs, pc, lr):
+            out.write(f"    {line}\n")
+        return
     if "rip" not in regs:
         return
     cs = regs.get("cs", 0x33 if frame.user else 0x10)
@@ -118,6 +147,17 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
     """The tasks to show, as ``struct task_struct *`` Objects; a word that names no task
     of the kernel (:func:`kdbg.helpers.pid.resolve_task`) is one error line."""
 
+    picked = sum(map(bool, (args.all, args.cpus is not None, args.panic)))
+    if picked > 1 or ((args.cpus is not None or args.panic) and args.targets):
+        raise ExpressionError("bt: give one of -a, -c CPU, -p and PIDs/task addresses")
+    if args.panic:
+        try:
+            return [panic_task_object(prog)]
+        except KdbgError as e:
+            raise ExpressionError(f"bt -p: {e}") from None
+    if args.cpus is not None:
+        active = active_tasks(prog)
+        return [active[cpu] for cpu in _cpu_list(args.cpus, len(active))]
     if args.all:
         if args.targets:
             raise ExpressionError("bt: -a shows the active task of every CPU; give either -a or PIDs/task addresses")
@@ -134,6 +174,37 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
         except (ObjectNotFoundError, ObjectTypeError) as e:
             raise ExpressionError(f"bt: {e}") from None
     return tasks
+
+
+def _cpu_list(spec: str, ncpus: int) -> List[int]:
+    """crash's CPU list: ``1``, ``1,3``, ``0-2``, ``a``/``all``."""
+    if spec in ("a", "all"):
+        return list(range(ncpus))
+    cpus: List[int] = []
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            cpus += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise ExpressionError(f"bt -c: bad CPU list {spec!r} (1, 1,3, 0-2 or a)") from None
+    bad = [c for c in cpus if not 0 <= c < ncpus]
+    if bad or not cpus:
+        raise ExpressionError(f"bt -c: no CPU {bad[0] if bad else spec} (CPUs 0-{ncpus - 1})")
+    return cpus
+
+
+def raw_stack_lines(prog: Any, task: Any) -> List[str]:
+    """crash's ``bt -r``: the task's whole kernel stack, two words a line, words that are
+    symbols as ``symbol+offset`` (``rd -s``'s cells)."""
+    base = int(task.stack)
+    size = thread_size(prog)
+    data = prog.read(base, size)
+    out = []
+    for i in range(0, size, 16):
+        words = [int.from_bytes(data[j:j + 8], "little") for j in (i, i + 8)]
+        cells = "".join(f"{symbolic(prog, w) or format(w, '016x'):<16} " for w in words)
+        out.append(f"{base + i:016x}:  {cells}")
+    return out
 
 
 def print_traces(prog: Any, tasks: List[Any], ctx: CommandContext, as_json: bool, every: bool) -> None:
@@ -179,9 +250,24 @@ def print_traces(prog: Any, tasks: List[Any], ctx: CommandContext, as_json: bool
                       help="PIDs or task_struct addresses (default: the current context, see set)"),
              argument("-a", "--all", action="store_true",
                       help="the active task of every CPU (every task: foreach bt)"),
+             argument("-c", dest="cpus", metavar="CPU", help="the active task of these CPUs (1, 1,3, 0-2, a)"),
+             argument("-p", dest="panic", action="store_true", help="the task that crashed the kernel"),
+             argument("-r", dest="raw", action="store_true", help="the raw stack, words as symbols where they are"),
+             argument("-l", dest="lines", action="store_true", help="source lines (needs DWARF: refused)"),
              argument("--json", action="store_true", help="a list of JSON objects"),
          ])
 def bt(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print stack traces."""
-
-    print_traces(prog, _targets(prog, args, ctx), ctx, ctx.json or args.json, every=args.all)
+    if args.lines:
+        raise ExpressionError("bt -l: source lines need DWARF, which kdbg does not use")
+    tasks = _targets(prog, args, ctx)
+    if args.raw:
+        for i, task in enumerate(tasks):
+            t = deref_if_pointer(task)
+            try:
+                lines = raw_stack_lines(prog, t)
+            except KdbgError as e:
+                raise ExpressionError(f"bt -r: {e}") from None
+            ctx.out.write(("\n" if i else "") + header(t) + "\n" + "\n".join(lines) + "\n")
+        return
+    print_traces(prog, tasks, ctx, ctx.json or args.json, every=args.all or args.cpus is not None)

@@ -1,0 +1,226 @@
+"""Data symbols a kernel built without ``CONFIG_KALLSYMS_ALL`` still carries.
+
+Such a kernel's kallsyms lists text only (Debian's bookworm ``cloud-arm64``: no
+``init_task``, ``__per_cpu_offset`` or ``jiffies_64``). What it carries besides:
+
+* VMCOREINFO's ``SYMBOL(name)=address`` lines (``swapper_pg_dir``, ``init_uts_ns``,
+  ``prb``, ...);
+* the exported-symbol tables ``__ksymtab`` and ``__ksymtab_gpl``, in the read-only data
+  after ``_etext``: with ``CONFIG_HAVE_ARCH_PREL32_RELOCATIONS`` (arm64, x86-64) each
+  entry is ``struct kernel_symbol { int value_offset, name_offset, namespace_offset; }``,
+  every field relative to its own address, the names in ``__ksymtab_strings``. The
+  tables are found from the string of an exported name (``init_task``): the entry whose
+  ``name_offset`` points at it, then entry by entry both ways while each entry is one (its
+  name a C identifier after a NUL, its value in the kernel image, and, for a name kallsyms
+  has, kallsyms' address).
+
+Per-CPU variables (BTF's ``.data..percpu`` DATASEC) are placed from an exported one by
+:mod:`kdbg.core.kernel_finders`. Globals neither exported nor in VMCOREINFO stay unknown
+(``modules``, ``slab_caches``): their lookups fail in one line, never with a guess.
+"""
+
+from __future__ import annotations
+
+import array
+import re
+import sys
+from dataclasses import dataclass
+from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
+
+from kdbg.errors import KdbgError
+from kdbg.symbols.table import SymbolTable
+
+__all__ = ["MACROS", "RECOVERED_SYMBOLS", "RecoveredSymbols", "exported_symbols", "vmcoreinfo_symbols",
+           "with_data_symbols", "lacks_data_symbols", "ANCHORS"]
+
+#: The key of a program's :class:`RecoveredSymbols` in ``prog.cache`` (set when its
+#: symbols are loaded from a dump).
+RECOVERED_SYMBOLS = "kdbg.recovered_symbols"
+#: VMCOREINFO ``SYMBOL()`` names that are macros, no symbol of the kernel's
+#: (``node_online_map`` is ``node_states[N_ONLINE]``).
+MACROS = ("node_online_map",)
+#: Exported names whose string finds the tables (the first found wins).
+ANCHORS = ("init_task", "jiffies_64", "__per_cpu_offset", "init_pid_ns", "kfree")
+#: An entry: three little-endian ``int``.
+ENTRY = 12
+#: How far above ``_stext`` an exported symbol's value may lie (the image's span).
+IMAGE_SPAN = 1 << 30
+#: How far a name may lie from the anchor's name (``__ksymtab_strings`` is 184 KiB on
+#: bookworm's cloud-arm64 kernel).
+STRINGS_SPAN = 1 << 20
+_IDENT = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_TEXT = "TtWw"
+
+
+@dataclass(frozen=True)
+class RecoveredSymbols:
+    """What was recovered: ``{name: address}`` per source (``"vmcoreinfo"``,
+    ``"ksymtab"``), and the exported tables' span ``[begin, end)`` (``None`` when not
+    found) or why not."""
+
+    sources: Dict[str, Dict[str, int]]
+    ksymtab: Optional[Tuple[int, int]]
+    note: str
+
+
+def lacks_data_symbols(table: SymbolTable) -> bool:
+    """Whether ``table`` is a kallsyms without ``CONFIG_KALLSYMS_ALL`` (no ``init_task``,
+    which every kernel has)."""
+    return table.get("init_task") is None
+
+
+def vmcoreinfo_symbols(entries: Sequence[Tuple[str, str]], names: Collection[str]) -> Dict[str, int]:
+    """``{name: address}`` of VMCOREINFO's ``SYMBOL(name)=hex`` lines whose name is in
+    ``names`` (the entries that hold an address, not a pointer's value as
+    ``SYMBOL(mem_section)`` does) and is a symbol (not :data:`MACROS`)."""
+    out: Dict[str, int] = {}
+    for key, value in entries:
+        if key.startswith("SYMBOL(") and key.endswith(")") and key[7:-1] in names and key[7:-1] not in MACROS:
+            try:
+                out[key[7:-1]] = int(value, 16)
+            except ValueError:
+                continue
+    return out
+
+
+class _Blob:
+    """The read-only data searched, as bytes and as ``int32`` words."""
+
+    def __init__(self, base: int, data: bytes) -> None:
+        self.base = base
+        self.data = data
+        n = len(data) // 4 * 4
+        self.words = array.array("i", data[:n])
+        if sys.byteorder != "little":  # pragma: no cover - kdbg's hosts are little-endian
+            self.words.byteswap()
+
+    def s32(self, address: int) -> Optional[int]:
+        i = address - self.base
+        if i < 0 or i & 3 or i + 4 > len(self.data):
+            return None
+        return self.words[i >> 2]
+
+    def name_at(self, address: int) -> Optional[str]:
+        """The C identifier from ``address`` to a NUL, or ``None`` (``__ksymtab_strings`` is
+        a merged string section: a name may be the tail of a longer one)."""
+        i = address - self.base
+        if i < 0 or i >= len(self.data):
+            return None
+        end = self.data.find(b"\0", i, i + 256)
+        if end < 0 or not _IDENT.match(self.data[i:end]):
+            return None
+        return self.data[i:end].decode("ascii")
+
+    def is_namespace(self, address: int) -> bool:
+        """Whether a ``namespace_offset`` may point at ``address``: the empty string (an
+        export without a namespace, 6.x) or an identifier."""
+        i = address - self.base
+        return 0 <= i < len(self.data) and (self.data[i] == 0 or self.name_at(address) is not None)
+
+
+def _entry(blob: _Blob, e: int, table: SymbolTable, stext: int, strings: int) -> Optional[Tuple[str, int]]:
+    """``(name, address)`` of the ``kernel_symbol`` at ``e``, or ``None`` when it is none
+    (its name and namespace must lie within :data:`STRINGS_SPAN` of ``strings``, the
+    anchor's name)."""
+    v, n, ns = blob.s32(e), blob.s32(e + 4), blob.s32(e + 8)
+    if v is None or n is None or ns is None:
+        return None
+    if abs(e + 4 + n - strings) > STRINGS_SPAN or (ns and abs(e + 8 + ns - strings) > STRINGS_SPAN):
+        return None
+    name = blob.name_at(e + 4 + n)
+    value = e + v
+    if name is None or not stext <= value < stext + IMAGE_SPAN:
+        return None
+    if ns and not blob.is_namespace(e + 8 + ns):
+        return None
+    known = table.get(name)
+    if known is not None and known.type in _TEXT and known.address != value:
+        return None
+    return name, value
+
+
+def exported_symbols(blob_base: int, data: bytes, table: SymbolTable,
+                     stext: int) -> Tuple[Dict[str, int], Optional[Tuple[int, int]], str]:
+    """The exported symbols in ``data`` (the read-only data at ``blob_base``): ``({name:
+    address}, (begin, end) of the tables or None, why not found)``."""
+    blob = _Blob(blob_base, data)
+    for anchor in ANCHORS:
+        wanted = set()
+        pos = data.find(b"\0" + anchor.encode() + b"\0")
+        while pos >= 0:
+            wanted.add(blob_base + pos + 1)
+            pos = data.find(b"\0" + anchor.encode() + b"\0", pos + 1)
+        if not wanted:
+            continue
+        words = blob.words
+        hit = next((blob_base + 4 * i for i in range(len(words)) if blob_base + 4 * i + words[i] in wanted), None)
+        if hit is None:
+            continue
+        first, strings = hit - 4, hit + words[(hit - blob_base) >> 2]
+        if _entry(blob, first, table, stext, strings) is None:
+            continue
+        lo = first
+        while _entry(blob, lo - ENTRY, table, stext, strings) is not None:
+            lo -= ENTRY
+        hi = first + ENTRY
+        while _entry(blob, hi, table, stext, strings) is not None:
+            hi += ENTRY
+        out: Dict[str, int] = {}
+        for e in range(lo, hi, ENTRY):
+            got = _entry(blob, e, table, stext, strings)
+            assert got is not None
+            out.setdefault(*got)
+        return out, (lo, hi), ""
+    return {}, None, f"no __ksymtab entry names any of {', '.join(ANCHORS)} in [{blob_base:#x}, " \
+                     f"{blob_base + len(data):#x})"
+
+
+def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmcoreinfo: Sequence[Tuple[str, str]],
+                      address_symbols: Collection[str]) -> Tuple[SymbolTable, RecoveredSymbols]:
+    """``table`` plus the data symbols VMCOREINFO and the exported-symbol tables give
+    (type ``D``; ``T`` for text), when ``table`` lacks data symbols; else ``table``.
+    ``address_symbols`` names the VMCOREINFO ``SYMBOL()`` entries that hold addresses.
+
+    The exported tables are searched from ``_etext`` up to the lowest VMCOREINFO address
+    above the kallsyms tables (which lie in the same read-only data, before them)."""
+    vmci = vmcoreinfo_symbols(vmcoreinfo, address_symbols)
+    sources: Dict[str, Dict[str, int]] = {"vmcoreinfo": {}, "ksymtab": {}}
+    if not lacks_data_symbols(table):
+        return table, RecoveredSymbols(sources, None, "kallsyms has data symbols")
+    etext, stext = table.get("_etext"), table.get("_stext")
+    note = ""
+    span: Optional[Tuple[int, int]] = None
+    exported: Dict[str, int] = {}
+    if etext is None or stext is None:
+        note = "kallsyms has no _stext/_etext: the exported-symbol tables were not searched"
+    else:
+        floor = max([a for n, a in vmci.items() if n.startswith("kallsyms_")] + [etext.address])
+        above = [a for a in vmci.values() if floor < a < stext.address + IMAGE_SPAN]
+        if not above:
+            note = "VMCOREINFO names no address above the kallsyms tables: the exported tables were not searched"
+        else:
+            end = min(above)
+            try:
+                data = read(etext.address, end - etext.address)
+            except KdbgError as e:
+                data, note = b"", f"cannot read [{etext.address:#x}, {end:#x}): {e}"
+            if data:
+                exported, span, note = exported_symbols(etext.address, data, table, stext.address)
+    have = set(table.names)
+    extra: List[Tuple[str, int, str]] = []
+    for source, found in (("vmcoreinfo", vmci), ("ksymtab", exported)):
+        for name, address in found.items():
+            if name in have:
+                continue
+            have.add(name)
+            sources[source][name] = address
+            text = stext is not None and etext is not None and stext.address <= address < etext.address
+            extra.append((name, address, "T" if text else "D"))
+    if not extra:
+        return table, RecoveredSymbols(sources, span, note)
+    mods = table.module_names
+    merged = SymbolTable.from_columns(table.names + [n for n, _a, _t in extra],
+                                      table.addresses + [a for _n, a, _t in extra],
+                                      table.types + "".join(t for _n, _a, t in extra),
+                                      None if mods is None else list(mods) + [None] * len(extra))
+    return merged, RecoveredSymbols(sources, span, note)

@@ -1,0 +1,160 @@
+"""``kmem``: crash's memory summaries, from kdbg's helpers.
+
+``kmem -i`` is crash's table of memory use (pages, size, per cent): total RAM, free and
+used, shared (shmem), buffers, the page cache, slab, HugeTLB, swap, and the overcommit
+limit with what is committed, each counter the kernel's own (``/proc/meminfo``'s
+sources: :mod:`kdbg.helpers.vmstat`, :mod:`kdbg.helpers.swap`,
+:mod:`kdbg.helpers.hugetlb`, :mod:`kdbg.helpers.meminfo`). ``kmem -s [NAME...]`` lists
+the slab caches as crash does (``CACHE OBJSIZE ALLOCATED TOTAL SLABS SSIZE NAME``): slabs
+and objects from :func:`kdbg.helpers.slab.slab_cache_usage`, the allocated objects counted
+one by one (:func:`~kdbg.helpers.slab.slab_cache_for_each_allocated_object`), as crash
+counts them. ``--json`` gives either as data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Dict, List, Optional, Tuple
+
+from kdbg.errors import ExpressionError, KdbgError
+from kdbg.helpers.block import nr_blockdev_pages
+from kdbg.helpers.hugetlb import hugetlb_total_usage
+from kdbg.helpers.meminfo import vm_commit_limit, vm_memory_committed
+from kdbg.helpers.mm import memory_map, totalram_pages
+from kdbg.helpers.slab import (
+    for_each_slab_cache,
+    slab_cache_for_each_allocated_object,
+    slab_cache_order,
+    slab_cache_usage,
+)
+from kdbg.helpers.swap import swap_total_usage, total_swapcache_pages
+from kdbg.helpers.vmstat import global_node_page_state, nr_free_pages
+from kdbg.ui.commands import CommandContext, argument, command
+
+__all__ = ["meminfo_pages", "pages_to_size"]
+
+
+def pages_to_size(pages: int, page_size: int) -> str:
+    """crash's size of a page count: ``0``, ``98 MB``, ``78.9 MB``, ``1.5 GB``, ``12 KB``."""
+    if pages == 0:
+        return "0"
+    total = pages * page_size
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if total >= size or unit == "KB":
+            text = f"{total / size:.1f} {unit}"
+            return text.replace(".0 ", " ")
+    raise AssertionError("unreachable")
+
+
+def _node_stat(prog: Any, *names: str) -> int:
+    """The first of ``names`` that this kernel's ``enum node_stat_item`` has."""
+    for name in names:
+        try:
+            item = prog.constant(name)
+        except (KdbgError, LookupError):
+            continue
+        return global_node_page_state(prog, item)
+    raise ExpressionError(f"kmem: this kernel has none of {', '.join(names)}")
+
+
+def meminfo_pages(prog: Any) -> Dict[str, int]:
+    """``kmem -i``'s counters in pages."""
+    total = totalram_pages(prog)
+    free = nr_free_pages(prog)
+    buffers = nr_blockdev_pages(prog)
+    cached = _node_stat(prog, "NR_FILE_PAGES") - total_swapcache_pages(prog) - buffers
+    slab = _node_stat(prog, "NR_SLAB_RECLAIMABLE_B", "NR_SLAB_RECLAIMABLE") + \
+        _node_stat(prog, "NR_SLAB_UNRECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE")
+    huge = hugetlb_total_usage(prog)
+    swap = swap_total_usage(prog)
+    return {
+        "total": total, "free": free, "used": total - free, "shared": _node_stat(prog, "NR_SHMEM"),
+        "buffers": buffers, "cached": max(cached, 0), "slab": slab,
+        "huge_total": huge.pages, "huge_free": huge.free_pages,
+        "swap_total": swap.pages, "swap_used": swap.used_pages, "swap_free": swap.free_pages,
+        "commit_limit": vm_commit_limit(prog), "committed": vm_memory_committed(prog),
+    }
+
+
+_ROWS: List[Tuple[str, str, Optional[str]]] = [
+    ("TOTAL MEM", "total", None), ("FREE", "free", "total"), ("USED", "used", "total"),
+    ("SHARED", "shared", "total"), ("BUFFERS", "buffers", "total"), ("CACHED", "cached", "total"),
+    ("SLAB", "slab", "total"), ("", "", None),
+    ("TOTAL HUGE", "huge_total", None), ("HUGE FREE", "huge_free", "huge_total"), ("", "", None),
+    ("TOTAL SWAP", "swap_total", None), ("SWAP USED", "swap_used", "swap_total"),
+    ("SWAP FREE", "swap_free", "swap_total"), ("", "", None),
+    ("COMMIT LIMIT", "commit_limit", None), ("COMMITTED", "committed", "commit_limit"),
+]
+_OF = {"total": "TOTAL MEM", "huge_total": "TOTAL HUGE", "swap_total": "TOTAL SWAP", "commit_limit": "TOTAL LIMIT"}
+
+
+def _kmem_i(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    pages = meminfo_pages(prog)
+    if as_json:
+        ctx.out.write(json.dumps(pages) + "\n")
+        return
+    page_size = 1 << memory_map(prog).page_shift
+    out = ["                 PAGES        TOTAL      PERCENTAGE"]
+    for label, key, of in _ROWS:
+        if not label:
+            out.append("")
+            continue
+        n = pages[key]
+        line = f"{label:>13}  {n:7d}  {pages_to_size(n, page_size):>11}"
+        if of is None:
+            line += "         ----"
+        else:
+            pct = n * 100 // pages[of] if pages[of] else 0
+            line += f"  {pct:3d}% of {_OF[of]}"
+        out.append(line)
+    ctx.out.write("\n".join(out) + "\n")
+
+
+def _kmem_s(prog: Any, ctx: CommandContext, names: List[str], as_json: bool) -> None:
+    page_size = 1 << memory_map(prog).page_shift
+    rows: List[Dict[str, Any]] = []
+    for cache in for_each_slab_cache(prog):
+        name = cache.name.string_().decode("utf-8", "replace")
+        if names and name not in names:
+            continue
+        usage = slab_cache_usage(cache)
+        # crash's ALLOCATED is every object not on any freelist (the active slabs' own
+        # freelists too, which /proc/slabinfo's active_objs and slab_cache_usage count as in use)
+        allocated = sum(1 for _ in slab_cache_for_each_allocated_object(cache, "void")) if usage.num_objs else 0
+        rows.append({"cache": int(cache), "objsize": int(cache.object_size), "allocated": allocated,
+                     "total": usage.num_objs, "slabs": usage.num_slabs,
+                     "ssize": page_size << slab_cache_order(cache), "name": name})
+    if names and not rows:
+        raise ExpressionError(f"kmem -s: no slab cache named {', '.join(names)}")
+    if as_json:
+        ctx.out.write(json.dumps(rows) + "\n")
+        return
+    ctx.out.write("CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n")
+    for r in rows:
+        ctx.out.write(f"{r['cache']:016x} {r['objsize']:8d} {r['allocated']:10d} {r['total']:9d} {r['slabs']:6d} "
+                      f"{r['ssize'] // 1024:5d}k  {r['name']}\n")
+
+
+@command("kmem", "memory use (-i) and slab caches (-s), as crash's kmem", arguments=[
+    argument("names", metavar="NAME", nargs="*", help="with -s: only these caches"),
+    argument("-i", dest="info", action="store_true", help="memory use, as crash's kmem -i"),
+    argument("-s", dest="slabs", action="store_true", help="slab caches: objects, slabs, sizes"),
+    argument("--json", action="store_true", help="the numbers as JSON"),
+])
+def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Print memory summaries."""
+    if args.info == args.slabs:
+        raise ExpressionError("kmem: give one of -i and -s")
+    if args.names and not args.slabs:
+        raise ExpressionError("kmem: cache names go with -s")
+    as_json = ctx.json or args.json
+    try:
+        if args.info:
+            _kmem_i(prog, ctx, as_json)
+        else:
+            _kmem_s(prog, ctx, args.names, as_json)
+    except ExpressionError:
+        raise
+    except KdbgError as e:
+        raise ExpressionError(f"kmem: {e}") from None
