@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 __all__ = [
+    "UnsupportedOperation",
+    "NoCrashedThreadError",
+    "LiveKernelError",
     "DeclarationTableError",
     "KdbgError",
     "BTFError",
@@ -178,6 +181,11 @@ class UnwindError(KdbgError):
     reason instead.)"""
 
 
+class NoCrashedThreadError(UnwindError, LookupError):
+    """The kernel did not panic before the dump (``panic_cpu`` is not set): no thread
+    crashed (drgn's ``LookupError``)."""
+
+
 class InvalidAddressError(KdbgError, ValueError):
     """An address, physical address or pfn outside what a memory-map helper converts (not
     in the direct map, beyond ``max_pfn``, not a ``struct page`` of the memory map); the
@@ -186,6 +194,16 @@ class InvalidAddressError(KdbgError, ValueError):
 
 class UnsupportedError(KdbgError, NotImplementedError):
     """An API of drgn's that kdbg does not implement (one line naming it, and why)."""
+
+
+class UnsupportedOperation(KdbgError, ValueError):
+    """The operation is not defined for this program (drgn's ``UnsupportedOperation``, a
+    ``ValueError``): a main thread of the kernel, a crashed thread of a live one."""
+
+
+class LiveKernelError(UnwindError, UnsupportedOperation):
+    """What only a core dump has (its crashed thread) was asked of a live kernel (drgn's
+    ``UnsupportedOperation``)."""
 
 
 class UnsupportedAttributeError(UnsupportedError, AttributeError):

@@ -11,9 +11,13 @@ them.
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+import functools
+from pathlib import Path
+from typing import List, Tuple
 
+import kdbg
 from kdbg.core.program import Program
+from tests.conftest import resolve_dump
 from vmcores.oracle import Query
 
 
@@ -59,7 +63,6 @@ ORACLE_QUERIES: List[Query] = [
 
 #: The dump forms the helper tests run on: QEMU's ELF and kdump, and makedumpfile -d 31.
 HELPER_FORMS = [("elf", "qemu"), ("kdump-zlib", "qemu"), ("kdump-d31", "makedumpfile")]
-_PROGRAMS: Dict[Tuple[str, str, str], Program] = {}
 
 
 def helper_dumps(filtered_trixie: bool = True) -> List[Tuple[str, str, str]]:
@@ -73,15 +76,15 @@ def helper_dumps(filtered_trixie: bool = True) -> List[Tuple[str, str, str]]:
             if filtered_trixie or not (s == "trixie" and f == "kdump-d31")]
 
 
+@functools.cache
+def open_program(path: Path) -> Program:
+    """kdbg's program of the dump at *path* (opened once per test session)."""
+    return kdbg.open_core(str(path))
+
+
 def open_dump(suite: str, form: str = "kdump-zlib", tool: str = "qemu") -> Program:
     """The Program of a reference dump, opened once per test session."""
-    import kdbg
-    from tests.conftest import resolve_dump
-
-    key = (suite, form, tool)
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = kdbg.open_core(str(resolve_dump(suite, form, tool).path))
-    return _PROGRAMS[key]
+    return open_program(resolve_dump(suite, form, tool).path)
 
 
 def dump_ids(d: Tuple[str, str, str]) -> str:

@@ -516,10 +516,8 @@ KERNEL_WINS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
 
 #: Applicable examples whose output under kdbg is not drgn's, and why.
 KNOWN_DIFFERENCES: Dict[str, Differs] = {
-    NAMESPACE_ID: Differs("kdbg has no drgn.search_memory* functions (drgn 0.3.0's memory search) yet, and no "
-                          "drgn.source_location (DWARF-only: DWARF's line tables)",
-                          ("missing default global: drgn.search_memory\n", "missing default global: "
-                           "drgn.source_location")),
+    NAMESPACE_ID: Differs("kdbg has no drgn.source_location (DWARF-only: DWARF's line tables)",
+                          ("missing default global: drgn.source_location",)),
     "docs/advanced_usage.rst:74": Differs("kdbg does not implement drgn's module loading API "
                                           "(Program.loaded_modules: kdbg finds the kernel's modules itself)",
                                           ("drgn.Program.loaded_modules is not supported by kdbg",)),
@@ -536,9 +534,9 @@ KNOWN_DIFFERENCES: Dict[str, Differs] = {
         f"{DWARF_ONLY} alignof('struct page'): the struct's __aligned(2 * sizeof(long)) is DWARF's "
         "DW_AT_alignment; BTF records no alignment, and kdbg's is its members' (8)", ("\n8\n",)),
     "docs/user_guide.rst:231": Differs(
-        "kdbg's Program.main_thread() is its NotImplementedError (drgn's is UnsupportedOperation), and its "
-        "crashed_thread() error on a dump with no panic is no LookupError",
-        ("NotImplementedError: drgn.Program.main_thread is not supported by kdbg",)),
+        "kdbg's crashed_thread() error on a dump with no panic is drgn's LookupError, in words that say why "
+        "(bt and report print them too)",
+        ("LookupError: panic_cpu is not set: the kernel did not panic before this dump",)),
     "docs/user_guide.rst:317": Differs(_NO_EXTRA_MODULE, (_LISTED_WITHOUT_EXTRA,)),
     "_drgn.pyi:2620": Differs(
         "6.12: the address has several kallsyms names (init_stack, __end_rodata_aligned...): kdbg names it as "

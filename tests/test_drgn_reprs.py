@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Dict, List
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 import kdbg
 from kdbg.modules.finders import loaded_modules
 from tests.oracle_exprs import oracle_dump
-from vmcores.debian import SUITES
+from vmcores.debian import SUITES, debian_dbg_vmlinux
 from vmcores.oracle import Query, ask_drgn
 
 pytestmark = pytest.mark.timeout(1800)
@@ -39,6 +40,7 @@ EXPRESSIONS: Dict[str, str] = {
     "func:vfs_read": "repr(prog['vfs_read'].type_)",
     "func:member": "repr(prog.type('struct file_operations').members[1].type.type)",
     "modules": "repr(list(prog.modules()))",
+    "build_ids": "[[m.name, m.build_id.hex() if m.build_id else None] for m in prog.modules()]",
     "module:kernel": "repr(prog.module('kernel'))",
     "module:qemu_fw_cfg": "repr(prog.module('qemu_fw_cfg'))",
     "module:text": "repr(prog.module(prog.symbol('schedule').address))",
@@ -78,3 +80,24 @@ def test_reprs_are_drgns(suite: str) -> None:
     errors = [k for k in EXPRESSIONS if answers[k]["kind"] == "error"]
     assert sorted(errors) == ["module:no name", "module:none"], errors  # drgn answered the rest
     assert not differ, f"{suite}: {len(differ)} of {len(EXPRESSIONS)} differ:\n" + "\n".join(differ)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_modules_are_listed_before_anything_else_is_asked(suite: str) -> None:
+    """A script's first ``prog.modules()`` (or ``prog.module(name)``) lists the loaded
+    modules drgn lists, with drgn's build IDs; the kernel's is the build ID of Debian's
+    ``vmlinux`` of that kernel (the GNU note in its ``.notes``)."""
+    dump = oracle_dump(suite)
+    keys = ["modules", "build_ids", "module:qemu_fw_cfg"]
+    answers = ask_drgn(suite, dump.path, [Query(k, EXPRESSIONS[k]) for k in EXPRESSIONS]).records
+    for first in keys:
+        prog = kdbg.open_core(str(dump.path))
+        assert _kdbg_answer(prog, EXPRESSIONS[first]) == answers[first]["value"], (suite, first)
+        assert [_kdbg_answer(prog, EXPRESSIONS[k]) for k in keys] == [answers[k]["value"] for k in keys], suite
+        prog.close()
+    with open(debian_dbg_vmlinux(suite), "rb") as f:
+        notes = ELFFile(f).get_section_by_name(".notes")
+        vmlinux_id = next(n["n_desc"] for n in notes.iter_notes()
+                          if n["n_name"] == "GNU" and n["n_type"] == "NT_GNU_BUILD_ID")
+    assert dict(answers["build_ids"]["value"])["kernel"] == vmlinux_id
+    assert len(answers["build_ids"]["value"]) > 1, f"{suite}: the guest loaded no module: the test shows nothing"

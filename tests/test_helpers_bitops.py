@@ -1,6 +1,6 @@
 """drgn's bit helpers (``drgn.helpers.linux.bitops``: ``for_each_set_bit``,
 ``for_each_clear_bit``, ``test_bit``; ``drgn.helpers.linux.bitmap``: ``bitmap_weight``)
-against drgn 0.3.0 with Debian's DWARF on the same memory (see tests/helpers_snippets.py).
+against drgn 0.3.0 with Debian's DWARF on the same memory (see tests/helpers_compare.py).
 
 The bitmaps are the kernel's own: the CPU masks (as arrays and as ``unsigned long *``),
 ``init_task.cpus_mask``, every file table's open-file and close-on-exec bitmaps (``max_fds``
@@ -16,7 +16,7 @@ import re
 import pytest
 
 from kdbg.helpers.bitops import for_each_set_bit
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import open_dump
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

@@ -1,5 +1,5 @@
 """drgn's block-layer helpers (``drgn.helpers.linux.block``) against drgn 0.3.0 with
-Debian's DWARF on the same memory (see tests/helpers_snippets.py).
+Debian's DWARF on the same memory (see tests/helpers_compare.py).
 
 The reference guests have no disk (QEMU runs with ``-nodefaults`` and an initramfs), so
 the walks (``for_each_disk``, ``for_each_partition``, the ``print_*`` output,
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

@@ -1,5 +1,5 @@
 """drgn's cgroup helpers (``drgn.helpers.linux.cgroup``) against drgn 0.3.0 with Debian's
-DWARF on the same memory (see tests/helpers_snippets.py).
+DWARF on the same memory (see tests/helpers_compare.py).
 
 The reference guests mount no cgroup filesystem, so each hierarchy is its root cgroup:
 the default hierarchy's and every controller's root ``css`` are walked (children and
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

@@ -1,5 +1,5 @@
 """drgn's device helpers (``drgn.helpers.linux.device``) against drgn 0.3.0 with Debian's
-DWARF on the same memory (see tests/helpers_snippets.py): every registered bus and class,
+DWARF on the same memory (see tests/helpers_compare.py): every registered bus and class,
 their private data and every device on them by name; every registered character and block
 device number range; ``MAJOR``/``MINOR``/``MKDEV`` of every ``dev_t`` found and of edge
 values. 5.10 links class devices through ``struct device``, 6.1 and 6.12 through
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

@@ -1,5 +1,5 @@
 """drgn's interrupt helpers (``drgn.helpers.linux.irq``) against drgn 0.3.0 with Debian's
-DWARF on the same memory (see tests/helpers_snippets.py), and against the guest's own
+DWARF on the same memory (see tests/helpers_compare.py), and against the guest's own
 record: ``nr_irqs`` as its boot log printed it, at least as many descriptors as it
 preallocated, the serial port's handler on the IRQ the log gave it, and the IDT's
 page-fault and breakpoint gates at the addresses of ``asm_exc_page_fault`` and
@@ -19,7 +19,7 @@ import re
 import pytest
 
 from kdbg.helpers.irq import gate_desc_func, irq_desc_action_names, irq_get_nr_irqs, irq_to_desc
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import open_dump
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

@@ -1,5 +1,5 @@
 """drgn's kernfs helpers (``drgn.helpers.linux.kernfs``) against drgn 0.3.0 with Debian's
-DWARF on the same memory (see tests/helpers_snippets.py), and against the guest.
+DWARF on the same memory (see tests/helpers_compare.py), and against the guest.
 
 The whole sysfs tree is walked with ``kernfs_children`` from ``sysfs_root``, and every
 node's name, path, parent and root compared; so is the cgroup hierarchy's. ``kernfs_walk``
@@ -15,7 +15,7 @@ import re
 import pytest
 
 from kdbg.helpers.kernfs import kernfs_path, kernfs_walk
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import open_dump
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

@@ -1,6 +1,6 @@
 """drgn's kthread helpers (``drgn.helpers.linux.kthread``: ``task_is_kthread``,
 ``to_kthread``, ``kthread_data``) against drgn 0.3.0 with Debian's DWARF on the same memory
-(see tests/helpers_snippets.py), and against the guest: a task is a kernel thread exactly
+(see tests/helpers_compare.py), and against the guest: a task is a kernel thread exactly
 when ``PF_KTHREAD`` is in the flags field of its ``/proc/PID/stat`` (``truth/proc-stat``).
 ``struct kthread`` hangs off ``set_child_tid`` on 5.10 and off ``worker_private`` on 6.1
 and 6.12, so both ways are compared.
@@ -12,7 +12,7 @@ import pytest
 
 from kdbg.helpers.kthread import task_is_kthread
 from kdbg.helpers.pid import find_task
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import open_dump
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

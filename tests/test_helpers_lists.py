@@ -1,6 +1,6 @@
 """drgn's list helpers beyond ``list_head``: lock-less lists (``drgn.helpers.linux.llist``),
 nulls-terminated hash lists (``.list_nulls``) and priority lists (``.plist``), against drgn
-0.3.0 with Debian's DWARF on the same memory (see tests/helpers_snippets.py).
+0.3.0 with Debian's DWARF on the same memory (see tests/helpers_compare.py).
 
 The lists are the kernel's: kfree_rcu's per-CPU page caches (``krc.bkvcache``, whose
 length the kernel counts in ``nr_bkv_objs``: checked too) and the other global and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

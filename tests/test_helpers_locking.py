@@ -1,6 +1,6 @@
 """drgn's locking helpers (``drgn.helpers.linux.locking``: ``mutex_owner``,
 ``rwsem_locked``, ``rwsem_owner``) against drgn 0.3.0 with Debian's DWARF on the same
-memory (see tests/helpers_snippets.py).
+memory (see tests/helpers_compare.py).
 
 The locks are the kernel's global mutexes and read-write semaphores and every task's
 ``cred_guard_mutex`` and ``mmap_lock``. The guests hold none at dump time, but a
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

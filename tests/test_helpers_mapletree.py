@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

@@ -28,7 +28,6 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-import kdbg
 from kdbg.core.object import Object
 from kdbg.core.program import Program
 from kdbg.errors import KdbgError
@@ -37,6 +36,7 @@ from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import for_each_task
 from tests.conftest import resolve_dump
+from tests.helpers_support import open_dump
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
 
@@ -147,14 +147,8 @@ def drgn_answers(suite: str) -> Dict[str, Any]:
     return rec["value"]  # type: ignore[no-any-return]
 
 
-_PROGRAMS: Dict[Tuple[str, str], Program] = {}
-
-
 def _open(suite: str, form: str) -> Program:
-    key = (suite, form)
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = kdbg.open_core(str(resolve_dump(suite, form, "qemu").path))
-    return _PROGRAMS[key]
+    return open_dump(suite, form, "qemu")
 
 
 def _info(p: Object) -> Dict[str, Any]:

@@ -46,6 +46,8 @@ CASES = {
     "memory_block_size_bytes": "H.memory_block_size_bytes(prog)",
     "memory_block_states": "[H.decode_memory_block_state_value(prog, 1 << i) for i in range(6)]",
     "memory_block_state.unknown": "H.decode_memory_block_state_value(prog, 3)",
+    "memory_blocks": "[[b.value_(), b.start_section_nr.value_(), H.decode_memory_block_state(b)] "
+                     "for b in H.for_each_memory_block(prog)]",
 }
 
 

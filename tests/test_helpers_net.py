@@ -1,5 +1,5 @@
 """drgn's networking helpers (``drgn.helpers.linux.net``, ``.tcp`` and ``.tc``) against drgn 0.3.0
-with Debian's DWARF on the same memory (see tests/helpers_snippets.py).
+with Debian's DWARF on the same memory (see tests/helpers_compare.py).
 
 The reference guests have one network namespace with the loopback device, not
 configured, and no socket; so the namespace and device walks and lookups (by index, by
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

@@ -1,5 +1,5 @@
 """drgn's PCI helpers (``drgn.helpers.linux.pci``) against drgn 0.3.0 with Debian's DWARF
-on the same memory (see tests/helpers_snippets.py), and against the guest.
+on the same memory (see tests/helpers_compare.py), and against the guest.
 
 Every PCI device (from the PCI bus type, in every default-program form) with its name,
 bridge test and PCI Express type, and every bus reached from the root buses with its
@@ -18,7 +18,7 @@ import re
 import pytest
 
 from kdbg.helpers.pci import for_each_pci_dev, pci_is_bridge, pci_name
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import open_dump
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

@@ -1,6 +1,6 @@
 """drgn's red-black tree validators (``validate_rbtree``,
 ``validate_rbtree_inorder_for_each_entry``) against drgn 0.3.0 with Debian's DWARF on the
-same memory (see tests/helpers_snippets.py).
+same memory (see tests/helpers_compare.py).
 
 Every kernfs directory of sysfs (900 to 1,200 trees, ordered as the kernel's
 ``kernfs_sd_compare``: hash, namespace, name) is validated with the kernel's order, which
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from vmcores.debian import SUITES
 
 SNIPPET = r'''

@@ -1,6 +1,6 @@
 """drgn's scheduler helpers that walk runqueues and entities (``rq_for_each_fair_task``,
 ``rq_for_each_rt_task``, ``cfs_rq_for_each_entity``, ``sched_entity_is_task``,
-``sched_entity_to_task``, ``task_group_sched_entity``, ``task_since_last_arrival_ns``,
+``sched_entity_to_task``, ``task_group_sched_entity``, ``task_group_name``, ``task_since_last_arrival_ns``,
 ``loadavg``, ``cpu_curr``/``idle_task``/``cpu_rq``) against drgn with Debian's DWARF on the
 reference dumps of the three kernels (idle guests) and on their crash dumps (a CPU busy
 panicking, runnable tasks queued)."""
@@ -30,6 +30,8 @@ CASES = {
     "since_arrival": "[H.task_since_last_arrival_ns(t) for t in H.for_each_task(prog)]",
     "task_groups": f"[[H.task_group_sched_entity(tg, c).value_() for c in {CPUS}] for tg in "
                    f"H.list_for_each_entry('struct task_group', prog['task_groups'].address_of_(), 'list')]",
+    "task_group_names": "[H.task_group_name(tg) for tg in H.list_for_each_entry('struct task_group', "
+                        "prog['task_groups'].address_of_(), 'list')]",
     "root_group": f"[H.task_group_sched_entity(prog['root_task_group'].address_of_(), c) .value_() for c in {CPUS}]",
     "curr_se": f"[H.sched_entity_is_task(H.cpu_rq(prog, c).cfs.curr) for c in {CPUS} if H.cpu_rq(prog, c).cfs.curr]",
 }

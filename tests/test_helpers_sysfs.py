@@ -1,5 +1,5 @@
 """drgn's sysfs helpers (``drgn.helpers.linux.sysfs``) against drgn 0.3.0 with Debian's
-DWARF on the same memory (see tests/helpers_snippets.py), and against the guest.
+DWARF on the same memory (see tests/helpers_compare.py), and against the guest.
 
 Paths in every spelling (relative, ``/sys``-absolute, doubled slashes, outside ``/sys``,
 missing) are looked up as nodes, kobjects and objects. Then every entry of ``/sys/bus``,
@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from kdbg.helpers.sysfs import sysfs_listdir
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import open_dump
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

@@ -1,6 +1,6 @@
 """drgn's waiting helpers: wait queues (``drgn.helpers.linux.wait``), simple wait queues
 (``.swait``) and completions (``.completion``), against drgn 0.3.0 with Debian's DWARF on
-the same memory (see tests/helpers_snippets.py), and against the guest's process list.
+the same memory (see tests/helpers_compare.py), and against the guest's process list.
 
 The queues are ones real tasks sleep on in the reference guests: kswapd and kcompactd on
 their node's queues, the audit, OOM-reaper and KSM threads on theirs, the shell (PID 1) and
@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from tests.helpers_snippets import compare
+from tests.helpers_compare import compare
 from tests.helpers_support import comm_matches
 from tests.oracle_exprs import oracle_dump
 from vmcores.debian import SUITES

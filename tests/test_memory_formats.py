@@ -275,6 +275,12 @@ def test_kdump_roundtrip(tmp_path: Path, codec: str, flat: bool) -> None:
     assert m.read(7 * PS, 10 * PS, physical=True) == mem[7 * PS : 17 * PS]
     big = m.read(18 * PS, 22 * PS, physical=True)
     assert big == mem[18 * PS : 40 * PS]
+    # what a memory search scans: the runs of dumped pages
+    runs = [(pfn * PS, (pfn + 1) * PS) for pfn in sorted(dumped)]
+    merged = [runs[0]]
+    for start, end in runs[1:]:
+        merged[-1:] = [(merged[-1][0], end)] if start == merged[-1][1] else [merged[-1], (start, end)]
+    assert m.physical_ranges() == merged == [(0, 5 * PS), (7 * PS, 17 * PS), (18 * PS, 40 * PS), (42 * PS, nr * PS)]
     m.close()
 
 
@@ -313,6 +319,8 @@ def test_elf_segments_holes_and_zero_fill(tmp_path: Path) -> None:
     assert ei.value.address == 0x5000
     with pytest.raises(FaultError):
         m.read(0, 1, physical=True)
+    # what a memory search scans: the file data, not the dropped pages
+    assert m.physical_ranges() == [(0x1000, 0x1000 + 4 * PS), (0x10000, 0x10000 + 2 * PS)]
 
 
 def test_no_vmcoreinfo_physical_ok_virtual_clear_error(tmp_path: Path) -> None:
@@ -549,4 +557,5 @@ def test_kcore_virtual_and_physical(tmp_path: Path) -> None:
     with pytest.raises(FaultError) as ei:
         k.read(base + len(mem) - 4, 8)
     assert ei.value.address == base + len(mem)
+    assert k.physical_ranges() == [(0, len(mem))]  # the vmalloc segment has no physical address
     k.close()

@@ -28,7 +28,6 @@ __all__ = ["TypeConstructors", "DRGN_PROGRAM_GAPS"]
 
 _SETUP = "kdbg assembles a program with kdbg.open_core(), open_live() or open_files()"
 _DEBUG_INFO = "kdbg reads no debug info: types come from BTF, symbols from kallsyms"
-_USER = "kdbg debugs the Linux kernel, not user-space programs"
 
 #: drgn 0.3.0's ``Program`` attributes that kdbg does not have, and why: reaching one is one
 #: :class:`~kdbg.errors.UnsupportedError` line naming it, never an ``AttributeError``.
@@ -45,9 +44,6 @@ DRGN_PROGRAM_GAPS: Dict[str, str] = {
     **dict.fromkeys(["create_loaded_modules", "loaded_modules", "extra_module", "linux_kernel_loadable_module",
                      "relocatable_module", "shared_library_module", "vdso_module"],
                     "kdbg finds the kernel's modules itself: prog.modules(), prog.module(name)"),
-    **dict.fromkeys(["search_memory", "search_memory_regex", "search_memory_u16", "search_memory_u32",
-                     "search_memory_u64", "search_memory_word"], "not implemented yet"),
-    "main_thread": _USER,
 }
 
 

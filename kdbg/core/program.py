@@ -52,6 +52,7 @@ from kdbg.core.module import Module
 from kdbg.core.object import Object
 from kdbg.core.platform import Platform, ProgramFlags, machine_platform
 from kdbg.core.resolver import ProgramResolver
+from kdbg.core.search import MemorySearch
 from kdbg.core.value import read_c_string
 from kdbg.errors import (
     CoreError,
@@ -61,6 +62,7 @@ from kdbg.errors import (
     ObjectNotFoundError,
     SymbolNotFoundError,
     TypeNotFoundError,
+    UnsupportedOperation,
     UntypedSymbolError,
 )
 
@@ -114,7 +116,7 @@ def is_target_error(e: BaseException) -> bool:
 _NO_LIMIT = 1 << 62
 
 
-class Program(TypeConstructors):
+class Program(TypeConstructors, MemorySearch):
     """A kernel being debugged: a live host, a vmcore, or a set of files.
 
     ``memory`` is the :class:`~kdbg.memory.base.KernelMemory` (or ``None`` with a reason in
@@ -150,6 +152,7 @@ class Program(TypeConstructors):
         self._primitives: Dict[str, Type] = {}
         self._btf_vars: Optional[Dict[str, Tuple[Var, Datasec, int]]] = None
         self._modules: Dict[str, Module] = {}
+        self._modules_hooks: List[Callable[[Program], Any]] = []
         #: Declarations given with :meth:`declare`, in order (the text as given).
         self.declarations: List[str] = []
         self._declared: Dict[str, Type] = {}
@@ -428,13 +431,24 @@ class Program(TypeConstructors):
         """Make ``module`` one of the program's (a layer above found it)."""
         self._modules[module.name] = module
 
+    def register_modules_hook(self, hook: Callable[[Program], Any]) -> None:
+        """Let ``hook(prog)`` find the program's modules (and :meth:`add_module` them) the
+        first time they are listed or looked up by name or address."""
+        self._modules_hooks.append(hook)
+
+    def _find_modules(self) -> None:
+        while self._modules_hooks:
+            self._modules_hooks.pop(0)(self)
+
     def modules(self) -> List[Module]:
-        """The main module (the kernel), then the modules found so far."""
+        """The main module (the kernel), then the loaded modules."""
+        self._find_modules()
         return [self.main_module(), *self._modules.values()]
 
     def module(self, name: Union[str, SupportsIndex]) -> Module:
         """The module called ``name``, or (drgn's other form) the one whose memory holds
         address ``name``; drgn's ``LookupError`` ("module not found") if none is known."""
+        self._find_modules()
         if isinstance(name, str):
             m = self.main_module() if name == "kernel" else self._modules.get(name)
         else:
@@ -455,8 +469,17 @@ class Program(TypeConstructors):
                 if image is not None:
                     ranges.append(image)
             m = self.cache["kdbg.main_module"] = Module("kernel", ranges, btf=self._btfs[0] if self._btfs else None,
-                                                        main=True)
+                                                        build_id=self._build_id(), main=True)
         return m
+
+    def _build_id(self) -> Optional[bytes]:
+        """The kernel's build ID, from VMCOREINFO's ``BUILD-ID`` (``None`` without it)."""
+        vmci = self.memory.vmcoreinfo if self.memory is not None else None
+        text = vmci.get("BUILD-ID") if vmci is not None else None
+        try:
+            return bytes.fromhex(text) if text else None
+        except ValueError:
+            return None
 
     # ------------------------------------------------------------------ memory
     def read(self, address: int, size: int, physical: bool = False) -> bytes:
@@ -553,6 +576,10 @@ class Program(TypeConstructors):
         """The stack trace of *thread*: a ``struct task_struct *`` Object, a PID, a task
         address or a ``struct pt_regs``."""
         return self._unwinder().stack_trace(self, thread)
+
+    def main_thread(self) -> Any:
+        """drgn's ``UnsupportedOperation``: the kernel has no main thread (drgn's words)."""
+        raise UnsupportedOperation("main thread is not defined for the Linux kernel")
 
     def stack_trace_from_pcs(self, pcs: Sequence[SupportsIndex]) -> Any:
         """A stack trace of the given program counters, innermost first (drgn's: each a

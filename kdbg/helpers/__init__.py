@@ -24,6 +24,7 @@ from kdbg.helpers.prog import *  # noqa: F401,F403
 from kdbg.helpers.rbtree import *  # noqa: F401,F403
 from kdbg.helpers.sched import *  # noqa: F401,F403
 from kdbg.helpers.slab import *  # noqa: F401,F403
+from kdbg.helpers.stackdepot import *  # noqa: F401,F403
 from kdbg.helpers.types import *  # noqa: F401,F403
 from kdbg.helpers.utsname import *  # noqa: F401,F403
 from kdbg.helpers.xarray import *  # noqa: F401,F403

@@ -18,12 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.arch import sparsemem_defaults
-from kdbg.core.conversions import NULL
+from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_PTR, type_info
 from kdbg.errors import NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object, program_cache
+from kdbg.helpers.device import bus_for_each_dev
 from kdbg.helpers.format import decode_flags
 from kdbg.helpers.mm import memory_map
 from kdbg.helpers.nodemask import for_each_online_node
@@ -35,6 +36,7 @@ __all__ = [
     "NODE_DATA",
     "decode_memory_block_state",
     "decode_memory_block_state_value",
+    "for_each_memory_block",
     "decode_section_flags",
     "early_section",
     "early_section_nr",
@@ -401,6 +403,15 @@ def for_each_valid_pfn_and_page(prog: Program) -> Iterator[Tuple[int, Object]]:
 
 
 # ------------------------------------------------------------------------ memory blocks
+@takes_program_or_default
+def for_each_memory_block(prog: Program) -> Iterator[Object]:
+    """Every memory hotplug block (``struct memory_block *``): the devices of the
+    ``memory`` bus (``memory_subsys``)."""
+    memory_block = prog.type("struct memory_block")
+    for dev in bus_for_each_dev(global_object(prog, "memory_subsys", "struct bus_type").address_of_()):
+        yield container_of(dev, memory_block, "dev")
+
+
 @takes_program_or_default
 def memory_block_size_bytes(prog: Program) -> Object:
     """The size of a memory hotplug block, the unit of hot(un)plug (``unsigned long``)."""

@@ -21,6 +21,7 @@ from kdbg.core.object import Object
 from kdbg.core.value import read_c_string
 from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.list import list_for_each_entry
+from kdbg.memory.physical import parse_elf_notes
 from kdbg.symbols.table import Symbol, SymbolBinding, SymbolKind
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "module_state",
     "module_users",
     "module_kallsyms",
+    "module_build_id",
 ]
 
 #: ``sizeof(Elf64_Sym)``: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value,
@@ -49,6 +51,12 @@ _ELF64_SYM = struct.Struct("<IBBHQQ")
 _TAINT_LETTERS = "PFSRMBUDAWCIOELKXTN"
 #: ``MODULE_REF_BASE``: ``refcnt`` counts one more than ``/proc/modules`` shows.
 _MODULE_REF_BASE = 1
+#: ``NT_GNU_BUILD_ID``: the type of the ``GNU`` note holding a build ID.
+_NT_GNU_BUILD_ID = 3
+#: The most note attributes read of one module (a corrupt count stops here).
+_MAX_NOTES = 64
+#: The largest note section read.
+_MAX_NOTE_SIZE = 1 << 16
 #: The longest name kallsyms copies (``KSYM_NAME_LEN`` of 6.1 and later; 128 before).
 _KSYM_NAME_LEN = 512
 
@@ -163,6 +171,40 @@ def module_users(mod: Object) -> List[str]:
         module_name(use.source)
         for use in list_for_each_entry("struct module_use", mod.source_list.address_of_(), "source_list")
     ]
+
+
+def module_build_id(mod: Object) -> Optional[bytes]:
+    """The module's GNU build ID, from its ELF note sections as the kernel keeps them for
+    ``/sys/module/NAME/notes`` (``mod->notes_attrs``: an array of ``notes`` bin
+    attributes before Linux 6.14, a NULL-terminated ``grp.bin_attrs`` since), or ``None``
+    when it has none or they cannot be read."""
+    try:
+        attrs = mod.notes_attrs
+        if not attrs:
+            return None
+        try:
+            table = attrs.grp.bin_attrs
+            count = _MAX_NOTES
+            grouped = True
+        except AttributeError:
+            table, count, grouped = attrs.attrs, min(int(attrs.notes), _MAX_NOTES), False
+        for i in range(count):
+            attr = table[i]
+            if grouped:
+                if not attr:
+                    break
+            else:
+                attr = attr.address_of_()
+            size = int(attr.size)
+            if not 0 < size <= _MAX_NOTE_SIZE:
+                continue
+            data = mod.prog_.read(int(attr.private), size)
+            for name, ntype, desc in parse_elf_notes(data):
+                if name == "GNU" and ntype == _NT_GNU_BUILD_ID:
+                    return desc
+    except (KdbgError, AttributeError):
+        return None
+    return None
 
 
 def _elf_binding_kind(info: int) -> Tuple[SymbolBinding, SymbolKind]:

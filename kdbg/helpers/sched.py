@@ -12,6 +12,7 @@ from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError
+from kdbg.helpers.cgroup import cgroup_name
 from kdbg.helpers.common import deref_if_pointer, global_object, has_member, program_cache
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu, per_cpu_ptr
@@ -32,6 +33,7 @@ __all__ = [
     "sched_entity_is_task",
     "sched_entity_to_task",
     "task_cpu",
+    "task_group_name",
     "task_group_sched_entity",
     "task_on_cpu",
     "task_rq",
@@ -218,6 +220,13 @@ def sched_entity_to_task(se: Object) -> Object:
     """The task of the scheduler entity (``struct task_struct *``; not checked: see
     :func:`sched_entity_is_task`)."""
     return container_of(se, "struct task_struct", "se")
+
+
+def task_group_name(tg: Object) -> bytes:
+    """The name of task group ``tg`` (``struct task_group *``): its cgroup's, or ``b""``
+    when it is no cgroup's (an autogroup)."""
+    cgrp = deref_if_pointer(tg).css.cgroup.read_()
+    return cgroup_name(cgrp) if cgrp else b""
 
 
 def task_group_sched_entity(tg: Object, cpu: SupportsIndex) -> Object:

@@ -7,7 +7,7 @@ compression, and the machine's address translation are hidden behind :class:`Ker
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, Tuple
 
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -54,6 +54,12 @@ class KernelMemory(ABC):
 
     #: A short human description of the source (path and format).
     description: str = ""
+
+    def physical_ranges(self) -> List[Tuple[int, int]]:
+        """The physical ranges ``[start, end)`` whose bytes the source holds (a read inside
+        one is served), ascending, disjoint and merged: what a memory search scans.
+        ``CoreError`` for a source that cannot tell."""
+        raise CoreError(f"{type(self).__name__} cannot list the physical memory it holds")
 
     def translate(self, address: int) -> int:
         """Physical address that kernel virtual ``address`` maps to.

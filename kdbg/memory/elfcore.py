@@ -25,7 +25,7 @@ from kdbg.arch import image_phys_base
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.fileview import PAGE_MISSING, RawFile, truncation_warning
 from kdbg.memory.machine import dump_machine, elf_machine_name, require_supported
-from kdbg.memory.physical import PhysicalMemory, notes_to_info, parse_elf_notes
+from kdbg.memory.physical import PhysicalMemory, merge_ranges, notes_to_info, parse_elf_notes
 
 __all__ = ["ElfSegment", "ElfHeaders", "read_elf_headers", "ElfPhysicalMemory"]
 
@@ -220,6 +220,11 @@ class ElfPhysicalMemory(PhysicalMemory):
         if address < s.end:
             return s
         return None
+
+    def ranges(self) -> List[Tuple[int, int]]:
+        """The ``PT_LOAD`` ranges' file data (``p_filesz``, as far as the file goes)."""
+        fsize = self.file.size
+        return merge_ranges((s.start, s.start + max(0, min(s.filesz, fsize - s.offset))) for s in self.segments)
 
     def is_present(self, pfn: int) -> bool:
         """Whether a ``PT_LOAD`` covers page ``pfn`` (its file data or, for pages a filter

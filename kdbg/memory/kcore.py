@@ -28,7 +28,7 @@ from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.elfcore import ElfSegment, build_segment_table, read_elf_headers
 from kdbg.memory.fileview import RawFile
-from kdbg.memory.physical import notes_to_info
+from kdbg.memory.physical import merge_ranges, notes_to_info
 
 __all__ = ["KcoreMemory", "open_kcore"]
 
@@ -130,6 +130,10 @@ class KcoreMemory(KernelMemory):
             if b.value is not None:
                 prev[0] = b.value
         return out
+
+    def physical_ranges(self) -> List[Tuple[int, int]]:
+        """The physical ranges of the segments that record one (RAM and kernel text)."""
+        return merge_ranges((s.start, s.start + s.filesz) for s in self.psegments)
 
     def translate(self, address: int) -> int:
         """Physical address of ``address`` when its kcore segment records one."""

@@ -31,6 +31,7 @@ line in :attr:`KdumpPhysicalMemory.warnings` saying how much is missing.
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 from typing import List, Optional, Tuple
 
@@ -80,6 +81,11 @@ def _popcount(b: bytes) -> int:
 
 
 _HAS_BIT_COUNT = hasattr(int, "bit_count")
+
+
+#: Bitmap bytes with a page stored, and runs of 8 stored pages.
+_NONZERO = re.compile(rb"[^\x00]+")
+_FULL = re.compile(rb"\xff+")
 
 
 class KdumpHeader:
@@ -365,6 +371,36 @@ class KdumpPhysicalMemory(PhysicalMemory):
         """Whether ``pfn`` is RAM the dumped machine had (1st bitmap)."""
         b = pfn >> 3
         return 0 <= pfn < self.max_mapnr and bool(self._bitmap1[b] >> (pfn & 7) & 1)
+
+    def ranges(self) -> List[Tuple[int, int]]:
+        """The runs of pages stored in the dump (2nd bitmap), as far as the file locates them."""
+        lo, hi = self._pfn_lo, min(self._pfn_hi, self._pfn_known)
+        bm = self._bitmap2
+        runs: List[Tuple[int, int]] = []
+
+        def add(first: int, end: int) -> None:
+            first, end = max(first, lo), min(end, hi)
+            if first >= end:
+                return
+            if runs and runs[-1][1] == first:
+                runs[-1] = (runs[-1][0], end)
+            else:
+                runs.append((first, end))
+
+        for span in _NONZERO.finditer(bm):
+            i, stop = span.start(), span.end()
+            while i < stop:
+                full = _FULL.match(bm, i, stop)
+                if full is not None:
+                    add(i * 8, full.end() * 8)
+                    i = full.end()
+                    continue
+                for bit in range(8):
+                    if bm[i] >> bit & 1:
+                        add(i * 8 + bit, i * 8 + bit + 1)
+                i += 1
+        shift = self._page_shift
+        return [(first << shift, end << shift) for first, end in runs]
 
     def is_dumped(self, pfn: int) -> bool:
         """Whether page ``pfn`` is stored in the dump (2nd bitmap)."""

@@ -8,7 +8,7 @@ dump's VMCOREINFO and the dumped machine's address translation (:mod:`kdbg.arch`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from kdbg.arch import X86_64, Translator, translator_for
 from kdbg.errors import CoreError, FaultError
@@ -18,7 +18,7 @@ from kdbg.memory.vmcoreinfo import VMCoreInfo
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.arch.layout import LayoutBase
 
-__all__ = ["PhysicalMemory", "CoreMemory", "page_spans", "parse_elf_notes"]
+__all__ = ["PhysicalMemory", "CoreMemory", "merge_ranges", "page_spans", "parse_elf_notes"]
 
 #: Largest single read accepted (guards against bogus sizes from callers).
 MAX_READ = 1 << 34
@@ -66,8 +66,28 @@ class PhysicalMemory(ABC):
     def read(self, address: int, size: int) -> bytes:
         """Exactly ``size`` bytes of physical memory or ``FaultError(physical=True)``."""
 
+    def ranges(self) -> List[Tuple[int, int]]:
+        """The physical ranges ``[start, end)`` whose bytes the dump holds (a read inside
+        one is served; pages a dump filter dropped are not in them), ascending, disjoint,
+        adjacent ones merged: what a memory search scans. ``CoreError`` for a source that
+        cannot tell."""
+        raise CoreError(f"{self.format_name or type(self).__name__}: cannot list the memory it holds")
+
     def close(self) -> None:  # noqa: B027
         """Release the file (idempotent)."""
+
+
+def merge_ranges(ranges: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    """``[start, end)`` ranges sorted, with empty ones dropped and overlapping or adjacent
+    ones merged."""
+    out: List[Tuple[int, int]] = []
+    for start, end in sorted(r for r in ranges if r[1] > r[0]):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
 
 
 def page_spans(address: int, size: int, page_size: int) -> Iterator[Tuple[int, int, int]]:
@@ -193,6 +213,10 @@ class CoreMemory(KernelMemory):
 
     def _read_phys(self, address: int, size: int) -> bytes:
         return self.phys.read(address, size)
+
+    def physical_ranges(self) -> List[Tuple[int, int]]:
+        """The dump's physical ranges (:meth:`PhysicalMemory.ranges`)."""
+        return self.phys.ranges()
 
     def translate(self, address: int) -> int:
         """Physical address of kernel virtual ``address`` (``FaultError`` when unmapped)."""

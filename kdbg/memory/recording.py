@@ -86,6 +86,10 @@ class RecordingMemory(PhysicalMemory):
         """Whether the dump holds ``pfn`` as memory (see :meth:`PhysicalMemory.is_present`)."""
         return self.inner.is_present(pfn)
 
+    def ranges(self) -> List[Tuple[int, int]]:
+        """The wrapped dump's ranges (listing them reads nothing)."""
+        return self.inner.ranges()
+
     # -- the record ----------------------------------------------------------------------
 
     def pages(self) -> List[int]:

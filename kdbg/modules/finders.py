@@ -1,10 +1,12 @@
 """A program's loadable modules, attached through finders.
 
 :func:`attach` registers a type, an object and a symbol finder named ``modules`` on a
-program. The first time one of them is asked (a lookup the kernel's own BTF and kallsyms
-missed) the modules are read once (:func:`kdbg.modules.loader.load_modules`): each
-becomes a :class:`~kdbg.core.module.Module` of the program, with its BTF (split on the
-kernel's), and the finders answer from the modules' BTF and symbols from then on. The
+program, and a modules hook (:meth:`~kdbg.core.program.Program.register_modules_hook`).
+The first time one of the finders is asked (a lookup the kernel's own BTF and kallsyms
+missed) or the program's modules are listed or looked up, the modules are read once
+(:func:`kdbg.modules.loader.load_modules`): each becomes a
+:class:`~kdbg.core.module.Module` of the program, with its BTF (split on the kernel's)
+and its build ID, and the finders answer from the modules' BTF and symbols from then on. The
 state lives in ``prog.cache``.
 """
 
@@ -19,6 +21,7 @@ from kdbg.core.module import Module
 from kdbg.core.object import Object, reference_object, value_object
 from kdbg.core.program import datasec_variables
 from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError
+from kdbg.helpers.module import module_build_id
 from kdbg.modules.loader import LoadedModules, ModuleSource, load_modules, module_symbol_table
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ def attach(prog: Program, source: ModuleSource) -> None:
     prog.register_type_finder("modules", _type_finder, enable_index=-1)
     prog.register_object_finder("modules", _object_finder, enable_index=-1)
     prog.register_symbol_finder("modules", _symbol_finder, enable_index=-1)
+    prog.register_modules_hook(loaded_modules)
 
 
 def loaded_modules(prog: Program) -> Optional[LoadedModules]:
@@ -69,8 +73,9 @@ def loaded_modules(prog: Program) -> Optional[LoadedModules]:
         st.loaded = loaded
         names = list(dict.fromkeys([*loaded.objects, *loaded.btfs, *loaded.regions]))
         for name in names:
-            prog.add_module(Module(name, loaded.regions.get(name, ()), btf=loaded.btfs.get(name),
-                                   object=loaded.objects.get(name)))
+            obj = loaded.objects.get(name)
+            prog.add_module(Module(name, loaded.regions.get(name, ()), btf=loaded.btfs.get(name), object=obj,
+                                   build_id=module_build_id(obj) if obj is not None else None))
         st.table = module_symbol_table(st.source, loaded)
     return st.loaded
 

@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence,
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.object import Object
 from kdbg.core.platform import Architecture, ProgramFlags
-from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError, ObjectTypeError, SymbolNotFoundError
+from kdbg.errors import (
+    KdbgError,
+    LiveKernelError,
+    NoCrashedThreadError,
+    NotFoundError,
+    ObjectNotFoundError,
+    ObjectTypeError,
+    SymbolNotFoundError,
+)
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
@@ -505,10 +513,12 @@ def _frame_record_trace(prog: Program, thread: Any) -> StackTrace:
 
 def crashed_thread(prog: Program) -> Thread:
     """The thread that panicked: the task running on ``panic_cpu`` (drgn's rule; raises
-    :class:`~kdbg.unwind.orc.UnwindError` when the kernel did not panic or is live)."""
+    :class:`~kdbg.errors.NoCrashedThreadError`, a ``LookupError`` as drgn's, when the kernel
+    did not panic, and :class:`~kdbg.errors.LiveKernelError`, drgn's
+    ``UnsupportedOperation``, when it is live)."""
 
     if _is_live(prog):
-        raise UnwindError("a live kernel has no crashed thread")
+        raise LiveKernelError("a live kernel has no crashed thread")
     try:
         panic_cpu = prog.variable("panic_cpu")
         cpu = int(panic_cpu.counter) if panic_cpu.type_.unaliased_kind() == TypeKind.STRUCT else int(panic_cpu)
@@ -518,7 +528,7 @@ def crashed_thread(prog: Program) -> Thread:
             raise UnwindError("no panic_cpu in the kernel: cannot tell the crashed thread") from None
         cpu = struct.unpack("<i", prog.read(sym.address, 4))[0]
     if cpu < 0:
-        raise UnwindError("panic_cpu is not set: the kernel did not panic before this dump")
+        raise NoCrashedThreadError("panic_cpu is not set: the kernel did not panic before this dump")
     return Thread(cpu_curr(prog, cpu))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, Tuple, Union
 
 from kdbg.btf.kinds import Language, PrimitiveType, Qualifiers, TypeKind, TypeKindSet
 from kdbg.btf.types import Type, TypeEnumerator, TypeMember, TypeParameter
@@ -22,7 +22,15 @@ from kdbg.core.module import Module
 from kdbg.core.object import AbsenceReason, Object
 from kdbg.core.platform import X86_64_PLATFORM, Architecture, Platform, PlatformFlags, ProgramFlags
 from kdbg.core.program import Program
-from kdbg.errors import FaultError, KdbgError, ObjectAbsentError, ObjectNotFoundError, OutOfBoundsError
+from kdbg.core.search import MemorySearchIterator
+from kdbg.errors import (
+    FaultError,
+    KdbgError,
+    ObjectAbsentError,
+    ObjectNotFoundError,
+    OutOfBoundsError,
+    UnsupportedOperation,
+)
 from kdbg.symbols.index import SymbolIndex
 from kdbg.symbols.table import Symbol, SymbolBinding, SymbolKind
 from kdbg.target import open_core, open_live
@@ -36,7 +44,8 @@ __all__ = [
     "Thread", "Type", "TypeEnumerator", "TypeKind", "TypeKindSet", "TypeMember", "TypeParameter",
     "UnsupportedOperation", "alignof", "cast", "container_of", "execscript", "filename_matches", "get_default_prog",
     "host_platform", "implicit_convert", "offsetof", "program_from_core_dump", "program_from_kernel", "reinterpret",
-    "set_default_prog", "sizeof", "stack_trace",
+    "set_default_prog", "sizeof", "stack_trace", "MemorySearchIterator", "search_memory", "search_memory_regex",
+    "search_memory_u16", "search_memory_u32", "search_memory_u64", "search_memory_word",
 ]
 
 #: drgn's version this module answers as.
@@ -62,10 +71,6 @@ class MissingDebugInfoError(KdbgError):
     """What only debugging information (DWARF) has is asked for (drgn's)."""
 
 
-class UnsupportedOperation(KdbgError):
-    """The operation is not supported for this program (drgn's)."""
-
-
 def program_from_core_dump(path: str | os.PathLike[str]) -> Program:
     """A program for a vmcore (kdbg's :func:`kdbg.open_core`)."""
     return open_core(os.fspath(path))
@@ -81,6 +86,37 @@ def stack_trace(thread: Any) -> StackTrace:
     default one."""
     prog = thread.prog_ if isinstance(thread, Object) else get_default_prog()
     return prog.stack_trace(thread)
+
+
+def search_memory(value: Any, **kwargs: Any) -> MemorySearchIterator[int]:
+    """:meth:`Program.search_memory` of ``value``'s program (an object's) or the default one."""
+    prog = value.prog_ if isinstance(value, Object) else get_default_prog()
+    return prog.search_memory(value, **kwargs)
+
+
+def search_memory_u16(*values: Any, ignore_mask: Any = 0) -> MemorySearchIterator[Tuple[int, int]]:
+    """:meth:`Program.search_memory_u16` of the default program."""
+    return get_default_prog().search_memory_u16(*values, ignore_mask=ignore_mask)
+
+
+def search_memory_u32(*values: Any, ignore_mask: Any = 0) -> MemorySearchIterator[Tuple[int, int]]:
+    """:meth:`Program.search_memory_u32` of the default program."""
+    return get_default_prog().search_memory_u32(*values, ignore_mask=ignore_mask)
+
+
+def search_memory_u64(*values: Any, ignore_mask: Any = 0) -> MemorySearchIterator[Tuple[int, int]]:
+    """:meth:`Program.search_memory_u64` of the default program."""
+    return get_default_prog().search_memory_u64(*values, ignore_mask=ignore_mask)
+
+
+def search_memory_word(*values: Any, ignore_mask: Any = 0) -> MemorySearchIterator[Tuple[int, int]]:
+    """:meth:`Program.search_memory_word` of the default program."""
+    return get_default_prog().search_memory_word(*values, ignore_mask=ignore_mask)
+
+
+def search_memory_regex(pattern: Union[bytes, str]) -> MemorySearchIterator[Tuple[int, Any]]:
+    """:meth:`Program.search_memory_regex` of the default program."""
+    return get_default_prog().search_memory_regex(pattern)
 
 
 def filename_matches(haystack: Optional[str], needle: Optional[str]) -> bool:
