@@ -445,23 +445,6 @@ def _flag_getter(flag: str, func: str) -> Callable[[Object], bool]:
     return getter
 
 
-#: drgn's page-flag predicates: (function, flag).
-_FLAG_GETTERS = [
-    ("PageActive", "PG_active"), ("PageChecked", "PG_checked"), ("PageDirty", "PG_dirty"),
-    ("PageDoubleMap", "PG_double_map"), ("PageError", "PG_error"), ("PageForeign", "PG_foreign"),
-    ("PageHWPoison", "PG_hwpoison"), ("PageHasHWPoisoned", "PG_has_hwpoisoned"), ("PageIdle", "PG_idle"),
-    ("PageIsolated", "PG_isolated"), ("PageLRU", "PG_lru"), ("PageLocked", "PG_locked"),
-    ("PageMappedToDisk", "PG_mappedtodisk"), ("PageMlocked", "PG_mlocked"),
-    ("PageOwnerPriv1", "PG_owner_priv_1"), ("PagePinned", "PG_pinned"), ("PagePrivate", "PG_private"),
-    ("PagePrivate2", "PG_private_2"), ("PageReadahead", "PG_readahead"), ("PageReclaim", "PG_reclaim"),
-    ("PageReferenced", "PG_referenced"), ("PageReported", "PG_reported"), ("PageReserved", "PG_reserved"),
-    ("PageSavePinned", "PG_savepinned"), ("PageSkipKASanPoison", "PG_skip_kasan_poison"),
-    ("PageSlobFree", "PG_slob_free"), ("PageSwapBacked", "PG_swapbacked"), ("PageUncached", "PG_uncached"),
-    ("PageUnevictable", "PG_unevictable"), ("PageUptodate", "PG_uptodate"),
-    ("PageVmemmapSelfHosted", "PG_vmemmap_self_hosted"), ("PageWaiters", "PG_waiters"),
-    ("PageWorkingset", "PG_workingset"), ("PageWriteback", "PG_writeback"),
-    ("PageXenRemapped", "PG_xen_remapped"), ("PageYoung", "PG_young"),
-]
 
 PageActive = _flag_getter("PG_active", "PageActive")
 PageChecked = _flag_getter("PG_checked", "PageChecked")
@@ -500,7 +483,10 @@ PageWriteback = _flag_getter("PG_writeback", "PageWriteback")
 PageXenRemapped = _flag_getter("PG_xen_remapped", "PageXenRemapped")
 PageYoung = _flag_getter("PG_young", "PageYoung")
 
-__all__ += [name for name, _ in _FLAG_GETTERS]
+#: drgn's page-flag predicates, each a :func:`_flag_getter` above.
+__all__ += [name for name, value in list(globals().items())
+            if name.startswith("Page") and getattr(value, "__qualname__", None) == name and callable(value)
+            and getattr(value, "__module__", None) == __name__ and value.__doc__.startswith("Whether ``PG_")]
 
 
 # ----------------------------------------------------------------------- page types
