@@ -51,9 +51,9 @@ from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsym
 from kdbg.core.module import Module
 from kdbg.core.object import Object
 from kdbg.core.platform import Platform, ProgramFlags, machine_platform
+from kdbg.core.reads import TypedReads
 from kdbg.core.resolver import ProgramResolver
 from kdbg.core.search import MemorySearch
-from kdbg.core.value import read_c_string
 from kdbg.errors import (
     CoreError,
     ExpressionError,
@@ -112,11 +112,9 @@ def is_target_error(e: BaseException) -> bool:
     return isinstance(e, CoreError) or target_error_layer(e) is not None
 
 
-#: drgn's ``read_c_string`` reads to the NUL however far it is.
-_NO_LIMIT = 1 << 62
 
 
-class Program(TypeConstructors, MemorySearch):
+class Program(TypeConstructors, MemorySearch, TypedReads):
     """A kernel being debugged: a live host, a vmcore, or a set of files.
 
     ``memory`` is the :class:`~kdbg.memory.base.KernelMemory` (or ``None`` with a reason in
@@ -494,35 +492,6 @@ class Program(TypeConstructors, MemorySearch):
         if size == 0:  # as drgn: nothing to read, wherever (an empty array at NULL)
             return b""
         return self.memory.read(operator.index(address), size, physical)
-
-    def read_u8(self, address: int, physical: bool = False) -> int:
-        """The byte at ``address``."""
-        return self.read(address, 1, physical)[0]
-
-    def read_u16(self, address: int, physical: bool = False) -> int:
-        """The little-endian u16 at ``address``."""
-        return int.from_bytes(self.read(address, 2, physical), "little")
-
-    def read_u32(self, address: int, physical: bool = False) -> int:
-        """The little-endian u32 at ``address``."""
-        return int.from_bytes(self.read(address, 4, physical), "little")
-
-    def read_u64(self, address: int, physical: bool = False) -> int:
-        """The little-endian u64 at ``address``."""
-        return int.from_bytes(self.read(address, 8, physical), "little")
-
-    def read_word(self, address: int, physical: bool = False) -> int:
-        """The machine word (8 bytes on x86-64) at ``address``."""
-        return self.read_u64(address, physical)
-
-    def read_c_string(self, address: int, physical: bool = False, *, max_size: Optional[int] = None) -> bytes:
-        """The NUL-terminated string at ``address`` without its NUL, at most ``max_size``
-        bytes (drgn's ``prog.read_c_string``)."""
-        return read_c_string(self, int(address), _NO_LIMIT if max_size is None else int(max_size), physical)
-
-    def address_size(self) -> int:
-        """The size of an address in bytes (8: x86-64)."""
-        return 8
 
     @property
     def core_dump_path(self) -> Optional[str]:
