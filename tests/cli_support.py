@@ -111,6 +111,14 @@ def run_kdbg(*args: str, cwd: Optional[Path] = ROOT, timeout: float = 600, env: 
                           timeout=timeout, env=env if env is not None else clean_env())
 
 
+def kdbg_commands(path: Path, *commands: str) -> subprocess.CompletedProcess:
+    """``python -m kdbg -q -c PATH -x C1 -x C2 ...`` (:func:`run_kdbg`)."""
+    args: List[str] = ["-q", "-c", str(path)]
+    for c in commands:
+        args += ["-x", c]
+    return run_kdbg(*args)
+
+
 # --------------------------------------------------------------------------- root and not
 
 

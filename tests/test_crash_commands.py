@@ -20,14 +20,13 @@ import calendar
 import json
 import os
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 
-from tests.cli_support import run_kdbg
+from tests.cli_support import kdbg_commands
 from tests.conftest import resolve_crash_dump, resolve_dump
 from tests.stack_truth import parse_panic
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, CrashOracleError, ask_crash, crash_can_open
@@ -61,11 +60,7 @@ def _dump(suite: str, scenario: object, form: str) -> Tuple[Path, Path]:
     return c.path, c.truth
 
 
-def kdbg(path: Path, *commands: str) -> subprocess.CompletedProcess:
-    args: List[str] = ["-q", "-c", str(path)]
-    for c in commands:
-        args += ["-x", c]
-    return run_kdbg(*args)
+kdbg = kdbg_commands
 
 
 def crash_answers(suite: str, path: Path) -> Dict[str, str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -28,7 +27,7 @@ from kdbg.errors import ExpressionError
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import find_task, for_each_task
 from kdbg.ui.commands import CommandContext, run_command
-from tests.cli_support import clean_env, run_kdbg
+from tests.cli_support import clean_env, kdbg_commands, run_kdbg
 from tests.conftest import resolve_crash_dump, resolve_dump
 from tests.memory_overlay import overlay
 from tests.stack_truth import parse_panic
@@ -72,11 +71,7 @@ CRASH_COMMANDS = LIST_COMMANDS + RD_COMMANDS + RD_SYMBOLIC + ["rd -a linux_banne
     KMEM_COMMANDS
 
 
-def kdbg_x(path: Path, *commands: str) -> subprocess.CompletedProcess:
-    args: List[str] = ["-q", "-c", str(path)]
-    for c in commands:
-        args += ["-x", c]
-    return run_kdbg(*args)
+kdbg_x = kdbg_commands
 
 
 def crash_outputs(suite: str, path: Path) -> Dict[str, str]:
@@ -92,14 +87,7 @@ def crash_outputs(suite: str, path: Path) -> Dict[str, str]:
 
 def drgn_answers(suite: str, texts: Dict[str, str]) -> Dict[str, Any]:
     """drgn's value of each expression on the ELF dump of the same guest."""
-    path = resolve_dump(suite, ORACLE_FORM, "qemu").path
-    answers = ask_drgn(suite, path, [Query(k, t) for k, t in texts.items()])
-    out = {}
-    for k in texts:
-        rec = answers.records[k]
-        assert rec["kind"] != "error", rec
-        out[k] = rec["value"]
-    return out
+    return drgn_answers_at(suite, None, texts)
 
 
 def gdb_strings(text: str) -> str:
@@ -671,9 +659,8 @@ def test_runq(suite: str, scenario: Any) -> None:
 
 def drgn_answers_at(suite: str, scenario: Any, texts: Dict[str, str]) -> Dict[str, Any]:
     """drgn's values on the ELF form of the reference dump or of a crash dump."""
-    if scenario is None:
-        return drgn_answers(suite, texts)
-    path = resolve_crash_dump(suite, scenario, ORACLE_FORM).path
+    path = (resolve_dump(suite, ORACLE_FORM, "qemu") if scenario is None
+            else resolve_crash_dump(suite, scenario, ORACLE_FORM)).path
     answers = ask_drgn(suite, path, [Query(k, t) for k, t in texts.items()])
     out = {}
     for k in texts:
