@@ -42,10 +42,11 @@ from kdbg.helpers import for_each_task
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.fs import for_each_mount, mount_dst, mount_fstype, mount_src
+from kdbg.helpers.mm import totalram_pages
 from kdbg.helpers.module import for_each_module, module_name, module_taints, module_total_size
 from kdbg.helpers.sched import cpu_curr, cpu_rq, task_cpu, task_since_last_arrival_ns, task_state_to_char
-from kdbg.helpers.slab import for_each_slab_cache, slab_cache_usage
-from kdbg.helpers.vmstat import global_node_page_state, nr_free_pages
+from kdbg.helpers.slab import for_each_slab_cache, slab_cache_usage, slab_total_usage
+from kdbg.helpers.vmstat import nr_free_pages
 from kdbg.ui.commands.stack import header, trace_json, write_trace
 from kdbg.ui.commands.system import log_lines, sys_fields
 from kdbg.ui.tool import ToolParser
@@ -170,24 +171,9 @@ def _cpus(prog: Any) -> List[Dict[str, Any]]:
 
 def _memory(prog: Any) -> Dict[str, Any]:
     page_size = int(prog["PAGE_SIZE"])
-    total = int(prog["_totalram_pages"].counter) if _has(prog, "_totalram_pages") else int(prog["totalram_pages"])
-    slab = 0
-    for item in ("NR_SLAB_RECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE_B"):
-        value = _section(partial(_node_state, prog, item))
-        slab += value if isinstance(value, int) else 0
-    return {"page_size": page_size, "total_pages": total, "free_pages": nr_free_pages(prog), "slab_pages": slab}
-
-
-def _node_state(prog: Any, item: str) -> int:
-    return global_node_page_state(prog, prog[item])
-
-
-def _has(prog: Any, name: str) -> bool:
-    try:
-        prog[name]
-    except _Errors:
-        return False
-    return True
+    slab = _section(lambda: slab_total_usage(prog).total_pages)
+    return {"page_size": page_size, "total_pages": totalram_pages(prog), "free_pages": nr_free_pages(prog),
+            "slab_pages": slab if isinstance(slab, int) else 0}
 
 
 def _slabs(prog: Any) -> List[Dict[str, Any]]:

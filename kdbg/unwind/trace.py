@@ -20,6 +20,7 @@ are no inline frames (``is_inline`` is always False), no source lines, no locals
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
@@ -366,8 +367,6 @@ def _running_cpu(prog: Program, t: Object) -> Optional[int]:
     except KdbgError:  # no runqueues (a kernel whose kallsyms lacks data symbols): ask the task
         cpu = task_cpu(t) if int(t.on_cpu) else None
     if cpu is not None and _is_live(prog):
-        import os
-
         who = " (this process, reading /proc/kcore)" if int(t.tgid) == os.getpid() else ""
         raise UnwindError(f"task {int(t.pid)} ({comm}){who} is running on CPU {cpu} of the live kernel: "
                           "nothing saved its registers, so its stack cannot be unwound")

@@ -27,6 +27,7 @@ from kdbg.helpers.slab import (
     slab_cache_for_each_allocated_object,
     slab_cache_order,
     slab_cache_usage,
+    slab_total_usage,
 )
 from kdbg.helpers.swap import swap_total_usage, total_swapcache_pages
 from kdbg.helpers.vmstat import global_node_page_state, nr_free_pages
@@ -64,8 +65,7 @@ def meminfo_pages(prog: Any) -> Dict[str, int]:
     free = nr_free_pages(prog)
     buffers = nr_blockdev_pages(prog)
     cached = _node_stat(prog, "NR_FILE_PAGES") - total_swapcache_pages(prog) - buffers
-    slab = _node_stat(prog, "NR_SLAB_RECLAIMABLE_B", "NR_SLAB_RECLAIMABLE") + \
-        _node_stat(prog, "NR_SLAB_UNRECLAIMABLE_B", "NR_SLAB_UNRECLAIMABLE")
+    slab = slab_total_usage(prog).total_pages
     huge = hugetlb_total_usage(prog)
     swap = swap_total_usage(prog)
     return {

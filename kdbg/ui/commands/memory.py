@@ -21,7 +21,7 @@ from kdbg.ui.commands import CommandContext, argument, command, program_symbols,
 if TYPE_CHECKING:
     from kdbg.symbols.table import Symbol
 
-__all__ = ["address_arg", "hexdump", "read_available", "symbolic"]
+__all__ = ["address_arg", "hexdump", "read_available", "symbol_lines", "symbolic"]
 
 _ADDRESS_HELP = ("ADDRESS is hex (ffffffff81000000 or 0x...), 0nDECIMAL, SYMBOL or "
                  "SYMBOL+OFF / SYMBOL-OFF (OFF hex or 0nDECIMAL); a word that is both a "
@@ -162,21 +162,26 @@ def symbolic(prog: Program, value: int, slab: int = 0) -> Optional[str]:
     return None
 
 
-def _cells(prog: Program, data: bytes, args: argparse.Namespace, width: int) -> List[str]:
+def symbol_lines(prog: Program, data: bytes, address: int, slab: int = 0, physical: bool = False) -> List[str]:
+    """crash's ``rd -s`` lines (``-S``/``-SS`` with ``slab``): the 64-bit words of
+    ``data``, two a line, each inside a symbol as :func:`symbolic` names it, else in hex."""
+    out = []
+    for i in range(0, len(data) - len(data) % 8, _PER_LINE):
+        words = struct.unpack_from(f"<{min(_PER_LINE, len(data) - i) // 8}Q", data, i)
+        cells = "".join(f"{symbolic(prog, w, slab) or format(w, '016x'):<16} " for w in words)
+        out.append(f"{_where(address + i, physical)}:  {cells}")
+    return out
+
+
+def _dec_cells(data: bytes, args: argparse.Namespace, width: int) -> List[str]:
     fmt = ("<>"[args.network]) + {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
     n = len(data) // width
     words = struct.unpack_from(f"{fmt[0]}{n}{fmt[1]}", data)
-    if args.dec or args.udec:
-        signed_w, unsigned_w = _DEC_WIDTH[width]
-        if args.udec:
-            return [f"{w:{unsigned_w}d} " for w in words]
-        bits = width * 8
-        return [f"{w - (1 << bits) if w >> (bits - 1) else w:{signed_w}d} " for w in words]
-    cells = []
-    for w in words:
-        sym = symbolic(prog, w, args.slab) if args.symbols or args.slab else None
-        cells.append(f"{sym if sym is not None else format(w, f'0{width * 2}x'):<{width * 2}} ")
-    return cells
+    signed_w, unsigned_w = _DEC_WIDTH[width]
+    if args.udec:
+        return [f"{w:{unsigned_w}d} " for w in words]
+    bits = width * 8
+    return [f"{w - (1 << bits) if w >> (bits - 1) else w:{signed_w}d} " for w in words]
 
 
 def _ascii_lines(data: bytes, address: int, physical: bool) -> List[str]:
@@ -257,9 +262,12 @@ def rd_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> None
         n = len(data) // width
         values = struct.unpack_from(f"{fmt[0]}{n}{fmt[1]}", data)
         ctx.out.write(json.dumps([{"address": addr + i * width, "value": v} for i, v in enumerate(values)]) + "\n")
-    elif args.dec or args.udec or args.symbols or args.slab:
+    elif args.symbols or args.slab:
+        for line in symbol_lines(prog, data, addr, args.slab, args.physical):
+            ctx.out.write(line + "\n")
+    elif args.dec or args.udec:
         for i in range(0, len(data), _PER_LINE):
-            cells = _cells(prog, data[i:i + _PER_LINE], args, width)
+            cells = _dec_cells(data[i:i + _PER_LINE], args, width)
             ctx.out.write(f"{_where(addr + i, args.physical)}:  {''.join(cells)}\n")
     else:
         for line in hexdump(data, addr, width, not args.no_ascii, args.physical, args.network):

@@ -40,7 +40,7 @@ from kdbg.helpers.pid import resolve_task
 from kdbg.helpers.sched import cpu_curr, thread_size
 from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.context import current_task, panic_task_object
-from kdbg.ui.commands.memory import symbolic
+from kdbg.ui.commands.memory import symbol_lines
 from kdbg.unwind import stack_trace
 from kdbg.unwind.frame_records import pac_mask
 
@@ -197,14 +197,7 @@ def raw_stack_lines(prog: Any, task: Any) -> List[str]:
     """crash's ``bt -r``: the task's whole kernel stack, two words a line, words that are
     symbols as ``symbol+offset`` (``rd -s``'s cells)."""
     base = int(task.stack)
-    size = thread_size(prog)
-    data = prog.read(base, size)
-    out = []
-    for i in range(0, size, 16):
-        words = [int.from_bytes(data[j:j + 8], "little") for j in (i, i + 8)]
-        cells = "".join(f"{symbolic(prog, w) or format(w, '016x'):<16} " for w in words)
-        out.append(f"{base + i:016x}:  {cells}")
-    return out
+    return symbol_lines(prog, prog.read(base, thread_size(prog)), base)
 
 
 def print_traces(prog: Any, tasks: List[Any], ctx: CommandContext, as_json: bool, every: bool) -> None:
