@@ -183,10 +183,10 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
 
     The exported tables are searched from ``_etext`` up to the lowest VMCOREINFO address
     above the kallsyms tables (which lie in the same read-only data, before them)."""
-    vmci = vmcoreinfo_symbols(vmcoreinfo, address_symbols)
     sources: Dict[str, Dict[str, int]] = {"vmcoreinfo": {}, "ksymtab": {}}
     if not lacks_data_symbols(table):
         return table, RecoveredSymbols(sources, None, "kallsyms has data symbols")
+    vmci = vmcoreinfo_symbols(vmcoreinfo, address_symbols)
     etext, stext = table.get("_etext"), table.get("_stext")
     note = ""
     span: Optional[Tuple[int, int]] = None
