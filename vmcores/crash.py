@@ -92,6 +92,14 @@ SCENARIOS: Tuple[str, ...] = ("panic", "oops", "nmi")
 """Crash scenarios: ``panic`` (sysrq ``c``), ``oops`` (NULL write in a module) and ``nmi``
 (an NMI injected by the host into an idle guest with ``unknown_nmi_panic`` set)."""
 
+LOCKUP_SCENARIOS: Tuple[str, ...] = ("hung", "softlockup")
+"""Crashes the kernel's watchdogs raise (built only when asked for, not by default):
+``hung`` (PID 1 sleeps uninterruptibly in ``kdbg_lockup``, the hung-task detector panics)
+and ``softlockup`` (PID 1 spins in ``kdbg_lockup`` with preemption off, the soft-lockup
+detector panics from its timer interrupt)."""
+
+ALL_SCENARIOS: Tuple[str, ...] = SCENARIOS + LOCKUP_SCENARIOS
+
 CRASH_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
 """Forms every crash dump is written in (all of the same stopped guest)."""
 
@@ -99,11 +107,14 @@ CRASH_CMDLINE = "panic=0 loglevel=8"
 """Appended to :data:`vmcores.build.KERNEL_CMDLINE` (the later ``panic=`` wins): the panic
 loops forever instead of rebooting, and the console prints every message level."""
 
-SCENARIO_CMDLINE: Dict[str, str] = {"nmi": "apic_extnmi=all"}
+SCENARIO_CMDLINE: Dict[str, str] = {"nmi": "apic_extnmi=all", "hung": "hung_task_panic=1",
+                                     "softlockup": "softlockup_panic=1"}
 """More kernel parameters per scenario.  ``apic_extnmi=all``: QEMU's ``inject-nmi`` raises
 LINT1 on every CPU, which Linux by default leaves unmasked on the boot CPU only; under KVM
 the NMI reaches every vCPU regardless (``KVM_NMI``), so this makes TCG guests see what a
-``virsh inject-nmi`` does to a KVM guest: every CPU takes the NMI."""
+``virsh inject-nmi`` does to a KVM guest: every CPU takes the NMI.  ``hung_task_panic=1``
+and ``softlockup_panic=1``: the watchdogs panic when they fire (the trigger lowers their
+thresholds, see :data:`TRIGGERS`)."""
 
 CRASHING = "KDBG-CRASHING"
 """Printed (through /dev/kmsg) by the guest right before it triggers the crash."""
@@ -130,8 +141,14 @@ MODULE_BUILD_TIMEOUT = 600
 MODULE_RECIPE = 2
 """How the module is built (2: with split BTF wherever the kernel has module BTF); a
 module or dump made by another recipe is rebuilt, as one of another source is."""
-MODULE_SCENARIOS: Tuple[str, ...] = ("oops",)
-"""Scenarios whose guest loads the module: their ``dumps.json`` records it (``module``, with
+LOCKUP_MODULE = "kdbg_lockup"
+#: Each test module's source directory (``<name>.c`` and a ``Kbuild``).
+MODULE_SOURCES: Dict[str, Path] = {MODULE_NAME: MODULE_SOURCE,
+                                   LOCKUP_MODULE: Path(__file__).resolve().parent / "lockup_module"}
+#: The module each scenario's guest loads.
+SCENARIO_MODULES: Dict[str, str] = {"oops": MODULE_NAME, "hung": LOCKUP_MODULE, "softlockup": LOCKUP_MODULE}
+MODULE_SCENARIOS: Tuple[str, ...] = tuple(SCENARIO_MODULES)
+"""Scenarios whose guest loads a module: their ``dumps.json`` records it (``module``, with
 its ``source`` hash, :func:`_module_source_hash`) and a dump of another source is rebuilt."""
 
 #: How each scenario crashes the guest (run by PID 1, the busybox ``init`` shell) and a
@@ -140,13 +157,23 @@ TRIGGERS: Dict[str, Tuple[str, str]] = {
     "panic": ("echo c > /proc/sysrq-trigger", "sysrq_handle_crash"),
     "oops": ("echo 1 > /proc/kdbg_oops", "kdbg_oops_crash"),
     "nmi": ("echo 1 > /proc/sys/kernel/unknown_nmi_panic", "NMI: Not continuing"),
+    # thresholds lowered only now, so nothing fires while the truth is recorded
+    "hung": ("echo 2 > /proc/sys/kernel/hung_task_timeout_secs; echo 1 > /proc/kdbg_hang", "kdbg_hang_wait"),
+    "softlockup": ("echo 1 > /proc/sys/kernel/watchdog_thresh; echo 1 > /proc/kdbg_spin", "kdbg_spin_loop"),
 }
+
+#: The PID of the task that panics, where it is known in advance (``crash.json`` ``crash_pid``):
+#: ``None`` for ``nmi`` (whatever the NMI interrupted) and ``hung`` (``khungtaskd``; the task
+#: that hung is PID 1, ``crash.json`` ``blocked_pid``).
+CRASH_PIDS: Dict[str, Optional[int]] = {"nmi": None, "hung": None}
 
 #: What PID 1 prints after the trigger: for ``panic``/``oops`` it should never get there;
 #: for ``nmi`` the guest is ready for the host's NMI and goes idle.
 AFTER_TRIGGER: Dict[str, str] = {
     "panic": 'echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg',
     "oops": 'echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg',
+    "hung": 'echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg',
+    "softlockup": 'echo "kdbg-init: still alive after the crash trigger" > /dev/kmsg',
     "nmi": f'echo "{NMI_READY}" > /dev/kmsg',
 }
 
@@ -217,9 +244,9 @@ def crash_dir(suite: str, scenario: str) -> Path:
 # --------------------------------------------------------------------------- oops module
 
 
-def _module_source_hash() -> str:
+def _module_source_hash(name: str = MODULE_NAME) -> str:
     h = hashlib.sha256()
-    for p in sorted(MODULE_SOURCE.iterdir()):
+    for p in sorted(MODULE_SOURCES[name].iterdir()):
         if p.is_file() and (p.suffix in (".c", ".h") or p.name in ("Kbuild", "Makefile")):
             h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -466,19 +493,33 @@ def _has_section(path: Path, name: str) -> bool:
         return ELFFile(f).get_section_by_name(name) is not None
 
 
+def module_dir(release: str, name: str = MODULE_NAME) -> Path:
+    """Where test module *name* is built for *release*: ``<cache>/vmcores/crash/module/<release>/``
+    for ``kdbg_oops``, ``.../module/<name>/<release>/`` for the others."""
+    top = crash_root() / "module"
+    return top / release if name == MODULE_NAME else top / name / release
+
+
 def oops_module(kernel: KernelFiles) -> Path:
-    """``kdbg_oops.ko`` built for *kernel* (cached; rebuilt when the source changes).
+    """``kdbg_oops.ko`` built for *kernel* (:func:`build_module`)."""
+    return build_module(kernel, MODULE_NAME)
+
+
+def build_module(kernel: KernelFiles, name: str) -> Path:
+    """Test module *name* (a key of :data:`MODULE_SOURCES`) built for *kernel* (cached;
+    rebuilt when the source changes).
 
     Runs ``make -C <headers> M=<dir> CC=gcc modules`` with the host's gcc against
     :func:`kernel_headers`.  Raises :class:`ModuleBuildError` with the reason when the
     kernel's build tools cannot run here; that failure is cached too (same source, same
     kernel), so it is not retried on every call.
     """
-    top = crash_root() / "module" / kernel.release
-    ko = top / f"{MODULE_NAME}.ko"
+    top = module_dir(kernel.release, name)
+    ko = top / f"{name}.ko"
     info_file = top / "module.json"
-    src_hash = _module_source_hash()
-    with file_lock(crash_root() / f".module-{kernel.release}.lock"):
+    src_hash = _module_source_hash(name)
+    lock = f".module-{kernel.release}.lock" if name == MODULE_NAME else f".module-{name}-{kernel.release}.lock"
+    with file_lock(crash_root() / lock):
         if info_file.exists():
             info = json.loads(info_file.read_text())
             if (info.get("source") == src_hash and info.get("version") == kernel.version
@@ -491,7 +532,7 @@ def oops_module(kernel: KernelFiles) -> Path:
         if top.exists():
             shutil.rmtree(top)
         build = top / "build"
-        shutil.copytree(MODULE_SOURCE, build)
+        shutil.copytree(MODULE_SOURCES[name], build)
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True)
         host_gcc = gcc.stdout.splitlines()[0] if gcc.stdout else "?"
         argv = ["make", "-C", str(headers), f"M={build}", "CC=gcc", *_make_overrides(headers, host_gcc), "modules"]
@@ -507,11 +548,11 @@ def oops_module(kernel: KernelFiles) -> Path:
         except FileNotFoundError:
             out, rc = "make not found: apt-get install make", -1
         (top / "build.log").write_text(out)
-        built = build / f"{MODULE_NAME}.ko"
+        built = build / f"{name}.ko"
         if rc != 0 or not built.exists():
             lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("make")]
             why = "; ".join(lines[-3:]) or f"exit {rc}"
-            info["error"] = f"building {MODULE_NAME}.ko for {kernel.release} failed: {why}"
+            info["error"] = f"building {name}.ko for {kernel.release} failed: {why}"
             info_file.write_text(json.dumps(info, indent=1) + "\n")
             raise ModuleBuildError(info["error"])
         shutil.copy(built, ko)
@@ -525,7 +566,8 @@ def oops_module(kernel: KernelFiles) -> Path:
 
 def _init_script(scenario: str) -> str:
     trigger = TRIGGERS[scenario][0]
-    load = f"insmod /lib/modules/{MODULE_NAME}.ko || echo 'kdbg-init: insmod {MODULE_NAME} failed'"
+    name = SCENARIO_MODULES.get(scenario, MODULE_NAME)
+    load = f"insmod /lib/modules/{name}.ko || echo 'kdbg-init: insmod {name} failed'"
     return (
         INIT_CRASH.replace("@LOAD@", load if scenario in MODULE_SCENARIOS else "")
         .replace("@SYSRQ_T_BEGIN@", SYSRQ_T_BEGIN)
@@ -615,7 +657,7 @@ def build_crash(
     for gets a ``dumps.json`` with no dumps and the reason under ``failed``.
     """
     if scenario not in TRIGGERS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
     say = log or (lambda msg: print(f"[vmcores crash {suite}-{scenario}] {msg}", file=sys.stderr, flush=True))
     t0 = time.monotonic()
     kernel = debian_kernel(suite, "cloud")
@@ -636,20 +678,20 @@ def build_crash(
         "memory": memory,
         "cmdline": f"{KERNEL_CMDLINE} {cmdline}",
         "trigger": trigger,
-        "crash_pid": None if scenario == "nmi" else 1,
+        "crash_pid": CRASH_PIDS.get(scenario, 1),
         "dumps": [],
         "failed": {},
     }
     extra: Dict[str, bytes] = {}
     if scenario in MODULE_SCENARIOS:
         try:
-            ko = oops_module(kernel)
+            ko = build_module(kernel, SCENARIO_MODULES[scenario])
         except (ModuleBuildError, FetchError) as e:  # a FetchError is not cached: retried next time
             say(str(e))
             info["failed"]["module"] = str(e)
             finish_build(outdir, final, info)
             return []
-        extra[f"lib/modules/{MODULE_NAME}.ko"] = ko.read_bytes()
+        extra[f"lib/modules/{ko.name}"] = ko.read_bytes()
         info["module"] = json.loads((ko.parent / "module.json").read_text())
     initramfs = make_initramfs(kernel, FW_CFG_MODULES, _init_script(scenario), extra=extra)
     work = outdir / "guest"
@@ -687,6 +729,8 @@ def build_crash(
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
     keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
     crash = {k: info[k] for k in keys}
+    if scenario == "hung":
+        crash["blocked_pid"] = 1
     (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
     dumps = [CrashDump(suite=suite, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
                        scenario=scenario) for f, t, p in made]
@@ -712,16 +756,17 @@ def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
         return None  # another kernel than the suite's now (a pinned ABI changed)
     if not dumps:
         # only a recorded module failure of the same source and recipe stands; anything else rebuilds
-        module = crash_root() / "module" / info.get("release", "?") / "module.json"
+        name = SCENARIO_MODULES.get(scenario, MODULE_NAME)
+        module = module_dir(info.get("release", "?"), name) / "module.json"
         if "module" in failed and module.exists():
             with_err = json.loads(module.read_text())
-            if (with_err.get("source"), with_err.get("recipe")) == (_module_source_hash(), MODULE_RECIPE) and \
+            if (with_err.get("source"), with_err.get("recipe")) == (_module_source_hash(name), MODULE_RECIPE) and \
                     with_err.get("error"):
                 return []
         return None
     built = info.get("module") or {}
     if scenario in MODULE_SCENARIOS and (built.get("source"), built.get("recipe")) != (
-            _module_source_hash(), MODULE_RECIPE):
+            _module_source_hash(SCENARIO_MODULES[scenario]), MODULE_RECIPE):
         return None  # dumped with another kdbg_oops.c or build of it (or no record of it): rebuild
     if not all(d.path.exists() for d in dumps) or not (dumps[0].truth / "console.log").exists():
         return None
@@ -765,7 +810,7 @@ def crash_dumps(
     for suite in suites or SUITES:
         for scenario in scenarios or SCENARIOS:
             if scenario not in TRIGGERS:
-                raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+                raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
             with file_lock(crash_root() / f".{suite}-{scenario}.lock"):
                 dumps = None if force else _load(suite, scenario)
                 if dumps is None:
@@ -789,7 +834,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.crash``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.crash", description=__doc__.split("\n")[0])
     ap.add_argument("--suite", action="append", choices=SUITES, help=f"repeatable; default {', '.join(SUITES)}")
-    ap.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default all")
+    ap.add_argument("--scenario", action="append", choices=ALL_SCENARIOS,
+                    help=f"repeatable; default {', '.join(SCENARIOS)}")
     ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
     ap.add_argument("--memory", default=DEFAULT_MEMORY, help=f"guest RAM (default {DEFAULT_MEMORY})")
     args = ap.parse_args(argv)
