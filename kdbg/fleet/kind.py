@@ -65,6 +65,9 @@ _PANIC_WORDS: Tuple[Tuple[str, Pattern[str]], ...] = tuple((k, re.compile(p)) fo
 
 _PANIC = re.compile(r"^(?!---\[ end )Kernel panic - not syncing: ?(.*)")
 
+#: The hung-task detector's line: ``INFO: task COMM:PID blocked for more than N seconds.``
+_HUNG = re.compile(r"INFO: task (?P<comm>.*):(?P<pid>\d+) blocked for more than (?P<secs>\d+) seconds")
+
 
 @dataclass(frozen=True)
 class CrashKind:
@@ -79,6 +82,13 @@ class CrashKind:
     def label(self) -> str:
         """How a person reads the kind (``"NULL pointer dereference"``)."""
         return KINDS[self.kind]
+
+    @property
+    def blocked_pid(self) -> Optional[int]:
+        """For a hung task, the PID the detector named (the task that hung, whose stack is
+        the bug: the panicking task is only the detector); else None."""
+        m = _HUNG.search(self.evidence or "") if self.kind == "hung-task" else None
+        return int(m.group("pid")) if m else None
 
 
 def _cause(line: str) -> Optional[str]:

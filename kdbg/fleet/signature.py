@@ -11,7 +11,9 @@ crashed stack, each with its module, without offsets or addresses:
   system-call entry (:func:`kdbg.arch.is_entry_frame`, :func:`kdbg.arch.is_syscall_frame`);
 * for a fault (an oops, a lockup caught in an interrupt), the frames are those of the
   interrupted code, after the last exception entry; for a panic raised in a handler (an
-  NMI), those before the first entry: what was interrupted there is chance.
+  NMI), those before the first entry: what was interrupted there is chance;
+* for a hung task, the stack is the hung task's (the caller passes it: the panicking task
+  is the detector), without the scheduler frames every sleeper has (:data:`SLEEP`).
 
 The digest is the first 16 hex digits of the SHA-256 of ``kind|f1|f2|...``.
 """
@@ -25,7 +27,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.arch import X86_64, is_entry_frame, is_fault_plumbing, is_syscall_frame
 
-__all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "Signature", "clean_name", "signature"]
+__all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "SLEEP", "SLEEP_KINDS", "Signature", "clean_name", "signature"]
 
 #: How many meaningful frames a signature keeps.
 FRAMES = 5
@@ -43,6 +45,16 @@ GENERIC = frozenset({
     "update_process_times", "tick_sched_handle", "tick_sched_timer", "irq_exit_rcu", "__irq_exit_rcu",
     "syscall_exit_to_user_mode", "kthread",
 })
+
+#: The scheduler's own frames atop every sleeping task's stack: not part of a hung task's
+#: signature (where it sleeps is what tells one hang from another).
+SLEEP = frozenset({
+    "__schedule", "schedule", "__schedule_loop", "schedule_timeout", "schedule_preempt_disabled",
+    "io_schedule", "io_schedule_timeout", "schedule_hrtimeout_range_clock", "schedule_hrtimeout_range",
+})
+
+#: Kinds whose stack is a sleeper's.
+SLEEP_KINDS = frozenset({"hung-task"})
 
 _SUFFIX = re.compile(r"(?:\.(?:cold|isra|constprop|part|llvm|lto_priv|localalias)(?:\.\d+)?)+$")
 
@@ -72,8 +84,9 @@ def _meaningful(frames: Sequence[Tuple[str, Optional[str]]], kind: str,
         frames = frames[entries[-1] + 1:]
     elif entries:
         frames = frames[:entries[0]]
+    sleep = SLEEP if kind in SLEEP_KINDS else frozenset()
     return [(name, mod) for name, mod in frames
-            if name not in GENERIC and not is_fault_plumbing(machine, name)
+            if name not in GENERIC and name not in sleep and not is_fault_plumbing(machine, name)
             and not is_entry_frame(machine, name) and not is_syscall_frame(machine, name)]
 
 

@@ -5,7 +5,9 @@ target kdbg opens (a live ``/proc/kcore`` too):
 
 * ``summary``: crash's ``sys`` fields (:func:`kdbg.ui.commands.system.sys_fields`), the
   panic line, the taint flags by name, the crashed CPU and task, the crash kind
-  (:mod:`kdbg.fleet.kind`) and the crash signature (:mod:`kdbg.fleet.signature`);
+  (:mod:`kdbg.fleet.kind`) and the crash signature (:mod:`kdbg.fleet.signature`) of the
+  crashed task's stack (of a hung task, the stack of the task the detector named:
+  :func:`signature_task`; ``signature.pid`` says whose);
 * ``crashed_stack``: the crashed task's stack, with the register blocks (``bt``'s text and
   ``--json`` frames);
 * ``oops``: the log's lines from the cause line to the panic;
@@ -36,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from kdbg.errors import KdbgError
 from kdbg.fleet.kind import CrashKind, classify
-from kdbg.fleet.signature import signature
+from kdbg.fleet.signature import Signature, signature
 from kdbg.fleet.taint import taint_names
 from kdbg.helpers import for_each_task
 from kdbg.helpers.common import deref_if_pointer
@@ -44,6 +46,7 @@ from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.fs import for_each_mount, mount_dst, mount_fstype, mount_src
 from kdbg.helpers.mm import totalram_pages
 from kdbg.helpers.module import for_each_module, module_name, module_taints, module_total_size
+from kdbg.helpers.pid import find_task
 from kdbg.helpers.sched import cpu_curr, cpu_rq, task_cpu, task_since_last_arrival_ns, task_state_to_char
 from kdbg.helpers.slab import for_each_slab_cache, slab_cache_usage, slab_total_usage
 from kdbg.helpers.vmstat import nr_free_pages
@@ -52,7 +55,8 @@ from kdbg.ui.commands.system import log_lines, sys_fields
 from kdbg.ui.tool import ToolParser
 from kdbg.unwind import crashed_thread, stack_trace
 
-__all__ = ["COMMAND", "SCHEMA", "FORMATS", "build_report", "render", "parse_args", "run"]
+__all__ = ["COMMAND", "SCHEMA", "FORMATS", "build_report", "crash_signature", "render", "parse_args", "run",
+           "signature_task"]
 
 #: The first word of the command line that selects this tool.
 COMMAND = "report"
@@ -107,6 +111,25 @@ def _log_text(prog: Any) -> List[str]:
     return log_lines(prog, "none")
 
 
+def signature_task(prog: Any, kind: CrashKind) -> Any:
+    """The task whose stack is the crash's signature: for a hung task, the task the
+    detector named (the panicking one is only the detector); else the crashed task."""
+    pid = kind.blocked_pid
+    if pid is None:
+        return deref_if_pointer(crashed_thread(prog).object)
+    task = find_task(prog, pid)
+    if not int(task):
+        raise LookupError(f"the hung task the log names (PID {pid}) is not in the dump's task list")
+    return deref_if_pointer(task)
+
+
+def crash_signature(prog: Any, kind: CrashKind) -> Tuple[Signature, Any]:
+    """The signature of a crash of ``kind`` in ``prog`` and the task whose stack it is."""
+    task = signature_task(prog, kind)
+    machine = prog.memory.machine if prog.memory is not None else ""
+    return signature(kind.kind, [(f.name, f.module) for f in stack_trace(prog, task)], machine), task
+
+
 def _summary(prog: Any, kind: CrashKind) -> Dict[str, Any]:
     fields = _section(partial(sys_fields, prog))
     out: Dict[str, Any] = {"sys_error": fields["error"]} if _error(fields) else dict(fields)
@@ -118,13 +141,12 @@ def _summary(prog: Any, kind: CrashKind) -> Dict[str, Any]:
         return out
     try:
         task = deref_if_pointer(crashed_thread(prog).object)
-        trace = stack_trace(prog, task)
-        machine = prog.memory.machine if prog.memory is not None else ""
-        sig = signature(kind.kind, [(f.name, f.module) for f in trace], machine)
+        sig, whose = crash_signature(prog, kind)
         out["crashed"] = {"cpu": task_cpu(task), "pid": int(task.pid),
                           "comm": task.comm.string_().decode("utf-8", "replace"), "task": int(task.address_of_()),
                           "header": header(task)}
-        out["signature"] = {"digest": sig.digest, "kind": sig.kind, "frames": list(sig.frames), "text": str(sig)}
+        out["signature"] = {"digest": sig.digest, "kind": sig.kind, "frames": list(sig.frames), "text": str(sig),
+                            "pid": int(whose.pid)}
     except _Errors as e:
         out["crashed"] = None
         out["signature"] = {"error": str(e)}
@@ -149,7 +171,8 @@ def _oops(lines: List[str], kind: CrashKind) -> List[str]:
 
 def _blocked(prog: Any) -> List[Dict[str, Any]]:
     out = []
-    for task in for_each_task(prog):
+    for task_p in for_each_task(prog):
+        task = deref_if_pointer(task_p)
         if task_state_to_char(task) != "D":
             continue
         entry: Dict[str, Any] = {"pid": int(task.pid), "comm": task.comm.string_().decode("utf-8", "replace"),
