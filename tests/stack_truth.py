@@ -484,6 +484,40 @@ def parse_panic(console_text: str) -> Oops:
     return oops
 
 
+_HUNG = re.compile(r"^INFO: task (?P<comm>.*):(?P<pid>\d+) blocked for more than (?P<secs>\d+) seconds\.")
+
+
+@dataclasses.dataclass(frozen=True)
+class HungTask:
+    """The hung-task detector's report on the console: ``INFO: task COMM:PID blocked for
+    more than SECONDS seconds.`` and the Call Trace it printed of that task."""
+
+    pid: int
+    comm: str
+    seconds: int
+    frames: List[Frame]
+
+
+def parse_hung_task(console_text: str) -> HungTask:
+    """The first hung-task report in *console_text*; ValueError when there is none."""
+    lines = console_lines(console_text)
+    at = next((i for i, ln in enumerate(lines) if _HUNG.match(ln)), None)
+    if at is None:
+        raise ValueError("no 'INFO: task ... blocked for more than' line on the console")
+    m = _HUNG.match(lines[at])
+    assert m is not None
+    return HungTask(int(m["pid"]), m["comm"], int(m["secs"]), _trace_after(lines, at).frames)
+
+
+def console_seconds(console_text: str, prefix: str) -> float:
+    """The timestamp of the first console line whose text starts with *prefix*."""
+    for line in console_text.splitlines():
+        m = _TIMESTAMP.match(line)
+        if m and line[m.end():].strip().startswith(prefix):
+            return float(m.group(0).strip().lstrip("[").split("]")[0])
+    raise ValueError(f"no console line starts with {prefix!r}")
+
+
 # --------------------------------------------------------------------------- switches
 
 

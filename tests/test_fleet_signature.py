@@ -12,6 +12,11 @@ oops report and the kernel's own Call Trace) and the scenario it was made to cra
 * Each crash rebuilt from a second boot of the same kernel (its own KASLR slide, kept in
   the session cache under ``second-boot/``, so built once per cache) has the signature of
   the first.
+* The same holds for the two watchdog scenarios (``vmcores.crash.LOCKUP_SCENARIOS``): a
+  hung task, whose signature is the stack of the task the detector named (the console's
+  ``INFO: task ... blocked`` and the trace printed under it), and a soft lockup, whose
+  signature is the spinning code the timer interrupt found (the console's ``soft lockup``
+  report).
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from kdbg import target
 from kdbg.fleet.kind import classify
 from kdbg.fleet.signature import Signature, clean_name, signature
 from kdbg.helpers.printk import get_dmesg
+from kdbg.ui.report import crash_signature
 from tests.conftest import SESSION_CACHE, resolve_crash_dump
-from tests.stack_truth import console_lines, parse_panic
-from vmcores.crash import SCENARIOS, crash_dumps
+from tests.stack_truth import console_lines, parse_hung_task, parse_panic
+from vmcores.crash import ALL_SCENARIOS, LOCKUP_SCENARIOS, SCENARIOS, crash_dumps
 from vmcores.debian import SUITES
 
 #: The kind each scenario's crash is.
-EXPECTED_KIND = {"panic": "sysrq", "oops": "null-deref", "nmi": "nmi"}
+EXPECTED_KIND = {"panic": "sysrq", "oops": "null-deref", "nmi": "nmi", "hung": "hung-task",
+                 "softlockup": "soft-lockup"}
 
 #: The forms each crash is read from: QEMU's paging ELF and its kdump.
 FORMS = ("elf-paging", "kdump-zlib")
@@ -44,15 +51,27 @@ def _kdbg_signature(suite: str, scenario: str, form: str, path: Optional[Path] =
     prog = target.open_core(str(path or resolve_crash_dump(suite, scenario, form).path))
     try:
         kind = classify(get_dmesg(prog, timestamps=False).decode("utf-8", "replace").splitlines())
-        trace = prog.crashed_thread().stack_trace()
-        return kind.kind, signature(kind.kind, [(f.name, f.module) for f in trace])
+        sig, task = crash_signature(prog, kind)
+        if kind.kind == "hung-task":  # the hung task the log named, not the detector
+            assert int(task.pid) == parse_hung_task(_console(suite, scenario)).pid
+        else:
+            assert int(task.pid) == prog.crashed_thread().tid
+        return kind.kind, sig
     finally:
         prog.close()
 
 
+def _console(suite: str, scenario: str) -> str:
+    return (resolve_crash_dump(suite, scenario, FORMS[0]).truth / "console.log").read_text(errors="replace")
+
+
 def _console_signature(suite: str, scenario: str) -> Tuple[str, Signature]:
-    text = (resolve_crash_dump(suite, scenario, FORMS[0]).truth / "console.log").read_text(errors="replace")
+    text = _console(suite, scenario)
     kind = classify([_TIMESTAMP.sub("", line) for line in text.splitlines()])
+    if kind.kind == "hung-task":
+        # the trace the detector printed under its INFO line: the hung task's own
+        hung = [(f.function, f.module) for f in parse_hung_task(text).frames if f.reliable]
+        return kind.kind, signature(kind.kind, hung)
     oops = parse_panic(text)
     reliable = [f for f in oops.frames if f.reliable]
     frames: List[Tuple[Optional[str], Optional[str]]] = [(f.function, f.module) for f in reliable]
@@ -70,7 +89,7 @@ _SEEN: Dict[Tuple[str, str], str] = {}
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS)
 @pytest.mark.parametrize("suite", SUITES)
 def test_kind_and_signature_equal_the_kernels_own(suite: str, scenario: str) -> None:
     console_kind, console_sig = _console_signature(suite, scenario)
@@ -85,10 +104,11 @@ def test_kind_and_signature_equal_the_kernels_own(suite: str, scenario: str) -> 
 @pytest.mark.timeout(1800)
 def test_same_scenario_same_signature_different_scenarios_differ() -> None:
     digests = {(suite, scenario): _kdbg_signature(suite, scenario, FORMS[0])[1].digest
-               for suite in SUITES for scenario in SCENARIOS}
-    for scenario in SCENARIOS:
+               for suite in SUITES for scenario in ALL_SCENARIOS}
+    for scenario in ALL_SCENARIOS:
         assert len({digests[(suite, scenario)] for suite in SUITES}) == 1, scenario
-    assert len({digests[(SUITES[0], scenario)] for scenario in SCENARIOS}) == len(SCENARIOS)
+    for suite in SUITES:
+        assert len({digests[(suite, scenario)] for scenario in ALL_SCENARIOS}) == len(ALL_SCENARIOS), suite
 
 
 @pytest.mark.timeout(60)
@@ -132,6 +152,13 @@ def test_classify_the_kernels_words(kind: str) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_hung_task_names_the_task_that_hung() -> None:
+    """The PID of the detector's line (kernel/hung_task.c's words), for hung tasks only."""
+    assert classify(KERNEL_WORDS["hung-task"]).blocked_pid == 95
+    assert all(classify(KERNEL_WORDS[k]).blocked_pid is None for k in KERNEL_WORDS if k != "hung-task")
+
+
+@pytest.mark.timeout(60)
 def test_console_lines_helper_is_the_console() -> None:
     """The console parser the truth side uses keeps every line of a report."""
     text = "[    1.000000] a\n[    2.000000] Kernel panic - not syncing: x\n"
@@ -163,14 +190,24 @@ def _kernel_offset(path: Path) -> int:
         prog.close()
 
 
-@pytest.mark.timeout(3600)
-@pytest.mark.parametrize("suite", SUITES)
-def test_a_second_boot_has_the_same_signature(suite: str) -> None:
+def _same_on_a_second_boot(suite: str, scenarios: Tuple[str, ...]) -> None:
     offsets = []
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         first = resolve_crash_dump(suite, scenario, FORMS[0]).path
         second = _second_boot(suite, scenario)
         assert _kdbg_signature(suite, scenario, FORMS[0], second) == _kdbg_signature(suite, scenario, FORMS[0])
         offsets.append((_kernel_offset(first), _kernel_offset(second)))
     # the boots really differ: KASLR put the kernel elsewhere at least once
     assert any(a != b for a, b in offsets), offsets
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("suite", SUITES)
+def test_a_second_boot_has_the_same_signature(suite: str) -> None:
+    _same_on_a_second_boot(suite, SCENARIOS)
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("suite", SUITES)
+def test_a_second_boot_of_a_lockup_has_the_same_signature(suite: str) -> None:
+    _same_on_a_second_boot(suite, LOCKUP_SCENARIOS)

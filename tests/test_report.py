@@ -1,6 +1,7 @@
 """``kdbg report`` (issue 17) against what each guest recorded and printed.
 
-Truth: the crashed guests' ``crash.json`` (the task that triggered the crash), ``uname``,
+Truth: the crashed guests' ``crash.json`` (the task that triggered the crash, the task that
+hung), ``uname``,
 ``modules`` and ``mounts`` recorded before the crash, and the serial console, whose last
 lines are the kernel's own account of the crash; the reference (uncrashed) guests for the
 no-crash case; a dump filtered with ``makedumpfile -d 31`` and one cut short for sections
@@ -20,10 +21,12 @@ import pytest
 
 from tests.cli_support import run_kdbg
 from tests.conftest import resolve_crash_dump, resolve_dump
-from vmcores.crash import SCENARIOS
+from tests.stack_truth import console_seconds, parse_hung_task, parse_panic
+from vmcores.crash import CRASHING, LOCKUP_SCENARIOS, SCENARIOS
 from vmcores.debian import SUITES
 
-EXPECTED_KIND = {"panic": "sysrq", "oops": "null-deref", "nmi": "nmi"}
+EXPECTED_KIND = {"panic": "sysrq", "oops": "null-deref", "nmi": "nmi", "hung": "hung-task",
+                 "softlockup": "soft-lockup"}
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
@@ -75,6 +78,46 @@ def test_report_of_a_crash_is_the_guests_account(suite: str, scenario: str) -> N
     assert tail == [ln.rstrip() for ln in console[len(console) - len(tail):]] or _in_order(tail, console)
     assert any(ln.startswith("Kernel panic - not syncing") for ln in r["log"])
     assert r["oops"] and r["oops"][-1].startswith("Kernel panic - not syncing")
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("scenario", LOCKUP_SCENARIOS)
+@pytest.mark.parametrize("suite", SUITES)
+def test_report_of_a_lockup_is_the_guests_account(suite: str, scenario: str, tmp_path: Path) -> None:
+    """A hung task and a soft lockup are named as the guest's console named them; a hung
+    task's report lists the task the detector named among the D-state tasks, with the stack
+    the detector printed and a wait at least the detector's and at most the time from the
+    trigger to the panic."""
+    dump = resolve_crash_dump(suite, scenario, "elf-paging")
+    console = (dump.truth / "console.log").read_text(errors="replace")
+    crash = json.loads((dump.truth / "crash.json").read_text())
+    done = run_kdbg("report", str(dump.path), "-o", str(tmp_path), timeout=900)
+    assert done.returncode == 0, done.stderr
+    r = json.loads((tmp_path / "report.json").read_text())
+    s = r["summary"]
+    assert s["kind"]["kind"] == EXPECTED_KIND[scenario]
+    assert s["kind"]["evidence"] in [ln.strip() for ln in _console_text(console)]
+    panic = parse_panic(console)  # the report of the task that panicked
+    assert (s["crashed"]["pid"], s["crashed"]["cpu"]) == (panic.pid, panic.cpu)
+    if scenario == "softlockup":
+        assert s["crashed"]["pid"] == crash["crash_pid"] == s["signature"]["pid"]
+        assert "kdbg_spin_loop [kdbg_lockup]" in s["signature"]["frames"]
+        return
+    hung = parse_hung_task(console)
+    assert hung.pid == crash["blocked_pid"] == s["signature"]["pid"] != panic.pid
+    blocked = {t["pid"]: t for t in r["blocked"]}
+    assert hung.pid in blocked, sorted(blocked)
+    task = blocked[hung.pid]
+    names = [f["function"] for f in task["stack"]["frames"] if not f["user"]]
+    assert names == [f.function for f in hung.frames if f.reliable]
+    waited = task["waiting_ns"] / 1e9
+    trigger_to_panic = console_seconds(console, "Kernel panic - not syncing") - console_seconds(console, CRASHING)
+    assert hung.seconds <= waited <= trigger_to_panic + 1.0, (hung.seconds, waited, trigger_to_panic)
+    assert f"(not run for {waited:.1f} s)" in (tmp_path / "report.txt").read_text()
+
+
+def _console_text(console: str) -> List[str]:
+    return [_TIMESTAMP.sub("", ln) for ln in console.splitlines() if _TIMESTAMP.match(ln)]
 
 
 @pytest.mark.timeout(1800)
