@@ -6,9 +6,10 @@ request the guest submits waits seconds in QEMU while the guest's block layer ho
 in flight:
 
 ``vda``
-    an MBR with two partitions (``vda1``, ``vda2``), one virtqueue (``num-queues=1``): the
-    kernel gives a single-queue disk the ``mq-deadline`` scheduler, so requests hold a
-    scheduler tag and a driver tag;
+    an MBR with two partitions (``vda1``, ``vda2``), one virtqueue (``num-queues=1``), the
+    ``mq-deadline`` scheduler (the kernel's default for a single-queue disk; the guest
+    loads it where it is a module and selects it), so requests hold a scheduler tag and a
+    driver tag;
 ``vdb``
     no partition table, two virtqueues (``num-queues=2``): no scheduler (``none``), driver
     tags only, one hardware context per CPU.
@@ -74,10 +75,13 @@ __all__ = ["DISK_FORMS", "disk_dir", "disk_dumps", "build_disk", "read_inflight"
 DISK_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
 """Forms every disk dump is written in (all of the same stopped guest)."""
 
-RECIPE = 1
-"""How the guest is built; dumps of another recipe are rebuilt."""
+RECIPE = 2
+"""How the guest is built; dumps of another recipe are rebuilt (2: ``mq-deadline`` loaded
+and chosen where it is a module, as on Debian's 6.12)."""
 
-DISK_MODULES: Tuple[str, ...] = (*FW_CFG_MODULES, "virtio_pci", "virtio_blk")
+DISK_MODULES: Tuple[str, ...] = (*FW_CFG_MODULES, "virtio_pci", "mq_deadline", "virtio_blk")
+"""Modules the guest loads, in order (a built-in one is skipped): the scheduler before the
+disks appear."""
 SECTOR = 512
 DISK_SECTORS = 32768
 """Each disk is 16 MiB."""
@@ -92,6 +96,11 @@ READY = "KDBG-DISK-READY"
 INFLIGHT = "KDBG-INFLIGHT"
 SETTLE = 1.0
 """Seconds the host waits after :data:`READY` before stopping the guest."""
+DISK_CMDLINE = "no_timer_check"
+"""Appended to :data:`vmcores.build.KERNEL_CMDLINE`: on a loaded host TCG runs the IO-APIC
+timer check too slowly and the kernel panics while booting ("IO-APIC + timer doesn't
+work!", as for the live guests of :func:`vmcores.build.live_tests`); this guest reads no
+timer."""
 
 INIT_DISK = r"""
 T=/truth
@@ -100,6 +109,7 @@ uname -r > $T/uname
 cat /proc/version > $T/version
 cat /proc/cmdline > $T/cmdline
 cat /proc/modules > $T/modules
+echo mq-deadline > /sys/block/vda/queue/scheduler
 # I/O that stays in flight: O_DIRECT dd keeps one request each, QEMU throttles them
 dd if=/dev/vda of=/dev/null bs=4k count=100000 iflag=direct 2>/dev/null &
 dd if=/dev/vda of=/dev/null bs=4k count=100000 skip=512 iflag=direct 2>/dev/null &
@@ -193,10 +203,10 @@ def build_disk(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = No
     initramfs = make_initramfs(kernel, DISK_MODULES, init)
     info: Dict[str, Any] = {"suite": suite, "recipe": RECIPE, "release": kernel.release,
                             "package": f"{kernel.package}={kernel.version}", "memory": memory,
-                            "cmdline": KERNEL_CMDLINE, "iops": IOPS, "dumps": [], "failed": {}}
+                            "cmdline": f"{KERNEL_CMDLINE} {DISK_CMDLINE}", "iops": IOPS, "dumps": [], "failed": {}}
     work = outdir / "guest"
     truth = outdir / "truth"
-    with Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT, memory=memory,
+    with Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT, memory=memory, cmdline=DISK_CMDLINE,
                     extra_args=_qemu_disk_args(outdir)) as g:
         say(f"guest has I/O in flight after {time.monotonic() - t0:.1f}s; dumping")
         time.sleep(SETTLE)
