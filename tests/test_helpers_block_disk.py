@@ -13,6 +13,9 @@ in QEMU's throttle at the dump moment. drgn reads the ``elf-paging`` form; kdbg 
   the requests that hold a driver tag: their number on each disk, split into reads and
   writes, and the number on ``vda1``, lie within what the guest's own inflight files
   printed in its last snapshots before the stop (``truth/inflight``), and there were some.
+  A request's partition is ``rq->part``: the device it was submitted to since Linux 5.11,
+  the partition its sector lies in on 5.10 (which counts two whole-disk readers inside
+  ``vda1`` there, as the guest's 5.10 ``vda1/inflight`` does).
   Where there is a scheduler (``vda``), the default is the scheduler-tagged requests,
   which include the driver-tagged ones; where there is none, the default is the
   driver-tagged ones and no request holds a scheduler tag. drgn 0.3.0 numbers the *reserved* tags'
