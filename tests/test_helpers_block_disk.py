@@ -9,7 +9,8 @@ in QEMU's throttle at the dump moment. drgn reads the ``elf-paging`` form; kdbg 
 
 * ``request_queue_busy_iter`` (default, ``"driver"`` and ``"sched"`` tags) gives the same
   requests in the same order as drgn's, and each request's tag, operation, direction,
-  sector, size and partition are drgn's. The kernel's ``/sys/block/*/inflight`` counts
+  sector, size and partition are drgn's, and so is ``str(req_op(rq))`` (``req_op``'s
+  docstring example, ``(enum req_op)REQ_OP_WRITE``) of each. The kernel's ``/sys/block/*/inflight`` counts
   the requests that hold a driver tag: their number on each disk, split into reads and
   writes, and the number on ``vda1``, lie within what the guest's own inflight files
   printed in its last snapshots before the stop (``truth/inflight``), and there were some.
@@ -22,6 +23,7 @@ in QEMU's throttle at the dump moment. drgn reads the ``elf-paging`` form; kdbg 
   bitmap from ``nr_reserved_tags`` and the normal one from 0, the reverse of the kernel's
   ``bt_iter``; kdbg follows the kernel. virtio-blk reserves no tags (checked here), so the
   two agree on these disks.
+* ``sbitmap_for_each_set`` of each disk's driver-tag bitmaps equals drgn's (set bits).
 * ``for_each_disk``, ``for_each_partition``, ``disk_name``, ``disk_devt``, ``part_name``,
   ``part_devt``, ``bdev_partno``, ``print_disks``, ``print_partitions`` and
   ``nr_blockdev_pages`` equal drgn's, and the disks and partitions with their device
@@ -50,6 +52,7 @@ import contextlib, io
 from drgn.helpers.linux.block import (bdev_partno, blk_rq_bytes, blk_rq_pos, disk_devt, disk_name, for_each_disk,
                                       for_each_partition, nr_blockdev_pages, part_devt, part_name, print_disks,
                                       print_partitions, req_op, request_queue_busy_iter, rq_data_dir)
+from drgn.helpers.linux.sbitmap import sbitmap_for_each_set
 
 bdev_parts = prog.type("struct block_device").has_member("bd_device")
 result["disks"] = [[disk_name(d).decode(), plain(disk_devt(d)), d.value_(), plain(d.queue.elevator)]
@@ -77,9 +80,13 @@ for d in for_each_disk(prog):
     for tags in (None, "driver", "sched"):
         result[f"busy:{name}:{tags}"] = [request(rq) for rq in request_queue_busy_iter(q, tags)]
         result[f"busy_default_prog:{name}:{tags}"] = [rq.value_() for rq in request_queue_busy_iter(q, tags=tags)]
+    # req_op's docstring example (>>> req_op(rq) prints (enum req_op)REQ_OP_WRITE), on every request
+    result[f"req_op_str:{name}"] = [str(req_op(rq)) for rq in request_queue_busy_iter(q)]
     set_tags = q.tag_set.tags
     result[f"reserved:{name}"] = [set_tags[i].nr_reserved_tags.value_() for i in range(q.tag_set.nr_hw_queues)]
     result[f"hw_queues:{name}"] = q.nr_hw_queues.value_()
+    result[f"sbitmap:{name}"] = [list(sbitmap_for_each_set(set_tags[i].bitmap_tags.sb.address_of_()))
+                                 for i in range(q.tag_set.nr_hw_queues)]
 '''
 
 
@@ -136,6 +143,7 @@ def test_busy_requests_and_disks_as_drgn_and_the_guest(suite: str, kdbg_form: st
         assert int(sysfs.get((where, "partition"), "0")) == (partno[1] if isinstance(partno, list) else partno)
     disks = {name: elevator[1] for name, _devt, _address, elevator in theirs["disks"]}
     assert sorted(disks) == ["vda", "vdb"] and disks["vda"] and not disks["vdb"]  # both kinds of tags
+    assert any(bits for name in disks for bits in theirs[f"sbitmap:{name}"])  # sbitmap_for_each_set on set bits
     for name, has_elevator in disks.items():
         assert ("[none]" not in sysfs[(name, "queue/scheduler")]) == bool(has_elevator), name
         assert theirs[f"hw_queues:{name}"] == len(sysfs[(name, "mq")].split()), name
@@ -155,6 +163,8 @@ def test_busy_requests_and_disks_as_drgn_and_the_guest(suite: str, kdbg_form: st
         assert busy == (theirs[f"busy:{name}:sched"] if disks[name] else driver)
         assert {rq[0] for rq in driver} <= {rq[0] for rq in busy}
         assert theirs[f"busy:{name}:sched"] if disks[name] else not theirs[f"busy:{name}:sched"]
+    writes = [op for name in ("vda", "vdb") for op in theirs[f"req_op_str:{name}"] if "WRITE" in op]
+    assert writes and all(op.startswith("(enum req_op") and op.endswith(")REQ_OP_WRITE") for op in writes), writes
     on_vda1 = [rq for rq in theirs["busy:vda:driver"] if rq[7] == "vda1"]
     (_r, _w, (lo, hi)) = window["vda1"]
     assert lo >= 1 and lo <= len(on_vda1) <= hi
