@@ -49,6 +49,9 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
+import kdbg
+from kdbg.ui.completion import complete
+from kdbg.ui.evaluate import script_globals
 from tests.cli_support import clean_env, kdbg_commands
 from tests.conftest import resolve_crash_dump
 from tests.stack_truth import parse_panic
@@ -412,3 +415,16 @@ def _first_output(stdout: str) -> str:
                 return "".join(lines[:i])
             seen.add(ln)
     raise AssertionError("no second foreach bt output")
+
+
+def test_options_complete_in_the_repl() -> None:
+    """The REPL completes the new options from the commands' own registration."""
+    prog = kdbg.open_core(str(resolve_crash_dump("bullseye", "panic", "kdump-zlib").path))
+    try:
+        g = script_globals(prog)
+        _, bt_opts = complete(prog, g, "bt -")
+        assert {"-f", "-F", "-s", "-x", "-d", "-t", "-T"} <= set(bt_opts), bt_opts
+        _, search_opts = complete(prog, g, "search -")
+        assert {"-s", "-e", "-l", "-k", "-p", "-m", "-c", "-w", "-h", "--json"} <= set(search_opts), search_opts
+    finally:
+        prog.close()
