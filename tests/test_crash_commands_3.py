@@ -36,6 +36,10 @@ drgn's read of the range searched (the matches are computed by the test from drg
 bytes) and to drgn's own physical search, then to crash line for line (crash 8.0.2 prints
 the matches of a kernel-virtual range twice: asserted). Pipes and redirection are held to
 the system's own ``grep`` on the command's output and to the command's output itself.
+``tree`` is held to drgn's walk of the same trees (``/proc``'s entries under
+``proc_root``, the PID IDR of ``init_pid_ns``), to the search-tree order of ``/proc``'s
+names, to the guest's own PIDs, and to crash line for line (crash 8.0.2 refuses ``-t
+radix`` on these kernels, whose radix trees are XArrays: asserted).
 """
 
 from __future__ import annotations
@@ -428,3 +432,117 @@ def test_options_complete_in_the_repl() -> None:
         assert {"-s", "-e", "-l", "-k", "-p", "-m", "-c", "-w", "-h", "--json"} <= set(search_opts), search_opts
     finally:
         prog.close()
+
+
+# ------------------------------------------------------------------------------- tree
+
+TREE_COMMANDS = [
+    "tree -t rbtree -r proc_dir_entry.subdir -o proc_dir_entry.subdir_node proc_root",
+    "tree -t rbtree -r proc_dir_entry.subdir -o proc_dir_entry.subdir_node -p proc_root",
+    "tree -t rbtree -r proc_dir_entry.subdir -o proc_dir_entry.subdir_node -l -s proc_dir_entry.namelen proc_root",
+    "tree -t xarray -r pid_namespace.idr init_pid_ns",
+    "tree -t xarray -r pid_namespace.idr -p init_pid_ns",
+    "tree -t radix -r pid_namespace.idr -s pid.level init_pid_ns",
+]
+#: drgn: /proc's entries in order (address, namelen, name), the root node and the
+#: rb_node's offset, the PID IDR's entries.
+TREE_DRGN = {
+    "proc": "[[v.value_(), v.namelen.value_(), v.name.string_().decode()] for v in "
+            "__import__('drgn.helpers.linux.rbtree', fromlist=['x']).rbtree_inorder_for_each_entry("
+            "'struct proc_dir_entry', prog['proc_root'].subdir.address_of_(), 'subdir_node')]",
+    "proc_root": "[prog['proc_root'].subdir.rb_node.value_(), "
+                 "__import__('drgn').offsetof(prog.type('struct proc_dir_entry'), 'subdir_node')]",
+    "pids": "[[i, e.value_(), cast('struct pid *', e).level.value_()] for i, e in "
+            "__import__('drgn.helpers.linux.xarray', fromlist=['x']).xa_for_each("
+            "prog['init_pid_ns'].idr.idr_rt.address_of_())]",
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("suite", SUITES)
+def test_tree(suite: str, form: str) -> None:
+    dump = resolve_crash_dump(suite, "panic", form)
+    r = kdbg_commands(dump.path, *TREE_COMMANDS, "tree --json " + TREE_COMMANDS[1][5:])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    rows = json.loads(lines.pop())
+    # drgn with DWARF on the ELF dump: /proc's entries in order, the IDR's entries
+    elf = resolve_crash_dump(suite, "panic", ORACLE_FORM).path
+    records = ask_drgn(suite, elf, [Query(k, t) for k, t in TREE_DRGN.items()]).records
+    assert all(v["kind"] != "error" for v in records.values()), records
+    d = {k: v["value"] for k, v in records.items()}
+    procs, (top, off), pids = d["proc"], d["proc_root"], d["pids"]
+    n, npid = len(procs), len(pids)
+    assert n > 10 and npid > 10
+    outs = split_outputs_by(lines, [n, 2 * n, 2 * n, npid, 2 * npid, 2 * npid])
+    pre, pos, linear, xa, xa_pos, xa_level = outs
+    # the entries are drgn's, the root's first
+    assert sorted(int(x, 16) for x in pre) == sorted(a for a, _l, _n in procs)
+    assert int(pre[0], 16) == top - off
+    assert [f"{int(a, 16):x}" for a in pos[0::2]] == pre
+    assert [(row["address"], row["position"]) for row in rows] == \
+        [(int(a, 16), p.split(": ", 1)[1]) for a, p in zip(pos[0::2], pos[1::2], strict=True)]
+    # every position is the path to the node: a left turn to a lower key (proc_match's:
+    # the name's length, then its bytes)
+    by_pos = {p.split(": ", 1)[1]: int(a, 16) for a, p in zip(pos[0::2], pos[1::2], strict=True)}
+    keys = {a: (n, name.encode()) for a, n, name in procs}
+    for where, a in by_pos.items():
+        if where != "root":
+            parent = by_pos[where.rsplit("/", 1)[0]]
+            assert (keys[a] < keys[parent]) == where.endswith("/l"), where
+    assert sorted(by_pos.values()) == sorted(keys)
+    assert linear[0::2] == [f"{a:x}" for a, _n, _name in procs]
+    assert linear[1::2] == [f"  namelen = {n}," for _a, n, _name in procs]
+    assert xa == [f"{e:x}" for _i, e, _l in pids]
+    # -p: crash's position, the slot at each level from the top (64 slots a node): the
+    # slots spell the index
+    slots = [re.fullmatch(r"  index: (\d+)  position: root((?:/\d+)+)", ln) for ln in xa_pos[1::2]]
+    assert all(slots) and [int(m.group(1)) for m in slots if m] == [i for i, _e, _l in pids]
+    for m in filter(None, slots):
+        value = 0
+        for slot in m.group(2).split("/")[1:]:
+            assert int(slot) < 64
+            value = value * 64 + int(slot)
+        assert value == int(m.group(1))
+    assert xa_level[1::2] == [f"  level = {lv}," for _i, _e, lv in pids]
+    # the guest: its processes' PIDs are the IDR's (kworkers may come and go before the dump)
+    guest = {p["pid"] for p in json.loads((dump.truth / "ps.json").read_text()) if "kworker" not in p["comm"]}
+    assert guest <= {i for i, _e, _l in pids}
+    # crash, on the kdump form
+    if form != "kdump-zlib":
+        return
+    if not crash_can_open(suite):
+        assert suite in CRASH_CANNOT_OPEN
+        with pytest.raises(CrashOracleError, match="did not open"):
+            ask_crash(suite, dump.path, TREE_COMMANDS)
+        return
+    theirs = ask_crash(suite, dump.path, TREE_COMMANDS).outputs
+    for cmd, ours in zip(TREE_COMMANDS[:5], outs[:5], strict=True):
+        assert "".join(ln + "\n" for ln in ours) == theirs[cmd], cmd
+    # crash 8.0.2 knows no radix tree on 4.20+ kernels, where radix_tree_root is an xarray
+    assert theirs[TREE_COMMANDS[5]] == "tree: radix trees do not exist or have changed their format\n"
+
+
+def split_outputs_by(lines: List[str], counts: List[int]) -> List[List[str]]:
+    assert len(lines) == sum(counts), (len(lines), counts)
+    out, pos = [], 0
+    for c in counts:
+        out.append(lines[pos:pos + c])
+        pos += c
+    return out
+
+
+def test_tree_bad_input_and_help() -> None:
+    dump = resolve_crash_dump("bullseye", "panic", "kdump-zlib")
+    bad = ["tree", "tree -t maple2 proc_root", "tree -t xarray -l init_pid_ns", "tree -o nosuch.x proc_root",
+           "tree -N -r 8 proc_root", "tree -x -d proc_root", "tree -t x -N 0", "tree nosuch_symbol_x"]
+    for cmd in bad:
+        r = kdbg_commands(dump.path, cmd, "tree -t xarray -r pid_namespace.idr init_pid_ns")
+        assert r.returncode == 1, cmd
+        line = _one_line(r.stderr)
+        assert line is not None and line.startswith("kdbg: tree"), (cmd, r.stderr)
+        assert re.fullmatch(r"([0-9a-f]{16}\n)+", r.stdout), (cmd, r.stdout)  # the next command ran
+    r = kdbg_commands(dump.path, "help tree")
+    assert r.returncode == 0
+    for opt in ("-t TYPE", "-r OFFSET", "-o OFFSET", "-s TYPE", "-l", "-p", "-N", "--json"):
+        assert opt in r.stdout, opt
