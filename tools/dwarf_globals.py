@@ -350,18 +350,144 @@ def _address(die: Any) -> Optional[int]:
     return int.from_bytes(bytes(loc.value[1:9]), "little")
 
 
+#: Bytes of the DWARF forms of a fixed size (the others, whose size depends on the CU or
+#: on the value, are :meth:`_DieSkipper._skip_form`'s own cases; ``DW_FORM_indirect``,
+#: which gcc does not write, is refused there).
+_FORM_SIZE: Dict[str, int] = {
+    "DW_FORM_data1": 1, "DW_FORM_ref1": 1, "DW_FORM_flag": 1, "DW_FORM_strx1": 1, "DW_FORM_addrx1": 1,
+    "DW_FORM_data2": 2, "DW_FORM_ref2": 2, "DW_FORM_strx2": 2, "DW_FORM_addrx2": 2,
+    "DW_FORM_strx3": 3, "DW_FORM_addrx3": 3,
+    "DW_FORM_data4": 4, "DW_FORM_ref4": 4, "DW_FORM_strx4": 4, "DW_FORM_addrx4": 4, "DW_FORM_ref_sup4": 4,
+    "DW_FORM_data8": 8, "DW_FORM_ref8": 8, "DW_FORM_ref_sig8": 8, "DW_FORM_ref_sup8": 8,
+    "DW_FORM_data16": 16, "DW_FORM_flag_present": 0, "DW_FORM_implicit_const": 0,
+}  # fmt: skip
+_FORM_OFFSET = frozenset(("DW_FORM_strp", "DW_FORM_line_strp", "DW_FORM_sec_offset", "DW_FORM_strp_sup",
+                          "DW_FORM_GNU_strp_alt", "DW_FORM_GNU_ref_alt"))
+_FORM_LEB = frozenset(("DW_FORM_udata", "DW_FORM_sdata", "DW_FORM_ref_udata", "DW_FORM_strx", "DW_FORM_addrx",
+                       "DW_FORM_rnglistx", "DW_FORM_loclistx", "DW_FORM_GNU_addr_index", "DW_FORM_GNU_str_index"))
+_FORM_REF_CU = frozenset(("DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8", "DW_FORM_ref_udata"))
+
+
+def _uleb(data: Any, at: int) -> Tuple[int, int]:
+    """``(value, offset after it)`` of the ULEB128 at ``data[at]``."""
+    value = shift = 0
+    while True:
+        b = data[at]
+        at += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, at
+        shift += 7
+
+
+class _DieSkipper:
+    """Walks one CU's DIEs in ``.debug_info`` by their abbreviations alone, decoding only
+    the lengths of attribute values (and ``DW_AT_sibling``), so that the top-level
+    variables are found without pyelftools parsing every DIE of the CU (a module's CU has
+    thousands of top-level type and function DIEs for a handful of variables)."""
+
+    def __init__(self, data: Any, cu: Any) -> None:
+        self.data = data
+        self.cu = cu
+        self.cu_offset = cu.cu_offset
+        self.addr = cu["address_size"]
+        self.offset_size = 8 if cu.structs.dwarf_format == 64 else 4
+        self.ref_addr = self.addr if cu["version"] == 2 else self.offset_size
+        self.abbrevs = cu.get_abbrev_table()
+        #: abbreviation code -> (tag, has children, [(attribute, form)])
+        self.decls: Dict[int, Tuple[str, bool, List[Tuple[str, str]]]] = {}
+
+    def _decl(self, code: int) -> Tuple[str, bool, List[Tuple[str, str]]]:
+        d = self.decls.get(code)
+        if d is None:
+            a = self.abbrevs.get_abbrev(code)
+            d = (a["tag"], a.has_children(), list(a.iter_attr_specs()))
+            self.decls[code] = d
+        return d
+
+    def _skip_form(self, form: str, at: int) -> int:
+        data = self.data
+        n = _FORM_SIZE.get(form)
+        if n is not None:
+            return at + n
+        if form in _FORM_OFFSET:
+            return at + self.offset_size
+        if form in _FORM_LEB:
+            return _uleb(data, at)[1]
+        if form == "DW_FORM_addr":
+            return at + self.addr
+        if form == "DW_FORM_ref_addr":
+            return at + self.ref_addr
+        if form == "DW_FORM_string":
+            return data.index(0, at) + 1
+        if form in ("DW_FORM_block", "DW_FORM_exprloc"):
+            n, at = _uleb(data, at)
+            return at + n
+        if form == "DW_FORM_block1":
+            return at + 1 + data[at]
+        if form == "DW_FORM_block2":
+            return at + 2 + int.from_bytes(data[at : at + 2], "little")
+        if form == "DW_FORM_block4":
+            return at + 4 + int.from_bytes(data[at : at + 4], "little")
+        raise ValueError(f"DIE at {at:#x}: DWARF form {form} not known to the skipper")
+
+    def _ref(self, form: str, at: int) -> int:
+        """The DIE offset a reference attribute of ``form`` at ``at`` names."""
+        if form == "DW_FORM_ref_udata":
+            return _uleb(self.data, at)[0] + self.cu_offset
+        n = self.ref_addr if form == "DW_FORM_ref_addr" else _FORM_SIZE[form]
+        v = int.from_bytes(self.data[at : at + n], "little")
+        return v + self.cu_offset if form in _FORM_REF_CU else v
+
+    def skip(self, at: int) -> Tuple[Optional[str], int]:
+        """``(tag, offset of the next sibling)`` of the DIE at ``at`` (``None`` and the
+        offset after it for the null entry that ends a list of children)."""
+        code, at = _uleb(self.data, at)
+        if code == 0:
+            return None, at
+        tag, children, specs = self._decl(code)
+        sibling = None
+        for name, form in specs:
+            if name == "DW_AT_sibling" and children:
+                sibling = self._ref(form, at)
+            at = self._skip_form(form, at)
+        if not children:
+            return tag, at
+        if sibling is not None:
+            return tag, sibling
+        while True:  # no DW_AT_sibling: walk the children up to their null entry
+            child, at = self.skip(at)
+            if child is None:
+                return tag, at
+
+    def top_variables(self, top: Any) -> Iterator[int]:
+        """Offsets of the ``DW_TAG_variable`` children of the CU's top DIE ``top``."""
+        if not top.has_children:
+            return
+        at = top.offset + top.size
+        while True:
+            tag, after = self.skip(at)
+            if tag is None:
+                return
+            if tag == "DW_TAG_variable":
+                yield at
+            at = after
+
+
 def _top_variables(dwarf: Any) -> Iterator[Tuple[str, _TypeReader, Any]]:
-    """``(cu_name, reader, die)`` of every top-level ``DW_TAG_variable`` DIE, CU by CU;
-    a CU's parsed DIEs are dropped once it is done (pyelftools keeps every DIE it parsed
-    for as long as the file is open: 6 GB over a kernel)."""
+    """``(cu_name, reader, die)`` of every top-level ``DW_TAG_variable`` DIE, CU by CU,
+    in DIE order (found by :class:`_DieSkipper`; only those DIEs and the types they
+    reach are parsed by pyelftools); a CU's parsed DIEs are dropped once it is done
+    (pyelftools keeps every DIE it parsed for as long as the file is open: 6 GB over a
+    kernel)."""
+    data = dwarf.debug_info_sec.stream.getvalue()
     for cu in dwarf.iter_CUs():
         top = cu.get_top_DIE()
         cu_name_attr = top.attributes.get("DW_AT_name")
         cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
         reader = _TypeReader(cu)
-        for die in top.iter_children():
-            if die.tag == "DW_TAG_variable":
-                yield cu_name, reader, die
+        for at in list(_DieSkipper(data, cu).top_variables(top)):
+            yield cu_name, reader, dwarf.get_DIE_from_refaddr(at, cu)
         cu._dielist = []
         cu._diemap = []
 
@@ -498,9 +624,10 @@ def _relocated_module(data: bytes) -> Tuple[bytes, Dict[int, int], Any]:
     out = bytearray(data)
     where: Dict[int, int] = {}
     info_index = next((i for i, s in enumerate(sections) if s.name == ".debug_info"), -1)
+    symtab_index = elf.get_section_index(".symtab")  # the section found by that name above
     for sec in sections:
         h = sec.header
-        if h.sh_type != "SHT_RELA" or h.sh_link != sections.index(symtab):
+        if h.sh_type != "SHT_RELA" or h.sh_link != symtab_index:
             continue
         target = sections[h.sh_info]
         if not target.name.startswith(".debug"):

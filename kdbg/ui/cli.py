@@ -3,8 +3,10 @@
 ``kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]``
 
 ``kdbg shrink ...``, ``kdbg report ...`` and ``kdbg triage ...`` (the first word) are
-:mod:`kdbg.ui.shrink`, :mod:`kdbg.ui.report` and :mod:`kdbg.ui.triage`; a script of one of
-those names runs as ``kdbg ./shrink``.
+:mod:`kdbg.ui.shrink`, :mod:`kdbg.ui.report` and :mod:`kdbg.ui.triage`, chosen by the
+dispatch table :data:`TOOLS` and imported only when named (a ``kdbg -x`` or ``-e`` run does
+not pay for the report's, the shrinker's or triage's imports); a script of one of those
+names runs as ``kdbg ./shrink``.
 
 Exit status: 0 ok, 1 a command or script failed, 2 bad usage or unusable target. Errors are
 one line on stderr; ``--traceback`` shows the full one. An unusable target is exit 2 also
@@ -30,6 +32,7 @@ because group or others may write it) print even with -q. Names plugins add with
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -40,7 +43,6 @@ from kdbg import target as program
 from kdbg.core.default import set_default_prog
 from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
-from kdbg.ui import report, shrink, triage
 from kdbg.ui.commands import CommandContext
 from kdbg.ui.evaluate import evaluate, script_globals
 from kdbg.ui.plugins import declarations, helpers, load_plugins
@@ -50,7 +52,7 @@ from kdbg.ui.session import run_line
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
 
-__all__ = ["main", "build_parser", "load_plugins", "namespace", "open_program", "print_warnings"]
+__all__ = ["TOOLS", "main", "build_parser", "load_plugins", "namespace", "open_program", "print_warnings"]
 
 USAGE = "kdbg [TARGET] [--json] [-q] [--plugin-path DIR]... [-e CODE | -x COMMAND... | SCRIPT [ARG...]]"
 
@@ -180,25 +182,45 @@ def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
     return status
 
 
+def _shrink(args: List[str]) -> int:
+    """``kdbg shrink ...`` (:mod:`kdbg.ui.shrink`)."""
+    shrink = importlib.import_module("kdbg.ui.shrink")
+    try:
+        job = shrink.ShrinkJob(shrink.parse_args(args))
+    except KdbgError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    return _session(job.ns, job.open, job.finish, job.run)
+
+
+def _report(args: List[str]) -> int:
+    """``kdbg report ...`` (:mod:`kdbg.ui.report`)."""
+    report = importlib.import_module("kdbg.ui.report")
+    try:
+        ns = report.parse_args(args)
+    except KdbgError as e:
+        _err(str(e))
+        return EXIT_USAGE
+    return _session(ns, open_program, None, report.run)
+
+
+def _triage(args: List[str]) -> int:
+    """``kdbg triage ...`` (:mod:`kdbg.ui.triage`)."""
+    return int(importlib.import_module("kdbg.ui.triage").main(args))
+
+
+#: The tools named by the first word (``kdbg shrink ...``): each imports its module
+#: (whose ``COMMAND`` is that word) only when it runs.
+TOOLS: Dict[str, Callable[[List[str]], int]] = {"shrink": _shrink, "report": _report, "triage": _triage}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``kdbg`` console script (``kdbg shrink ...`` is :mod:`kdbg.ui.shrink`)."""
+    """Entry point of the ``kdbg`` console script (``kdbg shrink ...`` and the other
+    :data:`TOOLS` go to their modules)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    if args[:1] == [shrink.COMMAND]:
-        try:
-            job = shrink.ShrinkJob(shrink.parse_args(args[1:]))
-        except KdbgError as e:
-            _err(str(e))
-            return EXIT_USAGE
-        return _session(job.ns, job.open, job.finish, job.run)
-    if args[:1] == [triage.COMMAND]:
-        return triage.main(args[1:])
-    if args[:1] == [report.COMMAND]:
-        try:
-            ns = report.parse_args(args[1:])
-        except KdbgError as e:
-            _err(str(e))
-            return EXIT_USAGE
-        return _session(ns, open_program, None, report.run)
+    tool = TOOLS.get(args[0]) if args else None
+    if tool is not None:
+        return tool(args[1:])
     ns = build_parser().parse_args(args)
     if ns.script and (ns.code or ns.commands):
         _err("give either -e, -x or a SCRIPT, not several")
