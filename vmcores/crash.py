@@ -107,16 +107,15 @@ CRASH_CMDLINE = "panic=0 loglevel=8"
 """Appended to :data:`vmcores.build.KERNEL_CMDLINE` (the later ``panic=`` wins): the panic
 loops forever instead of rebooting, and the console prints every message level."""
 
-SCENARIO_CMDLINE: Dict[str, str] = {"nmi": "apic_extnmi=all", "hung": "no_timer_check", "softlockup": "no_timer_check"}
+SCENARIO_CMDLINE: Dict[str, str] = {"nmi": "apic_extnmi=all"}
 """More kernel parameters per scenario.  ``apic_extnmi=all``: QEMU's ``inject-nmi`` raises
 LINT1 on every CPU, which Linux by default leaves unmasked on the boot CPU only; under KVM
 the NMI reaches every vCPU regardless (``KVM_NMI``), so this makes TCG guests see what a
 ``virsh inject-nmi`` does to a KVM guest: every CPU takes the NMI.  The watchdog scenarios set ``hung_task_panic=1`` and
 ``softlockup_panic=1`` with their sysctls in the trigger (:data:`TRIGGERS`), not on the
 command line: a TCG guest on a loaded host can stall long enough during boot for a
-spurious soft lockup, which then must not panic it.  ``no_timer_check``: on a loaded host the
-IO-APIC timer check under TCG can panic the boot (as for the live guests of
-:mod:`vmcores.build`; these scenarios boot three kernels twice each)."""
+spurious soft lockup, which then must not panic it.  (Every x86 guest boots with
+``no_timer_check``: :data:`vmcores.build.KERNEL_CMDLINE`.)"""
 
 CRASHING = "KDBG-CRASHING"
 """Printed (through /dev/kmsg) by the guest right before it triggers the crash."""

@@ -96,12 +96,6 @@ READY = "KDBG-DISK-READY"
 INFLIGHT = "KDBG-INFLIGHT"
 SETTLE = 1.0
 """Seconds the host waits after :data:`READY` before stopping the guest."""
-DISK_CMDLINE = "no_timer_check"
-"""Appended to :data:`vmcores.build.KERNEL_CMDLINE`: on a loaded host TCG runs the IO-APIC
-timer check too slowly and the kernel panics while booting ("IO-APIC + timer doesn't
-work!", as for the live guests of :func:`vmcores.build.live_tests`); this guest reads no
-timer."""
-
 INIT_DISK = r"""
 T=/truth
 mkdir -p $T
@@ -203,10 +197,10 @@ def build_disk(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = No
     initramfs = make_initramfs(kernel, DISK_MODULES, init)
     info: Dict[str, Any] = {"suite": suite, "recipe": RECIPE, "release": kernel.release,
                             "package": f"{kernel.package}={kernel.version}", "memory": memory,
-                            "cmdline": f"{KERNEL_CMDLINE} {DISK_CMDLINE}", "iops": IOPS, "dumps": [], "failed": {}}
+                            "cmdline": KERNEL_CMDLINE, "iops": IOPS, "dumps": [], "failed": {}}
     work = outdir / "guest"
     truth = outdir / "truth"
-    with Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT, memory=memory, cmdline=DISK_CMDLINE,
+    with Guest.boot(kernel, initramfs, work, READY, BOOT_TIMEOUT, memory=memory,
                     extra_args=_qemu_disk_args(outdir)) as g:
         say(f"guest has I/O in flight after {time.monotonic() - t0:.1f}s; dumping")
         time.sleep(SETTLE)
