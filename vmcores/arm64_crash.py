@@ -203,8 +203,18 @@ def arm64_oops_module(kernel: KernelFiles) -> Path:
         shutil.copytree(MODULE_SOURCE, build)
         version = subprocess.run([gcc, "--version"], capture_output=True, text=True, timeout=60).stdout
         cross_gcc = version.splitlines()[0] if version else "?"
+        overrides = _make_overrides(headers, cross_gcc)
+        config = (headers / ".config").read_text(errors="replace")
+        if "CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT=" in overrides and re.search(
+                r"^CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS=y", config, re.M):
+            # trixie: with ftrace call ops every function needs an 8-byte literal slot in
+            # front of it (-fpatchable-function-entry=4,2 aligned by gcc 14's
+            # -fmin-function-alignment); gcc 12's fallback does not keep it in the module's
+            # text, and insmod hit "kernel BUG at arch/arm64/kernel/patching.c:44" in
+            # ftrace_init_nop. The module is built without ftrace entries instead.
+            overrides.append("CC_FLAGS_FTRACE=")
         argv = ["make", "-C", str(headers), f"M={build}", "ARCH=arm64", f"CROSS_COMPILE={CROSS_COMPILE}",
-                f"CC={CROSS_COMPILE}gcc", *_make_overrides(headers, cross_gcc), "modules"]
+                f"CC={CROSS_COMPILE}gcc", *overrides, "modules"]
         info: Dict[str, Any] = {"release": kernel.release, "version": kernel.version, "source": src_hash,
                                 "recipe": ARM64_MODULE_RECIPE, "command": " ".join(argv), "gcc": cross_gcc}
         try:
