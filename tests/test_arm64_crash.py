@@ -103,11 +103,12 @@ def names(trace: Any) -> List[str]:
     return [f.name for f in trace]
 
 
-def test_console_reports_are_as_expected() -> None:
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_console_reports_are_as_expected(case: Tuple[str, str]) -> None:
     """The premise: each scenario crashed as intended, in PID 1, and printed a Call trace
     that runs from the crash down to the system call's entry from user mode; the oops
     printed the exception's registers (``pc`` in the module's ``kdbg_oops_crash``)."""
-    for kernel, scenario in CASES:
+    for kernel, scenario in [case]:
         dump = dump_of(kernel, scenario, "elf")
         rep = report_of(dump)
         crash = json.loads((dump.truth / "crash.json").read_text())
@@ -289,12 +290,12 @@ def test_report_classifies_the_crash(case: Tuple[str, str]) -> None:
     assert s["signature"]["frames"]
 
 
-def test_dumps_json_records_the_module() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_dumps_json_records_the_module(kernel: str) -> None:
     """The oops dumps record the module they were made with (its source hash and recipe:
-    a cache made with another ``kdbg_oops.c`` rebuilds), and it has BTF where the kernel's
-    headers ship a BTF ``vmlinux`` (trixie)."""
-    for kernel in KERNELS:
-        dump = dump_of(kernel, "oops", "elf")
+    a cache made with another ``kdbg_oops.c`` rebuilds), built by the cross compiler, and
+    the guest listed it as loaded, out of tree and unsigned."""
+    for dump in [dump_of(kernel, "oops", "elf")]:
         info: Dict[str, Any] = json.loads((dump.path.parent / "dumps.json").read_text())
         module = info["module"]
         assert module["release"] == dump.release and module["source"] and module["recipe"]
