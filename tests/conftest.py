@@ -50,6 +50,9 @@ test errors out with the reason.
   (``pid tid vol_before nonvol_before vol_after nonvol_after comm`` per task, around the
   sysrq-t) and ``crash.json``; ``tests/stack_truth.py`` parses the console's sysrq-t dump
   and crash report.  ``resolve_crash_dump(suite, scenario, form)`` is the function form.
+* ``disk_dump`` (session, indirect): one vmcore of ``vmcores.disk`` (a guest with two
+  throttled virtio-blk disks and I/O in flight), named by ``(suite, form)`` from
+  ``DISK_DUMP_IDS``; ``resolve_disk_dump(suite, form)`` is the function form.
 
 A truth directory holds what the guest itself reported just before it was dumped:
 ``kallsyms`` (real addresses), ``btf/vmlinux`` and ``btf/<module>`` (raw BTF),
@@ -380,3 +383,29 @@ def crash_truth(request: pytest.FixtureRequest) -> Path:
     """The truth directory of the indirect parameter ``(suite, scenario)``."""
     suite, scenario = request.param
     return resolve_crash_dump(suite, scenario, CRASH_FORMS[0]).truth
+
+
+# --------------------------------------------------------------------------- disk dumps
+
+from vmcores.disk import DISK_FORMS, disk_dumps  # noqa: E402
+
+#: Every disk dump (``vmcores.disk``: virtio-blk I/O in flight) as a static ``(suite, form)``.
+DISK_DUMP_IDS: List[Tuple[str, str]] = [(suite, form) for suite in SUITES for form in DISK_FORMS]
+
+
+def resolve_disk_dump(suite: str, form: str) -> Dump:
+    """The disk dump *suite*/*form* of :mod:`vmcores.disk` (built if missing, never skipped)."""
+    with session_cache():
+        found = disk_dumps(suites=[suite])
+    for d in found:
+        if d.form == form:
+            return d
+    raise AssertionError(f"{suite}: vmcores.disk made no {form} dump (dumps.json: {found[0].truth.parent})")
+
+
+@pytest.fixture(scope="session")
+def disk_dump(request: pytest.FixtureRequest) -> Dump:
+    """The disk dump named by the indirect parameter ``(suite, form)``: two throttled
+    virtio-blk disks with requests in flight; ``.truth`` holds the guest's own counts."""
+    suite, form = request.param
+    return resolve_disk_dump(suite, form)

@@ -173,11 +173,12 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(jsonable(value)))
 
 
-def drgn_result(suite: str, key: str, snippet: str) -> Dict[str, Any]:
-    """drgn's ``result`` of *snippet* on *suite*'s oracle dump (an error raises)."""
+def drgn_result(suite: str, key: str, snippet: str, core: Optional[Path] = None) -> Dict[str, Any]:
+    """drgn's ``result`` of *snippet* on *suite*'s oracle dump, or on the ELF dump *core*
+    of that suite's kernel (an error raises)."""
     src = PRELUDE + snippet
     text = f"(lambda ns: (exec({src!r}, ns), ns['result'])[1])({{'prog': prog}})"
-    rec = _drgn_records(suite, [Query(key, text)])[key]
+    rec = _drgn_records(suite, [Query(key, text)], core)[key]
     if rec["kind"] == "error":
         raise AssertionError(f"drgn on {suite}: {key}: {rec['error']}: {rec['message']}")
     return rec["value"]  # type: ignore[no-any-return]
@@ -201,12 +202,14 @@ def kdbg_result(prog: Program, snippet: str) -> Dict[str, Any]:
     return _normal(ns["result"])  # type: ignore[no-any-return]
 
 
-def compare(suite: str, key: str, snippet: str) -> Tuple[Dict[str, Any], Dict[str, Tuple[Any, Any]]]:
+def compare(suite: str, key: str, snippet: str, core: Optional[Path] = None,
+            kdbg_core: Optional[Path] = None) -> Tuple[Dict[str, Any], Dict[str, Tuple[Any, Any]]]:
     """``(drgn's result, {key: (kdbg's value, drgn's value)} for every key that differs)``:
     *snippet* run by drgn on the oracle dump of *suite* and by kdbg on its
-    :data:`KDBG_FORM` dump."""
-    theirs = drgn_result(suite, key, snippet)
-    ours = kdbg_result(open_dump(suite, KDBG_FORM), snippet)
+    :data:`KDBG_FORM` dump, or by drgn on the ELF dump *core* and by kdbg on *kdbg_core*
+    (another form of the same memory, *core* itself when not given)."""
+    theirs = drgn_result(suite, key, snippet, core)
+    ours = kdbg_result(open_program(kdbg_core or core) if core is not None else open_dump(suite, KDBG_FORM), snippet)
     differ = {k: (ours.get(k, "<missing>"), theirs.get(k, "<missing>"))
               for k in sorted(set(ours) | set(theirs)) if ours.get(k, "<missing>") != theirs.get(k, "<missing>")}
     return theirs, differ

@@ -475,7 +475,8 @@ NOT_APPLICABLE: Dict[str, str] = {
     "drgn/helpers/experimental/kmodify.py:1621": _LIVE,
     "drgn/helpers/experimental/kmodify.py:1632": _LIVE,
     "drgn/helpers/experimental/kmodify.py:1740": _LIVE,
-    "drgn/helpers/linux/block.py:253": "needs a block request (rq): the guests have no block device",
+    "drgn/helpers/linux/block.py:253": "needs a block request (rq): the reference guests have no block device "
+    "(tests/test_helpers_block_disk.py compares str(req_op(rq)) on the disk guest's requests)",
     "drgn/helpers/linux/fs.py:127": "opens a file of the running system between two lookups: a live kernel only",
     "drgn/helpers/linux/ipc.py:134": "needs a System V shared memory segment (shm): the guests have none",
     "drgn/helpers/linux/swap.py:49": _SWAP,

@@ -8,9 +8,10 @@ against drgn 0.3.0 with Debian's DWARF on the same dump, on every reference kern
   MissingDebugInfoError, checked as such); there kdbg's index is checked against the guest's
   own ``/proc/kallsyms`` (every vmlinux line's address, name, and the binding and kind of its
   type letter: kdbg's own symbol table reads them on every kernel).
-- ``sbitmap_for_each_set``: the guests have no block device (no blk-mq tags), so the
-  bitmaps are ``struct sbitmap`` values over real kernel memory (their words are the words
-  of init_task and of init_mm), of several depths, word sizes and counts.
+- ``sbitmap_for_each_set``: the reference guests have no block device (no blk-mq tags), so
+  the bitmaps are ``struct sbitmap`` values over real kernel memory (their words are the words
+  of init_task and of init_mm), of several depths, word sizes and counts; real tag bitmaps
+  are compared in tests/test_helpers_block_disk.py.
 """
 
 from __future__ import annotations

@@ -11,11 +11,12 @@ and :func:`unsupported_machine` the one-line refusal of anything else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, overload
 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
 from kdbg.arch.arm64 import entry as arm64_entry
+from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.layout import LayoutBase
 from kdbg.arch.x86_64 import X86_64Translator
 
@@ -38,6 +39,9 @@ __all__ = [
     "is_syscall_frame",
     "is_fault_plumbing",
     "cpu_note_page_table_roots",
+    "show_regs_lines",
+    "frame_slot",
+    "switched_out_sp",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -199,3 +203,36 @@ def cpu_note_page_table_roots(machine: str, notes: Sequence[Tuple[str, int, byte
     if machine == X86_64:
         return x86_64.cpu_note_page_table_roots(notes)
     return []
+
+
+def show_regs_lines(machine: str, regs: Dict[str, int], user: bool, symbolize: Callable[[int], str],
+                    pac_mask: int = 0) -> List[str]:
+    """The registers of an interrupted or user context (drgn's register names) as
+    ``machine``'s ``__show_regs`` prints them, one string a line; ``symbolize`` formats a
+    kernel code address as ``%pS`` does (``function+0xoff/0xsize [module]``). arm64's
+    ``lr`` is shown without its pointer-authentication code (``pac_mask``)."""
+    if machine == AARCH64:
+        if "pc" not in regs:
+            return []
+        pc = f"{regs['pc']:016x}" if user else symbolize(regs["pc"])
+        lr = f"{regs['x30']:016x}" if user else symbolize(arm64.strip_pac(regs["x30"], pac_mask))
+        return arm64_unwind.show_regs_lines(regs, pc, lr)
+    return x86_64.show_regs_lines(regs, user, symbolize)
+
+
+def frame_slot(machine: str, sp: int, interrupted: bool) -> int:
+    """The stack address crash's ``bt`` shows for a frame whose stack pointer (the CFA,
+    drgn's ``StackFrame.sp``) is ``sp``: x86-64's return-address slot
+    (:func:`kdbg.arch.x86_64.frame_slot`); on arm64 the frame's own ``sp``."""
+    if machine == AARCH64:
+        return sp
+    return x86_64.frame_slot(sp, interrupted)
+
+
+def switched_out_sp(machine: str, task: Any) -> Optional[int]:
+    """Where a switched-out task's saved context starts on its stack, the address crash's
+    ``bt`` gives its first frame: x86-64's ``task->thread.sp`` (its ``struct
+    inactive_task_frame``); ``None`` on arm64, whose context is saved in the task."""
+    if machine == AARCH64:
+        return None
+    return int(task.thread.sp)

@@ -61,6 +61,8 @@ __all__ = [
     "cpu_note_page_table_roots",
     "is_entry_frame",
     "is_syscall_frame",
+    "show_regs_lines",
+    "frame_slot",
 ]
 
 #: ``__START_KERNEL_map``: virtual address of physical 0 in the kernel-image mapping.
@@ -582,3 +584,48 @@ FAULT_PLUMBING = frozenset({
 def is_fault_plumbing(name: str) -> bool:
     """Whether a frame's function is x86-64's exception or NMI plumbing (:data:`FAULT_PLUMBING`)."""
     return name in FAULT_PLUMBING
+
+
+#: ``__show_regs`` rows (arch/x86/kernel/process_64.c), after ``RIP`` and ``RSP``.
+_REG_ROWS = (("rax", "rbx", "rcx"), ("rdx", "rsi", "rdi"), ("rbp", "r8", "r9"),
+             ("r10", "r11", "r12"), ("r13", "r14", "r15"))
+
+
+def _reg_label(name: str) -> str:
+    """``__show_regs``' spelling of a register: ``RAX``, ``R08``, ``R15``."""
+    if name[0] == "r" and name[1:].isdigit():
+        return f"R{int(name[1:]):02d}"
+    return name.upper()
+
+
+def show_regs_lines(regs: Dict[str, int], user: bool, symbolize: Callable[[int], str]) -> List[str]:
+    """The registers of an interrupted or user context as x86-64's ``__show_regs`` prints
+    them (arch/x86/kernel/process_64.c): ``RIP: CS:`` then the pc (``%pS``, ``symbolize``,
+    in kernel mode; hex in user mode), ``RSP: SS:`` with ``EFLAGS``, then ``RAX`` .. ``R15``
+    three a line; registers the context did not save are left out."""
+    if "rip" not in regs:
+        return []
+    cs = regs.get("cs", 0x33 if user else 0x10)
+    where = f"{regs['rip']:#x}" if user else symbolize(regs["rip"])
+    out = [f"RIP: {cs:04x}:{where}"]
+    if "rsp" in regs:
+        ss = regs.get("ss", 0x2B if user else 0x18)
+        flags = f" EFLAGS: {regs['rflags']:08x}" if "rflags" in regs else ""
+        out.append(f"RSP: {ss:04x}:{regs['rsp']:016x}{flags}")
+    for row in _REG_ROWS:
+        known = [(r, regs[r]) for r in row if r in regs]
+        if known:
+            out.append(" ".join(f"{_reg_label(r)}: {v:016x}" for r, v in known))
+    return out
+
+
+#: Bytes of a return address on the stack.
+_WORD = 8
+
+
+def frame_slot(sp: int, interrupted: bool) -> int:
+    """Where crash's ``bt`` places a frame (``#1 [ADDRESS] ...``): the stack slot its
+    return address was read from, one word below the CFA that kdbg's and drgn's
+    ``StackFrame.sp`` hold; an interrupted frame, whose pc came from saved registers, at
+    its saved stack pointer."""
+    return sp if interrupted else sp - _WORD

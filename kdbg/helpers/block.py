@@ -8,22 +8,26 @@ partition number moved into the flags word ``__bd_flags`` in Linux 6.10. A reque
 operation is the low byte of ``cmd_flags`` since Linux 4.10 (the top 3 bits before, when
 ``enum rq_flag_bits`` existed); odd operations write.
 
-``request_queue_busy_iter`` is not here: it walks the tag bitmaps with the sbitmap helper,
-which kdbg does not have yet.
+A blk-mq queue's busy requests are the set bits of its tags' bitmaps (``struct sbitmap``),
+each the index of a request in the tags' request table: the reserved tags' bitmap counts
+from 0, the normal one from ``nr_reserved_tags`` on (the kernel's ``bt_iter``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator, Tuple
+import functools
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Tuple
 
 from kdbg.core.conversions import cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import KdbgError
+from kdbg.errors import KdbgError, ObjectNotFoundError
 from kdbg.helpers.common import deref_if_pointer, global_object, has_member, pointer_to, program_cache
 from kdbg.helpers.device import MAJOR, MINOR, MKDEV, class_for_each_device
 from kdbg.helpers.format import escape_ascii_string
 from kdbg.helpers.list import list_for_each_entry
+from kdbg.helpers.sbitmap import sbitmap_for_each_set
+from kdbg.helpers.xarray import xa_for_each
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -46,6 +50,7 @@ __all__ = [
     "print_disks",
     "print_partitions",
     "req_op",
+    "request_queue_busy_iter",
     "rq_data_dir",
 ]
 
@@ -206,3 +211,94 @@ def blk_mq_rq_to_pdu(rq: Object) -> Object:
 def blk_mq_rq_from_pdu(pdu: Object) -> Object:
     """The request whose driver data is ``pdu`` (``void *``), ``struct request *``."""
     return cast(pointer_to(pdu.prog_, "struct request"), pdu) - 1
+
+
+#: Which requests :func:`request_queue_busy_iter` keeps: ``(request, tag) -> keep?``.
+_Keep = Optional[Callable[[Object, int], bool]]
+
+
+def _hw_contexts(q: Object) -> Iterator[Object]:
+    """The hardware contexts (``struct blk_mq_hw_ctx *``) of queue *q*: an array of
+    ``nr_hw_queues`` before Linux 5.18, the xarray ``hctx_table`` since."""
+    if has_member(q.prog_, "struct request_queue", "queue_hw_ctx"):
+        table = q.queue_hw_ctx.read_()
+        for i in range(int(q.nr_hw_queues)):
+            yield table[i].read_()
+        return
+    hctx_type = pointer_to(q.prog_, "struct blk_mq_hw_ctx")
+    for _index, entry in xa_for_each(q.hctx_table.address_of_()):
+        yield cast(hctx_type, entry)
+
+
+def _tagged_requests(tags: Object, rqs: Object, keep: _Keep) -> Iterator[Object]:
+    """The requests of *rqs* (``struct request **``) whose tags are set in *tags*
+    (``struct blk_mq_tags *``): reserved tags first (bit = tag), then the normal ones
+    (bit + ``nr_reserved_tags`` = tag), each kept when *keep* says so."""
+    reserved = int(tags.nr_reserved_tags)
+    bitmaps = [(tags.breserved_tags, 0)] if reserved else []
+    for sbq, first in (*bitmaps, (tags.bitmap_tags, reserved)):
+        for bit in sbitmap_for_each_set(sbq.sb.address_of_()):
+            tag = first + bit
+            rq = rqs[tag].read_()
+            if keep is None or keep(rq, tag):
+                yield rq
+
+
+def request_queue_busy_iter(q: Object, tags: Optional[str] = None) -> Iterator[Object]:
+    """The busy requests of blk-mq queue *q* (``struct request_queue *``), as ``struct
+    request *``.
+
+    *tags* ``"driver"``: the requests holding a driver tag (dispatched to the driver);
+    ``"sched"``: those holding a scheduler tag (submitted to the I/O scheduler); the default
+    is ``"sched"`` when the queue has a scheduler, else ``"driver"``, so every submitted
+    request.  A bio-based queue (no tag set) has none."""
+    if tags not in (None, "driver", "sched"):
+        raise ValueError(f"request_queue_busy_iter: tags must be 'driver', 'sched' or None, not {tags!r}")
+    q = q.read_()
+    prog = q.prog_
+    tag_set = q.tag_set.read_()
+    if not int(tag_set):
+        return
+    try:  # since Linux 5.10: one set of tags (or one sbitmap) shared by every hardware context
+        shared = bool(int(tag_set.flags) & int(prog["BLK_MQ_F_TAG_HCTX_SHARED"]))
+    except ObjectNotFoundError:
+        shared = False
+    if tags != "driver" and int(q.elevator):
+        yield from _scheduler_requests(q, shared)
+        return
+    if tags == "sched":
+        return
+    if shared and has_member(prog, "struct blk_mq_tag_set", "__bitmap_tags"):
+        # Linux 5.10 to 5.15: every hardware context has its own tags, over one sbitmap
+        for hctx in _hw_contexts(q):
+            t = hctx.tags.read_()
+            yield from _tagged_requests(t, t.rqs.read_(), functools.partial(_owned, "mq_hctx", int(hctx)))
+        return
+    all_tags = tag_set.tags.read_()
+    for i in range(1 if shared else int(tag_set.nr_hw_queues)):
+        t = all_tags[i].read_()
+        yield from _tagged_requests(t, t.rqs.read_(), functools.partial(_owned, "q", int(q)))
+
+
+def _owned(member: str, owner: int, rq: Object, tag: int) -> bool:
+    """Whether *rq* (a tag set's request table entry) is a request with tag *tag* whose
+    *member* (``q`` or ``mq_hctx``) is *owner*: a shared table holds other queues' too."""
+    return bool(int(rq)) and int(rq.tag) == tag and int(rq.member_(member)) == owner
+
+
+def _scheduler_requests(q: Object, shared: bool) -> Iterator[Object]:
+    """The requests holding a scheduler tag of *q*, which has an I/O scheduler."""
+    if shared and has_member(q.prog_, "struct request_queue", "sched_shared_tags"):
+        t = q.sched_shared_tags.read_()  # Linux 5.16 and later: one for the whole queue
+        yield from _tagged_requests(t, t.static_rqs.read_(), None)
+        return
+    for hctx in _hw_contexts(q):
+        t = hctx.sched_tags.read_()
+        # shared before 5.16: one sbitmap over each context's own requests; a set bit is
+        # another context's request unless this one's is referenced
+        yield from _tagged_requests(t, t.static_rqs.read_(), _referenced if shared else None)
+
+
+def _referenced(rq: Object, tag: int) -> bool:
+    """Whether request *rq* is referenced (its ``refcount_t ref`` is not 0)."""
+    return bool(int(rq.ref.refs.counter))

@@ -22,6 +22,7 @@ from kdbg.ui.commands import CommandContext, run_command
 from kdbg.ui.dispatch import is_command_line
 from kdbg.ui.evaluate import evaluate
 from kdbg.ui.pager import LineOutput, flush
+from kdbg.ui.pipes import run_redirected, split_redirect
 
 __all__ = ["REPL_HINT", "last_traceback", "run_line", "run_lines"]
 
@@ -79,7 +80,12 @@ def run_line(
         stream = cast(IO[str], out)
     line_ctx = dataclasses.replace(ctx, out=stream, namespace=g)
     try:
-        if cmd:
+        redirect = split_redirect(line, g) if cmd else None
+        if redirect is not None:
+            command = redirect.command
+            run_redirected(redirect, lambda buf: run_command(prog, command, dataclasses.replace(line_ctx, out=buf)),
+                           stream)
+        elif cmd:
             run_command(prog, line, line_ctx)
         else:
             evaluate(line, g, stream, filename)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from kdbg.symbols.table import Symbol
 
 __all__ = ["StackFrame", "StackTrace", "Thread", "stack_trace", "stack_trace_from_pcs", "crashed_thread", "threads",
-           "UnwindError"]
+           "UnwindError", "format_code_address"]
 
 _NO_DWARF = "no DWARF: kdbg unwinds with ORC and BTF only, which record no {what}"
 
@@ -79,6 +79,23 @@ def _symbolize(prog: Program, address: int) -> Optional[Tuple[str, int, Optional
             hit = (sym.name, off, sym.size, sym.module)
     cache[address] = hit
     return hit
+
+
+def _format_location(hit: Optional[Tuple[str, int, Optional[int], Optional[str]]], address: int) -> str:
+    """The one formatter of a code address, as the kernel's ``%pS``/``%pB`` print it:
+    ``name+0xoff/0xsize`` and `` [module]`` after module text; bare hex without a symbol."""
+    if hit is None:
+        return f"{address:#x}"
+    name, off, size, mod = hit
+    text = f"{name}+{off:#x}" + (f"/{size:#x}" if size is not None else "")
+    return text + (f" [{mod}]" if mod else "")
+
+
+def format_code_address(prog: Program, address: int) -> str:
+    """``address`` as the kernel's ``%pS`` prints it (``function+0xoff/0xsize [module]``,
+    bare hex outside every symbol): what :meth:`StackFrame.format` prints for an
+    interrupted frame's pc, for any address (a saved link register, a stack word)."""
+    return _format_location(_symbolize(prog, address), address)
 
 
 class StackFrame:
@@ -206,12 +223,7 @@ class StackFrame:
     def format(self) -> str:
         """``__schedule+0x34d/0x9db``, `` [module]`` after module text; a bare hex pc
         when no symbol holds it."""
-        hit = self._symbol_info()
-        if hit is None:
-            return f"{self.pc:#x}"
-        name, off, size, mod = hit
-        text = f"{name}+{off:#x}" + (f"/{size:#x}" if size is not None else "")
-        return text + (f" [{mod}]" if mod else "")
+        return _format_location(self._symbol_info(), self.pc)
 
     def __str__(self) -> str:
         return f"#{self.index:<2} {self.format()}"

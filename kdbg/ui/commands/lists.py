@@ -34,7 +34,7 @@ from kdbg.symbols.address import parse_address
 from kdbg.ui.commands import CommandContext, argument, command, program_symbols
 from kdbg.ui.commands.structs import member_lines
 
-__all__ = ["list_cmd", "parse_offset"]
+__all__ = ["list_cmd", "parse_offset", "struct_text"]
 
 _MASK = (1 << 64) - 1
 
@@ -108,7 +108,8 @@ def _entries(prog: Any, args: argparse.Namespace, start: int, offset: int) -> It
         yield (prev - offset) & _MASK
 
 
-def _struct_text(prog: Any, spec: str, address: int, base: Optional[int]) -> List[str]:
+def struct_text(prog: Any, spec: str, address: int, base: Optional[int]) -> List[str]:
+    """An entry as ``-s TYPE[.member[,member]]`` prints it (``list -s``, ``tree -s``)."""
     name, _, members = spec.partition(".")
     t = _composite(prog, name)
     obj = Object(prog, t, address=address)
@@ -158,7 +159,7 @@ def list_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
                 break
             lines = [f"{address:x}"]
             if args.spec is not None:
-                lines += _struct_text(prog, args.spec, address - link, base)
+                lines += struct_text(prog, args.spec, address - link, base)
             if as_json:
                 row: Dict[str, Any] = {"address": address}
                 if args.spec is not None:
