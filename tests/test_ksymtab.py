@@ -11,6 +11,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.symbols.ksymtab import ANCHORS, exported_symbols, vmcoreinfo_symbols
 from kdbg.symbols.table import SymbolTable
 
@@ -76,6 +77,8 @@ def test_no_anchor_is_one_line() -> None:
 
 
 def test_vmcoreinfo_symbols_take_address_entries_only() -> None:
-    entries = [("SYMBOL(init_uts_ns)", "ffffb6024dfb0600"), ("SYMBOL(mem_section)", "ffff000007f9d380"),
-               ("SYMBOL(node_online_map)", "ffffb6024de0f558"), ("SYMBOL(prb)", "zz"), ("OSRELEASE", "6.1")]
-    assert vmcoreinfo_symbols(entries, ("init_uts_ns", "node_online_map", "prb")) == {"init_uts_ns": 0xFFFFB6024DFB0600}
+    note = VMCoreInfo.parse(b"OSRELEASE=6.1\nSYMBOL(init_uts_ns)=ffffb6024dfb0600\n"
+                            b"SYMBOL(mem_section)=ffff000007f9d380\n"
+                            b"SYMBOL(node_online_map)=ffffb6024de0f558\nSYMBOL(prb)=zz\n")
+    assert vmcoreinfo_symbols(note, ("init_uts_ns", "node_online_map", "prb")) == {"init_uts_ns": 0xFFFFB6024DFB0600}
+    assert vmcoreinfo_symbols(None, ("init_uts_ns",)) == {}

@@ -1,6 +1,7 @@
 """What kind of crash a dump records, read from the kernel's own log.
 
-The kernel says what happened in fixed words: ``BUG: kernel NULL pointer dereference``,
+The kernel says what happened in fixed words: ``BUG: kernel NULL pointer dereference``
+(arm64: ``Unable to handle kernel NULL pointer dereference``),
 ``general protection fault``, ``watchdog: BUG: soft lockup``, ``Kernel panic - not syncing:
 ...``. :func:`classify` finds the panic line (the last ``Kernel panic - not syncing``) and
 takes the nearest line before it that names a cause; without one, the panic's own words;
@@ -38,8 +39,10 @@ KINDS = {
 #: Lines that name a cause, most specific first within a line (one kind per line).
 _CAUSES: Tuple[Tuple[str, Pattern[str]], ...] = tuple((k, re.compile(p)) for k, p in (
     ("soft-lockup", r"BUG: soft lockup"),
-    ("null-deref", r"BUG: kernel NULL pointer dereference"),
-    ("bad-pointer", r"BUG: unable to handle (?:page fault|kernel paging request|kernel NULL)"),
+    ("null-deref", r"BUG: kernel NULL pointer dereference|^Unable to handle kernel NULL pointer dereference"),
+    ("bad-pointer", r"BUG: unable to handle (?:page fault|kernel paging request|kernel NULL)"
+                    r"|^Unable to handle kernel (?:paging request|access to user memory|execute from non-executable"
+                    r"|write to read-only memory)"),
     ("gpf", r"general protection fault"),
     ("bug", r"kernel BUG at |BUG: "),
     ("hard-lockup", r"Watchdog detected hard LOCKUP"),

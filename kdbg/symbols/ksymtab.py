@@ -25,9 +25,10 @@ import array
 import re
 import sys
 from dataclasses import dataclass
-from typing import Callable, Collection, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Collection, Dict, List, Optional, Tuple
 
-from kdbg.errors import KdbgError
+from kdbg.errors import CoreError, KdbgError
+from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.symbols.table import SymbolTable
 
 __all__ = ["MACROS", "RECOVERED_SYMBOLS", "RecoveredSymbols", "exported_symbols", "vmcoreinfo_symbols",
@@ -69,17 +70,21 @@ def lacks_data_symbols(table: SymbolTable) -> bool:
     return table.get("init_task") is None
 
 
-def vmcoreinfo_symbols(entries: Sequence[Tuple[str, str]], names: Collection[str]) -> Dict[str, int]:
-    """``{name: address}`` of VMCOREINFO's ``SYMBOL(name)=hex`` lines whose name is in
-    ``names`` (the entries that hold an address, not a pointer's value as
-    ``SYMBOL(mem_section)`` does) and is a symbol (not :data:`MACROS`)."""
+def vmcoreinfo_symbols(vmcoreinfo: Optional[VMCoreInfo], names: Collection[str]) -> Dict[str, int]:
+    """``{name: address}`` of VMCOREINFO's ``SYMBOL(name)`` entries (read by
+    :meth:`VMCoreInfo.symbol`) whose name is in ``names`` (the entries that hold an address,
+    not a pointer's value as ``SYMBOL(mem_section)`` does) and is a symbol (not
+    :data:`MACROS`). A malformed value recovers nothing for that name (it stays unknown)."""
     out: Dict[str, int] = {}
-    for key, value in entries:
-        if key.startswith("SYMBOL(") and key.endswith(")") and key[7:-1] in names and key[7:-1] not in MACROS:
-            try:
-                out[key[7:-1]] = int(value, 16)
-            except ValueError:
-                continue
+    if vmcoreinfo is None:
+        return out
+    for name in names:
+        if name in MACROS or not vmcoreinfo.has_symbol(name):
+            continue
+        try:
+            out[name] = vmcoreinfo.symbol(name)
+        except CoreError:
+            continue
     return out
 
 
@@ -175,7 +180,7 @@ def exported_symbols(blob_base: int, data: bytes, table: SymbolTable,
                      f"{blob_base + len(data):#x})"
 
 
-def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmcoreinfo: Sequence[Tuple[str, str]],
+def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmcoreinfo: Optional[VMCoreInfo],
                       address_symbols: Collection[str]) -> Tuple[SymbolTable, RecoveredSymbols]:
     """``table`` plus the data symbols VMCOREINFO and the exported-symbol tables give
     (type ``D``; ``T`` for text), when ``table`` lacks data symbols; else ``table``.

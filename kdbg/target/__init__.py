@@ -81,7 +81,7 @@ def _with_data_symbols(prog: Callable[[], Program], load: Callable[[], SymbolTab
         table = load()
         if memory is None:
             return table
-        table, found = with_data_symbols(table, memory.read, list(memory.vmcoreinfo or ()), ADDRESS_SYMBOLS)
+        table, found = with_data_symbols(table, memory.read, memory.vmcoreinfo, ADDRESS_SYMBOLS)
         prog().cache[RECOVERED_SYMBOLS] = found
         return table
 

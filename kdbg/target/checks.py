@@ -33,6 +33,7 @@ from kdbg.arch import text_link_address
 from kdbg.btf.types import Composite
 from kdbg.errors import CoreError, FaultError, KdbgError
 from kdbg.memory.machine import X86_64, vmcoreinfo_machine
+from kdbg.symbols.ksymtab import vmcoreinfo_symbols
 
 if TYPE_CHECKING:
     from kdbg.btf.index import BTF
@@ -86,14 +87,9 @@ def check_kallsyms(
     if vmcoreinfo is None:
         return
     confirmed = False
-    for name in ADDRESS_SYMBOLS:
-        text = vmcoreinfo.get(f"SYMBOL({name})")
+    for name, want in vmcoreinfo_symbols(vmcoreinfo, ADDRESS_SYMBOLS).items():
         sym = symbols.get(name)
-        if text is None or sym is None:
-            continue
-        try:
-            want = int(text, 16)
-        except ValueError:
+        if sym is None:
             continue
         if sym.address != want:
             raise CoreError(

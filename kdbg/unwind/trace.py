@@ -40,7 +40,8 @@ from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
-from kdbg.helpers.pid import for_each_task_in_group, resolve_task
+from kdbg.helpers.pid import find_task, for_each_task_in_group, resolve_task
+from kdbg.helpers.printk import get_printk_records
 from kdbg.helpers.sched import cpu_curr, task_cpu, thread_size
 from kdbg.unwind.frame_records import pt_regs_frames, task_frames
 from kdbg.unwind.orc import UnwindError, orc_info
@@ -523,7 +524,9 @@ def _frame_record_trace(prog: Program, thread: Any) -> StackTrace:
 
 
 def crashed_thread(prog: Program) -> Thread:
-    """The thread that panicked: the task running on ``panic_cpu`` (drgn's rule; raises
+    """The thread that panicked: the task running on ``panic_cpu`` (drgn's rule; where
+    ``panic_cpu``'s address is unknown, the one the kernel's log says printed the panic
+    line, :func:`_panic_logger`; raises
     :class:`~kdbg.errors.NoCrashedThreadError`, a ``LookupError`` as drgn's, when the kernel
     did not panic, and :class:`~kdbg.errors.LiveKernelError`, drgn's
     ``UnsupportedOperation``, when it is live)."""
@@ -536,11 +539,42 @@ def crashed_thread(prog: Program) -> Thread:
     except (KdbgError, LookupError, AttributeError):
         sym = prog.symbol_table.get("panic_cpu")
         if sym is None:
-            raise UnwindError("no panic_cpu in the kernel: cannot tell the crashed thread") from None
+            return _panic_logger(prog)
         cpu = struct.unpack("<i", prog.read(sym.address, 4))[0]
     if cpu < 0:
         raise NoCrashedThreadError("panic_cpu is not set: the kernel did not panic before this dump")
     return Thread(cpu_curr(prog, cpu))
+
+
+#: How ``panic()`` starts its message (``pr_emerg``), in every kernel since 2.6.
+PANIC_LINE = b"Kernel panic - not syncing"
+
+
+def _panic_logger(prog: Program) -> Thread:
+    """The crashed thread of a kernel whose ``panic_cpu`` has no known address (built
+    without ``CONFIG_KALLSYMS_ALL``: neither exported nor in VMCOREINFO): the context the
+    kernel's log says printed the last ``Kernel panic - not syncing`` line (its printk
+    record's caller id: a task's PID, or in interrupt context a CPU, whose current task
+    is taken)."""
+    try:
+        records = get_printk_records(prog)
+    except KdbgError as e:
+        raise UnwindError(f"panic_cpu has no known address and the kernel log cannot be read ({e}): "
+                          "cannot tell the crashed thread") from None
+    panics = [r for r in records if r.text.startswith(PANIC_LINE)]
+    if not panics:
+        raise NoCrashedThreadError("the kernel log has no panic (and panic_cpu has no known address): "
+                                   "the kernel did not panic before this dump")
+    last = panics[-1]
+    if last.caller_cpu is not None:
+        return Thread(cpu_curr(prog, last.caller_cpu))
+    if last.caller_tid is None:
+        raise UnwindError("panic_cpu has no known address and the kernel log names no caller of its panic line: "
+                          "cannot tell the crashed thread")
+    task = find_task(prog, last.caller_tid)
+    if not int(task):
+        raise UnwindError(f"the kernel log's panic line was printed by PID {last.caller_tid}, which names no task")
+    return Thread(task)
 
 
 def threads(prog: Program) -> Iterator[Thread]:

@@ -114,15 +114,9 @@ class DecodedKallsyms:
 
 def vmcoreinfo_address(vmci: Optional[VMCoreInfo], name: str) -> Optional[int]:
     """``SYMBOL(name)`` from VMCOREINFO, ``None`` when absent; CoreError when not hex."""
-    if vmci is None:
+    if vmci is None or not vmci.has_symbol(name):
         return None
-    text = vmci.get(f"SYMBOL({name})")
-    if text is None:
-        return None
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise CoreError(f"VMCOREINFO SYMBOL({name}) is not hex: {text!r}") from None
+    return vmci.symbol(name)
 
 
 def read_exact(mem: KernelMemory, addr: int, size: int, what: str) -> bytes:
