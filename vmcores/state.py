@@ -98,6 +98,12 @@ MOVING_FILES: Tuple[str, ...] = (
 )
 """Counters recorded a second time, right before the dump, into ``truth/after/``."""
 
+STATE_CMDLINE = "no_timer_check"
+"""Appended to :data:`vmcores.build.KERNEL_CMDLINE`: 5.10's boot-time check that the
+IO-APIC timer ticks fails when TCG runs slowly on a loaded host (``Kernel panic - not
+syncing: IO-APIC + timer doesn't work!``, three boots in a row); the state guest needs no
+such check."""
+
 HELPER_SOURCE = Path(__file__).resolve().parent / "state_helper" / "kdbg_state.c"
 HELPER_BUILD_TIMEOUT = 300
 STATE_TIMEOUT = 900.0
@@ -180,9 +186,10 @@ def _init_script() -> str:
 
 def recipe() -> str:
     """A hash of everything that decides what the guest does: its ``/init``, the helper's
-    source and the module lists.  A dump of another recipe is rebuilt."""
+    source, the module lists and its kernel command line.  A dump of another recipe is rebuilt."""
     h = hashlib.sha256()
-    for part in (_init_script(), HELPER_SOURCE.read_text(), " ".join(STATE_MODULES + OPTIONAL_MODULES)):
+    for part in (_init_script(), HELPER_SOURCE.read_text(), " ".join(STATE_MODULES + OPTIONAL_MODULES),
+                 STATE_CMDLINE):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
 
@@ -239,7 +246,7 @@ def build_state(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = N
     initramfs = make_initramfs(kernel, modules, _init_script(), extra={"bin/kdbg-state": helper.read_bytes()})
     work = outdir / "guest"
     truth = outdir / "truth"
-    with Guest.boot(kernel, initramfs, work, READY, STATE_TIMEOUT, memory=memory) as g:
+    with Guest.boot(kernel, initramfs, work, READY, STATE_TIMEOUT, memory=memory, cmdline=STATE_CMDLINE) as g:
         say(f"guest ready after {time.monotonic() - t0:.1f}s")
         payload, after = g.received(0), g.received(1)
         assert g.qmp is not None

@@ -152,7 +152,8 @@ _BUILTIN_MODULES = (
     "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
     "kdbg.ui.commands.settings", "kdbg.ui.commands.foreach", "kdbg.ui.commands.system",
     "kdbg.ui.commands.structs", "kdbg.ui.commands.lists", "kdbg.ui.commands.disasm",
-    "kdbg.ui.commands.calc", "kdbg.ui.commands.kmem", "kdbg.ui.commands.runq",
+    "kdbg.ui.commands.calc", "kdbg.ui.commands.kmem", "kdbg.ui.commands.runq", "kdbg.ui.commands.sig",
+    "kdbg.ui.commands.swap",
 )
 _loaded = False
 
