@@ -2,14 +2,15 @@
 
 ``sig [PID|TASK ...]`` (default: the current context's task) prints, per task, crash's
 header line, the ``signal_struct`` and its thread count, one line per signal of
-``sighand->action[]`` (``SIGACTION`` address, ``HANDLER``: ``SIG_DFL``, ``SIG_IGN`` or
-the address, ``MASK``, ``FLAGS`` with their names), ``SIGPENDING`` (whether a pending
-signal is not blocked), the task's ``BLOCKED`` set, its private pending set with its queue
-(``SIGQUEUE``: signal number and ``siginfo`` address), then the thread group's shared
-pending set and queue.  ``-g``: the shared set after the handlers, then each thread of the
-task's group with its own sets, as crash's ``help sig`` shows.  ``-l``: the signal
-numbers and names (aliases after a ``/``).  ``-s SIGSET``: the names of the signals in a
-hexadecimal set.  ``--json``: the same as data.
+``sighand->action[]`` (``SIGACTION`` address, ``HANDLER``: ``SIG_DFL``, ``SIG_IGN`` or the
+address, ``MASK``, ``FLAGS`` with their names), ``SIGPENDING`` (the kernel's
+``TIF_SIGPENDING``, as crash reads it: a stopped task's signals wait without it), the
+task's ``BLOCKED`` set, its private pending set with its queue (``SIGQUEUE``: signal
+number and ``siginfo`` address), then the thread group's shared pending set and queue.
+``-g``: the shared set after the handlers, then each thread of the task's group with its
+own sets, as crash's ``help sig`` shows. ``-l``: the signal numbers and names (aliases
+after a ``/``). ``-s SIGSET``: the names of the signals in a hexadecimal set. ``--json``:
+the same as data.
 
 Sets print as ``/proc/PID/status`` prints them (:func:`kdbg.helpers.signal.sigset_to_hex`),
 names as crash names them (:func:`kdbg.helpers.signal.signal_numbers`).
@@ -21,6 +22,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
+from kdbg.arch.x86_64 import TIF_SIGPENDING
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.list import list_for_each_entry
@@ -35,11 +37,15 @@ from kdbg.helpers.signal import (
 )
 from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.stack import header
 
 __all__ = ["sig_cmd"]
 
 #: ``include/uapi/asm-generic/signal-defs.h``: the two handler values that are not code.
 HANDLER_NAMES = {0: "SIG_DFL", 1: "SIG_IGN"}
+#: The width of crash's ``HANDLER`` column on x86-64 (its user-address width, as crash 8.0.2
+#: prints it on 5.10).
+HANDLER_WIDTH = 10
 
 
 def _set_value(sigset: Any) -> int:
@@ -58,8 +64,10 @@ def _pending(pending: Any) -> Dict[str, Any]:
 
 def _thread(task: Any) -> Dict[str, Any]:
     return {"pid": int(task.pid), "task": int(task.address_of_()), "cpu": task_cpu(task),
-            "comm": task.comm.string_().decode("utf-8", "replace"), "blocked": sigset_to_hex(task.blocked),
-            "blocked_value": _set_value(task.blocked), "private_pending": _pending(task.pending)}
+            "comm": task.comm.string_().decode("utf-8", "replace"), "header": header(task),
+            "sigpending": bool(int(task.thread_info.flags) >> TIF_SIGPENDING & 1),
+            "blocked": sigset_to_hex(task.blocked), "blocked_value": _set_value(task.blocked),
+            "private_pending": _pending(task.pending)}
 
 
 def _threads(task: Any) -> List[Any]:
@@ -88,17 +96,12 @@ def sig_data(prog: Any, task: Any, group: bool) -> Dict[str, Any]:
 def _queue_lines(queue: List[Dict[str, int]], indent: str) -> List[str]:
     if not queue:
         return [f"{indent}  SIGQUEUE: (empty)"]
-    return [f"{indent}  SIGQUEUE:  SIG  SIGINFO",
+    return [f"{indent}  SIGQUEUE:  SIG  {'SIGINFO':^16}",
             *(f"{indent}             {q['sig']:3d}  {q['siginfo']:x}" for q in queue)]
 
 
-def _header(t: Dict[str, Any]) -> str:
-    return f"PID: {t['pid']:<6d} TASK: {t['task']:x}  CPU: {t['cpu']:<3d} COMMAND: \"{t['comm']}\""
-
-
-def _thread_lines(t: Dict[str, Any], shared: int, indent: str) -> List[str]:
-    unblocked = (t["private_pending"]["value"] | shared) & ~t["blocked_value"]
-    return [f"{indent}SIGPENDING: {'yes' if unblocked else 'no'}", f"{indent}   BLOCKED: {t['blocked']}",
+def _thread_lines(t: Dict[str, Any], indent: str) -> List[str]:
+    return [f"{indent}SIGPENDING: {'yes' if t['sigpending'] else 'no'}", f"{indent}   BLOCKED: {t['blocked']}",
             f"{indent}PRIVATE_PENDING", f"{indent}    SIGNAL: {t['private_pending']['signal']}",
             *_queue_lines(t["private_pending"]["queue"], indent)]
 
@@ -107,26 +110,33 @@ def sig_lines(prog: Any, data: Dict[str, Any], group: bool = False) -> List[str]
     """crash's ``sig`` display of one :func:`sig_data` (with *group*, ``sig -g``'s: the
     shared pending set after the handlers, then each thread's own sets)."""
     width = 2 * prog.type("void *").sizeof()
-    lines = [_header(data), f"SIGNAL_STRUCT: {data['signal_struct']:x}  NR_THREADS: {data['nr_threads']}",
-             f" SIG {'SIGACTION':^{width}}  {'HANDLER':>{width}} {'MASK':^16} FLAGS"]
+    lines = [data["header"], f"SIGNAL_STRUCT: {data['signal_struct']:x}  NR_THREADS: {data['nr_threads']}",
+             f" SIG {'SIGACTION':^{width}} {'HANDLER':>{HANDLER_WIDTH}} {'MASK':^16} FLAGS"]
     for a in data["actions"]:
         handler = HANDLER_NAMES.get(a["handler"], f"{a['handler']:x}")
         flags = f"{a['flags']:x}"
         if a["flags"]:
             flags += f" ({decode_sigaction_flags_value(prog, a['flags'])})"
-        lines.append(f"{'[' + str(a['sig']) + ']':>4}  {a['sigaction']:x}  {handler:>{width}} {a['mask']:016x} {flags}")
+        index = f"[{a['sig']}]"
+        lines.append(f"{index:>4} {a['sigaction']:x} {handler:>{HANDLER_WIDTH}} {a['mask']:016x} {flags}")
     shared = data["shared_pending"]
     shared_lines = ["SHARED_PENDING", f"    SIGNAL: {shared['signal']}", *_queue_lines(shared["queue"], "")]
     if not group:
-        return lines + _thread_lines(data["threads"][0], shared["value"], "") + shared_lines
+        return lines + _thread_lines(data["threads"][0], "") + shared_lines
     lines += shared_lines
     for t in data["threads"]:
-        lines += ["", f"  {_header(t)}", *_thread_lines(t, shared["value"], "  ")]
+        lines += ["", f"  {t['header']}", *_thread_lines(t, "  ")]
     return lines
 
 
 #: Names crash's ``sig -l`` leaves out: ``SIGUNUSED`` left the kernel's uapi headers in 4.18.
 UNLISTED = frozenset({"SIGUNUSED"})
+
+
+def _without_header(data: Dict[str, Any]) -> Dict[str, Any]:
+    out = {k: v for k, v in data.items() if k != "header"}
+    out["threads"] = [{k: v for k, v in t.items() if k != "header"} for t in data["threads"]]
+    return out
 
 
 def _list_lines(prog: Any) -> List[str]:
@@ -160,6 +170,6 @@ def sig_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     except KdbgError as e:
         raise ExpressionError(f"sig: {e}") from None
     if ctx.json or args.json:
-        ctx.out.write(json.dumps(data) + "\n")
+        ctx.out.write(json.dumps([_without_header(d) for d in data]) + "\n")
         return
     ctx.out.write("\n\n".join("\n".join(sig_lines(prog, d, args.group)) for d in data) + "\n")
