@@ -28,7 +28,8 @@ its megabytes over the emulated serial port would double the build), ``pids`` (`
 PID`` of the processes above), the ``/proc`` files in :data:`PROC_FILES` under their
 ``/proc`` path (``interrupts``, ``timer_list``, ``net/tcp``, ``sysvipc/shm``,
 ``sys/kernel/tainted``, ...), ``proc/PID/{maps,status}`` of every process with a
-memory map, ``dmesg`` and ``console.log``.  The counters that move
+memory map, ``ip-addr`` (busybox ``ip addr``: the devices' addresses, which no ``/proc``
+file lists), ``dmesg`` and ``console.log``.  The counters that move
 (:data:`MOVING_FILES`) are recorded a second time, as late as possible before the dump,
 into ``truth/after/``: a value in the dump lies between the two, and a line that did not
 change between them is the dump's exactly.
@@ -155,6 +156,7 @@ for d in /proc/[0-9]*; do
         cat $d/status > $T/proc/${d#/proc/}/status
     fi
 done
+ip addr > $T/ip-addr
 dmesg > $T/dmesg
 tar -czf /tmp/truth.tgz -C $T .
 send /tmp/truth.tgz
