@@ -87,9 +87,9 @@ def net_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         ctx.out.write(json.dumps(rows) + "\n")
         return
     if args.arp:
-        lines = [f"{'NEIGHBOUR':<{width + 7}}{'IP ADDRESS':<15}{'HW TYPE':<10}{'HW ADDRESS':<19}{'DEVICE':<8}STATE"]
-        lines += [f"{r['neighbour']:<{width + 7}x}{r['ip']:<15}{r['hw_type']:<10}{r['hw_address']:<19}"
-                  f"{r['device']:<8}{r['state']}" for r in rows]
+        lines = [f"{'NEIGHBOUR':<{width}} {'IP ADDRESS':<15} {'HW TYPE':<10} {'HW ADDRESS':<18} {'DEVICE':<7} STATE"]
+        lines += [f"{r['neighbour']:<{width}x} {r['ip']:<15} {r['hw_type']:<10} {r['hw_address']:<18} "
+                  f"{r['device']:<7} {r['state']}" for r in rows]
     else:
         lines = [f"{'NET_DEVICE':^{width}}  NAME   IP ADDRESS(ES)"]
         lines += [f"{r['net_device']:{width}x}  {r['name']:<6} {', '.join(r['ipv4'])}".rstrip() for r in rows]

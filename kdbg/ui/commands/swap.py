@@ -18,8 +18,8 @@ from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["swap_cmd", "swap_rows"]
 
-#: crash's header line (``memory.c``); the columns below are placed under it.
-HEADER = "SWAP_INFO_STRUCT    TYPE       SIZE       USED    PCT  PRI  FILENAME"
+#: crash's header line (``memory.c``); the columns below sit as crash 8.0.2 puts them.
+HEADER = "SWAP_INFO_STRUCT    TYPE       SIZE       USED     PCT  PRI  FILENAME"
 
 
 def swap_rows(prog: Any) -> List[Dict[str, Any]]:
@@ -50,5 +50,5 @@ def swap_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     lines = [HEADER]
     for r in rows:
         lines.append(f"{r['swap_info_struct']:16x}  {r['type']:^9} {str(r['size_kib']) + 'k':^10} "
-                     f"{str(r['used_kib']) + 'k':^10}{r['pct']:3d}%  {r['priority']:3d}  {r['filename']}")
+                     f"{str(r['used_kib']) + 'k':^10} {r['pct']:3d}%  {r['priority']:3d}  {r['filename']}")
     ctx.out.write("\n".join(lines) + "\n")

@@ -48,14 +48,13 @@ def vm_data(prog: Any, task: Any) -> Dict[str, Any]:
 def vm_lines(prog: Any, task: Any, data: Dict[str, Any]) -> List[str]:
     """crash's ``vm`` display of one :func:`vm_data`."""
     w = 2 * prog.type("void *").sizeof()
-    lines = [header(task), f"{'MM':^{w}}  {'PGD':^{w}}  {'RSS':^8}  {'TOTAL_VM':^10}",
-             f"{data['mm']:{w}x}  {data['pgd']:{w}x}  {str(data['rss_kib']) + 'k':^8}  "
-             f"{str(data['total_vm_kib']) + 'k':^10}"]
+    lines = [header(task), f"{'MM':^{w}}  {'PGD':^{w}}  {'RSS':^6}  {'TOTAL_VM':^8}",
+             f"{data['mm']:{w}x}  {data['pgd']:{w}x}  {str(data['rss_kib']) + 'k':^6}  "
+             f"{str(data['total_vm_kib']) + 'k':^8}"]
     if not data["mm"]:
         return lines
-    lines.append(f"{'VMA':^{w}}  {'START':^{w}}  {'END':^{w}}  {'FLAGS':<8} FILE")
-    lines += [f"{v['vma']:{w}x}  {v['start']:{w}x}  {v['end']:{w}x}  {v['flags']:<8x} {v['file']}".rstrip()
-              for v in data["vmas"]]
+    lines.append(f"{'VMA':^{w}}    {'START':<12}{'END':<8}FLAGS FILE")
+    lines += [f"{v['vma']:{w}x} {v['start']:>10x} {v['end']:>10x} {v['flags']:x} {v['file']}" for v in data["vmas"]]
     return lines
 
 
