@@ -23,12 +23,14 @@ from vmcores.oracle import Query
 
 def comm_matches(proc_comm: str, task_comm: str) -> bool:
     """Whether ``/proc``'s comm is the task's: equal, or the task's 15-character prefix of
-    a longer kthread name, or a kworker's name plus ``-workqueue``."""
+    a longer kthread name, or a kworker's name plus its workqueue as the kernel's
+    ``wq_worker_comm()`` appends it: ``+events`` while the worker runs a work item,
+    ``-events`` while it waits (so a worker busy when ``/proc`` was read shows ``+``)."""
     if proc_comm == task_comm:
         return True
     if not proc_comm.startswith(task_comm):
         return False
-    return len(task_comm) == 15 or proc_comm[len(task_comm)] == "-"
+    return len(task_comm) == 15 or proc_comm[len(task_comm)] in "+-"
 
 
 _H = "drgn.helpers.linux."

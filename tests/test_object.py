@@ -3,7 +3,7 @@
 Every suite (5.10, 6.1, 6.12) in ELF and kdump form: ``init_task.comm`` prints exactly as
 drgn prints it, walking ``init_task.tasks`` by hand with ``container_of`` finds every
 (pid, comm) of the guest's ``ps`` (a kernel thread's ``/proc`` comm may be longer than
-the 15 characters ``task_struct.comm`` holds, or carry a ``-workqueue`` suffix),
+the 15 characters ``task_struct.comm`` holds, or carry a ``+workqueue`` or ``-workqueue`` suffix),
 ``init_uts_ns`` gives the guest's ``uname -r``, per-CPU variables sit at the offsets the
 guest's ``/proc/kallsyms`` lists, functions at their addresses. Unreadable addresses raise
 ``FaultError`` naming the address, while printing a structure that holds a garbage pointer

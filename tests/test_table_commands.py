@@ -6,7 +6,7 @@ its /proc showed them), its /proc/kallsyms (``init_task``, the first idle task),
 /proc/cpuinfo (one idle task per CPU), and drgn 0.3.0 with Debian's DWARF
 (``for_each_file`` + ``d_path`` of every task, from ``tests/helpers_oracle.py``) for PID 1's
 open files. Caveats as in ``test_helpers_core``: ``/proc``'s comm may be a kthread's full
-name or a kworker's name plus ``-workqueue`` (``comm_matches``). What the guest read of a
+name or a kworker's name plus ``+workqueue`` or ``-workqueue`` (``comm_matches``). What the guest read of a
 task (state, CPU, memory) still holds at the dump only for a task that stayed asleep from
 before the guest recorded its truth to the dump (:func:`tests.stack_truth.unchanged_since_truth`:
 the guest's dmesg and drgn's reading of the dump, never kdbg's): those are compared, every
