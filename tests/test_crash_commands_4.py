@@ -452,6 +452,9 @@ def test_state_tables_against_crash(suite: str) -> None:
     commands = [*TABLE_COMMANDS, f"vm {_pids(dump.truth)['kdbg-state']}"]
     theirs = ask_crash(suite, dump.path, commands).outputs
     for cmd in commands:
+        if cmd.startswith("vm ") and suite in CRASH_WRONG_TASKS:  # crash 8.0.2 finds no 6.1 user task
+            assert theirs[cmd].startswith("vm: invalid task or pid value"), theirs[cmd]
+            continue
         r = kdbg_commands(dump.path, cmd)
         assert r.returncode == 0, (cmd, r.stderr)
         ours = [line.rstrip() for line in r.stdout.splitlines() if line.strip()]
