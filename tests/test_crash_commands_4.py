@@ -238,7 +238,7 @@ def test_swap_against_the_guests_proc_swaps(suite: str, form: str) -> None:
     lines = r.stdout.splitlines()
     rows = json.loads(lines[-1])
     table = lines[:-1]
-    assert table[0] == "SWAP_INFO_STRUCT    TYPE       SIZE       USED    PCT  PRI  FILENAME"
+    assert table[0] == "SWAP_INFO_STRUCT    TYPE       SIZE       USED     PCT  PRI  FILENAME"
     truth = _proc_swaps(dump.truth)
     assert len(truth) == len(rows) == len(table) - 1 >= 1
     for (name, kind, size, used, prio), row, line in zip(truth, rows, table[1:], strict=True):
