@@ -54,6 +54,13 @@ test errors out with the reason.
   throttled virtio-blk disks and I/O in flight), named by ``(suite, form)`` from
   ``DISK_DUMP_IDS``; ``resolve_disk_dump(suite, form)`` is the function form.
 
+* ``state_dump`` (session, indirect): one vmcore of the *state* guest
+  (``vmcores.state.StateDump``) named by a static ``(suite, form)`` from ``STATE_DUMP_IDS``:
+  a guest that made signals pending, sockets, an ARP entry, zram swap and SysV IPC objects
+  and recorded ``/proc``'s view of them (``interrupts``, ``timer_list``, ``net/*``,
+  ``sysvipc/*``, ``proc/PID/{maps,status}`` ...; moving counters again in ``after/``).
+  ``resolve_state_dump(suite, form)`` is the function form.
+
 A truth directory holds what the guest itself reported just before it was dumped:
 ``kallsyms`` (real addresses), ``btf/vmlinux`` and ``btf/<module>`` (raw BTF),
 ``ps.json`` / ``ps`` (pid, ppid, state, comm of every process), ``proc-stat`` (raw),
@@ -409,3 +416,30 @@ def disk_dump(request: pytest.FixtureRequest) -> Dump:
     virtio-blk disks with requests in flight; ``.truth`` holds the guest's own counts."""
     suite, form = request.param
     return resolve_disk_dump(suite, form)
+
+# --------------------------------------------------------------------------- state dumps
+
+from vmcores.state import STATE_FORMS, StateDump, state_dumps  # noqa: E402
+
+StateDumpId = Tuple[str, str]
+
+#: Every state dump (``vmcores.state``: a guest with signals, sockets, swap, SysV IPC ...)
+#: as a static ``(suite, form)``.
+STATE_DUMP_IDS: List[StateDumpId] = [(suite, form) for suite in SUITES for form in STATE_FORMS]
+
+
+def resolve_state_dump(suite: str, form: str) -> StateDump:
+    """The state dump *suite*/*form* (built if missing, never skipped)."""
+    with session_cache():
+        found = state_dumps(suites=[suite])
+    for d in found:
+        if d.form == form:
+            return d
+    raise AssertionError(f"{suite}: vmcores.state made no {form} dump (made: {[d.form for d in found]})")
+
+
+@pytest.fixture(scope="session")
+def state_dump(request: pytest.FixtureRequest) -> StateDump:
+    """The state dump named by the indirect parameter ``(suite, form)``."""
+    suite, form = request.param
+    return resolve_state_dump(suite, form)

@@ -526,12 +526,14 @@ class Guest:
         assert last is not None
         raise last
 
-    def received(self) -> bytes:
-        """The payload the guest sent on ttyS1, checked against its SHA-256 and size."""
+    def received(self, index: int = 0) -> bytes:
+        """The payload the guest sent on ttyS1 (the *index*-th, for a guest that sends
+        more than one), checked against its SHA-256 and size."""
         text = self.data.read_bytes().decode("ascii", "replace").replace("\r", "")
-        m = re.search(TRUTH_BEGIN + r" ([0-9a-f]{64}) (\d+)\n(.*?)\n" + TRUTH_END, text, re.S)
-        if not m:
-            raise BuildError(f"no complete {TRUTH_BEGIN}..{TRUTH_END} block in {self.data}")
+        blocks = list(re.finditer(TRUTH_BEGIN + r" ([0-9a-f]{64}) (\d+)\n(.*?)\n" + TRUTH_END, text, re.S))
+        if len(blocks) <= index:
+            raise BuildError(f"no complete {TRUTH_BEGIN}..{TRUTH_END} block #{index} in {self.data}")
+        m = blocks[index]
         payload = base64.b64decode("".join(m.group(3).split()))
         if len(payload) != int(m.group(2)) or hashlib.sha256(payload).hexdigest() != m.group(1):
             raise BuildError(f"serial payload corrupt: {len(payload)} bytes, checksum mismatch")

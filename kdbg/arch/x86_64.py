@@ -55,6 +55,7 @@ __all__ = [
     "choose_base",
     "SIGNALS",
     "SIGACTION_FLAGS",
+    "TIF_SIGPENDING",
     "SECTION_SIZE_BITS",
     "MAX_PHYSMEM_BITS_L4",
     "MAX_PHYSMEM_BITS_L5",
@@ -104,6 +105,9 @@ SIGNALS = (
 )
 #: ``sigaction(2)`` ``sa_flags`` bits (the generic ``include/uapi/asm-generic/signal-defs.h``
 #: and x86's), preferred name before its aliases, by value.
+#: ``arch/x86/include/asm/thread_info.h``: the bit of ``thread_info.flags`` that says a
+#: signal is pending for the task (the kernel's ``signal_pending()``).
+TIF_SIGPENDING = 2
 SIGACTION_FLAGS = (
     ("SA_NOCLDSTOP", 0x1), ("SA_NOCLDWAIT", 0x2), ("SA_SIGINFO", 0x4), ("SA_UNSUPPORTED", 0x400),
     ("SA_EXPOSE_TAGBITS", 0x800), ("SA_IMMUTABLE", 0x800000), ("SA_X32_ABI", 0x1000000),

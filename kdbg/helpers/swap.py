@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
+from kdbg.core.typeinfo import K_INT, type_info
 from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.fs import d_path
 from kdbg.helpers.mm import PageUsage
@@ -60,7 +61,7 @@ def swap_is_file(si: Object) -> bool:
 def swap_usage_in_pages(si: Object) -> int:
     """Pages in use on the swap device."""
     inuse = si.inuse_pages
-    if inuse.type_.unaliased().has_member("counter"):  # 6.12: atomic_long_t
+    if type_info(inuse.type_).kind != K_INT:  # a kernel with an atomic_long_t counter
         return int(inuse.counter) & _SWAP_USAGE_COUNTER_MASK
     return int(inuse)
 
