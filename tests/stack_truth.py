@@ -65,7 +65,7 @@ _HEADER = re.compile(
     r"stack:\s*(?P<stack>\d+)\s+pid:\s*(?P<pid>\d+)(?:\s+tgid:\s*(?P<tgid>\d+))?\s+"
     r"ppid:\s*(?P<ppid>\d+)\s+flags:(?P<flags>0x[0-9a-f]+)"
 )
-_CPU_LINE = re.compile(
+CPU_LINE = re.compile(  # the oops header's "CPU: 1 [UID: 0] PID: 95 Comm: X Not tainted" line
     r"^CPU: (?P<cpu>\d+) (?:UID: \d+ )?PID: (?P<pid>\d+) Comm: (?P<comm>.*?) (?:Not tainted|Tainted:)"
 )
 _RIP = re.compile(r"^RIP: (?P<cs>[0-9a-f]{4}):(?P<where>.*)$")
@@ -360,7 +360,7 @@ def _trace_after(lines: List[str], start: int) -> _Trace:
         if lines[j] == "</TASK>":
             task_end = j
             break
-        if lines[j] == "Call Trace:" or lines[j].startswith("---[ end") or _CPU_LINE.match(lines[j]):
+        if lines[j] == "Call Trace:" or lines[j].startswith("---[ end") or CPU_LINE.match(lines[j]):
             break
     frames: List[Frame] = []
     blocks: List[Tuple[int, str, List[str]]] = []  # (frames before it, section, lines)
@@ -418,7 +418,7 @@ def parse_panic(console_text: str) -> Oops:
             last = panics[-1]
             # the report's CPU: line: right after a direct panic's line, or before the panic
             # in an oops report (whose panic prints no second one)
-            cpus = [i for i in range(min(last + 4, len(lines))) if _CPU_LINE.match(lines[i])]
+            cpus = [i for i in range(min(last + 4, len(lines))) if CPU_LINE.match(lines[i])]
             if cpus and cpus[-1] > last:
                 start = last
                 # a panic in NMI context: the NMI handler's lines just before it
@@ -437,10 +437,10 @@ def parse_panic(console_text: str) -> Oops:
     region = lines[start:]
     end = next((i for i, ln in enumerate(region) if ln.startswith("---[ end Kernel panic")), len(region) - 1)
     region = region[: end + 1]
-    cpu_at = next((i for i, ln in enumerate(region) if _CPU_LINE.match(ln)), None)
+    cpu_at = next((i for i, ln in enumerate(region) if CPU_LINE.match(ln)), None)
     if cpu_at is None:
         raise ValueError("no 'CPU: N PID: N Comm: X' line of a crash report on the console")
-    m = _CPU_LINE.match(region[cpu_at])
+    m = CPU_LINE.match(region[cpu_at])
     assert m is not None
     panic_at = next((i for i, ln in enumerate(region) if ln.startswith("Kernel panic - not syncing")), None)
     message = region[panic_at].split(":", 1)[1].strip() if panic_at is not None else ""
@@ -478,7 +478,7 @@ def parse_panic(console_text: str) -> Oops:
                 oops.rip, oops.regs, oops.rip_index = trace.kernel_rip, trace.kernel_regs, trace.kernel_rip_index
         elif panic_at is not None:
             # a panic after the oops prints its own CPU: line and trace unless TAINT_DIE
-            again = next((i for i in range(panic_at, len(region)) if _CPU_LINE.match(region[i])), None)
+            again = next((i for i in range(panic_at, len(region)) if CPU_LINE.match(region[i])), None)
             if again is not None:
                 oops.panic_frames = _trace_after(region, again).frames
     return oops

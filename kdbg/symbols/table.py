@@ -47,6 +47,16 @@ _SECTION_CLASS = {
 }
 
 
+def is_mapping_symbol(name: str) -> bool:
+    """Whether ``name`` is an ELF mapping symbol (``$x``, ``$d``, ``$a``, ``$t``, with an
+    optional ``.suffix``) or an assembler local (``.L...``, ``L0...``): the kernel's
+    ``is_mapping_symbol()``, whose symbols never name an address in a backtrace although
+    ``/proc/kallsyms`` lists them for modules (arm64 modules carry ``$x`` before code)."""
+    if name[:2] in (".L", "L0"):
+        return True
+    return len(name) >= 2 and name[0] == "$" and name[1] in "adtx" and (len(name) == 2 or name[2] == ".")
+
+
 def section_class(type_letter: str) -> str:
     """Return the section group of a kallsyms type letter (``"t"`` for ``T``/``t``/``W``...)."""
     low = type_letter.lower()
@@ -305,8 +315,10 @@ class SymbolTable:
             s = self._given_sizes[i]
             if s is not None:
                 return s
-        # The first symbol at a strictly higher address.
+        # The first symbol at a strictly higher address that is not a mapping symbol.
         j = bisect_right(self._addrs, self._addrs[i], i)
+        while j < len(self._addrs) and is_mapping_symbol(self._names[j]):
+            j += 1
         if j >= len(self._addrs):
             return None
         if self.module_of(j) != self.module_of(i):
@@ -467,6 +479,8 @@ class SymbolTable:
         * per-CPU symbols that are offsets (x86-64 ``A`` symbols between ``__per_cpu_start``
           and ``__per_cpu_end``) never: use :meth:`symbolize_percpu`.
 
+        Mapping symbols (arm64's ``$x``/``$d`` in module symbol tables) name no address, as
+        the kernel's ``find_kallsyms_symbol`` skips them (:func:`is_mapping_symbol`).
         Among aliases (symbols at the same address) the first in table order is returned,
         as the kernel does.  A size given when the table was built (from :class:`Symbol`
         objects) also bounds its symbol.  Raises :class:`~kdbg.errors.SymbolNotFoundError`
@@ -474,8 +488,13 @@ class SymbolTable:
         """
         addrs = self._addrs
         pos = bisect_right(addrs, address) - 1
+        names = self._names
+        while pos >= 0 and is_mapping_symbol(names[pos]):
+            pos -= 1
         if pos >= 0:
             pos = self._first_alias(pos)
+            while is_mapping_symbol(names[pos]):  # an alias that is not one follows
+                pos += 1
             if self._owns(pos, address):
                 return self._symbol(pos), address - addrs[pos]
         raise SymbolNotFoundError(f"no symbol contains address {address:#x}")
