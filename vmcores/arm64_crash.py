@@ -75,16 +75,13 @@ from vmcores.arm64 import (
     kernel_parts,
 )
 from vmcores.build import (
-    BOOT_ATTEMPTS,
     BOOT_TIMEOUT,
     DEFAULT_MEMORY,
     BuildError,
-    _unpack_truth,
     dump_from_json,
     dump_json,
     finish_build,
     make_initramfs,
-    qemu_dumps,
 )
 from vmcores.crash import (
     CRASH_CMDLINE,
@@ -93,7 +90,6 @@ from vmcores.crash import (
     MODULE_NAME,
     MODULE_SCENARIOS,
     MODULE_SOURCE,
-    PANIC_TIMEOUT,
     TRIGGERS,
     CrashDump,
     ModuleBuildError,
@@ -103,8 +99,7 @@ from vmcores.crash import (
     _module_source_hash,
     _shim_new_glibc_tools,
     _unpack_debs,
-    _wait_panic,
-    write_switches,
+    boot_crash_and_dump,
 )
 from vmcores.debian import FetchError, KernelFiles, PrivateApt, cache_root, file_lock, kernel_name
 
@@ -279,34 +274,11 @@ def build_arm64_crash(name: str, scenario: str = "panic", memory: str = DEFAULT_
     initramfs = make_initramfs(kernel, MODULES, _init_script(scenario), extra=extra, busybox=busybox,
                                init_common=INIT_COMMON_ARM64)
     work = outdir / "guest"
-    made: List[Tuple[str, str, Path]] = []
-    last: Optional[BuildError] = None
-    payload = b""
-    for attempt in range(1, BOOT_ATTEMPTS + 1):
-        t_boot = time.monotonic()
-        with Arm64Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT * 8, memory=memory,
-                             cmdline=CRASH_CMDLINE) as g:
-            say(f"guest recorded its truth after {time.monotonic() - t_boot:.1f}s; crashing")
-            payload = g.received()
-            try:
-                _tail, info["panic_end_printed"] = _wait_panic(g, expect, PANIC_TIMEOUT)
-            except BuildError as e:
-                last = e
-                say(f"attempt {attempt}/{BOOT_ATTEMPTS}: {str(e).splitlines()[0]}")
-                continue
-            time.sleep(1.0)
-            assert g.qmp is not None
-            made, failed, _formats = qemu_dumps(g.qmp, outdir, kdump_forms=("kdump-zlib",))
-            info["failed"].update(failed)
-        last = None
-        break
-    if last is not None:
-        raise last
+    made = boot_crash_and_dump(
+        lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT * 8, memory=memory,
+                                cmdline=CRASH_CMDLINE),
+        outdir, expect, info, say)
     truth = outdir / "truth"
-    _unpack_truth(payload, truth)
-    write_switches(truth)
-    shutil.copy(work / "console.log", truth / "console.log")
-    (work / "initramfs.cpio").unlink(missing_ok=True)
     release = (truth / "uname").read_text().strip()
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")

@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from vmcores.build import (
     BOOT_ATTEMPTS,
@@ -609,6 +609,52 @@ def _read_switches(path: Path) -> Dict[Tuple[int, int], Tuple[int, int, str]]:
     return out
 
 
+def boot_crash_and_dump(
+    boot: Callable[[], ContextManager[Guest]],
+    outdir: Path,
+    expect: str,
+    info: Dict[str, Any],
+    say: Callable[[str], None],
+    nmi: bool = False,
+) -> List[Tuple[str, str, Path]]:
+    """Boot a crash guest (``boot()``, up to :data:`BOOT_ATTEMPTS` times), take the truth
+    it sent, wait for its panic (*expect*; an NMI injected first if *nmi*), write QEMU's
+    dumps into *outdir* and its truth into ``outdir/truth`` (with ``switches`` and the
+    console).  The x86 and arm64 crash builds (:mod:`vmcores.arm64_crash`) share it."""
+    made: List[Tuple[str, str, Path]] = []
+    last: Optional[BuildError] = None
+    payload = b""
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        made = []
+        t_boot = time.monotonic()
+        with boot() as g:
+            say(f"guest recorded its truth after {time.monotonic() - t_boot:.1f}s; crashing")
+            payload = g.received()
+            try:
+                if nmi:
+                    _inject_nmi(g)
+                _tail, info["panic_end_printed"] = _wait_panic(g, expect, PANIC_TIMEOUT, quiet_end=nmi)
+            except BuildError as e:
+                last = e
+                say(f"attempt {attempt}/{BOOT_ATTEMPTS}: {str(e).splitlines()[0]}")
+                continue
+            time.sleep(1.0)
+            assert g.qmp is not None
+            made, failed, _formats = qemu_dumps(g.qmp, outdir, kdump_forms=("kdump-zlib",))
+            info["failed"].update(failed)
+        last = None
+        break
+    if last is not None:
+        raise last
+    truth = outdir / "truth"
+    work = outdir / "guest"
+    _unpack_truth(payload, truth)
+    write_switches(truth)
+    shutil.copy(work / "console.log", truth / "console.log")
+    (work / "initramfs.cpio").unlink(missing_ok=True)
+    return made
+
+
 def write_switches(truth: Path) -> None:
     """Join ``switches-before`` and ``switches-after`` into ``switches``: one line per task,
     ``pid tid vol_before nonvol_before vol_after nonvol_after comm`` sorted by tid (``-``
@@ -716,35 +762,10 @@ def build_crash(
     initramfs = make_initramfs(kernel, FW_CFG_MODULES, _init_script(scenario), extra=extra)
     work = outdir / "guest"
     truth = outdir / "truth"
-    made: List[Tuple[str, str, Path]] = []
-    last: Optional[BuildError] = None
-    for attempt in range(1, BOOT_ATTEMPTS + 1):
-        made = []
-        t_boot = time.monotonic()
-        timeout = LOCKUP_BOOT_TIMEOUT if scenario in LOCKUP_SCENARIOS else BOOT_TIMEOUT
-        with Guest.boot(kernel, initramfs, work, CRASHING, timeout, memory=memory, cmdline=cmdline) as g:
-            say(f"guest recorded its truth after {time.monotonic() - t_boot:.1f}s; crashing")
-            payload = g.received()
-            try:
-                if scenario == "nmi":
-                    _inject_nmi(g)
-                _tail, info["panic_end_printed"] = _wait_panic(g, expect, PANIC_TIMEOUT, quiet_end=scenario == "nmi")
-            except BuildError as e:
-                last = e
-                say(f"attempt {attempt}/{BOOT_ATTEMPTS}: {str(e).splitlines()[0]}")
-                continue
-            time.sleep(1.0)
-            assert g.qmp is not None
-            made, failed, _formats = qemu_dumps(g.qmp, outdir, kdump_forms=("kdump-zlib",))
-            info["failed"].update(failed)
-        last = None
-        break
-    if last is not None:
-        raise last
-    _unpack_truth(payload, truth)
-    write_switches(truth)
-    shutil.copy(work / "console.log", truth / "console.log")
-    (work / "initramfs.cpio").unlink(missing_ok=True)
+    timeout = LOCKUP_BOOT_TIMEOUT if scenario in LOCKUP_SCENARIOS else BOOT_TIMEOUT
+    made = boot_crash_and_dump(
+        lambda: Guest.boot(kernel, initramfs, work, CRASHING, timeout, memory=memory, cmdline=cmdline),
+        outdir, expect, info, say, nmi=scenario == "nmi")
     release = (truth / "uname").read_text().strip()
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
@@ -885,3 +906,4 @@ def print_crash_dumps(
 
 if __name__ == "__main__":
     sys.exit(main())
+
