@@ -165,7 +165,8 @@ def test_values_the_guest_reported(oracle_answers: OracleAnswers) -> None:
 def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
     """drgn's walk of init_task.tasks (its own list helper) lists every process the guest
     listed, with the same comm, parent and state (PID 1 was running the snapshot; a task
-    the guest saw running, ``R``, may sleep by the dump)."""
+    the guest saw running, ``R``, may sleep by the dump, and one it saw asleep may have been
+    woken by then: X2's fresh trixie build caught ``kcompactd0`` so, ``S`` then ``R``)."""
     dump = oracle_dump(oracle_answers.suite)
     walk: List[List[Any]] = drgn_eval(
         oracle_answers.suite,
@@ -183,5 +184,5 @@ def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
         comm, ppid, state = tasks[p["pid"]]
         assert comm_matches(p["comm"], comm), (p, comm)
         assert ppid == p["ppid"], (p, ppid)
-        if p["pid"] != 1 and p["state"] != "R":
+        if p["pid"] != 1 and p["state"] != "R" and state != "R":
             assert state == p["state"], (p, state)

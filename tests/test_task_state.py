@@ -98,7 +98,8 @@ def proc_states(truth: Path) -> Dict[int, str]:
 @pytest.mark.parametrize("suite", SUITES)
 def test_ps_state_is_the_kernels_for_every_task(suite: str, form: str) -> None:
     """ps's letter of every task (idle tasks too) is the kernel's own for the raw state
-    drgn reads in the dump; the guest's /proc agrees for every task it did not see running."""
+    drgn reads in the dump; the guest's /proc agrees for every task it saw asleep and the
+    dump does not show woken."""
     dump = resolve_dump(suite, form, "qemu")
     sched_h, config = headers_of(suite, _release(suite))
     tasks = drgn_tasks(suite)
@@ -111,11 +112,13 @@ def test_ps_state_is_the_kernels_for_every_task(suite: str, form: str) -> None:
     assert sorted(ours) == sorted(r[0] for r in tasks)  # the same tasks, each once
     wrong = [(r, ours[r[0]], want) for r, want in zip(tasks, truth, strict=True) if ours[r[0]] != want]
     assert not wrong
-    # the guest's own record: each task it did not see running (R) had the dump's letter
+    # the guest's own record: each task it saw asleep had the dump's letter, unless it was
+    # woken in the seconds between /proc and the dump (running, R, at the dump: X2's fresh
+    # trixie build caught kcompactd0 so); a task it saw running (R) may sleep by the dump
     at_dump = {r[1]: want for r, want in zip(tasks, truth, strict=True) if r[1]}
     proc = proc_states(dump.truth)
     assert len(proc) > 40 and set(proc) <= set(at_dump)
-    assert {pid: s for pid, s in proc.items() if s != "R" and at_dump[pid] != s} == {}
+    assert {pid: s for pid, s in proc.items() if s != "R" and at_dump[pid] not in (s, "R")} == {}
     running = [pid for pid, s in proc.items() if s == "R"]
     assert 1 in running  # the shell that read /proc; its letter at the dump is compared above
     # drgn agrees with the kernel on the real tasks too (none has a state drgn misreads)
