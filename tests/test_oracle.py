@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers_support import comm_matches
 from tests.oracle_exprs import EXPRESSIONS, answers_for, by_key, kernel_version, oracle_dump, queries_for
+from tests.stack_truth import drgn_view, unchanged_since_truth
 from tools.held_out import held_out_kernel
 from vmcores.debian import SUITES, debian_dbg_vmlinux, debian_kernel
 from vmcores.oracle import OracleAnswers, ask_drgn, drgn_eval, run_drgn
@@ -164,9 +165,9 @@ def test_values_the_guest_reported(oracle_answers: OracleAnswers) -> None:
 
 def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
     """drgn's walk of init_task.tasks (its own list helper) lists every process the guest
-    listed, with the same comm, parent and state (PID 1 was running the snapshot; a task
-    the guest saw running, ``R``, may sleep by the dump, and one it saw asleep may have been
-    woken by then: X2's fresh trixie build caught ``kcompactd0`` so, ``S`` then ``R``)."""
+    listed, with the same comm and parent, and the same state where the task stayed asleep from
+    the guest's reading until the dump (``stack_truth.unchanged_since_truth``: X2's fresh
+    trixie build caught ``kcompactd0`` asleep in ``/proc`` and woken at the dump)."""
     dump = oracle_dump(oracle_answers.suite)
     walk: List[List[Any]] = drgn_eval(
         oracle_answers.suite,
@@ -179,10 +180,12 @@ def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
     tasks = {pid: (comm, ppid, state) for pid, comm, ppid, state in walk}
     ps = json.loads(_truth(oracle_answers, "ps.json").read_text())
     assert len(ps) > 20
+    asleep = unchanged_since_truth(dump.truth, drgn_view(oracle_answers.suite, dump.path))
+    assert len(asleep & {p["pid"] for p in ps}) > 10
     for p in ps:
         assert p["pid"] in tasks, p
         comm, ppid, state = tasks[p["pid"]]
         assert comm_matches(p["comm"], comm), (p, comm)
         assert ppid == p["ppid"], (p, ppid)
-        if p["pid"] != 1 and p["state"] != "R" and state != "R":
+        if p["pid"] in asleep:
             assert state == p["state"], (p, state)
