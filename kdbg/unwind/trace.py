@@ -40,7 +40,7 @@ from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
-from kdbg.helpers.pid import find_task, for_each_task_in_group, resolve_task
+from kdbg.helpers.pid import for_each_task_in_group, resolve_task
 from kdbg.helpers.printk import get_printk_records
 from kdbg.helpers.sched import cpu_curr, task_cpu, thread_size
 from kdbg.unwind.frame_records import pt_regs_frames, task_frames
@@ -571,9 +571,11 @@ def _panic_logger(prog: Program) -> Thread:
     if last.caller_tid is None:
         raise UnwindError("panic_cpu has no known address and the kernel log names no caller of its panic line: "
                           "cannot tell the crashed thread")
-    task = find_task(prog, last.caller_tid)
-    if not int(task):
-        raise UnwindError(f"the kernel log's panic line was printed by PID {last.caller_tid}, which names no task")
+    try:
+        task = resolve_task(prog, last.caller_tid)
+    except ObjectNotFoundError:
+        raise UnwindError(f"the kernel log's panic line was printed by PID {last.caller_tid}, "
+                          "which names no task") from None
     return Thread(task)
 
 
