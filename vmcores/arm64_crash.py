@@ -79,8 +79,6 @@ from vmcores.build import (
     DEFAULT_MEMORY,
     BuildError,
     dump_from_json,
-    dump_json,
-    finish_build,
     make_initramfs,
 )
 from vmcores.crash import (
@@ -100,6 +98,7 @@ from vmcores.crash import (
     _shim_new_glibc_tools,
     _unpack_debs,
     boot_crash_and_dump,
+    finish_crash_build,
 )
 from vmcores.debian import FetchError, KernelFiles, PrivateApt, cache_root, file_lock, kernel_name
 
@@ -278,19 +277,7 @@ def build_arm64_crash(name: str, scenario: str = "panic", memory: str = DEFAULT_
         lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT * 8, memory=memory,
                                 cmdline=CRASH_CMDLINE),
         outdir, expect, info, say)
-    truth = outdir / "truth"
-    release = (truth / "uname").read_text().strip()
-    if release != kernel.release:
-        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
-    (truth / "crash.json").write_text(json.dumps({k: info[k] for k in keys}, indent=1) + "\n")
-    dumps = [CrashDump(suite=name, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
-                       scenario=scenario) for f, t, p in made]
-    info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
-    finish_build(outdir, final, info)
-    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
-    return dumps
+    return finish_crash_build(outdir, final, info, made, t0, say)
 
 
 def _load(name: str, scenario: str) -> Optional[List[CrashDump]]:

@@ -655,6 +655,38 @@ def boot_crash_and_dump(
     return made
 
 
+def finish_crash_build(
+    outdir: Path,
+    final: Path,
+    info: Dict[str, Any],
+    made: List[Tuple[str, str, Path]],
+    t0: float,
+    say: Callable[[str], None],
+    crash_extra: Optional[Dict[str, Any]] = None,
+) -> List[CrashDump]:
+    """The end of a crash build (x86's :func:`build_crash` and :mod:`vmcores.arm64_crash`'s):
+    check that the guest ran ``info["release"]`` (its ``uname -r``), write
+    ``truth/crash.json`` (the build's ``suite``, ``scenario``, ``release``, ``trigger``,
+    ``crash_pid``, ``cmdline``, ``panic_end_printed``, and *crash_extra*), record the
+    dumps *made* (:func:`boot_crash_and_dump`) and the seconds since *t0* in *info*, and put
+    *outdir* in place of *final* (:func:`vmcores.build.finish_build`).  Returns the dumps
+    as they are in *final*."""
+    truth = outdir / "truth"
+    release = (truth / "uname").read_text().strip()
+    if release != info["release"]:
+        raise BuildError(f"guest uname -r {release!r} != package release {info['release']!r}")
+    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
+    crash = {**{k: info[k] for k in keys}, **(crash_extra or {})}
+    (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
+    dumps = [CrashDump(suite=info["suite"], release=release, form=f, tool=t, path=final / p.name,
+                       truth=final / "truth", scenario=info["scenario"]) for f, t, p in made]
+    info["build_seconds"] = round(time.monotonic() - t0, 1)
+    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
+    finish_build(outdir, final, info)
+    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
+    return dumps
+
+
 def write_switches(truth: Path) -> None:
     """Join ``switches-before`` and ``switches-after`` into ``switches``: one line per task,
     ``pid tid vol_before nonvol_before vol_after nonvol_after comm`` sorted by tid (``-``
@@ -761,26 +793,12 @@ def build_crash(
         info["module"] = json.loads((ko.parent / "module.json").read_text())
     initramfs = make_initramfs(kernel, FW_CFG_MODULES, _init_script(scenario), extra=extra)
     work = outdir / "guest"
-    truth = outdir / "truth"
     timeout = LOCKUP_BOOT_TIMEOUT if scenario in LOCKUP_SCENARIOS else BOOT_TIMEOUT
     made = boot_crash_and_dump(
         lambda: Guest.boot(kernel, initramfs, work, CRASHING, timeout, memory=memory, cmdline=cmdline),
         outdir, expect, info, say, nmi=scenario == "nmi")
-    release = (truth / "uname").read_text().strip()
-    if release != kernel.release:
-        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
-    crash = {k: info[k] for k in keys}
-    if scenario == "hung":
-        crash["blocked_pid"] = 1
-    (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
-    dumps = [CrashDump(suite=suite, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
-                       scenario=scenario) for f, t, p in made]
-    info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
-    finish_build(outdir, final, info)
-    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
-    return dumps
+    return finish_crash_build(outdir, final, info, made, t0, say,
+                              {"blocked_pid": 1} if scenario == "hung" else None)
 
 
 def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
