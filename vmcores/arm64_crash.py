@@ -78,6 +78,7 @@ from vmcores.build import (
     BOOT_TIMEOUT,
     DEFAULT_MEMORY,
     BuildError,
+    cached_dumps,
     dump_from_json,
     make_initramfs,
 )
@@ -307,22 +308,16 @@ def arm64_crash_dumps(kernels: Sequence[str] = KERNELS, scenarios: Sequence[str]
                       force: bool = False) -> List[CrashDump]:
     """The arm64 crash dumps of *kernels* x *scenarios* (built when missing, one build at
     a time per kernel and scenario), filtered by *forms*."""
-    out: List[CrashDump] = []
-    for name in kernels:
+    keys = [(name, scenario) for name in kernels for scenario in scenarios]
+    for name, scenario in keys:
         kernel_parts(name)
-        for scenario in scenarios:
-            if scenario not in ARM64_SCENARIOS:
-                raise ValueError(f"unknown arm64 scenario {scenario!r}; choose from {', '.join(ARM64_SCENARIOS)}")
-            lock = arm64_dumps_root() / "crash" / f".{name}-{scenario}.lock"
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            with file_lock(lock):
-                dumps = None if force else _load(name, scenario)
-                if dumps is None:
-                    if not build:
-                        raise BuildError(f"no arm64 {scenario} dumps for {name}: run python -m vmcores.arm64_crash")
-                    dumps = build_arm64_crash(name, scenario)
-            out += [d for d in dumps if forms is None or d.form in forms]
-    return out
+        if scenario not in ARM64_SCENARIOS:
+            raise ValueError(f"unknown arm64 scenario {scenario!r}; choose from {', '.join(ARM64_SCENARIOS)}")
+    return cached_dumps(
+        keys, lambda key: arm64_dumps_root() / "crash" / f".{key[0]}-{key[1]}.lock", lambda key: _load(*key),
+        lambda key: build_arm64_crash(*key),
+        lambda key: f"no arm64 {key[1]} dumps for {key[0]}: run python -m vmcores.arm64_crash",
+        forms, build, force)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -70,6 +70,7 @@ from vmcores.build import (
     Guest,
     _unpack_truth,
     built_from_current_kernel,
+    cached_dumps,
     dump_from_json,
     dump_json,
     finish_build,
@@ -866,22 +867,15 @@ def crash_dumps(
     cannot be built for a kernel (the oops module, see ``dumps.json`` ``failed``) yields
     no dumps.  Builds are serialized per suite and scenario with a lock file.
     """
-    result: List[CrashDump] = []
-    for suite in suites or SUITES:
-        for scenario in scenarios or SCENARIOS:
-            if scenario not in TRIGGERS:
-                raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
-            with file_lock(crash_root() / f".{suite}-{scenario}.lock"):
-                dumps = None if force else _load(suite, scenario)
-                if dumps is None:
-                    if not build:
-                        raise BuildError(f"no {scenario} crash dumps for {suite}: run python -m vmcores.crash")
-                    dumps = build_crash(suite, scenario, memory=memory)
-                    _write_manifest()
-                elif not (crash_root() / "manifest.json").exists():
-                    _write_manifest()
-            result += [d for d in dumps if forms is None or d.form in forms]
-    return result
+    keys = [(suite, scenario) for suite in suites or SUITES for scenario in scenarios or SCENARIOS]
+    for _suite, scenario in keys:
+        if scenario not in TRIGGERS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
+    return cached_dumps(
+        keys, lambda key: crash_root() / f".{key[0]}-{key[1]}.lock", lambda key: _load(*key),
+        lambda key: build_crash(*key, memory=memory),
+        lambda key: f"no {key[1]} crash dumps for {key[0]}: run python -m vmcores.crash",
+        forms, build, force, (crash_root() / "manifest.json", _write_manifest))
 
 
 def crash_failures(suite: str, scenario: str) -> Dict[str, str]:
