@@ -84,6 +84,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.cli_support import use_private_dirs  # noqa: E402
 from tests.fuzz_harness import REPORTS  # noqa: E402
 from tests.oracle_report import AGREEMENT  # noqa: E402
 from vmcores.build import (  # noqa: E402
@@ -156,6 +157,16 @@ def resolve_dump(suite: str, form: str, tool: str) -> Dump:
     info = dumps[0].truth.parent / "dumps.json" if dumps else None
     failed = json.loads(info.read_text()).get("failed", {}) if info and info.exists() else {}
     raise AssertionError(f"{suite}: vmcores.build made no {form} dump with {tool}; build failures: {failed}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def subprocess_homes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where :func:`tests.cli_support.clean_env` makes the subprocesses' homes: a directory
+    of pytest's own (removed with its old base temporary directories, so also after an
+    xdist worker killed by a timeout), set before any test or other fixture runs."""
+    top = tmp_path_factory.mktemp("subprocess-homes")
+    use_private_dirs(top)
+    return top
 
 
 @pytest.fixture(scope="session")
