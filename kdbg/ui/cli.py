@@ -44,7 +44,7 @@ from kdbg.core.default import set_default_prog
 from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
 from kdbg.ui.commands import CommandContext
-from kdbg.ui.evaluate import evaluate, script_globals
+from kdbg.ui.evaluate import SessionNamespace, evaluate, script_globals, script_names
 from kdbg.ui.plugins import declarations, helpers, load_plugins
 from kdbg.ui.repl import run_repl
 from kdbg.ui.session import run_line
@@ -167,7 +167,8 @@ def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
     still run; the status is 1 if any failed, 2 at once when the target proves unusable,
     1 at once on Ctrl-C."""
 
-    g = namespace(prog)
+    # built only when a line runs Python: `-x sys` imports no helper `sys` does not use
+    g = SessionNamespace(lambda: namespace(prog), [*script_names(), *helpers()])
     status = EXIT_OK
     for line in ns.commands:
         err = run_line(prog, line, ctx, g, styled=False, filename="<kdbg -x>",
