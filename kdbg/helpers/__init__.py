@@ -135,7 +135,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
         "rbtree_preorder_for_each_entry", "validate_rbtree", "validate_rbtree_inorder_for_each_entry",
     )),
     ("sched", (
-        "cfs_rq_for_each_entity", "cpu_curr", "cpu_rq", "get_task_state", "idle_task", "loadavg",
+        "cfs_rq_for_each_entity", "cpu_curr", "cpu_rq", "get_task_state", "idle_task", "latest_rq_clock", "loadavg",
         "rq_for_each_fair_task", "rq_for_each_rt_task", "sched_entity_is_task", "sched_entity_to_task",
         "task_cpu", "task_group_name", "task_group_sched_entity", "task_on_cpu", "task_rq",
         "task_since_last_arrival_ns", "task_state_to_char", "task_thread_info", "thread_group_leader",
