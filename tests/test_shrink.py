@@ -314,3 +314,19 @@ def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
     manifest = _manifest(reduced)["reduced_btf"]
     assert 0 < manifest["types_kept"] < manifest["types"]
     assert manifest["btf_pages_left_out"] >= len(raw) // 4096 - 2
+
+
+@pytest.mark.timeout(900)
+def test_quiet_prints_nothing(tmp_path: Path, sample_dump: SampleDump) -> None:
+    """``-q``: neither the analysis's output nor the summary line; SMALL is still written,
+    and SMALL gives the output the quiet run kept to itself. An error still prints."""
+    small = tmp_path / "small"
+    loud = _shrink(sample_dump.path, tmp_path / "loud", "-x", "ps", "-x", "dmesg")
+    assert loud.returncode == 0 and loud.stdout and "kdbg: wrote" in loud.stderr, loud.stderr
+    quiet = _shrink(sample_dump.path, small, "-q", "-x", "ps", "-x", "dmesg")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert small.stat().st_size > 0 and Path(f"{small}.manifest.json").exists()
+    after = run_kdbg("-c", str(small), "-x", "ps", "-x", "dmesg", env=NO_CACHE)
+    assert after.returncode == 0 and after.stdout == loud.stdout, after.stderr
+    failed = _shrink(sample_dump.path, tmp_path / "failed", "-q", "-x", "no-such-command")
+    assert failed.returncode == 1 and "not written" in failed.stderr

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reduced-btf", action="store_true",
                    help="carry only the BTF types the analysis used, in a note, instead of the BTF's pages")
     p.add_argument("--json", action="store_true", help="JSON output for table commands")
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing: neither the analysis's output nor the summary line (errors still print)")
     p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="also load plugins from DIR")
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     return p
