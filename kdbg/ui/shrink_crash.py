@@ -137,7 +137,7 @@ def _read_function(prog: Program, address: int) -> None:
         sym = prog.symbol(address)
     except LookupError:
         return
-    _read_range(prog, sym.address, sym.address + max(sym.size, 1) + _DISASSEMBLY_SLACK)
+    _read_range(prog, sym.address, sym.address + max(sym.size or 0, 1) + _DISASSEMBLY_SLACK)
 
 
 def _section_roots(prog: Program) -> None:
