@@ -6,7 +6,8 @@ and a large guest (default 256 MB and 2 GB; each in a cache root of its own unde
 For each, from the QEMU dump (``elf-paging``, ``dump-guest-memory -p``):
 
 * **kdbg**: ``kdbg shrink DUMP -o SMALL --report`` (kdump-compressed): what a bug report
-  needs, whatever the RAM;
+  needs, whatever the RAM; and its size with ``--for crash`` (what crash needs to open it
+  too), reported without a target;
 * **baseline**: ``makedumpfile -c -d 31`` (zlib; zero, cache, user and free pages
   excluded), the usual way to make a dump small.  makedumpfile cannot read QEMU 7.2's ELF
   as written (program headers at ``e_phoff=192``), so the baseline is made from a
@@ -40,6 +41,11 @@ from vmcores.build import vmcore_style_elf  # noqa: E402
 from vmcores.crash import ALL_SCENARIOS, crash_dumps  # noqa: E402
 from vmcores.debian import SUITES, cache_root  # noqa: E402
 
+#: Both guests boot with ``no_timer_check``: under TCG on a loaded host the 2 GB guest's
+#: IO-APIC timer check times out and the kernel panics before userspace ("IO-APIC + timer
+#: doesn't work!", three boots in a row on 2026-12-06); the option skips that check only.
+GUEST_CMDLINE = "no_timer_check"
+
 #: At most this relative difference between the shrunk dumps of the two guests.
 SPREAD = 0.10
 TIMEOUT = 3600
@@ -56,7 +62,7 @@ def guest_dump(suite: str, scenario: str, memory: str) -> Path:
     saved = os.environ.get("KDBG_CACHE")
     os.environ["KDBG_CACHE"] = str(root)
     try:
-        dumps = crash_dumps([suite], [scenario], forms=["elf-paging"], memory=memory)
+        dumps = crash_dumps([suite], [scenario], forms=["elf-paging"], memory=memory, extra_cmdline=GUEST_CMDLINE)
     finally:
         if saved is None:
             del os.environ["KDBG_CACHE"]
@@ -69,11 +75,14 @@ def guest_dump(suite: str, scenario: str, memory: str) -> Path:
 
 def sizes(dump: Path, work: Path) -> Dict[str, int]:
     """The dump's size, its ``kdbg shrink --report`` size and its ``makedumpfile -c -d 31`` size."""
-    small = work / "small.kdump"
-    r = subprocess.run([sys.executable, "-m", "kdbg", "shrink", str(dump), "-o", str(small), "--report", "-q"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
-    if r.returncode != 0:
-        raise SystemExit(f"bench_shrink_size: kdbg shrink {dump}: {r.stderr.strip()}")
+    shrunk: Dict[str, int] = {}
+    for key, extra in (("kdbg_shrink_report", []), ("kdbg_shrink_report_for_crash", ["--for", "crash"])):
+        small = work / f"{key}.kdump"
+        r = subprocess.run([sys.executable, "-m", "kdbg", "shrink", str(dump), "-o", str(small), "--report", "-q",
+                            *extra], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+        if r.returncode != 0:
+            raise SystemExit(f"bench_shrink_size: kdbg shrink {dump} {' '.join(extra)}: {r.stderr.strip()}")
+        shrunk[key] = small.stat().st_size
     elf = work / "vmcore.elf"
     vmcore_style_elf(dump, elf)
     d31 = work / "d31.kdump"
@@ -81,8 +90,7 @@ def sizes(dump: Path, work: Path) -> Dict[str, int]:
                        timeout=TIMEOUT)
     if r.returncode != 0:
         raise SystemExit(f"bench_shrink_size: makedumpfile -c -d 31 {elf}: {(r.stdout + r.stderr).strip()}")
-    out = {"dump": dump.stat().st_size, "kdbg_shrink_report": small.stat().st_size,
-           "makedumpfile_d31": d31.stat().st_size}
+    out = {"dump": dump.stat().st_size, **shrunk, "makedumpfile_d31": d31.stat().st_size}
     elf.unlink()
     return out
 
@@ -101,11 +109,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     for memory in memories:
         with tempfile.TemporaryDirectory(prefix="bench-shrink-size-") as tmp:
             results[memory] = sizes(guest_dump(args.suite, args.scenario, memory), Path(tmp))
-    print(f"{args.suite} {args.scenario}: dump, kdbg shrink --report, makedumpfile -c -d 31 "
-          "(of the QEMU -p ELF made /proc/vmcore-like)")
+    print(f"{args.suite} {args.scenario}: dump, kdbg shrink --report, the same --for crash (reported, no "
+          "target), makedumpfile -c -d 31 (of the QEMU -p ELF made /proc/vmcore-like)")
     for memory, r in results.items():
         print(f"  {memory:>6} guest: {r['dump'] >> 20:>6} MiB  {r['kdbg_shrink_report'] / 2**20:8.2f} MiB  "
-              f"{r['makedumpfile_d31'] / 2**20:8.2f} MiB")
+              f"{r['kdbg_shrink_report_for_crash'] / 2**20:8.2f} MiB  {r['makedumpfile_d31'] / 2**20:8.2f} MiB")
     small, large = (results[m] for m in memories)
     spread = abs(large["kdbg_shrink_report"] - small["kdbg_shrink_report"]) / small["kdbg_shrink_report"]
     grows = large["makedumpfile_d31"] > small["makedumpfile_d31"]

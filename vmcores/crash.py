@@ -748,8 +748,10 @@ def build_crash(
     scenario: str,
     memory: str = DEFAULT_MEMORY,
     log: Optional[Any] = None,
+    extra_cmdline: str = "",
 ) -> List[CrashDump]:
-    """Boot *suite*'s cloud kernel, record truth, crash it as *scenario* and dump it.
+    """Boot *suite*'s cloud kernel, record truth, crash it as *scenario* and dump it
+    (*extra_cmdline* appended to the kernel's command line).
 
     Writes ``<cache>/vmcores/crash/<suite>-<scenario>/`` (built in a sibling directory,
     renamed into place when complete).  For ``oops``, a kernel the module cannot be built
@@ -766,7 +768,7 @@ def build_crash(
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     trigger, expect = TRIGGERS[scenario]
-    cmdline = f"{CRASH_CMDLINE} {SCENARIO_CMDLINE.get(scenario, '')}".strip()
+    cmdline = f"{CRASH_CMDLINE} {SCENARIO_CMDLINE.get(scenario, '')} {extra_cmdline}".strip()
     if scenario == "nmi":
         trigger += "; host: QMP inject-nmi"
     info: Dict[str, Any] = {
@@ -859,9 +861,12 @@ def crash_dumps(
     build: bool = True,
     force: bool = False,
     memory: str = DEFAULT_MEMORY,
+    extra_cmdline: str = "",
 ) -> List[CrashDump]:
     """Crash dumps of *suites* (default bookworm, trixie, bullseye) x *scenarios*
-    (default ``panic``, ``oops``, ``nmi``), filtered by *forms* (:data:`CRASH_FORMS`).
+    (default ``panic``, ``oops``, ``nmi``), filtered by *forms* (:data:`CRASH_FORMS`);
+    *memory* and *extra_cmdline* apply to a build (a cache root of their own keeps such
+    dumps apart from the reference ones).
 
     Missing ones are built (``build=True``) or raise :class:`BuildError`.  A scenario that
     cannot be built for a kernel (the oops module, see ``dumps.json`` ``failed``) yields
@@ -873,7 +878,7 @@ def crash_dumps(
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
     return cached_dumps(
         keys, lambda key: crash_root() / f".{key[0]}-{key[1]}.lock", lambda key: _load(*key),
-        lambda key: build_crash(*key, memory=memory),
+        lambda key: build_crash(*key, memory=memory, extra_cmdline=extra_cmdline),
         lambda key: f"no {key[1]} crash dumps for {key[0]}: run python -m vmcores.crash",
         forms, build, force, (crash_root() / "manifest.json", _write_manifest))
 

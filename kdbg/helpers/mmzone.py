@@ -339,6 +339,18 @@ def _each_section(prog: Program) -> Iterator[Tuple[int, Optional[Object]]]:
 
 
 @takes_program_or_default
+def section_root_table(prog: Program) -> Tuple[int, int]:
+    """``(address, size)`` of SPARSEMEM_EXTREME's table of section roots (what
+    ``mem_section`` points to: ``NR_SECTION_ROOTS`` pointers, each to a root of
+    ``SECTIONS_PER_ROOT`` sections); ``(0, 0)`` for a kernel without one."""
+    s = _sections(prog)
+    base = s.base() if s.indirect and s.extreme else None
+    if base is None:
+        return 0, 0
+    return int(base), s.nr_roots * (prog.type("struct mem_section *").size or 8)
+
+
+@takes_program_or_default
 def for_each_present_section(prog: Program) -> Iterator[Tuple[int, Object]]:
     """``(section number, struct mem_section *)`` of each present section."""
     present = _sections(prog).flags["SECTION_MARKED_PRESENT"]

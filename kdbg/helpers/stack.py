@@ -153,17 +153,27 @@ def _arm64_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
     return [(base, base + thread_size(task.prog_), StackKind.TASK), *arm64_cpu_stacks(task.prog_, cpu)]
 
 
+def task_stack_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
+    """``(start, end, kind)`` of every stack CPU ``cpu`` runs ``task`` on: the task's own,
+    the CPU's IRQ, exception and NMI stacks (x86-64 also lists user addresses); empty on an
+    architecture kdbg knows no stacks of."""
+    prog = task.prog_
+    arch = prog.platform.arch if prog.platform is not None else None
+    if arch is Architecture.X86_64:
+        return _x86_64_ranges(task, cpu)
+    if arch is Architecture.AARCH64:
+        return _arm64_ranges(task, cpu)
+    return []
+
+
 def _segment(task: Object, cpu: int, frames: List[Any]) -> StackSegment:
     prog = task.prog_
     arch = prog.platform.arch if prog.platform is not None else None
     sp = frames[0].sp
-    if arch is Architecture.X86_64:
-        ranges = _x86_64_ranges(task, cpu)
-    elif arch is Architecture.AARCH64:
-        if not sp >> 55 & 1:  # a user address (bits 56-63 may hold a memory tag)
-            return StackSegment(StackKind.USER, frames)
-        ranges = _arm64_ranges(task, cpu)
-    else:
+    if arch is Architecture.AARCH64 and not sp >> 55 & 1:  # a user address (bits 56-63 may hold a memory tag)
+        return StackSegment(StackKind.USER, frames)
+    ranges = task_stack_ranges(task, cpu)
+    if not ranges:
         return StackSegment(StackKind.UNKNOWN, frames)
     kind = next((k for start, end, k in ranges if start <= sp < end), StackKind.UNKNOWN)
     return StackSegment(kind, frames)

@@ -32,6 +32,7 @@ because group or others may write it) print even with -q. Names plugins add with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -195,7 +196,11 @@ def _shrink(args: List[str]) -> int:
     except KdbgError as e:
         _err(str(e))
         return EXIT_USAGE
-    return _session(job.ns, job.open, job.finish, job.run)
+    if not job.ns.quiet:
+        return _session(job.ns, job.open, job.finish, job.run)
+    # -q: the analysis runs for its reads only; what it prints goes nowhere.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        return _session(job.ns, job.open, job.finish, job.run)
 
 
 def _report(args: List[str]) -> int:

@@ -1,5 +1,5 @@
 """``kdbg shrink VMCORE -o SMALL (--report | -x CMD... | -e CODE | --script S.py [ARG...]) [OPTIONS]``
-(options: ``--elf``, ``--redact``, ``--reduced-btf``, ``-q``)
+(options: ``--elf``, ``--redact``, ``--reduced-btf``, ``--for crash``, ``-q``)
 
 Runs an analysis on a vmcore and writes a new, valid vmcore holding only the pages that
 analysis read, so that the same analysis on SMALL prints the same output, and the dump can
@@ -26,9 +26,15 @@ reads on top of it, instead of the
 pages of the kernel's ``.BTF`` section; kdbg opens SMALL with the note's BTF. Other readers
 do not read BTF.
 
+``--for crash`` also keeps what crash (given the kernel's DWARF ``vmlinux``) reads when it
+opens a dump and runs ``sys``, ``log``, ``bt`` and ``bt -a``: the kernel image's data, each
+CPU's per-CPU area, every task, the active tasks' stacks, the modules, the printk ring
+(:mod:`kdbg.ui.shrink_crash` lists it). Those pages stay whole under ``--redact``. Without
+it SMALL holds what kdbg, drgn and makedumpfile read, and crash stops at its start-up.
+
 Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept (``open``,
-``page-table``, ``analysis``), how many of its bytes were read, and the pages left out as
-user-space.
+``page-table``, ``crash``, ``analysis``), how many of its bytes were read, and the pages left
+out as user-space.
 
 The output is written under a temporary name and renamed at the end: an analysis that
 fails (exit status 1) or a dump that cannot be opened writes nothing.
@@ -52,18 +58,23 @@ from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.mm import pfn_to_page
 from kdbg.helpers.mmzone import for_each_present_section
 from kdbg.memory import open_physical
-from kdbg.memory.recording import ANALYSIS, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
+from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
 from kdbg.ui import report
+from kdbg.ui.shrink_crash import read_for_crash
 from kdbg.ui.tool import ToolParser
 
 __all__ = ["COMMAND", "USAGE", "ShrinkJob", "build_parser", "parse_args"]
 
+#: The readers ``--for`` keeps pages for (besides kdbg, drgn and makedumpfile, which SMALL
+#: always serves): crash (:mod:`kdbg.ui.shrink_crash`).
+READERS = ("crash",)
+
 #: The first word of the command line that selects this tool.
 COMMAND = "shrink"
 USAGE = ("kdbg shrink VMCORE -o SMALL (--report | -x COMMAND... | -e CODE | --script S.py [ARG...]) "
-         "[--elf] [--redact] [--reduced-btf] [-q]")
+         "[--elf] [--redact] [--reduced-btf] [--for crash] [-q]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zero the bytes of kept pages the analysis did not read, and leave out user-space pages")
     p.add_argument("--reduced-btf", action="store_true",
                    help="carry only the BTF types the analysis used, in a note, instead of the BTF's pages")
+    p.add_argument("--for", metavar="READER", dest="readers", action="append", choices=READERS, default=[],
+                   help="also keep what READER needs to open SMALL: crash (with the kernel's DWARF vmlinux; "
+                        "sys, log, bt and bt -a run on SMALL as on the original)")
     p.add_argument("--json", action="store_true", help="JSON output for table commands")
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing: neither the analysis's output nor the summary line (errors still print)")
     p.add_argument("--plugin-path", metavar="DIR", action="append", default=[], help="also load plugins from DIR")
     p.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
     return p
@@ -123,6 +138,9 @@ class ShrinkJob:
         _ = prog.symbol_table
         _ = prog.btfs
         _read_for_other_readers(prog)
+        if "crash" in ns.readers:
+            phys.phase = CRASH
+            read_for_crash(prog)
         phys.phase = ANALYSIS
         return prog
 
@@ -304,6 +322,7 @@ def _manifest(ns: argparse.Namespace, phys: RecordingMemory, pages: List[int], u
         "source": os.path.abspath(ns.core),
         "format": "elf" if ns.elf else "kdump",
         "redacted": bool(ns.redact),
+        "for": list(ns.readers),
         "analysis": ({"report": True} if ns.report else {"commands": ns.commands} if ns.commands
                      else {"code": ns.code} if ns.code else {"script": ns.script, "args": ns.args}),
         "page_size": phys.page_size,
