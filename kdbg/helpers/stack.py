@@ -117,7 +117,8 @@ def _x86_64_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
         top = int(per_cpu(prog["hardirq_stack_ptr"], cpu))
     except NotFoundError:
         top = int(per_cpu(prog["pcpu_hot"], cpu).hardirq_stack_ptr)
-    ranges.append((top - thread_size, top, StackKind.IRQ))
+    # hardirq_stack_ptr points at the top-most word, not past it (dumpstack_64.c in_irq_stack)
+    ranges.append((top + 8 - thread_size, top + 8, StackKind.IRQ))
     ranges.append((page_size, 1 << 63, StackKind.USER))
     return ranges
 
