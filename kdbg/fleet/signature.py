@@ -11,7 +11,8 @@ crashed stack, each with its module, without offsets or addresses:
   system-call entry (:func:`kdbg.arch.is_entry_frame`, :func:`kdbg.arch.is_syscall_frame`);
 * for a fault (an oops, a lockup caught in an interrupt), the frames are those of the
   interrupted code, after the last exception entry; for a panic raised in a handler (an
-  NMI), those before the first entry: what was interrupted there is chance;
+  NMI), those before the first entry: what was interrupted there is chance (an entry that
+  is the innermost frame, a CPU stopped as it took an exception, cuts nothing);
 * for a hung task, the stack is the hung task's (the caller passes it: the panicking task
   is the detector), without the scheduler frames every sleeper has (:data:`SLEEP`).
 
@@ -39,7 +40,7 @@ FAULT_KINDS = frozenset({"null-deref", "bad-pointer", "gpf", "bug", "warning", "
 #: part of a signature (each architecture's own plumbing is :func:`kdbg.arch.is_fault_plumbing`).
 GENERIC = frozenset({
     "panic", "vpanic", "nmi_panic", "__crash_kexec", "crash_kexec", "machine_crash_shutdown",
-    "crash_save_cpu", "__const_udelay", "__udelay", "die", "report_bug", "__warn", "warn_slowpath_fmt",
+    "crash_save_cpu", "__const_udelay", "__udelay", "__delay", "die", "report_bug", "__warn", "warn_slowpath_fmt",
     "warn_slowpath_null", "dump_stack", "dump_stack_lvl", "show_stack", "show_regs", "__show_regs",
     "watchdog_timer_fn", "__hrtimer_run_queues", "hrtimer_interrupt", "hrtimer_run_queues",
     "update_process_times", "tick_sched_handle", "tick_sched_timer", "irq_exit_rcu", "__irq_exit_rcu",
@@ -79,7 +80,10 @@ class Signature:
 
 def _meaningful(frames: Sequence[Tuple[str, Optional[str]]], kind: str,
                 machine: str) -> List[Tuple[str, Optional[str]]]:
-    entries = [i for i, (name, _mod) in enumerate(frames) if is_entry_frame(machine, name)]
+    # An entry as the innermost frame interrupted nothing on this stack yet: the CPU was
+    # stopped taking an exception (arm64's pc in ``vectors``, bookworm's sysrq panic spinning
+    # in panic()'s delay loop when QEMU dumped it); the frames below it are the crash's.
+    entries = [i for i, (name, _mod) in enumerate(frames) if i > 0 and is_entry_frame(machine, name)]
     if entries and kind in FAULT_KINDS:
         frames = frames[entries[-1] + 1:]
     elif entries:
