@@ -44,6 +44,7 @@ __all__ = [
     "frame_slot",
     "switched_out_sp",
     "code_references",
+    "kcore_layout",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -250,3 +251,14 @@ def code_references(machine: str) -> Tuple[Optional[Callable[[bytes, int], Set[i
     if missing is not None:
         return None, missing
     return arm64_coderefs.adrp_references, ""
+
+
+def kcore_layout(machine: str, segments: Sequence[Tuple[int, int, int]], l5: bool,
+                 variable: Callable[[str], Tuple[Optional[int], str]]) -> Dict[str, LayoutBase]:
+    """The randomized region bases of a live ``machine`` from its kernel's variables or its
+    ``/proc/kcore`` segments ``(start, end, paddr)``: x86-64's
+    (:func:`kdbg.arch.x86_64.kcore_layout`); none on arm64, whose linear map follows from
+    ``VA_BITS`` and whose kcore segments are read by address as they are."""
+    if machine == X86_64:
+        return x86_64.kcore_layout(segments, l5, variable)
+    return {}
