@@ -139,11 +139,16 @@ def test_named_globals_are_found_or_fail_in_one_line(dump: Dump, vmlinux: Dict[s
 
 def test_lsmod_is_the_guests(dump: Dump) -> None:
     """With ``modules`` found in the code that uses it (it is not exported), ``lsmod``
-    lists exactly the modules the guest's ``/proc/modules`` listed."""
-    listed = {line.split()[0] for line in (dump.truth / "modules").read_text().splitlines() if line.strip()}
+    lists the modules of the guest's ``/proc/modules``: name, size, references, state and
+    base address."""
+    want = []
+    for line in (dump.truth / "modules").read_text().splitlines():
+        name, size, refs, _users, state, base = line.split()[:6]
+        want.append((name, int(size), int(refs), state, int(base, 16)))
     p = run_kdbg("-q", "-c", str(dump.path), "--json", "-x", "lsmod")
     assert p.returncode == 0, p.stderr
-    assert listed and {r["name"] for r in json.loads(p.stdout)} == listed
+    got = [(m["name"], m["size"], m["refcount"], m["state"], m["base"]) for m in json.loads(p.stdout)]
+    assert want and sorted(got) == sorted(want)
 
 
 def _text_only(table: SymbolTable) -> SymbolTable:
