@@ -60,10 +60,11 @@ def test_x86_64_oops_signature_keeps_the_faulting_function(suite: str) -> None:
     assert not [f for f in sig.frames if f in GENERIC or is_fault_plumbing(X86_64, f)], sig
 
 
-def test_an_innermost_entry_cuts_nothing() -> None:
-    """A CPU stopped as it took an exception (the trace kdbg gives bookworm's arm64 sysrq
-    panic: its pc in ``vectors``, then ``panic()``'s delay loop): the signature is the
-    frames below the entry, not the nothing above it; an entry further in still cuts."""
+def test_an_interrupt_above_panic_cuts_nothing() -> None:
+    """A CPU caught in an interrupt taken in panic()'s delay loop (the trace kdbg gives
+    bookworm's arm64 sysrq panic: its pc in ``vectors``): the frames above ``panic`` go
+    (:data:`kdbg.fleet.signature.PANIC_CALLS`), the signature is the panic's caller and
+    below; a panic raised in a handler still keeps only what is above the entry."""
     frames = ["vectors", "__delay_cycles", "__delay", "__const_udelay", "panic", "sysrq_handle_crash",
               "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write", "vfs_write", "el0t_64_sync"]
     sig = signature("sysrq", [(f, None) for f in frames], AARCH64)

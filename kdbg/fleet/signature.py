@@ -6,13 +6,14 @@ The signature is the crash kind plus the first :data:`FRAMES` meaningful functio
 crashed stack, each with its module, without offsets or addresses:
 
 * compiler suffixes go (``.cold``, ``.isra.0``, ``.constprop.0``, ``.part.0``, ``.llvm.N``);
+* what ran after the crash goes: the frames above the first call that begins a panic
+  (:data:`PANIC_CALLS`);
 * the panic, oops and dump plumbing goes (:data:`GENERIC`, and the machine's own:
   :func:`kdbg.arch.is_fault_plumbing`) and so do the machine's exception entries and
   system-call entry (:func:`kdbg.arch.is_entry_frame`, :func:`kdbg.arch.is_syscall_frame`);
 * for a fault (an oops, a lockup caught in an interrupt), the frames are those of the
   interrupted code, after the last exception entry; for a panic raised in a handler (an
-  NMI), those before the first entry: what was interrupted there is chance (an entry that
-  is the innermost frame, a CPU stopped as it took an exception, cuts nothing);
+  NMI), those before the first entry: what was interrupted there is chance;
 * for a hung task, the stack is the hung task's (the caller passes it: the panicking task
   is the detector), without the scheduler frames every sleeper has (:data:`SLEEP`).
 
@@ -28,7 +29,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.arch import X86_64, is_entry_frame, is_fault_plumbing, is_syscall_frame
 
-__all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "SLEEP", "SLEEP_KINDS", "Signature", "clean_name", "signature"]
+__all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "PANIC_CALLS", "SLEEP", "SLEEP_KINDS", "Signature", "clean_name",
+           "signature"]
 
 #: How many meaningful frames a signature keeps.
 FRAMES = 5
@@ -40,12 +42,17 @@ FAULT_KINDS = frozenset({"null-deref", "bad-pointer", "gpf", "bug", "warning", "
 #: part of a signature (each architecture's own plumbing is :func:`kdbg.arch.is_fault_plumbing`).
 GENERIC = frozenset({
     "panic", "vpanic", "nmi_panic", "__crash_kexec", "crash_kexec", "machine_crash_shutdown",
-    "crash_save_cpu", "__const_udelay", "__udelay", "__delay", "die", "report_bug", "__warn", "warn_slowpath_fmt",
+    "crash_save_cpu", "__const_udelay", "__udelay", "die", "report_bug", "__warn", "warn_slowpath_fmt",
     "warn_slowpath_null", "dump_stack", "dump_stack_lvl", "show_stack", "show_regs", "__show_regs",
     "watchdog_timer_fn", "__hrtimer_run_queues", "hrtimer_interrupt", "hrtimer_run_queues",
     "update_process_times", "tick_sched_handle", "tick_sched_timer", "irq_exit_rcu", "__irq_exit_rcu",
     "syscall_exit_to_user_mode", "kthread",
 })
+
+#: The calls that begin a panic. What runs above the first of them (its delay loop, an
+#: interrupt the dump caught there: panic enables interrupts before it loops) came after
+#: the crash, and is never part of a signature.
+PANIC_CALLS = frozenset({"panic", "vpanic", "nmi_panic"})
 
 #: The scheduler's own frames atop every sleeping task's stack: not part of a hung task's
 #: signature (where it sleeps is what tells one hang from another).
@@ -80,10 +87,9 @@ class Signature:
 
 def _meaningful(frames: Sequence[Tuple[str, Optional[str]]], kind: str,
                 machine: str) -> List[Tuple[str, Optional[str]]]:
-    # An entry as the innermost frame interrupted nothing on this stack yet: the CPU was
-    # stopped taking an exception (arm64's pc in ``vectors``, bookworm's sysrq panic spinning
-    # in panic()'s delay loop when QEMU dumped it); the frames below it are the crash's.
-    entries = [i for i, (name, _mod) in enumerate(frames) if i > 0 and is_entry_frame(machine, name)]
+    began = next((i for i, (name, _mod) in enumerate(frames) if name in PANIC_CALLS), 0)
+    frames = frames[began:]
+    entries = [i for i, (name, _mod) in enumerate(frames) if is_entry_frame(machine, name)]
     if entries and kind in FAULT_KINDS:
         frames = frames[entries[-1] + 1:]
     elif entries:

@@ -25,15 +25,14 @@ _ENTRY_PREFIXES = ("el1h_64_", "el1t_64_", "el1_", "el0t_64_irq", "el0t_64_fiq",
 _SYSCALL_PREFIXES = ("el0t_64_sync", "el0t_32_sync", "el0_sync", "el0_svc", "do_el0_svc", "el0_svc_common",
                      "invoke_syscall", "ret_from_fork")
 
-#: arm64's fault, break, IPI-stop, interrupt and delay (``__delay_cycles``, under panic()'s
-#: ``mdelay``) plumbing between an exception's entry and the report it prints: never what
-#: went wrong, so never part of a crash's signature.
+#: arm64's fault, break, IPI-stop and interrupt plumbing between an exception's entry and
+#: the report it prints: never what went wrong, so never part of a crash's signature.
 FAULT_PLUMBING = frozenset({
     "die_kernel_fault", "__do_kernel_fault", "do_translation_fault", "do_page_fault", "do_bad_area",
     "do_alignment_fault", "do_bad", "bug_handler", "call_break_hook", "brk_handler", "early_brk64",
     "arm64_serror_panic", "ipi_handler", "do_handle_IPI", "local_cpu_stop", "ipi_cpu_crash_stop",
     "gic_handle_irq", "handle_percpu_devid_irq", "generic_handle_domain_irq", "arm64_notify_die",
-    "arm64_skip_faulting_instruction", "show_regs", "dump_backtrace", "__delay_cycles",
+    "arm64_skip_faulting_instruction", "show_regs", "dump_backtrace",
 })
 
 
