@@ -58,3 +58,17 @@ def test_x86_64_oops_signature_keeps_the_faulting_function(suite: str) -> None:
     sig = signature("null-deref", [(f, None) for f in frames], X86_64)
     assert sig.frames and sig.frames[0].startswith("kdbg_oops"), (sig, frames)
     assert not [f for f in sig.frames if f in GENERIC or is_fault_plumbing(X86_64, f)], sig
+
+
+def test_an_interrupt_above_panic_cuts_nothing() -> None:
+    """A CPU caught in an interrupt taken in panic()'s delay loop (the trace kdbg gives
+    bookworm's arm64 sysrq panic: its pc in ``vectors``): the frames above ``panic`` go
+    (:data:`kdbg.fleet.signature.PANIC_CALLS`), the signature is the panic's caller and
+    below; a panic raised in a handler still keeps only what is above the entry."""
+    frames = ["vectors", "__delay_cycles", "__delay", "__const_udelay", "panic", "sysrq_handle_crash",
+              "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write", "vfs_write", "el0t_64_sync"]
+    sig = signature("sysrq", [(f, None) for f in frames], AARCH64)
+    assert sig.frames == ("sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write",
+                          "vfs_write"), sig.frames
+    nmi = ["panic", "ipi_handler", "el1_interrupt", "default_idle_call", "do_idle"]
+    assert signature("sysrq", [(f, None) for f in nmi], AARCH64).frames == ()

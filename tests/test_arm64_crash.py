@@ -44,14 +44,6 @@ from vmcores.oracle import ORACLE_FORM, DrgnStacks, Query, drgn_stack_traces
 pytestmark = pytest.mark.timeout(3600)
 
 CASES = [(k, s) for k in KERNELS for s in ARM64_SCENARIOS]
-#: Known gap: bookworm's cloud-arm64 kernel has no address for ``modules`` (not in its
-#: kallsyms, not exported, not in VMCOREINFO), so kdbg finds no module: the oops's frames
-#: in ``kdbg_oops`` are bare addresses, and the interrupted module function's ``x30``
-#: (already saved in its frame record) cannot be told from its caller's by symbol, so an
-#: extra frame appears. strict: the test fails once that is fixed, and is then unmarked.
-MODULES_GAP = pytest.mark.xfail(strict=True, reason="bookworm cloud-arm64: `modules` has no known address")
-CASES_WITH_MODULE_FRAMES = [pytest.param(c, marks=MODULES_GAP) if c == ("bookworm-cloud", "oops") else c
-                            for c in CASES]
 FORMS = ("elf", "kdump-zlib")
 _TS = r"^\[\s*\d+\.\d+\] "
 #: A console ``Call trace:`` frame: `` sysrq_handle_crash+0x24/0x40`` (`` [module]``).
@@ -134,7 +126,7 @@ def test_console_reports_are_as_expected(case: Tuple[str, str]) -> None:
             assert rep.regs[1] == f"pc : {rep.frames[0]}" and rep.regs[-1].startswith("x2 : ")
 
 
-@pytest.mark.parametrize("case", CASES_WITH_MODULE_FRAMES, ids=case_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_crashed_thread_is_the_consoles_and_drgns(case: Tuple[str, str]) -> None:
     """``prog.crashed_thread()`` is the task the console names (``CPU: N PID: 1``) and
     drgn's; its trace holds the console's ``Call trace`` exactly (function, offset, size,
@@ -142,9 +134,9 @@ def test_crashed_thread_is_the_consoles_and_drgns(case: Tuple[str, str]) -> None
     ``panic()``, the dump holds it looping there later); for ``oops`` the whole trace, from
     the exception frame's ``pt_regs`` (an interrupted frame: its ``pc``, ``sp`` and ``x29``
     the console's) down to ``el0t_64_sync``, after the exception's entry (``el1h_64_sync``)
-    and the fault plumbing that called ``die``/``panic``. (bookworm's cloud kernel has no
-    address for ``panic_cpu``: neither in its kallsyms, exported, nor in VMCOREINFO; kdbg
-    takes the context that logged the panic line, by its printk record's caller id.)"""
+    and the fault plumbing that called ``die``/``panic``. (bookworm's cloud kernel lists
+    neither ``panic_cpu`` nor ``modules`` in kallsyms, exports or VMCOREINFO: kdbg finds
+    both in the code that uses them, :mod:`kdbg.symbols.coderefs`.)"""
     kernel, scenario = case
     rep = report_of(dump_of(kernel, scenario, "elf"))
     drgn = drgn_of(kernel, scenario)
@@ -280,7 +272,7 @@ def _cpu_curr(prog: Any, cpu: int) -> int:
 BT_FRAME = re.compile(r"^\s*#\d+ \[[0-9a-f]{16}\] (\S+(?: \[\w+\])?)$")
 
 
-@pytest.mark.parametrize("case", CASES_WITH_MODULE_FRAMES, ids=case_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_bt_of_the_crash(case: Tuple[str, str]) -> None:
     """``bt`` with no argument shows the crashed task (crash's panic task): its frames are
     ``crashed_thread()``'s; for the oops the exception frame's registers follow it in the
@@ -337,12 +329,12 @@ def test_dumps_json_records_the_module(kernel: str) -> None:
 
 def test_uncrashed_dump_has_no_crashed_thread() -> None:
     """On a dump of a guest that did not panic (the arm64 reference dump of bookworm's
-    cloud kernel, whose ``panic_cpu`` has no known address), ``crashed_thread()`` says so
-    from the kernel's log (drgn's ``LookupError``), never a guess."""
+    cloud kernel, whose ``panic_cpu`` kdbg finds in the code that uses it: kallsyms lacks
+    it), ``crashed_thread()`` says so (drgn's ``LookupError``), never a guess."""
     dump = next(d for d in arm64_dumps(["bookworm-cloud"]) if d.form == "kdump-zlib")
     console = (dump.truth / "console.log").read_text(errors="replace")
     assert "Kernel panic - not syncing" not in console
     with open_program(str(dump.path)) as prog:
-        assert prog.symbol_table.get("panic_cpu") is None
-        with pytest.raises(LookupError, match="the kernel log has no panic"):
+        assert prog.symbol_table.get("panic_cpu") is not None
+        with pytest.raises(LookupError, match="the kernel did not panic"):
             prog.crashed_thread()

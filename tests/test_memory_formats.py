@@ -559,3 +559,25 @@ def test_kcore_virtual_and_physical(tmp_path: Path) -> None:
     assert ei.value.address == base + len(mem)
     assert k.physical_ranges() == [(0, len(mem))]  # the vmalloc segment has no physical address
     k.close()
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_kcore_machine_and_layout(tmp_path: Path, machine: str) -> None:
+    """/proc/kcore's ``e_machine`` names the machine (62 x86-64, 183 arm64); x86-64's
+    region bases are guessed from its segments (RAM at its direct-map address, no
+    symbols attached), arm64 has none to guess (its linear map follows from ``VA_BITS``)."""
+    mem = sample_memory(4)
+    base = 0xFFFF888040000000 if machine == "x86_64" else 0xFFFF000040000000
+    notes = make_notes([(b"VMCOREINFO", 0, b"OSRELEASE=k\n")])
+    image = bytearray(make_elf([(base, 0x40000000, mem, len(mem))], notes))
+    image[18:20] = struct.pack("<H", 62 if machine == "x86_64" else 183)
+    k = open_kcore(write(tmp_path, "kcore", bytes(image)))
+    try:
+        assert k.machine == machine and k.read(base + 8, 8) == mem[8:16]
+        if machine == "x86_64":
+            b = k.layout["page_offset_base"]
+            assert (b.value, b.source) == (base - 0x40000000, "kcore segments"), b
+        else:
+            assert k.layout == {}
+    finally:
+        k.close()

@@ -11,10 +11,11 @@ and :func:`unsupported_machine` the one-line refusal of anything else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple, overload
 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
+from kdbg.arch.arm64 import coderefs as arm64_coderefs
 from kdbg.arch.arm64 import entry as arm64_entry
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.layout import LayoutBase
@@ -42,6 +43,8 @@ __all__ = [
     "show_regs_lines",
     "frame_slot",
     "switched_out_sp",
+    "code_references",
+    "kcore_layout",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -236,3 +239,26 @@ def switched_out_sp(machine: str, task: Any) -> Optional[int]:
     if machine == AARCH64:
         return None
     return int(task.thread.sp)
+
+
+def code_references(machine: str) -> Tuple[Optional[Callable[[bytes, int], Set[int]]], str]:
+    """``(decode, "")``: the decoder of the data addresses ``machine``'s code at an address
+    refers to (arm64: :func:`kdbg.arch.arm64.coderefs.adrp_references`), or ``(None,
+    why)``: not decoded on x86-64 yet (its RIP-relative operands), or capstone missing."""
+    if machine != AARCH64:
+        return None, f"code references are not decoded on {machine}"
+    missing = arm64_coderefs.decoder_missing()
+    if missing is not None:
+        return None, missing
+    return arm64_coderefs.adrp_references, ""
+
+
+def kcore_layout(machine: str, segments: Sequence[Tuple[int, int, int]], l5: bool,
+                 variable: Callable[[str], Tuple[Optional[int], str]]) -> Dict[str, LayoutBase]:
+    """The randomized region bases of a live ``machine`` from its kernel's variables or its
+    ``/proc/kcore`` segments ``(start, end, paddr)``: x86-64's
+    (:func:`kdbg.arch.x86_64.kcore_layout`); none on arm64, whose linear map follows from
+    ``VA_BITS`` and whose kcore segments are read by address as they are."""
+    if machine == X86_64:
+        return x86_64.kcore_layout(segments, l5, variable)
+    return {}

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycl
 
 __all__ = [
     "X86_64Translator",
+    "kcore_layout",
     "LayoutBase",
     "START_KERNEL_MAP",
     "layout_variable",
@@ -147,6 +148,47 @@ def base_problem(value: int, l5: bool) -> Optional[str]:
     if value % PUD_SIZE:
         return "not 1 GiB aligned"
     return None
+
+
+def kcore_layout(segments: Sequence[Tuple[int, int, int]], l5: bool,
+                 variable: Callable[[str], Tuple[Optional[int], str]]) -> Dict[str, LayoutBase]:
+    """``{name: LayoutBase}`` of :data:`LAYOUT_BASES` on a live kernel: the kernel's
+    variables (``variable(name)``: value or ``None`` and why) when sane, else what the
+    ``/proc/kcore`` segments ``(start, end, paddr)`` show (``paddr`` all ones when the
+    segment has none): RAM at its direct-map address (``start - paddr`` =
+    ``page_offset_base``), the whole vmalloc area as one segment starting at
+    ``VMALLOC_START``, and the vmemmap pages of each RAM range (the lowest starts at
+    ``vmemmap_base``, RAM starting at pfn 0 or 1)."""
+    none = (1 << 64) - 1
+    lo = PAGE_OFFSET_BASE_L5 if l5 else PAGE_OFFSET_BASE_L4
+    region = [(start, end, paddr) for start, end, paddr in segments if lo <= start < CPU_ENTRY_AREA_BASE]
+    ram = [start - paddr for start, _end, paddr in region if paddr != none]
+    pob_guess = min(ram) if ram else None
+    big = [(start, end) for start, end, paddr in region if paddr == none and end - start >= 1 << 40]
+    vm_seg = min(big) if big else None
+    vm_guess = vm_seg[0] if vm_seg is not None else None
+    vmemmap_guess: Optional[int] = None
+    if vm_seg is not None:
+        after = [start for start, _end, paddr in region if paddr == none and start >= vm_seg[1]]
+        if after:
+            vmemmap_guess = min(after) & ~(PUD_SIZE - 1)
+    out: Dict[str, LayoutBase] = {}
+    prev: List[Optional[int]] = [None]
+
+    def above_previous(v: int) -> Optional[str]:
+        bad = base_problem(v, l5)
+        if bad is None and prev[0] is not None and v <= prev[0]:
+            bad = "below the previous region"
+        return bad
+
+    for name, guess in (("page_offset_base", pob_guess), ("vmalloc_base", vm_guess),
+                        ("vmemmap_base", vmemmap_guess)):
+        var, why = variable(name)
+        b = choose_base(name, var, guess, above_previous, why, "kcore segments")
+        out[name] = b
+        if b.value is not None:
+            prev[0] = b.value
+    return out
 
 
 class X86_64Translator:

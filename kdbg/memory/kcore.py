@@ -14,16 +14,8 @@ import errno
 import os
 from typing import Callable, Dict, List, Optional, Tuple
 
-from kdbg.arch.x86_64 import (
-    CPU_ENTRY_AREA_BASE,
-    PAGE_OFFSET_BASE_L4,
-    PAGE_OFFSET_BASE_L5,
-    PUD_SIZE,
-    LayoutBase,
-    base_problem,
-    choose_base,
-    layout_variable,
-)
+from kdbg.arch import kcore_layout
+from kdbg.arch.layout import LayoutBase, layout_variable
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.elfcore import ElfSegment, build_segment_table, read_elf_headers
@@ -54,6 +46,7 @@ class KcoreMemory(KernelMemory):
         self.file = _KcoreFile(path)
         try:
             hdrs = read_elf_headers(self.file)
+            self.machine = hdrs.machine
             self.vmcoreinfo, self.prstatus = notes_to_info(hdrs.notes)
             if self.vmcoreinfo is not None and "PAGESIZE" in self.vmcoreinfo:
                 self.page_size = self.vmcoreinfo.page_size
@@ -79,7 +72,8 @@ class KcoreMemory(KernelMemory):
 
     @property
     def layout(self) -> Dict[str, LayoutBase]:
-        """``{name: LayoutBase}`` for ``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``."""
+        """``{name: LayoutBase}`` of the machine's randomized region bases (x86-64:
+        ``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``; none on arm64)."""
         if self._layout is None:
             self._layout = self._resolve_layout()
         return self._layout
@@ -91,45 +85,10 @@ class KcoreMemory(KernelMemory):
         return layout_variable(name, self._address_of, self.read_u64)
 
     def _resolve_layout(self) -> Dict[str, LayoutBase]:
-        """The kernel's variables when sane, else what the segments show: /proc/kcore lists
-        RAM at its direct-map address (``p_vaddr - p_paddr`` = ``page_offset_base``), the
-        whole vmalloc area as one segment starting at ``VMALLOC_START``, and the vmemmap
-        pages of each RAM range (the lowest starts at ``vmemmap_base``, RAM starting at pfn
-        0 or 1)."""
-        l5 = self._l5()
-        none = (1 << 64) - 1
-        lo = PAGE_OFFSET_BASE_L5 if l5 else PAGE_OFFSET_BASE_L4
-        region = [s for s in self.segments if lo <= s.start < CPU_ENTRY_AREA_BASE]
-        ram = [s.start - s.paddr for s in region if s.paddr != none]
-        pob_guess = min(ram) if ram else None
-        big = [s for s in region if s.paddr == none and s.end - s.start >= 1 << 40]
-        vm_seg = min(big, key=lambda s: s.start) if big else None
-        vm_guess = vm_seg.start if vm_seg is not None else None
-        vmemmap_guess: Optional[int] = None
-        if vm_seg is not None:
-            after = [s.start for s in region if s.paddr == none and s.start >= vm_seg.end]
-            if after:
-                vmemmap_guess = min(after) & ~(PUD_SIZE - 1)
-        out: Dict[str, LayoutBase] = {}
-        prev: List[Optional[int]] = [None]
-
-        def above_previous(v: int) -> Optional[str]:
-            bad = base_problem(v, l5)
-            if bad is None and prev[0] is not None and v <= prev[0]:
-                bad = "below the previous region"
-            return bad
-
-        for name, guess in (
-            ("page_offset_base", pob_guess),
-            ("vmalloc_base", vm_guess),
-            ("vmemmap_base", vmemmap_guess),
-        ):
-            var, why = self._variable(name)
-            b = choose_base(name, var, guess, above_previous, why, "kcore segments")
-            out[name] = b
-            if b.value is not None:
-                prev[0] = b.value
-        return out
+        """The machine's region bases, from the kernel's variables when sane, else from
+        the segments (:func:`kdbg.arch.kcore_layout`)."""
+        segments = [(s.start, s.end, s.paddr) for s in self.segments]
+        return kcore_layout(self.machine, segments, self._l5(), self._variable)
 
     def physical_ranges(self) -> List[Tuple[int, int]]:
         """The physical ranges of the segments that record one (RAM and kernel text)."""

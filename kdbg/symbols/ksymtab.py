@@ -14,9 +14,14 @@ Such a kernel's kallsyms lists text only (Debian's bookworm ``cloud-arm64``: no
   name a C identifier after a NUL, its value in the kernel image, and, for a name kallsyms
   has, kallsyms' address).
 
+* the code of the functions kallsyms lists: the globals of
+  :data:`kdbg.symbols.coderefs.REFERRERS` (``modules``, ``panic_cpu``, ...) are the one
+  address their referrers' code forms (:mod:`kdbg.symbols.coderefs`; arm64's ``adrp``
+  pairs).
+
 Per-CPU variables (BTF's ``.data..percpu`` DATASEC) are placed from an exported one by
-:mod:`kdbg.core.kernel_finders`. Globals neither exported nor in VMCOREINFO stay unknown
-(``modules``, ``slab_caches``): their lookups fail in one line, never with a guess.
+:mod:`kdbg.core.kernel_finders`. Any other global stays unknown: its lookup fails in one
+line, never with a guess.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from __future__ import annotations
 import array
 import re
 import sys
-from dataclasses import dataclass
-from typing import Callable, Collection, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Collection, Dict, List, Optional, Set, Tuple
 
 from kdbg.errors import CoreError, KdbgError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
+from kdbg.symbols.coderefs import REFERRERS, code_referenced_symbols
 from kdbg.symbols.table import SymbolTable
 
 __all__ = ["MACROS", "RECOVERED_SYMBOLS", "RecoveredSymbols", "exported_symbols", "vmcoreinfo_symbols",
@@ -56,12 +62,14 @@ _TEXT = "TtWw"
 @dataclass(frozen=True)
 class RecoveredSymbols:
     """What was recovered: ``{name: address}`` per source (``"vmcoreinfo"``,
-    ``"ksymtab"``), and the exported tables' span ``[begin, end)`` (``None`` when not
-    found) or why not."""
+    ``"ksymtab"``, ``"code"``), the exported tables' span ``[begin, end)`` (``None`` when
+    not found) or why not, and why each global the code source looked for was not found
+    (``unresolved``)."""
 
     sources: Dict[str, Dict[str, int]]
     ksymtab: Optional[Tuple[int, int]]
     note: str
+    unresolved: Dict[str, str] = field(default_factory=dict)
 
 
 def lacks_data_symbols(table: SymbolTable) -> bool:
@@ -181,14 +189,18 @@ def exported_symbols(blob_base: int, data: bytes, table: SymbolTable,
 
 
 def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmcoreinfo: Optional[VMCoreInfo],
-                      address_symbols: Collection[str]) -> Tuple[SymbolTable, RecoveredSymbols]:
-    """``table`` plus the data symbols VMCOREINFO and the exported-symbol tables give
-    (type ``D``; ``T`` for text), when ``table`` lacks data symbols; else ``table``.
-    ``address_symbols`` names the VMCOREINFO ``SYMBOL()`` entries that hold addresses.
+                      address_symbols: Collection[str],
+                      decode: Tuple[Optional[Callable[[bytes, int], Set[int]]], str] = (None, "")
+                      ) -> Tuple[SymbolTable, RecoveredSymbols]:
+    """``table`` plus the data symbols VMCOREINFO, the exported-symbol tables and the code
+    give (type ``D``; ``T`` for text), when ``table`` lacks data symbols; else ``table``.
+    ``address_symbols`` names the VMCOREINFO ``SYMBOL()`` entries that hold addresses;
+    ``decode`` is :func:`kdbg.arch.code_references` of the machine (``(None, why)``: the
+    code is not searched).
 
     The exported tables are searched from ``_etext`` up to the lowest VMCOREINFO address
     above the kallsyms tables (which lie in the same read-only data, before them)."""
-    sources: Dict[str, Dict[str, int]] = {"vmcoreinfo": {}, "ksymtab": {}}
+    sources: Dict[str, Dict[str, int]] = {"vmcoreinfo": {}, "ksymtab": {}, "code": {}}
     if not lacks_data_symbols(table):
         return table, RecoveredSymbols(sources, None, "kallsyms has data symbols")
     vmci = vmcoreinfo_symbols(vmcoreinfo, address_symbols)
@@ -212,8 +224,9 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
             if data:
                 exported, span, note = exported_symbols(etext.address, data, table, stext.address)
     have = set(table.names)
+    coded, unresolved = _from_code(table, read, decode, vmci, exported, have)
     extra: List[Tuple[str, int, str]] = []
-    for source, found in (("vmcoreinfo", vmci), ("ksymtab", exported)):
+    for source, found in (("vmcoreinfo", vmci), ("ksymtab", exported), ("code", coded)):
         for name, address in found.items():
             if name in have:
                 continue
@@ -222,10 +235,28 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
             text = stext is not None and etext is not None and stext.address <= address < etext.address
             extra.append((name, address, "T" if text else "D"))
     if not extra:
-        return table, RecoveredSymbols(sources, span, note)
+        return table, RecoveredSymbols(sources, span, note, unresolved)
     mods = table.module_names
     merged = SymbolTable.from_columns(table.names + [n for n, _a, _t in extra],
                                       table.addresses + [a for _n, a, _t in extra],
                                       table.types + "".join(t for _n, _a, t in extra),
                                       None if mods is None else list(mods) + [None] * len(extra))
-    return merged, RecoveredSymbols(sources, span, note)
+    return merged, RecoveredSymbols(sources, span, note, unresolved)
+
+
+def _from_code(table: SymbolTable, read: Callable[[int, int], bytes],
+               decode: Tuple[Optional[Callable[[bytes, int], Set[int]]], str], vmci: Dict[str, int],
+               exported: Dict[str, int], have: Collection[str]) -> Tuple[Dict[str, int], Dict[str, str]]:
+    """The globals of :data:`REFERRERS` that neither ``table`` (``have``), VMCOREINFO nor
+    the exported tables give, found in the code (:func:`code_referenced_symbols`, in the
+    image past ``_etext``); and why each one not found was not."""
+    wanted = [n for n in REFERRERS if n not in have and n not in vmci and n not in exported]
+    if not wanted:
+        return {}, {}
+    decoder, why = decode
+    etext, stext = table.get("_etext"), table.get("_stext")
+    if decoder is None or etext is None or stext is None:
+        why = why or "kallsyms has no _stext/_etext"
+        return {}, {n: why for n in wanted}
+    known = set(table.addresses) | set(vmci.values()) | set(exported.values())
+    return code_referenced_symbols(table, read, decoder, (etext.address, stext.address + IMAGE_SPAN), known, wanted)

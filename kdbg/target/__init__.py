@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 from kdbg import declarations, modules
+from kdbg.arch import code_references
 from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
 from kdbg.btf.loader import load_btf_files
@@ -81,7 +82,8 @@ def _with_data_symbols(prog: Callable[[], Program], load: Callable[[], SymbolTab
         table = load()
         if memory is None:
             return table
-        table, found = with_data_symbols(table, memory.read, memory.vmcoreinfo, ADDRESS_SYMBOLS)
+        table, found = with_data_symbols(table, memory.read, memory.vmcoreinfo, ADDRESS_SYMBOLS,
+                                         code_references(memory.machine))
         prog().cache[RECOVERED_SYMBOLS] = found
         return table
 

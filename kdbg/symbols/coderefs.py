@@ -1,0 +1,91 @@
+"""Data symbols found from the code that uses them.
+
+A kernel without ``CONFIG_KALLSYMS_ALL`` lists no global, but its functions still refer to
+them (arm64: ``adrp`` + ``add``/``ldr``, decoded by :func:`kdbg.arch.code_references`).
+:data:`REFERRERS` names, for each global kdbg needs that is neither exported nor in
+VMCOREINFO, functions of different translation units that refer to it: the global's address
+is the one address in the kernel's data that every one of them forms and that no known
+symbol holds. Functions from more than one source file leave out gcc's section anchors
+(the first object of one file's data, which its functions share). Fewer than
+:data:`MIN_REFERRERS` such functions in kallsyms, or not exactly one address left, and the
+global stays unknown (its lookup fails in one line, never with a guess).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Collection, Dict, Mapping, Optional, Set, Tuple
+
+from kdbg.errors import KdbgError
+from kdbg.symbols.table import SymbolTable
+
+__all__ = ["REFERRERS", "MIN_REFERRERS", "code_referenced_symbols"]
+
+#: ``{global: functions that refer to it}``, each list from at least two source files
+#: (the same on Debian's 6.1 and 6.12; checked against their ``-dbg`` vmlinux by
+#: tests/test_arm64_data_symbols.py).
+REFERRERS: Mapping[str, Tuple[str, ...]] = {
+    # kernel/module/main.c, kernel/module/kallsyms.c
+    "modules": ("find_module_all", "module_kallsyms_lookup_name", "module_kallsyms_on_each_symbol"),
+    # kernel/panic.c, kernel/kexec_core.c (6.1) or kernel/crash_core.c (6.12)
+    "panic_cpu": ("panic", "nmi_panic", "crash_kexec"),
+    # kernel/panic.c only: its anchor is not among the three (each reads tainted_mask itself)
+    "tainted_mask": ("add_taint", "test_taint", "get_taint"),
+    # mm/slab_common.c: slab_mutex is the other address slab_start/slab_next form
+    "slab_caches": ("slab_start", "slab_next", "slab_show"),
+}
+#: How many of a global's referrers kallsyms must list (one function alone forms several
+#: addresses: its strings, its file's anchor, the other globals it uses).
+MIN_REFERRERS = 2
+#: The longest function read (a kallsyms size beyond this is not a function's).
+MAX_FUNCTION = 1 << 16
+
+
+def _function(table: SymbolTable, name: str) -> Optional[Tuple[int, int]]:
+    """``(address, size)`` of the one vmlinux text symbol ``name``, or ``None`` (absent,
+    ambiguous, or of unknown size)."""
+    syms = [s for s in table.lookup_all(name, "vmlinux") if s.type in "TtWw"] if name in table else []
+    if len(syms) != 1 or syms[0].size is None or not 0 < syms[0].size <= MAX_FUNCTION:
+        return None
+    return syms[0].address, syms[0].size
+
+
+def code_referenced_symbols(table: SymbolTable, read: Callable[[int, int], bytes],
+                            decode: Callable[[bytes, int], Set[int]], data: Tuple[int, int],
+                            known: Collection[int], names: Collection[str]) -> Tuple[Dict[str, int], Dict[str, str]]:
+    """``({name: address}, {name: why not})`` for the globals of :data:`REFERRERS` in
+    ``names``: the one address in ``data`` (``[start, end)``: the image past its text)
+    that ``decode`` finds in the code of each referrer and that is none of ``known``
+    (the addresses of the symbols known already)."""
+    found: Dict[str, int] = {}
+    why: Dict[str, str] = {}
+    refs: Dict[str, Optional[Set[int]]] = {}
+    lo, hi = data
+    known = set(known)
+    for name in names:
+        referrers = REFERRERS.get(name)
+        if referrers is None:
+            continue
+        sets = []
+        for fn in referrers:
+            if fn not in refs:
+                where = _function(table, fn)
+                refs[fn] = None
+                if where is not None:
+                    try:
+                        code = read(*where)
+                    except KdbgError:
+                        code = b""
+                    if code:
+                        refs[fn] = {a for a in decode(code, where[0]) if lo <= a < hi and a not in known}
+            got = refs[fn]
+            if got is not None:
+                sets.append(got)
+        if len(sets) < MIN_REFERRERS:
+            why[name] = f"{len(sets)} of its referrers ({', '.join(referrers)}) readable in kallsyms"
+            continue
+        common = set.intersection(*sets)
+        if len(common) != 1:
+            why[name] = f"{len(common)} addresses common to {', '.join(referrers)}"
+            continue
+        found[name] = common.pop()
+    return found, why

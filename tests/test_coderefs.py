@@ -1,0 +1,112 @@
+"""Globals found from the code that uses them (:mod:`kdbg.symbols.coderefs`), on crafted
+arm64 code: the instructions are encoded here from the Arm ARM's field layouts, decoded by
+capstone in :func:`kdbg.arch.arm64.coderefs.adrp_references`. The real kernels' code is
+read, and every address found checked against the ``-dbg`` vmlinux, in
+``test_arm64_data_symbols``."""
+
+from __future__ import annotations
+
+import struct
+from typing import Dict, List, Set
+
+import pytest
+
+from kdbg.arch import AARCH64, X86_64, code_references
+from kdbg.arch.arm64.coderefs import adrp_references
+from kdbg.symbols.coderefs import REFERRERS, code_referenced_symbols
+from kdbg.symbols.table import SymbolTable
+
+pytestmark = pytest.mark.timeout(60)
+
+TEXT = 0xFFFF800008010000
+DATA = 0xFFFF800009800000
+RET = 0xD65F03C0
+
+
+def adrp(rd: int, pc: int, target: int) -> int:
+    pages = ((target >> 12) - (pc >> 12)) & ((1 << 21) - 1)
+    return 0x90000000 | ((pages & 3) << 29) | ((pages >> 2) << 5) | rd
+
+
+def add(rd: int, rn: int, imm: int) -> int:
+    return 0x91000000 | (imm << 10) | (rn << 5) | rd
+
+
+def ldr(rt: int, rn: int, offset: int) -> int:
+    return 0xF9400000 | ((offset // 8) << 10) | (rn << 5) | rt
+
+
+def mov(rd: int, rm: int) -> int:
+    return 0xAA0003E0 | (rm << 16) | rd
+
+
+def code(at: int, *words: object) -> bytes:
+    """Little-endian words; an ``("adrp", rd, target)`` tuple is encoded at its place."""
+    out: List[int] = []
+    for w in words:
+        if isinstance(w, tuple):
+            out.append(adrp(w[1], at + 4 * len(out), w[2]))
+        else:
+            assert isinstance(w, int)
+            out.append(w)
+    return struct.pack(f"<{len(out)}I", *out)
+
+
+def test_adrp_add_and_load_offsets_are_addresses() -> None:
+    g, h = DATA + 0x1230, DATA + 0x5008
+    text = code(TEXT, ("adrp", 0, g), add(0, 0, g & 0xFFF), ("adrp", 1, h), ldr(2, 1, h & 0xFFF), RET)
+    assert adrp_references(text, TEXT) == {g, h}
+
+
+def test_section_anchors_are_followed_and_overwritten_registers_forgotten() -> None:
+    """``adrp; add`` (the anchor) then ``add`` (the global, bookworm's ``panic_cpu`` in
+    ``nmi_panic``); a register another instruction writes holds no address any more."""
+    anchor = DATA + 0x2550
+    text = code(TEXT, ("adrp", 3, anchor), add(3, 3, anchor & 0xFFF), add(0, 3, 0xE0),
+                mov(3, 5), add(4, 3, 0x10), RET)
+    assert adrp_references(text, TEXT) == {anchor, anchor + 0xE0}
+
+
+def fake_table(functions: Dict[str, int]) -> SymbolTable:
+    """``_stext``, the functions (each up to the next: 4 KiB), one more and ``_etext``."""
+    names = ["_stext"] + sorted(functions, key=functions.__getitem__) + ["last_function", "_etext"]
+    addrs = [TEXT] + [functions[n] for n in names[1:-2]] + [max(functions.values()) + 0x1000, TEXT + 0x100000]
+    return SymbolTable.from_columns(names, addrs, "T" * (len(names) - 1) + "D")
+
+
+def test_one_address_common_to_the_referrers_is_the_global() -> None:
+    """``modules``: the one data address all its referrers form; the addresses only some
+    form (an anchor, a string, another global) and the known ones (``known``) drop out."""
+    funcs = {f: TEXT + 0x1000 * (i + 1) for i, f in enumerate(REFERRERS["modules"])}
+    table = fake_table(funcs)
+    modules, mutex, anchor = DATA + 0x610, DATA + 0x600, DATA + 0x5C0
+    refs = {TEXT + 0x1000: {modules, anchor}, TEXT + 0x2000: {modules}, TEXT + 0x3000: {modules, mutex}}
+
+    def decode(_code: bytes, at: int) -> Set[int]:
+        return refs[at] | {DATA + 0x10}
+
+    def read(address: int, size: int) -> bytes:
+        return bytes(size)
+
+    found, why = code_referenced_symbols(table, read, decode, (TEXT + 0x100000, DATA + 0x100000), {DATA + 0x10},
+                                         ["modules", "panic_cpu"])
+    assert found == {"modules": modules}
+    assert set(why) == {"panic_cpu"} and "0 of its referrers" in why["panic_cpu"]
+
+
+def test_two_common_addresses_are_no_answer() -> None:
+    """Every referrer forms two unknown addresses (``slab_caches`` and ``slab_mutex``
+    without ``slab_show``): the global stays unknown, never a guess."""
+    funcs = {f: TEXT + 0x1000 * (i + 1) for i, f in enumerate(REFERRERS["slab_caches"][:2])}
+    table = fake_table(funcs)
+    both = {DATA + 0x650, DATA + 0x640}
+    found, why = code_referenced_symbols(table, lambda a, n: bytes(n), lambda _c, _a: set(both),
+                                         (TEXT + 0x100000, DATA + 0x100000), set(), ["slab_caches"])
+    assert found == {} and why["slab_caches"].startswith("2 addresses common")
+
+
+def test_code_references_are_arm64s() -> None:
+    decode, why = code_references(AARCH64)
+    assert decode is adrp_references and why == ""
+    decode, why = code_references(X86_64)
+    assert decode is None and "x86_64" in why
