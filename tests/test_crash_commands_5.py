@@ -1,0 +1,218 @@
+"""crash's ``irq``, ``timer`` ... on the *state* dumps of 5.10, 6.1 and 6.12
+(:mod:`vmcores.state`: the guest recorded ``/proc/interrupts``, ``/proc/softirqs``,
+``/proc/timer_list`` ... at the dump moment, the moving counters a second time in
+``after/``), held to what the guest printed first, then to Debian's crash 8.0.2 with the
+``-dbg`` vmlinux (:mod:`vmcores.crash_oracle`), then to drgn 0.3.0's crash commands
+(``drgn.commands._crash``) with Debian's DWARF.
+
+Counters that move: the dump was taken after both of the guest's records, so a count in
+the dump is at least the second record's.  A count that did not move between the two
+records is the dump's exactly, except the serial console's IRQ: the guest writes its
+``KDBG-READY`` line on it after its last record.
+
+Where crash cannot answer, the test says so:
+
+* trixie 6.12: crash 8.0.2 does not open the dump (:data:`CRASH_CANNOT_OPEN`);
+* bookworm 6.1: crash 8.0.2's ``irq -a`` prints every IRQ's affinity empty
+  (:data:`CRASH_NO_AFFINITY`); drgn's helpers and the 5.10 crash agree with kdbg's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from kdbg.ui.completion import complete
+from tests.cli_support import kdbg_commands
+from tests.conftest import resolve_state_dump
+from vmcores.crash_oracle import CRASH_CANNOT_OPEN, ask_crash, crash_can_open
+from vmcores.debian import SUITES
+from vmcores.oracle import drgn_crash_command
+from vmcores.state import StateDump
+
+pytestmark = pytest.mark.timeout(2400)
+
+#: The forms each command is checked on against the guest: QEMU's ELF and its kdump-compressed form.
+FORMS = ("elf", "kdump-zlib")
+STATE_IDS = [(suite, form) for suite in SUITES for form in FORMS]
+
+#: The commands crash 8.0.2 is asked on each state ELF dump (one crash run per dump, cached
+#: by this exact list: keep it whole when a command is compared or not).
+CRASH_COMMANDS = ["irq", "irq -s", "irq -a", "irq -b", "timer", "timer -r", "kmem -v", "kmem -V", "kmem -z",
+                  "kmem -n", "kmem -f", "dev", "dev -d", "dev -p", "bpf"]
+#: Suites whose crash 8.0.2 prints no CPU in ``irq -a``'s ``AFFINITY`` column.
+CRASH_NO_AFFINITY = frozenset({"bookworm"})
+
+
+def _ids(value: Tuple[str, str]) -> str:
+    return "-".join(value)
+
+
+def _crash(suite: str) -> Dict[str, str]:
+    """crash 8.0.2's answers on *suite*'s state ELF dump (:data:`CRASH_COMMANDS`)."""
+    return ask_crash(suite, resolve_state_dump(suite, "elf").path, CRASH_COMMANDS).outputs
+
+
+def _lines(text: str) -> List[str]:
+    """A display's lines, trailing blanks and empty lines aside."""
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def _run(dump: StateDump, *commands: str) -> List[str]:
+    r = kdbg_commands(dump.path, *commands)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    return r.stdout.splitlines()
+
+
+def _bad_input(path: Path, cases: List[Tuple[str, str]], good: str, expected: str) -> None:
+    """Each bad command is one line naming what is wrong, exit status 1, and *good* after
+    it still runs and prints *expected*."""
+    for cmd, words in cases:
+        r = kdbg_commands(path, cmd, good)
+        assert r.returncode == 1, (cmd, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert r.stdout == expected, (cmd, r.stdout)
+
+
+def _help_and_completion(path: Path, name: str, options: List[str]) -> None:
+    r = kdbg_commands(path, f"help {name}")
+    assert r.returncode == 0 and r.stdout.startswith(f"usage: {name}"), r.stdout
+    for option in options:
+        assert option in r.stdout, option
+    start, got = complete(None, {}, f"{name} -")
+    assert start == len(f"{name} -") - 1 and set(options) <= set(got), got
+
+
+# ------------------------------------------------------------------------------- irq
+
+
+def _proc_interrupts(path: Path) -> Dict[str, List[str]]:
+    """``/proc/interrupts`` rows by their first column (``0``, ``LOC`` ...), the rest split."""
+    rows = {}
+    for line in path.read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        rows[key.strip()] = rest.split()
+    return rows
+
+
+def _proc_softirqs(path: Path) -> Dict[str, List[int]]:
+    """``/proc/softirqs``: ``NAME -> [count per CPU]``."""
+    rows = {}
+    for line in path.read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        rows[key.strip()] = [int(x) for x in rest.split()]
+    return rows
+
+
+def _moved_within(ours: List[int], before: List[int], after: List[int], exact: bool) -> None:
+    """A dump's per-CPU counts against the guest's two records (see the module docstring)."""
+    assert len(ours) == len(before) == len(after), (ours, before, after)
+    for n, b, a in zip(ours, before, after, strict=True):
+        assert b <= a <= n, (ours, before, after)
+        if exact and a == b:
+            assert n == a, (ours, before, after)
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
+def test_irq_against_the_guests_proc(state_dump: StateDump) -> None:
+    """``irq -s`` against ``/proc/interrupts``: the IRQs with a handler (the kernel also
+    lists an IRQ without one that has counted, as neither crash nor drgn does), their chip,
+    flow handler and handlers' names, their per-CPU counts within the guest's two records;
+    ``irq -b`` against ``/proc/softirqs``: the kernel's names of the vectors in order, their
+    counts within the two records; the text says what ``--json`` says."""
+    dump = state_dump
+    lines = _run(dump, "irq -s --json", "irq -b --json", "irq -s", "irq -b", "irq -u --json")
+    stats, soft, used = json.loads(lines[0]), json.loads(lines[1]), json.loads(lines[-1])
+    text = lines[2:-1]
+    before, after = _proc_interrupts(dump.truth / "interrupts"), _proc_interrupts(dump.truth / "after" / "interrupts")
+    ncpu = len((dump.truth / "interrupts").read_text().split("\n", 1)[0].split())
+    assert stats["cpus"] == soft["cpus"] == list(range(ncpu)), (stats["cpus"], ncpu)
+    handled = {k: v for k, v in before.items() if k.isdigit() and len(v) > ncpu + 2}
+    assert [r["irq"] for r in stats["irqs"]] == sorted(int(k) for k in handled) and handled
+    console = next(r["irq"] for r in stats["irqs"] if r["names"] == ["ttyS0"])
+    for r in stats["irqs"]:
+        row = before[str(r["irq"])]
+        chip, hwirq_flow, names = row[ncpu], row[ncpu + 1], " ".join(row[ncpu + 2:])
+        assert (r["chip"], f"{r['hwirq']}-{r['flow']}", ", ".join(r["names"])) == (chip, hwirq_flow, names), (r, row)
+        _moved_within(r["counts"], [int(x) for x in row[:ncpu]], [int(x) for x in after[str(r["irq"])][:ncpu]],
+                      exact=r["irq"] != console)
+    table = text[:1 + len(stats["irqs"])]
+    assert table[0] == "    " + "".join(f"{'CPU' + str(c):>11}" for c in range(ncpu)) + " "
+    for line, r in zip(table[1:], stats["irqs"], strict=True):
+        assert line.split() == [f"{r['irq']}:", *map(str, r["counts"]), f"{r['chip']}-{r['flow']}", *r["names"]], line
+    # the descriptors -u lists are the allocated ones: every IRQ /proc/interrupts numbers is one
+    assert {int(k) for k in before if k.isdigit()} <= {r["irq"] for r in used}
+    assert all(r["irq_desc"] for r in used)
+    assert {r["irq"] for r in used if r["actions"]} == {r["irq"] for r in stats["irqs"]}
+    # softirqs
+    proc_soft, proc_after = _proc_softirqs(dump.truth / "softirqs"), _proc_softirqs(dump.truth / "after" / "softirqs")
+    assert [r["name"] for r in soft["softirqs"]] == list(proc_soft) and [r["vec"] for r in soft["softirqs"]] == \
+        list(range(len(proc_soft)))
+    for r in soft["softirqs"]:
+        _moved_within(r["counts"], proc_soft[r["name"]], proc_after[r["name"]], exact=False)
+    soft_text = text[1 + len(stats["irqs"]):]
+    assert soft_text[0] == "SOFTIRQ_VEC      ACTION     " and len(soft_text) == 1 + len(soft["softirqs"])
+    for line, r in zip(soft_text[1:], soft["softirqs"], strict=True):
+        assert line.split() == [f"[{r['vec']}]", f"{r['action']:016x}", f"<{r['function']}>"], line
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_irq_against_crash(suite: str) -> None:
+    """crash 8.0.2's ``irq``, ``irq -s``, ``irq -a`` and ``irq -b`` on the ELF dump, line
+    by line (trailing blanks and empty lines aside); where crash prints no affinity (6.1)
+    the rest of each line still agrees and drgn decides the cell (below)."""
+    if not crash_can_open(suite):
+        assert suite in CRASH_CANNOT_OPEN
+        return
+    theirs = _crash(suite)
+    dump = resolve_state_dump(suite, "elf")
+    for cmd in ("irq", "irq -s", "irq -a", "irq -b"):
+        ours, crash = _lines("\n".join(_run(dump, cmd))), _lines(theirs[cmd])
+        if cmd == "irq -a" and suite in CRASH_NO_AFFINITY:
+            assert ours[0] == crash[0], crash
+            assert [line.split()[:2] for line in ours[1:]] == [line.split() for line in crash[1:]], crash
+            assert all(line.split()[2:] for line in ours[1:]), ours
+            continue
+        assert ours == crash, cmd
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_irq_against_drgn(suite: str) -> None:
+    """drgn 0.3.0's ``irq -s``, ``irq -a`` and ``irq -b`` with Debian's DWARF, value by
+    value (drgn prints its own column widths and leaves the flow handler out of the chip)."""
+    dump = resolve_state_dump(suite, "elf-paging")
+    lines = _run(dump, "irq -s --json", "irq -a --json", "irq -b --json")
+    stats, affinity, soft = (json.loads(line) for line in lines)
+    drgn_s = _lines(drgn_crash_command(suite, dump.path, "irq -s"))
+    assert [line.split() for line in drgn_s[1:]] == [
+        [f"{r['irq']}:", *map(str, r["counts"]), r["chip"], *r["names"]] for r in stats["irqs"]]
+    drgn_a = _lines(drgn_crash_command(suite, dump.path, "irq -a"))
+    assert [line.split() for line in drgn_a[1:]] == [[str(r["irq"]), ",".join(r["names"]), r["affinity"]]
+                                                     for r in affinity]
+    drgn_b = _lines(drgn_crash_command(suite, dump.path, "irq -b"))
+    assert [line.split() for line in drgn_b[1:]] == [[f"[{r['vec']}]", f"{r['action']:x}", f"<{r['function']}>"]
+                                                     for r in soft["softirqs"]]
+
+
+def test_irq_numbers_bad_input_help_and_completion() -> None:
+    """``irq N...`` lists those IRQs as the full list does; a number past ``nr_irqs``, a bad
+    CPU list, mixed displays, an unknown option: one line each, exit status 1, and the
+    next command runs; ``help irq`` is its usage; the REPL completes its options."""
+    dump = resolve_state_dump("bullseye", "kdump-zlib")
+    lines = _run(dump, "irq 4 0", "irq -s -c 1", "irq -s --json", "irq --json")
+    stats, descs = json.loads(lines[-2]), {r["irq"]: r for r in json.loads(lines[-1])}
+    assert lines[0] == " IRQ   IRQ_DESC/_DATA      IRQACTION      NAME"
+    assert [line.split() for line in lines[1:3]] == [
+        [str(n), f"{descs[n]['irq_desc']:016x}", f"{descs[n]['actions'][0]['irqaction']:016x}",
+         f'"{descs[n]["actions"][0]["name"]}"'] for n in (4, 0)]
+    one_cpu = lines[3:-2]
+    assert one_cpu[0] == "           CPU1 " and len(one_cpu) == 1 + len(stats["irqs"])
+    assert [line.split()[:2] for line in one_cpu[1:]] == [[f"{r['irq']}:", str(r["counts"][1])] for r in stats["irqs"]]
+    _bad_input(dump.path, [("irq 100000", "invalid IRQ number: 100000"), ("irq -s -c 7", "CPU 7 is not online"),
+                           ("irq -s -c x", "not a CPU list"), ("irq -a -b", "give one of"),
+                           ("irq -c 0", "-c goes with -s"), ("irq -q", "unrecognized arguments"),
+                           ("irq zz", "invalid int value")], "irq 0", f"{lines[0]}\n{lines[2]}\n")
+    _help_and_completion(dump.path, "irq", ["-a", "-b", "-c", "-s", "-u", "--json"])
