@@ -182,9 +182,10 @@ def irq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             else:
                 _print_stats(ctx, stats, cpus)
         elif args.affinity:
-            rows = [{"irq": n, "names": [_text(b) for b in irq_desc_action_names(d)],
-                     "affinity": cpumask_to_cpulist(irq_desc_affinity_mask(d))}
-                    for n, d in for_each_irq_desc(prog) if int(d.action)]
+            rows: List[Dict[str, Any]] = [
+                {"irq": n, "names": [_text(b) for b in irq_desc_action_names(d)],
+                 "affinity": cpumask_to_cpulist(irq_desc_affinity_mask(d))}
+                for n, d in for_each_irq_desc(prog) if int(d.action)]
             if as_json:
                 ctx.out.write(json.dumps(rows) + "\n")
             else:
