@@ -216,3 +216,143 @@ def test_irq_numbers_bad_input_help_and_completion() -> None:
                            ("irq -c 0", "-c goes with -s"), ("irq -q", "unrecognized arguments"),
                            ("irq zz", "invalid int value")], "irq 0", f"{lines[0]}\n{lines[2]}\n")
     _help_and_completion(dump.path, "irq", ["-a", "-b", "-c", "-s", "-u", "--json"])
+
+
+# ------------------------------------------------------------------------------- timer
+
+
+def _timer_list(path: Path) -> Tuple[int, Dict[Tuple[int, int], Dict[str, object]]]:
+    """``/proc/timer_list``: its ``now at`` and, per ``(cpu, clock)``, the clock's
+    ``get_time`` and its active timers as ``(function, softexpires, expires)``."""
+    now, clocks = 0, {}
+    cpu, key = -1, (-1, -1)
+    for line in path.read_text().splitlines():
+        words = line.split()
+        if line.startswith("now at "):
+            now = int(words[2])
+        elif line.startswith("cpu: "):
+            cpu = int(words[1])
+        elif line.startswith(" clock ") and cpu >= 0:
+            key = (cpu, int(words[1].rstrip(":")))
+            clocks[key] = {"get_time": "", "timers": []}
+        elif line.startswith("  .get_time:") and key in clocks:
+            clocks[key]["get_time"] = words[1]
+        elif line.startswith(" #") and line[2:3].isdigit() and key in clocks:
+            function = words[2].rstrip(",")
+        elif line.startswith(" # expires at ") and key in clocks:
+            soft, hard = (int(x) for x in words[3].split("-"))
+            clocks[key]["timers"].append((function, soft, hard))  # type: ignore[attr-defined]
+        elif line.startswith("Tick Device"):
+            break
+    return now, clocks
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
+def test_timer_hrtimers_against_the_guests_timer_list(state_dump: StateDump) -> None:
+    """``timer -r`` against ``/proc/timer_list``: the same CPUs and clock bases with the
+    same ``get_time``; every sleeping task's timer (``hrtimer_wakeup``) that had not
+    fired by the dump is there with the same soft and hard expiry; ``CURRENT`` is past the
+    guest's ``now at``; timers soonest first; the text says what ``--json`` says."""
+    dump = state_dump
+    lines = _run(dump, "timer -r --json", "timer -r")
+    data, text = json.loads(lines[0]), lines[1:]
+    now, clocks = _timer_list(dump.truth / "timer_list")
+    ours = {(c["cpu"], k["clock"]): k for c in data for k in c["clocks"]}
+    assert sorted(ours) == sorted(clocks) and clocks
+    sleepers = 0
+    for key, truth in clocks.items():
+        k = ours[key]
+        assert k["get_time"] == truth["get_time"] and k["current"] >= now, (key, k["current"], now)
+        assert [t["expires"] for t in k["timers"]] == sorted(t["expires"] for t in k["timers"])
+        have = {(t["symbol"], t["softexpires"], t["expires"]) for t in k["timers"]}
+        for function, soft, hard in truth["timers"]:  # type: ignore[attr-defined]
+            if function == "hrtimer_wakeup" and hard > k["current"]:
+                assert (function, soft, hard) in have, (key, function, soft, hard)
+                sleepers += 1
+        for t in k["timers"]:
+            assert t["tte"] == t["expires"] - k["current"]
+    assert sleepers >= 4, sleepers
+    rows = [line.split() for line in text if line.startswith("  ") and line.split()[0].isdigit()]
+    expected = [[str(t["softexpires"]), str(t["expires"]), str(t["tte"]), f"{t['hrtimer']:016x}",
+                 f"{t['function']:016x}", f"<{t['symbol']}>"] for c in data for k in c["clocks"] for t in k["timers"]]
+    currents = [[str(k["current"])] for c in data for k in c["clocks"] if k["timers"]]
+    assert [r for r in rows if len(r) > 1] == expected
+    assert [r for r in rows if len(r) == 1] == currents
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_timer_against_crash(suite: str) -> None:
+    """crash 8.0.2's ``timer`` on the ELF dump line by line; its ``timer -r`` too, but for
+    ``CURRENT`` and ``TTE``: crash takes "now" from ``jiffies`` (which lag behind the clock
+    while an idle CPU's tick is stopped), kdbg from the kernel's monotonic clock (the guest
+    above): each of crash's ``TTE`` is kdbg's plus the same difference of the two
+    ``CURRENT``, and crash's ``CURRENT`` is never later than kdbg's."""
+    if not crash_can_open(suite):
+        assert suite in CRASH_CANNOT_OPEN
+        return
+    theirs = _crash(suite)
+    dump = resolve_state_dump(suite, "elf")
+    assert _lines("\n".join(_run(dump, "timer"))) == _lines(theirs["timer"])
+    ours, crash = _lines("\n".join(_run(dump, "timer -r"))), _lines(theirs["timer -r"])
+    assert len(ours) == len(crash)
+    shift = 0
+    for o, c in zip(ours, crash, strict=True):
+        ow, cw = o.split(), c.split()
+        if len(ow) == 1 and ow[0].isdigit():  # CURRENT
+            shift = int(ow[0]) - int(cw[0])
+            assert shift >= 0, (o, c)
+        elif len(ow) == 6 and ow[0].isdigit():
+            assert ow[:2] + ow[3:] == cw[:2] + cw[3:] and int(cw[2]) == int(ow[2]) + shift, (o, c)
+        elif ow[:1] == ["SOFTEXPIRES"]:  # the TTE column is as wide as its widest value: crash's are larger
+            assert ow == cw, (o, c)
+        else:
+            assert o == c
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_timer_against_drgn(suite: str) -> None:
+    """drgn 0.3.0's ``timer`` and ``timer -r`` with Debian's DWARF, value by value: the
+    same bases, timers, expiries and functions (drgn lists a wheel's timers in its slot
+    order, kdbg soonest first as crash: compared as sets per base), the same ``CURRENT``."""
+    dump = resolve_state_dump(suite, "elf-paging")
+    lines = _run(dump, "timer --json", "timer -r --json")
+    wheel, hr = json.loads(lines[0]), json.loads(lines[1])
+    drgn_wheel = _lines(drgn_crash_command(suite, dump.path, "timer"))
+    assert drgn_wheel[:2] == ["JIFFIES", str(wheel["jiffies"])]
+    theirs: Dict[str, List[Tuple[str, ...]]] = {}
+    base = ""
+    for line in drgn_wheel[2:]:
+        if line.startswith("TIMER_BASES["):
+            base = line
+            theirs[base] = []
+        elif line.split()[0].isdigit():
+            theirs[base].append(tuple(line.split()))
+    assert {k: sorted(v) for k, v in theirs.items()} == {
+        f"TIMER_BASES[{b['cpu']}][{b['base']}]: {b['address']:x}":
+        sorted((str(t["expires"]), str(t["tte"]), f"{t['timer_list']:x}", f"{t['function']:x}", f"<{t['symbol']}>")
+               for t in b["timers"]) for b in wheel["bases"]}
+    assert sum(len(v) for v in theirs.values()) >= 4
+    drgn_hr = _lines(drgn_crash_command(suite, dump.path, "timer -r"))
+    heads = [line.split() for line in drgn_hr if line.startswith(("CPU:", "  CLOCK:"))]
+    assert heads == [x for c in hr for x in [["CPU:", str(c["cpu"]), "HRTIMER_CPU_BASE:", f"{c['address']:x}"],
+                                             *(["CLOCK:", str(k["clock"]), "HRTIMER_CLOCK_BASE:", f"{k['address']:x}"]
+                                               for k in c["clocks"])]]
+    rows = [line.split() for line in drgn_hr if line.split()[0].isdigit()]
+    assert rows == [x for c in hr for k in c["clocks"] if k["timers"] for x in [
+        [str(k["current"])], *([str(t["softexpires"]), str(t["expires"]), str(t["tte"]), f"{t['hrtimer']:x}",
+                                f"{t['function']:x}", f"<{t['symbol']}>"] for t in k["timers"])]]
+
+
+def test_timer_bad_input_help_and_completion() -> None:
+    """``timer -C 1`` is CPU 1's part of ``timer``; a bad CPU list, an unknown option: one
+    line each, exit status 1, and the next command runs; ``help timer``; completion."""
+    dump = resolve_state_dump("bullseye", "kdump-zlib")
+    lines = _run(dump, "timer", "timer -C 1")
+    second = [i for i, line in enumerate(lines) if line.startswith("JIFFIES")][1]
+    full, one = lines[:second], lines[second:]
+    cpu1 = next(i for i, line in enumerate(full) if line.startswith("TIMER_BASES[1]["))
+    assert one[:3] == full[:3] and one[3:] == full[cpu1:] and len(one) > 4, one
+    _bad_input(dump.path, [("timer -C 9", "CPU 9 is not online"), ("timer -C x", "not a CPU list"),
+                           ("timer -q", "unrecognized arguments")], "timer -C 1", "".join(x + "\n" for x in one))
+    _help_and_completion(dump.path, "timer", ["-r", "-C", "--json"])
+
