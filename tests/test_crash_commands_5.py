@@ -532,9 +532,10 @@ def test_kmem_vm_stats_against_crash_and_drgn(suite: str) -> None:
 def test_kmem_vm_stats_bad_input_help_and_completion() -> None:
     dump = resolve_state_dump("bullseye", "kdump-zlib")
     good = _run(dump, "kmem -V")
-    _bad_input(dump.path, [("kmem -V -i", "give one of -i, -s, -V and -z"), ("kmem -V slab", "cache names go with -s"),
-                           ("kmem -V -q", "unrecognized arguments")], "kmem -V", "".join(x + "\n" for x in good))
-    _help_and_completion(dump.path, "kmem", ["-i", "-s", "-V", "-z", "--json"])
+    _bad_input(dump.path, [("kmem -V -i", "give one of -i, -s, -V, -z and -f"),
+                           ("kmem -V slab", "cache names go with -s"), ("kmem -V -q", "unrecognized arguments")],
+               "kmem -V", "".join(x + "\n" for x in good))
+    _help_and_completion(dump.path, "kmem", ["-i", "-s", "-V", "-z", "-f", "--json"])
 
 
 # ------------------------------------------------------------------------------- kmem -z
@@ -620,3 +621,56 @@ def test_kmem_zones_against_crash_and_drgn(suite: str) -> None:
                      for r in rows]
     marks = [line.split("MIN/LOW/HIGH:")[1].split()[0] for line in theirs if "MIN/LOW/HIGH:" in line]
     assert marks == [f"{r['min']}/{r['low']}/{r['high']}" for r in rows if r["present"]]
+
+
+# ------------------------------------------------------------------------------- kmem -f
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
+def test_kmem_free_lists_against_the_guest(state_dump: StateDump) -> None:
+    """``kmem -f``: the zones ``/proc/buddyinfo`` lists (the populated ones), each with a
+    free list per order buddyinfo counts and per migrate type; each zone's ``FREE`` and
+    ``SIZE`` are ``kmem -z``'s (``/proc/zoneinfo``'s sources, checked above); the blocks of
+    the lists move between the guest's one buddyinfo record and the dump, so their counts
+    are held to crash and drgn on the same dump (below).  The text says what ``--json`` says."""
+    dump = state_dump
+    lines = _run(dump, "kmem -f --json", "kmem -z --json", "kmem -f")
+    data, zones, text = json.loads(lines[0]), json.loads(lines[1]), lines[2:]
+    buddy = [line.split() for line in (dump.truth / "buddyinfo").read_text().splitlines()]
+    populated = [r for r in data["zones"] if r["areas"]]
+    assert [(r["node"], r["name"]) for r in populated] == [(int(b[1].rstrip(",")), b[3]) for b in buddy]
+    for r, b in zip(populated, buddy, strict=True):
+        orders = sorted({a["order"] for a in r["areas"]})
+        assert orders == list(range(len(b) - 4)), (orders, b)
+        per_order = len(r["areas"]) // len(orders)
+        assert [a["order"] for a in r["areas"]] == [o for o in orders for _ in range(per_order)]
+    assert [(r["size"], r["free"]) for r in data["zones"]] == [(z["spanned"], z["vm_stat"]["NR_FREE_PAGES"])
+                                                              for z in zones]
+    assert data["found"] == sum(a["blocks"] << a["order"] for r in data["zones"] for a in r["areas"])
+    rows = [line.split() for line in text if line.split()[:1] != ["ZONE"] and line.split()[:1] != ["AREA"]
+            and len(line.split()) == 5]
+    assert rows == [[str(a["order"]), f"{(4 << a['order'])}k", f"{a['free_list']:016x}", str(a["blocks"]),
+                     str(a["blocks"] << a["order"])] for r in data["zones"] for a in r["areas"]]
+    verdict = "(verified)" if data["found"] == data["nr_free_pages"] else f"(found {data['found']})"
+    assert text[-1] == f"nr_free_pages: {data['nr_free_pages']}  {verdict}"
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_kmem_free_lists_against_crash_and_drgn(suite: str) -> None:
+    """crash 8.0.2's ``kmem -f`` line by line (every list's blocks counted, ``(verified)``
+    against ``NR_FREE_PAGES``); drgn 0.3.0's ``kmem -f`` value by value: the same lists
+    with the same blocks, the same total and verdict."""
+    dump = resolve_state_dump(suite, "elf")
+    if crash_can_open(suite):
+        assert _lines("\n".join(_run(dump, "kmem -f"))) == _lines(_crash(suite)["kmem -f"])
+    else:
+        assert suite in CRASH_CANNOT_OPEN
+    paging = resolve_state_dump(suite, "elf-paging")
+    ours = _run(paging, "kmem -f --json", "kmem -f")
+    data = json.loads(ours[0])
+    theirs = _lines(drgn_crash_command(suite, paging.path, "kmem -f"))
+    lists = [line.split() for line in theirs if len(line.split()) == 6 and line.split()[0].isdigit()]
+    assert [[x[0], x[3], x[4], x[5]] for x in lists] == [
+        [str(a["order"]), f"{a['free_list']:x}", str(a["blocks"]), str(a["blocks"] << a["order"])]
+        for r in data["zones"] for a in r["areas"]]
+    assert theirs[-1] == ours[-1]

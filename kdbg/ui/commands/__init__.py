@@ -36,6 +36,7 @@ __all__ = [
     "CommandContext",
     "Settings",
     "argument",
+    "centred",
     "command",
     "commands",
     "is_command",
@@ -222,6 +223,14 @@ def _star_form(line: str) -> str:
     if words and _STAR.fullmatch(words[0]) and not words[0].endswith(","):
         return "struct " + line.strip()[1:]
     return line
+
+
+def centred(text: str, width: int, number: bool) -> str:
+    """``text`` centred in ``width`` as crash centres its cells: a number (and its header)
+    puts an odd space on the left, an address on the right."""
+    spare = max(width - len(text), 0)
+    left = (spare + 1) // 2 if number else spare // 2
+    return " " * left + text + " " * (spare - left)
 
 
 def is_command(line: str) -> bool:

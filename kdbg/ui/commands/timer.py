@@ -25,7 +25,7 @@ from kdbg.helpers.common import has_member
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.timekeeping import ktime_get_coarse_ns, ktime_to_ns
 from kdbg.helpers.timer import hrtimer_clock_base_for_each, timer_base_for_each, timer_base_names
-from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.ui.commands import CommandContext, argument, centred, command
 from kdbg.ui.commands.irq import parse_cpus
 
 __all__ = ["hrtimer_rows", "timer_cmd", "timer_rows"]
@@ -97,13 +97,6 @@ def _print_wheel(ctx: CommandContext, data: Dict[str, Any]) -> None:
     ctx.out.write("\n".join(lines) + "\n")
 
 
-def _centre(text: str, width: int, left_heavy: bool) -> str:
-    """crash's centred cell: numbers put an odd space on the left, addresses' headers on the right."""
-    spare = max(width - len(text), 0)
-    left = (spare + 1) // 2 if left_heavy else spare // 2
-    return " " * left + text + " " * (spare - left)
-
-
 def _print_hrtimers(ctx: CommandContext, cpus: List[Dict[str, Any]]) -> None:
     blocks = []
     for c in cpus:
@@ -119,14 +112,14 @@ def _print_hrtimers(ctx: CommandContext, cpus: List[Dict[str, Any]]) -> None:
             ws = max(len("SOFTEXPIRES"), len(str(k["current"])), *(len(str(t["softexpires"])) for t in k["timers"]))
             we = max(len("EXPIRES"), *(len(str(t["expires"])) for t in k["timers"]))
             wt = max(len("TTE"), *(len(str(t["tte"])) for t in k["timers"]))
-            lines.append("  " + _centre("CURRENT", ws, True) + "  ")
-            lines.append("  " + _centre(str(k["current"]), ws, True) + "  ")
-            lines.append("  " + "  ".join([_centre("SOFTEXPIRES", ws, True), _centre("EXPIRES", we, True),
-                                           _centre("TTE", wt, True), _centre("HRTIMER", 16, False),
-                                           _centre("FUNCTION", 16, False)]))
+            lines.append("  " + centred("CURRENT", ws, True) + "  ")
+            lines.append("  " + centred(str(k["current"]), ws, True) + "  ")
+            lines.append("  " + "  ".join([centred("SOFTEXPIRES", ws, True), centred("EXPIRES", we, True),
+                                           centred("TTE", wt, True), centred("HRTIMER", 16, False),
+                                           centred("FUNCTION", 16, False)]))
             for t in k["timers"]:
                 symbol = f"  <{t['symbol']}>" if t["symbol"] else ""
-                lines.append(f"  {_centre(str(t['softexpires']), ws, True)}  {_centre(str(t['expires']), we, True)}  "
+                lines.append(f"  {centred(str(t['softexpires']), ws, True)}  {centred(str(t['expires']), we, True)}  "
                              f"{t['tte']:>{wt}}  {t['hrtimer']:016x}  {t['function']:016x}{symbol}")
         blocks.append("\n".join(lines))
     ctx.out.write("\n\n".join(blocks) + "\n")
