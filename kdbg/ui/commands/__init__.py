@@ -43,6 +43,7 @@ __all__ = [
     "CommandContext",
     "Settings",
     "argument",
+    "centred",
     "command",
     "commands",
     "is_command",
@@ -182,6 +183,9 @@ BUILTINS = LazyNames.by_module([(f"{__name__}.{module}", names) for module, name
     ("ipcs", ("ipcs",)),
     ("net", ("net",)),
     ("vm", ("vm",)),
+    ("irq", ("irq",)),
+    ("timer", ("timer",)),
+    ("dev", ("dev",)),
 )])
 _BUILTIN_MODULES = tuple(BUILTINS.modules())
 _all_loaded = False
@@ -262,6 +266,14 @@ def _star_form(line: str) -> str:
     if words and _STAR.fullmatch(words[0]) and not words[0].endswith(","):
         return "struct " + line.strip()[1:]
     return line
+
+
+def centred(text: str, width: int, number: bool) -> str:
+    """``text`` centred in ``width`` as crash centres its cells: a number (and its header)
+    puts an odd space on the left, an address on the right."""
+    spare = max(width - len(text), 0)
+    left = (spare + 1) // 2 if number else spare // 2
+    return " " * left + text + " " * (spare - left)
 
 
 def is_command(line: str) -> bool:

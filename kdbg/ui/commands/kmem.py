@@ -8,7 +8,13 @@ sources: :mod:`kdbg.helpers.vmstat`, :mod:`kdbg.helpers.swap`,
 the slab caches as crash does (``CACHE OBJSIZE ALLOCATED TOTAL SLABS SSIZE NAME``): slabs
 and objects from :func:`kdbg.helpers.slab.slab_cache_usage`, the allocated objects counted
 one by one (:func:`~kdbg.helpers.slab.slab_cache_for_each_allocated_object`), as crash
-counts them. ``--json`` gives either as data.
+counts them. ``kmem -V`` prints the kernel's global VM counters under crash's section names
+(``VM_ZONE_STAT``, ``VM_NODE_STAT``, ``VM_NUMA_STAT`` where the kernel still keeps
+``vm_numa_stat``, ``VM_EVENT_STATES``), each item by its enumerator's name
+(:func:`vm_stat_sections`); ``kmem -z`` each zone of each node with its size, watermarks
+and counters (:func:`zone_rows`); ``kmem -f`` each zone's buddy free lists, counted one by
+one and checked against ``NR_FREE_PAGES`` as crash does (:func:`free_area_rows`).
+``--json`` gives any of them as data.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.block import nr_blockdev_pages
 from kdbg.helpers.hugetlb import hugetlb_total_usage
+from kdbg.helpers.list import list_count_nodes
 from kdbg.helpers.meminfo import vm_commit_limit, vm_memory_committed
-from kdbg.helpers.mm import memory_map, totalram_pages
+from kdbg.helpers.mm import memory_map, pfn_to_page, totalram_pages
+from kdbg.helpers.mmzone import for_each_online_pgdat, high_wmark_pages, low_wmark_pages, min_wmark_pages
 from kdbg.helpers.slab import (
     for_each_slab_cache,
     slab_cache_for_each_allocated_object,
@@ -30,10 +38,17 @@ from kdbg.helpers.slab import (
     slab_total_usage,
 )
 from kdbg.helpers.swap import swap_total_usage, total_swapcache_pages
-from kdbg.helpers.vmstat import global_node_page_state, nr_free_pages
-from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.helpers.vmstat import (
+    global_node_page_state,
+    global_numa_event_state,
+    global_vm_event_state,
+    global_zone_page_state,
+    nr_free_pages,
+    zone_page_state,
+)
+from kdbg.ui.commands import CommandContext, argument, centred, command
 
-__all__ = ["meminfo_pages", "pages_to_size"]
+__all__ = ["free_area_rows", "meminfo_pages", "pages_to_size", "vm_stat_sections", "zone_rows"]
 
 
 def pages_to_size(pages: int, page_size: int) -> str:
@@ -136,22 +151,160 @@ def _kmem_s(prog: Any, ctx: CommandContext, names: List[str], as_json: bool) -> 
                       f"{r['ssize'] // 1024:5d}k  {r['name']}\n")
 
 
-@command("kmem", "memory use (-i) and slab caches (-s), as crash's kmem", arguments=[
+def _items(prog: Any, enum: str) -> List[Tuple[str, int]]:
+    """``(name, value)`` of each item of ``enum`` below its ``NR_..._ITEMS`` count, one name
+    per value (the last: ``NR_ZONE_INACTIVE_ANON``, not its alias ``NR_ZONE_LRU_BASE``), as
+    crash names them."""
+    names: Dict[int, str] = {}
+    for e in prog.type(enum).enumerators:
+        if not e.name.startswith("NR_VM_"):
+            names[e.value] = e.name
+    return sorted(((n, v) for v, n in names.items()), key=lambda x: x[1])
+
+
+def vm_stat_sections(prog: Any) -> List[Tuple[str, List[Tuple[str, int]]]]:
+    """``kmem -V``'s sections: the global zone, node and (where the kernel keeps them in
+    ``vm_numa_stat``, before 5.14, as crash 8.0.2 shows them) NUMA counters, then the
+    event counters summed over the online CPUs: ``(SECTION, [(ITEM, value), ...])``."""
+    sections = [
+        ("VM_ZONE_STAT", [(n, global_zone_page_state(prog, v)) for n, v in _items(prog, "enum zone_stat_item")]),
+        ("VM_NODE_STAT", [(n, global_node_page_state(prog, v)) for n, v in _items(prog, "enum node_stat_item")]),
+    ]
+    if "vm_numa_stat" in prog:
+        sections.append(("VM_NUMA_STAT", [(n, global_numa_event_state(prog, v))
+                                          for n, v in _items(prog, "enum numa_stat_item")]))
+    sections.append(("VM_EVENT_STATES", [(n, global_vm_event_state(prog, v))
+                                         for n, v in _items(prog, "enum vm_event_item")]))
+    return sections
+
+
+def _kmem_v_stats(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    sections = vm_stat_sections(prog)
+    if as_json:
+        ctx.out.write(json.dumps({name: dict(items) for name, items in sections}) + "\n")
+        return
+    # crash lines the counters' names up to the longest: the page states' together, the events' apart
+    width = max(len(n) for name, items in sections if name != "VM_EVENT_STATES" for n, _v in items)
+    blocks = []
+    for name, items in sections:
+        w = max(len(n) for n, _v in items) if name == "VM_EVENT_STATES" else width
+        blocks.append("\n".join([f"  {name}:", *(f"{n:>{w}}: {v}" for n, v in items)]))
+    ctx.out.write("\n\n".join(blocks) + "\n")
+
+
+def zone_rows(prog: Any) -> List[Dict[str, Any]]:
+    """Each zone of each online node: ``node``, ``zone`` (index), ``address``, ``name``,
+    ``spanned`` and ``present`` pages, the ``min``/``low``/``high`` watermarks and its
+    ``vm_stat`` (``enum zone_stat_item`` names)."""
+    items = _items(prog, "enum zone_stat_item")
+    rows = []
+    for pgdat in for_each_online_pgdat(prog):
+        for i in range(len(pgdat.node_zones)):
+            zone = pgdat.node_zones[i].address_of_()
+            rows.append({"node": int(pgdat.node_id), "zone": i, "address": int(zone),
+                         "name": zone.name.string_().decode("utf-8", "replace"),
+                         "spanned": int(zone.spanned_pages), "present": int(zone.present_pages),
+                         "min": min_wmark_pages(zone), "low": low_wmark_pages(zone), "high": high_wmark_pages(zone),
+                         "vm_stat": {n: zone_page_state(zone, v) for n, v in items}})
+    return rows
+
+
+def _kmem_z(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    rows = zone_rows(prog)
+    if as_json:
+        ctx.out.write(json.dumps(rows) + "\n")
+        return
+    out = []
+    for r in rows:
+        out.append(f"NODE: {r['node']}  ZONE: {r['zone']}  ADDR: {r['address']:x}  NAME: \"{r['name']}\"")
+        if not r["present"]:
+            out += ["  [unpopulated]", ""]
+            continue
+        present = f"  PRESENT: {r['present']}" if r["present"] != r["spanned"] else ""
+        out.append(f"  SIZE: {r['spanned']}{present}  MIN/LOW/HIGH: {r['min']}/{r['low']}/{r['high']}")
+        width = max(len(n) for n in r["vm_stat"])
+        out += ["  VM_STAT:", *(f"{n:>{width}}: {v}" for n, v in r["vm_stat"].items()), "", ""]
+    ctx.out.write("\n".join(out) + "\n")
+
+
+def free_area_rows(prog: Any) -> List[Dict[str, Any]]:
+    """Each zone's buddy free lists: ``zone``, ``name``, ``size`` (spanned pages), ``free``
+    (its ``NR_FREE_PAGES``), ``mem_map`` (the first page's ``struct page``, 0 for an
+    unpopulated zone), ``start_pfn``, ``start_mapnr`` (its index in the node's pages, crash's
+    ``START_MAPNR``) and ``areas``: per order and migrate type the list's
+    address and its ``blocks`` (each ``2**order`` pages), counted one by one."""
+    free_item = prog.constant("NR_FREE_PAGES")
+    rows = []
+    for pgdat in for_each_online_pgdat(prog):
+        for i in range(len(pgdat.node_zones)):
+            zone = pgdat.node_zones[i].address_of_()
+            start = int(zone.zone_start_pfn)
+            populated = int(zone.present_pages) != 0
+            areas = []
+            if populated:
+                for order, area in enumerate(zone.free_area):
+                    for head in area.free_list:
+                        areas.append({"order": order, "free_list": int(head.address_of_()),
+                                      "blocks": list_count_nodes(head.address_of_())})
+            rows.append({"node": int(pgdat.node_id), "zone": i, "name": zone.name.string_().decode("utf-8", "replace"),
+                         "size": int(zone.spanned_pages), "free": zone_page_state(zone, free_item),
+                         "mem_map": int(pfn_to_page(prog, start)) if populated else 0,
+                         "start_pfn": start if populated else 0,
+                         "start_mapnr": start - int(pgdat.node_start_pfn) if populated else 0, "areas": areas})
+    return rows
+
+
+def _kmem_f(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    rows = free_area_rows(prog)
+    page_size = 1 << memory_map(prog).page_shift
+    found = sum(a["blocks"] << a["order"] for r in rows for a in r["areas"])
+    total = nr_free_pages(prog)
+    if as_json:
+        ctx.out.write(json.dumps({"zones": rows, "nr_free_pages": total, "found": found}) + "\n")
+        return
+    out = []
+    for r in rows:
+        mem_map = f"{r['mem_map']:016x}" if r["mem_map"] else centred("0", 16, False)
+        out += ["ZONE  NAME        SIZE    FREE      MEM_MAP       START_PADDR  START_MAPNR",
+                f"{centred(str(r['zone']), 4, True)}  {r['name']:<8}{r['size']:>8}{r['free']:>8}  {mem_map}  "
+                f"{centred(format(r['start_pfn'] * page_size, 'x'), 11, True)}  "
+                f"{centred(str(r['start_mapnr']), 11, True)}"]
+        if r["areas"]:
+            out.append("AREA    SIZE  FREE_AREA_STRUCT  BLOCKS  PAGES")
+            for a in r["areas"]:
+                kib = str((page_size << a["order"]) // 1024) + "k"
+                pages = a["blocks"] << a["order"]
+                out.append(f"{a['order']:3d}{kib:>9}  {a['free_list']:016x}{a['blocks']:>8}{pages:>7}")
+        out.append("")
+    out.append(f"nr_free_pages: {total}  " + ("(verified)" if found == total else f"(found {found})"))
+    ctx.out.write("\n".join(out) + "\n")
+
+
+@command("kmem", "memory use (-i), slab caches (-s), VM counters (-V) and zones (-z), as crash's kmem", arguments=[
     argument("names", metavar="NAME", nargs="*", help="with -s: only these caches"),
     argument("-i", dest="info", action="store_true", help="memory use, as crash's kmem -i"),
     argument("-s", dest="slabs", action="store_true", help="slab caches: objects, slabs, sizes"),
+    argument("-V", dest="vm_stats", action="store_true", help="the zone, node, NUMA and event counters"),
+    argument("-z", dest="zones", action="store_true", help="each zone: size, watermarks, counters"),
+    argument("-f", dest="free_lists", action="store_true", help="each zone's buddy free lists"),
     argument("--json", action="store_true", help="the numbers as JSON"),
 ])
 def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print memory summaries."""
-    if args.info == args.slabs:
-        raise ExpressionError("kmem: give one of -i and -s")
+    if [args.info, args.slabs, args.vm_stats, args.zones, args.free_lists].count(True) != 1:
+        raise ExpressionError("kmem: give one of -i, -s, -V, -z and -f")
     if args.names and not args.slabs:
         raise ExpressionError("kmem: cache names go with -s")
     as_json = ctx.json or args.json
     try:
         if args.info:
             _kmem_i(prog, ctx, as_json)
+        elif args.vm_stats:
+            _kmem_v_stats(prog, ctx, as_json)
+        elif args.zones:
+            _kmem_z(prog, ctx, as_json)
+        elif args.free_lists:
+            _kmem_f(prog, ctx, as_json)
         else:
             _kmem_s(prog, ctx, args.names, as_json)
     except ExpressionError:
