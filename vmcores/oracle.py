@@ -317,6 +317,19 @@ def drgn_eval(suite: str, core: Path, text: str, vmlinux: Optional[Path] = None)
     return rec.get("value")
 
 
+def drgn_crash_command(suite: str, core: Path, command: str, vmlinux: Optional[Path] = None) -> str:
+    """What drgn's crash command *command* (``drgn.commands._crash``: ``"mod -t"`` runs
+    as drgn's ``crash mod -t``) prints on *core* with Debian's DWARF: its standard output,
+    captured in the oracle's child (:func:`drgn_eval`, cached alike)."""
+    run = f"__import__('drgn.commands', fromlist=['x']).run_command(prog, {'crash ' + command!r}, globals={{}})"
+    text = ("(lambda b: (lambda r: (r.__enter__(), " + run + ", r.__exit__(None, None, None), b.getvalue())[-1])"
+            "(__import__('contextlib').redirect_stdout(b)))(__import__('io').StringIO())")
+    out = drgn_eval(suite, core, text, vmlinux)
+    if not isinstance(out, str):
+        raise OracleError(f"drgn: crash {command}: printed no text ({out!r})")
+    return out
+
+
 STACKS_FORMAT = 2
 """Version of the recorded stack-trace layout; part of its cache key."""
 

@@ -154,7 +154,7 @@ _BUILTIN_MODULES = (
     "kdbg.ui.commands.structs", "kdbg.ui.commands.lists", "kdbg.ui.commands.disasm",
     "kdbg.ui.commands.calc", "kdbg.ui.commands.kmem", "kdbg.ui.commands.runq", "kdbg.ui.commands.search",
     "kdbg.ui.commands.tree", "kdbg.ui.commands.sig", "kdbg.ui.commands.swap", "kdbg.ui.commands.ipcs",
-    "kdbg.ui.commands.net", "kdbg.ui.commands.vm",
+    "kdbg.ui.commands.net", "kdbg.ui.commands.vm", "kdbg.ui.commands.modules",
 )
 _loaded = False
 
