@@ -157,3 +157,128 @@ def test_mod_bad_input_help_and_completion() -> None:
         assert option in r.stdout
     start, got = complete(None, {}, "mod -")
     assert start == len("mod -") - 1 and {"-t", "-s", "-S", "--json"} <= set(got), got
+
+
+# ------------------------------------------------------------------------------- sym -l, -m, -q
+
+Kallsym = Tuple[int, str, str, str]
+
+
+def _kallsyms(truth: Path) -> List[Kallsym]:
+    """``(address, type, name, module)`` of each line of the guest's ``/proc/kallsyms``
+    (``module`` empty for the kernel's own)."""
+    out = []
+    for line in (truth / "kallsyms").read_text().splitlines():
+        head, _, module = line.partition("\t")
+        address, letter, name = head.split()
+        out.append((int(address, 16), letter, name, module.strip("[]")))
+    return out
+
+
+def _listed(entries: List[Dict[str, object]]) -> List[Kallsym]:
+    return [(int(e["address"]), str(e["type"]), str(e["name"]), str(e["module"] or ""))  # type: ignore[call-overload]
+            for e in entries if "marker" not in e]
+
+
+@pytest.mark.parametrize("crash_dump", OOPS_IDS, ids=dump_id, indirect=True)
+def test_sym_listings_against_the_guests_kallsyms(crash_dump: CrashDump) -> None:
+    """``sym -l`` lists exactly the guest's ``/proc/kallsyms`` (address, type letter, name,
+    module), the kernel's in address order, then each module between its ``MODULE START``
+    (its base in ``/proc/modules``) and ``MODULE END`` (base plus size); ``sym -m`` is the
+    module's block of it; ``sym -q`` the lines whose name holds the string, modules'
+    with ``[MODULE]``; the text says what ``--json`` says."""
+    truth = _kallsyms(crash_dump.truth)
+    modules = _proc_modules(crash_dump.truth)
+    r = kdbg_commands(crash_dump.path, "sym -l --json", "sym -m kdbg_oops --json", "sym -q oops --json",
+                      "sym -l", "sym -m kdbg_oops", "sym -q oops")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    every, block, found = (json.loads(line) for line in lines[:3])
+    text = lines[3:]
+    listed = _listed(every)
+    assert sorted(listed) == sorted(truth)
+    kernel = [e for e in every if not e["module"]]
+    assert every[:len(kernel)] == kernel and [e["address"] for e in kernel] == sorted(e["address"] for e in kernel)
+    markers = [e for e in every if "marker" in e]
+    assert [(e["module"], e["marker"], e["address"]) for e in markers] == [
+        (name, mark, base + size * (mark == "END")) for name, (size, base, _t) in
+        sorted(modules.items(), key=lambda kv: kv[1][1]) for mark in ("START", "END")]
+    start = next(i for i, e in enumerate(every) if e.get("marker") == "START" and e["module"] == "kdbg_oops")
+    assert block == every[start:start + len(block)] and block[-1].get("marker") == "END"
+    assert sorted(_listed(block)) == sorted(t for t in truth if t[3] == "kdbg_oops")
+    assert _listed(found) == [s for s in listed if "oops" in s[2]] and any(s[3] for s in _listed(found))
+    assert len(text) == len(every) + len(block) + len(found)
+    with_module = [False] * (len(every) + len(block)) + [True] * len(found)  # sym -q names the module
+    for line, e, named in zip(text, every + block + found, with_module, strict=True):
+        if "marker" in e:
+            assert line == f"{e['address']:x} MODULE {e['marker']}: {e['module']}", line
+        else:
+            suffix = f" [{e['module']}]" if e["module"] and named else ""
+            assert line == f"{e['address']:x} ({e['type']}) {e['name']}{suffix}", (line, e)
+
+
+#: crash 8.0.2's symbol listings asked on each state dump's ELF.
+SYM_COMMANDS = ["sym -l", "sym -m zram", "sym -q zram_"]
+
+
+def _crash_symbols(text: str) -> List[Tuple[int, str]]:
+    return [(int(f[0], 16), f[2]) for f in (line.split() for line in text.splitlines()) if len(f) >= 3 and
+            f[1].startswith("(")]
+
+
+@pytest.mark.parametrize("state_dump", [(s, "elf") for s in SUITES], ids=dump_id, indirect=True)
+def test_sym_listings_against_crash(state_dump: StateDump) -> None:
+    """crash 8.0.2's ``sym -l``, ``-m zram`` and ``-q zram_``.  crash reads vmlinux's ELF
+    symbol table, kdbg the kernel's kallsyms, so ``sym -l`` differs where those do: crash
+    has the section symbols (``.data``, ``__ksymtab`` ...) and symbols kallsyms leaves
+    out (``kallsyms_*``, ``init_per_cpu__*``, 6.1's export CRCs ``__crc_*``), and names a few GCC clones (``f.part.0``,
+    ``f.isra.0``) without the suffix; every other symbol is in both at the same address.
+    The module markers and the ``-m``/``-q`` symbols are the same (type letters of
+    module data aside: crash prints ``?``, kdbg ``/proc/kallsyms``' letter, which the
+    guest test above holds it to)."""
+    if not crash_can_open(state_dump.suite):
+        assert state_dump.suite in CRASH_CANNOT_OPEN
+        return
+    theirs = ask_crash(state_dump.suite, state_dump.path, SYM_COMMANDS).outputs
+    r = kdbg_commands(state_dump.path, *[f"{c} --json" for c in SYM_COMMANDS])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    every, block, found = (json.loads(line) for line in r.stdout.splitlines())
+    mine = {(int(e["address"]), str(e["name"])) for e in every if "marker" not in e}
+    crash = set(_crash_symbols(theirs["sym -l"]))
+    names_at: Dict[int, set] = {}
+    for address, name in mine:
+        names_at.setdefault(address, set()).add(name)
+    for address, name in crash - mine:
+        clone = any(n.startswith(name + ".") for n in names_at.get(address, ()))
+        not_kallsyms = name.startswith((".", "__ksymtab", "__kcrctab", "__kstrtab", "kallsyms_", "init_per_cpu__",
+                                          "__crc_")) \
+            or name in ("__param", "__modver", "__ex_table", "__bug_table")
+        assert clone or not_kallsyms, (hex(address), name)
+    crash_names = {(a, n.split(".")[0]) for a, n in crash}
+    assert all((a, n.split(".")[0]) in crash_names for a, n in mine if a >= 1 << 63 and not n.startswith("__key")), \
+        sorted((hex(a), n) for a, n in mine if a >= 1 << 63 and (a, n.split(".")[0]) not in crash_names)[:20]
+    crash_markers = [line for line in theirs["sym -l"].splitlines() if " MODULE " in line]
+    assert [f"{e['address']:x} MODULE {e['marker']}: {e['module']}" for e in every if "marker" in e] == crash_markers
+    for cmd, ours in (("sym -m zram", block), ("sym -q zram_", found)):
+        assert sorted(_crash_symbols(theirs[cmd])) == sorted((int(e["address"]), str(e["name"]))
+                                                             for e in ours if "marker" not in e), cmd
+    assert [line for line in theirs["sym -m zram"].splitlines() if " MODULE " in line] == [
+        f"{e['address']:x} MODULE {e['marker']}: zram" for e in block if "marker" in e]
+
+
+def test_sym_bad_input_help_and_completion() -> None:
+    """A module that is not loaded, -l with a name, an unknown option: one line, exit
+    status 1, the next command runs; ``help sym``; the REPL completes the options."""
+    path = resolve_state_dump("bullseye", "kdump-zlib").path
+    for cmd, words in [("sym -m nosuchmod", "no module of that name is loaded"), ("sym -l zram_add", "take no other"),
+                       ("sym -z", "unrecognized arguments")]:
+        r = kdbg_commands(path, cmd, "sym -q zram_add.cold")
+        assert r.returncode == 1, (cmd, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert re.fullmatch(r"[0-9a-f]+ \(t\) zram_add\.cold \[zram\]\n", r.stdout), (cmd, r.stdout)
+    r = kdbg_commands(path, "help sym")
+    assert r.returncode == 0 and r.stdout.startswith("usage: sym"), r.stdout
+    for option in ("-l", "-m", "-q", "--percpu", "--json"):
+        assert option in r.stdout
+    start, got = complete(None, {}, "sym -")
+    assert start == len("sym -") - 1 and {"-l", "-m", "-q", "--json"} <= set(got), got
