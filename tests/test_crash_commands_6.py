@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.ui.completion import complete
-from tests.cli_support import kdbg_commands
+from tests.cli_support import kdbg_commands, run_kdbg
 from tests.conftest import dump_id, resolve_state_dump
 from vmcores.crash import CrashDump
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, ask_crash, crash_can_open
@@ -282,3 +282,93 @@ def test_sym_bad_input_help_and_completion() -> None:
         assert option in r.stdout
     start, got = complete(None, {}, "sym -")
     assert start == len("sym -") - 1 and {"-l", "-m", "-q", "--json"} <= set(got), got
+
+
+# ------------------------------------------------------------------------------- pte
+
+#: Prints ``START ENTRY`` for the first page of each VMA of task PID whose leaf entry is
+#: present (the walk is kdbg's; the guest's maps judge the decoded flags).
+_LEAF_ENTRIES = """
+from kdbg.helpers.addrspace import for_each_vma, page_table_walk
+for vma in for_each_vma(find_task(prog, {pid}).mm):
+    shift, _at, entry = page_table_walk(prog, int(vma.vm_start), vma.vm_mm)[1][-1]
+    if shift == 12 and entry & 1:
+        print(f"{{int(vma.vm_start):x}} {{entry:x}}")
+"""
+
+
+def _perms(truth: Path, pid: int) -> Dict[int, str]:
+    """``START -> rwxp`` of the guest's ``/proc/PID/maps``."""
+    return {int(line.split("-")[0], 16): line.split()[1] for line in
+            (truth / "proc" / str(pid) / "maps").read_text().splitlines()}
+
+
+def _pids(truth: Path) -> Dict[str, int]:
+    """``NAME -> PID`` of the state guest's processes (its ``pids`` file)."""
+    return {line.split()[0]: int(line.split()[1]) for line in (truth / "pids").read_text().splitlines()}
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
+def test_pte_against_the_guests_maps(state_dump: StateDump) -> None:
+    """``pte`` of the helper's present user PTEs, one per VMA, against the guest's
+    ``/proc/PID/maps``: ``USER`` always, ``RW`` never where the mapping is not writable,
+    ``NX`` exactly where it is not executable; the physical address is the entry's frame;
+    the text says what ``--json`` says, in crash's columns."""
+    pid = _pids(state_dump.truth)["kdbg-state"]
+    r = run_kdbg("-q", "-c", str(state_dump.path), "-e", _LEAF_ENTRIES.format(pid=pid))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    leaves = [(int(a, 16), b) for a, b in (line.split() for line in r.stdout.splitlines())]
+    perms = _perms(state_dump.truth, pid)
+    assert len(leaves) >= 3 and all(start in perms for start, _e in leaves), (leaves, perms)
+    entries = [e for _s, e in leaves]
+    r = kdbg_commands(state_dump.path, "pte --json " + " ".join(entries), "pte " + " ".join(entries))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    rows, text = json.loads(lines[0]), lines[1:]
+    assert len(rows) == len(leaves) and len(text) == 2 * len(leaves)
+    for (start, entry), row, head, line in zip(leaves, rows, text[::2], text[1::2], strict=True):
+        p = perms[start]
+        flags = row["flags"]
+        assert row["present"] and "PRESENT" in flags and "USER" in flags, (p, flags)
+        assert "RW" not in flags or p[1] == "w", (p, flags)
+        assert ("NX" in flags) == (p[2] != "x"), (p, flags)
+        assert row["physical"] == int(entry, 16) & ((1 << 52) - 1) & ~0xFFF
+        assert head.split() == ["PTE", "PHYSICAL", "FLAGS"]
+        assert line.split() == [entry, f"{row['physical']:x}", f"({'|'.join(flags)})"], line
+        assert line.index(f"{row['physical']:x}") + len(f"{row['physical']:x}") == head.index("PHYSICAL") + 8
+
+
+#: Entries crash 8.0.2 decodes on each state dump: kernel data, a user page, none, and a
+#: swap entry of type 0 (the guest's zram0).
+PTE_COMMANDS = ["pte 8000000003c4e063", "pte 80000000bd06e067", "pte 0", "pte 13f600", "pte 1e5"]
+
+
+@pytest.mark.parametrize("state_dump", [(s, "elf") for s in SUITES], ids=dump_id, indirect=True)
+def test_pte_against_crash(state_dump: StateDump) -> None:
+    """crash 8.0.2's ``pte``, byte for byte; the swap entry's device is the guest's swap
+    device (``/proc/swaps``)."""
+    r = kdbg_commands(state_dump.path, *PTE_COMMANDS)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    swaps = (state_dump.truth / "swaps").read_text().splitlines()
+    assert r.stdout.splitlines()[7].split()[1] == swaps[1].split()[0]
+    if not crash_can_open(state_dump.suite):
+        assert state_dump.suite in CRASH_CANNOT_OPEN
+        return
+    theirs = ask_crash(state_dump.suite, state_dump.path, PTE_COMMANDS).outputs
+    assert r.stdout == "".join(theirs[c] for c in PTE_COMMANDS)
+
+
+def test_pte_bad_input_help_and_completion() -> None:
+    """Not hexadecimal, a swap type with no device, an unknown option: one line, exit
+    status 1, the next command runs; ``help pte``; the REPL completes its options."""
+    path = resolve_state_dump("bullseye", "kdump-zlib").path
+    for cmd, words in [("pte zz", "not a hexadecimal value"), ("pte fff8000000000000", "is no swap device"),
+                       ("pte -q 0", "unrecognized arguments")]:
+        r = kdbg_commands(path, cmd, "pte 0")
+        assert r.returncode == 1, (cmd, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert r.stdout == "PTE  PHYSICAL  FLAGS\n 0       0     (no mapping)\n", (cmd, r.stdout)
+    r = kdbg_commands(path, "help pte")
+    assert r.returncode == 0 and r.stdout.startswith("usage: pte") and "--json" in r.stdout, r.stdout
+    start, got = complete(None, {}, "pte -")
+    assert start == len("pte -") - 1 and "--json" in got, got

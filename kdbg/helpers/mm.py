@@ -428,6 +428,21 @@ def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
     return "|".join(parts)
 
 
+def page_flag_names(prog: Program, flags: IntegerLike) -> List[str]:
+    """One name per flag bit set in ``flags`` (below ``__NR_PAGEFLAGS``): the first
+    ``enum pageflags`` name of the bit, aliases left out (``PG_dirty``, not also
+    ``PG_savepinned``), as the kernel's ``%pGp`` and crash print them; unknown bits in hex
+    (kdbg's addition)."""
+    lay = _layout(prog)
+    value = _int(flags) & ((1 << lay.nr_pageflags) - 1)
+    names: Dict[int, str] = {}
+    for name, bit in lay.flag_list:
+        if 0 <= bit < 64 and value >> bit & 1:
+            names.setdefault(bit, name)
+    rest = value & ~sum(1 << bit for bit in names)
+    return [names[bit] for bit in sorted(names)] + ([hex(rest)] if rest else [])
+
+
 def decode_page_flags(page: Object) -> str:
     """The flags of ``page`` (``struct page *``) by name (:func:`decode_page_flags_value`)."""
     return decode_page_flags_value(_prog(page, "decode_page_flags"), page_flags(page))
