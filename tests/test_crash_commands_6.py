@@ -21,7 +21,7 @@ from kdbg.ui.completion import complete
 from tests.cli_support import kdbg_commands, run_kdbg
 from tests.conftest import dump_id, resolve_state_dump
 from vmcores.crash import CrashDump
-from vmcores.crash_oracle import CRASH_CANNOT_OPEN, ask_crash, crash_can_open
+from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, CrashOracleError, ask_crash, crash_can_open
 from vmcores.debian import SUITES
 from vmcores.oracle import drgn_crash_command
 from vmcores.state import StateDump
@@ -372,3 +372,101 @@ def test_pte_bad_input_help_and_completion() -> None:
     assert r.returncode == 0 and r.stdout.startswith("usage: pte") and "--json" in r.stdout, r.stdout
     start, got = complete(None, {}, "pte -")
     assert start == len("pte -") - 1 and "--json" in got, got
+
+
+# ------------------------------------------------------------------------------- files -d, -p
+
+
+def _busybox_file(path: Path, pid: int) -> Dict[str, object]:
+    """The helper's descriptor open on ``/bin/busybox`` (``files PID --json``)."""
+    r = kdbg_commands(path, f"files --json {pid}")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    found = [f for f in json.loads(r.stdout)["files"] if f["path"] == "/bin/busybox"]
+    assert len(found) == 1, r.stdout
+    return found[0]
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
+def test_files_dentry_and_inode_against_the_guest(state_dump: StateDump) -> None:
+    """``files -d`` of the helper's ``/bin/busybox`` descriptor: that inode, a regular
+    file, the path the guest's ``/proc/PID/maps`` names; ``files -p`` of its inode: as many
+    pages as ``NRPAGES`` says, each at its own index, all of that inode's mapping; the text
+    says what ``--json`` says in crash's columns."""
+    pid = _pids(state_dump.truth)["kdbg-state"]
+    f = _busybox_file(state_dump.path, pid)
+    assert any(line.endswith(" /bin/busybox") for line in (state_dump.truth / "proc" / str(pid) / "maps")
+               .read_text().splitlines())
+    d, i = f"{f['dentry']:x}", f"{f['inode']:x}"
+    r = kdbg_commands(state_dump.path, f"files -d {d} --json", f"files -p {i} --json", f"files -d {d}", f"files -p {i}")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    dentry, pages = json.loads(lines[0]), json.loads(lines[1])
+    assert (dentry["inode"], dentry["type"], dentry["path"]) == (f["inode"], "REG", "/bin/busybox")
+    assert lines[2:4] == ["     DENTRY           INODE           SUPERBLK     TYPE PATH",
+                          f"{f['dentry']:016x} {f['inode']:016x} {dentry['superblk']:016x} REG  /bin/busybox"]
+    assert pages["nrpages"] == len(pages["pages"]) >= 1
+    indexes = [p["index"] for p in pages["pages"]]
+    assert indexes == sorted(set(indexes))
+    assert lines[4:8] == ["     INODE        NRPAGES", f"{f['inode']:016x} {pages['nrpages']:>8}", "",
+                          "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS"]
+    rows = [line.split() for line in lines[8:]]
+    assert [(int(w[0], 16), int(w[1], 16), int(w[3], 16)) for w in rows] == [
+        (p["page"], p["physical"], p["index"]) for p in pages["pages"]]
+    assert len({w[2] for w in rows}) == 1  # one mapping: the inode's
+
+
+#: crash 8.0.2's and drgn's ``files -d``/``-p`` on each state dump's ELF, for the helper's busybox.
+def _files_commands(path: Path, truth: Path) -> List[str]:
+    f = _busybox_file(path, _pids(truth)["kdbg-state"])
+    return [f"files -d {f['dentry']:x}", f"files -p {f['inode']:x}"]
+
+
+@pytest.mark.parametrize("state_dump", [(s, "elf") for s in SUITES], ids=dump_id, indirect=True)
+def test_files_dentry_and_inode_against_crash(state_dump: StateDump) -> None:
+    """crash 8.0.2's ``files -d`` and ``files -p``, line for line (its page flags named
+    once per bit, as kdbg names them).  On 6.1's state dump crash 8.0.2 dies with SIGSEGV
+    running them (after its failed ``bt`` of the idle CPUs): the guest and drgn decide."""
+    commands = _files_commands(state_dump.path, state_dump.truth)
+    r = kdbg_commands(state_dump.path, *commands)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    if not crash_can_open(state_dump.suite):
+        assert state_dump.suite in CRASH_CANNOT_OPEN
+        return
+    if state_dump.suite in CRASH_WRONG_TASKS:  # crash 8.0.2 dies (SIGSEGV) on 6.1's state dump here
+        with pytest.raises(CrashOracleError, match=r"status -11"):
+            ask_crash(state_dump.suite, state_dump.path, commands)
+        return
+    theirs = ask_crash(state_dump.suite, state_dump.path, commands).outputs
+    assert _lines(r.stdout) == [line for c in commands for line in _lines(theirs[c])]
+
+
+@pytest.mark.parametrize("state_dump", [(s, "elf-paging") for s in SUITES], ids=dump_id, indirect=True)
+def test_files_dentry_and_inode_against_drgn(state_dump: StateDump) -> None:
+    """drgn's ``crash files -d`` and ``-p`` with Debian's DWARF: the same dentry, inode,
+    super block and path, the same pages (address, physical address, index)."""
+    commands = _files_commands(state_dump.path, state_dump.truth)
+    r = kdbg_commands(state_dump.path, *[f"{c} --json" for c in commands])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    dentry, pages = (json.loads(line) for line in r.stdout.splitlines())
+    theirs_d = _lines(drgn_crash_command(state_dump.suite, state_dump.path, commands[0]))
+    assert theirs_d[-1].split() == [f"{dentry['dentry']:016x}", f"{dentry['inode']:016x}",
+                                    f"{dentry['superblk']:016x}", "REG", "/bin/busybox"], theirs_d
+    theirs_p = _lines(drgn_crash_command(state_dump.suite, state_dump.path, commands[1]))
+    assert theirs_p[1].split() == [f"{pages['inode']:016x}", str(pages["nrpages"])], theirs_p[:2]
+    page_rows = [line.split() for line in theirs_p[3:]]
+    assert [(int(w[0], 16), int(w[1], 16), int(w[3], 16)) for w in page_rows] == [
+        (p["page"], p["physical"], p["index"]) for p in pages["pages"]]
+
+
+def test_files_bad_input_help_and_completion() -> None:
+    path = resolve_state_dump("bullseye", "kdump-zlib").path
+    for cmd, words in [("files -d 10", "files: -d 10"), ("files -p zz", "files: -p zz"),
+                       ("files -d 1 -p 1", "take nothing else"), ("files -q", "unrecognized arguments")]:
+        r = kdbg_commands(path, cmd, "files --json 1")
+        assert r.returncode == 1, (cmd, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
+        assert json.loads(r.stdout)["pid"] == 1
+    r = kdbg_commands(path, "help files")
+    assert r.returncode == 0 and r.stdout.startswith("usage: files"), r.stdout
+    start, got = complete(None, {}, "files -")
+    assert start == len("files -") - 1 and {"-d", "-p", "--json"} <= set(got), got
