@@ -374,6 +374,54 @@ def test_pte_bad_input_help_and_completion() -> None:
     assert start == len("pte -") - 1 and "--json" in got, got
 
 
+# ------------------------------------------------------------------------------- log -a
+
+
+def _check_audit_empty(path: Path, truth: Path) -> None:
+    """The guest booted with auditing off (its log: ``audit_enabled=0``, no ``audit=1`` on
+    its command line) and no ``auditd``: the kernel printed its audit records with printk
+    (the ``type=2000`` record is in its ``dmesg``) and queued none, so ``log -a`` says
+    the audit log is empty in crash's words, and ``--json`` lists nothing."""
+    dmesg = (truth / "dmesg").read_text()
+    assert "audit=1" not in (truth / "cmdline").read_text()
+    assert re.search(r"audit: type=2000 audit\([\d.:]+\): state=initialized audit_enabled=0", dmesg), dmesg[:2000]
+    r = kdbg_commands(path, "log -a", "log -a --json")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.splitlines() == ["log: kernel audit log is empty", "[]"]
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
+def test_log_audit_against_the_guest(state_dump: StateDump) -> None:
+    _check_audit_empty(state_dump.path, state_dump.truth)
+
+
+@pytest.mark.parametrize("crash_dump", OOPS_IDS, ids=dump_id, indirect=True)
+def test_log_audit_on_a_crashed_dump(crash_dump: CrashDump) -> None:
+    _check_audit_empty(crash_dump.path, crash_dump.truth)
+
+
+@pytest.mark.parametrize("state_dump", [(s, "elf") for s in SUITES], ids=dump_id, indirect=True)
+def test_log_audit_against_crash(state_dump: StateDump) -> None:
+    """crash 8.0.2's ``log -a`` says the same line (drgn 0.3.0's ``log`` has no ``-a``)."""
+    if not crash_can_open(state_dump.suite):
+        assert state_dump.suite in CRASH_CANNOT_OPEN
+        return
+    theirs = ask_crash(state_dump.suite, state_dump.path, ["log -a"]).outputs["log -a"]
+    r = kdbg_commands(state_dump.path, "log -a")
+    assert r.returncode == 0 and r.stdout == theirs, (r.stdout, theirs)
+
+
+def test_log_audit_help_and_completion() -> None:
+    path = resolve_state_dump("bullseye", "kdump-zlib").path
+    r = kdbg_commands(path, "log -a -q", "log -a")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "unrecognized arguments" in r.stderr, r.stderr
+    assert r.stdout == "log: kernel audit log is empty\n"
+    r = kdbg_commands(path, "help log")
+    assert r.returncode == 0 and r.stdout.startswith("usage: log") and "-a" in r.stdout, r.stdout
+    start, got = complete(None, {}, "log -")
+    assert start == len("log -") - 1 and {"-a", "-T", "-t", "-m"} <= set(got), got
+
+
 # ------------------------------------------------------------------------------- files -d, -p
 
 
