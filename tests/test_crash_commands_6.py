@@ -581,3 +581,51 @@ def test_vm_mm_bad_input_and_completion() -> None:
     assert r.stdout.startswith("PID: 2 ")
     start, got = complete(None, {}, "vm -")
     assert start == len("vm -") - 1 and {"-m", "--json"} <= set(got), got
+
+
+# ------------------------------------------------------------------------------- runq -m
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
+def test_runq_m_against_the_guest(state_dump: StateDump) -> None:
+    """``runq -m``: one line per CPU, the task on it and how long it has run, no longer
+    than the guest had been up when it recorded ``after/uptime`` (the run queue's clock,
+    ``sched_clock``, starts a little before the boot-time clock ``/proc/uptime`` reads:
+    one second allowed); the text says what ``--json`` says, in crash's format."""
+    r = kdbg_commands(state_dump.path, "runq -m --json", "runq -m")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    rows, text = json.loads(lines[0]), lines[1:]
+    up = float((state_dump.truth / "after" / "uptime").read_text().split()[0])
+    assert len(rows) == len(text) >= 1
+    for row, line in zip(rows, text, strict=True):
+        assert 0 <= row["ran_ns"] <= (up + 1) * 1e9, (row, up)
+        ms = row["ran_ns"] // 1_000_000
+        stamp = (f"{ms // 86_400_000} {ms // 3_600_000 % 24:02d}:{ms // 60_000 % 60:02d}:"
+                 f"{ms // 1000 % 60:02d}.{ms % 1000:03d}")
+        head = f' CPU {row["cpu"]}: [{stamp}]  PID: {row["pid"]:<5d}  TASK: {row["task"]:x}  COMMAND: "'
+        assert line.startswith(head) and line.endswith('"'), line
+
+
+@pytest.mark.parametrize("state_dump", [(s, "elf") for s in SUITES], ids=dump_id, indirect=True)
+def test_runq_m_against_crash_and_drgn(state_dump: StateDump) -> None:
+    """crash 8.0.2's ``runq -m``, byte for byte; drgn's ``crash runq -m`` with Debian's
+    DWARF: the same tasks and times."""
+    r = kdbg_commands(state_dump.path, "runq -m")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    paging = resolve_state_dump(state_dump.suite, "elf-paging").path
+    theirs = _lines(drgn_crash_command(state_dump.suite, paging, "runq -m"))
+    assert [line.split() for line in theirs] == [line.split() for line in _lines(r.stdout)], theirs
+    if not crash_can_open(state_dump.suite):
+        assert state_dump.suite in CRASH_CANNOT_OPEN
+        return
+    assert r.stdout == ask_crash(state_dump.suite, state_dump.path, ["runq -m"]).outputs["runq -m"]
+
+
+def test_runq_m_help_and_completion() -> None:
+    path = resolve_state_dump("bullseye", "kdump-zlib").path
+    r = kdbg_commands(path, "runq -m -q", "runq -m --json")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "unrecognized arguments" in r.stderr, r.stderr
+    assert json.loads(r.stdout)[0]["cpu"] == 0
+    start, got = complete(None, {}, "runq -")
+    assert start == len("runq -") - 1 and {"-m", "-t", "--json"} <= set(got), got
