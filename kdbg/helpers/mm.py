@@ -429,16 +429,10 @@ def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
 
 
 def page_flag_names(prog: Program, flags: IntegerLike) -> List[str]:
-    """One name per flag bit set in ``flags`` (below ``__NR_PAGEFLAGS``): the first
-    ``enum pageflags`` name of the bit, aliases left out (``PG_dirty``, not also
-    ``PG_savepinned``), as the kernel's ``%pGp`` and crash print them; unknown bits in hex
-    (kdbg's addition)."""
+    """Each set flag bit's first ``enum pageflags`` name (no aliases: crash's, ``%pGp``'s); others in hex."""
     lay = _layout(prog)
     value = _int(flags) & ((1 << lay.nr_pageflags) - 1)
-    names: Dict[int, str] = {}
-    for name, bit in lay.flag_list:
-        if 0 <= bit < 64 and value >> bit & 1:
-            names.setdefault(bit, name)
+    names = {bit: name for name, bit in reversed(lay.flag_list) if 0 <= bit < 64 and value >> bit & 1}
     rest = value & ~sum(1 << bit for bit in names)
     return [names[bit] for bit in sorted(names)] + ([hex(rest)] if rest else [])
 
