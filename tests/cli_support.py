@@ -12,7 +12,6 @@ directories, ``PAGER``/``LESS``, ``COLUMNS``, ``KDBG_*``, ``SUDO_*``, ``TMUX`` .
 
 from __future__ import annotations
 
-import atexit
 import os
 import pwd
 import shlex
@@ -20,7 +19,6 @@ import shutil
 import site
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -41,15 +39,31 @@ TERMINAL_TYPE = "xterm-256color"
 
 IS_ROOT = os.geteuid() == 0
 
+#: The subprocesses' homes of this test process, by name, and under :data:`_TOP` the
+#: directory they are made in (:func:`use_private_dirs`).
 _dirs: Dict[str, Path] = {}
+_TOP = ""
+
+
+def use_private_dirs(top: Path) -> None:
+    """Make this process's private directories (:func:`clean_env`'s ``HOME``) under *top*:
+    a directory of the session's ``tmp_path_factory`` (``tests/conftest.py``), so pytest
+    removes them with its old base temporary directories, also those of an xdist worker
+    killed by a timeout (which never runs an ``atexit``)."""
+    _dirs.clear()
+    _dirs[_TOP] = top
 
 
 def _private_dir(name: str, owner: Optional[pwd.struct_passwd] = None) -> Path:
-    """A directory of this test process, made on first use and removed at its exit:
-    the subprocesses' ``HOME`` (``owner``: given to that user)."""
+    """A directory of this test process, made on first use under the session's directory
+    (:func:`use_private_dirs`): the subprocesses' ``HOME`` (``owner``: given to that
+    user; pytest's 0700 parents are searched with ``CAP_DAC_READ_SEARCH``, see
+    :func:`as_nobody`)."""
     if name not in _dirs:
-        top = Path(tempfile.mkdtemp(prefix="kdbg-tests-"))
-        atexit.register(shutil.rmtree, top, True)
+        top = _dirs.get(_TOP)
+        assert top is not None, ("a subprocess environment was asked for before the test session started "
+                                 "(at import?): make it in a test or fixture; collecting the tests must not "
+                                 "create directories")
         os.chmod(top, 0o755)
         d = top / name
         d.mkdir()

@@ -76,7 +76,7 @@ import json
 import lzma
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple, TypeVar, Union
 
 import pytest
 
@@ -84,9 +84,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.cli_support import use_private_dirs  # noqa: E402
 from tests.fuzz_harness import REPORTS  # noqa: E402
 from tests.oracle_report import AGREEMENT  # noqa: E402
-from vmcores.build import MAKEDUMPFILE_FORMS, BuildError, Dump, LiveResult, live_tests, reference_dumps  # noqa: E402
+from vmcores.build import (  # noqa: E402
+    MAKEDUMPFILE_FORMS,
+    BuildError,
+    Dump,
+    LiveResult,
+    live_tests,
+    reference_dumps,
+)
 from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel  # noqa: E402
 
 SAMPLE_DIR = ROOT / "vmcores" / "sample"
@@ -149,6 +157,16 @@ def resolve_dump(suite: str, form: str, tool: str) -> Dump:
     info = dumps[0].truth.parent / "dumps.json" if dumps else None
     failed = json.loads(info.read_text()).get("failed", {}) if info and info.exists() else {}
     raise AssertionError(f"{suite}: vmcores.build made no {form} dump with {tool}; build failures: {failed}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def subprocess_homes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where :func:`tests.cli_support.clean_env` makes the subprocesses' homes: a directory
+    of pytest's own (removed with its old base temporary directories, so also after an
+    xdist worker killed by a timeout), set before any test or other fixture runs."""
+    top = tmp_path_factory.mktemp("subprocess-homes")
+    use_private_dirs(top)
+    return top
 
 
 @pytest.fixture(scope="session")
@@ -352,12 +370,60 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-# --------------------------------------------------------------------------- crash dumps
+# --------------------------------------------------------------------------- vmcores' other families
 
 from vmcores.crash import CRASH_FORMS, SCENARIOS, CrashDump, crash_dumps, crash_failures  # noqa: E402
+from vmcores.disk import DISK_FORMS, disk_dir, disk_dumps  # noqa: E402
+from vmcores.state import STATE_FORMS, StateDump, state_dumps, state_root  # noqa: E402
+
+D = TypeVar("D", bound=Dump)
+
+
+def dump_resolver(family: str, dumps: Callable[..., Sequence[D]],
+                  failures: Callable[..., object]) -> Callable[..., D]:
+    """``resolve(*key, form)`` of one family of dumps (``vmcores.crash``, ``.disk``,
+    ``.state``): the dump of that *form* among ``dumps(*key)`` (built if missing, never
+    skipped), got in :data:`SESSION_CACHE`; when there is none, an AssertionError names
+    the key, the form and ``failures(*key)`` (what the build recorded)."""
+
+    def resolve(*args: str) -> D:
+        *key, form = args
+        with session_cache():
+            found = dumps(*key)
+            for d in found:
+                if d.form == form:
+                    return d
+            why = failures(*key)
+        raise AssertionError(f"{'-'.join(key)}: {family} made no {form} dump; made {[d.form for d in found]}, "
+                             f"failures: {why}")
+
+    return resolve
+
+
+def dump_fixture(name: str, resolve: Callable[..., D], doc: str) -> Any:
+    """A session fixture *name* (documented by *doc*): the dump ``resolve(*param)`` gives
+    for the test's indirect parameter, a static tuple of the key and the form."""
+
+    def fixture(request: pytest.FixtureRequest) -> D:
+        return resolve(*request.param)
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope="session", name=name)(fixture)
+
+
+def _dumps_json_failures(root: Callable[[str], Path]) -> Callable[[str], object]:
+    """What ``<root(suite)>/dumps.json`` records as ``failed`` (``{}`` when there is none)."""
+
+    def failures(suite: str) -> object:
+        f = root(suite) / "dumps.json"
+        return json.loads(f.read_text()).get("failed", {}) if f.exists() else {}
+
+    return failures
+
 
 CrashId = Tuple[str, str]
 CrashDumpId = Tuple[str, str, str]
+StateDumpId = Tuple[str, str]
 
 #: Every ``(suite, scenario)`` ``vmcores.crash`` builds (the oops module builds for all
 #: three kernels; where it cannot, the test errors with the reason from ``dumps.json``).
@@ -366,23 +432,39 @@ CRASH_IDS: List[CrashId] = [(suite, scenario) for suite in SUITES for scenario i
 #: Every crash dump as a static ``(suite, scenario, form)``.
 CRASH_DUMP_IDS: List[CrashDumpId] = [(suite, scenario, form) for suite, scenario in CRASH_IDS for form in CRASH_FORMS]
 
+#: Every disk dump (``vmcores.disk``: virtio-blk I/O in flight) as a static ``(suite, form)``.
+DISK_DUMP_IDS: List[Tuple[str, str]] = [(suite, form) for suite in SUITES for form in DISK_FORMS]
 
-def resolve_crash_dump(suite: str, scenario: str, form: str) -> CrashDump:
-    """The crash dump *suite*/*scenario*/*form* (built if missing, never skipped)."""
-    with session_cache():
-        found = crash_dumps(suites=[suite], scenarios=[scenario])
-        failures = crash_failures(suite, scenario)
-    for d in found:
-        if d.form == form:
-            return d
-    raise AssertionError(f"{suite}-{scenario}: vmcores.crash made no {form} dump; failures: {failures}")
+#: Every state dump (``vmcores.state``: a guest with signals, sockets, swap, SysV IPC ...)
+#: as a static ``(suite, form)``.
+STATE_DUMP_IDS: List[StateDumpId] = [(suite, form) for suite in SUITES for form in STATE_FORMS]
 
+#: ``resolve_crash_dump(suite, scenario, form)``: the crash dump (built if missing, never skipped).
+resolve_crash_dump: Callable[[str, str, str], CrashDump] = dump_resolver(
+    "vmcores.crash", lambda suite, scenario: crash_dumps(suites=[suite], scenarios=[scenario]), crash_failures)
 
-@pytest.fixture(scope="session")
-def crash_dump(request: pytest.FixtureRequest) -> CrashDump:
-    """The crash dump named by the indirect parameter ``(suite, scenario, form)``."""
-    suite, scenario, form = request.param
-    return resolve_crash_dump(suite, scenario, form)
+#: ``resolve_disk_dump(suite, form)``: the disk dump of :mod:`vmcores.disk` (built if missing, never skipped).
+resolve_disk_dump: Callable[[str, str], Dump] = dump_resolver(
+    "vmcores.disk", lambda suite: disk_dumps(suites=[suite]),
+    _dumps_json_failures(disk_dir))
+
+#: ``resolve_state_dump(suite, form)``: the state dump (built if missing, never skipped).
+resolve_state_dump: Callable[[str, str], StateDump] = dump_resolver(
+    "vmcores.state", lambda suite: state_dumps(suites=[suite]),
+    _dumps_json_failures(lambda suite: state_root() / suite))
+
+crash_dump = dump_fixture(
+    "crash_dump", resolve_crash_dump,
+    """The crash dump named by the indirect parameter ``(suite, scenario, form)``.""")
+
+disk_dump = dump_fixture(
+    "disk_dump", resolve_disk_dump,
+    """The disk dump named by the indirect parameter ``(suite, form)``: two throttled
+    virtio-blk disks with requests in flight; ``.truth`` holds the guest's own counts.""")
+
+state_dump = dump_fixture(
+    "state_dump", resolve_state_dump,
+    """The state dump named by the indirect parameter ``(suite, form)``.""")
 
 
 @pytest.fixture(scope="session")
@@ -390,56 +472,3 @@ def crash_truth(request: pytest.FixtureRequest) -> Path:
     """The truth directory of the indirect parameter ``(suite, scenario)``."""
     suite, scenario = request.param
     return resolve_crash_dump(suite, scenario, CRASH_FORMS[0]).truth
-
-
-# --------------------------------------------------------------------------- disk dumps
-
-from vmcores.disk import DISK_FORMS, disk_dumps  # noqa: E402
-
-#: Every disk dump (``vmcores.disk``: virtio-blk I/O in flight) as a static ``(suite, form)``.
-DISK_DUMP_IDS: List[Tuple[str, str]] = [(suite, form) for suite in SUITES for form in DISK_FORMS]
-
-
-def resolve_disk_dump(suite: str, form: str) -> Dump:
-    """The disk dump *suite*/*form* of :mod:`vmcores.disk` (built if missing, never skipped)."""
-    with session_cache():
-        found = disk_dumps(suites=[suite])
-    for d in found:
-        if d.form == form:
-            return d
-    raise AssertionError(f"{suite}: vmcores.disk made no {form} dump (dumps.json: {found[0].truth.parent})")
-
-
-@pytest.fixture(scope="session")
-def disk_dump(request: pytest.FixtureRequest) -> Dump:
-    """The disk dump named by the indirect parameter ``(suite, form)``: two throttled
-    virtio-blk disks with requests in flight; ``.truth`` holds the guest's own counts."""
-    suite, form = request.param
-    return resolve_disk_dump(suite, form)
-
-# --------------------------------------------------------------------------- state dumps
-
-from vmcores.state import STATE_FORMS, StateDump, state_dumps  # noqa: E402
-
-StateDumpId = Tuple[str, str]
-
-#: Every state dump (``vmcores.state``: a guest with signals, sockets, swap, SysV IPC ...)
-#: as a static ``(suite, form)``.
-STATE_DUMP_IDS: List[StateDumpId] = [(suite, form) for suite in SUITES for form in STATE_FORMS]
-
-
-def resolve_state_dump(suite: str, form: str) -> StateDump:
-    """The state dump *suite*/*form* (built if missing, never skipped)."""
-    with session_cache():
-        found = state_dumps(suites=[suite])
-    for d in found:
-        if d.form == form:
-            return d
-    raise AssertionError(f"{suite}: vmcores.state made no {form} dump (made: {[d.form for d in found]})")
-
-
-@pytest.fixture(scope="session")
-def state_dump(request: pytest.FixtureRequest) -> StateDump:
-    """The state dump named by the indirect parameter ``(suite, form)``."""
-    suite, form = request.param
-    return resolve_state_dump(suite, form)

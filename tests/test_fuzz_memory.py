@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -35,9 +34,6 @@ from tests.fuzz_harness import CaseHang, Reach, watchdog
 EXAMPLES = int(os.environ.get("KDBG_FUZZ_EXAMPLES", "300"))
 PS = 4096
 SLICE_PAGES = 64
-
-_TMP = tempfile.mkdtemp(prefix="kdbg-fuzz-")
-
 
 def _table_pages(m: Any, va: int) -> Dict[int, bytes]:
     """pfn -> bytes of each page-table page that a 4-level walk of ``va`` reads."""
@@ -119,17 +115,22 @@ def fuzz_seeds() -> Dict[str, Any]:
     return _real_slice()
 
 
+@pytest.fixture(scope="session")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the cases are written (pytest's own temporary directory, made when a test
+    runs, not when the module is collected, and cleaned with pytest's old basetemps)."""
+    return tmp_path_factory.mktemp("fuzz-memory")
+
+
 STAGES = ["opened", "read"]
 
 
-def _check(data: bytes, vaddrs: List[int], paddrs: List[int], name: str) -> str:
+def _check(data: bytes, vaddrs: List[int], paddrs: List[int], path: Path) -> str:
     """Open and read; return the stage reached (``""`` refused at open, ``"opened"``,
     ``"read"``: at least one read returned its bytes)."""
-    path = os.path.join(_TMP, name)
-    with open(path, "wb") as f:
-        f.write(data)
+    path.write_bytes(data)
     try:
-        m = open_core(path)
+        m = open_core(str(path))
     except (CoreError, FaultError):
         return ""
     got = 0
@@ -170,7 +171,7 @@ mutation = st.tuples(
 )
 
 
-def test_fuzz_dump_headers(fuzz_seeds: Dict[str, Any]) -> None:
+def test_fuzz_dump_headers(fuzz_seeds: Dict[str, Any], fuzz_dir: Path) -> None:
     """Only CoreError/FaultError escape, no case hangs, and many cases open and read."""
     reach = Reach("fuzz_memory", STAGES)
 
@@ -198,7 +199,8 @@ def test_fuzz_dump_headers(fuzz_seeds: Dict[str, Any]) -> None:
         args = (kind, mutations, truncate, anywhere)
         try:
             with watchdog(what=f"fuzz_memory {args!r}"[:500]):
-                reach.record(_check(bytes(data), fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], f"case-{os.getpid()}"))
+                reach.record(_check(bytes(data), fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"],
+                                    fuzz_dir / f"case-{os.getpid()}"))
         except CaseHang as e:
             reach.hangs.append(str(e))  # recorded, not shrunk: each retry would hang again
 
@@ -206,12 +208,12 @@ def test_fuzz_dump_headers(fuzz_seeds: Dict[str, Any]) -> None:
     reach.check({"opened": 0.3, "read": 0.2}, min(EXAMPLES, 100))
 
 
-def test_fuzz_seeds_are_valid(fuzz_seeds: Dict[str, Any]) -> None:
+def test_fuzz_seeds_are_valid(fuzz_seeds: Dict[str, Any], fuzz_dir: Path) -> None:
     """The unmutated seeds open and read the real banner (so the fuzz exercises real paths),
     and reach the last stage."""
     for kind, data in fuzz_seeds["seeds"].items():
-        path = os.path.join(_TMP, f"seed-{kind}")
-        Path(path).write_bytes(data)
-        with open_core(path) as m:
+        path = fuzz_dir / f"seed-{kind}"
+        path.write_bytes(data)
+        with open_core(str(path)) as m:
             assert b"Linux version" in m.read(fuzz_seeds["vaddrs"][0], 64), kind
-        assert _check(data, fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], f"seed-{kind}") == "read", kind
+        assert _check(data, fuzz_seeds["vaddrs"], fuzz_seeds["paddrs"], path) == "read", kind

@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import pytest
 
@@ -44,8 +44,10 @@ ANALYSIS = ["-x", "ps", "-x", "bt 1", "-x", "dmesg", "-x", "lsmod"]
 ORIGINALS = [(suite, form, tool) for suite in SUITES
              for form, tool in (("elf-paging", "qemu"), ("kdump-zlib", "makedumpfile"))]
 
-#: Nothing from the cache: SMALL must hold everything kdbg opens it with.
-NO_CACHE = clean_env(KDBG_NO_CACHE="1")
+def no_cache() -> Dict[str, str]:
+    """Nothing from the cache: SMALL must hold everything kdbg opens it with (made when a
+    test runs: collecting the module makes no directory)."""
+    return clean_env(KDBG_NO_CACHE="1")
 
 
 def _shrink(original: Path, small: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -65,7 +67,7 @@ def test_same_analysis_prints_the_same_on_small(original: tuple, out_form: str, 
     shrunk = _shrink(dump.path, small, *(["--elf"] if out_form == "elf" else []), *ANALYSIS)
     assert shrunk.returncode == 0, shrunk.stderr
     before = run_kdbg("-c", str(dump.path), *ANALYSIS)
-    after = run_kdbg("-c", str(small), *ANALYSIS, env=NO_CACHE)
+    after = run_kdbg("-c", str(small), *ANALYSIS, env=no_cache())
     assert before.returncode == 0 and after.returncode == 0, (before.stderr, after.stderr)
     assert after.stdout == before.stdout == shrunk.stdout
     assert "kdbg: warning" not in after.stderr
@@ -93,7 +95,7 @@ def test_small_of_a_crashed_dump(suite: str, tmp_path: Path) -> None:
     analysis = ["-x", "bt", "-x", "dmesg", "-x", "ps"]
     shrunk = _shrink(dump.path, small, *analysis)
     assert shrunk.returncode == 0, shrunk.stderr
-    after = run_kdbg("-c", str(small), *analysis, env=NO_CACHE)
+    after = run_kdbg("-c", str(small), *analysis, env=no_cache())
     assert after.returncode == 0, after.stderr
     assert after.stdout == shrunk.stdout
 
@@ -175,7 +177,7 @@ def test_redact_leaves_out_user_pages_and_unread_bytes(suite: str, tmp_path: Pat
     assert manifest["redacted"] is True
     assert arg_pfn in manifest["user_pages_left_out"]
     assert arg_pfn not in {p["pfn"] for p in manifest["kept"]}
-    after = run_kdbg("-c", str(small), "-e", code, env=NO_CACHE)
+    after = run_kdbg("-c", str(small), "-e", code, env=no_cache())
     assert after.returncode == 1
     assert "excluded from the dump" in after.stderr
     # Every byte of an analysis page is the original's or zero, and at least the bytes
@@ -213,7 +215,7 @@ def test_excluded_pages_stay_excluded(tmp_path: Path) -> None:
     shrunk = _shrink(dump.path, small, "-e", code)
     assert shrunk.returncode == 0, shrunk.stderr
     assert "fault: page excluded from the dump" in shrunk.stdout
-    after = run_kdbg("-c", str(small), "-e", code, env=NO_CACHE)
+    after = run_kdbg("-c", str(small), "-e", code, env=no_cache())
     assert after.stdout == shrunk.stdout
 
 
@@ -249,7 +251,7 @@ def test_report_on_small_is_the_report_on_the_original(suite: str, btf: str, tmp
     shrunk = _shrink(dump.path, small, "--report", *(["--reduced-btf"] if btf == "reduced-btf" else []))
     assert shrunk.returncode == 0, shrunk.stderr
     before = run_kdbg("report", str(dump.path), timeout=900)
-    after = run_kdbg("report", str(small), env=NO_CACHE, timeout=900)
+    after = run_kdbg("report", str(small), env=no_cache(), timeout=900)
     assert before.returncode == 0 and after.returncode == 0, (before.stderr, after.stderr)
     assert after.stdout == before.stdout == shrunk.stdout
     assert "(cannot be read:" not in after.stdout
@@ -296,7 +298,7 @@ def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
         shrunk = _shrink(dump.path, small, *extra, *analysis)
         assert shrunk.returncode == 0, shrunk.stderr
     original = run_kdbg("-c", str(dump.path), *analysis, timeout=900)
-    after = run_kdbg("-c", str(reduced), *analysis, env=NO_CACHE, timeout=900)
+    after = run_kdbg("-c", str(reduced), *analysis, env=no_cache(), timeout=900)
     assert original.returncode == 0 and after.returncode == 0, (original.stderr, after.stderr)
     assert after.stdout == original.stdout
     assert reduced.stat().st_size < plain.stat().st_size

@@ -11,18 +11,23 @@
   :func:`tests.cli_support.clean_env`), and no test copies the caller's environment;
 * no test vanishes from collection when a condition is false: no test defined under an
   ``if`` or ``try``, no ``skip``/``skipif``/``importorskip``, no optional imports;
-* every test runs under a timeout (pytest-timeout, configured in ``pyproject.toml``).
+* every test runs under a timeout (pytest-timeout, configured in ``pyproject.toml``);
+* collecting the tests has no side effects: ``pytest --collect-only`` makes nothing in
+  ``TMPDIR`` or ``HOME`` (no ``~/.cache`` either).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
 
 import pytest
 
-from tests.cli_support import ROOT
+from tests.cli_support import ROOT, clean_env
 
 #: The directories of the test suite and of the tools that make its truth.
 SUITE_DIRS = ("tests", "vmcores", "tools", "benchmarks")
@@ -149,3 +154,28 @@ def test_every_test_has_a_timeout(pytestconfig: pytest.Config) -> None:
     assert 0 < float(pytestconfig.getini("timeout")) <= 1800
     test_extras = re.search(r"^test = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)
     assert test_extras and '"pytest-timeout>=' in test_extras.group(1)
+
+
+#: Seconds the collection of the whole suite may take in a subprocess (85 s measured on
+#: a loaded 2-core machine).
+COLLECT_TIMEOUT = 900
+
+
+@pytest.mark.timeout(COLLECT_TIMEOUT + 60)
+def test_collecting_has_no_side_effects(tmp_path: Path) -> None:
+    """``python -m pytest --collect-only -q`` of the whole suite, with ``TMPDIR`` and
+    ``HOME`` fresh empty directories and no ``KDBG_CACHE``/``XDG_CACHE_HOME`` (so kdbg's
+    cache would be ``~/.cache/kdbg``): both directories are still empty afterwards.
+    Importing a test module makes no temporary directory, writes no file, builds and
+    fetches nothing; only running a test may (a directory removed at exit counts too: a
+    process killed by a timeout never removes it)."""
+    tmp, home = tmp_path / "tmp", tmp_path / "home"
+    tmp.mkdir()
+    home.mkdir()
+    env = clean_env(HOME=str(home), TMPDIR=str(tmp), KDBG_CACHE=None, XDG_CACHE_HOME=None,
+                    PYTHONDONTWRITEBYTECODE="1")
+    p = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=COLLECT_TIMEOUT)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert re.search(r"^\d+ tests collected", p.stdout, re.M), p.stdout[-3000:]
+    assert sorted(str(f.relative_to(tmp_path)) for f in tmp_path.rglob("*")) == ["home", "tmp"]

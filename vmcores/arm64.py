@@ -99,6 +99,7 @@ from vmcores.build import (
     Dump,
     Guest,
     _unpack_truth,
+    cached_dumps,
     dump_from_json,
     dump_json,
     finish_build,
@@ -364,17 +365,11 @@ def arm64_dumps(kernels: Sequence[str] = KERNELS, forms: Optional[Sequence[str]]
                 build: bool = True, force: bool = False) -> List[Dump]:
     """The arm64 reference dumps of *kernels* (``SUITE-FLAVOUR``; built when missing),
     filtered by *forms*."""
-    out: List[Dump] = []
     for name in kernels:
         kernel_parts(name)
-        with file_lock(arm64_dumps_root() / f".{name}.lock"):
-            dumps = None if force else _load(name)
-            if dumps is None:
-                if not build:
-                    raise BuildError(f"no arm64 dumps for {name}: run python -m vmcores.arm64 build {name}")
-                dumps = build_arm64(name)
-        out += [d for d in dumps if forms is None or d.form in forms]
-    return out
+    return cached_dumps(
+        kernels, lambda name: arm64_dumps_root() / f".{name}.lock", _load, build_arm64,
+        lambda name: f"no arm64 dumps for {name}: run python -m vmcores.arm64 build {name}", forms, build, force)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -78,9 +78,8 @@ from vmcores.build import (
     BOOT_TIMEOUT,
     DEFAULT_MEMORY,
     BuildError,
+    cached_dumps,
     dump_from_json,
-    dump_json,
-    finish_build,
     make_initramfs,
 )
 from vmcores.crash import (
@@ -100,6 +99,7 @@ from vmcores.crash import (
     _shim_new_glibc_tools,
     _unpack_debs,
     boot_crash_and_dump,
+    finish_crash_build,
 )
 from vmcores.debian import FetchError, KernelFiles, PrivateApt, cache_root, file_lock, kernel_name
 
@@ -278,19 +278,7 @@ def build_arm64_crash(name: str, scenario: str = "panic", memory: str = DEFAULT_
         lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT * 8, memory=memory,
                                 cmdline=CRASH_CMDLINE),
         outdir, expect, info, say)
-    truth = outdir / "truth"
-    release = (truth / "uname").read_text().strip()
-    if release != kernel.release:
-        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
-    (truth / "crash.json").write_text(json.dumps({k: info[k] for k in keys}, indent=1) + "\n")
-    dumps = [CrashDump(suite=name, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
-                       scenario=scenario) for f, t, p in made]
-    info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
-    finish_build(outdir, final, info)
-    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
-    return dumps
+    return finish_crash_build(outdir, final, info, made, t0, say)
 
 
 def _load(name: str, scenario: str) -> Optional[List[CrashDump]]:
@@ -320,22 +308,16 @@ def arm64_crash_dumps(kernels: Sequence[str] = KERNELS, scenarios: Sequence[str]
                       force: bool = False) -> List[CrashDump]:
     """The arm64 crash dumps of *kernels* x *scenarios* (built when missing, one build at
     a time per kernel and scenario), filtered by *forms*."""
-    out: List[CrashDump] = []
-    for name in kernels:
+    keys = [(name, scenario) for name in kernels for scenario in scenarios]
+    for name, scenario in keys:
         kernel_parts(name)
-        for scenario in scenarios:
-            if scenario not in ARM64_SCENARIOS:
-                raise ValueError(f"unknown arm64 scenario {scenario!r}; choose from {', '.join(ARM64_SCENARIOS)}")
-            lock = arm64_dumps_root() / "crash" / f".{name}-{scenario}.lock"
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            with file_lock(lock):
-                dumps = None if force else _load(name, scenario)
-                if dumps is None:
-                    if not build:
-                        raise BuildError(f"no arm64 {scenario} dumps for {name}: run python -m vmcores.arm64_crash")
-                    dumps = build_arm64_crash(name, scenario)
-            out += [d for d in dumps if forms is None or d.form in forms]
-    return out
+        if scenario not in ARM64_SCENARIOS:
+            raise ValueError(f"unknown arm64 scenario {scenario!r}; choose from {', '.join(ARM64_SCENARIOS)}")
+    return cached_dumps(
+        keys, lambda key: arm64_dumps_root() / "crash" / f".{key[0]}-{key[1]}.lock", lambda key: _load(*key),
+        lambda key: build_arm64_crash(*key),
+        lambda key: f"no arm64 {key[1]} dumps for {key[0]}: run python -m vmcores.arm64_crash",
+        forms, build, force)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

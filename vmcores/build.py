@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from vmcores.debian import (
     EXTRA_SUITES,
@@ -900,6 +900,47 @@ def _write_manifest() -> None:
     os.replace(tmp, manifest_path())
 
 
+K = TypeVar("K")
+D = TypeVar("D", bound=Dump)
+
+
+def cached_dumps(
+    keys: Iterable[K],
+    lock: Callable[[K], Path],
+    load: Callable[[K], Optional[List[D]]],
+    make: Callable[[K], List[D]],
+    missing: Callable[[K], str],
+    forms: Optional[Sequence[str]] = None,
+    build: bool = True,
+    force: bool = False,
+    manifest: Optional[Tuple[Path, Callable[[], None]]] = None,
+) -> List[D]:
+    """The dumps of each of *keys* (a suite, a kernel, a ``(suite, scenario)`` ...) in the
+    cache, filtered by *forms*: every family of dumps (reference, crash, disk, state,
+    arm64) is served by this one loop.
+
+    Under the key's lock file (``lock(key)``, so several processes may ask at once and
+    one builds), ``load(key)`` gives the recorded dumps or None when a build is needed
+    (its own recipe check); then ``make(key)`` builds them (*force*: always), or with
+    ``build=False`` :class:`BuildError` says ``missing(key)``. *manifest*, ``(path,
+    write)``: *write* runs after a build, or when *path* is missing, not on every call
+    (tests call this thousands of times)."""
+    result: List[D] = []
+    for key in keys:
+        with file_lock(lock(key)):
+            dumps = None if force else load(key)
+            if dumps is None:
+                if not build:
+                    raise BuildError(missing(key))
+                dumps = make(key)
+                if manifest is not None:
+                    manifest[1]()
+            elif manifest is not None and not manifest[0].exists():
+                manifest[1]()
+        result += [d for d in dumps if forms is None or d.form in forms]
+    return result
+
+
 def reference_dumps(
     suites: Optional[Sequence[str]] = None,
     forms: Optional[Sequence[str]] = None,
@@ -911,22 +952,34 @@ def reference_dumps(
 
     Missing suites are built (``build=True``) or raise :class:`BuildError`.  *forms*
     filters by :attr:`Dump.form`.  Several processes may call this at once: builds are
-    serialized per suite with a lock file.  The manifest is written after a build (or
-    when there is none), not on every call: tests call this thousands of times.
+    serialized per suite with a lock file (:func:`cached_dumps`).
     """
-    result: List[Dump] = []
-    for suite in suites or SUITES:
-        with file_lock(vmcores_root() / f".{suite}.lock"):
-            dumps = None if force else _load_suite(suite)
-            if dumps is None:
-                if not build:
-                    raise BuildError(f"no reference dumps for {suite}: run python -m vmcores.build")
-                dumps = build_suite(suite, memory=memory)
-                _write_manifest()
-            elif not manifest_path().exists():
-                _write_manifest()
-        result += [d for d in dumps if forms is None or d.form in forms]
-    return result
+    return cached_dumps(
+        suites or SUITES, lambda suite: vmcores_root() / f".{suite}.lock", _load_suite,
+        lambda suite: build_suite(suite, memory=memory),
+        lambda suite: f"no reference dumps for {suite}: run python -m vmcores.build",
+        forms, build, force, (manifest_path(), _write_manifest))
+
+
+def suite_dumps_main(argv: Optional[Sequence[str]], module: str, doc: str,
+                     dumps: Callable[..., Sequence[Dump]], memory: bool = True) -> int:
+    """The command line of a ``python -m vmcores.MODULE`` that builds one family of dumps
+    per suite (:mod:`vmcores.disk`, :mod:`vmcores.state`): ``--suite`` (repeatable),
+    ``--force``, ``--memory`` (with *memory*); one line per dump, as ``dumps(suites,
+    force=..., memory=...)`` gives them; a :class:`BuildError` is one line and exit 1."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n")[0])
+    ap.add_argument("--suite", action="append", choices=SUITES, help=f"repeatable; default {', '.join(SUITES)}")
+    ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
+    if memory:
+        ap.add_argument("--memory", default=DEFAULT_MEMORY, help=f"guest RAM (default {DEFAULT_MEMORY})")
+    args = ap.parse_args(argv)
+    try:
+        for d in dumps(args.suite, force=args.force, memory=args.memory if memory else DEFAULT_MEMORY):
+            print(f"{d.suite}\t{d.release}\t{d.form:16}\t{d.path}\t[{d.tool}]")
+    except BuildError as e:
+        print(f"{module}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # --------------------------------------------------------------------------- sample

@@ -70,6 +70,7 @@ from vmcores.build import (
     Guest,
     _unpack_truth,
     built_from_current_kernel,
+    cached_dumps,
     dump_from_json,
     dump_json,
     finish_build,
@@ -655,6 +656,38 @@ def boot_crash_and_dump(
     return made
 
 
+def finish_crash_build(
+    outdir: Path,
+    final: Path,
+    info: Dict[str, Any],
+    made: List[Tuple[str, str, Path]],
+    t0: float,
+    say: Callable[[str], None],
+    crash_extra: Optional[Dict[str, Any]] = None,
+) -> List[CrashDump]:
+    """The end of a crash build (x86's :func:`build_crash` and :mod:`vmcores.arm64_crash`'s):
+    check that the guest ran ``info["release"]`` (its ``uname -r``), write
+    ``truth/crash.json`` (the build's ``suite``, ``scenario``, ``release``, ``trigger``,
+    ``crash_pid``, ``cmdline``, ``panic_end_printed``, and *crash_extra*), record the
+    dumps *made* (:func:`boot_crash_and_dump`) and the seconds since *t0* in *info*, and put
+    *outdir* in place of *final* (:func:`vmcores.build.finish_build`).  Returns the dumps
+    as they are in *final*."""
+    truth = outdir / "truth"
+    release = (truth / "uname").read_text().strip()
+    if release != info["release"]:
+        raise BuildError(f"guest uname -r {release!r} != package release {info['release']!r}")
+    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
+    crash = {**{k: info[k] for k in keys}, **(crash_extra or {})}
+    (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
+    dumps = [CrashDump(suite=info["suite"], release=release, form=f, tool=t, path=final / p.name,
+                       truth=final / "truth", scenario=info["scenario"]) for f, t, p in made]
+    info["build_seconds"] = round(time.monotonic() - t0, 1)
+    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
+    finish_build(outdir, final, info)
+    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
+    return dumps
+
+
 def write_switches(truth: Path) -> None:
     """Join ``switches-before`` and ``switches-after`` into ``switches``: one line per task,
     ``pid tid vol_before nonvol_before vol_after nonvol_after comm`` sorted by tid (``-``
@@ -761,26 +794,12 @@ def build_crash(
         info["module"] = json.loads((ko.parent / "module.json").read_text())
     initramfs = make_initramfs(kernel, FW_CFG_MODULES, _init_script(scenario), extra=extra)
     work = outdir / "guest"
-    truth = outdir / "truth"
     timeout = LOCKUP_BOOT_TIMEOUT if scenario in LOCKUP_SCENARIOS else BOOT_TIMEOUT
     made = boot_crash_and_dump(
         lambda: Guest.boot(kernel, initramfs, work, CRASHING, timeout, memory=memory, cmdline=cmdline),
         outdir, expect, info, say, nmi=scenario == "nmi")
-    release = (truth / "uname").read_text().strip()
-    if release != kernel.release:
-        raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
-    keys = ("suite", "scenario", "release", "trigger", "crash_pid", "cmdline", "panic_end_printed")
-    crash = {k: info[k] for k in keys}
-    if scenario == "hung":
-        crash["blocked_pid"] = 1
-    (truth / "crash.json").write_text(json.dumps(crash, indent=1) + "\n")
-    dumps = [CrashDump(suite=suite, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth",
-                       scenario=scenario) for f, t, p in made]
-    info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
-    finish_build(outdir, final, info)
-    say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
-    return dumps
+    return finish_crash_build(outdir, final, info, made, t0, say,
+                              {"blocked_pid": 1} if scenario == "hung" else None)
 
 
 def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
@@ -848,22 +867,15 @@ def crash_dumps(
     cannot be built for a kernel (the oops module, see ``dumps.json`` ``failed``) yields
     no dumps.  Builds are serialized per suite and scenario with a lock file.
     """
-    result: List[CrashDump] = []
-    for suite in suites or SUITES:
-        for scenario in scenarios or SCENARIOS:
-            if scenario not in TRIGGERS:
-                raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
-            with file_lock(crash_root() / f".{suite}-{scenario}.lock"):
-                dumps = None if force else _load(suite, scenario)
-                if dumps is None:
-                    if not build:
-                        raise BuildError(f"no {scenario} crash dumps for {suite}: run python -m vmcores.crash")
-                    dumps = build_crash(suite, scenario, memory=memory)
-                    _write_manifest()
-                elif not (crash_root() / "manifest.json").exists():
-                    _write_manifest()
-            result += [d for d in dumps if forms is None or d.form in forms]
-    return result
+    keys = [(suite, scenario) for suite in suites or SUITES for scenario in scenarios or SCENARIOS]
+    for _suite, scenario in keys:
+        if scenario not in TRIGGERS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(ALL_SCENARIOS)}")
+    return cached_dumps(
+        keys, lambda key: crash_root() / f".{key[0]}-{key[1]}.lock", lambda key: _load(*key),
+        lambda key: build_crash(*key, memory=memory),
+        lambda key: f"no {key[1]} crash dumps for {key[0]}: run python -m vmcores.crash",
+        forms, build, force, (crash_root() / "manifest.json", _write_manifest))
 
 
 def crash_failures(suite: str, scenario: str) -> Dict[str, str]:

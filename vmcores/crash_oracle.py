@@ -81,6 +81,24 @@ CRASH_WRONG_TASKS = frozenset({"bookworm"})
 """Suites whose task table crash 8.0.2 reads wrongly (it misses tasks in the PID hash)."""
 
 
+CRASH_STRIPPED_SUFFIXES = (".isra.", ".part.", ".llvm.")
+"""gcc's clone suffixes that crash cuts off a symbol's name (its ``strip_symbol_end()``)."""
+
+
+def crash_symbol_name(name: str) -> str:
+    """*name* (a symbol, or ``symbol+offset``) as crash prints it: crash cuts the symbol at
+    the first of :data:`CRASH_STRIPPED_SUFFIXES` (``_get_random_bytes.part.0`` is its
+    ``_get_random_bytes``). The kernel's kallsyms keeps the whole name, and so does kdbg: the
+    kernel's spelling wins, and a comparison with crash maps kdbg's names through this."""
+    symbol, plus, offset = name.partition("+")
+    for suffix in CRASH_STRIPPED_SUFFIXES:
+        cut = symbol.find(suffix)
+        if cut > 0:
+            symbol = symbol[:cut]
+            break
+    return symbol + plus + offset
+
+
 class CrashOracleError(RuntimeError):
     """crash could not be run, or could not open the dump."""
 

@@ -41,7 +41,6 @@ Layout: ``<cache>/vmcores/disk/<suite>/`` holds the dumps (``elf``, ``elf-paging
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -61,14 +60,16 @@ from vmcores.build import (
     Guest,
     _unpack_truth,
     built_from_current_kernel,
+    cached_dumps,
     dump_from_json,
     dump_json,
     finish_build,
     make_initramfs,
     qemu_dumps,
+    suite_dumps_main,
     vmcores_root,
 )
-from vmcores.debian import SUITES, debian_kernel, file_lock
+from vmcores.debian import SUITES, debian_kernel
 
 __all__ = ["DISK_FORMS", "disk_dir", "disk_dumps", "build_disk", "read_inflight", "main"]
 
@@ -247,32 +248,19 @@ def _load(suite: str) -> Optional[List[Dump]]:
 
 
 def disk_dumps(suites: Optional[Sequence[str]] = None, forms: Optional[Sequence[str]] = None,
-               force: bool = False, memory: str = DEFAULT_MEMORY) -> List[Dump]:
+               force: bool = False, memory: str = DEFAULT_MEMORY, build: bool = True) -> List[Dump]:
     """The disk dumps of *suites* (default all three), filtered by *forms*
-    (:data:`DISK_FORMS`); missing ones are built, one build per suite at a time."""
-    result: List[Dump] = []
-    for suite in suites or SUITES:
-        with file_lock(vmcores_root() / "disk" / f".{suite}.lock"):
-            dumps = None if force else _load(suite)
-            if dumps is None:
-                dumps = build_disk(suite, memory=memory)
-        result += [d for d in dumps if forms is None or d.form in forms]
-    return result
+    (:data:`DISK_FORMS`); missing ones are built (``build=True``, one build per suite at a
+    time) or raise :class:`BuildError`."""
+    return cached_dumps(
+        suites or SUITES, lambda suite: vmcores_root() / "disk" / f".{suite}.lock", _load,
+        lambda suite: build_disk(suite, memory=memory),
+        lambda suite: f"no disk dumps for {suite}: run python -m vmcores.disk", forms, build, force)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.disk``."""
-    ap = argparse.ArgumentParser(prog="python -m vmcores.disk", description=__doc__.split("\n")[0])
-    ap.add_argument("--suite", action="append", choices=SUITES, help=f"repeatable; default {', '.join(SUITES)}")
-    ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
-    args = ap.parse_args(argv)
-    try:
-        for d in disk_dumps(args.suite, force=args.force):
-            print(f"{d.suite}\t{d.release}\t{d.form:16}\t{d.path}\t[{d.tool}]")
-    except BuildError as e:
-        print(f"vmcores.disk: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return suite_dumps_main(argv, "vmcores.disk", __doc__, disk_dumps, memory=False)
 
 
 if __name__ == "__main__":

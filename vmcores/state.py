@@ -44,7 +44,6 @@ Layout: ``<cache>/vmcores/state/<suite>/`` holds the dumps (:data:`STATE_FORMS`)
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -67,15 +66,17 @@ from vmcores.build import (
     Guest,
     _unpack_truth,
     built_from_current_kernel,
+    cached_dumps,
     dump_from_json,
     dump_json,
     finish_build,
     make_initramfs,
     module_closure,
     qemu_dumps,
+    suite_dumps_main,
     vmcores_root,
 )
-from vmcores.debian import SUITES, debian_kernel, file_lock
+from vmcores.debian import SUITES, debian_kernel
 
 STATE_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
 """Forms every state dump is written in (all of the same stopped guest)."""
@@ -305,33 +306,15 @@ def state_dumps(
     """State dumps of *suites* (default bookworm, trixie, bullseye), filtered by *forms*
     (:data:`STATE_FORMS`).  Missing ones are built (``build=True``) or raise
     :class:`BuildError`; builds are serialized per suite with a lock file."""
-    result: List[StateDump] = []
-    for suite in suites or SUITES:
-        state_root().mkdir(parents=True, exist_ok=True)
-        with file_lock(state_root() / f".{suite}.lock"):
-            dumps = None if force else _load(suite)
-            if dumps is None:
-                if not build:
-                    raise BuildError(f"no state dumps for {suite}: run python -m vmcores.state")
-                dumps = build_state(suite, memory=memory)
-        result += [d for d in dumps if forms is None or d.form in forms]
-    return result
+    return cached_dumps(
+        suites or SUITES, lambda suite: state_root() / f".{suite}.lock", _load,
+        lambda suite: build_state(suite, memory=memory),
+        lambda suite: f"no state dumps for {suite}: run python -m vmcores.state", forms, build, force)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.state``."""
-    ap = argparse.ArgumentParser(prog="python -m vmcores.state", description=__doc__.split("\n")[0])
-    ap.add_argument("--suite", action="append", choices=SUITES, help=f"repeatable; default {', '.join(SUITES)}")
-    ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
-    ap.add_argument("--memory", default=DEFAULT_MEMORY, help=f"guest RAM (default {DEFAULT_MEMORY})")
-    args = ap.parse_args(argv)
-    try:
-        for d in state_dumps(args.suite, force=args.force, memory=args.memory):
-            print(f"{d.suite}\t{d.release}\t{d.form:16}\t{d.path}\t[{d.tool}]")
-    except BuildError as e:
-        print(f"vmcores.state: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return suite_dumps_main(argv, "vmcores.state", __doc__, state_dumps)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ The signature is the crash kind plus the first :data:`FRAMES` meaningful functio
 crashed stack, each with its module, without offsets or addresses:
 
 * compiler suffixes go (``.cold``, ``.isra.0``, ``.constprop.0``, ``.part.0``, ``.llvm.N``);
+* what ran after the crash goes: the frames above the first call that begins a panic
+  (:data:`PANIC_CALLS`);
 * the panic, oops and dump plumbing goes (:data:`GENERIC`, and the machine's own:
   :func:`kdbg.arch.is_fault_plumbing`) and so do the machine's exception entries and
   system-call entry (:func:`kdbg.arch.is_entry_frame`, :func:`kdbg.arch.is_syscall_frame`);
@@ -27,7 +29,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.arch import X86_64, is_entry_frame, is_fault_plumbing, is_syscall_frame
 
-__all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "SLEEP", "SLEEP_KINDS", "Signature", "clean_name", "signature"]
+__all__ = ["FRAMES", "GENERIC", "FAULT_KINDS", "PANIC_CALLS", "SLEEP", "SLEEP_KINDS", "Signature", "clean_name",
+           "signature"]
 
 #: How many meaningful frames a signature keeps.
 FRAMES = 5
@@ -45,6 +48,11 @@ GENERIC = frozenset({
     "update_process_times", "tick_sched_handle", "tick_sched_timer", "irq_exit_rcu", "__irq_exit_rcu",
     "syscall_exit_to_user_mode", "kthread",
 })
+
+#: The calls that begin a panic. What runs above the first of them (its delay loop, an
+#: interrupt the dump caught there: panic enables interrupts before it loops) came after
+#: the crash, and is never part of a signature.
+PANIC_CALLS = frozenset({"panic", "vpanic", "nmi_panic"})
 
 #: The scheduler's own frames atop every sleeping task's stack: not part of a hung task's
 #: signature (where it sleeps is what tells one hang from another).
@@ -79,6 +87,8 @@ class Signature:
 
 def _meaningful(frames: Sequence[Tuple[str, Optional[str]]], kind: str,
                 machine: str) -> List[Tuple[str, Optional[str]]]:
+    began = next((i for i, (name, _mod) in enumerate(frames) if name in PANIC_CALLS), 0)
+    frames = frames[began:]
     entries = [i for i, (name, _mod) in enumerate(frames) if is_entry_frame(machine, name)]
     if entries and kind in FAULT_KINDS:
         frames = frames[entries[-1] + 1:]

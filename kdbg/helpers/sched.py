@@ -14,6 +14,7 @@ from kdbg.core.object import Object
 from kdbg.errors import KdbgError
 from kdbg.helpers.cgroup import cgroup_name
 from kdbg.helpers.common import deref_if_pointer, global_object, has_member, program_cache
+from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu, per_cpu_ptr
 from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
@@ -27,6 +28,7 @@ __all__ = [
     "cpu_rq",
     "get_task_state",
     "idle_task",
+    "latest_rq_clock",
     "loadavg",
     "rq_for_each_fair_task",
     "rq_for_each_rt_task",
@@ -188,6 +190,15 @@ def task_since_last_arrival_ns(task: Object) -> int:
     ``CONFIG_SCHEDSTATS`` or ``CONFIG_TASK_DELAY_ACCT``."""
     t = deref_if_pointer(task)
     return int(task_rq(t).clock) - int(t.sched_info.last_arrival)
+
+
+@takes_program_or_default
+def latest_rq_clock(prog: Program) -> int:
+    """The latest runqueue clock (``rq->clock``, ns) of any possible CPU: the scheduler's
+    "now" at the moment of a dump. A CPU idle under NOHZ stops updating its own clock, so
+    the clock of a sleeping task's CPU (what :func:`task_since_last_arrival_ns`, drgn's
+    helper of that name and crash's ``ps -m`` measure against) can be seconds behind."""
+    return max(int(cpu_rq(prog, cpu).clock) for cpu in for_each_possible_cpu(prog))
 
 
 def rq_for_each_fair_task(rq: Object) -> Iterator[Object]:

@@ -47,7 +47,7 @@ from kdbg.helpers.fs import for_each_mount, mount_dst, mount_fstype, mount_src
 from kdbg.helpers.mm import totalram_pages
 from kdbg.helpers.module import for_each_module, module_name, module_taints, module_total_size
 from kdbg.helpers.pid import find_task
-from kdbg.helpers.sched import cpu_curr, cpu_rq, task_cpu, task_since_last_arrival_ns, task_state_to_char
+from kdbg.helpers.sched import cpu_curr, cpu_rq, latest_rq_clock, task_cpu, task_state_to_char
 from kdbg.helpers.slab import for_each_slab_cache, slab_cache_usage, slab_total_usage
 from kdbg.helpers.vmstat import nr_free_pages
 from kdbg.ui.commands.stack import header, trace_json, write_trace
@@ -170,17 +170,28 @@ def _oops(lines: List[str], kind: CrashKind) -> List[str]:
 
 
 def _blocked(prog: Any) -> List[Dict[str, Any]]:
+    """The D-state tasks, each with its stack and its wait: from its last arrival on a CPU to
+    the latest runqueue clock of any CPU (its own CPU's clock stops while that CPU idles, so
+    the hung-task detector's "blocked for more than N seconds" can exceed the wait measured
+    against it)."""
     out = []
+    now = _section(partial(latest_rq_clock, prog))
     for task_p in for_each_task(prog):
         task = deref_if_pointer(task_p)
         if task_state_to_char(task) != "D":
             continue
         entry: Dict[str, Any] = {"pid": int(task.pid), "comm": task.comm.string_().decode("utf-8", "replace"),
                                  "task": int(task.address_of_()), "header": header(task)}
-        entry["waiting_ns"] = _section(partial(task_since_last_arrival_ns, task))
+        entry["waiting_ns"] = _section(partial(_waited, task, now))
         entry["stack"] = _section(partial(_trace, prog, task))
         out.append(entry)
     return out
+
+
+def _waited(task: Any, now: Any) -> int:
+    if isinstance(now, dict):
+        raise KdbgError(f"no runqueue clock: {now['error']}")
+    return now - int(task.sched_info.last_arrival)
 
 
 def _cpus(prog: Any) -> List[Dict[str, Any]]:

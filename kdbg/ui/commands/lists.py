@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from kdbg.core.object import Object
 from kdbg.errors import ExpressionError, KdbgError
@@ -34,7 +34,7 @@ from kdbg.symbols.address import parse_address
 from kdbg.ui.commands import CommandContext, argument, command, program_symbols
 from kdbg.ui.commands.structs import member_lines
 
-__all__ = ["list_cmd", "parse_offset", "struct_text"]
+__all__ = ["Entry", "list_cmd", "parse_offset", "struct_text", "write_entries"]
 
 _MASK = (1 << 64) - 1
 
@@ -119,6 +119,34 @@ def struct_text(prog: Any, spec: str, address: int, base: Optional[int]) -> List
     return [obj.format_(integer_base=base)]
 
 
+Entry = Tuple[List[str], Dict[str, Any]]
+"""One entry of a walk as ``list`` and ``tree`` print it: its text lines, and its
+``--json`` row."""
+
+
+def write_entries(ctx: CommandContext, command: str, entries: Iterable[Entry], as_json: bool) -> None:
+    """Write each of *entries* as it is reached: its lines, or with *as_json* one JSON list
+    of the rows at the end.  A walk that stops on a kdbg error (a loop, a link that cannot
+    be read) still writes what it reached (the rows so far), then stops the command with
+    one line, ``COMMAND: why``; an :class:`ExpressionError` (already one line) passes
+    through as it is."""
+    rows: List[Dict[str, Any]] = []
+    try:
+        for lines, row in entries:
+            if as_json:
+                rows.append(row)
+            else:
+                ctx.out.write("\n".join(lines) + "\n")
+    except ExpressionError:
+        raise
+    except KdbgError as e:
+        if as_json:
+            ctx.out.write(json.dumps(rows) + "\n")
+        raise ExpressionError(f"{command}: {e}") from None
+    if as_json:
+        ctx.out.write(json.dumps(rows) + "\n")
+
+
 @command("list", "walk a linked list, as crash's list", arguments=[
     argument("words", metavar="[OFFSET] START", nargs="+",
              help="OFFSET: TYPE.member or bytes of the next pointer (default 0); START: an address or symbol"),
@@ -151,27 +179,16 @@ def list_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     start = parse_address(args.words[-1], symbols)
     end = parse_address(args.end, symbols) if args.end is not None else None
     base = 16 if args.hex else 10 if args.dec else None
-    as_json = ctx.json or args.json
-    rows: List[Dict[str, Any]] = []
-    try:
+
+    def entries() -> Iterator[Entry]:
         for address in _entries(prog, args, start, offset):
             if address == end:
-                break
+                return
             lines = [f"{address:x}"]
+            row: Dict[str, Any] = {"address": address}
             if args.spec is not None:
                 lines += struct_text(prog, args.spec, address - link, base)
-            if as_json:
-                row: Dict[str, Any] = {"address": address}
-                if args.spec is not None:
-                    row["text"] = "\n".join(lines[1:])
-                rows.append(row)
-            else:
-                ctx.out.write("\n".join(lines) + "\n")
-    except ExpressionError:
-        raise
-    except KdbgError as e:
-        if as_json:
-            ctx.out.write(json.dumps(rows) + "\n")
-        raise ExpressionError(f"list: {e}") from None
-    if as_json:
-        ctx.out.write(json.dumps(rows) + "\n")
+                row["text"] = "\n".join(lines[1:])
+            yield lines, row
+
+    write_entries(ctx, "list", entries(), ctx.json or args.json)

@@ -23,7 +23,6 @@ the command with one line after the entries it reached (the helpers' bounded wal
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from kdbg.core.object import Object
@@ -32,7 +31,7 @@ from kdbg.helpers.rbtree import rb_parent, rbtree_inorder_for_each, rbtree_preor
 from kdbg.helpers.xarray import xa_for_each
 from kdbg.symbols.address import parse_address
 from kdbg.ui.commands import CommandContext, argument, command, program_symbols
-from kdbg.ui.commands.lists import parse_offset, struct_text
+from kdbg.ui.commands.lists import Entry, parse_offset, struct_text, write_entries
 
 __all__ = ["tree_cmd"]
 
@@ -120,32 +119,20 @@ def tree_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     except (KdbgError, ValueError) as e:
         raise ExpressionError(f"tree: {e}") from None
     base = 16 if args.hex else 10 if args.dec else None
-    as_json = ctx.json or args.json
     label = "position" if kind == "rbtree" else "index"
-    rows: List[Dict[str, Any]] = []
     walk = _rbtree if kind == "rbtree" else _xarray
-    try:
+
+    def entries() -> Iterator[Entry]:
         for entry, where in walk(prog, start, args):
             address = entry - offset
             lines = [f"{address:x}"]
+            row: Dict[str, Any] = {"address": address}
             if where is not None:
                 lines.append(f"  {label}: {where}")
+                row[label] = where if kind == "rbtree" else int(where.split()[0])
             if args.spec is not None:
                 lines += struct_text(prog, args.spec, address, base)
-            if as_json:
-                row: Dict[str, Any] = {"address": address}
-                if where is not None:
-                    row[label] = where if kind == "rbtree" else int(where.split()[0])
-                if args.spec is not None:
-                    row["text"] = "\n".join(lines[1 + (where is not None):])
-                rows.append(row)
-            else:
-                ctx.out.write("\n".join(lines) + "\n")
-    except ExpressionError:
-        raise
-    except KdbgError as e:
-        if as_json:
-            ctx.out.write(json.dumps(rows) + "\n")
-        raise ExpressionError(f"tree: {e}") from None
-    if as_json:
-        ctx.out.write(json.dumps(rows) + "\n")
+                row["text"] = "\n".join(lines[1 + (where is not None):])
+            yield lines, row
+
+    write_entries(ctx, "tree", entries(), ctx.json or args.json)
