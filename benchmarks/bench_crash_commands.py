@@ -3,7 +3,11 @@ against Debian's ``crash -s VMLINUX DUMP`` with ``CMD`` then ``q`` on its input 
 ``-dbg`` package's DWARF vmlinux), on the same dump (issue 15: ``kmem -s``, ``kmem -i``,
 ``runq``, ``ps``, ``log`` each at most 1.0x crash).
 
-    python3 benchmarks/bench_crash_commands.py [--runs 3] [--suite bullseye|bookworm ...]
+    python3 benchmarks/bench_crash_commands.py [--runs 3] [--suite bullseye|bookworm ...] [--command CMD ...]
+                                               [--venv DIR] [--no-install]
+
+``--command`` measures other commands instead of issue 15's (``--command sys``: the start of a
+one-command run, issue 13).
 
 kdbg is measured as ``pip install`` leaves it (:mod:`benchmarks.venv`), with its cache
 warmed by one untimed run; crash reads its vmlinux from the page cache after one untimed
@@ -61,8 +65,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="interleaved runs per row (median)")
     ap.add_argument("--suite", action="append", choices=("bullseye", "bookworm"),
                     help="the kernels (default: both crash opens)")
+    ap.add_argument("--command", action="append", help=f"a command to measure (default: {', '.join(COMMANDS)})")
+    ap.add_argument("--venv", type=Path, default=default_venv(), help="the benchmark virtualenv (default %(default)s)")
+    ap.add_argument("--no-install", action="store_true", help="measure the kdbg already installed in the venv")
     args = ap.parse_args(argv)
-    bindir = ensure_venv(default_venv())
+    bindir = ensure_venv(args.venv, install_kdbg=not args.no_install)
     kdbg = str(bindir / "kdbg")
     failed = 0
     print(f"{crash_version()} with Debian's -dbg vmlinux; kdbg from {bindir.parent}; "
@@ -71,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         env = venv_env(cache)
         for suite in args.suite or ["bullseye", "bookworm"]:
             dump, vmlinux = default_dump(suite, "elf")
-            for command in COMMANDS:
+            for command in args.command or COMMANDS:
                 (kw, kc), (cw, cc) = measure(kdbg, dump, vmlinux, command, env, args.runs)
                 ok = kw / cw <= TARGET
                 failed += not ok

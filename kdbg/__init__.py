@@ -10,8 +10,9 @@ an installation in one line.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, List
+
+from kdbg.lazy import LazyNames
 
 if TYPE_CHECKING:
     from kdbg.core.conversions import NULL, cast, container_of, offsetof, reinterpret, sizeof
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
-_HOMES: Dict[str, str] = {
+_HOMES = LazyNames({
     **dict.fromkeys(("NULL", "cast", "container_of", "offsetof", "reinterpret", "sizeof"), "kdbg.core.conversions"),
     "Object": "kdbg.core.object",
     "Program": "kdbg.core.program",
@@ -44,7 +45,7 @@ _HOMES: Dict[str, str] = {
                      "ObjectNotFoundError", "ObjectTypeError", "OutOfBoundsError", "SymbolNotFoundError",
                      "TypeNotFoundError", "UntypedSymbolError"), "kdbg.errors"),
     **dict.fromkeys(("open_core", "open_files", "open_live"), "kdbg.target"),
-}
+})
 
 __all__ = [
     "BTFError", "CoreError", "ExpressionError", "FaultError", "KdbgError", "MemberNotFoundError", "NULL", "Object",
@@ -55,14 +56,12 @@ __all__ = [
 assert sorted(set(__all__) - {"__version__"}) == sorted(_HOMES)
 
 
+_resolve = _HOMES.module_getattr(__name__, globals())
+
+
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'kdbg' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    return _resolve(name)
 
 
-def __dir__() -> Any:
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_HOMES))

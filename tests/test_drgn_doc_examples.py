@@ -12,11 +12,14 @@ Every example is classified here, by what it needs, never by how kdbg fares:
   said in the entry: a PID, address or name from the author's machine replaced by one of
   the dump (found by drgn with DWARF, :data:`FACT_QUERIES`), a name the author's session had
   defined given a value from the dump first, a statement that asks something else left out.
+- :data:`GUEST_APPLIES`: it needs state only a scenario guest has (a block request in
+  flight: ``vmcores.disk``; a SysV shm segment or swap: ``vmcores.state``), and runs on
+  that guest's dumps, its changes said as in :data:`APPLIES`.
 - :data:`NOT_APPLICABLE`: it needs a live kernel, a user-space program, hardware or a
   filesystem the guests lack, drgn's command syntax, or only DWARF can answer it (reasons
   starting with :data:`DWARF_ONLY`).
 
-A test checks that the two cover exactly the examples of the installed drgn's release, so a
+A test checks that these cover exactly the examples of the installed drgn's release, so a
 new release's examples show up here.
 
 The applicable examples run by one driver script (``vmcores/doc_driver.py``) under each
@@ -31,6 +34,12 @@ exception) must be identical, except:
   lacks yet, what only DWARF records, a presentation kdbg chooses otherwise). Each entry names
   the text kdbg's output shows for that reason, and must still differ: an entry that no
   longer differs, or differs without its symptom, fails.
+
+A scenario guest's examples run the same way: drgn on the guest's ``-p`` ELF dump, kdbg on
+every form of the same stopped guest (the fixtures ``disk_dump`` and ``state_dump``: both
+ELF forms and QEMU's kdump files, which drgn cannot read), each output identical to drgn's
+and held to what the guest's kernel itself recorded at the dump (:data:`GUEST_TRUTH`:
+``/proc/sysvipc/shm``, ``/proc/swaps``, the disks' inflight counts).
 """
 
 from __future__ import annotations
@@ -38,12 +47,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-from typing import Dict, List, Tuple
+import json
+import re
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Tuple
 
 import pytest
 
 from tests.conftest import resolve_dump
+from vmcores.build import Dump
 from vmcores.debian import SUITES
+from vmcores.disk import DISK_FORMS, read_inflight
 from vmcores.doc_examples import (
     NAMESPACE_ID,
     Example,
@@ -54,7 +68,8 @@ from vmcores.doc_examples import (
     split_output,
 )
 from vmcores.drgn_source import drgn_source
-from vmcores.oracle import Query, ask_drgn
+from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
+from vmcores.state import STATE_FORMS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -136,7 +151,6 @@ _TUTORIAL = "the tutorial's crash: its crashed thread's frames and their locals 
 _FINDERS = ("lists the debugger's own object finders ('dwarf', 'linux'): names of drgn's implementation, "
             "not of anything in the dump")
 _HELP = "prints the debugger's own documentation (pydoc of its classes), not anything in the dump"
-_SWAP = "needs a swap device (si, a swap_info_struct): the guests have none"
 
 #: Examples that run on these vmcores, with any change said.
 APPLIES: Dict[str, Applies] = {
@@ -475,12 +489,99 @@ NOT_APPLICABLE: Dict[str, str] = {
     "drgn/helpers/experimental/kmodify.py:1621": _LIVE,
     "drgn/helpers/experimental/kmodify.py:1632": _LIVE,
     "drgn/helpers/experimental/kmodify.py:1740": _LIVE,
-    "drgn/helpers/linux/block.py:253": "needs a block request (rq): the reference guests have no block device "
-    "(tests/test_helpers_block_disk.py compares str(req_op(rq)) on the disk guest's requests)",
     "drgn/helpers/linux/fs.py:127": "opens a file of the running system between two lookups: a live kernel only",
-    "drgn/helpers/linux/ipc.py:134": "needs a System V shared memory segment (shm): the guests have none",
-    "drgn/helpers/linux/swap.py:49": _SWAP,
-    "drgn/helpers/linux/swap.py:70": _SWAP,
+}
+
+
+#: Values of a scenario guest's dump some examples take, asked of drgn (with DWARF) on its
+#: ``-p`` ELF dump as :data:`FACT_QUERIES` are. Each is the guest's only one of its kind
+#: (the guest's own file, which the example's truth check reads, lists exactly one).
+GUEST_FACT_QUERIES: Dict[str, Dict[str, str]] = {
+    # The first request drgn finds in flight on vdb (no scheduler: driver tags only).
+    "disk": {"rq": f"next({_L}block.request_queue_busy_iter(next(d for d in {_L}block.for_each_disk(prog) "
+                   f"if {_L}block.disk_name(d) == b'vdb').queue))"},
+    # The SysV shm segment of kdbg-state and the zram swap device.
+    "state": {"shm": f"next({_L}ipc.for_each_sysv_shm(prog))",
+              "si": f"next({_L}swap.for_each_swap_info(prog))"},
+}
+
+_SI_GIVEN = ("si = Object(prog, 'struct swap_info_struct *', {si})",)
+_SI_WHY = "si (the author's swap device) is the state guest's zram swap (its only one)"
+
+#: Examples that apply to a scenario guest only (``vmcores.disk``: virtio-blk requests in
+#: flight; ``vmcores.state``: a SysV shm segment and zram swap), with their changes said.
+GUEST_APPLIES: Dict[str, Dict[str, Applies]] = {
+    "disk": {
+        "drgn/helpers/linux/block.py:253": Applies(
+            "rq (the author's request) is the first request in flight on the disk guest's vdb",
+            given=("rq = Object(prog, 'struct request *', {rq})",)),
+    },
+    "state": {
+        "drgn/helpers/linux/ipc.py:134": Applies(
+            "shm (the author's segment) is the state guest's SysV shm segment (its only one)",
+            given=("shm = Object(prog, 'struct shmid_kernel *', {shm})",)),
+        "drgn/helpers/linux/swap.py:49": Applies(_SI_WHY, given=_SI_GIVEN),
+        "drgn/helpers/linux/swap.py:70": Applies(_SI_WHY, given=_SI_GIVEN),
+    },
+}
+
+#: The dump forms of each scenario guest kdbg reads (drgn reads its ``-p`` ELF dump:
+#: :data:`vmcores.oracle.ORACLE_FORM`; it cannot read QEMU's kdump files).
+GUEST_FORMS: Dict[str, Tuple[str, ...]] = {"disk": DISK_FORMS, "state": STATE_FORMS}
+
+#: x86-64's page size in KiB (every guest is x86-64): /proc/swaps counts KiB.
+PAGE_KIB = 4
+
+
+def _only_entry(truth: Path, name: str) -> List[str]:
+    """The fields of the one entry of the guest's ``/proc/<name>`` (a header line, then one
+    line per entry)."""
+    entries = [line.split() for line in (truth / name).read_text().splitlines()[1:] if line.strip()]
+    assert len(entries) == 1, f"{truth / name}: the guest made one entry, the file lists {entries}"
+    return entries[0]
+
+
+def _shm_flags_truth(truth: Path, text: str) -> None:
+    """/proc/sysvipc/shm's perms is the segment's ``shm_perm.mode`` in octal
+    (sysvipc_shm_proc_show()); above the permission bits, SHM_DEST (0o1000) and SHM_LOCKED
+    (0o2000) are ABI. The example prints their names, or '0' for none (drgn's decode_flags)."""
+    mode = int(_only_entry(truth, "sysvipc/shm")[2], 8)
+    assert mode & ~0o3777 == 0, f"{truth}: shm mode {mode:o} has bits the example cannot name"
+    names = [name for name, bit in (("SHM_DEST", 0o1000), ("SHM_LOCKED", 0o2000)) if mode & bit]
+    assert text == repr("|".join(names) or "0"), f"the guest's /proc/sysvipc/shm mode is {mode:o}"
+
+
+def _swap_path_truth(truth: Path, text: str) -> None:
+    """/proc/swaps names the swap device (its Filename column)."""
+    assert text == repr(_only_entry(truth, "swaps")[0].encode()), "not /proc/swaps' Filename"
+
+
+def _swap_usage_truth(truth: Path, text: str) -> None:
+    """/proc/swaps' Used is the device's pages in use in KiB (swap_show(): inuse << (PAGE_SHIFT - 10))."""
+    used_kib = int(_only_entry(truth, "swaps")[3])
+    assert used_kib % PAGE_KIB == 0 and text == str(used_kib // PAGE_KIB), f"/proc/swaps' Used is {used_kib} KiB"
+
+
+def _req_op_truth(truth: Path, text: str) -> None:
+    """A request in flight on vdb is a read or a write (``enum req_opf`` before 6.1), and
+    the guest's own ``/sys/block/vdb/inflight`` counted requests of that direction in every
+    one of its last snapshots before the stop (``KDBG-INFLIGHT`` lines of its console)."""
+    m = re.fullmatch(r"\(enum req_opf?\)REQ_OP_(READ|WRITE)", text)
+    assert m, "not a read or write operation"
+    lines = read_inflight((truth / "console.log").read_text(errors="replace"))
+    assert len(lines) >= 5, f"{truth}: too few KDBG-INFLIGHT lines: {lines}"
+    column = 0 if m.group(1) == "READ" else 1
+    assert all(d["vdb"][column] >= 1 for _, d in lines), f"vdb had no {m.group(1)} in flight: {lines}"
+
+
+#: What the guest kernel itself says an applicable guest example prints: a check of kdbg's
+#: output against the guest's own file (``/proc/sysvipc/shm``, ``/proc/swaps``, the inflight
+#: counts), raising AssertionError where it disagrees.
+GUEST_TRUTH: Dict[str, Callable[[Path, str], None]] = {
+    "drgn/helpers/linux/block.py:253": _req_op_truth,
+    "drgn/helpers/linux/ipc.py:134": _shm_flags_truth,
+    "drgn/helpers/linux/swap.py:49": _swap_path_truth,
+    "drgn/helpers/linux/swap.py:70": _swap_usage_truth,
 }
 
 
@@ -568,13 +669,18 @@ def test_every_example_is_classified() -> None:
     and every substitution still finds its text (an example drgn changed shows here)."""
     examples = {ex.id: ex for ex in _examples()}
     assert len(examples) == len(_examples()), "two examples with one id"
+    on_guests = [key for rules in GUEST_APPLIES.values() for key in rules]
+    assert len(set(on_guests)) == len(on_guests), "an example on two guests"
     assert not set(APPLIES) & set(NOT_APPLICABLE)
-    classified = set(APPLIES) | set(NOT_APPLICABLE)
+    assert not set(on_guests) & (set(APPLIES) | set(NOT_APPLICABLE))
+    classified = set(APPLIES) | set(NOT_APPLICABLE) | set(on_guests)
     assert set(examples) == classified, (
         f"not classified: {sorted(set(examples) - classified)}; classified but absent: "
         f"{sorted(classified - set(examples))}"
     )
-    for key, rule in APPLIES.items():
+    assert set(GUEST_TRUTH) == set(on_guests), "every guest example is held to the guest's own file"
+    assert set(GUEST_APPLIES) == set(GUEST_FACT_QUERIES) == set(GUEST_FORMS)
+    for key, rule in [*APPLIES.items(), *((k, r) for rules in GUEST_APPLIES.values() for k, r in rules.items())]:
         code = "\n".join(st.source for st in examples[key].statements)
         for old, _ in rule.subst:
             assert old in code, f"{key}: {old!r} is not in its code"
@@ -591,11 +697,11 @@ def test_known_differences_are_applicable_examples() -> None:
         assert why and truth
 
 
-def _facts(suite: str) -> Facts:
-    core = resolve_dump(suite, "elf-paging", "qemu").path
-    answers = ask_drgn(suite, core, [Query(k, text) for k, text in FACT_QUERIES.items()])
+def _facts(suite: str, core: Path, queries: Mapping[str, str]) -> Facts:
+    """drgn's answers (with DWARF) to ``queries`` on the ``-p`` ELF dump ``core`` of ``suite``."""
+    answers = ask_drgn(suite, core, [Query(k, text) for k, text in queries.items()])
     facts: Facts = {}
-    for key, text in FACT_QUERIES.items():
+    for key, text in queries.items():
         rec = answers.records[key]
         assert rec["kind"] in ("object", "python") and isinstance(rec.get("value"), int), (
             f"{suite}: drgn could not evaluate {text}: {rec}")
@@ -611,19 +717,45 @@ def statements(example: Example, rule: Applies, facts: Facts) -> List[str]:
     return [g.format(**facts) for g in rule.given] + code
 
 
-@functools.cache
-def _outputs(suite: str, form: str, tool: str) -> Tuple[Dict[str, str], Dict[str, str], str]:
-    """Each applicable example's output under drgn and under kdbg on one dump, and what
-    went wrong with either run as a whole."""
-    dump = resolve_dump(suite, form, tool)
-    facts = _facts(suite)
-    tree = drgn_source()
-    chosen = [ex for ex in _examples() if ex.id in APPLIES]
-    sources = {ex.id: statements(ex, APPLIES[ex.id], facts) for ex in chosen}
-    drgn_run, kdbg_run = run_examples(dump.path, suite, driver_input(chosen, interactive_names(tree), sources))
+Outputs = Tuple[Dict[str, str], Dict[str, str], str]
+
+
+def _run(suite: str, core: Path, kdbg_core: Path, rules: Mapping[str, Applies], facts: Facts) -> Outputs:
+    """The examples ``rules`` names, changed as they say, run by drgn on ``core`` and by kdbg
+    on ``kdbg_core``: each one's output under each, and what went wrong with either run as a
+    whole."""
+    chosen = [ex for ex in _examples() if ex.id in rules]
+    sources = {ex.id: statements(ex, rules[ex.id], facts) for ex in chosen}
+    payload = driver_input(chosen, interactive_names(drgn_source()), sources)
+    drgn_run, kdbg_run = run_examples(core, suite, payload, kdbg_core=kdbg_core)
     problems = [f"{name} exited {run.returncode}: {run.last_error}"
                 for name, run in (("drgn", drgn_run), ("kdbg", kdbg_run)) if run.returncode != 0]
     return split_output(drgn_run.stdout), split_output(kdbg_run.stdout), "; ".join(problems)
+
+
+@functools.cache
+def _outputs(suite: str, form: str, tool: str) -> Outputs:
+    """Each applicable example's output under drgn and under kdbg on one reference dump."""
+    dump = resolve_dump(suite, form, tool)
+    facts = _facts(suite, resolve_dump(suite, "elf-paging", "qemu").path, FACT_QUERIES)
+    return _run(suite, dump.path, dump.path, APPLIES, facts)
+
+
+def _same_guest(dump: Dump, form: str) -> Path:
+    """The ``form`` dump of the same stopped guest as ``dump`` (its build's ``dumps.json``,
+    beside ``truth/``): the same memory in another file format."""
+    records = json.loads((dump.truth.parent / "dumps.json").read_text())["dumps"]
+    paths = [Path(rec["path"]) for rec in records if rec["form"] == form]
+    assert len(paths) == 1 and paths[0].exists(), f"{dump.truth.parent}: no {form} dump beside {dump.path}"
+    return paths[0]
+
+
+@functools.cache
+def _guest_outputs(guest: str, suite: str, core: Path, oracle: Path) -> Outputs:
+    """A scenario guest's examples' output under drgn on its ``-p`` ELF dump ``oracle`` and
+    under kdbg on ``core`` (a form of the same stopped guest)."""
+    facts = _facts(suite, oracle, GUEST_FACT_QUERIES[guest])
+    return _run(suite, oracle, core, GUEST_APPLIES[guest], facts)
 
 
 def _diff(a: str, b: str) -> str:
@@ -672,3 +804,35 @@ def test_doc_example_output_is_drgns(suite: str, form: str, tool: str, key: str)
                             f"{absent} not in it:\n{_diff(drgn_text, kdbg_text)}")
         return
     assert drgn_text == kdbg_text, f"{where}:\n{_diff(drgn_text, kdbg_text)}"
+
+
+def _guest_cases(guest: str) -> List[object]:
+    return [pytest.param((suite, form), key, id=f"{suite}-{form}-{key}")
+            for suite in SUITES for form in GUEST_FORMS[guest] for key in GUEST_APPLIES[guest]]
+
+
+def _check_guest_example(guest: str, dump: Dump, key: str) -> None:
+    """One example on a scenario guest's dump: kdbg's output (on ``dump``, any form) is
+    drgn's on the ``-p`` ELF dump of the same stopped guest, and it is what the guest's own
+    file says (:data:`GUEST_TRUTH`)."""
+    drgn_out, kdbg_out, problems = _guest_outputs(guest, dump.suite, dump.path, _same_guest(dump, ORACLE_FORM))
+    where = f"{guest} guest {dump.suite} {dump.form} {key}"
+    assert not problems, f"{where}: {problems}"
+    assert key in drgn_out, f"{where}: drgn's run printed nothing for it"
+    assert key in kdbg_out, f"{where}: kdbg's run printed nothing for it"
+    GUEST_TRUTH[key](dump.truth, kdbg_out[key])
+    assert drgn_out[key] == kdbg_out[key], f"{where}:\n{_diff(drgn_out[key], kdbg_out[key])}"
+
+
+@pytest.mark.parametrize("disk_dump,key", _guest_cases("disk"), indirect=["disk_dump"])
+def test_disk_guest_example_output_is_drgns(disk_dump: Dump, key: str) -> None:
+    """An example that needs a block request prints under kdbg what it prints under drgn,
+    on the disk guest's dumps, and what the guest's inflight counts allow."""
+    _check_guest_example("disk", disk_dump, key)
+
+
+@pytest.mark.parametrize("state_dump,key", _guest_cases("state"), indirect=["state_dump"])
+def test_state_guest_example_output_is_drgns(state_dump: Dump, key: str) -> None:
+    """An example that needs a SysV shm segment or swap prints under kdbg what it prints
+    under drgn, on the state guest's dumps, and what the guest's /proc says."""
+    _check_guest_example("state", state_dump, key)

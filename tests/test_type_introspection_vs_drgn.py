@@ -1,5 +1,7 @@
 """drgn's type model, asked of kdbg over BTF and of drgn over Debian's DWARF, on every
-reference kernel (5.10, 6.1, 6.12): the same Python expressions, answers compared exactly
+reference kernel (5.10, 6.1, 6.12) and on each suite's held-out build
+(:func:`tools.held_out.held_out_kernel`: a kernel whose DWARF made neither the declaration
+table nor the zero-length-array list): the same Python expressions, answers compared exactly
 (:mod:`tests.drgn_semantics`), every mismatch of a kernel collected into one failure.
 
 What is asked, every expected value coming from drgn on the build at hand:
@@ -87,6 +89,7 @@ from kdbg.btf.types import Array, Composite
 from kdbg.declarations import zero_length_container, zero_length_exceptions
 from tests.drgn_semantics import Case, kdbg_namespace, kdbg_record, mismatch, queries
 from tests.oracle_exprs import oracle_dump
+from tools.held_out import held_out_kernel
 from vmcores.debian import SUITES
 from vmcores.oracle import ask_drgn
 
@@ -308,9 +311,13 @@ def _enumerators_differ(drgn_value: List[List[Any]], ours: List[Tuple[str, int]]
     return False
 
 
+@pytest.mark.parametrize("build", ["reference", "held-out"])
 @pytest.mark.parametrize("suite", list(SUITES))
-def test_type_introspection_matches_drgn(suite: str) -> None:
-    """Every type-level question gets drgn's answer (with the allowances above)."""
+def test_type_introspection_matches_drgn(suite: str, build: str) -> None:
+    """Every type-level question gets drgn's answer (with the allowances above), on the
+    suite's reference kernel and on its held-out build."""
+    if build == "held-out":
+        suite = held_out_kernel(suite)
     prog = kdbg.open_core(str(oracle_dump(suite).path))
     ns = kdbg_namespace(prog)
     cases, answers, held_back = _cases(suite, prog)

@@ -268,11 +268,14 @@ def split_output(stdout: str) -> Dict[str, str]:
     return {k: "\n".join(v) for k, v in out.items()}
 
 
-def run_examples(core: Path, suite: str, payload: Dict[str, Any]) -> Tuple[ScriptRun, ScriptRun]:
-    """The driver's run under drgn (cached) and under kdbg, on ``core`` of ``suite``."""
+def run_examples(core: Path, suite: str, payload: Dict[str, Any],
+                 kdbg_core: Optional[Path] = None) -> Tuple[ScriptRun, ScriptRun]:
+    """The driver's run under drgn (cached) on ``core`` of ``suite`` and under kdbg on
+    ``kdbg_core`` (default ``core``: another form of the same stopped guest where drgn cannot
+    read that form)."""
     blocks = _blocks_file(payload)
     drgn_run = run_under_drgn(core, DRIVER, [str(blocks)], suite=suite, timeout=DRIVER_TIMEOUT)
-    kdbg_run = run_under_kdbg(core, DRIVER, [str(blocks)], timeout=DRIVER_TIMEOUT)
+    kdbg_run = run_under_kdbg(kdbg_core or core, DRIVER, [str(blocks)], timeout=DRIVER_TIMEOUT)
     return drgn_run, kdbg_run
 
 

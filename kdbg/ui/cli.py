@@ -32,7 +32,6 @@ because group or others may write it) print even with -q. Names plugins add with
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import traceback
@@ -43,8 +42,9 @@ from kdbg import target as program
 from kdbg.core.default import set_default_prog
 from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
+from kdbg.lazy import LazyNames
 from kdbg.ui.commands import CommandContext
-from kdbg.ui.evaluate import evaluate, script_globals
+from kdbg.ui.evaluate import SessionNamespace, evaluate, script_globals, script_names
 from kdbg.ui.plugins import declarations, helpers, load_plugins
 from kdbg.ui.repl import run_repl
 from kdbg.ui.session import run_line
@@ -167,7 +167,8 @@ def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
     still run; the status is 1 if any failed, 2 at once when the target proves unusable,
     1 at once on Ctrl-C."""
 
-    g = namespace(prog)
+    # built only when a line runs Python: `-x sys` imports no helper `sys` does not use
+    g = SessionNamespace(lambda: namespace(prog), [*script_names(), *helpers()])
     status = EXIT_OK
     for line in ns.commands:
         err = run_line(prog, line, ctx, g, styled=False, filename="<kdbg -x>",
@@ -182,9 +183,13 @@ def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
     return status
 
 
+#: Each tool's module (whose ``COMMAND`` is the tool's word), imported when the tool runs.
+_TOOL_MODULES = LazyNames({"shrink": "kdbg.ui.shrink", "report": "kdbg.ui.report", "triage": "kdbg.ui.triage"})
+
+
 def _shrink(args: List[str]) -> int:
     """``kdbg shrink ...`` (:mod:`kdbg.ui.shrink`)."""
-    shrink = importlib.import_module("kdbg.ui.shrink")
+    shrink = _TOOL_MODULES.import_home("shrink")
     try:
         job = shrink.ShrinkJob(shrink.parse_args(args))
     except KdbgError as e:
@@ -195,7 +200,7 @@ def _shrink(args: List[str]) -> int:
 
 def _report(args: List[str]) -> int:
     """``kdbg report ...`` (:mod:`kdbg.ui.report`)."""
-    report = importlib.import_module("kdbg.ui.report")
+    report = _TOOL_MODULES.import_home("report")
     try:
         ns = report.parse_args(args)
     except KdbgError as e:
@@ -206,7 +211,7 @@ def _report(args: List[str]) -> int:
 
 def _triage(args: List[str]) -> int:
     """``kdbg triage ...`` (:mod:`kdbg.ui.triage`)."""
-    return int(importlib.import_module("kdbg.ui.triage").main(args))
+    return int(_TOOL_MODULES.import_home("triage").main(args))
 
 
 #: The tools named by the first word (``kdbg shrink ...``): each imports its module

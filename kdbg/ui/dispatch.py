@@ -24,7 +24,7 @@ import builtins
 import keyword
 from typing import Any, Mapping, Optional
 
-from kdbg.ui.commands import commands, is_command
+from kdbg.ui.commands import is_command, is_command_name
 
 __all__ = ["is_command_line"]
 
@@ -45,7 +45,7 @@ def is_command_line(line: str, namespace: Optional[Mapping[str, Any]] = None) ->
         return False
     if words[0].startswith("*") and is_command(line):
         return True  # crash's `*TYPE ADDR` (a starred expression alone is no Python)
-    if words[0] not in commands():
+    if not is_command_name(words[0]):
         word = line.strip()
         return (word.isidentifier() and not keyword.iskeyword(word) and not hasattr(builtins, word)
                 and namespace is not None)

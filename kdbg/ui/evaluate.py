@@ -8,11 +8,11 @@ the other for it.
 from __future__ import annotations
 
 import importlib
-from typing import IO, Any, Dict
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
 import kdbg
 
-__all__ = ["evaluate", "script_globals"]
+__all__ = ["SessionNamespace", "evaluate", "python_globals", "script_globals", "script_names"]
 
 #: Optional modules whose ``__all__`` joins the namespace when they exist.
 _OPTIONAL_MODULES = ("kdbg.helpers",)
@@ -44,6 +44,58 @@ def script_globals(prog: Any) -> Dict[str, Any]:
         for name in getattr(mod, "__all__", []):
             g[name] = getattr(mod, name)
     return g
+
+
+def script_names() -> List[str]:
+    """The names :func:`script_globals` binds, known without importing what they name
+    (the packages' ``__all__`` come from their lazy registries)."""
+    names = ["prog", "kdbg", "__name__", *getattr(kdbg, "__all__", [])]
+    for modname in _OPTIONAL_MODULES:
+        names.extend(getattr(_optional_module(modname), "__all__", []))
+    return names
+
+
+class SessionNamespace(Mapping[str, Any]):
+    """A session's Python namespace that is built when Python first needs it.
+
+    Which names it binds is known at once (``name in ns``: what decides whether a line is
+    a command, :mod:`kdbg.ui.dispatch`); the values, and the imports of every helper they
+    take, come on the first lookup, iteration or :meth:`globals` call. A ``kdbg -x`` run
+    whose lines are all commands that evaluate no Python never builds it.
+    """
+
+    def __init__(self, build: Callable[[], Dict[str, Any]], names: Iterable[str]) -> None:
+        self._build = build
+        self._names = frozenset(names)
+        self._g: Optional[Dict[str, Any]] = None
+
+    def globals(self) -> Dict[str, Any]:
+        """The namespace itself (built on the first call; the same dict after)."""
+        if self._g is None:
+            self._g = self._build()
+        return self._g
+
+    def __contains__(self, name: object) -> bool:
+        return name in (self._names if self._g is None else self._g)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.globals()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.globals())
+
+    def __len__(self) -> int:
+        return len(self.globals())
+
+
+def python_globals(namespace: Mapping[str, Any]) -> Dict[str, Any]:
+    """The dict Python code runs in for ``namespace`` (a :class:`SessionNamespace`'s, built
+    now, or the dict itself)."""
+    if isinstance(namespace, SessionNamespace):
+        return namespace.globals()
+    if not isinstance(namespace, dict):
+        raise TypeError(f"a session namespace is a dict or a SessionNamespace, not {type(namespace).__name__}")
+    return namespace
 
 
 def format_value(value: Any) -> str:

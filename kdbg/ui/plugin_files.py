@@ -150,8 +150,8 @@ def load_dir(d: str) -> None:
 
 
 def load_shipped_plugins() -> None:
-    """Load kdbg's own ``plugins/`` once (the built-in commands must be loaded first;
-    :func:`kdbg.ui.commands.commands` does both)."""
+    """Load kdbg's own ``plugins/`` once (:mod:`kdbg.ui.commands` does on the first use of
+    its table; a built-in command module imported later never takes a name back)."""
     global _shipped_loaded
     if _shipped_loaded:
         return

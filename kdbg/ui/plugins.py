@@ -33,7 +33,6 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Type
 
 from kdbg import cache
 from kdbg.errors import KdbgError
-from kdbg.ui.commands import commands
 from kdbg.ui.plugin_files import (
     load_dir,
     load_shipped_plugins,
@@ -203,7 +202,7 @@ def load_plugins(dirs: Sequence[str] = (), *, user: bool = True, entry_points: b
     for d in dirs:
         if not os.path.isdir(d):
             raise KdbgError(f"plugin path {d!r} is not a directory")
-    commands()  # the built-in commands, then the shipped plugins
+    load_shipped_plugins()  # the built-in commands load by name, when used
     if user:
         u = user_plugin_dir()
         if u.is_dir():

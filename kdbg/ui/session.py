@@ -15,12 +15,12 @@ import contextlib
 import dataclasses
 import sys
 import traceback
-from typing import IO, Any, Dict, Iterable, List, Optional, cast
+from typing import IO, Any, Dict, Iterable, List, Mapping, Optional, cast
 
 from kdbg.errors import KdbgError
 from kdbg.ui.commands import CommandContext, run_command
 from kdbg.ui.dispatch import is_command_line
-from kdbg.ui.evaluate import evaluate
+from kdbg.ui.evaluate import evaluate, python_globals
 from kdbg.ui.pager import LineOutput, flush
 from kdbg.ui.pipes import run_redirected, split_redirect
 
@@ -54,7 +54,7 @@ def run_line(
     prog: Any,
     line: str,
     ctx: CommandContext,
-    g: Dict[str, Any],
+    g: Mapping[str, Any],
     *,
     interactive: bool = False,
     styled: bool = True,
@@ -62,7 +62,8 @@ def run_line(
     hint: str = REPL_HINT,
     full_traceback: bool = False,
 ) -> Optional[BaseException]:
-    """Run one line or block (a command, else Python in ``g``) and return ``None``, or the
+    """Run one line or block (a command, else Python in ``g``, a dict or a
+    :class:`~kdbg.ui.evaluate.SessionNamespace`) and return ``None``, or the
     exception that failed or interrupted it, already reported on stderr in one line
     (``kdbg: ...``, then ``(hint)`` unless kdbg's own error; the whole traceback after it
     with ``full_traceback``), so that the caller goes on.
@@ -88,7 +89,7 @@ def run_line(
         elif cmd:
             run_command(prog, line, line_ctx)
         else:
-            evaluate(line, g, stream, filename)
+            evaluate(line, python_globals(g), stream, filename)
         if out is not None:
             out.finish()
         return None

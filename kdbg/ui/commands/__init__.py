@@ -10,10 +10,15 @@ parsed, ``-h``/``--help`` prints the command's help, and a bad argument is one l
 
 The shipped plugins (``plugins/``: ``ps``, ``files``, ``dmesg``, ``lsmod``, ``mount``) load right after the built-ins.
 
-Registration order is well defined: the built-in commands load first (on the first use of
-the table, or when plugins are about to load), and a later registration of a name replaces
-the earlier one, so a plugin can replace a built-in command. A built-in module imported
-late never takes a name back from a plugin.
+The built-in commands load on first use, by name: :data:`BUILTINS` says which module
+registers each, so ``kdbg -x sys`` imports :mod:`kdbg.ui.commands.system` and no other
+command module (nor the helpers only those use); :func:`commands`, the whole table (``help``,
+completion), imports them all. The shipped plugins load on the first use of the table.
+
+Registration order is well defined: a later registration of a name replaces the earlier
+one, so a plugin can replace a built-in command, and a built-in module imported late (on the
+first use of one of its names, after the plugins loaded) never takes a name back from a
+plugin. The table ends up the same whichever order the built-in modules load in.
 """
 
 from __future__ import annotations
@@ -23,15 +28,17 @@ import importlib
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from kdbg.core.program import Program
 from kdbg.errors import ExpressionError, SymbolNotFoundError
+from kdbg.lazy import LazyNames
 from kdbg.symbols.table import Symbol
 from kdbg.ui.plugin_files import load_shipped_plugins
 
 __all__ = [
     "Argument",
+    "BUILTINS",
     "Command",
     "CommandContext",
     "Settings",
@@ -39,6 +46,8 @@ __all__ = [
     "command",
     "commands",
     "is_command",
+    "is_command_name",
+    "lookup",
     "run_command",
     "split_args",
 ]
@@ -64,7 +73,7 @@ class CommandContext:
     out: IO[str]
     json: bool = False
     err: Optional[IO[str]] = None
-    namespace: Optional[Dict[str, Any]] = None
+    namespace: Optional[Mapping[str, Any]] = None
     settings: Settings = field(default_factory=Settings)
 
 
@@ -148,15 +157,35 @@ class Command:
 
 
 _COMMANDS: Dict[str, Command] = {}
-_BUILTIN_MODULES = (
-    "kdbg.ui.commands.types", "kdbg.ui.commands.memory", "kdbg.ui.commands.stack", "kdbg.ui.commands.help",
-    "kdbg.ui.commands.settings", "kdbg.ui.commands.foreach", "kdbg.ui.commands.system",
-    "kdbg.ui.commands.structs", "kdbg.ui.commands.lists", "kdbg.ui.commands.disasm",
-    "kdbg.ui.commands.calc", "kdbg.ui.commands.kmem", "kdbg.ui.commands.runq", "kdbg.ui.commands.search",
-    "kdbg.ui.commands.tree", "kdbg.ui.commands.sig", "kdbg.ui.commands.swap", "kdbg.ui.commands.ipcs",
-    "kdbg.ui.commands.net", "kdbg.ui.commands.vm", "kdbg.ui.commands.modules",
-)
-_loaded = False
+
+#: Every built-in command name (aliases included) -> the module that registers it, in the
+#: order :func:`commands` imports them (``tests/test_lazy_names.py`` checks it against the
+#: modules' own registrations).
+BUILTINS = LazyNames.by_module([(f"{__name__}.{module}", names) for module, names in (
+    ("types", ("ptype", "p", "whatis", "btf")),
+    ("memory", ("sym", "rd")),
+    ("stack", ("bt",)),
+    ("help", ("help",)),
+    ("settings", ("set",)),
+    ("foreach", ("foreach",)),
+    ("system", ("sys", "log")),
+    ("structs", ("struct", "union", "task")),
+    ("lists", ("list",)),
+    ("disasm", ("dis",)),
+    ("calc", ("eval", "ascii", "btop", "ptob", "ptov", "vtop", "pte")),
+    ("kmem", ("kmem",)),
+    ("runq", ("runq",)),
+    ("search", ("search",)),
+    ("tree", ("tree",)),
+    ("sig", ("sig",)),
+    ("swap", ("swap",)),
+    ("ipcs", ("ipcs",)),
+    ("net", ("net",)),
+    ("vm", ("vm",)),
+    ("modules", ("mod",)),
+)])
+_BUILTIN_MODULES = tuple(BUILTINS.modules())
+_all_loaded = False
 
 
 CommandFunc = Callable[[Program, Any, CommandContext], None]
@@ -194,20 +223,33 @@ def command(
     return deco
 
 
-def _load_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
+def commands() -> Dict[str, Command]:
+    """Every registered command by name (aliases included): the shipped plugins and every
+    built-in module load on first use."""
+    global _all_loaded
+    load_shipped_plugins()
+    if not _all_loaded:
+        _all_loaded = True
         for mod in _BUILTIN_MODULES:
             importlib.import_module(mod)
-        load_shipped_plugins()
-
-
-def commands() -> Dict[str, Command]:
-    """Every registered command by name (aliases included): the built-ins and the shipped
-    plugins load on first use."""
-    _load_builtins()
     return _COMMANDS
+
+
+def lookup(name: str) -> Optional[Command]:
+    """The command registered as ``name``, or ``None``; of the built-ins only the module
+    that registers ``name`` is imported."""
+    load_shipped_plugins()
+    cmd = _COMMANDS.get(name)
+    if cmd is None and name in BUILTINS:
+        BUILTINS.import_home(name)
+        cmd = _COMMANDS.get(name)
+    return cmd
+
+
+def is_command_name(name: str) -> bool:
+    """Whether ``name`` is a registered command (imports no built-in command module)."""
+    load_shipped_plugins()
+    return name in _COMMANDS or name in BUILTINS
 
 
 #: crash's ``*TYPE[.member,...]`` word (not Python's ``*a, b = ...``: no trailing comma).
@@ -227,7 +269,7 @@ def is_command(line: str) -> bool:
     """True when the first word of ``line`` is a registered command (or crash's
     ``*TYPE ADDR``, which is ``struct TYPE ADDR``)."""
     words = _star_form(line).split(None, 1)
-    return bool(words) and words[0] in commands()
+    return bool(words) and is_command_name(words[0])
 
 
 def split_args(args: str) -> List[str]:
@@ -243,7 +285,7 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     words = _star_form(line).strip().split(None, 1)
     if not words:
         return
-    cmd = commands().get(words[0])
+    cmd = lookup(words[0])
     if cmd is None:
         raise ExpressionError(f"unknown command {words[0]!r} (try 'help')")
     rest = words[1] if len(words) > 1 else ""

@@ -21,7 +21,7 @@ from kdbg.btf.types import Func, Type, Typedef
 from kdbg.core.program import Program, function_btf
 from kdbg.errors import AmbiguousTypeError, ExpressionError, KdbgError, NotFoundError, UntypedSymbolError
 from kdbg.ui.commands import CommandContext, command, split_args
-from kdbg.ui.evaluate import format_value, script_globals
+from kdbg.ui.evaluate import format_value, python_globals, script_globals
 
 #: Kinds ptype shows with their bodies.
 _EXPANDED = (TypeKind.STRUCT, TypeKind.UNION, TypeKind.ENUM)
@@ -48,9 +48,7 @@ def resolve_type_or_function(prog: Program, spec: str) -> Type:
 def evaluate_expression(prog: Program, expr: str, ctx: CommandContext) -> Any:
     """The value of the Python expression ``expr`` with ``prog`` and kdbg's names in scope
     (the REPL's own namespace when the context carries one)."""
-    g = ctx.namespace
-    if g is None:
-        g = script_globals(prog)
+    g = script_globals(prog) if ctx.namespace is None else python_globals(ctx.namespace)
     try:
         code = compile(expr.strip(), "<expression>", "eval")
     except SyntaxError as e:
