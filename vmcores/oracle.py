@@ -319,14 +319,18 @@ def drgn_eval(suite: str, core: Path, text: str, vmlinux: Optional[Path] = None)
 
 
 def drgn_crash_command(suite: str, core: Path, line: str, vmlinux: Optional[Path] = None) -> str:
-    """What drgn 0.3.0's crash command *line* (``drgn.commands._crash``, run as drgn's
-    ``crash`` namespace runs it) prints on *core* with Debian's DWARF; cached as
-    :func:`drgn_eval` caches.  A command drgn does not have raises :class:`OracleError`."""
+    """What drgn 0.3.0's crash command *line* (``drgn.commands._crash``: ``"mod -t"`` runs as
+    drgn's ``crash mod -t``, through drgn's ``crash`` namespace) prints on *core* with
+    Debian's DWARF: its standard output, captured in the oracle's child and cached as
+    :func:`drgn_eval` caches. A command drgn does not have raises :class:`OracleError`."""
     text = ("(lambda sys, buf, old: [setattr(sys, 'stdout', buf), "
             "__import__('drgn.commands._crash', fromlist=['x']).CRASH_COMMAND_NAMESPACE.run("
             f"prog, {line!r}, globals={{}}), setattr(sys, 'stdout', old), buf.getvalue()][-1])"
             "(__import__('sys'), __import__('io').StringIO(), __import__('sys').stdout)")
-    return str(drgn_eval(suite, core, text, vmlinux))
+    out = drgn_eval(suite, core, text, vmlinux)
+    if not isinstance(out, str):
+        raise OracleError(f"drgn: crash {line}: printed no text ({out!r})")
+    return out
 
 STACKS_FORMAT = 2
 """Version of the recorded stack-trace layout; part of its cache key."""

@@ -124,6 +124,31 @@ PTE_PSE = 0x80
 PHYS_MASK = 0x000FFFFFFFFFF000
 PUD_SIZE = 1 << 30
 PMD_SIZE = 1 << 21
+#: Page-table entry bits as crash's ``x86_64_translate_pte`` names them, in its order
+#: (``PSE`` only in a present entry, ``PROTNONE`` (the ``GLOBAL`` bit) only in one that is not).
+PTE_FLAG_NAMES = ((0x1, "PRESENT"), (0x2, "RW"), (0x4, "USER"), (0x8, "PWT"), (0x10, "PCD"), (0x20, "ACCESSED"),
+                  (0x40, "DIRTY"), (0x80, "PSE"), (0x100, "PROTNONE"), (0x100, "GLOBAL"), (1 << 63, "NX"))
+#: ``_PAGE_PROTNONE``: a ``PROT_NONE`` mapping (present to the kernel, not to the MMU).
+PTE_PROTNONE = 0x100
+#: ``arch/x86/include/asm/pgtable_64.h`` swap entries (inverted offsets, Linux 4.18+):
+#: the type in the top ``SWP_TYPE_BITS``, the offset below, shifted by ``SWP_OFFSET_SHIFT``.
+SWP_TYPE_BITS = 5
+SWP_OFFSET_SHIFT = 9 + SWP_TYPE_BITS
+
+
+def pte_flag_names(entry: int) -> List[str]:
+    """The names crash prints for a page-table entry's bits (:data:`PTE_FLAG_NAMES`)."""
+    present = bool(entry & PTE_PRESENT)
+    return [name for bit, name in PTE_FLAG_NAMES if entry & bit
+            and not (name == "PSE" and not present) and not (name == "PROTNONE" and present)]
+
+
+def pte_swap_entry(entry: int) -> Tuple[int, int]:
+    """``(swap type, page offset)`` of a non-present, non-zero entry (``__swp_type``,
+    ``__swp_offset`` of the kernel's ``__pte_to_swp_entry``)."""
+    return entry >> (64 - SWP_TYPE_BITS), ((~entry << SWP_TYPE_BITS) & ((1 << 64) - 1)) >> SWP_OFFSET_SHIFT
+
+
 #: Translations cached before the cache is reset.
 TCACHE_LIMIT = 1 << 20
 #: ``sizeof(struct page)`` when VMCOREINFO does not say.

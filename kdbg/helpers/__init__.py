@@ -217,6 +217,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
         "global_node_page_state", "global_numa_event_state", "global_vm_event_state", "global_zone_page_state",
         "nr_free_pages", "zone_page_state",
     )),
+    ("audit", ("AUDIT_QUEUES", "AuditMessage", "audit_messages",)),
     ("bitmap", ("bitmap_weight",)),
     ("bitops", ("for_each_clear_bit", "for_each_set_bit", "test_bit",)),
     ("block", (

@@ -428,6 +428,15 @@ def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
     return "|".join(parts)
 
 
+def page_flag_names(prog: Program, flags: IntegerLike) -> List[str]:
+    """Each set flag bit's first ``enum pageflags`` name (no aliases: crash's, ``%pGp``'s); others in hex."""
+    lay = _layout(prog)
+    value = _int(flags) & ((1 << lay.nr_pageflags) - 1)
+    names = {bit: name for name, bit in reversed(lay.flag_list) if 0 <= bit < 64 and value >> bit & 1}
+    rest = value & ~sum(1 << bit for bit in names)
+    return [names[bit] for bit in sorted(names)] + ([hex(rest)] if rest else [])
+
+
 def decode_page_flags(page: Object) -> str:
     """The flags of ``page`` (``struct page *``) by name (:func:`decode_page_flags_value`)."""
     return decode_page_flags_value(_prog(page, "decode_page_flags"), page_flags(page))

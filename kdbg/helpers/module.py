@@ -90,7 +90,7 @@ def find_module(prog: Program, name: Union[str, bytes]) -> Object:
     return NULL(prog, "struct module *")
 
 
-def _has_module_memory(mod: Object) -> bool:
+def has_module_memory(mod: Object) -> bool:
     """Whether the kernel describes module memory with ``mem[MOD_MEM_NUM_TYPES]``
     (Linux 6.4+; drgn asks for the constant, the member says the same)."""
     under = mod.type_.strip_typedefs()
@@ -102,7 +102,7 @@ def module_address_regions(mod: Object) -> List[Tuple[int, int]]:
     """Every ``(start, length)`` address range of the module (drgn's order and
     interpretation: all ``mem[]`` entries on 6.4+, else ``core_layout`` then
     ``init_layout``), without its per-CPU region."""
-    if _has_module_memory(mod):
+    if has_module_memory(mod):
         return [(int(m.base), int(m.size)) for m in mod.mem]
     return [(int(layout.base), int(layout.size)) for layout in (mod.core_layout, mod.init_layout)]
 
@@ -136,7 +136,7 @@ def module_taints(module: Object) -> str:
 def module_base(mod: Object) -> int:
     """The module's load address as ``/proc/modules`` shows it: the base of its text
     (``mem[MOD_TEXT]`` on 6.4+, ``core_layout`` before)."""
-    if _has_module_memory(mod):
+    if has_module_memory(mod):
         return int(mod.mem[0].base)  # MOD_TEXT, the first of enum mod_mem_type
     return int(mod.core_layout.base)
 

@@ -173,7 +173,7 @@ BUILTINS = LazyNames.by_module([(f"{__name__}.{module}", names) for module, name
     ("structs", ("struct", "union", "task")),
     ("lists", ("list",)),
     ("disasm", ("dis",)),
-    ("calc", ("eval", "ascii", "btop", "ptob", "ptov", "vtop")),
+    ("calc", ("eval", "ascii", "btop", "ptob", "ptov", "vtop", "pte")),
     ("kmem", ("kmem",)),
     ("runq", ("runq",)),
     ("search", ("search",)),
@@ -186,6 +186,7 @@ BUILTINS = LazyNames.by_module([(f"{__name__}.{module}", names) for module, name
     ("irq", ("irq",)),
     ("timer", ("timer",)),
     ("dev", ("dev",)),
+    ("modules", ("mod",)),
 )])
 _BUILTIN_MODULES = tuple(BUILTINS.modules())
 _all_loaded = False

@@ -21,9 +21,12 @@ import json
 import re
 from typing import Any, List, Tuple
 
+from kdbg.arch.x86_64 import PTE_PRESENT, PTE_PROTNONE, pte_flag_names, pte_swap_entry
+from kdbg.core.platform import Architecture
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.addrspace import page_table_walk
-from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, decode_page_flags, pfn_to_page, phys_to_virt
+from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, page_flag_names, pfn_to_page, phys_to_virt
+from kdbg.helpers.swap import swap_file_path
 from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["crash_number", "evaluate"]
@@ -284,17 +287,25 @@ def _vtop_lines(prog: Any, address: int) -> List[str]:
     pfn = phys >> 12
     try:
         page = pfn_to_page(prog, pfn)
-        flags = int(page.flags)
-        names = ",".join(n[3:] if n.startswith("PG_") else n for n in decode_page_flags(page).split("|")
-                         if n and n != "0")
-        # crash pads physical addresses to the digits of the highest one
-        width = len(f"{(int(prog['max_pfn']) << 12) - 1:x}")
-        out.append("      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS")
-        out.append(f"{int(page):x}  {phys & ~0xFFF:<{width}x} {int(page.mapping):>16x} {int(page.index):>8x} "
-                   f"{int(page._refcount.counter):>2d} {flags:x} {names}".rstrip())
+        out += [PAGE_HEADER, page_line(prog, page, phys & ~0xFFF)]
     except KdbgError:
         pass  # no struct page (memory the kernel does not manage)
     return out
+
+
+#: crash's header of ``struct page`` lines (``vtop``, ``files -p``, ``kmem -p``).
+PAGE_HEADER = "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS"
+
+
+def page_line(prog: Any, page: Any, phys: int) -> str:
+    """crash's line of a ``struct page *`` at physical address *phys*: the page, the
+    physical address (padded to the digits of the highest), mapping, index, reference
+    count, flags in hexadecimal and by name."""
+    flags = int(page.flags)
+    names = ",".join(n[3:] if n.startswith("PG_") else n for n in page_flag_names(prog, flags))
+    width = len(f"{(int(prog['max_pfn']) << 12) - 1:x}")
+    return (f"{int(page):x}  {phys:<{width}x} {int(page.mapping):>16x} {int(page.index):>8x} "
+            f"{int(page._refcount.counter):>2d} {flags:x} {names}").rstrip()
 
 
 @command("vtop", "kernel virtual to physical address with the page-table walk, as crash's vtop", arguments=[
@@ -320,3 +331,64 @@ def vtop_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         ctx.out.write(json.dumps(blocks) + "\n")
         return
     ctx.out.write("\n\n".join("\n".join(b) for b in blocks) + "\n")
+
+
+def _center(text: str, width: int, right: bool) -> str:
+    """crash's ``mkstring(CENTER|LJUST)`` (``right``: ``CENTER|RJUST``, the odd blank on
+    the left)."""
+    extra = max(width - len(text), 0)
+    left = (extra + 1) // 2 if right else extra // 2
+    return " " * left + text + " " * (extra - left)
+
+
+def _swap_device(prog: Any, kind: int) -> str:
+    """The path of swap device *kind* (``swap_info[kind]``)."""
+    if kind >= int(prog["nr_swapfiles"]):
+        raise ExpressionError(f"pte: swap type {kind} is no swap device (nr_swapfiles is {int(prog['nr_swapfiles'])})")
+    return swap_file_path(prog["swap_info"][kind]).decode("utf-8", "replace")
+
+
+def pte_lines(prog: Any, entry: int) -> List[str]:
+    """crash's ``pte ENTRY`` (``x86_64_translate_pte``): a present entry's physical page
+    and flags, a swap entry's device and offset, ``(no mapping)`` for zero."""
+    text = f"{entry:x}"
+    w1 = max(len(text), 3)
+    if not entry & (PTE_PRESENT | PTE_PROTNONE) and entry:
+        kind, offset = pte_swap_entry(entry)
+        device, off = _swap_device(prog, kind), str(offset)
+        w2, w3 = max(len(device), 4), max(len(off), 6)
+        return [f"{_center('PTE', w1, False)}  {_center('SWAP', w2, False)}  {_center('OFFSET', w3, False)}",
+                f"{_center(text, w1, True)}  {_center(device, w2, True)}  {_center(off, w3, True)}"]
+    phys = f"{entry & _PTE_ADDRESS:x}"
+    w2 = max(len(phys), 8)
+    flags = "|".join(pte_flag_names(entry)) if entry else "no mapping"
+    return [f"{_center('PTE', w1, False)}  {_center('PHYSICAL', w2, False)}  FLAGS",
+            f"{_center(text, w1, True)}  {_center(phys, w2, True)}  ({flags})"]
+
+
+@command("pte", "decode a page-table entry, as crash's pte (x86-64)", arguments=[
+    argument("entries", metavar="PTE", nargs="+", help="hexadecimal page-table entries"),
+    argument("--json", action="store_true", help="one JSON list of {pte, present, physical, flags, swap, offset}"),
+])
+def pte_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
+    """Decode page-table entries."""
+    if prog.platform.arch != Architecture.X86_64:
+        raise ExpressionError(f"pte: decodes x86-64 entries; this is {prog.platform.arch.name}")
+    words = _hex_words(args.entries, "pte")
+    try:
+        if ctx.json or args.json:
+            rows = []
+            for _w, e in words:
+                swap = not e & (PTE_PRESENT | PTE_PROTNONE) and e != 0
+                kind, offset = pte_swap_entry(e) if swap else (None, None)
+                rows.append({"pte": e, "present": bool(e & (PTE_PRESENT | PTE_PROTNONE)),
+                             "physical": None if swap else e & _PTE_ADDRESS, "flags": pte_flag_names(e),
+                             "swap": _swap_device(prog, kind) if kind is not None else None, "offset": offset})
+            ctx.out.write(json.dumps(rows) + "\n")
+            return
+        blocks = [pte_lines(prog, e) for _w, e in words]
+    except ExpressionError:
+        raise
+    except KdbgError as e:
+        raise ExpressionError(f"pte: {e}") from None
+    ctx.out.write("\n".join(line for b in blocks for line in b) + "\n")

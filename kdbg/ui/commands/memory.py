@@ -16,7 +16,8 @@ from kdbg.core.program import Program
 from kdbg.errors import ExpressionError, FaultError, KdbgError
 from kdbg.helpers.slab import find_containing_slab_cache
 from kdbg.symbols.address import parse_address
-from kdbg.ui.commands import CommandContext, argument, command, program_symbols, split_args
+from kdbg.ui.commands import CommandContext, argument, command, program_symbols
+from kdbg.ui.commands.symlist import matching_symbols, module_listing, symbol_listing
 
 if TYPE_CHECKING:
     from kdbg.symbols.table import Symbol
@@ -52,27 +53,52 @@ def _sym_json(s: Symbol, offset: int = 0) -> Dict[str, object]:
     }
 
 
-@command(
-    "sym",
-    "look a symbol up by name, or the symbol containing an address",
-    "sym NAME|ADDRESS...  |  sym --percpu OFFSET...\n" + _ADDRESS_HELP,
-)
-def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
+@command("sym", "look a symbol up by name or address; -l every symbol, -m a module's, -q names containing a string",
+         usage="sym NAME|ADDRESS...  |  sym -l  |  sym -m MODULE  |  sym -q STRING  |  sym --percpu OFFSET...\n"
+               + _ADDRESS_HELP,
+         arguments=[
+             argument("words", metavar="ADDRESS|SYMBOL", nargs="*", help=_ADDRESS_HELP),
+             argument("-l", dest="all", action="store_true", help="every symbol, modules' between MODULE START/END"),
+             argument("-m", dest="module", metavar="MODULE", help="the symbols of this module"),
+             argument("-q", dest="strings", metavar="STRING", action="append", help="symbols named with STRING"),
+             argument("--percpu", action="store_true", help="the words are per-CPU offsets"),
+             argument("--json", action="store_true", help="the symbols as a list of JSON objects"),
+         ])
+def sym_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print name, address, type letter and size (when known).
 
     A NAME lists every symbol of that name; anything else is an ADDRESS and prints the
     symbol containing it (an error when none does, as the kernel would print no symbol).
-    ``--percpu`` takes per-CPU offsets (x86-64: the ``A`` symbols from 0).
+    ``--percpu`` takes per-CPU offsets (x86-64: the ``A`` symbols from 0).  ``-l``,
+    ``-m`` and ``-q`` list symbols as crash does (:mod:`kdbg.ui.commands.symlist`).
     """
-    words = split_args(args)
-    percpu = "--percpu" in words
-    words = [w for w in words if w != "--percpu"]
-    if not words:
-        raise ExpressionError("usage: sym NAME|ADDRESS... or sym --percpu OFFSET...")
+    as_json = ctx.json or args.json
+    if args.all or args.module is not None or args.strings:
+        if args.words or args.percpu or sum((args.all, args.module is not None, bool(args.strings))) > 1:
+            raise ExpressionError("sym: -l, -m and -q take no other words or options (usage: sym -l | sym -m MODULE "
+                                  "| sym -q STRING)")
+        try:
+            if args.all:
+                entries = symbol_listing(prog)
+            elif args.module is not None:
+                entries = module_listing(prog, args.module)
+            else:
+                entries = matching_symbols(prog, args.strings)
+        except ExpressionError:
+            raise
+        except KdbgError as e:
+            raise ExpressionError(f"sym: {e}") from None
+        if as_json:
+            ctx.out.write(json.dumps([e.as_json() for e in entries]) + "\n")
+        else:
+            ctx.out.writelines(e.line(module_suffix=bool(args.strings)) + "\n" for e in entries)
+        return
+    if not args.words:
+        raise ExpressionError("usage: sym NAME|ADDRESS... or sym -l, -m MODULE, -q STRING, --percpu OFFSET...")
     rows: List[Dict[str, object]] = []
-    for w in words:
+    for w in args.words:
         hits: List[Tuple[Symbol, int]]
-        if percpu:
+        if args.percpu:
             hits = [prog.symbol_table.symbolize_percpu(address_arg(prog, w))]
         else:
             found = prog.symbols(w)  # a name first: the syntax's own rule (modules' too)
@@ -83,11 +109,11 @@ def sym_cmd(prog: Program, args: str, ctx: CommandContext) -> None:
                 sym = prog.symbol(address)
                 hits = [(sym, address - sym.address)]
         for s, off in hits:
-            if ctx.json:
+            if as_json:
                 rows.append(_sym_json(s, off))
             else:
                 ctx.out.write(_sym_line(s, off) + "\n")
-    if ctx.json:
+    if as_json:
         ctx.out.write(json.dumps(rows) + "\n")
 
 

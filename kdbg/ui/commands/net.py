@@ -5,7 +5,10 @@ that task's) with its address and its IPv4 addresses (:func:`kdbg.helpers.net.
 for_each_netdev`, :func:`~kdbg.helpers.net.netdev_ipv4_addrs`).  ``net -a``: the ARP
 cache (``arp_tbl``'s neighbours: address, IP address, hardware type, hardware address,
 device, state).  ``net -N ADDR``: an IPv4 address given as a number in dotted form.
-``--json``: the same as data.  A task's sockets (``-s``, ``-S``) are not here yet.
+``net -s [PID|TASK]...`` (default: the current context): crash's task line, then each open
+socket of the task: descriptor, ``struct socket``, ``struct sock``, ``FAMILY:TYPE`` and for
+IPv4 and IPv6 the local and remote address and port, as crash's ``get_sock_info`` prints
+them.  ``--json``: the same as data (with each socket's inode number, ``/proc/net/*``'s).
 """
 
 from __future__ import annotations
@@ -13,15 +16,27 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import socket
+import struct
 from typing import Any, Dict, List, Optional
 
+from kdbg.core.object import Object
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.common import deref_if_pointer
-from kdbg.helpers.net import for_each_netdev, neigh_table_for_each_neighbor, netdev_ipv4_addrs, netdev_name
+from kdbg.helpers.fs import for_each_file
+from kdbg.helpers.net import (
+    SOCKET_I,
+    for_each_netdev,
+    neigh_table_for_each_neighbor,
+    netdev_ipv4_addrs,
+    netdev_name,
+)
 from kdbg.helpers.pid import resolve_task
 from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.stack import header
 
-__all__ = ["arp_rows", "net_cmd", "netdev_rows"]
+__all__ = ["arp_rows", "net_cmd", "netdev_rows", "socket_rows"]
 
 #: ``include/uapi/linux/neighbour.h``'s ``NUD_*`` states, as crash names them.
 NUD_STATES = ((0x01, "INCOMPLETE"), (0x02, "REACHABLE"), (0x04, "STALE"), (0x08, "DELAY"), (0x10, "PROBE"),
@@ -55,6 +70,67 @@ def arp_rows(prog: Any) -> List[Dict[str, Any]]:
     return rows
 
 
+#: ``include/linux/socket.h`` families as crash's ``get_sock_info`` names them.
+FAMILIES = {0: "UNSPEC", 1: "UNIX", 2: "INET", 3: "AX25", 4: "IPX", 5: "APPLETALK", 6: "NETROM", 7: "BRIDGE",
+            8: "ATMPVC", 9: "X25", 10: "INET6", 11: "ROSE", 12: "DECnet", 13: "NETBEUI", 14: "SECURITY/KEY",
+            16: "NETLINK/ROUTE", 17: "PACKET", 18: "ASH", 19: "ECONET", 20: "ATMSVC", 22: "SNA", 23: "IRDA",
+            24: "PPPOX"}
+#: ``SOCK_*`` types as crash names them (``DGRAM`` with crash's trailing blank).
+SOCK_TYPES = {1: "STREAM", 2: "DGRAM ", 3: "RAW", 4: "RDM", 5: "SEQPACKET", 10: "PACKET"}
+_S_IFMT, _S_IFSOCK = 0o170000, 0o140000
+
+
+def _in6(words: Any, port: int) -> str:
+    """crash's ``dump_in6_addr_port``: eight groups in hexadecimal, then ``-PORT``."""
+    return ":".join(f"{int(w):x}" for w in words) + f"-{port}"
+
+
+def socket_rows(prog: Any, task: Any) -> List[Dict[str, Any]]:
+    """The open sockets of *task* (``struct task_struct``), by descriptor."""
+    rows = []
+    for fd, f in for_each_file(task):
+        if not int(f):
+            continue
+        inode = f.f_inode.read_()
+        if not int(inode) or int(inode.i_mode) & _S_IFMT != _S_IFSOCK:
+            continue
+        sock = SOCKET_I(inode)
+        sk = sock.sk.read_()
+        common = sk.__sk_common
+        family, kind = int(common.skc_family), int(sk.sk_type)
+        row: Dict[str, Any] = {"fd": fd, "socket": int(sock), "sock": int(sk), "family": family, "type": kind,
+                               "inode": int(inode.i_ino)}
+        if family in (2, 10):
+            sport = socket.ntohs(int(Object(prog, "struct inet_sock", address=int(sk)).inet_sport))
+            dport = socket.ntohs(int(common.skc_dport))
+            if family == 2:
+                src = str(ipaddress.IPv4Address(prog.read(int(common.skc_rcv_saddr.address_of_()), 4)))
+                dst = str(ipaddress.IPv4Address(prog.read(int(common.skc_daddr.address_of_()), 4)))
+            else:
+                src = str(ipaddress.IPv6Address(prog.read(int(common.skc_v6_rcv_saddr.address_of_()), 16)))
+                dst = str(ipaddress.IPv6Address(prog.read(int(common.skc_v6_daddr.address_of_()), 16)))
+            row.update(source=src, source_port=sport, destination=dst, destination_port=dport)
+        rows.append(row)
+    return rows
+
+
+#: crash's ``socket_hdr_64``.
+SOCKET_HEADER = "FD      SOCKET            SOCK       FAMILY:TYPE SOURCE-PORT DESTINATION-PORT"
+
+
+def _socket_line(r: Dict[str, Any], width: int) -> str:
+    """crash's ``net -s`` row (``sym_socket_dump`` and ``get_sock_info``)."""
+    info = f"{FAMILIES.get(r['family'], str(r['family']))}:{SOCK_TYPES.get(r['type'], str(r['type']))} "
+    if r["family"] == 2:
+        info += f" {r['source']}-{r['source_port']} {r['destination']}-{r['destination_port']}"
+    elif r["family"] == 10:
+        src = _in6(struct.unpack(">8H", ipaddress.IPv6Address(r["source"]).packed), r["source_port"])
+        dst = _in6(struct.unpack(">8H", ipaddress.IPv6Address(r["destination"]).packed), r["destination_port"])
+        pad = max(len(src) - len(dst), 0)
+        info += f"{src:>12} " + " " * (pad // 2) + dst + " " * (pad - pad // 2)
+    return f"{r['fd']:2d} {r['socket']:{width}x} {r['sock']:{width}x} {info}"
+
+
 def _ipv4(text: str) -> str:
     try:
         value = int(text, 0) if text.lower().startswith("0x") else int(text, 10)
@@ -67,14 +143,37 @@ def _ipv4(text: str) -> str:
     argument("-a", dest="arp", action="store_true", help="the ARP cache"),
     argument("-n", dest="task", metavar="PID|TASK", help="the devices of this task's network namespace"),
     argument("-N", dest="number", metavar="ADDR", help="an IPv4 address given as a number, in dotted form"),
+    argument("-s", dest="sockets", action="store_true", help="the open sockets of tasks (default: the current)"),
+    argument("tasks", nargs="*", metavar="PID|TASK", help="with -s: the tasks"),
     argument("--json", action="store_true", help="the devices or the ARP cache as JSON"),
 ])
 def net_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
-    """Print the network devices (or the ARP cache, or a translated address)."""
+    """Print the network devices (or the ARP cache, a translated address, sockets)."""
     if args.number is not None:
         ctx.out.write(_ipv4(args.number) + "\n")
         return
     width = 2 * prog.type("void *").sizeof()
+    if args.tasks and not args.sockets:
+        raise ExpressionError(f"net: {args.tasks[0]!r}: tasks are given with -s")
+    if args.sockets:
+        try:
+            tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
+            per_task = [(t, socket_rows(prog, t)) for t in tasks]
+        except KdbgError as e:
+            raise ExpressionError(f"net: {e}") from None
+        if ctx.json or args.json:
+            ctx.out.write(json.dumps([{"pid": int(t.pid), "task": int(t.address_of_()), "sockets": rows}
+                                      for t, rows in per_task]) + "\n")
+            return
+        blocks = []
+        for t, rows in per_task:
+            lines = [header(t)]
+            if rows:
+                lines.append(SOCKET_HEADER)
+                lines += [_socket_line(r, width) for r in rows]
+            blocks.append("\n".join(lines))
+        ctx.out.write("\n\n".join(blocks) + "\n")
+        return
     try:
         if args.arp:
             rows = arp_rows(prog)

@@ -5,6 +5,8 @@ queued by priority (``rt.active``) and the fair-class tasks in virtual-runtime o
 ``cfs.tasks_timeline`` red-black tree, descending into task groups' queues), each as
 ``[PRIO] PID: ... TASK: ... COMMAND: "..."``. ``runq -t``: each CPU's ``rq->clock`` and
 the ``sched_info.last_arrival`` of the task on it, padded to the clock's digits, as crash.
+``runq -m``: how long the task on each CPU has run (``rq->clock`` less its last arrival)
+as crash's ``[days hh:mm:ss.mmm]``.
 ``--json`` gives the queues as data. CPUs are the possible ones (a CPU a panic stopped is
 still listed, as crash lists it).
 """
@@ -49,6 +51,16 @@ def _cfs_tasks(cfs_rq: Any) -> Iterator[Any]:
             yield container_of(se, "struct task_struct", "se")[0]
 
 
+def _elapsed(ns: int) -> str:
+    """crash's ``translate_nanoseconds``: ``days hh:mm:ss.mmm`` (milliseconds cut)."""
+    ms = max(ns, 0) // 1_000_000
+    s, ms = divmod(ms, 1000)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    d, h = divmod(h, 24)
+    return f"{d} {h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
 def _queue_lines(tasks: List[Any]) -> List[str]:
     if not tasks:
         return ["     [no tasks queued]"]
@@ -58,6 +70,8 @@ def _queue_lines(tasks: List[Any]) -> List[str]:
 @command("runq", "each CPU's run queue, as crash's runq", arguments=[
     argument("-t", dest="timestamps", action="store_true",
              help="each CPU's clock and the last arrival of the task on it"),
+    argument("-m", dest="milliseconds", action="store_true",
+             help="how long the task on each CPU has run, [days hh:mm:ss.mmm]"),
     argument("--json", action="store_true", help="the queues as JSON"),
 ])
 def runq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
@@ -69,6 +83,11 @@ def runq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         for cpu in for_each_possible_cpu(prog):
             rq = per_cpu(runqueues, cpu)
             curr = rq.curr[0]
+            if args.milliseconds:
+                ran = int(rq.clock) - int(curr.sched_info.last_arrival)
+                blocks.append([f" CPU {cpu}: [{_elapsed(ran)}]  {_task_line(curr)}"])
+                rows.append({"cpu": cpu, "pid": int(curr.pid), "task": int(curr.address_of_()), "ran_ns": ran})
+                continue
             if args.timestamps:
                 clock = str(int(rq.clock))
                 last = int(curr.sched_info.last_arrival)
@@ -86,5 +105,5 @@ def runq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if ctx.json or args.json:
         ctx.out.write(json.dumps(rows) + "\n")
         return
-    sep = "\n" if args.timestamps else "\n\n"
+    sep = "\n" if args.timestamps or args.milliseconds else "\n\n"
     ctx.out.write(sep.join("\n".join(b) for b in blocks) + "\n")

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers import for_each_task
+from kdbg.helpers.audit import audit_messages
 from kdbg.helpers.cpumask import for_each_online_cpu, for_each_present_cpu
 from kdbg.helpers.mmzone import for_each_online_pgdat
 from kdbg.helpers.panic import tainted
@@ -231,14 +232,33 @@ def log_lines(prog: Any, stamps: str = "seconds", levels: bool = False) -> List[
     return out
 
 
+def _audit_log(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    """``log -a``: crash's ``type=N TEXT`` line per queued audit message, or one line
+    saying there is none (crash's words) or that the kernel has no audit queue."""
+    messages = audit_messages(prog)
+    if as_json:
+        ctx.out.write(json.dumps([{"queue": m.queue, "skb": m.skb, "type": m.type,
+                                   "text": m.text.decode("utf-8", "replace")} for m in messages or []]) + "\n")
+    elif messages is None:
+        ctx.out.write("log: this kernel has no audit queue (built without CONFIG_AUDIT)\n")
+    elif not messages:
+        ctx.out.write("log: kernel audit log is empty\n")
+    else:
+        ctx.out.writelines(f"type={m.type} {m.text.decode('utf-8', 'replace')}\n" for m in messages)
+
+
 @command("log", "the kernel log buffer, as crash's log (-T dates, -t no timestamps, -m levels)", arguments=[
     argument("-T", dest="human", action="store_true", help="timestamps as wall-clock dates"),
     argument("-t", dest="no_time", action="store_true", help="no timestamps"),
     argument("-m", dest="levels", action="store_true", help="each record's log level, <N>"),
+    argument("-a", dest="audit", action="store_true", help="the audit messages queued for kauditd"),
     argument("--json", action="store_true", help="a list of JSON objects, one per record"),
 ])
 def log_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
-    """Print the kernel log as crash does."""
+    """Print the kernel log as crash does (``-a``: the queued audit messages)."""
+    if args.audit:
+        _audit_log(prog, ctx, bool(ctx.json or args.json))
+        return
     if args.no_time and args.human:
         raise ExpressionError("log: -t and -T exclude each other")
     if ctx.json or args.json:

@@ -6,8 +6,9 @@
 (:func:`kdbg.helpers.addrspace.for_each_vma`): its address, ``START``, ``END``, the
 ``vm_flags`` in hexadecimal and the mapped file's path.  A kernel thread has no ``mm``.
 ``--json``: the same as data, with each VMA's ``/proc/PID/maps`` name
-(:func:`~kdbg.helpers.addrspace.vma_name`).  ``-p`` (page translations) and ``-m`` (the
-``mm_struct``) are not here yet: ``struct mm_struct ADDR`` shows the latter.
+(:func:`~kdbg.helpers.addrspace.vma_name`).  ``-m``: crash's task line, then the task's
+whole ``mm_struct`` (drgn's format, as ``task`` prints a ``task_struct``; a kernel thread
+has none).  ``-p`` (page translations) is not here yet.
 """
 
 from __future__ import annotations
@@ -60,12 +61,20 @@ def vm_lines(prog: Any, task: Any, data: Dict[str, Any]) -> List[str]:
 
 @command("vm", "a task's memory map, as crash's vm", arguments=[
     argument("tasks", nargs="*", metavar="PID|TASK", help="tasks (default: the current context)"),
+    argument("-m", dest="mm", action="store_true", help="the task's mm_struct"),
     argument("--json", action="store_true", help="the memory maps as JSON"),
 ])
 def vm_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
-    """Print tasks' memory maps."""
+    """Print tasks' memory maps (``-m``: their ``mm_struct``)."""
     try:
         tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
+        if args.mm:
+            blocks = []
+            for t in tasks:
+                mm = t.mm.read_()
+                blocks.append(header(t) + ("\n" + deref_if_pointer(mm).format_() if int(mm) else ""))
+            ctx.out.write("\n\n".join(blocks) + "\n")
+            return
         data = [vm_data(prog, t) for t in tasks]
     except KdbgError as e:
         raise ExpressionError(f"vm: {e}") from None
