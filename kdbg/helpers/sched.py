@@ -197,7 +197,8 @@ def latest_rq_clock(prog: Program) -> int:
     """The latest runqueue clock (``rq->clock``, ns) of any possible CPU: the scheduler's
     "now" at the moment of a dump. A CPU idle under NOHZ stops updating its own clock, so
     the clock of a sleeping task's CPU (what :func:`task_since_last_arrival_ns`, drgn's
-    helper of that name and crash's ``ps -m`` measure against) can be seconds behind."""
+    helper of that name and crash's ``ps -m`` measure against) can be seconds behind.
+    kdbg's own helper: drgn has none."""
     return max(int(cpu_rq(prog, cpu).clock) for cpu in for_each_possible_cpu(prog))
 
 
