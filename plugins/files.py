@@ -127,7 +127,10 @@ def files(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             raise ExpressionError(f"files: {'-d' if args.dentry is not None else '-p'} {word}: {e}") from None
         ctx.out.write(json.dumps(data) + "\n" if as_json else text)
         return
-    pid = args.pid if args.pid is not None else int(current_task(prog, ctx).pid)
+    try:
+        pid = args.pid if args.pid is not None else int(current_task(prog, ctx).pid)
+    except KdbgError as e:  # no current context (a dump of a kernel that did not panic)
+        raise ExpressionError(f"files: {e}; name a PID") from None
     info = files_of(prog, pid)
     if as_json:
         ctx.out.write(json.dumps(info) + "\n")

@@ -208,7 +208,8 @@ def test_files_of_pid_1_equal_drgn(suite: str) -> None:
 
 
 def test_files_bad_input_is_one_line(sample_dump) -> None:  # type: ignore[no-untyped-def]
-    for arg, why in [("files", "the following arguments are required: PID"),
+    # no PID: the current context (crash's), which a dump of a kernel that did not panic lacks
+    for arg, why in [("files", "files: panic_cpu is not set: the kernel did not panic before this dump; name a PID"),
                      ("files one", "invalid int value: 'one'"),
                      ("files 999999", "no task with PID 999999")]:
         p = kdbg(sample_dump.path, "-x", arg)
