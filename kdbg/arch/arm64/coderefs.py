@@ -14,14 +14,10 @@ globals the function reads (``slab_caches+0x8``): callers intersect over several
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Set
-
-try:
-    import capstone
-    from capstone import arm64 as cs_arm64
-except ImportError:  # pragma: no cover - the 'dis' extra is missing
-    capstone = None
-    cs_arm64 = None
+import importlib
+import importlib.util
+from functools import cache
+from typing import Any, Dict, Optional, Set, Tuple
 
 __all__ = ["adrp_references", "decoder_missing"]
 
@@ -29,19 +25,28 @@ _MASK = (1 << 64) - 1
 
 
 def decoder_missing() -> Optional[str]:
-    """Why code cannot be decoded (capstone is not installed), or ``None``."""
-    if capstone is None:
+    """Why code cannot be decoded (capstone is not installed), or ``None``. Only looks:
+    capstone (40 ms) is imported by the first decode, never by a start that decodes nothing."""
+    if importlib.util.find_spec("capstone") is None:
         return "capstone is not installed (pip install capstone, or kdbg's 'dis' extra)"
     return None
 
 
+@cache
+def _capstone() -> Tuple[Any, Any]:
+    """capstone and its arm64 constants, imported on the first decode."""
+    return importlib.import_module("capstone"), importlib.import_module("capstone.arm64")
+
+
 def _decoder() -> Any:
+    capstone, _ = _capstone()
     md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
     md.detail = True
     return md
 
 
 def _immediate(op: Any) -> Optional[int]:
+    _, cs_arm64 = _capstone()
     """An ``add``'s immediate operand with its shift (``#1, lsl #12``), or ``None``."""
     if op.type != cs_arm64.ARM64_OP_IMM:
         return None
@@ -57,8 +62,10 @@ def adrp_references(code: bytes, address: int) -> Set[int]:
     ``adrp``: the ``add``-immediates on it (chained) and the addresses of loads and stores
     with an immediate offset from it. Decoding stops at the first word capstone does not
     know (data in the text: a literal or a jump table)."""
-    if capstone is None:
-        raise RuntimeError(decoder_missing())
+    missing = decoder_missing()
+    if missing is not None:
+        raise RuntimeError(missing)
+    _, cs_arm64 = _capstone()
     consts: Dict[int, int] = {}
     out: Set[int] = set()
     for insn in _decoder().disasm(code, address):
