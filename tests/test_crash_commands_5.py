@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -286,7 +286,11 @@ def test_timer_against_crash(suite: str) -> None:
     ``CURRENT`` and ``TTE``: crash takes "now" from ``jiffies`` (which lag behind the clock
     while an idle CPU's tick is stopped), kdbg from the kernel's monotonic clock (the guest
     above): each of crash's ``TTE`` is kdbg's plus the same difference of the two
-    ``CURRENT``, and crash's ``CURRENT`` is never later than kdbg's."""
+    ``CURRENT``.  The sign of that difference is not fixed: jiffies and the monotonic clock
+    start at different moments of boot and both advance only at ticks, so a jiffies-derived
+    "now" can be ahead (an empty-cache bookworm run: crash 7,268,000,000 against kdbg's
+    7,262,187,640) or behind; kdbg's own ``CURRENT`` is checked against the guest's
+    ``/proc/timer_list`` and drgn's."""
     if not crash_can_open(suite):
         assert suite in CRASH_CANNOT_OPEN
         return
@@ -300,7 +304,6 @@ def test_timer_against_crash(suite: str) -> None:
         ow, cw = o.split(), c.split()
         if len(ow) == 1 and ow[0].isdigit():  # CURRENT
             shift = int(ow[0]) - int(cw[0])
-            assert shift >= 0, (o, c)
         elif len(ow) == 6 and ow[0].isdigit():
             assert ow[:2] + ow[3:] == cw[:2] + cw[3:] and int(cw[2]) == int(ow[2]) + shift, (o, c)
         elif ow[:1] == ["SOFTEXPIRES"]:  # the TTE column is as wide as its widest value: crash's are larger
@@ -474,10 +477,17 @@ def test_kmem_vm_stats_against_the_guests_vmstat(state_dump: StateDump) -> None:
     """``kmem -V`` against ``/proc/vmstat``, item by item in the kernel's own order
     (``vmstat_text``: the zone items first, then the NUMA ones, the node ones up to the
     writeback thresholds, the events last before the constant ``nr_unstable``; /proc
-    renames some, ``nr_page_table_pages`` for ``NR_PAGETABLE``): a counter that did not move
-    between the guest's two records is the dump's exactly, an event counter that moved is
-    at least the second record's.  /proc prints ``pgpgin``/``pgpgout`` in KiB (sectors / 2).
-    The text says what ``--json`` says."""
+    renames some, ``nr_page_table_pages`` for ``NR_PAGETABLE``): a zone or node counter that
+    did not move between the guest's two records is the dump's within the per-CPU drift the
+    kernel allows at each of the two moments (:func:`_drift`; the records and the dump are
+    different moments, and a counter's per-CPU diffs fold into the global value on the
+    kernel's schedule, not the guest's: an empty-cache run saw ``nr_page_table_pages`` 78 in
+    both records and 81 in the dump, with a threshold of 4 on each of 2 CPUs); an event or
+    5.10 NUMA counter only grows, so the dump's is at least the second record's (5.10 keeps
+    up to 65,533 NUMA hits per CPU unfolded: the same run saw ``numa_hit`` 5,028 in both
+    records and 10,153 in the dump, folded when the CPUs went idle).  The values are exact against crash
+    and drgn on the same dump (the next test).  /proc prints ``pgpgin``/``pgpgout`` in KiB
+    (sectors / 2).  The text says what ``--json`` says."""
     dump = state_dump
     lines = _run(dump, "kmem -V --json", "kmem -V")
     data, text = json.loads(lines[0]), lines[1:]
@@ -492,16 +502,19 @@ def test_kmem_vm_stats_against_the_guests_vmstat(state_dump: StateDump) -> None:
     where = [*range(len(zone) + len(numa)), *range(writeback - len(node), writeback),
              *range(len(names) - 1 - len(events), len(names) - 1)]
     assert names[:len(zone)][0] == "nr_free_pages" and names[where[-len(events)]] == events[0][0].lower()
+    _per_zone, zone_drift, node_drift = _drift(_zoneinfo(dump.truth / "zoneinfo"))
+    gauges: List[Optional[int]] = [2 * zone_drift] * len(zone) + [None] * len(numa) + \
+        [2 * node_drift] * len(node) + [None] * len(events)
     exact = 0
-    for (item, value), at in zip([*zone, *numa, *node, *events], where, strict=True):
+    for (item, value), at, slack in zip([*zone, *numa, *node, *events], where, gauges, strict=True):
         if item in ("PGPGIN", "PGPGOUT"):
             value //= 2
         b, a = before[at][1], after[at][1]
-        if a == b:
-            assert value == a, (item, names[at], value, b, a)
-            exact += value != 0
-        elif at >= where[-len(events)]:
+        if slack is None:  # a NUMA or event counter only grows, and the dump came after both records
             assert b <= a <= value, (item, names[at], value, b, a)
+        elif a == b:
+            assert abs(value - a) <= slack, (item, names[at], value, b, a, slack)
+        exact += value == a != 0
     assert exact >= 5, exact
     blocks = "\n".join(text).split("\n\n")
     assert [b.splitlines()[0] for b in blocks] == [f"  {k}:" for k in data]
@@ -557,22 +570,40 @@ def _zoneinfo(path: Path) -> List[Dict[str, object]]:
             stats = True
         elif stats and len(words) == 2 and words[1].isdigit():
             zones[-1]["stats"].append((words[0], int(words[1])))  # type: ignore[attr-defined]
+        elif line.strip().startswith("vm stats threshold:") and zones:
+            zones[-1].setdefault("thresholds", []).append(int(words[-1]))  # type: ignore[attr-defined]
         else:
             stats = False
     return zones
+
+
+def _drift(zones: List[Dict[str, object]]) -> Tuple[Dict[str, int], int, int]:
+    """How far the kernel lets a vm counter's global value lag its true value, from the
+    guest's own ``/proc/zoneinfo``: each CPU keeps up to its ``vm stats threshold`` of a
+    zone's counter in its per-CPU diff before folding it into the global atomic (which is
+    what /proc and the dump both read), and a node counter up to the largest threshold of the
+    node's zones (``refresh_zone_stat_thresholds``).  Returns each zone's bound, the bound of
+    a global zone counter (every zone's) and of a node counter (one node here)."""
+    per_zone = {str(z["name"]): sum(z.get("thresholds", [])) for z in zones}  # type: ignore[call-overload]
+    cpus = [list(z["thresholds"]) for z in zones if z.get("thresholds")]  # type: ignore[call-overload]
+    assert cpus and all(len(c) == len(cpus[0]) for c in cpus), zones
+    node = sum(max(column) for column in zip(*cpus, strict=True))
+    return per_zone, sum(per_zone.values()), node
 
 
 @pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
 def test_kmem_zones_against_the_guests_zoneinfo(state_dump: StateDump) -> None:
     """``kmem -z`` against ``/proc/zoneinfo``: every zone of the node in order with its
     name, spanned and present pages and watermarks; a populated zone's counters in the
-    kernel's order (its names, which /proc renames as in ``kmem -V``), each exactly where
-    the global counter did not move between the guest's two ``/proc/vmstat`` records; the
-    text says what ``--json`` says."""
+    kernel's order (its names, which /proc renames as in ``kmem -V``), each within the zone's
+    per-CPU drift at the two moments (:func:`_drift`) where the global counter did not move
+    between the guest's two ``/proc/vmstat`` records (exact against crash and drgn on the
+    same dump below); the text says what ``--json`` says."""
     dump = state_dump
     lines = _run(dump, "kmem -z --json", "kmem -z")
     rows, text = json.loads(lines[0]), lines[1:]
     truth = _zoneinfo(dump.truth / "zoneinfo")
+    per_zone, _zone_drift, _node_drift = _drift(truth)
     assert [(r["node"], r["name"]) for r in rows] == [(z["node"], z["name"]) for z in truth]
     moved = {n for (n, b), (_m, a) in zip(_proc_vmstat(dump.truth / "vmstat"),
                                           _proc_vmstat(dump.truth / "after" / "vmstat"), strict=True) if a != b}
@@ -584,10 +615,11 @@ def test_kmem_zones_against_the_guests_zoneinfo(state_dump: StateDump) -> None:
             continue
         stats = z["stats"][:len(r["vm_stat"])]  # type: ignore[index]
         assert len(stats) == len(r["vm_stat"]) and stats[0][0] == "nr_free_pages"
+        slack = 2 * per_zone[str(z["name"])]
         for (item, value), (name, proc) in zip(r["vm_stat"].items(), stats, strict=True):
             if name not in moved:
-                assert value == proc, (r["name"], item, name, value, proc)
-                exact += 1
+                assert abs(value - proc) <= slack, (r["name"], item, name, value, proc, slack)
+                exact += value == proc
     assert exact >= 5, exact
     blocks = [b.strip("\n") for b in "\n".join(text).split("\n\n") if b.strip()]
     assert len(blocks) == len(rows)
