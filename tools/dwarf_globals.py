@@ -27,7 +27,7 @@ import lzma
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from vmcores.debian import cache_root
 
@@ -462,6 +462,29 @@ class _DieSkipper:
             if child is None:
                 return tag, at
 
+    def name_of(self, at: int, strings: Optional[bytes]) -> Optional[Tuple[str, bool]]:
+        """``(DW_AT_name or "", whether it has DW_AT_declaration)`` of the DIE at ``at``,
+        read from its bytes (*strings*: ``.debug_str``), or ``None`` where its name has a
+        form this does not read (pyelftools then parses the DIE)."""
+        data = self.data
+        code, at = _uleb(data, at)
+        _tag, _children, specs = self._decl(code)
+        name = ""
+        declaration = False
+        for attr, form in specs:
+            if attr == "DW_AT_name":
+                if form == "DW_FORM_string":
+                    name = bytes(data[at : data.index(0, at)]).decode(errors="replace")
+                elif form == "DW_FORM_strp" and strings is not None:
+                    off = int.from_bytes(data[at : at + self.offset_size], "little")
+                    name = strings[off : strings.index(0, off)].decode(errors="replace")
+                else:
+                    return None
+            elif attr == "DW_AT_declaration":
+                declaration = True
+            at = self._skip_form(form, at)
+        return name, declaration
+
     def top_children(self, top: Any, tags: Collection[str]) -> Iterator[Tuple[str, int]]:
         """``(tag, offset)`` of the children of the CU's top DIE ``top`` whose tag is one
         of *tags*, in order."""
@@ -488,21 +511,31 @@ def _top_variables(dwarf: Any, containers: Optional[ContainerVisitor] = None) ->
     in DIE order (found by :class:`_DieSkipper`; only those DIEs and the types they
     reach are parsed by pyelftools); a CU's parsed DIEs are dropped once it is done
     (pyelftools keeps every DIE it parsed for as long as the file is open: 6 GB over a
-    kernel). *containers*, if given, is called with each top-level struct and union DIE
-    on the way (:data:`ContainerVisitor`), so that one pass serves both."""
+    kernel). *containers*, if given, is called on the way with the top-level struct and
+    union DIEs (:data:`ContainerVisitor`), so that one pass serves both: every one but
+    declarations, nameless ones and those of a name (``struct x`` or ``union x``) it was
+    given before, which the skipper tells from the DIE's bytes (each of a kernel's 3,000
+    CUs defines again the structs of the headers it includes)."""
     data = dwarf.debug_info_sec.stream.getvalue()
+    strings = dwarf.debug_str_sec.stream.getvalue() if dwarf.debug_str_sec is not None else None
     tags = ("DW_TAG_variable",) + (_CONTAINER_TAGS if containers is not None else ())
+    given: Set[Tuple[str, str]] = set()
     for cu in dwarf.iter_CUs():
         top = cu.get_top_DIE()
         cu_name_attr = top.attributes.get("DW_AT_name")
         cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
         reader = _TypeReader(cu)
-        for tag, at in list(_DieSkipper(data, cu).top_children(top, tags)):
-            die = dwarf.get_DIE_from_refaddr(at, cu)
+        skipper = _DieSkipper(data, cu)
+        for tag, at in list(skipper.top_children(top, tags)):
             if tag == "DW_TAG_variable":
-                yield cu_name, reader, die
+                yield cu_name, reader, dwarf.get_DIE_from_refaddr(at, cu)
             elif containers is not None:
-                containers(reader, die)
+                named = skipper.name_of(at, strings)
+                if named is not None:
+                    if named[1] or not named[0] or (tag, named[0]) in given:
+                        continue
+                    given.add((tag, named[0]))
+                containers(reader, dwarf.get_DIE_from_refaddr(at, cu))
         cu._dielist = []
         cu._diemap = []
 
