@@ -14,6 +14,7 @@ from typing import List
 import pytest
 
 import vmcores.debian as debian
+from tests.cli_support import clean_env
 from vmcores.debian import KernelFiles
 
 RELEASE = "6.1.0-99-cloud-amd64"
@@ -33,7 +34,8 @@ def _fake_deb(where: Path) -> Path:
     ko.mkdir(parents=True)
     (ko / "foo.ko").write_bytes(b"\x7fELF foo")
     deb = where / f"linux-image-{RELEASE}-dbg_6.1.999-1_amd64.deb"
-    subprocess.run(["dpkg-deb", "--build", "-Zgzip", str(root), str(deb)], check=True, capture_output=True)
+    subprocess.run(["dpkg-deb", "--build", "-Zgzip", str(root), str(deb)], check=True, capture_output=True,
+                   env=clean_env(), timeout=120)  # fmt: skip
     return deb
 
 
