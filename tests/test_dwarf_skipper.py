@@ -1,6 +1,7 @@
 """The generator's fast scan for top-level variables (``tools.dwarf_globals._DieSkipper``)
 finds exactly the ``DW_TAG_variable`` children of each CU's top DIE that pyelftools finds
-by parsing every DIE, on objects gcc builds here (DWARF 4 and 5, static and global
+by parsing every DIE, and so the struct and union ones the same pass hands to the
+zero-length-array reader (``tools.vmlinux_dwarf``), on objects gcc builds here (DWARF 4 and 5, static and global
 variables among types, functions with bodies and nested scopes)."""
 
 from __future__ import annotations
@@ -41,26 +42,29 @@ double vals[2][3] = {{1.0}};
 """
 
 
-def _by_pyelftools(path: Path) -> List[Tuple[str, int]]:
+TAGS = ("DW_TAG_variable", "DW_TAG_structure_type", "DW_TAG_union_type")
+
+
+def _by_pyelftools(path: Path) -> List[Tuple[str, str, int]]:
     out = []
     with open(path, "rb") as f:
         dwarf = ELFFile(f).get_dwarf_info(relocate_dwarf_sections=False)
         for cu in dwarf.iter_CUs():
             top = cu.get_top_DIE()
-            out += [(cu.get_top_DIE().attributes["DW_AT_name"].value.decode(), d.offset)
-                    for d in top.iter_children() if d.tag == "DW_TAG_variable"]
+            out += [(cu.get_top_DIE().attributes["DW_AT_name"].value.decode(), d.tag, d.offset)
+                    for d in top.iter_children() if d.tag in TAGS]
     return out
 
 
-def _by_skipper(path: Path) -> List[Tuple[str, int]]:
+def _by_skipper(path: Path) -> List[Tuple[str, str, int]]:
     out = []
     with open(path, "rb") as f:
         dwarf = ELFFile(f).get_dwarf_info(relocate_dwarf_sections=False)
         data = dwarf.debug_info_sec.stream.getvalue()
         for cu in dwarf.iter_CUs():
             top = cu.get_top_DIE()
-            out += [(top.attributes["DW_AT_name"].value.decode(), at)
-                    for at in _DieSkipper(data, cu).top_variables(top)]
+            out += [(top.attributes["DW_AT_name"].value.decode(), tag, at)
+                    for tag, at in _DieSkipper(data, cu).top_children(top, TAGS)]
     return out
 
 
@@ -71,5 +75,35 @@ def test_skipper_finds_what_pyelftools_finds(tmp_path: Path, flags: List[str]) -
     obj = tmp_path / "vars.o"
     subprocess.run(["gcc", "-c", *flags, "-o", str(obj), str(src)], check=True, env=clean_env(), timeout=120)
     want = _by_pyelftools(obj)
-    assert len(want) >= 8  # the globals and statics above, the extern declaration
+    assert sum(1 for _cu, tag, _at in want if tag == "DW_TAG_variable") >= 8  # globals, statics, the extern
+    assert sum(1 for _cu, tag, _at in want if tag != "DW_TAG_variable") >= 3  # inner, outer, the anonymous one
     assert _by_skipper(obj) == want
+
+
+@pytest.mark.parametrize("flags", [["-gdwarf-4"], ["-gdwarf-5"]])
+def test_names_read_from_the_bytes_are_pyelftools_names(tmp_path: Path, flags: List[str]) -> None:
+    """The name and declaration flag the skipper reads of a top-level DIE (to pass a struct
+    or union on only once per name) are what pyelftools parses (or it says it cannot)."""
+    src = tmp_path / "vars.c"
+    src.write_text(SOURCE + "struct later; struct later *fwd; struct ab { int a; }; struct ab ab_var;\n")
+    exe = tmp_path / "vars.so"  # linked: an object's .debug_str offsets are relocations
+    subprocess.run(["gcc", *flags, "-shared", "-fPIC", "-o", str(exe), str(src)], check=True, env=clean_env(),
+                   timeout=120)  # fmt: skip
+    read = 0
+    with open(exe, "rb") as f:
+        dwarf = ELFFile(f).get_dwarf_info(relocate_dwarf_sections=False)
+        data = dwarf.debug_info_sec.stream.getvalue()
+        strings = dwarf.debug_str_sec.stream.getvalue()
+        for cu in dwarf.iter_CUs():
+            top = cu.get_top_DIE()
+            skipper = _DieSkipper(data, cu)
+            for d in top.iter_children():
+                if d.tag not in TAGS:
+                    continue
+                got = skipper.name_of(d.offset, strings)
+                if got is None:
+                    continue
+                read += 1
+                name = d.attributes["DW_AT_name"].value.decode() if "DW_AT_name" in d.attributes else ""
+                assert got == (name, "DW_AT_declaration" in d.attributes), d
+    assert read >= 10

@@ -27,12 +27,13 @@ import lzma
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from vmcores.debian import cache_root
 
-__all__ = ["DwarfVariable", "DType", "dwarf_variables", "file_cache_keys", "cached_entry", "c_declaration", "canonical",
-           "dwarf_size", "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
+__all__ = ["DwarfVariable", "DType", "CACHE_VERSION", "ContainerVisitor", "iter_dwarf_variables", "variable_rows",
+           "variables_of_rows", "file_cache_keys", "cached_entry", "c_declaration", "canonical", "dwarf_size",
+           "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
 
 #: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
 #: (an anonymous struct or union adds its members ``((name, T, bit size), ...)``, an
@@ -41,7 +42,8 @@ __all__ = ["DwarfVariable", "DType", "dwarf_variables", "file_cache_keys", "cach
 #: ``("array", length or None, T)``, ``("func", ret, (param, ...), variadic)``.
 DType = Tuple[Any, ...]
 
-_CACHE_VERSION = 4
+#: The version of what the kdbg cache keeps of a file (vmlinux variables, a module's rows).
+CACHE_VERSION = 4
 _QUAL_TAGS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile", "DW_TAG_restrict_type": "restrict"}
 _TRANSPARENT = ("DW_TAG_atomic_type", "DW_TAG_immutable_type")
 _NAMED = {
@@ -460,8 +462,32 @@ class _DieSkipper:
             if child is None:
                 return tag, at
 
-    def top_variables(self, top: Any) -> Iterator[int]:
-        """Offsets of the ``DW_TAG_variable`` children of the CU's top DIE ``top``."""
+    def name_of(self, at: int, strings: Optional[bytes]) -> Optional[Tuple[str, bool]]:
+        """``(DW_AT_name or "", whether it has DW_AT_declaration)`` of the DIE at ``at``,
+        read from its bytes (*strings*: ``.debug_str``), or ``None`` where its name has a
+        form this does not read (pyelftools then parses the DIE)."""
+        data = self.data
+        code, at = _uleb(data, at)
+        _tag, _children, specs = self._decl(code)
+        name = ""
+        declaration = False
+        for attr, form in specs:
+            if attr == "DW_AT_name":
+                if form == "DW_FORM_string":
+                    name = bytes(data[at : data.index(0, at)]).decode(errors="replace")
+                elif form == "DW_FORM_strp" and strings is not None:
+                    off = int.from_bytes(data[at : at + self.offset_size], "little")
+                    name = strings[off : strings.index(0, off)].decode(errors="replace")
+                else:
+                    return None
+            elif attr == "DW_AT_declaration":
+                declaration = True
+            at = self._skip_form(form, at)
+        return name, declaration
+
+    def top_children(self, top: Any, tags: Collection[str]) -> Iterator[Tuple[str, int]]:
+        """``(tag, offset)`` of the children of the CU's top DIE ``top`` whose tag is one
+        of *tags*, in order."""
         if not top.has_children:
             return
         at = top.offset + top.size
@@ -469,25 +495,47 @@ class _DieSkipper:
             tag, after = self.skip(at)
             if tag is None:
                 return
-            if tag == "DW_TAG_variable":
-                yield at
+            if tag in tags:
+                yield tag, at
             at = after
 
 
-def _top_variables(dwarf: Any) -> Iterator[Tuple[str, _TypeReader, Any]]:
+#: A function given each top-level struct and union DIE of a CU (and the CU's reader) by
+#: :func:`iter_dwarf_variables`, in DIE order, as the pass over the CU meets it.
+ContainerVisitor = Callable[[_TypeReader, Any], None]
+_CONTAINER_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type")
+
+
+def _top_variables(dwarf: Any, containers: Optional[ContainerVisitor] = None) -> Iterator[Tuple[str, _TypeReader, Any]]:
     """``(cu_name, reader, die)`` of every top-level ``DW_TAG_variable`` DIE, CU by CU,
     in DIE order (found by :class:`_DieSkipper`; only those DIEs and the types they
     reach are parsed by pyelftools); a CU's parsed DIEs are dropped once it is done
     (pyelftools keeps every DIE it parsed for as long as the file is open: 6 GB over a
-    kernel)."""
+    kernel). *containers*, if given, is called on the way with the top-level struct and
+    union DIEs (:data:`ContainerVisitor`), so that one pass serves both: every one but
+    declarations, nameless ones and those of a name (``struct x`` or ``union x``) it was
+    given before, which the skipper tells from the DIE's bytes (each of a kernel's 3,000
+    CUs defines again the structs of the headers it includes)."""
     data = dwarf.debug_info_sec.stream.getvalue()
+    strings = dwarf.debug_str_sec.stream.getvalue() if dwarf.debug_str_sec is not None else None
+    tags = ("DW_TAG_variable",) + (_CONTAINER_TAGS if containers is not None else ())
+    given: Set[Tuple[str, str]] = set()
     for cu in dwarf.iter_CUs():
         top = cu.get_top_DIE()
         cu_name_attr = top.attributes.get("DW_AT_name")
         cu_name = cu_name_attr.value.decode(errors="replace") if cu_name_attr is not None else ""
         reader = _TypeReader(cu)
-        for at in list(_DieSkipper(data, cu).top_variables(top)):
-            yield cu_name, reader, dwarf.get_DIE_from_refaddr(at, cu)
+        skipper = _DieSkipper(data, cu)
+        for tag, at in list(skipper.top_children(top, tags)):
+            if tag == "DW_TAG_variable":
+                yield cu_name, reader, dwarf.get_DIE_from_refaddr(at, cu)
+            elif containers is not None:
+                named = skipper.name_of(at, strings)
+                if named is not None:
+                    if named[1] or not named[0] or (tag, named[0]) in given:
+                        continue
+                    given.add((tag, named[0]))
+                containers(reader, dwarf.get_DIE_from_refaddr(at, cu))
         cu._dielist = []
         cu._diemap = []
 
@@ -504,13 +552,14 @@ def _definition(reader: _TypeReader, die: Any) -> Optional[Tuple[str, Any]]:
     return named.attributes["DW_AT_name"].value.decode(errors="replace"), typed
 
 
-def iter_dwarf_variables(vmlinux: Path) -> Iterator[DwarfVariable]:
+def iter_dwarf_variables(vmlinux: Path, containers: Optional[ContainerVisitor] = None) -> Iterator[DwarfVariable]:
     """Every top-level ``DW_TAG_variable`` with a ``DW_OP_addr`` location, in DIE order
     (address 0 only where the ELF symbol table has the name there: per-CPU variables; a
     definition that refers to its declaration by ``DW_AT_specification`` takes the
     declaration's name and type); then, with ``address`` ``None``, each distinct
     ``extern`` declaration (``DW_AT_declaration``), which is all DWARF says of symbols the
-    linker script defines (``jiffies``, ``_text``)."""
+    linker script defines (``jiffies``, ``_text``). *containers* is given every top-level
+    struct and union DIE on the way (:func:`_top_variables`)."""
     from elftools.elf.elffile import ELFFile
 
     with open(vmlinux, "rb") as fh:
@@ -521,7 +570,7 @@ def iter_dwarf_variables(vmlinux: Path) -> Iterator[DwarfVariable]:
         at_zero = {s.name for s in symtab.iter_symbols() if s["st_value"] == 0} if symtab is not None else set()
         dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
         declared: Dict[Tuple[str, DType], str] = {}
-        for cu_name, reader, die in _top_variables(dwarf):
+        for cu_name, reader, die in _top_variables(dwarf, containers):
             addr = _address(die)
             if addr is None:
                 if "DW_AT_declaration" in die.attributes and "DW_AT_name" in die.attributes:
@@ -580,22 +629,14 @@ def cached_entry(paths: Sequence[Path]) -> Optional[Any]:
     return None
 
 
-def dwarf_variables(vmlinux: Path) -> List[DwarfVariable]:
-    """:func:`iter_dwarf_variables`, kept in the kdbg cache (keyed by the file's name,
-    size and mtime) because a pass over a kernel's DWARF takes a minute or two."""
-    top = cache_root() / "declarations"
-    paths = [top / f"dwarf-vars-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION)]
-    cached = paths[0]
-    rows = cached_entry(paths)
-    if rows is not None:
-        return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-    out = list(iter_dwarf_variables(vmlinux))
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(lzma.compress(json.dumps([[v.name, v.address, _to_json(v.type), v.cu] for v in out]).encode()))
-    os.replace(tmp, cached)
-    return out
+def variable_rows(variables: Sequence[DwarfVariable]) -> List[List[Any]]:
+    """*variables* as the JSON rows the kdbg cache keeps (:func:`variables_of_rows`)."""
+    return [[v.name, v.address, _to_json(v.type), v.cu] for v in variables]
 
+
+def variables_of_rows(rows: Sequence[Sequence[Any]]) -> List[DwarfVariable]:
+    """The variables of cached rows (:func:`variable_rows`)."""
+    return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
 
 
 # --------------------------------------------------------------------------- modules
@@ -720,7 +761,7 @@ def module_btf(ko: Path) -> Optional[bytes]:
 
 def _module_rows(ko: str) -> Tuple[str, List[Any]]:
     path = Path(ko)
-    rows = [[v.name, v.address, _to_json(v.type), v.cu] for v in iter_module_variables(path)]
+    rows = variable_rows(list(iter_module_variables(path)))
     return module_name_of(path, path.read_bytes()), rows
 
 
@@ -738,13 +779,13 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     out: Dict[str, List[DwarfVariable]] = {}
     todo: List[Tuple[Path, Path]] = []
     for f in files:
-        paths = [cache_dir / f"{key}.json.xz" for key in file_cache_keys(f, _CACHE_VERSION)]
+        paths = [cache_dir / f"{key}.json.xz" for key in file_cache_keys(f, CACHE_VERSION)]
         entry = cached_entry(paths)
         if entry is None:
             todo.append((f, paths[0]))
         else:
             name, rows = entry
-            out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
+            out[name] = variables_of_rows(rows)
     if todo:
         cache_dir.mkdir(parents=True, exist_ok=True)
         todo.sort(key=lambda fc: -fc[0].stat().st_size)
@@ -753,10 +794,10 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
                 tmp = cached.with_suffix(f".tmp{os.getpid()}")
                 tmp.write_bytes(lzma.compress(json.dumps([name, rows]).encode()))
                 os.replace(tmp, cached)
-                out[name] = [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
+                out[name] = variables_of_rows(rows)
     return {k: out[k] for k in sorted(out)}
 
 
 if __name__ == "__main__":  # pragma: no cover - a debugging aid
-    for v in dwarf_variables(Path(sys.argv[1])):
+    for v in iter_dwarf_variables(Path(sys.argv[1])):
         print(f"{v.address:#018x} {v.declaration or '<anonymous> ' + v.name}")

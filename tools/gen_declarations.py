@@ -57,7 +57,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from kdbg.declarations import MODULE_COMMON, MODULE_RULE, MODULE_SEPARATOR, encode_table
-from tools.dwarf_globals import DwarfVariable, dwarf_variables, module_variables
+from tools.dwarf_globals import DwarfVariable, module_variables
+from tools.vmlinux_dwarf import dwarf_variables
 
 __all__ = ["SHIPPED_SUITES", "SHIPPED_MODULES", "HELD_OUT_SUITE", "ZERO_LENGTH_SUITES", "suite_variables",
            "suite_module_variables", "merge", "merge_modules", "build_table", "build_zero_length", "main"]

@@ -27,21 +27,20 @@ members that are exceptions in every shipped kernel that has them.
 from __future__ import annotations
 
 import hashlib
-import json
-import lzma
-import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from kdbg.btf.index import BTF, flexible_by_rule
 from kdbg.btf.types import Array, Composite
 from tools.dwarf_globals import cached_entry, file_cache_keys
+from tools.vmlinux_dwarf import zero_length_declarations
 from vmcores.debian import cache_root
 
 __all__ = ["btf_zero_length", "dwarf_zero_length", "kernel_exceptions", "render", "vmlinux_btf"]
 
+#: The version of the entries an earlier version kept per *wanted* set (still read).
 _CACHE_VERSION = 1
 
 
@@ -76,94 +75,18 @@ def btf_zero_length(btf: BTF) -> Dict[str, Tuple[bool, str]]:
 
 
 # --------------------------------------------------------------------------- DWARF
-def _strip(reader: Any, die: Any) -> Optional[Any]:
-    """The DIE of a type through typedefs and qualifiers (``None``: void)."""
-    for _ in range(64):
-        if die is None or die.tag not in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type",
-                                          "DW_TAG_restrict_type", "DW_TAG_atomic_type"):  # fmt: skip
-            return die
-        die = reader.ref(die)
-    return None
-
-
-def _declared_length(die: Any) -> Optional[str]:
-    """``"[0]"`` or ``"[]"`` for an array DIE of zero or no length, else ``None``."""
-    for c in die.iter_children():
-        if c.tag != "DW_TAG_subrange_type":
-            continue
-        a = c.attributes
-        if "DW_AT_count" in a:
-            return "[0]" if a["DW_AT_count"].value == 0 else None
-        if "DW_AT_upper_bound" in a:
-            ub = a["DW_AT_upper_bound"].value
-            return "[0]" if isinstance(ub, int) and ub in (-1, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFF) else None
-        return "[]"
-    return "[]"
-
-
-def _members(reader: Any, die: Any, out: Dict[str, str], depth: int = 0) -> None:
-    children = [c for c in die.iter_children() if c.tag == "DW_TAG_member"]
-    names = [c.attributes["DW_AT_name"].value.decode(errors="replace") if "DW_AT_name" in c.attributes else ""
-             for c in children]  # fmt: skip
-    name_attr = die.attributes.get("DW_AT_name")
-    keyword = "struct" if die.tag == "DW_TAG_structure_type" else "union"
-    key = _container_key(keyword, name_attr.value.decode(errors="replace") if name_attr else "", names)
-    for c, mname in zip(children, names, strict=True):
-        t = _strip(reader, reader.ref(c))
-        if t is None:
-            continue
-        if not mname and t.tag in ("DW_TAG_structure_type", "DW_TAG_union_type") and depth < 16:
-            _members(reader, t, out, depth + 1)
-        elif mname and t.tag == "DW_TAG_array_type":
-            length = _declared_length(t)
-            if length is not None:
-                out.setdefault(f"{key}.{mname}", length)
-
-
-def _iter_dwarf(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
-    from elftools.elf.elffile import ELFFile
-
-    from tools.dwarf_globals import _TypeReader
-
-    tags = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}
-    out: Dict[str, str] = {}
-    seen: Set[str] = set()
-    with open(vmlinux, "rb") as fh:
-        dwarf = ELFFile(fh).get_dwarf_info(relocate_dwarf_sections=False)
-        for cu in dwarf.iter_CUs():
-            reader = _TypeReader(cu)
-            for die in cu.get_top_DIE().iter_children():
-                kw = tags.get(die.tag)
-                if kw is None or "DW_AT_declaration" in die.attributes or "DW_AT_name" not in die.attributes:
-                    continue
-                outer = f"{kw} {die.attributes['DW_AT_name'].value.decode(errors='replace')}"
-                if outer in seen or outer not in wanted:
-                    continue
-                seen.add(outer)
-                _members(reader, die, out)
-            cu._dielist = []
-            cu._diemap = []
-    return out
-
-
 def dwarf_zero_length(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
     """``"CONTAINER.member"`` -> ``"[0]"`` or ``"[]"`` as DWARF declares each zero-length
     array member of the named structs and unions ``wanted`` (``"struct xregs_state"``) and
-    of their anonymous members, from each one's first complete definition; cached in the
-    kdbg cache (a pass over a kernel's DWARF takes a minute or two)."""
+    of their anonymous members, from each one's first complete definition: from the pass
+    over the kernel's DWARF that also reads its variables
+    (:func:`tools.vmlinux_dwarf.zero_length_declarations`, cached), or from an entry an
+    earlier version kept for exactly this *wanted*."""
     digest = hashlib.sha1("\n".join(sorted(wanted)).encode()).hexdigest()
     top = cache_root() / "declarations"
-    paths = [top / f"zero-length-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION, f":{digest}")]
-    cached = paths[0]
-    got: Optional[Dict[str, str]] = cached_entry(paths)
-    if got is not None:
-        return got
-    out = _iter_dwarf(vmlinux, wanted)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(lzma.compress(json.dumps(out, sort_keys=True).encode()))
-    os.replace(tmp, cached)
-    return out
+    got: Optional[Dict[str, str]] = cached_entry(
+        [top / f"zero-length-{key}.json.xz" for key in file_cache_keys(vmlinux, _CACHE_VERSION, f":{digest}")])
+    return got if got is not None else zero_length_declarations(vmlinux, sorted(wanted))
 
 
 def vmlinux_btf(vmlinux: Path) -> bytes:

@@ -10,6 +10,7 @@ Usage::
 
     python -m vmcores.debian fetch [SUITE[@ABI] ...] [--flavour cloud|generic]
     python -m vmcores.debian abis [SUITE ...]       # the ABIs each suite's list has
+    python -m vmcores.debian dbg [--modules] [SUITE[@ABI] ...]   # the -dbg vmlinux (and modules)
 
 A suite's kernel is the newest its metapackage names when first fetched (and kept in the
 cache); ``KDBG_KERNEL_<SUITE>=<ABI>`` (``KDBG_KERNEL_TRIXIE=6.12.107+deb13``) pins another
@@ -467,40 +468,78 @@ def _unpack_deb(deb: Path, dest: Path, members: Sequence[str], wildcards: bool =
         raise FetchError(f"unpacking {deb} timed out") from e
 
 
+def _dbg_deb(suite: str, kernel: KernelFiles, key: str) -> Path:
+    """The ``linux-image-<release>-dbg`` package of *kernel* (*suite*'s, cached as *key*),
+    downloaded once into ``<cache>/debian/<key>-cloud-dbg-deb/`` for both
+    :func:`debian_dbg_vmlinux` and :func:`debian_dbg_modules` (it was downloaded once for
+    each: 280-300 MB twice per kernel); :func:`_dbg_package` removes it once both are
+    unpacked. The caller holds that directory's lock."""
+    top = cache_root() / "debian" / f"{key}-cloud-dbg-deb"
+    meta_file = top / "deb.json"
+    want = {"release": kernel.release, "version": kernel.version}
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads(meta_file.read_text())
+        deb = top / str(meta.get("file", ""))
+        if {k: meta.get(k) for k in want} == want and deb.is_file():
+            return deb
+    if top.exists():
+        shutil.rmtree(top)  # another kernel's, or an interrupted download
+    top.mkdir(parents=True)
+    pkg = f"linux-image-{kernel.release}-dbg"
+    spec = f"{pkg}={kernel.version}" if kernel.version else pkg
+    with file_lock(cache_root() / "debian" / f".apt-{kernel_name(suite)[0]}.lock"):
+        apt = PrivateApt(suite)
+        apt.ensure_lists()
+        try:
+            deb = apt.download(spec, top)
+        except FetchError:
+            apt.ensure_lists(refresh=True)
+            deb = apt.download(spec, top)
+    meta_file.write_text(json.dumps({**want, "package": pkg, "file": deb.name}, indent=1) + "\n")
+    return deb
+
+
+#: The products of a ``-dbg`` package (:func:`_dbg_package`'s *name*).
+_DBG_PRODUCTS = ("dbg", "dbg-modules")
+
+
 def _dbg_package(suite: str, name: str, result: Callable[[KernelFiles, Path], Path],
                  unpack: Callable[[KernelFiles, Path, Path, Path], None]) -> Path:
     """What :func:`debian_dbg_vmlinux` and :func:`debian_dbg_modules` share: the
-    ``linux-image-<release>-dbg`` package of *suite*'s reference (cloud) kernel, fetched
-    once into ``<cache>/debian/<suite>-cloud-<name>/`` (``top``) and unpacked there by
-    ``unpack(kernel, deb, scratch, top)``; ``result(kernel, top)`` is the path returned,
-    reused while ``dbg.json`` names the same kernel. Locked against other processes."""
+    ``linux-image-<release>-dbg`` package of *suite*'s reference (cloud) kernel
+    (:func:`_dbg_deb`: one download for both), unpacked into
+    ``<cache>/debian/<suite>-cloud-<name>/`` (``top``) by ``unpack(kernel, deb, scratch,
+    top)``; ``result(kernel, top)`` is the path returned, reused while ``dbg.json`` names
+    the same kernel. Locked against other processes; the package is deleted once both
+    products of it are unpacked."""
     kernel = debian_kernel(suite, "cloud")
     key = kernel_key(suite, "cloud")
-    top = cache_root() / "debian" / f"{key}-cloud-{name}"
+    debian = cache_root() / "debian"
+    top = debian / f"{key}-cloud-{name}"
     path = result(kernel, top)
-    meta_file = top / "dbg.json"
-    with file_lock(cache_root() / "debian" / f".{key}-cloud-{name}.lock"):
-        if meta_file.exists() and path.exists():
-            meta = json.loads(meta_file.read_text())
-            if meta.get("release") == kernel.release and meta.get("version") == kernel.version:
-                return path
-        pkg = f"linux-image-{kernel.release}-dbg"
+    meta = {"package": f"linux-image-{kernel.release}-dbg", "version": kernel.version, "release": kernel.release,
+            "suite": suite}  # fmt: skip
+
+    def unpacked(product: str) -> bool:
+        try:
+            have = json.loads((debian / f"{key}-cloud-{product}" / "dbg.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return have.get("release") == kernel.release and have.get("version") == kernel.version
+
+    with file_lock(debian / f".{key}-cloud-{name}.lock"):
+        if unpacked(name) and path.exists():
+            return path
         top.mkdir(parents=True, exist_ok=True)
-        with file_lock(cache_root() / "debian" / f".apt-{kernel_name(suite)[0]}.lock"):
-            apt = PrivateApt(suite)
-            apt.ensure_lists()
-            spec = f"{pkg}={kernel.version}" if kernel.version else pkg
+        with file_lock(debian / f".{key}-cloud-dbg-deb.lock"):
+            deb = _dbg_deb(suite, kernel, key)
             with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
-                try:
-                    deb = apt.download(spec, Path(tmp) / "deb")
-                except FetchError:
-                    apt.ensure_lists(refresh=True)
-                    deb = apt.download(spec, Path(tmp) / "deb")
                 scratch = Path(tmp) / "root"
                 scratch.mkdir()
                 unpack(kernel, deb, scratch, top)
-        meta = {"package": pkg, "version": kernel.version, "release": kernel.release, "suite": suite}
-        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+            (top / "dbg.json").write_text(json.dumps(meta, indent=1) + "\n")
+            if all(unpacked(p) for p in _DBG_PRODUCTS):
+                shutil.rmtree(deb.parent)
         return path
 
 
@@ -509,9 +548,10 @@ def debian_dbg_vmlinux(suite: str) -> Path:
 
     The kernel is the one :func:`debian_kernel` (``flavour="cloud"``) returns, which the
     reference dumps boot; its ``linux-image-<release>-dbg`` package, of exactly that
-    kernel's version, is downloaded once and only ``usr/lib/debug/boot/vmlinux-<release>``
-    is unpacked into ``<cache>/debian/<suite>-cloud-dbg/`` (the .deb is deleted).  Safe to
-    call from several processes at once; afterwards no network is needed.
+    kernel's version, is downloaded once (:func:`_dbg_deb`, shared with
+    :func:`debian_dbg_modules`) and only ``usr/lib/debug/boot/vmlinux-<release>`` is
+    unpacked into ``<cache>/debian/<suite>-cloud-dbg/``.  Safe to call from several
+    processes at once; afterwards no network is needed.
     """
 
     def unpack(kernel: KernelFiles, deb: Path, scratch: Path, top: Path) -> None:
@@ -531,10 +571,10 @@ def debian_dbg_modules(suite: str) -> Path:
     """Return the directory of the DWARF module files of *suite*'s reference (cloud) kernel.
 
     The same ``linux-image-<release>-dbg`` package as :func:`debian_dbg_vmlinux` (of
-    exactly the kernel :func:`debian_kernel` returns) is downloaded once more and only its
-    ``*.ko`` files (``usr/lib/debug/lib/modules/<release>/kernel/**``, every module of
-    that kernel) are unpacked, into ``<cache>/debian/<suite>-cloud-dbg-modules/<release>/``
-    (the .deb is deleted; the vmlinux cache is not touched).  The directory returned holds
+    exactly the kernel :func:`debian_kernel` returns, the same download: :func:`_dbg_deb`)
+    has only its ``*.ko`` files (``usr/lib/debug/lib/modules/<release>/kernel/**``, every
+    module of that kernel) unpacked, into ``<cache>/debian/<suite>-cloud-dbg-modules/<release>/``
+    (the vmlinux cache is not touched; the package is deleted once both are unpacked).  The directory returned holds
     ``kernel/**/*.ko`` as in ``/lib/modules/<release>``.  Safe to call from several
     processes at once; afterwards no network is needed.
     """
@@ -554,7 +594,7 @@ def debian_dbg_modules(suite: str) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line: ``python -m vmcores.debian fetch [SUITE ...] [--flavour F]``."""
+    """Command line: ``python -m vmcores.debian fetch|abis|dbg [SUITE ...]`` (module docstring)."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.debian", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download and unpack kernels, print their paths")
@@ -564,8 +604,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = sub.add_parser("abis", help="list the kernel ABIs each suite's package list has, newest first")
     a.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE")
     a.add_argument("--flavour", choices=sorted(FLAVOURS), default="cloud")
+    d = sub.add_parser("dbg", help="download each kernel's -dbg package, unpack its DWARF vmlinux (what the "
+                       "drgn oracle and the declaration tools read), print the paths")
+    d.add_argument("suites", nargs="*", default=list(SUITES), metavar="SUITE",
+                   help="a suite or SUITE@ABI (its cloud kernel, as debian_dbg_vmlinux takes it)")
+    d.add_argument("--modules", action="store_true", help="also unpack its DWARF modules (one download for both)")
     args = ap.parse_args(argv)
     rc = 0
+    if args.cmd == "dbg":
+        for suite in args.suites:
+            try:
+                print(f"{suite}\t{debian_dbg_vmlinux(suite)}", flush=True)
+                if args.modules:
+                    print(f"{suite}\t{debian_dbg_modules(suite)}", flush=True)
+            except (FetchError, ValueError) as e:
+                print(f"vmcores.debian: {suite}: {e}", file=sys.stderr)
+                rc = 1
+        return rc
     if args.cmd == "abis":
         for suite in args.suites:
             try:
