@@ -745,11 +745,12 @@ def _makedumpfile_forms(
     forms: Sequence[Tuple[str, Sequence[str]]] = MAKEDUMPFILE_FORMS,
     command: Sequence[str] = ("makedumpfile",),
     note: str = "",
+    flat: bool = True,
 ) -> Tuple[List[Tuple[str, str, Path]], Dict[str, str]]:
     """Convert a /proc/vmcore-style ELF with makedumpfile (*command*: the host's, or
-    another architecture's under qemu-user) into each of *forms* and the flattened
-    ``kdump-zlib-d31-flat``; return (form, tool, path), failures.  *note* is added to
-    each tool description (which makedumpfile ran)."""
+    another architecture's under qemu-user) into each of *forms* and (*flat*) the
+    flattened ``kdump-zlib-d31-flat``; return (form, tool, path), failures.  *note* is
+    added to each tool description (which makedumpfile ran)."""
     made: List[Tuple[str, str, Path]] = []
     failed: Dict[str, str] = {}
     for form, opts in forms:
@@ -767,6 +768,8 @@ def _makedumpfile_forms(
             out.unlink(missing_ok=True)
             lines = [ln for ln in err.splitlines() if ln.strip()]
             failed[tool] = "; ".join(lines[-3:]) if lines else f"exit {rc}"
+    if not flat:
+        return made, failed
     out = outdir / "makedumpfile.kdump-zlib-d31-flat"
     with open(out, "wb") as fout:
         rc, err = _run_tool([*command, "-F", "-c", "-d", "31", str(elf)], stdout=fout)
