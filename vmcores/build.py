@@ -739,15 +739,25 @@ MAKEDUMPFILE_FORMS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 free pages; ``kdump-d31`` is uncompressed; ``elf-d31`` is makedumpfile's ELF output."""
 
 
-def _makedumpfile_forms(elf: Path, outdir: Path) -> Tuple[List[Tuple[str, str, Path]], Dict[str, str]]:
-    """Convert a /proc/vmcore-style ELF with makedumpfile; return (form, tool, path), failures."""
+def _makedumpfile_forms(
+    elf: Path,
+    outdir: Path,
+    forms: Sequence[Tuple[str, Sequence[str]]] = MAKEDUMPFILE_FORMS,
+    command: Sequence[str] = ("makedumpfile",),
+    note: str = "",
+    flat: bool = True,
+) -> Tuple[List[Tuple[str, str, Path]], Dict[str, str]]:
+    """Convert a /proc/vmcore-style ELF with makedumpfile (*command*: the host's, or
+    another architecture's under qemu-user) into each of *forms* and (*flat*) the
+    flattened ``kdump-zlib-d31-flat``; return (form, tool, path), failures.  *note* is
+    added to each tool description (which makedumpfile ran)."""
     made: List[Tuple[str, str, Path]] = []
     failed: Dict[str, str] = {}
-    for form, opts in MAKEDUMPFILE_FORMS:
+    for form, opts in forms:
         out = outdir / f"makedumpfile.{form}"
         out.unlink(missing_ok=True)
-        tool = "makedumpfile " + " ".join(opts) + " (of the qemu -p ELF made /proc/vmcore-like)"
-        rc, err = _run_tool(["makedumpfile", *opts, str(elf), str(out)])
+        tool = "makedumpfile " + " ".join(opts) + note + " (of the qemu -p ELF made /proc/vmcore-like)"
+        rc, err = _run_tool([*command, *opts, str(elf), str(out)])
         ok = rc == 0 and out.exists() and out.stat().st_size > 4096
         if ok:
             err = _check_output(out, form) or err
@@ -758,14 +768,16 @@ def _makedumpfile_forms(elf: Path, outdir: Path) -> Tuple[List[Tuple[str, str, P
             out.unlink(missing_ok=True)
             lines = [ln for ln in err.splitlines() if ln.strip()]
             failed[tool] = "; ".join(lines[-3:]) if lines else f"exit {rc}"
+    if not flat:
+        return made, failed
     out = outdir / "makedumpfile.kdump-zlib-d31-flat"
     with open(out, "wb") as fout:
-        rc, err = _run_tool(["makedumpfile", "-F", "-c", "-d", "31", str(elf)], stdout=fout)
+        rc, err = _run_tool([*command, "-F", "-c", "-d", "31", str(elf)], stdout=fout)
     if rc == 0 and out.stat().st_size > 4096:
-        made.append(("kdump-zlib-d31-flat", "makedumpfile -F -c -d 31", out))
+        made.append(("kdump-zlib-d31-flat", "makedumpfile -F -c -d 31" + note, out))
     else:
         out.unlink(missing_ok=True)
-        failed["makedumpfile -F -c -d 31"] = err.splitlines()[-1] if err else f"exit {rc}"
+        failed["makedumpfile -F -c -d 31" + note] = err.splitlines()[-1] if err else f"exit {rc}"
     return made, failed
 
 
