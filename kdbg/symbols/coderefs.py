@@ -1,7 +1,8 @@
 """Data symbols found from the code that uses them.
 
 A kernel without ``CONFIG_KALLSYMS_ALL`` lists no global, but its functions still refer to
-them (arm64: ``adrp`` + ``add``/``ldr``, decoded by :func:`kdbg.arch.code_references`).
+them (arm64: ``adrp`` + ``add``/``ldr``; x86-64: RIP-relative and absolute operands;
+decoded by :func:`kdbg.arch.code_references`).
 :data:`REFERRERS` names, for each global kdbg needs that is neither exported nor in
 VMCOREINFO, functions of different translation units that refer to it: the global's address
 is the one address in the kernel's data that every one of them forms and that no known

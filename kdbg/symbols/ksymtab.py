@@ -18,7 +18,7 @@ Such a kernel's kallsyms lists text only (Debian's bookworm ``cloud-arm64``: no
 * the code of the functions kallsyms lists: the globals of
   :data:`kdbg.symbols.coderefs.REFERRERS` (``modules``, ``panic_cpu``, ...) are the one
   address their referrers' code forms (:mod:`kdbg.symbols.coderefs`; arm64's ``adrp``
-  pairs).
+  pairs, x86-64's RIP-relative and absolute operands).
 
 Per-CPU variables (BTF's ``.data..percpu`` DATASEC) are placed from an exported one by
 :mod:`kdbg.core.kernel_finders`. Any other global stays unknown: its lookup fails in one
