@@ -25,11 +25,10 @@ from kdbg.arch import AARCH64, code_references
 from kdbg.memory import open_core as open_memory
 from kdbg.symbols.coderefs import REFERRERS
 from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS, RecoveredSymbols, with_data_symbols
-from kdbg.symbols.table import SymbolTable
 from kdbg.target.checks import ADDRESS_SYMBOLS
 from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
-from tests.kallsyms_truth import truth_vmlinux
+from tests.kallsyms_truth import text_only, truth_vmlinux
 from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
 from vmcores.oracle import ORACLE_FORM
@@ -38,7 +37,7 @@ pytestmark = pytest.mark.timeout(2400)
 
 #: The globals issue 16 names, and what ps, lsmod, mount, sys and bt need.
 NAMED = ("init_task", "modules", "slab_caches", "jiffies_64", "__per_cpu_offset", "init_pid_ns", "runqueues",
-         "panic_cpu", "__cpu_possible_mask", "tainted_mask", "irq_stack_ptr", "__start_BTF")
+         "panic_cpu", "__cpu_possible_mask", "tainted_mask", "irq_stack_ptr", "__start_BTF", "tk_core")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +130,7 @@ def test_named_globals_are_found_or_fail_in_one_line(dump: Dump, vmlinux: Dict[s
             assert address - slide in vmlinux[name], name
     print("unreachable:", unreachable)
     assert {"init_task", "jiffies_64", "__per_cpu_offset", "runqueues", "irq_stack_ptr", "modules",
-            "panic_cpu", "slab_caches", "tainted_mask"}.isdisjoint(unreachable)
+            "panic_cpu", "slab_caches", "tainted_mask", "tk_core"}.isdisjoint(unreachable)
     for name in unreachable[:1]:  # the command line says so in one line too
         p = run_kdbg("-q", "-c", str(dump.path), "-x", f"sym {name}")
         assert p.returncode == 1 and re.fullmatch(rf"kdbg: no symbol '{name}'\n", p.stderr), p.stderr
@@ -151,15 +150,6 @@ def test_lsmod_is_the_guests(dump: Dump) -> None:
     assert want and sorted(got) == sorted(want)
 
 
-def _text_only(table: SymbolTable) -> SymbolTable:
-    """``table`` as a kernel without ``CONFIG_KALLSYMS_ALL`` lists it: its text symbols
-    and ``_etext`` (bookworm's cloud kallsyms: 21,307 ``T``, 23,237 ``t``, 257 ``W``, and
-    ``_etext`` its one ``D``)."""
-    keep = [i for i, (n, t) in enumerate(zip(table.names, table.types, strict=True)) if t in "TtWw" or n == "_etext"]
-    return SymbolTable.from_columns([table.names[i] for i in keep], [table.addresses[i] for i in keep],
-                                    "".join(table.types[i] for i in keep), None)
-
-
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_globals_found_in_code_are_the_vmlinux_symbols(kernel: str) -> None:
     """Every global of ``REFERRERS`` is found from its referrers' code, read from the dump
@@ -172,7 +162,7 @@ def test_globals_found_in_code_are_the_vmlinux_symbols(kernel: str) -> None:
     slide = _slide(dump, symbols)
     kallsyms = {n: a for a, _t, n in truth_vmlinux(dump.truth)}
     with open_program(str(dump.path)) as prog:
-        text = _text_only(prog.symbol_table)
+        text = text_only(prog.symbol_table)
     memory = open_memory(str(dump.path))
     try:
         _table, found = with_data_symbols(text, memory.read, memory.vmcoreinfo, ADDRESS_SYMBOLS,

@@ -1,8 +1,10 @@
 """Globals found from the code that uses them (:mod:`kdbg.symbols.coderefs`), on crafted
-arm64 code: the instructions are encoded here from the Arm ARM's field layouts, decoded by
-capstone in :func:`kdbg.arch.arm64.coderefs.adrp_references`. The real kernels' code is
-read, and every address found checked against the ``-dbg`` vmlinux, in
-``test_arm64_data_symbols``."""
+code: arm64's instructions are encoded here from the Arm ARM's field layouts, decoded by
+capstone in :func:`kdbg.arch.arm64.coderefs.adrp_references`; x86-64's from the Intel SDM's
+(REX.W, opcode, ModRM, SIB), decoded in :func:`kdbg.arch.x86_64.coderefs.rip_references`.
+The real kernels' code is read, and every address found checked against the ``-dbg``
+vmlinux, drgn and the guest's kallsyms, in ``test_arm64_data_symbols`` and
+``test_x86_data_symbols``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 
 from kdbg.arch import AARCH64, X86_64, code_references
 from kdbg.arch.arm64.coderefs import adrp_references
+from kdbg.arch.x86_64.coderefs import rip_references
 from kdbg.symbols.coderefs import REFERRERS, code_referenced_symbols
 from kdbg.symbols.table import SymbolTable
 
@@ -105,8 +108,35 @@ def test_two_common_addresses_are_no_answer() -> None:
     assert found == {} and why["slab_caches"].startswith("2 addresses common")
 
 
-def test_code_references_are_arm64s() -> None:
+def test_code_references_are_each_machines() -> None:
     decode, why = code_references(AARCH64)
     assert decode is adrp_references and why == ""
     decode, why = code_references(X86_64)
-    assert decode is None and "x86_64" in why
+    assert decode is rip_references and why == ""
+    decode, why = code_references("riscv64")
+    assert decode is None and "riscv64" in why
+
+
+X86_TEXT = 0xFFFFFFFF81000000
+
+
+def s32(value: int) -> bytes:
+    """A sign-extended 32-bit field holding ``value`` (a kernel address or a displacement)."""
+    return struct.pack("<i", value - (1 << 64) if value >= 1 << 63 else value)
+
+
+def test_rip_relative_and_absolute_operands_are_addresses() -> None:
+    """``mov rax, [rip+d]`` and ``lea rdi, [rip+d]`` (the next instruction's address plus
+    ``d``), ``mov rdi, imm32`` and ``cmp rax, imm32`` (sign-extended, -mcmodel=kernel),
+    ``mov rax, [rdx*8+disp32]`` (a table); a ``gs:`` operand is a per-CPU offset, no
+    address."""
+    g, h, i, j = 0xFFFFFFFF82A1B2C0, 0xFFFFFFFF82A1B300, 0xFFFFFFFF82C00010, 0xFFFFFFFF82000040
+    at = X86_TEXT
+    text = b"\x48\x8b\x05" + s32(g - (at + 7))                # mov rax, [rip + g]
+    text += b"\x48\x8d\x3d" + s32(h - (at + 14))              # lea rdi, [rip + h]
+    text += b"\x48\xc7\xc7" + s32(i)                           # mov rdi, i
+    text += b"\x48\x3d" + s32(g)                                # cmp rax, g
+    text += b"\x48\x8b\x04\xd5" + s32(j)                       # mov rax, [rdx*8 + j]
+    text += b"\x65\x48\x8b\x04\x25" + s32(0x28)               # mov rax, gs:[0x28]
+    text += b"\xc3"                                              # ret
+    assert rip_references(text, at) == {g, h, i, j}

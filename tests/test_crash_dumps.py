@@ -36,7 +36,7 @@ from tests.stack_truth import (
     stayed_asleep,
     sysrq_t_still_true,
 )
-from vmcores.build import parse_proc_stat
+from vmcores.build import Dump, dump_from_json, parse_proc_stat
 from vmcores.crash import MODULE_NAME
 
 MODULE_FUNCTIONS = ["kdbg_oops_level2", "kdbg_oops_level1", "kdbg_oops_write"]
@@ -356,7 +356,7 @@ def test_truth_files(crash_truth: Path) -> None:
         # 5.10's printk in NMI context writes to a per-CPU buffer; the panic's last line
         # comes after its last flush, so it stays there: in the dump's memory, not on the console
         assert ends == 0
-        elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf")
+        elf = next(dump_from_json(Dump, d, crash_truth.parent).path for d in info["dumps"] if d["form"] == "elf")
         with open(elf, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mem:
             assert mem.find(b"\x010---[ end Kernel panic - not syncing: NMI: Not continuing ]---\n") > 0
     else:
@@ -573,7 +573,7 @@ def test_dump_stacks_are_the_console_stacks(crash_truth: Path) -> None:
     from vmcores.oracle import Query, ask_drgn
 
     info = json.loads((crash_truth.parent / "dumps.json").read_text())
-    elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf-paging")
+    elf = next(dump_from_json(Dump, d, crash_truth.parent).path for d in info["dumps"] if d["form"] == "elf-paging")
     rows = ask_drgn(info["suite"], elf, [Query("tasks", _DRGN_TASKS)]).records["tasks"]["value"]
     tasks, expected = sysrq_t_still_true(crash_truth, drgn_view(info["suite"], elf))
     assert {r[0] for r in rows} >= set(tasks) - {1}  # drgn sees every task the console listed
@@ -631,7 +631,7 @@ def test_nmi_dump_cpus_are_on_their_nmi_stacks(crash_truth: Path) -> None:
     ``nmi_panic_self_stop`` on its own; both stacks in the ``cpu_entry_area``.  The
     interrupted context's RSP (the console's registers) is below neither."""
     info = json.loads((crash_truth.parent / "dumps.json").read_text())
-    elf = next(Path(d["path"]) for d in info["dumps"] if d["form"] == "elf")
+    elf = next(dump_from_json(Dump, d, crash_truth.parent).path for d in info["dumps"] if d["form"] == "elf")
     o = parse_panic(_console(crash_truth))
     cpus = _prstatus(elf)
     assert sorted(cpus) == [0, 1]

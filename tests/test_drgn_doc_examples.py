@@ -55,7 +55,7 @@ from typing import Callable, Dict, List, Mapping, Tuple
 import pytest
 
 from tests.conftest import resolve_dump
-from vmcores.build import Dump
+from vmcores.build import Dump, dump_from_json
 from vmcores.debian import SUITES
 from vmcores.disk import DISK_FORMS, read_inflight
 from vmcores.doc_examples import (
@@ -745,7 +745,7 @@ def _same_guest(dump: Dump, form: str) -> Path:
     """The ``form`` dump of the same stopped guest as ``dump`` (its build's ``dumps.json``,
     beside ``truth/``): the same memory in another file format."""
     records = json.loads((dump.truth.parent / "dumps.json").read_text())["dumps"]
-    paths = [Path(rec["path"]) for rec in records if rec["form"] == form]
+    paths = [dump_from_json(Dump, rec, dump.truth.parent).path for rec in records if rec["form"] == form]
     assert len(paths) == 1 and paths[0].exists(), f"{dump.truth.parent}: no {form} dump beside {dump.path}"
     return paths[0]
 

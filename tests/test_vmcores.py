@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from vmcores.build import Dump, LiveResult, manifest_path
+from vmcores.build import Dump, LiveResult, dump_from_json, manifest_path
 from vmcores.debian import SUITES
 
 BTF_MAGIC = b"\x9f\xeb"
@@ -97,11 +97,12 @@ def test_manifest_files_exist(reference_dumps_all: List[Dump]) -> None:
     """Every dump in the manifest exists with its truth, and all suites are present."""
     manifest = json.loads(manifest_path().read_text())
     assert {d["suite"] for d in manifest["dumps"]} >= set(SUITES)
-    for d in manifest["dumps"]:
-        assert Path(d["path"]).is_file(), d
-        assert Path(d["truth"], "kallsyms").is_file(), d
-        assert Path(d["path"]).stat().st_size == d["size"], d
-    assert {d.path for d in reference_dumps_all} <= {Path(d["path"]) for d in manifest["dumps"]}
+    listed = [(dump_from_json(Dump, d, manifest_path().parent), d) for d in manifest["dumps"]]
+    for dump, d in listed:
+        assert dump.path.is_file(), d
+        assert (dump.truth / "kallsyms").is_file(), d
+        assert dump.path.stat().st_size == d["size"], d
+    assert {d.path for d in reference_dumps_all} <= {dump.path for dump, _d in listed}
 
 
 @pytest.mark.slow

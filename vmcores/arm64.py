@@ -465,7 +465,7 @@ def build_arm64(name: str = "bookworm-cloud", memory: str = DEFAULT_MEMORY,
         "qemu_formats": qemu_formats,
         "boot_seconds": round(ready, 1),
         "build_seconds": round(time.monotonic() - t0, 1),
-        "dumps": [dump_json(d) for d in dumps],
+        "dumps": [dump_json(d, final) for d in dumps],
         "failed": failed,
     }
     info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made, strict=True)]
@@ -481,7 +481,7 @@ def _load(name: str, filtered: bool = True) -> Optional[List[Dump]]:
     f = arm64_dumps_root() / name / "dumps.json"
     try:
         info = json.loads(f.read_text())
-        dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
+        dumps = [dump_from_json(Dump, d, f.parent) for d in info["dumps"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if info.get("recipe") != BUILD_RECIPE or not dumps or not all(d.path.exists() for d in dumps):

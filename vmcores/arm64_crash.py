@@ -285,8 +285,9 @@ def _load(name: str, scenario: str) -> Optional[List[CrashDump]]:
     """The recorded dumps of one kernel's scenario, or None when a build is needed (none,
     another recipe, another kernel package, a file missing)."""
     try:
-        info = json.loads((arm64_crash_dir(name, scenario) / "dumps.json").read_text())
-        dumps = [dump_from_json(CrashDump, d) for d in info["dumps"]]
+        home = arm64_crash_dir(name, scenario)
+        info = json.loads((home / "dumps.json").read_text())
+        dumps = [dump_from_json(CrashDump, d, home) for d in info["dumps"]]
         meta = json.loads((arm64_root() / name / "kernel.json").read_text())
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -831,7 +831,7 @@ def build_suite(
         "memory": memory,
         "qemu_formats": qemu_formats,
         "build_seconds": round(time.monotonic() - t0, 1),
-        "dumps": [dump_json(d) for d in dumps],
+        "dumps": [dump_json(d, final) for d in dumps],
         "failed": failed,
     }
     info["dumps"] = [{**j, "size": p.stat().st_size} for j, (_f, _t, p) in zip(info["dumps"], made, strict=True)]
@@ -852,21 +852,35 @@ def finish_build(outdir: Path, final: Path, info: Dict[str, Any]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def dump_json(d: Dump) -> Dict[str, Any]:
-    """A :class:`Dump` (or a subclass's, such as ``vmcores.crash.CrashDump``) as
-    ``dumps.json`` records it: every field, paths as strings."""
+#: The :class:`Dump` fields that are paths: a dump index records them relative to its own
+#: directory, so a cache can move (another ``HOME``, a copied ``KDBG_CACHE``).
+PATH_FIELDS = ("path", "truth")
+
+
+def dump_json(d: Dump, home: Path) -> Dict[str, Any]:
+    """A :class:`Dump` (or a subclass's, such as ``vmcores.crash.CrashDump``) as the
+    ``dumps.json`` in the directory *home* records it: every field, paths as strings
+    relative to *home*."""
     out: Dict[str, Any] = {}
     for f in dataclasses.fields(d):
         v = getattr(d, f.name)
-        out[f.name] = str(v) if isinstance(v, Path) else v
+        out[f.name] = os.path.relpath(v, home) if isinstance(v, Path) else v
     return out
 
 
-def dump_from_json(cls: Any, rec: Dict[str, Any]) -> Any:
-    """The ``cls`` (:class:`Dump` or a subclass) a :func:`dump_json` record describes;
-    ``KeyError`` for a record that lacks a field."""
-    return cls(**{f.name: Path(rec[f.name]) if f.name in ("path", "truth") else rec[f.name]
+def dump_from_json(cls: Any, rec: Dict[str, Any], home: Path) -> Any:
+    """The ``cls`` (:class:`Dump` or a subclass) a :func:`dump_json` record of the index
+    in the directory *home* describes (a relative path is *home*'s; an absolute one, as
+    indexes recorded them before, is taken as it is); ``KeyError`` for a record that
+    lacks a field. Other fields of *rec* (``size``, a subclass's) are left out."""
+    return cls(**{f.name: Path(home, rec[f.name]) if f.name in PATH_FIELDS else rec[f.name]
                   for f in dataclasses.fields(cls)})
+
+
+def rebased_json(rec: Dict[str, Any], home: Path, to: Path) -> Dict[str, Any]:
+    """A record of the index in *home* as the index in *to* records it (a manifest's copy
+    of a build's ``dumps.json`` record)."""
+    return {k: os.path.relpath(Path(home, v), to) if k in PATH_FIELDS else v for k, v in rec.items()}
 
 
 def _load_suite(suite: str) -> Optional[List[Dump]]:
@@ -875,7 +889,7 @@ def _load_suite(suite: str) -> Optional[List[Dump]]:
         return None
     try:
         info = json.loads(f.read_text())
-        dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
+        dumps = [dump_from_json(Dump, d, f.parent) for d in info["dumps"]]
     except (ValueError, KeyError, TypeError):
         return None
     if not dumps or not all(d.path.exists() for d in dumps):
@@ -897,12 +911,13 @@ def built_from_current_kernel(suite: str, info: Dict[str, Any]) -> bool:
 
 def _write_manifest() -> None:
     suites = {}
-    for suite_dir in sorted(vmcores_root().glob("*/dumps.json")):
+    root = vmcores_root()
+    for index in sorted(root.glob("*/dumps.json")):
         with contextlib.suppress(ValueError):
-            info = json.loads(suite_dir.read_text())
+            info = json.loads(index.read_text())
+            info["dumps"] = [rebased_json(d, index.parent, root) for d in info["dumps"]]
             suites[info["suite"]] = info
-    manifest = {
-        "cache": str(vmcores_root()),
+    manifest = {  # paths relative to the manifest's directory, as each dumps.json's are
         "dumps": [d for s in suites.values() for d in s["dumps"]],
         "suites": {s: {k: v for k, v in info.items() if k != "dumps"} for s, info in suites.items()},
     }

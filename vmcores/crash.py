@@ -76,6 +76,7 @@ from vmcores.build import (
     finish_build,
     make_initramfs,
     qemu_dumps,
+    rebased_json,
     vmcores_root,
 )
 from vmcores.debian import (
@@ -682,7 +683,8 @@ def finish_crash_build(
     dumps = [CrashDump(suite=info["suite"], release=release, form=f, tool=t, path=final / p.name,
                        truth=final / "truth", scenario=info["scenario"]) for f, t, p in made]
     info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
+    info["dumps"] = [{**dump_json(d, final), "size": p.stat().st_size}
+                     for d, (_f, _t, p) in zip(dumps, made, strict=True)]
     finish_build(outdir, final, info)
     say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
     return dumps
@@ -811,7 +813,7 @@ def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
         return None
     try:
         info = json.loads(f.read_text())
-        dumps = [dump_from_json(CrashDump, d) for d in info["dumps"]]
+        dumps = [dump_from_json(CrashDump, d, f.parent) for d in info["dumps"]]
         failed = info.get("failed", {})
     except (ValueError, KeyError, TypeError):
         return None
@@ -838,14 +840,16 @@ def _load(suite: str, scenario: str) -> Optional[List[CrashDump]]:
 
 def _write_manifest() -> None:
     entries = []
-    for f in sorted(crash_root().glob("*/dumps.json")):
+    root = crash_root()
+    for f in sorted(root.glob("*/dumps.json")):
         try:
-            entries.append(json.loads(f.read_text()))
+            entry = json.loads(f.read_text())
         except ValueError:
             continue
-    manifest = {
-        "cache": str(crash_root()),
-        "dumps": [d for e in entries for d in e.get("dumps", [])],
+        entry["dumps"] = [rebased_json(d, f.parent, root) for d in entry.get("dumps", [])]
+        entries.append(entry)
+    manifest = {  # paths relative to the manifest's directory, as each dumps.json's are
+        "dumps": [d for e in entries for d in e["dumps"]],
         "builds": {f"{e['suite']}-{e['scenario']}": {k: v for k, v in e.items() if k != "dumps"} for e in entries},
     }
     path = crash_root() / "manifest.json"

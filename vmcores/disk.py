@@ -224,7 +224,8 @@ def build_disk(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = No
     dumps = [Dump(suite=suite, release=release, form=f, tool=t, path=final / p.name, truth=final / "truth")
              for f, t, p in made]
     info["build_seconds"] = round(time.monotonic() - t0, 1)
-    info["dumps"] = [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)]
+    info["dumps"] = [{**dump_json(d, final), "size": p.stat().st_size}
+                     for d, (_f, _t, p) in zip(dumps, made, strict=True)]
     finish_build(outdir, final, info)
     say(f"done: {len(dumps)} dumps ({info['build_seconds']}s)")
     return dumps
@@ -237,7 +238,7 @@ def _load(suite: str) -> Optional[List[Dump]]:
         return None
     try:
         info = json.loads(f.read_text())
-        dumps = [dump_from_json(Dump, d) for d in info["dumps"]]
+        dumps = [dump_from_json(Dump, d, f.parent) for d in info["dumps"]]
     except (ValueError, KeyError, TypeError):
         return None
     if info.get("recipe") != RECIPE or not built_from_current_kernel(suite, info):

@@ -271,7 +271,8 @@ def build_state(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = N
         "recipe": recipe(),
         "modules": modules,
         "build_seconds": round(time.monotonic() - t0, 1),
-        "dumps": [{**dump_json(d), "size": p.stat().st_size} for d, (_f, _t, p) in zip(dumps, made, strict=True)],
+        "dumps": [{**dump_json(d, final), "size": p.stat().st_size}
+                  for d, (_f, _t, p) in zip(dumps, made, strict=True)],
         "failed": failed,
     }
     finish_build(outdir, final, info)
@@ -286,7 +287,7 @@ def _load(suite: str) -> Optional[List[StateDump]]:
         return None
     try:
         info = json.loads(f.read_text())
-        dumps = [dump_from_json(StateDump, d) for d in info["dumps"]]
+        dumps = [dump_from_json(StateDump, d, f.parent) for d in info["dumps"]]
     except (ValueError, KeyError, TypeError):
         return None
     if info.get("recipe") != recipe() or not built_from_current_kernel(suite, info):

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
-from kdbg.arch.arm64 import coderefs as arm64_coderefs
 from kdbg.arch.arm64 import entry as arm64_entry
 from kdbg.arch.arm64 import unwind as arm64_unwind
+from kdbg.arch.arm64.coderefs import adrp_references
+from kdbg.arch.decoder import decoder_missing
 from kdbg.arch.layout import LayoutBase
 from kdbg.arch.x86_64 import X86_64Translator
+from kdbg.arch.x86_64.coderefs import rip_references
 
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -243,14 +245,16 @@ def switched_out_sp(machine: str, task: Any) -> Optional[int]:
 
 def code_references(machine: str) -> Tuple[Optional[Callable[[bytes, int], Set[int]]], str]:
     """``(decode, "")``: the decoder of the data addresses ``machine``'s code at an address
-    refers to (arm64: :func:`kdbg.arch.arm64.coderefs.adrp_references`), or ``(None,
-    why)``: not decoded on x86-64 yet (its RIP-relative operands), or capstone missing."""
-    if machine != AARCH64:
+    refers to (arm64: :func:`kdbg.arch.arm64.coderefs.adrp_references`; x86-64:
+    :func:`kdbg.arch.x86_64.coderefs.rip_references`), or ``(None, why)``: another
+    machine, or capstone missing."""
+    decoders = {AARCH64: adrp_references, X86_64: rip_references}
+    if machine not in decoders:
         return None, f"code references are not decoded on {machine}"
-    missing = arm64_coderefs.decoder_missing()
+    missing = decoder_missing()
     if missing is not None:
         return None, missing
-    return arm64_coderefs.adrp_references, ""
+    return decoders[machine], ""
 
 
 def kcore_layout(machine: str, segments: Sequence[Tuple[int, int, int]], l5: bool,

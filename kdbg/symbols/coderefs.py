@@ -1,7 +1,8 @@
 """Data symbols found from the code that uses them.
 
 A kernel without ``CONFIG_KALLSYMS_ALL`` lists no global, but its functions still refer to
-them (arm64: ``adrp`` + ``add``/``ldr``, decoded by :func:`kdbg.arch.code_references`).
+them (arm64: ``adrp`` + ``add``/``ldr``; x86-64: RIP-relative and absolute operands;
+decoded by :func:`kdbg.arch.code_references`).
 :data:`REFERRERS` names, for each global kdbg needs that is neither exported nor in
 VMCOREINFO, functions of different translation units that refer to it: the global's address
 is the one address in the kernel's data that every one of them forms and that no known
@@ -21,8 +22,9 @@ from kdbg.symbols.table import SymbolTable
 __all__ = ["REFERRERS", "MIN_REFERRERS", "code_referenced_symbols"]
 
 #: ``{global: functions that refer to it}``, each list from at least two source files
-#: (the same on Debian's 6.1 and 6.12; checked against their ``-dbg`` vmlinux by
-#: tests/test_arm64_data_symbols.py).
+#: where the global is not static (the same on Debian's 5.10, 6.1 and 6.12; checked
+#: against their ``-dbg`` vmlinux by tests/test_arm64_data_symbols.py on arm64, against
+#: the guest's kallsyms and drgn by tests/test_x86_data_symbols.py on x86-64).
 REFERRERS: Mapping[str, Tuple[str, ...]] = {
     # kernel/module/main.c, kernel/module/kallsyms.c
     "modules": ("find_module_all", "module_kallsyms_lookup_name", "module_kallsyms_on_each_symbol"),
@@ -32,6 +34,11 @@ REFERRERS: Mapping[str, Tuple[str, ...]] = {
     "tainted_mask": ("add_taint", "test_taint", "get_taint"),
     # mm/slab_common.c: slab_mutex is the other address slab_start/slab_next form
     "slab_caches": ("slab_start", "slab_next", "slab_show"),
+    # kernel/time/timekeeping.c only (tk_core is static; sys's date and uptime): no anchor,
+    # each forms tk_core itself to read its seqcount, and otherwise members no other one
+    # reads (ktime_get_raw: tkr_raw's; ktime_get_resolution_ns: tkr_mono.shift) or data of
+    # its own (ktime_mono_to_any: offsets[]). Not getboottime64: x86-64 reads no seqcount.
+    "tk_core": ("ktime_mono_to_any", "ktime_get_raw", "ktime_get_resolution_ns"),
 }
 #: How many of a global's referrers kallsyms must list (one function alone forms several
 #: addresses: its strings, its file's anchor, the other globals it uses).

@@ -11,13 +11,14 @@ Such a kernel's kallsyms lists text only (Debian's bookworm ``cloud-arm64``: no
   every field relative to its own address, the names in ``__ksymtab_strings``. The
   tables are found from the string of an exported name (``init_task``): the entry whose
   ``name_offset`` points at it, then entry by entry both ways while each entry is one (its
-  name a C identifier after a NUL, its value in the kernel image, and, for a name kallsyms
-  has, kallsyms' address).
+  name a C identifier after a NUL, its value in the kernel image or, for x86-64's
+  zero-based per-CPU variables, below :data:`PERCPU_SPAN`, and, for a name kallsyms has,
+  kallsyms' address).
 
 * the code of the functions kallsyms lists: the globals of
   :data:`kdbg.symbols.coderefs.REFERRERS` (``modules``, ``panic_cpu``, ...) are the one
   address their referrers' code forms (:mod:`kdbg.symbols.coderefs`; arm64's ``adrp``
-  pairs).
+  pairs, x86-64's RIP-relative and absolute operands).
 
 Per-CPU variables (BTF's ``.data..percpu`` DATASEC) are placed from an exported one by
 :mod:`kdbg.core.kernel_finders`. Any other global stays unknown: its lookup fails in one
@@ -50,8 +51,14 @@ MACROS = ("node_online_map",)
 ANCHORS = ("init_task", "jiffies_64", "__per_cpu_offset", "init_pid_ns", "kfree")
 #: An entry: three little-endian ``int``.
 ENTRY = 12
+#: Where an entry may start (``__ksymtab`` is aligned to its ``int`` fields).
+ENTRY_ALIGN = 4
 #: How far above ``_stext`` an exported symbol's value may lie (the image's span).
 IMAGE_SPAN = 1 << 30
+#: x86-64's per-CPU variables are zero-based: an exported one's value is its offset in
+#: the per-CPU area (``cpu_number`` at ``0x19160`` on bookworm), as its kallsyms lists it.
+PERCPU_SPAN = 1 << 24
+_MASK = (1 << 64) - 1
 #: How far a name may lie from the anchor's name (``__ksymtab_strings`` is 184 KiB on
 #: bookworm's cloud-arm64 kernel).
 STRINGS_SPAN = 1 << 20
@@ -141,8 +148,8 @@ def _entry(blob: _Blob, e: int, table: SymbolTable, stext: int, strings: int) ->
     if abs(e + 4 + n - strings) > STRINGS_SPAN or (ns and abs(e + 8 + ns - strings) > STRINGS_SPAN):
         return None
     name = blob.name_at(e + 4 + n)
-    value = e + v
-    if name is None or not stext <= value < stext + IMAGE_SPAN:
+    value = (e + v) & _MASK
+    if name is None or not (stext <= value < stext + IMAGE_SPAN or value < PERCPU_SPAN):
         return None
     if ns and not blob.is_namespace(e + 8 + ns):
         return None
@@ -198,8 +205,9 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
     ``decode`` is :func:`kdbg.arch.code_references` of the machine (``(None, why)``: the
     code is not searched).
 
-    The exported tables are searched from ``_etext`` up to the lowest VMCOREINFO address
-    above the kallsyms tables (which lie in the same read-only data, before them)."""
+    The exported tables are searched from ``_etext`` (rounded up to :data:`ENTRY_ALIGN`)
+    up to the lowest VMCOREINFO address above the kallsyms tables (which lie in the same
+    read-only data, before them)."""
     sources: Dict[str, Dict[str, int]] = {"vmcoreinfo": {}, "ksymtab": {}, "code": {}}
     if not lacks_data_symbols(table):
         return table, RecoveredSymbols(sources, None, "kallsyms has data symbols")
@@ -217,12 +225,13 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
             note = "VMCOREINFO names no address above the kallsyms tables: the exported tables were not searched"
         else:
             end = min(above)
+            begin = (etext.address + ENTRY_ALIGN - 1) & -ENTRY_ALIGN  # x86-64's _etext is not aligned
             try:
-                data = read(etext.address, end - etext.address)
+                data = read(begin, end - begin)
             except KdbgError as e:
-                data, note = b"", f"cannot read [{etext.address:#x}, {end:#x}): {e}"
+                data, note = b"", f"cannot read [{begin:#x}, {end:#x}): {e}"
             if data:
-                exported, span, note = exported_symbols(etext.address, data, table, stext.address)
+                exported, span, note = exported_symbols(begin, data, table, stext.address)
     have = set(table.names)
     coded, unresolved = _from_code(table, read, decode, vmci, exported, have)
     extra: List[Tuple[str, int, str]] = []

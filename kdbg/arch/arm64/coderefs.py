@@ -14,28 +14,18 @@ globals the function reads (``slab_caches+0x8``): callers intersect over several
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from functools import cache
 from typing import Any, Dict, Optional, Set, Tuple
 
-__all__ = ["adrp_references", "decoder_missing"]
+from kdbg.arch.decoder import capstone_modules
+
+__all__ = ["adrp_references"]
 
 _MASK = (1 << 64) - 1
 
 
-def decoder_missing() -> Optional[str]:
-    """Why code cannot be decoded (capstone is not installed), or ``None``. Only looks:
-    capstone (40 ms) is imported by the first decode, never by a start that decodes nothing."""
-    if importlib.util.find_spec("capstone") is None:
-        return "capstone is not installed (pip install capstone, or kdbg's 'dis' extra)"
-    return None
-
-
-@cache
 def _capstone() -> Tuple[Any, Any]:
     """capstone and its arm64 constants, imported on the first decode."""
-    return importlib.import_module("capstone"), importlib.import_module("capstone.arm64")
+    return capstone_modules("arm64")
 
 
 def _decoder() -> Any:
@@ -46,8 +36,8 @@ def _decoder() -> Any:
 
 
 def _immediate(op: Any) -> Optional[int]:
-    _, cs_arm64 = _capstone()
     """An ``add``'s immediate operand with its shift (``#1, lsl #12``), or ``None``."""
+    _, cs_arm64 = _capstone()
     if op.type != cs_arm64.ARM64_OP_IMM:
         return None
     if op.shift.type == cs_arm64.ARM64_SFT_INVALID:
@@ -62,9 +52,6 @@ def adrp_references(code: bytes, address: int) -> Set[int]:
     ``adrp``: the ``add``-immediates on it (chained) and the addresses of loads and stores
     with an immediate offset from it. Decoding stops at the first word capstone does not
     know (data in the text: a literal or a jump table)."""
-    missing = decoder_missing()
-    if missing is not None:
-        raise RuntimeError(missing)
     _, cs_arm64 = _capstone()
     consts: Dict[int, int] = {}
     out: Set[int] = set()

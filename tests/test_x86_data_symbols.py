@@ -1,0 +1,104 @@
+"""Data symbols of an x86-64 kernel built without ``CONFIG_KALLSYMS_ALL``, recovered as on
+arm64 (:mod:`kdbg.symbols.ksymtab`): VMCOREINFO, the exported-symbol tables, and the code
+of the functions kallsyms lists (:mod:`kdbg.symbols.coderefs`, x86-64's RIP-relative and
+absolute operands decoded by capstone in :mod:`kdbg.arch.x86_64.coderefs`).
+
+Debian's x86-64 kernels are built with ``CONFIG_KALLSYMS_ALL``, so the case is made: the
+dump's own kallsyms is cut to its text symbols and ``_etext``
+(:func:`tests.kallsyms_truth.text_only`), as a kernel without it lists them. Truth from
+outside kdbg: the guest's own ``/proc/kallsyms`` (which lists every data symbol), and drgn
+with Debian's DWARF ``vmlinux`` on the same dump.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import pytest
+
+from kdbg import open_core as open_program
+from kdbg.arch import X86_64, code_references
+from kdbg.memory import open_core as open_memory
+from kdbg.symbols.coderefs import REFERRERS
+from kdbg.symbols.ksymtab import RecoveredSymbols, with_data_symbols
+from kdbg.target.checks import ADDRESS_SYMBOLS
+from tests.conftest import resolve_dump
+from tests.kallsyms_truth import text_only, truth_vmlinux
+from vmcores.build import Dump
+from vmcores.oracle import ORACLE_FORM, drgn_eval
+
+pytestmark = pytest.mark.timeout(2400)
+
+SUITES = ("bullseye", "bookworm", "trixie")
+#: x86-64's ``swapper_pg_dir`` is a macro for ``init_top_pgt``
+#: (arch/x86/include/asm/pgtable_64.h): VMCOREINFO's ``SYMBOL(swapper_pg_dir)`` is that
+#: symbol's address; no symbol of the kernel has the macro's name.
+MACRO_NAMES = {"swapper_pg_dir": "init_top_pgt"}
+
+
+def recovered(dump: Dump) -> RecoveredSymbols:
+    """What kdbg recovers from ``dump`` with its kallsyms cut to the text symbols."""
+    with open_program(str(dump.path)) as prog:
+        text = text_only(prog.symbol_table)
+    assert text.get("init_task") is None and text.get("vfs_read") is not None
+    memory = open_memory(str(dump.path))
+    try:
+        _table, found = with_data_symbols(text, memory.read, memory.vmcoreinfo, ADDRESS_SYMBOLS,
+                                          code_references(X86_64))
+    finally:
+        memory.close()
+    return found
+
+
+@pytest.fixture(scope="module", params=SUITES)
+def case(request: pytest.FixtureRequest) -> tuple:
+    dump = resolve_dump(request.param, ORACLE_FORM, "qemu")
+    return request.param, dump, recovered(dump)
+
+
+def test_recovered_addresses_are_the_guests(case: tuple) -> None:
+    """Every address recovered, from every source, is the one the guest's own
+    ``/proc/kallsyms`` lists under that name (x86-64's per-CPU variables at their zero-based
+    offsets, as it lists them); the names it does not list are kallsyms' own tables and
+    macros, checked against drgn in :func:`test_recovered_addresses_are_drgns`. Every global
+    of ``REFERRERS`` is found in the code, and many exported names in ``__ksymtab``."""
+    suite, dump, found = case
+    guest: Dict[str, List[int]] = {}
+    for address, _t, name in truth_vmlinux(dump.truth):
+        guest.setdefault(name, []).append(address)
+    counts = {source: len(names) for source, names in found.sources.items()}
+    print(suite, "recovered per source:", counts, "exported tables:", found.ksymtab, found.note)
+    assert not found.unresolved and set(found.sources["code"]) == set(REFERRERS)
+    assert counts["ksymtab"] > 300 and counts["vmcoreinfo"] > 5 and found.ksymtab is not None
+    unlisted = []
+    for source, names in found.sources.items():
+        for name, address in names.items():
+            listed = guest.get(MACRO_NAMES.get(name, name))
+            if listed is None:
+                unlisted.append(name)
+                continue
+            assert address in listed, (source, name, hex(address), [hex(a) for a in listed])
+    assert all(n.startswith("kallsyms_") for n in unlisted), unlisted
+    assert any(a < 1 << 24 for a in found.sources["ksymtab"].values())  # a per-CPU one was compared
+
+
+def test_recovered_addresses_are_drgns(case: tuple) -> None:
+    """drgn with Debian's DWARF on the same dump: the globals found in the code are at the
+    addresses of drgn's objects (``prog[name].address_``, from DWARF), and every other
+    recovered name at drgn's symbol of that name (the ``vmlinux`` ELF symbols drgn reads
+    with it; per-CPU variables excepted, whose zero-based symbols drgn moves by the KASLR
+    offset: the guest's kallsyms checks those)."""
+    suite, dump, found = case
+    names = sorted({MACRO_NAMES.get(n, n) for names in found.sources.values() for n in names})
+    theirs = drgn_eval(suite, dump.path, f"{{s.name: s.address for s in prog.symbols() if s.name in {names!r}}}")
+    objects = drgn_eval(suite, dump.path, f"{{n: prog[n].address_ for n in {sorted(found.sources['code'])!r}}}")
+    assert objects == found.sources["code"]
+    percpu = 0
+    for source, recovered_names in found.sources.items():
+        for name, address in recovered_names.items():
+            if address < 1 << 24:
+                percpu += 1
+                continue
+            assert theirs[MACRO_NAMES.get(name, name)] == address, (source, name, hex(address))
+    compared = sum(len(v) for v in found.sources.values()) - percpu
+    print(suite, "compared with drgn:", compared, "per-CPU left to the guest:", percpu)
