@@ -506,12 +506,12 @@ def add_filtered_dumps(name: str) -> List[Dump]:
     final = arm64_dumps_root() / name
     info = json.loads((final / "dumps.json").read_text())
     records = [r for r in info["dumps"] if r["form"] not in ARM64_FILTERED_FORMS]
-    dumps = [dump_from_json(Dump, r) for r in records]
+    dumps = [dump_from_json(Dump, r, final) for r in records]
     elf = next(d for d in dumps if d.form == "elf-paging")
     t0 = time.monotonic()
     made, failed = arm64_filtered_dumps(elf.path, final)
     new = [Dump(name, elf.release, f, t, p, elf.truth) for f, t, p in made]
-    info["dumps"] = records + [{**dump_json(d), "size": d.path.stat().st_size} for d in new]
+    info["dumps"] = records + [{**dump_json(d, final), "size": d.path.stat().st_size} for d in new]
     info["filter_failed"] = failed
     info["filter_recipe"] = FILTER_RECIPE
     info["makedumpfile"] = makedumpfile_version(arm64_makedumpfile())
