@@ -22,7 +22,7 @@ from kdbg.btf.cache import cached_header_c, open_btf
 from kdbg.btf.decoder import Records
 from kdbg.btf.encoder import BTFEncoder
 from kdbg.btf.header import header_c
-from kdbg.btf.index import BTF, NAME_FINDS
+from kdbg.btf.index import BTF, ENUMERATOR_FINDS, NAME_FINDS
 from kdbg.errors import ObjectNotFoundError
 from tests.btf_truth import RawType, bpftool_c, bpftool_raw, parse_raw
 
@@ -335,8 +335,10 @@ def test_enumerators_without_the_index(btf618_path: Path, reference_dumps_all: l
     the first (in id order, per bpftool) holding the name, also for names several enums
     hold, and type and value are what the enumerator index answers, on 6.18's BTF and on
     bullseye's (5.10: no signedness flag, the model's rule decides), without that index
-    being built. A BTF answers :data:`NAME_FINDS` lookups that way before it builds the
-    index, so each fresh BTF is asked that many names (opening one per name cost minutes)."""
+    being built. A BTF answers :data:`ENUMERATOR_FINDS` lookups that way before it builds
+    the index, so each fresh BTF is asked that many names (opening one per name cost
+    minutes), after more type name lookups than :data:`NAME_FINDS` (the two are counted
+    apart: type lookups must not use up the enumerators' searches)."""
     import random
 
     bullseye = next(d for d in reference_dumps_all if d.suite == "bullseye")
@@ -358,8 +360,11 @@ def test_enumerators_without_the_index(btf618_path: Path, reference_dumps_all: l
         data = path.read_bytes()
         full = BTF(data)
         for i, name in enumerate(names + ["NO_SUCH_ENUMERATOR", "int"]):
-            if i % NAME_FINDS == 0:
+            if i % ENUMERATOR_FINDS == 0:
                 btf = BTF(data)
+                for _ in range(NAME_FINDS + 1):
+                    assert btf.ids_by_name("task_struct")
+                assert btf._names is not None  # the type name index is built
             if name not in first:
                 with pytest.raises(ObjectNotFoundError):
                     btf.constant(name)

@@ -78,7 +78,7 @@ def test_btf_name_lookups_from_the_stored_index(tmp_path: Path,
     repeated = sorted(n for n, v in ids.items() if len(v) > 1)
     unique = sorted(n for n, v in ids.items() if len(v) == 1)
     names = (["task_struct", "init_task", "no_such_type_at_all"]
-             + rng.sample(repeated, 20) + rng.sample(unique, 60))
+             + rng.sample(repeated, 20) + rng.sample(unique, 2 * NAME_FINDS))
     assert len(names) > 2 * NAME_FINDS
     data = path.read_bytes()
     open_btf(data).build_index()  # fills the cache

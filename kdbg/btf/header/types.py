@@ -82,7 +82,8 @@ class TypeTable:
         check, last = rec.check_ref, rec.last_id
         words, ts = rec.words, rec.type_start
         head = rec.head
-        members_at, enumerators, array_of, extra = rec.members_at, rec.enumerators, rec.array, rec.extra
+        enumerators, array_of, extra = rec.enumerators, rec.array, rec.extra
+        comps: List[int] = []
         ref_kinds = _REF1
         # the records this writer reads (about a third of a kernel's: no FUNC, no prototype
         # until used), found at C speed in the kind bytes
@@ -103,7 +104,7 @@ class TypeTable:
                 ref[tid] = st if st <= last else check(st, tid, K.KIND_NAMES[k])
             elif k in _COMPOSITE:
                 size[tid] = st
-                items[tid] = members_at(i, S)
+                comps.append(i)
             elif k in (_ENUM, _ENUM64):
                 size[tid] = st
                 items[tid] = enumerators(tid, S)
@@ -116,6 +117,8 @@ class TypeTable:
                 if k == _INT:
                     alen[tid] = extra(tid)  # the int encoding word
             i = wanted.find(1, i + 1)
+        for i, mems in zip(comps, rec.members_of(comps, S)):
+            items[start + i] = mems
 
     def params_of(self, tid: int) -> List[Tuple[str, int]]:
         """A FUNC_PROTO's parameters, decoded on first use (most are used only by FUNCs,
