@@ -12,7 +12,7 @@ setting as crash does (``scroll: on``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, List
 
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
 from kdbg.helpers.pid import resolve_task
@@ -39,14 +39,20 @@ def sysrq_crash(prog: Any) -> bool:
     return bool(_SYSRQ.search(get_dmesg(prog, timestamps=False)))
 
 
+def task_context_lines(prog: Any, task: Any) -> List[str]:
+    """crash's context display of *task* (``set``, ``kmem ADDR``), its ``STATE`` marked as
+    crash marks the task that crashed the kernel."""
+    panic_address = _panic_address(prog)
+    panic = int(task.address_of_()) == panic_address
+    return context_lines(task, panic, bool(panic_address) and sysrq_crash(prog))
+
+
 def _show_context(prog: Any, ctx: CommandContext) -> None:
     try:
         task = current_task(prog, ctx)
     except KdbgError as e:
         raise ExpressionError(f"set: no current context: {e}; give a PID or task address") from None
-    panic_address = _panic_address(prog)
-    panic = int(task.address_of_()) == panic_address
-    ctx.out.write("\n".join(context_lines(task, panic, bool(panic_address) and sysrq_crash(prog))) + "\n")
+    ctx.out.write("\n".join(task_context_lines(prog, task)) + "\n")
 
 
 @command("set", "the current context (set PID|TASK, set -p the panic task) and settings (set scroll on|off)", _USAGE)
