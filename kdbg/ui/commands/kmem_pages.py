@@ -149,7 +149,7 @@ def page_rows(prog: Any, pfn: Optional[int] = None) -> Iterator[Dict[str, Any]]:
 def page_header(prog: Any) -> str:
     """crash's header of ``kmem -p`` (64-bit addresses; the physical column as wide as the
     highest physical address)."""
-    return f"{centred('PAGE', 16, False)}  {'PHYSICAL':>{_phys_width(prog)}}  {centred('MAPPING', 16, True)}  " \
+    return f"{centred('PAGE', 16, False)} {'PHYSICAL':>{_phys_width(prog)}} {centred('MAPPING', 16, True)} " \
            f"{centred('INDEX', 8, True)}CNT FLAGS"
 
 
@@ -161,5 +161,5 @@ def _phys_width(prog: Any) -> int:
 def page_line(prog: Any, r: Dict[str, Any]) -> str:
     """One ``kmem -p`` row as crash prints it."""
     names = (" " + ",".join(r["names"])) if r["names"] else ""
-    return (f"{r['page']:<16x}  {r['physical']:{_phys_width(prog)}x}  {r['mapping']:16x}  {r['index']:8x} "
+    return (f"{r['page']:<16x} {r['physical']:{_phys_width(prog)}x} {r['mapping']:16x} {r['index']:8x} "
             f"{r['count']:2d} {r['flags']:x}{names}")
