@@ -42,8 +42,9 @@ def bpf_rows(prog: Any) -> Dict[str, List[Dict[str, Any]]]:
     and ``maps`` (``id``, ``bpf_map``, ``type``, ``map_flags``), by ID."""
     prog_types = _enum_names(prog, "bpf_prog_type", "BPF_PROG_TYPE_")
     map_types = _enum_names(prog, "bpf_map_type", "BPF_MAP_TYPE_")
-    maps: List[Dict[str, Any]] = sorted(({"id": int(m.id), "bpf_map": int(m), "type": map_types.get(int(m.map_type), ""),
-                    "map_flags": int(m.map_flags)} for m in bpf_map_for_each(prog)), key=lambda r: r["id"])
+    maps: List[Dict[str, Any]] = sorted(
+        ({"id": int(m.id), "bpf_map": int(m), "type": map_types.get(int(m.map_type), ""),
+          "map_flags": int(m.map_flags)} for m in bpf_map_for_each(prog)), key=lambda r: r["id"])
     ids = {r["bpf_map"]: r["id"] for r in maps}
     progs: List[Dict[str, Any]] = []
     for p in bpf_prog_for_each(prog):

@@ -35,6 +35,8 @@ from kdbg.ui.commands.settings import task_context_lines
 
 __all__ = ["kmem_search", "search_address"]
 
+#: Below it an address is no kernel virtual address: crash takes it as physical.
+_KERNEL_START = 0xFFFF800000000000
 _SLAB_HEADER = "  SLAB              MEMORY            NODE  TOTAL  ALLOCATED  FREE"
 
 
@@ -66,34 +68,52 @@ def _task(prog: Any, address: int, stack_only: bool) -> Optional[Any]:
     return None
 
 
-def _slab(prog: Any, address: int) -> Optional[Dict[str, Any]]:
+def _slab(prog: Any, address: int, whole: bool = False) -> Optional[Dict[str, Any]]:
+    """The slab object holding a direct-map *address* (``whole``: every object of the
+    slab whose ``struct page`` it is, crash's answer for a slab page)."""
     info = slab_object_info(prog, address)
     if info is None:
         return None
     state = slab_state(info.slab_cache, info.slab)
     start = state.first + (address - state.first) // state.size * state.size
-    free = start in state.free
+    starts = [state.first + i * state.size for i in range(state.objects)] if whole else [start]
+    objects = [{"address": a, "free": a in state.free, "cpu": state.cpu if a in state.free else None} for a in starts]
     return {"cache": slab_cache_row(prog, info.slab_cache), "slab": int(info.slab), "memory": state.memory,
             "node": 0, "total": state.objects, "allocated": state.inuse, "free": state.objects - state.inuse,
-            "object": start, "object_free": free, "cpu": state.cpu if free else None}
+            "objects": objects}
+
+
+def _is_slab_page(prog: Any, page: int) -> Optional[Dict[str, Any]]:
+    """The whole slab whose head ``struct page`` is *page*, if it is one."""
+    mm = memory_map(prog)
+    pfn = (page - mm.vmemmap) // mm.sizeof_page
+    slab = _slab(prog, mm.page_offset_base + (pfn << mm.page_shift), whole=True)
+    return slab if slab is not None and slab["slab"] == page else None
 
 
 def search_address(prog: Any, address: int) -> Dict[str, Any]:
     """What ``kmem ADDR`` finds: ``symbol``, ``vmalloc`` (its ``kmem -v`` row), ``slab``,
     ``task`` (the ``task_struct`` address whose structure or stack holds it) and ``page``
-    (its ``kmem -p`` row), each ``None`` when not found."""
-    found: Dict[str, Any] = {"address": address, "symbol": _symbol(prog, address), "vmalloc": None, "slab": None,
-                             "task": None, "page": None}
+    (its ``kmem -p`` row), each ``None`` when not found; ``physical`` when the address is
+    no kernel virtual address (crash then takes it as a physical one)."""
     mm = memory_map(prog)
+    physical = address < _KERNEL_START
+    found: Dict[str, Any] = {"address": address, "physical": physical, "symbol": None, "vmalloc": None,
+                             "slab": None, "task": None, "page": None}
     pfn: Optional[int]
-    if in_direct_map(prog, address):
-        found["slab"] = _slab(prog, address)
-        task = _task(prog, address, stack_only=False)
-        pfn = page_of_address(prog, address)
+    vaddr = mm.page_offset_base + address if physical else address
+    task = None
+    if physical and not in_direct_map(prog, vaddr):
+        pfn = None
+    elif in_direct_map(prog, vaddr):
+        found["slab"] = _slab(prog, vaddr)
+        task = _task(prog, vaddr, stack_only=False)
+        pfn = page_of_address(prog, vaddr)
     elif mm.vmemmap <= address < mm.page_address(mm.max_pfn) and not (address - mm.vmemmap) % mm.sizeof_page:
-        task = None
+        found["slab"] = _is_slab_page(prog, address)
         pfn = page_of_address(prog, address)
     else:
+        found["symbol"] = _symbol(prog, address)
         areas = vmalloc_rows(prog, address)
         found["vmalloc"] = areas[0] if areas else None
         # a vmap'ed stack, or init_task and init_stack in the kernel image
@@ -120,18 +140,20 @@ def _lines(prog: Any, found: Dict[str, Any]) -> List[str]:
         out += [VMALLOC_HEADER, vmalloc_area_line(found["vmalloc"]), ""]
     slab = found["slab"]
     if slab is not None:
-        obj = f"   {slab['object']:x}  " if slab["object_free"] else f"  [{slab['object']:x}]"
-        if slab["cpu"] is not None:
-            obj += f"(cpu {slab['cpu']} cache)"
         out += [SLAB_CACHE_HEADER, slab_cache_line(slab["cache"]), _SLAB_HEADER,
                 f"  {slab['slab']:<16x}  {slab['memory']:<16x}  {slab['node']:4d}  {slab['total']:5d}  "
-                f"{slab['allocated']:9d}  {slab['free']:4d}", "  FREE / [ALLOCATED]", obj, ""]
+                f"{slab['allocated']:9d}  {slab['free']:4d}", "  FREE / [ALLOCATED]"]
+        for o in slab["objects"]:
+            line = f"   {o['address']:x}  " if o["free"] else f"  [{o['address']:x}]"
+            out.append(line + (f"(cpu {o['cpu']} cache)" if o["cpu"] is not None else ""))
+        out.append("")
     if task is not None and found["vmalloc"] is None:
         out += [*task_context_lines(prog, task), ""]
     if found["page"] is not None:
         out += [page_header(prog), page_line(prog, found["page"])]
     else:
-        out.append(f"{found['address']:x}: kernel virtual address not found in mem map")
+        kind = "physical" if found["physical"] else "kernel virtual"
+        out.append(f"{found['address']:x}: {kind} address not found in mem map")
     return out
 
 

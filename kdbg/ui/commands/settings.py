@@ -15,6 +15,7 @@ import re
 from typing import Any, List
 
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.helpers.cpumask import for_each_present_cpu
 from kdbg.helpers.pid import resolve_task
 from kdbg.helpers.printk import get_dmesg
 from kdbg.ui.commands import CommandContext, command, split_args
@@ -44,7 +45,9 @@ def task_context_lines(prog: Any, task: Any) -> List[str]:
     crash marks the task that crashed the kernel."""
     panic_address = _panic_address(prog)
     panic = int(task.address_of_()) == panic_address
-    return context_lines(task, panic, bool(panic_address) and sysrq_crash(prog))
+    # crash's task table holds every CPU's idle task under PID 0
+    same_pid = sum(1 for _ in for_each_present_cpu(prog)) if int(task.pid) == 0 else 1
+    return context_lines(task, panic, bool(panic_address) and sysrq_crash(prog), same_pid)
 
 
 def _show_context(prog: Any, ctx: CommandContext) -> None:
