@@ -337,6 +337,8 @@ def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
              args.pages, args.page_flags]
     if modes.count(True) > 1 or (not any(modes) and not args.words):
         raise ExpressionError("kmem: give one of -i, -s, -V, -z, -f, -v, -n, -p and -g, or an address")
+    if not args.slabs and not args.page_flags and any(not _HEX.fullmatch(w) for w in args.words):
+        raise ExpressionError(f"kmem: cache names go with -s: {' '.join(args.words)}")
     if args.words and (args.info or args.vm_stats or args.zones or args.free_lists or args.nodes):
         raise ExpressionError(f"kmem: no address arguments allowed with this option: {' '.join(args.words)}")
     as_json = ctx.json or args.json
