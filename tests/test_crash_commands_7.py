@@ -143,7 +143,7 @@ def test_kmem_n_against_the_guests_zoneinfo(state_dump: StateDump) -> None:
 FIRST = ["kmem -v", "kmem -n", "kmem -g", "kmem -g 4000000000000204", "kmem -p", "dev -p", "bpf", "ps",
          "sym init_task", "sym jiffies", "sym schedule", "task -R signal 1", "kmem -s kmalloc-32", "waitq log_wait"]
 
-_SYM = re.compile(r"^([0-9a-f]+) \((\w)\) (\S+)$")
+_SYM = re.compile(r"^([0-9a-f]+) \((\w)\) (\S+)")
 _DWARF_LINE = re.compile(r"^([0-9a-f]+ \([Tt]\) \S+) \S+: \d+$")
 
 
