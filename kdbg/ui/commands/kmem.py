@@ -14,6 +14,10 @@ counts them. ``kmem -V`` prints the kernel's global VM counters under crash's se
 (:func:`vm_stat_sections`); ``kmem -z`` each zone of each node with its size, watermarks
 and counters (:func:`zone_rows`); ``kmem -f`` each zone's buddy free lists, counted one by
 one and checked against ``NR_FREE_PAGES`` as crash does (:func:`free_area_rows`).
+``kmem -v``, ``-n``, ``-p``, ``-g`` and ``kmem ADDR`` are crash's vmalloc areas, memory
+nodes and sections, page structs, page flags and address search, from
+:mod:`~kdbg.ui.commands.kmem_vmalloc`, :mod:`~kdbg.ui.commands.kmem_nodes`,
+:mod:`~kdbg.ui.commands.kmem_pages` and :mod:`~kdbg.ui.commands.kmem_search`.
 ``--json`` gives any of them as data.
 """
 
