@@ -545,7 +545,7 @@ def test_kmem_vm_stats_against_crash_and_drgn(suite: str) -> None:
 def test_kmem_vm_stats_bad_input_help_and_completion() -> None:
     dump = resolve_state_dump("bullseye", "kdump-zlib")
     good = _run(dump, "kmem -V")
-    _bad_input(dump.path, [("kmem -V -i", "give one of -i, -s, -V, -z and -f"),
+    _bad_input(dump.path, [("kmem -V -i", "give one of -i, -s, -V, -z, -f, -v, -n, -p and -g"),
                            ("kmem -V slab", "cache names go with -s"), ("kmem -V -q", "unrecognized arguments")],
                "kmem -V", "".join(x + "\n" for x in good))
     _help_and_completion(dump.path, "kmem", ["-i", "-s", "-V", "-z", "-f", "--json"])

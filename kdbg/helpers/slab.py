@@ -29,7 +29,7 @@ cache (``refcount > 1``), so its name is not found and its objects are mixed wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Iterator, NamedTuple, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterator, NamedTuple, Optional, Set, Tuple, Union
 
 from kdbg.btf.types import Type
 from kdbg.core.conversions import NULL, cast, container_of
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SlabCacheUsage",
     "SlabObjectInfo",
+    "SlabState",
     "SlabTotalUsage",
     "find_containing_slab_cache",
     "find_slab_cache",
@@ -64,6 +65,7 @@ __all__ = [
     "slab_cache_pages_per_slab",
     "slab_cache_usage",
     "slab_object_info",
+    "slab_state",
     "slab_total_usage",
 ]
 
@@ -387,6 +389,51 @@ def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
     except (ValidationError, FaultError):
         allocated = None
     return SlabObjectInfo(cache, slab, start, allocated)
+
+
+class SlabState(NamedTuple):
+    """One SLUB slab as crash's ``kmem ADDR`` shows it (:func:`slab_state`)."""
+
+    memory: int
+    """The address of its first object's page (the direct map)."""
+    objects: int
+    """Its objects."""
+    inuse: int
+    """Its ``inuse`` count as crash reports it (see :func:`slab_state`)."""
+    free: FrozenSet[int]
+    """Its free objects: on its own freelist or, for a CPU's active slab, that CPU's."""
+    cpu: Optional[int]
+    """The CPU whose active slab it is, or ``None``."""
+    size: int
+    """The cache's object stride (``kmem_cache.size``)."""
+    first: int
+    """Its first object (after the cache's left red zone)."""
+
+
+def slab_state(slab_cache: Object, slab: Object) -> SlabState:
+    """A SLUB slab's objects and which are free. ``inuse`` is crash's: the slab's own
+    ``inuse``, or for a CPU's active slab (whose ``inuse`` counts every object while the
+    CPU owns it) its objects less those on the CPU's lockless freelist and, when its own
+    freelist is not empty, less the objects the slab counts as free."""
+    helper = _Slub(slab_cache)
+    m = helper.map
+    pfn = (int(slab) - m.vmemmap) // m.page_size
+    base = helper.base(pfn)
+    objects = int(slab.objects)
+    inuse = int(slab.inuse)
+    own = int(slab.freelist)
+    free = set(helper.freelist(own, base, objects, f"slab of page {pfn:#x}"))
+    owner = None
+    for cpu in for_each_online_cpu(helper.prog):
+        c = per_cpu_ptr(helper.cache.cpu_slab, cpu)[0].read_()
+        active = c.slab if c.type_.strip_typedefs().has_member("slab") else c.page
+        if int(active) == int(slab):
+            owner = cpu
+            cpu_free = helper.freelist(int(c.freelist), base, objects, f"cpu {cpu}")
+            free |= cpu_free
+            inuse = objects - len(cpu_free) - (objects - inuse if own else 0)
+            break
+    return SlabState(m.direct + (pfn << m.page_shift), objects, inuse, frozenset(free), owner, helper.size, base)
 
 
 @takes_program_or_default

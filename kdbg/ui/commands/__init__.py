@@ -187,6 +187,8 @@ BUILTINS = LazyNames.by_module([(f"{__name__}.{module}", names) for module, name
     ("timer", ("timer",)),
     ("dev", ("dev",)),
     ("modules", ("mod",)),
+    ("waitq", ("waitq",)),
+    ("bpf", ("bpf",)),
 )])
 _BUILTIN_MODULES = tuple(BUILTINS.modules())
 _all_loaded = False

@@ -14,6 +14,10 @@ counts them. ``kmem -V`` prints the kernel's global VM counters under crash's se
 (:func:`vm_stat_sections`); ``kmem -z`` each zone of each node with its size, watermarks
 and counters (:func:`zone_rows`); ``kmem -f`` each zone's buddy free lists, counted one by
 one and checked against ``NR_FREE_PAGES`` as crash does (:func:`free_area_rows`).
+``kmem -v``, ``-n``, ``-p``, ``-g`` and ``kmem ADDR`` are crash's vmalloc areas, memory
+nodes and sections, page structs, page flags and address search, from
+:mod:`~kdbg.ui.commands.kmem_vmalloc`, :mod:`~kdbg.ui.commands.kmem_nodes`,
+:mod:`~kdbg.ui.commands.kmem_pages` and :mod:`~kdbg.ui.commands.kmem_search`.
 ``--json`` gives any of them as data.
 """
 
@@ -21,7 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Dict, List, Optional, Tuple
+import re
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.block import nr_blockdev_pages
@@ -30,13 +35,7 @@ from kdbg.helpers.list import list_count_nodes
 from kdbg.helpers.meminfo import vm_commit_limit, vm_memory_committed
 from kdbg.helpers.mm import memory_map, pfn_to_page, totalram_pages
 from kdbg.helpers.mmzone import for_each_online_pgdat, high_wmark_pages, low_wmark_pages, min_wmark_pages
-from kdbg.helpers.slab import (
-    for_each_slab_cache,
-    slab_cache_for_each_allocated_object,
-    slab_cache_order,
-    slab_cache_usage,
-    slab_total_usage,
-)
+from kdbg.helpers.slab import for_each_slab_cache, slab_total_usage
 from kdbg.helpers.swap import swap_total_usage, total_swapcache_pages
 from kdbg.helpers.vmstat import (
     global_node_page_state,
@@ -47,6 +46,19 @@ from kdbg.helpers.vmstat import (
     zone_page_state,
 )
 from kdbg.ui.commands import CommandContext, argument, centred, command
+from kdbg.ui.commands.kmem_nodes import memory_block_rows, memory_node_rows, memory_nodes_lines, memory_section_rows
+from kdbg.ui.commands.kmem_pages import (
+    page_flag_rows,
+    page_flags_lines,
+    page_header,
+    page_line,
+    page_of_address,
+    page_rows,
+)
+from kdbg.ui.commands.kmem_search import kmem_search
+from kdbg.ui.commands.kmem_slabs import SLAB_CACHE_HEADER, slab_cache_line, slab_cache_row
+from kdbg.ui.commands.kmem_vmalloc import VMALLOC_HEADER, vmalloc_area_line, vmalloc_rows
+from kdbg.ui.commands.memory import address_arg
 
 __all__ = ["free_area_rows", "meminfo_pages", "pages_to_size", "vm_stat_sections", "zone_rows"]
 
@@ -127,28 +139,14 @@ def _kmem_i(prog: Any, ctx: CommandContext, as_json: bool) -> None:
 
 
 def _kmem_s(prog: Any, ctx: CommandContext, names: List[str], as_json: bool) -> None:
-    page_size = 1 << memory_map(prog).page_shift
-    rows: List[Dict[str, Any]] = []
-    for cache in for_each_slab_cache(prog):
-        name = cache.name.string_().decode("utf-8", "replace")
-        if names and name not in names:
-            continue
-        usage = slab_cache_usage(cache)
-        # crash's ALLOCATED is every object not on any freelist (the active slabs' own
-        # freelists too, which /proc/slabinfo's active_objs and slab_cache_usage count as in use)
-        allocated = sum(1 for _ in slab_cache_for_each_allocated_object(cache, "void")) if usage.num_objs else 0
-        rows.append({"cache": int(cache), "objsize": int(cache.object_size), "allocated": allocated,
-                     "total": usage.num_objs, "slabs": usage.num_slabs,
-                     "ssize": page_size << slab_cache_order(cache), "name": name})
+    rows = [slab_cache_row(prog, cache) for cache in for_each_slab_cache(prog)
+            if not names or cache.name.string_().decode("utf-8", "replace") in names]
     if names and not rows:
         raise ExpressionError(f"kmem -s: no slab cache named {', '.join(names)}")
     if as_json:
         ctx.out.write(json.dumps(rows) + "\n")
         return
-    ctx.out.write("CACHE             OBJSIZE  ALLOCATED     TOTAL  SLABS  SSIZE  NAME\n")
-    for r in rows:
-        ctx.out.write(f"{r['cache']:016x} {r['objsize']:8d} {r['allocated']:10d} {r['total']:9d} {r['slabs']:6d} "
-                      f"{r['ssize'] // 1024:5d}k  {r['name']}\n")
+    ctx.out.write("\n".join([SLAB_CACHE_HEADER, *(slab_cache_line(r) for r in rows)]) + "\n")
 
 
 def _items(prog: Any, enum: str) -> List[Tuple[str, int]]:
@@ -280,23 +278,79 @@ def _kmem_f(prog: Any, ctx: CommandContext, as_json: bool) -> None:
     ctx.out.write("\n".join(out) + "\n")
 
 
-@command("kmem", "memory use (-i), slab caches (-s), VM counters (-V) and zones (-z), as crash's kmem", arguments=[
-    argument("names", metavar="NAME", nargs="*", help="with -s: only these caches"),
+_HEX = re.compile(r"(0x)?[0-9a-fA-F]+")
+
+
+def _kmem_v(prog: Any, ctx: CommandContext, addresses: List[int], as_json: bool) -> None:
+    rows = [r for a in addresses for r in vmalloc_rows(prog, a)] if addresses else vmalloc_rows(prog)
+    if as_json:
+        ctx.out.write(json.dumps(rows) + "\n")
+    elif rows:
+        ctx.out.write("\n".join([VMALLOC_HEADER, *(vmalloc_area_line(r) for r in rows)]) + "\n")
+
+
+def _kmem_n(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    nodes, sections, blocks = memory_node_rows(prog), memory_section_rows(prog), memory_block_rows(prog)
+    if as_json:
+        ctx.out.write(json.dumps({"nodes": nodes, "sections": sections, "memory_blocks": blocks}) + "\n")
+        return
+    ctx.out.write("\n".join(memory_nodes_lines(prog, nodes, sections, blocks)) + "\n")
+
+
+def _kmem_g(prog: Any, ctx: CommandContext, values: List[int], as_json: bool) -> None:
+    if as_json:
+        ctx.out.write(json.dumps([{"flags": v, "set": [{"name": n, "bit": b, "value": 1 << b}
+                                                     for n, b in page_flag_rows(prog, v)]}
+                                  for v in values or [0]]) + "\n")
+        return
+    ctx.out.write("\n\n".join("\n".join(page_flags_lines(prog, v)) for v in values or [0]) + "\n")
+
+
+def _kmem_p(prog: Any, ctx: CommandContext, addresses: List[int], as_json: bool) -> None:
+    if addresses:
+        pfns = [page_of_address(prog, a) for a in addresses]
+        rows: Iterable[Dict[str, Any]] = [r for pfn in pfns if pfn is not None for r in page_rows(prog, pfn)]
+    else:
+        rows = page_rows(prog)
+    if as_json:
+        ctx.out.write(json.dumps(list(rows)) + "\n")
+        return
+    ctx.out.write(page_header(prog) + "\n")
+    for r in rows:
+        ctx.out.write(page_line(prog, r) + "\n")
+
+
+@command("kmem", "memory use, slab caches, vmalloc areas, nodes and sections, pages and their flags, "
+         "as crash's kmem", arguments=[
+    argument("words", metavar="ADDR|NAME", nargs="*",
+             help="with -s: cache names; with -v/-p: addresses; with -g: flags words"),
     argument("-i", dest="info", action="store_true", help="memory use, as crash's kmem -i"),
     argument("-s", dest="slabs", action="store_true", help="slab caches: objects, slabs, sizes"),
     argument("-V", dest="vm_stats", action="store_true", help="the zone, node, NUMA and event counters"),
     argument("-z", dest="zones", action="store_true", help="each zone: size, watermarks, counters"),
     argument("-f", dest="free_lists", action="store_true", help="each zone's buddy free lists"),
+    argument("-v", dest="vmalloc", action="store_true", help="the vmalloc area's mappings (or the one holding ADDR)"),
+    argument("-n", dest="nodes", action="store_true", help="memory nodes, their zones, memory sections and blocks"),
+    argument("-p", dest="pages", action="store_true", help="every page struct (or the page of ADDR)"),
+    argument("-g", dest="page_flags", action="store_true", help="the page flags (or those set in FLAGS)"),
     argument("--json", action="store_true", help="the numbers as JSON"),
 ])
 def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print memory summaries."""
-    if [args.info, args.slabs, args.vm_stats, args.zones, args.free_lists].count(True) != 1:
-        raise ExpressionError("kmem: give one of -i, -s, -V, -z and -f")
-    if args.names and not args.slabs:
-        raise ExpressionError("kmem: cache names go with -s")
+    modes = [args.info, args.slabs, args.vm_stats, args.zones, args.free_lists, args.vmalloc, args.nodes,
+             args.pages, args.page_flags]
+    if modes.count(True) > 1 or (not any(modes) and not args.words):
+        raise ExpressionError("kmem: give one of -i, -s, -V, -z, -f, -v, -n, -p and -g, or an address")
+    if not args.slabs and not args.page_flags and any(not _HEX.fullmatch(w) for w in args.words):
+        raise ExpressionError(f"kmem: cache names go with -s: {' '.join(args.words)}")
+    if args.words and (args.info or args.vm_stats or args.zones or args.free_lists or args.nodes):
+        raise ExpressionError(f"kmem: no address arguments allowed with this option: {' '.join(args.words)}")
     as_json = ctx.json or args.json
     try:
+        if args.slabs:
+            _kmem_s(prog, ctx, args.words, as_json)
+            return
+        values = [_word(prog, w, args.page_flags) for w in args.words]
         if args.info:
             _kmem_i(prog, ctx, as_json)
         elif args.vm_stats:
@@ -305,9 +359,27 @@ def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             _kmem_z(prog, ctx, as_json)
         elif args.free_lists:
             _kmem_f(prog, ctx, as_json)
+        elif args.vmalloc:
+            _kmem_v(prog, ctx, values, as_json)
+        elif args.nodes:
+            _kmem_n(prog, ctx, as_json)
+        elif args.pages:
+            _kmem_p(prog, ctx, values, as_json)
+        elif args.page_flags:
+            _kmem_g(prog, ctx, values, as_json)
         else:
-            _kmem_s(prog, ctx, args.names, as_json)
+            kmem_search(prog, ctx, values, as_json)
     except ExpressionError:
         raise
     except KdbgError as e:
         raise ExpressionError(f"kmem: {e}") from None
+
+
+def _word(prog: Any, word: str, hex_only: bool) -> int:
+    """An address (hex, or a symbol as every address argument takes them) or, for ``-g``,
+    a hex flags word."""
+    if hex_only:
+        if not _HEX.fullmatch(word):
+            raise ExpressionError(f"kmem -g: {word!r} is not a hexadecimal flags value")
+        return int(word, 16)
+    return address_arg(prog, word)

@@ -12,9 +12,10 @@ setting as crash does (``scroll: on``).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, List
 
 from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.helpers.cpumask import for_each_present_cpu
 from kdbg.helpers.pid import resolve_task
 from kdbg.helpers.printk import get_dmesg
 from kdbg.ui.commands import CommandContext, command, split_args
@@ -39,14 +40,22 @@ def sysrq_crash(prog: Any) -> bool:
     return bool(_SYSRQ.search(get_dmesg(prog, timestamps=False)))
 
 
+def task_context_lines(prog: Any, task: Any) -> List[str]:
+    """crash's context display of *task* (``set``, ``kmem ADDR``), its ``STATE`` marked as
+    crash marks the task that crashed the kernel."""
+    panic_address = _panic_address(prog)
+    panic = int(task.address_of_()) == panic_address
+    # crash's task table holds every CPU's idle task under PID 0
+    same_pid = sum(1 for _ in for_each_present_cpu(prog)) if int(task.pid) == 0 else 1
+    return context_lines(task, panic, bool(panic_address) and sysrq_crash(prog), same_pid)
+
+
 def _show_context(prog: Any, ctx: CommandContext) -> None:
     try:
         task = current_task(prog, ctx)
     except KdbgError as e:
         raise ExpressionError(f"set: no current context: {e}; give a PID or task address") from None
-    panic_address = _panic_address(prog)
-    panic = int(task.address_of_()) == panic_address
-    ctx.out.write("\n".join(context_lines(task, panic, bool(panic_address) and sysrq_crash(prog))) + "\n")
+    ctx.out.write("\n".join(task_context_lines(prog, task)) + "\n")
 
 
 @command("set", "the current context (set PID|TASK, set -p the panic task) and settings (set scroll on|off)", _USAGE)

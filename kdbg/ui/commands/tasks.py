@@ -82,11 +82,12 @@ LONG_STATES = {"RU": "TASK_RUNNING", "IN": "TASK_INTERRUPTIBLE", "UN": "TASK_UNI
                "PA": "TASK_PARKED"}
 
 
-def context_lines(task: Any, panic: bool, sysrq: bool = False) -> List[str]:
+def context_lines(task: Any, panic: bool, sysrq: bool = False, same_pid: int = 1) -> List[str]:
     """crash's context display (``set``): ``PID``, ``COMMAND``, ``TASK`` with its
     ``THREAD_INFO`` (x86-64 keeps it at the start of the ``task_struct``), ``CPU``, ``STATE``
     with crash's mark of a task on a CPU: ``(SYSRQ)`` when a sysrq crashed the kernel
-    (*sysrq*), else ``(PANIC)`` for the task that crashed it, ``(ACTIVE)`` for the others."""
+    (*sysrq*), else ``(PANIC)`` for the task that crashed it, ``(ACTIVE)`` for the others.
+    *same_pid* tasks sharing the PID (the idle tasks' 0) add crash's ``(1 of N)``."""
     t = deref_if_pointer(task)
     addr = int(t.address_of_())
     st = crash_state(t)
@@ -95,7 +96,8 @@ def context_lines(task: Any, panic: bool, sysrq: bool = False) -> List[str]:
     return [
         f"    PID: {int(t.pid)}",
         f'COMMAND: "{_comm(t)}"',
-        f"   TASK: {addr:x}  [THREAD_INFO: {int(t.thread_info.address_of_()):x}]",
+        f"   TASK: {addr:x}  {f'(1 of {same_pid})  ' if same_pid > 1 else ''}"
+        f"[THREAD_INFO: {int(t.thread_info.address_of_()):x}]",
         f"    CPU: {task_cpu(t)}",
         f"  STATE: {LONG_STATES.get(st, st)}{mark}",
     ]
