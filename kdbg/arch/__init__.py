@@ -17,9 +17,12 @@ from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
 from kdbg.arch.arm64 import coderefs as arm64_coderefs
 from kdbg.arch.arm64 import entry as arm64_entry
+from kdbg.arch.arm64 import stacks as arm64_stacks
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.layout import LayoutBase
+from kdbg.arch.stacks import CpuStack, PerCpuData
 from kdbg.arch.x86_64 import X86_64Translator
+from kdbg.arch.x86_64 import stacks as x86_64_stacks
 
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -45,6 +48,8 @@ __all__ = [
     "switched_out_sp",
     "code_references",
     "kcore_layout",
+    "cpu_stacks",
+    "is_user_address",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -262,3 +267,24 @@ def kcore_layout(machine: str, segments: Sequence[Tuple[int, int, int]], l5: boo
     if machine == X86_64:
         return x86_64.kcore_layout(segments, l5, variable)
     return {}
+
+
+def cpu_stacks(machine: str, data: PerCpuData) -> List[CpuStack]:
+    """The stacks of one CPU of ``machine`` beyond its tasks' own (IRQ, exception, NMI,
+    entry, overflow), read from that CPU's per-CPU ``data``: ``kdbg.arch.<arch>.stacks``;
+    none on a machine kdbg knows no stacks of."""
+    if machine == X86_64:
+        return x86_64_stacks.cpu_stacks(data)
+    if machine == AARCH64:
+        return arm64_stacks.cpu_stacks(data)
+    return []
+
+
+def is_user_address(machine: str, address: int) -> bool:
+    """Whether ``address`` (a stack pointer) is a user-space address on ``machine``
+    (``False`` on a machine kdbg does not know)."""
+    if machine == X86_64:
+        return x86_64_stacks.is_user_address(address)
+    if machine == AARCH64:
+        return arm64_stacks.is_user_address(address)
+    return False

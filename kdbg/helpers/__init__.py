@@ -200,7 +200,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
         "decode_sigaction_flags", "decode_sigaction_flags_value", "decode_sigset", "sigaction_flags",
         "signal_names", "signal_numbers", "sigpending_for_each", "sigset_to_hex",
     )),
-    ("stack", ("StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace", "arm64_cpu_stacks",)),
+    ("stack", ("StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace",)),
     ("swap", (
         "for_each_swap_info", "swap_file_path", "swap_is_file", "swap_total_usage", "swap_usage_in_pages",
         "total_swapcache_pages",
