@@ -59,6 +59,7 @@ __all__ = [
     "VMALLOC_SIZE_L4",
     "VMALLOC_SIZE_L5",
     "CPU_ENTRY_AREA_BASE",
+    "PT_LEVEL_NAMES",
     "LAYOUT_BASES",
     "base_problem",
     "image_phys_base",
@@ -147,11 +148,18 @@ SWP_TYPE_BITS = 5
 SWP_OFFSET_SHIFT = 9 + SWP_TYPE_BITS
 
 
-def pte_flag_names(entry: int) -> List[str]:
-    """The names crash prints for a page-table entry's bits (:data:`PTE_FLAG_NAMES`)."""
+#: crash's names of the page-table levels below the top one, by the shift of the address
+#: bits an entry of that level translates (``vtop``).
+PT_LEVEL_NAMES = {30: "PUD", 21: "PMD", 12: "PTE"}
+
+
+def pte_flag_names(entry: int, shift: Optional[int] = None) -> List[str]:
+    """The names crash prints for a page-table entry's bits (:data:`PTE_FLAG_NAMES`).
+    ``shift``: the level the entry is a leaf of, when known (``vtop``); in a 4 KiB PTE
+    (shift 12) bit 7 is PAT, not PSE."""
     present = bool(entry & PTE_PRESENT)
     return [name for bit, name in PTE_FLAG_NAMES if entry & bit
-            and not (name == "PSE" and not present) and not (name == "PROTNONE" and present)]
+            and not (name == "PSE" and (not present or shift == 12)) and not (name == "PROTNONE" and present)]
 
 
 def pte_swap_entry(entry: int) -> Tuple[int, int]:
