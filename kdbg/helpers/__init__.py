@@ -251,7 +251,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
         "SOCKET_I", "SOCK_INODE", "for_each_net", "for_each_netdev", "get_net_ns_by_fd", "get_net_ns_by_inode",
         "is_pp_page", "neigh_table_for_each_neighbor", "netdev_for_each_tx_queue", "netdev_get_by_index",
         "netdev_get_by_name", "netdev_ipv4_addrs", "netdev_ipv6_addrs", "netdev_name", "netdev_priv",
-        "sk_fullsock", "sk_nulls_for_each", "skb_shinfo",
+        "sk_fullsock", "sk_nulls_for_each", "skb_shinfo", "SockAddresses", "sock_addresses",
     )),
     ("pci", (
         "for_each_pci_dev", "for_each_pci_root_bus", "pci_bus_for_each_child", "pci_bus_for_each_dev",
