@@ -39,26 +39,25 @@ from typing import Callable, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import drgn  # noqa: E402
+
 from benchmarks.drgn_target import best_of  # noqa: E402
 from kdbg.memory import open_core  # noqa: E402
 from kdbg.memory.fileview import RawFile  # noqa: E402
 from kdbg.memory.flattened import FlattenedFile  # noqa: E402
+from vmcores.build import reference_dumps  # noqa: E402
 
 N_RANDOM = 200_000
 SEQ_SIZE = 64 << 20
 
 
 def _default_dump() -> Tuple[str, Optional[str]]:
-    from vmcores.build import reference_dumps
-
     d = next(d for d in reference_dumps(["bookworm"]) if d.form == "elf")
     return str(d.path), str(Path(d.truth) / "kallsyms")
 
 
 def bench_reads(path: str, ksyms: Optional[str], n: int) -> float:
     """The kdbg vs drgn read rows; returns the worst ratio."""
-    import drgn
-
     prog = drgn.Program()
     prog.set_core_dump(path)
     mem = open_core(path)
@@ -219,8 +218,6 @@ def _shuffled_stream(path: str, n: int) -> None:
 
 def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
     """The flattened rows; returns kdbg index / makedumpfile -R."""
-    from vmcores.build import reference_dumps
-
     src = next(
         d for d in reference_dumps(["bookworm"]) if d.form == "kdump-zlib" and "qemu" in d.tool
     )

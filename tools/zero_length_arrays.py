@@ -35,9 +35,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from elftools.elf.elffile import ELFFile
+
+from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF, flexible_by_rule
 from kdbg.btf.types import Array, Composite
-from tools.dwarf_globals import cached_entry, file_cache_keys
+from kdbg.declarations import btf_identity, zero_length_container
+from tools.dwarf_globals import _TypeReader, cached_entry, file_cache_keys
 from vmcores.debian import cache_root
 
 __all__ = ["btf_zero_length", "dwarf_zero_length", "kernel_exceptions", "render", "vmlinux_btf"]
@@ -46,8 +50,6 @@ _CACHE_VERSION = 1
 
 
 def _container_key(keyword: str, name: str, member_names: Sequence[str]) -> str:
-    from kdbg.declarations import zero_length_container
-
     return zero_length_container(keyword, name, member_names)
 
 
@@ -121,10 +123,6 @@ def _members(reader: Any, die: Any, out: Dict[str, str], depth: int = 0) -> None
 
 
 def _iter_dwarf(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
-    from elftools.elf.elffile import ELFFile
-
-    from tools.dwarf_globals import _TypeReader
-
     tags = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}
     out: Dict[str, str] = {}
     seen: Set[str] = set()
@@ -180,9 +178,6 @@ def kernel_exceptions(vmlinux: Path) -> Tuple[str, Dict[str, str], Dict[str, boo
     """``(BTF identity, exceptions, known)`` of a DWARF ``vmlinux``: the members where
     the rule over its BTF and its DWARF disagree (``key -> "[0]"|"[]"``: DWARF's), and
     every zero-length member DWARF described (``key -> whether it is an exception``)."""
-    from kdbg.btf.cache import open_btf
-    from kdbg.declarations import btf_identity
-
     data = vmlinux_btf(vmlinux)
     btf = open_btf(data, name=f"{vmlinux.name} .BTF")
     rule = btf_zero_length(btf)

@@ -66,6 +66,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from vmcores.build import reference_dumps
+from vmcores.crash import crash_dumps
 from vmcores.debian import cache_root, debian_dbg_vmlinux, file_lock, kernel_name
 
 CRASH_FORMAT = 1
@@ -230,12 +232,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--form", default="kdump-zlib")
     args = ap.parse_args(argv)
     if args.scenario:
-        from vmcores.crash import crash_dumps
-
         core = next(d.path for d in crash_dumps([args.suite], [args.scenario]) if d.form == args.form)
     else:
-        from vmcores.build import reference_dumps
-
         core = next(d.path for d in reference_dumps(suites=[args.suite]) if d.form == args.form and d.tool == "qemu")
     answers = ask_crash(args.suite, core, args.commands)
     for cmd in args.commands:
