@@ -25,6 +25,7 @@ and prints the time ratio per doubling (linear: about 2; the old index: about 3.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -79,8 +80,8 @@ def bench_reads(path: str, ksyms: Optional[str], n: int) -> float:
     seq_start = pob + 0x100000
 
     # sanity: same bytes
-    for a in direct[:200] + text[:200]:
-        assert mem.read(a, 8) == prog.read(a, 8), hex(a)
+    for addr in direct[:200] + text[:200]:
+        assert mem.read(addr, 8) == prog.read(addr, 8), hex(addr)
     assert mem.read(seq_start, 1 << 20) == prog.read(seq_start, 1 << 20)
 
     rows = []
@@ -216,6 +217,11 @@ def _shuffled_stream(path: str, n: int) -> None:
     Path(path).write_bytes(out)
 
 
+def _index_flattened(path: str) -> None:
+    """Open (index) a flattened file and close it."""
+    FlattenedFile(RawFile(path)).close()
+
+
 def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
     """The flattened rows; returns kdbg index / makedumpfile -R."""
     src = next(
@@ -268,7 +274,7 @@ def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
     for n in (20_000, 40_000, 80_000, 160_000):
         with tempfile.NamedTemporaryFile(dir=workdir) as tf:
             _shuffled_stream(tf.name, n)
-            t = best_of(3, lambda name=tf.name: FlattenedFile(RawFile(name)).close())
+            t = best_of(3, functools.partial(_index_flattened, tf.name))
         ratio = f"{t / prev:5.2f}x" if prev else ""
         print(f"{n:18} {t:8.3f}s  {ratio}")
         prev = t

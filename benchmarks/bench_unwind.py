@@ -77,7 +77,7 @@ def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     dprog.load_debug_info([vmlinux])
 
     def kall() -> Dict[int, Tuple[str, List[int]]]:
-        out = {}
+        out: Dict[int, Tuple[str, List[int]]] = {}
         for t in kdbg_tasks(kprog):
             try:
                 trace = kprog.stack_trace(t)
@@ -88,7 +88,7 @@ def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
         return out
 
     def dall() -> Dict[int, Tuple[str, List[int]]]:
-        out = {}
+        out: Dict[int, Tuple[str, List[int]]] = {}
         for t in drgn_tasks(dprog):
             try:
                 trace = dprog.stack_trace(t)

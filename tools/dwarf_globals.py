@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from vmcores.debian import cache_root
 
@@ -521,7 +522,8 @@ def iter_dwarf_variables(vmlinux: Path) -> Iterator[DwarfVariable]:
         symtab = elf.get_section_by_name(".symtab")
         # DWARF gives address 0 to variables in discarded sections (__exitcall_*, the
         # __UNIQUE_ID___addressable_* of init code); only the per-CPU ones there are real
-        at_zero = {s.name for s in symtab.iter_symbols() if s["st_value"] == 0} if symtab is not None else set()
+        at_zero = ({s.name for s in symtab.iter_symbols() if s["st_value"] == 0}
+                   if isinstance(symtab, SymbolTableSection) else set())
         dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
         declared: Dict[Tuple[str, DType], str] = {}
         for cu_name, reader, die in _top_variables(dwarf):

@@ -131,7 +131,7 @@ def _iter_dwarf(vmlinux: Path, wanted: Set[str]) -> Dict[str, str]:
         for cu in dwarf.iter_CUs():
             reader = _TypeReader(cu)
             for die in cu.get_top_DIE().iter_children():
-                kw = tags.get(die.tag)
+                kw = tags.get(die.tag) if isinstance(die.tag, str) else None
                 if kw is None or "DW_AT_declaration" in die.attributes or "DW_AT_name" not in die.attributes:
                     continue
                 outer = f"{kw} {die.attributes['DW_AT_name'].value.decode(errors='replace')}"

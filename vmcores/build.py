@@ -805,7 +805,7 @@ def build_suite(
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
     dumps = [Dump(suite, release, f, t, final / p.name, final / "truth") for f, t, p in made]
-    info = {
+    info: Dict[str, Any] = {
         "suite": suite,
         "release": release,
         "package": f"{kernel.package}={kernel.version}",

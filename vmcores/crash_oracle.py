@@ -192,8 +192,8 @@ def ask_crash(suite: str, core: Path, commands: Sequence[str], vmlinux: Optional
         raise ValueError(f"duplicate commands: {sorted({c for c in commands if list(commands).count(c) > 1})}")
     core = Path(core)
     vmlinux = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
-    ident = {"format": CRASH_FORMAT, "crash": crash_version(), "core": _file_id(core), "vmlinux": _file_id(vmlinux),
-             "commands": list(commands)}
+    ident: Dict[str, Any] = {"format": CRASH_FORMAT, "crash": crash_version(), "core": _file_id(core),
+                             "vmlinux": _file_id(vmlinux), "commands": list(commands)}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     top = cache_root() / "crash-oracle"
     top.mkdir(parents=True, exist_ok=True)
