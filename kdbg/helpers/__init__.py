@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from kdbg.helpers.wait import *  # noqa: F401,F403
     from kdbg.helpers.xarray import *  # noqa: F401,F403
 
-#: Every helper submodule (but the internal ``common``) and its ``__all__``, in the order
+#: Every helper submodule (but the internal ``common`` and ``cpu_stacks``) and its ``__all__``, in the order
 #: ``__all__`` lists them.
 _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
     ("cpumask", (
