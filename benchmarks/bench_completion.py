@@ -27,6 +27,11 @@ from typing import List
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from kdbg.target import open_core  # noqa: E402
+from kdbg.ui.completion import Completions, complete  # noqa: E402
+from kdbg.ui.evaluate import script_globals  # noqa: E402
+from tests.conftest import resolve_dump  # noqa: E402
+
 TEXTS = [
     'prog["init_task"].',
     'prog["init_task"].co',
@@ -46,13 +51,7 @@ def main(argv: List[str]) -> int:
     ns = ap.parse_args(argv)
     path = ns.vmcore
     if path is None:
-        from tests.conftest import resolve_dump
-
         path = str(resolve_dump("bookworm", "elf", "qemu").path)
-    from kdbg.target import open_core
-    from kdbg.ui.completion import Completions, complete
-    from kdbg.ui.evaluate import script_globals
-
     prog = open_core(path)
     g = script_globals(prog)
     names = Completions(prog)

@@ -31,12 +31,13 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.drgn_target import best_of  # noqa: E402
 from kdbg.memory import open_core  # noqa: E402
 from kdbg.symbols import decode_kallsyms  # noqa: E402
+from vmcores.build import reference_dumps  # noqa: E402
 
 
 def bench_drgn(path: str, repeat: int) -> Optional[Dict[str, float]]:
     """drgn 0.3.0: time ``load_vmlinux_kallsyms`` on a core opened with set_core_dump."""
     try:
-        import drgn
+        import drgn  # the peer, optional here: without it the drgn row is left out
         from drgn.helpers.linux.kallsyms import load_vmlinux_kallsyms
     except ImportError:
         return None
@@ -79,8 +80,6 @@ def bench_kdbg(path: str, repeat: int, cache_dir: str) -> Dict[str, float]:
 def default_dumps() -> List[str]:
     """ELF reference dumps that exist (built by vmcores.build), one per suite."""
     try:
-        from vmcores.build import reference_dumps
-
         return [str(d.path) for d in reference_dumps(build=False, forms=["elf"])]
     except Exception:
         return []

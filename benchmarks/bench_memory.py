@@ -25,6 +25,7 @@ and prints the time ratio per doubling (linear: about 2; the old index: about 3.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -39,26 +40,25 @@ from typing import Callable, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import drgn  # noqa: E402
+
 from benchmarks.drgn_target import best_of  # noqa: E402
 from kdbg.memory import open_core  # noqa: E402
 from kdbg.memory.fileview import RawFile  # noqa: E402
 from kdbg.memory.flattened import FlattenedFile  # noqa: E402
+from vmcores.build import reference_dumps  # noqa: E402
 
 N_RANDOM = 200_000
 SEQ_SIZE = 64 << 20
 
 
 def _default_dump() -> Tuple[str, Optional[str]]:
-    from vmcores.build import reference_dumps
-
     d = next(d for d in reference_dumps(["bookworm"]) if d.form == "elf")
     return str(d.path), str(Path(d.truth) / "kallsyms")
 
 
 def bench_reads(path: str, ksyms: Optional[str], n: int) -> float:
     """The kdbg vs drgn read rows; returns the worst ratio."""
-    import drgn
-
     prog = drgn.Program()
     prog.set_core_dump(path)
     mem = open_core(path)
@@ -80,8 +80,8 @@ def bench_reads(path: str, ksyms: Optional[str], n: int) -> float:
     seq_start = pob + 0x100000
 
     # sanity: same bytes
-    for a in direct[:200] + text[:200]:
-        assert mem.read(a, 8) == prog.read(a, 8), hex(a)
+    for addr in direct[:200] + text[:200]:
+        assert mem.read(addr, 8) == prog.read(addr, 8), hex(addr)
     assert mem.read(seq_start, 1 << 20) == prog.read(seq_start, 1 << 20)
 
     rows = []
@@ -217,10 +217,13 @@ def _shuffled_stream(path: str, n: int) -> None:
     Path(path).write_bytes(out)
 
 
+def _index_flattened(path: str) -> None:
+    """Open (index) a flattened file and close it."""
+    FlattenedFile(RawFile(path)).close()
+
+
 def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
     """The flattened rows; returns kdbg index / makedumpfile -R."""
-    from vmcores.build import reference_dumps
-
     src = next(
         d for d in reference_dumps(["bookworm"]) if d.form == "kdump-zlib" and "qemu" in d.tool
     )
@@ -271,7 +274,7 @@ def bench_flattened(size_mb: int, workdir: Optional[str]) -> float:
     for n in (20_000, 40_000, 80_000, 160_000):
         with tempfile.NamedTemporaryFile(dir=workdir) as tf:
             _shuffled_stream(tf.name, n)
-            t = best_of(3, lambda name=tf.name: FlattenedFile(RawFile(name)).close())
+            t = best_of(3, functools.partial(_index_flattened, tf.name))
         ratio = f"{t / prev:5.2f}x" if prev else ""
         print(f"{n:18} {t:8.3f}s  {ratio}")
         prev = t

@@ -45,7 +45,12 @@ from typing import Any, Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import drgn  # noqa: E402
+from drgn.helpers.linux.pid import for_each_task as drgn_tasks  # noqa: E402
+
+import kdbg  # noqa: E402
 from benchmarks.drgn_target import add_target_arguments, best_of, child_env, run_child, target_from_args  # noqa: E402
+from kdbg.helpers import for_each_task as kdbg_tasks  # noqa: E402
 
 EXPR = 'prog["init_task"].comm'
 EXPECTED = '(char [16])"swapper/0"'
@@ -83,12 +88,6 @@ print(hwm, len(tasks))
 # ---------------------------------------------------------------------------- in-process
 def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     """Rows (a) and (b): kdbg and drgn in this process."""
-    import drgn
-    from drgn.helpers.linux.pid import for_each_task as drgn_tasks
-
-    import kdbg
-    from kdbg.helpers import for_each_task as kdbg_tasks
-
     kprog = kdbg.open_core(dump)
     dprog = drgn.Program()
     dprog.set_core_dump(dump)

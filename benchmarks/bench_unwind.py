@@ -30,7 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import drgn  # noqa: E402
+from drgn.helpers.linux.pid import for_each_task as drgn_tasks  # noqa: E402
+
+import kdbg  # noqa: E402
 from benchmarks.drgn_target import add_target_arguments, best_of, child_env, run_child, target_from_args  # noqa: E402
+from kdbg.errors import KdbgError  # noqa: E402
+from kdbg.helpers import for_each_task as kdbg_tasks  # noqa: E402
 
 DRGN_BT_ALL = """
 import sys
@@ -65,20 +71,13 @@ def _folded_pcs(trace: Any) -> List[int]:
 
 def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
     """Unwind every task in this process, kdbg and drgn; check they agree first."""
-    import drgn
-    from drgn.helpers.linux.pid import for_each_task as drgn_tasks
-
-    import kdbg
-    from kdbg.errors import KdbgError
-    from kdbg.helpers import for_each_task as kdbg_tasks
-
     kprog = kdbg.open_core(dump)
     dprog = drgn.Program()
     dprog.set_core_dump(dump)
     dprog.load_debug_info([vmlinux])
 
     def kall() -> Dict[int, Tuple[str, List[int]]]:
-        out = {}
+        out: Dict[int, Tuple[str, List[int]]] = {}
         for t in kdbg_tasks(kprog):
             try:
                 trace = kprog.stack_trace(t)
@@ -89,7 +88,7 @@ def bench_in_process(dump: str, vmlinux: str, repeat: int) -> Dict[str, Any]:
         return out
 
     def dall() -> Dict[int, Tuple[str, List[int]]]:
-        out = {}
+        out: Dict[int, Tuple[str, List[int]]] = {}
         for t in drgn_tasks(dprog):
             try:
                 trace = dprog.stack_trace(t)

@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from vmcores.build import reference_dumps
+from vmcores.debian import debian_dbg_vmlinux
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,9 +21,6 @@ def default_dump(suite: str = "bookworm", form: str = "elf-paging") -> Tuple[str
     """``(dump, vmlinux)``: the suite's reference dump of ``form`` (``elf-paging`` or
     ``elf``: drgn cannot read the kdump forms) made by QEMU, and Debian's DWARF vmlinux of
     the same kernel."""
-    from vmcores.build import reference_dumps
-    from vmcores.debian import debian_dbg_vmlinux
-
     dumps = [d for d in reference_dumps(suites=[suite]) if d.form == form and d.tool.startswith("qemu")]
     if not dumps:
         raise SystemExit(f"no {suite} {form} reference dump (python3 -m vmcores.build)")

@@ -14,6 +14,7 @@ import json
 from typing import Any, Dict, List
 
 from kdbg.errors import ExpressionError
+from kdbg.helpers.printk import Timestamps, get_dmesg, get_printk_records
 from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["printk_rows"]
@@ -21,8 +22,6 @@ __all__ = ["printk_rows"]
 
 def printk_rows(prog: Any) -> List[Dict[str, object]]:
     """One dict per record of the kernel log (see the module documentation)."""
-    from kdbg.helpers.printk import get_printk_records
-
     return [
         {
             "seq": r.seq,
@@ -47,8 +46,6 @@ def printk_rows(prog: Any) -> List[Dict[str, object]]:
 ])
 def dmesg_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the kernel log like dmesg(1); ``-t`` without timestamps, ``-T`` with dates."""
-    from kdbg.helpers.printk import Timestamps, get_dmesg
-
     if ctx.json or args.json:
         ctx.out.write(json.dumps(printk_rows(prog)) + "\n")
         return

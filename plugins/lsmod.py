@@ -13,6 +13,16 @@ import json
 from typing import Any, Dict, List
 
 from kdbg.errors import CoreError
+from kdbg.helpers.module import (
+    for_each_module,
+    module_base,
+    module_name,
+    module_refcount,
+    module_state,
+    module_taints,
+    module_total_size,
+    module_users,
+)
 from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["module_rows"]
@@ -21,17 +31,6 @@ __all__ = ["module_rows"]
 def module_rows(prog: Any) -> List[Dict[str, object]]:
     """One dict per loaded module: ``module`` (the ``struct module`` address), ``name``,
     ``base``, ``size``, ``refcount``, ``users``, ``state``, ``taints``."""
-    from kdbg.helpers.module import (
-        for_each_module,
-        module_base,
-        module_name,
-        module_refcount,
-        module_state,
-        module_taints,
-        module_total_size,
-        module_users,
-    )
-
     return [
         {
             "module": mod.value_(),

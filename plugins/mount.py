@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
+from kdbg.helpers.fs import for_each_mount, mount_dst, mount_fstype, mount_src
 from kdbg.ui.commands import CommandContext, argument, command
 
 __all__ = ["mount_rows"]
@@ -19,8 +20,6 @@ __all__ = ["mount_rows"]
 def mount_rows(prog: Any) -> List[Dict[str, object]]:
     """One dict per mount: ``mount``, ``super_block`` (addresses), ``fstype``, ``source``,
     ``target``."""
-    from kdbg.helpers.fs import for_each_mount, mount_dst, mount_fstype, mount_src
-
     return [
         {
             "mount": int(m),

@@ -28,7 +28,7 @@ from tests.cli_support import ROOT, clean_env
 
 pytestmark = pytest.mark.timeout(300)
 
-_INTERNAL_HELPERS = {"kdbg.helpers.common"}
+_INTERNAL_HELPERS = {"kdbg.helpers.common", "kdbg.helpers.cpu_stacks"}
 
 
 def _python(code: str, tmp_path: Any) -> Any:

@@ -25,8 +25,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
-from kdbg.btf.loader import load_btf_files
+from kdbg.btf.loader import load_btf_file, load_btf_files
 from kdbg.btf.types import (
     Array,
     Composite,
@@ -45,7 +46,10 @@ from kdbg.btf.types import (
     Volatile,
 )
 from kdbg.declarations import DeclarationTable, lookup_declared_type, module_key
-from tools.dwarf_globals import DType, DwarfVariable, canonical, dwarf_size
+from tools.dwarf_globals import DType, DwarfVariable, canonical, dwarf_size, module_btf, module_files
+from tools.gen_declarations import HELD_OUT_SUITE, suite_module_variables, suite_variables
+from vmcores.build import truth_files
+from vmcores.debian import debian_dbg_modules
 
 __all__ = ["Coverage", "kdbg_dtype", "measure", "coverage_of", "module_coverage_of", "reference_modules", "main"]
 
@@ -173,23 +177,17 @@ def measure(
 
 def suite_btfs(suite: str) -> List[BTF]:
     """The BTF the suite's reference guest had (``truth/btf/vmlinux``)."""
-    from vmcores.build import truth_files
-
     return load_btf_files([str(truth_files(suite) / "btf" / "vmlinux")])
 
 
 def coverage_of(suite: str, table: DeclarationTable) -> Coverage:
     """:func:`measure` on the reference kernel of ``suite``."""
-    from tools.gen_declarations import suite_variables
-
     _label, variables = suite_variables(suite)
     return measure(variables, table, suite_btfs(suite), suite)
 
 
 def reference_modules(suite: str) -> List[str]:
     """The modules the suite's reference guest had loaded (``truth/modules``)."""
-    from vmcores.build import truth_files
-
     text = (truth_files(suite) / "modules").read_text()
     return sorted({line.split()[0] for line in text.splitlines() if line.strip()})
 
@@ -200,13 +198,6 @@ def module_coverage_of(suite: str, table: DeclarationTable, modules: Optional[Se
     (:func:`tools.gen_declarations.suite_module_variables`), each parsed against vmlinux's
     BTF then the module's own (``truth/btf/<module>`` of a loaded module, else the ``.BTF``
     section of its ``.ko``: the same bytes; none where the kernel builds no module BTF)."""
-    from kdbg.btf.cache import open_btf
-    from kdbg.btf.loader import load_btf_file
-    from tools.dwarf_globals import module_btf, module_files
-    from tools.gen_declarations import suite_module_variables
-    from vmcores.build import truth_files
-    from vmcores.debian import debian_dbg_modules
-
     names = list(modules) if modules is not None else reference_modules(suite)
     every = names == ["all"]
     per_module = suite_module_variables(suite, None if every else names)
@@ -231,8 +222,6 @@ def module_coverage_of(suite: str, table: DeclarationTable, modules: Optional[Se
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line (see the module docstring)."""
-    from tools.gen_declarations import HELD_OUT_SUITE
-
     ap = argparse.ArgumentParser(prog="python3 -m tools.declaration_coverage", description=__doc__.split("\n")[0])
     ap.add_argument("--suite", default=HELD_OUT_SUITE, help="reference kernel to measure on (default: %(default)s)")
     ap.add_argument("--table", type=Path, help="a table file (default: the shipped table with its overrides)")

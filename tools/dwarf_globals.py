@@ -22,12 +22,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import lzma
 import os
+import struct
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from vmcores.debian import cache_root
 
@@ -560,14 +566,14 @@ def iter_dwarf_variables(vmlinux: Path, containers: Optional[ContainerVisitor] =
     ``extern`` declaration (``DW_AT_declaration``), which is all DWARF says of symbols the
     linker script defines (``jiffies``, ``_text``). *containers* is given every top-level
     struct and union DIE on the way (:func:`_top_variables`)."""
-    from elftools.elf.elffile import ELFFile
 
     with open(vmlinux, "rb") as fh:
         elf = ELFFile(fh)
         symtab = elf.get_section_by_name(".symtab")
         # DWARF gives address 0 to variables in discarded sections (__exitcall_*, the
         # __UNIQUE_ID___addressable_* of init code); only the per-CPU ones there are real
-        at_zero = {s.name for s in symtab.iter_symbols() if s["st_value"] == 0} if symtab is not None else set()
+        at_zero = ({s.name for s in symtab.iter_symbols() if s["st_value"] == 0}
+                   if isinstance(symtab, SymbolTableSection) else set())
         dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
         declared: Dict[Tuple[str, DType], str] = {}
         for cu_name, reader, die in _top_variables(dwarf, containers):
@@ -650,10 +656,7 @@ def _relocated_module(data: bytes) -> Tuple[bytes, Dict[int, int], Any]:
     index of each 64-bit relocation in ``.debug_info`` by its offset there, and the ELF's
     section headers. pyelftools' own relocation takes a minute for a 16 MB module; this
     takes a second."""
-    import io
-    import struct
 
-    from elftools.elf.elffile import ELFFile
 
     elf = ELFFile(io.BytesIO(data))
     sections = list(elf.iter_sections())
@@ -710,9 +713,7 @@ def iter_module_variables(ko: Path) -> Iterator[DwarfVariable]:
     loaded module's kallsyms has none of those), in DIE order. A ``.ko`` is relocatable:
     a variable "has an address" when its ``DW_OP_addr`` is relocated against a symbol of
     such a section; ``address`` is then its offset there."""
-    import io
 
-    from elftools.elf.elffile import ELFFile
 
     raw = ko.read_bytes()
     data, where, sections = _relocated_module(raw)
@@ -752,7 +753,6 @@ def module_files(moddir: Path) -> Dict[str, Path]:
 def module_btf(ko: Path) -> Optional[bytes]:
     """The ``.BTF`` section of a module file (what ``/sys/kernel/btf/<module>`` serves once
     it is loaded), or ``None``."""
-    from elftools.elf.elffile import ELFFile
 
     with open(ko, "rb") as fh:
         sec = ELFFile(fh).get_section_by_name(".BTF")
@@ -769,7 +769,6 @@ def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> D
     """module name -> :func:`iter_module_variables` of each ``*.ko`` under ``moddir`` (a
     :func:`vmcores.debian.debian_dbg_modules` directory), or only of the ``modules`` named;
     kept in the kdbg cache per file (a kernel's modules take minutes: two processes)."""
-    from concurrent.futures import ProcessPoolExecutor
 
     files = sorted(moddir.rglob("*.ko"))
     if modules is not None:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import re
 import sys
 import zlib
 from collections import Counter
@@ -59,6 +60,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from kdbg.declarations import MODULE_COMMON, MODULE_RULE, MODULE_SEPARATOR, encode_table
 from tools.dwarf_globals import DwarfVariable, module_variables
 from tools.vmlinux_dwarf import dwarf_variables
+from tools.zero_length_arrays import kernel_exceptions, render
+from vmcores.debian import debian_dbg_modules, debian_dbg_vmlinux, debian_kernel
 
 __all__ = ["SHIPPED_SUITES", "SHIPPED_MODULES", "HELD_OUT_SUITE", "ZERO_LENGTH_SUITES", "suite_variables",
            "suite_module_variables", "merge", "merge_modules", "build_table", "build_zero_length", "main"]
@@ -83,7 +86,6 @@ ZERO_LENGTH_PATH = TABLE_PATH.with_name("zero-length-arrays.txt")
 
 def suite_variables(suite: str) -> Tuple[str, List[DwarfVariable]]:
     """``(package label, variables)`` of *suite*'s reference kernel DWARF."""
-    from vmcores.debian import debian_dbg_vmlinux, debian_kernel
 
     vmlinux = debian_dbg_vmlinux(suite)
     kf = debian_kernel(suite, "cloud")
@@ -94,7 +96,6 @@ def suite_module_variables(suite: str, modules: Optional[Sequence[str]] = None) 
     """module name -> the variables its DWARF ``.ko`` (of *suite*'s reference kernel's
     ``-dbg`` package, :func:`vmcores.debian.debian_dbg_modules`) defines with an address;
     every module, or the ``modules`` named."""
-    from vmcores.debian import debian_dbg_modules
 
     return module_variables(debian_dbg_modules(suite), modules)
 
@@ -119,7 +120,6 @@ def _template(name: str, prefix: str, declaration: str) -> Optional[str]:
     """``declaration`` with ``@`` for ``name`` (which it must hold once), ``$`` for the
     rest of the name after ``prefix`` elsewhere (``btf_trace_$``) and ``#`` for that
     rest's length plus one in an array length, else ``None``."""
-    import re
 
     spots = [m.start() for m in re.finditer(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", declaration)]
     if len(spots) != 1 or any(c in declaration for c in "@$#"):
@@ -247,8 +247,6 @@ def build_table(suites: Sequence[str], modules: Optional[Sequence[str]] = None) 
 def suite_zero_length(suite: str) -> Tuple[str, str, Dict[str, str], Dict[str, bool]]:
     """``(package label, BTF identity, exceptions, known)`` of *suite*'s reference kernel
     (:func:`tools.zero_length_arrays.kernel_exceptions`)."""
-    from tools.zero_length_arrays import kernel_exceptions
-    from vmcores.debian import debian_dbg_vmlinux, debian_kernel
 
     kf = debian_kernel(suite, "cloud")
     identity, exceptions, known = kernel_exceptions(debian_dbg_vmlinux(suite))
@@ -258,7 +256,6 @@ def suite_zero_length(suite: str) -> Tuple[str, str, Dict[str, str], Dict[str, b
 def build_zero_length(suites: Sequence[str]) -> str:
     """The text of ``kdbg/data/zero-length-arrays.txt`` for *suites*
     (:func:`tools.zero_length_arrays.render`)."""
-    from tools.zero_length_arrays import render
 
     if len(suites) > 1:
         with ProcessPoolExecutor(max_workers=2) as pool:

@@ -32,8 +32,10 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF, flexible_by_rule
 from kdbg.btf.types import Array, Composite
+from kdbg.declarations import btf_identity, zero_length_container
 from tools.dwarf_globals import cached_entry, file_cache_keys
 from tools.vmlinux_dwarf import zero_length_declarations
 from vmcores.debian import cache_root
@@ -45,7 +47,6 @@ _CACHE_VERSION = 1
 
 
 def _container_key(keyword: str, name: str, member_names: Sequence[str]) -> str:
-    from kdbg.declarations import zero_length_container
 
     return zero_length_container(keyword, name, member_names)
 
@@ -103,8 +104,6 @@ def kernel_exceptions(vmlinux: Path) -> Tuple[str, Dict[str, str], Dict[str, boo
     """``(BTF identity, exceptions, known)`` of a DWARF ``vmlinux``: the members where
     the rule over its BTF and its DWARF disagree (``key -> "[0]"|"[]"``: DWARF's), and
     every zero-length member DWARF described (``key -> whether it is an exception``)."""
-    from kdbg.btf.cache import open_btf
-    from kdbg.declarations import btf_identity
 
     data = vmlinux_btf(vmlinux)
     btf = open_btf(data, name=f"{vmlinux.name} .BTF")

@@ -9,9 +9,9 @@ with makedumpfile into further forms.
 
 Usage::
 
-    python -m vmcores.build [--suite S ...] [--force] [--memory 128M]
-    python -m vmcores.build --crash-only [--suite S ...] [--force]
-    python -m vmcores.build --live-test [--suite S] -- COMMAND ...
+    python -m vmcores [--suite S ...] [--force] [--memory 128M]
+    python -m vmcores --crash-only [--suite S ...] [--force]
+    python -m vmcores --live-test [--suite S] -- COMMAND ...
 
 Layout under ``<cache>/vmcores/``: ``manifest.json`` (every dump) and per suite
 ``<suite>/`` with the dumps, ``truth/`` and ``dumps.json``.
@@ -23,7 +23,9 @@ import argparse
 import base64
 import contextlib
 import dataclasses
+import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
@@ -33,22 +35,24 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
+from elftools.elf.elffile import ELFFile
+
 from vmcores.debian import (
-    EXTRA_SUITES,
     SUITES,
     KernelFiles,
     cache_root,
     cached_kernel,
     debian_kernel,
     file_lock,
-    kernel_name,
 )
 
 QEMU = "qemu-system-x86_64"
@@ -167,8 +171,6 @@ class Cpio:
 
 
 def _is_static(path: Path) -> bool:
-    from elftools.elf.elffile import ELFFile
-
     with open(path, "rb") as f:
         return not any(seg["p_type"] == "PT_INTERP" for seg in ELFFile(f).iter_segments())
 
@@ -188,14 +190,12 @@ def _read_module(path: Path) -> bytes:
         return lzma.decompress(data)
     if name.endswith(".zst"):
         try:
-            import zstandard
+            import zstandard  # optional: the zstd command below serves without it
 
             return zstandard.ZstdDecompressor().decompressobj().decompress(data)
         except ImportError:
             return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
     if name.endswith(".gz"):
-        import gzip
-
         return gzip.decompress(data)
     return data
 
@@ -575,9 +575,6 @@ def parse_proc_stat(text: str) -> List[Dict[str, Any]]:
 
 
 def _unpack_truth(payload: bytes, dest: Path) -> None:
-    import io
-    import tarfile
-
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -664,8 +661,6 @@ def vmcore_style_elf(src: Path, dst: Path) -> None:
     NOTE and the PT_LOADs of the direct map (same ``vaddr - paddr`` as the first one),
     with the phdrs at offset 64 and no section headers.  Memory contents are unchanged.
     """
-    import struct
-
     with open(src, "rb") as f:
         eh = bytearray(f.read(64))
         (phoff,) = struct.unpack_from("<Q", eh, 32)
@@ -708,8 +703,6 @@ KDUMP_COMPRESSION_FLAGS = {"zlib": 0x1, "lzo": 0x2, "snappy": 0x4, "zstd": 0x20}
 def _check_output(path: Path, form: str) -> str:
     """Empty if *path* really is *form*, else why not (makedumpfile built without snappy or
     zstd silently writes an uncompressed dump when asked for one)."""
-    import struct
-
     with open(path, "rb") as f:
         head = f.read(432)
     if form.startswith("elf"):
@@ -824,7 +817,7 @@ def build_suite(
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
     dumps = [Dump(suite, release, f, t, final / p.name, final / "truth") for f, t, p in made]
-    info = {
+    info: Dict[str, Any] = {
         "suite": suite,
         "release": release,
         "package": f"{kernel.package}={kernel.version}",
@@ -984,7 +977,7 @@ def reference_dumps(
     return cached_dumps(
         suites or SUITES, lambda suite: vmcores_root() / f".{suite}.lock", _load_suite,
         lambda suite: build_suite(suite, memory=memory),
-        lambda suite: f"no reference dumps for {suite}: run python -m vmcores.build",
+        lambda suite: f"no reference dumps for {suite}: run python -m vmcores",
         forms, build, force, (manifest_path(), _write_manifest))
 
 
@@ -1181,68 +1174,5 @@ def host_bytecode(cwd: str) -> Dict[str, bytes]:
         return {f"pycache/{p.relative_to(tmp)}": p.read_bytes() for p in Path(tmp).rglob("*.pyc")}
 
 
-# --------------------------------------------------------------------------- cli
-
-
-def _suite_argument(text: str) -> str:
-    """``--suite``: a reference or extra suite, optionally ``@ABI``."""
-    suite = kernel_name(text)[0]
-    if suite not in SUITES + EXTRA_SUITES:
-        raise argparse.ArgumentTypeError(f"unknown suite {suite!r}; choose from {', '.join(SUITES + EXTRA_SUITES)}")
-    return text
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line of ``python -m vmcores.build``."""
-    ap = argparse.ArgumentParser(prog="python -m vmcores.build", description=__doc__.split("\n")[0])
-    ap.add_argument("--suite", action="append", type=_suite_argument, metavar="SUITE[@ABI]",
-                    help=f"repeatable; default {', '.join(SUITES)} (extra, on request: {', '.join(EXTRA_SUITES)}); "
-                         "SUITE@ABI: that kernel ABI of the suite")
-    ap.add_argument("--force", action="store_true", help="rebuild even if the dumps exist")
-    ap.add_argument("--memory", default=None, help=f"guest RAM (default {DEFAULT_MEMORY})")
-    ap.add_argument("--live-test", action="store_true", help="run COMMAND in a live guest")
-    ap.add_argument("--sample", action="store_true", help="rebuild vmcores/sample/")
-    ap.add_argument(
-        "--crash-only",
-        action="store_true",
-        help="build only the crash dumps (vmcores.crash: panic, oops and nmi scenarios), not the reference dumps",
-    )
-    ap.add_argument("command", nargs="*", help="with --live-test: the shell command")
-    args = ap.parse_args(argv)
-    try:
-        if args.live_test:
-            if not args.command:
-                ap.error("--live-test needs a command")
-            res = live_test(
-                " ".join(args.command),
-                suite=(args.suite or ["bookworm"])[0],
-                memory=args.memory or "512M",
-            )
-            sys.stdout.write(res.output)
-            return res.returncode
-        if args.sample:
-            print(build_sample(memory=args.memory or SAMPLE_MEMORY))
-            return 0
-        from vmcores.crash import crash_root, print_crash_dumps
-
-        t0 = time.monotonic()
-        suites = args.suite or SUITES
-        if not args.crash_only:
-            for suite in suites:
-                for d in reference_dumps([suite], force=args.force, memory=args.memory or DEFAULT_MEMORY):
-                    print(f"{d.suite}\t{d.release}\t{d.form:22}\t{d.path}\t[{d.tool}]")
-            print(f"manifest: {manifest_path()} ({time.monotonic() - t0:.0f}s)")
-        t1 = time.monotonic()
-        # crash dumps (a crashed guest per scenario) of the reference suites
-        crash_suites = [s for s in suites if s in SUITES]
-        if crash_suites:
-            print_crash_dumps(crash_suites, force=args.force, memory=args.memory or DEFAULT_MEMORY)
-            print(f"crash manifest: {crash_root() / 'manifest.json'} ({time.monotonic() - t1:.0f}s)")
-    except BuildError as e:
-        print(f"vmcores.build: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("vmcores.build: the command line is python -m vmcores (it builds the crash dumps too)")

@@ -29,8 +29,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from vmcores.build import reference_dumps
 from vmcores.debian import cache_root, debian_dbg_vmlinux, file_lock
-from vmcores.oracle import _OPEN_PROGRAM, _file_id, drgn_version
+from vmcores.drgn_source import contrib_scripts
+from vmcores.oracle import _OPEN_PROGRAM, ORACLE_FORM, _file_id, drgn_version
 
 __all__ = ["ScriptRun", "run_under_drgn", "run_under_kdbg", "SCRIPT_TIMEOUT"]
 
@@ -123,10 +125,6 @@ def run_under_kdbg(core: Path, script: Path, args: Sequence[str], *, checkout: O
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from vmcores.build import reference_dumps
-    from vmcores.drgn_source import contrib_scripts
-    from vmcores.oracle import ORACLE_FORM
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("suite")
     parser.add_argument("script", help="a contrib script's name (ps.py) or path")

@@ -56,6 +56,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection
+
 from vmcores.build import (
     BOOT_ATTEMPTS,
     BOOT_TIMEOUT,
@@ -296,10 +300,6 @@ GCC_ONLY_OPTIONS: Dict[str, int] = {"CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT": 14}
 
 def _glibc_needed(path: Path) -> Tuple[int, ...]:
     """Highest ``GLIBC_x.y`` version *path* (an ELF executable) needs; () for none/not ELF."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.gnuversions import GNUVerNeedSection
-
     best: Tuple[int, ...] = ()
     try:
         with open(path, "rb") as f:
@@ -506,8 +506,6 @@ def _make_overrides(tree: Path, host_gcc: str) -> List[str]:
 
 
 def _has_section(path: Path, name: str) -> bool:
-    from elftools.elf.elffile import ELFFile
-
     with open(path, "rb") as f:
         return ELFFile(f).get_section_by_name(name) is not None
 

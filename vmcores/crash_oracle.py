@@ -66,6 +66,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from vmcores.build import reference_dumps
+from vmcores.crash import crash_dumps
 from vmcores.debian import cache_root, debian_dbg_vmlinux, file_lock, kernel_name
 
 CRASH_FORMAT = 1
@@ -190,8 +192,8 @@ def ask_crash(suite: str, core: Path, commands: Sequence[str], vmlinux: Optional
         raise ValueError(f"duplicate commands: {sorted({c for c in commands if list(commands).count(c) > 1})}")
     core = Path(core)
     vmlinux = Path(vmlinux) if vmlinux is not None else debian_dbg_vmlinux(suite)
-    ident = {"format": CRASH_FORMAT, "crash": crash_version(), "core": _file_id(core), "vmlinux": _file_id(vmlinux),
-             "commands": list(commands)}
+    ident: Dict[str, Any] = {"format": CRASH_FORMAT, "crash": crash_version(), "core": _file_id(core),
+                             "vmlinux": _file_id(vmlinux), "commands": list(commands)}
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     top = cache_root() / "crash-oracle"
     top.mkdir(parents=True, exist_ok=True)
@@ -230,12 +232,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--form", default="kdump-zlib")
     args = ap.parse_args(argv)
     if args.scenario:
-        from vmcores.crash import crash_dumps
-
         core = next(d.path for d in crash_dumps([args.suite], [args.scenario]) if d.form == args.form)
     else:
-        from vmcores.build import reference_dumps
-
         core = next(d.path for d in reference_dumps(suites=[args.suite]) if d.form == args.form and d.tool == "qemu")
     answers = ask_crash(args.suite, core, args.commands)
     for cmd in args.commands:

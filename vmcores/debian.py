@@ -153,9 +153,9 @@ def debian_mirror() -> Tuple[str, str]:
         Path("/etc/apt/sources.list"),
         *map(Path, glob.glob("/etc/apt/sources.list.d/*.list")),
     ]
-    for f in legacy:
+    for path in legacy:
         try:
-            lines = f.read_text().splitlines()
+            lines = path.read_text().splitlines()
         except OSError:
             continue
         for line in lines:
@@ -230,7 +230,7 @@ class PrivateApt:
             raise FetchError(f"{argv[0]} not found; this needs Debian's apt") from e
         if proc.returncode != 0:
             raise FetchError(
-                f"{' '.join(argv[:1] + list(argv[-2:]))} failed ({proc.returncode}):\n"
+                f"{' '.join([*argv[:1], *argv[-2:]])} failed ({proc.returncode}):\n"
                 + (proc.stderr or proc.stdout).strip()[-2000:]
             )
         return proc.stdout

@@ -39,6 +39,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from vmcores.contrib import ScriptRun, run_under_drgn, run_under_kdbg
 from vmcores.debian import cache_root, file_lock
+from vmcores.drgn_source import drgn_source
 
 __all__ = [
     "Statement", "Example", "extract_examples", "examples_in_text", "interactive_names", "DRIVER",
@@ -280,8 +281,6 @@ def run_examples(core: Path, suite: str, payload: Dict[str, Any],
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from vmcores.drgn_source import drgn_source
-
     for ex in extract_examples(drgn_source()):
         print(f"## {ex.id}  [{ex.document}]")
         print(ex.code)

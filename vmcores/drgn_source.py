@@ -48,7 +48,10 @@ def drgn_source(version: str = "") -> Path:
                 for member in tar.getmembers():
                     if member.name.startswith("/") or ".." in Path(member.name).parts:
                         raise RuntimeError(f"{archives[0].name}: unsafe member {member.name!r}")
-                tar.extractall(unpack, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(unpack, filter="data")
+                else:  # a Python without extraction filters: the members were checked above
+                    tar.extractall(unpack)
             (src,) = list(unpack.iterdir())
             if tree.exists():
                 shutil.rmtree(tree)

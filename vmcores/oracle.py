@@ -47,9 +47,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from vmcores.build import reference_dumps
 from vmcores.debian import cache_root, debian_dbg_vmlinux, file_lock
 
 ORACLE_FORMAT = 1
@@ -222,8 +224,6 @@ def run_drgn(core: Path, vmlinux: Path, queries: Sequence[Query]) -> Dict[str, A
 
 def drgn_version() -> str:
     """The installed drgn's version (without importing it here)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("drgn")
     except PackageNotFoundError as e:
@@ -471,7 +471,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the whole records")
     ap.add_argument("--stacks", action="store_true", help="print drgn's stack trace of every task")
     args = ap.parse_args(argv)
-    from vmcores.build import reference_dumps
 
     elf = [d for d in reference_dumps(suites=[args.suite]) if d.form == ORACLE_FORM][0]
     if args.stacks:

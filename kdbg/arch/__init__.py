@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
 from kdbg.arch.arm64 import entry as arm64_entry
+from kdbg.arch.arm64 import stacks as arm64_stacks
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.arm64.coderefs import adrp_references
 from kdbg.arch.decoder import decoder_missing
 from kdbg.arch.layout import LayoutBase
+from kdbg.arch.stacks import CpuStack, PerCpuData
 from kdbg.arch.x86_64 import X86_64Translator
+from kdbg.arch.x86_64 import stacks as x86_64_stacks
 from kdbg.arch.x86_64.coderefs import rip_references
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,6 +50,8 @@ __all__ = [
     "switched_out_sp",
     "code_references",
     "kcore_layout",
+    "cpu_stacks",
+    "is_user_address",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -266,3 +271,24 @@ def kcore_layout(machine: str, segments: Sequence[Tuple[int, int, int]], l5: boo
     if machine == X86_64:
         return x86_64.kcore_layout(segments, l5, variable)
     return {}
+
+
+def cpu_stacks(machine: str, data: PerCpuData) -> List[CpuStack]:
+    """The stacks of one CPU of ``machine`` beyond its tasks' own (IRQ, exception, NMI,
+    entry, overflow), read from that CPU's per-CPU ``data``: ``kdbg.arch.<arch>.stacks``;
+    none on a machine kdbg knows no stacks of."""
+    if machine == X86_64:
+        return x86_64_stacks.cpu_stacks(data)
+    if machine == AARCH64:
+        return arm64_stacks.cpu_stacks(data)
+    return []
+
+
+def is_user_address(machine: str, address: int) -> bool:
+    """Whether ``address`` (a stack pointer) is a user-space address on ``machine``
+    (``False`` on a machine kdbg does not know)."""
+    if machine == X86_64:
+        return x86_64_stacks.is_user_address(address)
+    if machine == AARCH64:
+        return arm64_stacks.is_user_address(address)
+    return False

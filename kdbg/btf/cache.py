@@ -22,7 +22,7 @@ import marshal
 import os
 import sys
 from array import array
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from kdbg import cache
 from kdbg.btf.decoder import TypeIndex
@@ -87,12 +87,23 @@ class BTFIndexStore:
             arrays.append(a)
         return TypeIndex(*arrays)
 
-    def load_names(self) -> Optional[Dict[str, Any]]:
-        """The name index from the cache, or ``None``."""
+    def _packed_names(self) -> Optional[Tuple[str, bytes, Dict[str, Any]]]:
+        """The stored name index as packed: ``(names joined by NUL, their ids as
+        ``array('I')`` bytes, {duplicated name: ids})``, or ``None`` without a usable one."""
         if self._blob is None:
             return None
         packed = self._blob[4]
         if not (isinstance(packed, tuple) and len(packed) == 3):
+            return None
+        text, ids, dups = packed
+        if not (isinstance(text, str) and isinstance(ids, bytes) and isinstance(dups, dict)):
+            return None
+        return text, ids, dups
+
+    def load_names(self) -> Optional[Dict[str, Any]]:
+        """The name index from the cache, or ``None``."""
+        packed = self._packed_names()
+        if packed is None:
             return None
         text, ids, dups = packed
         idarr = array("I")
@@ -108,14 +119,10 @@ class BTFIndexStore:
         """Ids of the types called ``name`` (empty when none), found in the stored name
         index without building it (a search of its packed names); ``None`` when there is
         no usable stored index."""
-        if self._blob is None:
-            return None
-        packed = self._blob[4]
-        if not (isinstance(packed, tuple) and len(packed) == 3):
+        packed = self._packed_names()
+        if packed is None:
             return None
         text, ids, dups = packed
-        if not (isinstance(text, str) and isinstance(ids, bytes) and isinstance(dups, dict)):
-            return None
         if name in dups:
             found = dups[name]
             return list(found) if isinstance(found, list) else None

@@ -36,6 +36,7 @@ def _is_btf(data: bytes) -> bool:
 
 def btf_from_elf(data: bytes, what: str) -> bytes:
     """Return the ``.BTF`` section of an ELF image (vmlinux or module)."""
+    # lazy: pyelftools takes about 0.1 s to import and only an ELF image (--btf vmlinux) needs it
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
@@ -82,7 +83,7 @@ def _bunzip2(data: bytes, at: int) -> bytes:
 
 def _unzstd(data: bytes, at: int) -> bytes:
     try:
-        import zstandard
+        import zstandard  # an optional extra, loaded by the first zstd image
     except ImportError:
         raise BTFError("a zstd-compressed image needs the 'zstd' extra: pip install kdbg[zstd]") from None
     d = zstandard.ZstdDecompressor().decompressobj()
@@ -104,7 +105,7 @@ def _unzstd(data: bytes, at: int) -> bytes:
 def _unlz4_legacy(data: bytes, at: int) -> bytes:
     """LZ4 legacy frames (``lz4 -l``, what the kernel's ``KERNEL_LZ4`` uses)."""
     try:
-        import lz4.block
+        import lz4.block  # an optional extra, loaded by the first lz4 image
     except ImportError:
         raise BTFError("an lz4-compressed kernel image needs the 'lz4' extra: pip install kdbg[lz4]") from None
     out = bytearray()

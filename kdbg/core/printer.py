@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 from kdbg.btf.types import Array, Composite, Enum, Pointer, Type, TypeMember
 from kdbg.core.object import Object, install_printer, reference_object
@@ -42,7 +42,7 @@ from kdbg.core.typeinfo import (
 from kdbg.core.value import read_c_string
 from kdbg.errors import FaultError, KdbgError, ObjectTypeError, OutOfBoundsError
 
-__all__ = ["format_object", "FORMAT_OPTIONS", "quote_string"]
+__all__ = ["format_object", "FORMAT_OPTIONS", "quote_string", "escape_ascii_character"]
 
 # Format flags, one bit per drgn option.
 TYPE_NAME = 1 << 0
@@ -140,25 +140,33 @@ def format_object(obj: Object, columns: Optional[int] = None, integer_base: Opti
 
 
 # ---------------------------------------------------------------------- scalars
-_ESCAPES = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 92: "\\\\"}
+_ESCAPES = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
 
 
-def _char(c: int, single: bool, double: bool) -> str:
+def escape_ascii_character(c: int, escape_single_quote: bool = False, escape_double_quote: bool = False,
+                           escape_backslash: bool = False) -> str:
+    """Byte ``c`` as a C character: non-printable bytes escaped (``\\n``, ``\\x7f``),
+    quotes and backslashes only when asked (drgn's
+    ``drgn.helpers.common.format.escape_ascii_character``, which
+    :mod:`kdbg.helpers.format` names; the printer's characters and strings use it)."""
     esc = _ESCAPES.get(c)
     if esc is not None:
         return esc
-    if c == 0x22 and double:
-        return '\\"'
-    if c == 0x27 and single:
+    if c == 0x27 and escape_single_quote:
         return "\\'"
-    if c <= 0x1F or c >= 0x7F:
-        return f"\\x{c:02x}"
-    return chr(c)
+    if c == 0x22 and escape_double_quote:
+        return '\\"'
+    if c == 0x5C and escape_backslash:
+        return "\\\\"
+    if 0x20 <= c <= 0x7E:
+        return chr(c)
+    return f"\\x{c:02x}"
 
 
-def quote_string(data: bytes) -> str:
-    """``data`` as a C string literal, escaped as drgn escapes it."""
-    return '"' + "".join(_char(c, False, True) for c in data) + '"'
+def quote_string(data: Iterable[int]) -> str:
+    """``data`` as a double-quoted C string literal, escaped as drgn escapes it (drgn's
+    ``double_quote_ascii_string``)."""
+    return '"' + "".join(escape_ascii_character(c, False, True, True) for c in data) + '"'
 
 
 def _integer(value: int, base: int) -> str:
@@ -201,7 +209,7 @@ def _format(obj: Object, indent: int, one: int, multi: int, flags: int, ctx: _Co
     if kind in (K_INT, K_BOOL):
         v = object_scalar(obj)
         if flags & CHAR and info.is_char:
-            return prefix + "'" + _char(int(v) & 0xFF, True, False) + "'"
+            return prefix + "'" + escape_ascii_character(int(v) & 0xFF, True, False, True) + "'"
         return prefix + _integer(int(v), ctx.base)
     if kind == K_ENUM:
         return prefix + _enum_text(object_scalar(obj), info.under)  # type: ignore[arg-type]

@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from kdbg.helpers.wait import *  # noqa: F401,F403
     from kdbg.helpers.xarray import *  # noqa: F401,F403
 
-#: Every helper submodule (but the internal ``common``) and its ``__all__``, in the order
+#: Every helper submodule (but the internal ``common`` and ``cpu_stacks``) and its ``__all__``, in the order
 #: ``__all__`` lists them.
 _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
     ("cpumask", (
@@ -201,7 +201,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
         "decode_sigaction_flags", "decode_sigaction_flags_value", "decode_sigset", "sigaction_flags",
         "signal_names", "signal_numbers", "sigpending_for_each", "sigset_to_hex",
     )),
-    ("stack", ("StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace", "arm64_cpu_stacks",)),
+    ("stack", ("StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace",)),
     ("swap", (
         "for_each_swap_info", "swap_file_path", "swap_is_file", "swap_total_usage", "swap_usage_in_pages",
         "total_swapcache_pages",
@@ -252,7 +252,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
         "SOCKET_I", "SOCK_INODE", "for_each_net", "for_each_netdev", "get_net_ns_by_fd", "get_net_ns_by_inode",
         "is_pp_page", "neigh_table_for_each_neighbor", "netdev_for_each_tx_queue", "netdev_get_by_index",
         "netdev_get_by_name", "netdev_ipv4_addrs", "netdev_ipv6_addrs", "netdev_name", "netdev_priv",
-        "sk_fullsock", "sk_nulls_for_each", "skb_shinfo",
+        "sk_fullsock", "sk_nulls_for_each", "skb_shinfo", "SockAddresses", "sock_addresses",
     )),
     ("pci", (
         "for_each_pci_dev", "for_each_pci_root_bus", "pci_bus_for_each_child", "pci_bus_for_each_dev",

@@ -11,32 +11,12 @@ import sys
 from typing import IO, Any, Dict, Hashable, Iterable, List, Optional, Sequence, SupportsFloat, SupportsIndex, Tuple
 
 from kdbg.btf.types import Type
+from kdbg.core.printer import escape_ascii_character, quote_string
 
 __all__ = [
     "CellFormat", "RowOptions", "decode_enum_type_flags", "decode_flags", "double_quote_ascii_string",
     "escape_ascii_character", "escape_ascii_string", "number_in_binary_units", "print_table",
 ]
-
-_ESCAPES = {0: "\\0", 7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
-
-
-def escape_ascii_character(c: int, escape_single_quote: bool = False, escape_double_quote: bool = False,
-                           escape_backslash: bool = False) -> str:
-    """Byte ``c`` as a C character: non-printable bytes escaped (``\\n``, ``\\x7f``),
-    quotes and backslashes only when asked."""
-    esc = _ESCAPES.get(c)
-    if esc is not None:
-        return esc
-    if c == 0x27 and escape_single_quote:
-        return "\\'"
-    if c == 0x22 and escape_double_quote:
-        return '\\"'
-    if c == 0x5C and escape_backslash:
-        return "\\\\"
-    if 0x20 <= c <= 0x7E:
-        return chr(c)
-    return f"\\x{c:02x}"
-
 
 def escape_ascii_string(buffer: Iterable[int], escape_single_quote: bool = False, escape_double_quote: bool = False,
                         escape_backslash: bool = False) -> str:
@@ -46,8 +26,8 @@ def escape_ascii_string(buffer: Iterable[int], escape_single_quote: bool = False
 
 
 def double_quote_ascii_string(buffer: Iterable[int]) -> str:
-    """``buffer`` as a double-quoted C string."""
-    return '"' + escape_ascii_string(buffer, escape_double_quote=True, escape_backslash=True) + '"'
+    """``buffer`` as a double-quoted C string (the printer's :func:`kdbg.core.printer.quote_string`)."""
+    return quote_string(buffer)
 
 
 def decode_flags(value: SupportsIndex, flags: Iterable[Tuple[str, int]], bit_numbers: bool = True,

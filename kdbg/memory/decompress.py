@@ -97,7 +97,7 @@ def _lzo(data: bytes, page_size: int) -> bytes:
     if not _lzo_checked:
         _lzo_checked = True
         try:
-            import lzo
+            import lzo  # an optional extra, loaded by the first lzo page
 
             _lzo_mod = lzo
         except ImportError:
@@ -131,12 +131,12 @@ def _load_snappy() -> Callable[[bytes], Any]:
     global _snappy_fn
     if _snappy_fn is None:
         try:
-            import snappy
+            import snappy  # an optional extra, loaded by the first snappy page
 
             _snappy_fn = snappy.uncompress
         except ImportError:
             try:
-                import cramjam
+                import cramjam  # the optional fallback, loaded by the first snappy page
 
                 _snappy_fn = cramjam.snappy.decompress_raw
             except ImportError:
@@ -164,12 +164,12 @@ def _load_zstd() -> Any:
     global _zstd_mod
     if _zstd_mod is None:
         try:
-            import zstandard
+            import zstandard  # an optional extra, loaded by the first zstd page
 
             _zstd_mod = zstandard
         except ImportError:
             try:
-                import cramjam
+                import cramjam  # the optional fallback, loaded by the first zstd page
 
                 _zstd_mod = cramjam
             except ImportError:
@@ -238,7 +238,7 @@ def available_codecs() -> Dict[str, str]:
     """Which implementation serves each codec here (``"missing"`` when none)."""
     res = {"zlib": "zlib (stdlib)"}
     try:
-        import lzo  # noqa: F401
+        import lzo  # noqa: F401  # an optional extra: is it installed?
 
         res["lzo"] = "python-lzo"
     except ImportError:

@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import gc
 import os
+import runpy
 import sys
 import traceback
 from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Set
@@ -324,8 +325,6 @@ def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
         evaluate(ns.code, namespace(prog), sys.stdout)
         return EXIT_OK
     if ns.script:
-        import runpy
-
         g = namespace(prog)
         del g["__name__"]
         sys.argv = [ns.script] + list(ns.args)

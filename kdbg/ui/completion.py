@@ -29,6 +29,7 @@ import keyword
 import re
 import string
 import threading
+import types
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from kdbg.btf import constants as K
@@ -339,9 +340,6 @@ def complete(prog: Any, g: Dict[str, Any], text: str,
 def _attributes(g: Dict[str, Any], expr: str) -> List[str]:
     """``dir()`` of a dotted name over non-Object values; getattr only through modules
     (so no property runs and nothing is read)."""
-    import types
-
-
     parts = expr.split(".")
     if not all(p.isidentifier() for p in parts) or parts[0] not in g:
         return []

@@ -38,6 +38,7 @@ def flush(out: Any) -> None:
 
 
 def _highlight_c(text: str) -> str:
+    # lazy: pygments costs tens of ms to import, paid only when colour goes to a terminal
     from pygments import highlight
     from pygments.formatters import TerminalFormatter
     from pygments.lexers import CLexer

@@ -165,6 +165,7 @@ def _entry_points() -> Iterable[Any]:
     if hit is not None:
         rows = [line.split("\0", 1) for line in hit.decode().splitlines() if "\0" in line]
         return [_CachedEntryPoint(n, v) for n, v in rows]
+    # lazy: importlib.metadata costs about 10 ms, paid only when the cache above misses
     from importlib import metadata
 
     eps: Any = metadata.entry_points()

@@ -131,7 +131,7 @@ def _session(prog: Any, g: Dict[str, Any]) -> Any:
 
 
 def _monochrome() -> Any:
-    from prompt_toolkit.output import ColorDepth
+    from prompt_toolkit.output import ColorDepth  # lazy, as _session's: only a REPL needs it
 
     return ColorDepth.MONOCHROME
 

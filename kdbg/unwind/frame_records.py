@@ -22,9 +22,9 @@ from kdbg.arch.arm64 import prstatus_registers, prstatus_regs_image
 from kdbg.arch.arm64.unwind import Arm64Unwind, PtRegsOffsets, StackRange, decode_pt_regs, unwind_frames
 from kdbg.errors import KdbgError, UnwindError
 from kdbg.helpers.common import program_cache
+from kdbg.helpers.cpu_stacks import cpu_stacks
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.sched import thread_size
-from kdbg.helpers.stack import StackKind, arm64_cpu_stacks
 from kdbg.unwind.unwinder import PAGE, RawFrame
 
 if TYPE_CHECKING:
@@ -80,10 +80,9 @@ def _same_function(prog: Program) -> Callable[[int, int], bool]:
 
 
 def _cpu_stacks(prog: Program, cpu: int) -> List[StackRange]:
-    """CPU ``cpu``'s IRQ and overflow stacks (:func:`kdbg.helpers.stack.arm64_cpu_stacks`;
+    """CPU ``cpu``'s IRQ and overflow stacks (:func:`kdbg.helpers.cpu_stacks.cpu_stacks`;
     none when per-CPU data is unreadable)."""
-    return [({StackKind.IRQ: "IRQ"}.get(kind, "overflow"), start, end)
-            for start, end, kind in arm64_cpu_stacks(prog, cpu)]
+    return [(s.name, s.begin, s.end) for s in cpu_stacks(prog, cpu)]
 
 
 def _raw(result: Arm64Unwind) -> List[RawFrame]:

@@ -37,9 +37,9 @@ from kdbg.errors import (
     SymbolNotFoundError,
 )
 from kdbg.helpers.common import deref_if_pointer, is_struct, program_cache
+from kdbg.helpers.cpu_stacks import cpu_stacks
 from kdbg.helpers.cpumask import for_each_possible_cpu
 from kdbg.helpers.list import list_for_each_entry
-from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.pid import for_each_task_in_group, resolve_task
 from kdbg.helpers.printk import get_printk_records
 from kdbg.helpers.sched import cpu_curr, task_cpu, thread_size
@@ -295,51 +295,9 @@ class Thread:
 
 # ------------------------------------------------------------------------- start state
 
-def _per_cpu_word(prog: Program, names: Tuple[Tuple[str, Optional[str]], ...], cpu: int) -> Optional[int]:
-    """The first of per-CPU ``var`` (or ``var.member``) that exists, on ``cpu``."""
-
-    for var, member in names:
-        try:
-            obj = per_cpu(prog.variable(var), cpu)
-            return int(obj.member_(member) if member else obj)
-        except (KdbgError, LookupError, AttributeError):
-            continue
-    return None
-
-
 def _cpu_stacks(prog: Program, cpu: int) -> List[Stack]:
-    """The IRQ, exception and entry stacks of ``cpu`` (cached per CPU)."""
-    key = f"cpu_stacks.{cpu}"
-    cache = _cache(prog)
-    if key in cache:
-        return cache[key]
-    stacks: List[Stack] = []
-    size = thread_size(prog)
-    top = _per_cpu_word(prog, (("hardirq_stack_ptr", None), ("pcpu_hot", "hardirq_stack_ptr")), cpu)
-    if top:  # points at the top-most word (arch/x86/kernel/dumpstack_64.c in_irq_stack)
-        stacks.append(Stack("IRQ", top + 8 - size, top + 8))
-    cea = _per_cpu_word(prog, (("cea_exception_stacks", None),), cpu)
-    if cea:
-        try:
-            t = prog.type("struct cea_exception_stacks").strip_typedefs()
-            for m in t.members:  # type: ignore[attr-defined]
-                if m.name.endswith("_stack") and not m.name.endswith("guard"):
-                    msize = m.type.strip_typedefs().size or 0
-                    stacks.append(Stack(m.name[:-len("_stack")], cea + m.bit_offset // 8,
-                                        cea + m.bit_offset // 8 + msize))
-        except (KdbgError, LookupError, AttributeError):
-            pass
-    sp0 = None
-    try:
-
-        sp0 = int(per_cpu(prog.variable("cpu_tss_rw"), cpu).x86_tss.sp0)
-        esize = prog.type("struct entry_stack").size or 4096
-    except (KdbgError, LookupError, AttributeError):
-        esize = 4096
-    if sp0:
-        stacks.append(Stack("entry", sp0 - esize, sp0))
-    cache[key] = stacks
-    return stacks
+    """The IRQ, exception and entry stacks of ``cpu`` (:func:`kdbg.helpers.cpu_stacks.cpu_stacks`)."""
+    return [Stack(s.name, s.begin, s.end) for s in cpu_stacks(prog, cpu)]
 
 
 def _running_cpus(prog: Program) -> Dict[int, int]:

@@ -44,6 +44,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from kdbg.arch.layout import LayoutBase, PageTableUnreadable
+from kdbg.arch.translator import TCACHE_LIMIT, CachedTranslator
 from kdbg.errors import CoreError, FaultError
 
 if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycle at run time)
@@ -56,8 +57,6 @@ PAGE_SIZES = (4096, 16384, 65536)
 #: Descriptor bits.
 DESC_VALID = 0x1
 DESC_TABLE = 0x2
-#: Translations cached before the cache is reset.
-TCACHE_LIMIT = 1 << 20
 #: ``sizeof(struct page)`` when VMCOREINFO does not say.
 DEFAULT_PAGE_STRUCT_SIZE = 64
 _U64 = (1 << 64) - 1
@@ -148,7 +147,7 @@ def arm64_parameters(vmci: VMCoreInfo) -> Arm64Parameters:
                            koff, pgd_va)
 
 
-class Arm64Translator:
+class Arm64Translator(CachedTranslator):
     """Translate arm64 kernel virtual addresses with a dump's VMCOREINFO and page tables
     (the interface of :class:`kdbg.arch.x86_64.X86_64Translator`)."""
 
@@ -226,16 +225,6 @@ class Arm64Translator:
         """Virtual address of physical address 0 in the linear map."""
         return self._lm_base
 
-    @property
-    def vmalloc_base(self) -> Optional[int]:
-        """``VMALLOC_START`` (VMCOREINFO), or ``None``."""
-        return self.layout["vmalloc_base"].value
-
-    @property
-    def vmemmap_base(self) -> Optional[int]:
-        """The kernel's ``vmemmap`` (``struct page`` of pfn 0), or ``None``."""
-        return self.layout["vmemmap_base"].value
-
     def set_page_offset_base(self, value: int) -> None:
         """Tell the translator where physical 0 is in the linear map."""
         self._lm_base = value & _U64
@@ -244,13 +233,6 @@ class Arm64Translator:
         self.tcache.clear()
 
     # -- translation ---------------------------------------------------------------------------
-
-    def translate(self, va: int) -> int:
-        """Physical address of ``va``; ``FaultError`` when not mapped."""
-        pa = self.tcache.get(va >> 12)
-        if pa is None:
-            pa = self.translate_page(va)
-        return pa | (va & 0xFFF)
 
     def _linear(self, va: int) -> Optional[int]:
         pa = (va - self._lm_base) & _U64
@@ -270,11 +252,7 @@ class Arm64Translator:
                 pa = big[0] | (va & 0x1FF000)
             else:
                 pa = self._walk_and_cache(va)
-        tc = self.tcache
-        if len(tc) >= TCACHE_LIMIT:
-            tc.clear()
-        tc[va >> 12] = pa
-        return pa
+        return self._cache_page(va, pa)
 
     def translate_run(self, va: int, size: int) -> Tuple[int, int]:
         """``(pa, n)``: ``va`` maps to ``pa`` and the next ``n`` bytes (``n <= size``) are

@@ -28,6 +28,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 from kdbg.arch.layout import LayoutBase, PageTableUnreadable, choose_base, layout_variable
+from kdbg.arch.translator import TCACHE_LIMIT, CachedTranslator
 from kdbg.arch.x86_64.frames import (
     FAULT_PLUMBING,
     frame_slot,
@@ -59,6 +60,7 @@ __all__ = [
     "VMALLOC_SIZE_L4",
     "VMALLOC_SIZE_L5",
     "CPU_ENTRY_AREA_BASE",
+    "PT_LEVEL_NAMES",
     "LAYOUT_BASES",
     "base_problem",
     "image_phys_base",
@@ -147,11 +149,18 @@ SWP_TYPE_BITS = 5
 SWP_OFFSET_SHIFT = 9 + SWP_TYPE_BITS
 
 
-def pte_flag_names(entry: int) -> List[str]:
-    """The names crash prints for a page-table entry's bits (:data:`PTE_FLAG_NAMES`)."""
+#: crash's names of the page-table levels below the top one, by the shift of the address
+#: bits an entry of that level translates (``vtop``).
+PT_LEVEL_NAMES = {30: "PUD", 21: "PMD", 12: "PTE"}
+
+
+def pte_flag_names(entry: int, shift: Optional[int] = None) -> List[str]:
+    """The names crash prints for a page-table entry's bits (:data:`PTE_FLAG_NAMES`).
+    ``shift``: the level the entry is a leaf of, when known (``vtop``); in a 4 KiB PTE
+    (shift 12) bit 7 is PAT, not PSE."""
     present = bool(entry & PTE_PRESENT)
     return [name for bit, name in PTE_FLAG_NAMES if entry & bit
-            and not (name == "PSE" and not present) and not (name == "PROTNONE" and present)]
+            and not (name == "PSE" and (not present or shift == 12)) and not (name == "PROTNONE" and present)]
 
 
 def pte_swap_entry(entry: int) -> Tuple[int, int]:
@@ -160,8 +169,6 @@ def pte_swap_entry(entry: int) -> Tuple[int, int]:
     return entry >> (64 - SWP_TYPE_BITS), ((~entry << SWP_TYPE_BITS) & ((1 << 64) - 1)) >> SWP_OFFSET_SHIFT
 
 
-#: Translations cached before the cache is reset.
-TCACHE_LIMIT = 1 << 20
 #: ``sizeof(struct page)`` when VMCOREINFO does not say.
 DEFAULT_PAGE_STRUCT_SIZE = 64
 
@@ -227,7 +234,7 @@ def kcore_layout(segments: Sequence[Tuple[int, int, int]], l5: bool,
     return out
 
 
-class X86_64Translator:
+class X86_64Translator(CachedTranslator):
     """Translate x86-64 kernel virtual addresses using a dump's VMCOREINFO and page tables."""
 
     def __init__(
@@ -325,16 +332,6 @@ class X86_64Translator:
             return self.layout["page_offset_base"].value
         return self._pob
 
-    @property
-    def vmalloc_base(self) -> Optional[int]:
-        """``VMALLOC_START``, or ``None`` when it could not be determined."""
-        return self.layout["vmalloc_base"].value
-
-    @property
-    def vmemmap_base(self) -> Optional[int]:
-        """``VMEMMAP_START`` (``struct page`` of pfn 0), or ``None`` when unknown."""
-        return self.layout["vmemmap_base"].value
-
     def set_page_offset_base(self, value: int) -> None:
         """Tell the translator where the direct map is (overrides variable and guess)."""
         lay = dict(self.layout)
@@ -346,13 +343,6 @@ class X86_64Translator:
         self.tcache.clear()
 
     # -- translation ------------------------------------------------------------------------
-
-    def translate(self, va: int) -> int:
-        """Physical address of ``va``; ``FaultError`` when not mapped."""
-        pa = self.tcache.get(va >> 12)
-        if pa is None:
-            pa = self.translate_page(va)
-        return pa | (va & 0xFFF)
 
     def translate_page(self, va: int) -> int:
         """Physical base of the 4 KiB page holding ``va`` (cached); ``FaultError`` if unmapped."""
@@ -367,11 +357,7 @@ class X86_64Translator:
                 pa = big | (va & 0x1FF000)
             else:
                 pa = self._walk_and_cache(va)
-        tc = self.tcache
-        if len(tc) >= TCACHE_LIMIT:
-            tc.clear()
-        tc[va >> 12] = pa
-        return pa
+        return self._cache_page(va, pa)
 
     def translate_run(self, va: int, size: int) -> Tuple[int, int]:
         """``(pa, n)``: ``va`` maps to ``pa`` and the next ``n`` bytes (``n <= size``) are

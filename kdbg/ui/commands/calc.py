@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any, List, Tuple
 
-from kdbg.arch.x86_64 import PTE_PRESENT, PTE_PROTNONE, pte_flag_names, pte_swap_entry
+from kdbg.arch.x86_64 import PHYS_MASK, PT_LEVEL_NAMES, PTE_PRESENT, PTE_PROTNONE, pte_flag_names, pte_swap_entry
 from kdbg.core.platform import Architecture
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.addrspace import page_table_walk
@@ -254,36 +254,25 @@ def ptov_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         ctx.out.write(f"{v:<16x}  {p:<16x}\n")
 
 
-#: x86-64 page-table entry bits as crash names them (``x86_64_translate_pte``).
-_PTE_FLAGS = [(0, "PRESENT"), (1, "RW"), (2, "USER"), (3, "PWT"), (4, "PCD"), (5, "ACCESSED"), (6, "DIRTY"),
-              (7, "PSE"), (8, "GLOBAL"), (63, "NX")]
-#: crash's names of the levels by the shift of the address bits they translate.
-_PT_LEVELS = {30: "PUD", 21: "PMD", 12: "PTE"}
-_PTE_ADDRESS = ((1 << 52) - 1) & ~0xFFF
-
-
-def _pte_flags(entry: int, leaf_shift: int) -> str:
-    names = [n for bit, n in _PTE_FLAGS if entry >> bit & 1 and not (bit == 7 and leaf_shift == 12)]
-    return "|".join(names)
-
-
 def _vtop_lines(prog: Any, address: int) -> List[str]:
     pgd_va, entries = page_table_walk(prog, address)
     shift, _at, leaf = entries[-1]
-    if not leaf & 1:
-        raise ExpressionError(f"vtop: {address:x} is not mapped (the {_PT_LEVELS.get(shift, 'PGD')} entry is {leaf:x})")
+    if not leaf & PTE_PRESENT:
+        level = PT_LEVEL_NAMES.get(shift, "PGD")
+        raise ExpressionError(f"vtop: {address:x} is not mapped (the {level} entry is {leaf:x})")
     size = 1 << shift
-    phys = (leaf & _PTE_ADDRESS & ~(size - 1)) | (address & (size - 1))
+    phys = (leaf & PHYS_MASK & ~(size - 1)) | (address & (size - 1))
     out = [f"{'VIRTUAL':<16}  {'PHYSICAL':<16}", f"{address:<16x}  {phys:<16x}", "", f"PGD DIRECTORY: {pgd_va:x}"]
     for sh, at, entry in entries:
-        if sh in _PT_LEVELS:
-            out.append(f"   {_PT_LEVELS[sh]}: {at:x} => {entry:x}")
+        if sh in PT_LEVEL_NAMES:
+            out.append(f"   {PT_LEVEL_NAMES[sh]}: {at:x} => {entry:x}")
         else:
             out.append(f"PAGE DIRECTORY: {entry:x}")
     frame = phys & ~(size - 1)
     out.append(f"  PAGE: {frame:x}" + {1 << 21: "  (2MB)", 1 << 30: "  (1GB)"}.get(size, ""))
     pte = f"{leaf:x}"
-    out += ["", f"{'PTE':^{len(pte)}}  PHYSICAL  FLAGS", f"{pte}  {frame:>8x}  ({_pte_flags(leaf, shift)})", ""]
+    flags = "|".join(pte_flag_names(leaf, shift))
+    out += ["", f"{'PTE':^{len(pte)}}  PHYSICAL  FLAGS", f"{pte}  {frame:>8x}  ({flags})", ""]
     pfn = phys >> 12
     try:
         page = pfn_to_page(prog, pfn)
@@ -359,7 +348,7 @@ def pte_lines(prog: Any, entry: int) -> List[str]:
         w2, w3 = max(len(device), 4), max(len(off), 6)
         return [f"{_center('PTE', w1, False)}  {_center('SWAP', w2, False)}  {_center('OFFSET', w3, False)}",
                 f"{_center(text, w1, True)}  {_center(device, w2, True)}  {_center(off, w3, True)}"]
-    phys = f"{entry & _PTE_ADDRESS:x}"
+    phys = f"{entry & PHYS_MASK:x}"
     w2 = max(len(phys), 8)
     flags = "|".join(pte_flag_names(entry)) if entry else "no mapping"
     return [f"{_center('PTE', w1, False)}  {_center('PHYSICAL', w2, False)}  FLAGS",
@@ -382,7 +371,7 @@ def pte_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
                 swap = not e & (PTE_PRESENT | PTE_PROTNONE) and e != 0
                 kind, offset = pte_swap_entry(e) if swap else (None, None)
                 rows.append({"pte": e, "present": bool(e & (PTE_PRESENT | PTE_PROTNONE)),
-                             "physical": None if swap else e & _PTE_ADDRESS, "flags": pte_flag_names(e),
+                             "physical": None if swap else e & PHYS_MASK, "flags": pte_flag_names(e),
                              "swap": _swap_device(prog, kind) if kind is not None else None, "offset": offset})
             ctx.out.write(json.dumps(rows) + "\n")
             return

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import socket
 import struct
 from typing import Any, Dict, List, Optional
 
-from kdbg.core.object import Object
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.fs import for_each_file
@@ -30,6 +28,7 @@ from kdbg.helpers.net import (
     neigh_table_for_each_neighbor,
     netdev_ipv4_addrs,
     netdev_name,
+    sock_addresses,
 )
 from kdbg.helpers.pid import resolve_task
 from kdbg.ui.commands import CommandContext, argument, command
@@ -77,7 +76,6 @@ FAMILIES = {0: "UNSPEC", 1: "UNIX", 2: "INET", 3: "AX25", 4: "IPX", 5: "APPLETAL
             24: "PPPOX"}
 #: ``SOCK_*`` types as crash names them (``DGRAM`` with crash's trailing blank).
 SOCK_TYPES = {1: "STREAM", 2: "DGRAM ", 3: "RAW", 4: "RDM", 5: "SEQPACKET", 10: "PACKET"}
-_S_IFMT, _S_IFSOCK = 0o170000, 0o140000
 
 
 def _in6(words: Any, port: int) -> str:
@@ -92,24 +90,20 @@ def socket_rows(prog: Any, task: Any) -> List[Dict[str, Any]]:
         if not int(f):
             continue
         inode = f.f_inode.read_()
-        if not int(inode) or int(inode.i_mode) & _S_IFMT != _S_IFSOCK:
+        if not int(inode):
             continue
-        sock = SOCKET_I(inode)
+        try:
+            sock = SOCKET_I(inode)
+        except ValueError:  # not a socket
+            continue
         sk = sock.sk.read_()
-        common = sk.__sk_common
-        family, kind = int(common.skc_family), int(sk.sk_type)
+        family, kind = int(sk.__sk_common.skc_family), int(sk.sk_type)
         row: Dict[str, Any] = {"fd": fd, "socket": int(sock), "sock": int(sk), "family": family, "type": kind,
                                "inode": int(inode.i_ino)}
-        if family in (2, 10):
-            sport = socket.ntohs(int(Object(prog, "struct inet_sock", address=int(sk)).inet_sport))
-            dport = socket.ntohs(int(common.skc_dport))
-            if family == 2:
-                src = str(ipaddress.IPv4Address(prog.read(int(common.skc_rcv_saddr.address_of_()), 4)))
-                dst = str(ipaddress.IPv4Address(prog.read(int(common.skc_daddr.address_of_()), 4)))
-            else:
-                src = str(ipaddress.IPv6Address(prog.read(int(common.skc_v6_rcv_saddr.address_of_()), 16)))
-                dst = str(ipaddress.IPv6Address(prog.read(int(common.skc_v6_daddr.address_of_()), 16)))
-            row.update(source=src, source_port=sport, destination=dst, destination_port=dport)
+        addresses = sock_addresses(sk)
+        if addresses is not None:
+            row.update(source=str(addresses.source), source_port=addresses.source_port,
+                       destination=str(addresses.destination), destination_port=addresses.destination_port)
         rows.append(row)
     return rows
 
