@@ -36,7 +36,8 @@ def test_a_moved_cache_reads_at_its_new_place(tmp_path: Path, monkeypatch: pytes
     ref = arm64.arm64_dumps_root() / name
     dumps = [Dump(name, "6.1.0-1-cloud-arm64", f, "qemu", ref / f"qemu.{f}", ref / "truth")
              for f in ("elf", "kdump-zlib")]
-    _build(ref, dumps, {"suite": name, "recipe": arm64.BUILD_RECIPE, "package": "linux-image-x=1"})
+    _build(ref, dumps, {"suite": name, "recipe": arm64.BUILD_RECIPE, "filter_recipe": arm64.FILTER_RECIPE,
+                        "package": "linux-image-x=1"})
     (arm64.arm64_root() / name).mkdir(parents=True)
     (arm64.arm64_root() / name / "kernel.json").write_text(json.dumps({"package": "linux-image-x", "version": "1"}))
     x86 = build.vmcores_root() / "bookworm"
