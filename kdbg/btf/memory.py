@@ -12,6 +12,7 @@ lookup; it does not depend on :mod:`kdbg.symbols`.  The scan is the one image sc
 
 from __future__ import annotations
 
+import lzma
 import struct
 import zlib
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -67,13 +68,16 @@ def _valid_btf(data: bytes) -> bool:
 
 
 #: The ELF note (name, type) in which ``kdbg shrink --reduced-btf`` stores the vmlinux BTF
-#: an analysis used, zlib-compressed, instead of the pages of the kernel's ``.BTF``.
+#: an analysis used, compressed (xz; zlib in the first such dumps), instead of the pages of
+#: the kernel's ``.BTF``.
 REDUCED_BTF_NOTE = ("KDBG", 0x42544631)  # "BTF1"
+#: The magic of an xz stream (a zlib one starts otherwise).
+_XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 def reduced_btf_note(btf: bytes) -> Tuple[str, int, bytes]:
     """The note that carries ``btf`` (a whole BTF blob) in a dump."""
-    return (*REDUCED_BTF_NOTE, zlib.compress(btf, 9))
+    return (*REDUCED_BTF_NOTE, lzma.compress(btf, preset=9 | lzma.PRESET_EXTREME))
 
 
 def reduced_btf_from_notes(notes: Sequence[Tuple[str, int, bytes]], what: str = "the dump") -> Optional[bytes]:
@@ -83,8 +87,8 @@ def reduced_btf_from_notes(notes: Sequence[Tuple[str, int, bytes]], what: str = 
     if not found:
         return None
     try:
-        data = zlib.decompress(found[0])
-    except zlib.error as e:
+        data = lzma.decompress(found[0]) if found[0].startswith(_XZ_MAGIC) else zlib.decompress(found[0])
+    except (lzma.LZMAError, zlib.error) as e:
         raise CoreError(f"{what}: kdbg's reduced-BTF note does not decompress ({e})") from None
     if not _valid_btf(data):
         raise CoreError(f"{what}: kdbg's reduced-BTF note does not hold valid BTF")

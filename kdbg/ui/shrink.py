@@ -175,7 +175,7 @@ class ShrinkJob:
         reduced: Dict[str, int] = {}
         if ns.reduced_btf:
             btf = prog.btfs[0]
-            note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids()))
+            note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids(), split=_module_btfs(prog)))
             notes.append(note)
             left_out = _btf_section_pages(prog, phys)
             pages = [pfn for pfn in pages if pfn not in left_out]
@@ -243,6 +243,12 @@ def _btf_section_pages(prog: Program, phys: RecordingMemory) -> Set[int]:
         if phys.phases_of(pfn) == {OPEN}:
             out.add(pfn)
     return out
+
+
+def _module_btfs(prog: Program) -> List[Any]:
+    """Every module BTF (split on vmlinux's) the open and the analysis loaded: the reduced
+    BTF keeps the vmlinux strings they name."""
+    return prog.all_btfs()[1:]
 
 
 def _walk_kept_pages(prog: Program, phys: RecordingMemory) -> None:
