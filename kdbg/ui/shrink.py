@@ -58,9 +58,11 @@ from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.mm import pfn_to_page
 from kdbg.helpers.mmzone import for_each_present_section
 from kdbg.memory import open_physical
-from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
+from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, SYMBOLS, RecordingCoreMemory, RecordingMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
+from kdbg.symbols.kallsyms.lazy import LazyKallsyms
+from kdbg.symbols.reduced import reduced_symbols_note
 from kdbg.ui import report
 from kdbg.ui.shrink_crash import read_for_crash
 from kdbg.ui.tool import ToolParser
@@ -135,7 +137,12 @@ class ShrinkJob:
         phys = self.phys = RecordingMemory(open_physical(ns.core))
         # Everything opening needs is read from the dump itself, not from kdbg's cache.
         prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name), use_cache=False)
-        _ = prog.symbol_table
+        phys.phase = SYMBOLS
+        table = prog.symbol_table
+        if isinstance(table, LazyKallsyms):  # the whole table now, so its reads are all of this phase
+            table.materialize()
+        table.record_use()
+        phys.phase = OPEN
         _ = prog.btfs
         _read_for_other_readers(prog)
         if "crash" in ns.readers:
@@ -176,11 +183,15 @@ class ShrinkJob:
         if ns.reduced_btf:
             btf = prog.btfs[0]
             note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids(), split=_module_btfs(prog)))
-            notes.append(note)
+            symbols, kept_symbols = reduced_symbols_note(prog.symbol_table)
+            notes += [note, symbols]
             left_out = _btf_section_pages(prog, phys)
-            pages = [pfn for pfn in pages if pfn not in left_out]
+            kallsyms = {pfn for pfn in pages if phys.phases_of(pfn) == {SYMBOLS}}
+            pages = [pfn for pfn in pages if pfn not in left_out and pfn not in kallsyms]
             reduced = {"types_kept": len(btf.decoded_ids()), "types": btf.last_id, "note_bytes": len(note[2]),
-                       "btf_pages_left_out": len(left_out)}
+                       "btf_pages_left_out": len(left_out), "symbols_kept": kept_symbols,
+                       "symbols": len(prog.symbol_table), "symbols_note_bytes": len(symbols[2]),
+                       "symbol_pages_left_out": len(kallsyms)}
         vmci = phys.vmcoreinfo
         # The kernel's own NUMBER(phys_base) first: QEMU's kdump header has a wrong one.
         phys_base = _phys_base(vmci, phys.phys_base_hint)
