@@ -2,9 +2,9 @@
 
 :class:`RecordingMemory` wraps a dump's :class:`~kdbg.memory.physical.PhysicalMemory` and
 notes, for every physical read that succeeds, the page frames it touched and the bytes of
-each it returned, under the *phase* the reader is in (``"symbols"`` while the program loads its symbol table,
-``"open"`` while it loads its types and sets up, ``"crash"`` while it reads what crash needs, ``"analysis"`` while the
-commands or script run).
+each it returned, under the *phase* the reader is in (``"symbols"`` while the program loads
+its symbol table, ``"open"`` while it loads its types and sets up, ``"crash"`` while it reads
+what crash needs, ``"analysis"`` while the commands or script run).
 :class:`RecordingCoreMemory` is :class:`~kdbg.memory.physical.CoreMemory` on top of it that
 tags the translator's page-table reads as ``"page-table"``: a rewritten dump keeps those
 pages whole, since another reader (crash, drgn) walks other entries of them.

@@ -58,6 +58,7 @@ from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.mm import pfn_to_page
 from kdbg.helpers.mmzone import for_each_present_section
 from kdbg.memory import open_physical
+from kdbg.memory.kdump import MAX_DUMP_LEVEL
 from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, SYMBOLS, RecordingCoreMemory, RecordingMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
@@ -214,6 +215,9 @@ class ShrinkJob:
             utsname=_utsname(prog),
             phys_base=phys_base,
             virtual_of=_virtual_of(prog),
+            # SMALL holds only the pages read: of every kind makedumpfile can leave out
+            # (zero, cache, user, free pages) it left out all but those, as -d 31 would.
+            dump_level=MAX_DUMP_LEVEL,
         )
         write = write_elf_core if ns.elf else write_kdump_core
         size = write(ns.output, image)
