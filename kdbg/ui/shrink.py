@@ -21,10 +21,13 @@ leaves out user-space pages altogether, whatever read them: a page the kernel co
 
 ``--reduced-btf`` carries the vmlinux BTF in a note of SMALL, reduced to the types the
 open and the analysis decoded (and, behind pointers, forward declarations of what they
-point to), each at its own id and with the whole string section so that module BTF still
-reads on top of it, instead of the
-pages of the kernel's ``.BTF`` section; kdbg opens SMALL with the note's BTF. Other readers
-do not read BTF.
+point to), each at its own id and with the strings of its string section the kept types
+and the loaded modules' BTF name, at their own offsets, so that module BTF still reads on
+top of it, instead of the pages of the kernel's ``.BTF`` section; and the kallsyms symbols
+the open and the analysis used (:meth:`~kdbg.symbols.table.SymbolTable.used_indices`) in
+another note, instead of the pages only loading the symbol table read (the kallsyms
+tables). kdbg opens SMALL with the notes. Other readers do not read BTF, and find no
+kallsyms tables in SMALL.
 
 ``--for crash`` also keeps what crash (given the kernel's DWARF ``vmlinux``) reads when it
 opens a dump and runs ``sys``, ``log``, ``bt`` and ``bt -a``: the kernel image's data, each
@@ -32,8 +35,11 @@ CPU's per-CPU area, every task, the active tasks' stacks, the modules, the print
 (:mod:`kdbg.ui.shrink_crash` lists it). Those pages stay whole under ``--redact``. Without
 it SMALL holds what kdbg, drgn and makedumpfile read, and crash stops at its start-up.
 
-Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept (``open``,
-``page-table``, ``crash``, ``analysis``), how many of its bytes were read, and the pages left
+The kdump header's dump level is makedumpfile's 31 (every kind of page it can leave out is
+left out but for the pages read).
+
+Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept
+(``symbols``, ``open``, ``page-table``, ``crash``, ``analysis``), how many of its bytes were read, and the pages left
 out as user-space.
 
 The output is written under a temporary name and renamed at the end: an analysis that
@@ -96,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redact", action="store_true",
                    help="zero the bytes of kept pages the analysis did not read, and leave out user-space pages")
     p.add_argument("--reduced-btf", action="store_true",
-                   help="carry only the BTF types the analysis used, in a note, instead of the BTF's pages")
+                   help="carry only the BTF types and kallsyms symbols the analysis used, in notes, instead of "
+                        "the pages of the BTF and the kallsyms tables")
     p.add_argument("--for", metavar="READER", dest="readers", action="append", choices=READERS, default=[],
                    help="also keep what READER needs to open SMALL: crash (with the kernel's DWARF vmlinux; "
                         "sys, log, bt and bt -a run on SMALL as on the original)")
