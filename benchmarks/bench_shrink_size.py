@@ -16,10 +16,13 @@ For each, from the QEMU dump (``elf-paging``, ``dump-guest-memory -p``):
   ``/proc/vmcore``-style copy of it (:func:`vmcores.build.vmcore_style_elf`, the same
   rewrite the reference dumps' makedumpfile forms get), without a vmlinux.
 
-Targets (exit status 1 when one is missed): the two shrunk dumps differ by under 10%; the
-shrunk dumps are at most 4 MiB, and at most 1 MiB with ``--reduced-btf`` (issue 17); and
-the large guest's ``-d 31`` dump is larger than the small guest's (it grows with RAM: the
-page structures of every page frame are kernel memory ``-d 31`` keeps).
+Targets (exit status 1 when one is missed): the two ``--report`` dumps differ by under
+10%; the shrunk dumps are at most 4 MiB, and at most 1 MiB with ``--reduced-btf`` (issue
+17); and the large guest's ``-d 31`` dump is larger than the small guest's (it grows with
+RAM: the page structures of every page frame are kernel memory ``-d 31`` keeps). The
+``--reduced-btf`` dumps' difference is printed without a target: the kdump format's two
+bitmaps take 2 bits per page frame of the machine (16 KiB at 256 MB, 128 KiB at 2 GB),
+a tenth of a dump that small.
 
 Usage::
 
@@ -124,14 +127,16 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{r['kdbg_shrink_report_for_crash'] / 2**20:8.2f} MiB  {r['makedumpfile_d31'] / 2**20:8.2f} MiB  "
               f"(-d 31 / --reduced-btf: {r['makedumpfile_d31'] / r['kdbg_shrink_report_reduced_btf']:.0f}x)")
     small, large = (results[m] for m in memories)
-    spread = max(abs(large[k] - small[k]) / small[k] for k in ("kdbg_shrink_report", "kdbg_shrink_report_reduced_btf"))
+    spread, reduced_spread = (abs(large[k] - small[k]) / small[k]
+                              for k in ("kdbg_shrink_report", "kdbg_shrink_report_reduced_btf"))
     grows = large["makedumpfile_d31"] > small["makedumpfile_d31"]
     fits = all(r["kdbg_shrink_report"] <= MAX_REPORT and r["kdbg_shrink_report_reduced_btf"] <= MAX_REDUCED
                for r in results.values())
-    print(f"  shrunk dumps differ by {spread:.1%} (target < {SPREAD:.0%}); at most {MAX_REPORT >> 20} MiB, "
+    print(f"  --report dumps differ by {spread:.1%} (target < {SPREAD:.0%}), --reduced-btf ones by "
+          f"{reduced_spread:.1%} (no target: the kdump bitmaps); at most {MAX_REPORT >> 20} MiB, "
           f"{MAX_REDUCED >> 20} MiB with --reduced-btf: {fits}; -d 31 grows with RAM: {grows}")
     print(json.dumps({"suite": args.suite, "scenario": args.scenario, "sizes": results, "spread": spread,
-                      "fits": fits, "d31_grows": grows}))
+                      "reduced_spread": reduced_spread, "fits": fits, "d31_grows": grows}))
     return 0 if spread < SPREAD and fits and grows else 1
 
 
