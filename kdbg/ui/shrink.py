@@ -254,7 +254,8 @@ def _read_for_other_readers(prog: Program) -> None:
 
 def _btf_section_pages(prog: Program, phys: RecordingMemory) -> Set[int]:
     """The page frames wholly inside the kernel's ``.BTF`` section (``__start_BTF`` to
-    ``__stop_BTF``) that only the open read: what a reduced-BTF note replaces."""
+    ``__stop_BTF``) that only the open read (the symbol table's load too: before 6.0 it
+    scans the kernel image for the kallsyms tables): what a reduced-BTF note replaces."""
     mem = prog.memory
     start = prog.symbol("__start_BTF").address
     stop = prog.symbol("__stop_BTF").address
@@ -262,7 +263,8 @@ def _btf_section_pages(prog: Program, phys: RecordingMemory) -> Set[int]:
     out: Set[int] = set()
     for va in range(-(-start // size) * size, stop - size + 1, size):
         pfn = mem.translate(va) // size if mem is not None else -1
-        if phys.phases_of(pfn) == {OPEN}:
+        phases = phys.phases_of(pfn)
+        if phases and phases <= {OPEN, SYMBOLS}:
             out.add(pfn)
     return out
 
