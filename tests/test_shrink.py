@@ -290,6 +290,28 @@ def _drgn_reads(core: Path, reads: list) -> dict:
     return json.loads(r.stdout)
 
 
+#: drgn without DWARF reads 16 bytes where the dump's VMCOREINFO puts ``kallsyms_names``
+#: (hex; None where the dump does not hold them; "absent" without the entry, before 6.0).
+_DRGN_KALLSYMS_CHILD = r"""
+import json, re, sys
+import drgn
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+m = re.search(r"SYMBOL\(kallsyms_names\)=([0-9a-f]+)", prog["VMCOREINFO"].string_().decode())
+try:
+    print(json.dumps("absent" if m is None else prog.read(int(m.group(1), 16), 16).hex()))
+except drgn.FaultError:
+    print(json.dumps(None))
+"""
+
+
+def _drgn_kallsyms_names(core: Path) -> object:
+    r = subprocess.run([sys.executable, "-c", _DRGN_KALLSYMS_CHILD, str(core)], capture_output=True, text=True,
+                       timeout=600, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("suite", SUITES)
 def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
@@ -297,7 +319,10 @@ def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
     is smaller than without it, and the kernel's ``.BTF`` section (where the guest's
     kallsyms put ``__start_BTF``, holding the guest's ``/sys/kernel/btf/vmlinux``) is
     no longer in it: drgn reads the section's middle page from the original and from the
-    plain SMALL, and finds it excluded from the reduced one."""
+    plain SMALL, and finds it excluded from the reduced one. Nor are the kallsyms tables
+    (their symbols are in a note): drgn reads the first bytes of ``kallsyms_names`` where
+    VMCOREINFO puts them (6.x) from the original and the plain SMALL, not from the
+    reduced one."""
     dump = resolve_dump(suite, "elf-paging", "qemu")
     analysis = [*ANALYSIS, "-x", "p prog['init_task'].comm"]
     if suite != "bullseye":  # a type of the qemu_fw_cfg module's BTF, split on the reduced vmlinux BTF
@@ -325,6 +350,13 @@ def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
     manifest = _manifest(reduced)["reduced_btf"]
     assert 0 < manifest["types_kept"] < manifest["types"]
     assert manifest["btf_pages_left_out"] >= len(raw) // 4096 - 2
+    assert 0 < manifest["symbols_kept"] < manifest["symbols"] and manifest["symbol_pages_left_out"] > 0
+    names = _drgn_kallsyms_names(dump.path)
+    if suite == "bullseye":  # 5.10's VMCOREINFO has no kallsyms entries
+        assert names == "absent"
+    else:
+        assert isinstance(names, str) and names != "absent"
+        assert (_drgn_kallsyms_names(plain), _drgn_kallsyms_names(reduced)) == (names, None)
 
 
 @pytest.mark.timeout(900)
@@ -347,8 +379,8 @@ def test_quiet_prints_nothing(tmp_path: Path, sample_dump: SampleDump) -> None:
 CRASH_COMMANDS = ["sys", "log", "bt", "bt -a"]
 
 #: The line of crash's ``sys`` that depends on the dump file: its path, and crash's
-#: ``[PARTIAL DUMP]`` after a kdump whose header has a dump level (QEMU's has one, SMALL's
-#: writer sets none).
+#: ``[PARTIAL DUMP]`` after a kdump whose header has a dump level (QEMU's 1, SMALL's 31:
+#: makedumpfile's -d 31, every kind of page it can leave out).
 _DUMPFILE_LINE = re.compile(r"^ *DUMPFILE: .*$", re.M)
 
 
@@ -390,5 +422,7 @@ def test_crash_reads_small_for_crash(crash_dump: CrashDump, tmp_path: Path) -> N
     for command in CRASH_COMMANDS:
         want, got = original[command], on_small[command]
         if command == "sys":
+            line = _DUMPFILE_LINE.search(got)
+            assert line is not None and line.group(0).endswith("[PARTIAL DUMP]"), got  # SMALL's dump level
             want, got = _without_dumpfile(want), _without_dumpfile(got)
         assert got == want, command

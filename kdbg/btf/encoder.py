@@ -38,6 +38,7 @@ from typing import (
 )
 
 from kdbg.btf import constants as K
+from kdbg.btf.decoder import Records, parse_header
 from kdbg.btf.index import BTF
 from kdbg.btf.types import (
     Array,
@@ -69,6 +70,7 @@ __all__ = [
     "minimize",
     "reduce_keeping_ids",
     "reduce_btf",
+    "string_offsets",
 ]
 
 #: A layout section to write: kind number -> ``(info_sz, elem_sz, flags)``.
@@ -485,15 +487,62 @@ def reduce_btf(
     return Reduced(enc.to_bytes(), dict(enc.id_map), fwd)
 
 
-def reduce_keeping_ids(btf: BTF, roots: Iterable[int], byteorder: Optional[str] = None) -> bytes:
+class _Offsets:
+    """A name map that gives each string's offset instead of its text."""
+
+    def __getitem__(self, off: int) -> int:
+        return off
+
+
+def string_offsets(records: Records, ids: Iterable[int]) -> Set[int]:
+    """The string offsets the records ``ids`` refer to: their names and their members',
+    enumerators' and parameters' names (offsets below ``records.start_str_off`` are the
+    base's)."""
+    offs = _Offsets()
+    out: Set[int] = set()
+    for tid in ids:
+        out.add(records.name_off(tid))
+        kind = records.kind(tid)
+        if kind in (K.KIND_STRUCT, K.KIND_UNION):
+            out.update(m[0] for m in records.members(tid, offs))
+        elif kind in (K.KIND_ENUM, K.KIND_ENUM64):
+            out.update(e[0] for e in records.enumerators(tid, offs))
+        elif kind == K.KIND_FUNC_PROTO:
+            out.update(p[0] for p in records.params(tid, offs))
+    return out
+
+
+def _blank_strings(data: bytes, keep: Set[int]) -> bytes:
+    """``data`` (one standalone blob) with every byte of its string section zeroed but the
+    strings at the offsets ``keep`` (up to their NUL): offsets stay where they were, and
+    the zeros compress to nothing."""
+    hdr = parse_header(data)
+    start = hdr.hdr_len + hdr.str_off
+    strings = data[start:start + hdr.str_len]
+    out = bytearray(len(strings))
+    for off in keep:
+        if 0 <= off < len(strings):
+            end = strings.index(b"\0", off)
+            out[off:end] = strings[off:end]
+    return data[:start] + bytes(out) + data[start + hdr.str_len:]
+
+
+def reduce_keeping_ids(btf: BTF, roots: Iterable[int], byteorder: Optional[str] = None,
+                       split: Sequence[BTF] = ()) -> bytes:
     """``btf`` reduced to ``roots`` and what they need (:func:`closure` with
-    ``pointers="fwd"``) with every type at its own id and the string section whole
-    (:meth:`BTFEncoder.add_same_ids`): module BTF split on the original still reads on top
-    of the result."""
+    ``pointers="fwd"``) with every type at its own id and the string section at its own
+    offsets (:meth:`BTFEncoder.add_same_ids`): module BTF split on the original still reads
+    on top of the result. Only the strings the kept types and the records of ``split``
+    (module BTF on ``btf``) name are left in the string section; the rest is zeroed."""
     order, fwd = closure(btf, roots, "fwd")
     enc = BTFEncoder(byteorder or btf.byteorder)
-    enc.add_same_ids(btf, {i for i in order if i > 0}, fwd)
-    return enc.to_bytes()
+    kept = {i for i in order if i > 0}
+    enc.add_same_ids(btf, kept, fwd)
+    data = enc.to_bytes()
+    keep = string_offsets(Records(data, "reduced BTF"), kept)
+    for module in split:
+        keep |= {off for off in string_offsets(module.records, module.ids()) if off < btf.str_len}
+    return _blank_strings(data, keep)
 
 
 def minimize(

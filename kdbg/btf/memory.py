@@ -13,12 +13,12 @@ lookup; it does not depend on :mod:`kdbg.symbols`.  The scan is the one image sc
 from __future__ import annotations
 
 import struct
-import zlib
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
 from kdbg.memory.image_scan import kernel_text_start, read_tolerant, scan_image
+from kdbg.memory.kdbgnotes import KDBG_NOTE_NAME, kdbg_note, kdbg_note_data
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = [
@@ -67,25 +67,22 @@ def _valid_btf(data: bytes) -> bool:
 
 
 #: The ELF note (name, type) in which ``kdbg shrink --reduced-btf`` stores the vmlinux BTF
-#: an analysis used, zlib-compressed, instead of the pages of the kernel's ``.BTF``.
-REDUCED_BTF_NOTE = ("KDBG", 0x42544631)  # "BTF1"
+#: an analysis used, compressed (:mod:`kdbg.memory.kdbgnotes`), instead of the pages of the
+#: kernel's ``.BTF``.
+REDUCED_BTF_NOTE = (KDBG_NOTE_NAME, 0x42544631)  # "BTF1"
 
 
 def reduced_btf_note(btf: bytes) -> Tuple[str, int, bytes]:
     """The note that carries ``btf`` (a whole BTF blob) in a dump."""
-    return (*REDUCED_BTF_NOTE, zlib.compress(btf, 9))
+    return kdbg_note(REDUCED_BTF_NOTE[1], btf)
 
 
 def reduced_btf_from_notes(notes: Sequence[Tuple[str, int, bytes]], what: str = "the dump") -> Optional[bytes]:
     """The BTF of a :func:`reduced_btf_note` among a dump's ``notes`` (``None`` when there
     is none); :class:`CoreError` naming ``what`` when the note is not valid BTF."""
-    found: List[bytes] = [bytes(desc) for name, ntype, desc in notes if (name, ntype) == REDUCED_BTF_NOTE]
-    if not found:
+    data = kdbg_note_data(notes, REDUCED_BTF_NOTE[1], what)
+    if data is None:
         return None
-    try:
-        data = zlib.decompress(found[0])
-    except zlib.error as e:
-        raise CoreError(f"{what}: kdbg's reduced-BTF note does not decompress ({e})") from None
     if not _valid_btf(data):
         raise CoreError(f"{what}: kdbg's reduced-BTF note does not hold valid BTF")
     return data

@@ -44,7 +44,8 @@ from kdbg.memory.physical import PhysicalMemory, notes_to_info, page_spans, pars
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["KDUMP_SIGNATURE", "DISKDUMP_SIGNATURE", "DISK_DUMP_HEADER_SIZE", "HEADER_TAIL", "HEADER_TAIL_OFFSET",
-           "SUB_HEADER", "PAGE_DESC", "KdumpHeader", "KdumpPhysicalMemory"]
+           "SUB_HEADER", "PAGE_DESC", "KdumpHeader", "KdumpPhysicalMemory", "DL_EXCLUDE_ZERO", "DL_EXCLUDE_CACHE",
+           "DL_EXCLUDE_CACHE_PRI", "DL_EXCLUDE_USER_DATA", "DL_EXCLUDE_FREE", "MAX_DUMP_LEVEL"]
 
 KDUMP_SIGNATURE = b"KDUMP   "
 DISKDUMP_SIGNATURE = b"DISKDUMP"
@@ -60,6 +61,16 @@ HEADER_TAIL_OFFSET = 424
 SUB_HEADER = struct.Struct("<Qii QQ qQ qQ qQ QQQ")
 PAGE_DESC = struct.Struct("<qIIQ")
 DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
+#: ``kdump_sub_header.dump_level``: makedumpfile's ``-d`` bits, the kinds of pages it left
+#: out (``makedumpfile.h``): zero pages, cache pages, private cache pages, user data, free
+#: pages; crash's ``sys`` says ``[PARTIAL DUMP]`` when it is not 0.
+DL_EXCLUDE_ZERO = 0x01
+DL_EXCLUDE_CACHE = 0x02
+DL_EXCLUDE_CACHE_PRI = 0x04
+DL_EXCLUDE_USER_DATA = 0x08
+DL_EXCLUDE_FREE = 0x10
+#: Every kind left out (``makedumpfile -d 31``): makedumpfile's ``MAX_DUMP_LEVEL``.
+MAX_DUMP_LEVEL = DL_EXCLUDE_ZERO | DL_EXCLUDE_CACHE | DL_EXCLUDE_CACHE_PRI | DL_EXCLUDE_USER_DATA | DL_EXCLUDE_FREE
 #: Largest VMCOREINFO / note area accepted from the sub-header.
 MAX_NOTE_AREA = 64 << 20
 #: Bitmap bytes covered by one rank checkpoint.

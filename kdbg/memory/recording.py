@@ -2,9 +2,9 @@
 
 :class:`RecordingMemory` wraps a dump's :class:`~kdbg.memory.physical.PhysicalMemory` and
 notes, for every physical read that succeeds, the page frames it touched and the bytes of
-each it returned, under the *phase* the reader is in (``"open"`` while the program loads its
-symbols and types, ``"crash"`` while it reads what crash needs, ``"analysis"`` while the
-commands or script run).
+each it returned, under the *phase* the reader is in (``"symbols"`` while the program loads
+its symbol table, ``"open"`` while it loads its types and sets up, ``"crash"`` while it reads
+what crash needs, ``"analysis"`` while the commands or script run).
 :class:`RecordingCoreMemory` is :class:`~kdbg.memory.physical.CoreMemory` on top of it that
 tags the translator's page-table reads as ``"page-table"``: a rewritten dump keeps those
 pages whole, since another reader (crash, drgn) walks other entries of them.
@@ -19,10 +19,12 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from kdbg.memory.physical import CoreMemory, PhysicalMemory, page_spans
 
-__all__ = ["OPEN", "ANALYSIS", "PAGE_TABLE", "CRASH", "PHASES", "RecordingMemory", "RecordingCoreMemory"]
+__all__ = ["OPEN", "SYMBOLS", "ANALYSIS", "PAGE_TABLE", "CRASH", "PHASES", "RecordingMemory", "RecordingCoreMemory"]
 
-#: Reads while the program opens (VMCOREINFO-driven setup, kallsyms, BTF).
+#: Reads while the program opens (VMCOREINFO-driven setup, BTF).
 OPEN = "open"
+#: Reads while the program loads its symbol table (the kallsyms tables).
+SYMBOLS = "symbols"
 #: Reads of the commands, report or script being recorded.
 ANALYSIS = "analysis"
 #: Page-table pages the address translator walked.
@@ -30,7 +32,7 @@ PAGE_TABLE = "page-table"
 #: Reads of the pages crash needs (``kdbg shrink --for crash``), before the analysis.
 CRASH = "crash"
 #: Every phase, in the order a page's reason is reported (the first that read it wins).
-PHASES = (OPEN, PAGE_TABLE, CRASH, ANALYSIS)
+PHASES = (SYMBOLS, OPEN, PAGE_TABLE, CRASH, ANALYSIS)
 
 
 class RecordingMemory(PhysicalMemory):

@@ -71,6 +71,9 @@ class DumpImage:
     nr_cpus: Optional[int] = None
     #: ``disk_dump_header.timestamp`` seconds, when the original dump recorded one.
     timestamp: Tuple[int, int] = field(default=(0, 0))
+    #: ``kdump_sub_header.dump_level``: the kinds of pages left out, as makedumpfile's
+    #: ``-d`` bits (:data:`~kdbg.memory.kdump.MAX_DUMP_LEVEL` and its parts).
+    dump_level: int = 0
 
 
 def note_bytes(notes: Iterable[tuple]) -> bytes:
@@ -179,8 +182,9 @@ def write_kdump_core(path: str, image: DumpImage, level: int = 6) -> int:
     struct.pack_into("<qq", header, 408, *image.timestamp)
     HEADER_TAIL.pack_into(header, HEADER_TAIL_OFFSET, DUMP_DH_COMPRESSED_ZLIB, bs, sub_hdr_size, bitmap_blocks,
                           min(max_pfn, 0xFFFFFFFF), len(image.pages), 0, len(image.pages), 0, nr_cpus)
-    sub = SUB_HEADER.pack(image.phys_base & ((1 << 64) - 1), 0, 0, 0, max_pfn, off_vmci if vmcoreinfo else 0,
-                          len(vmcoreinfo), off_note, len(notes), 0, 0, 0, max_pfn, max_pfn)
+    sub = SUB_HEADER.pack(image.phys_base & ((1 << 64) - 1), image.dump_level, 0, 0, max_pfn,
+                          off_vmci if vmcoreinfo else 0, len(vmcoreinfo), off_note, len(notes), 0, 0, 0, max_pfn,
+                          max_pfn)
     meta = bytearray(sub + vmcoreinfo + notes)
     meta += bytes(sub_hdr_size * bs - len(meta))
     with _Output(path) as f:

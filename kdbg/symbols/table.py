@@ -19,22 +19,17 @@ from __future__ import annotations
 import enum
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from kdbg.errors import SymbolNotFoundError
+from kdbg.symbols.ranges import PAGE_MASK, PSEUDO_MODULES, RANGE_SYMBOLS, SymbolRanges
 
-__all__ = ["Symbol", "SymbolBinding", "SymbolKind", "SymbolTable", "section_class", "PSEUDO_MODULES", "SCAN_LOOKUPS"]
+__all__ = ["Symbol", "SymbolBinding", "SymbolKind", "SymbolTable", "section_class", "PSEUDO_MODULES", "RANGE_SYMBOLS",
+           "SCAN_LOOKUPS"]
 
 #: Lookups by name a table answers by scanning its names before it builds a name index
 #: (a scan of 100,000 names costs about a fortieth of building the index).
 SCAN_LOOKUPS = 16
-
-#: Names in kallsyms' ``[module]`` field that are not loadable modules but pieces of code
-#: the kernel generates (BPF programs, ftrace and kprobe trampolines), each its own
-#: allocation: a symbol of one of them extends at most to the end of its page.
-PSEUDO_MODULES = ("bpf", "__builtin__ftrace", "__builtin__kprobes")
-
-PAGE_MASK = 0xFFF  # x86-64 4 KiB pages: module memory is allocated in whole pages
 
 # Type letters grouped by the section they denote; a symbol's size never crosses a change of
 # group (text -> data, ...), nor a change of module.
@@ -175,6 +170,10 @@ class SymbolTable:
     :class:`Symbol` objects in address order.
     """
 
+    #: Indices of the symbols lookups have answered with since :meth:`record_use`
+    #: (``None``: not recording).
+    _used: Optional[Set[int]] = None
+
     def __init__(self, symbols: Iterable[Symbol] = ()) -> None:
         syms = list(symbols)
         self._init_columns(
@@ -246,7 +245,7 @@ class SymbolTable:
         self._by_name: Optional[Dict[str, int]] = None  # name -> first index
         self._last_by_name: Dict[str, int] = {}  # name -> last index
         self._dups: Dict[str, List[int]] = {}  # name -> every index, for repeated names
-        self._ranges_cache: Optional[_Ranges] = None
+        self._ranges_cache: Optional[SymbolRanges] = None
         self._module_regions: Dict[str, Tuple[Tuple[int, int], ...]] = {}
 
     # -- basic protocol ---------------------------------------------------------------------
@@ -259,7 +258,11 @@ class SymbolTable:
             yield self._symbol(i)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self._indices_of(name))
+        if not isinstance(name, str):
+            return False
+        found = self._indices_of(name)
+        self._note_use(*found)
+        return bool(found)
 
     def __repr__(self) -> str:
         return f"<SymbolTable {len(self)} symbols>"
@@ -308,18 +311,45 @@ class SymbolTable:
         """Type letter of the symbol at ``index``."""
         return self._types[index]
 
+    # -- what was used ----------------------------------------------------------------------
+
+    def record_use(self) -> None:
+        """Record from now on which symbols lookups answer with (``kdbg shrink`` keeps
+        them: :meth:`used_indices`)."""
+        self._used = set()
+
+    def _note_use(self, *indices: int) -> None:
+        if self._used is not None:
+            self._used.update(indices)
+
+    def used_indices(self) -> List[int]:
+        """The indices, ascending, of a table that answers every lookup recorded since
+        :meth:`record_use` as this one did: the symbols answered with, the symbol after
+        each (its size and its end come from it) and the :data:`RANGE_SYMBOLS`."""
+        used = set(self._used or ())
+        for name in RANGE_SYMBOLS:
+            used.update(self._indices_of(name))
+        after = (self._next(i) for i in list(used))
+        used.update(j for j in after if j is not None)
+        return sorted(used)
+
     # -- sizes ------------------------------------------------------------------------------
+
+    def _next(self, i: int) -> Optional[int]:
+        """The first symbol at a strictly higher address than ``i``'s that is not a
+        mapping symbol (``None`` past the last)."""
+        j = bisect_right(self._addrs, self._addrs[i], i)
+        while j < len(self._addrs) and is_mapping_symbol(self._names[j]):
+            j += 1
+        return j if j < len(self._addrs) else None
 
     def _size(self, i: int) -> Optional[int]:
         if self._given_sizes is not None:
             s = self._given_sizes[i]
             if s is not None:
                 return s
-        # The first symbol at a strictly higher address that is not a mapping symbol.
-        j = bisect_right(self._addrs, self._addrs[i], i)
-        while j < len(self._addrs) and is_mapping_symbol(self._names[j]):
-            j += 1
-        if j >= len(self._addrs):
+        j = self._next(i)
+        if j is None:
             return None
         if self.module_of(j) != self.module_of(i):
             return None
@@ -328,6 +358,7 @@ class SymbolTable:
         return self._addrs[j] - self._addrs[i]
 
     def _symbol(self, i: int) -> Symbol:
+        self._note_use(i)
         return Symbol(self._names[i], self._addrs[i], self._size(i), self._types[i],
                       self.module_of(i))
 
@@ -414,11 +445,14 @@ class SymbolTable:
         mods = self._mods
         if mods is not None:
             idx = [k for k in idx if mods[k] is None]
-        return self._addrs[idx[0]] if idx else None
+        if not idx:
+            return None
+        self._note_use(idx[0])
+        return self._addrs[idx[0]]
 
-    def _ranges(self) -> _Ranges:
+    def _ranges(self) -> SymbolRanges:
         if self._ranges_cache is None:
-            self._ranges_cache = _Ranges.of(self)
+            self._ranges_cache = SymbolRanges.of(self._vmlinux_address, self._addrs, self._types, self._mods)
         return self._ranges_cache
 
     @property
@@ -590,68 +624,3 @@ def _scan(names: List[str], name: str, start: int, stop: int) -> List[int]:
             i += 1
     except ValueError:
         return out
-
-
-@dataclass(frozen=True)
-class _Ranges:
-    """Where a table's symbols may symbolize addresses (computed once per table)."""
-
-    image: Optional[Tuple[int, int]]
-    #: Further vmlinux ranges ([start, end)): init text and the init section.
-    extra: Tuple[Tuple[int, int], ...]
-    percpu: Optional[Tuple[int, int]]
-    #: Whether per-CPU symbols are offsets (x86-64 zero-based, below the image).
-    percpu_are_offsets: bool
-    modules: Dict[str, Tuple[int, int]]
-    pseudo: FrozenSet[str]
-
-    def in_image(self, address: int) -> bool:
-        if self.image is not None:
-            lo, hi = self.image
-            # ``hi`` is a symbol's own address (``_end``, or the highest one): it names it.
-            if lo <= address <= hi:
-                return True
-        return any(lo <= address < hi for lo, hi in self.extra)
-
-    @staticmethod
-    def of(table: SymbolTable) -> _Ranges:
-        addr = table._vmlinux_address
-        pcs, pce = addr("__per_cpu_start"), addr("__per_cpu_end")
-        percpu = (pcs, pce) if pcs is not None and pce is not None and pcs <= pce else None
-        stext, end = addr("_stext"), addr("_end")
-        percpu_are_offsets = percpu is not None and (stext is None or percpu[1] < stext)
-        image: Optional[Tuple[int, int]] = None
-        addrs, types, mods = table._addrs, table._types, table._mods
-        if stext is None or end is None:
-            # No markers (a partial or synthetic table): the span of the vmlinux symbols
-            # that are not absolute, its highest symbol owning only its own address.
-            core = [i for i in range(len(addrs))
-                    if (mods is None or mods[i] is None) and types[i] not in "Aa"]
-            if core:
-                lo = stext if stext is not None else addrs[core[0]]
-                hi = end if end is not None else addrs[core[-1]]
-                image = (lo, hi) if lo <= hi else None
-        elif stext <= end:
-            image = (stext, end)
-        extra = []
-        for a, b in (("_sinittext", "_einittext"), ("__init_begin", "__init_end")):
-            lo_, hi_ = addr(a), addr(b)
-            if lo_ is not None and hi_ is not None and lo_ < hi_:
-                extra.append((lo_, hi_))
-        modules: Dict[str, Tuple[int, int]] = {}
-        pseudo = set()
-        if mods is not None:
-            for i, m in enumerate(mods):
-                if m is None:
-                    continue
-                a_ = addrs[i]
-                span = modules.get(m)
-                if span is None:
-                    modules[m] = (a_, (a_ | PAGE_MASK) + 1)
-                    if m in PSEUDO_MODULES or m.startswith("__builtin__"):
-                        pseudo.add(m)
-                else:
-                    # Sorted by address: a later symbol only extends the end.
-                    modules[m] = (span[0], (a_ | PAGE_MASK) + 1)
-        return _Ranges(image, tuple(extra), percpu, percpu_are_offsets, modules,
-                       frozenset(pseudo))

@@ -25,6 +25,7 @@ from kdbg.memory import open_kcore
 from kdbg.modules import ModuleSource
 from kdbg.symbols import load_kallsyms_file, load_kallsyms_from_memory
 from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS, with_data_symbols
+from kdbg.symbols.reduced import reduced_symbols_from_notes
 from kdbg.target import linux_objects
 from kdbg.target.checks import ADDRESS_SYMBOLS, check_btf, check_kallsyms
 from kdbg.unwind import UNWINDER
@@ -144,12 +145,20 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         check_btf(btfs[0], memory, symbol, memory.vmcoreinfo, f"BTF file {btf[0]}")
         return btfs
 
+    kallsyms_of_dump = _with_data_symbols(
+        lambda: prog, lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache), memory)
+
+    def dump_symbols() -> SymbolTable:
+        reduced = reduced_symbols_from_notes(memory.notes, path)
+        if reduced is not None:  # kdbg shrink --reduced-btf: the kallsyms tables are not in it
+            return reduced
+        return kallsyms_of_dump()
+
     syms = _KallsymsFile(kallsyms, memory) if kallsyms else None
     prog = Program(
         memory=memory,
         btf_loader=_with_hooks(given_btfs if btf else dump_btfs),
-        symbol_loader=syms.vmlinux if syms is not None else _with_data_symbols(
-            lambda: prog, lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache), memory),
+        symbol_loader=syms.vmlinux if syms is not None else dump_symbols,
         description=path,
     )
     # Module BTF from memory unless BTF files were given instead of the dump's own.

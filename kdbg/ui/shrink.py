@@ -21,10 +21,13 @@ leaves out user-space pages altogether, whatever read them: a page the kernel co
 
 ``--reduced-btf`` carries the vmlinux BTF in a note of SMALL, reduced to the types the
 open and the analysis decoded (and, behind pointers, forward declarations of what they
-point to), each at its own id and with the whole string section so that module BTF still
-reads on top of it, instead of the
-pages of the kernel's ``.BTF`` section; kdbg opens SMALL with the note's BTF. Other readers
-do not read BTF.
+point to), each at its own id and with the strings of its string section the kept types
+and the loaded modules' BTF name, at their own offsets, so that module BTF still reads on
+top of it, instead of the pages of the kernel's ``.BTF`` section; and the kallsyms symbols
+the open and the analysis used (:meth:`~kdbg.symbols.table.SymbolTable.used_indices`) in
+another note, instead of the pages only loading the symbol table read (the kallsyms
+tables). kdbg opens SMALL with the notes. Other readers do not read BTF, and find no
+kallsyms tables in SMALL.
 
 ``--for crash`` also keeps what crash (given the kernel's DWARF ``vmlinux``) reads when it
 opens a dump and runs ``sys``, ``log``, ``bt`` and ``bt -a``: the kernel image's data, each
@@ -32,8 +35,11 @@ CPU's per-CPU area, every task, the active tasks' stacks, the modules, the print
 (:mod:`kdbg.ui.shrink_crash` lists it). Those pages stay whole under ``--redact``. Without
 it SMALL holds what kdbg, drgn and makedumpfile read, and crash stops at its start-up.
 
-Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept (``open``,
-``page-table``, ``crash``, ``analysis``), how many of its bytes were read, and the pages left
+The kdump header's dump level is makedumpfile's 31 (every kind of page it can leave out is
+left out but for the pages read).
+
+Next to SMALL, ``SMALL.manifest.json`` lists each kept page with why it was kept
+(``symbols``, ``open``, ``page-table``, ``crash``, ``analysis``), how many of its bytes were read, and the pages left
 out as user-space.
 
 The output is written under a temporary name and renamed at the end: an analysis that
@@ -58,9 +64,12 @@ from kdbg.errors import FaultError, KdbgError
 from kdbg.helpers.mm import pfn_to_page
 from kdbg.helpers.mmzone import for_each_present_section
 from kdbg.memory import open_physical
-from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, RecordingCoreMemory, RecordingMemory
+from kdbg.memory.kdump import MAX_DUMP_LEVEL
+from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, SYMBOLS, RecordingCoreMemory, RecordingMemory
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
+from kdbg.symbols.kallsyms.lazy import LazyKallsyms
+from kdbg.symbols.reduced import reduced_symbols_note
 from kdbg.ui import report
 from kdbg.ui.shrink_crash import read_for_crash
 from kdbg.ui.tool import ToolParser
@@ -93,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redact", action="store_true",
                    help="zero the bytes of kept pages the analysis did not read, and leave out user-space pages")
     p.add_argument("--reduced-btf", action="store_true",
-                   help="carry only the BTF types the analysis used, in a note, instead of the BTF's pages")
+                   help="carry only the BTF types and kallsyms symbols the analysis used, in notes, instead of "
+                        "the pages of the BTF and the kallsyms tables")
     p.add_argument("--for", metavar="READER", dest="readers", action="append", choices=READERS, default=[],
                    help="also keep what READER needs to open SMALL: crash (with the kernel's DWARF vmlinux; "
                         "sys, log, bt and bt -a run on SMALL as on the original)")
@@ -135,7 +145,12 @@ class ShrinkJob:
         phys = self.phys = RecordingMemory(open_physical(ns.core))
         # Everything opening needs is read from the dump itself, not from kdbg's cache.
         prog = target.open_core(ns.core, memory=RecordingCoreMemory(phys, phys.format_name), use_cache=False)
-        _ = prog.symbol_table
+        phys.phase = SYMBOLS
+        table = prog.symbol_table
+        if isinstance(table, LazyKallsyms):  # the whole table now, so its reads are all of this phase
+            table.materialize()
+        table.record_use()
+        phys.phase = OPEN
         _ = prog.btfs
         _read_for_other_readers(prog)
         if "crash" in ns.readers:
@@ -175,12 +190,16 @@ class ShrinkJob:
         reduced: Dict[str, int] = {}
         if ns.reduced_btf:
             btf = prog.btfs[0]
-            note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids()))
-            notes.append(note)
+            note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids(), split=_module_btfs(prog)))
+            symbols, kept_symbols = reduced_symbols_note(prog.symbol_table)
+            notes += [note, symbols]
             left_out = _btf_section_pages(prog, phys)
-            pages = [pfn for pfn in pages if pfn not in left_out]
+            kallsyms = {pfn for pfn in pages if phys.phases_of(pfn) == {SYMBOLS}}
+            pages = [pfn for pfn in pages if pfn not in left_out and pfn not in kallsyms]
             reduced = {"types_kept": len(btf.decoded_ids()), "types": btf.last_id, "note_bytes": len(note[2]),
-                       "btf_pages_left_out": len(left_out)}
+                       "btf_pages_left_out": len(left_out), "symbols_kept": kept_symbols,
+                       "symbols": len(prog.symbol_table), "symbols_note_bytes": len(symbols[2]),
+                       "symbol_pages_left_out": len(kallsyms)}
         vmci = phys.vmcoreinfo
         # The kernel's own NUMBER(phys_base) first: QEMU's kdump header has a wrong one.
         phys_base = _phys_base(vmci, phys.phys_base_hint)
@@ -203,6 +222,9 @@ class ShrinkJob:
             utsname=_utsname(prog),
             phys_base=phys_base,
             virtual_of=_virtual_of(prog),
+            # SMALL holds only the pages read: of every kind makedumpfile can leave out
+            # (zero, cache, user, free pages) it left out all but those, as -d 31 would.
+            dump_level=MAX_DUMP_LEVEL,
         )
         write = write_elf_core if ns.elf else write_kdump_core
         size = write(ns.output, image)
@@ -232,7 +254,8 @@ def _read_for_other_readers(prog: Program) -> None:
 
 def _btf_section_pages(prog: Program, phys: RecordingMemory) -> Set[int]:
     """The page frames wholly inside the kernel's ``.BTF`` section (``__start_BTF`` to
-    ``__stop_BTF``) that only the open read: what a reduced-BTF note replaces."""
+    ``__stop_BTF``) that only the open read (the symbol table's load too: before 6.0 it
+    scans the kernel image for the kallsyms tables): what a reduced-BTF note replaces."""
     mem = prog.memory
     start = prog.symbol("__start_BTF").address
     stop = prog.symbol("__stop_BTF").address
@@ -240,9 +263,16 @@ def _btf_section_pages(prog: Program, phys: RecordingMemory) -> Set[int]:
     out: Set[int] = set()
     for va in range(-(-start // size) * size, stop - size + 1, size):
         pfn = mem.translate(va) // size if mem is not None else -1
-        if phys.phases_of(pfn) == {OPEN}:
+        phases = phys.phases_of(pfn)
+        if phases and phases <= {OPEN, SYMBOLS}:
             out.add(pfn)
     return out
+
+
+def _module_btfs(prog: Program) -> List[Any]:
+    """Every module BTF (split on vmlinux's) the open and the analysis loaded: the reduced
+    BTF keeps the vmlinux strings they name."""
+    return prog.all_btfs()[1:]
 
 
 def _walk_kept_pages(prog: Program, phys: RecordingMemory) -> None:

@@ -4,7 +4,9 @@ vmlinux keeps two parallel tables: ``__start_orc_unwind_ip`` .. ``__stop_orc_unw
 (``int`` offsets, each relative to its own address, sorted by the address they give) and
 ``__start_orc_unwind`` (one ``struct orc_entry`` per ip). Each module has its own pair
 (``struct module``.arch: ``num_orcs``, ``orc_unwind_ip``, ``orc_unwind``), sorted when it
-loaded. Each table is read in one bulk read on first use and kept for the Program.
+loaded. A lookup reads only what it reaches (:class:`OrcTable`): in vmlinux, as the
+kernel's ``orc_find`` does, the ``orc_lookup`` block of the ip and then a page or two of
+the ip table; what was read is kept for the Program.
 
 The entry layout comes from BTF's ``struct orc_entry`` (its bitfields). Linux 6.4 changed
 the type encoding: before, ``type`` is 2 bits (CALL=0, REGS=1, REGS_PARTIAL=2) next to an
@@ -23,7 +25,7 @@ import struct
 import time
 from array import array
 from bisect import bisect_right
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from kdbg.core.platform import ProgramFlags
 from kdbg.errors import KdbgError, UnwindError
@@ -58,6 +60,14 @@ ORC_TYPE_END_OF_STACK = 1
 ORC_TYPE_CALL = 2
 ORC_TYPE_REGS = 3
 ORC_TYPE_REGS_PARTIAL = 4
+
+#: The kernel's ``LOOKUP_BLOCK_ORDER`` (``unwind_orc.c``): ``orc_lookup`` has one entry per
+#: 256 bytes of text from ``_stext``.
+LOOKUP_BLOCK_ORDER = 8
+#: The ip table is read this many bytes (a page) at a time, aligned.
+_CHUNK_SHIFT = 12
+#: :meth:`OrcLayout.detect_numbering` samples this many entries from the table's middle.
+NUMBERING_SAMPLE = 4096
 
 _OLD_TYPES = {0: ORC_TYPE_CALL, 1: ORC_TYPE_REGS, 2: ORC_TYPE_REGS_PARTIAL}
 
@@ -149,11 +159,12 @@ class OrcLayout:
     def detect_numbering(self, orc_bytes: bytes, count: int) -> None:
         """Tell the classic register numbers from 7.x's by the table itself: the most
         common entry is a plain function's call frame, based on SP (5 classic, 3 in
-        7.x). Raises :class:`UnwindError` for a table that is neither."""
+        7.x). ``orc_bytes`` holds ``count`` consecutive entries of the table (a sample:
+        :data:`NUMBERING_SAMPLE` of them suffice). Raises :class:`UnwindError` for a
+        table that is neither."""
         byte, shift, mask = self.fields[0]
         tally: Dict[int, int] = {}
-        step = max(1, count // 4096)
-        for i in range(0, count, step):
+        for i in range(count):
             base = i * self.size + byte
             reg = (int.from_bytes(orc_bytes[base:base + 4], "little") >> shift) & mask
             if reg:
@@ -171,27 +182,45 @@ class OrcLayout:
 
 class OrcTable:
     """One sorted ORC table (vmlinux's or a module's): ``find(ip)`` as the kernel's
-    ``__orc_find``: the rightmost entry whose address is at or below ``ip``."""
+    ``__orc_find``: the rightmost entry whose address is at or below ``ip``.
 
-    def __init__(self, name: str, ip_table: int, ip_bytes: bytes, orc_bytes: bytes, layout: OrcLayout) -> None:
+    Nothing is read up front: the ip table is read a page at a time as the binary search
+    reaches it, and an entry when it is found, so a few lookups read a few pages of
+    tables that are megabytes long (and a dump shrunk to what an analysis read stays
+    small). ``lookup`` gives vmlinux's fast lookup table (the kernel's ``orc_lookup``,
+    see :class:`OrcLookup`), which narrows a search to the entries of one 256-byte block
+    of text."""
+
+    def __init__(self, name: str, ip_table: int, orc_table: int, count: int, layout: OrcLayout,
+                 read: Callable[[int, int], bytes], lookup: Optional[OrcLookup] = None) -> None:
         self.name = name
-        n = len(ip_bytes) // 4
-        rel = array("i")
-        rel.frombytes(ip_bytes[:4 * n])
-        if rel.itemsize != 4:  # pragma: no cover - every CPython platform has 4-byte int
-            rel = array("i", struct.unpack(f"<{n}i", ip_bytes[:4 * n]))
         self._ip_table = ip_table
-        self._rel = rel
-        self._n = min(n, len(orc_bytes) // layout.size)
-        self._orc = orc_bytes
+        self._orc_table = orc_table
+        self._n = count
         self._layout = layout
+        self._read = read
+        self._lookup = lookup
+        self._chunks: Dict[int, Tuple[int, array]] = {}
         self._entries: Dict[int, OrcEntry] = {}
 
     def __len__(self) -> int:
         return self._n
 
+    def _rel(self, i: int) -> int:
+        """The ``int`` at index ``i`` of the ip table (its page read on first use)."""
+        chunk = (self._ip_table + 4 * i) >> _CHUNK_SHIFT
+        hit = self._chunks.get(chunk)
+        if hit is None:
+            lo = max(self._ip_table, chunk << _CHUNK_SHIFT)
+            hi = min(self._ip_table + 4 * self._n, (chunk + 1) << _CHUNK_SHIFT)
+            ints = array("i")
+            ints.frombytes(self._read(lo, hi - lo))
+            hit = self._chunks[chunk] = ((lo - self._ip_table) // 4, ints)
+        first, ints = hit
+        return ints[i - first]
+
     def _ip(self, i: int) -> int:
-        return (self._ip_table + 4 * i + self._rel[i]) & 0xFFFFFFFFFFFFFFFF
+        return (self._ip_table + 4 * i + self._rel(i)) & 0xFFFFFFFFFFFFFFFF
 
     def find(self, ip: int) -> Optional[OrcEntry]:
         """The entry for ``ip`` (``None`` for an empty table)."""
@@ -200,7 +229,8 @@ class OrcTable:
             return None
         e = self._entries.get(found)
         if e is None:
-            e = self._entries[found] = self._layout.decode(self._orc, found)
+            size = self._layout.size
+            e = self._entries[found] = self._layout.decode(self._read(self._orc_table + size * found, size), 0)
         return e
 
     def index(self, ip: int) -> Optional[int]:
@@ -208,11 +238,14 @@ class OrcTable:
         n = self._n
         if not n:
             return None
-        lo, hi, found = 0, n - 1, 0
-        rel, base = self._rel, self._ip_table
+        lo, hi = 0, n - 1
+        block = self._lookup.block(ip, n) if self._lookup is not None else None
+        if block is not None:
+            lo, hi = block
+        found = lo
         while lo <= hi:
             mid = (lo + hi) >> 1
-            if ((base + 4 * mid + rel[mid]) & 0xFFFFFFFFFFFFFFFF) <= ip:
+            if self._ip(mid) <= ip:
                 found = mid
                 lo = mid + 1
             else:
@@ -222,6 +255,37 @@ class OrcTable:
     def first_ip(self) -> Optional[int]:
         """The lowest address the table describes."""
         return self._ip(0) if self._n else None
+
+
+class OrcLookup:
+    """vmlinux's fast lookup table, as the kernel's ``orc_find`` uses it: ``orc_lookup[k]``
+    (``unwind_init`` fills it at boot) is the index of the entry covering
+    ``_stext + 256 * k``, so an ip in that block is found between ``orc_lookup[k]`` and
+    ``orc_lookup[k + 1]``. :meth:`block` gives ``None`` where the kernel would not use
+    it (outside ``_stext.._etext``, a block past the table, bounds that do not fit the
+    ip table); the whole table is searched there."""
+
+    def __init__(self, table: int, blocks: int, start: int, stop: int, read: Callable[[int, int], bytes]) -> None:
+        self._table = table
+        self._blocks = blocks
+        self._start = start
+        self._stop = stop
+        self._read = read
+
+    def block(self, ip: int, count: int) -> Optional[Tuple[int, int]]:
+        """``(first, last)`` indices of the entries to search for ``ip`` (``None``: all)."""
+        if not self._start <= ip < self._stop:
+            return None
+        k = (ip - self._start) >> LOOKUP_BLOCK_ORDER
+        if k >= self._blocks - 1:
+            return None
+        try:
+            first, last = struct.unpack("<II", self._read(self._table + 4 * k, 8))
+        except KdbgError:
+            return None
+        if not first <= last < count:
+            return None
+        return first, last
 
 
 class OrcUnwindInfo:
@@ -242,13 +306,17 @@ class OrcUnwindInfo:
         n = (stop_ip - start_ip) // 4  # type: ignore[operator]
         if not 0 < n < (1 << 24):
             raise UnwindError(f"no ORC: the ip table is {stop_ip - start_ip} bytes")  # type: ignore[operator]
+        # The register numbering from entries in the table's middle (not the whole table:
+        # lookups read only the pages they reach).
+        sample = min(n, NUMBERING_SAMPLE)
+        first = (n - sample) // 2
         try:
-            ip_bytes = prog.read(start_ip, 4 * n)  # type: ignore[arg-type]
-            orc_bytes = prog.read(start_orc, self.layout.size * n)  # type: ignore[arg-type]
+            orc_bytes = prog.read(start_orc + self.layout.size * first, self.layout.size * sample)  # type: ignore[operator]
         except KdbgError as e:
             raise UnwindError(f"cannot read vmlinux's ORC tables: {e}") from None
-        self.layout.detect_numbering(orc_bytes, n)
-        self.vmlinux = OrcTable("vmlinux", start_ip, ip_bytes, orc_bytes, self.layout)  # type: ignore[arg-type]
+        self.layout.detect_numbering(orc_bytes, sample)
+        self.vmlinux = OrcTable("vmlinux", start_ip, start_orc, n, self.layout, self._read,  # type: ignore[arg-type]
+                                self._fast_lookup(syms))
         self.text: List[Tuple[int, int]] = []
         for lo, hi in (("_stext", "_etext"), ("_sinittext", "_einittext")):
             a, b = syms.address_of(lo), syms.address_of(hi)
@@ -274,8 +342,7 @@ class OrcUnwindInfo:
                 ip_addr, orc_addr = int(arch.orc_unwind_ip), int(arch.orc_unwind)
                 if not num or not ip_addr or not orc_addr or num >= (1 << 22):
                     continue
-                table = OrcTable(name, ip_addr, self.prog.read(ip_addr, 4 * num),
-                                 self.prog.read(orc_addr, self.layout.size * num), self.layout)
+                table = OrcTable(name, ip_addr, orc_addr, num, self.layout, self._read)
                 for lo, size in module_address_regions(mod):
                     if size > 0:
                         mods.append((lo, lo + size, name, table))
@@ -285,6 +352,21 @@ class OrcUnwindInfo:
         self._loaded_at = time.monotonic()
         self._modules = mods
         self._module_starts = [m[0] for m in mods]
+
+    def _read(self, address: int, size: int) -> bytes:
+        """Read table bytes; a failure is an :class:`UnwindError` naming them."""
+        try:
+            return self.prog.read(address, size)
+        except KdbgError as e:
+            raise UnwindError(f"cannot read the ORC tables at {address:#x}: {e}") from None
+
+    def _fast_lookup(self, syms: Any) -> Optional[OrcLookup]:
+        """vmlinux's ``orc_lookup`` (``None`` when kallsyms lacks its bounds)."""
+        names = ("orc_lookup", "orc_lookup_end", "_stext", "_etext")
+        table, end, start, stop = (syms.address_of(n) for n in names)
+        if table is None or end is None or start is None or stop is None or not table < end:
+            return None
+        return OrcLookup(table, (end - table) // 4, start, stop, self._read)
 
     def in_vmlinux_text(self, ip: int) -> bool:
         """Whether ``ip`` is in vmlinux text (``_stext.._etext``, init text)."""

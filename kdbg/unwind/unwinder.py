@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
-from kdbg.errors import KdbgError
+from kdbg.errors import KdbgError, UnwindError
 from kdbg.unwind.orc import (
     ORC_REG_BP,
     ORC_REG_BP_INDIRECT,
@@ -200,7 +200,10 @@ def unwind(prog: Program, orc: OrcUnwindInfo, layout: PtRegsLayout, start: Start
         if len(frames) >= MAX_FRAMES:
             return stop(f"more than {MAX_FRAMES} frames")
         lookup = ip if signal else ip - 1
-        entry, _mod = orc.find(lookup)
+        try:
+            entry, _mod = orc.find(lookup)
+        except UnwindError as e:  # a page of the tables the dump does not hold
+            return stop(str(e))
         if entry is None:
             return stop(f"no ORC entry for {ip:#x}")
         if entry.type == ORC_TYPE_UNDEFINED:

@@ -84,6 +84,7 @@ class LazyKallsyms(SymbolTable):
         f = self._finder
         if f is None:
             return super()._symbol(i)
+        self._note_use(i)
         return Symbol(f.name(i), f.address(i), f.size(i), f.type(i), None)
 
     def module_of(self, index: int) -> Optional[str]:
