@@ -25,6 +25,8 @@ import pytest
 from kdbg.ui.completion import complete
 from tests.cli_support import kdbg_commands
 from tests.conftest import dump_id, resolve_state_dump
+from vmcores.arm64 import KERNELS as ARM64_KERNELS
+from vmcores.arm64_crash import arm64_crash_dumps
 from vmcores.crash import CrashDump
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, ask_crash, crash_can_open
 from vmcores.debian import SUITES
@@ -350,6 +352,40 @@ def test_dis_u_b_bad_input_help_and_completion() -> None:
     r = kdbg_commands(path, "set 1", "dis -u zz")
     assert r.returncode == 1 and "not a hexadecimal user address" in r.stderr, r.stderr
     _help_and_completion(path, "dis", ["-u", "-b", "-r", "-f"])
+
+
+#: The oops report's ``pc :`` line and its ``Code:`` line (arm64's ``dump_kernel_instr``:
+#: the four words before the pc, then the pc's in parentheses).
+_PC = re.compile(r"\] pc : (\S+)\+(0x[0-9a-f]+)/(0x[0-9a-f]+)")
+_CODE = re.compile(r"\] Code: ((?:[0-9a-f]{8} ){4}\([0-9a-f]{8}\))")
+
+
+@pytest.mark.parametrize("kernel", ARM64_KERNELS)
+@pytest.mark.parametrize("form", FORMS)
+def test_dis_on_arm64_against_the_oops_report(kernel: str, form: str) -> None:
+    """``dis`` on arm64 dumps (capstone's arm64 decoder): the module function that oopsed,
+    as the guest's console named it (``pc : kdbg_oops_crash+0x../0x.. [kdbg_oops]``);
+    ``dis -r PC 5`` ends at the pc and its five words are the ``Code:`` words the kernel
+    printed; the whole routine is its ``/0x..`` size in 4-byte steps (the padding after
+    its last instruction aside: at most the size, past the pc), each line gdb's
+    ``0xADDRESS <name+off>:\tmnemonic\toperands``."""
+    dump = next(d for d in arm64_crash_dumps([kernel], ["oops"]) if d.form == form)
+    console = (dump.truth / "console.log").read_text(errors="replace")
+    name, off, size = _PC.search(console).groups()  # type: ignore[union-attr]
+    words = _CODE.search(console).group(1).replace("(", "").replace(")", "").split()  # type: ignore[union-attr]
+    r = kdbg_commands(dump.path, f"dis -r --json {name}+{off} 5", f"dis --json {name}", f"dis {name}")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    upto, whole = json.loads(lines[0]), json.loads(lines[1])
+    assert [bytes.fromhex(row["bytes"])[::-1].hex() for row in upto] == words
+    start = whole[0]["address"]
+    assert upto[-1]["address"] == start + int(off, 16)
+    assert [row["address"] for row in whole] == list(range(start, start + 4 * len(whole), 4))
+    assert int(off, 16) < 4 * len(whole) <= int(size, 16)
+    assert lines[2:] == [row["text"] for row in whole]
+    assert whole[0]["text"].startswith(f"{start:#x} <{name}>:\t")
+    assert all(re.match(rf"0x{row['address']:x} <{name}\+{row['address'] - start}>:\t\S", row["text"])
+               for row in whole[1:])
 
 
 # ------------------------------------------------------------------------------- tree -t maple
