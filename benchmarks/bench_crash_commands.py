@@ -1,7 +1,9 @@
 """crash's commands, whole processes: ``kdbg -q -c DUMP -x CMD`` (no vmlinux, warm cache)
 against Debian's ``crash -s VMLINUX DUMP`` with ``CMD`` then ``q`` on its input (the
 ``-dbg`` package's DWARF vmlinux), on the same dump (issue 15: ``kmem -s``, ``kmem -i``,
-``runq``, ``ps``, ``log`` each at most 1.0x crash).
+``runq``, ``ps``, ``log`` each at most 1.0x crash), then the commands added since, held to
+the same target: ``irq``, ``timer``, ``dev``, ``mod``, ``kmem -z``, ``kmem -f``, ``kmem -V``,
+``runq -g`` and ``vm -p 1`` (``--issue-only``: the first five).
 
     python3 benchmarks/bench_crash_commands.py [--runs 3] [--suite bullseye|bookworm ...] [--command CMD ...]
                                                [--venv DIR] [--no-install]
@@ -35,6 +37,8 @@ from vmcores.crash_oracle import crash_binary, crash_version  # noqa: E402
 
 #: The commands issue 15 names, as typed at both prompts.
 COMMANDS = ("kmem -s", "kmem -i", "runq", "ps", "log")
+#: The commands added since, measured after them (crash has every one of them).
+ADDED = ("irq", "timer", "dev", "mod", "kmem -z", "kmem -f", "kmem -V", "runq -g", "vm -p 1")
 #: kdbg's wall time at most this many times crash's.
 TARGET = 1.0
 
@@ -65,7 +69,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="interleaved runs per row (median)")
     ap.add_argument("--suite", action="append", choices=("bullseye", "bookworm"),
                     help="the kernels (default: both crash opens)")
-    ap.add_argument("--command", action="append", help=f"a command to measure (default: {', '.join(COMMANDS)})")
+    ap.add_argument("--command", action="append",
+                    help=f"a command to measure (default: {', '.join(COMMANDS + ADDED)})")
+    ap.add_argument("--issue-only", action="store_true", help=f"only {', '.join(COMMANDS)}")
     ap.add_argument("--venv", type=Path, default=default_venv(), help="the benchmark virtualenv (default %(default)s)")
     ap.add_argument("--no-install", action="store_true", help="measure the kdbg already installed in the venv")
     args = ap.parse_args(argv)
@@ -78,11 +84,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         env = venv_env(cache)
         for suite in args.suite or ["bullseye", "bookworm"]:
             dump, vmlinux = default_dump(suite, "elf")
-            for command in args.command or COMMANDS:
+            for command in args.command or (COMMANDS if args.issue_only else COMMANDS + ADDED):
                 (kw, kc), (cw, cc) = measure(kdbg, dump, vmlinux, command, env, args.runs)
                 ok = kw / cw <= TARGET
                 failed += not ok
-                print(f"  {suite:9} {command:8}: kdbg {kw:5.2f} s wall {kc:5.2f} s cpu, crash {cw:5.2f} s wall "
+                print(f"  {suite:9} {command:9}: kdbg {kw:5.2f} s wall {kc:5.2f} s cpu, crash {cw:5.2f} s wall "
                       f"{cc:5.2f} s cpu: {kw / cw:.2f}x wall (target <= {TARGET:g}x: {'PASS' if ok else 'FAIL'})")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
     return 1 if failed else 0

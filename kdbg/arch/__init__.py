@@ -11,11 +11,27 @@ and :func:`unsupported_machine` the one-line refusal of anything else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple, overload
+import importlib
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Set,
+    Tuple,
+    overload,
+)
 
 from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
 from kdbg.arch.arm64 import entry as arm64_entry
+from kdbg.arch.arm64 import insn as arm64_insn
 from kdbg.arch.arm64 import stacks as arm64_stacks
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.arm64.coderefs import adrp_references
@@ -23,6 +39,7 @@ from kdbg.arch.decoder import decoder_missing
 from kdbg.arch.layout import LayoutBase
 from kdbg.arch.stacks import CpuStack, PerCpuData
 from kdbg.arch.x86_64 import X86_64Translator
+from kdbg.arch.x86_64 import insn as x86_64_insn
 from kdbg.arch.x86_64 import stacks as x86_64_stacks
 from kdbg.arch.x86_64.coderefs import rip_references
 
@@ -49,6 +66,7 @@ __all__ = [
     "frame_slot",
     "switched_out_sp",
     "code_references",
+    "instruction_decoder",
     "kcore_layout",
     "cpu_stacks",
     "is_user_address",
@@ -259,6 +277,24 @@ def code_references(machine: str) -> Tuple[Optional[Callable[[bytes, int], Set[i
     missing = decoder_missing()
     if missing is not None:
         return None, missing
+    return decoders[machine], ""
+
+
+#: What :func:`instruction_decoder` gives: ``decode(code, address, bug_bytes)``.
+Decoder = Callable[[bytes, int, int], Iterator[Dict[str, Any]]]
+
+
+def instruction_decoder(machine: str) -> Tuple[Optional[Decoder], str]:
+    """``(decode, "")``: ``machine``'s instruction decoder for ``dis``
+    (:func:`kdbg.arch.x86_64.insn.decode`, :func:`kdbg.arch.arm64.insn.decode`), or
+    ``(None, why)``: another machine, or capstone missing."""
+    decoders: Dict[str, Decoder] = {X86_64: x86_64_insn.decode, AARCH64: arm64_insn.decode}
+    if machine not in decoders:
+        return None, f"instructions are not decoded on {machine}"
+    try:
+        importlib.import_module("capstone")
+    except ImportError:
+        return None, "capstone cannot be imported (pip install capstone, or kdbg's 'dis' extra)"
     return decoders[machine], ""
 
 

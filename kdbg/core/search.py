@@ -29,7 +29,7 @@ from kdbg.errors import KdbgError
 if TYPE_CHECKING:
     from kdbg.core.program import Program
 
-__all__ = ["MemorySearchIterator", "MemorySearch"]
+__all__ = ["MemorySearchIterator", "MemorySearch", "Region"]
 
 T = TypeVar("T")
 _MASK64 = (1 << 64) - 1
@@ -77,6 +77,13 @@ class MemorySearchIterator(Generic[T]):
         hi = min(hi, _MASK64)
         regions, offset = _plan(self._prog, lo, hi, bool(physical))
         self._matches = self._matcher(regions, offset)
+        return self
+
+    def set_regions(self, regions: Iterator[Region]) -> MemorySearchIterator[T]:
+        """Search these regions (kdbg's addition, for memory no address range reaches,
+        such as a process's pages): each an iterator of ``(address, bytes)`` pieces that
+        follow one another, a match never spanning two regions; returns the iterator."""
+        self._matches = self._matcher(regions, 0)
         return self
 
 

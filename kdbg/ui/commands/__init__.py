@@ -63,6 +63,9 @@ class Settings:
     #: The current context's ``task_struct`` address (crash's ``set PID|TASK``); ``None``:
     #: the task that crashed the kernel (:mod:`kdbg.ui.commands.context`).
     task: Optional[int] = None
+    #: Bytes ``dis`` skips after each ``ud2`` (crash's ``dis -b NUM``; 0 on x86-64 kernels
+    #: since 2.6.20, whose ``BUG()`` keeps its data in ``__bug_table``).
+    bug_bytes: int = 0
 
 
 @dataclass

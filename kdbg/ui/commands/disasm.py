@@ -1,5 +1,11 @@
 """``dis``: crash's disassembler, decoded by capstone (PyPI ``capstone``; kdbg's ``dis``
-extra, in ``all``) from the kernel text in memory.
+extra, in ``all``) from the kernel text in memory, with the dumped machine's decoder
+(:func:`kdbg.arch.instruction_decoder`: x86-64 in gdb's AT&T spelling, arm64 in gdb's).
+
+``dis -u ADDRESS [COUNT]``: user text of the current context (``set PID``), read through
+its page tables, without symbols (COUNT instructions, default 1; ``-r``/``-f`` do not
+apply). ``dis -b NUM``: skip NUM bytes after each ``ud2`` for the rest of the session
+(crash's, for old kernels' ``BUG()`` data; x86-64 only); ``dis -b`` alone shows it.
 
 ``dis SYMBOL|ADDRESS [COUNT]`` prints COUNT instructions (default: the whole routine when
 the address is a function's start, else one); ``-r`` the routine's instructions from its
@@ -21,18 +27,15 @@ import argparse
 import json
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from kdbg.arch import X86_64, instruction_decoder
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.ui.commands.context import current_task
 from kdbg.ui.commands.memory import address_arg, read_available
-
-try:
-    import capstone
-except ImportError:  # pragma: no cover - the 'dis' extra is missing
-    capstone = None
 
 __all__ = ["disassemble", "dis_cmd"]
 
-#: The longest x86 instruction.
+#: The longest instruction (x86's; arm64's are 4 bytes).
 _MAX_INSN = 15
 #: How much ``dis -r``/``-f``/a whole routine reads when the symbol's size is unknown.
 _MAX_ROUTINE = 1 << 16
@@ -50,57 +53,48 @@ def _label(prog: Any, address: int) -> str:
     return f"<{sym.name}+{off}>" if off else f"<{sym.name}>"
 
 
-def _decoder() -> Any:
-    if capstone is None:
-        raise ExpressionError("dis needs capstone: pip install capstone (or kdbg's 'dis' extra)")
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    md.syntax = capstone.CS_OPT_SYNTAX_ATT
-    md.detail = True
-    return md
+def _machine(prog: Any) -> str:
+    return (prog.memory.machine if prog.memory is not None else "") or X86_64
 
 
-def _target(insn: Any) -> Optional[int]:
-    """A direct branch's target, or a ``%rip``-relative operand's address."""
-    x86 = capstone.x86
-    branch = insn.group(capstone.CS_GRP_JUMP) or insn.group(capstone.CS_GRP_CALL)
-    for op in insn.operands:
-        if branch and op.type == x86.X86_OP_IMM:
-            return int(op.imm) & ((1 << 64) - 1)
-        if op.type == x86.X86_OP_MEM and op.mem.base == x86.X86_REG_RIP:
-            return (insn.address + insn.size + op.mem.disp) & ((1 << 64) - 1)
-    return None
+def _decoder(prog: Any) -> Any:
+    decode, why = instruction_decoder(_machine(prog))
+    if decode is None:
+        raise ExpressionError(f"dis: {why}")
+    return decode
 
 
-def disassemble(prog: Any, address: int, size: int, count: Optional[int] = None) -> Iterator[Dict[str, Any]]:
-    """Decode the instructions in ``[address, address + size)`` (at most ``count``):
-    dicts of ``address``, ``size``, ``bytes``, ``mnemonic``, ``operands``, ``target``
-    (a branch's or ``%rip``-relative operand's address, else ``None``) and ``text``
-    (crash's line)."""
-    md = _decoder()
-    data, fault = read_available(prog, address, size, False)
+def disassemble(prog: Any, address: int, size: int, count: Optional[int] = None, mm: Any = None,
+                bug_bytes: int = 0) -> Iterator[Dict[str, Any]]:
+    """Decode the instructions in ``[address, address + size)`` (at most ``count``;
+    ``mm``: user memory of that ``struct mm_struct *``, shown without symbols): the
+    architecture decoder's dicts (:func:`kdbg.arch.instruction_decoder`: ``address``,
+    ``size``, ``bytes``, ``mnemonic``, ``operands``, ``target``, ...) with ``text``,
+    crash's line."""
+    decode = _decoder(prog)
+    data, fault = read_available(prog, address, size, False, mm)
     if not data and fault is not None:
         raise fault
+    label = (lambda _a: "") if mm is not None else (lambda a: _label(prog, a))
     n = 0
-    for insn in md.disasm(data, address):
+    for insn in decode(data, address, bug_bytes):
         if count is not None and n >= count:
             return
-        if insn.address + insn.size > address + len(data):
+        if insn["address"] + insn["size"] > address + len(data):
             break
         n += 1
-        operands = insn.op_str.replace(", ", ",")
-        target = _target(insn)
-        text = f"{insn.mnemonic:<6} {operands}".rstrip() if operands else insn.mnemonic
+        text = insn.pop("asm")
+        branch = insn.pop("branch")
+        target = insn["target"]
         if target is not None:
-            name = _label(prog, target)
-            branch = insn.group(capstone.CS_GRP_JUMP) or insn.group(capstone.CS_GRP_CALL)
+            name = label(target)
             if branch:
                 text += f" {name}" if name else ""
-            elif name:
+            elif name and _machine(prog) == X86_64:
                 text += f"        # {target:#x} {name}"
-        where = _label(prog, insn.address)
-        yield {"address": insn.address, "size": insn.size, "bytes": bytes(insn.bytes).hex(),
-               "mnemonic": insn.mnemonic, "operands": operands, "target": target,
-               "text": f"{insn.address:#x}{' ' + where if where else ''}:\t{text}"}
+        where = label(insn["address"])
+        insn["text"] = f"{insn['address']:#x}{' ' + where if where else ''}:\t{text}"
+        yield insn
     else:
         if fault is not None and (count is None or n < count):
             raise fault
@@ -127,13 +121,31 @@ def _trim_padding(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return rows[:end]
 
 
-@command("dis", "disassemble kernel text, as crash's dis (capstone)", arguments=[
-    argument("address", metavar="ADDRESS|SYMBOL", help="where to start (hex, SYMBOL, SYMBOL+OFF)"),
+def _user_mm(prog: Any, ctx: CommandContext) -> Any:
+    """The current context's ``struct mm_struct *`` (``dis -u``)."""
+    try:
+        task = current_task(prog, ctx)
+        mm = task.mm.read_()
+    except KdbgError as e:
+        raise ExpressionError(f"dis -u: the current context: {e} (set PID first)") from None
+    if not int(mm):
+        comm = task.comm.string_().decode("utf-8", "replace")
+        raise ExpressionError(f"dis -u: PID {int(task.pid)} ({comm}) is a kernel thread without user memory "
+                              "(set PID first)")
+    return mm
+
+
+@command("dis", "disassemble kernel text (-u: user text), as crash's dis (capstone)", arguments=[
+    argument("address", metavar="ADDRESS|SYMBOL", nargs="?", help="where to start (hex, SYMBOL, SYMBOL+OFF)"),
     argument("count", metavar="COUNT", nargs="?", type=int,
              help="instructions (default: the routine from a function's start, else 1)"),
     argument("-r", dest="reverse", action="store_true",
              help="from the routine's start up to and including ADDRESS"),
     argument("-f", dest="forward", action="store_true", help="from ADDRESS to the routine's end"),
+    argument("-u", dest="user", action="store_true",
+             help="ADDRESS is a user address of the current context (set PID); -r and -f do not apply"),
+    argument("-b", dest="bug_bytes", metavar="NUM", nargs="?", const=-1, type=int,
+             help="bytes to skip after each ud2 for the rest of the session (x86-64); alone: show it"),
     argument("-l", dest="lines", action="store_true", help="source lines (needs DWARF: refused)"),
     argument("-s", dest="source", action="store_true", help="source listing (needs DWARF: refused)"),
     argument("--json", action="store_true", help="one JSON list of instructions"),
@@ -146,27 +158,57 @@ def dis_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         raise ExpressionError("dis: -r and -f exclude each other")
     if args.count is not None and args.count < 1:
         raise ExpressionError(f"dis: count {args.count} must be at least 1")
-    _decoder()
-    address = address_arg(prog, args.address)
+    if args.bug_bytes is not None:
+        if _machine(prog) != X86_64:
+            raise ExpressionError(f"dis -b: bytes after ud2 are x86-64's; this is {_machine(prog)}")
+        if args.bug_bytes == -1:
+            if args.address is not None:
+                raise ExpressionError("dis -b: give NUM (dis -b NUM ADDRESS), or -b alone to show it")
+            ctx.out.write(f"encoded bytes being skipped after ud2a: {ctx.settings.bug_bytes}\n")
+            return
+        if args.bug_bytes < 0:
+            raise ExpressionError(f"dis -b: {args.bug_bytes} bytes cannot be skipped")
+        ctx.settings.bug_bytes = args.bug_bytes
+        if args.address is None:
+            return
+    if args.address is None:
+        raise ExpressionError("dis: give an ADDRESS or SYMBOL (usage: dis [-rfu] [-b NUM] ADDRESS [COUNT])")
+    _decoder(prog)
     count = args.count
+    bug = ctx.settings.bug_bytes
     rows: List[Dict[str, Any]]
+    if args.user:
+        try:
+            address = int(args.address, 16)
+        except ValueError:
+            raise ExpressionError(f"dis -u: {args.address!r} is not a hexadecimal user address") from None
+        n = count or 1
+        rows = list(disassemble(prog, address, n * _MAX_INSN, n, _user_mm(prog, ctx), bug))
+        _write(ctx, args, rows)
+        return
+    address = address_arg(prog, args.address)
     if args.reverse:
         start, _size = _routine(prog, address)
-        rows = list(disassemble(prog, start, address - start + _MAX_INSN))
+        rows = list(disassemble(prog, start, address - start + _MAX_INSN, bug_bytes=bug))
         # crash's rule: up to and including the first instruction at or past ADDRESS
         upto = rows[:next((i + 1 for i, r in enumerate(rows) if r["address"] >= address), len(rows))]
         rows = upto[-count:] if count is not None else upto
     elif args.forward or count is None:
         start, size = _routine(prog, address)
         if args.forward:  # decoded from the routine's start, as crash does: in step with it
-            rows = [r for r in _trim_padding(list(disassemble(prog, start, size))) if r["address"] >= address]
+            rows = [r for r in _trim_padding(list(disassemble(prog, start, size, bug_bytes=bug)))
+                    if r["address"] >= address]
             rows = rows[:count] if count is not None else rows
         elif start == address:
-            rows = _trim_padding(list(disassemble(prog, address, size, count)))
+            rows = _trim_padding(list(disassemble(prog, address, size, count, bug_bytes=bug)))
         else:
-            rows = list(disassemble(prog, address, _MAX_INSN, 1))
+            rows = list(disassemble(prog, address, _MAX_INSN, 1, bug_bytes=bug))
     else:
-        rows = list(disassemble(prog, address, count * _MAX_INSN, count))
+        rows = list(disassemble(prog, address, count * _MAX_INSN, count, bug_bytes=bug))
+    _write(ctx, args, rows)
+
+
+def _write(ctx: CommandContext, args: argparse.Namespace, rows: List[Dict[str, Any]]) -> None:
     if ctx.json or args.json:
         ctx.out.write(json.dumps(rows) + "\n")
         return

@@ -1,5 +1,11 @@
-"""Symbol and memory commands: ``sym NAME|ADDRESS`` and crash's ``rd`` (``rd [-adDsSpxN]
+"""Symbol and memory commands: ``sym NAME|ADDRESS`` and crash's ``rd`` (``rd [-adDsSpuxNR]
 [-8|-16|-32|-64] [-o OFFS] [-e END] ADDRESS [COUNT]``, crash's layout: address, words, ASCII).
+
+``rd -u`` reads user memory of the current context's task (``set PID``; an address below
+the kernel's half is user memory without ``-u`` too, as crash takes it), through its page
+tables (:func:`kdbg.helpers.addrspace.access_remote_vm`); such addresses, like physical
+ones, print right-aligned in 16 columns.  ``rd -R`` shows COUNT units up to and including
+ADDRESS (crash's reverse order: the start moves back by COUNT - 1 units).
 
 Both take addresses in the one syntax of :mod:`kdbg.symbols.address` (bare or ``0x`` hex,
 ``0nDECIMAL``, ``SYMBOL``, ``SYMBOL+OFF``).
@@ -10,13 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import struct
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from kdbg.core.program import Program
 from kdbg.errors import ExpressionError, FaultError, KdbgError
+from kdbg.helpers.addrspace import access_remote_vm
 from kdbg.helpers.slab import find_containing_slab_cache
 from kdbg.symbols.address import parse_address
 from kdbg.ui.commands import CommandContext, argument, command, program_symbols
+from kdbg.ui.commands.context import current_task
 from kdbg.ui.commands.symlist import matching_symbols, module_listing, symbol_listing
 
 if TYPE_CHECKING:
@@ -151,14 +159,16 @@ def _where(address: int, physical: bool) -> str:
     return f"{address:16x}" if physical else f"{address:016x}"
 
 
-def read_available(prog: Program, address: int, size: int, physical: bool) -> Tuple[bytes, Optional[FaultError]]:
-    """Read page by page: what was readable before a fault, and the fault."""
+def read_available(prog: Program, address: int, size: int, physical: bool,
+                   mm: Any = None) -> Tuple[bytes, Optional[FaultError]]:
+    """Read page by page: what was readable before a fault, and the fault (``mm``: user
+    memory of that ``struct mm_struct *``)."""
     data = bytearray()
     pos, end = address, address + size
     while pos < end:
         step = min(end - pos, 4096 - (pos & 4095))
         try:
-            data += prog.read(pos, step, physical)
+            data += access_remote_vm(mm, pos, step) if mm is not None else prog.read(pos, step, physical)
         except FaultError as e:
             return bytes(data), e
         pos += step
@@ -221,6 +231,10 @@ def _ascii_lines(data: bytes, address: int, physical: bool) -> List[str]:
              argument("count", metavar="COUNT", nargs="?",
                       help="units to show (decimal or 0x hex; default 1, -a: to the string's end)"),
              argument("-p", dest="physical", action="store_true", help="ADDRESS is physical"),
+             argument("-u", dest="user", action="store_true",
+                      help="ADDRESS is a user address of the current context (set PID)"),
+             argument("-R", dest="reverse", action="store_true",
+                      help="reverse: COUNT units up to and including ADDRESS"),
              argument("-8", dest="width", action="store_const", const=1, help="8-bit units"),
              argument("-16", dest="width", action="store_const", const=2, help="16-bit units"),
              argument("-32", dest="width", action="store_const", const=4, help="32-bit units"),
@@ -263,9 +277,16 @@ def rd_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> None
         count = 0 if args.ascii else 1
     if not 0 <= count <= 1 << 20 or (count == 0 and not args.ascii):
         raise ExpressionError(f"rd: count {count} out of range (1..{1 << 20})")
+    if args.reverse:
+        if args.end is not None:
+            raise ExpressionError("rd: -R counts back from ADDRESS: give COUNT, not -e END")
+        count = count or 1
+        addr -= (count - 1) * unit
+    mm = _user_mm(prog, ctx, args, addr)
+    padded = args.physical or mm is not None
     as_json = ctx.json or args.json
     if args.ascii:
-        data, fault = read_available(prog, addr, count or _ASCII_MAX, args.physical)
+        data, fault = read_available(prog, addr, count or _ASCII_MAX, args.physical, mm)
         if not count:
             stop = next((i for i, b in enumerate(data) if not 32 <= b < 127), None)
             if stop is not None:
@@ -276,12 +297,12 @@ def rd_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> None
         if as_json:
             ctx.out.write(json.dumps({"address": addr, "string": data.decode("latin-1")}) + "\n")
         else:
-            for line in _ascii_lines(data, addr, args.physical):
+            for line in _ascii_lines(data, addr, padded):
                 ctx.out.write(line + "\n")
         if fault is not None:
             raise fault
         return
-    data, fault = read_available(prog, addr, count * width, args.physical)
+    data, fault = read_available(prog, addr, count * width, args.physical, mm)
     data = data[: len(data) - len(data) % width]
     if as_json:
         fmt = ("<>"[args.network]) + {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
@@ -289,17 +310,37 @@ def rd_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> None
         values = struct.unpack_from(f"{fmt[0]}{n}{fmt[1]}", data)
         ctx.out.write(json.dumps([{"address": addr + i * width, "value": v} for i, v in enumerate(values)]) + "\n")
     elif args.symbols or args.slab:
-        for line in symbol_lines(prog, data, addr, args.slab, args.physical):
+        for line in symbol_lines(prog, data, addr, args.slab, padded):
             ctx.out.write(line + "\n")
     elif args.dec or args.udec:
         for i in range(0, len(data), _PER_LINE):
             cells = _dec_cells(data[i:i + _PER_LINE], args, width)
-            ctx.out.write(f"{_where(addr + i, args.physical)}:  {''.join(cells)}\n")
+            ctx.out.write(f"{_where(addr + i, padded)}:  {''.join(cells)}\n")
     else:
-        for line in hexdump(data, addr, width, not args.no_ascii, args.physical, args.network):
+        for line in hexdump(data, addr, width, not args.no_ascii, padded, args.network):
             ctx.out.write(line + "\n")
     if fault is not None:
         raise fault
+
+
+def _user_mm(prog: Program, ctx: CommandContext, args: argparse.Namespace, addr: int) -> Any:
+    """The ``struct mm_struct *`` whose user memory ``rd`` reads (``-u``, or an address
+    in the lower half without ``-p``, as crash), else ``None``."""
+    if args.user and args.physical:
+        raise ExpressionError("rd: give -u or -p, not both")
+    if not args.user and (args.physical or addr >> 63):
+        return None
+    try:
+        task = current_task(prog, ctx)
+        mm = task.mm.read_()
+    except KdbgError as e:
+        raise ExpressionError(f"rd: {addr:#x} is a user address, and the current context has none: {e} "
+                              "(set PID first)") from None
+    if not int(mm):
+        comm = task.comm.string_().decode("utf-8", "replace")
+        raise ExpressionError(f"rd: {addr:#x} is a user address, and PID {int(task.pid)} ({comm}) "
+                              "is a kernel thread without user memory (set PID first)")
+    return mm
 
 
 def _number(text: str, what: str) -> int:

@@ -6,7 +6,8 @@ queued by priority (``rt.active``) and the fair-class tasks in virtual-runtime o
 ``[PRIO] PID: ... TASK: ... COMMAND: "..."``. ``runq -t``: each CPU's ``rq->clock`` and
 the ``sched_info.last_arrival`` of the task on it, padded to the clock's digits, as crash.
 ``runq -m``: how long the task on each CPU has run (``rq->clock`` less its last arrival)
-as crash's ``[days hh:mm:ss.mmm]``.
+as crash's ``[days hh:mm:ss.mmm]``.  ``runq -g``: the queues by task group
+(:mod:`kdbg.ui.commands.runq_groups`).
 ``--json`` gives the queues as data. CPUs are the possible ones (a CPU a panic stopped is
 still listed, as crash lists it).
 """
@@ -24,6 +25,7 @@ from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.rbtree import rbtree_inorder_for_each_entry
 from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.ui.commands.runq_groups import runq_group_lines
 
 __all__ = ["runq_cmd"]
 
@@ -72,10 +74,23 @@ def _queue_lines(tasks: List[Any]) -> List[str]:
              help="each CPU's clock and the last arrival of the task on it"),
     argument("-m", dest="milliseconds", action="store_true",
              help="how long the task on each CPU has run, [days hh:mm:ss.mmm]"),
+    argument("-g", dest="groups", action="store_true", help="the queues by task group"),
     argument("--json", action="store_true", help="the queues as JSON"),
 ])
 def runq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the run queues."""
+    if sum((args.timestamps, args.milliseconds, args.groups)) > 1:
+        raise ExpressionError("runq: -t, -m and -g exclude each other")
+    if args.groups:
+        try:
+            groups = runq_group_lines(prog)
+        except (KdbgError, ValueError) as e:
+            raise ExpressionError(f"runq -g: {e}") from None
+        if ctx.json or args.json:
+            ctx.out.write(json.dumps([{"cpu": int(b[0].split()[1]), "lines": b} for b in groups]) + "\n")
+        else:
+            ctx.out.write("\n\n".join("\n".join(b) for b in groups) + "\n")
+        return
     try:
         runqueues = prog["runqueues"]
         blocks: List[List[str]] = []

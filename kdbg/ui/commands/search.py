@@ -6,6 +6,10 @@ memory search (:class:`kdbg.core.search.MemorySearch`: ``prog.search_memory*``).
 * a VALUE is hexadecimal, a symbol (``SYMBOL+OFF``) or crash's ``(expression)`` (the
   calculator of ``eval``); ``-c`` takes strings. ``-w``/``-h`` search 32-/16-bit units,
   else 64-bit words; ``-m MASK`` ignores the bits set in MASK (crash's ``value | mask``);
+* ``-u``: user memory of the current context's task (``set PID``): its VMAs' pages the
+  page tables map (:func:`kdbg.helpers.addrspace.follow_phys`), from ``-s START`` (default
+  0) to ``-e END``/``-l LENGTH`` (default: the last VMA's end); a match may cross pages
+  that follow one another in a VMA;
 * ``-p``: physical addresses; else kernel virtual addresses (crash's ``-k``, the
   default). Without ``-s``, every page the dump holds is searched once, at its direct-map
   address (drgn's rule; crash also reports the kernel-text and vmalloc aliases of those
@@ -24,9 +28,12 @@ import argparse
 import json
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from kdbg.core.search import Region
 from kdbg.errors import ExpressionError, FaultError, KdbgError
+from kdbg.helpers.addrspace import access_remote_vm, follow_phys, for_each_vma
 from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.calc import evaluate
+from kdbg.ui.commands.context import current_task
 from kdbg.ui.commands.memory import address_arg
 
 __all__ = ["search_cmd"]
@@ -69,8 +76,8 @@ def _range(prog: Any, args: argparse.Namespace) -> Tuple[Optional[int], Optional
     if args.end is not None and args.length is not None:
         raise ExpressionError("search: give -e END or -l LENGTH, not both")
     lo = _number(prog, args.start, "start") if args.start is not None else None
-    if lo is None and (args.end is not None or args.length is not None):
-        lo = 0 if args.physical else None
+    if lo is None and (args.end is not None or args.length is not None or args.user):
+        lo = 0 if args.physical or args.user else None
         if lo is None:
             raise ExpressionError("search: -e/-l need -s START in kernel virtual memory")
     if lo is None:
@@ -87,7 +94,7 @@ def _range(prog: Any, args: argparse.Namespace) -> Tuple[Optional[int], Optional
         if end <= lo:
             raise ExpressionError(f"search: the end {end:#x} is not above the start {lo:#x}")
         return lo, end - 1
-    if args.physical:
+    if args.physical or args.user:
         return lo, _MASK64
     base = prog.memory.page_offset_base if prog.memory is not None else None
     ranges = prog.memory.physical_ranges() if prog.memory is not None else []
@@ -114,13 +121,52 @@ def _matches(make: Any, lo: Optional[int], hi: Optional[int], physical: bool) ->
                 return
 
 
-def _text(prog: Any, address: int, needle: bytes, physical: bool) -> str:
+def _user_mm(prog: Any, ctx: CommandContext) -> Any:
+    """The current context's ``struct mm_struct *`` (``search -u``)."""
+    try:
+        task = current_task(prog, ctx)
+        mm = task.mm.read_()
+    except KdbgError as e:
+        raise ExpressionError(f"search -u: the current context: {e} (set PID first)") from None
+    if not int(mm):
+        comm = task.comm.string_().decode("utf-8", "replace")
+        raise ExpressionError(f"search -u: PID {int(task.pid)} ({comm}) is a kernel thread without user memory "
+                              "(set PID first)")
+    return mm
+
+
+def _user_regions(prog: Any, mm: Any, lo: int, hi: int) -> Iterator[Region]:
+    """The runs of mapped pages of ``mm``'s VMAs within ``[lo, hi]``, page by page."""
+    for vma in list(for_each_vma(mm)):
+        start, end = max(int(vma.vm_start), lo), min(int(vma.vm_end), hi + 1)
+        run: List[Tuple[int, int]] = []
+        at = start
+        while at < end:
+            stop = min(end, (at | (_PAGE - 1)) + 1)
+            try:
+                run.append((at, int(follow_phys(mm, at))))
+            except FaultError:
+                if run:
+                    yield _pages(prog, run, stop)
+                    run = []
+            at = stop
+        if run:
+            yield _pages(prog, run, end)
+
+
+def _pages(prog: Any, run: List[Tuple[int, int]], end: int) -> Region:
+    for i, (va, pa) in enumerate(run):
+        stop = run[i + 1][0] if i + 1 < len(run) else min(end, (va | (_PAGE - 1)) + 1)
+        yield va, prog.read(pa, stop - va, True)
+
+
+def _text(prog: Any, address: int, needle: bytes, physical: bool, mm: Any = None) -> str:
     """crash's context of a string match: :data:`CHARS_CTX` characters, cut at the page's
-    end unless the match itself crosses it."""
+    end unless the match itself crosses it (``mm``: in that user address space)."""
     page_end = (address | (_PAGE - 1)) + 1
     n = CHARS_CTX if address + len(needle) > page_end else min(CHARS_CTX, page_end - address)
     try:
-        data = prog.read(address, n, physical)
+        data = access_remote_vm(mm, address, n) if mm is not None else prog.read(address, n, physical)
     except FaultError:
         data = needle
     return "".join(chr(b) if 32 <= b < 127 else "." for b in data)
@@ -135,6 +181,8 @@ def _text(prog: Any, address: int, needle: bytes, physical: bool) -> str:
              argument("-l", dest="length", metavar="LENGTH", help="bytes to search from START"),
              argument("-k", dest="kernel", action="store_true", help="kernel virtual memory (the default)"),
              argument("-p", dest="physical", action="store_true", help="physical memory"),
+             argument("-u", dest="user", action="store_true",
+                      help="user memory of the current context (set PID)"),
              argument("-m", dest="mask", metavar="MASK", help="ignore the bits set in MASK (hex)"),
              argument("-c", dest="chars", action="store_true", help="search for strings"),
              argument("-w", dest="width", action="store_const", const=32, help="32-bit values"),
@@ -143,19 +191,26 @@ def _text(prog: Any, address: int, needle: bytes, physical: bool) -> str:
          ])
 def search_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Search memory."""
-    if args.kernel and args.physical:
-        raise ExpressionError("search: give -k or -p, not both")
+    if sum((args.kernel, args.physical, args.user)) > 1:
+        raise ExpressionError("search: give one of -k, -u and -p")
     if args.chars and (args.width or args.mask is not None):
         raise ExpressionError("search: -c searches strings; -w, -h and -m are for values")
     lo, hi = _range(prog, args)
+    mm = _user_mm(prog, ctx) if args.user else None
+
+    def found(make: Any) -> Iterator[Any]:
+        if mm is None:
+            return _matches(make, lo, hi, args.physical)
+        assert lo is not None and hi is not None
+        return iter(make().set_regions(_user_regions(prog, mm, lo, hi)))
     as_json = ctx.json or args.json
     rows: List[Dict[str, Any]] = []
     where = "{:x}".format
     if args.chars:
         for word in args.values:
             needle = word.encode("utf-8")
-            for address in _matches(lambda n=needle: prog.search_memory(n), lo, hi, args.physical):
-                text = _text(prog, address, needle, args.physical)
+            for address in found(lambda n=needle: prog.search_memory(n)):
+                text = _text(prog, address, needle, args.physical, mm)
                 rows.append({"address": address, "text": text})
                 if not as_json:
                     ctx.out.write(f"{where(address)}: {text}\n")
@@ -165,8 +220,7 @@ def search_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None
         mask = _number(prog, args.mask, "mask") if args.mask is not None else 0
         method = {16: prog.search_memory_u16, 32: prog.search_memory_u32, 64: prog.search_memory_u64}[bits]
         notes = {v | mask: note for v, note in reversed(values)}
-        for address, value in _matches(lambda: method(*[v for v, _ in values], ignore_mask=mask), lo, hi,
-                                       args.physical):
+        for address, value in found(lambda: method(*[v for v, _ in values], ignore_mask=mask)):
             rows.append({"address": address, "value": value})
             if not as_json:
                 ctx.out.write(f"{where(address)}: {value:x} {notes.get(value | mask, '')}\n")

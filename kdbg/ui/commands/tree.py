@@ -1,7 +1,8 @@
-"""crash's ``tree``: the entries of a red-black tree or an XArray (radix tree), over
-kdbg's tree helpers (:mod:`kdbg.helpers.rbtree`, :mod:`kdbg.helpers.xarray`).
+"""crash's ``tree``: the entries of a red-black tree, an XArray (radix tree) or a maple
+tree, over kdbg's tree helpers (:mod:`kdbg.helpers.rbtree`, :mod:`kdbg.helpers.xarray`,
+:mod:`kdbg.helpers.mapletree`).
 
-``tree [-t rbtree|radix|xarray] [-r OFFSET] [-o OFFSET] [-s TYPE[.member[,member]]]
+``tree [-t rbtree|radix|xarray|maple] [-r OFFSET] [-o OFFSET] [-s TYPE[.member[,member]]]
 [-x|-d] [-l] [-p] [-N] START``, as crash takes it:
 
 * ``-t rbtree`` (the default; ``rb``): START is a ``struct rb_root`` (``-N``: an ``rb_node``,
@@ -12,6 +13,10 @@ kdbg's tree helpers (:mod:`kdbg.helpers.rbtree`, :mod:`kdbg.helpers.xarray`).
   ``radix_tree_root``: crash 8.0.2 refuses ``-t radix`` on such kernels, kdbg walks it as
   the XArray it is); each present entry is printed, in index order; ``-p`` adds its
   ``index:`` and crash's ``position: root/SLOT/...`` (the slot at each level, top first);
+* ``-t maple`` (``m``; Linux 6.1 and later): START is a ``struct maple_tree`` (``-r
+  mm_struct.mm_mt`` on an ``mm_struct``: its VMAs); each present entry, in index order
+  (crash's ``-p`` positions and ``-v`` node dump are not shown: ``-p`` and ``-N`` are
+  refused in one line);
 * ``-r OFFSET``: START is a structure holding the root at OFFSET (``TYPE.member`` or bytes);
 * ``-s TYPE``: each entry printed as a ``TYPE`` (or its members), as ``list -s`` prints.
 
@@ -27,6 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from kdbg.core.object import Object
 from kdbg.errors import ExpressionError, KdbgError
+from kdbg.helpers.mapletree import mt_for_each
 from kdbg.helpers.rbtree import rb_parent, rbtree_inorder_for_each, rbtree_preorder_for_each
 from kdbg.helpers.xarray import xa_for_each
 from kdbg.symbols.address import parse_address
@@ -36,7 +42,7 @@ from kdbg.ui.commands.lists import Entry, parse_offset, struct_text, write_entri
 __all__ = ["tree_cmd"]
 
 _KINDS = {"rbtree": "rbtree", "rb": "rbtree", "radix": "xarray", "ra": "xarray", "xarray": "xarray",
-          "x": "xarray"}
+          "x": "xarray", "maple": "maple", "m": "maple"}
 
 
 def _position(node: Object) -> str:
@@ -85,9 +91,21 @@ def _xarray(prog: Any, start: int, args: argparse.Namespace) -> Iterator[Tuple[i
         yield int(entry), where
 
 
-@command("tree", "walk a red-black tree or an XArray (radix tree), as crash's tree", arguments=[
+def _maple(prog: Any, start: int, args: argparse.Namespace) -> Iterator[Tuple[int, Optional[str]]]:
+    """``(entry, None)`` in index order."""
+    if args.node or args.position:
+        raise ExpressionError("tree -t maple: -N and -p are not shown for maple trees (START is a struct maple_tree)")
+    try:
+        prog.type("struct maple_tree")
+    except LookupError:
+        raise ExpressionError("tree -t maple: this kernel has no maple trees (Linux 6.1 and later)") from None
+    for _first, _last, entry in mt_for_each(Object(prog, "struct maple_tree", address=start)):
+        yield int(entry), None
+
+
+@command("tree", "walk a red-black tree, an XArray (radix tree) or a maple tree, as crash's tree", arguments=[
     argument("start", metavar="START", help="the root (-r: a structure holding it; -N: a node), address or symbol"),
-    argument("-t", dest="kind", metavar="TYPE", default="rbtree", help="rbtree (default), radix or xarray"),
+    argument("-t", dest="kind", metavar="TYPE", default="rbtree", help="rbtree (default), radix, xarray or maple"),
     argument("-r", dest="root_offset", metavar="OFFSET", help="START holds the root at OFFSET (TYPE.member or bytes)"),
     argument("-o", dest="offset", metavar="OFFSET", help="rbtree: the rb_node's offset in its structure"),
     argument("-s", dest="spec", metavar="TYPE[.member[,member]]", help="print each entry as TYPE (or its members)"),
@@ -102,7 +120,7 @@ def tree_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print each entry's address (with ``-s`` the entry, with ``-p`` its position)."""
     kind = _KINDS.get(args.kind)
     if kind is None:
-        raise ExpressionError(f"tree -t: unknown tree type {args.kind!r} (rbtree, radix or xarray)")
+        raise ExpressionError(f"tree -t: unknown tree type {args.kind!r} (rbtree, radix, xarray or maple)")
     if kind != "rbtree" and (args.offset is not None or args.linear):
         raise ExpressionError("tree: -o and -l are for red-black trees")
     if args.hex and args.dec:
@@ -120,7 +138,7 @@ def tree_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         raise ExpressionError(f"tree: {e}") from None
     base = 16 if args.hex else 10 if args.dec else None
     label = "position" if kind == "rbtree" else "index"
-    walk = _rbtree if kind == "rbtree" else _xarray
+    walk = {"rbtree": _rbtree, "xarray": _xarray, "maple": _maple}[kind]
 
     def entries() -> Iterator[Entry]:
         for entry, where in walk(prog, start, args):
