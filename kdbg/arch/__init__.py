@@ -11,7 +11,6 @@ and :func:`unsupported_machine` the one-line refusal of anything else.
 
 from __future__ import annotations
 
-import importlib
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -35,7 +34,7 @@ from kdbg.arch.arm64 import insn as arm64_insn
 from kdbg.arch.arm64 import stacks as arm64_stacks
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.arm64.coderefs import adrp_references
-from kdbg.arch.decoder import decoder_missing
+from kdbg.arch.decoder import capstone_modules, decoder_missing
 from kdbg.arch.layout import LayoutBase
 from kdbg.arch.stacks import CpuStack, PerCpuData
 from kdbg.arch.x86_64 import X86_64Translator
@@ -292,9 +291,9 @@ def instruction_decoder(machine: str) -> Tuple[Optional[Decoder], str]:
     if machine not in decoders:
         return None, f"instructions are not decoded on {machine}"
     try:
-        importlib.import_module("capstone")
-    except ImportError:
-        return None, "capstone cannot be imported (pip install capstone, or kdbg's 'dis' extra)"
+        capstone_modules("x86" if machine == X86_64 else "arm64")
+    except RuntimeError as e:
+        return None, str(e)
     return decoders[machine], ""
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Set, Tuple
 
-from kdbg.arch.decoder import capstone_modules
+from kdbg.arch.decoder import capstone_modules, disassembler
 
 __all__ = ["adrp_references"]
 
@@ -29,10 +29,7 @@ def _capstone() -> Tuple[Any, Any]:
 
 
 def _decoder() -> Any:
-    capstone, _ = _capstone()
-    md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-    md.detail = True
-    return md
+    return disassembler("arm64")
 
 
 def _immediate(op: Any) -> Optional[int]:

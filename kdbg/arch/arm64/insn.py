@@ -11,10 +11,10 @@ or an ``adr``/``adrp`` address).  A word capstone does not know (data in the tex
 
 from __future__ import annotations
 
-import importlib
 import struct
-from functools import cache
 from typing import Any, Dict, Iterator, Optional, Tuple
+
+from kdbg.arch.decoder import capstone_modules, disassembler
 
 __all__ = ["decode"]
 
@@ -22,18 +22,13 @@ _MASK = (1 << 64) - 1
 _WORD = 4
 
 
-@cache
 def _capstone() -> Tuple[Any, Any]:
     """capstone and its arm64 constants, imported on the first decode."""
-    return importlib.import_module("capstone"), importlib.import_module("capstone.arm64")
+    return capstone_modules("arm64")
 
 
-@cache
 def _decoder() -> Any:
-    capstone, _ = _capstone()
-    md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
-    md.detail = True
-    return md
+    return disassembler("arm64")
 
 
 def _target(insn: Any, branch: bool) -> Optional[int]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Set
 
-from kdbg.arch.decoder import capstone_modules
+from kdbg.arch.decoder import capstone_modules, disassembler
 
 __all__ = ["rip_references"]
 
@@ -25,11 +25,7 @@ _MASK = (1 << 64) - 1
 
 
 def _decoder() -> Any:
-    capstone, _ = capstone_modules("x86")
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    md.detail = True
-    md.skipdata = False
-    return md
+    return disassembler("x86")
 
 
 def rip_references(code: bytes, address: int) -> Set[int]:

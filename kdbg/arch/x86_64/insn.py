@@ -11,28 +11,22 @@ each ``ud2`` (crash's ``dis -b``: the data old kernels' ``BUG()`` put after it).
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
 from typing import Any, Dict, Iterator, Optional, Tuple
+
+from kdbg.arch.decoder import capstone_modules, disassembler
 
 __all__ = ["decode"]
 
 _MASK = (1 << 64) - 1
 
 
-@cache
 def _capstone() -> Tuple[Any, Any]:
     """capstone and its x86 constants, imported on the first decode."""
-    return importlib.import_module("capstone"), importlib.import_module("capstone.x86")
+    return capstone_modules("x86")
 
 
-@cache
 def _decoder() -> Any:
-    capstone, _ = _capstone()
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    md.syntax = capstone.CS_OPT_SYNTAX_ATT
-    md.detail = True
-    return md
+    return disassembler("x86", att=True)
 
 
 def _target(insn: Any, branch: bool) -> Optional[int]:
