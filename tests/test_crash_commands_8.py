@@ -233,7 +233,7 @@ def test_rd_u_against_the_guest_and_drgn(state_dump: StateDump) -> None:
 
 def test_rd_u_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    out = _bad_input(path, [("rd -u 400000", "the current context has none"),
+    out = _bad_input(path, [("rd -u 400000", "no current context"),
                             ("rd -u -p 1000", "give -u or -p, not both"),
                             ("rd -R linux_banner -e linux_banner+8", "give COUNT, not -e END")], "rd -8 linux_banner 5")
     assert out.split()[1:6] == ["4c", "69", "6e", "75", "78"]  # Linux
@@ -288,7 +288,7 @@ def test_search_u_against_the_guest_and_drgn(state_dump: StateDump) -> None:
 
 def test_search_u_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    _bad_input(path, [("search -u 1234", "the current context"), ("search -u -p 1234", "give one of -k, -u and -p")],
+    _bad_input(path, [("search -u 1234", "no current context"), ("search -u -p 1234", "give one of -k, -u and -p")],
                "eval 1")
     r = kdbg_commands(path, "set 2", "search -u 1234")
     assert r.returncode == 1 and "kernel thread without user memory" in r.stderr, r.stderr
@@ -321,7 +321,7 @@ def test_dis_u_against_drgn(state_dump: StateDump) -> None:
 
 def test_dis_u_b_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    _bad_input(path, [("dis -u 401000", "the current context"), ("dis", "give an ADDRESS"),
+    _bad_input(path, [("dis -u 401000", "no current context"), ("dis", "give an ADDRESS"),
                       ("dis -b schedule", "invalid int value")], "dis -b")
     r = kdbg_commands(path, "set 1", "dis -u zz")
     assert r.returncode == 1 and "not a hexadecimal user address" in r.stderr, r.stderr

@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from kdbg.arch import X86_64, instruction_decoder
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.ui.commands import CommandContext, argument, command
-from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.context import current_mm
 from kdbg.ui.commands.memory import address_arg, read_available
 
 __all__ = ["disassemble", "dis_cmd"]
@@ -121,19 +121,6 @@ def _trim_padding(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return rows[:end]
 
 
-def _user_mm(prog: Any, ctx: CommandContext) -> Any:
-    """The current context's ``struct mm_struct *`` (``dis -u``)."""
-    try:
-        task = current_task(prog, ctx)
-        mm = task.mm.read_()
-    except KdbgError as e:
-        raise ExpressionError(f"dis -u: the current context: {e} (set PID first)") from None
-    if not int(mm):
-        comm = task.comm.string_().decode("utf-8", "replace")
-        raise ExpressionError(f"dis -u: PID {int(task.pid)} ({comm}) is a kernel thread without user memory "
-                              "(set PID first)")
-    return mm
-
 
 @command("dis", "disassemble kernel text (-u: user text), as crash's dis (capstone)", arguments=[
     argument("address", metavar="ADDRESS|SYMBOL", nargs="?", help="where to start (hex, SYMBOL, SYMBOL+OFF)"),
@@ -183,7 +170,7 @@ def dis_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         except ValueError:
             raise ExpressionError(f"dis -u: {args.address!r} is not a hexadecimal user address") from None
         n = count or 1
-        rows = list(disassemble(prog, address, n * _MAX_INSN, n, _user_mm(prog, ctx), bug))
+        rows = list(disassemble(prog, address, n * _MAX_INSN, n, current_mm(prog, ctx, "dis -u"), bug))
         _write(ctx, args, rows)
         return
     address = address_arg(prog, args.address)

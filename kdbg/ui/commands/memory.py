@@ -24,7 +24,7 @@ from kdbg.helpers.addrspace import access_remote_vm
 from kdbg.helpers.slab import find_containing_slab_cache
 from kdbg.symbols.address import parse_address
 from kdbg.ui.commands import CommandContext, argument, command, program_symbols
-from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.context import current_mm
 from kdbg.ui.commands.symlist import matching_symbols, module_listing, symbol_listing
 
 if TYPE_CHECKING:
@@ -330,17 +330,7 @@ def _user_mm(prog: Program, ctx: CommandContext, args: argparse.Namespace, addr:
         raise ExpressionError("rd: give -u or -p, not both")
     if not args.user and (args.physical or addr >> 63):
         return None
-    try:
-        task = current_task(prog, ctx)
-        mm = task.mm.read_()
-    except KdbgError as e:
-        raise ExpressionError(f"rd: {addr:#x} is a user address, and the current context has none: {e} "
-                              "(set PID first)") from None
-    if not int(mm):
-        comm = task.comm.string_().decode("utf-8", "replace")
-        raise ExpressionError(f"rd: {addr:#x} is a user address, and PID {int(task.pid)} ({comm}) "
-                              "is a kernel thread without user memory (set PID first)")
-    return mm
+    return current_mm(prog, ctx, f"rd: {addr:#x} is a user address")
 
 
 def _number(text: str, what: str) -> int:

@@ -33,7 +33,7 @@ from kdbg.errors import ExpressionError, FaultError, KdbgError
 from kdbg.helpers.addrspace import access_remote_vm, follow_phys, for_each_vma
 from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.calc import evaluate
-from kdbg.ui.commands.context import current_task
+from kdbg.ui.commands.context import current_mm
 from kdbg.ui.commands.memory import address_arg
 
 __all__ = ["search_cmd"]
@@ -121,19 +121,6 @@ def _matches(make: Any, lo: Optional[int], hi: Optional[int], physical: bool) ->
                 return
 
 
-def _user_mm(prog: Any, ctx: CommandContext) -> Any:
-    """The current context's ``struct mm_struct *`` (``search -u``)."""
-    try:
-        task = current_task(prog, ctx)
-        mm = task.mm.read_()
-    except KdbgError as e:
-        raise ExpressionError(f"search -u: the current context: {e} (set PID first)") from None
-    if not int(mm):
-        comm = task.comm.string_().decode("utf-8", "replace")
-        raise ExpressionError(f"search -u: PID {int(task.pid)} ({comm}) is a kernel thread without user memory "
-                              "(set PID first)")
-    return mm
-
 
 def _user_regions(prog: Any, mm: Any, lo: int, hi: int) -> Iterator[Region]:
     """The runs of mapped pages of ``mm``'s VMAs within ``[lo, hi]``, page by page."""
@@ -196,7 +183,7 @@ def search_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None
     if args.chars and (args.width or args.mask is not None):
         raise ExpressionError("search: -c searches strings; -w, -h and -m are for values")
     lo, hi = _range(prog, args)
-    mm = _user_mm(prog, ctx) if args.user else None
+    mm = current_mm(prog, ctx, "search -u") if args.user else None
 
     def found(make: Any) -> Iterator[Any]:
         if mm is None:
