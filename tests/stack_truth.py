@@ -175,6 +175,21 @@ class Oops:
     user_regs: Dict[str, int] = dataclasses.field(default_factory=dict)
     panic_frames: List[Frame] = dataclasses.field(default_factory=list)
     rip_index: Optional[int] = None
+    interrupted: List[Tuple[int, Frame]] = dataclasses.field(default_factory=list)
+
+    def stack(self) -> List[Frame]:
+        """The crashed stack as the console shows it, innermost first: the report's own
+        ``RIP:`` (an oops's), then the trace's frames with the ``RIP:`` of each register
+        dump printed inside the trace (the code an interrupt or exception stopped) in its
+        place, where the frame after it does not already name it."""
+        out = list(self.frames)
+        for at, rip in sorted(self.interrupted, key=lambda x: x[0], reverse=True):
+            if at >= len(out) or not out[at].reliable or out[at].function != rip.function:
+                out.insert(at, rip)
+        if self.kind == "oops" and self.rip is not None and not (out and out[0].reliable
+                                                                  and out[0].function == self.rip.function):
+            out.insert(0, self.rip)
+        return out
 
     @property
     def nmi(self) -> bool:
@@ -344,6 +359,9 @@ class _Trace:
     kernel_rip: Optional[Frame]
     kernel_rip_index: Optional[int]
     end: int
+    #: every kernel-mode register dump inside the trace, as (frames before it, its RIP:
+    #: with ``context`` the section it interrupted), outermost last
+    interrupted: List[Tuple[int, Frame]] = dataclasses.field(default_factory=list)
 
 
 def _trace_after(lines: List[str], start: int) -> _Trace:
@@ -398,9 +416,10 @@ def _trace_after(lines: List[str], start: int) -> _Trace:
         assert rip is not None
         # the interrupted context is the section after the one the registers were printed in
         after = next((f.context for f in frames[at:] if f.context != section), "TASK")
-        trace.kernel_regs, trace.kernel_rip = regs, dataclasses.replace(rip, context=after)
-        trace.kernel_rip_index = at
-        break
+        trace.interrupted.append((at, dataclasses.replace(rip, context=after)))
+        if trace.kernel_rip is None:
+            trace.kernel_regs, trace.kernel_rip = regs, dataclasses.replace(rip, context=after)
+            trace.kernel_rip_index = at
     return trace
 
 
@@ -471,7 +490,7 @@ def parse_panic(console_text: str) -> Oops:
             oops.regs = parse_regs(reg_lines)
     if trace_at is not None:
         trace = _trace_after(region, trace_at)
-        oops.frames, oops.user_regs = trace.frames, trace.user_regs
+        oops.frames, oops.user_regs, oops.interrupted = trace.frames, trace.user_regs, trace.interrupted
         if oops.kind == "panic":
             oops.panic_frames = list(oops.frames)
             if oops.nmi and trace.kernel_rip is not None:

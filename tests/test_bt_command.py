@@ -98,10 +98,8 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
     assert m, head
     assert (int(m.group(1)), int(m.group(3)), m.group(4)) == (report.pid, report.cpu, report.comm)
     shown = shown_frames(r.stdout)
-    frames = list(report.frames)
-    if report.rip is not None:  # the faulting or interrupted pc: printed as RIP, a frame to kdbg
-        frames.insert(report.rip_index if report.rip_index is not None else 0, report.rip)
-    console = [frame_text(f) for f in frames if f.reliable]
+    # the faulting or interrupted pcs: printed as RIP:, each a frame to kdbg
+    console = [frame_text(f) for f in report.stack() if f.reliable]
     if report.kind == "panic":
         # printed by panic()'s own dump_stack: from the caller of panic() on, the stack is
         # the same at the dump (panic() itself has moved on to its final delay loop)

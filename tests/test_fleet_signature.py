@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import pytest
 
@@ -72,16 +72,9 @@ def _console_signature(suite: str, scenario: str) -> Tuple[str, Signature]:
         # the trace the detector printed under its INFO line: the hung task's own
         hung = [(f.function, f.module) for f in parse_hung_task(text).frames if f.reliable]
         return kind.kind, signature(kind.kind, hung)
-    oops = parse_panic(text)
-    reliable = [f for f in oops.frames if f.reliable]
-    frames: List[Tuple[Optional[str], Optional[str]]] = [(f.function, f.module) for f in reliable]
-    rip = oops.rip
-    if rip is not None and reliable:
-        # The interrupted function is the RIP: line, printed above the trace of its context
-        # (the last one: <TASK> after <NMI>), which does not list it reliably.
-        start = max(i for i, f in enumerate(reliable) if i == 0 or f.context != reliable[i - 1].context)
-        if rip.function not in [f.function for f in reliable[start:]]:
-            frames.insert(start, (rip.function, rip.module))
+    # the report's RIP: and every register dump inside its trace (the code a timer
+    # interrupt or NMI stopped, printed after the entry frame) where the console put them
+    frames = [(f.function, f.module) for f in parse_panic(text).stack() if f.reliable]
     return kind.kind, signature(kind.kind, frames)
 
 
@@ -99,6 +92,27 @@ def test_kind_and_signature_equal_the_kernels_own(suite: str, scenario: str) -> 
         kind, sig = _kdbg_signature(suite, scenario, form)
         assert kind == console_kind, form
         assert sig == console_sig, f"{form}: kdbg {sig} != console {console_sig}"
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("suite", SUITES)
+def test_lockup_report_and_panic_trace_give_one_signature(suite: str) -> None:
+    """The soft-lockup report and the panic it raises are printed by one timer interrupt,
+    so both traces the console holds are of one moment and must give one signature: the
+    report's (its RIP: and the registers inside its trace) and the panic's own, whose
+    interrupted RIP: is printed inside its trace after the interrupt's entry frame. When
+    the timer stops a softirq the report's trace has an <IRQ> part too, and its RIP: is the
+    softirq's; only the register dump inside the trace names the spinning code then."""
+    text = _console(suite, "softlockup")
+    lines = text.splitlines()
+    panic_at = max(i for i, line in enumerate(lines)
+                   if _TIMESTAMP.sub("", line).startswith("Kernel panic - not syncing: softlockup"))
+    panic = parse_panic("\n".join(lines[panic_at:]))
+    assert panic.kind == "panic" and panic.interrupted, panic.text
+    report_kind, report_sig = _console_signature(suite, "softlockup")
+    panic_sig = signature(report_kind, [(f.function, f.module) for f in panic.stack() if f.reliable])
+    assert report_sig == panic_sig
+    assert report_sig.frames[0] == "kdbg_spin_loop [kdbg_lockup]", report_sig
 
 
 @pytest.mark.timeout(1800)
