@@ -186,4 +186,4 @@ def vm_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if ctx.json or args.json:
         ctx.out.write(json.dumps(data) + "\n")
         return
-    ctx.out.write("\n\n".join("\n".join(vm_lines(prog, t, d, pages)) for t, d in zip(tasks, data, strict=True)) + "\n")
+    ctx.out.write("\n\n".join("\n".join(vm_lines(prog, t, d, pages)) for t, d in zip(tasks, data)) + "\n")
