@@ -74,7 +74,7 @@ _REG_LINE = re.compile(r"^(?:RSP|RAX|RDX|RBP|R10|R13|FS|CS|CR2|DR0|DR3|PKRU):")
 _MARKERS = frozenset({"<TASK>", "</TASK>", "<IRQ>", "</IRQ>", "<NMI>", "</NMI>", "<SOFTIRQ>", "</SOFTIRQ>"})
 #: a stack section's open/close line: ``<NMI>``, ``</IRQ>``, ``<SOFTIRQ>``, ``<TASK>``, ``<#DF>``...
 _MARKER = re.compile(r"^<(?P<close>/?)(?P<name>[A-Z][A-Z0-9_]*|#[A-Z0-9]+)>$")
-_NMI_LINES = ("Uhhuh. NMI received", "Do you have a strange power saving mode enabled?", "Dazed and confused")
+NMI_LINES = ("Uhhuh. NMI received", "Do you have a strange power saving mode enabled?", "Dazed and confused")
 _BLOCK_END = ("Sched Debug Version", "Showing busy workqueues", "Showing all locks held", SYSRQ_T_END)
 _REPORT_START = re.compile(
     r"^(?:BUG: |Oops: |general protection fault|kernel BUG at|WARNING: |invalid opcode|"
@@ -399,7 +399,7 @@ def _trace_after(lines: List[str], start: int) -> _Trace:
             if not blocks or blocks[-1][0] != len(frames):
                 blocks.append((len(frames), context, []))
             blocks[-1][2].append(line)
-        elif task_end is None and not line.startswith(_NMI_LINES):
+        elif task_end is None and not line.startswith(NMI_LINES):
             break
         i += 1
     trace = _Trace(frames, {}, {}, None, None, i)
@@ -442,7 +442,7 @@ def parse_panic(console_text: str) -> Oops:
                 start = last
                 # a panic in NMI context: the NMI handler's lines just before it
                 for i in range(last - 1, max(last - 8, 0) - 1, -1):
-                    if not lines[i].startswith(_NMI_LINES):
+                    if not lines[i].startswith(NMI_LINES):
                         break
                     start = i
             elif cpus:
@@ -466,7 +466,7 @@ def parse_panic(console_text: str) -> Oops:
     bug = next((ln for ln in region[:cpu_at] if _REPORT_START.match(ln) and "Kernel panic" not in ln), "")
     if not bug:
         mine = f" on CPU {m['cpu']}."
-        bug = next((ln for ln in region[:cpu_at] if ln.startswith(_NMI_LINES[0]) and ln.endswith(mine)), "")
+        bug = next((ln for ln in region[:cpu_at] if ln.startswith(NMI_LINES[0]) and ln.endswith(mine)), "")
     oops = Oops(
         pid=int(m["pid"]),
         comm=m["comm"],

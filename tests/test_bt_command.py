@@ -34,7 +34,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from tests.cli_support import run_kdbg
-from tests.stack_truth import Frame, drgn_view, parse_panic, sysrq_t_still_true
+from tests.stack_truth import NMI_LINES, Frame, drgn_view, parse_panic, sysrq_t_still_true
 from vmcores.build import reference_dumps
 from vmcores.crash import CrashDump, crash_dumps
 from vmcores.oracle import ORACLE_FORM
@@ -70,11 +70,15 @@ def contains_in_order(haystack: List[str], needle: List[str]) -> bool:
 
 
 def register_blocks(report: str) -> List[List[str]]:
-    """Each ``RIP:`` .. ``R15:`` register block of the console's report, as printed."""
+    """Each ``RIP:`` .. ``R15:`` register block of the console's report, as printed
+    (another CPU's NMI message, printed in the middle of a block with the empty line
+    after it, is not part of it)."""
     blocks: List[List[str]] = []
     cur: List[str] = []
     for line in report.splitlines():
         line = _TIMESTAMP.sub("", line).strip()
+        if cur and (not line or line.startswith(NMI_LINES)):
+            continue
         if line.startswith("RIP: "):
             cur = [line]
         elif cur and re.match(r"^(RSP|RAX|RDX|RBP|R10|R13): ", line):

@@ -314,52 +314,23 @@ def test_nmi_other_cpu(case: Tuple[str, str, str]) -> None:
         assert _startup(names[-1])
 
 
-CONSOLE_FRAME = re.compile(r"^\[[ \d.]+\]  (\? )?(\S+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[\w+\])?)$")
-CONSOLE_RIP = re.compile(r"^\[[ \d.]+\] RIP: (00[13][03]):(\S+(?: \[\w+\])?)$")
-CONSOLE_RSP = re.compile(r"^\[[ \d.]+\] RSP: (00[12][8b]):([0-9a-f]{16})")
-
-
-def console_crash(truth_dir: object) -> Tuple[List[str], Optional[Tuple[str, int]], Tuple[int, int]]:
-    """From the console after the guest said it crashes: the first Call Trace's reliable
-    frames, the kernel ``(RIP, RSP)`` printed before it (an oops) and the user ``(RIP,
-    RSP)`` printed after them."""
-    from pathlib import Path
-
-    from vmcores.crash import CRASHING
-
-    lines = (Path(str(truth_dir)) / "console.log").read_text(errors="replace").replace("\r", "").splitlines()
-    start = next(i for i, line in enumerate(lines) if CRASHING in line)
-    rest = lines[start:]
-    call = next(i for i, line in enumerate(rest) if line.endswith("Call Trace:"))
-    kernel_rip: Optional[Tuple[str, int]] = None
-    for i, line in enumerate(rest[:call]):
-        m = CONSOLE_RIP.match(line)
-        if m and m.group(1) == "0010":
-            sp = CONSOLE_RSP.match(rest[i + 2]) or CONSOLE_RSP.match(rest[i + 1])
-            assert sp, rest[i:i + 3]
-            kernel_rip = (m.group(2), int(sp.group(2), 16))
-    frames: List[str] = []
-    user = (0, 0)
-    for i, line in enumerate(rest[call + 1:], call + 1):
-        m = CONSOLE_FRAME.match(line)
-        if m:
-            if not m.group(1):
-                frames.append(m.group(2))
-            continue
-        r = CONSOLE_RIP.match(line)
-        if r and r.group(1) == "0033":
-            sp = next(CONSOLE_RSP.match(x) for x in rest[i + 1:i + 4] if CONSOLE_RSP.match(x))
-            user = (int(r.group(2), 16), int(sp.group(2), 16))  # type: ignore[union-attr]
-        if line.endswith("</TASK>"):
-            break
-    return frames, kernel_rip, user
+def console_crash(dump: CrashDump) -> Tuple[List[str], Optional[Tuple[str, int]], Tuple[int, int]]:
+    """From the console's crash report (:func:`report_of`): its Call Trace's reliable
+    frames, the kernel ``(RIP, RSP)`` of an oops and the user ``(RIP, RSP)`` printed
+    after the frames."""
+    report = report_of(dump)
+    frames = [str(f) for f in report.frames if f.reliable]
+    kernel_rip = None
+    if report.kind == "oops" and report.rip is not None:
+        kernel_rip = (str(report.rip), report.regs["rsp"])
+    return frames, kernel_rip, (report.user_regs["rip"], report.user_regs["rsp"])
 
 
 @pytest.mark.parametrize("case", SYSCALL_CASES, ids=case_id)
 def test_crashed_thread_contains_the_console_call_trace(case: Tuple[str, str, str]) -> None:
     suite, scenario, form = case
     dump = crash_dump(suite, scenario, form)
-    console, kernel_rip, (user_ip, user_sp) = console_crash(dump.truth)
+    console, kernel_rip, (user_ip, user_sp) = console_crash(dump)
     if "panic+" in " ".join(console):  # panic()'s own dump_stack: its printer's frames go
         console = console[next(i for i, f in enumerate(console) if f.startswith("panic+")) + 1:]
     assert console[-1].startswith("entry_SYSCALL_64"), console
