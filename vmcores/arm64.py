@@ -132,7 +132,9 @@ from vmcores.debian import (
     _unpack_deb,
     cache_root,
     file_lock,
+    package_parts,
     resolve_kernel_package,
+    unpack_dbg_vmlinux,
 )
 
 KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
@@ -200,17 +202,23 @@ def arm64_root() -> Path:
     return cache_root() / "debian" / "arm64"
 
 
+def _download(apt: Arm64Apt, package: str, dest: Path) -> Path:
+    """``apt-get download`` *package* into *dest* (the lists refreshed once when the
+    archive has moved on); the ``.deb``."""
+    try:
+        return apt.download(package, dest)
+    except FetchError:
+        apt.ensure_lists(refresh=True)
+        return apt.download(package, dest)
+
+
 def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[Sequence[str]] = None,
                      wildcards: bool = False) -> None:
     """Download *package* and unpack it (or only *members*, shell patterns with
     *wildcards*) into *dest*."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-dl-") as tmp:
-        try:
-            deb = apt.download(package, Path(tmp))
-        except FetchError:
-            apt.ensure_lists(refresh=True)
-            deb = apt.download(package, Path(tmp))
+        deb = _download(apt, package, Path(tmp))
         dest.mkdir(parents=True, exist_ok=True)
         if members is None:
             try:
@@ -235,7 +243,8 @@ def arm64_kernel(suite: str = "bookworm", flavour: str = "cloud") -> KernelFiles
         pkg, version = resolve_kernel_package(apt, "cloud", None, FLAVOURS[flavour])
         if (top / "root").exists():
             shutil.rmtree(top / "root")
-        _download_unpack(apt, pkg, top / "root")
+        for part in package_parts(apt, pkg):  # forky: the image, its linux-binary-* and linux-modules-*
+            _download_unpack(apt, part, top / "root")
         meta = {"package": pkg, "version": version, "suite": suite, "flavour": flavour, "arch": "arm64"}
         kf = _kernel_from_tree(suite, flavour, top / "root", meta)
         meta["release"] = kf.release
@@ -254,14 +263,12 @@ def arm64_dbg_vmlinux(suite: str = "bookworm", flavour: str = "cloud") -> Path:
             return path
         apt = Arm64Apt(suite)
         apt.ensure_lists()
-        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
-        scratch = top / ".unpack"
-        if scratch.exists():
-            shutil.rmtree(scratch)
-        scratch.mkdir(parents=True)
-        _download_unpack(apt, f"linux-image-{kernel.release}-dbg={kernel.version}", scratch, [member])
-        os.replace(scratch / member, path)
-        shutil.rmtree(scratch)
+        top.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
+            deb = _download(apt, f"linux-image-{kernel.release}-dbg={kernel.version}", Path(tmp))
+            scratch = Path(tmp) / "root"
+            scratch.mkdir()
+            os.replace(unpack_dbg_vmlinux(deb, scratch, kernel.release), path)
         return path
 
 
