@@ -7,7 +7,8 @@ Usage::
     python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
 
 Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
-``trixie-cloud``; ``trixie-generic`` on request). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
+``trixie-cloud``; ``trixie-generic`` on request; :data:`EXTRA_KERNELS`: ``forky-cloud``,
+built when a test asks for it). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
 reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
 its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
 ``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
@@ -142,6 +143,11 @@ KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
 ``CONFIG_KALLSYMS_ALL``) and trixie 6.12 ``cloud-arm64`` (with it, and 52-bit VA with
 LPA2). ``trixie-generic`` and ``bookworm-generic`` build on request."""
 
+EXTRA_KERNELS: Tuple[str, ...] = ("forky-cloud",)
+"""arm64 kernels built only when a test asks for them (as :data:`vmcores.debian.EXTRA_SUITES`):
+forky's Linux 7.2 ``cloud-arm64``, a kernel >= 6.13 whose stacks end in, and mark
+exception boundaries with, metadata frame records."""
+
 FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64"}
 """kdbg flavour -> Debian's arm64 kernel flavour suffix: ``cloud`` (the reference kernels,
 no ``CONFIG_KALLSYMS_ALL``: kallsyms lists no data symbols) and ``generic`` (with
@@ -158,6 +164,19 @@ INIT_COMMON_ARM64 = INIT_COMMON.replace("ttyS1", "hvc0")
 #: Modules the arm64 guest loads: fw_cfg (VMCOREINFO into the dump), the virtio-mmio bus
 #: and the virtconsole on it (all modules in Debian's cloud-arm64 kernels).
 MODULES = ("qemu_fw_cfg", "virtio_mmio", "virtio_console")
+
+
+def guest_modules(kernel: KernelFiles) -> Tuple[str, ...]:
+    """:data:`MODULES` less those *kernel* builds in. Where the package lists its built-in
+    modules (``modules.builtin``) :func:`vmcores.build.module_closure` reads that; forky's
+    split packages ship no ``modules.builtin`` (and its cloud-arm64 kernel builds
+    ``virtio_console`` in), so there a module with no ``.ko`` in the package is taken as
+    built in: a driver truly missing leaves the truth stream silent and the boot fails
+    with its timeout, never a guest that runs without it."""
+    if (kernel.modules_dir / "modules.builtin").exists():
+        return MODULES
+    shipped = {p.name.split(".ko")[0].replace("-", "_") for p in kernel.modules_dir.rglob("*.ko*")}
+    return tuple(m for m in MODULES if m in shipped)
 
 SYSRQ_T = r"""
 echo KDBG-SYSRQ-T-BEGIN > /dev/kmsg
@@ -447,7 +466,8 @@ def build_arm64(name: str = "bookworm-cloud", memory: str = DEFAULT_MEMORY,
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     work = outdir / "guest"
-    initramfs = make_initramfs(kernel, MODULES, INIT_DUMP_ARM64, busybox=busybox, init_common=INIT_COMMON_ARM64)
+    initramfs = make_initramfs(kernel, guest_modules(kernel), INIT_DUMP_ARM64, busybox=busybox,
+                               init_common=INIT_COMMON_ARM64)
     truth = outdir / "truth"
     t_boot = time.monotonic()
     with Arm64Guest.boot(kernel, initramfs, work, READY, ARM64_BOOT_TIMEOUT, memory=memory) as g:

@@ -65,13 +65,13 @@ from elftools.elf.elffile import ELFFile
 from vmcores.arm64 import (
     INIT_COMMON_ARM64,
     KERNELS,
-    MODULES,
     Arm64Apt,
     Arm64Guest,
     arm64_busybox,
     arm64_dumps_root,
     arm64_kernel,
     arm64_root,
+    guest_modules,
     kernel_parts,
 )
 from vmcores.build import (
@@ -271,7 +271,7 @@ def build_arm64_crash(name: str, scenario: str = "panic", memory: str = DEFAULT_
         ko = arm64_oops_module(kernel)
         extra[f"lib/modules/{MODULE_NAME}.ko"] = ko.read_bytes()
         info["module"] = json.loads((ko.parent / "module.json").read_text())
-    initramfs = make_initramfs(kernel, MODULES, _init_script(scenario), extra=extra, busybox=busybox,
+    initramfs = make_initramfs(kernel, guest_modules(kernel), _init_script(scenario), extra=extra, busybox=busybox,
                                init_common=INIT_COMMON_ARM64)
     work = outdir / "guest"
     made = boot_crash_and_dump(
