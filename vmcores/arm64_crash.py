@@ -140,6 +140,7 @@ def arm64_kernel_headers(kernel: KernelFiles) -> Path:
         if meta_file.exists() and (tree / "Makefile").exists():
             meta = json.loads(meta_file.read_text())
             if meta.get("version") == kernel.version:
+                _localize_makefile(tree, root)  # (a tree unpacked before KBUILD_OUTPUT was)
                 return tree
         top.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
@@ -163,12 +164,22 @@ def arm64_kernel_headers(kernel: KernelFiles) -> Path:
                     shutil.rmtree(root)
                 os.replace(unpack, root)
                 shims = _shim_new_glibc_tools(host, root, top / "runtime", Path(tmp))
-        makefile = tree / "Makefile"
-        makefile.write_text(re.sub(r"(?m)^(include\s+)/usr/src/", rf"\g<1>{root}/usr/src/", makefile.read_text()))
+        _localize_makefile(tree, root)
         meta = {"release": kernel.release, "version": kernel.version, "packages": arch_specs,
                 "host_packages": host_specs, "glibc_shims": shims, "btf_base": (tree / "vmlinux").exists()}
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
         return tree
+
+
+def _localize_makefile(tree: Path, root: Path) -> None:
+    """Point the build tree's ``Makefile`` at *root*'s copy of ``/usr/src``: its ``include``
+    of the common tree, and (forky's 7.x, whose external-module build checks that the
+    directory exists) its ``KBUILD_OUTPUT``. Idempotent."""
+    makefile = tree / "Makefile"
+    text = makefile.read_text()
+    new = re.sub(r"(?m)^(include\s+|KBUILD_OUTPUT\s*:?=\s*)/usr/src/", rf"\g<1>{root}/usr/src/", text)
+    if new != text:
+        makefile.write_text(new)
 
 
 def arm64_oops_module(kernel: KernelFiles) -> Path:
