@@ -3,10 +3,11 @@ stacks and an EL1 exception frame, on a crafted memory image laid out as the ker
 entry code and ``call_on_irq_stack`` lay it out (6.1-6.12: ``pt_regs->stackframe`` holds
 ``{interrupted x29, ELR}``; 6.13+: a metadata frame record ``{0, 0, type}`` with
 ``FRAME_META_TYPE_PT_REGS`` there and ``FRAME_META_TYPE_FINAL`` in the task's own
-``pt_regs``). The reference dumps were taken from idle guests: no task
-in them was interrupted in the kernel, so no real stack holds such a boundary (the real
-walks are checked in ``test_arm64_stacks``, ``test_arm64_meta`` and the crash dumps'). Return addresses are signed as ``-cpu max``
-signs them: the pointer-authentication bits set to a code, stripped with the mask given.
+``pt_regs``). The reference dumps were taken from idle guests: no task in them was
+interrupted in the kernel, so no real stack holds such a boundary (the real walks are
+checked in ``test_arm64_stacks`` and, across exception frames, ``test_arm64_crash``).
+Return addresses are signed as ``-cpu max`` signs them: the pointer-authentication bits
+set to a code, stripped with the mask given.
 """
 
 from __future__ import annotations

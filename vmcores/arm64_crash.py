@@ -63,6 +63,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from elftools.elf.elffile import ELFFile
 
 from vmcores.arm64 import (
+    ARM64_BOOT_TIMEOUT,
     INIT_COMMON_ARM64,
     KERNELS,
     Arm64Apt,
@@ -75,7 +76,6 @@ from vmcores.arm64 import (
     kernel_parts,
 )
 from vmcores.build import (
-    BOOT_TIMEOUT,
     DEFAULT_MEMORY,
     BuildError,
     cached_dumps,
@@ -286,7 +286,7 @@ def build_arm64_crash(name: str, scenario: str = "panic", memory: str = DEFAULT_
                                init_common=INIT_COMMON_ARM64)
     work = outdir / "guest"
     made = boot_crash_and_dump(
-        lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT * 8, memory=memory,
+        lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, ARM64_BOOT_TIMEOUT, memory=memory,
                                 cmdline=CRASH_CMDLINE),
         outdir, expect, info, say)
     return finish_crash_build(outdir, final, info, made, t0, say)
