@@ -85,6 +85,15 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64
   ``p_vaddr`` equals ``p_paddr`` (no kernel virtual addresses, unlike x86's ``-p``);
   per CPU an ``NT_PRSTATUS``, an ``NT_PRFPREG`` and an ``NT_ARM_PAC_MASK`` (0x405)
   note, then ``VMCOREINFO``.
+* forky's ``7.2.12+deb14-cloud-arm64`` (:data:`EXTRA_KERNELS`): the kernel is split
+  into ``linux-image-*``, ``linux-binary-*`` (``usr/lib/modules/<release>/vmlinuz``, a raw
+  ``Image``) and ``linux-modules-*``, with no ``modules.builtin`` (``virtio_console`` is
+  built in: :func:`guest_modules`); ``CONFIG_KALLSYMS_ALL`` (159,338 kallsyms lines), and
+  52-bit VA with LPA2 like trixie's, so trixie's makedumpfile 1.7.6 refuses it too
+  ("PAGE SIZE 0x1000 and VA Bits 52 not supported": no filtered forms, recorded in
+  ``filter_failed``). sysrq-t marks each trace's first frame `` (T)`` (6.13+). Its build
+  took 17 min (1021 s to ``KDBG-READY``) at load 15-20 with its two crash guests booting
+  beside it (not measured on an idle host).
 * QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
   ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
   offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
