@@ -125,7 +125,7 @@ def test_without_pt_regs_offsets_the_walk_is_frame_records_only() -> None:
 
 #: 6.13+'s arm64 struct pt_regs: ``stackframe`` a ``struct frame_record_meta`` (BTF of
 #: forky's 7.2 cloud-arm64 kernel).
-META_OFFSETS = PtRegsOffsets(regs=0, sp=248, pc=256, pstate=264, stackframe=296, size=336, meta_type=312)
+META_OFFSETS = PtRegsOffsets(regs=0, sp=248, pc=256, pstate=264, stackframe=296, size=320, meta_type=312)
 
 
 def meta_image(kind: int = FRAME_META_TYPE_PT_REGS) -> Tuple[Memory, Dict[str, int], int]:
@@ -172,7 +172,7 @@ def test_613_layout_read_the_old_way_ends_at_the_boundary() -> None:
 @pytest.mark.parametrize("case, reason", [
     ("type 0", "metadata frame record at 0xffff800081001128 has type 0x0, neither final (1) nor pt_regs (2)"),
     ("type 7", "metadata frame record at 0xffff800081001128 has type 0x7, neither final (1) nor pt_regs (2)"),
-    ("final inside", "final frame record at 0xffff800081001128 is not in the task's pt_regs at 0xffff800081003eb0"),
+    ("final inside", "final frame record at 0xffff800081001128 is not in the task's pt_regs at 0xffff800081003ec0"),
 ])
 def test_613_a_bad_metadata_record_ends_the_walk_with_its_reason(case: str, reason: str) -> None:
     kind = {"type 0": 0, "type 7": 7, "final inside": FRAME_META_TYPE_FINAL}[case]
