@@ -3,7 +3,7 @@
 
 Usage::
 
-    python -m vmcores.arm64 fetch [SUITE-FLAVOUR ...] [--dbg]   # kernel, busybox, -dbg vmlinux
+    python -m vmcores.arm64 fetch [SUITE-FLAVOUR ...] [--dbg]   # kernel, busybox, -dbg vmlinux (default: forky too)
     python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
 
 Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
@@ -581,12 +581,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.arm64``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.arm64", description=__doc__.split("\n")[0])
     ap.add_argument("cmd", choices=("fetch", "build"))
-    ap.add_argument("kernels", nargs="*", default=list(KERNELS), metavar="SUITE-FLAVOUR")
+    ap.add_argument("kernels", nargs="*", metavar="SUITE-FLAVOUR",
+                    help="default: build the reference kernels; fetch those and the extra ones the tests ask for")
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--dbg", action="store_true", help="fetch: also the -dbg vmlinux")
     args = ap.parse_args(argv)
     try:
-        for name in args.kernels:
+        # fetch (CI runs it beside the guests) prefetches what forky's tests would download
+        for name in args.kernels or list(KERNELS + (EXTRA_KERNELS if args.cmd == "fetch" else ())):
             try:
                 suite, flavour = kernel_parts(name)
             except ValueError as e:
