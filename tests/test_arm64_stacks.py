@@ -32,18 +32,23 @@ from kdbg.errors import UnwindError
 from kdbg.helpers.stack import kernel_stack_trace
 from tests.arm64_support import drgn_answers
 from tests.cli_support import run_kdbg
-from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
+from vmcores.arm64 import EXTRA_KERNELS, KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
 from vmcores.oracle import ORACLE_FORM, Query, drgn_stack_traces
 
 pytestmark = pytest.mark.timeout(2400)
 
-#: A sysrq-t frame line: `` __switch_to+0xf4/0x168``.
-FRAME = re.compile(r"^\[\s*[\d.]+\]\s+(\S+)\+0x([0-9a-f]+)/0x([0-9a-f]+)$")
+#: A sysrq-t frame line: `` __switch_to+0xf4/0x168``; 6.13+ add where the unwinder took
+#: the pc from (``dump_backtrace_entry``): `` (T)`` the task's saved context, `` (P)`` a
+#: ``pt_regs``, `` (C)`` the caller, with ``F``/``K`` for an ftrace or kretprobe return.
+FRAME = re.compile(r"^\[\s*[\d.]+\]\s+(\S+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \([CTPU]?[FK]*\))?$")
+#: The kernels checked: the reference ones and forky's 7.2, whose stacks end in a
+#: ``FRAME_META_TYPE_FINAL`` metadata record (built when these tests run).
+STACK_KERNELS = KERNELS + EXTRA_KERNELS
 TASK = re.compile(r"^\[\s*[\d.]+\] task:(.{15}) state:(\S).* pid:(\d+) ")
 
 
-@pytest.fixture(scope="module", params=KERNELS)
+@pytest.fixture(scope="module", params=STACK_KERNELS)
 def oracle_dump(request: pytest.FixtureRequest) -> Dump:
     return next(d for d in arm64_dumps([request.param]) if d.form == ORACLE_FORM)
 
@@ -210,7 +215,7 @@ def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> Non
 BT_FRAME = re.compile(r"^\s*#\d+ \[[0-9a-f]{16}\] (\S+)$")
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", STACK_KERNELS)
 def test_stack_trace_and_bt_of_every_task(kernel: str) -> None:
     """``prog.stack_trace(task)`` (the generic trace code with the arm64 frame source) for
     every task drgn 0.3.0 unwinds with DWARF CFI on the same dump: the same pcs, the same
@@ -269,7 +274,7 @@ def test_stack_trace_and_bt_of_every_task(kernel: str) -> None:
         assert len(lines) == 1 + len(console[pid]), bt.stdout
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", STACK_KERNELS)
 def test_kernel_stack_trace_segments_as_drgn(kernel: str) -> None:
     """``kernel_stack_trace`` (drgn's ``drgn.helpers.linux.stack``) on arm64: each task's
     segments, their kinds (the task, IRQ and overflow stacks; user by bit 55) and lengths,

@@ -1,10 +1,13 @@
 """The arm64 frame-record walk (:func:`kdbg.arch.arm64.unwind.unwind_frames`) across
 stacks and an EL1 exception frame, on a crafted memory image laid out as the kernel's
 entry code and ``call_on_irq_stack`` lay it out (6.1-6.12: ``pt_regs->stackframe`` holds
-``{interrupted x29, ELR}``). The reference dumps were taken from idle guests: no task
-in them was interrupted in the kernel, so no real stack holds such a boundary (the real
-walks are checked in ``test_arm64_stacks``). Return addresses are signed as ``-cpu max``
-signs them: the pointer-authentication bits set to a code, stripped with the mask given.
+``{interrupted x29, ELR}``; 6.13+: a metadata frame record ``{0, 0, type}`` with
+``FRAME_META_TYPE_PT_REGS`` there and ``FRAME_META_TYPE_FINAL`` in the task's own
+``pt_regs``). The reference dumps were taken from idle guests: no task in them was
+interrupted in the kernel, so no real stack holds such a boundary (the real walks are
+checked in ``test_arm64_stacks`` and, across exception frames, ``test_arm64_crash``).
+Return addresses are signed as ``-cpu max`` signs them: the pointer-authentication bits
+set to a code, stripped with the mask given.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from typing import Dict, List, Tuple
 import pytest
 
 from kdbg.arch.arm64.frames import FINAL_FRAME
-from kdbg.arch.arm64.unwind import PtRegsOffsets, pstate_text, show_regs_lines, unwind_frames
+from kdbg.arch.arm64.unwind import (
+    FRAME_META_TYPE_FINAL,
+    FRAME_META_TYPE_PT_REGS,
+    PtRegsOffsets,
+    pstate_text,
+    show_regs_lines,
+    unwind_frames,
+)
 from kdbg.errors import FaultError
 
 pytestmark = pytest.mark.timeout(60)
@@ -113,17 +123,89 @@ def test_without_pt_regs_offsets_the_walk_is_frame_records_only() -> None:
                                            at("leaf", 0x10), at("outer", 0x10)]
 
 
+#: 6.13+'s arm64 struct pt_regs: ``stackframe`` a ``struct frame_record_meta`` (BTF of
+#: forky's 7.2 cloud-arm64 kernel).
+META_OFFSETS = PtRegsOffsets(regs=0, sp=248, pc=256, pstate=264, stackframe=296, size=320, meta_type=312)
+
+
+def meta_image(kind: int = FRAME_META_TYPE_PT_REGS) -> Tuple[Memory, Dict[str, int], int]:
+    """:func:`image` as 6.13+ lays it out: the EL1 entry's ``pt_regs`` holds a metadata
+    record of type *kind* (``x29`` of the handler's first frame points at it), and the
+    task's last record is the ``FINAL`` one in the ``pt_regs`` at the top of its stack
+    (8-byte aligned only)."""
+    m, start, regs_at = image()
+    o = META_OFFSETS
+    frame = regs_at + o.stackframe
+    del m.words[regs_at + OFFSETS.stackframe], m.words[regs_at + OFFSETS.stackframe + 8]
+    m.record(IRQ[0] + 0x200, frame, sign(at("outer", 0x80), 0x1111))
+    m.record(frame, 0, 0)
+    m.words[frame + 16] = kind
+    final = TASK[1] - o.size + o.stackframe
+    m.record(TASK[0] + 0x2000, final, sign(at("outer", 0x10), 0x4444))
+    del m.words[TASK[0] + 0x3000], m.words[TASK[0] + 0x3008]
+    m.record(final, 0, 0)
+    m.words[final + 16] = FRAME_META_TYPE_FINAL
+    return m, start, regs_at
+
+
+def test_613_metadata_records_cross_pt_regs_and_end_at_final() -> None:
+    m, start, regs_at = meta_image()
+    assert (TASK[1] - META_OFFSETS.size + META_OFFSETS.stackframe) & 0xF == 8
+    walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, META_OFFSETS, same_function)
+    assert walk.end == FINAL_FRAME
+    assert [f.pc for f in walk.frames] == [at("handler", 8), at("irq_caller", 0x20), at("outer", 0x80),
+                                           at("leaf", 0x10), at("leaf_caller", 0x44), at("outer", 0x10)]
+    assert [f.interrupted for f in walk.frames] == [True, False, False, True, False, False]
+    exc = walk.frames[3]
+    assert exc.regs_address == regs_at and exc.sp == TASK[0] + 0x1200 and exc.registers["x3"] == 0x1003
+
+
+def test_613_layout_read_the_old_way_ends_at_the_boundary() -> None:
+    """Without ``meta_type`` (offsets of a kernel before 6.13) the ``{0, 0}`` record in the
+    exception's ``pt_regs`` is the end: the type is what tells 6.13+'s records apart."""
+    m, start, _regs_at = meta_image()
+    old = PtRegsOffsets(**{**META_OFFSETS.__dict__, "meta_type": None})
+    walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, old, same_function)
+    assert [f.pc for f in walk.frames] == [at("handler", 8), at("irq_caller", 0x20), at("outer", 0x80)]
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("type 0", "metadata frame record at 0xffff800081001128 has type 0x0, neither final (1) nor pt_regs (2)"),
+    ("type 7", "metadata frame record at 0xffff800081001128 has type 0x7, neither final (1) nor pt_regs (2)"),
+    ("final inside", "final frame record at 0xffff800081001128 is not in the task's pt_regs at 0xffff800081003ec0"),
+])
+def test_613_a_bad_metadata_record_ends_the_walk_with_its_reason(case: str, reason: str) -> None:
+    kind = {"type 0": 0, "type 7": 7, "final inside": FRAME_META_TYPE_FINAL}[case]
+    m, start, _regs_at = meta_image(kind)
+    walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, META_OFFSETS, same_function)
+    assert walk.end == reason
+    assert [f.pc for f in walk.frames][-1] == at("outer", 0x80)
+
+
+def test_613_pt_regs_must_lie_on_the_records_stack() -> None:
+    """A metadata record whose ``pt_regs`` would start below its stack (the record too
+    near the bottom) is no boundary the walk can read."""
+    m, start, _regs_at = meta_image()
+    low = TASK[0] + 0x100
+    m.record(IRQ[0] + 0x200, low, sign(at("outer", 0x80)))
+    m.record(low, 0, 0)
+    m.words[low + 16] = FRAME_META_TYPE_PT_REGS
+    walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, META_OFFSETS, same_function)
+    assert walk.end == "pt_regs at 0xffff800080ffffd8 of metadata frame record 0xffff800081000100 is not on the " \
+                       "record's stack"
+
+
 @pytest.mark.parametrize("corrupt, reason", [
     ("back to IRQ", "stack recursion: frame pointer 0xffff800082000300 is back on the IRQ stack"),
     ("downwards", "frame pointer 0xffff800081000800 is not above the previous one 0xffff800081002000"),
     ("off stack", "frame pointer 0xffff800090000000 is on no stack of the task (task [0xffff800081000000, "
                   "0xffff800081004000), IRQ [0xffff800082000000, 0xffff800082004000))"),
-    ("misaligned", "frame pointer 0xffff800081003008 is not 16-byte aligned"),
+    ("misaligned", "frame pointer 0xffff800081003004 is not 8-byte aligned"),
 ])
 def test_a_corrupt_stack_ends_in_a_frame_that_names_why(corrupt: str, reason: str) -> None:
     m, start, _regs_at = image()
     bad = {"back to IRQ": IRQ[0] + 0x300, "downwards": TASK[0] + 0x800, "off stack": 0xFFFF800090000000,
-           "misaligned": TASK[0] + 0x3008}[corrupt]
+           "misaligned": TASK[0] + 0x3004}[corrupt]
     m.record(TASK[0] + 0x2000, bad, sign(at("outer", 0x10)))
     m.record(bad & ~0xF, 0, 0)
     walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, OFFSETS, same_function)

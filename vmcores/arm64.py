@@ -3,11 +3,12 @@
 
 Usage::
 
-    python -m vmcores.arm64 fetch [SUITE-FLAVOUR ...] [--dbg]   # kernel, busybox, -dbg vmlinux
+    python -m vmcores.arm64 fetch [SUITE-FLAVOUR ...] [--dbg]   # kernel, busybox, -dbg vmlinux (default: forky too)
     python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
 
 Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
-``trixie-cloud``; ``trixie-generic`` on request). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
+``trixie-cloud``; ``trixie-generic`` on request; :data:`EXTRA_KERNELS`: ``forky-cloud``,
+built when a test asks for it). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
 reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
 its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
 ``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
@@ -84,6 +85,15 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64
   ``p_vaddr`` equals ``p_paddr`` (no kernel virtual addresses, unlike x86's ``-p``);
   per CPU an ``NT_PRSTATUS``, an ``NT_PRFPREG`` and an ``NT_ARM_PAC_MASK`` (0x405)
   note, then ``VMCOREINFO``.
+* forky's ``7.2.12+deb14-cloud-arm64`` (:data:`EXTRA_KERNELS`): the kernel is split
+  into ``linux-image-*``, ``linux-binary-*`` (``usr/lib/modules/<release>/vmlinuz``, a raw
+  ``Image``) and ``linux-modules-*``, with no ``modules.builtin`` (``virtio_console`` is
+  built in: :func:`guest_modules`); ``CONFIG_KALLSYMS_ALL`` (159,338 kallsyms lines), and
+  52-bit VA with LPA2 like trixie's, so trixie's makedumpfile 1.7.6 refuses it too
+  ("PAGE SIZE 0x1000 and VA Bits 52 not supported": no filtered forms, recorded in
+  ``filter_failed``). sysrq-t marks each trace's first frame `` (T)`` (6.13+). Its build
+  took 17 min (1021 s to ``KDBG-READY``) at load 15-20 with its two crash guests booting
+  beside it (not measured on an idle host).
 * QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
   ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
   offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
@@ -132,13 +142,20 @@ from vmcores.debian import (
     _unpack_deb,
     cache_root,
     file_lock,
+    package_parts,
     resolve_kernel_package,
+    unpack_dbg_vmlinux,
 )
 
 KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
 """The arm64 reference kernels, ``SUITE-FLAVOUR``: bookworm 6.1 ``cloud-arm64`` (no
 ``CONFIG_KALLSYMS_ALL``) and trixie 6.12 ``cloud-arm64`` (with it, and 52-bit VA with
 LPA2). ``trixie-generic`` and ``bookworm-generic`` build on request."""
+
+EXTRA_KERNELS: Tuple[str, ...] = ("forky-cloud",)
+"""arm64 kernels built only when a test asks for them (as :data:`vmcores.debian.EXTRA_SUITES`):
+forky's Linux 7.2 ``cloud-arm64``, a kernel >= 6.13 whose stacks end in, and mark
+exception boundaries with, metadata frame records."""
 
 FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64"}
 """kdbg flavour -> Debian's arm64 kernel flavour suffix: ``cloud`` (the reference kernels,
@@ -157,6 +174,19 @@ INIT_COMMON_ARM64 = INIT_COMMON.replace("ttyS1", "hvc0")
 #: and the virtconsole on it (all modules in Debian's cloud-arm64 kernels).
 MODULES = ("qemu_fw_cfg", "virtio_mmio", "virtio_console")
 
+
+def guest_modules(kernel: KernelFiles) -> Tuple[str, ...]:
+    """:data:`MODULES` less those *kernel* builds in. Where the package lists its built-in
+    modules (``modules.builtin``) :func:`vmcores.build.module_closure` reads that; forky's
+    split packages ship no ``modules.builtin`` (and its cloud-arm64 kernel builds
+    ``virtio_console`` in), so there a module with no ``.ko`` in the package is taken as
+    built in: a driver truly missing leaves the truth stream silent and the boot fails
+    with its timeout, never a guest that runs without it."""
+    if (kernel.modules_dir / "modules.builtin").exists():
+        return MODULES
+    shipped = {p.name.split(".ko")[0].replace("-", "_") for p in kernel.modules_dir.rglob("*.ko*")}
+    return tuple(m for m in MODULES if m in shipped)
+
 SYSRQ_T = r"""
 echo KDBG-SYSRQ-T-BEGIN > /dev/kmsg
 echo t > /proc/sysrq-trigger
@@ -167,10 +197,11 @@ the truth is sent (the tasks are asleep: their stacks stay what the dump holds).
 
 INIT_DUMP_ARM64 = INIT_DUMP.replace("dmesg > $T/dmesg\n", SYSRQ_T + "dmesg > $T/dmesg\n", 1)
 
-ARM64_BOOT_TIMEOUT = BOOT_TIMEOUT * 4
+ARM64_BOOT_TIMEOUT = BOOT_TIMEOUT * 12
 """Seconds from QEMU's start to ``KDBG-READY``: bookworm-cloud needs 130 s on an idle host,
 but timed out at 600 s on this 2-CPU host at load 17 (the truth stream crawls through
-the virtconsole under TCG)."""
+the virtconsole under TCG); forky-cloud at load 15 took 12.5 min to its truth (``/init``
+at 139 s of guest time) and then streamed it at 0.5 KB/s: 1200 s was too short."""
 
 BUILD_RECIPE = 1
 """Bumped when the arm64 guest or dump recipe changes: a build of another recipe is
@@ -200,17 +231,23 @@ def arm64_root() -> Path:
     return cache_root() / "debian" / "arm64"
 
 
+def _download(apt: Arm64Apt, package: str, dest: Path) -> Path:
+    """``apt-get download`` *package* into *dest* (the lists refreshed once when the
+    archive has moved on); the ``.deb``."""
+    try:
+        return apt.download(package, dest)
+    except FetchError:
+        apt.ensure_lists(refresh=True)
+        return apt.download(package, dest)
+
+
 def _download_unpack(apt: Arm64Apt, package: str, dest: Path, members: Optional[Sequence[str]] = None,
                      wildcards: bool = False) -> None:
     """Download *package* and unpack it (or only *members*, shell patterns with
     *wildcards*) into *dest*."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}-dl-") as tmp:
-        try:
-            deb = apt.download(package, Path(tmp))
-        except FetchError:
-            apt.ensure_lists(refresh=True)
-            deb = apt.download(package, Path(tmp))
+        deb = _download(apt, package, Path(tmp))
         dest.mkdir(parents=True, exist_ok=True)
         if members is None:
             try:
@@ -235,7 +272,8 @@ def arm64_kernel(suite: str = "bookworm", flavour: str = "cloud") -> KernelFiles
         pkg, version = resolve_kernel_package(apt, "cloud", None, FLAVOURS[flavour])
         if (top / "root").exists():
             shutil.rmtree(top / "root")
-        _download_unpack(apt, pkg, top / "root")
+        for part in package_parts(apt, pkg):  # forky: the image, its linux-binary-* and linux-modules-*
+            _download_unpack(apt, part, top / "root")
         meta = {"package": pkg, "version": version, "suite": suite, "flavour": flavour, "arch": "arm64"}
         kf = _kernel_from_tree(suite, flavour, top / "root", meta)
         meta["release"] = kf.release
@@ -254,14 +292,12 @@ def arm64_dbg_vmlinux(suite: str = "bookworm", flavour: str = "cloud") -> Path:
             return path
         apt = Arm64Apt(suite)
         apt.ensure_lists()
-        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
-        scratch = top / ".unpack"
-        if scratch.exists():
-            shutil.rmtree(scratch)
-        scratch.mkdir(parents=True)
-        _download_unpack(apt, f"linux-image-{kernel.release}-dbg={kernel.version}", scratch, [member])
-        os.replace(scratch / member, path)
-        shutil.rmtree(scratch)
+        top.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
+            deb = _download(apt, f"linux-image-{kernel.release}-dbg={kernel.version}", Path(tmp))
+            scratch = Path(tmp) / "root"
+            scratch.mkdir()
+            os.replace(unpack_dbg_vmlinux(deb, scratch, kernel.release), path)
         return path
 
 
@@ -440,7 +476,8 @@ def build_arm64(name: str = "bookworm-cloud", memory: str = DEFAULT_MEMORY,
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     work = outdir / "guest"
-    initramfs = make_initramfs(kernel, MODULES, INIT_DUMP_ARM64, busybox=busybox, init_common=INIT_COMMON_ARM64)
+    initramfs = make_initramfs(kernel, guest_modules(kernel), INIT_DUMP_ARM64, busybox=busybox,
+                               init_common=INIT_COMMON_ARM64)
     truth = outdir / "truth"
     t_boot = time.monotonic()
     with Arm64Guest.boot(kernel, initramfs, work, READY, ARM64_BOOT_TIMEOUT, memory=memory) as g:
@@ -544,12 +581,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line of ``python -m vmcores.arm64``."""
     ap = argparse.ArgumentParser(prog="python -m vmcores.arm64", description=__doc__.split("\n")[0])
     ap.add_argument("cmd", choices=("fetch", "build"))
-    ap.add_argument("kernels", nargs="*", default=list(KERNELS), metavar="SUITE-FLAVOUR")
+    ap.add_argument("kernels", nargs="*", metavar="SUITE-FLAVOUR",
+                    help="default: build the reference kernels; fetch those and the extra ones the tests ask for")
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--dbg", action="store_true", help="fetch: also the -dbg vmlinux")
     args = ap.parse_args(argv)
     try:
-        for name in args.kernels:
+        # fetch (CI runs it beside the guests) prefetches what forky's tests would download
+        for name in args.kernels or list(KERNELS + (EXTRA_KERNELS if args.cmd == "fetch" else ())):
             try:
                 suite, flavour = kernel_parts(name)
             except ValueError as e:

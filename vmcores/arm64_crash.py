@@ -63,19 +63,19 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from elftools.elf.elffile import ELFFile
 
 from vmcores.arm64 import (
+    ARM64_BOOT_TIMEOUT,
     INIT_COMMON_ARM64,
     KERNELS,
-    MODULES,
     Arm64Apt,
     Arm64Guest,
     arm64_busybox,
     arm64_dumps_root,
     arm64_kernel,
     arm64_root,
+    guest_modules,
     kernel_parts,
 )
 from vmcores.build import (
-    BOOT_TIMEOUT,
     DEFAULT_MEMORY,
     BuildError,
     cached_dumps,
@@ -140,6 +140,7 @@ def arm64_kernel_headers(kernel: KernelFiles) -> Path:
         if meta_file.exists() and (tree / "Makefile").exists():
             meta = json.loads(meta_file.read_text())
             if meta.get("version") == kernel.version:
+                _localize_makefile(tree, root)  # (a tree unpacked before KBUILD_OUTPUT was)
                 return tree
         top.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=top, prefix=".dl-") as tmp:
@@ -163,12 +164,22 @@ def arm64_kernel_headers(kernel: KernelFiles) -> Path:
                     shutil.rmtree(root)
                 os.replace(unpack, root)
                 shims = _shim_new_glibc_tools(host, root, top / "runtime", Path(tmp))
-        makefile = tree / "Makefile"
-        makefile.write_text(re.sub(r"(?m)^(include\s+)/usr/src/", rf"\g<1>{root}/usr/src/", makefile.read_text()))
+        _localize_makefile(tree, root)
         meta = {"release": kernel.release, "version": kernel.version, "packages": arch_specs,
                 "host_packages": host_specs, "glibc_shims": shims, "btf_base": (tree / "vmlinux").exists()}
         meta_file.write_text(json.dumps(meta, indent=1) + "\n")
         return tree
+
+
+def _localize_makefile(tree: Path, root: Path) -> None:
+    """Point the build tree's ``Makefile`` at *root*'s copy of ``/usr/src``: its ``include``
+    of the common tree, and (forky's 7.x, whose external-module build checks that the
+    directory exists) its ``KBUILD_OUTPUT``. Idempotent."""
+    makefile = tree / "Makefile"
+    text = makefile.read_text()
+    new = re.sub(r"(?m)^(include\s+|KBUILD_OUTPUT\s*:?=\s*)/usr/src/", rf"\g<1>{root}/usr/src/", text)
+    if new != text:
+        makefile.write_text(new)
 
 
 def arm64_oops_module(kernel: KernelFiles) -> Path:
@@ -271,11 +282,11 @@ def build_arm64_crash(name: str, scenario: str = "panic", memory: str = DEFAULT_
         ko = arm64_oops_module(kernel)
         extra[f"lib/modules/{MODULE_NAME}.ko"] = ko.read_bytes()
         info["module"] = json.loads((ko.parent / "module.json").read_text())
-    initramfs = make_initramfs(kernel, MODULES, _init_script(scenario), extra=extra, busybox=busybox,
+    initramfs = make_initramfs(kernel, guest_modules(kernel), _init_script(scenario), extra=extra, busybox=busybox,
                                init_common=INIT_COMMON_ARM64)
     work = outdir / "guest"
     made = boot_crash_and_dump(
-        lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, BOOT_TIMEOUT * 8, memory=memory,
+        lambda: Arm64Guest.boot(kernel, initramfs, work, CRASHING, ARM64_BOOT_TIMEOUT, memory=memory,
                                 cmdline=CRASH_CMDLINE),
         outdir, expect, info, say)
     return finish_crash_build(outdir, final, info, made, t0, say)

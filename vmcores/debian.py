@@ -468,6 +468,21 @@ def _unpack_deb(deb: Path, dest: Path, members: Sequence[str], wildcards: bool =
         raise FetchError(f"unpacking {deb} timed out") from e
 
 
+def unpack_dbg_vmlinux(deb: Path, scratch: Path, release: str) -> Path:
+    """Unpack only the DWARF vmlinux of *release* from its ``-dbg`` package *deb* into
+    *scratch* and return its path there: ``usr/lib/debug/boot/vmlinux-<release>``, or,
+    where that is a symlink (forky and newer: into ``usr/lib/debug/lib/modules``), the
+    file it names."""
+    member = f"./usr/lib/debug/boot/vmlinux-{release}"
+    for _hop in range(3):
+        _unpack_deb(deb, scratch, [member])
+        if not (scratch / member).is_symlink():
+            break
+        target = os.readlink(scratch / member)
+        member = "./" + os.path.normpath(os.path.join(os.path.dirname(member[2:]), target))
+    return scratch / member
+
+
 def _dbg_deb(suite: str, kernel: KernelFiles, key: str) -> Path:
     """The ``linux-image-<release>-dbg`` package of *kernel* (*suite*'s, cached as *key*),
     downloaded once into ``<cache>/debian/<key>-cloud-dbg-deb/`` for both
@@ -555,14 +570,7 @@ def debian_dbg_vmlinux(suite: str) -> Path:
     """
 
     def unpack(kernel: KernelFiles, deb: Path, scratch: Path, top: Path) -> None:
-        member = f"./usr/lib/debug/boot/vmlinux-{kernel.release}"
-        for _hop in range(3):  # forky's boot/vmlinux-<release> is a symlink into lib/modules
-            _unpack_deb(deb, scratch, [member])
-            if not (scratch / member).is_symlink():
-                break
-            target = os.readlink(scratch / member)
-            member = "./" + os.path.normpath(os.path.join(os.path.dirname(member[2:]), target))
-        os.replace(scratch / member, top / f"vmlinux-{kernel.release}")
+        os.replace(unpack_dbg_vmlinux(deb, scratch, kernel.release), top / f"vmlinux-{kernel.release}")
 
     return _dbg_package(suite, "dbg", lambda kernel, top: top / f"vmlinux-{kernel.release}", unpack)
 

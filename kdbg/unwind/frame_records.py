@@ -11,6 +11,9 @@ pointer authentication stripped with ``KERNELPACMASK``, ``pt_regs`` boundaries).
   readable;
 * a ``struct pt_regs`` starts from its registers, on the ``THREAD_SIZE``-aligned stack
   holding its ``sp`` and every CPU's IRQ and overflow stacks.
+
+``struct pt_regs``' layout comes from BTF (:func:`kdbg.arch.arm64.unwind.pt_regs_offsets`),
+its ``stackframe.type`` too on 6.13+ (the metadata frame records).
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ import struct
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from kdbg.arch.arm64 import prstatus_registers, prstatus_regs_image
-from kdbg.arch.arm64.unwind import Arm64Unwind, PtRegsOffsets, StackRange, decode_pt_regs, unwind_frames
+from kdbg.arch.arm64.unwind import (
+    Arm64Unwind,
+    PtRegsOffsets,
+    StackRange,
+    decode_pt_regs,
+    pt_regs_offsets,
+    unwind_frames,
+)
 from kdbg.errors import KdbgError, UnwindError
 from kdbg.helpers.common import program_cache
 from kdbg.helpers.cpu_stacks import cpu_stacks
@@ -46,9 +56,7 @@ def pac_mask(prog: Program) -> int:
 def _offsets(prog: Program) -> Optional[PtRegsOffsets]:
     def find() -> Optional[PtRegsOffsets]:
         try:
-            t = prog.type("struct pt_regs").strip_typedefs()
-            return PtRegsOffsets(t.offsetof("regs"), t.offsetof("sp"), t.offsetof("pc"),  # type: ignore[attr-defined]
-                                 t.offsetof("pstate"), t.offsetof("stackframe"), t.size or 0)  # type: ignore[attr-defined]
+            return pt_regs_offsets(prog.type("struct pt_regs").strip_typedefs())
         except (KdbgError, LookupError, AttributeError):
             return None  # no boundaries recognised: frame records only
 

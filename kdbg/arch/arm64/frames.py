@@ -9,8 +9,10 @@
 * A context stopped anywhere (:func:`walk_interrupted`) adds ``x30`` when the function
   had not saved it yet.
 
-The walk across the task's stacks and exception frames is :mod:`kdbg.arch.arm64.unwind`
-(the metadata frame record of 6.13+ is not handled yet).
+The walk across the task's stacks and exception frames, and 6.13+'s metadata frame
+records, is :mod:`kdbg.arch.arm64.unwind`; this plain walk of one stack reads every
+``{0, 0}`` record as the end (before 6.13 only the task's last record is one; on 6.13+ an
+EL1 exception's ``pt_regs`` holds one too, which only that walk crosses).
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ def walk_frame_records(
     as the kernel's own ``unwind_next_frame`` does for a blocked task (which starts from
     ``thread.cpu_context.pc``/``.fp``). Ends at the final frame record (``{0, 0}``, the one
     in the task's ``pt_regs``), at a frame pointer of 0, and otherwise names why: a frame
-    pointer outside the stack, misaligned, or not above the previous one (a corrupt
-    stack), an unreadable record, or ``limit`` frames."""
+    pointer outside the stack, not 8-byte aligned (the kernel's own rule: 6.13+'s final
+    record in ``pt_regs`` is only 8-byte aligned), or not above the previous one (a
+    corrupt stack), an unreadable record, or ``limit`` frames."""
     lo, hi = stack
     pcs = [pc]
     fps: List[int] = []
@@ -88,8 +91,8 @@ def walk_frame_records(
             return FrameRecords(pcs, fps, FINAL_FRAME)
         if len(pcs) >= limit:
             return FrameRecords(pcs, fps, f"stopped after {limit} frames")
-        if fp & 0xF:
-            return FrameRecords(pcs, fps, f"frame pointer {fp:#x} is not 16-byte aligned")
+        if fp & 0x7:
+            return FrameRecords(pcs, fps, f"frame pointer {fp:#x} is not 8-byte aligned")
         if not lo <= fp <= hi - 16:
             return FrameRecords(pcs, fps, f"frame pointer {fp:#x} is outside the task's stack [{lo:#x}, {hi:#x})")
         if fp <= prev:
@@ -121,7 +124,7 @@ def walk_interrupted(
     pc, fp = regs["pc"], regs["x29"]
     lr = strip_pac(regs["x30"], pac_mask)
     saved: Optional[int] = None
-    if fp and not fp & 0xF and stack[0] <= fp <= stack[1] - 16:
+    if fp and not fp & 0x7 and stack[0] <= fp <= stack[1] - 16:
         try:
             saved = strip_pac(read_u64(fp + 8), pac_mask)
         except (FaultError, CoreError):

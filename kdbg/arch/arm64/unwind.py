@@ -9,14 +9,27 @@ to another stack but never back to one it left, and within a stack each record l
 above the previous one. It ends at the final frame record (``{0, 0}``, in the task's
 ``pt_regs``) or names why it stopped.
 
-Exception boundaries: the EL1 entry code (``kernel_entry 1``) saves a ``struct pt_regs``
-and puts a frame record ``{interrupted x29, ELR}`` in its ``stackframe``; a record whose
-surrounding ``pt_regs`` holds that ``pc`` and ``x29`` with an EL1 ``pstate`` is that
-boundary, and its frame is *interrupted* with the ``pt_regs``' registers. As drgn's CFI
-unwinder does (and unlike the kernel's frame-record walk, which does not look at
-``x30``), the interrupted function's own return address ``x30`` is a frame when that
-function had not saved it yet (a leaf, or stopped in its prologue). 6.13's metadata
-frame record is not handled yet (no reference kernel has it).
+Exception boundaries, 6.1-6.12: the EL1 entry code (``kernel_entry 1``) saves a ``struct
+pt_regs`` and puts a frame record ``{interrupted x29, ELR}`` in its ``stackframe``; a
+record whose surrounding ``pt_regs`` holds that ``pc`` and ``x29`` with an EL1 ``pstate``
+is that boundary, and its frame is *interrupted* with the ``pt_regs``' registers.
+
+6.13 and later (``pt_regs.stackframe`` is a ``struct frame_record_meta``: ``{record,
+type}``, which BTF describes) mark both ends themselves, as ``kunwind_next_frame_record``
+reads them: a record ``{0, 0}`` is a metadata record whose ``type`` says what it is.
+``FRAME_META_TYPE_FINAL`` (the entry from EL0, a new task's and each CPU's first stack
+frame) ends the walk, and only in the task's own ``pt_regs`` at the top of its stack;
+``FRAME_META_TYPE_PT_REGS`` (the entry from EL1) says the ``pt_regs`` around it holds
+the interrupted context: its ``pc`` is the next frame (interrupted, with the
+``pt_regs``' registers) and its ``x29`` the next record. Any other type ends the walk
+with a reason, as the kernel's does (``-EINVAL``). The types are macros of
+``arch/arm64/include/asm/stacktrace/frame.h`` (not in BTF): :data:`FRAME_META_TYPE_FINAL`,
+:data:`FRAME_META_TYPE_PT_REGS`.
+
+At either kind of boundary, as drgn's CFI unwinder does (and unlike the kernel's
+frame-record walk, which does not look at ``x30``), the interrupted function's own
+return address ``x30`` is a frame when that function had not saved it yet (a leaf, or
+stopped in its prologue).
 
 Pure: memory comes through ``read_u64``, symbols through ``same_function``; the glue to
 a Program is :mod:`kdbg.unwind.frame_records`.
@@ -25,16 +38,22 @@ a Program is :mod:`kdbg.unwind.frame_records`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from kdbg.arch.arm64.frames import FINAL_FRAME, strip_pac
-from kdbg.errors import CoreError, FaultError
+from kdbg.errors import CoreError, FaultError, KdbgError
 
-__all__ = ["PtRegsOffsets", "Arm64Frame", "Arm64Unwind", "decode_pt_regs", "unwind_frames", "is_user_mode",
-           "show_regs_lines", "pstate_text", "MAX_FRAMES"]
+__all__ = ["PtRegsOffsets", "pt_regs_offsets", "Arm64Frame", "Arm64Unwind", "decode_pt_regs", "unwind_frames",
+           "is_user_mode", "show_regs_lines", "pstate_text", "MAX_FRAMES", "FRAME_META_TYPE_FINAL",
+           "FRAME_META_TYPE_PT_REGS"]
 
 #: The most frames one trace may have (a 16 KiB stack holds at most 1024 records).
 MAX_FRAMES = 4096
+#: ``frame_record_meta.type`` of the last record of a task's stack (6.13+; a macro
+#: in ``arch/arm64/include/asm/stacktrace/frame.h``, so not in BTF).
+FRAME_META_TYPE_FINAL = 1
+#: ``frame_record_meta.type`` of the record in an EL1 exception's ``pt_regs`` (6.13+).
+FRAME_META_TYPE_PT_REGS = 2
 #: A stack: ``(kind, begin, end)``.
 StackRange = Tuple[str, int, int]
 
@@ -42,7 +61,9 @@ StackRange = Tuple[str, int, int]
 @dataclasses.dataclass(frozen=True)
 class PtRegsOffsets:
     """Byte offsets in arm64's ``struct pt_regs`` (from BTF): ``regs[0]``, ``sp``,
-    ``pc``, ``pstate``, ``stackframe`` and its size."""
+    ``pc``, ``pstate``, ``stackframe`` and its size; on 6.13+, where ``stackframe`` is a
+    ``struct frame_record_meta``, ``meta_type`` is the offset of its ``type`` (``None``
+    before: ``u64 stackframe[2]``, no metadata records)."""
 
     regs: int
     sp: int
@@ -50,6 +71,19 @@ class PtRegsOffsets:
     pstate: int
     stackframe: int
     size: int
+    meta_type: Optional[int] = None
+
+
+def pt_regs_offsets(pt_regs: Any) -> PtRegsOffsets:
+    """:class:`PtRegsOffsets` of BTF's ``struct pt_regs`` (a composite type with
+    ``offsetof(designator)`` and ``size``); the ``KdbgError`` of a missing member but
+    ``stackframe.type``, whose absence means a kernel before 6.13."""
+    try:
+        meta: Optional[int] = pt_regs.offsetof("stackframe.type")
+    except KdbgError:  # 6.1-6.12: u64 stackframe[2]
+        meta = None
+    return PtRegsOffsets(pt_regs.offsetof("regs"), pt_regs.offsetof("sp"), pt_regs.offsetof("pc"),
+                         pt_regs.offsetof("pstate"), pt_regs.offsetof("stackframe"), pt_regs.size or 0, meta)
 
 
 @dataclasses.dataclass
@@ -120,7 +154,7 @@ class _Walker:
     def saved_lr(self, fp: int) -> Optional[int]:
         """The return address in the record at ``fp`` (stripped), if it is readable on a
         stack."""
-        if not fp or fp & 0xF or self.stack_of(fp, 16) is None:
+        if not fp or fp & 0x7 or self.stack_of(fp, 16) is None:
             return None
         try:
             return strip_pac(self.read_u64(fp + 8), self.pac_mask)
@@ -137,9 +171,9 @@ class _Walker:
 
     def exception_regs(self, fp: int, next_fp: int, lr: int) -> Optional[Tuple[int, Dict[str, int]]]:
         """``(address, registers)`` of the ``pt_regs`` whose ``stackframe`` is the record
-        at ``fp`` (an EL1 exception boundary), else ``None``."""
+        at ``fp`` (an EL1 exception boundary before 6.13), else ``None``."""
         o = self.offsets
-        if o is None or self.current is None:
+        if o is None or o.meta_type is not None or self.current is None:
             return None
         base = fp - o.stackframe
         if not (self.current[1] <= base and base + o.size <= self.current[2]):
@@ -152,11 +186,38 @@ class _Walker:
             return None
         return (base, regs) if _el1(regs["pstate"]) else None
 
+    def metadata(self, fp: int, o: PtRegsOffsets, meta_type: int) -> Tuple[Optional[str], int]:
+        """The metadata record at ``fp`` (6.13+): ``(why the walk ends, 0)`` at the final
+        record or a bad one, else ``(None, the interrupted x29)`` once the ``pt_regs``
+        around it is an interrupted frame."""
+        base = fp - o.stackframe
+        try:
+            kind = self.read_u64(base + meta_type)
+        except (FaultError, CoreError) as e:
+            return f"metadata frame record at {fp:#x} is unreadable ({e})", 0
+        if kind == FRAME_META_TYPE_FINAL:
+            task = next((s for s in self.stacks if s[0] == "task"), None)
+            if task is not None and base != task[2] - o.size:
+                return (f"final frame record at {fp:#x} is not in the task's pt_regs at "
+                        f"{task[2] - o.size:#x}"), 0
+            return FINAL_FRAME, 0
+        if kind != FRAME_META_TYPE_PT_REGS:
+            return (f"metadata frame record at {fp:#x} has type {kind:#x}, neither final "
+                    f"({FRAME_META_TYPE_FINAL}) nor pt_regs ({FRAME_META_TYPE_PT_REGS})"), 0
+        if self.current is None or not (self.current[1] <= base and base + o.size <= self.current[2]):
+            return f"pt_regs at {base:#x} of metadata frame record {fp:#x} is not on the record's stack", 0
+        try:
+            regs = decode_pt_regs(lambda off: self.read_u64(base + off), o)
+        except (FaultError, CoreError) as e:
+            return f"pt_regs at {base:#x} is unreadable ({e})", 0
+        self.interrupted(regs, base)
+        return None, regs["x29"]
+
     def enter(self, fp: int, prev: int) -> Optional[str]:
         """Why the record at ``fp`` may not be read (``None`` when it may), making its
         stack the current one."""
-        if fp & 0xF:
-            return f"frame pointer {fp:#x} is not 16-byte aligned"
+        if fp & 0x7:  # the kernel's rule (6.13+'s records in pt_regs are 8-byte aligned)
+            return f"frame pointer {fp:#x} is not 8-byte aligned"
         s = self.stack_of(fp, 16)
         if s is None:
             where = ", ".join(f"{k} [{b:#x}, {e:#x})" for k, b, e in self.stacks)
@@ -188,7 +249,15 @@ class _Walker:
             except (FaultError, CoreError) as e:
                 return f"frame record at {fp:#x} is unreadable ({e})"
             if next_fp == 0 and lr == 0:
-                return FINAL_FRAME
+                o = self.offsets
+                if o is None or o.meta_type is None:
+                    return FINAL_FRAME  # before 6.13: {0, 0} only in the task's pt_regs
+                end, next_fp = self.metadata(fp, o, o.meta_type)
+                if end is not None:
+                    return end
+                # the next record lies above the whole pt_regs (the kernel consumes it)
+                prev, fp = fp - o.stackframe + o.size - 1, next_fp
+                continue
             exc = self.exception_regs(fp, next_fp, lr)
             if exc is not None:
                 self.interrupted(exc[1], exc[0])
