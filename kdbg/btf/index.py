@@ -537,11 +537,12 @@ class BTF(NameLookup, Derivations):
     def _enumerator_index(self) -> Dict[str, Tuple[int, int]]:
         if self._enumerators is None:
             idx: Dict[str, Tuple[int, int]] = {}
+            enumerators = self.records.enumerators
+            names = self.records.string_table()
+            # from the records: only the enum a lookup finds is decoded (used)
             for tid in self.all_ids((K.KIND_ENUM, K.KIND_ENUM64)):
-                t = self.type(tid)
-                assert isinstance(t, Enum)
-                for e in t.enumerators:
-                    idx.setdefault(e.name, (tid, e.value))
+                for name, value in enumerators(tid, names):
+                    idx.setdefault(name, (tid, value))
             self._enumerators = idx
         return self._enumerators
 
