@@ -26,6 +26,7 @@ from __future__ import annotations
 import struct
 from typing import (
     Dict,
+    FrozenSet,
     Iterable,
     List,
     Mapping,
@@ -69,6 +70,7 @@ __all__ = [
     "closure",
     "encode",
     "minimize",
+    "declared_only_ids",
     "reduce_keeping_ids",
     "reduce_btf",
     "string_offsets",
@@ -556,6 +558,22 @@ def reduce_keeping_ids(btf: BTF, roots: Iterable[int], byteorder: Optional[str] 
     for module in split:
         keep |= {off for off in string_offsets(module.records, module.ids()) if off < btf.str_len}
     return _blank_strings(data, keep)
+
+
+def declared_only_ids(btf: BTF, reduced: bytes) -> FrozenSet[int]:
+    """The ids that :func:`reduce_keeping_ids` of ``btf`` wrote as a FWD (``reduced``)
+    where ``btf`` defines the type: what a reduced dump's BTF only declares."""
+    records = Records(reduced, "reduced BTF")
+    kinds = records.kinds()
+    fwd = bytes((K.KIND_FWD,))
+    out = set()
+    i = kinds.find(fwd)
+    while i >= 0:
+        tid = records.start_id + i
+        if btf.kind_of(tid) != K.KIND_FWD:
+            out.add(tid)
+        i = kinds.find(fwd, i + 1)
+    return frozenset(out)
 
 
 def minimize(

@@ -10,17 +10,7 @@ are model objects made on first use and cached, their member lists decoded on fi
 from __future__ import annotations
 
 from collections import Counter
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Protocol,
-    Tuple,
-)
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Tuple
 from typing import Type as PyType
 
 from kdbg.btf import constants as K
@@ -59,6 +49,9 @@ from kdbg.btf.types import (
 )
 from kdbg.errors import BTFError, ObjectNotFoundError
 from kdbg.progress import progress
+
+if TYPE_CHECKING:
+    from kdbg.memory.shrunk import ShrinkRecord
 
 __all__ = ["BTF", "BTFHeader", "ENUMERATOR_FINDS", "IndexStore", "KindLayout", "NAME_FINDS", "NameIndex",
            "parse_header", "flexible_by_rule", "old_enum_is_signed"]
@@ -153,6 +146,8 @@ class BTF(NameLookup, Derivations):
         self._enumerator_finds = 0
         self._enumerators: Optional[Dict[str, Tuple[int, int]]] = None
         self._ptr_index: Optional[Dict[int, int]] = None
+        #: The record of the ``kdbg shrink`` that reduced this BTF (``None``: not reduced).
+        self.reduced_by: Optional[ShrinkRecord] = None
         self._synth: Dict[int, Type] = {}
         self._synth_key: Dict[Tuple[str, int, Optional[int]], int] = {}
         self._declarators: Dict[Tuple[str, bool], Declarator] = {}
