@@ -24,6 +24,8 @@ What must hold, and where its truth comes from:
   the dump file), and makedumpfile extracts the same log; where crash cannot open the
   original (6.12, :data:`vmcores.crash_oracle.CRASH_CANNOT_OPEN`), it cannot open SMALL
   either, and the test says so.
+* A command the analysis did not run, on a reduced SMALL, fails with one line naming the
+  page or type SMALL lacks and that it is a reduced dump made by kdbg shrink.
 * ``-q`` prints nothing.
 """
 
@@ -357,6 +359,32 @@ def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
     else:
         assert isinstance(names, str) and names != "absent"
         assert (_drgn_kallsyms_names(plain), _drgn_kallsyms_names(reduced)) == (names, None)
+
+
+@pytest.mark.timeout(1800)
+def test_reduced_small_says_what_it_lacks(tmp_path: Path) -> None:
+    """A command the analysis did not run fails on a ``--reduced-btf`` SMALL with one line
+    naming what SMALL lacks and that it is a reduced dump made by kdbg shrink: a page of
+    the kernel's ``.BTF`` section (where the guest's kallsyms put it; the note replaces
+    those pages) and a type the analysis never touched (``struct tcp_sock``: ``ps`` reads
+    no socket). Both answer on the original."""
+    dump = resolve_dump("bookworm", "elf-paging", "qemu")
+    small = tmp_path / "small"
+    shrunk = _shrink(dump.path, small, "--reduced-btf", "-x", "ps")
+    assert shrunk.returncode == 0, shrunk.stderr
+    kallsyms = {}
+    for line in (dump.truth / "kallsyms").read_text().splitlines():
+        address, _type, name = line.split()[:3]
+        kallsyms[name] = int(address, 16)
+    middle = (kallsyms["__start_BTF"] + kallsyms["__stop_BTF"]) // 2 & ~0xFFF
+    for command, missing in ((f"rd {middle:#x}", f"{middle:#x}"), ("ptype struct tcp_sock", "struct tcp_sock")):
+        original = run_kdbg("-c", str(dump.path), "-x", command)
+        assert original.returncode == 0 and original.stdout, (command, original.stderr)
+        after = run_kdbg("-c", str(small), "-x", command, env=no_cache())
+        assert (after.returncode, after.stdout) == (1, ""), (command, after.stdout)
+        assert after.stderr.count("\n") == 1 and after.stderr.startswith("kdbg: "), after.stderr
+        assert missing in after.stderr and "a reduced dump made by kdbg shrink" in after.stderr, after.stderr
+        assert "Traceback" not in after.stderr
 
 
 @pytest.mark.timeout(900)

@@ -21,7 +21,9 @@ leaves out user-space pages altogether, whatever read them: a page the kernel co
 
 ``--reduced-btf`` carries the vmlinux BTF in a note of SMALL, reduced to the types the
 open and the analysis decoded (and, behind pointers, forward declarations of what they
-point to), each at its own id and with the strings of its string section the kept types
+point to; the BTF's indexes read the records without decoding, so a decoded type is one a
+lookup found or a read used, and a DATASEC keeps only its decoded VARs), each at its own
+id and with the strings of its string section the kept types
 and the loaded modules' BTF name, at their own offsets, so that module BTF still reads on
 top of it, instead of the pages of the kernel's ``.BTF`` section; and the kallsyms symbols
 the open and the analysis used (:meth:`~kdbg.symbols.table.SymbolTable.used_indices`) in
@@ -34,6 +36,13 @@ opens a dump and runs ``sys``, ``log``, ``bt`` and ``bt -a``: the kernel image's
 CPU's per-CPU area, every task, the active tasks' stacks, the modules, the printk ring
 (:mod:`kdbg.ui.shrink_crash` lists it). Those pages stay whole under ``--redact``. Without
 it SMALL holds what kdbg, drgn and makedumpfile read, and crash stops at its start-up.
+
+Every SMALL carries kdbg shrink's record (:class:`~kdbg.memory.shrunk.ShrinkRecord`, a
+note): the analysis's command line, the original's words for each page the analysis could
+not read there, and the types the reduced BTF only declares. A read or a type lookup the
+analysis did not make fails on SMALL with one line naming the page or the type and saying
+SMALL is a reduced dump made by kdbg shrink; a read the original could not serve fails as
+it did there.
 
 The kdump header's dump level is makedumpfile's 31 (every kind of page it can leave out is
 left out but for the pages read).
