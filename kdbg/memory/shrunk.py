@@ -3,7 +3,8 @@ recorded analysis never made fails saying why: SMALL is a reduced dump, not a br
 
 The record is a KDBG note (:mod:`kdbg.memory.kdbgnotes`) holding JSON: the analysis SMALL
 was made from (its command line), the reads of that analysis the original could not serve
-(page frame -> the original's words, so they fail on SMALL as they failed there), and,
+(page frame -> the original's words, so they fail on SMALL as they failed there) and the
+user pages ``--redact`` left out (saying so), and,
 with ``--reduced-btf``, the ids of the types the reduced BTF carries only as a forward
 declaration though the original defined them. :func:`open_physical
 <kdbg.memory.open_physical>` reads it into :attr:`PhysicalMemory.shrunk
@@ -34,7 +35,8 @@ class ShrinkRecord:
 
     #: The analysis's command line (``--report``, ``-x ps -x 'bt 1'``, ...).
     analysis: str
-    #: Page frame -> why the original could not serve the analysis's read of it.
+    #: Page frame -> why SMALL cannot serve it though the analysis read it: the original's
+    #: words when the original could not serve it either, or that ``--redact`` left it out.
     unservable: Dict[int, str] = field(default_factory=dict)
     #: Type ids of the reduced BTF that are a FWD where the original defined the type.
     declared_only: FrozenSet[int] = frozenset()

@@ -214,7 +214,10 @@ class ShrinkJob:
                        "btf_pages_left_out": len(left_out), "symbols_kept": kept_symbols,
                        "symbols": len(prog.symbol_table), "symbols_note_bytes": len(symbols[2]),
                        "symbol_pages_left_out": len(kallsyms)}
-        notes.append(ShrinkRecord(_analysis_line(ns), dict(phys.unservable), declared_only).note())
+        reasons = dict(phys.unservable)
+        reasons.update((pfn, f"page {pfn:#x} is user memory, which kdbg shrink --redact left out of this reduced "
+                             "dump") for pfn in user)
+        notes.append(ShrinkRecord(_analysis_line(ns), reasons, declared_only).note())
         vmci = phys.vmcoreinfo
         # The kernel's own NUMBER(phys_base) first: QEMU's kdump header has a wrong one.
         phys_base = _phys_base(vmci, phys.phys_base_hint)
