@@ -367,7 +367,8 @@ def test_reduced_small_says_what_it_lacks(tmp_path: Path) -> None:
     naming what SMALL lacks and that it is a reduced dump made by kdbg shrink: a page of
     the kernel's ``.BTF`` section (where the guest's kallsyms put it; the note replaces
     those pages) and a type the analysis never touched (``struct tcp_sock``: ``ps`` reads
-    no socket). Both answer on the original."""
+    no socket). Both answer on the original. And no address is given to a symbol the
+    guest's kallsyms does not put there."""
     dump = resolve_dump("bookworm", "elf-paging", "qemu")
     small = tmp_path / "small"
     shrunk = _shrink(dump.path, small, "--reduced-btf", "-x", "ps")
@@ -385,6 +386,21 @@ def test_reduced_small_says_what_it_lacks(tmp_path: Path) -> None:
         assert after.stderr.count("\n") == 1 and after.stderr.startswith("kdbg: "), after.stderr
         assert missing in after.stderr and "a reduced dump made by kdbg shrink" in after.stderr, after.stderr
         assert "Traceback" not in after.stderr
+    # Symbols: the address of a data symbol the analysis did not use is that symbol's (or
+    # an alias's) or no symbol's on SMALL, never one the guest's kallsyms puts elsewhere.
+    at: Dict[int, set] = {}
+    for line in (dump.truth / "kallsyms").read_text().splitlines():
+        address, _type, name = line.split()[:3]
+        at.setdefault(int(address, 16), set()).add(name)
+    data = sorted(a for a in at if kallsyms["_sdata"] <= a < kallsyms["_edata"])[::997]
+    code = (f"for a in {data!r}:\n    try:\n        print(prog.symbol(a).name)\n    except LookupError:\n"
+            "        print(None)")
+    after = run_kdbg("-c", str(small), "-e", code, env=no_cache())
+    assert after.returncode == 0, after.stderr
+    answers = after.stdout.splitlines()
+    assert len(answers) == len(data) >= 10
+    for address, name in zip(data, answers, strict=True):
+        assert name == "None" or name in at[address], (hex(address), name)
 
 
 @pytest.mark.timeout(900)
