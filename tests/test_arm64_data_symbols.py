@@ -104,7 +104,7 @@ def test_recovered_addresses_are_the_vmlinux_symbols(dump: Dump, vmlinux: Dict[s
         missing = {n for n in exported if n not in kallsyms and n in vmlinux} - recovered
         assert not missing, sorted(missing)[:20]
         assert counts["ksymtab"] > 500 and counts["vmcoreinfo"] > 10
-        percpu = [name for name, (_v, sec, _o) in prog.btf_variables().items() if sec.btf_name == ".data..percpu"]
+        percpu = [name for name, v in prog.btf_variables().items() if v.section == ".data..percpu"]
         assert len(percpu) > 200
         for name in percpu:
             assert prog.variable(name).address_ - slide in vmlinux[name], name
@@ -118,7 +118,7 @@ def test_named_globals_are_found_or_fail_in_one_line(dump: Dump, vmlinux: Dict[s
     vmci = _vmcoreinfo(dump)
     unreachable = []
     with open_program(str(dump.path)) as prog:
-        percpu = {n for n, (_v, sec, _o) in prog.btf_variables().items() if sec.btf_name == ".data..percpu"}
+        percpu = {n for n, v in prog.btf_variables().items() if v.section == ".data..percpu"}
         for name in NAMED:
             try:  # a per-CPU variable is placed, not added to the symbols
                 address = prog.variable(name).address_ if name in percpu else prog.symbol(name).address

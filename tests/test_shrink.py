@@ -11,7 +11,7 @@ What must hold, and where its truth comes from:
   ``init_uts_ns`` is and finds the guest's ``uname -r``, and where VMCOREINFO has the
   kallsyms entries (6.x), loads the symbol table from SMALL and finds ``init_uts_ns`` there.
 * ``--redact``: a process's page (found by drgn with Debian's DWARF on the original, from
-  ``mm->arg_start``) is left out and reads as excluded from SMALL; every other byte of an
+  ``mm->arg_start``) is left out and a read of it on SMALL says so; every other byte of an
   analysis page is the original's or zero.
 * A page the original could not serve (excluded by ``makedumpfile -d 31``) fails on SMALL
   with the same message.
@@ -24,6 +24,8 @@ What must hold, and where its truth comes from:
   the dump file), and makedumpfile extracts the same log; where crash cannot open the
   original (6.12, :data:`vmcores.crash_oracle.CRASH_CANNOT_OPEN`), it cannot open SMALL
   either, and the test says so.
+* A command the analysis did not run, on a reduced SMALL, fails with one line naming the
+  page or type SMALL lacks and that it is a reduced dump made by kdbg shrink.
 * ``-q`` prints nothing.
 """
 
@@ -188,7 +190,7 @@ def test_redact_leaves_out_user_pages_and_unread_bytes(suite: str, tmp_path: Pat
     assert arg_pfn not in {p["pfn"] for p in manifest["kept"]}
     after = run_kdbg("-c", str(small), "-e", code, env=no_cache())
     assert after.returncode == 1
-    assert "excluded from the dump" in after.stderr
+    assert f"page {arg_pfn:#x} is user memory, which kdbg shrink --redact left out" in after.stderr, after.stderr
     # Every byte of an analysis page is the original's or zero, and at least the bytes
     # read are the original's.
     original, redacted = open_physical(str(dump.path)), open_physical(str(small))
@@ -357,6 +359,48 @@ def test_reduced_btf_replaces_the_btf_pages(suite: str, tmp_path: Path) -> None:
     else:
         assert isinstance(names, str) and names != "absent"
         assert (_drgn_kallsyms_names(plain), _drgn_kallsyms_names(reduced)) == (names, None)
+
+
+@pytest.mark.timeout(1800)
+def test_reduced_small_says_what_it_lacks(tmp_path: Path) -> None:
+    """A command the analysis did not run fails on a ``--reduced-btf`` SMALL with one line
+    naming what SMALL lacks and that it is a reduced dump made by kdbg shrink: a page of
+    the kernel's ``.BTF`` section (where the guest's kallsyms put it; the note replaces
+    those pages) and a type the analysis never touched (``struct tcp_sock``: ``ps`` reads
+    no socket). Both answer on the original. And no address is given to a symbol the
+    guest's kallsyms does not put there."""
+    dump = resolve_dump("bookworm", "elf-paging", "qemu")
+    small = tmp_path / "small"
+    shrunk = _shrink(dump.path, small, "--reduced-btf", "-x", "ps")
+    assert shrunk.returncode == 0, shrunk.stderr
+    kallsyms = {}
+    for line in (dump.truth / "kallsyms").read_text().splitlines():
+        address, _type, name = line.split()[:3]
+        kallsyms[name] = int(address, 16)
+    middle = (kallsyms["__start_BTF"] + kallsyms["__stop_BTF"]) // 2 & ~0xFFF
+    for command, missing in ((f"rd {middle:#x}", f"{middle:#x}"), ("ptype struct tcp_sock", "struct tcp_sock")):
+        original = run_kdbg("-c", str(dump.path), "-x", command)
+        assert original.returncode == 0 and original.stdout, (command, original.stderr)
+        after = run_kdbg("-c", str(small), "-x", command, env=no_cache())
+        assert (after.returncode, after.stdout) == (1, ""), (command, after.stdout)
+        assert after.stderr.count("\n") == 1 and after.stderr.startswith("kdbg: "), after.stderr
+        assert missing in after.stderr and "a reduced dump made by kdbg shrink" in after.stderr, after.stderr
+        assert "Traceback" not in after.stderr
+    # Symbols: the address of a data symbol the analysis did not use is that symbol's (or
+    # an alias's) or no symbol's on SMALL, never one the guest's kallsyms puts elsewhere.
+    at: Dict[int, set] = {}
+    for line in (dump.truth / "kallsyms").read_text().splitlines():
+        address, _type, name = line.split()[:3]
+        at.setdefault(int(address, 16), set()).add(name)
+    data = sorted(a for a in at if kallsyms["_sdata"] <= a < kallsyms["_edata"])[::997]
+    code = (f"for a in {data!r}:\n    try:\n        print(prog.symbol(a).name)\n    except LookupError:\n"
+            "        print(None)")
+    after = run_kdbg("-c", str(small), "-e", code, env=no_cache())
+    assert after.returncode == 0, after.stderr
+    answers = after.stdout.splitlines()
+    assert len(answers) == len(data) >= 10
+    for address, name in zip(data, answers, strict=True):
+        assert name == "None" or name in at[address], (hex(address), name)
 
 
 @pytest.mark.timeout(900)

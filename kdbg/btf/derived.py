@@ -11,7 +11,7 @@ from kdbg.btf.kinds import Qualifiers
 from kdbg.btf.types import Array, Const, Float, FuncProto, Pointer, Restrict, Type, TypeParameter, Volatile
 
 if TYPE_CHECKING:
-    pass
+    from kdbg.btf.decoder import Records
 
 __all__ = ["Derivations"]
 
@@ -30,6 +30,7 @@ class Derivations:
         _ptr_index: Optional[Dict[int, int]]
         _ints: Dict[Tuple[int, bool], Type]
         _void: Type
+        records: Records
 
         def type(self, type_id: int) -> Type: ...
         def all_ids(self, kinds: Optional[Iterable[int]] = None) -> Iterator[int]: ...
@@ -47,10 +48,9 @@ class Derivations:
         """A pointer to ``t``: the BTF's own PTR type if it has one, else a synthesized one."""
         if self._ptr_index is None:
             idx: Dict[int, int] = {}
-            for i in self.all_ids((K.KIND_PTR,)):
-                ptr = self.type(i)
-                assert isinstance(ptr, Pointer)
-                idx.setdefault(ptr.type_id, i)
+            head = self.records.head
+            for i in self.all_ids((K.KIND_PTR,)):  # from the records: a PTR is decoded when used
+                idx.setdefault(head(i)[2], i)
             self._ptr_index = idx
         pid = self._ptr_index.get(t.id)
         if pid is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import struct
 from typing import (
     Dict,
+    FrozenSet,
     Iterable,
     List,
     Mapping,
@@ -40,6 +41,7 @@ from typing import (
 from kdbg.btf import constants as K
 from kdbg.btf.decoder import Records, parse_header
 from kdbg.btf.index import BTF
+from kdbg.btf.members import VarSecinfo
 from kdbg.btf.types import (
     Array,
     Composite,
@@ -68,6 +70,7 @@ __all__ = [
     "closure",
     "encode",
     "minimize",
+    "declared_only_ids",
     "reduce_keeping_ids",
     "reduce_btf",
     "string_offsets",
@@ -225,10 +228,20 @@ class BTFEncoder:
         self.id_map.update((i, i) for i in range(1, last + 1))
         fwd = set(as_fwd)
         for tid in range(1, last + 1):
-            if tid in keep:
-                self._encode_or_fwd(btf.type(tid), tid in fwd)
-            else:
+            if tid not in keep:
                 self.add_raw(K.KIND_CONST, 0, 0)
+                continue
+            t = btf.type(tid)
+            if isinstance(t, Datasec):
+                self._encode_datasec(t, [e for e in t.entries if e.type_id in keep])
+            else:
+                self._encode_or_fwd(t, tid in fwd)
+
+    def _encode_datasec(self, t: Datasec, entries: Sequence[VarSecinfo]) -> None:
+        """A DATASEC with ``entries`` (all of ``t``'s, or the kept ones)."""
+        pack, ref = self._u32x3.pack, self._ref
+        parts = [pack(ref(e.type_id, t, f"entry {i}"), e.offset, e.size) for i, e in enumerate(entries)]
+        self.add_raw(K.KIND_DATASEC, t.btf_name, t._size, len(parts), t.kflag, b"".join(parts))
 
     def _encode(self, t: Type) -> None:  # noqa: C901 - one branch per kind
         u32, u32x2, u32x3 = self._u32.pack, self._u32x2.pack, self._u32x3.pack
@@ -297,11 +310,7 @@ class BTFEncoder:
                 u32(t.component_idx & 0xFFFFFFFF),
             )
         elif isinstance(t, Datasec):
-            parts = [
-                u32x3(ref(e.type_id, t, f"entry {i}"), e.offset, e.size)
-                for i, e in enumerate(t.entries)
-            ]
-            self.add_raw(K.KIND_DATASEC, t.btf_name, t._size, len(parts), t.kflag, b"".join(parts))
+            self._encode_datasec(t, t.entries)
         elif isinstance(t, (Pointer, Typedef, Qualified)):
             self.add_raw(t.btf_kind, t.btf_name, ref(t.type_id, t, K.KIND_NAMES[t.btf_kind]), 0, t.kflag)
         elif isinstance(t, Opaque):
@@ -532,17 +541,39 @@ def reduce_keeping_ids(btf: BTF, roots: Iterable[int], byteorder: Optional[str] 
     """``btf`` reduced to ``roots`` and what they need (:func:`closure` with
     ``pointers="fwd"``) with every type at its own id and the string section at its own
     offsets (:meth:`BTFEncoder.add_same_ids`): module BTF split on the original still reads
-    on top of the result. Only the strings the kept types and the records of ``split``
-    (module BTF on ``btf``) name are left in the string section; the rest is zeroed."""
-    order, fwd = closure(btf, roots, "fwd")
+    on top of the result. A DATASEC is kept, with the entries of the kept VARs only, when
+    one of its VARs is kept (a root DATASEC brings none of its VARs: a lookup reads a
+    section's entries without decoding them). Only the strings the kept types and the
+    records of ``split`` (module BTF on ``btf``) name are left in the string section; the
+    rest is zeroed."""
+    roots = list(roots)
+    datasecs = set(btf.ids((K.KIND_DATASEC,)))
+    order, fwd = closure(btf, [r for r in roots if r not in datasecs], "fwd")
     enc = BTFEncoder(byteorder or btf.byteorder)
     kept = {i for i in order if i > 0}
+    kept |= {sec for sec in datasecs if any(e[0] in kept for e in btf.records.secinfo(sec))}
     enc.add_same_ids(btf, kept, fwd)
     data = enc.to_bytes()
     keep = string_offsets(Records(data, "reduced BTF"), kept)
     for module in split:
         keep |= {off for off in string_offsets(module.records, module.ids()) if off < btf.str_len}
     return _blank_strings(data, keep)
+
+
+def declared_only_ids(btf: BTF, reduced: bytes) -> FrozenSet[int]:
+    """The ids that :func:`reduce_keeping_ids` of ``btf`` wrote as a FWD (``reduced``)
+    where ``btf`` defines the type: what a reduced dump's BTF only declares."""
+    records = Records(reduced, "reduced BTF")
+    kinds = records.kinds()
+    fwd = bytes((K.KIND_FWD,))
+    out = set()
+    i = kinds.find(fwd)
+    while i >= 0:
+        tid = records.start_id + i
+        if btf.kind_of(tid) != K.KIND_FWD:
+            out.add(tid)
+        i = kinds.find(fwd, i + 1)
+    return frozenset(out)
 
 
 def minimize(

@@ -10,17 +10,7 @@ are model objects made on first use and cached, their member lists decoded on fi
 from __future__ import annotations
 
 from collections import Counter
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Protocol,
-    Tuple,
-)
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Tuple
 from typing import Type as PyType
 
 from kdbg.btf import constants as K
@@ -59,6 +49,9 @@ from kdbg.btf.types import (
 )
 from kdbg.errors import BTFError, ObjectNotFoundError
 from kdbg.progress import progress
+
+if TYPE_CHECKING:
+    from kdbg.memory.shrunk import ShrinkRecord
 
 __all__ = ["BTF", "BTFHeader", "ENUMERATOR_FINDS", "IndexStore", "KindLayout", "NAME_FINDS", "NameIndex",
            "parse_header", "flexible_by_rule", "old_enum_is_signed"]
@@ -153,6 +146,8 @@ class BTF(NameLookup, Derivations):
         self._enumerator_finds = 0
         self._enumerators: Optional[Dict[str, Tuple[int, int]]] = None
         self._ptr_index: Optional[Dict[int, int]] = None
+        #: The record of the ``kdbg shrink`` that reduced this BTF (``None``: not reduced).
+        self.reduced_by: Optional[ShrinkRecord] = None
         self._synth: Dict[int, Type] = {}
         self._synth_key: Dict[Tuple[str, int, Optional[int]], int] = {}
         self._declarators: Dict[Tuple[str, bool], Declarator] = {}
@@ -288,10 +283,18 @@ class BTF(NameLookup, Derivations):
     def enumerator_values(self, t: Enum) -> List[Tuple[str, int]]:
         """Enum ``t``'s ``(name, value)`` pairs, signed as the BTF says (see
         :attr:`enum_signedness_known`; for older BTF, :func:`old_enum_is_signed`)."""
-        vals = self.records.enumerators(t.id, self.records.names)
-        if t.kflag or t.is_enum64 or self.enum_signedness_known or not old_enum_is_signed(v for _, v in vals):
+        return self.enumerator_values_of(t.id)
+
+    def enumerator_values_of(self, type_id: int) -> List[Tuple[str, int]]:
+        """:meth:`enumerator_values` of the enum with id ``type_id``, from its record
+        (without decoding it)."""
+        r = self.records
+        _name, info, size, _off = r.head(type_id)
+        vals = r.enumerators(type_id, r.names)
+        if info >> 31 or (info >> 24) & 0x7F == K.KIND_ENUM64 or self.enum_signedness_known \
+                or not old_enum_is_signed(v for _, v in vals):
             return vals
-        mask = (1 << (8 * (t.size or 4))) - 1  # an 8-byte enum's values are sign-extended u64s
+        mask = (1 << (8 * (size or 4))) - 1  # an 8-byte enum's values are sign-extended u64s
         return [(n, v if v < 1 << 31 else ((v - (1 << 32)) & mask if mask > 0xFFFFFFFF else v - (1 << 32)))
                 for n, v in vals]
 
@@ -537,11 +540,10 @@ class BTF(NameLookup, Derivations):
     def _enumerator_index(self) -> Dict[str, Tuple[int, int]]:
         if self._enumerators is None:
             idx: Dict[str, Tuple[int, int]] = {}
+            # from the records: only the enum a lookup finds is decoded (used)
             for tid in self.all_ids((K.KIND_ENUM, K.KIND_ENUM64)):
-                t = self.type(tid)
-                assert isinstance(t, Enum)
-                for e in t.enumerators:
-                    idx.setdefault(e.name, (tid, e.value))
+                for name, value in self.enumerator_values_of(tid):
+                    idx.setdefault(name, (tid, value))
             self._enumerators = idx
         return self._enumerators
 

@@ -76,9 +76,10 @@ class BTFResolver:
         idx = owner.memo.get("cparse.qualifiers")
         if idx is None:
             idx = {}
-            for tid in owner.all_ids(tuple(_QUAL_KINDS.values())):
-                q = owner.type(tid)
-                idx.setdefault((q.btf_kind, getattr(q, "type_id", 0)), tid)
+            head = owner.records.head
+            for tid in owner.all_ids(tuple(_QUAL_KINDS.values())):  # from the records, decoding none
+                _name, info, ref, _off = head(tid)
+                idx.setdefault(((info >> 24) & 0x7F, ref), tid)
             owner.memo["cparse.qualifiers"] = idx
         hit = idx.get((_QUAL_KINDS[keyword], t.id))
         return owner.type(hit) if hit is not None else owner.qualified(t, keyword)
@@ -144,15 +145,19 @@ def _anonymous_index(btf: BTF) -> Dict[Tuple[int, Tuple[str, ...]], List[int]]:
     idx = btf.memo.get("cparse.anonymous")
     if idx is None:
         idx = {}
+        records = btf.records
+        offsets = _Offsets()
+        string = btf.string
+        # from the records: an anonymous type is decoded when a declaration names it
         for tid in btf.ids((K.KIND_STRUCT, K.KIND_UNION, K.KIND_ENUM, K.KIND_ENUM64)):
             if btf.name_of(tid):
                 continue
-            t = btf.type(tid)
-            kind = K.KIND_ENUM if t.btf_kind == K.KIND_ENUM64 else t.btf_kind
-            if kind == K.KIND_ENUM:
-                names = tuple(e.name for e in t.enumerators)  # type: ignore[attr-defined]
+            kind = records.kind(tid)
+            if kind in (K.KIND_ENUM, K.KIND_ENUM64):
+                kind = K.KIND_ENUM
+                names = tuple(string(off) for off, _v in records.enumerators(tid, offsets))
             else:
-                names = tuple(m.btf_name for m in t.btf_members)  # type: ignore[attr-defined]
+                names = tuple(string(m[0]) for m in records.members(tid, offsets))
             idx.setdefault((kind, names), []).append(tid)
         btf.memo["cparse.anonymous"] = idx
     return idx

@@ -34,14 +34,13 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
     if flags & FindObjectFlags.VARIABLE:
         hit = prog.btf_variables().get(name)
         if hit is not None:
-            var, sec, offset = hit
             sym = prog.symbol_table.get(name)
             if sym is not None:
-                return reference_object(prog, var.type, sym.address)
-            start = _percpu_start(prog) if sec.btf_name == ".data..percpu" else None
+                return reference_object(prog, hit.var.type, sym.address)
+            start = _percpu_start(prog) if hit.section == ".data..percpu" else None
             if start is None:
-                raise ObjectNotFoundError(f"variable {name!r} is in BTF ({sec.btf_name}) but not in the symbol table")
-            return reference_object(prog, var.type, start + offset)
+                raise ObjectNotFoundError(f"variable {name!r} is in BTF ({hit.section}) but not in the symbol table")
+            return reference_object(prog, hit.var.type, start + hit.offset)
         t = prog.declared_type(name)
         if t is not None:
             sym = prog._symbol_named(name)
@@ -82,11 +81,11 @@ def _percpu_start(prog: Program) -> Optional[int]:
     start: Optional[int] = sym.address if sym is not None else None
     if start is None:
         starts = set()
-        for var_name, (_var, sec, offset) in prog.btf_variables().items():
-            if sec.btf_name == ".data..percpu":
+        for var_name, v in prog.btf_variables().items():
+            if v.section == ".data..percpu":
                 anchor = table.get(var_name)
                 if anchor is not None:
-                    starts.add(anchor.address - offset)
+                    starts.add(anchor.address - v.offset)
         start = starts.pop() if len(starts) == 1 else None
     prog.cache[key] = start
     return start

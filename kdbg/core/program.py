@@ -30,6 +30,7 @@ from typing import (
     Dict,
     Iterator,
     List,
+    NamedTuple,
     Optional,
     Protocol,
     Sequence,
@@ -44,7 +45,7 @@ from kdbg.btf import constants as K
 from kdbg.btf.cparse import parse_declarations, parse_type_name
 from kdbg.btf.index import BTF
 from kdbg.btf.kinds import TypeKindSet
-from kdbg.btf.types import Datasec, Func, Type, Var
+from kdbg.btf.types import Func, Type, Var
 from kdbg.core.constructors import TypeConstructors
 from kdbg.core.finders import FinderList, FindObjectFlags
 from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsyms_symbol_finder
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
     from kdbg.symbols.table import Symbol, SymbolTable
 
-__all__ = ["Program", "Unwinder", "FindObjectFlags", "is_target_error", "target_error_layer"]
+__all__ = ["Program", "BTFVariable", "Unwinder", "FindObjectFlags", "is_target_error", "target_error_layer"]
 
 _T = TypeVar("_T")
 TypeFinder = Callable[["Program", TypeKindSet, str, Optional[str]], Optional[Type]]
@@ -148,7 +149,7 @@ class Program(TypeConstructors, MemorySearch, TypedReads):
         self._symbols: Optional[SymbolTable] = None
         self._failed: Dict[str, KdbgError] = {}
         self._primitives: Dict[str, Type] = {}
-        self._btf_vars: Optional[Dict[str, Tuple[Var, Datasec, int]]] = None
+        self._btf_vars: Optional[Dict[str, BTFVariable]] = None
         self._modules: Dict[str, Module] = {}
         self._modules_hooks: List[Callable[[Program], Any]] = []
         #: Declarations given with :meth:`declare`, in order (the text as given).
@@ -353,14 +354,14 @@ class Program(TypeConstructors, MemorySearch, TypedReads):
             return False
         return True
 
-    def btf_variables(self) -> Dict[str, Tuple[Var, Datasec, int]]:
-        """The kernel BTF's VARs by name with their DATASEC and offset in it (first
-        definition wins)."""
+    def btf_variables(self) -> Dict[str, BTFVariable]:
+        """The kernel BTF's VARs by name with their DATASEC's name and offset in it (first
+        definition wins), read from the records: a VAR is decoded only when used."""
         if self._btf_vars is None:
-            out: Dict[str, Tuple[Var, Datasec, int]] = {}
+            out: Dict[str, BTFVariable] = {}
             for b in self.btfs:
-                for v, sec, offset in datasec_variables(b):
-                    out.setdefault(v.btf_name, (v, sec, offset))
+                for v in datasec_variables(b):
+                    out.setdefault(v.name, v)
             self._btf_vars = out
         return self._btf_vars
 
@@ -596,16 +597,34 @@ def _absent_object_maker(prog: Program) -> Callable[[Type, Optional[int]], Objec
     return make
 
 
-def datasec_variables(btf: BTF) -> Iterator[Tuple[Var, Datasec, int]]:
-    """Every VAR of ``btf``'s DATASECs (not its base's) with its section and offset."""
+class BTFVariable(NamedTuple):
+    """One VAR of a BTF DATASEC, named by its record: the VAR itself is decoded (which
+    ``kdbg shrink --reduced-btf`` counts as used) only when :attr:`var` is asked for."""
+
+    name: str
+    btf: BTF
+    var_id: int
+    #: The DATASEC's name (``.data..percpu``).
+    section: str
+    #: The variable's offset in its section.
+    offset: int
+
+    @property
+    def var(self) -> Var:
+        """The decoded VAR (its ``type`` is the variable's)."""
+        t = self.btf.type(self.var_id)
+        assert isinstance(t, Var)
+        return t
+
+
+def datasec_variables(btf: BTF) -> Iterator[BTFVariable]:
+    """Every VAR of ``btf``'s DATASECs (not its base's) with its section and offset, from
+    the records (decoding neither the sections nor the variables)."""
     for tid in btf.ids((K.KIND_DATASEC,)):
-        sec = btf.type(tid)
-        if not isinstance(sec, Datasec):
-            continue
-        for entry in sec.entries:
-            var = entry.type
-            if isinstance(var, Var):
-                yield var, sec, entry.offset
+        section = btf.name_of(tid)
+        for var_id, offset, _size in btf.records.secinfo(tid):
+            if btf.kind_of(var_id) == K.KIND_VAR:
+                yield BTFVariable(btf.name_of(var_id), btf, var_id, section, offset)
 
 
 def _wants(sym: Symbol, flags: FindObjectFlags) -> bool:

@@ -28,6 +28,20 @@ _SPEC_KINDS = {
 _NAME_KINDS = TypeKindSet({TypeKind.TYPEDEF, TypeKind.INT, TypeKind.BOOL, TypeKind.FLOAT})
 
 
+def _carried(t: Type) -> Type:
+    """``t``, or :class:`TypeNotFoundError` when it is a FWD that a reduced dump's BTF
+    (``kdbg shrink --reduced-btf``) carries in place of a type the original defined."""
+    btf = t.btf
+    record = btf.reduced_by if btf is not None else None
+    if record is None or btf is None or btf.kind_of(t.id) != K.KIND_FWD:
+        return t
+    # the original may have had a FWD of that name too: any FWD of the name the reduction made
+    if any(i in record.declared_only for i in btf.ids_by_name(t.btf_name, (K.KIND_FWD,))):
+        name = t.type_name()
+        raise TypeNotFoundError(name, record.type_hint(name, True))
+    return t
+
+
 class ProgramResolver:
     """Names in type names and declarations resolved through a program: the kernel's BTF
     first (with its size and ``#id`` rules), then the enabled type finders."""
@@ -37,9 +51,11 @@ class ProgramResolver:
 
     def base(self, spec: Specifiers, size: Optional[int], pick_first: bool) -> Type:
         try:
-            return resolve_specifiers_in(self.prog.btfs, spec, size, pick_first)
+            found = resolve_specifiers_in(self.prog.btfs, spec, size, pick_first)
         except TypeNotFoundError as e:
             last = e
+        else:
+            return _carried(found)
         if spec.pick is None and (spec.tag is not None or spec.typedef is not None):
             kinds, name = (_SPEC_KINDS[spec.tag[0]], spec.tag[1]) if spec.tag else (_NAME_KINDS, spec.typedef or "")
             for fname, fn in self.prog.type_finders():
@@ -48,6 +64,9 @@ class ProgramResolver:
                 t = fn(self.prog, kinds, name, None)
                 if t is not None:
                     return t
+        record = self.prog.btf.reduced_by if self.prog.btfs else None
+        if record is not None and last.hint is None:
+            raise TypeNotFoundError(last.name, record.type_hint(last.name, False)) from None
         raise last
 
     def names_type(self, word: str) -> bool:

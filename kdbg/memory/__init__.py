@@ -24,6 +24,7 @@ from kdbg.memory.flattened import FlattenedFile, is_flattened
 from kdbg.memory.kcore import KcoreMemory, open_kcore
 from kdbg.memory.kdump import DISKDUMP_SIGNATURE, KDUMP_SIGNATURE, KdumpPhysicalMemory
 from kdbg.memory.physical import CoreMemory, PhysicalMemory
+from kdbg.memory.shrunk import ShrinkRecord
 
 __all__ = [
     "KernelMemory",
@@ -62,12 +63,20 @@ def open_physical(path: str, cache_pages: int = 4096) -> PhysicalMemory:
     """The physical memory of a vmcore in any supported format."""
     path = os.fspath(path)
     kind = sniff_format(path)
+    phys: PhysicalMemory
     if kind == "elf":
-        return ElfPhysicalMemory(path)
-    if kind == "kdump":
-        return KdumpPhysicalMemory(RawFile(path), cache_pages)
-    flat = FlattenedFile(RawFile(path))
-    return KdumpPhysicalMemory(flat, cache_pages, f"kdump-compressed dump {path} (flattened)")
+        phys = ElfPhysicalMemory(path)
+    elif kind == "kdump":
+        phys = KdumpPhysicalMemory(RawFile(path), cache_pages)
+    else:
+        flat = FlattenedFile(RawFile(path))
+        phys = KdumpPhysicalMemory(flat, cache_pages, f"kdump-compressed dump {path} (flattened)")
+    try:
+        phys.shrunk = ShrinkRecord.from_notes(phys.notes, path)
+    except CoreError:
+        phys.close()
+        raise
+    return phys
 
 
 def open_core(path: str, cache_pages: int = 4096) -> CoreMemory:

@@ -7,7 +7,7 @@ compression, and the machine's address translation are hidden behind :class:`Ker
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Tuple
 
 from kdbg.errors import CoreError
 from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -40,6 +40,10 @@ class KernelMemory(ABC):
 
     #: Every ELF note of the dump as ``(name, type, descriptor)``, in order (none live).
     notes: List[tuple] = []
+
+    #: What ``kdbg shrink`` recorded in the dump (:class:`kdbg.memory.shrunk.ShrinkRecord`),
+    #: ``None`` for any other source.
+    shrunk: Any = None
 
     #: One line per problem the source has as a whole (e.g. a dump cut short), for the
     #: command line to print as ``kdbg: warning: ...``; empty when all is well.

@@ -253,7 +253,8 @@ class ElfPhysicalMemory(PhysicalMemory):
         while pos < end:
             s = self._segment(pos)
             if s is None:
-                raise FaultError("physical address not in the dump", pos, physical=True)
+                raise FaultError(self.not_held(pos // self.page_size, "physical address not in the dump"), pos,
+                                 physical=True)
             chunk_end = min(end, s.end)
             rel = pos - s.start
             if rel < s.filesz:

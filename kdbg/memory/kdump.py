@@ -465,7 +465,7 @@ class KdumpPhysicalMemory(PhysicalMemory):
             )
         if not self.is_dumped(pfn):
             if self.is_present(pfn):
-                raise FaultError("page excluded from the dump", addr, physical=True)
+                raise FaultError(self.not_held(pfn, "page excluded from the dump"), addr, physical=True)
             raise FaultError("physical address not in the dump", addr, physical=True)
         offset, size, flags, _page_flags = self.descriptor(pfn)
         ps = self.page_size

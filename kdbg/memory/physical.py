@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Mapping, O
 from kdbg.arch import X86_64, Translator, translator_for
 from kdbg.errors import CoreError, FaultError
 from kdbg.memory.base import KernelMemory
+from kdbg.memory.shrunk import ShrinkRecord
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,10 +58,19 @@ class PhysicalMemory(ABC):
     #: one ``NT_PRSTATUS`` per CPU, ...): what a rewritten dump carries over.
     notes: List[tuple] = []
 
+    #: What ``kdbg shrink`` recorded when it wrote this dump (``None``: it did not).
+    shrunk: Optional[ShrinkRecord] = None
+
     def is_present(self, pfn: int) -> bool:
         """Whether page frame ``pfn`` is memory the dumped machine had, dumped or excluded
         by a dump filter (a read of an excluded one fails saying so)."""
         return False
+
+    def not_held(self, pfn: int, reason: str) -> str:
+        """The message of a read of page ``pfn`` that the dump does not hold (``reason``:
+        the format's words), which a dump ``kdbg shrink`` wrote explains
+        (:meth:`ShrinkRecord.page_reason`)."""
+        return reason if self.shrunk is None else self.shrunk.page_reason(pfn, reason)
 
     @abstractmethod
     def read(self, address: int, size: int) -> bytes:
@@ -155,6 +165,7 @@ class CoreMemory(KernelMemory):
         self.vmcoreinfo = phys.vmcoreinfo
         self.prstatus = list(phys.prstatus)
         self.notes = list(phys.notes)
+        self.shrunk = phys.shrunk
         self.warnings = list(phys.warnings)
         self.page_size = phys.page_size
         vmci = self.vmcoreinfo

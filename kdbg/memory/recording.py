@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
+from kdbg.errors import FaultError
 from kdbg.memory.physical import CoreMemory, PhysicalMemory, page_spans
 
 __all__ = ["OPEN", "SYMBOLS", "ANALYSIS", "PAGE_TABLE", "CRASH", "PHASES", "RecordingMemory", "RecordingCoreMemory"]
@@ -60,17 +61,23 @@ class RecordingMemory(PhysicalMemory):
         self._phase: Dict[int, str] = {}
         #: pfn -> every phase that read it.
         self._phases: Dict[int, Set[str]] = {}
+        #: pfn -> why the dump could not serve a read of it (the reader's words).
+        self.unservable: Dict[int, str] = {}
+        self.shrunk = inner.shrunk
 
     def read(self, address: int, size: int) -> bytes:
-        """``inner.read``, recording the pages and bytes it returned."""
-        data = self.inner.read(address, size)
-        if self.recording and size > 0:
-            self._note(address, size, self.phase)
-        return data
+        """``inner.read``, recording the pages and bytes it returned (or the page it could
+        not serve, and why)."""
+        return self.read_tagged(address, size, self.phase)
 
     def read_tagged(self, address: int, size: int, phase: str) -> bytes:
         """:meth:`read`, recorded under ``phase`` whatever the current one is."""
-        data = self.inner.read(address, size)
+        try:
+            data = self.inner.read(address, size)
+        except FaultError as e:
+            if self.recording and e.physical:
+                self.unservable.setdefault(e.address >> self._shift, e.message)
+            raise
         if self.recording and size > 0:
             self._note(address, size, phase)
         return data

@@ -126,14 +126,14 @@ def _object_finder(prog: Program, name: str, flags: FindObjectFlags, filename: O
         return None
     for module, btf in loaded.btfs.items():
         if flags & FindObjectFlags.VARIABLE:
-            for var, _sec, _offset in datasec_variables(btf):
-                if var.btf_name == name:
+            for v in datasec_variables(btf):
+                if v.name == name:
                     # placed at the module's own symbol (a per-CPU one is mod->percpu + offset)
                     sym = _module_symbol(prog, module, name, data=True)
                     if sym is None:
                         raise ObjectNotFoundError(f"variable {name!r} of module {module} is in its BTF but "
                                                   "not in its symbols")
-                    return reference_object(prog, var.type, sym.address)
+                    return reference_object(prog, v.var.type, sym.address)
         if flags & FindObjectFlags.FUNCTION:
             try:
                 func = btf.function(name)

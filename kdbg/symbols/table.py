@@ -311,6 +311,10 @@ class SymbolTable:
         """Type letter of the symbol at ``index``."""
         return self._types[index]
 
+    def size_of(self, index: int) -> Optional[int]:
+        """Size of the symbol at ``index`` (:attr:`Symbol.size`), not recorded as a use."""
+        return self._size(index)
+
     # -- what was used ----------------------------------------------------------------------
 
     def record_use(self) -> None:

@@ -137,7 +137,9 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     def dump_btfs() -> List[BTF]:
         reduced = reduced_btf_from_notes(memory.notes, path)
         if reduced is not None:  # kdbg shrink --reduced-btf: the kernel's .BTF pages are not in it
-            return [open_btf(reduced, name=f"{path}: vmlinux BTF (reduced, from kdbg's note)")]
+            btf = open_btf(reduced, name=f"{path}: vmlinux BTF (reduced, from kdbg's note)")
+            btf.reduced_by = memory.shrunk  # what says why a type is missing
+            return [btf]
         return [open_btf(read_vmlinux_btf(memory, symbol), name=f"{path}: vmlinux BTF")]
 
     def given_btfs() -> List[BTF]:

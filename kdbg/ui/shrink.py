@@ -21,7 +21,9 @@ leaves out user-space pages altogether, whatever read them: a page the kernel co
 
 ``--reduced-btf`` carries the vmlinux BTF in a note of SMALL, reduced to the types the
 open and the analysis decoded (and, behind pointers, forward declarations of what they
-point to), each at its own id and with the strings of its string section the kept types
+point to; the BTF's indexes read the records without decoding, so a decoded type is one a
+lookup found or a read used, and a DATASEC keeps only its decoded VARs), each at its own
+id and with the strings of its string section the kept types
 and the loaded modules' BTF name, at their own offsets, so that module BTF still reads on
 top of it, instead of the pages of the kernel's ``.BTF`` section; and the kallsyms symbols
 the open and the analysis used (:meth:`~kdbg.symbols.table.SymbolTable.used_indices`) in
@@ -34,6 +36,13 @@ opens a dump and runs ``sys``, ``log``, ``bt`` and ``bt -a``: the kernel image's
 CPU's per-CPU area, every task, the active tasks' stacks, the modules, the printk ring
 (:mod:`kdbg.ui.shrink_crash` lists it). Those pages stay whole under ``--redact``. Without
 it SMALL holds what kdbg, drgn and makedumpfile read, and crash stops at its start-up.
+
+Every SMALL carries kdbg shrink's record (:class:`~kdbg.memory.shrunk.ShrinkRecord`, a
+note): the analysis's command line, the original's words for each page the analysis could
+not read there, and the types the reduced BTF only declares. A read or a type lookup the
+analysis did not make fails on SMALL with one line naming the page or the type and saying
+SMALL is a reduced dump made by kdbg shrink; a read the original could not serve fails as
+it did there.
 
 The kdump header's dump level is makedumpfile's 31 (every kind of page it can leave out is
 left out but for the pages read).
@@ -52,12 +61,13 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Set
 
 from kdbg import target
 from kdbg.arch import cpu_note_page_table_roots
-from kdbg.btf.encoder import reduce_keeping_ids
+from kdbg.btf.encoder import declared_only_ids, reduce_keeping_ids
 from kdbg.btf.memory import reduced_btf_note
 from kdbg.core.program import Program
 from kdbg.errors import FaultError, KdbgError
@@ -66,6 +76,7 @@ from kdbg.helpers.mmzone import for_each_present_section
 from kdbg.memory import open_physical
 from kdbg.memory.kdump import MAX_DUMP_LEVEL
 from kdbg.memory.recording import ANALYSIS, CRASH, OPEN, PAGE_TABLE, SYMBOLS, RecordingCoreMemory, RecordingMemory
+from kdbg.memory.shrunk import SHRINK_NOTE, ShrinkRecord
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 from kdbg.memory.writer import DumpImage, write_elf_core, write_kdump_core
 from kdbg.symbols.kallsyms.lazy import LazyKallsyms
@@ -186,11 +197,14 @@ class ShrinkJob:
             user = [pfn for pfn in pages if phys.phase_of(pfn) != PAGE_TABLE and _is_user_page(prog, pfn)]
             dropped = set(user)
             pages = [pfn for pfn in pages if pfn not in dropped]
-        notes = list(phys.notes)
+        notes = [n for n in phys.notes if n[:2] != SHRINK_NOTE]  # SMALL of a SMALL: this shrink's record
         reduced: Dict[str, int] = {}
+        declared_only: FrozenSet[int] = frozenset()
         if ns.reduced_btf:
             btf = prog.btfs[0]
-            note = reduced_btf_note(reduce_keeping_ids(btf, btf.decoded_ids(), split=_module_btfs(prog)))
+            blob = reduce_keeping_ids(btf, btf.decoded_ids(), split=_module_btfs(prog))
+            declared_only = declared_only_ids(btf, blob)
+            note = reduced_btf_note(blob)
             symbols, kept_symbols = reduced_symbols_note(prog.symbol_table)
             notes += [note, symbols]
             left_out = _btf_section_pages(prog, phys)
@@ -200,6 +214,10 @@ class ShrinkJob:
                        "btf_pages_left_out": len(left_out), "symbols_kept": kept_symbols,
                        "symbols": len(prog.symbol_table), "symbols_note_bytes": len(symbols[2]),
                        "symbol_pages_left_out": len(kallsyms)}
+        reasons = dict(phys.unservable)
+        reasons.update((pfn, f"page {pfn:#x} is user memory, which kdbg shrink --redact left out of this reduced "
+                             "dump") for pfn in user)
+        notes.append(ShrinkRecord(_analysis_line(ns), reasons, declared_only).note())
         vmci = phys.vmcoreinfo
         # The kernel's own NUMBER(phys_base) first: QEMU's kdump header has a wrong one.
         phys_base = _phys_base(vmci, phys.phys_base_hint)
@@ -241,6 +259,17 @@ class ShrinkJob:
                 f"({manifest['kept_by_reason']}){', ' + str(len(user)) + ' user-space pages left out' if user else ''}"
                 f"; manifest {ns.output}.manifest.json\n")
         return 0
+
+
+def _analysis_line(ns: argparse.Namespace) -> str:
+    """The analysis as its command line (what a reduced dump's errors name)."""
+    if ns.report:
+        return "--report"
+    if ns.commands:
+        return shlex.join(w for c in ns.commands for w in ("-x", c))
+    if ns.code:
+        return shlex.join(["-e", ns.code])
+    return shlex.join(["--script", ns.script, *ns.args])
 
 
 def _read_for_other_readers(prog: Program) -> None:
