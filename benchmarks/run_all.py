@@ -20,7 +20,7 @@ Rows (the table in ``benchmarks/README.md`` says the same):
   against ``bpftool btf dump file F format c``; target <= 2x.
 * **fleet RSS**: the peak RSS of one process opening, walking (every task's comm and
   stack trace) and closing dumps ``--cycles`` times, going round every kernel's reference
-  dumps (ELF and filtered kdump; the VMCORE alone when one is given), against the largest
+  dumps (ELF and zlib kdump; the VMCORE alone when one is given), against the largest
   peak of a process doing one of them once; target <= 1.2x.
 
 ``F`` is the dump's own vmlinux BTF (read out of it by kdbg). Both programs' outputs are
