@@ -19,8 +19,9 @@ Rows (the table in ``benchmarks/README.md`` says the same):
 * **C header, cold**: ``kdbg --btf F -x 'btf dump --format c'`` with an empty cache
   against ``bpftool btf dump file F format c``; target <= 2x.
 * **fleet RSS**: the peak RSS of one process opening, walking (every task's comm and
-  stack trace) and closing the dump ``--cycles`` times, against the same process doing it
-  once; target <= 1.2x.
+  stack trace) and closing dumps ``--cycles`` times, going round every kernel's reference
+  dumps (ELF and zlib kdump; the VMCORE alone when one is given), against the largest
+  peak of a process doing one of them once; target <= 1.2x.
 
 ``F`` is the dump's own vmlinux BTF (read out of it by kdbg). Both programs' outputs are
 checked (``(char [16])"swapper/0"``; a header). The fleet row also lists what keeps
@@ -50,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_fleet import TARGET as FLEET_TARGET  # noqa: E402
-from benchmarks.bench_fleet import fleet, report_lines  # noqa: E402
+from benchmarks.bench_fleet import fleet, fleet_dumps, report_lines  # noqa: E402
 from benchmarks.drgn_target import default_dump, run_timed  # noqa: E402
 from benchmarks.venv import default_venv, ensure_venv, venv_env  # noqa: E402
 
@@ -72,7 +73,8 @@ def _median(xs: List[Tuple[float, float]]) -> Tuple[float, float]:
     return statistics.median(x[0] for x in xs), statistics.median(x[1] for x in xs)
 
 
-def run(dump: str, vmlinux: str, bindir: Path, runs: int, cycles: int, work: str) -> Dict[str, Any]:
+def run(dump: str, vmlinux: str, bindir: Path, runs: int, cycles: int, work: str,
+        fleet_set: List[str]) -> Dict[str, Any]:
     """Every row; medians of (wall, cpu) per program."""
     cache = os.path.join(work, "cache")
     env = venv_env(cache)
@@ -112,7 +114,7 @@ def run(dump: str, vmlinux: str, bindir: Path, runs: int, cycles: int, work: str
         ("C header, cold", med["kdbg header"], med["bpftool header"], "bpftool"),
     ]
     shutil.rmtree(cache, ignore_errors=True)
-    fl = fleet(dump, cycles, str(bindir / "python"), env)
+    fl = fleet(fleet_set, cycles, str(bindir / "python"), env)
     return {"rows": rows, "fleet": fl, "runs": runs}
 
 
@@ -137,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     bindir = ensure_venv(args.venv, install_kdbg=not args.no_install)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="kdbg-bench-all-") as work:
-        r = run(dump, vmlinux, bindir, args.runs, args.cycles, work)
+        r = run(dump, vmlinux, bindir, args.runs, args.cycles, work, [dump] if args.vmcore else fleet_dumps())
     load_after = os.getloadavg()[0]
     print(f"dump: {dump}\ndrgn: DWARF from {vmlinux}\nkdbg and drgn: {args.venv} "
           f"(median of {r['runs']} runs, wall clock; CPU = user+sys)")

@@ -112,6 +112,50 @@ def test_one_command_run_imports_what_it_needs(tmp_path: Any, sample_dump: Any) 
     assert not {m for m in loaded if m.split(".")[0] in ("prompt_toolkit", "pygments")}
 
 
+def test_shipped_plugins_register_no_builtin_name(tmp_path: Any) -> None:
+    """The shipped plugins register commands only, none of a built-in's name: what lets a
+    built-in's lookup skip loading them (:func:`kdbg.ui.commands.lookup`)."""
+    registered, helpers, declarations = _python(
+        "import json\n"
+        "import kdbg.ui.commands as c\n"
+        "from kdbg.ui import plugins\n"
+        "from kdbg.ui.plugin_files import load_shipped_plugins\n"
+        "load_shipped_plugins()\n"
+        "print(json.dumps([{k: v.func.__module__ for k, v in c._COMMANDS.items()}, sorted(plugins.helpers()),\n"
+        "                  plugins.declarations()]))\n", tmp_path)
+    # the built-in command modules the plugins import register their own names too
+    ours = {name for name, module in registered.items() if module not in set(BUILTINS.modules())}
+    assert ours, "no shipped plugin registered a command"
+    assert all(registered[name].startswith("kdbg_plugin_") for name in ours), registered
+    assert not ours & set(BUILTINS)
+    assert helpers == [] and declarations == []
+
+
+def test_e_run_imports_what_it_needs(tmp_path: Any, sample_dump: Any) -> None:
+    """``kdbg -c SAMPLE -e 'prog["init_task"].comm'`` imports no command module, shipped
+    plugin, REPL, session or unwinder, and not every helper; the helpers it does not name
+    still resolve when named, inside functions and comprehensions too."""
+    rc, out, loaded = _python(
+        "import io, json, sys, contextlib\n"
+        "from kdbg.ui.cli import main\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        f"    rc = main(['-q', '-c', {str(sample_dump.path)!r}, '-e', 'prog[\"init_task\"].comm'])\n"
+        "print(json.dumps([rc, buf.getvalue(), sorted(sys.modules)]))\n", tmp_path / "a")
+    assert (rc, out) == (0, '(char [16])"swapper/0"\n')
+    unwanted = {m for m in loaded if m.startswith(("kdbg.ui.commands.", "kdbg_plugin", "kdbg.ui.repl",
+                                                   "kdbg.ui.session", "kdbg.unwind.", "prompt_toolkit"))}
+    assert unwanted == set()
+    assert set(_helper_modules()) - set(loaded), "every helper module was imported"
+    code = "[t.comm.string_().decode() for t in for_each_task(prog) if task_state_to_char(t) and t.pid == 1]"
+    p = subprocess.run([sys.executable, "-m", "kdbg", "-q", "-c", str(sample_dump.path), "-e", code], cwd=ROOT,
+                       env=clean_env(KDBG_CACHE=str(tmp_path / "b")), capture_output=True, text=True, timeout=240)
+    # the guest's own ps: pid, ppid, state, comm
+    init = next(line.split()[3] for line in (sample_dump.truth / "ps").read_text().splitlines()
+                if line.split()[0] == "1")
+    assert (p.returncode, p.stdout) == (0, f"[{init!r}]\n"), p.stderr
+
+
 def test_x_lines_share_one_namespace(tmp_path: Any, sample_dump: Any) -> None:
     """With the namespace built on first use, ``-x`` lines still bind and see names (a
     bound name wins over a command), helpers still resolve, commands still evaluate."""

@@ -128,6 +128,8 @@ class NameSearch:
         offs = self._string_offsets(name)
         if offs is None:
             return None
+        if not offs:  # no string of that name: no enumerator either
+            return []
         first = self._first_enumerators(self._section)
         hits = [first[o] for o in offs if o in first]
         return [min(hits)] if hits else []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from kdbg.btf import constants as K
 from kdbg.btf.kinds import TypeKindSet
 from kdbg.core.finders import FindObjectFlags
 from kdbg.core.object import Object, reference_object, value_object
@@ -32,7 +33,10 @@ def btf_object_finder(prog: Program, name: str, flags: FindObjectFlags, filename
     """The kernel's BTF VARs (per-CPU variables, at their offset as drgn places them),
     what :meth:`Program.declare` declared, FUNCs at their symbol and enumerators."""
     if flags & FindObjectFlags.VARIABLE:
-        hit = prog.btf_variables().get(name)
+        # a name no BTF has a VAR of (every global but the per-CPU ones) does not decode
+        # every DATASEC's VARs (Program.btf_variables) to be told so
+        has_var = any(b.ids_by_name(name, (K.KIND_VAR,)) for b in prog.btfs)
+        hit = prog.btf_variables().get(name) if has_var else None
         if hit is not None:
             sym = prog.symbol_table.get(name)
             if sym is not None:

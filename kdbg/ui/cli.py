@@ -47,10 +47,8 @@ from kdbg.core.program import is_target_error
 from kdbg.errors import KdbgError
 from kdbg.lazy import LazyNames
 from kdbg.ui.commands import CommandContext
-from kdbg.ui.evaluate import SessionNamespace, evaluate, script_globals, script_names
-from kdbg.ui.plugins import declarations, helpers, load_plugins
-from kdbg.ui.repl import run_repl
-from kdbg.ui.session import run_line
+from kdbg.ui.evaluate import SessionNamespace, evaluate, lazy_script_globals, script_globals, script_names
+from kdbg.ui.plugins import declarations, helpers, load_plugins, plugin_warnings
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
@@ -122,11 +120,12 @@ def open_program(ns: argparse.Namespace) -> Any:
     return program.open_live()
 
 
-def namespace(prog: Any) -> Dict[str, Any]:
+def namespace(prog: Any, lazy: bool = False) -> Dict[str, Any]:
     """The ``-e``/script/REPL globals: :func:`kdbg.ui.evaluate.script_globals` plus the names
-    plugins added."""
+    plugins added; with ``lazy``, the package names bind on first use
+    (:func:`kdbg.ui.evaluate.lazy_script_globals`: for code run in the dict itself)."""
 
-    g = script_globals(prog)
+    g = lazy_script_globals(prog) if lazy else script_globals(prog)
     g.update(helpers())
     return g
 
@@ -164,6 +163,11 @@ def _fail(e: BaseException, ns: argparse.Namespace, status: int) -> int:
     return status
 
 
+#: What runs ``-x`` lines and the REPL, imported when they run: a ``-e`` or script run
+#: does not pay for the session's and the REPL's imports (code, the pager, pipes).
+_RUNNERS = LazyNames({"run_line": "kdbg.ui.session", "run_repl": "kdbg.ui.repl"})
+
+
 def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
     """Run each ``-x`` line as a REPL line (a command, or Python in one namespace, so
     ``-x 'x = ...' -x 'p x'`` works). A failing line is one error line and the next ones
@@ -174,7 +178,7 @@ def _run_commands(prog: Any, ns: argparse.Namespace, ctx: Any) -> int:
     g = SessionNamespace(lambda: namespace(prog), [*script_names(), *helpers()])
     status = EXIT_OK
     for line in ns.commands:
-        err = run_line(prog, line, ctx, g, styled=False, filename="<kdbg -x>",
+        err = _RUNNERS.resolve("run_line")(prog, line, ctx, g, styled=False, filename="<kdbg -x>",
                        hint="--traceback shows where", full_traceback=ns.traceback)
         if err is None:
             continue
@@ -292,6 +296,8 @@ def _main(ns: argparse.Namespace, open_target: Callable[[argparse.Namespace], An
         return finish(prog, status) if finish is not None else status
     finally:
         print_warnings(prog.memory, sys.stderr, warned)
+        for w in plugin_warnings():  # the shipped plugins', when the command table loaded them
+            _err(f"warning: {w}")
         prog.close()
 
 
@@ -322,7 +328,7 @@ def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
     if ns.commands:
         return _run_commands(prog, ns, ctx)
     if ns.code:
-        evaluate(ns.code, namespace(prog), sys.stdout)
+        evaluate(ns.code, namespace(prog, lazy=True), sys.stdout)
         return EXIT_OK
     if ns.script:
         g = namespace(prog)
@@ -340,4 +346,4 @@ def _run(prog: Any, ns: argparse.Namespace, ctx: CommandContext) -> int:
             return _fail(RuntimeError(f"{type(e).__name__}: {e}"), ns, EXIT_FAILED)
         return EXIT_OK
 
-    return EXIT_OK if run_repl(prog, ctx, namespace(prog), quiet=ns.quiet) else EXIT_FAILED
+    return EXIT_OK if _RUNNERS.resolve("run_repl")(prog, ctx, namespace(prog), quiet=ns.quiet) else EXIT_FAILED

@@ -12,7 +12,8 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, O
 
 import kdbg
 
-__all__ = ["SessionNamespace", "evaluate", "python_globals", "script_globals", "script_names"]
+__all__ = ["LazyGlobals", "SessionNamespace", "evaluate", "lazy_script_globals", "python_globals", "script_globals",
+           "script_names"]
 
 #: Optional modules whose ``__all__`` joins the namespace when they exist.
 _OPTIONAL_MODULES = ("kdbg.helpers",)
@@ -37,22 +38,56 @@ def script_globals(prog: Any) -> Dict[str, Any]:
     """Globals for -e, scripts and the REPL: ``prog`` plus kdbg's public names."""
 
     g: Dict[str, Any] = {"prog": prog, "kdbg": kdbg, "__name__": "__main__"}
-    for name in getattr(kdbg, "__all__", []):
-        g[name] = getattr(kdbg, name)
+    for name, mod in _exports().items():
+        g[name] = getattr(mod, name)
+    return g
+
+
+class LazyGlobals(Dict[str, Any]):
+    """A namespace dict whose package names (``kdbg``'s and the helpers') are bound on
+    their first lookup, so ``kdbg -e 'prog["init_task"].comm'`` imports no helper module
+    it does not name.
+
+    Python looks a name up in a ``dict`` subclass through ``__getitem__`` (module level
+    and inside functions and comprehensions alike), so a missing name lands in
+    :meth:`__missing__`, which resolves it from the package that exports it (the packages'
+    lazy registries import its module) and keeps it; any other name is missing as usual.
+    """
+
+    def __init__(self, base: Dict[str, Any], exports: Mapping[str, Any]) -> None:
+        super().__init__(base)
+        #: name -> the module (package) that exports it
+        self._exports = exports
+
+    def __missing__(self, name: str) -> Any:
+        mod = self._exports.get(name)
+        if mod is None:
+            raise KeyError(name)
+        value = getattr(mod, name)
+        self[name] = value
+        return value
+
+
+def _exports() -> Dict[str, Any]:
+    """Every name :func:`script_globals` binds from a package, with that package."""
+    out: Dict[str, Any] = {name: kdbg for name in getattr(kdbg, "__all__", [])}
     for modname in _OPTIONAL_MODULES:
         mod = _optional_module(modname)
-        for name in getattr(mod, "__all__", []):
-            g[name] = getattr(mod, name)
-    return g
+        out.update((name, mod) for name in getattr(mod, "__all__", []))
+    return out
+
+
+def lazy_script_globals(prog: Any) -> LazyGlobals:
+    """:func:`script_globals` as a :class:`LazyGlobals`: the same names, each bound (its
+    module imported) when code first uses it. For code that runs in the dict itself
+    (``-e``); a copy (``runpy``'s ``init_globals``, the REPL's) needs every value now."""
+    return LazyGlobals({"prog": prog, "kdbg": kdbg, "__name__": "__main__"}, _exports())
 
 
 def script_names() -> List[str]:
     """The names :func:`script_globals` binds, known without importing what they name
     (the packages' ``__all__`` come from their lazy registries)."""
-    names = ["prog", "kdbg", "__name__", *getattr(kdbg, "__all__", [])]
-    for modname in _OPTIONAL_MODULES:
-        names.extend(getattr(_optional_module(modname), "__all__", []))
-    return names
+    return ["prog", "kdbg", "__name__", *_exports()]
 
 
 class SessionNamespace(Mapping[str, Any]):

@@ -8,7 +8,9 @@ argparse-style ``arguments``), names for the REPL / ``-e`` / script namespace wi
 Plugins are found, and loaded in this order (a later registration of a command name
 replaces an earlier one, so any of them may replace a built-in command):
 
-1. the shipped ``plugins/`` of kdbg (the ``kdbg_plugins`` package once installed);
+1. the shipped ``plugins/`` of kdbg (the ``kdbg_plugins`` package once installed), which
+   register commands only: when no plugin of the kinds below exists they load with the
+   command table, on its first use, so a run that uses no command does not import them;
 2. ``$XDG_CONFIG_HOME/kdbg/plugins`` (default ``~/.config/kdbg/plugins``);
 3. each ``--plugin-path DIR``, in the order given;
 4. the ``kdbg.ui.plugins`` entry-point group (an entry point names a module, imported, or a
@@ -203,14 +205,19 @@ def load_plugins(dirs: Sequence[str] = (), *, user: bool = True, entry_points: b
     for d in dirs:
         if not os.path.isdir(d):
             raise KdbgError(f"plugin path {d!r} is not a directory")
-    load_shipped_plugins()  # the built-in commands load by name, when used
-    if user:
-        u = user_plugin_dir()
-        if u.is_dir():
-            load_dir(str(u))
+    u = user_plugin_dir() if user else None
+    if u is not None and not u.is_dir():
+        u = None
+    eps = list(_entry_points()) if entry_points else []
+    if u is not None or dirs or eps:
+        # any other plugin may replace a shipped command: the shipped ones load first
+        load_shipped_plugins()
+    # else they load with the command table, on its first use (kdbg.ui.commands): a run
+    # that uses no command (-e, a script) does not import them
+    if u is not None:
+        load_dir(str(u))
     for d in dirs:
         load_dir(d)
-    if entry_points:
-        for ep in _entry_points():
-            _load_entry_point(ep)
+    for ep in eps:
+        _load_entry_point(ep)
     return plugin_warnings()

@@ -80,6 +80,8 @@ class NameFinder:
         self._width = width
         #: Start offsets (in the names table) of each walked block's names.
         self._blocks: Dict[int, List[int]] = {}
+        #: The answers of :meth:`indices` so far (a start asks for some names twice).
+        self._found: Dict[str, List[int]] = {}
         self._raw: Optional[array] = None
         self._fn = address_fn("base-relative", 0, 0)
         #: The address encoding picked (one of :data:`~kdbg.symbols.kallsyms.decode.ENCODINGS`).
@@ -219,11 +221,35 @@ class NameFinder:
             self._blocks[k] = starts
         return starts
 
+    def _start(self, i: int) -> int:
+        """Where symbol ``i``'s entry starts: from its block's walk when that was made,
+        else by walking block ``i >> 8`` from its marker only as far as ``i`` (a name
+        lookup's probes land in a different block each, so a whole-block walk per probe
+        did twice the work); that walk must stay before the next marker."""
+        k, j = i >> 8, i & 255
+        starts = self._blocks.get(k)
+        if starts is not None:
+            return starts[j]
+        markers = self._markers
+        if not 0 <= k < len(markers):
+            raise _Broken(f"kallsyms: no names block {k}")
+        names = self._names
+        pos = markers[k]
+        try:
+            for _ in range(j):
+                n = names[pos]
+                pos += 1 + n if n < 0x80 else 2 + ((n & 0x7F) | (names[pos + 1] << 7))
+        except IndexError:
+            raise _Broken(f"kallsyms: names block {k} runs past the names table") from None
+        if k + 1 < len(markers) and pos >= markers[k + 1]:
+            raise _Broken(f"kallsyms: names block {k} runs past the next marker")
+        return pos
+
     def _full(self, i: int) -> str:
         """Symbol ``i``'s expanded name, type letter first."""
         if not 0 <= i < self.count:
             raise _Broken(f"kallsyms: symbol index {i} is past the {self.count} symbols")
-        a, b = self._entry(self._block(i >> 8)[i & 255])
+        a, b = self._entry(self._start(i))
         tokens = self._tokens
         return "".join([tokens[c] for c in self._names[a:b]])
 
@@ -240,6 +266,9 @@ class NameFinder:
         """The indexes (ascending) of the symbols called ``name``; empty when this table
         has none. Raises :class:`~kdbg.errors.CoreError` when the names table turns out
         broken."""
+        found = self._found.get(name)
+        if found is not None:
+            return list(found)
         try:
             name_at = _NameAt(self)
             lo = bisect_left(name_at, name)
@@ -249,7 +278,8 @@ class NameFinder:
                 lo += 1
         except _Broken as e:
             raise CoreError(str(e)) from None
-        return sorted(out)
+        self._found[name] = out = sorted(out)
+        return list(out)
 
     def address(self, i: int) -> int:
         """Symbol ``i``'s address."""

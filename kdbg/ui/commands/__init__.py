@@ -8,12 +8,14 @@ registered with ``arguments`` (argparse-style, see :func:`argument`) gets an
 parsed, ``-h``/``--help`` prints the command's help, and a bad argument is one line
 (:class:`~kdbg.errors.ExpressionError`) with the command's usage.
 
-The shipped plugins (``plugins/``: ``ps``, ``files``, ``dmesg``, ``lsmod``, ``mount``) load right after the built-ins.
+The shipped plugins (``plugins/``: ``ps``, ``files``, ``dmesg``, ``lsmod``, ``mount``) register
+no built-in's name (a test checks it), so they load when a name that is not a built-in is
+asked for, or the whole table is.
 
 The built-in commands load on first use, by name: :data:`BUILTINS` says which module
 registers each, so ``kdbg -x sys`` imports :mod:`kdbg.ui.commands.system` and no other
 command module (nor the helpers only those use); :func:`commands`, the whole table (``help``,
-completion), imports them all. The shipped plugins load on the first use of the table.
+completion), imports them all.
 
 Registration order is well defined: a later registration of a name replaces the earlier
 one, so a plugin can replace a built-in command, and a built-in module imported late (on the
@@ -246,8 +248,10 @@ def commands() -> Dict[str, Command]:
 
 def lookup(name: str) -> Optional[Command]:
     """The command registered as ``name``, or ``None``; of the built-ins only the module
-    that registers ``name`` is imported."""
-    load_shipped_plugins()
+    that registers ``name`` is imported, and the shipped plugins (which register no
+    built-in's name) only for a name that is not a built-in."""
+    if name not in BUILTINS:
+        load_shipped_plugins()
     cmd = _COMMANDS.get(name)
     if cmd is None and name in BUILTINS:
         BUILTINS.import_home(name)
@@ -256,9 +260,12 @@ def lookup(name: str) -> Optional[Command]:
 
 
 def is_command_name(name: str) -> bool:
-    """Whether ``name`` is a registered command (imports no built-in command module)."""
+    """Whether ``name`` is a registered command (imports no built-in command module, and
+    the shipped plugins only for a name that is not a built-in)."""
+    if name in _COMMANDS or name in BUILTINS:
+        return True
     load_shipped_plugins()
-    return name in _COMMANDS or name in BUILTINS
+    return name in _COMMANDS
 
 
 #: crash's ``*TYPE[.member,...]`` word (not Python's ``*a, b = ...``: no trailing comma).
