@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import operator
 from typing import TYPE_CHECKING, Any, Iterator, List, Sequence, Tuple, Union
 
 from kdbg.arch import is_user_address
 from kdbg.arch.stacks import StackKind
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.helpers.cpu_stacks import cpu_stacks, stack_machine
 from kdbg.helpers.pid import find_task
@@ -105,13 +105,13 @@ def kernel_stack_trace(prog: Program, task_arg: Union[Object, Any]) -> LinuxKern
     if isinstance(task_arg, Object):
         kind = task_arg.type_.unaliased_kind()
         if kind is TypeKind.INT:
-            task = find_task(prog, operator.index(task_arg))
+            task = find_task(prog, integer_value(task_arg))
         elif kind is TypeKind.POINTER:
             task = task_arg
         else:
             raise TypeError("expected struct task_struct *, or int (pid)")
     else:
-        task = find_task(prog, operator.index(task_arg))
+        task = find_task(prog, integer_value(task_arg))
     cpu = task_cpu(task)
     segments: List[StackSegment] = []
     current: List[Any] = []
