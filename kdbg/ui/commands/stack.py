@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from kdbg.arch import frame_slot, show_regs_lines, switched_out_sp
 from kdbg.core.object import Object
-from kdbg.errors import ExpressionError, FaultError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.errors import ExpressionError, FaultError, KdbgError
 from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.cpumask import for_each_present_cpu
@@ -257,13 +257,7 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
             return [current_task(prog, ctx)]
         except KdbgError as e:
             raise ExpressionError(f"bt: {e}; name a PID or task address, or use bt -a or foreach bt") from None
-    tasks = []
-    for word in args.targets:
-        try:
-            tasks.append(resolve_task(prog, word))
-        except (ObjectNotFoundError, ObjectTypeError) as e:
-            raise ExpressionError(f"bt: {e}") from None
-    return tasks
+    return [resolve_task(prog, word) for word in args.targets]
 
 
 def _cpu_list(spec: str, ncpus: int) -> List[int]:
