@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
-from kdbg.arch import X86_64, Translator, translator_for
+from kdbg.arch import Translator, translator_for
 from kdbg.arch.x86_64 import X86_64Translator
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object, value_object
+from kdbg.core.platform import machine_of
 from kdbg.errors import CoreError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, has_member, program_cache
 from kdbg.helpers.fs import d_path
@@ -87,7 +88,7 @@ def _walker(prog: Program) -> Translator:
         if mem.vmcoreinfo is None:
             raise CoreError("walking a process's page tables needs VMCOREINFO (phys_base, paging depth)")
         return translator_for(lambda address, size: mem.read(address, size, physical=True), mem.vmcoreinfo,
-                              None, None, mem.machine or X86_64)
+                              None, None, machine_of(prog))
 
     return program_cache(prog, "addrspace.walker", make)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kdbg.arch import text_link_address
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.platform import machine_of
 from kdbg.errors import ObjectNotFoundError
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def kaslr_offset(prog: Program) -> int:
     if info is not None and info.get("KERNELOFFSET") is not None:
         return info.kerneloffset
     text = prog.symbol_table.get("_text")
-    link = text_link_address(prog.memory.machine if prog.memory is not None else "", info)
+    link = text_link_address(machine_of(prog), info)
     if text is None or link is None:
         raise ObjectNotFoundError("kaslr_offset: neither VMCOREINFO's KERNELOFFSET nor the symbol _text is known")
     return text.address - link

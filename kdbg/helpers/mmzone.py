@@ -22,6 +22,7 @@ from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
+from kdbg.core.platform import machine_of
 from kdbg.core.typeinfo import K_PTR, type_info
 from kdbg.errors import NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object, program_cache
@@ -120,7 +121,7 @@ class _Sections:
     def __init__(self, prog: Program) -> None:
         info = prog.memory.vmcoreinfo if prog.memory is not None else None
 
-        machine = prog.memory.machine if prog.memory is not None else ""
+        machine = machine_of(prog)
         defaults = sparsemem_defaults(machine, _l5(prog))
 
         def number(name: str, which: int) -> int:

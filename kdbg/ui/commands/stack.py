@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from kdbg.arch import frame_slot, show_regs_lines, switched_out_sp
 from kdbg.core.object import Object
+from kdbg.core.platform import machine_of
 from kdbg.errors import ExpressionError, FaultError, KdbgError
 from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
@@ -58,11 +59,6 @@ def header(task: Any) -> str:
 
     comm = task.comm.string_().decode("utf-8", "replace")
     return f'PID: {int(task.pid):<7}  TASK: {int(task.address_of_()):x}  CPU: {task_cpu(task):<3}  COMMAND: "{comm}"'
-
-
-def machine_of(prog: Any) -> str:
-    """The dumped machine's ``uname -m`` name (``x86_64`` where the target does not say)."""
-    return (prog.memory.machine if prog.memory is not None else "") or "x86_64"
 
 
 def _show_regs(frame: StackFrame, out: IO[str]) -> None:
