@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kdbg.errors import ExpressionError, FaultError, KdbgError
+from kdbg.errors import CoreError, ExpressionError, FaultError, KdbgError
 from kdbg.ui.commands import BUILTINS, CommandContext, commands
 from kdbg.ui.session import run_line
 from tests.cli_support import kdbg_commands
@@ -63,6 +63,16 @@ def test_a_command_s_own_expression_error_is_printed_as_written(monkeypatch: pyt
     _raise_inside(monkeypatch, "vm", ExpressionError("vm -P: 1234 is no VMA of the task"))
     run_line(None, "vm", CommandContext(out=io.StringIO()), {}, styled=False)
     assert capsys.readouterr().err == "kdbg: vm -P: 1234 is no VMA of the task\n"
+
+
+def test_an_unusable_target_is_not_a_failed_command(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A target error (no memory, a broken dump) passes as it is, so that ``-x`` exits 2
+    for it (:func:`kdbg.core.program.is_target_error`), not 1 as a command's failure."""
+    _raise_inside(monkeypatch, "swap", CoreError("the dump is cut short"))
+    err = run_line(None, "swap", CommandContext(out=io.StringIO()), {}, styled=False)
+    assert isinstance(err, CoreError)
+    assert capsys.readouterr().err == "kdbg: the dump is cut short\n"
 
 
 def test_real_errors_name_their_command(sample_dump: SampleDump) -> None:

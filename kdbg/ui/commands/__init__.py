@@ -30,7 +30,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
-from kdbg.core.program import Program
+from kdbg.core.program import Program, is_target_error
 from kdbg.errors import ExpressionError, KdbgError, SymbolNotFoundError
 from kdbg.lazy import LazyNames
 from kdbg.symbols.table import Symbol
@@ -303,7 +303,9 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     A :class:`~kdbg.errors.KdbgError` the command raises comes out as one
     :class:`~kdbg.errors.ExpressionError` naming the command (``mod: no module
     'x'``), unless it is already an ``ExpressionError`` (whose message the command
-    wrote) or its message already starts with the command's name."""
+    wrote), its message already starts with the command's name, or it says the target
+    is unusable (:func:`~kdbg.core.program.is_target_error`: no memory, no symbols...,
+    exit status 2 rather than a failed command's 1)."""
     words = _star_form(line).strip().split(None, 1)
     if not words:
         return
@@ -332,6 +334,8 @@ def _call(cmd: Command, prog: Program, args: Any, ctx: CommandContext) -> None:
     except ExpressionError:
         raise
     except KdbgError as e:
+        if is_target_error(e):
+            raise
         if str(e).startswith(f"{cmd.name}:"):
             raise ExpressionError(str(e)) from e
         raise ExpressionError(f"{cmd.name}: {e}") from e
