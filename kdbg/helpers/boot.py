@@ -24,7 +24,7 @@ __all__ = ["kaslr_offset", "pgtable_l5_enabled"]
 @takes_program_or_default
 def kaslr_offset(prog: Program) -> int:
     """The kernel image's KASLR offset (0 when KASLR is off)."""
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     if info is not None and info.get("KERNELOFFSET") is not None:
         return info.kerneloffset
     text = prog.symbol_table.get("_text")
@@ -37,7 +37,7 @@ def kaslr_offset(prog: Program) -> int:
 @takes_program_or_default
 def pgtable_l5_enabled(prog: Program) -> bool:
     """Whether the kernel runs with 5-level page tables."""
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     if info is not None and info.get("NUMBER(pgtable_l5_enabled)") is not None:
         return info.pgtable_l5_enabled
     sym = prog.symbol_table.get("__pgtable_l5_enabled")

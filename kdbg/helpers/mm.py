@@ -521,7 +521,7 @@ def _page_type_test(prog: Program, kind: str) -> Callable[[_PageLayout, bytes], 
         else:
             if enum.name == "pageflags":
                 return lambda lay_, buf: bool(_u(buf, lay_.flags) >> bit & 1)
-        vmci = prog.memory.vmcoreinfo if prog.memory is not None else None
+        vmci = prog.vmcoreinfo
         key = f"PAGE_{kind.upper()}_MAPCOUNT_VALUE"
         if vmci is not None and vmci.has_number(key) and pt >= 0:
             want = vmci.number(key) & 0xFFFFFFFF

@@ -119,7 +119,7 @@ class _Sections:
     """The SPARSEMEM geometry of a kernel (see the module documentation)."""
 
     def __init__(self, prog: Program) -> None:
-        info = prog.memory.vmcoreinfo if prog.memory is not None else None
+        info = prog.vmcoreinfo
 
         machine = machine_of(prog)
         defaults = sparsemem_defaults(machine, _l5(prog))
@@ -172,7 +172,7 @@ class _Sections:
 
 
 def _l5(prog: Program) -> bool:
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     return info is not None and info.pgtable_l5_enabled
 
 
