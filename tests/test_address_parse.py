@@ -171,12 +171,12 @@ def test_rd_and_sym_hex_word_that_is_a_symbol(sample_dump) -> None:  # type: ign
 
 
 @pytest.mark.parametrize("cmd, match", [
-    ("rd nosuch", r"^kdbg: no symbol 'nosuch'$"),
-    ("rd nosuch+0x10 2", r"^kdbg: no symbol 'nosuch' \(in address 'nosuch\+0x10'\)$"),
+    ("rd nosuch", r"^kdbg: rd: no symbol 'nosuch'$"),
+    ("rd nosuch+0x10 2", r"^kdbg: rd: no symbol 'nosuch' \(in address 'nosuch\+0x10'\)$"),
     ("rd linux_banner+zz", r"^kdbg: bad address 'linux_banner\+zz': offset 'zz'"),
     ("sym 0xzz", r"^kdbg: bad address '0xzz'"),
     ("rd 12345", r"0x12345"),  # hex, not decimal: no guessing by digit count
-    ("sym 0n16", r"^kdbg: could not find symbol containing 0x10$"),  # drgn's words
+    ("sym 0n16", r"^kdbg: sym: could not find symbol containing 0x10$"),  # drgn's words, named by the command
 ])
 def test_command_errors_one_line(sample_dump, cmd: str, match: str) -> None:  # type: ignore[no-untyped-def]
     p = kdbg("-c", str(sample_dump.path), "-x", cmd)

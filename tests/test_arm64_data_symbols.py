@@ -133,7 +133,7 @@ def test_named_globals_are_found_or_fail_in_one_line(dump: Dump, vmlinux: Dict[s
             "panic_cpu", "slab_caches", "tainted_mask", "tk_core"}.isdisjoint(unreachable)
     for name in unreachable[:1]:  # the command line says so in one line too
         p = run_kdbg("-q", "-c", str(dump.path), "-x", f"sym {name}")
-        assert p.returncode == 1 and re.fullmatch(rf"kdbg: no symbol '{name}'\n", p.stderr), p.stderr
+        assert p.returncode == 1 and re.fullmatch(rf"kdbg: sym: no symbol '{name}'\n", p.stderr), p.stderr
 
 
 def test_lsmod_is_the_guests(dump: Dump) -> None:

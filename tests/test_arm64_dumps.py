@@ -25,7 +25,7 @@ import pytest
 
 from kdbg import open_core as open_program
 from kdbg.compat.drgn import Object
-from kdbg.core.platform import Architecture
+from kdbg.core.platform import Architecture, machine_of
 from kdbg.memory import open_core
 from kdbg.symbols.kallsyms.mem import decode_kallsyms
 from tests.arm64_support import assert_reads_agree_with_drgn, drgn_answers
@@ -76,6 +76,7 @@ def test_every_form_opens_as_arm64_with_the_kernels_page_size(dumps: List[Dump])
             assert struct.unpack_from("<i", head, 12 + 65 * 6 + 6 + 16 + 4)[0] == 65536
         with open_program(str(d.path)) as prog:
             assert prog.platform.arch == Architecture.AARCH64, d.form
+            assert machine_of(prog) == "aarch64", d.form  # what every arch question is asked with
             assert prog.memory is not None and prog.memory.page_size == page, d.form
 
 

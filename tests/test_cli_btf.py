@@ -113,7 +113,7 @@ def test_bad_btf_one_line_exit_2(btf618_bytes: bytes, tmp_path: Path, args: List
 def test_unknown_type_exit_1(btf: str) -> None:
     p = kdbg("--btf", btf, "-x", "ptype struct no_such_thing", check=False)
     assert p.returncode == 1
-    assert p.stderr.strip() == "kdbg: could not find 'struct no_such_thing'"
+    assert p.stderr.strip() == "kdbg: ptype: could not find 'struct no_such_thing'"
 
 
 def test_bad_usage_exit_2(btf: str) -> None:

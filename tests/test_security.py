@@ -264,7 +264,7 @@ def test_a_poisoned_kallsyms_entry_is_served_to_its_owner_only(user_cache: Dict[
     assert theirs.returncode == 0 and int(theirs.stdout.split()[0], 16) == init_task, theirs
     ours = kdbg(["-q", "-c", str(sample_dump.path), "-x", "sym kdbg_poison", "-x", "sym init_task"], user_cache)
     assert ours.returncode == 1
-    assert ours.stderr.splitlines() == ["kdbg: no symbol 'kdbg_poison'"], ours.stderr
+    assert ours.stderr.splitlines() == ["kdbg: sym: no symbol 'kdbg_poison'"], ours.stderr
     assert int(ours.stdout.split()[0], 16) == init_task
 
 

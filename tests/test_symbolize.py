@@ -240,7 +240,7 @@ def test_sym_command_says_no_symbol(sample_dump) -> None:  # type: ignore[no-unt
     for address in [0, 0xFFFF8B12C1234567, t.by_name["_end"] + 0x10]:
         p = kdbg("-c", str(sample_dump.path), "-x", f"sym {address:#x}")
         assert p.returncode == 1 and p.stdout == "", p.stdout
-        assert p.stderr.strip() == f"kdbg: could not find symbol containing {address:#x}"  # drgn's words
+        assert p.stderr.strip() == f"kdbg: sym: could not find symbol containing {address:#x}"  # drgn's words
     address = t.by_name["init_task"] + 0x10
     p = kdbg("-c", str(sample_dump.path), "-x", f"sym {address:x}", "-x", "sym --percpu 0n4100")
     assert p.returncode == 0, p.stderr

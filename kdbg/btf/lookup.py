@@ -17,7 +17,7 @@ from kdbg.btf.types import Type
 from kdbg.errors import AmbiguousTypeError, TypeNotFoundError
 
 if TYPE_CHECKING:
-    from kdbg.btf.index import BTF
+    pass
 
 __all__ = ["NameLookup", "canonical_int_name"]
 
@@ -89,10 +89,6 @@ class NameLookup:
         if not spec.strip():
             raise TypeNotFoundError(spec, "empty type name")
         return parse_type_name(spec, BTFResolver([self]), size)  # type: ignore[list-item]
-
-    def resolver(self, btfs: Optional[Sequence[BTF]] = None) -> BTFResolver:
-        """The C parser's resolver over ``btfs`` (default: this BTF)."""
-        return BTFResolver(btfs or [self])  # type: ignore[list-item]
 
     def find_type(self, kinds: TypeKindSet, name: str) -> Optional[Type]:
         """A type finder's question (drgn's): the type of one of ``kinds`` named ``name``

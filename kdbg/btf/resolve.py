@@ -45,12 +45,17 @@ class BTFResolver:
     """Names resolved in ``btfs`` (a base BTF, then split BTFs on it): a name means the
     type of the first BTF that has it; derived types are the BTF's own records of that
     shape where it has one (a PTR, CONST or FUNC_PROTO), else synthesized in the BTF the
-    type comes from."""
+    type comes from. Prototypes and anonymous types are looked for in :meth:`everywhere`."""
 
     def __init__(self, btfs: Sequence[BTF]) -> None:
         if not btfs:
             raise TypeNotFoundError("type", "no BTF to resolve the declaration's types in")
         self.btfs = list(btfs)
+
+    def everywhere(self) -> Sequence[BTF]:
+        """The BTFs existing prototypes and anonymous types are looked for in, in order:
+        :attr:`btfs` (a program's resolver adds its modules' BTFs)."""
+        return self.btfs
 
     def base(self, spec: Specifiers, size: Optional[int], pick_first: bool) -> Type:
         return resolve_specifiers_in(self.btfs, spec, size, pick_first)
@@ -87,7 +92,7 @@ class BTFResolver:
     def function_proto(self, ret: Type, params: Sequence[Type], variadic: bool) -> Type:
         """An existing FUNC_PROTO of that shape (in the last BTF any part comes from),
         else one synthesized there."""
-        order = {id(b): i for i, b in enumerate(self.btfs)}
+        order = {id(b): i for i, b in enumerate(self.everywhere())}
         owner = max((self._owner(t) for t in (ret, *params)), key=lambda b: order.get(id(b), -1))
         key = (ret.id, tuple(p.id for p in params), variadic)
         if all(t.id >= 0 for t in (ret, *params)):
@@ -100,7 +105,7 @@ class BTFResolver:
         """The first anonymous ``keyword`` type with these member names, one whose member
         types are the parsed ones preferred."""
         key = (_KEYWORD_KIND[keyword], tuple(n for n, _ in members))
-        found = [btf.type(tid) for btf in self.btfs for tid in _anonymous_index(btf).get(key, ())]
+        found = [btf.type(tid) for btf in self.everywhere() for tid in _anonymous_index(btf).get(key, ())]
         if not found or keyword == "enum":
             return found[0] if found else None
         # the type whose members have exactly the parsed types, before one whose members'

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple, Un
 from kdbg.btf.memberpath import DESIGNATOR
 from kdbg.btf.types import Array, Composite, Pointer, Type, TypeMember
 from kdbg.core import arithmetic as A
+from kdbg.core.integer import integer_value
 from kdbg.core.operators import CSyntax
 from kdbg.core.typeinfo import (
     INTEGER,
@@ -394,7 +395,7 @@ class Object(CSyntax):
         if isinstance(index, slice):
             return self.__slice(index)
         info = self.__info
-        i = _index(index)
+        i = integer_value(index)
         if info.kind == K_PTR:
             under = info.under
             assert isinstance(under, Pointer)
@@ -633,15 +634,6 @@ def _find_member(under: Type, name: str) -> TypeMember:
             raise MemberNotFoundError(f"'{under.type_name()}' has no member {name!r}")
         cache[name] = m
     return m
-
-
-def _index(index: Any) -> int:
-    if isinstance(index, Object):
-        return index.__index__()
-    try:
-        return int(index.__index__())
-    except AttributeError:
-        raise ObjectTypeError(f"object index must be an integer, not {type(index).__name__}") from None
 
 
 def _literal(prog: Program, value: Any) -> Object:

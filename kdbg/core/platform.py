@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import enum
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+from kdbg.arch import AARCH64, X86_64
+
+if TYPE_CHECKING:
+    from kdbg.core.program import Program
 
 __all__ = ["Architecture", "PlatformFlags", "Platform", "ProgramFlags", "X86_64_PLATFORM", "AARCH64_PLATFORM",
-           "machine_platform"]
+           "machine_platform", "machine_of"]
 
 
 class Architecture(enum.Enum):
@@ -78,10 +83,23 @@ class Platform:
 X86_64_PLATFORM = Platform(Architecture.X86_64)
 AARCH64_PLATFORM = Platform(Architecture.AARCH64)
 
-_MACHINES = {"x86_64": X86_64_PLATFORM, "aarch64": AARCH64_PLATFORM}
+_MACHINES = {X86_64: X86_64_PLATFORM, AARCH64: AARCH64_PLATFORM}
+_MACHINE_OF_ARCH = {platform.arch: machine for machine, platform in _MACHINES.items()}
 
 
 def machine_platform(machine: str) -> Platform:
     """The platform of a machine named as ``uname -m`` names it (``x86_64``, ``aarch64``;
     :data:`X86_64_PLATFORM` for a name the source did not record)."""
     return _MACHINES.get(machine, X86_64_PLATFORM)
+
+
+def machine_of(prog: Program) -> str:
+    """The ``uname -m`` name of ``prog``'s machine as :mod:`kdbg.arch` spells it: the
+    machine of :attr:`Program.platform <kdbg.core.program.Program.platform>`, so both
+    always agree.
+
+    A target that names no machine (types and symbols only, no memory) is x86-64, as its
+    platform is: every :mod:`kdbg.arch` question about it gets x86-64's answer, and no
+    caller has an "unknown" case to handle. A dump of a machine kdbg cannot read never
+    gets here (:func:`kdbg.memory.machine.require_supported` refuses it at open)."""
+    return _MACHINE_OF_ARCH.get(prog.platform.arch, X86_64)

@@ -69,6 +69,7 @@ from kdbg.errors import (
 
 if TYPE_CHECKING:
     from kdbg.memory.base import KernelMemory
+    from kdbg.memory.vmcoreinfo import VMCoreInfo
     from kdbg.symbols.table import Symbol, SymbolTable
 
 __all__ = ["Program", "BTFVariable", "Unwinder", "FindObjectFlags", "is_target_error", "target_error_layer"]
@@ -167,6 +168,11 @@ class Program(TypeConstructors, MemorySearch, TypedReads):
         """What the program runs on: the machine its memory was dumped on (x86-64 for a
         program without memory)."""
         return machine_platform(self.memory.machine if self.memory is not None else "")
+
+    @property
+    def vmcoreinfo(self) -> Optional[VMCoreInfo]:
+        """The target's VMCOREINFO (``None`` without memory, or a dump without it)."""
+        return self.memory.vmcoreinfo if self.memory is not None else None
 
     @property
     def flags(self) -> ProgramFlags:
@@ -473,7 +479,7 @@ class Program(TypeConstructors, MemorySearch, TypedReads):
 
     def _build_id(self) -> Optional[bytes]:
         """The kernel's build ID, from VMCOREINFO's ``BUILD-ID`` (``None`` without it)."""
-        vmci = self.memory.vmcoreinfo if self.memory is not None else None
+        vmci = self.vmcoreinfo
         text = vmci.get("BUILD-ID") if vmci is not None else None
         try:
             return bytes.fromhex(text) if text else None

@@ -5,12 +5,12 @@ the kernel's BTF first, with its size and ``#id`` rules, then the enabled type f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from kdbg.btf import constants as K
 from kdbg.btf.cparse import Specifiers
 from kdbg.btf.kinds import TypeKind, TypeKindSet
-from kdbg.btf.resolve import resolve_specifiers_in
+from kdbg.btf.resolve import BTFResolver
 from kdbg.errors import TypeNotFoundError
 
 if TYPE_CHECKING:
@@ -42,16 +42,23 @@ def _carried(t: Type) -> Type:
     return t
 
 
-class ProgramResolver:
+class ProgramResolver(BTFResolver):
     """Names in type names and declarations resolved through a program: the kernel's BTF
-    first (with its size and ``#id`` rules), then the enabled type finders."""
+    first (with its size and ``#id`` rules), then the enabled type finders. Derived types
+    (pointers, arrays, qualifiers) are :class:`~kdbg.btf.resolve.BTFResolver`'s over the
+    program's BTFs; prototypes and anonymous types are found in its modules' BTFs too."""
 
     def __init__(self, prog: Program) -> None:
+        super().__init__(prog.btfs)
         self.prog = prog
+
+    def everywhere(self) -> Sequence[BTF]:
+        """The program's BTFs, then its modules' found so far."""
+        return self.prog.all_btfs()
 
     def base(self, spec: Specifiers, size: Optional[int], pick_first: bool) -> Type:
         try:
-            found = resolve_specifiers_in(self.prog.btfs, spec, size, pick_first)
+            found = super().base(spec, size, pick_first)
         except TypeNotFoundError as e:
             last = e
         else:
@@ -68,25 +75,3 @@ class ProgramResolver:
         if record is not None and last.hint is None:
             raise TypeNotFoundError(last.name, record.type_hint(last.name, False)) from None
         raise last
-
-    def names_type(self, word: str) -> bool:
-        return any(b.ids_by_name(word, (K.KIND_TYPEDEF, K.KIND_INT, K.KIND_FLOAT)) for b in self.prog.btfs)
-
-    def _btf(self, t: Type) -> BTF:
-        return t.btf if t.btf is not None else self.prog.btf
-
-    def pointer_to(self, t: Type) -> Type:
-        return self._btf(t).pointer_to(t)
-
-    def array_of(self, t: Type, length: Optional[int]) -> Type:
-        b = self._btf(t)
-        return b.incomplete_array_of(t) if length is None else b.array_of(t, length)
-
-    def qualified(self, t: Type, keyword: str) -> Type:
-        return self._btf(t).resolver().qualified(t, keyword)
-
-    def function_proto(self, ret: Type, params: Sequence[Type], variadic: bool) -> Type:
-        return self._btf(ret).resolver(self.prog.all_btfs()).function_proto(ret, params, variadic)
-
-    def anonymous(self, keyword: str, members: Sequence[Tuple[str, Optional[Type]]]) -> Optional[Type]:
-        return self.prog.btf.resolver(self.prog.all_btfs()).anonymous(keyword, members)

@@ -16,13 +16,15 @@ index order, and a lookup), bounded like every walk (:class:`~kdbg.helpers.commo
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
-from kdbg.arch import X86_64, Translator, translator_for
+from kdbg.arch import Translator, translator_for
 from kdbg.arch.x86_64 import X86_64Translator
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object, value_object
+from kdbg.core.platform import machine_of
 from kdbg.errors import CoreError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, has_member, program_cache
 from kdbg.helpers.fs import d_path
@@ -53,18 +55,14 @@ __all__ = [
     "vma_name",
 ]
 
-IntegerLike = Union[int, Object]
 _MASK = (1 << 64) - 1
 #: The most bytes one access_remote_vm() call reads (a command line is at most a few MiB).
 _MAX_READ = 1 << 30
 
 
 def _int(value: IntegerLike) -> int:
-    if isinstance(value, Object):
-        return int(value) & _MASK
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ObjectTypeError(f"expected an integer or an integer/pointer Object, not {type(value).__name__}")
-    return value.__index__()
+    """An address argument as an unsigned 64-bit int."""
+    return integer_value(value) & _MASK
 
 
 def _mm(mm: Object, what: str) -> Object:
@@ -90,7 +88,7 @@ def _walker(prog: Program) -> Translator:
         if mem.vmcoreinfo is None:
             raise CoreError("walking a process's page tables needs VMCOREINFO (phys_base, paging depth)")
         return translator_for(lambda address, size: mem.read(address, size, physical=True), mem.vmcoreinfo,
-                              None, None, mem.machine or X86_64)
+                              None, None, machine_of(prog))
 
     return program_cache(prog, "addrspace.walker", make)
 
@@ -145,7 +143,7 @@ def access_remote_vm(mm: Object, address: IntegerLike, size: IntegerLike) -> byt
     :class:`~kdbg.errors.FaultError` at the first byte that is not mapped."""
     m = _mm(mm, "access_remote_vm")
     prog = m.prog_
-    start, n = _int(address), _int(size)
+    start, n = _int(address), integer_value(size)
     if not 0 <= n <= _MAX_READ:
         raise ValueError(f"access_remote_vm: size {n} is not between 0 and {_MAX_READ}")
     root = _root(m) if n else 0

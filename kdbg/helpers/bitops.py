@@ -8,9 +8,9 @@ reads only as far as the caller iterates.
 
 from __future__ import annotations
 
-import operator
 from typing import Iterator, Optional, SupportsIndex, Tuple
 
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.core.platform import PlatformFlags
 from kdbg.core.typeinfo import INTEGER, K_ARRAY, K_PTR, type_info
@@ -78,7 +78,7 @@ class BitmapSource:
 
 def nbits_arg(size: SupportsIndex) -> int:
     """``size`` as a bit count (a negative one is a :class:`ValueError`)."""
-    n = operator.index(size)
+    n = integer_value(size)
     if n < 0:
         raise ValueError(f"bitmap size must not be negative: {n}")
     return n

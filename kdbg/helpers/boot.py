@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from kdbg.arch import text_link_address
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.platform import machine_of
 from kdbg.errors import ObjectNotFoundError
 
 if TYPE_CHECKING:
@@ -23,11 +24,11 @@ __all__ = ["kaslr_offset", "pgtable_l5_enabled"]
 @takes_program_or_default
 def kaslr_offset(prog: Program) -> int:
     """The kernel image's KASLR offset (0 when KASLR is off)."""
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     if info is not None and info.get("KERNELOFFSET") is not None:
         return info.kerneloffset
     text = prog.symbol_table.get("_text")
-    link = text_link_address(prog.memory.machine if prog.memory is not None else "", info)
+    link = text_link_address(machine_of(prog), info)
     if text is None or link is None:
         raise ObjectNotFoundError("kaslr_offset: neither VMCOREINFO's KERNELOFFSET nor the symbol _text is known")
     return text.address - link
@@ -36,7 +37,7 @@ def kaslr_offset(prog: Program) -> int:
 @takes_program_or_default
 def pgtable_l5_enabled(prog: Program) -> bool:
     """Whether the kernel runs with 5-level page tables."""
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     if info is not None and info.get("NUMBER(pgtable_l5_enabled)") is not None:
         return info.pgtable_l5_enabled
     sym = prog.symbol_table.get("__pgtable_l5_enabled")

@@ -9,10 +9,11 @@ a ``list_head`` before) and the effective ones in the ``bpf_prog_array``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
+from typing import TYPE_CHECKING, Iterator, SupportsIndex
 
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import ValidationError
 from kdbg.helpers.common import deref_if_pointer, has_member, node_limit
@@ -34,7 +35,7 @@ __all__ = [
     "cgroup_bpf_prog_for_each_effective",
 ]
 
-AttachType = Union[SupportsIndex, Object]
+AttachType = IntegerLike
 
 
 def _each(prog: Program, idr: str, type_name: str) -> Iterator[Object]:
@@ -68,10 +69,6 @@ def bpf_prog_for_each(prog: Program) -> Iterator[Object]:
     return _each(prog, "prog_idr", "struct bpf_prog *")
 
 
-def _index(value: AttachType) -> int:
-    return int(value) if isinstance(value, Object) else value.__index__()
-
-
 def cgroup_bpf_prog_for_each(cgrp: Object, bpf_attach_type: AttachType) -> Iterator[Object]:
     """The BPF programs of attach type ``bpf_attach_type`` (``enum cgroup_bpf_attach_type``;
     ``enum bpf_attach_type`` before 5.15) attached to cgroup ``cgrp`` (``struct cgroup *``),
@@ -80,7 +77,7 @@ def cgroup_bpf_prog_for_each(cgrp: Object, bpf_attach_type: AttachType) -> Itera
     prog = c.prog_
     if not has_member(prog, "struct cgroup", "bpf") or not has_member(prog, "struct cgroup_bpf", "progs"):
         return
-    head = c.bpf.progs[_index(bpf_attach_type)].address_of_()
+    head = c.bpf.progs[integer_value(bpf_attach_type)].address_of_()
     if has_member(prog, "struct cgroup_bpf", "progs[0].first"):  # 6.0 and later
         entries = hlist_for_each_entry("struct bpf_prog_list", head, "node")
     else:
@@ -96,7 +93,7 @@ def cgroup_bpf_prog_for_each_effective(cgrp: Object, bpf_attach_type: AttachType
     prog = c.prog_
     if not has_member(prog, "struct cgroup", "bpf") or not has_member(prog, "struct cgroup_bpf", "effective"):
         return
-    array = c.bpf.effective[_index(bpf_attach_type)].read_()
+    array = c.bpf.effective[integer_value(bpf_attach_type)].read_()
     if not int(array):
         return
     items = array.items

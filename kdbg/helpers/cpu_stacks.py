@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-from kdbg.arch import AARCH64, X86_64
 from kdbg.arch import cpu_stacks as arch_cpu_stacks
 from kdbg.arch.stacks import CpuStack
-from kdbg.core.platform import Architecture
+from kdbg.core.platform import machine_of
 from kdbg.errors import KdbgError
 from kdbg.helpers.common import program_cache
 from kdbg.helpers.percpu import per_cpu
@@ -26,13 +25,6 @@ __all__: List[str] = []
 
 #: What an unreadable variable, type or member raises.
 _MISSING = (KdbgError, LookupError, AttributeError)
-
-
-def stack_machine(prog: Program) -> str:
-    """The ``uname -m`` name of ``prog``'s machine as :mod:`kdbg.arch` spells it (``""``
-    for an architecture kdbg knows no stacks of)."""
-    arch = prog.platform.arch if prog.platform is not None else None
-    return {Architecture.X86_64: X86_64, Architecture.AARCH64: AARCH64}.get(arch, "")
 
 
 class _CpuData:
@@ -87,4 +79,4 @@ def cpu_stacks(prog: Program, cpu: int) -> List[CpuStack]:
     architecture has, :func:`kdbg.arch.cpu_stacks`), each with its bounds; one whose
     per-CPU variable cannot be read is left out (computed once per program and CPU)."""
     return program_cache(prog, f"cpu_stacks.{cpu}",
-                         lambda: arch_cpu_stacks(stack_machine(prog), _CpuData(prog, cpu)))
+                         lambda: arch_cpu_stacks(machine_of(prog), _CpuData(prog, cpu)))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterator, List, SupportsIndex
 
 from kdbg.core.conversions import sizeof
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError, ObjectTypeError
 from kdbg.helpers.bitmap import bitmap_weight
@@ -63,7 +64,7 @@ def cpu_present_mask(prog: Program) -> Object:
 def cpumask_of(prog: Program, cpu: SupportsIndex) -> Object:
     """A mask with only ``cpu`` set (a value, like the kernel's ``cpumask_of``)."""
     t = prog.type("struct cpumask")
-    n = cpu.__index__()
+    n = integer_value(cpu)
     size = sizeof(t)
     if not 0 <= n < 8 * size:
         raise ObjectTypeError(f"CPU {n} out of range of struct cpumask")

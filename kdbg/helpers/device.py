@@ -10,11 +10,11 @@ chains ``chrdevs[]`` and ``major_names[]``. Every walk is bounded and cycle-chec
 
 from __future__ import annotations
 
-import operator
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple
 
 from kdbg.core.conversions import NULL, cast
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, has_member, pointer_to, program_cache
 from kdbg.helpers.list import list_for_each_entry
@@ -44,17 +44,17 @@ _PROBES = 255
 
 def MAJOR(dev: SupportsIndex) -> int:  # noqa: N802 - the kernel's name
     """The major number of a kernel ``dev_t`` (an object or an ``int``)."""
-    return operator.index(dev) >> MINORBITS
+    return integer_value(dev) >> MINORBITS
 
 
 def MINOR(dev: SupportsIndex) -> int:  # noqa: N802 - the kernel's name
     """The minor number of a kernel ``dev_t``."""
-    return operator.index(dev) & _MINORMASK
+    return integer_value(dev) & _MINORMASK
 
 
 def MKDEV(major: SupportsIndex, minor: SupportsIndex) -> int:  # noqa: N802 - the kernel's name
     """The kernel ``dev_t`` of ``major`` and ``minor``."""
-    return (operator.index(major) << MINORBITS) | operator.index(minor)
+    return (integer_value(major) << MINORBITS) | integer_value(minor)
 
 
 def dev_name(dev: Object) -> bytes:

@@ -11,6 +11,7 @@ import sys
 from typing import IO, Any, Dict, Hashable, Iterable, List, Optional, Sequence, SupportsFloat, SupportsIndex, Tuple
 
 from kdbg.btf.types import Type
+from kdbg.core.integer import integer_value
 from kdbg.core.printer import escape_ascii_character, quote_string
 
 __all__ = [
@@ -35,7 +36,7 @@ def decode_flags(value: SupportsIndex, flags: Iterable[Tuple[str, int]], bit_num
     """A bitmask as ``NAME|NAME|0xrest``: ``flags`` gives each name's bit number (or its
     value, without ``bit_numbers``); several names of one bit all show unless
     ``aliases`` is false; ``0`` is ``"0"``."""
-    v = value.__index__()
+    v = integer_value(value)
     if not v:
         return "0"
     parts: List[str] = []

@@ -13,13 +13,13 @@ Helpers return ``bytes`` for names and paths, as drgn's do.
 
 from __future__ import annotations
 
-import operator
 import os
 from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.btf.types import Pointer
 from kdbg.core.conversions import cast, container_of, sizeof
 from kdbg.core.default import takes_object_or_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import Walk, describe_address, pointer_to
@@ -400,7 +400,7 @@ def print_files(task: Object) -> None:
 def decode_file_type(mode: SupportsIndex) -> str:
     """The file type of ``mode`` (``i_mode``, ``st_mode``): ``REG``, ``DIR``, ``CHR``,
     ``BLK``, ``FIFO``, ``LNK``, ``SOCK``, or the type bits in octal (``170000``)."""
-    bits = operator.index(mode) & _S_IFMT
+    bits = integer_value(mode) & _S_IFMT
     return _FILE_TYPES.get(bits, f"{bits:06o}")
 
 

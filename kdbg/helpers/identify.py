@@ -23,11 +23,11 @@ address rounded down to it; every task's and every CPU's idle task's stack is a 
 from __future__ import annotations
 
 import dataclasses
-import operator
 import sys
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Protocol, Tuple, Union
 
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import FaultError, NotFoundError
 from kdbg.helpers.common import has_member, program_cache
@@ -300,11 +300,11 @@ def _direct_map(prog: Program, addr: int, cache: Optional[Dict[Any, Any]]) -> It
 
 # ---------------------------------------------------------------------------- helpers
 @takes_program_or_default
-def identify_address_all(prog: Program, addr: Union[int, Object], *,
+def identify_address_all(prog: Program, addr: IntegerLike, *,
                          cache: Optional[Dict[Any, Any]] = None) -> Iterator[IdentifiedAddress]:
     """Everything ``addr`` is, most specific first (see the module documentation); pass
     the same empty dict as ``cache`` to many calls made close together."""
-    address = (int(addr) if isinstance(addr, Object) else operator.index(addr)) & _MASK
+    address = integer_value(addr) & _MASK
     try:
         symbol: Optional[Symbol] = prog.symbol(address)
     except LookupError:
@@ -329,7 +329,7 @@ def identify_address_all(prog: Program, addr: Union[int, Object], *,
 
 
 @takes_program_or_default
-def identify_address(prog: Program, addr: Union[int, Object], *,
+def identify_address(prog: Program, addr: IntegerLike, *,
                      cache: Optional[Dict[Any, Any]] = None) -> Optional[str]:
     """What ``addr`` is, most specifically (``slab object: dentry+0x10``), or ``None``."""
     for found in identify_address_all(prog, addr, cache=cache):
@@ -346,12 +346,12 @@ def _annotated(prog: Program, address: int, data: bytes, cache: Dict[Any, Any]) 
 
 
 @takes_program_or_default
-def print_annotated_memory(prog: Program, address: Union[int, Object], size: Union[int, Object],
+def print_annotated_memory(prog: Program, address: IntegerLike, size: IntegerLike,
                            physical: bool = False) -> None:
     """Print ``size`` bytes at ``address`` a word a line, each word followed by what it
     identifies as (:func:`identify_address`)."""
-    start = (int(address) if isinstance(address, Object) else operator.index(address)) & _MASK
-    data = prog.read(start, int(size) if isinstance(size, Object) else operator.index(size), physical)
+    start = integer_value(address) & _MASK
+    data = prog.read(start, integer_value(size), physical)
     print("ADDRESS           VALUE")
     for _, line in _annotated(prog, start, data, {}):
         print(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple, Union
 
 from kdbg.core.conversions import NULL, cast
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.helpers.common import deref_if_pointer, pointer_to
 from kdbg.helpers.xarray import xa_for_each, xa_load
@@ -24,7 +25,7 @@ def idr_find(idr: Object, id: SupportsIndex) -> Object:  # noqa: A002 - drgn's n
     """The entry of ``id`` (a ``void *``; ``NULL`` if none). ``idr`` is a ``struct idr``
     or a pointer to one."""
     obj = _idr(idr)
-    n = id.__index__() - int(obj.idr_base)
+    n = integer_value(id) - int(obj.idr_base)
     if n < 0:
         return NULL(idr.prog_, "void *")
     return xa_load(obj.idr_rt, n)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex
 
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_object_or_program_or_default, takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
 from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to
@@ -56,7 +57,7 @@ def _find(prog: Program, ns: Optional[Object], ipc_id: SupportsIndex, kind: int,
         shift = int(prog["ipc_mni_shift"])
     except NotFoundError:
         shift = _IPCMNI_SHIFT
-    value = ipc_id.__index__()
+    value = integer_value(ipc_id)
     entry = idr_find(_ids(prog, ns, kind), value & ((1 << shift) - 1))
     if not int(entry):
         return NULL(prog, pointer_to(prog, type_name))
@@ -114,4 +115,4 @@ def decode_sysv_shm_flags(shm: Object) -> str:
 def decode_sysv_shm_mode_flags(prog: Program, value: SupportsIndex) -> str:
     """The flags in a shared memory segment's ``mode`` by name (``0o2777`` is
     ``'SHM_LOCKED'``; the permission bits are left out)."""
-    return decode_flags(value.__index__() & ~0o777, _SHM_MODE_FLAGS, bit_numbers=False)
+    return decode_flags(integer_value(value) & ~0o777, _SHM_MODE_FLAGS, bit_numbers=False)

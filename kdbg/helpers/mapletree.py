@@ -18,10 +18,10 @@ for a member such as ``mm_struct.mm_mt``).
 
 from __future__ import annotations
 
-import operator
 from typing import TYPE_CHECKING, Iterator, List, SupportsIndex, Tuple
 
 from kdbg.core.conversions import sizeof
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object, value_object
 from kdbg.core.platform import PlatformFlags
 from kdbg.errors import ValidationError
@@ -129,7 +129,7 @@ def _child(entry: int, what: str, parent: int) -> int:
 def mtree_load(mt: Object, index: SupportsIndex, *, advanced: bool = False) -> Object:
     """The entry at ``index`` of ``mt`` (``struct maple_tree *``), a ``void *`` (``NULL``
     if none). Unless ``advanced``, a zero entry (``XA_ZERO_ENTRY``) is ``NULL``."""
-    i = operator.index(index)
+    i = integer_value(index)
     prog, lay, entry, what = _root(mt)
     if not _is_node(entry):
         return value_object(prog, lay.void_p, entry if i == 0 else 0)

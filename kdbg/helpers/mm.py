@@ -32,10 +32,11 @@ kernel writes into VMCOREINFO (as makedumpfile and drgn read it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object, value_object
 from kdbg.errors import (
     CoreError,
@@ -89,7 +90,6 @@ __all__ = [
 ]
 
 _MASK = (1 << 64) - 1
-IntegerLike = Union[int, Object]
 
 
 # ----------------------------------------------------------------------------- the layout
@@ -180,14 +180,6 @@ def memory_map(prog: Program) -> _MemoryMap:
 _map = memory_map
 
 
-def _int(value: IntegerLike) -> int:
-    if isinstance(value, Object):
-        return int(value)
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ObjectTypeError(f"expected an integer or an integer/pointer Object, not {type(value).__name__}")
-    return value.__index__()
-
-
 def _page_address(page: Object, what: str) -> int:
     if not isinstance(page, Object):
         raise ObjectTypeError(f"{what}: expected a struct page *, not {type(page).__name__}")
@@ -205,20 +197,20 @@ def _prog(obj: Object, what: str) -> Program:
 @takes_program_or_default
 def PFN_PHYS(prog: Program, pfn: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The physical address of page frame ``pfn`` (``phys_addr_t``)."""
-    return Object(prog, "phys_addr_t", _int(pfn) << _map(prog).page_shift)
+    return Object(prog, "phys_addr_t", integer_value(pfn) << _map(prog).page_shift)
 
 
 @takes_program_or_default
 def PHYS_PFN(prog: Program, addr: IntegerLike) -> Object:  # noqa: N802 - the kernel's name
     """The page frame number of physical address ``addr`` (``unsigned long``)."""
-    return Object(prog, "unsigned long", _int(addr) >> _map(prog).page_shift)
+    return Object(prog, "unsigned long", integer_value(addr) >> _map(prog).page_shift)
 
 
 @takes_program_or_default
 def pfn_to_page(prog: Program, pfn: IntegerLike) -> Object:
     """The ``struct page *`` of page frame ``pfn`` (below ``max_pfn``)."""
     m = _map(prog)
-    return Object(prog, "struct page *", m.page_address(m.check_pfn(_int(pfn), "pfn_to_page")))
+    return Object(prog, "struct page *", m.page_address(m.check_pfn(integer_value(pfn), "pfn_to_page")))
 
 
 def page_to_pfn(page: Object) -> Object:
@@ -241,7 +233,7 @@ def page_to_virt(page: Object) -> Object:
 def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
     """The direct-map address of page frame ``pfn`` (``void *``)."""
     m = _map(prog)
-    pfn = m.check_pfn(_int(pfn), "pfn_to_virt")
+    pfn = m.check_pfn(integer_value(pfn), "pfn_to_virt")
     return Object(prog, "void *", m.page_offset_base + (pfn << m.page_shift))
 
 
@@ -249,7 +241,7 @@ def pfn_to_virt(prog: Program, pfn: IntegerLike) -> Object:
 def phys_to_virt(prog: Program, addr: IntegerLike) -> Object:
     """The direct-map address of physical address ``addr`` (``void *``)."""
     m = _map(prog)
-    pa = _int(addr)
+    pa = integer_value(addr)
     if not 0 <= pa < m.max_pfn << m.page_shift:
         raise InvalidAddressError(f"phys_to_virt: physical address {pa:#x} is beyond max_pfn "
                                   f"{m.max_pfn:#x} (memory ends at {m.max_pfn << m.page_shift:#x})")
@@ -260,7 +252,7 @@ def phys_to_virt(prog: Program, addr: IntegerLike) -> Object:
 def phys_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` holding physical address ``addr``."""
     m = _map(prog)
-    pa = _int(addr)
+    pa = integer_value(addr)
     if pa < 0:
         raise InvalidAddressError(f"phys_to_page: negative physical address {pa}")
     return Object(prog, "struct page *", m.page_address(m.check_pfn(pa >> m.page_shift, "phys_to_page")))
@@ -270,21 +262,22 @@ def phys_to_page(prog: Program, addr: IntegerLike) -> Object:
 def virt_to_phys(prog: Program, addr: IntegerLike) -> Object:
     """The physical address (``unsigned long``) of a direct-map or kernel-image address,
     as the kernel's ``__pa()`` (see the module documentation)."""
-    return Object(prog, "unsigned long", _map(prog).phys_of_virt(prog, _int(addr) & _MASK, "virt_to_phys"))
+    return Object(prog, "unsigned long", _map(prog).phys_of_virt(prog, integer_value(addr) & _MASK, "virt_to_phys"))
 
 
 @takes_program_or_default
 def virt_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     """The page frame number (``unsigned long``) of a direct-map or kernel-image address."""
     m = _map(prog)
-    return Object(prog, "unsigned long", m.phys_of_virt(prog, _int(addr) & _MASK, "virt_to_pfn") >> m.page_shift)
+    pa = m.phys_of_virt(prog, integer_value(addr) & _MASK, "virt_to_pfn")
+    return Object(prog, "unsigned long", pa >> m.page_shift)
 
 
 @takes_program_or_default
 def virt_to_page(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct page *`` of a direct-map or kernel-image address."""
     m = _map(prog)
-    pfn = m.phys_of_virt(prog, _int(addr) & _MASK, "virt_to_page") >> m.page_shift
+    pfn = m.phys_of_virt(prog, integer_value(addr) & _MASK, "virt_to_page") >> m.page_shift
     return Object(prog, "struct page *", m.page_address(m.check_pfn(pfn, "virt_to_page")))
 
 
@@ -296,7 +289,7 @@ def vmalloc_to_pfn(prog: Program, addr: IntegerLike) -> Object:
     m = _map(prog)
     mem = prog.memory
     assert mem is not None  # _map checked
-    return Object(prog, "unsigned long", mem.translate(_int(addr) & _MASK) >> m.page_shift)
+    return Object(prog, "unsigned long", mem.translate(integer_value(addr) & _MASK) >> m.page_shift)
 
 
 @takes_program_or_default
@@ -309,7 +302,7 @@ def vmalloc_to_page(prog: Program, addr: IntegerLike) -> Object:
 def in_direct_map(prog: Program, addr: IntegerLike) -> bool:
     """Whether ``addr`` is in the kernel's direct map of physical memory (pfns below ``max_pfn``)."""
     m = _map(prog)
-    return m.page_offset_base <= (_int(addr) & _MASK) < m.direct_end
+    return m.page_offset_base <= (integer_value(addr) & _MASK) < m.direct_end
 
 
 @takes_program_or_default
@@ -414,7 +407,7 @@ def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
     ``__NR_PAGEFLAGS``; every ``enum pageflags`` name of a set bit, aliases included,
     unknown bits in hex; ``0`` when none)."""
     lay = _layout(prog)
-    value = _int(flags) & ((1 << lay.nr_pageflags) - 1)
+    value = integer_value(flags) & ((1 << lay.nr_pageflags) - 1)
     if not value:
         return "0"
     parts = []
@@ -431,7 +424,7 @@ def decode_page_flags_value(prog: Program, flags: IntegerLike) -> str:
 def page_flag_names(prog: Program, flags: IntegerLike) -> List[str]:
     """Each set flag bit's first ``enum pageflags`` name (no aliases: crash's, ``%pGp``'s); others in hex."""
     lay = _layout(prog)
-    value = _int(flags) & ((1 << lay.nr_pageflags) - 1)
+    value = integer_value(flags) & ((1 << lay.nr_pageflags) - 1)
     names = {bit: name for name, bit in reversed(lay.flag_list) if 0 <= bit < 64 and value >> bit & 1}
     rest = value & ~sum(1 << bit for bit in names)
     return [names[bit] for bit in sorted(names)] + ([hex(rest)] if rest else [])
@@ -528,7 +521,7 @@ def _page_type_test(prog: Program, kind: str) -> Callable[[_PageLayout, bytes], 
         else:
             if enum.name == "pageflags":
                 return lambda lay_, buf: bool(_u(buf, lay_.flags) >> bit & 1)
-        vmci = prog.memory.vmcoreinfo if prog.memory is not None else None
+        vmci = prog.vmcoreinfo
         key = f"PAGE_{kind.upper()}_MAPCOUNT_VALUE"
         if vmci is not None and vmci.has_number(key) and pt >= 0:
             want = vmci.number(key) & 0xFFFFFFFF
@@ -651,7 +644,7 @@ def folio_page(folio: Object, n: IntegerLike) -> Object:
     """Page ``n`` of ``folio`` (``struct folio *``) as ``struct page *`` (the memory map is
     virtually contiguous: ``&folio->page + n``)."""
     prog = _prog(folio, "folio_page")
-    return Object(prog, "struct page *", (int(folio) + _int(n) * _layout(prog).size) & _MASK)
+    return Object(prog, "struct page *", (int(folio) + integer_value(n) * _layout(prog).size) & _MASK)
 
 
 def _enumerator(prog: Program, name: str) -> Tuple[Type, int]:

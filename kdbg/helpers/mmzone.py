@@ -15,12 +15,14 @@ both), else from the architecture; the flag bits from BTF's anonymous enum of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional, SupportsIndex, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional, Tuple
 
 from kdbg.arch import sparsemem_defaults
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
+from kdbg.core.platform import machine_of
 from kdbg.core.typeinfo import K_PTR, type_info
 from kdbg.errors import NotFoundError, ObjectNotFoundError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object, program_cache
@@ -63,14 +65,10 @@ __all__ = [
     "wmark_pages",
 ]
 
-Integer = Union[SupportsIndex, Object]
+Integer = IntegerLike
 _MASK64 = (1 << 64) - 1
 #: ``SUBSECTION_SHIFT``: sub-sections are 2 MiB on every architecture.
 _SUBSECTION_SHIFT = 21
-
-
-def _int(value: Integer) -> int:
-    return int(value) if isinstance(value, Object) else value.__index__()
 
 
 # ------------------------------------------------------------------------------- nodes
@@ -81,7 +79,7 @@ def NODE_DATA(prog: Program, nid: Integer) -> Object:  # noqa: N802 - the kernel
         node_data = prog["node_data"]
     except NotFoundError:  # CONFIG_NUMA=n
         return global_object(prog, "contig_page_data", "struct pglist_data").address_of_()
-    return node_data[_int(nid)].read_()
+    return node_data[integer_value(nid)].read_()
 
 
 @takes_program_or_default
@@ -97,8 +95,8 @@ def wmark_pages(zone: Object, i: Integer) -> int:
     (``struct zone *``), boost included, in pages."""
     z = deref_if_pointer(zone)
     if z.type_.unaliased().has_member("_watermark"):  # 5.0 and later
-        return int(z._watermark[_int(i)]) + int(z.watermark_boost)
-    return int(z.watermark[_int(i)])
+        return int(z._watermark[integer_value(i)]) + int(z.watermark_boost)
+    return int(z.watermark[integer_value(i)])
 
 
 def min_wmark_pages(zone: Object) -> int:
@@ -121,9 +119,9 @@ class _Sections:
     """The SPARSEMEM geometry of a kernel (see the module documentation)."""
 
     def __init__(self, prog: Program) -> None:
-        info = prog.memory.vmcoreinfo if prog.memory is not None else None
+        info = prog.vmcoreinfo
 
-        machine = prog.memory.machine if prog.memory is not None else ""
+        machine = machine_of(prog)
         defaults = sparsemem_defaults(machine, _l5(prog))
 
         def number(name: str, which: int) -> int:
@@ -174,7 +172,7 @@ class _Sections:
 
 
 def _l5(prog: Program) -> bool:
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     return info is not None and info.pgtable_l5_enabled
 
 
@@ -207,20 +205,20 @@ def _section_flags(prog: Program) -> Mapping[str, int]:
 @takes_program_or_default
 def pfn_to_section_nr(prog: Program, pfn: Integer) -> Object:
     """The number of the section holding page frame ``pfn`` (``unsigned long``)."""
-    return Object(prog, "unsigned long", (_int(pfn) & _MASK64) >> _sections(prog).pfn_section_shift)
+    return Object(prog, "unsigned long", (integer_value(pfn) & _MASK64) >> _sections(prog).pfn_section_shift)
 
 
 @takes_program_or_default
 def section_nr_to_pfn(prog: Program, nr: Integer) -> Object:
     """The first page frame of section ``nr`` (``unsigned long``)."""
-    return Object(prog, "unsigned long", (_int(nr) << _sections(prog).pfn_section_shift) & _MASK64)
+    return Object(prog, "unsigned long", (integer_value(nr) << _sections(prog).pfn_section_shift) & _MASK64)
 
 
 @takes_program_or_default
 def nr_to_section(prog: Program, nr: Integer) -> Object:
     """Section ``nr`` (``struct mem_section *``; ``NULL`` when its root does not exist)."""
     s = _sections(prog)
-    n = _int(nr) & _MASK64
+    n = integer_value(nr) & _MASK64
     root_nr, index = divmod(n, s.per_root)
     base = s.base() if root_nr < s.nr_roots else None
     root = s.root(base, root_nr) if base is not None else None
@@ -448,7 +446,7 @@ def decode_memory_block_state(mem: Object) -> str:
 def decode_memory_block_state_value(prog: Program, state: Integer) -> str:
     """A memory block state value by name (``enum memory_block_state`` on 6.19 and later,
     the ``MEM_*`` bits before)."""
-    value = _int(state)
+    value = integer_value(state)
     try:
         enum = prog.type("enum memory_block_state")
     except NotFoundError:

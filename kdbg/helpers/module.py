@@ -10,13 +10,13 @@ so they work on 5.10, 6.1 and 6.12 alike.
 
 from __future__ import annotations
 
-import operator
 import struct
 from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.btf.types import Composite, Enum, Pointer
 from kdbg.core.conversions import NULL
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.core.value import read_c_string
 from kdbg.errors import FaultError, KdbgError
@@ -119,7 +119,7 @@ def module_percpu_region(mod: Object) -> Tuple[int, int]:
 def address_to_module(prog: Program, addr: SupportsIndex) -> Object:
     """The ``struct module *`` whose text, data or read-only data holds ``addr``, or a
     NULL ``struct module *`` (a linear search of the module regions)."""
-    address = operator.index(addr)
+    address = integer_value(addr)
     for mod in for_each_module(prog):
         for start, length in module_address_regions(mod):
             if start <= address < start + length:

@@ -16,12 +16,12 @@ since Linux 5.14, and by the page type ``PGTY_netpp`` since 7.1. Neighbours hang
 from __future__ import annotations
 
 import ipaddress
-import operator
 import socket
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, SupportsIndex, Tuple, Union
 
 from kdbg.core.conversions import NULL, cast, container_of, sizeof
 from kdbg.core.default import takes_object_or_program_or_default, takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
 from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, has_member, pointer_to, program_cache
@@ -108,7 +108,7 @@ def get_net_ns_by_inode(inode: Object) -> Object:
 
 def get_net_ns_by_fd(task: Object, fd: SupportsIndex) -> Object:
     """The network namespace of file descriptor ``fd`` of ``task``, an nsfs file."""
-    return get_net_ns_by_inode(fget(task, operator.index(fd)).f_inode)
+    return get_net_ns_by_inode(fget(task, integer_value(fd)).f_inode)
 
 
 def netdev_for_each_tx_queue(dev: Object) -> Iterator[Object]:
@@ -141,7 +141,7 @@ def netdev_get_by_index(prog: Program, net: Optional[Object], ifindex: SupportsI
     namespace), ``struct net_device *`` (``NULL`` if none)."""
     if net is None:
         net = prog["init_net"]
-    index = operator.index(ifindex)
+    index = integer_value(ifindex)
     head = deref_if_pointer(net).dev_index_head[index & (_NETDEV_HASHENTRIES - 1)]
     for dev in hlist_for_each_entry("struct net_device", head.address_of_(), "index_hlist"):
         if int(dev.ifindex) == index:

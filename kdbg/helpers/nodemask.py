@@ -8,9 +8,10 @@ variable does not exist).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
+from typing import TYPE_CHECKING, Iterator, SupportsIndex
 
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import deref_if_pointer, global_object
@@ -61,8 +62,8 @@ def for_each_node_mask(mask: Object) -> Iterator[int]:
         node += 1
 
 
-def _state_mask(prog: Program, state: Union[SupportsIndex, Object]) -> Object:
-    index = int(state) if isinstance(state, Object) else state.__index__()
+def _state_mask(prog: Program, state: IntegerLike) -> Object:
+    index = integer_value(state)
     states = global_object(prog, "node_states", "nodemask_t [6]")
     length = states.type_.unaliased().length  # type: ignore[attr-defined]
     if not 0 <= index < (length or 0):
@@ -71,7 +72,7 @@ def _state_mask(prog: Program, state: Union[SupportsIndex, Object]) -> Object:
 
 
 @takes_program_or_default
-def for_each_node_state(prog: Program, state: Union[SupportsIndex, Object]) -> Iterator[int]:
+def for_each_node_state(prog: Program, state: IntegerLike) -> Iterator[int]:
     """The nodes in ``state`` (an ``enum node_states`` value: ``prog["N_NORMAL_MEMORY"]``)."""
     return for_each_node_mask(_state_mask(prog, state))
 
@@ -93,5 +94,5 @@ def node_state(node: SupportsIndex, state: Object) -> bool:
     if not isinstance(state, Object):
         raise ObjectTypeError(f"node_state() takes the state as an enum node_states Object, not "
                               f"{type(state).__name__}")
-    n = node.__index__()
+    n = integer_value(node)
     return n >= 0 and bool(_bits(_state_mask(state.prog_, state)) >> n & 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import SupportsIndex
 
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object, reference_object, value_object
 from kdbg.core.program import Program
 from kdbg.core.typeinfo import K_PTR, type_info
@@ -22,7 +23,7 @@ def per_cpu_offset(prog: object, cpu: SupportsIndex) -> int:
     """``__per_cpu_offset[cpu]``, the base of CPU ``cpu``'s per-CPU area."""
 
     assert isinstance(prog, Program)
-    n = cpu.__index__()
+    n = integer_value(cpu)
     sym = prog.symbol_table.get("__per_cpu_offset")
     if sym is None:
         raise SymbolNotFoundError("no __per_cpu_offset in the symbol table: per-CPU data unavailable")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterator, Optional, SupportsIndex, Union
 
 from kdbg.core.default import takes_object_or_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object, value_object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError
 from kdbg.helpers.common import deref_if_pointer, global_object, is_struct, pointer_to, program_cache
@@ -38,10 +39,6 @@ def _ns(prog: Program, ns: Optional[Object]) -> Object:
     if ns is not None:
         return deref_if_pointer(ns)
     return global_object(prog, "init_pid_ns", "struct pid_namespace")
-
-
-def _pid_type(prog: Program, pid_type: Union[SupportsIndex, Object]) -> int:
-    return int(pid_type) if isinstance(pid_type, Object) else pid_type.__index__()
 
 
 class _Links:
@@ -79,11 +76,11 @@ def _pid_task_address(prog: Program, pid: int, pid_type: int) -> int:
     return first - link_off if first else 0
 
 
-def pid_task(pid: Object, pid_type: Union[SupportsIndex, Object]) -> Object:
+def pid_task(pid: Object, pid_type: IntegerLike) -> Object:
     """The first task of ``pid`` (``struct pid *``) for ``pid_type`` (``PIDTYPE_PID``
     and so on), as ``struct task_struct *``; ``NULL`` if none."""
     prog = pid.prog_
-    addr = _pid_task_address(prog, int(pid), _pid_type(prog, pid_type))
+    addr = _pid_task_address(prog, int(pid), integer_value(pid_type))
     return value_object(prog, _links(prog).task_p, addr)
 
 

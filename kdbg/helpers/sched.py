@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Iterator, List, SupportsIndex, Tuple
 
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError
 from kdbg.helpers.cgroup import cgroup_name
@@ -245,7 +246,7 @@ def task_group_sched_entity(tg: Object, cpu: SupportsIndex) -> Object:
     """The scheduler entity of task group ``tg`` (``struct task_group *``) on CPU ``cpu``
     (``struct sched_entity *``; ``NULL`` for the root group)."""
     g = deref_if_pointer(tg)
-    n = cpu.__index__()
+    n = integer_value(cpu)
     if g.type_.unaliased().has_member("se"):
         return g.se[n].read_()
     prog = g.prog_  # 7.2 and later: the entity sits beside the per-CPU cfs_rq

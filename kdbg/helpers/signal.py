@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Sequence, Suppo
 
 from kdbg.arch.x86_64 import SIGACTION_FLAGS, SIGNALS
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_INT, type_info
 from kdbg.errors import ObjectTypeError
@@ -84,7 +85,7 @@ def _word_bits(prog: Program) -> int:
 
 
 @takes_program_or_default
-def decode_sigset(prog: Program, sigset: Union[Object, SupportsIndex]) -> str:
+def decode_sigset(prog: Program, sigset: Union[Object, IntegerLike]) -> str:
     """The signals of a set by name, ``'{SIGINT,SIGTERM}'``; ``sigset`` is a ``sigset_t``,
     a pointer to one, or an integer (bit ``n - 1`` is signal ``n``)."""
     if isinstance(sigset, Object) and type_info(sigset.type_).kind != K_INT:
@@ -92,7 +93,7 @@ def decode_sigset(prog: Program, sigset: Union[Object, SupportsIndex]) -> str:
         bpw = _word_bits(prog)
         value = sum(int(words[i]) << (i * bpw) for i in range(len(words)))
     else:
-        value = int(sigset) if isinstance(sigset, Object) else sigset.__index__()
+        value = integer_value(sigset)
         if value < 0:
             raise ValueError("sigset cannot be negative")
     numbers = signal_numbers(prog)

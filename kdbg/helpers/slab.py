@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, Iterator, NamedTuple, Optiona
 from kdbg.btf.types import Type
 from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object, value_object
 from kdbg.errors import FaultError, NotFoundError, ObjectNotFoundError, ObjectTypeError, ValidationError
 from kdbg.helpers.common import program_cache
@@ -369,11 +370,11 @@ class SlabObjectInfo(NamedTuple):
 
 
 @takes_program_or_default
-def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
+def slab_object_info(prog: Program, addr: IntegerLike) -> Optional[SlabObjectInfo]:
     """The slab object holding ``addr``, or ``None`` when ``addr`` is not in a slab page."""
     m = _page_map(prog)
-    addr = int(addr) & _MASK
-    pfn = m.page_of(addr)
+    address = integer_value(addr) & _MASK
+    pfn = m.page_of(address)
     if pfn is None:
         return None
     slab = Object(prog, m.slab_type + " *", m.vmemmap + pfn * m.page_size)
@@ -381,7 +382,7 @@ def slab_object_info(prog: Program, addr: int) -> Optional[SlabObjectInfo]:
     helper = _Slub(cache)
     base = helper.base(pfn)
     objects = int(slab.objects)
-    index = (addr - base) // helper.size
+    index = (address - base) // helper.size
     start = base + index * helper.size
     try:
         free = helper.freelist(int(slab.freelist), base, objects, f"slab of page {pfn:#x}") | helper.cpu_free()
@@ -437,10 +438,10 @@ def slab_state(slab_cache: Object, slab: Object) -> SlabState:
 
 
 @takes_program_or_default
-def find_containing_slab_cache(prog: Program, addr: int) -> Object:
+def find_containing_slab_cache(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct kmem_cache *`` whose slab holds ``addr``, or a NULL one."""
     m = _page_map(prog)
-    pfn = m.page_of(int(addr) & _MASK)
+    pfn = m.page_of(integer_value(addr) & _MASK)
     if pfn is None:
         return NULL(prog, "struct kmem_cache *")
     slab = Object(prog, m.slab_type + " *", m.vmemmap + pfn * m.page_size)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import operator
 from typing import TYPE_CHECKING, Any, Iterator, List, Sequence, Tuple, Union
 
 from kdbg.arch import is_user_address
 from kdbg.arch.stacks import StackKind
 from kdbg.btf.kinds import TypeKind
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
-from kdbg.helpers.cpu_stacks import cpu_stacks, stack_machine
+from kdbg.core.platform import machine_of
+from kdbg.helpers.cpu_stacks import cpu_stacks
 from kdbg.helpers.pid import find_task
 from kdbg.helpers.sched import task_cpu, thread_size
 
@@ -80,11 +81,8 @@ class LinuxKernelStack:
 
 def task_stack_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]]:
     """``(start, end, kind)`` of every stack CPU ``cpu`` runs ``task`` on: the task's own
-    and the CPU's IRQ, exception and NMI stacks (:func:`kdbg.helpers.cpu_stacks.cpu_stacks`);
-    empty on an architecture kdbg knows no stacks of."""
+    and the CPU's IRQ, exception and NMI stacks (:func:`kdbg.helpers.cpu_stacks.cpu_stacks`)."""
     prog = task.prog_
-    if not stack_machine(prog):
-        return []
     base = int(task.stack)
     return [(base, base + thread_size(prog), StackKind.TASK),
             *((s.begin, s.end, s.kind) for s in cpu_stacks(prog, cpu))]
@@ -92,7 +90,7 @@ def task_stack_ranges(task: Object, cpu: int) -> List[Tuple[int, int, StackKind]
 
 def _segment(task: Object, cpu: int, frames: List[Any]) -> StackSegment:
     sp = frames[0].sp
-    if is_user_address(stack_machine(task.prog_), sp):
+    if is_user_address(machine_of(task.prog_), sp):
         return StackSegment(StackKind.USER, frames)
     kind = next((k for start, end, k in task_stack_ranges(task, cpu) if start <= sp < end), StackKind.UNKNOWN)
     return StackSegment(kind, frames)
@@ -105,13 +103,13 @@ def kernel_stack_trace(prog: Program, task_arg: Union[Object, Any]) -> LinuxKern
     if isinstance(task_arg, Object):
         kind = task_arg.type_.unaliased_kind()
         if kind is TypeKind.INT:
-            task = find_task(prog, operator.index(task_arg))
+            task = find_task(prog, integer_value(task_arg))
         elif kind is TypeKind.POINTER:
             task = task_arg
         else:
             raise TypeError("expected struct task_struct *, or int (pid)")
     else:
-        task = find_task(prog, operator.index(task_arg))
+        task = find_task(prog, integer_value(task_arg))
     cpu = task_cpu(task)
     segments: List[StackSegment] = []
     current: List[Any] = []

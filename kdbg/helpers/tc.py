@@ -9,10 +9,10 @@ its upper 16 bits. Every walk is bounded.
 
 from __future__ import annotations
 
-import operator
 from typing import Iterator, SupportsIndex
 
 from kdbg.core.conversions import NULL
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.helpers.common import deref_if_pointer, has_member, pointer_to, program_cache
 from kdbg.helpers.list import hlist_for_each_entry, list_for_each_entry
@@ -36,7 +36,7 @@ def qdisc_lookup(dev: Object, major: SupportsIndex) -> Object:
     major number ``major`` (``tc``'s ``10:`` is ``0x10``), ``struct Qdisc *`` (``NULL``
     if none): the roots first, each followed by the qdiscs it reaches."""
     prog = dev.prog_
-    handle = operator.index(major) << 16
+    handle = integer_value(major) << 16
     d = deref_if_pointer(dev)
     roots = [d.qdisc.read_()]
     ingress = d.ingress_queue.read_()

@@ -164,7 +164,7 @@ def ktime_get_coarse_ns(prog: Program) -> Object:
 def ktime_get_real_seconds(prog: Program) -> Object:
     """Seconds of the real (wall) clock (``CLOCK_REALTIME_COARSE``), ``time64_t``: the
     ``CRASHTIME`` a kdump kernel wrote into VMCOREINFO, else the timekeeper's."""
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     crashtime = info.get("CRASHTIME") if info is not None else None
     if crashtime is not None and re.fullmatch(r"[0-9]+", crashtime):
         return Object(prog, "time64_t", int(crashtime))

@@ -7,13 +7,13 @@ with the table's length ``1 << UIDHASH_BITS``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, SupportsIndex, Union
+from typing import TYPE_CHECKING, Iterator, Union
 
 from kdbg.core.conversions import NULL
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_INT, type_info
-from kdbg.errors import ObjectTypeError
 from kdbg.helpers.list import hlist_for_each_entry
 
 if TYPE_CHECKING:
@@ -21,18 +21,14 @@ if TYPE_CHECKING:
 
 __all__ = ["find_user", "for_each_user", "kuid_val"]
 
-Uid = Union[Object, SupportsIndex]
+Uid = Union[Object, IntegerLike]
 
 
 def kuid_val(uid: Uid) -> int:
     """The UID of a ``kuid_t`` (an integer is returned as is)."""
-    if isinstance(uid, Object):
-        if type_info(uid.type_).kind != K_INT:
-            uid = uid.val
-        return int(uid)
-    if isinstance(uid, bool) or not hasattr(uid, "__index__"):
-        raise ObjectTypeError(f"kuid_val() takes a kuid_t Object or an integer, not {type(uid).__name__}")
-    return uid.__index__()
+    if isinstance(uid, Object) and type_info(uid.type_).kind != K_INT:
+        uid = uid.val
+    return integer_value(uid)
 
 
 @takes_program_or_default

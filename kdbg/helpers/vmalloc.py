@@ -10,10 +10,11 @@ in another node than its address's, so a lookup tries them all from there).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Union
+from typing import TYPE_CHECKING, Iterator
 
 from kdbg.core.conversions import NULL
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError, ValidationError
 from kdbg.helpers.common import global_object
@@ -47,9 +48,9 @@ def _cmp(address: int, va: Object) -> int:
 
 
 @takes_program_or_default
-def find_vmap_area(prog: Program, addr: Union[int, Object]) -> Object:
+def find_vmap_area(prog: Program, addr: IntegerLike) -> Object:
     """The ``struct vmap_area *`` holding ``addr`` (``NULL`` if none)."""
-    address = (int(addr) if isinstance(addr, Object) else addr.__index__()) & _MASK
+    address = integer_value(addr) & _MASK
     try:
         nodes = _nodes(prog)
     except NotFoundError:

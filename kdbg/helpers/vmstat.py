@@ -9,9 +9,10 @@ deltas not yet folded in have driven negative reads as 0.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, SupportsIndex, Union
+from typing import TYPE_CHECKING
 
 from kdbg.core.default import takes_program_or_default
+from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
 from kdbg.helpers.common import deref_if_pointer
@@ -30,31 +31,27 @@ __all__ = [
     "zone_page_state",
 ]
 
-Item = Union[SupportsIndex, Object]
-
-
-def _index(item: Item) -> int:
-    return int(item) if isinstance(item, Object) else item.__index__()
+Item = IntegerLike
 
 
 @takes_program_or_default
 def global_node_page_state(prog: Program, item: Item) -> int:
     """The global value of node statistic ``item`` (``enum node_stat_item``:
     ``prog["NR_FILE_PAGES"]``)."""
-    return max(int(prog["vm_node_stat"][_index(item)].counter), 0)
+    return max(int(prog["vm_node_stat"][integer_value(item)].counter), 0)
 
 
 def zone_page_state(zone: Object, item: Item) -> int:
     """The value of zone statistic ``item`` (``enum zone_stat_item``) in ``zone``
     (``struct zone *``)."""
-    return max(int(deref_if_pointer(zone).vm_stat[_index(item)].counter), 0)
+    return max(int(deref_if_pointer(zone).vm_stat[integer_value(item)].counter), 0)
 
 
 @takes_program_or_default
 def global_zone_page_state(prog: Program, item: Item) -> int:
     """The global value of zone statistic ``item`` (``enum zone_stat_item``:
     ``prog["NR_MLOCK"]``)."""
-    return max(int(prog["vm_zone_stat"][_index(item)].counter), 0)
+    return max(int(prog["vm_zone_stat"][integer_value(item)].counter), 0)
 
 
 @takes_program_or_default
@@ -72,7 +69,7 @@ def global_numa_event_state(prog: Program, item: Item) -> int:
             array = prog[name]
         except NotFoundError:
             continue
-        return int(array[_index(item)].counter)
+        return int(array[integer_value(item)].counter)
     return global_zone_page_state(prog, item)
 
 
@@ -81,5 +78,5 @@ def global_vm_event_state(prog: Program, item: Item) -> int:
     """The sum over online CPUs of event counter ``item`` (``enum vm_event_item``:
     ``prog["PGFAULT"]``). Needs ``CONFIG_VM_EVENT_COUNTERS``."""
     states = prog["vm_event_states"]
-    index = _index(item)
+    index = integer_value(item)
     return sum(int(per_cpu(states, cpu).event[index]) for cpu in for_each_online_cpu(prog))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, SupportsIndex, Tuple
 
+from kdbg.core.integer import integer_value
 from kdbg.core.object import Object, value_object
 from kdbg.errors import ObjectTypeError, ValidationError
 from kdbg.helpers.common import Walk, address_of_struct, describe_address, program_cache
@@ -108,7 +109,7 @@ def _load(xa: Object, index: int, advanced: bool) -> int:
 def xa_load(xa: Object, index: SupportsIndex, *, advanced: bool = False) -> Object:
     """The entry at ``index`` (a ``void *``; ``NULL`` if none). ``xa`` is a
     ``struct xarray`` or a pointer to one. Unless ``advanced``, a zero entry is ``NULL``."""
-    i = index.__index__()
+    i = integer_value(index)
     if i < 0:
         raise ObjectTypeError(f"xarray index must not be negative: {i}")
     entry = _load(xa, i, advanced)

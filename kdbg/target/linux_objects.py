@@ -67,12 +67,12 @@ def _chars(prog: Program, text: Optional[bytes]) -> Optional[Object]:
 
 
 def _vmcoreinfo(prog: Program) -> Optional[bytes]:
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     return info.raw if info is not None and info.raw else None
 
 
 def _uts_release(prog: Program) -> Optional[bytes]:
-    info = prog.memory.vmcoreinfo if prog.memory is not None else None
+    info = prog.vmcoreinfo
     release = info.get("OSRELEASE") if info is not None else None
     return release.encode() + b"\0" if release else None
 

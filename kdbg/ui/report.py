@@ -36,6 +36,7 @@ import os
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from kdbg.core.platform import machine_of
 from kdbg.errors import KdbgError
 from kdbg.fleet.kind import CrashKind, classify
 from kdbg.fleet.signature import Signature, signature
@@ -126,7 +127,7 @@ def signature_task(prog: Any, kind: CrashKind) -> Any:
 def crash_signature(prog: Any, kind: CrashKind) -> Tuple[Signature, Any]:
     """The signature of a crash of ``kind`` in ``prog`` and the task whose stack it is."""
     task = signature_task(prog, kind)
-    machine = prog.memory.machine if prog.memory is not None else ""
+    machine = machine_of(prog)
     return signature(kind.kind, [(f.name, f.module) for f in stack_trace(prog, task)], machine), task
 
 

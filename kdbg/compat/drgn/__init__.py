@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
-from typing import Any, Optional, Protocol, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from kdbg.btf.kinds import Language, PrimitiveType, Qualifiers, TypeKind, TypeKindSet
 from kdbg.btf.types import Type, TypeEnumerator, TypeMember, TypeParameter
@@ -18,6 +18,7 @@ from kdbg.compat import unsupported
 from kdbg.core.conversions import NULL, alignof, cast, container_of, offsetof, reinterpret, sizeof
 from kdbg.core.default import NoDefaultProgramError, get_default_prog, set_default_prog
 from kdbg.core.finders import FindObjectFlags
+from kdbg.core.integer import IntegerLike
 from kdbg.core.module import Module
 from kdbg.core.object import AbsenceReason, Object
 from kdbg.core.platform import X86_64_PLATFORM, Architecture, Platform, PlatformFlags, ProgramFlags
@@ -55,12 +56,6 @@ __version__ = "0.3.0"
 MainModule = Module
 #: The platform kdbg runs on and reads.
 host_platform = X86_64_PLATFORM
-
-
-class IntegerLike(Protocol):
-    """Anything with ``__index__`` (drgn's ``IntegerLike``)."""
-
-    def __index__(self) -> int: ...
 
 
 class BadDataError(KdbgError):

@@ -32,8 +32,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
-from kdbg.core.program import Program
-from kdbg.errors import ExpressionError, SymbolNotFoundError
+from kdbg.core.program import Program, is_target_error
+from kdbg.errors import ExpressionError, KdbgError, SymbolNotFoundError
 from kdbg.lazy import LazyNames
 from kdbg.symbols.table import Symbol
 from kdbg.ui.plugin_files import load_shipped_plugins
@@ -305,7 +305,14 @@ def split_args(args: str) -> List[str]:
 
 
 def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
-    """Run one command line."""
+    """Run one command line.
+
+    A :class:`~kdbg.errors.KdbgError` the command raises comes out as one
+    :class:`~kdbg.errors.ExpressionError` naming the command (``mod: no module
+    'x'``), unless it is already an ``ExpressionError`` (whose message the command
+    wrote), its message already starts with the command's name, or it says the target
+    is unusable (:func:`~kdbg.core.program.is_target_error`: no memory, no symbols...,
+    exit status 2 rather than a failed command's 1)."""
     words = _star_form(line).strip().split(None, 1)
     if not words:
         return
@@ -315,7 +322,7 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
     rest = words[1] if len(words) > 1 else ""
     parser = cmd.parser()
     if parser is None:
-        cmd.func(prog, rest, ctx)
+        _call(cmd, prog, rest, ctx)
         return
     assert isinstance(parser, _CommandParser)
     parser.out = ctx.out
@@ -324,7 +331,21 @@ def run_command(prog: Program, line: str, ctx: CommandContext) -> None:
         ns = parser.parse_intermixed_args(split_args(rest))
     except _HelpShown:
         return
-    cmd.func(prog, ns, ctx)
+    _call(cmd, prog, ns, ctx)
+
+
+def _call(cmd: Command, prog: Program, args: Any, ctx: CommandContext) -> None:
+    """Run ``cmd``, naming it in the one line of any kdbg error it raises."""
+    try:
+        cmd.func(prog, args, ctx)
+    except ExpressionError:
+        raise
+    except KdbgError as e:
+        if is_target_error(e):
+            raise
+        if str(e).startswith(f"{cmd.name}:"):
+            raise ExpressionError(str(e)) from e
+        raise ExpressionError(f"{cmd.name}: {e}") from e
 
 
 class _ProgramSymbols:

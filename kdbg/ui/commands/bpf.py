@@ -99,10 +99,7 @@ def _only(rows: List[Dict[str, Any]], wanted: Optional[int], what: str) -> List[
 ])
 def bpf_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """List BPF programs and maps."""
-    try:
-        rows = bpf_rows(prog)
-    except KdbgError as e:
-        raise ExpressionError(f"bpf: {e}") from None
+    rows = bpf_rows(prog)
     progs_only = args.prog_id is not None or args.all_progs
     maps_only = args.map_id is not None or args.all_maps
     rows = {"progs": _only(rows["progs"], args.prog_id, "program") if progs_only or not maps_only else [],

@@ -364,20 +364,15 @@ def pte_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if prog.platform.arch != Architecture.X86_64:
         raise ExpressionError(f"pte: decodes x86-64 entries; this is {prog.platform.arch.name}")
     words = _hex_words(args.entries, "pte")
-    try:
-        if ctx.json or args.json:
-            rows = []
-            for _w, e in words:
-                swap = not e & (PTE_PRESENT | PTE_PROTNONE) and e != 0
-                kind, offset = pte_swap_entry(e) if swap else (None, None)
-                rows.append({"pte": e, "present": bool(e & (PTE_PRESENT | PTE_PROTNONE)),
-                             "physical": None if swap else e & PHYS_MASK, "flags": pte_flag_names(e),
-                             "swap": _swap_device(prog, kind) if kind is not None else None, "offset": offset})
-            ctx.out.write(json.dumps(rows) + "\n")
-            return
-        blocks = [pte_lines(prog, e) for _w, e in words]
-    except ExpressionError:
-        raise
-    except KdbgError as e:
-        raise ExpressionError(f"pte: {e}") from None
+    if ctx.json or args.json:
+        rows = []
+        for _w, e in words:
+            swap = not e & (PTE_PRESENT | PTE_PROTNONE) and e != 0
+            kind, offset = pte_swap_entry(e) if swap else (None, None)
+            rows.append({"pte": e, "present": bool(e & (PTE_PRESENT | PTE_PROTNONE)),
+                         "physical": None if swap else e & PHYS_MASK, "flags": pte_flag_names(e),
+                         "swap": _swap_device(prog, kind) if kind is not None else None, "offset": offset})
+        ctx.out.write(json.dumps(rows) + "\n")
+        return
+    blocks = [pte_lines(prog, e) for _w, e in words]
     ctx.out.write("\n".join(line for b in blocks for line in b) + "\n")

@@ -21,7 +21,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.block import disk_name, for_each_disk, request_queue_busy_iter, rq_data_dir
 from kdbg.helpers.device import MAJOR, for_each_registered_blkdev, for_each_registered_chrdev
 from kdbg.helpers.pci import (
@@ -160,24 +160,21 @@ def dev_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     as_json = ctx.json or args.json
     if args.disks and args.pci:
         raise ExpressionError("dev: give one of -d and -p")
-    try:
-        if args.pci:
-            roots = pci_rows(prog)
-            ctx.out.write((json.dumps(roots) if as_json else "\n".join(pci_lines(roots)).rstrip("\n")) + "\n")
+    if args.pci:
+        roots = pci_rows(prog)
+        ctx.out.write((json.dumps(roots) if as_json else "\n".join(pci_lines(roots)).rstrip("\n")) + "\n")
+        return
+    if args.disks:
+        disks = disk_rows(prog)
+        if as_json:
+            ctx.out.write(json.dumps(disks) + "\n")
             return
-        if args.disks:
-            disks = disk_rows(prog)
-            if as_json:
-                ctx.out.write(json.dumps(disks) + "\n")
-                return
-            lines = [HEADERS["disk"], *(f"{r['major']:5d} {r['gendisk']:016x}   {r['name']:<10} "
-                                        f"{r['request_queue']:016x} {r['total']:7d} {r['read']:5d} {r['write']:5d} "
-                                        for r in disks)]
-            ctx.out.write("\n".join(lines) + "\n")
-            return
-        rows = device_rows(prog)
-    except KdbgError as e:
-        raise ExpressionError(f"dev: {e}") from None
+        lines = [HEADERS["disk"], *(f"{r['major']:5d} {r['gendisk']:016x}   {r['name']:<10} "
+                                    f"{r['request_queue']:016x} {r['total']:7d} {r['read']:5d} {r['write']:5d} "
+                                    for r in disks)]
+        ctx.out.write("\n".join(lines) + "\n")
+        return
+    rows = device_rows(prog)
     if as_json:
         ctx.out.write(json.dumps(rows) + "\n")
         return

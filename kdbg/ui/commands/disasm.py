@@ -28,6 +28,7 @@ import json
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from kdbg.arch import X86_64, instruction_decoder
+from kdbg.core.platform import machine_of
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.context import current_mm
@@ -53,12 +54,8 @@ def _label(prog: Any, address: int) -> str:
     return f"<{sym.name}+{off}>" if off else f"<{sym.name}>"
 
 
-def _machine(prog: Any) -> str:
-    return (prog.memory.machine if prog.memory is not None else "") or X86_64
-
-
 def _decoder(prog: Any) -> Any:
-    decode, why = instruction_decoder(_machine(prog))
+    decode, why = instruction_decoder(machine_of(prog))
     if decode is None:
         raise ExpressionError(f"dis: {why}")
     return decode
@@ -90,7 +87,7 @@ def disassemble(prog: Any, address: int, size: int, count: Optional[int] = None,
             name = label(target)
             if branch:
                 text += f" {name}" if name else ""
-            elif name and _machine(prog) == X86_64:
+            elif name and machine_of(prog) == X86_64:
                 text += f"        # {target:#x} {name}"
         where = label(insn["address"])
         insn["text"] = f"{insn['address']:#x}{' ' + where if where else ''}:\t{text}"
@@ -146,8 +143,8 @@ def dis_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if args.count is not None and args.count < 1:
         raise ExpressionError(f"dis: count {args.count} must be at least 1")
     if args.bug_bytes is not None:
-        if _machine(prog) != X86_64:
-            raise ExpressionError(f"dis -b: bytes after ud2 are x86-64's; this is {_machine(prog)}")
+        if machine_of(prog) != X86_64:
+            raise ExpressionError(f"dis -b: bytes after ud2 are x86-64's; this is {machine_of(prog)}")
         if args.bug_bytes == -1:
             if args.address is not None:
                 raise ExpressionError("dis -b: give NUM (dis -b NUM ADDRESS), or -b alone to show it")

@@ -16,7 +16,7 @@ import argparse
 import json
 from typing import Any, Dict, List, Optional
 
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.ipc import for_each_sysv_msg_queue, for_each_sysv_sem_array, for_each_sysv_shm
 from kdbg.helpers.pid import resolve_task
@@ -78,11 +78,8 @@ def ipcs_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     except ValueError:
         raise ExpressionError(f"ipcs: {args.id!r} is not an IPC identifier") from None
     tables = [t for t in ("shm", "sem", "msg") if getattr(args, t)] or ["shm", "sem", "msg"]
-    try:
-        ns = deref_if_pointer(resolve_task(prog, args.task)).nsproxy.ipc_ns if args.task is not None else None
-        rows = ipcs_rows(prog, ns)
-    except KdbgError as e:
-        raise ExpressionError(f"ipcs: {e}") from None
+    ns = deref_if_pointer(resolve_task(prog, args.task)).nsproxy.ipc_ns if args.task is not None else None
+    rows = ipcs_rows(prog, ns)
     shown = {t: [r for r in rows[t] if wanted is None or r["id"] == wanted] for t in tables}
     if wanted is not None and not any(shown.values()):
         raise ExpressionError(f"ipcs: no IPC object with identifier {args.id}")

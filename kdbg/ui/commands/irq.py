@@ -17,7 +17,7 @@ import argparse
 import json
 from typing import Any, Dict, List, Optional
 
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.cpumask import cpumask_to_cpulist, for_each_online_cpu
 from kdbg.helpers.irq import (
     for_each_irq_desc,
@@ -173,40 +173,35 @@ def irq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if args.cpus is not None and modes != ["stats"]:
         raise ExpressionError("irq: -c goes with -s")
     as_json = ctx.json or args.json
-    try:
-        if args.stats:
-            cpus = parse_cpus(prog, args.cpus)
-            stats = irq_stats(prog, cpus)
-            if as_json:
-                ctx.out.write(json.dumps({"cpus": cpus, "irqs": stats}) + "\n")
-            else:
-                _print_stats(ctx, stats, cpus)
-        elif args.affinity:
-            rows: List[Dict[str, Any]] = [
-                {"irq": n, "names": [_text(b) for b in irq_desc_action_names(d)],
-                 "affinity": cpumask_to_cpulist(irq_desc_affinity_mask(d))}
-                for n, d in for_each_irq_desc(prog) if int(d.action)]
-            if as_json:
-                ctx.out.write(json.dumps(rows) + "\n")
-            else:
-                lines = [f"{r['irq']:3d} {','.join(r['names']):<20} {r['affinity']}" for r in rows]
-                ctx.out.write("\n".join([HEADERS["affinity"], *lines]) + "\n")
-        elif args.softirqs:
-            cpus = parse_cpus(prog, None)
-            soft = softirq_rows(prog, cpus)
-            if as_json:
-                ctx.out.write(json.dumps({"cpus": cpus, "softirqs": soft}) + "\n")
-            else:
-                lines = [f"{'[' + str(r['vec']) + ']':^11} {r['action']:016x}  {_function(prog, r['action'])}"
-                         for r in soft]
-                ctx.out.write("\n".join([HEADERS["softirq"], *lines]) + "\n")
+    if args.stats:
+        cpus = parse_cpus(prog, args.cpus)
+        stats = irq_stats(prog, cpus)
+        if as_json:
+            ctx.out.write(json.dumps({"cpus": cpus, "irqs": stats}) + "\n")
         else:
-            rows = irq_rows(prog, args.numbers, args.only_used)
-            if as_json:
-                ctx.out.write(json.dumps(rows) + "\n")
-            else:
-                _print_list(ctx, rows)
-    except ExpressionError:
-        raise
-    except KdbgError as e:
-        raise ExpressionError(f"irq: {e}") from None
+            _print_stats(ctx, stats, cpus)
+    elif args.affinity:
+        rows: List[Dict[str, Any]] = [
+            {"irq": n, "names": [_text(b) for b in irq_desc_action_names(d)],
+             "affinity": cpumask_to_cpulist(irq_desc_affinity_mask(d))}
+            for n, d in for_each_irq_desc(prog) if int(d.action)]
+        if as_json:
+            ctx.out.write(json.dumps(rows) + "\n")
+        else:
+            lines = [f"{r['irq']:3d} {','.join(r['names']):<20} {r['affinity']}" for r in rows]
+            ctx.out.write("\n".join([HEADERS["affinity"], *lines]) + "\n")
+    elif args.softirqs:
+        cpus = parse_cpus(prog, None)
+        soft = softirq_rows(prog, cpus)
+        if as_json:
+            ctx.out.write(json.dumps({"cpus": cpus, "softirqs": soft}) + "\n")
+        else:
+            lines = [f"{'[' + str(r['vec']) + ']':^11} {r['action']:016x}  {_function(prog, r['action'])}"
+                     for r in soft]
+            ctx.out.write("\n".join([HEADERS["softirq"], *lines]) + "\n")
+    else:
+        rows = irq_rows(prog, args.numbers, args.only_used)
+        if as_json:
+            ctx.out.write(json.dumps(rows) + "\n")
+        else:
+            _print_list(ctx, rows)

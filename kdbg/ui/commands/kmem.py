@@ -346,33 +346,28 @@ def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if args.words and (args.info or args.vm_stats or args.zones or args.free_lists or args.nodes):
         raise ExpressionError(f"kmem: no address arguments allowed with this option: {' '.join(args.words)}")
     as_json = ctx.json or args.json
-    try:
-        if args.slabs:
-            _kmem_s(prog, ctx, args.words, as_json)
-            return
-        values = [_word(prog, w, args.page_flags) for w in args.words]
-        if args.info:
-            _kmem_i(prog, ctx, as_json)
-        elif args.vm_stats:
-            _kmem_v_stats(prog, ctx, as_json)
-        elif args.zones:
-            _kmem_z(prog, ctx, as_json)
-        elif args.free_lists:
-            _kmem_f(prog, ctx, as_json)
-        elif args.vmalloc:
-            _kmem_v(prog, ctx, values, as_json)
-        elif args.nodes:
-            _kmem_n(prog, ctx, as_json)
-        elif args.pages:
-            _kmem_p(prog, ctx, values, as_json)
-        elif args.page_flags:
-            _kmem_g(prog, ctx, values, as_json)
-        else:
-            kmem_search(prog, ctx, values, as_json)
-    except ExpressionError:
-        raise
-    except KdbgError as e:
-        raise ExpressionError(f"kmem: {e}") from None
+    if args.slabs:
+        _kmem_s(prog, ctx, args.words, as_json)
+        return
+    values = [_word(prog, w, args.page_flags) for w in args.words]
+    if args.info:
+        _kmem_i(prog, ctx, as_json)
+    elif args.vm_stats:
+        _kmem_v_stats(prog, ctx, as_json)
+    elif args.zones:
+        _kmem_z(prog, ctx, as_json)
+    elif args.free_lists:
+        _kmem_f(prog, ctx, as_json)
+    elif args.vmalloc:
+        _kmem_v(prog, ctx, values, as_json)
+    elif args.nodes:
+        _kmem_n(prog, ctx, as_json)
+    elif args.pages:
+        _kmem_p(prog, ctx, values, as_json)
+    elif args.page_flags:
+        _kmem_g(prog, ctx, values, as_json)
+    else:
+        kmem_search(prog, ctx, values, as_json)
 
 
 def _word(prog: Any, word: str, hex_only: bool) -> int:

@@ -85,17 +85,12 @@ def sym_cmd(prog: Program, args: argparse.Namespace, ctx: CommandContext) -> Non
         if args.words or args.percpu or sum((args.all, args.module is not None, bool(args.strings))) > 1:
             raise ExpressionError("sym: -l, -m and -q take no other words or options (usage: sym -l | sym -m MODULE "
                                   "| sym -q STRING)")
-        try:
-            if args.all:
-                entries = symbol_listing(prog)
-            elif args.module is not None:
-                entries = module_listing(prog, args.module)
-            else:
-                entries = matching_symbols(prog, args.strings)
-        except ExpressionError:
-            raise
-        except KdbgError as e:
-            raise ExpressionError(f"sym: {e}") from None
+        if args.all:
+            entries = symbol_listing(prog)
+        elif args.module is not None:
+            entries = module_listing(prog, args.module)
+        else:
+            entries = matching_symbols(prog, args.strings)
         if as_json:
             ctx.out.write(json.dumps([e.as_json() for e in entries]) + "\n")
         else:

@@ -16,7 +16,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.errors import CoreError, ExpressionError, KdbgError
+from kdbg.errors import CoreError
 from kdbg.helpers.module import (
     for_each_module,
     has_module_memory,
@@ -80,11 +80,8 @@ def mod_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         return
     if prog.memory is None:  # the list is in kernel memory
         raise CoreError(prog.memory_unavailable or "memory is unavailable")
-    try:
-        rows = mod_rows(prog)
-        lines = taint_lines(rows) if args.taints else mod_lines(prog, rows)
-    except KdbgError as e:
-        raise ExpressionError(f"mod: {e}") from None
+    rows = mod_rows(prog)
+    lines = taint_lines(rows) if args.taints else mod_lines(prog, rows)
     if ctx.json or args.json:
         ctx.out.write(json.dumps([r for r in rows if r["taints"] or not args.taints]) + "\n")
         return

@@ -19,7 +19,7 @@ import json
 import struct
 from typing import Any, Dict, List, Optional
 
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.fs import for_each_file
 from kdbg.helpers.net import (
@@ -150,11 +150,8 @@ def net_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     if args.tasks and not args.sockets:
         raise ExpressionError(f"net: {args.tasks[0]!r}: tasks are given with -s")
     if args.sockets:
-        try:
-            tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
-            per_task = [(t, socket_rows(prog, t)) for t in tasks]
-        except KdbgError as e:
-            raise ExpressionError(f"net: {e}") from None
+        tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
+        per_task = [(t, socket_rows(prog, t)) for t in tasks]
         if ctx.json or args.json:
             ctx.out.write(json.dumps([{"pid": int(t.pid), "task": int(t.address_of_()), "sockets": rows}
                                       for t, rows in per_task]) + "\n")
@@ -168,14 +165,11 @@ def net_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             blocks.append("\n".join(lines))
         ctx.out.write("\n\n".join(blocks) + "\n")
         return
-    try:
-        if args.arp:
-            rows = arp_rows(prog)
-        else:
-            net = deref_if_pointer(resolve_task(prog, args.task)).nsproxy.net_ns if args.task is not None else None
-            rows = netdev_rows(prog, net)
-    except KdbgError as e:
-        raise ExpressionError(f"net: {e}") from None
+    if args.arp:
+        rows = arp_rows(prog)
+    else:
+        net = deref_if_pointer(resolve_task(prog, args.task)).nsproxy.net_ns if args.task is not None else None
+        rows = netdev_rows(prog, net)
     if ctx.json or args.json:
         ctx.out.write(json.dumps(rows) + "\n")
         return

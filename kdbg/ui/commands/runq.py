@@ -91,32 +91,29 @@ def runq_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         else:
             ctx.out.write("\n\n".join("\n".join(b) for b in groups) + "\n")
         return
-    try:
-        runqueues = prog["runqueues"]
-        blocks: List[List[str]] = []
-        rows: List[Dict[str, Any]] = []
-        for cpu in for_each_possible_cpu(prog):
-            rq = per_cpu(runqueues, cpu)
-            curr = rq.curr[0]
-            if args.milliseconds:
-                ran = int(rq.clock) - int(curr.sched_info.last_arrival)
-                blocks.append([f" CPU {cpu}: [{_elapsed(ran)}]  {_task_line(curr)}"])
-                rows.append({"cpu": cpu, "pid": int(curr.pid), "task": int(curr.address_of_()), "ran_ns": ran})
-                continue
-            if args.timestamps:
-                clock = str(int(rq.clock))
-                last = int(curr.sched_info.last_arrival)
-                blocks.append([f" CPU {cpu}: {clock}", f"        {last:0{len(clock)}d}  {_task_line(curr)}"])
-                rows.append({"cpu": cpu, "clock": int(clock), "pid": int(curr.pid), "last_arrival": last})
-                continue
-            rt, cfs = list(_rt_tasks(rq)), list(_cfs_tasks(rq.cfs))
-            rows.append({"cpu": cpu, "rq": int(rq.address_of_()), "current": int(curr.address_of_()),
-                         "rt": [int(t.address_of_()) for t in rt], "cfs": [int(t.address_of_()) for t in cfs]})
-            blocks.append([f"CPU {cpu} RUNQUEUE: {int(rq.address_of_()):x}", f"  CURRENT: {_task_line(curr)}",
-                           f"  RT PRIO_ARRAY: {int(rq.rt.active.address_of_()):x}", *_queue_lines(rt),
-                           f"  CFS RB_ROOT: {int(rq.cfs.tasks_timeline.address_of_()):x}", *_queue_lines(cfs)])
-    except KdbgError as e:
-        raise ExpressionError(f"runq: {e}") from None
+    runqueues = prog["runqueues"]
+    blocks: List[List[str]] = []
+    rows: List[Dict[str, Any]] = []
+    for cpu in for_each_possible_cpu(prog):
+        rq = per_cpu(runqueues, cpu)
+        curr = rq.curr[0]
+        if args.milliseconds:
+            ran = int(rq.clock) - int(curr.sched_info.last_arrival)
+            blocks.append([f" CPU {cpu}: [{_elapsed(ran)}]  {_task_line(curr)}"])
+            rows.append({"cpu": cpu, "pid": int(curr.pid), "task": int(curr.address_of_()), "ran_ns": ran})
+            continue
+        if args.timestamps:
+            clock = str(int(rq.clock))
+            last = int(curr.sched_info.last_arrival)
+            blocks.append([f" CPU {cpu}: {clock}", f"        {last:0{len(clock)}d}  {_task_line(curr)}"])
+            rows.append({"cpu": cpu, "clock": int(clock), "pid": int(curr.pid), "last_arrival": last})
+            continue
+        rt, cfs = list(_rt_tasks(rq)), list(_cfs_tasks(rq.cfs))
+        rows.append({"cpu": cpu, "rq": int(rq.address_of_()), "current": int(curr.address_of_()),
+                     "rt": [int(t.address_of_()) for t in rt], "cfs": [int(t.address_of_()) for t in cfs]})
+        blocks.append([f"CPU {cpu} RUNQUEUE: {int(rq.address_of_()):x}", f"  CURRENT: {_task_line(curr)}",
+                       f"  RT PRIO_ARRAY: {int(rq.rt.active.address_of_()):x}", *_queue_lines(rt),
+                       f"  CFS RB_ROOT: {int(rq.cfs.tasks_timeline.address_of_()):x}", *_queue_lines(cfs)])
     if ctx.json or args.json:
         ctx.out.write(json.dumps(rows) + "\n")
         return

@@ -23,7 +23,7 @@ import json
 from typing import Any, Dict, List
 
 from kdbg.arch.x86_64 import TIF_SIGPENDING
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.list import list_for_each_entry
 from kdbg.helpers.pid import resolve_task
@@ -164,11 +164,8 @@ def sig_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
             raise ExpressionError(f"sig: -s {args.sigset!r}: not a signal set ({e})") from None
         ctx.out.write(" ".join(names.strip("{}").split(",")) + "\n")
         return
-    try:
-        tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
-        data = [sig_data(prog, t, args.group) for t in tasks]
-    except KdbgError as e:
-        raise ExpressionError(f"sig: {e}") from None
+    tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
+    data = [sig_data(prog, t, args.group) for t in tasks]
     if ctx.json or args.json:
         ctx.out.write(json.dumps([_without_header(d) for d in data]) + "\n")
         return

@@ -34,7 +34,8 @@ from typing import IO, TYPE_CHECKING, Any, Dict, List, Optional
 
 from kdbg.arch import frame_slot, show_regs_lines, switched_out_sp
 from kdbg.core.object import Object
-from kdbg.errors import ExpressionError, FaultError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.core.platform import machine_of
+from kdbg.errors import ExpressionError, FaultError, KdbgError
 from kdbg.helpers import task_cpu
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.cpumask import for_each_present_cpu
@@ -58,11 +59,6 @@ def header(task: Any) -> str:
 
     comm = task.comm.string_().decode("utf-8", "replace")
     return f'PID: {int(task.pid):<7}  TASK: {int(task.address_of_()):x}  CPU: {task_cpu(task):<3}  COMMAND: "{comm}"'
-
-
-def machine_of(prog: Any) -> str:
-    """The dumped machine's ``uname -m`` name (``x86_64`` where the target does not say)."""
-    return (prog.memory.machine if prog.memory is not None else "") or "x86_64"
 
 
 def _show_regs(frame: StackFrame, out: IO[str]) -> None:
@@ -257,13 +253,7 @@ def _targets(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> List[A
             return [current_task(prog, ctx)]
         except KdbgError as e:
             raise ExpressionError(f"bt: {e}; name a PID or task address, or use bt -a or foreach bt") from None
-    tasks = []
-    for word in args.targets:
-        try:
-            tasks.append(resolve_task(prog, word))
-        except (ObjectNotFoundError, ObjectTypeError) as e:
-            raise ExpressionError(f"bt: {e}") from None
-    return tasks
+    return [resolve_task(prog, word) for word in args.targets]
 
 
 def _cpu_list(spec: str, ncpus: int) -> List[int]:

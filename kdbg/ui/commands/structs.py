@@ -22,7 +22,7 @@ from typing import Any, List, Optional, Tuple
 
 from kdbg.btf.ptype import ptype
 from kdbg.core.object import Object
-from kdbg.errors import ExpressionError, FaultError, KdbgError, ObjectNotFoundError, ObjectTypeError
+from kdbg.errors import ExpressionError, FaultError, KdbgError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.pid import resolve_task
 from kdbg.symbols.address import parse_address
@@ -153,12 +153,7 @@ def union_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
 def task_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print task_structs."""
     if args.targets:
-        tasks = []
-        for word in args.targets:
-            try:
-                tasks.append(deref_if_pointer(resolve_task(prog, word)))
-            except (ObjectNotFoundError, ObjectTypeError) as e:
-                raise ExpressionError(f"task: {e}") from None
+        tasks = [deref_if_pointer(resolve_task(prog, word)) for word in args.targets]
     else:
         try:
             tasks = [current_task(prog, ctx)]

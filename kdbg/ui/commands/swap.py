@@ -12,7 +12,6 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.swap import for_each_swap_info, swap_file_path, swap_is_file, swap_usage_in_pages
 from kdbg.ui.commands import CommandContext, argument, command
 
@@ -40,10 +39,7 @@ def swap_rows(prog: Any) -> List[Dict[str, Any]]:
 ])
 def swap_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the swap devices."""
-    try:
-        rows = swap_rows(prog)
-    except KdbgError as e:
-        raise ExpressionError(f"swap: {e}") from None
+    rows = swap_rows(prog)
     if ctx.json or args.json:
         ctx.out.write(json.dumps(rows) + "\n")
         return

@@ -20,7 +20,6 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.common import has_member
 from kdbg.helpers.percpu import per_cpu
 from kdbg.helpers.timekeeping import ktime_get_coarse_ns, ktime_to_ns
@@ -133,21 +132,16 @@ def _print_hrtimers(ctx: CommandContext, cpus: List[Dict[str, Any]]) -> None:
 def timer_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Print the pending timers."""
     as_json = ctx.json or args.json
-    try:
-        cpus = parse_cpus(prog, args.cpus, "timer")
-        if args.hrtimers:
-            hr = hrtimer_rows(prog, cpus)
-            if as_json:
-                ctx.out.write(json.dumps(hr) + "\n")
-            else:
-                _print_hrtimers(ctx, hr)
+    cpus = parse_cpus(prog, args.cpus, "timer")
+    if args.hrtimers:
+        hr = hrtimer_rows(prog, cpus)
+        if as_json:
+            ctx.out.write(json.dumps(hr) + "\n")
         else:
-            wheel = timer_rows(prog, cpus)
-            if as_json:
-                ctx.out.write(json.dumps(wheel) + "\n")
-            else:
-                _print_wheel(ctx, wheel)
-    except ExpressionError:
-        raise
-    except KdbgError as e:
-        raise ExpressionError(f"timer: {e}") from None
+            _print_hrtimers(ctx, hr)
+    else:
+        wheel = timer_rows(prog, cpus)
+        if as_json:
+            ctx.out.write(json.dumps(wheel) + "\n")
+        else:
+            _print_wheel(ctx, wheel)

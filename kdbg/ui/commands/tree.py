@@ -31,7 +31,7 @@ import argparse
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from kdbg.core.object import Object
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.mapletree import mt_for_each
 from kdbg.helpers.rbtree import rb_parent, rbtree_inorder_for_each, rbtree_preorder_for_each
 from kdbg.helpers.xarray import xa_for_each
@@ -134,7 +134,7 @@ def tree_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         offset = parse_offset(prog, args.offset) if args.offset is not None else 0
     except ExpressionError as e:
         raise ExpressionError(str(e) if str(e).startswith("tree") else f"tree: {e}") from None
-    except (KdbgError, ValueError) as e:
+    except ValueError as e:
         raise ExpressionError(f"tree: {e}") from None
     base = 16 if args.hex else 10 if args.dec else None
     label = "position" if kind == "rbtree" else "index"

@@ -23,7 +23,7 @@ import json
 from typing import Any, Dict, Iterator, List, Optional
 
 from kdbg.arch.x86_64 import PHYS_MASK, PTE_PRESENT, PTE_PROTNONE, pte_swap_entry
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError
 from kdbg.helpers.addrspace import for_each_vma, page_table_walk, task_rss, vma_name
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.fs import d_path
@@ -169,18 +169,15 @@ def vm_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
         except ValueError:
             raise ExpressionError(f"vm -P: {args.vma!r} is not a hexadecimal vm_area_struct address") from None
     pages = args.pages or only is not None
-    try:
-        tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
-        if args.mm:
-            blocks = []
-            for t in tasks:
-                mm = t.mm.read_()
-                blocks.append(header(t) + ("\n" + deref_if_pointer(mm).format_() if int(mm) else ""))
-            ctx.out.write("\n\n".join(blocks) + "\n")
-            return
-        data = [vm_data(prog, t, pages, only) for t in tasks]
-    except KdbgError as e:
-        raise ExpressionError(f"vm: {e}") from None
+    tasks = [deref_if_pointer(resolve_task(prog, w)) for w in args.tasks] or [current_task(prog, ctx)]
+    if args.mm:
+        blocks = []
+        for t in tasks:
+            mm = t.mm.read_()
+            blocks.append(header(t) + ("\n" + deref_if_pointer(mm).format_() if int(mm) else ""))
+        ctx.out.write("\n\n".join(blocks) + "\n")
+        return
+    data = [vm_data(prog, t, pages, only) for t in tasks]
     if only is not None and not any(d["vmas"] for d in data):
         raise ExpressionError(f"vm -P: {only:x} is no VMA of the task")
     if ctx.json or args.json:
