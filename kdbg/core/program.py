@@ -30,7 +30,6 @@ from typing import (
     Dict,
     Iterator,
     List,
-    NamedTuple,
     Optional,
     Protocol,
     Sequence,
@@ -41,11 +40,11 @@ from typing import (
     Union,
 )
 
-from kdbg.btf import constants as K
 from kdbg.btf.cparse import parse_declarations, parse_type_name
 from kdbg.btf.index import BTF
 from kdbg.btf.kinds import TypeKindSet
-from kdbg.btf.types import Func, Type, Var
+from kdbg.btf.types import Func, Type
+from kdbg.btf.variables import BTFVariable, datasec_variables
 from kdbg.core.constructors import TypeConstructors
 from kdbg.core.finders import FinderList, FindObjectFlags
 from kdbg.core.kernel_finders import btf_object_finder, btf_type_finder, kallsyms_symbol_finder
@@ -601,36 +600,6 @@ def _absent_object_maker(prog: Program) -> Callable[[Type, Optional[int]], Objec
         return Object(p, t, bit_field_size=bit_field_size)
 
     return make
-
-
-class BTFVariable(NamedTuple):
-    """One VAR of a BTF DATASEC, named by its record: the VAR itself is decoded (which
-    ``kdbg shrink --reduced-btf`` counts as used) only when :attr:`var` is asked for."""
-
-    name: str
-    btf: BTF
-    var_id: int
-    #: The DATASEC's name (``.data..percpu``).
-    section: str
-    #: The variable's offset in its section.
-    offset: int
-
-    @property
-    def var(self) -> Var:
-        """The decoded VAR (its ``type`` is the variable's)."""
-        t = self.btf.type(self.var_id)
-        assert isinstance(t, Var)
-        return t
-
-
-def datasec_variables(btf: BTF) -> Iterator[BTFVariable]:
-    """Every VAR of ``btf``'s DATASECs (not its base's) with its section and offset, from
-    the records (decoding neither the sections nor the variables)."""
-    for tid in btf.ids((K.KIND_DATASEC,)):
-        section = btf.name_of(tid)
-        for var_id, offset, _size in btf.records.secinfo(tid):
-            if btf.kind_of(var_id) == K.KIND_VAR:
-                yield BTFVariable(btf.name_of(var_id), btf, var_id, section, offset)
 
 
 def _wants(sym: Symbol, flags: FindObjectFlags) -> bool:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from kdbg.btf.kinds import TypeKindSet
+from kdbg.btf.variables import datasec_variables
 from kdbg.core.finders import FindObjectFlags
 from kdbg.core.kernel_finders import table_symbols
 from kdbg.core.module import Module
 from kdbg.core.object import Object, reference_object, value_object
-from kdbg.core.program import datasec_variables
 from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError
 from kdbg.helpers.module import module_build_id
 from kdbg.modules.loader import LoadedModules, ModuleSource, load_modules, module_symbol_table
