@@ -330,7 +330,7 @@ for at in range(start, stop, t.size):
     a = at + Object(prog, t, address=at).bug_addr_disp.value_()
     try:
         s = prog.symbol(a)
-    except LookupError:  # 6.1, 6.12: a few lie in no ELF symbol (no function to dis)
+    except LookupError:  # 6.1: 4 lie in no ELF symbol (init text, code past a size)
         continue
     if a not in init:
         out.append([a, s.name, s.address, s.size])
