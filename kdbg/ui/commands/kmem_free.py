@@ -20,7 +20,7 @@ import json
 from typing import Any, Dict, List, Optional
 
 from kdbg.helpers.list import list_count_nodes, list_for_each_entry
-from kdbg.helpers.mm import memory_map, pfn_to_page
+from kdbg.helpers.mm import PageBuddy, memory_map, pfn_to_page
 from kdbg.helpers.mmzone import for_each_online_pgdat
 from kdbg.helpers.vmstat import nr_free_pages, zone_page_state
 from kdbg.ui.commands import CommandContext, centred
@@ -97,21 +97,35 @@ def free_block(prog: Any, pfn: int) -> Optional[Dict[str, Any]]:
     :func:`free_area_rows` without ``areas``), ``order``, ``free_list`` (the list it is on),
     ``page`` (its first ``struct page``) and ``index`` (*pfn*'s place in it, from 0);
     ``None`` when *pfn* is in no free list. Only zones whose free-page counter is not 0
-    are searched, as crash searches them."""
-    mm = memory_map(prog)
+    are searched, as crash searches them; the block is found as the kernel's
+    ``is_free_buddy_page()`` finds it, and only the lists of its order are walked for it."""
     for pgdat in for_each_online_pgdat(prog):
         for i in range(len(pgdat.node_zones)):
             row = _zone_row(prog, pgdat, i)
             zone = row.pop("object")
-            if not row["mem_map"] or not row["free"] or not row["start_pfn"] <= pfn < row["start_pfn"] + row["size"]:
-                continue
-            for order, area in enumerate(zone.free_area):
-                for head in area.free_list:
-                    for page in list_for_each_entry("struct page", head.address_of_(), "lru"):
-                        first = mm.pfn_of_page(int(page), "kmem")
-                        if first <= pfn < first + (1 << order):
-                            return {"zone": row, "order": order, "free_list": int(head.address_of_()),
-                                    "page": int(page), "index": pfn - first}
+            if row["mem_map"] and row["free"] and row["start_pfn"] <= pfn < row["start_pfn"] + row["size"]:
+                return _zone_free_block(prog, zone, row, pfn)
+    return None
+
+
+def _zone_free_block(prog: Any, zone: Any, row: Dict[str, Any], pfn: int) -> Optional[Dict[str, Any]]:
+    # is_free_buddy_page(): the block's head is the first PageBuddy page at pfn aligned
+    # down to 2**order whose buddy order (page->private) is at least order
+    for order in range(len(zone.free_area)):
+        first = pfn & ~((1 << order) - 1)
+        page = pfn_to_page(prog, first)
+        if PageBuddy(page) and int(page.private) >= order:
+            head, order = int(page), int(page.private)
+            break
+    else:
+        return None
+    if order >= len(zone.free_area):
+        return None
+    for lst in zone.free_area[order].free_list:
+        for entry in list_for_each_entry("struct page", lst.address_of_(), "lru"):
+            if int(entry) == head:
+                return {"zone": row, "order": order, "free_list": int(lst.address_of_()), "page": head,
+                        "index": pfn - first}
     return None
 
 
