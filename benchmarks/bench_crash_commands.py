@@ -3,7 +3,8 @@ against Debian's ``crash -s VMLINUX DUMP`` with ``CMD`` then ``q`` on its input 
 ``-dbg`` package's DWARF vmlinux), on the same dump (issue 15: ``kmem -s``, ``kmem -i``,
 ``runq``, ``ps``, ``log`` each at most 1.0x crash), then the commands added since, held to
 the same target: ``irq``, ``timer``, ``dev``, ``mod``, ``kmem -z``, ``kmem -f``, ``kmem -V``,
-``runq -g`` and ``vm -p 1`` (``--issue-only``: the first five).
+``runq -g``, ``vm -p 1``, ``kmem -v``, ``kmem -n``, ``kmem -p`` (every page), ``dev -p`` and
+``waitq log_wait`` (``--issue-only``: the first five).
 
     python3 benchmarks/bench_crash_commands.py [--runs 3] [--suite bullseye|bookworm ...] [--command CMD ...]
                                                [--venv DIR] [--no-install]
@@ -38,7 +39,8 @@ from vmcores.crash_oracle import crash_binary, crash_version  # noqa: E402
 #: The commands issue 15 names, as typed at both prompts.
 COMMANDS = ("kmem -s", "kmem -i", "runq", "ps", "log")
 #: The commands added since, measured after them (crash has every one of them).
-ADDED = ("irq", "timer", "dev", "mod", "kmem -z", "kmem -f", "kmem -V", "runq -g", "vm -p 1")
+ADDED = ("irq", "timer", "dev", "mod", "kmem -z", "kmem -f", "kmem -V", "runq -g", "vm -p 1", "kmem -v", "kmem -n",
+         "kmem -p", "dev -p", "waitq log_wait")
 #: kdbg's wall time at most this many times crash's.
 TARGET = 1.0
 

@@ -4,11 +4,13 @@
 ``/proc/zoneinfo``), then to Debian's crash 8.0.2 with the ``-dbg`` vmlinux
 (:mod:`vmcores.crash_oracle`), line by line.
 
-What has no guest truth, and why: the builders record no ``/proc/kpageflags``, no PCI
-listing and load no BPF program (adding them would rebuild every reference dump), so
-``kmem -p``, ``kmem -g``, ``dev -p``, ``bpf``, ``waitq`` and ``kmem ADDR`` are held to crash
-with DWARF on the ELF dumps (a kernel without BPF programs: crash prints nothing, and so
-must kdbg); trixie 6.12 does not open in crash 8.0.2
+What has no guest truth in these dumps, and why: the builders record no
+``/proc/kpageflags``, no PCI listing and load no BPF program (adding them would rebuild every
+reference dump), so ``kmem -p``, ``kmem -g``, ``dev -p``, ``bpf``, ``waitq`` and ``kmem ADDR``
+are held to crash with DWARF on the ELF dumps (a kernel without BPF programs: crash prints
+nothing, and so must kdbg; ``kmem -p``, ``kmem -g`` and ``dev -p`` are also held to a live
+6.1 guest's own ``/proc/kpageflags``, ``/proc/kpagecount``, BTF and ``/sys/bus/pci`` in
+``tests/test_crash_pages_live.py``); trixie 6.12 does not open in crash 8.0.2
 (:data:`~vmcores.crash_oracle.CRASH_CANNOT_OPEN`), so there only the guest's files and
 the kdump form's agreement with the ELF form check them. On bookworm 6.1 crash's task
 table is wrong (:data:`~vmcores.crash_oracle.CRASH_WRONG_TASKS`): the addresses inside a
@@ -16,7 +18,7 @@ task are compared there on what does not depend on it (``kmem ADDR``'s context l
 are dropped from both sides and said so).
 
 The addresses ``kmem ADDR`` is asked about come from crash's own answers (``ps``, ``sym``,
-``kmem -v``, ``kmem -p``, ``task -R signal``), not from kdbg.
+``kmem -v``, ``kmem -p``, ``kmem -F``, ``task -R signal``), not from kdbg.
 """
 
 from __future__ import annotations
@@ -141,7 +143,10 @@ def test_kmem_n_against_the_guests_zoneinfo(state_dump: StateDump) -> None:
 
 #: The commands crash 8.0.2 is asked first on each ELF state dump (one run, cached).
 FIRST = ["kmem -v", "kmem -n", "kmem -g", "kmem -g 4000000000000204", "kmem -p", "dev -p", "bpf", "ps",
-         "sym init_task", "sym jiffies", "sym schedule", "task -R signal 1", "kmem -s kmalloc-32", "waitq log_wait"]
+         "sym init_task", "sym jiffies", "sym schedule", "task -R signal 1", "kmem -s kmalloc-32", "waitq log_wait",
+         "kmem -F"]
+#: What only crash is asked (the addresses the second round asks about come from it).
+CRASH_ONLY = ("ps", "task -R signal 1", "kmem -F")
 
 _SYM = re.compile(r"^([0-9a-f]+) \((\w)\) (\S+)")
 _DWARF_LINE = re.compile(r"^([0-9a-f]+ \([Tt]\) \S+) \S+: \d+$")
@@ -151,6 +156,36 @@ def _crash_symbol(text: str) -> int:
     m = _SYM.match(_lines(text)[0])
     assert m, text
     return int(m.group(1), 16)
+
+
+def _free_blocks(text: str) -> List[Tuple[int, str]]:
+    """``(order, first struct page)`` of each free block crash's ``kmem -F`` lists."""
+    out, order = [], -1
+    for line in _lines(text):
+        f = line.split()
+        if len(f) == 3 and f[1].endswith("k") and f[0].isdigit():
+            order = int(f[0])
+        elif len(f) == 1 and order >= 0:
+            out.append((order, f[0]))
+    return out
+
+
+def _free_pages(first: Dict[str, str]) -> List[str]:
+    """``kmem ADDR`` inside free buddy blocks crash listed: a block's first page, its
+    3rd page by ``struct page``, its 11th (crash writes ``11st``) and the last of the
+    largest block by physical address inside the page, and an order-0 block's page.
+    crash's search also takes the page just past a free block for one of its pages (and
+    then prints nothing: its callback compares ``<=`` the block's end, its printer ``<``);
+    the first pages asked about are ones no free block ends right before."""
+    rows = [line.split() for line in _lines(first["kmem -p"])[1:]]
+    index = {r[0]: i for i, r in enumerate(rows)}
+    blocks = _free_blocks(first["kmem -F"])
+    past = {index[page] + (1 << order) for order, page in blocks}
+    big = max(blocks)
+    mid = next(b for b in blocks if b[0] >= 4 and index[b[1]] not in past)
+    single = next(b for b in blocks if b[0] == 0 and index[b[1]] not in past)
+    return [f"kmem {mid[1]}", f"kmem {rows[index[mid[1]] + 2][0]}", f"kmem {int(rows[index[mid[1]] + 10][1], 16):x}",
+            f"kmem {int(rows[index[big[1]] + (1 << big[0]) - 1][1], 16) + 0x10:x}", f"kmem {single[1]}"]
 
 
 def _second(first: Dict[str, str]) -> List[str]:
@@ -169,7 +204,7 @@ def _second(first: Dict[str, str]) -> List[str]:
         signal = re.search(r"signal = 0x([0-9a-f]+)", first["task -R signal 1"])
         assert signal, first["task -R signal 1"]
         out += [f"kmem {task + 16:x}", f"waitq signal_struct.wait_chldexit {signal.group(1)}"]
-    return out
+    return out + _free_pages(first)
 
 
 def _comparable(text: str, wrong_tasks: bool) -> List[str]:
@@ -192,8 +227,9 @@ def test_kmem_dev_waitq_bpf_against_crash(state_dump: StateDump) -> None:
     ``kmem -s``, ``waitq``; then ``kmem ADDR`` on a symbol, a text address, a vmalloc
     address, a slab page's ``struct page``, a physical address, a free or allocated slab
     object and init's ``task_struct``, ``kmem -p`` by page and by physical address,
-    ``kmem -v ADDR`` and init's ``wait_chldexit``: line for line (crash's DWARF source line
-    dropped)."""
+    ``kmem -v ADDR``, init's ``wait_chldexit`` and pages inside free buddy blocks crash's
+    ``kmem -F`` lists (their zone, free list and block): line for line (crash's DWARF source
+    line dropped)."""
     if not crash_can_open(state_dump.suite):
         assert state_dump.suite in CRASH_CANNOT_OPEN
         return
@@ -201,7 +237,7 @@ def test_kmem_dev_waitq_bpf_against_crash(state_dump: StateDump) -> None:
     second_cmds = _second(first)
     second = ask_crash(state_dump.suite, state_dump.path, second_cmds).outputs
     wrong = state_dump.suite in CRASH_WRONG_TASKS
-    mine = [c for c in FIRST if c not in ("ps", "task -R signal 1") and not c.startswith("sym ")] + second_cmds
+    mine = [c for c in FIRST if c not in CRASH_ONLY and not c.startswith("sym ")] + second_cmds
     theirs = {**first, **second}
     for cmd in mine:
         r = kdbg_commands(state_dump.path, cmd)

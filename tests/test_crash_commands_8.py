@@ -319,6 +319,62 @@ def test_dis_u_against_drgn(state_dump: StateDump) -> None:
     assert all(re.match(rf"0x{r['address']:x}:\t\S", r["text"]) for r in rows)
 
 
+#: drgn with DWARF: each ``__bug_table`` entry of vmlinux outside its freed init text, as
+#: ``[bug address, its function, the function's address and size]``.
+_BUG_TABLE = """
+t = prog.type("struct bug_entry")
+start, stop = prog.symbol("__start___bug_table").address, prog.symbol("__stop___bug_table").address
+init = range(prog.symbol("__init_begin").address, prog.symbol("__init_end").address)
+out = []
+for at in range(start, stop, t.size):
+    a = at + Object(prog, t, address=at).bug_addr_disp.value_()
+    try:
+        s = prog.symbol(a)
+    except LookupError:  # 6.1: 4 lie in no ELF symbol (init text, code past a size)
+        continue
+    if a not in init:
+        out.append([a, s.name, s.address, s.size])
+"""
+#: Functions whose ``dis`` is held to the table, per dump.
+BUG_FUNCTIONS = 24
+_DIS_LINE = re.compile(r"^0x([0-9a-f]+) <[^>]+>:\t(\S+)")
+
+
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
+def test_dis_ud2_are_the_bug_table(state_dump: StateDump) -> None:
+    """``dis -b`` is 0 (x86-64 puts nothing after ``ud2``: ``BUG()``'s data is in
+    ``__bug_table``), and ``dis`` of a spread of functions holding ``__bug_table`` entries
+    (read by drgn with DWARF) shows a ``ud2`` at each entry's address and nowhere else
+    inside the function's ELF size, as many as the table has there; each function is
+    disassembled from its start to at least its ELF end, and the instruction after a
+    ``ud2`` starts right after its two bytes."""
+    entries = _drgn_exec(state_dump.suite, _BUG_TABLE)
+    assert len(entries) > 1000, len(entries)
+    functions = sorted({(addr, size) for _a, _name, addr, size in entries})
+    sample = functions[:: max(1, len(functions) // BUG_FUNCTIONS)]
+    r = kdbg_commands(state_dump.path, "dis -b", *[f"dis {addr:x}" for addr, _size in sample])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "encoded bytes being skipped after ud2a: 0"
+    rows = [(int(m.group(1), 16), m.group(2)) for m in map(_DIS_LINE.match, lines[1:]) if m]
+    assert len(rows) == len(lines) - 1
+    firsts = {addr for addr, _size in sample}
+    starts = [i for i, (a, _m) in enumerate(rows) if a in firsts]
+    assert [rows[i][0] for i in starts] == [addr for addr, _size in sample]
+    ud2: List[int] = []
+    for (addr, size), i, j in zip(sample, starts, [*starts[1:], len(rows)], strict=True):
+        # kdbg ends a routine at kallsyms' next symbol (less padding), which may hold code
+        # past the ELF size (do_one_initcall on 5.10): compared up to the ELF size
+        mine = [(a, m) for a, m in rows[i:j] if a < addr + size]
+        assert mine[-1][0] > addr + size - 16, hex(addr)  # the last instruction: at most 15 bytes
+        for k, (a, m) in enumerate(mine):
+            if m.startswith("ud2"):
+                ud2.append(a)
+                assert k + 1 == len(mine) or mine[k + 1][0] == a + 2, hex(a)
+    inside = [a for a, *_f in entries if any(addr <= a < addr + size for addr, size in sample)]
+    assert sorted(ud2) == sorted(inside) and len(ud2) >= BUG_FUNCTIONS
+
+
 def test_dis_u_b_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
     _bad_input(path, [("dis -u 401000", "no current context"), ("dis", "give an ADDRESS"),

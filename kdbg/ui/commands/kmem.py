@@ -13,7 +13,8 @@ counts them. ``kmem -V`` prints the kernel's global VM counters under crash's se
 ``vm_numa_stat``, ``VM_EVENT_STATES``), each item by its enumerator's name
 (:func:`vm_stat_sections`); ``kmem -z`` each zone of each node with its size, watermarks
 and counters (:func:`zone_rows`); ``kmem -f`` each zone's buddy free lists, counted one by
-one and checked against ``NR_FREE_PAGES`` as crash does (:func:`free_area_rows`).
+one and checked against ``NR_FREE_PAGES`` as crash does
+(:mod:`~kdbg.ui.commands.kmem_free`).
 ``kmem -v``, ``-n``, ``-p``, ``-g`` and ``kmem ADDR`` are crash's vmalloc areas, memory
 nodes and sections, page structs, page flags and address search, from
 :mod:`~kdbg.ui.commands.kmem_vmalloc`, :mod:`~kdbg.ui.commands.kmem_nodes`,
@@ -31,9 +32,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.block import nr_blockdev_pages
 from kdbg.helpers.hugetlb import hugetlb_total_usage
-from kdbg.helpers.list import list_count_nodes
 from kdbg.helpers.meminfo import vm_commit_limit, vm_memory_committed
-from kdbg.helpers.mm import memory_map, pfn_to_page, totalram_pages
+from kdbg.helpers.mm import memory_map, totalram_pages
 from kdbg.helpers.mmzone import for_each_online_pgdat, high_wmark_pages, low_wmark_pages, min_wmark_pages
 from kdbg.helpers.slab import for_each_slab_cache, slab_total_usage
 from kdbg.helpers.swap import swap_total_usage, total_swapcache_pages
@@ -45,7 +45,8 @@ from kdbg.helpers.vmstat import (
     nr_free_pages,
     zone_page_state,
 )
-from kdbg.ui.commands import CommandContext, argument, centred, command
+from kdbg.ui.commands import CommandContext, argument, command
+from kdbg.ui.commands.kmem_free import kmem_free_lists
 from kdbg.ui.commands.kmem_nodes import memory_block_rows, memory_node_rows, memory_nodes_lines, memory_section_rows
 from kdbg.ui.commands.kmem_pages import (
     page_flag_rows,
@@ -60,7 +61,7 @@ from kdbg.ui.commands.kmem_slabs import SLAB_CACHE_HEADER, slab_cache_line, slab
 from kdbg.ui.commands.kmem_vmalloc import VMALLOC_HEADER, vmalloc_area_line, vmalloc_rows
 from kdbg.ui.commands.memory import address_arg
 
-__all__ = ["free_area_rows", "meminfo_pages", "pages_to_size", "vm_stat_sections", "zone_rows"]
+__all__ = ["meminfo_pages", "pages_to_size", "vm_stat_sections", "zone_rows"]
 
 
 def pages_to_size(pages: int, page_size: int) -> str:
@@ -225,59 +226,6 @@ def _kmem_z(prog: Any, ctx: CommandContext, as_json: bool) -> None:
     ctx.out.write("\n".join(out) + "\n")
 
 
-def free_area_rows(prog: Any) -> List[Dict[str, Any]]:
-    """Each zone's buddy free lists: ``zone``, ``name``, ``size`` (spanned pages), ``free``
-    (its ``NR_FREE_PAGES``), ``mem_map`` (the first page's ``struct page``, 0 for an
-    unpopulated zone), ``start_pfn``, ``start_mapnr`` (its index in the node's pages, crash's
-    ``START_MAPNR``) and ``areas``: per order and migrate type the list's
-    address and its ``blocks`` (each ``2**order`` pages), counted one by one."""
-    free_item = prog.constant("NR_FREE_PAGES")
-    rows = []
-    for pgdat in for_each_online_pgdat(prog):
-        for i in range(len(pgdat.node_zones)):
-            zone = pgdat.node_zones[i].address_of_()
-            start = int(zone.zone_start_pfn)
-            populated = int(zone.present_pages) != 0
-            areas = []
-            if populated:
-                for order, area in enumerate(zone.free_area):
-                    for head in area.free_list:
-                        areas.append({"order": order, "free_list": int(head.address_of_()),
-                                      "blocks": list_count_nodes(head.address_of_())})
-            rows.append({"node": int(pgdat.node_id), "zone": i, "name": zone.name.string_().decode("utf-8", "replace"),
-                         "size": int(zone.spanned_pages), "free": zone_page_state(zone, free_item),
-                         "mem_map": int(pfn_to_page(prog, start)) if populated else 0,
-                         "start_pfn": start if populated else 0,
-                         "start_mapnr": start - int(pgdat.node_start_pfn) if populated else 0, "areas": areas})
-    return rows
-
-
-def _kmem_f(prog: Any, ctx: CommandContext, as_json: bool) -> None:
-    rows = free_area_rows(prog)
-    page_size = 1 << memory_map(prog).page_shift
-    found = sum(a["blocks"] << a["order"] for r in rows for a in r["areas"])
-    total = nr_free_pages(prog)
-    if as_json:
-        ctx.out.write(json.dumps({"zones": rows, "nr_free_pages": total, "found": found}) + "\n")
-        return
-    out = []
-    for r in rows:
-        mem_map = f"{r['mem_map']:016x}" if r["mem_map"] else centred("0", 16, False)
-        out += ["ZONE  NAME        SIZE    FREE      MEM_MAP       START_PADDR  START_MAPNR",
-                f"{centred(str(r['zone']), 4, True)}  {r['name']:<8}{r['size']:>8}{r['free']:>8}  {mem_map}  "
-                f"{centred(format(r['start_pfn'] * page_size, 'x'), 11, True)}  "
-                f"{centred(str(r['start_mapnr']), 11, True)}"]
-        if r["areas"]:
-            out.append("AREA    SIZE  FREE_AREA_STRUCT  BLOCKS  PAGES")
-            for a in r["areas"]:
-                kib = str((page_size << a["order"]) // 1024) + "k"
-                pages = a["blocks"] << a["order"]
-                out.append(f"{a['order']:3d}{kib:>9}  {a['free_list']:016x}{a['blocks']:>8}{pages:>7}")
-        out.append("")
-    out.append(f"nr_free_pages: {total}  " + ("(verified)" if found == total else f"(found {found})"))
-    ctx.out.write("\n".join(out) + "\n")
-
-
 _HEX = re.compile(r"(0x)?[0-9a-fA-F]+")
 
 
@@ -357,7 +305,7 @@ def kmem_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     elif args.zones:
         _kmem_z(prog, ctx, as_json)
     elif args.free_lists:
-        _kmem_f(prog, ctx, as_json)
+        kmem_free_lists(prog, ctx, as_json)
     elif args.vmalloc:
         _kmem_v(prog, ctx, values, as_json)
     elif args.nodes:

@@ -9,6 +9,8 @@ In crash's order, each part followed by an empty line:
 * in a slab: the cache's ``kmem -s`` row, the slab (``SLAB MEMORY NODE TOTAL ALLOCATED
   FREE``) and the object holding the address, ``[ADDR]`` when allocated, `` ADDR `` when
   free (``(cpu N cache)`` on a CPU's lockless freelist);
+* in a free buddy block: the zone, free list and block holding the page
+  (:func:`kdbg.ui.commands.kmem_free.free_block`);
 * the task whose ``task_struct`` or kernel stack holds it;
 * the page: its ``kmem -p`` row (the page itself when the address is a ``struct page`` of
   the memory map), or crash's ``ADDR: kernel virtual address not found in mem map``.
@@ -28,6 +30,7 @@ from kdbg.helpers.identify import IdentifiedTaskStack, IdentifiedTaskStruct, ide
 from kdbg.helpers.mm import in_direct_map, memory_map
 from kdbg.helpers.slab import slab_object_info, slab_state
 from kdbg.ui.commands import CommandContext
+from kdbg.ui.commands.kmem_free import free_block, free_block_lines
 from kdbg.ui.commands.kmem_pages import page_header, page_line, page_of_address, page_rows
 from kdbg.ui.commands.kmem_slabs import SLAB_CACHE_HEADER, slab_cache_line, slab_cache_row
 from kdbg.ui.commands.kmem_vmalloc import VMALLOC_HEADER, vmalloc_area_line, vmalloc_rows
@@ -93,13 +96,14 @@ def _is_slab_page(prog: Any, page: int) -> Optional[Dict[str, Any]]:
 
 def search_address(prog: Any, address: int) -> Dict[str, Any]:
     """What ``kmem ADDR`` finds: ``symbol``, ``vmalloc`` (its ``kmem -v`` row), ``slab``,
-    ``task`` (the ``task_struct`` address whose structure or stack holds it) and ``page``
+    ``free`` (the free buddy block holding its page, :func:`free_block`), ``task`` (the
+    ``task_struct`` address whose structure or stack holds it) and ``page``
     (its ``kmem -p`` row), each ``None`` when not found; ``physical`` when the address is
     no kernel virtual address (crash then takes it as a physical one)."""
     mm = memory_map(prog)
     physical = address < _KERNEL_START
     found: Dict[str, Any] = {"address": address, "physical": physical, "symbol": None, "vmalloc": None,
-                             "slab": None, "task": None, "page": None}
+                             "slab": None, "free": None, "task": None, "page": None}
     pfn: Optional[int]
     vaddr = mm.page_offset_base + address if physical else address
     task = None
@@ -123,6 +127,8 @@ def search_address(prog: Any, address: int) -> Dict[str, Any]:
     found["task"] = int(task.address_of_()) if task is not None else None
     if pfn is not None:
         found["page"] = next(iter(page_rows(prog, pfn)))
+        if found["vmalloc"] is None:  # crash goes from a vmalloc area straight to the page
+            found["free"] = free_block(prog, pfn)
     return found
 
 
@@ -147,6 +153,8 @@ def _lines(prog: Any, found: Dict[str, Any]) -> List[str]:
             line = f"   {o['address']:x}  " if o["free"] else f"  [{o['address']:x}]"
             out.append(line + (f"(cpu {o['cpu']} cache)" if o["cpu"] is not None else ""))
         out.append("")
+    if found["free"] is not None:
+        out += [*free_block_lines(prog, found["free"], found["address"], found["physical"]), ""]
     if task is not None and found["vmalloc"] is None:
         out += [*task_context_lines(prog, task), ""]
     if found["page"] is not None:
