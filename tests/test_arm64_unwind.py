@@ -20,6 +20,8 @@ from kdbg.arch.arm64.frames import FINAL_FRAME
 from kdbg.arch.arm64.unwind import (
     FRAME_META_TYPE_FINAL,
     FRAME_META_TYPE_PT_REGS,
+    Arm64Frame,
+    Arm64Unwind,
     PtRegsOffsets,
     pstate_text,
     show_regs_lines,
@@ -99,14 +101,22 @@ def image(pstate: int = 0x5) -> Tuple[Memory, Dict[str, int], int]:
 def test_interrupt_over_a_leaf_crosses_the_irq_stack_and_the_exception_frame() -> None:
     m, start, regs_at = image()
     walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, OFFSETS, same_function)
+    exc = _crossed_both_stacks(walk, regs_at)
+    assert exc.registers["pstate"] == 0x5
+    assert all(f.pc >> 48 == 0xFFFF for f in walk.frames)  # every code stripped
+
+
+def _crossed_both_stacks(walk: Arm64Unwind, regs_at: int) -> Arm64Frame:
+    """The walk of :func:`image`/:func:`meta_image`: from the IRQ handler across the IRQ
+    stack, then the exception frame over the leaf, to the task's last frame; the exception
+    frame's."""
     assert walk.end == FINAL_FRAME
     assert [f.pc for f in walk.frames] == [at("handler", 8), at("irq_caller", 0x20), at("outer", 0x80),
                                            at("leaf", 0x10), at("leaf_caller", 0x44), at("outer", 0x10)]
     assert [f.interrupted for f in walk.frames] == [True, False, False, True, False, False]
     exc = walk.frames[3]
-    assert exc.regs_address == regs_at and exc.sp == TASK[0] + 0x1200
-    assert exc.registers["x3"] == 0x1003 and exc.registers["pstate"] == 0x5
-    assert all(f.pc >> 48 == 0xFFFF for f in walk.frames)  # every code stripped
+    assert exc.regs_address == regs_at and exc.sp == TASK[0] + 0x1200 and exc.registers["x3"] == 0x1003
+    return exc
 
 
 def test_an_el0_pt_regs_is_no_exception_boundary() -> None:
@@ -152,12 +162,7 @@ def test_613_metadata_records_cross_pt_regs_and_end_at_final() -> None:
     m, start, regs_at = meta_image()
     assert (TASK[1] - META_OFFSETS.size + META_OFFSETS.stackframe) & 0xF == 8
     walk = unwind_frames(m.read_u64, start, True, STACKS, MASK, META_OFFSETS, same_function)
-    assert walk.end == FINAL_FRAME
-    assert [f.pc for f in walk.frames] == [at("handler", 8), at("irq_caller", 0x20), at("outer", 0x80),
-                                           at("leaf", 0x10), at("leaf_caller", 0x44), at("outer", 0x10)]
-    assert [f.interrupted for f in walk.frames] == [True, False, False, True, False, False]
-    exc = walk.frames[3]
-    assert exc.regs_address == regs_at and exc.sp == TASK[0] + 0x1200 and exc.registers["x3"] == 0x1003
+    _crossed_both_stacks(walk, regs_at)
 
 
 def test_613_layout_read_the_old_way_ends_at_the_boundary() -> None:
