@@ -20,7 +20,8 @@ into one root) with
   :data:`CAPSTONE_SUITE` (trixie's 5.0.7; bookworm's own 4.0.2 is older than kdbg's
   ``capstone>=5``; the binding is pure Python over ``ctypes`` and the library needs only
   glibc >= 2.17, so it serves bookworm's Python too);
-* kdbg's source from the tree under test (``kdbg/``) and its pure-Python dependencies
+* kdbg's source from the tree under test (``kdbg/``, and ``plugins/`` as the wheel installs
+  it, ``kdbg_plugins``: ``ps`` is one) and its pure-Python dependencies
   (:data:`PURE_DEPENDENCIES`, copied from the host's site-packages; a compiled file among
   them is refused) under ``/opt/kdbg``, on ``PYTHONPATH``.
 
@@ -316,7 +317,8 @@ def pure_dependencies() -> Dict[str, Path]:
 
 def _trees() -> List[Tuple[Path, str]]:
     """``(source, destination)`` of what goes under ``/opt/kdbg``."""
-    return [(SOURCE_DIR / "kdbg", "opt/kdbg/kdbg"), *((p, f"opt/kdbg/{n}") for n, p in pure_dependencies().items())]
+    return [(SOURCE_DIR / "kdbg", "opt/kdbg/kdbg"), (SOURCE_DIR / "plugins", "opt/kdbg/kdbg_plugins"),
+            *((p, f"opt/kdbg/{n}") for n, p in pure_dependencies().items())]
 
 
 def source_key() -> str:
