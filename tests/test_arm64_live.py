@@ -145,7 +145,7 @@ def test_mod_equals_proc_modules(live: Dump) -> None:
     for line in _out(live, "mod").splitlines()[1:]:
         f = line.split()
         got[f[1]] = (int(f[2], 16), int(f[3]))
-    assert got == want and len(want) >= 3
+    assert got == want and len(want) >= 2  # trixie-cloud builds virtio_console in
 
 
 def _kmem_i_rows(text: str) -> Dict[str, int]:
@@ -163,6 +163,8 @@ KNOWN_GAPS = {
     ("kmem", "bookworm-cloud"): "kmem -i: kdbg finds no address for the statics swap_info, nr_swapfiles, "
                                 "total_swap_pages, hstates and hugetlb_max_hstate on a kernel without "
                                 "CONFIG_KALLSYMS_ALL (the same on this kernel's dumps)",
+    ("kmem", "trixie-cloud"): "kmem -i on a live arm64 /proc/kcore: the mm helpers' memory map has no "
+                              "page_offset/vmemmap base there (no translator; kcore_layout has none for arm64)",
 }
 
 
