@@ -360,14 +360,15 @@ def _depends(fields: Dict[str, str]) -> List[str]:
     return out
 
 
-def package_closure(apt: PrivateApt, roots: Sequence[str]) -> Dict[str, str]:
+def package_closure(apt: PrivateApt, roots: Sequence[str], leave_out: Sequence[str] = ()) -> Dict[str, str]:
     """*roots* and everything they depend on, through *apt*'s ``show``
-    (:class:`vmcores.debian.PrivateApt`): ``{package: version}``, sorted."""
+    (:class:`vmcores.debian.PrivateApt`): ``{package: version}``, sorted; the packages of
+    *leave_out* (and what only they would pull in) are not followed."""
     seen: Dict[str, str] = {}
     todo = list(roots)
     while todo:
         pkg = todo.pop()
-        if pkg in seen:
+        if pkg in seen or pkg in leave_out:
             continue
         fields = apt.show(pkg)
         seen[pkg] = fields.get("version", "")

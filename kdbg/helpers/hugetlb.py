@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["for_each_hstate", "huge_page_size", "hugetlb_total_pages", "hugetlb_total_usage"]
 
+#: More huge page sizes than any kernel has: one per page order of a 64-bit address.
+_MOST_HSTATES = 64
+
 
 @takes_program_or_default
 def for_each_hstate(prog: Program) -> Iterator[Object]:
@@ -28,9 +31,14 @@ def for_each_hstate(prog: Program) -> Iterator[Object]:
     except NotFoundError:
         return iter(())
     n = int(prog["hugetlb_max_hstate"])
-    if not 0 <= n <= len(hstates):
-        raise ValidationError(f"hugetlb_max_hstate {n} is beyond hstates[{len(hstates)}]")
-    return (hstates[i].address_of_() for i in range(n))
+    # hstates[HUGE_MAX_HSTATE] is as long as the architecture makes it (x86-64: 2, arm64: 4),
+    # and a declaration's length may be another architecture's; the kernel's own count
+    # never passes its array's end (hugetlb_add_hstate), so it is the bound, within one
+    # size per page order of a 64-bit address space against a corrupt dump
+    if not 0 <= n <= _MOST_HSTATES:
+        raise ValidationError(f"hugetlb_max_hstate {n} is beyond any hstates[] (at most {_MOST_HSTATES})")
+    first = hstates[0].address_of_()
+    return (first + i for i in range(n))
 
 
 def huge_page_size(hstate: Object) -> Object:

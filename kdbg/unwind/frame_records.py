@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-from kdbg.arch.arm64 import prstatus_registers, prstatus_regs_image
+from kdbg.arch.arm64 import kernel_pac_mask, prstatus_registers, prstatus_regs_image
 from kdbg.arch.arm64.unwind import (
     Arm64Unwind,
     PtRegsOffsets,
@@ -48,9 +48,13 @@ _CONTEXT = ("x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28"
 
 def pac_mask(prog: Program) -> int:
     """The kernel's pointer-authentication mask: what the translator took from
-    VMCOREINFO's ``KERNELPACMASK`` (0 without pointer authentication)."""
+    VMCOREINFO's ``KERNELPACMASK``, or on a live kernel (``/proc/kcore`` has no
+    translator) the ``VMCOREINFO`` note of ``/proc/kcore``; 0 without pointer authentication."""
     params = getattr(getattr(prog.memory, "arch", None), "params", None)
-    return int(getattr(params, "pac_mask", 0) or 0)
+    if params is not None:
+        return int(getattr(params, "pac_mask", 0) or 0)
+    vmci = getattr(prog.memory, "vmcoreinfo", None)
+    return kernel_pac_mask(vmci) if vmci is not None else 0
 
 
 def _offsets(prog: Program) -> Optional[PtRegsOffsets]:

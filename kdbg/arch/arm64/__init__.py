@@ -20,6 +20,7 @@ from kdbg.arch.arm64.translate import (
     Arm64Parameters,
     Arm64Translator,
     arm64_parameters,
+    kernel_pac_mask,
     text_link_address,
     untag,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Arm64Translator",
     "Arm64Parameters",
     "arm64_parameters",
+    "kernel_pac_mask",
     "untag",
     "PAGE_SIZES",
     "text_link_address",

@@ -50,7 +50,8 @@ from kdbg.errors import CoreError, FaultError
 if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycle at run time)
     from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["Arm64Translator", "arm64_parameters", "Arm64Parameters", "untag", "PAGE_SIZES", "text_link_address"]
+__all__ = ["Arm64Translator", "arm64_parameters", "Arm64Parameters", "untag", "PAGE_SIZES", "text_link_address",
+           "kernel_pac_mask"]
 
 #: The granules arm64 Linux supports.
 PAGE_SIZES = (4096, 16384, 65536)
@@ -102,6 +103,12 @@ def _signed(n: int) -> int:
     return n - (1 << 64) if n >> 63 else n
 
 
+def kernel_pac_mask(vmci: VMCoreInfo) -> int:
+    """The kernel's pointer-authentication mask, VMCOREINFO's ``NUMBER(KERNELPACMASK)`` (a
+    dump's, or the note in a live ``/proc/kcore``); 0 without pointer authentication."""
+    return vmci.number("KERNELPACMASK") & _U64 if vmci.has_number("KERNELPACMASK") else 0
+
+
 def arm64_parameters(vmci: VMCoreInfo) -> Arm64Parameters:
     """Read and check the arm64 VMCOREINFO entries; ``CoreError`` naming the entry that is
     missing or contradicts another (``VA_BITS`` against ``TCR_EL1_T1SZ``)."""
@@ -131,7 +138,7 @@ def arm64_parameters(vmci: VMCoreInfo) -> Arm64Parameters:
     pmb = vmci.number("MAX_PHYSMEM_BITS") if vmci.has_number("MAX_PHYSMEM_BITS") else 48
     if pmb not in (48, 52):
         raise CoreError(f"arm64 dump: VMCOREINFO NUMBER(MAX_PHYSMEM_BITS)={pmb} is not 48 or 52")
-    pac = vmci.number("KERNELPACMASK") & _U64 if vmci.has_number("KERNELPACMASK") else 0
+    pac = kernel_pac_mask(vmci)
     koff = vmci.kerneloffset if "KERNELOFFSET" in vmci else 0
     if not vmci.has_symbol("swapper_pg_dir"):
         raise CoreError("arm64 dump: VMCOREINFO has no SYMBOL(swapper_pg_dir); cannot walk page tables")
