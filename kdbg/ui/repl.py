@@ -26,6 +26,7 @@ command), run by :func:`kdbg.ui.session.run_line` in the namespace of
 from __future__ import annotations
 
 import code
+import gc
 import os
 import sys
 from typing import Any, Dict
@@ -155,4 +156,10 @@ def run_repl(prog: Any, ctx: CommandContext, g: Dict[str, Any], quiet: bool = Fa
             continue
         if not text.strip():
             continue
+        # Each prompt leaves an asyncio event loop in a reference cycle. Collected in the
+        # middle of the user's code, its __del__ can be where Ctrl-C lands, and Python
+        # ignores a KeyboardInterrupt raised in a finalizer: the Ctrl-C would be lost (seen
+        # in a tmux session: "Exception ignored in: BaseEventLoop.__del__", the loop ran on).
+        # Collect it here, before the line runs.
+        gc.collect()
         run_line(prog, text.rstrip(), ctx, g, interactive=True)
