@@ -9,7 +9,9 @@ read must lie on a known stack of the task (its task stack; for a task running o
 also that CPU's IRQ, exception and entry stacks), each stack entered once, and the stack
 pointer must grow within a stack. The trace ends at an END_OF_STACK entry, after a
 ``pt_regs`` of user mode (its frame is the last, as drgn shows it), or, marked with the
-reason, at anything the kernel's unwinder calls an error. Never a hang: a depth bound
+reason, at anything the kernel's unwinder calls an error. One step goes where the kernel's
+does not: a CPU stopped at the first byte of a retpoline or return thunk, which ORC marks as
+an end of stack, has its caller's return address at ``[rsp]`` (:func:`is_call_thunk`). Never a hang: a depth bound
 stops a trace that somehow goes on.
 """
 
@@ -19,8 +21,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Set, Tuple
 
+from kdbg.arch.x86_64.frames import is_call_thunk
 from kdbg.errors import KdbgError, UnwindError
 from kdbg.unwind.orc import (
+    NULL_ORC_ENTRY,
     ORC_REG_BP,
     ORC_REG_BP_INDIRECT,
     ORC_REG_DI,
@@ -204,6 +208,9 @@ def unwind(prog: Program, orc: OrcUnwindInfo, layout: PtRegsLayout, start: Start
             entry, _mod = orc.find(lookup)
         except UnwindError as e:  # a page of the tables the dump does not hold
             return stop(str(e))
+        if entry is not None and entry.type in (ORC_TYPE_UNDEFINED, ORC_TYPE_END_OF_STACK) \
+                and lookup == ip and _at_call_thunk(prog, ip):
+            entry = NULL_ORC_ENTRY
         if entry is None:
             return stop(f"no ORC entry for {ip:#x}")
         if entry.type == ORC_TYPE_UNDEFINED:
@@ -306,6 +313,12 @@ def unwind(prog: Program, orc: OrcUnwindInfo, layout: PtRegsLayout, start: Start
         if mem.current is prev_stack and prev_stack is not None and prev_stack.holds(sp) and sp <= prev_sp:
             return stop(f"stack going in the wrong direction at {frames[-1].pc:#x}")
         frames.append(frame)
+
+
+def _at_call_thunk(prog: Program, ip: int) -> bool:
+    """Whether ``ip`` is the first byte of a retpoline or return thunk: an interrupted CPU
+    there has pushed nothing since the ``call`` (or the ``jmp`` in place of ``ret``)."""
+    return any(is_call_thunk(s.name) for s in prog.symbol_table.in_range(ip, ip + 1))
 
 
 def fresh_fork_addresses(prog: Program) -> Tuple[int, ...]:

@@ -3,10 +3,11 @@ system-call and fault plumbing, ``__show_regs``' register block, and crash's fra
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Dict, List
 
-__all__ = ["FAULT_PLUMBING", "frame_slot", "is_entry_frame", "is_fault_plumbing", "is_syscall_frame",
-           "show_regs_lines"]
+__all__ = ["FAULT_PLUMBING", "frame_slot", "is_call_thunk", "is_entry_frame", "is_fault_plumbing",
+           "is_syscall_frame", "show_regs_lines"]
 
 
 #: Prefixes of x86-64's entry code and exception, interrupt and NMI handlers (5.8+ names
@@ -25,6 +26,20 @@ def is_entry_frame(name: str) -> bool:
     """Whether a stack frame's function is x86-64 entry code or an exception, interrupt or
     NMI handler's entry: where one context's stack continues with another's."""
     return name.startswith(_ENTRY_PREFIXES) or name in _OLD_ENTRY_NAMES
+
+
+#: arch/x86/lib/retpoline.S's thunks: the retpoline, call-depth and ITS thunks a compiler
+#: calls (or tail-jumps to) in place of ``call *%reg``, and the return thunks it jumps to in
+#: place of ``ret``. The kernel's ORC marks them UNWIND_HINT_EMPTY/UNDEFINED (an end of
+#: stack), yet at their first byte the return address is the word at the stack pointer.
+_CALL_THUNK = re.compile(r"__x86_indirect(?:_call|_jump|_its)?_thunk_(?:r[a-z0-9]+|array)"
+                         r"|__x86_return_thunk|(?:retbleed|srso|srso_alias|call_depth|its)_return_thunk")
+
+
+def is_call_thunk(name: str) -> bool:
+    """Whether ``name`` is an x86-64 retpoline, ITS or return thunk (:data:`_CALL_THUNK`):
+    at its first byte the caller's return address is at ``[rsp]``."""
+    return _CALL_THUNK.fullmatch(name) is not None
 
 
 #: Prefixes of the system-call entry and the start of new tasks: the outermost kernel
