@@ -366,8 +366,9 @@ def test_reduced_small_says_what_it_lacks(tmp_path: Path) -> None:
     """A command the analysis did not run fails on a ``--reduced-btf`` SMALL with one line
     naming what SMALL lacks and that it is a reduced dump made by kdbg shrink: a page of
     the kernel's ``.BTF`` section (where the guest's kallsyms put it; the note replaces
-    those pages) and a type the analysis never touched (``struct tcp_sock``: ``ps`` reads
-    no socket). Both answer on the original. And no address is given to a symbol the
+    those pages), a type the analysis never touched (``struct tcp_sock``: ``ps`` reads
+    no socket), and a function and a variable of the guest's kallsyms it never looked up.
+    Each answers on the original. And no address is given to a symbol the
     guest's kallsyms does not put there."""
     dump = resolve_dump("bookworm", "elf-paging", "qemu")
     small = tmp_path / "small"
@@ -378,7 +379,9 @@ def test_reduced_small_says_what_it_lacks(tmp_path: Path) -> None:
         address, _type, name = line.split()[:3]
         kallsyms[name] = int(address, 16)
     middle = (kallsyms["__start_BTF"] + kallsyms["__stop_BTF"]) // 2 & ~0xFFF
-    for command, missing in ((f"rd {middle:#x}", f"{middle:#x}"), ("ptype struct tcp_sock", "struct tcp_sock")):
+    assert "tcp_sendmsg" in kallsyms and "tcp_hashinfo" in kallsyms
+    for command, missing in ((f"rd {middle:#x}", f"{middle:#x}"), ("ptype struct tcp_sock", "struct tcp_sock"),
+                             ("sym tcp_sendmsg", "tcp_sendmsg"), ('p prog["tcp_hashinfo"]', "tcp_hashinfo")):
         original = run_kdbg("-c", str(dump.path), "-x", command)
         assert original.returncode == 0 and original.stdout, (command, original.stderr)
         after = run_kdbg("-c", str(small), "-x", command, env=no_cache())

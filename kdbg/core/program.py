@@ -330,9 +330,10 @@ class Program(TypeConstructors, MemorySearch, TypedReads):
             raise _untyped(sym)
         what = {FindObjectFlags.VARIABLE: "variable", FindObjectFlags.FUNCTION: "function",
                 FindObjectFlags.CONSTANT: "constant"}.get(flags)
+        why = self.symbol_table.why_missing()
         if what is not None:
-            raise ObjectNotFoundError(f"could not find {what} '{name}'", name=name)  # drgn's words
-        raise ObjectNotFoundError(f"could not find '{name}'", name=name)
+            raise ObjectNotFoundError(f"could not find {what} '{name}'{why}", name=name)  # drgn's words
+        raise ObjectNotFoundError(f"could not find '{name}'{why}", name=name)
 
     def variable(self, name: str, filename: Optional[str] = None) -> Object:
         """Global variable ``name`` (:meth:`object` with ``VARIABLE``)."""

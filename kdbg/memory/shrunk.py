@@ -72,6 +72,10 @@ class ShrinkRecord:
         return (f"page {pfn:#x} is not in this dump: it is {REDUCED_DUMP}, which keeps only the pages "
                 f"its analysis ({self.analysis}) read")
 
+    def symbol_hint(self) -> str:
+        """Why a symbol is missing from the reduced symbol table (a suffix of the error)."""
+        return f"this is {REDUCED_DUMP}, whose symbols are only those its analysis ({self.analysis}) used"
+
     def type_hint(self, name: str, declared: bool) -> str:
         """Why type ``name`` is missing from (``declared``: only declared in) the reduced BTF."""
         what = "only declared in" if declared else "not in"

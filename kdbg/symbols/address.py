@@ -99,7 +99,8 @@ def _term(word: str, text: str, symbols: Symbols) -> int:
         raise ExpressionError(
             f"bad address {text!r}: {word!r} is neither a number nor a symbol name")
     where = f" (in address {text!r})" if text.strip() != word else ""
-    raise SymbolNotFoundError(f"no symbol {word!r}{where}")
+    why = getattr(_table(symbols, need=False), "why_missing", lambda: "")()  # a reduced dump says so
+    raise SymbolNotFoundError(f"no symbol {word!r}{where}{why}")
 
 
 def parse_address(text: str, symbols: Symbols = None) -> int:

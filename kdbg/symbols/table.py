@@ -19,10 +19,13 @@ from __future__ import annotations
 import enum
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from kdbg.errors import SymbolNotFoundError
 from kdbg.symbols.ranges import PAGE_MASK, PSEUDO_MODULES, RANGE_SYMBOLS, SymbolRanges
+
+if TYPE_CHECKING:
+    from kdbg.memory.shrunk import ShrinkRecord
 
 __all__ = ["Symbol", "SymbolBinding", "SymbolKind", "SymbolTable", "section_class", "PSEUDO_MODULES", "RANGE_SYMBOLS",
            "SCAN_LOOKUPS"]
@@ -173,6 +176,9 @@ class SymbolTable:
     #: Indices of the symbols lookups have answered with since :meth:`record_use`
     #: (``None``: not recording).
     _used: Optional[Set[int]] = None
+    #: The record of ``kdbg shrink`` when this is a reduced dump's table (only the symbols
+    #: its analysis used): what says why a name is missing.
+    reduced_by: Optional[ShrinkRecord] = None
 
     def __init__(self, symbols: Iterable[Symbol] = ()) -> None:
         syms = list(symbols)
@@ -409,7 +415,7 @@ class SymbolTable:
         if module is None:
             cands = self._indices_of(name)
             if not cands:
-                raise SymbolNotFoundError(f"symbol {name!r} not found")
+                raise SymbolNotFoundError(f"symbol {name!r} not found{self.why_missing()}")
             if len(cands) > 1:
                 best = min(cands, key=lambda k: (self.module_of(k) is not None,
                                                  not self.type_of(k).isupper(), k))
@@ -417,8 +423,12 @@ class SymbolTable:
             return self._symbol(cands[0])
         matches = self.lookup_all(name, module)
         if not matches:
-            raise SymbolNotFoundError(f"symbol {name!r} not found in {module}")
+            raise SymbolNotFoundError(f"symbol {name!r} not found in {module}{self.why_missing()}")
         return matches[0]
+
+    def why_missing(self) -> str:
+        """What to add to a "not found" error: on a reduced dump's table, that it is one."""
+        return f": {self.reduced_by.symbol_hint()}" if self.reduced_by is not None else ""
 
     def lookup_all(self, name: str, module: Optional[str] = None) -> List[Symbol]:
         """Return every symbol called ``name`` in address order (empty list if none)."""

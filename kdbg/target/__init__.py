@@ -153,6 +153,7 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
     def dump_symbols() -> SymbolTable:
         reduced = reduced_symbols_from_notes(memory.notes, path)
         if reduced is not None:  # kdbg shrink --reduced-btf: the kallsyms tables are not in it
+            reduced.reduced_by = memory.shrunk  # what says why a symbol is missing
             return reduced
         return kallsyms_of_dump()
 

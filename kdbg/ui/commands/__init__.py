@@ -360,6 +360,10 @@ class _ProgramSymbols:
         except SymbolNotFoundError:
             return None
 
+    def why_missing(self) -> str:
+        """What a "no symbol" error adds (:meth:`kdbg.symbols.table.SymbolTable.why_missing`)."""
+        return self.prog.symbol_table.why_missing()
+
 
 def program_symbols(prog: Program) -> Callable[[], _ProgramSymbols]:
     """What :func:`kdbg.symbols.address.parse_address` takes to resolve names in ``prog``:
