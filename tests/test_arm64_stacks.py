@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -21,6 +21,7 @@ from kdbg import open_core as open_program
 from kdbg.arch.arm64 import (
     FINAL_FRAME,
     Arm64Translator,
+    FrameRecords,
     prstatus_registers,
     strip_pac,
     thread_size,
@@ -150,54 +151,93 @@ def _in_text(text: List[Tuple[int, int]], pc: int) -> bool:
 
 def _tasks_on_cpus(prog: object, tasks: List[int]) -> Dict[int, int]:
     """task address -> CPU, for those of ``tasks`` (drgn's every task, the idle ones
-    included) whose stack holds the ``sp`` that CPU's ``NT_PRSTATUS`` (QEMU's record of the
-    stopped CPU) gives: what each CPU was running."""
+    included) that each CPU's ``NT_PRSTATUS`` (QEMU's record of the stopped CPU) shows running:
+    the task whose stack holds the note's ``sp``, or, for a CPU QEMU stopped while it served an
+    interrupt on its IRQ stack, the first task stack the chain of frame records from ``x29``
+    reaches (``call_on_irq_stack`` links the IRQ stack's records to the interrupted task's)."""
     arch = prog.memory.arch  # type: ignore[attr-defined]
     size = thread_size(arch.page_size)
     notes = prog.memory.prstatus  # type: ignore[attr-defined]
-    sps = {cpu: prstatus_registers(desc)[1]["sp"] for cpu, desc in enumerate(notes)}
+    regs = {cpu: prstatus_registers(desc)[1] for cpu, desc in enumerate(notes)}
     task_t = prog.type("struct task_struct")  # type: ignore[attr-defined]
-    out: Dict[int, int] = {}
+    stacks = {}
     for address in tasks:
         stack = int(Object(prog, task_t, address=address).stack)
-        for cpu, sp in sps.items():
-            if stack and stack <= sp < stack + size:
-                out[address] = cpu
-    assert sorted(out.values()) == sorted(sps), (out, sps)
+        if stack:
+            stacks[address] = stack
+
+    def holder(pointer: int) -> Optional[int]:
+        return next((a for a, stack in stacks.items() if stack <= pointer < stack + size), None)
+
+    out: Dict[int, int] = {}
+    for cpu, r in regs.items():
+        task, fp = holder(r["sp"]), r["x29"]
+        for _ in range(64):  # an IRQ stack holds a few dozen records at most
+            if task is not None or not fp:
+                break
+            task = holder(fp)
+            fp = int.from_bytes(prog.read(fp, 8), "little")  # type: ignore[attr-defined]
+        assert task is not None, f"CPU {cpu}: neither sp {r['sp']:#x} nor its frame records are on a task's stack"
+        out[task] = cpu
+    assert sorted(out.values()) == sorted(regs), (out, regs)
     return out
+
+
+def _walk_cpu(prog: object, regs: Dict[str, int], task_stack: Tuple[int, int]) -> FrameRecords:
+    """:func:`walk_interrupted` from a CPU's note on the task's stack; for a CPU that was
+    serving an interrupt (``sp`` off the task's stack: on its IRQ stack, THREAD_SIZE-sized and
+    -aligned, arch/arm64/kernel/irq.c), the walk over the IRQ stack, then on from the frame
+    record its last record links to on the task's stack."""
+    arch = prog.memory.arch  # type: ignore[attr-defined]
+    size = thread_size(arch.page_size)
+
+    def read_u64(address: int) -> int:
+        return int.from_bytes(prog.read(address, 8), "little")  # type: ignore[attr-defined]
+
+    def same(a: int, b: int) -> bool:
+        return bool(prog.symbol(a).address == prog.symbol(b).address)  # type: ignore[attr-defined]
+
+    sp = regs["sp"]
+    if task_stack[0] <= sp < task_stack[1]:
+        return walk_interrupted(read_u64, regs, task_stack, arch.params.pac_mask, same)
+    irq = (sp & ~(size - 1), (sp & ~(size - 1)) + size)
+    first = walk_interrupted(read_u64, regs, irq, arch.params.pac_mask, same)
+    assert "outside the task's stack" in first.end and first.fps, first
+    rest = walk_frame_records(read_u64, first.pcs[-1], read_u64(first.fps[-1]), task_stack, arch.params.pac_mask)
+    return FrameRecords(first.pcs[:-1] + rest.pcs, first.fps + rest.fps, rest.end)
 
 
 def test_running_cpus_unwind_from_their_prstatus_notes(oracle_dump: Dump) -> None:
     """Each CPU's ``NT_PRSTATUS`` note gives the registers drgn reads for the task running
-    there (the idle task: the guest was idle, but QEMU may stop it anywhere in its idle
-    loop or an interrupt it serves, where drgn 0.3.0 sometimes cannot unwind), and ``pc``, ``x30``
+    there (the idle task on an idle guest, but QEMU may stop a CPU anywhere in its idle
+    loop or in an interrupt it serves, on its IRQ stack, where drgn 0.3.0 sometimes cannot
+    unwind), and ``pc``, ``x30``
     where the stopped function had not saved it (bookworm's leaf ``cpu_do_idle``; trixie's
     has its frame record), and the frame records from ``x29`` give drgn's pcs (DWARF CFI)
     down to the final frame record."""
     suite, flavour = kernel_parts(oracle_dump.suite)
     drgn = drgn_stack_traces(f"arm64-{oracle_dump.suite}", oracle_dump.path, arm64_dbg_vmlinux(suite, flavour))
-    idle = {rec["cpu"]: (address, rec) for address, rec in drgn.tasks.items() if rec["pid"] == 0}
     with open_program(str(oracle_dump.path)) as prog:
         arch = prog.memory.arch  # type: ignore[union-attr]
         assert isinstance(arch, Arm64Translator)
         notes = prog.memory.prstatus  # type: ignore[union-attr]
-        assert len(notes) == len(idle) == 2
+        running = {cpu: address for address, cpu in _tasks_on_cpus(prog, list(drgn.tasks)).items()}
+        assert len(notes) == len(running) == 2
         text = _kallsyms_text(oracle_dump)
         compared = 0
         task_t = prog.type("struct task_struct")
         for cpu, desc in enumerate(notes):
             pid, regs = prstatus_registers(desc)
             assert pid == cpu + 1
-            address, rec = idle[cpu]
-            task = Object(prog, task_t, address=address)
-            stack = int(task.stack)
-            walk = walk_interrupted(lambda a: int.from_bytes(prog.read(a, 8), "little"), regs,
-                                    (stack, stack + thread_size(arch.page_size)), arch.params.pac_mask,
-                                    lambda a, b: prog.symbol(a).address == prog.symbol(b).address)
+            address = running[cpu]
+            rec = drgn.tasks[address]
+            stack = int(Object(prog, task_t, address=address).stack)
+            walk = _walk_cpu(prog, regs, (stack, stack + thread_size(arch.page_size)))
             if "error" in rec:
                 # drgn 0.3.0 could not unwind this CPU (see above): the walk must start at
-                # QEMU's pc and reach the final frame record the kernel put at the top of
-                # the idle task's stack, through functions of the guest's own kallsyms
+                # QEMU's pc and reach a final frame record on the task's stack (its top, or
+                # on 6.13+ the {0, 0} record of the pt_regs an interrupt saved), through
+                # functions of the guest's own kallsyms
                 assert walk.pcs[0] == regs["pc"] and walk.end == FINAL_FRAME, (cpu, rec["error"])
                 assert all(_in_text(text, pc) for pc in walk.pcs), walk.pcs
                 continue
