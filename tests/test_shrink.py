@@ -210,6 +210,50 @@ def test_redact_leaves_out_user_pages_and_unread_bytes(suite: str, tmp_path: Pat
         redacted.close()
 
 
+_SLAB_PAGES_CHILD = r"""
+import json, sys
+import drgn
+from drgn.helpers.linux.mm import PageSlab, compound_head, pfn_to_page
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+prog.load_debug_info([sys.argv[2]])
+print(json.dumps([p for p in json.loads(sys.argv[3]) if PageSlab(compound_head(pfn_to_page(prog, p)))]))
+"""
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("suite", SUITES)
+def test_redact_keeps_slab_pages(suite: str, tmp_path: Path) -> None:
+    """No slab page is left out as user memory (drgn's ``PageSlab`` with Debian's DWARF
+    says which pages are slab pages), however its ``struct page`` words read: run H's 6.12
+    dump had a slab on a CPU's partial list whose count of slabs (5), where ``page->mapping``
+    is, read as an anonymous mapping, and a read of a ``radix_tree_node`` failed on SMALL.
+    The analysis reads slab objects (every task, every cache's ``struct kmem_cache``) and the
+    user pages of init's arguments."""
+    dump = resolve_dump(suite, "elf-paging", "qemu")
+    small = tmp_path / "small"
+    code = ("print(cmdline(find_task(1)))\nfor t in for_each_task(): print(t.pid, t.comm)\n"
+            "for c in for_each_slab_cache(): print(c.name)")
+    shrunk = _shrink(dump.path, small, "--redact", "-e", code)
+    assert shrunk.returncode == 0, shrunk.stderr
+    manifest = _manifest(small)
+    left_out = manifest["user_pages_left_out"]
+    kept = [p["pfn"] for p in manifest["kept"] if p["reason"] == "analysis"]
+    assert left_out and len(kept) > 50, manifest["kept_by_reason"]
+    r = subprocess.run([sys.executable, "-c", _SLAB_PAGES_CHILD, str(dump.path), str(debian_dbg_vmlinux(suite)),
+                        json.dumps(left_out + kept)], capture_output=True, text=True, timeout=600, env=clean_env(),
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    slabs = set(json.loads(r.stdout))
+    assert not slabs & set(left_out), sorted(slabs & set(left_out))
+    assert len(slabs) > 20  # the analysis read many slab pages: each is kept
+    code = code.replace("print(cmdline(find_task(1)))\n", "")  # the arguments are what SMALL leaves out
+    after = run_kdbg("-c", str(small), "-e", code, env=no_cache())
+    before = run_kdbg("-c", str(dump.path), "-e", code)
+    assert before.returncode == 0 and before.stdout.count("\n") > 100, before.stderr
+    assert (after.returncode, after.stdout, after.stderr) == (0, before.stdout, ""), after.stderr
+
+
 @pytest.mark.timeout(1800)
 def test_excluded_pages_stay_excluded(tmp_path: Path) -> None:
     dump = resolve_dump("bookworm", "kdump-d31", "makedumpfile")

@@ -71,7 +71,7 @@ from kdbg.btf.encoder import declared_only_ids, reduce_keeping_ids
 from kdbg.btf.memory import reduced_btf_note
 from kdbg.core.program import Program
 from kdbg.errors import FaultError, KdbgError
-from kdbg.helpers.mm import pfn_to_page
+from kdbg.helpers.mm import PageBuddy, PageSlab, compound_head, pfn_to_page
 from kdbg.helpers.mmzone import for_each_present_section
 from kdbg.memory import open_physical
 from kdbg.memory.kdump import MAX_DUMP_LEVEL
@@ -359,9 +359,14 @@ def _phys_base(vmci: Optional[VMCoreInfo], hint: Optional[int]) -> int:
 
 def _is_user_page(prog: Program, pfn: int) -> bool:
     """Whether the kernel counts page ``pfn`` as user memory: mapped into a process
-    (``_mapcount >= 0``) or anonymous. Unknown (its ``struct page`` unreadable): kept out."""
+    (``_mapcount >= 0``) or anonymous, judged on the head of its compound page. A slab or free
+    buddy page is not, though its ``struct page`` words may look so (on 6.12 a slab on a CPU's
+    partial list holds its count ``slabs`` where ``page->mapping`` is: an odd one reads as
+    anonymous). Unknown (its ``struct page`` unreadable): kept out."""
     try:
-        page = pfn_to_page(prog, pfn)
+        page = compound_head(pfn_to_page(prog, pfn))
+        if PageSlab(page) or PageBuddy(page):
+            return False
         if page.mapping.value_() & 1:
             return True
         return bool(page._mapcount.counter.value_() >= 0)
