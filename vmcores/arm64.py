@@ -8,8 +8,9 @@ Usage::
 
 Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
 ``trixie-cloud``; :data:`PAGE_SIZE_KERNELS`: ``trixie-16k``; ``trixie-generic`` on request;
-:data:`EXTRA_KERNELS`: ``forky-cloud``, built when a test asks for it). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
-reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
+:data:`EXTRA_KERNELS`: ``forky-cloud``, built when a test asks for it). The x86-64
+recipes (:mod:`vmcores.build`) are untouched: this module reuses their guest, initramfs,
+truth and dump functions with an arm64 machine, and keeps
 its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
 ``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
 
@@ -94,6 +95,16 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64
   ``filter_failed``). sysrq-t marks each trace's first frame `` (T)`` (6.13+). Its build
   took 17 min (1021 s to ``KDBG-READY``) at load 15-20 with its two crash guests booting
   beside it (not measured on an idle host).
+* trixie's ``6.12.117+deb13-arm64-16k`` (:data:`PAGE_SIZE_KERNELS`; the archive also has
+  forky's ``7.2.12+deb14-arm64-16k``, and no 64K flavour): the generic configuration
+  (``CONFIG_KALLSYMS_ALL``; ``virtio_console`` built in, ``virtio_mmio`` and
+  ``qemu_fw_cfg`` modules) with ``CONFIG_ARM64_16K_PAGES``, ``VA_BITS=52`` with LPA2 and
+  ``CONFIG_PGTABLE_LEVELS=4``; on ``-cpu max`` VMCOREINFO says ``PAGESIZE=16384``,
+  ``TCR_EL1_T1SZ=0xc``, ``MAX_PHYSMEM_BITS=52``, the linear map at ``0xfff0000000000000``.
+  Its build (128 MB, the default) took 82 s at load 2 (``KDBG-READY`` after 81.5 s), its
+  two crash guests 142 s (panic) and NNN s (oops, with the module build) at load 6-12; the
+  ``-dbg`` package is a 1.0 GB download (383 MB vmlinux kept). Trixie's makedumpfile 1.7.6
+  refuses it ("PAGE SIZE 0x4000 and VA Bits 52 not supported"): no filtered forms.
 * QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
   ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
   offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
