@@ -102,8 +102,9 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64
   ``CONFIG_PGTABLE_LEVELS=4``; on ``-cpu max`` VMCOREINFO says ``PAGESIZE=16384``,
   ``TCR_EL1_T1SZ=0xc``, ``MAX_PHYSMEM_BITS=52``, the linear map at ``0xfff0000000000000``.
   Its build (128 MB, the default) took 82 s at load 2 (``KDBG-READY`` after 81.5 s), its
-  two crash guests 142 s (panic) and NNN s (oops, with the module build) at load 6-12; the
-  ``-dbg`` package is a 1.0 GB download (383 MB vmlinux kept). Trixie's makedumpfile 1.7.6
+  crash guests (:mod:`vmcores.arm64_crash`) 142 s (panic, at load 6-12) and 2745 s (oops,
+  the module built against its headers first; its truth streamed at 0.8 KB/s at load 18);
+  the ``-dbg`` package is a 1.0 GB download (383 MB vmlinux kept). Trixie's makedumpfile 1.7.6
   refuses it ("PAGE SIZE 0x4000 and VA Bits 52 not supported"): no filtered forms.
 * QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
   ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
