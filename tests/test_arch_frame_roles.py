@@ -19,7 +19,7 @@ from kdbg.arch import AARCH64, X86_64, is_entry_frame, is_fault_plumbing, is_sys
 from kdbg.fleet.signature import GENERIC, signature
 from tests.conftest import CRASH_IDS, resolve_crash_dump
 from tests.stack_truth import parse_panic, parse_sysrq_t
-from vmcores.arm64 import KERNELS, arm64_dumps
+from vmcores.arm64 import KERNELS, PAGE_SIZE_KERNELS, arm64_dumps
 from vmcores.crash import CRASH_FORMS
 
 
@@ -42,7 +42,7 @@ def test_x86_64_sleepers_end_in_the_syscall_entry(crash_id: tuple) -> None:
     _check_sysrq_t(truth / "console.log", X86_64)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS)
 def test_arm64_sleepers_end_in_the_syscall_entry(kernel: str) -> None:
     (dump,) = [d for d in arm64_dumps([kernel]) if d.form == "elf"]
     _check_sysrq_t(dump.truth / "console.log", AARCH64)

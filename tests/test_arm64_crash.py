@@ -3,7 +3,8 @@ trixie 6.12 ``cloud-arm64`` guests under ``qemu-system-aarch64 -cpu max`` (point
 authentication on) that crashed with sysrq ``c`` (``panic``: ``panic()`` called from
 ``sysrq_handle_crash``) and with a NULL write in the ``kdbg_oops`` module cross-compiled
 for arm64 (``oops``: an EL1 data abort, so the crashed stack crosses an exception frame).
-Forky's 7.2 (built when these tests run) crashes the same ways; there the exception
+Trixie's ``arm64-16k`` kernel (16K pages, :data:`vmcores.arm64.PAGE_SIZE_KERNELS`) crashes
+the same ways. Forky's 7.2 (built when these tests run) too; there the exception
 frames are marked by ``FRAME_META_TYPE_PT_REGS`` metadata records, which the console's
 trace shows as a frame marked `` (P)``, and each stack ends in a ``FINAL`` one.
 
@@ -39,16 +40,17 @@ from kdbg.helpers import cpu_curr
 from tests.arm64_support import drgn_answers
 from tests.cli_support import run_kdbg
 from tests.stack_truth import CPU_LINE, console_lines
-from vmcores.arm64 import EXTRA_KERNELS, KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
+from vmcores.arm64 import EXTRA_KERNELS, KERNELS, PAGE_SIZE_KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.arm64_crash import ARM64_SCENARIOS, arm64_crash_dumps
 from vmcores.crash import CRASHING, TRIGGERS, CrashDump
 from vmcores.oracle import ORACLE_FORM, DrgnStacks, Query, drgn_stack_traces
 
 pytestmark = pytest.mark.timeout(3600)
 
-#: The reference kernels' scenarios, and forky's 7.2 (:data:`vmcores.arm64.EXTRA_KERNELS`,
-#: built when these tests run), whose exception boundaries are metadata frame records.
-CASES = [(k, s) for k in KERNELS + EXTRA_KERNELS for s in ARM64_SCENARIOS]
+#: The reference kernels' scenarios (4K and 16K pages), and forky's 7.2
+#: (:data:`vmcores.arm64.EXTRA_KERNELS`, built when these tests run), whose exception
+#: boundaries are metadata frame records.
+CASES = [(k, s) for k in KERNELS + PAGE_SIZE_KERNELS + EXTRA_KERNELS for s in ARM64_SCENARIOS]
 FORMS = ("elf", "kdump-zlib")
 _TS = r"^\[\s*\d+\.\d+\] "
 #: A console ``Call trace:`` frame: `` sysrq_handle_crash+0x24/0x40`` (`` [module]``); on
@@ -321,7 +323,7 @@ def test_report_classifies_the_crash(case: Tuple[str, str]) -> None:
         assert s["signature"]["frames"][0] == TRIGGERS["panic"][1], (s["signature"], rep.frames)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS)
 def test_dumps_json_records_the_module(kernel: str) -> None:
     """The oops dumps record the module they were made with (its source hash and recipe:
     a cache made with another ``kdbg_oops.c`` rebuilds), built by the cross compiler, and

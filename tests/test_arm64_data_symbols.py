@@ -29,7 +29,7 @@ from kdbg.target.checks import ADDRESS_SYMBOLS
 from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import text_only, truth_vmlinux
-from vmcores.arm64 import KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
+from vmcores.arm64 import KERNELS, PAGE_SIZE_KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
 from vmcores.oracle import ORACLE_FORM
 
@@ -150,11 +150,11 @@ def test_lsmod_is_the_guests(dump: Dump) -> None:
     assert want and sorted(got) == sorted(want)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS)
 def test_globals_found_in_code_are_the_vmlinux_symbols(kernel: str) -> None:
     """Every global of ``REFERRERS`` is found from its referrers' code, read from the dump
     and decoded by capstone, at the ``-dbg`` vmlinux's address (slid): on bookworm, whose
-    kallsyms lacks them all, and on trixie (``CONFIG_KALLSYMS_ALL``), whose table is cut
+    kallsyms lacks them all, and on trixie's cloud and 16K kernels (``CONFIG_KALLSYMS_ALL``), whose table is cut
     to its text symbols first; there the guest's own ``/proc/kallsyms`` lists each at the
     same address."""
     dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)

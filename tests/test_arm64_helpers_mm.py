@@ -21,7 +21,7 @@ from kdbg.helpers.mm import memory_map, page_to_pfn, page_to_virt, virt_to_page,
 from kdbg.helpers.mmzone import pfn_to_section, section_mem_map_addr, valid_section
 from kdbg.helpers.pid import for_each_task
 from tests.arm64_support import drgn_answers
-from vmcores.arm64 import KERNELS, arm64_dumps
+from vmcores.arm64 import KERNELS, PAGE_SIZE_KERNELS, arm64_dumps
 from vmcores.oracle import ORACLE_FORM, Query
 
 pytestmark = pytest.mark.timeout(1800)
@@ -31,7 +31,7 @@ _MM = "__import__('drgn.helpers.linux.mm', fromlist=['x'])"
 _BOOT = "__import__('drgn.helpers.linux.boot', fromlist=['x'])"
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS)
 def test_address_conversions_agree_with_drgn(kernel: str) -> None:
     """For every task (the linear map): drgn's physical address, ``struct page`` and the
     page's virtual address, its SPARSEMEM section; ``max_pfn`` (bookworm's cloud kernel
@@ -77,7 +77,7 @@ def test_address_conversions_agree_with_drgn(kernel: str) -> None:
         assert virt_to_phys(init) == recs["init_walk"]["value"] != recs["init_phys"]["value"]
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS)
 def test_process_memory_agrees_with_drgn(kernel: str) -> None:
     """Each process's page-table walk (:meth:`kdbg.arch.Translator.walk_root` of the arm64
     translator, not x86's): the physical address of its argument area, its command line

@@ -1,8 +1,10 @@
 """arm64 with ``CONFIG_KALLSYMS_ALL``: Debian trixie's ``cloud-arm64`` kernel (6.12,
 ``CONFIG_ARM64_VA_BITS_52`` with ``CONFIG_ARM64_LPA2``) under ``qemu-system-aarch64 -M virt
 -cpu max``, whose CPU has LPA2: the guest runs 52-bit kernel addresses on 4K pages, five
-levels of page tables with LPA2 descriptors. kallsyms lists data symbols here, so ``ps``,
-``lsmod`` and ``mount`` run end to end; each is compared with the guest's own answer.
+levels of page tables with LPA2 descriptors; and trixie's ``arm64-16k`` kernel
+(:data:`vmcores.arm64.PAGE_SIZE_KERNELS`: the same 52-bit LPA2 configuration on 16K pages,
+four levels of 16K tables). kallsyms lists data symbols here, so ``ps``, ``lsmod`` and
+``mount`` run end to end; each is compared with the guest's own answer.
 
 Trixie's generic ``arm64`` flavour (``trixie-generic``, the same configuration in these
 respects, a 1 GB ``-dbg``) passes the same tests (checked 2026-12-07); it is not in the
@@ -26,14 +28,14 @@ from tests.arm64_support import assert_reads_agree_with_drgn
 from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import assert_matches_truth
-from vmcores.arm64 import arm64_dumps, arm64_kernel, kernel_parts
+from vmcores.arm64 import PAGE_SIZE_KERNELS, arm64_dumps, arm64_kernel, kernel_parts
 from vmcores.build import Dump
 from vmcores.oracle import ORACLE_FORM
 
 pytestmark = pytest.mark.timeout(2400)
 
 #: arm64 kernels with ``CONFIG_KALLSYMS_ALL`` the suite runs (``SUITE-FLAVOUR``).
-KERNELS = ("trixie-cloud",)
+KERNELS = ("trixie-cloud", *PAGE_SIZE_KERNELS)
 
 
 @pytest.fixture(scope="module", params=KERNELS)
@@ -51,19 +53,24 @@ def _json(dump: Dump, command: str) -> Any:
 
 
 def test_52bit_lpa2_page_tables_the_guest_built(dumps: List[Dump]) -> None:
-    """The kernel's config says 52-bit VA with LPA2 and 4K pages; the dump's VMCOREINFO
-    agrees (T1SZ 12: the CPU runs 52 bits), so translation walks five levels with LPA2
-    output addresses, and every form reads the guest's linux_banner."""
+    """The kernel's config says 52-bit VA with LPA2, its page size and its number of
+    page-table levels (4K pages: five, 16K: four); the dump's VMCOREINFO agrees (T1SZ 12:
+    the CPU runs 52 bits), so translation walks the config's levels of the config's
+    granule with LPA2 output addresses, and every form reads the guest's linux_banner."""
     config = next((arm64_kernel(*kernel_parts(dumps[0].suite)).root / "boot").glob("config-*")).read_text()
     assert re.search(r"^CONFIG_ARM64_VA_BITS=52$", config, re.M) and "CONFIG_ARM64_LPA2=y" in config
-    assert "CONFIG_ARM64_4K_PAGES=y" in config and "CONFIG_KALLSYMS_ALL=y" in config
+    assert "CONFIG_KALLSYMS_ALL=y" in config
+    (page_kib,) = re.findall(r"^CONFIG_ARM64_(\d+)K_PAGES=y$", config, re.M)
+    (levels,) = re.findall(r"^CONFIG_PGTABLE_LEVELS=(\d+)$", config, re.M)
+    assert (int(page_kib), int(levels)) in ((4, 5), (16, 4)), (page_kib, levels)
     version = (dumps[0].truth / "version").read_text().strip()
     for d in dumps:
         with open_program(str(d.path)) as prog:
             assert prog.platform.arch == Architecture.AARCH64
             arch = prog.memory.arch  # type: ignore[union-attr]
             assert isinstance(arch, Arm64Translator)
-            assert (arch.va_bits, arch.params.va_bits_actual, arch.levels, arch.page_size) == (52, 52, 5, 4096)
+            assert (arch.va_bits, arch.params.va_bits_actual) == (52, 52)
+            assert (arch.levels, arch.page_size) == (int(levels), int(page_kib) * 1024)
             banner = prog.read(prog.symbol("linux_banner").address, len(version))
             assert banner.decode() == version, d.form
 

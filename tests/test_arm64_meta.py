@@ -19,7 +19,7 @@ from kdbg import open_core as open_program
 from kdbg.arch.arm64.unwind import FRAME_META_TYPE_FINAL, FRAME_META_TYPE_PT_REGS, pt_regs_offsets
 from kdbg.helpers import cpu_curr, for_each_task
 from tests.arm64_support import drgn_answers
-from vmcores.arm64 import EXTRA_KERNELS, KERNELS, arm64_dumps
+from vmcores.arm64 import EXTRA_KERNELS, KERNELS, PAGE_SIZE_KERNELS, arm64_dumps
 from vmcores.arm64_crash import ARM64_SCENARIOS, arm64_crash_dumps
 from vmcores.oracle import ORACLE_FORM, Query
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(2400)
 _MEMBERS = ("regs", "sp", "pc", "pstate", "stackframe")
 
 
-@pytest.mark.parametrize("kernel", KERNELS + EXTRA_KERNELS)
+@pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS + EXTRA_KERNELS)
 def test_pt_regs_layout_from_btf_is_dwarfs(kernel: str) -> None:
     """Every offset kdbg's unwinder uses equals DWARF's, and ``stackframe.type`` exists
     exactly on the kernels >= 6.13 (by the guest's ``uname -r``)."""

@@ -33,7 +33,7 @@ from kdbg.errors import UnwindError
 from kdbg.helpers.stack import kernel_stack_trace
 from tests.arm64_support import drgn_answers
 from tests.cli_support import run_kdbg
-from vmcores.arm64 import EXTRA_KERNELS, KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
+from vmcores.arm64 import EXTRA_KERNELS, KERNELS, PAGE_SIZE_KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
 from vmcores.build import Dump
 from vmcores.oracle import ORACLE_FORM, Query, drgn_stack_traces
 
@@ -43,9 +43,9 @@ pytestmark = pytest.mark.timeout(2400)
 #: the pc from (``dump_backtrace_entry``): `` (T)`` the task's saved context, `` (P)`` a
 #: ``pt_regs``, `` (C)`` the caller, with ``F``/``K`` for an ftrace or kretprobe return.
 FRAME = re.compile(r"^\[\s*[\d.]+\]\s+(\S+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \([CTPU]?[FK]*\))?$")
-#: The kernels checked: the reference ones and forky's 7.2, whose stacks end in a
-#: ``FRAME_META_TYPE_FINAL`` metadata record (built when these tests run).
-STACK_KERNELS = KERNELS + EXTRA_KERNELS
+#: The kernels checked: the reference ones (16K pages too) and forky's 7.2, whose stacks
+#: end in a ``FRAME_META_TYPE_FINAL`` metadata record (built when these tests run).
+STACK_KERNELS = KERNELS + PAGE_SIZE_KERNELS + EXTRA_KERNELS
 TASK = re.compile(r"^\[\s*[\d.]+\] task:(.{15}) state:(\S).* pid:(\d+) ")
 
 

@@ -2,10 +2,12 @@
 VA, 52-bit physical addresses in FEAT_LPA (64K) and FEAT_LPA2 (4K, 16K) descriptors, and
 tagged (TBI/MTE) pointers.
 
-Debian's arm64 archive has no 16K or 64K flavour in bookworm or trixie (``linux-image-*-arm64
--16k`` does not exist there; the real-guest checks are 4K/48-bit in
-``tests/test_arm64_dumps.py`` and 4K/52-bit LPA2 in ``tests/test_arm64_generic.py``), so
-these tables are written here from the Arm ARM's VMSAv8-64 descriptor formats (D8.3):
+Debian's arm64 archive has a 16K flavour (trixie's and forky's ``arm64-16k``, whose guest
+builds 16K/52-bit LPA2 tables: ``tests/test_arm64_kallsyms_all.py`` and every test over
+:data:`vmcores.arm64.PAGE_SIZE_KERNELS`) but no 64K one, and no 39/42/47-bit or FEAT_LPA
+kernel (the other real-guest checks are 4K/48-bit in ``tests/test_arm64_dumps.py`` and
+4K/52-bit LPA2 in ``tests/test_arm64_kallsyms_all.py``), so the other cases' tables are
+written here from the Arm ARM's VMSAv8-64 descriptor formats (D8.3):
 ``valid`` bit 0, ``table``/``page`` bit 1, block and page output addresses from bit
 ``PAGE_SHIFT``; LPA puts PA[51:48] in bits [15:12], LPA2 PA[51:50] in bits [9:8]. The
 builder keeps its own index arithmetic (levels from the Arm ARM's table of the initial
@@ -100,7 +102,7 @@ class Tables:
         self.mem[slot & ~(self.granule - 1)][slot % self.granule : slot % self.granule + 8] = \
             desc.to_bytes(8, "little")
 
-    def translator(self, t1sz_bits: int = 0) -> Arm64Translator:
+    def translator(self, t1sz_bits: int = 0, release: str = "6.12.0") -> Arm64Translator:
         kernel = (U64 - (1 << (self.va_bits - 1)) + 1) + (64 << 20)  # an upper-half image address
         swapper_va = kernel + 0x1234000
         kimage_voffset = (swapper_va - self.root) & U64
@@ -109,6 +111,7 @@ class Tables:
             f"NUMBER(TCR_EL1_T1SZ)={64 - (t1sz_bits or self.va_bits)}\n"
             f"NUMBER(kimage_voffset)={kimage_voffset:#x}\nNUMBER(PHYS_OFFSET)=0x40000000\n"
             f"NUMBER(MAX_PHYSMEM_BITS)={52 if self.pa52 else 48}\nSYMBOL(swapper_pg_dir)={swapper_va:x}\n"
+            f"OSRELEASE={release}\n"
         )
         return Arm64Translator(self.read, VMCoreInfo.parse(text.encode()), None, 0x40000000 + (64 << 20))
 
@@ -203,3 +206,60 @@ def test_walk_cost_is_bounded() -> None:
     reads.clear()
     tr.walk(va)
     assert sum(reads.values()) == t.levels == 5
+
+
+def _set(t: Tables, slot: int, desc: int) -> None:
+    t.mem[slot & ~(t.granule - 1)][slot % t.granule : slot % t.granule + 8] = desc.to_bytes(8, "little")
+
+
+@pytest.mark.parametrize("granule, va_bits, pa52", CASES)
+def test_walk_entries_and_leaves(granule: int, va_bits: int, pa52: bool) -> None:
+    """``walk_entries`` reads one descriptor per level, top first, each at its table's
+    slot, ending at the page (shift ``PAGE_SHIFT``) or the block; ``leaf`` gives the frame
+    and the level's span (``vm -p``)."""
+    t = Tables(granule, va_bits, pa52)
+    high = (1 << 50 | 1 << 48) if pa52 else 0
+    page_va = _vmalloc_va(va_bits, (1 << (va_bits - 2)) + 3 * granule)
+    t.map(page_va, high | 0x7_0000_0000)
+    block = 1 << (t.shift + (t.shift - 3))  # a level-2 block
+    block_va = _vmalloc_va(va_bits, (1 << (va_bits - 3)) + 5 * block)
+    t.map(block_va, high | (9 * block), 2)
+    tr = t.translator()
+    entries = tr.walk_entries(page_va + 8)
+    assert [sh for sh, _at, _e in entries] == [t.shift + (3 - lvl) * (t.shift - 3) for lvl in range(4 - t.levels, 4)]
+    assert entries[0][1] == t.root + 8 * t.index(page_va, 4 - t.levels)
+    shift, _at, last = entries[-1]
+    assert tr.leaf(shift, last) == (granule, high | 0x7_0000_0000, None)
+    shift, _at, last = tr.walk_entries(block_va + granule)[-1]
+    assert shift == t.shift + (t.shift - 3) and tr.leaf(shift, last) == (block, high | (9 * block), None)
+
+
+#: A last-level descriptor the MMU does not use, as the kernel writes it (the swap-entry
+#: and ``PROT_NONE`` layouts of ``arch/arm64/include/asm/pgtable{,-prot}.h``): 6.10+ keeps
+#: the swap type in bits 6-10 and the offset from bit 12, with ``PTE_PRESENT_INVALID`` (bit
+#: 11, ``PTE_NG``) marking ``PROT_NONE``; 5.19-6.9 the type in bits 3-7, the offset from bit
+#: 8, ``PTE_PROT_NONE`` bit 58.
+SWAP_CASES = [("6.12.117+deb13-arm64-16k", 6, 12, 1 << 11), ("6.1.0-50-cloud-arm64", 3, 8, 1 << 58)]
+
+
+@pytest.mark.parametrize("release, type_shift, offset_shift, prot_none", SWAP_CASES)
+@pytest.mark.parametrize("granule", (4096, 16384))
+def test_leaf_of_prot_none_and_swap_entries(release: str, type_shift: int, offset_shift: int, prot_none: int,
+                                            granule: int) -> None:
+    """A ``PROT_NONE`` page maps its frame (``pte_present``); a swap entry is its type and
+    offset by the dumped kernel's layout (VMCOREINFO's ``OSRELEASE``); an empty descriptor
+    maps nothing."""
+    t = Tables(granule, 48, False)
+    va = _vmalloc_va(48, 1 << 40)
+    t.map(va, 0x4321 * granule)
+    tr = t.translator(release=release)
+    shift, at, desc = tr.walk_entries(va)[-1]
+    frame = desc & ((1 << 48) - 1) & ~(granule - 1)
+    _set(t, at, (desc & ~1) | prot_none)  # PAGE_NONE: the valid bit cleared
+    assert tr.walk_entries(va)[-1][2] == (desc & ~1) | prot_none
+    assert tr.leaf(shift, (desc & ~1) | prot_none) == (granule, frame, None)
+    swap = 7 << type_shift | 0x12345 << offset_shift
+    assert tr.leaf(shift, swap) == (granule, None, (7, 0x12345))
+    assert tr.leaf(shift, 0) == (granule, None, None)
+    with pytest.raises(FaultError):
+        tr.walk(va)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import struct
 from typing import Dict
 
 import pytest
 
-from vmcores.arm64 import KERNELS, arm64_busybox, arm64_dumps, arm64_kernel, kernel_parts
+from vmcores.arm64 import KERNELS, PAGE_SIZE_KERNELS, arm64_busybox, arm64_dumps, arm64_kernel, kernel_parts
 from vmcores.build import Dump
 
 pytestmark = pytest.mark.timeout(2400)
@@ -20,7 +21,7 @@ TRUTH = ("uname", "version", "cmdline", "kallsyms", "mounts", "modules", "vmcore
          "meminfo", "cpuinfo", "dmesg", "proc-stat", "ps", "ps.json", "console.log", "btf/vmlinux")
 
 
-@pytest.fixture(scope="module", params=KERNELS)
+@pytest.fixture(scope="module", params=KERNELS + PAGE_SIZE_KERNELS)
 def elf(request: pytest.FixtureRequest) -> Dump:
     return next(d for d in arm64_dumps([request.param]) if d.form == "elf")
 
@@ -29,13 +30,13 @@ def test_packages_are_arm64() -> None:
     """The kernel image is an arm64 ``Image`` (gzip-compressed on Debian: its magic after
     inflating) and busybox an aarch64 static ELF, fetched without touching the host's apt
     state (private lists, ``APT::Architecture=arm64``)."""
-    for name in KERNELS:
+    for name in KERNELS + PAGE_SIZE_KERNELS:
         suite, flavour = kernel_parts(name)
         k = arm64_kernel(suite, flavour)
         head = k.vmlinuz.read_bytes()[:2]
         image = gzip.decompress(k.vmlinuz.read_bytes()) if head == b"\x1f\x8b" else k.vmlinuz.read_bytes()
         assert image[0x38:0x3C] == b"ARM\x64", name
-        assert k.release.endswith("-arm64"), k.release
+        assert re.search(r"-arm64(-16k)?$", k.release), k.release
         bb = arm64_busybox(suite).read_bytes()[:64]
         assert bb[:4] == b"\x7fELF" and struct.unpack_from("<H", bb, 18)[0] == 183
 

@@ -7,9 +7,10 @@ Usage::
     python -m vmcores.arm64 build [SUITE-FLAVOUR ...] [--force]
 
 Kernels are named ``SUITE-FLAVOUR`` (:data:`KERNELS`: ``bookworm-cloud``,
-``trixie-cloud``; ``trixie-generic`` on request; :data:`EXTRA_KERNELS`: ``forky-cloud``,
-built when a test asks for it). The x86-64 recipes (:mod:`vmcores.build`) are untouched: this module
-reuses their guest, initramfs, truth and dump functions with an arm64 machine, and keeps
+``trixie-cloud``; :data:`PAGE_SIZE_KERNELS`: ``trixie-16k``; ``trixie-generic`` on request;
+:data:`EXTRA_KERNELS`: ``forky-cloud``, built when a test asks for it). The x86-64
+recipes (:mod:`vmcores.build`) are untouched: this module reuses their guest, initramfs,
+truth and dump functions with an arm64 machine, and keeps
 its own cache entries (``<cache>/debian/apt-arm64/``, ``<cache>/debian/arm64/``,
 ``<cache>/vmcores/arm64/<SUITE-FLAVOUR>/``).
 
@@ -94,6 +95,17 @@ Facts found (bookworm ``6.1.0-50-cloud-arm64`` and trixie ``6.12.117+deb13-arm64
   ``filter_failed``). sysrq-t marks each trace's first frame `` (T)`` (6.13+). Its build
   took 17 min (1021 s to ``KDBG-READY``) at load 15-20 with its two crash guests booting
   beside it (not measured on an idle host).
+* trixie's ``6.12.117+deb13-arm64-16k`` (:data:`PAGE_SIZE_KERNELS`; the archive also has
+  forky's ``7.2.12+deb14-arm64-16k``, and no 64K flavour): the generic configuration
+  (``CONFIG_KALLSYMS_ALL``; ``virtio_console`` built in, ``virtio_mmio`` and
+  ``qemu_fw_cfg`` modules) with ``CONFIG_ARM64_16K_PAGES``, ``VA_BITS=52`` with LPA2 and
+  ``CONFIG_PGTABLE_LEVELS=4``; on ``-cpu max`` VMCOREINFO says ``PAGESIZE=16384``,
+  ``TCR_EL1_T1SZ=0xc``, ``MAX_PHYSMEM_BITS=52``, the linear map at ``0xfff0000000000000``.
+  Its build (128 MB, the default) took 82 s at load 2 (``KDBG-READY`` after 81.5 s), its
+  crash guests (:mod:`vmcores.arm64_crash`) 142 s (panic, at load 6-12) and 2745 s (oops,
+  the module built against its headers first; its truth streamed at 0.8 KB/s at load 18);
+  the ``-dbg`` package is a 1.0 GB download (383 MB vmlinux kept). Trixie's makedumpfile 1.7.6
+  refuses it ("PAGE SIZE 0x4000 and VA Bits 52 not supported"): no filtered forms.
 * QEMU 7.2's kdump header (``disk_dump_header``): ``utsname.machine`` is ``"Unknown"`` and
   ``block_size`` 65536 although the guest uses 4 KiB pages; only ``kdump-zlib`` is
   offered (``query-dump-guest-memory-capability``: ``elf``, ``kdump-zlib``; lzo and
@@ -152,15 +164,22 @@ KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
 ``CONFIG_KALLSYMS_ALL``) and trixie 6.12 ``cloud-arm64`` (with it, and 52-bit VA with
 LPA2). ``trixie-generic`` and ``bookworm-generic`` build on request."""
 
+PAGE_SIZE_KERNELS: Tuple[str, ...] = ("trixie-16k",)
+"""arm64 reference kernels with a granule other than 4K: trixie's ``arm64-16k`` (6.12, 16 KiB
+pages, ``CONFIG_ARM64_VA_BITS_52`` with LPA2: four levels of 16K tables, 52-bit kernel
+addresses on ``-cpu max``). Its dumps, crash dumps and drgn oracle are built and checked as
+:data:`KERNELS`' are; the live guests (:mod:`vmcores.arm64_live`) stay on the 4K kernels."""
+
 EXTRA_KERNELS: Tuple[str, ...] = ("forky-cloud",)
 """arm64 kernels built only when a test asks for them (as :data:`vmcores.debian.EXTRA_SUITES`):
 forky's Linux 7.2 ``cloud-arm64``, a kernel >= 6.13 whose stacks end in, and mark
 exception boundaries with, metadata frame records."""
 
-FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64"}
+FLAVOURS: Dict[str, str] = {"cloud": "cloud-arm64", "generic": "arm64", "16k": "arm64-16k"}
 """kdbg flavour -> Debian's arm64 kernel flavour suffix: ``cloud`` (the reference kernels,
-no ``CONFIG_KALLSYMS_ALL``: kallsyms lists no data symbols) and ``generic`` (with
-``CONFIG_KALLSYMS_ALL``, so both cases are in the suite)."""
+no ``CONFIG_KALLSYMS_ALL``: kallsyms lists no data symbols), ``generic`` (with
+``CONFIG_KALLSYMS_ALL``, so both cases are in the suite) and ``16k`` (trixie and forky's
+``arm64-16k``: the generic configuration with 16 KiB pages)."""
 
 QEMU_AARCH64 = "qemu-system-aarch64"
 
@@ -589,7 +608,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     try:
         # fetch (CI runs it beside the guests) prefetches what forky's tests would download
-        for name in args.kernels or list(KERNELS + (EXTRA_KERNELS if args.cmd == "fetch" else ())):
+        for name in args.kernels or list(KERNELS + PAGE_SIZE_KERNELS + (EXTRA_KERNELS if args.cmd == "fetch" else ())):
             try:
                 suite, flavour = kernel_parts(name)
             except ValueError as e:

@@ -35,7 +35,7 @@ from kdbg.arch.arm64 import stacks as arm64_stacks
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.arm64.coderefs import adrp_references
 from kdbg.arch.decoder import capstone_modules, decoder_missing
-from kdbg.arch.layout import LayoutBase
+from kdbg.arch.layout import LayoutBase, PageTableLeaf
 from kdbg.arch.stacks import CpuStack, PerCpuData
 from kdbg.arch.x86_64 import X86_64Translator
 from kdbg.arch.x86_64 import insn as x86_64_insn
@@ -49,6 +49,7 @@ __all__ = [
     "Arm64Translator",
     "X86_64Translator",
     "Translator",
+    "PageTableLeaf",
     "MACHINES",
     "X86_64",
     "AARCH64",
@@ -83,6 +84,10 @@ class Translator(Protocol):
     pgd: int
     max_physical_address: int
 
+    @property
+    def pgd_va(self) -> int:
+        """The virtual address of the kernel's top-level page table."""
+
     def translate(self, va: int) -> int:
         """Physical address of kernel virtual ``va``; ``FaultError`` when not mapped."""
 
@@ -97,6 +102,14 @@ class Translator(Protocol):
 
     def walk_root(self, root: int, va: int) -> Tuple[int, int]:
         """``(pa, page size)`` of ``va`` under the top-level table at physical ``root``."""
+
+    def walk_entries(self, va: int, root: Optional[int] = None) -> List[Tuple[int, int, int]]:
+        """The walk of ``va`` level by level (the kernel's tables, or those at physical
+        ``root``): ``(shift, physical address of the entry, entry)`` of each level read,
+        up to the leaf or the first entry that maps nothing."""
+
+    def leaf(self, shift: int, entry: int) -> PageTableLeaf:
+        """What the last entry of :meth:`walk_entries` maps, by the machine's rules."""
 
     def pa_symbol(self, va: int) -> int:
         """``__pa_symbol``: the physical address of a kernel-image address, by the

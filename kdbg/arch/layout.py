@@ -5,14 +5,14 @@ of a page-table page missing from the dump."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
 
 if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycle at run time)
     from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["LayoutBase", "PageTableUnreadable", "choose_base", "layout_variable"]
+__all__ = ["LayoutBase", "PageTableLeaf", "PageTableUnreadable", "choose_base", "layout_variable"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +59,19 @@ def layout_variable(
         return read_u64(addr), ""
     except (FaultError, CoreError) as e:
         return None, f"the kernel variable at {addr:#x} is unreadable ({e})"
+
+
+class PageTableLeaf(NamedTuple):
+    """What the last entry of a level-by-level walk (a translator's ``walk_entries``) maps,
+    read by the machine's rules (its translator's ``leaf``): ``span``, the bytes of address
+    space the entry's level covers (``1 << shift``); ``physical``, the ``span``-aligned
+    frame when the entry maps memory (a ``PROT_NONE`` page too, present to the kernel as
+    its ``pte_present`` says, not to the MMU), else ``None``; ``swap``, ``(type, offset)``
+    of a swap entry (a non-zero base-page entry that maps nothing), else ``None``."""
+
+    span: int
+    physical: Optional[int]
+    swap: Optional[Tuple[int, int]]
 
 
 class PageTableUnreadable(FaultError):

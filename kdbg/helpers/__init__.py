@@ -157,8 +157,8 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
     )),
     ("addrspace", (
         "TaskRss", "access_process_vm", "access_remote_vm", "cmdline", "environ", "follow_page", "follow_pfn",
-        "follow_phys", "for_each_vma", "mm_cmdline", "mm_environ", "page_table_walk", "task_rss", "task_vsize",
-        "vma_find", "vma_name",
+        "follow_phys", "for_each_vma", "mm_cmdline", "mm_environ", "page_table_leaf", "page_table_walk", "task_rss",
+        "task_vsize", "vma_find", "vma_name",
     )),
     ("boot", ("kaslr_offset", "pgtable_l5_enabled",)),
     ("bpf", (

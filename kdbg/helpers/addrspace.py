@@ -18,8 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Tuple
 
-from kdbg.arch import Translator, translator_for
-from kdbg.arch.x86_64 import X86_64Translator
+from kdbg.arch import PageTableLeaf, Translator, translator_for
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
@@ -48,6 +47,7 @@ __all__ = [
     "for_each_vma",
     "mm_cmdline",
     "mm_environ",
+    "page_table_leaf",
     "page_table_walk",
     "task_rss",
     "task_vsize",
@@ -95,17 +95,23 @@ def _walker(prog: Program) -> Translator:
 
 def page_table_walk(prog: Program, address: IntegerLike,
                     mm: Optional[Object] = None) -> Tuple[int, List[Tuple[int, int, int]]]:
-    """The page-table walk of ``address`` level by level (kdbg's addition, for ``vtop``):
-    ``(virtual address of the top-level table, [(shift, physical address of the entry,
-    entry), ...])`` in the kernel's page tables, or ``mm``'s; the list ends at the leaf or
-    at the first entry that is not present (see the architecture's ``walk_entries``)."""
+    """The page-table walk of ``address`` level by level (kdbg's addition, for ``vtop`` and
+    ``vm -p``): ``(virtual address of the top-level table, [(shift, physical address of the
+    entry, entry), ...])`` in the kernel's page tables, or ``mm``'s; the list ends at the
+    leaf or at the first entry that is not present (the architecture's ``walk_entries``;
+    :func:`page_table_leaf` reads the last one)."""
     walker = _walker(prog)
-    if not isinstance(walker, X86_64Translator):
-        raise CoreError("the level-by-level page-table walk is shown for x86-64 only")
     if mm is None:
         return walker.pgd_va, walker.walk_entries(_int(address))
     m = _mm(mm, "page_table_walk")
     return int(m.pgd), walker.walk_entries(_int(address), _root(m))
+
+
+def page_table_leaf(prog: Program, shift: int, entry: int) -> PageTableLeaf:
+    """What the last entry ``(shift, _, entry)`` of a :func:`page_table_walk` maps, by the
+    target machine's rules (:class:`kdbg.arch.PageTableLeaf`: the frame, or a swap entry's
+    type and offset, or nothing, and the span of its level)."""
+    return _walker(prog).leaf(shift, entry)
 
 
 def _root(mm: Object) -> int:

@@ -41,9 +41,10 @@ without LPA2), ``TCR_EL1_T1SZ`` narrower than ``VA_BITS`` beyond the canonical c
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
-from kdbg.arch.layout import LayoutBase, PageTableUnreadable
+from kdbg.arch.layout import LayoutBase, PageTableLeaf, PageTableUnreadable
 from kdbg.arch.translator import TCACHE_LIMIT, CachedTranslator
 from kdbg.errors import CoreError, FaultError
 
@@ -58,6 +59,16 @@ PAGE_SIZES = (4096, 16384, 65536)
 #: Descriptor bits.
 DESC_VALID = 0x1
 DESC_TABLE = 0x2
+#: ``PTE_PRESENT_INVALID`` (6.10+: ``PTE_NG``, bit 11, "only when !PTE_VALID"): a
+#: ``PROT_NONE`` entry, present to the kernel (``pte_present``), invalid to the MMU.
+PTE_PRESENT_INVALID = 1 << 11
+#: Before 6.10: ``PTE_PROT_NONE`` (bit 58) and, in a block entry, ``PMD_PRESENT_INVALID``
+#: (bit 59), each "only when !PTE_VALID".
+PTE_PROT_NONE_OLD = 1 << 58
+PMD_PRESENT_INVALID_OLD = 1 << 59
+#: The swap-entry layout of ``arch/arm64/include/asm/pgtable.h`` by kernel version:
+#: ``(since (major, minor), type shift, type bits, offset shift)``; the offset is 50 bits.
+SWAP_LAYOUTS = (((6, 10), 6, 5, 12), ((5, 19), 3, 5, 8), ((0, 0), 2, 6, 8))
 #: ``sizeof(struct page)`` when VMCOREINFO does not say.
 DEFAULT_PAGE_STRUCT_SIZE = 64
 _U64 = (1 << 64) - 1
@@ -196,6 +207,13 @@ class Arm64Translator(CachedTranslator):
         self._lm_base = (p.page_offset - p.phys_offset) & _U64
         #: Kernel addresses are at or above this (the TTBR1 half the CPU translates).
         self._kernel_lo = (_U64 - (1 << p.va_bits_actual) + 1) & _U64
+        m = re.match(r"(\d+)\.(\d+)", vmcoreinfo.get("OSRELEASE") or "")
+        self._version = (int(m.group(1)), int(m.group(2))) if m else (1 << 16, 0)
+
+    @property
+    def pgd_va(self) -> int:
+        """The virtual address of ``swapper_pg_dir`` (VMCOREINFO's)."""
+        return self.params.pgd_va
 
     # -- the layout (the x86-64 translator's names) ------------------------------------------
 
@@ -280,6 +298,45 @@ class Arm64Translator(CachedTranslator):
         physical ``root`` (a process's ``mm->pgd``: user addresses through TTBR0)."""
         return self._walk_leaf(va, root)
 
+    def walk_entries(self, va: int, root: Optional[int] = None) -> List[Tuple[int, int, int]]:
+        """The walk of ``va`` level by level (in ``swapper_pg_dir``, or the tables at
+        physical ``root``): ``(shift, physical address of the descriptor, descriptor)`` for
+        each level read, top first (shift: the lowest address bit the level's index
+        translates, ``PAGE_SHIFT`` for the last), up to the leaf or the first invalid
+        descriptor. Not cached."""
+        entries: List[Tuple[int, int, int]] = []
+        try:
+            self._walk_leaf(untag(va) if root is None else va, root, entries)
+        except FaultError:
+            if not entries:
+                raise
+        return entries
+
+    def leaf(self, shift: int, entry: int) -> PageTableLeaf:
+        """What the last descriptor of :meth:`walk_entries` maps (:class:`PageTableLeaf`):
+        a valid page or block descriptor its output address; a ``PROT_NONE`` one
+        (``pte_present`` but not valid: ``PTE_PRESENT_INVALID`` on 6.10+, ``PTE_PROT_NONE``
+        or a block's ``PMD_PRESENT_INVALID`` before) too; a non-zero last-level one
+        otherwise a swap entry (the layout of the dumped kernel's version,
+        :data:`SWAP_LAYOUTS`); a table descriptor (the walk cut short) nothing."""
+        span = 1 << shift
+        last = shift == self.page_shift
+        if entry & DESC_VALID:
+            if last == bool(entry & DESC_TABLE):  # a page, or a block
+                return PageTableLeaf(span, self._output(entry) & ~(span - 1), None)
+            return PageTableLeaf(span, None, None)
+        if self._version >= (6, 10):
+            present = bool(entry & PTE_PRESENT_INVALID)
+        else:
+            present = bool(entry & (PTE_PROT_NONE_OLD if last else PTE_PROT_NONE_OLD | PMD_PRESENT_INVALID_OLD))
+        if present:
+            return PageTableLeaf(span, self._output(entry) & ~(span - 1), None)
+        if last and entry:
+            _since, type_shift, type_bits, offset_shift = next(x for x in SWAP_LAYOUTS if self._version >= x[0])
+            swap = (entry >> type_shift & ((1 << type_bits) - 1), entry >> offset_shift & ((1 << 50) - 1))
+            return PageTableLeaf(span, None, swap)
+        return PageTableLeaf(span, None, None)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _walk_and_cache(self, va: int) -> int:
@@ -299,8 +356,10 @@ class Arm64Translator(CachedTranslator):
             pa |= (desc >> 8 & 0x3) << 50
         return pa
 
-    def _walk_leaf(self, va: int, root: Optional[int] = None) -> Tuple[int, int]:
-        """``(pa, leaf size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped."""
+    def _walk_leaf(self, va: int, root: Optional[int] = None,
+                   trace: Optional[List[Tuple[int, int, int]]] = None) -> Tuple[int, int]:
+        """``(pa, leaf size)`` of ``va`` from a page-table walk; ``FaultError`` if unmapped.
+        ``trace`` collects each level's ``(shift, descriptor address, descriptor)``."""
         if not 0 <= va <= _U64:
             raise FaultError("address out of range", va & _U64)
         if root is None:
@@ -315,6 +374,8 @@ class Arm64Translator(CachedTranslator):
         for level, shift in enumerate(self._shifts):
             index = (va >> shift) & self._index_mask[level]
             desc = self._entry(table, index, va)
+            if trace is not None:
+                trace.append((shift, table + index * 8, desc))
             if not desc & DESC_VALID:
                 raise FaultError("address is not mapped", va)  # drgn's words
             if level == last:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
-from kdbg.arch.layout import LayoutBase, PageTableUnreadable, choose_base, layout_variable
+from kdbg.arch.layout import LayoutBase, PageTableLeaf, PageTableUnreadable, choose_base, layout_variable
 from kdbg.arch.translator import TCACHE_LIMIT, CachedTranslator
 from kdbg.arch.x86_64.frames import (
     FAULT_PLUMBING,
@@ -409,6 +409,22 @@ class X86_64Translator(CachedTranslator):
             if not entries:
                 raise
         return entries
+
+    def leaf(self, shift: int, entry: int) -> PageTableLeaf:
+        """What the last entry of :meth:`walk_entries` maps (:class:`PageTableLeaf`): a
+        present 4 KiB PTE or 2 MiB/1 GiB ``PSE`` entry its frame; a ``PROT_NONE`` PTE too,
+        whose frame bits the kernel stores inverted (L1TF, 4.19+: ``pte_pfn`` undoes
+        ``protnone_mask``); a non-zero PTE otherwise a swap entry (:func:`pte_swap_entry`);
+        a present table entry (the walk cut short) nothing."""
+        span = 1 << shift
+        present = bool(entry & PTE_PRESENT)
+        if present and (shift == 12 or entry & PTE_PSE):
+            return PageTableLeaf(span, entry & self.pte_mask & ~(span - 1), None)
+        if shift == 12 and not present and entry & PTE_PROTNONE:
+            return PageTableLeaf(span, ~entry & self.pte_mask, None)
+        if shift == 12 and entry and not present:
+            return PageTableLeaf(span, None, pte_swap_entry(entry))
+        return PageTableLeaf(span, None, None)
 
     def _walk_leaf(self, va: int, root: Optional[int] = None,
                    trace: Optional[List[Tuple[int, int, int]]] = None) -> Tuple[int, int]:

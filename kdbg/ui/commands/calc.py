@@ -25,7 +25,7 @@ from kdbg.arch.x86_64 import PHYS_MASK, PT_LEVEL_NAMES, PTE_PRESENT, PTE_PROTNON
 from kdbg.core.platform import Architecture
 from kdbg.errors import ExpressionError, KdbgError
 from kdbg.helpers.addrspace import page_table_walk
-from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, page_flag_names, pfn_to_page, phys_to_virt
+from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, memory_map, page_flag_names, pfn_to_page, phys_to_virt
 from kdbg.helpers.swap import swap_file_path
 from kdbg.ui.commands import CommandContext, argument, command
 
@@ -255,6 +255,7 @@ def ptov_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
 
 
 def _vtop_lines(prog: Any, address: int) -> List[str]:
+    _x86_64_only(prog, "vtop")
     pgd_va, entries = page_table_walk(prog, address)
     shift, _at, leaf = entries[-1]
     if not leaf & PTE_PRESENT:
@@ -282,6 +283,14 @@ def _vtop_lines(prog: Any, address: int) -> List[str]:
     return out
 
 
+def _x86_64_only(prog: Any, name: str) -> None:
+    """``vtop`` and ``pte`` show and decode x86-64 entries (crash's names of its levels and
+    bits): one line on another machine."""
+    if prog.platform.arch != Architecture.X86_64:
+        raise ExpressionError(f"{name}: shows x86-64 page-table entries; this is {prog.platform.arch.name}"
+                              " (vm -p and follow_phys translate on every machine)")
+
+
 #: crash's header of ``struct page`` lines (``vtop``, ``files -p``, ``kmem -p``).
 PAGE_HEADER = "      PAGE       PHYSICAL      MAPPING       INDEX CNT FLAGS"
 
@@ -292,7 +301,8 @@ def page_line(prog: Any, page: Any, phys: int) -> str:
     count, flags in hexadecimal and by name."""
     flags = int(page.flags)
     names = ",".join(n[3:] if n.startswith("PG_") else n for n in page_flag_names(prog, flags))
-    width = len(f"{(int(prog['max_pfn']) << 12) - 1:x}")
+    mm = memory_map(prog)
+    width = len(f"{(mm.max_pfn << mm.page_shift) - 1:x}")
     return (f"{int(page):x}  {phys:<{width}x} {int(page.mapping):>16x} {int(page.index):>8x} "
             f"{int(page._refcount.counter):>2d} {flags:x} {names}").rstrip()
 
@@ -307,6 +317,7 @@ def vtop_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     for _word, va in _hex_words(args.addresses, "vtop"):
         try:
             if ctx.json or args.json:
+                _x86_64_only(prog, "vtop")
                 pgd_va, entries = page_table_walk(prog, va)
                 blocks.append({"virtual": va, "pgd": pgd_va,
                                "entries": [{"shift": sh, "address": at, "entry": e} for sh, at, e in entries]})
@@ -361,8 +372,7 @@ def pte_lines(prog: Any, entry: int) -> List[str]:
 ])
 def pte_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Decode page-table entries."""
-    if prog.platform.arch != Architecture.X86_64:
-        raise ExpressionError(f"pte: decodes x86-64 entries; this is {prog.platform.arch.name}")
+    _x86_64_only(prog, "pte")
     words = _hex_words(args.entries, "pte")
     if ctx.json or args.json:
         rows = []

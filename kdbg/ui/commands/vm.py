@@ -13,7 +13,9 @@ it translated as crash's ``vm -p``: the physical address it maps to (a huge page
 plus the offset), or its swap device and offset (a swap entry in the PTE), or the mapped
 file and the offset in it (a file page not in the page tables), or ``(not mapped)``;
 ``-P VMA`` the same for one VMA (its ``vm_area_struct`` address).  The walk is the one of
-``vtop`` (:func:`kdbg.helpers.addrspace.page_table_walk`, x86-64).
+``vtop`` (:func:`kdbg.helpers.addrspace.page_table_walk`), its last entry read by the
+machine's rules (:func:`kdbg.helpers.addrspace.page_table_leaf`: x86-64's or arm64's
+present, ``PROT_NONE`` and swap-entry bits, any granule and block size).
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import argparse
 import json
 from typing import Any, Dict, Iterator, List, Optional
 
-from kdbg.arch.x86_64 import PHYS_MASK, PTE_PRESENT, PTE_PROTNONE, pte_swap_entry
 from kdbg.errors import ExpressionError
-from kdbg.helpers.addrspace import for_each_vma, page_table_walk, task_rss, vma_name
+from kdbg.helpers.addrspace import for_each_vma, page_table_leaf, page_table_walk, task_rss, vma_name
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.fs import d_path
+from kdbg.helpers.mm import memory_map
 from kdbg.helpers.pid import resolve_task
 from kdbg.helpers.swap import swap_file_path
 from kdbg.ui.commands import CommandContext, argument, command
@@ -35,10 +37,8 @@ from kdbg.ui.commands.stack import header
 
 __all__ = ["vm_cmd", "vm_data", "vma_pages"]
 
-#: crash's ``UVADDR_PRLEN`` on x86-64 (the width of a user address column).
+#: crash's ``UVADDR_PRLEN`` (the width of a user address column: 10 on x86-64 and arm64).
 UVADDR_PRLEN = 10
-#: Bytes of the address range one page-table entry of each level maps (its shift).
-_LEVEL_SPAN = {12: 1 << 12, 21: 1 << 21, 30: 1 << 30, 39: 1 << 39, 48: 1 << 48}
 
 
 def _swap_device(prog: Any, kind: int) -> str:
@@ -63,21 +63,18 @@ def vma_pages(prog: Any, mm: Any, vma: Dict[str, Any], vma_obj: Any) -> Iterator
     while address < end:
         _pgd, entries = page_table_walk(prog, address, mm)
         shift, _at, entry = entries[-1]
-        mapped = bool(entry & (PTE_PRESENT | PTE_PROTNONE)) if shift == 12 else bool(entry & PTE_PRESENT)
-        if mapped:
-            span = _LEVEL_SPAN[shift]
-            frame = entry & PHYS_MASK & ~(span - 1)
-            stop = min(end, (address | (span - 1)) + 1)
+        leaf = page_table_leaf(prog, shift, entry)
+        stop = min(end, (address | (leaf.span - 1)) + 1)
+        if leaf.physical is not None:
             for at in range(address, stop, page):
-                yield {"virtual": at, "physical": frame + (at & (span - 1))}
+                yield {"virtual": at, "physical": leaf.physical + (at & (leaf.span - 1))}
             address = stop
             continue
-        if shift == 12 and entry:
-            kind, offset = pte_swap_entry(entry)
+        if leaf.swap is not None:
+            kind, offset = leaf.swap
             yield {"virtual": address, "swap": _swap_device(prog, kind), "offset": offset}
             address += page
             continue
-        stop = min(end, (address | (_LEVEL_SPAN[shift] - 1)) + 1)
         for at in range(address, stop, page):
             if vma["file"]:
                 yield {"virtual": at, "file": vma["file"], "offset": at - start + pgoff}
@@ -99,9 +96,11 @@ def _page_line(row: Dict[str, Any], width: int) -> str:
 
 
 def _paddr_width(prog: Any) -> int:
-    """crash's ``PADDR_PRLEN`` (the digits of the top of physical memory), at least
+    """crash's ``PADDR_PRLEN`` (the digits of the top of physical memory: ``max_pfn``, or
+    where a kernel neither lists nor exports it the exported ``high_memory``), at least
     ``PHYSICAL``'s eight."""
-    return max(len(f"{int(prog['max_pfn']) << int(prog['PAGE_SHIFT']):x}"), len("PHYSICAL"))
+    mm = memory_map(prog)
+    return max(len(f"{mm.max_pfn << mm.page_shift:x}"), len("PHYSICAL"))
 
 
 def vm_data(prog: Any, task: Any, pages: bool = False, only: Optional[int] = None) -> Dict[str, Any]:
