@@ -70,6 +70,61 @@ def test_section_anchors_are_followed_and_overwritten_registers_forgotten() -> N
     assert adrp_references(text, TEXT) == {anchor, anchor + 0xE0}
 
 
+def cbz(rt: int, pc: int, target: int) -> int:
+    return 0xB4000000 | ((((target - pc) // 4) & 0x7FFFF) << 5) | rt
+
+
+def ldp_sp(rt: int, rt2: int, offset: int) -> int:
+    """``ldp xRT, xRT2, [sp, #offset]`` (an epilogue's reload)."""
+    return 0xA9400000 | ((offset // 8) << 15) | (rt2 << 10) | (31 << 5) | rt
+
+
+def ldrsw(rt: int, rn: int, offset: int) -> int:
+    return 0xB9800000 | ((offset // 4) << 10) | (rn << 5) | rt
+
+
+def ldr_w(rt: int, rn: int, offset: int) -> int:
+    return 0xB9400000 | ((offset // 4) << 10) | (rn << 5) | rt
+
+
+BL = 0x94000100  # bl .+0x400
+
+
+def test_a_constant_reaches_a_branch_target_past_an_early_return() -> None:
+    """bookworm's ``vm_commit_limit``: x20 holds ``sysctl_overcommit_kbytes``; the early
+    return's epilogue reloads x20, but the branch taken before it reads
+    ``sysctl_overcommit_ratio`` through x20 (+0xc) after a call (x20 is callee-saved): in
+    byte order the constant would be lost, along the control flow it is not."""
+    kb = DATA + 0x4E8
+    text = code(TEXT, ("adrp", 20, kb), add(20, 20, kb & 0xFFF), cbz(0, TEXT + 8, TEXT + 20),
+                ldp_sp(19, 20, 0x10), RET, BL, ldrsw(2, 20, 0xC), RET)
+    assert adrp_references(text, TEXT) == {kb, kb + 0xC}
+
+
+def test_a_call_ends_caller_saved_constants_and_a_w_write_its_x() -> None:
+    """After ``bl`` x0-x18 hold no address; ``ldr w3, [x3, ...]`` overwrites x3's."""
+    g, h = DATA + 0x1000, DATA + 0x2340
+    text = code(TEXT, ("adrp", 1, g), BL, ldr(2, 1, 8), ("adrp", 3, h), ldr_w(3, 3, h & 0xFFF), ldr(4, 3, 8), RET)
+    assert adrp_references(text, TEXT) == {h}
+
+
+def test_a_global_found_is_known_to_the_next() -> None:
+    """``sysctl_overcommit_ratio``'s referrers all form ``sysctl_overcommit_kbytes`` too
+    (their file's anchor): the ratio is the one address left once the kbytes, found
+    before it in :data:`REFERRERS`' order, is known."""
+    names = list(dict.fromkeys(REFERRERS["sysctl_overcommit_kbytes"] + REFERRERS["sysctl_overcommit_ratio"]))
+    funcs = {f: TEXT + 0x1000 * (i + 1) for i, f in enumerate(names)}
+    kb, ratio = DATA + 0x4E8, DATA + 0x4F4
+    refs = {f: {kb, ratio} for f in names}
+    refs["overcommit_ratio_handler"] = {kb}
+    refs["vm_commit_limit"] |= {DATA + 0x800}
+    by_address = {funcs[f]: r for f, r in refs.items()}
+    found, why = code_referenced_symbols(fake_table(funcs), lambda a, n: bytes(n), lambda _c, at: by_address[at],
+                                         (TEXT + 0x100000, DATA + 0x100000), set(),
+                                         ["sysctl_overcommit_ratio", "sysctl_overcommit_kbytes"])
+    assert found == {"sysctl_overcommit_kbytes": kb, "sysctl_overcommit_ratio": ratio} and not why
+
+
 def fake_table(functions: Dict[str, int]) -> SymbolTable:
     """``_stext``, the functions (each up to the next: 4 KiB), one more and ``_etext``."""
     names = ["_stext"] + sorted(functions, key=functions.__getitem__) + ["last_function", "_etext"]

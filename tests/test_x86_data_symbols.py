@@ -34,6 +34,10 @@ SUITES = ("bullseye", "bookworm", "trixie")
 #: (arch/x86/include/asm/pgtable_64.h): VMCOREINFO's ``SYMBOL(swapper_pg_dir)`` is that
 #: symbol's address; no symbol of the kernel has the macro's name.
 MACRO_NAMES = {"swapper_pg_dir": "init_top_pgt"}
+#: Globals of ``REFERRERS`` whose referrers' code on a kernel does not single them out
+#: (5.10's x86-64 code: no address common to ``vm_committed_as``'s, two to ``swap_info``'s):
+#: they stay unknown there, each with its reason, never a guess.
+UNRESOLVED = {"bullseye": {"vm_committed_as", "swap_info"}}
 
 
 def recovered(dump: Dump) -> RecoveredSymbols:
@@ -61,14 +65,16 @@ def test_recovered_addresses_are_the_guests(case: tuple) -> None:
     ``/proc/kallsyms`` lists under that name (x86-64's per-CPU variables at their zero-based
     offsets, as it lists them); the names it does not list are kallsyms' own tables and
     macros, checked against drgn in :func:`test_recovered_addresses_are_drgns`. Every global
-    of ``REFERRERS`` is found in the code, and many exported names in ``__ksymtab``."""
+    of ``REFERRERS`` is found in the code (but :data:`UNRESOLVED`'s), and many exported
+    names in ``__ksymtab``."""
     suite, dump, found = case
     guest: Dict[str, List[int]] = {}
     for address, _t, name in truth_vmlinux(dump.truth):
         guest.setdefault(name, []).append(address)
     counts = {source: len(names) for source, names in found.sources.items()}
     print(suite, "recovered per source:", counts, "exported tables:", found.ksymtab, found.note)
-    assert not found.unresolved and set(found.sources["code"]) == set(REFERRERS)
+    unresolved = UNRESOLVED.get(suite, set())
+    assert set(found.unresolved) == unresolved and set(found.sources["code"]) == set(REFERRERS) - unresolved
     assert counts["ksymtab"] > 300 and counts["vmcoreinfo"] > 5 and found.ksymtab is not None
     unlisted = []
     for source, names in found.sources.items():

@@ -41,6 +41,7 @@ from kdbg.arch.x86_64 import X86_64Translator
 from kdbg.arch.x86_64 import insn as x86_64_insn
 from kdbg.arch.x86_64 import stacks as x86_64_stacks
 from kdbg.arch.x86_64.coderefs import rip_references
+from kdbg.errors import CoreError
 
 if TYPE_CHECKING:  # pragma: no cover
     from kdbg.memory.vmcoreinfo import VMCoreInfo
@@ -311,13 +312,20 @@ def instruction_decoder(machine: str) -> Tuple[Optional[Decoder], str]:
 
 
 def kcore_layout(machine: str, segments: Sequence[Tuple[int, int, int]], l5: bool,
-                 variable: Callable[[str], Tuple[Optional[int], str]]) -> Dict[str, LayoutBase]:
-    """The randomized region bases of a live ``machine`` from its kernel's variables or its
-    ``/proc/kcore`` segments ``(start, end, paddr)``: x86-64's
-    (:func:`kdbg.arch.x86_64.kcore_layout`); none on arm64, whose linear map follows from
-    ``VA_BITS`` and whose kcore segments are read by address as they are."""
+                 variable: Callable[[str], Tuple[Optional[int], str]],
+                 vmcoreinfo: Optional[VMCoreInfo] = None) -> Dict[str, LayoutBase]:
+    """The region bases of a live ``machine``: x86-64's randomized ones from its kernel's
+    variables or its ``/proc/kcore`` segments ``(start, end, paddr)``
+    (:func:`kdbg.arch.x86_64.kcore_layout`); arm64's from the VMCOREINFO note of its
+    ``/proc/kcore`` (:func:`kdbg.arch.arm64.vmcoreinfo_layout`, as a dump's translator
+    has them); none without that note or on another machine."""
     if machine == X86_64:
         return x86_64.kcore_layout(segments, l5, variable)
+    if machine == AARCH64 and vmcoreinfo is not None:
+        try:
+            return arm64.vmcoreinfo_layout(vmcoreinfo)
+        except CoreError:  # the note lacks what the layout follows from: unknown, as without it
+            return {}
     return {}
 
 

@@ -1,6 +1,8 @@
 """Find BTF bytes in the files users have: raw BTF, ELF ``.BTF`` sections (vmlinux, ``.ko``,
-compressed ``.ko.xz``/``.ko.zst``/``.ko.gz``) and compressed kernel images (``vmlinuz``),
-whose embedded vmlinux is found and decompressed the way the kernel's extract-vmlinux does.
+compressed ``.ko.xz``/``.ko.zst``/``.ko.gz``) and kernel images (``vmlinuz``): x86's
+bzImage, whose embedded vmlinux is found and decompressed the way the kernel's
+extract-vmlinux does, and arm64's ``Image`` (raw, or compressed as Debian's before 7.x),
+which is no ELF: its BTF is found by its validated header.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import io
 import lzma
 import os
 import zlib
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from kdbg.btf.cache import open_btf
 from kdbg.btf.index import BTF
+from kdbg.btf.memory import find_btf_in_image
 from kdbg.errors import BTFError
 
 __all__ = [
@@ -22,10 +25,13 @@ __all__ = [
     "btf_bytes_from_file",
     "btf_from_elf",
     "extract_vmlinux",
+    "btf_from_kernel_image",
     "decompress_module",
 ]
 
 _ELF_MAGIC = b"\x7fELF"
+#: File names of kernel images (``/boot/vmlinuz-*``, x86's ``bzImage``, arm64's ``Image``).
+_IMAGE_NAMES = ("vmlinuz", "bzImage", "Image")
 #: Largest decompressed kernel image accepted (bounds memory on hostile input).
 MAX_IMAGE = 1 << 30
 
@@ -139,6 +145,23 @@ _CODECS: Sequence[Tuple[str, bytes, Callable[[bytes, int], bytes]]] = (
 )
 
 
+def _payloads(image: bytes, tried: List[str]) -> Iterator[bytes]:
+    """What each occurrence of each codec's magic in ``image`` decompresses to, in the
+    order the kernel's ``scripts/extract-vmlinux`` tries them (each one tried is named in
+    ``tried``)."""
+    for name, magic, fn in _CODECS:
+        pos = image.find(magic)
+        while pos >= 0:
+            try:
+                out = fn(image, pos)
+            except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error):
+                out = b""
+            tried.append(f"{name}@{pos:#x}")
+            if out:
+                yield out
+            pos = image.find(magic, pos + 1)
+
+
 def extract_vmlinux(image: bytes, what: str = "kernel image") -> bytes:
     """Find and decompress the ELF vmlinux inside a compressed kernel image (bzImage).
 
@@ -148,19 +171,33 @@ def extract_vmlinux(image: bytes, what: str = "kernel image") -> bytes:
     if image[:4] == _ELF_MAGIC:
         return image
     tried: List[str] = []
-    for name, magic, fn in _CODECS:
-        pos = image.find(magic)
-        while pos >= 0:
-            try:
-                out = fn(image, pos)
-            except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error):
-                out = b""
-            if out[:4] == _ELF_MAGIC:
-                return out
-            tried.append(f"{name}@{pos:#x}")
-            pos = image.find(magic, pos + 1)
+    for out in _payloads(image, tried):
+        if out[:4] == _ELF_MAGIC:
+            return out
     detail = ", ".join(tried[:6]) or "no compressed payload magic found"
     raise BTFError(f"{what}: no compressed vmlinux found ({detail}; lzo payloads are not supported)")
+
+
+def btf_from_kernel_image(image: bytes, what: str = "kernel image") -> bytes:
+    """The vmlinux BTF of a kernel image: the ``.BTF`` of the ELF vmlinux it is or holds
+    compressed (x86's bzImage), else the BTF found by its validated header in the raw
+    image (:func:`kdbg.btf.memory.find_btf_in_image`: arm64's ``Image``, as it is or
+    inside a compressed ``Image.gz``); ``BTFError`` in one line when there is none."""
+    if image[:4] == _ELF_MAGIC:
+        return btf_from_elf(image, what)
+    found = find_btf_in_image(image)
+    if found is not None:
+        return found
+    tried: List[str] = []
+    for out in _payloads(image, tried):
+        if out[:4] == _ELF_MAGIC:
+            return btf_from_elf(out, what)
+        found = find_btf_in_image(out)
+        if found is not None:
+            return found
+    detail = f"decompressed {', '.join(tried[:6])}" if tried else "no compressed payload in it"
+    raise BTFError(f"{what}: no BTF in this kernel image: no ELF vmlinux and no valid BTF header (magic 0xeb9f), "
+                   f"raw or {detail} (kernel built without CONFIG_DEBUG_INFO_BTF?)")
 
 
 def decompress_module(data: bytes, path: str) -> bytes:
@@ -191,10 +228,13 @@ def btf_bytes_from_file(path: str) -> bytes:
         return btf_from_elf(data, path)
     if _is_btf(data):
         return data
-    # A bzImage: the real-mode header carries "HdrS" at 0x202.
-    if data[0x202:0x206] == b"HdrS" or os.path.basename(path).startswith(("vmlinuz", "bzImage")):
-        return btf_from_elf(extract_vmlinux(data, path), path)
-    raise BTFError(f"{path}: not BTF, an ELF file with .BTF, or a compressed kernel image")
+    # A bzImage: the real-mode header carries "HdrS" at 0x202; other kernel images go by name.
+    if data[0x202:0x206] == b"HdrS" or os.path.basename(path).startswith(_IMAGE_NAMES):
+        return btf_from_kernel_image(data, path)
+    found = find_btf_in_image(data)  # a raw Image under another name
+    if found is not None:
+        return found
+    raise BTFError(f"{path}: not BTF, an ELF file with .BTF, or a kernel image")
 
 
 def load_btf_file(path: str, base: Optional[BTF] = None) -> BTF:

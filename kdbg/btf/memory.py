@@ -3,7 +3,8 @@
 The kernel keeps its BTF in the ``.BTF`` section, between the linker symbols
 ``__start_BTF`` and ``__stop_BTF`` (the bytes ``/sys/kernel/btf/vmlinux`` serves).  With a
 symbol table those bound it exactly; without them the section is found by scanning the
-kernel image for a BTF header (magic ``0xeB9F``) that validates.
+kernel image for a BTF header (magic ``0xeB9F``) that validates. The same checks find it
+in a kernel image file that is not ELF (:func:`find_btf_in_image`: arm64's ``Image``).
 
 This module needs a :class:`~kdbg.memory.base.KernelMemory` and, optionally, a symbol
 lookup; it does not depend on :mod:`kdbg.symbols`.  The scan is the one image scan
@@ -22,7 +23,8 @@ from kdbg.memory.kdbgnotes import KDBG_NOTE_NAME, kdbg_note, kdbg_note_data
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = [
-    "BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "btf_size_from_header", "REDUCED_BTF_NOTE",
+    "BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "find_btf_in_image", "btf_size_from_header",
+    "REDUCED_BTF_NOTE",
     "reduced_btf_note", "reduced_btf_from_notes",
 ]
 
@@ -157,12 +159,33 @@ def _try_candidate(mem: KernelMemory, addr: int) -> Optional[bytes]:
         data = bytes(mem.read(addr, total))
     except FaultError:
         return None
+    return data if _valid_candidate(data) else None
+
+
+def _valid_candidate(data: bytes) -> bool:
+    """:func:`_valid_btf`, and the first type's name offset points into the strings."""
     if not _valid_btf(data):
-        return None
+        return False
     hdr_len, type_off, type_len, _str_off, str_len = struct.unpack_from("<5I", data, 4)
-    # The first type's name offset must point into the string section.
     if type_len >= 12:
         (name_off,) = struct.unpack_from("<I", data, hdr_len + type_off)
         if name_off >= str_len:
-            return None
-    return data
+            return False
+    return True
+
+
+def find_btf_in_image(image: bytes) -> Optional[bytes]:
+    """The vmlinux BTF inside a kernel image file that is no ELF (arm64's ``Image``, once
+    decompressed): the largest blob at a 4-byte aligned BTF magic that validates as
+    :func:`find_btf_in_memory`'s candidates do (other BTF the image may embed, a BPF
+    light skeleton's, is smaller), or ``None``."""
+    best: Optional[bytes] = None
+    pos = image.find(BTF_MAGIC)
+    while pos >= 0:
+        total = btf_size_from_header(image[pos:pos + 256]) if pos % 4 == 0 else None
+        if total is not None and pos + total <= len(image) and (best is None or total > len(best)):
+            data = image[pos:pos + total]
+            if _valid_candidate(data):
+                best = data
+        pos = image.find(BTF_MAGIC, pos + 1)
+    return best

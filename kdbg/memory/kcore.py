@@ -73,7 +73,8 @@ class KcoreMemory(KernelMemory):
     @property
     def layout(self) -> Dict[str, LayoutBase]:
         """``{name: LayoutBase}`` of the machine's randomized region bases (x86-64:
-        ``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``; none on arm64)."""
+        ``page_offset_base``, ``vmalloc_base``, ``vmemmap_base``; arm64: the same names
+        from the VMCOREINFO note)."""
         if self._layout is None:
             self._layout = self._resolve_layout()
         return self._layout
@@ -85,10 +86,10 @@ class KcoreMemory(KernelMemory):
         return layout_variable(name, self._address_of, self.read_u64)
 
     def _resolve_layout(self) -> Dict[str, LayoutBase]:
-        """The machine's region bases, from the kernel's variables when sane, else from
-        the segments (:func:`kdbg.arch.kcore_layout`)."""
+        """The machine's region bases (:func:`kdbg.arch.kcore_layout`): x86-64's from the
+        kernel's variables when sane, else from the segments; arm64's from VMCOREINFO."""
         segments = [(s.start, s.end, s.paddr) for s in self.segments]
-        return kcore_layout(self.machine, segments, self._l5(), self._variable)
+        return kcore_layout(self.machine, segments, self._l5(), self._variable, self.vmcoreinfo)
 
     def physical_ranges(self) -> List[Tuple[int, int]]:
         """The physical ranges of the segments that record one (RAM and kernel text)."""

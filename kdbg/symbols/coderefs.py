@@ -9,7 +9,9 @@ is the one address in the kernel's data that every one of them forms and that no
 symbol holds. Functions from more than one source file leave out gcc's section anchors
 (the first object of one file's data, which its functions share). Fewer than
 :data:`MIN_REFERRERS` such functions in kallsyms, or not exactly one address left, and the
-global stays unknown (its lookup fails in one line, never with a guess).
+global stays unknown (its lookup fails in one line, never with a guess). The globals are
+found in :data:`REFERRERS`' order, each one found becoming known to those after it: a
+static one whose referrers all share their file's anchor is listed after the anchor.
 """
 
 from __future__ import annotations
@@ -39,6 +41,22 @@ REFERRERS: Mapping[str, Tuple[str, ...]] = {
     # reads (ktime_get_raw: tkr_raw's; ktime_get_resolution_ns: tkr_mono.shift) or data of
     # its own (ktime_mono_to_any: offsets[]). Not getboottime64: x86-64 reads no seqcount.
     "tk_core": ("ktime_mono_to_any", "ktime_get_raw", "ktime_get_resolution_ns"),
+    # kmem -i's counters (/proc/meminfo's sources). mm/util.c, mm/memcontrol.c, fs/proc/base.c
+    "total_swap_pages": ("vm_commit_limit", "mem_cgroup_swap_full", "proc_oom_score"),
+    # mm/util.c only; the one that formed kbytes (its file's anchor) before ratio, which
+    # vm_commit_limit reads through kbytes's register (+0xc) after a branch
+    "sysctl_overcommit_kbytes": ("overcommit_ratio_handler", "vm_commit_limit", "__vm_enough_memory"),
+    "sysctl_overcommit_ratio": ("overcommit_kbytes_handler", "vm_commit_limit", "__vm_enough_memory"),
+    # mm/util.c, mm/mmap.c, mm/mprotect.c
+    "vm_committed_as": ("vm_memory_committed", "insert_vm_struct", "mprotect_fixup"),
+    # mm/swapfile.c only (both static): swap_info first; then nr_swapfiles, which the
+    # others read under swap_lock (swapcache_free_entries reads it alone)
+    "swap_info": ("swap_next", "swapdev_block", "get_swap_device"),
+    "nr_swapfiles": ("swapcache_free_entries", "count_swap_pages", "si_swapinfo"),
+    # mm/hugetlb.c, ipc/shm.c, fs/hugetlbfs/inode.c; then the count for_each_hstate bounds
+    # it by, also from mm/hugetlb_cgroup.c (mm/hugetlb.c's functions share its anchor)
+    "hstates": ("size_to_hstate", "newseg", "hugetlbfs_init_fs_context"),
+    "hugetlb_max_hstate": ("size_to_hstate", "hugetlb_cgroup_css_offline", "hugetlb_total_pages"),
 }
 #: How many of a global's referrers kallsyms must list (one function alone forms several
 #: addresses: its strings, its file's anchor, the other globals it uses).
@@ -68,10 +86,8 @@ def code_referenced_symbols(table: SymbolTable, read: Callable[[int, int], bytes
     refs: Dict[str, Optional[Set[int]]] = {}
     lo, hi = data
     known = set(known)
-    for name in names:
-        referrers = REFERRERS.get(name)
-        if referrers is None:
-            continue
+    for name in (n for n in REFERRERS if n in names):
+        referrers = REFERRERS[name]
         sets = []
         for fn in referrers:
             if fn not in refs:
@@ -83,10 +99,10 @@ def code_referenced_symbols(table: SymbolTable, read: Callable[[int, int], bytes
                     except KdbgError:
                         code = b""
                     if code:
-                        refs[fn] = {a for a in decode(code, where[0]) if lo <= a < hi and a not in known}
+                        refs[fn] = {a for a in decode(code, where[0]) if lo <= a < hi}
             got = refs[fn]
             if got is not None:
-                sets.append(got)
+                sets.append(got - known)
         if len(sets) < MIN_REFERRERS:
             why[name] = f"{len(sets)} of its referrers ({', '.join(referrers)}) readable in kallsyms"
             continue
@@ -95,4 +111,5 @@ def code_referenced_symbols(table: SymbolTable, read: Callable[[int, int], bytes
             why[name] = f"{len(common)} addresses common to {', '.join(referrers)}"
             continue
         found[name] = common.pop()
+        known.add(found[name])
     return found, why

@@ -23,6 +23,7 @@ from kdbg.arch.arm64.translate import (
     kernel_pac_mask,
     text_link_address,
     untag,
+    vmcoreinfo_layout,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "REGISTER_NAMES",
     "prstatus_registers",
     "prstatus_regs_image",
+    "vmcoreinfo_layout",
 ]

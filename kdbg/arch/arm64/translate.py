@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycl
     from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["Arm64Translator", "arm64_parameters", "Arm64Parameters", "untag", "PAGE_SIZES", "text_link_address",
-           "kernel_pac_mask"]
+           "kernel_pac_mask", "vmcoreinfo_layout"]
 
 #: The granules arm64 Linux supports.
 PAGE_SIZES = (4096, 16384, 65536)
@@ -165,6 +165,28 @@ def arm64_parameters(vmci: VMCoreInfo) -> Arm64Parameters:
                            koff, pgd_va)
 
 
+def vmcoreinfo_layout(vmci: VMCoreInfo, params: Optional[Arm64Parameters] = None,
+                      lm_base: Optional[int] = None) -> Dict[str, LayoutBase]:
+    """``{name: LayoutBase}`` of an arm64 kernel from its VMCOREINFO (a dump's, or the note
+    of a live ``/proc/kcore``): ``page_offset_base`` (*lm_base*, by default ``PAGE_OFFSET -
+    PHYS_OFFSET``), ``vmalloc_base`` (``VMALLOC_START``) and ``vmemmap_base`` (the ``struct
+    page`` of pfn 0). ``CoreError`` as :func:`arm64_parameters` for entries missing or
+    contradicting each other."""
+    p = params if params is not None else arm64_parameters(vmci)
+    src = "VMCOREINFO"
+    base = (p.page_offset - p.phys_offset) & _U64 if lm_base is None else lm_base
+    lay = {"page_offset_base": LayoutBase("page_offset_base", base, src)}
+    vm = vmci.number("VMALLOC_START") & _U64 if vmci.has_number("VMALLOC_START") else None
+    lay["vmalloc_base"] = LayoutBase("vmalloc_base", vm, src if vm is not None else "unknown")
+    vmemmap: Optional[int] = None
+    if vmci.has_number("VMEMMAP_START"):
+        start = vmci.number("VMEMMAP_START") & _U64
+        size = vmci.size("page") if "SIZE(page)" in vmci else DEFAULT_PAGE_STRUCT_SIZE
+        vmemmap = (start - (p.phys_offset >> (p.page_size.bit_length() - 1)) * size) & _U64
+    lay["vmemmap_base"] = LayoutBase("vmemmap_base", vmemmap, src if vmemmap is not None else "unknown")
+    return lay
+
+
 class Arm64Translator(CachedTranslator):
     """Translate arm64 kernel virtual addresses with a dump's VMCOREINFO and page tables
     (the interface of :class:`kdbg.arch.x86_64.X86_64Translator`)."""
@@ -226,18 +248,7 @@ class Arm64Translator(CachedTranslator):
         """``{name: LayoutBase}`` for ``page_offset_base`` (virtual address of physical 0 in
         the linear map), ``vmalloc_base`` and ``vmemmap_base``, all from VMCOREINFO."""
         if self._layout is None:
-            vmci = self.vmcoreinfo
-            src = "VMCOREINFO"
-            lay = {"page_offset_base": LayoutBase("page_offset_base", self._lm_base, src)}
-            vm = vmci.number("VMALLOC_START") & _U64 if vmci.has_number("VMALLOC_START") else None
-            lay["vmalloc_base"] = LayoutBase("vmalloc_base", vm, src if vm is not None else "unknown")
-            vmemmap: Optional[int] = None
-            if vmci.has_number("VMEMMAP_START"):
-                start = vmci.number("VMEMMAP_START") & _U64
-                size = vmci.size("page") if "SIZE(page)" in vmci else DEFAULT_PAGE_STRUCT_SIZE
-                vmemmap = (start - (self.params.phys_offset >> self.page_shift) * size) & _U64
-            lay["vmemmap_base"] = LayoutBase("vmemmap_base", vmemmap, src if vmemmap is not None else "unknown")
-            self._layout = lay
+            self._layout = vmcoreinfo_layout(self.vmcoreinfo, self.params, self._lm_base)
         return self._layout
 
     @property
