@@ -11,14 +11,18 @@ clocks, in UTC; crash adds it to the boot time of the machine crash runs on),
 A map: ``KEY_SIZE``, ``VALUE_SIZE``, ``MAX_ENTRIES``, ``MEMLOCK`` (``memory.pages`` or
 ``pages`` where the kernel charged pages, else crash's estimate of the kernel's
 ``bpf_map_memory_footprint()``: key and value rounded to 8 bytes times the entries, in
-pages), ``NAME`` and ``UID``.
+pages), ``NAME`` and ``UID``.  From 6.4 on the kernel's ``memlock`` is
+``map->ops->map_mem_usage()``, the map's real allocations: kdbg computes it as the kernel
+does for hash maps (``htab_map_mem_usage()``, not per CPU) and arrays
+(``array_map_mem_usage()``, not per CPU); other types keep crash's estimate.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
+from kdbg.core.conversions import container_of
 from kdbg.errors import KdbgError
 from kdbg.helpers.common import has_member
 from kdbg.helpers.cpumask import num_possible_cpus
@@ -30,6 +34,11 @@ __all__ = ["map_details", "map_lines", "prog_details", "prog_lines"]
 _PERCPU_MAPS = {5, 6, 10, 21}
 _FD_MAPS = {3, 4, 8, 12, 13}
 _LOAD_TIME = "%a %b %d %H:%M:%S %Y"
+#: ``BPF_MAP_TYPE_HASH``, ``_LRU_HASH``, ``_ARRAY``; ``BPF_F_NO_PREALLOC``, ``BPF_F_MMAPABLE``.
+_HASH, _LRU_HASH, _ARRAY = 1, 9, 2
+_NO_PREALLOC, _MMAPABLE = 0x1, 0x400
+#: The kernel's ``HASHTAB_MAP_LOCK_COUNT`` (per-CPU ``map_locked`` counters of a hash map).
+_HASHTAB_MAP_LOCK_COUNT = 8
 
 
 def _name(chars: Any) -> str:
@@ -85,6 +94,37 @@ def _estimate(prog: Any, m: Any) -> int:
     return -(-(entries * size) // page) * page
 
 
+def _sizeof(prog: Any, name: str) -> int:
+    return int(prog.type(name).size)
+
+
+def _mem_usage(prog: Any, m: Any) -> Optional[int]:
+    """The kernel's ``map_mem_usage()`` (6.4 and later) of a hash map or an array that is
+    not per CPU; None for the other types."""
+    kind, flags, cpus = int(m.map_type), int(m.map_flags), num_possible_cpus(prog)
+    if kind in (_HASH, _LRU_HASH):
+        h = container_of(m, "struct bpf_htab", "map")
+        usage = _sizeof(prog, "struct bpf_htab") + _sizeof(prog, "struct bucket") * int(h.n_buckets)
+        usage += 4 * cpus * _HASHTAB_MAP_LOCK_COUNT
+        elem = int(h.elem_size)
+        if not flags & _NO_PREALLOC:
+            lru = kind == _LRU_HASH
+            usage += elem * (int(m.max_entries) + (0 if lru else cpus)) + (0 if lru else 8 * cpus)
+        elif bool(h.use_percpu_counter):
+            return None
+        else:
+            usage += (elem + _sizeof(prog, "struct llist_node")) * int(h.count.counter)
+        return usage
+    if kind == _ARRAY:
+        a = container_of(m, "struct bpf_array", "map")
+        head, body = _sizeof(prog, "struct bpf_array"), int(m.max_entries) * int(a.elem_size)
+        if flags & _MMAPABLE:
+            page = _page_size(prog)
+            return -(-head // page) * page + -(-body // page) * page
+        return head + body
+    return None
+
+
 def map_details(prog: Any, m: Any) -> Dict[str, Any]:
     """``key_size``, ``value_size``, ``max_entries``, ``memlock``, ``name`` and ``uid``
     (``""``: unused) of the ``struct bpf_map *`` *m*."""
@@ -93,7 +133,8 @@ def map_details(prog: Any, m: Any) -> Dict[str, Any]:
     elif has_member(prog, "struct bpf_map", "pages"):
         memlock, user = int(m.pages) * _page_size(prog), m.user
     else:
-        memlock, user = _estimate(prog, m), None
+        usage = _mem_usage(prog, m) if has_member(prog, "struct bpf_map_ops", "map_mem_usage") else None
+        memlock, user = (_estimate(prog, m) if usage is None else usage), None
     return {"key_size": int(m.key_size), "value_size": int(m.value_size), "max_entries": int(m.max_entries),
             "memlock": memlock, "name": _name(m.name), "uid": _uid(user) if user is not None else ""}
 
