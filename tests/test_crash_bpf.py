@@ -250,8 +250,8 @@ def test_bpf_against_crash(state_dump: StateDump) -> None:
                   if ours[k] != gdbs[k] and not (ours[k] < 0 and gdbs[k] in (ours[k] % (1 << 32), ours[k] % (1 << 64)))}
         assert len(common) >= 5 and differ == {}, (cmd, differ)
         if "-d" in cmd:  # crash's -d is hexadecimal; kdbg's decimal, as crash's help says
-            assert any("= 0x" in line for line in gdb) and not any(re.search(r"\)0x[0-9a-f]+,$", x) for x in mine
-                                                                    if "*" not in x), cmd
+            assert any(re.fullmatch(r"  len = 0x[0-9a-f]+,", x) for x in gdb), cmd
+            assert any(re.fullmatch(r"\t\.len = \(u32\)\d+,", x) for x in mine), cmd
 
 
 # -------------------------------------------------------------------------- bad input
