@@ -5,10 +5,10 @@
 (:mod:`vmcores.crash_oracle`), line by line.
 
 What has no guest truth in these dumps, and why: the builders record no
-``/proc/kpageflags``, no PCI listing and load no BPF program (adding them would rebuild every
-reference dump), so ``kmem -p``, ``kmem -g``, ``dev -p``, ``bpf``, ``waitq`` and ``kmem ADDR``
-are held to crash with DWARF on the ELF dumps (a kernel without BPF programs: crash prints
-nothing, and so must kdbg; ``kmem -p``, ``kmem -g`` and ``dev -p`` are also held to a live
+``/proc/kpageflags`` and no PCI listing (adding them would rebuild every reference dump),
+so ``kmem -p``, ``kmem -g``, ``dev -p``, ``waitq`` and ``kmem ADDR`` are held to crash with
+DWARF on the ELF dumps (``bpf`` too here; the state guest's BPF objects are held to its
+``/proc/PID/fdinfo`` in ``tests/test_crash_bpf.py``; ``kmem -p``, ``kmem -g`` and ``dev -p`` are also held to a live
 6.1 guest's own ``/proc/kpageflags``, ``/proc/kpagecount``, BTF and ``/sys/bus/pci`` in
 ``tests/test_crash_pages_live.py``); trixie 6.12 does not open in crash 8.0.2
 (:data:`~vmcores.crash_oracle.CRASH_CANNOT_OPEN`), so there only the guest's files and
@@ -38,6 +38,7 @@ from vmcores.crash import CrashDump
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, ask_crash, crash_can_open
 from vmcores.debian import SUITES
 from vmcores.state import StateDump
+from vmcores.state_bpf import bpf_objects
 
 pytestmark = pytest.mark.timeout(2400)
 
@@ -223,7 +224,7 @@ def _comparable(text: str, wrong_tasks: bool) -> List[str]:
 @pytest.mark.parametrize("state_dump", [(s, "elf") for s in SUITES], ids=dump_id, indirect=True)
 def test_kmem_dev_waitq_bpf_against_crash(state_dump: StateDump) -> None:
     """crash 8.0.2 with DWARF on the ELF state dump: ``kmem -v``, ``-n``, ``-g``, ``-g
-    FLAGS``, every row of ``kmem -p``, ``dev -p``, ``bpf`` (no program or map: nothing),
+    FLAGS``, every row of ``kmem -p``, ``dev -p``, ``bpf`` (the guest's three programs and two maps),
     ``kmem -s``, ``waitq``; then ``kmem ADDR`` on a symbol, a text address, a vmalloc
     address, a slab page's ``struct page``, a physical address, a free or allocated slab
     object and init's ``task_struct``, ``kmem -p`` by page and by physical address,
@@ -243,7 +244,8 @@ def test_kmem_dev_waitq_bpf_against_crash(state_dump: StateDump) -> None:
         r = kdbg_commands(state_dump.path, cmd)
         assert r.returncode == 0 and r.stderr == "", (cmd, r.stderr)
         assert _comparable(r.stdout, wrong) == _comparable(theirs[cmd], wrong), cmd
-    assert _lines(first["bpf"]) == []
+    # the guest loaded two maps and three programs (tests/test_crash_bpf.py checks them)
+    assert len(_lines(first["bpf"])) == 2 + len(bpf_objects(state_dump.truth)) == 7
 
 
 @pytest.mark.parametrize("suite", SUITES)

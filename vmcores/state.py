@@ -20,7 +20,9 @@ kernel itself says about it:
   ``veth0``, renamed) with 10.77.0.1/24 and 10.77.0.2/24, a permanent ARP entry
   10.77.0.9 -> 02:6b:64:62:67:09 on ``kdbg0`` (busybox ``arp -s``: its ``ip`` has no
   ``neigh add``);
-* swap: a 16 MiB zram device (``mkswap``, ``swapon``).
+* swap: a 16 MiB zram device (``mkswap``, ``swapon``);
+* BPF: two maps and three programs loaded by ``kdbg-bpf``, their fds open
+  (:mod:`vmcores.state_bpf`; truth in ``truth/bpf/``).
 
 Truth (``truth/``): ``uname``, ``version``, ``cmdline``, ``mounts``, ``modules``,
 ``proc-stat`` and ``ps``/``ps.json`` as every dumped guest records them (not ``kallsyms``:
@@ -77,6 +79,7 @@ from vmcores.build import (
     vmcores_root,
 )
 from vmcores.debian import SUITES, debian_kernel
+from vmcores.state_bpf import BPF_HELPER_SOURCE, INIT_BPF_START, INIT_BPF_TRUTH
 
 STATE_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
 """Forms every state dump is written in (all of the same stopped guest)."""
@@ -137,7 +140,7 @@ kill -USR1 $TRAP
 n=0
 while [ ! -s /tmp/kdbg-state.pid ] && [ $n -lt 60 ]; do sleep 1; n=$((n+1)); done
 echo "kdbg-state $(cat /tmp/kdbg-state.pid)" >> $P || echo "kdbg-init: kdbg-state failed"
-uname -r > $T/uname
+@BPF_START@uname -r > $T/uname
 cat /proc/version > $T/version
 cat /proc/cmdline > $T/cmdline
 cat /proc/modules > $T/modules
@@ -152,6 +155,7 @@ for d in /proc/[0-9]*; do
         cat $d/status > $T/proc/${d#/proc/}/status
     fi
 done
+@BPF_TRUTH@
 ip addr > $T/ip-addr
 dmesg > $T/dmesg
 tar -czf /tmp/truth.tgz -C $T .
@@ -179,29 +183,30 @@ def state_root() -> Path:
 def _init_script() -> str:
     return INIT_SLEEPERS + INIT_STATE.replace("@PROC_FILES@", " ".join(PROC_FILES)).replace(
         "@MOVING_FILES@", " ".join(MOVING_FILES)
-    )
+    ).replace("@BPF_START@", INIT_BPF_START).replace("@BPF_TRUTH@", INIT_BPF_TRUTH)
 
 
 def recipe() -> str:
     """A hash of everything that decides what the guest does: its ``/init``, the helper's
     source, the module lists and its kernel command line.  A dump of another recipe is rebuilt."""
     h = hashlib.sha256()
-    for part in (_init_script(), HELPER_SOURCE.read_text(), " ".join(STATE_MODULES + OPTIONAL_MODULES),
-                 KERNEL_CMDLINE):
+    for part in (_init_script(), HELPER_SOURCE.read_text(), BPF_HELPER_SOURCE.read_text(),
+                 " ".join(STATE_MODULES + OPTIONAL_MODULES), KERNEL_CMDLINE):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
 
 
-def state_helper() -> Path:
-    """The helper ``kdbg-state``, built with ``gcc -static`` from :data:`HELPER_SOURCE`
-    into ``<cache>/vmcores/state/helper/<source hash>/`` when missing."""
-    src = HELPER_SOURCE.read_bytes()
-    out = state_root() / "helper" / hashlib.sha256(src).hexdigest()[:16] / "kdbg-state"
+def state_helper(source: Path = HELPER_SOURCE, name: str = "kdbg-state") -> Path:
+    """The helper *name* (``kdbg-state``; ``kdbg-bpf`` from :data:`BPF_HELPER_SOURCE`),
+    built with ``gcc -static`` from *source* into ``<cache>/vmcores/state/helper/<source
+    hash>/`` when missing."""
+    src = source.read_bytes()
+    out = state_root() / "helper" / hashlib.sha256(src).hexdigest()[:16] / name
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"kdbg-state.{time.monotonic_ns()}.tmp")
-    argv = ["gcc", "-static", "-O2", "-Wall", "-o", str(tmp), str(HELPER_SOURCE)]
+    tmp = out.with_name(f"{name}.{time.monotonic_ns()}.tmp")
+    argv = ["gcc", "-static", "-O2", "-Wall", "-o", str(tmp), str(source)]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=HELPER_BUILD_TIMEOUT)
     except FileNotFoundError as e:
@@ -239,9 +244,10 @@ def build_state(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = N
     if outdir.exists():
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
-    helper = state_helper()
+    helper, bpf_helper = state_helper(), state_helper(BPF_HELPER_SOURCE, "kdbg-bpf")
     modules = _modules(kernel.modules_dir)
-    initramfs = make_initramfs(kernel, modules, _init_script(), extra={"bin/kdbg-state": helper.read_bytes()})
+    initramfs = make_initramfs(kernel, modules, _init_script(), extra={
+        "bin/kdbg-state": helper.read_bytes(), "bin/kdbg-bpf": bpf_helper.read_bytes()})
     work = outdir / "guest"
     truth = outdir / "truth"
     with Guest.boot(kernel, initramfs, work, READY, STATE_TIMEOUT, memory=memory) as g:
@@ -255,6 +261,7 @@ def build_state(suite: str, memory: str = DEFAULT_MEMORY, log: Optional[Any] = N
     (work / "initramfs.cpio").unlink(missing_ok=True)
     (outdir / "bin").mkdir()
     shutil.copy(helper, outdir / "bin" / "kdbg-state")  # crash's and drgn's view of its symbols, if ever needed
+    shutil.copy(bpf_helper, outdir / "bin" / "kdbg-bpf")
     release = (truth / "uname").read_text().strip()
     if release != kernel.release:
         raise BuildError(f"guest uname -r {release!r} != package release {kernel.release!r}")
