@@ -27,7 +27,7 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tests.conftest import resolve_dump
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM, OracleAnswers, Query, ask_drgn
 
 Version = Tuple[int, int]

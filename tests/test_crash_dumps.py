@@ -36,8 +36,9 @@ from tests.stack_truth import (
     stayed_asleep,
     sysrq_t_still_true,
 )
-from vmcores.build import Dump, dump_from_json, parse_proc_stat
-from vmcores.crash import MODULE_NAME
+from vmcores.build import parse_proc_stat
+from vmcores.crash_module import MODULE_NAME
+from vmcores.dump_index import Dump, dump_from_json
 
 MODULE_FUNCTIONS = ["kdbg_oops_level2", "kdbg_oops_level1", "kdbg_oops_write"]
 """The module's callers of kdbg_oops_crash, innermost first (as the oops trace lists them)."""

@@ -55,7 +55,6 @@ from typing import Callable, Dict, List, Mapping, Tuple
 import pytest
 
 from tests.conftest import resolve_dump
-from vmcores.build import Dump, dump_from_json
 from vmcores.debian import SUITES
 from vmcores.disk import DISK_FORMS, read_inflight
 from vmcores.doc_examples import (
@@ -68,6 +67,7 @@ from vmcores.doc_examples import (
     split_output,
 )
 from vmcores.drgn_source import drgn_source
+from vmcores.dump_index import Dump, dump_from_json
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
 from vmcores.state import STATE_FORMS
 

@@ -30,10 +30,10 @@ Scenarios (:data:`ARM64_SCENARIOS`):
 The module is built against Debian's arm64 ``linux-headers-<release>`` and its
 ``linux-headers-*-common`` (arm64 lists, :class:`vmcores.arm64.Arm64Apt`) with the host's
 own amd64 ``linux-kbuild-*`` of the same version (its ``fixdep``/``modpost`` run here;
-trixie's through trixie's ``ld.so`` as for x86, :func:`vmcores.crash._shim_new_glibc_tools`)
+trixie's through trixie's ``ld.so`` as for x86, :func:`vmcores.crash_module._shim_new_glibc_tools`)
 and Debian's cross compiler ``aarch64-linux-gnu-gcc`` (``apt-get install
 gcc-aarch64-linux-gnu``, gcc 12 on bookworm): ``make ARCH=arm64
-CROSS_COMPILE=aarch64-linux-gnu-`` with :func:`vmcores.crash._make_overrides` for a
+CROSS_COMPILE=aarch64-linux-gnu-`` with :func:`vmcores.crash_module._make_overrides` for a
 kernel built by a newer gcc. trixie's headers ship a BTF ``vmlinux``, so its module gets
 split BTF; bookworm's do not (no module BTF, as Kbuild says).
 
@@ -75,33 +75,31 @@ from vmcores.arm64 import (
     guest_modules,
     kernel_parts,
 )
-from vmcores.build import (
-    DEFAULT_MEMORY,
-    BuildError,
-    cached_dumps,
-    dump_from_json,
-    make_initramfs,
-)
 from vmcores.crash import (
     CRASH_CMDLINE,
     CRASHING,
-    MODULE_BUILD_TIMEOUT,
-    MODULE_NAME,
     MODULE_SCENARIOS,
-    MODULE_SOURCE,
     TRIGGERS,
     CrashDump,
+    _init_script,
+    boot_crash_and_dump,
+    finish_crash_build,
+)
+from vmcores.crash_module import (
+    MODULE_BUILD_TIMEOUT,
+    MODULE_NAME,
+    MODULE_SOURCE,
     ModuleBuildError,
     _headers_packages,
-    _init_script,
     _make_overrides,
     _module_source_hash,
     _shim_new_glibc_tools,
     _unpack_debs,
-    boot_crash_and_dump,
-    finish_crash_build,
 )
 from vmcores.debian import FetchError, KernelFiles, PrivateApt, cache_root, file_lock, kernel_name
+from vmcores.dump_index import BuildError, cached_dumps, dump_from_json
+from vmcores.initramfs import make_initramfs
+from vmcores.qemu import DEFAULT_MEMORY
 
 ARM64_SCENARIOS: Tuple[str, ...] = ("panic", "oops")
 """The crash scenarios built for arm64 (see the module doc for the others)."""
@@ -186,7 +184,7 @@ def arm64_oops_module(kernel: KernelFiles) -> Path:
     """``kdbg_oops.ko`` cross-compiled for the arm64 *kernel* into
     ``<cache>/vmcores/arm64/crash/module/<release>/`` (with ``module.json``: command,
     compiler, ``source`` hash, ``recipe``, whether it has BTF; ``build.log``), rebuilt when
-    the source or recipe changes. A failure raises :class:`vmcores.crash.ModuleBuildError`
+    the source or recipe changes. A failure raises :class:`vmcores.crash_module.ModuleBuildError`
     naming why (the cross compiler missing: which package to install)."""
     top = arm64_dumps_root() / "crash" / "module" / kernel.release
     ko = top / f"{MODULE_NAME}.ko"
