@@ -16,7 +16,7 @@ and 6.12, ELF and kdump forms):
 * ``foreach bt --json`` lists every task the guest listed, and for each task that stayed asleep
   from the guest's ``echo t > /proc/sysrq-trigger`` to the crash, its frames are the
   frames the guest printed without ``?``. Stayed asleep, from independent records only
-  (:func:`tests.stack_truth.sysrq_t_still_true`): the guest's context-switch counts of
+  (:func:`tests.dump_moment.sysrq_t_still_true`): the guest's context-switch counts of
   the task did not change across the sysrq-t, drgn reads the same counts in the dump
   (a task may run between the guest's last reading and the crash: RCU's kthreads do),
   and it is on no CPU at the dump; every such task is compared.
@@ -34,7 +34,8 @@ from typing import Dict, List, Tuple
 import pytest
 
 from tests.cli_support import run_kdbg
-from tests.stack_truth import NMI_LINES, Frame, drgn_view, parse_panic, sysrq_t_still_true
+from tests.dump_moment import drgn_view, sysrq_t_still_true
+from tests.stack_truth import NMI_LINES, parse_panic
 from vmcores.build import reference_dumps
 from vmcores.crash import CrashDump, crash_dumps
 from vmcores.oracle import ORACLE_FORM
@@ -52,11 +53,6 @@ def dump_of(suite: str, scenario: str, form: str) -> CrashDump:
     dumps = crash_dumps(suites=[suite], scenarios=[scenario], forms=[form])
     assert dumps, f"no {suite} {scenario} {form} crash dump was built"
     return dumps[0]
-
-
-def frame_text(f: Frame) -> str:
-    """A console frame as the kernel printed it."""
-    return f"{f.function}+{f.offset:#x}/{f.size:#x}" + (f" [{f.module}]" if f.module else "")
 
 
 def shown_frames(out: str) -> List[str]:
@@ -103,7 +99,7 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
     assert (int(m.group(1)), int(m.group(3)), m.group(4)) == (report.pid, report.cpu, report.comm)
     shown = shown_frames(r.stdout)
     # the faulting or interrupted pcs: printed as RIP:, each a frame to kdbg
-    console = [frame_text(f) for f in report.stack() if f.reliable]
+    console = [str(f) for f in report.stack() if f.reliable]
     if report.kind == "panic":
         # printed by panic()'s own dump_stack: from the caller of panic() on, the stack is
         # the same at the dump (panic() itself has moved on to its final delay loop)
@@ -114,11 +110,11 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
     printed = [[ln.strip() for ln in block] for block in register_blocks(r.stdout)]
     expected = register_blocks(report.text)
     if report.rip is not None:  # the oops' fault, the NMI's interrupted context
-        assert expected[0][0] == f"RIP: 0010:{frame_text(report.rip)}"
+        assert expected[0][0] == f"RIP: 0010:{report.rip}"
         assert printed[0] == expected[0]
     if scenario == "oops":
-        assert report.rip is not None and frame_text(report.rip).endswith("[kdbg_oops]")
-        assert any(s.endswith("[kdbg_oops]") for s in shown[shown.index(frame_text(report.rip)):])
+        assert report.rip is not None and str(report.rip).endswith("[kdbg_oops]")
+        assert any(s.endswith("[kdbg_oops]") for s in shown[shown.index(str(report.rip)):])
     if scenario == "nmi":  # from the NMI stack into the idle task's stack, down to its start
         assert [f.context for f in report.frames if f.reliable][-1] == "TASK" and report.pid == 0
         assert "end_repeat_nmi" in [f.split("+")[0] for f in console]
