@@ -20,6 +20,9 @@ and 6.12, ELF and kdump forms):
   the task did not change across the sysrq-t, drgn reads the same counts in the dump
   (a task may run between the guest's last reading and the crash: RCU's kthreads do),
   and it is on no CPU at the dump; every such task is compared.
+* on the panic dumps, ``bt -p`` and ``bt -c CPU`` show the task the report names, ``bt -r``
+  the whole kernel stack as Debian's crash 8.0.2 prints it (symbol cells held to the
+  guest's kallsyms); ``bt -l`` (DWARF's line numbers) is refused.
 
 Bad requests are one line each and exit 1.
 """
@@ -33,11 +36,15 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from tests.cli_support import run_kdbg
+from tests.cli_support import kdbg_commands, run_kdbg
+from tests.conftest import resolve_crash_dump
 from tests.dump_moment import drgn_view, sysrq_t_still_true
+from tests.kernel_names import kallsyms_addresses
 from tests.stack_truth import NMI_LINES, parse_panic
 from vmcores.build import reference_dumps
 from vmcores.crash import CrashDump, crash_dumps
+from vmcores.crash_oracle import ask_crash, crash_can_open
+from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,3 +176,60 @@ def test_bt_errors_are_one_line() -> None:
         r = kdbg("-c", path, "-x", cmd)
         assert r.returncode == 1 and words in r.stderr, (cmd, r.returncode, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------- bt -c, -p, -r, -l
+
+BT_COMMANDS = ["bt -p", "bt -c 0", "bt -c 1", "bt -r"]
+
+
+def _symbolic_cells_match(mine: List[str], theirs: List[str], syms: Dict[str, List[int]], words: List[int]) -> None:
+    """``rd -s``-style cells: hex alike; a symbol cell names the word's value in the
+    guest's kallsyms (crash's vmlinux has aliases and section names kallsyms lacks)."""
+    assert len(mine) == len(theirs) == len(words)
+    for a, b, value in zip(mine, theirs, words, strict=True):
+        if re.fullmatch(r"[0-9a-f]{16}", b):
+            assert a == b, (a, b)
+            continue
+        name, _, off = a.partition("+")
+        assert any(x + int(off or "0") == value for x in syms.get(name, [])), (a, b, hex(value))
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("suite", SUITES)
+def test_bt_options(suite: str) -> None:
+    """On the panic dumps: -p and -c CPU are the task the kernel's own report names (its
+    CPU's active task), -r the whole kernel stack as crash prints it; -l is refused."""
+    c = resolve_crash_dump(suite, "panic", "kdump-zlib")
+    report = parse_panic((c.truth / "console.log").read_text(errors="replace"))
+    r = kdbg_commands(c.path, "bt -p", f"bt -c {report.cpu}", "bt -r", "bt -p --json", "bt -c a --json")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    panic_json, all_json = json.loads(lines[-2]), json.loads(lines[-1])
+    assert [(t["pid"], t["comm"], t["cpu"]) for t in panic_json] == [(report.pid, report.comm, report.cpu)]
+    assert [t["cpu"] for t in all_json] == list(range(len(all_json))) and all_json[report.cpu] == panic_json[0]
+    text = "\n".join(lines[:-2]) + "\n"
+    first, rest = text.split("\nPID: ", 1)
+    by_cpu, raw = ("PID: " + rest).split("\nPID: ", 1)
+    raw = "PID: " + raw
+    assert first + "\n" == by_cpu + "\n"  # -p and -c of the panic CPU: the same task and trace
+    raw_lines = raw.splitlines()
+    assert raw_lines[0] == first.splitlines()[0]
+    assert len(raw_lines) - 1 == 16384 // 16 or len(raw_lines) - 1 == 32768 // 16
+    r = kdbg_commands(c.path, "bt -l", "bt -c 9", "bt -c x", "bt -p 1", "bt -a -p")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 5, r.stderr
+    assert "DWARF" in r.stderr.splitlines()[0]
+    if not crash_can_open(suite):
+        return
+    theirs = ask_crash(suite, c.path, BT_COMMANDS).outputs
+    assert theirs["bt -p"].splitlines()[0] == first.splitlines()[0]
+    assert theirs[f"bt -c {report.cpu}"].splitlines()[0] == first.splitlines()[0]
+    crash_raw = theirs["bt -r"].splitlines()
+    assert crash_raw[0] == raw_lines[0] and len(crash_raw) == len(raw_lines)
+    syms = kallsyms_addresses(c.truth)
+    hexed = kdbg_commands(c.path, f"rd {raw_lines[1].split(':')[0]} {(len(raw_lines) - 1) * 2}")
+    words = [int(w, 16) for ln in hexed.stdout.splitlines() for w in ln.split(":  ", 1)[1].split()[:2]]
+    for i in range(1, len(raw_lines)):
+        assert raw_lines[i].split(":")[0] == crash_raw[i].split(":")[0]
+        _symbolic_cells_match(raw_lines[i].split(":  ", 1)[1].split(), crash_raw[i].split(":  ", 1)[1].split(), syms,
+                              words[2 * (i - 1): 2 * i])
