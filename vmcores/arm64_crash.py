@@ -60,8 +60,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from elftools.elf.elffile import ELFFile
-
 from vmcores.arm64 import (
     ARM64_BOOT_TIMEOUT,
     INIT_COMMON_ARM64,
@@ -86,7 +84,6 @@ from vmcores.crash import (
     finish_crash_build,
 )
 from vmcores.crash_module import (
-    MODULE_BUILD_TIMEOUT,
     MODULE_NAME,
     MODULE_SOURCE,
     ModuleBuildError,
@@ -95,6 +92,8 @@ from vmcores.crash_module import (
     _module_source_hash,
     _shim_new_glibc_tools,
     _unpack_debs,
+    has_section,
+    run_module_make,
 )
 from vmcores.debian import FetchError, KernelFiles, PrivateApt, cache_root, file_lock, kernel_name
 from vmcores.dump_index import BuildError, cached_dumps, dump_from_json
@@ -221,29 +220,14 @@ def arm64_oops_module(kernel: KernelFiles) -> Path:
                 f"CC={CROSS_COMPILE}gcc", *overrides, "modules"]
         info: Dict[str, Any] = {"release": kernel.release, "version": kernel.version, "source": src_hash,
                                 "recipe": ARM64_MODULE_RECIPE, "command": " ".join(argv), "gcc": cross_gcc}
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
-            out, rc = p.stdout + p.stderr, p.returncode
-        except subprocess.TimeoutExpired:
-            out, rc = f"timed out after {MODULE_BUILD_TIMEOUT}s", -1
-        except FileNotFoundError:
-            out, rc = "make not found: apt-get install make", -1
-        (top / "build.log").write_text(out)
         built = build / f"{MODULE_NAME}.ko"
-        if rc != 0 or not built.exists():
-            lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("make")]
-            raise ModuleBuildError(f"building {MODULE_NAME}.ko for {kernel.release} failed: "
-                                   f"{'; '.join(lines[-3:]) or f'exit {rc}'}")
+        why = run_module_make(argv, top / "build.log", built)
+        if why is not None:
+            raise ModuleBuildError(f"building {MODULE_NAME}.ko for {kernel.release} failed: {why}")
         shutil.copy(built, ko)
-        info["btf"] = _has_btf(ko)
+        info["btf"] = has_section(ko, ".BTF")
         info_file.write_text(json.dumps(info, indent=1) + "\n")
         return ko
-
-
-def _has_btf(path: Path) -> bool:
-    """Whether the ELF file *path* has a ``.BTF`` section."""
-    with open(path, "rb") as f:
-        return ELFFile(f).get_section_by_name(".BTF") is not None
 
 
 def arm64_crash_dir(name: str, scenario: str) -> Path:

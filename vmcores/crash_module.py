@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -296,9 +296,28 @@ def _make_overrides(tree: Path, host_gcc: str) -> List[str]:
     return out
 
 
-def _has_section(path: Path, name: str) -> bool:
+def has_section(path: Path, name: str) -> bool:
+    """Whether the ELF file *path* has a section *name* (a module's ``.BTF``)."""
     with open(path, "rb") as f:
         return ELFFile(f).get_section_by_name(name) is not None
+
+
+def run_module_make(argv: List[str], log: Path, built: Path) -> Optional[str]:
+    """Run a module build (*argv*: ``make ... modules``), its output kept in *log*: ``None``
+    when it made *built*, else why not (the last three lines of its output that are not
+    make's own, or how it ended)."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
+        out, rc = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired:
+        out, rc = f"timed out after {MODULE_BUILD_TIMEOUT}s", -1
+    except FileNotFoundError:
+        out, rc = "make not found: apt-get install make", -1
+    log.write_text(out)
+    if rc == 0 and built.exists():
+        return None
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("make")]
+    return "; ".join(lines[-3:]) or f"exit {rc}"
 
 
 def module_dir(release: str, name: str = MODULE_NAME) -> Path:
@@ -347,24 +366,14 @@ def build_module(kernel: KernelFiles, name: str) -> Path:
         info = {"release": kernel.release, "version": kernel.version, "source": src_hash, "recipe": MODULE_RECIPE,
                 "command": " ".join(argv)}
         info["gcc"] = host_gcc
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
-            out = p.stdout + p.stderr
-            rc = p.returncode
-        except subprocess.TimeoutExpired:
-            out, rc = f"timed out after {MODULE_BUILD_TIMEOUT}s", -1
-        except FileNotFoundError:
-            out, rc = "make not found: apt-get install make", -1
-        (top / "build.log").write_text(out)
         built = build / f"{name}.ko"
-        if rc != 0 or not built.exists():
-            lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("make")]
-            why = "; ".join(lines[-3:]) or f"exit {rc}"
+        why = run_module_make(argv, top / "build.log", built)
+        if why is not None:
             info["error"] = f"building {name}.ko for {kernel.release} failed: {why}"
             info_file.write_text(json.dumps(info, indent=1) + "\n")
             raise ModuleBuildError(info["error"])
         shutil.copy(built, ko)
-        info["btf"] = _has_section(ko, ".BTF")
+        info["btf"] = has_section(ko, ".BTF")
         info_file.write_text(json.dumps(info, indent=1) + "\n")
         return ko
 
