@@ -189,7 +189,7 @@ def fleet_dumps() -> List[str]:
              for form, tool in FLEET_FORMS if d.form == form and d.tool.startswith(tool)}
     dumps = [found[k] for k in sorted(found)]
     if not dumps:
-        raise SystemExit("no reference dumps in the cache (python3 -m vmcores.build)")
+        raise SystemExit("no reference dumps in the cache (python3 -m vmcores)")
     return dumps
 
 

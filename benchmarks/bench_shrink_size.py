@@ -13,7 +13,7 @@ For each, from the QEMU dump (``elf-paging``, ``dump-guest-memory -p``):
 * **baseline**: ``makedumpfile -c -d 31`` (zlib; zero, cache, user and free pages
   excluded), the usual way to make a dump small.  makedumpfile cannot read QEMU 7.2's ELF
   as written (program headers at ``e_phoff=192``), so the baseline is made from a
-  ``/proc/vmcore``-style copy of it (:func:`vmcores.build.vmcore_style_elf`, the same
+  ``/proc/vmcore``-style copy of it (:func:`vmcores.dump_forms.vmcore_style_elf`, the same
   rewrite the reference dumps' makedumpfile forms get), without a vmlinux.
 
 Targets (exit status 1 when one is missed): the two ``--report`` dumps differ by under
@@ -51,9 +51,9 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vmcores.build import vmcore_style_elf  # noqa: E402
 from vmcores.crash import ALL_SCENARIOS, crash_dumps  # noqa: E402
 from vmcores.debian import SUITES, cache_root  # noqa: E402
+from vmcores.dump_forms import vmcore_style_elf  # noqa: E402
 
 #: Both guests boot with ``no_timer_check``: under TCG on a loaded host the 2 GB guest's
 #: IO-APIC timer check times out and the kernel panics before userspace ("IO-APIC + timer

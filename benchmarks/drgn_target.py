@@ -23,7 +23,7 @@ def default_dump(suite: str = "bookworm", form: str = "elf-paging") -> Tuple[str
     the same kernel."""
     dumps = [d for d in reference_dumps(suites=[suite]) if d.form == form and d.tool.startswith("qemu")]
     if not dumps:
-        raise SystemExit(f"no {suite} {form} reference dump (python3 -m vmcores.build)")
+        raise SystemExit(f"no {suite} {form} reference dump (python3 -m vmcores)")
     return str(dumps[0].path), str(debian_dbg_vmlinux(suite))
 
 

@@ -11,7 +11,7 @@ from kdbg import open_core as open_program
 from kdbg.errors import FaultError
 from tests.kallsyms_truth import truth_vmlinux
 from vmcores.arm64 import arm64_dbg_vmlinux, kernel_parts
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import Query, ask_drgn
 
 __all__ = ["drgn_answers", "read_or_fault", "assert_reads_agree_with_drgn"]

@@ -9,7 +9,7 @@ test errors out with the reason.
 
 * ``debian_kernel_factory`` (session): ``factory(suite, flavour="cloud") -> KernelFiles``
   (``.release``, ``.vmlinuz``, ``.modules_dir``, ``.root``), downloading when missing.
-* ``reference_dumps_all`` (session): ``list[vmcores.build.Dump]`` for bookworm (6.1),
+* ``reference_dumps_all`` (session): ``list[vmcores.dump_index.Dump]`` for bookworm (6.1),
   trixie (6.12) and bullseye (5.10): every form (``elf``, ``elf-paging``,
   ``kdump-zlib-flat``, ``kdump-zlib``, ...) with ``.suite``, ``.release``, ``.form``,
   ``.tool``, ``.path`` and ``.truth`` (directory of ground truth, see below).
@@ -26,14 +26,14 @@ test errors out with the reason.
   first use), which ``reference_dumps_all`` leaves out.
 * ``sample_dump`` (session): the small dump committed under ``vmcores/sample/``:
   ``SampleDump(path, truth, release, form)``.
-* ``live_result`` (function): the :class:`vmcores.build.LiveResult` (``.returncode``,
+* ``live_result`` (function): the :class:`vmcores.live.LiveResult` (``.returncode``,
   ``.output``, ``.release``) of the shell script the test declares with
   ``@pytest.mark.live(SCRIPT, suite="bookworm")``: run in this checkout inside a guest
   booted from the suite's generic kernel, with the host's ``/`` mounted read-only over 9p,
   so e.g. ``python3 -m kdbg -e ...`` runs against the guest's own ``/proc/kcore``.  The
   session boots **one** guest per suite (``live_batch``, on first use), which runs the
   scripts of every selected test that declares one, each in its own subshell with a fresh
-  ``HOME`` (:func:`vmcores.build.live_tests`); each test then checks its own script's
+  ``HOME`` (:func:`vmcores.live.live_tests`); each test then checks its own script's
   output.  Declaring the script as a mark lets the session see every script before the
   first boot without importing anything at collection time.
 * ``crash_dump`` (session, indirect): one vmcore of a *crashed* guest
@@ -87,15 +87,11 @@ if str(ROOT) not in sys.path:
 from tests.cli_support import use_private_dirs  # noqa: E402
 from tests.fuzz_harness import REPORTS  # noqa: E402
 from tests.oracle_report import AGREEMENT  # noqa: E402
-from vmcores.build import (  # noqa: E402
-    MAKEDUMPFILE_FORMS,
-    BuildError,
-    Dump,
-    LiveResult,
-    live_tests,
-    reference_dumps,
-)
+from vmcores.build import reference_dumps  # noqa: E402
 from vmcores.debian import SUITES, KernelFiles, cache_root, debian_kernel  # noqa: E402
+from vmcores.dump_forms import MAKEDUMPFILE_FORMS  # noqa: E402
+from vmcores.dump_index import BuildError, Dump  # noqa: E402
+from vmcores.live import LiveResult, live_tests  # noqa: E402
 
 SAMPLE_DIR = ROOT / "vmcores" / "sample"
 DATA_DIR = ROOT / "tests" / "data"
@@ -233,7 +229,7 @@ def sample_dump() -> SampleDump:
 
 
 #: Seconds a test that declares a live script may take: the first one of a suite boots
-#: the guest that runs every script (:func:`vmcores.build.live_tests`).
+#: the guest that runs every script (:func:`vmcores.live.live_tests`).
 LIVE_TEST_TIMEOUT = 1800
 
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from tests.helpers_compare import drgn_answers
 from tests.oracle_exprs import oracle_dump
 
-__all__ = ["KernelNames", "kallsyms_lines", "kernel_names", "MODULE_MEMORY"]
+__all__ = ["KernelNames", "kallsyms_lines", "kallsyms_addresses", "kernel_names", "MODULE_MEMORY"]
 
 
 def kallsyms_lines(truth: Path) -> List[Tuple[int, str, str, str]]:
@@ -23,6 +23,15 @@ def kallsyms_lines(truth: Path) -> List[Tuple[int, str, str, str]]:
         head, _, module = line.partition("\t")
         address, kind, name = head.split(" ")
         out.append((int(address, 16), kind, name, module.strip("[]")))
+    return out
+
+
+def kallsyms_addresses(truth: Path) -> Dict[str, List[int]]:
+    """The guest's ``/proc/kallsyms`` as name -> its addresses (a static name may be defined
+    more than once)."""
+    out: Dict[str, List[int]] = {}
+    for address, _kind, name, _module in kallsyms_lines(truth):
+        out.setdefault(name, []).append(address)
     return out
 
 

@@ -26,8 +26,8 @@ import dataclasses
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from tests.conftest import resolve_dump
-from vmcores.build import Dump
+from tests.conftest import resolve_crash_dump, resolve_dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM, OracleAnswers, Query, ask_drgn
 
 Version = Tuple[int, int]
@@ -334,3 +334,15 @@ def answers_for(suite: str) -> OracleAnswers:
         _ANSWERS[suite] = ask_drgn(suite, dump.path, queries_for(dump.release))
     return _ANSWERS[suite]
 
+
+def drgn_answers_at(suite: str, scenario: Any, texts: Dict[str, str]) -> Dict[str, Any]:
+    """drgn's values on the ELF form of the reference dump or of a crash dump."""
+    path = (resolve_dump(suite, ORACLE_FORM, "qemu") if scenario is None
+            else resolve_crash_dump(suite, scenario, ORACLE_FORM)).path
+    answers = ask_drgn(suite, path, [Query(k, t) for k, t in texts.items()])
+    out = {}
+    for k in texts:
+        rec = answers.records[k]
+        assert rec["kind"] != "error", rec
+        out[k] = rec["value"]
+    return out

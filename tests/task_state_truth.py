@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from tests.cli_support import clean_env
-from vmcores.crash import kernel_headers
+from vmcores.crash_module import kernel_headers
 from vmcores.debian import debian_kernel
 
 _DEFINE = re.compile(r"^#define[ \t]+((?:__)?(?:TASK|EXIT)_\w+)(?![\w(])[ \t]*((?:.*\\\n)*.*)$", re.M)

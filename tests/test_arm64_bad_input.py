@@ -18,7 +18,7 @@ from kdbg.memory.vmcoreinfo import VMCoreInfo
 from tests.cli_support import run_kdbg
 from tests.test_dump_robust import UTS_MACHINE, flat_record_offset, patched_copy
 from vmcores.arm64 import arm64_dumps
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 
 pytestmark = pytest.mark.timeout(1800)
 

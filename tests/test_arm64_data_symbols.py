@@ -30,7 +30,7 @@ from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import text_only, truth_vmlinux
 from vmcores.arm64 import KERNELS, PAGE_SIZE_KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM
 
 pytestmark = pytest.mark.timeout(2400)

@@ -33,7 +33,7 @@ from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import assert_matches_truth, truth_vmlinux
 from vmcores.arm64 import ARM64_FILTERED_FORMS, arm64_dumps, arm64_kernel
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM, Query
 
 pytestmark = pytest.mark.timeout(2400)

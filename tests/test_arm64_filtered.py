@@ -23,7 +23,8 @@ from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.test_excluded_pages import assert_filtered_dump_pages
 from vmcores.arm64 import ARM64_FILTERED_FORMS, ARM64_MAKEDUMPFILE_FORMS, arm64_dumps, arm64_dumps_root
-from vmcores.build import KDUMP_COMPRESSION_FLAGS, Dump
+from vmcores.dump_forms import KDUMP_COMPRESSION_FLAGS
+from vmcores.dump_index import Dump
 
 pytestmark = pytest.mark.timeout(2400)
 

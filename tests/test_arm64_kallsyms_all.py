@@ -29,7 +29,7 @@ from tests.cli_support import run_kdbg
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import assert_matches_truth
 from vmcores.arm64 import PAGE_SIZE_KERNELS, arm64_dumps, arm64_kernel, kernel_parts
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM
 
 pytestmark = pytest.mark.timeout(2400)

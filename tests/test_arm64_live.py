@@ -25,7 +25,7 @@ from tests.helpers_support import comm_matches
 from tests.test_arm64_stacks import BT_FRAME, sysrq_t
 from vmcores.arm64 import KERNELS
 from vmcores.arm64_live import LIVE_RUNS, SECTION, live_info, live_runs
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 
 pytestmark = pytest.mark.timeout(3600)
 

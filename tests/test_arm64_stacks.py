@@ -34,7 +34,7 @@ from kdbg.helpers.stack import kernel_stack_trace
 from tests.arm64_support import drgn_answers
 from tests.cli_support import run_kdbg
 from vmcores.arm64 import EXTRA_KERNELS, KERNELS, PAGE_SIZE_KERNELS, arm64_dbg_vmlinux, arm64_dumps, kernel_parts
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM, Query, drgn_stack_traces
 
 pytestmark = pytest.mark.timeout(2400)

@@ -12,7 +12,7 @@ from typing import Dict
 import pytest
 
 from vmcores.arm64 import KERNELS, PAGE_SIZE_KERNELS, arm64_busybox, arm64_dumps, arm64_kernel, kernel_parts
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 
 pytestmark = pytest.mark.timeout(2400)
 

@@ -16,10 +16,13 @@ and 6.12, ELF and kdump forms):
 * ``foreach bt --json`` lists every task the guest listed, and for each task that stayed asleep
   from the guest's ``echo t > /proc/sysrq-trigger`` to the crash, its frames are the
   frames the guest printed without ``?``. Stayed asleep, from independent records only
-  (:func:`tests.stack_truth.sysrq_t_still_true`): the guest's context-switch counts of
+  (:func:`tests.dump_moment.sysrq_t_still_true`): the guest's context-switch counts of
   the task did not change across the sysrq-t, drgn reads the same counts in the dump
   (a task may run between the guest's last reading and the crash: RCU's kthreads do),
   and it is on no CPU at the dump; every such task is compared.
+* on the panic dumps, ``bt -p`` and ``bt -c CPU`` show the task the report names, ``bt -r``
+  the whole kernel stack as Debian's crash 8.0.2 prints it (symbol cells held to the
+  guest's kallsyms); ``bt -l`` (DWARF's line numbers) is refused.
 
 Bad requests are one line each and exit 1.
 """
@@ -33,10 +36,15 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from tests.cli_support import run_kdbg
-from tests.stack_truth import NMI_LINES, Frame, drgn_view, parse_panic, sysrq_t_still_true
+from tests.cli_support import kdbg_commands, run_kdbg
+from tests.conftest import resolve_crash_dump
+from tests.dump_moment import drgn_view, sysrq_t_still_true
+from tests.kernel_names import kallsyms_addresses
+from tests.stack_truth import NMI_LINES, parse_panic
 from vmcores.build import reference_dumps
 from vmcores.crash import CrashDump, crash_dumps
+from vmcores.crash_oracle import ask_crash, crash_can_open
+from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,11 +60,6 @@ def dump_of(suite: str, scenario: str, form: str) -> CrashDump:
     dumps = crash_dumps(suites=[suite], scenarios=[scenario], forms=[form])
     assert dumps, f"no {suite} {scenario} {form} crash dump was built"
     return dumps[0]
-
-
-def frame_text(f: Frame) -> str:
-    """A console frame as the kernel printed it."""
-    return f"{f.function}+{f.offset:#x}/{f.size:#x}" + (f" [{f.module}]" if f.module else "")
 
 
 def shown_frames(out: str) -> List[str]:
@@ -103,7 +106,7 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
     assert (int(m.group(1)), int(m.group(3)), m.group(4)) == (report.pid, report.cpu, report.comm)
     shown = shown_frames(r.stdout)
     # the faulting or interrupted pcs: printed as RIP:, each a frame to kdbg
-    console = [frame_text(f) for f in report.stack() if f.reliable]
+    console = [str(f) for f in report.stack() if f.reliable]
     if report.kind == "panic":
         # printed by panic()'s own dump_stack: from the caller of panic() on, the stack is
         # the same at the dump (panic() itself has moved on to its final delay loop)
@@ -114,11 +117,11 @@ def test_bt_shows_the_crash_as_the_console_did(suite: str, scenario: str, form: 
     printed = [[ln.strip() for ln in block] for block in register_blocks(r.stdout)]
     expected = register_blocks(report.text)
     if report.rip is not None:  # the oops' fault, the NMI's interrupted context
-        assert expected[0][0] == f"RIP: 0010:{frame_text(report.rip)}"
+        assert expected[0][0] == f"RIP: 0010:{report.rip}"
         assert printed[0] == expected[0]
     if scenario == "oops":
-        assert report.rip is not None and frame_text(report.rip).endswith("[kdbg_oops]")
-        assert any(s.endswith("[kdbg_oops]") for s in shown[shown.index(frame_text(report.rip)):])
+        assert report.rip is not None and str(report.rip).endswith("[kdbg_oops]")
+        assert any(s.endswith("[kdbg_oops]") for s in shown[shown.index(str(report.rip)):])
     if scenario == "nmi":  # from the NMI stack into the idle task's stack, down to its start
         assert [f.context for f in report.frames if f.reliable][-1] == "TASK" and report.pid == 0
         assert "end_repeat_nmi" in [f.split("+")[0] for f in console]
@@ -173,3 +176,60 @@ def test_bt_errors_are_one_line() -> None:
         r = kdbg("-c", path, "-x", cmd)
         assert r.returncode == 1 and words in r.stderr, (cmd, r.returncode, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------- bt -c, -p, -r, -l
+
+BT_COMMANDS = ["bt -p", "bt -c 0", "bt -c 1", "bt -r"]
+
+
+def _symbolic_cells_match(mine: List[str], theirs: List[str], syms: Dict[str, List[int]], words: List[int]) -> None:
+    """``rd -s``-style cells: hex alike; a symbol cell names the word's value in the
+    guest's kallsyms (crash's vmlinux has aliases and section names kallsyms lacks)."""
+    assert len(mine) == len(theirs) == len(words)
+    for a, b, value in zip(mine, theirs, words, strict=True):
+        if re.fullmatch(r"[0-9a-f]{16}", b):
+            assert a == b, (a, b)
+            continue
+        name, _, off = a.partition("+")
+        assert any(x + int(off or "0") == value for x in syms.get(name, [])), (a, b, hex(value))
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("suite", SUITES)
+def test_bt_options(suite: str) -> None:
+    """On the panic dumps: -p and -c CPU are the task the kernel's own report names (its
+    CPU's active task), -r the whole kernel stack as crash prints it; -l is refused."""
+    c = resolve_crash_dump(suite, "panic", "kdump-zlib")
+    report = parse_panic((c.truth / "console.log").read_text(errors="replace"))
+    r = kdbg_commands(c.path, "bt -p", f"bt -c {report.cpu}", "bt -r", "bt -p --json", "bt -c a --json")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    lines = r.stdout.splitlines()
+    panic_json, all_json = json.loads(lines[-2]), json.loads(lines[-1])
+    assert [(t["pid"], t["comm"], t["cpu"]) for t in panic_json] == [(report.pid, report.comm, report.cpu)]
+    assert [t["cpu"] for t in all_json] == list(range(len(all_json))) and all_json[report.cpu] == panic_json[0]
+    text = "\n".join(lines[:-2]) + "\n"
+    first, rest = text.split("\nPID: ", 1)
+    by_cpu, raw = ("PID: " + rest).split("\nPID: ", 1)
+    raw = "PID: " + raw
+    assert first + "\n" == by_cpu + "\n"  # -p and -c of the panic CPU: the same task and trace
+    raw_lines = raw.splitlines()
+    assert raw_lines[0] == first.splitlines()[0]
+    assert len(raw_lines) - 1 == 16384 // 16 or len(raw_lines) - 1 == 32768 // 16
+    r = kdbg_commands(c.path, "bt -l", "bt -c 9", "bt -c x", "bt -p 1", "bt -a -p")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 5, r.stderr
+    assert "DWARF" in r.stderr.splitlines()[0]
+    if not crash_can_open(suite):
+        return
+    theirs = ask_crash(suite, c.path, BT_COMMANDS).outputs
+    assert theirs["bt -p"].splitlines()[0] == first.splitlines()[0]
+    assert theirs[f"bt -c {report.cpu}"].splitlines()[0] == first.splitlines()[0]
+    crash_raw = theirs["bt -r"].splitlines()
+    assert crash_raw[0] == raw_lines[0] and len(crash_raw) == len(raw_lines)
+    syms = kallsyms_addresses(c.truth)
+    hexed = kdbg_commands(c.path, f"rd {raw_lines[1].split(':')[0]} {(len(raw_lines) - 1) * 2}")
+    words = [int(w, 16) for ln in hexed.stdout.splitlines() for w in ln.split(":  ", 1)[1].split()[:2]]
+    for i in range(1, len(raw_lines)):
+        assert raw_lines[i].split(":")[0] == crash_raw[i].split(":")[0]
+        _symbolic_cells_match(raw_lines[i].split(":  ", 1)[1].split(), crash_raw[i].split(":  ", 1)[1].split(), syms,
+                              words[2 * (i - 1): 2 * i])

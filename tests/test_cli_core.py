@@ -22,8 +22,8 @@ import pytest
 from tests.btf_truth import bpftool_raw, layout, pahole_struct
 from tests.cli_support import run_kdbg
 from tests.conftest import REFERENCE_DUMP_IDS, dump_id, resolve_dump
-from vmcores.build import Dump
 from vmcores.debian import SUITES
+from vmcores.dump_index import Dump
 
 ROOT = Path(__file__).resolve().parent.parent
 SYMBOLS = ["init_task", "_stext", "linux_banner", "init_top_pgt", "__start_BTF", "schedule"]

@@ -28,10 +28,10 @@ import pytest
 
 from tests.cli_support import kdbg_commands
 from tests.conftest import resolve_crash_dump, resolve_dump
+from tests.oracle_exprs import drgn_answers_at
 from tests.stack_truth import parse_panic
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, CrashOracleError, ask_crash, crash_can_open
 from vmcores.debian import SUITES
-from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -71,18 +71,6 @@ def crash_answers(suite: str, path: Path) -> Dict[str, str]:
             ask_crash(suite, path, CRASH_COMMANDS)
         return {}
     return ask_crash(suite, path, CRASH_COMMANDS).outputs
-
-
-def drgn_values(suite: str, scenario: object, texts: Dict[str, str]) -> Dict[str, object]:
-    """drgn's value of each expression on the ELF dump of the same guest."""
-    path, _truth = _dump(suite, scenario, ORACLE_FORM)
-    answers = ask_drgn(suite, path, [Query(k, t) for k, t in texts.items()])
-    out = {}
-    for k in texts:
-        rec = answers.records[k]
-        assert rec["kind"] != "error", rec
-        out[k] = rec["value"]
-    return out
 
 
 def fields(text: str) -> Dict[str, str]:
@@ -150,7 +138,7 @@ def test_sys(dump_id: Tuple[str, object, str]) -> None:
         assert re.fullmatch(rf"{cpus}( \[OFFLINE: {cpus - 1}\])?", ours["CPUS"]), ours["CPUS"]
     assert int(ours["TASKS"]) >= len(listed) + cpus
     # 2. drgn with DWARF: the task count, the taint mask, the load average's fixed point
-    drgn = drgn_values(suite, scenario, {
+    drgn = drgn_answers_at(suite, scenario, {
         "tasks": "len(list(__import__('drgn.helpers.linux.pid', fromlist=['x']).for_each_task(prog)))",
         "avenrun": "[x.value_() for x in prog['avenrun']]",
         "tainted": "prog['tainted_mask'].value_()",
@@ -197,7 +185,7 @@ def test_sys_t(dump_id: Tuple[str, object, str]) -> None:
     line, js = r.stdout.splitlines()
     data = json.loads(js)
     assert line == f"TAINTED_MASK: {data['tainted_mask']:x}  {data['letters']}"
-    drgn = drgn_values(suite, scenario, {"tainted": "prog['tainted_mask'].value_()"})
+    drgn = drgn_answers_at(suite, scenario, {"tainted": "prog['tainted_mask'].value_()"})
     assert data["tainted_mask"] == drgn["tainted"]
     if scenario is not None:  # the kernel's own print_tainted() on its report line
         m = [x for x in TAINT_LINE.finditer((truth / "console.log").read_text(errors="replace"))][-1]
@@ -505,7 +493,7 @@ def test_struct_union_task(dump_id: Tuple[str, object, str]) -> None:
     sleeper = min(pid for pid, t in listed.items() if t["comm"] == "cat")
     r = kdbg(path, f"ps {sleeper} --json")
     task = json.loads(r.stdout)[0]["task"]
-    drgn = drgn_values(suite, scenario, {
+    drgn = drgn_answers_at(suite, scenario, {
         "tasks_off": "drgn.offsetof(prog.type('struct task_struct'), 'tasks')",
         "size": "drgn.sizeof(prog.type('struct task_struct'))",
         "list": f"str(Object(prog, 'struct list_head', address={task:#x} + "

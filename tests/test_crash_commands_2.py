@@ -24,16 +24,14 @@ import pytest
 
 import kdbg
 from kdbg.errors import ExpressionError
-from kdbg.helpers.percpu import per_cpu
-from kdbg.helpers.pid import find_task, for_each_task
 from kdbg.ui.commands import CommandContext, run_command
 from tests.cli_support import clean_env, kdbg_commands, run_kdbg
-from tests.conftest import resolve_crash_dump, resolve_dump
+from tests.conftest import resolve_dump
+from tests.kernel_names import kallsyms_addresses
 from tests.memory_overlay import overlay
-from tests.stack_truth import parse_panic
-from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, CrashOracleError, ask_crash, crash_can_open
+from tests.oracle_exprs import drgn_answers_at
+from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CrashOracleError, ask_crash, crash_can_open
 from vmcores.debian import SUITES
-from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -212,15 +210,6 @@ def test_list_bad_input_and_help() -> None:
 # --------------------------------------------------------------------------------- rd
 
 
-def kallsyms(truth: Path) -> Dict[str, List[int]]:
-    """The guest's /proc/kallsyms: name -> addresses."""
-    out: Dict[str, List[int]] = {}
-    for line in (truth / "kallsyms").read_text().splitlines():
-        addr, _t, name = line.split()[:3]
-        out.setdefault(name, []).append(int(addr, 16))
-    return out
-
-
 def _cells(text: str) -> List[List[str]]:
     return [ln.split(":  ", 1)[1].split() for ln in text.splitlines()]
 
@@ -262,7 +251,7 @@ def test_rd(suite: str) -> None:
     # -s/-S: a symbol cell names the word's value; crash's vmlinux has names kallsyms
     # lacks (section symbols such as .data) and other aliases of an address: each name is
     # held to the guest's kallsyms and the word read in hex
-    syms = kallsyms(dump.truth)
+    syms = kallsyms_addresses(dump.truth)
     words = [int(w, 16) for c in _cells(ours["rd init_task 64"]) for w in c[:2]]
 
     def names(cell: str, value: int) -> bool:
@@ -327,7 +316,7 @@ def test_dis(suite: str) -> None:
     assert r.returncode == 0 and r.stderr == "", r.stderr
     first, text = r.stdout.split("\n", 1)
     js = json.loads(first)
-    syms = kallsyms(dump.truth)
+    syms = kallsyms_addresses(dump.truth)
     schedule = syms["schedule"][0]
     # 1. the guest's symbols: every label is the guest's kallsyms address plus the offset
     whole = _dis_rows(text)
@@ -368,7 +357,7 @@ def _eval_fields(text: str) -> Dict[str, str]:
 def test_calculators(suite: str) -> None:
     dump = resolve_dump(suite, FORM, "qemu")
     r = kdbg_x(dump.path, *CALC_COMMANDS, "eval --json 5 - 7", "rd -p 1000000 2", "rd ffff0000 2")
-    syms = kallsyms(dump.truth)
+    syms = kallsyms_addresses(dump.truth)
     values = dict(EVAL_VALUES, **{"eval jiffies": syms["jiffies"][0]})
     counts = [4 + ("-b" in c) for c in CALC_COMMANDS if c.startswith("eval")] + [1, 1, 20, 2, 2, 2, 1, 1]
     # the last: rd of a virtual address that is not the direct map fails in one line
@@ -570,7 +559,7 @@ def test_vtop(suite: str) -> None:
     kernel's rodata, reads the same bytes as the virtual address, and crash prints the
     same walk, flags and struct page."""
     dump = resolve_dump(suite, FORM, "qemu")
-    syms = kallsyms(dump.truth)
+    syms = kallsyms_addresses(dump.truth)
     banner = syms["linux_banner"][0]
     module = int(next(w for w in (dump.truth / "modules").read_text().split() if w.startswith("0x")), 16)
     r = kdbg_x(dump.path, "ptov 1000000")
@@ -610,143 +599,3 @@ def test_vtop_bad_input() -> None:
         assert r.stdout.startswith("hexadecimal: 1  \n"), (cmd, r.stdout)
 
 
-# ------------------------------------------------------------------------------- runq
-
-RUNQ_DUMPS = [(s, sc) for s in SUITES for sc in (None, "panic")]
-
-
-@pytest.mark.parametrize("suite, scenario", RUNQ_DUMPS, ids=lambda x: str(x))
-def test_runq(suite: str, scenario: Any) -> None:
-    """Each CPU's run queue and current task: the panic task is the current task of the
-    CPU the kernel's own report names; drgn's runqueues; crash byte for byte."""
-    if scenario is None:
-        dump = resolve_dump(suite, FORM, "qemu")
-        path, truth = dump.path, dump.truth
-    else:
-        c = resolve_crash_dump(suite, scenario, FORM)
-        path, truth = c.path, c.truth
-    r = kdbg_x(path, "runq", "runq -t", "runq --json")
-    assert r.returncode == 0 and r.stderr == "", r.stderr
-    lines = r.stdout.splitlines(keepends=True)
-    rows = json.loads(lines[-1])
-    cpus = len(rows)
-    text, stamps = "".join(lines[:7 * cpus - 1]), "".join(lines[7 * cpus - 1:-1])
-    if scenario is not None:
-        report = parse_panic((truth / "console.log").read_text(errors="replace"))
-        mine = text.split("\n\n")[report.cpu].splitlines()[1]
-        assert re.match(rf'  CURRENT: PID: {report.pid} +TASK: [0-9a-f]+  COMMAND: "{re.escape(report.comm)}"$', mine)
-    drgn = drgn_answers_at(suite, scenario, {
-        "rq": "[(prog['runqueues'].address_of_().value_() + prog['__per_cpu_offset'][c].value_(), "
-              "__import__('drgn.helpers.linux.percpu', fromlist=['x']).per_cpu(prog['runqueues'], c).curr.value_()) "
-              "for c in __import__('drgn.helpers.linux.cpumask', fromlist=['x']).for_each_possible_cpu(prog)]",
-        # queued: on a run queue (task_struct.on_rq == TASK_ON_RQ_QUEUED) and not its CPU's current task
-        "queued": "sorted([__import__('drgn.helpers.linux.sched', fromlist=['x']).task_cpu(t), t.value_()] "
-                  "for t in __import__('drgn.helpers.linux.pid', fromlist=['x']).for_each_task(prog) "
-                  "if t.on_rq.value_() == 1 and t.value_() != __import__('drgn.helpers.linux.sched', "
-                  "fromlist=['x']).cpu_curr(prog, __import__('drgn.helpers.linux.sched', fromlist=['x'])"
-                  ".task_cpu(t)).value_())",
-    })
-    assert [(row["rq"], row["current"]) for row in rows] == [tuple(x) for x in drgn["rq"]]
-    queued = sorted([row["cpu"], task] for row in rows for task in row["rt"] + row["cfs"])
-    assert queued == drgn["queued"]
-    if not crash_can_open(suite):
-        return
-    if suite in CRASH_WRONG_TASKS and queued:
-        # crash 8.0.2 misses tasks of 6.1's PID hash and prints a queue of them as
-        # "[no tasks queued]" (a fresh panic build queued a kworker): drgn decides above
-        return
-    theirs = ask_crash(suite, path, ["runq", "runq -t"]).outputs
-    assert text == theirs["runq"] and stamps == theirs["runq -t"]
-
-
-def drgn_answers_at(suite: str, scenario: Any, texts: Dict[str, str]) -> Dict[str, Any]:
-    """drgn's values on the ELF form of the reference dump or of a crash dump."""
-    path = (resolve_dump(suite, ORACLE_FORM, "qemu") if scenario is None
-            else resolve_crash_dump(suite, scenario, ORACLE_FORM)).path
-    answers = ask_drgn(suite, path, [Query(k, t) for k, t in texts.items()])
-    out = {}
-    for k in texts:
-        rec = answers.records[k]
-        assert rec["kind"] != "error", rec
-        out[k] = rec["value"]
-    return out
-
-
-def test_runq_lists_queued_tasks() -> None:
-    """A patched copy of the dump's run queue of CPU 0 (a memory overlay): init's
-    sched_entity alone in the CFS tree, a migration thread's rt entity alone on its
-    priority's list: both listed under their queue with the kernel's priority (init is
-    nice 0: 120; migration/N is SCHED_FIFO 99: 0)."""
-    prog = kdbg.open_core(str(resolve_dump("bullseye", FORM, "qemu").path))
-    rq = per_cpu(prog["runqueues"], 0)
-    init = find_task(prog, 1)
-    mig = next(t for t in for_each_task(prog) if t.comm.string_() == b"migration/0")
-    mem = overlay(prog)
-    node = int(init.se.run_node.address_of_())
-    mem.patches[int(rq.cfs.tasks_timeline.rb_root.rb_node.address_of_())] = node.to_bytes(8, "little")
-    mem.patches[node] = (1).to_bytes(8, "little") + bytes(16)  # black, no parent, no children
-    head = int(rq.rt.active.queue[int(mig.prio)].address_of_())
-    link = int(mig.rt.run_list.address_of_())
-    mem.patches[head] = link.to_bytes(8, "little") * 2
-    mem.patches[link] = head.to_bytes(8, "little") * 2
-    out = io.StringIO()
-    run_command(prog, "runq", CommandContext(out=out))
-    cpu0 = out.getvalue().split("\n\n")[0].splitlines()
-    assert cpu0[3] == f'     [  0] PID: {int(mig.pid):<5d}  TASK: {int(mig):x}  COMMAND: "migration/0"', cpu0
-    assert cpu0[5] == f'     [120] PID: 1      TASK: {int(init):x}  COMMAND: "init"', cpu0
-
-
-# ------------------------------------------------------------------- bt -c, -p, -r, -l
-
-BT_COMMANDS = ["bt -p", "bt -c 0", "bt -c 1", "bt -r"]
-
-
-def _symbolic_cells_match(mine: List[str], theirs: List[str], syms: Dict[str, List[int]], words: List[int]) -> None:
-    """``rd -s``-style cells: hex alike; a symbol cell names the word's value in the
-    guest's kallsyms (crash's vmlinux has aliases and section names kallsyms lacks)."""
-    assert len(mine) == len(theirs) == len(words)
-    for a, b, value in zip(mine, theirs, words, strict=True):
-        if re.fullmatch(r"[0-9a-f]{16}", b):
-            assert a == b, (a, b)
-            continue
-        name, _, off = a.partition("+")
-        assert any(x + int(off or "0") == value for x in syms.get(name, [])), (a, b, hex(value))
-
-
-@pytest.mark.parametrize("suite", SUITES)
-def test_bt_options(suite: str) -> None:
-    """On the panic dumps: -p and -c CPU are the task the kernel's own report names (its
-    CPU's active task), -r the whole kernel stack as crash prints it; -l is refused."""
-    c = resolve_crash_dump(suite, "panic", FORM)
-    report = parse_panic((c.truth / "console.log").read_text(errors="replace"))
-    r = kdbg_x(c.path, "bt -p", f"bt -c {report.cpu}", "bt -r", "bt -p --json", "bt -c a --json")
-    assert r.returncode == 0 and r.stderr == "", r.stderr
-    lines = r.stdout.splitlines()
-    panic_json, all_json = json.loads(lines[-2]), json.loads(lines[-1])
-    assert [(t["pid"], t["comm"], t["cpu"]) for t in panic_json] == [(report.pid, report.comm, report.cpu)]
-    assert [t["cpu"] for t in all_json] == list(range(len(all_json))) and all_json[report.cpu] == panic_json[0]
-    text = "\n".join(lines[:-2]) + "\n"
-    first, rest = text.split("\nPID: ", 1)
-    by_cpu, raw = ("PID: " + rest).split("\nPID: ", 1)
-    raw = "PID: " + raw
-    assert first + "\n" == by_cpu + "\n"  # -p and -c of the panic CPU: the same task and trace
-    raw_lines = raw.splitlines()
-    assert raw_lines[0] == first.splitlines()[0]
-    assert len(raw_lines) - 1 == 16384 // 16 or len(raw_lines) - 1 == 32768 // 16
-    r = kdbg_x(c.path, "bt -l", "bt -c 9", "bt -c x", "bt -p 1", "bt -a -p")
-    assert r.returncode == 1 and len(r.stderr.splitlines()) == 5, r.stderr
-    assert "DWARF" in r.stderr.splitlines()[0]
-    if not crash_can_open(suite):
-        return
-    theirs = ask_crash(suite, c.path, BT_COMMANDS).outputs
-    assert theirs["bt -p"].splitlines()[0] == first.splitlines()[0]
-    assert theirs[f"bt -c {report.cpu}"].splitlines()[0] == first.splitlines()[0]
-    crash_raw = theirs["bt -r"].splitlines()
-    assert crash_raw[0] == raw_lines[0] and len(crash_raw) == len(raw_lines)
-    syms = kallsyms(c.truth)
-    hexed = kdbg_x(c.path, f"rd {raw_lines[1].split(':')[0]} {(len(raw_lines) - 1) * 2}")
-    words = [int(w, 16) for ln in hexed.stdout.splitlines() for w in ln.split(":  ", 1)[1].split()[:2]]
-    for i in range(1, len(raw_lines)):
-        assert raw_lines[i].split(":")[0] == crash_raw[i].split(":")[0]
-        _symbolic_cells_match(raw_lines[i].split(":  ", 1)[1].split(), crash_raw[i].split(":  ", 1)[1].split(), syms,
-                              words[2 * (i - 1): 2 * i])

@@ -23,6 +23,7 @@ import pytest
 from kdbg.ui.completion import complete
 from tests.cli_support import kdbg_commands
 from tests.conftest import resolve_state_dump
+from tests.state_dumps import guest_pids
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, ask_crash, crash_can_open
 from vmcores.debian import SUITES
 from vmcores.oracle import drgn_eval
@@ -31,15 +32,6 @@ pytestmark = pytest.mark.timeout(2400)
 
 #: The forms each command is checked on: QEMU's ELF and its kdump-compressed form.
 FORMS = ("elf", "kdump-zlib")
-
-
-def _pids(truth: Path) -> Dict[str, int]:
-    """``NAME -> PID`` of the state guest's processes (its ``pids`` file)."""
-    out = {}
-    for line in (truth / "pids").read_text().splitlines():
-        name, pid = line.split()
-        out[name] = int(pid)
-    return out
 
 
 def _status(truth: Path, pid: int) -> Dict[str, str]:
@@ -59,7 +51,7 @@ def test_state_guest_made_its_state(suite: str) -> None:
     """The guest's own files show the state the scenario creates (else no command test
     below means anything)."""
     truth = resolve_state_dump(suite, "elf").truth
-    pids = _pids(truth)
+    pids = guest_pids(truth)
     assert set(pids) == {"nc-listen", "nc-server", "nc-client", "trap-sh", "kdbg-state"}, pids
     for pid in pids.values():
         assert (truth / "proc" / str(pid) / "maps").read_text(), pid
@@ -116,7 +108,7 @@ def test_sig_against_the_guests_proc_status(suite: str, form: str) -> None:
     ``NR_THREADS`` ``Threads``; each queue holds every pending signal of its set and no
     other (a real-time one may be queued more than once); ``--json`` says the same."""
     dump = resolve_state_dump(suite, form)
-    pids = _pids(dump.truth)
+    pids = guest_pids(dump.truth)
     names = ("kdbg-state", "trap-sh")
     cmds = [f"sig {pids[n]}" for n in names] + [f"sig --json {pids[n]}" for n in names]
     r = kdbg_commands(dump.path, *cmds)
@@ -163,7 +155,7 @@ def test_sig_list_and_set() -> None:
     signals, checked against the guest: the helper's ``SigBlk`` named by ``SigBlk``'s bits
     and that list."""
     dump = resolve_state_dump("bullseye", "kdump-zlib")
-    helper = _status(dump.truth, _pids(dump.truth)["kdbg-state"])
+    helper = _status(dump.truth, guest_pids(dump.truth)["kdbg-state"])
     r = kdbg_commands(dump.path, "sig -l", f"sig -s {helper['SigBlk']}")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     lines = r.stdout.splitlines()
@@ -185,7 +177,7 @@ def test_sig_against_crash(suite: str) -> None:
     """crash 8.0.2's ``sig PID`` on the ELF dump, line by line (its trailing blanks and
     empty lines aside): the helper with blocked and queued signals, the stopped shell."""
     dump = resolve_state_dump(suite, "elf")
-    pids = _pids(dump.truth)
+    pids = guest_pids(dump.truth)
     wanted = [pids["kdbg-state"], pids["trap-sh"]]
     if not crash_can_open(suite):
         assert suite in CRASH_CANNOT_OPEN
@@ -449,7 +441,7 @@ def test_state_tables_against_crash(suite: str) -> None:
     if not crash_can_open(suite):
         assert suite in CRASH_CANNOT_OPEN
         return
-    commands = [*TABLE_COMMANDS, f"vm {_pids(dump.truth)['kdbg-state']}"]
+    commands = [*TABLE_COMMANDS, f"vm {guest_pids(dump.truth)['kdbg-state']}"]
     theirs = ask_crash(suite, dump.path, commands).outputs
     for cmd in commands:
         if cmd.startswith("vm ") and suite in CRASH_WRONG_TASKS:  # crash 8.0.2 finds no 6.1 user task
@@ -502,7 +494,7 @@ def test_vm_against_the_guests_maps(suite: str, form: str) -> None:
     whose dentry has a ``d_dname`` operation ``[fstype]``, as drgn's does: the kernel prints
     the SysV segment's ``/SYSV<key> (deleted)``; those VMAs are checked to be that mapping, by address."""
     dump = resolve_state_dump(suite, form)
-    pids = _pids(dump.truth)
+    pids = guest_pids(dump.truth)
     cmds = [f"vm --json {pid}" for pid in pids.values()] + [f"vm {pid}" for pid in pids.values()]
     r = kdbg_commands(dump.path, *cmds)
     assert r.returncode == 0 and r.stderr == "", r.stderr

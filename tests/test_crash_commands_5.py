@@ -21,69 +21,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
-from kdbg.ui.completion import complete
-from tests.cli_support import kdbg_commands
-from tests.conftest import resolve_state_dump
-from vmcores.crash_oracle import CRASH_CANNOT_OPEN, ask_crash, crash_can_open
+from tests.command_checks import bad_input, help_and_completion, output_lines, run_lines
+from tests.conftest import dump_id, resolve_state_dump
+from tests.state_dumps import STATE_IDS, crash_answers
+from vmcores.crash_oracle import CRASH_CANNOT_OPEN, crash_can_open
 from vmcores.debian import SUITES
 from vmcores.oracle import drgn_crash_command
 from vmcores.state import StateDump
 
 pytestmark = pytest.mark.timeout(2400)
 
-#: The forms each command is checked on against the guest: QEMU's ELF and its kdump-compressed form.
-FORMS = ("elf", "kdump-zlib")
-STATE_IDS = [(suite, form) for suite in SUITES for form in FORMS]
-
-#: The commands crash 8.0.2 is asked on each state ELF dump (one crash run per dump, cached
-#: by this exact list: keep it whole when a command is compared or not).
-CRASH_COMMANDS = ["irq", "irq -s", "irq -a", "irq -b", "timer", "timer -r", "kmem -v", "kmem -V", "kmem -z",
-                  "kmem -n", "kmem -f", "dev", "dev -d", "dev -p", "bpf"]
 #: Suites whose crash 8.0.2 prints no CPU in ``irq -a``'s ``AFFINITY`` column.
 CRASH_NO_AFFINITY = frozenset({"bookworm"})
-
-
-def _ids(value: Tuple[str, str]) -> str:
-    return "-".join(value)
-
-
-def _crash(suite: str) -> Dict[str, str]:
-    """crash 8.0.2's answers on *suite*'s state ELF dump (:data:`CRASH_COMMANDS`)."""
-    return ask_crash(suite, resolve_state_dump(suite, "elf").path, CRASH_COMMANDS).outputs
-
-
-def _lines(text: str) -> List[str]:
-    """A display's lines, trailing blanks and empty lines aside."""
-    return [line.rstrip() for line in text.splitlines() if line.strip()]
-
-
-def _run(dump: StateDump, *commands: str) -> List[str]:
-    r = kdbg_commands(dump.path, *commands)
-    assert r.returncode == 0 and r.stderr == "", r.stderr
-    return r.stdout.splitlines()
-
-
-def _bad_input(path: Path, cases: List[Tuple[str, str]], good: str, expected: str) -> None:
-    """Each bad command is one line naming what is wrong, exit status 1, and *good* after
-    it still runs and prints *expected*."""
-    for cmd, words in cases:
-        r = kdbg_commands(path, cmd, good)
-        assert r.returncode == 1, (cmd, r.stderr)
-        assert len(r.stderr.splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
-        assert r.stdout == expected, (cmd, r.stdout)
-
-
-def _help_and_completion(path: Path, name: str, options: List[str]) -> None:
-    r = kdbg_commands(path, f"help {name}")
-    assert r.returncode == 0 and r.stdout.startswith(f"usage: {name}"), r.stdout
-    for option in options:
-        assert option in r.stdout, option
-    start, got = complete(None, {}, f"{name} -")
-    assert start == len(f"{name} -") - 1 and set(options) <= set(got), got
 
 
 # ------------------------------------------------------------------------------- irq
@@ -116,7 +69,7 @@ def _moved_within(ours: List[int], before: List[int], after: List[int], exact: b
             assert n == a, (ours, before, after)
 
 
-@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
 def test_irq_against_the_guests_proc(state_dump: StateDump) -> None:
     """``irq -s`` against ``/proc/interrupts``: the IRQs with a handler (the kernel also
     lists an IRQ without one that has counted, as neither crash nor drgn does), their chip,
@@ -124,7 +77,7 @@ def test_irq_against_the_guests_proc(state_dump: StateDump) -> None:
     ``irq -b`` against ``/proc/softirqs``: the kernel's names of the vectors in order, their
     counts within the two records; the text says what ``--json`` says."""
     dump = state_dump
-    lines = _run(dump, "irq -s --json", "irq -b --json", "irq -s", "irq -b", "irq -u --json")
+    lines = run_lines(dump.path, "irq -s --json", "irq -b --json", "irq -s", "irq -b", "irq -u --json")
     stats, soft, used = json.loads(lines[0]), json.loads(lines[1]), json.loads(lines[-1])
     text = lines[2:-1]
     before, after = _proc_interrupts(dump.truth / "interrupts"), _proc_interrupts(dump.truth / "after" / "interrupts")
@@ -167,10 +120,10 @@ def test_irq_against_crash(suite: str) -> None:
     if not crash_can_open(suite):
         assert suite in CRASH_CANNOT_OPEN
         return
-    theirs = _crash(suite)
+    theirs = crash_answers(suite)
     dump = resolve_state_dump(suite, "elf")
     for cmd in ("irq", "irq -s", "irq -a", "irq -b"):
-        ours, crash = _lines("\n".join(_run(dump, cmd))), _lines(theirs[cmd])
+        ours, crash = output_lines("\n".join(run_lines(dump.path, cmd))), output_lines(theirs[cmd])
         if cmd == "irq -a" and suite in CRASH_NO_AFFINITY:
             assert ours[0] == crash[0], crash
             assert [line.split()[:2] for line in ours[1:]] == [line.split() for line in crash[1:]], crash
@@ -184,15 +137,15 @@ def test_irq_against_drgn(suite: str) -> None:
     """drgn 0.3.0's ``irq -s``, ``irq -a`` and ``irq -b`` with Debian's DWARF, value by
     value (drgn prints its own column widths and leaves the flow handler out of the chip)."""
     dump = resolve_state_dump(suite, "elf-paging")
-    lines = _run(dump, "irq -s --json", "irq -a --json", "irq -b --json")
+    lines = run_lines(dump.path, "irq -s --json", "irq -a --json", "irq -b --json")
     stats, affinity, soft = (json.loads(line) for line in lines)
-    drgn_s = _lines(drgn_crash_command(suite, dump.path, "irq -s"))
+    drgn_s = output_lines(drgn_crash_command(suite, dump.path, "irq -s"))
     assert [line.split() for line in drgn_s[1:]] == [
         [f"{r['irq']}:", *map(str, r["counts"]), r["chip"], *r["names"]] for r in stats["irqs"]]
-    drgn_a = _lines(drgn_crash_command(suite, dump.path, "irq -a"))
+    drgn_a = output_lines(drgn_crash_command(suite, dump.path, "irq -a"))
     assert [line.split() for line in drgn_a[1:]] == [[str(r["irq"]), ",".join(r["names"]), r["affinity"]]
                                                      for r in affinity]
-    drgn_b = _lines(drgn_crash_command(suite, dump.path, "irq -b"))
+    drgn_b = output_lines(drgn_crash_command(suite, dump.path, "irq -b"))
     assert [line.split() for line in drgn_b[1:]] == [[f"[{r['vec']}]", f"{r['action']:x}", f"<{r['function']}>"]
                                                      for r in soft["softirqs"]]
 
@@ -202,7 +155,7 @@ def test_irq_numbers_bad_input_help_and_completion() -> None:
     CPU list, mixed displays, an unknown option: one line each, exit status 1, and the
     next command runs; ``help irq`` is its usage; the REPL completes its options."""
     dump = resolve_state_dump("bullseye", "kdump-zlib")
-    lines = _run(dump, "irq 4 0", "irq -s -c 1", "irq -s --json", "irq --json")
+    lines = run_lines(dump.path, "irq 4 0", "irq -s -c 1", "irq -s --json", "irq --json")
     stats, descs = json.loads(lines[-2]), {r["irq"]: r for r in json.loads(lines[-1])}
     assert lines[0] == " IRQ   IRQ_DESC/_DATA      IRQACTION      NAME"
     assert [line.split() for line in lines[1:3]] == [
@@ -211,11 +164,11 @@ def test_irq_numbers_bad_input_help_and_completion() -> None:
     one_cpu = lines[3:-2]
     assert one_cpu[0] == "           CPU1 " and len(one_cpu) == 1 + len(stats["irqs"])
     assert [line.split()[:2] for line in one_cpu[1:]] == [[f"{r['irq']}:", str(r["counts"][1])] for r in stats["irqs"]]
-    _bad_input(dump.path, [("irq 100000", "invalid IRQ number: 100000"), ("irq -s -c 7", "CPU 7 is not online"),
+    bad_input(dump.path, [("irq 100000", "invalid IRQ number: 100000"), ("irq -s -c 7", "CPU 7 is not online"),
                            ("irq -s -c x", "not a CPU list"), ("irq -a -b", "give one of"),
                            ("irq -c 0", "-c goes with -s"), ("irq -q", "unrecognized arguments"),
                            ("irq zz", "invalid int value")], "irq 0", f"{lines[0]}\n{lines[2]}\n")
-    _help_and_completion(dump.path, "irq", ["-a", "-b", "-c", "-s", "-u", "--json"])
+    help_and_completion(dump.path, "irq", ["-a", "-b", "-c", "-s", "-u", "--json"])
 
 
 # ------------------------------------------------------------------------------- timer
@@ -247,14 +200,14 @@ def _timer_list(path: Path) -> Tuple[int, Dict[Tuple[int, int], Dict[str, object
     return now, clocks
 
 
-@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
 def test_timer_hrtimers_against_the_guests_timer_list(state_dump: StateDump) -> None:
     """``timer -r`` against ``/proc/timer_list``: the same CPUs and clock bases with the
     same ``get_time``; every sleeping task's timer (``hrtimer_wakeup``) that had not
     fired by the dump is there with the same soft and hard expiry; ``CURRENT`` is past the
     guest's ``now at``; timers soonest first; the text says what ``--json`` says."""
     dump = state_dump
-    lines = _run(dump, "timer -r --json", "timer -r")
+    lines = run_lines(dump.path, "timer -r --json", "timer -r")
     data, text = json.loads(lines[0]), lines[1:]
     now, clocks = _timer_list(dump.truth / "timer_list")
     ours = {(c["cpu"], k["clock"]): k for c in data for k in c["clocks"]}
@@ -294,10 +247,10 @@ def test_timer_against_crash(suite: str) -> None:
     if not crash_can_open(suite):
         assert suite in CRASH_CANNOT_OPEN
         return
-    theirs = _crash(suite)
+    theirs = crash_answers(suite)
     dump = resolve_state_dump(suite, "elf")
-    assert _lines("\n".join(_run(dump, "timer"))) == _lines(theirs["timer"])
-    ours, crash = _lines("\n".join(_run(dump, "timer -r"))), _lines(theirs["timer -r"])
+    assert output_lines("\n".join(run_lines(dump.path, "timer"))) == output_lines(theirs["timer"])
+    ours, crash = output_lines("\n".join(run_lines(dump.path, "timer -r"))), output_lines(theirs["timer -r"])
     assert len(ours) == len(crash)
     shift = 0
     for o, c in zip(ours, crash, strict=True):
@@ -318,9 +271,9 @@ def test_timer_against_drgn(suite: str) -> None:
     same bases, timers, expiries and functions (drgn lists a wheel's timers in its slot
     order, kdbg soonest first as crash: compared as sets per base), the same ``CURRENT``."""
     dump = resolve_state_dump(suite, "elf-paging")
-    lines = _run(dump, "timer --json", "timer -r --json")
+    lines = run_lines(dump.path, "timer --json", "timer -r --json")
     wheel, hr = json.loads(lines[0]), json.loads(lines[1])
-    drgn_wheel = _lines(drgn_crash_command(suite, dump.path, "timer"))
+    drgn_wheel = output_lines(drgn_crash_command(suite, dump.path, "timer"))
     assert drgn_wheel[:2] == ["JIFFIES", str(wheel["jiffies"])]
     theirs: Dict[str, List[Tuple[str, ...]]] = {}
     base = ""
@@ -335,7 +288,7 @@ def test_timer_against_drgn(suite: str) -> None:
         sorted((str(t["expires"]), str(t["tte"]), f"{t['timer_list']:x}", f"{t['function']:x}", f"<{t['symbol']}>")
                for t in b["timers"]) for b in wheel["bases"]}
     assert sum(len(v) for v in theirs.values()) >= 4
-    drgn_hr = _lines(drgn_crash_command(suite, dump.path, "timer -r"))
+    drgn_hr = output_lines(drgn_crash_command(suite, dump.path, "timer -r"))
     heads = [line.split() for line in drgn_hr if line.startswith(("CPU:", "  CLOCK:"))]
     assert heads == [x for c in hr for x in [["CPU:", str(c["cpu"]), "HRTIMER_CPU_BASE:", f"{c['address']:x}"],
                                              *(["CLOCK:", str(k["clock"]), "HRTIMER_CLOCK_BASE:", f"{k['address']:x}"]
@@ -350,14 +303,14 @@ def test_timer_bad_input_help_and_completion() -> None:
     """``timer -C 1`` is CPU 1's part of ``timer``; a bad CPU list, an unknown option: one
     line each, exit status 1, and the next command runs; ``help timer``; completion."""
     dump = resolve_state_dump("bullseye", "kdump-zlib")
-    lines = _run(dump, "timer", "timer -C 1")
+    lines = run_lines(dump.path, "timer", "timer -C 1")
     second = [i for i, line in enumerate(lines) if line.startswith("JIFFIES")][1]
     full, one = lines[:second], lines[second:]
     cpu1 = next(i for i, line in enumerate(full) if line.startswith("TIMER_BASES[1]["))
     assert one[:3] == full[:3] and one[3:] == full[cpu1:] and len(one) > 4, one
-    _bad_input(dump.path, [("timer -C 9", "CPU 9 is not online"), ("timer -C x", "not a CPU list"),
+    bad_input(dump.path, [("timer -C 9", "CPU 9 is not online"), ("timer -C x", "not a CPU list"),
                            ("timer -q", "unrecognized arguments")], "timer -C 1", "".join(x + "\n" for x in one))
-    _help_and_completion(dump.path, "timer", ["-r", "-C", "--json"])
+    help_and_completion(dump.path, "timer", ["-r", "-C", "--json"])
 
 
 # ------------------------------------------------------------------------------- dev
@@ -376,14 +329,14 @@ def _proc_devices(path: Path) -> Dict[str, List[Tuple[int, str]]]:
     return out
 
 
-@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
+@pytest.mark.parametrize("state_dump", STATE_IDS, ids=dump_id, indirect=True)
 def test_dev_against_the_guests_proc(state_dump: StateDump) -> None:
     """``dev`` against ``/proc/devices``: every character device range and block major
     with its name (the kernel sorts by major, kdbg keeps the kernel's hash order as crash
     does); ``dev -d`` against ``/proc/partitions`` (the whole disks) and ``/proc/diskstats``
     (each disk's requests in flight); the text says what ``--json`` says."""
     dump = state_dump
-    lines = _run(dump, "dev --json", "dev -d --json", "dev", "dev -d")
+    lines = run_lines(dump.path, "dev --json", "dev -d --json", "dev", "dev -d")
     rows, disks, text = json.loads(lines[0]), json.loads(lines[1]), lines[2:]
     truth = _proc_devices(dump.truth / "devices")
     for kind in ("chr", "blk"):
@@ -427,10 +380,10 @@ def test_dev_against_crash(suite: str) -> None:
     if not crash_can_open(suite):
         assert suite in CRASH_CANNOT_OPEN
         return
-    theirs = _crash(suite)
+    theirs = crash_answers(suite)
     dump = resolve_state_dump(suite, "elf")
-    assert _lines("\n".join(_run(dump, "dev"))) == _lines(theirs["dev"])
-    ours, crash = _lines("\n".join(_run(dump, "dev -d"))), _lines(theirs["dev -d"])
+    assert output_lines("\n".join(run_lines(dump.path, "dev"))) == output_lines(theirs["dev"])
+    ours, crash = output_lines("\n".join(run_lines(dump.path, "dev -d"))), output_lines(theirs["dev -d"])
     if suite in CRASH_ASYNC_SYNC:
         assert crash[0] == HEADER_DISK.replace("  READ WRITE", " ASYNC  SYNC").rstrip(), crash[0]
         ours, crash = ours[1:], crash[1:]
@@ -441,9 +394,9 @@ def test_dev_against_crash(suite: str) -> None:
 def test_dev_against_drgn(suite: str) -> None:
     """drgn 0.3.0's ``dev`` and ``dev -d`` with Debian's DWARF, value by value."""
     dump = resolve_state_dump(suite, "elf-paging")
-    lines = _run(dump, "dev --json", "dev -d --json")
+    lines = run_lines(dump.path, "dev --json", "dev -d --json")
     rows, disks = json.loads(lines[0]), json.loads(lines[1])
-    theirs = _lines(drgn_crash_command(suite, dump.path, "dev"))
+    theirs = output_lines(drgn_crash_command(suite, dump.path, "dev"))
     blk_at = next(i for i, line in enumerate(theirs) if line.startswith("BLKDEV"))
     assert [line.split() for line in theirs[1:blk_at]] == [
         [str(r["major"]), r["name"], *([f"{r['cdev']:x}", r["operations"]] if r["cdev"] else ["(none)"])]
@@ -451,7 +404,7 @@ def test_dev_against_drgn(suite: str) -> None:
     assert [line.split() for line in theirs[blk_at + 1:]] == [
         [str(r["major"]), r["name"], *([f"{r['gendisk']:x}", r["operations"]] if r["gendisk"] else ["(none)"])]
         for r in rows["blk"]]
-    theirs = _lines(drgn_crash_command(suite, dump.path, "dev -d"))
+    theirs = output_lines(drgn_crash_command(suite, dump.path, "dev -d"))
     assert [line.split() for line in theirs[1:]] == [
         [str(d["major"]), f"{d['gendisk']:x}", d["name"], f"{d['request_queue']:x}", str(d["total"]),
          str(d["read"]), str(d["write"])] for d in disks]
@@ -459,250 +412,9 @@ def test_dev_against_drgn(suite: str) -> None:
 
 def test_dev_bad_input_help_and_completion() -> None:
     dump = resolve_state_dump("bullseye", "kdump-zlib")
-    good = _run(dump, "dev -d")
-    _bad_input(dump.path, [("dev -q", "unrecognized arguments"), ("dev zram", "unrecognized arguments")],
+    good = run_lines(dump.path, "dev -d")
+    bad_input(dump.path, [("dev -q", "unrecognized arguments"), ("dev zram", "unrecognized arguments")],
                "dev -d", "".join(x + "\n" for x in good))
-    _help_and_completion(dump.path, "dev", ["-d", "--json"])
+    help_and_completion(dump.path, "dev", ["-d", "--json"])
 
 
-# ------------------------------------------------------------------------------- kmem -V
-
-
-def _proc_vmstat(path: Path) -> List[Tuple[str, int]]:
-    return [(line.split()[0], int(line.split()[1])) for line in path.read_text().splitlines()]
-
-
-@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
-def test_kmem_vm_stats_against_the_guests_vmstat(state_dump: StateDump) -> None:
-    """``kmem -V`` against ``/proc/vmstat``, item by item in the kernel's own order
-    (``vmstat_text``: the zone items first, then the NUMA ones, the node ones up to the
-    writeback thresholds, the events last before the constant ``nr_unstable``; /proc
-    renames some, ``nr_page_table_pages`` for ``NR_PAGETABLE``): a zone or node counter that
-    did not move between the guest's two records is the dump's within the per-CPU drift the
-    kernel allows at each of the two moments (:func:`_drift`; the records and the dump are
-    different moments, and a counter's per-CPU diffs fold into the global value on the
-    kernel's schedule, not the guest's: an empty-cache run saw ``nr_page_table_pages`` 78 in
-    both records and 81 in the dump, with a threshold of 4 on each of 2 CPUs); an event or
-    5.10 NUMA counter only grows, so the dump's is at least the second record's (5.10 keeps
-    up to 65,533 NUMA hits per CPU unfolded: the same run saw ``numa_hit`` 5,028 in both
-    records and 10,153 in the dump, folded when the CPUs went idle).  The values are exact against crash
-    and drgn on the same dump (the next test).  /proc prints ``pgpgin``/``pgpgout`` in KiB
-    (sectors / 2).  The text says what ``--json`` says."""
-    dump = state_dump
-    lines = _run(dump, "kmem -V --json", "kmem -V")
-    data, text = json.loads(lines[0]), lines[1:]
-    before, after = _proc_vmstat(dump.truth / "vmstat"), _proc_vmstat(dump.truth / "after" / "vmstat")
-    names = [n for n, _v in before]
-    assert [n for n, _v in after] == names and names[-1] == "nr_unstable"
-    zone, node, events = (list(data[k].items()) for k in ("VM_ZONE_STAT", "VM_NODE_STAT", "VM_EVENT_STATES"))
-    numa = list(data.get("VM_NUMA_STAT", {}).items())
-    assert ("VM_NUMA_STAT" in data) == (len(names) == len(zone) + len(numa) + len(node) + 2 + len(events) + 1 and
-                                        names[len(zone)].startswith("numa_"))
-    writeback = names.index("nr_dirty_threshold")
-    where = [*range(len(zone) + len(numa)), *range(writeback - len(node), writeback),
-             *range(len(names) - 1 - len(events), len(names) - 1)]
-    assert names[:len(zone)][0] == "nr_free_pages" and names[where[-len(events)]] == events[0][0].lower()
-    _per_zone, zone_drift, node_drift = _drift(_zoneinfo(dump.truth / "zoneinfo"))
-    gauges: List[Optional[int]] = [2 * zone_drift] * len(zone) + [None] * len(numa) + \
-        [2 * node_drift] * len(node) + [None] * len(events)
-    exact = 0
-    for (item, value), at, slack in zip([*zone, *numa, *node, *events], where, gauges, strict=True):
-        if item in ("PGPGIN", "PGPGOUT"):
-            value //= 2
-        b, a = before[at][1], after[at][1]
-        if slack is None:  # a NUMA or event counter only grows, and the dump came after both records
-            assert b <= a <= value, (item, names[at], value, b, a)
-        elif a == b:
-            assert abs(value - a) <= slack, (item, names[at], value, b, a, slack)
-        exact += value == a != 0
-    assert exact >= 5, exact
-    blocks = "\n".join(text).split("\n\n")
-    assert [b.splitlines()[0] for b in blocks] == [f"  {k}:" for k in data]
-    for block, items in zip(blocks, data.values(), strict=True):
-        assert [tuple(x.strip() for x in line.split(":")) for line in block.splitlines()[1:]] == [
-            (k, str(v)) for k, v in items.items()]
-
-
-@pytest.mark.parametrize("suite", SUITES)
-def test_kmem_vm_stats_against_crash_and_drgn(suite: str) -> None:
-    """crash 8.0.2's ``kmem -V`` line by line (crash leaves 5.14's ``vm_numa_event`` out,
-    as kdbg does); drgn 0.3.0's ``kmem -V`` value by value."""
-    dump = resolve_state_dump(suite, "elf")
-    ours = _run(dump, "kmem -V")
-    if crash_can_open(suite):
-        assert _lines("\n".join(ours)) == _lines(_crash(suite)["kmem -V"])
-    else:
-        assert suite in CRASH_CANNOT_OPEN
-    paging = resolve_state_dump(suite, "elf-paging")
-    data = json.loads(_run(paging, "kmem -V --json")[0])
-    theirs = _lines(drgn_crash_command(suite, paging.path, "kmem -V"))
-    pairs = {line.split(":")[0].strip(): line.split(":")[1].strip() for line in theirs if ":" in line and
-             line.split(":")[1].strip()}
-    ours_pairs = {k: str(v) for items in data.values() for k, v in items.items()}
-    assert {k: pairs.get(k) for k in ours_pairs} == ours_pairs
-
-
-def test_kmem_vm_stats_bad_input_help_and_completion() -> None:
-    dump = resolve_state_dump("bullseye", "kdump-zlib")
-    good = _run(dump, "kmem -V")
-    _bad_input(dump.path, [("kmem -V -i", "give one of -i, -s, -V, -z, -f, -v, -n, -p and -g"),
-                           ("kmem -V slab", "cache names go with -s"), ("kmem -V -q", "unrecognized arguments")],
-               "kmem -V", "".join(x + "\n" for x in good))
-    _help_and_completion(dump.path, "kmem", ["-i", "-s", "-V", "-z", "-f", "--json"])
-
-
-# ------------------------------------------------------------------------------- kmem -z
-
-
-def _zoneinfo(path: Path) -> List[Dict[str, object]]:
-    """``/proc/zoneinfo``'s zones in order: ``name``, ``min``/``low``/``high``/``spanned``/
-    ``present`` and ``stats``, the zone counters after its ``protection:`` line in order."""
-    zones: List[Dict[str, object]] = []
-    stats = False
-    for line in path.read_text().splitlines():
-        words = line.split()
-        if line.startswith("Node "):
-            zones.append({"node": int(words[1].rstrip(",")), "name": words[3], "stats": []})
-            stats = False
-        elif words[:1] in (["min"], ["low"], ["high"], ["spanned"], ["present"]) and zones:
-            zones[-1][words[0]] = int(words[1])
-        elif words[:1] == ["protection:"]:
-            stats = True
-        elif stats and len(words) == 2 and words[1].isdigit():
-            zones[-1]["stats"].append((words[0], int(words[1])))  # type: ignore[attr-defined]
-        elif line.strip().startswith("vm stats threshold:") and zones:
-            zones[-1].setdefault("thresholds", []).append(int(words[-1]))  # type: ignore[attr-defined]
-        else:
-            stats = False
-    return zones
-
-
-def _drift(zones: List[Dict[str, object]]) -> Tuple[Dict[str, int], int, int]:
-    """How far the kernel lets a vm counter's global value lag its true value, from the
-    guest's own ``/proc/zoneinfo``: each CPU keeps up to its ``vm stats threshold`` of a
-    zone's counter in its per-CPU diff before folding it into the global atomic (which is
-    what /proc and the dump both read), and a node counter up to the largest threshold of the
-    node's zones (``refresh_zone_stat_thresholds``).  Returns each zone's bound, the bound of
-    a global zone counter (every zone's) and of a node counter (one node here)."""
-    per_zone = {str(z["name"]): sum(z.get("thresholds", [])) for z in zones}  # type: ignore[call-overload]
-    cpus = [list(z["thresholds"]) for z in zones if z.get("thresholds")]  # type: ignore[call-overload]
-    assert cpus and all(len(c) == len(cpus[0]) for c in cpus), zones
-    node = sum(max(column) for column in zip(*cpus, strict=True))
-    return per_zone, sum(per_zone.values()), node
-
-
-@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
-def test_kmem_zones_against_the_guests_zoneinfo(state_dump: StateDump) -> None:
-    """``kmem -z`` against ``/proc/zoneinfo``: every zone of the node in order with its
-    name, spanned and present pages and watermarks; a populated zone's counters in the
-    kernel's order (its names, which /proc renames as in ``kmem -V``), each within the zone's
-    per-CPU drift at the two moments (:func:`_drift`) where the global counter did not move
-    between the guest's two ``/proc/vmstat`` records (exact against crash and drgn on the
-    same dump below); the text says what ``--json`` says."""
-    dump = state_dump
-    lines = _run(dump, "kmem -z --json", "kmem -z")
-    rows, text = json.loads(lines[0]), lines[1:]
-    truth = _zoneinfo(dump.truth / "zoneinfo")
-    per_zone, _zone_drift, _node_drift = _drift(truth)
-    assert [(r["node"], r["name"]) for r in rows] == [(z["node"], z["name"]) for z in truth]
-    moved = {n for (n, b), (_m, a) in zip(_proc_vmstat(dump.truth / "vmstat"),
-                                          _proc_vmstat(dump.truth / "after" / "vmstat"), strict=True) if a != b}
-    exact = 0
-    for r, z in zip(rows, truth, strict=True):
-        assert [r[k] for k in ("spanned", "present", "min", "low", "high")] == \
-            [z[k] for k in ("spanned", "present", "min", "low", "high")], (r, z)
-        if not r["present"]:
-            continue
-        stats = z["stats"][:len(r["vm_stat"])]  # type: ignore[index]
-        assert len(stats) == len(r["vm_stat"]) and stats[0][0] == "nr_free_pages"
-        slack = 2 * per_zone[str(z["name"])]
-        for (item, value), (name, proc) in zip(r["vm_stat"].items(), stats, strict=True):
-            if name not in moved:
-                assert abs(value - proc) <= slack, (r["name"], item, name, value, proc, slack)
-                exact += value == proc
-    assert exact >= 5, exact
-    blocks = [b.strip("\n") for b in "\n".join(text).split("\n\n") if b.strip()]
-    assert len(blocks) == len(rows)
-    for block, r in zip(blocks, rows, strict=True):
-        head = block.splitlines()
-        assert head[0] == f"NODE: {r['node']}  ZONE: {r['zone']}  ADDR: {r['address']:x}  NAME: \"{r['name']}\""
-        if not r["present"]:
-            assert head[1:] == ["  [unpopulated]"]
-            continue
-        assert head[1].split() == ["SIZE:", str(r["spanned"]), *(["PRESENT:", str(r["present"])] if r["present"] !=
-                                   r["spanned"] else []), "MIN/LOW/HIGH:", f"{r['min']}/{r['low']}/{r['high']}"]
-        assert [tuple(x.strip() for x in line.split(":")) for line in head[3:]] == [
-            (k, str(v)) for k, v in r["vm_stat"].items()]
-
-
-@pytest.mark.parametrize("suite", SUITES)
-def test_kmem_zones_against_crash_and_drgn(suite: str) -> None:
-    """crash 8.0.2's ``kmem -z`` line by line; drgn 0.3.0's ``kmem -z`` value by value
-    (its zone headers and watermarks)."""
-    dump = resolve_state_dump(suite, "elf")
-    ours = _run(dump, "kmem -z")
-    if crash_can_open(suite):
-        assert _lines("\n".join(ours)) == _lines(_crash(suite)["kmem -z"])
-    else:
-        assert suite in CRASH_CANNOT_OPEN
-    paging = resolve_state_dump(suite, "elf-paging")
-    rows = json.loads(_run(paging, "kmem -z --json")[0])
-    theirs = _lines(drgn_crash_command(suite, paging.path, "kmem -z"))
-    heads = [line for line in theirs if line.startswith("NODE:")]
-    assert heads == [f"NODE: {r['node']}  ZONE: {r['zone']}  ADDR: {r['address']:x}  NAME: \"{r['name']}\""
-                     for r in rows]
-    marks = [line.split("MIN/LOW/HIGH:")[1].split()[0] for line in theirs if "MIN/LOW/HIGH:" in line]
-    assert marks == [f"{r['min']}/{r['low']}/{r['high']}" for r in rows if r["present"]]
-
-
-# ------------------------------------------------------------------------------- kmem -f
-
-
-@pytest.mark.parametrize("state_dump", STATE_IDS, ids=_ids, indirect=True)
-def test_kmem_free_lists_against_the_guest(state_dump: StateDump) -> None:
-    """``kmem -f``: the zones ``/proc/buddyinfo`` lists (the populated ones), each with a
-    free list per order buddyinfo counts and per migrate type; each zone's ``FREE`` and
-    ``SIZE`` are ``kmem -z``'s (``/proc/zoneinfo``'s sources, checked above); the blocks of
-    the lists move between the guest's one buddyinfo record and the dump, so their counts
-    are held to crash and drgn on the same dump (below).  The text says what ``--json`` says."""
-    dump = state_dump
-    lines = _run(dump, "kmem -f --json", "kmem -z --json", "kmem -f")
-    data, zones, text = json.loads(lines[0]), json.loads(lines[1]), lines[2:]
-    buddy = [line.split() for line in (dump.truth / "buddyinfo").read_text().splitlines()]
-    populated = [r for r in data["zones"] if r["areas"]]
-    assert [(r["node"], r["name"]) for r in populated] == [(int(b[1].rstrip(",")), b[3]) for b in buddy]
-    for r, b in zip(populated, buddy, strict=True):
-        orders = sorted({a["order"] for a in r["areas"]})
-        assert orders == list(range(len(b) - 4)), (orders, b)
-        per_order = len(r["areas"]) // len(orders)
-        assert [a["order"] for a in r["areas"]] == [o for o in orders for _ in range(per_order)]
-    assert [(r["size"], r["free"]) for r in data["zones"]] == [(z["spanned"], z["vm_stat"]["NR_FREE_PAGES"])
-                                                              for z in zones]
-    assert data["found"] == sum(a["blocks"] << a["order"] for r in data["zones"] for a in r["areas"])
-    rows = [line.split() for line in text if line.split()[:1] != ["ZONE"] and line.split()[:1] != ["AREA"]
-            and len(line.split()) == 5]
-    assert rows == [[str(a["order"]), f"{(4 << a['order'])}k", f"{a['free_list']:016x}", str(a["blocks"]),
-                     str(a["blocks"] << a["order"])] for r in data["zones"] for a in r["areas"]]
-    verdict = "(verified)" if data["found"] == data["nr_free_pages"] else f"(found {data['found']})"
-    assert text[-1] == f"nr_free_pages: {data['nr_free_pages']}  {verdict}"
-
-
-@pytest.mark.parametrize("suite", SUITES)
-def test_kmem_free_lists_against_crash_and_drgn(suite: str) -> None:
-    """crash 8.0.2's ``kmem -f`` line by line (every list's blocks counted, ``(verified)``
-    against ``NR_FREE_PAGES``); drgn 0.3.0's ``kmem -f`` value by value: the same lists
-    with the same blocks, the same total and verdict."""
-    dump = resolve_state_dump(suite, "elf")
-    if crash_can_open(suite):
-        assert _lines("\n".join(_run(dump, "kmem -f"))) == _lines(_crash(suite)["kmem -f"])
-    else:
-        assert suite in CRASH_CANNOT_OPEN
-    paging = resolve_state_dump(suite, "elf-paging")
-    ours = _run(paging, "kmem -f --json", "kmem -f")
-    data = json.loads(ours[0])
-    theirs = _lines(drgn_crash_command(suite, paging.path, "kmem -f"))
-    lists = [line.split() for line in theirs if len(line.split()) == 6 and line.split()[0].isdigit()]
-    assert [[x[0], x[3], x[4], x[5]] for x in lists] == [
-        [str(a["order"]), f"{a['free_list']:x}", str(a["blocks"]), str(a["blocks"] << a["order"])]
-        for r in data["zones"] for a in r["areas"]]
-    assert theirs[-1] == ours[-1]

@@ -33,6 +33,7 @@ import pytest
 
 from kdbg.ui.completion import complete
 from tests.cli_support import kdbg_commands
+from tests.command_checks import output_lines
 from tests.conftest import dump_id, resolve_state_dump
 from vmcores.crash import CrashDump
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CRASH_WRONG_TASKS, ask_crash, crash_can_open
@@ -55,11 +56,6 @@ NOT_LISTED = ("vm_map_ram", "unpurged")
 MAX_GONE_STACKS = 4
 #: x86-64's pages per memory section.
 PAGES_PER_SECTION = 1 << (27 - 12)
-
-
-def _lines(text: str) -> List[str]:
-    """*text*'s lines without trailing blanks, empty lines dropped."""
-    return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
 def _release(truth: Path) -> Tuple[int, int]:
@@ -154,7 +150,7 @@ _DWARF_LINE = re.compile(r"^([0-9a-f]+ \([Tt]\) \S+) \S+: \d+$")
 
 
 def _crash_symbol(text: str) -> int:
-    m = _SYM.match(_lines(text)[0])
+    m = _SYM.match(output_lines(text)[0])
     assert m, text
     return int(m.group(1), 16)
 
@@ -162,7 +158,7 @@ def _crash_symbol(text: str) -> int:
 def _free_blocks(text: str) -> List[Tuple[int, str]]:
     """``(order, first struct page)`` of each free block crash's ``kmem -F`` lists."""
     out, order = [], -1
-    for line in _lines(text):
+    for line in output_lines(text):
         f = line.split()
         if len(f) == 3 and f[1].endswith("k") and f[0].isdigit():
             order = int(f[0])
@@ -178,7 +174,7 @@ def _free_pages(first: Dict[str, str]) -> List[str]:
     crash's search also takes the page just past a free block for one of its pages (and
     then prints nothing: its callback compares ``<=`` the block's end, its printer ``<``);
     the first pages asked about are ones no free block ends right before."""
-    rows = [line.split() for line in _lines(first["kmem -p"])[1:]]
+    rows = [line.split() for line in output_lines(first["kmem -p"])[1:]]
     index = {r[0]: i for i, r in enumerate(rows)}
     blocks = _free_blocks(first["kmem -F"])
     past = {index[page] + (1 << order) for order, page in blocks}
@@ -191,15 +187,15 @@ def _free_pages(first: Dict[str, str]) -> List[str]:
 
 def _second(first: Dict[str, str]) -> List[str]:
     """``kmem ADDR`` and friends on addresses crash itself printed."""
-    vm = [line.split() for line in _lines(first["kmem -v"])[1:]]
-    slab_pages = [line.split() for line in _lines(first["kmem -p"])[1:] if line.endswith(" slab")]
+    vm = [line.split() for line in output_lines(first["kmem -v"])[1:]]
+    slab_pages = [line.split() for line in output_lines(first["kmem -p"])[1:] if line.endswith(" slab")]
     out = [f"kmem {_crash_symbol(first['sym init_task']) + 16:x}", f"kmem {_crash_symbol(first['sym jiffies']):x}",
            f"kmem {_crash_symbol(first['sym schedule']) + 16:x}", f"kmem {int(vm[0][2], 16) + 16:x}",
            f"kmem -v {int(vm[1][2], 16) + 16:x}", f"kmem {slab_pages[0][0]}", f"kmem -p {slab_pages[0][0]}",
            f"kmem -p {slab_pages[0][1]}", "kmem 1000000",
            # the kmem_cache of a slab's cache: an allocated object of the kmem_cache cache
            f"kmem {int(slab_pages[1][2], 16) + 8:x}"]
-    init = [line.split() for line in _lines(first["ps"]) if line.split()[:1] == ["1"]]
+    init = [line.split() for line in output_lines(first["ps"]) if line.split()[:1] == ["1"]]
     if init:  # crash found init (not on bookworm: CRASH_WRONG_TASKS)
         task = int(init[0][3], 16)
         signal = re.search(r"signal = 0x([0-9a-f]+)", first["task -R signal 1"])
@@ -212,7 +208,7 @@ def _comparable(text: str, wrong_tasks: bool) -> List[str]:
     """crash's or kdbg's lines, the source line crash adds to a text symbol dropped (it
     needs DWARF); where crash's task table is wrong, the context lines dropped too."""
     out = []
-    for line in _lines(text):
+    for line in output_lines(text):
         m = _DWARF_LINE.match(line)
         line = m.group(1) if m else line
         if wrong_tasks and line.lstrip().split(":")[0] in ("PID", "COMMAND", "TASK", "CPU", "STATE"):
@@ -245,7 +241,7 @@ def test_kmem_dev_waitq_bpf_against_crash(state_dump: StateDump) -> None:
         assert r.returncode == 0 and r.stderr == "", (cmd, r.stderr)
         assert _comparable(r.stdout, wrong) == _comparable(theirs[cmd], wrong), cmd
     # the guest loaded two maps and three programs (tests/test_crash_bpf.py checks them)
-    assert len(_lines(first["bpf"])) == 2 + len(bpf_objects(state_dump.truth)) == 7
+    assert len(output_lines(first["bpf"])) == 2 + len(bpf_objects(state_dump.truth)) == 7
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -279,7 +275,7 @@ def test_on_a_crashed_dump(crash_dump: CrashDump) -> None:
     assert any(row["start"] <= base < row["end"] for row in rows)
     if crash_dump.suite == "bullseye" and crash_dump.form == "elf":
         theirs = ask_crash(crash_dump.suite, crash_dump.path, commands).outputs
-        assert _lines(r.stdout)[1:] == [line for c in commands for line in _lines(theirs[c])]
+        assert output_lines(r.stdout)[1:] == [line for c in commands for line in output_lines(theirs[c])]
 
 
 # ------------------------------------------------------------------ bad input, help, completion

@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
-from kdbg.ui.completion import complete
 from tests.cli_support import kdbg_commands
+from tests.command_checks import bad_input, help_and_completion, output_lines
 from tests.conftest import dump_id, resolve_state_dump
+from tests.state_dumps import guest_pids
 from vmcores.arm64 import KERNELS as ARM64_KERNELS
 from vmcores.arm64 import PAGE_SIZE_KERNELS
 from vmcores.arm64_crash import arm64_crash_dumps
@@ -46,11 +47,6 @@ def _release(truth: Path) -> Tuple[int, int]:
     return int(major), int(minor)
 
 
-def _pids(truth: Path) -> Dict[str, int]:
-    """``NAME -> PID`` of the state guest's processes (its ``pids`` file)."""
-    return {line.split()[0]: int(line.split()[1]) for line in (truth / "pids").read_text().splitlines()}
-
-
 def _maps(truth: Path, pid: int) -> List[Tuple[int, int, str, int, str]]:
     """``(start, end, perms, offset, path)`` of each line of the guest's ``/proc/PID/maps``."""
     rows = []
@@ -61,38 +57,11 @@ def _maps(truth: Path, pid: int) -> List[Tuple[int, int, str, int, str]]:
     return rows
 
 
-def _lines(text: str) -> List[str]:
-    return [line.rstrip() for line in text.splitlines() if line.strip()]
-
-
 def _drgn_exec(suite: str, code: str) -> Any:
     """Run *code* (statements, with ``prog``) in drgn on the suite's ``elf-paging`` state
     dump with Debian's DWARF; its ``out`` is the answer (cached as every drgn answer)."""
     text = f"(lambda ns: (exec({code!r}, ns), ns['out'])[1])(dict(globals()))"
     return drgn_eval(suite, resolve_state_dump(suite, "elf-paging").path, text)
-
-
-def _bad_input(path: Path, cases: List[Tuple[str, str]], good: str) -> str:
-    """Each bad command is one line naming what is wrong, exit status 1; *good* after it
-    still runs. Returns *good*'s output."""
-    out = None
-    for cmd, words in cases:
-        r = kdbg_commands(path, cmd, good)
-        assert r.returncode == 1, (cmd, r.stderr)
-        assert len(r.stderr.splitlines()) == 1 and words in r.stderr and "Traceback" not in r.stderr, (cmd, r.stderr)
-        assert out is None or r.stdout == out, (cmd, r.stdout)
-        out = r.stdout
-    assert out
-    return out
-
-
-def _help_and_completion(path: Path, cmd: str, options: List[str]) -> None:
-    r = kdbg_commands(path, f"help {cmd}")
-    assert r.returncode == 0 and r.stdout.startswith(f"usage: {cmd}"), r.stdout
-    start, got = complete(None, {}, f"{cmd} -")
-    assert start == len(f"{cmd} -") - 1 and set(options) <= set(got), got
-    for option in options:
-        assert option in r.stdout, option
 
 
 # ------------------------------------------------------------------------------- vm -p
@@ -119,7 +88,7 @@ def test_vm_p_against_the_guests_maps_and_drgn(state_dump: StateDump) -> None:
     address, one it cannot is kdbg's swap entry, file page (the file and offset
     ``/proc/PID/maps`` gives, plus the page's distance into the VMA) or ``(not mapped)``;
     the text says what ``--json`` says, each VMA under its own header, as crash."""
-    pids = _pids(state_dump.truth)
+    pids = guest_pids(state_dump.truth)
     for name in ("kdbg-state", "init"):
         pid = pids.get(name, 1)
         r = kdbg_commands(state_dump.path, f"vm -p --json {pid}", f"vm -p {pid}")
@@ -174,11 +143,11 @@ def test_vm_p_against_crash(suite: str) -> None:
     if not crash_can_open(suite) or suite in CRASH_WRONG_TASKS:
         assert suite in CRASH_CANNOT_OPEN | CRASH_WRONG_TASKS
         return
-    cmd = f"vm -p {_pids(dump.truth)['kdbg-state']}"
-    theirs = _lines(ask_crash(suite, dump.path, [cmd]).outputs[cmd])
+    cmd = f"vm -p {guest_pids(dump.truth)['kdbg-state']}"
+    theirs = output_lines(ask_crash(suite, dump.path, [cmd]).outputs[cmd])
     r = kdbg_commands(dump.path, cmd)
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    ours = _lines(r.stdout)
+    ours = output_lines(r.stdout)
     assert len(ours) == len(theirs) and ours[2].split()[:2] == theirs[2].split()[:2], (ours[:3], theirs[:3])
 
     def norm(lines: List[str]) -> List[str]:
@@ -189,12 +158,12 @@ def test_vm_p_against_crash(suite: str) -> None:
 
 def test_vm_p_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    _bad_input(path, [("vm -p -m 1", "exclude each other"), ("vm -P zz 1", "not a hexadecimal"),
+    bad_input(path, [("vm -p -m 1", "exclude each other"), ("vm -P zz 1", "not a hexadecimal"),
                       ("vm -P ffff 1", "no VMA of the task"), ("vm -p 99999", "no task with PID 99999")],
                "vm -p --json 2")
     r = kdbg_commands(path, "vm -p --json 2")
     assert json.loads(r.stdout)[0]["vmas"] == []  # a kernel thread has no pages to show
-    _help_and_completion(path, "vm", ["-p", "-P", "-m", "--json"])
+    help_and_completion(path, "vm", ["-p", "-P", "-m", "--json"])
 
 
 # ------------------------------------------------------------------------------- rd -u, -R
@@ -212,7 +181,7 @@ def test_rd_u_against_the_guest_and_drgn(state_dump: StateDump) -> None:
     offset 0, ``/proc/PID/maps``): the ELF magic, and drgn's ``access_remote_vm`` bytes;
     an address in the lower half is user memory without ``-u`` too (crash's rule);
     ``rd -R`` ends at its address; the user addresses print right-aligned."""
-    pid = _pids(state_dump.truth)["kdbg-state"]
+    pid = guest_pids(state_dump.truth)["kdbg-state"]
     start, _end, _perms, offset, path = _maps(state_dump.truth, pid)[0]
     assert offset == 0 and path.startswith("/"), path
     r = kdbg_commands(state_dump.path, f"set {pid}", f"rd -u --json {start:x} 8", f"rd {start:x} 8",
@@ -234,13 +203,13 @@ def test_rd_u_against_the_guest_and_drgn(state_dump: StateDump) -> None:
 
 def test_rd_u_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    out = _bad_input(path, [("rd -u 400000", "no current context"),
+    out = bad_input(path, [("rd -u 400000", "no current context"),
                             ("rd -u -p 1000", "give -u or -p, not both"),
                             ("rd -R linux_banner -e linux_banner+8", "give COUNT, not -e END")], "rd -8 linux_banner 5")
     assert out.split()[1:6] == ["4c", "69", "6e", "75", "78"]  # Linux
     r = kdbg_commands(path, "set 2", "rd -u 400000")
     assert r.returncode == 1 and "kernel thread without user memory" in r.stderr, r.stderr
-    _help_and_completion(path, "rd", ["-u", "-R", "-p"])
+    help_and_completion(path, "rd", ["-u", "-R", "-p"])
 
 
 # ------------------------------------------------------------------------------- search -u
@@ -271,7 +240,7 @@ def test_search_u_against_the_guest_and_drgn(state_dump: StateDump) -> None:
     exactly the aligned places drgn finds it page by page with ``access_remote_vm``
     (DWARF), among them the start of the executable's first mapping and of ``[vdso]`` in
     the guest's maps; ``-c`` finds the strings drgn finds; ``-s``/``-l`` bound it."""
-    pid = _pids(state_dump.truth)["kdbg-state"]
+    pid = guest_pids(state_dump.truth)["kdbg-state"]
     maps = _maps(state_dump.truth, pid)
     r = kdbg_commands(state_dump.path, f"set {pid}", "search -u --json -w 464c457f", "search -u --json -c PATH=",
                       f"search -u --json -w -s {maps[0][0]:x} -l 0x1000 464c457f")
@@ -289,11 +258,11 @@ def test_search_u_against_the_guest_and_drgn(state_dump: StateDump) -> None:
 
 def test_search_u_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    _bad_input(path, [("search -u 1234", "no current context"), ("search -u -p 1234", "give one of -k, -u and -p")],
+    bad_input(path, [("search -u 1234", "no current context"), ("search -u -p 1234", "give one of -k, -u and -p")],
                "eval 1")
     r = kdbg_commands(path, "set 2", "search -u 1234")
     assert r.returncode == 1 and "kernel thread without user memory" in r.stderr, r.stderr
-    _help_and_completion(path, "search", ["-u", "-p", "-k"])
+    help_and_completion(path, "search", ["-u", "-p", "-k"])
 
 
 # ------------------------------------------------------------------------------- dis -u, -b
@@ -303,7 +272,7 @@ def test_dis_u_against_drgn(state_dump: StateDump) -> None:
     """``dis -u`` of the helper's text (its executable's ``r-x`` mapping in the guest's
     maps): the instructions' bytes are the memory drgn reads there
     (``access_remote_vm``, DWARF), one after another; lines are gdb's without symbols."""
-    pid = _pids(state_dump.truth)["kdbg-state"]
+    pid = guest_pids(state_dump.truth)["kdbg-state"]
     maps = _maps(state_dump.truth, pid)
     start = next(m[0] for m in maps if m[4] == maps[0][4] and "x" in m[2])
     r = kdbg_commands(state_dump.path, f"set {pid}", f"dis -u --json {start:x} 12", f"dis -u {start:x} 12")
@@ -378,7 +347,7 @@ def test_dis_ud2_are_the_bug_table(state_dump: StateDump) -> None:
 
 def test_dis_u_b_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    _bad_input(path, [("dis -u 401000", "no current context"), ("dis", "give an ADDRESS"),
+    bad_input(path, [("dis -u 401000", "no current context"), ("dis", "give an ADDRESS"),
                       ("dis -b schedule", "invalid int value")], "dis -b")
     r = kdbg_commands(path, "set 1", "dis -u zz")
     assert r.returncode == 1 and "not a hexadecimal user address" in r.stderr, r.stderr
@@ -386,7 +355,7 @@ def test_dis_u_b_bad_input_help_and_completion() -> None:
     r = kdbg_commands(path, "dis -b", "dis -b 2", "dis -b")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"encoded bytes being skipped after ud2a: {n}" for n in (0, 2)]
-    _help_and_completion(path, "dis", ["-u", "-b", "-r", "-f"])
+    help_and_completion(path, "dis", ["-u", "-b", "-r", "-f"])
 
 
 #: The oops report's ``pc :`` line and its ``Code:`` line (arm64's ``dump_kernel_instr``:
@@ -441,7 +410,7 @@ def test_tree_maple_against_the_guests_maps_and_drgn(state_dump: StateDump) -> N
     whose ``vm_start``/``vm_end`` (``-s``) are its ``/proc/PID/maps``, the entries drgn's
     ``mt_for_each`` and drgn's ``crash tree -t maple`` give (DWARF); before 6.1 one line
     saying the kernel has no maple trees."""
-    for name, pid in _pids(state_dump.truth).items():
+    for name, pid in guest_pids(state_dump.truth).items():
         r = kdbg_commands(state_dump.path, f"vm --json {pid}")
         mm = json.loads(r.stdout)[0]["mm"]
         cmd = f"tree -t maple -r mm_struct.mm_mt {mm:x}"
@@ -460,14 +429,14 @@ def test_tree_maple_against_the_guests_maps_and_drgn(state_dump: StateDump) -> N
         assert spans == [(m[0], m[1]) for m in _maps(state_dump.truth, pid)], name
         assert [row["address"] for row in rows] == _drgn_exec(state_dump.suite, _MAPLE.replace("PID", str(pid)))
         theirs = drgn_crash_command(state_dump.suite, resolve_state_dump(state_dump.suite, "elf-paging").path, cmd)
-        assert _lines(theirs) == lines[:n], name
+        assert output_lines(theirs) == lines[:n], name
 
 
 def test_tree_maple_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bookworm", "kdump-zlib").path
-    _bad_input(path, [("tree -t maple -p init_mm", "-N and -p are not shown"), ("tree -t tangle init_mm", "maple")],
+    bad_input(path, [("tree -t maple -p init_mm", "-N and -p are not shown"), ("tree -t tangle init_mm", "maple")],
                "tree -t maple -r mm_struct.mm_mt init_mm --json")
-    _help_and_completion(path, "tree", ["-t", "-r", "-p", "-N"])
+    help_and_completion(path, "tree", ["-t", "-r", "-p", "-N"])
 
 
 # ------------------------------------------------------------------------------- runq -g
@@ -522,13 +491,13 @@ def test_runq_g_against_crash(suite: str) -> None:
     theirs = ask_crash(suite, dump.path, ["runq -g"]).outputs["runq -g"]
     r = kdbg_commands(dump.path, "runq -g")
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert _lines(r.stdout) == _lines(theirs)
+    assert output_lines(r.stdout) == output_lines(theirs)
 
 
 def test_runq_g_bad_input_help_and_completion() -> None:
     path = resolve_state_dump("bullseye", "kdump-zlib").path
-    _bad_input(path, [("runq -g -t", "exclude each other"), ("runq -q", "unrecognized arguments")], "runq -g")
-    _help_and_completion(path, "runq", ["-g", "-t", "-m", "--json"])
+    bad_input(path, [("runq -g -t", "exclude each other"), ("runq -q", "unrecognized arguments")], "runq -g")
+    help_and_completion(path, "runq", ["-g", "-t", "-m", "--json"])
 
 
 # ------------------------------------------------------------------------------- kmem -f's count

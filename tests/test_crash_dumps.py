@@ -22,22 +22,12 @@ import pytest
 import kdbg
 from kdbg.memory import open_physical
 from tests.conftest import CRASH_DUMP_IDS, CRASH_IDS, dump_id
+from tests.dump_moment import drgn_view, parse_switches, stayed_asleep, sysrq_t_still_true
 from tests.helpers_support import comm_matches
-from tests.stack_truth import (
-    KERNEL_STACK_ENDS,
-    Frame,
-    Oops,
-    drgn_view,
-    parse_frame,
-    parse_panic,
-    parse_regs,
-    parse_switches,
-    parse_sysrq_t,
-    stayed_asleep,
-    sysrq_t_still_true,
-)
-from vmcores.build import Dump, dump_from_json, parse_proc_stat
-from vmcores.crash import MODULE_NAME
+from tests.stack_truth import KERNEL_STACK_ENDS, Frame, Oops, parse_frame, parse_panic, parse_regs, parse_sysrq_t
+from vmcores.build import parse_proc_stat
+from vmcores.crash_module import MODULE_NAME
+from vmcores.dump_index import Dump, dump_from_json
 
 MODULE_FUNCTIONS = ["kdbg_oops_level2", "kdbg_oops_level1", "kdbg_oops_write"]
 """The module's callers of kdbg_oops_crash, innermost first (as the oops trace lists them)."""
@@ -566,7 +556,7 @@ def _subsequence(short: List[str], long: List[str]) -> bool:
 def test_dump_stacks_are_the_console_stacks(crash_truth: Path) -> None:
     """The premise of the crash dumps, checked with drgn + Debian's DWARF vmlinux on the
     ``elf-paging`` dump: a task that stayed asleep across the sysrq-t and until the dump
-    (:func:`tests.stack_truth.sysrq_t_still_true`: its ``nvcsw``/``nivcsw`` in the dump
+    (:func:`tests.dump_moment.sysrq_t_still_true`: its ``nvcsw``/``nivcsw`` in the dump
     equal the ``after`` counts, and it is on no CPU at the dump) has in the dump the stack
     the console printed: the kernel's reliable frames, in order, among drgn's (which adds
     inlined functions such as ``context_switch`` and the user-mode frame)."""

@@ -1,5 +1,5 @@
 """crash's ``dev -p``, ``kmem -g`` and ``kmem -p`` on a live kernel's ``/proc/kcore``, held
-to what the same guest says about itself in the same boot (:func:`vmcores.build.live_tests`:
+to what the same guest says about itself in the same boot (:func:`vmcores.live.live_tests`:
 bookworm's generic kernel, this checkout over 9p).
 
 - ``dev -p``: ``/sys/bus/pci/devices/*`` (``vendor``, ``device``, ``class``, the bus each
@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from vmcores.build import LiveResult
+from vmcores.live import LiveResult
 
 #: Every this many page frames of each ``System RAM`` range is sampled.
 STRIDE = 193

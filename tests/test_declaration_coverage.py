@@ -87,7 +87,7 @@ def test_every_module_coverage_at_least_90_percent() -> None:
 def test_well_known_globals_exact() -> None:
     """The globals helpers start from get DWARF's exact type on the held-out kernel."""
     from tools.declaration_coverage import kdbg_dtype
-    from tools.dwarf_globals import canonical
+    from tools.dwarf_types import canonical
     from tools.gen_declarations import suite_variables
 
     _label, variables = suite_variables(HELD_OUT_SUITE)

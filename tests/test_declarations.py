@@ -41,7 +41,7 @@ from kdbg.declarations import (
 )
 from kdbg.errors import AmbiguousTypeError, DeclarationTableError, ExpressionError, KdbgError, TypeNotFoundError
 from tests.cli_support import clean_env
-from tools.dwarf_globals import c_declaration, canonical, dwarf_size
+from tools.dwarf_types import c_declaration, canonical, dwarf_size
 from tools.gen_declarations import merge
 
 

@@ -36,11 +36,11 @@ import kdbg.compat.drgn as kdbg_drgn
 import kdbg.errors as kdbg_errors
 from tests.conftest import resolve_dump
 from tests.kernel_names import KernelNames, kernel_names
-from vmcores.build import Dump
 from vmcores.contrib import ScriptRun, run_under_drgn, run_under_kdbg
 from vmcores.contrib_runs import CANNOT, CANNOT_RUNS, FORMS, RUNS, Facts, script_args, script_facts
 from vmcores.debian import SUITES
 from vmcores.drgn_source import contrib_scripts
+from vmcores.dump_index import Dump
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

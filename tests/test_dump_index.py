@@ -1,5 +1,5 @@
 """A dump cache can move: every dump index (each build's ``dumps.json`` and the manifests)
-records its paths relative to its own directory (:func:`vmcores.build.dump_json`), and
+records its paths relative to its own directory (:func:`vmcores.dump_index.dump_json`), and
 reads absolute ones as indexes recorded them before. Checked on a cache made in a
 temporary directory, renamed, and read through ``KDBG_CACHE`` at its new place."""
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from vmcores import arm64, build, crash
-from vmcores.build import Dump, dump_from_json, dump_json, finish_build, manifest_path
-from vmcores.crash import CrashDump, crash_root
+from vmcores.crash import CrashDump
+from vmcores.crash_module import crash_root
+from vmcores.dump_index import Dump, dump_from_json, dump_json, finish_build, manifest_path
 
 pytestmark = pytest.mark.timeout(60)
 

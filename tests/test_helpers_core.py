@@ -101,10 +101,10 @@ from kdbg.helpers import (
 from kdbg.helpers.common import Walk
 from kdbg.target import assemble
 from tests.conftest import dump_id, resolve_dump
+from tests.dump_moment import drgn_view, unchanged_since_truth
 from tests.helpers_support import ORACLE_QUERIES, comm_matches
 from tests.kallsyms_synthetic import PatchedMemory
 from tests.oracle_exprs import oracle_dump
-from tests.stack_truth import drgn_view, unchanged_since_truth
 from vmcores.oracle import ORACLE_FORM, ask_drgn
 
 SUITES = ("bullseye", "bookworm", "trixie")

@@ -13,7 +13,7 @@ from typing import Dict
 
 import pytest
 
-from vmcores.build import LiveResult
+from vmcores.live import LiveResult
 
 SCRIPT = r"""
 echo '==KALLSYMS'; grep -E ' (init_task|_stext|linux_banner|__start_BTF)$' /proc/kallsyms

@@ -26,9 +26,9 @@ from kdbg.helpers.cpumask import cpu_possible_mask, for_each_cpu
 from kdbg.helpers.percpu import per_cpu, per_cpu_ptr
 from kdbg.modules import loaded_modules
 from tests.conftest import resolve_crash_dump
-from vmcores.build import SUITES
-from vmcores.crash import MODULE_NAME, crash_dir, crash_root
-from vmcores.debian import debian_dbg_vmlinux
+from vmcores.crash import crash_dir
+from vmcores.crash_module import MODULE_NAME, crash_root
+from vmcores.debian import SUITES, debian_dbg_vmlinux
 
 VARIABLE = "kdbg_oops_pcpu"
 FORMS = ("elf", "kdump-zlib")

@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
+from tests.dump_moment import drgn_view, unchanged_since_truth
 from tests.helpers_support import comm_matches
 from tests.oracle_exprs import EXPRESSIONS, answers_for, by_key, kernel_version, oracle_dump, queries_for
-from tests.stack_truth import drgn_view, unchanged_since_truth
 from tools.held_out import held_out_kernel
 from vmcores.debian import SUITES, debian_dbg_vmlinux, debian_kernel
 from vmcores.oracle import OracleAnswers, ask_drgn, drgn_eval, run_drgn
@@ -166,7 +166,7 @@ def test_values_the_guest_reported(oracle_answers: OracleAnswers) -> None:
 def test_task_walk_matches_ps(oracle_answers: OracleAnswers) -> None:
     """drgn's walk of init_task.tasks (its own list helper) lists every process the guest
     listed, with the same comm and parent, and the same state where the task stayed asleep from
-    the guest's reading until the dump (``stack_truth.unchanged_since_truth``: X2's fresh
+    the guest's reading until the dump (``dump_moment.unchanged_since_truth``: X2's fresh
     trixie build caught ``kcompactd0`` asleep in ``/proc`` and woken at the dump)."""
     dump = oracle_dump(oracle_answers.suite)
     walk: List[List[Any]] = drgn_eval(

@@ -43,10 +43,10 @@ import pytest
 from kdbg.memory import open_physical
 from tests.cli_support import clean_env, run_kdbg
 from tests.conftest import SampleDump, dump_id, resolve_crash_dump, resolve_dump
-from vmcores.build import vmcore_style_elf
 from vmcores.crash import CrashDump
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, CrashOracleError, ask_crash, run_crash
 from vmcores.debian import SUITES, debian_dbg_vmlinux
+from vmcores.dump_forms import vmcore_style_elf
 
 #: The analysis every case records: tables, a stack, the log, modules.
 ANALYSIS = ["-x", "ps", "-x", "bt 1", "-x", "dmesg", "-x", "lsmod"]
@@ -54,6 +54,7 @@ ANALYSIS = ["-x", "ps", "-x", "bt 1", "-x", "dmesg", "-x", "lsmod"]
 #: (suite, form, tool) of the originals: QEMU's paging ELF and makedumpfile's kdump.
 ORIGINALS = [(suite, form, tool) for suite in SUITES
              for form, tool in (("elf-paging", "qemu"), ("kdump-zlib", "makedumpfile"))]
+
 
 def no_cache() -> Dict[str, str]:
     """Nothing from the cache: SMALL must hold everything kdbg opens it with (made when a

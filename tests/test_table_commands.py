@@ -8,7 +8,7 @@ its /proc showed them), its /proc/kallsyms (``init_task``, the first idle task),
 open files. Caveats as in ``test_helpers_core``: ``/proc``'s comm may be a kthread's full
 name or a kworker's name plus ``+workqueue`` or ``-workqueue`` (``comm_matches``). What the guest read of a
 task (state, CPU, memory) still holds at the dump only for a task that stayed asleep from
-before the guest recorded its truth to the dump (:func:`tests.stack_truth.unchanged_since_truth`:
+before the guest recorded its truth to the dump (:func:`tests.dump_moment.unchanged_since_truth`:
 the guest's dmesg and drgn's reading of the dump, never kdbg's): those are compared, every
 one of them; the others (the guest's shell reading /proc, kworkers, RCU) may have changed
 any of it.
@@ -26,10 +26,10 @@ import pytest
 
 from tests.cli_support import run_kdbg
 from tests.conftest import resolve_dump
+from tests.dump_moment import drgn_view, unchanged_since_truth
 from tests.helpers_oracle import helper_answers
 from tests.helpers_support import comm_matches
 from tests.kallsyms_truth import truth_vmlinux
-from tests.stack_truth import drgn_view, unchanged_since_truth
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM
 

@@ -39,7 +39,7 @@ from kdbg.errors import ObjectNotFoundError
 from kdbg.helpers import task_state_to_char
 from tests.cli_support import ROOT, clean_env
 from tests.conftest import resolve_dump
-from tests.stack_truth import drgn_view, unchanged_since_truth
+from tests.dump_moment import drgn_view, unchanged_since_truth
 from tests.task_state_truth import headers_of, kernel_chars, read_config, state_bits
 from vmcores.debian import SUITES
 from vmcores.oracle import ORACLE_FORM, Query, ask_drgn
@@ -114,7 +114,7 @@ def test_ps_state_is_the_kernels_for_every_task(suite: str, form: str) -> None:
     wrong = [(r, ours[r[0]], want) for r, want in zip(tasks, truth, strict=True) if ours[r[0]] != want]
     assert not wrong
     # the guest's own record: each task that stayed asleep from before the guest read /proc
-    # until the dump (drgn's sched_info and run queues: stack_truth.unchanged_since_truth) has
+    # until the dump (drgn's sched_info and run queues: dump_moment.unchanged_since_truth) has
     # the guest's letter; one woken meanwhile may differ (X2's fresh trixie build caught
     # kcompactd0 asleep in /proc and woken at the dump)
     at_dump = {r[1]: want for r, want in zip(tasks, truth, strict=True) if r[1]}

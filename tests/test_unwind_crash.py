@@ -28,7 +28,7 @@ User mode interrupted: the handler on the task's own stack (the kernel uses the 
 only to interrupt kernel code), then the user frame. And equal to drgn's. drgn 0.3.0
 unwinds it from the same note; its ``for_each_task(idle=True)`` only leaves an offline
 CPU's idle task out, so the idle tasks are asked for one by one
-(:func:`tests.stack_truth.drgn_view`).
+(:func:`tests.dump_moment.drgn_view`).
 
 The ``nmi`` scenario (an NMI injected into the idle guest, ``unknown_nmi_panic``,
 ``apic_extnmi=all``: both CPUs take it) panics from NMI context: no CPU goes offline (the
@@ -57,7 +57,7 @@ import pytest
 import kdbg
 from kdbg.helpers import cpu_curr, cpu_online_mask, cpu_possible_mask, for_each_cpu, for_each_task
 from kdbg.unwind import UnwindError
-from tests import stack_truth
+from tests import dump_moment, stack_truth
 from vmcores.crash import CrashDump, crash_dumps
 from vmcores.oracle import ORACLE_FORM, DrgnStacks, drgn_stack_traces
 
@@ -93,9 +93,9 @@ def drgn_for(suite: str, scenario: str) -> DrgnStacks:
     return _DRGN[key]
 
 
-def drgn_cpus(suite: str, scenario: str) -> Tuple[int, Dict[int, stack_truth.DumpCpu]]:
-    """``(panic_cpu, {cpu: DumpCpu})`` as drgn + DWARF read them (:func:`tests.stack_truth.drgn_view`)."""
-    view = stack_truth.drgn_view(suite, crash_dump(suite, scenario, ORACLE_FORM).path)
+def drgn_cpus(suite: str, scenario: str) -> Tuple[int, Dict[int, dump_moment.DumpCpu]]:
+    """``(panic_cpu, {cpu: DumpCpu})`` as drgn + DWARF read them (:func:`tests.dump_moment.drgn_view`)."""
+    view = dump_moment.drgn_view(suite, crash_dump(suite, scenario, ORACLE_FORM).path)
     return view.panic_cpu, view.cpus
 
 

@@ -25,7 +25,7 @@ import kdbg
 from kdbg.helpers import for_each_task
 from kdbg.unwind import StackTrace, UnwindError, crashed_thread, stack_trace, threads
 from tests.conftest import dump_id, resolve_dump
-from tests.stack_truth import drgn_view
+from tests.dump_moment import drgn_view
 from vmcores.oracle import ORACLE_FORM, DrgnStacks, drgn_stack_traces
 
 #: The three reference kernels and forky's Linux 7.2 (an extra suite, built on first use):

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from vmcores.build import LiveResult
+from vmcores.live import LiveResult
 
 SCRIPT = r"""
 sleep 600 &

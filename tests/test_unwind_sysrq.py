@@ -5,7 +5,7 @@ For every task that did not run between the sysrq-t and the dump, kdbg's frames 
 console's reliable frames (no ``?``), function, offset, size and module, in order (the
 user-mode frame, which the console shows as registers, aside: its ``rip``/``rsp`` are the
 console's). Which tasks those are comes from independent records of the guest only
-(:func:`tests.stack_truth.asleep_until_dump`: the guest's switch counts around the
+(:func:`tests.dump_moment.asleep_until_dump`: the guest's switch counts around the
 sysrq-t, drgn's reading of them and of each CPU's current task in the dump), never from
 kdbg, and kdbg compares exactly that set. The crashed task's trace contains the report's Call Trace and, for
 an oops, the faulting ``RIP`` frame; for the ``nmi`` scenario (a panic from an NMI that
@@ -22,7 +22,7 @@ import pytest
 
 import kdbg
 from kdbg.helpers import find_task
-from tests import stack_truth
+from tests import dump_moment, stack_truth
 from vmcores.crash import CrashDump, crash_dumps
 from vmcores.oracle import ORACLE_FORM
 
@@ -46,7 +46,7 @@ def test_asleep_tasks_equal_sysrq_t(case: Tuple[str, str, str]) -> None:
     suite, scenario, form = case
     dump = crash_dump(suite, scenario, form)
     oracle = crash_dump(suite, scenario, ORACLE_FORM)  # the same guest's memory as every form
-    printed, expected = stack_truth.sysrq_t_still_true(oracle.truth, stack_truth.drgn_view(suite, oracle.path))
+    printed, expected = dump_moment.sysrq_t_still_true(oracle.truth, dump_moment.drgn_view(suite, oracle.path))
     # the init script's sleepers (sleep 1000, kdbg-sleeper and its sleep 2000, cat on a
     # fifo) cannot have woken: they are always among them
     assert {"sleep", "kdbg-sleeper", "cat"} <= {printed[tid].comm for tid in expected}, expected

@@ -15,8 +15,9 @@ from typing import Any, Callable, Dict, List
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from vmcores.build import Dump, LiveResult, dump_from_json, manifest_path
 from vmcores.debian import SUITES
+from vmcores.dump_index import Dump, dump_from_json, manifest_path
+from vmcores.live import LiveResult
 
 BTF_MAGIC = b"\x9f\xeb"
 KDUMP_SIGNATURE = b"KDUMP   "

@@ -24,7 +24,7 @@ from kdbg.symbols.ksymtab import RecoveredSymbols, with_data_symbols
 from kdbg.target.checks import ADDRESS_SYMBOLS
 from tests.conftest import resolve_dump
 from tests.kallsyms_truth import text_only, truth_vmlinux
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import ORACLE_FORM, drgn_eval
 
 pytestmark = pytest.mark.timeout(2400)

@@ -11,7 +11,7 @@ address. For each, the table's declarations are parsed against the same kernel's
 guest's ``/sys/kernel/btf/vmlinux`` in the reference dump's truth) by
 :func:`kdbg.declarations.lookup_declared_type`, with no size hint (kallsyms gives none),
 as ``prog[name]`` does. A variable counts as *exact* when the canonical spelling of that
-type (:func:`tools.dwarf_globals.canonical`, written here from kdbg's type model, not by
+type (:func:`tools.dwarf_types.canonical`, written here from kdbg's type model, not by
 kdbg's C writer) equals DWARF's, and as *same size* when the type's size equals DWARF's
 byte size. The figure printed is exact / all.
 """
@@ -46,7 +46,9 @@ from kdbg.btf.types import (
     Volatile,
 )
 from kdbg.declarations import DeclarationTable, lookup_declared_type, module_key
-from tools.dwarf_globals import DType, DwarfVariable, canonical, dwarf_size, module_btf, module_files
+from tools.dwarf_globals import DwarfVariable
+from tools.dwarf_modules import module_btf, module_files
+from tools.dwarf_types import DType, canonical, dwarf_size
 from tools.gen_declarations import HELD_OUT_SUITE, suite_module_variables, suite_variables
 from vmcores.build import truth_files
 from vmcores.debian import debian_dbg_modules
@@ -55,7 +57,7 @@ __all__ = ["Coverage", "kdbg_dtype", "measure", "coverage_of", "module_coverage_
 
 
 def kdbg_dtype(t: Type, depth: int = 0) -> DType:
-    """kdbg's type as a :data:`~tools.dwarf_globals.DType` tree, for :func:`canonical`
+    """kdbg's type as a :data:`~tools.dwarf_types.DType` tree, for :func:`canonical`
     (type tags dropped: DWARF from gcc has none; sizes left out: the comparison of sizes
     is separate)."""
     if depth > 100:

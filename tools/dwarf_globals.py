@@ -7,10 +7,9 @@ Debian's 6.1 it lists 4,118 names (external ones, deduplicated, no statics, no a
 some with an empty name or ``const const``), where DWARF has about 45,000 variables with an
 address.
 
-A variable's type is kept as a small tree of tuples (:data:`DType`), which renders as a C
-declaration (:func:`c_declaration`, typedef names kept: ``pid_t``, ``atomic_t``), as a
-canonical string for comparing types (:func:`canonical`) and gives DWARF's byte size
-(:func:`dwarf_size`).
+A variable's type is kept as a small tree of tuples (:data:`tools.dwarf_types.DType`, which
+renders it as C, compares and sizes it). A module's variables (relocatable ``.ko`` files)
+are read by :mod:`tools.dwarf_modules` with this module's DIE scan and cache entries.
 
 pyelftools is run with ``relocate_dwarf_sections=False``: a linked vmlinux already holds
 final values, and applying its 10 million ``.rela.debug_info`` entries in Python takes
@@ -22,31 +21,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import lzma
 import os
-import struct
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from tools.dwarf_types import DType, c_declaration, dwarf_size
 from vmcores.debian import cache_root
 
-__all__ = ["DwarfVariable", "DType", "CACHE_VERSION", "ContainerVisitor", "iter_dwarf_variables", "variable_rows",
-           "variables_of_rows", "file_cache_keys", "cached_entry", "c_declaration", "canonical", "dwarf_size",
-           "iter_module_variables", "module_variables", "module_name_of", "module_files", "module_btf"]
+__all__ = ["DwarfVariable", "CACHE_VERSION", "ContainerVisitor", "iter_dwarf_variables", "variable_rows",
+           "variables_of_rows", "file_cache_keys", "cached_entry"]
 
-#: A type as a tuple tree: ``("base"|"typedef"|"struct"|"union"|"enum", name, size)``
-#: (an anonymous struct or union adds its members ``((name, T, bit size), ...)``, an
-#: anonymous enum its enumerator names),
-#: ``("void",)``, ``("ptr", T)``, ``("const"|"volatile"|"restrict", T)``,
-#: ``("array", length or None, T)``, ``("func", ret, (param, ...), variadic)``.
-DType = Tuple[Any, ...]
 
 #: The version of what the kdbg cache keeps of a file (vmlinux variables, a module's rows).
 CACHE_VERSION = 4
@@ -77,176 +67,6 @@ class DwarfVariable:
         ``union { struct bpf_raw_event_map event; btf_trace_x handler; } y;``), or
         ``None`` when C cannot spell the type."""
         return c_declaration(self.type, self.name)
-
-
-class _Unnamed(Exception):
-    """The type cannot be spelled in C by name (an anonymous struct, union or enum)."""
-
-
-# --------------------------------------------------------------------------- rendering
-def _has_anonymous(t: DType) -> bool:
-    """Whether ``t`` holds an anonymous type C cannot spell (one without its members)."""
-    k = t[0]
-    if k in ("base", "typedef", "struct", "union", "enum"):
-        if k not in ("struct", "union", "enum") or t[1]:
-            return False
-        if len(t) < 4:
-            return True
-        return k != "enum" and any(_has_anonymous(m[1]) for m in t[3])
-    if k == "void":
-        return False
-    if k == "ptr" or k in ("const", "volatile", "restrict"):
-        return _has_anonymous(t[1])
-    if k == "array":
-        return _has_anonymous(t[2])
-    if k == "func":
-        return _has_anonymous(t[1]) or any(_has_anonymous(p) for p in t[2])
-    return True
-
-
-def normalize(t: DType) -> DType:
-    """Qualifiers of an array moved onto its elements (C's rule), those of a function
-    dropped, repeated qualifiers merged; applied at every level."""
-    k = t[0]
-    if k in ("const", "volatile", "restrict"):
-        inner = normalize(t[1])
-        if inner[0] == "array":
-            return ("array", inner[1], normalize((k, inner[2])))
-        if inner[0] == "func":
-            return inner
-        if inner[0] == k:
-            return inner
-        if inner[0] in ("const", "volatile", "restrict"):
-            # one canonical order for stacked qualifiers: const outside volatile outside restrict
-            order = ("const", "volatile", "restrict")
-            quals = {k}
-            cur = inner
-            while cur[0] in order:
-                quals.add(cur[0])
-                cur = cur[1]
-            for q in reversed(order):
-                if q in quals:
-                    cur = (q, cur)
-            return cur
-        return (k, inner)
-    if k == "ptr":
-        return ("ptr", normalize(t[1]))
-    if k == "array":
-        return ("array", t[1], normalize(t[2]))
-    if k == "func":
-        return ("func", normalize(t[1]), tuple(normalize(p) for p in t[2]), t[3])
-    return t
-
-
-def _base_spelling(t: DType) -> str:
-    k = t[0]
-    if k == "void":
-        return "void"
-    if k == "enum" and not t[1]:
-        return "enum { " + ", ".join(t[3]) + " }"
-    if k in ("struct", "union") and not t[1]:
-        members = " ".join(_declare(normalize(mt), mname) + (f" : {bits}" if bits else "") + ";"
-                           for mname, mt, bits in t[3])  # fmt: skip
-        return f"{k} {{ {members} }}"
-    if k in ("base", "typedef"):
-        return str(t[1])
-    return f"{k} {t[1]}"
-
-
-def _declare(t: DType, inner: str) -> str:
-    """``t`` declaring ``inner`` (a name or an abstract declarator) in C."""
-    quals: List[str] = []
-    for _ in range(256):
-        k = t[0]
-        if k == "ptr":
-            inner = "*" + inner
-            nxt = t[1]
-            under = nxt
-            while under[0] in ("const", "volatile", "restrict"):
-                under = under[1]
-            if under[0] in ("array", "func"):
-                inner = f"({inner})"
-            t = nxt
-        elif k in ("const", "volatile", "restrict"):
-            under = t[1]
-            while under[0] in ("const", "volatile", "restrict"):
-                under = under[1]
-            if under[0] == "ptr":
-                inner = f"{k} {inner}" if inner else k
-            else:
-                quals.append(k)
-            t = t[1]
-        elif k == "array":
-            inner = f"{inner}[{'' if t[1] is None else t[1]}]"
-            t = t[2]
-        elif k == "func":
-            params = [_declare(p, "").strip() for p in t[2]]
-            if t[3]:
-                params.append("...")
-            inner = f"{inner}({', '.join(params) or 'void'})"
-            t = t[1]
-        else:
-            base = _base_spelling(t)
-            if quals:
-                base = " ".join(dict.fromkeys(quals)) + " " + base
-            if not inner:
-                return base
-            return f"{base} {inner}"
-    raise ValueError("type chain too deep")
-
-
-def c_declaration(t: DType, name: str) -> Optional[str]:
-    """``struct list_head modules;``: the C declaration of ``name``, ``None`` when a type
-    in it has no name C could use (an anonymous struct, union or enum)."""
-    if _has_anonymous(t):
-        return None
-    return _declare(normalize(t), name) + ";"
-
-
-def canonical(t: DType) -> str:
-    """A canonical spelling for comparing types (independent of any C declarator writer):
-    ``ptr(const(char))``, ``array(16,char)``, ``func(int;ptr(struct device),...)``; an
-    array of unknown length is ``array(0,...)`` as BTF stores it."""
-    t = normalize(t)
-    k = t[0]
-    if k == "void":
-        return "void"
-    if k in ("base", "typedef"):
-        return str(t[1])
-    if k in ("struct", "union", "enum"):
-        if t[1]:
-            return f"{k} {t[1]}"
-        if len(t) < 4:
-            return f"{k} <anonymous>"
-        if k == "enum":
-            return "enum {" + ",".join(t[3]) + "}"
-        inner = ",".join(f"{n}:{canonical(mt)}" + (f":{b}" if b else "") for n, mt, b in t[3])
-        return f"{k} {{{inner}}}"
-    if k in ("ptr", "const", "volatile", "restrict"):
-        return f"{k}({canonical(t[1])})"
-    if k == "array":
-        return f"array({t[1] or 0},{canonical(t[2])})"
-    if k == "func":
-        params = [canonical(p) for p in t[2]] + (["..."] if t[3] else [])
-        return f"func({canonical(t[1])};{','.join(params)})"
-    raise ValueError(f"unknown type node {t!r}")
-
-
-def dwarf_size(t: DType) -> Optional[int]:
-    """The byte size DWARF gives ``t`` (``None`` for void, functions, incomplete types)."""
-    k = t[0]
-    if k in ("base", "typedef", "struct", "union", "enum"):
-        return t[2]
-    if k == "ptr":
-        return 8
-    if k in ("const", "volatile", "restrict"):
-        return dwarf_size(t[1])
-    if k == "array":
-        inner = dwarf_size(t[2])
-        if inner is None:
-            return None
-        return (t[1] or 0) * inner
-    return None
 
 
 # --------------------------------------------------------------------------- DWARF
@@ -351,7 +171,7 @@ class _TypeReader:
         return t
 
 
-def _address(die: Any) -> Optional[int]:
+def die_address(die: Any) -> Optional[int]:
     loc = die.attributes.get("DW_AT_location")
     if loc is None or not isinstance(loc.value, list) or len(loc.value) < 9 or loc.value[0] != 0x03:
         return None  # DW_OP_addr <8 bytes> (maybe followed by more ops)
@@ -512,7 +332,7 @@ ContainerVisitor = Callable[[_TypeReader, Any], None]
 _CONTAINER_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type")
 
 
-def _top_variables(dwarf: Any, containers: Optional[ContainerVisitor] = None) -> Iterator[Tuple[str, _TypeReader, Any]]:
+def top_variables(dwarf: Any, containers: Optional[ContainerVisitor] = None) -> Iterator[Tuple[str, _TypeReader, Any]]:
     """``(cu_name, reader, die)`` of every top-level ``DW_TAG_variable`` DIE, CU by CU,
     in DIE order (found by :class:`_DieSkipper`; only those DIEs and the types they
     reach are parsed by pyelftools); a CU's parsed DIEs are dropped once it is done
@@ -546,7 +366,7 @@ def _top_variables(dwarf: Any, containers: Optional[ContainerVisitor] = None) ->
         cu._diemap = []
 
 
-def _definition(reader: _TypeReader, die: Any) -> Optional[Tuple[str, Any]]:
+def variable_definition(reader: _TypeReader, die: Any) -> Optional[Tuple[str, Any]]:
     """``(name, DIE holding its type)`` of a variable definition; one that refers to its
     declaration (``DW_AT_specification``, ``DW_AT_abstract_origin``) takes the
     declaration's name and type. ``None`` for a nameless one."""
@@ -565,7 +385,7 @@ def iter_dwarf_variables(vmlinux: Path, containers: Optional[ContainerVisitor] =
     declaration's name and type); then, with ``address`` ``None``, each distinct
     ``extern`` declaration (``DW_AT_declaration``), which is all DWARF says of symbols the
     linker script defines (``jiffies``, ``_text``). *containers* is given every top-level
-    struct and union DIE on the way (:func:`_top_variables`)."""
+    struct and union DIE on the way (:func:`top_variables`)."""
 
     with open(vmlinux, "rb") as fh:
         elf = ELFFile(fh)
@@ -576,15 +396,15 @@ def iter_dwarf_variables(vmlinux: Path, containers: Optional[ContainerVisitor] =
                    if isinstance(symtab, SymbolTableSection) else set())
         dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
         declared: Dict[Tuple[str, DType], str] = {}
-        for cu_name, reader, die in _top_variables(dwarf, containers):
-            addr = _address(die)
+        for cu_name, reader, die in top_variables(dwarf, containers):
+            addr = die_address(die)
             if addr is None:
                 if "DW_AT_declaration" in die.attributes and "DW_AT_name" in die.attributes:
                     name = die.attributes["DW_AT_name"].value.decode(errors="replace")
                     if "DW_AT_type" in die.attributes:
                         declared.setdefault((name, reader.type_of(die)), cu_name)
                 continue
-            found = _definition(reader, die)
+            found = variable_definition(reader, die)
             if found is None:
                 continue
             name, typed = found
@@ -643,158 +463,6 @@ def variable_rows(variables: Sequence[DwarfVariable]) -> List[List[Any]]:
 def variables_of_rows(rows: Sequence[Sequence[Any]]) -> List[DwarfVariable]:
     """The variables of cached rows (:func:`variable_rows`)."""
     return [DwarfVariable(n, a, _from_json(t), c) for n, a, t, c in rows]
-
-
-# --------------------------------------------------------------------------- modules
-_R_X86_64_64, _R_X86_64_32, _R_X86_64_32S = 1, 10, 11
-_SHF_ALLOC = 0x2
-
-
-def _relocated_module(data: bytes) -> Tuple[bytes, Dict[int, int], Any]:
-    """A relocatable ELF (a ``.ko``) with the relocations of its ``.debug_*`` sections
-    applied (S + A, as the linker would with every section at 0), the symbol's section
-    index of each 64-bit relocation in ``.debug_info`` by its offset there, and the ELF's
-    section headers. pyelftools' own relocation takes a minute for a 16 MB module; this
-    takes a second."""
-
-
-    elf = ELFFile(io.BytesIO(data))
-    sections = list(elf.iter_sections())
-    symtab = elf.get_section_by_name(".symtab")
-    if symtab is None:
-        return data, {}, sections
-    sh = symtab.header
-    syms = list(struct.iter_unpack("<IBBHQQ", data[sh.sh_offset : sh.sh_offset + sh.sh_size]))
-    out = bytearray(data)
-    where: Dict[int, int] = {}
-    info_index = next((i for i, s in enumerate(sections) if s.name == ".debug_info"), -1)
-    symtab_index = elf.get_section_index(".symtab")  # the section found by that name above
-    for sec in sections:
-        h = sec.header
-        if h.sh_type != "SHT_RELA" or h.sh_link != symtab_index:
-            continue
-        target = sections[h.sh_info]
-        if not target.name.startswith(".debug"):
-            continue
-        base = target.header.sh_offset
-        for r_offset, r_info, r_addend in struct.iter_unpack("<QQq", data[h.sh_offset : h.sh_offset + h.sh_size]):
-            sym, kind = r_info >> 32, r_info & 0xFFFFFFFF
-            _n, _i, _o, shndx, value, _sz = syms[sym]
-            v = value + r_addend
-            if kind == _R_X86_64_64:
-                struct.pack_into("<Q", out, base + r_offset, v & 0xFFFFFFFFFFFFFFFF)
-                if h.sh_info == info_index:
-                    where[r_offset] = shndx
-            elif kind in (_R_X86_64_32, _R_X86_64_32S):
-                struct.pack_into("<I", out, base + r_offset, v & 0xFFFFFFFF)
-    return bytes(out), where, sections
-
-
-def module_name_of(path: Path, data: Optional[bytes] = None) -> str:
-    """A module's name: ``name=`` of its ``.modinfo``, else the file's name with ``-`` as
-    ``_`` (the kernel's rule)."""
-    if data is not None:
-        at = data.find(b"\0name=")
-        if at >= 0:
-            end = data.find(b"\0", at + 6)
-            name = data[at + 6 : end].decode(errors="replace")
-            if name and all(c.isalnum() or c == "_" for c in name):
-                return name
-    stem = path.name
-    for suffix in (".xz", ".zst", ".gz", ".ko"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-    return stem.replace("-", "_")
-
-
-def iter_module_variables(ko: Path) -> Iterator[DwarfVariable]:
-    """Every top-level variable a module (a DWARF ``.ko``) defines in an allocated section
-    that stays after the module's init (not ``.init.*``, ``.modinfo``, ``__versions``: a
-    loaded module's kallsyms has none of those), in DIE order. A ``.ko`` is relocatable:
-    a variable "has an address" when its ``DW_OP_addr`` is relocated against a symbol of
-    such a section; ``address`` is then its offset there."""
-
-
-    raw = ko.read_bytes()
-    data, where, sections = _relocated_module(raw)
-    keep = set()
-    for i, sec in enumerate(sections):
-        h = sec.header
-        if not (h.sh_flags & _SHF_ALLOC) or sec.name.startswith(".init") or sec.name in (".modinfo", "__versions"):
-            continue
-        keep.add(i)
-    elf = ELFFile(io.BytesIO(data))
-    if not elf.has_dwarf_info():
-        return
-    dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
-    for cu_name, reader, die in _top_variables(dwarf):
-        if "DW_AT_declaration" in die.attributes:
-            continue
-        loc = die.attributes.get("DW_AT_location")
-        addr = _address(die)
-        if loc is None or addr is None:
-            continue
-        shndx = next((where[o] for o in range(loc.offset + 1, loc.offset + 4) if o in where), None)
-        if shndx is None or shndx not in keep:
-            continue
-        found = _definition(reader, die)
-        if found is None:
-            continue
-        name, typed = found
-        yield DwarfVariable(name, addr, reader.type_of(typed), cu_name)
-
-
-def module_files(moddir: Path) -> Dict[str, Path]:
-    """module name -> its ``.ko`` under ``moddir`` (by the file's name, as
-    :func:`module_variables` selects them)."""
-    return {module_name_of(f): f for f in sorted(moddir.rglob("*.ko"))}
-
-
-def module_btf(ko: Path) -> Optional[bytes]:
-    """The ``.BTF`` section of a module file (what ``/sys/kernel/btf/<module>`` serves once
-    it is loaded), or ``None``."""
-
-    with open(ko, "rb") as fh:
-        sec = ELFFile(fh).get_section_by_name(".BTF")
-        return None if sec is None else bytes(sec.data())
-
-
-def _module_rows(ko: str) -> Tuple[str, List[Any]]:
-    path = Path(ko)
-    rows = variable_rows(list(iter_module_variables(path)))
-    return module_name_of(path, path.read_bytes()), rows
-
-
-def module_variables(moddir: Path, modules: Optional[Sequence[str]] = None) -> Dict[str, List[DwarfVariable]]:
-    """module name -> :func:`iter_module_variables` of each ``*.ko`` under ``moddir`` (a
-    :func:`vmcores.debian.debian_dbg_modules` directory), or only of the ``modules`` named;
-    kept in the kdbg cache per file (a kernel's modules take minutes: two processes)."""
-
-    files = sorted(moddir.rglob("*.ko"))
-    if modules is not None:
-        wanted = set(modules)
-        files = [f for f in files if module_name_of(f) in wanted]
-    cache_dir = cache_root() / "declarations" / "modules"
-    out: Dict[str, List[DwarfVariable]] = {}
-    todo: List[Tuple[Path, Path]] = []
-    for f in files:
-        paths = [cache_dir / f"{key}.json.xz" for key in file_cache_keys(f, CACHE_VERSION)]
-        entry = cached_entry(paths)
-        if entry is None:
-            todo.append((f, paths[0]))
-        else:
-            name, rows = entry
-            out[name] = variables_of_rows(rows)
-    if todo:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        todo.sort(key=lambda fc: -fc[0].stat().st_size)
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            for (_f, cached), (name, rows) in zip(todo, pool.map(_module_rows, [str(f) for f, _ in todo]), strict=True):
-                tmp = cached.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_bytes(lzma.compress(json.dumps([name, rows]).encode()))
-                os.replace(tmp, cached)
-                out[name] = variables_of_rows(rows)
-    return {k: out[k] for k in sorted(out)}
 
 
 if __name__ == "__main__":  # pragma: no cover - a debugging aid

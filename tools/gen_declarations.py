@@ -22,7 +22,7 @@ parser matches to BTF's anonymous type of those members. Hand-written fixes go i
 
 The same packages carry every module's DWARF ``.ko``
 (:func:`vmcores.debian.debian_dbg_modules`); each module's variables (those in sections a
-loaded module keeps: :func:`tools.dwarf_globals.iter_module_variables`) are keyed
+loaded module keeps: :func:`tools.dwarf_modules.iter_module_variables`) are keyed
 ``module:name`` (``qemu_fw_cfg:fw_cfg_rev``) and merged per module across the kernels. The
 machine-made names of modules (tracepoint and trace event boilerplate, ``__param_``,
 ``dev_attr_``...: :data:`MODULE_RULE_PREFIXES`) whose declaration is their prefix's
@@ -58,7 +58,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from kdbg.declarations import MODULE_COMMON, MODULE_RULE, MODULE_SEPARATOR, encode_table
-from tools.dwarf_globals import DwarfVariable, module_variables
+from tools.dwarf_globals import DwarfVariable
+from tools.dwarf_modules import module_variables
 from tools.vmlinux_dwarf import dwarf_variables
 from tools.zero_length_arrays import kernel_exceptions, render
 from vmcores.debian import debian_dbg_modules, debian_dbg_vmlinux, debian_kernel

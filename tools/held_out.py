@@ -23,8 +23,9 @@ import sys
 from typing import List, Optional, Sequence, Set
 
 from kdbg.declarations import ZERO_LENGTH_FILE, DeclarationTable
-from vmcores.build import reference_dumps, vmcores_root
+from vmcores.build import reference_dumps
 from vmcores.debian import FLAVOURS, SUITES, debian_dbg_vmlinux, debian_kernel, kernel_name, suite_kernel_abis
+from vmcores.dump_index import vmcores_root
 
 __all__ = ["table_labels", "zero_length_labels", "source_labels", "source_releases", "source_kernels", "in_sample",
            "held_out_kernel", "main"]

@@ -16,17 +16,13 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from vmcores.build import (
-    DEFAULT_MEMORY,
-    SAMPLE_MEMORY,
-    BuildError,
-    build_sample,
-    live_test,
-    manifest_path,
-    reference_dumps,
-)
-from vmcores.crash import crash_root, print_crash_dumps
+from vmcores.build import SAMPLE_MEMORY, build_sample, reference_dumps
+from vmcores.crash import print_crash_dumps
+from vmcores.crash_module import crash_root
 from vmcores.debian import EXTRA_SUITES, SUITES, kernel_name
+from vmcores.dump_index import BuildError, manifest_path
+from vmcores.live import live_test
+from vmcores.qemu import DEFAULT_MEMORY
 
 
 def _suite_argument(text: str) -> str:

@@ -31,12 +31,12 @@ arm64 busybox: ``/bin`` in bookworm, ``/usr/bin`` in trixie).
 (built in on trixie's generic kernel); the console is the PL011
 (``console=ttyAMA0``), the truth stream goes over a ``virtconsole`` (``/dev/hvc0``:
 ``virt`` has only one UART for the normal world), so the guest's ``/init`` is
-:data:`vmcores.build.INIT_COMMON` with ``ttyS1`` replaced by ``hvc0``. The guest records
-exactly the x86 guests' truth (:data:`vmcores.build.INIT_DUMP`: uname, version, cmdline,
+:data:`vmcores.initramfs.INIT_COMMON` with ``ttyS1`` replaced by ``hvc0``. The guest records
+exactly the x86 guests' truth (:data:`vmcores.initramfs.INIT_DUMP`: uname, version, cmdline,
 kallsyms, mounts, modules, vmcoreinfo, iomem, meminfo, cpuinfo, BTF bytes, dmesg, every
 ``/proc/PID/stat``) plus a sysrq-t between markers on the console.
 
-**Dumps.** :func:`vmcores.build.qemu_dumps`: ``elf``, ``elf-paging`` and the QEMU kdump
+**Dumps.** :func:`vmcores.dump_forms.qemu_dumps`: ``elf``, ``elf-paging`` and the QEMU kdump
 forms this QEMU offers (zlib only; flattened and reassembled with ``makedumpfile -R``).
 Then the filtered forms (:data:`ARM64_FILTERED_FORMS`: ``-d 31`` with zlib, lzo and
 zstd), made from the ``elf-paging`` dump by Debian's arm64
@@ -51,7 +51,7 @@ emulation: it and the closure of its ``Depends`` (``perl:any`` left out: it is f
 -L ROOT -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu ROOT/usr/bin/makedumpfile``
 (qemu-user named explicitly: no ``binfmt_misc`` registration needed).  Its input is
 QEMU's ``-p`` ELF rewritten into ``/proc/vmcore``'s layout
-(:func:`vmcores.build.vmcore_style_elf`); it takes ``PHYS_OFFSET``, ``VA_BITS``,
+(:func:`vmcores.dump_forms.vmcore_style_elf`); it takes ``PHYS_OFFSET``, ``VA_BITS``,
 ``kimage_voffset`` and ``swapper_pg_dir`` from VMCOREINFO and filters without a
 vmlinux.  One ``-d 31 -z`` run on bookworm-cloud's 128 MB dump took 4 min 38 s at load
 24 on this host.
@@ -126,26 +126,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vmcores.build import (
-    BOOT_TIMEOUT,
-    DEFAULT_MEMORY,
-    INIT_COMMON,
-    INIT_DUMP,
-    READY,
-    BuildError,
-    Dump,
-    Guest,
-    _makedumpfile_forms,
-    _unpack_truth,
-    cached_dumps,
-    dump_from_json,
-    dump_json,
-    finish_build,
-    make_initramfs,
-    qemu_dumps,
-    vmcore_style_elf,
-    vmcores_root,
-)
+from vmcores.build import _unpack_truth
 from vmcores.debian import (
     FetchError,
     KernelFiles,
@@ -158,6 +139,10 @@ from vmcores.debian import (
     resolve_kernel_package,
     unpack_dbg_vmlinux,
 )
+from vmcores.dump_forms import makedumpfile_forms, qemu_dumps, vmcore_style_elf
+from vmcores.dump_index import BuildError, Dump, cached_dumps, dump_from_json, dump_json, finish_build, vmcores_root
+from vmcores.initramfs import INIT_COMMON, INIT_DUMP, make_initramfs
+from vmcores.qemu import BOOT_TIMEOUT, DEFAULT_MEMORY, READY, Guest
 
 KERNELS: Tuple[str, ...] = ("bookworm-cloud", "trixie-cloud")
 """The arm64 reference kernels, ``SUITE-FLAVOUR``: bookworm 6.1 ``cloud-arm64`` (no
@@ -184,7 +169,7 @@ no ``CONFIG_KALLSYMS_ALL``: kallsyms lists no data symbols), ``generic`` (with
 QEMU_AARCH64 = "qemu-system-aarch64"
 
 KERNEL_CMDLINE = "console=ttyAMA0 panic=-1 oops=panic init_on_free=1 cryptomgr.notests"
-"""As :data:`vmcores.build.KERNEL_CMDLINE`, with the PL011 console."""
+"""As :data:`vmcores.qemu.KERNEL_CMDLINE`, with the PL011 console."""
 
 INIT_COMMON_ARM64 = INIT_COMMON.replace("ttyS1", "hvc0")
 """The x86 guests' common ``/init`` with the truth stream on the virtconsole."""
@@ -196,7 +181,7 @@ MODULES = ("qemu_fw_cfg", "virtio_mmio", "virtio_console")
 
 def guest_modules(kernel: KernelFiles) -> Tuple[str, ...]:
     """:data:`MODULES` less those *kernel* builds in. Where the package lists its built-in
-    modules (``modules.builtin``) :func:`vmcores.build.module_closure` reads that; forky's
+    modules (``modules.builtin``) :func:`vmcores.initramfs.module_closure` reads that; forky's
     split packages ship no ``modules.builtin`` (and its cloud-arm64 kernel builds
     ``virtio_console`` in), so there a module with no ``.ko`` in the package is taken as
     built in: a driver truly missing leaves the truth stream silent and the boot fails
@@ -205,6 +190,7 @@ def guest_modules(kernel: KernelFiles) -> Tuple[str, ...]:
         return MODULES
     shipped = {p.name.split(".ko")[0].replace("-", "_") for p in kernel.modules_dir.rglob("*.ko*")}
     return tuple(m for m in MODULES if m in shipped)
+
 
 SYSRQ_T = r"""
 echo KDBG-SYSRQ-T-BEGIN > /dev/kmsg
@@ -445,7 +431,7 @@ def arm64_filtered_dumps(elf_paging: Path, outdir: Path) -> Tuple[List[Tuple[str
     vmcore_elf = outdir / "vmcore-style.elf"
     vmcore_style_elf(elf_paging, vmcore_elf)
     try:
-        return _makedumpfile_forms(vmcore_elf, outdir, ARM64_MAKEDUMPFILE_FORMS, command, note, flat=False)
+        return makedumpfile_forms(vmcore_elf, outdir, ARM64_MAKEDUMPFILE_FORMS, command, note, flat=False)
     finally:
         vmcore_elf.unlink(missing_ok=True)
 

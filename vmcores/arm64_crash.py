@@ -30,10 +30,10 @@ Scenarios (:data:`ARM64_SCENARIOS`):
 The module is built against Debian's arm64 ``linux-headers-<release>`` and its
 ``linux-headers-*-common`` (arm64 lists, :class:`vmcores.arm64.Arm64Apt`) with the host's
 own amd64 ``linux-kbuild-*`` of the same version (its ``fixdep``/``modpost`` run here;
-trixie's through trixie's ``ld.so`` as for x86, :func:`vmcores.crash._shim_new_glibc_tools`)
+trixie's through trixie's ``ld.so`` as for x86, :func:`vmcores.crash_module._shim_new_glibc_tools`)
 and Debian's cross compiler ``aarch64-linux-gnu-gcc`` (``apt-get install
 gcc-aarch64-linux-gnu``, gcc 12 on bookworm): ``make ARCH=arm64
-CROSS_COMPILE=aarch64-linux-gnu-`` with :func:`vmcores.crash._make_overrides` for a
+CROSS_COMPILE=aarch64-linux-gnu-`` with :func:`vmcores.crash_module._make_overrides` for a
 kernel built by a newer gcc. trixie's headers ship a BTF ``vmlinux``, so its module gets
 split BTF; bookworm's do not (no module BTF, as Kbuild says).
 
@@ -60,8 +60,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from elftools.elf.elffile import ELFFile
-
 from vmcores.arm64 import (
     ARM64_BOOT_TIMEOUT,
     INIT_COMMON_ARM64,
@@ -75,33 +73,32 @@ from vmcores.arm64 import (
     guest_modules,
     kernel_parts,
 )
-from vmcores.build import (
-    DEFAULT_MEMORY,
-    BuildError,
-    cached_dumps,
-    dump_from_json,
-    make_initramfs,
-)
 from vmcores.crash import (
     CRASH_CMDLINE,
     CRASHING,
-    MODULE_BUILD_TIMEOUT,
-    MODULE_NAME,
     MODULE_SCENARIOS,
-    MODULE_SOURCE,
     TRIGGERS,
     CrashDump,
+    _init_script,
+    boot_crash_and_dump,
+    finish_crash_build,
+)
+from vmcores.crash_module import (
+    MODULE_NAME,
+    MODULE_SOURCE,
     ModuleBuildError,
     _headers_packages,
-    _init_script,
     _make_overrides,
     _module_source_hash,
     _shim_new_glibc_tools,
     _unpack_debs,
-    boot_crash_and_dump,
-    finish_crash_build,
+    has_section,
+    run_module_make,
 )
 from vmcores.debian import FetchError, KernelFiles, PrivateApt, cache_root, file_lock, kernel_name
+from vmcores.dump_index import BuildError, cached_dumps, dump_from_json
+from vmcores.initramfs import make_initramfs
+from vmcores.qemu import DEFAULT_MEMORY
 
 ARM64_SCENARIOS: Tuple[str, ...] = ("panic", "oops")
 """The crash scenarios built for arm64 (see the module doc for the others)."""
@@ -186,7 +183,7 @@ def arm64_oops_module(kernel: KernelFiles) -> Path:
     """``kdbg_oops.ko`` cross-compiled for the arm64 *kernel* into
     ``<cache>/vmcores/arm64/crash/module/<release>/`` (with ``module.json``: command,
     compiler, ``source`` hash, ``recipe``, whether it has BTF; ``build.log``), rebuilt when
-    the source or recipe changes. A failure raises :class:`vmcores.crash.ModuleBuildError`
+    the source or recipe changes. A failure raises :class:`vmcores.crash_module.ModuleBuildError`
     naming why (the cross compiler missing: which package to install)."""
     top = arm64_dumps_root() / "crash" / "module" / kernel.release
     ko = top / f"{MODULE_NAME}.ko"
@@ -223,29 +220,14 @@ def arm64_oops_module(kernel: KernelFiles) -> Path:
                 f"CC={CROSS_COMPILE}gcc", *overrides, "modules"]
         info: Dict[str, Any] = {"release": kernel.release, "version": kernel.version, "source": src_hash,
                                 "recipe": ARM64_MODULE_RECIPE, "command": " ".join(argv), "gcc": cross_gcc}
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=MODULE_BUILD_TIMEOUT)
-            out, rc = p.stdout + p.stderr, p.returncode
-        except subprocess.TimeoutExpired:
-            out, rc = f"timed out after {MODULE_BUILD_TIMEOUT}s", -1
-        except FileNotFoundError:
-            out, rc = "make not found: apt-get install make", -1
-        (top / "build.log").write_text(out)
         built = build / f"{MODULE_NAME}.ko"
-        if rc != 0 or not built.exists():
-            lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("make")]
-            raise ModuleBuildError(f"building {MODULE_NAME}.ko for {kernel.release} failed: "
-                                   f"{'; '.join(lines[-3:]) or f'exit {rc}'}")
+        why = run_module_make(argv, top / "build.log", built)
+        if why is not None:
+            raise ModuleBuildError(f"building {MODULE_NAME}.ko for {kernel.release} failed: {why}")
         shutil.copy(built, ko)
-        info["btf"] = _has_btf(ko)
+        info["btf"] = has_section(ko, ".BTF")
         info_file.write_text(json.dumps(info, indent=1) + "\n")
         return ko
-
-
-def _has_btf(path: Path) -> bool:
-    """Whether the ELF file *path* has a ``.BTF`` section."""
-    with open(path, "rb") as f:
-        return ELFFile(f).get_section_by_name(".BTF") is not None
 
 
 def arm64_crash_dir(name: str, scenario: str) -> Path:

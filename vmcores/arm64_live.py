@@ -7,7 +7,7 @@ Usage::
     python -m vmcores.arm64_live fetch [SUITE-FLAVOUR ...]            # the arm64 Python
     python -m vmcores.arm64_live run [SUITE-FLAVOUR ...] [--force]    # boot, run, record
 
-**Initramfs.** :func:`vmcores.build.make_initramfs` (busybox, the guest's modules, its
+**Initramfs.** :func:`vmcores.initramfs.make_initramfs` (busybox, the guest's modules, its
 ``/init``) followed by a second newc archive (the kernel unpacks concatenated archives
 into one root) with
 
@@ -36,11 +36,11 @@ task whose stack ``bt`` shows, a sysrq-t between markers on the console, and for
 context-switch counts, around ``kmem -i`` ``/proc/meminfo``; ``uname -r``,
 ``/proc/modules``, ``/proc/cpuinfo`` and ``schedule``'s and ``_stext``'s lines of
 ``/proc/kallsyms``. All of it goes back as one tarball over the
-virtconsole (:meth:`vmcores.build.Guest.received`).
+virtconsole (:meth:`vmcores.qemu.Guest.received`).
 
 **Cache.** ``<cache>/vmcores/arm64-live/<SUITE-FLAVOUR>/`` holds ``truth/`` (what the guest
 sent, plus ``console.log``) and ``dumps.json`` (one record, form ``live-kcore``, through
-:func:`vmcores.build.cached_dumps` like every other build). The record is kept only while
+:func:`vmcores.dump_index.cached_dumps` like every other build). The record is kept only while
 :data:`LIVE_RECIPE`, the kernel package and :func:`source_key` (a SHA-256 of the kdbg
 tree, the dependencies copied and the guest script) are the same: kdbg's output is the
 output of the code under test, never of an older tree.
@@ -74,28 +74,18 @@ from vmcores.arm64 import (
     kernel_parts,
     package_closure,
 )
-from vmcores.build import (
-    INIT_SLEEPERS,
-    READY,
-    BuildError,
-    Cpio,
-    Dump,
-    _unpack_truth,
-    cached_dumps,
-    dump_from_json,
-    dump_json,
-    finish_build,
-    make_initramfs,
-    vmcores_root,
-)
+from vmcores.build import _unpack_truth
 from vmcores.debian import FetchError, file_lock
+from vmcores.dump_index import BuildError, Dump, cached_dumps, dump_from_json, dump_json, finish_build, vmcores_root
+from vmcores.initramfs import INIT_SLEEPERS, Cpio, make_initramfs
+from vmcores.qemu import READY
 
 LIVE_RECIPE = 1
 """Bumped when the guest, its packages or :data:`LIVE_SCRIPT` change in a way
 :func:`source_key` does not see."""
 
 LIVE_FORM = "live-kcore"
-"""The :attr:`vmcores.build.Dump.form` of a live run's record (its ``path`` is the truth
+"""The :attr:`vmcores.dump_index.Dump.form` of a live run's record (its ``path`` is the truth
 directory: there is no dump)."""
 
 PYTHON_ROOTS: Tuple[str, ...] = ("python3-minimal", "libpython3-stdlib")
@@ -334,7 +324,7 @@ def source_key() -> str:
 
 
 def live_initramfs(kernel: Any, busybox: Path, python_root: Path) -> bytes:
-    """The live guest's initramfs: :func:`vmcores.build.make_initramfs`'s archive, then one
+    """The live guest's initramfs: :func:`vmcores.initramfs.make_initramfs`'s archive, then one
     with the arm64 Python, kdbg and its dependencies."""
     base = make_initramfs(kernel, MODULES, LIVE_SCRIPT, busybox=busybox, init_common=INIT_COMMON_ARM64)
     c = Cpio()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from vmcores.build import Dump
+from vmcores.dump_index import Dump
 from vmcores.oracle import Query, ask_drgn
 
 __all__ = ["FORMS", "FACT_QUERIES", "RUNS", "CANNOT", "CANNOT_RUNS", "Facts", "script_facts", "script_args"]

@@ -25,7 +25,7 @@ contexts) and a first snapshot of ``/proc/diskstats`` and ``/sys/block/*/infligh
 0.2 s until the host stops it, ``KDBG-INFLIGHT <n> vda <r> <w> vdb <r> <w> vda1 <r> <w>``
 (the kernel's own ``inflight`` files, read with shell builtins) to ``/dev/kmsg``.  After
 :data:`SNAPSHOTS` lines (``KDBG-DISK-READY``) the host waits one second more, stops the
-guest and dumps it (:func:`vmcores.build.qemu_dumps`).  Stopping QEMU drains its throttled
+guest and dumps it (:func:`vmcores.dump_forms.qemu_dumps`).  Stopping QEMU drains its throttled
 requests into the virtqueues' used rings, but the stopped guest never sees the interrupt:
 in the dump those requests are still the block layer's, exactly as the last
 ``KDBG-INFLIGHT`` lines counted them.  ``truth/inflight`` holds those lines as
@@ -50,26 +50,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vmcores.build import (
-    BOOT_TIMEOUT,
-    DEFAULT_MEMORY,
-    FW_CFG_MODULES,
-    KERNEL_CMDLINE,
-    BuildError,
-    Dump,
-    Guest,
-    _unpack_truth,
-    built_from_current_kernel,
-    cached_dumps,
-    dump_from_json,
-    dump_json,
-    finish_build,
-    make_initramfs,
-    qemu_dumps,
-    suite_dumps_main,
-    vmcores_root,
-)
+from vmcores.build import _unpack_truth, built_from_current_kernel, suite_dumps_main
 from vmcores.debian import SUITES, debian_kernel
+from vmcores.dump_forms import qemu_dumps
+from vmcores.dump_index import BuildError, Dump, cached_dumps, dump_from_json, dump_json, finish_build, vmcores_root
+from vmcores.initramfs import FW_CFG_MODULES, make_initramfs
+from vmcores.qemu import BOOT_TIMEOUT, DEFAULT_MEMORY, KERNEL_CMDLINE, Guest
 
 __all__ = ["DISK_FORMS", "disk_dir", "disk_dumps", "build_disk", "read_inflight", "main"]
 

@@ -56,29 +56,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vmcores.build import (
-    DEFAULT_MEMORY,
-    FW_CFG_MODULES,
-    INIT_PROC_STAT,
-    INIT_SLEEPERS,
-    KERNEL_CMDLINE,
-    READY,
-    BuildError,
-    Dump,
-    Guest,
-    _unpack_truth,
-    built_from_current_kernel,
-    cached_dumps,
-    dump_from_json,
-    dump_json,
-    finish_build,
-    make_initramfs,
-    module_closure,
-    qemu_dumps,
-    suite_dumps_main,
-    vmcores_root,
-)
+from vmcores.build import _unpack_truth, built_from_current_kernel, suite_dumps_main
 from vmcores.debian import SUITES, debian_kernel
+from vmcores.dump_forms import qemu_dumps
+from vmcores.dump_index import BuildError, Dump, cached_dumps, dump_from_json, dump_json, finish_build, vmcores_root
+from vmcores.initramfs import FW_CFG_MODULES, INIT_PROC_STAT, INIT_SLEEPERS, make_initramfs, module_closure
+from vmcores.qemu import DEFAULT_MEMORY, KERNEL_CMDLINE, READY, Guest
 from vmcores.state_bpf import BPF_HELPER_SOURCE, INIT_BPF_START, INIT_BPF_TRUTH
 
 STATE_FORMS: Tuple[str, ...] = ("elf", "elf-paging", "kdump-zlib-flat", "kdump-zlib")
