@@ -4,6 +4,7 @@ command still runs) and ``help`` with the REPL's completion of the options."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -15,6 +16,26 @@ def output_lines(text: str) -> List[str]:
     """*text*'s lines without trailing blanks, empty lines dropped (crash's, drgn's and
     kdbg's output compared line by line)."""
     return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+#: A branch's operand in crash's (gdb's) and kdbg's ``dis``: the target, and its symbol.
+BRANCH_TARGET = re.compile(r"(0x[0-9a-f]+)(?: (<[^>]+>))?$")
+
+
+def assert_same_instruction(what: object, mine: Tuple[str, str], gdb: Tuple[str, str]) -> None:
+    """One instruction of kdbg's ``dis`` (capstone) as crash's (gdb's): ``(mnemonic, operands)``.
+    gdb's padding (``data16``, ``cs``, ``xchg %ax,%ax``, ``nop*``) is any nop to capstone, and
+    gdb adds size suffixes capstone leaves out; a direct branch's target is the same address,
+    named alike."""
+    (m1, o1), (m2, o2) = mine, gdb
+    if m2 in ("data16", "cs") or m2.startswith("nop") or (m2, o2) == ("xchg", "%ax,%ax"):
+        assert m1.startswith("nop") or m1 == m2, (what, m1, m2)
+        return
+    assert m1 == m2 or m1[:-1] == m2 or m2.startswith(m1), (what, m1, m2)
+    if m2.startswith("j") or m2.startswith("call"):
+        t1, t2 = BRANCH_TARGET.search(o1), BRANCH_TARGET.search(o2)
+        if t2 is not None:  # a direct branch: the same target, named alike
+            assert t1 is not None and t1.groups() == t2.groups(), (what, o1, o2)
 
 
 def run_lines(path: Path, *commands: str) -> List[str]:

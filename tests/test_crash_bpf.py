@@ -37,6 +37,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from tests.cli_support import kdbg_commands
+from tests.command_checks import BRANCH_TARGET, assert_same_instruction
 from tests.conftest import dump_id, resolve_state_dump
 from vmcores.crash_oracle import CRASH_CANNOT_OPEN, ask_crash, crash_can_open
 from vmcores.debian import SUITES
@@ -170,7 +171,6 @@ def test_bpf_code_against_the_kernels_dump_of_it(state_dump: StateDump) -> None:
 
 _LOAD = re.compile(r"^ {5}LOAD_TIME: .*$")
 _JIT = re.compile(r"^ {3}0x([0-9a-f]+):\t(\S+)(?: +(.*?))? ?$")
-_TARGET = re.compile(r"(0x[0-9a-f]+)(?: (<[^>]+>))?$")
 _CRASH_MEMBER = re.compile(r"^  (\w+) = (-?(?:0x[0-9a-f]+|\d+)),$")
 _KDBG_MEMBER = re.compile(r"^\t\.(\w+) = \([^)]*\)(-?(?:0x[0-9a-f]+|\d+)),$")
 
@@ -235,13 +235,9 @@ def test_bpf_against_crash(state_dump: StateDump) -> None:
             mine_rows, gdb_rows = _jit_rows([x for x in mine if x]), _jit_rows([x for x in gdb if x])
             assert [a for a, *_ in mine_rows] == [a for a, *_ in gdb_rows], cmd
             for (a, m1, o1), (_a, m2, o2) in zip(mine_rows, gdb_rows, strict=True):
-                if m2 in ("data16", "cs") or m2.startswith("nop") or (m2, o2) == ("xchg", "%ax,%ax"):
-                    assert m1.startswith("nop") or m1 == m2, (cmd, hex(a), m1, m2)
-                    continue
-                assert m1 == m2 or m1[:-1] == m2 or m2.startswith(m1), (cmd, hex(a), m1, m2)
-                if m2.startswith("j") or m2.startswith("call"):
-                    t1, t2 = _TARGET.search(o1), _TARGET.search(o2)
-                    assert t2 is not None and t1 is not None and t1.groups() == t2.groups(), (cmd, hex(a), o1, o2)
+                assert_same_instruction((cmd, hex(a)), (m1, o1), (m2, o2))
+                # a JITed program branches and calls directly only
+                assert not m2.startswith(("j", "call")) or BRANCH_TARGET.search(o2), (cmd, hex(a), o2)
             continue
         ours, gdbs = _numbers(mine, _KDBG_MEMBER), _numbers(gdb, _CRASH_MEMBER)
         common = set(ours) & set(gdbs)

@@ -26,6 +26,7 @@ import kdbg
 from kdbg.errors import ExpressionError
 from kdbg.ui.commands import CommandContext, run_command
 from tests.cli_support import clean_env, kdbg_commands, run_kdbg
+from tests.command_checks import assert_same_instruction
 from tests.conftest import resolve_dump
 from tests.kernel_names import kallsyms_addresses
 from tests.memory_overlay import overlay
@@ -302,7 +303,6 @@ def _dis_rows(text: str) -> List[Tuple[int, str, str, str]]:
     return rows
 
 
-_TARGET = re.compile(r"(0x[0-9a-f]+)(?: (<[^>]+>))?$")
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -336,14 +336,7 @@ def test_dis(suite: str) -> None:
         gdb = _dis_rows(theirs[cmd])
         assert [(a, lab) for a, lab, _m, _o in mine] == [(a, lab) for a, lab, _m, _o in gdb], cmd
         for (a, _l, m1, o1), (_a, _l2, m2, o2) in zip(mine, gdb, strict=True):
-            if m2 in ("data16", "cs") or m2.startswith("nop") or (m2, o2) == ("xchg", "%ax,%ax"):
-                assert m1.startswith("nop") or m1 == m2, (cmd, hex(a), m1, m2)
-                continue
-            assert m1 == m2 or m1[:-1] == m2 or m2.startswith(m1), (cmd, hex(a), m1, m2)
-            if m2.startswith("j") or m2.startswith("call"):
-                t1, t2 = _TARGET.search(o1), _TARGET.search(o2)
-                if t2 is not None:  # a direct branch: the same target, named alike
-                    assert t1 is not None and t1.groups() == t2.groups(), (cmd, hex(a), o1, o2)
+            assert_same_instruction((cmd, hex(a)), (m1, o1), (m2, o2))
 
 
 # ------------------------------------------------------- eval, ascii, btop, ptob, ptov
