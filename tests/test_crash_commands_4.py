@@ -52,7 +52,7 @@ def test_state_guest_made_its_state(suite: str) -> None:
     below means anything)."""
     truth = resolve_state_dump(suite, "elf").truth
     pids = guest_pids(truth)
-    assert set(pids) == {"nc-listen", "nc-server", "nc-client", "trap-sh", "kdbg-state"}, pids
+    assert set(pids) == {"nc-listen", "nc-server", "nc-client", "trap-sh", "kdbg-state", "kdbg-bpf"}, pids
     for pid in pids.values():
         assert (truth / "proc" / str(pid) / "maps").read_text(), pid
     helper, trap = _status(truth, pids["kdbg-state"]), _status(truth, pids["trap-sh"])
