@@ -31,12 +31,11 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -45,7 +44,7 @@ if str(ROOT) not in sys.path:
 import drgn  # noqa: E402
 
 from benchmarks.bench_unwind import bench_process  # noqa: E402
-from benchmarks.drgn_target import best_of, child_env, default_dump, run_child  # noqa: E402
+from benchmarks.drgn_target import best_of, child_env, default_dump, median_times, run_child  # noqa: E402
 from kdbg.memory import open_core  # noqa: E402
 from vmcores.arm64 import arm64_dbg_vmlinux, arm64_dumps, kernel_parts  # noqa: E402
 
@@ -74,12 +73,8 @@ def bench_start(dump: str, vmlinux: str, runs: int, work: str, cpu: bool) -> Dic
         out = run_child(cmd, env, cpu)[1]
         if out != EXPECTED:
             raise SystemExit(f"{cmd[:4]} printed {out[:200]!r}, expected {EXPECTED!r}")
-    kt: List[float] = []
-    dt: List[float] = []
-    for _ in range(runs):
-        kt.append(run_child(kcmd, env, cpu)[0])
-        dt.append(run_child(dcmd, env, cpu)[0])
-    return {"kdbg_s": statistics.median(kt), "drgn_s": statistics.median(dt)}
+    kdbg_s, drgn_s = median_times(kcmd, dcmd, env, cpu, runs)
+    return {"kdbg_s": kdbg_s, "drgn_s": drgn_s}
 
 
 def _text_range(dump_truth: Path) -> Tuple[int, int]:
@@ -90,17 +85,6 @@ def _text_range(dump_truth: Path) -> Tuple[int, int]:
         if len(f) >= 3 and f[2] in ("_stext", "_etext"):
             got[f[2]] = int(f[0], 16)
     return got["_stext"], got["_etext"]
-
-
-def _best_cpu(repeat: int, fn: Callable[[], object]) -> float:
-    """The least CPU time (this process's user+sys) of ``repeat`` calls of ``fn``: on a
-    loaded machine wall time is mostly waiting for a CPU."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
-    return best
 
 
 def bench_reads(dump: str, vmlinux: str, truth: Path, repeat: int, n: int = N_READS,
@@ -137,10 +121,10 @@ def bench_reads(dump: str, vmlinux: str, truth: Path, repeat: int, n: int = N_RE
                 for a in addrs:
                     dread(a, 8)
 
-            best = _best_cpu if cpu else best_of
+            clock = time.process_time if cpu else time.perf_counter
             run_k()
             run_d()
-            out[label] = {"kdbg_s": best(repeat, run_k), "drgn_s": best(repeat, run_d)}
+            out[label] = {"kdbg_s": best_of(repeat, run_k, clock), "drgn_s": best_of(repeat, run_d, clock)}
         return out
     finally:
         mem.close()

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +33,14 @@ import drgn  # noqa: E402
 from drgn.helpers.linux.pid import for_each_task as drgn_tasks  # noqa: E402
 
 import kdbg  # noqa: E402
-from benchmarks.drgn_target import add_target_arguments, best_of, child_env, run_child, target_from_args  # noqa: E402
+from benchmarks.drgn_target import (  # noqa: E402
+    add_target_arguments,
+    best_of,
+    child_env,
+    median_times,
+    run_child,
+    target_from_args,
+)
 from kdbg.errors import KdbgError  # noqa: E402
 from kdbg.helpers import for_each_task as kdbg_tasks  # noqa: E402
 
@@ -128,12 +134,8 @@ def bench_process(dump: str, vmlinux: str, runs: int, work: str, cpu: bool) -> D
     dtasks = sum(1 for line in dout.splitlines() if line.startswith("PID "))  # also those it fails
     if ktasks != dtasks:
         raise SystemExit(f"foreach bt printed {ktasks} tasks, drgn {dtasks}")
-    kt: List[float] = []
-    dt: List[float] = []
-    for _ in range(runs):
-        kt.append(run_child(kdbg_cmd, env, cpu)[0])
-        dt.append(run_child(drgn_cmd, env, cpu)[0])
-    return {"tasks": ktasks, "kdbg_s": statistics.median(kt), "drgn_s": statistics.median(dt)}
+    kdbg_s, drgn_s = median_times(kdbg_cmd, drgn_cmd, env, cpu, runs)
+    return {"tasks": ktasks, "kdbg_s": kdbg_s, "drgn_s": drgn_s}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -53,13 +54,15 @@ def child_env(cache: str) -> Dict[str, str]:
     return env
 
 
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
-    """The shortest wall time of ``repeat`` calls of ``fn``, in seconds."""
+def best_of(repeat: int, fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    """The least time of ``repeat`` calls of ``fn``, in seconds: wall time, or with
+    ``clock=time.process_time`` this process's CPU time (on a loaded machine wall time is
+    mostly waiting for a CPU)."""
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
 
 
@@ -84,3 +87,15 @@ def run_child(cmd: List[str], env: Dict[str, str], cpu: bool = False) -> Tuple[f
     ends the benchmark with its command and the end of its stderr."""
     wall, used, out = run_timed(cmd, env)
     return (used if cpu else wall), out
+
+
+def median_times(kdbg_cmd: List[str], drgn_cmd: List[str], env: Dict[str, str], cpu: bool,
+                 runs: int) -> Tuple[float, float]:
+    """The median times (:func:`run_child`) of ``runs`` runs of each command, run in turns so
+    that a change in the machine's load falls on both alike."""
+    kt: List[float] = []
+    dt: List[float] = []
+    for _ in range(runs):
+        kt.append(run_child(kdbg_cmd, env, cpu)[0])
+        dt.append(run_child(drgn_cmd, env, cpu)[0])
+    return statistics.median(kt), statistics.median(dt)
