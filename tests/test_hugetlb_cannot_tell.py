@@ -93,9 +93,12 @@ def _assert_cannot_tell(dump: Dump, why: str) -> None:
     assert rows["TOTAL HUGE"][:2] == ["?", "?"] and rows["HUGE FREE"][:3] == ["?", "?", "?"]
     assert rows["COMMIT LIMIT"][:2] == ["?", "?"]
     assert int(rows["TOTAL MEM"][0]) * 4 == info["MemTotal"]
-    assert lines[-1].startswith("kmem: cannot tell the HugeTLB pages: no symbol 'hstates'") and why in lines[-1]
+    huge = [ln for ln in lines if ln.startswith("kmem: cannot tell the HugeTLB pages: no symbol 'hstates'")]
+    assert len(huge) == 1 and why in huge[0] and lines[-1].startswith("kmem: cannot tell ")
     assert js["huge_total"] is None and js["huge_free"] is None and js["commit_limit"] is None
-    assert js["total"] * 4 == info["MemTotal"] and set(js["cannot_tell"]) == {"huge_total", "huge_free", "commit_limit"}
+    assert js["total"] * 4 == info["MemTotal"] and {"huge_total", "huge_free", "commit_limit"} <= set(js["cannot_tell"])
+    # what else this kernel's kallsyms cut hides (6.12's static blockdev_superblock) is said so too
+    assert set(js["cannot_tell"]) <= {"huge_total", "huge_free", "commit_limit", "buffers", "cached"}
 
 
 def _without_hstates(monkeypatch: pytest.MonkeyPatch) -> None:

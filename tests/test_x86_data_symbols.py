@@ -104,7 +104,8 @@ def test_recovered_addresses_are_the_guests(case: tuple) -> None:
                 continue
             assert address in listed, (source, name, hex(address), [hex(a) for a in listed])
     assert all(n.startswith("kallsyms_") for n in unlisted), unlisted
-    assert any(a < 1 << 24 for a in found.sources["ksymtab"].values())  # a per-CPU one was compared
+    if suite not in KSYMTAB_LEAST:  # a per-CPU one was compared
+        assert any(a < 1 << 24 for a in found.sources["ksymtab"].values())
 
 
 def test_recovered_addresses_are_drgns(case: tuple) -> None:
@@ -154,6 +155,7 @@ def test_sys_time_from_the_recovered_timekeeper(monkeypatch: pytest.MonkeyPatch)
     load = target.load_kallsyms_from_memory
     monkeypatch.setattr(target, "load_kallsyms_from_memory", lambda *a, **k: text_only(load(*a, **k)))
     with open_program(str(dump.path)) as prog:
+        prog.symbol_table  # noqa: B018 - loads the table, recording what was recovered
         assert prog.cache[RECOVERED_SYMBOLS].sources["code"]["timekeeper_data"] == guest["timekeeper_data"]
     hidden = _date_and_uptime(str(dump.path))
     assert hidden == full and full[2] == guest["timekeeper_data"], (hidden, full)

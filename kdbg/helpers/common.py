@@ -186,6 +186,10 @@ def has_member(prog: Program, struct: str, member: str) -> bool:
 
 def _recovered(prog: Program) -> Optional[RecoveredSymbols]:
     """What the recovery of data symbols found when kallsyms lists none (else ``None``)."""
+    try:
+        prog.symbol_table  # noqa: B018 - loading the symbols records what was recovered
+    except KdbgError:
+        return None
     found = prog.cache.get(RECOVERED_SYMBOLS)
     if isinstance(found, RecoveredSymbols) and (found.unresolved or any(found.sources.values())):
         return found
