@@ -32,12 +32,12 @@ def dump() -> Dump:
 
 
 def test_unfound_globals_cannot_tell(dump: Dump) -> None:
-    """The IRQ descriptors' tree (``irq_desc_tree``, static on 6.1) and the ktypes sysfs
-    tells objects apart by (``device_ktype``, static) are in the kernel (its vmlinux) and
-    not in its kallsyms: the helpers say they cannot tell, naming the global."""
+    """The IRQ descriptors' tree (``irq_desc_tree``, static on 6.1) and sysfs's root
+    (``sysfs_root_kn``) are in the kernel (its vmlinux) and not in its kallsyms: the
+    helpers say they cannot tell, naming the global."""
     vmlinux = vmlinux_symbols(dump)
     kallsyms = {n for _a, _t, n in truth_vmlinux(dump.truth)}
-    for name in ("irq_desc_tree", "device_ktype"):
+    for name in ("irq_desc_tree", "sysfs_root_kn"):
         assert name in vmlinux and name not in kallsyms, name
     with open_program(str(dump.path)) as prog:
         assert not symbols_complete(prog)
@@ -45,7 +45,7 @@ def test_unfound_globals_cannot_tell(dump: Dump) -> None:
                   " (nor 'irq_desc_tree'): kallsyms lists no data symbols"),
                  (lambda: irq_to_desc(prog, 1), "cannot tell the IRQ descriptors: no symbol 'sparse_irqs'"),
                  (lambda: sysfs_lookup(prog, "/sys/devices/system/cpu/cpu0"),
-                  "cannot tell what /sys/devices/system/cpu/cpu0 is: no symbol 'device_ktype': kallsyms lists no")]
+                  "cannot tell sysfs: no symbol 'sysfs_root_kn': kallsyms lists no data symbols")]
         for call, start in cases:
             with pytest.raises(ObjectNotFoundError) as e:
                 call()

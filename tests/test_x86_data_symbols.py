@@ -134,10 +134,10 @@ def _date_and_uptime(path: str) -> Tuple[int, int, int]:
     """``sys``'s date and uptime on ``path`` (the helpers its ``date`` and ``uptime`` are,
     :func:`kdbg.ui.commands.system.sys_fields`; its other fields need globals 7.2's
     exported tables are not yet searched for: ``KSYMTAB_LEAST``), and the timekeeper's
-    address."""
+    address (its ``struct tk_data``'s: the timekeeper's less its offset there, from BTF)."""
     with open_program(path) as prog:
-        return (int(ktime_get_real_seconds(prog)), int(ktime_get_boottime_seconds(prog)),
-                timekeeper(prog).address_)
+        base = timekeeper(prog).address_ - prog.type("struct tk_data").offsetof("timekeeper")
+        return int(ktime_get_real_seconds(prog)), int(ktime_get_boottime_seconds(prog)), base
 
 
 def test_sys_time_from_the_recovered_timekeeper(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
-from kdbg.helpers.common import pointer_to, symbols_complete, unknown_global
+from kdbg.helpers.common import first_global, pointer_to, symbols_complete, unknown_global
 from kdbg.helpers.kernfs import kernfs_children, kernfs_node_is, kernfs_parent, kernfs_path, kernfs_walk
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def sysfs_lookup_node(prog: Program, path: str) -> Object:
     relative = _relative(path)
     if relative is None:
         return NULL(prog, pointer_to(prog, "struct kernfs_node"))
-    return kernfs_walk(prog["sysfs_root_kn"], relative)
+    return kernfs_walk(first_global(prog, ("sysfs_root_kn",), "sysfs")[1], relative)
 
 
 @takes_program_or_default

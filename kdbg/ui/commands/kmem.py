@@ -95,7 +95,8 @@ def _told(prog: Any, unknown: Dict[str, str], keys: Tuple[str, ...], count: Call
     """``count(prog)``, or ``None`` with why under each of ``keys`` in ``unknown`` when a
     global it needs cannot be found (HugeTLB's ``hstates`` on a kallsyms without data
     symbols whose code did not single it out: :func:`~kdbg.helpers.hugetlb.for_each_hstate`;
-    the block devices' ``blockdev_superblock``, which buffers and the page cache need)."""
+    the block devices' ``blockdev_superblock``, which buffers and the page cache need; the
+    swap's ``nr_swap_pages``)."""
     try:
         return count(prog)
     except ObjectNotFoundError as e:
@@ -113,12 +114,13 @@ def meminfo_pages(prog: Any) -> Dict[str, Any]:
     cached = None if buffers is None else _node_stat(prog, "NR_FILE_PAGES") - total_swapcache_pages(prog) - buffers
     slab = slab_total_usage(prog).total_pages
     huge = _told(prog, unknown, ("huge_total", "huge_free"), hugetlb_total_usage)
-    swap = swap_total_usage(prog)
+    swap = _told(prog, unknown, ("swap_total", "swap_used", "swap_free"), swap_total_usage)
     pages = {
         "total": total, "free": free, "used": total - free, "shared": _node_stat(prog, "NR_SHMEM"),
         "buffers": buffers, "cached": None if cached is None else max(cached, 0), "slab": slab,
         "huge_total": None if huge is None else huge.pages, "huge_free": None if huge is None else huge.free_pages,
-        "swap_total": swap.pages, "swap_used": swap.used_pages, "swap_free": swap.free_pages,
+        "swap_total": None if swap is None else swap.pages, "swap_used": None if swap is None else swap.used_pages,
+        "swap_free": None if swap is None else swap.free_pages,
         "commit_limit": _told(prog, unknown, ("commit_limit",), vm_commit_limit),  # less HugeTLB's
         "committed": vm_memory_committed(prog),
     }
