@@ -16,7 +16,7 @@ import pytest
 from kdbg.arch import AARCH64, X86_64, code_references
 from kdbg.arch.arm64.coderefs import adrp_references
 from kdbg.arch.x86_64.coderefs import rip_references
-from kdbg.symbols.coderefs import REFERRERS, code_referenced_symbols
+from kdbg.symbols.coderefs import REFERRERS, SUCCESSORS, absent_globals, code_referenced_symbols
 from kdbg.symbols.table import SymbolTable
 
 pytestmark = pytest.mark.timeout(60)
@@ -161,6 +161,22 @@ def test_two_common_addresses_are_no_answer() -> None:
     found, why = code_referenced_symbols(table, lambda a, n: bytes(n), lambda _c, _a: set(both),
                                          (TEXT + 0x100000, DATA + 0x100000), set(), ["slab_caches"])
     assert found == {} and why["slab_caches"].startswith("2 addresses common")
+
+
+@pytest.mark.parametrize("since_6_17", [False, True])
+def test_a_global_and_its_successor_are_never_both_searched(since_6_17: bool) -> None:
+    """Every referrer of ``tk_core`` and of ``timekeeper_data`` forms one address: where
+    kallsyms has ``ktime_get_clock_ts64`` (Linux 6.17's) it is ``timekeeper_data`` and
+    ``tk_core`` is absent (neither found nor said unresolved); elsewhere the reverse."""
+    (new, marker), = SUCCESSORS.values()
+    names = list(dict.fromkeys(REFERRERS["tk_core"] + REFERRERS[new] + ((marker,) if since_6_17 else ())))
+    funcs = {f: TEXT + 0x1000 * (i + 1) for i, f in enumerate(names)}
+    table = fake_table(funcs)
+    base = DATA + 0xB00
+    found, why = code_referenced_symbols(table, lambda a, n: bytes(n), lambda _c, _a: {base},
+                                         (TEXT + 0x100000, DATA + 0x100000), set(), ["tk_core", new])
+    want, gone = (new, "tk_core") if since_6_17 else ("tk_core", new)
+    assert found == {want: base} and not why and absent_globals(table) == {gone}
 
 
 def test_code_references_are_each_machines() -> None:

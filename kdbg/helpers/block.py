@@ -22,7 +22,7 @@ from kdbg.core.conversions import cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError, ObjectNotFoundError
-from kdbg.helpers.common import deref_if_pointer, global_object, has_member, pointer_to, program_cache
+from kdbg.helpers.common import deref_if_pointer, first_global, global_object, has_member, pointer_to, program_cache
 from kdbg.helpers.device import MAJOR, MINOR, MKDEV, class_for_each_device
 from kdbg.helpers.format import escape_ascii_string
 from kdbg.helpers.list import list_for_each_entry
@@ -153,7 +153,7 @@ def print_partitions(prog: Program) -> None:
 def nr_blockdev_pages(prog: Program) -> int:
     """How many pages the block devices' page caches hold (the inodes of the bdev
     filesystem)."""
-    sb = prog["blockdev_superblock"]
+    sb = first_global(prog, ("blockdev_superblock",), "the block devices' page cache")[1]
     return sum(int(inode.i_mapping.nrpages)
                for inode in list_for_each_entry("struct inode", sb.s_inodes.address_of_(), "i_sb_list"))
 

@@ -11,14 +11,15 @@ overrun raises :class:`~kdbg.errors.ValidationError` whose one line names the st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple, TypeVar, Union
 
 from kdbg.btf.kinds import TypeKind
 from kdbg.core import arithmetic
 from kdbg.core.conversions import NULL, container_of
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_PTR, type_info
-from kdbg.errors import KdbgError, NotFoundError, ObjectTypeError, ValidationError
+from kdbg.errors import KdbgError, NotFoundError, ObjectNotFoundError, ObjectTypeError, ValidationError
+from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS, RecoveredSymbols
 
 if TYPE_CHECKING:
     from kdbg.btf.types import Type
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Walk", "node_limit", "describe_address", "address_of_struct", "entry_info", "pointer_to", "is_pointer",
-    "deref_if_pointer", "program_cache", "global_object", "has_member", "is_struct",
+    "deref_if_pointer", "program_cache", "global_object", "has_member", "is_struct", "unknown_global",
+    "first_global", "symbols_complete",
 ]
 
 _T = TypeVar("_T")
@@ -180,3 +182,53 @@ def has_member(prog: Program, struct: str, member: str) -> bool:
     except (KdbgError, LookupError, AttributeError, ValueError, KeyError):
         return False
     return True
+
+
+def _recovered(prog: Program) -> Optional[RecoveredSymbols]:
+    """What the recovery of data symbols found when kallsyms lists none (else ``None``)."""
+    try:
+        prog.symbol_table  # noqa: B018 - loading the symbols records what was recovered
+    except KdbgError:
+        return None
+    found = prog.cache.get(RECOVERED_SYMBOLS)
+    if isinstance(found, RecoveredSymbols) and (found.unresolved or any(found.sources.values())):
+        return found
+    return None
+
+
+def symbols_complete(prog: Program) -> bool:
+    """Whether a global ``prog``'s symbols lack is absent from the kernel: kallsyms lists
+    its data symbols (``CONFIG_KALLSYMS_ALL``) and the dump is not a reduced one. Else a
+    missing global may be one the kernel has but kdbg could not find."""
+    return _recovered(prog) is None and not prog.symbol_table.why_missing()
+
+
+def unknown_global(prog: Program, name: str, need: str, also: Sequence[str] = ()) -> ObjectNotFoundError:
+    """The one-line error for a global the kernel has but ``prog`` cannot find, so that
+    ``need`` (what was asked: "the HugeTLB pages") cannot be told: why the symbol is
+    missing (a kallsyms without ``CONFIG_KALLSYMS_ALL`` whose recovery did not find it, and
+    the reason :mod:`kdbg.symbols.coderefs` gave; a reduced dump), never an empty answer.
+    ``also``: the names older kernels give it, not found either."""
+    found = _recovered(prog)
+    why = ""
+    if found is not None:
+        why = (f": kallsyms lists no data symbols and its code does not single it out ({found.unresolved[name]})"
+               if name in found.unresolved else
+               ": kallsyms lists no data symbols and neither VMCOREINFO, the exported symbols nor code give it")
+    nor = "".join(f" (nor '{n}')" for n in also)
+    return ObjectNotFoundError(
+        f"cannot tell {need}: no symbol '{name}'{nor}{why or prog.symbol_table.why_missing()}", name=name)
+
+
+def first_global(prog: Program, names: Sequence[str], need: str) -> Tuple[str, Object]:
+    """``(name, object)`` of the first of ``names`` ``prog`` finds: one global under each
+    kernel version's name, newest first (a kernel without one has the next). A symbol that
+    is known but untyped raises its own lookup error; none found raises
+    :func:`unknown_global`'s error for ``need``, never a guess of which kernel this is."""
+    for name in names:
+        try:
+            return name, prog[name]
+        except NotFoundError:
+            if prog.symbol_table.get(name) is not None:
+                raise
+    raise unknown_global(prog, names[0], need, names[1:]) from None

@@ -16,7 +16,7 @@ from kdbg.core.object import Object
 from kdbg.errors import NotFoundError, ObjectTypeError
 from kdbg.helpers.bitmap import bitmap_weight
 from kdbg.helpers.bitops import for_each_set_bit
-from kdbg.helpers.common import deref_if_pointer, global_object
+from kdbg.helpers.common import deref_if_pointer, global_object, symbols_complete, unknown_global
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -78,6 +78,8 @@ def _nr_cpu_ids(prog: Program) -> int:
     try:
         return int(prog["nr_cpu_ids"])
     except NotFoundError:
+        if not symbols_complete(prog):  # exported, so rarely: a reduced dump
+            raise unknown_global(prog, "nr_cpu_ids", "the number of CPU ids") from None
         return 1
 
 

@@ -16,7 +16,7 @@ from kdbg.core.default import takes_object_or_program_or_default, takes_program_
 from kdbg.core.integer import integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
-from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to
+from kdbg.helpers.common import deref_if_pointer, global_object, pointer_to, symbols_complete, unknown_global
 from kdbg.helpers.format import decode_flags
 from kdbg.helpers.idr import idr_find, idr_for_each
 
@@ -55,7 +55,9 @@ def _find(prog: Program, ns: Optional[Object], ipc_id: SupportsIndex, kind: int,
           member: str) -> Object:
     try:
         shift = int(prog["ipc_mni_shift"])
-    except NotFoundError:
+    except NotFoundError:  # before 5.1: IPCMNI's shift
+        if not symbols_complete(prog):
+            raise unknown_global(prog, "ipc_mni_shift", "the IPC identifiers' index bits") from None
         shift = _IPCMNI_SHIFT
     value = integer_value(ipc_id)
     entry = idr_find(_ids(prog, ns, kind), value & ((1 << shift) - 1))

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Iterator, List, Optional, SupportsIndex, Tuple
 from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
-from kdbg.errors import NotFoundError
-from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, pointer_to
+from kdbg.helpers.common import Walk, deref_if_pointer, describe_address, first_global, pointer_to
 from kdbg.helpers.cpumask import cpumask_of
 from kdbg.helpers.mapletree import mt_for_each, mtree_load
 from kdbg.helpers.percpu import per_cpu
@@ -37,42 +36,37 @@ __all__ = [
 ]
 
 
-def _global(prog: Program, name: str) -> Optional[Object]:
-    try:
-        return prog[name]
-    except NotFoundError:
-        return None
+#: The IRQ descriptors' tree: a maple tree since 6.5, a radix tree before (each version's
+#: name, newest first: :func:`~kdbg.helpers.common.first_global`).
+_DESC_TREES = ("sparse_irqs", "irq_desc_tree")
 
 
 @takes_program_or_default
 def irq_get_nr_irqs(prog: Program) -> int:
     """How many IRQ numbers the kernel has (``nr_irqs``; ``total_nr_irqs`` since 7.2)."""
-    count = _global(prog, "total_nr_irqs")
-    if count is None:
-        count = prog["nr_irqs"]
-    return int(count)
+    return int(first_global(prog, ("total_nr_irqs", "nr_irqs"), "the number of IRQs")[1])
 
 
 @takes_program_or_default
 def irq_to_desc(prog: Program, irq: SupportsIndex) -> Object:
     """The descriptor of IRQ ``irq``, ``struct irq_desc *`` (``NULL`` if none)."""
     desc_p = pointer_to(prog, "struct irq_desc")
-    tree = _global(prog, "sparse_irqs")
-    if tree is not None:
+    name, tree = first_global(prog, _DESC_TREES, "the IRQ descriptors")
+    if name == "sparse_irqs":
         return cast(desc_p, mtree_load(tree.address_of_(), irq))
-    return cast(desc_p, radix_tree_lookup(prog["irq_desc_tree"].address_of_(), irq))
+    return cast(desc_p, radix_tree_lookup(tree.address_of_(), irq))
 
 
 @takes_program_or_default
 def for_each_irq_desc(prog: Program) -> Iterator[Tuple[int, Object]]:
     """``(IRQ number, struct irq_desc *)`` of every allocated descriptor, in IRQ order."""
     desc_p = pointer_to(prog, "struct irq_desc")
-    tree = _global(prog, "sparse_irqs")
-    if tree is not None:
+    name, tree = first_global(prog, _DESC_TREES, "the IRQ descriptors")
+    if name == "sparse_irqs":
         for irq, _last, entry in mt_for_each(tree.address_of_()):
             yield irq, cast(desc_p, entry)
         return
-    for irq, entry in radix_tree_for_each(prog["irq_desc_tree"].address_of_()):
+    for irq, entry in radix_tree_for_each(tree.address_of_()):
         yield irq, cast(desc_p, entry)
 
 

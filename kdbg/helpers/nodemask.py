@@ -14,7 +14,7 @@ from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError, ObjectTypeError, ValidationError
-from kdbg.helpers.common import deref_if_pointer, global_object
+from kdbg.helpers.common import deref_if_pointer, global_object, symbols_complete, unknown_global
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -38,6 +38,8 @@ def nr_node_ids(prog: Program) -> int:
     try:
         n = int(global_object(prog, "nr_node_ids", "unsigned int"))
     except NotFoundError:
+        if not symbols_complete(prog):
+            raise unknown_global(prog, "nr_node_ids", "the number of NUMA node ids") from None
         return 1
     if not 0 < n <= _MAX_NUMNODES:
         raise ValidationError(f"nr_node_ids {n} is implausible")

@@ -14,6 +14,7 @@ from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.core.typeinfo import K_INT, type_info
 from kdbg.errors import NotFoundError, ValidationError
+from kdbg.helpers.common import first_global
 from kdbg.helpers.fs import d_path
 from kdbg.helpers.mm import PageUsage
 from kdbg.helpers.vmstat import global_node_page_state
@@ -73,7 +74,7 @@ def swap_total_usage(prog: Program) -> PageUsage:
     mask = used | int(prog.constant("SWP_WRITEOK"))
     going = sum(swap_usage_in_pages(si) for si in for_each_swap_info(prog) if int(si.flags) & mask == used)
     return PageUsage(pages=int(prog["total_swap_pages"]) + going,
-                     free_pages=int(prog["nr_swap_pages"].counter) + going)
+                     free_pages=int(first_global(prog, ("nr_swap_pages",), "the free swap")[1].counter) + going)
 
 
 @takes_program_or_default

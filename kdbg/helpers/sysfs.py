@@ -17,7 +17,7 @@ from kdbg.core.conversions import NULL, cast, container_of
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
-from kdbg.helpers.common import pointer_to
+from kdbg.helpers.common import first_global, pointer_to, symbols_complete, unknown_global
 from kdbg.helpers.kernfs import kernfs_children, kernfs_node_is, kernfs_parent, kernfs_path, kernfs_walk
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def sysfs_lookup_node(prog: Program, path: str) -> Object:
     relative = _relative(path)
     if relative is None:
         return NULL(prog, pointer_to(prog, "struct kernfs_node"))
-    return kernfs_walk(prog["sysfs_root_kn"], relative)
+    return kernfs_walk(first_global(prog, ("sysfs_root_kn",), "sysfs")[1], relative)
 
 
 @takes_program_or_default
@@ -64,11 +64,16 @@ def sysfs_lookup_kobject(prog: Program, path: str) -> Optional[Object]:
     return cast(kobject_p, kn.priv)
 
 
-def _ktype(prog: Program, name: str) -> Optional[int]:
+def _ktype(prog: Program, name: str, path: str) -> Optional[int]:
+    """The address of the ktype ``name``; ``None`` when the kernel has none
+    (``module_ktype`` without ``CONFIG_MODULES``), an error when it may have one kdbg
+    cannot find (kallsyms without data symbols: these are static)."""
     try:
         return int(prog[name].address_of_())
     except NotFoundError:
-        return None
+        if symbols_complete(prog):
+            return None
+        raise unknown_global(prog, name, f"what {path} is") from None
 
 
 #: The ktypes whose kobjects are held by a known structure, in the order they are tried.
@@ -86,7 +91,7 @@ def sysfs_lookup(prog: Program, path: str) -> Optional[Object]:
         return NULL(prog, pointer_to(prog, "struct kobject"))
     ktype = int(kobj.ktype)
     for name in _HOLDERS:
-        if _ktype(prog, name) != ktype:
+        if _ktype(prog, name, path) != ktype:
             continue
         if name == "device_ktype":
             return container_of(kobj, "struct device", "kobj")

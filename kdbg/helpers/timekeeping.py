@@ -14,7 +14,10 @@ the dump caught the kernel updating it (a warning on ``kdbg``'s logger; a live k
 read again). ``tk_core`` is an anonymous struct in ``kernel/time/timekeeping.c``: when no
 declaration types it, it is laid out from BTF as that file defines it (a
 ``seqcount_raw_spinlock_t``, then the ``struct timekeeper`` at its alignment), checked
-against the symbol's size. Since Linux 6.17 it is ``timekeeper_data[TIMEKEEPER_CORE]``.
+against the symbol's size. Since Linux 6.17 it is ``timekeeper_data[TIMEKEEPER_CORE]``
+(a ``struct tk_data``, which BTF describes): a kernel whose BTF has ``TIMEKEEPER_CORE``
+reads that, and a missing ``timekeeper_data`` is an error saying why, never the old
+layout at another symbol.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from kdbg.core.conversions import cast
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.object import Object
 from kdbg.errors import KdbgError, ObjectNotFoundError, ObjectTypeError
-from kdbg.helpers.common import program_cache
+from kdbg.helpers.common import program_cache, unknown_global
 
 if TYPE_CHECKING:
     from kdbg.core.program import Program
@@ -63,15 +66,27 @@ def ktime_to_ns(kt: Object) -> Object:
         return kt.tv64.read_()  # before Linux 4.10, ktime_t was a union around an s64
 
 
+def _timekeeper_ids(prog: Program) -> Optional[int]:
+    """``TIMEKEEPER_CORE`` where BTF has ``enum timekeeper_ids`` (Linux 6.17 and later:
+    the timekeepers are ``timekeeper_data[]``), else ``None``."""
+    try:
+        return int(prog.constant("TIMEKEEPER_CORE"))
+    except (KdbgError, LookupError):
+        return None
+
+
 def _tk_core(prog: Program) -> Tuple[Object, Object]:
     """``(seq, timekeeper)`` of ``tk_core`` (see the module documentation)."""
 
     def find() -> Tuple[Object, Object]:
-        try:
-            core = prog["timekeeper_data"][prog.constant("TIMEKEEPER_CORE")]  # 6.17 and later
+        core_id = _timekeeper_ids(prog)
+        if core_id is not None:  # 6.17 and later: struct tk_data timekeeper_data[TIMEKEEPERS_MAX]
+            sym = prog.symbol_table.get("timekeeper_data")
+            if sym is None:
+                raise unknown_global(prog, "timekeeper_data", "the time (the timekeeper)")
+            data = prog.type("struct tk_data")
+            core = Object(prog, data, address=sym.address + core_id * data.sizeof())
             return core.seq, core.timekeeper
-        except (KdbgError, LookupError, AttributeError):
-            pass
         try:
             core = prog["tk_core"]
             return core.seq, core.timekeeper
@@ -79,7 +94,7 @@ def _tk_core(prog: Program) -> Tuple[Object, Object]:
             pass
         sym = prog.symbol_table.get("tk_core")
         if sym is None:
-            raise ObjectNotFoundError("the timekeeper is unknown: no tk_core symbol")
+            raise unknown_global(prog, "tk_core", "the time (the timekeeper)")
         tk = prog.type("struct timekeeper")
         seq = prog.type("seqcount_raw_spinlock_t")
         align = tk.alignment

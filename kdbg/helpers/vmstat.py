@@ -15,7 +15,7 @@ from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.errors import NotFoundError
-from kdbg.helpers.common import deref_if_pointer
+from kdbg.helpers.common import deref_if_pointer, symbols_complete, unknown_global
 from kdbg.helpers.cpumask import for_each_online_cpu
 from kdbg.helpers.percpu import per_cpu
 
@@ -70,6 +70,8 @@ def global_numa_event_state(prog: Program, item: Item) -> int:
         except NotFoundError:
             continue
         return int(array[integer_value(item)].counter)
+    if not symbols_complete(prog):  # not a zone statistic, only unfound
+        raise unknown_global(prog, "vm_numa_event", "the NUMA statistics", ("vm_numa_stat",))
     return global_zone_page_state(prog, item)
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Collection, Dict, Mapping, Optional, Set, Tuple
 from kdbg.errors import KdbgError
 from kdbg.symbols.table import SymbolTable
 
-__all__ = ["REFERRERS", "MIN_REFERRERS", "code_referenced_symbols"]
+__all__ = ["REFERRERS", "MIN_REFERRERS", "SUCCESSORS", "absent_globals", "code_referenced_symbols"]
 
 #: ``{global: functions that refer to it}``, each list from at least two source files
 #: where the global is not static (the same on Debian's 5.10, 6.1 and 6.12; checked
@@ -41,6 +41,12 @@ REFERRERS: Mapping[str, Tuple[str, ...]] = {
     # reads (ktime_get_raw: tkr_raw's; ktime_get_resolution_ns: tkr_mono.shift) or data of
     # its own (ktime_mono_to_any: offsets[]). Not getboottime64: x86-64 reads no seqcount.
     "tk_core": ("ktime_mono_to_any", "ktime_get_raw", "ktime_get_resolution_ns"),
+    # Linux 6.17 and later (:data:`SUCCESSORS`): tk_core is timekeeper_data[TIMEKEEPER_CORE],
+    # TIMEKEEPER_CORE the first of enum timekeeper_ids, so at timekeeper_data's base. There
+    # ktime_mono_to_any reads offsets[] alone (7.2's arm64 and x86-64 code form no seqcount
+    # address; arm64's shares one of types__nanosleep's with the other two, a wrong "tk_core"),
+    # and ktime_get_coarse_real_ts64 reads the seqcount, xtime_sec and coarse_nsec instead.
+    "timekeeper_data": ("ktime_get_coarse_real_ts64", "ktime_get_raw", "ktime_get_resolution_ns"),
     # kmem -i's counters (/proc/meminfo's sources). mm/util.c, mm/memcontrol.c, fs/proc/base.c
     "total_swap_pages": ("vm_commit_limit", "mem_cgroup_swap_full", "proc_oom_score"),
     # mm/util.c only; the one that formed kbytes (its file's anchor) before ratio, which
@@ -58,6 +64,14 @@ REFERRERS: Mapping[str, Tuple[str, ...]] = {
     "hstates": ("size_to_hstate", "newseg", "hugetlbfs_init_fs_context"),
     "hugetlb_max_hstate": ("size_to_hstate", "hugetlb_cgroup_css_offline", "hugetlb_total_pages"),
 }
+#: ``{global: (its successor, the function that came with the successor)}``: globals a
+#: kernel replaced by another, told apart by a function of the same change in kallsyms
+#: (this layer sees no BTF: symbols load before types are read). Linux 6.17's
+#: auxiliary clocks made ``tk_core`` a macro for ``timekeeper_data[TIMEKEEPER_CORE]`` and
+#: added ``ktime_get_clock_ts64`` (both on the tip tree's timers/ptp branch of that merge
+#: window). Where kallsyms has the function only the successor is searched, elsewhere only
+#: the global; the one not searched is absent from the kernel, not unresolved.
+SUCCESSORS: Mapping[str, Tuple[str, str]] = {"tk_core": ("timekeeper_data", "ktime_get_clock_ts64")}
 #: How many of a global's referrers kallsyms must list (one function alone forms several
 #: addresses: its strings, its file's anchor, the other globals it uses).
 MIN_REFERRERS = 2
@@ -74,19 +88,31 @@ def _function(table: SymbolTable, name: str) -> Optional[Tuple[int, int]]:
     return syms[0].address, syms[0].size
 
 
+def absent_globals(table: SymbolTable) -> Set[str]:
+    """The globals of :data:`REFERRERS` the kernel of ``table`` (its kallsyms) does not
+    have: by :data:`SUCCESSORS`, the old one where kallsyms has the function that came with
+    its successor, else the successor."""
+    out: Set[str] = set()
+    for old, (new, marker) in SUCCESSORS.items():
+        out.add(old if marker in table else new)
+    return out
+
+
 def code_referenced_symbols(table: SymbolTable, read: Callable[[int, int], bytes],
                             decode: Callable[[bytes, int], Set[int]], data: Tuple[int, int],
                             known: Collection[int], names: Collection[str]) -> Tuple[Dict[str, int], Dict[str, str]]:
     """``({name: address}, {name: why not})`` for the globals of :data:`REFERRERS` in
     ``names``: the one address in ``data`` (``[start, end)``: the image past its text)
     that ``decode`` finds in the code of each referrer and that is none of ``known``
-    (the addresses of the symbols known already)."""
+    (the addresses of the symbols known already). The globals :func:`absent_globals`
+    names are not searched (and not said unresolved)."""
     found: Dict[str, int] = {}
     why: Dict[str, str] = {}
     refs: Dict[str, Optional[Set[int]]] = {}
     lo, hi = data
     known = set(known)
-    for name in (n for n in REFERRERS if n in names):
+    absent = absent_globals(table)
+    for name in (n for n in REFERRERS if n in names and n not in absent):
         referrers = REFERRERS[name]
         sets = []
         for fn in referrers:

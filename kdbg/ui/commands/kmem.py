@@ -4,7 +4,11 @@
 used, shared (shmem), buffers, the page cache, slab, HugeTLB, swap, and the overcommit
 limit with what is committed, each counter the kernel's own (``/proc/meminfo``'s
 sources: :mod:`kdbg.helpers.vmstat`, :mod:`kdbg.helpers.swap`,
-:mod:`kdbg.helpers.hugetlb`, :mod:`kdbg.helpers.meminfo`). ``kmem -s [NAME...]`` lists
+:mod:`kdbg.helpers.hugetlb`, :mod:`kdbg.helpers.meminfo`). A counter kdbg cannot tell
+(HugeTLB's ``hstates`` not found on a kallsyms without data symbols; the commit limit,
+which subtracts HugeTLB's pages) shows ``?`` where crash would print a number, the other
+rows as ever, and why after the table (``kmem: cannot tell ...``); ``--json`` gives
+``null`` and the reasons under ``cannot_tell``. ``kmem -s [NAME...]`` lists
 the slab caches as crash does (``CACHE OBJSIZE ALLOCATED TOTAL SLABS SSIZE NAME``): slabs
 and objects from :func:`kdbg.helpers.slab.slab_cache_usage`, the allocated objects counted
 one by one (:func:`~kdbg.helpers.slab.slab_cache_for_each_allocated_object`), as crash
@@ -27,9 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from kdbg.errors import ExpressionError, KdbgError
+from kdbg.errors import ExpressionError, KdbgError, ObjectNotFoundError
 from kdbg.helpers.block import nr_blockdev_pages
 from kdbg.helpers.hugetlb import hugetlb_total_usage
 from kdbg.helpers.meminfo import vm_commit_limit, vm_memory_committed
@@ -87,22 +91,42 @@ def _node_stat(prog: Any, *names: str) -> int:
     raise ExpressionError(f"kmem: this kernel has none of {', '.join(names)}")
 
 
-def meminfo_pages(prog: Any) -> Dict[str, int]:
-    """``kmem -i``'s counters in pages."""
+def _told(prog: Any, unknown: Dict[str, str], keys: Tuple[str, ...], count: Callable[[Any], Any]) -> Any:
+    """``count(prog)``, or ``None`` with why under each of ``keys`` in ``unknown`` when a
+    global it needs cannot be found (HugeTLB's ``hstates`` on a kallsyms without data
+    symbols whose code did not single it out: :func:`~kdbg.helpers.hugetlb.for_each_hstate`;
+    the block devices' ``blockdev_superblock``, which buffers and the page cache need; the
+    swap's ``nr_swap_pages``)."""
+    try:
+        return count(prog)
+    except ObjectNotFoundError as e:
+        unknown.update((k, str(e)) for k in keys)
+        return None
+
+
+def meminfo_pages(prog: Any) -> Dict[str, Any]:
+    """``kmem -i``'s counters in pages; one that cannot be told is ``None``, and why is
+    under ``cannot_tell`` (``{counter: reason}``, present only then)."""
     total = totalram_pages(prog)
     free = nr_free_pages(prog)
-    buffers = nr_blockdev_pages(prog)
-    cached = _node_stat(prog, "NR_FILE_PAGES") - total_swapcache_pages(prog) - buffers
+    unknown: Dict[str, str] = {}
+    buffers = _told(prog, unknown, ("buffers", "cached"), nr_blockdev_pages)
+    cached = None if buffers is None else _node_stat(prog, "NR_FILE_PAGES") - total_swapcache_pages(prog) - buffers
     slab = slab_total_usage(prog).total_pages
-    huge = hugetlb_total_usage(prog)
-    swap = swap_total_usage(prog)
-    return {
+    huge = _told(prog, unknown, ("huge_total", "huge_free"), hugetlb_total_usage)
+    swap = _told(prog, unknown, ("swap_total", "swap_used", "swap_free"), swap_total_usage)
+    pages = {
         "total": total, "free": free, "used": total - free, "shared": _node_stat(prog, "NR_SHMEM"),
-        "buffers": buffers, "cached": max(cached, 0), "slab": slab,
-        "huge_total": huge.pages, "huge_free": huge.free_pages,
-        "swap_total": swap.pages, "swap_used": swap.used_pages, "swap_free": swap.free_pages,
-        "commit_limit": vm_commit_limit(prog), "committed": vm_memory_committed(prog),
+        "buffers": buffers, "cached": None if cached is None else max(cached, 0), "slab": slab,
+        "huge_total": None if huge is None else huge.pages, "huge_free": None if huge is None else huge.free_pages,
+        "swap_total": None if swap is None else swap.pages, "swap_used": None if swap is None else swap.used_pages,
+        "swap_free": None if swap is None else swap.free_pages,
+        "commit_limit": _told(prog, unknown, ("commit_limit",), vm_commit_limit),  # less HugeTLB's
+        "committed": vm_memory_committed(prog),
     }
+    if unknown:
+        pages["cannot_tell"] = unknown
+    return pages
 
 
 _ROWS: List[Tuple[str, str, Optional[str]]] = [
@@ -118,6 +142,8 @@ _OF = {"total": "TOTAL MEM", "huge_total": "TOTAL HUGE", "swap_total": "TOTAL SW
 
 
 def _kmem_i(prog: Any, ctx: CommandContext, as_json: bool) -> None:
+    """crash's table; a counter that cannot be told shows ``?`` in its columns (and in the
+    percentages of it), and why follows the table, one ``kmem: cannot tell ...`` line each."""
     pages = meminfo_pages(prog)
     if as_json:
         ctx.out.write(json.dumps(pages) + "\n")
@@ -129,13 +155,17 @@ def _kmem_i(prog: Any, ctx: CommandContext, as_json: bool) -> None:
             out.append("")
             continue
         n = pages[key]
-        line = f"{label:>13}  {n:7d}  {pages_to_size(n, page_size):>11}"
+        cells = f"{'?':>7}  {'?':>11}" if n is None else f"{n:7d}  {pages_to_size(n, page_size):>11}"
+        line = f"{label:>13}  {cells}"
         if of is None:
             line += "         ----"
+        elif n is None or pages[of] is None:
+            line += f"    ? of {_OF[of]}"
         else:
             pct = n * 100 // pages[of] if pages[of] else 0
             line += f"  {pct:3d}% of {_OF[of]}"
         out.append(line)
+    out.extend(f"kmem: {why}" for why in dict.fromkeys(pages.get("cannot_tell", {}).values()))
     ctx.out.write("\n".join(out) + "\n")
 
 
