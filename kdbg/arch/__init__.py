@@ -383,17 +383,19 @@ def tif_sigpending(machine: str) -> int:
 def pte_fields(machine: str, vmcoreinfo: Optional[VMCoreInfo], entry: int, shift: Optional[int],
                leaf_of: Callable[[int], PageTableLeaf]) -> PteFields:
     """A page-table ``entry`` as crash's ``pte`` and ``vtop`` show it on ``machine``: the
-    last entry of a walk at level ``shift`` (``None``: a leaf of the smallest pages, as
-    ``pte ENTRY`` takes it); ``leaf_of(shift)`` is the translator's reading of it
-    (:func:`kdbg.helpers.addrspace.page_table_leaf`), which arm64 uses for the frame and
-    swap fields by the kernel's version. arm64 needs ``vmcoreinfo`` (page size, version,
-    LPA2: ``CoreError`` without it)."""
+    last entry of a walk at level ``shift`` (``None``: a leaf, of the smallest pages
+    unless it says it is a block, as ``pte ENTRY`` takes it); ``leaf_of(shift)`` is the
+    translator's reading of it (:func:`kdbg.helpers.addrspace.page_table_leaf`), which
+    arm64 uses for the frame and swap fields by the kernel's version. arm64 needs
+    ``vmcoreinfo`` (page size, version, LPA2: ``CoreError`` without it)."""
     if machine != AARCH64:
         return x86_64_ptes.pte_fields(entry, shift)
     p = _arm64_parameters(vmcoreinfo)
     page_shift = p.page_size.bit_length() - 1
     version = kernel_version(vmcoreinfo) if vmcoreinfo is not None else (1 << 16, 0)
-    return arm64_pte.pte_fields(p, version, entry, leaf_of(page_shift if shift is None else shift))
+    if shift is None:  # a valid descriptor without the table/page bit is a block: at least a PMD's
+        shift = page_shift + (page_shift - 3 if entry & 3 == 1 else 0)
+    return arm64_pte.pte_fields(p, version, entry, leaf_of(shift))
 
 
 def _arm64_parameters(vmcoreinfo: Optional[VMCoreInfo]) -> arm64.Arm64Parameters:
@@ -424,4 +426,4 @@ def vtop_walk_lines(machine: str, vmcoreinfo: Optional[VMCoreInfo], pgd_va: int,
     shows them (x86-64's shows physical ones)."""
     if machine != AARCH64:
         return x86_64_ptes.vtop_walk_lines(pgd_va, entries, frame, span)
-    return arm64_pte.vtop_walk_lines(_page_shift(vmcoreinfo), pgd_va, entries, frame, span, ptov)
+    return arm64_pte.vtop_walk_lines(_arm64_parameters(vmcoreinfo), pgd_va, entries, frame, span, ptov)

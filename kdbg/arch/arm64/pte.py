@@ -75,17 +75,20 @@ def _size(span: int) -> str:
     return f"{span >> 30}GB" if span >= 1 << 30 else f"{span >> 20}MB"
 
 
-def vtop_walk_lines(page_shift: int, pgd_va: int, entries: Sequence[Tuple[int, int, int]], frame: int, span: int,
-                    ptov: Callable[[int], int]) -> List[str]:
+def vtop_walk_lines(p: Arm64Parameters, pgd_va: int, entries: Sequence[Tuple[int, int, int]], frame: int,
+                    span: int, ptov: Callable[[int], int]) -> List[str]:
     """crash's ``arm64_vtop_*`` lines of a walk ``[(shift, entry's physical address,
     entry)]`` of the tables at ``pgd_va`` that maps ``span`` bytes at ``frame``: the
     directory, each level's entry at its virtual address (the top one in the table at
-    ``pgd_va``, the others in the linear map, ``ptov``), the page (a block's size)."""
+    ``pgd_va``, ``PGD_SIZE`` aligned, the others in the linear map, ``ptov``), the page (a
+    block's size)."""
+    page_shift = p.page_size.bit_length() - 1
     names = level_names(page_shift, [s for s, _a, _e in entries])
     out = [f"PAGE DIRECTORY: {pgd_va:x}"]
+    pgd_size = 8 << (p.va_bits - entries[0][0]) if entries else 0
     for i, (_s, at, entry) in enumerate(entries):
         name = names[i]
-        va = pgd_va + (at & ((1 << page_shift) - 1)) if i == 0 else ptov(at)
+        va = pgd_va + (at & (pgd_size - 1)) if i == 0 else ptov(at)
         out.append(f"   {name}: {va:x} => {entry:x}")
     out.append(f"  PAGE: {frame:x}  " + ("" if span == 1 << page_shift else f"({_size(span)})"))
     return out
