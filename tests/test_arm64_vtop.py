@@ -35,6 +35,10 @@ FLAG_BITS = (("USER", 1 << 6), ("RDONLY", 1 << 7), ("SHARED", 3 << 8), ("AF", 1 
 #: ``arch/arm64/include/asm/pgtable.h``: ``__SWP_TYPE_SHIFT`` (3 in 6.1, 6 in 6.12) and
 #: ``__SWP_OFFSET_SHIFT`` (``__SWP_TYPE_BITS + __SWP_TYPE_SHIFT`` = 8 in 6.1, 12 in 6.12).
 SWAP_TYPE_SHIFT = {(6, 1): (3, 8), (6, 12): (6, 12)}
+#: ``arch/arm64/include/asm/pgtable-prot.h``: a ``PROT_NONE`` entry, present to the kernel
+#: but not ``PTE_VALID``: ``PTE_PROT_NONE`` (bit 58) in 6.1, ``PTE_PRESENT_INVALID``
+#: (``PTE_NG``, bit 11) in 6.12.
+PROT_NONE_BIT = {(6, 1): 1 << 58, (6, 12): 1 << 11}
 
 _TRUTH = """
 from drgn import FaultError
@@ -224,11 +228,19 @@ def test_vtop_and_pte_against_drgn(kernel: str) -> None:
 @pytest.mark.parametrize("kernel", KERNELS + PAGE_SIZE_KERNELS)
 def test_pte_swap_entries_and_not_present(kernel: str) -> None:
     """A non-present entry is a swap entry laid out as the dumped kernel's ``pgtable.h``
-    says (the guests have no swap device: ``pte`` names the type it decoded, one line);
-    zero is ``(no mapping)``."""
+    says (the guests have no swap device: ``pte`` names the type it decoded, one line),
+    unless it is the kernel's ``PROT_NONE`` (present, its frame and ``PROT_NONE``, the
+    bit not named again); zero is ``(no mapping)``."""
     shape = Shape(kernel)
     type_shift, offset_shift = SWAP_TYPE_SHIFT[shape.version]
     dump = next(d for d in arm64_dumps([kernel]) if d.form == ORACLE_FORM)
+    frame = 0x41234000 & ~(shape.page - 1)
+    af, uxn = 1 << 10, 1 << 54
+    entry = frame | PROT_NONE_BIT[shape.version] | af | uxn | 3 << 2
+    p = run_kdbg("-q", "-c", str(dump.path), "--json", "-x", f"pte {entry:x}")
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert json.loads(p.stdout) == [{"pte": entry, "present": True, "physical": frame, "swap": None, "offset": None,
+                                     "flags": ["PROT_NONE", "AF", "UXN"]}], p.stdout
     entry = 3 << type_shift | 0x1234 << offset_shift
     p = run_kdbg("-q", "-c", str(dump.path), "-x", f"pte {entry:x}", "-x", "pte 0")
     assert p.returncode == 1 and p.stderr == "kdbg: pte: swap type 3 is no swap device (nr_swapfiles is 0)\n", p.stderr

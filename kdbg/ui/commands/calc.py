@@ -1,4 +1,4 @@
-"""crash's calculators: ``eval``, ``ascii``, ``btop``, ``ptob`` and ``ptov``.
+"""crash's calculators and page-table commands: ``eval``, ``ascii``, ``btop``, ``ptob``, ``ptov``, ``vtop``, ``pte``.
 
 ``eval [-b] EXPRESSION``: crash's integer expressions (``+ - * / % & | ^ << >>``,
 parentheses, ``~``; numbers decimal, ``0x`` hex, or hex where a letter makes it obvious,
@@ -10,8 +10,12 @@ in memory); with no value, crash's ASCII chart. ``btop ADDRESS...`` and ``ptob P
 convert between bytes and page frames with the kernel's page size; ``ptov PHYSICAL...``
 gives the direct map's virtual address (:func:`kdbg.helpers.mm.phys_to_virt`).
 ``vtop ADDRESS...`` shows the kernel page-table walk of each address level by level as
-crash prints it (the one walker: :func:`kdbg.helpers.addrspace.page_table_walk`), the
-leaf entry's flags, and the ``struct page`` of the frame.
+crash prints it on the dump's machine (the one walker:
+:func:`kdbg.helpers.addrspace.page_table_walk`; the levels' names and lines, x86-64's or
+arm64's, from :func:`kdbg.arch.vtop_walk_lines`), the leaf entry's flags, and the
+``struct page`` of the frame; ``pte ENTRY...`` decodes entries as crash's ``pte`` does
+(:func:`kdbg.arch.pte_fields`: the frame and swap layout by the translator's rules,
+:func:`kdbg.helpers.addrspace.page_table_leaf`).
 """
 
 from __future__ import annotations
