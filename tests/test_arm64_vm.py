@@ -115,15 +115,3 @@ def test_vm_p_against_drgn(kernel: str) -> None:
         body = body[3 + len(phys) :]
     assert body == []
 
-
-def test_vtop_and_pte_say_they_show_x86_64_entries() -> None:
-    """``vtop`` and ``pte`` print x86-64's levels and bits: on an arm64 dump each says so
-    in one line (exit status 1), naming what does translate there; ``vm -p`` after it
-    still runs."""
-    dump = next(d for d in arm64_dumps([PAGE_SIZE_KERNELS[0]]) if d.form == ORACLE_FORM)
-    for cmd in ("vtop ffff800080000000", "vtop --json ffff800080000000", "pte 1"):
-        p = run_kdbg("-q", "-c", str(dump.path), "-x", cmd, "-x", "vm -p 1")
-        assert p.returncode == 1, (cmd, p.stderr)
-        assert len(p.stderr.splitlines()) == 1 and "shows x86-64 page-table entries" in p.stderr, p.stderr
-        assert "vm -p and follow_phys" in p.stderr and "Traceback" not in p.stderr
-        assert "VIRTUAL" in p.stdout and "PHYSICAL" in p.stdout

@@ -31,14 +31,18 @@ from kdbg.arch import arm64, x86_64
 from kdbg.arch.arm64 import Arm64Translator
 from kdbg.arch.arm64 import entry as arm64_entry
 from kdbg.arch.arm64 import insn as arm64_insn
+from kdbg.arch.arm64 import pte as arm64_pte
+from kdbg.arch.arm64 import signal as arm64_signal
 from kdbg.arch.arm64 import stacks as arm64_stacks
 from kdbg.arch.arm64 import unwind as arm64_unwind
 from kdbg.arch.arm64.coderefs import adrp_references
+from kdbg.arch.arm64.translate import arm64_parameters, kernel_version
 from kdbg.arch.decoder import capstone_modules, decoder_missing
-from kdbg.arch.layout import LayoutBase, PageTableLeaf
+from kdbg.arch.layout import LayoutBase, PageTableLeaf, PteFields
 from kdbg.arch.stacks import CpuStack, PerCpuData
 from kdbg.arch.x86_64 import X86_64Translator
 from kdbg.arch.x86_64 import insn as x86_64_insn
+from kdbg.arch.x86_64 import ptes as x86_64_ptes
 from kdbg.arch.x86_64 import stacks as x86_64_stacks
 from kdbg.arch.x86_64.coderefs import rip_references
 from kdbg.errors import CoreError
@@ -51,6 +55,7 @@ __all__ = [
     "X86_64Translator",
     "Translator",
     "PageTableLeaf",
+    "PteFields",
     "MACHINES",
     "X86_64",
     "AARCH64",
@@ -71,6 +76,12 @@ __all__ = [
     "kcore_layout",
     "cpu_stacks",
     "is_user_address",
+    "signals",
+    "sigaction_flags",
+    "tif_sigpending",
+    "pte_fields",
+    "page_table_level_names",
+    "vtop_walk_lines",
 ]
 
 #: ``uname -m`` of the machines kdbg reads.
@@ -348,3 +359,71 @@ def is_user_address(machine: str, address: int) -> bool:
     if machine == AARCH64:
         return arm64_stacks.is_user_address(address)
     return False
+
+
+def signals(machine: str) -> Sequence[Tuple[str, int]]:
+    """``(name, number)`` of ``machine``'s signals, a number's preferred name before its
+    aliases, ``SIGRTMIN`` and ``SIGRTMAX`` last (:data:`kdbg.arch.x86_64.SIGNALS`,
+    :data:`kdbg.arch.arm64.signal.SIGNALS`)."""
+    return arm64_signal.SIGNALS if machine == AARCH64 else x86_64.SIGNALS
+
+
+def sigaction_flags(machine: str) -> Sequence[Tuple[str, int]]:
+    """``(name, value)`` of ``machine``'s ``sa_flags`` bits, preferred name before its
+    aliases."""
+    return arm64_signal.SIGACTION_FLAGS if machine == AARCH64 else x86_64.SIGACTION_FLAGS
+
+
+def tif_sigpending(machine: str) -> int:
+    """The bit of ``thread_info.flags`` that says a signal is pending on ``machine``
+    (x86-64: 2, arm64: 0)."""
+    return arm64_signal.TIF_SIGPENDING if machine == AARCH64 else x86_64.TIF_SIGPENDING
+
+
+def pte_fields(machine: str, vmcoreinfo: Optional[VMCoreInfo], entry: int, shift: Optional[int],
+               leaf_of: Callable[[int], PageTableLeaf]) -> PteFields:
+    """A page-table ``entry`` as crash's ``pte`` and ``vtop`` show it on ``machine``: the
+    last entry of a walk at level ``shift`` (``None``: a leaf, of the smallest pages
+    unless it says it is a block, as ``pte ENTRY`` takes it); ``leaf_of(shift)`` is the
+    translator's reading of it (:func:`kdbg.helpers.addrspace.page_table_leaf`), which
+    arm64 uses for the frame and swap fields by the kernel's version. arm64 needs
+    ``vmcoreinfo`` (page size, version, LPA2: ``CoreError`` without it)."""
+    if machine != AARCH64:
+        return x86_64_ptes.pte_fields(entry, shift)
+    p = _arm64_parameters(vmcoreinfo)
+    page_shift = p.page_size.bit_length() - 1
+    version = kernel_version(vmcoreinfo) if vmcoreinfo is not None else (1 << 16, 0)
+    if shift is None:  # a valid descriptor without the table/page bit is a block: at least a PMD's
+        shift = page_shift + (page_shift - 3 if entry & 3 == 1 else 0)
+    return arm64_pte.pte_fields(p, version, entry, leaf_of(shift))
+
+
+def _arm64_parameters(vmcoreinfo: Optional[VMCoreInfo]) -> arm64.Arm64Parameters:
+    if vmcoreinfo is None:
+        raise CoreError("arm64 page tables are read with the dump's VMCOREINFO, which this target lacks")
+    return arm64_parameters(vmcoreinfo)
+
+
+def _page_shift(vmcoreinfo: Optional[VMCoreInfo]) -> int:
+    return _arm64_parameters(vmcoreinfo).page_size.bit_length() - 1
+
+
+def page_table_level_names(machine: str, vmcoreinfo: Optional[VMCoreInfo], shifts: Sequence[int]) -> List[str]:
+    """crash's names (``PGD``, ``PUD``, ``PMD``, ``PTE``...) of the levels of a walk on
+    ``machine`` whose entries translate address bits from ``shifts``, top first."""
+    if machine != AARCH64:
+        return x86_64_ptes.level_names(shifts)
+    return arm64_pte.level_names(_page_shift(vmcoreinfo), shifts)
+
+
+def vtop_walk_lines(machine: str, vmcoreinfo: Optional[VMCoreInfo], pgd_va: int,
+                    entries: Sequence[Tuple[int, int, int]], frame: int, span: int,
+                    ptov: Callable[[int], int]) -> List[str]:
+    """The page-table walk of ``vtop`` as crash prints it on ``machine``, from its
+    directory to its ``PAGE:`` line: ``entries`` are ``(shift, entry's physical address,
+    entry)`` of the tables at ``pgd_va`` (a walk's), mapping ``span`` bytes at physical
+    ``frame``; ``ptov`` gives an entry's address in the direct map, where arm64's crash
+    shows them (x86-64's shows physical ones)."""
+    if machine != AARCH64:
+        return x86_64_ptes.vtop_walk_lines(pgd_va, entries, frame, span)
+    return arm64_pte.vtop_walk_lines(_arm64_parameters(vmcoreinfo), pgd_va, entries, frame, span, ptov)

@@ -5,14 +5,14 @@ of a page-table page missing from the dump."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Tuple
 
 from kdbg.errors import CoreError, FaultError
 
 if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycle at run time)
     from kdbg.memory.vmcoreinfo import VMCoreInfo
 
-__all__ = ["LayoutBase", "PageTableLeaf", "PageTableUnreadable", "choose_base", "layout_variable"]
+__all__ = ["LayoutBase", "PageTableLeaf", "PteFields", "PageTableUnreadable", "choose_base", "layout_variable"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,18 @@ class PageTableLeaf(NamedTuple):
     span: int
     physical: Optional[int]
     swap: Optional[Tuple[int, int]]
+
+
+class PteFields(NamedTuple):
+    """One page-table entry as crash's ``translate_pte`` of the machine shows it (``pte``,
+    ``vtop``): ``present`` (crash's ``page_present``: mapped, a ``PROT_NONE`` page too);
+    ``physical``, the address crash prints for a present entry; ``swap``, ``(type,
+    offset)`` of a non-present non-zero one; ``flags``, crash's names of its bits."""
+
+    present: bool
+    physical: Optional[int]
+    swap: Optional[Tuple[int, int]]
+    flags: List[str]
 
 
 class PageTableUnreadable(FaultError):

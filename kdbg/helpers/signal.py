@@ -1,7 +1,8 @@
 """Signals: drgn's ``drgn.helpers.linux.signal``.
 
-Signal numbers and ``sa_flags`` bits are the architecture's ABI
-(:data:`kdbg.arch.x86_64.SIGNALS`, :data:`~kdbg.arch.x86_64.SIGACTION_FLAGS`); a
+Signal numbers and ``sa_flags`` bits are the architecture's ABI, asked of
+:mod:`kdbg.arch` by the program's machine (:func:`kdbg.arch.signals`,
+:func:`kdbg.arch.sigaction_flags`); a
 ``sigset_t`` is ``unsigned long sig[_NSIG_WORDS]`` with signal ``n`` at bit ``n - 1``;
 pending signals queue as ``struct sigqueue`` on ``struct sigpending.list``.
 Real-time signals between ``SIGRTMIN`` and ``SIGRTMAX`` are named as crash names them
@@ -13,10 +14,12 @@ from __future__ import annotations
 import types
 from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Sequence, SupportsIndex, Union
 
-from kdbg.arch.x86_64 import SIGACTION_FLAGS, SIGNALS
+from kdbg.arch import sigaction_flags as arch_sigaction_flags
+from kdbg.arch import signals as arch_signals
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
+from kdbg.core.platform import machine_of
 from kdbg.core.typeinfo import K_INT, type_info
 from kdbg.errors import ObjectTypeError
 from kdbg.helpers.common import deref_if_pointer, program_cache
@@ -37,9 +40,6 @@ __all__ = [
     "sigset_to_hex",
 ]
 
-_NAMES = types.MappingProxyType(dict(SIGNALS))
-_SA_FLAGS = types.MappingProxyType(dict(SIGACTION_FLAGS))
-
 
 def sigpending_for_each(pending: Object) -> Iterator[Object]:
     """The queued signals of ``pending`` (``struct sigpending *``), as ``struct sigqueue *``."""
@@ -50,7 +50,8 @@ def sigpending_for_each(pending: Object) -> Iterator[Object]:
 def signal_names(prog: Program) -> Mapping[str, int]:
     """Signal name to number on this kernel's architecture (``{'SIGHUP': 1, ...}``);
     a number's preferred name comes before its aliases."""
-    return _NAMES
+    return program_cache(prog, "signal.names",
+                         lambda: types.MappingProxyType(dict(arch_signals(machine_of(prog)))))
 
 
 @takes_program_or_default
@@ -59,8 +60,9 @@ def signal_numbers(prog: Program) -> Mapping[int, Sequence[str]]:
 
     def make() -> Mapping[int, Sequence[str]]:
         names: Dict[int, List[str]] = {}
-        rtmin = _NAMES["SIGRTMIN"]
-        for name, number in _NAMES.items():
+        by_name = signal_names(prog)
+        rtmin = by_name["SIGRTMIN"]
+        for name, number in by_name.items():
             if name == "SIGRTMAX":
                 middle = (rtmin + number) // 2
                 for n in range(rtmin + 1, middle + 1):
@@ -77,7 +79,8 @@ def signal_numbers(prog: Program) -> Mapping[int, Sequence[str]]:
 def sigaction_flags(prog: Program) -> Mapping[str, int]:
     """``sa_flags`` flag name to value (``{'SA_NOCLDSTOP': 1, ...}``); a value's
     preferred name comes before its aliases."""
-    return _SA_FLAGS
+    return program_cache(prog, "signal.sa_flags",
+                         lambda: types.MappingProxyType(dict(arch_sigaction_flags(machine_of(prog)))))
 
 
 def _word_bits(prog: Program) -> int:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover  (kdbg.memory imports this module: no cycl
     from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = ["Arm64Translator", "arm64_parameters", "Arm64Parameters", "untag", "PAGE_SIZES", "text_link_address",
-           "kernel_pac_mask", "vmcoreinfo_layout"]
+           "kernel_pac_mask", "vmcoreinfo_layout", "kernel_version", "PTE_PRESENT_INVALID", "PTE_PROT_NONE_OLD"]
 
 #: The granules arm64 Linux supports.
 PAGE_SIZES = (4096, 16384, 65536)
@@ -72,6 +72,13 @@ SWAP_LAYOUTS = (((6, 10), 6, 5, 12), ((5, 19), 3, 5, 8), ((0, 0), 2, 6, 8))
 #: ``sizeof(struct page)`` when VMCOREINFO does not say.
 DEFAULT_PAGE_STRUCT_SIZE = 64
 _U64 = (1 << 64) - 1
+
+
+def kernel_version(vmci: VMCoreInfo) -> Tuple[int, int]:
+    """``(major, minor)`` of the dumped kernel from VMCOREINFO's ``OSRELEASE`` (the layouts
+    of swap and ``PROT_NONE`` entries follow it); the newest layout without one."""
+    m = re.match(r"(\d+)\.(\d+)", vmci.get("OSRELEASE") or "")
+    return (int(m.group(1)), int(m.group(2))) if m else (1 << 16, 0)
 
 
 def untag(va: int) -> int:
@@ -229,8 +236,7 @@ class Arm64Translator(CachedTranslator):
         self._lm_base = (p.page_offset - p.phys_offset) & _U64
         #: Kernel addresses are at or above this (the TTBR1 half the CPU translates).
         self._kernel_lo = (_U64 - (1 << p.va_bits_actual) + 1) & _U64
-        m = re.match(r"(\d+)\.(\d+)", vmcoreinfo.get("OSRELEASE") or "")
-        self._version = (int(m.group(1)), int(m.group(2))) if m else (1 << 16, 0)
+        self._version = kernel_version(vmcoreinfo)
 
     @property
     def pgd_va(self) -> int:

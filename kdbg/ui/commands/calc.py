@@ -1,4 +1,4 @@
-"""crash's calculators: ``eval``, ``ascii``, ``btop``, ``ptob`` and ``ptov``.
+"""crash's calculators and page-table commands: ``eval``, ``ascii``, ``btop``, ``ptob``, ``ptov``, ``vtop``, ``pte``.
 
 ``eval [-b] EXPRESSION``: crash's integer expressions (``+ - * / % & | ^ << >>``,
 parentheses, ``~``; numbers decimal, ``0x`` hex, or hex where a letter makes it obvious,
@@ -10,8 +10,12 @@ in memory); with no value, crash's ASCII chart. ``btop ADDRESS...`` and ``ptob P
 convert between bytes and page frames with the kernel's page size; ``ptov PHYSICAL...``
 gives the direct map's virtual address (:func:`kdbg.helpers.mm.phys_to_virt`).
 ``vtop ADDRESS...`` shows the kernel page-table walk of each address level by level as
-crash prints it (the one walker: :func:`kdbg.helpers.addrspace.page_table_walk`), the
-leaf entry's flags, and the ``struct page`` of the frame.
+crash prints it on the dump's machine (the one walker:
+:func:`kdbg.helpers.addrspace.page_table_walk`; the levels' names and lines, x86-64's or
+arm64's, from :func:`kdbg.arch.vtop_walk_lines`), the leaf entry's flags, and the
+``struct page`` of the frame; ``pte ENTRY...`` decodes entries as crash's ``pte`` does
+(:func:`kdbg.arch.pte_fields`: the frame and swap layout by the translator's rules,
+:func:`kdbg.helpers.addrspace.page_table_leaf`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import json
 import re
 from typing import Any, List, Tuple
 
-from kdbg.arch.x86_64 import PHYS_MASK, PT_LEVEL_NAMES, PTE_PRESENT, PTE_PROTNONE, pte_flag_names, pte_swap_entry
-from kdbg.core.platform import Architecture
+from kdbg.arch import PteFields, page_table_level_names, pte_fields, vtop_walk_lines
+from kdbg.core.platform import machine_of
 from kdbg.errors import ExpressionError, KdbgError
-from kdbg.helpers.addrspace import page_table_walk
+from kdbg.helpers.addrspace import page_table_leaf, page_table_walk
 from kdbg.helpers.mm import PFN_PHYS, PHYS_PFN, memory_map, page_flag_names, pfn_to_page, phys_to_virt
 from kdbg.helpers.swap import swap_file_path
 from kdbg.ui.commands import CommandContext, argument, command
@@ -255,40 +259,26 @@ def ptov_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
 
 
 def _vtop_lines(prog: Any, address: int) -> List[str]:
-    _x86_64_only(prog, "vtop")
+    machine, vmci = machine_of(prog), prog.vmcoreinfo
     pgd_va, entries = page_table_walk(prog, address)
-    shift, _at, leaf = entries[-1]
-    if not leaf & PTE_PRESENT:
-        level = PT_LEVEL_NAMES.get(shift, "PGD")
-        raise ExpressionError(f"vtop: {address:x} is not mapped (the {level} entry is {leaf:x})")
-    size = 1 << shift
-    phys = (leaf & PHYS_MASK & ~(size - 1)) | (address & (size - 1))
-    out = [f"{'VIRTUAL':<16}  {'PHYSICAL':<16}", f"{address:<16x}  {phys:<16x}", "", f"PGD DIRECTORY: {pgd_va:x}"]
-    for sh, at, entry in entries:
-        if sh in PT_LEVEL_NAMES:
-            out.append(f"   {PT_LEVEL_NAMES[sh]}: {at:x} => {entry:x}")
-        else:
-            out.append(f"PAGE DIRECTORY: {entry:x}")
-    frame = phys & ~(size - 1)
-    out.append(f"  PAGE: {frame:x}" + {1 << 21: "  (2MB)", 1 << 30: "  (1GB)"}.get(size, ""))
-    pte = f"{leaf:x}"
-    flags = "|".join(pte_flag_names(leaf, shift))
-    out += ["", f"{'PTE':^{len(pte)}}  PHYSICAL  FLAGS", f"{pte}  {frame:>8x}  ({flags})", ""]
-    pfn = phys >> 12
+    shift, _at, entry = entries[-1]
+    leaf = page_table_leaf(prog, shift, entry)
+    fields = pte_fields(machine, vmci, entry, shift, lambda _s: leaf)
+    if leaf.physical is None or not fields.present:
+        level = page_table_level_names(machine, vmci, [sh for sh, _a, _e in entries])[-1]
+        raise ExpressionError(f"vtop: {address:x} is not mapped (the {level} entry is {entry:x})")
+    size = leaf.span
+    phys = leaf.physical | (address & (size - 1))
+    out = [f"{'VIRTUAL':<16}  {'PHYSICAL':<16}", f"{address:<16x}  {phys:<16x}", ""]
+    out += vtop_walk_lines(machine, vmci, pgd_va, entries, leaf.physical, size,
+                           lambda pa: int(phys_to_virt(prog, pa)) & _MASK)
+    out += ["", *_pte_table(entry, fields), ""]
     try:
-        page = pfn_to_page(prog, pfn)
-        out += [PAGE_HEADER, page_line(prog, page, phys & ~0xFFF)]
+        page = pfn_to_page(prog, int(PHYS_PFN(prog, phys)))
+        out += [PAGE_HEADER, page_line(prog, page, phys & ~((1 << memory_map(prog).page_shift) - 1))]
     except KdbgError:
         pass  # no struct page (memory the kernel does not manage)
     return out
-
-
-def _x86_64_only(prog: Any, name: str) -> None:
-    """``vtop`` and ``pte`` show and decode x86-64 entries (crash's names of its levels and
-    bits): one line on another machine."""
-    if prog.platform.arch != Architecture.X86_64:
-        raise ExpressionError(f"{name}: shows x86-64 page-table entries; this is {prog.platform.arch.name}"
-                              " (vm -p and follow_phys translate on every machine)")
 
 
 #: crash's header of ``struct page`` lines (``vtop``, ``files -p``, ``kmem -p``).
@@ -317,7 +307,6 @@ def vtop_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     for _word, va in _hex_words(args.addresses, "vtop"):
         try:
             if ctx.json or args.json:
-                _x86_64_only(prog, "vtop")
                 pgd_va, entries = page_table_walk(prog, va)
                 blocks.append({"virtual": va, "pgd": pgd_va,
                                "entries": [{"shift": sh, "address": at, "entry": e} for sh, at, e in entries]})
@@ -348,40 +337,54 @@ def _swap_device(prog: Any, kind: int) -> str:
     return swap_file_path(prog["swap_info"][kind]).decode("utf-8", "replace")
 
 
-def pte_lines(prog: Any, entry: int) -> List[str]:
-    """crash's ``pte ENTRY`` (``x86_64_translate_pte``): a present entry's physical page
-    and flags, a swap entry's device and offset, ``(no mapping)`` for zero."""
+def _pte_table(entry: int, fields: PteFields) -> List[str]:
+    """crash's two lines of a present entry (or of zero): ``PTE  PHYSICAL  FLAGS``."""
     text = f"{entry:x}"
     w1 = max(len(text), 3)
-    if not entry & (PTE_PRESENT | PTE_PROTNONE) and entry:
-        kind, offset = pte_swap_entry(entry)
-        device, off = _swap_device(prog, kind), str(offset)
-        w2, w3 = max(len(device), 4), max(len(off), 6)
-        return [f"{_center('PTE', w1, False)}  {_center('SWAP', w2, False)}  {_center('OFFSET', w3, False)}",
-                f"{_center(text, w1, True)}  {_center(device, w2, True)}  {_center(off, w3, True)}"]
-    phys = f"{entry & PHYS_MASK:x}"
+    phys = f"{fields.physical or 0:x}"
     w2 = max(len(phys), 8)
-    flags = "|".join(pte_flag_names(entry)) if entry else "no mapping"
+    flags = "|".join(fields.flags) if entry else "no mapping"
     return [f"{_center('PTE', w1, False)}  {_center('PHYSICAL', w2, False)}  FLAGS",
             f"{_center(text, w1, True)}  {_center(phys, w2, True)}  ({flags})"]
 
 
-@command("pte", "decode a page-table entry, as crash's pte (x86-64)", arguments=[
+def _pte_fields(prog: Any, entry: int) -> PteFields:
+    """``entry`` decoded as a leaf of the smallest pages by the target machine's rules."""
+    return pte_fields(machine_of(prog), prog.vmcoreinfo, entry, None, lambda shift: page_table_leaf(prog, shift, entry))
+
+
+def pte_lines(prog: Any, entry: int) -> List[str]:
+    """crash's ``pte ENTRY`` (its ``<machine>_translate_pte``): a present entry's physical
+    page and flags, a swap entry's device and offset, ``(no mapping)`` for zero."""
+    fields = _pte_fields(prog, entry)
+    if not fields.present and entry:
+        if fields.swap is None:
+            raise ExpressionError(f"pte: {entry:x} is neither present nor a swap entry")
+        kind, offset = fields.swap
+        text = f"{entry:x}"
+        w1 = max(len(text), 3)
+        device, off = _swap_device(prog, kind), str(offset)
+        w2, w3 = max(len(device), 4), max(len(off), 6)
+        return [f"{_center('PTE', w1, False)}  {_center('SWAP', w2, False)}  {_center('OFFSET', w3, False)}",
+                f"{_center(text, w1, True)}  {_center(device, w2, True)}  {_center(off, w3, True)}"]
+    return _pte_table(entry, fields)
+
+
+@command("pte", "decode a page-table entry, as crash's pte", arguments=[
     argument("entries", metavar="PTE", nargs="+", help="hexadecimal page-table entries"),
     argument("--json", action="store_true", help="one JSON list of {pte, present, physical, flags, swap, offset}"),
 ])
 def pte_cmd(prog: Any, args: argparse.Namespace, ctx: CommandContext) -> None:
     """Decode page-table entries."""
-    _x86_64_only(prog, "pte")
     words = _hex_words(args.entries, "pte")
     if ctx.json or args.json:
         rows = []
         for _w, e in words:
-            swap = not e & (PTE_PRESENT | PTE_PROTNONE) and e != 0
-            kind, offset = pte_swap_entry(e) if swap else (None, None)
-            rows.append({"pte": e, "present": bool(e & (PTE_PRESENT | PTE_PROTNONE)),
-                         "physical": None if swap else e & PHYS_MASK, "flags": pte_flag_names(e),
-                         "swap": _swap_device(prog, kind) if kind is not None else None, "offset": offset})
+            f = _pte_fields(prog, e)
+            kind, offset = f.swap if f.swap is not None else (None, None)
+            rows.append({"pte": e, "present": f.present, "physical": None if f.swap else f.physical or 0,
+                         "flags": f.flags, "swap": _swap_device(prog, kind) if kind is not None else None,
+                         "offset": offset})
         ctx.out.write(json.dumps(rows) + "\n")
         return
     blocks = [pte_lines(prog, e) for _w, e in words]

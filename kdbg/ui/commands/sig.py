@@ -4,9 +4,10 @@
 header line, the ``signal_struct`` and its thread count, one line per signal of
 ``sighand->action[]`` (``SIGACTION`` address, ``HANDLER``: ``SIG_DFL``, ``SIG_IGN`` or the
 address, ``MASK``, ``FLAGS`` with their names), ``SIGPENDING`` (the kernel's
-``TIF_SIGPENDING``, as crash reads it: a stopped task's signals wait without it), the
-task's ``BLOCKED`` set, its private pending set with its queue (``SIGQUEUE``: signal
-number and ``siginfo`` address), then the thread group's shared pending set and queue.
+``TIF_SIGPENDING`` bit of the dump's machine, :func:`kdbg.arch.tif_sigpending`, as crash
+reads it: a stopped task's signals wait without it), the task's ``BLOCKED`` set, its
+private pending set with its queue (``SIGQUEUE``: signal number and ``siginfo``
+address), then the thread group's shared pending set and queue.
 ``-g``: the shared set after the handlers, then each thread of the task's group with its
 own sets, as crash's ``help sig`` shows. ``-l``: the signal numbers and names (aliases
 after a ``/``). ``-s SIGSET``: the names of the signals in a hexadecimal set. ``--json``:
@@ -22,7 +23,8 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.arch.x86_64 import TIF_SIGPENDING
+from kdbg.arch import tif_sigpending
+from kdbg.core.platform import machine_of
 from kdbg.errors import ExpressionError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.list import list_for_each_entry
@@ -65,7 +67,7 @@ def _pending(pending: Any) -> Dict[str, Any]:
 def _thread(task: Any) -> Dict[str, Any]:
     return {"pid": int(task.pid), "task": int(task.address_of_()), "cpu": task_cpu(task),
             "comm": task.comm.string_().decode("utf-8", "replace"), "header": header(task),
-            "sigpending": bool(int(task.thread_info.flags) >> TIF_SIGPENDING & 1),
+            "sigpending": bool(int(task.thread_info.flags) >> tif_sigpending(machine_of(task.prog_)) & 1),
             "blocked": sigset_to_hex(task.blocked), "blocked_value": _set_value(task.blocked),
             "private_pending": _pending(task.pending)}
 
