@@ -40,7 +40,7 @@ from kdbg.symbols.coderefs import REFERRERS, code_referenced_symbols
 from kdbg.symbols.table import SymbolTable
 
 __all__ = ["MACROS", "RECOVERED_SYMBOLS", "RecoveredSymbols", "exported_symbols", "vmcoreinfo_symbols",
-           "with_data_symbols", "lacks_data_symbols", "ANCHORS"]
+           "with_data_symbols", "lacks_data_symbols", "merged_table", "ANCHORS"]
 
 #: The key of a program's :class:`RecoveredSymbols` in ``prog.cache`` (set when its
 #: symbols are loaded from a dump).
@@ -262,23 +262,32 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
                 exported, span, note = exported_symbols(begin, data, table, stext.address)
     have = set(table.names)
     coded, unresolved = _from_code(table, read, decode, vmci, exported, have)
-    extra: List[Tuple[str, int, str]] = []
     for source, found in (("vmcoreinfo", vmci), ("ksymtab", exported), ("code", coded)):
         for name, address in found.items():
-            if name in have:
-                continue
-            have.add(name)
-            sources[source][name] = address
+            if name not in have:
+                have.add(name)
+                sources[source][name] = address
+    recovered = RecoveredSymbols(sources, span, note, unresolved)
+    return merged_table(table, recovered), recovered
+
+
+def merged_table(table: SymbolTable, recovered: RecoveredSymbols) -> SymbolTable:
+    """``table`` plus every symbol of ``recovered.sources`` (type ``T`` inside
+    ``[_stext, _etext)``, else ``D``); ``table`` itself when they are none. The sources
+    name no symbol ``table`` has (:func:`with_data_symbols` leaves those out)."""
+    etext, stext = table.get("_etext"), table.get("_stext")
+    extra: List[Tuple[str, int, str]] = []
+    for found in recovered.sources.values():
+        for name, address in found.items():
             text = stext is not None and etext is not None and stext.address <= address < etext.address
             extra.append((name, address, "T" if text else "D"))
     if not extra:
-        return table, RecoveredSymbols(sources, span, note, unresolved)
+        return table
     mods = table.module_names
-    merged = SymbolTable.from_columns(table.names + [n for n, _a, _t in extra],
-                                      table.addresses + [a for _n, a, _t in extra],
-                                      table.types + "".join(t for _n, _a, t in extra),
-                                      None if mods is None else list(mods) + [None] * len(extra))
-    return merged, RecoveredSymbols(sources, span, note, unresolved)
+    return SymbolTable.from_columns(table.names + [n for n, _a, _t in extra],
+                                    table.addresses + [a for _n, a, _t in extra],
+                                    table.types + "".join(t for _n, _a, t in extra),
+                                    None if mods is None else list(mods) + [None] * len(extra))
 
 
 def _from_code(table: SymbolTable, read: Callable[[int, int], bytes],
