@@ -42,7 +42,7 @@ from kdbg.symbols.ksymtab import (
 )
 from kdbg.symbols.table import SymbolTable
 
-__all__ = ["KIND", "recovered_data_symbols"]
+__all__ = ["KIND", "entry_key", "recovered_data_symbols"]
 
 #: The :mod:`kdbg.cache` kind of these entries.
 KIND = "recovered"
@@ -61,6 +61,13 @@ def _fingerprint(address_symbols: Collection[str]) -> str:
     return hashlib.sha256(rules.encode()).hexdigest()[:16]
 
 
+def entry_key(memory: KernelMemory, address_symbols: Collection[str]) -> Optional[str]:
+    """The key of ``memory``'s kernel's entry: the decoded kallsyms' key and the search's
+    fingerprint; ``None`` when the build is unknown (nothing is cached)."""
+    key = cache_key(memory, memory.vmcoreinfo, None)
+    return None if key is None else f"{key}:{_fingerprint(address_symbols)}"
+
+
 def _digest(read: Callable[[int, int], bytes], stext: int, ranges: Ranges) -> str:
     h = hashlib.sha256()
     for offset, size in ranges:
@@ -77,10 +84,9 @@ def recovered_data_symbols(table: SymbolTable, memory: KernelMemory, address_sym
     it keeps); ``root`` is another cache root than :func:`kdbg.cache.cache_root`."""
     stext = table.get("_stext")
     etext = table.get("_etext")
-    key = cache_key(memory, memory.vmcoreinfo, None) if use_cache else None
+    key = entry_key(memory, address_symbols) if use_cache else None
     if key is None or stext is None or etext is None or not lacks_data_symbols(table):
         return with_data_symbols(table, memory.read, memory.vmcoreinfo, address_symbols, decode)
-    key = f"{key}:{_fingerprint(address_symbols)}"
     hit = _load(table, memory, address_symbols, key, stext.address, root)
     if hit is not None:
         return merged_table(table, hit), hit
@@ -149,7 +155,8 @@ def _load(table: SymbolTable, memory: KernelMemory, address_symbols: Collection[
         now = vmcoreinfo_symbols(memory.vmcoreinfo, address_symbols)
         if any(now.get(name) != address for name, address in sources["vmcoreinfo"].items()):
             return None
-        if any(name in table for names in sources.values() for name in names):
+        have = set(table.names)  # not ``name in table``: that indexes every name
+        if any(name in have for names in sources.values() for name in names):
             return None
         return RecoveredSymbols(sources, None if span is None else (stext + span[0], stext + span[1]),
                                 note, {str(n): str(why) for n, why in unresolved.items()})
