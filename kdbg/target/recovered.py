@@ -3,7 +3,10 @@
 A kernel without ``CONFIG_KALLSYMS_ALL`` gets its globals from what it carries
 (:func:`kdbg.symbols.ksymtab.with_data_symbols`): searching megabytes of read-only data for
 ``__ksymtab`` and decoding the code of the referrer functions costs most of a start, and
-its result depends on the build alone. So it is stored under the key the decoded kallsyms
+its result depends on the build alone; so does where the vmlinux BTF lies, which such a
+kernel's kallsyms does not say either (``__start_BTF``, ``__stop_BTF``: the ``"btf"``
+source, placed where the BTF loader's scan of the image finds it; from the cache the loader
+reads it without scanning). So it is stored under the key the decoded kallsyms
 use (:func:`kdbg.symbols.kallsyms.cache.cache_key`: the build id and release), extended by
 a fingerprint of the tables the search follows (``REFERRERS``, ``ANCHORS``, the
 VMCOREINFO names): a change of theirs is a miss, never a stale answer.
@@ -11,7 +14,7 @@ VMCOREINFO names): a change of theirs is a miss, never a stale answer.
 An entry holds every address relative to ``_stext`` (another boot's KASLR slide moves them
 all alike; values outside the image, x86-64's zero-based per-CPU offsets, as they are),
 the exported tables' span, the text ranges the code search read, and a SHA-256 over the
-bytes of the span and of those ranges. Before it is used, the bytes at hand must give the
+bytes of the span, of those ranges and of the BTF's head. Before it is used, the bytes at hand must give the
 same digest (``__ksymtab``'s fields and ``adrp`` pairs are relative to their own
 addresses, so the same build hashes alike wherever it is loaded), and every VMCOREINFO
 address it holds must be VMCOREINFO's now. Anything else is a miss: the symbols are
@@ -23,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-from typing import Callable, Collection, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Set, Tuple, cast
 
 from kdbg import cache
+from kdbg.btf.memory import read_vmlinux_btf
 from kdbg.errors import KdbgError
 from kdbg.memory.base import KernelMemory
 from kdbg.symbols.coderefs import MIN_REFERRERS, REFERRERS
@@ -37,17 +41,23 @@ from kdbg.symbols.ksymtab import (
     RecoveredSymbols,
     lacks_data_symbols,
     merged_table,
+    recover_data_symbols,
     vmcoreinfo_symbols,
-    with_data_symbols,
 )
 from kdbg.symbols.table import SymbolTable
 
-__all__ = ["KIND", "entry_key", "recovered_data_symbols"]
+__all__ = ["BTF_BOUNDS", "KIND", "entry_key", "recovered_data_symbols"]
 
 #: The :mod:`kdbg.cache` kind of these entries.
 KIND = "recovered"
 #: Bumped whenever the payload layout or the search's rules change.
-_VERSION = 1
+_VERSION = 2
+#: The symbols around vmlinux BTF (``.BTF``), the ``"btf"`` source: placed where the
+#: BTF loader's scan of the image finds it, so that a start from the cache reads it
+#: without scanning.
+BTF_BOUNDS = ("__start_BTF", "__stop_BTF")
+#: How much of the BTF's head an entry's digest covers.
+_BTF_HEAD = 4096
 _MASK = (1 << 64) - 1
 
 Decode = Tuple[Optional[Callable[[bytes, int], Set[int]]], str]
@@ -78,18 +88,18 @@ def _digest(read: Callable[[int, int], bytes], stext: int, ranges: Ranges) -> st
 def recovered_data_symbols(table: SymbolTable, memory: KernelMemory, address_symbols: Collection[str],
                            decode: Decode, *, use_cache: bool = True,
                            root: Optional[str] = None) -> Tuple[SymbolTable, RecoveredSymbols]:
-    """:func:`~kdbg.symbols.ksymtab.with_data_symbols` of ``table`` over ``memory``, from
-    the cache when a valid entry is there (see the module docstring), else searched and
+    """:func:`~kdbg.symbols.ksymtab.with_data_symbols` of ``table`` over ``memory``, and
+    :data:`BTF_BOUNDS` where the BTF lies (when ``table`` lacks data symbols): from the
+    cache when a valid entry is there (see the module docstring), else searched and
     stored. ``use_cache`` false searches without the cache (``kdbg shrink`` must read all
     it keeps); ``root`` is another cache root than :func:`kdbg.cache.cache_root`."""
     stext = table.get("_stext")
     etext = table.get("_etext")
-    key = entry_key(memory, address_symbols) if use_cache else None
-    if key is None or stext is None or etext is None or not lacks_data_symbols(table):
-        return with_data_symbols(table, memory.read, memory.vmcoreinfo, address_symbols, decode)
-    hit = _load(table, memory, address_symbols, key, stext.address, root)
-    if hit is not None:
-        return merged_table(table, hit), hit
+    key = entry_key(memory, address_symbols) if use_cache and lacks_data_symbols(table) else None
+    if key is not None and stext is not None:
+        hit = _load(table, memory, address_symbols, key, stext.address, root)
+        if hit is not None:
+            return merged_table(table, hit), hit
     code: Ranges = []
     failed: List[bool] = []
 
@@ -100,14 +110,49 @@ def recovered_data_symbols(table: SymbolTable, memory: KernelMemory, address_sym
         except KdbgError:
             failed.append(True)
             raise
-        if stext.address <= address < etext.address:
+        if stext is not None and etext is not None and stext.address <= address < etext.address:
             code.append((address - stext.address, size))
         return data
 
-    merged, found = with_data_symbols(table, recording, memory.vmcoreinfo, address_symbols, decode)
-    if not failed and decode[0] is not None:
+    found = recover_data_symbols(table, recording, memory.vmcoreinfo, address_symbols, decode)
+    if lacks_data_symbols(table):
+        found.sources["btf"] = _btf_bounds(table, memory)
+    if key is not None and stext is not None and not failed and decode[0] is not None:
         _store(memory, found, code, key, stext.address, root)
-    return merged, found
+    return merged_table(table, found), found
+
+
+class _ReadLog:
+    """``memory`` noting where it read what (``reads``: ``[(address, size)]``)."""
+
+    def __init__(self, memory: KernelMemory) -> None:
+        self.memory = memory
+        self.reads: List[Tuple[int, int]] = []
+
+    def read(self, address: int, size: int) -> bytes:
+        data = self.memory.read(address, size)
+        self.reads.append((address, len(data)))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.memory, name)
+
+
+def _btf_bounds(table: SymbolTable, memory: KernelMemory) -> Dict[str, int]:
+    """``{__start_BTF: address, __stop_BTF: end}`` of the vmlinux BTF that
+    :func:`~kdbg.btf.memory.read_vmlinux_btf` finds in the image (the read that gave its
+    bytes says where); ``{}`` when ``table`` has either or no BTF is found."""
+    if any(table.get(name) is not None for name in BTF_BOUNDS):
+        return {}
+    log = _ReadLog(memory)
+    try:
+        data = read_vmlinux_btf(cast(KernelMemory, log))
+    except KdbgError:
+        return {}
+    for address, size in reversed(log.reads):
+        if size == len(data) and memory.read(address, min(size, _BTF_HEAD)) == data[:_BTF_HEAD]:
+            return {BTF_BOUNDS[0]: address, BTF_BOUNDS[1]: address + size}
+    return {}
 
 
 def _rebased(found: Dict[str, int], stext: int) -> List[Tuple[str, int, bool]]:
@@ -126,6 +171,10 @@ def _store(memory: KernelMemory, found: RecoveredSymbols, code: Ranges, key: str
     if found.ksymtab is not None:
         span = (found.ksymtab[0] - stext, found.ksymtab[1] - stext)
         ranges.insert(0, (span[0], span[1] - span[0]))
+    btf = found.sources.get("btf")
+    if btf:
+        start, stop = btf[BTF_BOUNDS[0]], btf[BTF_BOUNDS[1]]
+        ranges.append((start - stext, min(stop - start, _BTF_HEAD)))
     try:
         digest = _digest(memory.read, stext, ranges)
     except KdbgError:
@@ -149,7 +198,7 @@ def _load(table: SymbolTable, memory: KernelMemory, address_symbols: Collection[
         if _digest(memory.read, stext, ranges) != digest:
             return None
         sources: Dict[str, Dict[str, int]] = {}
-        for source in ("vmcoreinfo", "ksymtab", "code"):
+        for source in ("vmcoreinfo", "ksymtab", "code", "btf"):
             sources[source] = {str(name): ((stext + value) & _MASK if moves else int(value))
                                for name, value, moves in stored[source]}
         now = vmcoreinfo_symbols(memory.vmcoreinfo, address_symbols)
