@@ -40,7 +40,7 @@ from kdbg.symbols.coderefs import REFERRERS, code_referenced_symbols
 from kdbg.symbols.table import SymbolTable
 
 __all__ = ["MACROS", "RECOVERED_SYMBOLS", "RecoveredSymbols", "exported_symbols", "vmcoreinfo_symbols",
-           "with_data_symbols", "lacks_data_symbols", "ANCHORS"]
+           "with_data_symbols", "recover_data_symbols", "lacks_data_symbols", "merged_table", "ANCHORS"]
 
 #: The key of a program's :class:`RecoveredSymbols` in ``prog.cache`` (set when its
 #: symbols are loaded from a dump).
@@ -228,7 +228,18 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
                       decode: Tuple[Optional[Callable[[bytes, int], Set[int]]], str] = (None, "")
                       ) -> Tuple[SymbolTable, RecoveredSymbols]:
     """``table`` plus the data symbols VMCOREINFO, the exported-symbol tables and the code
-    give (type ``D``; ``T`` for text), when ``table`` lacks data symbols; else ``table``.
+    give (type ``D``; ``T`` for text), when ``table`` lacks data symbols; else ``table``
+    (:func:`recover_data_symbols`, then :func:`merged_table`)."""
+    recovered = recover_data_symbols(table, read, vmcoreinfo, address_symbols, decode)
+    return merged_table(table, recovered), recovered
+
+
+def recover_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmcoreinfo: Optional[VMCoreInfo],
+                         address_symbols: Collection[str],
+                         decode: Tuple[Optional[Callable[[bytes, int], Set[int]]], str] = (None, "")
+                         ) -> RecoveredSymbols:
+    """The data symbols VMCOREINFO, the exported-symbol tables and the code give, when
+    ``table`` lacks data symbols (none of ``table``'s names among them).
     ``address_symbols`` names the VMCOREINFO ``SYMBOL()`` entries that hold addresses;
     ``decode`` is :func:`kdbg.arch.code_references` of the machine (``(None, why)``: the
     code is not searched).
@@ -238,7 +249,7 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
     read-only data, before them)."""
     sources: Dict[str, Dict[str, int]] = {"vmcoreinfo": {}, "ksymtab": {}, "code": {}}
     if not lacks_data_symbols(table):
-        return table, RecoveredSymbols(sources, None, "kallsyms has data symbols")
+        return RecoveredSymbols(sources, None, "kallsyms has data symbols")
     vmci = vmcoreinfo_symbols(vmcoreinfo, address_symbols)
     etext, stext = table.get("_etext"), table.get("_stext")
     note = ""
@@ -262,23 +273,31 @@ def with_data_symbols(table: SymbolTable, read: Callable[[int, int], bytes], vmc
                 exported, span, note = exported_symbols(begin, data, table, stext.address)
     have = set(table.names)
     coded, unresolved = _from_code(table, read, decode, vmci, exported, have)
-    extra: List[Tuple[str, int, str]] = []
     for source, found in (("vmcoreinfo", vmci), ("ksymtab", exported), ("code", coded)):
         for name, address in found.items():
-            if name in have:
-                continue
-            have.add(name)
-            sources[source][name] = address
+            if name not in have:
+                have.add(name)
+                sources[source][name] = address
+    return RecoveredSymbols(sources, span, note, unresolved)
+
+
+def merged_table(table: SymbolTable, recovered: RecoveredSymbols) -> SymbolTable:
+    """``table`` plus every symbol of ``recovered.sources`` (type ``T`` inside
+    ``[_stext, _etext)``, else ``D``); ``table`` itself when they are none. The sources
+    name no symbol ``table`` has (:func:`with_data_symbols` leaves those out)."""
+    etext, stext = table.get("_etext"), table.get("_stext")
+    extra: List[Tuple[str, int, str]] = []
+    for found in recovered.sources.values():
+        for name, address in found.items():
             text = stext is not None and etext is not None and stext.address <= address < etext.address
             extra.append((name, address, "T" if text else "D"))
     if not extra:
-        return table, RecoveredSymbols(sources, span, note, unresolved)
+        return table
     mods = table.module_names
-    merged = SymbolTable.from_columns(table.names + [n for n, _a, _t in extra],
-                                      table.addresses + [a for _n, a, _t in extra],
-                                      table.types + "".join(t for _n, _a, t in extra),
-                                      None if mods is None else list(mods) + [None] * len(extra))
-    return merged, RecoveredSymbols(sources, span, note, unresolved)
+    return SymbolTable.from_columns(table.names + [n for n, _a, _t in extra],
+                                    table.addresses + [a for _n, a, _t in extra],
+                                    table.types + "".join(t for _n, _a, t in extra),
+                                    None if mods is None else list(mods) + [None] * len(extra))
 
 
 def _from_code(table: SymbolTable, read: Callable[[int, int], bytes],

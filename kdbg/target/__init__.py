@@ -24,10 +24,11 @@ from kdbg.memory import open_core as open_memory
 from kdbg.memory import open_kcore
 from kdbg.modules import ModuleSource
 from kdbg.symbols import load_kallsyms_file, load_kallsyms_from_memory
-from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS, with_data_symbols
+from kdbg.symbols.ksymtab import RECOVERED_SYMBOLS
 from kdbg.symbols.reduced import reduced_symbols_from_notes
 from kdbg.target import linux_objects
 from kdbg.target.checks import ADDRESS_SYMBOLS, check_btf, check_kallsyms
+from kdbg.target.recovered import recovered_data_symbols
 from kdbg.unwind import UNWINDER
 
 if TYPE_CHECKING:
@@ -74,17 +75,18 @@ class _KallsymsFile:
 
 
 def _with_data_symbols(prog: Callable[[], Program], load: Callable[[], SymbolTable],
-                       memory: Optional[KernelMemory]) -> Callable[[], SymbolTable]:
+                       memory: Optional[KernelMemory], use_cache: bool = True) -> Callable[[], SymbolTable]:
     """A symbol loader: the kernel's own kallsyms from ``load``, plus the data symbols a
     kernel without ``CONFIG_KALLSYMS_ALL`` still carries (:mod:`kdbg.symbols.ksymtab`) when
-    ``memory`` is readable; what was recovered goes to ``prog().cache``."""
+    ``memory`` is readable, from kdbg's cache unless ``use_cache`` is false
+    (:mod:`kdbg.target.recovered`); what was recovered goes to ``prog().cache``."""
 
     def loader() -> SymbolTable:
         table = load()
         if memory is None:
             return table
-        table, found = with_data_symbols(table, memory.read, memory.vmcoreinfo, ADDRESS_SYMBOLS,
-                                         code_references(memory.machine))
+        table, found = recovered_data_symbols(table, memory, ADDRESS_SYMBOLS, code_references(memory.machine),
+                                              use_cache=use_cache)
         prog().cache[RECOVERED_SYMBOLS] = found
         return table
 
@@ -148,7 +150,8 @@ def open_core(path: str, btf: Sequence[str] = (), kallsyms: Optional[str] = None
         return btfs
 
     kallsyms_of_dump = _with_data_symbols(
-        lambda: prog, lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache), memory)
+        lambda: prog, lambda: load_kallsyms_from_memory(memory, memory.vmcoreinfo, use_cache=use_cache), memory,
+        use_cache)
 
     def dump_symbols() -> SymbolTable:
         reduced = reduced_symbols_from_notes(memory.notes, path)

@@ -67,6 +67,37 @@ def _offsets(prog: Program) -> Optional[PtRegsOffsets]:
     return program_cache(prog, "unwind.arm64.pt_regs", find)
 
 
+def _context_offsets(prog: Program) -> Optional[Tuple[Tuple[str, int], ...]]:
+    """``((register, byte offset), ...)`` of :data:`_CONTEXT` in ``struct cpu_context``,
+    every one 8 bytes (one read of the struct then gives them all); ``None`` when BTF
+    says otherwise (each member is then read as an object)."""
+
+    def find() -> Optional[Tuple[Tuple[str, int], ...]]:
+        try:
+            ctype = prog.type("struct cpu_context").strip_typedefs()
+            out = []
+            for name in _CONTEXT:
+                member = ctype.member(name)
+                if member.bitfield_size or member.bit_offset % 8 or member.type.size != 8:
+                    return None
+                out.append((name, member.bit_offset // 8))
+            return tuple(out)
+        except (KdbgError, LookupError, AttributeError):
+            return None
+
+    return program_cache(prog, "unwind.arm64.cpu_context", find)
+
+
+def _context_registers(prog: Program, task: Object) -> Dict[str, int]:
+    """A sleeping task's ``thread.cpu_context``: ``{register: value}`` of :data:`_CONTEXT`."""
+    cc = task.thread.cpu_context
+    offsets = _context_offsets(prog)
+    if offsets is None:
+        return {name: int(cc.member_(name)) for name in _CONTEXT}
+    image = cc.to_bytes_()
+    return {name: struct.unpack_from("<Q", image, offset)[0] for name, offset in offsets}
+
+
 def _reader(prog: Program) -> Callable[[int], int]:
     """``read_u64`` for one unwind, page-cached."""
     pages: Dict[int, bytes] = {}
@@ -121,8 +152,7 @@ def task_frames(prog: Program, task: Object, cpu: Optional[int], note: Optional[
         frames = _unwind(prog, regs, True, stacks + (_cpu_stacks(prog, cpu) if cpu is not None else []))
         frames[0].regs_image = prstatus_regs_image(note)
         return frames
-    cc = task.thread.cpu_context
-    regs = {name: int(cc.member_(name)) for name in _CONTEXT}
+    regs = _context_registers(prog, task)
     regs["x29"] = regs["fp"]
     return _unwind(prog, regs, False, stacks)
 
