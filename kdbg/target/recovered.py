@@ -8,7 +8,7 @@ kernel's kallsyms does not say either (``__start_BTF``, ``__stop_BTF``: the ``"b
 source, placed where the BTF loader's scan of the image finds it; from the cache the loader
 reads it without scanning). So it is stored under the key the decoded kallsyms
 use (:func:`kdbg.symbols.kallsyms.cache.cache_key`: the build id and release), extended by
-a fingerprint of the tables the search follows (``REFERRERS``, ``ANCHORS``, the
+a fingerprint of the tables the search follows (``REFERRERS``, ``SUCCESSORS``, ``ANCHORS``, the
 VMCOREINFO names): a change of theirs is a miss, never a stale answer.
 
 An entry holds every address relative to ``_stext`` (another boot's KASLR slide moves them
@@ -32,7 +32,7 @@ from kdbg import cache
 from kdbg.btf.memory import read_vmlinux_btf
 from kdbg.errors import KdbgError
 from kdbg.memory.base import KernelMemory
-from kdbg.symbols.coderefs import MIN_REFERRERS, REFERRERS
+from kdbg.symbols.coderefs import MIN_REFERRERS, REFERRERS, SUCCESSORS
 from kdbg.symbols.kallsyms.cache import cache_key
 from kdbg.symbols.ksymtab import (
     ANCHORS,
@@ -67,7 +67,8 @@ Ranges = List[Tuple[int, int]]
 
 def _fingerprint(address_symbols: Collection[str]) -> str:
     """A hash of everything besides the build that decides what the search finds."""
-    rules = repr((_VERSION, sorted(REFERRERS.items()), MIN_REFERRERS, ANCHORS, MACROS, sorted(address_symbols)))
+    rules = repr((_VERSION, sorted(REFERRERS.items()), sorted(SUCCESSORS.items()), MIN_REFERRERS, ANCHORS, MACROS,
+                  sorted(address_symbols)))
     return hashlib.sha256(rules.encode()).hexdigest()[:16]
 
 
