@@ -6,14 +6,18 @@ running the snapshot and is left out: see ``tests/proc_stat_truth.py``)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
+from kdbg.arch import tif_sigpending
 from kdbg.helpers.pid import find_task
-from kdbg.helpers.signal import sigset_to_hex
+from kdbg.helpers.signal import sigset_to_hex, task_sigpending
 from tests.helpers_compare import drgn_answers, mismatches, oracle_program
 from tests.oracle_exprs import oracle_dump
 from tests.proc_stat_truth import proc_stat
-from vmcores.debian import SUITES
+from vmcores.debian import EXTRA_SUITES, SUITES, debian_dbg_vmlinux
 
 SETS = ["t.blocked", "t.real_blocked", "t.pending.signal", "t.signal.shared_pending.signal",
         "t.sighand.action[13].sa.sa_mask", "t.blocked.address_of_()"]
@@ -51,3 +55,36 @@ def test_signal_as_drgn_and_proc_stat(suite: str) -> None:
         assert pending == int(fields[31]), pid
         checked += 1
     assert checked >= 20
+
+
+def _objdump_sigpending_bit(suite: str) -> int:
+    """The bit ``signal_wake_up_state``'s ``set_tsk_thread_flag(t, TIF_SIGPENDING)`` sets,
+    as binutils' objdump disassembles it in Debian's ``-dbg`` vmlinux (``thread_info`` is
+    the first member of x86-64's ``task_struct``, its ``flags`` the first of it):
+    ``lock orb $0x4,(%rdi)`` before the generic TIF bits (x86's ``thread_info.h``: 2),
+    ``lock orb $0x2,(%rdi)`` with them (``asm-generic/thread_info_tif.h``: 1)."""
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "--disassemble=signal_wake_up_state",
+                          str(debian_dbg_vmlinux(suite))], capture_output=True, text=True, check=True,
+                         timeout=120).stdout
+    ors = re.findall(r"\slock orb\s+\$0x([0-9a-f]+),\(%rdi\)", out)
+    assert len(ors) == 1, out
+    value = int(ors[0], 16)
+    assert value in (2, 4), out
+    return value.bit_length() - 1
+
+
+@pytest.mark.parametrize("suite", SUITES + EXTRA_SUITES)
+def test_task_sigpending_is_the_kernels_bit(suite: str) -> None:
+    """``sig``'s SIGPENDING: every task's ``TIF_SIGPENDING`` at the bit the kernel's own code
+    sets (read by objdump from the -dbg vmlinux, not by kdbg), ``thread_info.flags`` as drgn
+    reads them with DWARF. Few tasks have either bit set (bookworm: 8 with bit 1, forky:
+    none), so the bit kdbg decodes from the dump's code is compared as well."""
+    bit = _objdump_sigpending_bit(suite)
+    prog = oracle_program(suite)
+    sym = prog.symbol("signal_wake_up_state")
+    assert tif_sigpending("x86_64", (prog.read(sym.address, sym.size), sym.address)) == bit
+    text = "[[t.pid.value_(), t.thread_info.flags.value_()] for t in H.for_each_task(prog)]"
+    flags = drgn_answers(suite, {"flags": text})["flags"]["value"]
+    got = [[pid, task_sigpending(find_task(prog, pid))] for pid, _ in flags]
+    assert got == [[pid, bool(f >> bit & 1)] for pid, f in flags]
+    assert len(got) >= 20

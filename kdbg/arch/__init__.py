@@ -374,10 +374,25 @@ def sigaction_flags(machine: str) -> Sequence[Tuple[str, int]]:
     return arm64_signal.SIGACTION_FLAGS if machine == AARCH64 else x86_64.SIGACTION_FLAGS
 
 
-def tif_sigpending(machine: str) -> int:
-    """The bit of ``thread_info.flags`` that says a signal is pending on ``machine``
-    (x86-64: 2, arm64: 0)."""
-    return arm64_signal.TIF_SIGPENDING if machine == AARCH64 else x86_64.TIF_SIGPENDING
+def tif_sigpending(machine: str, signal_wake_up_state: Optional[Tuple[bytes, int]] = None) -> int:
+    """The bit of ``thread_info.flags`` that says a signal is pending on ``machine``.
+
+    arm64: 0 (``arch/arm64/include/asm/thread_info.h``, 5.10 to 7.x). x86-64: 2 in its own
+    ``thread_info.h`` until x86 took the generic TIF bits (``asm-generic/thread_info_tif.h``:
+    1; Debian's 7.2 has them), so where the code of ``signal_wake_up_state`` (``(bytes,
+    address)``) is given, the bit its ``set_tsk_thread_flag(t, TIF_SIGPENDING)`` sets
+    (:func:`kdbg.arch.x86_64.insn.first_bit_set`; capstone decodes it), else 2."""
+    if machine == AARCH64:
+        return arm64_signal.TIF_SIGPENDING
+    if signal_wake_up_state is not None:
+        try:
+            capstone_modules("x86")
+        except RuntimeError:
+            return x86_64.TIF_SIGPENDING
+        bit = x86_64_insn.first_bit_set(x86_64_insn.decode(*signal_wake_up_state))
+        if bit is not None:
+            return bit
+    return x86_64.TIF_SIGPENDING
 
 
 def pte_fields(machine: str, vmcoreinfo: Optional[VMCoreInfo], entry: int, shift: Optional[int],

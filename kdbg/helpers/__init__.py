@@ -199,7 +199,7 @@ _TABLE: Sequence[Tuple[str, Sequence[str]]] = (
     ("sbitmap", ("sbitmap_for_each_set",)),
     ("signal", (
         "decode_sigaction_flags", "decode_sigaction_flags_value", "decode_sigset", "sigaction_flags",
-        "signal_names", "signal_numbers", "sigpending_for_each", "sigset_to_hex",
+        "signal_names", "signal_numbers", "sigpending_for_each", "sigset_to_hex", "task_sigpending",
     )),
     ("stack", ("StackKind", "StackSegment", "LinuxKernelStack", "kernel_stack_trace",)),
     ("swap", (

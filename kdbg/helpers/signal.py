@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Sequence, Suppo
 
 from kdbg.arch import sigaction_flags as arch_sigaction_flags
 from kdbg.arch import signals as arch_signals
+from kdbg.arch import tif_sigpending
 from kdbg.core.default import takes_program_or_default
 from kdbg.core.integer import IntegerLike, integer_value
 from kdbg.core.object import Object
 from kdbg.core.platform import machine_of
 from kdbg.core.typeinfo import K_INT, type_info
-from kdbg.errors import ObjectTypeError
+from kdbg.errors import KdbgError, ObjectTypeError
 from kdbg.helpers.common import deref_if_pointer, program_cache
 from kdbg.helpers.format import decode_flags
 from kdbg.helpers.list import list_for_each_entry
@@ -38,6 +39,7 @@ __all__ = [
     "signal_numbers",
     "sigpending_for_each",
     "sigset_to_hex",
+    "task_sigpending",
 ]
 
 
@@ -139,3 +141,23 @@ def decode_sigaction_flags(sigaction: Object) -> str:
 def decode_sigaction_flags_value(prog: Program, value: SupportsIndex) -> str:
     """An ``sa_flags`` value by name (``0x14000000`` is ``'SA_RESTORER|SA_RESTART'``)."""
     return decode_flags(value, sigaction_flags(prog).items(), bit_numbers=False, aliases=False)
+
+
+def task_sigpending(task: Object) -> bool:
+    """Whether ``task``'s ``TIF_SIGPENDING`` is set (the kernel's ``signal_pending()``;
+    crash's ``sig`` ``SIGPENDING``). The bit is the machine's, on x86-64 read from the
+    kernel's own ``signal_wake_up_state`` (:func:`kdbg.arch.tif_sigpending`: the generic
+    TIF bits moved it from 2 to 1)."""
+    prog = task.prog_
+
+    def bit() -> int:
+        code = None
+        try:
+            sym = prog.symbol("signal_wake_up_state")
+            if sym.size:
+                code = (prog.read(sym.address, sym.size), sym.address)
+        except (KdbgError, LookupError):
+            pass
+        return tif_sigpending(machine_of(prog), code)
+
+    return bool(int(deref_if_pointer(task).thread_info.flags) >> program_cache(prog, "signal.tif_sigpending", bit) & 1)

@@ -117,11 +117,12 @@ SIGNALS = (
     ("SIGXCPU", 24), ("SIGXFSZ", 25), ("SIGVTALRM", 26), ("SIGPROF", 27), ("SIGWINCH", 28), ("SIGIO", 29),
     ("SIGPOLL", 29), ("SIGPWR", 30), ("SIGSYS", 31), ("SIGUNUSED", 31), ("SIGRTMIN", 32), ("SIGRTMAX", 64),
 )
+#: ``arch/x86/include/asm/thread_info.h`` before x86 took the generic TIF bits: the bit of
+#: ``thread_info.flags`` that says a signal is pending for the task (the kernel's
+#: ``signal_pending()``); the generic bits make it 1 (:func:`kdbg.arch.tif_sigpending`).
+TIF_SIGPENDING = 2
 #: ``sigaction(2)`` ``sa_flags`` bits (the generic ``include/uapi/asm-generic/signal-defs.h``
 #: and x86's), preferred name before its aliases, by value.
-#: ``arch/x86/include/asm/thread_info.h``: the bit of ``thread_info.flags`` that says a
-#: signal is pending for the task (the kernel's ``signal_pending()``).
-TIF_SIGPENDING = 2
 SIGACTION_FLAGS = (
     ("SA_NOCLDSTOP", 0x1), ("SA_NOCLDWAIT", 0x2), ("SA_SIGINFO", 0x4), ("SA_UNSUPPORTED", 0x400),
     ("SA_EXPOSE_TAGBITS", 0x800), ("SA_IMMUTABLE", 0x800000), ("SA_X32_ABI", 0x1000000),

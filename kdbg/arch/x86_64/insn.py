@@ -11,11 +11,15 @@ each ``ud2`` (crash's ``dis -b``: the data old kernels' ``BUG()`` put after it).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Optional, Tuple
+import re
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 from kdbg.arch.decoder import capstone_modules, disassembler
 
-__all__ = ["decode"]
+__all__ = ["decode", "first_bit_set"]
+
+#: ``$imm,disp(%rdi)`` of a locked ``or`` (AT&T operands as :func:`decode` gives them).
+_SET_BIT_OPERANDS = re.compile(r"\$(0x[0-9a-f]+|\d+),(-?0x[0-9a-f]+|-?\d+)?\(%rdi\)")
 
 _MASK = (1 << 64) - 1
 
@@ -60,3 +64,21 @@ def decode(code: bytes, address: int, bug_bytes: int = 0) -> Iterator[Dict[str, 
         if restart is None:
             return
         offset = restart
+
+
+def first_bit_set(instructions: Iterable[Dict[str, Any]]) -> Optional[int]:
+    """The bit number that the first locked ``or`` of one bit into memory at ``%rdi`` sets
+    (x86's ``set_bit(nr, addr)`` for a constant ``nr``, as in ``set_tsk_thread_flag(t, nr)``
+    with the flags at ``addr``: ``lock orb $0x2,(%rdi)`` sets bit 1, ``lock orb $0x1,1(%rdi)``
+    bit 8), or ``None`` when there is none before a ``ret`` or ``jmp``."""
+    for insn in instructions:
+        mnemonic = insn["mnemonic"]
+        if mnemonic.startswith(("ret", "jmp")):
+            return None
+        match = _SET_BIT_OPERANDS.fullmatch(insn["operands"])
+        if match is None or not mnemonic.startswith("lock or"):
+            continue
+        imm, disp = int(match.group(1), 0), int(match.group(2) or "0", 0)
+        if imm and imm & (imm - 1) == 0:
+            return disp * 8 + imm.bit_length() - 1
+    return None

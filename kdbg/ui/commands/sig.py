@@ -4,7 +4,7 @@
 header line, the ``signal_struct`` and its thread count, one line per signal of
 ``sighand->action[]`` (``SIGACTION`` address, ``HANDLER``: ``SIG_DFL``, ``SIG_IGN`` or the
 address, ``MASK``, ``FLAGS`` with their names), ``SIGPENDING`` (the kernel's
-``TIF_SIGPENDING`` bit of the dump's machine, :func:`kdbg.arch.tif_sigpending`, as crash
+``TIF_SIGPENDING`` bit of the dump's kernel, :func:`kdbg.helpers.signal.task_sigpending`, as crash
 reads it: a stopped task's signals wait without it), the task's ``BLOCKED`` set, its
 private pending set with its queue (``SIGQUEUE``: signal number and ``siginfo``
 address), then the thread group's shared pending set and queue.
@@ -23,8 +23,6 @@ import argparse
 import json
 from typing import Any, Dict, List
 
-from kdbg.arch import tif_sigpending
-from kdbg.core.platform import machine_of
 from kdbg.errors import ExpressionError
 from kdbg.helpers.common import deref_if_pointer
 from kdbg.helpers.list import list_for_each_entry
@@ -36,6 +34,7 @@ from kdbg.helpers.signal import (
     signal_numbers,
     sigpending_for_each,
     sigset_to_hex,
+    task_sigpending,
 )
 from kdbg.ui.commands import CommandContext, argument, command
 from kdbg.ui.commands.context import current_task
@@ -67,7 +66,7 @@ def _pending(pending: Any) -> Dict[str, Any]:
 def _thread(task: Any) -> Dict[str, Any]:
     return {"pid": int(task.pid), "task": int(task.address_of_()), "cpu": task_cpu(task),
             "comm": task.comm.string_().decode("utf-8", "replace"), "header": header(task),
-            "sigpending": bool(int(task.thread_info.flags) >> tif_sigpending(machine_of(task.prog_)) & 1),
+            "sigpending": task_sigpending(task),
             "blocked": sigset_to_hex(task.blocked), "blocked_value": _set_value(task.blocked),
             "private_pending": _pending(task.pending)}
 
