@@ -25,6 +25,7 @@ from kdbg import target
 from kdbg.errors import ObjectNotFoundError
 from kdbg.helpers.hugetlb import for_each_hstate, hugetlb_total_pages, hugetlb_total_usage
 from kdbg.symbols import coderefs, ksymtab
+from kdbg.target import recovered
 from kdbg.ui.commands import CommandContext, run_command
 from tests.conftest import resolve_dump
 from tests.kallsyms_truth import text_only
@@ -106,6 +107,8 @@ def _without_hstates(monkeypatch: pytest.MonkeyPatch) -> None:
     fewer = {k: v for k, v in coderefs.REFERRERS.items() if k != "hstates"}
     monkeypatch.setattr(coderefs, "REFERRERS", fewer)
     monkeypatch.setattr(ksymtab, "REFERRERS", fewer)
+    # the recovered-symbols cache's key holds the rules' fingerprint: another key, a search
+    monkeypatch.setattr(recovered, "REFERRERS", fewer)
 
 
 def _text_only(monkeypatch: pytest.MonkeyPatch) -> None:
