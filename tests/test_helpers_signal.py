@@ -14,6 +14,7 @@ import pytest
 from kdbg.arch import tif_sigpending
 from kdbg.helpers.pid import find_task
 from kdbg.helpers.signal import sigset_to_hex, task_sigpending
+from tests.cli_support import clean_env
 from tests.helpers_compare import drgn_answers, mismatches, oracle_program
 from tests.oracle_exprs import oracle_dump
 from tests.proc_stat_truth import proc_stat
@@ -65,7 +66,7 @@ def _objdump_sigpending_bit(suite: str) -> int:
     ``lock orb $0x2,(%rdi)`` with them (``asm-generic/thread_info_tif.h``: 1)."""
     out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "--disassemble=signal_wake_up_state",
                           str(debian_dbg_vmlinux(suite))], capture_output=True, text=True, check=True,
-                         timeout=120).stdout
+                         timeout=120, env=clean_env()).stdout
     ors = re.findall(r"\slock orb\s+\$0x([0-9a-f]+),\(%rdi\)", out)
     assert len(ors) == 1, out
     value = int(ors[0], 16)
