@@ -384,12 +384,9 @@ def tif_sigpending(machine: str, signal_wake_up_state: Optional[Tuple[bytes, int
     (:func:`kdbg.arch.x86_64.insn.first_bit_set`; capstone decodes it), else 2."""
     if machine == AARCH64:
         return arm64_signal.TIF_SIGPENDING
-    if signal_wake_up_state is not None:
-        try:
-            capstone_modules("x86")
-        except RuntimeError:
-            return x86_64.TIF_SIGPENDING
-        bit = x86_64_insn.first_bit_set(x86_64_insn.decode(*signal_wake_up_state))
+    decode, _ = instruction_decoder(X86_64)
+    if signal_wake_up_state is not None and decode is not None:
+        bit = x86_64_insn.first_bit_set(decode(*signal_wake_up_state, 0))
         if bit is not None:
             return bit
     return x86_64.TIF_SIGPENDING

@@ -23,7 +23,8 @@ from kdbg.memory.kdbgnotes import KDBG_NOTE_NAME, kdbg_note, kdbg_note_data
 from kdbg.memory.vmcoreinfo import VMCoreInfo
 
 __all__ = [
-    "BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "find_btf_in_image", "btf_size_from_header",
+    "BTF_MAGIC", "read_vmlinux_btf", "find_btf_in_memory", "locate_btf_in_memory", "find_btf_in_image",
+    "btf_size_from_header",
     "REDUCED_BTF_NOTE",
     "reduced_btf_note", "reduced_btf_from_notes",
 ]
@@ -137,6 +138,15 @@ def find_btf_in_memory(
     must begin and end with NUL, and its first type must parse (``name_off`` inside the
     string section).
     """
+    return locate_btf_in_memory(mem, vmcoreinfo, scan_limit, chunk)[1]
+
+
+def locate_btf_in_memory(
+    mem: KernelMemory, vmcoreinfo: Optional[VMCoreInfo], scan_limit: int = 96 << 20,
+    chunk: int = 4 << 20,
+) -> Tuple[int, bytes]:
+    """``(address, bytes)`` of the BTF :func:`find_btf_in_memory` finds (where a kernel
+    whose kallsyms lacks ``__start_BTF`` keeps it)."""
     try:
         start = kernel_text_start(vmcoreinfo)
     except CoreError as e:
@@ -145,7 +155,7 @@ def find_btf_in_memory(
     for addr in scan_image(mem, BTF_MAGIC, start, end, chunk=chunk):
         found = _try_candidate(mem, addr)
         if found is not None:
-            return found
+            return addr, found
     raise CoreError(f"no BTF found in kernel memory {start:#x}..{end:#x}")
 
 

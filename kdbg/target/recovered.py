@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-from typing import Any, Callable, Collection, Dict, List, Optional, Set, Tuple, cast
+from typing import Callable, Collection, Dict, List, Optional, Set, Tuple
 
 from kdbg import cache
-from kdbg.btf.memory import read_vmlinux_btf
+from kdbg.btf.memory import locate_btf_in_memory
 from kdbg.errors import KdbgError
 from kdbg.memory.base import KernelMemory
 from kdbg.symbols.coderefs import MIN_REFERRERS, REFERRERS, SUCCESSORS
@@ -123,37 +123,17 @@ def recovered_data_symbols(table: SymbolTable, memory: KernelMemory, address_sym
     return merged_table(table, found), found
 
 
-class _ReadLog:
-    """``memory`` noting where it read what (``reads``: ``[(address, size)]``)."""
-
-    def __init__(self, memory: KernelMemory) -> None:
-        self.memory = memory
-        self.reads: List[Tuple[int, int]] = []
-
-    def read(self, address: int, size: int) -> bytes:
-        data = self.memory.read(address, size)
-        self.reads.append((address, len(data)))
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.memory, name)
-
-
 def _btf_bounds(table: SymbolTable, memory: KernelMemory) -> Dict[str, int]:
-    """``{__start_BTF: address, __stop_BTF: end}`` of the vmlinux BTF that
-    :func:`~kdbg.btf.memory.read_vmlinux_btf` finds in the image (the read that gave its
-    bytes says where); ``{}`` when ``table`` has either or no BTF is found."""
+    """``{__start_BTF: address, __stop_BTF: end}`` of the vmlinux BTF the BTF loader's scan
+    of the image finds (:func:`~kdbg.btf.memory.locate_btf_in_memory`); ``{}`` when
+    ``table`` has either or no BTF is found."""
     if any(table.get(name) is not None for name in BTF_BOUNDS):
         return {}
-    log = _ReadLog(memory)
     try:
-        data = read_vmlinux_btf(cast(KernelMemory, log))
+        address, data = locate_btf_in_memory(memory, memory.vmcoreinfo)
     except KdbgError:
         return {}
-    for address, size in reversed(log.reads):
-        if size == len(data) and memory.read(address, min(size, _BTF_HEAD)) == data[:_BTF_HEAD]:
-            return {BTF_BOUNDS[0]: address, BTF_BOUNDS[1]: address + size}
-    return {}
+    return {BTF_BOUNDS[0]: address, BTF_BOUNDS[1]: address + len(data)}
 
 
 def _rebased(found: Dict[str, int], stext: int) -> List[Tuple[str, int, bool]]:
